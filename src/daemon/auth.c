@@ -1,0 +1,339 @@
+#include "auth.h"
+
+#include <crypt.h>
+#include <gnutls/crypto.h>
+#include <pthread.h>
+#include <security/pam_appl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "base64.h"
+#include "userfile.h"
+#include "uuid.h"
+
+/* Verified credentials are remembered for a short while so that clients
+ * are not re-hashed on every request (one yescrypt check costs
+ * milliseconds). Entries are keyed by HMAC-SHA256(secret, user NUL
+ * password): the password itself is never stored, and the secret is
+ * random per process. Any change to the user file (or to /etc/passwd and
+ * /etc/shadow under PAM) bumps the generation and drops every entry. */
+#define CACHE_SLOTS 1024
+#define CACHE_TTL_SEC 60
+
+struct centry {
+    unsigned char key[32];
+    unsigned long gen;
+    time_t expires;
+    int used;
+};
+
+struct fstamp {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    int exists;
+};
+
+struct wsmd_auth {
+    char *users_path; /* NULL: PAM */
+    char *pam_service;
+    unsigned char secret[32];
+    char *dummy_hash;
+
+    pthread_mutex_t lock; /* guards everything below */
+    unsigned long gen;
+    struct fstamp stamp[2];
+    struct wsmd_userfile uf;
+    struct centry cache[CACHE_SLOTS];
+    unsigned long hits, misses;
+
+    pthread_mutex_t pam_lock; /* pam_unix is not thread-safe */
+};
+
+static void stamp_of(const char *path, struct fstamp *s)
+{
+    struct stat st;
+    memset(s, 0, sizeof(*s));
+    if (stat(path, &st) == 0) {
+        s->exists = 1;
+        s->dev = st.st_dev;
+        s->ino = st.st_ino;
+        s->size = st.st_size;
+        s->mtime = st.st_mtim;
+    }
+}
+
+static int stamp_eq(const struct fstamp *a, const struct fstamp *b)
+{
+    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino &&
+           a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+           a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* Called with lock held: reload when the sources changed. */
+static enum wsm_err refresh(struct wsmd_auth *a)
+{
+    struct fstamp now[2];
+    if (a->users_path) {
+        stamp_of(a->users_path, &now[0]);
+        memset(&now[1], 0, sizeof(now[1]));
+    } else {
+        stamp_of("/etc/passwd", &now[0]);
+        stamp_of("/etc/shadow", &now[1]);
+    }
+    if (a->gen && stamp_eq(&now[0], &a->stamp[0]) && stamp_eq(&now[1], &a->stamp[1]))
+        return WSM_OK;
+    if (a->users_path) {
+        struct wsmd_userfile uf;
+        enum wsm_err e = wsmd__userfile_load(a->users_path, &uf);
+        if (e)
+            return e;
+        wsmd__userfile_clear(&a->uf);
+        a->uf = uf;
+    }
+    a->stamp[0] = now[0];
+    a->stamp[1] = now[1];
+    a->gen++;
+    return WSM_OK;
+}
+
+enum wsm_err wsmd__auth_new(const char *users_path, const char *pam_service,
+                            struct wsmd_auth **out)
+{
+    struct wsmd_auth *a = calloc(1, sizeof(*a));
+    if (!a)
+        return WSM_ERR_NOMEM;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->pam_lock, NULL);
+    wsm__random(a->secret, sizeof(a->secret));
+    a->users_path = users_path ? strdup(users_path) : NULL;
+    a->pam_service = strdup(pam_service ? pam_service : "wsmd");
+    enum wsm_err e = WSM_ERR_NOMEM;
+    if ((users_path && !a->users_path) || !a->pam_service)
+        goto fail;
+
+    /* A hash to check unknown users against, so that they take as long
+     * as known ones. */
+    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+    char pw[37];
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    if (!cd)
+        goto fail;
+    wsm__uuid_str(pw);
+    const char *h = NULL;
+    if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting, sizeof(setting)))
+        h = crypt_rn(pw, setting, cd, sizeof(*cd));
+    a->dummy_hash = h && h[0] != '*' ? strdup(h) : NULL;
+    free(cd);
+    if (!a->dummy_hash) {
+        e = WSM_ERR_INTERNAL;
+        goto fail;
+    }
+    pthread_mutex_lock(&a->lock);
+    e = refresh(a);
+    pthread_mutex_unlock(&a->lock);
+    if (e)
+        goto fail;
+    *out = a;
+    return WSM_OK;
+fail:
+    wsmd__auth_free(a);
+    return e;
+}
+
+void wsmd__auth_free(struct wsmd_auth *a)
+{
+    if (!a)
+        return;
+    wsmd__userfile_clear(&a->uf);
+    free(a->users_path);
+    free(a->pam_service);
+    free(a->dummy_hash);
+    pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->pam_lock);
+    explicit_bzero(a, sizeof(*a));
+    free(a);
+}
+
+enum wsm_err wsmd__auth_parse_basic(const char *hdr, char *user, size_t usz, char *pass,
+                                    size_t psz)
+{
+    unsigned char raw[WSMD_MAX_USER + WSMD_MAX_PASSWORD + 2];
+    size_t n;
+    if (!hdr || strncasecmp(hdr, "Basic", 5) != 0 || (hdr[5] != ' ' && hdr[5] != '\t'))
+        return WSM_ERR_AUTH;
+    hdr += 6;
+    while (*hdr == ' ' || *hdr == '\t')
+        hdr++;
+    size_t len = strlen(hdr);
+    while (len && (hdr[len - 1] == ' ' || hdr[len - 1] == '\t'))
+        len--;
+    if (len == 0 || len > wsm__base64_enclen(sizeof(raw)))
+        return WSM_ERR_AUTH;
+    if (wsm__base64_decode(hdr, len, raw, sizeof(raw) - 1, &n) != WSM_OK)
+        return WSM_ERR_AUTH;
+    raw[n] = '\0';
+    if (memchr(raw, '\0', n))
+        goto bad;
+    unsigned char *colon = memchr(raw, ':', n);
+    if (!colon)
+        goto bad;
+    size_t ul = (size_t)(colon - raw), pl = n - ul - 1;
+    if (ul == 0 || ul >= usz || pl >= psz)
+        goto bad;
+    memcpy(user, raw, ul);
+    user[ul] = '\0';
+    memcpy(pass, colon + 1, pl);
+    pass[pl] = '\0';
+    explicit_bzero(raw, sizeof(raw));
+    return WSM_OK;
+bad:
+    explicit_bzero(raw, sizeof(raw));
+    return WSM_ERR_AUTH;
+}
+
+struct conv_data {
+    const char *password;
+};
+
+static int pam_conv_fn(int num, const struct pam_message **msg, struct pam_response **resp,
+                       void *appdata)
+{
+    struct conv_data *cd = appdata;
+    if (num <= 0 || num > PAM_MAX_NUM_MSG)
+        return PAM_CONV_ERR;
+    struct pam_response *r = calloc((size_t)num, sizeof(*r));
+    if (!r)
+        return PAM_BUF_ERR;
+    for (int i = 0; i < num; i++) {
+        switch (msg[i]->msg_style) {
+        case PAM_PROMPT_ECHO_OFF:
+            r[i].resp = strdup(cd->password);
+            if (!r[i].resp)
+                goto fail;
+            break;
+        case PAM_PROMPT_ECHO_ON:
+            goto fail; /* no interactive questions over WinRM */
+        default:
+            break; /* informational text */
+        }
+    }
+    *resp = r;
+    return PAM_SUCCESS;
+fail:
+    for (int i = 0; i < num; i++) {
+        if (r[i].resp) {
+            explicit_bzero(r[i].resp, strlen(r[i].resp));
+            free(r[i].resp);
+        }
+    }
+    free(r);
+    return PAM_CONV_ERR;
+}
+
+static int pam_check(struct wsmd_auth *a, const char *user, const char *pass)
+{
+    struct conv_data cd = {pass};
+    struct pam_conv conv = {pam_conv_fn, &cd};
+    pam_handle_t *h = NULL;
+    int ok = 0;
+    pthread_mutex_lock(&a->pam_lock);
+    int r = pam_start(a->pam_service, user, &conv, &h);
+    if (r == PAM_SUCCESS)
+        r = pam_authenticate(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+    if (r == PAM_SUCCESS)
+        r = pam_acct_mgmt(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+    ok = r == PAM_SUCCESS;
+    if (h)
+        pam_end(h, r);
+    pthread_mutex_unlock(&a->pam_lock);
+    return ok;
+}
+
+enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char *pass)
+{
+    size_t ul = strlen(user), pl = strlen(pass);
+    unsigned char key[32];
+    unsigned char *msg;
+    enum wsm_err e;
+
+    if (!wsmd__username_ok(user) || pl >= WSMD_MAX_PASSWORD)
+        return WSM_ERR_AUTH;
+    msg = malloc(ul + 1 + pl);
+    if (!msg)
+        return WSM_ERR_NOMEM;
+    memcpy(msg, user, ul + 1);
+    memcpy(msg + ul + 1, pass, pl);
+    int r = gnutls_hmac_fast(GNUTLS_MAC_SHA256, a->secret, sizeof(a->secret), msg, ul + 1 + pl,
+                             key);
+    explicit_bzero(msg, ul + 1 + pl);
+    free(msg);
+    if (r != 0)
+        return WSM_ERR_INTERNAL;
+
+    size_t slot = ((size_t)key[0] << 8 | key[1]) % CACHE_SLOTS;
+    time_t now = time(NULL);
+    char *hash = NULL;
+    unsigned long gen;
+
+    pthread_mutex_lock(&a->lock);
+    e = refresh(a);
+    if (e) {
+        pthread_mutex_unlock(&a->lock);
+        return e;
+    }
+    gen = a->gen;
+    struct centry *c = &a->cache[slot];
+    if (c->used && c->gen == gen && c->expires > now && memcmp(c->key, key, 32) == 0) {
+        a->hits++;
+        pthread_mutex_unlock(&a->lock);
+        return WSM_OK;
+    }
+    a->misses++;
+    if (a->users_path) {
+        const struct wsmd_user *u = wsmd__userfile_find(&a->uf, user);
+        hash = strdup(u ? u->hash : a->dummy_hash);
+        if (!hash) {
+            pthread_mutex_unlock(&a->lock);
+            return WSM_ERR_NOMEM;
+        }
+        if (!u) {
+            /* Unknown user: spend the same time, then fail. */
+            pthread_mutex_unlock(&a->lock);
+            wsmd__password_check(pass, hash);
+            free(hash);
+            return WSM_ERR_AUTH;
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+
+    /* The expensive part runs without the lock. */
+    int ok = hash ? wsmd__password_check(pass, hash) : pam_check(a, user, pass);
+    free(hash);
+    if (!ok)
+        return WSM_ERR_AUTH;
+
+    pthread_mutex_lock(&a->lock);
+    if (a->gen == gen) {
+        c = &a->cache[slot];
+        memcpy(c->key, key, 32);
+        c->gen = gen;
+        c->expires = now + CACHE_TTL_SEC;
+        c->used = 1;
+    }
+    pthread_mutex_unlock(&a->lock);
+    explicit_bzero(key, sizeof(key));
+    return WSM_OK;
+}
+
+void wsmd__auth_stats(struct wsmd_auth *a, unsigned long *hits, unsigned long *misses)
+{
+    pthread_mutex_lock(&a->lock);
+    *hits = a->hits;
+    *misses = a->misses;
+    pthread_mutex_unlock(&a->lock);
+}

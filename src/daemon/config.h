@@ -1,0 +1,17 @@
+/* Configuration: defaults, the command line and a key = value file. */
+#ifndef WSMD_CONFIG_H
+#define WSMD_CONFIG_H
+
+#include "server.h"
+
+void wsmd__config_defaults(struct wsmd_config *cfg);
+void wsmd__config_clear(struct wsmd_config *cfg);
+/* URL like http://127.0.0.1:5985, https://[::1]:5986 or http://0.0.0.0:5985/wsman */
+enum wsm_err wsmd__config_add_listener(struct wsmd_config *cfg, const char *url);
+/* One setting by its winrm/config name (MaxEnvelopeSize, AllowUnencrypted,
+ * Listen, Users, PamService, Threads, MaxConnections). */
+enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const char *value);
+/* Lines "Key = value"; '#' starts a comment. */
+enum wsm_err wsmd__config_load(struct wsmd_config *cfg, const char *path);
+
+#endif

@@ -1,0 +1,66 @@
+#include <string.h>
+
+#include "ns.h"
+#include "server.h"
+
+#define XF "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
+#define EN "http://schemas.xmlsoap.org/ws/2004/09/enumeration/"
+#define EV "http://schemas.xmlsoap.org/ws/2004/08/eventing/"
+#define SH "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
+
+/* Every action a WS-Management service may be asked for. An action outside
+ * this list is wsa:ActionNotSupported whatever the resource; an action in
+ * it aimed at a resource nobody serves is wsa:DestinationUnreachable. */
+static const char *const known_actions[] = {
+    XF "Get",        XF "Put",          XF "Create",        XF "Delete",
+    EN "Enumerate",  EN "Pull",         EN "Release",       EN "Renew",
+    EN "GetStatus",  EV "Subscribe",    EV "Renew",         EV "Unsubscribe",
+    EV "GetStatus",  SH "Command",      SH "Send",          SH "Receive",
+    SH "Signal",     SH "Connect",      SH "Disconnect",    SH "Reconnect",
+};
+
+struct route {
+    const char *action;   /* exact */
+    const char *resource; /* exact */
+    wsmd_handler fn;
+};
+
+/* Resources register here as they are implemented. */
+static const struct route routes[] = {
+    {NULL, NULL, NULL},
+};
+
+static int is_known_action(const char *a)
+{
+    for (size_t i = 0; i < sizeof(known_actions) / sizeof(known_actions[0]); i++)
+        if (strcmp(known_actions[i], a) == 0)
+            return 1;
+    return 0;
+}
+
+enum wsm_err wsmd__dispatch(struct wsmd_call *call)
+{
+    const struct wsm_envelope *env = call->env;
+    if (env->is_identify)
+        return wsmd__identify(call);
+
+    const char *action = env->action;
+    const char *res = env->resource_uri;
+    int action_served = 0;
+    for (const struct route *r = routes; r->action; r++) {
+        if (strcmp(r->action, action) != 0)
+            continue;
+        action_served = 1;
+        if (res && strcmp(r->resource, res) == 0)
+            return r->fn(call);
+    }
+    if (!action_served && !is_known_action(action))
+        return WSM_ERR_ACTION_NOT_SUPPORTED;
+    if (!res)
+        return WSM_ERR_DESTINATION_UNREACHABLE;
+    /* A served resource asked for an action it does not do. */
+    for (const struct route *r = routes; r->action; r++)
+        if (strcmp(r->resource, res) == 0)
+            return WSM_ERR_ACTION_NOT_SUPPORTED;
+    return WSM_ERR_DESTINATION_UNREACHABLE;
+}

@@ -1,0 +1,388 @@
+/* HTTP front end on libmicrohttpd: POST /wsman only, the authentication
+ * gate before any byte of the body is read, bounded bodies, one complete
+ * response per request. */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "auth.h"
+#include "fault.h"
+#include "server.h"
+#include "userfile.h"
+
+#define CT_SOAP "application/soap+xml;charset=UTF-8"
+#define LOG_FIELD 256
+
+struct req {
+    struct wsmd_server *srv;
+    const struct wsmd_listener *lis;
+    struct timespec t0;
+    char user[WSMD_MAX_USER]; /* empty: anonymous */
+    int anonymous;            /* WSMANIDENTIFY: unauthenticated */
+    int responded;
+    int too_big;
+    size_t discarded;
+    struct wsm_buf body;
+    char action[LOG_FIELD];
+    char resource[LOG_FIELD];
+};
+
+static long elapsed_us(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+static void peer_of(struct MHD_Connection *c, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET) {
+            const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+            inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+            port = ntohs(s4->sin_port);
+        } else if (sa->sa_family == AF_INET6) {
+            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+            inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+            port = ntohs(s6->sin6_port);
+        }
+    }
+    snprintf(out, n, "%s:%d", ip, port);
+}
+
+/* Copies s for the log, replacing anything that could forge a log line. */
+static void log_copy(char *dst, const char *s)
+{
+    size_t i = 0;
+    if (!s || !*s) {
+        strcpy(dst, "-");
+        return;
+    }
+    for (; s[i] && i < LOG_FIELD - 1; i++)
+        dst[i] = (s[i] <= ' ' || s[i] == 0x7f) ? '_' : s[i];
+    dst[i] = '\0';
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsigned status,
+                                  char *body, size_t len, int basic_challenge)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, body ? MHD_RESPMEM_MUST_FREE
+                                                        : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, CT_SOAP);
+    if (basic_challenge)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"WSMAN\"");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    if (r && !r->responded) {
+        char peer[80];
+        r->responded = 1;
+        peer_of(c, peer, sizeof(peer));
+        wsmd__log("peer=%s user=%s action=%s resource=%s status=%u us=%ld", peer,
+                  r->user[0] ? r->user : (r->anonymous ? "(anonymous)" : "-"),
+                  r->action[0] ? r->action : "-", r->resource[0] ? r->resource : "-", status,
+                  elapsed_us(&r->t0));
+    }
+    return ret;
+}
+
+static enum MHD_Result send_fault(struct MHD_Connection *c, struct req *r, enum wsm_err err,
+                                  const char *relates_to, const char *msg)
+{
+    struct wsm_buf out;
+    wsm__buf_init(&out, 0);
+    const struct wsm_fault_info *fi = wsm__fault_info(err);
+    if (wsm__fault_build(&out, err, relates_to, msg) != WSM_OK) {
+        wsm__buf_free(&out);
+        return send_reply(c, r, 500, NULL, 0, 0);
+    }
+    size_t len;
+    char *body = wsm__buf_steal(&out, &len);
+    return send_reply(c, r, fi->http_status, body, len, 0);
+}
+
+static int content_type_ok(const char *ct)
+{
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    if (strncasecmp(ct, "application/soap+xml", 20) != 0)
+        return 0;
+    const char *p = ct + 20;
+    while (*p == ' ')
+        p++;
+    if (*p && *p != ';')
+        return 0;
+    const char *cs = strcasestr(p, "charset");
+    if (!cs)
+        return 1;
+    cs += 7;
+    while (*cs == ' ' || *cs == '=' || *cs == '"')
+        cs++;
+    return strncasecmp(cs, "utf-8", 5) == 0 || strncasecmp(cs, "utf-16", 6) == 0;
+}
+
+static int basic_allowed(const struct req *r)
+{
+    /* No plaintext passwords across the network: Basic over plain HTTP is
+     * only for loopback listeners unless the administrator says so. */
+    return r->lis->loopback || r->lis->https || r->srv->cfg.allow_unencrypted;
+}
+
+/* The gate: decides from the headers alone, before the body is read. */
+static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const char *url,
+                                  const char *method)
+{
+    if (strcmp(url, "/wsman") != 0)
+        return send_reply(c, r, MHD_HTTP_NOT_FOUND, NULL, 0, 0);
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return send_reply(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, 0, 0);
+
+    const char *authz =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!authz) {
+        const char *idh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "WSMANIDENTIFY");
+        if (idh && strcasecmp(idh, "unauthenticated") == 0)
+            r->anonymous = 1; /* only an Identify may pass: checked after parsing */
+        else
+            return send_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, basic_allowed(r));
+    } else {
+        char user[WSMD_MAX_USER], pass[WSMD_MAX_PASSWORD];
+        enum wsm_err e = WSM_ERR_AUTH;
+        if (basic_allowed(r) &&
+            wsmd__auth_parse_basic(authz, user, sizeof(user), pass, sizeof(pass)) == WSM_OK) {
+            e = wsmd__auth_check(r->srv->auth, user, pass);
+            explicit_bzero(pass, sizeof(pass));
+        }
+        if (e != WSM_OK) {
+            if (e != WSM_ERR_AUTH)
+                wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
+            return send_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, basic_allowed(r));
+        }
+        memcpy(r->user, user, sizeof(user));
+    }
+
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!content_type_ok(ct))
+        return send_fault(c, r, WSM_ERR_UNSUPPORTED_MEDIA, NULL, NULL);
+
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (end == cl || n > r->srv->cfg.max_envelope)
+            return send_fault(c, r, WSM_ERR_ENVELOPE_TOO_LARGE, NULL, NULL);
+        if (n > 0 && wsm__buf_reserve(&r->body, (size_t)n) != WSM_OK)
+            return send_fault(c, r, WSM_ERR_NOMEM, NULL, NULL);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_body_complete(struct MHD_Connection *c, struct req *r)
+{
+    struct wsm_envelope *env = NULL;
+    struct wsm_limits lim = {.max_size = r->srv->cfg.max_envelope};
+    char msgid[256] = "";
+
+    if (r->too_big)
+        return send_fault(c, r, WSM_ERR_ENVELOPE_TOO_LARGE, NULL, NULL);
+    enum wsm_err e = wsm__envelope_parse(r->body.data ? r->body.data : "", r->body.len, &lim,
+                                         &env, msgid, sizeof(msgid));
+    wsm__buf_free(&r->body);
+    if (e)
+        return send_fault(c, r, e, msgid[0] ? msgid : NULL, NULL);
+    log_copy(r->action, env->is_identify ? "Identify" : env->action);
+    log_copy(r->resource, env->resource_uri);
+    if (r->anonymous && !env->is_identify) {
+        wsm__envelope_free(env);
+        return send_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, basic_allowed(r));
+    }
+
+    struct wsm_buf out;
+    wsm__buf_init(&out, 0);
+    struct wsmd_call call = {
+        .srv = r->srv,
+        .lis = r->lis,
+        .env = env,
+        .user = r->user[0] ? r->user : NULL,
+        .out = &out,
+    };
+    e = wsmd__dispatch(&call);
+    enum MHD_Result ret;
+    if (e) {
+        wsm__buf_free(&out);
+        ret = send_fault(c, r, e, env->message_id, call.fault_message);
+    } else {
+        size_t len;
+        char *body = wsm__buf_steal(&out, &len);
+        ret = body ? send_reply(c, r, MHD_HTTP_OK, body, len, 0)
+                   : send_fault(c, r, WSM_ERR_NOMEM, env->message_id, NULL);
+    }
+    wsm__envelope_free(env);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    const struct wsmd_listener *lis = cls;
+    struct req *r = *con_cls;
+
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &r->t0);
+        r->lis = lis;
+        r->srv = lis->srv;
+        /* The cap leaves room for the closing NUL the parser does not need. */
+        wsm__buf_init(&r->body, r->srv->cfg.max_envelope);
+        *con_cls = r;
+        return on_headers(c, r, url, method);
+    }
+    if (r->responded) {
+        /* A response was queued from the headers: the body is discarded. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (!r->too_big && wsm__buf_add(&r->body, upload_data, n) != WSM_OK) {
+            r->too_big = 1;
+            wsm__buf_free(&r->body);
+        }
+        if (r->too_big) {
+            r->discarded += n;
+            /* A chunked body far past the cap is not worth reading. */
+            if (r->discarded > 4 * r->srv->cfg.max_envelope)
+                return MHD_NO;
+        }
+        return MHD_YES;
+    }
+    return on_body_complete(c, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    wsm__buf_free(&r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)socket_context;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) {
+        int one = 1;
+        /* Replies go out in one write; never wait for an ACK to send. */
+        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    wsmd__log("event=http-error message=\"%s\"", msg);
+}
+
+enum wsm_err wsmd__http_start(struct wsmd_server *srv)
+{
+    for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
+        struct wsmd_listener *l = &srv->cfg.listeners[i];
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        if (strchr(l->host, ':')) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+            s6->sin6_family = AF_INET6;
+            s6->sin6_port = htons((unsigned short)l->port);
+            if (inet_pton(AF_INET6, l->host, &s6->sin6_addr) != 1)
+                return WSM_ERR_INVALID_ARG;
+            flags |= MHD_USE_IPv6;
+        } else {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+            s4->sin_family = AF_INET;
+            s4->sin_port = htons((unsigned short)l->port);
+            if (inet_pton(AF_INET, l->host, &s4->sin_addr) != 1)
+                return WSM_ERR_INVALID_ARG;
+        }
+        if (l->https)
+            return WSM_ERR_UNSUPPORTED_FEATURE;
+        l->srv = srv;
+        l->mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
+            MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+        if (!l->mhd)
+            return WSM_ERR_IO;
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
+        if (di && di->port)
+            l->port = di->port;
+        wsmd__log("listening on %s://%s%s%s:%d/wsman", l->https ? "https" : "http",
+                  strchr(l->host, ':') ? "[" : "", l->host, strchr(l->host, ':') ? "]" : "",
+                  l->port);
+        if (!l->loopback && !l->https && !srv->cfg.allow_unencrypted)
+            wsmd__log("event=notice message=\"Basic authentication is refused on %s: plain "
+                      "HTTP on a non-loopback address\"",
+                      l->url);
+    }
+    return WSM_OK;
+}
+
+void wsmd__http_stop(struct wsmd_server *srv)
+{
+    for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
+        if (srv->cfg.listeners[i].mhd) {
+            MHD_stop_daemon(srv->cfg.listeners[i].mhd);
+            srv->cfg.listeners[i].mhd = NULL;
+        }
+    }
+}

@@ -1,0 +1,41 @@
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "ns.h"
+#include "server.h"
+
+#define PROFILE "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/"
+
+/* DSP0226 11: IdentifyResponse. The anonymous form tells no more than the
+ * protocol and the vendor; the OS release is for authenticated callers. */
+enum wsm_err wsmd__identify(struct wsmd_call *call)
+{
+    struct wsm_buf *o = call->out;
+    enum wsm_err e;
+    char osver[128] = "0.0.0";
+
+    if (call->user) {
+        struct utsname u;
+        if (uname(&u) == 0) {
+            strncpy(osver, u.release, sizeof(osver) - 1);
+            osver[sizeof(osver) - 1] = '\0';
+        }
+    }
+    e = wsm__buf_puts(o, "<s:Envelope xml:lang=\"en-US\" xmlns:s=\"" WSM_NS_SOAP
+                         "\" xmlns:wsmid=\"" WSM_NS_IDENTITY "\"><s:Header/><s:Body>"
+                         "<wsmid:IdentifyResponse><wsmid:ProtocolVersion>" WSM_NS_WSMAN
+                         "</wsmid:ProtocolVersion><wsmid:ProductVendor>wsmd"
+                         "</wsmid:ProductVendor><wsmid:ProductVersion>OS: ");
+    if (!e)
+        e = wsm__buf_xml(o, osver);
+    if (!e)
+        e = wsm__buf_puts(o, " SP: 0.0 Stack: 3.0</wsmid:ProductVersion>"
+                             "<wsmid:SecurityProfiles>");
+    if (!e && (call->lis->loopback || call->lis->https || call->srv->cfg.allow_unencrypted))
+        e = wsm__buf_puts(o, "<wsmid:SecurityProfileName>" PROFILE
+                             "http/basic</wsmid:SecurityProfileName>");
+    if (!e)
+        e = wsm__buf_puts(o, "</wsmid:SecurityProfiles></wsmid:IdentifyResponse>"
+                             "</s:Body></s:Envelope>");
+    return e;
+}

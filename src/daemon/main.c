@@ -1,0 +1,217 @@
+/* wsmd: the WS-Management service.
+ *
+ *   wsmd [-c FILE] [--listen URL]... [--users FILE] [--foreground]
+ *   wsmd user add|del NAME --users FILE    (password on stdin)
+ *   wsmd user list --users FILE
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <libxml/parser.h>
+
+#include "auth.h"
+#include "config.h"
+#include "server.h"
+#include "userfile.h"
+
+static int usage(FILE *f)
+{
+    fprintf(f, "usage: wsmd [-c FILE] [--listen URL]... [--users FILE] [--foreground]\n"
+               "            [--allow-unencrypted] [--max-envelope-size BYTES]\n"
+               "       wsmd user add|del NAME --users FILE   (password read from stdin)\n"
+               "       wsmd user list --users FILE\n"
+               "       wsmd --version\n");
+    return f == stderr ? 2 : 0;
+}
+
+static int read_password(char *buf, size_t n)
+{
+    struct termios old, quiet;
+    int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    if (tty) {
+        fprintf(stderr, "Password: ");
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char *r = fgets(buf, (int)n, stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fprintf(stderr, "\n");
+    }
+    if (!r)
+        return -1;
+    size_t l = strlen(buf);
+    if (l == n - 1 && buf[l - 1] != '\n')
+        return -1; /* too long */
+    while (l && (buf[l - 1] == '\n' || buf[l - 1] == '\r'))
+        buf[--l] = '\0';
+    return l ? 0 : -1;
+}
+
+static int user_cmd(int argc, char **argv)
+{
+    const char *verb = NULL, *name = NULL, *users = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--users") == 0 && i + 1 < argc)
+            users = argv[++i];
+        else if (strncmp(argv[i], "--users=", 8) == 0)
+            users = argv[i] + 8;
+        else if (!verb)
+            verb = argv[i];
+        else if (!name)
+            name = argv[i];
+        else
+            return usage(stderr);
+    }
+    if (!verb || !users)
+        return usage(stderr);
+    struct wsmd_userfile uf;
+    if (wsmd__userfile_load(users, &uf) != WSM_OK) {
+        fprintf(stderr, "wsmd: cannot read %s\n", users);
+        return 1;
+    }
+    int rc = 0;
+    enum wsm_err e = WSM_OK;
+    if (strcmp(verb, "list") == 0) {
+        for (size_t i = 0; i < uf.n; i++)
+            printf("%s\n", uf.users[i].name);
+    } else if (strcmp(verb, "add") == 0 && name) {
+        char pw[WSMD_MAX_PASSWORD];
+        if (!wsmd__username_ok(name)) {
+            fprintf(stderr, "wsmd: invalid user name\n");
+            rc = 1;
+        } else if (read_password(pw, sizeof(pw)) != 0) {
+            fprintf(stderr, "wsmd: no password on standard input (or longer than %d)\n",
+                    WSMD_MAX_PASSWORD - 1);
+            rc = 1;
+        } else {
+            e = wsmd__userfile_set(&uf, name, pw);
+            explicit_bzero(pw, sizeof(pw));
+            if (!e)
+                e = wsmd__userfile_save(users, &uf);
+        }
+    } else if (strcmp(verb, "del") == 0 && name) {
+        e = wsmd__userfile_del(&uf, name);
+        if (!e)
+            e = wsmd__userfile_save(users, &uf);
+    } else {
+        rc = usage(stderr);
+    }
+    if (e) {
+        fprintf(stderr, "wsmd: %s: %s\n", name ? name : users, wsm_strerror(e));
+        rc = 1;
+    }
+    wsmd__userfile_clear(&uf);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "user") == 0)
+        return user_cmd(argc - 2, argv + 2);
+
+    struct wsmd_server srv;
+    memset(&srv, 0, sizeof(srv));
+    wsmd__config_defaults(&srv.cfg);
+    const char *cfgfile = NULL;
+    const char *listen[WSMD_MAX_LISTENERS];
+    size_t nlisten = 0;
+    int rc = 1;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && v) {
+            cfgfile = v;
+            i++;
+        } else if (strcmp(a, "--listen") == 0 && v) {
+            if (nlisten == WSMD_MAX_LISTENERS) {
+                fprintf(stderr, "wsmd: at most %d listeners\n", WSMD_MAX_LISTENERS);
+                return 2;
+            }
+            listen[nlisten++] = v;
+            i++;
+        } else if (strcmp(a, "--users") == 0 && v) {
+            free(srv.cfg.users_path);
+            srv.cfg.users_path = strdup(v);
+            i++;
+        } else if (strcmp(a, "--max-envelope-size") == 0 && v) {
+            if (wsmd__config_set(&srv.cfg, "MaxEnvelopeSize", v) != WSM_OK)
+                return usage(stderr);
+            i++;
+        } else if (strcmp(a, "--allow-unencrypted") == 0) {
+            srv.cfg.allow_unencrypted = 1;
+        } else if (strcmp(a, "--foreground") == 0 || strcmp(a, "-f") == 0) {
+            /* wsmd always runs in the foreground (systemd Type=exec). */
+        } else if (strcmp(a, "--version") == 0) {
+            printf("wsmd %s\n", WSM_VERSION);
+            return 0;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            return usage(stdout);
+        } else {
+            fprintf(stderr, "wsmd: unknown argument %s\n", a);
+            return usage(stderr);
+        }
+    }
+    if (cfgfile && wsmd__config_load(&srv.cfg, cfgfile) != WSM_OK)
+        goto out;
+    for (size_t i = 0; i < nlisten; i++)
+        if (wsmd__config_add_listener(&srv.cfg, listen[i]) != WSM_OK)
+            goto out;
+    if (srv.cfg.nlisteners == 0 &&
+        wsmd__config_add_listener(&srv.cfg, "http://127.0.0.1:5985") != WSM_OK)
+        goto out;
+    if (!srv.cfg.users_path && geteuid() != 0) {
+        /* The embedded default: a user file beside the user's config. */
+        const char *home = getenv("HOME");
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/.config/wsmd/users", home && *home ? home : ".");
+        srv.cfg.users_path = strdup(path);
+        wsmd__log("event=notice message=\"not root and no --users: using %s\"", path);
+    }
+
+    xmlInitParser();
+    if (wsmd__auth_new(srv.cfg.users_path, srv.cfg.pam_service, &srv.auth) != WSM_OK) {
+        fprintf(stderr, "wsmd: cannot load users from %s\n",
+                srv.cfg.users_path ? srv.cfg.users_path : "PAM");
+        goto out;
+    }
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (wsmd__http_start(&srv) != WSM_OK) {
+        fprintf(stderr, "wsmd: cannot start listeners (address in use, or not allowed)\n");
+        goto stop;
+    }
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP)
+            continue; /* the user file is re-read on change anyway */
+        wsmd__log("event=stop signal=%d", sig);
+        break;
+    }
+    rc = 0;
+stop:
+    wsmd__http_stop(&srv);
+out:
+    wsmd__auth_free(srv.auth);
+    wsmd__config_clear(&srv.cfg);
+    xmlCleanupParser();
+    return rc;
+}

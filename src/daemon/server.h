@@ -1,0 +1,68 @@
+/* The daemon's shared state and the interface between the HTTP layer and
+ * the handlers. */
+#ifndef WSMD_SERVER_H
+#define WSMD_SERVER_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "envelope.h"
+#include "wsm/wsm.h"
+
+#define WSMD_MAX_LISTENERS 8
+
+struct wsmd_auth;
+
+struct wsmd_listener {
+    char url[256];  /* as given */
+    char host[128]; /* address to bind */
+    int port;
+    int https;
+    int loopback; /* bound to a loopback address */
+    struct MHD_Daemon *mhd;
+    struct wsmd_server *srv;
+};
+
+struct wsmd_config {
+    struct wsmd_listener listeners[WSMD_MAX_LISTENERS];
+    size_t nlisteners;
+    char *users_path;  /* NULL: PAM (root only) */
+    char *pam_service; /* default "wsmd" */
+    size_t max_envelope;
+    int allow_unencrypted; /* Basic/unencrypted bodies on non-loopback HTTP */
+    int threads;
+    unsigned max_connections;
+};
+
+struct wsmd_server {
+    struct wsmd_config cfg;
+    struct wsmd_auth *auth;
+};
+
+/* One authenticated (or anonymous Identify) SOAP request. */
+struct wsmd_call {
+    struct wsmd_server *srv;
+    const struct wsmd_listener *lis;
+    const struct wsm_envelope *env;
+    const char *user; /* NULL: anonymous */
+    struct wsm_buf *out;
+    const char *fault_message; /* optional text for the fault a handler returns */
+};
+
+typedef enum wsm_err (*wsmd_handler)(struct wsmd_call *call);
+
+/* Finds and runs the handler for call->env (Action x ResourceURI). On
+ * success call->out holds the whole reply envelope. */
+enum wsm_err wsmd__dispatch(struct wsmd_call *call);
+
+/* Handlers. */
+enum wsm_err wsmd__identify(struct wsmd_call *call);
+
+/* HTTP listeners. */
+enum wsm_err wsmd__http_start(struct wsmd_server *srv);
+void wsmd__http_stop(struct wsmd_server *srv);
+
+/* One log line per event, key=value, to stderr. */
+void wsmd__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,226 @@
+#include "userfile.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int wsmd__username_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= WSMD_MAX_USER)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == ':')
+            return 0;
+    return 1;
+}
+
+void wsmd__userfile_clear(struct wsmd_userfile *uf)
+{
+    for (size_t i = 0; i < uf->n; i++) {
+        free(uf->users[i].name);
+        free(uf->users[i].hash);
+        free(uf->users[i].rest);
+    }
+    free(uf->users);
+    uf->users = NULL;
+    uf->n = 0;
+}
+
+static enum wsm_err push(struct wsmd_userfile *uf, const char *name, const char *hash,
+                         const char *rest)
+{
+    struct wsmd_user *u = realloc(uf->users, (uf->n + 1) * sizeof(*u));
+    if (!u)
+        return WSM_ERR_NOMEM;
+    uf->users = u;
+    u = &uf->users[uf->n];
+    u->name = strdup(name);
+    u->hash = strdup(hash);
+    u->rest = rest ? strdup(rest) : NULL;
+    if (!u->name || !u->hash || (rest && !u->rest)) {
+        free(u->name);
+        free(u->hash);
+        free(u->rest);
+        return WSM_ERR_NOMEM;
+    }
+    uf->n++;
+    return WSM_OK;
+}
+
+enum wsm_err wsmd__userfile_load(const char *path, struct wsmd_userfile *uf)
+{
+    struct wsmd_userfile tmp = {0};
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT) {
+            *uf = tmp;
+            return WSM_OK;
+        }
+        return WSM_ERR_IO;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    enum wsm_err e = WSM_OK;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n == 0 || line[0] == '#')
+            continue;
+        char *c1 = strchr(line, ':');
+        if (!c1) {
+            e = WSM_ERR_INVALID_ARG;
+            break;
+        }
+        *c1 = '\0';
+        char *hash = c1 + 1;
+        char *c2 = strchr(hash, ':');
+        char *rest = NULL;
+        if (c2) {
+            *c2 = '\0';
+            rest = c2 + 1;
+        }
+        if (!wsmd__username_ok(line) || !*hash) {
+            e = WSM_ERR_INVALID_ARG;
+            break;
+        }
+        if ((e = push(&tmp, line, hash, rest)))
+            break;
+    }
+    free(line);
+    fclose(f);
+    if (e) {
+        wsmd__userfile_clear(&tmp);
+        return e;
+    }
+    *uf = tmp;
+    return WSM_OK;
+}
+
+enum wsm_err wsmd__userfile_save(const char *path, const struct wsmd_userfile *uf)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp)
+        return WSM_ERR_NOMEM;
+    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
+    mode_t old = umask(077);
+    int fd = mkstemp(tmp);
+    umask(old);
+    if (fd < 0) {
+        free(tmp);
+        return WSM_ERR_IO;
+    }
+    enum wsm_err e = WSM_OK;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        e = WSM_ERR_IO;
+        goto out;
+    }
+    if (fchmod(fd, 0600) != 0)
+        e = WSM_ERR_IO;
+    for (size_t i = 0; !e && i < uf->n; i++) {
+        const struct wsmd_user *u = &uf->users[i];
+        if (fprintf(f, "%s:%s%s%s\n", u->name, u->hash, u->rest ? ":" : "",
+                    u->rest ? u->rest : "") < 0)
+            e = WSM_ERR_IO;
+    }
+    if (!e && fflush(f) != 0)
+        e = WSM_ERR_IO;
+    if (!e && fsync(fd) != 0)
+        e = WSM_ERR_IO;
+    if (fclose(f) != 0 && !e)
+        e = WSM_ERR_IO;
+    if (!e && rename(tmp, path) != 0)
+        e = WSM_ERR_IO;
+out:
+    if (e)
+        unlink(tmp);
+    free(tmp);
+    return e;
+}
+
+const struct wsmd_user *wsmd__userfile_find(const struct wsmd_userfile *uf, const char *name)
+{
+    for (size_t i = 0; i < uf->n; i++)
+        if (strcmp(uf->users[i].name, name) == 0)
+            return &uf->users[i];
+    return NULL;
+}
+
+enum wsm_err wsmd__userfile_set(struct wsmd_userfile *uf, const char *name, const char *password)
+{
+    if (!wsmd__username_ok(name))
+        return WSM_ERR_INVALID_ARG;
+    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+    if (!crypt_gensalt_rn("$y$", 0, NULL, 0, setting, sizeof(setting)))
+        return WSM_ERR_INTERNAL;
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    if (!cd)
+        return WSM_ERR_NOMEM;
+    const char *h = crypt_rn(password, setting, cd, sizeof(*cd));
+    enum wsm_err e = WSM_OK;
+    if (!h || h[0] == '*') {
+        e = WSM_ERR_INTERNAL;
+        goto out;
+    }
+    for (size_t i = 0; i < uf->n; i++) {
+        if (strcmp(uf->users[i].name, name) == 0) {
+            char *nh = strdup(h);
+            if (!nh) {
+                e = WSM_ERR_NOMEM;
+                goto out;
+            }
+            free(uf->users[i].hash);
+            uf->users[i].hash = nh;
+            goto out;
+        }
+    }
+    e = push(uf, name, h, NULL);
+out:
+    explicit_bzero(cd, sizeof(*cd));
+    free(cd);
+    return e;
+}
+
+enum wsm_err wsmd__userfile_del(struct wsmd_userfile *uf, const char *name)
+{
+    for (size_t i = 0; i < uf->n; i++) {
+        if (strcmp(uf->users[i].name, name) == 0) {
+            free(uf->users[i].name);
+            free(uf->users[i].hash);
+            free(uf->users[i].rest);
+            memmove(&uf->users[i], &uf->users[i + 1], (uf->n - i - 1) * sizeof(uf->users[0]));
+            uf->n--;
+            return WSM_OK;
+        }
+    }
+    return WSM_ERR_NOT_FOUND;
+}
+
+int wsmd__password_check(const char *password, const char *hash)
+{
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    if (!cd)
+        return 0;
+    const char *h = crypt_rn(password, hash, cd, sizeof(*cd));
+    int ok = 0;
+    if (h && h[0] != '*') {
+        size_t a = strlen(h), b = strlen(hash);
+        unsigned char diff = (unsigned char)(a != b);
+        size_t n = a < b ? a : b;
+        for (size_t i = 0; i < n; i++)
+            diff |= (unsigned char)(h[i] ^ hash[i]);
+        ok = diff == 0;
+    }
+    explicit_bzero(cd, sizeof(*cd));
+    free(cd);
+    return ok;
+}

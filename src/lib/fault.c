@@ -1,0 +1,165 @@
+#include "fault.h"
+
+#include <unistd.h>
+
+#include "ns.h"
+#include "uuid.h"
+
+#define FD "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/"
+
+/* Windows codes are the ERROR_WSMAN_* values (0x80338000 and up). */
+static const struct wsm_fault_info table[] = {
+    {WSM_ERR_NOMEM, "s:Receiver", "w:InternalError", "The service ran out of memory.", 14, 500,
+     0, NULL},
+    {WSM_ERR_INVALID_ARG, "s:Sender", "w:InvalidParameter",
+     "The WS-Management service cannot process the request because a parameter is invalid.",
+     2150858810UL, 500, 0, NULL},
+    {WSM_ERR_IO, "s:Receiver", "w:InternalError",
+     "The WS-Management service failed an internal input/output operation.", 2150858755UL, 500,
+     0, NULL},
+    {WSM_ERR_XML_MALFORMED, "s:Sender", "w:SchemaValidationError",
+     "The WS-Management service cannot process the request because the XML is invalid.",
+     2150858819UL, 400, 0, NULL},
+    {WSM_ERR_XML_DTD, "s:Sender", "w:SchemaValidationError",
+     "The WS-Management service cannot process the request because it contains a document "
+     "type declaration.",
+     2150858819UL, 400, 0, NULL},
+    {WSM_ERR_XML_DEPTH, "s:Sender", "w:SchemaValidationError",
+     "The WS-Management service cannot process the request because the XML is nested too "
+     "deeply.",
+     2150858819UL, 400, 0, NULL},
+    {WSM_ERR_ENVELOPE_TOO_LARGE, "s:Sender", "w:EncodingLimit",
+     "The WS-Management service cannot process the request because the envelope size exceeds "
+     "MaxEnvelopeSize.",
+     2150858805UL, 500, 0, FD "MaxEnvelopeSize"},
+    {WSM_ERR_NOT_SOAP, "s:Sender", "w:SchemaValidationError",
+     "The WS-Management service cannot process the request because it is not a SOAP 1.2 "
+     "envelope.",
+     2150858817UL, 400, 0, NULL},
+    {WSM_ERR_SOAP_VERSION, "s:VersionMismatch", NULL,
+     "The WS-Management service supports SOAP 1.2 only.", 2150858765UL, 500, 0, NULL},
+    {WSM_ERR_BAD_HEADER, "s:Sender", "a:InvalidMessageInformationHeader",
+     "The WS-Management service cannot process the request because a message information "
+     "header is invalid.",
+     2150858767UL, 500, 1, NULL},
+    {WSM_ERR_HEADER_REQUIRED, "s:Sender", "a:MessageInformationHeaderRequired",
+     "The WS-Management service cannot process the request because a required header is "
+     "missing.",
+     2150858769UL, 500, 1, NULL},
+    {WSM_ERR_MUST_UNDERSTAND, "s:MustUnderstand", NULL,
+     "The WS-Management service cannot process a header marked mustUnderstand.", 2150858768UL,
+     500, 0, NULL},
+    {WSM_ERR_ACTION_NOT_SUPPORTED, "s:Sender", "a:ActionNotSupported",
+     "The WS-Management service cannot process the request because the action is not "
+     "supported for this resource.",
+     2150858771UL, 500, 1, FD "ActionMismatch"},
+    {WSM_ERR_DESTINATION_UNREACHABLE, "s:Sender", "a:DestinationUnreachable",
+     "The WS-Management service cannot process the request because the resource URI is not "
+     "served here.",
+     2150858770UL, 500, 1, FD "InvalidResourceURI"},
+    {WSM_ERR_ACCESS_DENIED, "s:Sender", "w:AccessDenied", "Access is denied.", 5, 500, 0, NULL},
+    {WSM_ERR_INVALID_SELECTORS, "s:Sender", "w:InvalidSelectors",
+     "The WS-Management service cannot process the request because the selectors are invalid.",
+     2150858813UL, 500, 0, NULL},
+    {WSM_ERR_TIMED_OUT, "s:Receiver", "w:TimedOut",
+     "The WS-Management service cannot complete the operation within the time specified in "
+     "OperationTimeout.",
+     2150858793UL, 500, 0, NULL},
+    {WSM_ERR_INTERNAL, "s:Receiver", "w:InternalError",
+     "The WS-Management service failed to process the request.", 2150858755UL, 500, 0, NULL},
+    {WSM_ERR_UNSUPPORTED_MEDIA, "s:Sender", "w:EncodingLimit",
+     "The WS-Management service cannot process the request because the content type or "
+     "character set is not supported.",
+     2150858869UL, 415, 0, FD "CharacterSet"},
+    {WSM_ERR_INVALID_TIMEOUT, "s:Sender", "a:InvalidMessageInformationHeader",
+     "The WS-Management service cannot process the request because OperationTimeout is "
+     "invalid.",
+     2150858881UL, 500, 1, NULL},
+    {WSM_ERR_ENCODING, "s:Sender", "w:SchemaValidationError",
+     "The WS-Management service cannot process the request because data is not encoded "
+     "correctly.",
+     2150858817UL, 500, 0, NULL},
+    {WSM_ERR_NOT_FOUND, "s:Sender", "a:DestinationUnreachable",
+     "The WS-Management service cannot find the resource identified by the resource URI and "
+     "selectors.",
+     2150858752UL, 500, 1, NULL},
+    {WSM_ERR_INVALID_OPTIONS, "s:Sender", "w:InvalidOptions",
+     "The WS-Management service cannot process the request because an option is invalid.",
+     2150858809UL, 500, 0, NULL},
+    {WSM_ERR_QUOTA, "s:Receiver", "w:QuotaLimit",
+     "The WS-Management service cannot process the request because a quota was exceeded.",
+     2150858815UL, 500, 0, NULL},
+    {WSM_ERR_UNSUPPORTED_FEATURE, "s:Sender", "w:UnsupportedFeature",
+     "The WS-Management service does not support this feature.", 2150858818UL, 500, 0, NULL},
+    {WSM_ERR_AUTH, "s:Sender", "w:AccessDenied", "Access is denied.", 5, 401, 0, NULL},
+};
+
+const struct wsm_fault_info *wsm__fault_info(enum wsm_err err)
+{
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (table[i].err == err)
+            return &table[i];
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (table[i].err == WSM_ERR_INTERNAL)
+            return &table[i];
+    return &table[0];
+}
+
+enum wsm_err wsm__fault_build(struct wsm_buf *out, enum wsm_err err, const char *relates_to,
+                              const char *message)
+{
+    const struct wsm_fault_info *fi = wsm__fault_info(err);
+    char id[WSM_UUID_STRLEN];
+    char host[256];
+    enum wsm_err e;
+
+    wsm__uuid_urn(id);
+    if (gethostname(host, sizeof(host)) != 0)
+        host[0] = '\0';
+    host[sizeof(host) - 1] = '\0';
+
+    e = wsm__buf_puts(out, "<s:Envelope xml:lang=\"en-US\" xmlns:s=\"" WSM_NS_SOAP
+                           "\" xmlns:a=\"" WSM_NS_WSA "\" xmlns:w=\"" WSM_NS_WSMAN
+                           "\"><s:Header><a:Action>");
+    if (!e)
+        e = wsm__buf_puts(out, fi->addressing ? WSM_ACTION_WSA_FAULT : WSM_ACTION_WSMAN_FAULT);
+    if (!e)
+        e = wsm__buf_printf(out, "</a:Action><a:MessageID>%s</a:MessageID>", id);
+    if (!e)
+        e = wsm__buf_puts(out, "<a:To>" WSM_ADDR_ANONYMOUS "</a:To>");
+    if (!e && relates_to) {
+        e = wsm__buf_puts(out, "<a:RelatesTo>");
+        if (!e)
+            e = wsm__buf_xml(out, relates_to);
+        if (!e)
+            e = wsm__buf_puts(out, "</a:RelatesTo>");
+    }
+    if (!e)
+        e = wsm__buf_printf(out, "</s:Header><s:Body><s:Fault><s:Code><s:Value>%s</s:Value>",
+                            fi->code);
+    if (!e && fi->subcode)
+        e = wsm__buf_printf(out, "<s:Subcode><s:Value>%s</s:Value></s:Subcode>", fi->subcode);
+    if (!e)
+        e = wsm__buf_puts(out, "</s:Code><s:Reason><s:Text xml:lang=\"en-US\">");
+    if (!e)
+        e = wsm__buf_xml(out, message ? message : fi->reason);
+    if (!e)
+        e = wsm__buf_puts(out, "</s:Text></s:Reason><s:Detail>");
+    if (!e && fi->detail_uri)
+        e = wsm__buf_printf(out, "<w:FaultDetail>%s</w:FaultDetail>", fi->detail_uri);
+    if (!e)
+        e = wsm__buf_printf(out,
+                            "<f:WSManFault xmlns:f=\"" WSM_NS_FAULT
+                            "\" Code=\"%lu\" Machine=\"",
+                            fi->wincode);
+    if (!e)
+        e = wsm__buf_xml(out, host);
+    if (!e)
+        e = wsm__buf_puts(out, "\"><f:Message>");
+    if (!e)
+        e = wsm__buf_xml(out, message ? message : fi->reason);
+    if (!e)
+        e = wsm__buf_puts(out, "</f:Message></f:WSManFault></s:Detail></s:Fault></s:Body>"
+                               "</s:Envelope>");
+    return e;
+}
