@@ -12,11 +12,10 @@
  * this list is wsa:ActionNotSupported whatever the resource; an action in
  * it aimed at a resource nobody serves is wsa:DestinationUnreachable. */
 static const char *const known_actions[] = {
-    XF "Get",        XF "Put",          XF "Create",        XF "Delete",
-    EN "Enumerate",  EN "Pull",         EN "Release",       EN "Renew",
-    EN "GetStatus",  EV "Subscribe",    EV "Renew",         EV "Unsubscribe",
-    EV "GetStatus",  SH "Command",      SH "Send",          SH "Receive",
-    SH "Signal",     SH "Connect",      SH "Disconnect",    SH "Reconnect",
+    XF "Get",     XF "Put",         XF "Create",    XF "Delete",     EN "Enumerate",
+    EN "Pull",    EN "Release",     EN "Renew",     EN "GetStatus",  EV "Subscribe",
+    EV "Renew",   EV "Unsubscribe", EV "GetStatus", SH "Command",    SH "Send",
+    SH "Receive", SH "Signal",      SH "Connect",   SH "Disconnect", SH "Reconnect",
 };
 
 struct route {
@@ -27,6 +26,14 @@ struct route {
 
 /* Resources register here as they are implemented. */
 static const struct route routes[] = {
+#ifdef WSMD_HAVE_SHELL
+    {XF "Create", WSMD_SHELL_URI, wsmd__shell_create},
+    {XF "Delete", WSMD_SHELL_URI, wsmd__shell_delete},
+    {SH "Command", WSMD_SHELL_URI, wsmd__shell_command},
+    {SH "Send", WSMD_SHELL_URI, wsmd__shell_send},
+    {SH "Receive", WSMD_SHELL_URI, wsmd__shell_receive},
+    {SH "Signal", WSMD_SHELL_URI, wsmd__shell_signal},
+#endif
     {NULL, NULL, NULL},
 };
 

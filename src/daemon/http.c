@@ -6,6 +6,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,59 @@ struct req {
     struct wsm_buf body;
     char action[LOG_FIELD];
     char resource[LOG_FIELD];
+
+    /* Long-poll state: the parsed request stays while the connection is
+     * suspended. */
+    struct MHD_Connection *conn;
+    struct wsm_envelope *env;
+    long long t0_ms;
+    int parked;
+    int shutdown; /* woken by wsmd__http_quiesce: answer, do not park again */
+    unsigned long token;
+    int (*unpark)(struct wsmd_server *srv, unsigned long token);
+    struct req *prev, *next; /* in the server's parked list */
 };
+
+/* Requests waiting in a long poll; the list exists for shutdown. */
+struct wsmd_parked {
+    pthread_mutex_t lock;
+    struct req *head;
+    size_t count;
+};
+
+static void parked_add(struct wsmd_server *srv, struct req *r)
+{
+    struct wsmd_parked *p = srv->parked;
+    pthread_mutex_lock(&p->lock);
+    r->prev = NULL;
+    r->next = p->head;
+    if (p->head)
+        p->head->prev = r;
+    p->head = r;
+    p->count++;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void parked_del(struct wsmd_server *srv, struct req *r)
+{
+    struct wsmd_parked *p = srv->parked;
+    pthread_mutex_lock(&p->lock);
+    if (r->prev)
+        r->prev->next = r->next;
+    else if (p->head == r)
+        p->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    p->count--;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void wake_request(void *arg)
+{
+    struct req *r = arg;
+    MHD_resume_connection(r->conn);
+}
 
 static long elapsed_us(const struct timespec *t0)
 {
@@ -79,9 +132,8 @@ static void log_copy(char *dst, const char *s)
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsigned status,
                                   char *body, size_t len, int basic_challenge)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body, body ? MHD_RESPMEM_MUST_FREE
-                                                        : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -182,13 +234,12 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
         memcpy(r->user, user, sizeof(user));
     }
 
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!content_type_ok(ct))
         return send_fault(c, r, WSM_ERR_UNSUPPORTED_MEDIA, NULL, NULL);
 
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
         unsigned long long n = strtoull(cl, &end, 10);
@@ -200,54 +251,81 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
     return MHD_YES;
 }
 
+/* Runs the handler for r->env; answers, or parks the request. */
+static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
+{
+    struct wsm_buf out;
+    wsm__buf_init(&out, 0);
+    struct wsmd_call call = {
+        .srv = r->srv,
+        .lis = r->lis,
+        .env = r->env,
+        .user = r->user[0] ? r->user : NULL,
+        .out = &out,
+        .t0_ms = r->t0_ms,
+        .resumed = resumed,
+    };
+    enum wsm_err e = wsmd__dispatch(&call);
+    if (!e && call.park) {
+        if (r->shutdown) {
+            e = WSM_ERR_TIMED_OUT;
+        } else {
+            /* Suspend first: wake may run before park returns. */
+            wsm__buf_free(&out);
+            r->conn = c;
+            r->parked = 1;
+            r->unpark = call.unpark;
+            parked_add(r->srv, r);
+            MHD_suspend_connection(c);
+            if (call.park(&call, wake_request, r, &r->token) != WSM_OK) {
+                /* Nothing to wait for after all: the handler runs again. */
+                r->unpark = NULL;
+                MHD_resume_connection(c);
+            }
+            return MHD_YES;
+        }
+    }
+    enum MHD_Result ret;
+    const char *mid = r->env->message_id;
+    if (e) {
+        wsm__buf_free(&out);
+        ret = send_fault(c, r, e, mid, call.fault_message);
+    } else {
+        size_t len;
+        char *body = wsm__buf_steal(&out, &len);
+        ret = body ? send_reply(c, r, MHD_HTTP_OK, body, len, 0)
+                   : send_fault(c, r, WSM_ERR_NOMEM, mid, NULL);
+    }
+    wsm__envelope_free(r->env);
+    r->env = NULL;
+    return ret;
+}
+
 static enum MHD_Result on_body_complete(struct MHD_Connection *c, struct req *r)
 {
-    struct wsm_envelope *env = NULL;
     struct wsm_limits lim = {.max_size = r->srv->cfg.max_envelope};
     char msgid[256] = "";
 
     if (r->too_big)
         return send_fault(c, r, WSM_ERR_ENVELOPE_TOO_LARGE, NULL, NULL);
     enum wsm_err e = wsm__envelope_parse(r->body.data ? r->body.data : "", r->body.len, &lim,
-                                         &env, msgid, sizeof(msgid));
+                                         &r->env, msgid, sizeof(msgid));
     wsm__buf_free(&r->body);
     if (e)
         return send_fault(c, r, e, msgid[0] ? msgid : NULL, NULL);
-    log_copy(r->action, env->is_identify ? "Identify" : env->action);
-    log_copy(r->resource, env->resource_uri);
-    if (r->anonymous && !env->is_identify) {
-        wsm__envelope_free(env);
+    log_copy(r->action, r->env->is_identify ? "Identify" : r->env->action);
+    log_copy(r->resource, r->env->resource_uri);
+    if (r->anonymous && !r->env->is_identify) {
+        wsm__envelope_free(r->env);
+        r->env = NULL;
         return send_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, basic_allowed(r));
     }
-
-    struct wsm_buf out;
-    wsm__buf_init(&out, 0);
-    struct wsmd_call call = {
-        .srv = r->srv,
-        .lis = r->lis,
-        .env = env,
-        .user = r->user[0] ? r->user : NULL,
-        .out = &out,
-    };
-    e = wsmd__dispatch(&call);
-    enum MHD_Result ret;
-    if (e) {
-        wsm__buf_free(&out);
-        ret = send_fault(c, r, e, env->message_id, call.fault_message);
-    } else {
-        size_t len;
-        char *body = wsm__buf_steal(&out, &len);
-        ret = body ? send_reply(c, r, MHD_HTTP_OK, body, len, 0)
-                   : send_fault(c, r, WSM_ERR_NOMEM, env->message_id, NULL);
-    }
-    wsm__envelope_free(env);
-    return ret;
+    return run(c, r, 0);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     const struct wsmd_listener *lis = cls;
@@ -258,12 +336,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!r)
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
+        r->t0_ms = (long long)r->t0.tv_sec * 1000 + r->t0.tv_nsec / 1000000;
         r->lis = lis;
         r->srv = lis->srv;
         /* The cap leaves room for the closing NUL the parser does not need. */
         wsm__buf_init(&r->body, r->srv->cfg.max_envelope);
         *con_cls = r;
         return on_headers(c, r, url, method);
+    }
+    if (r->parked) {
+        /* Resumed after a long poll. */
+        r->parked = 0;
+        parked_del(r->srv, r);
+        return run(c, r, 1);
     }
     if (r->responded) {
         /* A response was queued from the headers: the body is discarded. */
@@ -297,7 +382,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct req *r = *con_cls;
     if (!r)
         return;
+    if (r->parked) {
+        if (r->unpark)
+            r->unpark(r->srv, r->token);
+        parked_del(r->srv, r);
+    }
     wsm__buf_free(&r->body);
+    wsm__envelope_free(r->env);
     free(r);
     *con_cls = NULL;
 }
@@ -331,6 +422,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 enum wsm_err wsmd__http_start(struct wsmd_server *srv)
 {
+    srv->parked = calloc(1, sizeof(*srv->parked));
+    if (!srv->parked)
+        return WSM_ERR_NOMEM;
+    pthread_mutex_init(&srv->parked->lock, NULL);
     for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
         struct wsmd_listener *l = &srv->cfg.listeners[i];
         struct sockaddr_storage ss;
@@ -356,10 +451,9 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
         l->srv = srv;
         l->mhd = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
-            on_connection, NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
-            MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+            NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_THREAD_POOL_SIZE,
+            (unsigned)srv->cfg.threads, MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
         if (!l->mhd)
             return WSM_ERR_IO;
@@ -377,6 +471,30 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
     return WSM_OK;
 }
 
+void wsmd__http_quiesce(struct wsmd_server *srv)
+{
+    struct wsmd_parked *p = srv->parked;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    for (struct req *r = p->head; r; r = r->next) {
+        r->shutdown = 1;
+        if (r->unpark && r->unpark(srv, r->token) == 1)
+            MHD_resume_connection(r->conn); /* cancelled: resume it ourselves */
+    }
+    pthread_mutex_unlock(&p->lock);
+    /* Give the resumed requests a moment to answer. */
+    for (int i = 0; i < 200; i++) {
+        pthread_mutex_lock(&p->lock);
+        size_t n = p->count;
+        pthread_mutex_unlock(&p->lock);
+        if (!n)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 void wsmd__http_stop(struct wsmd_server *srv)
 {
     for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
@@ -384,5 +502,10 @@ void wsmd__http_stop(struct wsmd_server *srv)
             MHD_stop_daemon(srv->cfg.listeners[i].mhd);
             srv->cfg.listeners[i].mhd = NULL;
         }
+    }
+    if (srv->parked) {
+        pthread_mutex_destroy(&srv->parked->lock);
+        free(srv->parked);
+        srv->parked = NULL;
     }
 }

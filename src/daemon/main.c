@@ -18,6 +18,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "engine.h"
 #include "server.h"
 #include "userfile.h"
 
@@ -185,6 +186,16 @@ int main(int argc, char **argv)
         goto out;
     }
 
+#ifdef WSMD_HAVE_SHELL
+    struct shell_limits lim;
+    shell_limits_defaults(&lim);
+    if (shell_mgr_new(&lim, &srv.shells) != WSM_OK) {
+        fprintf(stderr, "wsmd: cannot start the shell engine\n");
+        goto out;
+    }
+#endif
+    srv.is_root = geteuid() == 0;
+
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -208,8 +219,12 @@ int main(int argc, char **argv)
     }
     rc = 0;
 stop:
+    wsmd__http_quiesce(&srv);
     wsmd__http_stop(&srv);
 out:
+#ifdef WSMD_HAVE_SHELL
+    shell_mgr_free(srv.shells);
+#endif
     wsmd__auth_free(srv.auth);
     wsmd__config_clear(&srv.cfg);
     xmlCleanupParser();

@@ -34,19 +34,38 @@ struct wsmd_config {
     unsigned max_connections;
 };
 
+struct shell_mgr;
+
 struct wsmd_server {
     struct wsmd_config cfg;
     struct wsmd_auth *auth;
+    struct shell_mgr *shells;
+    int is_root;
+    struct wsmd_parked *parked; /* requests waiting (long-poll), for shutdown */
 };
+
+typedef void (*wsmd_wake_fn)(void *arg);
 
 /* One authenticated (or anonymous Identify) SOAP request. */
 struct wsmd_call {
     struct wsmd_server *srv;
     const struct wsmd_listener *lis;
-    const struct wsm_envelope *env;
+    struct wsm_envelope *env;
     const char *user; /* NULL: anonymous */
     struct wsm_buf *out;
     const char *fault_message; /* optional text for the fault a handler returns */
+    long long t0_ms;           /* CLOCK_MONOTONIC ms when the request arrived */
+    int resumed;               /* called again after a park */
+
+    /* A handler that has to wait (a Receive with no output yet) sets park
+     * and returns WSM_OK with nothing written. The HTTP layer then
+     * suspends the connection, holding no thread, and calls park(call,
+     * wake, arg, &token); wake(arg) resumes the request and the handler
+     * is called again with resumed set. unpark(srv, token) cancels a wait
+     * that has not fired (1) or tells that it has (0). */
+    enum wsm_err (*park)(struct wsmd_call *call, wsmd_wake_fn wake, void *arg,
+                         unsigned long *token);
+    int (*unpark)(struct wsmd_server *srv, unsigned long token);
 };
 
 typedef enum wsm_err (*wsmd_handler)(struct wsmd_call *call);
@@ -57,9 +76,18 @@ enum wsm_err wsmd__dispatch(struct wsmd_call *call);
 
 /* Handlers. */
 enum wsm_err wsmd__identify(struct wsmd_call *call);
+enum wsm_err wsmd__shell_create(struct wsmd_call *call);
+enum wsm_err wsmd__shell_delete(struct wsmd_call *call);
+enum wsm_err wsmd__shell_command(struct wsmd_call *call);
+enum wsm_err wsmd__shell_send(struct wsmd_call *call);
+enum wsm_err wsmd__shell_receive(struct wsmd_call *call);
+enum wsm_err wsmd__shell_signal(struct wsmd_call *call);
+#define WSMD_SHELL_URI "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 
 /* HTTP listeners. */
 enum wsm_err wsmd__http_start(struct wsmd_server *srv);
+/* Ends waits of parked requests so that the listeners can stop. */
+void wsmd__http_quiesce(struct wsmd_server *srv);
 void wsmd__http_stop(struct wsmd_server *srv);
 
 /* One log line per event, key=value, to stderr. */

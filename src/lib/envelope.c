@@ -157,9 +157,9 @@ struct pstate {
     endElementNsSAX2Func end;
 };
 
-static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
-                     const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
-                     int nb_attributes, int nb_defaulted, const xmlChar **attributes)
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
+                     int nb_defaulted, const xmlChar **attributes)
 {
     xmlParserCtxtPtr c = ctx;
     struct pstate *st = c->_private;
@@ -228,7 +228,7 @@ static void silent_structured(void *ctx, xmlErrorPtr err)
 static int contains(const char *buf, size_t len, const char *needle)
 {
     size_t n = strlen(needle);
-    if (len < n)
+    if (!buf || len < n)
         return 0;
     return memmem(buf, len, needle, n) != NULL;
 }
@@ -299,8 +299,7 @@ static enum wsm_err read_headers(struct wsm_envelope *env)
                 if (e)
                     return e;
             } else if (strcmp(nm, "OptionSet") == 0) {
-                e = collect_set(env, h, "Option", env->options, &env->noptions,
-                                WSM_MAX_OPTIONS);
+                e = collect_set(env, h, "Option", env->options, &env->noptions, WSM_MAX_OPTIONS);
                 if (e)
                     return e;
             } else if (strcmp(nm, "OperationTimeout") == 0) {
@@ -411,8 +410,7 @@ enum wsm_err wsm__envelope_parse(const char *buf, size_t len, const struct wsm_l
         goto out;
     }
     if (!wsm__xml_is(root, WSM_NS_SOAP, "Envelope")) {
-        err = root->ns && root->ns->href &&
-                      strcmp((const char *)root->ns->href, WSM_NS_SOAP11) == 0
+        err = root->ns && root->ns->href && strcmp((const char *)root->ns->href, WSM_NS_SOAP11) == 0
                   ? WSM_ERR_SOAP_VERSION
                   : WSM_ERR_NOT_SOAP;
         goto out;

@@ -30,6 +30,9 @@ static const char *const messages[WSM_ERR__COUNT] = {
     [WSM_ERR_AUTH] = "authentication failed",
     [WSM_ERR_HTTP] = "HTTP transport error",
     [WSM_ERR_FAULT] = "the service answered a fault",
+    [WSM_ERR_SHELL_NOT_FOUND] = "the shell was not found",
+    [WSM_ERR_QUOTA_SHELLS] = "too many shells for this user",
+    [WSM_ERR_QUOTA_PROCESSES] = "too many processes in this shell",
 };
 
 const char *wsm_strerror(enum wsm_err err)

@@ -9,14 +9,14 @@
 
 /* Windows codes are the ERROR_WSMAN_* values (0x80338000 and up). */
 static const struct wsm_fault_info table[] = {
-    {WSM_ERR_NOMEM, "s:Receiver", "w:InternalError", "The service ran out of memory.", 14, 500,
-     0, NULL},
+    {WSM_ERR_NOMEM, "s:Receiver", "w:InternalError", "The service ran out of memory.", 14, 500, 0,
+     NULL},
     {WSM_ERR_INVALID_ARG, "s:Sender", "w:InvalidParameter",
      "The WS-Management service cannot process the request because a parameter is invalid.",
      2150858810UL, 500, 0, NULL},
     {WSM_ERR_IO, "s:Receiver", "w:InternalError",
-     "The WS-Management service failed an internal input/output operation.", 2150858755UL, 500,
-     0, NULL},
+     "The WS-Management service failed an internal input/output operation.", 2150858755UL, 500, 0,
+     NULL},
     {WSM_ERR_XML_MALFORMED, "s:Sender", "w:SchemaValidationError",
      "The WS-Management service cannot process the request because the XML is invalid.",
      2150858819UL, 400, 0, NULL},
@@ -47,8 +47,8 @@ static const struct wsm_fault_info table[] = {
      "missing.",
      2150858769UL, 500, 1, NULL},
     {WSM_ERR_MUST_UNDERSTAND, "s:MustUnderstand", NULL,
-     "The WS-Management service cannot process a header marked mustUnderstand.", 2150858768UL,
-     500, 0, NULL},
+     "The WS-Management service cannot process a header marked mustUnderstand.", 2150858768UL, 500,
+     0, NULL},
     {WSM_ERR_ACTION_NOT_SUPPORTED, "s:Sender", "a:ActionNotSupported",
      "The WS-Management service cannot process the request because the action is not "
      "supported for this resource.",
@@ -92,6 +92,19 @@ static const struct wsm_fault_info table[] = {
     {WSM_ERR_UNSUPPORTED_FEATURE, "s:Sender", "w:UnsupportedFeature",
      "The WS-Management service does not support this feature.", 2150858818UL, 500, 0, NULL},
     {WSM_ERR_AUTH, "s:Sender", "w:AccessDenied", "Access is denied.", 5, 401, 0, NULL},
+    {WSM_ERR_SHELL_NOT_FOUND, "s:Sender", "w:InvalidSelectors",
+     "The request for the Windows Remote Shell failed because the shell was not found on the "
+     "server. Possible causes are: the specified ShellId is incorrect or the shell no longer "
+     "exists on the server.",
+     2150858843UL, 500, 0, FD "InvalidValue"},
+    {WSM_ERR_QUOTA_SHELLS, "s:Receiver", "w:QuotaLimit",
+     "The WS-Management service cannot process the request. This user has exceeded the "
+     "maximum number of concurrent shells (MaxShellsPerUser).",
+     2150859173UL, 500, 0, NULL},
+    {WSM_ERR_QUOTA_PROCESSES, "s:Receiver", "w:QuotaLimit",
+     "The WS-Management service cannot process the request. The shell has reached the "
+     "maximum number of concurrent processes (MaxProcessesPerShell).",
+     2150859241UL, 500, 0, NULL},
 };
 
 const struct wsm_fault_info *wsm__fault_info(enum wsm_err err)
@@ -148,10 +161,8 @@ enum wsm_err wsm__fault_build(struct wsm_buf *out, enum wsm_err err, const char 
     if (!e && fi->detail_uri)
         e = wsm__buf_printf(out, "<w:FaultDetail>%s</w:FaultDetail>", fi->detail_uri);
     if (!e)
-        e = wsm__buf_printf(out,
-                            "<f:WSManFault xmlns:f=\"" WSM_NS_FAULT
-                            "\" Code=\"%lu\" Machine=\"",
-                            fi->wincode);
+        e = wsm__buf_printf(
+            out, "<f:WSManFault xmlns:f=\"" WSM_NS_FAULT "\" Code=\"%lu\" Machine=\"", fi->wincode);
     if (!e)
         e = wsm__buf_xml(out, host);
     if (!e)

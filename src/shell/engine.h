@@ -1,0 +1,124 @@
+/* The remote shell engine: processes, pipes and buffers behind the WinRS
+ * resource. It knows nothing of XML or HTTP: handlers (src/shell/
+ * handlers.c) turn messages into these calls.
+ *
+ * One I/O thread (epoll) reads the children's stdout and stderr into
+ * per-command buffers with a cap (when a buffer is full the pipe is not
+ * read any more, so the child blocks: no output is ever lost), writes
+ * pending stdin, reaps children (pidfd), reaps idle shells, and wakes
+ * parked Receive requests. All functions are thread-safe.
+ *
+ * Every shell belongs to the user that created it; an id used by anybody
+ * else gets WSM_ERR_NOT_FOUND exactly as an unknown id does.
+ */
+#ifndef WSMD_SHELL_ENGINE_H
+#define WSMD_SHELL_ENGINE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "wsm/wsm.h"
+
+struct shell_mgr;
+
+/* Windows' defaults (winrm/config/winrs). */
+struct shell_limits {
+    unsigned max_shells_per_user;     /* 30 */
+    unsigned max_processes_per_shell; /* 25: concurrent commands in a shell */
+    long idle_timeout_ms;             /* 7200000: default for shells without IdleTimeOut */
+    long max_idle_timeout_ms;         /* 2147483647 */
+    unsigned max_memory_per_shell_mb; /* 1024: RLIMIT_AS of each command */
+    size_t stream_cap;                /* bytes buffered per stream (stdout, stderr): 1 MiB */
+};
+void shell_limits_defaults(struct shell_limits *l);
+
+/* Who a shell runs as. switch_user: the daemon is root and the command
+ * must run as uid/gid with groups (setresgid, setgroups, setresuid, then
+ * check that root cannot be regained); otherwise it runs as the daemon. */
+struct shell_owner {
+    const char *name; /* the authenticated user name: the owner key */
+    int switch_user;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    int ngroups;
+    const char *home;  /* HOME of the child */
+    const char *shell; /* SHELL variable of the child (not used to run) */
+};
+
+struct shell_opts {
+    const char *workdir;    /* NULL: home */
+    const char *const *env; /* "NAME=value" strings, NULL-terminated; may be NULL */
+    long idle_timeout_ms;   /* <= 0: the limits' default */
+};
+
+enum wsm_err shell_mgr_new(const struct shell_limits *lim, struct shell_mgr **out);
+/* Kills every process (SIGKILL to each command's process group), wakes
+ * every waiter, stops the thread, frees everything. NULL is a no-op. */
+void shell_mgr_free(struct shell_mgr *m);
+
+/* id receives an upper-case UUID (36 chars + NUL). WSM_ERR_QUOTA past
+ * max_shells_per_user; WSM_ERR_INVALID_ARG if workdir is not a directory
+ * (checked as the owner would see it is good enough: stat). */
+enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
+                          const struct shell_opts *opts, char id[37]);
+/* Ends whatever still runs in it (SIGKILL to the process groups). */
+enum wsm_err shell_delete(struct shell_mgr *m, const char *owner, const char *shell_id);
+
+/* Starts /bin/sh -c cmdline in the shell's working directory as the
+ * owner, in a new session (setsid), with a clean environment (HOME, USER,
+ * LOGNAME, SHELL, PATH=/usr/local/bin:/usr/bin:/bin, LANG=C.UTF-8 when not
+ * set, then the shell's env), default signal dispositions and an empty
+ * signal mask, no inherited fds beyond 0-2, RLIMIT_AS from the limits.
+ * exec errors come back through a close-on-exec pipe. cmd_id as above.
+ * WSM_ERR_QUOTA past max_processes_per_shell running commands. */
+enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *shell_id,
+                           const char *cmdline, char cmd_id[37]);
+
+/* Queues stdin bytes for the command (buffered up to stream_cap; beyond
+ * that WSM_ERR_QUOTA); end closes stdin once everything queued is written. */
+enum wsm_err shell_send(struct shell_mgr *m, const char *owner, const char *shell_id,
+                        const char *cmd_id, const void *data, size_t len, int end);
+
+enum shell_signal { SHELL_SIG_TERMINATE, SHELL_SIG_CTRL_C, SHELL_SIG_CTRL_BREAK };
+/* terminate: SIGTERM to the process group, SIGKILL 2 s later if still
+ * alive; the command is then Done. ctrl_c: SIGINT; ctrl_break: SIGQUIT. */
+enum wsm_err shell_signal(struct shell_mgr *m, const char *owner, const char *shell_id,
+                          const char *cmd_id, enum shell_signal sig);
+
+struct shell_output {
+    struct wsm_buf out; /* stdout bytes taken (caller inits/frees) */
+    struct wsm_buf err; /* stderr bytes taken */
+    int out_end;        /* stdout reached EOF and out holds its last bytes */
+    int err_end;
+    int done;      /* the command finished: exit_code valid; both ends set */
+    int exit_code; /* WEXITSTATUS, or 128 + signal number */
+};
+
+/* Takes up to max_bytes (stdout and stderr together) of buffered output.
+ * WSM_OK when something is returned (data, an end, or done), including
+ * for a command that finished earlier (then done again, no data);
+ * WSM_ERR_TIMED_OUT when there is nothing yet (the caller may wait). */
+enum wsm_err shell_receive(struct shell_mgr *m, const char *owner, const char *shell_id,
+                           const char *cmd_id, size_t max_bytes, struct shell_output *out);
+
+/* Calls wake(arg) exactly once, from the I/O thread (or at once from this
+ * thread if the condition already holds): when the command has output or
+ * has finished, when the shell or command is deleted, or at deadline_ms
+ * (CLOCK_MONOTONIC milliseconds), whichever is first. wake must be quick
+ * and must not call back into the engine. Returns a token for
+ * shell_wait_cancel; WSM_ERR_NOT_FOUND for unknown ids (wake not called). */
+enum wsm_err shell_wait(struct shell_mgr *m, const char *owner, const char *shell_id,
+                        const char *cmd_id, long long deadline_ms, void (*wake)(void *), void *arg,
+                        unsigned long *token);
+/* Cancels a wait; returns 1 if it was cancelled before wake ran, 0 if wake
+ * has run or is running. */
+int shell_wait_cancel(struct shell_mgr *m, unsigned long token);
+
+long long shell_now_ms(void); /* CLOCK_MONOTONIC in ms */
+
+/* For tests and quotas. */
+unsigned shell_count(struct shell_mgr *m, const char *owner);
+
+#endif

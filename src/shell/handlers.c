@@ -1,0 +1,420 @@
+/* The WinRS resource (MS-WSMV 3.1.4.1.x): messages to engine calls. */
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "base64.h"
+#include "engine.h"
+#include "ns.h"
+#include "server.h"
+
+#define SH_ACT "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
+#define XF_ACT "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
+#define STATE "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/"
+#define RSP_NS " xmlns:rsp=\"" WSM_NS_SHELL "\""
+#define MAX_GROUPS 256
+/* What a Receive reply needs beyond the stream bytes themselves. */
+#define RECEIVE_OVERHEAD 4096
+
+/* The account a request's commands run as. */
+struct identity {
+    struct shell_owner o;
+    struct passwd pw;
+    char pwbuf[4096];
+    gid_t groups[MAX_GROUPS];
+};
+
+static enum wsm_err lookup_identity(struct wsmd_call *call, struct identity *id)
+{
+    struct passwd *res = NULL;
+    memset(&id->o, 0, sizeof(id->o));
+    id->o.name = call->user;
+    if (!call->srv->is_root) {
+        /* Not root: every shell runs as the daemon's own account. */
+        if (getpwuid_r(geteuid(), &id->pw, id->pwbuf, sizeof(id->pwbuf), &res) != 0 || !res)
+            return WSM_ERR_INTERNAL;
+        const char *home = getenv("HOME");
+        id->o.home = home && *home ? home : id->pw.pw_dir;
+        id->o.shell = id->pw.pw_shell;
+        id->o.uid = id->pw.pw_uid;
+        id->o.gid = id->pw.pw_gid;
+        return WSM_OK;
+    }
+    /* Root: the authenticated name must be a local account. */
+    if (getpwnam_r(call->user, &id->pw, id->pwbuf, sizeof(id->pwbuf), &res) != 0 || !res) {
+        call->fault_message = "The user has no local account to run commands as.";
+        return WSM_ERR_ACCESS_DENIED;
+    }
+    int n = MAX_GROUPS;
+    if (getgrouplist(res->pw_name, res->pw_gid, id->groups, &n) < 0)
+        n = MAX_GROUPS; /* truncated: the first MAX_GROUPS groups */
+    id->o.switch_user = 1;
+    id->o.uid = res->pw_uid;
+    id->o.gid = res->pw_gid;
+    id->o.groups = id->groups;
+    id->o.ngroups = n;
+    id->o.home = res->pw_dir;
+    id->o.shell = res->pw_shell;
+    return WSM_OK;
+}
+
+static const char *shell_id(struct wsmd_call *call)
+{
+    return wsm__envelope_selector(call->env, "ShellId");
+}
+
+static enum wsm_err map_engine(enum wsm_err e)
+{
+    return e == WSM_ERR_NOT_FOUND ? WSM_ERR_SHELL_NOT_FOUND : e;
+}
+
+static struct wsm_arena *arena(struct wsmd_call *call)
+{
+    /* Strings read from the request live as long as its envelope. */
+    return &call->env->arena;
+}
+
+/* ---- Create ------------------------------------------------------- */
+
+enum wsm_err wsmd__shell_create(struct wsmd_call *call)
+{
+    const struct wsm_envelope *env = call->env;
+    xmlNodePtr sh = wsm__xml_child(env->body, WSM_NS_SHELL, "Shell");
+    struct shell_opts opts = {0};
+    const char *envv[65];
+    size_t nenv = 0;
+    enum wsm_err e;
+    char id[37];
+
+    if (!sh)
+        return WSM_ERR_INVALID_ARG;
+    xmlNodePtr n = wsm__xml_child(sh, WSM_NS_SHELL, "WorkingDirectory");
+    if (n && !(opts.workdir = wsm__xml_text(arena(call), n, 1)))
+        return WSM_ERR_NOMEM;
+    if (opts.workdir && !*opts.workdir)
+        opts.workdir = NULL;
+    n = wsm__xml_child(sh, WSM_NS_SHELL, "IdleTimeOut");
+    if (n) {
+        const char *t = wsm__xml_text(arena(call), n, 1);
+        if (!t)
+            return WSM_ERR_NOMEM;
+        if (wsm__duration_ms(t, &opts.idle_timeout_ms) != WSM_OK)
+            return WSM_ERR_INVALID_ARG;
+    }
+    xmlNodePtr envn = wsm__xml_child(sh, WSM_NS_SHELL, "Environment");
+    for (xmlNodePtr v = wsm__xml_child(envn, WSM_NS_SHELL, "Variable"); v;
+         v = wsm__xml_next(v, WSM_NS_SHELL, "Variable")) {
+        const char *name = wsm__xml_attr(v, "Name");
+        const char *val = wsm__xml_text(arena(call), v, 0);
+        if (!name || !*name || strchr(name, '=') || !val)
+            return WSM_ERR_INVALID_ARG;
+        if (nenv == sizeof(envv) / sizeof(envv[0]) - 1)
+            return WSM_ERR_QUOTA;
+        size_t l = strlen(name) + strlen(val) + 2;
+        char *kv = wsm__arena_alloc(arena(call), l);
+        if (!kv)
+            return WSM_ERR_NOMEM;
+        snprintf(kv, l, "%s=%s", name, val);
+        envv[nenv++] = kv;
+    }
+    envv[nenv] = NULL;
+    opts.env = nenv ? envv : NULL;
+
+    struct identity *idn = malloc(sizeof(*idn));
+    if (!idn)
+        return WSM_ERR_NOMEM;
+    e = lookup_identity(call, idn);
+    if (!e)
+        e = shell_create(call->srv->shells, &idn->o, &opts, id);
+    free(idn);
+    if (e == WSM_ERR_QUOTA)
+        return WSM_ERR_QUOTA_SHELLS;
+    if (e == WSM_ERR_INVALID_ARG)
+        call->fault_message = "The working directory does not exist or is not accessible.";
+    if (e)
+        return e;
+
+    long idle = opts.idle_timeout_ms > 0 ? opts.idle_timeout_ms : 7200000;
+    struct wsm_buf *o = call->out;
+    e = wsm__reply_begin(o, XF_ACT "CreateResponse", env->message_id,
+                         RSP_NS " xmlns:x=\"" WSM_NS_WSXF "\"");
+    if (!e)
+        e = wsm__buf_puts(o, "<x:ResourceCreated><a:Address>");
+    if (!e)
+        e = wsm__buf_xml(o, env->to ? env->to : WSM_ADDR_ANONYMOUS);
+    if (!e)
+        e = wsm__buf_printf(o,
+                            "</a:Address><a:ReferenceParameters><w:ResourceURI>" WSMD_SHELL_URI
+                            "</w:ResourceURI><w:SelectorSet><w:Selector Name=\"ShellId\">%s"
+                            "</w:Selector></w:SelectorSet></a:ReferenceParameters>"
+                            "</x:ResourceCreated><rsp:Shell><rsp:ShellId>%s</rsp:ShellId>"
+                            "<rsp:ResourceUri>" WSMD_SHELL_URI "</rsp:ResourceUri><rsp:Owner>",
+                            id, id);
+    if (!e)
+        e = wsm__buf_xml(o, call->user);
+    if (!e)
+        e = wsm__buf_printf(o,
+                            "</rsp:Owner><rsp:IdleTimeOut>PT%ld.%03ldS</rsp:IdleTimeOut>"
+                            "<rsp:InputStreams>stdin</rsp:InputStreams>"
+                            "<rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>",
+                            idle / 1000, idle % 1000);
+    if (!e)
+        e = wsm__reply_end(o);
+    if (e)
+        shell_delete(call->srv->shells, call->user, id);
+    return e;
+}
+
+/* ---- Delete ------------------------------------------------------- */
+
+enum wsm_err wsmd__shell_delete(struct wsmd_call *call)
+{
+    const char *sid = shell_id(call);
+    if (!sid)
+        return WSM_ERR_INVALID_SELECTORS;
+    enum wsm_err e = shell_delete(call->srv->shells, call->user, sid);
+    if (e)
+        return map_engine(e);
+    e = wsm__reply_begin(call->out, XF_ACT "DeleteResponse", call->env->message_id, NULL);
+    return e ? e : wsm__reply_end(call->out);
+}
+
+/* ---- Command ------------------------------------------------------ */
+
+enum wsm_err wsmd__shell_command(struct wsmd_call *call)
+{
+    const char *sid = shell_id(call);
+    if (!sid)
+        return WSM_ERR_INVALID_SELECTORS;
+    xmlNodePtr cl = wsm__xml_child(call->env->body, WSM_NS_SHELL, "CommandLine");
+    xmlNodePtr cmd = wsm__xml_child(cl, WSM_NS_SHELL, "Command");
+    if (!cmd)
+        return WSM_ERR_INVALID_ARG;
+    struct wsm_buf line;
+    wsm__buf_init(&line, 64 * 1024);
+    const char *t = wsm__xml_text(arena(call), cmd, 1);
+    enum wsm_err e = t ? wsm__buf_puts(&line, t) : WSM_ERR_NOMEM;
+    /* cmd.exe semantics: the command and its arguments make one line. */
+    for (xmlNodePtr a = wsm__xml_child(cl, WSM_NS_SHELL, "Arguments"); !e && a;
+         a = wsm__xml_next(a, WSM_NS_SHELL, "Arguments")) {
+        const char *arg = wsm__xml_text(arena(call), a, 0);
+        e = arg ? wsm__buf_puts(&line, " ") : WSM_ERR_NOMEM;
+        if (!e)
+            e = wsm__buf_puts(&line, arg);
+    }
+    if (e) {
+        wsm__buf_free(&line);
+        return e == WSM_ERR_ENVELOPE_TOO_LARGE ? WSM_ERR_INVALID_ARG : e;
+    }
+    char cid[37];
+    e = shell_command(call->srv->shells, call->user, sid, line.data ? line.data : "", cid);
+    wsm__buf_free(&line);
+    if (e == WSM_ERR_QUOTA)
+        return WSM_ERR_QUOTA_PROCESSES;
+    if (e)
+        return map_engine(e);
+    e = wsm__reply_begin(call->out, SH_ACT "CommandResponse", call->env->message_id, RSP_NS);
+    if (!e)
+        e = wsm__buf_printf(call->out,
+                            "<rsp:CommandResponse><rsp:CommandId>%s</rsp:CommandId>"
+                            "</rsp:CommandResponse>",
+                            cid);
+    return e ? e : wsm__reply_end(call->out);
+}
+
+/* ---- Send --------------------------------------------------------- */
+
+static int attr_true(const xmlNode *n, const char *name)
+{
+    const char *v = wsm__xml_attr(n, name);
+    return v && (!strcasecmp(v, "true") || !strcmp(v, "1"));
+}
+
+enum wsm_err wsmd__shell_send(struct wsmd_call *call)
+{
+    const char *sid = shell_id(call);
+    if (!sid)
+        return WSM_ERR_INVALID_SELECTORS;
+    xmlNodePtr send = wsm__xml_child(call->env->body, WSM_NS_SHELL, "Send");
+    if (!send)
+        return WSM_ERR_INVALID_ARG;
+    enum wsm_err e = WSM_OK;
+    for (xmlNodePtr s = wsm__xml_child(send, WSM_NS_SHELL, "Stream"); !e && s;
+         s = wsm__xml_next(s, WSM_NS_SHELL, "Stream")) {
+        const char *name = wsm__xml_attr(s, "Name");
+        const char *cid = wsm__xml_attr(s, "CommandId");
+        if (!name || strcmp(name, "stdin") != 0 || !cid)
+            return WSM_ERR_INVALID_ARG;
+        const char *b64 = wsm__xml_text(arena(call), s, 1);
+        if (!b64)
+            return WSM_ERR_NOMEM;
+        size_t cap = strlen(b64) / 4 * 3 + 3, n = 0;
+        unsigned char *data = malloc(cap ? cap : 1);
+        if (!data)
+            return WSM_ERR_NOMEM;
+        e = wsm__base64_decode(b64, strlen(b64), data, cap, &n);
+        if (!e)
+            e = map_engine(
+                shell_send(call->srv->shells, call->user, sid, cid, data, n, attr_true(s, "End")));
+        free(data);
+    }
+    if (e)
+        return e == WSM_ERR_ENVELOPE_TOO_LARGE ? WSM_ERR_ENCODING : e;
+    e = wsm__reply_begin(call->out, SH_ACT "SendResponse", call->env->message_id, RSP_NS);
+    if (!e)
+        e = wsm__buf_puts(call->out, "<rsp:SendResponse/>");
+    return e ? e : wsm__reply_end(call->out);
+}
+
+/* ---- Receive ------------------------------------------------------ */
+
+static long receive_timeout_ms(const struct wsm_envelope *env)
+{
+    long t = env->operation_timeout_ms;
+    if (t < 0)
+        t = 60000;
+    if (t > 600000)
+        t = 600000;
+    return t;
+}
+
+static const char *receive_cmd(struct wsmd_call *call)
+{
+    xmlNodePtr r = wsm__xml_child(call->env->body, WSM_NS_SHELL, "Receive");
+    xmlNodePtr d = wsm__xml_child(r, WSM_NS_SHELL, "DesiredStream");
+    return d ? wsm__xml_attr(d, "CommandId") : NULL;
+}
+
+static enum wsm_err receive_park(struct wsmd_call *call, wsmd_wake_fn wake, void *arg,
+                                 unsigned long *token)
+{
+    long long deadline = call->t0_ms + receive_timeout_ms(call->env);
+    return map_engine(shell_wait(call->srv->shells, call->user, shell_id(call), receive_cmd(call),
+                                 deadline, wake, arg, token));
+}
+
+static int receive_unpark(struct wsmd_server *srv, unsigned long token)
+{
+    return shell_wait_cancel(srv->shells, token);
+}
+
+static enum wsm_err put_stream(struct wsm_buf *o, const char *name, const char *cid,
+                               const struct wsm_buf *data)
+{
+    enum wsm_err e = wsm__buf_printf(o, "<rsp:Stream Name=\"%s\" CommandId=\"%s\">", name, cid);
+    if (e)
+        return e;
+    size_t n = wsm__base64_enclen(data->len);
+    if ((e = wsm__buf_reserve(o, n)))
+        return e;
+    wsm__base64_encode((const unsigned char *)data->data, data->len, o->data + o->len);
+    o->len += n;
+    return wsm__buf_puts(o, "</rsp:Stream>");
+}
+
+enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
+{
+    const struct wsm_envelope *env = call->env;
+    const char *sid = shell_id(call);
+    const char *cid = receive_cmd(call);
+    if (!sid)
+        return WSM_ERR_INVALID_SELECTORS;
+    if (!cid)
+        return WSM_ERR_INVALID_ARG;
+
+    /* The reply must fit the client's MaxEnvelopeSize: base64 takes 4/3. */
+    long maxenv = env->max_envelope_size > 0 ? env->max_envelope_size : 153600;
+    if (maxenv > 64L * 1024 * 1024)
+        maxenv = 64L * 1024 * 1024;
+    size_t room = maxenv > RECEIVE_OVERHEAD + 4096 ? (size_t)(maxenv - RECEIVE_OVERHEAD) : 4096;
+    size_t max_bytes = room / 4 * 3;
+
+    struct shell_output out;
+    memset(&out, 0, sizeof(out));
+    wsm__buf_init(&out.out, max_bytes + 1);
+    wsm__buf_init(&out.err, max_bytes + 1);
+    enum wsm_err e = shell_receive(call->srv->shells, call->user, sid, cid, max_bytes, &out);
+    if (e == WSM_ERR_TIMED_OUT) {
+        wsm__buf_free(&out.out);
+        wsm__buf_free(&out.err);
+        if (shell_now_ms() >= call->t0_ms + receive_timeout_ms(env))
+            return WSM_ERR_TIMED_OUT;
+        call->park = receive_park;
+        call->unpark = receive_unpark;
+        return WSM_OK;
+    }
+    if (e) {
+        wsm__buf_free(&out.out);
+        wsm__buf_free(&out.err);
+        return map_engine(e);
+    }
+
+    struct wsm_buf *o = call->out;
+    e = wsm__buf_reserve(o,
+                         wsm__base64_enclen(out.out.len) + wsm__base64_enclen(out.err.len) + 2048);
+    if (!e)
+        e = wsm__reply_begin(o, SH_ACT "ReceiveResponse", env->message_id, RSP_NS);
+    if (!e)
+        e = wsm__buf_puts(o, "<rsp:ReceiveResponse>");
+    if (!e && out.out.len)
+        e = put_stream(o, "stdout", cid, &out.out);
+    if (!e && out.err.len)
+        e = put_stream(o, "stderr", cid, &out.err);
+    /* End markers go in empty elements of their own: some clients drop the
+     * data of a Stream that carries End="true". */
+    if (!e && out.out_end)
+        e = wsm__buf_printf(o, "<rsp:Stream Name=\"stdout\" CommandId=\"%s\" End=\"true\"/>", cid);
+    if (!e && out.err_end)
+        e = wsm__buf_printf(o, "<rsp:Stream Name=\"stderr\" CommandId=\"%s\" End=\"true\"/>", cid);
+    if (!e && out.done)
+        e = wsm__buf_printf(o,
+                            "<rsp:CommandState CommandId=\"%s\" State=\"" STATE
+                            "Done\"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState>",
+                            cid, out.exit_code);
+    else if (!e)
+        e = wsm__buf_printf(o, "<rsp:CommandState CommandId=\"%s\" State=\"" STATE "Running\"/>",
+                            cid);
+    if (!e)
+        e = wsm__buf_puts(o, "</rsp:ReceiveResponse>");
+    if (!e)
+        e = wsm__reply_end(o);
+    wsm__buf_free(&out.out);
+    wsm__buf_free(&out.err);
+    return e;
+}
+
+/* ---- Signal ------------------------------------------------------- */
+
+enum wsm_err wsmd__shell_signal(struct wsmd_call *call)
+{
+    const char *sid = shell_id(call);
+    if (!sid)
+        return WSM_ERR_INVALID_SELECTORS;
+    xmlNodePtr sig = wsm__xml_child(call->env->body, WSM_NS_SHELL, "Signal");
+    xmlNodePtr code = wsm__xml_child(sig, WSM_NS_SHELL, "Code");
+    const char *cid = sig ? wsm__xml_attr(sig, "CommandId") : NULL;
+    const char *c = code ? wsm__xml_text(arena(call), code, 1) : NULL;
+    if (!cid || !c)
+        return WSM_ERR_INVALID_ARG;
+    const char *last = strrchr(c, '/');
+    last = last ? last + 1 : c;
+    enum shell_signal s;
+    if (!strcmp(last, "terminate"))
+        s = SHELL_SIG_TERMINATE;
+    else if (!strcmp(last, "ctrl_c"))
+        s = SHELL_SIG_CTRL_C;
+    else if (!strcmp(last, "ctrl_break"))
+        s = SHELL_SIG_CTRL_BREAK;
+    else
+        return WSM_ERR_INVALID_ARG;
+    enum wsm_err e = shell_signal(call->srv->shells, call->user, shell_id(call), cid, s);
+    if (e)
+        return map_engine(e);
+    e = wsm__reply_begin(call->out, SH_ACT "SignalResponse", call->env->message_id, RSP_NS);
+    if (!e)
+        e = wsm__buf_puts(call->out, "<rsp:SignalResponse/>");
+    return e ? e : wsm__reply_end(call->out);
+}
