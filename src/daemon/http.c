@@ -454,7 +454,9 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
             NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_THREAD_POOL_SIZE,
             (unsigned)srv->cfg.threads, MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+            /* Headers of WinRM clients take a few KB; MHD clears the pool per request. */
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_END);
         if (!l->mhd)
             return WSM_ERR_IO;
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);

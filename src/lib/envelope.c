@@ -1,6 +1,7 @@
 #include "envelope.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/SAX2.h>
@@ -153,8 +154,6 @@ struct pstate {
     int depth;
     int max_depth;
     enum wsm_err err;
-    startElementNsSAX2Func start;
-    endElementNsSAX2Func end;
 };
 
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
@@ -168,8 +167,8 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         xmlStopParser(c);
         return;
     }
-    st->start(ctx, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes, nb_defaulted,
-              attributes);
+    xmlSAX2StartElementNs(ctx, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes,
+                          nb_defaulted, attributes);
 }
 
 static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
@@ -177,7 +176,7 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
     xmlParserCtxtPtr c = ctx;
     struct pstate *st = c->_private;
     st->depth--;
-    st->end(ctx, localname, prefix, uri);
+    xmlSAX2EndElementNs(ctx, localname, prefix, uri);
 }
 
 static void on_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
@@ -341,6 +340,74 @@ static enum wsm_err read_headers(struct wsm_envelope *env)
     return WSM_OK;
 }
 
+#define PARSE_OPTIONS                                                                              \
+    (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA)
+/* A parser context is kept per thread and reset for each document: making
+ * one costs more than parsing a small envelope. Its dictionary of names is
+ * dropped when it grows past this many entries. */
+#define MAX_DICT_ENTRIES 4096
+
+static pthread_key_t ctxt_key;
+static pthread_once_t ctxt_once = PTHREAD_ONCE_INIT;
+
+static void ctxt_destroy(void *p)
+{
+    xmlFreeParserCtxt(p);
+}
+
+static void ctxt_key_make(void)
+{
+    pthread_key_create(&ctxt_key, ctxt_destroy);
+}
+
+static xmlParserCtxtPtr thread_ctxt(void)
+{
+    pthread_once(&ctxt_once, ctxt_key_make);
+    xmlParserCtxtPtr c = pthread_getspecific(ctxt_key);
+    if (c)
+        return c;
+    c = xmlNewParserCtxt();
+    if (!c)
+        return NULL;
+    c->sax->startElementNs = on_start;
+    c->sax->endElementNs = on_end;
+    c->sax->internalSubset = on_dtd;
+    c->sax->externalSubset = on_dtd;
+    c->sax->entityDecl = on_entity_decl;
+    c->sax->getEntity = on_get_entity;
+    c->sax->resolveEntity = NULL;
+    c->sax->error = silent_error;
+    c->sax->warning = silent_error;
+    c->sax->serror = silent_structured;
+    c->replaceEntities = 0;
+    c->loadsubset = 0;
+    c->validate = 0;
+    if (pthread_setspecific(ctxt_key, c) != 0) {
+        xmlFreeParserCtxt(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void thread_ctxt_done(xmlParserCtxtPtr c)
+{
+    if (c->dict && xmlDictSize(c->dict) > MAX_DICT_ENTRIES) {
+        pthread_setspecific(ctxt_key, NULL);
+        xmlFreeParserCtxt(c);
+    }
+}
+
+/* Frees this thread's parser context now (threads that end free theirs). */
+void wsm__envelope_thread_cleanup(void)
+{
+    pthread_once(&ctxt_once, ctxt_key_make);
+    xmlParserCtxtPtr c = pthread_getspecific(ctxt_key);
+    if (c) {
+        pthread_setspecific(ctxt_key, NULL);
+        xmlFreeParserCtxt(c);
+    }
+}
+
 enum wsm_err wsm__envelope_parse(const char *buf, size_t len, const struct wsm_limits *lim,
                                  struct wsm_envelope **out, char *msgid, size_t msgid_len)
 {
@@ -367,42 +434,28 @@ enum wsm_err wsm__envelope_parse(const char *buf, size_t len, const struct wsm_l
     env->operation_timeout_ms = -1;
     env->max_envelope_size = -1;
 
-    ctxt = xmlCreateMemoryParserCtxt(buf, (int)len);
+    ctxt = thread_ctxt();
     if (!ctxt) {
         err = WSM_ERR_NOMEM;
         goto out;
     }
-    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                XML_PARSE_NOCDATA);
     st.max_depth = max_depth;
-    st.start = ctxt->sax->startElementNs;
-    st.end = ctxt->sax->endElementNs;
     ctxt->_private = &st;
-    ctxt->sax->startElementNs = on_start;
-    ctxt->sax->endElementNs = on_end;
-    ctxt->sax->internalSubset = on_dtd;
-    ctxt->sax->externalSubset = on_dtd;
-    ctxt->sax->entityDecl = on_entity_decl;
-    ctxt->sax->getEntity = on_get_entity;
-    ctxt->sax->resolveEntity = NULL;
-    ctxt->sax->error = silent_error;
-    ctxt->sax->warning = silent_error;
-    ctxt->sax->serror = silent_structured;
-    ctxt->replaceEntities = 0;
-    ctxt->loadsubset = 0;
-    ctxt->validate = 0;
-
-    xmlParseDocument(ctxt);
+    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buf, (int)len, NULL, NULL, PARSE_OPTIONS);
+    ctxt->_private = NULL;
     if (st.err) {
+        if (doc)
+            xmlFreeDoc(doc);
         err = st.err;
         goto out;
     }
-    if (!ctxt->wellFormed || !ctxt->myDoc) {
+    if (!doc || !ctxt->wellFormed) {
+        if (doc)
+            xmlFreeDoc(doc);
         err = WSM_ERR_XML_MALFORMED;
         goto out;
     }
-    env->doc = ctxt->myDoc;
-    ctxt->myDoc = NULL;
+    env->doc = doc;
 
     xmlNodePtr root = xmlDocGetRootElement(env->doc);
     if (!root || strcmp((const char *)root->name, "Envelope") != 0) {
@@ -433,12 +486,8 @@ enum wsm_err wsm__envelope_parse(const char *buf, size_t len, const struct wsm_l
     }
 
 out:
-    if (ctxt) {
-        if (ctxt->myDoc)
-            xmlFreeDoc(ctxt->myDoc);
-        ctxt->myDoc = NULL;
-        xmlFreeParserCtxt(ctxt);
-    }
+    if (ctxt)
+        thread_ctxt_done(ctxt);
     if (err) {
         /* Keep the MessageID for the fault's RelatesTo when we got that far. */
         if (env && msgid && msgid_len && env->message_id && strlen(env->message_id) < msgid_len)

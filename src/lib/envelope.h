@@ -60,6 +60,9 @@ struct wsm_envelope {
 enum wsm_err wsm__envelope_parse(const char *buf, size_t len, const struct wsm_limits *lim,
                                  struct wsm_envelope **out, char *msgid, size_t msgid_len);
 void wsm__envelope_free(struct wsm_envelope *env);
+/* Frees the calling thread's cached parser context (the main thread calls
+ * it before exit; other threads free theirs when they end). */
+void wsm__envelope_thread_cleanup(void);
 
 /* The value of selector/option name, or NULL. */
 const char *wsm__envelope_selector(const struct wsm_envelope *env, const char *name);
