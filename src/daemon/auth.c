@@ -69,9 +69,8 @@ static void stamp_of(const char *path, struct fstamp *s)
 
 static int stamp_eq(const struct fstamp *a, const struct fstamp *b)
 {
-    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino &&
-           a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
-           a->mtime.tv_nsec == b->mtime.tv_nsec;
+    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
 /* Called with lock held: reload when the sources changed. */
@@ -101,8 +100,7 @@ static enum wsm_err refresh(struct wsmd_auth *a)
     return WSM_OK;
 }
 
-enum wsm_err wsmd__auth_new(const char *users_path, const char *pam_service,
-                            struct wsmd_auth **out)
+enum wsm_err wsmd__auth_new(const char *users_path, const char *pam_service, struct wsmd_auth **out)
 {
     struct wsmd_auth *a = calloc(1, sizeof(*a));
     if (!a)
@@ -159,8 +157,7 @@ void wsmd__auth_free(struct wsmd_auth *a)
     free(a);
 }
 
-enum wsm_err wsmd__auth_parse_basic(const char *hdr, char *user, size_t usz, char *pass,
-                                    size_t psz)
+enum wsm_err wsmd__auth_parse_basic(const char *hdr, char *user, size_t usz, char *pass, size_t psz)
 {
     unsigned char raw[WSMD_MAX_USER + WSMD_MAX_PASSWORD + 2];
     size_t n;
@@ -261,15 +258,15 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
     unsigned char *msg;
     enum wsm_err e;
 
-    if (!wsmd__username_ok(user) || pl >= WSMD_MAX_PASSWORD)
-        return WSM_ERR_AUTH;
+    if (!wsmd__username_ok(user) || pl == 0 || pl >= WSMD_MAX_PASSWORD)
+        return WSM_ERR_AUTH; /* empty passwords are never accepted */
     msg = malloc(ul + 1 + pl);
     if (!msg)
         return WSM_ERR_NOMEM;
     memcpy(msg, user, ul + 1);
     memcpy(msg + ul + 1, pass, pl);
-    int r = gnutls_hmac_fast(GNUTLS_MAC_SHA256, a->secret, sizeof(a->secret), msg, ul + 1 + pl,
-                             key);
+    int r =
+        gnutls_hmac_fast(GNUTLS_MAC_SHA256, a->secret, sizeof(a->secret), msg, ul + 1 + pl, key);
     explicit_bzero(msg, ul + 1 + pl);
     free(msg);
     if (r != 0)
@@ -291,6 +288,7 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
     if (c->used && c->gen == gen && c->expires > now && memcmp(c->key, key, 32) == 0) {
         a->hits++;
         pthread_mutex_unlock(&a->lock);
+        explicit_bzero(key, sizeof(key));
         return WSM_OK;
     }
     a->misses++;
@@ -306,6 +304,7 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
             pthread_mutex_unlock(&a->lock);
             wsmd__password_check(pass, hash);
             free(hash);
+            explicit_bzero(key, sizeof(key));
             return WSM_ERR_AUTH;
         }
     }
@@ -314,8 +313,10 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
     /* The expensive part runs without the lock. */
     int ok = hash ? wsmd__password_check(pass, hash) : pam_check(a, user, pass);
     free(hash);
-    if (!ok)
+    if (!ok) {
+        explicit_bzero(key, sizeof(key));
         return WSM_ERR_AUTH;
+    }
 
     pthread_mutex_lock(&a->lock);
     if (a->gen == gen) {

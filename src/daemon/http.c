@@ -256,6 +256,7 @@ static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
 {
     struct wsm_buf out;
     wsm__buf_init(&out, 0);
+    wsm__buf_reserve(&out, 2048); /* most replies fit: one allocation */
     struct wsmd_call call = {
         .srv = r->srv,
         .lis = r->lis,
@@ -430,7 +431,7 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
         struct wsmd_listener *l = &srv->cfg.listeners[i];
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof(ss));
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         if (strchr(l->host, ':')) {
             struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;

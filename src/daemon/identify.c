@@ -1,3 +1,5 @@
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -5,6 +7,15 @@
 #include "server.h"
 
 #define PROFILE "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/"
+
+static char os_release[128] = "0.0.0";
+
+static void read_release(void)
+{
+    struct utsname u;
+    if (uname(&u) == 0)
+        snprintf(os_release, sizeof(os_release), "%s", u.release);
+}
 
 /* DSP0226 11: IdentifyResponse. The anonymous form tells no more than the
  * protocol and the vendor; the OS release is for authenticated callers. */
@@ -15,11 +26,10 @@ enum wsm_err wsmd__identify(struct wsmd_call *call)
     char osver[128] = "0.0.0";
 
     if (call->user) {
-        struct utsname u;
-        if (uname(&u) == 0) {
-            strncpy(osver, u.release, sizeof(osver) - 1);
-            osver[sizeof(osver) - 1] = '\0';
-        }
+        /* The release does not change while we run: ask the kernel once. */
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, read_release);
+        memcpy(osver, os_release, sizeof(osver));
     }
     e = wsm__buf_puts(o, "<s:Envelope xml:lang=\"en-US\" xmlns:s=\"" WSM_NS_SOAP
                          "\" xmlns:wsmid=\"" WSM_NS_IDENTITY "\"><s:Header/><s:Body>"

@@ -14,6 +14,8 @@ int wsmd__username_ok(const char *name)
     size_t n = strlen(name);
     if (n == 0 || n >= WSMD_MAX_USER)
         return 0;
+    if (name[0] == '#')
+        return 0; /* would read back as a comment */
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == 0x7f || *p == ':')
             return 0;
@@ -86,13 +88,15 @@ enum wsm_err wsmd__userfile_load(const char *path, struct wsmd_userfile *uf)
             *c2 = '\0';
             rest = c2 + 1;
         }
-        if (!wsmd__username_ok(line) || !*hash) {
-            e = WSM_ERR_INVALID_ARG;
+        if (!wsmd__username_ok(line) || !*hash || wsmd__userfile_find(&tmp, line)) {
+            e = WSM_ERR_INVALID_ARG; /* malformed, or a user twice */
             break;
         }
         if ((e = push(&tmp, line, hash, rest)))
             break;
     }
+    if (!e && ferror(f))
+        e = WSM_ERR_IO;
     free(line);
     fclose(f);
     if (e) {
@@ -140,6 +144,20 @@ enum wsm_err wsmd__userfile_save(const char *path, const struct wsmd_userfile *u
         e = WSM_ERR_IO;
     if (!e && rename(tmp, path) != 0)
         e = WSM_ERR_IO;
+    if (!e) {
+        /* Make the rename itself durable. */
+        char *dir = strdup(path);
+        if (dir) {
+            char *slash = strrchr(dir, '/');
+            const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+            int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+            free(dir);
+        }
+    }
 out:
     if (e)
         unlink(tmp);

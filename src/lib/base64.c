@@ -49,7 +49,7 @@ enum wsm_err wsm__base64_decode(const char *in, size_t n, unsigned char *out, si
 {
     unsigned acc = 0;
     int bits = 0, pad = 0;
-    size_t o = 0;
+    size_t o = 0, chars = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)in[i];
         if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
@@ -61,6 +61,7 @@ enum wsm_err wsm__base64_decode(const char *in, size_t n, unsigned char *out, si
         int v = dec_val(c);
         if (v < 0 || pad)
             return WSM_ERR_ENCODING; /* bad character, or data after padding */
+        chars++;
         acc = (acc << 6 | (unsigned)v) & 0xffffff;
         bits += 6;
         if (bits >= 8) {
@@ -73,6 +74,9 @@ enum wsm_err wsm__base64_decode(const char *in, size_t n, unsigned char *out, si
     /* 6 leftover bits can never come from a valid encoding; neither can
      * more than two pad characters or nonzero leftover bits. */
     if (bits >= 6 || pad > 2 || (acc & ((1u << bits) - 1)) != 0)
+        return WSM_ERR_ENCODING;
+    /* Padding, when present, completes the last quantum exactly. */
+    if (pad && (chars + (size_t)pad) % 4 != 0)
         return WSM_ERR_ENCODING;
     *outlen = o;
     return WSM_OK;

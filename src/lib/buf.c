@@ -132,8 +132,11 @@ enum wsm_err wsm__buf_xml(struct wsm_buf *b, const char *s)
 
 char *wsm__buf_steal(struct wsm_buf *b, size_t *len)
 {
-    if (!b->data && wsm__buf_reserve(b, 0) != WSM_OK)
-        return NULL;
+    if (!b->data) {
+        if (wsm__buf_reserve(b, 0) != WSM_OK)
+            return NULL;
+        b->data[0] = '\0';
+    }
     char *p = b->data;
     if (len)
         *len = b->len;

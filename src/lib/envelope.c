@@ -106,13 +106,27 @@ enum wsm_err wsm__duration_ms(const char *s, long *ms)
             p++;
             continue;
         }
-        if (!isdigit((unsigned char)*p) && *p != '.')
+        /* Digits, optionally a point and more digits: no signs, exponents,
+         * hex or locale-dependent parsing. */
+        const char *q = p;
+        double v = 0, scale = 1;
+        int digits = 0;
+        while (isdigit((unsigned char)*q) && digits < 15) {
+            v = v * 10 + (*q++ - '0');
+            digits++;
+        }
+        if (!digits || isdigit((unsigned char)*q))
             return WSM_ERR_INVALID_TIMEOUT;
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p || v < 0 || v > 1e12)
-            return WSM_ERR_INVALID_TIMEOUT;
-        p = end;
+        if (*q == '.') {
+            q++;
+            if (!isdigit((unsigned char)*q))
+                return WSM_ERR_INVALID_TIMEOUT;
+            while (isdigit((unsigned char)*q)) {
+                scale /= 10;
+                v += (*q++ - '0') * scale;
+            }
+        }
+        p = q;
         switch (*p) {
         case 'D':
             if (in_time)
@@ -449,7 +463,7 @@ enum wsm_err wsm__envelope_parse(const char *buf, size_t len, const struct wsm_l
         err = st.err;
         goto out;
     }
-    if (!doc || !ctxt->wellFormed) {
+    if (!doc || !ctxt->wellFormed || !ctxt->nsWellFormed) {
         if (doc)
             xmlFreeDoc(doc);
         err = WSM_ERR_XML_MALFORMED;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <crypt.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -279,7 +280,7 @@ static void test_check_cache_and_reload(void **state)
     assert_int_equal(wsmd__auth_check(a, "Tester", "secret"), WSM_ERR_AUTH);
     stats(a, &hits, &misses);
     assert_int_equal(hits, 1);
-    assert_int_equal(misses, 8);
+    assert_int_equal(misses, 7); /* the empty password is refused before any lookup */
 
     /* The cache is keyed by user and password together. */
     assert_int_equal(wsmd__auth_check(a, "other", "secret"), WSM_ERR_AUTH);
@@ -288,7 +289,7 @@ static void test_check_cache_and_reload(void **state)
     assert_int_equal(wsmd__auth_check(a, "tester", "secret"), WSM_OK);
     stats(a, &hits, &misses);
     assert_int_equal(hits, 3);
-    assert_int_equal(misses, 10);
+    assert_int_equal(misses, 9);
 
     /* Invalid names and overlong passwords are refused up front. */
     assert_int_equal(wsmd__auth_check(a, "test:er", "secret"), WSM_ERR_AUTH);
@@ -297,6 +298,11 @@ static void test_check_cache_and_reload(void **state)
     memset(longpw, 'x', WSMD_MAX_PASSWORD);
     longpw[WSMD_MAX_PASSWORD] = '\0';
     assert_int_equal(wsmd__auth_check(a, "tester", longpw), WSM_ERR_AUTH);
+    assert_int_equal(wsmd__auth_check(a, "tes\ter", "secret"), WSM_ERR_AUTH);
+    unsigned long h1, m1;
+    stats(a, &h1, &m1);
+    assert_int_equal(h1, hits);
+    assert_int_equal(m1, misses); /* not even looked up */
 
     /* The password changes: the cached entry must not outlive it. */
     pause_a_little();
@@ -375,6 +381,45 @@ static void test_check_missing_file(void **state)
     wsmd__auth_free(NULL);
 }
 
+static void test_check_cache_collisions(void **state)
+{
+    struct fixture *f = *state;
+    /* A cheap sha512-crypt hash, so that thousands of misses stay fast. */
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    assert_non_null(cd);
+    const char *h = crypt_r("right", "$6$rounds=1000$saltsaltsalt$", cd);
+    assert_non_null(h);
+    assert_memory_equal(h, "$6$", 3);
+    char line[512];
+    snprintf(line, sizeof(line), "cheap:%s\n", h);
+    free(cd);
+    FILE *fp = fopen(f->path, "w");
+    assert_non_null(fp);
+    fputs(line, fp);
+    fclose(fp);
+
+    struct wsmd_auth *a = NULL;
+    assert_int_equal(wsmd__auth_new(f->path, NULL, &a), WSM_OK);
+    assert_int_equal(wsmd__auth_check(a, "cheap", "right"), WSM_OK);
+    assert_int_equal(wsmd__auth_check(a, "cheap", "right"), WSM_OK);
+    unsigned long hits, misses;
+    stats(a, &hits, &misses);
+    assert_int_equal(hits, 1);
+    /* The cache has 1024 slots: among 4000 wrong passwords some share the
+     * cached entry's slot, and must not be taken for it. */
+    for (int i = 0; i < 4000; i++) {
+        char pw[32];
+        snprintf(pw, sizeof(pw), "wrong%d", i);
+        if (wsmd__auth_check(a, "cheap", pw) != WSM_ERR_AUTH)
+            fail_msg("wrong password \"%s\" accepted", pw);
+    }
+    stats(a, &hits, &misses);
+    assert_int_equal(hits, 1);
+    assert_int_equal(misses, 4001);
+    assert_int_equal(wsmd__auth_check(a, "cheap", "right"), WSM_OK);
+    wsmd__auth_free(a);
+}
+
 struct worker {
     struct wsmd_auth *a;
     int failures;
@@ -426,6 +471,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_check_cache_and_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_same_size_rewrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_cache_collisions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 /* The body of a pywinrm Command request, byte for byte as captured in
  * /work/shared/captures/pywinrm/Command.txt (Content-Length: 1770). Note the
  * unprefixed mustUnderstand attributes pywinrm writes. */
+/* clang-format off */
 static const char pywinrm_command[] =
     "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
     "<env:Envelope"
@@ -33,9 +35,7 @@ static const char pywinrm_command[] =
     "<env:Header>"
     "<a:To>http://windows-host:5985/wsman</a:To>"
     "<a:ReplyTo>"
-    "<a:Address "
-    "mustUnderstand=\"true\">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</"
-    "a:Address>"
+    "<a:Address mustUnderstand=\"true\">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address>"
     "</a:ReplyTo>"
     "<w:MaxEnvelopeSize mustUnderstand=\"true\">153600</w:MaxEnvelopeSize>"
     "<a:MessageID>uuid:ab403ecb-6978-472d-a8b4-779fbe0f684a</a:MessageID>"
@@ -44,12 +44,8 @@ static const char pywinrm_command[] =
     "<p:DataLocale mustUnderstand=\"false\" xml:lang=\"en-US\">"
     "</p:DataLocale>"
     "<w:OperationTimeout>PT20S</w:OperationTimeout>"
-    "<w:ResourceURI "
-    "mustUnderstand=\"true\">http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd</"
-    "w:ResourceURI>"
-    "<a:Action "
-    "mustUnderstand=\"true\">http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command</"
-    "a:Action>"
+    "<w:ResourceURI mustUnderstand=\"true\">http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd</w:ResourceURI>"
+    "<a:Action mustUnderstand=\"true\">http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command</a:Action>"
     "<w:SelectorSet>"
     "<w:Selector Name=\"ShellId\">9EF9C442-D47C-40DC-BBB6-E84B21F0C3B8</w:Selector>"
     "</w:SelectorSet>"
@@ -64,6 +60,7 @@ static const char pywinrm_command[] =
     "</rsp:CommandLine>"
     "</env:Body>"
     "</env:Envelope>";
+/* clang-format on */
 
 #define NS_DECL                                                                                    \
     " xmlns:s=\"" WSM_NS_SOAP "\" xmlns:a=\"" WSM_NS_WSA "\" xmlns:w=\"" WSM_NS_WSMAN "\""
@@ -273,7 +270,7 @@ static void test_dtd_refused_utf16(void **state)
         "<!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol1 \"&lol;&lol;&lol;&lol;\">]>" ENV(
             "<a:Action>&lol1;</a:Action>" H_MSGID, "");
     static const char ascii_ok[] = "<?xml version=\"1.0\" encoding=\"UTF-16\"?>" ENV("", IDENTIFY);
-    /* A DOCTYPE without any entity declaration: only the subset hook sees it. */
+    /* A DOCTYPE without any entity declaration: only the DOCTYPE hooks see it. */
     static const char ascii_doctype[] =
         "<?xml version=\"1.0\" encoding=\"UTF-16\"?>"
         "<!DOCTYPE s:Envelope SYSTEM \"http://127.0.0.1:9/x.dtd\">" ENV("", IDENTIFY);
@@ -320,15 +317,11 @@ static void test_malformed(void **state)
         expect_err(bad[i], NULL, WSM_ERR_XML_MALFORMED);
 }
 
-/* Checks that fail today because of a bug in the code under test report
- * themselves as skipped (with the reason) instead of failing the suite;
- * they pass unchanged once the bug is fixed. Free everything before. */
+/* A check for a bug found and fixed: it fails the suite if the bug returns. */
 #define KNOWN_BUG(cond, why)                                                                       \
     do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            print_message("KNOWN BUG (%s:%d): %s\n", __FILE__, __LINE__, why);                     \
-            skip();                                                                                \
-        }                                                                                          \
+        if (!(cond))                                                                               \
+            fail_msg("regression (%s:%d): %s", __FILE__, __LINE__, why);                           \
     } while (0)
 
 static void test_empty_input(void **state)
@@ -339,10 +332,10 @@ static void test_empty_input(void **state)
     struct wsm_envelope *env = NULL;
     enum wsm_err e = wsm__envelope_parse("", 0, NULL, &env, NULL, 0);
     assert_null(env);
-    assert_int_not_equal(e, WSM_OK);
-    KNOWN_BUG(e == WSM_ERR_XML_MALFORMED,
-              "an empty body gives WSM_ERR_NOMEM: xmlCreateMemoryParserCtxt() returns NULL "
-              "for size 0");
+    assert_int_equal(e, WSM_ERR_XML_MALFORMED);
+    /* The same for a NULL buffer of length 0. */
+    e = wsm__envelope_parse(NULL, 0, NULL, &env, NULL, 0);
+    assert_null(env);
     assert_int_equal(e, WSM_ERR_XML_MALFORMED);
 }
 
@@ -431,8 +424,8 @@ static void test_too_large(void **state)
 static void test_soap_version(void **state)
 {
     (void)state;
-    expect_err("<e:Envelope xmlns:e=\"" WSM_NS_SOAP11 "\"><e:Header>" H_ACTION H_MSGID
-               "</e:Header><e:Body/></e:Envelope>",
+    expect_err("<e:Envelope xmlns:e=\"" WSM_NS_SOAP11 "\" xmlns:a=\"" WSM_NS_WSA
+               "\"><e:Header>" H_ACTION H_MSGID "</e:Header><e:Body/></e:Envelope>",
                NULL, WSM_ERR_SOAP_VERSION);
     expect_err("<Envelope xmlns=\"" WSM_NS_SOAP11 "\"><Body/></Envelope>", NULL,
                WSM_ERR_SOAP_VERSION);
@@ -663,6 +656,91 @@ static void test_duration(void **state)
     }
 }
 
+/* The parser context is reused per thread: a document that stopped the
+ * parser (DTD, depth) or failed must not affect the next one. */
+static void test_parser_reuse(void **state)
+{
+    (void)state;
+    struct wsm_limits deep = {.max_depth = 3};
+    const char *good = ENV(H_ACTION H_MSGID, "<x:P xmlns:x=\"urn:x\">t</x:P>");
+    for (int round = 0; round < 3; round++) {
+        expect_err("<!DOCTYPE x []>" ENV(H_ACTION H_MSGID, ""), NULL, WSM_ERR_XML_DTD);
+        expect_ok(good, NULL);
+        expect_err(ENV(H_ACTION H_MSGID, "<a><b/></a>"), &deep, WSM_ERR_XML_DEPTH);
+        expect_ok(good, NULL);
+        expect_err("<s:Envelope xmlns:s=\"" WSM_NS_SOAP "\"><s:Body>", NULL, WSM_ERR_XML_MALFORMED);
+        expect_ok(good, NULL);
+        expect_err(ENV(H_ACTION H_MSGID H_MSGID, ""), NULL, WSM_ERR_BAD_HEADER);
+        expect_ok(good, NULL);
+    }
+
+    /* A document outlives the context that parsed it, even when many new
+     * names make the context be replaced. */
+    struct wsm_envelope *keep = NULL;
+    assert_int_equal(parse(good, &keep), WSM_OK);
+    struct wsm_buf b;
+    wsm__buf_init(&b, 0);
+    for (int doc = 0; doc < 4; doc++) {
+        wsm__buf_reset(&b);
+        assert_int_equal(wsm__buf_puts(&b, "<s:Envelope" NS_DECL "><s:Header>" H_ACTION H_MSGID
+                                           "</s:Header><s:Body><x:L xmlns:x=\"urn:x\">"),
+                         WSM_OK);
+        for (int i = 0; i < 3000; i++)
+            assert_int_equal(wsm__buf_printf(&b, "<n%d_%d a%d=\"v\"/>", doc, i, i), WSM_OK);
+        assert_int_equal(wsm__buf_puts(&b, "</x:L></s:Body></s:Envelope>"), WSM_OK);
+        struct wsm_envelope *env = NULL;
+        assert_int_equal(parse(b.data, &env), WSM_OK);
+        assert_true(wsm__xml_is(env->payload, "urn:x", "L"));
+        wsm__envelope_free(env);
+    }
+    wsm__buf_free(&b);
+    assert_string_equal(keep->action, "http://example.org/Act");
+    assert_true(wsm__xml_is(keep->payload, "urn:x", "P"));
+    assert_string_equal((const char *)keep->payload->name, "P");
+    assert_string_equal(wsm__xml_text(&keep->arena, keep->payload, 0), "t");
+    wsm__envelope_free(keep);
+}
+
+struct parse_worker {
+    int failures;
+};
+
+static void *parse_worker_main(void *arg)
+{
+    struct parse_worker *w = arg;
+    struct wsm_limits deep = {.max_depth = 3};
+    for (int i = 0; i < 200; i++) {
+        struct wsm_envelope *env = NULL;
+        const char *xml = ENV(H_ACTION H_MSGID, "<x:P xmlns:x=\"urn:x\"/>");
+        if (wsm__envelope_parse(xml, strlen(xml), NULL, &env, NULL, 0) != WSM_OK ||
+            strcmp(env->message_id, MSGID) != 0)
+            w->failures++;
+        wsm__envelope_free(env);
+        const char *bad = ENV(H_ACTION H_MSGID, "<a><b/></a>");
+        env = NULL;
+        if (wsm__envelope_parse(bad, strlen(bad), &deep, &env, NULL, 0) != WSM_ERR_XML_DEPTH)
+            w->failures++;
+        wsm__envelope_free(env);
+    }
+    wsm__envelope_thread_cleanup();
+    return NULL;
+}
+
+static void test_parse_threads(void **state)
+{
+    (void)state;
+    pthread_t t[4];
+    struct parse_worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i].failures = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, parse_worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+}
+
 static void test_reply_roundtrip(void **state)
 {
     (void)state;
@@ -734,9 +812,12 @@ int main(void)
         cmocka_unit_test(test_must_understand),
         cmocka_unit_test(test_bad_headers),
         cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_parser_reuse),
+        cmocka_unit_test(test_parse_threads),
         cmocka_unit_test(test_reply_roundtrip),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    wsm__envelope_thread_cleanup(); /* this thread's cached parser context */
     xmlCleanupParser();
     return rc;
 }

@@ -331,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_fault_build_specific),    cmocka_unit_test(test_strerror),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    wsm__envelope_thread_cleanup(); /* this thread's cached parser context */
     xmlCleanupParser();
     return rc;
 }

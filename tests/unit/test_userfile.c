@@ -90,15 +90,11 @@ static int count_entries(const char *dir)
     return n;
 }
 
-/* Checks that fail today because of a bug in the code under test report
- * themselves as skipped (with the reason) instead of failing the suite;
- * they pass unchanged once the bug is fixed. Free everything before. */
+/* A check for a bug found and fixed: it fails the suite if the bug returns. */
 #define KNOWN_BUG(cond, why)                                                                       \
     do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            print_message("KNOWN BUG (%s:%d): %s\n", __FILE__, __LINE__, why);                     \
-            skip();                                                                                \
-        }                                                                                          \
+        if (!(cond))                                                                               \
+            fail_msg("regression (%s:%d): %s", __FILE__, __LINE__, why);                           \
     } while (0)
 
 static void test_load_missing(void **state)
@@ -302,6 +298,41 @@ static void test_save_errors(void **state)
     wsmd__userfile_clear(&uf);
 }
 
+static void test_name_roundtrip(void **state)
+{
+    struct fixture *f = *state;
+    struct wsmd_userfile uf = {0};
+    /* Whatever set accepts must survive save and load. */
+    static const char *const names[] = {"with space", "j\xc3\xbcrgen", "DOMAIN\\user"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        assert_int_equal(wsmd__userfile_set(&uf, names[i], "pw"), WSM_OK);
+    /* A name that would read back as a comment line is refused. */
+    assert_int_equal(wsmd__userfile_set(&uf, "#hash", "pw"), WSM_ERR_INVALID_ARG);
+    assert_int_equal(wsmd__userfile_save(f->path, &uf), WSM_OK);
+    wsmd__userfile_clear(&uf);
+    assert_int_equal(wsmd__userfile_load(f->path, &uf), WSM_OK);
+    for (size_t i = 0; i < 3; i++)
+        assert_non_null(wsmd__userfile_find(&uf, names[i]));
+    wsmd__userfile_clear(&uf);
+}
+
+static void test_duplicate_names(void **state)
+{
+    struct fixture *f = *state;
+    struct wsmd_userfile uf = {0};
+    /* A hand-edited file naming a user twice: either the load refuses it,
+     * or deleting the user removes every line of it. */
+    write_file(f->path, "alice:$y$first\nalice:$y$second\n");
+    enum wsm_err e = wsmd__userfile_load(f->path, &uf);
+    if (e != WSM_OK)
+        return;
+    assert_int_equal(wsmd__userfile_del(&uf, "alice"), WSM_OK);
+    int still = wsmd__userfile_find(&uf, "alice") != NULL;
+    wsmd__userfile_clear(&uf);
+    KNOWN_BUG(!still, "duplicate names load fine; find/set/del act on the first line only, so "
+                      "after del the second hash still lets the user in");
+}
+
 static void test_username_ok(void **state)
 {
     (void)state;
@@ -426,12 +457,13 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_load_missing),   T(test_set_save_load),
-        T(test_delete_middle),  T(test_load_format),
-        T(test_load_malformed), T(test_load_unreadable),
-        T(test_save_errors),    T(test_username_ok),
-        T(test_sha512_crypt),   T(test_password_check_garbage),
-        T(test_extra_fields),
+        T(test_load_missing),    T(test_set_save_load),
+        T(test_delete_middle),   T(test_load_format),
+        T(test_load_malformed),  T(test_load_unreadable),
+        T(test_save_errors),     T(test_username_ok),
+        T(test_sha512_crypt),    T(test_password_check_garbage),
+        T(test_extra_fields),    T(test_name_roundtrip),
+        T(test_duplicate_names),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
