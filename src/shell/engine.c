@@ -1,0 +1,1411 @@
+/* The remote shell engine (see engine.h and docs/internals/shell.md).
+ *
+ * One mutex guards everything. One I/O thread waits in epoll on the
+ * children's stdout/stderr pipes, the stdin pipes with queued bytes, the
+ * pidfds of live children and an eventfd (new timers, stop). It takes the
+ * lock only after epoll_wait returns, and then asks epoll again with a
+ * zero timeout: the events it handles were fetched under the lock, so no
+ * pointer in them can refer to a command freed meanwhile (whoever frees a
+ * command first removes its fds from epoll, under the same lock).
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine_internal.h"
+#include "uuid.h"
+
+#define NEVER LLONG_MAX
+#define GRACE_MS 2000     /* EOF wait after exit; SIGTERM -> SIGKILL */
+#define REAP_SYNC_MS 1000 /* shell_delete waits this long for killed children */
+#define KEEP_FINISHED 64  /* finished commands a shell remembers */
+#define PIPE_SIZE (1 << 20)
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
+/* epoll data: a command pointer with the fd's kind in the low bits
+ * (0 is the eventfd). */
+enum { K_OUT = 0, K_ERR = 1, K_IN = 2, K_PID = 3, K_MASK = 3 };
+
+/* A ring of bytes; its storage (the stream cap) exists only while bytes
+ * are buffered. */
+struct ring {
+    char *buf;
+    size_t head, len;
+};
+
+struct ostream {
+    struct ring r;
+    int fd;                /* -1 once closed */
+    unsigned eof : 1;      /* no more bytes will come */
+    unsigned paused : 1;   /* full: fd out of the epoll set */
+    unsigned end_told : 1; /* a receive reported the end */
+};
+
+struct shell;
+
+struct cmd {
+    struct cmd *next, *prev; /* in the shell, or in the orphan list */
+    struct shell *sh;        /* NULL for an orphan */
+    char id[37];
+    pid_t pid; /* process group and session too */
+    int pidfd;
+    struct ostream out[2]; /* stdout, stderr */
+    struct ring in;
+    int in_fd;
+    int exit_code;
+    unsigned nwaiters;
+    long long exit_at, kill_at;
+    unsigned in_end : 1;      /* close stdin once the queue is written */
+    unsigned in_watched : 1;  /* in_fd is in the epoll set */
+    unsigned pid_watched : 1; /* pidfd is in the epoll set */
+    unsigned exited : 1;      /* status known; the leader may still be a zombie */
+    unsigned reaped : 1;
+    unsigned done_told : 1;
+    unsigned grace : 1; /* exited GRACE_MS ago: close the pipes once drained */
+    unsigned orphan : 1;
+};
+
+struct shell {
+    struct shell *next, *prev;
+    char id[37];
+    char *owner;
+    int switch_user;
+    uid_t uid;
+    gid_t gid;
+    int ngroups;
+    gid_t *groups;
+    char *home, *shellvar, *workdir;
+    char **env; /* NULL-terminated; one block with its strings */
+    long idle_ms;
+    long long last_used;
+    unsigned nwaiters, running, spawning, ncmds;
+    struct cmd *cmds, *cmds_tail;
+};
+
+struct waiter {
+    struct waiter *next, *prev;
+    struct cmd *c; /* NULL once fired */
+    unsigned long token;
+    long long deadline;
+    void (*wake)(void *);
+    void *arg;
+    int fired; /* wake is due: the I/O thread calls it soon */
+};
+
+struct shell_mgr {
+    pthread_mutex_t lock;
+    struct shell_limits lim;
+    struct shell *shells;
+    struct cmd *orphans; /* killed children of deleted shells, not reaped yet */
+    struct waiter *waiters;
+    unsigned nfired;
+    unsigned long next_token;
+    long long next_deadline; /* the earliest timer (may be early, never late) */
+    int ep, evfd;
+    int stop;
+    int thread_started;
+    pthread_t thr;
+};
+
+long long shell_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void shell_limits_defaults(struct shell_limits *l)
+{
+    l->max_shells_per_user = 30;
+    l->max_processes_per_shell = 25;
+    l->idle_timeout_ms = 7200000;
+    l->max_idle_timeout_ms = 2147483647;
+    l->max_memory_per_shell_mb = 1024;
+    l->stream_cap = (size_t)1 << 20;
+}
+
+/* ---- small helpers ---- */
+
+static void poke(struct shell_mgr *m)
+{
+    uint64_t one = 1;
+    ssize_t n = write(m->evfd, &one, sizeof(one));
+    (void)n;
+}
+
+/* A timer at t: the I/O thread must look at its timers by then. */
+static void arm(struct shell_mgr *m, long long t)
+{
+    if (t < m->next_deadline) {
+        m->next_deadline = t;
+        if (!m->thread_started || !pthread_equal(pthread_self(), m->thr))
+            poke(m);
+    }
+}
+
+static void touch(struct shell_mgr *m, struct shell *sh)
+{
+    (void)m;
+    sh->last_used = shell_now_ms();
+}
+
+static void ep_del(struct shell_mgr *m, int fd)
+{
+    epoll_ctl(m->ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static int ep_add(struct shell_mgr *m, int fd, uint32_t events, struct cmd *c, int kind)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.u64 = (uint64_t)(uintptr_t)c | (uint64_t)kind;
+    return epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* ---- rings ---- */
+
+static size_t ring_free_iov(const struct ring *r, size_t cap, struct iovec iov[2])
+{
+    size_t space = cap - r->len;
+    size_t tail = r->head + r->len;
+    if (tail >= cap)
+        tail -= cap;
+    size_t first = cap - tail;
+    if (first > space)
+        first = space;
+    iov[0].iov_base = r->buf + tail;
+    iov[0].iov_len = first;
+    iov[1].iov_base = r->buf;
+    iov[1].iov_len = space - first;
+    return space;
+}
+
+static size_t ring_data_iov(const struct ring *r, size_t cap, struct iovec iov[2])
+{
+    size_t first = cap - r->head;
+    if (first > r->len)
+        first = r->len;
+    iov[0].iov_base = r->buf + r->head;
+    iov[0].iov_len = first;
+    iov[1].iov_base = r->buf;
+    iov[1].iov_len = r->len - first;
+    return r->len;
+}
+
+/* n bytes leave the front. The storage goes once the ring is empty. */
+static void ring_consume(struct ring *r, size_t cap, size_t n)
+{
+    r->head += n;
+    if (r->head >= cap)
+        r->head -= cap;
+    r->len -= n;
+    if (r->len == 0) {
+        free(r->buf);
+        r->buf = NULL;
+        r->head = 0;
+    }
+}
+
+static void ring_take(struct ring *r, size_t cap, char *dst, size_t n)
+{
+    struct iovec iov[2];
+    ring_data_iov(r, cap, iov);
+    size_t a = n < iov[0].iov_len ? n : iov[0].iov_len;
+    memcpy(dst, iov[0].iov_base, a);
+    if (n > a)
+        memcpy(dst + a, iov[1].iov_base, n - a);
+    ring_consume(r, cap, n);
+}
+
+static int ring_put(struct ring *r, size_t cap, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (!r->buf) {
+        r->buf = malloc(cap);
+        if (!r->buf)
+            return -1;
+        r->head = r->len = 0;
+    }
+    struct iovec iov[2];
+    ring_free_iov(r, cap, iov);
+    size_t a = n < iov[0].iov_len ? n : iov[0].iov_len;
+    memcpy(iov[0].iov_base, p, a);
+    if (n > a)
+        memcpy(iov[1].iov_base, (const char *)p + a, n - a);
+    r->len += n;
+    return 0;
+}
+
+/* ---- waiters ---- */
+
+static void waiter_unlink(struct shell_mgr *m, struct waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        m->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->next = w->prev = NULL;
+}
+
+/* Detaches a parked waiter from its command (fired or cancelled). */
+static void waiter_detach(struct shell_mgr *m, struct waiter *w)
+{
+    struct cmd *c = w->c;
+    if (!c)
+        return;
+    w->c = NULL;
+    c->nwaiters--;
+    if (c->sh) {
+        c->sh->nwaiters--;
+        /* The idle clock starts again when the last wait ends. */
+        touch(m, c->sh);
+        if (c->sh->nwaiters == 0 && c->sh->idle_ms > 0)
+            arm(m, c->sh->last_used + c->sh->idle_ms);
+    }
+}
+
+static void fire(struct shell_mgr *m, struct waiter *w)
+{
+    if (w->fired)
+        return;
+    waiter_detach(m, w);
+    w->fired = 1;
+    m->nfired++;
+}
+
+static void fire_cmd(struct shell_mgr *m, struct cmd *c)
+{
+    for (struct waiter *w = m->waiters; w && c->nwaiters; w = w->next)
+        if (w->c == c)
+            fire(m, w);
+}
+
+/* Unlinks every fired waiter; the caller calls them without the lock. */
+static struct waiter *collect_fired(struct shell_mgr *m)
+{
+    struct waiter *list = NULL, *w = m->waiters;
+    while (w && m->nfired) {
+        struct waiter *nx = w->next;
+        if (w->fired) {
+            waiter_unlink(m, w);
+            m->nfired--;
+            w->next = list;
+            list = w;
+        }
+        w = nx;
+    }
+    return list;
+}
+
+static void run_wakes(struct waiter *list)
+{
+    while (list) {
+        struct waiter *nx = list->next;
+        list->wake(list->arg);
+        free(list);
+        list = nx;
+    }
+}
+
+/* ---- command state ---- */
+
+static int cmd_done(const struct cmd *c)
+{
+    return c->exited && c->out[0].eof && c->out[1].eof && c->out[0].r.len == 0 &&
+           c->out[1].r.len == 0;
+}
+
+/* Would shell_receive return WSM_OK now? */
+static int cmd_ready(const struct cmd *c)
+{
+    if (c->done_told || cmd_done(c))
+        return 1;
+    for (int k = 0; k < 2; k++) {
+        const struct ostream *s = &c->out[k];
+        if (s->r.len > 0 || (s->eof && !s->end_told))
+            return 1;
+    }
+    return 0;
+}
+
+static void check_ready(struct shell_mgr *m, struct cmd *c)
+{
+    if (c->nwaiters && cmd_ready(c))
+        fire_cmd(m, c);
+}
+
+static void stdin_close(struct shell_mgr *m, struct cmd *c)
+{
+    if (c->in_fd >= 0) {
+        if (c->in_watched)
+            ep_del(m, c->in_fd);
+        close(c->in_fd);
+        c->in_fd = -1;
+    }
+    c->in_watched = 0;
+    free(c->in.buf);
+    c->in.buf = NULL;
+    c->in.head = c->in.len = 0;
+}
+
+static void stream_close(struct shell_mgr *m, struct ostream *s)
+{
+    if (s->fd >= 0) {
+        if (!s->paused)
+            ep_del(m, s->fd);
+        close(s->fd);
+        s->fd = -1;
+    }
+    s->paused = 0;
+    s->eof = 1;
+}
+
+/* The leader stays a zombie while its pipes are open or a SIGKILL is
+ * pending: its pid then still names our process group, so kill(-pid) can
+ * hit no one else. Reaped as soon as that is over. */
+static void maybe_reap(struct cmd *c)
+{
+    if (!c->exited || c->reaped || c->out[0].fd >= 0 || c->out[1].fd >= 0 || c->kill_at)
+        return;
+    int st;
+    pid_t r;
+    do
+        r = waitpid(c->pid, &st, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return; /* cannot be: it exited */
+    c->reaped = 1;
+    if (c->pidfd >= 0) {
+        close(c->pidfd);
+        c->pidfd = -1;
+    }
+}
+
+static void cmd_free(struct cmd *c)
+{
+    free(c->out[0].r.buf);
+    free(c->out[1].r.buf);
+    free(c->in.buf);
+    if (c->out[0].fd >= 0)
+        close(c->out[0].fd);
+    if (c->out[1].fd >= 0)
+        close(c->out[1].fd);
+    if (c->in_fd >= 0)
+        close(c->in_fd);
+    if (c->pidfd >= 0)
+        close(c->pidfd);
+    free(c);
+}
+
+static void shell_free(struct shell *sh)
+{
+    free(sh->owner);
+    free(sh->groups);
+    free(sh->home);
+    free(sh->shellvar);
+    free(sh->workdir);
+    free(sh->env);
+    free(sh);
+}
+
+/* ---- the I/O thread's work ---- */
+
+static void stream_read(struct shell_mgr *m, struct cmd *c, int k)
+{
+    struct ostream *s = &c->out[k];
+    size_t cap = m->lim.stream_cap;
+    while (s->fd >= 0) {
+        if (s->r.len == cap) {
+            /* Full: stop reading, the child blocks on write. */
+            ep_del(m, s->fd);
+            s->paused = 1;
+            return;
+        }
+        if (!s->r.buf) {
+            s->r.buf = malloc(cap);
+            if (!s->r.buf) {
+                stream_close(m, s); /* out of memory: the rest is lost */
+                return;
+            }
+            s->r.head = s->r.len = 0;
+        }
+        struct iovec iov[2];
+        size_t space = ring_free_iov(&s->r, cap, iov);
+        ssize_t n = readv(s->fd, iov, iov[1].iov_len ? 2 : 1);
+        if (n > 0) {
+            s->r.len += (size_t)n;
+            if ((size_t)n < space && !c->grace)
+                return; /* drained (level-triggered epoll brings us back) */
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN && !c->grace)
+            break;
+        /* EOF, an error, or drained after the grace period. */
+        stream_close(m, s);
+    }
+    if (s->r.len == 0 && s->r.buf) {
+        free(s->r.buf);
+        s->r.buf = NULL;
+    }
+}
+
+static void consume_sigpipe(void)
+{
+    sigset_t set;
+    struct timespec zero = {0, 0};
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    while (sigtimedwait(&set, NULL, &zero) > 0)
+        ;
+}
+
+static void stdin_write(struct shell_mgr *m, struct cmd *c)
+{
+    size_t cap = m->lim.stream_cap;
+    while (c->in.len > 0) {
+        struct iovec iov[2];
+        ring_data_iov(&c->in, cap, iov);
+        ssize_t n = writev(c->in_fd, iov, iov[1].iov_len ? 2 : 1);
+        if (n > 0) {
+            ring_consume(&c->in, cap, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        /* EPIPE: the child closed its stdin; what is queued goes. */
+        if (n < 0 && errno == EPIPE)
+            consume_sigpipe();
+        stdin_close(m, c);
+        return;
+    }
+    if (c->in_end) {
+        stdin_close(m, c);
+    } else if (c->in_watched) {
+        ep_del(m, c->in_fd);
+        c->in_watched = 0;
+    }
+}
+
+static void unlink_cmd(struct cmd **head, struct cmd **tail, struct cmd *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        *head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else if (tail)
+        *tail = c->prev;
+    c->next = c->prev = NULL;
+}
+
+static void pid_event(struct shell_mgr *m, struct cmd *c, long long now)
+{
+    if (c->orphan) {
+        pid_t r = waitpid(c->pid, NULL, WNOHANG);
+        if (r == 0 || (r < 0 && errno == EINTR))
+            return;
+        ep_del(m, c->pidfd);
+        unlink_cmd(&m->orphans, NULL, c);
+        cmd_free(c);
+        return;
+    }
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    /* WNOWAIT: the status now, the zombie stays (see maybe_reap). */
+    int r = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+    if (r == 0 && si.si_pid == 0)
+        return;
+    if (r < 0 && errno == EINTR)
+        return;
+    if (r < 0) {
+        /* Someone else reaped it (SIGCHLD ignored?): no status. */
+        c->exit_code = 255;
+        c->reaped = 1;
+        ep_del(m, c->pidfd);
+        close(c->pidfd);
+        c->pidfd = -1;
+    } else if (si.si_code == CLD_EXITED) {
+        c->exit_code = si.si_status;
+    } else {
+        c->exit_code = 128 + si.si_status;
+    }
+    if (c->pidfd >= 0)
+        ep_del(m, c->pidfd);
+    c->pid_watched = 0;
+    c->exited = 1;
+    c->exit_at = now;
+    if (c->sh)
+        c->sh->running--;
+    stdin_close(m, c); /* nobody reads it any more */
+    if (c->out[0].fd >= 0 || c->out[1].fd >= 0)
+        arm(m, now + GRACE_MS);
+    maybe_reap(c);
+}
+
+static void handle_event(struct shell_mgr *m, const struct epoll_event *ev, long long now)
+{
+    if (ev->data.u64 == 0) {
+        uint64_t v;
+        ssize_t n = read(m->evfd, &v, sizeof(v));
+        (void)n;
+        return;
+    }
+    struct cmd *c = (struct cmd *)(uintptr_t)(ev->data.u64 & ~(uint64_t)K_MASK);
+    int kind = (int)(ev->data.u64 & K_MASK);
+    switch (kind) {
+    case K_OUT:
+    case K_ERR:
+        stream_read(m, c, kind);
+        maybe_reap(c);
+        break;
+    case K_IN:
+        stdin_write(m, c);
+        return;
+    case K_PID:
+        if (c->orphan) {
+            pid_event(m, c, now); /* may free it */
+            return;
+        }
+        pid_event(m, c, now);
+        break;
+    }
+    check_ready(m, c);
+}
+
+/* Kills, closes and unlinks everything of a shell. Children not reaped
+ * yet go to *sync (their pidfds out of epoll: the caller waits for them
+ * without the lock), or, without sync, to the orphan list (the I/O thread
+ * reaps them). */
+static void shell_teardown(struct shell_mgr *m, struct shell *sh, struct cmd **sync)
+{
+    if (sh->prev)
+        sh->prev->next = sh->next;
+    else
+        m->shells = sh->next;
+    if (sh->next)
+        sh->next->prev = sh->prev;
+    struct cmd *c = sh->cmds;
+    while (c) {
+        struct cmd *nx = c->next;
+        c->next = c->prev = NULL;
+        if (c->nwaiters)
+            fire_cmd(m, c);
+        stdin_close(m, c);
+        stream_close(m, &c->out[0]);
+        stream_close(m, &c->out[1]);
+        c->sh = NULL;
+        if (!c->reaped) {
+            kill(-c->pid, SIGKILL);
+            c->kill_at = 0;
+            if (c->exited) {
+                maybe_reap(c); /* a zombie: at once */
+            } else if (sync) {
+                if (c->pid_watched)
+                    ep_del(m, c->pidfd);
+                c->pid_watched = 0;
+                c->next = *sync;
+                *sync = c;
+                c = nx;
+                continue;
+            } else {
+                c->orphan = 1;
+                c->next = m->orphans;
+                if (m->orphans)
+                    m->orphans->prev = c;
+                m->orphans = c;
+                c = nx;
+                continue;
+            }
+        }
+        cmd_free(c);
+        c = nx;
+    }
+    shell_free(sh);
+}
+
+/* Waits (without the lock) for killed children; what does not die in time
+ * goes to the orphan list when adopt, else is left. */
+static void reap_sync(struct shell_mgr *m, struct cmd *list, long long deadline, int adopt)
+{
+    while (list) {
+        struct cmd *c = list;
+        list = c->next;
+        c->next = NULL;
+        for (;;) {
+            pid_t r = waitpid(c->pid, NULL, WNOHANG);
+            if (r == c->pid || (r < 0 && errno != EINTR)) {
+                c->reaped = 1;
+                break;
+            }
+            long long left = deadline - shell_now_ms();
+            if (left <= 0)
+                break;
+            struct pollfd p = {.fd = c->pidfd, .events = POLLIN, .revents = 0};
+            poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+        }
+        if (!c->reaped && adopt) {
+            pthread_mutex_lock(&m->lock);
+            if (ep_add(m, c->pidfd, EPOLLIN, c, K_PID) == 0) {
+                c->pid_watched = 1;
+                c->orphan = 1;
+                c->next = m->orphans;
+                if (m->orphans)
+                    m->orphans->prev = c;
+                m->orphans = c;
+                c = NULL;
+            }
+            pthread_mutex_unlock(&m->lock);
+        }
+        if (c)
+            cmd_free(c);
+    }
+}
+
+static void scan_timers(struct shell_mgr *m, long long now)
+{
+    long long next = NEVER;
+    for (struct waiter *w = m->waiters; w; w = w->next) {
+        if (w->fired)
+            continue;
+        if (w->deadline <= now)
+            fire(m, w);
+        else if (w->deadline < next)
+            next = w->deadline;
+    }
+    struct shell *sh = m->shells;
+    while (sh) {
+        struct shell *shn = sh->next;
+        if (sh->idle_ms > 0 && sh->nwaiters == 0 && sh->spawning == 0) {
+            long long t = sh->last_used + sh->idle_ms;
+            if (t <= now) {
+                shell_teardown(m, sh, NULL);
+                sh = shn;
+                continue;
+            }
+            if (t < next)
+                next = t;
+        }
+        for (struct cmd *c = sh->cmds; c; c = c->next) {
+            if (c->kill_at) {
+                if (c->kill_at <= now) {
+                    if (!c->reaped)
+                        kill(-c->pid, SIGKILL);
+                    c->kill_at = 0;
+                    maybe_reap(c);
+                } else if (c->kill_at < next) {
+                    next = c->kill_at;
+                }
+            }
+            if (c->exited && (c->out[0].fd >= 0 || c->out[1].fd >= 0)) {
+                long long t = c->exit_at + GRACE_MS;
+                if (t <= now) {
+                    /* A background process holds the pipes: take what
+                     * is there and stop waiting for EOF. A full buffer
+                     * waits for the reader (receive re-arms us). */
+                    c->grace = 1;
+                    for (int k = 0; k < 2; k++)
+                        if (c->out[k].fd >= 0 && !c->out[k].paused)
+                            stream_read(m, c, k);
+                    maybe_reap(c);
+                    check_ready(m, c);
+                } else if (t < next) {
+                    next = t;
+                }
+            }
+        }
+        sh = shn;
+    }
+    m->next_deadline = next;
+}
+
+static void *io_main(void *arg)
+{
+    struct shell_mgr *m = arg;
+    struct epoll_event evs[64], one;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop) {
+        long long now = shell_now_ms();
+        int timeout = -1;
+        if (m->next_deadline != NEVER) {
+            long long d = m->next_deadline - now;
+            timeout = d <= 0 ? 0 : d > INT_MAX ? INT_MAX : (int)d;
+        }
+        pthread_mutex_unlock(&m->lock);
+        if (timeout != 0)
+            epoll_wait(m->ep, &one, 1, timeout);
+        pthread_mutex_lock(&m->lock);
+        if (m->stop)
+            break;
+        /* Again, under the lock: see the top of the file. */
+        int n = epoll_wait(m->ep, evs, 64, 0);
+        now = shell_now_ms();
+        for (int i = 0; i < n; i++)
+            handle_event(m, &evs[i], now);
+        if (now >= m->next_deadline)
+            scan_timers(m, now);
+        if (m->nfired) {
+            struct waiter *wl = collect_fired(m);
+            pthread_mutex_unlock(&m->lock);
+            run_wakes(wl);
+            pthread_mutex_lock(&m->lock);
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+/* ---- manager ---- */
+
+enum wsm_err shell_mgr_new(const struct shell_limits *lim, struct shell_mgr **out)
+{
+    *out = NULL;
+    struct shell_mgr *m = calloc(1, sizeof(*m));
+    if (!m)
+        return WSM_ERR_NOMEM;
+    if (lim)
+        m->lim = *lim;
+    else
+        shell_limits_defaults(&m->lim);
+    if (m->lim.stream_cap == 0)
+        m->lim.stream_cap = (size_t)1 << 20;
+    m->next_deadline = NEVER;
+    m->next_token = 0;
+    m->ep = m->evfd = -1;
+    if (pthread_mutex_init(&m->lock, NULL) != 0) {
+        free(m);
+        return WSM_ERR_INTERNAL;
+    }
+    m->ep = epoll_create1(EPOLL_CLOEXEC);
+    m->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (m->ep < 0 || m->evfd < 0 || ep_add(m, m->evfd, EPOLLIN, NULL, 0) < 0)
+        goto fail;
+    /* The thread takes no signal (SIGPIPE from stdin writes stays pending
+     * there and is consumed). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_mutex_lock(&m->lock); /* the thread sees m->thr set */
+    int rc = pthread_create(&m->thr, NULL, io_main, m);
+    m->thread_started = rc == 0;
+    pthread_mutex_unlock(&m->lock);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        goto fail;
+    *out = m;
+    return WSM_OK;
+fail:
+    if (m->ep >= 0)
+        close(m->ep);
+    if (m->evfd >= 0)
+        close(m->evfd);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+    return WSM_ERR_INTERNAL;
+}
+
+void shell_mgr_free(struct shell_mgr *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->stop = 1;
+    pthread_mutex_unlock(&m->lock);
+    poke(m);
+    pthread_join(m->thr, NULL);
+    m->thread_started = 0;
+
+    struct cmd *sync = NULL;
+    while (m->shells)
+        shell_teardown(m, m->shells, &sync);
+    while (m->orphans) {
+        struct cmd *c = m->orphans;
+        unlink_cmd(&m->orphans, NULL, c);
+        if (c->pid_watched)
+            ep_del(m, c->pidfd);
+        c->next = sync;
+        sync = c;
+    }
+    reap_sync(m, sync, shell_now_ms() + 2 * REAP_SYNC_MS, 0);
+    for (struct waiter *w = m->waiters; w; w = w->next)
+        fire(m, w);
+    run_wakes(collect_fired(m));
+    close(m->ep);
+    close(m->evfd);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static struct shell *find_shell(struct shell_mgr *m, const char *owner, const char *id)
+{
+    if (!owner || !id)
+        return NULL;
+    for (struct shell *sh = m->shells; sh; sh = sh->next)
+        if (strcmp(sh->id, id) == 0)
+            return strcmp(sh->owner, owner) == 0 ? sh : NULL;
+    return NULL;
+}
+
+static struct cmd *find_cmd(struct shell *sh, const char *id)
+{
+    if (!sh || !id)
+        return NULL;
+    for (struct cmd *c = sh->cmds; c; c = c->next)
+        if (strcmp(c->id, id) == 0)
+            return c;
+    return NULL;
+}
+
+unsigned shell_count(struct shell_mgr *m, const char *owner)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&m->lock);
+    for (struct shell *sh = m->shells; sh; sh = sh->next)
+        if (!owner || strcmp(sh->owner, owner) == 0)
+            n++;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+static size_t env_name_len(const char *e)
+{
+    const char *eq = strchr(e, '=');
+    return eq ? (size_t)(eq - e) : 0;
+}
+
+/* The shell's env as one block: the pointer array, then the strings. */
+static int copy_env(const char *const *env, char ***out)
+{
+    *out = NULL;
+    if (!env || !env[0])
+        return 0;
+    size_t n = 0, bytes = 0;
+    for (; env[n]; n++) {
+        if (env_name_len(env[n]) == 0)
+            return -1;
+        bytes += strlen(env[n]) + 1;
+    }
+    char **v = malloc((n + 1) * sizeof(char *) + bytes);
+    if (!v)
+        return -2;
+    char *p = (char *)(v + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(env[i]) + 1;
+        memcpy(p, env[i], l);
+        v[i] = p;
+        p += l;
+    }
+    v[n] = NULL;
+    *out = v;
+    return 0;
+}
+
+enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
+                          const struct shell_opts *opts, char id[37])
+{
+    if (!m || !o || !o->name || !id || o->ngroups < 0 || (o->ngroups > 0 && !o->groups))
+        return WSM_ERR_INVALID_ARG;
+    const char *home = o->home && o->home[0] ? o->home : "/";
+    const char *wd = opts && opts->workdir && opts->workdir[0] ? opts->workdir : home;
+    struct stat st;
+    if (stat(wd, &st) < 0 || !S_ISDIR(st.st_mode))
+        return WSM_ERR_INVALID_ARG;
+
+    struct shell *sh = calloc(1, sizeof(*sh));
+    if (!sh)
+        return WSM_ERR_NOMEM;
+    int er = copy_env(opts ? opts->env : NULL, &sh->env);
+    if (er == -1) {
+        free(sh);
+        return WSM_ERR_INVALID_ARG;
+    }
+    sh->owner = xstrdup(o->name);
+    sh->home = xstrdup(home);
+    sh->shellvar = xstrdup(o->shell && o->shell[0] ? o->shell : "/bin/sh");
+    sh->workdir = xstrdup(wd);
+    sh->switch_user = o->switch_user;
+    sh->uid = o->uid;
+    sh->gid = o->gid;
+    sh->ngroups = o->ngroups;
+    if (o->ngroups > 0) {
+        sh->groups = malloc((size_t)o->ngroups * sizeof(gid_t));
+        if (sh->groups)
+            memcpy(sh->groups, o->groups, (size_t)o->ngroups * sizeof(gid_t));
+    }
+    if (er || !sh->owner || !sh->home || !sh->shellvar || !sh->workdir ||
+        (o->ngroups > 0 && !sh->groups)) {
+        shell_free(sh);
+        return WSM_ERR_NOMEM;
+    }
+    long idle = opts && opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : m->lim.idle_timeout_ms;
+    if (m->lim.max_idle_timeout_ms > 0 && idle > m->lim.max_idle_timeout_ms)
+        idle = m->lim.max_idle_timeout_ms;
+    sh->idle_ms = idle;
+    wsm__uuid_str(sh->id);
+
+    pthread_mutex_lock(&m->lock);
+    unsigned n = 0;
+    for (struct shell *s = m->shells; s; s = s->next)
+        if (strcmp(s->owner, sh->owner) == 0)
+            n++;
+    if (n >= m->lim.max_shells_per_user) {
+        pthread_mutex_unlock(&m->lock);
+        shell_free(sh);
+        return WSM_ERR_QUOTA;
+    }
+    touch(m, sh);
+    sh->next = m->shells;
+    if (m->shells)
+        m->shells->prev = sh;
+    m->shells = sh;
+    if (sh->idle_ms > 0)
+        arm(m, sh->last_used + sh->idle_ms);
+    memcpy(id, sh->id, 37);
+    pthread_mutex_unlock(&m->lock);
+    return WSM_OK;
+}
+
+enum wsm_err shell_delete(struct shell_mgr *m, const char *owner, const char *shell_id)
+{
+    pthread_mutex_lock(&m->lock);
+    struct shell *sh = find_shell(m, owner, shell_id);
+    if (!sh) {
+        pthread_mutex_unlock(&m->lock);
+        return WSM_ERR_NOT_FOUND;
+    }
+    struct cmd *sync = NULL;
+    shell_teardown(m, sh, &sync);
+    if (m->nfired)
+        poke(m); /* the I/O thread calls the wakes */
+    pthread_mutex_unlock(&m->lock);
+    reap_sync(m, sync, shell_now_ms() + REAP_SYNC_MS, 1);
+    return WSM_OK;
+}
+
+/* ---- commands ---- */
+
+/* The child's environment: the defaults, then the shell's entries
+ * (replacing a default of the same name). One block. */
+static char **build_env(const struct shell *sh)
+{
+    const char *def[6][2] = {
+        {"HOME", sh->home},      {"USER", sh->owner},    {"LOGNAME", sh->owner},
+        {"SHELL", sh->shellvar}, {"PATH", DEFAULT_PATH}, {"LANG", "C.UTF-8"},
+    };
+    size_t n = 6, bytes = 0;
+    for (size_t i = 0; i < 6; i++)
+        bytes += strlen(def[i][0]) + strlen(def[i][1]) + 2;
+    for (size_t i = 0; sh->env && sh->env[i]; i++, n++)
+        bytes += strlen(sh->env[i]) + 1;
+    char **v = malloc((n + 1) * sizeof(char *) + bytes);
+    if (!v)
+        return NULL;
+    char *p = (char *)(v + n + 1);
+    size_t cnt = 0;
+    for (size_t i = 0; i < 6; i++) {
+        size_t a = strlen(def[i][0]), b = strlen(def[i][1]);
+        v[cnt++] = p;
+        memcpy(p, def[i][0], a);
+        p[a] = '=';
+        memcpy(p + a + 1, def[i][1], b + 1);
+        p += a + b + 2;
+    }
+    for (size_t i = 0; sh->env && sh->env[i]; i++) {
+        const char *e = sh->env[i];
+        size_t l = strlen(e) + 1, nl = env_name_len(e);
+        memcpy(p, e, l);
+        size_t j = 0;
+        while (j < cnt && !(env_name_len(v[j]) == nl && memcmp(v[j], e, nl) == 0))
+            j++;
+        v[j] = p;
+        if (j == cnt)
+            cnt++;
+        p += l;
+    }
+    v[cnt] = NULL;
+    return v;
+}
+
+/* Forgets the oldest finished commands past KEEP_FINISHED. */
+static void prune(struct shell *sh)
+{
+    struct cmd *c = sh->cmds;
+    while (c && sh->ncmds > KEEP_FINISHED) {
+        struct cmd *nx = c->next;
+        if (c->done_told && c->reaped && c->nwaiters == 0 && c->out[0].fd < 0 && c->out[1].fd < 0 &&
+            c->in_fd < 0) {
+            unlink_cmd(&sh->cmds, &sh->cmds_tail, c);
+            sh->ncmds--;
+            cmd_free(c);
+        }
+        c = nx;
+    }
+}
+
+static void kill_and_reap(pid_t pid)
+{
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *shell_id,
+                           const char *cmdline, char cmd_id[37])
+{
+    if (!cmdline || !cmd_id)
+        return WSM_ERR_INVALID_ARG;
+    struct cmd *c = calloc(1, sizeof(*c));
+    if (!c)
+        return WSM_ERR_NOMEM;
+    c->pidfd = c->in_fd = c->out[0].fd = c->out[1].fd = -1;
+    wsm__uuid_str(c->id);
+
+    struct shell_spawn_req req;
+    memset(&req, 0, sizeof(req));
+    char *workdir = NULL;
+    gid_t *groups = NULL;
+
+    pthread_mutex_lock(&m->lock);
+    struct shell *sh = find_shell(m, owner, shell_id);
+    enum wsm_err e = WSM_OK;
+    if (!sh)
+        e = WSM_ERR_NOT_FOUND;
+    else if (sh->running + sh->spawning >= m->lim.max_processes_per_shell)
+        e = WSM_ERR_QUOTA;
+    if (e) {
+        if (sh)
+            touch(m, sh);
+        pthread_mutex_unlock(&m->lock);
+        free(c);
+        return e;
+    }
+    touch(m, sh);
+    /* Copies: the shell may go while we spawn without the lock. */
+    char **envp = build_env(sh);
+    workdir = strdup(sh->workdir);
+    if (sh->ngroups > 0) {
+        groups = malloc((size_t)sh->ngroups * sizeof(gid_t));
+        if (groups)
+            memcpy(groups, sh->groups, (size_t)sh->ngroups * sizeof(gid_t));
+    }
+    if (!envp || !workdir || (sh->ngroups > 0 && !groups)) {
+        pthread_mutex_unlock(&m->lock);
+        free(envp);
+        free(workdir);
+        free(groups);
+        free(c);
+        return WSM_ERR_NOMEM;
+    }
+    req.cmdline = cmdline;
+    req.envp = envp;
+    req.workdir = workdir;
+    req.switch_user = sh->switch_user;
+    req.uid = sh->uid;
+    req.gid = sh->gid;
+    req.groups = groups;
+    req.ngroups = sh->ngroups;
+    req.mem_limit = (unsigned long long)m->lim.max_memory_per_shell_mb << 20;
+    req.pipe_size = PIPE_SIZE;
+    sh->spawning++;
+    pthread_mutex_unlock(&m->lock);
+
+    struct shell_spawn_res res;
+    e = shell__spawn(&req, &res);
+    free(envp);
+    free(workdir);
+    free(groups);
+
+    pthread_mutex_lock(&m->lock);
+    sh = find_shell(m, owner, shell_id);
+    if (sh)
+        sh->spawning--;
+    if (e != WSM_OK) {
+        pthread_mutex_unlock(&m->lock);
+        free(c);
+        return e;
+    }
+    c->pid = res.pid;
+    c->pidfd = res.pidfd;
+    c->in_fd = res.in_fd;
+    c->out[0].fd = res.out_fd;
+    c->out[1].fd = res.err_fd;
+    if (!sh) {
+        e = WSM_ERR_NOT_FOUND; /* deleted meanwhile */
+    } else if (ep_add(m, c->out[0].fd, EPOLLIN, c, K_OUT) < 0 ||
+               ep_add(m, c->out[1].fd, EPOLLIN, c, K_ERR) < 0 ||
+               ep_add(m, c->pidfd, EPOLLIN, c, K_PID) < 0) {
+        ep_del(m, c->out[0].fd);
+        ep_del(m, c->out[1].fd);
+        ep_del(m, c->pidfd);
+        e = WSM_ERR_INTERNAL;
+    }
+    if (e != WSM_OK) {
+        pthread_mutex_unlock(&m->lock);
+        kill_and_reap(c->pid);
+        cmd_free(c);
+        return e;
+    }
+    c->pid_watched = 1;
+    c->sh = sh;
+    c->prev = sh->cmds_tail;
+    if (sh->cmds_tail)
+        sh->cmds_tail->next = c;
+    else
+        sh->cmds = c;
+    sh->cmds_tail = c;
+    sh->ncmds++;
+    sh->running++;
+    touch(m, sh);
+    memcpy(cmd_id, c->id, 37);
+    prune(sh);
+    pthread_mutex_unlock(&m->lock);
+    return WSM_OK;
+}
+
+/* Finds the shell and command under the lock and marks the shell used. */
+static struct cmd *lookup(struct shell_mgr *m, const char *owner, const char *shell_id,
+                          const char *cmd_id)
+{
+    struct shell *sh = find_shell(m, owner, shell_id);
+    if (!sh)
+        return NULL;
+    touch(m, sh);
+    return find_cmd(sh, cmd_id);
+}
+
+enum wsm_err shell_send(struct shell_mgr *m, const char *owner, const char *shell_id,
+                        const char *cmd_id, const void *data, size_t len, int end)
+{
+    if (len && !data)
+        return WSM_ERR_INVALID_ARG;
+    pthread_mutex_lock(&m->lock);
+    struct cmd *c = lookup(m, owner, shell_id, cmd_id);
+    enum wsm_err e = WSM_OK;
+    if (!c) {
+        e = WSM_ERR_NOT_FOUND;
+    } else if (c->in_fd < 0 || c->in_end || c->exited) {
+        /* The process is gone or its stdin is closed: discarded, as
+         * Windows does. */
+    } else if (len > m->lim.stream_cap - c->in.len) {
+        e = WSM_ERR_QUOTA;
+    } else if (ring_put(&c->in, m->lim.stream_cap, data, len) < 0) {
+        e = WSM_ERR_NOMEM;
+    } else {
+        if (end)
+            c->in_end = 1;
+        if (c->in.len == 0 && c->in_end) {
+            stdin_close(m, c);
+        } else if (c->in.len > 0 && !c->in_watched) {
+            /* The I/O thread writes when the pipe takes it. */
+            if (ep_add(m, c->in_fd, EPOLLOUT, c, K_IN) == 0)
+                c->in_watched = 1;
+            else
+                e = WSM_ERR_INTERNAL;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+enum wsm_err shell_signal(struct shell_mgr *m, const char *owner, const char *shell_id,
+                          const char *cmd_id, enum shell_signal sig)
+{
+    pthread_mutex_lock(&m->lock);
+    struct cmd *c = lookup(m, owner, shell_id, cmd_id);
+    enum wsm_err e = WSM_OK;
+    if (!c) {
+        e = WSM_ERR_NOT_FOUND;
+    } else if (sig != SHELL_SIG_TERMINATE && sig != SHELL_SIG_CTRL_C &&
+               sig != SHELL_SIG_CTRL_BREAK) {
+        e = WSM_ERR_INVALID_ARG;
+    } else if (!c->reaped) {
+        /* Not reaped: the pid still names our process group. */
+        switch (sig) {
+        case SHELL_SIG_TERMINATE:
+            kill(-c->pid, SIGTERM);
+            stdin_close(m, c);
+            if (!c->kill_at) {
+                c->kill_at = shell_now_ms() + GRACE_MS;
+                arm(m, c->kill_at);
+            }
+            break;
+        case SHELL_SIG_CTRL_C:
+            kill(-c->pid, SIGINT);
+            break;
+        case SHELL_SIG_CTRL_BREAK:
+            kill(-c->pid, SIGQUIT);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+static size_t room(const struct wsm_buf *b)
+{
+    return b->cap > b->len ? b->cap - b->len : 0;
+}
+
+enum wsm_err shell_receive(struct shell_mgr *m, const char *owner, const char *shell_id,
+                           const char *cmd_id, size_t max_bytes, struct shell_output *out)
+{
+    out->out_end = out->err_end = out->done = 0;
+    out->exit_code = 0;
+    pthread_mutex_lock(&m->lock);
+    struct cmd *c = lookup(m, owner, shell_id, cmd_id);
+    if (!c) {
+        pthread_mutex_unlock(&m->lock);
+        return WSM_ERR_NOT_FOUND;
+    }
+    size_t cap = m->lim.stream_cap;
+    size_t a = c->out[0].r.len, b = c->out[1].r.len;
+    if (a > room(&out->out))
+        a = room(&out->out);
+    if (b > room(&out->err))
+        b = room(&out->err);
+    if (a + b > max_bytes) {
+        /* stderr gets at least half when both have more than that. */
+        if (b <= max_bytes / 2)
+            a = max_bytes - b;
+        else if (a <= max_bytes / 2)
+            b = max_bytes - a;
+        else {
+            a = max_bytes / 2;
+            b = max_bytes - a;
+        }
+    }
+    size_t take[2] = {a, b};
+    struct wsm_buf *dst[2] = {&out->out, &out->err};
+    int got = 0, rearm = 0;
+    enum wsm_err e = WSM_OK;
+    for (int k = 0; k < 2; k++) {
+        struct ostream *s = &c->out[k];
+        if (take[k]) {
+            if (wsm__buf_reserve(dst[k], take[k]) != WSM_OK) {
+                e = WSM_ERR_NOMEM;
+                break;
+            }
+            ring_take(&s->r, cap, dst[k]->data + dst[k]->len, take[k]);
+            dst[k]->len += take[k];
+            dst[k]->data[dst[k]->len] = '\0';
+            got = 1;
+            if (s->paused && s->fd >= 0) {
+                /* Room again: read on. */
+                if (ep_add(m, s->fd, EPOLLIN, c, k) == 0)
+                    s->paused = 0;
+                if (c->grace)
+                    rearm = 1;
+            }
+        }
+        if (s->eof && s->r.len == 0 && !s->end_told) {
+            s->end_told = 1;
+            got = 1;
+            if (k == 0)
+                out->out_end = 1;
+            else
+                out->err_end = 1;
+        }
+    }
+    if (e == WSM_OK && (c->done_told || cmd_done(c))) {
+        c->done_told = 1;
+        out->done = out->out_end = out->err_end = 1;
+        out->exit_code = c->exit_code;
+        got = 1;
+    }
+    if (rearm)
+        arm(m, shell_now_ms());
+    pthread_mutex_unlock(&m->lock);
+    if (e != WSM_OK)
+        return e;
+    return got ? WSM_OK : WSM_ERR_TIMED_OUT;
+}
+
+enum wsm_err shell_wait(struct shell_mgr *m, const char *owner, const char *shell_id,
+                        const char *cmd_id, long long deadline_ms, void (*wake)(void *), void *arg,
+                        unsigned long *token)
+{
+    if (!wake)
+        return WSM_ERR_INVALID_ARG;
+    struct waiter *w = calloc(1, sizeof(*w));
+    if (!w)
+        return WSM_ERR_NOMEM;
+    pthread_mutex_lock(&m->lock);
+    struct cmd *c = lookup(m, owner, shell_id, cmd_id);
+    if (!c) {
+        pthread_mutex_unlock(&m->lock);
+        free(w);
+        return WSM_ERR_NOT_FOUND;
+    }
+    unsigned long tok = ++m->next_token;
+    if (token)
+        *token = tok;
+    if (cmd_ready(c) || deadline_ms <= shell_now_ms()) {
+        /* Already true: wake now, here (the token cancels nothing). */
+        pthread_mutex_unlock(&m->lock);
+        free(w);
+        wake(arg);
+        return WSM_OK;
+    }
+    w->c = c;
+    w->token = tok;
+    w->deadline = deadline_ms;
+    w->wake = wake;
+    w->arg = arg;
+    w->next = m->waiters;
+    if (m->waiters)
+        m->waiters->prev = w;
+    m->waiters = w;
+    c->nwaiters++;
+    c->sh->nwaiters++;
+    arm(m, deadline_ms);
+    pthread_mutex_unlock(&m->lock);
+    return WSM_OK;
+}
+
+int shell_wait_cancel(struct shell_mgr *m, unsigned long token)
+{
+    int r = 0;
+    pthread_mutex_lock(&m->lock);
+    for (struct waiter *w = m->waiters; w; w = w->next) {
+        if (w->token != token)
+            continue;
+        /* Fired but not yet called still counts as before wake ran. */
+        if (w->fired)
+            m->nfired--;
+        else
+            waiter_detach(m, w);
+        waiter_unlink(m, w);
+        free(w);
+        r = 1;
+        break;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return r;
+}

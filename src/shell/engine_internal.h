@@ -1,0 +1,38 @@
+/* Private to the shell engine: starting one command (src/shell/spawn.c). */
+#ifndef WSMD_SHELL_ENGINE_INTERNAL_H
+#define WSMD_SHELL_ENGINE_INTERNAL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "wsm/wsm.h"
+
+/* Everything the child needs, computed by the parent: between fork and
+ * exec the child only makes async-signal-safe calls on this data. */
+struct shell_spawn_req {
+    const char *cmdline;
+    char *const *envp; /* NULL-terminated "NAME=value" */
+    const char *workdir;
+    int switch_user;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    int ngroups;
+    unsigned long long mem_limit; /* RLIMIT_AS in bytes; 0: leave it */
+    int pipe_size;                /* F_SETPIPE_SZ of stdout and stderr; 0: leave it */
+};
+
+struct shell_spawn_res {
+    pid_t pid; /* also the process group and session id */
+    int pidfd;
+    int in_fd;  /* write end of the child's stdin: non-blocking, close-on-exec */
+    int out_fd; /* read ends of stdout and stderr: likewise */
+    int err_fd;
+};
+
+/* Starts /bin/sh -c cmdline. WSM_ERR_INVALID_ARG if the child could not
+ * chdir to workdir, WSM_ERR_INTERNAL for any other failure (pipes, fork,
+ * credentials, exec); then nothing is left behind (no fd, no zombie). */
+enum wsm_err shell__spawn(const struct shell_spawn_req *r, struct shell_spawn_res *res);
+
+#endif
