@@ -1,13 +1,502 @@
-/* winrs: run a command on a remote host, with the syntax of winrs.exe. */
+/* winrs: run a command on a remote host, with the syntax of winrs.exe.
+ *
+ *   winrs -r:URL -u:USER -p:PASS [-d:DIR] [-env:K=V]... [-noprofile] COMMAND [ARGS...]
+ *
+ * Three threads, each with its own session (libcurl handles are not
+ * thread-safe): the main thread creates the shell, starts the command and
+ * loops on Receive, writing stdout and stderr as they arrive; a stdin
+ * thread forwards our stdin with Send (End at EOF); a signal thread turns
+ * Ctrl-C into the ctrl_c signal (a second one into terminate, a third
+ * gives up on the command). The shell is deleted at the end in every case.
+ */
+#include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "wsm/wsm.h"
+
+#define STDIN_CHUNK (96 * 1024)
+#define MAX_ENVELOPE (8L * 1024 * 1024)
+#define MAX_ENV_VARS 256
+#define EXIT_INTERRUPTED 130
+/* WSManFault code of the QuotaLimit fault (ERROR_WSMAN_QUOTA_LIMIT). */
+#define FAULT_QUOTA 2150858815UL
+
+struct ctl {
+    pthread_mutex_t mu;
+    wsm_session *main_s, *in_s, *sig_s;
+    char *shell_id;   /* set once the shell exists */
+    char *command_id; /* set once the command runs */
+    int nint;         /* SIGINTs seen */
+    int killed;       /* SIGTERM or SIGHUP seen */
+    int finished;     /* the main thread is done with the command */
+    int out_broken;   /* writing our stdout failed (EPIPE) */
+};
+
+static struct ctl ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int usage(FILE *f)
+{
+    fprintf(f, "usage: winrs [-switch[:value]]... COMMAND [ARGS...]\n"
+               "  -r:URL | -remote:URL   host, host:port or http(s)://host[:port][/path]\n"
+               "                         (default port 5985, 5986 for https; path /wsman)\n"
+               "  -u:USER | -username:USER\n"
+               "  -p:PASS | -password:PASS   (or the environment variable WSM_PASSWORD)\n"
+               "  -d:DIR | -directory:DIR    working directory of the shell\n"
+               "  -env:NAME=VALUE | -environment:NAME=VALUE   (repeatable)\n"
+               "  -noprofile | -nop          do not load the user profile\n"
+               "  -a:basic                   authentication (only Basic is supported)\n"
+               "  -usessl | -ssl             use https when -r: names no scheme\n"
+               "  -skipCAcheck | -skipCNcheck   do not verify the https certificate\n"
+               "The COMMAND words are joined with spaces into one command line.\n"
+               "The exit status is the remote command's exit code.\n");
+    return f == stderr ? 1 : 0;
+}
+
+/* ---- the endpoint URL ---------------------------------------------- */
+
+/* host, host:port, http(s)://host[:port][/path], [v6]:port: returns a
+ * malloc'd full URL with the WinRM default port and path filled in. */
+static char *make_url(const char *r, int usessl)
+{
+    const char *scheme = usessl ? "https" : "http";
+    size_t scheme_len = strlen(scheme);
+    const char *sep = strstr(r, "://");
+    const char *rest = r;
+    if (sep) {
+        scheme = r;
+        scheme_len = (size_t)(sep - r);
+        rest = sep + 3;
+    }
+    int https = scheme_len == 5 && strncasecmp(scheme, "https", 5) == 0;
+    size_t hostlen = strcspn(rest, "/?#");
+    const char *path = rest + hostlen;
+    int has_port, bare_v6 = 0;
+    if (rest[0] == '[') {
+        const char *close = memchr(rest, ']', hostlen);
+        has_port = close && close + 1 < rest + hostlen && close[1] == ':';
+    } else {
+        const char *c1 = memchr(rest, ':', hostlen);
+        const char *c2 = c1 ? memchr(c1 + 1, ':', hostlen - (size_t)(c1 + 1 - rest)) : NULL;
+        has_port = c1 && !c2;
+        bare_v6 = c2 != NULL;
+    }
+    if (hostlen == 0)
+        return NULL;
+    size_t n = scheme_len + hostlen + strlen(path) + 32;
+    char *url = malloc(n);
+    if (!url)
+        return NULL;
+    snprintf(url, n, "%.*s://%s%.*s%s%s%s", (int)scheme_len, scheme, bare_v6 ? "[" : "",
+             (int)hostlen, rest, bare_v6 ? "]" : "", has_port ? "" : (https ? ":5986" : ":5985"),
+             *path ? path : "/wsman");
+    return url;
+}
+
+/* ---- output -------------------------------------------------------- */
+
+static void write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (fd == STDOUT_FILENO) {
+                pthread_mutex_lock(&ctl.mu);
+                ctl.out_broken = 1;
+                pthread_mutex_unlock(&ctl.mu);
+            }
+            return;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+}
+
+static void on_stdout(void *ud, const void *p, size_t n)
+{
+    (void)ud;
+    write_all(STDOUT_FILENO, p, n);
+}
+
+static void on_stderr(void *ud, const void *p, size_t n)
+{
+    (void)ud;
+    write_all(STDERR_FILENO, p, n);
+}
+
+static void report(const char *what, wsm_session *s, enum wsm_err e)
+{
+    const char *detail = s ? wsm_session_error(s) : "";
+    if (detail && *detail)
+        fprintf(stderr, "winrs: %s: %s: %s\n", what, wsm_strerror(e), detail);
+    else
+        fprintf(stderr, "winrs: %s: %s\n", what, wsm_strerror(e));
+}
+
+/* ---- stdin --------------------------------------------------------- */
+
+/* The main thread is done with the command (quiet: or the user wants out,
+ * so that a failing Send is no news). */
+static int stop_stdin(int quiet)
+{
+    pthread_mutex_lock(&ctl.mu);
+    int r = ctl.finished || ctl.killed || (quiet && ctl.nint);
+    pthread_mutex_unlock(&ctl.mu);
+    return r;
+}
+
+static void *stdin_main(void *arg)
+{
+    wsm_shell *sh = arg;
+    char *buf = malloc(STDIN_CHUNK);
+    const char *cmd = ctl.command_id;
+    int end = 0;
+
+    while (!end) {
+        size_t len = 0;
+        if (!buf) {
+            end = 1; /* no memory: at least let the command see EOF */
+        } else {
+            /* Block for the first bytes, then take what is ready at once,
+             * so that a pipe's last bytes and its EOF go in one Send. */
+            struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+            int wait_ms = -1;
+            while (len < STDIN_CHUNK) {
+                if (wait_ms == 0 && poll(&pfd, 1, 0) <= 0)
+                    break;
+                ssize_t n = read(STDIN_FILENO, buf + len, STDIN_CHUNK - len);
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n <= 0) {
+                    end = 1; /* EOF, or stdin unusable (closed fd) */
+                    break;
+                }
+                len += (size_t)n;
+                wait_ms = 0;
+            }
+        }
+        enum wsm_err e;
+        long pause_ms = 10;
+        /* The service buffers a bounded amount of stdin and answers a
+         * QuotaLimit fault beyond it: wait for the command to read. */
+        while ((e = wsm_shell_send(sh, cmd, buf, len, end)) == WSM_ERR_FAULT &&
+               wsm_session_fault_code(ctl.in_s) == FAULT_QUOTA && !stop_stdin(0)) {
+            struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+            if (pause_ms < 500)
+                pause_ms *= 2;
+        }
+        if (e) {
+            /* After the command ends a Send fails: that is no news, and
+             * the main thread is about to finish. Otherwise say so. */
+            if (e == WSM_ERR_FAULT) {
+                struct timespec ts = {1, 0};
+                nanosleep(&ts, NULL);
+            }
+            if (!stop_stdin(1))
+                report("sending stdin", ctl.in_s, e);
+            break;
+        }
+    }
+    free(buf);
+    wsm_shell_free(sh);
+    return NULL;
+}
+
+/* ---- signals ------------------------------------------------------- */
+
+static sigset_t sigs;
+
+static void *signal_main(void *arg)
+{
+    wsm_shell *sh = NULL;
+    (void)arg;
+    for (;;) {
+        int sig;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        pthread_mutex_lock(&ctl.mu);
+        int n = 0;
+        if (!ctl.finished) {
+            if (sig == SIGINT)
+                n = ++ctl.nint;
+            else
+                ctl.killed = sig;
+        }
+        const char *shell_id = ctl.shell_id, *cmd = ctl.command_id;
+        int finished = ctl.finished;
+        pthread_mutex_unlock(&ctl.mu);
+        int status = sig == SIGINT ? EXIT_INTERRUPTED : 128 + sig;
+        if (finished)
+            _exit(status); /* the main thread is deleting the shell */
+        if (shell_id && !sh && wsm_shell_open(ctl.sig_s, shell_id, &sh) != WSM_OK)
+            sh = NULL;
+        if (!cmd) {
+            /* Before the command runs the main thread checks nint after
+             * each step; a second Ctrl-C (or SIGTERM) does not wait. */
+            if (sig == SIGINT && n == 1)
+                continue;
+            if (sh)
+                wsm_shell_delete(sh);
+            _exit(status);
+        }
+        if (!sh)
+            continue;
+        if (sig == SIGINT && n <= 2) {
+            const char *code = n == 1 ? "ctrl_c" : "terminate";
+            enum wsm_err e = wsm_shell_signal(sh, cmd, code);
+            if (e)
+                report(code, ctl.sig_s, e);
+            continue;
+        }
+        /* A third Ctrl-C, SIGTERM or SIGHUP: end the command and the
+         * shell from here and leave without waiting for the main thread. */
+        if (sig != SIGINT)
+            wsm_shell_signal(sh, cmd, "terminate");
+        wsm_shell_delete(sh);
+        _exit(status);
+    }
+    return NULL;
+}
+
+/* ---- main ---------------------------------------------------------- */
+
+static int interrupted(void)
+{
+    pthread_mutex_lock(&ctl.mu);
+    int r = ctl.nint || ctl.killed;
+    pthread_mutex_unlock(&ctl.mu);
+    return r;
+}
+
+static int exit_status_interrupted(void)
+{
+    pthread_mutex_lock(&ctl.mu);
+    int k = ctl.killed;
+    pthread_mutex_unlock(&ctl.mu);
+    return k ? 128 + k : EXIT_INTERRUPTED;
+}
+
+static enum wsm_err new_session(const struct wsm_session_opts *o, int skip_ca, int skip_cn,
+                                wsm_session **out)
+{
+    enum wsm_err e = wsm_session_new(o, out);
+    if (e)
+        return e;
+    if (!(e = wsm_session_set(*out, "MaxEnvelopeSize", MAX_ENVELOPE)) && skip_ca)
+        e = wsm_session_set(*out, "SkipCACheck", 1);
+    if (!e && skip_cn)
+        e = wsm_session_set(*out, "SkipCNCheck", 1);
+    if (e) {
+        wsm_session_free(*out);
+        *out = NULL;
+    }
+    return e;
+}
+
+/* Ends the program: deletes the shell (if any) and exits with rc. */
+static int finish(wsm_shell *sh, int rc)
+{
+    pthread_mutex_lock(&ctl.mu);
+    ctl.finished = 1;
+    pthread_mutex_unlock(&ctl.mu);
+    if (sh) {
+        enum wsm_err e = wsm_shell_delete(sh);
+        if (e && !interrupted())
+            report("deleting the shell", ctl.main_s, e);
+    }
+    /* The stdin thread may sit in read() on a terminal: do not wait. */
+    fflush(NULL);
+    _exit(rc);
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (!strcmp(argv[1], "-?") || !strcmp(argv[1], "/?"))) {
-        printf("usage: winrs -r:URL -u:USER -p:PASSWORD COMMAND...\n");
-        return 0;
+    const char *remote = "localhost", *user = NULL, *pass = getenv("WSM_PASSWORD");
+    const char *dir = NULL, *auth = NULL;
+    char *pass_arg = NULL; /* the password's bytes in argv, wiped once copied */
+    const char *env[MAX_ENV_VARS + 1];
+    int nenv = 0, noprofile = 0, usessl = 0, skip_ca = 0, skip_cn = 0;
+    int i;
+
+    setlocale(LC_CTYPE, "");
+    for (i = 1; i < argc; i++) {
+        const char *v;
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' && a[0] != '/')
+            break;
+        if (cli_switch(a, "r|remote", &v) && v)
+            remote = v;
+        else if (cli_switch(a, "u|username", &v) && v)
+            user = v;
+        else if (cli_switch(a, "p|password", &v) && v)
+            pass = pass_arg = argv[i] + (v - a);
+        else if (cli_switch(a, "d|directory", &v) && v)
+            dir = v;
+        else if (cli_switch(a, "env|environment", &v) && v) {
+            if (!strchr(v, '=') || v[0] == '=') {
+                fprintf(stderr, "winrs: -env: wants NAME=VALUE, not '%s'\n", v);
+                return 1;
+            }
+            if (nenv == MAX_ENV_VARS) {
+                fprintf(stderr, "winrs: too many -env: switches\n");
+                return 1;
+            }
+            env[nenv++] = v;
+        } else if (cli_switch(a, "a|auth|authentication", &v) && v)
+            auth = v;
+        else if (cli_switch(a, "noprofile|nop", &v))
+            noprofile = 1;
+        else if (cli_switch(a, "usessl|ssl", &v))
+            usessl = 1;
+        else if (cli_switch(a, "skipCAcheck", &v))
+            skip_ca = 1;
+        else if (cli_switch(a, "skipCNcheck", &v))
+            skip_cn = 1;
+        else if (cli_switch(a, "unencrypted|un|noecho|ne|compression|comp|skipRevocationcheck", &v))
+            ; /* accepted for compatibility; nothing to do */
+        else if (cli_switch(a, "?|h|help", &v))
+            return usage(stdout);
+        else if (a[0] == '/')
+            break; /* not a switch: a command such as /bin/ls */
+        else {
+            fprintf(stderr, "winrs: unknown switch %s\n", a);
+            return usage(stderr);
+        }
     }
-    fprintf(stderr, "winrs: the remote shell client is not available in this version\n");
-    return 1;
+    env[nenv] = NULL;
+    if (i >= argc) {
+        fprintf(stderr, "winrs: no command given\n");
+        return usage(stderr);
+    }
+    if (auth && strcasecmp(auth, "basic") != 0) {
+        fprintf(stderr, "winrs: authentication '%s' is not supported (only Basic)\n", auth);
+        return 1;
+    }
+    if (!user || !pass) {
+        fprintf(stderr, "winrs: Basic authentication needs -u: and -p: (or WSM_PASSWORD)\n");
+        return 1;
+    }
+
+    /* The command line: the remaining words joined with spaces. */
+    size_t cl = 1;
+    for (int k = i; k < argc; k++)
+        cl += strlen(argv[k]) + 1;
+    char *cmdline = malloc(cl);
+    char *url = make_url(remote, usessl);
+    if (!cmdline || !url) {
+        fprintf(stderr, "winrs: %s\n", url ? "out of memory" : "invalid -r: value");
+        return 1;
+    }
+    cmdline[0] = '\0';
+    for (int k = i; k < argc; k++) {
+        if (k > i)
+            strcat(cmdline, " ");
+        strcat(cmdline, argv[k]);
+    }
+
+    /* Signals go to the signal thread only; SIGPIPE shows as EPIPE. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct wsm_session_opts so = {
+        .url = url, .user = user, .password = pass, .auth = WSM_AUTH_BASIC};
+    enum wsm_err e;
+    if ((e = new_session(&so, skip_ca, skip_cn, &ctl.main_s)) ||
+        (e = new_session(&so, skip_ca, skip_cn, &ctl.in_s)) ||
+        (e = new_session(&so, skip_ca, skip_cn, &ctl.sig_s))) {
+        report("cannot open a session", NULL, e);
+        return 1;
+    }
+    if (pass_arg) /* keep it out of ps and /proc/PID/cmdline from now on */
+        explicit_bzero(pass_arg, strlen(pass_arg));
+    pthread_t sig_thread, in_thread;
+    if (pthread_create(&sig_thread, NULL, signal_main, NULL) != 0) {
+        fprintf(stderr, "winrs: cannot start a thread\n");
+        return 1;
+    }
+
+    /* Output comes as the remote side writes it: UTF-8 if we use UTF-8. */
+    const char *cs = nl_langinfo(CODESET);
+    struct wsm_shell_opts sho = {
+        .workdir = dir,
+        .env = nenv ? env : NULL,
+        .noprofile = noprofile,
+        .codepage = cs && !strcasecmp(cs, "UTF-8") ? "65001" : "437",
+    };
+    wsm_shell *sh = NULL;
+    if ((e = wsm_shell_create(ctl.main_s, &sho, &sh))) {
+        report("cannot create the shell", ctl.main_s, e);
+        return finish(NULL, 1);
+    }
+    char *shell_id = strdup(wsm_shell_id(sh));
+    pthread_mutex_lock(&ctl.mu);
+    ctl.shell_id = shell_id;
+    pthread_mutex_unlock(&ctl.mu);
+    if (!shell_id || interrupted())
+        return finish(sh, shell_id ? exit_status_interrupted() : 1);
+
+    char *command_id = NULL;
+    if ((e = wsm_shell_run(sh, cmdline, NULL, &command_id))) {
+        report("cannot run the command", ctl.main_s, e);
+        return finish(sh, 1);
+    }
+    pthread_mutex_lock(&ctl.mu);
+    ctl.command_id = command_id;
+    pthread_mutex_unlock(&ctl.mu);
+    if (interrupted()) {
+        wsm_shell_signal(sh, command_id, "terminate");
+        return finish(sh, exit_status_interrupted());
+    }
+
+    wsm_shell *in_sh = NULL;
+    if (wsm_shell_open(ctl.in_s, shell_id, &in_sh) != WSM_OK ||
+        pthread_create(&in_thread, NULL, stdin_main, in_sh) != 0) {
+        fprintf(stderr, "winrs: cannot start a thread\n");
+        wsm_shell_signal(sh, command_id, "terminate");
+        return finish(sh, 1);
+    }
+
+    struct wsm_receive r = {.on_stdout = on_stdout, .on_stderr = on_stderr};
+    for (;;) {
+        e = wsm_shell_receive(sh, command_id, &r);
+        if (e) {
+            if (interrupted())
+                return finish(sh, exit_status_interrupted());
+            report("receiving output", ctl.main_s, e);
+            return finish(sh, 1);
+        }
+        if (r.done)
+            break;
+        pthread_mutex_lock(&ctl.mu);
+        int broken = ctl.out_broken;
+        pthread_mutex_unlock(&ctl.mu);
+        if (broken) {
+            /* Nobody reads our output any more: as a pipeline would. */
+            wsm_shell_signal(sh, command_id, "terminate");
+            return finish(sh, 128 + SIGPIPE);
+        }
+    }
+    return finish(sh, r.exit_code & 0xff);
 }

@@ -1,4 +1,10 @@
 #include <string.h>
+#include <strings.h>
+
+#ifdef WSMD_HAVE_CIM
+#include "cim.h"
+#include "cimops.h"
+#endif
 
 #include "ns.h"
 #include "server.h"
@@ -45,11 +51,47 @@ static int is_known_action(const char *a)
     return 0;
 }
 
+#ifdef WSMD_HAVE_CIM
+/* CIM classes: the action set is fixed, the resources are the classes;
+ * any other action under the class URI is a method (Invoke). */
+static int cim_route(struct wsmd_call *call, enum wsm_err *result)
+{
+    const char *res = call->env->resource_uri;
+    const char *action = call->env->action;
+    int all = res && !strcasecmp(res, WMI_ALL_URI);
+    if (!res || (!all && !cim_class_for_uri(res)))
+        return 0;
+    if (!strcmp(action, XF "Get"))
+        *result = wsmd__cim_get(call);
+    else if (!strcmp(action, XF "Put"))
+        *result = wsmd__cim_put(call);
+    else if (!strcmp(action, EN "Enumerate"))
+        *result = wsmd__cim_enumerate(call);
+    else if (!strcmp(action, EN "Pull"))
+        *result = wsmd__cim_pull(call);
+    else if (!strcmp(action, EN "Release"))
+        *result = wsmd__cim_release(call);
+    else if (!strcmp(action, EN "GetStatus"))
+        *result = wsmd__cim_getstatus(call);
+    else if (!all && !strncasecmp(action, res, strlen(res)) && action[strlen(res)] == '/' &&
+             action[strlen(res) + 1] && !strchr(action + strlen(res) + 1, '/'))
+        *result = wsmd__cim_invoke(call, action + strlen(res) + 1);
+    else
+        *result = WSM_ERR_ACTION_NOT_SUPPORTED;
+    return 1;
+}
+#endif
+
 enum wsm_err wsmd__dispatch(struct wsmd_call *call)
 {
     const struct wsm_envelope *env = call->env;
     if (env->is_identify)
         return wsmd__identify(call);
+#ifdef WSMD_HAVE_CIM
+    enum wsm_err cim_result;
+    if (cim_route(call, &cim_result))
+        return cim_result;
+#endif
 
     const char *action = env->action;
     const char *res = env->resource_uri;

@@ -19,6 +19,9 @@
 #include "auth.h"
 #include "config.h"
 #include "engine.h"
+#ifdef WSMD_HAVE_CIM
+#include "cimops.h"
+#endif
 #include "server.h"
 #include "userfile.h"
 
@@ -148,6 +151,13 @@ int main(int argc, char **argv)
             if (wsmd__config_set(&srv.cfg, "MaxEnvelopeSize", v) != WSM_OK)
                 return usage(stderr);
             i++;
+        } else if (strcmp(a, "--synthetic") == 0 && v) {
+            /* Test and benchmark only: a class of N generated instances. */
+            char *end;
+            srv.cfg.synthetic = strtoul(v, &end, 10);
+            if (end == v || *end)
+                return usage(stderr);
+            i++;
         } else if (strcmp(a, "--allow-unencrypted") == 0) {
             srv.cfg.allow_unencrypted = 1;
         } else if (strcmp(a, "--foreground") == 0 || strcmp(a, "-f") == 0) {
@@ -222,6 +232,9 @@ stop:
     wsmd__http_quiesce(&srv);
     wsmd__http_stop(&srv);
 out:
+#ifdef WSMD_HAVE_CIM
+    wsmd__enum_shutdown();
+#endif
 #ifdef WSMD_HAVE_SHELL
     shell_mgr_free(srv.shells);
 #endif

@@ -32,6 +32,7 @@ struct wsmd_config {
     int allow_unencrypted; /* Basic/unencrypted bodies on non-loopback HTTP */
     int threads;
     unsigned max_connections;
+    unsigned long synthetic; /* test/bench: instances of WSMD_Synthetic (0: none) */
 };
 
 struct shell_mgr;

@@ -333,8 +333,9 @@ static enum wsm_err read_headers(struct wsm_envelope *env)
             } else if (strcmp(nm, "Locale") == 0) {
                 const char *l = wsm__xml_attr(h, "lang");
                 env->locale = l ? wsm__arena_strdup(&env->arena, l) : "en-US";
-            } else if (strcmp(nm, "FragmentTransfer") == 0 ||
-                       strcmp(nm, "RequestTotalItemsCountEstimate") == 0) {
+            } else if (strcmp(nm, "FragmentTransfer") == 0) {
+                slot = &env->fragment;
+            } else if (strcmp(nm, "RequestTotalItemsCountEstimate") == 0) {
                 known = 0; /* not implemented: honour mustUnderstand below */
             }
         } else if (strcmp(ns, WSM_NS_MSWSMAN) == 0) {

@@ -41,6 +41,7 @@ struct wsm_envelope {
     const char *relates_to;
     const char *resource_uri;
     const char *locale;
+    const char *fragment;      /* w:FragmentTransfer expression */
     long operation_timeout_ms; /* -1: absent */
     long max_envelope_size;    /* -1: absent */
 

@@ -33,6 +33,11 @@ static const char *const messages[WSM_ERR__COUNT] = {
     [WSM_ERR_SHELL_NOT_FOUND] = "the shell was not found",
     [WSM_ERR_QUOTA_SHELLS] = "too many shells for this user",
     [WSM_ERR_QUOTA_PROCESSES] = "too many processes in this shell",
+    [WSM_ERR_INVALID_ENUM_CONTEXT] = "invalid enumeration context",
+    [WSM_ERR_FILTER_DIALECT] = "filter dialect not supported",
+    [WSM_ERR_CANNOT_PROCESS_FILTER] = "cannot process the filter",
+    [WSM_ERR_INVALID_REPRESENTATION] = "invalid representation",
+    [WSM_ERR_FRAGMENT] = "invalid fragment",
 };
 
 const char *wsm_strerror(enum wsm_err err)

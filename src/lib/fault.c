@@ -97,6 +97,22 @@ static const struct wsm_fault_info table[] = {
      "server. Possible causes are: the specified ShellId is incorrect or the shell no longer "
      "exists on the server.",
      2150858843UL, 500, 0, FD "InvalidValue"},
+    {WSM_ERR_INVALID_ENUM_CONTEXT, "s:Receiver", "n:InvalidEnumerationContext",
+     "The WS-Management service cannot process the request because the enumeration context "
+     "is not valid: it is unknown, has expired or was released.",
+     2150858779UL, 500, 0, NULL},
+    {WSM_ERR_FILTER_DIALECT, "s:Sender", "n:FilterDialectRequestedUnavailable",
+     "The WS-Management service does not support the requested filter dialect.", 2150858777UL, 500,
+     0, NULL},
+    {WSM_ERR_CANNOT_PROCESS_FILTER, "s:Sender", "w:CannotProcessFilter",
+     "The WS-Management service cannot process the filter.", 2150859042UL, 500, 0, NULL},
+    {WSM_ERR_INVALID_REPRESENTATION, "s:Sender", "x:InvalidRepresentation",
+     "The WS-Management service cannot process the request because the XML representation is "
+     "invalid for this resource.",
+     2150858773UL, 500, 0, FD "InvalidValues"},
+    {WSM_ERR_FRAGMENT, "s:Sender", "w:InvalidParameter",
+     "The WS-Management service cannot process the fragment expression.", 2150858899UL, 500, 0,
+     NULL},
     {WSM_ERR_QUOTA_SHELLS, "s:Receiver", "w:QuotaLimit",
      "The WS-Management service cannot process the request. This user has exceeded the "
      "maximum number of concurrent shells (MaxShellsPerUser).",
@@ -132,7 +148,8 @@ enum wsm_err wsm__fault_build(struct wsm_buf *out, enum wsm_err err, const char 
     host[sizeof(host) - 1] = '\0';
 
     e = wsm__buf_puts(out, "<s:Envelope xml:lang=\"en-US\" xmlns:s=\"" WSM_NS_SOAP
-                           "\" xmlns:a=\"" WSM_NS_WSA "\" xmlns:w=\"" WSM_NS_WSMAN
+                           "\" xmlns:a=\"" WSM_NS_WSA "\" xmlns:n=\"" WSM_NS_WSEN
+                           "\" xmlns:x=\"" WSM_NS_WSXF "\" xmlns:w=\"" WSM_NS_WSMAN
                            "\"><s:Header><a:Action>");
     if (!e)
         e = wsm__buf_puts(out, fi->addressing ? WSM_ACTION_WSA_FAULT : WSM_ACTION_WSMAN_FAULT);

@@ -533,10 +533,14 @@ static void test_must_understand(void **state)
     /* Unknown headers in namespaces we do know are no different. */
     expect_err(ENV(H_ACTION H_MSGID "<a:Unheard s:mustUnderstand=\"true\"/>", ""), NULL,
                WSM_ERR_MUST_UNDERSTAND);
-    expect_err(ENV(H_ACTION H_MSGID "<w:FragmentTransfer s:mustUnderstand=\"true\">a/b"
-                                    "</w:FragmentTransfer>",
-                   ""),
-               NULL, WSM_ERR_MUST_UNDERSTAND);
+    expect_err(
+        ENV(H_ACTION H_MSGID "<w:RequestTotalItemsCountEstimate s:mustUnderstand=\"true\"/>", ""),
+        NULL, WSM_ERR_MUST_UNDERSTAND);
+    /* FragmentTransfer is understood (fragment Get and Put). */
+    expect_ok(ENV(H_ACTION H_MSGID "<w:FragmentTransfer s:mustUnderstand=\"true\">a/b"
+                                   "</w:FragmentTransfer>",
+                  ""),
+              NULL);
 
     /* The same headers without mustUnderstand, or with it false, are fine. */
     expect_ok(ENV(H_ACTION H_MSGID "<x:Ext xmlns:x=\"urn:ext\">1</x:Ext>", ""), NULL);

@@ -41,7 +41,8 @@ static void test_every_error_has_a_fault(void **state)
                     strcmp(fi->code, "s:MustUnderstand") == 0);
         if (fi->subcode) {
             assert_true(strncmp(fi->subcode, "a:", 2) == 0 || strncmp(fi->subcode, "w:", 2) == 0 ||
-                        strncmp(fi->subcode, "s:", 2) == 0);
+                        strncmp(fi->subcode, "s:", 2) == 0 || strncmp(fi->subcode, "n:", 2) == 0 ||
+                        strncmp(fi->subcode, "x:", 2) == 0);
             assert_true(strlen(fi->subcode) > 2);
         }
         assert_non_null(fi->reason);
@@ -168,6 +169,10 @@ static const char *prefix_ns(const char *qname)
         return WSM_NS_WSA;
     if (strncmp(qname, "w:", 2) == 0)
         return WSM_NS_WSMAN;
+    if (strncmp(qname, "n:", 2) == 0)
+        return WSM_NS_WSEN;
+    if (strncmp(qname, "x:", 2) == 0)
+        return WSM_NS_WSXF;
     return NULL;
 }
 

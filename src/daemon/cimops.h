@@ -1,0 +1,46 @@
+/* WS-Transfer, WS-Enumeration and Invoke on CIM classes. */
+#ifndef WSMD_CIMOPS_H
+#define WSMD_CIMOPS_H
+
+#include "cim.h"
+#include "server.h"
+
+#define WQL_DIALECT "http://schemas.microsoft.com/wbem/wsman/1/WQL"
+#define SELECTOR_DIALECT "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
+#define WMI_ALL_URI "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/*"
+
+/* The caller as providers see it. Strings point into call or ident. */
+struct wsmd_cim_ident {
+    struct cim_ctx ctx;
+    int has_account; /* root: the user is a local account; not root: always */
+    char pwbuf[4096];
+    gid_t groups[256];
+};
+void wsmd__cim_ident(struct wsmd_call *call, struct wsmd_cim_ident *id);
+
+/* The class a request addresses (resource URI, or NULL). Honours the
+ * __cimnamespace selector and the synthetic class's switch. */
+const struct cim_class *wsmd__cim_class(struct wsmd_call *call);
+
+/* Fills inst with the instance the selectors name. Selectors that are not
+ * keys, or missing keys, give WSM_ERR_INVALID_SELECTORS; no such instance
+ * WSM_ERR_NOT_FOUND. */
+enum wsm_err wsmd__cim_lookup(const struct cim_class *c, const struct cim_ctx *ctx,
+                              const struct wsm_envelope *env, struct cim_instance *inst);
+
+/* 1 if inst's key values equal the given selectors (strings compare
+ * without case, as WMI does). */
+int wsmd__cim_keys_match(const struct cim_instance *inst, const struct wsm_pair *sel, size_t nsel);
+
+enum wsm_err wsmd__cim_get(struct wsmd_call *call);
+enum wsm_err wsmd__cim_put(struct wsmd_call *call);
+enum wsm_err wsmd__cim_invoke(struct wsmd_call *call, const char *method);
+enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call);
+enum wsm_err wsmd__cim_pull(struct wsmd_call *call);
+enum wsm_err wsmd__cim_release(struct wsmd_call *call);
+enum wsm_err wsmd__cim_getstatus(struct wsmd_call *call);
+
+/* Enumeration contexts: expire, free all (at shutdown). */
+void wsmd__enum_shutdown(void);
+
+#endif

@@ -1,0 +1,545 @@
+/* WS-Enumeration over CIM classes: Enumerate, Pull, Release, GetStatus.
+ *
+ * A context holds a provider iterator, so instances are produced while
+ * they are pulled and a huge class never sits whole in memory. Contexts
+ * have random ids, belong to the user that made them, and expire after
+ * EnumerationTimeoutms without use. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cimops.h"
+#include "cimxml.h"
+#include "ns.h"
+#include "userfile.h"
+#include "uuid.h"
+#include "wql.h"
+
+#define EN "http://schemas.xmlsoap.org/ws/2004/09/enumeration/"
+#define ASSOC_DIALECT "http://schemas.dmtf.org/wbem/wsman/1/cimbinding/associationFilter"
+#define ENUM_TIMEOUT_MS 240000 /* Windows' EnumerationTimeoutms */
+#define MAX_CONTEXTS 2000
+#define MAX_CONTEXTS_PER_USER 200
+#define MAX_BATCH 32000 /* Windows' MaxBatchItems */
+#define REPLY_OVERHEAD 2048
+
+enum mode { MODE_OBJECT, MODE_EPR, MODE_OBJECT_AND_EPR };
+
+struct ectx {
+    char id[WSM_UUID_STRLEN];
+    char owner[WSMD_MAX_USER];
+    const struct cim_class *cls;
+    const char *prefix; /* resource URI prefix of the answers */
+    struct cim_ctx cctx;
+    void *it;
+    struct wql_query *wql;
+    struct wsm_pair *sel; /* selector filter (strings in sel_arena) */
+    size_t nsel;
+    struct wsm_arena sel_arena;
+    enum mode mode;
+    char *pending; /* an item produced but not sent: it did not fit */
+    size_t pending_len;
+    int done;
+    int busy;
+    unsigned long sent;
+    long long expires_ms;
+    struct ectx *next;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ectx *contexts;
+static size_t ncontexts;
+
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void ectx_free(struct ectx *c)
+{
+    if (!c)
+        return;
+    if (c->it && c->cls->close)
+        c->cls->close(c->it);
+    wql_free(c->wql);
+    wsm__arena_free(&c->sel_arena);
+    free(c->pending);
+    free(c);
+}
+
+/* Called with lock held: unlinks expired contexts into *dead. */
+static void expire(long long now, struct ectx **dead)
+{
+    for (struct ectx **p = &contexts; *p;) {
+        struct ectx *c = *p;
+        if (!c->busy && c->expires_ms <= now) {
+            *p = c->next;
+            ncontexts--;
+            c->next = *dead;
+            *dead = c;
+        } else {
+            p = &c->next;
+        }
+    }
+}
+
+static void free_list(struct ectx *c)
+{
+    while (c) {
+        struct ectx *n = c->next;
+        ectx_free(c);
+        c = n;
+    }
+}
+
+void wsmd__enum_shutdown(void)
+{
+    pthread_mutex_lock(&lock);
+    struct ectx *all = contexts;
+    contexts = NULL;
+    ncontexts = 0;
+    pthread_mutex_unlock(&lock);
+    free_list(all);
+}
+
+/* Takes the caller's context for exclusive use (busy), or NULL. Another
+ * user's context is treated exactly as an unknown one. */
+static struct ectx *take(const char *id, const char *user)
+{
+    struct ectx *dead = NULL, *found = NULL;
+    long long now = now_ms();
+    pthread_mutex_lock(&lock);
+    expire(now, &dead);
+    for (struct ectx *c = contexts; c; c = c->next) {
+        if (!strcmp(c->id, id) && !strcmp(c->owner, user) && !c->busy) {
+            c->busy = 1;
+            found = c;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    free_list(dead);
+    return found;
+}
+
+static void give_back(struct ectx *c)
+{
+    pthread_mutex_lock(&lock);
+    c->busy = 0;
+    c->expires_ms = now_ms() + ENUM_TIMEOUT_MS;
+    pthread_mutex_unlock(&lock);
+}
+
+static void drop(struct ectx *c)
+{
+    pthread_mutex_lock(&lock);
+    for (struct ectx **p = &contexts; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            ncontexts--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    ectx_free(c);
+}
+
+static enum wsm_err store(struct ectx *c)
+{
+    struct ectx *dead = NULL;
+    enum wsm_err e = WSM_OK;
+    size_t mine = 0;
+    pthread_mutex_lock(&lock);
+    expire(now_ms(), &dead);
+    for (struct ectx *x = contexts; x; x = x->next)
+        if (!strcmp(x->owner, c->owner))
+            mine++;
+    if (ncontexts >= MAX_CONTEXTS || mine >= MAX_CONTEXTS_PER_USER) {
+        e = WSM_ERR_QUOTA;
+    } else {
+        c->next = contexts;
+        contexts = c;
+        ncontexts++;
+    }
+    pthread_mutex_unlock(&lock);
+    free_list(dead);
+    return e;
+}
+
+static int wql_selected(void *arg, size_t i)
+{
+    return wql_selects(arg, i);
+}
+
+/* Produces the next matching instance's item XML into item. WSM_ERR_NOT_FOUND
+ * at the end. */
+static enum wsm_err next_item(struct ectx *c, struct wsm_buf *item)
+{
+    const struct cim_class *cls = c->cls;
+    for (;;) {
+        if (!c->it)
+            return WSM_ERR_NOT_FOUND;
+        struct wsm_arena a;
+        wsm__arena_init(&a);
+        struct cim_instance inst = {.cls = cls, .arena = &a};
+        inst.v = wsm__arena_alloc(&a, (cls->nprops ? cls->nprops : 1) * sizeof(*inst.v));
+        if (!inst.v) {
+            wsm__arena_free(&a);
+            return WSM_ERR_NOMEM;
+        }
+        memset(inst.v, 0, cls->nprops * sizeof(*inst.v));
+        enum wsm_err e = cls->next(c->it, &inst);
+        if (e) {
+            wsm__arena_free(&a);
+            return e;
+        }
+        if ((c->wql && !wql_match(c->wql, &inst)) ||
+            (c->nsel && !wsmd__cim_keys_match(&inst, c->sel, c->nsel))) {
+            wsm__arena_free(&a);
+            continue;
+        }
+        wsm__buf_reset(item);
+        if (c->mode == MODE_OBJECT_AND_EPR)
+            e = wsm__buf_puts(item, "<w:Item>");
+        if (!e && c->mode != MODE_EPR)
+            e = wsmd__write_instance(item, &inst, c->prefix, c->wql ? wql_selected : NULL, c->wql);
+        if (!e && c->mode != MODE_OBJECT)
+            e = wsmd__write_epr(item, &inst, c->prefix);
+        if (!e && c->mode == MODE_OBJECT_AND_EPR)
+            e = wsm__buf_puts(item, "</w:Item>");
+        wsm__arena_free(&a);
+        return e;
+    }
+}
+
+/* Appends up to max items within budget bytes to o. */
+static enum wsm_err fill(struct ectx *c, struct wsm_buf *o, unsigned long max, size_t budget,
+                         unsigned long *count)
+{
+    struct wsm_buf item;
+    wsm__buf_init(&item, 0);
+    enum wsm_err e = WSM_OK;
+    size_t start = o->len;
+    *count = 0;
+    while (*count < max && !c->done) {
+        const char *data;
+        size_t len;
+        if (c->pending) {
+            data = c->pending;
+            len = c->pending_len;
+        } else {
+            e = next_item(c, &item);
+            if (e == WSM_ERR_NOT_FOUND) {
+                c->done = 1;
+                e = WSM_OK;
+                break;
+            }
+            if (e)
+                break;
+            data = item.data;
+            len = item.len;
+        }
+        if (o->len - start + len > budget) {
+            if (*count == 0) {
+                e = WSM_ERR_ENVELOPE_TOO_LARGE; /* one item alone is too big */
+                break;
+            }
+            if (!c->pending) {
+                /* Keep it for the next Pull. */
+                c->pending = wsm__buf_steal(&item, &c->pending_len);
+                if (!c->pending)
+                    e = WSM_ERR_NOMEM;
+            }
+            break;
+        }
+        if ((e = wsm__buf_add(o, data, len)))
+            break;
+        if (c->pending) {
+            free(c->pending);
+            c->pending = NULL;
+        }
+        (*count)++;
+    }
+    c->sent += *count;
+    wsm__buf_free(&item);
+    return e;
+}
+
+static unsigned long read_max_elements(struct wsm_arena *a, xmlNodePtr n)
+{
+    if (!n)
+        return 1; /* DSP0226: one item when not said */
+    const char *t = wsm__xml_text(a, n, 1);
+    char *end;
+    unsigned long v = t ? strtoul(t, &end, 10) : 0;
+    if (!t || end == t || *end || v == 0)
+        return 0;
+    return v > MAX_BATCH ? MAX_BATCH : v;
+}
+
+static size_t budget_of(const struct wsm_envelope *env, size_t server_max)
+{
+    size_t m = env->max_envelope_size > 0 ? (size_t)env->max_envelope_size : server_max;
+    return m > REPLY_OVERHEAD * 2 ? m - REPLY_OVERHEAD : REPLY_OVERHEAD;
+}
+
+/* Reads the filter of an Enumerate into c. */
+static enum wsm_err read_filter(struct wsmd_call *call, xmlNodePtr en, struct ectx *c,
+                                const struct cim_class **cls)
+{
+    xmlNodePtr f = wsm__xml_child(en, WSM_NS_WSMAN, "Filter");
+    if (!f)
+        f = wsm__xml_child(en, WSM_NS_WSEN, "Filter");
+    if (!f)
+        return *cls ? WSM_OK : WSM_ERR_DESTINATION_UNREACHABLE;
+    const char *dialect = wsm__xml_attr(f, "Dialect");
+    char err[256] = "";
+    if (dialect && !strcmp(dialect, WQL_DIALECT)) {
+        const char *q = wsm__xml_text(&call->env->arena, f, 1);
+        if (!q)
+            return WSM_ERR_NOMEM;
+        if (wql_parse(q, &c->wql, err, sizeof(err)) != WSM_OK)
+            goto bad;
+        const struct cim_class *qc = cim_find_class(wql_class_name(c->wql));
+        if (qc && !strcmp(qc->name, "WSMD_Synthetic") && !call->srv->cfg.synthetic)
+            qc = NULL;
+        if (!qc) {
+            snprintf(err, sizeof(err), "no class %s", wql_class_name(c->wql));
+            goto bad;
+        }
+        if (*cls && *cls != qc) {
+            snprintf(err, sizeof(err), "the query's class is not the resource's");
+            goto bad;
+        }
+        *cls = qc;
+        if (wql_bind(c->wql, qc, err, sizeof(err)) != WSM_OK)
+            goto bad;
+        return WSM_OK;
+    }
+    if (dialect && !strcmp(dialect, SELECTOR_DIALECT)) {
+        if (!*cls)
+            return WSM_ERR_DESTINATION_UNREACHABLE;
+        xmlNodePtr set = wsm__xml_child(f, WSM_NS_WSMAN, "SelectorSet");
+        size_t n = 0;
+        for (xmlNodePtr s = wsm__xml_child(set, WSM_NS_WSMAN, "Selector"); s;
+             s = wsm__xml_next(s, WSM_NS_WSMAN, "Selector"))
+            n++;
+        c->sel = wsm__arena_alloc(&c->sel_arena, (n ? n : 1) * sizeof(*c->sel));
+        if (!c->sel)
+            return WSM_ERR_NOMEM;
+        for (xmlNodePtr s = wsm__xml_child(set, WSM_NS_WSMAN, "Selector"); s;
+             s = wsm__xml_next(s, WSM_NS_WSMAN, "Selector")) {
+            const char *name = wsm__xml_attr(s, "Name");
+            const char *val = wsm__xml_text(&c->sel_arena, s, 1);
+            if (!name || !val)
+                return WSM_ERR_INVALID_SELECTORS;
+            if (cim_prop_index(*cls, name) < 0)
+                return WSM_ERR_INVALID_SELECTORS;
+            c->sel[c->nsel].name = wsm__arena_strdup(&c->sel_arena, name);
+            c->sel[c->nsel++].value = val;
+        }
+        return WSM_OK;
+    }
+    (void)ASSOC_DIALECT; /* associations: not served yet */
+    return WSM_ERR_FILTER_DIALECT;
+bad:
+    call->fault_message = NULL;
+    if (err[0]) {
+        char *m = wsm__arena_alloc(&call->env->arena, strlen(err) + 64);
+        if (m) {
+            snprintf(m, strlen(err) + 64, "The WS-Management service cannot process the filter: %s",
+                     err);
+            call->fault_message = m;
+        }
+    }
+    return WSM_ERR_CANNOT_PROCESS_FILTER;
+}
+
+static enum wsm_err begin_reply(struct wsmd_call *call, const char *action)
+{
+    return wsm__reply_begin(call->out, action, call->env->message_id,
+                            " xmlns:n=\"" WSM_NS_WSEN "\"");
+}
+
+enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call)
+{
+    struct wsm_envelope *env = call->env;
+    xmlNodePtr en = wsm__xml_child(env->body, WSM_NS_WSEN, "Enumerate");
+    if (!en)
+        return WSM_ERR_INVALID_REPRESENTATION;
+    const struct cim_class *cls = NULL;
+    int all = env->resource_uri && !strcasecmp(env->resource_uri, WMI_ALL_URI);
+    if (!all && !(cls = wsmd__cim_class(call)))
+        return WSM_ERR_DESTINATION_UNREACHABLE;
+    const char *ns = wsm__envelope_selector(env, "__cimnamespace");
+    if (ns && strcasecmp(ns, "root/cimv2") != 0)
+        return WSM_ERR_DESTINATION_UNREACHABLE;
+
+    struct ectx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return WSM_ERR_NOMEM;
+    wsm__arena_init(&c->sel_arena);
+    enum wsm_err e = read_filter(call, en, c, &cls);
+    if (e) {
+        ectx_free(c);
+        return e;
+    }
+    if (!cls) {
+        ectx_free(c);
+        return WSM_ERR_CANNOT_PROCESS_FILTER; /* "*" needs a WQL query */
+    }
+    xmlNodePtr mode = wsm__xml_child(en, WSM_NS_WSMAN, "EnumerationMode");
+    if (mode) {
+        const char *m = wsm__xml_text(&env->arena, mode, 1);
+        if (m && !strcmp(m, "EnumerateEPR"))
+            c->mode = MODE_EPR;
+        else if (m && !strcmp(m, "EnumerateObjectAndEPR"))
+            c->mode = MODE_OBJECT_AND_EPR;
+        else {
+            ectx_free(c);
+            return WSM_ERR_INVALID_OPTIONS;
+        }
+    }
+    c->cls = cls;
+    c->prefix = wsmd__class_uri(cls, env->resource_uri);
+    snprintf(c->owner, sizeof(c->owner), "%s", call->user ? call->user : "");
+    c->cctx.user = c->owner;
+    c->cctx.synthetic_count = call->srv->cfg.synthetic;
+    wsm__uuid_urn(c->id);
+    c->expires_ms = now_ms() + ENUM_TIMEOUT_MS;
+    if (cls->open && (e = cls->open(&c->cctx, &c->it))) {
+        ectx_free(c);
+        return e;
+    }
+
+    int optimize = wsm__xml_child(en, WSM_NS_WSMAN, "OptimizeEnumeration") != NULL;
+    unsigned long max = 0, count = 0;
+    struct wsm_buf items;
+    wsm__buf_init(&items, 0);
+    if (optimize) {
+        max = read_max_elements(&env->arena, wsm__xml_child(en, WSM_NS_WSMAN, "MaxElements"));
+        if (!max)
+            e = WSM_ERR_INVALID_OPTIONS;
+        else
+            e = fill(c, &items, max, budget_of(env, call->srv->cfg.max_envelope), &count);
+    }
+    if (!e)
+        e = begin_reply(call, EN "EnumerateResponse");
+    if (!e)
+        e = wsm__buf_printf(call->out,
+                            "<n:EnumerateResponse><n:EnumerationContext>%s"
+                            "</n:EnumerationContext>",
+                            c->id);
+    if (!e && optimize) {
+        e = wsm__buf_puts(call->out, "<w:Items>");
+        if (!e)
+            e = wsm__buf_add(call->out, items.data ? items.data : "", items.len);
+        if (!e)
+            e = wsm__buf_puts(call->out, c->done ? "</w:Items><w:EndOfSequence/>" : "</w:Items>");
+    }
+    if (!e)
+        e = wsm__buf_puts(call->out, "</n:EnumerateResponse>");
+    if (!e)
+        e = wsm__reply_end(call->out);
+    wsm__buf_free(&items);
+    if (!e && !(optimize && c->done))
+        e = store(c);
+    else
+        ectx_free(c); /* finished at once (or failed): nothing to keep */
+    return e;
+}
+
+static const char *context_id(struct wsmd_call *call, const char *op)
+{
+    xmlNodePtr p = wsm__xml_child(call->env->body, WSM_NS_WSEN, op);
+    xmlNodePtr ctx = wsm__xml_child(p, WSM_NS_WSEN, "EnumerationContext");
+    return ctx ? wsm__xml_text(&call->env->arena, ctx, 1) : NULL;
+}
+
+enum wsm_err wsmd__cim_pull(struct wsmd_call *call)
+{
+    const char *id = context_id(call, "Pull");
+    if (!id)
+        return WSM_ERR_INVALID_ENUM_CONTEXT;
+    struct ectx *c = take(id, call->user ? call->user : "");
+    if (!c)
+        return WSM_ERR_INVALID_ENUM_CONTEXT;
+    xmlNodePtr pull = wsm__xml_child(call->env->body, WSM_NS_WSEN, "Pull");
+    unsigned long max =
+        read_max_elements(&call->env->arena, wsm__xml_child(pull, WSM_NS_WSEN, "MaxElements"));
+    xmlNodePtr mt = wsm__xml_child(pull, WSM_NS_WSEN, "MaxTime");
+    enum wsm_err e = max ? WSM_OK : WSM_ERR_INVALID_OPTIONS;
+    if (!e && mt) {
+        long ms;
+        const char *t = wsm__xml_text(&call->env->arena, mt, 1);
+        if (!t || wsm__duration_ms(t, &ms) != WSM_OK)
+            e = WSM_ERR_INVALID_TIMEOUT;
+    }
+    size_t budget = budget_of(call->env, call->srv->cfg.max_envelope);
+    xmlNodePtr mc = wsm__xml_child(pull, WSM_NS_WSEN, "MaxCharacters");
+    if (!e && mc) {
+        const char *t = wsm__xml_text(&call->env->arena, mc, 1);
+        unsigned long v = t ? strtoul(t, NULL, 10) : 0;
+        if (v > 0 && v < budget)
+            budget = v;
+    }
+    unsigned long count = 0;
+    struct wsm_buf items;
+    wsm__buf_init(&items, 0);
+    if (!e)
+        e = fill(c, &items, max, budget, &count);
+    if (!e)
+        e = begin_reply(call, EN "PullResponse");
+    if (!e)
+        e = wsm__buf_printf(call->out,
+                            "<n:PullResponse><n:EnumerationContext>%s</n:EnumerationContext>"
+                            "<n:Items>",
+                            c->id);
+    if (!e)
+        e = wsm__buf_add(call->out, items.data ? items.data : "", items.len);
+    if (!e)
+        e = wsm__buf_puts(call->out, c->done ? "</n:Items><n:EndOfSequence/></n:PullResponse>"
+                                             : "</n:Items></n:PullResponse>");
+    if (!e)
+        e = wsm__reply_end(call->out);
+    wsm__buf_free(&items);
+    if (c->done && !e)
+        drop(c); /* the sequence ended: the context is gone */
+    else
+        give_back(c);
+    return e;
+}
+
+enum wsm_err wsmd__cim_release(struct wsmd_call *call)
+{
+    const char *id = context_id(call, "Release");
+    struct ectx *c = id ? take(id, call->user ? call->user : "") : NULL;
+    if (!c)
+        return WSM_ERR_INVALID_ENUM_CONTEXT;
+    drop(c);
+    enum wsm_err e = begin_reply(call, EN "ReleaseResponse");
+    return e ? e : wsm__reply_end(call->out);
+}
+
+enum wsm_err wsmd__cim_getstatus(struct wsmd_call *call)
+{
+    const char *id = context_id(call, "GetStatus");
+    struct ectx *c = id ? take(id, call->user ? call->user : "") : NULL;
+    if (!c)
+        return WSM_ERR_INVALID_ENUM_CONTEXT;
+    long long left = c->expires_ms - now_ms();
+    give_back(c);
+    if (left < 0)
+        left = 0;
+    enum wsm_err e = begin_reply(call, EN "GetStatusResponse");
+    if (!e)
+        e = wsm__buf_printf(call->out,
+                            "<n:GetStatusResponse><n:Expires>PT%lld.%03lldS</n:Expires>"
+                            "</n:GetStatusResponse>",
+                            left / 1000, left % 1000);
+    return e ? e : wsm__reply_end(call->out);
+}

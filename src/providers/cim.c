@@ -1,0 +1,137 @@
+#include "cim.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+int cim_prop_index(const struct cim_class *c, const char *name)
+{
+    for (size_t i = 0; i < c->nprops; i++)
+        if (strcasecmp(c->props[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static struct cim_val *slot(struct cim_instance *i, const char *prop)
+{
+    int k = cim_prop_index(i->cls, prop);
+    if (k < 0) {
+#ifndef NDEBUG
+        fprintf(stderr, "cim: %s has no property %s\n", i->cls->name, prop);
+        abort();
+#else
+        return NULL;
+#endif
+    }
+    return &i->v[k];
+}
+
+void cim_set_str(struct cim_instance *i, const char *prop, const char *s)
+{
+    struct cim_val *v = slot(i, prop);
+    if (v)
+        v->s = s ? wsm__arena_strdup(i->arena, s) : NULL;
+}
+
+void cim_set_fmt(struct cim_instance *i, const char *prop, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof(tmp)) {
+        cim_set_str(i, prop, tmp);
+        return;
+    }
+    char *big = wsm__arena_alloc(i->arena, (size_t)n + 1);
+    if (!big)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    struct cim_val *v = slot(i, prop);
+    if (v)
+        v->s = big;
+}
+
+void cim_set_u64(struct cim_instance *i, const char *prop, uint64_t v)
+{
+    cim_set_fmt(i, prop, "%llu", (unsigned long long)v);
+}
+
+void cim_set_s64(struct cim_instance *i, const char *prop, int64_t v)
+{
+    cim_set_fmt(i, prop, "%lld", (long long)v);
+}
+
+void cim_set_bool(struct cim_instance *i, const char *prop, int v)
+{
+    cim_set_str(i, prop, v ? "true" : "false");
+}
+
+void cim_set_time(struct cim_instance *i, const char *prop, time_t sec, long usec)
+{
+    struct tm tm;
+    if (!gmtime_r(&sec, &tm))
+        return;
+    cim_set_fmt(i, prop, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
+}
+
+void cim_set_strv(struct cim_instance *i, const char *prop, const char *const *items, size_t n)
+{
+    struct cim_val *v = slot(i, prop);
+    if (!v)
+        return;
+    v->s = NULL;
+    v->n = 0;
+    v->items = NULL;
+    if (!items)
+        return;
+    const char **arr = wsm__arena_alloc(i->arena, (n ? n : 1) * sizeof(*arr));
+    if (!arr)
+        return;
+    for (size_t k = 0; k < n; k++) {
+        arr[k] = wsm__arena_strdup(i->arena, items[k] ? items[k] : "");
+        if (!arr[k])
+            return;
+    }
+    v->items = arr;
+    v->n = n;
+}
+
+const char *cim_get(const struct cim_instance *i, const char *prop)
+{
+    int k = cim_prop_index(i->cls, prop);
+    return k < 0 ? NULL : i->v[k].s;
+}
+
+const char *cim_read_file(struct wsm_arena *a, const char *path)
+{
+    char buf[8192];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (r < 0) {
+            close(fd);
+            return NULL;
+        }
+        if (r == 0 || (n += (size_t)r) == sizeof(buf) - 1)
+            break;
+    }
+    close(fd);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    return wsm__arena_strndup(a, buf, n);
+}

@@ -1,0 +1,169 @@
+/* Host management data as CIM classes: the provider interface.
+ *
+ * A provider family (src/providers/<family>.c) reads live data (procfs,
+ * sysfs, /etc/os-release, statvfs, getifaddrs, DMI, systemd) and exposes
+ * it as one or more classes: the WMI form (Win32_X, Windows property
+ * names, reachable as http://schemas.microsoft.com/wbem/wsman/1/wmi/
+ * root/cimv2/Win32_X) and the DMTF form (CIM_X, DMTF property names,
+ * reachable as http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_X).
+ *
+ * Values are kept in their DSP0230 lexical form (text), typed by the
+ * class's property table: providers format once, the serializer writes
+ * them as they are, WQL compares them by type. Everything an instance
+ * holds lives in the arena given to the provider.
+ *
+ * Providers enumerate lazily: open / next / close, one instance at a
+ * time, so that a class with a million instances never sits in memory.
+ */
+#ifndef WSMD_CIM_H
+#define WSMD_CIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "arena.h"
+#include "envelope.h" /* struct wsm_pair */
+#include "wsm/wsm.h"
+
+enum cim_type {
+    CIM_STRING,
+    CIM_BOOLEAN, /* "true" / "false" */
+    CIM_UINT8,
+    CIM_UINT16,
+    CIM_UINT32,
+    CIM_UINT64,
+    CIM_SINT8,
+    CIM_SINT16,
+    CIM_SINT32,
+    CIM_SINT64,
+    CIM_REAL32,
+    CIM_REAL64,
+    CIM_DATETIME, /* ISO 8601 "2026-11-25T23:45:01.500000Z", or an interval "P1DT2H3M4.5S" */
+};
+
+enum cim_flags {
+    CIM_KEY = 1,   /* part of the instance's identity (selectors) */
+    CIM_ARRAY = 2, /* an array of the type */
+    CIM_WRITE = 4, /* writable with Put */
+};
+
+struct cim_prop {
+    const char *name;
+    enum cim_type type;
+    unsigned flags;
+};
+
+/* One property value. Scalars: s (NULL means NULL, written xsi:nil).
+ * Arrays: n items (an array with n == 0 and items == NULL is NULL). */
+struct cim_val {
+    const char *s;
+    size_t n;
+    const char **items;
+};
+
+struct cim_class;
+
+struct cim_instance {
+    const struct cim_class *cls;
+    struct wsm_arena *arena; /* where the values live; owned by the caller */
+    struct cim_val *v;       /* v[i] belongs to cls->props[i] */
+};
+
+/* Who is asking, for providers whose answers or actions depend on it
+ * (Process.Create runs as this user; Terminate needs the right to). */
+struct cim_ctx {
+    const char *user;
+    int switch_user; /* daemon is root: act as uid/gid */
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    int ngroups;
+    const char *home;
+    /* Test/bench only: the synthetic class's instance count (0: disabled). */
+    unsigned long synthetic_count;
+};
+
+struct cim_method {
+    const char *name;
+    int is_static; /* invoked on the class (no selectors), like Win32_Process.Create */
+    const struct cim_prop *in;
+    size_t nin;
+    const struct cim_prop *out; /* output parameters, ReturnValue included */
+    size_t nout;
+};
+
+struct cim_class {
+    const char *name; /* "Win32_OperatingSystem", "CIM_OperatingSystem" */
+    const struct cim_prop *props;
+    size_t nprops;
+    const struct cim_method *methods;
+    size_t nmethods;
+
+    /* Enumeration. open makes an iterator (may be NULL for empty);
+     * next fills inst (inst->v is zeroed, nprops long, before each call)
+     * and returns WSM_OK, or WSM_ERR_NOT_FOUND after the last instance.
+     * close frees the iterator (NULL is a no-op). */
+    enum wsm_err (*open)(const struct cim_ctx *ctx, void **it);
+    enum wsm_err (*next)(void *it, struct cim_instance *inst);
+    void (*close)(void *it);
+
+    /* Optional: get one instance by its keys faster than a scan. NULL:
+     * the dispatcher scans with open/next and compares the key values.
+     * WSM_ERR_NOT_FOUND when no instance has these keys. */
+    enum wsm_err (*get)(const struct cim_ctx *ctx, const struct wsm_pair *keys, size_t nkeys,
+                        struct cim_instance *inst);
+
+    /* Optional: run a method. target is the instance (NULL for static
+     * methods); in holds the input parameters by name as text; out has
+     * m->nout entries to fill (in out_arena). Provider failures that WMI
+     * reports through ReturnValue are WSM_OK with ReturnValue set. */
+    enum wsm_err (*invoke)(const struct cim_ctx *ctx, const struct cim_method *m,
+                           const struct cim_instance *target, const struct wsm_pair *in, size_t nin,
+                           struct cim_val *out, struct wsm_arena *out_arena);
+
+    /* Optional: Put. props holds the new values of CIM_WRITE properties,
+     * by name as text; after success target is updated. */
+    enum wsm_err (*put)(const struct cim_ctx *ctx, struct cim_instance *target,
+                        const struct wsm_pair *props, size_t nprops);
+};
+
+/* ---- registry (src/providers/registry.c) --------------------------- */
+
+const struct cim_class *cim_find_class(const char *name); /* case-insensitive */
+size_t cim_class_count(void);
+const struct cim_class *cim_class_at(size_t i);
+/* Index of a property by name (case-insensitive), or -1. */
+int cim_prop_index(const struct cim_class *c, const char *name);
+
+/* Maps a resource URI to a class: the DMTF and WMI forms, with the
+ * namespace in the path (root/cimv2 only). NULL if not ours. */
+const struct cim_class *cim_class_for_uri(const char *uri);
+/* The resource URI of a class in the form that reached it. */
+const char *cim_uri_prefix_dmtf(void); /* "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/" */
+const char *
+cim_uri_prefix_wmi(void); /* "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/" */
+
+/* ---- helpers for providers (src/providers/cim.c) ------------------- */
+
+/* Set by property name; an unknown name is a programming error (abort in
+ * debug builds, ignored otherwise). Strings are copied into the arena. */
+void cim_set_str(struct cim_instance *i, const char *prop, const char *s);
+void cim_set_fmt(struct cim_instance *i, const char *prop, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cim_set_u64(struct cim_instance *i, const char *prop, uint64_t v);
+void cim_set_s64(struct cim_instance *i, const char *prop, int64_t v);
+void cim_set_bool(struct cim_instance *i, const char *prop, int v);
+/* UTC time with microseconds (tv may come from clock_gettime(CLOCK_REALTIME)). */
+void cim_set_time(struct cim_instance *i, const char *prop, time_t sec, long usec);
+/* An array of strings (copied). */
+void cim_set_strv(struct cim_instance *i, const char *prop, const char *const *items, size_t n);
+/* Value of a property (NULL if NULL or unknown). */
+const char *cim_get(const struct cim_instance *i, const char *prop);
+
+/* Reads a small text file whole (trailing newline removed) into the
+ * arena; NULL if it cannot be read. For procfs and sysfs. */
+const char *cim_read_file(struct wsm_arena *a, const char *path);
+
+#endif

@@ -1,0 +1,84 @@
+#include <string.h>
+#include <strings.h>
+
+#include "cim.h"
+
+#define DMTF_PREFIX "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/"
+#define WMI_PREFIX "http://schemas.microsoft.com/wbem/wsman/1/wmi/"
+
+/* Each provider family exports a NULL-terminated list of its classes.
+ * The references are weak so that a build may leave a family out (a
+ * platform without it): its list then reads as NULL. */
+#define FAMILY(n) extern const struct cim_class *const n[] __attribute__((weak))
+FAMILY(cim_family_os);
+FAMILY(cim_family_storage);
+FAMILY(cim_family_net);
+FAMILY(cim_family_process);
+FAMILY(cim_family_service);
+FAMILY(cim_family_synthetic);
+
+static const struct cim_class *const *const families[] = {
+    cim_family_os,      cim_family_storage, cim_family_net,
+    cim_family_process, cim_family_service, cim_family_synthetic,
+};
+
+const struct cim_class *cim_find_class(const char *name)
+{
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+        for (const struct cim_class *const *c = families[f]; c && *c; c++)
+            if (strcasecmp((*c)->name, name) == 0)
+                return *c;
+    return NULL;
+}
+
+size_t cim_class_count(void)
+{
+    size_t n = 0;
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+        for (const struct cim_class *const *c = families[f]; c && *c; c++)
+            n++;
+    return n;
+}
+
+const struct cim_class *cim_class_at(size_t i)
+{
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+        for (const struct cim_class *const *c = families[f]; c && *c; c++)
+            if (i-- == 0)
+                return *c;
+    return NULL;
+}
+
+const char *cim_uri_prefix_dmtf(void)
+{
+    return DMTF_PREFIX;
+}
+
+const char *cim_uri_prefix_wmi(void)
+{
+    return WMI_PREFIX "root/cimv2/";
+}
+
+const struct cim_class *cim_class_for_uri(const char *uri)
+{
+    const char *name = NULL;
+    if (!uri)
+        return NULL;
+    if (strncasecmp(uri, DMTF_PREFIX, strlen(DMTF_PREFIX)) == 0) {
+        name = uri + strlen(DMTF_PREFIX);
+    } else if (strncasecmp(uri, WMI_PREFIX, strlen(WMI_PREFIX)) == 0) {
+        const char *ns = uri + strlen(WMI_PREFIX);
+        /* WMI keeps the namespace in the path: root/cimv2 is ours. */
+        if (strncasecmp(ns, "root/cimv2/", 11) != 0)
+            return NULL;
+        name = ns + 11;
+    }
+    if (!name || !*name || strchr(name, '/') || strchr(name, '?'))
+        return NULL;
+    const struct cim_class *c = cim_find_class(name);
+    /* Each class answers under the form its names follow: Win32_ classes
+     * under WMI, the others (CIM_, ours) under both. */
+    if (c && strncasecmp(c->name, "Win32_", 6) == 0 && name == uri + strlen(DMTF_PREFIX))
+        return NULL;
+    return c;
+}
