@@ -91,8 +91,7 @@ enum wsm_err wsmd__config_add_listener(struct wsmd_config *cfg, const char *url)
     cfg->nlisteners++;
     return WSM_OK;
 bad:
-    fprintf(stderr, "wsmd: bad listener URL (want http[s]://ADDRESS[:PORT][/wsman]): %s\n",
-            url);
+    fprintf(stderr, "wsmd: bad listener URL (want http[s]://ADDRESS[:PORT][/wsman]): %s\n", url);
     return WSM_ERR_INVALID_ARG;
 }
 
@@ -130,6 +129,21 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
         char **slot = !strcasecmp(key, "Users") ? &cfg->users_path : &cfg->pam_service;
         free(*slot);
         *slot = d;
+        return WSM_OK;
+    }
+    if (!strcasecmp(key, "MaxShellsPerUser") || !strcasecmp(key, "MaxProcessesPerShell") ||
+        !strcasecmp(key, "IdleTimeout") || !strcasecmp(key, "MaxMemoryPerShellMB")) {
+        long v = strtol(value, &end, 10);
+        if (end == value || *end || v < 1 || v > 2147483647L)
+            return WSM_ERR_INVALID_ARG;
+        if (!strcasecmp(key, "MaxShellsPerUser"))
+            cfg->max_shells_per_user = (unsigned)(v > 100000 ? 100000 : v);
+        else if (!strcasecmp(key, "MaxProcessesPerShell"))
+            cfg->max_processes_per_shell = (unsigned)(v > 100000 ? 100000 : v);
+        else if (!strcasecmp(key, "IdleTimeout"))
+            cfg->idle_timeout_ms = v < 1000 ? 1000 : v; /* ms, as winrs config */
+        else
+            cfg->max_memory_per_shell_mb = (unsigned)v;
         return WSM_OK;
     }
     if (!strcasecmp(key, "Threads") || !strcasecmp(key, "MaxConnections")) {

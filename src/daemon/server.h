@@ -33,6 +33,11 @@ struct wsmd_config {
     int threads;
     unsigned max_connections;
     unsigned long synthetic; /* test/bench: instances of WSMD_Synthetic (0: none) */
+    /* winrm/config/winrs; 0: Windows' default. */
+    unsigned max_shells_per_user;
+    unsigned max_processes_per_shell;
+    long idle_timeout_ms;
+    unsigned max_memory_per_shell_mb;
 };
 
 struct shell_mgr;

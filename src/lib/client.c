@@ -12,11 +12,24 @@
 #include "ns.h"
 #include "wsm/wsm.h"
 
+struct sink {
+    struct wsm_buf *buf;
+    CURL *curl;
+};
+
 static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
 {
-    struct wsm_buf *b = ud;
+    struct sink *s = ud;
     size_t n = size * nmemb;
-    return wsm__buf_add(b, p, n) == WSM_OK ? n : 0;
+    if (s->buf->len == 0) {
+        /* Size the buffer once from Content-Length: a multi-megabyte
+         * Receive reply would otherwise be copied a dozen times. */
+        curl_off_t cl = -1;
+        if (curl_easy_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+            cl > 0 && (size_t)cl <= s->buf->cap)
+            wsm__buf_reserve(s->buf, (size_t)cl);
+    }
+    return wsm__buf_add(s->buf, p, n) == WSM_OK ? n : 0;
 }
 
 enum wsm_err wsm_session_new(const struct wsm_session_opts *o, wsm_session **out)
@@ -191,7 +204,8 @@ enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymo
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    struct sink sink = {&resp, c};
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, tmo + 5000);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "Microsoft WinRM Client");

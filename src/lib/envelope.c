@@ -439,8 +439,9 @@ enum wsm_err wsm__envelope_parse(const char *buf, size_t len, const struct wsm_l
         return WSM_ERR_ENVELOPE_TOO_LARGE;
     /* A document type declaration has no place in SOAP (SOAP 1.2 part 1,
      * 5): refuse it before the parser sees a byte of it. */
-    if (contains(buf, len, "<!DOCTYPE") || contains(buf, len, "<!ENTITY"))
-        return WSM_ERR_XML_DTD;
+    if (!(lim && lim->response) &&
+        (contains(buf, len, "<!DOCTYPE") || contains(buf, len, "<!ENTITY")))
+        return WSM_ERR_XML_DTD; /* (replies: the parser hooks below refuse it too) */
 
     env = calloc(1, sizeof(*env));
     if (!env)
