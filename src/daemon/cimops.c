@@ -103,9 +103,50 @@ static enum wsm_err check_selectors(const struct cim_class *c, const struct wsm_
     return keys ? WSM_OK : WSM_ERR_INVALID_SELECTORS;
 }
 
+/* A Get without selectors names the class's only instance, as WMI allows
+ * for singletons (winrm get wmicimv2/Win32_OperatingSystem). */
+static enum wsm_err lookup_singleton(const struct cim_class *c, const struct cim_ctx *ctx,
+                                     struct cim_instance *inst)
+{
+    void *it = NULL;
+    if (!c->open)
+        return WSM_ERR_INVALID_SELECTORS;
+    enum wsm_err e = c->open(ctx, &it);
+    if (e)
+        return e;
+    inst->cls = c;
+    inst->v = wsm__arena_alloc(inst->arena, (c->nprops ? c->nprops : 1) * sizeof(*inst->v));
+    struct cim_val *second = wsm__arena_alloc(inst->arena, (c->nprops ? c->nprops : 1) *
+                                                               sizeof(*second));
+    if (!inst->v || !second) {
+        if (c->close)
+            c->close(it);
+        return WSM_ERR_NOMEM;
+    }
+    memset(inst->v, 0, c->nprops * sizeof(*inst->v));
+    e = it ? c->next(it, inst) : WSM_ERR_NOT_FOUND;
+    if (e == WSM_OK) {
+        struct cim_instance other = {.cls = c, .arena = inst->arena, .v = second};
+        memset(second, 0, c->nprops * sizeof(*second));
+        if (c->next(it, &other) != WSM_ERR_NOT_FOUND)
+            e = WSM_ERR_INVALID_SELECTORS; /* more than one: selectors needed */
+    } else if (e == WSM_ERR_NOT_FOUND) {
+        e = WSM_ERR_INVALID_SELECTORS;
+    }
+    if (c->close)
+        c->close(it);
+    return e;
+}
+
 enum wsm_err wsmd__cim_lookup(const struct cim_class *c, const struct cim_ctx *ctx,
                               const struct wsm_envelope *env, struct cim_instance *inst)
 {
+    size_t given = 0;
+    for (size_t s = 0; s < env->nselectors; s++)
+        if (strcasecmp(env->selectors[s].name, "__cimnamespace") != 0)
+            given++;
+    if (given == 0)
+        return lookup_singleton(c, ctx, inst);
     enum wsm_err e = check_selectors(c, env);
     if (e)
         return e;

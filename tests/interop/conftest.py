@@ -178,3 +178,114 @@ def wsmd_factory(tmp_path):
 def wsmd(wsmd_factory, users_file):
     """wsmd on an ephemeral loopback port with the alice users file."""
     return wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(users_file))
+
+
+# ---- remote shell (WinRS) fixtures: test_shell_pywinrm.py, test_shell_go.py ----
+
+SHELL_ACCOUNTS = (("wsmdsh1", "Wsmdsh1-pw-4d1f"), ("wsmdsh2", "Wsmdsh2-pw-8b2e"))
+
+
+def _account_exists(name):
+    import pwd
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+SHELL_ACCOUNTS_LOCK = os.path.join(tempfile.gettempdir(), "wsmd-shell-accounts.lock")
+
+
+@pytest.fixture(scope="session")
+def shell_accounts():
+    """[(name, password), (name, password)] the shell tests authenticate as.
+
+    As root, wsmd runs commands as the local account of the authenticated
+    name, so both are made real local accounts for the session (useradd -m
+    -s /bin/sh; an account left over from an aborted run is reused) and
+    removed at the end (userdel -r). Not root, they are only user-file users
+    and every command runs as the daemon's own account.
+
+    Several pytest sessions may run at once (the names are fixed): each
+    holds a shared flock on SHELL_ACCOUNTS_LOCK while it uses the accounts,
+    creates them under the exclusive lock, and only the session that gets
+    the exclusive lock at its end (nobody else uses them) deletes them.
+    """
+    accounts = list(SHELL_ACCOUNTS)
+    if os.geteuid() != 0:
+        yield accounts
+        return
+    import fcntl
+    import shutil
+    if not (shutil.which("useradd") and shutil.which("userdel")):
+        pytest.skip("running as root but useradd/userdel are missing")
+    lock = open(SHELL_ACCOUNTS_LOCK, "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name, _ in accounts:
+            if not _account_exists(name):
+                cp = subprocess.run(["useradd", "-m", "-s", "/bin/sh", name],
+                                    capture_output=True, text=True, timeout=30)
+                if cp.returncode != 0 and not _account_exists(name):
+                    pytest.fail(f"useradd {name} failed rc={cp.returncode}: {cp.stderr}")
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield accounts
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return  # another session still uses them; the last one deletes
+        problems = []
+        for name, _ in accounts:
+            if not _account_exists(name):
+                continue
+            cp = subprocess.run(["userdel", "-r", name], capture_output=True,
+                                text=True, timeout=30)
+            if cp.returncode != 0 and _account_exists(name):
+                ps = subprocess.run(["ps", "-o", "pid,ppid,stat,args", "-u", name],
+                                    capture_output=True, text=True).stdout
+                # Left processes behind: still remove the account, then fail.
+                subprocess.run(["userdel", "-r", "-f", name], capture_output=True,
+                               timeout=30)
+                problems.append(f"userdel -r {name} failed rc={cp.returncode}: "
+                                f"{cp.stderr.strip()}\nprocesses of {name}:\n{ps}")
+        if problems:
+            pytest.fail("\n".join(problems))
+    finally:
+        lock.close()
+
+
+@pytest.fixture(scope="session")
+def shell_users_file(tmp_path_factory, shell_accounts):
+    """A users file holding both shell accounts."""
+    path = tmp_path_factory.mktemp("shell-users") / "users"
+    for name, password in shell_accounts:
+        user_add(path, name, password)
+    return path
+
+
+@pytest.fixture
+def shell_wsmd(wsmd_factory, shell_users_file, shell_accounts):
+    """wsmd on an ephemeral loopback port with the two shell accounts.
+
+    d.user1/d.pw1 and d.user2/d.pw2 are the credentials. Teardown: SIGTERM,
+    then wsmd_factory checks that the daemon exited with status 0 (more time
+    is allowed under ASan).
+    """
+    d = wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(shell_users_file))
+    (d.user1, d.pw1), (d.user2, d.pw2) = shell_accounts[:2]
+    d.accounts = shell_accounts
+    yield d
+    if d.alive():
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            d.proc.wait(40 if os.environ.get("WSMD_SANITIZED") == "1" else STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return  # wsmd_factory's teardown kills it and reports the failure
+    # UBSan reports and goes on (exit status 0): look at what it printed.
+    log = d.log()
+    bad = [ln for ln in log.splitlines()
+           if "runtime error:" in ln or "Sanitizer" in ln]
+    if bad:
+        pytest.fail("sanitizer report in wsmd's stderr:\n" + "\n".join(bad[:20])
+                    + "\n\nfull stderr (tail):\n" + log[-6000:])
