@@ -116,8 +116,8 @@ static enum wsm_err lookup_singleton(const struct cim_class *c, const struct cim
         return e;
     inst->cls = c;
     inst->v = wsm__arena_alloc(inst->arena, (c->nprops ? c->nprops : 1) * sizeof(*inst->v));
-    struct cim_val *second = wsm__arena_alloc(inst->arena, (c->nprops ? c->nprops : 1) *
-                                                               sizeof(*second));
+    struct cim_val *second =
+        wsm__arena_alloc(inst->arena, (c->nprops ? c->nprops : 1) * sizeof(*second));
     if (!inst->v || !second) {
         if (c->close)
             c->close(it);
