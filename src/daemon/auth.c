@@ -1,6 +1,7 @@
 #include "auth.h"
 
 #include <crypt.h>
+#include <dlfcn.h>
 #include <gnutls/crypto.h>
 #include <pthread.h>
 #include <security/pam_appl.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "base64.h"
+#include "server.h"
 #include "userfile.h"
 #include "uuid.h"
 
@@ -232,21 +234,49 @@ fail:
     return PAM_CONV_ERR;
 }
 
+/* libpam is loaded on first use: a daemon on its user file never maps it
+ * (nor libaudit and libcap-ng behind it). */
+static struct {
+    int (*start)(const char *, const char *, const struct pam_conv *, pam_handle_t **);
+    int (*authenticate)(pam_handle_t *, int);
+    int (*acct_mgmt)(pam_handle_t *, int);
+    int (*end)(pam_handle_t *, int);
+} pam;
+static pthread_once_t pam_once = PTHREAD_ONCE_INIT;
+static int pam_loaded;
+
+static void pam_load(void)
+{
+    void *h = dlopen("libpam.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return;
+    *(void **)&pam.start = dlsym(h, "pam_start");
+    *(void **)&pam.authenticate = dlsym(h, "pam_authenticate");
+    *(void **)&pam.acct_mgmt = dlsym(h, "pam_acct_mgmt");
+    *(void **)&pam.end = dlsym(h, "pam_end");
+    pam_loaded = pam.start && pam.authenticate && pam.acct_mgmt && pam.end;
+}
+
 static int pam_check(struct wsmd_auth *a, const char *user, const char *pass)
 {
     struct conv_data cd = {pass};
     struct pam_conv conv = {pam_conv_fn, &cd};
     pam_handle_t *h = NULL;
     int ok = 0;
+    pthread_once(&pam_once, pam_load);
+    if (!pam_loaded) {
+        wsmd__log("event=auth-error error=\"libpam.so.0 cannot be loaded\"");
+        return 0;
+    }
     pthread_mutex_lock(&a->pam_lock);
-    int r = pam_start(a->pam_service, user, &conv, &h);
+    int r = pam.start(a->pam_service, user, &conv, &h);
     if (r == PAM_SUCCESS)
-        r = pam_authenticate(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+        r = pam.authenticate(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
     if (r == PAM_SUCCESS)
-        r = pam_acct_mgmt(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+        r = pam.acct_mgmt(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
     ok = r == PAM_SUCCESS;
     if (h)
-        pam_end(h, r);
+        pam.end(h, r);
     pthread_mutex_unlock(&a->pam_lock);
     return ok;
 }

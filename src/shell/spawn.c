@@ -153,7 +153,7 @@ enum wsm_err shell__spawn(const struct shell_spawn_req *r, struct shell_spawn_re
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1};
     enum wsm_err ret = WSM_ERR_INTERNAL;
     struct child_ctx c;
-    memset(&c, 0, sizeof(c));
+    memset(&c, 0, sizeof(c)); /* sa_flags and the rest start at zero */
 
     if (make_pipe(in) < 0 || make_pipe(out) < 0 || make_pipe(err) < 0 || make_pipe(rep) < 0)
         goto fail;

@@ -1100,6 +1100,12 @@ static void test_clean_signals_and_fds(void **state)
     sigaddset(&blk, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &blk, &old_mask);
     int leak = open("/dev/null", O_RDONLY); /* no O_CLOEXEC */
+    if (leak >= 0 && leak <= 2) {
+        /* Run with stdin closed (as CI may): move it past the stdio fds. */
+        int moved = fcntl(leak, F_DUPFD, 3);
+        close(leak);
+        leak = moved;
+    }
     assert_true(leak > 2);
 
     struct shell_mgr *m = mgr_with(NULL);
@@ -1108,8 +1114,8 @@ static void test_clean_signals_and_fds(void **state)
     char *out;
     assert_int_equal(run(m, ALICE, sid, "grep -E '^Sig(Ign|Blk)' /proc/self/status", &out, NULL),
                      0);
-    assert_non_null(strstr(out, "SigIgn:\t0000000000000000"));
-    assert_non_null(strstr(out, "SigBlk:\t0000000000000000"));
+    if (!strstr(out, "SigIgn:\t0000000000000000") || !strstr(out, "SigBlk:\t0000000000000000"))
+        fail_msg("the command inherited ignored or blocked signals:\n%s", out);
     free(out);
     snprintf(cmd, sizeof(cmd), "[ -e /proc/$$/fd/%d ] && echo leaked || echo clean; ls /proc/$$/fd",
              leak);
