@@ -154,6 +154,139 @@ enum wsm_err wsm_shell_signal(wsm_shell *sh, const char *command_id, const char 
 /* Transfer Delete, then frees sh (always, even when Delete fails). */
 enum wsm_err wsm_shell_delete(wsm_shell *sh);
 
+/* ---- management data: Get, Put, Create, Delete, Invoke, Enumerate --- */
+
+/* The resource URI for winrm.cmd's aliases (matched without case):
+ *   wmi/      http://schemas.microsoft.com/wbem/wsman/1/wmi/
+ *   wmicimv2/ http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/
+ *   cimv2/    http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/
+ *   winrm/    http://schemas.microsoft.com/wbem/wsman/1/
+ *   wsman/    http://schemas.microsoft.com/wbem/wsman/1/
+ *   shell/    http://schemas.microsoft.com/wbem/wsman/1/windows/shell/
+ * "wmicimv2/Win32_Service" becomes the full URI written into buf; a bare
+ * alias ("wmicimv2") becomes its URI without the final slash; anything
+ * else is copied as it is. Returns buf, or NULL if the result and its NUL
+ * do not fit in n bytes. */
+const char *wsm_resource_expand(const char *alias_or_uri, char *buf, size_t n);
+
+/* A name and a value: a selector (w:SelectorSet, the instance's keys) or
+ * an option (w:OptionSet). An option's value may be NULL (sent as
+ * xsi:nil, winrm's $null); a selector's may not. */
+struct wsm_selector {
+    const char *name;
+    const char *value;
+};
+
+/* An input parameter of a method; value NULL is sent as xsi:nil. The
+ * name must be an XML name (letters, digits, '_', '-', '.'). */
+struct wsm_param {
+    const char *name;
+    const char *value;
+};
+
+/* Every call below addresses resource_uri (a full URI: see
+ * wsm_resource_expand) with nsel selectors and noptions options (either
+ * array may be NULL when its count is 0). Payloads come back as one
+ * standalone element, its namespaces declared on it, in a malloc'd
+ * string the caller frees. A fault is WSM_ERR_FAULT with the text in
+ * wsm_session_error() and the Windows code in wsm_session_fault_code();
+ * WSM_ERR_INVALID_ARG (nothing sent) says why in wsm_session_error(). */
+
+/* Transfer Get. fragment (may be NULL) is a w:FragmentTransfer
+ * expression such as "Name" or "Name/text()"; the reply is then the
+ * w:XmlFragment element. *xml_out: the instance element. */
+enum wsm_err wsm_get(wsm_session *s, const char *resource_uri, const struct wsm_selector *sel,
+                     size_t nsel, const struct wsm_selector *options, size_t noptions,
+                     const char *fragment, char **xml_out);
+
+/* Transfer Put of body_xml: the whole instance element or, with a
+ * fragment, the fragment's content as XML (a property element, or escaped
+ * text for "Prop/text()"; a w:XmlFragment element is sent as it is).
+ * Caller XML (here, in Create and in Invoke) must be well-formed and
+ * without a DTD, else WSM_ERR_INVALID_ARG; an XML declaration is dropped.
+ * *xml_out (may be NULL if not wanted) receives the updated resource as
+ * the service returns it, or NULL if the reply body is empty. */
+enum wsm_err wsm_put(wsm_session *s, const char *resource_uri, const struct wsm_selector *sel,
+                     size_t nsel, const struct wsm_selector *options, size_t noptions,
+                     const char *fragment, const char *body_xml, char **xml_out);
+
+/* Transfer Create of body_xml (the new resource's element). *xml_out (may
+ * be NULL if not wanted): the reply's payload, usually x:ResourceCreated
+ * (an endpoint reference), or NULL if the reply body is empty. */
+enum wsm_err wsm_create(wsm_session *s, const char *resource_uri, const struct wsm_selector *sel,
+                        size_t nsel, const struct wsm_selector *options, size_t noptions,
+                        const char *body_xml, char **xml_out);
+
+/* Transfer Delete. */
+enum wsm_err wsm_delete(wsm_session *s, const char *resource_uri, const struct wsm_selector *sel,
+                        size_t nsel, const struct wsm_selector *options, size_t noptions);
+
+/* Invokes method (a name such as "Create"; the action is resource_uri +
+ * "/" + method, or method itself if it is a full URI). The input is
+ * either input_xml, a whole <p:METHOD_INPUT xmlns:p="RESOURCE_URI">
+ * element, or the nparams params from which the library writes that
+ * element; with neither, an empty METHOD_INPUT is sent (as winrm does).
+ * Giving both is WSM_ERR_INVALID_ARG. *xml_out: the METHOD_OUTPUT element
+ * (NULL if the reply body is empty). */
+enum wsm_err wsm_invoke(wsm_session *s, const char *resource_uri, const char *method,
+                        const struct wsm_selector *sel, size_t nsel,
+                        const struct wsm_selector *options, size_t noptions, const char *input_xml,
+                        const struct wsm_param *params, size_t nparams, char **xml_out);
+
+/* An enumeration in progress: its context on the service and at most one
+ * Pull's worth of items. Like the session it uses, one thread at a time;
+ * free it before its session. */
+typedef struct wsm_enum wsm_enum;
+
+#define WSM_DIALECT_WQL "http://schemas.microsoft.com/wbem/wsman/1/WQL"
+#define WSM_DIALECT_SELECTOR "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
+#define WSM_DIALECT_ASSOCIATION "http://schemas.dmtf.org/wbem/wsman/1/cimbinding/associationFilter"
+
+enum wsm_enum_mode {
+    WSM_ENUM_OBJECT = 0,         /* the instances */
+    WSM_ENUM_EPR = 1,            /* their endpoint references (a:EndpointReference) */
+    WSM_ENUM_OBJECT_AND_EPR = 2, /* both, each pair in a w:Item */
+};
+
+/* All fields may be left zero. */
+struct wsm_enum_opts {
+    /* A filter: WQL text ("select * from Win32_Service where ..."), or for
+     * other dialects text or, when it starts with '<', XML inserted as the
+     * filter's content (it must be well-formed: an element such as
+     * b:AssociatedInstances with its namespaces declared). */
+    const char *filter;
+    /* NULL: WQL when filter is set. The aliases "WQL", "Selector" and
+     * "Association" stand for the WSM_DIALECT_ URIs. */
+    const char *dialect;
+    /* The SelectorFilter dialect: instances whose properties equal these
+     * (instead of filter; dialect NULL or the selector dialect). */
+    const struct wsm_selector *filter_selectors;
+    size_t nfilter_selectors;
+    enum wsm_enum_mode mode;
+    unsigned max_elements; /* items per Pull; 0: 100 */
+    /* 0 or > 0: the Enumerate itself asks for the first items
+     * (w:OptimizeEnumeration); < 0: they all come with Pulls. */
+    int optimize;
+    const struct wsm_selector *selectors; /* w:SelectorSet of the requests */
+    size_t nselectors;
+    const struct wsm_selector *options; /* w:OptionSet of the requests */
+    size_t noptions;
+};
+
+/* Enumerate. o may be NULL for the defaults. On success *out is the
+ * enumeration; the items are read with wsm_enum_next. */
+enum wsm_err wsm_enumerate(wsm_session *s, const char *resource_uri, const struct wsm_enum_opts *o,
+                           wsm_enum **out);
+/* The next item in *item_xml (malloc'd; an instance, an
+ * a:EndpointReference or a w:Item, with its namespaces declared): WSM_OK.
+ * WSM_ERR_NOT_FOUND after the last one. Pulls when the items at hand are
+ * used up. */
+enum wsm_err wsm_enum_next(wsm_enum *e, char **item_xml);
+/* Frees e; if the service still holds the enumeration (the sequence did
+ * not end), Releases it first. The session's error text and fault code
+ * are kept as they were. NULL is a no-op. */
+void wsm_enum_free(wsm_enum *e);
+
 #ifdef __cplusplus
 }
 #endif

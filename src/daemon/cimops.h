@@ -42,5 +42,7 @@ enum wsm_err wsmd__cim_getstatus(struct wsmd_call *call);
 
 /* Enumeration contexts: expire, free all (at shutdown). */
 void wsmd__enum_shutdown(void);
+/* EnumerationTimeoutms: contexts unused this long are dropped. */
+void wsmd__enum_set_timeout(long ms);
 
 #endif

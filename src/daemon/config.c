@@ -131,6 +131,13 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
         *slot = d;
         return WSM_OK;
     }
+    if (!strcasecmp(key, "EnumerationTimeoutms")) {
+        long v = strtol(value, &end, 10);
+        if (end == value || *end || v < 100 || v > 2147483647L)
+            return WSM_ERR_INVALID_ARG;
+        cfg->enum_timeout_ms = v;
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "MaxShellsPerUser") || !strcasecmp(key, "MaxProcessesPerShell") ||
         !strcasecmp(key, "IdleTimeout") || !strcasecmp(key, "MaxMemoryPerShellMB")) {
         long v = strtol(value, &end, 10);

@@ -49,6 +49,12 @@ struct ectx {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static long enum_timeout_ms = ENUM_TIMEOUT_MS;
+
+void wsmd__enum_set_timeout(long ms)
+{
+    enum_timeout_ms = ms > 0 ? ms : ENUM_TIMEOUT_MS;
+}
 static struct ectx *contexts;
 static size_t ncontexts;
 
@@ -130,7 +136,7 @@ static void give_back(struct ectx *c)
 {
     pthread_mutex_lock(&lock);
     c->busy = 0;
-    c->expires_ms = now_ms() + ENUM_TIMEOUT_MS;
+    c->expires_ms = now_ms() + enum_timeout_ms;
     pthread_mutex_unlock(&lock);
 }
 
@@ -410,7 +416,7 @@ enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call)
     c->cctx.user = c->owner;
     c->cctx.synthetic_count = call->srv->cfg.synthetic;
     wsm__uuid_urn(c->id);
-    c->expires_ms = now_ms() + ENUM_TIMEOUT_MS;
+    c->expires_ms = now_ms() + enum_timeout_ms;
     if (cls->open && (e = cls->open(&c->cctx, &c->it))) {
         ectx_free(c);
         return e;

@@ -196,6 +196,9 @@ int main(int argc, char **argv)
         goto out;
     }
 
+#ifdef WSMD_HAVE_CIM
+    wsmd__enum_set_timeout(srv.cfg.enum_timeout_ms);
+#endif
 #ifdef WSMD_HAVE_SHELL
     struct shell_limits lim;
     shell_limits_defaults(&lim);

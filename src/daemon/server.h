@@ -38,6 +38,7 @@ struct wsmd_config {
     unsigned max_processes_per_shell;
     long idle_timeout_ms;
     unsigned max_memory_per_shell_mb;
+    long enum_timeout_ms; /* EnumerationTimeoutms; 0: 240000 */
 };
 
 struct shell_mgr;

@@ -1,0 +1,760 @@
+/* libwsm client: management data. WS-Transfer Get, Put, Create and
+ * Delete, custom-action Invoke, and WS-Enumeration with a pull iterator
+ * (DSP0226 chapters 7, 8 and 6; the CIM binding of DSP0227 for Invoke and
+ * the filter dialects).
+ *
+ * Requests are written as text with the wsm__buf_ helpers; replies are
+ * parsed by wsm__post. What goes back to the caller is one element of the
+ * reply, copied into a document of its own so that every namespace it
+ * uses is declared on it, then serialized.
+ */
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "client_internal.h"
+#include "envelope.h"
+#include "ns.h"
+#include "uuid.h"
+#include "wsm/wsm.h"
+
+#define ACTION_GET WSM_NS_WSXF "/Get"
+#define ACTION_PUT WSM_NS_WSXF "/Put"
+#define ACTION_CREATE WSM_NS_WSXF "/Create"
+#define ACTION_DELETE WSM_NS_WSXF "/Delete"
+#define ACTION_ENUMERATE WSM_NS_WSEN "/Enumerate"
+#define ACTION_PULL WSM_NS_WSEN "/Pull"
+#define ACTION_RELEASE WSM_NS_WSEN "/Release"
+/* WSManFault code of an unknown or expired enumeration context. */
+#define FAULT_INVALID_CONTEXT 2150858779UL
+/* Pulls in a row that may bring no item before we give up (a service
+ * that never ends the sequence and never sends anything). */
+#define MAX_EMPTY_PULLS 1000
+#define DEFAULT_MAX_ELEMENTS 100
+
+/* Appends to a buffer; the first error sticks in e and later calls do
+ * nothing, so a message is written as a plain sequence of calls. */
+#define PUT(x)                                                                                     \
+    do {                                                                                           \
+        if (!e)                                                                                    \
+            e = (x);                                                                               \
+    } while (0)
+
+/* ---- resource URIs ------------------------------------------------ */
+
+static const struct {
+    const char *alias; /* without the slash */
+    const char *uri;   /* without the slash */
+} aliases[] = {
+    {"wmi", "http://schemas.microsoft.com/wbem/wsman/1/wmi"},
+    {"wmicimv2", "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2"},
+    {"cimv2", "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2"},
+    {"winrm", "http://schemas.microsoft.com/wbem/wsman/1"},
+    {"wsman", "http://schemas.microsoft.com/wbem/wsman/1"},
+    {"shell", "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"},
+};
+
+const char *wsm_resource_expand(const char *in, char *buf, size_t n)
+{
+    const char *head = "", *tail = in;
+    if (!in || !buf)
+        return NULL;
+    for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
+        size_t l = strlen(aliases[i].alias);
+        if (strncasecmp(in, aliases[i].alias, l) == 0 && (in[l] == '/' || in[l] == '\0')) {
+            head = aliases[i].uri;
+            tail = in + l;
+            break;
+        }
+    }
+    int w = snprintf(buf, n, "%s%s", head, tail);
+    return w >= 0 && (size_t)w < n ? buf : NULL;
+}
+
+/* ---- writing requests --------------------------------------------- */
+
+static int pairs_ok(const struct wsm_selector *p, size_t n, int values_required)
+{
+    if (n && !p)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!p[i].name || !*p[i].name || (values_required && !p[i].value))
+            return 0;
+    return 1;
+}
+
+/* An XML name we are willing to write as an element name. */
+static int xml_name_ok(const char *s)
+{
+    if (!s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return 0;
+    for (s++; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+static enum wsm_err put_set(struct wsm_buf *b, const char *set, const char *item,
+                            const struct wsm_selector *p, size_t n)
+{
+    enum wsm_err e = WSM_OK;
+    if (!n)
+        return WSM_OK;
+    PUT(wsm__buf_printf(b, "<w:%s>", set));
+    for (size_t i = 0; i < n; i++) {
+        PUT(wsm__buf_printf(b, "<w:%s Name=\"", item));
+        PUT(wsm__buf_xml(b, p[i].name));
+        if (!p[i].value) {
+            PUT(wsm__buf_puts(b, "\" xsi:nil=\"true\"/>"));
+            continue;
+        }
+        PUT(wsm__buf_puts(b, "\">"));
+        PUT(wsm__buf_xml(b, p[i].value));
+        PUT(wsm__buf_printf(b, "</w:%s>", item));
+    }
+    PUT(wsm__buf_printf(b, "</w:%s>", set));
+    return e;
+}
+
+struct target {
+    const char *uri;
+    const struct wsm_selector *sel;
+    size_t nsel;
+    const struct wsm_selector *opt;
+    size_t nopt;
+    const char *fragment;
+    const char *extra; /* more header XML (may be NULL) */
+};
+
+/* The envelope up to and including the opening Body tag. */
+static enum wsm_err begin(struct wsm_buf *b, const wsm_session *s, const char *action,
+                          const char *msgid, const struct target *t)
+{
+    enum wsm_err e = WSM_OK;
+    long ms = s->operation_timeout_ms;
+    PUT(wsm__buf_puts(b, "<s:Envelope xmlns:s=\"" WSM_NS_SOAP "\" xmlns:a=\"" WSM_NS_WSA
+                         "\" xmlns:w=\"" WSM_NS_WSMAN "\" xmlns:p=\"" WSM_NS_MSWSMAN
+                         "\" xmlns:n=\"" WSM_NS_WSEN "\" xmlns:xsi=\"" WSM_NS_XSI
+                         "\"><s:Header><a:To>"));
+    PUT(wsm__buf_xml(b, s->url));
+    PUT(wsm__buf_puts(b, "</a:To><w:ResourceURI s:mustUnderstand=\"true\">"));
+    PUT(wsm__buf_xml(b, t->uri));
+    PUT(wsm__buf_puts(
+        b, "</w:ResourceURI><a:ReplyTo><a:Address s:mustUnderstand=\"true\">" WSM_ADDR_ANONYMOUS
+           "</a:Address></a:ReplyTo><a:Action s:mustUnderstand=\"true\">"));
+    PUT(wsm__buf_xml(b, action));
+    PUT(wsm__buf_puts(b, "</a:Action><w:MaxEnvelopeSize s:mustUnderstand=\"true\">"));
+    PUT(wsm__buf_printf(b, "%zu", s->max_envelope));
+    PUT(wsm__buf_puts(b, "</w:MaxEnvelopeSize><a:MessageID>"));
+    PUT(wsm__buf_xml(b, msgid));
+    PUT(wsm__buf_puts(b, "</a:MessageID>"
+                         "<w:Locale xml:lang=\"en-US\" s:mustUnderstand=\"false\"/>"
+                         "<p:DataLocale xml:lang=\"en-US\" s:mustUnderstand=\"false\"/>"
+                         "<w:OperationTimeout>"));
+    PUT(wsm__buf_printf(b, "PT%ld.%03ldS", ms / 1000, ms % 1000));
+    PUT(wsm__buf_puts(b, "</w:OperationTimeout>"));
+    PUT(put_set(b, "SelectorSet", "Selector", t->sel, t->nsel));
+    PUT(put_set(b, "OptionSet", "Option", t->opt, t->nopt));
+    if (t->extra)
+        PUT(wsm__buf_puts(b, t->extra));
+    if (t->fragment) {
+        PUT(wsm__buf_puts(b, "<w:FragmentTransfer s:mustUnderstand=\"true\">"));
+        PUT(wsm__buf_xml(b, t->fragment));
+        PUT(wsm__buf_puts(b, "</w:FragmentTransfer>"));
+    }
+    PUT(wsm__buf_puts(b, "</s:Header><s:Body>"));
+    return e;
+}
+
+/* Sends the finished request (built: the result of writing it) and
+ * checks that the reply relates to it. Frees b. */
+static enum wsm_err send_request(wsm_session *s, struct wsm_buf *b, enum wsm_err built,
+                                 const char *msgid, struct wsm_envelope **env)
+{
+    enum wsm_err e = built;
+    if (e) {
+        wsm__session_errorf(s, "cannot build the request: %s", wsm_strerror(e));
+        wsm__buf_free(b);
+        return e;
+    }
+    e = wsm__post(s, b->data, b->len, 0, msgid, env, NULL);
+    wsm__buf_free(b);
+    return e;
+}
+
+/* ---- XML in and out ----------------------------------------------- */
+
+/* WSM_ERR_INVALID_ARG, with why in the session's error text. */
+static enum wsm_err invalid(wsm_session *s, const char *why)
+{
+    if (s) {
+        wsm__session_errorf(s, "invalid argument: %s", why);
+        s->fault_code = 0;
+        s->fault_subcode[0] = '\0';
+    }
+    return WSM_ERR_INVALID_ARG;
+}
+
+/* n serialized as a standalone element: copied into a new document, which
+ * declares on the copy every namespace it uses from above. */
+static enum wsm_err node_xml(const xmlNode *n, char **out)
+{
+    enum wsm_err e = WSM_ERR_NOMEM;
+    xmlDocPtr d = xmlNewDoc((const xmlChar *)"1.0");
+    xmlBufferPtr buf = xmlBufferCreate();
+    xmlNodePtr c = d ? xmlDocCopyNode((xmlNodePtr)n, d, 1) : NULL;
+    if (c && buf) {
+        xmlDocSetRootElement(d, c);
+        if (xmlNodeDump(buf, d, c, 0, 0) >= 0) {
+            *out = strdup((const char *)xmlBufferContent(buf));
+            if (*out)
+                e = WSM_OK;
+        }
+    } else if (c) {
+        xmlFreeNode(c);
+    }
+    xmlBufferFree(buf);
+    xmlFreeDoc(d);
+    return e;
+}
+
+/* The first element child of n (n may be NULL). */
+static xmlNodePtr first_element(const xmlNode *n)
+{
+    for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE)
+            return c;
+    return NULL;
+}
+
+static xmlNodePtr next_element(const xmlNode *n)
+{
+    for (xmlNodePtr c = n->next; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE)
+            return c;
+    return NULL;
+}
+
+/* Skips whitespace and an XML declaration at the start of caller XML. */
+static const char *skip_prolog(const char *x)
+{
+    x += strspn(x, " \t\r\n");
+    if (strncmp(x, "\xef\xbb\xbf", 3) == 0)
+        x += 3;
+    if (strncmp(x, "<?xml", 5) == 0 &&
+        (x[5] == ' ' || x[5] == '\t' || x[5] == '\r' || x[5] == '\n' || x[5] == '?')) {
+        const char *end = strstr(x, "?>");
+        if (end)
+            x = end + 2;
+    }
+    return x;
+}
+
+/* Parses caller XML (one element) and writes it again, so that only a
+ * well-formed element without a DTD ever goes into a request. With
+ * fragment set, the text is the content of a w:XmlFragment (unless it is
+ * one), which is what comes out. */
+static enum wsm_err normalize(wsm_session *s, const char *xml, int fragment, char **out)
+{
+    static const char wrap_open[] = "<w:XmlFragment xmlns:w=\"" WSM_NS_WSMAN "\">";
+    static const char wrap_close[] = "</w:XmlFragment>";
+    const char *body = skip_prolog(xml);
+    struct wsm_buf b;
+    enum wsm_err e = WSM_OK;
+
+    wsm__buf_init(&b, 0);
+    if (fragment)
+        PUT(wsm__buf_puts(&b, wrap_open));
+    PUT(wsm__buf_puts(&b, body));
+    if (fragment)
+        PUT(wsm__buf_puts(&b, wrap_close));
+    if (e) {
+        wsm__buf_free(&b);
+        return e;
+    }
+    if (b.len > (size_t)0x7fffffff) {
+        wsm__buf_free(&b);
+        return invalid(s, "the input is too large");
+    }
+    xmlDocPtr d = xmlReadMemory(b.data, (int)b.len, NULL, "UTF-8",
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    wsm__buf_free(&b);
+    xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
+    if (!root || d->intSubset) {
+        int dtd = d && d->intSubset;
+        xmlFreeDoc(d);
+        return invalid(s, dtd ? "the input XML has a DTD"
+                              : "the input is not one well-formed XML element");
+    }
+    if (fragment) {
+        /* The caller's own XmlFragment: send that one, not one around it. */
+        xmlNodePtr only = first_element(root);
+        int alone = only && !next_element(only);
+        for (xmlNodePtr c = root->children; alone && c; c = c->next)
+            if (c->type == XML_TEXT_NODE && !xmlIsBlankNode(c))
+                alone = 0;
+        if (alone && wsm__xml_is(only, WSM_NS_WSMAN, "XmlFragment"))
+            root = only;
+    }
+    e = node_xml(root, out);
+    xmlFreeDoc(d);
+    return e;
+}
+
+/* The reply's payload as the caller's string (NULL when the body is
+ * empty and empty_ok). */
+static enum wsm_err take_payload(wsm_session *s, struct wsm_envelope *env, int empty_ok, char **out)
+{
+    if (!env->payload) {
+        if (empty_ok) {
+            *out = NULL;
+            return WSM_OK;
+        }
+        wsm__session_errorf(s, "the reply's body is empty");
+        return WSM_ERR_NOT_SOAP;
+    }
+    return node_xml(env->payload, out);
+}
+
+static int target_ok(const char *uri, const struct wsm_selector *sel, size_t nsel,
+                     const struct wsm_selector *opt, size_t nopt)
+{
+    return uri && *uri && pairs_ok(sel, nsel, 1) && pairs_ok(opt, nopt, 0);
+}
+
+/* One Transfer round trip: body (may be NULL) as the Body's content. */
+static enum wsm_err transfer(wsm_session *s, const char *action, const struct target *t,
+                             const char *body, int empty_ok, char **xml_out)
+{
+    char msgid[WSM_UUID_STRLEN];
+    struct wsm_buf b;
+    struct wsm_envelope *env = NULL;
+    enum wsm_err e;
+
+    wsm__uuid_urn(msgid);
+    wsm__buf_init(&b, 0);
+    e = begin(&b, s, action, msgid, t);
+    if (body)
+        PUT(wsm__buf_puts(&b, body));
+    PUT(wsm__buf_puts(&b, "</s:Body></s:Envelope>"));
+    if ((e = send_request(s, &b, e, msgid, &env)))
+        return e;
+    char *x = NULL;
+    if (xml_out)
+        e = take_payload(s, env, empty_ok, &x);
+    wsm__envelope_free(env);
+    if (!e && xml_out)
+        *xml_out = x;
+    return e;
+}
+
+/* ---- Transfer ----------------------------------------------------- */
+
+enum wsm_err wsm_get(wsm_session *s, const char *resource_uri, const struct wsm_selector *sel,
+                     size_t nsel, const struct wsm_selector *options, size_t noptions,
+                     const char *fragment, char **xml_out)
+{
+    if (!s || !xml_out || !target_ok(resource_uri, sel, nsel, options, noptions) ||
+        (fragment && !*fragment))
+        return invalid(s, "resource URI, selectors, options or fragment");
+    struct target t = {resource_uri, sel, nsel, options, noptions, fragment, NULL};
+    return transfer(s, ACTION_GET, &t, NULL, 0, xml_out);
+}
+
+enum wsm_err wsm_put(wsm_session *s, const char *resource_uri, const struct wsm_selector *sel,
+                     size_t nsel, const struct wsm_selector *options, size_t noptions,
+                     const char *fragment, const char *body_xml, char **xml_out)
+{
+    if (!s || !body_xml || !target_ok(resource_uri, sel, nsel, options, noptions) ||
+        (fragment && !*fragment))
+        return invalid(s, "resource URI, selectors, options, fragment or body");
+    char *body = NULL;
+    enum wsm_err e = normalize(s, body_xml, fragment != NULL, &body);
+    if (e)
+        return e;
+    struct target t = {resource_uri, sel, nsel, options, noptions, fragment, NULL};
+    e = transfer(s, ACTION_PUT, &t, body, 1, xml_out);
+    free(body);
+    return e;
+}
+
+enum wsm_err wsm_create(wsm_session *s, const char *resource_uri, const struct wsm_selector *sel,
+                        size_t nsel, const struct wsm_selector *options, size_t noptions,
+                        const char *body_xml, char **xml_out)
+{
+    if (!s || !body_xml || !target_ok(resource_uri, sel, nsel, options, noptions))
+        return invalid(s, "resource URI, selectors, options or body");
+    char *body = NULL;
+    enum wsm_err e = normalize(s, body_xml, 0, &body);
+    if (e)
+        return e;
+    struct target t = {resource_uri, sel, nsel, options, noptions, NULL, NULL};
+    e = transfer(s, ACTION_CREATE, &t, body, 1, xml_out);
+    free(body);
+    return e;
+}
+
+enum wsm_err wsm_delete(wsm_session *s, const char *resource_uri, const struct wsm_selector *sel,
+                        size_t nsel, const struct wsm_selector *options, size_t noptions)
+{
+    if (!s || !target_ok(resource_uri, sel, nsel, options, noptions))
+        return invalid(s, "resource URI, selectors or options");
+    struct target t = {resource_uri, sel, nsel, options, noptions, NULL, NULL};
+    return transfer(s, ACTION_DELETE, &t, NULL, 1, NULL);
+}
+
+/* ---- Invoke ------------------------------------------------------- */
+
+/* <p:METHOD_INPUT xmlns:p="URI"> with the parameters, as winrm writes it. */
+static enum wsm_err write_input(struct wsm_buf *b, const char *uri, const char *method,
+                                const struct wsm_param *p, size_t n)
+{
+    enum wsm_err e = WSM_OK;
+    PUT(wsm__buf_printf(b, "<p:%s_INPUT xmlns:p=\"", method));
+    PUT(wsm__buf_xml(b, uri));
+    PUT(wsm__buf_puts(b, "\">"));
+    for (size_t i = 0; i < n; i++) {
+        if (!p[i].value) {
+            PUT(wsm__buf_printf(b, "<p:%s xsi:nil=\"true\"/>", p[i].name));
+            continue;
+        }
+        PUT(wsm__buf_printf(b, "<p:%s>", p[i].name));
+        PUT(wsm__buf_xml(b, p[i].value));
+        PUT(wsm__buf_printf(b, "</p:%s>", p[i].name));
+    }
+    PUT(wsm__buf_printf(b, "</p:%s_INPUT>", method));
+    return e;
+}
+
+enum wsm_err wsm_invoke(wsm_session *s, const char *resource_uri, const char *method,
+                        const struct wsm_selector *sel, size_t nsel,
+                        const struct wsm_selector *options, size_t noptions, const char *input_xml,
+                        const struct wsm_param *params, size_t nparams, char **xml_out)
+{
+    if (!s || !xml_out || !method || !target_ok(resource_uri, sel, nsel, options, noptions) ||
+        (input_xml && nparams) || (nparams && !params))
+        return invalid(s, "resource URI, method, selectors, options or input");
+    /* A full action URI names the method by its last segment. */
+    const char *name = strstr(method, "://") ? strrchr(method, '/') + 1 : method;
+    if (!xml_name_ok(name))
+        return invalid(s, "the method name is not an XML name");
+    for (size_t i = 0; i < nparams; i++)
+        if (!xml_name_ok(params[i].name))
+            return invalid(s, "a parameter name is not an XML name");
+
+    struct wsm_buf action;
+    enum wsm_err e = WSM_OK;
+    wsm__buf_init(&action, 0);
+    if (name == method)
+        PUT(wsm__buf_printf(&action, "%s/%s", resource_uri, method));
+    else
+        PUT(wsm__buf_puts(&action, method));
+    char *body = NULL;
+    if (!e && input_xml)
+        e = normalize(s, input_xml, 0, &body);
+    if (e) {
+        wsm__buf_free(&action);
+        return e;
+    }
+
+    char msgid[WSM_UUID_STRLEN];
+    struct wsm_buf b;
+    struct wsm_envelope *env = NULL;
+    struct target t = {resource_uri, sel, nsel, options, noptions, NULL, NULL};
+    wsm__uuid_urn(msgid);
+    wsm__buf_init(&b, 0);
+    e = begin(&b, s, action.data, msgid, &t);
+    if (body)
+        PUT(wsm__buf_puts(&b, body));
+    else
+        PUT(write_input(&b, resource_uri, name, params, nparams));
+    PUT(wsm__buf_puts(&b, "</s:Body></s:Envelope>"));
+    free(body);
+    wsm__buf_free(&action);
+    if ((e = send_request(s, &b, e, msgid, &env)))
+        return e;
+    char *x = NULL;
+    e = take_payload(s, env, 1, &x);
+    wsm__envelope_free(env);
+    if (!e)
+        *xml_out = x;
+    return e;
+}
+
+/* ---- Enumerate ---------------------------------------------------- */
+
+struct wsm_enum {
+    wsm_session *s;
+    char *uri;
+    char *headers;              /* SelectorSet and OptionSet, written once for every request */
+    char *context;              /* the service's EnumerationContext; NULL once gone */
+    unsigned max;               /* MaxElements per Pull */
+    int end;                    /* EndOfSequence seen: nothing more on the service */
+    struct wsm_envelope *batch; /* the last reply; next points into it */
+    xmlNodePtr next;            /* the next item to hand out */
+};
+
+static const char *dialect_uri(const char *d)
+{
+    if (!strcasecmp(d, "wql"))
+        return WSM_DIALECT_WQL;
+    if (!strcasecmp(d, "selector"))
+        return WSM_DIALECT_SELECTOR;
+    if (!strcasecmp(d, "association"))
+        return WSM_DIALECT_ASSOCIATION;
+    return d;
+}
+
+/* The request of an Enumerate, Pull or Release of e, with body. */
+static enum wsm_err enum_request(wsm_enum *en, const char *action, const char *body,
+                                 struct wsm_envelope **env)
+{
+    char msgid[WSM_UUID_STRLEN];
+    struct wsm_buf b;
+    enum wsm_err e;
+    struct target t = {en->uri, NULL, 0, NULL, 0, NULL, en->headers};
+
+    wsm__uuid_urn(msgid);
+    wsm__buf_init(&b, 0);
+    e = begin(&b, en->s, action, msgid, &t);
+    PUT(wsm__buf_puts(&b, body));
+    PUT(wsm__buf_puts(&b, "</s:Body></s:Envelope>"));
+    return send_request(en->s, &b, e, msgid, env);
+}
+
+/* Takes over a reply (EnumerateResponse or PullResponse): context, items
+ * and the end of the sequence. */
+static enum wsm_err take_batch(wsm_enum *en, struct wsm_envelope *env, const char *op)
+{
+    xmlNodePtr r = wsm__xml_child(env->body, WSM_NS_WSEN, op);
+    if (!r) {
+        wsm__session_errorf(en->s, "the reply is not a%s %s", strchr("AEIOU", op[0]) ? "n" : "",
+                            op);
+        wsm__envelope_free(env);
+        return WSM_ERR_NOT_SOAP;
+    }
+    xmlNodePtr ctx = wsm__xml_child(r, WSM_NS_WSEN, "EnumerationContext");
+    const char *id = ctx ? wsm__xml_text(&env->arena, ctx, 1) : NULL;
+    if (id && *id) {
+        char *copy = strdup(id);
+        if (!copy) {
+            wsm__envelope_free(env);
+            return WSM_ERR_NOMEM;
+        }
+        free(en->context);
+        en->context = copy;
+    }
+    /* w:Items and w:EndOfSequence in an optimized EnumerateResponse,
+     * n:Items and n:EndOfSequence in a PullResponse; either is taken. */
+    xmlNodePtr items = wsm__xml_child(r, WSM_NS_WSEN, "Items");
+    if (!items)
+        items = wsm__xml_child(r, WSM_NS_WSMAN, "Items");
+    if (wsm__xml_child(r, WSM_NS_WSEN, "EndOfSequence") ||
+        wsm__xml_child(r, WSM_NS_WSMAN, "EndOfSequence"))
+        en->end = 1;
+    if (!en->end && !en->context) {
+        wsm__session_errorf(en->s, "the %s carries no EnumerationContext", op);
+        wsm__envelope_free(env);
+        return WSM_ERR_NOT_SOAP;
+    }
+    if (en->end) {
+        /* The service has forgotten the context: nothing to Release. */
+        free(en->context);
+        en->context = NULL;
+    }
+    wsm__envelope_free(en->batch);
+    en->batch = env;
+    en->next = first_element(items);
+    return WSM_OK;
+}
+
+static enum wsm_err write_filter(struct wsm_buf *b, const struct wsm_enum_opts *o,
+                                 const char *dialect)
+{
+    enum wsm_err e = WSM_OK;
+    PUT(wsm__buf_puts(b, "<w:Filter Dialect=\""));
+    PUT(wsm__buf_xml(b, dialect));
+    PUT(wsm__buf_puts(b, "\">"));
+    if (o->nfilter_selectors) {
+        PUT(put_set(b, "SelectorSet", "Selector", o->filter_selectors, o->nfilter_selectors));
+    } else if (strcmp(dialect, WSM_DIALECT_WQL) != 0 && *skip_prolog(o->filter) == '<') {
+        PUT(wsm__buf_puts(b, o->filter)); /* checked by the caller */
+    } else {
+        PUT(wsm__buf_xml(b, o->filter));
+    }
+    PUT(wsm__buf_puts(b, "</w:Filter>"));
+    return e;
+}
+
+enum wsm_err wsm_enumerate(wsm_session *s, const char *resource_uri, const struct wsm_enum_opts *o,
+                           wsm_enum **out)
+{
+    static const struct wsm_enum_opts defaults;
+    if (!o)
+        o = &defaults;
+    if (!s || !out ||
+        !target_ok(resource_uri, o->selectors, o->nselectors, o->options, o->noptions) ||
+        !pairs_ok(o->filter_selectors, o->nfilter_selectors, 1) ||
+        (o->filter && o->nfilter_selectors) || o->mode < WSM_ENUM_OBJECT ||
+        o->mode > WSM_ENUM_OBJECT_AND_EPR)
+        return invalid(s, "resource URI, selectors, options, filter or mode");
+    const char *dialect = NULL;
+    if (o->nfilter_selectors) {
+        dialect = o->dialect ? dialect_uri(o->dialect) : WSM_DIALECT_SELECTOR;
+        if (strcmp(dialect, WSM_DIALECT_SELECTOR) != 0)
+            return invalid(s, "filter selectors need the selector dialect");
+    } else if (o->filter) {
+        dialect = o->dialect ? dialect_uri(o->dialect) : WSM_DIALECT_WQL;
+    } else if (o->dialect) {
+        return invalid(s, "a dialect without a filter");
+    }
+    /* XML filter content must be one well-formed element. */
+    char *filter_xml = NULL;
+    enum wsm_err e = WSM_OK;
+    if (o->filter && strcmp(dialect, WSM_DIALECT_WQL) != 0 && *skip_prolog(o->filter) == '<') {
+        if ((e = normalize(s, o->filter, 0, &filter_xml)))
+            return e;
+    }
+    struct wsm_enum_opts fo = *o;
+    if (filter_xml)
+        fo.filter = filter_xml;
+
+    wsm_enum *en = calloc(1, sizeof(*en));
+    struct wsm_buf h, b;
+    wsm__buf_init(&h, 0);
+    wsm__buf_init(&b, 0);
+    if (!en) {
+        free(filter_xml);
+        return WSM_ERR_NOMEM;
+    }
+    en->s = s;
+    en->max = o->max_elements ? o->max_elements : DEFAULT_MAX_ELEMENTS;
+    en->uri = strdup(resource_uri);
+    if (!en->uri)
+        e = WSM_ERR_NOMEM;
+    PUT(put_set(&h, "SelectorSet", "Selector", o->selectors, o->nselectors));
+    PUT(put_set(&h, "OptionSet", "Option", o->options, o->noptions));
+    if (!e)
+        en->headers = wsm__buf_steal(&h, NULL);
+    if (!e && !en->headers)
+        e = WSM_ERR_NOMEM;
+
+    PUT(wsm__buf_puts(&b, "<n:Enumerate>"));
+    if (o->optimize >= 0) {
+        PUT(wsm__buf_puts(&b, "<w:OptimizeEnumeration/>"));
+        PUT(wsm__buf_printf(&b, "<w:MaxElements>%u</w:MaxElements>", en->max));
+    }
+    if (o->mode == WSM_ENUM_EPR)
+        PUT(wsm__buf_puts(&b, "<w:EnumerationMode>EnumerateEPR</w:EnumerationMode>"));
+    else if (o->mode == WSM_ENUM_OBJECT_AND_EPR)
+        PUT(wsm__buf_puts(&b, "<w:EnumerationMode>EnumerateObjectAndEPR</w:EnumerationMode>"));
+    if (dialect)
+        PUT(write_filter(&b, &fo, dialect));
+    PUT(wsm__buf_puts(&b, "</n:Enumerate>"));
+    free(filter_xml);
+
+    struct wsm_envelope *env = NULL;
+    if (!e)
+        e = enum_request(en, ACTION_ENUMERATE, b.data, &env);
+    else
+        wsm__session_errorf(s, "cannot build the request: %s", wsm_strerror(e));
+    wsm__buf_free(&b);
+    wsm__buf_free(&h);
+    if (!e)
+        e = take_batch(en, env, "EnumerateResponse");
+    if (e) {
+        wsm_enum_free(en); /* Releases a context we may have been given */
+        return e;
+    }
+    *out = en;
+    return WSM_OK;
+}
+
+static enum wsm_err pull(wsm_enum *en)
+{
+    struct wsm_buf b;
+    enum wsm_err e = WSM_OK;
+    wsm__buf_init(&b, 0);
+    PUT(wsm__buf_puts(&b, "<n:Pull><n:EnumerationContext>"));
+    PUT(wsm__buf_xml(&b, en->context));
+    PUT(wsm__buf_printf(&b, "</n:EnumerationContext><n:MaxElements>%u</n:MaxElements></n:Pull>",
+                        en->max));
+    struct wsm_envelope *env = NULL;
+    if (!e)
+        e = enum_request(en, ACTION_PULL, b.data, &env);
+    else
+        wsm__session_errorf(en->s, "cannot build the request: %s", wsm_strerror(e));
+    wsm__buf_free(&b);
+    if (e == WSM_ERR_FAULT && en->s->fault_code == FAULT_INVALID_CONTEXT) {
+        free(en->context); /* the service no longer has it */
+        en->context = NULL;
+        en->end = 1;
+    }
+    return e ? e : take_batch(en, env, "PullResponse");
+}
+
+enum wsm_err wsm_enum_next(wsm_enum *en, char **item_xml)
+{
+    if (!en || !item_xml)
+        return WSM_ERR_INVALID_ARG;
+    for (int empty = 0;;) {
+        if (en->next) {
+            char *x = NULL;
+            enum wsm_err e = node_xml(en->next, &x);
+            if (e)
+                return e;
+            en->next = next_element(en->next);
+            *item_xml = x;
+            return WSM_OK;
+        }
+        /* This batch is used up: hold no more than one. */
+        wsm__envelope_free(en->batch);
+        en->batch = NULL;
+        if (en->end || !en->context)
+            return WSM_ERR_NOT_FOUND;
+        if (empty++ == MAX_EMPTY_PULLS) {
+            wsm__session_errorf(en->s, "%d Pulls in a row brought no item", MAX_EMPTY_PULLS);
+            return WSM_ERR_TIMED_OUT;
+        }
+        enum wsm_err e = pull(en);
+        if (e)
+            return e;
+    }
+}
+
+void wsm_enum_free(wsm_enum *en)
+{
+    if (!en)
+        return;
+    wsm__envelope_free(en->batch);
+    if (en->context && !en->end) {
+        /* Release, leaving the session's last error as the caller saw it. */
+        wsm_session *s = en->s;
+        char error[sizeof(s->error)], subcode[sizeof(s->fault_subcode)];
+        unsigned long code = s->fault_code;
+        memcpy(error, s->error, sizeof(error));
+        memcpy(subcode, s->fault_subcode, sizeof(subcode));
+        struct wsm_buf b;
+        enum wsm_err e = WSM_OK;
+        wsm__buf_init(&b, 0);
+        PUT(wsm__buf_puts(&b, "<n:Release><n:EnumerationContext>"));
+        PUT(wsm__buf_xml(&b, en->context));
+        PUT(wsm__buf_puts(&b, "</n:EnumerationContext></n:Release>"));
+        struct wsm_envelope *env = NULL;
+        if (!e && enum_request(en, ACTION_RELEASE, b.data, &env) == WSM_OK)
+            wsm__envelope_free(env);
+        wsm__buf_free(&b);
+        memcpy(s->error, error, sizeof(error));
+        memcpy(s->fault_subcode, subcode, sizeof(subcode));
+        s->fault_code = code;
+    }
+    free(en->context);
+    free(en->headers);
+    free(en->uri);
+    free(en);
+}
