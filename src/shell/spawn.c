@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -69,6 +70,19 @@ __attribute__((noreturn)) static void child_main(const struct child_ctx *c)
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
             sigaction(s, &c->dfl, NULL);
+    /* glibc keeps signals 32 and 33 for itself and refuses to change them,
+     * but they can arrive ignored from whoever started the daemon: reset
+     * them with the system call itself. */
+    for (int s = 32; s < SIGRTMIN; s++) {
+        struct {
+            void *handler;
+            unsigned long flags;
+            void *restorer;
+            unsigned long mask;
+        } k = {0};
+        k.handler = (void *)SIG_DFL;
+        syscall(SYS_rt_sigaction, s, &k, NULL, sizeof(k.mask));
+    }
 
     /* All pipe ends are >= 3 (the parent saw to it), so dup2 cannot
      * clobber one of them. dup2 clears close-on-exec on the copies. */
