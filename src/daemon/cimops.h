@@ -8,6 +8,7 @@
 #define WQL_DIALECT "http://schemas.microsoft.com/wbem/wsman/1/WQL"
 #define SELECTOR_DIALECT "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
 #define WMI_ALL_URI "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/*"
+#define DMTF_ALL_URI "http://schemas.dmtf.org/wbem/wscim/1/*"
 
 /* The caller as providers see it. Strings point into call or ident. */
 struct wsmd_cim_ident {

@@ -58,7 +58,7 @@ static int cim_route(struct wsmd_call *call, enum wsm_err *result)
 {
     const char *res = call->env->resource_uri;
     const char *action = call->env->action;
-    int all = res && !strcasecmp(res, WMI_ALL_URI);
+    int all = res && (!strcasecmp(res, WMI_ALL_URI) || !strcasecmp(res, DMTF_ALL_URI));
     if (!res || (!all && !cim_class_for_uri(res)))
         return 0;
     if (!strcmp(action, XF "Get"))

@@ -39,7 +39,11 @@ struct ectx {
     size_t nsel;
     struct wsm_arena sel_arena;
     enum mode mode;
-    char *pending; /* an item produced but not sent: it did not fit */
+    /* Association results: further classes to iterate after cls. */
+    const struct cim_class *more[8];
+    size_t nmore, imore;
+    int assoc_empty; /* an association filter that matched nothing */
+    char *pending;   /* an item produced but not sent: it did not fit */
     size_t pending_len;
     int done;
     int busy;
@@ -183,12 +187,37 @@ static int wql_selected(void *arg, size_t i)
 
 /* Produces the next matching instance's item XML into item. WSM_ERR_NOT_FOUND
  * at the end. */
+/* Moves to the next class of an association result; WSM_ERR_NOT_FOUND
+ * when there is none. */
+static enum wsm_err next_class(struct ectx *c)
+{
+    if (c->it && c->cls->close)
+        c->cls->close(c->it);
+    c->it = NULL;
+    while (c->imore < c->nmore) {
+        c->cls = c->more[c->imore++];
+        c->prefix = wsmd__class_uri(c->cls, NULL);
+        if (!c->cls->open)
+            continue;
+        enum wsm_err e = c->cls->open(&c->cctx, &c->it);
+        if (e)
+            return e;
+        if (c->it)
+            return WSM_OK;
+    }
+    return WSM_ERR_NOT_FOUND;
+}
+
 static enum wsm_err next_item(struct ectx *c, struct wsm_buf *item)
 {
-    const struct cim_class *cls = c->cls;
     for (;;) {
-        if (!c->it)
-            return WSM_ERR_NOT_FOUND;
+        const struct cim_class *cls = c->cls;
+        if (!c->it) {
+            enum wsm_err e = next_class(c);
+            if (e)
+                return e;
+            continue;
+        }
         struct wsm_arena a;
         wsm__arena_init(&a);
         struct cim_instance inst = {.cls = cls, .arena = &a};
@@ -199,6 +228,12 @@ static enum wsm_err next_item(struct ectx *c, struct wsm_buf *item)
         }
         memset(inst.v, 0, cls->nprops * sizeof(*inst.v));
         enum wsm_err e = cls->next(c->it, &inst);
+        if (e == WSM_ERR_NOT_FOUND && c->imore < c->nmore) {
+            wsm__arena_free(&a);
+            if ((e = next_class(c)))
+                return e;
+            continue;
+        }
         if (e) {
             wsm__arena_free(&a);
             return e;
@@ -293,6 +328,110 @@ static size_t budget_of(const struct wsm_envelope *env, size_t server_max)
     return m > REPLY_OVERHEAD * 2 ? m - REPLY_OVERHEAD : REPLY_OVERHEAD;
 }
 
+/* ---- associations (DSP0227 8.2) -------------------------------------
+ * The host is one system: every device, file system, port, the operating
+ * system, belongs to it, and every process runs in the operating system. */
+struct assoc {
+    const char *name;  /* association class */
+    const char *left;  /* class of the antecedent side */
+    const char *lrole; /* its role name */
+    const char *right;
+    const char *rrole;
+};
+
+static const struct assoc assocs[] = {
+    {"CIM_InstalledOS", "CIM_ComputerSystem", "GroupComponent", "CIM_OperatingSystem",
+     "PartComponent"},
+    {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_Processor", "PartComponent"},
+    {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_LogicalDisk",
+     "PartComponent"},
+    {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_NetworkPort",
+     "PartComponent"},
+    {"CIM_HostedFileSystem", "CIM_ComputerSystem", "GroupComponent", "CIM_FileSystem",
+     "PartComponent"},
+    {"CIM_OSProcess", "CIM_OperatingSystem", "GroupComponent", "CIM_Process", "PartComponent"},
+};
+
+static const char *child_text(struct wsm_arena *a, xmlNodePtr parent, const char *name)
+{
+    xmlNodePtr n =
+        wsm__xml_child(parent, "http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd", name);
+    return n ? wsm__xml_text(a, n, 1) : NULL;
+}
+
+static int eq_or_null(const char *want, const char *have)
+{
+    return !want || !*want || !strcasecmp(want, have);
+}
+
+static enum wsm_err read_association(struct wsmd_call *call, xmlNodePtr f, struct ectx *c,
+                                     const struct cim_class **cls)
+{
+    const char *B = "http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd";
+    struct wsm_arena *a = &call->env->arena;
+    xmlNodePtr ai = wsm__xml_child(f, B, "AssociatedInstances");
+    if (!ai)
+        return WSM_ERR_FILTER_DIALECT; /* AssociationInstances: not served */
+    xmlNodePtr obj = wsm__xml_child(ai, B, "Object");
+    xmlNodePtr refp = wsm__xml_child(obj, WSM_NS_WSA, "ReferenceParameters");
+    xmlNodePtr ruri = wsm__xml_child(refp, WSM_NS_WSMAN, "ResourceURI");
+    const char *uri = ruri ? wsm__xml_text(a, ruri, 1) : NULL;
+    const struct cim_class *src = uri ? cim_class_for_uri(uri) : NULL;
+    if (!src)
+        return WSM_ERR_CANNOT_PROCESS_FILTER;
+
+    /* The object must exist: look it up by its selectors. */
+    struct wsm_envelope fake = *call->env;
+    fake.nselectors = 0;
+    xmlNodePtr set = wsm__xml_child(refp, WSM_NS_WSMAN, "SelectorSet");
+    for (xmlNodePtr s = wsm__xml_child(set, WSM_NS_WSMAN, "Selector"); s;
+         s = wsm__xml_next(s, WSM_NS_WSMAN, "Selector")) {
+        const char *name = wsm__xml_attr(s, "Name");
+        const char *val = wsm__xml_text(a, s, 1);
+        if (!name || !val || fake.nselectors == WSM_MAX_SELECTORS)
+            return WSM_ERR_INVALID_SELECTORS;
+        fake.selectors[fake.nselectors].name = name;
+        fake.selectors[fake.nselectors++].value = val;
+    }
+    struct wsm_arena ia;
+    wsm__arena_init(&ia);
+    struct cim_instance inst = {.arena = &ia};
+    enum wsm_err e = wsmd__cim_lookup(src, &c->cctx, &fake, &inst);
+    wsm__arena_free(&ia);
+    if (e)
+        return e;
+
+    const char *aclass = child_text(a, ai, "AssociationClassName");
+    const char *role = child_text(a, ai, "Role");
+    const char *rclass = child_text(a, ai, "ResultClassName");
+    const char *rrole = child_text(a, ai, "ResultRole");
+    for (size_t i = 0; i < sizeof(assocs) / sizeof(assocs[0]); i++) {
+        const struct assoc *x = &assocs[i];
+        if (!eq_or_null(aclass, x->name))
+            continue;
+        const char *other = NULL;
+        if (!strcasecmp(src->name, x->left) && eq_or_null(role, x->lrole) &&
+            eq_or_null(rrole, x->rrole))
+            other = x->right;
+        else if (!strcasecmp(src->name, x->right) && eq_or_null(role, x->rrole) &&
+                 eq_or_null(rrole, x->lrole))
+            other = x->left;
+        if (!other || !eq_or_null(rclass, other))
+            continue;
+        const struct cim_class *oc = cim_find_class(other);
+        int dup = 0;
+        for (size_t k = 0; k < c->nmore; k++)
+            dup |= c->more[k] == oc;
+        if (oc && !dup && c->nmore < sizeof(c->more) / sizeof(c->more[0]))
+            c->more[c->nmore++] = oc;
+    }
+    /* Iterate the result classes in turn; none is an empty result. */
+    *cls = c->nmore ? c->more[0] : src;
+    c->imore = c->nmore ? 1 : 0;
+    c->assoc_empty = c->nmore == 0;
+    return WSM_OK;
+}
+
 /* Reads the filter of an Enumerate into c. */
 static enum wsm_err read_filter(struct wsmd_call *call, xmlNodePtr en, struct ectx *c,
                                 const struct cim_class **cls)
@@ -350,7 +489,8 @@ static enum wsm_err read_filter(struct wsmd_call *call, xmlNodePtr en, struct ec
         }
         return WSM_OK;
     }
-    (void)ASSOC_DIALECT; /* associations: not served yet */
+    if (dialect && !strcmp(dialect, ASSOC_DIALECT))
+        return read_association(call, f, c, cls);
     return WSM_ERR_FILTER_DIALECT;
 bad:
     call->fault_message = NULL;
@@ -378,7 +518,8 @@ enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call)
     if (!en)
         return WSM_ERR_INVALID_REPRESENTATION;
     const struct cim_class *cls = NULL;
-    int all = env->resource_uri && !strcasecmp(env->resource_uri, WMI_ALL_URI);
+    int all = env->resource_uri && (!strcasecmp(env->resource_uri, WMI_ALL_URI) ||
+                                    !strcasecmp(env->resource_uri, DMTF_ALL_URI));
     if (!all && !(cls = wsmd__cim_class(call)))
         return WSM_ERR_DESTINATION_UNREACHABLE;
     const char *ns = wsm__envelope_selector(env, "__cimnamespace");
@@ -389,6 +530,9 @@ enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call)
     if (!c)
         return WSM_ERR_NOMEM;
     wsm__arena_init(&c->sel_arena);
+    snprintf(c->owner, sizeof(c->owner), "%s", call->user ? call->user : "");
+    c->cctx.user = c->owner;
+    c->cctx.synthetic_count = call->srv->cfg.synthetic;
     enum wsm_err e = read_filter(call, en, c, &cls);
     if (e) {
         ectx_free(c);
@@ -411,13 +555,12 @@ enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call)
         }
     }
     c->cls = cls;
-    c->prefix = wsmd__class_uri(cls, env->resource_uri);
-    snprintf(c->owner, sizeof(c->owner), "%s", call->user ? call->user : "");
-    c->cctx.user = c->owner;
-    c->cctx.synthetic_count = call->srv->cfg.synthetic;
+    c->prefix = c->nmore ? wsmd__class_uri(cls, NULL) : wsmd__class_uri(cls, env->resource_uri);
     wsm__uuid_urn(c->id);
     c->expires_ms = now_ms() + enum_timeout_ms;
-    if (cls->open && (e = cls->open(&c->cctx, &c->it))) {
+    if (c->assoc_empty) {
+        c->it = NULL; /* nothing is associated: an empty sequence */
+    } else if (cls->open && (e = cls->open(&c->cctx, &c->it))) {
         ectx_free(c);
         return e;
     }
