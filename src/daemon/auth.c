@@ -1,6 +1,14 @@
 #include "auth.h"
 
 #include <crypt.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 #include <dlfcn.h>
 #include <gnutls/crypto.h>
 #include <pthread.h>
@@ -46,12 +54,23 @@ struct wsmd_auth {
     unsigned char secret[32];
     char *dummy_hash;
 
-    pthread_mutex_t lock; /* guards everything below */
+    /* Changes to the watched files are noticed by a thread on inotify,
+     * so that a request does not stat() them: it compares this counter
+     * with the one it saw last. Without inotify, every request checks. */
+    atomic_ulong changes;
+    unsigned long changes_seen; /* under lock (write) */
+    int watch_fd;               /* inotify, or -1 */
+    int stop_fd;                /* eventfd that stops the watcher */
+    pthread_t watcher;
+    int have_watcher;
+    char watch_names[2][256]; /* base names of the files watched */
+
+    pthread_rwlock_t lock; /* guards everything below */
     unsigned long gen;
     struct fstamp stamp[2];
     struct wsmd_userfile uf;
     struct centry cache[CACHE_SLOTS];
-    unsigned long hits, misses;
+    atomic_ulong hits, misses;
 
     pthread_mutex_t pam_lock; /* pam_unix is not thread-safe */
 };
@@ -102,13 +121,90 @@ static enum wsm_err refresh(struct wsmd_auth *a)
     return WSM_OK;
 }
 
+static void *watch_main(void *arg)
+{
+    struct wsmd_auth *a = arg;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    struct pollfd p[2] = {{a->watch_fd, POLLIN, 0}, {a->stop_fd, POLLIN, 0}};
+    for (;;) {
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[1].revents)
+            break;
+        ssize_t n = read(a->watch_fd, buf, sizeof(buf));
+        if (n <= 0) {
+            atomic_fetch_add(&a->changes, 1); /* overflow or error: recheck */
+            continue;
+        }
+        for (char *q = buf; q < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)q;
+            int ours = (ev->mask & IN_Q_OVERFLOW) || !ev->len;
+            for (int i = 0; i < 2 && !ours; i++)
+                ours = a->watch_names[i][0] && !strcmp(ev->name, a->watch_names[i]);
+            if (ours)
+                atomic_fetch_add(&a->changes, 1);
+            q += sizeof(*ev) + ev->len;
+        }
+    }
+    return NULL;
+}
+
+/* Watches the directories of the credential files (editors and our own
+ * user file writer replace files by rename, which a watch on the file
+ * itself would miss). */
+static void watch_start(struct wsmd_auth *a)
+{
+    const char *files[2] = {a->users_path, NULL};
+    if (!a->users_path) {
+        files[0] = "/etc/passwd";
+        files[1] = "/etc/shadow";
+    }
+    a->watch_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    a->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (a->watch_fd < 0 || a->stop_fd < 0)
+        goto fail;
+    for (int i = 0; i < 2 && files[i]; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s", files[i]);
+        char *slash = strrchr(dir, '/');
+        const char *base = slash ? slash + 1 : dir;
+        if (strlen(base) >= sizeof(a->watch_names[i]))
+            goto fail;
+        memcpy(a->watch_names[i], base, strlen(base) + 1);
+        if (!slash)
+            strcpy(dir, ".");
+        else if (slash == dir)
+            dir[1] = '\0';
+        else
+            *slash = '\0';
+        if (inotify_add_watch(a->watch_fd, dir,
+                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+                                  IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF) < 0)
+            goto fail;
+    }
+    if (pthread_create(&a->watcher, NULL, watch_main, a) != 0)
+        goto fail;
+    a->have_watcher = 1;
+    return;
+fail:
+    if (a->watch_fd >= 0)
+        close(a->watch_fd);
+    if (a->stop_fd >= 0)
+        close(a->stop_fd);
+    a->watch_fd = a->stop_fd = -1;
+}
+
 enum wsm_err wsmd__auth_new(const char *users_path, const char *pam_service, struct wsmd_auth **out)
 {
     struct wsmd_auth *a = calloc(1, sizeof(*a));
     if (!a)
         return WSM_ERR_NOMEM;
-    pthread_mutex_init(&a->lock, NULL);
+    pthread_rwlock_init(&a->lock, NULL);
     pthread_mutex_init(&a->pam_lock, NULL);
+    a->watch_fd = a->stop_fd = -1;
     wsm__random(a->secret, sizeof(a->secret));
     a->users_path = users_path ? strdup(users_path) : NULL;
     a->pam_service = strdup(pam_service ? pam_service : "wsmd");
@@ -133,11 +229,12 @@ enum wsm_err wsmd__auth_new(const char *users_path, const char *pam_service, str
         e = WSM_ERR_INTERNAL;
         goto fail;
     }
-    pthread_mutex_lock(&a->lock);
+    pthread_rwlock_wrlock(&a->lock);
     e = refresh(a);
-    pthread_mutex_unlock(&a->lock);
+    pthread_rwlock_unlock(&a->lock);
     if (e)
         goto fail;
+    watch_start(a);
     *out = a;
     return WSM_OK;
 fail:
@@ -149,11 +246,21 @@ void wsmd__auth_free(struct wsmd_auth *a)
 {
     if (!a)
         return;
+    if (a->have_watcher) {
+        uint64_t one = 1;
+        ssize_t w = write(a->stop_fd, &one, sizeof(one));
+        (void)w;
+        pthread_join(a->watcher, NULL);
+    }
+    if (a->watch_fd >= 0)
+        close(a->watch_fd);
+    if (a->stop_fd >= 0)
+        close(a->stop_fd);
     wsmd__userfile_clear(&a->uf);
     free(a->users_path);
     free(a->pam_service);
     free(a->dummy_hash);
-    pthread_mutex_destroy(&a->lock);
+    pthread_rwlock_destroy(&a->lock);
     pthread_mutex_destroy(&a->pam_lock);
     explicit_bzero(a, sizeof(*a));
     free(a);
@@ -307,38 +414,54 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
     char *hash = NULL;
     unsigned long gen;
 
-    pthread_mutex_lock(&a->lock);
+    /* Fast path: nothing changed on disk, the credentials are cached. */
+    unsigned long ch = atomic_load(&a->changes);
+    if (a->have_watcher) {
+        pthread_rwlock_rdlock(&a->lock);
+        struct centry *hc = &a->cache[slot];
+        int hit = ch == a->changes_seen && hc->used && hc->gen == a->gen && hc->expires > now &&
+                  memcmp(hc->key, key, 32) == 0;
+        pthread_rwlock_unlock(&a->lock);
+        if (hit) {
+            atomic_fetch_add(&a->hits, 1);
+            explicit_bzero(key, sizeof(key));
+            return WSM_OK;
+        }
+    }
+
+    pthread_rwlock_wrlock(&a->lock);
     e = refresh(a);
     if (e) {
-        pthread_mutex_unlock(&a->lock);
+        pthread_rwlock_unlock(&a->lock);
         return e;
     }
+    a->changes_seen = ch;
     gen = a->gen;
     struct centry *c = &a->cache[slot];
     if (c->used && c->gen == gen && c->expires > now && memcmp(c->key, key, 32) == 0) {
-        a->hits++;
-        pthread_mutex_unlock(&a->lock);
+        atomic_fetch_add(&a->hits, 1);
+        pthread_rwlock_unlock(&a->lock);
         explicit_bzero(key, sizeof(key));
         return WSM_OK;
     }
-    a->misses++;
+    atomic_fetch_add(&a->misses, 1);
     if (a->users_path) {
         const struct wsmd_user *u = wsmd__userfile_find(&a->uf, user);
         hash = strdup(u ? u->hash : a->dummy_hash);
         if (!hash) {
-            pthread_mutex_unlock(&a->lock);
+            pthread_rwlock_unlock(&a->lock);
             return WSM_ERR_NOMEM;
         }
         if (!u) {
             /* Unknown user: spend the same time, then fail. */
-            pthread_mutex_unlock(&a->lock);
+            pthread_rwlock_unlock(&a->lock);
             wsmd__password_check(pass, hash);
             free(hash);
             explicit_bzero(key, sizeof(key));
             return WSM_ERR_AUTH;
         }
     }
-    pthread_mutex_unlock(&a->lock);
+    pthread_rwlock_unlock(&a->lock);
 
     /* The expensive part runs without the lock. */
     int ok = hash ? wsmd__password_check(pass, hash) : pam_check(a, user, pass);
@@ -348,7 +471,7 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
         return WSM_ERR_AUTH;
     }
 
-    pthread_mutex_lock(&a->lock);
+    pthread_rwlock_wrlock(&a->lock);
     if (a->gen == gen) {
         c = &a->cache[slot];
         memcpy(c->key, key, 32);
@@ -356,15 +479,13 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
         c->expires = now + CACHE_TTL_SEC;
         c->used = 1;
     }
-    pthread_mutex_unlock(&a->lock);
+    pthread_rwlock_unlock(&a->lock);
     explicit_bzero(key, sizeof(key));
     return WSM_OK;
 }
 
 void wsmd__auth_stats(struct wsmd_auth *a, unsigned long *hits, unsigned long *misses)
 {
-    pthread_mutex_lock(&a->lock);
-    *hits = a->hits;
-    *misses = a->misses;
-    pthread_mutex_unlock(&a->lock);
+    *hits = atomic_load(&a->hits);
+    *misses = atomic_load(&a->misses);
 }

@@ -239,6 +239,14 @@ static void pause_a_little(void)
     nanosleep(&ts, NULL);
 }
 
+/* Changes are noticed by the daemon's inotify watcher thread, a moment
+ * after the write. */
+static void noticed(void)
+{
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
 static void stats(struct wsmd_auth *a, unsigned long *hits, unsigned long *misses)
 {
     *hits = *misses = 12345;
@@ -308,6 +316,7 @@ static void test_check_cache_and_reload(void **state)
     pause_a_little();
     const char *v2[] = {"tester", "new-secret", "other", "pw2", NULL};
     write_users(f->path, v2);
+    noticed();
     assert_int_equal(wsmd__auth_check(a, "tester", "secret"), WSM_ERR_AUTH);
     assert_int_equal(wsmd__auth_check(a, "tester", "new-secret"), WSM_OK);
     stats(a, &hits, &misses);
@@ -325,6 +334,7 @@ static void test_check_cache_and_reload(void **state)
     pause_a_little();
     const char *v3[] = {"other", "pw2", NULL};
     write_users(f->path, v3);
+    noticed();
     assert_int_equal(wsmd__auth_check(a, "tester", "new-secret"), WSM_ERR_AUTH);
     assert_int_equal(wsmd__auth_check(a, "other", "pw2"), WSM_OK);
 
@@ -335,10 +345,12 @@ static void test_check_cache_and_reload(void **state)
     assert_non_null(fp);
     fputs("this line has no colon\n", fp);
     fclose(fp);
+    noticed();
     assert_int_not_equal(wsmd__auth_check(a, "other", "pw2"), WSM_OK);
 
     /* The file is removed: nobody gets in. */
     unlink(f->path);
+    noticed();
     assert_int_equal(wsmd__auth_check(a, "other", "pw2"), WSM_ERR_AUTH);
     wsmd__auth_free(a);
 }
@@ -360,6 +372,7 @@ static void test_check_same_size_rewrite(void **state)
         const char *old = round % 2 ? "bbbb" : "aaaa";
         const char *v[] = {"tester", pw, NULL};
         write_users(f->path, v);
+        noticed();
         assert_int_equal(wsmd__auth_check(a, "tester", old), WSM_ERR_AUTH);
         assert_int_equal(wsmd__auth_check(a, "tester", pw), WSM_OK);
     }
@@ -376,6 +389,7 @@ static void test_check_missing_file(void **state)
     /* ...until it appears. */
     const char *v1[] = {"tester", "secret", NULL};
     write_users(f->path, v1);
+    noticed();
     assert_int_equal(wsmd__auth_check(a, "tester", "secret"), WSM_OK);
     wsmd__auth_free(a);
     wsmd__auth_free(NULL);
