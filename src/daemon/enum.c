@@ -286,7 +286,12 @@ static enum wsm_err fill(struct ectx *c, struct wsm_buf *o, unsigned long max, s
         }
         if (o->len - start + len > budget) {
             if (*count == 0) {
-                e = WSM_ERR_ENVELOPE_TOO_LARGE; /* one item alone is too big */
+                /* One item alone is too big: fault, but keep the item for a
+                 * Pull that allows a bigger envelope. */
+                if (!c->pending && !(c->pending = wsm__buf_steal(&item, &c->pending_len)))
+                    e = WSM_ERR_NOMEM;
+                else
+                    e = WSM_ERR_ENVELOPE_TOO_LARGE;
                 break;
             }
             if (!c->pending) {
@@ -305,6 +310,17 @@ static enum wsm_err fill(struct ectx *c, struct wsm_buf *o, unsigned long max, s
         }
         (*count)++;
     }
+    /* Full batch: look one item ahead, so that the end of the sequence is
+     * told now rather than by one more, empty, Pull. */
+    if (!e && !c->done && !c->pending && *count == max) {
+        enum wsm_err n = next_item(c, &item);
+        if (n == WSM_ERR_NOT_FOUND)
+            c->done = 1;
+        else if (n)
+            e = n;
+        else if (!(c->pending = wsm__buf_steal(&item, &c->pending_len)))
+            e = WSM_ERR_NOMEM;
+    }
     c->sent += *count;
     wsm__buf_free(&item);
     return e;
@@ -316,8 +332,10 @@ static unsigned long read_max_elements(struct wsm_arena *a, xmlNodePtr n)
         return 1; /* DSP0226: one item when not said */
     const char *t = wsm__xml_text(a, n, 1);
     char *end;
-    unsigned long v = t ? strtoul(t, &end, 10) : 0;
-    if (!t || end == t || *end || v == 0)
+    if (!t || !(*t >= '0' && *t <= '9'))
+        return 0; /* no sign: strtoul would wrap "-1" */
+    unsigned long v = strtoul(t, &end, 10);
+    if (end == t || *end || v == 0)
         return 0;
     return v > MAX_BATCH ? MAX_BATCH : v;
 }
@@ -578,7 +596,10 @@ enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call)
     }
     if (!e)
         e = begin_reply(call, EN "EnumerateResponse");
-    if (!e)
+    /* A sequence that ended at once leaves no context to come back to. */
+    if (!e && optimize && c->done)
+        e = wsm__buf_puts(call->out, "<n:EnumerateResponse><n:EnumerationContext/>");
+    else if (!e)
         e = wsm__buf_printf(call->out,
                             "<n:EnumerateResponse><n:EnumerationContext>%s"
                             "</n:EnumerationContext>",
@@ -643,7 +664,9 @@ enum wsm_err wsmd__cim_pull(struct wsmd_call *call)
         e = fill(c, &items, max, budget, &count);
     if (!e)
         e = begin_reply(call, EN "PullResponse");
-    if (!e)
+    if (!e && c->done)
+        e = wsm__buf_puts(call->out, "<n:PullResponse><n:Items>"); /* context dropped */
+    else if (!e)
         e = wsm__buf_printf(call->out,
                             "<n:PullResponse><n:EnumerationContext>%s</n:EnumerationContext>"
                             "<n:Items>",

@@ -289,3 +289,44 @@ def shell_wsmd(wsmd_factory, shell_users_file, shell_accounts):
     if bad:
         pytest.fail("sanitizer report in wsmd's stderr:\n" + "\n".join(bad[:20])
                     + "\n\nfull stderr (tail):\n" + log[-6000:])
+
+
+# ---- CIM fixtures: test_cim.py, test_cim_wsl.py ----
+
+CIM_USER2 = ("bob", "bob-pw-2")
+
+
+def _check_sanitizer_log(d):
+    """UBSan reports and goes on (exit status 0): look at what it printed."""
+    log = d.log()
+    bad = [ln for ln in log.splitlines() if "runtime error:" in ln or "Sanitizer" in ln]
+    if bad:
+        pytest.fail("sanitizer report in wsmd's stderr:\n" + "\n".join(bad[:20])
+                    + "\n\nfull stderr (tail):\n" + log[-6000:])
+
+
+@pytest.fixture(scope="module")
+def cim_wsmd(tmp_path_factory):
+    """One wsmd per test module for the CIM tests: loopback, ephemeral port,
+    --synthetic 50 (WSMD_Synthetic has 50 instances), users alice (USER /
+    PASSWORD) and bob (d.user2 / d.pw2), neither of them a local account.
+
+    Teardown: SIGTERM, exit status 0 and no sanitizer report.
+    """
+    work = tmp_path_factory.mktemp("cim-wsmd")
+    users = work / "users"
+    user_add(users, USER, PASSWORD)
+    user_add(users, *CIM_USER2)
+    d = Daemon(["--listen", "http://127.0.0.1:0", "--users", str(users),
+                "--synthetic", "50"], work)
+    d.user2, d.pw2 = CIM_USER2
+    d.users_file = users
+    yield d
+    if d.alive():
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            d.proc.wait(40 if os.environ.get("WSMD_SANITIZED") == "1" else STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass  # _stop_and_check kills it and reports the failure
+    _stop_and_check(d)
+    _check_sanitizer_log(d)
