@@ -181,8 +181,11 @@ static void watch_start(struct wsmd_auth *a)
         else
             *slash = '\0';
         if (inotify_add_watch(a->watch_fd, dir,
+                              /* Not IN_MODIFY: it fires on every write to any file
+                               * in the directory (a log file beside the users
+                               * file); writers that close or rename are seen. */
                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
-                                  IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF) < 0)
+                                  IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0)
             goto fail;
     }
     if (pthread_create(&a->watcher, NULL, watch_main, a) != 0)

@@ -9,9 +9,13 @@ void wsmd__config_clear(struct wsmd_config *cfg);
 /* URL like http://127.0.0.1:5985, https://[::1]:5986 or http://0.0.0.0:5985/wsman */
 enum wsm_err wsmd__config_add_listener(struct wsmd_config *cfg, const char *url);
 /* One setting by its winrm/config name (MaxEnvelopeSize, AllowUnencrypted,
- * Listen, Users, PamService, Threads, MaxConnections). */
+ * Listen, Users, PamService, Threads, MaxConnections, CertificateFile,
+ * KeyFile). */
 enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const char *value);
 /* Lines "Key = value"; '#' starts a comment. */
 enum wsm_err wsmd__config_load(struct wsmd_config *cfg, const char *path);
+/* With an https listener: reads and checks CertificateFile and KeyFile (a
+ * key readable by other users is refused). Says why on stderr. */
+enum wsm_err wsmd__config_load_tls(struct wsmd_config *cfg);
 
 #endif

@@ -1,6 +1,7 @@
-/* HTTP front end on libmicrohttpd: POST /wsman only, the authentication
+/* HTTP(S) front end on libmicrohttpd: POST /wsman only, the authentication
  * gate before any byte of the body is read, bounded bodies, one complete
- * response per request. */
+ * response per request. HTTPS listeners differ only by the TLS layer that
+ * libmicrohttpd runs (GnuTLS) and by allowing Basic on any address. */
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <microhttpd.h>
@@ -20,6 +21,8 @@
 #include "userfile.h"
 
 #define CT_SOAP "application/soap+xml;charset=UTF-8"
+/* GnuTLS priorities of HTTPS listeners: TLS 1.2 and 1.3 only, our order. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 #define LOG_FIELD 256
 
 struct req {
@@ -447,15 +450,32 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
             if (inet_pton(AF_INET, l->host, &s4->sin_addr) != 1)
                 return WSM_ERR_INVALID_ARG;
         }
-        if (l->https)
-            return WSM_ERR_UNSUPPORTED_FEATURE;
+        /* TLS through libmicrohttpd's GnuTLS; only TLS 1.2 and 1.3. The
+         * request path after the handshake is the same as for HTTP. */
+        struct MHD_OptionItem tls[] = {
+            {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cfg.tls_cert_pem},
+            {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->cfg.tls_key_pem},
+            {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+            {MHD_OPTION_END, 0, NULL},
+        };
+        struct MHD_OptionItem plain[] = {{MHD_OPTION_END, 0, NULL}};
+        if (l->https) {
+            if (!srv->cfg.tls_cert_pem || !srv->cfg.tls_key_pem)
+                return WSM_ERR_INVALID_ARG; /* wsmd__config_load_tls was not called */
+            if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+                wsmd__log("event=error message=\"libmicrohttpd was built without TLS\"");
+                return WSM_ERR_UNSUPPORTED_FEATURE;
+            }
+            flags |= MHD_USE_TLS;
+        }
         l->srv = srv;
         l->mhd = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-            NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_THREAD_POOL_SIZE,
-            (unsigned)srv->cfg.threads, MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+            MHD_OPTION_ARRAY, l->https ? tls : plain, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
+            MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)120,
             /* Headers of WinRM clients take a few KB; MHD clears the pool per request. */
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_END);
         if (!l->mhd)

@@ -41,7 +41,13 @@ enum wsm_err wsmd__identify(struct wsmd_call *call)
     if (!e)
         e = wsm__buf_puts(o, " SP: 0.0 Stack: 3.0</wsmid:ProductVersion>"
                              "<wsmid:SecurityProfiles>");
-    if (!e && (call->lis->loopback || call->lis->https || call->srv->cfg.allow_unencrypted))
+    /* What this listener accepts: Basic inside TLS on an HTTPS listener;
+     * on plain HTTP, Basic only where it is allowed (loopback, or
+     * AllowUnencrypted). */
+    if (!e && call->lis->https)
+        e = wsm__buf_puts(o, "<wsmid:SecurityProfileName>" PROFILE
+                             "https/basic</wsmid:SecurityProfileName>");
+    else if (!e && (call->lis->loopback || call->srv->cfg.allow_unencrypted))
         e = wsm__buf_puts(o, "<wsmid:SecurityProfileName>" PROFILE
                              "http/basic</wsmid:SecurityProfileName>");
     if (!e)

@@ -1,6 +1,7 @@
 /* wsmd: the WS-Management service.
  *
  *   wsmd [-c FILE] [--listen URL]... [--users FILE] [--foreground]
+ *        [--tls-cert FILE --tls-key FILE]
  *   wsmd user add|del NAME --users FILE    (password on stdin)
  *   wsmd user list --users FILE
  */
@@ -29,6 +30,7 @@ static int usage(FILE *f)
 {
     fprintf(f, "usage: wsmd [-c FILE] [--listen URL]... [--users FILE] [--foreground]\n"
                "            [--allow-unencrypted] [--max-envelope-size BYTES]\n"
+               "            [--tls-cert FILE --tls-key FILE]   (for https:// listeners)\n"
                "       wsmd user add|del NAME --users FILE   (password read from stdin)\n"
                "       wsmd user list --users FILE\n"
                "       wsmd --version\n");
@@ -125,7 +127,7 @@ int main(int argc, char **argv)
     struct wsmd_server srv;
     memset(&srv, 0, sizeof(srv));
     wsmd__config_defaults(&srv.cfg);
-    const char *cfgfile = NULL;
+    const char *cfgfile = NULL, *tls_cert = NULL, *tls_key = NULL;
     const char *listen[WSMD_MAX_LISTENERS];
     size_t nlisten = 0;
     int rc = 1;
@@ -146,6 +148,12 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--users") == 0 && v) {
             free(srv.cfg.users_path);
             srv.cfg.users_path = strdup(v);
+            i++;
+        } else if (strcmp(a, "--tls-cert") == 0 && v) {
+            tls_cert = v;
+            i++;
+        } else if (strcmp(a, "--tls-key") == 0 && v) {
+            tls_key = v;
             i++;
         } else if (strcmp(a, "--max-envelope-size") == 0 && v) {
             if (wsmd__config_set(&srv.cfg, "MaxEnvelopeSize", v) != WSM_OK)
@@ -179,6 +187,14 @@ int main(int argc, char **argv)
             goto out;
     if (srv.cfg.nlisteners == 0 &&
         wsmd__config_add_listener(&srv.cfg, "http://127.0.0.1:5985") != WSM_OK)
+        goto out;
+    /* The command line wins over the config file. */
+    if ((tls_cert && wsmd__config_set(&srv.cfg, "CertificateFile", tls_cert) != WSM_OK) ||
+        (tls_key && wsmd__config_set(&srv.cfg, "KeyFile", tls_key) != WSM_OK)) {
+        rc = usage(stderr);
+        goto out;
+    }
+    if (wsmd__config_load_tls(&srv.cfg) != WSM_OK)
         goto out;
     if (!srv.cfg.users_path && geteuid() != 0) {
         /* The embedded default: a user file beside the user's config. */

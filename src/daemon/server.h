@@ -26,6 +26,13 @@ struct wsmd_listener {
 struct wsmd_config {
     struct wsmd_listener listeners[WSMD_MAX_LISTENERS];
     size_t nlisteners;
+    /* HTTPS listeners: one certificate (chain) and key for all of them. The
+     * paths come from --tls-cert/--tls-key or CertificateFile/KeyFile; the
+     * PEM texts are read at startup by wsmd__config_load_tls. */
+    char *tls_cert_path;
+    char *tls_key_path;
+    char *tls_cert_pem;
+    char *tls_key_pem; /* zeroed before it is freed */
     char *users_path;  /* NULL: PAM (root only) */
     char *pam_service; /* default "wsmd" */
     size_t max_envelope;

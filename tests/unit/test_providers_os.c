@@ -763,6 +763,8 @@ struct fixture {
 static void mkdirs(const char *root, const char *rel)
 {
     char path[1024];
+    if (!root || !rel) /* (keeps gcc's format-truncation analysis quiet) */
+        return;
     snprintf(path, sizeof(path), "%s/%s", root, rel);
     for (char *p = path + strlen(root) + 1; *p; p++)
         if (*p == '/') {
@@ -776,6 +778,8 @@ static void mkdirs(const char *root, const char *rel)
 static void put(const char *root, const char *rel, const void *data, size_t n)
 {
     char path[1024];
+    assert_non_null(root);
+    assert_non_null(rel);
     snprintf(path, sizeof(path), "%s/%s", root, rel);
     char *slash = strrchr(path, '/');
     *slash = '\0';
