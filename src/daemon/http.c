@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "fault.h"
+#include "negotiate.h"
 #include "server.h"
 #include "userfile.h"
 
@@ -29,8 +30,14 @@ struct req {
     struct wsmd_server *srv;
     const struct wsmd_listener *lis;
     struct timespec t0;
-    char user[WSMD_MAX_USER]; /* empty: anonymous */
-    int anonymous;            /* WSMANIDENTIFY: unauthenticated */
+    char user[WSMD_MAX_USER];  /* empty: anonymous */
+    int anonymous;             /* WSMANIDENTIFY: unauthenticated */
+    struct wsmd_nego_conn *nc; /* the connection's Negotiate state (NULL: not offered) */
+    int nego_token;            /* a Negotiate token of this request completed the handshake */
+    int sealed;                /* the body was encrypted: so is the reply */
+    char *www;                 /* WWW-Authenticate to send (challenge or final token) */
+    int deferred_401;          /* answer 401 once the body is read: keeps the connection */
+    int deferred_basic;
     int responded;
     int too_big;
     size_t discarded;
@@ -135,14 +142,38 @@ static void log_copy(char *dst, const char *s)
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsigned status,
                                   char *body, size_t len, int basic_challenge)
 {
+    const char *ct = CT_SOAP;
+    if (r && r->sealed && body && len > 0 && status != MHD_HTTP_UNAUTHORIZED) {
+        /* The reply is sealed like the request (faults too). */
+        char *sealed;
+        size_t slen;
+        if (wsmd__nego_wrap(r->nc, body, len, &sealed, &slen, &ct) == WSM_OK) {
+            free(body);
+            body = sealed;
+            len = slen;
+        } else {
+            free(body);
+            body = NULL;
+            len = 0;
+            ct = CT_SOAP;
+            status = 500;
+        }
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, CT_SOAP);
-    if (basic_challenge)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
+    if (r && r->nc && status == MHD_HTTP_UNAUTHORIZED)
+        /* A challenge with the handshake's next token, or a bare offer. */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                r->www ? r->www : "Negotiate");
+    else if (r && r->www)
+        /* SPNEGO's or Kerberos' final token, with the answer. */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www);
+    if (basic_challenge && !(r && r->www))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"WSMAN\"");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
@@ -197,6 +228,26 @@ static int content_type_ok(const char *ct)
     return strncasecmp(cs, "utf-8", 5) == 0 || strncasecmp(cs, "utf-16", 6) == 0;
 }
 
+static int basic_allowed(const struct req *r);
+
+/* A 401 while Negotiate is offered: libmicrohttpd closes the connection
+ * after a response queued before the request's body is read (even an
+ * empty one), and an NTLM handshake must stay on its connection. So the
+ * body (at most MaxEnvelopeSize, by Content-Length) is read and dropped
+ * first. */
+static enum MHD_Result unauthorized(struct MHD_Connection *c, struct req *r, int basic)
+{
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char *end = NULL;
+    unsigned long long n = cl ? strtoull(cl, &end, 10) : ~0ULL;
+    if (!r->nc || !cl || end == cl || *end || n > r->srv->cfg.max_envelope)
+        return send_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, basic);
+    r->deferred_401 = 1;
+    r->deferred_basic = basic;
+    return MHD_YES;
+}
+
 static int basic_allowed(const struct req *r)
 {
     /* No plaintext passwords across the network: Basic over plain HTTP is
@@ -215,12 +266,26 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
 
     const char *authz =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!authz) {
+    const char *nego_user = r->nc ? wsmd__nego_user(r->nc) : NULL;
+    if (authz && r->nc && wsmd__nego_is_scheme(authz)) {
+        /* One leg of the connection's handshake. */
+        int done = 0;
+        enum wsm_err e = wsmd__nego_step(r->nc, authz, &r->www, &done);
+        if (e != WSM_OK && e != WSM_ERR_AUTH)
+            wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
+        if (e != WSM_OK || !done)
+            return unauthorized(c, r, e && basic_allowed(r));
+        snprintf(r->user, sizeof(r->user), "%s", wsmd__nego_user(r->nc));
+        r->nego_token = 1;
+    } else if (!authz && nego_user) {
+        /* Authenticated by an earlier handshake on this connection. */
+        snprintf(r->user, sizeof(r->user), "%s", nego_user);
+    } else if (!authz) {
         const char *idh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "WSMANIDENTIFY");
         if (idh && strcasecmp(idh, "unauthenticated") == 0)
             r->anonymous = 1; /* only an Identify may pass: checked after parsing */
         else
-            return send_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, basic_allowed(r));
+            return unauthorized(c, r, basic_allowed(r));
     } else {
         char user[WSMD_MAX_USER], pass[WSMD_MAX_PASSWORD];
         enum wsm_err e = WSM_ERR_AUTH;
@@ -232,21 +297,33 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
         if (e != WSM_OK) {
             if (e != WSM_ERR_AUTH)
                 wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
-            return send_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, basic_allowed(r));
+            return unauthorized(c, r, basic_allowed(r));
         }
         memcpy(r->user, user, sizeof(user));
     }
 
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!content_type_ok(ct))
+    size_t cap = r->srv->cfg.max_envelope;
+    if (wsmd__nego_body_encrypted(ct)) {
+        /* Sealed by the connection's context: there must be one. */
+        if (!r->nc || !wsmd__nego_can_seal(r->nc))
+            return unauthorized(c, r, basic_allowed(r));
+        r->sealed = 1;
+        cap = wsmd__nego_max_body(r->srv->cfg.max_envelope);
+        r->body.cap = cap;
+    } else if (!content_type_ok(ct)) {
         return send_fault(c, r, WSM_ERR_UNSUPPORTED_MEDIA, NULL, NULL);
+    } else if (r->nc && wsmd__nego_user(r->nc) && !basic_allowed(r)) {
+        /* Plain bodies after NTLM: loopback, HTTPS or AllowUnencrypted only. */
+        return send_fault(c, r, WSM_ERR_ACCESS_DENIED, NULL, "Unencrypted traffic is disabled");
+    }
 
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
         unsigned long long n = strtoull(cl, &end, 10);
-        if (end == cl || n > r->srv->cfg.max_envelope)
+        if (end == cl || n > cap)
             return send_fault(c, r, WSM_ERR_ENVELOPE_TOO_LARGE, NULL, NULL);
         if (n > 0 && wsm__buf_reserve(&r->body, (size_t)n) != WSM_OK)
             return send_fault(c, r, WSM_ERR_NOMEM, NULL, NULL);
@@ -312,8 +389,31 @@ static enum MHD_Result on_body_complete(struct MHD_Connection *c, struct req *r)
 
     if (r->too_big)
         return send_fault(c, r, WSM_ERR_ENVELOPE_TOO_LARGE, NULL, NULL);
+    if (r->nego_token && r->body.len == 0)
+        /* The handshake's last leg with no message (pywinrm's empty POST). */
+        return send_reply(c, r, MHD_HTTP_OK, NULL, 0, 0);
+    if (r->sealed) {
+        char *plain = NULL;
+        size_t plen = 0;
+        enum wsm_err ue = wsmd__nego_unwrap(
+            r->nc, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+            (const unsigned char *)(r->body.data ? r->body.data : ""), r->body.len,
+            r->srv->cfg.max_envelope, &plain, &plen);
+        wsm__buf_free(&r->body);
+        if (ue) {
+            r->sealed = 0; /* nothing to seal with any more (WSM_ERR_AUTH) */
+            if (ue == WSM_ERR_AUTH)
+                return send_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, basic_allowed(r));
+            return send_fault(c, r, ue, NULL, NULL);
+        }
+        r->body.data = plain;
+        r->body.len = plen;
+        r->body.alloc = plen + 1;
+    }
     enum wsm_err e = wsm__envelope_parse(r->body.data ? r->body.data : "", r->body.len, &lim,
                                          &r->env, msgid, sizeof(msgid));
+    if (r->body.data)
+        explicit_bzero(r->body.data, r->body.len);
     wsm__buf_free(&r->body);
     if (e)
         return send_fault(c, r, e, msgid[0] ? msgid : NULL, NULL);
@@ -345,6 +445,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->srv = lis->srv;
         /* The cap leaves room for the closing NUL the parser does not need. */
         wsm__buf_init(&r->body, r->srv->cfg.max_envelope);
+        if (r->srv->nego) {
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+            r->nc = ci ? ci->socket_context : NULL;
+        }
         *con_cls = r;
         return on_headers(c, r, url, method);
     }
@@ -353,6 +458,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->parked = 0;
         parked_del(r->srv, r);
         return run(c, r, 1);
+    }
+    if (r->deferred_401) {
+        if (*upload_data_size) {
+            r->discarded += *upload_data_size;
+            *upload_data_size = 0;
+            return r->discarded > r->srv->cfg.max_envelope ? MHD_NO : MHD_YES;
+        }
+        r->deferred_401 = 0;
+        return send_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, r->deferred_basic);
     }
     if (r->responded) {
         /* A response was queued from the headers: the body is discarded. */
@@ -393,6 +507,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     wsm__buf_free(&r->body);
     wsm__envelope_free(r->env);
+    free(r->www);
     free(r);
     *con_cls = NULL;
 }
@@ -400,10 +515,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)cls;
-    (void)socket_context;
+    const struct wsmd_listener *l = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        /* The handshake and the keys die with the TCP connection. */
+        wsmd__nego_conn_free(*socket_context);
+        *socket_context = NULL;
+        return;
+    }
     if (toe != MHD_CONNECTION_NOTIFY_STARTED)
         return;
+    if (l->srv->nego)
+        *socket_context = wsmd__nego_conn_new(l->srv->nego); /* NULL: no Negotiate here */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci) {
@@ -473,7 +595,7 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
             flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
             MHD_OPTION_ARRAY, l->https ? tls : plain, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
-            on_connection, NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
+            on_connection, l, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
             MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)120,
             /* Headers of WinRM clients take a few KB; MHD clears the pool per request. */

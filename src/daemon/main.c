@@ -24,6 +24,7 @@
 #include "cimops.h"
 #endif
 #include "server.h"
+#include "negotiate.h"
 #include "userfile.h"
 
 static int usage(FILE *f)
@@ -211,6 +212,17 @@ int main(int argc, char **argv)
                 srv.cfg.users_path ? srv.cfg.users_path : "PAM");
         goto out;
     }
+    if (srv.cfg.users_path) {
+        /* NTLM needs the NT hashes of the user file (wsmd user add). */
+        struct wsmd_nego_config nc = {.users_path = srv.cfg.users_path};
+        enum wsm_err ne = wsmd__nego_new(&nc, &srv.nego);
+        if (ne) {
+            srv.nego = NULL;
+            wsmd__log("event=notice message=\"Negotiate (NTLM) is not offered: %s (is "
+                      "gss-ntlmssp installed?)\"",
+                      wsm_strerror(ne));
+        }
+    }
 
 #ifdef WSMD_HAVE_CIM
     wsmd__enum_set_timeout(srv.cfg.enum_timeout_ms);
@@ -265,6 +277,7 @@ out:
 #ifdef WSMD_HAVE_SHELL
     shell_mgr_free(srv.shells);
 #endif
+    wsmd__nego_free(srv.nego);
     wsmd__auth_free(srv.auth);
     wsmd__config_clear(&srv.cfg);
     xmlCleanupParser();

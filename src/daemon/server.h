@@ -12,6 +12,7 @@
 #define WSMD_MAX_LISTENERS 8
 
 struct wsmd_auth;
+struct wsmd_nego;
 
 struct wsmd_listener {
     char url[256];  /* as given */
@@ -53,6 +54,7 @@ struct shell_mgr;
 struct wsmd_server {
     struct wsmd_config cfg;
     struct wsmd_auth *auth;
+    struct wsmd_nego *nego; /* NULL: no Negotiate (NTLM, Kerberos) */
     struct shell_mgr *shells;
     int is_root;
     struct wsmd_parked *parked; /* requests waiting (long-poll), for shutdown */

@@ -3,6 +3,8 @@
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <nettle/md4.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +175,102 @@ const struct wsmd_user *wsmd__userfile_find(const struct wsmd_userfile *uf, cons
     return NULL;
 }
 
+/* UTF-8 to UTF-16LE, as NTLM hashes passwords. 0 on invalid UTF-8. */
+static size_t utf16le(const char *s, unsigned char *out, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    while (*p) {
+        uint32_t c;
+        int n;
+        if (p[0] < 0x80) {
+            c = p[0];
+            n = 0;
+        } else if ((p[0] & 0xe0) == 0xc0) {
+            c = p[0] & 0x1fu;
+            n = 1;
+        } else if ((p[0] & 0xf0) == 0xe0) {
+            c = p[0] & 0x0fu;
+            n = 2;
+        } else if ((p[0] & 0xf8) == 0xf0) {
+            c = p[0] & 0x07u;
+            n = 3;
+        } else {
+            return 0;
+        }
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            c = c << 6 | (p[i] & 0x3fu);
+        }
+        static const uint32_t min[] = {0, 0x80, 0x800, 0x10000};
+        if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            return 0; /* overlong, out of range, or a surrogate */
+        p += n + 1;
+        if (c >= 0x10000) {
+            if (cap - o < 4)
+                return 0;
+            c -= 0x10000;
+            uint32_t hi = 0xd800 | (c >> 10), lo = 0xdc00 | (c & 0x3ff);
+            out[o++] = (unsigned char)hi;
+            out[o++] = (unsigned char)(hi >> 8);
+            out[o++] = (unsigned char)lo;
+            out[o++] = (unsigned char)(lo >> 8);
+        } else {
+            if (cap - o < 2)
+                return 0;
+            out[o++] = (unsigned char)c;
+            out[o++] = (unsigned char)(c >> 8);
+        }
+    }
+    return o;
+}
+
+int wsmd__nthash_hex(const char *password, char out[33])
+{
+    unsigned char u16[4 * WSMD_MAX_PASSWORD], digest[MD4_DIGEST_SIZE];
+    size_t n = strlen(password) < WSMD_MAX_PASSWORD ? utf16le(password, u16, sizeof(u16)) : 0;
+    if (n == 0)
+        return 0;
+    struct md4_ctx ctx;
+    md4_init(&ctx);
+    md4_update(&ctx, n, u16);
+    md4_digest(&ctx, sizeof(digest), digest);
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < sizeof(digest); i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+    }
+    out[32] = '\0';
+    explicit_bzero(u16, sizeof(u16));
+    explicit_bzero(digest, sizeof(digest));
+    explicit_bzero(&ctx, sizeof(ctx));
+    return 1;
+}
+
+/* The fields after the crypt hash: smbpasswd's LM hash (none), NT hash
+ * and account flags, so that gss-ntlmssp reads the line as
+ * NAME:UID:LM:NT:FLAGS: (the crypt hash stands in the UID field). */
+#define NT_REST_FMT "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:%s:[U          ]:"
+
+int wsmd__userfile_has_nthash(const struct wsmd_user *u)
+{
+    /* As gss-ntlmssp splits the line: LM ':' NT ':' ... */
+    const char *r = u->rest;
+    if (!r)
+        return 0;
+    const char *c1 = strchr(r, ':');
+    if (!c1)
+        return 0;
+    const char *nt = c1 + 1, *c2 = strchr(nt, ':');
+    if (!c2 || c2 - nt != 32)
+        return 0;
+    for (const char *p = nt; p < c2; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'F') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}
+
 enum wsm_err wsmd__userfile_set(struct wsmd_userfile *uf, const char *name, const char *password)
 {
     if (!wsmd__username_ok(name))
@@ -189,20 +287,57 @@ enum wsm_err wsmd__userfile_set(struct wsmd_userfile *uf, const char *name, cons
         e = WSM_ERR_INTERNAL;
         goto out;
     }
+    /* What NTLM needs: the NT hash (MD4 of the UTF-16LE password). A
+     * password that is not valid UTF-8 has none: NTLM is then refused
+     * for the user, Basic still works. */
+    char nt[33], rest[sizeof(NT_REST_FMT) + 32];
+    int have_nt = wsmd__nthash_hex(password, nt);
+    if (have_nt)
+        snprintf(rest, sizeof(rest), NT_REST_FMT, nt);
     for (size_t i = 0; i < uf->n; i++) {
-        if (strcmp(uf->users[i].name, name) == 0) {
-            char *nh = strdup(h);
-            if (!nh) {
+        struct wsmd_user *u = &uf->users[i];
+        if (strcmp(u->name, name) == 0) {
+            char *nh = strdup(h), *nr = NULL;
+            /* Fields of another layout are kept as they are (then there is
+             * no NTLM for the user); ours get the new NT hash, keeping what
+             * follows the flags field. */
+            int ours = !u->rest || !*u->rest || wsmd__userfile_has_nthash(u);
+            if (ours && have_nt) {
+                const char *tail = "";
+                if (u->rest) {
+                    const char *f = strchr(u->rest, ':'); /* after LM */
+                    f = strchr(f + 1, ':');               /* after NT */
+                    const char *fl = strchr(f + 1, ':');  /* after the flags */
+                    tail = fl ? fl + 1 : "";
+                }
+                size_t rl = strlen(rest), tl = strlen(tail);
+                nr = malloc(rl + tl + 1);
+                if (nr) {
+                    memcpy(nr, rest, rl);
+                    memcpy(nr + rl, tail, tl + 1);
+                }
+            } else if (!ours) {
+                nr = strdup(u->rest);
+            }
+            if (!nh || (((ours && have_nt) || !ours) && !nr)) {
+                free(nh);
+                free(nr);
                 e = WSM_ERR_NOMEM;
                 goto out;
             }
-            free(uf->users[i].hash);
-            uf->users[i].hash = nh;
+            free(u->hash);
+            u->hash = nh;
+            if (u->rest)
+                explicit_bzero(u->rest, strlen(u->rest));
+            free(u->rest);
+            u->rest = nr;
             goto out;
         }
     }
-    e = push(uf, name, h, NULL);
+    e = push(uf, name, h, have_nt ? rest : NULL);
 out:
+    explicit_bzero(nt, sizeof(nt));
+    explicit_bzero(rest, sizeof(rest));
     explicit_bzero(cd, sizeof(*cd));
     free(cd);
     return e;

@@ -1,6 +1,10 @@
 /* The embedded user file: one "name:hash" line per user, where hash is a
  * crypt(3) string (yescrypt by default, sha512-crypt accepted). Further
- * colon-separated fields are kept as they are (reserved for NTLM). */
+ * colon-separated fields are kept as they are. wsmd user add writes what
+ * NTLM needs there, in smbpasswd's places, so that gss-ntlmssp reads the
+ * same file (cred store key ntlmssp_keyfile) as NAME:UID:LM:NT:FLAGS:
+ *   name:$y$...:XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:<NT hash, 32 hex>:[U          ]:
+ * (the crypt hash stands in smbpasswd's UID field; no LM hash). */
 #ifndef WSMD_USERFILE_H
 #define WSMD_USERFILE_H
 
@@ -29,12 +33,18 @@ enum wsm_err wsmd__userfile_load(const char *path, struct wsmd_userfile *uf);
 enum wsm_err wsmd__userfile_save(const char *path, const struct wsmd_userfile *uf);
 void wsmd__userfile_clear(struct wsmd_userfile *uf);
 const struct wsmd_user *wsmd__userfile_find(const struct wsmd_userfile *uf, const char *name);
-/* Adds or replaces name with a fresh yescrypt hash of password. */
+/* Adds or replaces name with a fresh yescrypt hash of password, and the
+ * NT hash fields when password is valid UTF-8 (else no NTLM for name). */
 enum wsm_err wsmd__userfile_set(struct wsmd_userfile *uf, const char *name, const char *password);
 /* WSM_ERR_NOT_FOUND if absent. */
 enum wsm_err wsmd__userfile_del(struct wsmd_userfile *uf, const char *name);
 /* 1 if password matches hash (constant-time compare of the results). */
 int wsmd__password_check(const char *password, const char *hash);
+/* The NT hash of password (MD4 of its UTF-16LE form) as 32 upper-case hex
+ * digits: 1, or 0 if password is not valid UTF-8 or too long. */
+int wsmd__nthash_hex(const char *password, char out[33]);
+/* 1 if u's line carries an NT hash where gss-ntlmssp reads it. */
+int wsmd__userfile_has_nthash(const struct wsmd_user *u);
 /* 1 if name is acceptable as a user name (no ':', no control chars). */
 int wsmd__username_ok(const char *name);
 

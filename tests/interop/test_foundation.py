@@ -88,9 +88,11 @@ def test_bad_credentials_401(wsmd, creds):
     "Basic !!!notbase64!!!",
     "Basic QQ==",                      # "A": no colon
     "Bearer abc",
-    "Negotiate TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw==",
+    "Negotiate !!!notbase64!!!",
+    "Negotiate TlRMTVNTUAAHAAAA",      # "NTLMSSP\0" with an unknown message type
     "Basic " + "A" * 20000,
-], ids=["bare-basic", "not-base64", "no-colon", "bearer", "negotiate", "huge"])
+], ids=["bare-basic", "not-base64", "no-colon", "bearer", "negotiate", "negotiate-bad-type",
+        "huge"])
 def test_malformed_authorization_401(wsmd, authz):
     try:
         reply = post(wsmd.port, auth=None, headers={"Authorization": authz})

@@ -123,7 +123,12 @@ static void test_set_save_load(void **state)
     assert_null(wsmd__userfile_find(&uf, "carol"));
     assert_memory_equal(a->hash, "$y$", 3);
     assert_memory_equal(b->hash, "$y$", 3);
-    assert_null(a->rest);
+    /* What NTLM needs, where gss-ntlmssp reads it (smbpasswd's LM, NT and
+     * flags fields): MD4 of the UTF-16LE password. */
+    assert_string_equal(
+        a->rest,
+        "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:3E057CD123205AA168AF5F121716B335:[U          ]:");
+    assert_true(wsmd__userfile_has_nthash(a));
     /* Salted: the same password twice gives different hashes. */
     struct wsmd_userfile uf2 = {0};
     assert_int_equal(wsmd__userfile_set(&uf2, "alice", "wonderland"), WSM_OK);
@@ -149,7 +154,8 @@ static void test_set_save_load(void **state)
 
     char *content = read_file(f->path);
     char expect[1024];
-    snprintf(expect, sizeof(expect), "alice:%s\nbob:%s\n", a->hash, b->hash);
+    snprintf(expect, sizeof(expect), "alice:%s:%s\nbob:%s:%s\n", a->hash, a->rest, b->hash,
+             b->rest);
     assert_string_equal(content, expect);
     assert_memory_equal(content, "alice:$y$", 9);
     assert_non_null(strstr(content, "\nbob:$y$"));
@@ -162,7 +168,7 @@ static void test_set_save_load(void **state)
     assert_string_equal(back.users[1].name, "bob");
     assert_string_equal(back.users[0].hash, a->hash);
     assert_string_equal(back.users[1].hash, b->hash);
-    assert_null(back.users[0].rest);
+    assert_string_equal(back.users[0].rest, a->rest);
     assert_true(wsmd__password_check("wonderland", wsmd__userfile_find(&back, "alice")->hash));
     assert_false(wsmd__password_check("builder", wsmd__userfile_find(&back, "alice")->hash));
     assert_true(wsmd__password_check("builder", wsmd__userfile_find(&back, "bob")->hash));

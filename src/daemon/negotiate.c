@@ -1,0 +1,1011 @@
+/* HTTP Negotiate over GSSAPI (MIT krb5 + gss-ntlmssp) and WinRM message
+ * encryption. See negotiate.h and docs/internals/negotiate.md. */
+#include "negotiate.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <gssapi/gssapi.h>
+#include <gssapi/gssapi_ext.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base64.h"
+#include "buf.h"
+#include "server.h"
+#include "userfile.h"
+
+/* Largest decoded token: Kerberos tickets with a big PAC reach tens of KB
+ * (Windows' MaxTokenSize is 48000). */
+#define MAX_TOKEN 65536
+/* Legs of one handshake (NTLM: 2, SPNEGO+NTLM: 2, Kerberos: 1). */
+#define MAX_LEGS 6
+/* The shortest NTLM negotiate message gss-ntlmssp 1.2 accepts: with the
+ * 8-byte version field. */
+#define NTLM_NEGOTIATE_MIN 40
+/* NTLM negotiate flags ([MS-NLMP] 2.2.2.5). */
+#define NTLM_FL_SIGN 0x00000010u
+#define NTLM_FL_SEAL 0x00000020u
+#define NTLM_FL_ALWAYS_SIGN 0x00008000u
+#define NTLM_FL_VERSION 0x02000000u
+/* gss-ntlmssp reads its key file with fgets into 1024 bytes. */
+#define NTLM_LINE_MAX 1023
+
+/* gss-ntlmssp's header gssapi/gssapi_ntlmssp.h defines these; they are
+ * spelled out so that only gss-ntlmssp the package, not its -dev, is
+ * needed to build. */
+#define NTLMSSP_OID_BYTES "\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a" /* 1.3.6.1.4.1.311.2.2.10 */
+#define CS_NTLM_KEYFILE "ntlmssp_keyfile"
+#define CS_KRB5_KEYTAB "keytab"
+
+static gss_OID_desc ntlm_oid = {10, (void *)NTLMSSP_OID_BYTES};
+static gss_OID_desc spnego_oid = {6, (void *)"\x2b\x06\x01\x05\x05\x02"}; /* 1.3.6.1.5.5.2 */
+/* 1.2.840.113554.1.2.2 */
+static gss_OID_desc krb5_oid = {9, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"};
+/* GSS_C_NT_HOSTBASED_SERVICE: 1.2.840.113554.1.2.1.4 */
+static gss_OID_desc nt_hostbased = {10, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x04"};
+
+/* libgssapi_krb5 is loaded on the first Negotiate token, not at start:
+ * with gss-ntlmssp and the OpenSSL it pulls in, it would add some 3 MB to
+ * the resident size of a daemon that may never see one. */
+#define GSSAPI_LIB "libgssapi_krb5.so.2"
+static struct {
+    __typeof__(gss_import_name) *import_name;
+    __typeof__(gss_release_name) *release_name;
+    __typeof__(gss_acquire_cred_from) *acquire_cred_from;
+    __typeof__(gss_release_cred) *release_cred;
+    __typeof__(gss_set_neg_mechs) *set_neg_mechs;
+    __typeof__(gss_accept_sec_context) *accept_sec_context;
+    __typeof__(gss_delete_sec_context) *delete_sec_context;
+    __typeof__(gss_display_name) *display_name;
+    __typeof__(gss_localname) *localname;
+    __typeof__(gss_display_status) *display_status;
+    __typeof__(gss_release_buffer) *release_buffer;
+    __typeof__(gss_wrap) *wrap;
+    __typeof__(gss_unwrap) *unwrap;
+    __typeof__(gss_wrap_iov) *wrap_iov;
+    __typeof__(gss_unwrap_iov) *unwrap_iov;
+    __typeof__(gss_release_iov_buffer) *release_iov_buffer;
+} gss;
+static pthread_once_t gss_once = PTHREAD_ONCE_INIT;
+static int gss_loaded;
+
+#define GSS_SYM(f) ((*(void **)&gss.f = dlsym(h, "gss_" #f)) != NULL)
+
+static void gss_load(void)
+{
+    void *h = dlopen(GSSAPI_LIB, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return;
+    gss_loaded = GSS_SYM(import_name) && GSS_SYM(release_name) && GSS_SYM(acquire_cred_from) &&
+                 GSS_SYM(release_cred) && GSS_SYM(set_neg_mechs) && GSS_SYM(accept_sec_context) &&
+                 GSS_SYM(delete_sec_context) && GSS_SYM(display_name) && GSS_SYM(localname) &&
+                 GSS_SYM(display_status) && GSS_SYM(release_buffer) && GSS_SYM(wrap) &&
+                 GSS_SYM(unwrap) && GSS_SYM(wrap_iov) && GSS_SYM(unwrap_iov) &&
+                 GSS_SYM(release_iov_buffer);
+}
+
+static int oid_eq(const gss_OID_desc *a, const gss_OID_desc *b)
+{
+    return a && b && a->length == b->length && memcmp(a->elements, b->elements, a->length) == 0;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WSMD_LSAN_HOOK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WSMD_LSAN_HOOK 1
+#endif
+#endif
+#ifdef WSMD_LSAN_HOOK
+/* gss-ntlmssp and MIT krb5 leak small objects of their own (OpenSSL
+ * digests fetched for each NT hash, a principal when a keytab is missing):
+ * not ours to fix. LeakSanitizer reads this hook at startup. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:gssntlmssp.so\nleak:libgssapi_krb5.so\nleak:libkrb5.so\nleak:libk5crypto.so\n"
+           "leak:libcrypto.so\n";
+}
+#endif
+
+struct wsmd_nego {
+    char *users_path;
+    char *realm;
+    char *service;
+    char *keytab;
+    int service_given;
+    int want_ntlm, want_krb5; /* asked for, and the system seems to have it */
+
+    pthread_mutex_t lock; /* guards the acquisition below, done once */
+    int acquired;
+    gss_cred_id_t cred_ntlm;   /* raw NTLMSSP tokens */
+    gss_cred_id_t cred_krb5;   /* raw Kerberos tokens */
+    gss_cred_id_t cred_spnego; /* SPNEGO: NTLM and/or Kerberos inside */
+};
+
+enum conn_state { ST_NONE, ST_PROGRESS, ST_DONE };
+enum conn_kind { K_NTLM, K_SPNEGO, K_KRB5 };
+
+struct wsmd_nego_conn {
+    struct wsmd_nego *n;
+    gss_ctx_id_t ctx;
+    enum conn_state state;
+    enum conn_kind kind;
+    int legs;
+    int mech_ntlm; /* the established mechanism is NTLM (signature first, 16 bytes) */
+    int can_seal;
+    char scheme[16];
+    enum wsm_mpenc_proto proto;
+    char user[WSMD_MAX_USER];
+};
+
+/* ---- logging ---------------------------------------------------------- */
+
+static void status_text(OM_uint32 code, int type, char *out, size_t n)
+{
+    OM_uint32 min, more = 0;
+    size_t o = 0;
+    out[0] = '\0';
+    do {
+        gss_buffer_desc b = GSS_C_EMPTY_BUFFER;
+        if (GSS_ERROR(gss.display_status(&min, code, type, GSS_C_NO_OID, &more, &b)))
+            break;
+        for (size_t i = 0; i < b.length && o + 2 < n; i++) {
+            char ch = ((const char *)b.value)[i];
+            out[o++] = (ch < 0x20 || ch == '"' || ch == 0x7f) ? '_' : ch;
+        }
+        if (more && o + 2 < n)
+            out[o++] = ';';
+        out[o] = '\0';
+        gss.release_buffer(&min, &b);
+    } while (more);
+}
+
+static void log_gss(const char *what, OM_uint32 maj, OM_uint32 min)
+{
+    char a[200], b[200];
+    status_text(maj, GSS_C_GSS_CODE, a, sizeof(a));
+    status_text(min, GSS_C_MECH_CODE, b, sizeof(b));
+    wsmd__log("event=negotiate-error step=%s major=\"%s\" minor=\"%s\"", what, a, b);
+}
+
+/* ---- tokens and headers ------------------------------------------------ */
+
+static int der_len(const unsigned char *t, size_t n, size_t *pos, size_t *len)
+{
+    if (*pos >= n)
+        return 0;
+    unsigned char b = t[(*pos)++];
+    if (b < 0x80) {
+        *len = b;
+        return 1;
+    }
+    unsigned k = b & 0x7fu;
+    if (k == 0 || k > 4)
+        return 0;
+    size_t v = 0;
+    for (unsigned i = 0; i < k; i++) {
+        if (*pos >= n)
+            return 0;
+        v = v << 8 | t[(*pos)++];
+    }
+    *len = v;
+    return 1;
+}
+
+enum wsmd_nego_token wsmd__nego_token_kind(const unsigned char *t, size_t n)
+{
+    size_t pos = 0, len;
+    if (!t || n < 2)
+        return WSMD_TOKEN_BAD;
+    if (n >= 12 && memcmp(t, "NTLMSSP\0", 8) == 0) {
+        uint32_t type =
+            (uint32_t)t[8] | (uint32_t)t[9] << 8 | (uint32_t)t[10] << 16 | (uint32_t)t[11] << 24;
+        return type == 1 ? WSMD_TOKEN_NTLM_NEGOTIATE : WSMD_TOKEN_NTLM_OTHER;
+    }
+    if (t[0] == 0x60) { /* [APPLICATION 0] IMPLICIT: thisMech, innerToken */
+        pos = 1;
+        if (!der_len(t, n, &pos, &len) || len != n - pos)
+            return WSMD_TOKEN_BAD;
+        if (pos + 2 > n || t[pos] != 0x06)
+            return WSMD_TOKEN_BAD;
+        size_t olen = t[pos + 1];
+        pos += 2;
+        if (olen > n - pos)
+            return WSMD_TOKEN_BAD;
+        if (olen == spnego_oid.length && memcmp(t + pos, spnego_oid.elements, olen) == 0)
+            return WSMD_TOKEN_SPNEGO_INIT;
+        if (olen == krb5_oid.length && memcmp(t + pos, krb5_oid.elements, olen) == 0)
+            return WSMD_TOKEN_KRB5;
+        return WSMD_TOKEN_BAD;
+    }
+    if (t[0] == 0xa1) { /* NegotiationToken: negTokenResp [1] */
+        pos = 1;
+        if (!der_len(t, n, &pos, &len) || len != n - pos || len == 0)
+            return WSMD_TOKEN_BAD;
+        return WSMD_TOKEN_SPNEGO_CONTINUE;
+    }
+    return WSMD_TOKEN_BAD;
+}
+
+static const char *const schemes[] = {"Negotiate", "NTLM", "Kerberos"};
+
+static const char *scheme_of(const char *h, size_t *skip)
+{
+    if (!h)
+        return NULL;
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        size_t l = strlen(schemes[i]);
+        if (strncasecmp(h, schemes[i], l) == 0 && (h[l] == ' ' || h[l] == '\t' || !h[l])) {
+            *skip = l;
+            return schemes[i];
+        }
+    }
+    return NULL;
+}
+
+int wsmd__nego_is_scheme(const char *authz)
+{
+    size_t skip;
+    return scheme_of(authz, &skip) != NULL;
+}
+
+enum wsm_err wsmd__nego_parse_header(const char *authz, char *scheme, size_t ssz,
+                                     unsigned char **tok, size_t *toklen)
+{
+    size_t skip;
+    const char *s = scheme_of(authz, &skip);
+    if (!s || strlen(s) >= ssz)
+        return WSM_ERR_AUTH;
+    const char *p = authz + skip;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t len = strlen(p);
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+        len--;
+    if (len == 0 || len > wsm__base64_enclen(MAX_TOKEN))
+        return WSM_ERR_AUTH;
+    unsigned char *t = malloc(len / 4 * 3 + 3);
+    if (!t)
+        return WSM_ERR_NOMEM;
+    size_t n;
+    if (wsm__base64_decode(p, len, t, len / 4 * 3 + 3, &n) != WSM_OK || n == 0) {
+        free(t);
+        return WSM_ERR_AUTH;
+    }
+    strcpy(scheme, s);
+    *tok = t;
+    *toklen = n;
+    return WSM_OK;
+}
+
+static char *make_www(const char *scheme, const gss_buffer_desc *b)
+{
+    size_t sl = strlen(scheme);
+    size_t n = sl + 1 + (b ? wsm__base64_enclen(b->length) : 0) + 1;
+    char *w = malloc(n);
+    if (!w)
+        return NULL;
+    memcpy(w, scheme, sl);
+    if (b && b->length) {
+        w[sl] = ' ';
+        wsm__base64_encode(b->value, b->length, w + sl + 1);
+    } else {
+        w[sl] = '\0';
+    }
+    return w;
+}
+
+/* ---- credentials ------------------------------------------------------- */
+
+static gss_cred_id_t acquire(gss_name_t name, gss_OID mech, gss_key_value_set_desc *store,
+                             const char *what)
+{
+    OM_uint32 maj, min;
+    gss_OID_set_desc mechs = {1, mech};
+    gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
+    maj = gss.acquire_cred_from(&min, name, GSS_C_INDEFINITE, &mechs, GSS_C_ACCEPT,
+                                store && store->count ? store : GSS_C_NO_CRED_STORE, &cred, NULL,
+                                NULL);
+    if (GSS_ERROR(maj)) {
+        log_gss(what, maj, min);
+        return GSS_C_NO_CREDENTIAL;
+    }
+    return cred;
+}
+
+/* Is a GSSAPI mechanism with this OID registered (MIT reads /etc/gss/mech
+ * and /etc/gss/mech.d/ *.conf)? A look at the text, without loading
+ * anything. */
+static int mech_registered(const char *oid)
+{
+    static const char *const files[] = {"/etc/gss/mech"};
+    char path[512], line[512];
+    int found = 0;
+    DIR *d = opendir("/etc/gss/mech.d");
+    for (size_t i = 0; !found && (i < 1 || d); i++) {
+        FILE *f = NULL;
+        if (i == 0) {
+            f = fopen(files[0], "re");
+        } else {
+            struct dirent *de = readdir(d);
+            if (!de)
+                break;
+            size_t l = strlen(de->d_name);
+            if (l < 5 || strcmp(de->d_name + l - 5, ".conf") != 0)
+                continue;
+            snprintf(path, sizeof(path), "/etc/gss/mech.d/%s", de->d_name);
+            f = fopen(path, "re");
+        }
+        while (f && !found && fgets(line, sizeof(line), f)) {
+            char *p = line;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (*p == '#')
+                continue;
+            char *o = strstr(p, oid);
+            found = o && (o[strlen(oid)] == ' ' || o[strlen(oid)] == '\t');
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+enum wsm_err wsmd__nego_new(const struct wsmd_nego_config *cfg, struct wsmd_nego **out)
+{
+    struct wsmd_nego *n = calloc(1, sizeof(*n));
+    if (!n)
+        return WSM_ERR_NOMEM;
+    pthread_mutex_init(&n->lock, NULL);
+    n->cred_ntlm = n->cred_krb5 = n->cred_spnego = GSS_C_NO_CREDENTIAL;
+    char svc[300];
+    if (cfg->service) {
+        snprintf(svc, sizeof(svc), "%s", cfg->service);
+    } else {
+        char host[256];
+        if (gethostname(host, sizeof(host)) != 0)
+            strcpy(host, "localhost");
+        host[sizeof(host) - 1] = '\0';
+        snprintf(svc, sizeof(svc), "HTTP@%s", host);
+    }
+    n->service_given = cfg->service != NULL;
+    if ((cfg->users_path && !(n->users_path = strdup(cfg->users_path))) ||
+        (cfg->realm && !(n->realm = strdup(cfg->realm))) ||
+        (cfg->keytab && !(n->keytab = strdup(cfg->keytab))) || !(n->service = strdup(svc))) {
+        wsmd__nego_free(n);
+        return WSM_ERR_NOMEM;
+    }
+    n->want_ntlm = n->users_path && mech_registered("1.3.6.1.4.1.311.2.2.10");
+    if (cfg->kerberos) {
+        const char *kt = cfg->keytab ? cfg->keytab : getenv("KRB5_KTNAME");
+        if (!kt)
+            kt = "/etc/krb5.keytab";
+        if (strncmp(kt, "FILE:", 5) == 0)
+            kt += 5;
+        struct stat st;
+        n->want_krb5 = strchr(kt, ':') || (stat(kt, &st) == 0 && st.st_size > 0);
+    }
+    if (!n->want_ntlm && !n->want_krb5) {
+        wsmd__nego_free(n);
+        return WSM_ERR_UNSUPPORTED_FEATURE;
+    }
+    *out = n;
+    return WSM_OK;
+}
+
+/* Loads GSSAPI and acquires the acceptor credentials, once. 1 if anything
+ * can be accepted. */
+static int acquire_all(struct wsmd_nego *n)
+{
+    OM_uint32 maj, min;
+    pthread_mutex_lock(&n->lock);
+    if (n->acquired)
+        goto out;
+    n->acquired = 1;
+    pthread_once(&gss_once, gss_load);
+    if (!gss_loaded) {
+        wsmd__log("event=negotiate-error step=load message=\"" GSSAPI_LIB " cannot be loaded\"");
+        goto out;
+    }
+    gss_buffer_desc nb = {strlen(n->service), n->service};
+    gss_name_t name = GSS_C_NO_NAME;
+    maj = gss.import_name(&min, &nb, &nt_hostbased, &name);
+    if (GSS_ERROR(maj)) {
+        log_gss("import-service-name", maj, min);
+        goto out;
+    }
+    gss_key_value_element_desc el[2];
+    gss_key_value_set_desc store = {0, el};
+    if (n->want_ntlm) {
+        el[store.count].key = CS_NTLM_KEYFILE;
+        el[store.count++].value = n->users_path;
+        gss_key_value_set_desc s1 = {1, &el[0]};
+        n->cred_ntlm = acquire(name, &ntlm_oid, &s1, "acquire-ntlm");
+    }
+    if (n->want_krb5) {
+        gss_key_value_element_desc kt = {CS_KRB5_KEYTAB, n->keytab};
+        gss_key_value_set_desc s2 = {n->keytab ? 1 : 0, &kt};
+        if (n->keytab)
+            el[store.count++] = kt;
+        /* Without a configured name, any key of the keytab will do. */
+        n->cred_krb5 =
+            acquire(n->service_given ? name : GSS_C_NO_NAME, &krb5_oid, &s2, "acquire-kerberos");
+    }
+    if (n->cred_ntlm != GSS_C_NO_CREDENTIAL || n->cred_krb5 != GSS_C_NO_CREDENTIAL) {
+        /* SPNEGO offers exactly what is available on its own. */
+        gss_OID_desc inner[2];
+        gss_OID_set_desc neg = {0, inner};
+        if (n->cred_ntlm != GSS_C_NO_CREDENTIAL)
+            inner[neg.count++] = ntlm_oid;
+        if (n->cred_krb5 != GSS_C_NO_CREDENTIAL)
+            inner[neg.count++] = krb5_oid;
+        n->cred_spnego =
+            acquire(n->cred_ntlm != GSS_C_NO_CREDENTIAL || n->service_given ? name : GSS_C_NO_NAME,
+                    &spnego_oid, &store, "acquire-spnego");
+        if (n->cred_spnego != GSS_C_NO_CREDENTIAL) {
+            maj = gss.set_neg_mechs(&min, n->cred_spnego, &neg);
+            if (GSS_ERROR(maj)) {
+                log_gss("set-neg-mechs", maj, min);
+                gss.release_cred(&min, &n->cred_spnego);
+            }
+        }
+    }
+    gss.release_name(&min, &name);
+out:;
+    int ok = n->cred_ntlm != GSS_C_NO_CREDENTIAL || n->cred_krb5 != GSS_C_NO_CREDENTIAL;
+    pthread_mutex_unlock(&n->lock);
+    return ok;
+}
+
+void wsmd__nego_free(struct wsmd_nego *n)
+{
+    OM_uint32 min;
+    if (!n)
+        return;
+    if (gss_loaded) {
+        gss.release_cred(&min, &n->cred_ntlm);
+        gss.release_cred(&min, &n->cred_krb5);
+        gss.release_cred(&min, &n->cred_spnego);
+    }
+    pthread_mutex_destroy(&n->lock);
+    free(n->users_path);
+    free(n->realm);
+    free(n->service);
+    free(n->keytab);
+    free(n);
+}
+
+int wsmd__nego_has_ntlm(const struct wsmd_nego *n)
+{
+    return n && n->want_ntlm;
+}
+
+int wsmd__nego_has_kerberos(const struct wsmd_nego *n)
+{
+    return n && n->want_krb5;
+}
+
+int wsmd__nego_load(struct wsmd_nego *n)
+{
+    return n && acquire_all(n);
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+struct wsmd_nego_conn *wsmd__nego_conn_new(struct wsmd_nego *n)
+{
+    struct wsmd_nego_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->n = n;
+    c->ctx = GSS_C_NO_CONTEXT;
+    return c;
+}
+
+void wsmd__nego_reset(struct wsmd_nego_conn *c)
+{
+    OM_uint32 min;
+    if (c->ctx != GSS_C_NO_CONTEXT && gss_loaded)
+        gss.delete_sec_context(&min, &c->ctx, GSS_C_NO_BUFFER);
+    c->ctx = GSS_C_NO_CONTEXT;
+    c->state = ST_NONE;
+    c->legs = 0;
+    c->mech_ntlm = 0;
+    c->can_seal = 0;
+    c->user[0] = '\0';
+}
+
+void wsmd__nego_conn_free(struct wsmd_nego_conn *c)
+{
+    if (!c)
+        return;
+    wsmd__nego_reset(c);
+    free(c);
+}
+
+const char *wsmd__nego_user(const struct wsmd_nego_conn *c)
+{
+    return c && c->state == ST_DONE ? c->user : NULL;
+}
+
+const char *wsmd__nego_mech(const struct wsmd_nego_conn *c)
+{
+    if (!c || c->state != ST_DONE)
+        return NULL;
+    return c->mech_ntlm ? "NTLM" : "Kerberos";
+}
+
+int wsmd__nego_can_seal(const struct wsmd_nego_conn *c)
+{
+    return c && c->state == ST_DONE && c->can_seal;
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+static int ascii_only(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return 0;
+    return 1;
+}
+
+static int ascii_caseeq(const char *a, size_t an, const char *b, size_t bn)
+{
+    return an == bn && strncasecmp(a, b, an) == 0;
+}
+
+/* Maps the NTLM name gss-ntlmssp authenticated ("DOMAIN\user" or "user")
+ * to the user file entry whose NT hash it used. gss-ntlmssp takes the
+ * first line whose user (and domain, when both have one) match without
+ * regard to case (Unicode folding); this mapping does the same in ASCII and
+ * refuses whenever the two could disagree: a non-ASCII name, two entries
+ * that match, a line gss-ntlmssp would read differently before the match. */
+static enum wsm_err map_ntlm(struct wsmd_nego_conn *c, const char *dn, size_t dl)
+{
+    const char *bs = memchr(dn, '\\', dl);
+    const char *cdom = bs ? dn : NULL, *cuser = bs ? bs + 1 : dn;
+    size_t cdl = bs ? (size_t)(bs - dn) : 0, cul = dl - (size_t)(cuser - dn);
+    if (cul == 0 || !ascii_only(dn, dl) || memchr(dn, '\0', dl))
+        return WSM_ERR_AUTH;
+    if (cdom && cdl == 0)
+        cdom = NULL;
+
+    struct wsmd_userfile uf;
+    enum wsm_err e = wsmd__userfile_load(c->n->users_path, &uf);
+    if (e)
+        return e == WSM_ERR_NOMEM ? e : WSM_ERR_AUTH;
+    const struct wsmd_user *cand = NULL;
+    int matches = 0, poisoned = 0;
+    for (size_t i = 0; i < uf.n; i++) {
+        const struct wsmd_user *u = &uf.users[i];
+        size_t linelen =
+            strlen(u->name) + 1 + strlen(u->hash) + (u->rest ? 1 + strlen(u->rest) : 0);
+        if (!u->rest) /* "name:hash": gss-ntlmssp skips it */
+            continue;
+        if (!strchr(u->rest, ':')) {
+            /* "a:b:c": Heimdal's DOMAIN:USER:PASSWORD to gss-ntlmssp. */
+            if (!cand && ascii_caseeq(u->hash, strlen(u->hash), cuser, cul))
+                poisoned = 1;
+            continue;
+        }
+        if (!cand && (linelen >= NTLM_LINE_MAX || !ascii_only(u->name, strlen(u->name))))
+            poisoned = 1;
+        if (!wsmd__userfile_has_nthash(u))
+            continue;
+        const char *en = u->name, *ebs = strchr(en, '\\');
+        const char *edom = ebs ? en : NULL, *euser = ebs ? ebs + 1 : en;
+        size_t edl = ebs ? (size_t)(ebs - en) : 0;
+        if (!ascii_caseeq(euser, strlen(euser), cuser, cul))
+            continue;
+        if (edom && cdom && !ascii_caseeq(edom, edl, cdom, cdl))
+            continue;
+        matches++;
+        if (!cand)
+            cand = u;
+    }
+    e = WSM_ERR_AUTH;
+    if (cand && matches == 1 && !poisoned && strlen(cand->name) < sizeof(c->user)) {
+        strcpy(c->user, cand->name);
+        e = WSM_OK;
+    } else if (cand) {
+        wsmd__log("event=negotiate-error step=map-user message=\"NTLM name matches the user "
+                  "file ambiguously\"");
+    }
+    wsmd__userfile_clear(&uf);
+    return e;
+}
+
+static enum wsm_err map_krb5(struct wsmd_nego_conn *c, gss_name_t src, const char *dn, size_t dl)
+{
+    char name[WSMD_MAX_USER];
+    if (c->n->realm) {
+        size_t rl = strlen(c->n->realm);
+        if (dl < rl + 2 || dn[dl - rl - 1] != '@' || memcmp(dn + dl - rl, c->n->realm, rl) != 0)
+            return WSM_ERR_AUTH;
+        size_t ul = dl - rl - 1;
+        if (ul >= sizeof(name) || memchr(dn, '/', ul) || memchr(dn, '@', ul) ||
+            memchr(dn, '\\', ul))
+            return WSM_ERR_AUTH;
+        memcpy(name, dn, ul);
+        name[ul] = '\0';
+    } else {
+        OM_uint32 maj, min;
+        gss_buffer_desc ln = GSS_C_EMPTY_BUFFER;
+        maj = gss.localname(&min, src, &krb5_oid, &ln);
+        if (GSS_ERROR(maj)) {
+            log_gss("localname", maj, min);
+            return WSM_ERR_AUTH;
+        }
+        int ok = ln.length > 0 && ln.length < sizeof(name);
+        if (ok) {
+            memcpy(name, ln.value, ln.length);
+            name[ln.length] = '\0';
+            ok = strlen(name) == ln.length;
+        }
+        gss.release_buffer(&min, &ln);
+        if (!ok)
+            return WSM_ERR_AUTH;
+    }
+    if (!wsmd__username_ok(name))
+        return WSM_ERR_AUTH;
+    if (c->n->users_path) {
+        struct wsmd_userfile uf;
+        enum wsm_err e = wsmd__userfile_load(c->n->users_path, &uf);
+        if (e)
+            return e == WSM_ERR_NOMEM ? e : WSM_ERR_AUTH;
+        int found = wsmd__userfile_find(&uf, name) != NULL;
+        wsmd__userfile_clear(&uf);
+        if (!found)
+            return WSM_ERR_AUTH;
+    }
+    strcpy(c->user, name);
+    return WSM_OK;
+}
+
+/* ---- the handshake ----------------------------------------------------- */
+
+static enum wsm_err finish(struct wsmd_nego_conn *c, gss_name_t src, gss_OID mech, OM_uint32 flags)
+{
+    OM_uint32 maj, min;
+    gss_buffer_desc dn = GSS_C_EMPTY_BUFFER;
+    maj = gss.display_name(&min, src, &dn, NULL);
+    if (GSS_ERROR(maj)) {
+        log_gss("display-name", maj, min);
+        return WSM_ERR_AUTH;
+    }
+    enum wsm_err e;
+    size_t dl = dn.length;
+    /* gss-ntlmssp counts the terminating NUL. */
+    while (dl && ((const char *)dn.value)[dl - 1] == '\0')
+        dl--;
+    c->mech_ntlm = mech && oid_eq(mech, &ntlm_oid);
+    if (c->mech_ntlm && c->n->users_path)
+        e = map_ntlm(c, dn.value, dl);
+    else if (mech && oid_eq(mech, &krb5_oid))
+        e = map_krb5(c, src, dn.value, dl);
+    else
+        e = WSM_ERR_AUTH;
+    gss.release_buffer(&min, &dn);
+    c->can_seal = (flags & GSS_C_CONF_FLAG) && (flags & GSS_C_INTEG_FLAG);
+    return e;
+}
+
+enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char **www, int *done)
+{
+    OM_uint32 maj, min, flags = 0;
+    char scheme[16];
+    unsigned char *tok = NULL;
+    size_t toklen = 0;
+    *www = NULL;
+    *done = 0;
+
+    enum wsm_err e = wsmd__nego_parse_header(authz, scheme, sizeof(scheme), &tok, &toklen);
+    if (e) {
+        wsmd__nego_reset(c);
+        return e;
+    }
+    if (!acquire_all(c->n)) {
+        free(tok);
+        wsmd__nego_reset(c);
+        return WSM_ERR_AUTH;
+    }
+    enum wsmd_nego_token kind = wsmd__nego_token_kind(tok, toklen);
+    gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
+    enum conn_kind ck = K_NTLM;
+    int fresh = 1;
+    switch (kind) {
+    case WSMD_TOKEN_NTLM_NEGOTIATE:
+        cred = c->n->cred_ntlm;
+        break;
+    case WSMD_TOKEN_SPNEGO_INIT:
+        cred = c->n->cred_spnego;
+        ck = K_SPNEGO;
+        break;
+    case WSMD_TOKEN_KRB5:
+        cred = c->n->cred_krb5;
+        ck = K_KRB5;
+        break;
+    case WSMD_TOKEN_NTLM_OTHER:
+    case WSMD_TOKEN_SPNEGO_CONTINUE:
+        /* Only the connection that started the handshake may go on. */
+        ck = kind == WSMD_TOKEN_NTLM_OTHER ? K_NTLM : K_SPNEGO;
+        if (c->state != ST_PROGRESS || c->kind != ck || strcmp(c->scheme, scheme) != 0)
+            goto refuse;
+        fresh = 0;
+        cred = ck == K_NTLM ? c->n->cred_ntlm : c->n->cred_spnego;
+        break;
+    default:
+        goto refuse;
+    }
+    if (cred == GSS_C_NO_CREDENTIAL)
+        goto refuse;
+    if (kind == WSMD_TOKEN_NTLM_NEGOTIATE && toklen < NTLM_NEGOTIATE_MIN) {
+        /* A negotiate message without the optional version field (curl's
+         * is 32 bytes): gss-ntlmssp 1.2 wants 40. Zeros are appended, so
+         * that the offsets of any payload stay right; the version field is
+         * only read when the client sets NEGOTIATE_VERSION, and a client
+         * that signs the message with a MIC is not helped (nor harmed: the
+         * MIC then fails). */
+        unsigned char *t = realloc(tok, NTLM_NEGOTIATE_MIN);
+        if (!t)
+            goto refuse;
+        memset(t + toklen, 0, NTLM_NEGOTIATE_MIN - toklen);
+        tok = t;
+        toklen = NTLM_NEGOTIATE_MIN;
+    }
+    if (kind == WSMD_TOKEN_NTLM_NEGOTIATE) {
+        /* A client that neither signs nor seals nor sends the version
+         * (curl) writes its authenticate message without the version
+         * field; gss-ntlmssp then insists on one (it asks for the version
+         * whenever ALWAYS_SIGN is negotiated) and cannot read the message.
+         * ALWAYS_SIGN means nothing without SIGN: it is dropped. */
+        uint32_t fl = (uint32_t)tok[12] | (uint32_t)tok[13] << 8 | (uint32_t)tok[14] << 16 |
+                      (uint32_t)tok[15] << 24;
+        if (!(fl & (NTLM_FL_VERSION | NTLM_FL_SIGN | NTLM_FL_SEAL)) && (fl & NTLM_FL_ALWAYS_SIGN))
+            tok[13] &= (unsigned char)~(NTLM_FL_ALWAYS_SIGN >> 8);
+    }
+    if (fresh) {
+        wsmd__nego_reset(c);
+        c->kind = ck;
+        snprintf(c->scheme, sizeof(c->scheme), "%s", scheme);
+        c->proto = strcmp(scheme, "Kerberos") == 0 ? WSM_MPENC_KERBEROS : WSM_MPENC_SPNEGO;
+    }
+    if (++c->legs > MAX_LEGS)
+        goto refuse;
+
+    gss_buffer_desc in = {toklen, tok}, out = GSS_C_EMPTY_BUFFER;
+    gss_name_t src = GSS_C_NO_NAME;
+    gss_OID mech = GSS_C_NO_OID;
+    maj = gss.accept_sec_context(&min, &c->ctx, cred, &in, GSS_C_NO_CHANNEL_BINDINGS, &src, &mech,
+                                 &out, &flags, NULL, NULL);
+    free(tok);
+    tok = NULL;
+    if (GSS_ERROR(maj)) {
+        log_gss("accept", maj, min);
+        gss.release_buffer(&min, &out);
+        gss.release_name(&min, &src);
+        wsmd__nego_reset(c);
+        return WSM_ERR_AUTH;
+    }
+    if (maj & GSS_S_CONTINUE_NEEDED) {
+        gss.release_name(&min, &src);
+        if (out.length == 0) {
+            gss.release_buffer(&min, &out);
+            wsmd__nego_reset(c);
+            return WSM_ERR_AUTH;
+        }
+        *www = make_www(c->scheme, &out);
+        gss.release_buffer(&min, &out);
+        if (!*www) {
+            wsmd__nego_reset(c);
+            return WSM_ERR_NOMEM;
+        }
+        c->state = ST_PROGRESS;
+        return WSM_OK;
+    }
+    e = finish(c, src, mech, flags);
+    gss.release_name(&min, &src);
+    if (e) {
+        gss.release_buffer(&min, &out);
+        wsmd__nego_reset(c);
+        return e;
+    }
+    if (out.length) {
+        *www = make_www(c->scheme, &out);
+        if (!*www) {
+            gss.release_buffer(&min, &out);
+            wsmd__nego_reset(c);
+            return WSM_ERR_NOMEM;
+        }
+    }
+    gss.release_buffer(&min, &out);
+    c->state = ST_DONE;
+    *done = 1;
+    return WSM_OK;
+
+refuse:
+    free(tok);
+    wsmd__nego_reset(c);
+    return WSM_ERR_AUTH;
+}
+
+/* ---- message encryption ------------------------------------------------ */
+
+int wsmd__nego_body_encrypted(const char *content_type)
+{
+    enum wsm_mpenc_proto p;
+    int multi;
+    return wsm__mpenc_content_type(content_type, &p, &multi) != WSM_ERR_NOT_FOUND;
+}
+
+size_t wsmd__nego_max_body(size_t max_envelope)
+{
+    return wsm__mpenc_max_body(max_envelope);
+}
+
+/* Unwraps one part into out (appending). */
+static enum wsm_err unwrap_part(struct wsmd_nego_conn *c, const struct wsm_mpenc_part *p,
+                                struct wsm_buf *out)
+{
+    OM_uint32 maj, min;
+    int conf = 0;
+    size_t tl = p->sig_len + p->sealed_len;
+    if (c->mech_ntlm && p->sig_len != 16)
+        return WSM_ERR_AUTH;
+    unsigned char *t = malloc(tl ? tl : 1);
+    if (!t)
+        return WSM_ERR_NOMEM;
+    /* NTLM's token and Kerberos' stream are both the signature (header)
+     * followed by the sealed bytes. */
+    memcpy(t, p->sig, p->sig_len);
+    memcpy(t + p->sig_len, p->sealed, p->sealed_len);
+    enum wsm_err e = WSM_OK;
+    if (c->mech_ntlm) {
+        gss_buffer_desc in = {tl, t}, plain = GSS_C_EMPTY_BUFFER;
+        maj = gss.unwrap(&min, c->ctx, &in, &plain, &conf, NULL);
+        if (GSS_ERROR(maj)) {
+            log_gss("unwrap", maj, min);
+            e = WSM_ERR_AUTH;
+        } else if (!conf || plain.length != p->orig_len) {
+            e = WSM_ERR_AUTH;
+        } else {
+            e = wsm__buf_add(out, plain.value, plain.length);
+        }
+        if (plain.value)
+            explicit_bzero(plain.value, plain.length);
+        gss.release_buffer(&min, &plain);
+    } else {
+        gss_iov_buffer_desc iov[2] = {
+            {GSS_IOV_BUFFER_TYPE_STREAM, {tl, t}},
+            {GSS_IOV_BUFFER_TYPE_DATA, {0, NULL}},
+        };
+        maj = gss.unwrap_iov(&min, c->ctx, &conf, NULL, iov, 2);
+        if (GSS_ERROR(maj)) {
+            log_gss("unwrap", maj, min);
+            e = WSM_ERR_AUTH;
+        } else if (!conf || iov[1].buffer.length != p->orig_len) {
+            e = WSM_ERR_AUTH;
+        } else {
+            e = wsm__buf_add(out, iov[1].buffer.value, iov[1].buffer.length);
+        }
+    }
+    explicit_bzero(t, tl);
+    free(t);
+    return e;
+}
+
+enum wsm_err wsmd__nego_unwrap(struct wsmd_nego_conn *c, const char *content_type,
+                               const unsigned char *body, size_t len, size_t max_plain,
+                               char **plain, size_t *plain_len)
+{
+    enum wsm_mpenc_proto proto;
+    int multi;
+    enum wsm_err e = wsm__mpenc_content_type(content_type, &proto, &multi);
+    if (e)
+        return WSM_ERR_UNSUPPORTED_MEDIA;
+    if (!c || c->state != ST_DONE || !c->can_seal)
+        return WSM_ERR_AUTH;
+    if (len > wsm__mpenc_max_body(max_plain))
+        return WSM_ERR_ENVELOPE_TOO_LARGE;
+    size_t maxparts = multi ? WSM_MPENC_MAX_PARTS : 1, np = 0;
+    struct wsm_mpenc_part *parts = calloc(maxparts, sizeof(*parts));
+    if (!parts)
+        return WSM_ERR_NOMEM;
+    e = wsm__mpenc_parse(body, len, proto, multi, max_plain, parts, maxparts, &np);
+    struct wsm_buf out;
+    wsm__buf_init(&out, max_plain + 1);
+    for (size_t i = 0; !e && i < np; i++) {
+        e = unwrap_part(c, &parts[i], &out);
+        if (e == WSM_ERR_AUTH)
+            wsmd__nego_reset(c); /* the sequence numbers are out of step now */
+    }
+    free(parts);
+    if (!e && wsm__buf_add(&out, "", 1) != WSM_OK) /* the NUL */
+        e = WSM_ERR_NOMEM;
+    if (e) {
+        if (out.data)
+            explicit_bzero(out.data, out.len);
+        wsm__buf_free(&out);
+        return e;
+    }
+    c->proto = proto;
+    *plain = wsm__buf_steal(&out, plain_len);
+    (*plain_len)--;
+    return WSM_OK;
+}
+
+enum wsm_err wsmd__nego_wrap(struct wsmd_nego_conn *c, const char *plain, size_t len, char **body,
+                             size_t *body_len, const char **content_type)
+{
+    OM_uint32 maj, min;
+    int conf = 0;
+    if (!c || c->state != ST_DONE || !c->can_seal)
+        return WSM_ERR_AUTH;
+    if (len == 0)
+        return WSM_ERR_INVALID_ARG; /* an empty body goes out as it is */
+    struct wsm_buf out;
+    wsm__buf_init(&out, 0);
+    enum wsm_err e = wsm__buf_reserve(&out, len + 512);
+    if (e)
+        return e;
+    if (c->mech_ntlm) {
+        gss_buffer_desc in = {len, (void *)plain}, w = GSS_C_EMPTY_BUFFER;
+        maj = gss.wrap(&min, c->ctx, 1, GSS_C_QOP_DEFAULT, &in, &conf, &w);
+        if (GSS_ERROR(maj)) {
+            log_gss("wrap", maj, min);
+            e = WSM_ERR_INTERNAL;
+        } else if (!conf || w.length != len + 16) {
+            e = WSM_ERR_INTERNAL;
+        } else {
+            const unsigned char *wv = w.value;
+            e = wsm__mpenc_build_part(&out, c->proto, len, wv, 16, wv + 16, len);
+        }
+        gss.release_buffer(&min, &w);
+    } else {
+        char *data = malloc(len ? len : 1);
+        if (!data) {
+            wsm__buf_free(&out);
+            return WSM_ERR_NOMEM;
+        }
+        memcpy(data, plain, len);
+        gss_iov_buffer_desc iov[3] = {
+            {GSS_IOV_BUFFER_TYPE_HEADER | GSS_IOV_BUFFER_FLAG_ALLOCATE, {0, NULL}},
+            {GSS_IOV_BUFFER_TYPE_DATA, {len, data}},
+            {GSS_IOV_BUFFER_TYPE_PADDING | GSS_IOV_BUFFER_FLAG_ALLOCATE, {0, NULL}},
+        };
+        maj = gss.wrap_iov(&min, c->ctx, 1, GSS_C_QOP_DEFAULT, &conf, iov, 3);
+        if (GSS_ERROR(maj)) {
+            log_gss("wrap", maj, min);
+            e = WSM_ERR_INTERNAL;
+        } else if (!conf) {
+            e = WSM_ERR_INTERNAL;
+        } else {
+            /* Any padding goes with the sealed bytes (none with AES). */
+            e = wsm__mpenc_build_part(&out, c->proto, len, iov[0].buffer.value,
+                                      iov[0].buffer.length, (unsigned char *)data, len);
+            if (!e && iov[2].buffer.length)
+                e = wsm__buf_add(&out, iov[2].buffer.value, iov[2].buffer.length);
+        }
+        gss.release_iov_buffer(&min, iov, 3);
+        free(data);
+    }
+    if (!e)
+        e = wsm__mpenc_build_end(&out);
+    if (e) {
+        wsm__buf_free(&out);
+        return e;
+    }
+    *content_type = wsm__mpenc_content_type_str(c->proto);
+    *body = wsm__buf_steal(&out, body_len);
+    return *body ? WSM_OK : WSM_ERR_NOMEM;
+}
