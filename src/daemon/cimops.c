@@ -326,9 +326,21 @@ static enum wsm_err put_values(struct wsmd_call *call, const struct cim_instance
         int k = cim_prop_index(c, (const char *)p->name);
         if (k < 0)
             return WSM_ERR_INVALID_REPRESENTATION;
-        const char *v = wsm__xml_text(&call->env->arena, p, 1);
+        /* A datetime's text is in its cim:Datetime / cim:Interval child. */
+        xmlNodePtr vn = c->props[k].type == CIM_DATETIME && wsm__xml_child(p, NULL, NULL)
+                            ? wsm__xml_child(p, NULL, NULL)
+                            : p;
+        const char *v = wsm__xml_text(&call->env->arena, vn, 1);
         if (!v)
             return WSM_ERR_NOMEM;
+        const char *nil = wsm__xml_attr(p, "nil");
+        int is_nil = nil && (!strcmp(nil, "true") || !strcmp(nil, "1"));
+        if (is_nil) {
+            /* Read-only: nil must match; writable: nil leaves it as it is. */
+            if (cur->v[k].s && !(c->props[k].flags & CIM_WRITE))
+                return WSM_ERR_INVALID_REPRESENTATION;
+            continue;
+        }
         if (c->props[k].flags & CIM_WRITE) {
             if (*n == max)
                 return WSM_ERR_INVALID_REPRESENTATION;

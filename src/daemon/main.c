@@ -21,6 +21,7 @@
 #include "config.h"
 #include "engine.h"
 #ifdef WSMD_HAVE_CIM
+#include "cim.h"
 #include "cimops.h"
 #endif
 #include "server.h"
@@ -273,6 +274,7 @@ stop:
 out:
 #ifdef WSMD_HAVE_CIM
     wsmd__enum_shutdown();
+    cim_synthetic_cleanup();
 #endif
 #ifdef WSMD_HAVE_SHELL
     shell_mgr_free(srv.shells);

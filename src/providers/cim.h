@@ -145,6 +145,9 @@ const char *cim_uri_prefix_dmtf(void); /* "http://schemas.dmtf.org/wbem/wscim/1/
 const char *
 cim_uri_prefix_wmi(void); /* "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/" */
 
+/* Frees what the synthetic class keeps (notes set by Put); at exit. */
+void cim_synthetic_cleanup(void);
+
 /* ---- helpers for providers (src/providers/cim.c) ------------------- */
 
 /* Set by property name; an unknown name is a programming error (abort in

@@ -393,10 +393,10 @@ def test_fragment_bad_expression(cli, expr):
 
 
 @pytest.mark.parametrize("uri", [WMI + "Win32_OperatingSystem", DMTF + "CIM_OperatingSystem",
-                                 WMI + "Win32_Process", SYN])
+                                 WMI + "Win32_Process"])
 def test_put_is_not_supported(cli, uri):
-    """No class has writable properties: Put is a:ActionNotSupported, whole
-    instance or fragment."""
+    """Host classes have no writable properties: Put is a:ActionNotSupported,
+    whole instance or fragment."""
     cls = uri.rsplit("/", 1)[1]
     body = f'<p:{cls} xmlns:p="{uri}"><p:Caption>x</p:Caption></p:{cls}>'
     sels = ({"Handle": str(os.getpid())} if "Process" in cls
@@ -406,6 +406,39 @@ def test_put_is_not_supported(cli, uri):
             extra_headers='<w:FragmentTransfer s:mustUnderstand="true">Caption'
                           "</w:FragmentTransfer>").expect_fault(
         "a:ActionNotSupported", CODE_ACTION_NOT_SUPPORTED)
+
+
+def test_put_writable_property(cli):
+    """WSMD_Synthetic's Note is writable: Put whole instance, then fragment;
+    Get shows the value; a read-only property cannot change."""
+    sels = {"InstanceID": "synthetic-4"}
+    _, inst = cli.get_instance(SYN, sels)
+    assert instance_props(inst)["Note"] is None
+    body = (f'<p:WSMD_Synthetic xmlns:p="{SYN}"><p:InstanceID>synthetic-4</p:InstanceID>'
+            f'<p:Note>first &amp; note</p:Note></p:WSMD_Synthetic>')
+    a = cli.put(SYN, body, sels).ok(XF + "PutResponse")
+    assert instance_props(list(a.body)[0])["Note"] == "first & note", a.where()
+    _, inst = cli.get_instance(SYN, sels)
+    assert instance_props(inst)["Note"] == "first & note"
+    frag = '<w:FragmentTransfer s:mustUnderstand="true">Note</w:FragmentTransfer>'
+    a = cli.put(SYN, "<w:XmlFragment><Note>second</Note></w:XmlFragment>", sels,
+                extra_headers=frag).ok(XF + "PutResponse")
+    assert a.body.find("w:XmlFragment", NS) is not None, a.where()
+    _, inst = cli.get_instance(SYN, sels)
+    assert instance_props(inst)["Note"] == "second"
+    # Another instance is untouched.
+    _, other = cli.get_instance(SYN, {"InstanceID": "synthetic-5"})
+    assert instance_props(other)["Note"] is None
+    # Read-only: Name may be echoed, not changed.
+    bad = (f'<p:WSMD_Synthetic xmlns:p="{SYN}"><p:Name>renamed</p:Name>'
+           f'</p:WSMD_Synthetic>')
+    cli.put(SYN, bad, sels).expect_fault("x:InvalidRepresentation", CODE_INVALID_REPRESENTATION)
+    same = (f'<p:WSMD_Synthetic xmlns:p="{SYN}"><p:Name>item 4</p:Name>'
+            f'<p:Note>third</p:Note></p:WSMD_Synthetic>')
+    cli.put(SYN, same, sels).ok(XF + "PutResponse")
+    # A missing instance.
+    cli.put(SYN, body, {"InstanceID": "synthetic-999999"}).expect_fault(
+        "a:DestinationUnreachable")
 
 
 @pytest.mark.parametrize("action", [XF + "Create", XF + "Delete",

@@ -302,11 +302,20 @@ def test_set_unknown_property(syn):
     assert "does not match any properties on resource: NoSuchProperty" in cp.stderr
 
 
-def test_set_read_only_class_faults(syn):
-    # The synthetic class has no Put: the service answers a fault.
+def test_set_read_only_property_faults(syn):
+    # Name is read-only: the service answers a fault.
     cp = winrm(syn, "set", f"{SYN}?InstanceID=synthetic-7", '@{Name="renamed"}')
     assert cp.returncode == 1, cp
     assert cp.stderr.startswith("WSManFault\n")
+
+
+def test_set_writable_property(syn):
+    cp = winrm(syn, "set", f"{SYN}?InstanceID=synthetic-8", '@{Note="set by winrm"}')
+    assert cp.returncode == 0, cp
+    assert "Note = set by winrm" in cp.stdout, cp.stdout
+    cp = winrm(syn, "get", f"{SYN}?InstanceID=synthetic-8")
+    assert cp.returncode == 0, cp
+    assert "Note = set by winrm" in cp.stdout, cp.stdout
 
 
 # ---- usage ---------------------------------------------------------------------
