@@ -30,7 +30,7 @@ from cim_helpers import (
     XSI_NIL, Client, epr_selectors, instance_props, local_name, q,
     selector_filter, wql_filter,
 )
-from wsman_helpers import SANITIZED, USER
+from wsman_helpers import PASSWORD, SANITIZED, USER
 
 SYN = DMTF + "WSMD_Synthetic"
 SYN_COUNT = 50
@@ -408,9 +408,16 @@ def test_put_is_not_supported(cli, uri):
         "a:ActionNotSupported", CODE_ACTION_NOT_SUPPORTED)
 
 
-def test_put_writable_property(cli):
+def test_put_writable_property(wsmd_factory, tmp_path):
     """WSMD_Synthetic's Note is writable: Put whole instance, then fragment;
-    Get shows the value; a read-only property cannot change."""
+    Get shows the value; a read-only property cannot change. (A daemon of
+    its own: the module's shared one must keep every Note NULL.)"""
+    from conftest import user_add
+    users = tmp_path / "users"
+    user_add(users, USER, PASSWORD)
+    d = wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(users),
+                     "--synthetic", "10")
+    cli = Client(d.port)
     sels = {"InstanceID": "synthetic-4"}
     _, inst = cli.get_instance(SYN, sels)
     assert instance_props(inst)["Note"] is None
@@ -1233,4 +1240,4 @@ def test_relates_to_on_every_kind_of_reply(cli):
         cli.enumerate(SYN, filter_xml=wql_filter("SELECT"), message_id=mid).expect_fault(
             "w:CannotProcessFilter")
         cli.put(SYN, "<x/>", {"InstanceID": "synthetic-1"}, message_id=mid).expect_fault(
-            "a:ActionNotSupported")
+            "x:InvalidRepresentation")
