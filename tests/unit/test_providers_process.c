@@ -579,9 +579,11 @@ static void test_create_and_terminate(void **state)
     /* The pid is the command's own (run as "exec sleep 30"), not that
      * of a shell waiting for it: Terminate must end the command. */
     char cmd[512];
-    for (int i = 0; i < 200; i++) { /* the shell is about to exec */
+    for (int i = 0; i < 300; i++) {
+        /* Until the exec: the forked copy of us, then the shell about to
+         * exec (and an empty cmdline in between). */
         read_cmdline(pid, cmd, sizeof(cmd));
-        if (strcmp(cmd, "sh -c exec sleep 30 ") != 0)
+        if (strcmp(cmd, "sleep 30 ") == 0)
             break;
         sleep_ms(10);
     }
