@@ -103,6 +103,9 @@ void wsm_identity_clear(struct wsm_identity *id);
  *   "OperationTimeout" milliseconds (w:OperationTimeout; default 60000)
  *   "SkipCACheck", "SkipCNCheck"  nonzero: do not verify the HTTPS
  *                      certificate chain / host name (winrs -skipCAcheck)
+ *   "ReceiveAhead"     nonzero: while a command's output flows, send the next
+ *                      Receive on a second connection (a thread) while the
+ *                      last reply is processed (default off; winrs sets it)
  * WSM_ERR_INVALID_ARG for an unknown name or a value out of range. */
 enum wsm_err wsm_session_set(wsm_session *s, const char *name, long value);
 

@@ -2,12 +2,16 @@
  *
  *   winrs -r:URL -u:USER -p:PASS [-d:DIR] [-env:K=V]... [-noprofile] COMMAND [ARGS...]
  *
- * Three threads, each with its own session (libcurl handles are not
- * thread-safe): the main thread creates the shell, starts the command and
- * loops on Receive, writing stdout and stderr as they arrive; a stdin
- * thread forwards our stdin with Send (End at EOF); a signal thread turns
- * Ctrl-C into the ctrl_c signal (a second one into terminate, a third
- * gives up on the command). The shell is deleted at the end in every case.
+ * Three threads, each with its own session (a session is one connection,
+ * for one thread at a time): the main thread creates the shell, starts
+ * the command and loops on Receive, writing stdout and stderr as they
+ * arrive (the library fetches the next Receive on a connection of its own
+ * meanwhile: "ReceiveAhead"); a stdin thread forwards our stdin with Send
+ * (End at EOF; when stdin is /dev/null or a file at its end, the main
+ * thread sends that End itself and there is no stdin thread); a signal
+ * thread turns Ctrl-C into the ctrl_c signal (a second one into
+ * terminate, a third gives up on the command). The shell is deleted at
+ * the end in every case.
  */
 #include <errno.h>
 #include <langinfo.h>
@@ -21,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "args.h"
@@ -215,6 +220,22 @@ static void *stdin_main(void *arg)
     free(buf);
     wsm_shell_free(sh);
     return NULL;
+}
+
+/* Whether stdin is known to be at its end without reading from it:
+ * /dev/null, or a regular file read to its end. */
+static int stdin_at_end(void)
+{
+    struct stat st, dn;
+    if (fstat(STDIN_FILENO, &st) != 0)
+        return 0;
+    if (S_ISCHR(st.st_mode))
+        return stat("/dev/null", &dn) == 0 && S_ISCHR(dn.st_mode) && st.st_rdev == dn.st_rdev;
+    if (S_ISREG(st.st_mode)) {
+        off_t pos = lseek(STDIN_FILENO, 0, SEEK_CUR);
+        return pos >= 0 && pos >= st.st_size;
+    }
+    return 0;
 }
 
 /* ---- signals ------------------------------------------------------- */
@@ -429,6 +450,7 @@ int main(int argc, char **argv)
         .url = url, .user = user, .password = pass, .auth = WSM_AUTH_BASIC};
     enum wsm_err e;
     if ((e = new_session(&so, skip_ca, skip_cn, &ctl.main_s)) ||
+        (e = wsm_session_set(ctl.main_s, "ReceiveAhead", 1)) ||
         (e = new_session(&so, skip_ca, skip_cn, &ctl.in_s)) ||
         (e = new_session(&so, skip_ca, skip_cn, &ctl.sig_s))) {
         report("cannot open a session", NULL, e);
@@ -476,8 +498,15 @@ int main(int argc, char **argv)
     }
 
     wsm_shell *in_sh = NULL;
-    if (wsm_shell_open(ctl.in_s, shell_id, &in_sh) != WSM_OK ||
-        pthread_create(&in_thread, NULL, stdin_main, in_sh) != 0) {
+    if (stdin_at_end()) {
+        /* Nothing to forward but the end: one Send on this connection
+         * costs less than a thread, a connection and a login of its own.
+         * A fault means the command is done already; the Receive tells. */
+        e = wsm_shell_send(sh, command_id, NULL, 0, 1);
+        if (e && e != WSM_ERR_FAULT && !interrupted())
+            report("sending stdin", ctl.main_s, e);
+    } else if (wsm_shell_open(ctl.in_s, shell_id, &in_sh) != WSM_OK ||
+               pthread_create(&in_thread, NULL, stdin_main, in_sh) != 0) {
         fprintf(stderr, "winrs: cannot start a thread\n");
         wsm_shell_signal(sh, command_id, "terminate");
         return finish(sh, 1);

@@ -1,16 +1,118 @@
-/* libwsm client: sessions over libcurl. */
+/* libwsm client: sessions, and the HTTP exchange under every request.
+ *
+ * Plain http:// goes through http.c (sockets, a persistent connection).
+ * https:// -- and http:// when the environment names a proxy -- goes
+ * through libcurl, which is loaded with dlopen() on first use, so that a
+ * program that only speaks http:// never maps libcurl and the forty
+ * libraries it needs. docs/internals/client-transport.md says why.
+ */
 #include <curl/curl.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "client_internal.h"
 #include "envelope.h"
+#include "http.h"
 #include "ns.h"
 #include "wsm/wsm.h"
+
+/* ---- libcurl, loaded at run time ----------------------------------- */
+
+/* The libcurl functions we call (resolved with dlsym). */
+static struct {
+    CURLcode (*global_init)(long);
+    CURL *(*easy_init)(void);
+    void (*easy_cleanup)(CURL *);
+    void (*easy_reset)(CURL *);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_perform)(CURL *);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    const char *(*easy_strerror)(CURLcode);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+} cu;
+static pthread_once_t cu_once = PTHREAD_ONCE_INIT;
+static int cu_ok;
+static char cu_error[300];
+
+static void cu_load(void)
+{
+    /* The GnuTLS flavour first: what Debian's libcurl4-gnutls-dev (our
+     * build dependency) links against; then the default one. */
+    static const char *const names[] = {"libcurl-gnutls.so.4", "libcurl.so.4"};
+    void *h = NULL;
+    for (size_t i = 0; !h && i < sizeof(names) / sizeof(names[0]); i++)
+        h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        snprintf(cu_error, sizeof(cu_error), "https needs libcurl: %s", why ? why : "not found");
+        return;
+    }
+    static const char *const syms[] = {
+        "curl_global_init",  "curl_easy_init",     "curl_easy_cleanup", "curl_easy_reset",
+        "curl_easy_setopt",  "curl_easy_perform",  "curl_easy_getinfo", "curl_easy_strerror",
+        "curl_slist_append", "curl_slist_free_all"};
+    void **slots[] = {(void **)&cu.global_init,  (void **)&cu.easy_init,
+                      (void **)&cu.easy_cleanup, (void **)&cu.easy_reset,
+                      (void **)&cu.easy_setopt,  (void **)&cu.easy_perform,
+                      (void **)&cu.easy_getinfo, (void **)&cu.easy_strerror,
+                      (void **)&cu.slist_append, (void **)&cu.slist_free_all};
+    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+        void *f = dlsym(h, syms[i]);
+        if (!f) {
+            snprintf(cu_error, sizeof(cu_error), "libcurl has no %s", syms[i]);
+            return; /* (h stays loaded: harmless) */
+        }
+        /* POSIX guarantees that a function pointer survives this. */
+        memcpy(slots[i], &f, sizeof(f));
+    }
+    if (cu.global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        snprintf(cu_error, sizeof(cu_error), "curl_global_init failed");
+        return;
+    }
+    cu_ok = 1;
+}
+
+/* ---- connections --------------------------------------------------- */
+
+struct wsm_conn {
+    int aborted;               /* (curl) checked by the progress callback */
+    CURL *curl;                /* libcurl: the easy handle, made on first use */
+    struct wsm_http_conn http; /* plain HTTP */
+};
+
+enum wsm_err wsm__conn_new(const wsm_session *s, struct wsm_conn **out)
+{
+    struct wsm_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return WSM_ERR_NOMEM;
+    wsm__http_conn_init(&c->http, &s->target);
+    *out = c;
+    return WSM_OK;
+}
+
+void wsm__conn_free(struct wsm_conn *c)
+{
+    if (!c)
+        return;
+    if (c->curl)
+        cu.easy_cleanup(c->curl);
+    wsm__http_conn_close(&c->http);
+    free(c);
+}
+
+void wsm__conn_abort(struct wsm_conn *c)
+{
+    __atomic_store_n(&c->aborted, 1, __ATOMIC_SEQ_CST);
+    wsm__http_conn_abort(&c->http);
+}
 
 struct sink {
     struct wsm_buf *buf;
@@ -25,25 +127,161 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
         /* Size the buffer once from Content-Length: a multi-megabyte
          * Receive reply would otherwise be copied a dozen times. */
         curl_off_t cl = -1;
-        if (curl_easy_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+        if (cu.easy_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
             cl > 0 && (size_t)cl <= s->buf->cap)
             wsm__buf_reserve(s->buf, (size_t)cl);
     }
     return wsm__buf_add(s->buf, p, n) == WSM_OK ? n : 0;
 }
 
+static int on_progress(void *ud, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
+{
+    (void)dlt;
+    (void)dln;
+    (void)ult;
+    (void)uln;
+    struct wsm_conn *c = ud;
+    return __atomic_load_n(&c->aborted, __ATOMIC_SEQ_CST); /* nonzero: abort */
+}
+
+/* The server may hold a request up to OperationTimeout (Receive): the
+ * whole exchange may take that long and a little more. */
+static long request_timeout_ms(const wsm_session *s)
+{
+    long tmo = s->timeout_ms;
+    if (s->operation_timeout_ms > tmo)
+        tmo = s->operation_timeout_ms;
+    return tmo + 5000;
+}
+
+static enum wsm_err curl_post(const wsm_session *s, struct wsm_conn *conn, const char *body,
+                              size_t len, int anonymous, struct wsm_buf *resp, long *status,
+                              char *err, size_t errlen)
+{
+    pthread_once(&cu_once, cu_load);
+    if (!cu_ok) {
+        snprintf(err, errlen, "%s", cu_error);
+        return WSM_ERR_HTTP;
+    }
+    if (!conn->curl && !(conn->curl = cu.easy_init()))
+        return WSM_ERR_NOMEM;
+    struct curl_slist *h = NULL;
+    static const char *const hdrs[] = {"Content-Type: application/soap+xml;charset=UTF-8",
+                                       "Expect:", "WSMANIDENTIFY: unauthenticated"};
+    for (int i = 0; i < (anonymous ? 3 : 2); i++) {
+        struct curl_slist *n = cu.slist_append(h, hdrs[i]);
+        if (!n) {
+            cu.slist_free_all(h);
+            return WSM_ERR_NOMEM;
+        }
+        h = n;
+    }
+    CURL *c = conn->curl;
+    cu.easy_reset(c);
+    cu.easy_setopt(c, CURLOPT_URL, s->url);
+    cu.easy_setopt(c, CURLOPT_POST, 1L);
+    cu.easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    cu.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    cu.easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    struct sink sink = {resp, c};
+    cu.easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    cu.easy_setopt(c, CURLOPT_TIMEOUT_MS, request_timeout_ms(s));
+    cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s->timeout_ms);
+    cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cu.easy_setopt(c, CURLOPT_USERAGENT, "Microsoft WinRM Client");
+    cu.easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    cu.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    cu.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    cu.easy_setopt(c, CURLOPT_XFERINFODATA, conn);
+    if (s->skip_ca_check)
+        cu.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    if (s->skip_cn_check)
+        cu.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    if (!anonymous && s->auth == WSM_AUTH_BASIC) {
+        cu.easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+        cu.easy_setopt(c, CURLOPT_USERNAME, s->user);
+        cu.easy_setopt(c, CURLOPT_PASSWORD, s->password);
+    }
+    CURLcode cr = cu.easy_perform(c);
+    cu.slist_free_all(h);
+    if (cr != CURLE_OK) {
+        snprintf(err, errlen, "%s", cu.easy_strerror(cr));
+        return WSM_ERR_HTTP;
+    }
+    cu.easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    return WSM_OK;
+}
+
+enum wsm_err wsm__conn_post(const wsm_session *s, struct wsm_conn *c, const char *body, size_t len,
+                            int anonymous, struct wsm_buf *resp, long *status, char *err,
+                            size_t errlen)
+{
+    *status = 0;
+    if (len > (size_t)0x7fffffff)
+        return WSM_ERR_INVALID_ARG;
+    if (s->use_curl)
+        return curl_post(s, c, body, len, anonymous, resp, status, err, errlen);
+    const char *hdrs = NULL;
+    if (anonymous)
+        hdrs = "WSMANIDENTIFY: unauthenticated\r\n";
+    else if (s->auth == WSM_AUTH_BASIC)
+        hdrs = s->auth_header;
+    struct wsm_http_request rq = {.headers = hdrs,
+                                  .body = body,
+                                  .len = len,
+                                  .timeout_ms = request_timeout_ms(s),
+                                  .connect_timeout_ms = s->timeout_ms};
+    return wsm__http_post(&c->http, &rq, resp, status, err, errlen);
+}
+
+/* ---- sessions ------------------------------------------------------ */
+
+/* Whether libcurl would send an http:// request through a proxy named in
+ * the environment: then libcurl does it, as before there was http.c.
+ * (Only "no_proxy=*" is recognised here; libcurl applies the rest.) */
+static int proxy_in_env(void)
+{
+    static const char *const vars[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+    int any = 0;
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i]);
+        any |= v && *v;
+    }
+    const char *np = getenv("no_proxy");
+    if (!np || !*np)
+        np = getenv("NO_PROXY");
+    return any && !(np && strcmp(np, "*") == 0);
+}
+
+static char *basic_header(const char *user, const char *password)
+{
+    size_t ul = strlen(user), pl = strlen(password);
+    char *plain = malloc(ul + pl + 2);
+    if (!plain)
+        return NULL;
+    memcpy(plain, user, ul);
+    plain[ul] = ':';
+    memcpy(plain + ul + 1, password, pl + 1);
+    static const char pre[] = "Authorization: Basic ";
+    size_t n64 = wsm__base64_enclen(ul + pl + 1);
+    char *h = malloc(sizeof(pre) - 1 + n64 + 3);
+    if (h) {
+        memcpy(h, pre, sizeof(pre) - 1);
+        wsm__base64_encode((const unsigned char *)plain, ul + pl + 1, h + sizeof(pre) - 1);
+        memcpy(h + sizeof(pre) - 1 + n64, "\r\n", 3);
+    }
+    explicit_bzero(plain, ul + pl + 1);
+    free(plain);
+    return h;
+}
+
 enum wsm_err wsm_session_new(const struct wsm_session_opts *o, wsm_session **out)
 {
-    static int curl_ready;
     if (!o || !o->url)
         return WSM_ERR_INVALID_ARG;
     if (o->auth == WSM_AUTH_BASIC && (!o->user || !o->password))
         return WSM_ERR_INVALID_ARG;
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-            return WSM_ERR_INTERNAL;
-        curl_ready = 1;
-    }
     wsm_session *s = calloc(1, sizeof(*s));
     if (!s)
         return WSM_ERR_NOMEM;
@@ -56,12 +294,24 @@ enum wsm_err wsm_session_new(const struct wsm_session_opts *o, wsm_session **out
     const char *path = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
     size_t ul = strlen(o->url);
     s->url = malloc(ul + 8);
-    if (s->url)
-        snprintf(s->url, ul + 8, "%s%s", o->url, path ? "" : "/wsman");
+    if (!s->url) {
+        free(s);
+        return WSM_ERR_NOMEM;
+    }
+    snprintf(s->url, ul + 8, "%s%s", o->url, path ? "" : "/wsman");
+    int https = 0;
+    enum wsm_err e = wsm__http_target_parse(s->url, &https, &s->target);
+    if (e) {
+        wsm_session_free(s);
+        return e;
+    }
+    s->use_curl = https || proxy_in_env();
     s->user = o->user ? strdup(o->user) : NULL;
     s->password = o->password ? strdup(o->password) : NULL;
-    s->curl = curl_easy_init();
-    if (!s->url || !s->curl || (o->user && !s->user) || (o->password && !s->password)) {
+    if (s->auth == WSM_AUTH_BASIC && s->user && s->password)
+        s->auth_header = basic_header(s->user, s->password);
+    if ((o->user && !s->user) || (o->password && !s->password) ||
+        (s->auth == WSM_AUTH_BASIC && !s->auth_header) || wsm__conn_new(s, &s->conn)) {
         wsm_session_free(s);
         return WSM_ERR_NOMEM;
     }
@@ -73,12 +323,16 @@ void wsm_session_free(wsm_session *s)
 {
     if (!s)
         return;
-    if (s->curl)
-        curl_easy_cleanup(s->curl);
+    wsm__conn_free(s->conn);
     if (s->password) {
         explicit_bzero(s->password, strlen(s->password));
         free(s->password);
     }
+    if (s->auth_header) {
+        explicit_bzero(s->auth_header, strlen(s->auth_header));
+        free(s->auth_header);
+    }
+    wsm__http_target_free(&s->target);
     free(s->user);
     free(s->url);
     free(s);
@@ -119,6 +373,8 @@ enum wsm_err wsm_session_set(wsm_session *s, const char *name, long value)
         s->skip_ca_check = value != 0;
     } else if (!strcasecmp(name, "SkipCNCheck")) {
         s->skip_cn_check = value != 0;
+    } else if (!strcasecmp(name, "ReceiveAhead")) {
+        s->receive_ahead = value != 0;
     } else {
         return WSM_ERR_INVALID_ARG;
     }
@@ -163,82 +419,29 @@ static int same_id(const char *a, const char *b)
     return a && b && strcasecmp(a, b) == 0;
 }
 
-enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymous,
-                       const char *message_id, struct wsm_envelope **env, char **raw)
+size_t wsm__reply_cap(const wsm_session *s)
 {
-    struct wsm_buf resp;
-    struct curl_slist *h = NULL;
-    long status = 0;
-    enum wsm_err e;
-
-    s->error[0] = '\0';
-    s->fault_code = 0;
-    s->fault_subcode[0] = '\0';
-    if (len > (size_t)0x7fffffff)
-        return WSM_ERR_INVALID_ARG;
     /* A reply is at most MaxEnvelopeSize (we allow some slack for HTTP
      * framing quirks); never less than the historical 64 MiB cap. */
     size_t cap = 64u * 1024 * 1024;
     if (s->max_envelope > cap - 65536)
         cap = s->max_envelope + 65536;
-    wsm__buf_init(&resp, cap);
-    static const char *const hdrs[] = {"Content-Type: application/soap+xml;charset=UTF-8",
-                                       "Expect:", "WSMANIDENTIFY: unauthenticated"};
-    for (int i = 0; i < (anonymous ? 3 : 2); i++) {
-        struct curl_slist *n = curl_slist_append(h, hdrs[i]);
-        if (!n) {
-            curl_slist_free_all(h);
-            return WSM_ERR_NOMEM;
-        }
-        h = n;
-    }
-    /* The server may hold a request up to OperationTimeout (Receive). */
-    long tmo = s->timeout_ms;
-    if (s->operation_timeout_ms > tmo)
-        tmo = s->operation_timeout_ms;
-    CURL *c = s->curl;
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, s->url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    struct sink sink = {&resp, c};
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, tmo + 5000);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "Microsoft WinRM Client");
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    if (s->skip_ca_check)
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-    if (s->skip_cn_check)
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    if (!anonymous && s->auth == WSM_AUTH_BASIC) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERNAME, s->user);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, s->password);
-    }
-    CURLcode cr = curl_easy_perform(c);
-    curl_slist_free_all(h);
-    if (cr != CURLE_OK) {
-        wsm__session_errorf(s, "%s", curl_easy_strerror(cr));
-        wsm__buf_free(&resp);
-        return WSM_ERR_HTTP;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    return cap;
+}
+
+enum wsm_err wsm__reply_check(wsm_session *s, const char *data, size_t len, long status,
+                              const char *message_id, struct wsm_envelope **env)
+{
     if (status == 401) {
         wsm__session_errorf(s, "access denied (HTTP 401)");
-        wsm__buf_free(&resp);
         return WSM_ERR_AUTH;
     }
-    struct wsm_limits lim = {.max_size = resp.cap, .response = 1};
+    struct wsm_limits lim = {.max_size = len > wsm__reply_cap(s) ? len : wsm__reply_cap(s),
+                             .response = 1};
     struct wsm_envelope *reply = NULL;
-    e = resp.len ? wsm__envelope_parse(resp.data, resp.len, &lim, &reply, NULL, 0)
-                 : WSM_ERR_NOT_SOAP;
+    enum wsm_err e = len ? wsm__envelope_parse(data, len, &lim, &reply, NULL, 0) : WSM_ERR_NOT_SOAP;
     if (e) {
         wsm__session_errorf(s, "HTTP %ld with no valid SOAP reply", status);
-        wsm__buf_free(&resp);
         return status == 200 ? e : WSM_ERR_HTTP;
     }
     int fault = status != 200 || wsm__xml_child(reply->body, WSM_NS_SOAP, "Fault");
@@ -246,20 +449,37 @@ enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymo
         wsm__session_errorf(s, "the reply's RelatesTo (%s) is not the request's MessageID",
                             reply->relates_to ? reply->relates_to : "missing");
         wsm__envelope_free(reply);
-        wsm__buf_free(&resp);
         return WSM_ERR_BAD_HEADER;
     }
     if (fault) {
         read_fault(s, reply, status);
         wsm__envelope_free(reply);
-        wsm__buf_free(&resp);
         return WSM_ERR_FAULT;
     }
-    if (raw)
-        *raw = wsm__buf_steal(&resp, NULL);
-    wsm__buf_free(&resp);
     *env = reply;
     return WSM_OK;
+}
+
+enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymous,
+                       const char *message_id, struct wsm_envelope **env, char **raw)
+{
+    struct wsm_buf resp;
+    long status = 0;
+
+    s->error[0] = '\0';
+    s->fault_code = 0;
+    s->fault_subcode[0] = '\0';
+    if (len > (size_t)0x7fffffff)
+        return WSM_ERR_INVALID_ARG;
+    wsm__buf_init(&resp, wsm__reply_cap(s));
+    enum wsm_err e = wsm__conn_post(s, s->conn, body, len, anonymous, &resp, &status, s->error,
+                                    sizeof(s->error));
+    if (!e)
+        e = wsm__reply_check(s, resp.data, resp.len, status, message_id, env);
+    if (!e && raw)
+        *raw = wsm__buf_steal(&resp, NULL);
+    wsm__buf_free(&resp);
+    return e;
 }
 
 enum wsm_err wsm_identify(wsm_session *s, struct wsm_identity *out, char **xml)

@@ -1,17 +1,22 @@
-/* libwsm client internals shared by client.c and shell_client.c. */
+/* libwsm client internals shared by client.c, shell_client.c and the
+ * other request builders. */
 #ifndef WSM_CLIENT_INTERNAL_H
 #define WSM_CLIENT_INTERNAL_H
 
-#include <curl/curl.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "envelope.h"
+#include "http.h"
 #include "wsm/wsm.h"
 
 #define WSM_DEFAULT_OPERATION_TIMEOUT_MS 60000L
 
+/* One connection of a session: plain HTTP (http.c) or libcurl (https://,
+ * or a proxy configured in the environment), loaded at run time. */
+struct wsm_conn;
+
 struct wsm_session {
-    CURL *curl;
     char *url;
     char *user;
     char *password;
@@ -21,6 +26,11 @@ struct wsm_session {
     long operation_timeout_ms; /* w:OperationTimeout we send */
     int skip_ca_check;
     int skip_cn_check;
+    int receive_ahead; /* "ReceiveAhead": shells fetch the next Receive early */
+    int use_curl;      /* https://, or a proxy from the environment */
+    struct wsm_http_target target;
+    char *auth_header;     /* "Authorization: Basic ...\r\n" or NULL */
+    struct wsm_conn *conn; /* the session's own connection (made on first use) */
     char error[512];
     unsigned long fault_code;
     char fault_subcode[64]; /* local name of s:Subcode/s:Value, e.g. "TimedOut" */
@@ -38,5 +48,29 @@ enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymo
 /* Sets the session's error text. */
 void wsm__session_errorf(wsm_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ---- the pieces of wsm__post, for callers that read replies their own
+ * way (shell_client.c's Receive) ---- */
+
+/* A new connection for s (not connected yet). It reads the session's
+ * settings at each request: they must not change while it is in use. */
+enum wsm_err wsm__conn_new(const wsm_session *s, struct wsm_conn **out);
+void wsm__conn_free(struct wsm_conn *c);
+/* From another thread: makes the request in progress on c (and any later
+ * one) fail soon. */
+void wsm__conn_abort(struct wsm_conn *c);
+/* The HTTP exchange only: resp (empty; its cap bounds the body) gets the
+ * body and *status the HTTP status. A transport error is WSM_ERR_HTTP with
+ * err set; thread-safe for distinct connections of one session. */
+enum wsm_err wsm__conn_post(const wsm_session *s, struct wsm_conn *c, const char *body, size_t len,
+                            int anonymous, struct wsm_buf *resp, long *status, char *err,
+                            size_t errlen);
+/* The body cap wsm__post uses: MaxEnvelopeSize and some slack, at least
+ * 64 MiB. */
+size_t wsm__reply_cap(const wsm_session *s);
+/* What wsm__post does with a reply once it has it: 401, parsing, the
+ * RelatesTo check, faults. */
+enum wsm_err wsm__reply_check(wsm_session *s, const char *data, size_t len, long status,
+                              const char *message_id, struct wsm_envelope **env);
 
 #endif
