@@ -33,6 +33,7 @@
 #define GRACE_MS 2000     /* EOF wait after exit; SIGTERM -> SIGKILL */
 #define REAP_SYNC_MS 1000 /* shell_delete waits this long for killed children */
 #define KEEP_FINISHED 64  /* finished commands a shell remembers */
+#define HOLD_MS 50        /* both streams at EOF: wait this long for the exit */
 #define PIPE_SIZE (1 << 20)
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
@@ -69,6 +70,9 @@ struct cmd {
     int exit_code;
     unsigned nwaiters;
     long long exit_at, kill_at;
+    /* A stream at EOF before the exit was seen: nothing is told before
+     * this, so that the exit comes with the ends (see cmd_held). */
+    long long hold_until;
     unsigned in_end : 1;      /* close stdin once the queue is written */
     unsigned in_watched : 1;  /* in_fd is in the epoll set */
     unsigned pid_watched : 1; /* pidfd is in the epoll set */
@@ -338,9 +342,22 @@ static int cmd_done(const struct cmd *c)
            c->out[1].r.len == 0;
 }
 
+/* A stream reached EOF but the process has not been seen to exit: the
+ * pipes close in the kernel's exit path just before the process becomes a
+ * zombie (and its pidfd readable), and epoll may see one pipe before the
+ * other, so the exit is usually a moment away. Until hold_until (HOLD_MS
+ * after the first EOF) nothing is told, so that the last output, the ends
+ * of both streams and the exit code go out in one Receive. */
+static int cmd_held(const struct cmd *c)
+{
+    return !c->exited && c->hold_until && shell_now_ms() < c->hold_until;
+}
+
 /* Would shell_receive return WSM_OK now? */
 static int cmd_ready(const struct cmd *c)
 {
+    if (cmd_held(c))
+        return 0;
     if (c->done_told || cmd_done(c))
         return 1;
     for (int k = 0; k < 2; k++) {
@@ -457,8 +474,10 @@ static void stream_read(struct shell_mgr *m, struct cmd *c, int k)
         ssize_t n = readv(s->fd, iov, iov[1].iov_len ? 2 : 1);
         if (n > 0) {
             s->r.len += (size_t)n;
-            if ((size_t)n < space && !c->grace)
-                return; /* drained (level-triggered epoll brings us back) */
+            /* Drained (level-triggered epoll brings us back); after the
+             * exit, read on to EOF or EAGAIN: the end may be there. */
+            if ((size_t)n < space && !c->grace && !c->exited)
+                return;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -565,9 +584,28 @@ static void pid_event(struct shell_mgr *m, struct cmd *c, long long now)
     if (c->sh)
         c->sh->running--;
     stdin_close(m, c); /* nobody reads it any more */
+    /* The pipes have usually reached EOF by now (they close before the
+     * exit is signalled): take it, so the exit and the ends are told
+     * together. */
+    for (int k = 0; k < 2; k++)
+        if (c->out[k].fd >= 0 && !c->out[k].paused)
+            stream_read(m, c, k);
     if (c->out[0].fd >= 0 || c->out[1].fd >= 0)
         arm(m, now + GRACE_MS);
     maybe_reap(c);
+}
+
+/* A stream just reached EOF: has the process exited too? If it has not
+ * yet (see cmd_held), wait a little for its pidfd. */
+static void settle(struct shell_mgr *m, struct cmd *c, long long now)
+{
+    if (c->exited || c->orphan || (!c->out[0].eof && !c->out[1].eof) || c->hold_until)
+        return;
+    pid_event(m, c, now);
+    if (!c->exited) {
+        c->hold_until = now + HOLD_MS;
+        arm(m, c->hold_until);
+    }
 }
 
 static void handle_event(struct shell_mgr *m, const struct epoll_event *ev, long long now)
@@ -584,6 +622,7 @@ static void handle_event(struct shell_mgr *m, const struct epoll_event *ev, long
     case K_OUT:
     case K_ERR:
         stream_read(m, c, kind);
+        settle(m, c, now);
         maybe_reap(c);
         break;
     case K_IN:
@@ -594,7 +633,9 @@ static void handle_event(struct shell_mgr *m, const struct epoll_event *ev, long
             pid_event(m, c, now); /* may free it */
             return;
         }
-        pid_event(m, c, now);
+        /* settle() may have seen the exit already (same batch). */
+        if (!c->exited)
+            pid_event(m, c, now);
         break;
     }
     check_ready(m, c);
@@ -723,6 +764,12 @@ static void scan_timers(struct shell_mgr *m, long long now)
                 } else if (c->kill_at < next) {
                     next = c->kill_at;
                 }
+            }
+            if (c->hold_until && !c->exited) {
+                if (c->hold_until <= now)
+                    check_ready(m, c); /* no exit yet: tell the ends */
+                else if (c->hold_until < next)
+                    next = c->hold_until;
             }
             if (c->exited && (c->out[0].fd >= 0 || c->out[1].fd >= 0)) {
                 long long t = c->exit_at + GRACE_MS;
@@ -1283,6 +1330,11 @@ enum wsm_err shell_receive(struct shell_mgr *m, const char *owner, const char *s
     if (!c) {
         pthread_mutex_unlock(&m->lock);
         return WSM_ERR_NOT_FOUND;
+    }
+    if (cmd_held(c)) {
+        /* The exit is due any moment: the caller waits for it. */
+        pthread_mutex_unlock(&m->lock);
+        return WSM_ERR_TIMED_OUT;
     }
     size_t cap = m->lim.stream_cap;
     size_t a = c->out[0].r.len, b = c->out[1].r.len;

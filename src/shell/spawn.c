@@ -1,22 +1,66 @@
-/* Starting one command of the shell engine: pipes, fork, the child's set-up
+/* Starting one command of the shell engine: pipes, clone, the child's set-up
  * and exec, with exec errors reported back through a close-on-exec pipe.
  *
- * The daemon is multi-threaded, so between fork() and execve() the child
- * only makes async-signal-safe calls (plain system calls) on data the
- * parent prepared: no malloc, no getpwnam, no stdio. */
+ * The child is started the way glibc's posix_spawn starts it:
+ * clone(CLONE_VM | CLONE_VFORK) on a stack of its own (mmap'd, with a guard
+ * page). It shares the daemon's memory until execve, and the calling thread
+ * is suspended until then, so the cost of fork() (copying the page tables
+ * of a large multi-threaded process) is gone. In exchange the child is
+ * strictly limited:
+ *  - raw system calls only (syscall(SYS_...)): no libc wrapper that keeps
+ *    state or, like setresuid/setgroups, broadcasts to all the threads of
+ *    the process (SIGSETXID) -- those threads are the daemon's;
+ *  - it writes nothing of the parent's memory: it reads the context the
+ *    parent prepared, its locals live on its own stack, and what it has to
+ *    say goes through the report pipe. The one exception is errno (the
+ *    calling thread's TLS, via syscall()): that thread is blocked until
+ *    exec or exit and looks at errno only when clone itself failed;
+ *  - no sanitizer instrumentation (its shadow writes would be to shared
+ *    memory).
+ * All signals are blocked in the parent around clone, so no daemon handler
+ * runs in the child; the child gets a copy of the dispositions (no
+ * CLONE_SIGHAND), resets all of them and empties its mask last. */
 #include "engine_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <grp.h>
+
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize)
+#define CHILD_FN __attribute__((no_sanitize("address", "undefined")))
+#endif
+#endif
+#ifndef CHILD_FN
+#define CHILD_FN
+#endif
+
+/* 32-bit uid/gid calls on the architectures that have both. */
+#ifdef SYS_setresgid32
+#define NR_SETRESGID SYS_setresgid32
+#define NR_SETRESUID SYS_setresuid32
+#define NR_SETGROUPS SYS_setgroups32
+#define NR_SETUID SYS_setuid32
+#define NR_GETRESUID SYS_getresuid32
+#else
+#define NR_SETRESGID SYS_setresgid
+#define NR_SETRESUID SYS_setresuid
+#define NR_SETGROUPS SYS_setgroups
+#define NR_SETUID SYS_setuid
+#define NR_GETRESUID SYS_getresuid
+#endif
+
+#define CHILD_STACK (64 * 1024)
 
 enum { STAGE_FDS = 1, STAGE_IDS, STAGE_RLIMIT, STAGE_CHDIR, STAGE_EXEC };
 
@@ -25,100 +69,133 @@ struct exec_report {
     int err;
 };
 
-/* What the child reads, all prepared before fork. */
+/* The kernel's struct sigaction (rt_sigaction). */
+struct ksigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    unsigned long mask;
+};
+
+struct rlim64 {
+    uint64_t cur, max;
+};
+
+/* What the child reads, all prepared before clone. */
 struct child_ctx {
     const struct shell_spawn_req *r;
     int in_rd, out_wr, err_wr, report_wr;
     unsigned maxfd;
     int set_rlimit;
-    struct rlimit rl;
-    struct sigaction dfl;
-    sigset_t empty;
+    struct rlim64 rl;
     char *argv[4];
 };
 
-__attribute__((noreturn)) static void child_fail(const struct child_ctx *c, int stage, int err)
+/* A failed raw call: the error number (errno of the blocked calling
+ * thread, set by syscall() just now; nobody else writes it meanwhile). */
+CHILD_FN static int child_errno(void)
+{
+    return errno ? errno : EPERM;
+}
+
+CHILD_FN __attribute__((noreturn)) static void child_fail(const struct child_ctx *c, int stage,
+                                                          int err)
 {
     struct exec_report e;
     e.stage = stage;
     e.err = err;
-    ssize_t n = write(c->report_wr, &e, sizeof(e));
-    (void)n;
-    _exit(127);
+    syscall(SYS_write, c->report_wr, &e, sizeof(e));
+    for (;;)
+        syscall(SYS_exit_group, 127);
 }
 
-static void close_from(unsigned first, unsigned last, unsigned maxfd)
+CHILD_FN static void close_from(unsigned first, unsigned last, unsigned maxfd)
 {
     if (first > last)
         return;
-    if (close_range(first, last, 0) == 0)
+    if (syscall(SYS_close_range, first, last, 0) == 0)
         return;
     /* Kernels before 5.9: close what can be open one by one. */
     for (unsigned fd = first; fd <= last && fd < maxfd; fd++)
-        close((int)fd);
+        syscall(SYS_close, fd);
 }
 
-__attribute__((noreturn)) static void child_main(const struct child_ctx *c)
+CHILD_FN static int child_main(void *arg)
 {
+    const struct child_ctx *c = arg;
     const struct shell_spawn_req *r = c->r;
 
     /* A new session and process group: signals go to -pid. */
-    if (setsid() < 0)
-        child_fail(c, STAGE_FDS, errno);
-    /* Default dispositions (handlers are reset by exec anyway, but
-     * ignored signals would stay ignored). The mask is emptied last. */
+    if (syscall(SYS_setsid) < 0)
+        child_fail(c, STAGE_FDS, child_errno());
+    /* Default dispositions for every signal, 32 and 33 included (glibc
+     * keeps them for itself, but they can arrive ignored from whoever
+     * started the daemon; handlers are reset by exec anyway, ignored
+     * signals would stay ignored). The mask is emptied last. */
+    struct ksigaction k;
+    k.handler = (void *)SIG_DFL;
+    k.flags = 0;
+    k.restorer = NULL;
+    k.mask = 0;
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
-            sigaction(s, &c->dfl, NULL);
-    /* glibc keeps signals 32 and 33 for itself and refuses to change them,
-     * but they can arrive ignored from whoever started the daemon: reset
-     * them with the system call itself. */
-    for (int s = 32; s < SIGRTMIN; s++) {
-        struct {
-            void *handler;
-            unsigned long flags;
-            void *restorer;
-            unsigned long mask;
-        } k = {0};
-        k.handler = (void *)SIG_DFL;
-        syscall(SYS_rt_sigaction, s, &k, NULL, sizeof(k.mask));
-    }
+            syscall(SYS_rt_sigaction, s, &k, NULL, sizeof(k.mask));
 
-    /* All pipe ends are >= 3 (the parent saw to it), so dup2 cannot
-     * clobber one of them. dup2 clears close-on-exec on the copies. */
-    if (dup2(c->in_rd, 0) < 0 || dup2(c->out_wr, 1) < 0 || dup2(c->err_wr, 2) < 0)
-        child_fail(c, STAGE_FDS, errno);
+    /* All pipe ends are >= 3 (the parent saw to it), so dup3 cannot
+     * clobber one of them (nor fail on equal fds). The copies are not
+     * close-on-exec. */
+    if (syscall(SYS_dup3, c->in_rd, 0, 0) < 0 || syscall(SYS_dup3, c->out_wr, 1, 0) < 0 ||
+        syscall(SYS_dup3, c->err_wr, 2, 0) < 0)
+        child_fail(c, STAGE_FDS, child_errno());
     /* Everything else goes, except the report pipe (close-on-exec). */
     unsigned rep = (unsigned)c->report_wr;
     close_from(3, rep - 1, c->maxfd);
     close_from(rep + 1, ~0U, c->maxfd);
 
     if (r->switch_user) {
-        if (setresgid(r->gid, r->gid, r->gid) < 0)
-            child_fail(c, STAGE_IDS, errno);
-        if (setgroups((size_t)(r->ngroups > 0 ? r->ngroups : 0), r->groups) < 0)
-            child_fail(c, STAGE_IDS, errno);
-        if (setresuid(r->uid, r->uid, r->uid) < 0)
-            child_fail(c, STAGE_IDS, errno);
+        /* The raw calls act on this process alone (glibc's wrappers
+         * would signal every thread of the daemon). */
+        if (syscall(NR_SETRESGID, r->gid, r->gid, r->gid) < 0)
+            child_fail(c, STAGE_IDS, child_errno());
+        if (syscall(NR_SETGROUPS, (size_t)(r->ngroups > 0 ? r->ngroups : 0), r->groups) < 0)
+            child_fail(c, STAGE_IDS, child_errno());
+        if (syscall(NR_SETRESUID, r->uid, r->uid, r->uid) < 0)
+            child_fail(c, STAGE_IDS, child_errno());
         if (r->uid != 0) {
             /* Root must be gone for good. */
-            if (setuid(0) == 0)
+            if (syscall(NR_SETUID, 0) == 0)
                 child_fail(c, STAGE_IDS, EPERM);
-            uid_t ru, eu, su;
-            if (getresuid(&ru, &eu, &su) < 0 || ru != r->uid || eu != r->uid || su != r->uid)
+            uid_t ru = 0, eu = 0, su = 0;
+            if (syscall(NR_GETRESUID, &ru, &eu, &su) < 0 || ru != r->uid || eu != r->uid ||
+                su != r->uid)
                 child_fail(c, STAGE_IDS, EPERM);
         }
     }
-    if (c->set_rlimit && setrlimit(RLIMIT_AS, &c->rl) < 0)
-        child_fail(c, STAGE_RLIMIT, errno);
+    if (c->set_rlimit && syscall(SYS_prlimit64, 0, RLIMIT_AS, &c->rl, NULL) < 0)
+        child_fail(c, STAGE_RLIMIT, child_errno());
     /* After the switch: the directory as the owner sees it. */
-    if (chdir(r->workdir) < 0)
-        child_fail(c, STAGE_CHDIR, errno);
+    if (syscall(SYS_chdir, r->workdir) < 0)
+        child_fail(c, STAGE_CHDIR, child_errno());
 
-    sigprocmask(SIG_SETMASK, &c->empty, NULL);
-    execve("/bin/sh", c->argv, r->envp);
-    child_fail(c, STAGE_EXEC, errno);
+    unsigned long empty = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof(empty));
+    syscall(SYS_execve, "/bin/sh", c->argv, r->envp);
+    child_fail(c, STAGE_EXEC, child_errno());
+    return 127;
 }
+
+/* The child's calls into libc (syscall, __errno_location) go through the
+ * PLT: with lazy binding the first call would run the dynamic linker's
+ * resolver in the child, writing the GOT and the calling thread's TCB,
+ * shared memory. Resolve them here, in the parent, before any clone. */
+static int bind_volatile_sink;
+
+static void bind_child_calls(void)
+{
+    bind_volatile_sink = (int)syscall(SYS_getpid) + errno;
+}
+
+static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
 
 static void close_fd(int *fd)
 {
@@ -193,30 +270,47 @@ enum wsm_err shell__spawn(const struct shell_spawn_req *r, struct shell_spawn_re
     if (r->mem_limit) {
         struct rlimit cur;
         c.set_rlimit = 1;
-        c.rl.rlim_cur = c.rl.rlim_max = (rlim_t)r->mem_limit;
+        c.rl.cur = c.rl.max = (uint64_t)r->mem_limit;
         /* Never ask for more than the hard limit we have (EPERM). */
         if (getrlimit(RLIMIT_AS, &cur) == 0 && cur.rlim_max != RLIM_INFINITY &&
-            cur.rlim_max < c.rl.rlim_max)
-            c.rl.rlim_cur = c.rl.rlim_max = cur.rlim_max;
+            (uint64_t)cur.rlim_max < c.rl.max)
+            c.rl.cur = c.rl.max = (uint64_t)cur.rlim_max;
     }
-    c.dfl.sa_handler = SIG_DFL;
-    sigemptyset(&c.dfl.sa_mask);
-    sigemptyset(&c.empty);
     c.argv[0] = (char *)"sh";
     c.argv[1] = (char *)"-c";
     c.argv[2] = (char *)r->cmdline;
     c.argv[3] = NULL;
 
+    pthread_once(&bind_once, bind_child_calls);
+
+    /* The child's stack, a guard page below it (stacks grow down on every
+     * architecture we build for). */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t stack_len = CHILD_STACK + page;
+    char *stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        goto fail;
+    if (mprotect(stack, page, PROT_NONE) < 0) {
+        munmap(stack, stack_len);
+        goto fail;
+    }
+
     /* No signal handler of the daemon may run in the child. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = fork();
-    if (pid == 0)
-        child_main(&c);
+    /* Returns once the child has exec'd or exited. */
+    pid_t pid = clone(child_main, stack + stack_len, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+    int clone_err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0)
+    /* Its stack is no longer in use: after exec the child has its own
+     * memory, after exit none. */
+    munmap(stack, stack_len);
+    if (pid < 0) {
+        errno = clone_err;
         goto fail;
+    }
 
     close_fd(&in[0]);
     close_fd(&out[1]);

@@ -1179,6 +1179,187 @@ static void test_switch_user(void **state)
     shell_mgr_free(m);
 }
 
+/* The daemon's own credentials: every thread still root (the child's raw
+ * set*id calls must not reach them, as glibc's broadcasting wrappers
+ * would with a shared address space). */
+static void assert_threads_root(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[320], line[256];
+        snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* gone meanwhile */
+        while (fgets(line, sizeof(line), f)) {
+            if (strncmp(line, "Uid:", 4) == 0 || strncmp(line, "Gid:", 4) == 0) {
+                unsigned a, b, c2, e;
+                assert_int_equal(sscanf(line + 4, "%u %u %u %u", &a, &b, &c2, &e), 4);
+                assert_true(a == 0 && b == 0 && c2 == 0 && e == 0);
+            }
+            if (strncmp(line, "Groups:", 7) == 0)
+                assert_null(strstr(line, "4242"));
+        }
+        fclose(f);
+        n++;
+    }
+    closedir(d);
+    assert_true(n >= 2); /* this thread and the I/O thread */
+}
+
+/* Spawning as another user from a multi-threaded root process leaves the
+ * process's threads as they were; the children are the user. */
+static void test_switch_user_parent_intact(void **state)
+{
+    (void)state;
+    if (getuid() != 0) {
+        skip();
+        return;
+    }
+    struct shell_mgr *m = mgr_with(NULL);
+    gid_t groups[] = {65534, 4242};
+    struct shell_owner o = owner_named("nobody");
+    o.switch_user = 1;
+    o.uid = 65534;
+    o.gid = 65534;
+    o.groups = groups;
+    o.ngroups = 2;
+    char sid[37];
+    assert_int_equal(shell_create(m, &o, NULL, sid), WSM_OK);
+    for (int i = 0; i < 20; i++) {
+        char *out;
+        assert_int_equal(run(m, "nobody", sid, "id -u; id -G", &out, NULL), 0);
+        assert_string_equal(out, "65534\n65534 4242\n");
+        free(out);
+        assert_threads_root();
+    }
+    /* A failing exec path (chdir as the user) is reported, parent intact. */
+    struct shell_opts so = {0};
+    so.workdir = "/root";
+    char sid2[37];
+    assert_int_equal(shell_create(m, &o, &so, sid2), WSM_OK);
+    char cid[37];
+    assert_int_equal(shell_command(m, "nobody", sid2, "true", cid), WSM_ERR_INVALID_ARG);
+    assert_threads_root();
+    assert_int_equal(zombie_children(), 0);
+    shell_mgr_free(m);
+}
+
+/* The Receive that tells the ends of the streams also tells the exit: no
+ * extra round trip for the exit code (the pipes close a moment before the
+ * process becomes a zombie). The receive runs in the wake itself, as soon
+ * as the daemon would run it. */
+struct recv_ctx {
+    struct shell_mgr *m;
+    const char *sid, *cid;
+    enum wsm_err e;
+    int out_end, err_end, done, code;
+    struct waitctx w;
+};
+
+static void recv_now(struct recv_ctx *r)
+{
+    struct shell_output o;
+    memset(&o, 0, sizeof(o));
+    wsm__buf_init(&o.out, 0);
+    wsm__buf_init(&o.err, 0);
+    r->e = shell_receive(r->m, ALICE, r->sid, r->cid, 1 << 20, &o);
+    r->out_end = o.out_end;
+    r->err_end = o.err_end;
+    r->done = o.done;
+    r->code = o.exit_code;
+    wsm__buf_free(&o.out);
+    wsm__buf_free(&o.err);
+}
+
+static void on_wake_receive(void *arg)
+{
+    struct recv_ctx *r = arg;
+    recv_now(r);
+    on_wake(&r->w);
+}
+
+static void test_end_comes_with_exit(void **state)
+{
+    (void)state;
+    struct shell_mgr *m = mgr_with(NULL);
+    char sid[37];
+    new_shell(m, ALICE, NULL, sid);
+    const char *cmds[] = {"true", "echo hi", "echo oops >&2; exit 3"};
+    for (int i = 0; i < 150; i++) {
+        char cid[37];
+        assert_int_equal(shell_command(m, ALICE, sid, cmds[i % 3], cid), WSM_OK);
+        struct recv_ctx r;
+        memset(&r, 0, sizeof(r));
+        r.m = m;
+        r.sid = sid;
+        r.cid = cid;
+        recv_now(&r);
+        while (!(r.e == WSM_OK && (r.out_end || r.err_end))) {
+            assert_true(r.e == WSM_OK || r.e == WSM_ERR_TIMED_OUT);
+            wc_init(&r.w);
+            unsigned long tok;
+            assert_int_equal(
+                shell_wait(m, ALICE, sid, cid, shell_now_ms() + 5000, on_wake_receive, &r, &tok),
+                WSM_OK);
+            if (!wc_wait(&r.w, 1, 10000))
+                abort();
+            wc_destroy(&r.w);
+        }
+        assert_true(r.done);
+        assert_true(r.out_end && r.err_end);
+        assert_int_equal(r.code, i % 3 == 2 ? 3 : 0);
+    }
+    shell_mgr_free(m);
+}
+
+/* A command that closes its output and runs on: the ends are told soon,
+ * without the exit. */
+static void test_end_before_exit(void **state)
+{
+    (void)state;
+    struct shell_mgr *m = mgr_with(NULL);
+    char sid[37], cid[37];
+    new_shell(m, ALICE, NULL, sid);
+    assert_int_equal(shell_command(m, ALICE, sid, "exec >&- 2>&-; sleep 2", cid), WSM_OK);
+    long long t0 = shell_now_ms();
+    int ended = 0;
+    while (!ended && shell_now_ms() - t0 < 1500) {
+        struct shell_output o;
+        memset(&o, 0, sizeof(o));
+        wsm__buf_init(&o.out, 0);
+        wsm__buf_init(&o.err, 0);
+        enum wsm_err e = shell_receive(m, ALICE, sid, cid, 1 << 20, &o);
+        if (e == WSM_OK) {
+            assert_false(o.done);
+            ended = o.out_end && o.err_end;
+        } else {
+            assert_int_equal(e, WSM_ERR_TIMED_OUT);
+            struct waitctx w;
+            wc_init(&w);
+            unsigned long tok;
+            assert_int_equal(
+                shell_wait(m, ALICE, sid, cid, shell_now_ms() + 1000, on_wake, &w, &tok), WSM_OK);
+            if (!wc_wait(&w, 1, 10000))
+                abort();
+            wc_destroy(&w);
+        }
+        wsm__buf_free(&o.out);
+        wsm__buf_free(&o.err);
+    }
+    assert_true(ended);
+    assert_true(shell_now_ms() - t0 < 1000);
+    int code = -1;
+    assert_int_equal(drain(m, ALICE, sid, cid, 1 << 20, NULL, NULL, &code, 10000), WSM_OK);
+    assert_int_equal(code, 0);
+    shell_mgr_free(m);
+}
+
 static void test_background_holds_pipes(void **state)
 {
     (void)state;
@@ -1299,6 +1480,9 @@ int main(void)
         cmocka_unit_test(test_clean_signals_and_fds),
         cmocka_unit_test(test_rlimit),
         cmocka_unit_test(test_switch_user),
+        cmocka_unit_test(test_switch_user_parent_intact),
+        cmocka_unit_test(test_end_comes_with_exit),
+        cmocka_unit_test(test_end_before_exit),
         cmocka_unit_test(test_background_holds_pipes),
         cmocka_unit_test(test_idle_shell_memory),
         cmocka_unit_test(test_parallel_commands),
