@@ -12,8 +12,8 @@ struct wsm_fault_info {
     const char *reason;    /* English text for s:Reason */
     unsigned long wincode; /* WSManFault/@Code, as Windows reports it */
     unsigned http_status;
-    int addressing;          /* 1: the action is the WS-Addressing fault action */
-    const char *detail_uri;  /* optional w:FaultDetail */
+    int addressing;         /* 1: the action is the WS-Addressing fault action */
+    const char *detail_uri; /* optional w:FaultDetail */
 };
 
 /* Never NULL: unknown codes map to the internal error. */

@@ -5,7 +5,7 @@
 #define WSM_UUID_STRLEN 42
 
 /* Random (version 4) UUIDs from the kernel's CSPRNG. */
-void wsm__uuid_str(char out[37]);         /* "xxxxxxxx-xxxx-..." upper case */
+void wsm__uuid_str(char out[37]);              /* "xxxxxxxx-xxxx-..." upper case */
 void wsm__uuid_urn(char out[WSM_UUID_STRLEN]); /* "uuid:" + the above */
 /* Fills buf with n random bytes; aborts only if the kernel cannot. */
 void wsm__random(void *buf, unsigned long n);
