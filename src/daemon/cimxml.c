@@ -39,10 +39,21 @@ enum wsm_err wsmd__write_instance(struct wsm_buf *o, const struct cim_instance *
                                   const char *uri_prefix, int (*selected)(void *, size_t),
                                   void *sel_arg)
 {
+    return wsmd__write_instance_ns(o, inst, uri_prefix, selected, sel_arg, 0);
+}
+
+enum wsm_err wsmd__write_instance_ns(struct wsm_buf *o, const struct cim_instance *inst,
+                                     const char *uri_prefix, int (*selected)(void *, size_t),
+                                     void *sel_arg, int xsi_cim_in_scope)
+{
     const struct cim_class *c = inst->cls;
-    enum wsm_err e = wsm__buf_printf(
-        o, "<p:%s xmlns:p=\"%s%s\" xmlns:xsi=\"" WSM_NS_XSI "\" xmlns:cim=\"" NS_CIM "\">", c->name,
-        uri_prefix, c->name);
+    enum wsm_err e =
+        xsi_cim_in_scope
+            ? wsm__buf_printf(o, "<p:%s xmlns:p=\"%s%s\">", c->name, uri_prefix, c->name)
+            : wsm__buf_printf(o,
+                              "<p:%s xmlns:p=\"%s%s\" xmlns:xsi=\"" WSM_NS_XSI
+                              "\" xmlns:cim=\"" NS_CIM "\">",
+                              c->name, uri_prefix, c->name);
     for (size_t i = 0; !e && i < c->nprops; i++) {
         const struct cim_prop *p = &c->props[i];
         const struct cim_val *v = &inst->v[i];

@@ -247,7 +247,8 @@ static enum wsm_err next_item(struct ectx *c, struct wsm_buf *item)
         if (c->mode == MODE_OBJECT_AND_EPR)
             e = wsm__buf_puts(item, "<w:Item>");
         if (!e && c->mode != MODE_EPR)
-            e = wsmd__write_instance(item, &inst, c->prefix, c->wql ? wql_selected : NULL, c->wql);
+            e = wsmd__write_instance_ns(item, &inst, c->prefix, c->wql ? wql_selected : NULL,
+                                        c->wql, 1);
         if (!e && c->mode != MODE_OBJECT)
             e = wsmd__write_epr(item, &inst, c->prefix);
         if (!e && c->mode == MODE_OBJECT_AND_EPR)
@@ -525,8 +526,10 @@ bad:
 
 static enum wsm_err begin_reply(struct wsmd_call *call, const char *action)
 {
+    /* xsi: and cim: once for all the items of the reply. */
     return wsm__reply_begin(call->out, action, call->env->message_id,
-                            " xmlns:n=\"" WSM_NS_WSEN "\"");
+                            " xmlns:n=\"" WSM_NS_WSEN "\" xmlns:xsi=\"" WSM_NS_XSI
+                            "\" xmlns:cim=\"" WSMD_NS_CIM_COMMON "\"");
 }
 
 enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call)
