@@ -49,15 +49,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!(r.buf = malloc(WSM_HTTP_MAX_HEAD)))
         return 0;
     char err[256];
+    static struct wsm_http_headers hd; /* Content-Type and WWW-Authenticate kept */
     for (int i = 0; i < 4; i++) {
         struct wsm_buf body;
-        struct wsm_http_result res;
+        struct wsm_http_result res = {.hdrs = (data[0] & 1) ? &hd : NULL};
         wsm__buf_init(&body, 1 << 20);
         r.total = 0;
         enum wsm_err e = wsm__http_read_response(&r, &body, &res, err, sizeof(err));
         if (!e && (res.status < 200 || res.status > 599 || body.len > body.cap || !body.data ||
                    body.data[body.len] != '\0'))
             abort(); /* a broken promise of the reader */
+        if (!e && res.hdrs &&
+            (strnlen(hd.content_type, sizeof(hd.content_type)) == sizeof(hd.content_type) ||
+             strnlen(hd.www, sizeof(hd.www)) == sizeof(hd.www)))
+            abort();
         wsm__buf_free(&body);
         if (e || !res.keep_alive)
             break;

@@ -64,15 +64,37 @@ const char *wsm_strerror(enum wsm_err err);
 /* A session to one endpoint (the counterpart of WinRM's IWSManSession). */
 typedef struct wsm_session wsm_session;
 
+/* How a session authenticates (winrm/winrs -a:). Basic is the default
+ * (the zero value); Windows' winrm defaults to Negotiate. */
 enum wsm_auth {
     WSM_AUTH_BASIC = 0,
     WSM_AUTH_NONE = 1, /* only for anonymous Identify */
+    /* HTTP Negotiate through GSSAPI (libgssapi_krb5, loaded at the first
+     * request; NTLM needs the gss-ntlmssp mechanism), target "HTTP@host".
+     * The security context belongs to the TCP connection; a lost
+     * connection is authenticated again transparently. Over http:// every
+     * body is encrypted with it (multipart/encrypted, [MS-WSMV] 2.2.9.1)
+     * unless the setting "AllowUnencrypted" is on; over https:// not. */
+    WSM_AUTH_NEGOTIATE = 2, /* SPNEGO: Kerberos if it can, else NTLM */
+    WSM_AUTH_NTLM = 3,      /* NTLM alone (a raw NTLMSSP token under "Negotiate") */
+    /* Kerberos alone (scheme "Kerberos"). Without a password: the user's
+     * credential cache (kinit); with a user name and no password, that
+     * principal's. */
+    WSM_AUTH_KERBEROS = 4,
+    /* A TLS client certificate (https:// only): set "CertificateFile" and
+     * "KeyFile" with wsm_session_set_string; password, if given, unlocks
+     * the key. user may be NULL. */
+    WSM_AUTH_CERTIFICATE = 5,
 };
 
 struct wsm_session_opts {
     const char *url;      /* http://host:5985/wsman; "/wsman" is added if no path */
-    const char *user;     /* may be NULL with WSM_AUTH_NONE */
-    const char *password; /* may be NULL with WSM_AUTH_NONE */
+    const char *user;     /* needed by Basic; NULL with NONE and CERTIFICATE, and
+                             for NEGOTIATE, NTLM and KERBEROS means the default
+                             credentials (Kerberos ccache; NTLM_USER_FILE) */
+    const char *password; /* needed by Basic; may be NULL otherwise. NTLM user
+                             names may be "DOMAIN\\user"; Kerberos ones
+                             "user@REALM" */
     enum wsm_auth auth;
     long timeout_ms; /* 0: 60000 */
 };
@@ -106,8 +128,23 @@ void wsm_identity_clear(struct wsm_identity *id);
  *   "ReceiveAhead"     nonzero: while a command's output flows, send the next
  *                      Receive on a second connection (a thread) while the
  *                      last reply is processed (default off; winrs sets it)
+ *   "AllowUnencrypted" nonzero: with Negotiate/NTLM/Kerberos over http://,
+ *                      send and accept plain bodies (winrs -unencrypted;
+ *                      the service must allow it)
  * WSM_ERR_INVALID_ARG for an unknown name or a value out of range. */
 enum wsm_err wsm_session_set(wsm_session *s, const char *name, long value);
+
+/* String settings by name (copied; NULL unsets):
+ *   "CertificateFile"  PEM client certificate offered in TLS handshakes
+ *                      (needed by WSM_AUTH_CERTIFICATE)
+ *   "KeyFile"          its PEM private key (default: in CertificateFile)
+ *   "CAFile"           PEM certificates to trust for https:// instead of
+ *                      the system's
+ *   "SPN"              GSSAPI target name "service@host" (Negotiate, NTLM,
+ *                      Kerberos; default "HTTP@" the URL's host)
+ * WSM_ERR_INVALID_ARG for an unknown name or an empty value. Set them
+ * before the first request. */
+enum wsm_err wsm_session_set_string(wsm_session *s, const char *name, const char *value);
 
 /* A shell of the resource http://schemas.microsoft.com/wbem/wsman/1/
  * windows/shell/cmd. A handle uses its session's connection: like the

@@ -69,7 +69,14 @@ static int usage(FILE *f)
         "switches:\n"
         "  -r[emote]:URL|HOST[:PORT]  default http://127.0.0.1:5985/wsman; -usessl: https, 5986\n"
         "  -u[sername]:USER -p[assword]:PASSWORD  (or the environment variable WSM_PASSWORD)\n"
-        "  -a[uth]:basic|none         none: an anonymous Identify only\n"
+        "  -a[uth]:basic|negotiate|ntlm|kerberos|clientcert|none\n"
+        "        basic is the default (winrm.cmd's is negotiate); negotiate, ntlm and\n"
+        "        kerberos without -u: use the default credentials (kinit's ccache) and,\n"
+        "        over http, encrypt every message unless -unencrypted; clientcert: a TLS\n"
+        "        client certificate (https); none: an anonymous Identify only\n"
+        "  -certificate:FILE [-key:FILE]  PEM client certificate and key (clientcert)\n"
+        "  -unencrypted  -cacert:FILE (trust these CAs for https)\n"
+        "  -spn:SERVICE@HOST  GSSAPI target name (default HTTP@ the -r: host)\n"
         "  -f[ormat]:text|xml|pretty|json\n"
         "  -options:{KEY=\"VALUE\";KEY=$null}  provider options (w:OptionSet)\n"
         "  -timeout:MS  -skipCAcheck  -skipCNcheck\n"
@@ -519,9 +526,9 @@ static int report(wsm_session *s, enum wsm_err e, enum cli_format fmt)
 struct cmd {
     enum verb verb;
     const char *method, *resource, *hash;
-    const char *remote, *user, *pass, *auth, *timeout;
+    const char *remote, *user, *pass, *auth, *timeout, *cert, *key, *cacert, *spn;
     const char *filter, *dialect, *fragment, *options, *return_type, *file;
-    int have_filter, associations, skip_ca, skip_cn, usessl;
+    int have_filter, associations, skip_ca, skip_cn, usessl, unencrypted;
     unsigned max_elements; /* -maxelements: (ours, not winrm's): items per Pull */
     enum cli_format fmt;
 };
@@ -588,9 +595,17 @@ static int parse_args(int argc, char **argv, struct cmd *c)
             c->skip_cn = 1;
         } else if (cli_switch(a, "usessl|ssl", &v) && !v) {
             c->usessl = 1;
-        } else if (cli_switch(a, "skiprevocationcheck|unencrypted|un|shallow|basepropertiesonly",
-                              &v) &&
-                   !v) {
+        } else if (cli_switch(a, "unencrypted|un", &v) && !v) {
+            c->unencrypted = 1;
+        } else if (cli_switch(a, "certificate", &v) && v) {
+            c->cert = v;
+        } else if (cli_switch(a, "key|keyfile", &v) && v) {
+            c->key = v;
+        } else if (cli_switch(a, "cacert|cafile", &v) && v) {
+            c->cacert = v;
+        } else if (cli_switch(a, "spn", &v) && v) {
+            c->spn = v;
+        } else if (cli_switch(a, "skiprevocationcheck|shallow|basepropertiesonly", &v) && !v) {
             /* Accepted; nothing to do here. */
         } else if (a[0] != '-' && a[0] != '/' && npos < 3) {
             positional[npos++] = a;
@@ -920,17 +935,13 @@ static int session_main(const struct cmd *cp)
     int rc;
 
     struct wsm_session_opts o = {.user = c.user, .password = c.pass};
-    if (c.auth && !strcasecmp(c.auth, "none")) {
-        o.auth = WSM_AUTH_NONE;
-        if (c.verb != V_IDENTIFY)
-            return usage_error("%s", "-auth:none is only for identify");
-    } else if (!c.auth || !strcasecmp(c.auth, "basic")) {
-        o.auth = WSM_AUTH_BASIC;
-    } else {
-        return usage_error("authentication '%s' is not supported by this version", c.auth);
-    }
-    if (o.auth == WSM_AUTH_BASIC && (!c.user || !c.pass))
-        return usage_error("%s", "Basic authentication needs -u: and -p: (or WSM_PASSWORD)");
+    o.auth = c.cert ? WSM_AUTH_CERTIFICATE : WSM_AUTH_BASIC;
+    if (c.auth && cli_parse_auth(c.auth, &o.auth) != 0)
+        return usage_error("unknown authentication mechanism: '%s' (basic, negotiate, ntlm, "
+                           "kerberos, clientcert, none)",
+                           c.auth);
+    if (o.auth == WSM_AUTH_NONE && c.verb != V_IDENTIFY)
+        return usage_error("%s", "-auth:none is only for identify");
     long timeout_ms = 0;
     if (c.timeout) {
         char *end;
@@ -942,6 +953,12 @@ static int session_main(const struct cmd *cp)
     char *url = remote_url(&c);
     if (!url)
         return 1;
+    const char *why =
+        cli_auth_check(o.auth, c.user, c.pass, !strncasecmp(url, "https:", 6), c.cert);
+    if (why) {
+        free(url);
+        return usage_error("%s", why);
+    }
     o.url = url;
     wsm_session *s;
     enum wsm_err e = wsm_session_new(&o, &s);
@@ -958,6 +975,19 @@ static int session_main(const struct cmd *cp)
         wsm_session_set(s, "SkipCACheck", 1);
     if (c.skip_cn)
         wsm_session_set(s, "SkipCNCheck", 1);
+    if (c.unencrypted)
+        wsm_session_set(s, "AllowUnencrypted", 1);
+    if ((c.cert && wsm_session_set_string(s, "CertificateFile", c.cert) != WSM_OK) ||
+        (c.key && wsm_session_set_string(s, "KeyFile", c.key) != WSM_OK) ||
+        (c.cacert && wsm_session_set_string(s, "CAFile", c.cacert) != WSM_OK)) {
+        wsm_session_free(s);
+        fprintf(stderr, "winrm: out of memory\n");
+        return 1;
+    }
+    if (c.spn && wsm_session_set_string(s, "SPN", c.spn) != WSM_OK) {
+        wsm_session_free(s);
+        return usage_error("-spn:%s goes with negotiate, ntlm and kerberos", c.spn);
+    }
     rc = run(s, &c);
     wsm_session_free(s);
     fflush(stdout);

@@ -1,6 +1,6 @@
 /* winrs: run a command on a remote host, with the syntax of winrs.exe.
  *
- *   winrs -r:URL -u:USER -p:PASS [-d:DIR] [-env:K=V]... [-noprofile] COMMAND [ARGS...]
+ *   winrs -r:URL [-a:AUTH] -u:USER -p:PASS [-d:DIR] [-env:K=V]... [-noprofile] COMMAND [ARGS...]
  *
  * Three threads, each with its own session (a session is one connection,
  * for one thread at a time): the main thread creates the shell, starts
@@ -61,9 +61,17 @@ static int usage(FILE *f)
                "  -d:DIR | -directory:DIR    working directory of the shell\n"
                "  -env:NAME=VALUE | -environment:NAME=VALUE   (repeatable)\n"
                "  -noprofile | -nop          do not load the user profile\n"
-               "  -a:basic                   authentication (only Basic is supported)\n"
+               "  -a:AUTH | -auth:AUTH       Basic (default), Negotiate, NTLM, Kerberos or\n"
+               "                             Certificate. Negotiate, NTLM and Kerberos without\n"
+               "                             -u: use the default credentials (kinit's ccache);\n"
+               "                             over http their messages are encrypted\n"
+               "  -c:FILE | -certificate:FILE  PEM client certificate (implies -a:Certificate;\n"
+               "                             https only); -key:FILE its PEM key, if apart\n"
+               "  -unencrypted | -un         no message encryption over http (Negotiate)\n"
+               "  -spn:SERVICE@HOST          GSSAPI target name (default HTTP@ the -r: host)\n"
                "  -usessl | -ssl             use https when -r: names no scheme\n"
                "  -skipCAcheck | -skipCNcheck   do not verify the https certificate\n"
+               "  -cacert:FILE               trust the CA certificates in FILE for https\n"
                "The COMMAND words are joined with spaces into one command line.\n"
                "The exit status is the remote command's exit code.\n");
     return f == stderr ? 1 : 0;
@@ -312,16 +320,31 @@ static int exit_status_interrupted(void)
     return k ? 128 + k : EXIT_INTERRUPTED;
 }
 
-static enum wsm_err new_session(const struct wsm_session_opts *o, int skip_ca, int skip_cn,
-                                wsm_session **out)
+/* The transport switches every session gets. */
+static struct {
+    int skip_ca, skip_cn, unencrypted;
+    const char *cert, *key, *cacert, *spn;
+} tls;
+
+static enum wsm_err new_session(const struct wsm_session_opts *o, wsm_session **out)
 {
     enum wsm_err e = wsm_session_new(o, out);
     if (e)
         return e;
-    if (!(e = wsm_session_set(*out, "MaxEnvelopeSize", MAX_ENVELOPE)) && skip_ca)
+    if (!(e = wsm_session_set(*out, "MaxEnvelopeSize", MAX_ENVELOPE)) && tls.skip_ca)
         e = wsm_session_set(*out, "SkipCACheck", 1);
-    if (!e && skip_cn)
+    if (!e && tls.skip_cn)
         e = wsm_session_set(*out, "SkipCNCheck", 1);
+    if (!e && tls.unencrypted)
+        e = wsm_session_set(*out, "AllowUnencrypted", 1);
+    if (!e && tls.cert)
+        e = wsm_session_set_string(*out, "CertificateFile", tls.cert);
+    if (!e && tls.key)
+        e = wsm_session_set_string(*out, "KeyFile", tls.key);
+    if (!e && tls.cacert)
+        e = wsm_session_set_string(*out, "CAFile", tls.cacert);
+    if (!e && tls.spn)
+        e = wsm_session_set_string(*out, "SPN", tls.spn);
     if (e) {
         wsm_session_free(*out);
         *out = NULL;
@@ -351,7 +374,7 @@ int main(int argc, char **argv)
     const char *dir = NULL, *auth = NULL;
     char *pass_arg = NULL; /* the password's bytes in argv, wiped once copied */
     const char *env[MAX_ENV_VARS + 1];
-    int nenv = 0, noprofile = 0, usessl = 0, skip_ca = 0, skip_cn = 0;
+    int nenv = 0, noprofile = 0, usessl = 0;
     int i;
 
     /* Output arrives in replies of megabytes: keep freed memory instead of
@@ -393,10 +416,20 @@ int main(int argc, char **argv)
         else if (cli_switch(a, "usessl|ssl", &v))
             usessl = 1;
         else if (cli_switch(a, "skipCAcheck", &v))
-            skip_ca = 1;
+            tls.skip_ca = 1;
         else if (cli_switch(a, "skipCNcheck", &v))
-            skip_cn = 1;
-        else if (cli_switch(a, "unencrypted|un|noecho|ne|compression|comp|skipRevocationcheck", &v))
+            tls.skip_cn = 1;
+        else if (cli_switch(a, "unencrypted|un", &v))
+            tls.unencrypted = 1;
+        else if (cli_switch(a, "c|certificate", &v) && v)
+            tls.cert = v;
+        else if (cli_switch(a, "key|keyfile", &v) && v)
+            tls.key = v;
+        else if (cli_switch(a, "cacert|cafile", &v) && v)
+            tls.cacert = v;
+        else if (cli_switch(a, "spn", &v) && v)
+            tls.spn = v;
+        else if (cli_switch(a, "noecho|ne|compression|comp|skipRevocationcheck", &v))
             ; /* accepted for compatibility; nothing to do */
         else if (cli_switch(a, "?|h|help", &v))
             return usage(stdout);
@@ -412,12 +445,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "winrs: no command given\n");
         return usage(stderr);
     }
-    if (auth && strcasecmp(auth, "basic") != 0) {
-        fprintf(stderr, "winrs: authentication '%s' is not supported (only Basic)\n", auth);
-        return 1;
-    }
-    if (!user || !pass) {
-        fprintf(stderr, "winrs: Basic authentication needs -u: and -p: (or WSM_PASSWORD)\n");
+    enum wsm_auth am = tls.cert ? WSM_AUTH_CERTIFICATE : WSM_AUTH_BASIC;
+    if (auth && (cli_parse_auth(auth, &am) != 0 || am == WSM_AUTH_NONE)) {
+        fprintf(stderr,
+                "winrs: unknown authentication '%s' (Basic, Negotiate, NTLM, Kerberos, "
+                "Certificate)\n",
+                auth);
         return 1;
     }
 
@@ -429,6 +462,11 @@ int main(int argc, char **argv)
     char *url = make_url(remote, usessl);
     if (!cmdline || !url) {
         fprintf(stderr, "winrs: %s\n", url ? "out of memory" : "invalid -r: value");
+        return 1;
+    }
+    const char *why = cli_auth_check(am, user, pass, !strncasecmp(url, "https:", 6), tls.cert);
+    if (why) {
+        fprintf(stderr, "winrs: %s\n", why);
         return 1;
     }
     cmdline[0] = '\0';
@@ -446,13 +484,11 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct wsm_session_opts so = {
-        .url = url, .user = user, .password = pass, .auth = WSM_AUTH_BASIC};
+    struct wsm_session_opts so = {.url = url, .user = user, .password = pass, .auth = am};
     enum wsm_err e;
-    if ((e = new_session(&so, skip_ca, skip_cn, &ctl.main_s)) ||
-        (e = wsm_session_set(ctl.main_s, "ReceiveAhead", 1)) ||
-        (e = new_session(&so, skip_ca, skip_cn, &ctl.in_s)) ||
-        (e = new_session(&so, skip_ca, skip_cn, &ctl.sig_s))) {
+    if ((e = new_session(&so, &ctl.main_s)) ||
+        (e = wsm_session_set(ctl.main_s, "ReceiveAhead", 1)) || (e = new_session(&so, &ctl.in_s)) ||
+        (e = new_session(&so, &ctl.sig_s))) {
         report("cannot open a session", NULL, e);
         return 1;
     }

@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "certauth.h"
 #include "envelope.h"
+#include "negotiate.h"
 
 void wsmd__config_defaults(struct wsmd_config *cfg)
 {
@@ -32,6 +34,17 @@ void wsmd__config_clear(struct wsmd_config *cfg)
     free(cfg->tls_key_path);
     free(cfg->tls_cert_pem);
     cfg->tls_cert_path = cfg->tls_key_path = cfg->tls_cert_pem = NULL;
+    free(cfg->client_ca_path);
+    cfg->client_ca_path = NULL;
+    for (size_t i = 0; i < cfg->ncert_mappings; i++)
+        free(cfg->cert_mappings[i]);
+    free(cfg->cert_mappings);
+    cfg->cert_mappings = NULL;
+    cfg->ncert_mappings = 0;
+    free(cfg->krb5_keytab);
+    free(cfg->krb5_realm);
+    free(cfg->service_principal);
+    cfg->krb5_keytab = cfg->krb5_realm = cfg->service_principal = NULL;
     if (cfg->tls_key_pem) {
         explicit_bzero(cfg->tls_key_pem, strlen(cfg->tls_key_pem));
         free(cfg->tls_key_pem);
@@ -224,8 +237,77 @@ static int parse_bool(const char *v, int *out)
     return -1;
 }
 
+/* Keytab (a path, FILE:path or another keytab type; enables Kerberos),
+ * KerberosRealm (a realm: only user@REALM, mapped to user) and
+ * ServicePrincipal ("HTTP@host", or "HTTP/host" as in the keytab). */
+static enum wsm_err set_kerberos(struct wsmd_config *cfg, const char *key, const char *value)
+{
+    size_t n = strlen(value);
+    if (n == 0 || n > 1024)
+        return WSM_ERR_INVALID_ARG;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)value[i] < 0x21 || value[i] == 0x7f)
+            return WSM_ERR_INVALID_ARG;
+    char *d = strdup(value);
+    if (!d)
+        return WSM_ERR_NOMEM;
+    char **slot = &cfg->krb5_keytab;
+    if (!strcasecmp(key, "KerberosRealm")) {
+        slot = &cfg->krb5_realm;
+        if (strpbrk(d, "@/\\:")) {
+            free(d);
+            return WSM_ERR_INVALID_ARG;
+        }
+    } else if (!strcasecmp(key, "ServicePrincipal")) {
+        slot = &cfg->service_principal;
+        /* "HTTP/host@REALM" (a principal, not a host-based name) is refused. */
+        char *sep = strchr(d, '@'), *slash = strchr(d, '/');
+        if (!sep && slash)
+            *(sep = slash) = '@';
+        else if (slash)
+            sep = NULL;
+        if (!sep || sep == d || !sep[1] || strchr(sep + 1, '@') || strchr(sep + 1, '/')) {
+            free(d);
+            return WSM_ERR_INVALID_ARG;
+        }
+    }
+    free(*slot);
+    *slot = d;
+    return WSM_OK;
+}
+
+/* ClientCAFile = FILE; CertMapping = Issuer=.. Subject=.. UserName=..
+ * [AllowRoot=true], one line per mapping (certauth.h). */
+static enum wsm_err set_certauth(struct wsmd_config *cfg, const char *key, const char *value)
+{
+    if (!strcasecmp(key, "ClientCAFile")) {
+        char *d = *value ? strdup(value) : NULL;
+        if (!d)
+            return *value ? WSM_ERR_NOMEM : WSM_ERR_INVALID_ARG;
+        free(cfg->client_ca_path);
+        cfg->client_ca_path = d;
+        return WSM_OK;
+    }
+    struct wsmd_certmap m;
+    char why[200];
+    if (wsmd__certmap_parse(value, &m, why, sizeof(why)) != WSM_OK) {
+        fprintf(stderr, "wsmd: CertMapping: %s\n", why);
+        return WSM_ERR_INVALID_ARG;
+    }
+    char **v = realloc(cfg->cert_mappings, (cfg->ncert_mappings + 1) * sizeof(*v));
+    if (!v)
+        return WSM_ERR_NOMEM;
+    cfg->cert_mappings = v;
+    if (!(v[cfg->ncert_mappings] = strdup(value)))
+        return WSM_ERR_NOMEM;
+    cfg->ncert_mappings++;
+    return WSM_OK;
+}
+
 enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const char *value)
 {
+    if (!strcasecmp(key, "ClientCAFile") || !strcasecmp(key, "CertMapping"))
+        return set_certauth(cfg, key, value);
     char *end;
     if (!strcasecmp(key, "MaxEnvelopeSize") || !strcasecmp(key, "MaxEnvelopeSizekb")) {
         unsigned long v = strtoul(value, &end, 10);
@@ -251,6 +333,21 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
                                                             : &cfg->tls_key_path;
         free(*slot);
         *slot = d;
+        return WSM_OK;
+    }
+    if (!strcasecmp(key, "Keytab") || !strcasecmp(key, "KerberosRealm") ||
+        !strcasecmp(key, "ServicePrincipal"))
+        return set_kerberos(cfg, key, value);
+    if (!strcasecmp(key, "CbtHardeningLevel")) {
+        /* winrm/config/service/auth/CbtHardeningLevel */
+        if (!strcasecmp(value, "None"))
+            cfg->cbt_hardening = WSMD_CBT_NONE;
+        else if (!strcasecmp(value, "Relaxed"))
+            cfg->cbt_hardening = WSMD_CBT_RELAXED;
+        else if (!strcasecmp(value, "Strict"))
+            cfg->cbt_hardening = WSMD_CBT_STRICT;
+        else
+            return WSM_ERR_INVALID_ARG;
         return WSM_OK;
     }
     if (!strcasecmp(key, "EnumerationTimeoutms")) {

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "certauth.h"
 #include "fault.h"
 #include "negotiate.h"
 #include "server.h"
@@ -25,6 +26,11 @@
 /* GnuTLS priorities of HTTPS listeners: TLS 1.2 and 1.3 only, our order. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 #define LOG_FIELD 256
+/* libmicrohttpd's per-connection pool holds the request line and headers:
+ * 64 KiB takes an Authorization header of some 40 KB (a Kerberos ticket
+ * with a large PAC) with room for the rest. Above 32 KiB MHD maps the pool
+ * (mmap), so only the pages a request touches are resident. */
+#define WSMD_HTTP_POOL 65536
 
 struct req {
     struct wsmd_server *srv;
@@ -166,11 +172,13 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsig
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
-    if (r && r->nc && status == MHD_HTTP_UNAUTHORIZED)
+    if (r && r->nc && status == MHD_HTTP_UNAUTHORIZED) {
         /* A challenge with the handshake's next token, or a bare offer. */
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 r->www ? r->www : "Negotiate");
-    else if (r && r->www)
+        if (!r->www && wsmd__nego_has_kerberos(r->srv->nego))
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Kerberos");
+    } else if (r && r->www)
         /* SPNEGO's or Kerberos' final token, with the answer. */
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www);
     if (basic_challenge && !(r && r->www))
@@ -183,10 +191,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsig
         char peer[80];
         r->responded = 1;
         peer_of(c, peer, sizeof(peer));
-        wsmd__log("peer=%s user=%s action=%s resource=%s status=%u us=%ld", peer,
+        wsmd__log("peer=%s user=%s action=%s resource=%s status=%u us=%ld%s", peer,
                   r->user[0] ? r->user : (r->anonymous ? "(anonymous)" : "-"),
                   r->action[0] ? r->action : "-", r->resource[0] ? r->resource : "-", status,
-                  elapsed_us(&r->t0));
+                  elapsed_us(&r->t0), r->sealed ? " sealed=1" : "");
     }
     return ret;
 }
@@ -285,6 +293,11 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
         if (idh && strcasecmp(idh, "unauthenticated") == 0)
             r->anonymous = 1; /* only an Identify may pass: checked after parsing */
         else
+            return unauthorized(c, r, basic_allowed(r));
+    } else if (wsmd__certauth_is_scheme(authz)) {
+        /* secprofile/https/mutual: the TLS client certificate of this
+         * connection, verified and mapped to a local user (certauth.c). */
+        if (!r->lis->https || !wsmd__certauth_user(r->srv->certauth, c, r->user, sizeof(r->user)))
             return unauthorized(c, r, basic_allowed(r));
     } else {
         char user[WSMD_MAX_USER], pass[WSMD_MAX_PASSWORD];
@@ -517,6 +530,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 {
     const struct wsmd_listener *l = cls;
     if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (l->https)
+            wsmd__certauth_forget(l->srv->certauth, c); /* the certificate's verdict */
         /* The handshake and the keys die with the TCP connection. */
         wsmd__nego_conn_free(*socket_context);
         *socket_context = NULL;
@@ -524,8 +539,11 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     }
     if (toe != MHD_CONNECTION_NOTIFY_STARTED)
         return;
-    if (l->srv->nego)
+    if (l->srv->nego) {
         *socket_context = wsmd__nego_conn_new(l->srv->nego); /* NULL: no Negotiate here */
+        if (l->https)
+            wsmd__nego_conn_set_tls(*socket_context); /* channel binding */
+    }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci) {
@@ -578,6 +596,9 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
             {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cfg.tls_cert_pem},
             {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->cfg.tls_key_pem},
             {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+            /* ClientCAFile: ask for (not require) a client certificate. */
+            {srv->certauth ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
+             (void *)wsmd__certauth_ca_pem(srv->certauth)},
             {MHD_OPTION_END, 0, NULL},
         };
         struct MHD_OptionItem plain[] = {{MHD_OPTION_END, 0, NULL}};
@@ -598,8 +619,9 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
             on_connection, l, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
             MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)120,
-            /* Headers of WinRM clients take a few KB; MHD clears the pool per request. */
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_END);
+            /* Headers of WinRM clients take a few KB, Kerberos tickets with a
+             * PAC tens of KB (WSMD_HTTP_POOL); MHD clears the pool per request. */
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WSMD_HTTP_POOL, MHD_OPTION_END);
         if (!l->mhd)
             return WSM_ERR_IO;
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);

@@ -47,7 +47,11 @@ enum wsm_err wsmd__identify(struct wsmd_call *call)
     if (!e && call->lis->https)
         e = wsm__buf_puts(o, "<wsmid:SecurityProfileName>" PROFILE
                              "https/basic</wsmid:SecurityProfileName>");
-    else if (!e && (call->lis->loopback || call->srv->cfg.allow_unencrypted))
+    if (!e && call->lis->https && call->srv->certauth)
+        /* Client certificates (ClientCAFile). */
+        e = wsm__buf_puts(o, "<wsmid:SecurityProfileName>" PROFILE
+                             "https/mutual</wsmid:SecurityProfileName>");
+    if (!e && !call->lis->https && (call->lis->loopback || call->srv->cfg.allow_unencrypted))
         e = wsm__buf_puts(o, "<wsmid:SecurityProfileName>" PROFILE
                              "http/basic</wsmid:SecurityProfileName>");
     if (!e)

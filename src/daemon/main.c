@@ -18,6 +18,7 @@
 #include <libxml/parser.h>
 
 #include "auth.h"
+#include "certauth.h"
 #include "config.h"
 #include "engine.h"
 #ifdef WSMD_HAVE_CIM
@@ -198,6 +199,8 @@ int main(int argc, char **argv)
     }
     if (wsmd__config_load_tls(&srv.cfg) != WSM_OK)
         goto out;
+    if (wsmd__certauth_new(&srv.cfg, geteuid() == 0, &srv.certauth) != WSM_OK)
+        goto out;
     if (!srv.cfg.users_path && geteuid() != 0) {
         /* The embedded default: a user file beside the user's config. */
         const char *home = getenv("HOME");
@@ -213,15 +216,47 @@ int main(int argc, char **argv)
                 srv.cfg.users_path ? srv.cfg.users_path : "PAM");
         goto out;
     }
-    if (srv.cfg.users_path) {
-        /* NTLM needs the NT hashes of the user file (wsmd user add). */
-        struct wsmd_nego_config nc = {.users_path = srv.cfg.users_path};
+    if (srv.cfg.users_path || srv.cfg.krb5_keytab) {
+        /* NTLM needs the NT hashes of the user file (wsmd user add);
+         * Kerberos a keytab (Keytab). */
+        struct wsmd_nego_config nc = {
+            .users_path = srv.cfg.users_path,
+            .kerberos = srv.cfg.krb5_keytab != NULL,
+            .keytab = srv.cfg.krb5_keytab,
+            .realm = srv.cfg.krb5_realm,
+            .service = srv.cfg.service_principal,
+            .cbt = srv.cfg.cbt_hardening,
+        };
         enum wsm_err ne = wsmd__nego_new(&nc, &srv.nego);
         if (ne) {
             srv.nego = NULL;
-            wsmd__log("event=notice message=\"Negotiate (NTLM) is not offered: %s (is "
-                      "gss-ntlmssp installed?)\"",
+            wsmd__log("event=notice message=\"Negotiate (NTLM, Kerberos) is not offered: %s (is "
+                      "gss-ntlmssp installed? is the keytab there?)\"",
                       wsm_strerror(ne));
+            if (srv.cfg.krb5_keytab) {
+                fprintf(stderr,
+                        "wsmd: Kerberos is configured but the keytab %s is missing or "
+                        "empty\n",
+                        srv.cfg.krb5_keytab);
+                goto out;
+            }
+        } else if (srv.cfg.krb5_keytab && !wsmd__nego_has_kerberos(srv.nego)) {
+            fprintf(stderr, "wsmd: the keytab %s is missing or empty\n", srv.cfg.krb5_keytab);
+            goto out;
+        }
+        if (srv.nego && srv.cfg.tls_cert_pem && srv.cfg.cbt_hardening != WSMD_CBT_NONE) {
+            /* Channel binding of Negotiate over HTTPS (CbtHardeningLevel). */
+            ne = wsmd__nego_set_tls_cert(srv.nego, srv.cfg.tls_cert_pem);
+            if (ne && srv.cfg.cbt_hardening == WSMD_CBT_STRICT) {
+                fprintf(stderr,
+                        "wsmd: CbtHardeningLevel=Strict, but no channel binding can be "
+                        "computed for %s (%s)\n",
+                        srv.cfg.tls_cert_path, wsm_strerror(ne));
+                goto out;
+            }
+            if (ne)
+                wsmd__log("event=notice message=\"no channel binding for the certificate: %s\"",
+                          wsm_strerror(ne));
         }
     }
 
@@ -280,6 +315,7 @@ out:
     shell_mgr_free(srv.shells);
 #endif
     wsmd__nego_free(srv.nego);
+    wsmd__certauth_free(srv.certauth);
     wsmd__auth_free(srv.auth);
     wsmd__config_clear(&srv.cfg);
     xmlCleanupParser();

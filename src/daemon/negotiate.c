@@ -4,9 +4,13 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <gssapi/gssapi.h>
 #include <gssapi/gssapi_ext.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,11 @@
 #define NTLM_FL_SEAL 0x00000020u
 #define NTLM_FL_ALWAYS_SIGN 0x00008000u
 #define NTLM_FL_VERSION 0x02000000u
+/* AV pair ids ([MS-NLMP] 2.2.2.1). */
+#define NTLM_AV_EOL 0x0000
+#define NTLM_AV_CHANNEL_BINDINGS 0x000a
+/* RFC 5929 4.1 */
+#define TLS_END_POINT_PREFIX "tls-server-end-point:"
 /* gss-ntlmssp reads its key file with fgets into 1024 bytes. */
 #define NTLM_LINE_MAX 1023
 
@@ -121,6 +130,9 @@ struct wsmd_nego {
     char *keytab;
     int service_given;
     int want_ntlm, want_krb5; /* asked for, and the system seems to have it */
+    int cbt_level;            /* enum wsmd_cbt */
+    unsigned char *cbt;       /* channel binding application data (TLS), or NULL */
+    size_t cbt_len;
 
     pthread_mutex_t lock; /* guards the acquisition below, done once */
     int acquired;
@@ -140,6 +152,8 @@ struct wsmd_nego_conn {
     int legs;
     int mech_ntlm; /* the established mechanism is NTLM (signature first, 16 bytes) */
     int can_seal;
+    int tls;      /* a TLS connection: bindings as cbt_level says */
+    int cb_bound; /* this handshake's NTLM authenticate carried channel bindings */
     char scheme[16];
     enum wsm_mpenc_proto proto;
     char user[WSMD_MAX_USER];
@@ -378,6 +392,7 @@ enum wsm_err wsmd__nego_new(const struct wsmd_nego_config *cfg, struct wsmd_nego
         snprintf(svc, sizeof(svc), "HTTP@%s", host);
     }
     n->service_given = cfg->service != NULL;
+    n->cbt_level = cfg->cbt;
     if ((cfg->users_path && !(n->users_path = strdup(cfg->users_path))) ||
         (cfg->realm && !(n->realm = strdup(cfg->realm))) ||
         (cfg->keytab && !(n->keytab = strdup(cfg->keytab))) || !(n->service = strdup(svc))) {
@@ -481,6 +496,7 @@ void wsmd__nego_free(struct wsmd_nego *n)
     free(n->realm);
     free(n->service);
     free(n->keytab);
+    free(n->cbt);
     free(n);
 }
 
@@ -499,6 +515,154 @@ int wsmd__nego_load(struct wsmd_nego *n)
     return n && acquire_all(n);
 }
 
+/* ---- channel binding (RFC 5929 tls-server-end-point) ------------------- */
+
+enum wsm_err wsmd__tls_end_point(const char *pem, unsigned char **out, size_t *len)
+{
+    gnutls_x509_crt_t crt;
+    gnutls_datum_t in = {(unsigned char *)pem, (unsigned)strlen(pem)}, der = {NULL, 0};
+    enum wsm_err e = WSM_ERR_INVALID_ARG;
+    *out = NULL;
+    *len = 0;
+    if (gnutls_x509_crt_init(&crt) < 0)
+        return WSM_ERR_NOMEM;
+    /* The first certificate of the file is the server's (a chain follows). */
+    if (gnutls_x509_crt_import(crt, &in, GNUTLS_X509_FMT_PEM) < 0)
+        goto out;
+    int sign = gnutls_x509_crt_get_signature_algorithm(crt);
+    gnutls_digest_algorithm_t dig =
+        sign < 0 ? GNUTLS_DIG_UNKNOWN
+                 : gnutls_sign_get_hash_algorithm((gnutls_sign_algorithm_t)sign);
+    if (dig == GNUTLS_DIG_MD5 || dig == GNUTLS_DIG_SHA1)
+        dig = GNUTLS_DIG_SHA256;
+    size_t hl = dig == GNUTLS_DIG_UNKNOWN ? 0 : gnutls_hash_get_len(dig);
+    if (hl == 0 || hl > 64) {
+        e = WSM_ERR_UNSUPPORTED_FEATURE; /* e.g. Ed25519: no binding defined */
+        goto out;
+    }
+    if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) < 0)
+        goto out;
+    size_t pl = sizeof(TLS_END_POINT_PREFIX) - 1;
+    unsigned char *b = malloc(pl + hl);
+    if (!b) {
+        e = WSM_ERR_NOMEM;
+        goto out;
+    }
+    memcpy(b, TLS_END_POINT_PREFIX, pl);
+    if (gnutls_hash_fast(dig, der.data, der.size, b + pl) < 0) {
+        free(b);
+        goto out;
+    }
+    *out = b;
+    *len = pl + hl;
+    e = WSM_OK;
+out:
+    gnutls_free(der.data);
+    gnutls_x509_crt_deinit(crt);
+    return e;
+}
+
+enum wsm_err wsmd__nego_set_tls_cert(struct wsmd_nego *n, const char *pem)
+{
+    unsigned char *b;
+    size_t l;
+    enum wsm_err e = wsmd__tls_end_point(pem, &b, &l);
+    if (e)
+        return e;
+    free(n->cbt);
+    n->cbt = b;
+    n->cbt_len = l;
+    return WSM_OK;
+}
+
+/* Whether an NTLM authenticate message carries channel bindings: 1 for a
+ * non-zero MsvAvChannelBindings in its NTLMv2 response, 0 for none (or
+ * zeros, what clients without bindings send), -1 if t is not an
+ * authenticate message. A malformed message counts as none: gss-ntlmssp
+ * refuses it anyway. */
+static int ntlm_auth_bindings(const unsigned char *t, size_t n)
+{
+    if (n < 28 || memcmp(t, "NTLMSSP\0", 8) != 0 || t[8] != 3 || t[9] || t[10] || t[11])
+        return -1;
+    size_t nl = (size_t)t[20] | (size_t)t[21] << 8;
+    size_t off = (size_t)t[24] | (size_t)t[25] << 8 | (size_t)t[26] << 16 | (size_t)t[27] << 24;
+    /* NTLMv2: NTProofStr (16), then 28 bytes before the AV pairs. */
+    if (nl <= 24 || off > n || nl > n - off || nl < 44)
+        return 0;
+    const unsigned char *p = t + off + 44, *end = t + off + nl;
+    while (end - p >= 4) {
+        unsigned id = (unsigned)p[0] | (unsigned)p[1] << 8;
+        size_t len = (size_t)p[2] | (size_t)p[3] << 8;
+        p += 4;
+        if (id == NTLM_AV_EOL || len > (size_t)(end - p))
+            return 0;
+        if (id == NTLM_AV_CHANNEL_BINDINGS) {
+            for (size_t i = 0; i < len; i++)
+                if (p[i])
+                    return len == 16;
+            return 0;
+        }
+        p += len;
+    }
+    return 0;
+}
+
+/* One DER element at *pos: its tag, and the bounds of its contents. */
+static int der_next(const unsigned char *t, size_t n, size_t *pos, unsigned char *tag,
+                    size_t *start, size_t *len)
+{
+    if (*pos >= n)
+        return 0;
+    *tag = t[(*pos)++];
+    if (!der_len(t, n, pos, len) || *len > n - *pos)
+        return 0;
+    *start = *pos;
+    *pos += *len;
+    return 1;
+}
+
+/* The mechanism token inside a SPNEGO NegTokenResp ([1] SEQUENCE with
+ * responseToken [2] OCTET STRING), or 0. */
+static int spnego_resp_token(const unsigned char *t, size_t n, const unsigned char **tok,
+                             size_t *tl)
+{
+    size_t pos = 0, s, l;
+    unsigned char tag;
+    if (!der_next(t, n, &pos, &tag, &s, &l) || tag != 0xa1)
+        return 0;
+    size_t end = s + l;
+    pos = s;
+    if (!der_next(t, end, &pos, &tag, &s, &l) || tag != 0x30)
+        return 0;
+    end = s + l;
+    pos = s;
+    while (der_next(t, end, &pos, &tag, &s, &l)) {
+        if (tag != 0xa2)
+            continue;
+        size_t p2 = s;
+        if (!der_next(t, s + l, &p2, &tag, &s, &l) || tag != 0x04)
+            return 0;
+        *tok = t + s;
+        *tl = l;
+        return 1;
+    }
+    return 0;
+}
+
+/* Channel bindings of one token: -1 when the token is no NTLM
+ * authenticate message (Kerberos checks bindings only when the client
+ * sent some, by itself), else ntlm_auth_bindings. */
+static int token_bindings(const unsigned char *t, size_t n, enum wsmd_nego_token kind)
+{
+    const unsigned char *inner;
+    size_t il;
+    if (kind == WSMD_TOKEN_NTLM_OTHER)
+        return ntlm_auth_bindings(t, n);
+    if (kind == WSMD_TOKEN_SPNEGO_CONTINUE && spnego_resp_token(t, n, &inner, &il))
+        return ntlm_auth_bindings(inner, il);
+    return -1;
+}
+
 /* ---- connections ------------------------------------------------------- */
 
 struct wsmd_nego_conn *wsmd__nego_conn_new(struct wsmd_nego *n)
@@ -511,6 +675,12 @@ struct wsmd_nego_conn *wsmd__nego_conn_new(struct wsmd_nego *n)
     return c;
 }
 
+void wsmd__nego_conn_set_tls(struct wsmd_nego_conn *c)
+{
+    if (c)
+        c->tls = 1;
+}
+
 void wsmd__nego_reset(struct wsmd_nego_conn *c)
 {
     OM_uint32 min;
@@ -521,6 +691,7 @@ void wsmd__nego_reset(struct wsmd_nego_conn *c)
     c->legs = 0;
     c->mech_ntlm = 0;
     c->can_seal = 0;
+    c->cb_bound = 0;
     c->user[0] = '\0';
 }
 
@@ -658,7 +829,16 @@ static enum wsm_err map_krb5(struct wsmd_nego_conn *c, gss_name_t src, const cha
     }
     if (!wsmd__username_ok(name))
         return WSM_ERR_AUTH;
-    if (c->n->users_path) {
+    if (!c->n->users_path) {
+        /* No user file (root with PAM): the name must be a local account. */
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || !res) {
+            wsmd__log("event=negotiate-error step=map-user message=\"no local account for the "
+                      "Kerberos name\"");
+            return WSM_ERR_AUTH;
+        }
+    } else {
         struct wsmd_userfile uf;
         enum wsm_err e = wsmd__userfile_load(c->n->users_path, &uf);
         if (e)
@@ -783,11 +963,38 @@ enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char *
     if (++c->legs > MAX_LEGS)
         goto refuse;
 
+    /* Channel binding over TLS. wsmd reads whether an NTLM authenticate
+     * message carries MsvAvChannelBindings itself: without them, the
+     * bindings are not passed (gss-ntlmssp before 1.2 refused such a
+     * client whenever the acceptor passed bindings; 1.2 lets it in) and
+     * Strict refuses it. MIT Kerberos itself ignores bindings the client
+     * did not send (all zeros); Strict then asks for
+     * GSS_C_CHANNEL_BOUND_FLAG below. */
+    struct gss_channel_bindings_struct cbs;
+    gss_channel_bindings_t cb = GSS_C_NO_CHANNEL_BINDINGS;
+    int strict = c->tls && c->n->cbt && c->n->cbt_level == WSMD_CBT_STRICT;
+    if (c->tls && c->n->cbt && c->n->cbt_level != WSMD_CBT_NONE) {
+        int tb = token_bindings(tok, toklen, kind);
+        if (tb == 0 && strict) {
+            wsmd__log("event=negotiate-error step=channel-binding message=\"NTLM without "
+                      "channel bindings (CbtHardeningLevel=Strict)\"");
+            goto refuse;
+        }
+        if (tb != 0) {
+            memset(&cbs, 0, sizeof(cbs));
+            cbs.application_data.length = c->n->cbt_len;
+            cbs.application_data.value = c->n->cbt;
+            cb = &cbs;
+        }
+        if (tb == 1)
+            c->cb_bound = 1;
+    }
+
     gss_buffer_desc in = {toklen, tok}, out = GSS_C_EMPTY_BUFFER;
     gss_name_t src = GSS_C_NO_NAME;
     gss_OID mech = GSS_C_NO_OID;
-    maj = gss.accept_sec_context(&min, &c->ctx, cred, &in, GSS_C_NO_CHANNEL_BINDINGS, &src, &mech,
-                                 &out, &flags, NULL, NULL);
+    maj =
+        gss.accept_sec_context(&min, &c->ctx, cred, &in, cb, &src, &mech, &out, &flags, NULL, NULL);
     free(tok);
     tok = NULL;
     if (GSS_ERROR(maj)) {
@@ -815,6 +1022,11 @@ enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char *
     }
     e = finish(c, src, mech, flags);
     gss.release_name(&min, &src);
+    if (!e && strict && !(c->mech_ntlm ? c->cb_bound : (flags & GSS_C_CHANNEL_BOUND_FLAG) != 0)) {
+        wsmd__log("event=negotiate-error step=channel-binding message=\"no channel bindings "
+                  "(CbtHardeningLevel=Strict)\"");
+        e = WSM_ERR_AUTH;
+    }
     if (e) {
         gss.release_buffer(&min, &out);
         wsmd__nego_reset(c);

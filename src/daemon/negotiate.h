@@ -20,6 +20,12 @@
 #include "mpenc.h"
 #include "wsm/wsm.h"
 
+/* Channel binding of Negotiate over HTTPS (CbtHardeningLevel, as on
+ * Windows): None never checks; Relaxed (the default) checks the bindings a
+ * client sends and accepts a client that sends none; Strict refuses a
+ * client that sends none. */
+enum wsmd_cbt { WSMD_CBT_RELAXED = 0, WSMD_CBT_NONE, WSMD_CBT_STRICT };
+
 struct wsmd_nego;      /* shared, thread-safe: the acceptor credentials */
 struct wsmd_nego_conn; /* one connection's security context: one thread at a time */
 
@@ -39,6 +45,9 @@ struct wsmd_nego_config {
      * only user@REALM and strips the realm. With users_path, the resulting
      * name must also be a user of the file. */
     const char *realm;
+    /* enum wsmd_cbt: for connections marked with wsmd__nego_conn_set_tls,
+     * once wsmd__nego_set_tls_cert has given the certificate. */
+    int cbt;
 };
 
 /* Takes the configuration; loads nothing. libgssapi_krb5 (and through it
@@ -57,9 +66,22 @@ int wsmd__nego_has_kerberos(const struct wsmd_nego *n);
  * first token do it). 1 if anything can be accepted. Thread-safe. */
 int wsmd__nego_load(struct wsmd_nego *n);
 
+/* The HTTPS certificate (PEM, the first one is the server's): its
+ * RFC 5929 "tls-server-end-point" channel binding data is computed once.
+ * WSM_ERR_UNSUPPORTED_FEATURE when its signature algorithm defines no
+ * binding (no hash, e.g. Ed25519), WSM_ERR_INVALID_ARG if unreadable. */
+enum wsm_err wsmd__nego_set_tls_cert(struct wsmd_nego *n, const char *pem);
+/* The binding data, "tls-server-end-point:" + the hash of the DER
+ * certificate (with the certificate's signature hash; SHA-256 for MD5 and
+ * SHA-1). Exposed for tests. *out is malloc'd. */
+enum wsm_err wsmd__tls_end_point(const char *pem, unsigned char **out, size_t *len);
+
 /* Per connection (MHD_OPTION_NOTIFY_CONNECTION's socket_context). */
 struct wsmd_nego_conn *wsmd__nego_conn_new(struct wsmd_nego *n);
 void wsmd__nego_conn_free(struct wsmd_nego_conn *c);
+/* The connection is TLS: its handshakes are bound to the certificate
+ * (gss_channel_bindings) as the configured CbtHardeningLevel says. */
+void wsmd__nego_conn_set_tls(struct wsmd_nego_conn *c);
 
 /* 1 if the Authorization value's scheme is Negotiate, NTLM or Kerberos. */
 int wsmd__nego_is_scheme(const char *authz);

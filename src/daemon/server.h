@@ -13,6 +13,7 @@
 
 struct wsmd_auth;
 struct wsmd_nego;
+struct wsmd_certauth;
 
 struct wsmd_listener {
     char url[256];  /* as given */
@@ -47,6 +48,18 @@ struct wsmd_config {
     long idle_timeout_ms;
     unsigned max_memory_per_shell_mb;
     long enum_timeout_ms; /* EnumerationTimeoutms; 0: 240000 */
+    /* Client certificates (certauth.h): ClientCAFile, and the CertMapping
+     * lines as written (each checked by wsmd__certmap_parse when set). */
+    char *client_ca_path;
+    char **cert_mappings;
+    size_t ncert_mappings;
+    /* Kerberos (docs/internals/negotiate.md): Keytab enables it;
+     * KerberosRealm (NULL: krb5.conf's auth_to_local), ServicePrincipal
+     * ("HTTP@host"; NULL: HTTP@ + the host name). */
+    char *krb5_keytab;
+    char *krb5_realm;
+    char *service_principal;
+    int cbt_hardening; /* CbtHardeningLevel: enum wsmd_cbt (0: Relaxed) */
 };
 
 struct shell_mgr;
@@ -55,6 +68,8 @@ struct wsmd_server {
     struct wsmd_config cfg;
     struct wsmd_auth *auth;
     struct wsmd_nego *nego; /* NULL: no Negotiate (NTLM, Kerberos) */
+    /* Client certificates (ClientCAFile); NULL: none. */
+    struct wsmd_certauth *certauth;
     struct shell_mgr *shells;
     int is_root;
     struct wsmd_parked *parked; /* requests waiting (long-poll), for shutdown */

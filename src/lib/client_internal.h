@@ -15,6 +15,7 @@
 /* One connection of a session: plain HTTP (http.c) or libcurl (https://,
  * or a proxy configured in the environment), loaded at run time. */
 struct wsm_conn;
+struct wsm_gss_cred;
 
 struct wsm_session {
     char *url;
@@ -26,11 +27,16 @@ struct wsm_session {
     long operation_timeout_ms; /* w:OperationTimeout we send */
     int skip_ca_check;
     int skip_cn_check;
-    int receive_ahead; /* "ReceiveAhead": shells fetch the next Receive early */
-    int use_curl;      /* https://, or a proxy from the environment */
+    int receive_ahead;     /* "ReceiveAhead": shells fetch the next Receive early */
+    int allow_unencrypted; /* "AllowUnencrypted": no message encryption over http:// */
+    int https;
+    int use_curl; /* https://, or a proxy from the environment */
     struct wsm_http_target target;
-    char *auth_header;     /* "Authorization: Basic ...\r\n" or NULL */
-    struct wsm_conn *conn; /* the session's own connection (made on first use) */
+    char *auth_header;          /* "Authorization: Basic ...\r\n" or NULL */
+    struct wsm_gss_cred *gss;   /* Negotiate, NTLM, Kerberos: the credentials */
+    char *cert_file, *key_file; /* "CertificateFile", "KeyFile" (https, certificate auth) */
+    char *ca_file;              /* "CAFile": trust these instead of the system's CAs */
+    struct wsm_conn *conn;      /* the session's own connection (made on first use) */
     char error[512];
     unsigned long fault_code;
     char fault_subcode[64]; /* local name of s:Subcode/s:Value, e.g. "TimedOut" */

@@ -347,13 +347,46 @@ static enum wsm_err parse_status(const char *l, size_t n, struct head *h, char *
     return WSM_OK;
 }
 
+/* Keeps the value of a header the caller wants (res: see wsm_http_result). */
+static void keep_header(struct wsm_http_headers *res, const char *l, size_t k, const char *v,
+                        size_t vn)
+{
+    if (!res)
+        return;
+    while (vn && is_ows(*v)) {
+        v++;
+        vn--;
+    }
+    while (vn && is_ows(v[vn - 1]))
+        vn--;
+    if (k == 12 && strncasecmp(l, "Content-Type", 12) == 0) {
+        if (vn < sizeof(res->content_type)) {
+            memcpy(res->content_type, v, vn);
+            res->content_type[vn] = '\0';
+        } else {
+            res->content_type[0] = '\0';
+        }
+    } else if (k == 16 && strncasecmp(l, "WWW-Authenticate", 16) == 0) {
+        size_t used = strlen(res->www);
+        if (used + vn + 2 <= sizeof(res->www)) {
+            memcpy(res->www + used, v, vn);
+            res->www[used + vn] = '\n';
+            res->www[used + vn + 1] = '\0';
+        }
+    }
+}
+
 static enum wsm_err read_head(struct wsm_http_reader *r, struct head *h, size_t *budget,
-                              int *nlines, char *err, size_t errlen)
+                              int *nlines, struct wsm_http_result *res, char *err, size_t errlen)
 {
     const char *l;
     size_t n;
     enum wsm_err e;
     memset(h, 0, sizeof(*h));
+    if (res->hdrs) {
+        res->hdrs->content_type[0] = '\0';
+        res->hdrs->www[0] = '\0';
+    }
     if ((e = next_line(r, &l, &n, budget, err, errlen)))
         return e;
     if ((e = parse_status(l, n, h, err, errlen)))
@@ -387,6 +420,8 @@ static enum wsm_err read_head(struct wsm_http_reader *r, struct head *h, size_t 
             each_token(v, vn, on_te, h);
         } else if (k == 10 && strncasecmp(l, "Connection", 10) == 0) {
             each_token(v, vn, on_conn, h);
+        } else {
+            keep_header(res->hdrs, l, k, v, vn);
         }
     }
 }
@@ -403,7 +438,7 @@ enum wsm_err wsm__http_read_response(struct wsm_http_reader *r, struct wsm_buf *
     res->keep_alive = 0;
     wsm__buf_reset(body);
     for (int interim = 0;; interim++) {
-        if ((e = read_head(r, &h, &budget, &nlines, err, errlen)))
+        if ((e = read_head(r, &h, &budget, &nlines, res, err, errlen)))
             return e;
         if (h.status >= 200)
             break;
@@ -654,6 +689,7 @@ static enum wsm_err try_connect(struct wsm_http_conn *c, const struct addrinfo *
             return e;
         }
     }
+    c->gen++;
     return WSM_OK;
 }
 
@@ -761,6 +797,11 @@ static enum wsm_err exchange(struct wsm_http_conn *c, const struct wsm_http_requ
         }
         if (c->fd >= 0 && stale(c))
             drop(c);
+        if (rq->bound_gen && (c->fd < 0 || c->gen != rq->bound_gen)) {
+            c->lost = 1;
+            seterr(err, errlen, "the authenticated connection was closed");
+            return WSM_ERR_HTTP;
+        }
         int reused = c->fd >= 0;
         enum wsm_err e = WSM_OK;
         if (!reused && (e = do_connect(c, cdeadline, err, errlen)))
@@ -769,7 +810,7 @@ static enum wsm_err exchange(struct wsm_http_conn *c, const struct wsm_http_requ
         struct iovec iov[2] = {{head, headlen}, {(void *)rq->body, rq->len}};
         size_t sent = 0;
         e = send_all(c, iov, rq->len ? 2 : 1, &sent, err, errlen);
-        struct wsm_http_result res = {0};
+        struct wsm_http_result res = {.hdrs = rq->headers_out};
         if (!e || sent > 0) {
             /* After a failed send the server may still have answered
              * (an early 401 or 413, say): read what it said. */
@@ -792,6 +833,11 @@ static enum wsm_err exchange(struct wsm_http_conn *c, const struct wsm_http_requ
         int retry = reused && attempt == 0 && c->rd.total == 0 &&
                     !__atomic_load_n(&c->aborted, __ATOMIC_SEQ_CST) && now_ms() < c->deadline_ms;
         drop(c);
+        if (retry && rq->bound_gen) {
+            /* Not on another connection: the caller authenticates anew. */
+            c->lost = 1;
+            return e;
+        }
         if (!retry)
             return e;
         wsm__buf_reset(body);
@@ -803,19 +849,23 @@ enum wsm_err wsm__http_post(struct wsm_http_conn *c, const struct wsm_http_reque
 {
     char stack_head[2048];
     *status = 0;
+    c->lost = 0;
     if (!c->rd.buf && !(c->rd.buf = malloc(WSM_HTTP_MAX_HEAD)))
         return WSM_ERR_NOMEM;
     const char *extra = rq->headers ? rq->headers : "";
     size_t xn = strlen(extra);
-    size_t hcap = strlen(c->t->path) + strlen(c->t->hostport) + xn + 200;
+    size_t hcap = strlen(c->t->path) + strlen(c->t->hostport) + xn +
+                  (rq->content_type ? strlen(rq->content_type) : 0) + 200;
     char *head = hcap <= sizeof(stack_head) ? stack_head : malloc(hcap);
     if (!head)
         return WSM_ERR_NOMEM;
     int hn = snprintf(head, hcap,
                       "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: Microsoft WinRM Client\r\n"
-                      "Content-Type: application/soap+xml;charset=UTF-8\r\n"
+                      "Content-Type: %s\r\n"
                       "Content-Length: %zu\r\n",
-                      c->t->path, c->t->hostport, rq->len);
+                      c->t->path, c->t->hostport,
+                      rq->content_type ? rq->content_type : "application/soap+xml;charset=UTF-8",
+                      rq->len);
     enum wsm_err e = WSM_ERR_INTERNAL; /* (hcap always has room) */
     if (hn > 0 && (size_t)hn + xn + 2 < hcap) {
         memcpy(head + hn, extra, xn);

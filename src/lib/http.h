@@ -47,9 +47,20 @@ struct wsm_http_reader {
     size_t total; /* bytes read from the source for this response */
 };
 
+/* Most bytes of WWW-Authenticate values kept from one response. */
+#define WSM_HTTP_MAX_WWW 16384
+
+/* Headers of the final response a caller may want. */
+struct wsm_http_headers {
+    char content_type[256];     /* "" if none, or longer than this */
+    char www[WSM_HTTP_MAX_WWW]; /* WWW-Authenticate values, each ended by '\n'
+                                   (those that do not fit whole are left out) */
+};
+
 struct wsm_http_result {
     long status;
-    int keep_alive; /* the connection can carry the next request */
+    int keep_alive;                /* the connection can carry the next request */
+    struct wsm_http_headers *hdrs; /* if not NULL: filled in */
 };
 
 /* Reads one response (skipping interim 1xx responses) into body, which
@@ -67,6 +78,8 @@ struct wsm_http_conn {
     int served; /* responses read on this connection */
     int aborted;
     pthread_mutex_t mu; /* fd against wsm__http_conn_abort */
+    unsigned long gen;  /* counts the connections made: tells a new one */
+    int lost;           /* the last request failed because its bound connection was gone */
     struct wsm_http_reader rd;
     long long deadline_ms; /* of the request in progress (CLOCK_MONOTONIC) */
 };
@@ -75,8 +88,16 @@ struct wsm_http_request {
     const char *headers; /* extra header lines, each ending in \r\n; may be NULL */
     const char *body;
     size_t len;
-    long timeout_ms;         /* the whole exchange, connecting included */
-    long connect_timeout_ms; /* at most this for connecting (<= 0: timeout_ms) */
+    long timeout_ms;          /* the whole exchange, connecting included */
+    long connect_timeout_ms;  /* at most this for connecting (<= 0: timeout_ms) */
+    const char *content_type; /* NULL: application/soap+xml;charset=UTF-8 */
+    /* Nonzero: the request may only go on the connection of that gen (one
+     * authenticated by a Negotiate handshake). If it is gone, or ends
+     * before the reply starts, the request fails with c->lost set and is
+     * not sent again on another connection. */
+    unsigned long bound_gen;
+    /* If not NULL: the final response's Content-Type and WWW-Authenticate. */
+    struct wsm_http_headers *headers_out;
 };
 
 void wsm__http_conn_init(struct wsm_http_conn *c, const struct wsm_http_target *t);
@@ -89,8 +110,8 @@ void wsm__http_conn_abort(struct wsm_http_conn *c);
 /* POSTs the request and reads the response into body (empty on entry;
  * body->cap bounds it). Connects if need be, reuses a kept-alive
  * connection, and reconnects once if the server closed a reused one
- * before it saw the request. WSM_ERR_HTTP (err says why) for transport
- * and protocol errors and timeouts. */
+ * before it saw the request (not for a bound request). WSM_ERR_HTTP (err
+ * says why) for transport and protocol errors and timeouts. */
 enum wsm_err wsm__http_post(struct wsm_http_conn *c, const struct wsm_http_request *rq,
                             struct wsm_buf *body, long *status, char *err, size_t errlen);
 

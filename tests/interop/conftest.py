@@ -330,3 +330,8 @@ def cim_wsmd(tmp_path_factory):
             pass  # _stop_and_check kills it and reports the failure
     _stop_and_check(d)
     _check_sanitizer_log(d)
+
+
+# ---- Kerberos: one throw-away MIT realm per session (kdc.py) ----
+
+from kdc import kdc  # noqa: E402,F401  (the session fixture `kdc`)

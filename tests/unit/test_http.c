@@ -98,7 +98,7 @@ static void expect_body(const char *resp, long status, const char *body_text, in
     static const size_t steps[] = {0, 1, 3, 7};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         struct wsm_buf b;
-        struct wsm_http_result res;
+        struct wsm_http_result res = {0};
         char err[256];
         enum wsm_err e = read_one(resp, steps[i], 1 << 20, &b, &res, err);
         if (e)
@@ -118,7 +118,7 @@ static void expect_body(const char *resp, long status, const char *body_text, in
 static void expect_error(const char *resp, size_t cap, const char *why)
 {
     struct wsm_buf b;
-    struct wsm_http_result res;
+    struct wsm_http_result res = {0};
     char err[256];
     assert_int_equal(read_one(resp, 0, cap, &b, &res, err), WSM_ERR_HTTP);
     if (!strstr(err, why))

@@ -1,0 +1,553 @@
+/* The client side of HTTP Negotiate over GSSAPI. See gss_client.h.
+ *
+ * libgssapi_krb5 is loaded with dlopen at the first handshake, never at
+ * start: a program that speaks Basic never maps it (nor gss-ntlmssp and
+ * the OpenSSL it pulls in). The sealing mirrors what wsmd's
+ * src/daemon/negotiate.c accepts and writes: NTLM with gss_wrap (16-byte
+ * signature, then the sealed bytes), Kerberos with gss_wrap_iov (the
+ * HEADER is the signature; DATA sealed in place; PADDING after it). */
+#include "gss_client.h"
+
+#include <dlfcn.h>
+#include <gssapi/gssapi.h>
+#include <gssapi/gssapi_ext.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "mpenc.h"
+
+#define GSSAPI_LIB "libgssapi_krb5.so.2"
+/* Legs of one handshake we go along with (NTLM: 2, SPNEGO: 2 or 3). */
+#define MAX_STEPS 8
+
+/* The OIDs, spelled out (gss-ntlmssp's header is not needed to build). */
+static gss_OID_desc ntlm_oid = {10, (void *)"\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a"};
+static gss_OID_desc spnego_oid = {6, (void *)"\x2b\x06\x01\x05\x05\x02"};
+static gss_OID_desc krb5_oid = {9, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"};
+static gss_OID_desc nt_hostbased = {10, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x04"};
+static gss_OID_desc nt_user = {10, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x01"};
+
+static struct {
+    __typeof__(gss_import_name) *import_name;
+    __typeof__(gss_release_name) *release_name;
+    __typeof__(gss_acquire_cred) *acquire_cred;
+    __typeof__(gss_acquire_cred_with_password) *acquire_cred_with_password;
+    __typeof__(gss_release_cred) *release_cred;
+    __typeof__(gss_set_neg_mechs) *set_neg_mechs;
+    __typeof__(gss_init_sec_context) *init_sec_context;
+    __typeof__(gss_delete_sec_context) *delete_sec_context;
+    __typeof__(gss_display_status) *display_status;
+    __typeof__(gss_release_buffer) *release_buffer;
+    __typeof__(gss_wrap) *wrap;
+    __typeof__(gss_unwrap) *unwrap;
+    __typeof__(gss_wrap_iov) *wrap_iov;
+    __typeof__(gss_unwrap_iov) *unwrap_iov;
+    __typeof__(gss_release_iov_buffer) *release_iov_buffer;
+} gss;
+static pthread_once_t gss_once = PTHREAD_ONCE_INIT;
+static int gss_loaded;
+static char gss_load_error[200];
+
+#define GSS_SYM(f) gss_sym(h, "gss_" #f, (void **)&gss.f)
+
+static int gss_sym(void *h, const char *name, void **slot)
+{
+    void *f = dlsym(h, name);
+    if (!f) {
+        snprintf(gss_load_error, sizeof(gss_load_error), GSSAPI_LIB " has no %s", name);
+        return 0;
+    }
+    memcpy(slot, &f, sizeof(f)); /* POSIX: a function pointer survives this */
+    return 1;
+}
+
+static void gss_load(void)
+{
+    void *h = dlopen(GSSAPI_LIB, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        snprintf(gss_load_error, sizeof(gss_load_error), "Negotiate needs " GSSAPI_LIB ": %s",
+                 why ? why : "not found");
+        return;
+    }
+    gss_loaded = GSS_SYM(import_name) && GSS_SYM(release_name) && GSS_SYM(acquire_cred) &&
+                 GSS_SYM(acquire_cred_with_password) && GSS_SYM(release_cred) &&
+                 GSS_SYM(set_neg_mechs) && GSS_SYM(init_sec_context) &&
+                 GSS_SYM(delete_sec_context) && GSS_SYM(display_status) &&
+                 GSS_SYM(release_buffer) && GSS_SYM(wrap) && GSS_SYM(unwrap) && GSS_SYM(wrap_iov) &&
+                 GSS_SYM(unwrap_iov) && GSS_SYM(release_iov_buffer);
+}
+
+static int oid_eq(const gss_OID_desc *a, const gss_OID_desc *b)
+{
+    return a && b && a->length == b->length && memcmp(a->elements, b->elements, a->length) == 0;
+}
+
+/* GSSAPI's words for maj/min, appended to err after what. */
+static void gss_error(char *err, size_t errlen, const char *what, OM_uint32 maj, OM_uint32 min)
+{
+    size_t o = 0;
+    if (!err || !errlen)
+        return;
+    int n = snprintf(err, errlen, "%s", what);
+    o = n > 0 && (size_t)n < errlen ? (size_t)n : errlen - 1;
+    for (int pass = 0; pass < 2; pass++) {
+        OM_uint32 code = pass ? min : maj, more = 0, m2;
+        int type = pass ? GSS_C_MECH_CODE : GSS_C_GSS_CODE;
+        if (pass && !min)
+            break;
+        do {
+            gss_buffer_desc b = GSS_C_EMPTY_BUFFER;
+            if (GSS_ERROR(gss.display_status(&m2, code, type, GSS_C_NO_OID, &more, &b)))
+                break;
+            if (o + 3 < errlen) {
+                err[o++] = ':';
+                err[o++] = ' ';
+            }
+            for (size_t i = 0; i < b.length && o + 1 < errlen; i++) {
+                char ch = ((const char *)b.value)[i];
+                err[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : ch;
+            }
+            err[o] = '\0';
+            gss.release_buffer(&m2, &b);
+        } while (more);
+    }
+}
+
+struct wsm_gss_cred {
+    enum wsm_gss_kind kind;
+    char *user, *password, *target;
+    pthread_mutex_t mu;
+    int acquired; /* tried: cred and error hold the outcome */
+    enum wsm_err status;
+    char error[300];
+    gss_cred_id_t cred;
+    gss_name_t target_name;
+};
+
+struct wsm_gss_ctx {
+    struct wsm_gss_cred *c;
+    gss_ctx_id_t ctx;
+    int steps;
+    int done;
+    int ntlm;     /* the established mechanism is NTLM */
+    int can_seal; /* confidentiality and integrity */
+};
+
+static char *dup_or_null(const char *s, int *fail)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *fail = 1;
+    return d;
+}
+
+enum wsm_err wsm__gss_cred_new(enum wsm_gss_kind kind, const char *user, const char *password,
+                               const char *host, const char *spn, struct wsm_gss_cred **out)
+{
+    if (!host && !spn)
+        return WSM_ERR_INVALID_ARG;
+    struct wsm_gss_cred *c = calloc(1, sizeof(*c));
+    if (!c)
+        return WSM_ERR_NOMEM;
+    int fail = 0;
+    c->kind = kind;
+    c->user = dup_or_null(user && *user ? user : NULL, &fail);
+    c->password = dup_or_null(password, &fail);
+    if (spn) {
+        c->target = dup_or_null(spn, &fail);
+    } else if ((c->target = malloc(strlen(host) + 6))) {
+        strcpy(c->target, "HTTP@");
+        strcat(c->target, host);
+    } else {
+        fail = 1;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    c->cred = GSS_C_NO_CREDENTIAL;
+    c->target_name = GSS_C_NO_NAME;
+    if (fail) {
+        wsm__gss_cred_free(c);
+        return WSM_ERR_NOMEM;
+    }
+    *out = c;
+    return WSM_OK;
+}
+
+enum wsm_err wsm__gss_cred_set_spn(struct wsm_gss_cred *c, const char *spn)
+{
+    char *t = spn ? strdup(spn) : NULL;
+    if (!t)
+        return spn ? WSM_ERR_NOMEM : WSM_ERR_INVALID_ARG;
+    pthread_mutex_lock(&c->mu);
+    if (c->acquired) {
+        pthread_mutex_unlock(&c->mu);
+        free(t);
+        return WSM_ERR_INVALID_ARG; /* too late: contexts were made */
+    }
+    free(c->target);
+    c->target = t;
+    pthread_mutex_unlock(&c->mu);
+    return WSM_OK;
+}
+
+void wsm__gss_cred_free(struct wsm_gss_cred *c)
+{
+    OM_uint32 min;
+    if (!c)
+        return;
+    if (gss_loaded) {
+        if (c->cred != GSS_C_NO_CREDENTIAL)
+            gss.release_cred(&min, &c->cred);
+        if (c->target_name != GSS_C_NO_NAME)
+            gss.release_name(&min, &c->target_name);
+    }
+    if (c->password) {
+        explicit_bzero(c->password, strlen(c->password));
+        free(c->password);
+    }
+    free(c->user);
+    free(c->target);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+const char *wsm__gss_scheme(const struct wsm_gss_cred *c)
+{
+    return c->kind == WSM_GSS_KERBEROS ? "Kerberos" : "Negotiate";
+}
+
+const char *wsm__gss_scheme_of_ctx(const struct wsm_gss_ctx *x)
+{
+    return wsm__gss_scheme(x->c);
+}
+
+static gss_OID mech_of(enum wsm_gss_kind k)
+{
+    return k == WSM_GSS_NTLM ? &ntlm_oid : k == WSM_GSS_KERBEROS ? &krb5_oid : &spnego_oid;
+}
+
+/* Under c->mu, once. */
+static void acquire(struct wsm_gss_cred *c)
+{
+    OM_uint32 maj, min;
+    char *err = c->error;
+    size_t errlen = sizeof(c->error);
+    c->acquired = 1;
+    c->status = WSM_ERR_AUTH;
+    pthread_once(&gss_once, gss_load);
+    if (!gss_loaded) {
+        snprintf(err, errlen, "%s", gss_load_error);
+        return;
+    }
+    gss_buffer_desc tb = {strlen(c->target), c->target};
+    maj = gss.import_name(&min, &tb, &nt_hostbased, &c->target_name);
+    if (GSS_ERROR(maj)) {
+        gss_error(err, errlen, "the target name", maj, min);
+        return;
+    }
+    gss_name_t un = GSS_C_NO_NAME;
+    if (c->user) {
+        gss_buffer_desc ub = {strlen(c->user), c->user};
+        maj = gss.import_name(&min, &ub, &nt_user, &un);
+        if (GSS_ERROR(maj)) {
+            gss_error(err, errlen, "the user name", maj, min);
+            return;
+        }
+    }
+    gss_OID_set_desc mechs = {1, mech_of(c->kind)};
+    if (c->password) {
+        gss_buffer_desc pb = {strlen(c->password), c->password};
+        maj = gss.acquire_cred_with_password(&min, un, &pb, GSS_C_INDEFINITE, &mechs,
+                                             GSS_C_INITIATE, &c->cred, NULL, NULL);
+    } else if (un != GSS_C_NO_NAME || c->kind == WSM_GSS_SPNEGO) {
+        maj = gss.acquire_cred(&min, un, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE, &c->cred, NULL,
+                               NULL);
+    } else {
+        maj = GSS_S_COMPLETE; /* the mechanism's default credentials, at the first step */
+    }
+    if (un != GSS_C_NO_NAME)
+        gss.release_name(&min, &un);
+    if (GSS_ERROR(maj)) {
+        const char *what = c->kind == WSM_GSS_KERBEROS ? "no Kerberos credentials"
+                           : c->kind == WSM_GSS_NTLM
+                               ? "no NTLM credentials (is gss-ntlmssp installed?)"
+                               : "no Kerberos or NTLM credentials";
+        gss_error(err, errlen, what, maj, min);
+        c->cred = GSS_C_NO_CREDENTIAL;
+        return;
+    }
+    if (c->kind == WSM_GSS_SPNEGO && c->cred != GSS_C_NO_CREDENTIAL) {
+        /* Kerberos first, as Windows; NTLM when Kerberos has nothing. */
+        gss_OID_desc inner[2] = {krb5_oid, ntlm_oid};
+        gss_OID_set_desc neg = {2, inner};
+        gss.set_neg_mechs(&min, c->cred, &neg);
+    }
+    c->status = WSM_OK;
+    err[0] = '\0';
+}
+
+enum wsm_err wsm__gss_ctx_new(struct wsm_gss_cred *c, struct wsm_gss_ctx **out, char *err,
+                              size_t errlen)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!c->acquired)
+        acquire(c);
+    enum wsm_err e = c->status;
+    if (e && err && errlen)
+        snprintf(err, errlen, "%s", c->error);
+    pthread_mutex_unlock(&c->mu);
+    if (e)
+        return e;
+    struct wsm_gss_ctx *x = calloc(1, sizeof(*x));
+    if (!x)
+        return WSM_ERR_NOMEM;
+    x->c = c;
+    x->ctx = GSS_C_NO_CONTEXT;
+    *out = x;
+    return WSM_OK;
+}
+
+void wsm__gss_ctx_free(struct wsm_gss_ctx *x)
+{
+    OM_uint32 min;
+    if (!x)
+        return;
+    if (x->ctx != GSS_C_NO_CONTEXT)
+        gss.delete_sec_context(&min, &x->ctx, GSS_C_NO_BUFFER);
+    free(x);
+}
+
+static char *authz_line(const char *scheme, const gss_buffer_desc *b)
+{
+    static const char pre[] = "Authorization: ";
+    size_t n = sizeof(pre) - 1 + strlen(scheme) + 1 + wsm__base64_enclen(b->length) + 3;
+    char *h = malloc(n);
+    if (!h)
+        return NULL;
+    int k = snprintf(h, n, "%s%s ", pre, scheme);
+    wsm__base64_encode(b->value, b->length, h + k);
+    strcat(h, "\r\n");
+    return h;
+}
+
+enum wsm_err wsm__gss_step(struct wsm_gss_ctx *x, const unsigned char *in, size_t inlen,
+                           char **authz, int *done, char *err, size_t errlen)
+{
+    OM_uint32 maj, min, flags = 0;
+    *authz = NULL;
+    *done = x->done;
+    if (x->done) {
+        /* A token after the end: nothing GSSAPI would take. */
+        if (inlen) {
+            snprintf(err, errlen, "the server sent a token after the handshake ended");
+            return WSM_ERR_AUTH;
+        }
+        return WSM_OK;
+    }
+    if (++x->steps > MAX_STEPS || (x->steps > 1 && !inlen)) {
+        snprintf(err, errlen, "the server %s",
+                 inlen ? "drew the handshake out too long" : "sent no token to go on with");
+        return WSM_ERR_AUTH;
+    }
+    gss_buffer_desc ib = {inlen, (void *)in}, ob = GSS_C_EMPTY_BUFFER;
+    gss_OID actual = GSS_C_NO_OID;
+    OM_uint32 want = GSS_C_MUTUAL_FLAG | GSS_C_SEQUENCE_FLAG | GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG;
+    maj = gss.init_sec_context(&min, x->c->cred, &x->ctx, x->c->target_name, mech_of(x->c->kind),
+                               want, 0, GSS_C_NO_CHANNEL_BINDINGS, inlen ? &ib : GSS_C_NO_BUFFER,
+                               &actual, &ob, &flags, NULL);
+    if (GSS_ERROR(maj)) {
+        gss_error(err, errlen, "authentication failed", maj, min);
+        gss.release_buffer(&min, &ob);
+        return WSM_ERR_AUTH;
+    }
+    if (ob.length) {
+        *authz = authz_line(wsm__gss_scheme(x->c), &ob);
+        gss.release_buffer(&min, &ob);
+        if (!*authz)
+            return WSM_ERR_NOMEM;
+    } else {
+        gss.release_buffer(&min, &ob);
+        if (maj & GSS_S_CONTINUE_NEEDED) {
+            snprintf(err, errlen, "GSSAPI wants to go on but has nothing to send");
+            return WSM_ERR_AUTH;
+        }
+    }
+    if (!(maj & GSS_S_CONTINUE_NEEDED)) {
+        x->done = *done = 1;
+        x->ntlm = oid_eq(actual, &ntlm_oid);
+        x->can_seal = (flags & GSS_C_CONF_FLAG) && (flags & GSS_C_INTEG_FLAG);
+    }
+    return WSM_OK;
+}
+
+int wsm__gss_can_seal(const struct wsm_gss_ctx *x)
+{
+    return x && x->done && x->can_seal;
+}
+
+int wsm__gss_is_ntlm(const struct wsm_gss_ctx *x)
+{
+    return x && x->ntlm;
+}
+
+static enum wsm_mpenc_proto proto_of(const struct wsm_gss_ctx *x)
+{
+    return x->c->kind == WSM_GSS_KERBEROS ? WSM_MPENC_KERBEROS : WSM_MPENC_SPNEGO;
+}
+
+enum wsm_err wsm__gss_seal(struct wsm_gss_ctx *x, const char *plain, size_t len,
+                           struct wsm_buf *out, const char **content_type, char *err, size_t errlen)
+{
+    OM_uint32 maj, min;
+    int conf = 0;
+    enum wsm_err e;
+    if (!wsm__gss_can_seal(x) || len == 0)
+        return WSM_ERR_INVALID_ARG;
+    if ((e = wsm__buf_reserve(out, len + 512)))
+        return e;
+    enum wsm_mpenc_proto proto = proto_of(x);
+    if (x->ntlm) {
+        gss_buffer_desc ib = {len, (void *)plain}, w = GSS_C_EMPTY_BUFFER;
+        maj = gss.wrap(&min, x->ctx, 1, GSS_C_QOP_DEFAULT, &ib, &conf, &w);
+        if (GSS_ERROR(maj)) {
+            gss_error(err, errlen, "cannot seal the request", maj, min);
+            e = WSM_ERR_AUTH;
+        } else if (!conf || w.length != len + 16) {
+            snprintf(err, errlen, "cannot seal the request: NTLM gave no confidentiality");
+            e = WSM_ERR_AUTH;
+        } else {
+            const unsigned char *wv = w.value;
+            e = wsm__mpenc_build_part(out, proto, len, wv, 16, wv + 16, len);
+        }
+        gss.release_buffer(&min, &w);
+    } else {
+        char *data = malloc(len);
+        if (!data)
+            return WSM_ERR_NOMEM;
+        memcpy(data, plain, len);
+        gss_iov_buffer_desc iov[3] = {
+            {GSS_IOV_BUFFER_TYPE_HEADER | GSS_IOV_BUFFER_FLAG_ALLOCATE, {0, NULL}},
+            {GSS_IOV_BUFFER_TYPE_DATA, {len, data}},
+            {GSS_IOV_BUFFER_TYPE_PADDING | GSS_IOV_BUFFER_FLAG_ALLOCATE, {0, NULL}},
+        };
+        maj = gss.wrap_iov(&min, x->ctx, 1, GSS_C_QOP_DEFAULT, &conf, iov, 3);
+        if (GSS_ERROR(maj)) {
+            gss_error(err, errlen, "cannot seal the request", maj, min);
+            e = WSM_ERR_AUTH;
+        } else if (!conf) {
+            snprintf(err, errlen, "cannot seal the request: no confidentiality");
+            e = WSM_ERR_AUTH;
+        } else {
+            e = wsm__mpenc_build_part(out, proto, len, iov[0].buffer.value, iov[0].buffer.length,
+                                      (unsigned char *)data, len);
+            if (!e && iov[2].buffer.length)
+                e = wsm__buf_add(out, iov[2].buffer.value, iov[2].buffer.length);
+        }
+        gss.release_iov_buffer(&min, iov, 3);
+        explicit_bzero(data, len);
+        free(data);
+    }
+    if (!e)
+        e = wsm__mpenc_build_end(out);
+    if (!e)
+        *content_type = wsm__mpenc_content_type_str(proto);
+    return e;
+}
+
+/* One part: appended to out. */
+static enum wsm_err unseal_part(struct wsm_gss_ctx *x, const struct wsm_mpenc_part *p,
+                                struct wsm_buf *out, char *err, size_t errlen)
+{
+    OM_uint32 maj, min;
+    int conf = 0;
+    size_t tl = p->sig_len + p->sealed_len;
+    if (x->ntlm && p->sig_len != 16) {
+        snprintf(err, errlen, "the reply's NTLM signature is not 16 bytes");
+        return WSM_ERR_AUTH;
+    }
+    unsigned char *t = malloc(tl ? tl : 1);
+    if (!t)
+        return WSM_ERR_NOMEM;
+    memcpy(t, p->sig, p->sig_len);
+    memcpy(t + p->sig_len, p->sealed, p->sealed_len);
+    enum wsm_err e;
+    const void *pv = NULL;
+    size_t pl = 0;
+    gss_buffer_desc plain = GSS_C_EMPTY_BUFFER;
+    gss_iov_buffer_desc iov[2] = {
+        {GSS_IOV_BUFFER_TYPE_STREAM, {tl, t}},
+        {GSS_IOV_BUFFER_TYPE_DATA, {0, NULL}},
+    };
+    if (x->ntlm) {
+        gss_buffer_desc ib = {tl, t};
+        maj = gss.unwrap(&min, x->ctx, &ib, &plain, &conf, NULL);
+        pv = plain.value;
+        pl = plain.length;
+    } else {
+        /* STREAM: the header and the sealed bytes; DATA points into it. */
+        maj = gss.unwrap_iov(&min, x->ctx, &conf, NULL, iov, 2);
+        pv = iov[1].buffer.value;
+        pl = iov[1].buffer.length;
+    }
+    if (GSS_ERROR(maj)) {
+        gss_error(err, errlen, "cannot unseal the reply", maj, min);
+        e = WSM_ERR_AUTH;
+    } else if (!conf) {
+        snprintf(err, errlen, "the reply was signed, not sealed");
+        e = WSM_ERR_AUTH;
+    } else if (pl != p->orig_len) {
+        snprintf(err, errlen, "the reply's sealed part is %zu bytes, not the announced %zu", pl,
+                 p->orig_len);
+        e = WSM_ERR_AUTH;
+    } else {
+        e = wsm__buf_add(out, pv, pl);
+        if (e == WSM_ERR_NOMEM && out->cap && out->len + pl > out->cap)
+            snprintf(err, errlen, "the reply is larger than %zu bytes", out->cap);
+    }
+    if (plain.value)
+        explicit_bzero(plain.value, plain.length);
+    gss.release_buffer(&min, &plain);
+    explicit_bzero(t, tl);
+    free(t);
+    return e;
+}
+
+enum wsm_err wsm__gss_unseal(struct wsm_gss_ctx *x, const char *content_type,
+                             const unsigned char *body, size_t len, struct wsm_buf *out, char *err,
+                             size_t errlen)
+{
+    enum wsm_mpenc_proto proto;
+    int multi;
+    enum wsm_err e = wsm__mpenc_content_type(content_type, &proto, &multi);
+    if (e == WSM_ERR_NOT_FOUND)
+        return e;
+    if (e) {
+        snprintf(err, errlen, "the reply's encryption (%.100s) is not one we know", content_type);
+        return WSM_ERR_AUTH;
+    }
+    if (!wsm__gss_can_seal(x)) {
+        snprintf(err, errlen, "an encrypted reply on a connection without encryption");
+        return WSM_ERR_AUTH;
+    }
+    size_t max_plain = out->cap ? out->cap : (size_t)64 * 1024 * 1024;
+    size_t maxparts = multi ? WSM_MPENC_MAX_PARTS : 1, np = 0;
+    struct wsm_mpenc_part *parts = calloc(maxparts, sizeof(*parts));
+    if (!parts)
+        return WSM_ERR_NOMEM;
+    e = wsm__mpenc_parse(body, len, proto, multi, max_plain, parts, maxparts, &np);
+    if (e) {
+        snprintf(err, errlen, "the encrypted reply is malformed");
+        e = WSM_ERR_AUTH;
+    }
+    for (size_t i = 0; !e && i < np; i++)
+        e = unseal_part(x, &parts[i], out, err, errlen);
+    free(parts);
+    if (!e && !out->data)
+        e = wsm__buf_reserve(out, 0);
+    if (e && out->data)
+        explicit_bzero(out->data, out->len);
+    return e;
+}
