@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "negotiate.h"
+#include "ntlmseal.h"
 #include "server.h"
 #include "userfile.h"
 
@@ -73,6 +74,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (tl == 0 || tl > 65536 || !wsmd__nego_is_scheme(l))
                 abort();
             (void)wsmd__nego_token_kind(tok, tl);
+            /* The NTLM flags reader (ntlmseal.c) that the handshake runs
+             * on every token: raw NTLMSSP or inside a SPNEGO NegTokenResp. */
+            uint32_t fl;
+            for (unsigned type = 1; type <= 3; type++)
+                if (wsm__ntlm_token_flags(tok, tl, type, &fl) == 0 && type == 1)
+                    abort();
             free(tok);
         }
         char *www = NULL;

@@ -21,6 +21,7 @@
 
 #include "base64.h"
 #include "buf.h"
+#include "ntlmseal.h"
 #include "server.h"
 #include "userfile.h"
 
@@ -56,6 +57,8 @@ static gss_OID_desc ntlm_oid = {10, (void *)NTLMSSP_OID_BYTES};
 static gss_OID_desc spnego_oid = {6, (void *)"\x2b\x06\x01\x05\x05\x02"}; /* 1.3.6.1.5.5.2 */
 /* 1.2.840.113554.1.2.2 */
 static gss_OID_desc krb5_oid = {9, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"};
+/* GSS_C_INQ_SSPI_SESSION_KEY: 1.2.840.113554.1.2.2.5.5 */
+static gss_OID_desc inq_session_key = {11, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x05\x05"};
 /* GSS_C_NT_HOSTBASED_SERVICE: 1.2.840.113554.1.2.1.4 */
 static gss_OID_desc nt_hostbased = {10, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x04"};
 
@@ -80,6 +83,9 @@ static struct {
     __typeof__(gss_wrap_iov) *wrap_iov;
     __typeof__(gss_unwrap_iov) *unwrap_iov;
     __typeof__(gss_release_iov_buffer) *release_iov_buffer;
+    /* Optional: without them NTLM seals through gss_wrap. */
+    __typeof__(gss_inquire_sec_context_by_oid) *inquire_sec_context_by_oid;
+    __typeof__(gss_release_buffer_set) *release_buffer_set;
 } gss;
 static pthread_once_t gss_once = PTHREAD_ONCE_INIT;
 static int gss_loaded;
@@ -97,6 +103,8 @@ static void gss_load(void)
                  GSS_SYM(display_status) && GSS_SYM(release_buffer) && GSS_SYM(wrap) &&
                  GSS_SYM(unwrap) && GSS_SYM(wrap_iov) && GSS_SYM(unwrap_iov) &&
                  GSS_SYM(release_iov_buffer);
+    if (gss_loaded && !(GSS_SYM(inquire_sec_context_by_oid) && GSS_SYM(release_buffer_set)))
+        gss.inquire_sec_context_by_oid = NULL;
 }
 
 static int oid_eq(const gss_OID_desc *a, const gss_OID_desc *b)
@@ -157,6 +165,11 @@ struct wsmd_nego_conn {
     char scheme[16];
     enum wsm_mpenc_proto proto;
     char user[WSMD_MAX_USER];
+    /* NTLM sealed by ntlmseal.c rather than gss_wrap (see fast_setup). */
+    int gss_only;             /* tests: never */
+    int have_chal, have_auth; /* the flags of this handshake's messages */
+    uint32_t chal_flags, auth_flags;
+    struct wsm_ntlm_seal *fast; /* NULL: gss_wrap/gss_unwrap */
 };
 
 /* ---- logging ---------------------------------------------------------- */
@@ -693,6 +706,12 @@ void wsmd__nego_reset(struct wsmd_nego_conn *c)
     c->can_seal = 0;
     c->cb_bound = 0;
     c->user[0] = '\0';
+    c->have_chal = c->have_auth = 0;
+    if (c->fast) {
+        wsm__ntlm_seal_clear(c->fast);
+        free(c->fast);
+        c->fast = NULL;
+    }
 }
 
 void wsmd__nego_conn_free(struct wsmd_nego_conn *c)
@@ -718,6 +737,17 @@ const char *wsmd__nego_mech(const struct wsmd_nego_conn *c)
 int wsmd__nego_can_seal(const struct wsmd_nego_conn *c)
 {
     return c && c->state == ST_DONE && c->can_seal;
+}
+
+int wsmd__nego_ntlm_fast(const struct wsmd_nego_conn *c)
+{
+    return c && c->state == ST_DONE && c->fast != NULL;
+}
+
+void wsmd__nego_conn_gss_only(struct wsmd_nego_conn *c)
+{
+    if (c)
+        c->gss_only = 1;
 }
 
 /* ---- names ------------------------------------------------------------- */
@@ -853,6 +883,52 @@ static enum wsm_err map_krb5(struct wsmd_nego_conn *c, gss_name_t src, const cha
 }
 
 /* ---- the handshake ----------------------------------------------------- */
+
+/* NTLM sealing without GSSAPI: gss-ntlmssp's gss_wrap and gss_unwrap make
+ * OpenSSL key objects for every message, which costs tens of microseconds
+ * each; ntlmseal.c does the same RC4 and HMAC-MD5 with nettle from the
+ * exported session key (GSS_C_INQ_SSPI_SESSION_KEY) and the negotiated
+ * flags. gss-ntlmssp's acceptor derives its keys from the flags of its
+ * CHALLENGE message; the AUTHENTICATE message must agree on every flag
+ * that matters, or the sealing stays with GSSAPI (as it does for anything
+ * ntlmseal.c does not implement: no extended session security, DATAGRAM).
+ * Raw NTLM only: under SPNEGO the mechListMIC exchange has already used
+ * sequence numbers and RC4 state (gss_get_mic/gss_verify_mic inside MIT's
+ * SPNEGO), which this module could only guess. */
+static void ntlm_fast_setup(struct wsmd_nego_conn *c)
+{
+    OM_uint32 maj, min;
+    const char *why = NULL;
+    if (!gss.inquire_sec_context_by_oid)
+        why = "no gss_inquire_sec_context_by_oid";
+    else if (!c->have_chal || !c->have_auth)
+        why = "NTLM messages not seen";
+    else if ((c->chal_flags ^ c->auth_flags) & WSM_NTLM_CRYPTO_FLAGS)
+        why = "CHALLENGE and AUTHENTICATE flags differ";
+    else if (!wsm__ntlm_flags_ok(c->chal_flags))
+        why = "no extended session security, or datagram";
+    if (why)
+        goto out;
+    gss_buffer_set_t set = GSS_C_NO_BUFFER_SET;
+    maj = gss.inquire_sec_context_by_oid(&min, c->ctx, &inq_session_key, &set);
+    if (GSS_ERROR(maj) || !set || set->count < 1 || set->elements[0].length != WSM_NTLM_KEY_LEN) {
+        why = "no session key";
+    } else if (!(c->fast = malloc(sizeof(*c->fast)))) {
+        why = "out of memory";
+    } else {
+        wsm__ntlm_seal_init(c->fast, set->elements[0].value, c->chal_flags, 0);
+    }
+    if (set) {
+        for (size_t i = 0; i < set->count; i++)
+            explicit_bzero(set->elements[i].value, set->elements[i].length);
+        gss.release_buffer_set(&min, &set);
+    }
+out:
+    if (why)
+        wsmd__log("event=negotiate-notice message=\"NTLM sealing through GSSAPI: %s\" "
+                  "flags=0x%08x/0x%08x",
+                  why, (unsigned)c->chal_flags, (unsigned)c->auth_flags);
+}
 
 static enum wsm_err finish(struct wsmd_nego_conn *c, gss_name_t src, gss_OID mech, OM_uint32 flags)
 {
@@ -990,6 +1066,12 @@ enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char *
             c->cb_bound = 1;
     }
 
+    /* The AUTHENTICATE message's flags, for ntlm_fast_setup. */
+    uint32_t fl3;
+    if (wsm__ntlm_token_flags(tok, toklen, 3, &fl3) == 0) {
+        c->auth_flags = fl3;
+        c->have_auth = 1;
+    }
     gss_buffer_desc in = {toklen, tok}, out = GSS_C_EMPTY_BUFFER;
     gss_name_t src = GSS_C_NO_NAME;
     gss_OID mech = GSS_C_NO_OID;
@@ -1010,6 +1092,11 @@ enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char *
             gss.release_buffer(&min, &out);
             wsmd__nego_reset(c);
             return WSM_ERR_AUTH;
+        }
+        uint32_t fl2; /* the CHALLENGE message's flags, for ntlm_fast_setup */
+        if (wsm__ntlm_token_flags(out.value, out.length, 2, &fl2) == 0) {
+            c->chal_flags = fl2;
+            c->have_chal = 1;
         }
         *www = make_www(c->scheme, &out);
         gss.release_buffer(&min, &out);
@@ -1042,6 +1129,8 @@ enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char *
     }
     gss.release_buffer(&min, &out);
     c->state = ST_DONE;
+    if (c->mech_ntlm && c->can_seal && c->kind == K_NTLM && !c->gss_only)
+        ntlm_fast_setup(c);
     *done = 1;
     return WSM_OK;
 
@@ -1074,6 +1163,20 @@ static enum wsm_err unwrap_part(struct wsmd_nego_conn *c, const struct wsm_mpenc
     size_t tl = p->sig_len + p->sealed_len;
     if (c->mech_ntlm && p->sig_len != 16)
         return WSM_ERR_AUTH;
+    if (c->fast) {
+        /* Unsealed straight into out; RC4 keeps the length. */
+        if (p->sealed_len != p->orig_len)
+            return WSM_ERR_AUTH;
+        enum wsm_err e = wsm__buf_reserve(out, p->sealed_len);
+        if (e)
+            return e;
+        unsigned char *dst = (unsigned char *)out->data + out->len;
+        if (wsm__ntlm_unseal(c->fast, p->sig, p->sealed, p->sealed_len, dst) != 0)
+            return WSM_ERR_AUTH;
+        out->len += p->sealed_len;
+        out->data[out->len] = '\0';
+        return WSM_OK;
+    }
     unsigned char *t = malloc(tl ? tl : 1);
     if (!t)
         return WSM_ERR_NOMEM;
@@ -1170,7 +1273,17 @@ enum wsm_err wsmd__nego_wrap(struct wsmd_nego_conn *c, const char *plain, size_t
     enum wsm_err e = wsm__buf_reserve(&out, len + 512);
     if (e)
         return e;
-    if (c->mech_ntlm) {
+    if (c->fast) {
+        /* The part with the plain text and a blank signature, then both
+         * filled in place: the sealed bytes are the last len of out. */
+        static const unsigned char blank[WSM_NTLM_SIG_LEN];
+        e = wsm__mpenc_build_part(&out, c->proto, len, blank, sizeof(blank),
+                                  (const unsigned char *)plain, len);
+        if (!e) {
+            unsigned char *sealed = (unsigned char *)out.data + out.len - len;
+            wsm__ntlm_seal(c->fast, sealed, len, sealed, sealed - WSM_NTLM_SIG_LEN);
+        }
+    } else if (c->mech_ntlm) {
         gss_buffer_desc in = {len, (void *)plain}, w = GSS_C_EMPTY_BUFFER;
         maj = gss.wrap(&min, c->ctx, 1, GSS_C_QOP_DEFAULT, &in, &conf, &w);
         if (GSS_ERROR(maj)) {

@@ -106,6 +106,11 @@ const char *wsmd__nego_user(const struct wsmd_nego_conn *c);
 const char *wsmd__nego_mech(const struct wsmd_nego_conn *c);
 /* 1 once the context can seal (wrap with confidentiality). */
 int wsmd__nego_can_seal(const struct wsmd_nego_conn *c);
+/* 1 once an NTLM context seals with ntlmseal.c (nettle) instead of
+ * gss_wrap/gss_unwrap (docs/internals/negotiate.md). For tests and logs. */
+int wsmd__nego_ntlm_fast(const struct wsmd_nego_conn *c);
+/* Tests: the handshakes of c leave NTLM sealing to GSSAPI. */
+void wsmd__nego_conn_gss_only(struct wsmd_nego_conn *c);
 /* Drops the context (the connection must authenticate again). */
 void wsmd__nego_reset(struct wsmd_nego_conn *c);
 

@@ -1,10 +1,11 @@
 /* libwsm client: sessions, and the HTTP exchange under every request.
  *
- * Plain http:// goes through http.c (sockets, a persistent connection).
- * https:// -- and http:// when the environment names a proxy -- goes
- * through libcurl, which is loaded with dlopen() on first use, so that a
- * program that only speaks http:// never maps libcurl and the forty
- * libraries it needs. docs/internals/client-transport.md says why.
+ * http:// and https:// go through http.c (sockets, a persistent
+ * connection; https over a GnuTLS session of tls.c). Only when the
+ * environment names a proxy does libcurl carry the requests; it is loaded
+ * with dlopen() on first use, as GnuTLS is at the first https connection,
+ * so that a program that only speaks http:// never maps either.
+ * docs/internals/client-transport.md says why.
  */
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -22,6 +23,7 @@
 #include "gss_client.h"
 #include "http.h"
 #include "ns.h"
+#include "tls.h"
 #include "wsm/wsm.h"
 #include "wwwauth.h"
 
@@ -320,6 +322,24 @@ static enum wsm_err curl_post(const wsm_session *s, struct wsm_conn *conn, const
     return WSM_OK;
 }
 
+/* https through http.c: the session's TLS settings, made once (the first
+ * connection of any of its threads), on c's connection. */
+static enum wsm_err tls_ready(const wsm_session *s, struct wsm_conn *c, char *err, size_t errlen)
+{
+    if (c->http.tls_cfg)
+        return WSM_OK;
+    struct wsm_tls_opts o = {.ca_file = s->ca_file,
+                             .skip_ca_check = s->skip_ca_check,
+                             .skip_cn_check = s->skip_cn_check,
+                             .cert_file = s->cert_file,
+                             .key_file = s->key_file,
+                             .key_password = s->auth == WSM_AUTH_CERTIFICATE ? s->password : NULL};
+    enum wsm_err e = wsm__tls_config_prepare(s->tls, &o, err, errlen);
+    if (!e)
+        c->http.tls_cfg = s->tls;
+    return e;
+}
+
 /* One exchange over http.c or libcurl, with the session's Basic or
  * certificate credentials or x's Authorization line. */
 static enum wsm_err raw_post(const wsm_session *s, struct wsm_conn *c, const struct xfer *x,
@@ -327,6 +347,11 @@ static enum wsm_err raw_post(const wsm_session *s, struct wsm_conn *c, const str
 {
     if (s->use_curl)
         return curl_post(s, c, x, resp, status, err, errlen);
+    if (s->https) {
+        enum wsm_err e = tls_ready(s, c, err, errlen);
+        if (e)
+            return e;
+    }
     const char *hdrs = NULL;
     if (x->anonymous)
         hdrs = "WSMANIDENTIFY: unauthenticated\r\n";
@@ -334,6 +359,8 @@ static enum wsm_err raw_post(const wsm_session *s, struct wsm_conn *c, const str
         hdrs = x->authz;
     else if (s->auth == WSM_AUTH_BASIC)
         hdrs = s->auth_header;
+    else if (s->auth == WSM_AUTH_CERTIFICATE)
+        hdrs = CERT_AUTH_HEADER "\r\n";
     struct wsm_http_request rq = {.headers = hdrs,
                                   .body = x->body,
                                   .len = x->len,
@@ -358,7 +385,7 @@ static void gss_reset(struct wsm_conn *c)
 }
 
 /* Whether the connection authenticated by the handshake is still there:
- * libcurl's reuse is not visible, a 401 tells instead. */
+ * libcurl's reuse (proxies) is not visible, a 401 tells instead. */
 static int gss_conn_lost(const wsm_session *s, struct wsm_conn *c)
 {
     return !s->use_curl && (c->http.fd < 0 || c->http.gen != c->gss_gen);
@@ -394,6 +421,30 @@ static enum wsm_err gss_handshake(const wsm_session *s, struct wsm_conn *c, stru
     enum wsm_err e = wsm__gss_ctx_new(s->gss, &c->gss, err, errlen);
     if (e)
         return e;
+    /* https: the handshake is bound to the TLS connection (RFC 5929
+     * tls-server-end-point), so that connection comes first and the first
+     * leg may only go on it. */
+    unsigned long first_gen = 0;
+    if (s->https && !s->use_curl) {
+        unsigned char *cb = NULL;
+        size_t cbl = 0;
+        e = tls_ready(s, c, err, errlen);
+        if (!e)
+            e = wsm__http_connect(&c->http, s->timeout_ms, err, errlen);
+        if (!e) {
+            first_gen = c->http.gen;
+            e = wsm__tls_end_point(c->http.tls, &cb, &cbl);
+            if (e == WSM_ERR_NOT_FOUND)
+                e = WSM_OK; /* no binding defined for the certificate: none sent */
+            else if (!e)
+                e = wsm__gss_ctx_set_bindings(c->gss, cb, cbl);
+            free(cb);
+        }
+        if (e) {
+            gss_reset(c);
+            return e;
+        }
+    }
     unsigned char *in = NULL;
     size_t inlen = 0;
     for (int leg = 0;; leg++) {
@@ -415,7 +466,7 @@ static enum wsm_err gss_handshake(const wsm_session *s, struct wsm_conn *c, stru
         struct xfer x = {.body = "",
                          .len = 0,
                          .authz = authz,
-                         .bound_gen = leg ? c->gss_gen : 0,
+                         .bound_gen = leg ? c->gss_gen : first_gen,
                          .hdrs = c->hdrs};
         wsm__buf_reset(resp);
         e = raw_post(s, c, &x, resp, status, err, errlen);
@@ -575,14 +626,19 @@ enum wsm_err wsm__conn_post(const wsm_session *s, struct wsm_conn *c, const char
 
 /* ---- sessions ------------------------------------------------------ */
 
-/* Whether libcurl would send an http:// request through a proxy named in
- * the environment: then libcurl does it, as before there was http.c.
- * (Only "no_proxy=*" is recognised here; libcurl applies the rest.) */
-static int proxy_in_env(void)
+/* Whether libcurl would send a request through a proxy named in the
+ * environment: then libcurl does it, as before there was http.c. (Only
+ * "no_proxy=*" is recognised here; libcurl applies the rest.) */
+static int proxy_in_env(int https)
 {
-    static const char *const vars[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+    static const char *const vars[] = {"all_proxy", "ALL_PROXY", "http_proxy", "https_proxy",
+                                       "HTTPS_PROXY"};
     int any = 0;
+    /* http_proxy (lower case only, as libcurl) for http://, https_proxy
+     * or HTTPS_PROXY for https://, all_proxy for both. */
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        if (i >= 2 && (i == 2) == https)
+            continue;
         const char *v = getenv(vars[i]);
         any |= v && *v;
     }
@@ -644,7 +700,11 @@ enum wsm_err wsm_session_new(const struct wsm_session_opts *o, wsm_session **out
         return e;
     }
     s->https = https;
-    s->use_curl = https || proxy_in_env();
+    s->use_curl = proxy_in_env(https);
+    if (https && !s->use_curl && wsm__tls_config_new(&s->tls)) {
+        wsm_session_free(s);
+        return WSM_ERR_NOMEM;
+    }
     s->user = o->user ? strdup(o->user) : NULL;
     s->password = o->password ? strdup(o->password) : NULL;
     if (s->auth == WSM_AUTH_BASIC && s->user && s->password)
@@ -673,6 +733,7 @@ void wsm_session_free(wsm_session *s)
     if (!s)
         return;
     wsm__conn_free(s->conn);
+    wsm__tls_config_free(s->tls);
     if (s->password) {
         explicit_bzero(s->password, strlen(s->password));
         free(s->password);

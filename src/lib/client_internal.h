@@ -12,10 +12,12 @@
 
 #define WSM_DEFAULT_OPERATION_TIMEOUT_MS 60000L
 
-/* One connection of a session: plain HTTP (http.c) or libcurl (https://,
- * or a proxy configured in the environment), loaded at run time. */
+/* One connection of a session: http.c (http:// and https://, the latter
+ * over tls.c's GnuTLS) or libcurl (a proxy configured in the
+ * environment), loaded at run time. */
 struct wsm_conn;
 struct wsm_gss_cred;
+struct wsm_tls_config;
 
 struct wsm_session {
     char *url;
@@ -30,7 +32,8 @@ struct wsm_session {
     int receive_ahead;     /* "ReceiveAhead": shells fetch the next Receive early */
     int allow_unencrypted; /* "AllowUnencrypted": no message encryption over http:// */
     int https;
-    int use_curl; /* https://, or a proxy from the environment */
+    int use_curl;               /* a proxy from the environment */
+    struct wsm_tls_config *tls; /* https:// without a proxy: made at the first connection */
     struct wsm_http_target target;
     char *auth_header;          /* "Authorization: Basic ...\r\n" or NULL */
     struct wsm_gss_cred *gss;   /* Negotiate, NTLM, Kerberos: the credentials */

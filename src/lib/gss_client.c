@@ -18,6 +18,7 @@
 
 #include "base64.h"
 #include "mpenc.h"
+#include "ntlmseal.h"
 
 #define GSSAPI_LIB "libgssapi_krb5.so.2"
 /* Legs of one handshake we go along with (NTLM: 2, SPNEGO: 2 or 3). */
@@ -29,6 +30,8 @@ static gss_OID_desc spnego_oid = {6, (void *)"\x2b\x06\x01\x05\x05\x02"};
 static gss_OID_desc krb5_oid = {9, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"};
 static gss_OID_desc nt_hostbased = {10, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x04"};
 static gss_OID_desc nt_user = {10, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x01"};
+/* GSS_C_INQ_SSPI_SESSION_KEY: 1.2.840.113554.1.2.2.5.5 */
+static gss_OID_desc inq_session_key = {11, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x05\x05"};
 
 static struct {
     __typeof__(gss_import_name) *import_name;
@@ -46,6 +49,9 @@ static struct {
     __typeof__(gss_wrap_iov) *wrap_iov;
     __typeof__(gss_unwrap_iov) *unwrap_iov;
     __typeof__(gss_release_iov_buffer) *release_iov_buffer;
+    /* Optional: without them NTLM seals through gss_wrap. */
+    __typeof__(gss_inquire_sec_context_by_oid) *inquire_sec_context_by_oid;
+    __typeof__(gss_release_buffer_set) *release_buffer_set;
 } gss;
 static pthread_once_t gss_once = PTHREAD_ONCE_INIT;
 static int gss_loaded;
@@ -79,6 +85,11 @@ static void gss_load(void)
                  GSS_SYM(delete_sec_context) && GSS_SYM(display_status) &&
                  GSS_SYM(release_buffer) && GSS_SYM(wrap) && GSS_SYM(unwrap) && GSS_SYM(wrap_iov) &&
                  GSS_SYM(unwrap_iov) && GSS_SYM(release_iov_buffer);
+    void *f1 = dlsym(h, "gss_inquire_sec_context_by_oid"), *f2 = dlsym(h, "gss_release_buffer_set");
+    if (gss_loaded && f1 && f2) {
+        memcpy(&gss.inquire_sec_context_by_oid, &f1, sizeof(f1));
+        memcpy(&gss.release_buffer_set, &f2, sizeof(f2));
+    }
 }
 
 static int oid_eq(const gss_OID_desc *a, const gss_OID_desc *b)
@@ -133,8 +144,15 @@ struct wsm_gss_ctx {
     gss_ctx_id_t ctx;
     int steps;
     int done;
-    int ntlm;     /* the established mechanism is NTLM */
-    int can_seal; /* confidentiality and integrity */
+    int ntlm;          /* the established mechanism is NTLM */
+    int can_seal;      /* confidentiality and integrity */
+    unsigned char *cb; /* channel bindings' application data (https), or NULL */
+    size_t cb_len;
+    /* NTLM sealed by ntlmseal.c rather than gss_wrap (ntlm_fast_setup). */
+    int gss_only;             /* tests: never */
+    int have_chal, have_auth; /* the flags of the handshake's messages */
+    uint32_t chal_flags, auth_flags;
+    struct wsm_ntlm_seal *fast; /* NULL: gss_wrap/gss_unwrap */
 };
 
 static char *dup_or_null(const char *s, int *fail)
@@ -317,7 +335,26 @@ void wsm__gss_ctx_free(struct wsm_gss_ctx *x)
         return;
     if (x->ctx != GSS_C_NO_CONTEXT)
         gss.delete_sec_context(&min, &x->ctx, GSS_C_NO_BUFFER);
+    free(x->cb);
+    if (x->fast) {
+        wsm__ntlm_seal_clear(x->fast);
+        free(x->fast);
+    }
     free(x);
+}
+
+enum wsm_err wsm__gss_ctx_set_bindings(struct wsm_gss_ctx *x, const unsigned char *data, size_t len)
+{
+    if (x->steps || !len)
+        return WSM_ERR_INVALID_ARG;
+    unsigned char *d = malloc(len);
+    if (!d)
+        return WSM_ERR_NOMEM;
+    memcpy(d, data, len);
+    free(x->cb);
+    x->cb = d;
+    x->cb_len = len;
+    return WSM_OK;
 }
 
 static char *authz_line(const char *scheme, const gss_buffer_desc *b)
@@ -331,6 +368,48 @@ static char *authz_line(const char *scheme, const gss_buffer_desc *b)
     wsm__base64_encode(b->value, b->length, h + k);
     strcat(h, "\r\n");
     return h;
+}
+
+/* NTLM sealing without GSSAPI (as wsmd's negotiate.c does, see there):
+ * gss-ntlmssp's gss_wrap/gss_unwrap cost tens of microseconds a message in
+ * OpenSSL key set-up; ntlmseal.c does the same with nettle. Its initiator
+ * derives the keys from the CHALLENGE's flags less those it did not ask
+ * for, and sends its own in the AUTHENTICATE message: only when both agree
+ * on every flag that matters, and ntlmseal.c implements them, is the
+ * exported session key taken; anything else keeps gss_wrap. Raw NTLM
+ * only: SPNEGO's mechListMIC has used the context's sequence numbers and
+ * RC4 state already. */
+static void ntlm_note_flags(struct wsm_gss_ctx *x, const unsigned char *in, size_t inlen,
+                            const gss_buffer_desc *ob)
+{
+    uint32_t f;
+    if (inlen && wsm__ntlm_token_flags(in, inlen, 2, &f) == 0) {
+        x->chal_flags = f;
+        x->have_chal = 1;
+    }
+    if (ob->length && wsm__ntlm_token_flags(ob->value, ob->length, 3, &f) == 0) {
+        x->auth_flags = f;
+        x->have_auth = 1;
+    }
+}
+
+static void ntlm_fast_setup(struct wsm_gss_ctx *x)
+{
+    OM_uint32 maj, min;
+    if (!gss.inquire_sec_context_by_oid || !x->have_chal || !x->have_auth ||
+        ((x->chal_flags ^ x->auth_flags) & WSM_NTLM_CRYPTO_FLAGS) ||
+        !wsm__ntlm_flags_ok(x->auth_flags))
+        return;
+    gss_buffer_set_t set = GSS_C_NO_BUFFER_SET;
+    maj = gss.inquire_sec_context_by_oid(&min, x->ctx, &inq_session_key, &set);
+    if (!GSS_ERROR(maj) && set && set->count >= 1 && set->elements[0].length == WSM_NTLM_KEY_LEN &&
+        (x->fast = malloc(sizeof(*x->fast))))
+        wsm__ntlm_seal_init(x->fast, set->elements[0].value, x->auth_flags, 1);
+    if (set) {
+        for (size_t i = 0; i < set->count; i++)
+            explicit_bzero(set->elements[i].value, set->elements[i].length);
+        gss.release_buffer_set(&min, &set);
+    }
 }
 
 enum wsm_err wsm__gss_step(struct wsm_gss_ctx *x, const unsigned char *in, size_t inlen,
@@ -355,14 +434,20 @@ enum wsm_err wsm__gss_step(struct wsm_gss_ctx *x, const unsigned char *in, size_
     gss_buffer_desc ib = {inlen, (void *)in}, ob = GSS_C_EMPTY_BUFFER;
     gss_OID actual = GSS_C_NO_OID;
     OM_uint32 want = GSS_C_MUTUAL_FLAG | GSS_C_SEQUENCE_FLAG | GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG;
+    /* Channel bindings (https): the same at every step, addresses unset. */
+    struct gss_channel_bindings_struct cbs;
+    memset(&cbs, 0, sizeof(cbs));
+    cbs.application_data.length = x->cb_len;
+    cbs.application_data.value = x->cb;
     maj = gss.init_sec_context(&min, x->c->cred, &x->ctx, x->c->target_name, mech_of(x->c->kind),
-                               want, 0, GSS_C_NO_CHANNEL_BINDINGS, inlen ? &ib : GSS_C_NO_BUFFER,
-                               &actual, &ob, &flags, NULL);
+                               want, 0, x->cb ? &cbs : GSS_C_NO_CHANNEL_BINDINGS,
+                               inlen ? &ib : GSS_C_NO_BUFFER, &actual, &ob, &flags, NULL);
     if (GSS_ERROR(maj)) {
         gss_error(err, errlen, "authentication failed", maj, min);
         gss.release_buffer(&min, &ob);
         return WSM_ERR_AUTH;
     }
+    ntlm_note_flags(x, in, inlen, &ob);
     if (ob.length) {
         *authz = authz_line(wsm__gss_scheme(x->c), &ob);
         gss.release_buffer(&min, &ob);
@@ -379,8 +464,20 @@ enum wsm_err wsm__gss_step(struct wsm_gss_ctx *x, const unsigned char *in, size_
         x->done = *done = 1;
         x->ntlm = oid_eq(actual, &ntlm_oid);
         x->can_seal = (flags & GSS_C_CONF_FLAG) && (flags & GSS_C_INTEG_FLAG);
+        if (x->ntlm && x->can_seal && x->c->kind == WSM_GSS_NTLM && !x->gss_only)
+            ntlm_fast_setup(x);
     }
     return WSM_OK;
+}
+
+int wsm__gss_ntlm_fast(const struct wsm_gss_ctx *x)
+{
+    return x && x->done && x->fast != NULL;
+}
+
+void wsm__gss_ctx_gss_only(struct wsm_gss_ctx *x)
+{
+    x->gss_only = 1;
 }
 
 int wsm__gss_can_seal(const struct wsm_gss_ctx *x)
@@ -409,7 +506,17 @@ enum wsm_err wsm__gss_seal(struct wsm_gss_ctx *x, const char *plain, size_t len,
     if ((e = wsm__buf_reserve(out, len + 512)))
         return e;
     enum wsm_mpenc_proto proto = proto_of(x);
-    if (x->ntlm) {
+    if (x->fast) {
+        /* The part with the plain text and a blank signature, both then
+         * filled in place: the sealed bytes are the last len of out. */
+        static const unsigned char blank[WSM_NTLM_SIG_LEN];
+        e = wsm__mpenc_build_part(out, proto, len, blank, sizeof(blank),
+                                  (const unsigned char *)plain, len);
+        if (!e) {
+            unsigned char *sealed = (unsigned char *)out->data + out->len - len;
+            wsm__ntlm_seal(x->fast, sealed, len, sealed, sealed - WSM_NTLM_SIG_LEN);
+        }
+    } else if (x->ntlm) {
         gss_buffer_desc ib = {len, (void *)plain}, w = GSS_C_EMPTY_BUFFER;
         maj = gss.wrap(&min, x->ctx, 1, GSS_C_QOP_DEFAULT, &ib, &conf, &w);
         if (GSS_ERROR(maj)) {
@@ -467,6 +574,28 @@ static enum wsm_err unseal_part(struct wsm_gss_ctx *x, const struct wsm_mpenc_pa
     if (x->ntlm && p->sig_len != 16) {
         snprintf(err, errlen, "the reply's NTLM signature is not 16 bytes");
         return WSM_ERR_AUTH;
+    }
+    if (x->fast) {
+        /* Unsealed straight into out; RC4 keeps the length. */
+        if (p->sealed_len != p->orig_len) {
+            snprintf(err, errlen, "the reply's sealed part is %zu bytes, not the announced %zu",
+                     p->sealed_len, p->orig_len);
+            return WSM_ERR_AUTH;
+        }
+        enum wsm_err e = wsm__buf_reserve(out, p->sealed_len);
+        if (e) {
+            if (e == WSM_ERR_NOMEM && out->cap && out->len + p->sealed_len > out->cap)
+                snprintf(err, errlen, "the reply is larger than %zu bytes", out->cap);
+            return e;
+        }
+        unsigned char *dst = (unsigned char *)out->data + out->len;
+        if (wsm__ntlm_unseal(x->fast, p->sig, p->sealed, p->sealed_len, dst) != 0) {
+            snprintf(err, errlen, "cannot unseal the reply: bad signature or sequence number");
+            return WSM_ERR_AUTH;
+        }
+        out->len += p->sealed_len;
+        out->data[out->len] = '\0';
+        return WSM_OK;
     }
     unsigned char *t = malloc(tl ? tl : 1);
     if (!t)

@@ -40,6 +40,10 @@ const char *wsm__gss_scheme_of_ctx(const struct wsm_gss_ctx *x);
 enum wsm_err wsm__gss_ctx_new(struct wsm_gss_cred *c, struct wsm_gss_ctx **out, char *err,
                               size_t errlen);
 void wsm__gss_ctx_free(struct wsm_gss_ctx *x);
+/* Channel bindings for the handshake (RFC 5929 application data, e.g.
+ * "tls-server-end-point:" + hash over https): before the first step. */
+enum wsm_err wsm__gss_ctx_set_bindings(struct wsm_gss_ctx *x, const unsigned char *data,
+                                       size_t len);
 
 /* One step of the handshake with the server's token (in, inlen; NULL and
  * 0 for the first). *authz: the header line to send, "Authorization:
@@ -52,6 +56,10 @@ enum wsm_err wsm__gss_step(struct wsm_gss_ctx *x, const unsigned char *in, size_
 int wsm__gss_can_seal(const struct wsm_gss_ctx *x);
 /* Whether the established mechanism is NTLM (else Kerberos). */
 int wsm__gss_is_ntlm(const struct wsm_gss_ctx *x);
+/* Whether NTLM bodies are sealed by ntlmseal.c (nettle) rather than
+ * gss_wrap/gss_unwrap; tests may ask for GSSAPI only before the first step. */
+int wsm__gss_ntlm_fast(const struct wsm_gss_ctx *x);
+void wsm__gss_ctx_gss_only(struct wsm_gss_ctx *x);
 
 /* Seals plain (len > 0 bytes) as one multipart/encrypted part into out
  * (empty on entry); *content_type is the header value to send with it. */

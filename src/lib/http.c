@@ -1,8 +1,10 @@
-/* A small HTTP/1.1 client for plain http://: one POST at a time on a
- * persistent connection. Everything the server sends is bounded: the head
- * (WSM_HTTP_MAX_HEAD bytes, WSM_HTTP_MAX_HEADERS lines), the body (the
- * caller's buffer cap), chunk-size lines and trailers. Why this exists
- * instead of libcurl: docs/internals/client-transport.md.
+/* A small HTTP/1.1 client for http:// and https://: one POST at a time on
+ * a persistent connection. Everything the server sends is bounded: the
+ * head (WSM_HTTP_MAX_HEAD bytes, WSM_HTTP_MAX_HEADERS lines), the body
+ * (the caller's buffer cap), chunk-size lines and trailers. https:// is the
+ * same code over a GnuTLS session (tls.c): only the socket reads and
+ * writes, the idle check and connecting differ. Why this exists instead
+ * of libcurl: docs/internals/client-transport.md.
  */
 #include "http.h"
 
@@ -26,6 +28,8 @@
 
 /* Longest chunk-size line (with extensions) of a chunked body. */
 #define MAX_CHUNK_LINE 4096
+/* The most plain text in one TLS record. */
+#define TLS_RECORD 16384
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -529,6 +533,14 @@ enum wsm_err wsm__http_read_response(struct wsm_http_reader *r, struct wsm_buf *
             size_t got = 0;
             if ((e = fill(r, &got, err, errlen)))
                 return e;
+            if (!got && r->unclean) {
+                /* Over TLS only close_notify tells a whole body from a
+                 * cut one. */
+                seterr(err, errlen,
+                       "the connection ended without TLS close_notify "
+                       "in a reply delimited by the end of the connection");
+                return WSM_ERR_HTTP;
+            }
             if (!got)
                 break;
         }
@@ -577,10 +589,54 @@ static enum wsm_err wait_fd(struct wsm_http_conn *c, short events, long long dea
     }
 }
 
+static int aborted(struct wsm_http_conn *c)
+{
+    return __atomic_load_n(&c->aborted, __ATOMIC_ACQUIRE);
+}
+
+/* Waits as a TLS call asked (WSM_TLS_WANT_*), or passes its error on. */
+static enum wsm_err tls_wait(struct wsm_http_conn *c, int k, long long deadline, const char *what,
+                             char *err, size_t errlen)
+{
+    if (k != WSM_TLS_WANT_READ && k != WSM_TLS_WANT_WRITE) {
+        if (aborted(c)) {
+            seterr(err, errlen, "aborted");
+            return WSM_ERR_HTTP;
+        }
+        return (enum wsm_err)k;
+    }
+    return wait_fd(c, k == WSM_TLS_WANT_WRITE ? POLLOUT : POLLIN, deadline, what, err, errlen);
+}
+
+/* The TLS source: records as they come; the end of the stream as for a
+ * socket (close_notify or not: the framing tells; r->unclean says which). */
+static enum wsm_err tls_src(struct wsm_http_conn *c, char *p, size_t n, size_t *got, char *err,
+                            size_t errlen)
+{
+    for (;;) {
+        int unclean = 0;
+        int k = wsm__tls_recv(c->tls, p, n, got, &unclean, err, errlen);
+        if (k == WSM_OK) {
+            if (*got == 0 && aborted(c)) {
+                seterr(err, errlen, "aborted");
+                return WSM_ERR_HTTP;
+            }
+            if (*got == 0)
+                c->rd.unclean = unclean;
+            return WSM_OK;
+        }
+        enum wsm_err e = tls_wait(c, k, c->deadline_ms, "waiting for the reply", err, errlen);
+        if (e)
+            return e;
+    }
+}
+
 /* The socket source: non-blocking recv, poll when there is nothing yet. */
 static enum wsm_err sock_src(void *ud, char *p, size_t n, size_t *got, char *err, size_t errlen)
 {
     struct wsm_http_conn *c = ud;
+    if (c->tls)
+        return tls_src(c, p, n, got, err, errlen);
     for (;;) {
         ssize_t k = recv(c->fd, p, n, 0);
         if (k >= 0) {
@@ -619,6 +675,9 @@ void wsm__http_conn_init(struct wsm_http_conn *c, const struct wsm_http_target *
 
 static void drop(struct wsm_http_conn *c)
 {
+    /* close_notify if it goes out at once; not after an abort. */
+    wsm__tls_free(c->tls, aborted(c));
+    c->tls = NULL;
     if (c->fd >= 0) {
         /* Under the lock: wsm__http_conn_abort must never shut down a
          * descriptor number that has meanwhile been reused. */
@@ -638,6 +697,8 @@ void wsm__http_conn_close(struct wsm_http_conn *c)
     drop(c);
     free(c->rd.buf);
     c->rd.buf = NULL;
+    free(c->wbuf);
+    c->wbuf = NULL;
     pthread_mutex_destroy(&c->mu);
 }
 
@@ -735,10 +796,37 @@ static enum wsm_err do_connect(struct wsm_http_conn *c, long long deadline, char
     return e;
 }
 
+/* Writes all of iov (n entries, modified) through TLS: a record at most
+ * per call, the same bytes again after a wait. */
+static enum wsm_err tls_send_all(struct wsm_http_conn *c, struct iovec *iov, int n, size_t *sent,
+                                 char *err, size_t errlen)
+{
+    for (; n > 0; iov++, n--) {
+        const char *p = iov->iov_base;
+        size_t left = iov->iov_len;
+        while (left > 0) {
+            size_t k = 0;
+            int r = wsm__tls_send(c->tls, p, left, &k, err, errlen);
+            if (r == WSM_OK) {
+                p += k;
+                left -= k;
+                *sent += k;
+                continue;
+            }
+            enum wsm_err e = tls_wait(c, r, c->deadline_ms, "sending the request", err, errlen);
+            if (e)
+                return e;
+        }
+    }
+    return WSM_OK;
+}
+
 /* Writes all of iov (n entries, modified). *sent counts the bytes. */
 static enum wsm_err send_all(struct wsm_http_conn *c, struct iovec *iov, int n, size_t *sent,
                              char *err, size_t errlen)
 {
+    if (c->tls)
+        return tls_send_all(c, iov, n, sent, err, errlen);
     while (n > 0) {
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
         ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
@@ -776,8 +864,33 @@ static int stale(struct wsm_http_conn *c)
 {
     if (c->rd.off != c->rd.len)
         return 1;
+    /* Over TLS, what arrived may only be handshake messages (a session
+     * ticket, a key update): tls.c reads them and looks again. */
+    if (c->tls)
+        return !wsm__tls_idle_ok(c->tls);
     struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
     return poll(&p, 1, 0) != 0;
+}
+
+/* TCP, then the TLS handshake for https (within the connect deadline). */
+static enum wsm_err open_conn(struct wsm_http_conn *c, long long cdeadline, char *err,
+                              size_t errlen)
+{
+    enum wsm_err e = do_connect(c, cdeadline, err, errlen);
+    if (e || !c->tls_cfg)
+        return e;
+    char err2[400];
+    e = wsm__tls_new(c->tls_cfg, c->fd, c->t->host, &c->tls, err, errlen);
+    while (!e) {
+        int k = wsm__tls_handshake(c->tls, err2, sizeof(err2));
+        if (k == WSM_OK)
+            return WSM_OK;
+        e = tls_wait(c, k, cdeadline, "in the TLS handshake", err, errlen);
+        if (e == (enum wsm_err)k && !aborted(c))
+            seterr(err, errlen, "%s:%s: %s", c->t->host, c->t->port, err2);
+    }
+    drop(c);
+    return e;
 }
 
 /* The request with its head built: connect if need be, send, read. */
@@ -804,12 +917,25 @@ static enum wsm_err exchange(struct wsm_http_conn *c, const struct wsm_http_requ
         }
         int reused = c->fd >= 0;
         enum wsm_err e = WSM_OK;
-        if (!reused && (e = do_connect(c, cdeadline, err, errlen)))
+        if (!reused && (e = open_conn(c, cdeadline, err, errlen)))
             return e;
         c->rd.off = c->rd.len = c->rd.total = 0;
+        c->rd.unclean = 0;
         struct iovec iov[2] = {{head, headlen}, {(void *)rq->body, rq->len}};
+        int niov = rq->len ? 2 : 1;
+        if (c->tls && niov == 2 && headlen < TLS_RECORD) {
+            /* The head and the start of the body in one record. */
+            if (!c->wbuf && !(c->wbuf = malloc(TLS_RECORD)))
+                return WSM_ERR_NOMEM;
+            size_t k = rq->len < TLS_RECORD - headlen ? rq->len : TLS_RECORD - headlen;
+            memcpy(c->wbuf, head, headlen);
+            memcpy(c->wbuf + headlen, rq->body, k);
+            iov[0] = (struct iovec){c->wbuf, headlen + k};
+            iov[1] = (struct iovec){(char *)rq->body + k, rq->len - k};
+            niov = rq->len > k ? 2 : 1;
+        }
         size_t sent = 0;
-        e = send_all(c, iov, rq->len ? 2 : 1, &sent, err, errlen);
+        e = send_all(c, iov, niov, &sent, err, errlen);
         struct wsm_http_result res = {.hdrs = rq->headers_out};
         if (!e || sent > 0) {
             /* After a failed send the server may still have answered
@@ -842,6 +968,22 @@ static enum wsm_err exchange(struct wsm_http_conn *c, const struct wsm_http_requ
             return e;
         wsm__buf_reset(body);
     }
+}
+
+enum wsm_err wsm__http_connect(struct wsm_http_conn *c, long connect_timeout_ms, char *err,
+                               size_t errlen)
+{
+    if (aborted(c)) {
+        seterr(err, errlen, "aborted");
+        return WSM_ERR_HTTP;
+    }
+    if (c->fd >= 0 && stale(c))
+        drop(c);
+    if (c->fd >= 0)
+        return WSM_OK;
+    long long t0 = now_ms();
+    c->deadline_ms = t0 + (connect_timeout_ms > 0 ? connect_timeout_ms : 60000);
+    return open_conn(c, c->deadline_ms, err, errlen);
 }
 
 enum wsm_err wsm__http_post(struct wsm_http_conn *c, const struct wsm_http_request *rq,

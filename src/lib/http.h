@@ -1,7 +1,8 @@
-/* A small HTTP/1.1 client for plain http:// endpoints: one POST at a time
- * on a persistent connection, with hard bounds on everything the server
- * sends. https:// goes through libcurl instead (client.c loads it at run
- * time). See docs/internals/client-transport.md.
+/* A small HTTP/1.1 client for http:// and https:// endpoints: one POST at
+ * a time on a persistent connection, with hard bounds on everything the
+ * server sends. https:// runs over a GnuTLS session (tls.c, loaded at run
+ * time); only proxies go through libcurl (client.c). See
+ * docs/internals/client-transport.md.
  */
 #ifndef WSM_HTTP_H
 #define WSM_HTTP_H
@@ -10,6 +11,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "tls.h"
 #include "wsm/wsm.h"
 
 /* Longest response head (status line, headers, or the trailer section of
@@ -45,6 +47,7 @@ struct wsm_http_reader {
     char *buf; /* WSM_HTTP_MAX_HEAD bytes */
     size_t off, len;
     size_t total; /* bytes read from the source for this response */
+    int unclean;  /* the source ended without TLS close_notify (set by src) */
 };
 
 /* Most bytes of WWW-Authenticate values kept from one response. */
@@ -82,6 +85,11 @@ struct wsm_http_conn {
     int lost;           /* the last request failed because its bound connection was gone */
     struct wsm_http_reader rd;
     long long deadline_ms; /* of the request in progress (CLOCK_MONOTONIC) */
+    /* https: the session's TLS settings (prepared; set by the caller
+     * before a request), and the TLS session of the connection. */
+    struct wsm_tls_config *tls_cfg;
+    struct wsm_tls *tls;
+    char *wbuf; /* https: head and a small body go out as one record */
 };
 
 struct wsm_http_request {
@@ -106,6 +114,13 @@ void wsm__http_conn_close(struct wsm_http_conn *c);
 /* From another thread: makes a request in progress on c fail at once
  * (shutdown of the socket); later requests fail too. */
 void wsm__http_conn_abort(struct wsm_http_conn *c);
+
+/* Connects (TCP, and TLS if tls_cfg is set) unless a kept-alive
+ * connection is still open, within connect_timeout_ms (<= 0: 60 s). For a
+ * caller that needs the connection before the request (channel
+ * bindings). */
+enum wsm_err wsm__http_connect(struct wsm_http_conn *c, long connect_timeout_ms, char *err,
+                               size_t errlen);
 
 /* POSTs the request and reads the response into body (empty on entry;
  * body->cap bounds it). Connects if need be, reuses a kept-alive

@@ -322,6 +322,9 @@ static void test_ntlm_raw(void **state)
     assert_string_equal(wsmd__nego_user(c), "alice");
     assert_string_equal(wsmd__nego_mech(c), "NTLM");
     assert_true(wsmd__nego_can_seal(c));
+    /* Raw NTLM with extended session security: sealed by ntlmseal.c,
+     * opened by gss-ntlmssp's gss_unwrap on the client and vice versa. */
+    assert_true(wsmd__nego_ntlm_fast(c));
     exchange(&cl, c, 5, 1803, 1 << 20);
     exchange(&cl, c, 1, 81677, 1 << 20); /* pywinrm's big Send, in one part */
     exchange(&cl, c, 1, 40000, 16384);   /* x-multi-encrypted, three parts */
@@ -354,9 +357,34 @@ static void test_ntlm_spnego(void **state)
     assert_int_equal(cl.maj, GSS_S_COMPLETE);
     assert_string_equal(wsmd__nego_user(c), "bob");
     assert_string_equal(wsmd__nego_mech(c), "NTLM");
+    /* SPNEGO's mechListMIC used the context already: GSSAPI seals. */
+    assert_false(wsmd__nego_ntlm_fast(c));
     exchange(&cl, c, 3, 1500, 1 << 20);
     client_free(&cl);
     wsmd__nego_conn_free(c);
+}
+
+/* Hundreds of sealed messages each way on one context: the sequence
+ * numbers and RC4 states of ntlmseal.c and gss-ntlmssp stay in step; and
+ * the same through GSSAPI on both sides (gss_only). */
+static void test_ntlm_long(void **state)
+{
+    struct fixture *f = *state;
+    for (int gss_only = 0; gss_only < 2; gss_only++) {
+        struct wsmd_nego_conn *c = wsmd__nego_conn_new(f->nego);
+        if (gss_only)
+            wsmd__nego_conn_gss_only(c);
+        struct client cl;
+        client_init(&cl, "alice", PASSWORD, 0);
+        assert_int_equal(handshake(&cl, c), WSM_OK);
+        assert_int_equal(wsmd__nego_ntlm_fast(c), !gss_only);
+        for (size_t size = 1; size < 4000; size = size * 3 + 1)
+            exchange(&cl, c, 40, size, 1 << 20);
+        exchange(&cl, c, 2, 40000, 16384); /* x-multi-encrypted parts in between */
+        exchange(&cl, c, 100, 700, 1 << 20);
+        client_free(&cl);
+        wsmd__nego_conn_free(c);
+    }
 }
 
 static void test_ntlm_names(void **state)
@@ -706,17 +734,10 @@ int main(void)
     unsetenv("NTLM_USER_FILE");
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_ntlm_raw),
-        T(test_ntlm_spnego),
-        T(test_ntlm_names),
-        T(test_ntlm_refused),
-        T(test_ntlm_connection_bound),
-        T(test_pywinrm_capture),
-        T(test_tampered),
-        T(test_ambiguous),
-        T(test_headers),
-        T(test_config),
-        T(test_nthash),
+        T(test_ntlm_raw),        T(test_ntlm_spnego),  T(test_ntlm_long),
+        T(test_ntlm_names),      T(test_ntlm_refused), T(test_ntlm_connection_bound),
+        T(test_pywinrm_capture), T(test_tampered),     T(test_ambiguous),
+        T(test_headers),         T(test_config),       T(test_nthash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,229 @@
+/* NTLM session security with nettle. See ntlmseal.h; the rules are
+ * [MS-NLMP] 3.4.3 (SEAL), 3.4.4.2 (the signature with extended session
+ * security) and 3.4.5 (key derivation). */
+#include "ntlmseal.h"
+
+#include <nettle/md5.h>
+#include <nettle/memops.h>
+#include <string.h>
+
+/* [MS-NLMP] 3.4.5.2 and 3.4.5.3: the constants are hashed with their
+ * terminating NUL. */
+static const char sign_c2s[] = "session key to client-to-server signing key magic constant";
+static const char sign_s2c[] = "session key to server-to-client signing key magic constant";
+static const char seal_c2s[] = "session key to client-to-server sealing key magic constant";
+static const char seal_s2c[] = "session key to server-to-client sealing key magic constant";
+
+int wsm__ntlm_flags_ok(uint32_t flags)
+{
+    uint32_t need = WSM_NTLM_SIGN | WSM_NTLM_SEAL | WSM_NTLM_ESS;
+    return (flags & need) == need && !(flags & WSM_NTLM_DATAGRAM);
+}
+
+static void md5_of(const unsigned char *key, size_t klen, const char *magic, size_t mlen,
+                   unsigned char out[16])
+{
+    struct md5_ctx m;
+    md5_init(&m);
+    md5_update(&m, klen, key);
+    md5_update(&m, mlen, (const uint8_t *)magic);
+    md5_digest(&m, MD5_DIGEST_SIZE, out);
+    explicit_bzero(&m, sizeof(m));
+}
+
+void wsm__ntlm_sign_key(const unsigned char session_key[WSM_NTLM_KEY_LEN], int client_to_server,
+                        unsigned char out[16])
+{
+    if (client_to_server)
+        md5_of(session_key, WSM_NTLM_KEY_LEN, sign_c2s, sizeof(sign_c2s), out);
+    else
+        md5_of(session_key, WSM_NTLM_KEY_LEN, sign_s2c, sizeof(sign_s2c), out);
+}
+
+void wsm__ntlm_seal_key(const unsigned char session_key[WSM_NTLM_KEY_LEN], uint32_t flags,
+                        int client_to_server, unsigned char out[16])
+{
+    /* With ESS: all 128 bits, or the first 56 or 40 of them, then hashed
+     * with the direction's constant. */
+    size_t klen = (flags & WSM_NTLM_128) ? 16 : (flags & WSM_NTLM_56) ? 7 : 5;
+    if (client_to_server)
+        md5_of(session_key, klen, seal_c2s, sizeof(seal_c2s), out);
+    else
+        md5_of(session_key, klen, seal_s2c, sizeof(seal_s2c), out);
+}
+
+static void dir_init(struct wsm_ntlm_dir *d, const unsigned char *sk, uint32_t flags, int c2s)
+{
+    unsigned char k[16];
+    wsm__ntlm_seal_key(sk, flags, c2s, k);
+    arcfour_set_key(&d->rc4, sizeof(k), k);
+    wsm__ntlm_sign_key(sk, c2s, k);
+    hmac_md5_set_key(&d->mac, sizeof(k), k);
+    explicit_bzero(k, sizeof(k));
+    d->seq = 0;
+}
+
+int wsm__ntlm_seal_init(struct wsm_ntlm_seal *s, const unsigned char session_key[WSM_NTLM_KEY_LEN],
+                        uint32_t flags, int client)
+{
+    memset(s, 0, sizeof(*s));
+    if (!wsm__ntlm_flags_ok(flags))
+        return -1;
+    /* The client sends with the client-to-server keys, the server
+     * receives with them. */
+    dir_init(&s->send, session_key, flags, client);
+    dir_init(&s->recv, session_key, flags, !client);
+    s->key_exch = (flags & WSM_NTLM_KEY_EXCH) != 0;
+    return 0;
+}
+
+void wsm__ntlm_seal_clear(struct wsm_ntlm_seal *s)
+{
+    explicit_bzero(s, sizeof(*s));
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* [MS-NLMP] 3.4.4.2, with ESS: HMAC_MD5(SigningKey, SeqNum || Message)
+ * over the plain text, truncated to 8 bytes later. */
+static void checksum(struct wsm_ntlm_dir *d, const unsigned char *msg, size_t len,
+                     unsigned char mac[MD5_DIGEST_SIZE])
+{
+    unsigned char seq[4];
+    put_le32(seq, d->seq);
+    hmac_md5_update(&d->mac, sizeof(seq), seq);
+    hmac_md5_update(&d->mac, len, msg);
+    hmac_md5_digest(&d->mac, MD5_DIGEST_SIZE, mac); /* also resets d->mac for the next one */
+}
+
+/* The signature: version 1, the checksum (RC4-encrypted with KEY_EXCH,
+ * with the direction's handle after the message went through it: 3.4.3
+ * seals the message, then the checksum), SeqNum. Advances SeqNum. */
+static void signature(struct wsm_ntlm_dir *d, int key_exch, unsigned char mac[MD5_DIGEST_SIZE],
+                      unsigned char sig[WSM_NTLM_SIG_LEN])
+{
+    put_le32(sig, 1);
+    if (key_exch)
+        arcfour_crypt(&d->rc4, 8, sig + 4, mac);
+    else
+        memcpy(sig + 4, mac, 8);
+    put_le32(sig + 12, d->seq);
+    explicit_bzero(mac, MD5_DIGEST_SIZE);
+    d->seq++;
+}
+
+void wsm__ntlm_seal(struct wsm_ntlm_seal *s, const unsigned char *in, size_t len,
+                    unsigned char *out, unsigned char sig[WSM_NTLM_SIG_LEN])
+{
+    unsigned char mac[MD5_DIGEST_SIZE];
+    checksum(&s->send, in, len, mac); /* before in is overwritten, when out == in */
+    arcfour_crypt(&s->send.rc4, len, out, in);
+    signature(&s->send, s->key_exch, mac, sig);
+}
+
+int wsm__ntlm_unseal(struct wsm_ntlm_seal *s, const unsigned char sig[WSM_NTLM_SIG_LEN],
+                     const unsigned char *in, size_t len, unsigned char *out)
+{
+    unsigned char mac[MD5_DIGEST_SIZE], want[WSM_NTLM_SIG_LEN];
+    arcfour_crypt(&s->recv.rc4, len, out, in);
+    checksum(&s->recv, out, len, mac);
+    signature(&s->recv, s->key_exch, mac, want);
+    /* Version, checksum and sequence number, in constant time. */
+    int ok = memeql_sec(want, sig, sizeof(want));
+    explicit_bzero(want, sizeof(want));
+    if (!ok) {
+        explicit_bzero(out, len);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- handshake tokens -------------------------------------------------- */
+
+/* One DER element at *pos (tag, definite length of at most 4 bytes):
+ * *start and *len bound its contents, *pos moves past it. */
+static int der_next(const unsigned char *t, size_t n, size_t *pos, unsigned char *tag,
+                    size_t *start, size_t *len)
+{
+    size_t p = *pos, l;
+    if (p >= n || n - p < 2)
+        return 0;
+    *tag = t[p++];
+    unsigned char b = t[p++];
+    if (b < 0x80) {
+        l = b;
+    } else {
+        unsigned k = b & 0x7fu;
+        if (k == 0 || k > 4 || n - p < k)
+            return 0;
+        l = 0;
+        for (unsigned i = 0; i < k; i++)
+            l = l << 8 | t[p++];
+    }
+    if (l > n - p)
+        return 0;
+    *start = p;
+    *len = l;
+    *pos = p + l;
+    return 1;
+}
+
+/* The responseToken of a NegTokenResp: [1] { SEQUENCE { ..., [2] OCTET
+ * STRING, ... } }. */
+static int spnego_inner(const unsigned char *t, size_t n, const unsigned char **in, size_t *il)
+{
+    size_t pos = 0, s, l;
+    unsigned char tag;
+    if (!der_next(t, n, &pos, &tag, &s, &l) || tag != 0xa1 || pos != n)
+        return 0;
+    pos = s;
+    size_t end = s + l;
+    if (!der_next(t, end, &pos, &tag, &s, &l) || tag != 0x30)
+        return 0;
+    pos = s;
+    end = s + l;
+    while (der_next(t, end, &pos, &tag, &s, &l)) {
+        if (tag != 0xa2)
+            continue;
+        size_t p2 = s;
+        if (!der_next(t, s + l, &p2, &tag, &s, &l) || tag != 0x04)
+            return 0;
+        *in = t + s;
+        *il = l;
+        return 1;
+    }
+    return 0;
+}
+
+int wsm__ntlm_token_flags(const unsigned char *t, size_t n, unsigned type, uint32_t *flags)
+{
+    /* NegotiateFlags: after Signature, MessageType and, in a CHALLENGE,
+     * TargetNameFields (offset 20); in an AUTHENTICATE, after the six
+     * payload fields (offset 60). */
+    size_t off = type == 2 ? 20 : type == 3 ? 60 : 0;
+    if (!t || !off)
+        return -1;
+    if (n >= 8 && memcmp(t, "NTLMSSP\0", 8) != 0) {
+        const unsigned char *in;
+        size_t il;
+        if (!spnego_inner(t, n, &in, &il))
+            return -1;
+        t = in;
+        n = il;
+    }
+    if (n < off + 4 || memcmp(t, "NTLMSSP\0", 8) != 0 || get_le32(t + 8) != type)
+        return -1;
+    *flags = get_le32(t + off);
+    return 0;
+}
