@@ -21,6 +21,7 @@
 
 #include "base64.h"
 #include "buf.h"
+#include "gssload.h"
 #include "ntlmseal.h"
 #include "server.h"
 #include "userfile.h"
@@ -46,71 +47,11 @@
 /* gss-ntlmssp reads its key file with fgets into 1024 bytes. */
 #define NTLM_LINE_MAX 1023
 
-/* gss-ntlmssp's header gssapi/gssapi_ntlmssp.h defines these; they are
- * spelled out so that only gss-ntlmssp the package, not its -dev, is
- * needed to build. */
-#define NTLMSSP_OID_BYTES "\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a" /* 1.3.6.1.4.1.311.2.2.10 */
+/* gss-ntlmssp's header gssapi/gssapi_ntlmssp.h defines these (and the
+ * NTLM OID, in gssload.c); they are spelled out so that only gss-ntlmssp
+ * the package, not its -dev, is needed to build. */
 #define CS_NTLM_KEYFILE "ntlmssp_keyfile"
 #define CS_KRB5_KEYTAB "keytab"
-
-static gss_OID_desc ntlm_oid = {10, (void *)NTLMSSP_OID_BYTES};
-static gss_OID_desc spnego_oid = {6, (void *)"\x2b\x06\x01\x05\x05\x02"}; /* 1.3.6.1.5.5.2 */
-/* 1.2.840.113554.1.2.2 */
-static gss_OID_desc krb5_oid = {9, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"};
-/* GSS_C_INQ_SSPI_SESSION_KEY: 1.2.840.113554.1.2.2.5.5 */
-static gss_OID_desc inq_session_key = {11, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x05\x05"};
-/* GSS_C_NT_HOSTBASED_SERVICE: 1.2.840.113554.1.2.1.4 */
-static gss_OID_desc nt_hostbased = {10, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x04"};
-
-/* libgssapi_krb5 is loaded on the first Negotiate token, not at start:
- * with gss-ntlmssp and the OpenSSL it pulls in, it would add some 3 MB to
- * the resident size of a daemon that may never see one. */
-#define GSSAPI_LIB "libgssapi_krb5.so.2"
-static struct {
-    __typeof__(gss_import_name) *import_name;
-    __typeof__(gss_release_name) *release_name;
-    __typeof__(gss_acquire_cred_from) *acquire_cred_from;
-    __typeof__(gss_release_cred) *release_cred;
-    __typeof__(gss_set_neg_mechs) *set_neg_mechs;
-    __typeof__(gss_accept_sec_context) *accept_sec_context;
-    __typeof__(gss_delete_sec_context) *delete_sec_context;
-    __typeof__(gss_display_name) *display_name;
-    __typeof__(gss_localname) *localname;
-    __typeof__(gss_display_status) *display_status;
-    __typeof__(gss_release_buffer) *release_buffer;
-    __typeof__(gss_wrap) *wrap;
-    __typeof__(gss_unwrap) *unwrap;
-    __typeof__(gss_wrap_iov) *wrap_iov;
-    __typeof__(gss_unwrap_iov) *unwrap_iov;
-    __typeof__(gss_release_iov_buffer) *release_iov_buffer;
-    /* Optional: without them NTLM seals through gss_wrap. */
-    __typeof__(gss_inquire_sec_context_by_oid) *inquire_sec_context_by_oid;
-    __typeof__(gss_release_buffer_set) *release_buffer_set;
-} gss;
-static pthread_once_t gss_once = PTHREAD_ONCE_INIT;
-static int gss_loaded;
-
-#define GSS_SYM(f) ((*(void **)&gss.f = dlsym(h, "gss_" #f)) != NULL)
-
-static void gss_load(void)
-{
-    void *h = dlopen(GSSAPI_LIB, RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        return;
-    gss_loaded = GSS_SYM(import_name) && GSS_SYM(release_name) && GSS_SYM(acquire_cred_from) &&
-                 GSS_SYM(release_cred) && GSS_SYM(set_neg_mechs) && GSS_SYM(accept_sec_context) &&
-                 GSS_SYM(delete_sec_context) && GSS_SYM(display_name) && GSS_SYM(localname) &&
-                 GSS_SYM(display_status) && GSS_SYM(release_buffer) && GSS_SYM(wrap) &&
-                 GSS_SYM(unwrap) && GSS_SYM(wrap_iov) && GSS_SYM(unwrap_iov) &&
-                 GSS_SYM(release_iov_buffer);
-    if (gss_loaded && !(GSS_SYM(inquire_sec_context_by_oid) && GSS_SYM(release_buffer_set)))
-        gss.inquire_sec_context_by_oid = NULL;
-}
-
-static int oid_eq(const gss_OID_desc *a, const gss_OID_desc *b)
-{
-    return a && b && a->length == b->length && memcmp(a->elements, b->elements, a->length) == 0;
-}
 
 #if defined(__SANITIZE_ADDRESS__)
 #define WSMD_LSAN_HOOK 1
@@ -181,7 +122,7 @@ static void status_text(OM_uint32 code, int type, char *out, size_t n)
     out[0] = '\0';
     do {
         gss_buffer_desc b = GSS_C_EMPTY_BUFFER;
-        if (GSS_ERROR(gss.display_status(&min, code, type, GSS_C_NO_OID, &more, &b)))
+        if (GSS_ERROR(wsm__gss.display_status(&min, code, type, GSS_C_NO_OID, &more, &b)))
             break;
         for (size_t i = 0; i < b.length && o + 2 < n; i++) {
             char ch = ((const char *)b.value)[i];
@@ -190,7 +131,7 @@ static void status_text(OM_uint32 code, int type, char *out, size_t n)
         if (more && o + 2 < n)
             out[o++] = ';';
         out[o] = '\0';
-        gss.release_buffer(&min, &b);
+        wsm__gss.release_buffer(&min, &b);
     } while (more);
 }
 
@@ -246,9 +187,9 @@ enum wsmd_nego_token wsmd__nego_token_kind(const unsigned char *t, size_t n)
         pos += 2;
         if (olen > n - pos)
             return WSMD_TOKEN_BAD;
-        if (olen == spnego_oid.length && memcmp(t + pos, spnego_oid.elements, olen) == 0)
+        if (olen == wsm__oid_spnego.length && memcmp(t + pos, wsm__oid_spnego.elements, olen) == 0)
             return WSMD_TOKEN_SPNEGO_INIT;
-        if (olen == krb5_oid.length && memcmp(t + pos, krb5_oid.elements, olen) == 0)
+        if (olen == wsm__oid_krb5.length && memcmp(t + pos, wsm__oid_krb5.elements, olen) == 0)
             return WSMD_TOKEN_KRB5;
         return WSMD_TOKEN_BAD;
     }
@@ -337,9 +278,9 @@ static gss_cred_id_t acquire(gss_name_t name, gss_OID mech, gss_key_value_set_de
     OM_uint32 maj, min;
     gss_OID_set_desc mechs = {1, mech};
     gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
-    maj = gss.acquire_cred_from(&min, name, GSS_C_INDEFINITE, &mechs, GSS_C_ACCEPT,
-                                store && store->count ? store : GSS_C_NO_CRED_STORE, &cred, NULL,
-                                NULL);
+    maj = wsm__gss.acquire_cred_from(&min, name, GSS_C_INDEFINITE, &mechs, GSS_C_ACCEPT,
+                                     store && store->count ? store : GSS_C_NO_CRED_STORE, &cred,
+                                     NULL, NULL);
     if (GSS_ERROR(maj)) {
         log_gss(what, maj, min);
         return GSS_C_NO_CREDENTIAL;
@@ -439,14 +380,13 @@ static int acquire_all(struct wsmd_nego *n)
     if (n->acquired)
         goto out;
     n->acquired = 1;
-    pthread_once(&gss_once, gss_load);
-    if (!gss_loaded) {
-        wsmd__log("event=negotiate-error step=load message=\"" GSSAPI_LIB " cannot be loaded\"");
+    if (!wsm__gss_load()) {
+        wsmd__log("event=negotiate-error step=load message=\"%s\"", wsm__gss_load_error());
         goto out;
     }
     gss_buffer_desc nb = {strlen(n->service), n->service};
     gss_name_t name = GSS_C_NO_NAME;
-    maj = gss.import_name(&min, &nb, &nt_hostbased, &name);
+    maj = wsm__gss.import_name(&min, &nb, &wsm__oid_nt_hostbased, &name);
     if (GSS_ERROR(maj)) {
         log_gss("import-service-name", maj, min);
         goto out;
@@ -457,7 +397,7 @@ static int acquire_all(struct wsmd_nego *n)
         el[store.count].key = CS_NTLM_KEYFILE;
         el[store.count++].value = n->users_path;
         gss_key_value_set_desc s1 = {1, &el[0]};
-        n->cred_ntlm = acquire(name, &ntlm_oid, &s1, "acquire-ntlm");
+        n->cred_ntlm = acquire(name, &wsm__oid_ntlm, &s1, "acquire-ntlm");
     }
     if (n->want_krb5) {
         gss_key_value_element_desc kt = {CS_KRB5_KEYTAB, n->keytab};
@@ -465,29 +405,29 @@ static int acquire_all(struct wsmd_nego *n)
         if (n->keytab)
             el[store.count++] = kt;
         /* Without a configured name, any key of the keytab will do. */
-        n->cred_krb5 =
-            acquire(n->service_given ? name : GSS_C_NO_NAME, &krb5_oid, &s2, "acquire-kerberos");
+        n->cred_krb5 = acquire(n->service_given ? name : GSS_C_NO_NAME, &wsm__oid_krb5, &s2,
+                               "acquire-kerberos");
     }
     if (n->cred_ntlm != GSS_C_NO_CREDENTIAL || n->cred_krb5 != GSS_C_NO_CREDENTIAL) {
         /* SPNEGO offers exactly what is available on its own. */
         gss_OID_desc inner[2];
         gss_OID_set_desc neg = {0, inner};
         if (n->cred_ntlm != GSS_C_NO_CREDENTIAL)
-            inner[neg.count++] = ntlm_oid;
+            inner[neg.count++] = wsm__oid_ntlm;
         if (n->cred_krb5 != GSS_C_NO_CREDENTIAL)
-            inner[neg.count++] = krb5_oid;
+            inner[neg.count++] = wsm__oid_krb5;
         n->cred_spnego =
             acquire(n->cred_ntlm != GSS_C_NO_CREDENTIAL || n->service_given ? name : GSS_C_NO_NAME,
-                    &spnego_oid, &store, "acquire-spnego");
+                    &wsm__oid_spnego, &store, "acquire-spnego");
         if (n->cred_spnego != GSS_C_NO_CREDENTIAL) {
-            maj = gss.set_neg_mechs(&min, n->cred_spnego, &neg);
+            maj = wsm__gss.set_neg_mechs(&min, n->cred_spnego, &neg);
             if (GSS_ERROR(maj)) {
                 log_gss("set-neg-mechs", maj, min);
-                gss.release_cred(&min, &n->cred_spnego);
+                wsm__gss.release_cred(&min, &n->cred_spnego);
             }
         }
     }
-    gss.release_name(&min, &name);
+    wsm__gss.release_name(&min, &name);
 out:;
     int ok = n->cred_ntlm != GSS_C_NO_CREDENTIAL || n->cred_krb5 != GSS_C_NO_CREDENTIAL;
     pthread_mutex_unlock(&n->lock);
@@ -499,10 +439,10 @@ void wsmd__nego_free(struct wsmd_nego *n)
     OM_uint32 min;
     if (!n)
         return;
-    if (gss_loaded) {
-        gss.release_cred(&min, &n->cred_ntlm);
-        gss.release_cred(&min, &n->cred_krb5);
-        gss.release_cred(&min, &n->cred_spnego);
+    if (wsm__gss_loaded()) {
+        wsm__gss.release_cred(&min, &n->cred_ntlm);
+        wsm__gss.release_cred(&min, &n->cred_krb5);
+        wsm__gss.release_cred(&min, &n->cred_spnego);
     }
     pthread_mutex_destroy(&n->lock);
     free(n->users_path);
@@ -697,8 +637,8 @@ void wsmd__nego_conn_set_tls(struct wsmd_nego_conn *c)
 void wsmd__nego_reset(struct wsmd_nego_conn *c)
 {
     OM_uint32 min;
-    if (c->ctx != GSS_C_NO_CONTEXT && gss_loaded)
-        gss.delete_sec_context(&min, &c->ctx, GSS_C_NO_BUFFER);
+    if (c->ctx != GSS_C_NO_CONTEXT && wsm__gss_loaded())
+        wsm__gss.delete_sec_context(&min, &c->ctx, GSS_C_NO_BUFFER);
     c->ctx = GSS_C_NO_CONTEXT;
     c->state = ST_NONE;
     c->legs = 0;
@@ -842,7 +782,7 @@ static enum wsm_err map_krb5(struct wsmd_nego_conn *c, gss_name_t src, const cha
     } else {
         OM_uint32 maj, min;
         gss_buffer_desc ln = GSS_C_EMPTY_BUFFER;
-        maj = gss.localname(&min, src, &krb5_oid, &ln);
+        maj = wsm__gss.localname(&min, src, &wsm__oid_krb5, &ln);
         if (GSS_ERROR(maj)) {
             log_gss("localname", maj, min);
             return WSM_ERR_AUTH;
@@ -853,7 +793,7 @@ static enum wsm_err map_krb5(struct wsmd_nego_conn *c, gss_name_t src, const cha
             name[ln.length] = '\0';
             ok = strlen(name) == ln.length;
         }
-        gss.release_buffer(&min, &ln);
+        wsm__gss.release_buffer(&min, &ln);
         if (!ok)
             return WSM_ERR_AUTH;
     }
@@ -899,7 +839,7 @@ static void ntlm_fast_setup(struct wsmd_nego_conn *c)
 {
     OM_uint32 maj, min;
     const char *why = NULL;
-    if (!gss.inquire_sec_context_by_oid)
+    if (!wsm__gss.inquire_sec_context_by_oid)
         why = "no gss_inquire_sec_context_by_oid";
     else if (!c->have_chal || !c->have_auth)
         why = "NTLM messages not seen";
@@ -910,7 +850,7 @@ static void ntlm_fast_setup(struct wsmd_nego_conn *c)
     if (why)
         goto out;
     gss_buffer_set_t set = GSS_C_NO_BUFFER_SET;
-    maj = gss.inquire_sec_context_by_oid(&min, c->ctx, &inq_session_key, &set);
+    maj = wsm__gss.inquire_sec_context_by_oid(&min, c->ctx, &wsm__oid_inq_session_key, &set);
     if (GSS_ERROR(maj) || !set || set->count < 1 || set->elements[0].length != WSM_NTLM_KEY_LEN) {
         why = "no session key";
     } else if (!(c->fast = malloc(sizeof(*c->fast)))) {
@@ -921,7 +861,7 @@ static void ntlm_fast_setup(struct wsmd_nego_conn *c)
     if (set) {
         for (size_t i = 0; i < set->count; i++)
             explicit_bzero(set->elements[i].value, set->elements[i].length);
-        gss.release_buffer_set(&min, &set);
+        wsm__gss.release_buffer_set(&min, &set);
     }
 out:
     if (why)
@@ -934,7 +874,7 @@ static enum wsm_err finish(struct wsmd_nego_conn *c, gss_name_t src, gss_OID mec
 {
     OM_uint32 maj, min;
     gss_buffer_desc dn = GSS_C_EMPTY_BUFFER;
-    maj = gss.display_name(&min, src, &dn, NULL);
+    maj = wsm__gss.display_name(&min, src, &dn, NULL);
     if (GSS_ERROR(maj)) {
         log_gss("display-name", maj, min);
         return WSM_ERR_AUTH;
@@ -944,14 +884,14 @@ static enum wsm_err finish(struct wsmd_nego_conn *c, gss_name_t src, gss_OID mec
     /* gss-ntlmssp counts the terminating NUL. */
     while (dl && ((const char *)dn.value)[dl - 1] == '\0')
         dl--;
-    c->mech_ntlm = mech && oid_eq(mech, &ntlm_oid);
+    c->mech_ntlm = mech && wsm__gss_oid_eq(mech, &wsm__oid_ntlm);
     if (c->mech_ntlm && c->n->users_path)
         e = map_ntlm(c, dn.value, dl);
-    else if (mech && oid_eq(mech, &krb5_oid))
+    else if (mech && wsm__gss_oid_eq(mech, &wsm__oid_krb5))
         e = map_krb5(c, src, dn.value, dl);
     else
         e = WSM_ERR_AUTH;
-    gss.release_buffer(&min, &dn);
+    wsm__gss.release_buffer(&min, &dn);
     c->can_seal = (flags & GSS_C_CONF_FLAG) && (flags & GSS_C_INTEG_FLAG);
     return e;
 }
@@ -1075,21 +1015,21 @@ enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char *
     gss_buffer_desc in = {toklen, tok}, out = GSS_C_EMPTY_BUFFER;
     gss_name_t src = GSS_C_NO_NAME;
     gss_OID mech = GSS_C_NO_OID;
-    maj =
-        gss.accept_sec_context(&min, &c->ctx, cred, &in, cb, &src, &mech, &out, &flags, NULL, NULL);
+    maj = wsm__gss.accept_sec_context(&min, &c->ctx, cred, &in, cb, &src, &mech, &out, &flags, NULL,
+                                      NULL);
     free(tok);
     tok = NULL;
     if (GSS_ERROR(maj)) {
         log_gss("accept", maj, min);
-        gss.release_buffer(&min, &out);
-        gss.release_name(&min, &src);
+        wsm__gss.release_buffer(&min, &out);
+        wsm__gss.release_name(&min, &src);
         wsmd__nego_reset(c);
         return WSM_ERR_AUTH;
     }
     if (maj & GSS_S_CONTINUE_NEEDED) {
-        gss.release_name(&min, &src);
+        wsm__gss.release_name(&min, &src);
         if (out.length == 0) {
-            gss.release_buffer(&min, &out);
+            wsm__gss.release_buffer(&min, &out);
             wsmd__nego_reset(c);
             return WSM_ERR_AUTH;
         }
@@ -1099,7 +1039,7 @@ enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char *
             c->have_chal = 1;
         }
         *www = make_www(c->scheme, &out);
-        gss.release_buffer(&min, &out);
+        wsm__gss.release_buffer(&min, &out);
         if (!*www) {
             wsmd__nego_reset(c);
             return WSM_ERR_NOMEM;
@@ -1108,26 +1048,26 @@ enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char *
         return WSM_OK;
     }
     e = finish(c, src, mech, flags);
-    gss.release_name(&min, &src);
+    wsm__gss.release_name(&min, &src);
     if (!e && strict && !(c->mech_ntlm ? c->cb_bound : (flags & GSS_C_CHANNEL_BOUND_FLAG) != 0)) {
         wsmd__log("event=negotiate-error step=channel-binding message=\"no channel bindings "
                   "(CbtHardeningLevel=Strict)\"");
         e = WSM_ERR_AUTH;
     }
     if (e) {
-        gss.release_buffer(&min, &out);
+        wsm__gss.release_buffer(&min, &out);
         wsmd__nego_reset(c);
         return e;
     }
     if (out.length) {
         *www = make_www(c->scheme, &out);
         if (!*www) {
-            gss.release_buffer(&min, &out);
+            wsm__gss.release_buffer(&min, &out);
             wsmd__nego_reset(c);
             return WSM_ERR_NOMEM;
         }
     }
-    gss.release_buffer(&min, &out);
+    wsm__gss.release_buffer(&min, &out);
     c->state = ST_DONE;
     if (c->mech_ntlm && c->can_seal && c->kind == K_NTLM && !c->gss_only)
         ntlm_fast_setup(c);
@@ -1187,7 +1127,7 @@ static enum wsm_err unwrap_part(struct wsmd_nego_conn *c, const struct wsm_mpenc
     enum wsm_err e = WSM_OK;
     if (c->mech_ntlm) {
         gss_buffer_desc in = {tl, t}, plain = GSS_C_EMPTY_BUFFER;
-        maj = gss.unwrap(&min, c->ctx, &in, &plain, &conf, NULL);
+        maj = wsm__gss.unwrap(&min, c->ctx, &in, &plain, &conf, NULL);
         if (GSS_ERROR(maj)) {
             log_gss("unwrap", maj, min);
             e = WSM_ERR_AUTH;
@@ -1198,13 +1138,13 @@ static enum wsm_err unwrap_part(struct wsmd_nego_conn *c, const struct wsm_mpenc
         }
         if (plain.value)
             explicit_bzero(plain.value, plain.length);
-        gss.release_buffer(&min, &plain);
+        wsm__gss.release_buffer(&min, &plain);
     } else {
         gss_iov_buffer_desc iov[2] = {
             {GSS_IOV_BUFFER_TYPE_STREAM, {tl, t}},
             {GSS_IOV_BUFFER_TYPE_DATA, {0, NULL}},
         };
-        maj = gss.unwrap_iov(&min, c->ctx, &conf, NULL, iov, 2);
+        maj = wsm__gss.unwrap_iov(&min, c->ctx, &conf, NULL, iov, 2);
         if (GSS_ERROR(maj)) {
             log_gss("unwrap", maj, min);
             e = WSM_ERR_AUTH;
@@ -1285,7 +1225,7 @@ enum wsm_err wsmd__nego_wrap(struct wsmd_nego_conn *c, const char *plain, size_t
         }
     } else if (c->mech_ntlm) {
         gss_buffer_desc in = {len, (void *)plain}, w = GSS_C_EMPTY_BUFFER;
-        maj = gss.wrap(&min, c->ctx, 1, GSS_C_QOP_DEFAULT, &in, &conf, &w);
+        maj = wsm__gss.wrap(&min, c->ctx, 1, GSS_C_QOP_DEFAULT, &in, &conf, &w);
         if (GSS_ERROR(maj)) {
             log_gss("wrap", maj, min);
             e = WSM_ERR_INTERNAL;
@@ -1295,7 +1235,7 @@ enum wsm_err wsmd__nego_wrap(struct wsmd_nego_conn *c, const char *plain, size_t
             const unsigned char *wv = w.value;
             e = wsm__mpenc_build_part(&out, c->proto, len, wv, 16, wv + 16, len);
         }
-        gss.release_buffer(&min, &w);
+        wsm__gss.release_buffer(&min, &w);
     } else {
         char *data = malloc(len ? len : 1);
         if (!data) {
@@ -1308,7 +1248,7 @@ enum wsm_err wsmd__nego_wrap(struct wsmd_nego_conn *c, const char *plain, size_t
             {GSS_IOV_BUFFER_TYPE_DATA, {len, data}},
             {GSS_IOV_BUFFER_TYPE_PADDING | GSS_IOV_BUFFER_FLAG_ALLOCATE, {0, NULL}},
         };
-        maj = gss.wrap_iov(&min, c->ctx, 1, GSS_C_QOP_DEFAULT, &conf, iov, 3);
+        maj = wsm__gss.wrap_iov(&min, c->ctx, 1, GSS_C_QOP_DEFAULT, &conf, iov, 3);
         if (GSS_ERROR(maj)) {
             log_gss("wrap", maj, min);
             e = WSM_ERR_INTERNAL;
@@ -1321,7 +1261,7 @@ enum wsm_err wsmd__nego_wrap(struct wsmd_nego_conn *c, const char *plain, size_t
             if (!e && iov[2].buffer.length)
                 e = wsm__buf_add(&out, iov[2].buffer.value, iov[2].buffer.length);
         }
-        gss.release_iov_buffer(&min, iov, 3);
+        wsm__gss.release_iov_buffer(&min, iov, 3);
         free(data);
     }
     if (!e)

@@ -17,85 +17,12 @@
 #include <string.h>
 
 #include "base64.h"
+#include "gssload.h"
 #include "mpenc.h"
 #include "ntlmseal.h"
 
-#define GSSAPI_LIB "libgssapi_krb5.so.2"
 /* Legs of one handshake we go along with (NTLM: 2, SPNEGO: 2 or 3). */
 #define MAX_STEPS 8
-
-/* The OIDs, spelled out (gss-ntlmssp's header is not needed to build). */
-static gss_OID_desc ntlm_oid = {10, (void *)"\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a"};
-static gss_OID_desc spnego_oid = {6, (void *)"\x2b\x06\x01\x05\x05\x02"};
-static gss_OID_desc krb5_oid = {9, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"};
-static gss_OID_desc nt_hostbased = {10, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x04"};
-static gss_OID_desc nt_user = {10, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x01"};
-/* GSS_C_INQ_SSPI_SESSION_KEY: 1.2.840.113554.1.2.2.5.5 */
-static gss_OID_desc inq_session_key = {11, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x05\x05"};
-
-static struct {
-    __typeof__(gss_import_name) *import_name;
-    __typeof__(gss_release_name) *release_name;
-    __typeof__(gss_acquire_cred) *acquire_cred;
-    __typeof__(gss_acquire_cred_with_password) *acquire_cred_with_password;
-    __typeof__(gss_release_cred) *release_cred;
-    __typeof__(gss_set_neg_mechs) *set_neg_mechs;
-    __typeof__(gss_init_sec_context) *init_sec_context;
-    __typeof__(gss_delete_sec_context) *delete_sec_context;
-    __typeof__(gss_display_status) *display_status;
-    __typeof__(gss_release_buffer) *release_buffer;
-    __typeof__(gss_wrap) *wrap;
-    __typeof__(gss_unwrap) *unwrap;
-    __typeof__(gss_wrap_iov) *wrap_iov;
-    __typeof__(gss_unwrap_iov) *unwrap_iov;
-    __typeof__(gss_release_iov_buffer) *release_iov_buffer;
-    /* Optional: without them NTLM seals through gss_wrap. */
-    __typeof__(gss_inquire_sec_context_by_oid) *inquire_sec_context_by_oid;
-    __typeof__(gss_release_buffer_set) *release_buffer_set;
-} gss;
-static pthread_once_t gss_once = PTHREAD_ONCE_INIT;
-static int gss_loaded;
-static char gss_load_error[200];
-
-#define GSS_SYM(f) gss_sym(h, "gss_" #f, (void **)&gss.f)
-
-static int gss_sym(void *h, const char *name, void **slot)
-{
-    void *f = dlsym(h, name);
-    if (!f) {
-        snprintf(gss_load_error, sizeof(gss_load_error), GSSAPI_LIB " has no %s", name);
-        return 0;
-    }
-    memcpy(slot, &f, sizeof(f)); /* POSIX: a function pointer survives this */
-    return 1;
-}
-
-static void gss_load(void)
-{
-    void *h = dlopen(GSSAPI_LIB, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        snprintf(gss_load_error, sizeof(gss_load_error), "Negotiate needs " GSSAPI_LIB ": %s",
-                 why ? why : "not found");
-        return;
-    }
-    gss_loaded = GSS_SYM(import_name) && GSS_SYM(release_name) && GSS_SYM(acquire_cred) &&
-                 GSS_SYM(acquire_cred_with_password) && GSS_SYM(release_cred) &&
-                 GSS_SYM(set_neg_mechs) && GSS_SYM(init_sec_context) &&
-                 GSS_SYM(delete_sec_context) && GSS_SYM(display_status) &&
-                 GSS_SYM(release_buffer) && GSS_SYM(wrap) && GSS_SYM(unwrap) && GSS_SYM(wrap_iov) &&
-                 GSS_SYM(unwrap_iov) && GSS_SYM(release_iov_buffer);
-    void *f1 = dlsym(h, "gss_inquire_sec_context_by_oid"), *f2 = dlsym(h, "gss_release_buffer_set");
-    if (gss_loaded && f1 && f2) {
-        memcpy(&gss.inquire_sec_context_by_oid, &f1, sizeof(f1));
-        memcpy(&gss.release_buffer_set, &f2, sizeof(f2));
-    }
-}
-
-static int oid_eq(const gss_OID_desc *a, const gss_OID_desc *b)
-{
-    return a && b && a->length == b->length && memcmp(a->elements, b->elements, a->length) == 0;
-}
 
 /* GSSAPI's words for maj/min, appended to err after what. */
 static void gss_error(char *err, size_t errlen, const char *what, OM_uint32 maj, OM_uint32 min)
@@ -112,7 +39,7 @@ static void gss_error(char *err, size_t errlen, const char *what, OM_uint32 maj,
             break;
         do {
             gss_buffer_desc b = GSS_C_EMPTY_BUFFER;
-            if (GSS_ERROR(gss.display_status(&m2, code, type, GSS_C_NO_OID, &more, &b)))
+            if (GSS_ERROR(wsm__gss.display_status(&m2, code, type, GSS_C_NO_OID, &more, &b)))
                 break;
             if (o + 3 < errlen) {
                 err[o++] = ':';
@@ -123,7 +50,7 @@ static void gss_error(char *err, size_t errlen, const char *what, OM_uint32 maj,
                 err[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : ch;
             }
             err[o] = '\0';
-            gss.release_buffer(&m2, &b);
+            wsm__gss.release_buffer(&m2, &b);
         } while (more);
     }
 }
@@ -216,11 +143,11 @@ void wsm__gss_cred_free(struct wsm_gss_cred *c)
     OM_uint32 min;
     if (!c)
         return;
-    if (gss_loaded) {
+    if (wsm__gss_loaded()) {
         if (c->cred != GSS_C_NO_CREDENTIAL)
-            gss.release_cred(&min, &c->cred);
+            wsm__gss.release_cred(&min, &c->cred);
         if (c->target_name != GSS_C_NO_NAME)
-            gss.release_name(&min, &c->target_name);
+            wsm__gss.release_name(&min, &c->target_name);
     }
     if (c->password) {
         explicit_bzero(c->password, strlen(c->password));
@@ -244,7 +171,9 @@ const char *wsm__gss_scheme_of_ctx(const struct wsm_gss_ctx *x)
 
 static gss_OID mech_of(enum wsm_gss_kind k)
 {
-    return k == WSM_GSS_NTLM ? &ntlm_oid : k == WSM_GSS_KERBEROS ? &krb5_oid : &spnego_oid;
+    return k == WSM_GSS_NTLM       ? &wsm__oid_ntlm
+           : k == WSM_GSS_KERBEROS ? &wsm__oid_krb5
+                                   : &wsm__oid_spnego;
 }
 
 /* Under c->mu, once. */
@@ -255,13 +184,12 @@ static void acquire(struct wsm_gss_cred *c)
     size_t errlen = sizeof(c->error);
     c->acquired = 1;
     c->status = WSM_ERR_AUTH;
-    pthread_once(&gss_once, gss_load);
-    if (!gss_loaded) {
-        snprintf(err, errlen, "%s", gss_load_error);
+    if (!wsm__gss_load()) {
+        snprintf(err, errlen, "%s", wsm__gss_load_error());
         return;
     }
     gss_buffer_desc tb = {strlen(c->target), c->target};
-    maj = gss.import_name(&min, &tb, &nt_hostbased, &c->target_name);
+    maj = wsm__gss.import_name(&min, &tb, &wsm__oid_nt_hostbased, &c->target_name);
     if (GSS_ERROR(maj)) {
         gss_error(err, errlen, "the target name", maj, min);
         return;
@@ -269,7 +197,7 @@ static void acquire(struct wsm_gss_cred *c)
     gss_name_t un = GSS_C_NO_NAME;
     if (c->user) {
         gss_buffer_desc ub = {strlen(c->user), c->user};
-        maj = gss.import_name(&min, &ub, &nt_user, &un);
+        maj = wsm__gss.import_name(&min, &ub, &wsm__oid_nt_user, &un);
         if (GSS_ERROR(maj)) {
             gss_error(err, errlen, "the user name", maj, min);
             return;
@@ -278,16 +206,16 @@ static void acquire(struct wsm_gss_cred *c)
     gss_OID_set_desc mechs = {1, mech_of(c->kind)};
     if (c->password) {
         gss_buffer_desc pb = {strlen(c->password), c->password};
-        maj = gss.acquire_cred_with_password(&min, un, &pb, GSS_C_INDEFINITE, &mechs,
-                                             GSS_C_INITIATE, &c->cred, NULL, NULL);
+        maj = wsm__gss.acquire_cred_with_password(&min, un, &pb, GSS_C_INDEFINITE, &mechs,
+                                                  GSS_C_INITIATE, &c->cred, NULL, NULL);
     } else if (un != GSS_C_NO_NAME || c->kind == WSM_GSS_SPNEGO) {
-        maj = gss.acquire_cred(&min, un, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE, &c->cred, NULL,
-                               NULL);
+        maj = wsm__gss.acquire_cred(&min, un, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE, &c->cred,
+                                    NULL, NULL);
     } else {
         maj = GSS_S_COMPLETE; /* the mechanism's default credentials, at the first step */
     }
     if (un != GSS_C_NO_NAME)
-        gss.release_name(&min, &un);
+        wsm__gss.release_name(&min, &un);
     if (GSS_ERROR(maj)) {
         const char *what = c->kind == WSM_GSS_KERBEROS ? "no Kerberos credentials"
                            : c->kind == WSM_GSS_NTLM
@@ -299,9 +227,9 @@ static void acquire(struct wsm_gss_cred *c)
     }
     if (c->kind == WSM_GSS_SPNEGO && c->cred != GSS_C_NO_CREDENTIAL) {
         /* Kerberos first, as Windows; NTLM when Kerberos has nothing. */
-        gss_OID_desc inner[2] = {krb5_oid, ntlm_oid};
+        gss_OID_desc inner[2] = {wsm__oid_krb5, wsm__oid_ntlm};
         gss_OID_set_desc neg = {2, inner};
-        gss.set_neg_mechs(&min, c->cred, &neg);
+        wsm__gss.set_neg_mechs(&min, c->cred, &neg);
     }
     c->status = WSM_OK;
     err[0] = '\0';
@@ -334,7 +262,7 @@ void wsm__gss_ctx_free(struct wsm_gss_ctx *x)
     if (!x)
         return;
     if (x->ctx != GSS_C_NO_CONTEXT)
-        gss.delete_sec_context(&min, &x->ctx, GSS_C_NO_BUFFER);
+        wsm__gss.delete_sec_context(&min, &x->ctx, GSS_C_NO_BUFFER);
     free(x->cb);
     if (x->fast) {
         wsm__ntlm_seal_clear(x->fast);
@@ -396,19 +324,19 @@ static void ntlm_note_flags(struct wsm_gss_ctx *x, const unsigned char *in, size
 static void ntlm_fast_setup(struct wsm_gss_ctx *x)
 {
     OM_uint32 maj, min;
-    if (!gss.inquire_sec_context_by_oid || !x->have_chal || !x->have_auth ||
+    if (!wsm__gss.inquire_sec_context_by_oid || !x->have_chal || !x->have_auth ||
         ((x->chal_flags ^ x->auth_flags) & WSM_NTLM_CRYPTO_FLAGS) ||
         !wsm__ntlm_flags_ok(x->auth_flags))
         return;
     gss_buffer_set_t set = GSS_C_NO_BUFFER_SET;
-    maj = gss.inquire_sec_context_by_oid(&min, x->ctx, &inq_session_key, &set);
+    maj = wsm__gss.inquire_sec_context_by_oid(&min, x->ctx, &wsm__oid_inq_session_key, &set);
     if (!GSS_ERROR(maj) && set && set->count >= 1 && set->elements[0].length == WSM_NTLM_KEY_LEN &&
         (x->fast = malloc(sizeof(*x->fast))))
         wsm__ntlm_seal_init(x->fast, set->elements[0].value, x->auth_flags, 1);
     if (set) {
         for (size_t i = 0; i < set->count; i++)
             explicit_bzero(set->elements[i].value, set->elements[i].length);
-        gss.release_buffer_set(&min, &set);
+        wsm__gss.release_buffer_set(&min, &set);
     }
 }
 
@@ -439,22 +367,23 @@ enum wsm_err wsm__gss_step(struct wsm_gss_ctx *x, const unsigned char *in, size_
     memset(&cbs, 0, sizeof(cbs));
     cbs.application_data.length = x->cb_len;
     cbs.application_data.value = x->cb;
-    maj = gss.init_sec_context(&min, x->c->cred, &x->ctx, x->c->target_name, mech_of(x->c->kind),
-                               want, 0, x->cb ? &cbs : GSS_C_NO_CHANNEL_BINDINGS,
-                               inlen ? &ib : GSS_C_NO_BUFFER, &actual, &ob, &flags, NULL);
+    maj =
+        wsm__gss.init_sec_context(&min, x->c->cred, &x->ctx, x->c->target_name, mech_of(x->c->kind),
+                                  want, 0, x->cb ? &cbs : GSS_C_NO_CHANNEL_BINDINGS,
+                                  inlen ? &ib : GSS_C_NO_BUFFER, &actual, &ob, &flags, NULL);
     if (GSS_ERROR(maj)) {
         gss_error(err, errlen, "authentication failed", maj, min);
-        gss.release_buffer(&min, &ob);
+        wsm__gss.release_buffer(&min, &ob);
         return WSM_ERR_AUTH;
     }
     ntlm_note_flags(x, in, inlen, &ob);
     if (ob.length) {
         *authz = authz_line(wsm__gss_scheme(x->c), &ob);
-        gss.release_buffer(&min, &ob);
+        wsm__gss.release_buffer(&min, &ob);
         if (!*authz)
             return WSM_ERR_NOMEM;
     } else {
-        gss.release_buffer(&min, &ob);
+        wsm__gss.release_buffer(&min, &ob);
         if (maj & GSS_S_CONTINUE_NEEDED) {
             snprintf(err, errlen, "GSSAPI wants to go on but has nothing to send");
             return WSM_ERR_AUTH;
@@ -462,7 +391,7 @@ enum wsm_err wsm__gss_step(struct wsm_gss_ctx *x, const unsigned char *in, size_
     }
     if (!(maj & GSS_S_CONTINUE_NEEDED)) {
         x->done = *done = 1;
-        x->ntlm = oid_eq(actual, &ntlm_oid);
+        x->ntlm = wsm__gss_oid_eq(actual, &wsm__oid_ntlm);
         x->can_seal = (flags & GSS_C_CONF_FLAG) && (flags & GSS_C_INTEG_FLAG);
         if (x->ntlm && x->can_seal && x->c->kind == WSM_GSS_NTLM && !x->gss_only)
             ntlm_fast_setup(x);
@@ -518,7 +447,7 @@ enum wsm_err wsm__gss_seal(struct wsm_gss_ctx *x, const char *plain, size_t len,
         }
     } else if (x->ntlm) {
         gss_buffer_desc ib = {len, (void *)plain}, w = GSS_C_EMPTY_BUFFER;
-        maj = gss.wrap(&min, x->ctx, 1, GSS_C_QOP_DEFAULT, &ib, &conf, &w);
+        maj = wsm__gss.wrap(&min, x->ctx, 1, GSS_C_QOP_DEFAULT, &ib, &conf, &w);
         if (GSS_ERROR(maj)) {
             gss_error(err, errlen, "cannot seal the request", maj, min);
             e = WSM_ERR_AUTH;
@@ -529,7 +458,7 @@ enum wsm_err wsm__gss_seal(struct wsm_gss_ctx *x, const char *plain, size_t len,
             const unsigned char *wv = w.value;
             e = wsm__mpenc_build_part(out, proto, len, wv, 16, wv + 16, len);
         }
-        gss.release_buffer(&min, &w);
+        wsm__gss.release_buffer(&min, &w);
     } else {
         char *data = malloc(len);
         if (!data)
@@ -540,7 +469,7 @@ enum wsm_err wsm__gss_seal(struct wsm_gss_ctx *x, const char *plain, size_t len,
             {GSS_IOV_BUFFER_TYPE_DATA, {len, data}},
             {GSS_IOV_BUFFER_TYPE_PADDING | GSS_IOV_BUFFER_FLAG_ALLOCATE, {0, NULL}},
         };
-        maj = gss.wrap_iov(&min, x->ctx, 1, GSS_C_QOP_DEFAULT, &conf, iov, 3);
+        maj = wsm__gss.wrap_iov(&min, x->ctx, 1, GSS_C_QOP_DEFAULT, &conf, iov, 3);
         if (GSS_ERROR(maj)) {
             gss_error(err, errlen, "cannot seal the request", maj, min);
             e = WSM_ERR_AUTH;
@@ -553,7 +482,7 @@ enum wsm_err wsm__gss_seal(struct wsm_gss_ctx *x, const char *plain, size_t len,
             if (!e && iov[2].buffer.length)
                 e = wsm__buf_add(out, iov[2].buffer.value, iov[2].buffer.length);
         }
-        gss.release_iov_buffer(&min, iov, 3);
+        wsm__gss.release_iov_buffer(&min, iov, 3);
         explicit_bzero(data, len);
         free(data);
     }
@@ -612,12 +541,12 @@ static enum wsm_err unseal_part(struct wsm_gss_ctx *x, const struct wsm_mpenc_pa
     };
     if (x->ntlm) {
         gss_buffer_desc ib = {tl, t};
-        maj = gss.unwrap(&min, x->ctx, &ib, &plain, &conf, NULL);
+        maj = wsm__gss.unwrap(&min, x->ctx, &ib, &plain, &conf, NULL);
         pv = plain.value;
         pl = plain.length;
     } else {
         /* STREAM: the header and the sealed bytes; DATA points into it. */
-        maj = gss.unwrap_iov(&min, x->ctx, &conf, NULL, iov, 2);
+        maj = wsm__gss.unwrap_iov(&min, x->ctx, &conf, NULL, iov, 2);
         pv = iov[1].buffer.value;
         pl = iov[1].buffer.length;
     }
@@ -638,7 +567,7 @@ static enum wsm_err unseal_part(struct wsm_gss_ctx *x, const struct wsm_mpenc_pa
     }
     if (plain.value)
         explicit_bzero(plain.value, plain.length);
-    gss.release_buffer(&min, &plain);
+    wsm__gss.release_buffer(&min, &plain);
     explicit_bzero(t, tl);
     free(t);
     return e;
