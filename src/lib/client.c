@@ -527,7 +527,8 @@ static enum wsm_err gss_handshake(const wsm_session *s, struct wsm_conn *c, stru
  * more from the handshake if the authenticated connection went away or
  * the server no longer knows it (401). */
 static enum wsm_err gss_post(const wsm_session *s, struct wsm_conn *c, const char *body, size_t len,
-                             struct wsm_buf *resp, long *status, char *err, size_t errlen)
+                             struct wsm_buf *resp, long *status, char *err, size_t errlen,
+                             const struct wsm_arrived *arrived)
 {
     int seal = !s->https && !s->allow_unencrypted;
     enum wsm_err e = WSM_OK;
@@ -578,6 +579,8 @@ static enum wsm_err gss_post(const wsm_session *s, struct wsm_conn *c, const cha
                 continue;
             return denied(wsm__gss_scheme(s->gss), c->hdrs, err, errlen);
         }
+        if (arrived)
+            arrived->fn(arrived->ud, *status, resp->len);
         if (!seal)
             return WSM_OK;
         struct wsm_buf plain;
@@ -606,22 +609,37 @@ static enum wsm_err gss_post(const wsm_session *s, struct wsm_conn *c, const cha
     return e;
 }
 
+int wsm__session_seals(const wsm_session *s)
+{
+    return is_gss_auth(s->auth) && !s->https && !s->allow_unencrypted;
+}
+
 enum wsm_err wsm__conn_post(const wsm_session *s, struct wsm_conn *c, const char *body, size_t len,
                             int anonymous, struct wsm_buf *resp, long *status, char *err,
                             size_t errlen)
+{
+    return wsm__conn_post_notify(s, c, body, len, anonymous, resp, status, err, errlen, NULL);
+}
+
+enum wsm_err wsm__conn_post_notify(const wsm_session *s, struct wsm_conn *c, const char *body,
+                                   size_t len, int anonymous, struct wsm_buf *resp, long *status,
+                                   char *err, size_t errlen, const struct wsm_arrived *arrived)
 {
     *status = 0;
     if (len > (size_t)0x7fffffff)
         return WSM_ERR_INVALID_ARG;
     if (!anonymous && is_gss_auth(s->auth))
-        return gss_post(s, c, body, len, resp, status, err, errlen);
+        return gss_post(s, c, body, len, resp, status, err, errlen, arrived);
     if (!anonymous && s->auth == WSM_AUTH_CERTIFICATE && (!s->https || !s->cert_file)) {
         snprintf(err, errlen, "certificate authentication needs %s",
                  s->https ? "a certificate (CertificateFile)" : "https");
         return WSM_ERR_INVALID_ARG;
     }
     struct xfer x = {.body = body, .len = len, .anonymous = anonymous};
-    return raw_post(s, c, &x, resp, status, err, errlen);
+    enum wsm_err e = raw_post(s, c, &x, resp, status, err, errlen);
+    if (!e && arrived)
+        arrived->fn(arrived->ud, *status, resp->len);
+    return e;
 }
 
 /* ---- sessions ------------------------------------------------------ */

@@ -74,6 +74,20 @@ void wsm__conn_abort(struct wsm_conn *c);
 enum wsm_err wsm__conn_post(const wsm_session *s, struct wsm_conn *c, const char *body, size_t len,
                             int anonymous, struct wsm_buf *resp, long *status, char *err,
                             size_t errlen);
+/* Called by wsm__conn_post_notify once the reply's bytes are all in (its
+ * HTTP status and its length as sent), before they are unsealed: from
+ * then on another connection may send the next request. Not called when
+ * the exchange fails or the request is sent again. */
+struct wsm_arrived {
+    void (*fn)(void *ud, long status, size_t len);
+    void *ud;
+};
+enum wsm_err wsm__conn_post_notify(const wsm_session *s, struct wsm_conn *c, const char *body,
+                                   size_t len, int anonymous, struct wsm_buf *resp, long *status,
+                                   char *err, size_t errlen, const struct wsm_arrived *arrived);
+/* Whether the session's bodies are sealed (Negotiate, NTLM, Kerberos
+ * over http:// unless AllowUnencrypted). */
+int wsm__session_seals(const wsm_session *s);
 /* The body cap wsm__post uses: MaxEnvelopeSize and some slack, at least
  * 64 MiB. */
 size_t wsm__reply_cap(const wsm_session *s);

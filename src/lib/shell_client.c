@@ -44,7 +44,7 @@
 
 /* Replies fetched ahead that may wait at once (the one the caller is
  * consuming included). */
-#define AHEAD_SLOTS 2
+#define AHEAD_SLOTS 3
 /* The size of a reply after which the next ones are fetched ahead. */
 #define AHEAD_MIN_REPLY (64 * 1024)
 
@@ -1141,9 +1141,17 @@ static enum wsm_err receive_reply(wsm_shell *sh, const char *command_id, struct 
  * that reply is in -- and the one after as soon as a slot is free -- while
  * the caller parses, decodes and writes. Each Receive is sent only after
  * the previous reply has fully arrived, so the service sees them in order
- * and the output stays in order. The thread stops after a reply that
+ * and the output stays in order. The fetchers stop after a reply that
  * looks final (CommandState Done), after any non-200 reply and after a
- * transport error; the caller consumes every fetched reply in order. */
+ * transport error; the caller consumes every fetched reply in order.
+ *
+ * When bodies are sealed (Negotiate over http://), unsealing a reply costs
+ * about as much as the service's sealing of it, and a context is one
+ * connection's: so two fetchers, each with its own connection and its own
+ * security context (authenticated by its first request), take turns. The
+ * next Receive goes out on the other connection as soon as a reply's
+ * sealed bytes are in (a large one: a small one may be the last, and is
+ * looked at first), while its own fetcher unseals it. */
 
 struct slot {
     struct wsm_buf body;
@@ -1151,20 +1159,34 @@ struct slot {
     enum wsm_err err; /* transport error (error says what) */
     char error[256];
     char msgid[WSM_UUID_STRLEN];
+    int filled; /* a reply (or error) waits here for the caller */
+};
+
+struct ahead;
+
+struct fetcher {
+    struct ahead *a;
+    struct wsm_conn *conn;
+    pthread_t th;
+    int running;   /* th not joined yet */
+    int in_flight; /* a Receive is on its way on conn */
+    unsigned long seq;
+    int passed; /* the next Receive may go (on the other connection) */
 };
 
 struct ahead {
     wsm_shell *sh;
-    struct wsm_conn *conn;
     char *cid;
-    pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int running;   /* th not joined yet */
-    int stop;      /* the caller wants the thread to end */
-    int ended;     /* the thread fetches no more */
-    int in_flight; /* a Receive is on its way */
-    int rd, wr, count;
+    int nf;             /* fetchers in use: 1, or 2 when bodies are sealed */
+    int stop;           /* the caller wants the threads to end */
+    int halt;           /* no more Receives are sent */
+    int claimed;        /* a fetcher is sending Receive number next */
+    int pending;        /* Receives sent (or being sent) whose slot is not filled yet */
+    unsigned long next; /* the number of the next Receive to send */
+    unsigned long rd;   /* the number of the reply the caller takes next */
+    struct fetcher f[2];
     struct slot slot[AHEAD_SLOTS];
 };
 
@@ -1178,25 +1200,44 @@ static int looks_done(const struct wsm_buf *b)
     return b->data && memmem(b->data + b->len - n, n, pat, sizeof(pat) - 1) != NULL;
 }
 
+/* The reply's bytes are in: with two fetchers, a large 200 lets the other
+ * send the next Receive now, before this one is unsealed. */
+static void ahead_arrived(void *ud, long status, size_t len)
+{
+    struct fetcher *f = ud;
+    struct ahead *a = f->a;
+    if (a->nf < 2 || status != 200 || len < AHEAD_MIN_REPLY)
+        return;
+    pthread_mutex_lock(&a->mu);
+    f->passed = 1;
+    a->next = f->seq + 1;
+    a->claimed = 0;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
 static void *ahead_main(void *arg)
 {
-    struct ahead *a = arg;
+    struct fetcher *f = arg;
+    struct ahead *a = f->a;
     wsm_session *s = a->sh->s;
     struct wsm_buf req;
     wsm__buf_init(&req, 0);
     for (;;) {
         pthread_mutex_lock(&a->mu);
-        while (!a->stop && a->count == AHEAD_SLOTS)
+        while (!a->stop && !a->halt && (a->claimed || a->next >= a->rd + AHEAD_SLOTS))
             pthread_cond_wait(&a->cv, &a->mu);
-        int w = a->wr;
-        if (a->stop)
-            a->ended = 1;
-        int stop = a->stop;
-        a->in_flight = !stop;
-        pthread_mutex_unlock(&a->mu);
-        if (stop)
+        if (a->stop || a->halt) {
+            pthread_mutex_unlock(&a->mu);
             break;
-        struct slot *sl = &a->slot[w];
+        }
+        f->seq = a->next;
+        f->passed = 0;
+        f->in_flight = 1;
+        a->claimed = 1;
+        a->pending++;
+        pthread_mutex_unlock(&a->mu);
+        struct slot *sl = &a->slot[f->seq % AHEAD_SLOTS];
         wsm__uuid_urn(sl->msgid);
         wsm__buf_reset(&req);
         enum wsm_err e;
@@ -1204,19 +1245,25 @@ static void *ahead_main(void *arg)
         sl->error[0] = '\0';
         sl->status = 0;
         wsm__buf_reset(&sl->body);
-        if (e)
+        if (e) {
             snprintf(sl->error, sizeof(sl->error), "cannot build the request: %s", wsm_strerror(e));
-        else
-            e = wsm__conn_post(s, a->conn, req.data, req.len, 0, &sl->body, &sl->status, sl->error,
-                               sizeof(sl->error));
+        } else {
+            struct wsm_arrived ar = {ahead_arrived, f};
+            e = wsm__conn_post_notify(s, f->conn, req.data, req.len, 0, &sl->body, &sl->status,
+                                      sl->error, sizeof(sl->error), &ar);
+        }
         sl->err = e;
         int last = e || sl->status != 200 || looks_done(&sl->body);
         pthread_mutex_lock(&a->mu);
-        a->in_flight = 0;
-        a->wr = (w + 1) % AHEAD_SLOTS;
-        a->count++;
+        f->in_flight = 0;
+        sl->filled = 1;
+        a->pending--;
         if (last)
-            a->ended = 1;
+            a->halt = 1;
+        else if (!f->passed) {
+            a->next = f->seq + 1;
+            a->claimed = 0;
+        }
         pthread_cond_broadcast(&a->cv);
         pthread_mutex_unlock(&a->mu);
         if (last)
@@ -1226,27 +1273,39 @@ static void *ahead_main(void *arg)
     return NULL;
 }
 
-/* Ends the fetcher (aborting a Receive in flight) and waits for it. */
+/* Ends the fetchers (aborting a Receive in flight) and waits for them. */
 static void ahead_stop(wsm_shell *sh)
 {
     struct ahead *a = sh->ahead;
-    if (!a || !a->running)
+    if (!a)
         return;
+    int abort[2] = {0, 0};
     pthread_mutex_lock(&a->mu);
     a->stop = 1;
-    int abort = a->in_flight;
+    for (int i = 0; i < a->nf; i++)
+        abort[i] = a->f[i].running && a->f[i].in_flight;
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
-    if (abort)
-        wsm__conn_abort(a->conn);
-    pthread_join(a->th, NULL);
-    a->running = 0;
-    if (abort) { /* an aborted connection is not used again */
-        wsm__conn_free(a->conn);
-        a->conn = NULL;
+    for (int i = 0; i < a->nf; i++)
+        if (abort[i])
+            wsm__conn_abort(a->f[i].conn);
+    for (int i = 0; i < a->nf; i++) {
+        struct fetcher *f = &a->f[i];
+        if (f->running)
+            pthread_join(f->th, NULL);
+        f->running = 0;
+        if (abort[i]) { /* an aborted connection is not used again */
+            wsm__conn_free(f->conn);
+            f->conn = NULL;
+        }
     }
     free(a->cid);
     a->cid = NULL;
+}
+
+static int ahead_running(const struct ahead *a)
+{
+    return a && a->cid;
 }
 
 static void ahead_free(wsm_shell *sh)
@@ -1255,7 +1314,8 @@ static void ahead_free(wsm_shell *sh)
     if (!a)
         return;
     ahead_stop(sh);
-    wsm__conn_free(a->conn);
+    for (int i = 0; i < 2; i++)
+        wsm__conn_free(a->f[i].conn);
     for (int i = 0; i < AHEAD_SLOTS; i++)
         wsm__buf_free(&a->slot[i].body);
     pthread_mutex_destroy(&a->mu);
@@ -1282,24 +1342,33 @@ static void ahead_start(wsm_shell *sh, const char *command_id)
             return;
         }
         a->sh = sh;
+        a->f[0].a = a->f[1].a = a;
         sh->ahead = a;
     }
-    if (!a->conn && wsm__conn_new(sh->s, &a->conn) != WSM_OK)
-        return;
+    int nf = wsm__session_seals(sh->s) ? 2 : 1;
+    for (int i = 0; i < nf; i++)
+        if (!a->f[i].conn && wsm__conn_new(sh->s, &a->f[i].conn) != WSM_OK)
+            return;
     if (!(a->cid = strdup(command_id)))
         return;
     for (int i = 0; i < AHEAD_SLOTS; i++) {
         wsm__buf_reset(&a->slot[i].body);
         a->slot[i].body.cap = receive_cap(sh->s);
+        a->slot[i].filled = 0;
     }
-    a->stop = a->ended = 0;
-    a->rd = a->wr = a->count = 0;
-    if (pthread_create(&a->th, NULL, ahead_main, a) != 0) {
+    a->nf = nf;
+    a->stop = a->halt = a->claimed = a->pending = 0;
+    a->next = a->rd = 0;
+    for (int i = 0; i < nf; i++) {
+        a->f[i].in_flight = 0;
+        if (pthread_create(&a->f[i].th, NULL, ahead_main, &a->f[i]) != 0)
+            break;
+        a->f[i].running = 1;
+    }
+    if (!a->f[0].running) {
         free(a->cid);
         a->cid = NULL;
-        return;
     }
-    a->running = 1;
 }
 
 enum wsm_err wsm_shell_receive(wsm_shell *sh, const char *command_id, struct wsm_receive *r)
@@ -1323,14 +1392,14 @@ enum wsm_err wsm_shell_receive(wsm_shell *sh, const char *command_id, struct wsm
     }
 
     struct ahead *a = sh->ahead;
-    if (a && a->running && strcasecmp(a->cid, command_id) != 0)
+    if (ahead_running(a) && strcasecmp(a->cid, command_id) != 0)
         ahead_stop(sh);
-    if (a && a->running) {
+    if (ahead_running(a)) {
+        struct slot *sl = &a->slot[a->rd % AHEAD_SLOTS];
         pthread_mutex_lock(&a->mu);
-        while (a->count == 0 && !a->ended)
+        while (!sl->filled && !(a->halt && a->pending == 0))
             pthread_cond_wait(&a->cv, &a->mu);
-        int have = a->count > 0;
-        struct slot *sl = &a->slot[a->rd];
+        int have = sl->filled;
         pthread_mutex_unlock(&a->mu);
         if (have) {
             if (sl->err) {
@@ -1340,9 +1409,9 @@ enum wsm_err wsm_shell_receive(wsm_shell *sh, const char *command_id, struct wsm
                 e = receive_reply(sh, command_id, r, &sl->body, sl->status, sl->msgid);
             }
             pthread_mutex_lock(&a->mu);
-            a->rd = (a->rd + 1) % AHEAD_SLOTS;
-            a->count--;
-            int drained = a->ended && a->count == 0;
+            sl->filled = 0;
+            a->rd++;
+            int drained = a->halt && a->pending == 0 && !a->slot[a->rd % AHEAD_SLOTS].filled;
             pthread_cond_broadcast(&a->cv);
             pthread_mutex_unlock(&a->mu);
             if (e || r->done || drained)

@@ -298,6 +298,88 @@ def test_winrs_encrypted_stdin_and_5mb(nd, relay_factory, auth):
            f"Command" in nd.log()
 
 
+def receive_peers(d):
+    """How many sealed Receives came on each connection (wsmd's peer=)."""
+    peers = {}
+    for line in d.log().splitlines():
+        if "/windows/shell/Receive " in line and "sealed=1" in line:
+            m = re.search(r"peer=(\S+)", line)
+            peers[m.group(1)] = peers.get(m.group(1), 0) + 1
+    return peers
+
+
+def assert_two_fetchers(d):
+    """Receive ahead with sealing: two connections beyond the first, each
+    with its own handshake, took turns."""
+    peers = receive_peers(d)
+    busy = [p for p, n in peers.items() if n >= 2]
+    assert len(busy) >= 2, peers
+
+
+def test_winrs_ntlm_receive_ahead_20mb(nd, relay_factory):
+    """20 MB through winrs with NTLM: the Receives fetched ahead go on two
+    connections of their own, each authenticated by its own handshake, in
+    turn; the output arrives whole and in order, every body sealed."""
+    r = relay_factory(nd.port)
+    n = 2700000
+    cp = winrs(r.url, "seq", "1", str(n), auth="ntlm", user=nd.user, password=nd.password,
+               switches=[f"-spn:{SPN}"])
+    assert cp.returncode == 0, detail(cp, nd)
+    want = "".join(f"{i}\n" for i in range(1, n + 1)).encode()
+    assert len(want) > 20000000
+    assert len(cp.stdout) == len(want), detail(cp, nd)
+    assert hashlib.sha256(cp.stdout).hexdigest() == hashlib.sha256(want).hexdigest()
+    assert cp.stderr == b"", detail(cp, nd)
+    assert_sealed(r, secrets=[b"seq 1", b"2700000"])
+    assert_two_fetchers(nd)
+    # Each of those connections authenticated itself: a handshake leg
+    # (empty body, Authorization) opens every connection that sent a body.
+    for stream in r.requests():
+        reqs = split_requests(stream)
+        if any(b for _, b in reqs):
+            assert not reqs[0][1] and b"Authorization: Negotiate " in reqs[0][0]
+    assert "/transfer/Delete resource=http://schemas.microsoft.com/wbem/wsman/1/windows/" \
+           "shell/cmd status=200" in nd.log()
+
+
+@pytest.mark.parametrize("tail,rc", [("exit 5", 5), ("sleep 1; echo end; exit 3", 3)])
+def test_winrs_ntlm_output_ends_while_receiving_ahead(nd, relay_factory, tail, rc):
+    """The command ends (at once, or after a pause and a last line) while a
+    Receive is on its way on the other connection: nothing lost, nothing
+    twice, the exit code kept, the shell deleted."""
+    r = relay_factory(nd.port)
+    cp = winrs(r.url, f"seq 1 {BIG_N}; {tail}", auth="ntlm", user=nd.user,
+               password=nd.password, switches=[f"-spn:{SPN}"])
+    assert cp.returncode == rc, detail(cp, nd)
+    extra = b"end\n" if "end" in tail else b""
+    assert cp.stdout.endswith(b"%d\n" % BIG_N + extra), detail(cp, nd)
+    body = cp.stdout[:len(cp.stdout) - len(extra)]
+    assert hashlib.sha256(body).hexdigest() == big_expected(), len(cp.stdout)
+    assert cp.stderr == b"", detail(cp, nd)
+    assert_sealed(r)
+    assert_two_fetchers(nd)
+    assert "/transfer/Delete resource=http://schemas.microsoft.com/wbem/wsman/1/windows/" \
+           "shell/cmd status=200" in nd.log()
+
+
+def test_winrs_ntlm_receive_ahead_connections_close(nd, relay_factory):
+    """The relay closes every connection after 5 responses (2 handshake
+    legs, 3 requests): the fetchers' connections go away in the middle of
+    the output and each authenticates again on a new one; the output stays
+    whole and in order."""
+    r = relay_factory(nd.port, close_after=5)
+    n = 2000000  # 15 MB: about 15 Receives
+    cp = winrs(r.url, "seq", "1", str(n), auth="ntlm", user=nd.user,
+               password=nd.password, switches=[f"-spn:{SPN}"])
+    assert cp.returncode == 0, detail(cp, nd)
+    want = "".join(f"{i}\n" for i in range(1, n + 1)).encode()
+    assert len(cp.stdout) == len(want), detail(cp, nd)
+    assert hashlib.sha256(cp.stdout).hexdigest() == hashlib.sha256(want).hexdigest()
+    assert cp.stderr == b"", detail(cp, nd)
+    assert_sealed(r)
+    assert len(receive_peers(nd)) >= 5, receive_peers(nd)
+
+
 def test_winrm_identify_get_enumerate_encrypted(nd, relay_factory):
     r = relay_factory(nd.port)
     common = dict(auth="ntlm", user=nd.user, password=nd.password, switches=[f"-spn:{SPN}"])
@@ -548,6 +630,7 @@ def test_kerberos_with_ccache(kd, relay_factory, auth):
     assert reqs and all(proto in h for h, _ in reqs), [h for h, _ in reqs]
     wire = b"".join(r.requests()) + b"".join(r.replies())
     assert b"Envelope" not in wire and b"seq 1" not in wire
+    assert_two_fetchers(kd)  # receive ahead: two more connections, two more handshakes
     scheme = b"Kerberos " if auth == "kerberos" else b"Negotiate "
     assert all(b"Authorization: " + scheme in h for s in r.requests()
                for h, b in split_requests(s) if not b)
