@@ -9,7 +9,6 @@
  * docs/internals/client-transport.md has the design and the numbers.
  */
 #if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
 #include <immintrin.h>
 #endif
 #include <libxml/SAX2.h>
@@ -472,17 +471,7 @@ static void b64_init(void)
     memset(b64_dec, 0xff, sizeof(b64_dec));
     for (int i = 0; i < 64; i++)
         b64_dec[(unsigned char)alphabet[i]] = (unsigned char)i;
-#if defined(__x86_64__) || defined(__i386__)
-    /* CPUID and XGETBV by hand: __builtin_cpu_supports would add a
-     * constructor that runs CPUID at every load (a trap to the hypervisor
-     * in a VM), whether a Receive ever happens or not. */
-    unsigned a, b, c, d, lo, hi;
-    if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) && (c & bit_AVX)) {
-        __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-        if ((lo & 6) == 6 && __get_cpuid_count(7, 0, &a, &b, &c, &d))
-            b64_have_avx2 = (b & bit_AVX2) != 0;
-    }
-#endif
+    b64_have_avx2 = wsm__cpu_has_avx2(); /* detected on first use (base64.c) */
 }
 
 #if defined(__x86_64__) || defined(__i386__)
