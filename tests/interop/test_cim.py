@@ -1097,6 +1097,14 @@ def _wait_gone(pid, timeout):
     return False
 
 
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def _kill(pid, expect=b"sleep"):
     """SIGKILL pid if it is still the command we started (never a reused pid)."""
     try:
@@ -1126,7 +1134,12 @@ def test_process_create_getowner_terminate(shell_wsmd):
         assert pid > 0 and _proc_state(pid) not in (None, "Z"), f"pid {pid} not running"
         if IS_ROOT:
             assert _proc_uid(pid) == pwd.getpwnam(d.user1).pw_uid
-        # the pid is the command's (a simple command runs as "exec CMD")
+        # the pid is the command's (a simple command runs as "exec CMD"):
+        # /bin/sh is that pid until it has exec'd sleep, so wait for that
+        deadline = time.monotonic() + 10
+        while _cmdline(pid) != b"sleep\x00300\x00":
+            assert time.monotonic() < deadline, f"pid {pid} never became sleep: {_cmdline(pid)}"
+            time.sleep(0.01)
         _, inst = c1.get_instance(PROC, {"Handle": str(pid)})
         p = instance_props(inst)
         assert p["ProcessId"] == str(pid) and p["CommandLine"] == "sleep 300", p
