@@ -1097,7 +1097,7 @@ def _wait_gone(pid, timeout):
     return False
 
 
-def _cmdline(pid):
+def _raw_cmdline(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return f.read()
@@ -1137,8 +1137,8 @@ def test_process_create_getowner_terminate(shell_wsmd):
         # the pid is the command's (a simple command runs as "exec CMD"):
         # /bin/sh is that pid until it has exec'd sleep, so wait for that
         deadline = time.monotonic() + 10
-        while _cmdline(pid) != b"sleep\x00300\x00":
-            assert time.monotonic() < deadline, f"pid {pid} never became sleep: {_cmdline(pid)}"
+        while _raw_cmdline(pid) != b"sleep\x00300\x00":
+            assert time.monotonic() < deadline, f"pid {pid} never became sleep: {_raw_cmdline(pid)}"
             time.sleep(0.01)
         _, inst = c1.get_instance(PROC, {"Handle": str(pid)})
         p = instance_props(inst)
