@@ -141,7 +141,8 @@ enum wsm_err wsm_session_set(wsm_session *s, const char *name, long value);
  *   "CAFile"           PEM certificates to trust for https:// instead of
  *                      the system's
  *   "SPN"              GSSAPI target name "service@host" (Negotiate, NTLM,
- *                      Kerberos; default "HTTP@" the URL's host)
+ *                      Kerberos; default "HTTP@" the URL's host; no effect
+ *                      with the other schemes)
  * WSM_ERR_INVALID_ARG for an unknown name or an empty value. Set them
  * before the first request. */
 enum wsm_err wsm_session_set_string(wsm_session *s, const char *name, const char *value);

@@ -819,9 +819,13 @@ enum wsm_err wsm_session_set_string(wsm_session *s, const char *name, const char
 {
     if (!s || !name)
         return WSM_ERR_INVALID_ARG;
-    if (!strcasecmp(name, "SPN"))
-        return s->gss && value && *value ? wsm__gss_cred_set_spn(s->gss, value)
-                                         : WSM_ERR_INVALID_ARG;
+    if (!strcasecmp(name, "SPN")) {
+        if (!value || !*value)
+            return WSM_ERR_INVALID_ARG;
+        /* Only Negotiate, NTLM and Kerberos have a target name: for other
+         * sessions it is accepted and has no effect. */
+        return s->gss ? wsm__gss_cred_set_spn(s->gss, value) : WSM_OK;
+    }
     char **slot = !strcasecmp(name, "CertificateFile") ? &s->cert_file
                   : !strcasecmp(name, "KeyFile")       ? &s->key_file
                   : !strcasecmp(name, "CAFile")        ? &s->ca_file

@@ -466,6 +466,17 @@ def test_basic_over_http_loads_no_gssapi(nd):
     assert b"libgnutls" not in cp.stdout
 
 
+def test_spn_is_ignored_by_basic(nd):
+    """-spn: means nothing to Basic: accepted, no effect (a script can pass
+    the same switches whatever the -a:)."""
+    cp = winrs(nd.url, "echo", "basic-spn", auth="basic", user=nd.user, password=nd.password,
+               switches=[f"-spn:{SPN}"])
+    assert cp.returncode == 0 and cp.stdout == b"basic-spn\n", detail(cp, nd)
+    cp = winrm(nd.url, "id", auth="basic", user=nd.user, password=nd.password,
+               switches=["-spn:HTTP@elsewhere"])
+    assert cp.returncode == 0, detail(cp, nd)
+
+
 # ---- https --------------------------------------------------------------------------
 
 def test_ntlm_over_https(tls_d):
