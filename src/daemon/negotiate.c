@@ -1103,20 +1103,8 @@ static enum wsm_err unwrap_part(struct wsmd_nego_conn *c, const struct wsm_mpenc
     size_t tl = p->sig_len + p->sealed_len;
     if (c->mech_ntlm && p->sig_len != 16)
         return WSM_ERR_AUTH;
-    if (c->fast) {
-        /* Unsealed straight into out; RC4 keeps the length. */
-        if (p->sealed_len != p->orig_len)
-            return WSM_ERR_AUTH;
-        enum wsm_err e = wsm__buf_reserve(out, p->sealed_len);
-        if (e)
-            return e;
-        unsigned char *dst = (unsigned char *)out->data + out->len;
-        if (wsm__ntlm_unseal(c->fast, p->sig, p->sealed, p->sealed_len, dst) != 0)
-            return WSM_ERR_AUTH;
-        out->len += p->sealed_len;
-        out->data[out->len] = '\0';
-        return WSM_OK;
-    }
+    if (c->fast) /* unsealed straight into out */
+        return wsm__ntlm_unseal_append(c->fast, p->sig, p->sealed, p->sealed_len, p->orig_len, out);
     unsigned char *t = malloc(tl ? tl : 1);
     if (!t)
         return WSM_ERR_NOMEM;

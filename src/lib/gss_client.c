@@ -511,20 +511,13 @@ static enum wsm_err unseal_part(struct wsm_gss_ctx *x, const struct wsm_mpenc_pa
                      p->sealed_len, p->orig_len);
             return WSM_ERR_AUTH;
         }
-        enum wsm_err e = wsm__buf_reserve(out, p->sealed_len);
-        if (e) {
-            if (e == WSM_ERR_NOMEM && out->cap && out->len + p->sealed_len > out->cap)
-                snprintf(err, errlen, "the reply is larger than %zu bytes", out->cap);
-            return e;
-        }
-        unsigned char *dst = (unsigned char *)out->data + out->len;
-        if (wsm__ntlm_unseal(x->fast, p->sig, p->sealed, p->sealed_len, dst) != 0) {
+        enum wsm_err e =
+            wsm__ntlm_unseal_append(x->fast, p->sig, p->sealed, p->sealed_len, p->orig_len, out);
+        if (e == WSM_ERR_NOMEM && out->cap && out->len + p->sealed_len > out->cap)
+            snprintf(err, errlen, "the reply is larger than %zu bytes", out->cap);
+        else if (e == WSM_ERR_AUTH)
             snprintf(err, errlen, "cannot unseal the reply: bad signature or sequence number");
-            return WSM_ERR_AUTH;
-        }
-        out->len += p->sealed_len;
-        out->data[out->len] = '\0';
-        return WSM_OK;
+        return e;
     }
     unsigned char *t = malloc(tl ? tl : 1);
     if (!t)

@@ -227,3 +227,21 @@ int wsm__ntlm_token_flags(const unsigned char *t, size_t n, unsigned type, uint3
     *flags = get_le32(t + off);
     return 0;
 }
+
+enum wsm_err wsm__ntlm_unseal_append(struct wsm_ntlm_seal *s,
+                                     const unsigned char sig[WSM_NTLM_SIG_LEN],
+                                     const unsigned char *in, size_t len, size_t orig_len,
+                                     struct wsm_buf *out)
+{
+    if (len != orig_len)
+        return WSM_ERR_AUTH;
+    enum wsm_err e = wsm__buf_reserve(out, len);
+    if (e)
+        return e;
+    unsigned char *dst = (unsigned char *)out->data + out->len;
+    if (wsm__ntlm_unseal(s, sig, in, len, dst) != 0)
+        return WSM_ERR_AUTH;
+    out->len += len;
+    out->data[out->len] = '\0';
+    return WSM_OK;
+}

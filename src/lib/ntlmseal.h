@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 /* NegotiateFlags ([MS-NLMP] 2.2.2.5) that matter here. */
 #define WSM_NTLM_SIGN 0x00000010u
 #define WSM_NTLM_SEAL 0x00000020u
@@ -81,6 +83,14 @@ void wsm__ntlm_seal(struct wsm_ntlm_seal *s, const unsigned char *in, size_t len
  * step with the peer's). */
 int wsm__ntlm_unseal(struct wsm_ntlm_seal *s, const unsigned char sig[WSM_NTLM_SIG_LEN],
                      const unsigned char *in, size_t len, unsigned char *out);
+/* The same onto the end of out, for one part of a multipart/encrypted body
+ * that announced orig_len bytes (RC4 keeps the length). WSM_ERR_AUTH when
+ * the length or the signature is wrong, WSM_ERR_NOMEM when out cannot
+ * grow (its cap). */
+enum wsm_err wsm__ntlm_unseal_append(struct wsm_ntlm_seal *s,
+                                     const unsigned char sig[WSM_NTLM_SIG_LEN],
+                                     const unsigned char *in, size_t len, size_t orig_len,
+                                     struct wsm_buf *out);
 
 /* The NegotiateFlags of an NTLM message of the given type (2: CHALLENGE,
  * 3: AUTHENTICATE) in a handshake token: raw NTLMSSP, or the
