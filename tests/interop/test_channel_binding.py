@@ -28,10 +28,10 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 if __name__ != "__main__":
+    from child_client import openssl_legacy_env, run_child
     from shell_helpers import SLOW
     from test_https import https_port, make_cert
     from test_kerberos import client as krb_client
-    from test_ntlm import OPENSSL_LEGACY
     from wsman_helpers import IDENTIFY_BODY, PASSWORD, SOAP_CT, USER
 
 IDENTIFY = ('<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
@@ -131,25 +131,14 @@ if __name__ == "__main__":
 
 @pytest.fixture(scope="module")
 def legacy_env(tmp_path_factory):
-    d = tmp_path_factory.mktemp("openssl")
-    conf = d / "openssl-legacy.cnf"
-    conf.write_text(OPENSSL_LEGACY)
-    env = dict(os.environ)
-    env["OPENSSL_CONF"] = str(conf)
-    env.pop("NTLM_USER_FILE", None)
+    env = openssl_legacy_env(tmp_path_factory.mktemp("openssl"))
     for k in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         env.pop(k, None)  # they would override pywinrm's ca_trust_path
     return env
 
 
 def client(env, mode, timeout=120, **args):
-    cp = subprocess.run([sys.executable, str(Path(__file__).resolve()), mode, json.dumps(args)],
-                        capture_output=True, text=True, timeout=timeout * SLOW, env=env,
-                        cwd=str(HERE))
-    assert cp.returncode == 0, f"client {mode} failed rc={cp.returncode}\n{cp.stderr}"
-    lines = [ln for ln in cp.stdout.splitlines() if ln.startswith("{")]
-    assert lines, f"client {mode} printed nothing:\nstdout={cp.stdout}\nstderr={cp.stderr}"
-    out = json.loads(lines[-1])
+    out = run_child(__file__, env, mode, timeout, **args)
     assert "error" not in out, out
     return out
 

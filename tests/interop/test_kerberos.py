@@ -38,6 +38,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 if __name__ != "__main__":
     from conftest import user_add, wsmd_bin
+    from child_client import run_child
     from shell_helpers import SLOW
     from wsman_helpers import IDENTIFY_BODY, PASSWORD, SOAP_CT, USER, post
 
@@ -261,13 +262,7 @@ if __name__ == "__main__":
 # ---- the test side -------------------------------------------------------------
 
 def client(env, mode, timeout=120, **args):
-    cp = subprocess.run([sys.executable, str(Path(__file__).resolve()), mode, json.dumps(args)],
-                        capture_output=True, text=True, timeout=timeout * SLOW, env=env,
-                        cwd=str(HERE))
-    assert cp.returncode == 0, f"client {mode} failed rc={cp.returncode}\n{cp.stderr}"
-    lines = [ln for ln in cp.stdout.splitlines() if ln.startswith("{")]
-    assert lines, f"client {mode} printed nothing:\nstdout={cp.stdout}\nstderr={cp.stderr}"
-    return json.loads(lines[-1])
+    return run_child(__file__, env, mode, timeout, **args)
 
 
 @pytest.fixture(scope="module")

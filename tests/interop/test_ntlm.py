@@ -31,25 +31,13 @@ import pytest
 HERE = Path(__file__).resolve().parent
 if __name__ != "__main__":
     from wsman_helpers import IDENTIFY_BODY, PASSWORD, SOAP_CT, USER, post
+    from child_client import openssl_legacy_env, run_child
     from shell_helpers import SLOW
 else:
     IDENTIFY_BODY = None
 
 SPNEGO_CT = ('multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";'
              'boundary="Encrypted Boundary"')
-
-OPENSSL_LEGACY = """\
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-legacy = legacy_sect
-[default_sect]
-activate = 1
-[legacy_sect]
-activate = 1
-"""
 
 
 # ---- the client side, run as a child process --------------------------------
@@ -152,23 +140,12 @@ if __name__ == "__main__":
 
 @pytest.fixture(scope="module")
 def legacy_env(tmp_path_factory):
-    d = tmp_path_factory.mktemp("openssl")
-    conf = d / "openssl-legacy.cnf"
-    conf.write_text(OPENSSL_LEGACY)
-    env = dict(os.environ)
-    env["OPENSSL_CONF"] = str(conf)
-    env.pop("NTLM_USER_FILE", None)
+    env = openssl_legacy_env(tmp_path_factory.mktemp("openssl"))
     return env
 
 
 def client(env, mode, timeout=120, **args):
-    cp = subprocess.run([sys.executable, str(Path(__file__).resolve()), mode, json.dumps(args)],
-                        capture_output=True, text=True, timeout=timeout * SLOW, env=env,
-                        cwd=str(HERE))
-    assert cp.returncode == 0, f"client {mode} failed rc={cp.returncode}\n{cp.stderr}"
-    lines = [ln for ln in cp.stdout.splitlines() if ln.startswith("{")]
-    assert lines, f"client {mode} printed nothing:\nstdout={cp.stdout}\nstderr={cp.stderr}"
-    return json.loads(lines[-1])
+    return run_child(__file__, env, mode, timeout, **args)
 
 
 def challenges(port):
