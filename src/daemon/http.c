@@ -23,8 +23,16 @@
 #include "userfile.h"
 
 #define CT_SOAP "application/soap+xml;charset=UTF-8"
-/* GnuTLS priorities of HTTPS listeners: TLS 1.2 and 1.3 only, our order. */
+/* GnuTLS priorities of HTTPS listeners: TLS 1.2 and 1.3 only, our order.
+ * With AES instructions AES-128-GCM goes first, as Mozilla's server guide
+ * and Go's TLS order it: it is as safe here and about 1.75 times as fast as
+ * AES-256-GCM, which GnuTLS lists first (openssl speed, 16 KB records: 3.5
+ * against 2.0 GB/s), and shell output is most of what HTTPS carries.
+ * Without them GnuTLS' own order (ChaCha20 before AES) stays. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+#define TLS_PRIORITIES_AES                                                                         \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"            \
+    "+CHACHA20-POLY1305:+AES-128-CCM:+AES-256-CCM:+AES-128-CBC:+AES-256-CBC:%SERVER_PRECEDENCE"
 #define LOG_FIELD 256
 /* libmicrohttpd's per-connection pool holds the request line and headers:
  * 64 KiB takes an Authorization header of some 40 KB (a Kerberos ticket
@@ -553,6 +561,16 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     }
 }
 
+static const char *tls_priorities(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("aes") || !__builtin_cpu_supports("pclmul"))
+        return TLS_PRIORITIES;
+#endif
+    return TLS_PRIORITIES_AES;
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -595,7 +613,7 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
         struct MHD_OptionItem tls[] = {
             {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cfg.tls_cert_pem},
             {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->cfg.tls_key_pem},
-            {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+            {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities()},
             /* ClientCAFile: ask for (not require) a client certificate. */
             {srv->certauth ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
              (void *)wsmd__certauth_ca_pem(srv->certauth)},

@@ -198,6 +198,45 @@ def test_tls11_refused(wsmd_factory, users_file, cert):
     assert_identify_response(https_request(d.https_port, cert))
 
 
+def cpu_has_aes():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((l for l in f if l.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "aes" in flags and "pclmulqdq" in flags
+
+
+def s_client_cipher(port, c, *opts):
+    """The cipher suite that wsmd chose for OpenSSL's client offering opts."""
+    cp = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}",
+                         "-CAfile", str(c.cert), *opts],
+                        input="", capture_output=True, text=True, timeout=30)
+    m = re.search(r"Cipher is (\S+)", cp.stdout)
+    assert cp.returncode == 0 and m, cp.stdout + cp.stderr[-3000:]
+    return m.group(1)
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl")
+@pytest.mark.skipif(not cpu_has_aes(), reason="AES-128-GCM goes first only with AES instructions")
+def test_aes128_gcm_preferred_and_others_accepted(wsmd_factory, users_file, cert):
+    # OpenSSL's client offers AES-256-GCM first; the server's order decides.
+    d = start_tls(wsmd_factory, users_file, cert)
+    p = d.https_port
+    both13 = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
+    assert s_client_cipher(p, cert, "-tls1_3", "-ciphersuites", both13) == \
+        "TLS_AES_128_GCM_SHA256"
+    both12 = "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256"
+    assert s_client_cipher(p, cert, "-tls1_2", "-cipher", both12) == \
+        "ECDHE-RSA-AES128-GCM-SHA256"
+    # A client that offers one suite only still gets it.
+    for suite in ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"):
+        assert s_client_cipher(p, cert, "-tls1_3", "-ciphersuites", suite) == suite
+    assert s_client_cipher(p, cert, "-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384") == \
+        "ECDHE-RSA-AES256-GCM-SHA384"
+    assert_identify_response(https_request(p, cert))
+
+
 # ---- authentication ---------------------------------------------------------
 
 def test_wrong_password_401(wsmd_factory, users_file, cert):
