@@ -135,3 +135,16 @@ const char *cim_read_file(struct wsm_arena *a, const char *path)
         n--;
     return wsm__arena_strndup(a, buf, n);
 }
+
+void cim_system_name(char *buf, size_t n)
+{
+    if (n == 0)
+        return;
+    /* Room for any name the kernel holds (64 bytes), so gethostname never
+     * fails for want of room; the caller's buffer may cut it. */
+    char host[256];
+    if (gethostname(host, sizeof(host)) != 0 || !host[0])
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(buf, n, "%s", host);
+}

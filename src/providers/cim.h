@@ -165,6 +165,12 @@ void cim_set_strv(struct cim_instance *i, const char *prop, const char *const *i
 /* Value of a property (NULL if NULL or unknown). */
 const char *cim_get(const struct cim_instance *i, const char *prop);
 
+/* The host's name as the CIM classes give it (CSName, SystemName, the
+ * Name of Win32_ComputerSystem): gethostname(2), cut to n-1 bytes;
+ * "localhost" if it cannot be read or is empty. Always NUL-terminated
+ * (n > 0). */
+void cim_system_name(char *buf, size_t n);
+
 /* Reads a small text file whole (trailing newline removed) into the
  * arena; NULL if it cannot be read. For procfs and sysfs. */
 const char *cim_read_file(struct wsm_arena *a, const char *path);

@@ -22,7 +22,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "cim.h"
@@ -420,8 +419,7 @@ static enum wsm_err iter_new(enum which which, int want_names, struct net_iter *
             s->count++;
         qsort(s->names, s->count, sizeof(*s->names), by_index);
     }
-    struct utsname u;
-    snprintf(s->host, sizeof(s->host), "%s", uname(&u) == 0 ? u.nodename : "localhost");
+    cim_system_name(s->host, sizeof(s->host));
     if (which == W32_CONFIG) {
         if (getifaddrs(&s->ifa) != 0)
             s->ifa = NULL; /* no addresses known: IPAddress stays NULL */

@@ -267,8 +267,7 @@ static void os_name(char *out, size_t cap)
 static void host_init(struct host *h)
 {
     memset(h, 0, sizeof(*h));
-    if (gethostname(h->csname, sizeof(h->csname) - 1) < 0 || !h->csname[0])
-        snprintf(h->csname, sizeof(h->csname), "localhost");
+    cim_system_name(h->csname, sizeof(h->csname));
     os_name(h->osname, sizeof(h->osname));
     h->btime = boot_time();
     h->tck = sysconf(_SC_CLK_TCK);
@@ -1235,9 +1234,7 @@ static enum wsm_err do_get_owner(const struct cim_method *m, const struct cim_in
         return e;
     close(t.pidfd);
     char host[256];
-    if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
-        snprintf(host, sizeof(host), "localhost");
-    host[sizeof(host) - 1] = '\0';
+    cim_system_name(host, sizeof(host));
     struct passwd pw, *res = NULL;
     size_t cap = 16384;
     char *buf = malloc(cap);

@@ -489,13 +489,6 @@ static void fill(const struct unit *u, const char *host, struct cim_instance *in
     }
 }
 
-static void host_name(char *buf, size_t cap)
-{
-    if (gethostname(buf, cap - 1) < 0 || !buf[0])
-        snprintf(buf, cap, "localhost");
-    buf[cap - 1] = '\0';
-}
-
 /* ---- enumeration ---------------------------------------------------------- */
 
 struct svc_iter {
@@ -590,7 +583,7 @@ static enum wsm_err svc_open(const struct cim_ctx *ctx, void **it)
     struct svc_iter *s = calloc(1, sizeof(*s));
     if (!s)
         return WSM_ERR_NOMEM;
-    host_name(s->host, sizeof(s->host));
+    cim_system_name(s->host, sizeof(s->host));
     int r = bus_open(&s->bus);
     if (r >= 0)
         r = list_units(s);
@@ -679,7 +672,7 @@ static enum wsm_err svc_get(const struct cim_ctx *ctx, const struct wsm_pair *ke
     if (r >= 0 && u.id && !strcmp(u.id, id) && u.load_state &&
         strcmp(u.load_state, "not-found") != 0) {
         char host[256];
-        host_name(host, sizeof(host));
+        cim_system_name(host, sizeof(host));
         fill(&u, host, inst);
         e = WSM_OK;
     }

@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "cim.h"
@@ -353,15 +352,6 @@ static int next_mount(struct mnt_iter *s, struct mnt *m)
     return 0;
 }
 
-static void hostname(char *out, size_t n)
-{
-    struct utsname u;
-    if (uname(&u) == 0)
-        snprintf(out, n, "%s", u.nodename);
-    else
-        snprintf(out, n, "localhost");
-}
-
 static enum wsm_err iter_new(enum which which, struct mnt_iter **out)
 {
     struct mnt_iter *s = calloc(1, sizeof(*s));
@@ -373,7 +363,7 @@ static enum wsm_err iter_new(enum which which, struct mnt_iter **out)
         free(s);
         return e;
     }
-    hostname(s->host, sizeof(s->host));
+    cim_system_name(s->host, sizeof(s->host));
     *out = s;
     return WSM_OK;
 }

@@ -4,9 +4,12 @@
  * dispatcher does them; the firmware paths (SMBIOS, DMI, ACPI, CPU
  * topology) against a fixture /sys tree; the parsers against odd input.
  *
- * os.c is included, not linked, to reach its static parsers and to point
- * its /sys root at a fixture. Its one exported symbol is renamed so that
- * the copy in the daemon core, if linked too, does not collide. */
+ * os.c and hw.c are included, not linked, to reach their static parsers
+ * and to point their /sys root at a fixture. Their one public symbol is
+ * renamed so that the copy in the daemon core, if linked too, does not
+ * collide. Nothing pulls the core's os.o or hw.o in (the registry's
+ * reference to the family is weak), so their os__ helpers do not collide
+ * with the included ones either. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -37,7 +40,18 @@ static void prop_miss(const struct cim_class *c, const char *p);
 #define OS_TEST_PROP_MISS(c, p) prop_miss(c, p)
 #define cim_family_os test_cim_family_os
 #include "../../src/providers/os.c"
+#include "../../src/providers/hw.c"
 #undef cim_family_os
+
+/* The helpers the two halves share carry the os__ prefix (os_priv.h);
+ * the tests call them by their short names. */
+#define copy_str os__copy_str
+#define trim os__trim
+#define set_str os__set_str
+#define set_u64 os__set_u64
+#define machine_is_64 os__machine_is_64
+#define meminfo_read os__meminfo_read
+#define cpuinfo_read os__cpuinfo_read
 
 /* ---- helpers ---------------------------------------------------------- */
 
