@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "base64.h"
 #include "userfile.h"
+#include "tmpdir.h"
 
 /* ---- wsmd__auth_parse_basic ---------------------------------------- */
 
@@ -191,9 +192,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof(f->dir), "%s/wsmd-auth-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (test_tmpdir_make(f->dir, sizeof(f->dir), "auth")) {
         free(f);
         return -1;
     }
@@ -205,19 +204,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            char p[600];
-            snprintf(p, sizeof(p), "%s/%s", f->dir, de->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    test_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

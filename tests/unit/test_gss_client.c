@@ -19,6 +19,7 @@
 #include "negotiate.h"
 #include "userfile.h"
 #include "wwwauth.h"
+#include "tmpdir.h"
 
 #define PASSWORD "Secret123!"
 
@@ -33,9 +34,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof(f->dir), "%s/wsm-gssc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (test_tmpdir_make(f->dir, sizeof(f->dir), "gssc")) {
         free(f);
         return -1;
     }
@@ -57,8 +56,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     wsmd__nego_free(f->nego);
-    unlink(f->path);
-    rmdir(f->dir);
+    test_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "mpenc.h"
 #include "negotiate.h"
 #include "userfile.h"
+#include "tmpdir.h"
 
 static gss_OID_desc ntlm_oid = {10, (void *)"\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a"};
 static gss_OID_desc spnego_oid = {6, (void *)"\x2b\x06\x01\x05\x05\x02"};
@@ -57,9 +58,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof(f->dir), "%s/wsmd-nego-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (test_tmpdir_make(f->dir, sizeof(f->dir), "nego")) {
         free(f);
         return -1;
     }
@@ -82,19 +81,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     wsmd__nego_free(f->nego);
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            char p[600];
-            snprintf(p, sizeof(p), "%s/%s", f->dir, de->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    test_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

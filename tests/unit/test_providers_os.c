@@ -41,6 +41,7 @@ static void prop_miss(const struct cim_class *c, const char *p);
 #define cim_family_os test_cim_family_os
 #include "../../src/providers/os.c"
 #include "../../src/providers/hw.c"
+#include "tmpdir.h"
 #undef cim_family_os
 
 /* The helpers the two halves share carry the os__ prefix (os_priv.h);
@@ -810,33 +811,12 @@ static void puts_(const char *root, const char *rel, const char *text)
     put(root, rel, text, strlen(text));
 }
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char p[1024];
-            snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-            rm_rf(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static int fx_setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof(f->dir), "%s/wsmd-os-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (test_tmpdir_make(f->dir, sizeof(f->dir), "os")) {
         free(f);
         return -1;
     }
@@ -848,7 +828,7 @@ static int fx_teardown(void **state)
 {
     struct fixture *f = *state;
     os_test_sysroot[0] = '\0';
-    rm_rf(f->dir);
+    test_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }
@@ -1149,14 +1129,14 @@ static void test_fixture_firmware(void **state)
     /* Unreadable SMBIOS memory: the meminfo instance again. */
     char p[1024];
     snprintf(p, sizeof(p), "%s/sys/firmware/dmi/entries", fx->dir);
-    rm_rf(p);
+    test_tmpdir_remove(p);
     collect("Win32_PhysicalMemory", &o);
     assert_int_equal(o.n, 1);
     assert_val(&o, 0, "DeviceLocator", NULL);
     release(&o);
     /* No DMI at all: no BIOS. */
     snprintf(p, sizeof(p), "%s/sys/class/dmi", fx->dir);
-    rm_rf(p);
+    test_tmpdir_remove(p);
     collect("Win32_BIOS", &o);
     assert_int_equal(o.n, 0);
     release(&o);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "userfile.h"
+#include "tmpdir.h"
 
 struct fixture {
     char dir[256];
@@ -25,9 +26,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof(f->dir), "%s/wsmd-userfile-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (test_tmpdir_make(f->dir, sizeof(f->dir), "userfile")) {
         free(f);
         return -1;
     }
@@ -39,19 +38,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            char p[600];
-            snprintf(p, sizeof(p), "%s/%s", f->dir, de->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    test_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }
