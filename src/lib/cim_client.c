@@ -171,22 +171,6 @@ static enum wsm_err begin(struct wsm_buf *b, const wsm_session *s, const char *a
     return e;
 }
 
-/* Sends the finished request (built: the result of writing it) and
- * checks that the reply relates to it. Frees b. */
-static enum wsm_err send_request(wsm_session *s, struct wsm_buf *b, enum wsm_err built,
-                                 const char *msgid, struct wsm_envelope **env)
-{
-    enum wsm_err e = built;
-    if (e) {
-        wsm__session_errorf(s, "cannot build the request: %s", wsm_strerror(e));
-        wsm__buf_free(b);
-        return e;
-    }
-    e = wsm__post(s, b->data, b->len, 0, msgid, env, NULL);
-    wsm__buf_free(b);
-    return e;
-}
-
 /* ---- XML in and out ----------------------------------------------- */
 
 /* WSM_ERR_INVALID_ARG, with why in the session's error text. */
@@ -428,7 +412,7 @@ static enum wsm_err transfer(wsm_session *s, const char *action, const struct ta
     if (body)
         PUT(wsm__buf_puts(&b, body));
     PUT(wsm__buf_puts(&b, "</s:Body></s:Envelope>"));
-    if ((e = send_request(s, &b, e, msgid, &env)))
+    if ((e = wsm__post_built(s, &b, e, msgid, &env)))
         return e;
     char *x = NULL;
     if (xml_out)
@@ -562,7 +546,7 @@ enum wsm_err wsm_invoke(wsm_session *s, const char *resource_uri, const char *me
     PUT(wsm__buf_puts(&b, "</s:Body></s:Envelope>"));
     free(body);
     wsm__buf_free(&action);
-    if ((e = send_request(s, &b, e, msgid, &env)))
+    if ((e = wsm__post_built(s, &b, e, msgid, &env)))
         return e;
     char *x = NULL;
     e = take_payload(s, env, 1, &x);
@@ -637,7 +621,7 @@ static enum wsm_err enum_request(wsm_enum *en, const char *action, const char *b
     e = begin(&b, en->s, action, msgid, &t);
     PUT(wsm__buf_puts(&b, body));
     PUT(wsm__buf_puts(&b, "</s:Body></s:Envelope>"));
-    return send_request(en->s, &b, e, msgid, env);
+    return wsm__post_built(en->s, &b, e, msgid, env);
 }
 
 /* Takes over a reply (EnumerateResponse or PullResponse): context, items

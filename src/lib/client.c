@@ -941,6 +941,18 @@ enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymo
     return e;
 }
 
+enum wsm_err wsm__post_built(wsm_session *s, struct wsm_buf *b, enum wsm_err built,
+                             const char *message_id, struct wsm_envelope **env)
+{
+    enum wsm_err e = built;
+    if (e)
+        wsm__session_errorf(s, "cannot build the request: %s", wsm_strerror(e));
+    else
+        e = wsm__post(s, b->data, b->len, 0, message_id, env, NULL);
+    wsm__buf_free(b);
+    return e;
+}
+
 enum wsm_err wsm_identify(wsm_session *s, struct wsm_identity *out, char **xml)
 {
     static const char req[] =

@@ -54,6 +54,12 @@ struct wsm_session {
 enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymous,
                        const char *message_id, struct wsm_envelope **env, char **raw);
 
+/* wsm__post of a request built into b, where built is the first error
+ * met while writing it (the request is then not sent, and the session's
+ * error text says so). Frees b. */
+enum wsm_err wsm__post_built(wsm_session *s, struct wsm_buf *b, enum wsm_err built,
+                             const char *message_id, struct wsm_envelope **env);
+
 /* Sets the session's error text. */
 void wsm__session_errorf(wsm_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -113,21 +113,6 @@ static enum wsm_err put_option(struct wsm_buf *b, const char *name, const char *
     return e;
 }
 
-/* Sends the finished request and checks that the reply relates to it. */
-static enum wsm_err send_request(wsm_session *s, struct wsm_buf *b, enum wsm_err built,
-                                 const char *msgid, struct wsm_envelope **env)
-{
-    enum wsm_err e = built;
-    if (e) {
-        wsm__session_errorf(s, "cannot build the request: %s", wsm_strerror(e));
-        wsm__buf_free(b);
-        return e;
-    }
-    e = wsm__post(s, b->data, b->len, 0, msgid, env, NULL);
-    wsm__buf_free(b);
-    return e;
-}
-
 /* Depth-first search of the first element below n for which match() holds. */
 static xmlNodePtr find_element(xmlNodePtr n, int (*match)(const xmlNode *))
 {
@@ -231,7 +216,7 @@ enum wsm_err wsm_shell_create(wsm_session *s, const struct wsm_shell_opts *o, ws
     PUT(wsm__buf_puts(&b, "<rsp:InputStreams>stdin</rsp:InputStreams>"
                           "<rsp:OutputStreams>stdout stderr</rsp:OutputStreams>"
                           "</rsp:Shell></s:Body></s:Envelope>"));
-    if ((e = send_request(s, &b, e, msgid, &env)))
+    if ((e = wsm__post_built(s, &b, e, msgid, &env)))
         return e;
 
     /* As pywinrm: the first element anywhere with Name="ShellId" (the
@@ -302,7 +287,7 @@ enum wsm_err wsm_shell_run(wsm_shell *sh, const char *command, const char *const
         PUT(wsm__buf_puts(&b, "</rsp:Arguments>"));
     }
     PUT(wsm__buf_puts(&b, "</rsp:CommandLine></s:Body></s:Envelope>"));
-    if ((e = send_request(sh->s, &b, e, msgid, &env)))
+    if ((e = wsm__post_built(sh->s, &b, e, msgid, &env)))
         return e;
 
     xmlNodePtr r = wsm__xml_child(env->body, WSM_NS_SHELL, "CommandResponse");
@@ -341,7 +326,7 @@ enum wsm_err wsm_shell_send(wsm_shell *sh, const char *command_id, const void *d
         b.len += n64;
     }
     PUT(wsm__buf_puts(&b, "</rsp:Stream></rsp:Send></s:Body></s:Envelope>"));
-    if ((e = send_request(sh->s, &b, e, msgid, &env)))
+    if ((e = wsm__post_built(sh->s, &b, e, msgid, &env)))
         return e;
     wsm__envelope_free(env);
     return WSM_OK;
@@ -1456,7 +1441,7 @@ enum wsm_err wsm_shell_signal(wsm_shell *sh, const char *command_id, const char 
         PUT(wsm__buf_puts(&b, SIGNAL_PREFIX));
     PUT(wsm__buf_xml(&b, signal));
     PUT(wsm__buf_puts(&b, "</rsp:Code></rsp:Signal></s:Body></s:Envelope>"));
-    if ((e = send_request(sh->s, &b, e, msgid, &env)))
+    if ((e = wsm__post_built(sh->s, &b, e, msgid, &env)))
         return e;
     wsm__envelope_free(env);
     return WSM_OK;
@@ -1476,7 +1461,7 @@ enum wsm_err wsm_shell_delete(wsm_shell *sh)
     wsm__buf_init(&b, 0);
     e = begin(&b, sh->s, ACTION_DELETE, sh->id, msgid);
     PUT(wsm__buf_puts(&b, "</s:Header><s:Body/></s:Envelope>"));
-    e = send_request(sh->s, &b, e, msgid, &env);
+    e = wsm__post_built(sh->s, &b, e, msgid, &env);
     wsm__envelope_free(env);
     wsm_shell_free(sh);
     return e;
