@@ -1,11 +1,71 @@
-/* NTLM session security with nettle. See ntlmseal.h; the rules are
+/* NTLM session security with nettle and OpenSSL's RC4. See ntlmseal.h; the rules are
  * [MS-NLMP] 3.4.3 (SEAL), 3.4.4.2 (the signature with extended session
  * security) and 3.4.5 (key derivation). */
 #include "ntlmseal.h"
 
+#include <dlfcn.h>
 #include <nettle/md5.h>
 #include <nettle/memops.h>
+#include <pthread.h>
 #include <string.h>
+
+/* Messages are checksummed and encrypted in pieces of this size, so that
+ * the second pass over a piece finds it in the cache. */
+#define PIECE (32 * 1024)
+
+/* ---- RC4: OpenSSL's when it can be loaded --------------------------- */
+
+int wsm__ntlm_rc4_nettle_only;
+
+static struct {
+    void (*set_key)(RC4_KEY *key, int len, const unsigned char *data);
+    void (*crypt)(RC4_KEY *key, size_t len, const unsigned char *in, unsigned char *out);
+} ossl;
+static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
+
+static void ossl_load(void)
+{
+    void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return;
+    void *k = dlsym(h, "RC4_set_key"), *c = dlsym(h, "RC4");
+    if (!k || !c) { /* OpenSSL built without RC4 */
+        dlclose(h);
+        return;
+    }
+    /* POSIX: a function pointer survives the trip through void *. The
+     * handle stays open for the life of the process. */
+    memcpy(&ossl.set_key, &k, sizeof(k));
+    memcpy(&ossl.crypt, &c, sizeof(c));
+}
+
+static int use_ossl(void)
+{
+    pthread_once(&ossl_once, ossl_load);
+    return ossl.crypt && !__atomic_load_n(&wsm__ntlm_rc4_nettle_only, __ATOMIC_RELAXED);
+}
+
+const char *wsm__ntlm_rc4_impl(void)
+{
+    return use_ossl() ? "openssl" : "nettle";
+}
+
+static void rc4_set_key(struct wsm_ntlm_dir *d, const unsigned char k[16])
+{
+    d->ossl = use_ossl();
+    if (d->ossl)
+        ossl.set_key(&d->rc4.ossl, 16, k);
+    else
+        arcfour_set_key(&d->rc4.nettle, 16, k);
+}
+
+static void rc4(struct wsm_ntlm_dir *d, size_t n, unsigned char *out, const unsigned char *in)
+{
+    if (d->ossl)
+        ossl.crypt(&d->rc4.ossl, n, in, out);
+    else
+        arcfour_crypt(&d->rc4.nettle, n, out, in);
+}
 
 /* [MS-NLMP] 3.4.5.2 and 3.4.5.3: the constants are hashed with their
  * terminating NUL. */
@@ -56,7 +116,7 @@ static void dir_init(struct wsm_ntlm_dir *d, const unsigned char *sk, uint32_t f
 {
     unsigned char k[16];
     wsm__ntlm_seal_key(sk, flags, c2s, k);
-    arcfour_set_key(&d->rc4, sizeof(k), k);
+    rc4_set_key(d, k);
     wsm__ntlm_sign_key(sk, c2s, k);
     hmac_md5_set_key(&d->mac, sizeof(k), k);
     explicit_bzero(k, sizeof(k));
@@ -96,14 +156,17 @@ static uint32_t get_le32(const unsigned char *p)
 }
 
 /* [MS-NLMP] 3.4.4.2, with ESS: HMAC_MD5(SigningKey, SeqNum || Message)
- * over the plain text, truncated to 8 bytes later. */
-static void checksum(struct wsm_ntlm_dir *d, const unsigned char *msg, size_t len,
-                     unsigned char mac[MD5_DIGEST_SIZE])
+ * over the plain text, truncated to 8 bytes later. The message goes in
+ * through hmac_md5_update between these two. */
+static void checksum_begin(struct wsm_ntlm_dir *d)
 {
     unsigned char seq[4];
     put_le32(seq, d->seq);
     hmac_md5_update(&d->mac, sizeof(seq), seq);
-    hmac_md5_update(&d->mac, len, msg);
+}
+
+static void checksum_end(struct wsm_ntlm_dir *d, unsigned char mac[MD5_DIGEST_SIZE])
+{
     hmac_md5_digest(&d->mac, MD5_DIGEST_SIZE, mac); /* also resets d->mac for the next one */
 }
 
@@ -115,7 +178,7 @@ static void signature(struct wsm_ntlm_dir *d, int key_exch, unsigned char mac[MD
 {
     put_le32(sig, 1);
     if (key_exch)
-        arcfour_crypt(&d->rc4, 8, sig + 4, mac);
+        rc4(d, 8, sig + 4, mac);
     else
         memcpy(sig + 4, mac, 8);
     put_le32(sig + 12, d->seq);
@@ -127,8 +190,14 @@ void wsm__ntlm_seal(struct wsm_ntlm_seal *s, const unsigned char *in, size_t len
                     unsigned char *out, unsigned char sig[WSM_NTLM_SIG_LEN])
 {
     unsigned char mac[MD5_DIGEST_SIZE];
-    checksum(&s->send, in, len, mac); /* before in is overwritten, when out == in */
-    arcfour_crypt(&s->send.rc4, len, out, in);
+    checksum_begin(&s->send);
+    for (size_t off = 0; off < len; off += PIECE) {
+        size_t n = len - off < PIECE ? len - off : PIECE;
+        /* The plain text first: out may be in. */
+        hmac_md5_update(&s->send.mac, n, in + off);
+        rc4(&s->send, n, out + off, in + off);
+    }
+    checksum_end(&s->send, mac);
     signature(&s->send, s->key_exch, mac, sig);
 }
 
@@ -136,8 +205,13 @@ int wsm__ntlm_unseal(struct wsm_ntlm_seal *s, const unsigned char sig[WSM_NTLM_S
                      const unsigned char *in, size_t len, unsigned char *out)
 {
     unsigned char mac[MD5_DIGEST_SIZE], want[WSM_NTLM_SIG_LEN];
-    arcfour_crypt(&s->recv.rc4, len, out, in);
-    checksum(&s->recv, out, len, mac);
+    checksum_begin(&s->recv);
+    for (size_t off = 0; off < len; off += PIECE) {
+        size_t n = len - off < PIECE ? len - off : PIECE;
+        rc4(&s->recv, n, out + off, in + off);
+        hmac_md5_update(&s->recv.mac, n, out + off);
+    }
+    checksum_end(&s->recv, mac);
     signature(&s->recv, s->key_exch, mac, want);
     /* Version, checksum and sequence number, in constant time. */
     int ok = memeql_sec(want, sig, sizeof(want));

@@ -151,6 +151,41 @@ static void test_roundtrip(void **state)
     roundtrips(SPEC_FLAGS & ~(WSM_NTLM_128 | WSM_NTLM_56), 50); /* 40 bits */
 }
 
+/* OpenSSL's RC4 is the one in use, nettle's gives the same bytes, and a
+ * side with each can talk, over messages of many pieces. */
+static void test_rc4_backends(void **state)
+{
+    assert_string_equal(wsm__ntlm_rc4_impl(), "openssl");
+    wsm__ntlm_rc4_nettle_only = 1;
+    assert_string_equal(wsm__ntlm_rc4_impl(), "nettle");
+    test_spec_seal(state);
+    roundtrips(SPEC_FLAGS, 60);
+    struct wsm_ntlm_seal cli, srv;
+    assert_int_equal(wsm__ntlm_seal_init(&srv, spec_key, SPEC_FLAGS, 0), 0);
+    wsm__ntlm_rc4_nettle_only = 0;
+    assert_int_equal(wsm__ntlm_seal_init(&cli, spec_key, SPEC_FLAGS, 1), 0);
+    assert_true(cli.send.ossl && cli.recv.ossl);
+    assert_false(srv.send.ossl || srv.recv.ossl);
+    size_t len = 300001;
+    unsigned char *plain = malloc(len), *sealed = malloc(len), *back = malloc(len), sig[16];
+    assert_non_null(plain);
+    assert_non_null(sealed);
+    assert_non_null(back);
+    for (int r = 0; r < 4; r++) {
+        for (size_t i = 0; i < len; i++)
+            plain[i] = (unsigned char)(i * 7 + (size_t)r);
+        struct wsm_ntlm_seal *from = r % 2 ? &srv : &cli, *to = from == &cli ? &srv : &cli;
+        wsm__ntlm_seal(from, plain, len - (size_t)r, sealed, sig);
+        assert_int_equal(wsm__ntlm_unseal(to, sig, sealed, len - (size_t)r, back), 0);
+        assert_memory_equal(back, plain, len - (size_t)r);
+    }
+    free(plain);
+    free(sealed);
+    free(back);
+    wsm__ntlm_seal_clear(&cli);
+    wsm__ntlm_seal_clear(&srv);
+}
+
 /* A fresh pair and one sealed message from the client. */
 struct pair {
     struct wsm_ntlm_seal cli, srv;
@@ -274,9 +309,10 @@ static void test_token_flags(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_keys), cmocka_unit_test(test_spec_seal),
-        cmocka_unit_test(test_flags),     cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_tampered),  cmocka_unit_test(test_token_flags),
+        cmocka_unit_test(test_spec_keys),    cmocka_unit_test(test_spec_seal),
+        cmocka_unit_test(test_flags),        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_tampered),     cmocka_unit_test(test_token_flags),
+        cmocka_unit_test(test_rc4_backends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
