@@ -391,13 +391,28 @@ static int acquire_all(struct wsmd_nego *n)
         log_gss("import-service-name", maj, min);
         goto out;
     }
+    /* "@host": the host without a service, for NTLM. gss-ntlmssp puts the
+     * service name of its acceptor (HTTP/host) in its CHALLENGE as
+     * MsvAvTargetName, which Windows servers never send, and its own
+     * initiator then refuses any target but that name (a client given the
+     * address, or localhost). Without one it names the host only, as
+     * Windows does. */
+    gss_name_t host = GSS_C_NO_NAME;
+    const char *at = strchr(n->service, '@');
+    if (at && at[1]) {
+        gss_buffer_desc hb = {strlen(at), (void *)at};
+        maj = wsm__gss.import_name(&min, &hb, &wsm__oid_nt_hostbased, &host);
+        if (GSS_ERROR(maj))
+            host = GSS_C_NO_NAME;
+    }
     gss_key_value_element_desc el[2];
     gss_key_value_set_desc store = {0, el};
     if (n->want_ntlm) {
         el[store.count].key = CS_NTLM_KEYFILE;
         el[store.count++].value = n->users_path;
         gss_key_value_set_desc s1 = {1, &el[0]};
-        n->cred_ntlm = acquire(name, &wsm__oid_ntlm, &s1, "acquire-ntlm");
+        n->cred_ntlm =
+            acquire(host != GSS_C_NO_NAME ? host : name, &wsm__oid_ntlm, &s1, "acquire-ntlm");
     }
     if (n->want_krb5) {
         gss_key_value_element_desc kt = {CS_KRB5_KEYTAB, n->keytab};
@@ -409,16 +424,20 @@ static int acquire_all(struct wsmd_nego *n)
                                "acquire-kerberos");
     }
     if (n->cred_ntlm != GSS_C_NO_CREDENTIAL || n->cred_krb5 != GSS_C_NO_CREDENTIAL) {
-        /* SPNEGO offers exactly what is available on its own. */
+        /* SPNEGO offers exactly what is available on its own. Its one name
+         * serves both mechanisms: the host alone when NTLM is all there
+         * is (as above), the service when Kerberos needs it. */
         gss_OID_desc inner[2];
         gss_OID_set_desc neg = {0, inner};
         if (n->cred_ntlm != GSS_C_NO_CREDENTIAL)
             inner[neg.count++] = wsm__oid_ntlm;
         if (n->cred_krb5 != GSS_C_NO_CREDENTIAL)
             inner[neg.count++] = wsm__oid_krb5;
-        n->cred_spnego =
-            acquire(n->cred_ntlm != GSS_C_NO_CREDENTIAL || n->service_given ? name : GSS_C_NO_NAME,
-                    &wsm__oid_spnego, &store, "acquire-spnego");
+        gss_name_t sn =
+            n->cred_ntlm != GSS_C_NO_CREDENTIAL || n->service_given ? name : GSS_C_NO_NAME;
+        if (n->cred_krb5 == GSS_C_NO_CREDENTIAL && host != GSS_C_NO_NAME)
+            sn = host;
+        n->cred_spnego = acquire(sn, &wsm__oid_spnego, &store, "acquire-spnego");
         if (n->cred_spnego != GSS_C_NO_CREDENTIAL) {
             maj = wsm__gss.set_neg_mechs(&min, n->cred_spnego, &neg);
             if (GSS_ERROR(maj)) {
@@ -427,6 +446,8 @@ static int acquire_all(struct wsmd_nego *n)
             }
         }
     }
+    if (host != GSS_C_NO_NAME)
+        wsm__gss.release_name(&min, &host);
     wsm__gss.release_name(&min, &name);
 out:;
     int ok = n->cred_ntlm != GSS_C_NO_CREDENTIAL || n->cred_krb5 != GSS_C_NO_CREDENTIAL;

@@ -11,10 +11,8 @@ each connection after N responses, which makes the client authenticate
 again on a new connection (the security context belongs to the TCP
 connection).
 
-gss-ntlmssp (the client side's NTLM) checks that the target name's host is
-the name the server gives in its challenge (wsmd's acceptor is HTTP@ + its
-host name), so the NTLM cases pass -spn:HTTP@<host name> while connecting to
-127.0.0.1.
+Most NTLM cases pass -spn:HTTP@<host name> (what a client of a named host
+would use); test_no_spn_needed dials 127.0.0.1 and localhost without it.
 """
 
 import hashlib
@@ -440,6 +438,20 @@ def test_password_from_environment(nd):
                env={"WSM_PASSWORD": nd.password})
     assert cp.returncode == 0, detail(cp, nd)
     assert cp.stdout == b"env\n"
+
+
+@pytest.mark.parametrize("auth", ["NTLM", "Negotiate"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_no_spn_needed(nd, auth, host):
+    """By address or by localhost, without -spn: wsmd's CHALLENGE names
+    its host, not a service (test_ntlm.py), so the client's gss-ntlmssp
+    has no name to refuse ours against. Sealed, as always over http."""
+    url = nd.url.replace("127.0.0.1", host)
+    cp = winrs(url, "echo", "no-spn", auth=auth, user=nd.user, password=nd.password)
+    assert cp.returncode == 0 and cp.stdout == b"no-spn\n", detail(cp, nd)
+    cp = winrm(url, "id", auth=auth, user=nd.user, password=nd.password)
+    assert cp.returncode == 0 and b"ProductVendor" in cp.stdout, detail(cp, nd)
+    assert re.search(r"action=Identify .*status=200 us=\d+ sealed=1", nd.log()), nd.log()
 
 
 def test_auth_switch_errors(nd):

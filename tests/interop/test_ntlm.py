@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -167,6 +168,44 @@ def test_challenge(wsmd):
     assert "basic" in schemes, schemes
     r, _ = challenges(wsmd.port)
     assert "Negotiate" in r.header_all("WWW-Authenticate"), r
+
+
+def _av_pairs(challenge):
+    """The AV pairs of an NTLM CHALLENGE_MESSAGE's TargetInfo: {id: bytes}."""
+    assert challenge[:12] == b"NTLMSSP\x00\x02\x00\x00\x00", challenge[:12]
+    ln, _, off = struct.unpack("<HHI", challenge[40:48])
+    info, pairs, i = challenge[off:off + ln], {}, 0
+    while i + 4 <= len(info):
+        av, n = struct.unpack("<HH", info[i:i + 4])
+        if av == 0:
+            break
+        pairs[av] = info[i + 4:i + 4 + n]
+        i += 4 + n
+    return pairs
+
+
+@pytest.mark.parametrize("scheme", ["NTLM", "Negotiate"])
+def test_challenge_names_the_host_not_a_service(wsmd, scheme):
+    """As Windows' CHALLENGE: the host's NetBIOS and DNS names and a
+    timestamp, no MsvAvTargetName (9). gss-ntlmssp's acceptor would put its
+    service name there (HTTP/host), and gss-ntlmssp's initiator then refuses
+    any target but that one (a client that dialled 127.0.0.1, say)."""
+    need_negotiate(wsmd)
+    neg = b"NTLMSSP\x00" + struct.pack("<II", 1, 0xE2088297) + b"\x00" * 16
+    r = post(wsmd.port, auth=None, body=b"",
+             headers={"Authorization": f"{scheme} " + base64.b64encode(neg).decode()})
+    assert r.status == 401, r
+    tok = [v for v in r.header_all("WWW-Authenticate") if v.startswith(scheme + " ")]
+    assert tok, r.header_all("WWW-Authenticate")
+    blob = base64.b64decode(tok[0].split(" ", 1)[1])
+    if scheme == "Negotiate":  # SPNEGO NegTokenResp: the NTLM message inside
+        blob = blob[blob.index(b"NTLMSSP\x00"):]
+    pairs = _av_pairs(blob)
+    assert 9 not in pairs, pairs
+    host = socket.gethostname().split(".")[0]
+    assert pairs[1].decode("utf-16-le") == host.upper(), pairs  # MsvAvNbComputerName
+    assert pairs[3].decode("utf-16-le").lower() == host.lower(), pairs  # MsvAvDnsComputerName
+    assert 7 in pairs, pairs  # MsvAvTimestamp
 
 
 # ---- python3-winrm ------------------------------------------------------------
