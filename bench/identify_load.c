@@ -7,8 +7,7 @@
  * AUTH is basic, negotiate, ntlm or kerberos; the password comes from
  * WSM_PASSWORD. With ntlm/negotiate/kerberos over http:// every body is
  * sealed (WinRM message encryption). CAFILE: trust it for https://.
- * WSM_SPN, if set, is the Negotiate target ("HTTP@host"; gss-ntlmssp wants
- * the server's own host name when the URL has an address).
+ * WSM_SPN, if set, is the Negotiate target (default "HTTP@" the URL's host).
  * Prints "requests=N errors=E seconds=S rate=R". bench/secure runs it
  * for each transport against the same wsmd. */
 #include <pthread.h>
