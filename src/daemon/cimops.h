@@ -45,5 +45,22 @@ enum wsm_err wsmd__cim_getstatus(struct wsmd_call *call);
 void wsmd__enum_shutdown(void);
 /* EnumerationTimeoutms: contexts unused this long are dropped. */
 void wsmd__enum_set_timeout(long ms);
+long wsmd__enum_timeout(void);
+/* MaxBatchItems: the most items one Enumerate or Pull answers. */
+#define WSMD_MAX_BATCH_ITEMS 32000
+
+/* Sequences that are not CIM classes (winrm/config/listener) use the same
+ * contexts, Pull, Release and GetStatus. cls gives the properties
+ * (selector filters, the keys of EndpointReferences) and next/close; it is
+ * an open iterator that the enumeration takes over (closed on failure
+ * too); write writes an item's object form. EndpointReferences name
+ * uri_prefix + cls->name. Only selector filters are taken. */
+struct wsmd_enum_source {
+    const struct cim_class *cls;
+    void *it;
+    const char *uri_prefix;
+    enum wsm_err (*write)(struct wsm_buf *o, const struct cim_instance *inst);
+};
+enum wsm_err wsmd__enum_source(struct wsmd_call *call, const struct wsmd_enum_source *src);
 
 #endif

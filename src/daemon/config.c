@@ -175,11 +175,11 @@ enum wsm_err wsmd__config_add_listener(struct wsmd_config *cfg, const char *url)
     const char *p;
     if (strncasecmp(url, "http://", 7) == 0) {
         p = url + 7;
-        l->port = 5985;
+        l->port = WSMD_DEFAULT_HTTP_PORT;
     } else if (strncasecmp(url, "https://", 8) == 0) {
         p = url + 8;
         l->https = 1;
-        l->port = 5986;
+        l->port = WSMD_DEFAULT_HTTPS_PORT;
     } else {
         fprintf(stderr, "wsmd: listener URL must start with http:// or https://: %s\n", url);
         return WSM_ERR_INVALID_ARG;

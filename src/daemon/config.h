@@ -4,6 +4,10 @@
 
 #include "server.h"
 
+/* A listener URL without a port: winrm/config/service/defaultports. */
+#define WSMD_DEFAULT_HTTP_PORT 5985
+#define WSMD_DEFAULT_HTTPS_PORT 5986
+
 void wsmd__config_defaults(struct wsmd_config *cfg);
 void wsmd__config_clear(struct wsmd_config *cfg);
 /* URL like http://127.0.0.1:5985, https://[::1]:5986 or http://0.0.0.0:5985/wsman */

@@ -8,6 +8,7 @@
 
 #include "ns.h"
 #include "server.h"
+#include "wsmconfig.h"
 
 #define XF "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
 #define EN "http://schemas.xmlsoap.org/ws/2004/09/enumeration/"
@@ -87,6 +88,9 @@ enum wsm_err wsmd__dispatch(struct wsmd_call *call)
     const struct wsm_envelope *env = call->env;
     if (env->is_identify)
         return wsmd__identify(call);
+    enum wsm_err cfg_result;
+    if (wsmd__wsmconfig_route(call, &cfg_result))
+        return cfg_result;
 #ifdef WSMD_HAVE_CIM
     enum wsm_err cim_result;
     if (cim_route(call, &cim_result))

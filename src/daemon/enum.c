@@ -22,7 +22,7 @@
 #define ENUM_TIMEOUT_MS 240000 /* Windows' EnumerationTimeoutms */
 #define MAX_CONTEXTS 2000
 #define MAX_CONTEXTS_PER_USER 200
-#define MAX_BATCH 32000 /* Windows' MaxBatchItems */
+#define MAX_BATCH WSMD_MAX_BATCH_ITEMS
 #define REPLY_OVERHEAD 2048
 
 enum mode { MODE_OBJECT, MODE_EPR, MODE_OBJECT_AND_EPR };
@@ -32,6 +32,8 @@ struct ectx {
     char owner[WSMD_MAX_USER];
     const struct cim_class *cls;
     const char *prefix; /* resource URI prefix of the answers */
+    /* Not a CIM class (struct wsmd_enum_source): writes an item. */
+    enum wsm_err (*write)(struct wsm_buf *o, const struct cim_instance *inst);
     struct cim_ctx cctx;
     void *it;
     struct wql_query *wql;
@@ -58,6 +60,11 @@ static long enum_timeout_ms = ENUM_TIMEOUT_MS;
 void wsmd__enum_set_timeout(long ms)
 {
     enum_timeout_ms = ms > 0 ? ms : ENUM_TIMEOUT_MS;
+}
+
+long wsmd__enum_timeout(void)
+{
+    return enum_timeout_ms;
 }
 static struct ectx *contexts;
 static size_t ncontexts;
@@ -247,8 +254,9 @@ static enum wsm_err next_item(struct ectx *c, struct wsm_buf *item)
         if (c->mode == MODE_OBJECT_AND_EPR)
             e = wsm__buf_puts(item, "<w:Item>");
         if (!e && c->mode != MODE_EPR)
-            e = wsmd__write_instance_ns(item, &inst, c->prefix, c->wql ? wql_selected : NULL,
-                                        c->wql, 1);
+            e = c->write ? c->write(item, &inst)
+                         : wsmd__write_instance_ns(item, &inst, c->prefix,
+                                                   c->wql ? wql_selected : NULL, c->wql, 1);
         if (!e && c->mode != MODE_OBJECT)
             e = wsmd__write_epr(item, &inst, c->prefix);
         if (!e && c->mode == MODE_OBJECT_AND_EPR)
@@ -532,29 +540,58 @@ static enum wsm_err begin_reply(struct wsmd_call *call, const char *action)
                             "\" xmlns:cim=\"" WSMD_NS_CIM_COMMON "\"");
 }
 
-enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call)
+/* Only a selector filter, or none, for a struct wsmd_enum_source. */
+static enum wsm_err source_filter_ok(xmlNodePtr en)
+{
+    xmlNodePtr f = wsm__xml_child(en, WSM_NS_WSMAN, "Filter");
+    if (!f)
+        f = wsm__xml_child(en, WSM_NS_WSEN, "Filter");
+    const char *dialect = f ? wsm__xml_attr(f, "Dialect") : NULL;
+    return !f || (dialect && !strcmp(dialect, SELECTOR_DIALECT)) ? WSM_OK : WSM_ERR_FILTER_DIALECT;
+}
+
+/* Enumerate over a CIM class (src NULL) or over src. */
+static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_source *src)
 {
     struct wsm_envelope *env = call->env;
     xmlNodePtr en = wsm__xml_child(env->body, WSM_NS_WSEN, "Enumerate");
+    enum wsm_err e = WSM_OK;
     if (!en)
-        return WSM_ERR_INVALID_REPRESENTATION;
-    const struct cim_class *cls = NULL;
-    int all = env->resource_uri && (!strcasecmp(env->resource_uri, WMI_ALL_URI) ||
-                                    !strcasecmp(env->resource_uri, DMTF_ALL_URI));
-    if (!all && !(cls = wsmd__cim_class(call)))
+        e = WSM_ERR_INVALID_REPRESENTATION;
+    else if (src)
+        e = source_filter_ok(en);
+    if (e) {
+        if (src)
+            src->cls->close(src->it);
+        return e;
+    }
+    const struct cim_class *cls = src ? src->cls : NULL;
+    int all = !src && env->resource_uri &&
+              (!strcasecmp(env->resource_uri, WMI_ALL_URI) ||
+               !strcasecmp(env->resource_uri, DMTF_ALL_URI));
+    if (!src && !all && !(cls = wsmd__cim_class(call)))
         return WSM_ERR_DESTINATION_UNREACHABLE;
     const char *ns = wsm__envelope_selector(env, "__cimnamespace");
-    if (ns && strcasecmp(ns, "root/cimv2") != 0)
+    if (!src && ns && strcasecmp(ns, "root/cimv2") != 0)
         return WSM_ERR_DESTINATION_UNREACHABLE;
 
     struct ectx *c = calloc(1, sizeof(*c));
-    if (!c)
+    if (!c) {
+        if (src)
+            src->cls->close(src->it);
         return WSM_ERR_NOMEM;
+    }
     wsm__arena_init(&c->sel_arena);
+    if (src) {
+        /* From here on ectx_free closes the iterator. */
+        c->cls = src->cls;
+        c->it = src->it;
+        c->write = src->write;
+    }
     snprintf(c->owner, sizeof(c->owner), "%s", call->user ? call->user : "");
     c->cctx.user = c->owner;
     c->cctx.synthetic_count = call->srv->cfg.synthetic;
-    enum wsm_err e = read_filter(call, en, c, &cls);
+    e = read_filter(call, en, c, &cls);
     if (e) {
         ectx_free(c);
         return e;
@@ -576,12 +613,15 @@ enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call)
         }
     }
     c->cls = cls;
-    c->prefix = c->nmore ? wsmd__class_uri(cls, NULL) : wsmd__class_uri(cls, env->resource_uri);
+    if (src)
+        c->prefix = src->uri_prefix;
+    else
+        c->prefix = c->nmore ? wsmd__class_uri(cls, NULL) : wsmd__class_uri(cls, env->resource_uri);
     wsm__uuid_urn(c->id);
     c->expires_ms = now_ms() + enum_timeout_ms;
     if (c->assoc_empty) {
         c->it = NULL; /* nothing is associated: an empty sequence */
-    } else if (cls->open && (e = cls->open(&c->cctx, &c->it))) {
+    } else if (!src && cls->open && (e = cls->open(&c->cctx, &c->it))) {
         ectx_free(c);
         return e;
     }
@@ -624,6 +664,16 @@ enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call)
     else
         ectx_free(c); /* finished at once (or failed): nothing to keep */
     return e;
+}
+
+enum wsm_err wsmd__cim_enumerate(struct wsmd_call *call)
+{
+    return enumerate(call, NULL);
+}
+
+enum wsm_err wsmd__enum_source(struct wsmd_call *call, const struct wsmd_enum_source *src)
+{
+    return enumerate(call, src);
 }
 
 static const char *context_id(struct wsmd_call *call, const char *op)

@@ -29,6 +29,7 @@
 #include "server.h"
 #include "negotiate.h"
 #include "userfile.h"
+#include "wsmconfig.h"
 
 static int usage(FILE *f)
 {
@@ -266,15 +267,7 @@ int main(int argc, char **argv)
 #endif
 #ifdef WSMD_HAVE_SHELL
     struct shell_limits lim;
-    shell_limits_defaults(&lim);
-    if (srv.cfg.max_shells_per_user)
-        lim.max_shells_per_user = srv.cfg.max_shells_per_user;
-    if (srv.cfg.max_processes_per_shell)
-        lim.max_processes_per_shell = srv.cfg.max_processes_per_shell;
-    if (srv.cfg.idle_timeout_ms)
-        lim.idle_timeout_ms = srv.cfg.idle_timeout_ms;
-    if (srv.cfg.max_memory_per_shell_mb)
-        lim.max_memory_per_shell_mb = srv.cfg.max_memory_per_shell_mb;
+    wsmd__winrs_limits(&srv.cfg, &lim);
     if (shell_mgr_new(&lim, &srv.shells) != WSM_OK) {
         fprintf(stderr, "wsmd: cannot start the shell engine\n");
         goto out;

@@ -10,6 +10,9 @@
 #include "wsm/wsm.h"
 
 #define WSMD_MAX_LISTENERS 8
+/* The longest OperationTimeout honoured (a Receive waits at most this
+ * long): winrm/config MaxTimeoutms. */
+#define WSMD_MAX_TIMEOUT_MS 600000
 
 struct wsmd_auth;
 struct wsmd_nego;

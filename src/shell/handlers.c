@@ -276,8 +276,8 @@ static long receive_timeout_ms(const struct wsm_envelope *env)
     long t = env->operation_timeout_ms;
     if (t < 0)
         t = 60000;
-    if (t > 600000)
-        t = 600000;
+    if (t > WSMD_MAX_TIMEOUT_MS)
+        t = WSMD_MAX_TIMEOUT_MS;
     return t;
 }
 
