@@ -20,6 +20,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -37,6 +38,7 @@ if __name__ != "__main__":
 else:
     IDENTIFY_BODY = None
 
+WINRS_BIN = os.environ.get("WINRS_BIN") or str(HERE.parents[1] / "build" / "winrs")
 SPNEGO_CT = ('multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";'
              'boundary="Encrypted Boundary"')
 
@@ -249,6 +251,66 @@ def test_pywinrm_echo_unencrypted_loopback(shell_wsmd, legacy_env):
     assert base64.b64decode(r["stdout"]) == b"plain\n", r
     assert not r["encrypted"], r
     assert all(ct.startswith("application/soap+xml") for _, ct, _ in r["seen"]["resp"]), r
+
+
+@pytest.fixture
+def any_wsmd(wsmd_factory, shell_users_file, shell_accounts):
+    """wsmd with a listener on 0.0.0.0 (not loopback: AllowUnencrypted is
+    false there, as on any network address), reached through 127.0.0.1.
+    d.any_url is that listener's URL; wsmd_factory needs the loopback one
+    too."""
+    try:
+        d = wsmd_factory("--listen", "http://0.0.0.0:0", "--listen", "http://127.0.0.1:0",
+                         "--users", str(shell_users_file))
+    except pytest.fail.Exception as e:
+        if "cannot start listeners" in str(e):
+            pytest.skip("cannot bind 0.0.0.0 here")
+        raise
+    m = re.search(r"listening on http://0\.0\.0\.0:(\d+)/wsman", d.log())
+    assert m, d.log()
+    d.any_url = f"http://127.0.0.1:{m.group(1)}/wsman"
+    (d.user1, d.pw1) = shell_accounts[0]
+    need_negotiate(d)
+    return d
+
+
+def test_pywinrm_encrypted_on_network_listener(any_wsmd, legacy_env):
+    """The remote case: NTLM with message encryption on a listener that
+    refuses plain bodies. pywinrm ends the handshake with an empty POST,
+    which must get its 200 (it got 'Unencrypted traffic is disabled')."""
+    d = any_wsmd
+    r = client(legacy_env, "run", url=d.any_url, user=d.user1, password=d.pw1, command="echo",
+               args=["over", "the", "network"])
+    assert "error" not in r, r
+    assert base64.b64decode(r["stdout"]) == b"over the network\n", r
+    assert r["encrypted"], r
+    assert set(r["seen"]["req"]) == {SPNEGO_CT}, r
+    assert "Unencrypted traffic is disabled" not in d.log()
+
+
+def test_pywinrm_unencrypted_refused_on_network_listener(any_wsmd, legacy_env):
+    """message_encryption='never' there: the first SOAP body gets the
+    AccessDenied fault, nothing runs."""
+    d = any_wsmd
+    r = client(legacy_env, "run", url=d.any_url, user=d.user1, password=d.pw1, command="echo",
+               args=["plain"], encryption="never")
+    assert "Unencrypted traffic is disabled" in r.get("error", ""), r
+    assert "action=http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command" \
+        not in d.log()
+
+
+@pytest.mark.parametrize("auth", ["NTLM", "Negotiate"])
+def test_our_winrs_on_network_listener(any_wsmd, auth):
+    """Our winrs, sealed by default, and -unencrypted refused."""
+    d = any_wsmd
+    env = dict(os.environ, WSM_PASSWORD=d.pw1)
+    cp = subprocess.run([WINRS_BIN, f"-r:{d.any_url}", f"-u:{d.user1}", f"-a:{auth}", "echo",
+                         "sealed"], capture_output=True, timeout=120 * SLOW, env=env)
+    assert cp.returncode == 0 and cp.stdout == b"sealed\n", (cp, d.log())
+    cp = subprocess.run([WINRS_BIN, f"-r:{d.any_url}", f"-u:{d.user1}", f"-a:{auth}",
+                         "-unencrypted", "echo", "plain"], capture_output=True,
+                        timeout=120 * SLOW, env=env)
+    assert cp.returncode != 0 and b"Unencrypted traffic is disabled" in cp.stderr, cp
 
 
 @pytest.mark.parametrize("who", ["wrong-password", "unknown-user"])
