@@ -55,6 +55,33 @@ static int same_name(const xmlNode *a, const xmlNode *b)
 
 /* ---- text --------------------------------------------------------- */
 
+static int has_shown_attrs(const xmlNode *n)
+{
+    for (const xmlAttr *a = n->properties; a; a = a->next)
+        if (shown_attr(a))
+            return 1;
+    return 0;
+}
+
+/* The next element sibling of n if it is another value of the same leaf
+ * (an array: same name and namespace, not nil, no attribute to show). */
+static const xmlNode *same_leaf_next(const xmlNode *n)
+{
+    const xmlNode *m = n->next;
+    while (m && m->type != XML_ELEMENT_NODE)
+        m = m->next;
+    if (!m || has_element_children(m) || is_nil(m) || has_shown_attrs(m) ||
+        strcmp((const char *)m->name, (const char *)n->name) != 0 ||
+        (m->ns == NULL) != (n->ns == NULL) ||
+        (m->ns && strcmp((const char *)m->ns->href, (const char *)n->ns->href) != 0))
+        return NULL;
+    return m;
+}
+
+/* As winrm.cmd prints: "Name = value", "Name" alone when the value is
+ * empty, "Name = null" for xsi:nil, the values of repeated elements
+ * (arrays) on one line ("ListeningOn = 127.0.0.1, ::1"), and a selector
+ * or option with its key ("Selector: InstanceID = synthetic-7"). */
 static void print_text(FILE *f, const xmlNode *n, int depth)
 {
     for (; n; n = n->next) {
@@ -65,22 +92,29 @@ static void print_text(FILE *f, const xmlNode *n, int depth)
             print_text(f, n->children, depth + 1);
             continue;
         }
-        /* A selector or option: "Selector: InstanceID = synthetic-7". */
+        const xmlNode *first = n;
         xmlChar *key = xmlGetNoNsProp(n, (const xmlChar *)"Name");
         if (key)
             fprintf(f, "%*s%s: %s", depth * 4, "", (const char *)n->name, (const char *)key);
         else
             fprintf(f, "%*s%s", depth * 4, "", (const char *)n->name);
-        xmlFree(key);
         if (is_nil(n)) {
             fputs(" = null", f);
         } else {
+            const xmlNode *m = has_shown_attrs(n) ? NULL : same_leaf_next(n);
             xmlChar *t = xmlNodeGetContent(n);
-            fprintf(f, " = %s", t ? (const char *)t : "");
+            if (key || m || (t && *t))
+                fprintf(f, " = %s", t ? (const char *)t : "");
             xmlFree(t);
+            for (; m; n = m, m = same_leaf_next(m)) {
+                t = xmlNodeGetContent(m);
+                fprintf(f, ", %s", t ? (const char *)t : "");
+                xmlFree(t);
+            }
         }
+        xmlFree(key);
         /* Other attributes as Windows shows Source: [Source="GPO"]. */
-        for (const xmlAttr *a = n->properties; a; a = a->next) {
+        for (const xmlAttr *a = first->properties; a; a = a->next) {
             if (!shown_attr(a) || (!a->ns && !strcmp((const char *)a->name, "Name")))
                 continue;
             xmlChar *v = xmlNodeGetContent((const xmlNode *)a);
@@ -105,14 +139,6 @@ static void json_str(FILE *f, const char *s)
             fputc(*p, f);
     }
     fputc('"', f);
-}
-
-static int has_shown_attrs(const xmlNode *n)
-{
-    for (const xmlAttr *a = n->properties; a; a = a->next)
-        if (shown_attr(a))
-            return 1;
-    return 0;
 }
 
 static void json_member(FILE *f, int *first, int depth, const char *name)

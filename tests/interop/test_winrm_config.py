@@ -246,6 +246,8 @@ def test_winrm_enumerate_listeners(d):
     assert "    Transport = HTTPS" in blocks[0]
     assert f"    CertificateThumbprint = {thumbprint(d.cert.cert)}" in blocks[0]
     assert f"    Port = {d.port}" in blocks[1]
+    # As winrm.cmd prints an empty value: the name alone.
+    assert "\n    Hostname\n" in blocks[1] and "\n    CertificateThumbprint\n" in blocks[1], out
     x = ET.fromstring(ok(winrm(d, "e", "winrm/config/listener", "-format:xml")))
     assert [values(i)["Transport"] for i in x] == ["HTTPS", "HTTP"]
 

@@ -118,9 +118,11 @@ def test_get_text(syn):
     assert lines.count("    Tags = alpha") == 1  # 7 % 3 == 1 tag
 
 
-def test_get_array_is_repeated_lines(syn):
+def test_get_array_on_one_line(syn):
+    """As winrm.cmd prints repeated elements ("ListeningOn = 127.0.0.1,
+    ::1" in winrm/config/listener): the values of an array on one line."""
     out = ok(winrm(syn, "get", f"{SYN}?InstanceID=synthetic-8"))
-    assert "    Tags = alpha\n    Tags = beta\n" in out
+    assert "    Tags = alpha, beta\n" in out
 
 
 def test_get_xml_json_and_full_uri(syn):
