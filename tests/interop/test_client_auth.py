@@ -637,6 +637,41 @@ def kd(request, wsmd_factory, shell_users_file, shell_accounts, tmp_path):
 
 
 @pytest.mark.parametrize("auth", ["kerberos", "negotiate"])
+def test_kerberos_on_network_listener(request, wsmd_factory, shell_users_file, shell_accounts,
+                                      tmp_path, auth):
+    """A listener on 0.0.0.0 refuses plain bodies: the Kerberos handshake
+    (an empty POST) and the sealed requests after it pass, and
+    -unencrypted is refused."""
+    if tk is None:
+        pytest.skip(f"kdc.py / test_kerberos.py not usable: {TK_WHY}")
+    k = request.getfixturevalue("kdc")
+    mp = request.getfixturevalue("monkeypatch")
+    for v in list(os.environ):
+        if v.startswith("KRB5"):
+            mp.delenv(v)
+    for v, val in k.env.items():
+        if v.startswith("KRB5"):
+            mp.setenv(v, val)
+    name, pw = shell_accounts[0]
+    k.add_principal(name, pw)
+    try:
+        d = tk.start_krb(wsmd_factory, k, shell_users_file, tmp_path,
+                         listen=("http://0.0.0.0:0", "http://127.0.0.1:0"))
+    except pytest.fail.Exception as e:
+        if "cannot start listeners" in str(e):
+            pytest.skip("cannot bind 0.0.0.0 here")
+        raise
+    m = re.search(r"listening on http://0\.0\.0\.0:(\d+)/wsman", d.log())
+    assert m, d.log()
+    url = f"http://{k.host}:{m.group(1)}/wsman"
+    env = k.env_with(KRB5CCNAME=k.kinit(f"{name}@{k.realm}", pw))
+    cp = winrs(url, "echo", "krb-net", auth=auth, env=env)
+    assert cp.returncode == 0 and cp.stdout == b"krb-net\n", detail(cp, d)
+    cp = winrs(url, "echo", "krb-plain", auth=auth, env=env, switches=["-unencrypted"])
+    assert cp.returncode == 1 and b"Unencrypted traffic is disabled" in cp.stderr, detail(cp, d)
+
+
+@pytest.mark.parametrize("auth", ["kerberos", "negotiate"])
 def test_kerberos_with_ccache(kd, relay_factory, auth):
     """No -u/-p: the ticket in KRB5CCNAME; every body sealed (Kerberos
     scheme: application/HTTP-Kerberos-session-encrypted)."""
