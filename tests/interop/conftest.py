@@ -180,6 +180,23 @@ def wsmd(wsmd_factory, users_file):
     return wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(users_file))
 
 
+def any_address_port(start):
+    """Starts a wsmd (start() calls wsmd_factory with the arguments) that
+    has a listener on 0.0.0.0 -- not loopback: Basic and plain bodies are
+    refused there, as on any network address -- besides the 127.0.0.1 one
+    wsmd_factory waits for; returns (daemon, the 0.0.0.0 listener's port).
+    Skips where 0.0.0.0 cannot be bound."""
+    try:
+        d = start()
+    except pytest.fail.Exception as e:
+        if "cannot start listeners" in str(e):
+            pytest.skip("cannot bind 0.0.0.0 here")
+        raise
+    m = re.search(r"listening on http://0\.0\.0\.0:(\d+)/wsman", d.log())
+    assert m, d.log()
+    return d, int(m.group(1))
+
+
 # ---- remote shell (WinRS) fixtures: test_shell_pywinrm.py, test_shell_go.py ----
 
 SHELL_ACCOUNTS = (("wsmdsh1", "Wsmdsh1-pw-4d1f"), ("wsmdsh2", "Wsmdsh2-pw-8b2e"))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import user_add  # noqa: F401
+from conftest import any_address_port, user_add  # noqa: F401
 from shell_helpers import SLOW
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -615,8 +615,9 @@ except Exception as e:  # pragma: no cover
     tk, TK_WHY = None, str(e)
 
 
-@pytest.fixture
-def kd(request, wsmd_factory, shell_users_file, shell_accounts, tmp_path):
+def krb_realm(request, shell_accounts):
+    """kdc.py's realm with the first shell account as a principal, its
+    KRB5* environment in this process: (kdc, name, password)."""
     if tk is None:
         pytest.skip(f"kdc.py / test_kerberos.py not usable: {TK_WHY}")
     k = request.getfixturevalue("kdc")
@@ -629,6 +630,12 @@ def kd(request, wsmd_factory, shell_users_file, shell_accounts, tmp_path):
             mp.setenv(v, val)
     name, pw = shell_accounts[0]
     k.add_principal(name, pw)
+    return k, name, pw
+
+
+@pytest.fixture
+def kd(request, wsmd_factory, shell_users_file, shell_accounts, tmp_path):
+    k, name, pw = krb_realm(request, shell_accounts)
     d = tk.start_krb(wsmd_factory, k, shell_users_file, tmp_path)
     d.kdc, d.user, d.password = k, name, pw
     d.ccache = k.kinit(f"{name}@{k.realm}", pw)
@@ -642,28 +649,11 @@ def test_kerberos_on_network_listener(request, wsmd_factory, shell_users_file, s
     """A listener on 0.0.0.0 refuses plain bodies: the Kerberos handshake
     (an empty POST) and the sealed requests after it pass, and
     -unencrypted is refused."""
-    if tk is None:
-        pytest.skip(f"kdc.py / test_kerberos.py not usable: {TK_WHY}")
-    k = request.getfixturevalue("kdc")
-    mp = request.getfixturevalue("monkeypatch")
-    for v in list(os.environ):
-        if v.startswith("KRB5"):
-            mp.delenv(v)
-    for v, val in k.env.items():
-        if v.startswith("KRB5"):
-            mp.setenv(v, val)
-    name, pw = shell_accounts[0]
-    k.add_principal(name, pw)
-    try:
-        d = tk.start_krb(wsmd_factory, k, shell_users_file, tmp_path,
-                         listen=("http://0.0.0.0:0", "http://127.0.0.1:0"))
-    except pytest.fail.Exception as e:
-        if "cannot start listeners" in str(e):
-            pytest.skip("cannot bind 0.0.0.0 here")
-        raise
-    m = re.search(r"listening on http://0\.0\.0\.0:(\d+)/wsman", d.log())
-    assert m, d.log()
-    url = f"http://{k.host}:{m.group(1)}/wsman"
+    k, name, pw = krb_realm(request, shell_accounts)
+    d, port = any_address_port(lambda: tk.start_krb(
+        wsmd_factory, k, shell_users_file, tmp_path,
+        listen=("http://0.0.0.0:0", "http://127.0.0.1:0")))
+    url = f"http://{k.host}:{port}/wsman"
     env = k.env_with(KRB5CCNAME=k.kinit(f"{name}@{k.realm}", pw))
     cp = winrs(url, "echo", "krb-net", auth=auth, env=env)
     assert cp.returncode == 0 and cp.stdout == b"krb-net\n", detail(cp, d)

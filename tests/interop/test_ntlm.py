@@ -20,7 +20,6 @@ import base64
 import http.client
 import json
 import os
-import re
 import shutil
 import socket
 import struct
@@ -35,6 +34,7 @@ if __name__ != "__main__":
     from wsman_helpers import IDENTIFY_BODY, PASSWORD, SOAP_CT, USER, post
     from child_client import openssl_legacy_env, run_child
     from shell_helpers import SLOW
+    from conftest import any_address_port
 else:
     IDENTIFY_BODY = None
 
@@ -259,16 +259,10 @@ def any_wsmd(wsmd_factory, shell_users_file, shell_accounts):
     false there, as on any network address), reached through 127.0.0.1.
     d.any_url is that listener's URL; wsmd_factory needs the loopback one
     too."""
-    try:
-        d = wsmd_factory("--listen", "http://0.0.0.0:0", "--listen", "http://127.0.0.1:0",
-                         "--users", str(shell_users_file))
-    except pytest.fail.Exception as e:
-        if "cannot start listeners" in str(e):
-            pytest.skip("cannot bind 0.0.0.0 here")
-        raise
-    m = re.search(r"listening on http://0\.0\.0\.0:(\d+)/wsman", d.log())
-    assert m, d.log()
-    d.any_url = f"http://127.0.0.1:{m.group(1)}/wsman"
+    d, port = any_address_port(lambda: wsmd_factory(
+        "--listen", "http://0.0.0.0:0", "--listen", "http://127.0.0.1:0",
+        "--users", str(shell_users_file)))
+    d.any_url = f"http://127.0.0.1:{port}/wsman"
     (d.user1, d.pw1) = shell_accounts[0]
     need_negotiate(d)
     return d
