@@ -340,7 +340,7 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
                !(r->nego_token && cl && !strcmp(cl, "0"))) {
         /* Plain bodies after NTLM: loopback, HTTPS or AllowUnencrypted
          * only. The handshake's last leg is an empty POST (pywinrm, our
-         * clients, Windows): nothing in clear, answered 200. */
+         * clients): nothing in clear, answered 200. */
         return send_fault(c, r, WSM_ERR_ACCESS_DENIED, NULL, "Unencrypted traffic is disabled");
     }
 
