@@ -581,48 +581,6 @@ static int ntlm_auth_bindings(const unsigned char *t, size_t n)
     return 0;
 }
 
-/* One DER element at *pos: its tag, and the bounds of its contents. */
-static int der_next(const unsigned char *t, size_t n, size_t *pos, unsigned char *tag,
-                    size_t *start, size_t *len)
-{
-    if (*pos >= n)
-        return 0;
-    *tag = t[(*pos)++];
-    if (!der_len(t, n, pos, len) || *len > n - *pos)
-        return 0;
-    *start = *pos;
-    *pos += *len;
-    return 1;
-}
-
-/* The mechanism token inside a SPNEGO NegTokenResp ([1] SEQUENCE with
- * responseToken [2] OCTET STRING), or 0. */
-static int spnego_resp_token(const unsigned char *t, size_t n, const unsigned char **tok,
-                             size_t *tl)
-{
-    size_t pos = 0, s, l;
-    unsigned char tag;
-    if (!der_next(t, n, &pos, &tag, &s, &l) || tag != 0xa1)
-        return 0;
-    size_t end = s + l;
-    pos = s;
-    if (!der_next(t, end, &pos, &tag, &s, &l) || tag != 0x30)
-        return 0;
-    end = s + l;
-    pos = s;
-    while (der_next(t, end, &pos, &tag, &s, &l)) {
-        if (tag != 0xa2)
-            continue;
-        size_t p2 = s;
-        if (!der_next(t, s + l, &p2, &tag, &s, &l) || tag != 0x04)
-            return 0;
-        *tok = t + s;
-        *tl = l;
-        return 1;
-    }
-    return 0;
-}
-
 /* Channel bindings of one token: -1 when the token is no NTLM
  * authenticate message (Kerberos checks bindings only when the client
  * sent some, by itself), else ntlm_auth_bindings. */
@@ -632,7 +590,7 @@ static int token_bindings(const unsigned char *t, size_t n, enum wsmd_nego_token
     size_t il;
     if (kind == WSMD_TOKEN_NTLM_OTHER)
         return ntlm_auth_bindings(t, n);
-    if (kind == WSMD_TOKEN_SPNEGO_CONTINUE && spnego_resp_token(t, n, &inner, &il))
+    if (kind == WSMD_TOKEN_SPNEGO_CONTINUE && wsm__spnego_resp_token(t, n, &inner, &il))
         return ntlm_auth_bindings(inner, il);
     return -1;
 }

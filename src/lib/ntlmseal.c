@@ -253,9 +253,7 @@ static int der_next(const unsigned char *t, size_t n, size_t *pos, unsigned char
     return 1;
 }
 
-/* The responseToken of a NegTokenResp: [1] { SEQUENCE { ..., [2] OCTET
- * STRING, ... } }. */
-static int spnego_inner(const unsigned char *t, size_t n, const unsigned char **in, size_t *il)
+int wsm__spnego_resp_token(const unsigned char *t, size_t n, const unsigned char **in, size_t *il)
 {
     size_t pos = 0, s, l;
     unsigned char tag;
@@ -291,7 +289,7 @@ int wsm__ntlm_token_flags(const unsigned char *t, size_t n, unsigned type, uint3
     if (n >= 8 && memcmp(t, "NTLMSSP\0", 8) != 0) {
         const unsigned char *in;
         size_t il;
-        if (!spnego_inner(t, n, &in, &il))
+        if (!wsm__spnego_resp_token(t, n, &in, &il))
             return -1;
         t = in;
         n = il;

@@ -106,6 +106,11 @@ enum wsm_err wsm__ntlm_unseal_append(struct wsm_ntlm_seal *s,
                                      const unsigned char *in, size_t len, size_t orig_len,
                                      struct wsm_buf *out);
 
+/* The responseToken of a SPNEGO NegTokenResp that is all of t:
+ * [1] { SEQUENCE { ..., [2] OCTET STRING, ... } }: 1 with *in and *il
+ * set, or 0. */
+int wsm__spnego_resp_token(const unsigned char *t, size_t n, const unsigned char **in, size_t *il);
+
 /* The NegotiateFlags of an NTLM message of the given type (2: CHALLENGE,
  * 3: AUTHENTICATE) in a handshake token: raw NTLMSSP, or the
  * responseToken of a SPNEGO NegTokenResp. 0 if found, -1 if the token is
