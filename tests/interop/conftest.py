@@ -180,6 +180,14 @@ def wsmd(wsmd_factory, users_file):
     return wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(users_file))
 
 
+@pytest.fixture(scope="module")
+def legacy_env(tmp_path_factory):
+    """The environment of a child client that needs MD4 (pywinrm's NTLM):
+    child_client.openssl_legacy_env in a directory of the module's."""
+    from child_client import openssl_legacy_env
+    return openssl_legacy_env(tmp_path_factory.mktemp("openssl"))
+
+
 def any_address_port(start):
     """Starts a wsmd (start() calls wsmd_factory with the arguments) that
     has a listener on 0.0.0.0 -- not loopback: Basic and plain bodies are

@@ -281,6 +281,16 @@ class KDC:
         self._run(argv + [principal], input_text=password + "\n")
         return ccache
 
+    def use_env(self, monkeypatch):
+        """The realm's KRB5* variables, and no others, in os.environ for
+        the test (a wsmd started now inherits them)."""
+        for k in list(os.environ):
+            if k.startswith("KRB5"):
+                monkeypatch.delenv(k)
+        for k, v in self.env.items():
+            if k.startswith("KRB5"):
+                monkeypatch.setenv(k, v)
+
     def env_with(self, **overrides):
         env = dict(self.env)
         for k, v in overrides.items():

@@ -28,7 +28,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 if __name__ != "__main__":
-    from child_client import openssl_legacy_env, run_child
+    from child_client import run_child
     from shell_helpers import SLOW
     from test_https import https_port, make_cert
     from test_kerberos import client as krb_client
@@ -130,11 +130,10 @@ if __name__ == "__main__":
 # ---- the test side -------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def legacy_env(tmp_path_factory):
-    env = openssl_legacy_env(tmp_path_factory.mktemp("openssl"))
+def legacy_env(legacy_env):
     for k in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        env.pop(k, None)  # they would override pywinrm's ca_trust_path
-    return env
+        legacy_env.pop(k, None)  # they would override pywinrm's ca_trust_path
+    return legacy_env
 
 
 def client(env, mode, timeout=120, **args):
@@ -258,12 +257,7 @@ def test_kerberos_bindings(wsmd_factory, kdc, users_file, tmp_path, certs, monke
         import gssapi  # noqa: F401
     except ImportError:
         pytest.skip("python3-gssapi is not installed")
-    for k in list(os.environ):
-        if k.startswith("KRB5"):
-            monkeypatch.delenv(k)
-    for k, v in kdc.env.items():
-        if k.startswith("KRB5"):
-            monkeypatch.setenv(k, v)
+    kdc.use_env(monkeypatch)
     crt, key, algo = certs["rsa"]
     d = start(wsmd_factory, tmp_path, users_file, crt, key, f"CbtHardeningLevel = {level}",
               kdc=kdc)

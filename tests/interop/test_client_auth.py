@@ -60,25 +60,18 @@ def run(argv, input=None, env=None):
                           env=env_without_password(env))
 
 
+def _cred_args(auth, user, password):
+    """-a:, -u:, -p: for those given."""
+    return [f"-{k}:{v}" for k, v in (("a", auth), ("u", user), ("p", password)) if v]
+
+
 def winrs(url, *words, auth=None, user=None, password=None, switches=(), input=None, env=None):
-    args = [_bin(WINRS_BIN), f"-r:{url}"]
-    if auth:
-        args.append(f"-a:{auth}")
-    if user:
-        args.append(f"-u:{user}")
-    if password:
-        args.append(f"-p:{password}")
+    args = [_bin(WINRS_BIN), f"-r:{url}", *_cred_args(auth, user, password)]
     return run([*args, *switches, *words], input=input, env=env)
 
 
 def winrm(url, *words, auth=None, user=None, password=None, switches=(), env=None):
-    args = [_bin(WINRM_BIN), *words, f"-r:{url}"]
-    if auth:
-        args.append(f"-a:{auth}")
-    if user:
-        args.append(f"-u:{user}")
-    if password:
-        args.append(f"-p:{password}")
+    args = [_bin(WINRM_BIN), *words, f"-r:{url}", *_cred_args(auth, user, password)]
     return run([*args, *switches], env=env)
 
 
@@ -621,13 +614,7 @@ def krb_realm(request, shell_accounts):
     if tk is None:
         pytest.skip(f"kdc.py / test_kerberos.py not usable: {TK_WHY}")
     k = request.getfixturevalue("kdc")
-    mp = request.getfixturevalue("monkeypatch")
-    for v in list(os.environ):
-        if v.startswith("KRB5"):
-            mp.delenv(v)
-    for v, val in k.env.items():
-        if v.startswith("KRB5"):
-            mp.setenv(v, val)
+    k.use_env(request.getfixturevalue("monkeypatch"))
     name, pw = shell_accounts[0]
     k.add_principal(name, pw)
     return k, name, pw

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import user_add  # noqa: F401
-from test_client_auth import (SPN, detail, need_ntlm, run, winrm,  # noqa: F401
+from test_client_auth import (SPN, detail, krb_realm, need_ntlm, run, tk, winrm,  # noqa: F401
                               winrs, WINRS_BIN, _bin)
 from test_https import https_port, make_cert
 
@@ -244,29 +244,18 @@ def test_ntlm_over_https_with_channel_binding(wsmd_factory, shell_users_file, sh
         assert cp.stdout.strip() != "200", cp
 
 
-try:  # the realm fixture (kdc.py) and wsmd's Kerberos configuration
-    import test_kerberos as tk
-    from kdc import kdc  # noqa: F401  (the fixture)
-except Exception as e:  # pragma: no cover
-    tk, TK_WHY = None, str(e)
+try:  # the realm fixture (kdc.py); without it krb_realm skips
+    from kdc import kdc  # noqa: F401
+except Exception:  # pragma: no cover
+    pass
 
 
 @pytest.mark.parametrize("auth", ["kerberos", "negotiate"])
 def test_kerberos_over_https_strict(request, wsmd_factory, shell_users_file, shell_accounts,
-                                    tpki, tmp_path, monkeypatch, auth):
+                                    tpki, tmp_path, auth):
     """Kerberos binds to the certificate too: wsmd under Strict asks for
     GSS_C_CHANNEL_BOUND_FLAG, which only bindings we sent give."""
-    if tk is None:
-        pytest.skip(f"kdc.py / test_kerberos.py not usable: {TK_WHY}")
-    k = request.getfixturevalue("kdc")
-    for v in list(os.environ):
-        if v.startswith("KRB5"):
-            monkeypatch.delenv(v)
-    for v, val in k.env.items():
-        if v.startswith("KRB5"):
-            monkeypatch.setenv(v, val)
-    name, pw = shell_accounts[0]
-    k.add_principal(name, pw)
+    k, name, pw = krb_realm(request, shell_accounts)
     crt, key = tpki.server
     d = tk.start_krb(wsmd_factory, k, shell_users_file, tmp_path, f"CertificateFile = {crt}",
                      f"KeyFile = {key}", "CbtHardeningLevel = Strict",
@@ -304,25 +293,25 @@ def test_20mb_over_https(sd, tpki):
 def _read_message(sock, buf):
     """One HTTP message (head + Content-Length body) from sock: (msg, rest),
     or (None, b"") at the end."""
-    while b"\r\n\r\n" not in buf:
-        try:
-            b = sock.recv(65536)
-        except (OSError, ssl.SSLError):
-            return None, b""
-        if not b:
-            return None, b""
-        buf += b
+    def more(done):
+        nonlocal buf
+        while not done():
+            try:
+                b = sock.recv(65536)
+            except (OSError, ssl.SSLError):
+                return False
+            if not b:
+                return False
+            buf += b
+        return True
+
+    if not more(lambda: b"\r\n\r\n" in buf):
+        return None, b""
     end = buf.index(b"\r\n\r\n") + 4
     m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", buf[:end])
     size = int(m.group(1)) if m else 0
-    while len(buf) < end + size:
-        try:
-            b = sock.recv(65536)
-        except (OSError, ssl.SSLError):
-            return None, b""
-        if not b:
-            return None, b""
-        buf += b
+    if not more(lambda: len(buf) >= end + size):
+        return None, b""
     return buf[:end + size], buf[end + size:]
 
 

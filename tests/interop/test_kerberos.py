@@ -276,12 +276,7 @@ def need_gssapi():
 @pytest.fixture
 def krb_env(kdc, monkeypatch):
     """The realm's environment in os.environ while wsmd starts (it inherits it)."""
-    for k in list(os.environ):
-        if k.startswith("KRB5"):
-            monkeypatch.delenv(k)
-    for k, v in kdc.env.items():
-        if k.startswith("KRB5"):
-            monkeypatch.setenv(k, v)
+    kdc.use_env(monkeypatch)
     return kdc
 
 

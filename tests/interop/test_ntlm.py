@@ -32,7 +32,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 if __name__ != "__main__":
     from wsman_helpers import IDENTIFY_BODY, PASSWORD, SOAP_CT, USER, post
-    from child_client import openssl_legacy_env, run_child
+    from child_client import run_child
     from shell_helpers import SLOW
     from conftest import any_address_port
 else:
@@ -140,12 +140,6 @@ if __name__ == "__main__":
 
 
 # ---- the test side ------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def legacy_env(tmp_path_factory):
-    env = openssl_legacy_env(tmp_path_factory.mktemp("openssl"))
-    return env
-
 
 def client(env, mode, timeout=120, **args):
     return run_child(__file__, env, mode, timeout, **args)

@@ -22,7 +22,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 if __name__ != "__main__":
     from wsman_helpers import IDENTIFY_BODY, PASSWORD, USER, post
-    from child_client import openssl_legacy_env, run_child
+    from child_client import run_child
+    from test_ntlm import need_negotiate
 
 SPNEGO_CT = ('multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";'
              'boundary="Encrypted Boundary"')
@@ -88,21 +89,8 @@ if __name__ == "__main__":
 
 # ---- the test side ------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def legacy_env(tmp_path_factory):
-    env = openssl_legacy_env(tmp_path_factory.mktemp("openssl"))
-    return env
-
-
 def client(env, mode, timeout=300, **args):
     return run_child(__file__, env, mode, timeout, **args)
-
-
-def need_negotiate(d):
-    r = post(d.port, auth=None, body=b"")
-    schemes = [v.split(" ")[0].lower() for v in r.header_all("WWW-Authenticate")]
-    if "negotiate" not in schemes:
-        pytest.skip(f"wsmd does not offer Negotiate (WWW-Authenticate: {schemes})")
 
 
 def assert_sealed_in_step(d, seen, n):
