@@ -73,6 +73,8 @@ struct wsmd_auth {
     atomic_ulong hits, misses;
 
     pthread_mutex_t pam_lock; /* pam_unix is not thread-safe */
+    enum wsm_err (*remote)(void *arg, const char *user, const char *pass);
+    void *remote_arg;
 };
 
 static void stamp_of(const char *path, struct fstamp *s)
@@ -391,8 +393,18 @@ static int pam_check(struct wsmd_auth *a, const char *user, const char *pass)
     return ok;
 }
 
+void wsmd__auth_set_remote(struct wsmd_auth *a,
+                           enum wsm_err (*fn)(void *arg, const char *user, const char *pass),
+                           void *arg)
+{
+    a->remote = fn;
+    a->remote_arg = arg;
+}
+
 enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char *pass)
 {
+    if (a->remote)
+        return a->remote(a->remote_arg, user, pass);
     size_t ul = strlen(user), pl = strlen(pass);
     unsigned char key[32];
     unsigned char *msg;

@@ -23,6 +23,12 @@ enum wsm_err wsmd__auth_parse_basic(const char *hdr, char *user, size_t usz, cha
  * if the check itself failed. Thread-safe. */
 enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char *pass);
 
+/* Privilege separation: every check goes to fn (the monitor), which
+ * keeps the user file, PAM and the cache. */
+void wsmd__auth_set_remote(struct wsmd_auth *a,
+                           enum wsm_err (*fn)(void *arg, const char *user, const char *pass),
+                           void *arg);
+
 /* For tests and logs: cache hits and misses so far. */
 void wsmd__auth_stats(struct wsmd_auth *a, unsigned long *hits, unsigned long *misses);
 

@@ -23,6 +23,7 @@ void wsmd__config_defaults(struct wsmd_config *cfg)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = n < 1 ? 1 : n > 8 ? 8 : (int)n;
     cfg->max_connections = 300; /* Windows' MaxConnections */
+    cfg->privsep = 1;
 }
 
 void wsmd__config_clear(struct wsmd_config *cfg)
@@ -41,6 +42,8 @@ void wsmd__config_clear(struct wsmd_config *cfg)
     free(cfg->cert_mappings);
     cfg->cert_mappings = NULL;
     cfg->ncert_mappings = 0;
+    free(cfg->privsep_user);
+    cfg->privsep_user = NULL;
     free(cfg->krb5_keytab);
     free(cfg->krb5_realm);
     free(cfg->service_principal);
@@ -318,6 +321,17 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
     }
     if (!strcasecmp(key, "AllowUnencrypted"))
         return parse_bool(value, &cfg->allow_unencrypted) ? WSM_ERR_INVALID_ARG : WSM_OK;
+    if (!strcasecmp(key, "PrivilegeSeparation"))
+        return parse_bool(value, &cfg->privsep) ? WSM_ERR_INVALID_ARG : WSM_OK;
+    if (!strcasecmp(key, "AllowRoot"))
+        return parse_bool(value, &cfg->allow_root) ? WSM_ERR_INVALID_ARG : WSM_OK;
+    if (!strcasecmp(key, "PrivilegeSeparationUser")) {
+        if (!*value || !wsmd__username_ok(value))
+            return WSM_ERR_INVALID_ARG;
+        free(cfg->privsep_user);
+        cfg->privsep_user = strdup(value);
+        return cfg->privsep_user ? WSM_OK : WSM_ERR_NOMEM;
+    }
     if (!strcasecmp(key, "Listen"))
         return wsmd__config_add_listener(cfg, value);
     if (!strcasecmp(key, "Users") || !strcasecmp(key, "PamService") ||

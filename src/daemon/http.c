@@ -19,6 +19,7 @@
 #include "certauth.h"
 #include "fault.h"
 #include "negotiate.h"
+#include "privsep.h"
 #include "server.h"
 #include "userfile.h"
 
@@ -307,6 +308,11 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
          * connection, verified and mapped to a local user (certauth.c). */
         if (!r->lis->https || !wsmd__certauth_user(r->srv->certauth, c, r->user, sizeof(r->user)))
             return unauthorized(c, r, basic_allowed(r));
+        /* The monitor checks the name against its own CertMapping lines. */
+        if (wsmd__privsep_on() && wsmd__ps_cert_user(r->user) != WSM_OK) {
+            r->user[0] = '\0';
+            return unauthorized(c, r, basic_allowed(r));
+        }
     } else {
         char user[WSMD_MAX_USER], pass[WSMD_MAX_PASSWORD];
         enum wsm_err e = WSM_ERR_AUTH;
@@ -623,6 +629,12 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
             {MHD_OPTION_END, 0, NULL},
         };
         struct MHD_OptionItem plain[] = {{MHD_OPTION_END, 0, NULL}};
+        /* The address, or the socket the privsep monitor bound. */
+        struct MHD_OptionItem bind[] = {
+            {l->has_lfd ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
+             l->has_lfd ? l->lfd : 0, l->has_lfd ? NULL : (void *)&ss},
+            {MHD_OPTION_END, 0, NULL},
+        };
         if (l->https) {
             if (!srv->cfg.tls_cert_pem || !srv->cfg.tls_key_pem)
                 return WSM_ERR_INVALID_ARG; /* wsmd__config_load_tls was not called */
@@ -635,7 +647,7 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
         l->srv = srv;
         l->mhd = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_ARRAY, l->https ? tls : plain, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_ARRAY, l->https ? tls : plain, MHD_OPTION_ARRAY, bind,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
             on_connection, l, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
             MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,

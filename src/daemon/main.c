@@ -28,6 +28,7 @@
 #endif
 #include "server.h"
 #include "negotiate.h"
+#include "privsep.h"
 #include "userfile.h"
 #include "wsmconfig.h"
 
@@ -262,6 +263,19 @@ int main(int argc, char **argv)
         }
     }
 
+    srv.is_root = geteuid() == 0;
+    if (srv.is_root && srv.cfg.privsep) {
+        /* From here on this process is either the monitor, which returns
+         * only to exit, or the unprivileged network process. */
+        int mrc = -1;
+        if (wsmd__privsep_start(&srv, &mrc) != WSM_OK)
+            goto out;
+        if (mrc >= 0) {
+            rc = mrc;
+            goto out;
+        }
+    }
+
 #ifdef WSMD_HAVE_CIM
     wsmd__enum_set_timeout(srv.cfg.enum_timeout_ms);
 #endif
@@ -273,7 +287,6 @@ int main(int argc, char **argv)
         goto out;
     }
 #endif
-    srv.is_root = geteuid() == 0;
 
     /* Fixed malloc thresholds instead of glibc's sliding ones: replies and
      * shell output buffers of a few hundred KB are made and freed all the

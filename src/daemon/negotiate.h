@@ -16,6 +16,7 @@
 #define WSMD_NEGOTIATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mpenc.h"
 #include "wsm/wsm.h"
@@ -139,6 +140,23 @@ enum wsm_err wsmd__nego_unwrap(struct wsmd_nego_conn *c, const char *content_typ
  * an empty body is sent as it is, with no Content-Type to speak of. */
 enum wsm_err wsmd__nego_wrap(struct wsmd_nego_conn *c, const char *plain, size_t len, char **body,
                              size_t *body_len, const char **content_type);
+
+/* Privilege separation (docs/internals/privsep.md). The monitor runs the
+ * handshake with its own wsmd_nego (keytab, NT hashes) and hands the
+ * established context over: wsmd__nego_export (which deletes it there),
+ * wsmd__nego_import in the network process, which then seals and unseals
+ * itself. A remote wsmd_nego sends each leg to step (conn is the
+ * connection's id: wsmd__nego_conn_id) and tells free_fn when a
+ * connection with a handshake in progress goes. */
+typedef enum wsm_err (*wsmd_nego_remote_step_fn)(uint64_t conn, int tls, const char *authz,
+                                                 char **www, int *done, unsigned char **ctx,
+                                                 size_t *ctx_len);
+void wsmd__nego_set_remote(struct wsmd_nego *n, wsmd_nego_remote_step_fn step,
+                           void (*free_fn)(uint64_t conn));
+enum wsm_err wsmd__nego_export(struct wsmd_nego_conn *c, unsigned char **out, size_t *len);
+enum wsm_err wsmd__nego_import(struct wsmd_nego_conn *c, const unsigned char *p, size_t len);
+/* The user name an export carries ("" if malformed). */
+const char *wsmd__nego_user_of_export(const unsigned char *p, size_t len);
 
 /* Exposed for tests and the fuzz target: the token kinds. */
 enum wsmd_nego_token {

@@ -24,6 +24,8 @@ struct wsmd_listener {
     int port;
     int https;
     int loopback; /* bound to a loopback address */
+    int lfd;      /* with has_lfd: bound already (by the privsep monitor) */
+    int has_lfd;
     struct MHD_Daemon *mhd;
     struct wsmd_server *srv;
 };
@@ -63,6 +65,11 @@ struct wsmd_config {
     char *krb5_realm;
     char *service_principal;
     int cbt_hardening; /* CbtHardeningLevel: enum wsmd_cbt (0: Relaxed) */
+    /* PrivilegeSeparation (as root; docs/internals/privsep.md): 1 (the
+     * default) or 0; PrivilegeSeparationUser (NULL: "wsmd"). */
+    int privsep;
+    char *privsep_user;
+    int allow_root; /* AllowRoot: uid 0 may log in (any scheme) */
 };
 
 struct shell_mgr;

@@ -47,7 +47,8 @@ static void load(void)
              REQ(set_neg_mechs) && REQ(init_sec_context) && REQ(accept_sec_context) &&
              REQ(delete_sec_context) && REQ(display_name) && REQ(localname) &&
              REQ(display_status) && REQ(release_buffer) && REQ(wrap) && REQ(unwrap) &&
-             REQ(wrap_iov) && REQ(unwrap_iov) && REQ(release_iov_buffer);
+             REQ(wrap_iov) && REQ(unwrap_iov) && REQ(release_iov_buffer) &&
+             REQ(export_sec_context) && REQ(import_sec_context);
     if (ok && !(sym(h, "gss_inquire_sec_context_by_oid", &wsm__gss.inquire_sec_context_by_oid, 0) &&
                 sym(h, "gss_release_buffer_set", &wsm__gss.release_buffer_set, 0)))
         wsm__gss.inquire_sec_context_by_oid = NULL;

@@ -32,6 +32,8 @@ struct wsm_gss_fns {
     __typeof__(gss_wrap_iov) *wrap_iov;
     __typeof__(gss_unwrap_iov) *unwrap_iov;
     __typeof__(gss_release_iov_buffer) *release_iov_buffer;
+    __typeof__(gss_export_sec_context) *export_sec_context;
+    __typeof__(gss_import_sec_context) *import_sec_context;
     /* Optional (NULL when missing): without them NTLM seals through
      * gss_wrap instead of ntlmseal.c. */
     __typeof__(gss_inquire_sec_context_by_oid) *inquire_sec_context_by_oid;

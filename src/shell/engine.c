@@ -407,12 +407,7 @@ static void maybe_reap(struct cmd *c)
 {
     if (!c->exited || c->reaped || c->out[0].fd >= 0 || c->out[1].fd >= 0 || c->kill_at)
         return;
-    int st;
-    pid_t r;
-    do
-        r = waitpid(c->pid, &st, WNOHANG);
-    while (r < 0 && errno == EINTR);
-    if (r == 0)
+    if (shell__proc_reap(c->pid, -1) == 0)
         return; /* cannot be: it exited */
     c->reaped = 1;
     if (c->pidfd >= 0) {
@@ -548,21 +543,17 @@ static void unlink_cmd(struct cmd **head, struct cmd **tail, struct cmd *c)
 static void pid_event(struct shell_mgr *m, struct cmd *c, long long now)
 {
     if (c->orphan) {
-        pid_t r = waitpid(c->pid, NULL, WNOHANG);
-        if (r == 0 || (r < 0 && errno == EINTR))
+        if (shell__proc_reap(c->pid, c->pidfd) == 0)
             return;
         ep_del(m, c->pidfd);
         unlink_cmd(&m->orphans, NULL, c);
         cmd_free(c);
         return;
     }
-    siginfo_t si;
-    memset(&si, 0, sizeof(si));
-    /* WNOWAIT: the status now, the zombie stays (see maybe_reap). */
-    int r = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
-    if (r == 0 && si.si_pid == 0)
-        return;
-    if (r < 0 && errno == EINTR)
+    /* The status now, the zombie stays (see maybe_reap). */
+    int code = 0;
+    int r = shell__proc_status(c->pid, c->pidfd, &code);
+    if (r == 0)
         return;
     if (r < 0) {
         /* Someone else reaped it (SIGCHLD ignored?): no status. */
@@ -571,10 +562,8 @@ static void pid_event(struct shell_mgr *m, struct cmd *c, long long now)
         ep_del(m, c->pidfd);
         close(c->pidfd);
         c->pidfd = -1;
-    } else if (si.si_code == CLD_EXITED) {
-        c->exit_code = si.si_status;
     } else {
-        c->exit_code = 128 + si.si_status;
+        c->exit_code = code;
     }
     if (c->pidfd >= 0)
         ep_del(m, c->pidfd);
@@ -664,7 +653,7 @@ static void shell_teardown(struct shell_mgr *m, struct shell *sh, struct cmd **s
         stream_close(m, &c->out[1]);
         c->sh = NULL;
         if (!c->reaped) {
-            kill(-c->pid, SIGKILL);
+            shell__proc_kill(c->pid, SIGKILL);
             c->kill_at = 0;
             if (c->exited) {
                 maybe_reap(c); /* a zombie: at once */
@@ -701,8 +690,7 @@ static void reap_sync(struct shell_mgr *m, struct cmd *list, long long deadline,
         list = c->next;
         c->next = NULL;
         for (;;) {
-            pid_t r = waitpid(c->pid, NULL, WNOHANG);
-            if (r == c->pid || (r < 0 && errno != EINTR)) {
+            if (shell__proc_reap(c->pid, c->pidfd)) {
                 c->reaped = 1;
                 break;
             }
@@ -758,7 +746,7 @@ static void scan_timers(struct shell_mgr *m, long long now)
             if (c->kill_at) {
                 if (c->kill_at <= now) {
                     if (!c->reaped)
-                        kill(-c->pid, SIGKILL);
+                        shell__proc_kill(c->pid, SIGKILL);
                     c->kill_at = 0;
                     maybe_reap(c);
                 } else if (c->kill_at < next) {
@@ -1116,12 +1104,6 @@ static void prune(struct shell *sh)
     }
 }
 
-static void kill_and_reap(pid_t pid)
-{
-    kill(-pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-}
 
 enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *shell_id,
                            const char *cmdline, char cmd_id[37])
@@ -1184,7 +1166,7 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     pthread_mutex_unlock(&m->lock);
 
     struct shell_spawn_res res;
-    e = shell__spawn(&req, &res);
+    e = shell__proc_spawn(owner, &req, &res);
     free(envp);
     free(workdir);
     free(groups);
@@ -1215,7 +1197,7 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     }
     if (e != WSM_OK) {
         pthread_mutex_unlock(&m->lock);
-        kill_and_reap(c->pid);
+        shell__proc_kill_reap(c->pid, c->pidfd);
         cmd_free(c);
         return e;
     }
@@ -1296,7 +1278,7 @@ enum wsm_err shell_signal(struct shell_mgr *m, const char *owner, const char *sh
         /* Not reaped: the pid still names our process group. */
         switch (sig) {
         case SHELL_SIG_TERMINATE:
-            kill(-c->pid, SIGTERM);
+            shell__proc_kill(c->pid, SIGTERM);
             stdin_close(m, c);
             if (!c->kill_at) {
                 c->kill_at = shell_now_ms() + GRACE_MS;
@@ -1304,10 +1286,10 @@ enum wsm_err shell_signal(struct shell_mgr *m, const char *owner, const char *sh
             }
             break;
         case SHELL_SIG_CTRL_C:
-            kill(-c->pid, SIGINT);
+            shell__proc_kill(c->pid, SIGINT);
             break;
         case SHELL_SIG_CTRL_BREAK:
-            kill(-c->pid, SIGQUIT);
+            shell__proc_kill(c->pid, SIGQUIT);
             break;
         }
     }

@@ -118,6 +118,19 @@ int shell_wait_cancel(struct shell_mgr *m, unsigned long token);
 
 long long shell_now_ms(void); /* CLOCK_MONOTONIC in ms */
 
+/* A privilege-separated daemon starts, signals and reaps commands through
+ * its monitor (docs/internals/privsep.md). spawn gets the shell's owner
+ * name; the monitor looks the account up itself. NULL: all local. */
+struct shell_spawn_req;
+struct shell_spawn_res;
+struct shell_proc_ops {
+    enum wsm_err (*spawn)(const char *owner, const struct shell_spawn_req *r,
+                          struct shell_spawn_res *res);
+    enum wsm_err (*signal)(pid_t pid, int sig);
+    enum wsm_err (*release)(pid_t pid);
+};
+void shell_set_proc_ops(const struct shell_proc_ops *ops);
+
 /* For tests and quotas. */
 unsigned shell_count(struct shell_mgr *m, const char *owner);
 

@@ -35,4 +35,23 @@ struct shell_spawn_res {
  * credentials, exec); then nothing is left behind (no fd, no zombie). */
 enum wsm_err shell__spawn(const struct shell_spawn_req *r, struct shell_spawn_res *res);
 
+/* Process control (src/shell/proc.c): done here when the daemon is the
+ * children's parent, or through the privileged monitor of a separated
+ * daemon (shell_set_proc_ops). In the second case res->pidfd is a pipe on
+ * which the monitor writes the exit status (an int) when the command
+ * exits, and the monitor keeps the exited leader until it is reaped here. */
+enum wsm_err shell__proc_spawn(const char *owner, const struct shell_spawn_req *r,
+                               struct shell_spawn_res *res);
+/* A signal to the command's whole process group. */
+void shell__proc_kill(pid_t pid, int sig);
+/* Has it exited? 1 with *code (exit status, or 128 + signal), 0 not yet,
+ * -1 no status to be had (reaped elsewhere, monitor gone). The process is
+ * not reaped. */
+int shell__proc_status(pid_t pid, int fd, int *code);
+/* Reaps it: 1 done (or nothing left to reap), 0 not exited yet. fd -1:
+ * known to have exited (its status was taken). */
+int shell__proc_reap(pid_t pid, int fd);
+/* SIGKILL to the group, then a blocking reap (failure paths). */
+void shell__proc_kill_reap(pid_t pid, int fd);
+
 #endif
