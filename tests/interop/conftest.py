@@ -23,6 +23,7 @@ REPO_ROOT = HERE.parents[1]
 WSMD_BIN = os.environ.get("WSMD_BIN") or str(REPO_ROOT / "build" / "wsmd")
 
 LISTEN_RE = re.compile(r"listening on (http://127\.0\.0\.1:(\d+)/wsman)")
+NETWORK_RE = re.compile(r"event=privsep role=network pid=(\d+)")
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 
@@ -102,10 +103,18 @@ class Daemon:
         assert self.alive(), (
             f"wsmd died (rc={self.proc.returncode})\nstderr:\n{self.log()}")
 
+    @property
+    def work_pid(self):
+        """The process that serves requests: under privilege separation
+        (wsmd run as root) the unprivileged network process, whose memory
+        and fds are the ones that grow; else the daemon itself."""
+        found = NETWORK_RE.findall(self.log())
+        return int(found[-1]) if found else self.pid
+
     def rss_kb(self):
         self.assert_alive()
         from wsman_helpers import rss_kb
-        return rss_kb(self.pid)
+        return rss_kb(self.work_pid)
 
     def _close_files(self):
         for f in (self._err, self._out):

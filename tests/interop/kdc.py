@@ -186,6 +186,9 @@ class KDC:
         [libdefaults] (e.g. "    clockskew = 1")."""
         Path(path).write_text(KRB5_CONF.format(realm=self.realm, port=self.port, dir=self.dir,
                                                host=self.host, extra=extra))
+        # Readable by all, as /etc/krb5.conf is: wsmd's unprivileged network
+        # process (privilege separation) reads it to import contexts.
+        os.chmod(path, 0o644)
         return Path(path)
 
     def start(self):
@@ -309,6 +312,7 @@ def kdc():
         pytest.skip(f"MIT Kerberos KDC tools are not installed ({', '.join(missing)}): "
                     "apt-get install krb5-kdc krb5-admin-server krb5-user")
     d = tempfile.mkdtemp(prefix="wsmd-kdc-")
+    os.chmod(d, 0o711)  # krb5.conf inside is read by wsmd's network process
     k = KDC(d)
     try:
         k.start()

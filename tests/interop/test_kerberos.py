@@ -425,7 +425,7 @@ def test_expired_ticket(wsmd_factory, krb_env, users_file, tmp_path, monkeypatch
     """A token made with a ticket that expires before it reaches wsmd (its
     krb5.conf allows 1 s of clock skew)."""
     k = krb_env
-    conf = k.write_krb5_conf(tmp_path / "krb5-skew.conf", extra="    clockskew = 1\n")
+    conf = k.write_krb5_conf(k.dir / "krb5-skew.conf", extra="    clockskew = 1\n")
     monkeypatch.setenv("KRB5_CONFIG", str(conf))
     d = start_krb(wsmd_factory, k, users_file, tmp_path)
     cc = k.kinit(k.principal, k.password, lifetime="3s")

@@ -21,7 +21,7 @@ from winrm.exceptions import WinRMError
 
 from shell_helpers import (ACT_CREATE, CODE_INVALID_SELECTORS, CODE_TIMED_OUT,
                            RSP, SIG_CTRL_C, SIG_TERMINATE, SLOW, STATE_DONE, Raw,
-                           Received, children, create_body, fault_of, fd_count,
+                           Received, children, create_body, fault_of, fd_count, proc_stat,
                            fd_list, get_output, pids_matching, protocol, qname_ns,
                            receive_once, receive_until, run_in_shell, send_input,
                            send_signal, wait_for, with_deadline)
@@ -617,7 +617,13 @@ def test_create_response_shape(shell_wsmd):
 # ---- a client that goes away --------------------------------------------
 
 def _zombies(pid):
-    return [c for c in children(pid) if c[1] == "Z"]
+    """Zombie children of the daemon: of the monitor and of the network
+    process when it runs with privilege separation (pid is its work_pid)."""
+    out = [c for c in children(pid) if c[1] == "Z"]
+    ppid = proc_stat(pid)
+    if ppid and ppid[1] > 1:
+        out += [c for c in children(ppid[1]) if c[1] == "Z" and c[0] != pid]
+    return out
 
 
 def test_vanished_client_shell_reaped(shell_wsmd):
@@ -628,7 +634,7 @@ def test_vanished_client_shell_reaped(shell_wsmd):
     exact message; the command is started and fetched with pywinrm.
     """
     d = shell_wsmd
-    pid = d.pid
+    pid = d.work_pid  # the process holding the fds
     time.sleep(0.2)
     fds_before = fd_list(pid)
     marker = f"sleep 1000.{secrets.randbelow(10**6):06d}"
@@ -664,7 +670,7 @@ def test_vanished_client_shell_reaped(shell_wsmd):
 
 def test_deleted_shell_kills_its_commands(shell_wsmd):
     d = shell_wsmd
-    pid = d.pid
+    pid = d.work_pid  # the process holding the fds
     marker = f"sleep 1000.{secrets.randbelow(10**6):06d}"
     time.sleep(0.2)
     n_before = fd_count(pid)

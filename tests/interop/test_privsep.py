@@ -1,0 +1,176 @@
+"""Privilege separation (docs/internals/privsep.md): run as root, wsmd is a
+root monitor and an unprivileged network process.
+
+Checked from outside, with real clients: the network process's
+credentials (uid, no capabilities, NO_NEW_PRIVS, seccomp), commands still
+run as the authenticated user, a crash of the network process (a SIGSEGV,
+as a parser bug would raise) leaves the monitor running and serving on
+the same port, ends what the dead process had started, and `PrivilegeSeparation
+= no` keeps the single-process model.
+"""
+
+import os
+import pwd
+import secrets
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import NETWORK_RE
+from shell_helpers import pids_matching, wait_for
+from wsman_helpers import post
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="privilege separation needs root")
+
+PRIVSEP_USER = "wsmd"
+
+
+def status_fields(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def identify(d):
+    """An anonymous Identify: needs nothing of the monitor."""
+    try:
+        return post(d.port, auth=None, headers={"WSMANIDENTIFY": "unauthenticated"}).status
+    except OSError:
+        return None
+
+
+def network_pid(d):
+    found = NETWORK_RE.findall(d.log())
+    assert found, d.log()
+    return int(found[-1])
+
+
+def winrs(d, user, password, *cmd, timeout=30):
+    return subprocess.run([os.environ.get("WINRS_BIN", "build/winrs"), f"-r:{d.url}",
+                           f"-u:{user}", f"-p:{password}", *cmd],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def psd(wsmd_factory, shell_users_file):
+    if not _account_exists(PRIVSEP_USER):
+        pytest.skip("no wsmd account (tests/deps makes it)")
+    return wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(shell_users_file))
+
+
+def _account_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def test_network_process_has_no_privilege(psd):
+    d = psd
+    net = network_pid(d)
+    assert net != d.pid
+    mon = status_fields(d.pid)
+    st = status_fields(net)
+    want = pwd.getpwnam(PRIVSEP_USER).pw_uid
+    assert mon["Uid"].split()[0] == "0"
+    assert st["Uid"].split() == [str(want)] * 4, st["Uid"]
+    assert st["Gid"].split() == [str(pwd.getpwnam(PRIVSEP_USER).pw_gid)] * 4
+    assert st["Groups"] == "", st["Groups"]
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0, st
+    assert st["NoNewPrivs"] == "1"
+    assert st["Seccomp"] == "2", "no seccomp filter on the network process"
+    # The monitor is its parent, and it is the process that was started.
+    with open(f"/proc/{net}/stat") as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) == d.pid
+    assert identify(d) == 200
+
+
+def test_commands_run_as_the_user(psd, shell_accounts):
+    d = psd
+    (u1, p1), (u2, p2) = shell_accounts
+    for user, pw in ((u1, p1), (u2, p2)):
+        cp = winrs(d, user, pw, "id -un; id -u")
+        assert cp.returncode == 0, cp
+        name, uid = cp.stdout.split()
+        assert name == user and int(uid) == pwd.getpwnam(user).pw_uid
+
+
+def test_network_crash_restarts_and_ends_its_commands(psd, shell_accounts):
+    d = psd
+    (u1, p1), _ = shell_accounts
+    marker = f"sleep 1000.{secrets.randbelow(10**6):06d}"
+    # A command left running in the background of a shell that stays open.
+    p = subprocess.Popen([os.environ.get("WINRS_BIN", "build/winrs"), f"-r:{d.url}",
+                          f"-u:{u1}", f"-p:{p1}", marker],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: pids_matching(marker), 10), "command never started"
+        net = network_pid(d)
+        os.kill(net, signal.SIGSEGV)  # what a parser bug would do
+        assert wait_for(lambda: len(NETWORK_RE.findall(d.log())) >= 2, 10), d.log()
+        d.assert_alive()  # the monitor, still the same process
+        assert network_pid(d) != net
+        assert "event=privsep-restart" in d.log()
+        # The same port answers, with authentication through the monitor.
+        assert wait_for(lambda: identify(d) == 200, 10)
+        cp = winrs(d, u1, p1, "echo back")
+        assert cp.returncode == 0 and cp.stdout.strip() == "back", cp
+        # What the dead process had started is gone: no orphan survives.
+        assert wait_for(lambda: not pids_matching(marker), 10), pids_matching(marker)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_stop_leaves_nothing_behind(wsmd_factory, shell_users_file, shell_accounts):
+    if not _account_exists(PRIVSEP_USER):
+        pytest.skip("no wsmd account")
+    d = wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(shell_users_file))
+    (u1, p1), _ = shell_accounts
+    net = network_pid(d)
+    cp = winrs(d, u1, p1, "true")
+    assert cp.returncode == 0, cp
+    rc, log = d.stop()
+    assert rc == 0, log
+    assert not os.path.exists(f"/proc/{net}"), "the network process outlived its monitor"
+
+
+def test_privilege_separation_off(wsmd_factory, shell_users_file, shell_accounts, tmp_path):
+    conf = tmp_path / "wsmd.conf"
+    conf.write_text("PrivilegeSeparation = no\n")
+    d = wsmd_factory("-c", str(conf), "--listen", "http://127.0.0.1:0",
+                     "--users", str(shell_users_file))
+    assert not NETWORK_RE.findall(d.log())
+    (u1, p1), _ = shell_accounts
+    cp = winrs(d, u1, p1, "id -un")
+    assert cp.returncode == 0 and cp.stdout.strip() == u1, cp
+
+
+def test_missing_account_is_a_clear_error(tmp_path, users_file):
+    conf = tmp_path / "wsmd.conf"
+    conf.write_text("PrivilegeSeparationUser = wsmd-no-such-account\n")
+    cp = subprocess.run([os.environ.get("WSMD_BIN", "build/wsmd"), "-c", str(conf),
+                         "--listen", "http://127.0.0.1:0", "--users", str(users_file)],
+                        capture_output=True, text=True, timeout=20)
+    assert cp.returncode != 0
+    assert "wsmd-no-such-account" in cp.stderr and "useradd" in cp.stderr, cp.stderr
+
+
+def test_basic_and_ntlm_through_the_monitor(psd, shell_accounts):
+    """Passwords and NTLM handshakes are checked by the monitor, sealing
+    is done by the network process with the context it was handed."""
+    d = psd
+    (u1, p1), _ = shell_accounts
+    cp = winrs(d, u1, p1 + "x", "true")
+    assert cp.returncode != 0 and "401" in cp.stderr, cp
+    cp = subprocess.run([os.environ.get("WINRS_BIN", "build/winrs"), f"-r:{d.url}", "-a:NTLM",
+                         f"-u:{u1}", f"-p:{p1}", "head -c 200000 /dev/zero | wc -c"],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0 and cp.stdout.strip() == "200000", cp
+    assert " sealed=1" in d.log()
