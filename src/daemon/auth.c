@@ -13,6 +13,7 @@
 #include <gnutls/crypto.h>
 #include <pthread.h>
 #include <security/pam_appl.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -58,6 +59,9 @@ struct wsmd_auth {
      * so that a request does not stat() them: it compares this counter
      * with the one it saw last. Without inotify, every request checks. */
     atomic_ulong changes;
+    /* &changes, or a page shared with the network process of a
+     * privilege-separated daemon (wsmd__auth_share_changes). */
+    atomic_ulong *changes_p;
     unsigned long changes_seen; /* under lock (write) */
     int watch_fd;               /* inotify, or -1 */
     int stop_fd;                /* eventfd that stops the watcher */
@@ -76,6 +80,12 @@ struct wsmd_auth {
     enum wsm_err (*remote)(void *arg, const char *user, const char *pass);
     void *remote_arg;
 };
+
+static atomic_ulong *changes_of(struct wsmd_auth *a)
+{
+    atomic_ulong *p = __atomic_load_n(&a->changes_p, __ATOMIC_ACQUIRE);
+    return p ? p : &a->changes;
+}
 
 static void stamp_of(const char *path, struct fstamp *s)
 {
@@ -138,7 +148,7 @@ static void *watch_main(void *arg)
             break;
         ssize_t n = read(a->watch_fd, buf, sizeof(buf));
         if (n <= 0) {
-            atomic_fetch_add(&a->changes, 1); /* overflow or error: recheck */
+            atomic_fetch_add(changes_of(a), 1); /* overflow or error: recheck */
             continue;
         }
         for (char *q = buf; q < buf + n;) {
@@ -147,7 +157,7 @@ static void *watch_main(void *arg)
             for (int i = 0; i < 2 && !ours; i++)
                 ours = a->watch_names[i][0] && !strcmp(ev->name, a->watch_names[i]);
             if (ours)
-                atomic_fetch_add(&a->changes, 1);
+                atomic_fetch_add(changes_of(a), 1);
             q += sizeof(*ev) + ev->len;
         }
     }
@@ -401,10 +411,59 @@ void wsmd__auth_set_remote(struct wsmd_auth *a,
     a->remote_arg = arg;
 }
 
+enum wsm_err wsmd__auth_share_changes(struct wsmd_auth *a)
+{
+    atomic_ulong *p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                           -1, 0);
+    if (p == MAP_FAILED)
+        return WSM_ERR_NOMEM;
+    atomic_store(p, atomic_load(&a->changes) + 1);
+    __atomic_store_n(&a->changes_p, p, __ATOMIC_RELEASE);
+    return WSM_OK;
+}
+
+/* A separated daemon's network process: the monitor checks, this process
+ * keeps the answers it got, as long as the monitor's watcher sees no
+ * change to the user file (or /etc/passwd, /etc/shadow) and for at most
+ * CACHE_TTL_SEC. */
+static enum wsm_err remote_check(struct wsmd_auth *a, const unsigned char key[32], size_t slot,
+                                 const char *user, const char *pass)
+{
+    time_t now = time(NULL);
+    unsigned long ch = atomic_load(changes_of(a));
+    if (a->have_watcher) {
+        pthread_rwlock_rdlock(&a->lock);
+        struct centry *hc = &a->cache[slot];
+        int hit = ch == a->changes_seen && hc->used && hc->expires > now &&
+                  memcmp(hc->key, key, 32) == 0;
+        pthread_rwlock_unlock(&a->lock);
+        if (hit) {
+            atomic_fetch_add(&a->hits, 1);
+            return WSM_OK;
+        }
+    }
+    atomic_fetch_add(&a->misses, 1);
+    enum wsm_err e = a->remote(a->remote_arg, user, pass);
+    if (e != WSM_OK || !a->have_watcher)
+        return e;
+    pthread_rwlock_wrlock(&a->lock);
+    if (ch != a->changes_seen) {
+        /* Something changed: everything cached before goes. */
+        for (size_t i = 0; i < CACHE_SLOTS; i++)
+            a->cache[i].used = 0;
+        a->changes_seen = ch;
+    }
+    struct centry *c = &a->cache[slot];
+    memcpy(c->key, key, 32);
+    c->gen = a->gen;
+    c->expires = now + CACHE_TTL_SEC;
+    c->used = 1;
+    pthread_rwlock_unlock(&a->lock);
+    return WSM_OK;
+}
+
 enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char *pass)
 {
-    if (a->remote)
-        return a->remote(a->remote_arg, user, pass);
     size_t ul = strlen(user), pl = strlen(pass);
     unsigned char key[32];
     unsigned char *msg;
@@ -425,12 +484,17 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
         return WSM_ERR_INTERNAL;
 
     size_t slot = ((size_t)key[0] << 8 | key[1]) % CACHE_SLOTS;
+    if (a->remote) {
+        e = remote_check(a, key, slot, user, pass);
+        explicit_bzero(key, sizeof(key));
+        return e;
+    }
     time_t now = time(NULL);
     char *hash = NULL;
     unsigned long gen;
 
     /* Fast path: nothing changed on disk, the credentials are cached. */
-    unsigned long ch = atomic_load(&a->changes);
+    unsigned long ch = atomic_load(changes_of(a));
     if (a->have_watcher) {
         pthread_rwlock_rdlock(&a->lock);
         struct centry *hc = &a->cache[slot];

@@ -29,6 +29,11 @@ void wsmd__auth_set_remote(struct wsmd_auth *a,
                            enum wsm_err (*fn)(void *arg, const char *user, const char *pass),
                            void *arg);
 
+/* Before the split: the counter of changes seen by the watcher thread
+ * moves to memory shared with the network process, whose cache of the
+ * monitor's answers it invalidates. */
+enum wsm_err wsmd__auth_share_changes(struct wsmd_auth *a);
+
 /* For tests and logs: cache hits and misses so far. */
 void wsmd__auth_stats(struct wsmd_auth *a, unsigned long *hits, unsigned long *misses);
 

@@ -479,6 +479,8 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
     signal(SIGPIPE, SIG_IGN);
 
     wsmd__monitor_init(srv);
+    if (wsmd__auth_share_changes(srv->auth) != WSM_OK)
+        return WSM_ERR_NOMEM;
     int fds[WSMD_PS_CHANNELS];
     pid_t child = start_network(srv, &pw, fds, &oldmask);
     if (child == 0)
