@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "authz.h"
 #include "certauth.h"
 #include "envelope.h"
 #include "negotiate.h"
@@ -41,6 +42,11 @@ void wsmd__config_clear(struct wsmd_config *cfg)
     free(cfg->cert_mappings);
     cfg->cert_mappings = NULL;
     cfg->ncert_mappings = 0;
+    for (size_t i = 0; i < cfg->nallow; i++)
+        free(cfg->allow[i]);
+    free(cfg->allow);
+    cfg->allow = NULL;
+    cfg->nallow = 0;
     free(cfg->krb5_keytab);
     free(cfg->krb5_realm);
     free(cfg->service_principal);
@@ -304,8 +310,29 @@ static enum wsm_err set_certauth(struct wsmd_config *cfg, const char *key, const
     return WSM_OK;
 }
 
+/* Allow = RIGHTS PRINCIPAL...: one authorization line (authz.c), kept as
+ * written; repeatable. */
+static enum wsm_err add_allow(struct wsmd_config *cfg, const char *value)
+{
+    char why[200];
+    if (wsmd__authz_check_rule(value, why, sizeof(why)) != WSM_OK) {
+        fprintf(stderr, "wsmd: Allow: %s\n", why);
+        return WSM_ERR_INVALID_ARG;
+    }
+    char **v = realloc(cfg->allow, (cfg->nallow + 1) * sizeof(*v));
+    if (!v)
+        return WSM_ERR_NOMEM;
+    cfg->allow = v;
+    if (!(v[cfg->nallow] = strdup(value)))
+        return WSM_ERR_NOMEM;
+    cfg->nallow++;
+    return WSM_OK;
+}
+
 enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const char *value)
 {
+    if (!strcasecmp(key, "Allow"))
+        return add_allow(cfg, value);
     if (!strcasecmp(key, "ClientCAFile") || !strcasecmp(key, "CertMapping"))
         return set_certauth(cfg, key, value);
     char *end;

@@ -19,6 +19,7 @@
 #include <libxml/parser.h>
 
 #include "auth.h"
+#include "authz.h"
 #include "certauth.h"
 #include "config.h"
 #include "engine.h"
@@ -35,6 +36,7 @@ static int usage(FILE *f)
 {
     fprintf(f, "usage: wsmd [-c FILE] [--listen URL]... [--users FILE] [--foreground]\n"
                "            [--allow-unencrypted] [--max-envelope-size BYTES]\n"
+               "            [--allow 'RIGHTS GROUP|@USER|*...']...   (Allow lines)\n"
                "            [--tls-cert FILE --tls-key FILE]   (for https:// listeners)\n"
                "       wsmd user add|del NAME --users FILE   (password read from stdin)\n"
                "       wsmd user list --users FILE\n"
@@ -171,6 +173,11 @@ int main(int argc, char **argv)
             if (end == v || *end)
                 return usage(stderr);
             i++;
+        } else if (strcmp(a, "--allow") == 0 && v) {
+            /* An Allow line (authz.h), added to the config file's. */
+            if (wsmd__config_set(&srv.cfg, "Allow", v) != WSM_OK)
+                return usage(stderr);
+            i++;
         } else if (strcmp(a, "--allow-unencrypted") == 0) {
             srv.cfg.allow_unencrypted = 1;
         } else if (strcmp(a, "--foreground") == 0 || strcmp(a, "-f") == 0) {
@@ -274,6 +281,8 @@ int main(int argc, char **argv)
     }
 #endif
     srv.is_root = geteuid() == 0;
+    if (wsmd__authz_new(&srv.cfg, srv.is_root, &srv.authz) != WSM_OK)
+        goto out;
 
     /* Fixed malloc thresholds instead of glibc's sliding ones: replies and
      * shell output buffers of a few hundred KB are made and freed all the
@@ -317,6 +326,7 @@ out:
 #ifdef WSMD_HAVE_SHELL
     shell_mgr_free(srv.shells);
 #endif
+    wsmd__authz_free(srv.authz);
     wsmd__nego_free(srv.nego);
     wsmd__certauth_free(srv.certauth);
     wsmd__auth_free(srv.auth);

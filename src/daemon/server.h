@@ -63,9 +63,14 @@ struct wsmd_config {
     char *krb5_realm;
     char *service_principal;
     int cbt_hardening; /* CbtHardeningLevel: enum wsmd_cbt (0: Relaxed) */
+    /* Authorization (authz.h): the Allow lines as written, each checked
+     * by wsmd__authz_check_rule when set; none: the defaults. */
+    char **allow;
+    size_t nallow;
 };
 
 struct shell_mgr;
+struct wsmd_authz;
 
 struct wsmd_server {
     struct wsmd_config cfg;
@@ -74,6 +79,7 @@ struct wsmd_server {
     /* Client certificates (ClientCAFile); NULL: none. */
     struct wsmd_certauth *certauth;
     struct shell_mgr *shells;
+    struct wsmd_authz *authz; /* who may do what (authz.h) */
     int is_root;
     struct wsmd_parked *parked; /* requests waiting (long-poll), for shutdown */
 };
