@@ -377,6 +377,18 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
             return WSM_ERR_INVALID_ARG;
         return WSM_OK;
     }
+    if (!strcasecmp(key, "MaxEnumerationMemoryPerUserKB") ||
+        !strcasecmp(key, "MaxEnumerationMemoryKB")) {
+        /* Budgets of enumeration contexts (enum.c), 64 KB to 16 GB. */
+        unsigned long v = strtoul(value, &end, 10);
+        if (end == value || *end || *value == '-' || v < 64 || v > 16UL * 1024 * 1024)
+            return WSM_ERR_INVALID_ARG;
+        if (!strcasecmp(key, "MaxEnumerationMemoryKB"))
+            cfg->enum_budget_total_kb = v;
+        else
+            cfg->enum_budget_user_kb = v;
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "EnumerationTimeoutms")) {
         long v = strtol(value, &end, 10);
         if (end == value || *end || v < 100 || v > 2147483647L)

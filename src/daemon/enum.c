@@ -29,8 +29,8 @@
  * bound what one user, and all users, can pin with contexts they never
  * pull: the count quota alone lets an item of MaxEnvelopeSize sit in each. */
 #define CTX_BASE_BYTES (48u * 1024)
-#define CTX_BUDGET_PER_USER (16u * 1024 * 1024)
-#define CTX_BUDGET_TOTAL (128u * 1024 * 1024)
+#define CTX_BUDGET_PER_USER_KB 16384UL /* MaxEnumerationMemoryPerUserKB */
+#define CTX_BUDGET_TOTAL_KB 131072UL   /* MaxEnumerationMemoryKB */
 
 enum mode { MODE_OBJECT, MODE_EPR, MODE_OBJECT_AND_EPR };
 
@@ -74,6 +74,14 @@ void wsmd__enum_set_timeout(long ms)
 long wsmd__enum_timeout(void)
 {
     return enum_timeout_ms;
+}
+static size_t budget_user = CTX_BUDGET_PER_USER_KB * 1024;
+static size_t budget_total = CTX_BUDGET_TOTAL_KB * 1024;
+
+void wsmd__enum_set_budgets(unsigned long user_kb, unsigned long total_kb)
+{
+    budget_user = (size_t)(user_kb ? user_kb : CTX_BUDGET_PER_USER_KB) * 1024;
+    budget_total = (size_t)(total_kb ? total_kb : CTX_BUDGET_TOTAL_KB) * 1024;
 }
 static struct ectx *contexts;
 static size_t ncontexts;
@@ -208,7 +216,7 @@ static enum wsm_err over_quota(const char *owner, size_t bytes)
             mine_bytes += x->charge;
         }
     if (ncontexts >= MAX_CONTEXTS || mine >= MAX_CONTEXTS_PER_USER ||
-        mine_bytes + bytes > CTX_BUDGET_PER_USER || total_charge + bytes > CTX_BUDGET_TOTAL)
+        mine_bytes + bytes > budget_user || total_charge + bytes > budget_total)
         return WSM_ERR_QUOTA;
     return WSM_OK;
 }

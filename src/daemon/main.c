@@ -271,6 +271,7 @@ int main(int argc, char **argv)
 
 #ifdef WSMD_HAVE_CIM
     wsmd__enum_set_timeout(srv.cfg.enum_timeout_ms);
+    wsmd__enum_set_budgets(srv.cfg.enum_budget_user_kb, srv.cfg.enum_budget_total_kb);
 #endif
 #ifdef WSMD_HAVE_SHELL
     struct shell_limits lim;

@@ -51,6 +51,10 @@ struct wsmd_config {
     long idle_timeout_ms;
     unsigned max_memory_per_shell_mb;
     long enum_timeout_ms; /* EnumerationTimeoutms; 0: 240000 */
+    /* MaxEnumerationMemoryPerUserKB, MaxEnumerationMemoryKB: what
+     * enumeration contexts may hold (enum.c); 0: 16384, 131072. */
+    unsigned long enum_budget_user_kb;
+    unsigned long enum_budget_total_kb;
     /* Client certificates (certauth.h): ClientCAFile, and the CertMapping
      * lines as written (each checked by wsmd__certmap_parse when set). */
     char *client_ca_path;

@@ -159,3 +159,30 @@ def test_enumerate_fits_max_envelope_size(d):
     c.enumerate(SYN, optimize=True, max_elements=50,
                 max_envelope_size=300).expect_fault("w:EncodingLimit")
     c.close()
+
+
+def test_context_memory_budget_per_user(wsmd_factory, users_file, tmp_path):
+    """Finding 9 for contexts: beyond the count quota, the memory contexts
+    hold is budgeted per user (MaxEnumerationMemoryPerUserKB): past it,
+    w:QuotaLimit for that user only; a Release makes room again."""
+    user_add(users_file, "bob", "bob-pw-2")
+    conf = tmp_path / "wsmd.conf"
+    conf.write_text("MaxEnumerationMemoryPerUserKB = 1024\n")  # ~21 contexts of 48 KB
+    d = wsmd_factory("-c", str(conf), "--listen", "http://127.0.0.1:0", "--users",
+                     str(users_file), "--synthetic", "50")
+    c = Client(d.port)
+    ctxs = []
+    while True:
+        a = c.enumerate(SYN)
+        if a.is_fault:
+            a.expect_fault("w:QuotaLimit")
+            break
+        ctxs.append(context_of(a))
+        assert len(ctxs) < PER_USER_CONTEXTS, "the budget never bound"
+    assert 10 <= len(ctxs) <= 21, len(ctxs)
+    bob = Client(d.port, "bob", "bob-pw-2")
+    bob.enumerate(SYN).ok()
+    c.release(SYN, ctxs.pop()).ok()
+    c.enumerate(SYN).ok()
+    c.close()
+    bob.close()
