@@ -13,6 +13,7 @@
  * A user's groups are those of the local account of the same name
  * (getpwnam_r + getgrouplist): the account database is the authority, so
  * a user removed from wsmd-admins loses the rights within CACHE_TTL_MS. */
+#include <errno.h>
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -243,13 +244,24 @@ void wsmd__authz_free(struct wsmd_authz *a)
 static int in_group(const char *group, const gid_t *groups, int ngroups)
 {
     struct group gr, *res = NULL;
-    char buf[4096];
-    if (getgrnam_r(group, &gr, buf, sizeof(buf), &res) != 0 || !res)
-        return 0; /* no such group (or too large to read): no member */
-    for (int i = 0; i < ngroups; i++)
-        if (groups[i] == res->gr_gid)
-            return 1;
-    return 0;
+    /* A group's entry lists its members: a big one needs a big buffer. */
+    size_t cap = 4096;
+    char *buf = NULL;
+    int rc;
+    do {
+        char *nb = realloc(buf, cap);
+        if (!nb)
+            break;
+        buf = nb;
+        rc = getgrnam_r(group, &gr, buf, cap, &res);
+        cap *= 2;
+    } while (rc == ERANGE && cap <= (1u << 22));
+    int member = 0;
+    if (res) /* else no such group (or unreadable): no member */
+        for (int i = 0; i < ngroups && !member; i++)
+            member = groups[i] == res->gr_gid;
+    free(buf);
+    return member;
 }
 
 /* The rights of user from the account database, uncached. */
@@ -261,9 +273,12 @@ static unsigned evaluate(const struct wsmd_authz *a, const char *user)
     int ngroups = 0;
     unsigned r = 0;
     if (buf && getpwnam_r(user, &pw, buf, 16384, &res) == 0 && res) {
-        if (res->pw_uid == 0) {
+        if (res->pw_uid == 0 && a->is_root) {
+            /* root is the administrator (whether it may log in: AllowRoot,
+             * the authentication layer). Not run as root, "root" is just a
+             * name in the user file. */
             free(buf);
-            return WSMD_RIGHTS_ALL; /* root is the administrator (AllowRoot: auth.c) */
+            return WSMD_RIGHTS_ALL;
         }
         ngroups = MAX_GROUPS;
         /* More groups than MAX_GROUPS: the first ones count. */

@@ -6,9 +6,9 @@
  * or to one of the user's local groups. Policy: the configuration's
  * Allow lines, or, without any, the defaults (root and wsmd-admins: all;
  * wsmd-users: read and config-read; when wsmd is not root: every
- * authenticated user holds all rights). uid 0 always holds all rights
- * here (whether root may log in at all is the authentication layer's
- * AllowRoot). */
+ * authenticated user holds all rights). As root, uid 0 always holds all
+ * rights here (whether root may log in at all is the authentication
+ * layer's AllowRoot). */
 #ifndef WSMD_AUTHZ_H
 #define WSMD_AUTHZ_H
 
