@@ -46,6 +46,9 @@ void wsmd__enum_shutdown(void);
 /* EnumerationTimeoutms: contexts unused this long are dropped. */
 void wsmd__enum_set_timeout(long ms);
 long wsmd__enum_timeout(void);
+/* Memory budgets of the contexts, per user and in all, in KB (0: the
+ * defaults, 16384 and 131072). */
+void wsmd__enum_set_budgets(unsigned long user_kb, unsigned long total_kb);
 /* MaxBatchItems: the most items one Enumerate or Pull answers. */
 #define WSMD_MAX_BATCH_ITEMS 32000
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "authz.h"
 #include "certauth.h"
 #include "envelope.h"
 #include "negotiate.h"
@@ -44,6 +45,11 @@ void wsmd__config_clear(struct wsmd_config *cfg)
     cfg->ncert_mappings = 0;
     free(cfg->privsep_user);
     cfg->privsep_user = NULL;
+    for (size_t i = 0; i < cfg->nallow; i++)
+        free(cfg->allow[i]);
+    free(cfg->allow);
+    cfg->allow = NULL;
+    cfg->nallow = 0;
     free(cfg->krb5_keytab);
     free(cfg->krb5_realm);
     free(cfg->service_principal);
@@ -307,8 +313,29 @@ static enum wsm_err set_certauth(struct wsmd_config *cfg, const char *key, const
     return WSM_OK;
 }
 
+/* Allow = RIGHTS PRINCIPAL...: one authorization line (authz.c), kept as
+ * written; repeatable. */
+static enum wsm_err add_allow(struct wsmd_config *cfg, const char *value)
+{
+    char why[200];
+    if (wsmd__authz_check_rule(value, why, sizeof(why)) != WSM_OK) {
+        fprintf(stderr, "wsmd: Allow: %s\n", why);
+        return WSM_ERR_INVALID_ARG;
+    }
+    char **v = realloc(cfg->allow, (cfg->nallow + 1) * sizeof(*v));
+    if (!v)
+        return WSM_ERR_NOMEM;
+    cfg->allow = v;
+    if (!(v[cfg->nallow] = strdup(value)))
+        return WSM_ERR_NOMEM;
+    cfg->nallow++;
+    return WSM_OK;
+}
+
 enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const char *value)
 {
+    if (!strcasecmp(key, "Allow"))
+        return add_allow(cfg, value);
     if (!strcasecmp(key, "ClientCAFile") || !strcasecmp(key, "CertMapping"))
         return set_certauth(cfg, key, value);
     char *end;
@@ -362,6 +389,18 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
             cfg->cbt_hardening = WSMD_CBT_STRICT;
         else
             return WSM_ERR_INVALID_ARG;
+        return WSM_OK;
+    }
+    if (!strcasecmp(key, "MaxEnumerationMemoryPerUserKB") ||
+        !strcasecmp(key, "MaxEnumerationMemoryKB")) {
+        /* Budgets of enumeration contexts (enum.c), 64 KB to 16 GB. */
+        unsigned long v = strtoul(value, &end, 10);
+        if (end == value || *end || *value == '-' || v < 64 || v > 16UL * 1024 * 1024)
+            return WSM_ERR_INVALID_ARG;
+        if (!strcasecmp(key, "MaxEnumerationMemoryKB"))
+            cfg->enum_budget_total_kb = v;
+        else
+            cfg->enum_budget_user_kb = v;
         return WSM_OK;
     }
     if (!strcasecmp(key, "EnumerationTimeoutms")) {

@@ -1,3 +1,20 @@
+/* Dispatch: one table of resource families and their operations.
+ *
+ * A family says which requests are its own (match: the resource URI
+ * today; an eventing endpoint may match the request path too), the
+ * operations it serves (action -> handler), each with the one right
+ * (authz.h) it needs, and optionally how to read any other action as a
+ * method of the resource (Invoke). New families (eventing, the
+ * subscription manager, IPMI) are one more row, not another branch
+ * (docs/internals/daemon.md).
+ *
+ * Faults, in order: an action outside known_actions on a resource no
+ * family serves is wsa:ActionNotSupported; a known one
+ * wsa:DestinationUnreachable; a served resource asked for an action it
+ * does not do is wsa:ActionNotSupported; a right not held is
+ * w:AccessDenied (a user holding no right at all gets it for every
+ * request but Identify, as Windows' RootSDDL gates the whole service). */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -6,6 +23,7 @@
 #include "cimops.h"
 #endif
 
+#include "authz.h"
 #include "ns.h"
 #include "server.h"
 #include "wsmconfig.h"
@@ -25,23 +43,138 @@ static const char *const known_actions[] = {
     SH "Receive", SH "Signal",      SH "Connect",   SH "Disconnect", SH "Reconnect",
 };
 
-struct route {
-    const char *action;   /* exact */
-    const char *resource; /* exact */
+struct op {
+    const char *action; /* exact */
+    unsigned right;     /* enum wsmd_right */
     wsmd_handler fn;
 };
 
-/* Resources register here as they are implemented. */
-static const struct route routes[] = {
-#ifdef WSMD_HAVE_SHELL
-    {XF "Create", WSMD_SHELL_URI, wsmd__shell_create},
-    {XF "Delete", WSMD_SHELL_URI, wsmd__shell_delete},
-    {SH "Command", WSMD_SHELL_URI, wsmd__shell_command},
-    {SH "Send", WSMD_SHELL_URI, wsmd__shell_send},
-    {SH "Receive", WSMD_SHELL_URI, wsmd__shell_receive},
-    {SH "Signal", WSMD_SHELL_URI, wsmd__shell_signal},
+struct family {
+    const char *name; /* for logs */
+    int (*match)(const struct wsmd_call *call);
+    const struct op *ops; /* ends with a NULL action */
+    /* Optional: 1 if action names a method of the resource (*name, and
+     * the right it needs in *right); it is run by invoke. */
+    int (*method)(const struct wsmd_call *call, const char **name, unsigned *right);
+    enum wsm_err (*invoke)(struct wsmd_call *call, const char *name);
+};
+
+/* ---- winrm/config --------------------------------------------------- */
+
+static int match_config(const struct wsmd_call *call)
+{
+    return wsmd__wsmconfig_is_section(call->env->resource_uri);
+}
+
+/* Any change of winrm/config (Put, Create, Delete, a method) needs
+ * config-write, and is then refused as read-only: a user who may not
+ * change the configuration learns that first. */
+static int config_change(const struct wsmd_call *call, const char **name, unsigned *right)
+{
+    if (!wsmd__wsmconfig_is_change(call->env->action))
+        return 0;
+    *name = call->env->action;
+    *right = WSMD_RIGHT_CONFIG_WRITE;
+    return 1;
+}
+
+static enum wsm_err config_read_only(struct wsmd_call *call, const char *name)
+{
+    (void)name;
+    return wsmd__wsmconfig_read_only(call);
+}
+
+static const struct op config_ops[] = {
+    {XF "Get", WSMD_RIGHT_CONFIG_READ, wsmd__wsmconfig_get},
+    {NULL, 0, NULL},
+};
+
+#ifdef WSMD_HAVE_CIM
+static int match_listener(const struct wsmd_call *call)
+{
+    return wsmd__wsmconfig_is_listener(call->env->resource_uri);
+}
+
+static const struct op listener_ops[] = {
+    {XF "Get", WSMD_RIGHT_CONFIG_READ, wsmd__wsmconfig_listener_get},
+    {EN "Enumerate", WSMD_RIGHT_CONFIG_READ, wsmd__wsmconfig_listener_enumerate},
+    /* Contexts answer only under the URI of their Enumerate (enum.c). */
+    {EN "Pull", WSMD_RIGHT_CONFIG_READ, wsmd__cim_pull},
+    {EN "Release", WSMD_RIGHT_CONFIG_READ, wsmd__cim_release},
+    {EN "GetStatus", WSMD_RIGHT_CONFIG_READ, wsmd__cim_getstatus},
+    {NULL, 0, NULL},
+};
+
+/* ---- CIM classes ------------------------------------------------------ */
+
+static int cim_all(const char *res)
+{
+    return !strcasecmp(res, WMI_ALL_URI) || !strcasecmp(res, DMTF_ALL_URI);
+}
+
+static int match_cim(const struct wsmd_call *call)
+{
+    const char *res = call->env->resource_uri;
+    return res && (cim_all(res) || cim_class_for_uri(res));
+}
+
+/* Any other action under the class URI ("<class URI>/<Method>") is a
+ * method. Creating a process is its own right; GetOwner only reads. */
+static int cim_method(const struct wsmd_call *call, const char **name, unsigned *right)
+{
+    const char *res = call->env->resource_uri, *action = call->env->action;
+    size_t n = strlen(res);
+    if (cim_all(res) || strncasecmp(action, res, n) != 0 || action[n] != '/' || !action[n + 1] ||
+        strchr(action + n + 1, '/'))
+        return 0;
+    *name = action + n + 1;
+    *right = !strcasecmp(*name, "Create")     ? WSMD_RIGHT_CREATE
+             : !strcasecmp(*name, "GetOwner") ? WSMD_RIGHT_READ
+                                              : WSMD_RIGHT_INVOKE;
+    return 1;
+}
+
+static const struct op cim_ops[] = {
+    {XF "Get", WSMD_RIGHT_READ, wsmd__cim_get},
+    {XF "Put", WSMD_RIGHT_INVOKE, wsmd__cim_put},
+    {EN "Enumerate", WSMD_RIGHT_READ, wsmd__cim_enumerate},
+    {EN "Pull", WSMD_RIGHT_READ, wsmd__cim_pull},
+    {EN "Release", WSMD_RIGHT_READ, wsmd__cim_release},
+    {EN "GetStatus", WSMD_RIGHT_READ, wsmd__cim_getstatus},
+    {NULL, 0, NULL},
+};
 #endif
-    {NULL, NULL, NULL},
+
+/* ---- remote shells (WinRS) ------------------------------------------- */
+#ifdef WSMD_HAVE_SHELL
+static int match_shell(const struct wsmd_call *call)
+{
+    const char *res = call->env->resource_uri;
+    return res && !strcmp(res, WSMD_SHELL_URI);
+}
+
+static const struct op shell_ops[] = {
+    {XF "Create", WSMD_RIGHT_SHELL, wsmd__shell_create},
+    {XF "Delete", WSMD_RIGHT_SHELL, wsmd__shell_delete},
+    {SH "Command", WSMD_RIGHT_SHELL, wsmd__shell_command},
+    {SH "Send", WSMD_RIGHT_SHELL, wsmd__shell_send},
+    {SH "Receive", WSMD_RIGHT_SHELL, wsmd__shell_receive},
+    {SH "Signal", WSMD_RIGHT_SHELL, wsmd__shell_signal},
+    {NULL, 0, NULL},
+};
+#endif
+
+/* ---- the table -------------------------------------------------------- */
+
+static const struct family families[] = {
+    {"winrm-config", match_config, config_ops, config_change, config_read_only},
+#ifdef WSMD_HAVE_CIM
+    {"winrm-config-listener", match_listener, listener_ops, config_change, config_read_only},
+    {"cim", match_cim, cim_ops, cim_method, wsmd__cim_invoke},
+#endif
+#ifdef WSMD_HAVE_SHELL
+    {"shell", match_shell, shell_ops, NULL, NULL},
+#endif
 };
 
 static int is_known_action(const char *a)
@@ -52,68 +185,57 @@ static int is_known_action(const char *a)
     return 0;
 }
 
-#ifdef WSMD_HAVE_CIM
-/* CIM classes: the action set is fixed, the resources are the classes;
- * any other action under the class URI is a method (Invoke). */
-static int cim_route(struct wsmd_call *call, enum wsm_err *result)
+/* A log-safe copy of a user name (it came through authentication, but a
+ * log line must stay one line whatever it holds). */
+static void safe_name(const char *s, char *out, size_t cap)
 {
-    const char *res = call->env->resource_uri;
-    const char *action = call->env->action;
-    int all = res && (!strcasecmp(res, WMI_ALL_URI) || !strcasecmp(res, DMTF_ALL_URI));
-    if (!res || (!all && !cim_class_for_uri(res)))
-        return 0;
-    if (!strcmp(action, XF "Get"))
-        *result = wsmd__cim_get(call);
-    else if (!strcmp(action, XF "Put"))
-        *result = wsmd__cim_put(call);
-    else if (!strcmp(action, EN "Enumerate"))
-        *result = wsmd__cim_enumerate(call);
-    else if (!strcmp(action, EN "Pull"))
-        *result = wsmd__cim_pull(call);
-    else if (!strcmp(action, EN "Release"))
-        *result = wsmd__cim_release(call);
-    else if (!strcmp(action, EN "GetStatus"))
-        *result = wsmd__cim_getstatus(call);
-    else if (!all && !strncasecmp(action, res, strlen(res)) && action[strlen(res)] == '/' &&
-             action[strlen(res) + 1] && !strchr(action + strlen(res) + 1, '/'))
-        *result = wsmd__cim_invoke(call, action + strlen(res) + 1);
-    else
-        *result = WSM_ERR_ACTION_NOT_SUPPORTED;
-    return 1;
+    size_t i = 0;
+    for (; s && s[i] && i + 1 < cap; i++)
+        out[i] = (s[i] <= ' ' || s[i] == '"' || s[i] == 0x7f) ? '_' : s[i];
+    out[i] = '\0';
 }
-#endif
+
+static enum wsm_err deny(struct wsmd_call *call, const char *family, unsigned right)
+{
+    char user[64];
+    safe_name(call->user, user, sizeof(user));
+    wsmd__log("event=access-denied user=%s family=%s right=%s", user[0] ? user : "-",
+              family ? family : "-", right ? wsmd__authz_right_name(right) : "any");
+    call->fault_message =
+        right == WSMD_RIGHT_SHELL ? "Access is denied: the user may not open remote shells "
+                                    "here (wsmd's Allow lines; winrm/config/service RootSDDL)."
+        : right == WSMD_RIGHT_CREATE ? "Access is denied: the user may not create processes "
+                                       "here (wsmd's Allow lines; winrm/config/service RootSDDL)."
+        : right ? "Access is denied: the user does not hold the right this operation needs "
+                  "(wsmd's Allow lines; winrm/config/service RootSDDL)."
+                : "Access is denied: the user holds no right on this service (wsmd's Allow "
+                  "lines; winrm/config/service RootSDDL).";
+    return WSM_ERR_ACCESS_DENIED;
+}
 
 enum wsm_err wsmd__dispatch(struct wsmd_call *call)
 {
     const struct wsm_envelope *env = call->env;
     if (env->is_identify)
-        return wsmd__identify(call);
-    enum wsm_err cfg_result;
-    if (wsmd__wsmconfig_route(call, &cfg_result))
-        return cfg_result;
-#ifdef WSMD_HAVE_CIM
-    enum wsm_err cim_result;
-    if (cim_route(call, &cim_result))
-        return cim_result;
-#endif
+        return wsmd__identify(call); /* needs no right, like Windows' */
+    unsigned held = wsmd__authz_rights(call->srv, call->user);
+    if (!held)
+        return deny(call, NULL, 0);
 
     const char *action = env->action;
-    const char *res = env->resource_uri;
-    int action_served = 0;
-    for (const struct route *r = routes; r->action; r++) {
-        if (strcmp(r->action, action) != 0)
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        const struct family *f = &families[i];
+        if (!f->match(call))
             continue;
-        action_served = 1;
-        if (res && strcmp(r->resource, res) == 0)
-            return r->fn(call);
+        for (const struct op *o = f->ops; o->action; o++)
+            if (!strcmp(o->action, action))
+                return (held & o->right) ? o->fn(call) : deny(call, f->name, o->right);
+        const char *name;
+        unsigned right;
+        if (f->method && f->method(call, &name, &right))
+            return (held & right) ? f->invoke(call, name) : deny(call, f->name, right);
+        return WSM_ERR_ACTION_NOT_SUPPORTED; /* a served resource, an action it does not do */
     }
-    if (!action_served && !is_known_action(action))
-        return WSM_ERR_ACTION_NOT_SUPPORTED;
-    if (!res)
-        return WSM_ERR_DESTINATION_UNREACHABLE;
-    /* A served resource asked for an action it does not do. */
-    for (const struct route *r = routes; r->action; r++)
-        if (strcmp(r->resource, res) == 0)
-            return WSM_ERR_ACTION_NOT_SUPPORTED;
-    return WSM_ERR_DESTINATION_UNREACHABLE;
+    return is_known_action(action) ? WSM_ERR_DESTINATION_UNREACHABLE
+                                   : WSM_ERR_ACTION_NOT_SUPPORTED;
 }

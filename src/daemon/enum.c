@@ -23,13 +23,22 @@
 #define MAX_CONTEXTS 2000
 #define MAX_CONTEXTS_PER_USER 200
 #define MAX_BATCH WSMD_MAX_BATCH_ITEMS
-#define REPLY_OVERHEAD 2048
+/* Memory a context is charged: a fixed estimate of what it holds (the
+ * struct, its filter, the provider's iterator: Win32_Process keeps ~37 KB
+ * of read buffers) plus the item it keeps for the next Pull. The budgets
+ * bound what one user, and all users, can pin with contexts they never
+ * pull: the count quota alone lets an item of MaxEnvelopeSize sit in each. */
+#define CTX_BASE_BYTES (48u * 1024)
+#define CTX_BUDGET_PER_USER_KB 16384UL /* MaxEnumerationMemoryPerUserKB */
+#define CTX_BUDGET_TOTAL_KB 131072UL   /* MaxEnumerationMemoryKB */
 
 enum mode { MODE_OBJECT, MODE_EPR, MODE_OBJECT_AND_EPR };
 
 struct ectx {
     char id[WSM_UUID_STRLEN];
     char owner[WSMD_MAX_USER];
+    char *resource; /* the Enumerate's ResourceURI: Pull, Release, GetStatus must name it */
+    size_t charge;  /* bytes counted against the budgets while stored */
     const struct cim_class *cls;
     const char *prefix; /* resource URI prefix of the answers */
     /* Not a CIM class (struct wsmd_enum_source): writes an item. */
@@ -66,8 +75,17 @@ long wsmd__enum_timeout(void)
 {
     return enum_timeout_ms;
 }
+static size_t budget_user = CTX_BUDGET_PER_USER_KB * 1024;
+static size_t budget_total = CTX_BUDGET_TOTAL_KB * 1024;
+
+void wsmd__enum_set_budgets(unsigned long user_kb, unsigned long total_kb)
+{
+    budget_user = (size_t)(user_kb ? user_kb : CTX_BUDGET_PER_USER_KB) * 1024;
+    budget_total = (size_t)(total_kb ? total_kb : CTX_BUDGET_TOTAL_KB) * 1024;
+}
 static struct ectx *contexts;
 static size_t ncontexts;
+static size_t total_charge; /* sum of the stored contexts' charges */
 
 static long long now_ms(void)
 {
@@ -85,7 +103,21 @@ static void ectx_free(struct ectx *c)
     wql_free(c->wql);
     wsm__arena_free(&c->sel_arena);
     free(c->pending);
+    free(c->resource);
     free(c);
+}
+
+static size_t charge_of(const struct ectx *c)
+{
+    return CTX_BASE_BYTES + (c->pending ? c->pending_len : 0);
+}
+
+/* Called with lock held: c leaves the list. */
+static void unlinked(struct ectx *c)
+{
+    ncontexts--;
+    total_charge -= c->charge;
+    c->charge = 0;
 }
 
 /* Called with lock held: unlinks expired contexts into *dead. */
@@ -95,7 +127,7 @@ static void expire(long long now, struct ectx **dead)
         struct ectx *c = *p;
         if (!c->busy && c->expires_ms <= now) {
             *p = c->next;
-            ncontexts--;
+            unlinked(c);
             c->next = *dead;
             *dead = c;
         } else {
@@ -119,20 +151,24 @@ void wsmd__enum_shutdown(void)
     struct ectx *all = contexts;
     contexts = NULL;
     ncontexts = 0;
+    total_charge = 0;
     pthread_mutex_unlock(&lock);
     free_list(all);
 }
 
 /* Takes the caller's context for exclusive use (busy), or NULL. Another
- * user's context is treated exactly as an unknown one. */
-static struct ectx *take(const char *id, const char *user)
+ * user's context, or one asked for under another ResourceURI than its
+ * Enumerate's, is treated exactly as an unknown one: a context only
+ * answers for the resource (and so the right) it was made for. */
+static struct ectx *take(const char *id, const char *user, const char *resource)
 {
     struct ectx *dead = NULL, *found = NULL;
     long long now = now_ms();
     pthread_mutex_lock(&lock);
     expire(now, &dead);
     for (struct ectx *c = contexts; c; c = c->next) {
-        if (!strcmp(c->id, id) && !strcmp(c->owner, user) && !c->busy) {
+        if (!strcmp(c->id, id) && !strcmp(c->owner, user) && !c->busy &&
+            !strcasecmp(c->resource, resource ? resource : "")) {
             c->busy = 1;
             found = c;
             break;
@@ -146,6 +182,10 @@ static struct ectx *take(const char *id, const char *user)
 static void give_back(struct ectx *c)
 {
     pthread_mutex_lock(&lock);
+    /* The kept item may have changed: the charge follows it. */
+    total_charge -= c->charge;
+    c->charge = charge_of(c);
+    total_charge += c->charge;
     c->busy = 0;
     c->expires_ms = now_ms() + enum_timeout_ms;
     pthread_mutex_unlock(&lock);
@@ -157,7 +197,7 @@ static void drop(struct ectx *c)
     for (struct ectx **p = &contexts; *p; p = &(*p)->next) {
         if (*p == c) {
             *p = c->next;
-            ncontexts--;
+            unlinked(c);
             break;
         }
     }
@@ -165,25 +205,54 @@ static void drop(struct ectx *c)
     ectx_free(c);
 }
 
+/* Called with lock held: WSM_ERR_QUOTA if one more context of owner,
+ * charged bytes, is past the count quotas or the memory budgets. */
+static enum wsm_err over_quota(const char *owner, size_t bytes)
+{
+    size_t mine = 0, mine_bytes = 0;
+    for (struct ectx *x = contexts; x; x = x->next)
+        if (!strcmp(x->owner, owner)) {
+            mine++;
+            mine_bytes += x->charge;
+        }
+    if (ncontexts >= MAX_CONTEXTS || mine >= MAX_CONTEXTS_PER_USER ||
+        mine_bytes + bytes > budget_user || total_charge + bytes > budget_total)
+        return WSM_ERR_QUOTA;
+    return WSM_OK;
+}
+
+/* Before any work (an iterator opened, a filter compiled): a user at
+ * the quota is refused for the price of a list walk. */
+static enum wsm_err quota_precheck(const char *owner)
+{
+    struct ectx *dead = NULL;
+    pthread_mutex_lock(&lock);
+    expire(now_ms(), &dead);
+    enum wsm_err e = over_quota(owner, CTX_BASE_BYTES);
+    pthread_mutex_unlock(&lock);
+    free_list(dead);
+    return e;
+}
+
+/* Keeps c, or frees it (quota): either way the caller no longer owns it. */
 static enum wsm_err store(struct ectx *c)
 {
     struct ectx *dead = NULL;
-    enum wsm_err e = WSM_OK;
-    size_t mine = 0;
+    size_t bytes = charge_of(c);
     pthread_mutex_lock(&lock);
     expire(now_ms(), &dead);
-    for (struct ectx *x = contexts; x; x = x->next)
-        if (!strcmp(x->owner, c->owner))
-            mine++;
-    if (ncontexts >= MAX_CONTEXTS || mine >= MAX_CONTEXTS_PER_USER) {
-        e = WSM_ERR_QUOTA;
-    } else {
+    enum wsm_err e = over_quota(c->owner, bytes);
+    if (!e) {
+        c->charge = bytes;
+        total_charge += bytes;
         c->next = contexts;
         contexts = c;
         ncontexts++;
     }
     pthread_mutex_unlock(&lock);
     free_list(dead);
+    if (e)
+        ectx_free(c);
     return e;
 }
 
@@ -349,11 +418,34 @@ static unsigned long read_max_elements(struct wsm_arena *a, xmlNodePtr n)
     return v > MAX_BATCH ? MAX_BATCH : v;
 }
 
-static size_t budget_of(const struct wsm_envelope *env, size_t server_max)
+/* The largest reply the client takes (its MaxEnvelopeSize), else ours. */
+static size_t reply_limit(const struct wsm_envelope *env, size_t server_max)
 {
-    size_t m = env->max_envelope_size > 0 ? (size_t)env->max_envelope_size : server_max;
-    return m > REPLY_OVERHEAD * 2 ? m - REPLY_OVERHEAD : REPLY_OVERHEAD;
+    return env->max_envelope_size > 0 ? (size_t)env->max_envelope_size : server_max;
 }
+
+/* Room for items in a reply of at most limit bytes whose head (head
+ * bytes, already written) and tail (at most tail bytes) are fixed: 0 when
+ * not even those fit, so that fill refuses the first item. */
+static size_t items_budget(size_t limit, size_t head, size_t tail)
+{
+    return limit > head + tail ? limit - head - tail : 0;
+}
+
+#define ENVELOPE_END "</s:Body></s:Envelope>"
+#define ENUM_OPEN "<n:EnumerateResponse><n:EnumerationContext>"
+#define ENUM_OPEN_ITEMS "</n:EnumerationContext><w:Items>"
+#define ENUM_CLOSE "</w:Items><w:EndOfSequence/></n:EnumerateResponse>"
+#define PULL_OPEN "<n:PullResponse><n:EnumerationContext>"
+#define PULL_OPEN_ITEMS "</n:EnumerationContext><n:Items>"
+#define PULL_CLOSE "</n:Items><n:EndOfSequence/></n:PullResponse>"
+/* The most the reply adds around the items (the context id at its longest). */
+#define ENUM_TAIL                                                                                  \
+    (sizeof(ENUM_OPEN) + WSM_UUID_STRLEN + sizeof(ENUM_OPEN_ITEMS) + sizeof(ENUM_CLOSE) +         \
+     sizeof(ENVELOPE_END))
+#define PULL_TAIL                                                                                  \
+    (sizeof(PULL_OPEN) + WSM_UUID_STRLEN + sizeof(PULL_OPEN_ITEMS) + sizeof(PULL_CLOSE) +         \
+     sizeof(ENVELOPE_END))
 
 /* ---- associations (DSP0227 8.2) -------------------------------------
  * The host is one system: every device, file system, port, the operating
@@ -574,12 +666,17 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
     const char *ns = wsm__envelope_selector(env, "__cimnamespace");
     if (!src && ns && strcasecmp(ns, "root/cimv2") != 0)
         return WSM_ERR_DESTINATION_UNREACHABLE;
-
-    struct ectx *c = calloc(1, sizeof(*c));
+    const char *owner = call->user ? call->user : "";
+    e = quota_precheck(owner);
+    struct ectx *c = e ? NULL : calloc(1, sizeof(*c));
+    if (c && !(c->resource = strdup(env->resource_uri ? env->resource_uri : ""))) {
+        free(c);
+        c = NULL;
+    }
     if (!c) {
         if (src)
             src->cls->close(src->it);
-        return WSM_ERR_NOMEM;
+        return e ? e : WSM_ERR_NOMEM;
     }
     wsm__arena_init(&c->sel_arena);
     if (src) {
@@ -588,7 +685,7 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
         c->it = src->it;
         c->write = src->write;
     }
-    snprintf(c->owner, sizeof(c->owner), "%s", call->user ? call->user : "");
+    snprintf(c->owner, sizeof(c->owner), "%s", owner);
     c->cctx.user = c->owner;
     c->cctx.synthetic_count = call->srv->cfg.synthetic;
     e = read_filter(call, en, c, &cls);
@@ -628,25 +725,24 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
 
     int optimize = wsm__xml_child(en, WSM_NS_WSMAN, "OptimizeEnumeration") != NULL;
     unsigned long max = 0, count = 0;
+    size_t limit = reply_limit(env, call->srv->cfg.max_envelope);
     struct wsm_buf items;
     wsm__buf_init(&items, 0);
     if (optimize) {
         max = read_max_elements(&env->arena, wsm__xml_child(en, WSM_NS_WSMAN, "MaxElements"));
         if (!max)
             e = WSM_ERR_INVALID_OPTIONS;
-        else
-            e = fill(c, &items, max, budget_of(env, call->srv->cfg.max_envelope), &count);
     }
+    /* The head first: the items get what MaxEnvelopeSize leaves. */
     if (!e)
         e = begin_reply(call, EN "EnumerateResponse");
+    if (!e && optimize)
+        e = fill(c, &items, max, items_budget(limit, call->out->len, ENUM_TAIL), &count);
     /* A sequence that ended at once leaves no context to come back to. */
     if (!e && optimize && c->done)
         e = wsm__buf_puts(call->out, "<n:EnumerateResponse><n:EnumerationContext/>");
     else if (!e)
-        e = wsm__buf_printf(call->out,
-                            "<n:EnumerateResponse><n:EnumerationContext>%s"
-                            "</n:EnumerationContext>",
-                            c->id);
+        e = wsm__buf_printf(call->out, ENUM_OPEN "%s</n:EnumerationContext>", c->id);
     if (!e && optimize) {
         e = wsm__buf_puts(call->out, "<w:Items>");
         if (!e)
@@ -658,11 +754,13 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
         e = wsm__buf_puts(call->out, "</n:EnumerateResponse>");
     if (!e)
         e = wsm__reply_end(call->out);
+    /* Not even an empty reply fits. */
+    if (!e && call->out->len > limit)
+        e = WSM_ERR_ENVELOPE_TOO_LARGE;
     wsm__buf_free(&items);
     if (!e && !(optimize && c->done))
-        e = store(c);
-    else
-        ectx_free(c); /* finished at once (or failed): nothing to keep */
+        return store(c); /* frees c when refused */
+    ectx_free(c); /* finished at once (or failed): nothing to keep */
     return e;
 }
 
@@ -688,7 +786,7 @@ enum wsm_err wsmd__cim_pull(struct wsmd_call *call)
     const char *id = context_id(call, "Pull");
     if (!id)
         return WSM_ERR_INVALID_ENUM_CONTEXT;
-    struct ectx *c = take(id, call->user ? call->user : "");
+    struct ectx *c = take(id, call->user ? call->user : "", call->env->resource_uri);
     if (!c)
         return WSM_ERR_INVALID_ENUM_CONTEXT;
     xmlNodePtr pull = wsm__xml_child(call->env->body, WSM_NS_WSEN, "Pull");
@@ -702,7 +800,10 @@ enum wsm_err wsmd__cim_pull(struct wsmd_call *call)
         if (!t || wsm__duration_ms(t, &ms) != WSM_OK)
             e = WSM_ERR_INVALID_TIMEOUT;
     }
-    size_t budget = budget_of(call->env, call->srv->cfg.max_envelope);
+    size_t limit = reply_limit(call->env, call->srv->cfg.max_envelope);
+    if (!e)
+        e = begin_reply(call, EN "PullResponse");
+    size_t budget = items_budget(limit, call->out->len, PULL_TAIL);
     xmlNodePtr mc = wsm__xml_child(pull, WSM_NS_WSEN, "MaxCharacters");
     if (!e && mc) {
         const char *t = wsm__xml_text(&call->env->arena, mc, 1);
@@ -715,22 +816,19 @@ enum wsm_err wsmd__cim_pull(struct wsmd_call *call)
     wsm__buf_init(&items, 0);
     if (!e)
         e = fill(c, &items, max, budget, &count);
-    if (!e)
-        e = begin_reply(call, EN "PullResponse");
     if (!e && c->done)
         e = wsm__buf_puts(call->out, "<n:PullResponse><n:Items>"); /* context dropped */
     else if (!e)
-        e = wsm__buf_printf(call->out,
-                            "<n:PullResponse><n:EnumerationContext>%s</n:EnumerationContext>"
-                            "<n:Items>",
-                            c->id);
+        e = wsm__buf_printf(call->out, PULL_OPEN "%s" PULL_OPEN_ITEMS, c->id);
     if (!e)
         e = wsm__buf_add(call->out, items.data ? items.data : "", items.len);
     if (!e)
-        e = wsm__buf_puts(call->out, c->done ? "</n:Items><n:EndOfSequence/></n:PullResponse>"
-                                             : "</n:Items></n:PullResponse>");
+        e = wsm__buf_puts(call->out, c->done ? PULL_CLOSE : "</n:Items></n:PullResponse>");
     if (!e)
         e = wsm__reply_end(call->out);
+    /* Not even an empty reply fits (no item was taken: none is lost). */
+    if (!e && count == 0 && call->out->len > limit)
+        e = WSM_ERR_ENVELOPE_TOO_LARGE;
     wsm__buf_free(&items);
     if (c->done && !e)
         drop(c); /* the sequence ended: the context is gone */
@@ -742,7 +840,7 @@ enum wsm_err wsmd__cim_pull(struct wsmd_call *call)
 enum wsm_err wsmd__cim_release(struct wsmd_call *call)
 {
     const char *id = context_id(call, "Release");
-    struct ectx *c = id ? take(id, call->user ? call->user : "") : NULL;
+    struct ectx *c = id ? take(id, call->user ? call->user : "", call->env->resource_uri) : NULL;
     if (!c)
         return WSM_ERR_INVALID_ENUM_CONTEXT;
     drop(c);
@@ -753,7 +851,7 @@ enum wsm_err wsmd__cim_release(struct wsmd_call *call)
 enum wsm_err wsmd__cim_getstatus(struct wsmd_call *call)
 {
     const char *id = context_id(call, "GetStatus");
-    struct ectx *c = id ? take(id, call->user ? call->user : "") : NULL;
+    struct ectx *c = id ? take(id, call->user ? call->user : "", call->env->resource_uri) : NULL;
     if (!c)
         return WSM_ERR_INVALID_ENUM_CONTEXT;
     long long left = c->expires_ms - now_ms();

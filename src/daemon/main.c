@@ -19,6 +19,7 @@
 #include <libxml/parser.h>
 
 #include "auth.h"
+#include "authz.h"
 #include "certauth.h"
 #include "config.h"
 #include "engine.h"
@@ -36,6 +37,7 @@ static int usage(FILE *f)
 {
     fprintf(f, "usage: wsmd [-c FILE] [--listen URL]... [--users FILE] [--foreground]\n"
                "            [--allow-unencrypted] [--max-envelope-size BYTES]\n"
+               "            [--allow 'RIGHTS GROUP|@USER|*...']...   (Allow lines)\n"
                "            [--tls-cert FILE --tls-key FILE]   (for https:// listeners)\n"
                "       wsmd user add|del NAME --users FILE   (password read from stdin)\n"
                "       wsmd user list --users FILE\n"
@@ -172,6 +174,11 @@ int main(int argc, char **argv)
             if (end == v || *end)
                 return usage(stderr);
             i++;
+        } else if (strcmp(a, "--allow") == 0 && v) {
+            /* An Allow line (authz.h), added to the config file's. */
+            if (wsmd__config_set(&srv.cfg, "Allow", v) != WSM_OK)
+                return usage(stderr);
+            i++;
         } else if (strcmp(a, "--allow-unencrypted") == 0) {
             srv.cfg.allow_unencrypted = 1;
         } else if (strcmp(a, "--foreground") == 0 || strcmp(a, "-f") == 0) {
@@ -278,6 +285,7 @@ int main(int argc, char **argv)
 
 #ifdef WSMD_HAVE_CIM
     wsmd__enum_set_timeout(srv.cfg.enum_timeout_ms);
+    wsmd__enum_set_budgets(srv.cfg.enum_budget_user_kb, srv.cfg.enum_budget_total_kb);
 #endif
 #ifdef WSMD_HAVE_SHELL
     struct shell_limits lim;
@@ -287,6 +295,9 @@ int main(int argc, char **argv)
         goto out;
     }
 #endif
+    srv.is_root = geteuid() == 0;
+    if (wsmd__authz_new(&srv.cfg, srv.is_root, &srv.authz) != WSM_OK)
+        goto out;
 
     /* Fixed malloc thresholds instead of glibc's sliding ones: replies and
      * shell output buffers of a few hundred KB are made and freed all the
@@ -330,6 +341,7 @@ out:
 #ifdef WSMD_HAVE_SHELL
     shell_mgr_free(srv.shells);
 #endif
+    wsmd__authz_free(srv.authz);
     wsmd__nego_free(srv.nego);
     wsmd__certauth_free(srv.certauth);
     wsmd__auth_free(srv.auth);

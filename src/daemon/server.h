@@ -53,6 +53,10 @@ struct wsmd_config {
     long idle_timeout_ms;
     unsigned max_memory_per_shell_mb;
     long enum_timeout_ms; /* EnumerationTimeoutms; 0: 240000 */
+    /* MaxEnumerationMemoryPerUserKB, MaxEnumerationMemoryKB: what
+     * enumeration contexts may hold (enum.c); 0: 16384, 131072. */
+    unsigned long enum_budget_user_kb;
+    unsigned long enum_budget_total_kb;
     /* Client certificates (certauth.h): ClientCAFile, and the CertMapping
      * lines as written (each checked by wsmd__certmap_parse when set). */
     char *client_ca_path;
@@ -70,9 +74,14 @@ struct wsmd_config {
     int privsep;
     char *privsep_user;
     int allow_root; /* AllowRoot: uid 0 may log in (any scheme) */
+    /* Authorization (authz.h): the Allow lines as written, each checked
+     * by wsmd__authz_check_rule when set; none: the defaults. */
+    char **allow;
+    size_t nallow;
 };
 
 struct shell_mgr;
+struct wsmd_authz;
 
 struct wsmd_server {
     struct wsmd_config cfg;
@@ -81,6 +90,7 @@ struct wsmd_server {
     /* Client certificates (ClientCAFile); NULL: none. */
     struct wsmd_certauth *certauth;
     struct shell_mgr *shells;
+    struct wsmd_authz *authz; /* who may do what (authz.h) */
     int is_root;
     struct wsmd_parked *parked; /* requests waiting (long-poll), for shutdown */
 };

@@ -1,7 +1,8 @@
 /* winrm/config, read-only: what `winrm get winrm/config` and `winrm
  * enumerate winrm/config/listener` show on Windows, from wsmd's running
- * configuration. Elements that mean nothing here (RootSDDL, IPv4Filter,
+ * configuration. Elements that mean nothing here (IPv4Filter,
  * MaxConcurrentUsers, ...) are left out rather than given made-up values;
+ * RootSDDL renders wsmd's authorization policy (authz.c);
  * the rest keep Windows' names and order (MS-WSMV 2.2.4.10, .36, .37,
  * .43, .19). Changes are made in wsmd's configuration file, never over
  * the wire (docs/internals/winrm-config.md). */
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "authz.h"
 #include "config.h"
 #include "negotiate.h"
 #include "ns.h"
@@ -136,9 +138,25 @@ static void write_ports(struct w *w, const char *ns)
     close_el(w, "DefaultPorts");
 }
 
+/* RootSDDL: the policy in force, in the shape of Windows' SDDL. */
+static void write_sddl(struct w *w, const struct wsmd_server *srv)
+{
+    if (w->e)
+        return;
+    struct wsm_buf b;
+    wsm__buf_init(&b, 0);
+    w->e = wsmd__authz_sddl(srv, &b);
+    if (!w->e)
+        w->e = wsm__buf_puts(&b, ""); /* NUL-terminated even when empty */
+    if (!w->e)
+        str_el(w, "RootSDDL", b.data);
+    wsm__buf_free(&b);
+}
+
 static void write_service(struct w *w, const struct wsmd_server *srv, const char *ns)
 {
     open_el(w, "Service", ns);
+    write_sddl(w, srv);
 #ifdef WSMD_HAVE_CIM
     num_el(w, "EnumerationTimeoutms", (unsigned long long)wsmd__enum_timeout());
 #endif
@@ -365,20 +383,14 @@ static enum wsm_err enumerate_listeners(struct wsmd_call *call)
     return wsmd__enum_source(call, &src);
 }
 
-static enum wsm_err listener_route(struct wsmd_call *call, const char *action)
+enum wsm_err wsmd__wsmconfig_listener_get(struct wsmd_call *call)
 {
-    if (!strcmp(action, XF "Get"))
-        return get_listener(call);
-    if (!strcmp(action, EN "Enumerate"))
-        return enumerate_listeners(call);
-    /* Contexts are found by their id, whatever made them. */
-    if (!strcmp(action, EN "Pull"))
-        return wsmd__cim_pull(call);
-    if (!strcmp(action, EN "Release"))
-        return wsmd__cim_release(call);
-    if (!strcmp(action, EN "GetStatus"))
-        return wsmd__cim_getstatus(call);
-    return WSM_ERR_ACTION_NOT_SUPPORTED;
+    return get_listener(call);
+}
+
+enum wsm_err wsmd__wsmconfig_listener_enumerate(struct wsmd_call *call)
+{
+    return enumerate_listeners(call);
 }
 #endif /* WSMD_HAVE_CIM */
 
@@ -426,38 +438,49 @@ static enum wsm_err get_section(struct wsmd_call *call, enum section s)
     return w.e ? w.e : wsm__reply_end(call->out);
 }
 
-/* Put, Create, Delete and methods (any action outside WS-Transfer,
- * WS-Enumeration and WS-Eventing) are changes. */
-static int is_change(const char *action)
+/* Finds the section of the resource URI; -1 if it is not one. */
+static int section_of(const char *res)
 {
+    if (!res)
+        return -1;
+    for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]); i++)
+        if (!strcasecmp(resources[i].uri, res))
+            return (int)i;
+    return -1;
+}
+
+int wsmd__wsmconfig_is_section(const char *res)
+{
+    int i = section_of(res);
+    return i >= 0 && resources[i].s != S_LISTENER;
+}
+
+int wsmd__wsmconfig_is_listener(const char *res)
+{
+    int i = section_of(res);
+    return i >= 0 && resources[i].s == S_LISTENER;
+}
+
+enum wsm_err wsmd__wsmconfig_get(struct wsmd_call *call)
+{
+    int i = section_of(call->env->resource_uri);
+    if (i < 0 || resources[i].s == S_LISTENER)
+        return WSM_ERR_ACTION_NOT_SUPPORTED;
+    return get_section(call, resources[i].s);
+}
+
+int wsmd__wsmconfig_is_change(const char *action)
+{
+    /* Put, Create, Delete and methods (any action outside WS-Transfer,
+     * WS-Enumeration and WS-Eventing) are changes. */
     if (!strcmp(action, XF "Put") || !strcmp(action, XF "Create") || !strcmp(action, XF "Delete"))
         return 1;
     return strncmp(action, XF, strlen(XF)) != 0 && strncmp(action, EN, strlen(EN)) != 0 &&
            strncmp(action, EV, strlen(EV)) != 0;
 }
 
-int wsmd__wsmconfig_route(struct wsmd_call *call, enum wsm_err *result)
+enum wsm_err wsmd__wsmconfig_read_only(struct wsmd_call *call)
 {
-    const char *res = call->env->resource_uri;
-    const char *action = call->env->action;
-    size_t i, n = sizeof(resources) / sizeof(resources[0]);
-    if (!res || !action)
-        return 0;
-    for (i = 0; i < n && strcasecmp(resources[i].uri, res) != 0; i++)
-        ;
-    if (i == n)
-        return 0;
-    if (is_change(action)) {
-        call->fault_message = READ_ONLY_MESSAGE;
-        *result = WSM_ERR_ACTION_NOT_SUPPORTED;
-    }
-#ifdef WSMD_HAVE_CIM
-    else if (resources[i].s == S_LISTENER)
-        *result = listener_route(call, action);
-#endif
-    else if (!strcmp(action, XF "Get"))
-        *result = get_section(call, resources[i].s);
-    else
-        *result = WSM_ERR_ACTION_NOT_SUPPORTED;
-    return 1;
+    call->fault_message = READ_ONLY_MESSAGE;
+    return WSM_ERR_ACTION_NOT_SUPPORTED;
 }

@@ -13,10 +13,21 @@
 void wsmd__winrs_limits(const struct wsmd_config *cfg, struct shell_limits *lim);
 #endif
 
-/* 1 if call's resource URI is one of winrm/config's (config, config/
- * service, config/service/auth, config/service/defaultports, config/winrs,
- * config/listener), with *result the handler's answer. Reads only: any
- * write is wsa:ActionNotSupported naming the configuration file. */
-int wsmd__wsmconfig_route(struct wsmd_call *call, enum wsm_err *result);
+/* winrm/config's resources, as the dispatch table (dispatch.c) serves
+ * them. Sections: config, config/service, config/service/auth,
+ * config/service/defaultports, config/winrs (Get only); the listener
+ * (Get, Enumerate; its contexts are Pulled under the same URI). Reads
+ * only: a change (wsmd__wsmconfig_is_change) is answered by
+ * wsmd__wsmconfig_read_only, wsa:ActionNotSupported naming the
+ * configuration file. URIs compare without case. */
+int wsmd__wsmconfig_is_section(const char *resource_uri);
+int wsmd__wsmconfig_is_listener(const char *resource_uri);
+int wsmd__wsmconfig_is_change(const char *action);
+enum wsm_err wsmd__wsmconfig_get(struct wsmd_call *call);
+enum wsm_err wsmd__wsmconfig_read_only(struct wsmd_call *call);
+#ifdef WSMD_HAVE_CIM
+enum wsm_err wsmd__wsmconfig_listener_get(struct wsmd_call *call);
+enum wsm_err wsmd__wsmconfig_listener_enumerate(struct wsmd_call *call);
+#endif
 
 #endif

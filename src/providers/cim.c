@@ -1,5 +1,6 @@
 #include "cim.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,4 +148,18 @@ void cim_system_name(char *buf, size_t n)
         snprintf(host, sizeof(host), "localhost");
     host[sizeof(host) - 1] = '\0';
     snprintf(buf, n, "%s", host);
+}
+
+enum wsm_err cim_errno_shortage(int err)
+{
+    switch (err) {
+    case ENOMEM:
+    case ENOBUFS:
+        return WSM_ERR_NOMEM;
+    case EMFILE:
+    case ENFILE:
+        return WSM_ERR_IO;
+    default:
+        return WSM_OK;
+    }
 }

@@ -171,6 +171,13 @@ const char *cim_get(const struct cim_instance *i, const char *prop);
  * (n > 0). */
 void cim_system_name(char *buf, size_t n);
 
+/* A provider that fails to open or read something because the daemon is
+ * out of file descriptors or memory must say so, not skip the item (an
+ * empty or short answer would be wrong data): the fault for errno err
+ * when it is such a shortage (EMFILE, ENFILE, ENOMEM, ENOBUFS), else
+ * WSM_OK (an ordinary failure: the item is gone, say). */
+enum wsm_err cim_errno_shortage(int err);
+
 /* Reads a small text file whole (trailing newline removed) into the
  * arena; NULL if it cannot be read. For procfs and sysfs. */
 const char *cim_read_file(struct wsm_arena *a, const char *path);

@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -421,8 +422,15 @@ static enum wsm_err iter_new(enum which which, int want_names, struct net_iter *
     }
     cim_system_name(s->host, sizeof(s->host));
     if (which == W32_CONFIG) {
-        if (getifaddrs(&s->ifa) != 0)
+        if (getifaddrs(&s->ifa) != 0) {
+            enum wsm_err short_of = cim_errno_shortage(errno);
             s->ifa = NULL; /* no addresses known: IPAddress stays NULL */
+            if (short_of) {
+                /* out of fds or memory: a fault, not adapters without addresses */
+                iter_free(s);
+                return short_of;
+            }
+        }
         load_gateways(s);
         load_resolv(s);
     }
@@ -761,8 +769,13 @@ static enum wsm_err net_next(void *it, struct cim_instance *inst)
     struct net_iter *s = it;
     while (s && s->pos < s->count) {
         const struct if_nameindex *e = &s->names[s->pos++];
-        /* Gone (or renamed) since the list was taken: skip it. */
-        if (if_nametoindex(e->if_name) != e->if_index)
+        /* Gone (or renamed) since the list was taken: skip it. A failure
+         * to look (no fd for the socket it uses) is not "gone". */
+        errno = 0;
+        unsigned idx = if_nametoindex(e->if_name);
+        if (!idx && cim_errno_shortage(errno))
+            return cim_errno_shortage(errno);
+        if (idx != e->if_index)
             continue;
         fill(s, inst, e->if_index, e->if_name);
         return WSM_OK;

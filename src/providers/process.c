@@ -572,12 +572,16 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
     /* Every file is read through this directory: should the pid be
      * reused meanwhile, reads fail (ESRCH) instead of mixing processes. */
     int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return WSM_ERR_NOT_FOUND;
+    if (dfd < 0) {
+        enum wsm_err short_of = cim_errno_shortage(errno);
+        return short_of ? short_of : WSM_ERR_NOT_FOUND; /* out of fds: not "exited" */
+    }
     struct pstat ps;
+    errno = 0;
     if (read_at(dfd, "stat", sc->stat, sizeof(sc->stat)) <= 0 || parse_stat(sc->stat, &ps) < 0) {
+        enum wsm_err short_of = cim_errno_shortage(errno);
         close(dfd);
-        return WSM_ERR_NOT_FOUND;
+        return short_of ? short_of : WSM_ERR_NOT_FOUND;
     }
     int kthread = (ps.f[F_FLAGS] & PF_KTHREAD_FLAG) != 0;
     int have_status = k != K_CIM && read_at(dfd, "status", sc->status, sizeof(sc->status)) > 0;
@@ -739,8 +743,9 @@ static enum wsm_err proc_open(const struct cim_ctx *ctx, void **it)
         return WSM_ERR_NOMEM;
     p->proc = opendir("/proc");
     if (!p->proc) {
+        enum wsm_err short_of = cim_errno_shortage(errno);
         free(p);
-        return WSM_ERR_IO;
+        return short_of ? short_of : WSM_ERR_IO;
     }
     host_init(&p->host);
     *it = p;
@@ -769,7 +774,7 @@ static enum wsm_err proc_next(void *it, struct cim_instance *inst)
     if (!p)
         return WSM_ERR_NOT_FOUND;
     struct dirent *e;
-    while ((e = readdir(p->proc))) {
+    for (errno = 0; (e = readdir(p->proc)); errno = 0) {
         pid_t pid = parse_pid(e->d_name);
         if (pid <= 0)
             continue;
@@ -778,7 +783,8 @@ static enum wsm_err proc_next(void *it, struct cim_instance *inst)
             continue; /* exited since readdir */
         return r;
     }
-    return WSM_ERR_NOT_FOUND;
+    /* readdir's own failure is not the end of the list. */
+    return errno ? WSM_ERR_IO : WSM_ERR_NOT_FOUND;
 }
 
 static void proc_close(void *it)

@@ -606,8 +606,8 @@ static enum wsm_err svc_next(void *it, struct cim_instance *inst)
         sd_bus_error err = SD_BUS_ERROR_NULL;
         int r = unit_read(s->bus, id, &u, &err);
         sd_bus_error_free(&err);
-        if (r == -ENOMEM)
-            return WSM_ERR_NOMEM;
+        if (r < 0 && cim_errno_shortage(-r))
+            return cim_errno_shortage(-r); /* not "gone": the daemon is short of memory/fds */
         /* Gone meanwhile, only referenced (not-found), or an alias of a
          * unit that shows under its own name: skip. */
         int show = r >= 0 && u.id && !strcmp(u.id, id) && u.load_state &&

@@ -22,6 +22,16 @@ from wsman_helpers import PASSWORD, USER  # noqa: E402
 REPO_ROOT = HERE.parents[1]
 WSMD_BIN = os.environ.get("WSMD_BIN") or str(REPO_ROOT / "build" / "wsmd")
 
+# As root, wsmd authorizes by local group (docs/internals/authz.md): the
+# shell accounts are made members of wsmd-admins (shell_accounts), while
+# alice and bob are user-file users without a local account, who hold no
+# right unless an Allow line names them. So every daemon the tests start
+# as root is given, as an administrator would write them, the Allow lines
+# of the defaults' admin group and of those two users -- unless started
+# with grant=False (test_authz.py, which tests the policy itself).
+ADMIN_GROUP = "wsmd-admins"
+TEST_ALLOW = ("--allow", f"all {ADMIN_GROUP}", "--allow", f"all @{USER} @bob")
+
 LISTEN_RE = re.compile(r"listening on (http://127\.0\.0\.1:(\d+)/wsman)")
 NETWORK_RE = re.compile(r"event=privsep role=network pid=(\d+)")
 START_TIMEOUT = 15.0
@@ -52,7 +62,9 @@ def user_add(users_file, name, password):
 class Daemon:
     """A running wsmd. stderr goes to a file so it can never block the daemon."""
 
-    def __init__(self, args, workdir):
+    def __init__(self, args, workdir, grant=True):
+        if grant and os.geteuid() == 0:
+            args = [*args, *TEST_ALLOW]
         self.args = [wsmd_bin(), *args]
         self.workdir = Path(workdir)
         self.stderr_path = self.workdir / "wsmd.stderr"
@@ -166,9 +178,9 @@ def wsmd_factory(tmp_path):
     """Start daemons with arbitrary args; all are stopped and checked at teardown."""
     started = []
 
-    def start(*args):
+    def start(*args, grant=True):
         workdir = Path(tempfile.mkdtemp(prefix="wsmd-", dir=tmp_path))
-        d = Daemon(list(args), workdir)
+        d = Daemon(list(args), workdir, grant=grant)
         started.append(d)
         return d
 
@@ -231,6 +243,38 @@ def _account_exists(name):
 SHELL_ACCOUNTS_LOCK = os.path.join(tempfile.gettempdir(), "wsmd-shell-accounts.lock")
 
 
+def _group_exists(name):
+    import grp
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def ensure_group(name):
+    """groupadd NAME unless it exists (root; a concurrent groupadd of the
+    same name is fine: only the group's absence afterwards fails)."""
+    if _group_exists(name):
+        return
+    cp = subprocess.run(["groupadd", name], capture_output=True, text=True, timeout=30)
+    if cp.returncode != 0 and not _group_exists(name):
+        pytest.fail(f"groupadd {name} failed rc={cp.returncode}: {cp.stderr}")
+
+
+def add_to_group(user, group):
+    import grp
+    import pwd
+    pw = pwd.getpwnam(user)
+    g = grp.getgrnam(group)
+    if pw.pw_gid == g.gr_gid or user in g.gr_mem:
+        return
+    cp = subprocess.run(["usermod", "-a", "-G", group, user], capture_output=True,
+                        text=True, timeout=30)
+    if cp.returncode != 0:
+        pytest.fail(f"usermod -a -G {group} {user} failed rc={cp.returncode}: {cp.stderr}")
+
+
 @pytest.fixture(scope="session")
 def shell_accounts():
     """[(name, password), (name, password)] the shell tests authenticate as.
@@ -257,12 +301,15 @@ def shell_accounts():
     lock = open(SHELL_ACCOUNTS_LOCK, "a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        ensure_group(ADMIN_GROUP)
         for name, _ in accounts:
             if not _account_exists(name):
-                cp = subprocess.run(["useradd", "-m", "-s", "/bin/sh", name],
-                                    capture_output=True, text=True, timeout=30)
+                cp = subprocess.run(["useradd", "-m", "-s", "/bin/sh", "-G", ADMIN_GROUP,
+                                     name], capture_output=True, text=True, timeout=30)
                 if cp.returncode != 0 and not _account_exists(name):
                     pytest.fail(f"useradd {name} failed rc={cp.returncode}: {cp.stderr}")
+            # An account left over from an older run may lack the group.
+            add_to_group(name, ADMIN_GROUP)
         fcntl.flock(lock, fcntl.LOCK_SH)
         yield accounts
         try:

@@ -113,8 +113,9 @@ def test_get_config_reflects_the_config_file(d):
     assert v["MaxEnvelopeSizekb"] == "300"
     assert v["MaxTimeoutms"] == "600000" and v["MaxBatchItems"] == "32000"
     svc = values(v["Service"])
-    assert names(v["Service"]) == ["EnumerationTimeoutms", "MaxConnections",
+    assert names(v["Service"]) == ["RootSDDL", "EnumerationTimeoutms", "MaxConnections",
                                    "AllowUnencrypted", "Auth", "DefaultPorts"]
+    assert svc["RootSDDL"].startswith("O:NSG:BAD:P(A;;GA;;;")
     assert svc["AllowUnencrypted"] == "true"
     assert svc["EnumerationTimeoutms"] == "240000" and svc["MaxConnections"] == "300"
     assert values(svc["DefaultPorts"]) == {"HTTP": "5985", "HTTPS": "5986"}
@@ -126,9 +127,12 @@ def test_get_config_reflects_the_config_file(d):
     winrs = values(v["Winrs"])
     assert winrs["MaxShellsPerUser"] == "7" and winrs["AllowRemoteShellAccess"] == "true"
     assert winrs["IdleTimeout"] == "7200000" and winrs["MaxProcessesPerShell"] == "25"
-    # No secret and no path of the configuration shows.
+    # No secret and no path of the configuration shows. (RootSDDL names
+    # the groups and users the policy grants rights to, as Windows' names
+    # their SIDs: the policy is not a secret from those who may read it.)
+    shown = re.sub(r"<cfg:RootSDDL>[^<]*</cfg:RootSDDL>", "", text.split("<s:Body>", 1)[1])
     for secret in (str(d.cert.key), str(d.cert.cert), "users", USER):
-        assert secret not in text.split("<s:Body>", 1)[1]
+        assert secret not in shown
 
 
 def test_get_service_auth(d):

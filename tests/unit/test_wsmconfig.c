@@ -193,7 +193,12 @@ static void test_get_config(void **state)
 #endif
 #ifdef WSMD_HAVE_CIM
     assert_children(f, CFG, "//c:Config/c:Service",
-                    "EnumerationTimeoutms MaxConnections AllowUnencrypted Auth DefaultPorts");
+                    "RootSDDL EnumerationTimeoutms MaxConnections AllowUnencrypted Auth "
+                    "DefaultPorts");
+#endif
+    /* Not root, no Allow lines: every authenticated user holds all rights. */
+    assert_value(f, CFG, "//c:Config/c:Service/c:RootSDDL", "O:NSG:BAD:P(A;;GA;;;AU)");
+#ifdef WSMD_HAVE_CIM
 #endif
 }
 
