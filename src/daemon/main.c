@@ -295,7 +295,6 @@ int main(int argc, char **argv)
         goto out;
     }
 #endif
-    srv.is_root = geteuid() == 0;
     if (wsmd__authz_new(&srv.cfg, srv.is_root, &srv.authz) != WSM_OK)
         goto out;
 
