@@ -30,10 +30,15 @@
 #define LOG_EVERY_MS 10000
 /* Eviction starts when a listener holds this share (/10) of its limit. */
 #define EVICT_AT_TENTHS 9
+/* Connections of one address in all, authenticated ones included: a
+ * client with credentials may keep many sessions (one keep-alive
+ * connection each); one without may hold MaxConnectionsPerAddress. */
+#define TOTAL_PER_ADDRESS_FACTOR 8
 
 struct gaddr {
     unsigned char key[16];
-    unsigned count; /* open connections */
+    unsigned count;  /* open connections */
+    unsigned authed; /* of which a request was authenticated on */
     /* since the last summary */
     unsigned long refused, timed_out, evicted;
     long long last_log_ms;
@@ -67,6 +72,12 @@ struct wsmd_connguard {
     struct gconn *head, *tail;
     struct gaddr *addrs[ADDR_BUCKETS];
 };
+
+static int over_limit(const struct wsmd_connguard *g, const struct gaddr *a, unsigned extra)
+{
+    return a->count + extra - a->authed > g->per_address ||
+           a->count + extra > g->per_address * TOTAL_PER_ADDRESS_FACTOR;
+}
 
 static long long now_ms(void)
 {
@@ -272,7 +283,7 @@ int wsmd__connguard_admit(struct wsmd_connguard *g, const struct sockaddr *sa, s
         return 1;
     pthread_mutex_lock(&g->lock);
     struct gaddr *a = addr_find(g, key, 0);
-    int ok = !a || a->count < g->per_address;
+    int ok = !a || !over_limit(g, a, 1);
     if (!ok)
         a->refused++;
     pthread_mutex_unlock(&g->lock);
@@ -313,7 +324,7 @@ void wsmd__connguard_open(struct wsmd_connguard *g, const void *conn, int fd,
     e->addr = keyed ? addr_find(g, key, 1) : NULL;
     if (keyed && !e->addr) {
         doom(e);
-    } else if (e->addr && ++e->addr->count > g->per_address) {
+    } else if (e->addr && (++e->addr->count, over_limit(g, e->addr, 0))) {
         /* Several workers accept at once: the policy check above may let
          * a few more through; this is the exact count. */
         e->addr->refused++;
@@ -345,8 +356,10 @@ void wsmd__connguard_close(struct wsmd_connguard *g, const void *conn)
         else
             g->tail = e->prev;
         g->open[e->listener]--;
-        if (e->addr)
+        if (e->addr) {
             e->addr->count--;
+            e->addr->authed -= e->authed;
+        }
     }
     pthread_mutex_unlock(&g->lock);
     free(e);
@@ -372,8 +385,11 @@ void wsmd__connguard_authed(struct wsmd_connguard *g, const void *conn)
         return;
     pthread_mutex_lock(&g->lock);
     struct gconn *e = conn_find(g, conn);
-    if (e)
+    if (e && !e->authed) {
         e->authed = 1;
+        if (e->addr)
+            e->addr->authed++;
+    }
     pthread_mutex_unlock(&g->lock);
 }
 

@@ -43,7 +43,9 @@ enum wsm_err wsmd__connguard_new(const struct wsmd_config *cfg, struct wsmd_conn
 /* Stops it; call after the listeners stopped. NULL is fine. */
 void wsmd__connguard_free(struct wsmd_connguard *g);
 
-/* libmicrohttpd's accept policy: 0 when the address holds its share. */
+/* libmicrohttpd's accept policy: 0 when the address holds its share:
+ * MaxConnectionsPerAddress connections on which nothing authenticated
+ * yet, or 8 times that in all. */
 int wsmd__connguard_admit(struct wsmd_connguard *g, const struct sockaddr *sa, socklen_t len);
 /* A connection was opened on listener number `listener` (fd is its
  * socket). Over the per-address limit it is shut down at once. */

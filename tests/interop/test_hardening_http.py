@@ -138,6 +138,45 @@ def test_per_address_limit_leaves_room_for_others(wsmd):
         time.sleep(0.05)
 
 
+def test_authenticated_sessions_beyond_the_per_address_limit(wsmd):
+    """A client with credentials may keep more sessions than the
+    per-address limit (one keep-alive connection each, as 40 pywinrm
+    Protocols would); idle connections without credentials still may not
+    pile up beside them."""
+    conns = []
+    try:
+        for _ in range(40):
+            c = http.client.HTTPConnection("127.0.0.1", wsmd.port, timeout=5,
+                                           source_address=("127.0.0.3", 0))
+            c.request("POST", "/wsman", body=IDENTIFY_BODY,
+                      headers={"Content-Type": SOAP_CT, "Authorization": basic_auth()})
+            r = c.getresponse()
+            assert r.status == 200
+            r.read()
+            conns.append(c)
+        for c in conns:  # all still open and usable
+            sock = c.sock
+            c.request("POST", "/wsman", body=IDENTIFY_BODY,
+                      headers={"Content-Type": SOAP_CT, "Authorization": basic_auth()})
+            r = c.getresponse()
+            assert r.status == 200 and c.sock is sock
+            r.read()
+        idle = [connect(wsmd.port, "127.0.0.3") for _ in range(40)]
+        try:
+            deadline = time.monotonic() + 5 * SLOW
+            while time.monotonic() < deadline:
+                open_ = [s for s in idle if not is_closed(s, 0.01)]
+                if len(open_) <= 32:
+                    break
+            assert len(open_) == 32, len(open_)
+        finally:
+            for s in idle:
+                s.close()
+    finally:
+        for c in conns:
+            c.close()
+
+
 def _wait_log(d, text, timeout=2.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
