@@ -53,6 +53,7 @@ enum wsm_err {
     WSM_ERR_CANNOT_PROCESS_FILTER = 34,  /* bad filter (a WQL syntax error...) */
     WSM_ERR_INVALID_REPRESENTATION = 35, /* Put/Create body does not fit the class */
     WSM_ERR_FRAGMENT = 36,               /* bad fragment expression */
+    WSM_ERR_XML_ATTRIBUTES = 37,         /* an element with more attributes than the cap */
     WSM_ERR__COUNT
 };
 

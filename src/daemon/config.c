@@ -23,7 +23,10 @@ void wsmd__config_defaults(struct wsmd_config *cfg)
     cfg->max_envelope = WSM_DEFAULT_MAX_ENVELOPE;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = n < 1 ? 1 : n > 8 ? 8 : (int)n;
-    cfg->max_connections = 300; /* Windows' MaxConnections */
+    /* MaxConnections: Windows' default is 300; 0 sizes it from the
+     * descriptors wsmd may open (wsmd__connguard_size), so that the
+     * per-address limit, not the global one, is what a flood meets. */
+    cfg->max_connections = 0;
     cfg->privsep = 1;
 }
 
@@ -423,6 +426,22 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
             cfg->idle_timeout_ms = v < 1000 ? 1000 : v; /* ms, as winrs config */
         else
             cfg->max_memory_per_shell_mb = (unsigned)v;
+        return WSM_OK;
+    }
+    if (!strcasecmp(key, "MaxConnectionsPerAddress") || !strcasecmp(key, "HeaderTimeoutms") ||
+        !strcasecmp(key, "BodyTimeoutms") || !strcasecmp(key, "MaxAnonymousEnvelopeSize")) {
+        /* The connection guard (docs/internals/connections.md). */
+        long v = strtol(value, &end, 10);
+        if (end == value || *end || v < 1 || v > 100000000L)
+            return WSM_ERR_INVALID_ARG;
+        if (!strcasecmp(key, "MaxConnectionsPerAddress"))
+            cfg->max_conn_per_addr = (unsigned)v;
+        else if (!strcasecmp(key, "HeaderTimeoutms"))
+            cfg->header_timeout_ms = v < 100 ? 100 : v;
+        else if (!strcasecmp(key, "BodyTimeoutms"))
+            cfg->body_timeout_ms = v < 100 ? 100 : v;
+        else
+            cfg->max_anon_envelope = (size_t)v;
         return WSM_OK;
     }
     if (!strcasecmp(key, "Threads") || !strcasecmp(key, "MaxConnections")) {

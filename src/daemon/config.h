@@ -15,7 +15,9 @@ enum wsm_err wsmd__config_add_listener(struct wsmd_config *cfg, const char *url)
 /* One setting by its winrm/config name (MaxEnvelopeSize, AllowUnencrypted,
  * Listen, Users, PamService, Threads, MaxConnections, CertificateFile,
  * KeyFile; Keytab, KerberosRealm, ServicePrincipal, CbtHardeningLevel;
- * ClientCAFile, CertMapping (repeatable; see certauth.h)). */
+ * ClientCAFile, CertMapping (repeatable; see certauth.h);
+ * MaxConnectionsPerAddress, HeaderTimeoutms, BodyTimeoutms,
+ * MaxAnonymousEnvelopeSize (connguard.h)). */
 enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const char *value);
 /* Lines "Key = value"; '#' starts a comment. */
 enum wsm_err wsmd__config_load(struct wsmd_config *cfg, const char *path);

@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "certauth.h"
+#include "connguard.h"
 #include "fault.h"
 #include "negotiate.h"
 #include "privsep.h"
@@ -55,6 +56,7 @@ struct req {
     int deferred_basic;
     int responded;
     int too_big;
+    int close; /* the framing is in doubt: answer and close */
     size_t discarded;
     struct wsm_buf body;
     char action[LOG_FIELD];
@@ -194,8 +196,12 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsig
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"WSMAN\"");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
+    if (r && r->close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
+    if (r && ret == MHD_YES)
+        wsmd__connguard_phase(r->srv->guard, c, WSMD_CONN_REPLY); /* a slow reader has a deadline */
     if (r && !r->responded) {
         char peer[80];
         r->responded = 1;
@@ -256,9 +262,14 @@ static enum MHD_Result unauthorized(struct MHD_Connection *c, struct req *r, int
 {
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
     char *end = NULL;
     unsigned long long n = cl ? strtoull(cl, &end, 10) : ~0ULL;
-    if (!r->nc || !cl || end == cl || *end || n > r->srv->cfg.max_envelope)
+    /* With Expect: 100-continue, waiting for the body would make
+     * libmicrohttpd send "100 Continue" first: an invitation to upload to
+     * a peer we just refused. The 401 goes at once (and the connection
+     * closes: the client may or may not send the body now). */
+    if (!r->nc || !cl || end == cl || *end || n > r->srv->cfg.max_envelope || expect)
         return send_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, basic);
     r->deferred_401 = 1;
     r->deferred_basic = basic;
@@ -333,6 +344,13 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     size_t cap = r->srv->cfg.max_envelope;
+    if (r->anonymous) {
+        /* Whoever sent it, an anonymous Identify is under 1 KB: the parse
+         * an unauthenticated peer can make us do stays small (libxml2 is
+         * quadratic in some inputs). */
+        cap = r->srv->cfg.max_anon_envelope ? r->srv->cfg.max_anon_envelope : cap;
+        r->body.cap = cap;
+    }
     if (wsmd__nego_body_encrypted(ct)) {
         /* Sealed by the connection's context: there must be one. */
         if (!r->nc || !wsmd__nego_can_seal(r->nc))
@@ -417,6 +435,7 @@ static enum MHD_Result on_body_complete(struct MHD_Connection *c, struct req *r)
     struct wsm_limits lim = {.max_size = r->srv->cfg.max_envelope};
     char msgid[256] = "";
 
+    wsmd__connguard_phase(r->srv->guard, c, WSMD_CONN_HANDLING);
     if (r->too_big)
         return send_fault(c, r, WSM_ERR_ENVELOPE_TOO_LARGE, NULL, NULL);
     if (r->nego_token && r->body.len == 0)
@@ -457,6 +476,55 @@ static enum MHD_Result on_body_complete(struct MHD_Connection *c, struct req *r)
     return run(c, r, 0);
 }
 
+struct framing {
+    int content_length, transfer_encoding, chunked;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        f->content_length++;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->transfer_encoding++;
+        while (value && (*value == ' ' || *value == '\t'))
+            value++;
+        size_t n = value ? strlen(value) : 0;
+        while (n && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+            n--;
+        f->chunked = n == 7 && !strncasecmp(value, "chunked", 7);
+    }
+    return MHD_YES;
+}
+
+/* One way only to tell where the body ends (RFC 9112 6.3): libmicrohttpd
+ * takes the first of two Content-Lengths and lets chunked win over
+ * Content-Length, where a proxy in front may decide otherwise (request
+ * smuggling). Conflicts are 400, codings other than chunked 501; both
+ * close the connection (r->close: 1 or 2). */
+static int framing_ok(struct MHD_Connection *c, struct req *r)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length > 1 || f.transfer_encoding > 1 ||
+        (f.content_length && f.transfer_encoding))
+        r->close = 1;
+    else if (f.transfer_encoding && !f.chunked)
+        r->close = 2;
+    if (r->close)
+        wsmd__log("event=bad-framing content_length=%d transfer_encoding=%d", f.content_length,
+                  f.transfer_encoding);
+    return !r->close;
+}
+
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    const struct wsmd_listener *l = cls;
+    return wsmd__connguard_admit(l->srv->guard, addr, addrlen) ? MHD_YES : MHD_NO;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -481,7 +549,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             r->nc = ci ? ci->socket_context : NULL;
         }
         *con_cls = r;
-        return on_headers(c, r, url, method);
+        wsmd__connguard_phase(r->srv->guard, c, WSMD_CONN_BODY);
+        if (!framing_ok(c, r))
+            return send_reply(c, r, r->close == 2 ? MHD_HTTP_NOT_IMPLEMENTED : MHD_HTTP_BAD_REQUEST,
+                              NULL, 0, 0);
+        enum MHD_Result ret = on_headers(c, r, url, method);
+        if (r->user[0])
+            wsmd__connguard_authed(r->srv->guard, c);
+        return ret;
     }
     if (r->parked) {
         /* Resumed after a long poll. */
@@ -513,7 +588,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r->too_big) {
             r->discarded += n;
             /* A chunked body far past the cap is not worth reading. */
-            if (r->discarded > 4 * r->srv->cfg.max_envelope)
+            if (r->discarded > 4 * (r->body.cap ? r->body.cap : r->srv->cfg.max_envelope))
                 return MHD_NO;
         }
         return MHD_YES;
@@ -524,9 +599,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)c;
+    const struct wsmd_listener *l = cls;
     (void)toe;
+    wsmd__connguard_phase(l->srv->guard, c, WSMD_CONN_WAIT_HEADERS); /* the next request's */
     struct req *r = *con_cls;
     if (!r)
         return;
@@ -547,6 +622,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 {
     const struct wsmd_listener *l = cls;
     if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        /* Before libmicrohttpd closes the fd: the reaper must not touch it. */
+        wsmd__connguard_close(l->srv->guard, c);
         if (l->https)
             wsmd__certauth_forget(l->srv->certauth, c); /* the certificate's verdict */
         /* The handshake and the keys die with the TCP connection. */
@@ -567,6 +644,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         int one = 1;
         /* Replies go out in one write; never wait for an ACK to send. */
         setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        const union MHD_ConnectionInfo *ai =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        wsmd__connguard_open(l->srv->guard, c, ci->connect_fd, ai ? ai->client_addr : NULL,
+                             (unsigned)(l - l->srv->cfg.listeners));
     }
 }
 
@@ -588,6 +669,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    /* A peer that goes away, or that the connection guard shut down, is
+     * no error of ours; one line per such connection would let anyone
+     * write the log at the rate they open connections. */
+    if (!strncmp(msg, "Connection socket is closed", 27) ||
+        !strncmp(msg, "Connection was closed by remote side", 36))
+        return;
     wsmd__log("event=http-error message=\"%s\"", msg);
 }
 
@@ -597,6 +684,9 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
     if (!srv->parked)
         return WSM_ERR_NOMEM;
     pthread_mutex_init(&srv->parked->lock, NULL);
+    wsmd__connguard_size(&srv->cfg);
+    if (wsmd__connguard_new(&srv->cfg, &srv->guard) != WSM_OK)
+        return WSM_ERR_NOMEM;
     for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
         struct wsmd_listener *l = &srv->cfg.listeners[i];
         struct sockaddr_storage ss;
@@ -646,12 +736,12 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
         }
         l->srv = srv;
         l->mhd = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+            flags, 0, accept_policy, l, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
             MHD_OPTION_ARRAY, l->https ? tls : plain, MHD_OPTION_ARRAY, bind,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
             on_connection, l, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
             MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)120,
+            (unsigned)(WSMD_IDLE_TIMEOUT_MS / 1000),
             /* Headers of WinRM clients take a few KB, Kerberos tickets with a
              * PAC tens of KB (WSMD_HTTP_POOL); MHD clears the pool per request. */
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WSMD_HTTP_POOL, MHD_OPTION_END);
@@ -703,6 +793,8 @@ void wsmd__http_stop(struct wsmd_server *srv)
             srv->cfg.listeners[i].mhd = NULL;
         }
     }
+    wsmd__connguard_free(srv->guard); /* every connection is closed now */
+    srv->guard = NULL;
     if (srv->parked) {
         pthread_mutex_destroy(&srv->parked->lock);
         free(srv->parked);

@@ -17,6 +17,7 @@
 struct wsmd_auth;
 struct wsmd_nego;
 struct wsmd_certauth;
+struct wsmd_connguard;
 
 struct wsmd_listener {
     char url[256];  /* as given */
@@ -45,7 +46,12 @@ struct wsmd_config {
     size_t max_envelope;
     int allow_unencrypted; /* Basic/unencrypted bodies on non-loopback HTTP */
     int threads;
-    unsigned max_connections;
+    unsigned max_connections; /* per listener; 0: sized from RLIMIT_NOFILE */
+    /* Connection guard (connguard.h); 0: its default. */
+    unsigned max_conn_per_addr; /* MaxConnectionsPerAddress */
+    long header_timeout_ms;     /* HeaderTimeoutms */
+    long body_timeout_ms;       /* BodyTimeoutms */
+    size_t max_anon_envelope;   /* MaxAnonymousEnvelopeSize: WSMANIDENTIFY bodies */
     unsigned long synthetic; /* test/bench: instances of WSMD_Synthetic (0: none) */
     /* winrm/config/winrs; 0: Windows' default. */
     unsigned max_shells_per_user;
@@ -93,6 +99,7 @@ struct wsmd_server {
     struct wsmd_authz *authz; /* who may do what (authz.h) */
     int is_root;
     struct wsmd_parked *parked; /* requests waiting (long-poll), for shutdown */
+    struct wsmd_connguard *guard; /* per-address limits, deadlines (connguard.h) */
 };
 
 typedef void (*wsmd_wake_fn)(void *arg);

@@ -246,6 +246,51 @@ static int contains(const char *buf, size_t len, const char *needle)
     return memmem(buf, len, needle, n) != NULL;
 }
 
+/* Counts the attributes of each start tag in one linear pass and says
+ * whether one has more than max. An attribute is a '=' outside quotes
+ * inside a tag; comments, CDATA sections and processing instructions are
+ * skipped whole. Runs before libxml2, whose duplicate-attribute check
+ * costs the square of an element's attributes: 500 KB of them took
+ * seconds. Malformed input may be counted wrong; the parser refuses it
+ * anyway. */
+static int too_many_attrs(const char *buf, size_t len, int max)
+{
+    const char *p = buf, *end = buf + len;
+    while ((p = memchr(p, '<', (size_t)(end - p))) != NULL) {
+        p++;
+        const char *close = NULL;
+        if (end - p >= 3 && !memcmp(p, "!--", 3))
+            close = "-->";
+        else if (end - p >= 8 && !memcmp(p, "![CDATA[", 8))
+            close = "]]>";
+        else if (p < end && *p == '?')
+            close = "?>";
+        if (close) {
+            const char *q = memmem(p, (size_t)(end - p), close, strlen(close));
+            if (!q)
+                return 0;
+            p = q + strlen(close);
+            continue;
+        }
+        int n = 0;
+        char quote = 0;
+        for (; p < end; p++) {
+            if (quote) {
+                if (*p == quote)
+                    quote = 0;
+            } else if (*p == '"' || *p == '\'') {
+                quote = *p;
+            } else if (*p == '=') {
+                if (++n > max)
+                    return 1;
+            } else if (*p == '>') {
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
 static int mu_true(const xmlNode *n)
 {
     /* pywinrm writes mustUnderstand without the SOAP prefix; accept both. */
@@ -442,6 +487,9 @@ enum wsm_err wsm__envelope_parse(const char *buf, size_t len, const struct wsm_l
     if (!(lim && lim->response) &&
         (contains(buf, len, "<!DOCTYPE") || contains(buf, len, "<!ENTITY")))
         return WSM_ERR_XML_DTD; /* (replies: the parser hooks below refuse it too) */
+    if (!(lim && lim->response) &&
+        too_many_attrs(buf, len, lim && lim->max_attrs ? lim->max_attrs : WSM_DEFAULT_MAX_ATTRS))
+        return WSM_ERR_XML_ATTRIBUTES;
 
     env = calloc(1, sizeof(*env));
     if (!env)

@@ -12,12 +12,17 @@
 
 #define WSM_DEFAULT_MAX_ENVELOPE 512000
 #define WSM_DEFAULT_MAX_DEPTH 64
+/* Attributes (namespace declarations included) on one element of a
+ * request: WS-Management envelopes carry a handful, and libxml2 checks an
+ * element's attributes against each other (quadratic in their number). */
+#define WSM_DEFAULT_MAX_ATTRS 64
 #define WSM_MAX_SELECTORS 32
 #define WSM_MAX_OPTIONS 32
 
 struct wsm_limits {
     size_t max_size; /* bytes; 0: WSM_DEFAULT_MAX_ENVELOPE */
     int max_depth;   /* 0: WSM_DEFAULT_MAX_DEPTH */
+    int max_attrs;   /* requests; 0: WSM_DEFAULT_MAX_ATTRS */
     int response;    /* a reply: Action and MessageID are not required */
 };
 

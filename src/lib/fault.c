@@ -28,6 +28,10 @@ static const struct wsm_fault_info table[] = {
      "The WS-Management service cannot process the request because the XML is nested too "
      "deeply.",
      2150858819UL, 400, 0, NULL},
+    {WSM_ERR_XML_ATTRIBUTES, "s:Sender", "w:SchemaValidationError",
+     "The WS-Management service cannot process the request because an element has more "
+     "attributes than the service accepts.",
+     2150858819UL, 400, 0, NULL},
     {WSM_ERR_ENVELOPE_TOO_LARGE, "s:Sender", "w:EncodingLimit",
      "The WS-Management service cannot process the request because the envelope size exceeds "
      "MaxEnvelopeSize.",

@@ -39,6 +39,7 @@ def d(wsmd_factory, users_file, tmp_path):
         "MaxEnvelopeSize = 307200   # bytes: 300 KB\n"
         "AllowUnencrypted = true\n"
         "MaxShellsPerUser = 7\n"
+        "MaxConnections = 300\n"
         "CbtHardeningLevel = Strict\n"
         "Listen = https://127.0.0.1:0\n"
         "Listen = http://127.0.0.1:0\n"

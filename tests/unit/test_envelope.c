@@ -396,6 +396,41 @@ static void test_depth(void **state)
     wsm__buf_free(&b);
 }
 
+/* Attributes per element are capped before libxml2 sees the document
+ * (its duplicate check is quadratic); quotes, comments and CDATA do not
+ * fool the count. */
+static void test_attribute_cap(void **state)
+{
+    (void)state;
+    struct wsm_limits lim = {.max_attrs = 3};
+    /* Identify with two attributes (xmlns:wsmid and a): fine at 3. */
+    const char *two = ENV("", "<wsmid:Identify xmlns:wsmid=\"" WSM_NS_IDENTITY "\" a=\"1\"/>");
+    expect_ok(two, &lim);
+    expect_err(ENV("", "<wsmid:Identify xmlns:wsmid=\"" WSM_NS_IDENTITY "\" a=\"1\" b='2' "
+                       "c=\"3\"/>"),
+               &lim, WSM_ERR_XML_ATTRIBUTES);
+    /* '=' inside values, comments and CDATA are no attributes. */
+    expect_ok(ENV("", "<!-- a=1 b=2 c=3 d=4 --><wsmid:Identify xmlns:wsmid=\"" WSM_NS_IDENTITY
+                      "\" a=\"x=y=z=w\"><![CDATA[ e=1 f=2 g=3 h=4 ]]></wsmid:Identify>"),
+              &lim);
+    /* The default cap: 5000 attributes on one element are refused, fast. */
+    struct wsm_buf b;
+    wsm__buf_init(&b, 0);
+    assert_int_equal(wsm__buf_puts(&b, "<s:Envelope" NS_DECL "><s:Header>" H_ACTION H_MSGID
+                                       "</s:Header><s:Body><x"),
+                     WSM_OK);
+    for (int i = 0; i < 5000; i++)
+        assert_int_equal(wsm__buf_printf(&b, " a%d=\"\"", i), WSM_OK);
+    assert_int_equal(wsm__buf_puts(&b, "/></s:Body></s:Envelope>"), WSM_OK);
+    expect_err(b.data, NULL, WSM_ERR_XML_ATTRIBUTES);
+    lim.max_attrs = 6000;
+    expect_ok(b.data, &lim);
+    wsm__buf_free(&b);
+    /* Replies are not capped (a client reads what its server sends). */
+    struct wsm_limits reply = {.max_attrs = 1, .response = 1};
+    expect_ok(two, &reply);
+}
+
 static void test_too_large(void **state)
 {
     (void)state;
@@ -816,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_must_understand),
         cmocka_unit_test(test_bad_headers),
         cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_attribute_cap),
         cmocka_unit_test(test_parser_reuse),
         cmocka_unit_test(test_parse_threads),
         cmocka_unit_test(test_reply_roundtrip),

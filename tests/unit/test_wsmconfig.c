@@ -39,6 +39,8 @@ static int setup(void **state)
     assert_int_equal(wsmd__config_set(&f.srv.cfg, "MaxEnvelopeSizekb", "1024"), WSM_OK);
     assert_int_equal(wsmd__config_set(&f.srv.cfg, "AllowUnencrypted", "true"), WSM_OK);
     assert_int_equal(wsmd__config_set(&f.srv.cfg, "MaxShellsPerUser", "7"), WSM_OK);
+    /* (unset, it is sized from RLIMIT_NOFILE when the listeners start) */
+    assert_int_equal(wsmd__config_set(&f.srv.cfg, "MaxConnections", "300"), WSM_OK);
     assert_int_equal(wsmd__config_set(&f.srv.cfg, "CbtHardeningLevel", "Strict"), WSM_OK);
     assert_int_equal(wsmd__config_add_listener(&f.srv.cfg, "http://127.0.0.1:5990"), WSM_OK);
     assert_int_equal(wsmd__config_add_listener(&f.srv.cfg, "http://0.0.0.0"), WSM_OK);
