@@ -272,6 +272,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "wsmd: cannot start the shell engine\n");
         goto out;
     }
+    shell_mgr_set_end_hook(srv.shells, wsmd__shell_log_end);
 #endif
     srv.is_root = geteuid() == 0;
 

@@ -30,6 +30,15 @@ static void ring_peek(const struct ring *r, size_t cap, char *dst, size_t n)
         memcpy(dst + a, iov[1].iov_base, n - a);
 }
 
+static void rollback(struct cmd *c)
+{
+    c->fl_token = 0;
+    c->fl_kept = 0;
+    c->fl_seq = -1;
+    c->fl_len[0] = c->fl_len[1] = 0;
+    c->fl_end[0] = c->fl_end[1] = c->fl_done = 0;
+}
+
 /* The reply of the Receive in flight went out: its bytes and ends are
  * gone for good. */
 static void commit(struct shell_mgr *m, struct cmd *c)
@@ -55,20 +64,9 @@ static void commit(struct shell_mgr *m, struct cmd *c)
         c->done_told = 1;
         shell__log_end(m, c);
     }
-    c->fl_token = 0;
-    c->fl_seq = -1;
-    c->fl_len[0] = c->fl_len[1] = 0;
-    c->fl_end[0] = c->fl_end[1] = c->fl_done = 0;
+    rollback(c);
     if (rearm)
         shell__arm(m, shell_now_ms());
-}
-
-static void rollback(struct cmd *c)
-{
-    c->fl_token = 0;
-    c->fl_seq = -1;
-    c->fl_len[0] = c->fl_len[1] = 0;
-    c->fl_end[0] = c->fl_end[1] = c->fl_done = 0;
 }
 
 /* Fills out with the bytes in flight (fl_len) and their ends. */
@@ -98,8 +96,8 @@ static enum wsm_err receive_locked(struct shell_mgr *m, struct cmd *c, size_t ma
                                    long long seq, struct shell_output *out, unsigned long *token)
 {
     *token = 0;
-    if (c->fl_token) {
-        if (seq < 0)
+    if (c->fl_token || c->fl_kept) {
+        if (seq < 0 && c->fl_token)
             return WSM_ERR_TIMED_OUT; /* its waiter fires when that settles */
         if (seq == c->fl_seq) {
             /* The client asks again for what it did not get: the same
@@ -108,9 +106,10 @@ static enum wsm_err receive_locked(struct shell_mgr *m, struct cmd *c, size_t ma
             if (e)
                 return e;
             c->fl_token = *token = ++m->next_fl_token;
+            c->fl_kept = 0;
             return WSM_OK;
         }
-        commit(m, c); /* a later SequenceId: the client has that reply */
+        commit(m, c); /* another SequenceId: the client has that reply */
     }
     if (shell__cmd_held(c))
         return WSM_ERR_TIMED_OUT; /* the exit is due any moment */
@@ -200,10 +199,15 @@ void shell_settle(struct shell_mgr *m, const char *owner, const char *shell_id,
     pthread_mutex_lock(&m->lock);
     struct cmd *c = shell__lookup(m, owner, shell_id, cmd_id);
     if (c && c->fl_token == token) {
-        if (delivered)
-            commit(m, c);
-        else
+        if (!delivered) {
             rollback(c);
+        } else if (c->fl_seq >= 0) {
+            /* Kept for a replay until the client's next Receive. */
+            c->fl_token = 0;
+            c->fl_kept = 1;
+        } else {
+            commit(m, c);
+        }
         /* Parked Receives of the command may go now. */
         shell__check_ready(m, c);
         if (m->nfired)

@@ -281,16 +281,21 @@ static int cmd_held(const struct cmd *c)
     return !c->exited && c->hold_until && shell_now_ms() < c->hold_until;
 }
 
-/* Would shell_receive return WSM_OK now? */
+/* Would shell_receive return WSM_OK now? Bytes and ends held for a
+ * SequenceId replay (fl_kept) count as told: the next Receive confirms
+ * them, so only what lies beyond makes the command ready. */
 static int cmd_ready(const struct cmd *c)
 {
     if (cmd_held(c) || c->fl_token)
         return 0; /* in flight: ready again once settled */
-    if (c->done_told || cmd_done(c))
+    if (c->done_told || c->fl_done)
+        return 1;
+    if (c->exited && c->out[0].eof && c->out[1].eof && c->out[0].r.len == c->fl_len[0] &&
+        c->out[1].r.len == c->fl_len[1])
         return 1;
     for (int k = 0; k < 2; k++) {
         const struct ostream *s = &c->out[k];
-        if (s->r.len > 0 || (s->eof && !s->end_told))
+        if (s->r.len > c->fl_len[k] || (s->eof && !s->end_told && !c->fl_end[k]))
             return 1;
     }
     return 0;
@@ -350,8 +355,8 @@ void shell__log_end(struct shell_mgr *m, struct cmd *c)
         .owner = c->sh->owner,
         .shell_id = c->sh->id,
         .cmd_id = c->id,
-        .out_bytes = c->sent[0],
-        .err_bytes = c->sent[1],
+        .out_bytes = c->sent[0] + (c->fl_kept ? c->fl_len[0] : 0),
+        .err_bytes = c->sent[1] + (c->fl_kept ? c->fl_len[1] : 0),
         .exit_code = c->exited ? c->exit_code : -1,
         .duration_ms = (c->exited ? c->exit_at : shell_now_ms()) - c->started,
     };
@@ -1136,7 +1141,7 @@ static void prune(struct shell_mgr *m, struct shell *sh)
     while (c && sh->ncmds > KEEP_FINISHED) {
         struct cmd *nx = c->next;
         if (c->done_told && c->reaped && c->nwaiters == 0 && c->out[0].fd < 0 && c->out[1].fd < 0 &&
-            c->in_fd < 0 && !c->fl_token) {
+            c->in_fd < 0 && !c->fl_token && !c->fl_kept) {
             unlink_cmd(&sh->cmds, &sh->cmds_tail, c);
             sh->ncmds--;
             cmd_free(m, c);

@@ -68,6 +68,10 @@ struct cmd {
     long long fl_seq;       /* the Receive's SequenceId (-1: none) */
     size_t fl_len[2];
     unsigned fl_end[2], fl_done;
+    /* Delivered, but the Receive carried a SequenceId: held (still at the
+     * head of the rings) until the client's next Receive, which gets it
+     * again if it repeats that SequenceId and confirms it otherwise. */
+    unsigned fl_kept;
 };
 
 struct shell {
