@@ -15,6 +15,10 @@ struct budget_user {
     char *name;
     size_t used;
     unsigned refs;
+    /* Stream buffers allowed past max_user (at most one): a Receive that
+     * waits on a command whose pipe gets no buffer because the account's
+     * other commands hold them all would otherwise wait forever. */
+    unsigned over;
 };
 
 struct shell_budget {

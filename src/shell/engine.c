@@ -35,6 +35,11 @@
 #define KEEP_FINISHED 64  /* finished commands a shell remembers */
 #define HOLD_MS 50        /* both streams at EOF: wait this long for the exit */
 #define PIPE_SIZE (1 << 20)
+/* What a command or a shell costs the budget besides its stream buffers
+ * (its structs, strings, ids: well under this): new ones are refused only
+ * when not even this is left. */
+#define CMD_CHARGE 4096
+#define SHELL_CHARGE 4096
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 #include "engine_state.h"
@@ -135,14 +140,25 @@ static size_t ring_data_iov(const struct ring *r, size_t cap, struct iovec iov[2
 
 /* Ring storage comes from the budget (the command's owner and the
  * total); ring_alloc fails when either is spent. */
-static int ring_alloc(struct shell_mgr *m, struct cmd *c, struct ring *r)
+static int ring_alloc(struct shell_mgr *m, struct cmd *c, struct ring *r, int wanted)
 {
     size_t cap = m->lim.stream_cap;
-    if (shell__budget_take(&m->budget, c->bu, cap) < 0)
-        return -1;
+    r->over = 0;
+    if (shell__budget_take(&m->budget, c->bu, cap) < 0) {
+        /* The one buffer an account may have past its budget, for the
+         * stream a Receive waits on (the total still holds). */
+        if (!wanted || !c->bu || c->bu->over || shell__budget_take(&m->budget, NULL, cap) < 0)
+            return -1;
+        c->bu->used += cap;
+        c->bu->over = 1;
+        r->over = 1;
+    }
     r->buf = malloc(cap);
     if (!r->buf) {
         shell__budget_give(&m->budget, c->bu, cap);
+        if (r->over)
+            c->bu->over = 0;
+        r->over = 0;
         return -1;
     }
     r->head = r->len = 0;
@@ -157,6 +173,9 @@ static void ring_release(struct shell_mgr *m, struct cmd *c, struct ring *r)
     r->buf = NULL;
     r->head = r->len = 0;
     shell__budget_give(&m->budget, c->bu, m->lim.stream_cap);
+    if (r->over && c->bu)
+        c->bu->over = 0;
+    r->over = 0;
     if (m->nstarved) {
         /* A starved stream may get this storage: the I/O thread looks. */
         m->budget_freed = 1;
@@ -421,6 +440,8 @@ static void cmd_free(struct shell_mgr *m, struct cmd *c)
         m->nstarved--;
     if (c->out[1].starved)
         m->nstarved--;
+    if (c->bu)
+        shell__budget_give(&m->budget, c->bu, CMD_CHARGE);
     shell__budget_put(&m->budget, c->bu);
     if (c->out[0].fd >= 0)
         close(c->out[0].fd);
@@ -435,6 +456,8 @@ static void cmd_free(struct shell_mgr *m, struct cmd *c)
 
 static void shell_free(struct shell_mgr *m, struct shell *sh)
 {
+    if (sh->bu)
+        shell__budget_give(&m->budget, sh->bu, SHELL_CHARGE);
     shell__budget_put(&m->budget, sh->bu);
     free(sh->owner);
     free(sh->groups);
@@ -458,15 +481,17 @@ static void stream_read(struct shell_mgr *m, struct cmd *c, int k)
             s->paused = 1;
             return;
         }
-        if (!s->r.buf && ring_alloc(m, c, &s->r) < 0) {
+        if (!s->r.buf && ring_alloc(m, c, &s->r, s->wanted) < 0) {
             /* The budget is spent (or memory): stop reading like a full
              * ring does; the stream resumes when storage is given back. */
             ep_del(m, s->fd);
             s->paused = 1;
             s->starved = 1;
+            s->wanted = 0;
             m->nstarved++;
             return;
         }
+        s->wanted = 0;
         struct iovec iov[2];
         size_t space = ring_free_iov(&s->r, cap, iov);
         ssize_t n = readv(s->fd, iov, iov[1].iov_len ? 2 : 1);
@@ -726,8 +751,11 @@ static void reap_sync(struct shell_mgr *m, struct cmd *list, long long deadline,
             }
             pthread_mutex_unlock(&m->lock);
         }
-        if (c)
+        if (c) {
+            pthread_mutex_lock(&m->lock); /* cmd_free gives back its budget */
             cmd_free(m, c);
+            pthread_mutex_unlock(&m->lock);
+        }
     }
 }
 
@@ -812,6 +840,26 @@ static void feed_starved(struct shell_mgr *m)
                     m->nstarved--;
                 }
             }
+}
+
+/* A Receive is about to wait on c: a stream of it that waits for budget
+ * reads on now if there is room, or the account's one overdraft buffer. */
+static void want(struct shell_mgr *m, struct cmd *c)
+{
+    for (int k = 0; k < 2; k++) {
+        struct ostream *s = &c->out[k];
+        if (!s->starved || s->fd < 0)
+            continue;
+        if (!shell__budget_room(&m->budget, c->bu, m->lim.stream_cap) &&
+            (!c->bu || c->bu->over || !shell__budget_room(&m->budget, NULL, m->lim.stream_cap)))
+            continue;
+        if (ep_add(m, s->fd, EPOLLIN, c, k) == 0) {
+            s->starved = 0;
+            s->paused = 0;
+            s->wanted = 1;
+            m->nstarved--;
+        }
+    }
 }
 
 static void *io_main(void *arg)
@@ -1053,10 +1101,13 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
         shell_free(m, sh);
         return WSM_ERR_QUOTA;
     }
-    sh->bu = shell__budget_user(&m->budget, sh->owner);
-    if (!sh->bu || !shell__budget_room(&m->budget, sh->bu, m->lim.stream_cap)) {
-        /* Over its output budget: no new shell before it reads. */
-        e = sh->bu ? WSM_ERR_QUOTA : WSM_ERR_NOMEM;
+    struct budget_user *bu = shell__budget_user(&m->budget, sh->owner);
+    if (bu && shell__budget_take(&m->budget, bu, SHELL_CHARGE) == 0) {
+        sh->bu = bu;
+    } else {
+        /* Its budget is spent: no new shell before it reads. */
+        e = bu ? WSM_ERR_QUOTA : WSM_ERR_NOMEM;
+        shell__budget_put(&m->budget, bu);
         shell_free(m, sh);
         pthread_mutex_unlock(&m->lock);
         return e;
@@ -1180,8 +1231,12 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
         e = WSM_ERR_NOT_FOUND;
     else if (sh->running + sh->spawning >= m->lim.max_processes_per_shell)
         e = WSM_ERR_QUOTA;
-    else if (!shell__budget_room(&m->budget, sh->bu, m->lim.stream_cap))
-        e = WSM_ERR_QUOTA; /* over the output budget: read first */
+    else if (shell__budget_take(&m->budget, sh->bu, CMD_CHARGE) < 0)
+        e = WSM_ERR_QUOTA; /* its budget is spent: read first */
+    else {
+        c->bu = sh->bu; /* the charge and a reference, given back by cmd_free */
+        c->bu->refs++;
+    }
     if (e) {
         if (sh)
             touch(m, sh);
@@ -1199,11 +1254,11 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
             memcpy(groups, sh->groups, (size_t)sh->ngroups * sizeof(gid_t));
     }
     if (!envp || !workdir || (sh->ngroups > 0 && !groups)) {
+        cmd_free(m, c);
         pthread_mutex_unlock(&m->lock);
         free(envp);
         free(workdir);
         free(groups);
-        free(c);
         return WSM_ERR_NOMEM;
     }
     req.cmdline = cmdline;
@@ -1230,8 +1285,8 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     if (sh)
         sh->spawning--;
     if (e != WSM_OK) {
+        cmd_free(m, c);
         pthread_mutex_unlock(&m->lock);
-        free(c);
         return e;
     }
     c->pid = res.pid;
@@ -1252,13 +1307,13 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     if (e != WSM_OK) {
         pthread_mutex_unlock(&m->lock);
         kill_and_reap(c->pid);
+        pthread_mutex_lock(&m->lock); /* cmd_free gives back its budget */
         cmd_free(m, c);
+        pthread_mutex_unlock(&m->lock);
         return e;
     }
     c->pid_watched = 1;
     c->sh = sh;
-    c->bu = sh->bu;
-    c->bu->refs++;
     c->started = shell_now_ms();
     c->fl_seq = -1;
     c->prev = sh->cmds_tail;
@@ -1308,7 +1363,7 @@ enum wsm_err shell_send(struct shell_mgr *m, const char *owner, const char *shel
          * Windows does. */
     } else if (len > m->lim.stream_cap - c->in.len) {
         e = WSM_ERR_QUOTA;
-    } else if (len && !c->in.buf && ring_alloc(m, c, &c->in) < 0) {
+    } else if (len && !c->in.buf && ring_alloc(m, c, &c->in, 0) < 0) {
         e = WSM_ERR_QUOTA; /* the output budget is spent */
     } else {
         ring_put(&c->in, m->lim.stream_cap, data, len);
@@ -1388,6 +1443,7 @@ enum wsm_err shell_wait(struct shell_mgr *m, const char *owner, const char *shel
         wake(arg);
         return WSM_OK;
     }
+    want(m, c);
     w->c = c;
     w->token = tok;
     w->deadline = deadline_ms;
@@ -1440,11 +1496,11 @@ static struct budget_user *budget_of(struct shell_mgr *m, const char *owner)
     return NULL;
 }
 
-int shell_over_budget(struct shell_mgr *m, const char *owner)
+int shell_over_budget(struct shell_mgr *m, const char *owner, int stream)
 {
     pthread_mutex_lock(&m->lock);
     int r = !shell__budget_room(&m->budget, owner ? budget_of(m, owner) : NULL,
-                                m->lim.stream_cap);
+                                stream ? m->lim.stream_cap : CMD_CHARGE);
     pthread_mutex_unlock(&m->lock);
     return r;
 }

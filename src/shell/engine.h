@@ -33,7 +33,8 @@ struct shell_limits {
     /* Ring storage (output and stdin) of all shells, and of one user's
      * shells (0: no cap). Past it, pipes are not read (back-pressure:
      * nothing is lost) and what would allocate more (new shells and
-     * commands of that user, stdin) gets WSM_ERR_QUOTA. 128 MiB, 32 MiB. */
+     * commands when not even their few KB are left, stdin buffers) gets
+     * WSM_ERR_QUOTA. 128 MiB, 32 MiB. */
     size_t max_buffered_total;
     size_t max_buffered_user;
 };
@@ -156,9 +157,10 @@ long long shell_now_ms(void); /* CLOCK_MONOTONIC in ms */
 
 /* For tests and quotas. */
 unsigned shell_count(struct shell_mgr *m, const char *owner);
-/* Has owner no room for one more stream buffer (the reason of a
- * WSM_ERR_QUOTA of shell_create/shell_command/shell_send)? */
-int shell_over_budget(struct shell_mgr *m, const char *owner);
+/* Has owner no room left for a new shell or command (stream: for a
+ * stream buffer, as a Send needs)? Tells a WSM_ERR_QUOTA of the budget
+ * from one of the other quotas. */
+int shell_over_budget(struct shell_mgr *m, const char *owner, int stream);
 /* Ring storage charged to owner (NULL: everyone), in bytes. */
 size_t shell_buffered(struct shell_mgr *m, const char *owner);
 

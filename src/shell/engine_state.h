@@ -21,6 +21,7 @@ enum { K_OUT = 0, K_ERR = 1, K_IN = 2, K_PID = 3, K_MASK = 3 };
 struct ring {
     char *buf;
     size_t head, len;
+    unsigned over; /* charged past the user's budget (budget_user.over) */
 };
 
 struct ostream {
@@ -30,6 +31,7 @@ struct ostream {
     unsigned paused : 1;   /* full: fd out of the epoll set */
     unsigned end_told : 1; /* a delivered receive reported the end */
     unsigned starved : 1;  /* paused because the budget had no ring for it */
+    unsigned wanted : 1;   /* a Receive waits for it: may use the overdraft */
 };
 
 struct shell;

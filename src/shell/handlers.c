@@ -132,7 +132,7 @@ enum wsm_err wsmd__shell_create(struct wsmd_call *call)
         e = shell_create(call->srv->shells, &idn->o, &opts, id);
     free(idn);
     if (e == WSM_ERR_QUOTA) {
-        if (!shell_over_budget(call->srv->shells, call->user))
+        if (!shell_over_budget(call->srv->shells, call->user, 0))
             return WSM_ERR_QUOTA_SHELLS;
         call->fault_message = BUDGET_MSG;
     }
@@ -217,7 +217,7 @@ enum wsm_err wsmd__shell_command(struct wsmd_call *call)
     e = shell_command(call->srv->shells, call->user, sid, line.data ? line.data : "", cid);
     wsm__buf_free(&line);
     if (e == WSM_ERR_QUOTA) {
-        if (!shell_over_budget(call->srv->shells, call->user))
+        if (!shell_over_budget(call->srv->shells, call->user, 0))
             return WSM_ERR_QUOTA_PROCESSES;
         call->fault_message = BUDGET_MSG;
     }
@@ -266,7 +266,7 @@ enum wsm_err wsmd__shell_send(struct wsmd_call *call)
         if (!e)
             e = map_engine(
                 shell_send(call->srv->shells, call->user, sid, cid, data, n, attr_true(s, "End")));
-        if (e == WSM_ERR_QUOTA && shell_over_budget(call->srv->shells, call->user))
+        if (e == WSM_ERR_QUOTA && shell_over_budget(call->srv->shells, call->user, 1))
             call->fault_message = BUDGET_MSG;
         free(data);
     }
