@@ -444,6 +444,17 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
             cfg->max_anon_envelope = (size_t)v;
         return WSM_OK;
     }
+    if (!strcasecmp(key, "MaxBufferedOutputMB") || !strcasecmp(key, "MaxBufferedOutputPerUserMB")) {
+        /* The memory shell output may hold (engine.h, struct shell_limits). */
+        long v = strtol(value, &end, 10);
+        if (end == value || *end || v < 1 || v > 1048576)
+            return WSM_ERR_INVALID_ARG;
+        if (!strcasecmp(key, "MaxBufferedOutputMB"))
+            cfg->max_buffered_output_mb = (unsigned)v;
+        else
+            cfg->max_buffered_output_user_mb = (unsigned)v;
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "Threads") || !strcasecmp(key, "MaxConnections")) {
         long v = strtol(value, &end, 10);
         if (end == value || *end || v < 1 || v > 100000)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -21,6 +22,7 @@
 #include "fault.h"
 #include "negotiate.h"
 #include "privsep.h"
+#include "parkwatch.h"
 #include "server.h"
 #include "userfile.h"
 
@@ -55,6 +57,8 @@ struct req {
     int deferred_401;          /* answer 401 once the body is read: keeps the connection */
     int deferred_basic;
     int responded;
+    unsigned status; /* of the response queued */
+    int quiet;       /* a successful Receive: its command's end is logged instead */
     int too_big;
     int close; /* the framing is in doubt: answer and close */
     size_t discarded;
@@ -72,19 +76,31 @@ struct req {
     unsigned long token;
     int (*unpark)(struct wsmd_server *srv, unsigned long token);
     struct req *prev, *next; /* in the server's parked list */
+    uint64_t watch_id;       /* its id in the client-gone watcher */
+    int watch_fd;            /* -1: not watched */
+    int gone;                /* the client went away while parked: answer nothing */
+
+    /* The reply hands over shell output: told whether it was written. */
+    void (*settle)(void *arg, int delivered);
+    void *settle_arg;
 };
 
-/* Requests waiting in a long poll; the list exists for shutdown. */
+/* Requests waiting in a long poll: for shutdown, and for the watcher that
+ * ends those whose client went away (parkwatch.c). */
 struct wsmd_parked {
     pthread_mutex_t lock;
     struct req *head;
     size_t count;
+    struct wsmd_parkwatch *watch; /* NULL: none (then polls end at their deadline) */
+    uint64_t next_id;
 };
 
 static void parked_add(struct wsmd_server *srv, struct req *r)
 {
     struct wsmd_parked *p = srv->parked;
     pthread_mutex_lock(&p->lock);
+    r->watch_id = ++p->next_id;
+    r->watch_fd = -1;
     r->prev = NULL;
     r->next = p->head;
     if (p->head)
@@ -106,7 +122,62 @@ static void parked_del(struct wsmd_server *srv, struct req *r)
         r->next->prev = r->prev;
     r->prev = r->next = NULL;
     p->count--;
+    if (r->watch_fd >= 0 && p->watch)
+        wsmd__parkwatch_del(p->watch, r->watch_fd);
+    r->watch_fd = -1;
     pthread_mutex_unlock(&p->lock);
+}
+
+/* The wait is registered (park returned its token): from now on the wait
+ * can be cancelled, by shutdown or by the client going away. Nothing else
+ * runs for this connection meanwhile (it is handled by our thread only,
+ * which is here), so r is stable; a wake that already fired just makes the
+ * cancel below return 0. */
+static void parked_arm(struct wsmd_server *srv, struct req *r, struct MHD_Connection *c,
+                       unsigned long token, int (*unpark)(struct wsmd_server *, unsigned long))
+{
+    struct wsmd_parked *p = srv->parked;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    pthread_mutex_lock(&p->lock);
+    r->token = token;
+    r->unpark = unpark;
+    if (p->watch && ci && wsmd__parkwatch_add(p->watch, ci->connect_fd, r->watch_id) == 0)
+        r->watch_fd = ci->connect_fd;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* The watcher saw the socket of parked request id hang up: cancel its wait
+ * and resume it; it is then closed without running its handler (so no
+ * output is taken for a client that is not there). */
+static void parked_gone(void *ctx, uint64_t id)
+{
+    struct wsmd_server *srv = ctx;
+    struct wsmd_parked *p = srv->parked;
+    pthread_mutex_lock(&p->lock);
+    struct req *r = p->head;
+    while (r && r->watch_id != id)
+        r = r->next;
+    if (r && !r->gone) {
+        r->gone = 1;
+        /* 0: the wake has run (or shutdown cancelled it): resumed anyway. */
+        if (r->unpark && r->unpark(srv, r->token) == 1)
+            MHD_resume_connection(r->conn);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Has the peer closed or reset (checked again when a parked request
+ * resumes, for a hang-up the watcher has not handled yet)? */
+static int peer_closed(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return 0;
+    char b;
+    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 static void wake_request(void *arg)
@@ -202,9 +273,14 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsig
     MHD_destroy_response(resp);
     if (r && ret == MHD_YES)
         wsmd__connguard_phase(r->srv->guard, c, WSMD_CONN_REPLY); /* a slow reader has a deadline */
-    if (r && !r->responded) {
+    if (r && !r->responded && r->quiet && status == MHD_HTTP_OK) {
+        /* A Receive: one line per command (its end), not one per poll. */
+        r->responded = 1;
+        r->status = status;
+    } else if (r && !r->responded) {
         char peer[80];
         r->responded = 1;
+        r->status = status;
         peer_of(c, peer, sizeof(peer));
         wsmd__log("peer=%s user=%s action=%s resource=%s status=%u us=%ld%s", peer,
                   r->user[0] ? r->user : (r->anonymous ? "(anonymous)" : "-"),
@@ -403,14 +479,15 @@ static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
             wsm__buf_free(&out);
             r->conn = c;
             r->parked = 1;
-            r->unpark = call.unpark;
+            r->unpark = NULL;
             parked_add(r->srv, r);
             MHD_suspend_connection(c);
-            if (call.park(&call, wake_request, r, &r->token) != WSM_OK) {
+            unsigned long token = 0;
+            if (call.park(&call, wake_request, r, &token) != WSM_OK)
                 /* Nothing to wait for after all: the handler runs again. */
-                r->unpark = NULL;
                 MHD_resume_connection(c);
-            }
+            else
+                parked_arm(r->srv, r, c, token, call.unpark);
             return MHD_YES;
         }
     }
@@ -422,8 +499,18 @@ static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
     } else {
         size_t len;
         char *body = wsm__buf_steal(&out, &len);
+        r->quiet = call.quiet;
         ret = body ? send_reply(c, r, MHD_HTTP_OK, body, len, 0)
                    : send_fault(c, r, WSM_ERR_NOMEM, mid, NULL);
+    }
+    if (call.settle) {
+        /* Delivered only if the whole reply is written (on_completed). */
+        if (ret == MHD_YES && r->status == MHD_HTTP_OK) {
+            r->settle = call.settle;
+            r->settle_arg = call.settle_arg;
+        } else {
+            call.settle(call.settle_arg, 0);
+        }
     }
     wsm__envelope_free(r->env);
     r->env = NULL;
@@ -562,6 +649,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* Resumed after a long poll. */
         r->parked = 0;
         parked_del(r->srv, r);
+        if (r->gone || peer_closed(c)) {
+            /* Nobody to answer: close without running the handler. */
+            char peer[80];
+            peer_of(c, peer, sizeof(peer));
+            wsmd__log("event=poll-abandoned peer=%s user=%s action=%s", peer,
+                      r->user[0] ? r->user : "-", r->action[0] ? r->action : "-");
+            r->responded = 1;
+            return MHD_NO;
+        }
         return run(c, r, 1);
     }
     if (r->deferred_401) {
@@ -605,6 +701,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct req *r = *con_cls;
     if (!r)
         return;
+    if (r->settle) {
+        r->settle(r->settle_arg, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+        r->settle = NULL;
+    }
     if (r->parked) {
         if (r->unpark)
             r->unpark(r->srv, r->token);
@@ -687,6 +787,8 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
     wsmd__connguard_size(&srv->cfg);
     if (wsmd__connguard_new(&srv->cfg, &srv->guard) != WSM_OK)
         return WSM_ERR_NOMEM;
+    if (wsmd__parkwatch_start(parked_gone, srv, &srv->parked->watch) != WSM_OK)
+        return WSM_ERR_INTERNAL;
     for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
         struct wsmd_listener *l = &srv->cfg.listeners[i];
         struct sockaddr_storage ss;
@@ -787,6 +889,14 @@ void wsmd__http_quiesce(struct wsmd_server *srv)
 
 void wsmd__http_stop(struct wsmd_server *srv)
 {
+    if (srv->parked) {
+        /* First: it must not resume connections of a stopping daemon. */
+        pthread_mutex_lock(&srv->parked->lock);
+        struct wsmd_parkwatch *w = srv->parked->watch;
+        srv->parked->watch = NULL;
+        pthread_mutex_unlock(&srv->parked->lock);
+        wsmd__parkwatch_stop(w);
+    }
     for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
         if (srv->cfg.listeners[i].mhd) {
             MHD_stop_daemon(srv->cfg.listeners[i].mhd);

@@ -294,6 +294,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "wsmd: cannot start the shell engine\n");
         goto out;
     }
+    shell_mgr_set_end_hook(srv.shells, wsmd__shell_log_end);
 #endif
     if (wsmd__authz_new(&srv.cfg, srv.is_root, &srv.authz) != WSM_OK)
         goto out;

@@ -58,6 +58,10 @@ struct wsmd_config {
     unsigned max_processes_per_shell;
     long idle_timeout_ms;
     unsigned max_memory_per_shell_mb;
+    /* MaxBufferedOutputMB, MaxBufferedOutputPerUserMB: shell output and
+     * input buffers of everyone, of one user (0: the engine's default). */
+    unsigned max_buffered_output_mb;
+    unsigned max_buffered_output_user_mb;
     long enum_timeout_ms; /* EnumerationTimeoutms; 0: 240000 */
     /* MaxEnumerationMemoryPerUserKB, MaxEnumerationMemoryKB: what
      * enumeration contexts may hold (enum.c); 0: 16384, 131072. */
@@ -124,6 +128,14 @@ struct wsmd_call {
     enum wsm_err (*park)(struct wsmd_call *call, wsmd_wake_fn wake, void *arg,
                          unsigned long *token);
     int (*unpark)(struct wsmd_server *srv, unsigned long token);
+
+    /* A handler whose reply hands over something that must not be lost
+     * (a Receive's output) sets settle: the HTTP layer calls
+     * settle(settle_arg, delivered) exactly once, with delivered = 1 only
+     * when the whole reply was written to the connection. */
+    void (*settle)(void *arg, int delivered);
+    void *settle_arg;
+    int quiet; /* a success not logged on its own line (Receive) */
 };
 
 typedef enum wsm_err (*wsmd_handler)(struct wsmd_call *call);
@@ -140,6 +152,9 @@ enum wsm_err wsmd__shell_command(struct wsmd_call *call);
 enum wsm_err wsmd__shell_send(struct wsmd_call *call);
 enum wsm_err wsmd__shell_receive(struct wsmd_call *call);
 enum wsm_err wsmd__shell_signal(struct wsmd_call *call);
+struct shell_cmd_end;
+/* The engine's end-of-command hook: one log line per command. */
+void wsmd__shell_log_end(const struct shell_cmd_end *e);
 #define WSMD_SHELL_URI "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 
 /* HTTP listeners. */

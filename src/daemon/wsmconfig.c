@@ -54,6 +54,10 @@ void wsmd__winrs_limits(const struct wsmd_config *cfg, struct shell_limits *lim)
         lim->idle_timeout_ms = cfg->idle_timeout_ms;
     if (cfg->max_memory_per_shell_mb)
         lim->max_memory_per_shell_mb = cfg->max_memory_per_shell_mb;
+    if (cfg->max_buffered_output_mb)
+        lim->max_buffered_total = (size_t)cfg->max_buffered_output_mb << 20;
+    if (cfg->max_buffered_output_user_mb)
+        lim->max_buffered_user = (size_t)cfg->max_buffered_output_user_mb << 20;
 }
 #endif
 

@@ -35,95 +35,15 @@
 #define KEEP_FINISHED 64  /* finished commands a shell remembers */
 #define HOLD_MS 50        /* both streams at EOF: wait this long for the exit */
 #define PIPE_SIZE (1 << 20)
+/* What a command or a shell costs the budget besides its stream buffers
+ * (its structs, strings, ids: well under this): new ones are refused only
+ * when not even this is left. */
+#define CMD_CHARGE 4096
+#define SHELL_CHARGE 4096
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
-/* epoll data: a command pointer with the fd's kind in the low bits
- * (0 is the eventfd). */
-enum { K_OUT = 0, K_ERR = 1, K_IN = 2, K_PID = 3, K_MASK = 3 };
+#include "engine_state.h"
 
-/* A ring of bytes; its storage (the stream cap) exists only while bytes
- * are buffered. */
-struct ring {
-    char *buf;
-    size_t head, len;
-};
-
-struct ostream {
-    struct ring r;
-    int fd;                /* -1 once closed */
-    unsigned eof : 1;      /* no more bytes will come */
-    unsigned paused : 1;   /* full: fd out of the epoll set */
-    unsigned end_told : 1; /* a receive reported the end */
-};
-
-struct shell;
-
-struct cmd {
-    struct cmd *next, *prev; /* in the shell, or in the orphan list */
-    struct shell *sh;        /* NULL for an orphan */
-    char id[37];
-    pid_t pid; /* process group and session too */
-    int pidfd;
-    struct ostream out[2]; /* stdout, stderr */
-    struct ring in;
-    int in_fd;
-    int exit_code;
-    unsigned nwaiters;
-    long long exit_at, kill_at;
-    /* A stream at EOF before the exit was seen: nothing is told before
-     * this, so that the exit comes with the ends (see cmd_held). */
-    long long hold_until;
-    unsigned in_end : 1;      /* close stdin once the queue is written */
-    unsigned in_watched : 1;  /* in_fd is in the epoll set */
-    unsigned pid_watched : 1; /* pidfd is in the epoll set */
-    unsigned exited : 1;      /* status known; the leader may still be a zombie */
-    unsigned reaped : 1;
-    unsigned done_told : 1;
-    unsigned grace : 1; /* exited GRACE_MS ago: close the pipes once drained */
-    unsigned orphan : 1;
-};
-
-struct shell {
-    struct shell *next, *prev;
-    char id[37];
-    char *owner;
-    int switch_user;
-    uid_t uid;
-    gid_t gid;
-    int ngroups;
-    gid_t *groups;
-    char *home, *shellvar, *workdir;
-    char **env; /* NULL-terminated; one block with its strings */
-    long idle_ms;
-    long long last_used;
-    unsigned nwaiters, running, spawning, ncmds;
-    struct cmd *cmds, *cmds_tail;
-};
-
-struct waiter {
-    struct waiter *next, *prev;
-    struct cmd *c; /* NULL once fired */
-    unsigned long token;
-    long long deadline;
-    void (*wake)(void *);
-    void *arg;
-    int fired; /* wake is due: the I/O thread calls it soon */
-};
-
-struct shell_mgr {
-    pthread_mutex_t lock;
-    struct shell_limits lim;
-    struct shell *shells;
-    struct cmd *orphans; /* killed children of deleted shells, not reaped yet */
-    struct waiter *waiters;
-    unsigned nfired;
-    unsigned long next_token;
-    long long next_deadline; /* the earliest timer (may be early, never late) */
-    int ep, evfd;
-    int stop;
-    int thread_started;
-    pthread_t thr;
-};
 
 long long shell_now_ms(void)
 {
@@ -140,6 +60,8 @@ void shell_limits_defaults(struct shell_limits *l)
     l->max_idle_timeout_ms = 2147483647;
     l->max_memory_per_shell_mb = 1024;
     l->stream_cap = (size_t)1 << 20;
+    l->max_buffered_total = (size_t)128 << 20;
+    l->max_buffered_user = (size_t)32 << 20;
 }
 
 /* ---- small helpers ---- */
@@ -216,41 +138,67 @@ static size_t ring_data_iov(const struct ring *r, size_t cap, struct iovec iov[2
     return r->len;
 }
 
-/* n bytes leave the front. The storage goes once the ring is empty. */
-static void ring_consume(struct ring *r, size_t cap, size_t n)
+/* Ring storage comes from the budget (the command's owner and the
+ * total); ring_alloc fails when either is spent. */
+static int ring_alloc(struct shell_mgr *m, struct cmd *c, struct ring *r, int wanted)
 {
+    size_t cap = m->lim.stream_cap;
+    r->over = 0;
+    if (shell__budget_take(&m->budget, c->bu, cap) < 0) {
+        /* The one buffer an account may have past its budget, for the
+         * stream a Receive waits on (the total still holds). */
+        if (!wanted || !c->bu || c->bu->over || shell__budget_take(&m->budget, NULL, cap) < 0)
+            return -1;
+        c->bu->used += cap;
+        c->bu->over = 1;
+        r->over = 1;
+    }
+    r->buf = malloc(cap);
+    if (!r->buf) {
+        shell__budget_give(&m->budget, c->bu, cap);
+        if (r->over)
+            c->bu->over = 0;
+        r->over = 0;
+        return -1;
+    }
+    r->head = r->len = 0;
+    return 0;
+}
+
+static void ring_release(struct shell_mgr *m, struct cmd *c, struct ring *r)
+{
+    if (!r->buf)
+        return;
+    free(r->buf);
+    r->buf = NULL;
+    r->head = r->len = 0;
+    shell__budget_give(&m->budget, c->bu, m->lim.stream_cap);
+    if (r->over && c->bu)
+        c->bu->over = 0;
+    r->over = 0;
+    if (m->nstarved) {
+        /* A starved stream may get this storage: the I/O thread looks. */
+        m->budget_freed = 1;
+        poke(m);
+    }
+}
+
+void shell__ring_consume(struct shell_mgr *m, struct cmd *c, struct ring *r, size_t n)
+{
+    size_t cap = m->lim.stream_cap;
     r->head += n;
     if (r->head >= cap)
         r->head -= cap;
     r->len -= n;
-    if (r->len == 0) {
-        free(r->buf);
-        r->buf = NULL;
-        r->head = 0;
-    }
+    if (r->len == 0)
+        ring_release(m, c, r);
 }
 
-static void ring_take(struct ring *r, size_t cap, char *dst, size_t n)
-{
-    struct iovec iov[2];
-    ring_data_iov(r, cap, iov);
-    size_t a = n < iov[0].iov_len ? n : iov[0].iov_len;
-    memcpy(dst, iov[0].iov_base, a);
-    if (n > a)
-        memcpy(dst + a, iov[1].iov_base, n - a);
-    ring_consume(r, cap, n);
-}
-
-static int ring_put(struct ring *r, size_t cap, const void *p, size_t n)
+/* The caller has allocated the storage (ring_alloc). */
+static void ring_put(struct ring *r, size_t cap, const void *p, size_t n)
 {
     if (n == 0)
-        return 0;
-    if (!r->buf) {
-        r->buf = malloc(cap);
-        if (!r->buf)
-            return -1;
-        r->head = r->len = 0;
-    }
+        return;
     struct iovec iov[2];
     ring_free_iov(r, cap, iov);
     size_t a = n < iov[0].iov_len ? n : iov[0].iov_len;
@@ -258,7 +206,6 @@ static int ring_put(struct ring *r, size_t cap, const void *p, size_t n)
     if (n > a)
         memcpy(iov[1].iov_base, (const char *)p + a, n - a);
     r->len += n;
-    return 0;
 }
 
 /* ---- waiters ---- */
@@ -353,16 +300,21 @@ static int cmd_held(const struct cmd *c)
     return !c->exited && c->hold_until && shell_now_ms() < c->hold_until;
 }
 
-/* Would shell_receive return WSM_OK now? */
+/* Would shell_receive return WSM_OK now? Bytes and ends held for a
+ * SequenceId replay (fl_kept) count as told: the next Receive confirms
+ * them, so only what lies beyond makes the command ready. */
 static int cmd_ready(const struct cmd *c)
 {
-    if (cmd_held(c))
-        return 0;
-    if (c->done_told || cmd_done(c))
+    if (cmd_held(c) || c->fl_token)
+        return 0; /* in flight: ready again once settled */
+    if (c->done_told || c->fl_done)
+        return 1;
+    if (c->exited && c->out[0].eof && c->out[1].eof && c->out[0].r.len == c->fl_len[0] &&
+        c->out[1].r.len == c->fl_len[1])
         return 1;
     for (int k = 0; k < 2; k++) {
         const struct ostream *s = &c->out[k];
-        if (s->r.len > 0 || (s->eof && !s->end_told))
+        if (s->r.len > c->fl_len[k] || (s->eof && !s->end_told && !c->fl_end[k]))
             return 1;
     }
     return 0;
@@ -374,6 +326,62 @@ static void check_ready(struct shell_mgr *m, struct cmd *c)
         fire_cmd(m, c);
 }
 
+/* ---- for delivery.c ---- */
+
+void shell__poke(struct shell_mgr *m)
+{
+    poke(m);
+}
+
+void shell__arm(struct shell_mgr *m, long long t)
+{
+    arm(m, t);
+}
+
+int shell__ep_add(struct shell_mgr *m, int fd, uint32_t events, struct cmd *c, int kind)
+{
+    return ep_add(m, fd, events, c, kind);
+}
+
+void shell__check_ready(struct shell_mgr *m, struct cmd *c)
+{
+    check_ready(m, c);
+}
+
+int shell__cmd_done(const struct cmd *c)
+{
+    return cmd_done(c);
+}
+
+int shell__cmd_held(const struct cmd *c)
+{
+    return cmd_held(c);
+}
+
+size_t shell__ring_data_iov(const struct ring *r, size_t cap, struct iovec iov[2])
+{
+    return ring_data_iov(r, cap, iov);
+}
+
+void shell__log_end(struct shell_mgr *m, struct cmd *c)
+{
+    if (c->logged || !c->sh)
+        return;
+    c->logged = 1;
+    if (!m->end_hook)
+        return;
+    struct shell_cmd_end e = {
+        .owner = c->sh->owner,
+        .shell_id = c->sh->id,
+        .cmd_id = c->id,
+        .out_bytes = c->sent[0] + (c->fl_kept ? c->fl_len[0] : 0),
+        .err_bytes = c->sent[1] + (c->fl_kept ? c->fl_len[1] : 0),
+        .exit_code = c->exited ? c->exit_code : -1,
+        .duration_ms = (c->exited ? c->exit_at : shell_now_ms()) - c->started,
+    };
+    m->end_hook(&e);
+}
+
 static void stdin_close(struct shell_mgr *m, struct cmd *c)
 {
     if (c->in_fd >= 0) {
@@ -383,13 +391,15 @@ static void stdin_close(struct shell_mgr *m, struct cmd *c)
         c->in_fd = -1;
     }
     c->in_watched = 0;
-    free(c->in.buf);
-    c->in.buf = NULL;
-    c->in.head = c->in.len = 0;
+    ring_release(m, c, &c->in);
 }
 
 static void stream_close(struct shell_mgr *m, struct ostream *s)
 {
+    if (s->starved) {
+        s->starved = 0;
+        m->nstarved--;
+    }
     if (s->fd >= 0) {
         if (!s->paused)
             ep_del(m, s->fd);
@@ -416,11 +426,18 @@ static void maybe_reap(struct cmd *c)
     }
 }
 
-static void cmd_free(struct cmd *c)
+static void cmd_free(struct shell_mgr *m, struct cmd *c)
 {
-    free(c->out[0].r.buf);
-    free(c->out[1].r.buf);
-    free(c->in.buf);
+    ring_release(m, c, &c->out[0].r);
+    ring_release(m, c, &c->out[1].r);
+    ring_release(m, c, &c->in);
+    if (c->out[0].starved)
+        m->nstarved--;
+    if (c->out[1].starved)
+        m->nstarved--;
+    if (c->bu)
+        shell__budget_give(&m->budget, c->bu, CMD_CHARGE);
+    shell__budget_put(&m->budget, c->bu);
     if (c->out[0].fd >= 0)
         close(c->out[0].fd);
     if (c->out[1].fd >= 0)
@@ -432,8 +449,11 @@ static void cmd_free(struct cmd *c)
     free(c);
 }
 
-static void shell_free(struct shell *sh)
+static void shell_free(struct shell_mgr *m, struct shell *sh)
 {
+    if (sh->bu)
+        shell__budget_give(&m->budget, sh->bu, SHELL_CHARGE);
+    shell__budget_put(&m->budget, sh->bu);
     free(sh->owner);
     free(sh->groups);
     free(sh->home);
@@ -456,14 +476,17 @@ static void stream_read(struct shell_mgr *m, struct cmd *c, int k)
             s->paused = 1;
             return;
         }
-        if (!s->r.buf) {
-            s->r.buf = malloc(cap);
-            if (!s->r.buf) {
-                stream_close(m, s); /* out of memory: the rest is lost */
-                return;
-            }
-            s->r.head = s->r.len = 0;
+        if (!s->r.buf && ring_alloc(m, c, &s->r, s->wanted) < 0) {
+            /* The budget is spent (or memory): stop reading like a full
+             * ring does; the stream resumes when storage is given back. */
+            ep_del(m, s->fd);
+            s->paused = 1;
+            s->starved = 1;
+            s->wanted = 0;
+            m->nstarved++;
+            return;
         }
+        s->wanted = 0;
         struct iovec iov[2];
         size_t space = ring_free_iov(&s->r, cap, iov);
         ssize_t n = readv(s->fd, iov, iov[1].iov_len ? 2 : 1);
@@ -482,10 +505,8 @@ static void stream_read(struct shell_mgr *m, struct cmd *c, int k)
         /* EOF, an error, or drained after the grace period. */
         stream_close(m, s);
     }
-    if (s->r.len == 0 && s->r.buf) {
-        free(s->r.buf);
-        s->r.buf = NULL;
-    }
+    if (s->r.len == 0)
+        ring_release(m, c, &s->r);
 }
 
 static void consume_sigpipe(void)
@@ -506,7 +527,7 @@ static void stdin_write(struct shell_mgr *m, struct cmd *c)
         ring_data_iov(&c->in, cap, iov);
         ssize_t n = writev(c->in_fd, iov, iov[1].iov_len ? 2 : 1);
         if (n > 0) {
-            ring_consume(&c->in, cap, (size_t)n);
+            shell__ring_consume(m, c, &c->in, (size_t)n);
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -547,7 +568,7 @@ static void pid_event(struct shell_mgr *m, struct cmd *c, long long now)
             return;
         ep_del(m, c->pidfd);
         unlink_cmd(&m->orphans, NULL, c);
-        cmd_free(c);
+        cmd_free(m, c);
         return;
     }
     /* The status now, the zombie stays (see maybe_reap). */
@@ -648,9 +669,14 @@ static void shell_teardown(struct shell_mgr *m, struct shell *sh, struct cmd **s
         c->next = c->prev = NULL;
         if (c->nwaiters)
             fire_cmd(m, c);
+        shell__log_end(m, c);
         stdin_close(m, c);
         stream_close(m, &c->out[0]);
         stream_close(m, &c->out[1]);
+        /* Nobody can read it any more: the budget gets it back now, not
+         * when an orphan is reaped. */
+        ring_release(m, c, &c->out[0].r);
+        ring_release(m, c, &c->out[1].r);
         c->sh = NULL;
         if (!c->reaped) {
             shell__proc_kill(c->pid, SIGKILL);
@@ -675,10 +701,10 @@ static void shell_teardown(struct shell_mgr *m, struct shell *sh, struct cmd **s
                 continue;
             }
         }
-        cmd_free(c);
+        cmd_free(m, c);
         c = nx;
     }
-    shell_free(sh);
+    shell_free(m, sh);
 }
 
 /* Waits (without the lock) for killed children; what does not die in time
@@ -713,8 +739,11 @@ static void reap_sync(struct shell_mgr *m, struct cmd *list, long long deadline,
             }
             pthread_mutex_unlock(&m->lock);
         }
-        if (c)
-            cmd_free(c);
+        if (c) {
+            pthread_mutex_lock(&m->lock); /* cmd_free gives back its budget */
+            cmd_free(m, c);
+            pthread_mutex_unlock(&m->lock);
+        }
     }
 }
 
@@ -781,6 +810,46 @@ static void scan_timers(struct shell_mgr *m, long long now)
     m->next_deadline = next;
 }
 
+/* Storage was given back: streams stopped for want of budget read on if
+ * there is room now (those that still find none stop again). */
+static void feed_starved(struct shell_mgr *m)
+{
+    m->budget_freed = 0;
+    for (struct shell *sh = m->shells; sh && m->nstarved; sh = sh->next)
+        for (struct cmd *c = sh->cmds; c && m->nstarved; c = c->next)
+            for (int k = 0; k < 2; k++) {
+                struct ostream *s = &c->out[k];
+                if (!s->starved || s->fd < 0 ||
+                    !shell__budget_room(&m->budget, c->bu, m->lim.stream_cap))
+                    continue;
+                if (ep_add(m, s->fd, EPOLLIN, c, k) == 0) {
+                    s->starved = 0;
+                    s->paused = 0;
+                    m->nstarved--;
+                }
+            }
+}
+
+/* A Receive is about to wait on c: a stream of it that waits for budget
+ * reads on now if there is room, or the account's one overdraft buffer. */
+static void want(struct shell_mgr *m, struct cmd *c)
+{
+    for (int k = 0; k < 2; k++) {
+        struct ostream *s = &c->out[k];
+        if (!s->starved || s->fd < 0)
+            continue;
+        if (!shell__budget_room(&m->budget, c->bu, m->lim.stream_cap) &&
+            (!c->bu || c->bu->over || !shell__budget_room(&m->budget, NULL, m->lim.stream_cap)))
+            continue;
+        if (ep_add(m, s->fd, EPOLLIN, c, k) == 0) {
+            s->starved = 0;
+            s->paused = 0;
+            s->wanted = 1;
+            m->nstarved--;
+        }
+    }
+}
+
 static void *io_main(void *arg)
 {
     struct shell_mgr *m = arg;
@@ -806,6 +875,8 @@ static void *io_main(void *arg)
             handle_event(m, &evs[i], now);
         if (now >= m->next_deadline)
             scan_timers(m, now);
+        if (m->budget_freed)
+            feed_starved(m);
         if (m->nfired) {
             struct waiter *wl = collect_fired(m);
             pthread_mutex_unlock(&m->lock);
@@ -831,6 +902,8 @@ enum wsm_err shell_mgr_new(const struct shell_limits *lim, struct shell_mgr **ou
         shell_limits_defaults(&m->lim);
     if (m->lim.stream_cap == 0)
         m->lim.stream_cap = (size_t)1 << 20;
+    m->budget.max_total = m->lim.max_buffered_total;
+    m->budget.max_user = m->lim.max_buffered_user;
     m->next_deadline = NEVER;
     m->next_token = 0;
     m->ep = m->evfd = -1;
@@ -996,7 +1069,7 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
     }
     if (er || !sh->owner || !sh->home || !sh->shellvar || !sh->workdir ||
         (o->ngroups > 0 && !sh->groups)) {
-        shell_free(sh);
+        shell_free(m, sh);
         return WSM_ERR_NOMEM;
     }
     long idle = opts && opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : m->lim.idle_timeout_ms;
@@ -1005,6 +1078,7 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
     sh->idle_ms = idle;
     wsm__uuid_str(sh->id);
 
+    enum wsm_err e;
     pthread_mutex_lock(&m->lock);
     unsigned n = 0;
     for (struct shell *s = m->shells; s; s = s->next)
@@ -1012,8 +1086,19 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
             n++;
     if (n >= m->lim.max_shells_per_user) {
         pthread_mutex_unlock(&m->lock);
-        shell_free(sh);
+        shell_free(m, sh);
         return WSM_ERR_QUOTA;
+    }
+    struct budget_user *bu = shell__budget_user(&m->budget, sh->owner);
+    if (bu && shell__budget_take(&m->budget, bu, SHELL_CHARGE) == 0) {
+        sh->bu = bu;
+    } else {
+        /* Its budget is spent: no new shell before it reads. */
+        e = bu ? WSM_ERR_QUOTA : WSM_ERR_NOMEM;
+        shell__budget_put(&m->budget, bu);
+        shell_free(m, sh);
+        pthread_mutex_unlock(&m->lock);
+        return e;
     }
     touch(m, sh);
     sh->next = m->shells;
@@ -1089,16 +1174,16 @@ static char **build_env(const struct shell *sh)
 }
 
 /* Forgets the oldest finished commands past KEEP_FINISHED. */
-static void prune(struct shell *sh)
+static void prune(struct shell_mgr *m, struct shell *sh)
 {
     struct cmd *c = sh->cmds;
     while (c && sh->ncmds > KEEP_FINISHED) {
         struct cmd *nx = c->next;
         if (c->done_told && c->reaped && c->nwaiters == 0 && c->out[0].fd < 0 && c->out[1].fd < 0 &&
-            c->in_fd < 0) {
+            c->in_fd < 0 && !c->fl_token && !c->fl_kept) {
             unlink_cmd(&sh->cmds, &sh->cmds_tail, c);
             sh->ncmds--;
-            cmd_free(c);
+            cmd_free(m, c);
         }
         c = nx;
     }
@@ -1128,6 +1213,12 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
         e = WSM_ERR_NOT_FOUND;
     else if (sh->running + sh->spawning >= m->lim.max_processes_per_shell)
         e = WSM_ERR_QUOTA;
+    else if (shell__budget_take(&m->budget, sh->bu, CMD_CHARGE) < 0)
+        e = WSM_ERR_QUOTA; /* its budget is spent: read first */
+    else {
+        c->bu = sh->bu; /* the charge and a reference, given back by cmd_free */
+        c->bu->refs++;
+    }
     if (e) {
         if (sh)
             touch(m, sh);
@@ -1145,11 +1236,11 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
             memcpy(groups, sh->groups, (size_t)sh->ngroups * sizeof(gid_t));
     }
     if (!envp || !workdir || (sh->ngroups > 0 && !groups)) {
+        cmd_free(m, c);
         pthread_mutex_unlock(&m->lock);
         free(envp);
         free(workdir);
         free(groups);
-        free(c);
         return WSM_ERR_NOMEM;
     }
     req.cmdline = cmdline;
@@ -1176,8 +1267,8 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     if (sh)
         sh->spawning--;
     if (e != WSM_OK) {
+        cmd_free(m, c);
         pthread_mutex_unlock(&m->lock);
-        free(c);
         return e;
     }
     c->pid = res.pid;
@@ -1198,11 +1289,15 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     if (e != WSM_OK) {
         pthread_mutex_unlock(&m->lock);
         shell__proc_kill_reap(c->pid, c->pidfd);
-        cmd_free(c);
+        pthread_mutex_lock(&m->lock); /* cmd_free gives back its budget */
+        cmd_free(m, c);
+        pthread_mutex_unlock(&m->lock);
         return e;
     }
     c->pid_watched = 1;
     c->sh = sh;
+    c->started = shell_now_ms();
+    c->fl_seq = -1;
     c->prev = sh->cmds_tail;
     if (sh->cmds_tail)
         sh->cmds_tail->next = c;
@@ -1213,7 +1308,7 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     sh->running++;
     touch(m, sh);
     memcpy(cmd_id, c->id, 37);
-    prune(sh);
+    prune(m, sh);
     pthread_mutex_unlock(&m->lock);
     return WSM_OK;
 }
@@ -1227,6 +1322,12 @@ static struct cmd *lookup(struct shell_mgr *m, const char *owner, const char *sh
         return NULL;
     touch(m, sh);
     return find_cmd(sh, cmd_id);
+}
+
+struct cmd *shell__lookup(struct shell_mgr *m, const char *owner, const char *shell_id,
+                          const char *cmd_id)
+{
+    return lookup(m, owner, shell_id, cmd_id);
 }
 
 enum wsm_err shell_send(struct shell_mgr *m, const char *owner, const char *shell_id,
@@ -1244,9 +1345,10 @@ enum wsm_err shell_send(struct shell_mgr *m, const char *owner, const char *shel
          * Windows does. */
     } else if (len > m->lim.stream_cap - c->in.len) {
         e = WSM_ERR_QUOTA;
-    } else if (ring_put(&c->in, m->lim.stream_cap, data, len) < 0) {
-        e = WSM_ERR_NOMEM;
+    } else if (len && !c->in.buf && ring_alloc(m, c, &c->in, 0) < 0) {
+        e = WSM_ERR_QUOTA; /* the output budget is spent */
     } else {
+        ring_put(&c->in, m->lim.stream_cap, data, len);
         if (end)
             c->in_end = 1;
         if (c->in.len == 0 && c->in_end) {
@@ -1297,90 +1399,6 @@ enum wsm_err shell_signal(struct shell_mgr *m, const char *owner, const char *sh
     return e;
 }
 
-static size_t room(const struct wsm_buf *b)
-{
-    return b->cap > b->len ? b->cap - b->len : 0;
-}
-
-enum wsm_err shell_receive(struct shell_mgr *m, const char *owner, const char *shell_id,
-                           const char *cmd_id, size_t max_bytes, struct shell_output *out)
-{
-    out->out_end = out->err_end = out->done = 0;
-    out->exit_code = 0;
-    pthread_mutex_lock(&m->lock);
-    struct cmd *c = lookup(m, owner, shell_id, cmd_id);
-    if (!c) {
-        pthread_mutex_unlock(&m->lock);
-        return WSM_ERR_NOT_FOUND;
-    }
-    if (cmd_held(c)) {
-        /* The exit is due any moment: the caller waits for it. */
-        pthread_mutex_unlock(&m->lock);
-        return WSM_ERR_TIMED_OUT;
-    }
-    size_t cap = m->lim.stream_cap;
-    size_t a = c->out[0].r.len, b = c->out[1].r.len;
-    if (a > room(&out->out))
-        a = room(&out->out);
-    if (b > room(&out->err))
-        b = room(&out->err);
-    if (a + b > max_bytes) {
-        /* stderr gets at least half when both have more than that. */
-        if (b <= max_bytes / 2)
-            a = max_bytes - b;
-        else if (a <= max_bytes / 2)
-            b = max_bytes - a;
-        else {
-            a = max_bytes / 2;
-            b = max_bytes - a;
-        }
-    }
-    size_t take[2] = {a, b};
-    struct wsm_buf *dst[2] = {&out->out, &out->err};
-    int got = 0, rearm = 0;
-    enum wsm_err e = WSM_OK;
-    for (int k = 0; k < 2; k++) {
-        struct ostream *s = &c->out[k];
-        if (take[k]) {
-            if (wsm__buf_reserve(dst[k], take[k]) != WSM_OK) {
-                e = WSM_ERR_NOMEM;
-                break;
-            }
-            ring_take(&s->r, cap, dst[k]->data + dst[k]->len, take[k]);
-            dst[k]->len += take[k];
-            dst[k]->data[dst[k]->len] = '\0';
-            got = 1;
-            if (s->paused && s->fd >= 0) {
-                /* Room again: read on. */
-                if (ep_add(m, s->fd, EPOLLIN, c, k) == 0)
-                    s->paused = 0;
-                if (c->grace)
-                    rearm = 1;
-            }
-        }
-        if (s->eof && s->r.len == 0 && !s->end_told) {
-            s->end_told = 1;
-            got = 1;
-            if (k == 0)
-                out->out_end = 1;
-            else
-                out->err_end = 1;
-        }
-    }
-    if (e == WSM_OK && (c->done_told || cmd_done(c))) {
-        c->done_told = 1;
-        out->done = out->out_end = out->err_end = 1;
-        out->exit_code = c->exit_code;
-        got = 1;
-    }
-    if (rearm)
-        arm(m, shell_now_ms());
-    pthread_mutex_unlock(&m->lock);
-    if (e != WSM_OK)
-        return e;
-    return got ? WSM_OK : WSM_ERR_TIMED_OUT;
-}
-
 enum wsm_err shell_wait(struct shell_mgr *m, const char *owner, const char *shell_id,
                         const char *cmd_id, long long deadline_ms, void (*wake)(void *), void *arg,
                         unsigned long *token)
@@ -1407,6 +1425,7 @@ enum wsm_err shell_wait(struct shell_mgr *m, const char *owner, const char *shel
         wake(arg);
         return WSM_OK;
     }
+    want(m, c);
     w->c = c;
     w->token = tok;
     w->deadline = deadline_ms;
@@ -1442,4 +1461,65 @@ int shell_wait_cancel(struct shell_mgr *m, unsigned long token)
     }
     pthread_mutex_unlock(&m->lock);
     return r;
+}
+
+void shell_mgr_set_end_hook(struct shell_mgr *m, shell_end_hook hook)
+{
+    pthread_mutex_lock(&m->lock);
+    m->end_hook = hook;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static struct budget_user *budget_of(struct shell_mgr *m, const char *owner)
+{
+    for (struct budget_user *u = m->budget.users; u; u = u->next)
+        if (strcmp(u->name, owner) == 0)
+            return u;
+    return NULL;
+}
+
+int shell_over_budget(struct shell_mgr *m, const char *owner, int stream)
+{
+    pthread_mutex_lock(&m->lock);
+    int r = !shell__budget_room(&m->budget, owner ? budget_of(m, owner) : NULL,
+                                stream ? m->lim.stream_cap : CMD_CHARGE);
+    pthread_mutex_unlock(&m->lock);
+    return r;
+}
+
+size_t shell_buffered(struct shell_mgr *m, const char *owner)
+{
+    pthread_mutex_lock(&m->lock);
+    struct budget_user *u = owner ? budget_of(m, owner) : NULL;
+    size_t n = owner ? (u ? u->used : 0) : m->budget.used;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+enum wsm_err shell_kill_owner(struct shell_mgr *m, const char *owner, unsigned *count)
+{
+    if (count)
+        *count = 0;
+    if (!m || !owner)
+        return WSM_ERR_INVALID_ARG;
+    unsigned n = 0;
+    struct cmd *sync = NULL;
+    pthread_mutex_lock(&m->lock);
+    struct shell *sh = m->shells;
+    while (sh) {
+        struct shell *nx = sh->next;
+        if (strcmp(sh->owner, owner) == 0) {
+            shell_teardown(m, sh, &sync);
+            n++;
+        }
+        sh = nx;
+    }
+    if (m->nfired)
+        poke(m);
+    pthread_mutex_unlock(&m->lock);
+    /* As shell_delete: the killed children are reaped before we return. */
+    reap_sync(m, sync, shell_now_ms() + REAP_SYNC_MS, 1);
+    if (count)
+        *count = n;
+    return WSM_OK;
 }

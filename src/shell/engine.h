@@ -30,6 +30,13 @@ struct shell_limits {
     long max_idle_timeout_ms;         /* 2147483647 */
     unsigned max_memory_per_shell_mb; /* 1024: RLIMIT_AS of each command */
     size_t stream_cap;                /* bytes buffered per stream (stdout, stderr): 1 MiB */
+    /* Ring storage (output and stdin) of all shells, and of one user's
+     * shells (0: no cap). Past it, pipes are not read (back-pressure:
+     * nothing is lost) and what would allocate more (new shells and
+     * commands when not even their few KB are left, stdin buffers) gets
+     * WSM_ERR_QUOTA. 128 MiB, 32 MiB. */
+    size_t max_buffered_total;
+    size_t max_buffered_user;
 };
 void shell_limits_defaults(struct shell_limits *l);
 
@@ -53,10 +60,23 @@ struct shell_opts {
     long idle_timeout_ms;   /* <= 0: the limits' default */
 };
 
+/* What the end-of-command hook is told, once per command: when a
+ * delivered Receive reported it done, or when it went with its shell. */
+struct shell_cmd_end {
+    const char *owner, *shell_id, *cmd_id;
+    unsigned long long out_bytes, err_bytes; /* delivered to the client */
+    int exit_code;                           /* -1: not finished (killed with its shell) */
+    long long duration_ms;
+};
+typedef void (*shell_end_hook)(const struct shell_cmd_end *e);
+
 enum wsm_err shell_mgr_new(const struct shell_limits *lim, struct shell_mgr **out);
 /* Kills every process (SIGKILL to each command's process group), wakes
  * every waiter, stops the thread, frees everything. NULL is a no-op. */
 void shell_mgr_free(struct shell_mgr *m);
+
+/* Called under the engine's lock: must be quick (a log line). */
+void shell_mgr_set_end_hook(struct shell_mgr *m, shell_end_hook hook);
 
 /* id receives an upper-case UUID (36 chars + NUL). WSM_ERR_QUOTA past
  * max_shells_per_user; WSM_ERR_INVALID_ARG if workdir is not a directory
@@ -103,6 +123,23 @@ struct shell_output {
 enum wsm_err shell_receive(struct shell_mgr *m, const char *owner, const char *shell_id,
                            const char *cmd_id, size_t max_bytes, struct shell_output *out);
 
+/* shell_receive for a reply that may not reach the client. What it takes
+ * stays buffered, "in flight", until shell_settle(token) says whether the
+ * reply was written: delivered, it is gone; not delivered, the next
+ * Receive gets it again. *token is 0 when nothing needs settling.
+ * seq is the Receive's SequenceId (-1: none): the SequenceId of the
+ * Receive in flight gets the same output again (the client did not see
+ * the reply); another one means the client has it. While a Receive is in
+ * flight, one without a SequenceId gets WSM_ERR_TIMED_OUT (its waiter
+ * fires once the first settles). */
+enum wsm_err shell_receive_tx(struct shell_mgr *m, const char *owner, const char *shell_id,
+                              const char *cmd_id, size_t max_bytes, long long seq,
+                              struct shell_output *out, unsigned long *token);
+/* Once per token; a token of a command or shell that is gone, or of a
+ * Receive replayed since, is ignored. */
+void shell_settle(struct shell_mgr *m, const char *owner, const char *shell_id,
+                  const char *cmd_id, unsigned long token, int delivered);
+
 /* Calls wake(arg) exactly once, from the I/O thread (or at once from this
  * thread if the condition already holds): when the command has output or
  * has finished, when the shell or command is deleted, or at deadline_ms
@@ -133,5 +170,16 @@ void shell_set_proc_ops(const struct shell_proc_ops *ops);
 
 /* For tests and quotas. */
 unsigned shell_count(struct shell_mgr *m, const char *owner);
+/* Has owner no room left for a new shell or command (stream: for a
+ * stream buffer, as a Send needs)? Tells a WSM_ERR_QUOTA of the budget
+ * from one of the other quotas. */
+int shell_over_budget(struct shell_mgr *m, const char *owner, int stream);
+/* Ring storage charged to owner (NULL: everyone), in bytes. */
+size_t shell_buffered(struct shell_mgr *m, const char *owner);
+
+/* Deletes every shell of owner as shell_delete does (its processes are
+ * killed); *count (may be NULL) receives how many. For an account that
+ * lost its right to run commands. */
+enum wsm_err shell_kill_owner(struct shell_mgr *m, const char *owner, unsigned *count);
 
 #endif

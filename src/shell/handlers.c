@@ -1,5 +1,7 @@
 /* The WinRS resource (MS-WSMV 3.1.4.1.x): messages to engine calls. */
+#include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +18,7 @@
 #define STATE "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/"
 #define RSP_NS " xmlns:rsp=\"" WSM_NS_SHELL "\""
 #define MAX_GROUPS 256
-/* What a Receive reply needs beyond the stream bytes themselves. */
-#define RECEIVE_OVERHEAD 4096
+#define BUDGET_MSG "The user's buffered shell output is at its limit: receive the output of running commands first."
 
 /* The account a request's commands run as. */
 struct identity {
@@ -130,8 +131,11 @@ enum wsm_err wsmd__shell_create(struct wsmd_call *call)
     if (!e)
         e = shell_create(call->srv->shells, &idn->o, &opts, id);
     free(idn);
-    if (e == WSM_ERR_QUOTA)
-        return WSM_ERR_QUOTA_SHELLS;
+    if (e == WSM_ERR_QUOTA) {
+        if (!shell_over_budget(call->srv->shells, call->user, 0))
+            return WSM_ERR_QUOTA_SHELLS;
+        call->fault_message = BUDGET_MSG;
+    }
     if (e == WSM_ERR_INVALID_ARG)
         call->fault_message = "The working directory does not exist or is not accessible.";
     if (e)
@@ -212,8 +216,11 @@ enum wsm_err wsmd__shell_command(struct wsmd_call *call)
     char cid[37];
     e = shell_command(call->srv->shells, call->user, sid, line.data ? line.data : "", cid);
     wsm__buf_free(&line);
-    if (e == WSM_ERR_QUOTA)
-        return WSM_ERR_QUOTA_PROCESSES;
+    if (e == WSM_ERR_QUOTA) {
+        if (!shell_over_budget(call->srv->shells, call->user, 0))
+            return WSM_ERR_QUOTA_PROCESSES;
+        call->fault_message = BUDGET_MSG;
+    }
     if (e)
         return map_engine(e);
     e = wsm__reply_begin(call->out, SH_ACT "CommandResponse", call->env->message_id, RSP_NS);
@@ -259,6 +266,8 @@ enum wsm_err wsmd__shell_send(struct wsmd_call *call)
         if (!e)
             e = map_engine(
                 shell_send(call->srv->shells, call->user, sid, cid, data, n, attr_true(s, "End")));
+        if (e == WSM_ERR_QUOTA && shell_over_budget(call->srv->shells, call->user, 1))
+            call->fault_message = BUDGET_MSG;
         free(data);
     }
     if (e)
@@ -288,6 +297,22 @@ static const char *receive_cmd(struct wsmd_call *call)
     return d ? wsm__xml_attr(d, "CommandId") : NULL;
 }
 
+/* rsp:Receive/@SequenceId (MS-WSMV: an unsignedLong the client counts up;
+ * repeating it asks for the previous output again). -1: absent; -2: bad. */
+static long long receive_seq(struct wsmd_call *call)
+{
+    xmlNodePtr r = wsm__xml_child(call->env->body, WSM_NS_SHELL, "Receive");
+    const char *v = r ? wsm__xml_attr(r, "SequenceId") : NULL;
+    if (!v)
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (end == v || *end || errno || *v == '-' || n > (unsigned long long)LLONG_MAX)
+        return -2;
+    return (long long)n;
+}
+
 static enum wsm_err receive_park(struct wsmd_call *call, wsmd_wake_fn wake, void *arg,
                                  unsigned long *token)
 {
@@ -301,9 +326,26 @@ static int receive_unpark(struct wsmd_server *srv, unsigned long token)
     return shell_wait_cancel(srv->shells, token);
 }
 
-static enum wsm_err put_stream(struct wsm_buf *o, const char *name, const char *cid,
-                               const struct wsm_buf *data)
+/* What settles a Receive's output once the HTTP layer knows its fate. */
+struct receive_tx {
+    struct shell_mgr *m;
+    unsigned long token;
+    char sid[37], cid[37];
+    char owner[]; /* flexible */
+};
+
+static void receive_settle(void *arg, int delivered)
 {
+    struct receive_tx *t = arg;
+    shell_settle(t->m, t->owner, t->sid, t->cid, t->token, delivered);
+    free(t);
+}
+
+static enum wsm_err put_stream(struct wsm_buf *o, const char *name, const char *cid,
+                               const struct wsm_buf *data, int force)
+{
+    if (!data->len && !force)
+        return WSM_OK;
     enum wsm_err e = wsm__buf_printf(o, "<rsp:Stream Name=\"%s\" CommandId=\"%s\">", name, cid);
     if (e)
         return e;
@@ -315,28 +357,91 @@ static enum wsm_err put_stream(struct wsm_buf *o, const char *name, const char *
     return wsm__buf_puts(o, "</rsp:Stream>");
 }
 
+/* The ReceiveResponse. skeleton: every element a reply can have, with no
+ * data (its length is what the stream bytes must fit beside). */
+static enum wsm_err receive_reply(struct wsm_buf *o, const struct wsm_envelope *env,
+                                  const char *cid, const struct shell_output *out, int skeleton)
+{
+    enum wsm_err e = wsm__buf_reserve(o, wsm__base64_enclen(out->out.len) +
+                                             wsm__base64_enclen(out->err.len) + 2048);
+    if (!e)
+        e = wsm__reply_begin(o, SH_ACT "ReceiveResponse", env->message_id, RSP_NS);
+    if (!e)
+        e = wsm__buf_puts(o, "<rsp:ReceiveResponse>");
+    if (!e)
+        e = put_stream(o, "stdout", cid, &out->out, skeleton);
+    if (!e)
+        e = put_stream(o, "stderr", cid, &out->err, skeleton);
+    /* End markers go in empty elements of their own: some clients drop the
+     * data of a Stream that carries End="true". */
+    if (!e && (out->out_end || skeleton))
+        e = wsm__buf_printf(o, "<rsp:Stream Name=\"stdout\" CommandId=\"%s\" End=\"true\"/>", cid);
+    if (!e && (out->err_end || skeleton))
+        e = wsm__buf_printf(o, "<rsp:Stream Name=\"stderr\" CommandId=\"%s\" End=\"true\"/>", cid);
+    if (!e && (out->done || skeleton))
+        e = wsm__buf_printf(o,
+                            "<rsp:CommandState CommandId=\"%s\" State=\"" STATE
+                            "Done\"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState>",
+                            cid, skeleton ? INT_MIN : out->exit_code);
+    else if (!e)
+        e = wsm__buf_printf(o, "<rsp:CommandState CommandId=\"%s\" State=\"" STATE "Running\"/>",
+                            cid);
+    if (!e)
+        e = wsm__buf_puts(o, "</rsp:ReceiveResponse>");
+    if (!e)
+        e = wsm__reply_end(o);
+    return e;
+}
+
+/* How many stream bytes a reply within the client's MaxEnvelopeSize can
+ * carry; 0 when not even one base64 quantum fits. */
+static enum wsm_err receive_room(const struct wsm_envelope *env, const char *cid, size_t *max)
+{
+    long maxenv = env->max_envelope_size > 0 ? env->max_envelope_size : 153600;
+    if (maxenv > 64L * 1024 * 1024)
+        maxenv = 64L * 1024 * 1024;
+    struct shell_output none;
+    memset(&none, 0, sizeof(none));
+    struct wsm_buf sk;
+    wsm__buf_init(&sk, 0);
+    enum wsm_err e = receive_reply(&sk, env, cid, &none, 1);
+    size_t fixed = sk.len + 8; /* + the padding of two base64 runs */
+    wsm__buf_free(&sk);
+    if (e)
+        return e;
+    *max = (size_t)maxenv > fixed ? ((size_t)maxenv - fixed) / 4 * 3 : 0;
+    return WSM_OK;
+}
+
 enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
 {
     const struct wsm_envelope *env = call->env;
     const char *sid = shell_id(call);
     const char *cid = receive_cmd(call);
+    long long seq = receive_seq(call);
     if (!sid)
         return WSM_ERR_INVALID_SELECTORS;
-    if (!cid)
+    if (!cid || seq == -2)
         return WSM_ERR_INVALID_ARG;
 
-    /* The reply must fit the client's MaxEnvelopeSize: base64 takes 4/3. */
-    long maxenv = env->max_envelope_size > 0 ? env->max_envelope_size : 153600;
-    if (maxenv > 64L * 1024 * 1024)
-        maxenv = 64L * 1024 * 1024;
-    size_t room = maxenv > RECEIVE_OVERHEAD + 4096 ? (size_t)(maxenv - RECEIVE_OVERHEAD) : 4096;
-    size_t max_bytes = room / 4 * 3;
+    /* The reply must fit the client's MaxEnvelopeSize: base64 takes 4/3.
+     * If not even 3 bytes of output fit beside the rest, no Receive could
+     * ever deliver anything: w:EncodingLimit. */
+    size_t max_bytes;
+    enum wsm_err e = receive_room(env, cid, &max_bytes);
+    if (e)
+        return e;
+    if (max_bytes == 0) {
+        call->fault_message = "MaxEnvelopeSize is too small for a Receive reply.";
+        return WSM_ERR_ENVELOPE_TOO_LARGE;
+    }
 
     struct shell_output out;
     memset(&out, 0, sizeof(out));
     wsm__buf_init(&out.out, max_bytes + 1);
     wsm__buf_init(&out.err, max_bytes + 1);
-    enum wsm_err e = shell_receive(call->srv->shells, call->user, sid, cid, max_bytes, &out);
+    unsigned long token = 0;
+    e = shell_receive_tx(call->srv->shells, call->user, sid, cid, max_bytes, seq, &out, &token);
     if (e == WSM_ERR_TIMED_OUT) {
         wsm__buf_free(&out.out);
         wsm__buf_free(&out.err);
@@ -351,39 +456,44 @@ enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
         wsm__buf_free(&out.err);
         return map_engine(e);
     }
-
-    struct wsm_buf *o = call->out;
-    e = wsm__buf_reserve(o,
-                         wsm__base64_enclen(out.out.len) + wsm__base64_enclen(out.err.len) + 2048);
+    struct receive_tx *t = NULL;
+    if (token) {
+        size_t ul = strlen(call->user);
+        t = malloc(sizeof(*t) + ul + 1);
+        if (t) {
+            t->m = call->srv->shells;
+            t->token = token;
+            snprintf(t->sid, sizeof(t->sid), "%s", sid);
+            snprintf(t->cid, sizeof(t->cid), "%s", cid);
+            memcpy(t->owner, call->user, ul + 1);
+        }
+    }
+    if (token && !t)
+        e = WSM_ERR_NOMEM;
     if (!e)
-        e = wsm__reply_begin(o, SH_ACT "ReceiveResponse", env->message_id, RSP_NS);
-    if (!e)
-        e = wsm__buf_puts(o, "<rsp:ReceiveResponse>");
-    if (!e && out.out.len)
-        e = put_stream(o, "stdout", cid, &out.out);
-    if (!e && out.err.len)
-        e = put_stream(o, "stderr", cid, &out.err);
-    /* End markers go in empty elements of their own: some clients drop the
-     * data of a Stream that carries End="true". */
-    if (!e && out.out_end)
-        e = wsm__buf_printf(o, "<rsp:Stream Name=\"stdout\" CommandId=\"%s\" End=\"true\"/>", cid);
-    if (!e && out.err_end)
-        e = wsm__buf_printf(o, "<rsp:Stream Name=\"stderr\" CommandId=\"%s\" End=\"true\"/>", cid);
-    if (!e && out.done)
-        e = wsm__buf_printf(o,
-                            "<rsp:CommandState CommandId=\"%s\" State=\"" STATE
-                            "Done\"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState>",
-                            cid, out.exit_code);
-    else if (!e)
-        e = wsm__buf_printf(o, "<rsp:CommandState CommandId=\"%s\" State=\"" STATE "Running\"/>",
-                            cid);
-    if (!e)
-        e = wsm__buf_puts(o, "</rsp:ReceiveResponse>");
-    if (!e)
-        e = wsm__reply_end(o);
+        e = receive_reply(call->out, env, cid, &out, 0);
     wsm__buf_free(&out.out);
     wsm__buf_free(&out.err);
-    return e;
+    if (e) {
+        /* Nothing goes out: the output stays for the next Receive. */
+        shell_settle(call->srv->shells, call->user, sid, cid, token, 0);
+        free(t);
+        return e;
+    }
+    if (t) {
+        call->settle = receive_settle;
+        call->settle_arg = t;
+    }
+    call->quiet = 1; /* the command's end is logged instead */
+    return WSM_OK;
+}
+
+void wsmd__shell_log_end(const struct shell_cmd_end *e)
+{
+    wsmd__log("event=command-end user=%s shell=%s command=%s out_bytes=%llu err_bytes=%llu "
+              "exit=%d ms=%lld",
+              e->owner, e->shell_id, e->cmd_id, e->out_bytes, e->err_bytes, e->exit_code,
+              e->duration_ms);
 }
 
 /* ---- Signal ------------------------------------------------------- */

@@ -1,0 +1,289 @@
+"""Hardening of the remote shell's long polls and output (issue 14).
+
+* a parked Receive whose client went away frees its connection at once
+  (finding 3) and takes no output with it (finding 4);
+* Receive's SequenceId: the same id gets the same output again;
+* the output budget (MaxBufferedOutputPerUserMB): back-pressure, then
+  w:QuotaLimit, while another user still works (finding 9);
+* a Receive reply fits the client's MaxEnvelopeSize, or w:EncodingLimit
+  (finding 11c);
+* successful Receives are not logged one line each; a command logs one
+  line when it ends (finding 11e).
+
+Raw sockets and http.client against a wsmd on loopback.
+"""
+
+import base64
+import hashlib
+import os
+import socket
+import struct
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from shell_helpers import (ACT_RECEIVE, RSP, SLOW, Raw, Received, build_message,
+                           receive_body, wait_for)
+from wsman_helpers import basic_auth, post
+
+SEQ_OUT = b"".join(b"%d\n" % i for i in range(1, 100001))  # `seq 1 100000`
+WINRS_BIN = os.environ.get("WINRS_BIN") or ""
+
+
+def start(wsmd_factory, users_file, tmp_path, **cfg):
+    """A wsmd with the shell accounts and `Key = value` lines from cfg."""
+    path = tmp_path / "wsmd.conf"
+    path.write_text("".join(f"{k} = {v}\n" for k, v in cfg.items()))
+    return wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(users_file),
+                        "-c", str(path))
+
+
+@pytest.fixture
+def accounts(shell_accounts):
+    return shell_accounts
+
+
+def raw_receive(d, raw, sid, cid, timeout=20):
+    """A socket with a Receive sent on it (not read): it parks in wsmd."""
+    xml, _ = build_message(raw.proto, ACT_RECEIVE, sid, receive_body(cid))
+    body = xml.encode()
+    head = (f"POST /wsman HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\n"
+            f"Authorization: {basic_auth(*raw.auth)}\r\n"
+            "Content-Type: application/soap+xml;charset=UTF-8\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=timeout)
+    s.sendall(head + body)
+    return s
+
+
+def reset(s):
+    """Close with a TCP reset (SO_LINGER 0), as a killed client does."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def receive_all(raw, sid, cid, timeout=60):
+    """Every byte of stdout until Done."""
+    out = b""
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        reply, _ = raw.receive(sid, cid)
+        if reply.status != 200 and b"TimedOut" in reply.body:
+            continue
+        r = Received(reply)
+        out += r.stdout
+        if r.done:
+            return out
+    raise AssertionError(f"not done within {timeout}s ({len(out)} bytes)")
+
+
+def waiting_command(raw, sid):
+    """A command that prints `seq 1 100000` once it reads a line of stdin."""
+    reply, _ = raw.command(sid, "read x; seq 1 100000")
+    return raw.command_id(reply)
+
+
+def parked_polls(d):
+    """wsmd's established connections on its port (from /proc/net/tcp)."""
+    n = 0
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(name).read().splitlines()[1:]
+        except OSError:
+            continue
+        for ln in lines:
+            f = ln.split()
+            if int(f[1].split(":")[1], 16) == d.port and f[3] == "01":
+                n += 1
+    return n
+
+
+def test_reset_long_polls_free_their_slots(wsmd_factory, shell_users_file, accounts,
+                                           tmp_path):
+    d = start(wsmd_factory, shell_users_file, tmp_path, MaxConnections=6)
+    (u1, p1) = accounts[0]
+    raw = Raw(d, u1, p1)
+    sid, _, _ = raw.create()
+    cid = waiting_command(raw, sid)
+    # Every slot but one held by a parked Receive (20 s OperationTimeout).
+    socks = [raw_receive(d, raw, sid, cid) for _ in range(5)]
+    assert wait_for(lambda: parked_polls(d) == 5, 5 * SLOW), parked_polls(d)
+    for s in socks:
+        reset(s)
+    # The slots come back at once, not after the OperationTimeout: six new
+    # connections at the same time are all served.
+    t0 = time.monotonic()
+    conns = []
+    try:
+        ok = False
+        while time.monotonic() - t0 < 3 * SLOW and not ok:
+            for c in conns:
+                c.close()
+            conns = [socket.create_connection(("127.0.0.1", d.port), timeout=5)
+                     for _ in range(5)]
+            try:
+                reply = post(d.port, auth=None, headers={"WSMANIDENTIFY": "unauthenticated"},
+                             timeout=5)
+                ok = reply.status == 200
+            except (ConnectionError, OSError):
+                time.sleep(0.1)
+        assert ok, f"no slot freed within {time.monotonic() - t0:.1f}s\n{d.log()[-3000:]}"
+    finally:
+        for c in conns:
+            c.close()
+    # The reset polls took nothing: the whole output is there.
+    raw.send(sid, cid, b"go\n")
+    out = receive_all(raw, sid, cid)
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(SEQ_OUT).hexdigest(), len(out)
+    assert "event=poll-abandoned" in d.log()
+    raw.delete(sid)
+
+
+def test_output_survives_a_dropped_poll(wsmd_factory, shell_users_file, accounts, tmp_path):
+    d = start(wsmd_factory, shell_users_file, tmp_path)
+    (u1, p1) = accounts[0]
+    raw = Raw(d, u1, p1)
+    sid, _, _ = raw.create()
+    cid = waiting_command(raw, sid)
+    s = raw_receive(d, raw, sid, cid)
+    assert wait_for(lambda: parked_polls(d) == 1, 5 * SLOW)
+    s.close()  # FIN while parked; then the output arrives
+    raw.send(sid, cid, b"go\n")
+    out = receive_all(raw, sid, cid)
+    assert len(out) == len(SEQ_OUT)
+    assert hashlib.sha256(out).digest() == hashlib.sha256(SEQ_OUT).digest()
+    raw.delete(sid)
+
+
+def seq_receive(raw, sid, cid, seq):
+    body = receive_body(cid)
+    body["rsp:Receive"]["@SequenceId"] = str(seq)
+    reply, _ = raw.call(ACT_RECEIVE, sid, body)
+    return Received(reply)
+
+
+def test_receive_sequence_id_gets_the_same_output_again(wsmd_factory, shell_users_file,
+                                                       accounts, tmp_path):
+    d = start(wsmd_factory, shell_users_file, tmp_path)
+    (u1, p1) = accounts[0]
+    raw = Raw(d, u1, p1)
+    raw.max_envelope_size = 20000  # several replies for SEQ_OUT
+    sid, _, _ = raw.create()
+    cid = waiting_command(raw, sid)
+    raw.send(sid, cid, b"go\n")
+    out, seq = b"", 0
+    first = seq_receive(raw, sid, cid, 0)
+    while not first.stdout and not first.done:
+        first = seq_receive(raw, sid, cid, 0)
+    again = seq_receive(raw, sid, cid, 0)  # "I did not get it"
+    assert again.stdout == first.stdout and again.done == first.done, (first, again)
+    out = first.stdout
+    r = first
+    while not r.done:
+        seq += 1
+        r = seq_receive(raw, sid, cid, seq)
+        out += r.stdout
+    assert out == SEQ_OUT
+    # Malformed SequenceId: a fault, not a guess.
+    body = receive_body(cid)
+    body["rsp:Receive"]["@SequenceId"] = "-1"
+    reply, _ = raw.call(ACT_RECEIVE, sid, body)
+    assert reply.status == 500
+    raw.delete(sid)
+
+
+def test_receive_fits_max_envelope_size(wsmd_factory, shell_users_file, accounts, tmp_path):
+    d = start(wsmd_factory, shell_users_file, tmp_path)
+    (u1, p1) = accounts[0]
+    raw = Raw(d, u1, p1)
+    sid, _, _ = raw.create()
+    cid = waiting_command(raw, sid)
+    raw.send(sid, cid, b"go\n")
+    # Too small for any reply: w:EncodingLimit.
+    raw.max_envelope_size = 600
+    reply, _ = raw.receive(sid, cid)
+    assert reply.status == 500, reply
+    assert b"EncodingLimit" in reply.body, reply
+    # Small but usable: every reply fits, and nothing is lost.
+    raw.max_envelope_size = 6000
+    out = b""
+    while True:
+        reply, _ = raw.receive(sid, cid)
+        assert len(reply.body) <= 6000, len(reply.body)
+        r = Received(reply)
+        out += r.stdout
+        if r.done:
+            break
+    assert out == SEQ_OUT
+    raw.delete(sid)
+
+
+def command_fault(raw, sid, cmd):
+    reply, _ = raw.command(sid, cmd)
+    if reply.status == 200:
+        return raw.command_id(reply), None
+    return None, reply
+
+
+def test_output_budget_per_user(wsmd_factory, shell_users_file, accounts, tmp_path):
+    d = start(wsmd_factory, shell_users_file, tmp_path, MaxBufferedOutputPerUserMB=4,
+              MaxBufferedOutputMB=64)
+    (u1, p1), (u2, p2) = accounts[0], accounts[1]
+    raw = Raw(d, u1, p1)
+    sid, _, _ = raw.create()
+    rss0 = d.rss_kb()
+    cat, f = command_fault(raw, sid, "cat >/dev/null")
+    assert f is None, f
+    size = 1500000  # more than one 1 MiB stream buffer each
+    cids = []
+    for _ in range(24):
+        cid, f = command_fault(raw, sid, f"head -c {size} /dev/zero | tr '\\0' x")
+        assert f is None, f
+        cids.append(cid)
+    # 24 MB of unread output against a 4 MB budget: the pipes wait, and
+    # what needs a new buffer (stdin for cat) gets w:QuotaLimit.
+    def send_refused():
+        reply, _ = raw.send(sid, cat, b"x")
+        return reply if reply.status != 200 else None
+    refused = wait_for(send_refused, 10 * SLOW)
+    assert refused is not None, "24 commands of unread output and no QuotaLimit"
+    assert b"QuotaLimit" in refused.body, refused
+    grown_mb = (d.rss_kb() - rss0) / 1024
+    assert grown_mb < 12, f"RSS grew {grown_mb:.1f} MB with a 4 MB budget"
+    # Another user is not starved by this one.
+    other = Raw(d, u2, p2)
+    sid2, _, _ = other.create()
+    cid2, f = command_fault(other, sid2, "echo other")
+    assert f is None, f
+    assert receive_all(other, sid2, cid2) == b"other\n"
+    other.delete(sid2)
+    # Back-pressure lost nothing: every command's whole output arrives.
+    raw.max_envelope_size = 2 * 1024 * 1024
+    for cid in cids:
+        out = receive_all(raw, sid, cid)
+        assert out == b"x" * size, (cid, len(out))
+    reply, _ = raw.send(sid, cat, b"x")
+    assert reply.status == 200, reply
+    raw.delete(sid)
+
+
+def test_receives_are_not_logged_one_by_one(wsmd_factory, shell_users_file, accounts,
+                                            tmp_path):
+    if not (WINRS_BIN and os.access(WINRS_BIN, os.X_OK)):
+        pytest.skip("WINRS_BIN not set")
+    d = start(wsmd_factory, shell_users_file, tmp_path)
+    (u1, p1) = accounts[0]
+    # 150 lines 10 ms apart: many Receives, each with a little output.
+    cp = subprocess.run([WINRS_BIN, f"-r:{d.url}", f"-u:{u1}", f"-p:{p1}",
+                         "for i in $(seq 1 150); do echo $i; sleep 0.01; done"],
+                        stdin=subprocess.DEVNULL, capture_output=True, timeout=60 * SLOW)
+    assert cp.returncode == 0, cp
+    assert cp.stdout == b"".join(b"%d\n" % i for i in range(1, 151))
+    log = d.log().splitlines()
+    receives = [ln for ln in log if "/shell/Receive" in ln]
+    ends = [ln for ln in log if "event=command-end" in ln]
+    assert len(receives) <= 3, "\n".join(receives[:10])
+    assert len(ends) == 1, log
+    assert "exit=0" in ends[0] and "out_bytes=%d" % len(cp.stdout) in ends[0], ends[0]
