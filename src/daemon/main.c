@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "certauth.h"
+#include "throttle.h"
 #include "config.h"
 #include "engine.h"
 #ifdef WSMD_HAVE_CIM
@@ -124,6 +125,15 @@ static int user_cmd(int argc, char **argv)
     return rc;
 }
 
+/* A name left the user file. The shell engine's shell_kill_owner() is to
+ * be called from here (finding 10e); until then the event is logged by
+ * auth.c, and the name's cached credentials are already gone. */
+static void user_removed(void *arg, const char *user)
+{
+    (void)arg;
+    (void)user;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "user") == 0)
@@ -214,10 +224,20 @@ int main(int argc, char **argv)
 
     xmlInitParser();
     if (wsmd__auth_new(srv.cfg.users_path, srv.cfg.pam_service, &srv.auth) != WSM_OK) {
-        fprintf(stderr, "wsmd: cannot load users from %s\n",
+        fprintf(stderr, "wsmd: cannot load users from %s (see the line above)\n",
                 srv.cfg.users_path ? srv.cfg.users_path : "PAM");
         goto out;
     }
+    wsmd__auth_set_root_policy(srv.auth, srv.cfg.allow_root, geteuid() == 0);
+    wsmd__auth_set_removed_cb(srv.auth, user_removed, &srv);
+    struct wsmd_throttle_cfg tc = {
+        .max_per_address = srv.cfg.auth_max_per_address,
+        .max_per_user = srv.cfg.auth_max_per_user,
+        .window_sec = srv.cfg.auth_window_sec,
+        .lockout_sec = srv.cfg.auth_lockout_sec,
+    };
+    if (wsmd__throttle_new(&tc, WSMD_THROTTLE_SLOTS, &srv.throttle) != WSM_OK)
+        goto out;
     if (srv.cfg.users_path || srv.cfg.krb5_keytab) {
         /* NTLM needs the NT hashes of the user file (wsmd user add);
          * Kerberos a keytab (Keytab). */
@@ -320,6 +340,7 @@ out:
     wsmd__nego_free(srv.nego);
     wsmd__certauth_free(srv.certauth);
     wsmd__auth_free(srv.auth);
+    wsmd__throttle_free(srv.throttle);
     wsmd__config_clear(&srv.cfg);
     xmlCleanupParser();
     return rc;

@@ -17,6 +17,7 @@
 struct wsmd_auth;
 struct wsmd_nego;
 struct wsmd_certauth;
+struct wsmd_throttle;
 
 struct wsmd_listener {
     char url[256];  /* as given */
@@ -63,6 +64,14 @@ struct wsmd_config {
     char *krb5_realm;
     char *service_principal;
     int cbt_hardening; /* CbtHardeningLevel: enum wsmd_cbt (0: Relaxed) */
+    /* Authentication (docs/internals/auth-throttle.md): AllowRoot (uid 0
+     * from any path), MaxAuthFailuresPerAddress / PerUser (0: off),
+     * AuthFailureWindowSec, AuthLockoutSec. */
+    int allow_root;
+    unsigned auth_max_per_address;
+    unsigned auth_max_per_user;
+    unsigned auth_window_sec;
+    unsigned auth_lockout_sec;
 };
 
 struct shell_mgr;
@@ -73,6 +82,7 @@ struct wsmd_server {
     struct wsmd_nego *nego; /* NULL: no Negotiate (NTLM, Kerberos) */
     /* Client certificates (ClientCAFile); NULL: none. */
     struct wsmd_certauth *certauth;
+    struct wsmd_throttle *throttle; /* failed logins per address and user */
     struct shell_mgr *shells;
     int is_root;
     struct wsmd_parked *parked; /* requests waiting (long-poll), for shutdown */
