@@ -528,6 +528,43 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
     return wsmd__auth_verify(a, user, pass, NULL);
 }
 
+/* The cache key of user and pass: 0, or -1. */
+static int cache_key(struct wsmd_auth *a, const char *user, const char *pass, unsigned char key[32])
+{
+    size_t ul = strlen(user), pl = strlen(pass);
+    unsigned char *msg = malloc(ul + 1 + pl);
+    if (!msg)
+        return -1;
+    memcpy(msg, user, ul + 1);
+    memcpy(msg + ul + 1, pass, pl);
+    int r =
+        gnutls_hmac_fast(GNUTLS_MAC_SHA256, a->secret, sizeof(a->secret), msg, ul + 1 + pl, key);
+    explicit_bzero(msg, ul + 1 + pl);
+    free(msg);
+    return r ? -1 : 0;
+}
+
+int wsmd__auth_cached(struct wsmd_auth *a, const char *user, const char *pass)
+{
+    unsigned char key[32];
+    size_t pl = strlen(pass);
+    if (!a->have_watcher || !wsmd__username_ok(user) || pl == 0 || pl >= WSMD_MAX_PASSWORD ||
+        cache_key(a, user, pass, key))
+        return 0;
+    size_t slot = ((size_t)key[0] << 8 | key[1]) % CACHE_SLOTS;
+    time_t now = time(NULL);
+    unsigned long ch = atomic_load(&a->changes);
+    pthread_rwlock_rdlock(&a->lock);
+    struct centry *hc = &a->cache[slot];
+    int hit = ch == a->changes_seen && hc->used && hc->gen == a->gen && hc->expires > now &&
+              memcmp(hc->key, key, 32) == 0;
+    pthread_rwlock_unlock(&a->lock);
+    explicit_bzero(key, sizeof(key));
+    if (hit)
+        atomic_fetch_add(&a->hits, 1);
+    return hit;
+}
+
 enum wsm_err wsmd__auth_verify(struct wsmd_auth *a, const char *user, const char *pass,
                                const char **why)
 {
@@ -537,23 +574,14 @@ enum wsm_err wsmd__auth_verify(struct wsmd_auth *a, const char *user, const char
     *why = "bad-password";
     size_t ul = strlen(user), pl = strlen(pass);
     unsigned char key[32];
-    unsigned char *msg;
     enum wsm_err e;
 
     if (!wsmd__username_ok(user) || pl == 0 || pl >= WSMD_MAX_PASSWORD) {
         *why = "malformed";
         return WSM_ERR_AUTH; /* empty passwords are never accepted */
     }
-    msg = malloc(ul + 1 + pl);
-    if (!msg)
-        return WSM_ERR_NOMEM;
-    memcpy(msg, user, ul + 1);
-    memcpy(msg + ul + 1, pass, pl);
-    int r =
-        gnutls_hmac_fast(GNUTLS_MAC_SHA256, a->secret, sizeof(a->secret), msg, ul + 1 + pl, key);
-    explicit_bzero(msg, ul + 1 + pl);
-    free(msg);
-    if (r != 0)
+    (void)ul;
+    if (cache_key(a, user, pass, key))
         return WSM_ERR_INTERNAL;
 
     size_t slot = ((size_t)key[0] << 8 | key[1]) % CACHE_SLOTS;

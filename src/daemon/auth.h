@@ -28,6 +28,10 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
 enum wsm_err wsmd__auth_verify(struct wsmd_auth *a, const char *user, const char *pass,
                                const char **why);
 
+/* 1 if user/pass are in the cache of verified credentials (a check
+ * would take a microsecond), 0 if a check would have to hash or ask PAM. */
+int wsmd__auth_cached(struct wsmd_auth *a, const char *user, const char *pass);
+
 /* uid 0 from any authentication path needs AllowRoot (config): without it
  * a user named root (or, when wsmd runs as root, any account of uid 0) is
  * refused before its password is checked. Default: refused. */

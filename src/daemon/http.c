@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "authq.h"
 #include "certauth.h"
 #include "fault.h"
 #include "negotiate.h"
@@ -56,6 +57,7 @@ struct req {
     int responded;
     int too_big;
     unsigned retry_after; /* a throttled attempt: 503 with Retry-After */
+    struct wsmd_authq_job *auth_job; /* a password check on the auth pool (suspended) */
     size_t discarded;
     struct wsm_buf body;
     char action[LOG_FIELD];
@@ -327,6 +329,64 @@ static int nego_admit(struct req *r, const char *addr, const char *user, const c
     return 0;
 }
 
+static enum MHD_Result after_auth(struct MHD_Connection *c, struct req *r);
+
+static void auth_job_done(void *arg)
+{
+    struct req *r = arg;
+    MHD_resume_connection(r->conn);
+}
+
+/* A Basic check that misses the cache goes to the auth pool and the
+ * connection waits suspended (authq.h); 1 if it went. */
+static int basic_async(struct MHD_Connection *c, struct req *r, const char *user,
+                       const char *pass, const char *addr, enum MHD_Result *ret)
+{
+    struct wsmd_authq_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return 0; /* checked here instead */
+    snprintf(j->user, sizeof(j->user), "%s", user);
+    snprintf(j->pass, sizeof(j->pass), "%s", pass);
+    snprintf(j->addr, sizeof(j->addr), "%s", addr);
+    j->done = auth_job_done;
+    j->arg = r;
+    r->conn = c;
+    r->auth_job = j;
+    MHD_suspend_connection(c); /* first: done may run at once */
+    enum wsm_err e = wsmd__authq_submit(r->srv->authq, j);
+    if (e == WSM_OK) {
+        *ret = MHD_YES;
+        return 1;
+    }
+    MHD_resume_connection(c);
+    r->auth_job = NULL;
+    explicit_bzero(j->pass, sizeof(j->pass));
+    free(j);
+    if (e != WSM_ERR_QUOTA)
+        return 0; /* stopping: checked here */
+    /* This address has enough checks waiting already. */
+    *ret = throttled(c, r, 1);
+    return 1;
+}
+
+/* The resumed request of a check done on the auth pool. */
+static enum MHD_Result basic_resumed(struct MHD_Connection *c, struct req *r)
+{
+    struct wsmd_authq_job *j = r->auth_job;
+    r->auth_job = NULL;
+    enum wsm_err e = j->result;
+    if (e == WSM_OK) {
+        wsmd__throttle_ok(r->srv->throttle, j->addr, j->user);
+        memcpy(r->user, j->user, sizeof(r->user));
+    } else if (e == WSM_ERR_AUTH) {
+        wsmd__throttle_fail(r->srv->throttle, j->addr, j->user, "Basic", j->why);
+    } else {
+        wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
+    }
+    free(j);
+    return e == WSM_OK ? after_auth(c, r) : unauthorized(c, r, 1);
+}
+
 /* The gate: decides from the headers alone, before the body is read. */
 static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const char *url,
                                   const char *method)
@@ -406,6 +466,12 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
             explicit_bzero(pass, sizeof(pass));
             return throttled(c, r, wait);
         }
+        enum MHD_Result ret;
+        if (r->srv->authq && !wsmd__auth_cached(r->srv->auth, user, pass) &&
+            basic_async(c, r, user, pass, addr, &ret)) {
+            explicit_bzero(pass, sizeof(pass));
+            return ret;
+        }
         e = wsmd__auth_verify(r->srv->auth, user, pass, &why);
         explicit_bzero(pass, sizeof(pass));
         if (e != WSM_OK) {
@@ -418,7 +484,13 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
         wsmd__throttle_ok(r->srv->throttle, addr, user);
         memcpy(r->user, user, sizeof(user));
     }
+    return after_auth(c, r);
+}
 
+/* The rest of the gate, once the request is authenticated (or is an
+ * anonymous Identify): Content-Type and Content-Length. */
+static enum MHD_Result after_auth(struct MHD_Connection *c, struct req *r)
+{
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -573,6 +645,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = r;
         return on_headers(c, r, url, method);
     }
+    if (r->auth_job)
+        return basic_resumed(c, r); /* called again as for the headers */
     if (r->parked) {
         /* Resumed after a long poll. */
         r->parked = 0;
@@ -628,6 +702,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     wsm__buf_free(&r->body);
     wsm__envelope_free(r->env);
     free(r->www);
+    free(r->auth_job); /* not on the pool: the connection would still be suspended */
     free(r);
     *con_cls = NULL;
 }

@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "certauth.h"
+#include "authq.h"
 #include "throttle.h"
 #include "config.h"
 #include "engine.h"
@@ -236,7 +237,8 @@ int main(int argc, char **argv)
         .window_sec = srv.cfg.auth_window_sec,
         .lockout_sec = srv.cfg.auth_lockout_sec,
     };
-    if (wsmd__throttle_new(&tc, WSMD_THROTTLE_SLOTS, &srv.throttle) != WSM_OK)
+    if (wsmd__throttle_new(&tc, WSMD_THROTTLE_SLOTS, &srv.throttle) != WSM_OK ||
+        wsmd__authq_new(srv.auth, (unsigned)srv.cfg.threads, &srv.authq) != WSM_OK)
         goto out;
     if (srv.cfg.users_path || srv.cfg.krb5_keytab) {
         /* NTLM needs the NT hashes of the user file (wsmd user add);
@@ -328,6 +330,7 @@ int main(int argc, char **argv)
     rc = 0;
 stop:
     wsmd__http_quiesce(&srv);
+    wsmd__authq_stop(srv.authq); /* resumes the requests it holds; new ones check inline */
     wsmd__http_stop(&srv);
 out:
 #ifdef WSMD_HAVE_CIM
@@ -339,6 +342,7 @@ out:
 #endif
     wsmd__nego_free(srv.nego);
     wsmd__certauth_free(srv.certauth);
+    wsmd__authq_free(srv.authq); /* before the auth it checks with */
     wsmd__auth_free(srv.auth);
     wsmd__throttle_free(srv.throttle);
     wsmd__config_clear(&srv.cfg);

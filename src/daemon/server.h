@@ -18,6 +18,7 @@ struct wsmd_auth;
 struct wsmd_nego;
 struct wsmd_certauth;
 struct wsmd_throttle;
+struct wsmd_authq;
 
 struct wsmd_listener {
     char url[256];  /* as given */
@@ -83,6 +84,7 @@ struct wsmd_server {
     /* Client certificates (ClientCAFile); NULL: none. */
     struct wsmd_certauth *certauth;
     struct wsmd_throttle *throttle; /* failed logins per address and user */
+    struct wsmd_authq *authq;       /* password checks off the HTTP workers */
     struct shell_mgr *shells;
     int is_root;
     struct wsmd_parked *parked; /* requests waiting (long-poll), for shutdown */
