@@ -284,3 +284,61 @@ def test_removed_user_reported(wsmd_factory, tmp_path):
     # The cached credential went with the name.
     assert attempt(d.port, "bob", "bob-pw-2")[0] == 401
     assert attempt(d.port, USER, PASSWORD)[0] == 200
+
+
+# ---- the same through NTLM (curl --ntlm, gss-ntlmssp in wsmd) ------------------
+
+def curl_ntlm(env, port, user, password, source=GOOD_ADDR):
+    """HTTP status of an NTLM-authenticated Identify by curl from source."""
+    import shutil
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    cp = subprocess.run([curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--interface",
+                         source, "--ntlm", "-u", f"{user}:{password}", "-H",
+                         f"Content-Type: {SOAP_CT}", "--data-binary", IDENTIFY_BODY,
+                         f"http://127.0.0.1:{port}/wsman"],
+                        capture_output=True, text=True, timeout=60, env=env)
+    return int(cp.stdout.strip() or 0)
+
+
+def need_ntlm(d):
+    st, hdrs, _ = attempt(d.port, "nobody", "x")  # a 401 lists the schemes
+    r = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+    r.request("POST", "/wsman", body=b"", headers={"Content-Type": SOAP_CT})
+    resp = r.getresponse()
+    resp.read()
+    schemes = [v.split(" ")[0] for k, v in resp.getheaders() if k.lower() == "www-authenticate"]
+    r.close()
+    if "Negotiate" not in schemes:
+        pytest.skip(f"wsmd does not offer Negotiate: {schemes}")
+
+
+def test_ntlm_root_refused(wsmd_factory, tmp_path, legacy_env):
+    users = tmp_path / "users"
+    user_add(users, USER, PASSWORD)
+    user_add(users, "root", "root-entry-pw")
+    d = wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(users))
+    need_ntlm(d)
+    assert curl_ntlm(legacy_env, d.port, USER, PASSWORD) == 200
+    assert curl_ntlm(legacy_env, d.port, "root", "root-entry-pw") == 401
+    assert "user=root" in d.log() and "reason=uid0-without-AllowRoot" in d.log(), d.log()
+
+
+def test_ntlm_failures_throttled(wsmd, legacy_env):
+    need_ntlm(wsmd)
+    codes = [curl_ntlm(legacy_env, wsmd.port, USER, f"wrong{i}", source=BAD_ADDR)
+             for i in range(21)]
+    assert codes[:20] == [401] * 20 and codes[20] == 503, codes
+    assert "scheme=NTLM reason=bad-token" in wsmd.log(), wsmd.log()
+    assert curl_ntlm(legacy_env, wsmd.port, USER, PASSWORD, source=GOOD_ADDR) == 200
+
+
+def test_ntlm_after_garbage_line(wsmd, users_file, legacy_env):
+    need_ntlm(wsmd)
+    assert curl_ntlm(legacy_env, wsmd.port, USER, PASSWORD) == 200
+    with open(users_file, "a") as f:
+        f.write("garbage without a colon\n")
+    wait_for(lambda: "event=userfile-skip" in wsmd.log() or "event=auth-error" in wsmd.log()
+             or attempt(wsmd.port, USER, PASSWORD)[0] != 200, what="the reload")
+    assert curl_ntlm(legacy_env, wsmd.port, USER, PASSWORD) == 200
