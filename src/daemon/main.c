@@ -87,8 +87,10 @@ static int user_cmd(int argc, char **argv)
     if (!verb || !users)
         return usage(stderr);
     struct wsmd_userfile uf;
-    if (wsmd__userfile_load(users, &uf) != WSM_OK) {
-        fprintf(stderr, "wsmd: cannot read %s\n", users);
+    char why[512];
+    if (wsmd__userfile_read(users, 0, &uf, why, sizeof(why)) != WSM_OK) {
+        /* Strict: the file is rewritten, a line it cannot read would be lost. */
+        fprintf(stderr, "wsmd: cannot read %s\n", why[0] ? why : users);
         return 1;
     }
     int rc = 0;

@@ -342,3 +342,16 @@ def test_ntlm_after_garbage_line(wsmd, users_file, legacy_env):
     wait_for(lambda: "event=userfile-skip" in wsmd.log() or "event=auth-error" in wsmd.log()
              or attempt(wsmd.port, USER, PASSWORD)[0] != 200, what="the reload")
     assert curl_ntlm(legacy_env, wsmd.port, USER, PASSWORD) == 200
+
+
+def test_cli_names_the_bad_line(tmp_path):
+    """`wsmd user add` rewrites the file: it still refuses one it cannot
+    read whole (a line would be lost), and says which line."""
+    users = tmp_path / "users"
+    user_add(users, USER, PASSWORD)
+    with open(users, "a") as f:
+        f.write("garbage\n")
+    cp = run_cli(["user", "add", "bob", "--users", str(users)], input_text="bob-pw\n")
+    assert cp.returncode != 0
+    assert "line 2" in cp.stderr, cp.stderr
+    assert "garbage" in users.read_text()
