@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <gnutls/crypto.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <security/pam_appl.h>
 #include <sys/mman.h>
 #include <stdlib.h>
@@ -46,7 +47,15 @@ struct fstamp {
     ino_t ino;
     off_t size;
     struct timespec mtime;
+    mode_t mode; /* a chmod or chown alone changes whether the file is trusted */
+    uid_t uid;
     int exists;
+};
+
+/* Names that left the user file at a reload, for the removed callback. */
+struct gone {
+    char **names;
+    size_t n;
 };
 
 struct wsmd_auth {
@@ -76,9 +85,14 @@ struct wsmd_auth {
     struct centry cache[CACHE_SLOTS];
     atomic_ulong hits, misses;
 
-    pthread_mutex_t pam_lock; /* pam_unix is not thread-safe */
     enum wsm_err (*remote)(void *arg, const char *user, const char *pass);
     void *remote_arg;
+    /* uid 0 from any authentication path needs AllowRoot. */
+    int allow_root;
+    int is_root;
+
+    void (*removed_cb)(void *arg, const char *user);
+    void *removed_arg;
 };
 
 static atomic_ulong *changes_of(struct wsmd_auth *a)
@@ -97,17 +111,62 @@ static void stamp_of(const char *path, struct fstamp *s)
         s->ino = st.st_ino;
         s->size = st.st_size;
         s->mtime = st.st_mtim;
+        s->mode = st.st_mode;
+        s->uid = st.st_uid;
     }
 }
 
 static int stamp_eq(const struct fstamp *a, const struct fstamp *b)
 {
     return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->mode == b->mode && a->uid == b->uid;
 }
 
-/* Called with lock held: reload when the sources changed. */
-static enum wsm_err refresh(struct wsmd_auth *a)
+static void gone_free(struct gone *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->names[i]);
+    free(g->names);
+    g->names = NULL;
+    g->n = 0;
+}
+
+/* Called without the lock: the callback may take locks of its own (the
+ * shell engine's) and must never run under ours. */
+static void gone_fire(struct wsmd_auth *a, struct gone *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        wsmd__log("event=user-removed user=%s", g->names[i]);
+        if (a->removed_cb)
+            a->removed_cb(a->removed_arg, g->names[i]);
+    }
+    gone_free(g);
+}
+
+/* Who is in old and not in new. Best effort under memory pressure: a name
+ * that cannot be recorded is only not reported (its credentials are
+ * dropped all the same, by the generation). */
+static void gone_diff(const struct wsmd_userfile *old, const struct wsmd_userfile *new,
+                      struct gone *g)
+{
+    for (size_t i = 0; i < old->n; i++) {
+        if (wsmd__userfile_find(new, old->users[i].name))
+            continue;
+        char **v = realloc(g->names, (g->n + 1) * sizeof(*v));
+        if (!v)
+            return;
+        g->names = v;
+        if ((v[g->n] = strdup(old->users[i].name)))
+            g->n++;
+    }
+}
+
+/* Called with lock held: reload when the sources changed. The first load
+ * fails on a file that cannot be trusted or read; a later one keeps the
+ * last good users instead (and says why once), so that a bad edit does not
+ * lock everyone out. Names that disappeared go to *g. */
+static enum wsm_err refresh(struct wsmd_auth *a, struct gone *g)
 {
     struct fstamp now[2];
     if (a->users_path) {
@@ -121,15 +180,25 @@ static enum wsm_err refresh(struct wsmd_auth *a)
         return WSM_OK;
     if (a->users_path) {
         struct wsmd_userfile uf;
-        enum wsm_err e = wsmd__userfile_load(a->users_path, &uf);
-        if (e)
-            return e;
+        char why[512];
+        enum wsm_err e = wsmd__userfile_read(a->users_path, WSMD_UF_SKIP_BAD | WSMD_UF_LOG | WSMD_UF_MODE,
+                                             &uf, why, sizeof(why));
+        if (e) {
+            wsmd__log("event=userfile-refused message=\"%s\"%s", why[0] ? why : wsm_strerror(e),
+                      a->gen ? " action=keep-last-good" : "");
+            if (!a->gen)
+                return e;
+            a->stamp[0] = now[0]; /* not again until the file changes */
+            return WSM_OK;
+        }
+        if (a->gen && g)
+            gone_diff(&a->uf, &uf, g);
         wsmd__userfile_clear(&a->uf);
         a->uf = uf;
     }
     a->stamp[0] = now[0];
     a->stamp[1] = now[1];
-    a->gen++;
+    a->gen++; /* drops every cached credential, a removed user's too */
     return WSM_OK;
 }
 
@@ -147,18 +216,28 @@ static void *watch_main(void *arg)
         if (p[1].revents)
             break;
         ssize_t n = read(a->watch_fd, buf, sizeof(buf));
-        if (n <= 0) {
-            atomic_fetch_add(changes_of(a), 1); /* overflow or error: recheck */
-            continue;
-        }
-        for (char *q = buf; q < buf + n;) {
+        int any = n <= 0; /* overflow or error: recheck */
+        if (n <= 0)
+            atomic_fetch_add(changes_of(a), 1);
+        for (char *q = buf; n > 0 && q < buf + n;) {
             struct inotify_event *ev = (struct inotify_event *)q;
             int ours = (ev->mask & IN_Q_OVERFLOW) || !ev->len;
             for (int i = 0; i < 2 && !ours; i++)
                 ours = a->watch_names[i][0] && !strcmp(ev->name, a->watch_names[i]);
-            if (ours)
+            if (ours) {
                 atomic_fetch_add(changes_of(a), 1);
+                any = 1;
+            }
             q += sizeof(*ev) + ev->len;
+        }
+        if (any && a->users_path) {
+            /* Reload now rather than at the next login: a removed user's
+             * shells and processes must not wait for someone to log in. */
+            struct gone g = {0};
+            pthread_rwlock_wrlock(&a->lock);
+            refresh(a, &g);
+            pthread_rwlock_unlock(&a->lock);
+            gone_fire(a, &g);
         }
     }
     return NULL;
@@ -218,7 +297,6 @@ enum wsm_err wsmd__auth_new(const char *users_path, const char *pam_service, str
     if (!a)
         return WSM_ERR_NOMEM;
     pthread_rwlock_init(&a->lock, NULL);
-    pthread_mutex_init(&a->pam_lock, NULL);
     a->watch_fd = a->stop_fd = -1;
     wsm__random(a->secret, sizeof(a->secret));
     a->users_path = users_path ? strdup(users_path) : NULL;
@@ -245,7 +323,7 @@ enum wsm_err wsmd__auth_new(const char *users_path, const char *pam_service, str
         goto fail;
     }
     pthread_rwlock_wrlock(&a->lock);
-    e = refresh(a);
+    e = refresh(a, NULL);
     pthread_rwlock_unlock(&a->lock);
     if (e)
         goto fail;
@@ -276,7 +354,6 @@ void wsmd__auth_free(struct wsmd_auth *a)
     free(a->pam_service);
     free(a->dummy_hash);
     pthread_rwlock_destroy(&a->lock);
-    pthread_mutex_destroy(&a->pam_lock);
     explicit_bzero(a, sizeof(*a));
     free(a);
 }
@@ -363,6 +440,7 @@ static struct {
     int (*authenticate)(pam_handle_t *, int);
     int (*acct_mgmt)(pam_handle_t *, int);
     int (*end)(pam_handle_t *, int);
+    int (*set_item)(pam_handle_t *, int, const void *);
 } pam;
 static pthread_once_t pam_once = PTHREAD_ONCE_INIT;
 static int pam_loaded;
@@ -376,22 +454,40 @@ static void pam_load(void)
     *(void **)&pam.authenticate = dlsym(h, "pam_authenticate");
     *(void **)&pam.acct_mgmt = dlsym(h, "pam_acct_mgmt");
     *(void **)&pam.end = dlsym(h, "pam_end");
-    pam_loaded = pam.start && pam.authenticate && pam.acct_mgmt && pam.end;
+    *(void **)&pam.set_item = dlsym(h, "pam_set_item");
+    pam_loaded = pam.start && pam.authenticate && pam.acct_mgmt && pam.end && pam.set_item;
 }
 
+/* PAM_FAIL_DELAY: libpam calls this instead of sleeping after a failed
+ * pam_authenticate (pam_unix asks for ~2 s). A sleep there would hold a
+ * worker thread and every connection on it; throttle.c refuses repeated
+ * failures at once instead. */
+static void no_fail_delay(int retval, unsigned usec_delay, void *appdata)
+{
+    (void)retval;
+    (void)usec_delay;
+    (void)appdata;
+}
+
+/* No global lock: each call has its own PAM handle, and pam_unix (and
+ * libpam) only use reentrant lookups (getpwnam_r, getspnam_r, crypt_r) on
+ * per-handle state. Serializing them made one wrong password stall every
+ * other login behind its fail delay. */
 static int pam_check(struct wsmd_auth *a, const char *user, const char *pass)
 {
     struct conv_data cd = {pass};
     struct pam_conv conv = {pam_conv_fn, &cd};
     pam_handle_t *h = NULL;
     int ok = 0;
+    (void)a;
     pthread_once(&pam_once, pam_load);
     if (!pam_loaded) {
         wsmd__log("event=auth-error error=\"libpam.so.0 cannot be loaded\"");
         return 0;
     }
-    pthread_mutex_lock(&a->pam_lock);
     int r = pam.start(a->pam_service, user, &conv, &h);
+    if (r == PAM_SUCCESS)
+        r = pam.set_item(h, PAM_FAIL_DELAY, (const void *)no_fail_delay);
     if (r == PAM_SUCCESS)
         r = pam.authenticate(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
     if (r == PAM_SUCCESS)
@@ -399,7 +495,6 @@ static int pam_check(struct wsmd_auth *a, const char *user, const char *pass)
     ok = r == PAM_SUCCESS;
     if (h)
         pam.end(h, r);
-    pthread_mutex_unlock(&a->pam_lock);
     return ok;
 }
 
@@ -462,25 +557,102 @@ static enum wsm_err remote_check(struct wsmd_auth *a, const unsigned char key[32
     return WSM_OK;
 }
 
+void wsmd__auth_set_removed_cb(struct wsmd_auth *a, void (*fn)(void *arg, const char *user),
+                               void *arg)
+{
+    pthread_rwlock_wrlock(&a->lock);
+    a->removed_cb = fn;
+    a->removed_arg = arg;
+    pthread_rwlock_unlock(&a->lock);
+}
+
+void wsmd__auth_set_root_policy(struct wsmd_auth *a, int allow_root, int is_root)
+{
+    pthread_rwlock_wrlock(&a->lock);
+    a->allow_root = allow_root;
+    a->is_root = is_root;
+    pthread_rwlock_unlock(&a->lock);
+}
+
+int wsmd__auth_is_root(const char *user, int is_root)
+{
+    if (strcmp(user, "root") == 0)
+        return 1;
+    if (!is_root)
+        return 0; /* every session runs as wsmd's own account */
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    return getpwnam_r(user, &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_uid == 0;
+}
+
+void wsmd__auth_reload(struct wsmd_auth *a)
+{
+    struct gone g = {0};
+    pthread_rwlock_wrlock(&a->lock);
+    refresh(a, &g);
+    pthread_rwlock_unlock(&a->lock);
+    gone_fire(a, &g);
+}
+
 enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char *pass)
 {
-    size_t ul = strlen(user), pl = strlen(pass);
-    unsigned char key[32];
-    unsigned char *msg;
-    enum wsm_err e;
+    return wsmd__auth_verify(a, user, pass, NULL);
+}
 
-    if (!wsmd__username_ok(user) || pl == 0 || pl >= WSMD_MAX_PASSWORD)
-        return WSM_ERR_AUTH; /* empty passwords are never accepted */
-    msg = malloc(ul + 1 + pl);
+/* The cache key of user and pass: 0, or -1. */
+static int cache_key(struct wsmd_auth *a, const char *user, const char *pass, unsigned char key[32])
+{
+    size_t ul = strlen(user), pl = strlen(pass);
+    unsigned char *msg = malloc(ul + 1 + pl);
     if (!msg)
-        return WSM_ERR_NOMEM;
+        return -1;
     memcpy(msg, user, ul + 1);
     memcpy(msg + ul + 1, pass, pl);
     int r =
         gnutls_hmac_fast(GNUTLS_MAC_SHA256, a->secret, sizeof(a->secret), msg, ul + 1 + pl, key);
     explicit_bzero(msg, ul + 1 + pl);
     free(msg);
-    if (r != 0)
+    return r ? -1 : 0;
+}
+
+int wsmd__auth_cached(struct wsmd_auth *a, const char *user, const char *pass)
+{
+    unsigned char key[32];
+    size_t pl = strlen(pass);
+    if (!a->have_watcher || !wsmd__username_ok(user) || pl == 0 || pl >= WSMD_MAX_PASSWORD ||
+        cache_key(a, user, pass, key))
+        return 0;
+    size_t slot = ((size_t)key[0] << 8 | key[1]) % CACHE_SLOTS;
+    time_t now = time(NULL);
+    unsigned long ch = atomic_load(changes_of(a));
+    pthread_rwlock_rdlock(&a->lock);
+    struct centry *hc = &a->cache[slot];
+    int hit = ch == a->changes_seen && hc->used && hc->gen == a->gen && hc->expires > now &&
+              memcmp(hc->key, key, 32) == 0;
+    pthread_rwlock_unlock(&a->lock);
+    explicit_bzero(key, sizeof(key));
+    if (hit)
+        atomic_fetch_add(&a->hits, 1);
+    return hit;
+}
+
+enum wsm_err wsmd__auth_verify(struct wsmd_auth *a, const char *user, const char *pass,
+                               const char **why)
+{
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    *why = "bad-password";
+    size_t ul = strlen(user), pl = strlen(pass);
+    unsigned char key[32];
+    enum wsm_err e;
+
+    if (!wsmd__username_ok(user) || pl == 0 || pl >= WSMD_MAX_PASSWORD) {
+        *why = "malformed";
+        return WSM_ERR_AUTH; /* empty passwords are never accepted */
+    }
+    (void)ul;
+    if (cache_key(a, user, pass, key))
         return WSM_ERR_INTERNAL;
 
     size_t slot = ((size_t)key[0] << 8 | key[1]) % CACHE_SLOTS;
@@ -508,32 +680,48 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
         }
     }
 
+    struct gone g = {0};
     pthread_rwlock_wrlock(&a->lock);
-    e = refresh(a);
+    e = refresh(a, &g);
     if (e) {
         pthread_rwlock_unlock(&a->lock);
+        gone_fire(a, &g);
         return e;
     }
     a->changes_seen = ch;
     gen = a->gen;
+    int allow_root = a->allow_root, is_root = a->is_root;
     struct centry *c = &a->cache[slot];
     if (c->used && c->gen == gen && c->expires > now && memcmp(c->key, key, 32) == 0) {
         atomic_fetch_add(&a->hits, 1);
         pthread_rwlock_unlock(&a->lock);
+        gone_fire(a, &g);
         explicit_bzero(key, sizeof(key));
         return WSM_OK;
     }
     atomic_fetch_add(&a->misses, 1);
+    if (!allow_root && wsmd__auth_is_root(user, is_root)) {
+        /* Refused before any password check: guessing root's password
+         * here costs nothing and learns nothing. */
+        pthread_rwlock_unlock(&a->lock);
+        gone_fire(a, &g);
+        explicit_bzero(key, sizeof(key));
+        *why = "uid0-without-AllowRoot";
+        return WSM_ERR_AUTH;
+    }
     if (a->users_path) {
         const struct wsmd_user *u = wsmd__userfile_find(&a->uf, user);
         hash = strdup(u ? u->hash : a->dummy_hash);
         if (!hash) {
             pthread_rwlock_unlock(&a->lock);
+            gone_fire(a, &g);
             return WSM_ERR_NOMEM;
         }
         if (!u) {
             /* Unknown user: spend the same time, then fail. */
             pthread_rwlock_unlock(&a->lock);
+            gone_fire(a, &g);
+            *why = "unknown-user";
             wsmd__password_check(pass, hash);
             free(hash);
             explicit_bzero(key, sizeof(key));
@@ -541,6 +729,7 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
         }
     }
     pthread_rwlock_unlock(&a->lock);
+    gone_fire(a, &g);
 
     /* The expensive part runs without the lock. */
     int ok = hash ? wsmd__password_check(pass, hash) : pam_check(a, user, pass);

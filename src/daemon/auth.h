@@ -34,6 +34,32 @@ void wsmd__auth_set_remote(struct wsmd_auth *a,
  * monitor's answers it invalidates. */
 enum wsm_err wsmd__auth_share_changes(struct wsmd_auth *a);
 
+/* As wsmd__auth_check; on WSM_ERR_AUTH *why (may be NULL) says why for
+ * the log: bad-password, unknown-user, malformed, uid0-without-AllowRoot. */
+enum wsm_err wsmd__auth_verify(struct wsmd_auth *a, const char *user, const char *pass,
+                               const char **why);
+
+/* 1 if user/pass are in the cache of verified credentials (a check
+ * would take a microsecond), 0 if a check would have to hash or ask PAM. */
+int wsmd__auth_cached(struct wsmd_auth *a, const char *user, const char *pass);
+
+/* uid 0 from any authentication path needs AllowRoot (config): without it
+ * a user named root (or, when wsmd runs as root, any account of uid 0) is
+ * refused before its password is checked. Default: refused. */
+void wsmd__auth_set_root_policy(struct wsmd_auth *a, int allow_root, int is_root);
+/* 1 if user is root: named "root", or (is_root) a local account of uid 0. */
+int wsmd__auth_is_root(const char *user, int is_root);
+
+/* fn(arg, name) is called for each name that disappears from the user file
+ * when it is reloaded (on the watcher thread, or the thread of the login
+ * that noticed the change; never under the auth lock). Every cached
+ * credential is dropped at any reload, so a removed user's cached password
+ * stops working at once. */
+void wsmd__auth_set_removed_cb(struct wsmd_auth *a, void (*fn)(void *arg, const char *user),
+                               void *arg);
+/* Rereads the sources now if they changed (tests; the watcher does it). */
+void wsmd__auth_reload(struct wsmd_auth *a);
+
 /* For tests and logs: cache hits and misses so far. */
 void wsmd__auth_stats(struct wsmd_auth *a, unsigned long *hits, unsigned long *misses);
 

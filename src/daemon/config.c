@@ -16,6 +16,7 @@
 #include "certauth.h"
 #include "envelope.h"
 #include "negotiate.h"
+#include "throttle.h"
 
 void wsmd__config_defaults(struct wsmd_config *cfg)
 {
@@ -28,6 +29,10 @@ void wsmd__config_defaults(struct wsmd_config *cfg)
      * per-address limit, not the global one, is what a flood meets. */
     cfg->max_connections = 0;
     cfg->privsep = 1;
+    cfg->auth_max_per_address = WSMD_THROTTLE_MAX_PER_ADDRESS;
+    cfg->auth_max_per_user = WSMD_THROTTLE_MAX_PER_USER;
+    cfg->auth_window_sec = WSMD_THROTTLE_WINDOW_SEC;
+    cfg->auth_lockout_sec = WSMD_THROTTLE_LOCKOUT_SEC;
 }
 
 void wsmd__config_clear(struct wsmd_config *cfg)
@@ -349,12 +354,27 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
         cfg->max_envelope = !strcasecmp(key, "MaxEnvelopeSizekb") ? v * 1024 : v;
         return WSM_OK;
     }
+    if (!strcasecmp(key, "AllowRoot"))
+        return parse_bool(value, &cfg->allow_root) ? WSM_ERR_INVALID_ARG : WSM_OK;
+    if (!strcasecmp(key, "MaxAuthFailuresPerAddress") ||
+        !strcasecmp(key, "MaxAuthFailuresPerUser") || !strcasecmp(key, "AuthFailureWindowSec") ||
+        !strcasecmp(key, "AuthLockoutSec")) {
+        /* 0 turns a limit off; a window or a hold is at least a second. */
+        long v = strtol(value, &end, 10);
+        int is_max = !strncasecmp(key, "Max", 3);
+        if (end == value || *end || v < (is_max ? 0 : 1) || v > 86400 * 7)
+            return WSM_ERR_INVALID_ARG;
+        unsigned *slot = !strcasecmp(key, "MaxAuthFailuresPerAddress") ? &cfg->auth_max_per_address
+                         : !strcasecmp(key, "MaxAuthFailuresPerUser")  ? &cfg->auth_max_per_user
+                         : !strcasecmp(key, "AuthFailureWindowSec")    ? &cfg->auth_window_sec
+                                                                       : &cfg->auth_lockout_sec;
+        *slot = (unsigned)v;
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "AllowUnencrypted"))
         return parse_bool(value, &cfg->allow_unencrypted) ? WSM_ERR_INVALID_ARG : WSM_OK;
     if (!strcasecmp(key, "PrivilegeSeparation"))
         return parse_bool(value, &cfg->privsep) ? WSM_ERR_INVALID_ARG : WSM_OK;
-    if (!strcasecmp(key, "AllowRoot"))
-        return parse_bool(value, &cfg->allow_root) ? WSM_ERR_INVALID_ARG : WSM_OK;
     if (!strcasecmp(key, "PrivilegeSeparationUser")) {
         if (!*value || !wsmd__username_ok(value))
             return WSM_ERR_INVALID_ARG;

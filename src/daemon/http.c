@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "authq.h"
 #include "certauth.h"
 #include "connguard.h"
 #include "fault.h"
@@ -24,6 +25,7 @@
 #include "privsep.h"
 #include "parkwatch.h"
 #include "server.h"
+#include "throttle.h"
 #include "userfile.h"
 
 #define CT_SOAP "application/soap+xml;charset=UTF-8"
@@ -61,6 +63,8 @@ struct req {
     int quiet;       /* a successful Receive: its command's end is logged instead */
     int too_big;
     int close; /* the framing is in doubt: answer and close */
+    unsigned retry_after; /* a throttled attempt: 503 with Retry-After */
+    struct wsmd_authq_job *auth_job; /* a password check on the auth pool (suspended) */
     size_t discarded;
     struct wsm_buf body;
     char action[LOG_FIELD];
@@ -269,6 +273,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsig
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
     if (r && r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (r && r->retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%u", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     if (r && ret == MHD_YES)
@@ -359,6 +368,113 @@ static int basic_allowed(const struct req *r)
     return r->lis->loopback || r->lis->https || r->srv->cfg.allow_unencrypted;
 }
 
+/* The throttling key of the peer's address (throttle.h). */
+static void peer_key(struct MHD_Connection *c, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    wsmd__throttle_addr(ci ? ci->client_addr : NULL, out, n);
+}
+
+/* An attempt refused by throttling, unchecked: 503 with Retry-After (see
+ * docs/internals/auth-throttle.md for why not 401). */
+static enum MHD_Result throttled(struct MHD_Connection *c, struct req *r, unsigned wait)
+{
+    r->retry_after = wait ? wait : 1;
+    return send_reply(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, 0, 0);
+}
+
+/* The scheme word of an Authorization header, for the failure log. */
+static void scheme_of(const char *authz, char *out, size_t n)
+{
+    char w[32];
+    size_t i = 0;
+    while (authz[i] && authz[i] != ' ' && authz[i] != '\t' && i < sizeof(w) - 1) {
+        w[i] = authz[i];
+        i++;
+    }
+    w[i] = '\0';
+    wsmd__log_escape(out, n, w);
+}
+
+/* A Negotiate handshake that has just completed as user: root needs
+ * AllowRoot, and a held user name gets past only from a trusted address.
+ * Either refusal looks like a failed handshake (401), so that a held name
+ * does not turn the handshake into an oracle for the right password. */
+static int nego_admit(struct req *r, const char *addr, const char *user, const char *scheme)
+{
+    const char *why = NULL;
+    if (!r->srv->cfg.allow_root && wsmd__auth_is_root(user, r->srv->is_root))
+        why = "uid0-without-AllowRoot";
+    else if (wsmd__throttle_check(r->srv->throttle, addr, user))
+        why = "user-held";
+    if (!why) {
+        wsmd__throttle_ok(r->srv->throttle, addr, user);
+        return 1;
+    }
+    wsmd__throttle_fail(r->srv->throttle, addr, user, scheme, why);
+    wsmd__nego_reset(r->nc);
+    return 0;
+}
+
+static enum MHD_Result after_auth(struct MHD_Connection *c, struct req *r);
+
+static void auth_job_done(void *arg)
+{
+    struct req *r = arg;
+    MHD_resume_connection(r->conn);
+}
+
+/* A Basic check that misses the cache goes to the auth pool and the
+ * connection waits suspended (authq.h); 1 if it went. */
+static int basic_async(struct MHD_Connection *c, struct req *r, const char *user,
+                       const char *pass, const char *addr, enum MHD_Result *ret)
+{
+    struct wsmd_authq_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return 0; /* checked here instead */
+    snprintf(j->user, sizeof(j->user), "%s", user);
+    snprintf(j->pass, sizeof(j->pass), "%s", pass);
+    snprintf(j->addr, sizeof(j->addr), "%s", addr);
+    j->done = auth_job_done;
+    j->arg = r;
+    r->conn = c;
+    r->auth_job = j;
+    MHD_suspend_connection(c); /* first: done may run at once */
+    enum wsm_err e = wsmd__authq_submit(r->srv->authq, j);
+    if (e == WSM_OK) {
+        *ret = MHD_YES;
+        return 1;
+    }
+    MHD_resume_connection(c);
+    r->auth_job = NULL;
+    explicit_bzero(j->pass, sizeof(j->pass));
+    free(j);
+    if (e != WSM_ERR_QUOTA)
+        return 0; /* stopping: checked here */
+    /* This address has enough checks waiting already. */
+    *ret = throttled(c, r, 1);
+    return 1;
+}
+
+/* The resumed request of a check done on the auth pool. */
+static enum MHD_Result basic_resumed(struct MHD_Connection *c, struct req *r)
+{
+    struct wsmd_authq_job *j = r->auth_job;
+    r->auth_job = NULL;
+    enum wsm_err e = j->result;
+    if (e == WSM_OK) {
+        wsmd__throttle_ok(r->srv->throttle, j->addr, j->user);
+        memcpy(r->user, j->user, sizeof(r->user));
+    } else if (e == WSM_ERR_AUTH) {
+        wsmd__throttle_fail(r->srv->throttle, j->addr, j->user, "Basic", j->why);
+    } else {
+        wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
+    }
+    free(j);
+    return e == WSM_OK ? after_auth(c, r) : unauthorized(c, r, 1);
+}
+
 /* The gate: decides from the headers alone, before the body is read. */
 static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const char *url,
                                   const char *method)
@@ -371,14 +487,32 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
     const char *authz =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *nego_user = r->nc ? wsmd__nego_user(r->nc) : NULL;
+    char addr[INET6_ADDRSTRLEN + 8], scheme[64];
+    if (authz) {
+        /* Every attempt from a held address is refused unchecked, whatever
+         * its scheme, at no cost (a Basic one may still pass below, for a
+         * user with a recent login from here). */
+        peer_key(c, addr, sizeof(addr));
+        scheme_of(authz, scheme, sizeof(scheme));
+    }
     if (authz && r->nc && wsmd__nego_is_scheme(authz)) {
         /* One leg of the connection's handshake. */
         int done = 0;
+        unsigned wait = wsmd__throttle_check(r->srv->throttle, addr, NULL);
+        if (wait)
+            return throttled(c, r, wait);
         enum wsm_err e = wsmd__nego_step(r->nc, authz, &r->www, &done);
         if (e != WSM_OK && e != WSM_ERR_AUTH)
             wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
+        if (e == WSM_ERR_AUTH)
+            wsmd__throttle_fail(r->srv->throttle, addr, NULL, scheme, "bad-token");
         if (e != WSM_OK || !done)
             return unauthorized(c, r, e && basic_allowed(r));
+        if (!nego_admit(r, addr, wsmd__nego_user(r->nc), scheme)) {
+            free(r->www);
+            r->www = NULL;
+            return unauthorized(c, r, basic_allowed(r));
+        }
         snprintf(r->user, sizeof(r->user), "%s", wsmd__nego_user(r->nc));
         r->nego_token = 1;
     } else if (!authz && nego_user) {
@@ -393,29 +527,63 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
     } else if (wsmd__certauth_is_scheme(authz)) {
         /* secprofile/https/mutual: the TLS client certificate of this
          * connection, verified and mapped to a local user (certauth.c). */
-        if (!r->lis->https || !wsmd__certauth_user(r->srv->certauth, c, r->user, sizeof(r->user)))
+        unsigned wait = wsmd__throttle_check(r->srv->throttle, addr, NULL);
+        if (wait)
+            return throttled(c, r, wait);
+        if (!r->lis->https || !wsmd__certauth_user(r->srv->certauth, c, r->user, sizeof(r->user))) {
+            wsmd__throttle_fail(r->srv->throttle, addr, NULL, "certificate",
+                                r->lis->https ? "no-valid-mapped-certificate" : "not-https");
             return unauthorized(c, r, basic_allowed(r));
+        }
         /* The monitor checks the name against its own CertMapping lines. */
         if (wsmd__privsep_on() && wsmd__ps_cert_user(r->user) != WSM_OK) {
             r->user[0] = '\0';
             return unauthorized(c, r, basic_allowed(r));
         }
+        wsmd__throttle_ok(r->srv->throttle, addr, r->user);
     } else {
         char user[WSMD_MAX_USER], pass[WSMD_MAX_PASSWORD];
         enum wsm_err e = WSM_ERR_AUTH;
-        if (basic_allowed(r) &&
-            wsmd__auth_parse_basic(authz, user, sizeof(user), pass, sizeof(pass)) == WSM_OK) {
-            e = wsmd__auth_check(r->srv->auth, user, pass);
-            explicit_bzero(pass, sizeof(pass));
+        const char *why = "malformed";
+        if (!basic_allowed(r))
+            return unauthorized(c, r, 0); /* no password was checked: not counted */
+        if (wsmd__auth_parse_basic(authz, user, sizeof(user), pass, sizeof(pass)) != WSM_OK) {
+            unsigned wait = wsmd__throttle_check(r->srv->throttle, addr, NULL);
+            if (wait)
+                return throttled(c, r, wait);
+            wsmd__throttle_fail(r->srv->throttle, addr, NULL, scheme, why);
+            return unauthorized(c, r, 1);
         }
+        unsigned wait = wsmd__throttle_check(r->srv->throttle, addr, user);
+        if (wait) {
+            explicit_bzero(pass, sizeof(pass));
+            return throttled(c, r, wait);
+        }
+        enum MHD_Result ret;
+        if (r->srv->authq && !wsmd__auth_cached(r->srv->auth, user, pass) &&
+            basic_async(c, r, user, pass, addr, &ret)) {
+            explicit_bzero(pass, sizeof(pass));
+            return ret;
+        }
+        e = wsmd__auth_verify(r->srv->auth, user, pass, &why);
+        explicit_bzero(pass, sizeof(pass));
         if (e != WSM_OK) {
             if (e != WSM_ERR_AUTH)
                 wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
-            return unauthorized(c, r, basic_allowed(r));
+            else
+                wsmd__throttle_fail(r->srv->throttle, addr, user, scheme, why);
+            return unauthorized(c, r, 1);
         }
+        wsmd__throttle_ok(r->srv->throttle, addr, user);
         memcpy(r->user, user, sizeof(user));
     }
+    return after_auth(c, r);
+}
 
+/* The rest of the gate, once the request is authenticated (or is an
+ * anonymous Identify): Content-Type and Content-Length. */
+static enum MHD_Result after_auth(struct MHD_Connection *c, struct req *r)
+{
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -645,6 +813,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             wsmd__connguard_authed(r->srv->guard, c);
         return ret;
     }
+    if (r->auth_job)
+        return basic_resumed(c, r); /* called again as for the headers */
     if (r->parked) {
         /* Resumed after a long poll. */
         r->parked = 0;
@@ -713,6 +883,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     wsm__buf_free(&r->body);
     wsm__envelope_free(r->env);
     free(r->www);
+    free(r->auth_job); /* not on the pool: the connection would still be suspended */
     free(r);
     *con_cls = NULL;
 }

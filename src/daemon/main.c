@@ -21,6 +21,8 @@
 #include "auth.h"
 #include "authz.h"
 #include "certauth.h"
+#include "authq.h"
+#include "throttle.h"
 #include "config.h"
 #include "engine.h"
 #ifdef WSMD_HAVE_CIM
@@ -88,8 +90,10 @@ static int user_cmd(int argc, char **argv)
     if (!verb || !users)
         return usage(stderr);
     struct wsmd_userfile uf;
-    if (wsmd__userfile_load(users, &uf) != WSM_OK) {
-        fprintf(stderr, "wsmd: cannot read %s\n", users);
+    char why[512];
+    if (wsmd__userfile_read(users, 0, &uf, why, sizeof(why)) != WSM_OK) {
+        /* Strict: the file is rewritten, a line it cannot read would be lost. */
+        fprintf(stderr, "wsmd: cannot read %s\n", why[0] ? why : users);
         return 1;
     }
     int rc = 0;
@@ -125,6 +129,23 @@ static int user_cmd(int argc, char **argv)
     }
     wsmd__userfile_clear(&uf);
     return rc;
+}
+
+/* A name left the user file. The shell engine's shell_kill_owner() is to
+ * be called from here (finding 10e); until then the event is logged by
+ * auth.c, and the name's cached credentials are already gone. */
+/* A name left the user file: what runs as it ends (its shells here, or,
+ * in a separated daemon's monitor, the commands it started for it). */
+static void user_removed(void *arg, const char *user)
+{
+    struct wsmd_server *srv = arg;
+    unsigned n = 0;
+#ifdef WSMD_HAVE_SHELL
+    if (srv->shells)
+        shell_kill_owner(srv->shells, user, &n);
+#endif
+    n += wsmd__monitor_user_removed(user);
+    wsmd__log("event=user-removed user=%s ended=%u", user, n);
 }
 
 int main(int argc, char **argv)
@@ -222,10 +243,20 @@ int main(int argc, char **argv)
 
     xmlInitParser();
     if (wsmd__auth_new(srv.cfg.users_path, srv.cfg.pam_service, &srv.auth) != WSM_OK) {
-        fprintf(stderr, "wsmd: cannot load users from %s\n",
+        fprintf(stderr, "wsmd: cannot load users from %s (see the line above)\n",
                 srv.cfg.users_path ? srv.cfg.users_path : "PAM");
         goto out;
     }
+    wsmd__auth_set_root_policy(srv.auth, srv.cfg.allow_root, geteuid() == 0);
+    wsmd__auth_set_removed_cb(srv.auth, user_removed, &srv);
+    struct wsmd_throttle_cfg tc = {
+        .max_per_address = srv.cfg.auth_max_per_address,
+        .max_per_user = srv.cfg.auth_max_per_user,
+        .window_sec = srv.cfg.auth_window_sec,
+        .lockout_sec = srv.cfg.auth_lockout_sec,
+    };
+    if (wsmd__throttle_new(&tc, WSMD_THROTTLE_SLOTS, &srv.throttle) != WSM_OK)
+        goto out;
     if (srv.cfg.users_path || srv.cfg.krb5_keytab) {
         /* NTLM needs the NT hashes of the user file (wsmd user add);
          * Kerberos a keytab (Keytab). */
@@ -283,6 +314,9 @@ int main(int argc, char **argv)
         }
     }
 
+    /* Threads start here, after the split: the network process's. */
+    if (wsmd__authq_new(srv.auth, (unsigned)srv.cfg.threads, &srv.authq) != WSM_OK)
+        goto out;
 #ifdef WSMD_HAVE_CIM
     wsmd__enum_set_timeout(srv.cfg.enum_timeout_ms);
     wsmd__enum_set_budgets(srv.cfg.enum_budget_user_kb, srv.cfg.enum_budget_total_kb);
@@ -332,6 +366,7 @@ int main(int argc, char **argv)
     rc = 0;
 stop:
     wsmd__http_quiesce(&srv);
+    wsmd__authq_stop(srv.authq); /* resumes the requests it holds; new ones check inline */
     wsmd__http_stop(&srv);
 out:
 #ifdef WSMD_HAVE_CIM
@@ -344,7 +379,9 @@ out:
     wsmd__authz_free(srv.authz);
     wsmd__nego_free(srv.nego);
     wsmd__certauth_free(srv.certauth);
+    wsmd__authq_free(srv.authq); /* before the auth it checks with */
     wsmd__auth_free(srv.auth);
+    wsmd__throttle_free(srv.throttle);
     wsmd__config_clear(&srv.cfg);
     xmlCleanupParser();
     return rc;

@@ -41,6 +41,7 @@ struct child {
     int status_wr; /* -1 once the status was written */
     int exited;
     uid_t uid;
+    char user[WSMD_MAX_USER]; /* started for this authenticated name */
 };
 
 struct nego_slot {
@@ -352,6 +353,7 @@ static enum wsm_err req_spawn(struct ps_msg *q, struct ps_msg *a)
     c->status_wr = st[1];
     c->exited = 0;
     c->uid = pw.pw_uid;
+    snprintf(c->user, sizeof(c->user), "%s", user);
     mon.nchildren++;
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)res.pid};
     epoll_ctl(mon.epfd, EPOLL_CTL_ADD, res.pidfd, &ev);
@@ -588,6 +590,29 @@ void wsmd__monitor_reset(void)
             nego_drop(&mon.nego[i]);
     pthread_mutex_unlock(&mon.lock);
     authed_clear();
+}
+
+unsigned wsmd__monitor_user_removed(const char *user)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&mon.lock);
+    for (size_t i = 0; i < MAX_AUTHED; i++) {
+        if (mon.authed[i] && strcmp(mon.authed[i], user) == 0) {
+            free(mon.authed[i]);
+            mon.authed[i] = NULL;
+        }
+    }
+    for (size_t i = 0; i < MAX_CHILDREN; i++) {
+        struct child *c = &mon.children[i];
+        if (c->pid && !c->exited && strcmp(c->user, user) == 0) {
+            /* The network process sees the exit on the status pipe and
+             * releases it as usual. */
+            kill(-c->pid, SIGKILL);
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&mon.lock);
+    return n;
 }
 
 unsigned long wsmd__monitor_refused(void)

@@ -710,8 +710,12 @@ static enum wsm_err map_ntlm(struct wsmd_nego_conn *c, const char *dn, size_t dl
     if (cdom && cdl == 0)
         cdom = NULL;
 
+    /* As auth.c reads it: a malformed line (logged there, at its reload)
+     * is skipped rather than refusing everyone; a file others may write is
+     * not trusted. */
     struct wsmd_userfile uf;
-    enum wsm_err e = wsmd__userfile_load(c->n->users_path, &uf);
+    enum wsm_err e =
+        wsmd__userfile_read(c->n->users_path, WSMD_UF_SKIP_BAD | WSMD_UF_MODE, &uf, NULL, 0);
     if (e)
         return e == WSM_ERR_NOMEM ? e : WSM_ERR_AUTH;
     const struct wsmd_user *cand = NULL;
@@ -799,7 +803,8 @@ static enum wsm_err map_krb5(struct wsmd_nego_conn *c, gss_name_t src, const cha
         }
     } else {
         struct wsmd_userfile uf;
-        enum wsm_err e = wsmd__userfile_load(c->n->users_path, &uf);
+        enum wsm_err e = wsmd__userfile_read(c->n->users_path, WSMD_UF_SKIP_BAD | WSMD_UF_MODE,
+                                             &uf, NULL, 0);
         if (e)
             return e == WSM_ERR_NOMEM ? e : WSM_ERR_AUTH;
         int found = wsmd__userfile_find(&uf, name) != NULL;

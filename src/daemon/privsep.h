@@ -71,6 +71,11 @@ enum wsm_err wsmd__ps_spawn(const char *user, const struct shell_spawn_req *r,
 enum wsm_err wsmd__ps_signal(pid_t pid, int sig);
 enum wsm_err wsmd__ps_release(pid_t pid);
 
+/* A name left the user file: the monitor forgets that it authenticated
+ * and kills what it started for it. How many were killed (0 outside a
+ * monitor). */
+unsigned wsmd__monitor_user_removed(const char *user);
+
 /* Monitor side, exposed for tests and the fuzz target: serves one request
  * held in (bytes, n) as the monitor would, writing the reply's bytes to
  * *reply (malloc'd). Returns the error the reply carries. Requests that

@@ -18,6 +18,8 @@ struct wsmd_auth;
 struct wsmd_nego;
 struct wsmd_certauth;
 struct wsmd_connguard;
+struct wsmd_throttle;
+struct wsmd_authq;
 
 struct wsmd_listener {
     char url[256];  /* as given */
@@ -83,11 +85,18 @@ struct wsmd_config {
      * default) or 0; PrivilegeSeparationUser (NULL: "wsmd"). */
     int privsep;
     char *privsep_user;
-    int allow_root; /* AllowRoot: uid 0 may log in (any scheme) */
     /* Authorization (authz.h): the Allow lines as written, each checked
      * by wsmd__authz_check_rule when set; none: the defaults. */
     char **allow;
     size_t nallow;
+    /* Authentication (docs/internals/auth-throttle.md): AllowRoot (uid 0
+     * from any path), MaxAuthFailuresPerAddress / PerUser (0: off),
+     * AuthFailureWindowSec, AuthLockoutSec. */
+    int allow_root;
+    unsigned auth_max_per_address;
+    unsigned auth_max_per_user;
+    unsigned auth_window_sec;
+    unsigned auth_lockout_sec;
 };
 
 struct shell_mgr;
@@ -99,6 +108,8 @@ struct wsmd_server {
     struct wsmd_nego *nego; /* NULL: no Negotiate (NTLM, Kerberos) */
     /* Client certificates (ClientCAFile); NULL: none. */
     struct wsmd_certauth *certauth;
+    struct wsmd_throttle *throttle; /* failed logins per address and user */
+    struct wsmd_authq *authq;       /* password checks off the HTTP workers */
     struct shell_mgr *shells;
     struct wsmd_authz *authz; /* who may do what (authz.h) */
     int is_root;

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "server.h"
+
 int wsmd__username_ok(const char *name)
 {
     size_t n = strlen(name);
@@ -57,48 +59,104 @@ static enum wsm_err push(struct wsmd_userfile *uf, const char *name, const char 
     return WSM_OK;
 }
 
-enum wsm_err wsmd__userfile_load(const char *path, struct wsmd_userfile *uf)
+/* Whether the file is safe to trust: fstat of the open file, so that what
+ * is checked is what is read. */
+static enum wsm_err mode_ok(int fd, const char *path, char *why, size_t whylen)
+{
+    struct stat st;
+    const char *bad = NULL;
+    if (fstat(fd, &st) != 0)
+        bad = "cannot be examined (fstat)";
+    else if (!S_ISREG(st.st_mode))
+        bad = "is not a regular file";
+    else if (st.st_uid != geteuid() && st.st_uid != 0)
+        bad = "is owned by another user than wsmd's or root";
+    else if (st.st_mode & (S_IWGRP | S_IWOTH))
+        bad = "is writable by other users (chmod 600)";
+    else if (st.st_mode & S_IROTH)
+        bad = "is readable by everyone: it holds NT hashes (chmod 600)";
+    if (!bad)
+        return WSM_OK;
+    if (why && whylen)
+        snprintf(why, whylen, "%s %s", path, bad);
+    return WSM_ERR_ACCESS_DENIED;
+}
+
+enum wsm_err wsmd__userfile_read(const char *path, unsigned flags, struct wsmd_userfile *uf,
+                                 char *why, size_t whylen)
 {
     struct wsmd_userfile tmp = {0};
+    if (why && whylen)
+        why[0] = '\0';
     FILE *f = fopen(path, "re");
     if (!f) {
         if (errno == ENOENT) {
             *uf = tmp;
             return WSM_OK;
         }
+        if (why && whylen)
+            snprintf(why, whylen, "%s cannot be opened: %s", path, strerror(errno));
         return WSM_ERR_IO;
+    }
+    if (flags & WSMD_UF_MODE) {
+        enum wsm_err me = mode_ok(fileno(f), path, why, whylen);
+        if (me) {
+            fclose(f);
+            return me;
+        }
     }
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
+    unsigned long lineno = 0;
     enum wsm_err e = WSM_OK;
     while ((n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = '\0';
         if (n == 0 || line[0] == '#')
             continue;
         char *c1 = strchr(line, ':');
+        const char *bad = NULL;
+        char *hash = NULL, *rest = NULL;
         if (!c1) {
-            e = WSM_ERR_INVALID_ARG;
-            break;
+            bad = "no ':' after the user name";
+        } else {
+            *c1 = '\0';
+            hash = c1 + 1;
+            char *c2 = strchr(hash, ':');
+            if (c2) {
+                *c2 = '\0';
+                rest = c2 + 1;
+            }
+            if (!wsmd__username_ok(line))
+                bad = "invalid user name";
+            else if (!*hash)
+                bad = "empty password hash";
+            else if (wsmd__userfile_find(&tmp, line))
+                bad = "the user is on an earlier line already"; /* the first one wins */
         }
-        *c1 = '\0';
-        char *hash = c1 + 1;
-        char *c2 = strchr(hash, ':');
-        char *rest = NULL;
-        if (c2) {
-            *c2 = '\0';
-            rest = c2 + 1;
-        }
-        if (!wsmd__username_ok(line) || !*hash || wsmd__userfile_find(&tmp, line)) {
-            e = WSM_ERR_INVALID_ARG; /* malformed, or a user twice */
-            break;
+        if (bad) {
+            /* One bad line must not lock every user out: the daemon skips
+             * it, and says which line (never its text: it may hold a hash
+             * or a password pasted by mistake). */
+            if (!(flags & WSMD_UF_SKIP_BAD)) {
+                if (why && whylen)
+                    snprintf(why, whylen, "%s line %lu: %s", path, lineno, bad);
+                e = WSM_ERR_INVALID_ARG;
+                break;
+            }
+            if (flags & WSMD_UF_LOG)
+                wsmd__log("event=userfile-skip file=%s line=%lu reason=\"%s\"", path, lineno, bad);
+            continue;
         }
         if ((e = push(&tmp, line, hash, rest)))
             break;
     }
     if (!e && ferror(f))
         e = WSM_ERR_IO;
+    if (line)
+        explicit_bzero(line, cap);
     free(line);
     fclose(f);
     if (e) {
@@ -107,6 +165,11 @@ enum wsm_err wsmd__userfile_load(const char *path, struct wsmd_userfile *uf)
     }
     *uf = tmp;
     return WSM_OK;
+}
+
+enum wsm_err wsmd__userfile_load(const char *path, struct wsmd_userfile *uf)
+{
+    return wsmd__userfile_read(path, 0, uf, NULL, 0);
 }
 
 enum wsm_err wsmd__userfile_save(const char *path, const struct wsmd_userfile *uf)

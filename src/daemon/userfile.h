@@ -26,8 +26,20 @@ struct wsmd_userfile {
     size_t n;
 };
 
-/* A missing file loads as empty. Malformed lines are an error. */
+/* A missing file loads as empty. Malformed lines are an error (the CLI,
+ * which rewrites the file, must not drop them). */
 enum wsm_err wsmd__userfile_load(const char *path, struct wsmd_userfile *uf);
+
+/* Flags of wsmd__userfile_read. */
+#define WSMD_UF_SKIP_BAD 1u /* skip a malformed line (or a user twice) instead of failing */
+#define WSMD_UF_LOG 2u      /* log each skipped line (number, never its text) */
+#define WSMD_UF_MODE 4u     /* refuse a file others may write or read (see below) */
+/* What the daemon reads. With WSMD_UF_MODE the file (it holds NT hashes,
+ * which are password-equivalent) must be owned by the daemon's euid or
+ * root, and not be group-writable nor world-readable or -writable:
+ * otherwise WSM_ERR_ACCESS_DENIED, said in why[] (may be NULL). */
+enum wsm_err wsmd__userfile_read(const char *path, unsigned flags, struct wsmd_userfile *uf,
+                                 char *why, size_t whylen);
 /* Written to a temporary file in the same directory (mode 0600), synced,
  * then renamed over path. */
 enum wsm_err wsmd__userfile_save(const char *path, const struct wsmd_userfile *uf);

@@ -446,6 +446,74 @@ static void test_extra_fields(void **state)
     wsmd__userfile_clear(&uf);
 }
 
+/* The daemon's read: one bad line is skipped (and named by number), not
+ * fatal for every user; the CLI's strict load still refuses it. */
+static void test_read_skips_bad_lines(void **state)
+{
+    struct fixture *f = *state;
+    write_file(f->path, "alice:$y$a\n"
+                        "no colon here\n"
+                        "bob:$y$b:rest\n"
+                        "carol:\n"
+                        "bad\x01name:$y$c\n"
+                        "alice:$y$again\n"
+                        "dave:$y$d\n");
+    assert_int_equal(chmod(f->path, 0600), 0);
+    struct wsmd_userfile uf = {0};
+    char why[256];
+    assert_int_equal(wsmd__userfile_read(f->path, 0, &uf, why, sizeof(why)), WSM_ERR_INVALID_ARG);
+    assert_non_null(strstr(why, "line 2"));
+    assert_int_equal(uf.n, 0);
+    assert_int_equal(wsmd__userfile_load(f->path, &uf), WSM_ERR_INVALID_ARG);
+    assert_int_equal(wsmd__userfile_read(f->path, WSMD_UF_SKIP_BAD | WSMD_UF_MODE, &uf, why,
+                                         sizeof(why)),
+                     WSM_OK);
+    assert_int_equal(uf.n, 3);
+    assert_string_equal(uf.users[0].name, "alice");
+    assert_string_equal(uf.users[0].hash, "$y$a"); /* the first line of a name wins */
+    assert_string_equal(uf.users[1].name, "bob");
+    assert_string_equal(uf.users[2].name, "dave");
+    wsmd__userfile_clear(&uf);
+}
+
+/* The file holds NT hashes (password-equivalent): with WSMD_UF_MODE only
+ * a file that only its owner (wsmd's user or root) can write, and nobody
+ * else can read, is used. */
+static void test_read_mode(void **state)
+{
+    struct fixture *f = *state;
+    write_file(f->path, "alice:$y$a\n");
+    static const struct {
+        mode_t mode;
+        int ok;
+    } cases[] = {
+        {0600, 1}, {0400, 1}, {0640, 1}, {0660, 0}, {0620, 0},
+        {0604, 0}, {0602, 0}, {0666, 0}, {0644, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(chmod(f->path, cases[i].mode), 0);
+        struct wsmd_userfile uf = {0};
+        char why[256] = "";
+        enum wsm_err e = wsmd__userfile_read(f->path, WSMD_UF_MODE, &uf, why, sizeof(why));
+        if (cases[i].ok) {
+            assert_int_equal(e, WSM_OK);
+            assert_int_equal(uf.n, 1);
+        } else {
+            if (e != WSM_ERR_ACCESS_DENIED)
+                fail_msg("mode %o accepted", (unsigned)cases[i].mode);
+            assert_non_null(strstr(why, f->path));
+            assert_int_equal(uf.n, 0);
+        }
+        wsmd__userfile_clear(&uf);
+        /* Without the flag (the CLI, which rewrites it 0600) it is read. */
+        assert_int_equal(wsmd__userfile_read(f->path, 0, &uf, NULL, 0), WSM_OK);
+        wsmd__userfile_clear(&uf);
+    }
+    /* A directory is not a user file. */
+    struct wsmd_userfile uf = {0};
+    assert_int_not_equal(wsmd__userfile_read(f->dir, WSMD_UF_MODE, &uf, NULL, 0), WSM_OK);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -456,7 +524,8 @@ int main(void)
         T(test_save_errors),     T(test_username_ok),
         T(test_sha512_crypt),    T(test_password_check_garbage),
         T(test_extra_fields),    T(test_name_roundtrip),
-        T(test_duplicate_names),
+        T(test_duplicate_names), T(test_read_skips_bad_lines),
+        T(test_read_mode),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
