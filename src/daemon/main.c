@@ -21,6 +21,7 @@
 #include "auth.h"
 #include "certauth.h"
 #include "config.h"
+#include "cgroup.h"
 #include "engine.h"
 #ifdef WSMD_HAVE_CIM
 #include "cim.h"
@@ -265,6 +266,16 @@ int main(int argc, char **argv)
 #ifdef WSMD_HAVE_CIM
     wsmd__enum_set_timeout(srv.cfg.enum_timeout_ms);
 #endif
+    {
+        /* Before any shell or created process; never fatal. */
+        char cg[PATH_MAX + 200];
+        wsmd__cg_init(NULL, NULL, cg, sizeof(cg));
+        wsmd__log("event=cgroups %s", cg);
+        wsmd__create_limits.max_processes_per_user =
+            srv.cfg.max_processes_per_user ? srv.cfg.max_processes_per_user : 100;
+        wsmd__create_limits.max_memory_mb =
+            srv.cfg.max_memory_per_shell_mb ? srv.cfg.max_memory_per_shell_mb : 1024;
+    }
 #ifdef WSMD_HAVE_SHELL
     struct shell_limits lim;
     wsmd__winrs_limits(&srv.cfg, &lim);
@@ -317,6 +328,7 @@ out:
 #ifdef WSMD_HAVE_SHELL
     shell_mgr_free(srv.shells);
 #endif
+    wsmd__cg_shutdown(2000);
     wsmd__nego_free(srv.nego);
     wsmd__certauth_free(srv.certauth);
     wsmd__auth_free(srv.auth);

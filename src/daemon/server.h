@@ -50,6 +50,7 @@ struct wsmd_config {
     unsigned max_processes_per_shell;
     long idle_timeout_ms;
     unsigned max_memory_per_shell_mb;
+    unsigned max_processes_per_user; /* Win32_Process.Create; 0: 100 */
     long enum_timeout_ms; /* EnumerationTimeoutms; 0: 240000 */
     /* Client certificates (certauth.h): ClientCAFile, and the CertMapping
      * lines as written (each checked by wsmd__certmap_parse when set). */
