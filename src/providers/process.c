@@ -1133,8 +1133,8 @@ static unsigned create_limits(const struct cim_ctx *ctx, struct child_ctx *c)
         }
     }
     c->ncg = wsmd__cg_open_procs(pg ? pg : ug, c->cg_fds);
-    /* The directories stay while the process is in them; empty ones go
-     * now (a failed start) or at a later Create (prune). */
+    /* The directories stay while processes are in them; empty ones go at
+     * a later Create (prune) or when the daemon stops. */
     wsmd__cg_release(pg, 0);
     wsmd__cg_release(ug, 0);
     if (c->ncg < 0) {

@@ -735,11 +735,16 @@ void wsmd__cg_release(struct wsmd_cg *g, int kill)
 {
     if (!g)
         return;
-    if (kill)
-        (void)kill_group(G.inst, g->rel);
+    if (!kill) {
+        /* A process may be about to join it (fds already open): the
+         * directory stays; wsmd__cg_prune removes it once empty. */
+        free(g);
+        return;
+    }
+    (void)kill_group(G.inst, g->rel);
     int busy = 0;
     rm_group(G.inst, g->rel, &busy);
-    if (busy && kill) {
+    if (busy) {
         /* Killed processes are still exiting: removed later. */
         struct grave *gr = calloc(1, sizeof(*gr));
         if (gr) {

@@ -57,7 +57,8 @@ int wsmd__cg_kill(const struct wsmd_cg *g);
 /* Frees g; with kill, kills its processes first. Its directory is removed
  * now or, while killed processes still exit, by a later call of any
  * wsmd__cg_* function that makes or releases a group (or at shutdown).
- * Without kill, the directory is removed only if empty. NULL is a no-op. */
+ * Without kill, only the handle goes: the directory stays for the
+ * processes in it (wsmd__cg_prune removes it once empty). NULL: no-op. */
 void wsmd__cg_release(struct wsmd_cg *g, int kill);
 
 /* Removes the empty subgroups of rel (e.g. "user-1000": its p-N). */
