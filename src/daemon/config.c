@@ -433,6 +433,14 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
         cfg->enum_timeout_ms = v;
         return WSM_OK;
     }
+    if (!strcasecmp(key, "MaxProcessesPerUser")) {
+        /* Win32_Process.Create: processes per user (docs/internals/cgroups.md). */
+        long v = strtol(value, &end, 10);
+        if (end == value || *end || v < 1 || v > 100000)
+            return WSM_ERR_INVALID_ARG;
+        cfg->max_processes_per_user = (unsigned)v;
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "MaxShellsPerUser") || !strcasecmp(key, "MaxProcessesPerShell") ||
         !strcasecmp(key, "IdleTimeout") || !strcasecmp(key, "MaxMemoryPerShellMB")) {
         long v = strtol(value, &end, 10);

@@ -24,6 +24,7 @@
 #include "authq.h"
 #include "throttle.h"
 #include "config.h"
+#include "cgroup.h"
 #include "engine.h"
 #ifdef WSMD_HAVE_CIM
 #include "cim.h"
@@ -321,6 +322,16 @@ int main(int argc, char **argv)
     wsmd__enum_set_timeout(srv.cfg.enum_timeout_ms);
     wsmd__enum_set_budgets(srv.cfg.enum_budget_user_kb, srv.cfg.enum_budget_total_kb);
 #endif
+    {
+        /* Before any shell or created process; never fatal. */
+        char cg[PATH_MAX + 200];
+        wsmd__cg_init(NULL, NULL, cg, sizeof(cg));
+        wsmd__log("event=cgroups %s", cg);
+        wsmd__create_limits.max_processes_per_user =
+            srv.cfg.max_processes_per_user ? srv.cfg.max_processes_per_user : 100;
+        wsmd__create_limits.max_memory_mb =
+            srv.cfg.max_memory_per_shell_mb ? srv.cfg.max_memory_per_shell_mb : 1024;
+    }
 #ifdef WSMD_HAVE_SHELL
     struct shell_limits lim;
     wsmd__winrs_limits(&srv.cfg, &lim);
@@ -377,6 +388,7 @@ out:
     shell_mgr_free(srv.shells);
 #endif
     wsmd__authz_free(srv.authz);
+    wsmd__cg_shutdown(2000);
     wsmd__nego_free(srv.nego);
     wsmd__certauth_free(srv.certauth);
     wsmd__authq_free(srv.authq); /* before the auth it checks with */

@@ -64,6 +64,7 @@ struct wsmd_config {
      * input buffers of everyone, of one user (0: the engine's default). */
     unsigned max_buffered_output_mb;
     unsigned max_buffered_output_user_mb;
+    unsigned max_processes_per_user; /* Win32_Process.Create; 0: 100 */
     long enum_timeout_ms; /* EnumerationTimeoutms; 0: 240000 */
     /* MaxEnumerationMemoryPerUserKB, MaxEnumerationMemoryKB: what
      * enumeration contexts may hold (enum.c); 0: 16384, 131072. */

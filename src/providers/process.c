@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "cim.h"
 
 #define CMDLINE_MAX 32767 /* Windows' limit for a command line */
@@ -213,7 +214,21 @@ struct host {
     time_t btime; /* boot time (seconds since the epoch); 0: unknown */
     long tck;     /* clock ticks per second */
     long page;    /* page size in bytes */
+    /* A root daemon answering a user who is not root: what the kernel
+     * shows only to a process's owner (fd/, io) is left NULL for other
+     * users' processes, as a daemon running as that user would see it. */
+    int restricted;
+    uid_t viewer;
 };
+
+static void host_viewer(struct host *h, const struct cim_ctx *ctx)
+{
+    h->restricted = 0;
+    if (!ctx || geteuid() != 0 || (ctx->switch_user && ctx->uid == 0))
+        return; /* the kernel decides (not root), or the caller is root */
+    h->restricted = 1;
+    h->viewer = ctx->switch_user ? ctx->uid : (uid_t)-1; /* no account: owns nothing */
+}
 
 /* The "btime" line of /proc/stat: the kernel's own boot time, the same
  * number for every reader (unlike REALTIME - BOOTTIME, which jitters). */
@@ -672,7 +687,11 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
         /* 100 ns units */
         cim_set_u64(inst, "UserModeTime", ut * 10000000ULL / (unsigned long long)h->tck);
         cim_set_u64(inst, "KernelModeTime", st * 10000000ULL / (unsigned long long)h->tck);
-        int fds = count_fds(dfd);
+        unsigned long long ru, eu;
+        int foreign = h->restricted && !(have_status && status_uids(sc->status, &ru, &eu) == 0 &&
+                                         ru == (unsigned long long)h->viewer &&
+                                         eu == (unsigned long long)h->viewer);
+        int fds = foreign ? -1 : count_fds(dfd);
         if (fds >= 0)
             cim_set_u64(inst, "HandleCount", (uint64_t)fds);
         unsigned long long v;
@@ -688,7 +707,7 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
                 sid = 0;
         }
         cim_set_u64(inst, "SessionId", clamp32(sid));
-        if (read_at(dfd, "io", sc->io, sizeof(sc->io)) > 0) {
+        if (!foreign && read_at(dfd, "io", sc->io, sizeof(sc->io)) > 0) {
             if (field_u64(sc->io, "syscr", &v) == 0)
                 cim_set_u64(inst, "ReadOperationCount", v);
             if (field_u64(sc->io, "syscw", &v) == 0)
@@ -737,7 +756,6 @@ struct proc_iter {
 
 static enum wsm_err proc_open(const struct cim_ctx *ctx, void **it)
 {
-    (void)ctx;
     struct proc_iter *p = malloc(sizeof(*p));
     if (!p)
         return WSM_ERR_NOMEM;
@@ -748,6 +766,7 @@ static enum wsm_err proc_open(const struct cim_ctx *ctx, void **it)
         return short_of ? short_of : WSM_ERR_IO;
     }
     host_init(&p->host);
+    host_viewer(&p->host, ctx);
     *it = p;
     return WSM_OK;
 }
@@ -807,7 +826,6 @@ static const char *find_pair(const struct wsm_pair *v, size_t n, const char *nam
 static enum wsm_err proc_get(const struct cim_ctx *ctx, const struct wsm_pair *keys, size_t nkeys,
                              struct cim_instance *inst)
 {
-    (void)ctx;
     pid_t pid = parse_pid(find_pair(keys, nkeys, "Handle"));
     if (pid <= 0)
         return WSM_ERR_NOT_FOUND;
@@ -816,6 +834,7 @@ static enum wsm_err proc_get(const struct cim_ctx *ctx, const struct wsm_pair *k
         return WSM_ERR_NOMEM;
     struct host h;
     host_init(&h);
+    host_viewer(&h, ctx);
     enum wsm_err e = fill(&h, sc, pid, inst);
     free(sc);
     /* The other keys (CSName, OSName, class names) must match too. */
@@ -861,7 +880,7 @@ static enum wsm_err set_rv(const struct cim_method *m, struct cim_val *out, stru
 
 /* -- Create: a detached /bin/sh -c, double-forked -- */
 
-enum { ST_PID = 1, ST_FDS, ST_IDS, ST_CHDIR, ST_FORK, ST_EXEC };
+enum { ST_PID = 1, ST_FDS, ST_IDS, ST_CHDIR, ST_FORK, ST_EXEC, ST_CGROUP, ST_RLIMIT };
 
 struct report {
     int stage;
@@ -880,6 +899,10 @@ struct child_ctx {
     struct sigaction dfl;
     sigset_t empty;
     char *argv[4];
+    int cg_fds[WSMD_CG_MAXH]; /* cgroup.procs of the process's group */
+    int ncg;
+    int set_as, set_nproc;
+    struct rlimit as, nproc;
 };
 
 __attribute__((noreturn)) static void child_fail(const struct child_ctx *c, int stage, int err)
@@ -903,21 +926,20 @@ static void close_from(unsigned first, unsigned last, unsigned maxfd)
         close((int)fd);
 }
 
-/* The intermediate child: stdio on /dev/null, no other fd but the report
- * pipe, the caller's credentials and directory; then it forks the command
- * and exits at once, so that init (or a subreaper) adopts and reaps it. */
-__attribute__((noreturn)) static void child_main(const struct child_ctx *c)
+/* The command: its cgroup (joined as root, so that the user cannot have
+ * chosen it), limits, the caller's credentials and directory, a session
+ * of its own. Only this process joins the group: the intermediate one
+ * does not take a slot of the user's process count. */
+__attribute__((noreturn)) static void command_main(const struct child_ctx *c)
 {
     const struct cim_ctx *x = c->ctx;
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            sigaction(s, &c->dfl, NULL);
-    if (dup2(c->devnull, 0) < 0 || dup2(c->devnull, 1) < 0 || dup2(c->devnull, 2) < 0)
-        child_fail(c, ST_FDS, errno);
-    unsigned rep = (unsigned)c->rep;
-    close_from(3, rep - 1, c->maxfd);
-    close_from(rep + 1, ~0U, c->maxfd);
-
+    for (int i = 0; i < c->ncg; i++)
+        if (write(c->cg_fds[i], "0", 1) != 1)
+            child_fail(c, ST_CGROUP, errno);
+    for (int i = 0; i < c->ncg; i++)
+        close(c->cg_fds[i]);
+    if (c->set_as && setrlimit(RLIMIT_AS, &c->as) < 0)
+        child_fail(c, ST_RLIMIT, errno);
     if (x->switch_user) {
         if (setresgid(x->gid, x->gid, x->gid) < 0)
             child_fail(c, ST_IDS, errno);
@@ -933,22 +955,57 @@ __attribute__((noreturn)) static void child_main(const struct child_ctx *c)
                 child_fail(c, ST_IDS, EPERM);
         }
     }
+    /* No pids cgroup: the per-uid count is what the kernel has. */
+    if (c->set_nproc && setrlimit(RLIMIT_NPROC, &c->nproc) < 0)
+        child_fail(c, ST_RLIMIT, errno);
     /* After the switch: the directory as the caller sees it. */
     if (chdir(c->cwd) < 0)
         child_fail(c, ST_CHDIR, errno);
+    /* A session of its own: no terminal, and -pid is its group. */
+    if (setsid() < 0)
+        child_fail(c, ST_FDS, errno);
+    sigprocmask(SIG_SETMASK, &c->empty, NULL);
+    execve("/bin/sh", c->argv, c->envp);
+    child_fail(c, ST_EXEC, errno);
+}
+
+/* The intermediate child: stdio on /dev/null, no other fd but the report
+ * pipe and the cgroup fds; it forks the command and exits at once, so
+ * that init (or a subreaper) adopts and reaps it. */
+__attribute__((noreturn)) static void child_main(const struct child_ctx *c)
+{
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            sigaction(s, &c->dfl, NULL);
+    if (dup2(c->devnull, 0) < 0 || dup2(c->devnull, 1) < 0 || dup2(c->devnull, 2) < 0)
+        child_fail(c, ST_FDS, errno);
+    /* Everything else goes but the report pipe and the cgroup fds (all
+     * close-on-exec). */
+    int keep[WSMD_CG_MAXH + 1];
+    int nk = 0;
+    keep[nk++] = c->rep;
+    for (int i = 0; i < c->ncg; i++)
+        keep[nk++] = c->cg_fds[i];
+    for (int i = 1; i < nk; i++) /* sorted: few, insertion sort */
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned from = 3;
+    for (int i = 0; i < nk; i++) {
+        if ((unsigned)keep[i] > from)
+            close_from(from, (unsigned)keep[i] - 1, c->maxfd);
+        from = (unsigned)keep[i] + 1;
+    }
+    close_from(from, ~0U, c->maxfd);
 
     /* _Fork: no atfork handlers, async-signal-safe. */
     pid_t g = _Fork();
     if (g < 0)
         child_fail(c, ST_FORK, errno);
-    if (g == 0) {
-        /* A session of its own: no terminal, and -pid is its group. */
-        if (setsid() < 0)
-            child_fail(c, ST_FDS, errno);
-        sigprocmask(SIG_SETMASK, &c->empty, NULL);
-        execve("/bin/sh", c->argv, c->envp);
-        child_fail(c, ST_EXEC, errno);
-    }
+    if (g == 0)
+        command_main(c);
     struct report r;
     memset(&r, 0, sizeof(r));
     r.stage = ST_PID;
@@ -1032,6 +1089,67 @@ static int exec_is_safe(const char *cmd)
     return 0;
 }
 
+/* Not a WMI code: spawn_detached's "answer w:QuotaLimit". */
+#define RV_QUOTA_FAULT 0x10000u
+
+/* One Create at a time: the count check and the join are one step. */
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long create_seq;
+
+/* The caller's group (user-<uid>, pids.max = MaxProcessesPerUser) and,
+ * with a memory controller, one below it for this process (memory limit
+ * of its own); fds to join them. RV_QUOTA_FAULT when the user already has
+ * MaxProcessesPerUser processes there. Without cgroups: RLIMIT_NPROC. */
+static unsigned create_limits(const struct cim_ctx *ctx, struct child_ctx *c)
+{
+    const struct wsmd_create_limits *lim = &wsmd__create_limits;
+    uid_t uid = ctx->switch_user ? ctx->uid : geteuid();
+    if (lim->max_memory_mb) {
+        c->set_as = 1;
+        c->as.rlim_cur = c->as.rlim_max = (rlim_t)lim->max_memory_mb << 20;
+        struct rlimit cur;
+        if (getrlimit(RLIMIT_AS, &cur) == 0 && cur.rlim_max != RLIM_INFINITY &&
+            cur.rlim_max < c->as.rlim_max)
+            c->as.rlim_cur = c->as.rlim_max = cur.rlim_max;
+    }
+    if (!wsmd__cg_has_pids() && lim->max_processes_per_user && ctx->switch_user && uid != 0) {
+        c->set_nproc = 1;
+        c->nproc.rlim_cur = c->nproc.rlim_max = lim->max_processes_per_user;
+    }
+    if (!wsmd__cg_active())
+        return RV_OK;
+    char rel[64];
+    snprintf(rel, sizeof(rel), "user-%u", (unsigned)uid);
+    struct wsmd_cg *ug = wsmd__cg_create(rel, lim->max_processes_per_user, 0);
+    if (!ug)
+        return RV_UNKNOWN;
+    if (wsmd__cg_pids_full(ug)) {
+        wsmd__cg_release(ug, 0);
+        return RV_QUOTA_FAULT;
+    }
+    struct wsmd_cg *pg = NULL;
+    if (wsmd__cg_has_memory() && lim->max_memory_mb) {
+        wsmd__cg_prune(rel); /* groups of processes that ended */
+        char prel[96];
+        snprintf(prel, sizeof(prel), "%s/p-%lu", rel, ++create_seq);
+        pg = wsmd__cg_create(prel, 0, (unsigned long long)lim->max_memory_mb << 20);
+        if (!pg) {
+            wsmd__cg_release(ug, 0);
+            return RV_UNKNOWN;
+        }
+    }
+    c->ncg = wsmd__cg_open_procs(pg ? pg : ug, c->cg_fds);
+    /* The directories stay while processes are in them; empty ones go at
+     * a later Create (prune) or when the daemon stops. */
+    wsmd__cg_release(pg, 0);
+    wsmd__cg_release(ug, 0);
+    if (c->ncg < 0) {
+        c->ncg = 0;
+        return RV_UNKNOWN;
+    }
+    return RV_OK;
+}
+
 /* Starts cmd detached; the WMI return code, *pid on success. */
 static unsigned spawn_detached(const struct cim_ctx *ctx, const char *cmd, const char *cwd,
                                pid_t *pid_out)
@@ -1071,6 +1189,14 @@ static unsigned spawn_detached(const struct cim_ctx *ctx, const char *cmd, const
     c.argv[2] = line ? line : (char *)cmd;
     c.argv[3] = NULL;
 
+    pthread_mutex_lock(&create_lock);
+    rv = create_limits(ctx, &c);
+    if (rv != RV_OK) {
+        pthread_mutex_unlock(&create_lock);
+        goto out;
+    }
+    rv = RV_UNKNOWN;
+
     /* No signal handler of the daemon may run in the children. */
     sigset_t all, old;
     sigfillset(&all);
@@ -1079,8 +1205,11 @@ static unsigned spawn_detached(const struct cim_ctx *ctx, const char *cmd, const
     if (mid == 0)
         child_main(&c);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (mid < 0)
+    wsmd__cg_close_fds(c.cg_fds, c.ncg);
+    if (mid < 0) {
+        pthread_mutex_unlock(&create_lock);
         goto out;
+    }
     close(rep[1]);
     rep[1] = -1;
 
@@ -1109,6 +1238,7 @@ static unsigned spawn_detached(const struct cim_ctx *ctx, const char *cmd, const
     int status = 0;
     while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
         ;
+    pthread_mutex_unlock(&create_lock);
     if (fail_stage)
         rv = errno_rv(fail_stage, fail_err);
     else if (gpid > 0) {
@@ -1142,6 +1272,8 @@ static enum wsm_err do_create(const struct cim_ctx *ctx, const struct cim_method
         return set_rv(m, out, a, RV_PATH_NOT_FOUND);
     pid_t pid = 0;
     unsigned rv = spawn_detached(ctx, cmd, cwd, &pid);
+    if (rv == RV_QUOTA_FAULT)
+        return WSM_ERR_QUOTA; /* MaxProcessesPerUser */
     enum wsm_err e = WSM_OK;
     if (rv == RV_OK)
         e = set_out(m, out, a, "ProcessId", "%d", (int)pid);

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -26,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "engine_internal.h"
 #include "uuid.h"
 
@@ -454,6 +456,8 @@ static void shell_free(struct shell_mgr *m, struct shell *sh)
     if (sh->bu)
         shell__budget_give(&m->budget, sh->bu, SHELL_CHARGE);
     shell__budget_put(&m->budget, sh->bu);
+    /* Kills whatever is left of it, setsid'd daemons included. */
+    wsmd__cg_release(sh->cg, 1);
     free(sh->owner);
     free(sh->groups);
     free(sh->home);
@@ -1042,9 +1046,19 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
         return WSM_ERR_INVALID_ARG;
     const char *home = o->home && o->home[0] ? o->home : "/";
     const char *wd = opts && opts->workdir && opts->workdir[0] ? opts->workdir : home;
-    struct stat st;
-    if (stat(wd, &st) < 0 || !S_ISDIR(st.st_mode))
-        return WSM_ERR_INVALID_ARG;
+    /* Checked as the owner (a child that switches and tries chdir), not
+     * with a stat as root: /root must look exactly like a missing one. */
+    struct shell_spawn_req chk;
+    memset(&chk, 0, sizeof(chk));
+    chk.workdir = wd;
+    chk.switch_user = o->switch_user;
+    chk.uid = o->uid;
+    chk.gid = o->gid;
+    chk.groups = o->groups;
+    chk.ngroups = o->ngroups;
+    enum wsm_err ce = shell__check_dir(&chk);
+    if (ce != WSM_OK)
+        return ce;
 
     struct shell *sh = calloc(1, sizeof(*sh));
     if (!sh)
@@ -1077,6 +1091,18 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
         idle = m->lim.max_idle_timeout_ms;
     sh->idle_ms = idle;
     wsm__uuid_str(sh->id);
+    if (wsmd__cg_active()) {
+        /* pids.max: MaxProcessesPerShell counts processes, as Windows'
+         * does; memory: the whole shell's, as MaxMemoryPerShellMB says. */
+        char rel[64];
+        snprintf(rel, sizeof(rel), "shell-%s", sh->id);
+        sh->cg = wsmd__cg_create(rel, m->lim.max_processes_per_shell,
+                                 (unsigned long long)m->lim.max_memory_per_shell_mb << 20);
+        if (!sh->cg) {
+            shell_free(m, sh);
+            return WSM_ERR_INTERNAL;
+        }
+    }
 
     enum wsm_err e;
     pthread_mutex_lock(&m->lock);
@@ -1211,14 +1237,19 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     enum wsm_err e = WSM_OK;
     if (!sh)
         e = WSM_ERR_NOT_FOUND;
-    else if (sh->running + sh->spawning >= m->lim.max_processes_per_shell)
-        e = WSM_ERR_QUOTA;
+    else if (sh->cg && wsmd__cg_has_pids() ? wsmd__cg_pids_full(sh->cg)
+                                           : sh->running + sh->spawning >= m->lim.max_processes_per_shell)
+        e = WSM_ERR_QUOTA; /* processes with a pids cgroup, else commands */
     else if (shell__budget_take(&m->budget, sh->bu, CMD_CHARGE) < 0)
         e = WSM_ERR_QUOTA; /* its budget is spent: read first */
     else {
         c->bu = sh->bu; /* the charge and a reference, given back by cmd_free */
         c->bu->refs++;
     }
+    int cg_fds[WSMD_CG_MAXH];
+    int ncg = e ? 0 : wsmd__cg_open_procs(sh->cg, cg_fds);
+    if (ncg < 0)
+        e = WSM_ERR_INTERNAL;
     if (e) {
         if (sh)
             touch(m, sh);
@@ -1238,6 +1269,7 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     if (!envp || !workdir || (sh->ngroups > 0 && !groups)) {
         cmd_free(m, c);
         pthread_mutex_unlock(&m->lock);
+        wsmd__cg_close_fds(cg_fds, ncg);
         free(envp);
         free(workdir);
         free(groups);
@@ -1253,11 +1285,18 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     req.ngroups = sh->ngroups;
     req.mem_limit = (unsigned long long)m->lim.max_memory_per_shell_mb << 20;
     req.pipe_size = PIPE_SIZE;
+    req.cg_fds = cg_fds;
+    req.ncg = ncg;
+    /* No pids cgroup: RLIMIT_NPROC is per uid (all the user's processes,
+     * in every shell and outside), so only all shells' worth can be set. */
+    if (!wsmd__cg_has_pids() && sh->switch_user && sh->uid != 0)
+        req.nproc = (unsigned long)m->lim.max_processes_per_shell * m->lim.max_shells_per_user;
     sh->spawning++;
     pthread_mutex_unlock(&m->lock);
 
     struct shell_spawn_res res;
     e = shell__proc_spawn(owner, &req, &res);
+    wsmd__cg_close_fds(cg_fds, ncg);
     free(envp);
     free(workdir);
     free(groups);

@@ -20,6 +20,11 @@ struct shell_spawn_req {
     int ngroups;
     unsigned long long mem_limit; /* RLIMIT_AS in bytes; 0: leave it */
     int pipe_size;                /* F_SETPIPE_SZ of stdout and stderr; 0: leave it */
+    /* cgroup.procs of the shell's cgroup in each hierarchy (cgroup.h): the
+     * child writes "0" into each, as root, before anything else. */
+    const int *cg_fds;
+    int ncg;
+    unsigned long nproc; /* RLIMIT_NPROC when there is no pids cgroup; 0: leave it */
 };
 
 struct shell_spawn_res {
@@ -53,5 +58,12 @@ int shell__proc_status(pid_t pid, int fd, int *code);
 int shell__proc_reap(pid_t pid, int fd);
 /* SIGKILL to the group, then a blocking reap (failure paths). */
 void shell__proc_kill_reap(pid_t pid, int fd);
+
+/* Whether the user of r (credentials as for a command) can chdir to
+ * r->workdir: a child switches to the user and tries. WSM_ERR_INVALID_ARG
+ * when it cannot, whatever the reason (missing, not a directory, no
+ * permission: the same answer, so root's view of the file system does not
+ * leak), WSM_ERR_INTERNAL when the check itself failed. */
+enum wsm_err shell__check_dir(const struct shell_spawn_req *r);
 
 #endif

@@ -92,6 +92,7 @@ struct shell {
     unsigned nwaiters, running, spawning, ncmds;
     struct cmd *cmds, *cmds_tail;
     struct budget_user *bu;
+    struct wsmd_cg *cg; /* every process of the shell (NULL: no cgroups) */
 };
 
 struct waiter {

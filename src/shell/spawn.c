@@ -62,7 +62,7 @@
 
 #define CHILD_STACK (64 * 1024)
 
-enum { STAGE_FDS = 1, STAGE_IDS, STAGE_RLIMIT, STAGE_CHDIR, STAGE_EXEC };
+enum { STAGE_FDS = 1, STAGE_IDS, STAGE_RLIMIT, STAGE_CHDIR, STAGE_EXEC, STAGE_CGROUP };
 
 struct exec_report {
     int stage;
@@ -88,6 +88,9 @@ struct child_ctx {
     unsigned maxfd;
     int set_rlimit;
     struct rlim64 rl;
+    int set_nproc;
+    struct rlim64 nproc;
+    int check_only; /* shell__check_dir: ids and chdir, then exit 0 */
     char *argv[4];
 };
 
@@ -120,11 +123,54 @@ CHILD_FN static void close_from(unsigned first, unsigned last, unsigned maxfd)
         syscall(SYS_close, fd);
 }
 
+/* The user's credentials, limits and directory. */
+CHILD_FN static void child_user(const struct child_ctx *c)
+{
+    const struct shell_spawn_req *r = c->r;
+    if (r->switch_user) {
+        /* The raw calls act on this process alone (glibc's wrappers
+         * would signal every thread of the daemon). */
+        if (syscall(NR_SETRESGID, r->gid, r->gid, r->gid) < 0)
+            child_fail(c, STAGE_IDS, child_errno());
+        if (syscall(NR_SETGROUPS, (size_t)(r->ngroups > 0 ? r->ngroups : 0), r->groups) < 0)
+            child_fail(c, STAGE_IDS, child_errno());
+        if (syscall(NR_SETRESUID, r->uid, r->uid, r->uid) < 0)
+            child_fail(c, STAGE_IDS, child_errno());
+        if (r->uid != 0) {
+            /* Root must be gone for good. */
+            if (syscall(NR_SETUID, 0) == 0)
+                child_fail(c, STAGE_IDS, EPERM);
+            uid_t ru = 0, eu = 0, su = 0;
+            if (syscall(NR_GETRESUID, &ru, &eu, &su) < 0 || ru != r->uid || eu != r->uid ||
+                su != r->uid)
+                child_fail(c, STAGE_IDS, EPERM);
+        }
+    }
+    if (c->set_rlimit && syscall(SYS_prlimit64, 0, RLIMIT_AS, &c->rl, NULL) < 0)
+        child_fail(c, STAGE_RLIMIT, child_errno());
+    /* Without a pids cgroup: the per-uid count is all the kernel has. */
+    if (c->set_nproc && syscall(SYS_prlimit64, 0, RLIMIT_NPROC, &c->nproc, NULL) < 0)
+        child_fail(c, STAGE_RLIMIT, child_errno());
+    /* After the switch: the directory as the owner sees it. */
+    if (syscall(SYS_chdir, r->workdir) < 0)
+        child_fail(c, STAGE_CHDIR, child_errno());
+    if (c->check_only)
+        for (;;)
+            syscall(SYS_exit_group, 0);
+}
+
 CHILD_FN static int child_main(void *arg)
 {
     const struct child_ctx *c = arg;
     const struct shell_spawn_req *r = c->r;
 
+    if (c->check_only)
+        child_user(c);
+    /* The shell's cgroup first, still root: everything this process
+     * starts is counted and can be killed with the group. */
+    for (int i = 0; i < r->ncg; i++)
+        if (syscall(SYS_write, r->cg_fds[i], "0", 1) != 1)
+            child_fail(c, STAGE_CGROUP, child_errno());
     /* A new session and process group: signals go to -pid. */
     if (syscall(SYS_setsid) < 0)
         child_fail(c, STAGE_FDS, child_errno());
@@ -152,30 +198,7 @@ CHILD_FN static int child_main(void *arg)
     close_from(3, rep - 1, c->maxfd);
     close_from(rep + 1, ~0U, c->maxfd);
 
-    if (r->switch_user) {
-        /* The raw calls act on this process alone (glibc's wrappers
-         * would signal every thread of the daemon). */
-        if (syscall(NR_SETRESGID, r->gid, r->gid, r->gid) < 0)
-            child_fail(c, STAGE_IDS, child_errno());
-        if (syscall(NR_SETGROUPS, (size_t)(r->ngroups > 0 ? r->ngroups : 0), r->groups) < 0)
-            child_fail(c, STAGE_IDS, child_errno());
-        if (syscall(NR_SETRESUID, r->uid, r->uid, r->uid) < 0)
-            child_fail(c, STAGE_IDS, child_errno());
-        if (r->uid != 0) {
-            /* Root must be gone for good. */
-            if (syscall(NR_SETUID, 0) == 0)
-                child_fail(c, STAGE_IDS, EPERM);
-            uid_t ru = 0, eu = 0, su = 0;
-            if (syscall(NR_GETRESUID, &ru, &eu, &su) < 0 || ru != r->uid || eu != r->uid ||
-                su != r->uid)
-                child_fail(c, STAGE_IDS, EPERM);
-        }
-    }
-    if (c->set_rlimit && syscall(SYS_prlimit64, 0, RLIMIT_AS, &c->rl, NULL) < 0)
-        child_fail(c, STAGE_RLIMIT, child_errno());
-    /* After the switch: the directory as the owner sees it. */
-    if (syscall(SYS_chdir, r->workdir) < 0)
-        child_fail(c, STAGE_CHDIR, child_errno());
+    child_user(c);
 
     unsigned long empty = 0;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof(empty));
@@ -239,6 +262,73 @@ static void reap_blocking(pid_t pid)
         ;
 }
 
+/* Runs child_main on c in a clone(CLONE_VM | CLONE_VFORK) child; returns
+ * once it has exec'd or exited: its pid, or -1 (errno set). */
+static pid_t clone_child(struct child_ctx *c)
+{
+    pthread_once(&bind_once, bind_child_calls);
+
+    /* The child's stack, a guard page below it (stacks grow down on every
+     * architecture we build for). */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t stack_len = CHILD_STACK + page;
+    char *stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return -1;
+    if (mprotect(stack, page, PROT_NONE) < 0) {
+        munmap(stack, stack_len);
+        return -1;
+    }
+
+    /* No signal handler of the daemon may run in the child. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* Returns once the child has exec'd or exited. */
+    pid_t pid = clone(child_main, stack + stack_len, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+    int clone_err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* Its stack is no longer in use: after exec the child has its own
+     * memory, after exit none. */
+    munmap(stack, stack_len);
+    errno = clone_err;
+    return pid;
+}
+
+enum wsm_err shell__check_dir(const struct shell_spawn_req *r)
+{
+    int rep[2] = {-1, -1};
+    struct child_ctx c;
+    memset(&c, 0, sizeof(c));
+    if (make_pipe(rep) < 0)
+        return WSM_ERR_INTERNAL;
+    c.r = r;
+    c.in_rd = c.out_wr = c.err_wr = -1;
+    c.report_wr = rep[1];
+    c.check_only = 1;
+    pid_t pid = clone_child(&c);
+    close(rep[1]);
+    if (pid < 0) {
+        close(rep[0]);
+        return WSM_ERR_INTERNAL;
+    }
+    struct exec_report e;
+    ssize_t n;
+    do
+        n = read(rep[0], &e, sizeof(e));
+    while (n < 0 && errno == EINTR);
+    close(rep[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (n == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return WSM_OK;
+    if (n == (ssize_t)sizeof(e) && e.stage == STAGE_CHDIR)
+        return WSM_ERR_INVALID_ARG;
+    return WSM_ERR_INTERNAL;
+}
+
 enum wsm_err shell__spawn(const struct shell_spawn_req *r, struct shell_spawn_res *res)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1};
@@ -276,41 +366,22 @@ enum wsm_err shell__spawn(const struct shell_spawn_req *r, struct shell_spawn_re
             (uint64_t)cur.rlim_max < c.rl.max)
             c.rl.cur = c.rl.max = (uint64_t)cur.rlim_max;
     }
+    if (r->nproc) {
+        struct rlimit cur;
+        c.set_nproc = 1;
+        c.nproc.cur = c.nproc.max = r->nproc;
+        if (getrlimit(RLIMIT_NPROC, &cur) == 0 && cur.rlim_max != RLIM_INFINITY &&
+            (uint64_t)cur.rlim_max < c.nproc.max)
+            c.nproc.cur = c.nproc.max = (uint64_t)cur.rlim_max;
+    }
     c.argv[0] = (char *)"sh";
     c.argv[1] = (char *)"-c";
     c.argv[2] = (char *)r->cmdline;
     c.argv[3] = NULL;
 
-    pthread_once(&bind_once, bind_child_calls);
-
-    /* The child's stack, a guard page below it (stacks grow down on every
-     * architecture we build for). */
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t stack_len = CHILD_STACK + page;
-    char *stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED)
+    pid_t pid = clone_child(&c);
+    if (pid < 0)
         goto fail;
-    if (mprotect(stack, page, PROT_NONE) < 0) {
-        munmap(stack, stack_len);
-        goto fail;
-    }
-
-    /* No signal handler of the daemon may run in the child. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    /* Returns once the child has exec'd or exited. */
-    pid_t pid = clone(child_main, stack + stack_len, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
-    int clone_err = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    /* Its stack is no longer in use: after exec the child has its own
-     * memory, after exit none. */
-    munmap(stack, stack_len);
-    if (pid < 0) {
-        errno = clone_err;
-        goto fail;
-    }
 
     close_fd(&in[0]);
     close_fd(&out[1]);

@@ -1238,13 +1238,26 @@ static void test_switch_user_parent_intact(void **state)
         free(out);
         assert_threads_root();
     }
-    /* A failing exec path (chdir as the user) is reported, parent intact. */
+    /* The directory is checked as the user: /root (there, but not for
+     * nobody) answers like a missing one, at Create, parent intact. */
     struct shell_opts so = {0};
     so.workdir = "/root";
     char sid2[37];
+    assert_int_equal(shell_create(m, &o, &so, sid2), WSM_ERR_INVALID_ARG);
+    so.workdir = "/nonexistent-wsmd-dir";
+    assert_int_equal(shell_create(m, &o, &so, sid2), WSM_ERR_INVALID_ARG);
+    assert_threads_root();
+    /* A failing exec path (a directory closed to the user after Create:
+     * chdir as the user) is reported, parent intact. */
+    char dir[] = "/tmp/wsmd-engine-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0755), 0);
+    so.workdir = dir;
     assert_int_equal(shell_create(m, &o, &so, sid2), WSM_OK);
+    assert_int_equal(chmod(dir, 0700), 0);
     char cid[37];
     assert_int_equal(shell_command(m, "nobody", sid2, "true", cid), WSM_ERR_INVALID_ARG);
+    rmdir(dir);
     assert_threads_root();
     assert_int_equal(zombie_children(), 0);
     shell_mgr_free(m);
