@@ -302,6 +302,18 @@ int main(int argc, char **argv)
         }
     }
 
+    {
+        /* Before any shell or created process, and before the split: the
+         * monitor makes wsmd's groups and hands them to the network
+         * process (privsep.c). Never fatal. */
+        char cg[PATH_MAX + 200];
+        wsmd__cg_init(NULL, NULL, cg, sizeof(cg));
+        wsmd__log("event=cgroups %s", cg);
+        wsmd__create_limits.max_processes_per_user =
+            srv.cfg.max_processes_per_user ? srv.cfg.max_processes_per_user : 100;
+        wsmd__create_limits.max_memory_mb =
+            srv.cfg.max_memory_per_shell_mb ? srv.cfg.max_memory_per_shell_mb : 1024;
+    }
     srv.is_root = geteuid() == 0;
     if (srv.is_root && srv.cfg.privsep) {
         /* From here on this process is either the monitor, which returns
@@ -322,16 +334,6 @@ int main(int argc, char **argv)
     wsmd__enum_set_timeout(srv.cfg.enum_timeout_ms);
     wsmd__enum_set_budgets(srv.cfg.enum_budget_user_kb, srv.cfg.enum_budget_total_kb);
 #endif
-    {
-        /* Before any shell or created process; never fatal. */
-        char cg[PATH_MAX + 200];
-        wsmd__cg_init(NULL, NULL, cg, sizeof(cg));
-        wsmd__log("event=cgroups %s", cg);
-        wsmd__create_limits.max_processes_per_user =
-            srv.cfg.max_processes_per_user ? srv.cfg.max_processes_per_user : 100;
-        wsmd__create_limits.max_memory_mb =
-            srv.cfg.max_memory_per_shell_mb ? srv.cfg.max_memory_per_shell_mb : 1024;
-    }
 #ifdef WSMD_HAVE_SHELL
     struct shell_limits lim;
     wsmd__winrs_limits(&srv.cfg, &lim);

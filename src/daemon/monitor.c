@@ -12,13 +12,19 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/epoll.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "certauth.h"
+#ifdef WSMD_HAVE_CIM
+#include "cim.h"
+#endif
+#include "cgroup.h"
 #include "engine_internal.h"
 #include "monitor_priv.h"
 #include "negotiate.h"
@@ -64,6 +70,7 @@ struct monitor {
     char *authed[MAX_AUTHED];
     size_t authed_next;
     unsigned long refused; /* requests refused as malformed or unknown */
+    pid_t network;         /* the network process (not to be terminated) */
 };
 
 static struct monitor mon = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1};
@@ -273,6 +280,150 @@ static struct child *child_find(pid_t pid)
     return NULL;
 }
 
+/* Who a command may run as: a name that authenticated through the
+ * monitor, with a local account (uid 0 only with AllowRoot); the account
+ * as the monitor reads it, groups included. */
+struct account {
+    struct passwd pw;
+    char buf[4096];
+    gid_t groups[MAX_GROUPS];
+    int ngroups;
+};
+
+static enum wsm_err account_for(const char *what, const char *user, struct account *acc)
+{
+    pthread_mutex_lock(&mon.lock);
+    int known = authed_has(user);
+    pthread_mutex_unlock(&mon.lock);
+    if (!known) {
+        wsmd__log("event=monitor-refused request=%s reason=\"not authenticated\" user=%s", what,
+                  user);
+        return WSM_ERR_ACCESS_DENIED;
+    }
+    int ok = account_allowed(user, &acc->pw, acc->buf, sizeof(acc->buf));
+    if (ok <= 0) {
+        wsmd__log("event=monitor-refused request=%s reason=\"%s\" user=%s", what,
+                  ok < 0 ? "no local account" : "root needs AllowRoot", user);
+        return WSM_ERR_ACCESS_DENIED;
+    }
+    acc->ngroups = MAX_GROUPS;
+    if (getgrouplist(acc->pw.pw_name, acc->pw.pw_gid, acc->groups, &acc->ngroups) < 0)
+        acc->ngroups = MAX_GROUPS; /* more than fit: the first ones */
+    return WSM_OK;
+}
+
+/* A descriptor handed over for a cgroup.procs file must be one: the child
+ * writes to it as root, before it changes user. */
+static int is_cgroup_file(int fd)
+{
+    struct statfs sf;
+    return fstatfs(fd, &sf) == 0 &&
+           (sf.f_type == CGROUP_SUPER_MAGIC || sf.f_type == CGROUP2_SUPER_MAGIC);
+}
+
+static enum wsm_err req_check_dir(struct ps_msg *q, struct ps_msg *a)
+{
+    (void)a;
+    const char *user = ps_get_str(q, WSMD_MAX_USER - 1);
+    const char *dir = ps_get_str(q, 4096);
+    if (!ps_end(q) || !*user || !*dir)
+        return WSM_ERR_INVALID_ARG;
+    if (!mon.srv)
+        return WSM_ERR_UNSUPPORTED_FEATURE;
+    struct account acc;
+    enum wsm_err e = account_for("check-dir", user, &acc);
+    if (e)
+        return e;
+    struct shell_spawn_req r;
+    memset(&r, 0, sizeof(r));
+    r.workdir = dir;
+    r.switch_user = 1;
+    r.uid = acc.pw.pw_uid;
+    r.gid = acc.pw.pw_gid;
+    r.groups = acc.groups;
+    r.ngroups = acc.ngroups;
+    return shell__check_dir(&r);
+}
+
+#ifdef WSMD_HAVE_CIM
+static void cim_ctx_of(const char *user, const struct account *acc, struct cim_ctx *x)
+{
+    memset(x, 0, sizeof(*x));
+    x->user = user;
+    x->switch_user = 1;
+    x->uid = acc->pw.pw_uid;
+    x->gid = acc->pw.pw_gid;
+    x->groups = acc->groups;
+    x->ngroups = acc->ngroups;
+    x->home = acc->pw.pw_dir;
+}
+
+/* Win32_Process.Create: a detached process as the caller's account, in
+ * its per-user cgroup (process.c does it all, as root). */
+static enum wsm_err req_create(struct ps_msg *q, struct ps_msg *a)
+{
+    const char *user = ps_get_str(q, WSMD_MAX_USER - 1);
+    const char *cmd = ps_get_str(q, MAX_CMDLINE);
+    const char *cwd = ps_get_str(q, 4096);
+    if (!ps_end(q) || !*user || !*cmd || (*cwd && *cwd != '/'))
+        return WSM_ERR_INVALID_ARG;
+    if (!mon.srv)
+        return WSM_ERR_UNSUPPORTED_FEATURE;
+    struct account acc;
+    enum wsm_err e = account_for("create", user, &acc);
+    if (e)
+        return e;
+    struct cim_ctx x;
+    cim_ctx_of(user, &acc, &x);
+    pid_t pid = 0;
+    unsigned rv = cim_process_create_as(&x, cmd, cwd, &pid);
+    ps_put_u32(a, rv);
+    ps_put_i32(a, pid);
+    return WSM_OK;
+}
+
+/* Win32_Process.Terminate: checked again here, as the caller's account:
+ * its own processes only (root: any but wsmd's). */
+static enum wsm_err req_terminate(struct ps_msg *q, struct ps_msg *a)
+{
+    (void)a;
+    const char *user = ps_get_str(q, WSMD_MAX_USER - 1);
+    int32_t pid = ps_get_i32(q);
+    uint64_t start = ps_get_u64(q);
+    if (!ps_end(q) || !*user || pid <= 0)
+        return WSM_ERR_INVALID_ARG;
+    if (!mon.srv)
+        return WSM_ERR_UNSUPPORTED_FEATURE;
+    struct account acc;
+    enum wsm_err e = account_for("terminate", user, &acc);
+    if (e)
+        return e;
+    if (pid == getpid() || pid == mon.network)
+        return WSM_ERR_ACCESS_DENIED;
+    struct cim_ctx x;
+    cim_ctx_of(user, &acc, &x);
+    return cim_process_kill_as(&x, pid, start);
+}
+#endif
+
+/* What /proc/pid/exe names: root may read it for every process, the
+ * network process only for its own account's (Win32_Process
+ * ExecutablePath). */
+static enum wsm_err req_proc_exe(struct ps_msg *q, struct ps_msg *a)
+{
+    int32_t pid = ps_get_i32(q);
+    if (!ps_end(q) || pid <= 0)
+        return WSM_ERR_INVALID_ARG;
+    char path[64], target[4096];
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    if (n < 0)
+        return WSM_ERR_NOT_FOUND;
+    target[n] = '\0';
+    ps_put_str(a, target);
+    return WSM_OK;
+}
+
 static enum wsm_err req_spawn(struct ps_msg *q, struct ps_msg *a)
 {
     const char *user = ps_get_str(q, WSMD_MAX_USER - 1);
@@ -291,35 +442,28 @@ static enum wsm_err req_spawn(struct ps_msg *q, struct ps_msg *a)
         envp[i] = (char *)e;
     }
     envp[nenv] = NULL;
-    if (!ps_end(q) || !*user || !*cmdline)
+    uint32_t ncg = ps_get_u32(q);
+    if (!ps_end(q) || !*user || !*cmdline || ncg > WSMD_CG_MAXH || (int)ncg != q->nfds)
         return WSM_ERR_INVALID_ARG;
+    int cg_fds[WSMD_CG_MAXH];
+    for (uint32_t i = 0; i < ncg; i++) {
+        cg_fds[i] = q->fds[i];
+        if (!is_cgroup_file(cg_fds[i]))
+            return WSM_ERR_INVALID_ARG;
+    }
     if (!mon.srv)
         return WSM_ERR_UNSUPPORTED_FEATURE;
 
     pthread_mutex_lock(&mon.lock);
-    int known = authed_has(user);
     int room = mon.nchildren < MAX_CHILDREN;
     pthread_mutex_unlock(&mon.lock);
-    if (!known) {
-        wsmd__log("event=monitor-refused request=spawn reason=\"not authenticated\" user=%s",
-                  user);
-        return WSM_ERR_ACCESS_DENIED;
-    }
     if (!room)
         return WSM_ERR_QUOTA;
-
-    struct passwd pw;
-    char pwbuf[4096];
-    int ok = account_allowed(user, &pw, pwbuf, sizeof(pwbuf));
-    if (ok <= 0) {
-        wsmd__log("event=monitor-refused request=spawn reason=\"%s\" user=%s",
-                  ok < 0 ? "no local account" : "root needs AllowRoot", user);
-        return WSM_ERR_ACCESS_DENIED;
-    }
-    gid_t groups[MAX_GROUPS];
-    int ngroups = MAX_GROUPS;
-    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &ngroups) < 0)
-        ngroups = MAX_GROUPS; /* more than fit: the first ones */
+    struct account acc;
+    enum wsm_err ae = account_for("spawn", user, &acc);
+    if (ae)
+        return ae;
+    struct passwd pw = acc.pw;
 
     struct shell_spawn_req r = {
         .cmdline = cmdline,
@@ -328,10 +472,12 @@ static enum wsm_err req_spawn(struct ps_msg *q, struct ps_msg *a)
         .switch_user = 1,
         .uid = pw.pw_uid,
         .gid = pw.pw_gid,
-        .groups = groups,
-        .ngroups = ngroups,
+        .groups = acc.groups,
+        .ngroups = acc.ngroups,
         .mem_limit = mem_limit,
         .pipe_size = (int)pipe_size,
+        .cg_fds = cg_fds,
+        .ncg = (int)ncg,
     };
     struct shell_spawn_res res;
     int st[2];
@@ -435,6 +581,12 @@ static const struct request table[PS_TYPES] = {
     [PS_SPAWN] = {"spawn", req_spawn},
     [PS_SIGNAL] = {"signal", req_signal},
     [PS_RELEASE] = {"release", req_release},
+    [PS_CHECK_DIR] = {"check-dir", req_check_dir},
+#ifdef WSMD_HAVE_CIM
+    [PS_CREATE] = {"create", req_create},
+    [PS_TERMINATE] = {"terminate", req_terminate},
+#endif
+    [PS_PROC_EXE] = {"proc-exe", req_proc_exe},
 };
 
 /* Answers q into a: PS_REPLY, the error, then what the request adds. */
@@ -445,7 +597,8 @@ static enum wsm_err handle(struct ps_msg *q, struct ps_msg *a, int live)
     size_t err_at = a->len;
     ps_put_u32(a, 0);
     enum wsm_err e;
-    if (q->fail || t >= PS_TYPES || !table[t].fn || (!live && t == PS_SPAWN)) {
+    if (q->fail || t >= PS_TYPES || !table[t].fn ||
+        (!live && (t == PS_SPAWN || t == PS_CREATE || t == PS_TERMINATE || t == PS_CHECK_DIR))) {
         e = WSM_ERR_INVALID_ARG;
         __atomic_add_fetch(&mon.refused, 1, __ATOMIC_RELAXED);
         wsmd__log("event=monitor-refused request=%u reason=\"not in the table\"", (unsigned)t);
@@ -613,6 +766,11 @@ unsigned wsmd__monitor_user_removed(const char *user)
     }
     pthread_mutex_unlock(&mon.lock);
     return n;
+}
+
+void wsmd__monitor_set_network(pid_t pid)
+{
+    __atomic_store_n(&mon.network, pid, __ATOMIC_RELAXED);
 }
 
 unsigned long wsmd__monitor_refused(void)

@@ -11,6 +11,8 @@ void *wsmd__monitor_reaper(void *arg);
 /* Ends and reaps every process started for the network process that died,
  * drops handshakes and the names that authenticated. */
 void wsmd__monitor_reset(void);
+/* The network process's pid (Terminate may not name it). */
+void wsmd__monitor_set_network(pid_t pid);
 /* Requests refused as malformed or not in the table so far. */
 unsigned long wsmd__monitor_refused(void);
 

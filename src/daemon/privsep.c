@@ -23,7 +23,11 @@
 
 #include "auth.h"
 #include "engine.h"
+#include "cgroup.h"
 #include "engine_internal.h"
+#ifdef WSMD_HAVE_CIM
+#include "cim.h"
+#endif
 #include "monitor_priv.h"
 #include "negotiate.h"
 #include "privsep.h"
@@ -191,6 +195,11 @@ enum wsm_err wsmd__ps_spawn(const char *user, const struct shell_spawn_req *r,
     ps_put_u32(&q, n);
     for (uint32_t i = 0; i < n; i++)
         ps_put_str(&q, r->envp[i]);
+    /* The shell's cgroup.procs files: the child writes itself into them
+     * before it changes user (cgroup.c). */
+    ps_put_u32(&q, r->ncg > 0 ? (uint32_t)r->ncg : 0);
+    for (int i = 0; i < r->ncg; i++)
+        ps_put_fd(&q, r->cg_fds[i]);
     enum wsm_err e = call(&q, &a);
     if (e == WSM_OK) {
         int32_t pid = ps_get_i32(&a);
@@ -210,6 +219,90 @@ enum wsm_err wsmd__ps_spawn(const char *user, const struct shell_spawn_req *r,
             fcntl(res->pidfd, F_SETFL, fcntl(res->pidfd, F_GETFL) | O_NONBLOCK);
         }
     }
+    ps_clear(&q);
+    ps_clear(&a);
+    return e;
+}
+
+#ifdef WSMD_HAVE_CIM
+static unsigned ps_create(const char *user, const char *cmd, const char *cwd, pid_t *pid)
+{
+    struct ps_msg q, a;
+    ps_init(&q);
+    ps_init(&a);
+    ps_start(&q, PS_CREATE);
+    ps_put_str(&q, user);
+    ps_put_str(&q, cmd);
+    ps_put_str(&q, cwd);
+    unsigned rv = 8; /* Win32_Process.Create: unknown failure */
+    enum wsm_err e = call(&q, &a);
+    if (e == WSM_ERR_ACCESS_DENIED) {
+        rv = 2; /* access denied */
+    } else if (e == WSM_OK) {
+        uint32_t v = ps_get_u32(&a);
+        int32_t p = ps_get_i32(&a);
+        if (ps_end(&a)) {
+            rv = v;
+            *pid = p;
+        }
+    }
+    ps_clear(&q);
+    ps_clear(&a);
+    return rv;
+}
+
+static enum wsm_err ps_terminate(const char *user, pid_t pid, unsigned long long start)
+{
+    struct ps_msg q, a;
+    ps_init(&q);
+    ps_init(&a);
+    ps_start(&q, PS_TERMINATE);
+    ps_put_str(&q, user);
+    ps_put_i32(&q, pid);
+    ps_put_u64(&q, start);
+    enum wsm_err e = call(&q, &a);
+    ps_clear(&q);
+    ps_clear(&a);
+    return e;
+}
+
+static long ps_exe(pid_t pid, char *buf, size_t n)
+{
+    struct ps_msg q, a;
+    ps_init(&q);
+    ps_init(&a);
+    ps_start(&q, PS_PROC_EXE);
+    ps_put_i32(&q, pid);
+    long len = -1;
+    if (call(&q, &a) == WSM_OK) {
+        const char *s = ps_get_str(&a, 4095);
+        size_t l = strlen(s);
+        if (ps_end(&a) && l < n) {
+            memcpy(buf, s, l);
+            len = (long)l;
+        }
+    }
+    ps_clear(&q);
+    ps_clear(&a);
+    return len;
+}
+
+static const struct cim_proc_ops remote_proc = {
+    .create = ps_create,
+    .terminate = ps_terminate,
+    .exe = ps_exe,
+};
+#endif
+
+enum wsm_err wsmd__ps_check_dir(const char *user, const struct shell_spawn_req *r)
+{
+    struct ps_msg q, a;
+    ps_init(&q);
+    ps_init(&a);
+    ps_start(&q, PS_CHECK_DIR);
+    ps_put_str(&q, user);
+    ps_put_str(&q, r->workdir);
+    enum wsm_err e = call(&q, &a);
     ps_clear(&q);
     ps_clear(&a);
     return e;
@@ -244,6 +337,7 @@ static const struct shell_proc_ops remote_ops = {
     .spawn = wsmd__ps_spawn,
     .signal = wsmd__ps_signal,
     .release = wsmd__ps_release,
+    .check_dir = wsmd__ps_check_dir,
 };
 
 static enum wsm_err remote_password(void *arg, const char *user, const char *pass)
@@ -396,6 +490,9 @@ static void become_network(struct wsmd_server *srv, const struct passwd *pw, int
 #endif
     net.on = 1;
     shell_set_proc_ops(&remote_ops);
+#ifdef WSMD_HAVE_CIM
+    cim_process_set_ops(&remote_proc);
+#endif
     wsmd__auth_set_remote(srv->auth, remote_password, NULL);
     if (srv->nego)
         wsmd__nego_set_remote(srv->nego, wsmd__ps_nego_step, wsmd__ps_nego_free);
@@ -481,6 +578,9 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
     wsmd__monitor_init(srv);
     if (wsmd__auth_share_changes(srv->auth) != WSM_OK)
         return WSM_ERR_NOMEM;
+    if (wsmd__cg_active() && wsmd__cg_delegate(pw.pw_uid, pw.pw_gid) != 0)
+        wsmd__log("event=privsep-error message=\"cannot hand the cgroups to %s: %s\"", pw.pw_name,
+                  strerror(errno));
     int fds[WSMD_PS_CHANNELS];
     pid_t child = start_network(srv, &pw, fds, &oldmask);
     if (child == 0)
@@ -490,6 +590,7 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
         return WSM_ERR_INTERNAL;
     }
     wsmd__log("event=privsep role=monitor pid=%d network=%d", (int)getpid(), (int)child);
+    wsmd__monitor_set_network(child);
     pthread_t reaper;
     pthread_create(&reaper, NULL, wsmd__monitor_reaper, NULL);
     pthread_detach(reaper);
@@ -537,6 +638,7 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
         child = start_network(srv, &pw, fds, &oldmask);
         if (child == 0)
             return WSM_OK;
+        wsmd__monitor_set_network(child);
         if (child < 0) {
             wsmd__log("event=privsep-error message=\"cannot start the network process: %s\"",
                       strerror(errno));

@@ -32,6 +32,10 @@ enum ps_type {
     PS_SPAWN = 5,         /* user, command, env, dir, limits -> err, pid + 4 fds */
     PS_SIGNAL = 6,        /* pid, signal -> err */
     PS_RELEASE = 7,       /* pid -> err */
+    PS_CHECK_DIR = 8,     /* user, directory -> err (can the user enter it?) */
+    PS_CREATE = 9,        /* user, command, directory -> err, ReturnValue, pid */
+    PS_TERMINATE = 10,    /* user, pid, start time -> err */
+    PS_PROC_EXE = 11,     /* pid -> err, path */
     PS_TYPES
 };
 
@@ -70,6 +74,7 @@ enum wsm_err wsmd__ps_spawn(const char *user, const struct shell_spawn_req *r,
                             struct shell_spawn_res *res);
 enum wsm_err wsmd__ps_signal(pid_t pid, int sig);
 enum wsm_err wsmd__ps_release(pid_t pid);
+enum wsm_err wsmd__ps_check_dir(const char *user, const struct shell_spawn_req *r);
 
 /* A name left the user file: the monitor forgets that it authenticated
  * and kills what it started for it. How many were killed (0 outside a

@@ -20,7 +20,7 @@
 /* The largest message: a Kerberos Authorization header (tens of KB) or a
  * context export, with room to spare. */
 #define PS_MAX_MSG (160 * 1024)
-#define PS_MAX_FDS 4
+#define PS_MAX_FDS 8
 
 struct ps_msg {
     unsigned char *data;

@@ -178,6 +178,25 @@ void cim_system_name(char *buf, size_t n);
  * WSM_OK (an ordinary failure: the item is gone, say). */
 enum wsm_err cim_errno_shortage(int err);
 
+/* Privilege separation (docs/internals/privsep.md): a process of
+ * Win32_Process.Create is started, and Terminate's SIGKILL sent, by the
+ * monitor; what root alone may read of another account's process (its
+ * executable) comes from it too. NULL: done here. */
+struct cim_proc_ops {
+    /* ReturnValue of Create (CIM_PROC_QUOTA: MaxProcessesPerUser reached). */
+    unsigned (*create)(const char *user, const char *cmd, const char *cwd, pid_t *pid);
+    /* WSM_OK, WSM_ERR_NOT_FOUND (gone, or start differs), WSM_ERR_ACCESS_DENIED. */
+    enum wsm_err (*terminate)(const char *user, pid_t pid, unsigned long long start);
+    /* The target of /proc/pid/exe: its length, or -1. */
+    long (*exe)(pid_t pid, char *buf, size_t n);
+};
+#define CIM_PROC_QUOTA 0x10000u
+void cim_process_set_ops(const struct cim_proc_ops *ops);
+/* The monitor's side of create and terminate, for ctx's account. */
+unsigned cim_process_create_as(const struct cim_ctx *ctx, const char *cmd, const char *cwd,
+                               pid_t *pid);
+enum wsm_err cim_process_kill_as(const struct cim_ctx *ctx, pid_t pid, unsigned long long start);
+
 /* Reads a small text file whole (trailing newline removed) into the
  * arena; NULL if it cannot be read. For procfs and sysfs. */
 const char *cim_read_file(struct wsm_arena *a, const char *path);

@@ -328,6 +328,9 @@ enum {
     F_COUNT = 53,
 };
 
+/* Set by a privilege-separated daemon (cim.h). */
+static const struct cim_proc_ops *proc_ops;
+
 struct pstat {
     char comm[64];
     char state;
@@ -603,6 +606,8 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
 
     const char *exe = NULL;
     ssize_t xl = kthread ? -1 : readlinkat(dfd, "exe", sc->exe, sizeof(sc->exe) - 1);
+    if (xl < 0 && !kthread && proc_ops && (errno == EACCES || errno == EPERM))
+        xl = proc_ops->exe(pid, sc->exe, sizeof(sc->exe) - 1); /* root may read it */
     if (xl > 0) {
         sc->exe[xl] = '\0';
         clean_text(sc->exe);
@@ -1090,7 +1095,7 @@ static int exec_is_safe(const char *cmd)
 }
 
 /* Not a WMI code: spawn_detached's "answer w:QuotaLimit". */
-#define RV_QUOTA_FAULT 0x10000u
+#define RV_QUOTA_FAULT CIM_PROC_QUOTA
 
 /* One Create at a time: the count check and the join are one step. */
 static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1258,6 +1263,17 @@ out:
     return rv;
 }
 
+void cim_process_set_ops(const struct cim_proc_ops *ops)
+{
+    proc_ops = ops;
+}
+
+unsigned cim_process_create_as(const struct cim_ctx *ctx, const char *cmd, const char *cwd,
+                               pid_t *pid)
+{
+    return spawn_detached(ctx, cmd, cwd, pid);
+}
+
 static enum wsm_err do_create(const struct cim_ctx *ctx, const struct cim_method *m,
                               const struct wsm_pair *in, size_t nin, struct cim_val *out,
                               struct wsm_arena *a)
@@ -1271,7 +1287,8 @@ static enum wsm_err do_create(const struct cim_ctx *ctx, const struct cim_method
     if (cwd && cwd[0] && cwd[0] != '/')
         return set_rv(m, out, a, RV_PATH_NOT_FOUND);
     pid_t pid = 0;
-    unsigned rv = spawn_detached(ctx, cmd, cwd, &pid);
+    unsigned rv = proc_ops ? proc_ops->create(ctx->user ? ctx->user : "", cmd, cwd, &pid)
+                           : spawn_detached(ctx, cmd, cwd, &pid);
     if (rv == RV_QUOTA_FAULT)
         return WSM_ERR_QUOTA; /* MaxProcessesPerUser */
     enum wsm_err e = WSM_OK;
@@ -1351,9 +1368,16 @@ static enum wsm_err do_terminate(const struct cim_ctx *ctx, const struct cim_met
      * of WMI's "owner" goes); root callers may end anything. */
     if (ctx->switch_user && ctx->uid != 0 && t.ruid != (unsigned long long)ctx->uid)
         rv = RV_ACCESS_DENIED;
-    else if (t.pid == getpid())
-        rv = RV_ACCESS_DENIED; /* not the daemon itself */
-    else if (pidfd_send_signal(t.pidfd, SIGKILL, NULL, 0) < 0) {
+    else if (t.pid == getpid() || t.pid == getppid())
+        rv = RV_ACCESS_DENIED; /* not the daemon itself (nor its monitor) */
+    else if (proc_ops) {
+        /* The monitor checks again, as the caller's account. */
+        enum wsm_err ke = proc_ops->terminate(ctx->user ? ctx->user : "", t.pid, t.ps.f[F_START]);
+        if (ke == WSM_ERR_NOT_FOUND)
+            e = WSM_ERR_NOT_FOUND;
+        else if (ke)
+            rv = RV_ACCESS_DENIED;
+    } else if (pidfd_send_signal(t.pidfd, SIGKILL, NULL, 0) < 0) {
         if (errno == ESRCH)
             e = WSM_ERR_NOT_FOUND;
         else
@@ -1361,6 +1385,34 @@ static enum wsm_err do_terminate(const struct cim_ctx *ctx, const struct cim_met
     }
     close(t.pidfd);
     return e ? e : set_rv(m, out, a, rv);
+}
+
+enum wsm_err cim_process_kill_as(const struct cim_ctx *ctx, pid_t pid, unsigned long long start)
+{
+    if (pid <= 0 || pid == getpid())
+        return WSM_ERR_ACCESS_DENIED;
+    int pidfd = pidfd_open(pid, 0);
+    if (pidfd < 0)
+        return WSM_ERR_NOT_FOUND;
+    char path[32], stat[1024], status[8192];
+    snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct pstat ps;
+    unsigned long long ruid = 0, euid = 0;
+    int ok = dfd >= 0 && read_at(dfd, "stat", stat, sizeof(stat)) > 0 &&
+             parse_stat(stat, &ps) == 0 && read_at(dfd, "status", status, sizeof(status)) > 0 &&
+             status_uids(status, &ruid, &euid) == 0;
+    if (dfd >= 0)
+        close(dfd);
+    enum wsm_err e = WSM_OK;
+    if (!ok || ps.f[F_START] != start)
+        e = WSM_ERR_NOT_FOUND; /* gone, or the pid names another process now */
+    else if (ctx->uid != 0 && ruid != (unsigned long long)ctx->uid)
+        e = WSM_ERR_ACCESS_DENIED;
+    else if (pidfd_send_signal(pidfd, SIGKILL, NULL, 0) < 0)
+        e = errno == ESRCH ? WSM_ERR_NOT_FOUND : WSM_ERR_ACCESS_DENIED;
+    close(pidfd);
+    return e;
 }
 
 static enum wsm_err do_get_owner(const struct cim_method *m, const struct cim_instance *target,

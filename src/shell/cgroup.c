@@ -858,3 +858,29 @@ void wsmd__cg_shutdown(long wait_ms)
     prune_in(G.inst, "");
     rm_group(G.inst, "", NULL);
 }
+
+int wsmd__cg_delegate(uid_t uid, gid_t gid)
+{
+    /* cgroup delegation: the owner of a directory may make groups in it,
+     * set their limits, move processes it may write cgroup.procs for, and
+     * write cgroup.kill. Only wsmd's own directories change hands. */
+    int rc = 0;
+    for (int i = 0; i < G.nh; i++) {
+        char dir[PATH_MAX];
+        if (gpath(dir, sizeof(dir), i, G.inst, NULL, NULL) < 0 || chown(dir, uid, gid) < 0) {
+            rc = -1;
+            continue;
+        }
+        DIR *d = opendir(dir);
+        if (!d) {
+            rc = -1;
+            continue;
+        }
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_type == DT_REG && fchownat(dirfd(d), e->d_name, uid, gid, 0) < 0)
+                rc = -1;
+        closedir(d);
+    }
+    return rc;
+}

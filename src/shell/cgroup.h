@@ -69,6 +69,10 @@ void wsmd__cg_prune(const char *rel);
  * is empty (groups of Win32_Process.Create processes that still run stay
  * until a later start finds them empty). */
 void wsmd__cg_shutdown(long wait_ms);
+/* Privilege separation: wsmd's directories (and their files) are handed
+ * to the network process's account, which then makes and kills the
+ * groups itself. 0, or -1 if something could not be handed over. */
+int wsmd__cg_delegate(uid_t uid, gid_t gid);
 
 /* Limits of Win32_Process.Create (set at startup from the configuration:
  * MaxProcessesPerUser, MaxMemoryPerShellMB). */

@@ -1056,7 +1056,7 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
     chk.gid = o->gid;
     chk.groups = o->groups;
     chk.ngroups = o->ngroups;
-    enum wsm_err ce = shell__check_dir(&chk);
+    enum wsm_err ce = shell__proc_check_dir(o->name, &chk);
     if (ce != WSM_OK)
         return ce;
 

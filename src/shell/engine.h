@@ -165,6 +165,7 @@ struct shell_proc_ops {
                           struct shell_spawn_res *res);
     enum wsm_err (*signal)(pid_t pid, int sig);
     enum wsm_err (*release)(pid_t pid);
+    enum wsm_err (*check_dir)(const char *owner, const struct shell_spawn_req *r);
 };
 void shell_set_proc_ops(const struct shell_proc_ops *ops);
 

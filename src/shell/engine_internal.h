@@ -56,6 +56,8 @@ int shell__proc_status(pid_t pid, int fd, int *code);
 /* Reaps it: 1 done (or nothing left to reap), 0 not exited yet. fd -1:
  * known to have exited (its status was taken). */
 int shell__proc_reap(pid_t pid, int fd);
+/* shell__check_dir, as the owner (through the monitor when separated). */
+enum wsm_err shell__proc_check_dir(const char *owner, const struct shell_spawn_req *r);
 /* SIGKILL to the group, then a blocking reap (failure paths). */
 void shell__proc_kill_reap(pid_t pid, int fd);
 

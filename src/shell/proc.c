@@ -25,6 +25,13 @@ enum wsm_err shell__proc_spawn(const char *owner, const struct shell_spawn_req *
     return shell__spawn(r, res);
 }
 
+enum wsm_err shell__proc_check_dir(const char *owner, const struct shell_spawn_req *r)
+{
+    if (ops)
+        return ops->check_dir(owner, r);
+    return shell__check_dir(r);
+}
+
 void shell__proc_kill(pid_t pid, int sig)
 {
     if (ops)
