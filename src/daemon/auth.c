@@ -76,6 +76,7 @@ struct wsmd_auth {
     int stop_fd;                /* eventfd that stops the watcher */
     pthread_t watcher;
     int have_watcher;
+    int watcher_elsewhere; /* a forked copy: the thread is the parent's */
     char watch_names[2][256]; /* base names of the files watched */
 
     pthread_rwlock_t lock; /* guards everything below */
@@ -335,11 +336,21 @@ fail:
     return e;
 }
 
+void wsmd__auth_detach_watcher(struct wsmd_auth *a)
+{
+    a->watcher_elsewhere = 1;
+    if (a->watch_fd >= 0)
+        close(a->watch_fd);
+    if (a->stop_fd >= 0)
+        close(a->stop_fd);
+    a->watch_fd = a->stop_fd = -1;
+}
+
 void wsmd__auth_free(struct wsmd_auth *a)
 {
     if (!a)
         return;
-    if (a->have_watcher) {
+    if (a->have_watcher && !a->watcher_elsewhere) {
         uint64_t one = 1;
         ssize_t w = write(a->stop_fd, &one, sizeof(one));
         (void)w;

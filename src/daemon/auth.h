@@ -33,6 +33,9 @@ void wsmd__auth_set_remote(struct wsmd_auth *a,
  * moves to memory shared with the network process, whose cache of the
  * monitor's answers it invalidates. */
 enum wsm_err wsmd__auth_share_changes(struct wsmd_auth *a);
+/* In the network process (a fork): the watcher thread and its descriptors
+ * are the monitor's; this copy neither stops nor joins it. */
+void wsmd__auth_detach_watcher(struct wsmd_auth *a);
 
 /* As wsmd__auth_check; on WSM_ERR_AUTH *why (may be NULL) says why for
  * the log: bad-password, unknown-user, malformed, uid0-without-AllowRoot. */

@@ -493,6 +493,7 @@ static void become_network(struct wsmd_server *srv, const struct passwd *pw, int
 #ifdef WSMD_HAVE_CIM
     cim_process_set_ops(&remote_proc);
 #endif
+    wsmd__auth_detach_watcher(srv->auth);
     wsmd__auth_set_remote(srv->auth, remote_password, NULL);
     if (srv->nego)
         wsmd__nego_set_remote(srv->nego, wsmd__ps_nego_step, wsmd__ps_nego_free);
@@ -623,6 +624,10 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
         wsmd__monitor_reset();
         if (stopping || !WIFSIGNALED(status)) {
             *monitor_rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+            if (*monitor_rc)
+                wsmd__log("event=privsep-exit network=%d status=%d signal=%d", (int)child,
+                          WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
             return WSM_OK;
         }
         /* A crash of the network process (a bug in a parser, say): it had

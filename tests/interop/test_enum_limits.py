@@ -61,11 +61,11 @@ def test_refused_enumerates_leak_nothing(d):
     for _ in range(PER_USER_CONTEXTS):
         c.enumerate(PROC).ok()
     c.enumerate(PROC).expect_fault("w:QuotaLimit")
-    fds0, rss0 = fd_count(d.pid), d.rss_kb()
+    fds0, rss0 = fd_count(d.work_pid), d.rss_kb()
     for _ in range(1000):
         a = c.enumerate(PROC, optimize=True, max_elements=5)
         a.expect_fault("w:QuotaLimit")
-    fds1, rss1 = fd_count(d.pid), d.rss_kb()
+    fds1, rss1 = fd_count(d.work_pid), d.rss_kb()
     # Before the fix: +1000 fds and ~+37 MB.
     assert fds1 <= fds0 + 2, (fds0, fds1)
     if not SANITIZED:  # ASan's quarantine holds freed memory
@@ -93,15 +93,15 @@ def _limit_to_one_free_fd(pid):
 def test_out_of_fds_is_a_fault(d):
     """Finding 1: when wsmd has no descriptor left for /proc/PID, the
     process enumeration is a w:InternalError fault, not 200 with 0 items."""
-    if os.geteuid() != 0 and os.stat(f"/proc/{d.pid}").st_uid != os.geteuid():
+    if os.geteuid() != 0 and os.stat(f"/proc/{d.work_pid}").st_uid != os.geteuid():
         pytest.skip("cannot change wsmd's limits")
     c = Client(d.port)
     c.enumerate(PROC, optimize=True, max_elements=1).ok()  # the connection is up
-    old = _limit_to_one_free_fd(d.pid)
+    old = _limit_to_one_free_fd(d.work_pid)
     try:
         a = c.enumerate(PROC, optimize=True, max_elements=100)
     finally:
-        resource.prlimit(d.pid, resource.RLIMIT_NOFILE, old)
+        resource.prlimit(d.work_pid, resource.RLIMIT_NOFILE, old)
     assert a.is_fault, f"{len(enum_items(a))} items with no fd to read them{a.where()}"
     assert a.subcode.rpartition(":")[2] == "InternalError", a.where()
     # Limits back: the same connection enumerates in full again.
