@@ -12,9 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/magic.h>
 #include <sys/epoll.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -312,15 +310,6 @@ static enum wsm_err account_for(const char *what, const char *user, struct accou
     return WSM_OK;
 }
 
-/* A descriptor handed over for a cgroup.procs file must be one: the child
- * writes to it as root, before it changes user. */
-static int is_cgroup_file(int fd)
-{
-    struct statfs sf;
-    return fstatfs(fd, &sf) == 0 &&
-           (sf.f_type == CGROUP_SUPER_MAGIC || sf.f_type == CGROUP2_SUPER_MAGIC);
-}
-
 static enum wsm_err req_check_dir(struct ps_msg *q, struct ps_msg *a)
 {
     (void)a;
@@ -442,15 +431,9 @@ static enum wsm_err req_spawn(struct ps_msg *q, struct ps_msg *a)
         envp[i] = (char *)e;
     }
     envp[nenv] = NULL;
-    uint32_t ncg = ps_get_u32(q);
-    if (!ps_end(q) || !*user || !*cmdline || ncg > WSMD_CG_MAXH || (int)ncg != q->nfds)
+    const char *cg_name = ps_get_str(q, 127);
+    if (!ps_end(q) || !*user || !*cmdline || q->nfds)
         return WSM_ERR_INVALID_ARG;
-    int cg_fds[WSMD_CG_MAXH];
-    for (uint32_t i = 0; i < ncg; i++) {
-        cg_fds[i] = q->fds[i];
-        if (!is_cgroup_file(cg_fds[i]))
-            return WSM_ERR_INVALID_ARG;
-    }
     if (!mon.srv)
         return WSM_ERR_UNSUPPORTED_FEATURE;
 
@@ -464,6 +447,11 @@ static enum wsm_err req_spawn(struct ps_msg *q, struct ps_msg *a)
     if (ae)
         return ae;
     struct passwd pw = acc.pw;
+    /* The shell's group, one of wsmd's by its name (letters, digits, '-'). */
+    int cg_fds[WSMD_CG_MAXH];
+    int ncg = *cg_name ? wsmd__cg_open_procs_name(cg_name, cg_fds) : 0;
+    if (ncg < 0)
+        return WSM_ERR_INVALID_ARG;
 
     struct shell_spawn_req r = {
         .cmdline = cmdline,
@@ -477,13 +465,16 @@ static enum wsm_err req_spawn(struct ps_msg *q, struct ps_msg *a)
         .mem_limit = mem_limit,
         .pipe_size = (int)pipe_size,
         .cg_fds = cg_fds,
-        .ncg = (int)ncg,
+        .ncg = ncg,
     };
     struct shell_spawn_res res;
     int st[2];
-    if (pipe2(st, O_CLOEXEC) < 0)
+    if (pipe2(st, O_CLOEXEC) < 0) {
+        wsmd__cg_close_fds(cg_fds, ncg);
         return WSM_ERR_INTERNAL;
+    }
     enum wsm_err e = shell__spawn(&r, &res);
+    wsmd__cg_close_fds(cg_fds, ncg);
     if (e) {
         close(st[0]);
         close(st[1]);

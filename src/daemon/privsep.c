@@ -195,11 +195,10 @@ enum wsm_err wsmd__ps_spawn(const char *user, const struct shell_spawn_req *r,
     ps_put_u32(&q, n);
     for (uint32_t i = 0; i < n; i++)
         ps_put_str(&q, r->envp[i]);
-    /* The shell's cgroup.procs files: the child writes itself into them
-     * before it changes user (cgroup.c). */
-    ps_put_u32(&q, r->ncg > 0 ? (uint32_t)r->ncg : 0);
-    for (int i = 0; i < r->ncg; i++)
-        ps_put_fd(&q, r->cg_fds[i]);
+    /* The shell's cgroup, by name: the monitor opens its cgroup.procs
+     * files and the child writes itself into them before it changes
+     * user (cgroup.c). */
+    ps_put_str(&q, r->ncg > 0 && r->cg_name ? r->cg_name : "");
     enum wsm_err e = call(&q, &a);
     if (e == WSM_OK) {
         int32_t pid = ps_get_i32(&a);

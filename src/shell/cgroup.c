@@ -563,6 +563,22 @@ int wsmd__cg_open_procs(const struct wsmd_cg *g, int fds[WSMD_CG_MAXH])
     return G.nh;
 }
 
+const char *wsmd__cg_name(const struct wsmd_cg *g)
+{
+    return g ? g->rel : NULL;
+}
+
+int wsmd__cg_open_procs_name(const char *rel, int fds[WSMD_CG_MAXH])
+{
+    struct wsmd_cg g;
+    size_t n = strlen(rel);
+    if (n == 0 || n >= sizeof(g.rel) || strspn(rel, "abcdefghijklmnopqrstuvwxyz"
+                                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
+        return -1;
+    memcpy(g.rel, rel, n + 1);
+    return wsmd__cg_open_procs(&g, fds);
+}
+
 void wsmd__cg_close_fds(int *fds, int n)
 {
     for (int i = 0; i < n; i++)

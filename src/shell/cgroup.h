@@ -73,6 +73,13 @@ void wsmd__cg_shutdown(long wait_ms);
  * to the network process's account, which then makes and kills the
  * groups itself. 0, or -1 if something could not be handed over. */
 int wsmd__cg_delegate(uid_t uid, gid_t gid);
+/* A group's name (its directory under wsmd's), and the cgroup.procs files
+ * of the group of that name: the monitor opens them itself (cgroup v2
+ * checks the opener's right to move a process out of the monitor's own
+ * group, which the network process's account does not have). A name is
+ * letters, digits and '-' only. */
+const char *wsmd__cg_name(const struct wsmd_cg *g);
+int wsmd__cg_open_procs_name(const char *rel, int fds[WSMD_CG_MAXH]);
 
 /* Limits of Win32_Process.Create (set at startup from the configuration:
  * MaxProcessesPerUser, MaxMemoryPerShellMB). */

@@ -1287,6 +1287,7 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     req.pipe_size = PIPE_SIZE;
     req.cg_fds = cg_fds;
     req.ncg = ncg;
+    req.cg_name = wsmd__cg_name(sh->cg);
     /* No pids cgroup: RLIMIT_NPROC is per uid (all the user's processes,
      * in every shell and outside), so only all shells' worth can be set. */
     if (!wsmd__cg_has_pids() && sh->switch_user && sh->uid != 0)

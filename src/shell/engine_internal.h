@@ -24,6 +24,7 @@ struct shell_spawn_req {
      * child writes "0" into each, as root, before anything else. */
     const int *cg_fds;
     int ncg;
+    const char *cg_name; /* the group of cg_fds (a separated daemon's monitor opens it) */
     unsigned long nproc; /* RLIMIT_NPROC when there is no pids cgroup; 0: leave it */
 };
 
