@@ -395,23 +395,24 @@ static enum wsm_err req_terminate(struct ps_msg *q, struct ps_msg *a)
 }
 #endif
 
-/* What /proc/pid/exe names: root may read it for every process, the
- * network process only for its own account's (Win32_Process
- * ExecutablePath). */
-static enum wsm_err req_proc_exe(struct ps_msg *q, struct ps_msg *a)
+#ifdef WSMD_HAVE_CIM
+/* Root-only /proc data of one process (Win32_Process ExecutablePath,
+ * HandleCount, the I/O counters): the network process decides who may
+ * see them, the monitor only reads them. */
+static enum wsm_err req_proc_read(struct ps_msg *q, struct ps_msg *a)
 {
     int32_t pid = ps_get_i32(q);
-    if (!ps_end(q) || pid <= 0)
+    uint32_t what = ps_get_u32(q);
+    if (!ps_end(q) || pid <= 0 || what < CIM_PROC_EXE || what > CIM_PROC_IO)
         return WSM_ERR_INVALID_ARG;
-    char path[64], target[4096];
-    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    char buf[4096];
+    long n = cim_process_read_as_root(pid, (int)what, buf, sizeof(buf));
     if (n < 0)
         return WSM_ERR_NOT_FOUND;
-    target[n] = '\0';
-    ps_put_str(a, target);
+    ps_put_blob(a, buf, (size_t)n);
     return WSM_OK;
 }
+#endif
 
 static enum wsm_err req_spawn(struct ps_msg *q, struct ps_msg *a)
 {
@@ -577,7 +578,9 @@ static const struct request table[PS_TYPES] = {
     [PS_CREATE] = {"create", req_create},
     [PS_TERMINATE] = {"terminate", req_terminate},
 #endif
-    [PS_PROC_EXE] = {"proc-exe", req_proc_exe},
+#ifdef WSMD_HAVE_CIM
+    [PS_PROC_READ] = {"proc-read", req_proc_read},
+#endif
 };
 
 /* Answers q into a: PS_REPLY, the error, then what the request adds. */

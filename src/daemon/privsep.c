@@ -265,19 +265,21 @@ static enum wsm_err ps_terminate(const char *user, pid_t pid, unsigned long long
     return e;
 }
 
-static long ps_exe(pid_t pid, char *buf, size_t n)
+static long ps_proc_read(pid_t pid, int what, char *buf, size_t n)
 {
     struct ps_msg q, a;
     ps_init(&q);
     ps_init(&a);
-    ps_start(&q, PS_PROC_EXE);
+    ps_start(&q, PS_PROC_READ);
     ps_put_i32(&q, pid);
+    ps_put_u32(&q, (uint32_t)what);
     long len = -1;
     if (call(&q, &a) == WSM_OK) {
-        const char *s = ps_get_str(&a, 4095);
-        size_t l = strlen(s);
+        size_t l = 0;
+        const unsigned char *p = ps_get_blob(&a, 4096, &l);
         if (ps_end(&a) && l < n) {
-            memcpy(buf, s, l);
+            memcpy(buf, p, l);
+            buf[l] = '\0';
             len = (long)l;
         }
     }
@@ -289,7 +291,7 @@ static long ps_exe(pid_t pid, char *buf, size_t n)
 static const struct cim_proc_ops remote_proc = {
     .create = ps_create,
     .terminate = ps_terminate,
-    .exe = ps_exe,
+    .proc_read = ps_proc_read,
 };
 #endif
 

@@ -35,7 +35,7 @@ enum ps_type {
     PS_CHECK_DIR = 8,     /* user, directory -> err (can the user enter it?) */
     PS_CREATE = 9,        /* user, command, directory -> err, ReturnValue, pid */
     PS_TERMINATE = 10,    /* user, pid, start time -> err */
-    PS_PROC_EXE = 11,     /* pid -> err, path */
+    PS_PROC_READ = 11,    /* pid, what (exe, fd count, io) -> err, text */
     PS_TYPES
 };
 

@@ -187,9 +187,14 @@ struct cim_proc_ops {
     unsigned (*create)(const char *user, const char *cmd, const char *cwd, pid_t *pid);
     /* WSM_OK, WSM_ERR_NOT_FOUND (gone, or start differs), WSM_ERR_ACCESS_DENIED. */
     enum wsm_err (*terminate)(const char *user, pid_t pid, unsigned long long start);
-    /* The target of /proc/pid/exe: its length, or -1. */
-    long (*exe)(pid_t pid, char *buf, size_t n);
+    /* Root-only /proc data of a process: CIM_PROC_EXE (the target of
+     * /proc/pid/exe), CIM_PROC_FDS (the number of its descriptors, as
+     * decimal text), CIM_PROC_IO (/proc/pid/io). The length, or -1. */
+    long (*proc_read)(pid_t pid, int what, char *buf, size_t n);
 };
+enum { CIM_PROC_EXE = 1, CIM_PROC_FDS, CIM_PROC_IO };
+/* The monitor's side of proc_read. */
+long cim_process_read_as_root(pid_t pid, int what, char *buf, size_t n);
 #define CIM_PROC_QUOTA 0x10000u
 void cim_process_set_ops(const struct cim_proc_ops *ops);
 /* The monitor's side of create and terminate, for ctx's account. */

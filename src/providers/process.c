@@ -607,7 +607,7 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
     const char *exe = NULL;
     ssize_t xl = kthread ? -1 : readlinkat(dfd, "exe", sc->exe, sizeof(sc->exe) - 1);
     if (xl < 0 && !kthread && proc_ops && (errno == EACCES || errno == EPERM))
-        xl = proc_ops->exe(pid, sc->exe, sizeof(sc->exe) - 1); /* root may read it */
+        xl = proc_ops->proc_read(pid, CIM_PROC_EXE, sc->exe, sizeof(sc->exe)); /* root may */
     if (xl > 0) {
         sc->exe[xl] = '\0';
         clean_text(sc->exe);
@@ -697,6 +697,11 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
                                          ru == (unsigned long long)h->viewer &&
                                          eu == (unsigned long long)h->viewer);
         int fds = foreign ? -1 : count_fds(dfd);
+        if (!foreign && fds < 0 && proc_ops && (errno == EACCES || errno == EPERM)) {
+            char num[24];
+            if (proc_ops->proc_read(pid, CIM_PROC_FDS, num, sizeof(num)) > 0)
+                fds = atoi(num);
+        }
         if (fds >= 0)
             cim_set_u64(inst, "HandleCount", (uint64_t)fds);
         unsigned long long v;
@@ -712,7 +717,10 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
                 sid = 0;
         }
         cim_set_u64(inst, "SessionId", clamp32(sid));
-        if (!foreign && read_at(dfd, "io", sc->io, sizeof(sc->io)) > 0) {
+        ssize_t iol = foreign ? -1 : read_at(dfd, "io", sc->io, sizeof(sc->io));
+        if (!foreign && iol < 0 && proc_ops && (errno == EACCES || errno == EPERM))
+            iol = proc_ops->proc_read(pid, CIM_PROC_IO, sc->io, sizeof(sc->io));
+        if (iol > 0) {
             if (field_u64(sc->io, "syscr", &v) == 0)
                 cim_set_u64(inst, "ReadOperationCount", v);
             if (field_u64(sc->io, "syscw", &v) == 0)
@@ -1385,6 +1393,31 @@ static enum wsm_err do_terminate(const struct cim_ctx *ctx, const struct cim_met
     }
     close(t.pidfd);
     return e ? e : set_rv(m, out, a, rv);
+}
+
+long cim_process_read_as_root(pid_t pid, int what, char *buf, size_t n)
+{
+    char path[32];
+    snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || n == 0)
+        return dfd < 0 ? -1 : (close(dfd), -1);
+    long len = -1;
+    if (what == CIM_PROC_EXE) {
+        ssize_t l = readlinkat(dfd, "exe", buf, n - 1);
+        if (l >= 0) {
+            buf[l] = '\0';
+            len = (long)l;
+        }
+    } else if (what == CIM_PROC_FDS) {
+        int c = count_fds(dfd);
+        if (c >= 0)
+            len = snprintf(buf, n, "%d", c);
+    } else if (what == CIM_PROC_IO) {
+        len = (long)read_at(dfd, "io", buf, n);
+    }
+    close(dfd);
+    return len;
 }
 
 enum wsm_err cim_process_kill_as(const struct cim_ctx *ctx, pid_t pid, unsigned long long start)
