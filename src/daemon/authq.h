@@ -30,7 +30,7 @@ struct wsmd_authq_job {
 
 /* Limits of the queue (jobs waiting or being checked). */
 #define WSMD_AUTHQ_MAX_JOBS 64
-#define WSMD_AUTHQ_MAX_PER_ADDRESS 4
+#define WSMD_AUTHQ_MAX_PER_ADDRESS 16
 
 enum wsm_err wsmd__authq_new(struct wsmd_auth *auth, unsigned threads, struct wsmd_authq **out);
 /* WSM_OK: queued (done will be called); WSM_ERR_QUOTA: the queue, or this

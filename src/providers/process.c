@@ -224,7 +224,8 @@ struct host {
 static void host_viewer(struct host *h, const struct cim_ctx *ctx)
 {
     h->restricted = 0;
-    if (!ctx || geteuid() != 0 || (ctx->switch_user && ctx->uid == 0))
+    /* A separated daemon (proc_ops) is root through its monitor. */
+    if (!ctx || (geteuid() != 0 && !proc_ops) || (ctx->switch_user && ctx->uid == 0))
         return; /* the kernel decides (not root), or the caller is root */
     h->restricted = 1;
     h->viewer = ctx->switch_user ? ctx->uid : (uid_t)-1; /* no account: owns nothing */
