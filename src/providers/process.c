@@ -208,6 +208,9 @@ const struct cim_class *const cim_family_process[] = {
 
 /* ---- host facts (once per enumeration or call) ------------------------ */
 
+/* Set by a privilege-separated daemon (cim.h). */
+static const struct cim_proc_ops *proc_ops;
+
 struct host {
     char csname[256];
     char osname[256];
@@ -328,9 +331,6 @@ enum {
     F_POLICY = 41,
     F_COUNT = 53,
 };
-
-/* Set by a privilege-separated daemon (cim.h). */
-static const struct cim_proc_ops *proc_ops;
 
 struct pstat {
     char comm[64];
