@@ -86,7 +86,7 @@ struct wsmd_auth {
     struct centry cache[CACHE_SLOTS];
     atomic_ulong hits, misses;
 
-    enum wsm_err (*remote)(void *arg, const char *user, const char *pass);
+    enum wsm_err (*remote)(void *arg, const char *user, const char *pass, const char **why);
     void *remote_arg;
     /* uid 0 from any authentication path needs AllowRoot. */
     int allow_root;
@@ -510,7 +510,8 @@ static int pam_check(struct wsmd_auth *a, const char *user, const char *pass)
 }
 
 void wsmd__auth_set_remote(struct wsmd_auth *a,
-                           enum wsm_err (*fn)(void *arg, const char *user, const char *pass),
+                           enum wsm_err (*fn)(void *arg, const char *user, const char *pass,
+                                              const char **why),
                            void *arg)
 {
     a->remote = fn;
@@ -533,7 +534,7 @@ enum wsm_err wsmd__auth_share_changes(struct wsmd_auth *a)
  * change to the user file (or /etc/passwd, /etc/shadow) and for at most
  * CACHE_TTL_SEC. */
 static enum wsm_err remote_check(struct wsmd_auth *a, const unsigned char key[32], size_t slot,
-                                 const char *user, const char *pass)
+                                 const char *user, const char *pass, const char **why)
 {
     time_t now = time(NULL);
     unsigned long ch = atomic_load(changes_of(a));
@@ -549,7 +550,7 @@ static enum wsm_err remote_check(struct wsmd_auth *a, const unsigned char key[32
         }
     }
     atomic_fetch_add(&a->misses, 1);
-    enum wsm_err e = a->remote(a->remote_arg, user, pass);
+    enum wsm_err e = a->remote(a->remote_arg, user, pass, why);
     if (e != WSM_OK || !a->have_watcher)
         return e;
     pthread_rwlock_wrlock(&a->lock);
@@ -668,7 +669,7 @@ enum wsm_err wsmd__auth_verify(struct wsmd_auth *a, const char *user, const char
 
     size_t slot = ((size_t)key[0] << 8 | key[1]) % CACHE_SLOTS;
     if (a->remote) {
-        e = remote_check(a, key, slot, user, pass);
+        e = remote_check(a, key, slot, user, pass, why);
         explicit_bzero(key, sizeof(key));
         return e;
     }

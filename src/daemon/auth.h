@@ -26,7 +26,8 @@ enum wsm_err wsmd__auth_check(struct wsmd_auth *a, const char *user, const char 
 /* Privilege separation: every check goes to fn (the monitor), which
  * keeps the user file, PAM and the cache. */
 void wsmd__auth_set_remote(struct wsmd_auth *a,
-                           enum wsm_err (*fn)(void *arg, const char *user, const char *pass),
+                           enum wsm_err (*fn)(void *arg, const char *user, const char *pass,
+                                              const char **why),
                            void *arg);
 
 /* Before the split: the counter of changes seen by the watcher thread

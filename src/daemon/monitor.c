@@ -128,9 +128,18 @@ static enum wsm_err req_auth_password(struct ps_msg *q, struct ps_msg *a)
     (void)a;
     if (!mon.srv || !mon.srv->auth)
         return WSM_ERR_UNSUPPORTED_FEATURE;
-    enum wsm_err e = wsmd__auth_check(mon.srv->auth, user, pass);
+    const char *why = "bad-password";
+    enum wsm_err e = wsmd__auth_verify(mon.srv->auth, user, pass, &why);
     if (e == WSM_OK)
         authed_add(user);
+    /* A refusal says why (the network process logs it). */
+    static const char *const reasons[] = {"bad-password", "unknown-user", "malformed",
+                                          "uid0-without-AllowRoot"};
+    uint32_t r = 0;
+    for (uint32_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (why && strcmp(why, reasons[i]) == 0)
+            r = i;
+    ps_put_u32(a, r);
     return e;
 }
 
@@ -603,8 +612,9 @@ static enum wsm_err handle(struct ps_msg *q, struct ps_msg *a, int live)
             wsmd__log("event=monitor-refused request=%s reason=\"malformed\"", table[t].name);
         }
     }
-    if (e != WSM_OK) {
-        /* A refusal carries nothing else (fds attached are not sent). */
+    if (e != WSM_OK && !(e == WSM_ERR_AUTH && t == PS_AUTH_PASSWORD)) {
+        /* A refusal carries nothing else (fds attached are not sent);
+         * a refused password carries why (a number), for the log. */
         ps_start(a, PS_REPLY);
         ps_put_u32(a, 0);
     }

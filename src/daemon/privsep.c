@@ -90,7 +90,11 @@ static enum wsm_err call(struct ps_msg *q, struct ps_msg *a)
     return e;
 }
 
-enum wsm_err wsmd__ps_auth_password(const char *user, const char *pass)
+/* The reasons of wsmd__auth_verify, by number on the wire. */
+static const char *const auth_reasons[] = {"bad-password", "unknown-user", "malformed",
+                                           "uid0-without-AllowRoot"};
+
+enum wsm_err wsmd__ps_auth_password(const char *user, const char *pass, const char **why)
 {
     struct ps_msg q, a;
     ps_init(&q);
@@ -99,6 +103,10 @@ enum wsm_err wsmd__ps_auth_password(const char *user, const char *pass)
     ps_put_str(&q, user);
     ps_put_str(&q, pass);
     enum wsm_err e = call(&q, &a);
+    if (why) {
+        uint32_t r = e == WSM_ERR_AUTH ? ps_get_u32(&a) : 0;
+        *why = auth_reasons[r < sizeof(auth_reasons) / sizeof(auth_reasons[0]) ? r : 0];
+    }
     ps_clear(&q);
     ps_clear(&a);
     return e;
@@ -341,10 +349,11 @@ static const struct shell_proc_ops remote_ops = {
     .check_dir = wsmd__ps_check_dir,
 };
 
-static enum wsm_err remote_password(void *arg, const char *user, const char *pass)
+static enum wsm_err remote_password(void *arg, const char *user, const char *pass,
+                                    const char **why)
 {
     (void)arg;
-    return wsmd__ps_auth_password(user, pass);
+    return wsmd__ps_auth_password(user, pass, why);
 }
 
 /* ---- becoming unprivileged ------------------------------------------------- */

@@ -59,7 +59,8 @@ int wsmd__privsep_on(void);
 pid_t wsmd__privsep_monitor_pid(void);
 
 /* Network-side requests. Each blocks for the answer. */
-enum wsm_err wsmd__ps_auth_password(const char *user, const char *pass);
+/* *why (may be NULL) as wsmd__auth_verify says it, for the log. */
+enum wsm_err wsmd__ps_auth_password(const char *user, const char *pass, const char **why);
 /* One Negotiate leg done by the monitor. On done with a context, *ctx
  * (malloc'd) is the established context for wsmd__nego_import. */
 enum wsm_err wsmd__ps_nego_step(uint64_t conn, int tls, const char *authz, char **www, int *done,
