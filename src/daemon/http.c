@@ -40,6 +40,7 @@
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"            \
     "+CHACHA20-POLY1305:+AES-128-CCM:+AES-256-CCM:+AES-128-CBC:+AES-256-CBC:%SERVER_PRECEDENCE"
 #define LOG_FIELD 256
+#define MHD_LOG_PER_SEC 10
 /* libmicrohttpd's per-connection pool holds the request line and headers:
  * 64 KiB takes an Authorization header of some 40 KB (a Kerberos ticket
  * with a large PAC) with room for the rest. Above 32 KiB MHD maps the pool
@@ -946,7 +947,33 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     if (!strncmp(msg, "Connection socket is closed", 27) ||
         !strncmp(msg, "Connection was closed by remote side", 36))
         return;
-    wsmd__log("event=http-error message=\"%s\"", msg);
+    /* Whatever else libmicrohttpd says (a full connection table: one line
+     * per refused connection) is kept to MHD_LOG_PER_SEC lines a second;
+     * the next line written tells how many were dropped. */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static time_t second;
+    static unsigned lines, dropped;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&lock);
+    if (now != second) {
+        second = now;
+        lines = 0;
+    }
+    int keep = lines < MHD_LOG_PER_SEC;
+    unsigned was_dropped = keep ? dropped : 0;
+    if (keep) {
+        lines++;
+        dropped = 0;
+    } else {
+        dropped++;
+    }
+    pthread_mutex_unlock(&lock);
+    if (!keep)
+        return;
+    if (was_dropped)
+        wsmd__log("event=http-error message=\"%s\" dropped=%u", msg, was_dropped);
+    else
+        wsmd__log("event=http-error message=\"%s\"", msg);
 }
 
 enum wsm_err wsmd__http_start(struct wsmd_server *srv)

@@ -161,6 +161,37 @@ static void assert_children(struct fixture *f, const char *ns, const char *path,
     assert_string_equal(names, want);
 }
 
+/* The connection guard's keys (connguard.h): parsed, bounded, and none of
+ * them shown in winrm/config (Windows has no such key). */
+static void test_connection_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct wsmd_config c;
+    wsmd__config_defaults(&c);
+    assert_int_equal(c.max_connections, 0); /* sized at startup */
+    assert_int_equal(wsmd__config_set(&c, "MaxConnectionsPerAddress", "8"), WSM_OK);
+    assert_int_equal(wsmd__config_set(&c, "HeaderTimeoutms", "1500"), WSM_OK);
+    assert_int_equal(wsmd__config_set(&c, "BodyTimeoutms", "20"), WSM_OK); /* raised to 100 */
+    assert_int_equal(wsmd__config_set(&c, "MaxAnonymousEnvelopeSize", "4096"), WSM_OK);
+    assert_int_equal(c.max_conn_per_addr, 8);
+    assert_int_equal(c.header_timeout_ms, 1500);
+    assert_int_equal(c.body_timeout_ms, 100);
+    assert_int_equal(c.max_anon_envelope, 4096);
+    const char *bad[] = {"0", "-1", "x", "12x", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(wsmd__config_set(&c, "MaxConnectionsPerAddress", bad[i]),
+                         WSM_ERR_INVALID_ARG);
+        assert_int_equal(wsmd__config_set(&c, "HeaderTimeoutms", bad[i]), WSM_ERR_INVALID_ARG);
+    }
+    wsmd__config_clear(&c);
+    assert_int_equal(send_req(f, XF "Get", CFG, NULL, NULL), WSM_OK);
+    assert_non_null(strstr(f->out.data, "MaxConnections"));
+    assert_null(strstr(f->out.data, "PerAddress"));
+    assert_null(strstr(f->out.data, "HeaderTimeout"));
+    assert_null(strstr(f->out.data, "BodyTimeout"));
+    assert_null(strstr(f->out.data, "Anonymous"));
+}
+
 static void test_get_config(void **state)
 {
     struct fixture *f = *state;
@@ -340,6 +371,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_sections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writes_refused, setup, teardown),
 #ifdef WSMD_HAVE_CIM
