@@ -441,10 +441,10 @@ static size_t items_budget(size_t limit, size_t head, size_t tail)
 #define PULL_CLOSE "</n:Items><n:EndOfSequence/></n:PullResponse>"
 /* The most the reply adds around the items (the context id at its longest). */
 #define ENUM_TAIL                                                                                  \
-    (sizeof(ENUM_OPEN) + WSM_UUID_STRLEN + sizeof(ENUM_OPEN_ITEMS) + sizeof(ENUM_CLOSE) +         \
+    (sizeof(ENUM_OPEN) + WSM_UUID_STRLEN + sizeof(ENUM_OPEN_ITEMS) + sizeof(ENUM_CLOSE) +          \
      sizeof(ENVELOPE_END))
 #define PULL_TAIL                                                                                  \
-    (sizeof(PULL_OPEN) + WSM_UUID_STRLEN + sizeof(PULL_OPEN_ITEMS) + sizeof(PULL_CLOSE) +         \
+    (sizeof(PULL_OPEN) + WSM_UUID_STRLEN + sizeof(PULL_OPEN_ITEMS) + sizeof(PULL_CLOSE) +          \
      sizeof(ENVELOPE_END))
 
 /* ---- associations (DSP0227 8.2) -------------------------------------
@@ -758,9 +758,11 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
     if (!e && call->out->len > limit)
         e = WSM_ERR_ENVELOPE_TOO_LARGE;
     wsm__buf_free(&items);
+    /* Kept (store frees it when refused), or finished at once (or failed):
+     * nothing to keep. */
     if (!e && !(optimize && c->done))
-        return store(c); /* frees c when refused */
-    ectx_free(c); /* finished at once (or failed): nothing to keep */
+        return store(c);
+    ectx_free(c);
     return e;
 }
 
