@@ -75,6 +75,7 @@ long wsmd__enum_timeout(void)
 {
     return enum_timeout_ms;
 }
+
 static size_t budget_user = CTX_BUDGET_PER_USER_KB * 1024;
 static size_t budget_total = CTX_BUDGET_TOTAL_KB * 1024;
 
@@ -83,6 +84,7 @@ void wsmd__enum_set_budgets(unsigned long user_kb, unsigned long total_kb)
     budget_user = (size_t)(user_kb ? user_kb : CTX_BUDGET_PER_USER_KB) * 1024;
     budget_total = (size_t)(total_kb ? total_kb : CTX_BUDGET_TOTAL_KB) * 1024;
 }
+
 static struct ectx *contexts;
 static size_t ncontexts;
 static size_t total_charge; /* sum of the stored contexts' charges */
