@@ -382,7 +382,6 @@ enum wsm_err wsmd__wsmconfig_listener_enumerate(struct wsmd_call *call)
     };
     return wsmd__enum_source(call, &src);
 }
-
 #endif /* WSMD_HAVE_CIM */
 
 /* ---- the resources, for the dispatch table (dispatch.c) ------------- */
