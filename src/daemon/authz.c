@@ -121,8 +121,10 @@ static int parse_rights(const char *s, size_t len, unsigned *out, char *why, siz
             if (strlen(rights[i].name) == n && !strncasecmp(rights[i].name, s, n))
                 break;
         if (i == NRIGHTS) {
-            snprintf(why, whylen, "unknown right \"%.*s\" (all, shell, create, read, invoke, "
-                     "config-read, config-write, ipmi, eventing)", (int)(n > 40 ? 40 : n), s);
+            snprintf(why, whylen,
+                     "unknown right \"%.*s\" (all, shell, create, read, invoke, "
+                     "config-read, config-write, ipmi, eventing)",
+                     (int)(n > 40 ? 40 : n), s);
             return -1;
         }
         *out |= rights[i].bit;
@@ -174,8 +176,8 @@ static int parse_line(const char *value, struct rule *rules, size_t room, char *
                 len--;
             }
             if (!name_ok(name, len)) {
-                snprintf(why, whylen, "invalid group or user name \"%.*s\"",
-                         (int)(n > 40 ? 40 : n), p);
+                snprintf(why, whylen, "invalid group or user name \"%.*s\"", (int)(n > 40 ? 40 : n),
+                         p);
                 return -1;
             }
         }
@@ -225,8 +227,8 @@ enum wsm_err wsmd__authz_new(const struct wsmd_config *cfg, int is_root, struct 
     if (!a->configured && is_root) {
         /* The defaults: Administrators and Remote Management Users. */
         a->rules[0] = (struct rule){WSMD_RIGHTS_ALL, P_GROUP, WSMD_ADMIN_GROUP};
-        a->rules[1] = (struct rule){WSMD_RIGHT_READ | WSMD_RIGHT_CONFIG_READ, P_GROUP,
-                                    WSMD_READER_GROUP};
+        a->rules[1] =
+            (struct rule){WSMD_RIGHT_READ | WSMD_RIGHT_CONFIG_READ, P_GROUP, WSMD_READER_GROUP};
         a->nrules = 2;
     }
     *out = a;

@@ -202,8 +202,8 @@ static enum wsm_err deny(struct wsmd_call *call, const char *family, unsigned ri
     wsmd__log("event=access-denied user=%s family=%s right=%s", user[0] ? user : "-",
               family ? family : "-", right ? wsmd__authz_right_name(right) : "any");
     call->fault_message =
-        right == WSMD_RIGHT_SHELL ? "Access is denied: the user may not open remote shells "
-                                    "here (wsmd's Allow lines; winrm/config/service RootSDDL)."
+        right == WSMD_RIGHT_SHELL    ? "Access is denied: the user may not open remote shells "
+                                       "here (wsmd's Allow lines; winrm/config/service RootSDDL)."
         : right == WSMD_RIGHT_CREATE ? "Access is denied: the user may not create processes "
                                        "here (wsmd's Allow lines; winrm/config/service RootSDDL)."
         : right ? "Access is denied: the user does not hold the right this operation needs "
@@ -236,6 +236,5 @@ enum wsm_err wsmd__dispatch(struct wsmd_call *call)
             return (held & right) ? f->invoke(call, name) : deny(call, f->name, right);
         return WSM_ERR_ACTION_NOT_SUPPORTED; /* a served resource, an action it does not do */
     }
-    return is_known_action(action) ? WSM_ERR_DESTINATION_UNREACHABLE
-                                   : WSM_ERR_ACTION_NOT_SUPPORTED;
+    return is_known_action(action) ? WSM_ERR_DESTINATION_UNREACHABLE : WSM_ERR_ACTION_NOT_SUPPORTED;
 }

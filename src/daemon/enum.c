@@ -75,6 +75,7 @@ long wsmd__enum_timeout(void)
 {
     return enum_timeout_ms;
 }
+
 static size_t budget_user = CTX_BUDGET_PER_USER_KB * 1024;
 static size_t budget_total = CTX_BUDGET_TOTAL_KB * 1024;
 
@@ -83,6 +84,7 @@ void wsmd__enum_set_budgets(unsigned long user_kb, unsigned long total_kb)
     budget_user = (size_t)(user_kb ? user_kb : CTX_BUDGET_PER_USER_KB) * 1024;
     budget_total = (size_t)(total_kb ? total_kb : CTX_BUDGET_TOTAL_KB) * 1024;
 }
+
 static struct ectx *contexts;
 static size_t ncontexts;
 static size_t total_charge; /* sum of the stored contexts' charges */
@@ -441,10 +443,10 @@ static size_t items_budget(size_t limit, size_t head, size_t tail)
 #define PULL_CLOSE "</n:Items><n:EndOfSequence/></n:PullResponse>"
 /* The most the reply adds around the items (the context id at its longest). */
 #define ENUM_TAIL                                                                                  \
-    (sizeof(ENUM_OPEN) + WSM_UUID_STRLEN + sizeof(ENUM_OPEN_ITEMS) + sizeof(ENUM_CLOSE) +         \
+    (sizeof(ENUM_OPEN) + WSM_UUID_STRLEN + sizeof(ENUM_OPEN_ITEMS) + sizeof(ENUM_CLOSE) +          \
      sizeof(ENVELOPE_END))
 #define PULL_TAIL                                                                                  \
-    (sizeof(PULL_OPEN) + WSM_UUID_STRLEN + sizeof(PULL_OPEN_ITEMS) + sizeof(PULL_CLOSE) +         \
+    (sizeof(PULL_OPEN) + WSM_UUID_STRLEN + sizeof(PULL_OPEN_ITEMS) + sizeof(PULL_CLOSE) +          \
      sizeof(ENVELOPE_END))
 
 /* ---- associations (DSP0227 8.2) -------------------------------------
@@ -758,9 +760,11 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
     if (!e && call->out->len > limit)
         e = WSM_ERR_ENVELOPE_TOO_LARGE;
     wsm__buf_free(&items);
+    /* Kept (store frees it when refused), or finished at once (or failed):
+     * nothing to keep. */
     if (!e && !(optimize && c->done))
-        return store(c); /* frees c when refused */
-    ectx_free(c); /* finished at once (or failed): nothing to keep */
+        return store(c);
+    ectx_free(c);
     return e;
 }
 

@@ -343,7 +343,7 @@ static enum wsm_err write_listener(struct wsm_buf *o, const struct cim_instance 
 
 /* Get: the listener the selectors Address and Transport name (the first
  * one, if two listen on the same address with different ports). */
-static enum wsm_err get_listener(struct wsmd_call *call)
+enum wsm_err wsmd__wsmconfig_listener_get(struct wsmd_call *call)
 {
     const struct wsm_envelope *env = call->env;
     const char *addr = wsm__envelope_selector(env, "Address");
@@ -372,7 +372,7 @@ static enum wsm_err get_listener(struct wsmd_call *call)
     return e;
 }
 
-static enum wsm_err enumerate_listeners(struct wsmd_call *call)
+enum wsm_err wsmd__wsmconfig_listener_enumerate(struct wsmd_call *call)
 {
     struct listener_it *it = calloc(1, sizeof(*it));
     if (!it)
@@ -386,19 +386,9 @@ static enum wsm_err enumerate_listeners(struct wsmd_call *call)
     };
     return wsmd__enum_source(call, &src);
 }
-
-enum wsm_err wsmd__wsmconfig_listener_get(struct wsmd_call *call)
-{
-    return get_listener(call);
-}
-
-enum wsm_err wsmd__wsmconfig_listener_enumerate(struct wsmd_call *call)
-{
-    return enumerate_listeners(call);
-}
 #endif /* WSMD_HAVE_CIM */
 
-/* ---- routing -------------------------------------------------------- */
+/* ---- the resources, for the dispatch table (dispatch.c) ------------- */
 
 enum section { S_CONFIG, S_SERVICE, S_AUTH, S_PORTS, S_WINRS, S_LISTENER };
 

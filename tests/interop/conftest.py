@@ -252,12 +252,26 @@ def _group_exists(name):
         return False
 
 
+def run_admin(argv, done):
+    """Runs a shadow-utils command (groupadd, usermod...) until done() is
+    true: another process may hold /etc/passwd's or /etc/group's lock for a
+    moment ("cannot lock ... try again later"). Returns the last result."""
+    for _ in range(50):
+        cp = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if cp.returncode == 0 or done():
+            return cp
+        if "lock" not in cp.stderr:
+            return cp
+        time.sleep(0.1)
+    return cp
+
+
 def ensure_group(name):
     """groupadd NAME unless it exists (root; a concurrent groupadd of the
     same name is fine: only the group's absence afterwards fails)."""
     if _group_exists(name):
         return
-    cp = subprocess.run(["groupadd", name], capture_output=True, text=True, timeout=30)
+    cp = run_admin(["groupadd", name], lambda: _group_exists(name))
     if cp.returncode != 0 and not _group_exists(name):
         pytest.fail(f"groupadd {name} failed rc={cp.returncode}: {cp.stderr}")
 
@@ -269,8 +283,7 @@ def add_to_group(user, group):
     g = grp.getgrnam(group)
     if pw.pw_gid == g.gr_gid or user in g.gr_mem:
         return
-    cp = subprocess.run(["usermod", "-a", "-G", group, user], capture_output=True,
-                        text=True, timeout=30)
+    cp = run_admin(["usermod", "-a", "-G", group, user], lambda: False)
     if cp.returncode != 0:
         pytest.fail(f"usermod -a -G {group} {user} failed rc={cp.returncode}: {cp.stderr}")
 

@@ -21,7 +21,7 @@ import pytest
 from winrm.exceptions import WinRMError, WinRMTransportError
 
 from cim_helpers import WMI, Client, instance_props
-from conftest import ADMIN_GROUP, add_to_group, ensure_group, user_add
+from conftest import ADMIN_GROUP, add_to_group, ensure_group, run_admin, user_add
 from shell_helpers import ACT_CREATE, Raw, create_body, protocol
 from wsman_helpers import assert_identify_response, post
 
@@ -36,7 +36,7 @@ OS_URI = WMI + "Win32_OperatingSystem"
 
 
 def _run(*argv):
-    cp = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
+    cp = run_admin(list(argv), lambda: False)
     assert cp.returncode == 0, f"{argv} rc={cp.returncode}: {cp.stderr}"
 
 

@@ -32,9 +32,8 @@ static void test_rule_syntax(void **state)
     (void)state;
     char why[200];
     assert_int_equal(wsmd__authz_check_rule("all wsmd-admins", why, sizeof(why)), WSM_OK);
-    assert_int_equal(wsmd__authz_check_rule("read,config-read wsmd-users @alice *", why,
-                                            sizeof(why)),
-                     WSM_OK);
+    assert_int_equal(
+        wsmd__authz_check_rule("read,config-read wsmd-users @alice *", why, sizeof(why)), WSM_OK);
     assert_int_equal(wsmd__authz_check_rule("  shell,create  ops  ", why, sizeof(why)), WSM_OK);
     assert_int_equal(wsmd__authz_check_rule("", why, sizeof(why)), WSM_ERR_INVALID_ARG);
     assert_int_equal(wsmd__authz_check_rule("all", why, sizeof(why)), WSM_ERR_INVALID_ARG);
@@ -180,8 +179,7 @@ static void test_rules(void **state)
     assert_int_equal(wsmd__authz_rights(&f.srv, "alice"),
                      WSMD_RIGHT_SHELL | WSMD_RIGHT_CREATE | WSMD_RIGHT_CONFIG_READ);
     assert_int_equal(wsmd__authz_rights(&f.srv, "bob"), WSMD_RIGHT_CONFIG_READ);
-    assert_int_equal(wsmd__authz_rights(&f.srv, user),
-                     WSMD_RIGHT_READ | WSMD_RIGHT_CONFIG_READ);
+    assert_int_equal(wsmd__authz_rights(&f.srv, user), WSMD_RIGHT_READ | WSMD_RIGHT_CONFIG_READ);
     /* Allow lines replace the defaults, but never for uid 0. */
     assert_int_equal(wsmd__authz_rights(&f.srv, "root"), WSMD_RIGHTS_ALL);
     char *s = sddl(&f);
@@ -214,18 +212,16 @@ static void test_rules(void **state)
                      WSM_ERR_DESTINATION_UNREACHABLE); /* allowed; "*" needs a WQL filter */
     if (cim_class_for_uri(WMI "Win32_Process")) {
         /* Methods: Create needs create, Terminate invoke. */
-        assert_int_equal(send_req(&f, user, WMI "Win32_Process/Create", WMI "Win32_Process",
-                                  NULL),
+        assert_int_equal(send_req(&f, user, WMI "Win32_Process/Create", WMI "Win32_Process", NULL),
                          WSM_ERR_ACCESS_DENIED);
         assert_non_null(strstr(f.fault_message, "create processes"));
-        assert_int_equal(send_req(&f, "alice", WMI "Win32_Process/Terminate",
-                                  WMI "Win32_Process", NULL),
-                         WSM_ERR_ACCESS_DENIED);
+        assert_int_equal(
+            send_req(&f, "alice", WMI "Win32_Process/Terminate", WMI "Win32_Process", NULL),
+            WSM_ERR_ACCESS_DENIED);
     }
 #endif
 #ifdef WSMD_HAVE_SHELL
-    assert_int_equal(send_req(&f, user, XF "Create", WSMD_SHELL_URI, NULL),
-                     WSM_ERR_ACCESS_DENIED);
+    assert_int_equal(send_req(&f, user, XF "Create", WSMD_SHELL_URI, NULL), WSM_ERR_ACCESS_DENIED);
     assert_non_null(strstr(f.fault_message, "remote shells"));
 #endif
     stop(&f);
