@@ -174,3 +174,38 @@ def test_basic_and_ntlm_through_the_monitor(psd, shell_accounts):
                         capture_output=True, text=True, timeout=30)
     assert cp.returncode == 0 and cp.stdout.strip() == "200000", cp
     assert " sealed=1" in d.log()
+
+
+@pytest.mark.parametrize("separated", [True, False])
+def test_removed_user_commands_end(wsmd_factory, shell_accounts, tmp_path, separated):
+    """Finding 10e: a user removed from the user file keeps nothing
+    running: their shells' commands end (by the monitor when separated,
+    by the shell engine otherwise), and their password stops working."""
+    from conftest import run_cli, user_add
+    (u1, p1), (u2, p2) = shell_accounts
+    users = tmp_path / "users"
+    user_add(users, u1, p1)
+    user_add(users, u2, p2)
+    args = ["--listen", "http://127.0.0.1:0", "--users", str(users)]
+    if not separated:
+        conf = tmp_path / "single.conf"
+        conf.write_text("PrivilegeSeparation = no\n")
+        args = ["-c", str(conf)] + args
+    d = wsmd_factory(*args)
+    marker = f"sleep 1000.{secrets.randbelow(10**6):06d}"
+    p = subprocess.Popen([os.environ.get("WINRS_BIN", "build/winrs"), f"-r:{d.url}",
+                          f"-u:{u1}", f"-p:{p1}", marker],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: pids_matching(marker), 10), "command never started"
+        cp = run_cli(["user", "del", u1, "--users", str(users)])
+        assert cp.returncode == 0, cp
+        assert wait_for(lambda: not pids_matching(marker), 10), (pids_matching(marker), d.log())
+        assert f"event=user-removed user={u1}" in d.log()
+        cp = winrs(d, u1, p1, "true")
+        assert cp.returncode != 0 and "401" in cp.stderr, cp
+        cp = winrs(d, u2, p2, "echo still")
+        assert cp.returncode == 0 and cp.stdout.strip() == "still", cp
+    finally:
+        p.kill()
+        p.wait()
