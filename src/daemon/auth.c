@@ -339,6 +339,10 @@ fail:
 void wsmd__auth_detach_watcher(struct wsmd_auth *a)
 {
     a->watcher_elsewhere = 1;
+    /* What the monitor's copy had verified is not this process's to
+     * trust: the monitor must see each name authenticate again. */
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        a->cache[i].used = 0;
     if (a->watch_fd >= 0)
         close(a->watch_fd);
     if (a->stop_fd >= 0)

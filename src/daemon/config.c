@@ -373,6 +373,8 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
     }
     if (!strcasecmp(key, "AllowUnencrypted"))
         return parse_bool(value, &cfg->allow_unencrypted) ? WSM_ERR_INVALID_ARG : WSM_OK;
+    if (!strcasecmp(key, "LogReceives"))
+        return parse_bool(value, &cfg->log_receives) ? WSM_ERR_INVALID_ARG : WSM_OK;
     if (!strcasecmp(key, "PrivilegeSeparation"))
         return parse_bool(value, &cfg->privsep) ? WSM_ERR_INVALID_ARG : WSM_OK;
     if (!strcasecmp(key, "PrivilegeSeparationUser")) {

@@ -668,7 +668,7 @@ static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
     } else {
         size_t len;
         char *body = wsm__buf_steal(&out, &len);
-        r->quiet = call.quiet;
+        r->quiet = call.quiet && !r->srv->cfg.log_receives;
         ret = body ? send_reply(c, r, MHD_HTTP_OK, body, len, 0)
                    : send_fault(c, r, WSM_ERR_NOMEM, mid, NULL);
     }
@@ -814,8 +814,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             wsmd__connguard_authed(r->srv->guard, c);
         return ret;
     }
-    if (r->auth_job)
-        return basic_resumed(c, r); /* called again as for the headers */
+    if (r->auth_job) {
+        enum MHD_Result ret = basic_resumed(c, r); /* called again as for the headers */
+        if (r->user[0])
+            wsmd__connguard_authed(r->srv->guard, c); /* as for a check done inline */
+        return ret;
+    }
     if (r->parked) {
         /* Resumed after a long poll. */
         r->parked = 0;

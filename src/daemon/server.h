@@ -86,6 +86,7 @@ struct wsmd_config {
      * default) or 0; PrivilegeSeparationUser (NULL: "wsmd"). */
     int privsep;
     char *privsep_user;
+    int log_receives; /* LogReceives: a line per successful Receive too (debugging) */
     /* Authorization (authz.h): the Allow lines as written, each checked
      * by wsmd__authz_check_rule when set; none: the defaults. */
     char **allow;

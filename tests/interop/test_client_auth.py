@@ -242,12 +242,15 @@ def need_ntlm(d):
 # ---- daemons --------------------------------------------------------------------
 
 @pytest.fixture
-def nd(wsmd_factory, shell_users_file, shell_accounts):
-    """wsmd over http with the shell accounts and WSMD_Synthetic."""
+def nd(wsmd_factory, shell_users_file, shell_accounts, tmp_path):
+    """wsmd over http with the shell accounts and WSMD_Synthetic; every
+    Receive logged (LogReceives), so tests see which connection carried it."""
     if shutil.which("curl") is None:
         pytest.skip("curl is needed")
-    d = wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(shell_users_file),
-                     "--synthetic", str(N_SYNTHETIC))
+    conf = tmp_path / "nd.conf"
+    conf.write_text("LogReceives = true\n")
+    d = wsmd_factory("-c", str(conf), "--listen", "http://127.0.0.1:0", "--users",
+                     str(shell_users_file), "--synthetic", str(N_SYNTHETIC))
     (d.user, d.password) = shell_accounts[0]
     need_ntlm(d)
     return d

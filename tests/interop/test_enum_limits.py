@@ -90,9 +90,16 @@ def _limit_to_one_free_fd(pid):
     return old
 
 
-def test_out_of_fds_is_a_fault(d):
+def test_out_of_fds_is_a_fault(wsmd_factory, users_file, tmp_path):
     """Finding 1: when wsmd has no descriptor left for /proc/PID, the
-    process enumeration is a w:InternalError fault, not 200 with 0 items."""
+    process enumeration is a w:InternalError fault, not 200 with 0 items.
+    One process (PrivilegeSeparation = no): changing another account's
+    limits takes CAP_SYS_RESOURCE, which root may not have here."""
+    conf = tmp_path / "one.conf"
+    conf.write_text("PrivilegeSeparation = no\n")
+    user_add(users_file, "bob", "bob-pw-2")
+    d = wsmd_factory("-c", str(conf), "--listen", "http://127.0.0.1:0", "--users",
+                     str(users_file), "--synthetic", "50")
     if os.geteuid() != 0 and os.stat(f"/proc/{d.work_pid}").st_uid != os.geteuid():
         pytest.skip("cannot change wsmd's limits")
     c = Client(d.port)

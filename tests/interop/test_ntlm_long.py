@@ -117,11 +117,17 @@ def test_pywinrm_many_identify_one_connection(wsmd, legacy_env):
     wsmd.assert_alive()
 
 
-def test_pywinrm_shell_many_receives(shell_wsmd, legacy_env):
+def test_pywinrm_shell_many_receives(wsmd_factory, shell_users_file, shell_accounts,
+                                     tmp_path, legacy_env):
     """One shell, several commands whose output comes in pieces over time
     (Receives that long-poll and return partial output), then a big one:
-    requests and replies of every size, all on one context."""
-    d = shell_wsmd
+    requests and replies of every size, all on one context. LogReceives:
+    every sealed request has its log line."""
+    conf = tmp_path / "receives.conf"
+    conf.write_text("LogReceives = true\n")
+    d = wsmd_factory("-c", str(conf), "--listen", "http://127.0.0.1:0", "--users",
+                     str(shell_users_file))
+    (d.user1, d.pw1), (d.user2, d.pw2) = shell_accounts
     need_negotiate(d)
     script = ("i=0; while [ $i -lt 25 ]; do echo line$i; sleep 0.02; i=$((i+1)); done; "
               "head -c 300000 /dev/zero | tr '\\0' x; echo")
