@@ -316,7 +316,7 @@ static void scheme_of(const char *authz, char *out, size_t n)
 static int nego_admit(struct req *r, const char *addr, const char *user, const char *scheme)
 {
     const char *why = NULL;
-    if (!r->srv->cfg.allow_root && wsmd__auth_is_root(user, r->srv->is_root))
+    if (!r->srv->cfg.allow_root && wsmd__auth_is_root(user, r->srv->is_root, !r->srv->cfg.users_path))
         why = "uid0-without-AllowRoot";
     else if (wsmd__throttle_check(r->srv->throttle, addr, user))
         why = "user-held";
