@@ -22,6 +22,7 @@
 
 #include "base64.h"
 #include "server.h"
+#include "throttle.h"
 #include "userfile.h"
 #include "uuid.h"
 
@@ -125,7 +126,9 @@ static void gone_free(struct gone *g)
 static void gone_fire(struct wsmd_auth *a, struct gone *g)
 {
     for (size_t i = 0; i < g->n; i++) {
-        wsmd__log("event=user-removed user=%s", g->names[i]);
+        char esc[3 * WSMD_MAX_USER];
+        wsmd__log_escape(esc, sizeof(esc), g->names[i]);
+        wsmd__log("event=user-removed user=%s", esc);
         if (a->removed_cb)
             a->removed_cb(a->removed_arg, g->names[i]);
     }
