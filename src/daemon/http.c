@@ -410,14 +410,18 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
     if (authz && r->nc && wsmd__nego_is_scheme(authz)) {
         /* One leg of the connection's handshake. */
         int done = 0;
-        unsigned wait = wsmd__throttle_check(r->srv->throttle, addr, NULL);
+        /* NTLM names the user in its last leg: held names are refused
+         * before gss checks the guess, and failures count for the name. */
+        char nuser[WSMD_MAX_USER];
+        const char *tu = wsmd__nego_ntlm_user(authz, nuser, sizeof(nuser)) ? nuser : NULL;
+        unsigned wait = wsmd__throttle_check(r->srv->throttle, addr, tu);
         if (wait)
             return throttled(c, r, wait);
         enum wsm_err e = wsmd__nego_step(r->nc, authz, &r->www, &done);
         if (e != WSM_OK && e != WSM_ERR_AUTH)
             wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
         if (e == WSM_ERR_AUTH)
-            wsmd__throttle_fail(r->srv->throttle, addr, NULL, scheme, "bad-token");
+            wsmd__throttle_fail(r->srv->throttle, addr, tu, scheme, "bad-token");
         if (e != WSM_OK || !done)
             return unauthorized(c, r, e && basic_allowed(r));
         if (!nego_admit(r, addr, wsmd__nego_user(r->nc), scheme)) {

@@ -159,7 +159,19 @@ static size_t key_of(struct wsmd_throttle *t, enum kind k, const char *a, const 
         memset(md, 0, sizeof(md)); /* cannot happen with SHA-256; degrade to one set */
     } else {
         gnutls_hmac(h, &kb, 1);
-        gnutls_hmac(h, a, strlen(a) + 1);
+        if (k == K_ADDR) {
+            gnutls_hmac(h, a, strlen(a) + 1);
+        } else {
+            /* User names without regard to ASCII case: NTLM names an
+             * account in any case, and guesses at "Alice" and "alice" are
+             * guesses at one password there. */
+            for (const char *p = a;; p++) {
+                char ch = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+                gnutls_hmac(h, &ch, 1);
+                if (!*p)
+                    break;
+            }
+        }
         if (b)
             gnutls_hmac(h, b, strlen(b) + 1);
         gnutls_hmac_deinit(h, md);

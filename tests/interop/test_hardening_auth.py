@@ -326,12 +326,23 @@ def test_ntlm_root_refused(wsmd_factory, tmp_path, legacy_env):
 
 
 def test_ntlm_failures_throttled(wsmd, legacy_env):
+    """NTLM guesses count for the name of the authenticate message (in any
+    case) and for the address, like Basic ones."""
     need_ntlm(wsmd)
-    codes = [curl_ntlm(legacy_env, wsmd.port, USER, f"wrong{i}", source=BAD_ADDR)
+    assert curl_ntlm(legacy_env, wsmd.port, USER, PASSWORD, source=GOOD_ADDR) == 200
+    codes = [curl_ntlm(legacy_env, wsmd.port, USER.upper() if i % 2 else USER, f"wrong{i}",
+                       source=BAD_ADDR) for i in range(11)]
+    assert codes[:10] == [401] * 10 and codes[10] == 503, codes
+    log = wsmd.log()
+    assert f"user={USER} address=127.0.0.3 scheme=NTLM reason=bad-token" in log, log
+    assert f"event=auth-throttle-start user={USER}" in log, log
+    # The owner's address is trusted; a new one waits for the hold to end.
+    assert curl_ntlm(legacy_env, wsmd.port, USER, PASSWORD, source=GOOD_ADDR) == 200
+    assert curl_ntlm(legacy_env, wsmd.port, USER, PASSWORD, source="127.0.0.4") == 503
+    # Other names from yet another address: per-address limit (20).
+    codes = [curl_ntlm(legacy_env, wsmd.port, f"n{i}", "x", source="127.0.0.5")
              for i in range(21)]
     assert codes[:20] == [401] * 20 and codes[20] == 503, codes
-    assert "scheme=NTLM reason=bad-token" in wsmd.log(), wsmd.log()
-    assert curl_ntlm(legacy_env, wsmd.port, USER, PASSWORD, source=GOOD_ADDR) == 200
 
 
 def test_ntlm_after_garbage_line(wsmd, users_file, legacy_env):
