@@ -172,8 +172,8 @@ static enum wsm_err refresh(struct wsmd_auth *a, struct gone *g)
     if (a->users_path) {
         struct wsmd_userfile uf;
         char why[512];
-        enum wsm_err e = wsmd__userfile_read(a->users_path, WSMD_UF_SKIP_BAD | WSMD_UF_LOG | WSMD_UF_MODE,
-                                             &uf, why, sizeof(why));
+        enum wsm_err e = wsmd__userfile_read(
+            a->users_path, WSMD_UF_SKIP_BAD | WSMD_UF_LOG | WSMD_UF_MODE, &uf, why, sizeof(why));
         if (e) {
             wsmd__log("event=userfile-refused message=\"%s\"%s", why[0] ? why : wsm_strerror(e),
                       a->gen ? " action=keep-last-good" : "");

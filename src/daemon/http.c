@@ -56,7 +56,7 @@ struct req {
     int deferred_basic;
     int responded;
     int too_big;
-    unsigned retry_after; /* a throttled attempt: 503 with Retry-After */
+    unsigned retry_after;            /* a throttled attempt: 503 with Retry-After */
     struct wsmd_authq_job *auth_job; /* a password check on the auth pool (suspended) */
     size_t discarded;
     struct wsm_buf body;
@@ -316,7 +316,8 @@ static void scheme_of(const char *authz, char *out, size_t n)
 static int nego_admit(struct req *r, const char *addr, const char *user, const char *scheme)
 {
     const char *why = NULL;
-    if (!r->srv->cfg.allow_root && wsmd__auth_is_root(user, r->srv->is_root, !r->srv->cfg.users_path))
+    if (!r->srv->cfg.allow_root &&
+        wsmd__auth_is_root(user, r->srv->is_root, !r->srv->cfg.users_path))
         why = "uid0-without-AllowRoot";
     else if (wsmd__throttle_check(r->srv->throttle, addr, user))
         why = "user-held";
@@ -339,8 +340,8 @@ static void auth_job_done(void *arg)
 
 /* A Basic check that misses the cache goes to the auth pool and the
  * connection waits suspended (authq.h); 1 if it went. */
-static int basic_async(struct MHD_Connection *c, struct req *r, const char *user,
-                       const char *pass, const char *addr, enum MHD_Result *ret)
+static int basic_async(struct MHD_Connection *c, struct req *r, const char *user, const char *pass,
+                       const char *addr, enum MHD_Result *ret)
 {
     struct wsmd_authq_job *j = calloc(1, sizeof(*j));
     if (!j)

@@ -835,8 +835,8 @@ static enum wsm_err map_krb5(struct wsmd_nego_conn *c, gss_name_t src, const cha
         }
     } else {
         struct wsmd_userfile uf;
-        enum wsm_err e = wsmd__userfile_read(c->n->users_path, WSMD_UF_SKIP_BAD | WSMD_UF_MODE,
-                                             &uf, NULL, 0);
+        enum wsm_err e =
+            wsmd__userfile_read(c->n->users_path, WSMD_UF_SKIP_BAD | WSMD_UF_MODE, &uf, NULL, 0);
         if (e)
             return e == WSM_ERR_NOMEM ? e : WSM_ERR_AUTH;
         int found = wsmd__userfile_find(&uf, name) != NULL;

@@ -28,8 +28,8 @@ enum kind { K_FREE = 0, K_ADDR, K_USER, K_PAIR };
 struct tentry {
     unsigned char id[16];
     enum kind kind;
-    unsigned fails;      /* failures since window_start */
-    unsigned strikes;    /* holds in a row: each doubles the next one */
+    unsigned fails;        /* failures since window_start */
+    unsigned strikes;      /* holds in a row: each doubles the next one */
     unsigned long refused; /* attempts refused during the current hold */
     time_t window_start;
     time_t last_fail;

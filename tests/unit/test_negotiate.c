@@ -781,10 +781,18 @@ int main(void)
     unsetenv("NTLM_USER_FILE");
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_ntlm_raw),        T(test_ntlm_spnego),  T(test_ntlm_long),
-        T(test_ntlm_names),      T(test_ntlm_refused), T(test_ntlm_connection_bound),
-        T(test_pywinrm_capture), T(test_tampered),     T(test_ambiguous),
-        T(test_headers),         T(test_config),       T(test_nthash),
+        T(test_ntlm_raw),
+        T(test_ntlm_spnego),
+        T(test_ntlm_long),
+        T(test_ntlm_names),
+        T(test_ntlm_refused),
+        T(test_ntlm_connection_bound),
+        T(test_pywinrm_capture),
+        T(test_tampered),
+        T(test_ambiguous),
+        T(test_headers),
+        T(test_config),
+        T(test_nthash),
         T(test_ntlm_user_of_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
