@@ -23,6 +23,7 @@
 
 #include "base64.h"
 #include "server.h"
+#include "throttle.h"
 #include "userfile.h"
 #include "uuid.h"
 
@@ -138,7 +139,9 @@ static void gone_free(struct gone *g)
 static void gone_fire(struct wsmd_auth *a, struct gone *g)
 {
     for (size_t i = 0; i < g->n; i++) {
-        wsmd__log("event=user-removed user=%s", g->names[i]);
+        char esc[3 * WSMD_MAX_USER];
+        wsmd__log_escape(esc, sizeof(esc), g->names[i]);
+        wsmd__log("event=user-removed user=%s", esc);
         if (a->removed_cb)
             a->removed_cb(a->removed_arg, g->names[i]);
     }
@@ -182,8 +185,8 @@ static enum wsm_err refresh(struct wsmd_auth *a, struct gone *g)
     if (a->users_path) {
         struct wsmd_userfile uf;
         char why[512];
-        enum wsm_err e = wsmd__userfile_read(a->users_path, WSMD_UF_SKIP_BAD | WSMD_UF_LOG | WSMD_UF_MODE,
-                                             &uf, why, sizeof(why));
+        enum wsm_err e = wsmd__userfile_read(
+            a->users_path, WSMD_UF_SKIP_BAD | WSMD_UF_LOG | WSMD_UF_MODE, &uf, why, sizeof(why));
         if (e) {
             wsmd__log("event=userfile-refused message=\"%s\"%s", why[0] ? why : wsm_strerror(e),
                       a->gen ? " action=keep-last-good" : "");
@@ -590,14 +593,29 @@ void wsmd__auth_set_root_policy(struct wsmd_auth *a, int allow_root, int is_root
     pthread_rwlock_unlock(&a->lock);
 }
 
-int wsmd__auth_is_root(const char *user, int is_root)
+int wsmd__auth_is_root(const char *user, int is_root, int use_nss)
 {
     if (strcmp(user, "root") == 0)
         return 1;
     if (!is_root)
         return 0; /* every session runs as wsmd's own account */
+    /* /etc/passwd first, read as a file: an alias of uid 0 ("toor") lives
+     * there, and this loads no NSS module (libnss_systemd and what it pulls
+     * in cost some 400 KB of a daemon that otherwise never needs them). */
     struct passwd pw, *res = NULL;
     char buf[4096];
+    FILE *f = fopen("/etc/passwd", "re");
+    int found = -1;
+    if (f) {
+        while (found < 0 && fgetpwent_r(f, &pw, buf, sizeof(buf), &res) == 0 && res)
+            if (strcmp(res->pw_name, user) == 0)
+                found = res->pw_uid == 0;
+        fclose(f);
+    }
+    if (found >= 0)
+        return found;
+    if (!use_nss)
+        return 0;
     return getpwnam_r(user, &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_uid == 0;
 }
 
@@ -716,7 +734,7 @@ enum wsm_err wsmd__auth_verify(struct wsmd_auth *a, const char *user, const char
         return WSM_OK;
     }
     atomic_fetch_add(&a->misses, 1);
-    if (!allow_root && wsmd__auth_is_root(user, is_root)) {
+    if (!allow_root && wsmd__auth_is_root(user, is_root, !a->users_path)) {
         /* Refused before any password check: guessing root's password
          * here costs nothing and learns nothing. */
         pthread_rwlock_unlock(&a->lock);

@@ -51,8 +51,10 @@ int wsmd__auth_cached(struct wsmd_auth *a, const char *user, const char *pass);
  * a user named root (or, when wsmd runs as root, any account of uid 0) is
  * refused before its password is checked. Default: refused. */
 void wsmd__auth_set_root_policy(struct wsmd_auth *a, int allow_root, int is_root);
-/* 1 if user is root: named "root", or (is_root) a local account of uid 0. */
-int wsmd__auth_is_root(const char *user, int is_root);
+/* 1 if user is root: named "root", or (is_root: sessions run as the named
+ * account) an account of uid 0 in /etc/passwd, or, with use_nss (PAM, where
+ * the accounts are NSS's anyway), of uid 0 by getpwnam. */
+int wsmd__auth_is_root(const char *user, int is_root, int use_nss);
 
 /* fn(arg, name) is called for each name that disappears from the user file
  * when it is reloaded (on the watcher thread, or the thread of the login

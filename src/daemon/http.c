@@ -64,7 +64,7 @@ struct req {
     int quiet;       /* a successful Receive: its command's end is logged instead */
     int too_big;
     int close; /* the framing is in doubt: answer and close */
-    unsigned retry_after; /* a throttled attempt: 503 with Retry-After */
+    unsigned retry_after;            /* a throttled attempt: 503 with Retry-After */
     struct wsmd_authq_job *auth_job; /* a password check on the auth pool (suspended) */
     size_t discarded;
     struct wsm_buf body;
@@ -405,7 +405,8 @@ static void scheme_of(const char *authz, char *out, size_t n)
 static int nego_admit(struct req *r, const char *addr, const char *user, const char *scheme)
 {
     const char *why = NULL;
-    if (!r->srv->cfg.allow_root && wsmd__auth_is_root(user, r->srv->is_root))
+    if (!r->srv->cfg.allow_root &&
+        wsmd__auth_is_root(user, r->srv->is_root, !r->srv->cfg.users_path))
         why = "uid0-without-AllowRoot";
     else if (wsmd__throttle_check(r->srv->throttle, addr, user))
         why = "user-held";
@@ -428,8 +429,8 @@ static void auth_job_done(void *arg)
 
 /* A Basic check that misses the cache goes to the auth pool and the
  * connection waits suspended (authq.h); 1 if it went. */
-static int basic_async(struct MHD_Connection *c, struct req *r, const char *user,
-                       const char *pass, const char *addr, enum MHD_Result *ret)
+static int basic_async(struct MHD_Connection *c, struct req *r, const char *user, const char *pass,
+                       const char *addr, enum MHD_Result *ret)
 {
     struct wsmd_authq_job *j = calloc(1, sizeof(*j));
     if (!j)
@@ -499,14 +500,18 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
     if (authz && r->nc && wsmd__nego_is_scheme(authz)) {
         /* One leg of the connection's handshake. */
         int done = 0;
-        unsigned wait = wsmd__throttle_check(r->srv->throttle, addr, NULL);
+        /* NTLM names the user in its last leg: held names are refused
+         * before gss checks the guess, and failures count for the name. */
+        char nuser[WSMD_MAX_USER];
+        const char *tu = wsmd__nego_ntlm_user(authz, nuser, sizeof(nuser)) ? nuser : NULL;
+        unsigned wait = wsmd__throttle_check(r->srv->throttle, addr, tu);
         if (wait)
             return throttled(c, r, wait);
         enum wsm_err e = wsmd__nego_step(r->nc, authz, &r->www, &done);
         if (e != WSM_OK && e != WSM_ERR_AUTH)
             wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
         if (e == WSM_ERR_AUTH)
-            wsmd__throttle_fail(r->srv->throttle, addr, NULL, scheme, "bad-token");
+            wsmd__throttle_fail(r->srv->throttle, addr, tu, scheme, "bad-token");
         if (e != WSM_OK || !done)
             return unauthorized(c, r, e && basic_allowed(r));
         if (!nego_admit(r, addr, wsmd__nego_user(r->nc), scheme)) {

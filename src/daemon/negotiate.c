@@ -602,6 +602,48 @@ static int token_bindings(const unsigned char *t, size_t n, enum wsmd_nego_token
     return -1;
 }
 
+/* The user name of an NTLM authenticate message, for throttling a name
+ * before gss sees the guess: ASCII, lower-cased, without the domain; a
+ * character beyond ASCII is '?'. 0 if t is no authenticate message or
+ * names nobody. */
+static int ntlm_auth_user(const unsigned char *t, size_t n, char *out, size_t osz)
+{
+    if (n < 64 || memcmp(t, "NTLMSSP\0", 8) != 0 || t[8] != 3 || t[9] || t[10] || t[11])
+        return 0;
+    size_t ul = (size_t)t[36] | (size_t)t[37] << 8;
+    size_t off = (size_t)t[40] | (size_t)t[41] << 8 | (size_t)t[42] << 16 | (size_t)t[43] << 24;
+    int unicode = t[60] & 1; /* NTLMSSP_NEGOTIATE_UNICODE */
+    if (ul == 0 || off > n || ul > n - off || (unicode && ul % 2))
+        return 0;
+    size_t o = 0, step = unicode ? 2 : 1;
+    for (size_t i = 0; i < ul && o + 1 < osz; i += step) {
+        unsigned c = t[off + i] | (unicode ? (unsigned)t[off + i + 1] << 8 : 0u);
+        if (c >= 'A' && c <= 'Z')
+            c += 'a' - 'A';
+        out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    out[o] = '\0';
+    return o > 0;
+}
+
+int wsmd__nego_ntlm_user(const char *authz, char *out, size_t osz)
+{
+    char scheme[16];
+    unsigned char *tok = NULL;
+    size_t n = 0;
+    if (!osz || wsmd__nego_parse_header(authz, scheme, sizeof(scheme), &tok, &n) != WSM_OK)
+        return 0;
+    const unsigned char *inner = tok;
+    size_t il = n;
+    enum wsmd_nego_token kind = wsmd__nego_token_kind(tok, n);
+    int ok = 0;
+    if (kind == WSMD_TOKEN_NTLM_OTHER ||
+        (kind == WSMD_TOKEN_SPNEGO_CONTINUE && wsm__spnego_resp_token(tok, n, &inner, &il)))
+        ok = ntlm_auth_user(inner, il, out, osz);
+    free(tok);
+    return ok;
+}
+
 /* ---- connections ------------------------------------------------------- */
 
 struct wsmd_nego_conn *wsmd__nego_conn_new(struct wsmd_nego *n)
@@ -803,8 +845,8 @@ static enum wsm_err map_krb5(struct wsmd_nego_conn *c, gss_name_t src, const cha
         }
     } else {
         struct wsmd_userfile uf;
-        enum wsm_err e = wsmd__userfile_read(c->n->users_path, WSMD_UF_SKIP_BAD | WSMD_UF_MODE,
-                                             &uf, NULL, 0);
+        enum wsm_err e =
+            wsmd__userfile_read(c->n->users_path, WSMD_UF_SKIP_BAD | WSMD_UF_MODE, &uf, NULL, 0);
         if (e)
             return e == WSM_ERR_NOMEM ? e : WSM_ERR_AUTH;
         int found = wsmd__userfile_find(&uf, name) != NULL;

@@ -173,5 +173,9 @@ enum wsmd_nego_token wsmd__nego_token_kind(const unsigned char *t, size_t n);
  * malformed, not one of the schemes, empty or over 64 KiB. */
 enum wsm_err wsmd__nego_parse_header(const char *authz, char *scheme, size_t ssz,
                                      unsigned char **tok, size_t *toklen);
+/* 1 and the user name (lower-case ASCII, no domain) if authz carries an
+ * NTLM authenticate message (raw or in SPNEGO): for throttling per name
+ * before the guess is checked. */
+int wsmd__nego_ntlm_user(const char *authz, char *out, size_t osz);
 
 #endif

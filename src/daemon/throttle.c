@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "server.h"
@@ -27,8 +28,8 @@ enum kind { K_FREE = 0, K_ADDR, K_USER, K_PAIR };
 struct tentry {
     unsigned char id[16];
     enum kind kind;
-    unsigned fails;      /* failures since window_start */
-    unsigned strikes;    /* holds in a row: each doubles the next one */
+    unsigned fails;        /* failures since window_start */
+    unsigned strikes;      /* holds in a row: each doubles the next one */
     unsigned long refused; /* attempts refused during the current hold */
     time_t window_start;
     time_t last_fail;
@@ -44,8 +45,10 @@ struct wsmd_throttle {
     size_t nsets;
     time_t (*clock)(void);
     time_t next_sweep;
+    size_t holds; /* entries whose held_until is set (the end not logged yet) */
     pthread_mutex_t lock;
     struct tentry *e; /* nsets * WAYS */
+    size_t bytes;
 };
 
 static time_t wall(void)
@@ -95,11 +98,15 @@ enum wsm_err wsmd__throttle_new(const struct wsmd_throttle_cfg *cfg, size_t slot
     t->nsets = (slots + WAYS - 1) / WAYS;
     if (!t->nsets)
         t->nsets = 1;
-    t->e = calloc(t->nsets * WAYS, sizeof(*t->e));
-    if (!t->e) {
+    /* Mapped, not calloc'd from the heap (which would zero, and so make
+     * resident, all of it): only the pages in use cost memory. */
+    t->bytes = t->nsets * WAYS * sizeof(*t->e);
+    void *m = mmap(NULL, t->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
         free(t);
         return WSM_ERR_NOMEM;
     }
+    t->e = m;
     wsm__random(t->secret, sizeof(t->secret));
     t->clock = wall;
     pthread_mutex_init(&t->lock, NULL);
@@ -112,7 +119,7 @@ void wsmd__throttle_free(struct wsmd_throttle *t)
     if (!t)
         return;
     pthread_mutex_destroy(&t->lock);
-    free(t->e);
+    munmap(t->e, t->bytes);
     explicit_bzero(t->secret, sizeof(t->secret));
     free(t);
 }
@@ -152,7 +159,19 @@ static size_t key_of(struct wsmd_throttle *t, enum kind k, const char *a, const 
         memset(md, 0, sizeof(md)); /* cannot happen with SHA-256; degrade to one set */
     } else {
         gnutls_hmac(h, &kb, 1);
-        gnutls_hmac(h, a, strlen(a) + 1);
+        if (k == K_ADDR) {
+            gnutls_hmac(h, a, strlen(a) + 1);
+        } else {
+            /* User names without regard to ASCII case: NTLM names an
+             * account in any case, and guesses at "Alice" and "alice" are
+             * guesses at one password there. */
+            for (const char *p = a;; p++) {
+                char ch = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+                gnutls_hmac(h, &ch, 1);
+                if (!*p)
+                    break;
+            }
+        }
         if (b)
             gnutls_hmac(h, b, strlen(b) + 1);
         gnutls_hmac_deinit(h, md);
@@ -215,8 +234,11 @@ static struct tentry *get(struct wsmd_throttle *t, enum kind k, const char *a, c
             vrank = rank;
         }
     }
-    if (victim->kind != K_FREE && is_held(victim, now))
-        log_end(victim, "evicted");
+    if (victim->kind != K_FREE && victim->held_until) {
+        if (is_held(victim, now))
+            log_end(victim, "evicted");
+        t->holds--;
+    }
     memset(victim, 0, sizeof(*victim));
     memcpy(victim->id, id, 16);
     victim->kind = k;
@@ -230,7 +252,7 @@ static struct tentry *get(struct wsmd_throttle *t, enum kind k, const char *a, c
 /* Logs the ends of holds that have run out, once a second at most. */
 static void sweep(struct wsmd_throttle *t, time_t now)
 {
-    if (now < t->next_sweep)
+    if (!t->holds || now < t->next_sweep)
         return;
     t->next_sweep = now + 1;
     for (size_t i = 0; i < t->nsets * WAYS; i++) {
@@ -239,6 +261,7 @@ static void sweep(struct wsmd_throttle *t, time_t now)
             log_end(e, "expired");
             e->held_until = 0;
             e->refused = 0;
+            t->holds--;
         }
     }
 }
@@ -288,6 +311,8 @@ static void bump(struct wsmd_throttle *t, struct tentry *e, unsigned max, time_t
     unsigned s = e->strikes < 6 ? e->strikes : 6;
     time_t len = (time_t)t->cfg.lockout_sec << s;
     e->strikes++;
+    if (!e->held_until)
+        t->holds++;
     e->held_until = now + len;
     e->refused = 0;
     e->fails = 0;

@@ -476,3 +476,15 @@ def test_issuer_restricts_mapping(checked_factory, pki, shell_users_file):
     assert mutual_request(d, pki, pki.good).status == 401
     assert_identify_response(mutual_request(d, pki, pki.wrong_ca))
     assert f"user={pki.user2} action=Identify" in d.log()
+
+
+def test_refused_certificates_are_throttled(cwsmd, pki):
+    """Certificate refusals count against the address like wrong passwords
+    (MaxAuthFailuresPerAddress, 20): then every attempt from it is answered
+    503 unchecked, until the hold ends (docs/internals/auth-throttle.md)."""
+    codes = [mutual_request(cwsmd, pki, pki.unmapped).status for _ in range(21)]
+    assert codes[:20] == [401] * 20 and codes[20] == 503, codes
+    log = cwsmd.log()
+    assert "scheme=certificate reason=no-valid-mapped-certificate" in log, log
+    assert "event=auth-throttle-start address=127.0.0.1" in log, log
+    assert mutual_request(cwsmd, pki, pki.good).status == 503

@@ -8,6 +8,7 @@
 #include <crypt.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,11 +490,23 @@ static void test_root_needs_allow_root(void **state)
     assert_string_equal(why, "uid0-without-AllowRoot");
     assert_int_equal(wsmd__auth_verify(a, "alice", "alice-pw", &why), WSM_OK);
     /* Not root: an account of uid 0 of another name is not root here. */
-    assert_int_equal(wsmd__auth_is_root("root", 0), 1);
-    assert_int_equal(wsmd__auth_is_root("alice", 0), 0);
+    assert_int_equal(wsmd__auth_is_root("root", 0, 0), 1);
+    assert_int_equal(wsmd__auth_is_root("alice", 0, 1), 0);
     /* As root, any account of uid 0 counts (the test runs with a root
      * account in /etc/passwd: its name is "root"). */
-    assert_int_equal(wsmd__auth_is_root("root", 1), 1);
+    assert_int_equal(wsmd__auth_is_root("root", 1, 0), 1);
+    /* uid 0 under another name, from /etc/passwd, with and without NSS. */
+    FILE *pf = fopen("/etc/passwd", "re");
+    assert_non_null(pf);
+    struct passwd *pw;
+    while ((pw = fgetpwent(pf)))
+        if (pw->pw_uid != 0)
+            break;
+    assert_non_null(pw);
+    assert_int_equal(wsmd__auth_is_root(pw->pw_name, 1, 0), 0);
+    assert_int_equal(wsmd__auth_is_root(pw->pw_name, 1, 1), 0);
+    fclose(pf);
+    assert_int_equal(wsmd__auth_is_root("wsmd-no-such-account", 1, 1), 0);
     /* AllowRoot = true. */
     wsmd__auth_set_root_policy(a, 1, 0);
     assert_int_equal(wsmd__auth_verify(a, "root", "root-pw", &why), WSM_OK);

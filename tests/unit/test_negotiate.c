@@ -715,16 +715,85 @@ static void test_nthash(void **state)
     wsmd__userfile_clear(&uf);
 }
 
+/* The user name of an authenticate message, for throttling by name. */
+static char *ntlm_header(const char *scheme, const unsigned char *msg, size_t n)
+{
+    char *h = malloc(strlen(scheme) + 1 + wsm__base64_enclen(n) + 1);
+    assert_non_null(h);
+    size_t sl = strlen(scheme);
+    memcpy(h, scheme, sl);
+    h[sl] = ' ';
+    wsm__base64_encode(msg, n, h + sl + 1);
+    return h;
+}
+
+static void test_ntlm_user_of_header(void **state)
+{
+    (void)state;
+    unsigned char m[96] = "NTLMSSP";
+    m[8] = 3;
+    /* UserName: 12 bytes at 64 ("ALice\xe9" in UTF-16LE); flags: unicode. */
+    const unsigned char name[] = {'A', 0, 'L', 0, 'i', 0, 'c', 0, 'e', 0, 0xe9, 0};
+    m[36] = sizeof(name);
+    m[38] = sizeof(name);
+    m[40] = 64;
+    m[60] = 1;
+    memcpy(m + 64, name, sizeof(name));
+    char out[64];
+    char *h = ntlm_header("NTLM", m, 64 + sizeof(name));
+    assert_int_equal(wsmd__nego_ntlm_user(h, out, sizeof(out)), 1);
+    assert_string_equal(out, "alice?");
+    free(h);
+    /* OEM (8-bit) names. */
+    m[60] = 0;
+    memcpy(m + 64, "BOB", 3);
+    m[36] = 3;
+    h = ntlm_header("Negotiate", m, 67);
+    assert_int_equal(wsmd__nego_ntlm_user(h, out, sizeof(out)), 1);
+    assert_string_equal(out, "bob");
+    free(h);
+    /* Out of the message, empty, odd UTF-16, another message type: none. */
+    m[36] = 200;
+    h = ntlm_header("NTLM", m, 67);
+    assert_int_equal(wsmd__nego_ntlm_user(h, out, sizeof(out)), 0);
+    free(h);
+    m[36] = 0;
+    h = ntlm_header("NTLM", m, 67);
+    assert_int_equal(wsmd__nego_ntlm_user(h, out, sizeof(out)), 0);
+    free(h);
+    m[36] = 3;
+    m[60] = 1;
+    h = ntlm_header("NTLM", m, 67);
+    assert_int_equal(wsmd__nego_ntlm_user(h, out, sizeof(out)), 0);
+    free(h);
+    m[8] = 1;
+    m[60] = 0;
+    h = ntlm_header("NTLM", m, 67);
+    assert_int_equal(wsmd__nego_ntlm_user(h, out, sizeof(out)), 0);
+    free(h);
+    assert_int_equal(wsmd__nego_ntlm_user("Basic Zm9vOmJhcg==", out, sizeof(out)), 0);
+    assert_int_equal(wsmd__nego_ntlm_user("NTLM !!!", out, sizeof(out)), 0);
+}
+
 int main(void)
 {
     /* The user file is the only source of NTLM credentials. */
     unsetenv("NTLM_USER_FILE");
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_ntlm_raw),        T(test_ntlm_spnego),  T(test_ntlm_long),
-        T(test_ntlm_names),      T(test_ntlm_refused), T(test_ntlm_connection_bound),
-        T(test_pywinrm_capture), T(test_tampered),     T(test_ambiguous),
-        T(test_headers),         T(test_config),       T(test_nthash),
+        T(test_ntlm_raw),
+        T(test_ntlm_spnego),
+        T(test_ntlm_long),
+        T(test_ntlm_names),
+        T(test_ntlm_refused),
+        T(test_ntlm_connection_bound),
+        T(test_pywinrm_capture),
+        T(test_tampered),
+        T(test_ambiguous),
+        T(test_headers),
+        T(test_config),
+        T(test_nthash),
+        T(test_ntlm_user_of_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -465,9 +465,9 @@ static void test_read_skips_bad_lines(void **state)
     assert_non_null(strstr(why, "line 2"));
     assert_int_equal(uf.n, 0);
     assert_int_equal(wsmd__userfile_load(f->path, &uf), WSM_ERR_INVALID_ARG);
-    assert_int_equal(wsmd__userfile_read(f->path, WSMD_UF_SKIP_BAD | WSMD_UF_MODE, &uf, why,
-                                         sizeof(why)),
-                     WSM_OK);
+    assert_int_equal(
+        wsmd__userfile_read(f->path, WSMD_UF_SKIP_BAD | WSMD_UF_MODE, &uf, why, sizeof(why)),
+        WSM_OK);
     assert_int_equal(uf.n, 3);
     assert_string_equal(uf.users[0].name, "alice");
     assert_string_equal(uf.users[0].hash, "$y$a"); /* the first line of a name wins */
