@@ -228,8 +228,10 @@ def command_fault(raw, sid, cmd):
 
 
 def test_output_budget_per_user(wsmd_factory, shell_users_file, accounts, tmp_path):
+    # 25 commands of three processes each: MaxProcessesPerShell counts
+    # processes (a pids cgroup), so it is raised out of the way.
     d = start(wsmd_factory, shell_users_file, tmp_path, MaxBufferedOutputPerUserMB=4,
-              MaxBufferedOutputMB=64)
+              MaxBufferedOutputMB=64, MaxProcessesPerShell=200)
     (u1, p1), (u2, p2) = accounts[0], accounts[1]
     raw = Raw(d, u1, p1)
     sid, _, _ = raw.create()
