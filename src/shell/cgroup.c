@@ -390,8 +390,9 @@ int wsmd__cg_init(const char *mountinfo, const char *self_cgroup, char *desc, si
         (void)join(path, sizeof(path), dir, "cgroup.controllers");
         if (read_small(path, ctrls, sizeof(ctrls)) == 0 && has_word(ctrls, "pids", " \n")) {
             v2got = enable_ctrls(dir);
-            if (!(v2got & 1) && strcmp(own, "/") != 0) {
-                /* A delegated non-root cgroup holding the daemon: the
+            if (!(v2got & 1)) {
+                /* A delegated cgroup holding the daemon (or the root of a
+                 * cgroup namespace, which is not exempt): the
                  * no-internal-process rule wants the daemon in a leaf
                  * before controllers go to the children. */
                 char leaf[PATH_MAX];
