@@ -684,9 +684,9 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
         cim_set_u64(inst, "UserModeTime", ut * 10000000ULL / (unsigned long long)h->tck);
         cim_set_u64(inst, "KernelModeTime", st * 10000000ULL / (unsigned long long)h->tck);
         unsigned long long ru, eu;
-        int foreign = h->restricted && !(have_status && status_uids(sc->status, &ru, &eu) == 0 &&
-                                         ru == (unsigned long long)h->viewer &&
-                                         eu == (unsigned long long)h->viewer);
+        int foreign = h->restricted &&
+                      !(have_status && status_uids(sc->status, &ru, &eu) == 0 &&
+                        ru == (unsigned long long)h->viewer && eu == (unsigned long long)h->viewer);
         int fds = foreign ? -1 : count_fds(dfd);
         if (fds >= 0)
             cim_set_u64(inst, "HandleCount", (uint64_t)fds);

@@ -1171,8 +1171,9 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     enum wsm_err e = WSM_OK;
     if (!sh)
         e = WSM_ERR_NOT_FOUND;
-    else if (sh->cg && wsmd__cg_has_pids() ? wsmd__cg_pids_full(sh->cg)
-                                           : sh->running + sh->spawning >= m->lim.max_processes_per_shell)
+    else if (sh->cg && wsmd__cg_has_pids()
+                 ? wsmd__cg_pids_full(sh->cg)
+                 : sh->running + sh->spawning >= m->lim.max_processes_per_shell)
         e = WSM_ERR_QUOTA; /* processes with a pids cgroup, else commands */
     int cg_fds[WSMD_CG_MAXH];
     int ncg = e ? 0 : wsmd__cg_open_procs(sh->cg, cg_fds);
