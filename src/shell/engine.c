@@ -986,19 +986,23 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
         return WSM_ERR_INVALID_ARG;
     const char *home = o->home && o->home[0] ? o->home : "/";
     const char *wd = opts && opts->workdir && opts->workdir[0] ? opts->workdir : home;
-    /* Checked as the owner (a child that switches and tries chdir), not
-     * with a stat as root: /root must look exactly like a missing one. */
-    struct shell_spawn_req chk;
-    memset(&chk, 0, sizeof(chk));
-    chk.workdir = wd;
-    chk.switch_user = o->switch_user;
-    chk.uid = o->uid;
-    chk.gid = o->gid;
-    chk.groups = o->groups;
-    chk.ngroups = o->ngroups;
-    enum wsm_err ce = shell__check_dir(&chk);
-    if (ce != WSM_OK)
-        return ce;
+    if (opts && opts->workdir && opts->workdir[0]) {
+        /* Checked as the owner (a child that switches and tries chdir),
+         * not with a stat as root: /root must look exactly like a missing
+         * one. The account's own home is not checked here (it costs a
+         * clone per Create): a command's chdir reports it alike. */
+        struct shell_spawn_req chk;
+        memset(&chk, 0, sizeof(chk));
+        chk.workdir = wd;
+        chk.switch_user = o->switch_user;
+        chk.uid = o->uid;
+        chk.gid = o->gid;
+        chk.groups = o->groups;
+        chk.ngroups = o->ngroups;
+        enum wsm_err ce = shell__check_dir(&chk);
+        if (ce != WSM_OK)
+            return ce;
+    }
 
     struct shell *sh = calloc(1, sizeof(*sh));
     if (!sh)
