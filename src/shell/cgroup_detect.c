@@ -301,13 +301,13 @@ int wsmd__cg_init(const char *mountinfo, const char *self_cgroup, char *desc, si
             kill |= G.h[i].kill;
             frz_ok |= G.h[i].freeze;
         }
-        snprintf(desc, desclen, "cgroups=%s pids=%s memory=%s kill=%s dir=%s/%s", mode,
+        snprintf(desc, desclen, "cgroups=%s pids=%s memory=%s kill=%s dir=%s%s%s", mode,
                  wsmd__cg_has_pids() ? "yes" : "no", wsmd__cg_has_memory() ? "yes" : "no",
                  G.nh == 0 ? "process-group"
                  : kill    ? "cgroup.kill"
                  : frz_ok  ? "freeze+sigkill"
                            : "sigkill-each",
-                 G.nh ? G.h[0].parent : "-", G.nh ? G.inst : "-");
+                 G.nh ? G.h[0].parent : "-", G.nh ? "/" : "", G.nh ? G.inst : "");
     }
     return G.nh > 0;
 }
