@@ -94,4 +94,8 @@ extern struct wsmd_create_limits wsmd__create_limits;
  * of /proc/self/cgroup; 0 on success. */
 int wsmd__cg_own_path(const char *self_cgroup_text, const char *ctl, char *out, size_t outlen);
 
+/* Tests only: act as an older kernel would: 1 without cgroup.kill
+ * (freeze + SIGKILL each), 2 without a freezer either (SIGKILL each). */
+void wsmd__cg_test_degrade(int level);
+
 #endif

@@ -1046,19 +1046,23 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
         return WSM_ERR_INVALID_ARG;
     const char *home = o->home && o->home[0] ? o->home : "/";
     const char *wd = opts && opts->workdir && opts->workdir[0] ? opts->workdir : home;
-    /* Checked as the owner (a child that switches and tries chdir), not
-     * with a stat as root: /root must look exactly like a missing one. */
-    struct shell_spawn_req chk;
-    memset(&chk, 0, sizeof(chk));
-    chk.workdir = wd;
-    chk.switch_user = o->switch_user;
-    chk.uid = o->uid;
-    chk.gid = o->gid;
-    chk.groups = o->groups;
-    chk.ngroups = o->ngroups;
-    enum wsm_err ce = shell__proc_check_dir(o->name, &chk);
-    if (ce != WSM_OK)
-        return ce;
+    if (opts && opts->workdir && opts->workdir[0]) {
+        /* Checked as the owner (a child that switches and tries chdir),
+         * not with a stat as root: /root must look exactly like a missing
+         * one. The account's own home is not checked here (it costs a
+         * clone per Create): a command's chdir reports it alike. */
+        struct shell_spawn_req chk;
+        memset(&chk, 0, sizeof(chk));
+        chk.workdir = wd;
+        chk.switch_user = o->switch_user;
+        chk.uid = o->uid;
+        chk.gid = o->gid;
+        chk.groups = o->groups;
+        chk.ngroups = o->ngroups;
+        enum wsm_err ce = shell__proc_check_dir(o->name, &chk);
+        if (ce != WSM_OK)
+            return ce;
+    }
 
     struct shell *sh = calloc(1, sizeof(*sh));
     if (!sh)
@@ -1237,8 +1241,9 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     enum wsm_err e = WSM_OK;
     if (!sh)
         e = WSM_ERR_NOT_FOUND;
-    else if (sh->cg && wsmd__cg_has_pids() ? wsmd__cg_pids_full(sh->cg)
-                                           : sh->running + sh->spawning >= m->lim.max_processes_per_shell)
+    else if (sh->cg && wsmd__cg_has_pids()
+                 ? wsmd__cg_pids_full(sh->cg)
+                 : sh->running + sh->spawning >= m->lim.max_processes_per_shell)
         e = WSM_ERR_QUOTA; /* processes with a pids cgroup, else commands */
     else if (shell__budget_take(&m->budget, sh->bu, CMD_CHARGE) < 0)
         e = WSM_ERR_QUOTA; /* its budget is spent: read first */

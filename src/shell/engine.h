@@ -25,10 +25,12 @@ struct shell_mgr;
 /* Windows' defaults (winrm/config/winrs). */
 struct shell_limits {
     unsigned max_shells_per_user;     /* 30 */
-    unsigned max_processes_per_shell; /* 25: concurrent commands in a shell */
+    unsigned max_processes_per_shell; /* 25: processes of a shell (pids.max of its cgroup);
+                                         without cgroups, concurrent commands */
     long idle_timeout_ms;             /* 7200000: default for shells without IdleTimeOut */
     long max_idle_timeout_ms;         /* 2147483647 */
-    unsigned max_memory_per_shell_mb; /* 1024: RLIMIT_AS of each command */
+    unsigned max_memory_per_shell_mb; /* 1024: RLIMIT_AS of each command, and the memory
+                                         limit of the shell's cgroup */
     size_t stream_cap;                /* bytes buffered per stream (stdout, stderr): 1 MiB */
     /* Ring storage (output and stdin) of all shells, and of one user's
      * shells (0: no cap). Past it, pipes are not read (back-pressure:
@@ -71,7 +73,8 @@ struct shell_cmd_end {
 typedef void (*shell_end_hook)(const struct shell_cmd_end *e);
 
 enum wsm_err shell_mgr_new(const struct shell_limits *lim, struct shell_mgr **out);
-/* Kills every process (SIGKILL to each command's process group), wakes
+/* Kills every process (each shell's cgroup, SIGKILL to each command's
+ * process group), wakes
  * every waiter, stops the thread, frees everything. NULL is a no-op. */
 void shell_mgr_free(struct shell_mgr *m);
 
@@ -79,11 +82,14 @@ void shell_mgr_free(struct shell_mgr *m);
 void shell_mgr_set_end_hook(struct shell_mgr *m, shell_end_hook hook);
 
 /* id receives an upper-case UUID (36 chars + NUL). WSM_ERR_QUOTA past
- * max_shells_per_user; WSM_ERR_INVALID_ARG if workdir is not a directory
- * (checked as the owner would see it is good enough: stat). */
+ * max_shells_per_user; WSM_ERR_INVALID_ARG if the owner cannot chdir to
+ * workdir (checked by a child as the owner: missing and forbidden answer
+ * alike). With cgroups (cgroup.h) the shell gets one: all its processes are
+ * counted, limited and killed together. */
 enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
                           const struct shell_opts *opts, char id[37]);
-/* Ends whatever still runs in it (SIGKILL to the process groups). */
+/* Ends whatever still runs in it (its cgroup killed, SIGKILL to the
+ * process groups). */
 enum wsm_err shell_delete(struct shell_mgr *m, const char *owner, const char *shell_id);
 
 /* Starts /bin/sh -c cmdline in the shell's working directory as the
@@ -92,7 +98,8 @@ enum wsm_err shell_delete(struct shell_mgr *m, const char *owner, const char *sh
  * set, then the shell's env), default signal dispositions and an empty
  * signal mask, no inherited fds beyond 0-2, RLIMIT_AS from the limits.
  * exec errors come back through a close-on-exec pipe. cmd_id as above.
- * WSM_ERR_QUOTA past max_processes_per_shell running commands. */
+ * WSM_ERR_QUOTA when the shell's cgroup holds max_processes_per_shell
+ * processes (without cgroups: running commands). */
 enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *shell_id,
                            const char *cmdline, char cmd_id[37]);
 

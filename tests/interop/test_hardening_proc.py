@@ -266,7 +266,7 @@ def test_create_counted_per_user(wsmd_factory, tmp_path, accounts, marker):
     _create_ok(c1, cmd)
 
 
-def test_create_memory_limit(request, wsmd_factory, tmp_path, accounts):
+def test_create_memory_limit(request, wsmd_factory, tmp_path, accounts, marker):
     users, accts = accounts
     d = start(wsmd_factory, tmp_path, users, "MaxMemoryPerShellMB = 300")
     # where the account can write (pytest's tmp_path is root's, 0700)
@@ -279,6 +279,28 @@ def test_create_memory_limit(request, wsmd_factory, tmp_path, accounts):
     assert wait_until(lambda: f.exists() and "Max address space" in f.read_text(), 10)
     line = [ln for ln in f.read_text().splitlines() if ln.startswith("Max address space")][0]
     assert line.split()[3] == str(300 << 20), line
+    # and, with a memory controller, a group of its own with that limit
+    m = need_cgroups(d)
+    if not (m and "memory=yes" in d.log()):
+        return
+    pid = _create_ok(c1, f"exec python3 -c 'import time; time.sleep(300)' {marker}")
+    with open(f"/proc/{pid}/cgroup") as fh:
+        cg = fh.read()
+    mem = re.search(r"^\d+:(?:[^:]*,)?memory(?:,[^:]*)?:(\S+)$", cg, re.M)
+    v2 = re.search(r"^0::(\S+)$", cg, re.M)
+    uid = pwd.getpwnam(accts[0][0]).pw_uid
+    if mem:  # v1: the mount point is the one wsmd used
+        path = mem.group(1)
+        assert re.search(rf"/wsmd-{d.proc.pid}/user-{uid}/p-\d+$", path), cg
+        mnt = [ln.split()[4] for ln in open("/proc/self/mountinfo")
+               if " - cgroup " in ln and "memory" in ln.split()[-1].split(",")][0]
+        limit = Path(mnt + path, "memory.limit_in_bytes").read_text().strip()
+    else:
+        path = v2.group(1)
+        assert re.search(rf"/wsmd-{d.proc.pid}/user-{uid}/p-\d+$", path), cg
+        mnt = [ln.split()[4] for ln in open("/proc/self/mountinfo") if " - cgroup2 " in ln][0]
+        limit = Path(mnt + path, "memory.max").read_text().strip()
+    assert limit == str(300 << 20), (path, limit)
 
 
 # ---- finding 10: WorkingDirectory is checked as the user -------------------

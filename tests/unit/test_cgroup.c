@@ -134,14 +134,14 @@ static int wait_dead(pid_t pid, int ms)
 
 /* A group of pids.max 6: a member forking 20 gets fork failures; a
  * setsid'd grandchild dies with the group; the directory goes. */
-static void test_limit_and_kill(void **state)
+static void limit_and_kill(int degrade)
 {
-    (void)state;
     char desc[PATH_MAX + 200];
     if (!real_init(desc, sizeof(desc))) {
         skip();
         return;
     }
+    wsmd__cg_test_degrade(degrade);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     char rel[64];
     snprintf(rel, sizeof(rel), "shell-test-%d", (int)getpid());
@@ -199,6 +199,26 @@ static void test_limit_and_kill(void **state)
     assert_non_null(d);
     struct stat st;
     assert_int_not_equal(stat(d + 4, &st), 0);
+}
+
+static void test_limit_and_kill(void **state)
+{
+    (void)state;
+    limit_and_kill(0);
+}
+
+/* Kernels before 5.14 (no cgroup.kill): frozen, then each member. */
+static void test_limit_and_kill_freeze(void **state)
+{
+    (void)state;
+    limit_and_kill(1);
+}
+
+/* No freezer either: each member, until the group is empty. */
+static void test_limit_and_kill_each(void **state)
+{
+    (void)state;
+    limit_and_kill(2);
 }
 
 /* A daemon that died (here: a child that set up, started a member and
@@ -268,6 +288,8 @@ int main(void)
         cmocka_unit_test(test_own_path),
         cmocka_unit_test(test_none),
         cmocka_unit_test(test_limit_and_kill),
+        cmocka_unit_test(test_limit_and_kill_freeze),
+        cmocka_unit_test(test_limit_and_kill_each),
         cmocka_unit_test(test_stale_removed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -367,11 +367,26 @@ static void test_listener_enumerate(void **state)
 }
 #endif
 
+/* MaxProcessesPerUser (Win32_Process.Create's count): 1..100000. */
+static void test_max_processes_per_user(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(f->srv.cfg.max_processes_per_user, 0); /* default: 100 at startup */
+    assert_int_equal(wsmd__config_set(&f->srv.cfg, "MaxProcessesPerUser", "3"), WSM_OK);
+    assert_int_equal(f->srv.cfg.max_processes_per_user, 3);
+    const char *bad[] = {"0", "-1", "x", "3x", "", "100001"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(wsmd__config_set(&f->srv.cfg, "MaxProcessesPerUser", bad[i]),
+                         WSM_ERR_INVALID_ARG);
+    assert_int_equal(f->srv.cfg.max_processes_per_user, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_processes_per_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_sections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writes_refused, setup, teardown),
 #ifdef WSMD_HAVE_CIM
