@@ -10,11 +10,14 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -72,6 +75,40 @@ struct monitor {
 };
 
 static struct monitor mon = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1};
+
+/* Refusals are logged, at most 20 lines a second: a subverted network
+ * process could send nothing else (the count of those left out goes with
+ * the next line). */
+__attribute__((format(printf, 1, 2))) static void refusal_log(const char *fmt, ...)
+{
+    static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
+    static time_t sec;
+    static unsigned n, dropped;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&lk);
+    if (now != sec) {
+        sec = now;
+        n = 0;
+    }
+    int say = ++n <= 20;
+    unsigned d = say ? dropped : 0;
+    if (say)
+        dropped = 0;
+    else
+        dropped++;
+    pthread_mutex_unlock(&lk);
+    if (!say)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (d)
+        wsmd__log("%s dropped=%u", line, d);
+    else
+        wsmd__log("%s", line);
+}
 
 /* ---- who has authenticated ---------------------------------------------- */
 
@@ -303,13 +340,13 @@ static enum wsm_err account_for(const char *what, const char *user, struct accou
     int known = authed_has(user);
     pthread_mutex_unlock(&mon.lock);
     if (!known) {
-        wsmd__log("event=monitor-refused request=%s reason=\"not authenticated\" user=%s", what,
+        refusal_log("event=monitor-refused request=%s reason=\"not authenticated\" user=%s", what,
                   user);
         return WSM_ERR_ACCESS_DENIED;
     }
     int ok = account_allowed(user, &acc->pw, acc->buf, sizeof(acc->buf));
     if (ok <= 0) {
-        wsmd__log("event=monitor-refused request=%s reason=\"%s\" user=%s", what,
+        refusal_log("event=monitor-refused request=%s reason=\"%s\" user=%s", what,
                   ok < 0 ? "no local account" : "root needs AllowRoot", user);
         return WSM_ERR_ACCESS_DENIED;
     }
@@ -604,12 +641,12 @@ static enum wsm_err handle(struct ps_msg *q, struct ps_msg *a, int live)
         (!live && (t == PS_SPAWN || t == PS_CREATE || t == PS_TERMINATE || t == PS_CHECK_DIR))) {
         e = WSM_ERR_INVALID_ARG;
         __atomic_add_fetch(&mon.refused, 1, __ATOMIC_RELAXED);
-        wsmd__log("event=monitor-refused request=%u reason=\"not in the table\"", (unsigned)t);
+        refusal_log("event=monitor-refused request=%u reason=\"not in the table\"", (unsigned)t);
     } else {
         e = table[t].fn(q, a);
         if (e == WSM_ERR_INVALID_ARG) {
             __atomic_add_fetch(&mon.refused, 1, __ATOMIC_RELAXED);
-            wsmd__log("event=monitor-refused request=%s reason=\"malformed\"", table[t].name);
+            refusal_log("event=monitor-refused request=%s reason=\"malformed\"", table[t].name);
         }
     }
     if (e != WSM_OK && !(e == WSM_ERR_AUTH && t == PS_AUTH_PASSWORD)) {
@@ -671,7 +708,7 @@ void *wsmd__monitor_channel(void *arg)
                 ps_start(&a, PS_REPLY);
                 ps_put_u32(&a, WSM_ERR_INVALID_ARG);
                 __atomic_add_fetch(&mon.refused, 1, __ATOMIC_RELAXED);
-                wsmd__log("event=monitor-refused reason=\"message too long\"");
+                refusal_log("event=monitor-refused reason=\"message too long\"");
                 if (ps_send(fd, &a) < 0)
                     break;
                 continue;
