@@ -32,12 +32,28 @@ SEQ_OUT = b"".join(b"%d\n" % i for i in range(1, 100001))  # `seq 1 100000`
 WINRS_BIN = os.environ.get("WINRS_BIN") or ""
 
 
+STARTED = []
+
+
 def start(wsmd_factory, users_file, tmp_path, **cfg):
     """A wsmd with the shell accounts and `Key = value` lines from cfg."""
     path = tmp_path / "wsmd.conf"
     path.write_text("".join(f"{k} = {v}\n" for k, v in cfg.items()))
-    return wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(users_file),
-                        "-c", str(path))
+    d = wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(users_file),
+                     "-c", str(path))
+    STARTED.append(d)
+    return d
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports():
+    """UBSan reports and goes on: look at what each daemon printed."""
+    STARTED.clear()
+    yield
+    for d in STARTED:
+        bad = [ln for ln in d.log().splitlines()
+               if "runtime error:" in ln or "Sanitizer" in ln]
+        assert not bad, "\n".join(bad[:20])
 
 
 @pytest.fixture
