@@ -157,6 +157,12 @@ static enum wsm_err receive_locked(struct shell_mgr *m, struct cmd *c, size_t ma
     return WSM_OK;
 }
 
+void shell__confirm_kept(struct shell_mgr *m, struct cmd *c)
+{
+    if (c->fl_kept)
+        commit(m, c);
+}
+
 static void reset_out(struct shell_output *out)
 {
     out->out_end = out->err_end = out->done = 0;

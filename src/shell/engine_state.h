@@ -137,6 +137,9 @@ size_t shell__ring_data_iov(const struct ring *r, size_t cap, struct iovec iov[2
 /* n bytes leave the front of an output or input ring of c; its storage
  * (and budget) goes once it is empty. */
 void shell__ring_consume(struct shell_mgr *m, struct cmd *c, struct ring *r, size_t n);
+/* delivery.c: a reply kept for a SequenceId replay is confirmed (the
+ * client acted on the command: a Signal). */
+void shell__confirm_kept(struct shell_mgr *m, struct cmd *c);
 /* The end-of-command log line, once per command. */
 void shell__log_end(struct shell_mgr *m, struct cmd *c);
 

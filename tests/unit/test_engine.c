@@ -1560,6 +1560,14 @@ static void test_receive_sequence_id(void **state)
     assert_memory_equal(o.out.data, "56789", 5);
     out_free(&o);
     shell_settle(m, ALICE, sid, cid, t, 1);
+    assert_true(shell_buffered(m, ALICE) > 64 * 1024); /* kept: its ring stays */
+    /* A Signal confirms what was kept (winrs' terminate after Done). */
+    assert_int_equal(shell_signal(m, ALICE, sid, cid, SHELL_SIG_TERMINATE), WSM_OK);
+    assert_true(shell_buffered(m, ALICE) < 64 * 1024);
+    assert_int_equal(recv_tx(m, sid, cid, 5, 8, &o, &t), WSM_OK);
+    assert_int_equal(o.out.len, 0);
+    out_free(&o);
+    shell_settle(m, ALICE, sid, cid, t, 1);
     shell_mgr_free(m);
 }
 
