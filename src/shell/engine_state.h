@@ -74,6 +74,10 @@ struct cmd {
      * head of the rings) until the client's next Receive, which gets it
      * again if it repeats that SequenceId and confirms it otherwise. */
     unsigned fl_kept;
+    /* Written but not yet acknowledged by the client's TCP: probe tells
+     * (1 yes, 0 not yet, -1 lost) when the next Receive wants to know. */
+    int (*fl_probe)(void *);
+    void *fl_probe_arg;
 };
 
 struct shell {

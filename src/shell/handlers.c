@@ -341,6 +341,12 @@ static void receive_settle(void *arg, int delivered)
     free(t);
 }
 
+static void receive_settle_probe(void *arg, int (*probe)(void *), void *probe_arg)
+{
+    struct receive_tx *t = arg;
+    shell_settle_probe(t->m, t->owner, t->sid, t->cid, t->token, probe, probe_arg);
+}
+
 static enum wsm_err put_stream(struct wsm_buf *o, const char *name, const char *cid,
                                const struct wsm_buf *data, int force)
 {
@@ -483,6 +489,7 @@ enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
     if (t) {
         call->settle = receive_settle;
         call->settle_arg = t;
+        call->settle_probe = receive_settle_probe;
     }
     call->quiet = 1; /* the command's end is logged instead */
     return WSM_OK;

@@ -190,6 +190,31 @@ def test_output_survives_a_dropped_poll(wsmd_factory, shell_users_file, accounts
     raw.delete(sid)
 
 
+def test_output_survives_a_reply_cut_short(wsmd_factory, shell_users_file, accounts,
+                                          tmp_path):
+    """The reply is being written when the client resets: its bytes are
+    not lost (they leave wsmd only once the client's TCP acknowledged the
+    whole reply)."""
+    d = start(wsmd_factory, shell_users_file, tmp_path)
+    (u1, p1) = accounts[0]
+    raw = Raw(d, u1, p1)
+    sid, _, _ = raw.create()
+    size = 1000321  # fits the 1 MiB pipe and the 1 MiB buffer: all buffered
+    reply, _ = raw.command(sid, f"head -c {size} /dev/zero | tr '\\0' y")
+    cid = raw.command_id(reply)
+    assert wait_for(lambda: not pids_matching(f"head -c {size}"), 10 * SLOW)
+    # A client that reads nothing (tiny receive window) and asks for all
+    # of it in one reply; wsmd has written it (to the kernel) or is
+    # writing it when the client resets.
+    s = raw_receive(d, raw, sid, cid, rcvbuf=4096, max_envelope_size=4 * 1024 * 1024)
+    port = s.getsockname()[1]
+    assert wait_for(lambda: server_tx_queue(d, port) > 0, 10 * SLOW)
+    reset(s)
+    out = receive_all(raw, sid, cid)
+    assert out == b"y" * size, len(out)
+    raw.delete(sid)
+
+
 def test_reply_cut_short_is_sent_again_for_its_sequence_id(wsmd_factory, shell_users_file,
                                                            accounts, tmp_path):
     """The reply is being written when the client resets. wsmd cannot know
