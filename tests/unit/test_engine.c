@@ -1571,6 +1571,51 @@ static void test_receive_sequence_id(void **state)
     shell_mgr_free(m);
 }
 
+static int probe_says;
+
+static int fake_probe(void *arg)
+{
+    (void)arg;
+    return probe_says;
+}
+
+/* A reply written but not yet acknowledged: the next Receive asks the
+ * probe (1: delivered, 0: not yet, -1: lost, sent again). */
+static void test_receive_probe(void **state)
+{
+    (void)state;
+    struct shell_mgr *m = mgr_with(NULL);
+    char sid[37], cid[37];
+    new_shell(m, ALICE, NULL, sid);
+    assert_int_equal(shell_command(m, ALICE, sid, "printf abcdefgh", cid), WSM_OK);
+    struct shell_output o;
+    unsigned long t, t2;
+    assert_int_equal(recv_tx(m, sid, cid, 2, -1, &o, &t), WSM_OK);
+    assert_memory_equal(o.out.data, "ab", 2);
+    out_free(&o);
+    probe_says = 0;
+    shell_settle_probe(m, ALICE, sid, cid, t, fake_probe, NULL);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(shell_receive_tx(m, ALICE, sid, cid, 2, -1, &o, &t2), WSM_ERR_TIMED_OUT);
+    probe_says = -1; /* lost: the same bytes again */
+    assert_int_equal(recv_tx(m, sid, cid, 2, -1, &o, &t2), WSM_OK);
+    assert_memory_equal(o.out.data, "ab", 2);
+    out_free(&o);
+    shell_settle(m, ALICE, sid, cid, t, 1); /* the old token settles nothing */
+    probe_says = 1;
+    shell_settle_probe(m, ALICE, sid, cid, t2, fake_probe, NULL);
+    assert_int_equal(recv_tx(m, sid, cid, 2, -1, &o, &t), WSM_OK);
+    assert_memory_equal(o.out.data, "cd", 2);
+    out_free(&o);
+    shell_settle(m, ALICE, sid, cid, t2, 0); /* stale: ignored */
+    shell_settle(m, ALICE, sid, cid, t, 1);
+    assert_int_equal(recv_tx(m, sid, cid, 2, -1, &o, &t), WSM_OK);
+    assert_memory_equal(o.out.data, "ef", 2);
+    out_free(&o);
+    shell_settle(m, ALICE, sid, cid, t, 1);
+    shell_mgr_free(m);
+}
+
 static void small_budget(struct shell_limits *l)
 {
     l->stream_cap = 64 * 1024;
@@ -1735,6 +1780,7 @@ int main(void)
         cmocka_unit_test(test_parallel_commands),
         cmocka_unit_test(test_receive_settle),
         cmocka_unit_test(test_receive_sequence_id),
+        cmocka_unit_test(test_receive_probe),
         cmocka_unit_test(test_output_budget),
         cmocka_unit_test(test_kill_owner),
         cmocka_unit_test(test_end_hook),
