@@ -132,6 +132,10 @@ static enum wsm_err receive_locked(struct shell_mgr *m, struct cmd *c, size_t ma
                 return e;
             c->fl_token = *token = ++m->next_fl_token;
             c->fl_kept = 0;
+            /* The old reply's probe dies with its token (its drain is
+             * freed when it settles, which now matches nothing). */
+            c->fl_probe = NULL;
+            c->fl_probe_arg = NULL;
             return WSM_OK;
         }
         commit(m, c); /* another SequenceId: the client has that reply */
