@@ -255,8 +255,8 @@ void shell_settle_probe(struct shell_mgr *m, const char *owner, const char *shel
     pthread_mutex_unlock(&m->lock);
 }
 
-void shell_settle(struct shell_mgr *m, const char *owner, const char *shell_id,
-                  const char *cmd_id, unsigned long token, int ok)
+void shell_settle(struct shell_mgr *m, const char *owner, const char *shell_id, const char *cmd_id,
+                  unsigned long token, int ok)
 {
     if (!token)
         return;

@@ -44,7 +44,6 @@
 
 #include "engine_state.h"
 
-
 long long shell_now_ms(void)
 {
     struct timespec ts;

@@ -137,8 +137,8 @@ enum wsm_err shell_receive_tx(struct shell_mgr *m, const char *owner, const char
                               struct shell_output *out, unsigned long *token);
 /* Once per token; a token of a command or shell that is gone, or of a
  * Receive replayed since, is ignored. */
-void shell_settle(struct shell_mgr *m, const char *owner, const char *shell_id,
-                  const char *cmd_id, unsigned long token, int delivered);
+void shell_settle(struct shell_mgr *m, const char *owner, const char *shell_id, const char *cmd_id,
+                  unsigned long token, int delivered);
 
 /* The reply of token is written, not yet acknowledged by the client's
  * TCP: until shell_settle comes, a Receive of the command asks

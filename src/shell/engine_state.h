@@ -59,7 +59,7 @@ struct cmd {
     unsigned done_told : 1;
     unsigned grace : 1; /* exited GRACE_MS ago: close the pipes once drained */
     unsigned orphan : 1;
-    unsigned logged : 1; /* the end-of-command log hook ran */
+    unsigned logged : 1;    /* the end-of-command log hook ran */
     struct budget_user *bu; /* the owner's budget (a reference) */
     long long started;
     unsigned long long sent[2]; /* bytes delivered per stream (for the log) */
@@ -122,8 +122,8 @@ struct shell_mgr {
     int thread_started;
     pthread_t thr;
     struct shell_budget budget;
-    unsigned nstarved;  /* streams waiting for budget */
-    int budget_freed;   /* storage was given back: look at starved streams */
+    unsigned nstarved; /* streams waiting for budget */
+    int budget_freed;  /* storage was given back: look at starved streams */
     unsigned long next_fl_token;
     shell_end_hook end_hook;
 };

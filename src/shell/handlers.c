@@ -18,7 +18,9 @@
 #define STATE "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/"
 #define RSP_NS " xmlns:rsp=\"" WSM_NS_SHELL "\""
 #define MAX_GROUPS 256
-#define BUDGET_MSG "The user's buffered shell output is at its limit: receive the output of running commands first."
+#define BUDGET_MSG                                                                                 \
+    "The user's buffered shell output is at its limit: receive the output of running commands "    \
+    "first."
 
 /* The account a request's commands run as. */
 struct identity {

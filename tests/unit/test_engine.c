@@ -1634,8 +1634,7 @@ static void test_output_budget(void **state)
     new_shell(m, ALICE, NULL, sid);
     assert_int_equal(shell_command(m, ALICE, sid, "cat >/dev/null", cat), WSM_OK);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(shell_command(m, ALICE, sid, "head -c 100000 /dev/zero", cid[i]),
-                         WSM_OK);
+        assert_int_equal(shell_command(m, ALICE, sid, "head -c 100000 /dev/zero", cid[i]), WSM_OK);
     long long end = shell_now_ms() + 5000;
     while (!shell_over_budget(m, ALICE, 1) && shell_now_ms() < end)
         sleep_ms(5);
