@@ -29,7 +29,8 @@ from shell_helpers import (ACT_RECEIVE, SLOW, Raw, Received, build_message, pids
 from wsman_helpers import basic_auth, post
 
 SEQ_OUT = b"".join(b"%d\n" % i for i in range(1, 100001))  # `seq 1 100000`
-WINRS_BIN = os.environ.get("WINRS_BIN") or ""
+WINRS_BIN = os.environ.get("WINRS_BIN") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "build", "winrs")
 
 
 STARTED = []
@@ -362,7 +363,7 @@ def test_output_budget_per_user(wsmd_factory, shell_users_file, accounts, tmp_pa
 def test_receives_are_not_logged_one_by_one(wsmd_factory, shell_users_file, accounts,
                                             tmp_path):
     if not (WINRS_BIN and os.access(WINRS_BIN, os.X_OK)):
-        pytest.skip("WINRS_BIN not set")
+        pytest.skip(f"winrs binary not built: {WINRS_BIN}")
     d = start(wsmd_factory, shell_users_file, tmp_path)
     (u1, p1) = accounts[0]
     # 150 lines 10 ms apart: many Receives, each with a little output.
