@@ -88,6 +88,7 @@ struct req {
     /* The reply hands over shell output: told whether it was written. */
     void (*settle)(void *arg, int delivered);
     void *settle_arg;
+    void (*settle_probe)(void *arg, int (*probe)(void *), void *probe_arg);
 };
 
 /* Requests waiting in a long poll: for shutdown, and for the watcher that
@@ -682,6 +683,7 @@ static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
         if (ret == MHD_YES && r->status == MHD_HTTP_OK) {
             r->settle = call.settle;
             r->settle_arg = call.settle_arg;
+            r->settle_probe = call.settle_probe;
         } else {
             call.settle(call.settle_arg, 0);
         }
@@ -882,7 +884,25 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!r)
         return;
     if (r->settle) {
-        r->settle(r->settle_arg, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+        /* Written whole is not received: delivered once the client's TCP
+         * has acknowledged it all (parkwatch.c, drains). */
+        int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+        struct wsmd_parked *p = r->srv->parked;
+        struct wsmd_drain *d = NULL;
+        pthread_mutex_lock(&p->lock); /* p->watch goes at shutdown */
+        if (ok && p->watch) {
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+            d = ci ? wsmd__drain_new(ci->connect_fd, r->settle, r->settle_arg) : NULL;
+            if (d) {
+                if (r->settle_probe)
+                    r->settle_probe(r->settle_arg, wsmd__drain_probe, d);
+                wsmd__parkwatch_drain(p->watch, d);
+            }
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (!d)
+            r->settle(r->settle_arg, ok);
         r->settle = NULL;
     }
     if (r->parked) {

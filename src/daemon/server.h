@@ -148,6 +148,10 @@ struct wsmd_call {
      * when the whole reply was written to the connection. */
     void (*settle)(void *arg, int delivered);
     void *settle_arg;
+    /* Optional: "written, not yet acknowledged by the client's TCP";
+     * probe(probe_arg) tells (1 yes, 0 not yet, -1 lost) until settle
+     * comes. For whoever wants to know sooner (the next Receive). */
+    void (*settle_probe)(void *arg, int (*probe)(void *), void *probe_arg);
     int quiet; /* a success not logged on its own line (Receive) */
 };
 

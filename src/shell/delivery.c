@@ -34,6 +34,8 @@ static void rollback(struct cmd *c)
 {
     c->fl_token = 0;
     c->fl_kept = 0;
+    c->fl_probe = NULL;
+    c->fl_probe_arg = NULL;
     c->fl_seq = -1;
     c->fl_len[0] = c->fl_len[1] = 0;
     c->fl_end[0] = c->fl_end[1] = c->fl_done = 0;
@@ -92,10 +94,33 @@ static enum wsm_err copy_out(struct shell_mgr *m, struct cmd *c, struct shell_ou
     return WSM_OK;
 }
 
+/* The reply in flight reached the client. */
+static void delivered(struct shell_mgr *m, struct cmd *c)
+{
+    if (c->fl_seq >= 0) {
+        /* Kept for a replay until the client's next Receive. */
+        c->fl_token = 0;
+        c->fl_kept = 1;
+        c->fl_probe = NULL;
+        c->fl_probe_arg = NULL;
+    } else {
+        commit(m, c);
+    }
+}
+
 static enum wsm_err receive_locked(struct shell_mgr *m, struct cmd *c, size_t max_bytes,
                                    long long seq, struct shell_output *out, unsigned long *token)
 {
     *token = 0;
+    if (c->fl_token && c->fl_probe) {
+        /* Written: has the client's TCP acknowledged it by now? (It has
+         * when this Receive came on the same connection.) */
+        int p = c->fl_probe(c->fl_probe_arg);
+        if (p > 0)
+            delivered(m, c);
+        else if (p < 0)
+            rollback(c);
+    }
     if (c->fl_token || c->fl_kept) {
         if (seq < 0 && c->fl_token)
             return WSM_ERR_TIMED_OUT; /* its waiter fires when that settles */
@@ -107,6 +132,10 @@ static enum wsm_err receive_locked(struct shell_mgr *m, struct cmd *c, size_t ma
                 return e;
             c->fl_token = *token = ++m->next_fl_token;
             c->fl_kept = 0;
+            /* The old reply's probe dies with its token (its drain is
+             * freed when it settles, which now matches nothing). */
+            c->fl_probe = NULL;
+            c->fl_probe_arg = NULL;
             return WSM_OK;
         }
         commit(m, c); /* another SequenceId: the client has that reply */
@@ -157,6 +186,12 @@ static enum wsm_err receive_locked(struct shell_mgr *m, struct cmd *c, size_t ma
     return WSM_OK;
 }
 
+void shell__confirm_kept(struct shell_mgr *m, struct cmd *c)
+{
+    if (c->fl_kept)
+        commit(m, c);
+}
+
 static void reset_out(struct shell_output *out)
 {
     out->out_end = out->err_end = out->done = 0;
@@ -191,23 +226,47 @@ enum wsm_err shell_receive(struct shell_mgr *m, const char *owner, const char *s
     return e;
 }
 
-void shell_settle(struct shell_mgr *m, const char *owner, const char *shell_id,
-                  const char *cmd_id, unsigned long token, int delivered)
+void shell_settle_probe(struct shell_mgr *m, const char *owner, const char *shell_id,
+                        const char *cmd_id, unsigned long token, int (*probe)(void *),
+                        void *probe_arg)
 {
     if (!token)
         return;
     pthread_mutex_lock(&m->lock);
     struct cmd *c = shell__lookup(m, owner, shell_id, cmd_id);
     if (c && c->fl_token == token) {
-        if (!delivered) {
-            rollback(c);
-        } else if (c->fl_seq >= 0) {
-            /* Kept for a replay until the client's next Receive. */
-            c->fl_token = 0;
-            c->fl_kept = 1;
-        } else {
-            commit(m, c);
+        c->fl_probe = probe;
+        c->fl_probe_arg = probe_arg;
+        if (c->nwaiters) {
+            /* The next Receive came before this was known (on the client's
+             * other connection) and waits: ask now, not at the drain's end. */
+            int p = probe(probe_arg);
+            if (p > 0)
+                delivered(m, c);
+            else if (p < 0)
+                rollback(c);
+            if (!c->fl_token) {
+                shell__check_ready(m, c);
+                if (m->nfired)
+                    shell__poke(m);
+            }
         }
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+void shell_settle(struct shell_mgr *m, const char *owner, const char *shell_id, const char *cmd_id,
+                  unsigned long token, int ok)
+{
+    if (!token)
+        return;
+    pthread_mutex_lock(&m->lock);
+    struct cmd *c = shell__lookup(m, owner, shell_id, cmd_id);
+    if (c && c->fl_token == token) {
+        if (ok)
+            delivered(m, c);
+        else
+            rollback(c);
         /* Parked Receives of the command may go now. */
         shell__check_ready(m, c);
         if (m->nfired)

@@ -46,7 +46,6 @@
 
 #include "engine_state.h"
 
-
 long long shell_now_ms(void)
 {
     struct timespec ts;
@@ -1209,8 +1208,10 @@ static void prune(struct shell_mgr *m, struct shell *sh)
     struct cmd *c = sh->cmds;
     while (c && sh->ncmds > KEEP_FINISHED) {
         struct cmd *nx = c->next;
-        if (c->done_told && c->reaped && c->nwaiters == 0 && c->out[0].fd < 0 && c->out[1].fd < 0 &&
-            c->in_fd < 0 && !c->fl_token && !c->fl_kept) {
+        /* Done, or its Done kept for a replay nobody asked for in 64
+         * commands. */
+        if ((c->done_told || (c->fl_kept && c->fl_done)) && c->reaped && c->nwaiters == 0 &&
+            c->out[0].fd < 0 && c->out[1].fd < 0 && c->in_fd < 0 && !c->fl_token) {
             unlink_cmd(&sh->cmds, &sh->cmds_tail, c);
             sh->ncmds--;
             cmd_free(m, c);
@@ -1421,7 +1422,13 @@ enum wsm_err shell_signal(struct shell_mgr *m, const char *owner, const char *sh
     } else if (sig != SHELL_SIG_TERMINATE && sig != SHELL_SIG_CTRL_C &&
                sig != SHELL_SIG_CTRL_BREAK) {
         e = WSM_ERR_INVALID_ARG;
-    } else if (!c->reaped) {
+    } else {
+        /* A client that signals the command has seen the output it
+         * wanted (winrs sends terminate after Done): a reply kept for a
+         * replay is confirmed, its bytes leave the budget. */
+        shell__confirm_kept(m, c);
+    }
+    if (!e && !c->reaped) {
         /* Not reaped: the pid still names our process group. */
         switch (sig) {
         case SHELL_SIG_TERMINATE:

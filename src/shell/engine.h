@@ -144,8 +144,16 @@ enum wsm_err shell_receive_tx(struct shell_mgr *m, const char *owner, const char
                               struct shell_output *out, unsigned long *token);
 /* Once per token; a token of a command or shell that is gone, or of a
  * Receive replayed since, is ignored. */
-void shell_settle(struct shell_mgr *m, const char *owner, const char *shell_id,
-                  const char *cmd_id, unsigned long token, int delivered);
+void shell_settle(struct shell_mgr *m, const char *owner, const char *shell_id, const char *cmd_id,
+                  unsigned long token, int delivered);
+
+/* The reply of token is written, not yet acknowledged by the client's
+ * TCP: until shell_settle comes, a Receive of the command asks
+ * probe(probe_arg) (1: acknowledged, 0: not yet, -1: lost) instead of
+ * waiting. probe is called under the engine's lock and must be quick. */
+void shell_settle_probe(struct shell_mgr *m, const char *owner, const char *shell_id,
+                        const char *cmd_id, unsigned long token, int (*probe)(void *),
+                        void *probe_arg);
 
 /* Calls wake(arg) exactly once, from the I/O thread (or at once from this
  * thread if the condition already holds): when the command has output or

@@ -59,7 +59,7 @@ struct cmd {
     unsigned done_told : 1;
     unsigned grace : 1; /* exited GRACE_MS ago: close the pipes once drained */
     unsigned orphan : 1;
-    unsigned logged : 1; /* the end-of-command log hook ran */
+    unsigned logged : 1;    /* the end-of-command log hook ran */
     struct budget_user *bu; /* the owner's budget (a reference) */
     long long started;
     unsigned long long sent[2]; /* bytes delivered per stream (for the log) */
@@ -74,6 +74,10 @@ struct cmd {
      * head of the rings) until the client's next Receive, which gets it
      * again if it repeats that SequenceId and confirms it otherwise. */
     unsigned fl_kept;
+    /* Written but not yet acknowledged by the client's TCP: probe tells
+     * (1 yes, 0 not yet, -1 lost) when the next Receive wants to know. */
+    int (*fl_probe)(void *);
+    void *fl_probe_arg;
 };
 
 struct shell {
@@ -119,8 +123,8 @@ struct shell_mgr {
     int thread_started;
     pthread_t thr;
     struct shell_budget budget;
-    unsigned nstarved;  /* streams waiting for budget */
-    int budget_freed;   /* storage was given back: look at starved streams */
+    unsigned nstarved; /* streams waiting for budget */
+    int budget_freed;  /* storage was given back: look at starved streams */
     unsigned long next_fl_token;
     shell_end_hook end_hook;
 };
@@ -138,6 +142,9 @@ size_t shell__ring_data_iov(const struct ring *r, size_t cap, struct iovec iov[2
 /* n bytes leave the front of an output or input ring of c; its storage
  * (and budget) goes once it is empty. */
 void shell__ring_consume(struct shell_mgr *m, struct cmd *c, struct ring *r, size_t n);
+/* delivery.c: a reply kept for a SequenceId replay is confirmed (the
+ * client acted on the command: a Signal). */
+void shell__confirm_kept(struct shell_mgr *m, struct cmd *c);
 /* The end-of-command log line, once per command. */
 void shell__log_end(struct shell_mgr *m, struct cmd *c);
 

@@ -18,7 +18,9 @@
 #define STATE "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/"
 #define RSP_NS " xmlns:rsp=\"" WSM_NS_SHELL "\""
 #define MAX_GROUPS 256
-#define BUDGET_MSG "The user's buffered shell output is at its limit: receive the output of running commands first."
+#define BUDGET_MSG                                                                                 \
+    "The user's buffered shell output is at its limit: receive the output of running commands "    \
+    "first."
 
 /* The account a request's commands run as. */
 struct identity {
@@ -341,6 +343,12 @@ static void receive_settle(void *arg, int delivered)
     free(t);
 }
 
+static void receive_settle_probe(void *arg, int (*probe)(void *), void *probe_arg)
+{
+    struct receive_tx *t = arg;
+    shell_settle_probe(t->m, t->owner, t->sid, t->cid, t->token, probe, probe_arg);
+}
+
 static enum wsm_err put_stream(struct wsm_buf *o, const char *name, const char *cid,
                                const struct wsm_buf *data, int force)
 {
@@ -483,6 +491,7 @@ enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
     if (t) {
         call->settle = receive_settle;
         call->settle_arg = t;
+        call->settle_probe = receive_settle_probe;
     }
     call->quiet = 1; /* the command's end is logged instead */
     return WSM_OK;

@@ -1573,6 +1573,59 @@ static void test_receive_sequence_id(void **state)
     assert_memory_equal(o.out.data, "56789", 5);
     out_free(&o);
     shell_settle(m, ALICE, sid, cid, t, 1);
+    assert_true(shell_buffered(m, ALICE) > 64 * 1024); /* kept: its ring stays */
+    /* A Signal confirms what was kept (winrs' terminate after Done). */
+    assert_int_equal(shell_signal(m, ALICE, sid, cid, SHELL_SIG_TERMINATE), WSM_OK);
+    assert_true(shell_buffered(m, ALICE) < 64 * 1024);
+    assert_int_equal(recv_tx(m, sid, cid, 5, 8, &o, &t), WSM_OK);
+    assert_int_equal(o.out.len, 0);
+    out_free(&o);
+    shell_settle(m, ALICE, sid, cid, t, 1);
+    shell_mgr_free(m);
+}
+
+static int probe_says;
+
+static int fake_probe(void *arg)
+{
+    (void)arg;
+    return probe_says;
+}
+
+/* A reply written but not yet acknowledged: the next Receive asks the
+ * probe (1: delivered, 0: not yet, -1: lost, sent again). */
+static void test_receive_probe(void **state)
+{
+    (void)state;
+    struct shell_mgr *m = mgr_with(NULL);
+    char sid[37], cid[37];
+    new_shell(m, ALICE, NULL, sid);
+    assert_int_equal(shell_command(m, ALICE, sid, "printf abcdefgh", cid), WSM_OK);
+    struct shell_output o;
+    unsigned long t, t2;
+    assert_int_equal(recv_tx(m, sid, cid, 2, -1, &o, &t), WSM_OK);
+    assert_memory_equal(o.out.data, "ab", 2);
+    out_free(&o);
+    probe_says = 0;
+    shell_settle_probe(m, ALICE, sid, cid, t, fake_probe, NULL);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(shell_receive_tx(m, ALICE, sid, cid, 2, -1, &o, &t2), WSM_ERR_TIMED_OUT);
+    probe_says = -1; /* lost: the same bytes again */
+    assert_int_equal(recv_tx(m, sid, cid, 2, -1, &o, &t2), WSM_OK);
+    assert_memory_equal(o.out.data, "ab", 2);
+    out_free(&o);
+    shell_settle(m, ALICE, sid, cid, t, 1); /* the old token settles nothing */
+    probe_says = 1;
+    shell_settle_probe(m, ALICE, sid, cid, t2, fake_probe, NULL);
+    assert_int_equal(recv_tx(m, sid, cid, 2, -1, &o, &t), WSM_OK);
+    assert_memory_equal(o.out.data, "cd", 2);
+    out_free(&o);
+    shell_settle(m, ALICE, sid, cid, t2, 0); /* stale: ignored */
+    shell_settle(m, ALICE, sid, cid, t, 1);
+    assert_int_equal(recv_tx(m, sid, cid, 2, -1, &o, &t), WSM_OK);
+    assert_memory_equal(o.out.data, "ef", 2);
+    out_free(&o);
+    shell_settle(m, ALICE, sid, cid, t, 1);
     shell_mgr_free(m);
 }
 
@@ -1594,8 +1647,7 @@ static void test_output_budget(void **state)
     new_shell(m, ALICE, NULL, sid);
     assert_int_equal(shell_command(m, ALICE, sid, "cat >/dev/null", cat), WSM_OK);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(shell_command(m, ALICE, sid, "head -c 100000 /dev/zero", cid[i]),
-                         WSM_OK);
+        assert_int_equal(shell_command(m, ALICE, sid, "head -c 100000 /dev/zero", cid[i]), WSM_OK);
     long long end = shell_now_ms() + 5000;
     while (!shell_over_budget(m, ALICE, 1) && shell_now_ms() < end)
         sleep_ms(5);
@@ -1740,6 +1792,7 @@ int main(void)
         cmocka_unit_test(test_parallel_commands),
         cmocka_unit_test(test_receive_settle),
         cmocka_unit_test(test_receive_sequence_id),
+        cmocka_unit_test(test_receive_probe),
         cmocka_unit_test(test_output_budget),
         cmocka_unit_test(test_kill_owner),
         cmocka_unit_test(test_end_hook),
