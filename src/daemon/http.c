@@ -977,32 +977,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         !strncmp(msg, "Connection was closed by remote side", 36))
         return;
     /* Whatever else libmicrohttpd says (a full connection table: one line
-     * per refused connection) is kept to MHD_LOG_PER_SEC lines a second;
-     * the next line written tells how many were dropped. */
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    static time_t second;
-    static unsigned lines, dropped;
-    time_t now = time(NULL);
-    pthread_mutex_lock(&lock);
-    if (now != second) {
-        second = now;
-        lines = 0;
-    }
-    int keep = lines < MHD_LOG_PER_SEC;
-    unsigned was_dropped = keep ? dropped : 0;
-    if (keep) {
-        lines++;
-        dropped = 0;
-    } else {
-        dropped++;
-    }
-    pthread_mutex_unlock(&lock);
-    if (!keep)
-        return;
-    if (was_dropped)
-        wsmd__log("event=http-error message=\"%s\" dropped=%u", msg, was_dropped);
-    else
-        wsmd__log("event=http-error message=\"%s\"", msg);
+     * per refused connection) is kept to MHD_LOG_PER_SEC lines a second. */
+    static struct wsmd_lograte rate = WSMD_LOGRATE_INIT;
+    wsmd__log_limited(&rate, MHD_LOG_PER_SEC, "event=http-error message=\"%s\"", msg);
 }
 
 enum wsm_err wsmd__http_start(struct wsmd_server *srv)

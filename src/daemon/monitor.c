@@ -77,38 +77,9 @@ struct monitor {
 static struct monitor mon = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1};
 
 /* Refusals are logged, at most 20 lines a second: a subverted network
- * process could send nothing else (the count of those left out goes with
- * the next line). */
-__attribute__((format(printf, 1, 2))) static void refusal_log(const char *fmt, ...)
-{
-    static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
-    static time_t sec;
-    static unsigned n, dropped;
-    time_t now = time(NULL);
-    pthread_mutex_lock(&lk);
-    if (now != sec) {
-        sec = now;
-        n = 0;
-    }
-    int say = ++n <= 20;
-    unsigned d = say ? dropped : 0;
-    if (say)
-        dropped = 0;
-    else
-        dropped++;
-    pthread_mutex_unlock(&lk);
-    if (!say)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (d)
-        wsmd__log("%s dropped=%u", line, d);
-    else
-        wsmd__log("%s", line);
-}
+ * process could send nothing else. */
+static struct wsmd_lograte refusals = WSMD_LOGRATE_INIT;
+#define refusal_log(...) wsmd__log_limited(&refusals, 20, __VA_ARGS__)
 
 /* ---- who has authenticated ---------------------------------------------- */
 

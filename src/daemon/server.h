@@ -3,7 +3,9 @@
 #ifndef WSMD_SERVER_H
 #define WSMD_SERVER_H
 
+#include <pthread.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "buf.h"
 #include "envelope.h"
@@ -182,5 +184,18 @@ void wsmd__http_stop(struct wsmd_server *srv);
 
 /* One log line per event, key=value, to stderr. */
 void wsmd__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The same, at most per_sec lines a second for one kind of line: what
+ * anyone can cause at will (refused connections, a subverted network
+ * process's requests) must not write the log at their rate. The next line
+ * kept tells how many were dropped. */
+struct wsmd_lograte {
+    pthread_mutex_t lock;
+    time_t second;
+    unsigned lines, dropped;
+};
+#define WSMD_LOGRATE_INIT {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0}
+void wsmd__log_limited(struct wsmd_lograte *lr, unsigned per_sec, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

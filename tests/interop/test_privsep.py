@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import NETWORK_RE
+from conftest import NETWORK_RE, _account_exists
 from shell_helpers import pids_matching, wait_for
 from wsman_helpers import post
 
@@ -44,6 +44,15 @@ def identify(d):
         return None
 
 
+def background_command(d, user, password):
+    """(marker, Popen) of a winrs running `sleep 1000.<marker>` as user."""
+    marker = f"sleep 1000.{secrets.randbelow(10**6):06d}"
+    p = subprocess.Popen([os.environ.get("WINRS_BIN", "build/winrs"), f"-r:{d.url}",
+                          f"-u:{user}", f"-p:{password}", marker],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return marker, p
+
+
 def network_pid(d):
     found = NETWORK_RE.findall(d.log())
     assert found, d.log()
@@ -61,14 +70,6 @@ def psd(wsmd_factory, shell_users_file):
     if not _account_exists(PRIVSEP_USER):
         pytest.skip("no wsmd account (tests/deps makes it)")
     return wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(shell_users_file))
-
-
-def _account_exists(name):
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
 
 
 def test_network_process_has_no_privilege(psd):
@@ -104,11 +105,8 @@ def test_commands_run_as_the_user(psd, shell_accounts):
 def test_network_crash_restarts_and_ends_its_commands(psd, shell_accounts):
     d = psd
     (u1, p1), _ = shell_accounts
-    marker = f"sleep 1000.{secrets.randbelow(10**6):06d}"
     # A command left running in the background of a shell that stays open.
-    p = subprocess.Popen([os.environ.get("WINRS_BIN", "build/winrs"), f"-r:{d.url}",
-                          f"-u:{u1}", f"-p:{p1}", marker],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    marker, p = background_command(d, u1, p1)
     try:
         assert wait_for(lambda: pids_matching(marker), 10), "command never started"
         net = network_pid(d)
@@ -192,10 +190,7 @@ def test_removed_user_commands_end(wsmd_factory, shell_accounts, tmp_path, separ
         conf.write_text("PrivilegeSeparation = no\n")
         args = ["-c", str(conf)] + args
     d = wsmd_factory(*args)
-    marker = f"sleep 1000.{secrets.randbelow(10**6):06d}"
-    p = subprocess.Popen([os.environ.get("WINRS_BIN", "build/winrs"), f"-r:{d.url}",
-                          f"-u:{u1}", f"-p:{p1}", marker],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    marker, p = background_command(d, u1, p1)
     try:
         assert wait_for(lambda: pids_matching(marker), 10), "command never started"
         cp = run_cli(["user", "del", u1, "--users", str(users)])
