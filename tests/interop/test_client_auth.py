@@ -626,7 +626,7 @@ def krb_realm(request, shell_accounts):
 @pytest.fixture
 def kd(request, wsmd_factory, shell_users_file, shell_accounts, tmp_path):
     k, name, pw = krb_realm(request, shell_accounts)
-    d = tk.start_krb(wsmd_factory, k, shell_users_file, tmp_path)
+    d = tk.start_krb(wsmd_factory, k, shell_users_file, tmp_path, "LogReceives = true")
     d.kdc, d.user, d.password = k, name, pw
     d.ccache = k.kinit(f"{name}@{k.realm}", pw)
     d.kurl = f"http://{k.host}:{d.port}/wsman"
