@@ -398,5 +398,9 @@ out:
     wsmd__throttle_free(srv.throttle);
     wsmd__config_clear(&srv.cfg);
     xmlCleanupParser();
+    /* A network process that never served tells its monitor not to start
+     * another one (privsep.h). */
+    if (rc != 0 && wsmd__privsep_on())
+        rc = WSMD_EXIT_STARTUP;
     return rc;
 }

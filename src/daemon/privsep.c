@@ -318,7 +318,12 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
         for (int i = 0; i < WSMD_PS_CHANNELS; i++)
             pthread_join(th[i], NULL);
         wsmd__monitor_reset();
-        if (stopping || !WIFSIGNALED(status)) {
+        /* A stop, a clean exit, or a failure at startup (a listener it
+         * cannot start, say: WSMD_EXIT_STARTUP): the monitor ends too.
+         * Anything else is a crash: a signal, or (sanitizer builds) the
+         * sanitizer's exit. */
+        if (stopping || (WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
+                                                WEXITSTATUS(status) == WSMD_EXIT_STARTUP))) {
             *monitor_rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
             if (*monitor_rc)
                 wsmd__log("event=privsep-exit network=%d status=%d signal=%d", (int)child,
@@ -329,8 +334,9 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
         /* A crash of the network process (a bug in a parser, say): it had
          * no privilege to lose. Start a new one; back off if it keeps
          * dying at once. */
-        wsmd__log("event=privsep-restart reason=\"network process %d died of signal %d\"",
-                  (int)child, WTERMSIG(status));
+        wsmd__log("event=privsep-restart reason=\"network process %d %s %d\"", (int)child,
+                  WIFSIGNALED(status) ? "died of signal" : "exited with status",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
         crashes = now_ms() - started < 2000 ? crashes + 1 : 0;
         if (crashes > 3) {
             struct timespec d = {crashes > 10 ? 10 : crashes - 3, 0};

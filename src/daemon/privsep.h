@@ -53,6 +53,10 @@ enum ps_type {
  * cannot be bound) is said on stderr. */
 enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc);
 
+/* The network process's exit status when it could not start serving: its
+ * monitor then stops too instead of starting it again. */
+#define WSMD_EXIT_STARTUP 78
+
 /* 1 in the network process of a separated wsmd. */
 int wsmd__privsep_on(void);
 /* The monitor's pid, or 0 (tests and logs). */

@@ -48,7 +48,7 @@ void ps_start(struct ps_msg *m, uint32_t t)
 
 static void put(struct ps_msg *m, const void *p, size_t n)
 {
-    if (m->fail)
+    if (m->fail || n == 0)
         return;
     if (n > PS_MAX_MSG - m->len) {
         m->fail = 1;
