@@ -255,6 +255,8 @@ static int contains(const char *buf, size_t len, const char *needle)
  * anyway. */
 static int too_many_attrs(const char *buf, size_t len, int max)
 {
+    if (!buf || !len)
+        return 0;
     const char *p = buf, *end = buf + len;
     while ((p = memchr(p, '<', (size_t)(end - p))) != NULL) {
         p++;
