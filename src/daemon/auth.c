@@ -78,6 +78,7 @@ struct wsmd_auth {
     pthread_t watcher;
     int have_watcher;
     int watcher_elsewhere; /* a forked copy: the thread is the parent's */
+    int watcher_pending;   /* set up, the thread not started yet (deferred) */
     char watch_names[2][256]; /* base names of the files watched */
 
     pthread_rwlock_t lock; /* guards everything below */
@@ -250,6 +251,31 @@ static void *watch_main(void *arg)
 /* Watches the directories of the credential files (editors and our own
  * user file writer replace files by rename, which a watch on the file
  * itself would miss). */
+/* Set by a daemon that forks after making its wsmd_auth (privilege
+ * separation): a fork must happen with no other thread in the process
+ * (one in the middle of an allocation leaves its locks held in the child;
+ * ASan's allocator deadlocked so), so the watcher thread starts later. */
+static int defer_watcher;
+
+void wsmd__auth_defer_watcher(void)
+{
+    defer_watcher = 1;
+}
+
+void wsmd__auth_start_watcher(struct wsmd_auth *a)
+{
+    if (!a->watcher_pending)
+        return;
+    a->watcher_pending = 0;
+    if (pthread_create(&a->watcher, NULL, watch_main, a) != 0) {
+        /* Every check then looks at the files itself. */
+        a->have_watcher = 0;
+        close(a->watch_fd);
+        close(a->stop_fd);
+        a->watch_fd = a->stop_fd = -1;
+    }
+}
+
 static void watch_start(struct wsmd_auth *a)
 {
     const char *files[2] = {a->users_path, NULL};
@@ -283,9 +309,16 @@ static void watch_start(struct wsmd_auth *a)
                                   IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0)
             goto fail;
     }
-    if (pthread_create(&a->watcher, NULL, watch_main, a) != 0)
-        goto fail;
     a->have_watcher = 1;
+    if (defer_watcher) {
+        /* wsmd__auth_start_watcher starts it, once the process has split. */
+        a->watcher_pending = 1;
+        return;
+    }
+    if (pthread_create(&a->watcher, NULL, watch_main, a) != 0) {
+        a->have_watcher = 0;
+        goto fail;
+    }
     return;
 fail:
     if (a->watch_fd >= 0)
@@ -342,6 +375,10 @@ fail:
 void wsmd__auth_detach_watcher(struct wsmd_auth *a)
 {
     a->watcher_elsewhere = 1;
+    a->have_watcher = 1; /* the monitor's, through the shared counter */
+    /* Forked while another thread may have held it: made anew (no other
+     * thread of this process exists yet). */
+    pthread_rwlock_init(&a->lock, NULL);
     /* What the monitor's copy had verified is not this process's to
      * trust: the monitor must see each name authenticate again. */
     for (size_t i = 0; i < CACHE_SLOTS; i++)
@@ -357,7 +394,7 @@ void wsmd__auth_free(struct wsmd_auth *a)
 {
     if (!a)
         return;
-    if (a->have_watcher && !a->watcher_elsewhere) {
+    if (a->have_watcher && !a->watcher_elsewhere && !a->watcher_pending) {
         uint64_t one = 1;
         ssize_t w = write(a->stop_fd, &one, sizeof(one));
         (void)w;

@@ -37,6 +37,11 @@ enum wsm_err wsmd__auth_share_changes(struct wsmd_auth *a);
 /* In the network process (a fork): the watcher thread and its descriptors
  * are the monitor's; this copy neither stops nor joins it. */
 void wsmd__auth_detach_watcher(struct wsmd_auth *a);
+/* Before wsmd__auth_new, in a daemon that will fork: the watcher thread
+ * waits for wsmd__auth_start_watcher (after the fork, in the process that
+ * keeps it). */
+void wsmd__auth_defer_watcher(void);
+void wsmd__auth_start_watcher(struct wsmd_auth *a);
 
 /* As wsmd__auth_check; on WSM_ERR_AUTH *why (may be NULL) says why for
  * the log: bad-password, unknown-user, malformed, uid0-without-AllowRoot. */

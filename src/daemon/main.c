@@ -243,6 +243,9 @@ int main(int argc, char **argv)
     }
 
     xmlInitParser();
+    /* A separated daemon forks below: no thread may exist before. */
+    if (geteuid() == 0 && srv.cfg.privsep)
+        wsmd__auth_defer_watcher();
     if (wsmd__auth_new(srv.cfg.users_path, srv.cfg.pam_service, &srv.auth) != WSM_OK) {
         fprintf(stderr, "wsmd: cannot load users from %s (see the line above)\n",
                 srv.cfg.users_path ? srv.cfg.users_path : "PAM");

@@ -287,6 +287,7 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
         return WSM_ERR_INTERNAL;
     }
     wsmd__log("event=privsep role=monitor pid=%d network=%d", (int)getpid(), (int)child);
+    wsmd__auth_start_watcher(srv->auth); /* the first thread of the monitor */
     wsmd__monitor_set_network(child);
     pthread_t reaper;
     pthread_create(&reaper, NULL, wsmd__monitor_reaper, NULL);
