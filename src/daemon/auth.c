@@ -77,8 +77,8 @@ struct wsmd_auth {
     int stop_fd;                /* eventfd that stops the watcher */
     pthread_t watcher;
     int have_watcher;
-    int watcher_elsewhere; /* a forked copy: the thread is the parent's */
-    int watcher_pending;   /* set up, the thread not started yet (deferred) */
+    int watcher_elsewhere;    /* a forked copy: the thread is the parent's */
+    int watcher_pending;      /* set up, the thread not started yet (deferred) */
     char watch_names[2][256]; /* base names of the files watched */
 
     pthread_rwlock_t lock; /* guards everything below */
@@ -564,8 +564,8 @@ void wsmd__auth_set_remote(struct wsmd_auth *a,
 
 enum wsm_err wsmd__auth_share_changes(struct wsmd_auth *a)
 {
-    atomic_ulong *p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                           -1, 0);
+    atomic_ulong *p =
+        mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return WSM_ERR_NOMEM;
     atomic_store(p, atomic_load(&a->changes) + 1);
@@ -585,8 +585,8 @@ static enum wsm_err remote_check(struct wsmd_auth *a, const unsigned char key[32
     if (a->have_watcher) {
         pthread_rwlock_rdlock(&a->lock);
         struct centry *hc = &a->cache[slot];
-        int hit = ch == a->changes_seen && hc->used && hc->expires > now &&
-                  memcmp(hc->key, key, 32) == 0;
+        int hit =
+            ch == a->changes_seen && hc->used && hc->expires > now && memcmp(hc->key, key, 32) == 0;
         pthread_rwlock_unlock(&a->lock);
         if (hit) {
             atomic_fetch_add(&a->hits, 1);

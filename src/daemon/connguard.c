@@ -53,7 +53,7 @@ struct gconn {
     long long opened_ms, phase_ms;
     enum wsmd_conn_phase phase;
     int authed;
-    int doomed; /* shut down: waiting for libmicrohttpd to close it */
+    int doomed;                /* shut down: waiting for libmicrohttpd to close it */
     struct gconn *hnext;       /* hash chain */
     struct gconn *prev, *next; /* all connections, oldest first */
 };
@@ -301,10 +301,11 @@ void wsmd__connguard_open(struct wsmd_connguard *g, const void *conn, int fd,
         return;
     }
     unsigned char key[16];
-    int keyed = addr_key(sa, sa ? (sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                              : sizeof(struct sockaddr_in))
-                                : 0,
-                         key);
+    int keyed = addr_key(
+        sa,
+        sa ? (sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in))
+           : 0,
+        key);
     e->conn = conn;
     e->fd = fd;
     e->listener = listener;

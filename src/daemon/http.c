@@ -63,7 +63,7 @@ struct req {
     unsigned status; /* of the response queued */
     int quiet;       /* a successful Receive: its command's end is logged instead */
     int too_big;
-    int close; /* the framing is in doubt: answer and close */
+    int close;                       /* the framing is in doubt: answer and close */
     unsigned retry_after;            /* a throttled attempt: 503 with Retry-After */
     struct wsmd_authq_job *auth_job; /* a password check on the auth pool (suspended) */
     size_t discarded;
@@ -1027,8 +1027,8 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
         struct MHD_OptionItem plain[] = {{MHD_OPTION_END, 0, NULL}};
         /* The address, or the socket the privsep monitor bound. */
         struct MHD_OptionItem bind[] = {
-            {l->has_lfd ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
-             l->has_lfd ? l->lfd : 0, l->has_lfd ? NULL : (void *)&ss},
+            {l->has_lfd ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR, l->has_lfd ? l->lfd : 0,
+             l->has_lfd ? NULL : (void *)&ss},
             {MHD_OPTION_END, 0, NULL},
         };
         if (l->https) {

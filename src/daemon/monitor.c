@@ -34,9 +34,9 @@
 #include "server.h"
 #include "userfile.h"
 
-#define MAX_CHILDREN 4096  /* processes started and not yet released */
-#define MAX_NEGO 4096      /* handshakes in progress */
-#define MAX_AUTHED 4096    /* names that authenticated (see authed_add) */
+#define MAX_CHILDREN 4096 /* processes started and not yet released */
+#define MAX_NEGO 4096     /* handshakes in progress */
+#define MAX_AUTHED 4096   /* names that authenticated (see authed_add) */
 #define MAX_ENV 512
 #define MAX_CMDLINE (64 * 1024)
 #define MAX_HEADER (120 * 1024)
@@ -312,13 +312,13 @@ static enum wsm_err account_for(const char *what, const char *user, struct accou
     pthread_mutex_unlock(&mon.lock);
     if (!known) {
         refusal_log("event=monitor-refused request=%s reason=\"not authenticated\" user=%s", what,
-                  user);
+                    user);
         return WSM_ERR_ACCESS_DENIED;
     }
     int ok = account_allowed(user, &acc->pw, acc->buf, sizeof(acc->buf));
     if (ok <= 0) {
         refusal_log("event=monitor-refused request=%s reason=\"%s\" user=%s", what,
-                  ok < 0 ? "no local account" : "root needs AllowRoot", user);
+                    ok < 0 ? "no local account" : "root needs AllowRoot", user);
         return WSM_ERR_ACCESS_DENIED;
     }
     acc->ngroups = MAX_GROUPS;

@@ -55,15 +55,61 @@
 static int install_seccomp(void)
 {
     static const char *const deny[] = {
-        "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev", "mount",
-        "umount2", "pivot_root", "chroot", "swapon", "swapoff", "reboot", "kexec_load",
-        "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf", "userfaultfd",
-        "perf_event_open", "unshare", "setns", "keyctl", "add_key", "request_key", "acct",
-        "settimeofday", "clock_settime", "adjtimex", "clock_adjtime", "iopl", "ioperm",
-        "open_by_handle_at", "name_to_handle_at", "quotactl", "syslog", "vhangup",
-        "fanotify_init", "personality", "setuid", "setgid", "setreuid", "setregid",
-        "setresuid", "setresgid", "setgroups", "setfsuid", "setfsgid", "capset",
-        "mknod", "mknodat", "fsopen", "fsmount", "move_mount", "open_tree",
+        "execve",
+        "execveat",
+        "ptrace",
+        "process_vm_readv",
+        "process_vm_writev",
+        "mount",
+        "umount2",
+        "pivot_root",
+        "chroot",
+        "swapon",
+        "swapoff",
+        "reboot",
+        "kexec_load",
+        "kexec_file_load",
+        "init_module",
+        "finit_module",
+        "delete_module",
+        "bpf",
+        "userfaultfd",
+        "perf_event_open",
+        "unshare",
+        "setns",
+        "keyctl",
+        "add_key",
+        "request_key",
+        "acct",
+        "settimeofday",
+        "clock_settime",
+        "adjtimex",
+        "clock_adjtime",
+        "iopl",
+        "ioperm",
+        "open_by_handle_at",
+        "name_to_handle_at",
+        "quotactl",
+        "syslog",
+        "vhangup",
+        "fanotify_init",
+        "personality",
+        "setuid",
+        "setgid",
+        "setreuid",
+        "setregid",
+        "setresuid",
+        "setresgid",
+        "setgroups",
+        "setfsuid",
+        "setfsgid",
+        "capset",
+        "mknod",
+        "mknodat",
+        "fsopen",
+        "fsmount",
+        "move_mount",
+        "open_tree",
     };
     scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
     if (!f)
@@ -83,9 +129,12 @@ static int install_seccomp(void)
     }
     /* New namespaces through clone: refused; clone3's flags cannot be
      * inspected, so it is "not implemented" and glibc falls back to clone. */
-    static const unsigned long ns[] = {0x10000000UL /* CLONE_NEWUSER */, 0x00020000UL /* NEWNS */,
-                                       0x40000000UL /* NEWNET */,  0x20000000UL /* NEWPID */,
-                                       0x04000000UL /* NEWUTS */,  0x08000000UL /* NEWIPC */,
+    static const unsigned long ns[] = {0x10000000UL /* CLONE_NEWUSER */,
+                                       0x00020000UL /* NEWNS */,
+                                       0x40000000UL /* NEWNET */,
+                                       0x20000000UL /* NEWPID */,
+                                       0x04000000UL /* NEWUTS */,
+                                       0x08000000UL /* NEWIPC */,
                                        0x02000000UL /* NEWCGROUP */};
     for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]) && rc == 0; i++)
         rc = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
@@ -178,8 +227,8 @@ static void become_network(struct wsmd_server *srv, const struct passwd *pw, int
     pid_t monitor = getppid();
     pthread_sigmask(SIG_SETMASK, oldmask, NULL);
     if (drop_privileges(pw) != 0) {
-        wsmd__log("event=privsep-error message=\"cannot drop privileges to %s: %s\"",
-                  pw->pw_name, strerror(errno));
+        wsmd__log("event=privsep-error message=\"cannot drop privileges to %s: %s\"", pw->pw_name,
+                  strerror(errno));
         _exit(70);
     }
     /* The network process dies with its monitor (set after the uid
@@ -323,8 +372,8 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
          * cannot start, say: WSMD_EXIT_STARTUP): the monitor ends too.
          * Anything else is a crash: a signal, or (sanitizer builds) the
          * sanitizer's exit. */
-        if (stopping || (WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
-                                                WEXITSTATUS(status) == WSMD_EXIT_STARTUP))) {
+        if (stopping || (WIFEXITED(status) &&
+                         (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == WSMD_EXIT_STARTUP))) {
             *monitor_rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
             if (*monitor_rc)
                 wsmd__log("event=privsep-exit network=%d status=%d signal=%d", (int)child,

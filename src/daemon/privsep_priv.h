@@ -11,7 +11,6 @@ struct wsmd_server;
 
 /* In the new network process, privileges dropped: the channels (its ends)
  * and every hook that sends privileged work to the monitor. */
-void wsmd__psclient_start(struct wsmd_server *srv, const int fds[WSMD_PS_CHANNELS],
-                          pid_t monitor);
+void wsmd__psclient_start(struct wsmd_server *srv, const int fds[WSMD_PS_CHANNELS], pid_t monitor);
 
 #endif

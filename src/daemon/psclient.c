@@ -333,15 +333,13 @@ static const struct shell_proc_ops remote_ops = {
     .check_dir = wsmd__ps_check_dir,
 };
 
-static enum wsm_err remote_password(void *arg, const char *user, const char *pass,
-                                    const char **why)
+static enum wsm_err remote_password(void *arg, const char *user, const char *pass, const char **why)
 {
     (void)arg;
     return wsmd__ps_auth_password(user, pass, why);
 }
 
-void wsmd__psclient_start(struct wsmd_server *srv, const int fds[WSMD_PS_CHANNELS],
-                          pid_t monitor)
+void wsmd__psclient_start(struct wsmd_server *srv, const int fds[WSMD_PS_CHANNELS], pid_t monitor)
 {
     for (int i = 0; i < WSMD_PS_CHANNELS; i++) {
         net.fd[i] = fds[i];

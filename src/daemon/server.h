@@ -56,7 +56,7 @@ struct wsmd_config {
     long header_timeout_ms;     /* HeaderTimeoutms */
     long body_timeout_ms;       /* BodyTimeoutms */
     size_t max_anon_envelope;   /* MaxAnonymousEnvelopeSize: WSMANIDENTIFY bodies */
-    unsigned long synthetic; /* test/bench: instances of WSMD_Synthetic (0: none) */
+    unsigned long synthetic;    /* test/bench: instances of WSMD_Synthetic (0: none) */
     /* winrm/config/winrs; 0: Windows' default. */
     unsigned max_shells_per_user;
     unsigned max_processes_per_shell;
@@ -67,7 +67,7 @@ struct wsmd_config {
     unsigned max_buffered_output_mb;
     unsigned max_buffered_output_user_mb;
     unsigned max_processes_per_user; /* Win32_Process.Create; 0: 100 */
-    long enum_timeout_ms; /* EnumerationTimeoutms; 0: 240000 */
+    long enum_timeout_ms;            /* EnumerationTimeoutms; 0: 240000 */
     /* MaxEnumerationMemoryPerUserKB, MaxEnumerationMemoryKB: what
      * enumeration contexts may hold (enum.c); 0: 16384, 131072. */
     unsigned long enum_budget_user_kb;
@@ -117,7 +117,7 @@ struct wsmd_server {
     struct shell_mgr *shells;
     struct wsmd_authz *authz; /* who may do what (authz.h) */
     int is_root;
-    struct wsmd_parked *parked; /* requests waiting (long-poll), for shutdown */
+    struct wsmd_parked *parked;   /* requests waiting (long-poll), for shutdown */
     struct wsmd_connguard *guard; /* per-address limits, deadlines (connguard.h) */
 };
 
@@ -194,7 +194,10 @@ struct wsmd_lograte {
     time_t second;
     unsigned lines, dropped;
 };
-#define WSMD_LOGRATE_INIT {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0}
+#define WSMD_LOGRATE_INIT                                                                          \
+    {                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, 0, 0, 0                                                         \
+    }
 void wsmd__log_limited(struct wsmd_lograte *lr, unsigned per_sec, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

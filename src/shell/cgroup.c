@@ -280,8 +280,9 @@ int wsmd__cg_open_procs_name(const char *rel, int fds[WSMD_CG_MAXH])
 {
     struct wsmd_cg g;
     size_t n = strlen(rel);
-    if (n == 0 || n >= sizeof(g.rel) || strspn(rel, "abcdefghijklmnopqrstuvwxyz"
-                                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
+    if (n == 0 || n >= sizeof(g.rel) ||
+        strspn(rel, "abcdefghijklmnopqrstuvwxyz"
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
         return -1;
     memcpy(g.rel, rel, n + 1);
     return wsmd__cg_open_procs(&g, fds);
@@ -538,7 +539,8 @@ int wsmd__cg_delegate(uid_t uid, gid_t gid)
     int rc = 0;
     for (int i = 0; i < G.nh; i++) {
         char dir[PATH_MAX];
-        if (wsmd__cg_path(dir, sizeof(dir), i, G.inst, NULL, NULL) < 0 || chown(dir, uid, gid) < 0) {
+        if (wsmd__cg_path(dir, sizeof(dir), i, G.inst, NULL, NULL) < 0 ||
+            chown(dir, uid, gid) < 0) {
             rc = -1;
             continue;
         }

@@ -1220,7 +1220,6 @@ static void prune(struct shell_mgr *m, struct shell *sh)
     }
 }
 
-
 enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *shell_id,
                            const char *cmdline, char cmd_id[37])
 {

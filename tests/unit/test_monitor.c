@@ -141,8 +141,7 @@ static void test_out_of_table(void **state)
     unsigned char two[] = {1, 0};
     unsigned char *reply = NULL;
     size_t n;
-    assert_int_equal(wsmd__monitor_handle_bytes(two, sizeof(two), &reply, &n),
-                     WSM_ERR_INVALID_ARG);
+    assert_int_equal(wsmd__monitor_handle_bytes(two, sizeof(two), &reply, &n), WSM_ERR_INVALID_ARG);
     free(reply);
     assert_int_equal(wsmd__monitor_refused(), before + 5);
     ps_clear(&q);
@@ -216,8 +215,8 @@ static void test_unknown_process(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_wire_roundtrip),   cmocka_unit_test(test_wire_strict_strings),
-        cmocka_unit_test(test_wire_fds),         cmocka_unit_test(test_out_of_table),
+        cmocka_unit_test(test_wire_roundtrip),     cmocka_unit_test(test_wire_strict_strings),
+        cmocka_unit_test(test_wire_fds),           cmocka_unit_test(test_out_of_table),
         cmocka_unit_test(test_malformed_requests), cmocka_unit_test(test_unknown_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
