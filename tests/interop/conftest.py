@@ -5,6 +5,7 @@ The daemon binary is $WSMD_BIN, default <repo>/build/wsmd.
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -429,3 +430,23 @@ def cim_wsmd(tmp_path_factory):
 # ---- Kerberos: one throw-away MIT realm per session (kdc.py) ----
 
 from kdc import kdc  # noqa: E402,F401  (the session fixture `kdc`)
+
+
+@pytest.fixture
+def pam_user():
+    """A local account (random name, no home) with a password, for PAM mode
+    (wsmd as root without --users); removed afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("PAM test needs root")
+    if not os.path.exists("/etc/pam.d/wsmd"):
+        pytest.skip("/etc/pam.d/wsmd not installed")
+    name = "wsmdt" + secrets.token_hex(4)
+    pw = "Pam-pw-" + secrets.token_hex(6)
+    subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", name],
+                   check=True, capture_output=True, timeout=30)
+    try:
+        subprocess.run(["chpasswd"], input=f"{name}:{pw}\n", text=True,
+                       check=True, capture_output=True, timeout=30)
+        yield name, pw
+    finally:
+        subprocess.run(["userdel", "-f", name], capture_output=True, timeout=30)

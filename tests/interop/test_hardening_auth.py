@@ -122,31 +122,13 @@ def test_throttle_keys_configurable(wsmd_factory, users_file, tmp_path):
 
 # ---- finding 6: PAM failures stall nobody -----------------------------------
 
-@pytest.fixture
-def pam_account():
-    if os.geteuid() != 0:
-        pytest.skip("PAM test needs root")
-    if not os.path.exists("/etc/pam.d/wsmd"):
-        pytest.skip("/etc/pam.d/wsmd not installed")
-    name = "wsmdh" + secrets.token_hex(4)
-    pw = "Pam-pw-" + secrets.token_hex(6)
-    subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", name],
-                   check=True, capture_output=True, timeout=30)
-    try:
-        subprocess.run(["chpasswd"], input=f"{name}:{pw}\n", text=True,
-                       check=True, capture_output=True, timeout=30)
-        yield name, pw
-    finally:
-        subprocess.run(["userdel", "-f", name], capture_output=True, timeout=30)
-
-
-def test_pam_wrong_passwords_do_not_stall(pam_account, wsmd_factory):
+def test_pam_wrong_passwords_do_not_stall(pam_user, wsmd_factory):
     """4 attackers send wrong passwords for the account (PAM mode: root,
     no --users) while its owner, logged in from another address, keeps
     working: each of the owner's requests answers within 200 ms (before:
     pam_unix's 2 s fail delay under a global lock stalled them for
     seconds), and the attackers are soon answered 503 unchecked."""
-    name, pw = pam_account
+    name, pw = pam_user
     d = wsmd_factory("--listen", "http://127.0.0.1:0")
     assert attempt(d.port, name, pw, source=GOOD_ADDR)[0] == 200
     stop = threading.Event()

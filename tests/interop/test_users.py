@@ -1,11 +1,8 @@
 """`wsmd user ...` CLI and PAM authentication."""
 
 import os
-import secrets
 import stat
-import subprocess
 
-import pytest
 
 from conftest import run_cli, user_add
 from wsman_helpers import (
@@ -83,24 +80,6 @@ def test_password_with_colon_and_unicode(tmp_path, wsmd_factory):
 # --------------------------------------------------------------------------
 # PAM
 # --------------------------------------------------------------------------
-
-@pytest.fixture
-def pam_user():
-    if os.geteuid() != 0:
-        pytest.skip("PAM test needs root")
-    if not os.path.exists("/etc/pam.d/wsmd"):
-        pytest.skip("/etc/pam.d/wsmd not installed")
-    name = "wsmdt" + secrets.token_hex(4)
-    pw = "Pam-pw-" + secrets.token_hex(6)
-    subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", name],
-                   check=True, capture_output=True, timeout=30)
-    try:
-        subprocess.run(["chpasswd"], input=f"{name}:{pw}\n", text=True,
-                       check=True, capture_output=True, timeout=30)
-        yield name, pw
-    finally:
-        subprocess.run(["userdel", "-f", name], capture_output=True, timeout=30)
-
 
 def test_pam_authentication(pam_user, wsmd_factory):
     name, pw = pam_user
