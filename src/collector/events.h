@@ -1,0 +1,51 @@
+/* The events of a WEF delivery: decoding the body, splitting a w:Events
+ * element into events, and each event as one JSON object
+ * (docs/internals/collector-events.md). */
+#ifndef WSMD_EVENTS_H
+#define WSMD_EVENTS_H
+
+#include <stddef.h>
+
+#include <libxml/tree.h>
+
+#include "wsm/wsm.h"
+#include "arena.h"
+#include "buf.h"
+
+/* A delivery body as received (after decryption and decompression) -> clean UTF-8 in out:
+ * BOM / UTF-16LE / UTF-16BE / UTF-8 detected (and the XML declaration's encoding rewritten or
+ * removed so libxml2 reads UTF-8); characters not allowed in XML 1.0 and invalid UTF-8 replaced
+ * by a documented escape, counted in *nfixed. Never fails on content; WSM_ERR_QUOTA past max_out. */
+enum wsm_err wsmd__events_prepare(const void *in, size_t len, struct wsm_buf *out,
+                                  size_t max_out, size_t *nfixed);
+
+struct wsmd_event {
+    const char *xml;      /* the event XML as sent (after prepare), NUL-terminated */
+    size_t xml_len;
+    int well_formed;      /* 0: kept as text, fields below NULL/-1 */
+    const char *computer, *channel, *provider, *time_created, *level, *task, *opcode, *keywords;
+    long long event_id, record_id;  /* -1: absent */
+    const char *rendered_message;   /* RenderingInfo/Message, NULL if absent */
+};
+/* The events of a w:Events element (each w:Event's text/CDATA is one event), strings in arena a.
+ * A malformed event is kept with well_formed = 0, never drops the rest. max_events bounds n. */
+enum wsm_err wsmd__events_parse(const xmlNode *events, struct wsm_arena *a, size_t max_events,
+                                struct wsmd_event **out, size_t *n);
+
+struct wsmd_event_meta {
+    const char *subscription;  /* SubscriptionId */
+    const char *client;        /* the principal */
+    const char *source_addr;   /* the peer (or PROXY) address */
+    const char *received;      /* RFC 3339 UTC with ms, e.g. 2026-12-07T06:45:01.123Z */
+};
+/* One JSON object, no newline: Xml, Computer, Channel, EventID, EventRecordID, TimeCreated,
+ * Provider, Level, ..., Subscription, Client, SourceAddress, Received, and ComputerMismatch
+ * (true/false). Valid JSON (RFC 8259) whatever the event holds. */
+enum wsm_err wsmd__event_json(struct wsm_buf *out, const struct wsmd_event *ev,
+                              const struct wsmd_event_meta *m);
+/* 1 when the event's Computer (FQDN or short name) names the principal's machine:
+ * "WS1.example.com" vs "WS1$@EXAMPLE.COM" (Kerberos machine principal), vs "ws1.example.com"
+ * (certificate CN), case-insensitive; 0 otherwise (also when computer or principal is NULL). */
+int wsmd__event_computer_matches(const char *computer, const char *principal);
+
+#endif
