@@ -45,6 +45,10 @@ Methods:
                 password is None); returns the full principal name
   add_keytab(principal, path)   exports principal's keys (kadmin ktadd
                 -norandkey) into the keytab at path
+  add_machine(name, keytab=None) -> (principal, keytab)
+                a Windows-style machine account NAME$@REALM (random key, as
+                a domain member's) and a keytab holding it (a fresh file in
+                kdc.dir unless given): what a forwarding source logs on with
   kinit(principal, password, ccache=None, lifetime=None) -> "FILE:..."
                 a new ccache (a fresh file in kdc.dir unless given) with a
                 TGT; lifetime as kinit -l (e.g. "5s")
@@ -271,6 +275,16 @@ class KDC:
         self.kadmin(f"ktadd -k {path} -norandkey {principal}")
         os.chmod(path, 0o600)
         return Path(path)
+
+    def add_machine(self, name, keytab=None):
+        short = name.split(".")[0].upper()
+        if not short.endswith("$"):
+            short += "$"
+        principal = self.add_principal(short)
+        if keytab is None:
+            keytab = self.dir / f"machine-{short.rstrip('$').lower()}.keytab"
+        Path(keytab).unlink(missing_ok=True)  # add_principal may have changed the key
+        return principal, self.add_keytab(principal, keytab)
 
     def kinit(self, principal, password, ccache=None, lifetime=None):
         if ccache is None:
