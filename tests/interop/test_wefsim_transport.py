@@ -14,20 +14,21 @@ exists today: a real wsmd on /wsman and a real MIT KDC (kdc.py).
 The full flow against the collector is in test_collector_flow.py.
 """
 
-import base64
 import http.server
+import json
 import os
 import socketserver
 import struct
 import threading
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 import wefsim
 from conftest import user_add
 from wefsim_xml import (A_ACK, A_EVENT, A_EVENTS, A_HEARTBEAT, A_SUBSCRIPTION_END, NS_A, NS_E,
-                        NS_EVENT, NS_S, NS_W, Subscription, bookmark_xml, cdata, event_111,
+                        NS_EVENT, NS_S, NS_W, bookmark_xml, cdata, event_111,
                         events_envelope, parse_bookmark, parse_duration,
                         parse_enumerate_response)
 from wsman_helpers import wsman_envelope
@@ -515,6 +516,62 @@ def test_deliver_resumes_from_collector_bookmark(stub):
     first = ET.fromstring(body.find(f"{{{NS_W}}}Events/{{{NS_W}}}Event").text)
     assert first.findtext(f"{{{NS_EVENT}}}System/{{{NS_EVENT}}}EventRecordID") == "47"
     src.close()
+
+
+def test_batches_fit_max_envelope(stub):
+    """A batch larger than the subscription's MaxEnvelopeSize goes as several
+    Events messages, each within it, the bookmark following each."""
+    port, seen = stub(["ack"])
+    sub = stub_sub(port)
+    sub.bookmark, sub.max_elements, sub.max_envelope = None, 100, 30000
+    src = wefsim.Source("127.0.0.1", port, scheme="none", sldc=False, seed=5)
+    acks = src.deliver(sub, batches=1, per_batch=40)
+    assert len(acks) == len(seen) > 3
+    total, last = 0, None
+    for _, b in seen[1:]:
+        assert len(b) <= 30000, len(b)
+        header, body = parse_delivery(wefsim.decode_body(b))
+        evs = body.findall(f"{{{NS_W}}}Events/{{{NS_W}}}Event")
+        total += len(evs)
+        rids = {x.get("Channel"): int(x.get("RecordId"))
+                for x in header.find(f"{{{NS_W}}}Bookmark/BookmarkList")}
+        last_ev = ET.fromstring(evs[-1].text).find(f"{{{NS_EVENT}}}System")
+        assert rids[last_ev.findtext(f"{{{NS_EVENT}}}Channel")] == int(
+            last_ev.findtext(f"{{{NS_EVENT}}}EventRecordID"))
+        assert last is None or all(rids[c] >= last[c] for c in last)
+        last = rids
+    assert total == 40
+    src.close()
+
+
+def test_cli_sources_in_parallel(kwsmd, kdc, need_gssapi):
+    """The CLI: two machine accounts ({i} in the principal and keytab), in
+    parallel, an Identify each; a JSON summary."""
+    import subprocess
+    import sys
+    for i in (1, 2):
+        _, kt = kdc.add_machine(f"ws{i}")
+    user_add(users_of(kwsmd), "WS2$", "x-pw-12345")
+    cp = subprocess.run(
+        [sys.executable, str(Path(wefsim.__file__)), "--host", kdc.host, "--address",
+         "127.0.0.1", "--port", str(kwsmd.port), "--principal", "WS{i}$@" + kdc.realm,
+         "--keytab", str(kdc.dir / "machine-ws{i}.keytab"), "--sources", "2", "--identify"],
+        capture_output=True, text=True, timeout=60, env=kdc.env)
+    out = json.loads(cp.stdout)
+    assert cp.returncode == 0 and not out["errors"], (cp.stdout, cp.stderr)
+    assert [r["identify"] for r in out["per_source"]] == [200, 200]
+    log = kwsmd.log()
+    assert "user=WS1$ action=Identify" in log and "user=WS2$ action=Identify" in log
+    cp = subprocess.run([sys.executable, str(Path(wefsim.__file__)), "--help"],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0 and "--sources" in cp.stdout
+
+
+def users_of(d):
+    for line in Path(d.args[d.args.index("-c") + 1]).read_text().splitlines():
+        if line.startswith("Users = "):
+            return line.split(" = ", 1)[1]
+    raise AssertionError("no Users line")
 
 
 def test_sldc_marking(stub):

@@ -53,7 +53,6 @@ import argparse
 import base64
 import http.client
 import json
-import os
 import re
 import socket
 import ssl
@@ -68,8 +67,9 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from wefsim_xml import *  # noqa: E402,F401,F403  (re-exported: one import for users)
-from wefsim_xml import (A_ACK, A_HEARTBEAT, GPO_PATH, NS_A, EventGen, bookmark_xml,  # noqa: E402
-                        end_envelope, enumerate_envelope, event_111, events_envelope,
+from wefsim_xml import (A_ACK, A_HEARTBEAT, GPO_PATH, MAX_ENVELOPE, NS_A,  # noqa: E402
+                        EventGen, bookmark_xml, end_envelope, enumerate_envelope, event_111,
+                        events_envelope,
                         header_text, identify_envelope, message_id, parse_enumerate_response,
                         parse_envelope, subscription_end_envelope)
 
@@ -407,7 +407,8 @@ class Source:
         if scheme == "cert" and not (https and cert):
             raise ValueError("scheme cert needs https=True and cert=")
         self.host, self.port, self.address = host, port, address
-        self.principal, self.keytab, self.password, self.ccache = principal, keytab, password, ccache
+        self.principal, self.keytab = principal, keytab
+        self.password, self.ccache = password, ccache
         self.scheme, self.https = scheme, https
         self.cert, self.key, self.cafile = cert, key, cafile
         self.utf16, self.sldc = utf16, sldc
@@ -635,12 +636,30 @@ class Source:
         for b in range(batches):
             ic = inject_control[1] if inject_control and inject_control[0] == b else None
             mf = malformed[1] if malformed and malformed[0] == b else None
-            events, last = self.gen.batch(n, channels, inject_control_at=ic, malformed_at=mf)
-            new = dict(pos)
-            new.update(self.gen.last_ids())
-            acks.append(self.send_batch(sub, events, bookmark_xml(new, current=last)))
-            pos.update(new)
+            meta = self.gen.batch_meta(n, channels, inject_control_at=ic, malformed_at=mf)
+            for chunk in self._fit(sub, meta):
+                for _, ch, rid in chunk:
+                    pos[ch] = rid
+                acks.append(self.send_batch(sub, [m[0] for m in chunk],
+                                            bookmark_xml(pos, current=chunk[-1][1])))
         return acks
+
+    def _fit(self, sub, meta):
+        """Split a batch so that each envelope stays within the
+        subscription's MaxEnvelopeSize (as encoded: UTF-16 doubles it)."""
+        limit = sub.max_envelope or MAX_ENVELOPE
+        per_char = 2 if self.utf16 else 1
+        overhead = 4096 * per_char  # headers, bookmark, wrapping
+        chunk, size = [], overhead
+        for m in meta:
+            sz = (len(m[0]) + 120) * per_char
+            if chunk and size + sz > limit:
+                yield chunk
+                chunk, size = [], overhead
+            chunk.append(m)
+            size += sz
+        if chunk:
+            yield chunk
 
 
 # ---- the CLI -----------------------------------------------------------------------

@@ -494,7 +494,8 @@ class EventGen:
         elif event_id == 4672:
             task = 12548
             data = subject[:3] + [("SubjectLogonId", logon_id),
-                                  ("PrivilegeList", "SeSecurityPrivilege\r\n\t\t\tSeBackupPrivilege")]
+                                  ("PrivilegeList",
+                                   "SeSecurityPrivilege\r\n\t\t\tSeBackupPrivilege")]
             msg = "Special privileges assigned to new logon."
             tname = "Special Logon"
         else:
@@ -571,15 +572,22 @@ class EventGen:
             ev = ev[:ev.index("</EventRecordID>") + len("</EventRecordID>")] + "<Channel>"
         return ev
 
+    def batch_meta(self, n, channels=("Security", "System"), inject_control_at=None,
+                   malformed_at=None):
+        """n events spread over channels (in turn): [(xml, channel, RecordId)]."""
+        out = []
+        for i in range(n):
+            ch = channels[i % len(channels)]
+            xml = self.make(ch, inject_control=i == inject_control_at,
+                            malformed=i == malformed_at)
+            out.append((xml, ch, self.next_id[ch] - 1))
+        return out
+
     def batch(self, n, channels=("Security", "System"), inject_control_at=None,
               malformed_at=None):
         """n events spread over channels (in turn); (events, channel of the last)."""
-        out, last = [], None
-        for i in range(n):
-            last = channels[i % len(channels)]
-            out.append(self.make(last, inject_control=i == inject_control_at,
-                                 malformed=i == malformed_at))
-        return out, last
+        meta = self.batch_meta(n, channels, inject_control_at, malformed_at)
+        return [m[0] for m in meta], (meta[-1][1] if meta else None)
 
 
 def event_111(computer, t=None):
