@@ -98,6 +98,10 @@ void wsmd__colconfig_clear(struct wsmd_config *cfg)
     free(cfg->state_dir);
     free(cfg->syslog_target);
     free(cfg->metrics_listen);
-    cfg->metrics_listen = NULL;
+    free(cfg->state_dir_open);
+    free(cfg->event_log_dir_open);
+    free(cfg->subscriptions_dir_open);
+    cfg->metrics_listen = cfg->state_dir_open = cfg->event_log_dir_open = NULL;
+    cfg->subscriptions_dir_open = NULL;
     cfg->subscriptions_dir = cfg->event_log_dir = cfg->state_dir = cfg->syslog_target = NULL;
 }

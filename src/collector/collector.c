@@ -63,13 +63,38 @@ static enum wsm_err prepare_dir(const char *key, const char *dir, uid_t uid, gid
     return WSM_OK;
 }
 
-enum wsm_err wsmd__collector_prepare_dirs(const struct wsmd_config *cfg, uid_t uid, gid_t gid)
+/* The folder, open for the process that will use it: its descriptor's
+ * /proc/self/fd link opens what is in it whatever the parents' modes. */
+static enum wsm_err hand_over(const char *key, const char *dir, char **out)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    char path[64];
+    if (fd < 0) {
+        fprintf(stderr, "wsmd: %s %s: %s\n", key, dir, strerror(errno));
+        return WSM_ERR_IO;
+    }
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    free(*out);
+    if (!(*out = strdup(path))) {
+        close(fd);
+        return WSM_ERR_NOMEM;
+    }
+    return WSM_OK; /* fd stays open for the life of the daemon */
+}
+
+enum wsm_err wsmd__collector_prepare_dirs(struct wsmd_config *cfg, uid_t uid, gid_t gid)
 {
     if (!cfg->subscriptions_dir)
         return WSM_OK;
     enum wsm_err e = prepare_dir("StateDir", cfg->state_dir, uid, gid);
     if (!e)
         e = prepare_dir("EventLogDir", cfg->event_log_dir, uid, gid);
+    if (!e && uid != (uid_t)-1)
+        e = hand_over("StateDir", cfg->state_dir, &cfg->state_dir_open);
+    if (!e && uid != (uid_t)-1)
+        e = hand_over("EventLogDir", cfg->event_log_dir, &cfg->event_log_dir_open);
+    if (!e && uid != (uid_t)-1)
+        e = hand_over("Subscriptions", cfg->subscriptions_dir, &cfg->subscriptions_dir_open);
     return e;
 }
 
@@ -106,16 +131,28 @@ static enum wsm_err load(struct wsmd_collector *col, char *msg, size_t msglen)
     if (!s)
         return WSM_ERR_NOMEM;
     atomic_init(&s->refs, 1);
-    enum wsm_err e = wsmd__sub_load_dir(col->srv->cfg.subscriptions_dir, &s->v, &s->n);
+    const struct wsmd_config *cfg = &col->srv->cfg;
+    const char *dir = cfg->subscriptions_dir_open ? cfg->subscriptions_dir_open
+                                                  : cfg->subscriptions_dir;
+    enum wsm_err e = wsmd__sub_load_dir(dir, &s->v, &s->n);
     if (e) {
         snprintf(msg, msglen, "cannot read %s: %s", col->srv->cfg.subscriptions_dir,
                  wsm_strerror(e));
         free(s);
         return e;
     }
-    size_t enabled = 0;
-    for (size_t i = 0; i < s->n; i++)
+    size_t enabled = 0, dl = strlen(dir);
+    for (size_t i = 0; i < s->n; i++) {
         enabled += s->v[i]->enabled != 0;
+        /* wecutil edits the file by the folder's real name. */
+        const char *f = s->v[i]->file;
+        char *real = NULL;
+        if (f && cfg->subscriptions_dir_open && !strncmp(f, dir, dl) &&
+            asprintf(&real, "%s%s", cfg->subscriptions_dir, f + dl) > 0) {
+            free(s->v[i]->file);
+            s->v[i]->file = real;
+        }
+    }
     pthread_mutex_lock(&col->lock);
     struct col_subs *old = col->cur;
     col->cur = s;
@@ -182,14 +219,16 @@ enum wsm_err wsmd__collector_new(struct wsmd_server *srv, struct wsmd_collector 
     col->srv = srv;
     pthread_mutex_init(&col->lock, NULL);
     char msg[256];
-    enum wsm_err e = wsmd__state_open(srv->cfg.state_dir, &col->state);
+    const char *state_dir = srv->cfg.state_dir_open ? srv->cfg.state_dir_open : srv->cfg.state_dir;
+    enum wsm_err e = wsmd__state_open(state_dir, &col->state);
     if (e) {
         fprintf(stderr, "wsmd: cannot open the collector's state in %s: %s\n",
                 srv->cfg.state_dir, wsm_strerror(e));
         goto fail;
     }
     struct wsmd_output_cfg oc = {
-        .event_log_dir = srv->cfg.event_log_dir,
+        .event_log_dir =
+            srv->cfg.event_log_dir_open ? srv->cfg.event_log_dir_open : srv->cfg.event_log_dir,
         .syslog_target = srv->cfg.syslog_target,
         .syslog_app = "wsmd",
     };
@@ -205,7 +244,7 @@ enum wsm_err wsmd__collector_new(struct wsmd_server *srv, struct wsmd_collector 
         fprintf(stderr, "wsmd: %s\n", msg);
         goto fail;
     }
-    if ((e = wsmd__control_start(col, srv->cfg.state_dir, &col->control)) != WSM_OK)
+    if ((e = wsmd__control_start(col, state_dir, &col->control)) != WSM_OK)
         goto fail;
     *out = col;
     return WSM_OK;

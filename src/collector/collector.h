@@ -34,7 +34,7 @@ enum wsmd_col_path wsmd__collector_path(const struct wsmd_server *srv, const cha
 
 /* As root, before the split: StateDir and EventLogDir exist and belong to
  * the account that will write them (uid/gid; -1: leave the owner). */
-enum wsm_err wsmd__collector_prepare_dirs(const struct wsmd_config *cfg, uid_t uid, gid_t gid);
+enum wsm_err wsmd__collector_prepare_dirs(struct wsmd_config *cfg, uid_t uid, gid_t gid);
 
 /* In the process that serves (after the split): loads the subscriptions,
  * opens the state database and the outputs. srv->collector stays NULL

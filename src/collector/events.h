@@ -19,19 +19,6 @@
 #define WSMD_EVENT_MAX_DEPTH 64
 /* Attributes allowed on one element of an event (Windows writes at most 3). */
 #define WSMD_EVENT_MAX_ATTRS 64
-/* The events of a WEF delivery: decoding the body, splitting a w:Events
- * element into events, and each event as one JSON object
- * (docs/internals/collector-events.md). */
-#ifndef WSMD_EVENTS_H
-#define WSMD_EVENTS_H
-
-#include <stddef.h>
-
-#include <libxml/tree.h>
-
-#include "wsm/wsm.h"
-#include "arena.h"
-#include "buf.h"
 
 /* A delivery body as received (after decryption and decompression) -> clean UTF-8 in out:
  * BOM / UTF-16LE / UTF-16BE / UTF-8 detected (and the XML declaration's encoding rewritten or
@@ -40,7 +27,6 @@
  * The escape: a code point C that XML 1.0 forbids becomes the six characters \uXXXX (upper-case
  * hex, more digits past U+FFFF), a byte that is not UTF-8 becomes \xHH; a character reference
  * (&#5; &#x5;) to a forbidden code point becomes \uXXXX too. out is appended to. */
- * by a documented escape, counted in *nfixed. Never fails on content; WSM_ERR_QUOTA past max_out. */
 enum wsm_err wsmd__events_prepare(const void *in, size_t len, struct wsm_buf *out,
                                   size_t max_out, size_t *nfixed);
 
@@ -57,9 +43,6 @@ struct wsmd_event {
  * A malformed event is kept with well_formed = 0, never drops the rest. More than max_events
  * w:Event elements: WSM_ERR_QUOTA and nothing returned (never a silently shortened batch).
  * events may be NULL (a heartbeat): no events. */
-};
-/* The events of a w:Events element (each w:Event's text/CDATA is one event), strings in arena a.
- * A malformed event is kept with well_formed = 0, never drops the rest. max_events bounds n. */
 enum wsm_err wsmd__events_parse(const xmlNode *events, struct wsm_arena *a, size_t max_events,
                                 struct wsmd_event **out, size_t *n);
 
@@ -82,14 +65,6 @@ enum wsm_err wsmd__json_str(struct wsm_buf *out, const char *s, size_t len);
  * "WS1.example.com" vs "WS1$@EXAMPLE.COM" (Kerberos machine principal), vs "ws1.example.com"
  * (certificate CN), vs "EXAMPLE\WS1$" (NTLM/Basic), case-insensitive; 0 otherwise (also when
  * computer or principal is NULL). */
-/* One JSON object, no newline: Xml, Computer, Channel, EventID, EventRecordID, TimeCreated,
- * Provider, Level, ..., Subscription, Client, SourceAddress, Received, and ComputerMismatch
- * (true/false). Valid JSON (RFC 8259) whatever the event holds. */
-enum wsm_err wsmd__event_json(struct wsm_buf *out, const struct wsmd_event *ev,
-                              const struct wsmd_event_meta *m);
-/* 1 when the event's Computer (FQDN or short name) names the principal's machine:
- * "WS1.example.com" vs "WS1$@EXAMPLE.COM" (Kerberos machine principal), vs "ws1.example.com"
- * (certificate CN), case-insensitive; 0 otherwise (also when computer or principal is NULL). */
 int wsmd__event_computer_matches(const char *computer, const char *principal);
 
 #endif

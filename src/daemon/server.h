@@ -109,6 +109,13 @@ struct wsmd_config {
     char *state_dir;
     char *syslog_target;
     char *metrics_listen; /* MetricsListen: http://ADDRESS:PORT */
+    /* The same folders as the network process reaches them when separated:
+     * "/proc/self/fd/N" of a descriptor the monitor opened, so that no
+     * parent folder need let the unprivileged account through (a 0700
+     * mktemp folder, /root/...). NULL: the paths above. */
+    char *state_dir_open;
+    char *event_log_dir_open;
+    char *subscriptions_dir_open; /* read only: not given to the account */
 };
 
 struct shell_mgr;
