@@ -71,7 +71,7 @@ enum wsm_err wsmd__col_heartbeat(struct wsmd_call *call);
 enum wsm_err wsmd__col_subscription_end(struct wsmd_call *call);
 
 #define WSMD_WSMAN_NS "http://schemas.dmtf.org/wbem/wsman/1/wsman/"
-#define WSMD_ACTION_END WSMD_WSMAN_NS "End"
+#define WSMD_ACTION_END "http://schemas.microsoft.com/wbem/wsman/1/wsman/End"
 #define WSMD_ACTION_EVENTS WSMD_WSMAN_NS "Events"
 #define WSMD_ACTION_HEARTBEAT WSMD_WSMAN_NS "Heartbeat"
 #define WSMD_ACTION_ACK WSMD_WSMAN_NS "Ack"

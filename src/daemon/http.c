@@ -1142,10 +1142,10 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
         if (di && di->port)
             l->port = di->port;
-        wsmd__log("listening on %s://%s%s%s:%d/wsman", l->https ? "https" : "http",
-                  strchr(l->host, ':') ? "[" : "", l->host, strchr(l->host, ':') ? "]" : "",
-                  l->port);
-        if (!l->loopback && !l->https && !srv->cfg.allow_unencrypted)
+        wsmd__log("%s on %s://%s%s%s:%d%s", l->metrics ? "metrics" : "listening",
+                  l->https ? "https" : "http", strchr(l->host, ':') ? "[" : "", l->host,
+                  strchr(l->host, ':') ? "]" : "", l->port, l->metrics ? "/metrics" : "/wsman");
+        if (!l->metrics && !l->loopback && !l->https && !srv->cfg.allow_unencrypted)
             wsmd__log("event=notice message=\"Basic authentication is refused on %s: plain "
                       "HTTP on a non-loopback address\"",
                       l->url);
