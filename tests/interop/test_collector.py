@@ -300,3 +300,72 @@ def test_principal_only_paths_do_not_open_wsman(col):
     r = col.post("/wsman", body)
     assert r.status_code >= 400
     assert col.jsonl() == []
+
+
+def _free_port(kind):
+    import socket
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def rsyslogd(tmp_path):
+    """A real rsyslogd on loopback (TCP and UDP), writing what wsmd sends to a file."""
+    import shutil
+    exe = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+    if not os.path.exists(exe):
+        pytest.skip("rsyslogd is not installed (tests/deps installs rsyslog)")
+    d = tmp_path / "rsyslog"
+    d.mkdir()
+    tcp, udp = _free_port(1), _free_port(2)
+    out = d / "out.log"
+    (d / "rsyslog.conf").write_text(
+        f'global(workDirectory="{d}" maxMessageSize="64k")\n'
+        'module(load="imudp")\nmodule(load="imtcp")\n'
+        f'input(type="imudp" address="127.0.0.1" port="{udp}")\n'
+        f'input(type="imtcp" address="127.0.0.1" port="{tcp}")\n'
+        'template(name="t" type="string" string="%inputname% %hostname% %app-name% %msgid% '
+        '%structured-data% %msg%\\n")\n'
+        f'if $app-name == \'wsmd\' then action(type="omfile" file="{out}" template="t")\n')
+    p = subprocess.Popen([exe, "-n", "-f", str(d / "rsyslog.conf"), "-i", str(d / "pid")],
+                         stdout=subprocess.DEVNULL, stderr=open(d / "err", "wb"))
+    deadline = time.monotonic() + 10
+    import socket
+    while time.monotonic() < deadline:  # up when its TCP input accepts
+        try:
+            socket.create_connection(("127.0.0.1", tcp), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield {"tcp": tcp, "udp": udp, "out": out}
+    p.terminate()
+    p.wait(10)
+
+
+@pytest.mark.parametrize("proto", ["tcp", "udp"])
+def test_syslog_output_reaches_rsyslog(wsmd_factory, tmp_path, rsyslogd, proto):
+    c = Collector(wsmd_factory, tmp_path,
+                  subs={"Sys": subscription_xml("Sys", outputs="jsonl syslog")},
+                  extra=f"SyslogTarget = {proto}://127.0.0.1:{rsyslogd[proto]}\n")
+    mid, r = deliver(c, "Sys", [event_xml(i, computer="ws7.example.com", event_id=4625)
+                               for i in (1, 2, 3)], bookmark=3)
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 10
+    lines = []
+    while time.monotonic() < deadline:
+        if rsyslogd["out"].exists():
+            lines = rsyslogd["out"].read_text().splitlines()
+            if len(lines) >= 3:
+                break
+        time.sleep(0.05)
+    assert len(lines) == 3, lines
+    for i, line in zip((1, 2, 3), lines):
+        inputname, host, app, msgid = line.split()[:4]
+        assert inputname == ("imtcp" if proto == "tcp" else "imudp")
+        assert host == "ws7.example.com" and app == "wsmd" and msgid == "4625"
+        assert f'subscription="Sys" recordId="{i}" channel="Security"' in line
+        assert 'client="alice"' in line
+    assert len(c.jsonl()) == 3
