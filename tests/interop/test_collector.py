@@ -369,3 +369,24 @@ def test_syslog_output_reaches_rsyslog(wsmd_factory, tmp_path, rsyslogd, proto):
         assert f'subscription="Sys" recordId="{i}" channel="Security"' in line
         assert 'client="alice"' in line
     assert len(c.jsonl()) == 3
+
+
+def test_raw_xml_output_and_reopen_on_sighup(wsmd_factory, tmp_path):
+    c = Collector(wsmd_factory, tmp_path,
+                  subs={"Raw": subscription_xml("Raw", outputs="xml jsonl", log_file="Raw")})
+    deliver(c, "Raw", [event_xml(1), event_xml(2)], bookmark=2)
+    xml_file = c.events / "Raw.xml"
+    lines = xml_file.read_text().splitlines()
+    assert len(lines) == 2 and all(l.startswith("<Event") for l in lines)
+    assert "<EventRecordID>2</EventRecordID>" in lines[1]
+    # logrotate: rename, HUP, the next batch goes to a new file.
+    xml_file.rename(c.events / "Raw.xml.1")
+    (c.events / "Raw.jsonl").rename(c.events / "Raw.jsonl.1")
+    os.kill(c.d.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10  # the reload is logged after the reopen
+    while time.monotonic() < deadline and c.d.log().count("event=collector-load") < 2:
+        time.sleep(0.05)
+    deliver(c, "Raw", [event_xml(3)], bookmark=3)
+    assert len((c.events / "Raw.xml").read_text().splitlines()) == 1
+    assert [r["EventRecordID"] for r in c.jsonl("Raw")] == [3]
+    assert len((c.events / "Raw.xml.1").read_text().splitlines()) == 2
