@@ -15,14 +15,17 @@ static enum wsm_err str(struct wsm_buf *b, const char *key, const char *v, int c
     if (!v)
         return wsm__buf_puts(b, "null");
     err = wsm__buf_add(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)v; err == WSM_OK && *p; p++) {
-        if (*p == '"' || *p == '\\')
-            err = wsm__buf_printf(b, "\\%c", *p);
-        else if (*p < 0x20)
-            err = wsm__buf_printf(b, "\\u%04x", *p);
-        else
-            err = wsm__buf_add(b, p, 1);
+    const unsigned char *p = (const unsigned char *)v, *run = p;
+    for (; err == WSM_OK && *p; p++) {
+        if (*p != '"' && *p != '\\' && *p >= 0x20)
+            continue;
+        err = wsm__buf_add(b, run, (size_t)(p - run));
+        if (err == WSM_OK)
+            err = *p < 0x20 ? wsm__buf_printf(b, "\\u%04x", *p) : wsm__buf_printf(b, "\\%c", *p);
+        run = p + 1;
     }
+    if (err == WSM_OK)
+        err = wsm__buf_add(b, run, (size_t)(p - run));
     return err == WSM_OK ? wsm__buf_add(b, "\"", 1) : err;
 }
 

@@ -161,7 +161,7 @@ static void test_xml_lines(void **state)
         "</Event>",
         "<Event><!-- a\ncomment --><Data><![CDATA[x\r\ny]]></Data>"
         "<?pi some data?><Data a='one\ntwo' b=\"&gt;\n\">t&amp;\n</Data></Event>",
-        "<Event\n>\n</Event\n>",
+        "\n<Event\n>\n</Event\n>\n",
     };
     struct wsmd_event ev[4];
     for (int i = 0; i < 3; i++)
@@ -197,7 +197,12 @@ static void test_xml_lines(void **state)
     wsm__buf_init(&b, 0);
     const char *pi = "<?pi a\nb?>\n<E a='\r\n'/>";
     assert_int_equal(wsmd__output_xml_line(&b, pi, strlen(pi)), WSM_OK);
-    assert_string_equal(b.data, "<?pi a b?>&#10;<E a=' '/>");
+    assert_string_equal(b.data, "<?pi a b?> <E a=' '/>");
+    /* Around the root element a reference is not allowed: a space. */
+    wsm__buf_reset(&b);
+    const char *around = "\n<E>\n<F/>\n<G></G>\n</E>\r\n";
+    assert_int_equal(wsmd__output_xml_line(&b, around, strlen(around)), WSM_OK);
+    assert_string_equal(b.data, " <E>&#10;<F/>&#10;<G></G>&#10;</E> ");
     wsm__buf_free(&b);
     snprintf(path, sizeof(path), "%s/Raw.jsonl", dir);
     s = slurp(path, NULL);
