@@ -174,6 +174,16 @@ enum wsm_err wsmd__outputs_open(const struct wsmd_output_cfg *cfg, struct wsmd_o
     enum wsm_err err = WSM_OK;
     if (cfg->event_log_dir && !(o->dir = strdup(cfg->event_log_dir)))
         err = WSM_ERR_NOMEM;
+    /* Made when missing; a path that is not a directory is a configuration
+     * error to report at start, not at the first batch. */
+    struct stat sb;
+    if (err == WSM_OK && o->dir &&
+        ((mkdir(o->dir, 0750) != 0 && errno != EEXIST) || stat(o->dir, &sb) != 0 ||
+         !S_ISDIR(sb.st_mode))) {
+        wsmd__log("event=outputs_open_failed dir=%s error=\"%s\"", o->dir,
+                  errno == EEXIST ? "not a directory" : strerror(errno));
+        err = WSM_ERR_IO;
+    }
     if (err == WSM_OK && cfg->syslog_target && *cfg->syslog_target)
         err = wsmd__syslog_open(cfg->syslog_target,
                                 cfg->syslog_app && *cfg->syslog_app ? cfg->syslog_app : "wsmd",

@@ -249,6 +249,19 @@ static void test_bad_names(void **state)
     assert_int_equal(wsmd__outputs_write(o, WSMD_OUT_SYSLOG, "ForwardedEvents", &ev, 1, &meta),
                      WSM_ERR_INVALID_ARG);
     wsmd__outputs_close(o);
+    /* EventLogDir is made when missing; one that is a file is refused. */
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s/made", dir);
+    struct wsmd_output_cfg mk = {.event_log_dir = sub};
+    assert_int_equal(wsmd__outputs_open(&mk, &o), WSM_OK);
+    assert_int_equal(wsmd__outputs_write(o, WSMD_OUT_JSONL, "ForwardedEvents", &ev, 1, &meta),
+                     WSM_OK);
+    wsmd__outputs_close(o);
+    snprintf(sub, sizeof(sub), "%s/made/ForwardedEvents.jsonl", dir);
+    mk.event_log_dir = sub;
+    o = NULL;
+    assert_int_equal(wsmd__outputs_open(&mk, &o), WSM_ERR_IO);
+    assert_null(o);
     /* No EventLogDir. */
     struct wsmd_output_cfg cfg = {0};
     assert_int_equal(wsmd__outputs_open(&cfg, &o), WSM_OK);
