@@ -180,7 +180,7 @@ enum wsm_err wsmd__outputs_open(const struct wsmd_output_cfg *cfg, struct wsmd_o
     if (err == WSM_OK && o->dir &&
         ((mkdir(o->dir, 0750) != 0 && errno != EEXIST) || stat(o->dir, &sb) != 0 ||
          !S_ISDIR(sb.st_mode))) {
-        wsmd__log("event=outputs_open_failed dir=%s error=\"%s\"", o->dir,
+        wsmd__log("event=outputs_open_failed dir=\"%s\" error=\"%s\"", o->dir,
                   errno == EEXIST ? "not a directory" : strerror(errno));
         err = WSM_ERR_IO;
     }
@@ -223,7 +223,7 @@ static void sync_round(struct ofile *f, int keep_lock)
             f->fail_lo = lo;
         f->fail_hi = hi;
         f->fail_errno = e;
-        wsmd__log("event=output_sync_failed path=%s error=\"%s\"", f->path, strerror(e));
+        wsmd__log("event=output_sync_failed path=\"%s\" error=\"%s\"", f->path, strerror(e));
     }
     pthread_cond_broadcast(&f->cv);
 }
@@ -335,7 +335,7 @@ static enum wsm_err ofile_append(struct wsmd_outputs *o, struct ofile *f, const 
     pthread_mutex_lock(&f->mu);
     struct stat sb;
     if (f->fd < 0 && ofile_open(f) != 0) {
-        wsmd__log_limited(&o->lograte, 10, "event=output_open_failed path=%s error=\"%s\"",
+        wsmd__log_limited(&o->lograte, 10, "event=output_open_failed path=\"%s\" error=\"%s\"",
                           f->path, strerror(errno));
         err = WSM_ERR_IO;
         goto out;
@@ -353,7 +353,7 @@ static enum wsm_err ofile_append(struct wsmd_outputs *o, struct ofile *f, const 
             int e = w < 0 ? errno : EIO;
             int t = ftruncate(f->fd, sb.st_size);
             wsmd__log_limited(&o->lograte, 10,
-                              "event=output_write_failed path=%s error=\"%s\" truncated=%s",
+                              "event=output_write_failed path=\"%s\" error=\"%s\" truncated=%s",
                               f->path, strerror(e), t == 0 ? "yes" : strerror(errno));
             err = WSM_ERR_IO;
             goto out;

@@ -245,6 +245,14 @@ static void test_bad_names(void **state)
     assert_true(wsmd__output_name_ok("Windows PowerShell"));
     assert_true(wsmd__output_name_ok("Microsoft-Windows-Sysmon_Operational"));
     assert_true(wsmd__output_name_ok("v1.2@site+x"));
+    /* A symbolic link in place of a log file is not followed. */
+    char link[128], target[128];
+    snprintf(link, sizeof(link), "%s/Linked.jsonl", dir);
+    snprintf(target, sizeof(target), "%s/elsewhere", dir);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(wsmd__outputs_write(o, WSMD_OUT_JSONL, "Linked", &ev, 1, &meta),
+                     WSM_ERR_IO);
+    assert_int_equal(access(target, F_OK), -1);
     /* Syslog asked, none configured. */
     assert_int_equal(wsmd__outputs_write(o, WSMD_OUT_SYSLOG, "ForwardedEvents", &ev, 1, &meta),
                      WSM_ERR_INVALID_ARG);
