@@ -447,6 +447,16 @@ enum wsm_err wsm__sldc_compress(const unsigned char *in, size_t len, struct wsm_
          * would cost two Scheme symbols (26 bits) to save less. */
         if (l && l < 6 && i - lit >= 16)
             l = 0;
+        if (l && l < GOOD_MATCH && i + 2 < len) {
+            /* Lazy matching: a longer match one byte on is worth a literal
+             * (a short match taken greedily would often hide it). */
+            size_t pos1 = 0;
+            insert(f, in, i);
+            unsigned l1 = longest(f, in, len, i + 1, &pos1);
+            f->head[(unsigned)in[i] << 8 | in[i + 1]] = f->prev[i % HISTORY];
+            if (l1 > l)
+                l = 0;
+        }
         if (!l) {
             if (i + 1 < len)
                 insert(f, in, i);
