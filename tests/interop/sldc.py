@@ -16,7 +16,8 @@ against the other). The format (ECMA-321, 1st edition June 2001; ISO/IEC 22091):
 A Windows source ends its body with End of Record, zero bits to a 16-bit boundary and the
 decompressed length as 4 bytes little-endian; compress() writes the same, decompress() accepts
 that, zero pad alone, or an End Marker. Here the history is a real 1024-byte ring (the C code
-reads it back from its output instead), and compress() never uses scheme 2.
+reads it back from its output instead); compress() finds matches with bytes.rfind (the C code
+with hash chains) and never uses scheme 2.
 """
 
 HISTORY = 1024
@@ -63,48 +64,54 @@ def _count_field(count):
     raise AssertionError(count)
 
 
+def _longest(data, i, top):
+    """(length, start) of the longest earlier occurrence of data[i:i+length], length 2..top,
+    starting at most 1023 back and before i (it may run into data[i:]); (0, -1) if none.
+    bytes.rfind does the searching: an occurrence of length k implies one of every shorter
+    length, so lengths 4, 8, 16... are tried until one fails, then a binary search."""
+    lo = max(0, i - (HISTORY - 1))
+    where = data.rfind(data[i:i + 2], lo, i + 1)
+    if where < 0:
+        return 0, -1
+    good, bad = 2, top + 1
+    k = 4
+    while k < bad:
+        p = data.rfind(data[i:i + k], lo, i + k - 1)
+        if p < 0:
+            bad = k
+            break
+        good, where = k, p
+        k *= 2
+    while bad - good > 1:
+        k = (good + bad) // 2
+        p = data.rfind(data[i:i + k], lo, i + k - 1)
+        if p >= 0:
+            good, where = k, p
+        else:
+            bad = k
+    return good, where
+
+
 def compress(data: bytes) -> bytes:
-    """Reset 1, scheme 1 (greedy longest match, a few candidates per position), End of
-    Record, zero pad to 16 bits, the length (4 bytes little-endian), as Windows frames it."""
+    """Reset 1, scheme 1 (the longest match, the nearest of those; a 2-byte match gives way
+    to a longer one at the next byte), End of Record,
+    zero pad to 16 bits, the length (4 bytes little-endian), as Windows frames it."""
     data = bytes(data)
     n = len(data)
     w = _Bits()
     w.control(RESET1)
-    seen = {}  # 3-byte string -> positions, most recent last
     i = 0
     while i < n:
-        best, where = 1, -1
-        key = data[i:i + 3]
-        if len(key) == 3:
-            for p in reversed(seen.get(key, ())[-16:]):
-                if i - p >= HISTORY:
-                    break
-                k = 3
-                top = min(MAX_COUNT, n - i)
-                while k < top and data[p + k] == data[i + k]:
-                    k += 1
-                if k > best:
-                    best, where = k, p
-        if where < 0 and i + 1 < n and i >= 1:
-            # A 2-byte match with the byte just before (cheap, and common in UTF-16).
-            for d in (2, 1):
-                p = i - d
-                if p >= 0 and data[p:p + 2] == data[i:i + 2]:
-                    best, where = 2, p
-                    break
-        if where >= 0:
-            w.put(1, 1)
-            bits = _count_field(best)
+        length, where = _longest(data, i, min(MAX_COUNT, n - i)) if i + 1 < n else (0, -1)
+        if length == 2 and i + 2 < n and _longest(data, i + 1, min(MAX_COUNT, n - i - 1))[0] > 3:
+            length = 0  # a literal, then the longer match that the pair would hide
+        if length:
+            bits = "1" + _count_field(length) + format(where % HISTORY, "010b")
             w.put(int(bits, 2), len(bits))
-            w.put(where % HISTORY, 10)
-            step = best
+            i += length
         else:
             w.put(data[i], 9)
-            step = 1
-        for j in range(i, i + step):
-            if j + 3 <= n:
-                seen.setdefault(data[j:j + 3], []).append(j)
-        i += step
+            i += 1
     w.control(EOR)
     w.put(0, -w.n % 16)
     return w.to_bytes() + (n & 0xFFFFFFFF).to_bytes(4, "little")
@@ -116,6 +123,8 @@ class _Reader:
     def __init__(self, data):
         self.data = data
         self.total = len(data) * 8
+        # The bits as a '0'/'1' string: slicing it is the fastest bit access in Python.
+        self.bits = format(int.from_bytes(data, "big"), "0%db" % self.total) if data else ""
         self.pos = 0
 
     def left(self):
@@ -123,11 +132,8 @@ class _Reader:
 
     def peek(self, width):
         """The next width bits, or None if fewer are left."""
-        if width > self.left():
-            return None
-        first, end = self.pos // 8, (self.pos + width + 7) // 8
-        chunk = int.from_bytes(self.data[first:end], "big")
-        return (chunk >> (end * 8 - self.pos - width)) & ((1 << width) - 1)
+        chunk = self.bits[self.pos:self.pos + width]
+        return int(chunk, 2) if len(chunk) == width else None
 
     def take(self, width):
         v = self.peek(width)
