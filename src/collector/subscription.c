@@ -248,6 +248,18 @@ static int contains(const char *buf, size_t len, const char *needle)
     return 0;
 }
 
+static void silent_error(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
+static void silent_structured(void *ctx, xmlErrorPtr e)
+{
+    (void)ctx;
+    (void)e;
+}
+
 /* Reads an XML document; NULL with err set when it is not well-formed. */
 static xmlDocPtr read_doc(const char *buf, size_t len, const char *enc, const char *what,
                           char *err, size_t errlen)
@@ -257,6 +269,10 @@ static xmlDocPtr read_doc(const char *buf, size_t len, const char *enc, const ch
         seterr(err, errlen, "out of memory");
         return NULL;
     }
+    /* The reason goes to err, not to stderr. */
+    c->sax->error = silent_error;
+    c->sax->warning = silent_error;
+    c->sax->serror = silent_structured;
     xmlDocPtr doc = xmlCtxtReadMemory(c, buf, (int)len, NULL, enc, PARSE_OPTIONS);
     if (!doc || !c->wellFormed || !c->nsWellFormed) {
         const xmlError *e = xmlCtxtGetLastError(c);
@@ -586,7 +602,7 @@ static int apply_text(struct wsmd_sub *s, int k, char *t, char *err, size_t errl
         if (!valid_id(t)) {
             seterr(err, errlen, "SubscriptionId \"%.64s\": 1 to 255 characters, no control "
                                 "characters, no / or \\", t);
-            return -1;
+            break;
         }
         s->id = t;
         return 0;
@@ -683,6 +699,19 @@ static int apply_text(struct wsmd_sub *s, int k, char *t, char *err, size_t errl
     return -1;
 }
 
+/* fnmatch backtracks: a glob with many '*' against a long name costs
+ * exponential time. Principals are short; so are sensible globs. */
+#define MAX_GLOB 256
+#define MAX_GLOB_STARS 8
+
+static int valid_glob(const char *g)
+{
+    int stars = 0;
+    for (const char *p = g; *p; p++)
+        stars += *p == '*';
+    return strlen(g) <= MAX_GLOB && stars <= MAX_GLOB_STARS;
+}
+
 static int read_ext(struct wsmd_sub *s, const xmlNode *n, char *err, size_t errlen)
 {
     const char *nm = (const char *)n->name;
@@ -690,10 +719,17 @@ static int read_ext(struct wsmd_sub *s, const xmlNode *n, char *err, size_t errl
     int rc = -1;
     if (!t)
         return -1;
-    if (strcmp(nm, "AllowedPrincipals") == 0) {
-        rc = add_tokens(&s->allow, &s->nallow, t);
-    } else if (strcmp(nm, "DeniedPrincipals") == 0) {
-        rc = add_tokens(&s->deny, &s->ndeny, t);
+    if (strcmp(nm, "AllowedPrincipals") == 0 || strcmp(nm, "DeniedPrincipals") == 0) {
+        int allow = nm[0] == 'A';
+        size_t first = allow ? s->nallow : s->ndeny;
+        rc = add_tokens(allow ? &s->allow : &s->deny, allow ? &s->nallow : &s->ndeny, t);
+        for (size_t i = first; !rc && i < (allow ? s->nallow : s->ndeny); i++)
+            if (!valid_glob((allow ? s->allow : s->deny)[i])) {
+                seterr(err, errlen, "wsmd:%s \"%.64s\": a glob of at most %d characters and "
+                                    "%d '*'", nm, (allow ? s->allow : s->deny)[i], MAX_GLOB,
+                       MAX_GLOB_STARS);
+                rc = -1;
+            }
     } else if (strcmp(nm, "Outputs") == 0) {
         char **v = NULL;
         size_t k = 0;

@@ -326,6 +326,9 @@ static void test_errors(void **state)
                        "</IssuerCA></AllowedIssuerCAList></AllowedSourceNonDomainComputers>",
                        "IssuerCA");
     expect_inner_error("<Uri> </Uri>", "Uri");
+    /* fnmatch backtracks: no glob that could take a long time. */
+    expect_inner_error("<wsmd:DeniedPrincipals>ok *a*a*a*a*a*a*a*a*a</wsmd:DeniedPrincipals>",
+                       "glob");
 
     /* The QueryList. */
     expect_query_error("<QueryList><Query Id=\"0\"><Select Path=\"A\">*</Select></Query>",
