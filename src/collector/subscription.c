@@ -260,9 +260,23 @@ static void silent_structured(void *ctx, xmlErrorPtr e)
     (void)e;
 }
 
-/* Reads an XML document; NULL with err set when it is not well-formed. */
+/* A document type declaration stops the parser where it starts (the text
+ * scan in wsmd__sub_parse misses one written in an encoding libxml2 found
+ * on its own). */
+static void on_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
+{
+    (void)name;
+    (void)ext;
+    (void)sys;
+    xmlParserCtxtPtr c = ctx;
+    *(int *)c->_private = 1;
+    xmlStopParser(c);
+}
+
+/* Reads an XML document; NULL with err set when it is not well-formed or
+ * has a DOCTYPE (*dtd then 1). */
 static xmlDocPtr read_doc(const char *buf, size_t len, const char *enc, const char *what,
-                          char *err, size_t errlen)
+                          int *dtd, char *err, size_t errlen)
 {
     xmlParserCtxtPtr c = xmlNewParserCtxt();
     if (!c) {
@@ -273,19 +287,26 @@ static xmlDocPtr read_doc(const char *buf, size_t len, const char *enc, const ch
     c->sax->error = silent_error;
     c->sax->warning = silent_error;
     c->sax->serror = silent_structured;
+    c->sax->internalSubset = on_dtd;
+    c->sax->externalSubset = on_dtd;
+    c->_private = dtd;
+    *dtd = 0;
     xmlDocPtr doc = xmlCtxtReadMemory(c, buf, (int)len, NULL, enc, PARSE_OPTIONS);
-    if (!doc || !c->wellFormed || !c->nsWellFormed) {
+    if (*dtd || (doc && (doc->intSubset || doc->extSubset))) {
+        *dtd = 1;
+        seterr(err, errlen, "%s has a DOCTYPE: refused", what);
+        if (doc)
+            xmlFreeDoc(doc);
+        doc = NULL;
+    } else if (!doc || !c->wellFormed || !c->nsWellFormed) {
         const xmlError *e = xmlCtxtGetLastError(c);
         seterr(err, errlen, "%s is not well-formed XML (line %d: %s)", what, e ? e->line : 0,
                e && e->message ? e->message : "unexpected end");
         if (doc)
             xmlFreeDoc(doc);
         doc = NULL;
-    } else if (doc->intSubset || doc->extSubset) {
-        seterr(err, errlen, "%s has a DOCTYPE: refused", what);
-        xmlFreeDoc(doc);
-        doc = NULL;
     }
+    c->_private = NULL;
     xmlFreeParserCtxt(c);
     return doc;
 }
@@ -317,7 +338,9 @@ static int check_query(struct wsmd_sub *s, char *err, size_t errlen)
     int rc = -1;
     struct chans ch = {.n = 0};
     xmlBufferPtr xb = NULL;
-    xmlDocPtr doc = read_doc(s->query, strlen(s->query), "UTF-8", "the QueryList", err, errlen);
+    int dtd;
+    xmlDocPtr doc =
+        read_doc(s->query, strlen(s->query), "UTF-8", "the QueryList", &dtd, err, errlen);
     if (!doc)
         return -1;
     xmlDictPtr names = xmlDictCreate();
@@ -807,6 +830,17 @@ static int finish(struct wsmd_sub *s, const struct delivery *d, char *err, size_
 
 static void compute_version(struct wsmd_sub *s);
 
+static char *dump_node(xmlDocPtr doc, xmlNodePtr n)
+{
+    xmlBufferPtr xb = xmlBufferCreate();
+    char *r = NULL;
+    if (xb && xmlNodeDump(xb, doc, n, 0, 0) >= 0)
+        r = strdup((const char *)xmlBufferContent(xb));
+    if (xb)
+        xmlBufferFree(xb);
+    return r;
+}
+
 enum wsm_err wsmd__sub_parse(const char *xml, size_t len, struct wsmd_sub **out, char *err,
                              size_t errlen)
 {
@@ -820,7 +854,11 @@ enum wsm_err wsmd__sub_parse(const char *xml, size_t len, struct wsmd_sub **out,
     wsm__buf_init(&conv, (size_t)WSMD_SUB_MAX_FILE * 2);
     if (err && errlen)
         err[0] = '\0';
-    if (!xml || len > WSMD_SUB_MAX_FILE) {
+    if (!xml || !out) {
+        seterr(err, errlen, "no text");
+        return WSM_ERR_INVALID_ARG;
+    }
+    if (len > WSMD_SUB_MAX_FILE) {
         seterr(err, errlen, "file larger than %u bytes", WSMD_SUB_MAX_FILE);
         return WSM_ERR_QUOTA;
     }
@@ -843,8 +881,17 @@ enum wsm_err wsmd__sub_parse(const char *xml, size_t len, struct wsmd_sub **out,
         rc = WSM_ERR_XML_DTD;
         goto out;
     }
-    if (!(doc = read_doc(xml, len, enc, "the file", err, errlen))) {
-        rc = WSM_ERR_XML_MALFORMED;
+    /* A file saved as 8-bit text that kept wecutil's UTF-16 declaration:
+     * UTF-16 text of XML has NUL bytes, this has none. */
+    if (!enc && !memchr(xml, 0, len) && len > 5 && memcmp(xml, "<?xml", 5) == 0) {
+        const char *end = memchr(xml, '>', len < 200 ? len : 200);
+        if (end && (memmem(xml, (size_t)(end - xml), "UTF-16", 6) ||
+                    memmem(xml, (size_t)(end - xml), "utf-16", 6)))
+            enc = "UTF-8";
+    }
+    int dtd;
+    if (!(doc = read_doc(xml, len, enc, "the file", &dtd, err, errlen))) {
+        rc = dtd ? WSM_ERR_XML_DTD : WSM_ERR_XML_MALFORMED;
         goto out;
     }
     xmlNodePtr root = xmlDocGetRootElement(doc);
@@ -892,7 +939,10 @@ enum wsm_err wsmd__sub_parse(const char *xml, size_t len, struct wsmd_sub **out,
         }
         seen |= bit;
         if (k >= 0) {
-            char *t = node_text(n);
+            /* A hand-written Query may hold the QueryList as markup rather
+             * than in CDATA: take it as text all the same. */
+            xmlNodePtr qe = k == T_QUERY ? xmlFirstElementChild(n) : NULL;
+            char *t = qe ? dump_node(doc, qe) : node_text(n);
             if (!t || apply_text(s, k, t, err, errlen))
                 goto fail;
         } else if (strcmp(nm, "Delivery") == 0) {

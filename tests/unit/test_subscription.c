@@ -383,9 +383,48 @@ static void test_errors(void **state)
     expect_error(x, WSM_ERR_XML_DTD, "DOCTYPE");
     free(x);
     expect_error("", WSM_ERR_XML_MALFORMED, "not well-formed");
+
+    /* UTF-16 without a BOM: libxml2 finds the encoding itself, the text
+     * scan does not see the DOCTYPE, the parser hook does. */
+    snprintf(buf, sizeof(buf), "<?xml version=\"1.0\" encoding=\"UTF-16\"?><!DOCTYPE s>"
+             "<Subscription xmlns=\"%s\"/>", ns);
+    size_t n = strlen(buf);
+    char *w = calloc(2 * n + 2, 1);
+    assert_non_null(w);
+    for (size_t i = 0; i < n; i++)
+        w[2 * i] = buf[i];
+    char err[256];
+    s = NULL;
+    assert_int_equal(wsmd__sub_parse(w, 2 * n, &s, err, sizeof(err)), WSM_ERR_XML_DTD);
+    assert_null(s);
+    free(w);
+    assert_int_equal(wsmd__sub_parse(NULL, 0, &s, err, sizeof(err)), WSM_ERR_INVALID_ARG);
 }
 
 static char *replace(const char *s, const char *from, const char *to);
+static void round_trip(struct wsmd_sub *a);
+
+/* A QueryList as markup instead of CDATA; an 8-bit file that kept a UTF-16
+ * declaration. */
+static void test_query_markup(void **state)
+{
+    (void)state;
+    static const char ns[] = "http://schemas.microsoft.com/2006/03/windows/events/subscription";
+    char buf[1024];
+    snprintf(buf, sizeof(buf),
+             "<?xml version=\"1.0\" encoding=\"UTF-16\"?><Subscription xmlns=\"%s\">"
+             "<SubscriptionId>M</SubscriptionId><Query> <QueryList><Query Id=\"0\">"
+             "<Select Path=\"Security\">*[System[(EventID&gt;4)]]</Select></Query>"
+             "</QueryList> </Query></Subscription>", ns);
+    struct wsmd_sub *s = parse_ok(buf);
+    assert_int_equal(s->nchannels, 1);
+    assert_non_null(strstr(s->query, "<Select Path=\"Security\">"));
+    /* The element was in the file's namespace there; the Filter must not
+     * carry it. */
+    assert_null(strstr(s->query_xml, "xmlns"));
+    round_trip(s);
+    wsmd__sub_free(s);
+}
 
 /* wecutil gs /uni:true: UTF-16LE with a BOM (and a declaration that says so). */
 static void test_utf16(void **state)
@@ -938,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_windows_file),   cmocka_unit_test(test_extensions_file),
         cmocka_unit_test(test_defaults),       cmocka_unit_test(test_mode_defaults),
         cmocka_unit_test(test_errors),         cmocka_unit_test(test_utf16),
+        cmocka_unit_test(test_query_markup),
         cmocka_unit_test(test_version),        cmocka_unit_test(test_allows),
         cmocka_unit_test(test_write_xml),      cmocka_unit_test(test_subscribe_http),
         cmocka_unit_test(test_subscribe_https), cmocka_unit_test(test_subscribe_escaping),
