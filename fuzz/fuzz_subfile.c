@@ -40,8 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* errors are one line */
         return 0;
     }
-    static const char *const who[] = {"WS1$@EXAMPLE.COM", "ws1.example.com", "EXAMPLE\\alice",
-                                      ""};
+    static const char *const who[] = {"WS1$@EXAMPLE.COM", "ws1.example.com", "EXAMPLE\\alice", ""};
     for (size_t i = 0; i < sizeof(who) / sizeof(who[0]); i++)
         (void)wsmd__sub_allows(s, who[i]);
 
