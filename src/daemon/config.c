@@ -14,6 +14,7 @@
 
 #include "authz.h"
 #include "certauth.h"
+#include "colconfig.h"
 #include "envelope.h"
 #include "negotiate.h"
 #include "throttle.h"
@@ -37,6 +38,7 @@ void wsmd__config_defaults(struct wsmd_config *cfg)
 
 void wsmd__config_clear(struct wsmd_config *cfg)
 {
+    wsmd__colconfig_clear(cfg);
     free(cfg->users_path);
     free(cfg->pam_service);
     cfg->users_path = cfg->pam_service = NULL;
@@ -342,6 +344,9 @@ static enum wsm_err add_allow(struct wsmd_config *cfg, const char *value)
 
 enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const char *value)
 {
+    enum wsm_err ce = wsmd__colconfig_set(cfg, key, value);
+    if (ce != WSM_ERR_NOT_FOUND)
+        return ce; /* the event collector's (colconfig.c) */
     if (!strcasecmp(key, "Allow"))
         return add_allow(cfg, value);
     if (!strcasecmp(key, "ClientCAFile") || !strcasecmp(key, "CertMapping"))

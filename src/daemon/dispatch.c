@@ -24,6 +24,7 @@
 #endif
 
 #include "authz.h"
+#include "collector.h"
 #include "ns.h"
 #include "server.h"
 #include "wsmconfig.h"
@@ -45,9 +46,13 @@ static const char *const known_actions[] = {
 
 struct op {
     const char *action; /* exact */
-    unsigned right;     /* enum wsmd_right */
+    unsigned right;     /* enum wsmd_right; WSMD_RIGHT_OWN: the family decides */
     wsmd_handler fn;
 };
+
+/* The family authorizes its operations itself (the event collector: each
+ * subscription's allowed principals, who need not be local accounts). */
+#define WSMD_RIGHT_OWN 0u
 
 struct family {
     const char *name; /* for logs */
@@ -164,9 +169,28 @@ static const struct op shell_ops[] = {
 };
 #endif
 
+/* ---- the event collector (src/collector) -------------------------------- */
+
+/* Its own paths (the GPO's subscription manager, the delivery endpoints):
+ * matched by the URL, not the resource URI. */
+static int match_collector(const struct wsmd_call *call)
+{
+    return call->col != WSMD_COL_NONE;
+}
+
+static const struct op collector_ops[] = {
+    {EN "Enumerate", WSMD_RIGHT_OWN, wsmd__col_enumerate},
+    {WSMD_ACTION_END, WSMD_RIGHT_OWN, wsmd__col_end},
+    {WSMD_ACTION_EVENTS, WSMD_RIGHT_OWN, wsmd__col_events},
+    {WSMD_ACTION_HEARTBEAT, WSMD_RIGHT_OWN, wsmd__col_heartbeat},
+    {WSMD_ACTION_SUBSCRIPTION_END, WSMD_RIGHT_OWN, wsmd__col_subscription_end},
+    {NULL, 0, NULL},
+};
+
 /* ---- the table -------------------------------------------------------- */
 
 static const struct family families[] = {
+    {"collector", match_collector, collector_ops, NULL, NULL},
     {"winrm-config", match_config, config_ops, config_change, config_read_only},
 #ifdef WSMD_HAVE_CIM
     {"winrm-config-listener", match_listener, listener_ops, config_change, config_read_only},
@@ -218,18 +242,21 @@ enum wsm_err wsmd__dispatch(struct wsmd_call *call)
     const struct wsm_envelope *env = call->env;
     if (env->is_identify)
         return wsmd__identify(call); /* needs no right, like Windows' */
-    unsigned held = wsmd__authz_rights(call->srv, call->user);
-    if (!held)
+    /* A principal with no local account holds no local right. */
+    unsigned held = call->user ? wsmd__authz_rights(call->srv, call->user) : 0;
+    const char *action = env->action;
+    if (!held && !match_collector(call))
         return deny(call, NULL, 0);
 
-    const char *action = env->action;
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
         const struct family *f = &families[i];
         if (!f->match(call))
             continue;
         for (const struct op *o = f->ops; o->action; o++)
             if (!strcmp(o->action, action))
-                return (held & o->right) ? o->fn(call) : deny(call, f->name, o->right);
+                return o->right == WSMD_RIGHT_OWN || (held & o->right)
+                           ? o->fn(call)
+                           : deny(call, f->name, o->right);
         const char *name;
         unsigned right;
         if (f->method && f->method(call, &name, &right))

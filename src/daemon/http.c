@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "collector.h"
 #include "authq.h"
 #include "certauth.h"
 #include "connguard.h"
@@ -51,7 +52,12 @@ struct req {
     struct wsmd_server *srv;
     const struct wsmd_listener *lis;
     struct timespec t0;
-    char user[WSMD_MAX_USER];  /* empty: anonymous */
+    char user[WSMD_MAX_USER];  /* empty: anonymous, or a principal only */
+    /* The authenticated name (collector.h); set with user, or alone for a
+     * principal with no local account on the collector's paths. */
+    char principal[WSMD_MAX_PRINCIPAL];
+    int col;                   /* enum wsmd_col_path of the URL */
+    char path[LOG_FIELD];      /* the URL (collector paths name the subscription) */
     int anonymous;             /* WSMANIDENTIFY: unauthenticated */
     struct wsmd_nego_conn *nc; /* the connection's Negotiate state (NULL: not offered) */
     int nego_token;            /* a Negotiate token of this request completed the handshake */
@@ -64,6 +70,7 @@ struct req {
     int quiet;       /* a successful Receive: its command's end is logged instead */
     int too_big;
     int close;                       /* the framing is in doubt: answer and close */
+    const char *content_type;        /* of the reply; NULL: SOAP */
     unsigned retry_after;            /* a throttled attempt: 503 with Retry-After */
     struct wsmd_authq_job *auth_job; /* a password check on the auth pool (suspended) */
     size_t discarded;
@@ -236,7 +243,7 @@ static void log_copy(char *dst, const char *s)
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsigned status,
                                   char *body, size_t len, int basic_challenge)
 {
-    const char *ct = CT_SOAP;
+    const char *ct = r && r->content_type ? r->content_type : CT_SOAP;
     if (r && r->sealed && body && len > 0 && status != MHD_HTTP_UNAUTHORIZED) {
         /* The reply is sealed like the request (faults too). */
         char *sealed;
@@ -259,7 +266,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsig
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
+    if (status != MHD_HTTP_NO_CONTENT)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
     if (r && r->nc && status == MHD_HTTP_UNAUTHORIZED) {
         /* A challenge with the handshake's next token, or a bare offer. */
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -293,8 +301,13 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsig
         r->responded = 1;
         r->status = status;
         peer_of(c, peer, sizeof(peer));
-        wsmd__log("peer=%s user=%s action=%s resource=%s status=%u us=%ld%s", peer,
-                  r->user[0] ? r->user : (r->anonymous ? "(anonymous)" : "-"),
+        char who[WSMD_MAX_PRINCIPAL];
+        wsmd__log_escape(who, sizeof(who),
+                         r->user[0]        ? r->user
+                         : r->principal[0] ? r->principal
+                         : r->anonymous    ? "(anonymous)"
+                                           : "-");
+        wsmd__log("peer=%s user=%s action=%s resource=%s status=%u us=%ld%s", peer, who,
                   r->action[0] ? r->action : "-", r->resource[0] ? r->resource : "-", status,
                   elapsed_us(&r->t0), r->sealed ? " sealed=1" : "");
     }
@@ -469,6 +482,7 @@ static enum MHD_Result basic_resumed(struct MHD_Connection *c, struct req *r)
     if (e == WSM_OK) {
         wsmd__throttle_ok(r->srv->throttle, j->addr, j->user);
         memcpy(r->user, j->user, sizeof(r->user));
+        snprintf(r->principal, sizeof(r->principal), "%s", r->user);
     } else if (e == WSM_ERR_AUTH) {
         wsmd__throttle_fail(r->srv->throttle, j->addr, j->user, "Basic", j->why);
     } else {
@@ -478,18 +492,46 @@ static enum MHD_Result basic_resumed(struct MHD_Connection *c, struct req *r)
     return e == WSM_OK ? after_auth(c, r) : unauthorized(c, r, 1);
 }
 
+/* The MetricsListen listener: GET /metrics, nothing else, no login (it is
+ * bound where only the scraper reaches). */
+static enum MHD_Result metrics(struct MHD_Connection *c, struct req *r, const char *url,
+                               const char *method)
+{
+    r->close = 1; /* a scrape a connection: nothing to keep */
+    if (strcmp(url, "/metrics") != 0 || !r->srv->collector)
+        return send_reply(c, r, MHD_HTTP_NOT_FOUND, NULL, 0, 0);
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+        return send_reply(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, 0, 0);
+    struct wsm_buf out;
+    wsm__buf_init(&out, 0);
+    size_t len = 0;
+    char *body = NULL;
+    if (wsmd__collector_metrics(r->srv->collector, &out) == WSM_OK)
+        body = wsm__buf_steal(&out, &len);
+    wsm__buf_free(&out);
+    if (!body)
+        return send_reply(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, 0, 0);
+    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return send_reply(c, r, MHD_HTTP_OK, body, len, 0);
+}
+
 /* The gate: decides from the headers alone, before the body is read. */
 static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const char *url,
                                   const char *method)
 {
-    if (strcmp(url, "/wsman") != 0)
+    if (r->lis->metrics)
+        return metrics(c, r, url, method);
+    r->col = wsmd__collector_path(r->srv, url);
+    if (r->col == WSMD_COL_NONE && strcmp(url, "/wsman") != 0)
         return send_reply(c, r, MHD_HTTP_NOT_FOUND, NULL, 0, 0);
+    log_copy(r->path, url);
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
         return send_reply(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, 0, 0);
 
     const char *authz =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *nego_user = r->nc ? wsmd__nego_user(r->nc) : NULL;
+    const char *nego_principal = r->nc ? wsmd__nego_principal(r->nc) : NULL;
     char addr[INET6_ADDRSTRLEN + 8], scheme[64];
     if (authz) {
         /* Every attempt from a held address is refused unchecked, whatever
@@ -515,16 +557,35 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
             wsmd__throttle_fail(r->srv->throttle, addr, tu, scheme, "bad-token");
         if (e != WSM_OK || !done)
             return unauthorized(c, r, e && basic_allowed(r));
-        if (!nego_admit(r, addr, wsmd__nego_user(r->nc), scheme)) {
+        const char *nu = wsmd__nego_user(r->nc), *np = wsmd__nego_principal(r->nc);
+        if (!nu && (r->col == WSMD_COL_NONE || !np)) {
+            /* A principal with no local account: the collector's paths only. */
+            wsmd__throttle_fail(r->srv->throttle, addr, np, scheme, "no-local-account");
+            wsmd__nego_reset(r->nc);
             free(r->www);
             r->www = NULL;
             return unauthorized(c, r, basic_allowed(r));
         }
-        snprintf(r->user, sizeof(r->user), "%s", wsmd__nego_user(r->nc));
+        if (!nego_admit(r, addr, nu ? nu : np, scheme)) {
+            free(r->www);
+            r->www = NULL;
+            return unauthorized(c, r, basic_allowed(r));
+        }
+        snprintf(r->user, sizeof(r->user), "%s", nu ? nu : "");
+        snprintf(r->principal, sizeof(r->principal), "%s", np ? np : nu);
         r->nego_token = 1;
     } else if (!authz && nego_user) {
         /* Authenticated by an earlier handshake on this connection. */
         snprintf(r->user, sizeof(r->user), "%s", nego_user);
+        snprintf(r->principal, sizeof(r->principal), "%s",
+                 nego_principal ? nego_principal : nego_user);
+    } else if (!authz && nego_principal && r->col != WSMD_COL_NONE) {
+        /* The same, for a principal that only the collector accepts. */
+        snprintf(r->principal, sizeof(r->principal), "%s", nego_principal);
+    } else if (!authz && r->col != WSMD_COL_NONE && r->lis->https &&
+               wsmd__collector_cert_principal(r->srv, c, r->principal, sizeof(r->principal))) {
+        /* A source's client certificate (HTTPS, ClientCAFile): its
+         * identity is the certificate's, mapped to no local account. */
     } else if (!authz) {
         const char *idh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "WSMANIDENTIFY");
         if (idh && strcasecmp(idh, "unauthenticated") == 0)
@@ -537,6 +598,11 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
         unsigned wait = wsmd__throttle_check(r->srv->throttle, addr, NULL);
         if (wait)
             return throttled(c, r, wait);
+        if (r->col != WSMD_COL_NONE && r->lis->https &&
+            wsmd__collector_cert_principal(r->srv, c, r->principal, sizeof(r->principal))) {
+            wsmd__throttle_ok(r->srv->throttle, addr, r->principal);
+            return after_auth(c, r);
+        }
         if (!r->lis->https || !wsmd__certauth_user(r->srv->certauth, c, r->user, sizeof(r->user))) {
             wsmd__throttle_fail(r->srv->throttle, addr, NULL, "certificate",
                                 r->lis->https ? "no-valid-mapped-certificate" : "not-https");
@@ -548,6 +614,7 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
             return unauthorized(c, r, basic_allowed(r));
         }
         wsmd__throttle_ok(r->srv->throttle, addr, r->user);
+        snprintf(r->principal, sizeof(r->principal), "%s", r->user);
     } else {
         char user[WSMD_MAX_USER], pass[WSMD_MAX_PASSWORD];
         enum wsm_err e = WSM_ERR_AUTH;
@@ -583,6 +650,7 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
         }
         wsmd__throttle_ok(r->srv->throttle, addr, user);
         memcpy(r->user, user, sizeof(user));
+        snprintf(r->principal, sizeof(r->principal), "%s", user);
     }
     return after_auth(c, r);
 }
@@ -611,7 +679,8 @@ static enum MHD_Result after_auth(struct MHD_Connection *c, struct req *r)
         r->body.cap = cap;
     } else if (!content_type_ok(ct)) {
         return send_fault(c, r, WSM_ERR_UNSUPPORTED_MEDIA, NULL, NULL);
-    } else if (r->nc && wsmd__nego_user(r->nc) && !basic_allowed(r) &&
+    } else if (r->nc && (wsmd__nego_user(r->nc) || wsmd__nego_principal(r->nc)) &&
+               !basic_allowed(r) &&
                !(r->nego_token && cl && !strcmp(cl, "0"))) {
         /* Plain bodies after NTLM: loopback, HTTPS or AllowUnencrypted
          * only. The handshake's last leg is an empty POST (pywinrm, our
@@ -641,6 +710,10 @@ static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
         .lis = r->lis,
         .env = r->env,
         .user = r->user[0] ? r->user : NULL,
+        .principal = r->principal[0] ? r->principal : NULL,
+        .path = r->path,
+        .col = r->col,
+        .conn = c,
         .out = &out,
         .t0_ms = r->t0_ms,
         .resumed = resumed,
@@ -675,8 +748,13 @@ static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
         size_t len;
         char *body = wsm__buf_steal(&out, &len);
         r->quiet = call.quiet && !r->srv->cfg.log_receives;
-        ret = body ? send_reply(c, r, MHD_HTTP_OK, body, len, 0)
-                   : send_fault(c, r, WSM_ERR_NOMEM, mid, NULL);
+        if (call.http_status == MHD_HTTP_NO_CONTENT) {
+            free(body); /* e.g. the collector's answer to wsman/End */
+            ret = send_reply(c, r, MHD_HTTP_NO_CONTENT, NULL, 0, 0);
+        } else {
+            ret = body ? send_reply(c, r, MHD_HTTP_OK, body, len, 0)
+                       : send_fault(c, r, WSM_ERR_NOMEM, mid, NULL);
+        }
     }
     if (call.settle) {
         /* Delivered only if the whole reply is written (on_completed). */
@@ -721,6 +799,14 @@ static enum MHD_Result on_body_complete(struct MHD_Connection *c, struct req *r)
         r->body.data = plain;
         r->body.len = plen;
         r->body.alloc = plen + 1;
+    }
+    if (r->col != WSMD_COL_NONE) {
+        /* A source's body: SLDC, UTF-16, characters XML forbids (collector.h). */
+        enum wsm_err be = wsmd__collector_body(
+            r->srv, c, &r->body, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding"),
+            &lim.max_size);
+        if (be)
+            return send_fault(c, r, be, NULL, NULL);
     }
     enum wsm_err e = wsm__envelope_parse(r->body.data ? r->body.data : "", r->body.len, &lim,
                                          &r->env, msgid, sizeof(msgid));
@@ -817,7 +903,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return send_reply(c, r, r->close == 2 ? MHD_HTTP_NOT_IMPLEMENTED : MHD_HTTP_BAD_REQUEST,
                               NULL, 0, 0);
         enum MHD_Result ret = on_headers(c, r, url, method);
-        if (r->user[0])
+        if (r->user[0] || r->principal[0])
             wsmd__connguard_authed(r->srv->guard, c);
         return ret;
     }
@@ -1056,10 +1142,10 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
         if (di && di->port)
             l->port = di->port;
-        wsmd__log("listening on %s://%s%s%s:%d/wsman", l->https ? "https" : "http",
-                  strchr(l->host, ':') ? "[" : "", l->host, strchr(l->host, ':') ? "]" : "",
-                  l->port);
-        if (!l->loopback && !l->https && !srv->cfg.allow_unencrypted)
+        wsmd__log("%s on %s://%s%s%s:%d%s", l->metrics ? "metrics" : "listening",
+                  l->https ? "https" : "http", strchr(l->host, ':') ? "[" : "", l->host,
+                  strchr(l->host, ':') ? "]" : "", l->port, l->metrics ? "/metrics" : "/wsman");
+        if (!l->metrics && !l->loopback && !l->https && !srv->cfg.allow_unencrypted)
             wsmd__log("event=notice message=\"Basic authentication is refused on %s: plain "
                       "HTTP on a non-loopback address\"",
                       l->url);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,8 @@
 #endif
 #include "server.h"
 #include "negotiate.h"
+#include "colconfig.h"
+#include "collector.h"
 #include "privsep.h"
 #include "userfile.h"
 #include "wsmconfig.h"
@@ -231,6 +234,8 @@ int main(int argc, char **argv)
     }
     if (wsmd__config_load_tls(&srv.cfg) != WSM_OK)
         goto out;
+    if (wsmd__colconfig_finish(&srv.cfg) != WSM_OK)
+        goto out;
     if (wsmd__certauth_new(&srv.cfg, geteuid() == 0, &srv.certauth) != WSM_OK)
         goto out;
     if (!srv.cfg.users_path && geteuid() != 0) {
@@ -271,6 +276,8 @@ int main(int argc, char **argv)
             .realm = srv.cfg.krb5_realm,
             .service = srv.cfg.service_principal,
             .cbt = srv.cfg.cbt_hardening,
+            /* Sources authenticate as machines (WS1$@REALM). */
+            .allow_unmapped = srv.cfg.subscriptions_dir != NULL,
         };
         enum wsm_err ne = wsmd__nego_new(&nc, &srv.nego);
         if (ne) {
@@ -318,6 +325,21 @@ int main(int argc, char **argv)
             srv.cfg.max_memory_per_shell_mb ? srv.cfg.max_memory_per_shell_mb : 1024;
     }
     srv.is_root = geteuid() == 0;
+    {
+        /* The collector's folders belong to whoever writes them: the
+         * network process's account when separated. */
+        uid_t cu = (uid_t)-1;
+        gid_t cgid = (gid_t)-1;
+        struct passwd *pw = srv.is_root && srv.cfg.privsep
+                                ? getpwnam(srv.cfg.privsep_user ? srv.cfg.privsep_user : "wsmd")
+                                : NULL;
+        if (pw) {
+            cu = pw->pw_uid;
+            cgid = pw->pw_gid;
+        }
+        if (wsmd__collector_prepare_dirs(&srv.cfg, cu, cgid) != WSM_OK)
+            goto out;
+    }
     if (srv.is_root && srv.cfg.privsep) {
         /* From here on this process is either the monitor, which returns
          * only to exit, or the unprivileged network process. */
@@ -348,6 +370,8 @@ int main(int argc, char **argv)
 #endif
     if (wsmd__authz_new(&srv.cfg, srv.is_root, &srv.authz) != WSM_OK)
         goto out;
+    if (wsmd__collector_new(&srv, &srv.collector) != WSM_OK)
+        goto out;
 
     /* Fixed malloc thresholds instead of glibc's sliding ones: replies and
      * shell output buffers of a few hundred KB are made and freed all the
@@ -374,8 +398,13 @@ int main(int argc, char **argv)
         int sig = 0;
         if (sigwait(&set, &sig) != 0)
             continue;
-        if (sig == SIGHUP)
-            continue; /* the user file is re-read on change anyway */
+        if (sig == SIGHUP) {
+            /* The user file is re-read on change anyway; the collector
+             * reads its subscriptions again and reopens its files. */
+            if (srv.collector)
+                wsmd__collector_reload(srv.collector, NULL, 0);
+            continue;
+        }
         wsmd__log("event=stop signal=%d", sig);
         break;
     }
@@ -385,6 +414,7 @@ stop:
     wsmd__authq_stop(srv.authq); /* resumes the requests it holds; new ones check inline */
     wsmd__http_stop(&srv);
 out:
+    wsmd__collector_free(srv.collector);
 #ifdef WSMD_HAVE_CIM
     wsmd__enum_shutdown();
     cim_synthetic_cleanup();

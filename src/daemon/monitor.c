@@ -93,6 +93,8 @@ static int authed_has(const char *user)
 
 static void authed_add(const char *user)
 {
+    if (!user[0])
+        return; /* a principal with no local account (collector): no right here */
     pthread_mutex_lock(&mon.lock);
     if (!authed_has(user)) {
         char *dup = strdup(user);
@@ -218,7 +220,7 @@ static enum wsm_err req_nego_step(struct ps_msg *q, struct ps_msg *a)
     if (e == WSM_OK && done) {
         e = wsmd__nego_export(c, &ctx, &ctx_len);
         if (e == WSM_OK)
-            authed_add(wsmd__nego_user_of_export(ctx, ctx_len));
+            authed_add(wsmd__nego_user_of_export(ctx, ctx_len)); /* "" ignored */
     }
     pthread_mutex_lock(&mon.lock);
     struct nego_slot *back = NULL;

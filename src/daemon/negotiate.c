@@ -22,6 +22,7 @@
 #include "base64.h"
 #include "buf.h"
 #include "gssload.h"
+#include "krb5hint.h"
 #include "ntlmseal.h"
 #include "server.h"
 #include "userfile.h"
@@ -78,6 +79,7 @@ struct wsmd_nego {
     char *service;
     char *keytab;
     int service_given;
+    int allow_unmapped; /* Kerberos names without a local account pass (collector) */
     int want_ntlm, want_krb5; /* asked for, and the system seems to have it */
     int cbt_level;            /* enum wsmd_cbt */
     unsigned char *cbt;       /* channel binding application data (TLS), or NULL */
@@ -112,7 +114,10 @@ struct wsmd_nego_conn {
     int cb_bound; /* this handshake's NTLM authenticate carried channel bindings */
     char scheme[16];
     enum wsm_mpenc_proto proto;
-    char user[WSMD_MAX_USER];
+    char user[WSMD_MAX_USER]; /* empty: a principal with no local account */
+    /* The authenticated name as GSSAPI displays it (WS1$@EXAMPLE.COM,
+     * EXAMPLE\\user): the event collector's identity of a source. */
+    char principal[WSMD_MAX_PRINCIPAL];
     /* NTLM sealed by ntlmseal.c rather than gss_wrap (see fast_setup). */
     int gss_only;             /* tests: never */
     int have_chal, have_auth; /* the flags of this handshake's messages */
@@ -147,7 +152,9 @@ static void log_gss(const char *what, OM_uint32 maj, OM_uint32 min)
     char a[200], b[200];
     status_text(maj, GSS_C_GSS_CODE, a, sizeof(a));
     status_text(min, GSS_C_MECH_CODE, b, sizeof(b));
-    wsmd__log("event=negotiate-error step=%s major=\"%s\" minor=\"%s\"", what, a, b);
+    const char *hint = wsmd__krb5_hint(min);
+    wsmd__log("event=negotiate-error step=%s major=\"%s\" minor=\"%s\"%s%s%s", what, a, b,
+              hint ? " hint=\"" : "", hint ? hint : "", hint ? "\"" : "");
 }
 
 /* ---- tokens and headers ------------------------------------------------ */
@@ -353,6 +360,7 @@ enum wsm_err wsmd__nego_new(const struct wsmd_nego_config *cfg, struct wsmd_nego
         snprintf(svc, sizeof(svc), "HTTP@%s", host);
     }
     n->service_given = cfg->service != NULL;
+    n->allow_unmapped = cfg->allow_unmapped;
     n->cbt_level = cfg->cbt;
     if ((cfg->users_path && !(n->users_path = strdup(cfg->users_path))) ||
         (cfg->realm && !(n->realm = strdup(cfg->realm))) ||
@@ -677,6 +685,7 @@ void wsmd__nego_reset(struct wsmd_nego_conn *c)
     c->can_seal = 0;
     c->cb_bound = 0;
     c->user[0] = '\0';
+    c->principal[0] = '\0';
     c->have_chal = c->have_auth = 0;
     if (c->fast) {
         wsm__ntlm_seal_clear(c->fast);
@@ -695,7 +704,12 @@ void wsmd__nego_conn_free(struct wsmd_nego_conn *c)
 
 const char *wsmd__nego_user(const struct wsmd_nego_conn *c)
 {
-    return c && c->state == ST_DONE ? c->user : NULL;
+    return c && c->state == ST_DONE && c->user[0] ? c->user : NULL;
+}
+
+const char *wsmd__nego_principal(const struct wsmd_nego_conn *c)
+{
+    return c && c->state == ST_DONE && c->principal[0] ? c->principal : NULL;
 }
 
 const char *wsmd__nego_mech(const struct wsmd_nego_conn *c)
@@ -906,6 +920,16 @@ out:
                   why, (unsigned)c->chal_flags, (unsigned)c->auth_flags);
 }
 
+/* A name fit for logs and globs: printable ASCII, no quote or backslash
+ * but the one of DOMAIN\\user. */
+static int principal_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || s[i] == '"')
+            return 0;
+    return n > 0;
+}
+
 static enum wsm_err finish(struct wsmd_nego_conn *c, gss_name_t src, gss_OID mech, OM_uint32 flags)
 {
     OM_uint32 maj, min;
@@ -921,12 +945,27 @@ static enum wsm_err finish(struct wsmd_nego_conn *c, gss_name_t src, gss_OID mec
     while (dl && ((const char *)dn.value)[dl - 1] == '\0')
         dl--;
     c->mech_ntlm = mech && wsm__gss_oid_eq(mech, &wsm__oid_ntlm);
+    int krb5 = mech && wsm__gss_oid_eq(mech, &wsm__oid_krb5);
+    c->principal[0] = '\0';
+    if (dl < sizeof(c->principal) && !memchr(dn.value, '\0', dl) && principal_ok(dn.value, dl)) {
+        memcpy(c->principal, dn.value, dl);
+        c->principal[dl] = '\0';
+    }
     if (c->mech_ntlm && c->n->users_path)
         e = map_ntlm(c, dn.value, dl);
-    else if (mech && wsm__gss_oid_eq(mech, &wsm__oid_krb5))
+    else if (krb5)
         e = map_krb5(c, src, dn.value, dl);
     else
         e = WSM_ERR_AUTH;
+    if (e == WSM_ERR_AUTH && krb5 && c->n->allow_unmapped && c->principal[0]) {
+        /* A machine (WS1$@EXAMPLE.COM) or any principal without a local
+         * account: proven, but it holds no local right; only the event
+         * collector's paths accept it (http.c). */
+        c->user[0] = '\0';
+        e = WSM_OK;
+    }
+    if (e == WSM_OK && !c->principal[0])
+        snprintf(c->principal, sizeof(c->principal), "%s", c->user);
     wsm__gss.release_buffer(&min, &dn);
     c->can_seal = (flags & GSS_C_CONF_FLAG) && (flags & GSS_C_INTEG_FLAG);
     return e;
@@ -944,6 +983,7 @@ struct export_hdr {
     uint32_t have_chal, have_auth, chal_flags, auth_flags;
     char scheme[16];
     char user[WSMD_MAX_USER];
+    char principal[WSMD_MAX_PRINCIPAL];
     uint32_t toklen;
 };
 
@@ -980,6 +1020,7 @@ enum wsm_err wsmd__nego_export(struct wsmd_nego_conn *c, unsigned char **out, si
     h.auth_flags = c->auth_flags;
     snprintf(h.scheme, sizeof(h.scheme), "%s", c->scheme);
     snprintf(h.user, sizeof(h.user), "%s", c->user);
+    snprintf(h.principal, sizeof(h.principal), "%s", c->principal);
     h.toklen = (uint32_t)tok.length;
     unsigned char *p = malloc(sizeof(h) + tok.length);
     if (!p) {
@@ -1013,7 +1054,8 @@ enum wsm_err wsmd__nego_import(struct wsmd_nego_conn *c, const unsigned char *p,
     memcpy(&h, p, sizeof(h));
     if (h.magic != EXPORT_MAGIC || h.toklen != len - sizeof(h) || h.kind > K_KRB5 ||
         !memchr(h.user, '\0', sizeof(h.user)) || !memchr(h.scheme, '\0', sizeof(h.scheme)) ||
-        !h.user[0])
+        !memchr(h.principal, '\0', sizeof(h.principal)) ||
+        (!h.user[0] && !(c->n->allow_unmapped && h.principal[0])))
         return WSM_ERR_AUTH;
     if (!wsm__gss_load())
         return WSM_ERR_INTERNAL;
@@ -1036,6 +1078,7 @@ enum wsm_err wsmd__nego_import(struct wsmd_nego_conn *c, const unsigned char *p,
     c->auth_flags = h.auth_flags;
     snprintf(c->scheme, sizeof(c->scheme), "%s", h.scheme);
     snprintf(c->user, sizeof(c->user), "%s", h.user);
+    snprintf(c->principal, sizeof(c->principal), "%s", h.principal);
     c->state = ST_DONE;
     if (c->mech_ntlm && c->can_seal && c->kind == K_NTLM && !c->gss_only)
         ntlm_fast_setup(c);

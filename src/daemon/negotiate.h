@@ -46,6 +46,10 @@ struct wsmd_nego_config {
      * only user@REALM and strips the realm. With users_path, the resulting
      * name must also be a user of the file. */
     const char *realm;
+    /* The event collector is on: a Kerberos principal with no local account
+     * (a machine, WS1$@EXAMPLE.COM) still authenticates, with no user
+     * (wsmd__nego_user NULL) but its principal (wsmd__nego_principal). */
+    int allow_unmapped;
     /* enum wsmd_cbt: for connections marked with wsmd__nego_conn_set_tls,
      * once wsmd__nego_set_tls_cert has given the certificate. */
     int cbt;
@@ -103,6 +107,9 @@ enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char *
 
 /* The established user (file entry name or local name), NULL if none. */
 const char *wsmd__nego_user(const struct wsmd_nego_conn *c);
+/* The authenticated name as proven (WS1$@EXAMPLE.COM, EXAMPLE\\user), or
+ * NULL: the event collector's identity of a source. */
+const char *wsmd__nego_principal(const struct wsmd_nego_conn *c);
 /* "NTLM" or "Kerberos" once established, else NULL (for logs). */
 const char *wsmd__nego_mech(const struct wsmd_nego_conn *c);
 /* 1 once the context can seal (wrap with confidentiality). */

@@ -31,6 +31,7 @@ struct wsmd_listener {
     int loopback; /* bound to a loopback address */
     int lfd;      /* with has_lfd: bound already (by the privsep monitor) */
     int has_lfd;
+    int metrics; /* MetricsListen: GET /metrics only (the collector's) */
     struct MHD_Daemon *mhd;
     struct wsmd_server *srv;
 };
@@ -101,6 +102,20 @@ struct wsmd_config {
     unsigned auth_max_per_user;
     unsigned auth_window_sec;
     unsigned auth_lockout_sec;
+    /* The event collector (src/collector/colconfig.c): Subscriptions turns
+     * it on; EventLogDir, StateDir, SyslogTarget. */
+    char *subscriptions_dir;
+    char *event_log_dir;
+    char *state_dir;
+    char *syslog_target;
+    char *metrics_listen; /* MetricsListen: http://ADDRESS:PORT */
+    /* The same folders as the network process reaches them when separated:
+     * "/proc/self/fd/N" of a descriptor the monitor opened, so that no
+     * parent folder need let the unprivileged account through (a 0700
+     * mktemp folder, /root/...). NULL: the paths above. */
+    char *state_dir_open;
+    char *event_log_dir_open;
+    char *subscriptions_dir_open; /* read only: not given to the account */
 };
 
 struct shell_mgr;
@@ -119,6 +134,7 @@ struct wsmd_server {
     int is_root;
     struct wsmd_parked *parked;   /* requests waiting (long-poll), for shutdown */
     struct wsmd_connguard *guard; /* per-address limits, deadlines (connguard.h) */
+    struct wsmd_collector *collector; /* NULL: no Subscriptions folder (collector.h) */
 };
 
 typedef void (*wsmd_wake_fn)(void *arg);
@@ -128,7 +144,14 @@ struct wsmd_call {
     struct wsmd_server *srv;
     const struct wsmd_listener *lis;
     struct wsm_envelope *env;
-    const char *user; /* NULL: anonymous */
+    const char *user; /* NULL: anonymous, or a principal with no local account */
+    /* The authenticated name as proven (WS1$@EXAMPLE.COM, a certificate's
+     * CN, the user): who a source is to the event collector. */
+    const char *principal;
+    const char *path;             /* the request's URL path */
+    int col;                      /* enum wsmd_col_path (collector.h) */
+    struct MHD_Connection *conn;  /* the peer's address, the Host header */
+    unsigned http_status;         /* set by a handler: 204 = no body; 0 = 200 */
     struct wsm_buf *out;
     const char *fault_message; /* optional text for the fault a handler returns */
     long long t0_ms;           /* CLOCK_MONOTONIC ms when the request arrived */

@@ -13,6 +13,8 @@
 #include "wsm/wsm.h"
 
 #define WSMD_MAX_USER 256
+/* An authenticated name that need not be a local account (collector). */
+#define WSMD_MAX_PRINCIPAL 256
 #define WSMD_MAX_PASSWORD 512
 
 struct wsmd_user {

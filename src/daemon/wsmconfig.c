@@ -317,6 +317,8 @@ static void fill_listener(const struct wsmd_server *srv, const struct wsmd_liste
 static enum wsm_err listener_next(void *it, struct cim_instance *inst)
 {
     struct listener_it *li = it;
+    while (li->i < li->srv->cfg.nlisteners && li->srv->cfg.listeners[li->i].metrics)
+        li->i++; /* the collector's /metrics: no WinRM listener */
     if (li->i >= li->srv->cfg.nlisteners)
         return WSM_ERR_NOT_FOUND;
     fill_listener(li->srv, &li->srv->cfg.listeners[li->i++], inst);
@@ -353,6 +355,8 @@ enum wsm_err wsmd__wsmconfig_listener_get(struct wsmd_call *call)
     const struct wsmd_config *cfg = &call->srv->cfg;
     enum wsm_err e = WSM_ERR_NOT_FOUND;
     for (size_t i = 0; i < cfg->nlisteners && e == WSM_ERR_NOT_FOUND; i++) {
+        if (cfg->listeners[i].metrics)
+            continue;
         struct wsm_arena a;
         wsm__arena_init(&a);
         struct cim_val v[sizeof(listener_props) / sizeof(listener_props[0])];

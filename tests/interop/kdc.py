@@ -45,6 +45,12 @@ Methods:
                 password is None); returns the full principal name
   add_keytab(principal, path)   exports principal's keys (kadmin ktadd
                 -norandkey) into the keytab at path
+  add_machine(name, keytab=None) -> (principal, keytab)
+                a Windows-style machine account NAME$@REALM (NAME: the
+                first label of name, upper case; random key, as a domain
+                member's) and a keytab holding it (kdc.dir/machine-name.keytab
+                made anew, or appended to the given one): what a forwarding
+                source logs on with
   kinit(principal, password, ccache=None, lifetime=None) -> "FILE:..."
                 a new ccache (a fresh file in kdc.dir unless given) with a
                 TGT; lifetime as kinit -l (e.g. "5s")
@@ -271,6 +277,18 @@ class KDC:
         self.kadmin(f"ktadd -k {path} -norandkey {principal}")
         os.chmod(path, 0o600)
         return Path(path)
+
+    def add_machine(self, name, keytab=None):
+        short = name.split(".")[0].upper()
+        if not short.endswith("$"):
+            short += "$"
+        principal = self.add_principal(short)
+        if keytab is None:
+            keytab = self.dir / f"machine-{short.rstrip('$').lower()}.keytab"
+            # Its own file: only the current key (add_principal may have
+            # changed it). A shared keytab given by the caller is appended to.
+            Path(keytab).unlink(missing_ok=True)
+        return principal, self.add_keytab(principal, keytab)
 
     def kinit(self, principal, password, ccache=None, lifetime=None):
         if ccache is None:

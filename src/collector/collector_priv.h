@@ -1,0 +1,54 @@
+/* What the collector's files share (collector.c, ingest.c, subman.c,
+ * delivery.c, metrics.c). */
+#ifndef WSMD_COLLECTOR_PRIV_H
+#define WSMD_COLLECTOR_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "collector.h"
+#include "output.h"
+#include "state.h"
+#include "subscription.h"
+
+/* One loaded set of subscriptions. A request holds a reference for as long
+ * as it works with it, so a reload never frees what a request reads. */
+struct col_subs {
+    atomic_uint refs;
+    struct wsmd_sub **v;
+    size_t n;
+};
+
+#define WSMD_COL_MAX_CN 256
+
+/* Request latency buckets (seconds) of /metrics. */
+#define COL_LAT_BUCKETS 8
+extern const double wsmd__col_lat_le[COL_LAT_BUCKETS];
+
+struct col_metrics {
+    atomic_ullong events, bytes, batches, acks, heartbeats, ends, enumerations;
+    atomic_ullong decode_failures, output_failures, state_failures, refused, malformed_events;
+    atomic_ullong escaped_chars, mismatches;
+    atomic_ullong lat_count, lat_sum_us, lat_bucket[COL_LAT_BUCKETS];
+};
+
+struct wsmd_collector {
+    struct wsmd_server *srv;
+    pthread_mutex_t lock; /* guards cur */
+    struct col_subs *cur;
+    struct wsmd_state *state;
+    struct wsmd_outputs *outputs;
+    char *issuer_thumbprints; /* SHA-1 of the ClientCAFile certificates, or NULL */
+    struct wsmd_control *control; /* wecutil's socket (control.c) */
+    struct col_metrics m;
+};
+
+struct col_subs *wsmd__col_subs_get(struct wsmd_collector *col);
+void wsmd__col_subs_put(struct col_subs *s);
+/* The subscription whose SubscriptionId is id (ASCII case-insensitive, as
+ * Windows names are), or NULL. */
+const struct wsmd_sub *wsmd__col_sub_find(const struct col_subs *s, const char *id, size_t idlen);
+/* The request took us_ elapsed: counted in the latency histogram. */
+void wsmd__col_observe(struct wsmd_collector *col, long long us);
+
+#endif

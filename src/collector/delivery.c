@@ -1,0 +1,261 @@
+/* The delivery endpoint /wsman/subscriptions/<id>: a source's batches of
+ * events, its heartbeats and its SubscriptionEnd. A batch is answered with
+ * an Ack only once every output holds it and the bookmark is stored
+ * (docs/internals/collector.md): a crash before that makes the source send
+ * it again, so nothing acknowledged is lost; duplicates are possible. */
+#include <arpa/inet.h>
+#include <libxml/tree.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "collector_priv.h"
+#include "envelope.h"
+#include "events.h"
+#include "ns.h"
+#include "server.h"
+#include "throttle.h"
+
+/* More than any MaxElements a subscription hands out; the envelope size
+ * bounds a batch anyway. */
+#define MAX_EVENTS_PER_BATCH 50000
+#define MAX_BOOKMARK 65536
+
+struct delivery {
+    struct col_subs *subs;
+    const struct wsmd_sub *sub;
+    char addr[64];
+    char who[256];
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void rfc3339(long long ms, char *out, size_t n)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + k, n - k, ".%03dZ", (int)(ms % 1000));
+}
+
+static void peer_ip(struct MHD_Connection *c, char *out, size_t n)
+{
+    snprintf(out, n, "?");
+    const union MHD_ConnectionInfo *ci =
+        c ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
+}
+
+/* The subscription the path names, if this principal may use it. Nothing
+ * is written for a request refused here. */
+static enum wsm_err begin(struct wsmd_call *call, struct delivery *d)
+{
+    struct wsmd_collector *col = call->srv->collector;
+    memset(d, 0, sizeof(*d));
+    peer_ip(call->conn, d->addr, sizeof(d->addr));
+    wsmd__log_escape(d->who, sizeof(d->who), call->principal ? call->principal : "-");
+    const char *id = call->path + strlen(WSMD_COL_DELIVERY_PREFIX);
+    size_t idlen = strcspn(id, "/?");
+    d->subs = wsmd__col_subs_get(col);
+    d->sub = wsmd__col_sub_find(d->subs, id, idlen);
+    const char *why = NULL;
+    enum wsm_err e = WSM_OK;
+    if (!d->sub || !d->sub->enabled) {
+        why = d->sub ? "subscription disabled" : "no such subscription";
+        e = WSM_ERR_DESTINATION_UNREACHABLE;
+    } else if (!call->principal || !wsmd__sub_allows(d->sub, call->principal)) {
+        why = "principal not allowed by the subscription";
+        e = WSM_ERR_ACCESS_DENIED;
+    }
+    if (e) {
+        char sid[128];
+        wsmd__log_escape(sid, sizeof(sid), id);
+        atomic_fetch_add(&col->m.refused, 1);
+        wsmd__log("event=collector-refused principal=%s addr=%s path_id=%.64s reason=\"%s\"",
+                  d->who, d->addr, sid, why);
+        call->fault_message = why;
+        wsmd__col_subs_put(d->subs);
+        d->subs = NULL;
+    }
+    return e;
+}
+
+static void end(struct delivery *d)
+{
+    wsmd__col_subs_put(d->subs);
+}
+
+/* The BookmarkList the source sent (header w:Bookmark), as text, or NULL. */
+static char *bookmark_of(const struct wsm_envelope *env)
+{
+    xmlNodePtr h = env->header ? env->header->children : NULL;
+    for (; h; h = h->next) {
+        if (h->type != XML_ELEMENT_NODE || strcmp((const char *)h->name, "Bookmark") != 0)
+            continue;
+        xmlNodePtr list = h->children;
+        while (list && list->type != XML_ELEMENT_NODE)
+            list = list->next;
+        if (!list)
+            return NULL;
+        xmlBufferPtr b = xmlBufferCreate();
+        if (!b)
+            return NULL;
+        char *s = NULL;
+        if (xmlNodeDump(b, env->doc, list, 0, 0) > 0 && xmlBufferLength(b) < MAX_BOOKMARK)
+            s = strdup((const char *)xmlBufferContent(b));
+        xmlBufferFree(b);
+        return s;
+    }
+    return NULL;
+}
+
+static enum wsm_err ack(struct wsmd_call *call)
+{
+    enum wsm_err e = wsm__reply_begin(call->out, WSMD_ACTION_ACK, call->env->message_id, NULL);
+    return e ? e : wsm__reply_end(call->out);
+}
+
+static enum wsm_err commit(struct wsmd_call *call, struct delivery *d,
+                           struct wsmd_state_update *u)
+{
+    struct wsmd_collector *col = call->srv->collector;
+    u->sub = d->sub->id;
+    u->principal = call->principal;
+    u->addr = d->addr;
+    if (!u->now_ms)
+        u->now_ms = now_ms();
+    enum wsm_err e = wsmd__state_commit(col->state, u);
+    if (e) {
+        atomic_fetch_add(&col->m.state_failures, 1);
+        wsmd__log("event=collector-state-error principal=%s subscription=%s error=\"%s\"", d->who,
+                  d->sub->id, wsm_strerror(e));
+        call->fault_message = "The collector could not store the source's state; send again.";
+        return WSM_ERR_INTERNAL;
+    }
+    return WSM_OK;
+}
+
+enum wsm_err wsmd__col_events(struct wsmd_call *call)
+{
+    struct wsmd_collector *col = call->srv->collector;
+    struct delivery d;
+    enum wsm_err e = begin(call, &d);
+    if (e)
+        return e;
+    const xmlNode *events = call->env->payload;
+    if (!events || !wsm__xml_is(events, WSM_NS_WSMAN, "Events")) {
+        end(&d);
+        atomic_fetch_add(&col->m.decode_failures, 1);
+        call->fault_message = "The body of an Events message must be w:Events.";
+        return WSM_ERR_INVALID_REPRESENTATION;
+    }
+    struct wsmd_event *ev = NULL;
+    size_t n = 0;
+    e = wsmd__events_parse(events, &call->env->arena, MAX_EVENTS_PER_BATCH, &ev, &n);
+    if (e) {
+        end(&d);
+        atomic_fetch_add(&col->m.decode_failures, 1);
+        return e == WSM_ERR_QUOTA ? WSM_ERR_ENVELOPE_TOO_LARGE : e;
+    }
+    long long t = now_ms();
+    char received[64];
+    rfc3339(t, received, sizeof(received));
+    struct wsmd_event_meta meta = {
+        .subscription = d.sub->id,
+        .client = call->principal,
+        .source_addr = d.addr,
+        .received = received,
+    };
+    unsigned long long bytes = 0, bad = 0, mismatch = 0;
+    for (size_t i = 0; i < n; i++) {
+        bytes += ev[i].xml_len;
+        bad += !ev[i].well_formed;
+        mismatch += ev[i].well_formed && !wsmd__event_computer_matches(ev[i].computer,
+                                                                       call->principal);
+    }
+    e = n ? wsmd__outputs_write(col->outputs, d.sub->outputs, d.sub->log_file, ev, n, &meta)
+          : WSM_OK;
+    if (e) {
+        atomic_fetch_add(&col->m.output_failures, 1);
+        wsmd__log("event=collector-output-error principal=%s subscription=%s events=%zu "
+                  "error=\"%s\"",
+                  d.who, d.sub->id, n, wsm_strerror(e));
+        end(&d);
+        call->fault_message = "The collector could not write the events; send them again.";
+        return WSM_ERR_INTERNAL;
+    }
+    char *bm = bookmark_of(call->env);
+    struct wsmd_state_update u = {.bookmark_xml = bm, .events = n, .now_ms = t};
+    e = commit(call, &d, &u);
+    free(bm);
+    if (!e) {
+        atomic_fetch_add(&col->m.events, n);
+        atomic_fetch_add(&col->m.bytes, bytes);
+        atomic_fetch_add(&col->m.batches, 1);
+        atomic_fetch_add(&col->m.malformed_events, bad);
+        atomic_fetch_add(&col->m.mismatches, mismatch);
+        e = ack(call);
+        if (!e)
+            atomic_fetch_add(&col->m.acks, 1);
+        call->quiet = !col->srv->cfg.log_receives; /* one line per batch is too many */
+    }
+    wsmd__col_observe(col, (now_ms() - t) * 1000);
+    end(&d);
+    return e;
+}
+
+enum wsm_err wsmd__col_heartbeat(struct wsmd_call *call)
+{
+    struct wsmd_collector *col = call->srv->collector;
+    struct delivery d;
+    enum wsm_err e = begin(call, &d);
+    if (e)
+        return e;
+    char *bm = bookmark_of(call->env);
+    struct wsmd_state_update u = {.bookmark_xml = bm, .heartbeat = 1};
+    e = commit(call, &d, &u);
+    free(bm);
+    if (!e) {
+        atomic_fetch_add(&col->m.heartbeats, 1);
+        e = ack(call);
+        if (!e)
+            atomic_fetch_add(&col->m.acks, 1);
+    }
+    end(&d);
+    return e;
+}
+
+enum wsm_err wsmd__col_subscription_end(struct wsmd_call *call)
+{
+    struct wsmd_collector *col = call->srv->collector;
+    struct delivery d;
+    enum wsm_err e = begin(call, &d);
+    if (e)
+        return e;
+    struct wsmd_state_update u = {.subscription_end = 1};
+    e = commit(call, &d, &u);
+    if (!e) {
+        atomic_fetch_add(&col->m.ends, 1);
+        wsmd__log("event=collector-subscription-end principal=%s subscription=%s", d.who,
+                  d.sub->id);
+        call->http_status = MHD_HTTP_NO_CONTENT; /* a notification: nothing to answer */
+    }
+    end(&d);
+    return e;
+}
