@@ -19,45 +19,45 @@
 #define WSMD_URI_EVENTLOG "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog"
 
 struct wsmd_sub {
-    char *id;              /* SubscriptionId */
-    char *file;            /* path it came from (NULL from wsmd__sub_parse) */
+    char *id;   /* SubscriptionId */
+    char *file; /* path it came from (NULL from wsmd__sub_parse) */
     char *description;
     int enabled;
-    char *uri;             /* Uri */
-    char *query;           /* the QueryList text (from CDATA), trimmed */
-    char *content_format;  /* "Events" (Raw) | "RenderedText" */
-    int read_existing;     /* ReadExistingEvents */
-    char *log_file;        /* LogFile; default "ForwardedEvents" */
-    char *locale;          /* Locale Language, may be NULL */
-    char *config_mode;     /* ConfigurationMode: Normal | MinBandwidth | MinLatency | Custom */
-    unsigned max_items;    /* Delivery/Batching/MaxItems (from the mode when not Custom);
-                              0: none (no MaxElements is sent) */
-    long max_latency_ms;   /* Delivery/Batching/MaxLatencyTime */
-    long heartbeat_ms;     /* Delivery/PushSettings/Heartbeat Interval */
-    char *transport;       /* TransportName: HTTP | HTTPS */
+    char *uri;            /* Uri */
+    char *query;          /* the QueryList text (from CDATA), trimmed */
+    char *content_format; /* "Events" (Raw) | "RenderedText" */
+    int read_existing;    /* ReadExistingEvents */
+    char *log_file;       /* LogFile; default "ForwardedEvents" */
+    char *locale;         /* Locale Language, may be NULL */
+    char *config_mode;    /* ConfigurationMode: Normal | MinBandwidth | MinLatency | Custom */
+    unsigned max_items;   /* Delivery/Batching/MaxItems (from the mode when not Custom);
+                             0: none (no MaxElements is sent) */
+    long max_latency_ms;  /* Delivery/Batching/MaxLatencyTime */
+    long heartbeat_ms;    /* Delivery/PushSettings/Heartbeat Interval */
+    char *transport;      /* TransportName: HTTP | HTTPS */
     char **allow;
     size_t nallow;
     char **deny;
     size_t ndeny;
-    unsigned outputs;      /* WSMD_OUT_JSONL | WSMD_OUT_XML | WSMD_OUT_SYSLOG */
-    char version[37];      /* GUID text, derived (hash) from every client-visible parameter:
-                              same parameters -> same Version, across restarts and nodes */
+    unsigned outputs; /* WSMD_OUT_JSONL | WSMD_OUT_XML | WSMD_OUT_SYSLOG */
+    char version[37]; /* GUID text, derived (hash) from every client-visible parameter:
+                         same parameters -> same Version, across restarts and nodes */
 
     /* Kept for the round trip (wsmd__sub_write_xml) and for reporting;
      * additions to the interface of collector.md. */
-    int source_initiated;  /* SubscriptionType: 1 SourceInitiated (served), 0 CollectorInitiated
-                              (loaded, never served: wsmd does not dial sources) */
-    char *delivery_mode;   /* Delivery Mode: "Push" (source-initiated needs it) or "Pull" */
+    int source_initiated;    /* SubscriptionType: 1 SourceInitiated (served), 0 CollectorInitiated
+                                (loaded, never served: wsmd does not dial sources) */
+    char *delivery_mode;     /* Delivery Mode: "Push" (source-initiated needs it) or "Pull" */
     unsigned transport_port; /* TransportPort, 0: absent */
-    char *expires;         /* Expires (text), may be NULL; not enforced */
-    char *publisher_name;  /* PublisherName, may be NULL */
-    char *domain_sddl;     /* AllowedSourceDomainComputers (SDDL text, not enforced) */
-    char *issuer_cas;      /* AllowedSourceNonDomainComputers/AllowedIssuerCAList/IssuerCA:
-                              thumbprints, space-separated, may be NULL */
-    char *allowed_subjects; /* .../AllowedSubjectList/Subject, space-separated, not enforced */
-    char *denied_subjects;  /* .../DeniedSubjectList/Subject, space-separated, not enforced */
-    char *query_xml;       /* the QueryList re-serialized (what w:Filter carries) */
-    size_t nchannels;      /* distinct channels (Select/Suppress Path) of the query */
+    char *expires;           /* Expires (text), may be NULL; not enforced */
+    char *publisher_name;    /* PublisherName, may be NULL */
+    char *domain_sddl;       /* AllowedSourceDomainComputers (SDDL text, not enforced) */
+    char *issuer_cas;        /* AllowedSourceNonDomainComputers/AllowedIssuerCAList/IssuerCA:
+                                thumbprints, space-separated, may be NULL */
+    char *allowed_subjects;  /* .../AllowedSubjectList/Subject, space-separated, not enforced */
+    char *denied_subjects;   /* .../DeniedSubjectList/Subject, space-separated, not enforced */
+    char *query_xml;         /* the QueryList re-serialized (what w:Filter carries) */
+    size_t nchannels;        /* distinct channels (Select/Suppress Path) of the query */
 };
 
 enum { WSMD_OUT_JSONL = 1, WSMD_OUT_XML = 2, WSMD_OUT_SYSLOG = 4 };
@@ -84,10 +84,11 @@ int wsmd__sub_served(const struct wsmd_sub *s);
 enum wsm_err wsmd__sub_write_xml(struct wsm_buf *out, const struct wsmd_sub *s);
 
 struct wsmd_sub_ctx {
-    const char *notify_base;   /* "http://collector.example.com:5985" (no path) */
-    const char *bookmark_xml;  /* the stored BookmarkList, or NULL */
-    const char *issuer_thumbprints; /* HTTPS: SHA-1 hex of the client CA(s), space-separated, or NULL */
-    const char *machine_id;    /* the source's MachineID header, may be NULL */
+    const char *notify_base;  /* "http://collector.example.com:5985" (no path) */
+    const char *bookmark_xml; /* the stored BookmarkList, or NULL */
+    const char
+        *issuer_thumbprints; /* HTTPS: SHA-1 hex of the client CA(s), space-separated, or NULL */
+    const char *machine_id;  /* the source's MachineID header, may be NULL */
 };
 /* The complete s:Envelope of the Subscribe a source gets in the Enumerate response
  * (see docs/internals/subscriptions.md for every element). NotifyTo and EndTo =

@@ -195,8 +195,9 @@ static enum wsm_err address(struct wsm_buf *b, const struct wsmd_sub *s,
         e = wsm__buf_printf(b, "/wsman/subscriptions/%s</a:Address>", id.data);
     wsm__buf_free(&id);
     TRY(e);
-    return wsm__buf_printf(b, "<a:ReferenceProperties><e:Identifier>%s</e:Identifier>"
-                              "</a:ReferenceProperties>",
+    return wsm__buf_printf(b,
+                           "<a:ReferenceProperties><e:Identifier>%s</e:Identifier>"
+                           "</a:ReferenceProperties>",
                            s->version);
 }
 
@@ -265,13 +266,14 @@ static enum wsm_err subscribe(struct wsm_buf *b, const struct wsmd_sub *s,
                          "<s:Header><a:To>" WSM_ADDR_ANONYMOUS "</a:To>"
                          "<w:ResourceURI s:mustUnderstand=\"true\">"));
     TRY(wsm__buf_xml(b, s->uri));
-    TRY(wsm__buf_printf(b,
-                        "</w:ResourceURI><a:ReplyTo><a:Address s:mustUnderstand=\"true\">"
-                        WSM_ADDR_ANONYMOUS "</a:Address></a:ReplyTo>"
-                        "<a:Action s:mustUnderstand=\"true\">" WSM_NS_WSEV "/Subscribe</a:Action>"
-                        "<w:MaxEnvelopeSize s:mustUnderstand=\"true\">512000</w:MaxEnvelopeSize>"
-                        "<a:MessageID>%s</a:MessageID>",
-                        msgid));
+    TRY(wsm__buf_printf(
+        b,
+        "</w:ResourceURI><a:ReplyTo><a:Address s:mustUnderstand=\"true\">" WSM_ADDR_ANONYMOUS
+        "</a:Address></a:ReplyTo>"
+        "<a:Action s:mustUnderstand=\"true\">" WSM_NS_WSEV "/Subscribe</a:Action>"
+        "<w:MaxEnvelopeSize s:mustUnderstand=\"true\">512000</w:MaxEnvelopeSize>"
+        "<a:MessageID>%s</a:MessageID>",
+        msgid));
     TRY(locale(b, lang));
     TRY(wsm__buf_printf(b,
                         "<p:OperationID s:mustUnderstand=\"false\">%s</p:OperationID>"
@@ -280,15 +282,15 @@ static enum wsm_err subscribe(struct wsm_buf *b, const struct wsmd_sub *s,
                         "<w:Option Name=\"SubscriptionName\">",
                         opid));
     TRY(wsm__buf_xml(b, s->id));
-    TRY(wsm__buf_printf(b,
-                        "</w:Option><w:Option Name=\"Compression\">SLDC</w:Option>"
-                        "<w:Option Name=\"CDATA\" xsi:nil=\"true\"/>"
-                        "<w:Option Name=\"ContentFormat\">%s</w:Option>"
-                        "<w:Option Name=\"IgnoreChannelError\" xsi:nil=\"true\"/>%s"
-                        "</w:OptionSet></s:Header>",
-                        strcmp(s->content_format, "Events") == 0 ? "Raw" : "RenderedText",
-                        s->read_existing ? "<w:Option Name=\"ReadExistingEvents\" xsi:nil=\"true\"/>"
-                                         : ""));
+    TRY(wsm__buf_printf(
+        b,
+        "</w:Option><w:Option Name=\"Compression\">SLDC</w:Option>"
+        "<w:Option Name=\"CDATA\" xsi:nil=\"true\"/>"
+        "<w:Option Name=\"ContentFormat\">%s</w:Option>"
+        "<w:Option Name=\"IgnoreChannelError\" xsi:nil=\"true\"/>%s"
+        "</w:OptionSet></s:Header>",
+        strcmp(s->content_format, "Events") == 0 ? "Raw" : "RenderedText",
+        s->read_existing ? "<w:Option Name=\"ReadExistingEvents\" xsi:nil=\"true\"/>" : ""));
 
     TRY(wsm__buf_puts(b, "<s:Body><e:Subscribe><e:EndTo>"));
     TRY(address(b, s, ctx));
@@ -298,7 +300,8 @@ static enum wsm_err subscribe(struct wsm_buf *b, const struct wsmd_sub *s,
     TRY(wsm__buf_puts(b, "<e:NotifyTo>"));
     TRY(address(b, s, ctx));
     TRY(policy(b, s, ctx));
-    TRY(wsm__buf_puts(b, "</e:NotifyTo><w:ConnectionRetry Total=\"5\">PT60.0S</w:ConnectionRetry>"));
+    TRY(wsm__buf_puts(b,
+                      "</e:NotifyTo><w:ConnectionRetry Total=\"5\">PT60.0S</w:ConnectionRetry>"));
     if (s->max_items)
         TRY(wsm__buf_printf(b, "<w:MaxElements>%u</w:MaxElements>", s->max_items));
     TRY(duration(b, "MaxTime", s->max_latency_ms));

@@ -1,0 +1,28 @@
+/* Between the files of the subscriptions module (subscription.c, subxml.c,
+ * subload.c, subwrite.c); nothing else includes it. */
+#ifndef WSMD_SUB_PRIV_H
+#define WSMD_SUB_PRIV_H
+
+#include <libxml/tree.h>
+
+#include "subscription.h"
+
+/* printf into err (n bytes), folded to one line. */
+void wsmd__sub_seterr(char *err, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* UTF-16 (after its BOM; le: little-endian) appended to out as UTF-8; -1 on
+ * an odd length or a lone surrogate. */
+int wsmd__sub_utf16(const unsigned char *p, size_t len, int le, struct wsm_buf *out);
+int wsmd__sub_contains(const char *buf, size_t len, const char *needle);
+/* A document (enc forces the encoding, or NULL); NULL with err set when it
+ * is not well-formed or has a DOCTYPE (*dtd then 1). "what" names it in err. */
+xmlDocPtr wsmd__sub_read_doc(const char *buf, size_t len, const char *enc, const char *what,
+                             int *dtd, char *err, size_t errlen);
+/* Checks s->query and fills s->query_xml and s->nchannels; -1 with err. */
+int wsmd__sub_check_query(struct wsmd_sub *s, char *err, size_t errlen);
+/* The element n serialized, malloc'd (NULL: out of memory). */
+char *wsmd__sub_dump(xmlDocPtr doc, xmlNodePtr n);
+/* Fills s->version from the parameters a source sees. */
+void wsmd__sub_version(struct wsmd_sub *s);
+
+#endif
