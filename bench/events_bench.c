@@ -175,6 +175,7 @@ int main(int argc, char **argv)
     wsm__buf_free(&body);
     free(u16);
     wsm__envelope_thread_cleanup();
+    wsmd__events_thread_cleanup();
     xmlCleanupParser();
     return 0;
 }

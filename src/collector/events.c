@@ -322,6 +322,16 @@ static const unsigned char tagstop[256] = {
  * markup declaration), and no element with more than max attributes
  * (libxml2's duplicate check is quadratic in their number). Comments, CDATA
  * and processing instructions are skipped whole. */
+void wsmd__events_thread_cleanup(void)
+{
+    pthread_once(&ctxt_once, ctxt_key_make);
+    xmlParserCtxtPtr c = pthread_getspecific(ctxt_key);
+    if (c) {
+        pthread_setspecific(ctxt_key, NULL);
+        xmlFreeParserCtxt(c);
+    }
+}
+
 /* (s[len] must be NUL.) */
 static int prescan_ok(const char *s, size_t len, int max)
 {

@@ -803,6 +803,7 @@ int main(void)
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     wsm__envelope_thread_cleanup();
+    wsmd__events_thread_cleanup();
     xmlCleanupParser();
     return r;
 }
