@@ -46,6 +46,11 @@ struct wsmd_event {
 enum wsm_err wsmd__events_parse(const xmlNode *events, struct wsm_arena *a, size_t max_events,
                                 struct wsmd_event **out, size_t *n);
 
+/* Frees the calling thread's event parser context (threads that end free
+ * theirs; the main thread calls it before exit, next to
+ * wsm__envelope_thread_cleanup). */
+void wsmd__events_thread_cleanup(void);
+
 struct wsmd_event_meta {
     const char *subscription;  /* SubscriptionId */
     const char *client;        /* the principal */

@@ -400,8 +400,7 @@ enum wsm_err wsmd__events_prepare(const void *in, size_t len, struct wsm_buf *ou
     size_t guess = utf16 ? len / 2 + len / 8 : len;
     if (guess > max_out)
         guess = max_out;
-    if ((e = wsm__buf_reserve(out, guess)))
-        return e == WSM_ERR_ENVELOPE_TOO_LARGE ? WSM_ERR_QUOTA : e;
+    (void)wsm__buf_reserve(out, guess); /* a hint: put() checks for itself */
 
     if (utf16) {
         e = from_utf16(&s, p, len / 2, be);
@@ -420,8 +419,10 @@ enum wsm_err wsmd__events_prepare(const void *in, size_t len, struct wsm_buf *ou
             out->data[start] = '\0';
         return e;
     }
-    /* (reserve above left room for the terminating NUL) */
-    out->data[out->len] = '\0';
+    if (out->data) /* (a wsm_buf always has room for its NUL) */
+        out->data[out->len] = '\0';
+    else if ((e = wsm__buf_add(out, "", 0))) /* empty: still a string */
+        return e == WSM_ERR_ENVELOPE_TOO_LARGE ? WSM_ERR_QUOTA : e;
     fix_decl(out->data + start, out->len - start);
     if (nfixed)
         *nfixed = s.nfixed;
