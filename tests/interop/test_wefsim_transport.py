@@ -345,6 +345,26 @@ def test_heartbeat_subscription_end_and_111():
         is not None
 
 
+def test_fast_generator():
+    """Template mode: still well-formed Windows events, RecordIds in order per
+    channel, the spoiling options still honoured."""
+    gen = wefsim.EventGen("ws1.wsmd.test", start=7, seed=4, fast=True)
+    meta = gen.batch_meta(40, ["Security", "System", "Application"], malformed_at=5)
+    seen = {}
+    for i, (xml, ch, rid) in enumerate(meta):
+        if i == 5:
+            with pytest.raises(ET.ParseError):
+                ET.fromstring(xml)
+        else:
+            sysn = ET.fromstring(xml).find(f"{{{NS_EVENT}}}System")
+            assert sysn.findtext(f"{{{NS_EVENT}}}Channel") == ch
+            assert int(sysn.findtext(f"{{{NS_EVENT}}}EventRecordID")) == rid
+            assert sysn.find(f"{{{NS_EVENT}}}TimeCreated").get("SystemTime").endswith("Z")
+        seen.setdefault(ch, []).append(rid)
+    assert all(v == list(range(7, 7 + len(v))) for v in seen.values()), seen
+    assert len({m[0] for m in meta}) == 40
+
+
 def test_spoiled_events():
     """U+0005 makes the whole envelope not well-formed XML (what the
     collector's events_prepare repairs); a malformed event leaves the

@@ -392,7 +392,8 @@ class Source:
     cafile: TLS (cert/key: the client certificate). utf16: bodies in
     UTF-16LE with BOM (else UTF-8). sldc: "auto" (as the subscription's
     Compression option asks), True, False, or "flag" (the header, no
-    compression). encrypt: seal bodies (default: over plain HTTP with
+    compression). fast: the event generator's template mode (benchmarks).
+    encrypt: seal bodies (default: over plain HTTP with
     Kerberos/Negotiate). machine_id: the FQDN (default from the principal
     NAME$@REALM -> name.realm, lower case, or the certificate's name).
     """
@@ -401,7 +402,8 @@ class Source:
                  scheme="Kerberos", https=False, cert=None, key=None, cafile=None, utf16=True,
                  sldc="auto", encrypt=None, machine_id=None, service="HTTP", service_host=None,
                  address=None, path=GPO_PATH, timeout=30, retries=2, retry_delay=0.0,
-                 user_agent=USER_AGENT, rendered=False, seed=None, record_start=1000):
+                 user_agent=USER_AGENT, rendered=False, seed=None, record_start=1000,
+                 fast=False):
         if scheme not in ("Kerberos", "Negotiate", "cert", "none"):
             raise ValueError("scheme: Kerberos, Negotiate, cert or none")
         if scheme == "cert" and not (https and cert):
@@ -424,7 +426,8 @@ class Source:
             else:
                 machine_id = socket.getfqdn()
         self.machine_id = machine_id
-        self.gen = EventGen(machine_id, start=record_start, seed=seed, rendered=rendered)
+        self.gen = EventGen(machine_id, start=record_start, seed=seed, rendered=rendered,
+                            fast=fast)
         self.session_id = message_id()
         self._creds = None
         self._tls = None
@@ -675,7 +678,7 @@ def _one(i, a):
                  sldc={"auto": "auto", "on": True, "off": False, "flag": "flag"}[a.sldc],
                  encrypt=False if a.no_encrypt else None, machine_id=sub_i(a.machine_id),
                  address=a.address, path=a.path, timeout=a.timeout, retries=a.retries,
-                 rendered=a.rendered, seed=i)
+                 rendered=a.rendered, seed=i, fast=a.fast)
     t0 = time.monotonic()
     try:
         if a.identify:
@@ -735,6 +738,9 @@ def main(argv=None):
     ap.add_argument("--sldc", default="auto", choices=["auto", "on", "off", "flag"])
     ap.add_argument("--no-encrypt", action="store_true", help="plain bodies after the handshake")
     ap.add_argument("--rendered", action="store_true", help="RenderingInfo in events")
+    ap.add_argument("--fast", action="store_true",
+                    help="events from a few templates per channel (about 4x the rate; "
+                         "for benchmarks)")
     ap.add_argument("--sources", "-k", type=int, default=1)
     ap.add_argument("--batches", "-n", type=int, default=1)
     ap.add_argument("--events", "-m", type=int, default=None,
