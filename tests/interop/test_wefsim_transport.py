@@ -497,6 +497,10 @@ def test_resend_until_acked(stub):
     assert all(h["User-Agent"] == "Microsoft WinRM Client" for h, _ in seen)
     assert all(b.startswith(b"\xff\xfe") for _, b in seen)
     assert all(h["Host"] == f"127.0.0.1:{port}" for h, _ in seen)
+    # Host is the URL's host even when connecting to another address.
+    src = wefsim.Source("collector.wsmd.test", port, scheme="none", address="127.0.0.1")
+    assert src.identify().status == 200
+    assert seen[-1][0]["Host"] == f"collector.wsmd.test:{port}"
     src.close()
 
 
