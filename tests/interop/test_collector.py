@@ -5,6 +5,7 @@ source's own ways (Kerberos, Negotiate, certificates, UTF-16, SLDC) are in
 test_collector_flow.py through wefsim.py."""
 
 import os
+from pathlib import Path
 import signal
 import subprocess
 import time
@@ -390,3 +391,30 @@ def test_raw_xml_output_and_reopen_on_sighup(wsmd_factory, tmp_path):
     assert len((c.events / "Raw.xml").read_text().splitlines()) == 1
     assert [r["EventRecordID"] for r in c.jsonl("Raw")] == [3]
     assert len((c.events / "Raw.xml.1").read_text().splitlines()) == 2
+
+
+def _vector(name):
+    """A captured SLDC body from tests/unit/sldc_vectors.h (see its sources there)."""
+    import re as _re
+    text = (Path(__file__).resolve().parents[1] / "unit" / "sldc_vectors.h").read_text()
+    m = _re.search(r"%s\[\d+\] = \{(.*?)\};" % name, text, _re.S)
+    return bytes(int(x, 16) for x in _re.findall(r"0x([0-9a-fA-F]{2})", m.group(1)))
+
+
+def test_a_captured_windows_sldc_heartbeat_is_acked(col):
+    # A real Windows 10 Heartbeat, SLDC-compressed UTF-16LE, as it arrives
+    # after the message decryption (here Basic over loopback carries it).
+    body = _vector("openwec_heartbeat")
+    r = col.post("/wsman/subscriptions/Sec", body,
+                 headers={"Content-Encoding": "SLDC",
+                          "Content-Type": "application/soap+xml;charset=UTF-16"})
+    assert r.status_code == 200, r.text
+    assert ack_relates_to(r.text) == ("http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack",
+                                      "uuid:EEC04F74-A27D-4C3A-AEF5-BC5BF54359BA")
+    gr = col.wecutil("gr", "Sec").stdout
+    assert "LastHeartbeatTime: never" not in gr
+    # Truncated, it is refused and nothing is recorded.
+    r = col.post("/wsman/subscriptions/Sec", body[:500],
+                 headers={"Content-Encoding": "SLDC"})
+    assert r.status_code in (400, 500)
+    assert col.jsonl() == []
