@@ -87,6 +87,7 @@ struct req {
     int shutdown; /* woken by wsmd__http_quiesce: answer, do not park again */
     unsigned long token;
     int (*unpark)(struct wsmd_server *srv, unsigned long token);
+    void *resume_ctx;        /* the handler's note to its resumed run */
     struct req *prev, *next; /* in the server's parked list */
     uint64_t watch_id;       /* its id in the client-gone watcher */
     int watch_fd;            /* -1: not watched */
@@ -714,11 +715,13 @@ static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
         .path = r->path,
         .col = r->col,
         .conn = c,
+        .resume_ctx = r->resume_ctx,
         .out = &out,
         .t0_ms = r->t0_ms,
         .resumed = resumed,
     };
     enum wsm_err e = wsmd__dispatch(&call);
+    r->resume_ctx = call.resume_ctx;
     if (!e && call.park) {
         if (r->shutdown) {
             e = WSM_ERR_TIMED_OUT;
@@ -731,7 +734,9 @@ static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
             parked_add(r->srv, r);
             MHD_suspend_connection(c);
             unsigned long token = 0;
-            if (call.park(&call, wake_request, r, &token) != WSM_OK)
+            enum wsm_err pe = call.park(&call, wake_request, r, &token);
+            r->resume_ctx = call.resume_ctx;
+            if (pe != WSM_OK)
                 /* Nothing to wait for after all: the handler runs again. */
                 MHD_resume_connection(c);
             else
@@ -918,7 +923,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->parked = 0;
         parked_del(r->srv, r);
         if (r->gone || peer_closed(c)) {
-            /* Nobody to answer: close without running the handler. */
+            /* Nobody to answer: close without running the handler (whose
+             * wait, over, may hold something to release). */
+            if (r->unpark)
+                r->unpark(r->srv, r->token);
             char peer[80];
             peer_of(c, peer, sizeof(peer));
             wsmd__log("event=poll-abandoned peer=%s user=%s action=%s", peer,
