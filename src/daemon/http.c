@@ -43,10 +43,13 @@
 #define LOG_FIELD 256
 #define MHD_LOG_PER_SEC 10
 /* libmicrohttpd's per-connection pool holds the request line and headers:
- * 64 KiB takes an Authorization header of some 40 KB (a Kerberos ticket
+ * 48 KiB takes an Authorization header of some 40 KB (a Kerberos ticket
  * with a large PAC) with room for the rest. Above 32 KiB MHD maps the pool
- * (mmap), so only the pages a request touches are resident. */
-#define WSMD_HTTP_POOL 65536
+ * (mmap), but it zeroes the whole pool after each request, so every
+ * connection that has made one keeps all of it resident: this is most of
+ * what an idle keep-alive connection costs (a connected event source: 48 KB,
+ * bench/collect). */
+#define WSMD_HTTP_POOL (48 * 1024)
 
 struct req {
     struct wsmd_server *srv;
