@@ -69,12 +69,11 @@ int main(int argc, char **argv)
     xmlInitParser();
     struct wsm_buf body;
     wsm__buf_init(&body, 0);
-    wsm__buf_puts(&body,
-                  "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
-                  "xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
-                  "xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"><s:Header>"
-                  "<a:Action>http://schemas.dmtf.org/wbem/wsman/1/wsman/Events</a:Action>"
-                  "<a:MessageID>uuid:1</a:MessageID></s:Header><s:Body><w:Events>");
+    wsm__buf_puts(&body, "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
+                         "xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
+                         "xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"><s:Header>"
+                         "<a:Action>http://schemas.dmtf.org/wbem/wsman/1/wsman/Events</a:Action>"
+                         "<a:MessageID>uuid:1</a:MessageID></s:Header><s:Body><w:Events>");
     for (int i = 0; i < N; i++) {
         wsm__buf_puts(&body, "<w:Event Action=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/Event\">"
                              "<![CDATA[");
@@ -100,7 +99,7 @@ int main(int argc, char **argv)
         }
     if (RUN("prepare8"))
         printf("prepare UTF-8:    %8.0f MB/s  (%zu-byte body, 0 fixes)\n", (double)bytes / t / 1e6,
-           body.len);
+               body.len);
     bytes = 0;
     t0 = cpu_s();
     while (RUN("prepare16") && (t = cpu_s() - t0) < secs)
@@ -111,7 +110,8 @@ int main(int argc, char **argv)
             bytes += n16;
         }
     if (RUN("prepare16"))
-        printf("prepare UTF-16LE: %8.0f MB/s  of input (%zu bytes)\n", (double)bytes / t / 1e6, n16);
+        printf("prepare UTF-16LE: %8.0f MB/s  of input (%zu bytes)\n", (double)bytes / t / 1e6,
+               n16);
 
     wsm__buf_reset(&out);
     wsmd__events_prepare(body.data, body.len, &out, 1 << 24, &nf);
@@ -133,7 +133,7 @@ int main(int argc, char **argv)
     }
     if (RUN("parse"))
         printf("events_parse:     %8.0f events/s (%zu-byte events)\n", (double)events / t,
-           strlen(EV) + 3);
+               strlen(EV) + 3);
 
     struct wsm_arena a;
     wsm__arena_init(&a);

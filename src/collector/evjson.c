@@ -9,6 +9,7 @@
 
 /* 1 for bytes that a JSON string cannot hold as they are: control
  * characters, '"', '\\', and every non-ASCII byte (its UTF-8 is checked). */
+/* clang-format off */
 static const unsigned char jstop[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x00 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
@@ -27,6 +28,7 @@ static const unsigned char jstop[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xe0 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xf0 */
 };
+/* clang-format on */
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs,
  * no surrogates, nothing past U+10FFFF), 0 if there is none. */
@@ -44,8 +46,7 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
         return 3;
     }
     if (c >= 0xF0 && c < 0xF5) {
-        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
-            (p[3] & 0xC0) != 0x80)
+        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
             return 0;
         if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
             return 0;
@@ -173,9 +174,10 @@ enum wsm_err wsmd__event_json(struct wsm_buf *out, const struct wsmd_event *ev,
     if (!m)
         m = &none;
     /* The mismatch is only claimed when both sides are known. */
-    int mismatch = ev->computer && m->client &&
-                   !wsmd__event_computer_matches(ev->computer, m->client);
-    if ((e = wsm__buf_add(out, "{\"Xml\":", 7)) || (e = wsmd__json_str(out, ev->xml ? ev->xml : "", ev->xml_len)) ||
+    int mismatch =
+        ev->computer && m->client && !wsmd__event_computer_matches(ev->computer, m->client);
+    if ((e = wsm__buf_add(out, "{\"Xml\":", 7)) ||
+        (e = wsmd__json_str(out, ev->xml ? ev->xml : "", ev->xml_len)) ||
         (e = str_or_null(out, "Computer", ev->computer)) ||
         (e = str_or_null(out, "Channel", ev->channel)) ||
         (e = ll_or_null(out, "EventID", ev->event_id)) ||
@@ -205,11 +207,11 @@ enum wsm_err wsmd__event_json(struct wsm_buf *out, const struct wsmd_event *ev,
 /* ---- Computer vs principal --------------------------------------------- */
 
 struct name {
-    const char *host;   /* the machine's name (first label) */
+    const char *host; /* the machine's name (first label) */
     size_t host_len;
     const char *domain; /* a DNS domain (or Kerberos realm), may be NULL */
     size_t domain_len;
-    int netbios;        /* host is an account name: 15 characters at most */
+    int netbios; /* host is an account name: 15 characters at most */
 };
 
 /* Splits a principal: NAME$@REALM (Kerberos), DOMAIN\NAME$ (NTLM, Basic),

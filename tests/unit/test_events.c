@@ -84,7 +84,8 @@ static const char *ENV_HEAD =
     "xmlns:e=\"http://schemas.xmlsoap.org/ws/2004/08/eventing\" "
     "xmlns:w=\"" W "\" xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\">"
     "<s:Header><a:To>http://wec.example.com:5985/wsman/subscriptions/SUB1</a:To>"
-    "<a:Action s:mustUnderstand=\"true\">http://schemas.dmtf.org/wbem/wsman/1/wsman/Events</a:Action>"
+    "<a:Action "
+    "s:mustUnderstand=\"true\">http://schemas.dmtf.org/wbem/wsman/1/wsman/Events</a:Action>"
     "<a:MessageID>uuid:8C3B0B67-0C1E-4E3B-9E55-0123456789AB</a:MessageID>"
     "<w:AckRequested/></s:Header><s:Body><w:Events>";
 static const char *ENV_TAIL = "</w:Events></s:Body></s:Envelope>";
@@ -118,7 +119,8 @@ static const char *EV_7036 =
     "<Provider Name='Service Control Manager' Guid='{555908d1-a6d7-4695-8e1e-26931d2012f4}' "
     "EventSourceName='Service Control Manager'/><EventID Qualifiers='16384'>7036</EventID>"
     "<Version>0</Version><Level>4</Level><Task>0</Task><Opcode>0</Opcode>"
-    "<Keywords>0x8080000000000000</Keywords><TimeCreated SystemTime='2026-12-07T06:44:59.5000000Z'/>"
+    "<Keywords>0x8080000000000000</Keywords><TimeCreated "
+    "SystemTime='2026-12-07T06:44:59.5000000Z'/>"
     "<EventRecordID>4242</EventRecordID><Correlation/><Execution ProcessID='680' ThreadID='7000'/>"
     "<Channel>System</Channel><Computer>ws2.example.com</Computer><Security/></System>"
     "<EventData><Data Name='param1'>Windows Update</Data><Data Name='param2'>running</Data>"
@@ -132,8 +134,9 @@ static char *envelope_of(const char **evs, size_t n)
     wsm__buf_init(&b, 0);
     wsm__buf_puts(&b, ENV_HEAD);
     for (size_t i = 0; i < n; i++) {
-        wsm__buf_puts(&b, "\n\t\t\t<w:Event Action=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/Event\">"
-                          "\n\t\t\t\t<![CDATA[");
+        wsm__buf_puts(
+            &b, "\n\t\t\t<w:Event Action=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/Event\">"
+                "\n\t\t\t\t<![CDATA[");
         wsm__buf_puts(&b, evs[i]);
         wsm__buf_puts(&b, "]]>\n\t\t\t</w:Event>");
     }
@@ -163,9 +166,8 @@ static void run_batch(const void *body, size_t len, struct batch *b, size_t *nfi
     assert_int_equal(wsmd__events_prepare(body, len, &clean, 1 << 22, nfixed), WSM_OK);
     struct wsm_limits lim = {.max_size = 1 << 22};
     char msgid[128];
-    assert_int_equal(wsm__envelope_parse(clean.data, clean.len, &lim, &b->env, msgid,
-                                         sizeof(msgid)),
-                     WSM_OK);
+    assert_int_equal(
+        wsm__envelope_parse(clean.data, clean.len, &lim, &b->env, msgid, sizeof(msgid)), WSM_OK);
     wsm__buf_free(&clean);
     assert_true(wsm__xml_is(b->env->payload, W, "Events"));
     wsm__arena_init(&b->arena);
@@ -255,9 +257,9 @@ static void prepare_utf16(void **state)
             free(got);
         }
     /* lone surrogates (high then ASCII, low alone, high at the end), U+0005, U+FFFF */
-    static const unsigned char lone[] = {0xFF, 0xFE, '<', 0, 'a', 0, '>', 0, 0x3D, 0xD8, 'x', 0,
-                                         0x00, 0xDE, 0x05, 0, 0xFF, 0xFF, '<', 0, '/', 0,
-                                         'a', 0, '>', 0, 0x3D, 0xD8};
+    static const unsigned char lone[] = {0xFF, 0xFE, '<',  0,    'a',  0, '>',  0,    0x3D, 0xD8,
+                                         'x',  0,    0x00, 0xDE, 0x05, 0, 0xFF, 0xFF, '<',  0,
+                                         '/',  0,    'a',  0,    '>',  0, 0x3D, 0xD8};
     size_t nf;
     char *got = prep(lone, sizeof(lone), &nf);
     assert_string_equal(got, "<a>\\uD83Dx\\uDE00\\u0005\\uFFFF</a>\\uD83D");
@@ -295,7 +297,8 @@ static void prepare_declaration(void **state)
     expect_prep("<?xml version=\"1.0\" encoding=\"UTF8\"?><a/>",
                 "<?xml version=\"1.0\"                ?><a/>", 0);
     expect_prep("<?xml version=\"1.0\"?><a/>", "<?xml version=\"1.0\"?><a/>", 0);
-    expect_prep("<?xml-stylesheet encoding=\"x\"?><a/>", "<?xml-stylesheet encoding=\"x\"?><a/>", 0);
+    expect_prep("<?xml-stylesheet encoding=\"x\"?><a/>", "<?xml-stylesheet encoding=\"x\"?><a/>",
+                0);
     /* what comes out parses */
     const char *u8 = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><a>\xc3\xa9</a>";
     unsigned char buf[256];
@@ -340,12 +343,13 @@ static void batch_utf16_control_char(void **state)
     (void)state;
     /* U+0005 inside an event's CDATA: libxml2 would refuse the whole
      * envelope; after prepare it parses and the event keeps it readable. */
-    const char *bad = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
-                      "<Provider Name='App'/><EventID>1000</EventID><Level>2</Level>"
-                      "<EventRecordID>77</EventRecordID><Channel>Application</Channel>"
-                      "<Computer>WS1</Computer></System><EventData><Data>a\x05z \xf0\x9f\x98\x80"
-                      "</Data></EventData><RenderingInfo Culture='en-US'><Message>bad \x05 "
-                      "char</Message></RenderingInfo></Event>";
+    const char *bad =
+        "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
+        "<Provider Name='App'/><EventID>1000</EventID><Level>2</Level>"
+        "<EventRecordID>77</EventRecordID><Channel>Application</Channel>"
+        "<Computer>WS1</Computer></System><EventData><Data>a\x05z \xf0\x9f\x98\x80"
+        "</Data></EventData><RenderingInfo Culture='en-US'><Message>bad \x05 "
+        "char</Message></RenderingInfo></Event>";
     const char *evs[] = {EV_4624, bad};
     char *u8 = envelope_of(evs, 2);
     size_t cap = strlen(u8) * 2 + 4;
@@ -376,8 +380,8 @@ static void batch_utf16_control_char(void **state)
 static void batch_malformed_among_good(void **state)
 {
     (void)state;
-    const char *evs[] = {EV_4624, "<Event xmlns='x'><System><EventID>1</EventID></Syst>",
-                         EV_7036, "not xml at all", EV_4624};
+    const char *evs[] = {EV_4624, "<Event xmlns='x'><System><EventID>1</EventID></Syst>", EV_7036,
+                         "not xml at all", EV_4624};
     char *u8 = envelope_of(evs, 5);
     struct batch b;
     size_t nf;
@@ -446,7 +450,8 @@ static void batch_shapes(void **state)
     assert_string_equal(e->computer, "WS1");
     assert_int_equal(e->record_id, -1); /* past the range of a long long */
     assert_string_equal(e->rendered_message, " two\nlines ");
-    assert_non_null(strstr(e->xml, "xmlns:ev=\"http://schemas.microsoft.com/win/2004/08/events/event\""));
+    assert_non_null(
+        strstr(e->xml, "xmlns:ev=\"http://schemas.microsoft.com/win/2004/08/events/event\""));
     assert_false(b.ev[1].well_formed);
     assert_int_equal(b.ev[1].xml_len, 0);
     assert_string_equal(b.ev[1].xml, "");
@@ -553,7 +558,8 @@ static void json_event(void **state)
     assert_true(json_valid(j.data, j.len));
     const char *want_tail =
         "\",\"Computer\":\"ws2.example.com\",\"Channel\":\"System\",\"EventID\":7036,"
-        "\"Qualifiers\":16384,\"EventRecordID\":4242,\"TimeCreated\":\"2026-12-07T06:44:59.5000000Z\","
+        "\"Qualifiers\":16384,\"EventRecordID\":4242,\"TimeCreated\":\"2026-12-07T06:44:59."
+        "5000000Z\","
         "\"Provider\":\"Service Control Manager\",\"Level\":4,\"Task\":0,\"Opcode\":0,"
         "\"Keywords\":\"0x8080000000000000\",\"Subscription\":\"SUB-1\","
         "\"Client\":\"WS2$@EXAMPLE.COM\",\"SourceAddress\":\"192.0.2.7\","
@@ -575,10 +581,20 @@ static void json_event(void **state)
         all[i] = (char)(i + 1);
     memcpy(all + 255, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\x80\"\\", 14);
     all[269] = '\0';
-    struct wsmd_event e = {.xml = all, .xml_len = 269, .computer = all, .channel = all,
-                           .provider = all, .time_created = all, .level = all, .task = "-1",
-                           .opcode = "007", .keywords = all, .event_id = -1, .record_id = 5,
-                           .rendered_message = all, .qualifiers = -1};
+    struct wsmd_event e = {.xml = all,
+                           .xml_len = 269,
+                           .computer = all,
+                           .channel = all,
+                           .provider = all,
+                           .time_created = all,
+                           .level = all,
+                           .task = "-1",
+                           .opcode = "007",
+                           .keywords = all,
+                           .event_id = -1,
+                           .record_id = 5,
+                           .rendered_message = all,
+                           .qualifiers = -1};
     struct wsmd_event_meta mm = {all, all, all, all};
     wsm__buf_reset(&j);
     assert_int_equal(wsmd__event_json(&j, &e, &mm), WSM_OK);
@@ -592,8 +608,8 @@ static void json_event(void **state)
     assert_non_null(strstr(j.data, "\"WellFormed\":false}"));
 
     /* a malformed event with nothing known */
-    struct wsmd_event bare = {.xml = "<x", .xml_len = 2, .event_id = -1, .record_id = -1,
-                              .qualifiers = -1};
+    struct wsmd_event bare = {
+        .xml = "<x", .xml_len = 2, .event_id = -1, .record_id = -1, .qualifiers = -1};
     wsm__buf_reset(&j);
     assert_int_equal(wsmd__event_json(&j, &bare, NULL), WSM_OK);
     assert_string_equal(
@@ -619,8 +635,8 @@ static void json_validator_refuses(void **state)
 {
     (void)state;
     /* the checker itself must be able to fail */
-    const char *bad[] = {"{", "{\"a\":}", "\"\x01\"", "\"\xff\"", "\"\\x\"", "01", "{\"a\":1,}",
-                         "[1 2]", "\"\xed\xa0\x80\"", "tru", "{} {}"};
+    const char *bad[] = {"{",          "{\"a\":}", "\"\x01\"",         "\"\xff\"", "\"\\x\"", "01",
+                         "{\"a\":1,}", "[1 2]",    "\"\xed\xa0\x80\"", "tru",      "{} {}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(json_valid(bad[i], strlen(bad[i])));
     assert_true(json_valid(" {\"a\":[1,-2.5e3,true,null,\"\\u00e9\"]} ", 36));
