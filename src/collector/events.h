@@ -19,6 +19,9 @@
 #define WSMD_EVENT_MAX_DEPTH 64
 /* Attributes allowed on one element of an event (Windows writes at most 3). */
 #define WSMD_EVENT_MAX_ATTRS 64
+/* An event longer than this is kept as text, not parsed (well_formed = 0);
+ * Windows' own are a few KB, the envelope that carries them 512 KB. */
+#define WSMD_EVENT_MAX_SIZE (4u << 20)
 
 /* A delivery body as received (after decryption and decompression) -> clean UTF-8 in out:
  * BOM / UTF-16LE / UTF-16BE / UTF-8 detected (and the XML declaration's encoding rewritten or

@@ -215,7 +215,7 @@ struct name {
 };
 
 /* Splits a principal: NAME$@REALM (Kerberos), DOMAIN\NAME$ (NTLM, Basic),
- * host.domain (certificate CN), or a bare NAME. A trailing '$' (machine
+ * host.domain (certificate CN), service/host.domain@REALM, or a bare NAME. A trailing '$' (machine
  * account) is dropped. */
 static void split_principal(const char *p, struct name *n)
 {
@@ -238,8 +238,15 @@ static void split_principal(const char *p, struct name *n)
         end--;
         n->netbios = 1;
     }
+    /* a service principal (host/ws1.example.com@REALM): the host part */
+    const char *slash = memrchr(p, '/', (size_t)(end - p));
+    int fqdn = !at;
+    if (slash) {
+        p = slash + 1;
+        fqdn = 1;
+    }
     const char *dot = memchr(p, '.', (size_t)(end - p));
-    if (dot && !at) { /* host.domain */
+    if (dot && fqdn) { /* host.domain: its domain is the one to compare */
         n->domain = dot + 1;
         n->domain_len = (size_t)(end - dot - 1);
         end = dot;

@@ -491,6 +491,35 @@ static void batch_limits(void **state)
     wsm__envelope_free(env);
     free(u8);
 
+    /* past the size cap: kept as text, not parsed */
+    struct wsm_buf big;
+    wsm__buf_init(&big, 0);
+    wsm__buf_puts(&big, "<Event><System><EventID>9</EventID></System><EventData><Data>");
+    while (big.len <= WSMD_EVENT_MAX_SIZE)
+        wsm__buf_puts(&big, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    wsm__buf_puts(&big, "</Data></EventData></Event>");
+    xmlDocPtr bd = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNodePtr root = xmlNewDocNode(bd, NULL, (const xmlChar *)"Events", NULL);
+    xmlDocSetRootElement(bd, root);
+    xmlSetNs(root, xmlNewNs(root, (const xmlChar *)W, (const xmlChar *)"w"));
+    xmlNodePtr we = xmlNewChild(root, root->ns, (const xmlChar *)"Event", NULL);
+    xmlAddChild(we, xmlNewCDataBlock(bd, (const xmlChar *)big.data, (int)big.len));
+    wsm__arena_init(&a);
+    assert_int_equal(wsmd__events_parse(root, &a, 1, &v, &n), WSM_OK);
+    assert_int_equal(n, 1);
+    assert_false(v[0].well_formed);
+    assert_int_equal(v[0].xml_len, big.len);
+    big.len -= big.len - WSMD_EVENT_MAX_SIZE + 100; /* just under: parses */
+    memcpy(big.data + big.len - 27, "</Data></EventData></Event>", 27);
+    big.data[big.len] = '\0';
+    xmlNodeSetContent(we->children, (const xmlChar *)big.data);
+    assert_int_equal(wsmd__events_parse(root, &a, 1, &v, &n), WSM_OK);
+    assert_true(v[0].well_formed);
+    assert_int_equal(v[0].event_id, 9);
+    wsm__arena_free(&a);
+    xmlFreeDoc(bd);
+    wsm__buf_free(&big);
+
     /* hostile events: each is kept as text, the next one still parses */
     struct wsm_buf deep, attrs;
     wsm__buf_init(&deep, 0);
@@ -670,6 +699,9 @@ static void computer_matching(void **state)
         {"buildserver-0042.example.com", "BUILDSERVER-004$@EXAMPLE.COM", 1},
         {"buildserver-0042.example.com", "BUILDSERVER-004@EXAMPLE.COM", 0},
         {"buildserver-004.example.com", "BUILDSERVER-004$@EXAMPLE.COM", 1},
+        {"WS1.example.com", "host/ws1.example.com@EXAMPLE.COM", 1},
+        {"WS1.example.com", "HTTP/ws1.other.com@EXAMPLE.COM", 0},
+        {"WS1", "host/ws1@EXAMPLE.COM", 1},
         {NULL, "WS1$@EXAMPLE.COM", 0},
         {"WS1", NULL, 0},
         {"", "WS1$@EXAMPLE.COM", 0},
