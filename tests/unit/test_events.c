@@ -649,12 +649,16 @@ static void json_event(void **state)
                 "\"ComputerMismatch\":false,\"WellFormed\":false}");
     assert_true(json_valid(j.data, j.len));
 
-    /* the cap: nothing half-written */
+    /* the cap: nothing half-written; an exact fit is enough */
+    size_t need = j.len;
     struct wsm_buf small;
-    wsm__buf_init(&small, 40);
+    wsm__buf_init(&small, need);
     wsm__buf_puts(&small, "x");
     assert_int_not_equal(wsmd__event_json(&small, &bare, NULL), WSM_OK);
     assert_string_equal(small.data, "x");
+    wsm__buf_reset(&small);
+    assert_int_equal(wsmd__event_json(&small, &bare, NULL), WSM_OK);
+    assert_int_equal(small.len, need);
     wsm__buf_free(&small);
     wsm__buf_free(&j);
     free(u8);
