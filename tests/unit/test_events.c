@@ -1,5 +1,6 @@
 /* The collector's event handling: body preparation (encodings, forbidden
  * characters), the batch parser, the JSON object, Computer matching. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -721,6 +722,55 @@ static void computer_matching(void **state)
     }
 }
 
+/* ---- threads: each has its own parser context ----------------------------- */
+
+struct thr {
+    const xmlNode *events;
+    size_t n, good;
+};
+
+static void *thr_main(void *arg)
+{
+    struct thr *t = arg;
+    for (int k = 0; k < 50; k++) {
+        struct wsm_arena a;
+        wsm__arena_init(&a);
+        struct wsmd_event *v;
+        size_t n;
+        if (wsmd__events_parse(t->events, &a, 100, &v, &n) == WSM_OK) {
+            t->n += n;
+            for (size_t i = 0; i < n; i++)
+                t->good += v[i].well_formed && v[i].event_id == (i % 2 ? 7036 : 4624);
+        }
+        wsm__arena_free(&a);
+    }
+    wsmd__events_thread_cleanup();
+    return NULL;
+}
+
+static void threads(void **state)
+{
+    (void)state;
+    const char *evs[] = {EV_4624, EV_7036, EV_4624, EV_7036};
+    char *u8 = envelope_of(evs, 4);
+    struct batch b;
+    size_t nf;
+    run_batch(u8, strlen(u8), &b, &nf);
+    pthread_t th[4];
+    struct thr t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (struct thr){.events = b.env->payload};
+        assert_int_equal(pthread_create(&th[i], NULL, thr_main, &t[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(t[i].n, 200);
+        assert_int_equal(t[i].good, 200);
+    }
+    batch_free(&b);
+    free(u8);
+}
+
 /* ---- the fuzz seed corpus: realistic bodies parse into events --------------- */
 
 static void corpus_bodies(void **state)
@@ -851,6 +901,7 @@ int main(void)
         cmocka_unit_test(json_validator_refuses),
         cmocka_unit_test(computer_matching),
         cmocka_unit_test(corpus_bodies),
+        cmocka_unit_test(threads),
         cmocka_unit_test(speed),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
