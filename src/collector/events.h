@@ -40,7 +40,8 @@ struct wsmd_event {
     const char *computer, *channel, *provider, *time_created, *level, *task, *opcode, *keywords;
     long long event_id, record_id; /* -1: absent */
     const char *rendered_message;  /* RenderingInfo/Message, NULL if absent */
-    long long qualifiers;          /* EventID's Qualifiers attribute; -1: absent */
+    long long qualifiers;          /* EventID's Qualifiers attribute; -1: absent (JSON has
+                                      it only when > 0, so a zeroed struct has none) */
 };
 /* The events of a w:Events element (each w:Event's text/CDATA is one event), strings in arena a.
  * A malformed event is kept with well_formed = 0, never drops the rest. More than max_events
@@ -60,7 +61,7 @@ struct wsmd_event_meta {
     const char *source_addr;  /* the peer (or PROXY) address */
     const char *received;     /* RFC 3339 UTC with ms, e.g. 2026-12-07T06:45:01.123Z */
 };
-/* One JSON object, no newline: Xml, Computer, Channel, EventID, (Qualifiers when present),
+/* One JSON object, no newline: Xml, Computer, Channel, EventID, (Qualifiers when > 0),
  * EventRecordID, TimeCreated, Provider, Level, Task, Opcode, Keywords, Message (when present),
  * Subscription, Client, SourceAddress, Received, ComputerMismatch, WellFormed. Valid JSON
  * (RFC 8259) whatever the event holds. Appends to out. */

@@ -180,7 +180,7 @@ enum wsm_err wsmd__event_json(struct wsm_buf *out, const struct wsmd_event *ev,
         (e = str_or_null(out, "Computer", ev->computer)) ||
         (e = str_or_null(out, "Channel", ev->channel)) ||
         (e = ll_or_null(out, "EventID", ev->event_id)) ||
-        (ev->qualifiers >= 0 && (e = ll_or_null(out, "Qualifiers", ev->qualifiers))) ||
+        (ev->qualifiers > 0 && (e = ll_or_null(out, "Qualifiers", ev->qualifiers))) ||
         (e = ll_or_null(out, "EventRecordID", ev->record_id)) ||
         (e = str_or_null(out, "TimeCreated", ev->time_created)) ||
         (e = str_or_null(out, "Provider", ev->provider)) ||

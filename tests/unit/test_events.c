@@ -637,6 +637,16 @@ static void json_event(void **state)
     assert_non_null(strstr(j.data, "\"EventID\":null,\"EventRecordID\":5,"));
     assert_non_null(strstr(j.data, "\"WellFormed\":false}"));
 
+    /* Qualifiers='0' (Application Error 1000 has it) is left out */
+    e.qualifiers = 0;
+    wsm__buf_reset(&j);
+    assert_int_equal(wsmd__event_json(&j, &e, &mm), WSM_OK);
+    assert_null(strstr(j.data, "Qualifiers"));
+    e.qualifiers = 1;
+    wsm__buf_reset(&j);
+    assert_int_equal(wsmd__event_json(&j, &e, &mm), WSM_OK);
+    assert_non_null(strstr(j.data, "\"EventID\":null,\"Qualifiers\":1,\"EventRecordID\":5,"));
+
     /* a malformed event with nothing known */
     struct wsmd_event bare = {
         .xml = "<x", .xml_len = 2, .event_id = -1, .record_id = -1, .qualifiers = -1};
