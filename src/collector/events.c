@@ -414,7 +414,8 @@ static enum wsm_err parse_one(xmlParserCtxtPtr c, struct pstate *st, struct wsmd
     struct wsmd_event blank = {
         .xml = ev->xml, .xml_len = ev->xml_len, .event_id = -1, .record_id = -1, .qualifiers = -1};
     *ev = blank;
-    if (ev->xml_len > WSMD_EVENT_MAX_SIZE || !prescan_ok(ev->xml, ev->xml_len, WSMD_EVENT_MAX_ATTRS))
+    if (ev->xml_len > WSMD_EVENT_MAX_SIZE ||
+        !prescan_ok(ev->xml, ev->xml_len, WSMD_EVENT_MAX_ATTRS))
         return WSM_OK;
     st->ev = ev;
     st->depth = 0;
