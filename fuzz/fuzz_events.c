@@ -78,8 +78,11 @@ static size_t utf16le(const unsigned char *s, size_t len, unsigned char *o)
     o[n++] = 0xFE;
     while (i < len) {
         uint32_t c = s[i];
-        size_t k = c < 0x80 ? 1 : c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3
-                                                      : c >= 0xF0 && c < 0xF5 ? 4 : 0;
+        size_t k = c < 0x80                ? 1
+                   : c >= 0xC2 && c < 0xE0 ? 2
+                   : c >= 0xE0 && c < 0xF0 ? 3
+                   : c >= 0xF0 && c < 0xF5 ? 4
+                                           : 0;
         if (!k || i + k > len)
             return 0;
         if (k > 1)
@@ -107,13 +110,12 @@ static size_t utf16le(const unsigned char *s, size_t len, unsigned char *o)
     return n;
 }
 
-static const char HEAD[] =
-    "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
-    "xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
-    "xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"><s:Header>"
-    "<a:Action>http://schemas.dmtf.org/wbem/wsman/1/wsman/Events</a:Action>"
-    "<a:MessageID>uuid:00000000-0000-0000-0000-000000000001</a:MessageID>"
-    "<w:AckRequested/></s:Header><s:Body><w:Events>";
+static const char HEAD[] = "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
+                           "xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
+                           "xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"><s:Header>"
+                           "<a:Action>http://schemas.dmtf.org/wbem/wsman/1/wsman/Events</a:Action>"
+                           "<a:MessageID>uuid:00000000-0000-0000-0000-000000000001</a:MessageID>"
+                           "<w:AckRequested/></s:Header><s:Body><w:Events>";
 static const char TAIL[] = "</w:Events></s:Body></s:Envelope>";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

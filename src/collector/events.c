@@ -35,7 +35,7 @@ struct pstate {
     struct wsm_arena *a;
     struct wsmd_event *ev;
     int depth;
-    int bad;        /* a DTD or too deep: not an event we parse */
+    int bad; /* a DTD or too deep: not an event we parse */
     int nomem;
     int section;    /* at depth 2: 1 System, 2 RenderingInfo, 0 other */
     enum field cur; /* the field whose text is being collected */
@@ -194,8 +194,8 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
     if (st->depth == 3 && st->cur != F_NONE) {
         /* The message is kept as written; the others lose surrounding
          * whitespace that a pretty-printer may have added. */
-        const char *v = dup_trim(st->a, st->text.data ? st->text.data : "", st->text.len,
-                                 st->cur != F_MESSAGE);
+        const char *v =
+            dup_trim(st->a, st->text.data ? st->text.data : "", st->text.len, st->cur != F_MESSAGE);
         if (!v)
             st->nomem = 1;
         *slot(st, st->cur) = v;
@@ -399,7 +399,7 @@ static long long to_ll(const char *s)
 }
 
 #define PARSE_OPTIONS                                                                              \
-    (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |            \
+    (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |               \
      XML_PARSE_NOENT | XML_PARSE_IGNORE_ENC)
 /* (NOENT: attribute values come decoded, "P&amp;Q" as "P&Q". Only the five
  * predefined entities exist here: a DTD stops the parse.) */
@@ -411,10 +411,11 @@ static long long to_ll(const char *s)
 /* Parses ev->xml into ev's fields; well_formed says whether that worked. */
 static enum wsm_err parse_one(xmlParserCtxtPtr c, struct pstate *st, struct wsmd_event *ev)
 {
-    struct wsmd_event blank = {.xml = ev->xml, .xml_len = ev->xml_len, .event_id = -1,
-                               .record_id = -1, .qualifiers = -1};
+    struct wsmd_event blank = {
+        .xml = ev->xml, .xml_len = ev->xml_len, .event_id = -1, .record_id = -1, .qualifiers = -1};
     *ev = blank;
-    if (ev->xml_len > INT32_MAX - PAD || !prescan_ok(ev->xml, ev->xml_len, WSMD_EVENT_MAX_ATTRS))
+    if (ev->xml_len > WSMD_EVENT_MAX_SIZE ||
+        !prescan_ok(ev->xml, ev->xml_len, WSMD_EVENT_MAX_ATTRS))
         return WSM_OK;
     st->ev = ev;
     st->depth = 0;
@@ -434,8 +435,7 @@ static enum wsm_err parse_one(xmlParserCtxtPtr c, struct pstate *st, struct wsmd
     memset(st->pad.data + ev->xml_len, ' ', PAD);
     st->pad.len = ev->xml_len + PAD;
     c->_private = st;
-    xmlDocPtr doc =
-        xmlCtxtReadMemory(c, st->pad.data, (int)st->pad.len, NULL, NULL, PARSE_OPTIONS);
+    xmlDocPtr doc = xmlCtxtReadMemory(c, st->pad.data, (int)st->pad.len, NULL, NULL, PARSE_OPTIONS);
     c->_private = NULL;
     if (doc) /* (no startDocument callback: never built) */
         xmlFreeDoc(doc);
