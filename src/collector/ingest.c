@@ -11,7 +11,9 @@
 #include <strings.h>
 
 #include "collector_priv.h"
+#include "envelope.h"
 #include "events.h"
+#include "lift.h"
 #include "server.h"
 #include "sldc.h"
 
@@ -34,8 +36,9 @@ static int is_sldc(const char *content_encoding)
 
 enum wsm_err wsmd__collector_body(struct wsmd_server *srv, struct MHD_Connection *c,
                                   struct wsm_buf *body, const char *content_encoding,
-                                  size_t *max_parse)
+                                  size_t *max_parse, struct wsmd_lifted **lifted)
 {
+    *lifted = NULL;
     (void)c;
     struct wsmd_collector *col = srv->collector;
     size_t env_max = srv->cfg.max_envelope;
@@ -75,6 +78,9 @@ enum wsm_err wsmd__collector_body(struct wsmd_server *srv, struct MHD_Connection
         explicit_bzero(body->data, body->len);
     wsm__buf_free(body);
     *body = clean;
+    /* The events' CDATA, out of libxml2's slowest path (lift.c). */
+    if ((e = wsmd__lift(body, lifted)) != WSM_OK)
+        return e;
     if (*max_parse < body->len + 1)
         *max_parse = body->len + 1;
     return WSM_OK;
@@ -123,4 +129,11 @@ int wsmd__collector_cert_principal(struct wsmd_server *srv, struct MHD_Connectio
     }
     gnutls_x509_crt_deinit(crt);
     return ok;
+}
+
+enum wsm_err wsmd__collector_restore(struct wsmd_lifted *lifted, struct wsm_envelope *env)
+{
+    enum wsm_err e = env ? wsmd__lift_restore(lifted, env->doc) : WSM_OK;
+    wsmd__lift_free(lifted);
+    return e;
 }

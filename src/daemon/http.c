@@ -808,16 +808,25 @@ static enum MHD_Result on_body_complete(struct MHD_Connection *c, struct req *r)
         r->body.len = plen;
         r->body.alloc = plen + 1;
     }
+    struct wsmd_lifted *lifted = NULL;
     if (r->col != WSMD_COL_NONE) {
         /* A source's body: SLDC, UTF-16, characters XML forbids (collector.h). */
         enum wsm_err be = wsmd__collector_body(
             r->srv, c, &r->body, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding"),
-            &lim.max_size);
+            &lim.max_size, &lifted);
         if (be)
             return send_fault(c, r, be, NULL, NULL);
     }
     enum wsm_err e = wsm__envelope_parse(r->body.data ? r->body.data : "", r->body.len, &lim,
                                          &r->env, msgid, sizeof(msgid));
+    if (lifted) {
+        enum wsm_err le = wsmd__collector_restore(lifted, e ? NULL : r->env);
+        if (!e && le) {
+            wsm__envelope_free(r->env);
+            r->env = NULL;
+            e = le;
+        }
+    }
     if (r->body.data)
         explicit_bzero(r->body.data, r->body.len);
     wsm__buf_free(&r->body);
