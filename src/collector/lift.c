@@ -167,6 +167,27 @@ enum wsm_err wsmd__lift(struct wsm_buf *body, struct wsmd_lifted **out)
     return WSM_OK;
 }
 
+/* A section's text as the parser would have given it: XML 1.0 2.11, every
+ * CR LF and lone CR is a LF. */
+static enum wsm_err add_section(struct wsm_buf *o, const char *p, size_t n)
+{
+    const char *end = p + n;
+    while (p < end) {
+        const char *cr = memchr(p, '\r', (size_t)(end - p));
+        if (!cr)
+            return wsm__buf_add(o, p, (size_t)(end - p));
+        enum wsm_err e = wsm__buf_add(o, p, (size_t)(cr - p));
+        if (!e)
+            e = wsm__buf_add(o, "\n", 1);
+        if (e)
+            return e;
+        p = cr + 1;
+        if (p < end && *p == '\n')
+            p++;
+    }
+    return WSM_OK;
+}
+
 /* The content of text node t with every marker replaced by its section. */
 static int restore_text(struct wsmd_lifted *l, xmlNodePtr t)
 {
@@ -189,7 +210,7 @@ static int restore_text(struct wsmd_lifted *l, xmlNodePtr t)
         unsigned long long k = strtoull(m + l->mlen, &num_end, 10);
         if (num_end == m + l->mlen || *num_end != '_' || k >= l->n)
             return -1; /* not a marker of ours after all: cannot be (the nonce) */
-        bad |= wsm__buf_add(&o, l->text + l->v[k].off, l->v[k].len) != WSM_OK;
+        bad |= add_section(&o, l->text + l->v[k].off, l->v[k].len) != WSM_OK;
         p = num_end + 1;
     }
     if (bad || !o.data) {

@@ -63,8 +63,9 @@ static void test_events_batch(void **state)
              "<s:Body><w:Events><w:Event Action='e'><![CDATA[<Event>%s1</Event>]]></w:Event>"
              "<w:Event><![CDATA[<Event>%s2 &amp; < ]] ]></Event>]]></w:Event>"
              "<w:Event>\n  <![CDATA[%s3]]>\n</w:Event><w:Event><![CDATA[small]]></w:Event>"
+             "<w:Event><![CDATA[%s\r\nCR LF\rCR\r\n\r\n]]></w:Event>"
              "</w:Events></s:Body></s:Envelope>",
-             big, big, big);
+             big, big, big, big);
     int lifted;
     assert_int_equal(same(body, &lifted), 1);
     assert_true(lifted);
