@@ -42,7 +42,16 @@ static enum wsm_err prepare_dir(const char *key, const char *dir, uid_t uid, gid
         return WSM_OK;
     struct stat st;
     if (stat(dir, &st) != 0) {
-        if (errno != ENOENT || mkdir(dir, 0750) != 0 || stat(dir, &st) != 0) {
+        /* mkdir -p: the parents as 0755 (~/.local/state for a user's wsmd). */
+        char path[4096];
+        snprintf(path, sizeof(path), "%s", dir);
+        for (char *sl = strchr(path + 1, '/'); sl; sl = strchr(sl + 1, '/')) {
+            *sl = '\0';
+            if (mkdir(path, 0755) != 0 && errno != EEXIST)
+                break;
+            *sl = '/';
+        }
+        if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || stat(dir, &st) != 0) {
             fprintf(stderr, "wsmd: %s %s: cannot create it: %s\n", key, dir, strerror(errno));
             return WSM_ERR_INVALID_ARG;
         }
