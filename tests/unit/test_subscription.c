@@ -385,6 +385,29 @@ static void test_errors(void **state)
              "</Subscription>",
              ns);
     expect_error(buf, WSM_ERR_INVALID_REPRESENTATION, "SubscriptionId");
+    snprintf(buf, sizeof(buf),
+             "<Subscription xmlns=\"%s\"><SubscriptionId>a?b</SubscriptionId>"
+             "</Subscription>",
+             ns);
+    expect_error(buf, WSM_ERR_INVALID_REPRESENTATION, "SubscriptionId");
+    /* 200 characters at most: the NotifyTo path must fit what wsmd keeps. */
+    char id[202];
+    memset(id, 'x', 201);
+    id[201] = '\0';
+    snprintf(buf, sizeof(buf),
+             "<Subscription xmlns=\"%s\"><SubscriptionId>%s</SubscriptionId>"
+             "</Subscription>",
+             ns, id);
+    expect_error(buf, WSM_ERR_INVALID_REPRESENTATION, "200 characters");
+    id[200] = '\0';
+    snprintf(buf, sizeof(buf),
+             "<Subscription xmlns=\"%s\"><SubscriptionId>%s</SubscriptionId><Query><![CDATA["
+             "<QueryList><Query><Select Path=\"A\">*</Select></Query></QueryList>]]></Query>"
+             "</Subscription>",
+             ns, id);
+    s = parse_ok(buf);
+    assert_int_equal(strlen(s->id), 200);
+    wsmd__sub_free(s);
     /* A DOCTYPE inside the query's CDATA is refused too. */
     x = mkfile("", "<!DOCTYPE q [<!ENTITY b \"b\">]><QueryList/>");
     expect_error(x, WSM_ERR_XML_DTD, "DOCTYPE");
