@@ -188,3 +188,53 @@ def test_a_bad_file_is_skipped_and_the_others_served(wsmd_factory, tmp_path):
     skipped = [ln for ln in log.splitlines() if "event=subscription_skipped" in ln]
     assert len(skipped) == 3, log
     assert list(by_name(enum(c))) == ["Sec"]
+
+
+def test_https_source_gets_the_issuer_thumbprint_and_delivers(wsmd_factory, tmp_path):
+    """Over HTTPS with ClientCAFile, the Subscribe's NotifyTo asks for a client
+    certificate from that CA (Thumbprint Role="issuer", its SHA-1), and a
+    source that follows it (wefsim, a certificate with CN = its FQDN) delivers."""
+    import xml.etree.ElementTree as ET
+
+    import wefsim
+    from test_client_cert import CA
+    from test_https import https_port, make_cert
+    server = make_cert(tmp_path / "server")
+    ca = CA(tmp_path / "ca", "WEF sources CA")
+    cert, key = ca.issue(tmp_path / "ws1", "ws1.wsmd.test")
+    for sub in ("subs", "events", "state"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "subs" / "Sec.xml").write_text(
+        subscription_xml("Sec", allow="ws*.wsmd.test"))
+    conf = tmp_path / "wsmd.conf"
+    conf.write_text(f"ClientCAFile = {ca.cert}\n"
+                    f"Subscriptions = {tmp_path / 'subs'}\nEventLogDir = {tmp_path / 'events'}\n"
+                    f"StateDir = {tmp_path / 'state'}\n")
+    d = wsmd_factory("-c", str(conf), "--listen", "https://127.0.0.1:0", "--listen",
+                     "http://127.0.0.1:0", "--tls-cert", str(server.cert), "--tls-key",
+                     str(server.key))
+    port = https_port(d)
+    src = wefsim.Source("127.0.0.1", port, scheme="cert", https=True, cert=str(cert),
+                        key=str(key), cafile=str(server.cert), machine_id="ws1.wsmd.test",
+                        sldc=False)  # SLDC bodies are another test's business
+    try:
+        subs = src.enumerate()
+        assert [s.name for s in subs] == ["Sec"], d.log()[-2000:]
+        env = ET.fromstring(subs[0].envelope)
+        auth = env.find(f".//e:NotifyTo/{POLICY}Policy/{POLICY}ExactlyOne/{POLICY}All/"
+                        f"{AUTH}Authentication", NS)
+        assert auth.get("Profile") == \
+            "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
+        tp = auth.find(f"{AUTH}ClientCertificate/{AUTH}Thumbprint")
+        assert tp.get("Role") == "issuer"
+        assert tp.text.upper() == ca.sha1.upper()
+        assert notify_to(env) == f"https://127.0.0.1:{port}/wsman/subscriptions/Sec"
+        ack = src.send_batch(subs[0], [event_xml(3, computer="ws1.wsmd.test")],
+                             bookmark={"Security": 3})
+        assert ack.relates_to
+    finally:
+        src.close()
+    rows = [__import__("json").loads(x)
+            for x in (tmp_path / "events" / "ForwardedEvents.jsonl").read_text().splitlines()]
+    assert [(r["EventRecordID"], r["Client"], r["ComputerMismatch"]) for r in rows] == \
+        [(3, "ws1.wsmd.test", False)]
