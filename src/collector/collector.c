@@ -15,6 +15,7 @@
 #include "certauth.h"
 #include "collector_priv.h"
 #include "control.h"
+#include "writer.h"
 #include "server.h"
 
 const double wsmd__col_lat_le[COL_LAT_BUCKETS] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
@@ -244,6 +245,8 @@ enum wsm_err wsmd__collector_new(struct wsmd_server *srv, struct wsmd_collector 
         fprintf(stderr, "wsmd: %s\n", msg);
         goto fail;
     }
+    if ((e = wsmd__col_writers_start(col, &col->writers)) != WSM_OK)
+        goto fail;
     if ((e = wsmd__control_start(col, state_dir, &col->control)) != WSM_OK)
         goto fail;
     *out = col;
@@ -258,6 +261,7 @@ void wsmd__collector_free(struct wsmd_collector *col)
     if (!col)
         return;
     wsmd__control_stop(col->control);
+    wsmd__col_writers_stop(col->writers);
     wsmd__col_subs_put(col->cur);
     wsmd__outputs_close(col->outputs);
     wsmd__state_close(col->state);

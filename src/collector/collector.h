@@ -17,6 +17,7 @@ struct MHD_Connection;
 struct wsmd_server;
 struct wsmd_config;
 struct wsmd_call;
+struct wsm_envelope;
 struct wsmd_collector;
 
 /* What a request's URL is to the collector. */
@@ -47,11 +48,16 @@ enum wsm_err wsmd__collector_reload(struct wsmd_collector *col, char *msg, size_
 
 /* A source's request body, as received after the message decryption, made
  * ready for the SOAP parser in place: SLDC decompressed when flagged,
- * UTF-16 turned into UTF-8, characters XML forbids escaped (events.h).
+ * UTF-16 turned into UTF-8, characters XML forbids escaped (events.h), the
+ * large CDATA sections lifted out of the parser's way (lift.h).
  * *max_parse is raised to what the parser must then accept. */
+struct wsmd_lifted;
 enum wsm_err wsmd__collector_body(struct wsmd_server *srv, struct MHD_Connection *c,
                                   struct wsm_buf *body, const char *content_encoding,
-                                  size_t *max_parse);
+                                  size_t *max_parse, struct wsmd_lifted **lifted);
+/* After the parse: what wsmd__collector_body lifted out goes back into the
+ * tree (lift.h), and is freed; env NULL (the parse failed): only freed. */
+enum wsm_err wsmd__collector_restore(struct wsmd_lifted *lifted, struct wsm_envelope *env);
 
 /* 1 and the principal (the subject CN) when connection c presented a
  * client certificate that chains to ClientCAFile and may authenticate

@@ -40,6 +40,7 @@ struct wsmd_collector {
     struct wsmd_outputs *outputs;
     char *issuer_thumbprints; /* SHA-1 of the ClientCAFile certificates, or NULL */
     struct wsmd_control *control; /* wecutil's socket (control.c) */
+    struct wsmd_col_writers *writers; /* deliveries' durable part (writer.c) */
     struct col_metrics m;
 };
 

@@ -19,6 +19,7 @@
 #include "ns.h"
 #include "server.h"
 #include "throttle.h"
+#include "writer.h"
 
 /* More than any MaxElements a subscription hands out; the envelope size
  * bounds a batch anyway. */
@@ -133,28 +134,109 @@ static enum wsm_err ack(struct wsmd_call *call)
     return e ? e : wsm__reply_end(call->out);
 }
 
-static enum wsm_err commit(struct wsmd_call *call, struct delivery *d,
-                           struct wsmd_state_update *u)
+/* First run: the job for the writers (writer.c), the request parked. */
+static enum wsm_err submit(struct wsmd_call *call, struct delivery *d, int kind,
+                           const struct wsmd_event *ev, size_t n)
+{
+    struct col_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        end(d);
+        return WSM_ERR_NOMEM;
+    }
+    j->subs = d->subs; /* the reference passes to the job */
+    d->subs = NULL;
+    j->sub = d->sub;
+    j->kind = kind;
+    j->t0_ms = now_ms();
+    memcpy(j->addr, d->addr, sizeof(j->addr));
+    memcpy(j->who, d->who, sizeof(j->who));
+    snprintf(j->principal, sizeof(j->principal), "%s", call->principal);
+    rfc3339(j->t0_ms, j->received, sizeof(j->received));
+    j->outputs = d->sub->outputs;
+    j->log_file = d->sub->log_file;
+    j->ev = ev;
+    j->n = n;
+    j->meta = (struct wsmd_event_meta){
+        .subscription = d->sub->id,
+        .client = j->principal,
+        .source_addr = j->addr,
+        .received = j->received,
+    };
+    if (kind != COL_JOB_END)
+        j->bookmark = bookmark_of(call->env);
+    j->update = (struct wsmd_state_update){
+        .sub = d->sub->id,
+        .principal = j->principal,
+        .addr = j->addr,
+        .bookmark_xml = j->bookmark,
+        .events = n,
+        .heartbeat = kind == COL_JOB_HEARTBEAT,
+        .subscription_end = kind == COL_JOB_END,
+        .now_ms = j->t0_ms,
+    };
+    for (size_t i = 0; i < n; i++) {
+        j->bytes += ev[i].xml_len;
+        j->bad += !ev[i].well_formed;
+        j->mismatch +=
+            ev[i].well_formed && !wsmd__event_computer_matches(ev[i].computer, call->principal);
+    }
+    wsmd__col_job_submit(call, j);
+    return WSM_OK;
+}
+
+/* Second run: the job's result, and the answer. */
+static enum wsm_err finish(struct wsmd_call *call)
 {
     struct wsmd_collector *col = call->srv->collector;
-    u->sub = d->sub->id;
-    u->principal = call->principal;
-    u->addr = d->addr;
-    if (!u->now_ms)
-        u->now_ms = now_ms();
-    enum wsm_err e = wsmd__state_commit(col->state, u);
-    if (e) {
-        atomic_fetch_add(&col->m.state_failures, 1);
-        wsmd__log("event=collector-state-error principal=%s subscription=%s error=\"%s\"", d->who,
-                  d->sub->id, wsm_strerror(e));
-        call->fault_message = "The collector could not store the source's state; send again.";
+    struct col_job *j = wsmd__col_job_resumed(call);
+    if (!j) {
+        call->fault_message = "The collector is stopping; send again.";
         return WSM_ERR_INTERNAL;
     }
-    return WSM_OK;
+    enum wsm_err e = WSM_OK;
+    if (j->out_err) {
+        atomic_fetch_add(&col->m.output_failures, 1);
+        wsmd__log("event=collector-output-error principal=%s subscription=%s events=%zu "
+                  "error=\"%s\"",
+                  j->who, j->sub->id, j->n, wsm_strerror(j->out_err));
+        call->fault_message = "The collector could not write the events; send them again.";
+        e = WSM_ERR_INTERNAL;
+    } else if (j->state_err) {
+        atomic_fetch_add(&col->m.state_failures, 1);
+        wsmd__log("event=collector-state-error principal=%s subscription=%s error=\"%s\"",
+                  j->who, j->sub->id, wsm_strerror(j->state_err));
+        call->fault_message = "The collector could not store the source's state; send again.";
+        e = WSM_ERR_INTERNAL;
+    } else if (j->kind == COL_JOB_END) {
+        atomic_fetch_add(&col->m.ends, 1);
+        wsmd__log("event=collector-subscription-end principal=%s subscription=%s", j->who,
+                  j->sub->id);
+        call->http_status = MHD_HTTP_NO_CONTENT; /* a notification: nothing to answer */
+    } else {
+        if (j->kind == COL_JOB_EVENTS) {
+            atomic_fetch_add(&col->m.events, j->n);
+            atomic_fetch_add(&col->m.bytes, j->bytes);
+            atomic_fetch_add(&col->m.batches, 1);
+            atomic_fetch_add(&col->m.malformed_events, j->bad);
+            atomic_fetch_add(&col->m.mismatches, j->mismatch);
+            call->quiet = !col->srv->cfg.log_receives; /* one line per batch is too many */
+        } else {
+            atomic_fetch_add(&col->m.heartbeats, 1);
+        }
+        e = ack(call);
+        if (!e)
+            atomic_fetch_add(&col->m.acks, 1);
+    }
+    if (j->kind == COL_JOB_EVENTS)
+        wsmd__col_observe(col, (now_ms() - j->t0_ms) * 1000);
+    wsmd__col_job_free(j);
+    return e;
 }
 
 enum wsm_err wsmd__col_events(struct wsmd_call *call)
 {
+    if (call->resumed)
+        return finish(call);
     struct wsmd_collector *col = call->srv->collector;
     struct delivery d;
     enum wsm_err e = begin(call, &d);
@@ -175,89 +257,23 @@ enum wsm_err wsmd__col_events(struct wsmd_call *call)
         atomic_fetch_add(&col->m.decode_failures, 1);
         return e == WSM_ERR_QUOTA ? WSM_ERR_ENVELOPE_TOO_LARGE : e;
     }
-    long long t = now_ms();
-    char received[64];
-    rfc3339(t, received, sizeof(received));
-    struct wsmd_event_meta meta = {
-        .subscription = d.sub->id,
-        .client = call->principal,
-        .source_addr = d.addr,
-        .received = received,
-    };
-    unsigned long long bytes = 0, bad = 0, mismatch = 0;
-    for (size_t i = 0; i < n; i++) {
-        bytes += ev[i].xml_len;
-        bad += !ev[i].well_formed;
-        mismatch += ev[i].well_formed && !wsmd__event_computer_matches(ev[i].computer,
-                                                                       call->principal);
-    }
-    e = n ? wsmd__outputs_write(col->outputs, d.sub->outputs, d.sub->log_file, ev, n, &meta)
-          : WSM_OK;
-    if (e) {
-        atomic_fetch_add(&col->m.output_failures, 1);
-        wsmd__log("event=collector-output-error principal=%s subscription=%s events=%zu "
-                  "error=\"%s\"",
-                  d.who, d.sub->id, n, wsm_strerror(e));
-        end(&d);
-        call->fault_message = "The collector could not write the events; send them again.";
-        return WSM_ERR_INTERNAL;
-    }
-    char *bm = bookmark_of(call->env);
-    struct wsmd_state_update u = {.bookmark_xml = bm, .events = n, .now_ms = t};
-    e = commit(call, &d, &u);
-    free(bm);
-    if (!e) {
-        atomic_fetch_add(&col->m.events, n);
-        atomic_fetch_add(&col->m.bytes, bytes);
-        atomic_fetch_add(&col->m.batches, 1);
-        atomic_fetch_add(&col->m.malformed_events, bad);
-        atomic_fetch_add(&col->m.mismatches, mismatch);
-        e = ack(call);
-        if (!e)
-            atomic_fetch_add(&col->m.acks, 1);
-        call->quiet = !col->srv->cfg.log_receives; /* one line per batch is too many */
-    }
-    wsmd__col_observe(col, (now_ms() - t) * 1000);
-    end(&d);
-    return e;
+    return submit(call, &d, COL_JOB_EVENTS, ev, n);
 }
 
 enum wsm_err wsmd__col_heartbeat(struct wsmd_call *call)
 {
-    struct wsmd_collector *col = call->srv->collector;
+    if (call->resumed)
+        return finish(call);
     struct delivery d;
     enum wsm_err e = begin(call, &d);
-    if (e)
-        return e;
-    char *bm = bookmark_of(call->env);
-    struct wsmd_state_update u = {.bookmark_xml = bm, .heartbeat = 1};
-    e = commit(call, &d, &u);
-    free(bm);
-    if (!e) {
-        atomic_fetch_add(&col->m.heartbeats, 1);
-        e = ack(call);
-        if (!e)
-            atomic_fetch_add(&col->m.acks, 1);
-    }
-    end(&d);
-    return e;
+    return e ? e : submit(call, &d, COL_JOB_HEARTBEAT, NULL, 0);
 }
 
 enum wsm_err wsmd__col_subscription_end(struct wsmd_call *call)
 {
-    struct wsmd_collector *col = call->srv->collector;
+    if (call->resumed)
+        return finish(call);
     struct delivery d;
     enum wsm_err e = begin(call, &d);
-    if (e)
-        return e;
-    struct wsmd_state_update u = {.subscription_end = 1};
-    e = commit(call, &d, &u);
-    if (!e) {
-        atomic_fetch_add(&col->m.ends, 1);
-        wsmd__log("event=collector-subscription-end principal=%s subscription=%s", d.who,
-                  d.sub->id);
-        call->http_status = MHD_HTTP_NO_CONTENT; /* a notification: nothing to answer */
-    }
-    end(&d);
-    return e;
+    return e ? e : submit(call, &d, COL_JOB_END, NULL, 0);
 }

@@ -9,6 +9,7 @@
 
 /* 1 for bytes that a JSON string cannot hold as they are: control
  * characters, '"', '\\', and every non-ASCII byte (its UTF-8 is checked). */
+/* clang-format off */
 static const unsigned char jstop[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x00 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
@@ -27,6 +28,7 @@ static const unsigned char jstop[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xe0 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xf0 */
 };
+/* clang-format on */
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs,
  * no surrogates, nothing past U+10FFFF), 0 if there is none. */
@@ -44,8 +46,7 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
         return 3;
     }
     if (c >= 0xF0 && c < 0xF5) {
-        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
-            (p[3] & 0xC0) != 0x80)
+        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
             return 0;
         if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
             return 0;
@@ -61,8 +62,7 @@ enum wsm_err wsmd__json_str(struct wsm_buf *out, const char *s, size_t len)
     enum wsm_err e;
     /* Escapes grow a byte to six at most: one reservation up front is the
      * common case (few escapes), the loop reserves again when needed. */
-    if ((e = wsm__buf_reserve(out, len + len / 8 + 2)))
-        return e;
+    (void)wsm__buf_reserve(out, len + len / 8 + 2); /* a hint: the adds check the cap */
     if ((e = wsm__buf_add(out, "\"", 1)))
         return e;
     while (p < end) {
@@ -173,13 +173,14 @@ enum wsm_err wsmd__event_json(struct wsm_buf *out, const struct wsmd_event *ev,
     if (!m)
         m = &none;
     /* The mismatch is only claimed when both sides are known. */
-    int mismatch = ev->computer && m->client &&
-                   !wsmd__event_computer_matches(ev->computer, m->client);
-    if ((e = wsm__buf_add(out, "{\"Xml\":", 7)) || (e = wsmd__json_str(out, ev->xml ? ev->xml : "", ev->xml_len)) ||
+    int mismatch =
+        ev->computer && m->client && !wsmd__event_computer_matches(ev->computer, m->client);
+    if ((e = wsm__buf_add(out, "{\"Xml\":", 7)) ||
+        (e = wsmd__json_str(out, ev->xml ? ev->xml : "", ev->xml_len)) ||
         (e = str_or_null(out, "Computer", ev->computer)) ||
         (e = str_or_null(out, "Channel", ev->channel)) ||
         (e = ll_or_null(out, "EventID", ev->event_id)) ||
-        (ev->qualifiers >= 0 && (e = ll_or_null(out, "Qualifiers", ev->qualifiers))) ||
+        (ev->qualifiers > 0 && (e = ll_or_null(out, "Qualifiers", ev->qualifiers))) ||
         (e = ll_or_null(out, "EventRecordID", ev->record_id)) ||
         (e = str_or_null(out, "TimeCreated", ev->time_created)) ||
         (e = str_or_null(out, "Provider", ev->provider)) ||
@@ -205,15 +206,15 @@ enum wsm_err wsmd__event_json(struct wsm_buf *out, const struct wsmd_event *ev,
 /* ---- Computer vs principal --------------------------------------------- */
 
 struct name {
-    const char *host;   /* the machine's name (first label) */
+    const char *host; /* the machine's name (first label) */
     size_t host_len;
     const char *domain; /* a DNS domain (or Kerberos realm), may be NULL */
     size_t domain_len;
-    int netbios;        /* host is an account name: 15 characters at most */
+    int netbios; /* host is an account name: 15 characters at most */
 };
 
 /* Splits a principal: NAME$@REALM (Kerberos), DOMAIN\NAME$ (NTLM, Basic),
- * host.domain (certificate CN), or a bare NAME. A trailing '$' (machine
+ * host.domain (certificate CN), service/host.domain@REALM, or a bare NAME. A trailing '$' (machine
  * account) is dropped. */
 static void split_principal(const char *p, struct name *n)
 {
@@ -236,8 +237,15 @@ static void split_principal(const char *p, struct name *n)
         end--;
         n->netbios = 1;
     }
+    /* a service principal (host/ws1.example.com@REALM): the host part */
+    const char *slash = memrchr(p, '/', (size_t)(end - p));
+    int fqdn = !at;
+    if (slash) {
+        p = slash + 1;
+        fqdn = 1;
+    }
     const char *dot = memchr(p, '.', (size_t)(end - p));
-    if (dot && !at) { /* host.domain */
+    if (dot && fqdn) { /* host.domain: its domain is the one to compare */
         n->domain = dot + 1;
         n->domain_len = (size_t)(end - dot - 1);
         end = dot;

@@ -11,19 +11,26 @@
 /* 1 for the bytes a plain copy must stop at: C0 controls other than tab,
  * LF and CR, '&' (a character reference may name a forbidden character),
  * and every byte of a multi-byte UTF-8 sequence (checked on its own). */
+/* clang-format off */
 static const unsigned char stop[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, /* 0x00 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
-    0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20: '&' */
-    [0x80] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x30 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x40 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x50 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x60 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x70 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x80 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x90 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xa0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xb0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xc0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xd0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xe0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0xf0 */
 };
+/* clang-format on */
 
 /* XML 1.0 Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF] */
 static int xml_char(uint32_t c)
@@ -73,8 +80,8 @@ static size_t fmt_byte(char *o, unsigned char b)
 /* At p[0] == '&' with get(i) giving the i-th character from there (or -1
  * past the end): a character reference &#N; or &#xH; to a code point that
  * XML forbids? Sets *cp and *units (its length) when so. */
-static int bad_charref(const void *p, size_t avail, int (*get)(const void *, size_t),
-                       uint32_t *cp, size_t *units)
+static int bad_charref(const void *p, size_t avail, int (*get)(const void *, size_t), uint32_t *cp,
+                       size_t *units)
 {
     if (avail < 4 || get(p, 1) != '#')
         return 0;
@@ -139,8 +146,7 @@ static int utf8_seq(const unsigned char *p, const unsigned char *end, uint32_t *
         return c == 0xED && p[1] >= 0xA0 ? -3 : 3;
     }
     if (c < 0xF5) {
-        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
-            (p[3] & 0xC0) != 0x80)
+        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
             return 0;
         if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
             return 0; /* overlong, or past U+10FFFF */
@@ -353,8 +359,8 @@ static void fix_decl(char *d, size_t len)
     }
 }
 
-enum wsm_err wsmd__events_prepare(const void *in, size_t len, struct wsm_buf *out,
-                                  size_t max_out, size_t *nfixed)
+enum wsm_err wsmd__events_prepare(const void *in, size_t len, struct wsm_buf *out, size_t max_out,
+                                  size_t *nfixed)
 {
     const unsigned char *p = in;
     struct sink s = {.b = out, .nfixed = 0};
@@ -400,8 +406,7 @@ enum wsm_err wsmd__events_prepare(const void *in, size_t len, struct wsm_buf *ou
     size_t guess = utf16 ? len / 2 + len / 8 : len;
     if (guess > max_out)
         guess = max_out;
-    if ((e = wsm__buf_reserve(out, guess)))
-        return e == WSM_ERR_ENVELOPE_TOO_LARGE ? WSM_ERR_QUOTA : e;
+    (void)wsm__buf_reserve(out, guess); /* a hint: put() checks for itself */
 
     if (utf16) {
         e = from_utf16(&s, p, len / 2, be);
@@ -420,8 +425,10 @@ enum wsm_err wsmd__events_prepare(const void *in, size_t len, struct wsm_buf *ou
             out->data[start] = '\0';
         return e;
     }
-    /* (reserve above left room for the terminating NUL) */
-    out->data[out->len] = '\0';
+    if (out->data) /* (a wsm_buf always has room for its NUL) */
+        out->data[out->len] = '\0';
+    else if ((e = wsm__buf_add(out, "", 0))) /* empty: still a string */
+        return e == WSM_ERR_ENVELOPE_TOO_LARGE ? WSM_ERR_QUOTA : e;
     fix_decl(out->data + start, out->len - start);
     if (nfixed)
         *nfixed = s.nfixed;

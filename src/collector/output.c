@@ -76,7 +76,8 @@ static size_t newline_at(const char *x, size_t i, size_t len)
 enum wsm_err wsmd__output_xml_line(struct wsm_buf *out, const char *x, size_t len)
 {
     enum { TEXT, TAG, COMMENT, CDATA, PI } st = TEXT;
-    char quote = 0;
+    char quote = 0, kind = 0, prev = 0; /* kind: x[1] of the tag: '/' end tag, '!' declaration */
+    size_t depth = 0; /* open elements: outside the root, only whitespace may stand */
     enum wsm_err err = wsm__buf_reserve(out, len + 16);
     size_t i = 0, plain = 0; /* x[plain..i) is still to be copied */
     while (err == WSM_OK && i < len) {
@@ -85,8 +86,12 @@ enum wsm_err wsmd__output_xml_line(struct wsm_buf *out, const char *x, size_t le
             err = wsm__buf_add(out, x + plain, i - plain);
             /* In text a character reference keeps the newline; in markup,
              * comments and PIs a newline is only a separator (and in an
-             * attribute value the parser makes it a space anyway). */
-            const char *rep = st == TEXT ? "&#10;" : st == CDATA ? "]]>&#10;<![CDATA[" : " ";
+             * attribute value the parser makes it a space anyway); before
+             * and after the root element it is ignorable whitespace, where
+             * a reference would not be allowed. */
+            const char *rep = st == TEXT && depth ? "&#10;"
+                              : st == CDATA       ? "]]>&#10;<![CDATA["
+                                                  : " ";
             if (err == WSM_OK)
                 err = wsm__buf_puts(out, rep);
             i += nl;
@@ -109,6 +114,8 @@ enum wsm_err wsmd__output_xml_line(struct wsm_buf *out, const char *x, size_t le
                 }
                 st = len - i >= 2 && x[i + 1] == '?' ? PI : TAG;
                 quote = 0;
+                kind = len - i >= 2 ? x[i + 1] : 0;
+                prev = 0;
             }
             break;
         case TAG:
@@ -119,7 +126,12 @@ enum wsm_err wsmd__output_xml_line(struct wsm_buf *out, const char *x, size_t le
                 quote = c;
             } else if (c == '>') {
                 st = TEXT;
+                if (kind == '/')
+                    depth -= depth > 0;
+                else if (kind != '!' && prev != '/')
+                    depth++;
             }
+            prev = c;
             break;
         case COMMENT:
             if (len - i >= 3 && memcmp(x + i, "-->", 3) == 0) {
@@ -162,6 +174,16 @@ enum wsm_err wsmd__outputs_open(const struct wsmd_output_cfg *cfg, struct wsmd_o
     enum wsm_err err = WSM_OK;
     if (cfg->event_log_dir && !(o->dir = strdup(cfg->event_log_dir)))
         err = WSM_ERR_NOMEM;
+    /* Made when missing; a path that is not a directory is a configuration
+     * error to report at start, not at the first batch. */
+    struct stat sb;
+    if (err == WSM_OK && o->dir &&
+        ((mkdir(o->dir, 0750) != 0 && errno != EEXIST) || stat(o->dir, &sb) != 0 ||
+         !S_ISDIR(sb.st_mode))) {
+        wsmd__log("event=outputs_open_failed dir=\"%s\" error=\"%s\"", o->dir,
+                  errno == EEXIST ? "not a directory" : strerror(errno));
+        err = WSM_ERR_IO;
+    }
     if (err == WSM_OK && cfg->syslog_target && *cfg->syslog_target)
         err = wsmd__syslog_open(cfg->syslog_target,
                                 cfg->syslog_app && *cfg->syslog_app ? cfg->syslog_app : "wsmd",
@@ -201,7 +223,7 @@ static void sync_round(struct ofile *f, int keep_lock)
             f->fail_lo = lo;
         f->fail_hi = hi;
         f->fail_errno = e;
-        wsmd__log("event=output_sync_failed path=%s error=\"%s\"", f->path, strerror(e));
+        wsmd__log("event=output_sync_failed path=\"%s\" error=\"%s\"", f->path, strerror(e));
     }
     pthread_cond_broadcast(&f->cv);
 }
@@ -313,7 +335,7 @@ static enum wsm_err ofile_append(struct wsmd_outputs *o, struct ofile *f, const 
     pthread_mutex_lock(&f->mu);
     struct stat sb;
     if (f->fd < 0 && ofile_open(f) != 0) {
-        wsmd__log_limited(&o->lograte, 10, "event=output_open_failed path=%s error=\"%s\"",
+        wsmd__log_limited(&o->lograte, 10, "event=output_open_failed path=\"%s\" error=\"%s\"",
                           f->path, strerror(errno));
         err = WSM_ERR_IO;
         goto out;
@@ -331,7 +353,7 @@ static enum wsm_err ofile_append(struct wsmd_outputs *o, struct ofile *f, const 
             int e = w < 0 ? errno : EIO;
             int t = ftruncate(f->fd, sb.st_size);
             wsmd__log_limited(&o->lograte, 10,
-                              "event=output_write_failed path=%s error=\"%s\" truncated=%s",
+                              "event=output_write_failed path=\"%s\" error=\"%s\" truncated=%s",
                               f->path, strerror(e), t == 0 ? "yes" : strerror(errno));
             err = WSM_ERR_IO;
             goto out;
@@ -369,10 +391,11 @@ static enum wsm_err json_lines(struct wsm_buf *b, size_t *off, const struct wsmd
         enum wsm_err err = wsmd__event_json(b, &ev[i], m);
         if (err != WSM_OK)
             return err;
-        /* JSON has no raw newline; should one slip through, it must not
-         * split the line. */
-        for (char *p = b->data + start; (p = memchr(p, '\n', b->len - (size_t)(p - b->data)));)
-            *p = ' ';
+        /* JSON has no raw line break; should one slip through, it must not
+         * split the line (readers split on CR too). */
+        for (char *p = b->data + start, *end = b->data + b->len; p < end; p++)
+            if (*p == '\n' || *p == '\r')
+                *p = ' ';
         if ((err = wsm__buf_add(b, "\n", 1)) != WSM_OK)
             return err;
     }

@@ -94,7 +94,7 @@ static const char sources_sql[] =
 
 static enum wsm_err refuse(const char *path, const char *why, const char *detail)
 {
-    wsmd__log("event=state_open_failed path=%s reason=\"%s%s%s\"", path, why,
+    wsmd__log("event=state_open_failed path=\"%s\" reason=\"%s%s%s\"", path, why,
               detail ? ": " : "", detail ? detail : "");
     return WSM_ERR_IO;
 }
@@ -186,7 +186,7 @@ static enum wsm_err migrate(sqlite3 *db, const char *path)
     if ((err = exec(db, path, sql)) != WSM_OK || (err = exec(db, path, "COMMIT")) != WSM_OK)
         goto fail;
     if (v != 0)
-        wsmd__log("event=state_upgraded path=%s from=%ld to=%d", path, v,
+        wsmd__log("event=state_upgraded path=\"%s\" from=%ld to=%d", path, v,
                   WSMD_STATE_SCHEMA_VERSION);
     return WSM_OK;
 fail:
@@ -262,7 +262,22 @@ enum wsm_err wsmd__state_open(const char *dir, struct wsmd_state **out)
     /* Created here rather than by SQLite: the mode (bookmarks name the
      * sources; SQLite's WAL and shm files copy it), and an unwritable place
      * is named plainly. */
-    int fd = open(st->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+    int fd = open(st->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd >= 0) {
+        /* A new file: its name must survive a crash as well as its pages
+         * (SQLite syncs the file, not the directory it was made in). */
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = dfd >= 0 ? fsync(dfd) : -1;
+        if (dfd >= 0)
+            close(dfd);
+        if (r != 0) {
+            err = refuse(st->path, "cannot sync the directory", strerror(errno));
+            close(fd);
+            goto fail;
+        }
+    } else if (errno == EEXIST) {
+        fd = open(st->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    }
     if (fd < 0) {
         err = refuse(st->path, "cannot open", strerror(errno));
         goto fail;
@@ -350,7 +365,7 @@ static int run_txn(struct wsmd_state *st, struct pending *list)
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(st->wdb, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        wsmd__log("event=state_commit_failed path=%s error=\"%s\"", st->path,
+        wsmd__log("event=state_commit_failed path=\"%s\" error=\"%s\"", st->path,
                   sqlite3_errmsg(st->wdb));
         if (!sqlite3_get_autocommit(st->wdb))
             sqlite3_exec(st->wdb, "ROLLBACK", NULL, NULL, NULL);
@@ -426,7 +441,7 @@ enum wsm_err wsmd__state_bookmark(struct wsmd_state *st, const char *sub, const 
         if (t && !(copy = strdup((const char *)t)))
             err = WSM_ERR_NOMEM;
     } else if (rc != SQLITE_DONE) {
-        wsmd__log("event=state_read_failed path=%s error=\"%s\"", st->path,
+        wsmd__log("event=state_read_failed path=\"%s\" error=\"%s\"", st->path,
                   sqlite3_errmsg(st->rdb));
         err = WSM_ERR_IO;
     }
@@ -472,7 +487,7 @@ enum wsm_err wsmd__state_sources(struct wsmd_state *st, const char *sub,
         fn(&row, arg);
     }
     if (rc != SQLITE_DONE) {
-        wsmd__log("event=state_read_failed path=%s error=\"%s\"", st->path,
+        wsmd__log("event=state_read_failed path=\"%s\" error=\"%s\"", st->path,
                   sqlite3_errmsg(st->rdb));
         err = WSM_ERR_IO;
     }

@@ -43,10 +43,13 @@
 #define LOG_FIELD 256
 #define MHD_LOG_PER_SEC 10
 /* libmicrohttpd's per-connection pool holds the request line and headers:
- * 64 KiB takes an Authorization header of some 40 KB (a Kerberos ticket
+ * 48 KiB takes an Authorization header of some 40 KB (a Kerberos ticket
  * with a large PAC) with room for the rest. Above 32 KiB MHD maps the pool
- * (mmap), so only the pages a request touches are resident. */
-#define WSMD_HTTP_POOL 65536
+ * (mmap), but it zeroes the whole pool after each request, so every
+ * connection that has made one keeps all of it resident: this is most of
+ * what an idle keep-alive connection costs (a connected event source: 48 KB,
+ * bench/collect). */
+#define WSMD_HTTP_POOL (48 * 1024)
 
 struct req {
     struct wsmd_server *srv;
@@ -87,6 +90,7 @@ struct req {
     int shutdown; /* woken by wsmd__http_quiesce: answer, do not park again */
     unsigned long token;
     int (*unpark)(struct wsmd_server *srv, unsigned long token);
+    void *resume_ctx;        /* the handler's note to its resumed run */
     struct req *prev, *next; /* in the server's parked list */
     uint64_t watch_id;       /* its id in the client-gone watcher */
     int watch_fd;            /* -1: not watched */
@@ -720,11 +724,13 @@ static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
         .path = r->path,
         .col = r->col,
         .conn = c,
+        .resume_ctx = r->resume_ctx,
         .out = &out,
         .t0_ms = r->t0_ms,
         .resumed = resumed,
     };
     enum wsm_err e = wsmd__dispatch(&call);
+    r->resume_ctx = call.resume_ctx;
     if (!e && call.park) {
         if (r->shutdown) {
             e = WSM_ERR_TIMED_OUT;
@@ -737,7 +743,9 @@ static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
             parked_add(r->srv, r);
             MHD_suspend_connection(c);
             unsigned long token = 0;
-            if (call.park(&call, wake_request, r, &token) != WSM_OK)
+            enum wsm_err pe = call.park(&call, wake_request, r, &token);
+            r->resume_ctx = call.resume_ctx;
+            if (pe != WSM_OK)
                 /* Nothing to wait for after all: the handler runs again. */
                 MHD_resume_connection(c);
             else
@@ -806,16 +814,25 @@ static enum MHD_Result on_body_complete(struct MHD_Connection *c, struct req *r)
         r->body.len = plen;
         r->body.alloc = plen + 1;
     }
+    struct wsmd_lifted *lifted = NULL;
     if (r->col != WSMD_COL_NONE) {
         /* A source's body: SLDC, UTF-16, characters XML forbids (collector.h). */
         enum wsm_err be = wsmd__collector_body(
             r->srv, c, &r->body, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding"),
-            &lim.max_size);
+            &lim.max_size, &lifted);
         if (be)
             return send_fault(c, r, be, NULL, NULL);
     }
     enum wsm_err e = wsm__envelope_parse(r->body.data ? r->body.data : "", r->body.len, &lim,
                                          &r->env, msgid, sizeof(msgid));
+    if (lifted) {
+        enum wsm_err le = wsmd__collector_restore(lifted, e ? NULL : r->env);
+        if (!e && le) {
+            wsm__envelope_free(r->env);
+            r->env = NULL;
+            e = le;
+        }
+    }
     if (r->body.data)
         explicit_bzero(r->body.data, r->body.len);
     wsm__buf_free(&r->body);
@@ -924,7 +941,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->parked = 0;
         parked_del(r->srv, r);
         if (r->gone || peer_closed(c)) {
-            /* Nobody to answer: close without running the handler. */
+            /* Nobody to answer: close without running the handler (whose
+             * wait, over, may hold something to release). */
+            if (r->unpark)
+                r->unpark(r->srv, r->token);
             char peer[80];
             peer_of(c, peer, sizeof(peer));
             wsmd__log("event=poll-abandoned peer=%s user=%s action=%s", peer,

@@ -178,6 +178,9 @@ struct wsmd_call {
      * comes. For whoever wants to know sooner (the next Receive). */
     void (*settle_probe)(void *arg, int (*probe)(void *), void *probe_arg);
     int quiet; /* a success not logged on its own line (Receive) */
+    /* A parked handler's own note to its resumed run (kept by the HTTP
+     * layer between the two). */
+    void *resume_ctx;
 };
 
 typedef enum wsm_err (*wsmd_handler)(struct wsmd_call *call);

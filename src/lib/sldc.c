@@ -376,47 +376,74 @@ static void put_literals(struct writer *w, const unsigned char *in, size_t from,
     }
 }
 
-/* Match finder: for each position, the previous position with the same two
- * bytes (chains through a 1024-entry ring, enough for the window). */
-#define CHAIN_DEPTH 48
+/* Match finder: chains of the previous positions with the same 3-byte hash
+ * (through a 1024-entry ring, enough for the window), and the last position
+ * of each 2-byte pair for the 2-byte matches (13 bits instead of 18). Pairs
+ * alone would make long chains of UTF-16 text ("e\0" everywhere). */
+#define CHAIN_DEPTH 32
 #define GOOD_MATCH 64
+#define HASH_BITS 15
 
 struct finder {
-    int32_t head[65536];
+    int32_t head3[1u << HASH_BITS];
+    int32_t head2[65536];
     int32_t prev[HISTORY];
 };
 
-static void insert(struct finder *f, const unsigned char *in, size_t i)
+static unsigned hash3(const unsigned char *p)
 {
-    unsigned key = (unsigned)in[i] << 8 | in[i + 1];
-    f->prev[i % HISTORY] = f->head[key];
-    f->head[key] = (int32_t)i;
+    uint32_t v = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+    return (v * 2654435761u) >> (32 - HASH_BITS);
 }
 
+static void insert(struct finder *f, const unsigned char *in, size_t n, size_t i)
+{
+    if (i + 1 < n)
+        f->head2[(unsigned)in[i] << 8 | in[i + 1]] = (int32_t)i;
+    if (i + 2 < n) {
+        unsigned h = hash3(in + i);
+        f->prev[i % HISTORY] = f->head3[h];
+        f->head3[h] = (int32_t)i;
+    }
+}
+
+/* The longest match for in[i..] among earlier positions, at most 1023 back
+ * (location i mod 1024 would be the one being written, which some decoders
+ * refuse to read); 0 if none of 2 bytes or more. */
 static unsigned longest(const struct finder *f, const unsigned char *in, size_t n, size_t i,
                         size_t *pos)
 {
     unsigned best = 0;
     size_t max = n - i < MAX_MATCH ? n - i : MAX_MATCH;
-    int32_t p = f->head[(unsigned)in[i] << 8 | in[i + 1]];
-    /* Distance at most 1023: location i mod 1024 would be the one being
-     * written, which some decoders refuse to read. */
-    for (int depth = CHAIN_DEPTH; p >= 0 && i - (size_t)p < HISTORY && depth; depth--) {
-        const unsigned char *a = in + p, *b = in + i;
-        if (a[best] == b[best]) {
-            unsigned l = 2;
-            while (l < max && a[l] == b[l])
-                l++;
-            if (l > best) {
-                best = l;
-                *pos = (size_t)p;
-                if (l >= max || l >= GOOD_MATCH)
-                    break;
+    if (max < MIN_MATCH)
+        return 0;
+    const unsigned char *b = in + i;
+    if (max >= 3) {
+        int32_t p = f->head3[hash3(b)];
+        for (int depth = CHAIN_DEPTH; p >= 0 && i - (size_t)p < HISTORY && depth; depth--) {
+            const unsigned char *a = in + p;
+            if (a[best] == b[best] && a[0] == b[0] && a[1] == b[1]) {
+                unsigned l = 2;
+                while (l < max && a[l] == b[l])
+                    l++;
+                if (l > best && l >= 3) {
+                    best = l;
+                    *pos = (size_t)p;
+                    if (l >= max || l >= GOOD_MATCH)
+                        break;
+                }
             }
+            p = f->prev[(size_t)p % HISTORY];
         }
-        p = f->prev[(size_t)p % HISTORY];
     }
-    return best >= MIN_MATCH ? best : 0;
+    if (best < 3) {
+        int32_t p = f->head2[(unsigned)b[0] << 8 | b[1]];
+        if (p >= 0 && i - (size_t)p < HISTORY) {
+            best = 2;
+            *pos = (size_t)p;
+        }
+    }
+    return best;
 }
 
 enum wsm_err wsm__sldc_compress(const unsigned char *in, size_t len, struct wsm_buf *out)
@@ -435,29 +462,47 @@ enum wsm_err wsm__sldc_compress(const unsigned char *in, size_t len, struct wsm_
     struct finder *f = malloc(sizeof(*f));
     if (!f)
         return WSM_ERR_NOMEM;
-    memset(f->head, 0xFF, sizeof(f->head));
+    memset(f->head3, 0xFF, sizeof(f->head3));
+    memset(f->head2, 0xFF, sizeof(f->head2));
 
     struct writer w = {(unsigned char *)out->data + out->len, 0, 0, 0};
     put_control(&w, CS_RESET1);
     size_t i = 0, lit = 0; /* in[lit..i) are literals not yet written */
+    size_t pos = 0, next_pos = 0;
+    unsigned next_l = 0;
+    int have_next = 0;
     while (i < len) {
-        size_t pos = 0;
-        unsigned l = i + 1 < len ? longest(f, in, len, i, &pos) : 0;
+        unsigned l;
+        if (have_next) {
+            l = next_l;
+            pos = next_pos;
+            have_next = 0;
+        } else {
+            l = longest(f, in, len, i, &pos);
+        }
         /* Inside a long literal run (bound for scheme 2), a short match
          * would cost two Scheme symbols (26 bits) to save less. */
         if (l && l < 6 && i - lit >= 16)
             l = 0;
+        insert(f, in, len, i);
+        if (l && l < GOOD_MATCH && i + 2 < len) {
+            /* Lazy matching: a longer match one byte on is worth a literal
+             * (a short match taken greedily would often hide it). */
+            next_l = longest(f, in, len, i + 1, &next_pos);
+            have_next = 1;
+            if (next_l > l)
+                l = 0;
+        }
         if (!l) {
-            if (i + 1 < len)
-                insert(f, in, i);
             i++;
             continue;
         }
+        have_next = 0;
         if (lit < i)
             put_literals(&w, in, lit, i, 0);
         put_copy(&w, l, (unsigned)(pos % HISTORY));
-        for (size_t j = i; j < i + l && j + 1 < len; j++)
-            insert(f, in, j);
+        for (size_t j = i + 1; j < i + l; j++)
+            insert(f, in, len, j);
         i += l;
         lit = i;
     }

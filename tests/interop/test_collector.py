@@ -5,6 +5,7 @@ source's own ways (Kerberos, Negotiate, certificates, UTF-16, SLDC) are in
 test_collector_flow.py through wefsim.py."""
 
 import os
+from pathlib import Path
 import signal
 import subprocess
 import time
@@ -369,3 +370,51 @@ def test_syslog_output_reaches_rsyslog(wsmd_factory, tmp_path, rsyslogd, proto):
         assert f'subscription="Sys" recordId="{i}" channel="Security"' in line
         assert 'client="alice"' in line
     assert len(c.jsonl()) == 3
+
+
+def test_raw_xml_output_and_reopen_on_sighup(wsmd_factory, tmp_path):
+    c = Collector(wsmd_factory, tmp_path,
+                  subs={"Raw": subscription_xml("Raw", outputs="xml jsonl", log_file="Raw")})
+    deliver(c, "Raw", [event_xml(1), event_xml(2)], bookmark=2)
+    xml_file = c.events / "Raw.xml"
+    lines = xml_file.read_text().splitlines()
+    assert len(lines) == 2 and all(l.startswith("<Event") for l in lines)
+    assert "<EventRecordID>2</EventRecordID>" in lines[1]
+    # logrotate: rename, HUP, the next batch goes to a new file.
+    xml_file.rename(c.events / "Raw.xml.1")
+    (c.events / "Raw.jsonl").rename(c.events / "Raw.jsonl.1")
+    os.kill(c.d.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10  # the reload is logged after the reopen
+    while time.monotonic() < deadline and c.d.log().count("event=collector-load") < 2:
+        time.sleep(0.05)
+    deliver(c, "Raw", [event_xml(3)], bookmark=3)
+    assert len((c.events / "Raw.xml").read_text().splitlines()) == 1
+    assert [r["EventRecordID"] for r in c.jsonl("Raw")] == [3]
+    assert len((c.events / "Raw.xml.1").read_text().splitlines()) == 2
+
+
+def _vector(name):
+    """A captured SLDC body from tests/unit/sldc_vectors.h (see its sources there)."""
+    import re as _re
+    text = (Path(__file__).resolve().parents[1] / "unit" / "sldc_vectors.h").read_text()
+    m = _re.search(r"%s\[\d+\] = \{(.*?)\};" % name, text, _re.S)
+    return bytes(int(x, 16) for x in _re.findall(r"0x([0-9a-fA-F]{2})", m.group(1)))
+
+
+def test_a_captured_windows_sldc_heartbeat_is_acked(col):
+    # A real Windows 10 Heartbeat, SLDC-compressed UTF-16LE, as it arrives
+    # after the message decryption (here Basic over loopback carries it).
+    body = _vector("openwec_heartbeat")
+    r = col.post("/wsman/subscriptions/Sec", body,
+                 headers={"Content-Encoding": "SLDC",
+                          "Content-Type": "application/soap+xml;charset=UTF-16"})
+    assert r.status_code == 200, r.text
+    assert ack_relates_to(r.text) == ("http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack",
+                                      "uuid:EEC04F74-A27D-4C3A-AEF5-BC5BF54359BA")
+    gr = col.wecutil("gr", "Sec").stdout
+    assert "LastHeartbeatTime: never" not in gr
+    # Truncated, it is refused and nothing is recorded.
+    r = col.post("/wsman/subscriptions/Sec", body[:500],
+                 headers={"Content-Encoding": "SLDC"})
+    assert r.status_code in (400, 500)
+    assert col.jsonl() == []

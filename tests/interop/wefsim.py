@@ -296,7 +296,10 @@ class Channel:
 
     def _post(self, path, body, headers):
         c = self.conn
-        c.putrequest("POST", path, skip_accept_encoding=True)
+        # Host names the collector as in the URL, whatever address we
+        # connect to (the collector builds NotifyTo from it).
+        c.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
+        c.putheader("Host", "%s:%d" % (self.host, self.port))
         c.putheader("Connection", "Keep-Alive")
         for k, v in headers.items():
             c.putheader(k, v)
@@ -318,10 +321,15 @@ class Channel:
         """The empty-body POST carrying the first token; the reply's token
         completes the context (mutual authentication)."""
         src = self.src
+        import gssapi
         mech = KRB5_OID if src.scheme == "Kerberos" else SPNEGO_OID
-        self.ctx = new_context(src.creds(), "%s@%s" % (src.service, src.service_host or self.host),
-                               mech)
-        token = self.ctx.step()
+        target = "%s@%s" % (src.service, src.service_host or self.host)
+        try:
+            self.ctx = new_context(src.creds(), target, mech)
+            token = self.ctx.step()
+        except gssapi.exceptions.GSSError as e:
+            self.ctx = None
+            raise AuthError("no token for %s: %s" % (target, e)) from e
         h = self._base_headers(charset, compressed)
         h["Authorization"] = "%s %s" % (src.scheme, base64.b64encode(token).decode())
         st, hdrs, data = self._post(path, b"", h)
@@ -334,7 +342,11 @@ class Channel:
         if not m or m.group(1).lower() != src.scheme.lower():
             raise AuthError("no %s token in the 200's WWW-Authenticate: %r"
                             % (src.scheme, hdrs.get("www-authenticate")))
-        self.ctx.step(base64.b64decode(m.group(2)))
+        try:
+            self.ctx.step(base64.b64decode(m.group(2)))
+        except gssapi.exceptions.GSSError as e:
+            self.ctx = None
+            raise AuthError("the server's %s token: %s" % (src.scheme, e)) from e
         if not self.ctx.complete:
             raise AuthError("security context not complete after the server's token")
         self.www_scheme = m.group(1)
@@ -377,9 +389,12 @@ class Channel:
 # ---- the source ---------------------------------------------------------------------
 
 class Ack:
-    def __init__(self, mid, relates_to, attempts, elapsed):
+    """A delivery's answer: status 200 with the Ack (relates_to = our
+    MessageID), or 204 where that is accepted (SubscriptionEnd)."""
+
+    def __init__(self, mid, relates_to, attempts, elapsed, status=200):
         self.message_id, self.relates_to = mid, relates_to
-        self.attempts, self.elapsed = attempts, elapsed
+        self.attempts, self.elapsed, self.status = attempts, elapsed, status
 
 
 class Source:
@@ -392,7 +407,8 @@ class Source:
     cafile: TLS (cert/key: the client certificate). utf16: bodies in
     UTF-16LE with BOM (else UTF-8). sldc: "auto" (as the subscription's
     Compression option asks), True, False, or "flag" (the header, no
-    compression). encrypt: seal bodies (default: over plain HTTP with
+    compression). fast: the event generator's template mode (benchmarks).
+    encrypt: seal bodies (default: over plain HTTP with
     Kerberos/Negotiate). machine_id: the FQDN (default from the principal
     NAME$@REALM -> name.realm, lower case, or the certificate's name).
     """
@@ -401,7 +417,8 @@ class Source:
                  scheme="Kerberos", https=False, cert=None, key=None, cafile=None, utf16=True,
                  sldc="auto", encrypt=None, machine_id=None, service="HTTP", service_host=None,
                  address=None, path=GPO_PATH, timeout=30, retries=2, retry_delay=0.0,
-                 user_agent=USER_AGENT, rendered=False, seed=None, record_start=1000):
+                 user_agent=USER_AGENT, rendered=False, seed=None, record_start=1000,
+                 fast=False):
         if scheme not in ("Kerberos", "Negotiate", "cert", "none"):
             raise ValueError("scheme: Kerberos, Negotiate, cert or none")
         if scheme == "cert" and not (https and cert):
@@ -424,7 +441,8 @@ class Source:
             else:
                 machine_id = socket.getfqdn()
         self.machine_id = machine_id
-        self.gen = EventGen(machine_id, start=record_start, seed=seed, rendered=rendered)
+        self.gen = EventGen(machine_id, start=record_start, seed=seed, rendered=rendered,
+                            fast=fast)
         self.session_id = message_id()
         self._creds = None
         self._tls = None
@@ -537,7 +555,7 @@ class Source:
             return (sub.compression or "").upper() == "SLDC" if sub else False
         return self.sldc
 
-    def _deliver(self, sub, text, mid, what):
+    def _deliver(self, sub, text, mid, what, allow_204=False):
         """Send a delivery and check its Ack; resend the same message on a
         new connection when there is none (up to self.retries times)."""
         host, port, path = self._endpoint(sub)
@@ -556,6 +574,8 @@ class Source:
             except SimError as e:
                 last = str(e)
                 continue
+            if r.status == 204 and allow_204:
+                return Ack(mid, None, attempt + 1, time.monotonic() - t0, status=204)
             if r.status != 200:
                 last = "HTTP %d %s" % (r.status, r.text[:300])
                 continue
@@ -597,12 +617,15 @@ class Source:
         return a
 
     def subscription_end(self, sub, reason="Windows Event Forward Plugin failed to read events."):
+        """SubscriptionEnd (Status SourceCancelling) with AckRequested. The
+        answer may be the Ack (DSP0226: AckRequested asks for one) or a bare
+        204: a source going away does not insist; Ack.status tells which."""
         mid = message_id()
         text = subscription_end_envelope(
             sub.end_to or sub.notify_to, mid, self.machine_id, sub.refs_xml,
             sub.end_to or sub.notify_to, sub.end_to_refs_xml or sub.refs_xml, reason=reason,
             session_id=self.session_id)
-        return self._deliver(sub, text, mid, "SubscriptionEnd")
+        return self._deliver(sub, text, mid, "SubscriptionEnd", allow_204=True)
 
     def deliver(self, sub, batches=1, per_batch=None, channels=None, inject_control=None,
                 malformed=None):
@@ -675,7 +698,7 @@ def _one(i, a):
                  sldc={"auto": "auto", "on": True, "off": False, "flag": "flag"}[a.sldc],
                  encrypt=False if a.no_encrypt else None, machine_id=sub_i(a.machine_id),
                  address=a.address, path=a.path, timeout=a.timeout, retries=a.retries,
-                 rendered=a.rendered, seed=i)
+                 rendered=a.rendered, seed=i, fast=a.fast)
     t0 = time.monotonic()
     try:
         if a.identify:
@@ -735,6 +758,9 @@ def main(argv=None):
     ap.add_argument("--sldc", default="auto", choices=["auto", "on", "off", "flag"])
     ap.add_argument("--no-encrypt", action="store_true", help="plain bodies after the handshake")
     ap.add_argument("--rendered", action="store_true", help="RenderingInfo in events")
+    ap.add_argument("--fast", action="store_true",
+                    help="events from a few templates per channel (about 4x the rate; "
+                         "for benchmarks)")
     ap.add_argument("--sources", "-k", type=int, default=1)
     ap.add_argument("--batches", "-n", type=int, default=1)
     ap.add_argument("--events", "-m", type=int, default=None,

@@ -61,7 +61,10 @@ static int jc_string(struct jc *j)
             continue;
         }
         /* UTF-8, RFC 3629 */
-        size_t n = c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
+        size_t n = c >= 0xC2 && c < 0xE0   ? 2
+                   : c >= 0xE0 && c < 0xF0 ? 3
+                   : c >= 0xF0 && c < 0xF5 ? 4
+                                           : 0;
         if (!n || (size_t)(j->end - j->p) < n)
             return 0;
         for (size_t i = 1; i < n; i++)

@@ -161,7 +161,7 @@ static void test_xml_lines(void **state)
         "</Event>",
         "<Event><!-- a\ncomment --><Data><![CDATA[x\r\ny]]></Data>"
         "<?pi some data?><Data a='one\ntwo' b=\"&gt;\n\">t&amp;\n</Data></Event>",
-        "<Event\n>\n</Event\n>",
+        "\n<Event\n>\n</Event\n>\n",
     };
     struct wsmd_event ev[4];
     for (int i = 0; i < 3; i++)
@@ -197,7 +197,12 @@ static void test_xml_lines(void **state)
     wsm__buf_init(&b, 0);
     const char *pi = "<?pi a\nb?>\n<E a='\r\n'/>";
     assert_int_equal(wsmd__output_xml_line(&b, pi, strlen(pi)), WSM_OK);
-    assert_string_equal(b.data, "<?pi a b?>&#10;<E a=' '/>");
+    assert_string_equal(b.data, "<?pi a b?> <E a=' '/>");
+    /* Around the root element a reference is not allowed: a space. */
+    wsm__buf_reset(&b);
+    const char *around = "\n<E>\n<F/>\n<G></G>\n</E>\r\n";
+    assert_int_equal(wsmd__output_xml_line(&b, around, strlen(around)), WSM_OK);
+    assert_string_equal(b.data, " <E>&#10;<F/>&#10;<G></G>&#10;</E> ");
     wsm__buf_free(&b);
     snprintf(path, sizeof(path), "%s/Raw.jsonl", dir);
     s = slurp(path, NULL);
@@ -240,10 +245,31 @@ static void test_bad_names(void **state)
     assert_true(wsmd__output_name_ok("Windows PowerShell"));
     assert_true(wsmd__output_name_ok("Microsoft-Windows-Sysmon_Operational"));
     assert_true(wsmd__output_name_ok("v1.2@site+x"));
+    /* A symbolic link in place of a log file is not followed. */
+    char link[128], target[128];
+    snprintf(link, sizeof(link), "%s/Linked.jsonl", dir);
+    snprintf(target, sizeof(target), "%s/elsewhere", dir);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(wsmd__outputs_write(o, WSMD_OUT_JSONL, "Linked", &ev, 1, &meta),
+                     WSM_ERR_IO);
+    assert_int_equal(access(target, F_OK), -1);
     /* Syslog asked, none configured. */
     assert_int_equal(wsmd__outputs_write(o, WSMD_OUT_SYSLOG, "ForwardedEvents", &ev, 1, &meta),
                      WSM_ERR_INVALID_ARG);
     wsmd__outputs_close(o);
+    /* EventLogDir is made when missing; one that is a file is refused. */
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s/made", dir);
+    struct wsmd_output_cfg mk = {.event_log_dir = sub};
+    assert_int_equal(wsmd__outputs_open(&mk, &o), WSM_OK);
+    assert_int_equal(wsmd__outputs_write(o, WSMD_OUT_JSONL, "ForwardedEvents", &ev, 1, &meta),
+                     WSM_OK);
+    wsmd__outputs_close(o);
+    snprintf(sub, sizeof(sub), "%s/made/ForwardedEvents.jsonl", dir);
+    mk.event_log_dir = sub;
+    o = NULL;
+    assert_int_equal(wsmd__outputs_open(&mk, &o), WSM_ERR_IO);
+    assert_null(o);
     /* No EventLogDir. */
     struct wsmd_output_cfg cfg = {0};
     assert_int_equal(wsmd__outputs_open(&cfg, &o), WSM_OK);

@@ -580,6 +580,65 @@ static void test_max_out(void **state)
     wsm__buf_free(&out);
 }
 
+static void test_adversarial_tails(void **state)
+{
+    (void)state;
+    /* After End of Record, a long zero run that ends in a byte which is
+     * not a trailer: the zeros are then data (literal 0s) and the stream
+     * must still end with End of Record. Each byte is looked at a bounded
+     * number of times; a rescan per symbol would take minutes here. */
+    size_t n = 4 << 20;
+    unsigned char *in = calloc(1, n);
+    assert_non_null(in);
+    memcpy(in, "\xff\xaf\xfd", 3); /* Reset 1, End of Record */
+    in[n - 1] = 0x01;
+    struct wsm_buf out;
+    wsm__buf_init(&out, 0);
+    assert_int_equal(wsm__sldc_decompress(in, n, &out, n * 2), WSM_ERR_ENCODING);
+    assert_int_equal(out.len, 0);
+    /* End of Record, then Flush after Flush: each skips to the next 32-bit
+     * word, each time the rest is looked at as a possible trailer. */
+    struct bits head = {0};
+    add(&head, RESET1);
+    add(&head, EOR);
+    add(&head, FLUSH);
+    pad(&head, 32);
+    memset(in, 0, n);
+    memcpy(in, head.b, nbytes(&head));
+    for (size_t k = nbytes(&head); k + 4 <= n; k += 4)
+        memcpy(in + k, "\xff\x80\x00\x00", 4); /* Flush, pad */
+    assert_int_equal(wsm__sldc_decompress(in, n, &out, n * 2), WSM_OK);
+    assert_int_equal(out.len, 0);
+    free(in);
+    wsm__buf_free(&out);
+}
+
+static void test_compress_appends(void **state)
+{
+    (void)state;
+    struct wsm_buf z, back;
+    wsm__buf_init(&z, 0);
+    wsm__buf_init(&back, 0);
+    assert_int_equal(wsm__buf_add(&z, "head", 4), WSM_OK);
+    static const char text[] = "<Event><EventID>4624</EventID><EventID>4625</EventID></Event>";
+    assert_int_equal(wsm__sldc_compress((const unsigned char *)text, sizeof(text) - 1, &z),
+                     WSM_OK);
+    assert_memory_equal(z.data, "head", 4);
+    assert_int_equal(z.data[z.len], '\0');
+    assert_int_equal(wsm__sldc_decompress((unsigned char *)z.data + 4, z.len - 4, &back, 100),
+                     WSM_OK);
+    assert_string_equal(back.data, text);
+    /* A buffer whose cap cannot hold the worst case is refused, untouched. */
+    struct wsm_buf small;
+    wsm__buf_init(&small, 16);
+    assert_int_equal(wsm__sldc_compress((const unsigned char *)text, sizeof(text) - 1, &small),
+                     WSM_ERR_QUOTA);
+    assert_int_equal(small.len, 0);
+    wsm__buf_free(&small);
+    wsm__buf_free(&z);
+    wsm__buf_free(&back);
+}
+
 static void test_is_plain(void **state)
 {
     (void)state;
@@ -712,6 +771,8 @@ int main(void)
         cmocka_unit_test(test_capture_truncated_and_corrupt),
         cmocka_unit_test(test_other_encoder),
         cmocka_unit_test(test_max_out),
+        cmocka_unit_test(test_adversarial_tails),
+        cmocka_unit_test(test_compress_appends),
         cmocka_unit_test(test_is_plain),
         cmocka_unit_test(test_round_trips),
     };

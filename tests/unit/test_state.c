@@ -385,6 +385,10 @@ static void test_unwritable(void **state)
     assert_int_equal(wsmd__state_open(file, &st), WSM_ERR_IO);
     assert_null(st);
     assert_int_equal(wsmd__state_open("", &st), WSM_ERR_INVALID_ARG);
+    /* A symbolic link in place of the database is not followed. */
+    assert_int_equal(symlink(file, dbpath), 0);
+    assert_int_equal(wsmd__state_open(dir, &st), WSM_ERR_IO);
+    assert_null(st);
 }
 
 int main(void)
