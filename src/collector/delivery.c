@@ -77,8 +77,10 @@ static enum wsm_err begin(struct wsmd_call *call, struct delivery *d)
     d->sub = wsmd__col_sub_find(d->subs, id, idlen);
     const char *why = NULL;
     enum wsm_err e = WSM_OK;
-    if (!d->sub || !d->sub->enabled) {
-        why = d->sub ? "subscription disabled" : "no such subscription";
+    if (!d->sub || !wsmd__sub_served(d->sub)) {
+        why = !d->sub            ? "no such subscription"
+              : !d->sub->enabled ? "subscription disabled"
+                                 : "subscription not SourceInitiated";
         e = WSM_ERR_DESTINATION_UNREACHABLE;
     } else if (!call->principal || !wsmd__sub_allows(d->sub, call->principal)) {
         why = "principal not allowed by the subscription";

@@ -80,7 +80,9 @@ enum wsm_err wsmd__col_enumerate(struct wsmd_call *call)
     size_t given = 0;
     for (size_t i = 0; i < subs->n && !e; i++) {
         const struct wsmd_sub *s = subs->v[i];
-        if (!s->enabled || !wsmd__sub_allows(s, call->principal))
+        /* Enabled and SourceInitiated: a CollectorInitiated file loads but is
+         * never handed out. */
+        if (!wsmd__sub_served(s) || !wsmd__sub_allows(s, call->principal))
             continue;
         char *bookmark = NULL;
         if (wsmd__state_bookmark(col->state, s->id, call->principal, &bookmark) != WSM_OK) {

@@ -178,10 +178,11 @@ void wsmd__sub_free_all(struct wsmd_sub **v, size_t n)
 static int valid_id(const char *id)
 {
     size_t n = strlen(id);
-    if (n == 0 || n > 255 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+    /* 200: "/wsman/subscriptions/" + the id fits the request path wsmd keeps. */
+    if (n == 0 || n > 200 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
         return 0;
     for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
+        if (*p < 0x20 || *p == 0x7f || strchr("/\\?#", *p))
             return 0;
     return 1;
 }
@@ -410,8 +411,8 @@ static int apply_text(struct wsmd_sub *s, int k, char *t, char *err, size_t errl
     case T_ID:
         if (!valid_id(t)) {
             wsmd__sub_seterr(err, errlen,
-                             "SubscriptionId \"%.64s\": 1 to 255 characters, no control "
-                             "characters, no / or \\",
+                             "SubscriptionId \"%.64s\": 1 to 200 characters, no control "
+                             "characters, none of / \\ ? #",
                              t);
             break;
         }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "ns.h"
-#include "subscription.h"
+#include "sub_priv.h"
 #include "uuid.h"
 
 #define TRY(x)                                                                                     \
@@ -127,11 +127,14 @@ enum wsm_err wsmd__sub_write_xml(struct wsm_buf *out, const struct wsmd_sub *s)
     TRY(elem(b, "\t", "AllowedSourceDomainComputers", s->domain_sddl ? s->domain_sddl : ""));
     TRY(globs(b, "AllowedPrincipals", s->allow, s->nallow));
     TRY(globs(b, "DeniedPrincipals", s->deny, s->ndeny));
-    if (s->outputs != WSMD_OUT_JSONL)
-        TRY(wsm__buf_printf(b, "\t<wsmd:Outputs>%s%s%s</wsmd:Outputs>\n",
-                            s->outputs & WSMD_OUT_JSONL ? "jsonl " : "",
-                            s->outputs & WSMD_OUT_XML ? "xml " : "",
-                            s->outputs & WSMD_OUT_SYSLOG ? "syslog" : ""));
+    if (s->outputs != WSMD_OUT_JSONL) {
+        static const char *const names[] = {"jsonl", "xml", "syslog"};
+        TRY(wsm__buf_puts(b, "\t<wsmd:Outputs>"));
+        for (unsigned i = 0, n = 0; i < 3; i++)
+            if (s->outputs & (1u << i))
+                TRY(wsm__buf_printf(b, "%s%s", n++ ? " " : "", names[i]));
+        TRY(wsm__buf_puts(b, "</wsmd:Outputs>\n"));
+    }
     return wsm__buf_puts(b, "</Subscription>\n");
 }
 
@@ -158,24 +161,20 @@ static enum wsm_err duration(struct wsm_buf *b, const char *name, long ms)
  * one (the source then starts as if none were stored). */
 static char *clean_bookmark(const char *xml)
 {
-    if (!xml || !*xml || strstr(xml, "<!DOCTYPE") || strstr(xml, "<!ENTITY"))
+    if (!xml || !*xml)
         return NULL;
     size_t len = strlen(xml);
-    if (len > 1024 * 1024)
+    if (len > 1024 * 1024 || wsmd__sub_contains(xml, len, "<!DOCTYPE") ||
+        wsmd__sub_contains(xml, len, "<!ENTITY"))
         return NULL;
-    xmlDocPtr doc = xmlReadMemory(xml, (int)len, NULL, "UTF-8",
-                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    int dtd;
+    xmlDocPtr doc = wsmd__sub_read_doc(xml, len, "UTF-8", "the bookmark", &dtd, NULL, 0);
     if (!doc)
         return NULL;
-    char *r = NULL;
     xmlNodePtr root = xmlDocGetRootElement(doc);
-    if (root && !doc->intSubset && strcmp((const char *)root->name, "BookmarkList") == 0) {
-        xmlBufferPtr xb = xmlBufferCreate();
-        if (xb && xmlNodeDump(xb, doc, root, 0, 0) >= 0)
-            r = strdup((const char *)xmlBufferContent(xb));
-        if (xb)
-            xmlBufferFree(xb);
-    }
+    char *r = root && strcmp((const char *)root->name, "BookmarkList") == 0
+                  ? wsmd__sub_dump(doc, root)
+                  : NULL;
     xmlFreeDoc(doc);
     return r;
 }

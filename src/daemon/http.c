@@ -528,7 +528,13 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
     r->col = wsmd__collector_path(r->srv, url);
     if (r->col == WSMD_COL_NONE && strcmp(url, "/wsman") != 0)
         return send_reply(c, r, MHD_HTTP_NOT_FOUND, NULL, 0, 0);
-    log_copy(r->path, url);
+    /* The collector's delivery handler finds the subscription by this path:
+     * kept whole and as MHD decoded it (a SubscriptionId may hold spaces;
+     * NotifyTo percent-encodes them). */
+    size_t ulen = strlen(url);
+    if (ulen >= sizeof(r->path))
+        return send_reply(c, r, MHD_HTTP_NOT_FOUND, NULL, 0, 0);
+    memcpy(r->path, url, ulen + 1);
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
         return send_reply(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, 0, 0);
 

@@ -1,99 +1,11 @@
-/* Unit tests for the collector's subscriptions (src/collector/subscription.c,
- * subwrite.c): Windows subscription files in, the file format and the
- * Subscribe envelope out, read back with libxml2. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+/* Unit tests for the collector's subscription files (src/collector/subscription.c,
+ * subxml.c, subload.c): Windows subscription files in, every field, defaults,
+ * errors, the Version rule, allow/deny, a folder. The writers are in
+ * test_subwrite.c. */
 #include <sys/stat.h>
 
-#include <libxml/parser.h>
-#include <libxml/xpath.h>
-#include <libxml/xpathInternals.h>
-
-#include "buf.h"
-#include "subscription.h"
+#include "subtest.h"
 #include "tmpdir.h"
-
-#ifndef WSMD_SOURCE_DIR
-#define WSMD_SOURCE_DIR "."
-#endif
-
-static char *slurp(const char *name, size_t *len)
-{
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/data/subscriptions/%s", WSMD_SOURCE_DIR, name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *r = malloc(n + 1);
-    assert_non_null(r);
-    memcpy(r, buf, n + 1);
-    if (len)
-        *len = n;
-    return r;
-}
-
-static struct wsmd_sub *parse_ok(const char *xml)
-{
-    struct wsmd_sub *s = NULL;
-    char err[256] = "";
-    enum wsm_err e = wsmd__sub_parse(xml, strlen(xml), &s, err, sizeof(err));
-    if (e)
-        fprintf(stderr, "parse: %s\n", err);
-    assert_int_equal(e, WSM_OK);
-    assert_non_null(s);
-    return s;
-}
-
-static struct wsmd_sub *load(const char *name)
-{
-    char *x = slurp(name, NULL);
-    struct wsmd_sub *s = parse_ok(x);
-    free(x);
-    return s;
-}
-
-/* A minimal file around the given inner elements and query. */
-static char *mkfile(const char *inner, const char *query)
-{
-    static const char head[] =
-        "<Subscription xmlns=\"http://schemas.microsoft.com/2006/03/windows/events/"
-        "subscription\" xmlns:wsmd=\"urn:wsmd:subscription\">"
-        "<SubscriptionId>T1</SubscriptionId>";
-    const char *q = query ? query
-                          : "<QueryList><Query Id=\"0\"><Select Path=\"Application\">*</Select>"
-                            "</Query></QueryList>";
-    size_t n = strlen(head) + strlen(inner) + strlen(q) + 128;
-    char *r = malloc(n);
-    assert_non_null(r);
-    snprintf(r, n, "%s%s<Query><![CDATA[%s]]></Query></Subscription>", head, inner, q);
-    return r;
-}
-
-static struct wsmd_sub *parse_q(const char *inner, const char *query)
-{
-    char *x = mkfile(inner, query);
-    struct wsmd_sub *s = parse_ok(x);
-    free(x);
-    return s;
-}
-
-static struct wsmd_sub *parse_inner(const char *inner)
-{
-    char *x = mkfile(inner, NULL);
-    struct wsmd_sub *s = parse_ok(x);
-    free(x);
-    return s;
-}
 
 /* ---- the Windows file ----------------------------------------------------------------- */
 
@@ -385,6 +297,29 @@ static void test_errors(void **state)
              "</Subscription>",
              ns);
     expect_error(buf, WSM_ERR_INVALID_REPRESENTATION, "SubscriptionId");
+    snprintf(buf, sizeof(buf),
+             "<Subscription xmlns=\"%s\"><SubscriptionId>a?b</SubscriptionId>"
+             "</Subscription>",
+             ns);
+    expect_error(buf, WSM_ERR_INVALID_REPRESENTATION, "SubscriptionId");
+    /* 200 characters at most: the NotifyTo path must fit what wsmd keeps. */
+    char id[202];
+    memset(id, 'x', 201);
+    id[201] = '\0';
+    snprintf(buf, sizeof(buf),
+             "<Subscription xmlns=\"%s\"><SubscriptionId>%s</SubscriptionId>"
+             "</Subscription>",
+             ns, id);
+    expect_error(buf, WSM_ERR_INVALID_REPRESENTATION, "200 characters");
+    id[200] = '\0';
+    snprintf(buf, sizeof(buf),
+             "<Subscription xmlns=\"%s\"><SubscriptionId>%s</SubscriptionId><Query><![CDATA["
+             "<QueryList><Query><Select Path=\"A\">*</Select></Query></QueryList>]]></Query>"
+             "</Subscription>",
+             ns, id);
+    s = parse_ok(buf);
+    assert_int_equal(strlen(s->id), 200);
+    wsmd__sub_free(s);
     /* A DOCTYPE inside the query's CDATA is refused too. */
     x = mkfile("", "<!DOCTYPE q [<!ENTITY b \"b\">]><QueryList/>");
     expect_error(x, WSM_ERR_XML_DTD, "DOCTYPE");
@@ -409,9 +344,6 @@ static void test_errors(void **state)
     free(w);
     assert_int_equal(wsmd__sub_parse(NULL, 0, &s, err, sizeof(err)), WSM_ERR_INVALID_ARG);
 }
-
-static char *replace(const char *s, const char *from, const char *to);
-static void round_trip(struct wsmd_sub *a);
 
 /* A QueryList as markup instead of CDATA; an 8-bit file that kept a UTF-16
  * declaration. */
@@ -474,17 +406,6 @@ static void test_utf16(void **state)
 
 /* ---- Version ----------------------------------------------------------------------------------
  */
-
-static char *replace(const char *s, const char *from, const char *to)
-{
-    const char *p = strstr(s, from);
-    assert_non_null(p);
-    size_t n = strlen(s) - strlen(from) + strlen(to) + 1;
-    char *r = malloc(n);
-    assert_non_null(r);
-    snprintf(r, n, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
-    return r;
-}
 
 static void version_of(const char *xml, char out[37])
 {
@@ -580,357 +501,6 @@ static void test_allows(void **state)
     assert_false(wsmd__sub_allows(NULL, "x"));
 }
 
-/* ---- write_xml ------------------------------------------------------------------------------- */
-
-static void assert_same(const struct wsmd_sub *a, const struct wsmd_sub *b)
-{
-#define SAME_STR(f)                                                                                \
-    do {                                                                                           \
-        if (a->f || b->f) {                                                                        \
-            assert_non_null(a->f);                                                                 \
-            assert_non_null(b->f);                                                                 \
-            assert_string_equal(a->f, b->f);                                                       \
-        }                                                                                          \
-    } while (0)
-    SAME_STR(id);
-    SAME_STR(description);
-    SAME_STR(uri);
-    SAME_STR(query);
-    SAME_STR(query_xml);
-    SAME_STR(content_format);
-    SAME_STR(log_file);
-    SAME_STR(locale);
-    SAME_STR(config_mode);
-    SAME_STR(transport);
-    SAME_STR(delivery_mode);
-    SAME_STR(expires);
-    SAME_STR(publisher_name);
-    SAME_STR(domain_sddl);
-    SAME_STR(issuer_cas);
-    SAME_STR(allowed_subjects);
-    SAME_STR(denied_subjects);
-    assert_int_equal(a->enabled, b->enabled);
-    assert_int_equal(a->source_initiated, b->source_initiated);
-    assert_int_equal(a->read_existing, b->read_existing);
-    assert_int_equal(a->max_items, b->max_items);
-    assert_int_equal(a->max_latency_ms, b->max_latency_ms);
-    assert_int_equal(a->heartbeat_ms, b->heartbeat_ms);
-    assert_int_equal(a->transport_port, b->transport_port);
-    assert_int_equal(a->outputs, b->outputs);
-    assert_int_equal(a->nallow, b->nallow);
-    for (size_t i = 0; i < a->nallow; i++)
-        assert_string_equal(a->allow[i], b->allow[i]);
-    assert_int_equal(a->ndeny, b->ndeny);
-    for (size_t i = 0; i < a->ndeny; i++)
-        assert_string_equal(a->deny[i], b->deny[i]);
-    assert_string_equal(a->version, b->version);
-}
-
-static void round_trip(struct wsmd_sub *a)
-{
-    struct wsm_buf o1, o2;
-    wsm__buf_init(&o1, 0);
-    wsm__buf_init(&o2, 0);
-    assert_int_equal(wsmd__sub_write_xml(&o1, a), WSM_OK);
-    struct wsmd_sub *b = parse_ok(o1.data);
-    assert_same(a, b);
-    assert_int_equal(wsmd__sub_write_xml(&o2, b), WSM_OK);
-    assert_string_equal(o1.data, o2.data);
-    /* A plain Windows file comes back without our namespace. */
-    if (!a->nallow && !a->ndeny && a->outputs == WSMD_OUT_JSONL)
-        assert_null(strstr(o1.data, "urn:wsmd"));
-    else
-        assert_non_null(strstr(o1.data, "urn:wsmd:subscription"));
-    wsmd__sub_free(b);
-    wsm__buf_free(&o1);
-    wsm__buf_free(&o2);
-}
-
-static void test_write_xml(void **state)
-{
-    (void)state;
-    struct wsmd_sub *s = load("ForwardedSecurity.xml");
-    round_trip(s);
-    wsmd__sub_free(s);
-    s = load("DomainControllers.xml");
-    round_trip(s);
-    wsmd__sub_free(s);
-    /* Text that needs escaping, "]]>" in the query, every optional element. */
-    s = parse_q(
-        "<SubscriptionType>CollectorInitiated</SubscriptionType>"
-        "<Description>a &lt;b&gt; &amp; \"c\" 'd'</Description>"
-        "<Delivery Mode=\"Pull\"/><TransportPort>5985</TransportPort>"
-        "<Expires>2030-01-01T00:00:00Z</Expires><PublisherName>P&amp;Q"
-        "</PublisherName><AllowedSourceNonDomainComputers><AllowedSubjectList>"
-        "<Subject>*.example.com</Subject><Subject>ws1.other.org</Subject>"
-        "</AllowedSubjectList><DeniedSubjectList>bad.example.com"
-        "</DeniedSubjectList></AllowedSourceNonDomainComputers>"
-        "<wsmd:Outputs>xml</wsmd:Outputs>",
-        "<QueryList><Query Id=\"0\"><Select Path=\"odd]]]]><![CDATA[>name\">*[System[(EventID"
-        "&gt;4)]]</Select></Query></QueryList>");
-    assert_string_equal(s->description, "a <b> & \"c\" 'd'");
-    assert_string_equal(s->allowed_subjects, "*.example.com ws1.other.org");
-    assert_string_equal(s->denied_subjects, "bad.example.com");
-    assert_non_null(strstr(s->query, "odd]]>name"));
-    round_trip(s);
-    wsmd__sub_free(s);
-}
-
-/* ---- the Subscribe envelope
- * ------------------------------------------------------------------------ */
-
-struct env {
-    xmlDocPtr doc;
-    xmlXPathContextPtr xp;
-    char *text;
-};
-
-static void env_open(struct env *e, const struct wsmd_sub *s, const struct wsmd_sub_ctx *ctx)
-{
-    struct wsm_buf b;
-    wsm__buf_init(&b, 0);
-    assert_int_equal(wsmd__sub_write_subscribe(&b, s, ctx), WSM_OK);
-    e->doc = xmlReadMemory(b.data, (int)b.len, NULL, NULL, XML_PARSE_NONET);
-    if (!e->doc)
-        fprintf(stderr, "%s\n", b.data);
-    assert_non_null(e->doc);
-    e->text = wsm__buf_steal(&b, NULL);
-    e->xp = xmlXPathNewContext(e->doc);
-    static const char *const ns[][2] = {
-        {"s", "http://www.w3.org/2003/05/soap-envelope"},
-        {"a", "http://schemas.xmlsoap.org/ws/2004/08/addressing"},
-        {"e", "http://schemas.xmlsoap.org/ws/2004/08/eventing"},
-        {"w", "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"},
-        {"p", "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"},
-        {"c", "http://schemas.xmlsoap.org/ws/2002/12/policy"},
-        {"auth", "http://schemas.microsoft.com/wbem/wsman/1/authentication"},
-        {"xsi", "http://www.w3.org/2001/XMLSchema-instance"},
-    };
-    for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
-        xmlXPathRegisterNs(e->xp, (const xmlChar *)ns[i][0], (const xmlChar *)ns[i][1]);
-}
-
-static void env_close(struct env *e)
-{
-    xmlXPathFreeContext(e->xp);
-    xmlFreeDoc(e->doc);
-    free(e->text);
-}
-
-/* The string value of an XPath expression ("" when nothing matches). */
-static char *xs(struct env *e, const char *expr)
-{
-    static char out[4096];
-    char q[1024];
-    snprintf(q, sizeof(q), "string(%s)", expr);
-    xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)q, e->xp);
-    assert_non_null(o);
-    snprintf(out, sizeof(out), "%s", o->stringval ? (const char *)o->stringval : "");
-    xmlXPathFreeObject(o);
-    return out;
-}
-
-static int xcount(struct env *e, const char *expr)
-{
-    char q[1024];
-    snprintf(q, sizeof(q), "count(%s)", expr);
-    xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)q, e->xp);
-    assert_non_null(o);
-    int n = (int)o->floatval;
-    xmlXPathFreeObject(o);
-    return n;
-}
-
-#define H "/s:Envelope/s:Header/"
-#define SUB "/s:Envelope/s:Body/e:Subscribe/"
-#define DEL SUB "e:Delivery/"
-
-static void test_subscribe_http(void **state)
-{
-    (void)state;
-    struct wsmd_sub *s = load("ForwardedSecurity.xml");
-    struct wsmd_sub_ctx ctx = {.notify_base = "http://wec.example.com:5985"};
-    struct env e;
-    env_open(&e, s, &ctx);
-    assert_string_equal(xs(&e, H "a:Action"), "http://schemas.xmlsoap.org/ws/2004/08/eventing/"
-                                              "Subscribe");
-    assert_string_equal(xs(&e, H "a:To"),
-                        "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous");
-    assert_string_equal(xs(&e, H "w:ResourceURI"),
-                        "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog");
-    assert_true(strncmp(xs(&e, H "a:MessageID"), "uuid:", 5) == 0);
-    assert_string_equal(xs(&e, H "w:MaxEnvelopeSize"), "512000");
-    assert_string_equal(xs(&e, H "w:Locale/@xml:lang"), "en-US");
-    assert_string_equal(xs(&e, H "w:OptionSet/w:Option[@Name='SubscriptionName']"),
-                        "ForwardedSecurity");
-    assert_string_equal(xs(&e, H "w:OptionSet/w:Option[@Name='Compression']"), "SLDC");
-    assert_string_equal(xs(&e, H "w:OptionSet/w:Option[@Name='CDATA']/@xsi:nil"), "true");
-    assert_string_equal(xs(&e, H "w:OptionSet/w:Option[@Name='ContentFormat']"), "RenderedText");
-    assert_string_equal(xs(&e, H "w:OptionSet/w:Option[@Name='IgnoreChannelError']/@xsi:nil"),
-                        "true");
-    assert_int_equal(xcount(&e, H "w:OptionSet/w:Option[@Name='ReadExistingEvents']"), 0);
-
-    const char *addr = "http://wec.example.com:5985/wsman/subscriptions/ForwardedSecurity";
-    assert_string_equal(xs(&e, SUB "e:EndTo/a:Address"), addr);
-    assert_string_equal(xs(&e, SUB "e:EndTo/a:ReferenceProperties/e:Identifier"), s->version);
-    assert_string_equal(xs(&e, SUB "e:Delivery/@Mode"),
-                        "http://schemas.dmtf.org/wbem/wsman/1/wsman/Events");
-    assert_string_equal(xs(&e, DEL "w:Heartbeats"), "PT900.000S");
-    assert_string_equal(xs(&e, DEL "e:NotifyTo/a:Address"), addr);
-    assert_string_equal(xs(&e, DEL "e:NotifyTo/a:ReferenceProperties/e:Identifier"), s->version);
-    assert_string_equal(
-        xs(&e, DEL "e:NotifyTo/c:Policy/c:ExactlyOne/c:All/auth:Authentication/@Profile"),
-        "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos");
-    assert_int_equal(xcount(&e, "//auth:Thumbprint"), 0);
-    assert_string_equal(xs(&e, DEL "w:ConnectionRetry/@Total"), "5");
-    assert_string_equal(xs(&e, DEL "w:ConnectionRetry"), "PT60.0S");
-    assert_string_equal(xs(&e, DEL "w:MaxElements"), "5");
-    assert_string_equal(xs(&e, DEL "w:MaxTime"), "PT900.000S");
-    assert_string_equal(xs(&e, DEL "w:MaxEnvelopeSize"), "512000");
-    assert_string_equal(xs(&e, DEL "w:MaxEnvelopeSize/@Policy"), "Notify");
-    assert_string_equal(xs(&e, DEL "w:ContentEncoding"), "UTF-16");
-    assert_string_equal(xs(&e, SUB "w:Filter/@Dialect"),
-                        "http://schemas.microsoft.com/win/2004/08/events/eventquery");
-    assert_int_equal(xcount(&e, SUB "w:Filter/QueryList/Query"), 2);
-    assert_string_equal(xs(&e, SUB "w:Filter/QueryList/Query[2]/Select[1]/@Path"), "System");
-    assert_int_equal(xcount(&e, SUB "w:Bookmark"), 0);
-    assert_int_equal(xcount(&e, SUB "w:SendBookmarks"), 1);
-    /* The element order of the Windows capture. */
-    assert_string_equal(xs(&e, "name(" DEL "*[1])"), "w:Heartbeats");
-    assert_string_equal(xs(&e, "name(" DEL "*[2])"), "e:NotifyTo");
-    assert_string_equal(xs(&e, "name(" DEL "*[3])"), "w:ConnectionRetry");
-    assert_string_equal(xs(&e, "name(" DEL "*[4])"), "w:MaxElements");
-    assert_string_equal(xs(&e, "name(" DEL "*[5])"), "w:MaxTime");
-    assert_string_equal(xs(&e, "name(" SUB "*[1])"), "e:EndTo");
-    assert_string_equal(xs(&e, "name(" SUB "*[3])"), "w:Filter");
-    assert_string_equal(xs(&e, "name(" SUB "*[last()])"), "w:SendBookmarks");
-    env_close(&e);
-
-    /* The stored bookmark goes back as a BookmarkList. */
-    ctx.bookmark_xml = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"149140\" "
-                       "IsCurrent=\"true\"/><Bookmark Channel=\"System\" RecordId=\"77\"/>"
-                       "</BookmarkList>";
-    env_open(&e, s, &ctx);
-    assert_string_equal(xs(&e, SUB "w:Bookmark/BookmarkList/Bookmark[1]/@RecordId"), "149140");
-    assert_string_equal(xs(&e, SUB "w:Bookmark/BookmarkList/Bookmark[2]/@Channel"), "System");
-    assert_string_equal(xs(&e, "name(" SUB "*[4])"), "w:Bookmark");
-    env_close(&e);
-    /* One that is not a BookmarkList (it came from the network) is dropped,
-     * never pasted. */
-    ctx.bookmark_xml = "</w:Bookmark><evil/><w:Bookmark>";
-    env_open(&e, s, &ctx);
-    assert_int_equal(xcount(&e, "//evil"), 0);
-    assert_int_equal(xcount(&e, SUB "w:Bookmark"), 0);
-    env_close(&e);
-    ctx.bookmark_xml = "<Evil/>";
-    env_open(&e, s, &ctx);
-    assert_int_equal(xcount(&e, "//Evil"), 0);
-    env_close(&e);
-    wsmd__sub_free(s);
-}
-
-static void test_subscribe_https(void **state)
-{
-    (void)state;
-    struct wsmd_sub *s = load("DomainControllers.xml");
-    struct wsmd_sub_ctx ctx = {.notify_base = "https://wec.example.com:5986/",
-                               .machine_id = "dc1.example.com"};
-    struct env e;
-    env_open(&e, s, &ctx);
-    assert_string_equal(xs(&e, DEL "e:NotifyTo/a:Address"),
-                        "https://wec.example.com:5986/wsman/subscriptions/DomainControllers");
-    assert_string_equal(xs(&e, H "w:OptionSet/w:Option[@Name='ContentFormat']"), "Raw");
-    assert_string_equal(xs(&e, H "w:OptionSet/w:Option[@Name='ReadExistingEvents']/@xsi:nil"),
-                        "true");
-    assert_string_equal(xs(&e, "//auth:Authentication/@Profile"),
-                        "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual");
-    /* No thumbprints from the configuration: the file's IssuerCA. */
-    assert_string_equal(xs(&e, "//auth:ClientCertificate/auth:Thumbprint"),
-                        "3A9F0C1157B244D09E6A1B2C3D4E5F60718293A4");
-    assert_string_equal(xs(&e, "//auth:Thumbprint/@Role"), "issuer");
-    assert_string_equal(xs(&e, DEL "w:MaxElements"), "50");
-    assert_string_equal(xs(&e, DEL "w:MaxTime"), "PT10.000S");
-    assert_string_equal(xs(&e, DEL "w:Heartbeats"), "PT300.000S");
-    /* ReadExistingEvents and nothing stored: from the earliest event. */
-    assert_string_equal(xs(&e, SUB "w:Bookmark"),
-                        "http://schemas.dmtf.org/wbem/wsman/1/wsman/bookmark/earliest");
-    assert_int_equal(xcount(&e, SUB "w:Filter/QueryList/Query/Select"), 3);
-    env_close(&e);
-
-    /* The configuration's issuers: one alternative each. */
-    ctx.issuer_thumbprints = "1111111111111111111111111111111111111111 "
-                             "2222222222222222222222222222222222222222";
-    env_open(&e, s, &ctx);
-    assert_int_equal(xcount(&e, "//c:ExactlyOne/c:All"), 2);
-    assert_string_equal(xs(&e, "(//auth:Thumbprint)[2]"),
-                        "2222222222222222222222222222222222222222");
-    env_close(&e);
-    /* A stored bookmark wins over "earliest". */
-    ctx.bookmark_xml = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"5\"/>"
-                       "</BookmarkList>";
-    env_open(&e, s, &ctx);
-    assert_string_equal(xs(&e, SUB "w:Bookmark/BookmarkList/Bookmark/@RecordId"), "5");
-    env_close(&e);
-    wsmd__sub_free(s);
-
-    /* HTTPS without any issuer: Kerberos over HTTPS. */
-    s = load("ForwardedSecurity.xml");
-    ctx = (struct wsmd_sub_ctx){.notify_base = "https://wec.example.com:5986"};
-    env_open(&e, s, &ctx);
-    assert_string_equal(xs(&e, "//auth:Authentication/@Profile"),
-                        "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/"
-                        "spnego-kerberos");
-    env_close(&e);
-    wsmd__sub_free(s);
-}
-
-static void test_subscribe_escaping(void **state)
-{
-    (void)state;
-    /* A name with a space and an ampersand, MinLatency (no MaxElements), a
-     * query with its own XML declaration and comments around the root. */
-    struct wsmd_sub *s =
-        parse_q("<SubscriptionType>SourceInitiated</SubscriptionType>"
-                "<ConfigurationMode>MinLatency</ConfigurationMode>"
-                "<Uri>http://example.com/r?a=1&amp;b=2</Uri>"
-                "<Locale Language=\"de-DE\"/>",
-                "<?xml version=\"1.0\"?><!-- c --><QueryList><Query Id=\"0\">"
-                "<Select Path=\"A&amp;B\">*</Select></Query></QueryList><!-- d -->");
-    free(s->id);
-    s->id = strdup("Forwarded & Co");
-    struct wsmd_sub_ctx ctx = {.notify_base = "http://wec.example.com:5985"};
-    struct env e;
-    env_open(&e, s, &ctx);
-    assert_string_equal(xs(&e, DEL "e:NotifyTo/a:Address"),
-                        "http://wec.example.com:5985/wsman/subscriptions/Forwarded%20%26%20Co");
-    assert_string_equal(xs(&e, H "w:OptionSet/w:Option[@Name='SubscriptionName']"),
-                        "Forwarded & Co");
-    assert_string_equal(xs(&e, H "w:ResourceURI"), "http://example.com/r?a=1&b=2");
-    assert_string_equal(xs(&e, DEL "w:Locale/@xml:lang"), "de-DE");
-    assert_int_equal(xcount(&e, DEL "w:MaxElements"), 0);
-    assert_string_equal(xs(&e, DEL "w:MaxTime"), "PT30.000S");
-    assert_string_equal(xs(&e, DEL "w:Heartbeats"), "PT3600.000S");
-    assert_string_equal(xs(&e, SUB "w:Filter/QueryList/Query/Select/@Path"), "A&B");
-    assert_null(strstr(e.text, "<?xml"));
-    assert_null(strstr(e.text, "<!--"));
-    env_close(&e);
-
-    /* Bad arguments write nothing. */
-    struct wsm_buf b;
-    wsm__buf_init(&b, 0);
-    ctx.notify_base = NULL;
-    assert_int_equal(wsmd__sub_write_subscribe(&b, s, &ctx), WSM_ERR_INVALID_ARG);
-    assert_int_equal(b.len, 0);
-    /* A buffer too small keeps what it held before. */
-    wsm__buf_init(&b, 600);
-    assert_int_equal(wsm__buf_puts(&b, "keep"), WSM_OK);
-    ctx.notify_base = "http://wec.example.com:5985";
-    assert_int_not_equal(wsmd__sub_write_subscribe(&b, s, &ctx), WSM_OK);
-    assert_string_equal(b.data, "keep");
-    wsm__buf_free(&b);
-    wsmd__sub_free(s);
-}
-
 /* ---- a folder -----------------------------------------------------------------------------------
  */
 
@@ -989,20 +559,11 @@ static void test_load_dir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_windows_file),
-        cmocka_unit_test(test_extensions_file),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_mode_defaults),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_utf16),
-        cmocka_unit_test(test_query_markup),
-        cmocka_unit_test(test_version),
-        cmocka_unit_test(test_allows),
-        cmocka_unit_test(test_write_xml),
-        cmocka_unit_test(test_subscribe_http),
-        cmocka_unit_test(test_subscribe_https),
-        cmocka_unit_test(test_subscribe_escaping),
-        cmocka_unit_test(test_load_dir),
+        cmocka_unit_test(test_windows_file), cmocka_unit_test(test_extensions_file),
+        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_mode_defaults),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_utf16),
+        cmocka_unit_test(test_query_markup), cmocka_unit_test(test_version),
+        cmocka_unit_test(test_allows),       cmocka_unit_test(test_load_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
