@@ -53,10 +53,12 @@ import argparse
 import base64
 import http.client
 import json
+import os
 import re
 import socket
 import ssl
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -116,6 +118,18 @@ def load_sldc():
     if not hasattr(sldc, "compress"):
         raise SldcUnavailable("tests/interop/sldc.py has no compress(data) -> bytes")
     return sldc
+
+
+def compress_sldc(data, tool=None):
+    """SLDC: through the C sldc-tool (`tool -c`, stdin to stdout) when a
+    path is given -- the Python compressor runs at well under 1 MB/s, which
+    would make a benchmark measure the simulator -- else sldc.py."""
+    if tool:
+        cp = subprocess.run([tool, "-c"], input=data, capture_output=True, timeout=60)
+        if cp.returncode != 0:
+            raise SimError("%s -c failed: %s" % (tool, cp.stderr.decode(errors="replace")))
+        return cp.stdout
+    return load_sldc().compress(data)
 
 
 # ---- bodies ---------------------------------------------------------------------
@@ -359,7 +373,7 @@ class Channel:
         if compress == "flag":
             pass  # the header without the compression: a quirk Windows has
         elif compress:
-            body = load_sldc().compress(body)
+            body = compress_sldc(body, src.sldc_tool)
         gss = src.scheme in PROTO
         if gss and self.ctx is None:
             self.handshake(path, charset, compressed)
@@ -407,7 +421,8 @@ class Source:
     cafile: TLS (cert/key: the client certificate). utf16: bodies in
     UTF-16LE with BOM (else UTF-8). sldc: "auto" (as the subscription's
     Compression option asks), True, False, or "flag" (the header, no
-    compression). fast: the event generator's template mode (benchmarks).
+    compression); sldc_tool: compress with that sldc-tool binary instead
+    of sldc.py. fast: the event generator's template mode (benchmarks).
     encrypt: seal bodies (default: over plain HTTP with
     Kerberos/Negotiate). machine_id: the FQDN (default from the principal
     NAME$@REALM -> name.realm, lower case, or the certificate's name).
@@ -418,7 +433,7 @@ class Source:
                  sldc="auto", encrypt=None, machine_id=None, service="HTTP", service_host=None,
                  address=None, path=GPO_PATH, timeout=30, retries=2, retry_delay=0.0,
                  user_agent=USER_AGENT, rendered=False, seed=None, record_start=1000,
-                 fast=False):
+                 fast=False, sldc_tool=None):
         if scheme not in ("Kerberos", "Negotiate", "cert", "none"):
             raise ValueError("scheme: Kerberos, Negotiate, cert or none")
         if scheme == "cert" and not (https and cert):
@@ -428,7 +443,7 @@ class Source:
         self.password, self.ccache = password, ccache
         self.scheme, self.https = scheme, https
         self.cert, self.key, self.cafile = cert, key, cafile
-        self.utf16, self.sldc = utf16, sldc
+        self.utf16, self.sldc, self.sldc_tool = utf16, sldc, sldc_tool
         self.encrypt = (scheme in PROTO and not https) if encrypt is None else encrypt
         self.service, self.service_host = service, service_host
         self.path, self.timeout = path, timeout
@@ -698,7 +713,7 @@ def _one(i, a):
                  sldc={"auto": "auto", "on": True, "off": False, "flag": "flag"}[a.sldc],
                  encrypt=False if a.no_encrypt else None, machine_id=sub_i(a.machine_id),
                  address=a.address, path=a.path, timeout=a.timeout, retries=a.retries,
-                 rendered=a.rendered, seed=i, fast=a.fast)
+                 rendered=a.rendered, seed=i, fast=a.fast, sldc_tool=a.sldc_tool)
     t0 = time.monotonic()
     try:
         if a.identify:
@@ -756,6 +771,9 @@ def main(argv=None):
     ap.add_argument("--machine-id", help="FQDN (default from the principal)")
     ap.add_argument("--utf8", action="store_true", help="UTF-8 bodies (default UTF-16LE+BOM)")
     ap.add_argument("--sldc", default="auto", choices=["auto", "on", "off", "flag"])
+    ap.add_argument("--sldc-tool", default=os.environ.get("SLDC_TOOL"),
+                    help="compress with this sldc-tool (C) instead of sldc.py "
+                         "(default: $SLDC_TOOL)")
     ap.add_argument("--no-encrypt", action="store_true", help="plain bodies after the handshake")
     ap.add_argument("--rendered", action="store_true", help="RenderingInfo in events")
     ap.add_argument("--fast", action="store_true",
