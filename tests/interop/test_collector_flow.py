@@ -31,7 +31,8 @@ QUERY = ('<QueryList><Query Id="0"><Select Path="Security">*</Select>'
 
 
 def subscription_file(directory, sub_id="sec", allowed=None, max_items=50, enabled=True,
-                      content_format="RenderedText", read_existing=False, log_file=None):
+                      content_format="RenderedText", read_existing=False, log_file=None,
+                      transport="HTTP"):
     """A subscription in the format `wecutil gs NAME /f:xml` prints."""
     extra = ""
     if allowed:
@@ -51,7 +52,7 @@ def subscription_file(directory, sub_id="sec", allowed=None, max_items=50, enabl
   </Delivery>
   <Query><![CDATA[{QUERY}]]></Query>
   <ReadExistingEvents>{"true" if read_existing else "false"}</ReadExistingEvents>
-  <TransportName>HTTP</TransportName>
+  <TransportName>{transport}</TransportName>
   <ContentFormat>{content_format}</ContentFormat>
   <Locale Language="en-US"/>
   {f"<LogFile>{log_file}</LogFile>" if log_file else ""}
@@ -327,3 +328,36 @@ def test_parallel_sources(collector):
     rows = real_events(jsonl(collector))
     assert len(rows) == 4 * 75, (len(rows), time.monotonic() - t0)
     assert {r["Client"] for r in rows} == {m[0] for m in machines}
+
+
+def test_https_client_certificate(wsmd_factory, kdc, monkeypatch, coldir, need_gssapi):
+    """A source with a client certificate (CN = its FQDN) over HTTPS: the
+    Subscribe's policy names the issuing CA's thumbprint (the GPO's
+    IssuerCA=), the principal is the certificate's name, deliveries acked."""
+    from test_client_cert import CA
+    from test_https import https_port, make_cert
+    kdc.use_env(monkeypatch)
+    server = make_cert(coldir / "server")
+    ca = CA(coldir / "ca", "wefsim collector CA")
+    cert, key = ca.issue(coldir / "ws1", "ws1.wsmd.test")
+    (coldir / "subscriptions").mkdir()
+    subscription_file(coldir / "subscriptions", "tls", transport="HTTPS")
+    d = start_collector(wsmd_factory, kdc, coldir, "Listen = https://127.0.0.1:0",
+                        f"CertificateFile = {server.cert}", f"KeyFile = {server.key}",
+                        f"ClientCAFile = {ca.cert}")
+    port = https_port(d)
+    src = wefsim.Source("localhost", port, scheme="cert", https=True, cert=str(cert),
+                        key=str(key), cafile=str(server.cert), address="127.0.0.1",
+                        machine_id="ws1.wsmd.test", timeout=20)
+    try:
+        (s,) = src.enumerate()
+        assert s.notify_to.lower().startswith(f"https://localhost:{port}/wsman/subscriptions/")
+        assert any("https/mutual" in p for p in s.auth_profiles), s.auth_profiles
+        assert [t.upper() for _, t in s.thumbprints] == [ca.sha1.upper()], s.thumbprints
+        assert src.end() == 204
+        src.deliver(s, batches=2, per_batch=5)
+        rows = real_events(jsonl(d))
+        assert len(rows) == 10 and {r["Client"] for r in rows} == {"ws1.wsmd.test"}, rows[:1]
+        assert all(r.get("ComputerMismatch") in (False, None) for r in rows)
+    finally:
+        src.close()
