@@ -128,6 +128,15 @@ static char *bookmark_of(const struct wsm_envelope *env)
     return NULL;
 }
 
+/* w:AckRequested among the headers (DSP0226 10.7: answer with an Ack). */
+static int ack_requested(const struct wsm_envelope *env)
+{
+    for (xmlNodePtr h = env->header ? env->header->children : NULL; h; h = h->next)
+        if (h->type == XML_ELEMENT_NODE && !strcmp((const char *)h->name, "AckRequested"))
+            return 1;
+    return 0;
+}
+
 static enum wsm_err ack(struct wsmd_call *call)
 {
     enum wsm_err e = wsm__reply_begin(call->out, WSMD_ACTION_ACK, call->env->message_id, NULL);
@@ -207,12 +216,17 @@ static enum wsm_err finish(struct wsmd_call *call)
                   j->who, j->sub->id, wsm_strerror(j->state_err));
         call->fault_message = "The collector could not store the source's state; send again.";
         e = WSM_ERR_INTERNAL;
-    } else if (j->kind == COL_JOB_END) {
+    } else if (j->kind == COL_JOB_END && !ack_requested(call->env)) {
         atomic_fetch_add(&col->m.ends, 1);
         wsmd__log("event=collector-subscription-end principal=%s subscription=%s", j->who,
                   j->sub->id);
         call->http_status = MHD_HTTP_NO_CONTENT; /* a notification: nothing to answer */
     } else {
+        if (j->kind == COL_JOB_END) {
+            atomic_fetch_add(&col->m.ends, 1);
+            wsmd__log("event=collector-subscription-end principal=%s subscription=%s", j->who,
+                      j->sub->id);
+        }
         if (j->kind == COL_JOB_EVENTS) {
             atomic_fetch_add(&col->m.events, j->n);
             atomic_fetch_add(&col->m.bytes, j->bytes);
@@ -220,7 +234,7 @@ static enum wsm_err finish(struct wsmd_call *call)
             atomic_fetch_add(&col->m.malformed_events, j->bad);
             atomic_fetch_add(&col->m.mismatches, j->mismatch);
             call->quiet = !col->srv->cfg.log_receives; /* one line per batch is too many */
-        } else {
+        } else if (j->kind == COL_JOB_HEARTBEAT) {
             atomic_fetch_add(&col->m.heartbeats, 1);
         }
         e = ack(call);

@@ -150,8 +150,9 @@ def events_body(to, events, bookmark_record=None, channel="Security", action="Ev
     return mid, (f"""<s:Envelope xmlns:s="{NS['s']}" xmlns:a="{NS['a']}" xmlns:e="{NS['e']}" xmlns:w="{NS['w']}"><s:Header><a:To>{to}</a:To><a:Action s:mustUnderstand="true">http://schemas.dmtf.org/wbem/wsman/1/wsman/{action}</a:Action><a:MessageID>{mid}</a:MessageID>{bm}<w:AckRequested/></s:Header><s:Body><w:Events>{items}</w:Events></s:Body></s:Envelope>""")
 
 
-def subscription_end_body(to):
-    return f"""<s:Envelope xmlns:s="{NS['s']}" xmlns:a="{NS['a']}" xmlns:e="{NS['e']}" xmlns:w="{NS['w']}"><s:Header><a:To>{to}</a:To><a:Action s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscriptionEnd</a:Action><a:MessageID>uuid:{uuid.uuid4()}</a:MessageID></s:Header><s:Body><e:SubscriptionEnd><e:Status>http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling</e:Status></e:SubscriptionEnd></s:Body></s:Envelope>"""
+def subscription_end_body(to, ack_requested=False, mid=None):
+    ack = "<w:AckRequested/>" if ack_requested else ""
+    return f"""<s:Envelope xmlns:s="{NS['s']}" xmlns:a="{NS['a']}" xmlns:e="{NS['e']}" xmlns:w="{NS['w']}"><s:Header><a:To>{to}</a:To><a:Action s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscriptionEnd</a:Action><a:MessageID>{mid or f"uuid:{uuid.uuid4()}"}</a:MessageID>{ack}</s:Header><s:Body><e:SubscriptionEnd><e:Status>http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling</e:Status></e:SubscriptionEnd></s:Body></s:Envelope>"""
 
 
 def subscriptions_of(resp_text):

@@ -163,6 +163,11 @@ def test_heartbeat_and_subscription_end_are_recorded(col):
     r = col.post(path, subscription_end_body(col.base + path))
     assert r.status_code == 204
     assert "RunTimeStatus: Ended" in col.wecutil("gr", "Sec").stdout
+    # With AckRequested (DSP0226): an Ack.
+    mid = f"uuid:{uuid.uuid4()}"
+    r = col.post(path, subscription_end_body(col.base + path, ack_requested=True, mid=mid))
+    assert r.status_code == 200
+    assert ack_relates_to(r.text) == ("http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack", mid)
 
 
 def _kill9(d):
