@@ -313,7 +313,7 @@ int main(int argc, char **argv)
     const char *conf = DEFAULT_CONF;
     int given = 0, i = 1;
     if (i < argc && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ||
-                     !strcmp(argv[i], "/?")))
+                     !strcmp(argv[i], "-?") || !strcmp(argv[i], "/?")))
         return usage(stdout);
     if (i + 1 < argc && !strcmp(argv[i], "-c")) {
         conf = argv[i + 1];
