@@ -162,7 +162,10 @@ def to_roff(src, version):
             o.append(".fi")
             continue
         for kind, p in blocks(lines):
-            if kind == "sub":
+            if kind == "sub" and title == "HELP TOPICS":
+                key, _, rest = p.partition(" ")
+                o.append(f'.SS "{name} help {key}: {rest}"')
+            elif kind == "sub":
                 o.append(f'.SS "{p}"')
             elif kind == "verb":
                 o += [".PP", ".RS 4", ".nf"] + [roff_line(l) if l else "" for l in p] + [".fi", ".RE"]

@@ -202,7 +202,7 @@ def test_help_topic(topic):
     # The same text is in winrm(1), under HELP TOPICS.
     text, _ = render(page("winrm"))
     first = cp.stdout.splitlines()[0]
-    assert re.search(rf"^ {{3}}{re.escape(topic)} {re.escape(first)}$", text, re.M), first
+    assert re.search(rf"^ {{3}}winrm help {re.escape(topic)}: {re.escape(first)}$", text, re.M), first
 
 
 def test_help_config_and_uris_say_what_they_cover():
