@@ -56,8 +56,9 @@ static const struct {
      "Access is denied. The user name or password was not accepted, or the user does not "
      "hold the right the operation needs (wsmd: an Allow line of wsmd.conf, or membership "
      "of wsmd-admins or wsmd-users)."},
-    {14, "ERROR_OUTOFMEMORY", "Not enough memory resources are available to complete the "
-                              "operation."},
+    {14, "ERROR_OUTOFMEMORY",
+     "Not enough memory resources are available to complete the "
+     "operation."},
     {87, "ERROR_INVALID_PARAMETER", "The parameter is incorrect."},
     {1326, "ERROR_LOGON_FAILURE", "The user name or password is incorrect."},
     {0x80004005UL, "E_FAIL",
@@ -167,8 +168,10 @@ int winrm_helpmsg(const char *arg)
 {
     unsigned long code;
     if (!arg || parse_code(arg, &code) != 0) {
-        fprintf(stderr, "winrm: helpmsg wants a message number, decimal or 0x hexadecimal, "
-                        "not '%s'\n", arg ? arg : "");
+        fprintf(stderr,
+                "winrm: helpmsg wants a message number, decimal or 0x hexadecimal, "
+                "not '%s'\n",
+                arg ? arg : "");
         return 2;
     }
     for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++)
@@ -176,7 +179,9 @@ int winrm_helpmsg(const char *arg)
             printf("%s\n%s (%lu, 0x%08lX)\n", messages[i].text, messages[i].name, code, code);
             return 0;
         }
-    fprintf(stderr, "winrm: no message for %s (0x%08lX): not a code wsmd, winrm or winrs "
-                    "reports\n", arg, code);
+    fprintf(stderr,
+            "winrm: no message for %s (0x%08lX): not a code wsmd, winrm or winrs "
+            "reports\n",
+            arg, code);
     return 1;
 }
