@@ -28,7 +28,8 @@ import re
 import sys
 import textwrap
 
-SECTION_NAMES = {"1": "User Commands", "5": "File Formats", "8": "System Administration"}
+SECTION_NAMES = {"1": "User Commands", "3": "Library Functions", "5": "File Formats",
+                 "8": "System Administration"}
 WIDTH = 79
 
 
@@ -49,8 +50,8 @@ class Source:
                     flags = {w for w in words if w.startswith("+")}
                     title = " ".join(w for w in words if not w.startswith("+"))
                     self.sections.append((title, flags, []))
-                elif line.startswith("#"):
-                    continue  # a comment of the source
+                elif line == "#" or line.startswith("# "):
+                    continue  # a comment of the source (#include is text)
                 elif self.sections:
                     self.sections[-1][2].append(line)
                 elif line:

@@ -30,7 +30,8 @@ BINS = {
     "winrs": os.environ.get("WINRS_BIN") or str(BUILD / "winrs"),
     "wecutil": os.environ.get("WECUTIL_BIN") or str(BUILD / "wecutil"),
 }
-PAGES = {"winrm": "1", "winrs": "1", "wecutil": "1", "wsmd": "8", "wsmd.conf": "5"}
+PAGES = {"winrm": "1", "winrs": "1", "wecutil": "1", "wsmd": "8", "wsmd.conf": "5",
+         "libwsm": "3"}
 TOPICS = ["uris", "aliases", "config", "certmapping", "remoting", "auth", "input", "switches",
           "proxy", "filters"]
 
@@ -283,7 +284,7 @@ def test_helpmsg_knows_every_code_we_emit():
 def test_mangen_escapes_roff(tmp_path):
     src = tmp_path / "t.txt"
     src.write_text("%name t\n%section 1\n%title a test\n= SYNOPSIS\nt [-x FILE]\n"
-                   "= DESCRIPTION\n.starts with a dot, has a \\ backslash\n'and a quote\n\n"
+                   "# a comment\n= DESCRIPTION\n#include <x.h> is text\n.starts with a dot, has a \\ backslash\n'and a quote\n\n"
                    "| .verbatim \\n\n= OPTIONS\n-x FILE\n    the \"file\" ??= here\n")
     man, hdr = tmp_path / "t.1", tmp_path / "t_help.h"
     cp = subprocess.run([sys.executable, str(REPO / "man" / "mangen.py"), str(src), "9.9",
@@ -293,6 +294,7 @@ def test_mangen_escapes_roff(tmp_path):
     assert warnings == ""
     assert ".starts with a dot, has a \\ backslash 'and a quote" in text
     assert ".verbatim \\n" in text
+    assert "#include <x.h> is text" in text and "a comment" not in text
     # The header is a C string that says the same.
     prog = tmp_path / "p.c"
     prog.write_text('#include <stdio.h>\n#include "t_help.h"\n'
@@ -313,3 +315,23 @@ def test_mangen_refuses_a_source_without_its_header(tmp_path):
                          str(tmp_path / "t.1"), str(tmp_path / "t.h")],
                         capture_output=True, text=True, timeout=30)
     assert cp.returncode != 0 and "%section missing" in cp.stderr
+
+
+def test_libwsm_example_compiles(tmp_path):
+    """libwsm(3)'s EXAMPLE is a program that builds against the header and
+    the library as they are."""
+    src = (REPO / "man" / "libwsm.txt").read_text()
+    example = src.split("= EXAMPLE\n", 1)[1].split("\n= ", 1)[0]
+    code = "\n".join(l[2:] for l in example.splitlines() if l.startswith("|"))
+    assert "wsm_enumerate" in code
+    (tmp_path / "ex.c").write_text(code + "\n")
+    lib = BUILD / "libwsm.so"
+    if not lib.exists():
+        pytest.skip(f"not built: {lib}")
+    # A sanitized build's library needs the sanitizers' runtimes.
+    san = ["-fsanitize=address,undefined"] if os.environ.get("WSMD_SANITIZED") else []
+    cc = subprocess.run(["cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-I",
+                         str(REPO / "include"), str(tmp_path / "ex.c"), "-o", str(tmp_path / "ex"),
+                         "-L", str(BUILD), "-lwsm"] + san, capture_output=True, text=True,
+                        timeout=60)
+    assert cc.returncode == 0, cc.stderr
