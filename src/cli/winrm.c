@@ -14,6 +14,7 @@
 
 #include "args.h"
 #include "format.h"
+#include "help.h"
 #include "wsm/wsm.h"
 
 #define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
@@ -54,36 +55,7 @@ static const struct {
 
 static int usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: winrm OPERATION RESOURCE_URI [-SWITCH:VALUE ...] "
-        "[@{KEY=\"VALUE\"[;KEY=\"VALUE\"]}]\n"
-        "  winrm g[et] RESOURCE_URI[?KEY=VALUE[+KEY=VALUE]] [-fragment:PATH]\n"
-        "  winrm s[et] RESOURCE_URI?KEYS @{PROP=\"VALUE\";...} | -file:FILE [-fragment:PATH]\n"
-        "  winrm c[reate] RESOURCE_URI[?KEYS] [@{PROP=\"VALUE\";...} | -file:FILE]\n"
-        "  winrm d[elete] RESOURCE_URI?KEYS\n"
-        "  winrm e[numerate] RESOURCE_URI [-filter:EXPR [-dialect:WQL|selector|association|URI]\n"
-        "        [-associations]] [-returnType:object|epr|objectandepr]\n"
-        "  winrm i[nvoke] METHOD RESOURCE_URI[?KEYS] [@{PARAM=\"VALUE\";...} | -file:FILE]\n"
-        "  winrm id[entify]\n"
-        "switches:\n"
-        "  -r[emote]:URL|HOST[:PORT]  default http://127.0.0.1:5985/wsman; -usessl: https, 5986\n"
-        "  -u[sername]:USER -p[assword]:PASSWORD  (or the environment variable WSM_PASSWORD)\n"
-        "  -a[uth]:basic|negotiate|ntlm|kerberos|clientcert|none\n"
-        "        basic is the default (winrm.cmd's is negotiate); negotiate, ntlm and\n"
-        "        kerberos without -u: use the default credentials (kinit's ccache) and,\n"
-        "        over http, encrypt every message unless -unencrypted; clientcert: a TLS\n"
-        "        client certificate (https); none: an anonymous Identify only\n"
-        "  -certificate:FILE [-key:FILE]  PEM client certificate and key (clientcert)\n"
-        "  -unencrypted  -cacert:FILE (trust these CAs for https)\n"
-        "  -spn:SERVICE@HOST  GSSAPI target name (default HTTP@ the -r: host)\n"
-        "  -f[ormat]:text|xml|pretty|json\n"
-        "  -options:{KEY=\"VALUE\";KEY=$null}  provider options (w:OptionSet)\n"
-        "  -timeout:MS  -skipCAcheck  -skipCNcheck\n"
-        "  -maxelements:N  items per Pull when enumerating (default 100; not in winrm.cmd)\n"
-        "aliases: wmi/ wmicimv2/ cimv2/ winrm/ wsman/ shell/ stand for their resource URIs.\n"
-        "In @{...} and {...} a value is \"quoted\", $null, or (for shells that drop the\n"
-        "quotes) everything up to the next ';'.\n");
+    winrm_print_usage(f); /* help.c, from man/winrm.txt */
     return f == stderr ? 2 : 0;
 }
 
@@ -607,7 +579,10 @@ static int parse_args(int argc, char **argv, struct cmd *c)
             c->spn = v;
         } else if (cli_switch(a, "skiprevocationcheck|shallow|basepropertiesonly", &v) && !v) {
             /* Accepted; nothing to do here. */
-        } else if (a[0] != '-' && a[0] != '/' && npos < 3) {
+        } else if (((a[0] != '-' && a[0] != '/') ||
+                    (npos == 1 && !strcasecmp(positional[0], "helpmsg"))) &&
+                   npos < 3) {
+            /* helpmsg's code may be negative, as Windows prints HRESULTs. */
             positional[npos++] = a;
         } else {
             return usage_error("Unknown switch or unexpected argument: %s", a);
@@ -615,6 +590,11 @@ static int parse_args(int argc, char **argv, struct cmd *c)
     }
     if (!npos)
         return usage(stderr);
+    if (!strcasecmp(positional[0], "help") || !strcasecmp(positional[0], "helpmsg")) {
+        if (npos > 2)
+            return usage_error("%s: wrong number of arguments (winrm -? for help)", positional[0]);
+        return positional[0][4] ? winrm_helpmsg(positional[1]) : winrm_help(positional[1]);
+    }
     c->verb = find_verb(positional[0]);
     if (c->verb == V_NONE)
         return usage_error("Unknown operation name: '%s'", positional[0]);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "winrs_help.h"
 #include "wsm/wsm.h"
 
 #define STDIN_CHUNK (96 * 1024)
@@ -53,27 +54,7 @@ static struct ctl ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: winrs [-switch[:value]]... COMMAND [ARGS...]\n"
-               "  -r:URL | -remote:URL   host, host:port or http(s)://host[:port][/path]\n"
-               "                         (default port 5985, 5986 for https; path /wsman)\n"
-               "  -u:USER | -username:USER\n"
-               "  -p:PASS | -password:PASS   (or the environment variable WSM_PASSWORD)\n"
-               "  -d:DIR | -directory:DIR    working directory of the shell\n"
-               "  -env:NAME=VALUE | -environment:NAME=VALUE   (repeatable)\n"
-               "  -noprofile | -nop          do not load the user profile\n"
-               "  -a:AUTH | -auth:AUTH       Basic (default), Negotiate, NTLM, Kerberos or\n"
-               "                             Certificate. Negotiate, NTLM and Kerberos without\n"
-               "                             -u: use the default credentials (kinit's ccache);\n"
-               "                             over http their messages are encrypted\n"
-               "  -c:FILE | -certificate:FILE  PEM client certificate (implies -a:Certificate;\n"
-               "                             https only); -key:FILE its PEM key, if apart\n"
-               "  -unencrypted | -un         no message encryption over http (Negotiate)\n"
-               "  -spn:SERVICE@HOST          GSSAPI target name (default HTTP@ the -r: host)\n"
-               "  -usessl | -ssl             use https when -r: names no scheme\n"
-               "  -skipCAcheck | -skipCNcheck   do not verify the https certificate\n"
-               "  -cacert:FILE               trust the CA certificates in FILE for https\n"
-               "The COMMAND words are joined with spaces into one command line.\n"
-               "The exit status is the remote command's exit code.\n");
+    fputs(WINRS_HELP_TEXT, f); /* man/winrs.txt, the source of winrs(1) too */
     return f == stderr ? 1 : 0;
 }
 

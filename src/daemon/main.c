@@ -38,16 +38,11 @@
 #include "privsep.h"
 #include "userfile.h"
 #include "wsmconfig.h"
+#include "wsmd_help.h"
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: wsmd [-c FILE] [--listen URL]... [--users FILE] [--foreground]\n"
-               "            [--allow-unencrypted] [--max-envelope-size BYTES]\n"
-               "            [--allow 'RIGHTS GROUP|@USER|*...']...   (Allow lines)\n"
-               "            [--tls-cert FILE --tls-key FILE]   (for https:// listeners)\n"
-               "       wsmd user add|del NAME --users FILE   (password read from stdin)\n"
-               "       wsmd user list --users FILE\n"
-               "       wsmd --version\n");
+    fputs(WSMD_HELP_TEXT, f); /* man/wsmd.txt, the source of wsmd(8) too */
     return f == stderr ? 2 : 0;
 }
 
@@ -211,7 +206,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--version") == 0) {
             printf("wsmd %s\n", WSM_VERSION);
             return 0;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "-?") == 0 ||
+                   strcmp(a, "/?") == 0) {
             return usage(stdout);
         } else {
             fprintf(stderr, "wsmd: unknown argument %s\n", a);
