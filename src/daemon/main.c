@@ -252,6 +252,17 @@ int main(int argc, char **argv)
     }
 
     wsmd__reload_setup(&srv, cfgfile, argc, argv);
+    /* Blocked before the first thread, so that every thread inherits it
+     * and only sigwait() below takes them: a SIGHUP or SIGTERM arriving
+     * while the main thread is busy (a reload in progress) would
+     * otherwise go to a thread that does not block it, and its default
+     * action ends the process. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     xmlInitParser();
     /* A separated daemon forks below: no thread may exist before. */
     if (geteuid() == 0 && srv.cfg.privsep)
@@ -387,12 +398,6 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (wsmd__http_start(&srv) != WSM_OK) {
