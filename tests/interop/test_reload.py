@@ -368,6 +368,8 @@ def test_sigterm_ends_shell_command_and_answers_waiting_receive(shell_wsmd):
     d.proc.send_signal(signal.SIGTERM)
     t.join(30)
     assert "reply" in answer, f"the waiting Receive got no answer: {answer}\n{d.log()}"
+    # w:TimedOut: what a client takes as "poll again".
+    assert b"TimedOut" in answer["reply"].body, answer["reply"]
     d.proc.wait(30)
     assert d.proc.returncode == 0, d.log()
     gone = wait_for(lambda: not set(pids) & set(pids_matching(f"sleep {marker}")), 10)
