@@ -750,7 +750,7 @@ static void reload_here(struct wsmd_server *srv, enum role role)
         wsmd__sd_notify("READY=1\nSTATUS=Serving; the last reload was refused (see the log)");
         return;
     }
-    wsmd__log("event=reload file=\"%s\"", rl.path ? rl.path : "");
+    wsmd__log("event=reload file=\"%s\"", rl.path ? rl.path : "-");
     if (role == R_SINGLE)
         wsmd__sd_notify("READY=1\nSTATUS=Serving; configuration reloaded");
 }
