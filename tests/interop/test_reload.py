@@ -417,3 +417,34 @@ def test_foreground_accepted_not_advertised(wsmd_factory, users_file):
     cp = run_cli(["--help"])
     assert cp.returncode == 0 and "usage: wsmd" in cp.stdout
     assert "--foreground" not in cp.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="rights by group need wsmd run as root")
+@pytest.mark.parametrize("privsep", PRIVSEP)
+def test_reload_allow_lines(wsmd_factory, users_file, tmp_path, privsep):
+    """A new Allow line takes effect at SIGHUP (the network process's new
+    authz), removing it takes the right away again."""
+    from wsman_helpers import TRANSFER_GET, wsman_envelope
+    conf = tmp_path / "wsmd.conf"
+    base = (f"Listen = http://127.0.0.1:0\nUsers = {users_file}\n"
+            f"PrivilegeSeparation = {privsep}\n")
+    conf.write_text(base)
+    d = wsmd_factory("-c", str(conf), grant=False)
+
+    def get_config():
+        body = wsman_envelope(TRANSFER_GET, "http://schemas.microsoft.com/wbem/wsman/1/config",
+                              d.url)
+        return post(d.port, body=body)
+
+    r = get_config()
+    assert r.status != 200 and b"AccessDenied" in r.body, r
+    conf.write_text(base + f"Allow = config-read @{USER}\n")
+    mark = len(d.log())
+    hup_and_wait(d, r"event=reload file=", mark)
+    # Separated, the network process applies its part after the monitor's
+    # line: poll for it.
+    assert wait_for(lambda: get_config().status == 200, 10, 0.01), get_config()
+    conf.write_text(base)
+    mark = len(d.log())
+    hup_and_wait(d, r"event=reload file=", mark)
+    assert wait_for(lambda: b"AccessDenied" in get_config().body, 10, 0.01), get_config()
