@@ -1159,8 +1159,9 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
             }
             flags |= MHD_USE_TLS;
             char why[300];
-            if (live && !tls_set++ && wsmd__tlscert_set(srv->cfg.tls_cert_pem, srv->cfg.tls_key_pem, why,
-                                          sizeof(why)) != WSM_OK) {
+            if (live && !tls_set++ &&
+                wsmd__tlscert_set(srv->cfg.tls_cert_pem, srv->cfg.tls_key_pem, why,
+                                  sizeof(why)) != WSM_OK) {
                 wsmd__log("event=error message=\"%s\"", why);
                 return WSM_ERR_INVALID_ARG;
             }

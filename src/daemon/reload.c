@@ -333,9 +333,8 @@ enum wsm_err wsmd__reload_parse(struct wsmd_config *cfg, const char *name, const
                 snprintf(why, whylen, "file=\"%s\" line=%u key=\"%s\" reason=\"unknown key\"",
                          ename, kv.v[i].line, ek);
             else
-                snprintf(why, whylen,
-                         "file=\"%s\" line=%u key=\"%s\" reason=\"bad value: %s\"", ename,
-                         kv.v[i].line, ek, ev);
+                snprintf(why, whylen, "file=\"%s\" line=%u key=\"%s\" reason=\"bad value: %s\"",
+                         ename, kv.v[i].line, ek, ev);
         }
     }
     kvs_clear(&kv);
@@ -465,8 +464,8 @@ static int str_differs(const char *a, const char *b)
 /* ---- applying ---------------------------------------------------------- */
 
 /* As main() makes it at startup. NULL and WSM_OK: no Negotiate. */
-static enum wsm_err make_nego(const struct wsmd_config *cfg, enum role role,
-                              struct wsmd_nego **out, char *why, size_t whylen)
+static enum wsm_err make_nego(const struct wsmd_config *cfg, enum role role, struct wsmd_nego **out,
+                              char *why, size_t whylen)
 {
     *out = NULL;
     if (!cfg->users_path && !cfg->krb5_keytab)
@@ -594,13 +593,12 @@ static void log_diff(const struct diff *d)
  * monitor's) and the TLS pair (read here, or handed over) become the
  * configuration. On refusal nothing changed and why[] says why. */
 static enum wsm_err reload_text(struct wsmd_server *srv, enum role role, const char *text,
-                                const char *cert_pem, const char *key_pem, char *why,
-                                size_t whylen)
+                                const char *cert_pem, const char *key_pem, char *why, size_t whylen)
 {
     struct wsmd_config n;
     wsmd__config_defaults(&n);
-    enum wsm_err e = wsmd__reload_parse(&n, rl.path ? rl.path : "(command line)", text, why,
-                                        whylen);
+    enum wsm_err e =
+        wsmd__reload_parse(&n, rl.path ? rl.path : "(command line)", text, why, whylen);
     struct wsmd_nego *nego = NULL;
     struct wsmd_authz *authz = NULL;
     struct diff d;
@@ -615,13 +613,14 @@ static enum wsm_err reload_text(struct wsmd_server *srv, enum role role, const c
          * certificate is the common case. */
         char tw[400];
         if (!n.tls_cert_path || !n.tls_key_path) {
-            snprintf(why, whylen, "key=\"CertificateFile\" reason=\"an https listener needs "
-                                  "CertificateFile and KeyFile\"");
+            snprintf(why, whylen,
+                     "key=\"CertificateFile\" reason=\"an https listener needs "
+                     "CertificateFile and KeyFile\"");
             e = WSM_ERR_INVALID_ARG;
             goto out;
         }
-        e = wsmd__tlscert_read(n.tls_cert_path, n.tls_key_path, &n.tls_cert_pem, &n.tls_key_pem,
-                               tw, sizeof(tw));
+        e = wsmd__tlscert_read(n.tls_cert_path, n.tls_key_path, &n.tls_cert_pem, &n.tls_key_pem, tw,
+                               sizeof(tw));
         if (e) {
             char esc[400];
             why_escaped(esc, sizeof(esc), tw);
@@ -646,8 +645,9 @@ static enum wsm_err reload_text(struct wsmd_server *srv, enum role role, const c
     if (role == R_MONITOR &&
         strlen(text) + (n.tls_cert_pem ? strlen(n.tls_cert_pem) + strlen(n.tls_key_pem) : 0) >
             HANDOVER_MAX) {
-        snprintf(why, whylen, "reason=\"the file and the certificate chain are too large to hand "
-                              "to the network process (over 150 KB)\"");
+        snprintf(why, whylen,
+                 "reason=\"the file and the certificate chain are too large to hand "
+                 "to the network process (over 150 KB)\"");
         e = WSM_ERR_INVALID_ARG;
         goto out;
     }
@@ -736,8 +736,7 @@ static void reload_here(struct wsmd_server *srv, enum role role)
 {
     char why[1024] = "";
     char *text = rl.path ? read_text(rl.path, why, sizeof(why)) : strdup("");
-    enum wsm_err e = text ? reload_text(srv, role, text, NULL, NULL, why, sizeof(why))
-                          : WSM_ERR_IO;
+    enum wsm_err e = text ? reload_text(srv, role, text, NULL, NULL, why, sizeof(why)) : WSM_ERR_IO;
     free(text);
     rl.reloads++;
     if (e) {
@@ -777,8 +776,8 @@ void wsmd__reload_signal(struct wsmd_server *srv)
     enum wsm_err e = wsmd__ps_config(&text, &cert, &key);
     if (e == WSM_OK) {
         pthread_mutex_lock(&rl.lock);
-        e = reload_text(srv, R_NETWORK, text, cert && *cert ? cert : NULL,
-                        key && *key ? key : NULL, why, sizeof(why));
+        e = reload_text(srv, R_NETWORK, text, cert && *cert ? cert : NULL, key && *key ? key : NULL,
+                        why, sizeof(why));
         pthread_mutex_unlock(&rl.lock);
     }
     if (e)

@@ -32,8 +32,8 @@ static int send_text(const char *text, size_t len)
     memcpy(sa.sun_path, path, plen);
     if (path[0] == '@')
         sa.sun_path[0] = '\0';
-    socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen +
-                                  (path[0] == '@' ? 0 : 1));
+    socklen_t salen =
+        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + (path[0] == '@' ? 0 : 1));
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         goto bad;

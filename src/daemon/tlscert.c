@@ -44,9 +44,8 @@ static char *read_file(const char *what, const char *path, int is_key, char *why
         goto out;
     }
     if (is_key && (st.st_mode & (S_IROTH | S_IWOTH))) {
-        snprintf(why, n, "the private key %s is %s by other users (mode %04o; chmod 600 it)",
-                 path, (st.st_mode & S_IROTH) ? "readable" : "writable",
-                 (unsigned)(st.st_mode & 07777));
+        snprintf(why, n, "the private key %s is %s by other users (mode %04o; chmod 600 it)", path,
+                 (st.st_mode & S_IROTH) ? "readable" : "writable", (unsigned)(st.st_mode & 07777));
         goto out;
     }
     if (st.st_size <= 0 || st.st_size > TLS_FILE_MAX) {
@@ -139,8 +138,7 @@ static void pair_free(struct pair *p)
     free(p);
 }
 
-enum wsm_err wsmd__tlscert_set(const char *cert_pem, const char *key_pem, char *why,
-                               size_t whylen)
+enum wsm_err wsmd__tlscert_set(const char *cert_pem, const char *key_pem, char *why, size_t whylen)
 {
     struct pair *p = calloc(1, sizeof(*p));
     if (!p)

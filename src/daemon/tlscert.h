@@ -29,8 +29,7 @@ void wsmd__tlscert_clear_pem(char *key_pem);
 
 /* Makes (cert_pem, key_pem) the pair presented from the next handshake
  * on. WSM_ERR_INVALID_ARG if GnuTLS cannot use them (why[] says). */
-enum wsm_err wsmd__tlscert_set(const char *cert_pem, const char *key_pem, char *why,
-                               size_t whylen);
+enum wsm_err wsmd__tlscert_set(const char *cert_pem, const char *key_pem, char *why, size_t whylen);
 /* 1 if libmicrohttpd can take the callback (then http.c installs it and
  * certificates can change live); 0: the PEMs are given to it once, and a
  * changed certificate needs a restart. */

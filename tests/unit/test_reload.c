@@ -88,8 +88,7 @@ static void test_parse_not_key_value(void **state)
     char why[512];
     assert_int_equal(parse("Threads = 2\njust words\n", &cfg, why, sizeof(why)),
                      WSM_ERR_INVALID_ARG);
-    assert_string_equal(why,
-                        "file=\"/etc/wsmd/wsmd.conf\" line=2 reason=\"not Key = value\"");
+    assert_string_equal(why, "file=\"/etc/wsmd/wsmd.conf\" line=2 reason=\"not Key = value\"");
     wsmd__config_clear(&cfg);
     char *longl = malloc(3000);
     memset(longl, 'x', 2998);
@@ -249,9 +248,8 @@ static void make_pair(const char *dir, const char *tag, char *cert, char *key, s
     gnutls_x509_privkey_t k;
     gnutls_x509_crt_t c;
     assert_int_equal(gnutls_x509_privkey_init(&k), 0);
-    assert_int_equal(gnutls_x509_privkey_generate(k, GNUTLS_PK_ECDSA,
-                                                  GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
-                                                  0),
+    assert_int_equal(gnutls_x509_privkey_generate(
+                         k, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
                      0);
     assert_int_equal(gnutls_x509_crt_init(&c), 0);
     gnutls_x509_crt_set_version(c, 3);
@@ -301,8 +299,7 @@ static void test_tlscert(void **state)
     free(cp);
     wsmd__tlscert_clear_pem(kp);
     /* A key that is not the certificate's. */
-    assert_int_equal(wsmd__tlscert_read(c1, k2, &cp, &kp, why, sizeof(why)),
-                     WSM_ERR_INVALID_ARG);
+    assert_int_equal(wsmd__tlscert_read(c1, k2, &cp, &kp, why, sizeof(why)), WSM_ERR_INVALID_ARG);
     assert_non_null(strstr(why, "cannot use the certificate"));
     assert_null(cp);
     /* A key others can read. */
