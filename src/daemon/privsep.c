@@ -394,6 +394,7 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
         wsmd__log("event=privsep-restart reason=\"network process %d %s %d\"", (int)child,
                   WIFSIGNALED(status) ? "died of signal" : "exited with status",
                   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        wsmd__sd_notify("STATUS=Restarting the network process (it died; see the log)");
         crashes = now_ms() - started < 2000 ? crashes + 1 : 0;
         if (crashes > 3) {
             struct timespec d = {crashes > 10 ? 10 : crashes - 3, 0};
