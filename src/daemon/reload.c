@@ -124,7 +124,11 @@ static enum wsm_err make_nego(const struct wsmd_config *cfg, enum role role, str
     struct wsmd_nego_config nc = {
         .users_path = cfg->users_path,
         .kerberos = cfg->krb5_keytab != NULL,
-        .keytab = cfg->krb5_keytab,
+        /* The network process cannot see the keytab (root's), and needs
+         * none: its acceptor sends every handshake to the monitor, which
+         * checked the keytab before it handed this text over. A keytab
+         * *type* name stands for it there, so that Kerberos is offered. */
+        .keytab = role == R_NETWORK && cfg->krb5_keytab ? "MEMORY:wsmd-monitor" : cfg->krb5_keytab,
         .realm = cfg->krb5_realm,
         .service = cfg->service_principal,
         .cbt = cfg->cbt_hardening,

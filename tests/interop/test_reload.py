@@ -448,3 +448,35 @@ def test_reload_allow_lines(wsmd_factory, users_file, tmp_path, privsep):
     mark = len(d.log())
     hup_and_wait(d, r"event=reload file=", mark)
     assert wait_for(lambda: b"AccessDenied" in get_config().body, 10, 0.01), get_config()
+
+
+@pytest.mark.parametrize("privsep", PRIVSEP)
+def test_reload_keytab(wsmd_factory, users_file, tmp_path, privsep):
+    """Keytab at SIGHUP: a missing one is refused (the acceptor stays as it
+    was), a present one makes a new acceptor that offers Kerberos to new
+    connections. No KDC needed: only the offer is looked at."""
+    conf = tmp_path / "wsmd.conf"
+    base = (f"Listen = http://127.0.0.1:0\nUsers = {users_file}\n"
+            f"PrivilegeSeparation = {privsep}\n")
+    conf.write_text(base)
+    d = wsmd_factory("-c", str(conf))
+
+    def offers():
+        r = post(d.port, auth=None)
+        assert r.status == 401, r
+        return [v for k, v in r.headers if k.lower() == "www-authenticate"]
+
+    assert "Kerberos" not in offers()
+    conf.write_text(base + f"Keytab = {tmp_path}/no-such.keytab\n")
+    mark = len(d.log())
+    m = hup_and_wait(d, r"event=reload-refused .*", mark)
+    assert re.search(r'key="Keytab" reason="the keytab \S+no-such\.keytab is missing or empty"',
+                     m.group(0)), m.group(0)
+    assert "Kerberos" not in offers()
+    kt = tmp_path / "krb5.keytab"
+    kt.write_bytes(b"\x05\x02" + bytes(62))  # a keytab file's shape; never read without a KDC
+    os.chmod(kt, 0o600)
+    conf.write_text(base + f"Keytab = {kt}\n")
+    mark = len(d.log())
+    hup_and_wait(d, r"event=reload file=", mark)
+    assert wait_for(lambda: "Kerberos" in offers(), 10, 0.01), offers()
