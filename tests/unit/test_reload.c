@@ -21,6 +21,7 @@
 #include "privsep.h"
 #include "pswire.h"
 #include "reload.h"
+#include "reload_priv.h"
 #include "sdnotify.h"
 #include "server.h"
 #include "tlscert.h"
@@ -112,6 +113,45 @@ static void test_parse_error_escapes(void **state)
     assert_non_null(strstr(why, "reason=\"bad value: 2%22 event=forged%01\""));
     assert_null(strchr(why, '\n'));
     wsmd__config_clear(&cfg);
+}
+
+/* ---- what changed ---------------------------------------------------------- */
+
+static void collect(void *arg, const char *key)
+{
+    char *out = arg;
+    strcat(out, key);
+    strcat(out, ";");
+}
+
+static const char *diff(const char *a, const char *b)
+{
+    static char out[512];
+    out[0] = '\0';
+    wsmd__reload_changed(a, b, collect, out);
+    return out;
+}
+
+static void test_changed(void **state)
+{
+    (void)state;
+    /* Comments, spacing, the order of different keys and the case of a
+     * key's name are no change. */
+    assert_string_equal(diff("A = 1\nB = 2\n", "# new\nb=2\n  a = 1  # one\n"), "");
+    assert_string_equal(diff("A = 1\nB = 2\n", "A = 1\nB = 3\n"), "B;");
+    assert_string_equal(diff("A = 1\n", "A = 1\nC = x\n"), "C;");
+    assert_string_equal(diff("A = 1\nC = x\n", "A = 1\n"), "C;");
+    /* A repeated key: its lines in order (Allow lines are tried in order). */
+    assert_string_equal(diff("Allow = a\nAllow = b\n", "Allow = b\nAllow = a\n"), "Allow;");
+    assert_string_equal(diff("Allow = a\nAllow = b\n", "Allow = a\nAllow = b\nAllow = c\n"),
+                        "Allow;");
+    /* Each key once, however many of its lines differ. */
+    assert_string_equal(diff("Allow = a\nAllow = b\nX = 1\n", "X = 2\nAllow = c\nAllow = d\n"),
+                        "Allow;X;");
+    assert_int_equal(wsmd__reload_key_class("listen"), K_LISTEN);
+    assert_int_equal(wsmd__reload_key_class("MaxEnvelopeSize"), K_LIVE);
+    assert_int_equal(wsmd__reload_key_class("Threads"), K_RESTART);
+    assert_int_equal(wsmd__reload_key_class("Frobnicate"), -1);
 }
 
 /* ---- sd_notify --------------------------------------------------------- */
@@ -324,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_parse_unknown_key),
         cmocka_unit_test(test_parse_not_key_value),
         cmocka_unit_test(test_parse_error_escapes),
+        cmocka_unit_test(test_changed),
         cmocka_unit_test(test_sdnotify_path),
         cmocka_unit_test(test_sdnotify_abstract),
         cmocka_unit_test(test_sdnotify_none_or_bad),
