@@ -31,6 +31,7 @@
 #include "negotiate.h"
 #include "privsep.h"
 #include "pswire.h"
+#include "reload.h"
 #include "server.h"
 #include "userfile.h"
 
@@ -600,6 +601,8 @@ static const struct request table[PS_TYPES] = {
 #ifdef WSMD_HAVE_CIM
     [PS_PROC_READ] = {"proc-read", req_proc_read},
 #endif
+    [PS_CONFIG] = {"config", wsmd__reload_req_config},
+    [PS_NOTIFY] = {"notify", wsmd__reload_req_notify},
 };
 
 /* Answers q into a: PS_REPLY, the error, then what the request adds. */

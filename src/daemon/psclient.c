@@ -74,6 +74,50 @@ static enum wsm_err call(struct ps_msg *q, struct ps_msg *a)
     return e;
 }
 
+enum wsm_err wsmd__ps_config(char **text, char **cert_pem, char **key_pem)
+{
+    struct ps_msg q, a;
+    ps_init(&q);
+    ps_init(&a);
+    ps_start(&q, PS_CONFIG);
+    *text = *cert_pem = *key_pem = NULL;
+    enum wsm_err e = call(&q, &a);
+    if (e == WSM_OK) {
+        const char *t = ps_get_str(&a, PS_MAX_MSG);
+        const char *c = ps_get_str(&a, PS_MAX_MSG);
+        const char *k = ps_get_str(&a, PS_MAX_MSG);
+        if (!ps_end(&a))
+            e = WSM_ERR_INTERNAL;
+        else if (!(*text = strdup(t)) || !(*cert_pem = strdup(c)) || !(*key_pem = strdup(k)))
+            e = WSM_ERR_NOMEM;
+        if (e) {
+            free(*text);
+            free(*cert_pem);
+            free(*key_pem);
+            *text = *cert_pem = *key_pem = NULL;
+        }
+    }
+    if (a.data)
+        explicit_bzero(a.data, a.len); /* the key */
+    ps_clear(&q);
+    ps_clear(&a);
+    return e;
+}
+
+enum wsm_err wsmd__ps_notify(unsigned event, const char *status)
+{
+    struct ps_msg q, a;
+    ps_init(&q);
+    ps_init(&a);
+    ps_start(&q, PS_NOTIFY);
+    ps_put_u32(&q, event);
+    ps_put_str(&q, status);
+    enum wsm_err e = call(&q, &a);
+    ps_clear(&q);
+    ps_clear(&a);
+    return e;
+}
+
 /* The reasons of wsmd__auth_verify, by number on the wire. */
 static const char *const auth_reasons[] = {"bad-password", "unknown-user", "malformed",
                                            "uid0-without-AllowRoot"};
