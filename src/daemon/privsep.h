@@ -36,6 +36,7 @@ enum ps_type {
     PS_CREATE = 9,        /* user, command, directory -> err, ReturnValue, pid */
     PS_TERMINATE = 10,    /* user, pid, start time -> err */
     PS_PROC_READ = 11,    /* pid, what (exe, fd count, io) -> err, text */
+    PS_CONFIG_SET = 12,   /* user, n x (key, set?, value) -> err (config file rewritten) */
     PS_TYPES
 };
 
@@ -80,6 +81,10 @@ enum wsm_err wsmd__ps_spawn(const char *user, const struct shell_spawn_req *r,
 enum wsm_err wsmd__ps_signal(pid_t pid, int sig);
 enum wsm_err wsmd__ps_release(pid_t pid);
 enum wsm_err wsmd__ps_check_dir(const char *user, const struct shell_spawn_req *r);
+struct wsmd_cfgedit;
+/* winrm/config writes: the monitor rewrites the config file (cfgfile.h)
+ * with n edits for user (who must have authenticated through it). */
+enum wsm_err wsmd__ps_config_set(const char *user, const struct wsmd_cfgedit *ed, size_t n);
 
 /* A name left the user file: the monitor forgets that it authenticated
  * and kills what it started for it. How many were killed (0 outside a
