@@ -647,8 +647,7 @@ static enum wsm_err handle(struct ps_msg *q, struct ps_msg *a, int live)
     ps_put_u32(a, 0);
     enum wsm_err e;
     if (q->fail || t >= PS_TYPES || !table[t].fn ||
-        (!live && (t == PS_SPAWN || t == PS_CREATE || t == PS_TERMINATE || t == PS_CHECK_DIR ||
-                   t == PS_CONFIG_SET))) {
+        (!live && (t == PS_SPAWN || t == PS_CREATE || t == PS_TERMINATE || t == PS_CHECK_DIR))) {
         e = WSM_ERR_INVALID_ARG;
         __atomic_add_fetch(&mon.refused, 1, __ATOMIC_RELAXED);
         refusal_log("event=monitor-refused request=%u reason=\"not in the table\"", (unsigned)t);
