@@ -429,7 +429,8 @@ static enum wsm_err restore(struct wsmd_call *call)
 #ifdef WSMD_HAVE_CIM
         wsmd__enum_set_timeout(0);
 #endif
-        cfg->max_connections = d.max_connections;
+        /* MaxConnections keeps the value in force: libmicrohttpd's limit
+         * changes only at the next start, which sizes it again. */
         cfg->cbt_hardening = WSMD_CBT_RELAXED;
         cfg->idle_timeout_ms = 0;
         cfg->max_processes_per_shell = cfg->max_memory_per_shell_mb = cfg->max_shells_per_user = 0;
