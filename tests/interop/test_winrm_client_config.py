@@ -129,3 +129,24 @@ def test_default_ports_and_auth(far, xdg):
     winrm(xdg, "set", "winrm/config/client", '@{DefaultAuth="ntlm"}', creds=False)
     cp = winrm(xdg, "get", "winrm/config/winrs", f"-r:{far.far}")
     assert cp.returncode == 1 and TRUSTED_MSG in cp.stderr, cp
+
+
+def test_winrs_honours_it(far, xdg):
+    """winrs reads the same file: refused before connecting, then let through."""
+    from test_winrs import winrs_bin
+    env = {k: v for k, v in os.environ.items() if k != "WSM_PASSWORD"}
+    env["XDG_CONFIG_HOME"] = str(xdg)
+
+    def winrs(*words):
+        return subprocess.run([winrs_bin(), f"-r:{far.far}", f"-u:{USER}", f"-p:{PASSWORD}",
+                               *words, "true"], capture_output=True, text=True,
+                              timeout=TIMEOUT, env=env)
+
+    cp = winrs()
+    assert cp.returncode == 1 and UNENC_MSG in cp.stderr, cp
+    cp = winrs("-a:ntlm")
+    assert cp.returncode == 1 and TRUSTED_MSG in cp.stderr, cp
+    winrm(xdg, "set", "winrm/config/client", f'@{{TrustedHosts="{NONLOOP}"}}', creds=False)
+    cp = winrs("-a:ntlm")
+    assert TRUSTED_MSG not in cp.stderr and UNENC_MSG not in cp.stderr, cp
+    assert f"user={USER}" in far.log()  # it reached wsmd and authenticated
