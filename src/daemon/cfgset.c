@@ -204,6 +204,9 @@ static enum wsm_err walk(struct put *p, xmlNodePtr put, xmlNodePtr cur)
         char norm[32], buf[64];
         if (e) {
         } else if (f && !normalize(f, v, norm, sizeof(norm))) {
+            for (char *q = v; *q; q++)
+                if ((unsigned char)*q < 0x20 || *q == 0x7f)
+                    *q = '?'; /* the message is one line, wherever it is shown */
             e = refuse(p->call, WSM_ERR_INVALID_REPRESENTATION,
                        "The WS-Management service cannot process the request: the value of "
                        "%s (\"%.64s\") is invalid: want %s.",
