@@ -22,7 +22,8 @@
 const char *const wsmd__cfgfile_managed[] = {
     "MaxEnvelopeSizekb",   "MaxEnvelopeSize",      "EnumerationTimeoutms", "MaxConnections",
     "AllowUnencrypted",    "AuthBasic",            "CbtHardeningLevel",    "MaxShellsPerUser",
-    "MaxProcessesPerShell", "MaxMemoryPerShellMB", "IdleTimeout",          NULL,
+    "MaxProcessesPerShell", "MaxMemoryPerShellMB", "IdleTimeout",          "MaxTimeoutms",
+    NULL,
 };
 
 /* Files larger than this are not the configuration file. */

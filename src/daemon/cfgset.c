@@ -47,6 +47,7 @@ struct field {
 
 static const struct field fields[] = {
     {"Config", "MaxEnvelopeSizekb", "MaxEnvelopeSizekb", K_UINT, 32, 65536, 0},
+    {"Config", "MaxTimeoutms", "MaxTimeoutms", K_UINT, 500, 2147483647UL, 0},
     {"Service", "EnumerationTimeoutms", "EnumerationTimeoutms", K_UINT, 100, 2147483647UL, 0},
     {"Service", "MaxConnections", "MaxConnections", K_UINT, 1, 100000, 1},
     {"Service", "AllowUnencrypted", "AllowUnencrypted", K_BOOL, 0, 1, 0},
@@ -66,7 +67,6 @@ static const char *const read_only_why[][2] = {
     {"Negotiate", "it is on when NTLM (the user file's NT hashes) or Kerberos is set up"},
     {"Certificate", "it is on when ClientCAFile is set"},
     {"CredSSP", "CredSSP is not implemented"},
-    {"MaxTimeoutms", "it is fixed in this build"},
     {"MaxBatchItems", "it is fixed in this build"},
     {"HTTP", "the default ports are fixed (give the port in Listen)"},
     {"HTTPS", "the default ports are fixed (give the port in Listen)"},
@@ -310,6 +310,8 @@ static void apply(struct wsmd_server *srv, const struct field *f, const char *v)
     int on = !strcmp(v, "true");
     if (!strcmp(f->key, "MaxEnvelopeSizekb")) {
         __atomic_store_n(&cfg->max_envelope, (size_t)x * 1024, __ATOMIC_RELAXED);
+    } else if (!strcmp(f->key, "MaxTimeoutms")) {
+        __atomic_store_n(&cfg->max_timeout_ms, (long)x, __ATOMIC_RELAXED);
     } else if (!strcmp(f->key, "EnumerationTimeoutms")) {
         cfg->enum_timeout_ms = (long)x;
 #ifdef WSMD_HAVE_CIM
@@ -428,6 +430,7 @@ static enum wsm_err restore(struct wsmd_call *call)
         __atomic_store_n(&cfg->max_envelope, d.max_envelope, __ATOMIC_RELAXED);
         __atomic_store_n(&cfg->allow_unencrypted, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&cfg->basic_off, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&cfg->max_timeout_ms, 0, __ATOMIC_RELAXED);
         cfg->enum_timeout_ms = 0;
 #ifdef WSMD_HAVE_CIM
         wsmd__enum_set_timeout(0);

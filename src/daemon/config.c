@@ -443,6 +443,15 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
             cfg->enum_budget_user_kb = v;
         return WSM_OK;
     }
+    if (!strcasecmp(key, "MaxTimeoutms")) {
+        /* winrm/config/MaxTimeoutms: the longest OperationTimeout a
+         * Receive waits (longer ones are cut to it). */
+        long v = strtol(value, &end, 10);
+        if (end == value || *end || v < 500 || v > 2147483647L)
+            return WSM_ERR_INVALID_ARG;
+        cfg->max_timeout_ms = v;
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "EnumerationTimeoutms")) {
         long v = strtol(value, &end, 10);
         if (end == value || *end || v < 100 || v > 2147483647L)

@@ -194,7 +194,9 @@ static void write_config(struct w *w, const struct wsmd_server *srv)
     open_el(w, "Config", URI_CONFIG);
     num_el(w, "MaxEnvelopeSizekb", srv->cfg.max_envelope / 1024);
 #ifdef WSMD_HAVE_SHELL
-    num_el(w, "MaxTimeoutms", WSMD_MAX_TIMEOUT_MS);
+    num_el(w, "MaxTimeoutms",
+           srv->cfg.max_timeout_ms > 0 ? (unsigned long long)srv->cfg.max_timeout_ms
+                                       : WSMD_MAX_TIMEOUT_MS);
 #endif
 #ifdef WSMD_HAVE_CIM
     num_el(w, "MaxBatchItems", WSMD_MAX_BATCH_ITEMS);

@@ -268,9 +268,9 @@ def test_winrm_get_listener(d):
 
 
 def test_winrm_set_read_only_is_refused(d):
-    cp = winrm(d, "set", "winrm/config", '@{MaxTimeoutms="1000"}')
+    cp = winrm(d, "set", "winrm/config", '@{MaxBatchItems="1000"}')
     assert cp.returncode == 1, cp
-    assert "cannot change MaxTimeoutms" in cp.stdout + cp.stderr
+    assert "cannot change MaxBatchItems" in cp.stdout + cp.stderr
 
 
 def test_winrm_listener_on_any_address(wsmd_factory, users_file):

@@ -192,6 +192,26 @@ def test_max_shells_per_user(conf, shell_accounts):
     assert get(conf.url, "winrs")["MaxShellsPerUser"] == "2"
 
 
+def test_max_timeout(conf, shell_accounts):
+    """MaxTimeoutms cuts a Receive's OperationTimeout (pywinrm asks 20 s)."""
+    import time
+    from winrm.exceptions import WinRMOperationTimeoutError
+    (user, pw) = shell_accounts[0]
+    ok(winrm(conf.url, "set", "winrm/config", '@{MaxTimeoutms="1000"}'))
+    assert get(conf.url)["MaxTimeoutms"] == "1000"
+    p = pywinrm.protocol.Protocol(conf.url, transport="basic", username=user, password=pw)
+    sid = p.open_shell()
+    try:
+        cid = p.run_command(sid, "sleep", ["30"])
+        t0 = time.monotonic()
+        with pytest.raises(WinRMOperationTimeoutError):
+            p._raw_get_command_output(sid, cid)
+        assert time.monotonic() - t0 < 10
+    finally:
+        p.close_shell(sid)
+    assert "MaxTimeoutms = 1000\n" in conf.text()
+
+
 def test_max_envelope_size(conf):
     small = wsman_envelope(XF + "Get", CFG, conf.url)
     big = small.replace("</s:Header>", "<!--" + "x" * 40000 + "--></s:Header>")
@@ -225,6 +245,8 @@ def c_lines(conf):
     ("service/auth", {"CbtHardeningLevel": "Medium"}, "None, Relaxed or Strict"),
     ("service", {"RootSDDL": "O:NSG:BAD:P(A;;GA;;;WD)"}, "Allow lines"),
     ("service/auth", {"Kerberos": "true"}, "Keytab"),
+    ("", {"MaxBatchItems": "5"}, "fixed in this build"),
+    ("", {"MaxTimeoutms": "499"}, "MaxTimeoutms"),
     ("winrs", {"MaxShellRunTime": "5"}, "not a setting"),
     # One good value and one bad: nothing happens.
     ("winrs", {"MaxShellsPerUser": "5", "MaxProcessesPerShell": "-1"}, "MaxProcessesPerShell"),
