@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "authz.h"
 #include "certauth.h"
 #include "cfgfile.h"
 #include "cfgset.h"
@@ -608,8 +609,14 @@ static enum wsm_err req_config_set(struct ps_msg *q, struct ps_msg *a)
         return WSM_ERR_UNSUPPORTED_FEATURE;
     pthread_mutex_lock(&mon.lock);
     int known = authed_has(user);
+    /* The right itself, decided again here from the monitor's own policy
+     * (made on first use: the network process has its own copy). */
+    if (known && !mon.srv->authz &&
+        wsmd__authz_new(&mon.srv->cfg, mon.srv->is_root, &mon.srv->authz) != WSM_OK)
+        mon.srv->authz = NULL;
     pthread_mutex_unlock(&mon.lock);
-    if (!known)
+    if (!known || !mon.srv->authz ||
+        !(wsmd__authz_rights(mon.srv, user) & WSMD_RIGHT_CONFIG_WRITE))
         return WSM_ERR_ACCESS_DENIED;
     return wsmd__cfgset_write(mon.srv->cfg.config_path, ed, n);
 }
