@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "args.h"
+#include "clientcfg.h"
 #include "format.h"
 #include "help.h"
 #include "wsm/wsm.h"
@@ -680,7 +681,7 @@ fail:
 }
 
 /* -r: a URL, or HOST[:PORT] as winrm takes it. */
-static char *remote_url(const struct cmd *c)
+static char *remote_url(const struct cmd *c, const struct cli_clientcfg *cc)
 {
     const char *r = c->remote ? c->remote : "127.0.0.1";
     char *url = NULL;
@@ -689,7 +690,10 @@ static char *remote_url(const struct cmd *c)
     const char *close = r[0] == '[' ? strchr(r, ']') : NULL;
     int has_port = close ? close[1] == ':' : strchr(r, ':') != NULL;
     const char *scheme = c->usessl ? "https" : "http";
-    const char *port = has_port ? "" : c->usessl ? ":5986" : ":5985";
+    /* winrm/config/client/DefaultPorts (5985, 5986 unless changed). */
+    char port[16] = "";
+    if (!has_port)
+        snprintf(port, sizeof(port), ":%u", c->usessl ? cc->https_port : cc->http_port);
     if (asprintf(&url, "%s://%s%s/wsman", scheme, r, port) < 0)
         return NULL;
     return url;
@@ -908,14 +912,66 @@ out:
     return rc;
 }
 
+/* winrm get|set winrm/config/client[/auth|/defaultports]: the per-user
+ * file (clientcfg.h), no request, as winrm.cmd changes its registry.
+ * Returns -1 when the resource is another one. */
+static int local_client_config(const struct cmd *c)
+{
+    char uri[MAX_URI];
+    const char *section = wsm_resource_expand(c->resource, uri, sizeof(uri)) && *uri
+                              ? cli_clientcfg_section(uri)
+                              : NULL;
+    if (!section)
+        return -1;
+    struct cli_clientcfg cc;
+    char err[600];
+    struct kv hash = {0};
+    int rc = 1;
+    if (cli_clientcfg_load(&cc, err, sizeof(err)) != 0) {
+        fprintf(stderr, "winrm: Error: client configuration: %s\n", err);
+        return 1;
+    }
+    if (c->verb == V_SET) {
+        if (!c->hash) {
+            fprintf(stderr, "winrm: Error: No input provided through \"@{...}\" "
+                            "commandline parameters.\n");
+            return 2;
+        }
+        if (parse_hash(c->hash, &hash) != 0)
+            return 2;
+        for (size_t i = 0; i < hash.n; i++)
+            if (cli_clientcfg_set(&cc, section, hash.v[i].name, hash.v[i].value, err,
+                                  sizeof(err)) != 0) {
+                fprintf(stderr, "winrm: Error: %s\n", err);
+                goto out;
+            }
+        if (cli_clientcfg_save(&cc, err, sizeof(err)) != 0) {
+            fprintf(stderr, "winrm: Error: %s\n", err);
+            goto out;
+        }
+    }
+    rc = print_result(cli_clientcfg_xml(&cc, section), c->fmt);
+out:
+    kv_free(&hash);
+    return rc;
+}
+
 /* Connects as the command line says and runs the operation. */
 static int session_main(const struct cmd *cp)
 {
     const struct cmd c = *cp;
     int rc;
 
+    struct cli_clientcfg cc;
+    char cerr[600];
+    if (cli_clientcfg_load(&cc, cerr, sizeof(cerr)) != 0) {
+        fprintf(stderr, "winrm: Error: client configuration: %s\n", cerr);
+        return 1;
+    }
     struct wsm_session_opts o = {.user = c.user, .password = c.pass};
     o.auth = c.cert ? WSM_AUTH_CERTIFICATE : WSM_AUTH_BASIC;
+    if (!c.cert && !c.auth && cc.default_auth[0])
+        cli_parse_auth(cc.default_auth, &o.auth); /* DefaultAuth: checked when read */
     if (c.auth && cli_parse_auth(c.auth, &o.auth) != 0)
         return usage_error("unknown authentication mechanism: '%s' (basic, negotiate, ntlm, "
                            "kerberos, clientcert, none)",
@@ -930,7 +986,7 @@ static int session_main(const struct cmd *cp)
             return usage_error("invalid -timeout: %s", c.timeout);
         o.timeout_ms = timeout_ms;
     }
-    char *url = remote_url(&c);
+    char *url = remote_url(&c, &cc);
     if (!url)
         return 1;
     const char *why =
@@ -938,6 +994,14 @@ static int session_main(const struct cmd *cp)
     if (why) {
         free(url);
         return usage_error("%s", why);
+    }
+    unsigned long code;
+    if (o.auth != WSM_AUTH_NONE &&
+        (why = cli_clientcfg_check(&cc, o.auth, url, c.unencrypted, &code))) {
+        /* As winrm.cmd: refused by the client's own configuration. */
+        free(url);
+        cli_print_fault(stderr, c.fmt, code, why);
+        return 1;
     }
     o.url = url;
     wsm_session *s;
@@ -984,6 +1048,8 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = parse_args(n, args, &c);
+    if (rc < 0 && (c.verb == V_GET || c.verb == V_SET) && c.resource)
+        rc = local_client_config(&c);
     if (rc < 0)
         rc = session_main(&c);
     for (int i = 0; i < n; i++)

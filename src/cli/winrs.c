@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "clientcfg.h"
 #include "winrs_help.h"
 #include "wsm/wsm.h"
 
@@ -62,7 +63,7 @@ static int usage(FILE *f)
 
 /* host, host:port, http(s)://host[:port][/path], [v6]:port: returns a
  * malloc'd full URL with the WinRM default port and path filled in. */
-static char *make_url(const char *r, int usessl)
+static char *make_url(const char *r, int usessl, unsigned http_port, unsigned https_port)
 {
     const char *scheme = usessl ? "https" : "http";
     size_t scheme_len = strlen(scheme);
@@ -92,9 +93,11 @@ static char *make_url(const char *r, int usessl)
     char *url = malloc(n);
     if (!url)
         return NULL;
+    char port[16] = ""; /* winrm/config/client/DefaultPorts */
+    if (!has_port)
+        snprintf(port, sizeof(port), ":%u", https ? https_port : http_port);
     snprintf(url, n, "%.*s://%s%.*s%s%s%s", (int)scheme_len, scheme, bare_v6 ? "[" : "",
-             (int)hostlen, rest, bare_v6 ? "]" : "", has_port ? "" : (https ? ":5986" : ":5985"),
-             *path ? path : "/wsman");
+             (int)hostlen, rest, bare_v6 ? "]" : "", port, *path ? path : "/wsman");
     return url;
 }
 
@@ -426,7 +429,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "winrs: no command given\n");
         return usage(stderr);
     }
+    /* winrm/config/client, as winrm reads it (clientcfg.h). */
+    struct cli_clientcfg cc;
+    char cerr[600];
+    if (cli_clientcfg_load(&cc, cerr, sizeof(cerr)) != 0) {
+        fprintf(stderr, "winrs: client configuration: %s\n", cerr);
+        return 1;
+    }
     enum wsm_auth am = tls.cert ? WSM_AUTH_CERTIFICATE : WSM_AUTH_BASIC;
+    if (!tls.cert && !auth && cc.default_auth[0])
+        cli_parse_auth(cc.default_auth, &am);
     if (auth && (cli_parse_auth(auth, &am) != 0 || am == WSM_AUTH_NONE)) {
         fprintf(stderr,
                 "winrs: unknown authentication '%s' (Basic, Negotiate, NTLM, Kerberos, "
@@ -440,12 +452,15 @@ int main(int argc, char **argv)
     for (int k = i; k < argc; k++)
         cl += strlen(argv[k]) + 1;
     char *cmdline = malloc(cl);
-    char *url = make_url(remote, usessl);
+    char *url = make_url(remote, usessl, cc.http_port, cc.https_port);
     if (!cmdline || !url) {
         fprintf(stderr, "winrs: %s\n", url ? "out of memory" : "invalid -r: value");
         return 1;
     }
     const char *why = cli_auth_check(am, user, pass, !strncasecmp(url, "https:", 6), tls.cert);
+    unsigned long code;
+    if (!why)
+        why = cli_clientcfg_check(&cc, am, url, tls.unencrypted, &code);
     if (why) {
         fprintf(stderr, "winrs: %s\n", why);
         return 1;

@@ -384,7 +384,10 @@ static enum MHD_Result unauthorized(struct MHD_Connection *c, struct req *r, int
 static int basic_allowed(const struct req *r)
 {
     /* No plaintext passwords across the network: Basic over plain HTTP is
-     * only for loopback listeners unless the administrator says so. */
+     * only for loopback listeners unless the administrator says so;
+     * AuthBasic = false (winrm/config/service/auth) turns it off. */
+    if (__atomic_load_n(&r->srv->cfg.basic_off, __ATOMIC_RELAXED))
+        return 0;
     return r->lis->loopback || r->lis->https || r->srv->cfg.allow_unencrypted;
 }
 

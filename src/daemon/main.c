@@ -220,6 +220,10 @@ int main(int argc, char **argv)
     }
     if (cfgfile && wsmd__config_load(&srv.cfg, cfgfile) != WSM_OK)
         goto out;
+    /* winrm/config writes rewrite this file (cfgset.c); resolved now, as
+     * the working directory changes. */
+    if (cfgfile)
+        srv.cfg.config_path = realpath(cfgfile, NULL);
     for (size_t i = 0; i < nlisten; i++)
         if (wsmd__config_add_listener(&srv.cfg, listen[i]) != WSM_OK)
             goto out;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "cfgfile.h"
 #include "engine.h"
 #include "engine_internal.h"
 #ifdef WSMD_HAVE_CIM
@@ -207,6 +208,25 @@ enum wsm_err wsmd__ps_cert_user(const char *user)
     ps_init(&a);
     ps_start(&q, PS_CERT_USER);
     ps_put_str(&q, user);
+    enum wsm_err e = call(&q, &a);
+    ps_clear(&q);
+    ps_clear(&a);
+    return e;
+}
+
+enum wsm_err wsmd__ps_config_set(const char *user, const struct wsmd_cfgedit *ed, size_t n)
+{
+    struct ps_msg q, a;
+    ps_init(&q);
+    ps_init(&a);
+    ps_start(&q, PS_CONFIG_SET);
+    ps_put_str(&q, user);
+    ps_put_u32(&q, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        ps_put_str(&q, ed[i].key);
+        ps_put_u32(&q, ed[i].value != NULL);
+        ps_put_str(&q, ed[i].value);
+    }
     enum wsm_err e = call(&q, &a);
     ps_clear(&q);
     ps_clear(&a);
