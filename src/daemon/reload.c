@@ -172,6 +172,8 @@ static void apply_scalars(struct wsmd_server *srv, const struct wsmd_config *n)
     struct wsmd_config *c = &srv->cfg;
     STORE(c->max_envelope, n->max_envelope);
     STORE(c->allow_unencrypted, n->allow_unencrypted);
+    STORE(c->basic_off, n->basic_off);
+    STORE(c->max_timeout_ms, n->max_timeout_ms);
     STORE(c->log_receives, n->log_receives);
     STORE(c->allow_root, n->allow_root);
     STORE(c->auth_max_per_address, n->auth_max_per_address);

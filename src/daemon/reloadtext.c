@@ -34,6 +34,8 @@ static const struct {
     {"MaxEnvelopeSize", K_LIVE},
     {"MaxEnvelopeSizekb", K_LIVE},
     {"AllowUnencrypted", K_LIVE},
+    {"AuthBasic", K_LIVE},
+    {"MaxTimeoutms", K_LIVE},
     {"LogReceives", K_LIVE},
     {"Allow", K_LIVE},
     {"AllowRoot", K_LIVE},
