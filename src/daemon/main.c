@@ -39,6 +39,7 @@
 #include "userfile.h"
 #include "wsmconfig.h"
 #include "wsmd_help.h"
+#include "cfglisten.h"
 
 static int usage(FILE *f)
 {
@@ -216,6 +217,7 @@ int main(int argc, char **argv)
     }
     if (cfgfile && wsmd__config_load(&srv.cfg, cfgfile) != WSM_OK)
         goto out;
+    wsmd__cfgl_set_file(cfgfile); /* winrm create|delete write to it (cfglisten.c) */
     for (size_t i = 0; i < nlisten; i++)
         if (wsmd__config_add_listener(&srv.cfg, listen[i]) != WSM_OK)
             goto out;

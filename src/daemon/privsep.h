@@ -36,6 +36,8 @@ enum ps_type {
     PS_CREATE = 9,        /* user, command, directory -> err, ReturnValue, pid */
     PS_TERMINATE = 10,    /* user, pid, start time -> err */
     PS_PROC_READ = 11,    /* pid, what (exe, fd count, io) -> err, text */
+    PS_CFG_LISTEN = 12,   /* user, op, URL -> err, port + the listening fd (cfglisten.c) */
+    PS_CFG_CERTMAP = 13,  /* user, op, CertMapping line -> err (cfglisten.c) */
     PS_TYPES
 };
 
@@ -63,6 +65,10 @@ int wsmd__privsep_on(void);
 pid_t wsmd__privsep_monitor_pid(void);
 
 /* Network-side requests. Each blocks for the answer. */
+/* Any request built by its owner (cfglisten.c): sent on a free channel, the
+ * answer read into a, positioned after the error it carries. */
+struct ps_msg;
+enum wsm_err wsmd__ps_call(struct ps_msg *q, struct ps_msg *a);
 /* *why (may be NULL) as wsmd__auth_verify says it, for the log. */
 enum wsm_err wsmd__ps_auth_password(const char *user, const char *pass, const char **why);
 /* One Negotiate leg done by the monitor. On done with a context, *ctx
@@ -80,6 +86,15 @@ enum wsm_err wsmd__ps_spawn(const char *user, const struct shell_spawn_req *r,
 enum wsm_err wsmd__ps_signal(pid_t pid, int sig);
 enum wsm_err wsmd__ps_release(pid_t pid);
 enum wsm_err wsmd__ps_check_dir(const char *user, const struct shell_spawn_req *r);
+
+/* Binds and listens on l's address and port (l->lfd, l->has_lfd, the
+ * real port in l->port); -1 with errno. The monitor's, for the listeners
+ * of the split and those created later (PS_CFG_LISTEN). */
+struct wsmd_listener;
+int wsmd__bind_listener(struct wsmd_listener *l);
+/* 1 if user authenticated through the monitor since the network process
+ * started (monitor side). */
+int wsmd__monitor_authed(const char *user);
 
 /* A name left the user file: the monitor forgets that it authenticated
  * and kills what it started for it. How many were killed (0 outside a
