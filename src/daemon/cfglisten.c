@@ -858,11 +858,17 @@ static enum wsm_err certmap_line(struct wsmd_call *call, const char *user, char 
     struct wsmd_certmap cm;
     char why[200];
     if (wsmd__certmap_parse(line, &cm, why, sizeof(why)) != WSM_OK) {
-        call->fault_message = user ? "The WS-Management service cannot process the request: the "
-                                     "certificate mapping is invalid (Issuer is the thumbprint "
-                                     "of a CA of ClientCAFile, UserName a local account)."
-                                   : NULL;
-        return user ? WSM_ERR_INVALID_ARG : WSM_ERR_INVALID_SELECTORS;
+        if (!user)
+            return WSM_ERR_INVALID_SELECTORS;
+        /* The parser's reason (a mapping to root is made in the file only). */
+        char msg[400];
+        snprintf(msg, sizeof(msg),
+                 "The WS-Management service cannot process the request: the certificate "
+                 "mapping is invalid: %s.%s",
+                 why, strstr(why, "root") ? " A mapping to uid 0 is made in the configuration "
+                                            "file only." : "");
+        call->fault_message = wsm__arena_strdup(&call->env->arena, msg);
+        return WSM_ERR_INVALID_ARG;
     }
     return WSM_OK;
 }
