@@ -11,8 +11,10 @@ import http.client
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -146,8 +148,11 @@ def test_create_with_winrm_then_pywinrm_then_delete(wsmd_factory, tmp_path, user
     d.assert_alive()
 
 
-def test_raw_create_persists_across_restart(wsmd_factory, tmp_path, users):
-    d = start(wsmd_factory, tmp_path, users)
+@pytest.mark.parametrize("privsep", ["yes", "no"])
+def test_raw_create_persists_across_restart(wsmd_factory, tmp_path, users, privsep):
+    """Separated, the monitor binds and writes; not, the daemon itself."""
+    d = start(wsmd_factory, tmp_path, users, f"PrivilegeSeparation = {privsep}")
+    assert ("role=monitor" in d.log()) == (privsep == "yes" and os.geteuid() == 0)
     port = free_port("127.0.0.2")
     sel = {"Address": "IP:127.0.0.2", "Transport": "HTTP"}
     body = f'<p:Listener xmlns:p="{LIS}"><p:Port>{port}</p:Port><p:Enabled>true</p:Enabled>' \
@@ -159,6 +164,15 @@ def test_raw_create_persists_across_restart(wsmd_factory, tmp_path, users):
     code, text = raw(d, XF + "Create", LIS, sel, body)
     assert code == 500 and subcode(text) == "w:AlreadyExists", text
     assert "2147942583" in text
+    if "role=monitor" in d.log():
+        # The monitor keeps the socket: a network process started again
+        # after a crash serves the created listener too.
+        os.kill(d.work_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while d.log().count("role=network") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert d.log().count("role=network") == 2, d.log()
+        assert_identify_response(identify(port, "127.0.0.2"))
     d.stop()
     assert d.proc.returncode == 0, d.log()
 
@@ -169,6 +183,7 @@ def test_raw_create_persists_across_restart(wsmd_factory, tmp_path, users):
     assert code == 200, text
     assert refused(port, "127.0.0.2")
     assert listen_lines(d2) == ["Listen = http://127.0.0.1:0"], d2.conf.read_text()
+    assert f"PrivilegeSeparation = {privsep}" in d2.conf.read_text()
 
 
 def test_https_listener_with_the_configured_certificate(wsmd_factory, tmp_path, users):
