@@ -298,3 +298,29 @@ def test_certmapping_create_login_delete(wsmd_factory, tmp_path, users, shell_ac
     assert "CertMapping" not in d.conf.read_text().replace("# written", "")
     cp = winrm(d, "delete", res)
     assert cp.returncode != 0 and "0x80338000" in cp.stdout + cp.stderr
+
+
+def test_delete_the_listener_the_request_came_on(wsmd_factory, tmp_path, users):
+    """The reply still goes out on the connection; then the port refuses."""
+    d = start(wsmd_factory, tmp_path, users)
+    port = free_port("127.0.0.4")
+    sel = {"Address": "IP:127.0.0.4", "Transport": "HTTP"}
+    code, text = raw(d, XF + "Create", LIS, sel,
+                     f'<p:Listener xmlns:p="{LIS}"><p:Port>{port}</p:Port></p:Listener>')
+    assert code == 200, text
+
+    class Via:
+        url = f"http://127.0.0.4:{port}/wsman"
+    code, text = raw(Via, XF + "Delete", LIS, sel)
+    assert code == 200 and "DeleteResponse" in text, text
+    assert refused(port, "127.0.0.4")
+    # Its slot is reused once its connections are gone.
+    for i in range(9):
+        p = free_port("127.0.0.4")
+        code, text = raw(d, XF + "Create", LIS, sel,
+                         f'<p:Listener xmlns:p="{LIS}"><p:Port>{p}</p:Port></p:Listener>')
+        assert code == 200, (i, text)
+        assert_identify_response(identify(p, "127.0.0.4"))
+        code, text = raw(d, XF + "Delete", LIS, sel)
+        assert code == 200, (i, text)
+    d.assert_alive()
