@@ -234,7 +234,8 @@ static enum wsm_err certmap_create(struct wsmd_call *call)
     char **v = malloc((probe.ncert_mappings + 1) * sizeof(*v));
     if (!v)
         return WSM_ERR_NOMEM;
-    memcpy(v, srv->cfg.cert_mappings, probe.ncert_mappings * sizeof(*v));
+    if (probe.ncert_mappings) /* NULL with none */
+        memcpy(v, srv->cfg.cert_mappings, probe.ncert_mappings * sizeof(*v));
     v[probe.ncert_mappings++] = line;
     probe.cert_mappings = v;
     e = wsmd__certauth_check_maps(srv->certauth, &probe);

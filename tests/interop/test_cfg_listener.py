@@ -9,7 +9,6 @@ pywinrm on the new listener, curl for client certificates.
 
 import http.client
 import os
-import re
 import shutil
 import signal
 import socket
@@ -21,8 +20,8 @@ import pytest
 import requests
 
 from conftest import user_add
-from test_client_cert import CA, curl_mutual
-from test_https import curl_code, make_cert
+from test_client_cert import CA, checked_factory, curl_mutual  # noqa: F401 (a fixture)
+from test_https import curl_code, https_port, make_cert
 from test_winrm_config import thumbprint
 from test_winrm_tool import winrm_bin
 from wsman_helpers import (IDENTIFY_BODY, NS, PASSWORD, USER, assert_identify_response, request,
@@ -46,7 +45,7 @@ def free_port(host="127.0.0.1"):
     return port
 
 
-def start(wsmd_factory, tmp_path, users, *lines, name="wsmd.conf"):
+def start(factory, tmp_path, users, *lines, name="wsmd.conf"):
     conf = tmp_path / name
     if not conf.exists():
         conf.write_text("# written by the test; comments stay\n"
@@ -54,7 +53,7 @@ def start(wsmd_factory, tmp_path, users, *lines, name="wsmd.conf"):
                         f"Users = {users}\n"
                         "AllowUnencrypted = true  # pywinrm on 0.0.0.0\n"
                         + "".join(line + "\n" for line in lines))
-    d = wsmd_factory("-c", str(conf))
+    d = factory("-c", str(conf))
     d.conf = conf
     return d
 
@@ -112,10 +111,10 @@ def users(tmp_path, shell_accounts):
 
 # ---- listeners ------------------------------------------------------------------
 
-def test_create_with_winrm_then_pywinrm_then_delete(wsmd_factory, tmp_path, users,
+def test_create_with_winrm_then_pywinrm_then_delete(checked_factory, tmp_path, users,
                                                      shell_accounts):
     import winrm as pywinrm
-    d = start(wsmd_factory, tmp_path, users)
+    d = start(checked_factory, tmp_path, users)
     port = free_port()
     cp = winrm(d, "create", "winrm/config/listener?Address=*+Transport=HTTP",
                f'@{{Port="{port}"}}')
@@ -149,9 +148,9 @@ def test_create_with_winrm_then_pywinrm_then_delete(wsmd_factory, tmp_path, user
 
 
 @pytest.mark.parametrize("privsep", ["yes", "no"])
-def test_raw_create_persists_across_restart(wsmd_factory, tmp_path, users, privsep):
+def test_raw_create_persists_across_restart(checked_factory, tmp_path, users, privsep):
     """Separated, the monitor binds and writes; not, the daemon itself."""
-    d = start(wsmd_factory, tmp_path, users, f"PrivilegeSeparation = {privsep}")
+    d = start(checked_factory, tmp_path, users, f"PrivilegeSeparation = {privsep}")
     assert ("role=monitor" in d.log()) == (privsep == "yes" and os.geteuid() == 0)
     port = free_port("127.0.0.2")
     sel = {"Address": "IP:127.0.0.2", "Transport": "HTTP"}
@@ -176,7 +175,7 @@ def test_raw_create_persists_across_restart(wsmd_factory, tmp_path, users, privs
     d.stop()
     assert d.proc.returncode == 0, d.log()
 
-    d2 = start(wsmd_factory, tmp_path, users)  # the same file
+    d2 = start(checked_factory, tmp_path, users)  # the same file
     assert f"listening on http://127.0.0.2:{port}/wsman" in d2.log(), d2.log()
     assert_identify_response(identify(port, "127.0.0.2"))
     code, text = raw(d2, XF + "Delete", LIS, sel)
@@ -186,9 +185,9 @@ def test_raw_create_persists_across_restart(wsmd_factory, tmp_path, users, privs
     assert f"PrivilegeSeparation = {privsep}" in d2.conf.read_text()
 
 
-def test_https_listener_with_the_configured_certificate(wsmd_factory, tmp_path, users):
+def test_https_listener_with_the_configured_certificate(checked_factory, tmp_path, users):
     c = make_cert(tmp_path / "tls")
-    d = start(wsmd_factory, tmp_path, users, f"CertificateFile = {c.cert}",
+    d = start(checked_factory, tmp_path, users, f"CertificateFile = {c.cert}",
               f"KeyFile = {c.key}")
     port = free_port("127.0.0.3")
     tp = thumbprint(c.cert)
@@ -225,8 +224,8 @@ def test_https_listener_with_the_configured_certificate(wsmd_factory, tmp_path, 
     ({"Address": "IP:127.0.0.1", "Transport": "HTTP"}, "<p:Port>15998</p:Port>",
      "w:AlreadyExists"),
 ])
-def test_bad_creates(wsmd_factory, tmp_path, users, selectors, body, fault):
-    d = start(wsmd_factory, tmp_path, users)
+def test_bad_creates(checked_factory, tmp_path, users, selectors, body, fault):
+    d = start(checked_factory, tmp_path, users)
     before = d.conf.read_text()
     code, text = raw(d, XF + "Create", LIS, selectors, f'<p:Listener xmlns:p="{LIS}">{body}'
                      "</p:Listener>")
@@ -234,8 +233,8 @@ def test_bad_creates(wsmd_factory, tmp_path, users, selectors, body, fault):
     assert d.conf.read_text() == before
 
 
-def test_only_config_writers_may(wsmd_factory, tmp_path, users):
-    d = start(wsmd_factory, tmp_path, users, "Allow = config-read @carol")
+def test_only_config_writers_may(checked_factory, tmp_path, users):
+    d = start(checked_factory, tmp_path, users, "Allow = config-read @carol")
     port = free_port()
     body = f'<p:Listener xmlns:p="{LIS}"><p:Port>{port}</p:Port></p:Listener>'
     sel = {"Address": "*", "Transport": "HTTP"}
@@ -251,16 +250,15 @@ def test_only_config_writers_may(wsmd_factory, tmp_path, users):
 
 # ---- certificate mappings --------------------------------------------------------
 
-def test_certmapping_create_login_delete(wsmd_factory, tmp_path, users, shell_accounts):
+def test_certmapping_create_login_delete(checked_factory, tmp_path, users, shell_accounts):
     user1 = shell_accounts[0][0]
     ca = CA(tmp_path / "ca", "wsmd cfg CA")
     client = ca.issue(tmp_path / "client", "Client One", upn=f"{user1}@wsmd.test")
     server = make_cert(tmp_path / "server")
-    d = start(wsmd_factory, tmp_path, users, f"ClientCAFile = {ca.cert}",
+    d = start(checked_factory, tmp_path, users, f"ClientCAFile = {ca.cert}",
               f"CertificateFile = {server.cert}", f"KeyFile = {server.key}",
               "Listen = https://127.0.0.1:0")
-    m = re.search(r"listening on https://127\.0\.0\.1:(\d+)/wsman", d.log())
-    d.https_url = f"https://127.0.0.1:{m.group(1)}/wsman"
+    d.https_url = f"https://127.0.0.1:{https_port(d)}/wsman"
 
     class P:
         pass
@@ -300,9 +298,9 @@ def test_certmapping_create_login_delete(wsmd_factory, tmp_path, users, shell_ac
     assert cp.returncode != 0 and "0x80338000" in cp.stdout + cp.stderr
 
 
-def test_delete_the_listener_the_request_came_on(wsmd_factory, tmp_path, users):
+def test_delete_the_listener_the_request_came_on(checked_factory, tmp_path, users):
     """The reply still goes out on the connection; then the port refuses."""
-    d = start(wsmd_factory, tmp_path, users)
+    d = start(checked_factory, tmp_path, users)
     port = free_port("127.0.0.4")
     sel = {"Address": "IP:127.0.0.4", "Transport": "HTTP"}
     code, text = raw(d, XF + "Create", LIS, sel,
