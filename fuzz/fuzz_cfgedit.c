@@ -42,14 +42,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t k = 0; k < 2; k++) {
         char *out = NULL;
         unsigned removed = 0;
-        if (wsmd__cfgl_edit_text(text, kinds[k].key, NULL, value, kinds[k].same, &out,
-                                 &removed) == WSM_OK) {
+        if (wsmd__cfgl_edit_text(text, kinds[k].key, NULL, value, kinds[k].same, &out, &removed) ==
+            WSM_OK) {
             if (strlen(out) > strlen(text) || (!removed && strcmp(out, text)))
                 abort(); /* removing only takes whole lines away */
             free(out);
         }
-        if (wsmd__cfgl_edit_text(text, kinds[k].key, value, NULL, NULL, &out, &removed) ==
-            WSM_OK) {
+        if (wsmd__cfgl_edit_text(text, kinds[k].key, value, NULL, NULL, &out, &removed) == WSM_OK) {
             if (strncmp(out, text, strlen(text)) || removed)
                 abort(); /* appending keeps the text as it was */
             free(out);

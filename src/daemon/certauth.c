@@ -801,7 +801,8 @@ enum wsm_err wsmd__certauth_replace_maps(struct wsmd_certauth *ca, const struct 
     return WSM_OK;
 }
 
-enum wsm_err wsmd__certauth_check_maps(const struct wsmd_certauth *ca, const struct wsmd_config *cfg)
+enum wsm_err wsmd__certauth_check_maps(const struct wsmd_certauth *ca,
+                                       const struct wsmd_config *cfg)
 {
     struct wsmd_certauth *tmp = NULL;
     enum wsm_err e = make(cfg, ca->is_root, ca->ca_pem, &tmp);

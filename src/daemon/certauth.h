@@ -70,7 +70,8 @@ const char *wsmd__certauth_ca_pem(const struct wsmd_certauth *ca);
 enum wsm_err wsmd__certauth_replace_maps(struct wsmd_certauth *ca, const struct wsmd_config *cfg);
 
 /* The same checks without a change (WSM_OK: replace_maps would succeed). */
-enum wsm_err wsmd__certauth_check_maps(const struct wsmd_certauth *ca, const struct wsmd_config *cfg);
+enum wsm_err wsmd__certauth_check_maps(const struct wsmd_certauth *ca,
+                                       const struct wsmd_config *cfg);
 
 /* 1 if an Authorization header value is the mutual (client certificate)
  * profile. */

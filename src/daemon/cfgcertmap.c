@@ -68,17 +68,28 @@ static enum wsm_err certmap_apply(struct wsmd_config *cfg, uint32_t op, const ch
 
 /* Over the wire never a mapping to uid 0, whatever the line says: the
  * monitor believes certificate logins for its mapped names. */
+/* A value that stays one line of the file, read back as written: no
+ * control character (a newline would add a line of the sender's choosing:
+ * the monitor checks this for the network process), no '#' (config.c would
+ * cut the line there). */
+static int one_line(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '#')
+            return 0;
+    return 1;
+}
+
 static enum wsm_err certmap_check(const char *line, int is_root)
 {
     struct wsmd_certmap cm;
     char why[200];
-    if (wsmd__certmap_parse(line, &cm, why, sizeof(why)) != WSM_OK || cm.allow_root ||
-        !strcmp(cm.user, "root"))
+    if (!one_line(line) || wsmd__certmap_parse(line, &cm, why, sizeof(why)) != WSM_OK ||
+        cm.allow_root || !strcmp(cm.user, "root"))
         return WSM_ERR_INVALID_ARG;
     struct passwd pw, *res = NULL;
     char buf[4096];
-    if (is_root && getpwnam_r(cm.user, &pw, buf, sizeof(buf), &res) == 0 && res &&
-        res->pw_uid == 0)
+    if (is_root && getpwnam_r(cm.user, &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_uid == 0)
         return WSM_ERR_INVALID_ARG;
     return WSM_OK;
 }
@@ -87,8 +98,9 @@ static enum wsm_err certmap_check(const char *line, int is_root)
 static enum wsm_err certmap_file(uint32_t op, const char *line)
 {
     unsigned removed = 0;
-    return op == CFGL_OP_ADD ? wsmd__cfgl_file_edit("CertMapping", line, NULL, NULL, &removed)
-                        : wsmd__cfgl_file_edit("CertMapping", NULL, line, wsmd__cfgl_same_certmap, &removed);
+    return op == CFGL_OP_ADD
+               ? wsmd__cfgl_file_edit("CertMapping", line, NULL, NULL, &removed)
+               : wsmd__cfgl_file_edit("CertMapping", NULL, line, wsmd__cfgl_same_certmap, &removed);
 }
 
 /* The monitor's: the file, then its own lines (PS_CERT_USER reads them). */
@@ -106,8 +118,7 @@ static enum wsm_err certmap_persist(struct wsmd_config *cfg, uint32_t op, const 
     return e ? e : certmap_apply(cfg, op, line);
 }
 
-enum wsm_err wsmd__cfgl_monitor_certmap(struct wsmd_server *srv, struct ps_msg *q,
-                                        struct ps_msg *a)
+enum wsm_err wsmd__cfgl_monitor_certmap(struct wsmd_server *srv, struct ps_msg *q, struct ps_msg *a)
 {
     (void)a;
     const char *user = ps_get_str(q, WSMD_MAX_USER - 1);
@@ -157,9 +168,8 @@ static enum wsm_err certmap_line(struct wsmd_call *call, const char *user, char 
                               "certificate mapping covers every resource here (URI=*).";
         return WSM_ERR_INVALID_SELECTORS;
     }
-    for (const char *p = subject; *p; p++)
-        if (*p == '"' || (unsigned char)*p < 0x20)
-            return WSM_ERR_INVALID_SELECTORS;
+    if (!one_line(subject) || strchr(subject, '"') || !one_line(issuer))
+        return WSM_ERR_INVALID_SELECTORS;
     for (const char *p = issuer; *p; p++)
         if (isspace((unsigned char)*p) || *p == '"')
             return WSM_ERR_INVALID_SELECTORS;
@@ -177,8 +187,10 @@ static enum wsm_err certmap_line(struct wsmd_call *call, const char *user, char 
         snprintf(msg, sizeof(msg),
                  "The WS-Management service cannot process the request: the certificate "
                  "mapping is invalid: %s.%s",
-                 why, strstr(why, "root") ? " A mapping to uid 0 is made in the configuration "
-                                            "file only." : "");
+                 why,
+                 strstr(why, "root") ? " A mapping to uid 0 is made in the configuration "
+                                       "file only."
+                                     : "");
         call->fault_message = wsm__arena_strdup(&call->env->arena, msg);
         return WSM_ERR_INVALID_ARG;
     }
@@ -215,7 +227,7 @@ static enum wsm_err certmap_create(struct wsmd_call *call)
         return WSM_ERR_INVALID_ARG;
     }
     for (const char *c = p[0].value; *c; c++)
-        if (isspace((unsigned char)*c) || *c == '"' || *c == '=')
+        if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '"' || *c == '=' || *c == '#')
             return WSM_ERR_INVALID_ARG;
     char line[1024];
     if ((e = certmap_line(call, p[0].value, line, sizeof(line))) != WSM_OK)
@@ -304,9 +316,8 @@ enum wsm_err wsmd__cfgl_certmap_delete(struct wsmd_call *call)
 /* Listed as Windows shows a mapping (MS-WSMV CertMappingType): Issuer,
  * Subject, URI, UserName, Enabled; never a password (none is kept). */
 static const struct cim_prop certmap_props[] = {
-    {"Issuer", CIM_STRING, CIM_KEY},  {"Subject", CIM_STRING, CIM_KEY},
-    {"URI", CIM_STRING, CIM_KEY},     {"UserName", CIM_STRING, 0},
-    {"Enabled", CIM_BOOLEAN, 0},
+    {"Issuer", CIM_STRING, CIM_KEY}, {"Subject", CIM_STRING, CIM_KEY}, {"URI", CIM_STRING, CIM_KEY},
+    {"UserName", CIM_STRING, 0},     {"Enabled", CIM_BOOLEAN, 0},
 };
 
 /* A copy of the lines at Enumerate: Pulls do not race with changes. */

@@ -226,7 +226,7 @@ enum wsm_err wsmd__cfgl_edit_text(const char *text, const char *key, const char 
  * whole text to a temporary file beside it (same owner and mode), fsync,
  * rename over it; a reader sees the old file or the new one. */
 enum wsm_err wsmd__cfgl_file_edit(const char *key, const char *add, const char *remove,
-                              int (*same)(const char *, const char *), unsigned *removed)
+                                  int (*same)(const char *, const char *), unsigned *removed)
 {
     *removed = 0;
     if (!cfg_path) {
@@ -263,8 +263,8 @@ enum wsm_err wsmd__cfgl_file_edit(const char *key, const char *add, const char *
         return WSM_ERR_IO;
     }
     size_t len = strlen(out);
-    int ok = fchmod(t, st.st_mode & 07777) == 0 && write(t, out, len) == (ssize_t)len &&
-             fsync(t) == 0;
+    int ok =
+        fchmod(t, st.st_mode & 07777) == 0 && write(t, out, len) == (ssize_t)len && fsync(t) == 0;
     if (ok && fchown(t, st.st_uid, st.st_gid) != 0 && geteuid() == 0)
         ok = 0;
     free(out);
@@ -446,8 +446,8 @@ static int thumbprint_eq(const char *given, const char *ours)
     return ours[0] && !ours[j];
 }
 
-enum wsm_err wsmd__cfgl_reply_created(struct wsmd_call *call, const char *uri, const char *const *names,
-                                  const char *const *values, size_t n)
+enum wsm_err wsmd__cfgl_reply_created(struct wsmd_call *call, const char *uri,
+                                      const char *const *names, const char *const *values, size_t n)
 {
     struct wsm_buf *o = call->out;
     enum wsm_err e = wsm__reply_begin(o, XF "CreateResponse", call->env->message_id,
@@ -502,8 +502,8 @@ enum wsm_err wsmd__cfgl_body_props(struct wsmd_call *call, struct wsmd_cfgl_prop
     return WSM_OK;
 }
 
-static enum wsm_err selectors_listener(struct wsmd_call *call, struct wsmd_listener *key,
-                                       long port, char *url, size_t n)
+static enum wsm_err selectors_listener(struct wsmd_call *call, struct wsmd_listener *key, long port,
+                                       char *url, size_t n)
 {
     const struct wsm_envelope *env = call->env;
     const char *addr = wsm__envelope_selector(env, "Address");
@@ -538,8 +538,11 @@ static struct wsmd_listener *free_slot(struct wsmd_server *srv, int *append)
 static enum wsm_err listener_create(struct wsmd_call *call)
 {
     struct wsmd_server *srv = call->srv;
-    struct wsmd_cfgl_prop p[] = {{"Port", NULL},    {"Hostname", NULL},  {"Enabled", NULL},
-                       {"URLPrefix", NULL}, {"CertificateThumbprint", NULL}};
+    struct wsmd_cfgl_prop p[] = {{"Port", NULL},
+                                 {"Hostname", NULL},
+                                 {"Enabled", NULL},
+                                 {"URLPrefix", NULL},
+                                 {"CertificateThumbprint", NULL}};
     enum wsm_err e = wsmd__cfgl_body_props(call, p, sizeof(p) / sizeof(p[0]));
     if (e)
         return e;

@@ -1149,9 +1149,9 @@ enum wsm_err wsmd__http_listener_start(struct wsmd_server *srv, struct wsmd_list
     l->mhd = MHD_start_daemon(
         flags, 0, accept_policy, l, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_ARRAY, l->https ? tls : plain, MHD_OPTION_ARRAY, bind,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, l, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
-        MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        l, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
+        srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(WSMD_IDLE_TIMEOUT_MS / 1000),
         /* Headers of WinRM clients take a few KB, Kerberos tickets with a
          * PAC tens of KB (WSMD_HTTP_POOL); MHD clears the pool per request. */

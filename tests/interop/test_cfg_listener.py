@@ -246,6 +246,11 @@ def test_only_config_writers_may(checked_factory, tmp_path, users):
     assert cp.returncode != 0 and "Access is denied" in cp.stdout + cp.stderr
     assert_identify_response(identify(d.port))
     assert listen_lines(d) == ["Listen = http://127.0.0.1:0"]
+    code, text = raw(d, XF + "Create", CMAP, {"Issuer": "*", "Subject": "*", "URI": "*"},
+                     f'<p:CertMapping xmlns:p="{CMAP}"><p:UserName>carol</p:UserName>'
+                     "</p:CertMapping>", auth=("carol", "carol-pw-3"))
+    assert code == 500 and subcode(text) == "w:AccessDenied", text
+    assert "CertMapping" not in d.conf.read_text()
 
 
 # ---- certificate mappings --------------------------------------------------------
@@ -290,6 +295,17 @@ def test_certmapping_create_login_delete(checked_factory, tmp_path, users, shell
     cp = winrm(d, "create", res.replace(ca.sha1, "AB" * 20), f'@{{UserName="{user1}"}}')
     assert cp.returncode != 0 and "ClientCAFile" in cp.stdout + cp.stderr
 
+    # Nothing that would not stay one line of the file, or be cut at '#'.
+    for subject, user in (("a&#10;Allow = all *", user1), ("a#b", user1), ("x", "a&#10;b"),
+                          ("y", "a#b")):
+        code, text = raw(d, XF + "Create", CMAP,
+                         {"Issuer": ca.sha1, "Subject": subject, "URI": "*"},
+                         f'<p:CertMapping xmlns:p="{CMAP}"><p:UserName>{user}</p:UserName>'
+                         "</p:CertMapping>")
+        assert code == 500 and subcode(text) in ("w:InvalidSelectors", "w:InvalidParameter"), \
+            text
+    assert "Allow = all *" not in d.conf.read_text()
+
     cp = winrm(d, "delete", res)
     assert cp.returncode == 0, cp.stdout + cp.stderr
     assert curl_code(curl_mutual(d, p, client)) == 401
@@ -322,3 +338,31 @@ def test_delete_the_listener_the_request_came_on(checked_factory, tmp_path, user
         code, text = raw(d, XF + "Delete", LIS, sel)
         assert code == 200, (i, text)
     d.assert_alive()
+
+
+def test_ipv6_listener(checked_factory, tmp_path, users):
+    try:
+        port = free_port_v6()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    d = start(checked_factory, tmp_path, users)
+    cp = winrm(d, "create", "winrm/config/listener?Address=IP:[::1]+Transport=HTTP",
+               f'@{{Port="{port}"}}')
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert f"Listen = http://[::1]:{port}/wsman" in listen_lines(d)
+    conn = http.client.HTTPConnection("::1", port, timeout=10)
+    assert_identify_response(request(port, conn=conn))
+    conn.close()
+    out = winrm(d, "get", "winrm/config/listener?Address=IP:::1+Transport=HTTP").stdout
+    assert f"Port = {port}" in out, out
+    cp = winrm(d, "delete", "winrm/config/listener?Address=IP:[::1]+Transport=HTTP")
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert listen_lines(d) == ["Listen = http://127.0.0.1:0"]
+
+
+def free_port_v6():
+    s = socket.socket(socket.AF_INET6)
+    s.bind(("::1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

@@ -30,9 +30,9 @@ static void test_listener_url(void **state)
     url_ok("ip:[::1]", "HTTPS", 443, "https://[::1]:443/wsman");
     url_ok("IP:fe80:0:0::1", "HTTP", 8080, "http://[fe80::1]:8080/wsman"); /* canonical */
     char url[64];
-    static const char *const bad_addr[] = {"",           "0.0.0.0",  "IP:",    "IP:[]",
-                                           "IP:1.2.3.256", "IP:host", "IP:[1.2.3.4", "**",
-                                           "IP: 1.2.3.4"};
+    static const char *const bad_addr[] = {
+        "",        "0.0.0.0",     "IP:", "IP:[]",      "IP:1.2.3.256",
+        "IP:host", "IP:[1.2.3.4", "**",  "IP: 1.2.3.4"};
     for (size_t i = 0; i < sizeof(bad_addr) / sizeof(bad_addr[0]); i++)
         assert_int_equal(wsmd__cfgl_listener_url(bad_addr[i], "HTTP", 5985, url, sizeof(url)),
                          WSM_ERR_INVALID_SELECTORS);
@@ -88,8 +88,7 @@ static void edit(const char *text, const char *add, const char *remove, const ch
     char *out = NULL;
     unsigned removed = 99;
     assert_int_equal(wsmd__cfgl_edit_text(text, "Listen", add, remove,
-                                          remove ? wsmd__cfgl_same_listen : NULL, &out,
-                                          &removed),
+                                          remove ? wsmd__cfgl_same_listen : NULL, &out, &removed),
                      WSM_OK);
     assert_string_equal(out, want);
     assert_int_equal(removed, want_removed);
