@@ -285,6 +285,8 @@ def test_certmapping_create_login_delete(checked_factory, tmp_path, users, shell
     out = winrm(d, "enumerate", "winrm/config/service/certmapping").stdout
     assert f"Issuer = {ca.sha1}" in out and f"UserName = {user1}" in out, out
     assert "Password" not in out
+    out = winrm(d, "get", res).stdout
+    assert f"UserName = {user1}" in out and f"Subject = {user1}@wsmd.test" in out, out
     cp = winrm(d, "create", res, f'@{{UserName="{user1}"}}')
     assert cp.returncode != 0 and "0x800700B7" in cp.stdout + cp.stderr
 
