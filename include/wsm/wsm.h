@@ -54,6 +54,7 @@ enum wsm_err {
     WSM_ERR_INVALID_REPRESENTATION = 35, /* Put/Create body does not fit the class */
     WSM_ERR_FRAGMENT = 36,               /* bad fragment expression */
     WSM_ERR_XML_ATTRIBUTES = 37,         /* an element with more attributes than the cap */
+    WSM_ERR_ALREADY_EXISTS = 38,         /* Create of a resource that exists (w:AlreadyExists) */
     WSM_ERR__COUNT
 };
 

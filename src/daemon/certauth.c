@@ -57,6 +57,9 @@ struct wsmd_certauth {
     size_t nmaps;
     int is_root;
     pthread_mutex_t lock; /* guards the verdicts */
+    /* Guards maps/nmaps: CertMapping created or deleted over WS-Management
+     * (cfglisten.c) replaces them while requests are judged. */
+    pthread_rwlock_t maps_lock;
     struct verdict *verdicts[VERDICT_BUCKETS];
     size_t nverdicts;
     atomic_size_t any; /* nverdicts, read without the lock */
@@ -312,6 +315,7 @@ void wsmd__certauth_free(struct wsmd_certauth *ca)
         }
     }
     pthread_mutex_destroy(&ca->lock);
+    pthread_rwlock_destroy(&ca->maps_lock);
     free(ca->maps);
     free(ca->ca_pem);
     free(ca);
@@ -354,8 +358,10 @@ out:
     return buf;
 }
 
-enum wsm_err wsmd__certauth_new(const struct wsmd_config *cfg, int is_root,
-                                struct wsmd_certauth **out)
+/* pem: the CA bundle already read (a change of the mappings in the
+ * unprivileged network process, which may not read the file), or NULL. */
+static enum wsm_err make(const struct wsmd_config *cfg, int is_root, const char *pem,
+                         struct wsmd_certauth **out)
 {
     *out = NULL;
     if (!cfg->client_ca_path) {
@@ -377,8 +383,9 @@ enum wsm_err wsmd__certauth_new(const struct wsmd_config *cfg, int is_root,
     if (!ca)
         return WSM_ERR_NOMEM;
     pthread_mutex_init(&ca->lock, NULL);
+    pthread_rwlock_init(&ca->maps_lock, NULL);
     ca->is_root = is_root;
-    ca->ca_pem = read_ca_file(cfg->client_ca_path);
+    ca->ca_pem = pem ? strdup(pem) : read_ca_file(cfg->client_ca_path);
     if (!ca->ca_pem) {
         e = WSM_ERR_IO;
         goto fail;
@@ -515,6 +522,12 @@ fail:
     return e;
 }
 
+enum wsm_err wsmd__certauth_new(const struct wsmd_config *cfg, int is_root,
+                                struct wsmd_certauth **out)
+{
+    return make(cfg, is_root, NULL, out);
+}
+
 /* ---- requests ---------------------------------------------------------------- */
 
 int wsmd__certauth_is_scheme(const char *authz)
@@ -600,6 +613,7 @@ static const char *judge(struct wsmd_certauth *ca, gnutls_session_t s, const gnu
         goto out;
     }
     why = "no CertMapping matches";
+    pthread_rwlock_rdlock(&ca->maps_lock);
     for (size_t i = 0; i < ca->nmaps; i++) {
         const struct cmap *cm = &ca->maps[i];
         struct match_ctx mc = {cm->m.subject};
@@ -619,21 +633,22 @@ static const char *judge(struct wsmd_certauth *ca, gnutls_session_t s, const gnu
             if (getpwnam_r(cm->m.user, &pw, pwbuf, sizeof(pwbuf), &res) != 0 || !res) {
                 why = "the mapped user is not a local account";
                 snprintf(detail, dsz, "%s", cm->m.user);
-                goto out;
+                break;
             }
             if (res->pw_uid == 0 && !cm->m.allow_root) {
                 why = "the mapped account has uid 0 and the mapping no AllowRoot";
                 snprintf(detail, dsz, "%s", cm->m.user);
-                goto out;
+                break;
             }
         } else if (strcmp(cm->m.user, "root") == 0 && !cm->m.allow_root) {
             why = "mapped to root without AllowRoot"; /* the parser refuses it already */
-            goto out;
+            break;
         }
         snprintf(user, usz, "%s", cm->m.user);
         why = NULL;
         break;
     }
+    pthread_rwlock_unlock(&ca->maps_lock);
 out:
     for (unsigned i = 0; i < nchain; i++)
         gnutls_x509_crt_deinit(chain[i]);
@@ -751,4 +766,46 @@ const char *wsmd__certauth_user(struct wsmd_certauth *ca, struct MHD_Connection 
     wsmd__log("event=cert-mapped cert=%s subject=\"%s\" user=%s", thumb, subject, mapped);
     snprintf(user, usz, "%s", mapped);
     return user;
+}
+
+/* CertMapping lines created or deleted over WS-Management (cfglisten.c):
+ * the mappings of cfg, checked as at startup, replace ca's; every verdict
+ * is dropped so that a deleted mapping takes effect on open connections
+ * too. On error ca is unchanged. */
+enum wsm_err wsmd__certauth_replace_maps(struct wsmd_certauth *ca, const struct wsmd_config *cfg)
+{
+    struct wsmd_certauth *tmp = NULL;
+    enum wsm_err e = make(cfg, ca->is_root, ca->ca_pem, &tmp);
+    if (e || !tmp)
+        return e ? e : WSM_ERR_INVALID_ARG;
+    pthread_rwlock_wrlock(&ca->maps_lock);
+    struct cmap *old = ca->maps;
+    size_t nold = ca->nmaps;
+    ca->maps = tmp->maps;
+    ca->nmaps = tmp->nmaps;
+    tmp->maps = old;
+    tmp->nmaps = nold;
+    pthread_rwlock_unlock(&ca->maps_lock);
+    pthread_mutex_lock(&ca->lock);
+    for (size_t b = 0; b < VERDICT_BUCKETS; b++) {
+        for (struct verdict *v = ca->verdicts[b], *nx; v; v = nx) {
+            nx = v->next;
+            free(v);
+        }
+        ca->verdicts[b] = NULL;
+    }
+    ca->nverdicts = 0;
+    atomic_store(&ca->any, 0);
+    pthread_mutex_unlock(&ca->lock);
+    wsmd__certauth_free(tmp);
+    return WSM_OK;
+}
+
+enum wsm_err wsmd__certauth_check_maps(const struct wsmd_certauth *ca,
+                                       const struct wsmd_config *cfg)
+{
+    struct wsmd_certauth *tmp = NULL;
+    enum wsm_err e = make(cfg, ca->is_root, ca->ca_pem, &tmp);
+    wsmd__certauth_free(tmp);
+    return e;
 }

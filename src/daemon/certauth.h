@@ -65,6 +65,14 @@ void wsmd__certauth_free(struct wsmd_certauth *ca);
 /* The CA bundle (PEM text) for MHD_OPTION_HTTPS_MEM_TRUST; NULL if ca is. */
 const char *wsmd__certauth_ca_pem(const struct wsmd_certauth *ca);
 
+/* Replaces ca's mappings with cfg's (checked as at startup; says why on
+ * stderr) and forgets every verdict: CertMapping changed live. */
+enum wsm_err wsmd__certauth_replace_maps(struct wsmd_certauth *ca, const struct wsmd_config *cfg);
+
+/* The same checks without a change (WSM_OK: replace_maps would succeed). */
+enum wsm_err wsmd__certauth_check_maps(const struct wsmd_certauth *ca,
+                                       const struct wsmd_config *cfg);
+
 /* 1 if an Authorization header value is the mutual (client certificate)
  * profile. */
 int wsmd__certauth_is_scheme(const char *authz);

@@ -127,14 +127,33 @@ out:
     return buf;
 }
 
+static enum wsm_err load_tls(struct wsmd_config *cfg, const struct wsmd_listener *https);
+
 enum wsm_err wsmd__config_load_tls(struct wsmd_config *cfg)
 {
     const struct wsmd_listener *https = NULL;
     for (size_t i = 0; i < cfg->nlisteners && !https; i++)
         if (cfg->listeners[i].https)
             https = &cfg->listeners[i];
-    if (!https)
-        return WSM_OK; /* a certificate without an https listener is unused */
+    if (https)
+        return load_tls(cfg, https);
+    /* No https listener yet, but one may be created over WS-Management
+     * (cfglisten.c): with both paths given the pair is read now, as root;
+     * a bad pair is then a notice, not a reason to stop. */
+    if (!cfg->tls_cert_path || !cfg->tls_key_path || load_tls(cfg, NULL) == WSM_OK)
+        return WSM_OK;
+    wsmd__log("event=notice message=\"CertificateFile/KeyFile unusable: no https listener can "
+              "be created\"");
+    free(cfg->tls_cert_pem);
+    if (cfg->tls_key_pem)
+        explicit_bzero(cfg->tls_key_pem, strlen(cfg->tls_key_pem));
+    free(cfg->tls_key_pem);
+    cfg->tls_cert_pem = cfg->tls_key_pem = NULL;
+    return WSM_OK;
+}
+
+static enum wsm_err load_tls(struct wsmd_config *cfg, const struct wsmd_listener *https)
+{
     if (!cfg->tls_cert_path || !cfg->tls_key_path) {
         fprintf(stderr,
                 "wsmd: the https listener %s needs a certificate and its private key: "

@@ -29,6 +29,7 @@
 #include "ns.h"
 #include "server.h"
 #include "wsmconfig.h"
+#include "cfglisten.h"
 
 #define XF "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
 #define EN "http://schemas.xmlsoap.org/ws/2004/09/enumeration/"
@@ -112,10 +113,29 @@ static int match_listener(const struct wsmd_call *call)
 static const struct op listener_ops[] = {
     {XF "Get", WSMD_RIGHT_CONFIG_READ, wsmd__wsmconfig_listener_get},
     {EN "Enumerate", WSMD_RIGHT_CONFIG_READ, wsmd__wsmconfig_listener_enumerate},
+    /* Changed live and persisted (cfglisten.c). */
+    {XF "Create", WSMD_RIGHT_CONFIG_WRITE, wsmd__cfgl_listener_create},
+    {XF "Delete", WSMD_RIGHT_CONFIG_WRITE, wsmd__cfgl_listener_delete},
     /* Contexts answer only under the URI of their Enumerate (enum.c). */
     {EN "Pull", WSMD_RIGHT_CONFIG_READ, wsmd__cim_pull},
     {EN "Release", WSMD_RIGHT_CONFIG_READ, wsmd__cim_release},
     {EN "GetStatus", WSMD_RIGHT_CONFIG_READ, wsmd__cim_getstatus},
+    {NULL, 0, NULL},
+};
+
+static int match_certmap(const struct wsmd_call *call)
+{
+    return wsmd__cfgl_is_certmapping(call->env->resource_uri);
+}
+
+static const struct op certmap_ops[] = {
+    {XF "Get", WSMD_RIGHT_CONFIG_READ, wsmd__cfgl_certmap_get},
+    {EN "Enumerate", WSMD_RIGHT_CONFIG_READ, wsmd__cfgl_certmap_enumerate},
+    {EN "Pull", WSMD_RIGHT_CONFIG_READ, wsmd__cim_pull},
+    {EN "Release", WSMD_RIGHT_CONFIG_READ, wsmd__cim_release},
+    {EN "GetStatus", WSMD_RIGHT_CONFIG_READ, wsmd__cim_getstatus},
+    {XF "Create", WSMD_RIGHT_CONFIG_WRITE, wsmd__cfgl_certmap_create},
+    {XF "Delete", WSMD_RIGHT_CONFIG_WRITE, wsmd__cfgl_certmap_delete},
     {NULL, 0, NULL},
 };
 
@@ -203,6 +223,7 @@ static const struct family families[] = {
     {"winrm-config", match_config, config_ops, config_change, config_write},
 #ifdef WSMD_HAVE_CIM
     {"winrm-config-listener", match_listener, listener_ops, config_change, config_read_only},
+    {"winrm-config-certmapping", match_certmap, certmap_ops, config_change, config_read_only},
     {"cim", match_cim, cim_ops, cim_method, wsmd__cim_invoke},
 #endif
 #ifdef WSMD_HAVE_SHELL

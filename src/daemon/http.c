@@ -1098,6 +1098,111 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     wsmd__log_limited(&rate, MHD_LOG_PER_SEC, "event=http-error message=\"%s\"", msg);
 }
 
+/* Starts one listener: on its address, or on the socket the privsep monitor
+ * bound (l->has_lfd). Also for a listener created over WS-Management
+ * (cfglisten.c), while the others serve. */
+enum wsm_err wsmd__http_listener_start(struct wsmd_server *srv, struct wsmd_listener *l)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     MHD_USE_ITC; /* MHD_quiesce_daemon: a listener deleted live */
+    if (strchr(l->host, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((unsigned short)l->port);
+        if (inet_pton(AF_INET6, l->host, &s6->sin6_addr) != 1)
+            return WSM_ERR_INVALID_ARG;
+        flags |= MHD_USE_IPv6;
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((unsigned short)l->port);
+        if (inet_pton(AF_INET, l->host, &s4->sin_addr) != 1)
+            return WSM_ERR_INVALID_ARG;
+    }
+    /* TLS through libmicrohttpd's GnuTLS; only TLS 1.2 and 1.3. The
+     * request path after the handshake is the same as for HTTP. */
+    /* The certificate through a callback where libmicrohttpd has one,
+     * so that SIGHUP can replace it (tlscert.h). */
+    int live = l->https && wsmd__tlscert_live();
+    struct MHD_OptionItem tls[] = {
+        {live ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_HTTPS_MEM_CERT, 0,
+         live ? wsmd__tlscert_callback() : srv->cfg.tls_cert_pem},
+        {live ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_HTTPS_MEM_KEY, 0,
+         live ? (void *)tls_priorities() : srv->cfg.tls_key_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities()},
+        /* ClientCAFile: ask for (not require) a client certificate. */
+        {srv->certauth ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
+         (void *)wsmd__certauth_ca_pem(srv->certauth)},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_OptionItem plain[] = {{MHD_OPTION_END, 0, NULL}};
+    /* The address, or the socket the privsep monitor bound. */
+    struct MHD_OptionItem bind[] = {
+        {l->has_lfd ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR, l->has_lfd ? l->lfd : 0,
+         l->has_lfd ? NULL : (void *)&ss},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (l->https) {
+        if (!srv->cfg.tls_cert_pem || !srv->cfg.tls_key_pem)
+            return WSM_ERR_INVALID_ARG; /* wsmd__config_load_tls was not called */
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            wsmd__log("event=error message=\"libmicrohttpd was built without TLS\"");
+            return WSM_ERR_UNSUPPORTED_FEATURE;
+        }
+        flags |= MHD_USE_TLS;
+        char why[300];
+        if (live && !wsmd__tlscert_ready() &&
+            wsmd__tlscert_set(srv->cfg.tls_cert_pem, srv->cfg.tls_key_pem, why, sizeof(why)) !=
+                WSM_OK) {
+            wsmd__log("event=error message=\"%s\"", why);
+            return WSM_ERR_INVALID_ARG;
+        }
+    }
+    l->srv = srv;
+    l->mhd = MHD_start_daemon(
+        flags, 0, accept_policy, l, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_ARRAY, l->https ? tls : plain, MHD_OPTION_ARRAY, bind,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        l, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
+        srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(WSMD_IDLE_TIMEOUT_MS / 1000),
+        /* Headers of WinRM clients take a few KB, Kerberos tickets with a
+         * PAC tens of KB (WSMD_HTTP_POOL); MHD clears the pool per request. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WSMD_HTTP_POOL, MHD_OPTION_END);
+    if (!l->mhd)
+        return WSM_ERR_IO;
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    if (di && di->port)
+        l->port = di->port;
+    wsmd__log("%s on %s://%s%s%s:%d%s", l->metrics ? "metrics" : "listening",
+              l->https ? "https" : "http", strchr(l->host, ':') ? "[" : "", l->host,
+              strchr(l->host, ':') ? "]" : "", l->port, l->metrics ? "/metrics" : "/wsman");
+    if (!l->metrics && !l->loopback && !l->https && !srv->cfg.allow_unencrypted)
+        wsmd__log("event=notice message=\"Basic authentication is refused on %s: plain "
+                  "HTTP on a non-loopback address\"",
+                  l->url);
+    return WSM_OK;
+}
+
+/* A listener deleted live: it accepts no new connection from now on; those
+ * it has go on until they close. Returns the listening socket (the caller
+ * closes it), or -1. */
+int wsmd__http_listener_quiesce(struct wsmd_listener *l)
+{
+    return l->mhd ? (int)MHD_quiesce_daemon(l->mhd) : -1;
+}
+
+/* Connections still open on a quiesced listener (0: it may be stopped). */
+unsigned wsmd__http_listener_connections(struct wsmd_listener *l)
+{
+    const union MHD_DaemonInfo *di =
+        l->mhd ? MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
+    return di ? di->num_connections : 0;
+}
+
 enum wsm_err wsmd__http_start(struct wsmd_server *srv)
 {
     srv->parked = calloc(1, sizeof(*srv->parked));
@@ -1109,89 +1214,10 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
         return WSM_ERR_NOMEM;
     if (wsmd__parkwatch_start(parked_gone, srv, &srv->parked->watch) != WSM_OK)
         return WSM_ERR_INTERNAL;
-    int tls_set = 0;
     for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
-        struct wsmd_listener *l = &srv->cfg.listeners[i];
-        struct sockaddr_storage ss;
-        memset(&ss, 0, sizeof(ss));
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
-                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-        if (strchr(l->host, ':')) {
-            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-            s6->sin6_family = AF_INET6;
-            s6->sin6_port = htons((unsigned short)l->port);
-            if (inet_pton(AF_INET6, l->host, &s6->sin6_addr) != 1)
-                return WSM_ERR_INVALID_ARG;
-            flags |= MHD_USE_IPv6;
-        } else {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            s4->sin_family = AF_INET;
-            s4->sin_port = htons((unsigned short)l->port);
-            if (inet_pton(AF_INET, l->host, &s4->sin_addr) != 1)
-                return WSM_ERR_INVALID_ARG;
-        }
-        /* TLS through libmicrohttpd's GnuTLS; only TLS 1.2 and 1.3. The
-         * request path after the handshake is the same as for HTTP. */
-        /* The certificate through a callback where libmicrohttpd has one,
-         * so that SIGHUP can replace it (tlscert.h). */
-        int live = l->https && wsmd__tlscert_live();
-        struct MHD_OptionItem tls[] = {
-            {live ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_HTTPS_MEM_CERT, 0,
-             live ? wsmd__tlscert_callback() : srv->cfg.tls_cert_pem},
-            {live ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_HTTPS_MEM_KEY, 0,
-             live ? (void *)tls_priorities() : srv->cfg.tls_key_pem},
-            {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities()},
-            /* ClientCAFile: ask for (not require) a client certificate. */
-            {srv->certauth ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
-             (void *)wsmd__certauth_ca_pem(srv->certauth)},
-            {MHD_OPTION_END, 0, NULL},
-        };
-        struct MHD_OptionItem plain[] = {{MHD_OPTION_END, 0, NULL}};
-        /* The address, or the socket the privsep monitor bound. */
-        struct MHD_OptionItem bind[] = {
-            {l->has_lfd ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR, l->has_lfd ? l->lfd : 0,
-             l->has_lfd ? NULL : (void *)&ss},
-            {MHD_OPTION_END, 0, NULL},
-        };
-        if (l->https) {
-            if (!srv->cfg.tls_cert_pem || !srv->cfg.tls_key_pem)
-                return WSM_ERR_INVALID_ARG; /* wsmd__config_load_tls was not called */
-            if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-                wsmd__log("event=error message=\"libmicrohttpd was built without TLS\"");
-                return WSM_ERR_UNSUPPORTED_FEATURE;
-            }
-            flags |= MHD_USE_TLS;
-            char why[300];
-            if (live && !tls_set++ &&
-                wsmd__tlscert_set(srv->cfg.tls_cert_pem, srv->cfg.tls_key_pem, why,
-                                  sizeof(why)) != WSM_OK) {
-                wsmd__log("event=error message=\"%s\"", why);
-                return WSM_ERR_INVALID_ARG;
-            }
-        }
-        l->srv = srv;
-        l->mhd = MHD_start_daemon(
-            flags, 0, accept_policy, l, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_ARRAY, l->https ? tls : plain, MHD_OPTION_ARRAY, bind,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
-            on_connection, l, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
-            MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)(WSMD_IDLE_TIMEOUT_MS / 1000),
-            /* Headers of WinRM clients take a few KB, Kerberos tickets with a
-             * PAC tens of KB (WSMD_HTTP_POOL); MHD clears the pool per request. */
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WSMD_HTTP_POOL, MHD_OPTION_END);
-        if (!l->mhd)
-            return WSM_ERR_IO;
-        const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
-        if (di && di->port)
-            l->port = di->port;
-        wsmd__log("%s on %s://%s%s%s:%d%s", l->metrics ? "metrics" : "listening",
-                  l->https ? "https" : "http", strchr(l->host, ':') ? "[" : "", l->host,
-                  strchr(l->host, ':') ? "]" : "", l->port, l->metrics ? "/metrics" : "/wsman");
-        if (!l->metrics && !l->loopback && !l->https && !srv->cfg.allow_unencrypted)
-            wsmd__log("event=notice message=\"Basic authentication is refused on %s: plain "
-                      "HTTP on a non-loopback address\"",
-                      l->url);
+        enum wsm_err e = wsmd__http_listener_start(srv, &srv->cfg.listeners[i]);
+        if (e)
+            return e;
     }
     return WSM_OK;
 }

@@ -41,6 +41,7 @@
 #include "userfile.h"
 #include "wsmconfig.h"
 #include "wsmd_help.h"
+#include "cfglisten.h"
 
 static int usage(FILE *f)
 {
@@ -224,6 +225,7 @@ int main(int argc, char **argv)
      * the working directory changes. */
     if (cfgfile)
         srv.cfg.config_path = realpath(cfgfile, NULL);
+    wsmd__cfgl_set_file(cfgfile); /* winrm create|delete write to it (cfglisten.c) */
     for (size_t i = 0; i < nlisten; i++)
         if (wsmd__config_add_listener(&srv.cfg, listen[i]) != WSM_OK)
             goto out;

@@ -25,6 +25,7 @@
 #include "certauth.h"
 #include "cfgfile.h"
 #include "cfgset.h"
+#include "cfglisten.h"
 #ifdef WSMD_HAVE_CIM
 #include "cim.h"
 #endif
@@ -93,6 +94,14 @@ static int authed_has(const char *user)
         if (mon.authed[i] && strcmp(mon.authed[i], user) == 0)
             return 1;
     return 0;
+}
+
+int wsmd__monitor_authed(const char *user)
+{
+    pthread_mutex_lock(&mon.lock);
+    int r = authed_has(user);
+    pthread_mutex_unlock(&mon.lock);
+    return r;
 }
 
 static void authed_add(const char *user)
@@ -280,17 +289,20 @@ static enum wsm_err req_cert_user(struct ps_msg *q, struct ps_msg *a)
     if (!mon.srv)
         return WSM_ERR_UNSUPPORTED_FEATURE;
     const struct wsmd_config *cfg = &mon.srv->cfg;
-    for (size_t i = 0; i < cfg->ncert_mappings; i++) {
+    int found = 0;
+    wsmd__cfgl_lock(); /* the lines may change (PS_CFG_CERTMAP) */
+    for (size_t i = 0; i < cfg->ncert_mappings && !found; i++) {
         struct wsmd_certmap cm;
         char why[128];
         if (wsmd__certmap_parse(cfg->cert_mappings[i], &cm, why, sizeof(why)) != WSM_OK)
             continue;
-        if (strcmp(cm.user, user) == 0) {
-            authed_add(user);
-            return WSM_OK;
-        }
+        found = strcmp(cm.user, user) == 0;
     }
-    return WSM_ERR_ACCESS_DENIED;
+    wsmd__cfgl_unlock();
+    if (!found)
+        return WSM_ERR_ACCESS_DENIED;
+    authed_add(user);
+    return WSM_OK;
 }
 
 static struct child *child_find(pid_t pid)
@@ -622,6 +634,18 @@ static enum wsm_err req_config_set(struct ps_msg *q, struct ps_msg *a)
     return wsmd__cfgset_write(mon.srv->cfg.config_path, ed, n);
 }
 
+/* winrm/config changes (cfglisten.c): checked and done there, with the
+ * monitor's own configuration. */
+static enum wsm_err req_cfg_listen(struct ps_msg *q, struct ps_msg *a)
+{
+    return mon.srv ? wsmd__cfgl_monitor_listen(mon.srv, q, a) : WSM_ERR_UNSUPPORTED_FEATURE;
+}
+
+static enum wsm_err req_cfg_certmap(struct ps_msg *q, struct ps_msg *a)
+{
+    return mon.srv ? wsmd__cfgl_monitor_certmap(mon.srv, q, a) : WSM_ERR_UNSUPPORTED_FEATURE;
+}
+
 struct request {
     const char *name;
     enum wsm_err (*fn)(struct ps_msg *q, struct ps_msg *a);
@@ -646,6 +670,8 @@ static const struct request table[PS_TYPES] = {
 #endif
     [PS_CONFIG] = {"config", wsmd__reload_req_config},
     [PS_NOTIFY] = {"notify", wsmd__reload_req_notify},
+    [PS_CFG_LISTEN] = {"cfg-listen", req_cfg_listen},
+    [PS_CFG_CERTMAP] = {"cfg-certmap", req_cfg_certmap},
 };
 
 /* Answers q into a: PS_REPLY, the error, then what the request adds. */
@@ -657,7 +683,8 @@ static enum wsm_err handle(struct ps_msg *q, struct ps_msg *a, int live)
     ps_put_u32(a, 0);
     enum wsm_err e;
     if (q->fail || t >= PS_TYPES || !table[t].fn ||
-        (!live && (t == PS_SPAWN || t == PS_CREATE || t == PS_TERMINATE || t == PS_CHECK_DIR))) {
+        (!live && (t == PS_SPAWN || t == PS_CREATE || t == PS_TERMINATE || t == PS_CHECK_DIR ||
+                   t == PS_CFG_LISTEN || t == PS_CFG_CERTMAP))) {
         e = WSM_ERR_INVALID_ARG;
         __atomic_add_fetch(&mon.refused, 1, __ATOMIC_RELAXED);
         refusal_log("event=monitor-refused request=%u reason=\"not in the table\"", (unsigned)t);

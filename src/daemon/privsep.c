@@ -175,7 +175,7 @@ static int drop_privileges(const struct passwd *pw)
 /* The monitor binds the listeners, so that ports stay the same when a new
  * network process takes over and ports below 1024 need no privilege in
  * it. */
-static int bind_listener(struct wsmd_listener *l)
+int wsmd__bind_listener(struct wsmd_listener *l)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -307,7 +307,7 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
     if (!pw.pw_name)
         return WSM_ERR_NOMEM;
     for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
-        if (bind_listener(&srv->cfg.listeners[i]) != 0) {
+        if (wsmd__bind_listener(&srv->cfg.listeners[i]) != 0) {
             fprintf(stderr, "wsmd: cannot listen on %s: %s\n", srv->cfg.listeners[i].url,
                     strerror(errno));
             return WSM_ERR_IO;

@@ -39,6 +39,8 @@ enum ps_type {
     PS_CONFIG = 12,       /* -> err, config text, TLS certificate, TLS key (reload.h) */
     PS_NOTIFY = 13,       /* event (1 serving, 2 reloaded), status -> err (sd_notify) */
     PS_CONFIG_SET = 14,   /* user, n x (key, set?, value) -> err (config file rewritten) */
+    PS_CFG_LISTEN = 15,   /* user, op, URL -> err, port + the listening fd (cfglisten.c) */
+    PS_CFG_CERTMAP = 16,  /* user, op, CertMapping line -> err (cfglisten.c) */
     PS_TYPES
 };
 
@@ -66,6 +68,10 @@ int wsmd__privsep_on(void);
 pid_t wsmd__privsep_monitor_pid(void);
 
 /* Network-side requests. Each blocks for the answer. */
+/* Any request built by its owner (cfglisten.c): sent on a free channel, the
+ * answer read into a, positioned after the error it carries. */
+struct ps_msg;
+enum wsm_err wsmd__ps_call(struct ps_msg *q, struct ps_msg *a);
 /* *why (may be NULL) as wsmd__auth_verify says it, for the log. */
 enum wsm_err wsmd__ps_auth_password(const char *user, const char *pass, const char **why);
 /* One Negotiate leg done by the monitor. On done with a context, *ctx
@@ -91,6 +97,15 @@ struct wsmd_cfgedit;
 /* winrm/config writes: the monitor rewrites the config file (cfgfile.h)
  * with n edits for user (who must have authenticated through it). */
 enum wsm_err wsmd__ps_config_set(const char *user, const struct wsmd_cfgedit *ed, size_t n);
+
+/* Binds and listens on l's address and port (l->lfd, l->has_lfd, the
+ * real port in l->port); -1 with errno. The monitor's, for the listeners
+ * of the split and those created later (PS_CFG_LISTEN). */
+struct wsmd_listener;
+int wsmd__bind_listener(struct wsmd_listener *l);
+/* 1 if user authenticated through the monitor since the network process
+ * started (monitor side). */
+int wsmd__monitor_authed(const char *user);
 
 /* A name left the user file: the monitor forgets that it authenticated
  * and kills what it started for it. How many were killed (0 outside a

@@ -119,6 +119,11 @@ enum wsm_err wsmd__ps_notify(unsigned event, const char *status)
     return e;
 }
 
+enum wsm_err wsmd__ps_call(struct ps_msg *q, struct ps_msg *a)
+{
+    return call(q, a);
+}
+
 /* The reasons of wsmd__auth_verify, by number on the wire. */
 static const char *const auth_reasons[] = {"bad-password", "unknown-user", "malformed",
                                            "uid0-without-AllowRoot"};

@@ -32,6 +32,9 @@ struct wsmd_listener {
     int lfd;      /* with has_lfd: bound already (by the privsep monitor) */
     int has_lfd;
     int metrics; /* MetricsListen: GET /metrics only (the collector's) */
+    /* Deleted over WS-Management (cfglisten.c): accepts nothing new, not
+     * listed; the slot is reused once its last connection ends. */
+    int deleted;
     struct MHD_Daemon *mhd;
     struct wsmd_server *srv;
 };
@@ -210,6 +213,10 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv);
 /* Ends waits of parked requests so that the listeners can stop. */
 void wsmd__http_quiesce(struct wsmd_server *srv);
 void wsmd__http_stop(struct wsmd_server *srv);
+/* One listener started or quiesced while the others serve (cfglisten.c). */
+enum wsm_err wsmd__http_listener_start(struct wsmd_server *srv, struct wsmd_listener *l);
+int wsmd__http_listener_quiesce(struct wsmd_listener *l);
+unsigned wsmd__http_listener_connections(struct wsmd_listener *l);
 
 /* One log line per event, key=value, to stderr. */
 void wsmd__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -233,3 +233,11 @@ void wsmd__tlscert_free(void)
         p = o;
     }
 }
+
+int wsmd__tlscert_ready(void)
+{
+    pthread_mutex_lock(&tc.lock);
+    int r = tc.cur != NULL;
+    pthread_mutex_unlock(&tc.lock);
+    return r;
+}

@@ -39,6 +39,9 @@ int wsmd__tlscert_live(void);
 void *wsmd__tlscert_callback(void);
 /* The SHA-256 of the current certificate as hex (logs); "" if none. */
 void wsmd__tlscert_fingerprint(char *out, size_t n);
+/* 1 once a pair is set (the first HTTPS listener sets it; a listener
+ * created later uses the current one). */
+int wsmd__tlscert_ready(void);
 /* At exit, after the listeners stopped: frees every pair. */
 void wsmd__tlscert_free(void);
 

@@ -319,7 +319,8 @@ static void fill_listener(const struct wsmd_server *srv, const struct wsmd_liste
 static enum wsm_err listener_next(void *it, struct cim_instance *inst)
 {
     struct listener_it *li = it;
-    while (li->i < li->srv->cfg.nlisteners && li->srv->cfg.listeners[li->i].metrics)
+    while (li->i < li->srv->cfg.nlisteners &&
+           (li->srv->cfg.listeners[li->i].metrics || li->srv->cfg.listeners[li->i].deleted))
         li->i++; /* the collector's /metrics: no WinRM listener */
     if (li->i >= li->srv->cfg.nlisteners)
         return WSM_ERR_NOT_FOUND;
@@ -357,7 +358,7 @@ enum wsm_err wsmd__wsmconfig_listener_get(struct wsmd_call *call)
     const struct wsmd_config *cfg = &call->srv->cfg;
     enum wsm_err e = WSM_ERR_NOT_FOUND;
     for (size_t i = 0; i < cfg->nlisteners && e == WSM_ERR_NOT_FOUND; i++) {
-        if (cfg->listeners[i].metrics)
+        if (cfg->listeners[i].metrics || cfg->listeners[i].deleted)
             continue;
         struct wsm_arena a;
         wsm__arena_init(&a);

@@ -39,6 +39,7 @@ static const char *const messages[WSM_ERR__COUNT] = {
     [WSM_ERR_INVALID_REPRESENTATION] = "invalid representation",
     [WSM_ERR_FRAGMENT] = "invalid fragment",
     [WSM_ERR_XML_ATTRIBUTES] = "too many XML attributes on an element",
+    [WSM_ERR_ALREADY_EXISTS] = "already exists",
 };
 
 const char *wsm_strerror(enum wsm_err err)

@@ -117,6 +117,10 @@ static const struct wsm_fault_info table[] = {
     {WSM_ERR_FRAGMENT, "s:Sender", "w:InvalidParameter",
      "The WS-Management service cannot process the fragment expression.", 2150858899UL, 500, 0,
      NULL},
+    /* What Windows answers for a listener or mapping that exists: the
+     * Win32 ERROR_ALREADY_EXISTS (0x800700B7) under w:AlreadyExists. */
+    {WSM_ERR_ALREADY_EXISTS, "s:Sender", "w:AlreadyExists",
+     "Cannot create a file when that file already exists.", 2147942583UL, 500, 0, NULL},
     {WSM_ERR_QUOTA_SHELLS, "s:Receiver", "w:QuotaLimit",
      "The WS-Management service cannot process the request. This user has exceeded the "
      "maximum number of concurrent shells (MaxShellsPerUser).",

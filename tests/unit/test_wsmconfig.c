@@ -271,12 +271,16 @@ static void test_writes_refused(void **state)
         assert_int_equal(send_req(f, XF "Put", uris[i], "<x/>", NULL),
                          section ? WSM_ERR_INVALID_REPRESENTATION : WSM_ERR_ACTION_NOT_SUPPORTED);
         assert_non_null(f->fault_message);
-        assert_non_null(strstr(f->fault_message, section ? "as Get returns it" : "configuration file"));
-        assert_int_equal(send_req(f, XF "Create", uris[i], "<x/>", NULL),
-                         WSM_ERR_ACTION_NOT_SUPPORTED);
-        assert_int_equal(send_req(f, XF "Delete", uris[i], NULL, NULL),
-                         WSM_ERR_ACTION_NOT_SUPPORTED);
-        assert_non_null(f->fault_message);
+        assert_non_null(
+            strstr(f->fault_message, section ? "as Get returns it" : "configuration file"));
+        /* Listeners are created and deleted (cfglisten.c): without their
+         * keys, the selectors are wrong. */
+        enum wsm_err want = strstr(uris[i], "/listener") ? WSM_ERR_INVALID_SELECTORS
+                                                         : WSM_ERR_ACTION_NOT_SUPPORTED;
+        assert_int_equal(send_req(f, XF "Create", uris[i], "<x/>", NULL), want);
+        assert_int_equal(send_req(f, XF "Delete", uris[i], NULL, NULL), want);
+        if (want == WSM_ERR_ACTION_NOT_SUPPORTED)
+            assert_non_null(f->fault_message);
     }
     /* A method (Invoke) is a change too. */
     assert_int_equal(send_req(f, CFG "/service/Analyze", CFG "/service", "<x/>", NULL),
