@@ -60,6 +60,9 @@ static const struct {
      "Not enough memory resources are available to complete the "
      "operation."},
     {87, "ERROR_INVALID_PARAMETER", "The parameter is incorrect."},
+    {183, "ERROR_ALREADY_EXISTS",
+     "Cannot create a file when that file already exists (wsmd: a listener or certificate "
+     "mapping with these keys exists already; delete it first)."},
     {1326, "ERROR_LOGON_FAILURE", "The user name or password is incorrect."},
     {0x80004005UL, "E_FAIL",
      "Unspecified error: the operation failed without a WS-Management fault code (winrm "
@@ -177,6 +180,8 @@ int winrm_helpmsg(const char *arg)
     for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++)
         if (messages[i].code == code) {
             printf("%s\n%s (%lu, 0x%08lX)\n", messages[i].text, messages[i].name, code, code);
+            if (code < 0x10000UL) /* a Win32 error: also as the HRESULT Windows prints */
+                printf("HRESULT 0x%08lX\n", 0x80070000UL | code);
             return 0;
         }
     fprintf(stderr,
