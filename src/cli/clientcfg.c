@@ -91,8 +91,8 @@ static int put(struct cli_clientcfg *c, const struct prop *p, const char *v, cha
     }
     }
     static const char *const want[] = {"true or false", "a port from 1 to 65535",
-                                       "host names or addresses separated by commas, * as a "
-                                       "wildcard",
+                                       ("host names or addresses separated by commas, * as a "
+                                        "wildcard"),
                                        "basic, negotiate, ntlm or kerberos"};
     snprintf(err, n, "the value of %s (\"%.64s\") is invalid: want %s", p->name, v,
              want[p->kind]);
