@@ -8,6 +8,11 @@
 #define CFGL_OP_ADD 1u
 #define CFGL_OP_REMOVE 2u
 
+/* cfglines.c: a Listen URL into a listener's host, port and transport (0:
+ * not one); two host names or addresses that are the same. */
+int wsmd__cfgl_parse_listen(const char *url, struct wsmd_listener *out);
+int wsmd__cfgl_same_host(const char *a, const char *b);
+
 /* The configuration file with one "Key = add" line appended, or the lines
  * whose value same() says is remove taken out (*removed counts them);
  * temp file + fsync + rename, owner and mode kept. No file: WSM_OK, a
