@@ -1152,6 +1152,18 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
             }
             flags |= MHD_USE_TLS;
         }
+        if (!l->has_lfd) {
+            /* Bound here rather than by libmicrohttpd: its error does not
+             * say which address failed, ours does. */
+            char why[300];
+            if (wsmd__bind_listener(l, why, sizeof(why)) != 0) {
+                fprintf(stderr, "wsmd: %s\n", why);
+                return WSM_ERR_IO;
+            }
+            bind[0].option = MHD_OPTION_LISTEN_SOCKET;
+            bind[0].value = l->lfd;
+            bind[0].ptr_value = NULL;
+        }
         l->srv = srv;
         l->mhd = MHD_start_daemon(
             flags, 0, accept_policy, l, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -1163,8 +1175,12 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
             /* Headers of WinRM clients take a few KB, Kerberos tickets with a
              * PAC tens of KB (WSMD_HTTP_POOL); MHD clears the pool per request. */
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WSMD_HTTP_POOL, MHD_OPTION_END);
-        if (!l->mhd)
+        if (!l->mhd) {
+            if (l->has_lfd)
+                close(l->lfd); /* this process's copy (the privsep monitor keeps its own) */
+            l->has_lfd = 0;
             return WSM_ERR_IO;
+        }
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
         if (di && di->port)
             l->port = di->port;
