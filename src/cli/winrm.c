@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "args.h"
+#include "prompt.h"
 #include "format.h"
 #include "wsm/wsm.h"
 
@@ -953,8 +954,18 @@ static int session_main(const struct cmd *cp)
     char *url = remote_url(&c);
     if (!url)
         return 1;
+    char typed[256]; /* a password asked on the terminal (prompt.h) */
+    int pr = cli_want_password(o.auth, c.user, c.pass)
+                 ? cli_ask_password("winrm", c.user, url, typed, sizeof(typed))
+                 : -1;
+    if (pr == -2) {
+        free(url);
+        return 1;
+    }
+    if (pr == 0)
+        o.password = typed;
     const char *why =
-        cli_auth_check(o.auth, c.user, c.pass, !strncasecmp(url, "https:", 6), c.cert);
+        cli_auth_check(o.auth, c.user, o.password, !strncasecmp(url, "https:", 6), c.cert);
     if (why) {
         free(url);
         return usage_error("%s", why);
@@ -962,6 +973,7 @@ static int session_main(const struct cmd *cp)
     o.url = url;
     wsm_session *s;
     enum wsm_err e = wsm_session_new(&o, &s);
+    explicit_bzero(typed, sizeof(typed));
     free(url);
     if (e) {
         fprintf(stderr, "winrm: %s\n", wsm_strerror(e));
