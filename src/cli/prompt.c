@@ -67,9 +67,11 @@ int cli_ask_password(const char *tool, const char *user, const char *url, char *
         pl = 0;
     if ((size_t)pl >= sizeof(prompt))
         pl = (int)sizeof(prompt) - 1;
-    ssize_t w = write(out, prompt, (size_t)pl);
+    /* Echo off before the prompt shows: what is typed once it shows must
+     * never appear. */
     if (have)
         tcsetattr(fd, TCSAFLUSH, &quiet);
+    ssize_t w = write(out, prompt, (size_t)pl);
     int rc = read_line(fd, buf, n);
     if (have)
         tcsetattr(fd, TCSAFLUSH, &old);

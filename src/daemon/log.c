@@ -88,6 +88,8 @@ int wsmd__log_prio_of(const char *line)
             return WSMD_LOG_NOTICE;
         return WSMD_LOG_INFO;
     }
+    if (!strncmp(line, "listening on ", 13) || !strncmp(line, "metrics on ", 11))
+        return WSMD_LOG_NOTICE; /* what an operator looks for first */
     if (!strncmp(line, "peer=", 5) && strstr(line, " status=500"))
         return WSMD_LOG_ERR;
     return WSMD_LOG_INFO;

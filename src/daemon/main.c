@@ -57,10 +57,12 @@ static int read_password(const char *prompt, char *buf, size_t n)
     struct termios old, quiet;
     int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
     if (tty) {
-        fprintf(stderr, "%s", prompt);
+        /* Echo off before the prompt shows: what is typed once it shows
+         * must never appear. */
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        fprintf(stderr, "%s", prompt);
     }
     char *r = fgets(buf, (int)n, stdin);
     if (tty) {
