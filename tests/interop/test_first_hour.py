@@ -486,11 +486,14 @@ def free_port():
     return port
 
 
-def test_make_run_takes_port(tmp_path):
+@pytest.mark.parametrize("users_there", [False, True])
+def test_make_run_takes_port(tmp_path, users_there):
     if not (REPO_ROOT / "build" / "build.ninja").exists():
         pytest.skip("make run builds build/: not set up here")
     port = free_port()
     users = tmp_path / "users"
+    if users_there:
+        user_add(users, "nolocal-fh3", "pw-nolocal-3")
     env = dict(os.environ, HOME=str(tmp_path), WSMD_USERS=str(users))
     p = subprocess.Popen(["make", "-s", "run", f"PORT={port}"], cwd=str(REPO_ROOT), env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -509,7 +512,12 @@ def test_make_run_takes_port(tmp_path):
         os.killpg(p.pid, signal.SIGTERM)
         p.wait(20)
     text = out.decode()
-    if IS_ROOT:
+    if users_there:
+        assert "No users yet" not in text
+        if IS_ROOT:
+            assert ("Note: nolocal-fh3 is not a local account, so it cannot open shells here: "
+                    "make user NAME=nolocal-fh3\n") in text, text
+    elif IS_ROOT:
         assert "  make user NAME=alice\n" in text, text
         assert f"  build/winrs -r:http://127.0.0.1:{port} -u:alice uname -a" in text, text
     else:
@@ -520,3 +528,28 @@ def test_make_run_rejects_a_bad_port(tmp_path):
     cp = subprocess.run(["tools/make-run"], cwd=str(REPO_ROOT), capture_output=True, text=True,
                         env=dict(os.environ, PORT="http", HOME=str(tmp_path)), timeout=20)
     assert cp.returncode == 2 and cp.stderr == "make run: PORT=http is not a port number\n", cp
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="creates a local account")
+def test_make_user_creates_the_account(tmp_path):
+    if not (REPO_ROOT / "build" / "wsmd").exists():
+        pytest.skip("tools/make-user runs build/wsmd")
+    name = "fhmake1"
+    subprocess.run(["userdel", "-r", name], capture_output=True)
+    users = tmp_path / "users"
+    env = dict(os.environ, WSMD_USERS=str(users))
+    try:
+        cp = subprocess.run(["tools/make-user", name], cwd=str(REPO_ROOT), input="fh-pw-1\n",
+                            env=env, capture_output=True, text=True, timeout=60)
+        assert cp.returncode == 0, cp
+        assert f"+ useradd -m -G wsmd-admins {name}\n" in cp.stdout, cp
+        assert cp.stdout.endswith(f"added user {name} to {users}\n"), cp
+        groups = subprocess.run(["id", "-nG", name], capture_output=True, text=True).stdout
+        assert "wsmd-admins" in groups.split(), groups
+        # Again: a new password, the account as it is.
+        cp = subprocess.run(["tools/make-user", name], cwd=str(REPO_ROOT), input="fh-pw-2\n",
+                            env=env, capture_output=True, text=True, timeout=60)
+        assert cp.returncode == 0 and "useradd" not in cp.stdout, cp
+        assert cp.stdout == f"added user {name} to {users}\n", cp
+    finally:
+        subprocess.run(["userdel", "-r", name], capture_output=True)
