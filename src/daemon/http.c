@@ -22,6 +22,7 @@
 #include "certauth.h"
 #include "connguard.h"
 #include "fault.h"
+#include "log.h"
 #include "negotiate.h"
 #include "privsep.h"
 #include "parkwatch.h"
@@ -960,6 +961,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             r->nc = ci ? ci->socket_context : NULL;
         }
         *con_cls = r;
+        if (wsmd__log_enabled(WSMD_LOG_DEBUG)) {
+            /* LogLevel = debug: when a request began, for one that never ends. */
+            char peer[80], u[LOG_FIELD];
+            peer_of(c, peer, sizeof(peer));
+            log_copy(u, url);
+            wsmd__logp(WSMD_LOG_DEBUG, "event=request-start peer=%s method=%.16s url=%s", peer,
+                       method, u);
+        }
         wsmd__connguard_phase(r->srv->guard, c, WSMD_CONN_BODY);
         if (!framing_ok(c, r))
             return send_reply(c, r, r->close == 2 ? MHD_HTTP_NOT_IMPLEMENTED : MHD_HTTP_BAD_REQUEST,

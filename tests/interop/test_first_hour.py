@@ -328,7 +328,7 @@ class Plain:
         assert self.p.wait(15) == 0, self.log()
 
 
-@pytest.mark.parametrize("level", ["error", "warning", "info"])
+@pytest.mark.parametrize("level", ["error", "warning", "info", "debug"])
 def test_log_level(tmp_path, users_file, level):
     conf = tmp_path / "wsmd.conf"
     conf.write_text(f"LogLevel = {level}\n")
@@ -343,7 +343,8 @@ def test_log_level(tmp_path, users_file, level):
     assert ("listening on http://127.0.0.1:" in log) == (level != "error"), log
     # A failure is a warning; a request line information.
     assert ("event=auth-failure user=alice" in log) == (level != "error"), log
-    assert ("action=Identify resource=- status=200" in log) == (level == "info"), log
+    assert ("action=Identify resource=- status=200" in log) == (level in ("info", "debug")), log
+    assert ("event=request-start peer=127.0.0.1:" in log) == (level == "debug"), log
 
 
 def test_journald_when_journal_stream_is_stderr(tmp_path, users_file):
