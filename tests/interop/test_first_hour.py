@@ -554,3 +554,45 @@ def test_make_user_creates_the_account(tmp_path):
         assert cp.stdout == f"added user {name} to {users}\n", cp
     finally:
         subprocess.run(["userdel", "-r", name], capture_output=True)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="makes a normal user to run it as")
+def test_quick_start_as_a_normal_user(tmp_path):
+    """make user, then make run PORT=, then winrm with that user, as a
+    normal account: wsmd runs as that account and the user is its own."""
+    if not (REPO_ROOT / "build" / "wsmd").exists():
+        pytest.skip("tools/make-run runs build/wsmd")
+    name = "fhnormal2"
+    subprocess.run(["userdel", "-r", name], capture_output=True)
+    subprocess.run(["useradd", "-m", name], check=True, capture_output=True)
+    port = free_port()
+
+    def su(cmd, **kw):
+        return subprocess.Popen(["su", name, "-s", "/bin/sh", "-c", f"cd {REPO_ROOT} && {cmd}"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, **kw)
+    p = None
+    try:
+        if su("test -x tools/make-run").wait(20) != 0:
+            pytest.skip("the checkout is not readable by a normal user")
+        add = su("tools/make-user")
+        out = add.communicate(b"np-pw-1\n", timeout=30)[0].decode()
+        assert add.returncode == 0, out
+        assert out == f"added user {name} to /home/{name}/.config/wsmd/users\n", out
+        p = su(f"PORT={port} exec tools/make-run", start_new_session=True)
+        got, deadline = b"", time.monotonic() + 30
+        os.set_blocking(p.stdout.fileno(), False)
+        while f"listening on http://127.0.0.1:{port}/wsman".encode() not in got:
+            assert time.monotonic() < deadline and p.poll() is None, got
+            r, _, _ = select.select([p.stdout], [], [], 0.5)
+            if r:
+                got += p.stdout.read() or b""
+        cp = subprocess.run([tool(WINRS_BIN), f"-r:http://127.0.0.1:{port}", f"-u:{name}",
+                             "-p:np-pw-1", "id -un"], capture_output=True, text=True, timeout=30,
+                            stdin=subprocess.DEVNULL)
+        assert cp.returncode == 0 and cp.stdout == f"{name}\n", cp
+    finally:
+        if p:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(20)
+        subprocess.run(["userdel", "-r", name], capture_output=True)
