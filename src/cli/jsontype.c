@@ -6,7 +6,6 @@
  * when a service sends one, wins. Anything else stays a string. */
 #include "jsontype.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -89,14 +88,34 @@ static int is_integer(const char *s)
     return 1;
 }
 
+/* RFC 8259's number, which strtod's is not ("1.", "-.5", "0x1p3", "inf"). */
 static int is_real(const char *s)
 {
-    if (!*s || strchr(s, 'x') || strchr(s, 'X') || strpbrk(s, "nNiI"))
-        return 0; /* hex, nan and inf are no JSON numbers */
-    char *end;
-    errno = 0;
-    strtod(s, &end);
-    return !*end && !errno && (*s == '-' || (*s >= '0' && *s <= '9'));
+    if (*s == '-')
+        s++;
+    if (*s == '0')
+        s++;
+    else if (*s >= '1' && *s <= '9')
+        while (*s >= '0' && *s <= '9')
+            s++;
+    else
+        return 0;
+    if (*s == '.') {
+        if (!(*++s >= '0' && *s <= '9'))
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return !*s;
 }
 
 static void json_text(FILE *f, const char *s)
