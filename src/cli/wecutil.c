@@ -25,6 +25,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "wecutil_help.h"
+
 #define DEFAULT_CONF "/etc/wsmd/wsmd.conf"
 #define MAX_FILE (1024 * 1024)
 
@@ -35,14 +37,7 @@ struct conf {
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: wecutil [-c CONF] es\n"
-               "       wecutil [-c CONF] gs NAME [/f:xml]\n"
-               "       wecutil [-c CONF] gr NAME\n"
-               "       wecutil [-c CONF] cs FILE\n"
-               "       wecutil [-c CONF] ss NAME /e:true|false\n"
-               "       wecutil [-c CONF] ds NAME\n"
-               "       wecutil [-c CONF] rs NAME\n"
-               "CONF: wsmd's configuration file (default " DEFAULT_CONF ")\n");
+    fputs(WECUTIL_HELP_TEXT, f); /* man/wecutil.txt, the source of wecutil(1) too */
     return f == stdout ? 0 : 2;
 }
 
@@ -318,7 +313,7 @@ int main(int argc, char **argv)
     const char *conf = DEFAULT_CONF;
     int given = 0, i = 1;
     if (i < argc && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ||
-                     !strcmp(argv[i], "/?")))
+                     !strcmp(argv[i], "-?") || !strcmp(argv[i], "/?")))
         return usage(stdout);
     if (i + 1 < argc && !strcmp(argv[i], "-c")) {
         conf = argv[i + 1];

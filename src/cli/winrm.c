@@ -14,7 +14,9 @@
 
 #include "args.h"
 #include "prompt.h"
+#include "clientcfg.h"
 #include "format.h"
+#include "help.h"
 #include "wsm/wsm.h"
 
 #define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
@@ -55,36 +57,7 @@ static const struct {
 
 static int usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: winrm OPERATION RESOURCE_URI [-SWITCH:VALUE ...] "
-        "[@{KEY=\"VALUE\"[;KEY=\"VALUE\"]}]\n"
-        "  winrm g[et] RESOURCE_URI[?KEY=VALUE[+KEY=VALUE]] [-fragment:PATH]\n"
-        "  winrm s[et] RESOURCE_URI?KEYS @{PROP=\"VALUE\";...} | -file:FILE [-fragment:PATH]\n"
-        "  winrm c[reate] RESOURCE_URI[?KEYS] [@{PROP=\"VALUE\";...} | -file:FILE]\n"
-        "  winrm d[elete] RESOURCE_URI?KEYS\n"
-        "  winrm e[numerate] RESOURCE_URI [-filter:EXPR [-dialect:WQL|selector|association|URI]\n"
-        "        [-associations]] [-returnType:object|epr|objectandepr]\n"
-        "  winrm i[nvoke] METHOD RESOURCE_URI[?KEYS] [@{PARAM=\"VALUE\";...} | -file:FILE]\n"
-        "  winrm id[entify]\n"
-        "switches:\n"
-        "  -r[emote]:URL|HOST[:PORT]  default http://127.0.0.1:5985/wsman; -usessl: https, 5986\n"
-        "  -u[sername]:USER -p[assword]:PASSWORD  (or the environment variable WSM_PASSWORD)\n"
-        "  -a[uth]:basic|negotiate|ntlm|kerberos|clientcert|none\n"
-        "        basic is the default (winrm.cmd's is negotiate); negotiate, ntlm and\n"
-        "        kerberos without -u: use the default credentials (kinit's ccache) and,\n"
-        "        over http, encrypt every message unless -unencrypted; clientcert: a TLS\n"
-        "        client certificate (https); none: an anonymous Identify only\n"
-        "  -certificate:FILE [-key:FILE]  PEM client certificate and key (clientcert)\n"
-        "  -unencrypted  -cacert:FILE (trust these CAs for https)\n"
-        "  -spn:SERVICE@HOST  GSSAPI target name (default HTTP@ the -r: host)\n"
-        "  -f[ormat]:text|xml|pretty|json\n"
-        "  -options:{KEY=\"VALUE\";KEY=$null}  provider options (w:OptionSet)\n"
-        "  -timeout:MS  -skipCAcheck  -skipCNcheck\n"
-        "  -maxelements:N  items per Pull when enumerating (default 100; not in winrm.cmd)\n"
-        "aliases: wmi/ wmicimv2/ cimv2/ winrm/ wsman/ shell/ stand for their resource URIs.\n"
-        "In @{...} and {...} a value is \"quoted\", $null, or (for shells that drop the\n"
-        "quotes) everything up to the next ';'.\n");
+    winrm_print_usage(f); /* help.c, from man/winrm.txt */
     return f == stderr ? 2 : 0;
 }
 
@@ -612,7 +585,10 @@ static int parse_args(int argc, char **argv, struct cmd *c)
             c->spn = v;
         } else if (cli_switch(a, "skiprevocationcheck|shallow|basepropertiesonly", &v) && !v) {
             /* Accepted; nothing to do here. */
-        } else if (a[0] != '-' && a[0] != '/' && npos < 3) {
+        } else if (((a[0] != '-' && a[0] != '/') ||
+                    (npos == 1 && !strcasecmp(positional[0], "helpmsg"))) &&
+                   npos < 3) {
+            /* helpmsg's code may be negative, as Windows prints HRESULTs. */
             positional[npos++] = a;
         } else {
             return usage_error("Unknown switch or unexpected argument: %s", a);
@@ -620,6 +596,11 @@ static int parse_args(int argc, char **argv, struct cmd *c)
     }
     if (!npos)
         return usage(stderr);
+    if (!strcasecmp(positional[0], "help") || !strcasecmp(positional[0], "helpmsg")) {
+        if (npos > 2)
+            return usage_error("%s: wrong number of arguments (winrm -? for help)", positional[0]);
+        return positional[0][4] ? winrm_helpmsg(positional[1]) : winrm_help(positional[1]);
+    }
     c->verb = find_verb(positional[0]);
     if (c->verb == V_NONE)
         return usage_error("Unknown operation name: '%s'", positional[0]);
@@ -705,7 +686,7 @@ fail:
 }
 
 /* -r: a URL, or HOST[:PORT] as winrm takes it. */
-static char *remote_url(const struct cmd *c)
+static char *remote_url(const struct cmd *c, const struct cli_clientcfg *cc)
 {
     const char *r = c->remote ? c->remote : "127.0.0.1";
     char *url = NULL;
@@ -714,7 +695,10 @@ static char *remote_url(const struct cmd *c)
     const char *close = r[0] == '[' ? strchr(r, ']') : NULL;
     int has_port = close ? close[1] == ':' : strchr(r, ':') != NULL;
     const char *scheme = c->usessl ? "https" : "http";
-    const char *port = has_port ? "" : c->usessl ? ":5986" : ":5985";
+    /* winrm/config/client/DefaultPorts (5985, 5986 unless changed). */
+    char port[16] = "";
+    if (!has_port)
+        snprintf(port, sizeof(port), ":%u", c->usessl ? cc->https_port : cc->http_port);
     if (asprintf(&url, "%s://%s%s/wsman", scheme, r, port) < 0)
         return NULL;
     return url;
@@ -933,14 +917,66 @@ out:
     return rc;
 }
 
+/* winrm get|set winrm/config/client[/auth|/defaultports]: the per-user
+ * file (clientcfg.h), no request, as winrm.cmd changes its registry.
+ * Returns -1 when the resource is another one. */
+static int local_client_config(const struct cmd *c)
+{
+    char uri[MAX_URI];
+    const char *section = wsm_resource_expand(c->resource, uri, sizeof(uri)) && *uri
+                              ? cli_clientcfg_section(uri)
+                              : NULL;
+    if (!section)
+        return -1;
+    struct cli_clientcfg cc;
+    char err[600];
+    struct kv hash = {0};
+    int rc = 1;
+    if (cli_clientcfg_load(&cc, err, sizeof(err)) != 0) {
+        fprintf(stderr, "winrm: Error: client configuration: %s\n", err);
+        return 1;
+    }
+    if (c->verb == V_SET) {
+        if (!c->hash) {
+            fprintf(stderr, "winrm: Error: No input provided through \"@{...}\" "
+                            "commandline parameters.\n");
+            return 2;
+        }
+        if (parse_hash(c->hash, &hash) != 0)
+            return 2;
+        for (size_t i = 0; i < hash.n; i++)
+            if (cli_clientcfg_set(&cc, section, hash.v[i].name, hash.v[i].value, err,
+                                  sizeof(err)) != 0) {
+                fprintf(stderr, "winrm: Error: %s\n", err);
+                goto out;
+            }
+        if (cli_clientcfg_save(&cc, err, sizeof(err)) != 0) {
+            fprintf(stderr, "winrm: Error: %s\n", err);
+            goto out;
+        }
+    }
+    rc = print_result(cli_clientcfg_xml(&cc, section), c->fmt);
+out:
+    kv_free(&hash);
+    return rc;
+}
+
 /* Connects as the command line says and runs the operation. */
 static int session_main(const struct cmd *cp)
 {
     const struct cmd c = *cp;
     int rc;
 
+    struct cli_clientcfg cc;
+    char cerr[600];
+    if (cli_clientcfg_load(&cc, cerr, sizeof(cerr)) != 0) {
+        fprintf(stderr, "winrm: Error: client configuration: %s\n", cerr);
+        return 1;
+    }
     struct wsm_session_opts o = {.user = c.user, .password = c.pass};
     o.auth = c.cert ? WSM_AUTH_CERTIFICATE : WSM_AUTH_BASIC;
+    if (!c.cert && !c.auth && cc.default_auth[0])
+        cli_parse_auth(cc.default_auth, &o.auth); /* DefaultAuth: checked when read */
     if (c.auth && cli_parse_auth(c.auth, &o.auth) != 0)
         return usage_error("unknown authentication mechanism: '%s' (basic, negotiate, ntlm, "
                            "kerberos, clientcert, none)",
@@ -955,7 +991,7 @@ static int session_main(const struct cmd *cp)
             return usage_error("invalid -timeout: %s", c.timeout);
         o.timeout_ms = timeout_ms;
     }
-    char *url = remote_url(&c);
+    char *url = remote_url(&c, &cc);
     if (!url)
         return 1;
     char typed[256]; /* a password asked on the terminal (prompt.h) */
@@ -973,6 +1009,14 @@ static int session_main(const struct cmd *cp)
     if (why) {
         free(url);
         return usage_error("%s", why);
+    }
+    unsigned long code;
+    if (o.auth != WSM_AUTH_NONE &&
+        (why = cli_clientcfg_check(&cc, o.auth, url, c.unencrypted, &code))) {
+        /* As winrm.cmd: refused by the client's own configuration. */
+        free(url);
+        cli_print_fault(stderr, c.fmt, code, why);
+        return 1;
     }
     o.url = url;
     wsm_session *s;
@@ -1020,6 +1064,8 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = parse_args(n, args, &c);
+    if (rc < 0 && (c.verb == V_GET || c.verb == V_SET) && c.resource)
+        rc = local_client_config(&c);
     if (rc < 0)
         rc = session_main(&c);
     for (int i = 0; i < n; i++)

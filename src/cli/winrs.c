@@ -30,6 +30,8 @@
 
 #include "args.h"
 #include "prompt.h"
+#include "clientcfg.h"
+#include "winrs_help.h"
 #include "wsm/wsm.h"
 
 #define STDIN_CHUNK (96 * 1024)
@@ -54,27 +56,7 @@ static struct ctl ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: winrs [-switch[:value]]... COMMAND [ARGS...]\n"
-               "  -r:URL | -remote:URL   host, host:port or http(s)://host[:port][/path]\n"
-               "                         (default port 5985, 5986 for https; path /wsman)\n"
-               "  -u:USER | -username:USER\n"
-               "  -p:PASS | -password:PASS   (or the environment variable WSM_PASSWORD)\n"
-               "  -d:DIR | -directory:DIR    working directory of the shell\n"
-               "  -env:NAME=VALUE | -environment:NAME=VALUE   (repeatable)\n"
-               "  -noprofile | -nop          do not load the user profile\n"
-               "  -a:AUTH | -auth:AUTH       Basic (default), Negotiate, NTLM, Kerberos or\n"
-               "                             Certificate. Negotiate, NTLM and Kerberos without\n"
-               "                             -u: use the default credentials (kinit's ccache);\n"
-               "                             over http their messages are encrypted\n"
-               "  -c:FILE | -certificate:FILE  PEM client certificate (implies -a:Certificate;\n"
-               "                             https only); -key:FILE its PEM key, if apart\n"
-               "  -unencrypted | -un         no message encryption over http (Negotiate)\n"
-               "  -spn:SERVICE@HOST          GSSAPI target name (default HTTP@ the -r: host)\n"
-               "  -usessl | -ssl             use https when -r: names no scheme\n"
-               "  -skipCAcheck | -skipCNcheck   do not verify the https certificate\n"
-               "  -cacert:FILE               trust the CA certificates in FILE for https\n"
-               "The COMMAND words are joined with spaces into one command line.\n"
-               "The exit status is the remote command's exit code.\n");
+    fputs(WINRS_HELP_TEXT, f); /* man/winrs.txt, the source of winrs(1) too */
     return f == stderr ? 1 : 0;
 }
 
@@ -82,7 +64,7 @@ static int usage(FILE *f)
 
 /* host, host:port, http(s)://host[:port][/path], [v6]:port: returns a
  * malloc'd full URL with the WinRM default port and path filled in. */
-static char *make_url(const char *r, int usessl)
+static char *make_url(const char *r, int usessl, unsigned http_port, unsigned https_port)
 {
     const char *scheme = usessl ? "https" : "http";
     size_t scheme_len = strlen(scheme);
@@ -112,9 +94,11 @@ static char *make_url(const char *r, int usessl)
     char *url = malloc(n);
     if (!url)
         return NULL;
+    char port[16] = ""; /* winrm/config/client/DefaultPorts */
+    if (!has_port)
+        snprintf(port, sizeof(port), ":%u", https ? https_port : http_port);
     snprintf(url, n, "%.*s://%s%.*s%s%s%s", (int)scheme_len, scheme, bare_v6 ? "[" : "",
-             (int)hostlen, rest, bare_v6 ? "]" : "", has_port ? "" : (https ? ":5986" : ":5985"),
-             *path ? path : "/wsman");
+             (int)hostlen, rest, bare_v6 ? "]" : "", port, *path ? path : "/wsman");
     return url;
 }
 
@@ -446,7 +430,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "winrs: no command given\n");
         return usage(stderr);
     }
+    /* winrm/config/client, as winrm reads it (clientcfg.h). */
+    struct cli_clientcfg cc;
+    char cerr[600];
+    if (cli_clientcfg_load(&cc, cerr, sizeof(cerr)) != 0) {
+        fprintf(stderr, "winrs: client configuration: %s\n", cerr);
+        return 1;
+    }
     enum wsm_auth am = tls.cert ? WSM_AUTH_CERTIFICATE : WSM_AUTH_BASIC;
+    if (!tls.cert && !auth && cc.default_auth[0])
+        cli_parse_auth(cc.default_auth, &am);
     if (auth && (cli_parse_auth(auth, &am) != 0 || am == WSM_AUTH_NONE)) {
         fprintf(stderr,
                 "winrs: unknown authentication '%s' (Basic, Negotiate, NTLM, Kerberos, "
@@ -460,7 +453,7 @@ int main(int argc, char **argv)
     for (int k = i; k < argc; k++)
         cl += strlen(argv[k]) + 1;
     char *cmdline = malloc(cl);
-    char *url = make_url(remote, usessl);
+    char *url = make_url(remote, usessl, cc.http_port, cc.https_port);
     if (!cmdline || !url) {
         fprintf(stderr, "winrs: %s\n", url ? "out of memory" : "invalid -r: value");
         return 1;
@@ -474,6 +467,9 @@ int main(int argc, char **argv)
             pass = typed;
     }
     const char *why = cli_auth_check(am, user, pass, !strncasecmp(url, "https:", 6), tls.cert);
+    unsigned long code;
+    if (!why)
+        why = cli_clientcfg_check(&cc, am, url, tls.unencrypted, &code);
     if (why) {
         fprintf(stderr, "winrs: %s\n", why);
         return 1;

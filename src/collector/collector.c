@@ -142,8 +142,8 @@ static enum wsm_err load(struct wsmd_collector *col, char *msg, size_t msglen)
         return WSM_ERR_NOMEM;
     atomic_init(&s->refs, 1);
     const struct wsmd_config *cfg = &col->srv->cfg;
-    const char *dir = cfg->subscriptions_dir_open ? cfg->subscriptions_dir_open
-                                                  : cfg->subscriptions_dir;
+    const char *dir =
+        cfg->subscriptions_dir_open ? cfg->subscriptions_dir_open : cfg->subscriptions_dir;
     enum wsm_err e = wsmd__sub_load_dir(dir, &s->v, &s->n);
     if (e) {
         snprintf(msg, msglen, "cannot read %s: %s", col->srv->cfg.subscriptions_dir,
@@ -232,8 +232,8 @@ enum wsm_err wsmd__collector_new(struct wsmd_server *srv, struct wsmd_collector 
     const char *state_dir = srv->cfg.state_dir_open ? srv->cfg.state_dir_open : srv->cfg.state_dir;
     enum wsm_err e = wsmd__state_open(state_dir, &col->state);
     if (e) {
-        fprintf(stderr, "wsmd: cannot open the collector's state in %s: %s\n",
-                srv->cfg.state_dir, wsm_strerror(e));
+        fprintf(stderr, "wsmd: cannot open the collector's state in %s: %s\n", srv->cfg.state_dir,
+                wsm_strerror(e));
         goto fail;
     }
     struct wsmd_output_cfg oc = {
@@ -248,8 +248,8 @@ enum wsm_err wsmd__collector_new(struct wsmd_server *srv, struct wsmd_collector 
                 srv->cfg.event_log_dir, wsm_strerror(e));
         goto fail;
     }
-    col->issuer_thumbprints = thumbprints(srv->certauth ? wsmd__certauth_ca_pem(srv->certauth)
-                                                        : NULL);
+    col->issuer_thumbprints =
+        thumbprints(srv->certauth ? wsmd__certauth_ca_pem(srv->certauth) : NULL);
     if ((e = load(col, msg, sizeof(msg))) != WSM_OK) {
         fprintf(stderr, "wsmd: %s\n", msg);
         goto fail;

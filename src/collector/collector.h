@@ -29,7 +29,8 @@ enum wsmd_col_path {
 
 #define WSMD_COL_MANAGER_PREFIX "/wsman/SubscriptionManager/"
 #define WSMD_COL_DELIVERY_PREFIX "/wsman/subscriptions/"
-#define WSMD_SUBSCRIPTION_URI "http://schemas.microsoft.com/wbem/wsman/1/SubscriptionManager/Subscription"
+#define WSMD_SUBSCRIPTION_URI                                                                      \
+    "http://schemas.microsoft.com/wbem/wsman/1/SubscriptionManager/Subscription"
 
 enum wsmd_col_path wsmd__collector_path(const struct wsmd_server *srv, const char *url);
 
@@ -81,6 +82,7 @@ enum wsm_err wsmd__col_subscription_end(struct wsmd_call *call);
 #define WSMD_ACTION_EVENTS WSMD_WSMAN_NS "Events"
 #define WSMD_ACTION_HEARTBEAT WSMD_WSMAN_NS "Heartbeat"
 #define WSMD_ACTION_ACK WSMD_WSMAN_NS "Ack"
-#define WSMD_ACTION_SUBSCRIPTION_END "http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscriptionEnd"
+#define WSMD_ACTION_SUBSCRIPTION_END                                                               \
+    "http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscriptionEnd"
 
 #endif

@@ -38,8 +38,8 @@ struct wsmd_collector {
     struct col_subs *cur;
     struct wsmd_state *state;
     struct wsmd_outputs *outputs;
-    char *issuer_thumbprints; /* SHA-1 of the ClientCAFile certificates, or NULL */
-    struct wsmd_control *control; /* wecutil's socket (control.c) */
+    char *issuer_thumbprints;         /* SHA-1 of the ClientCAFile certificates, or NULL */
+    struct wsmd_control *control;     /* wecutil's socket (control.c) */
     struct wsmd_col_writers *writers; /* deliveries' durable part (writer.c) */
     struct col_metrics m;
 };

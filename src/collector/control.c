@@ -78,8 +78,8 @@ const char *wsmd__col_source_status(const struct wsmd_source_row *r, long heartb
                                     long long now_ms)
 {
     long long hb = heartbeat_ms > 0 ? heartbeat_ms : 900000;
-    long long contact = r->last_event_ms > r->last_heartbeat_ms ? r->last_event_ms
-                                                                : r->last_heartbeat_ms;
+    long long contact =
+        r->last_event_ms > r->last_heartbeat_ms ? r->last_event_ms : r->last_heartbeat_ms;
     if (r->ended)
         return "Ended";
     if (r->last_event_ms && now_ms - r->last_event_ms <= hb)
@@ -123,12 +123,12 @@ static void gs_text(struct wsm_buf *o, const struct wsmd_sub *s)
                     "Query: %s\nReadExistingEvents: %s\nTransportName: %s\nContentFormat: %s\n"
                     "Locale: %s\nLogFile: %s\nVersion: %s\nFile: %s\n",
                     s->id, s->description ? s->description : "", s->enabled ? "true" : "false",
-                    s->uri ? s->uri : "", s->config_mode ? s->config_mode : "Normal",
-                    s->max_items, s->max_latency_ms, s->heartbeat_ms, s->query ? s->query : "",
+                    s->uri ? s->uri : "", s->config_mode ? s->config_mode : "Normal", s->max_items,
+                    s->max_latency_ms, s->heartbeat_ms, s->query ? s->query : "",
                     s->read_existing ? "true" : "false", s->transport ? s->transport : "HTTP",
-                    s->content_format ? s->content_format : "Events",
-                    s->locale ? s->locale : "", s->log_file ? s->log_file : "ForwardedEvents",
-                    s->version, s->file ? s->file : "");
+                    s->content_format ? s->content_format : "Events", s->locale ? s->locale : "",
+                    s->log_file ? s->log_file : "ForwardedEvents", s->version,
+                    s->file ? s->file : "");
     for (size_t i = 0; i < s->nallow; i++)
         wsm__buf_printf(o, "AllowedPrincipal: %s\n", s->allow[i]);
     for (size_t i = 0; i < s->ndeny; i++)
@@ -181,8 +181,9 @@ static void answer(struct wsmd_collector *col, const char *verb, const char *arg
         clock_gettime(CLOCK_REALTIME, &ts);
         struct gr_ctx g = {out, s->heartbeat_ms, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
                            0};
-        wsm__buf_printf(out, "OK\nSubscription: %s\nRunTimeStatus: %s\nLastError: 0\n"
-                             "EventSources:\n",
+        wsm__buf_printf(out,
+                        "OK\nSubscription: %s\nRunTimeStatus: %s\nLastError: 0\n"
+                        "EventSources:\n",
                         s->id, s->enabled ? "Active" : "Disabled");
         if (wsmd__state_sources(col->state, s->id, gr_row, &g) != WSM_OK)
             wsm__buf_puts(out, "\t(the state database could not be read)\n");
@@ -217,10 +218,8 @@ static void serve(struct wsmd_control *ctl, int fd)
     wsm__buf_init(&in, 0);
     wsm__buf_init(&out, 0);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 || !may_ask(cr.uid)) {
-        wsmd__log("event=collector-control-refused uid=%d", getsockopt(fd, SOL_SOCKET,
-                                                                     SO_PEERCRED, &cr, &cl)
-                                                              ? -1
-                                                              : (int)cr.uid);
+        wsmd__log("event=collector-control-refused uid=%d",
+                  getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) ? -1 : (int)cr.uid);
         wsm__buf_puts(&out, "ERR Access is denied: root or a member of " ADMIN_GROUP "\n");
     } else if (read_all(fd, &in) != 0 || !in.data) {
         wsm__buf_puts(&out, "ERR bad request\n");
@@ -237,8 +236,7 @@ static void serve(struct wsmd_control *ctl, int fd)
             if (arg)
                 *arg++ = '\0';
             const char *body = nl ? nl + 1 : "";
-            answer(ctl->col, line, arg && *arg ? arg : NULL, body,
-                   nl ? in.len - hl - 1 : 0, &out);
+            answer(ctl->col, line, arg && *arg ? arg : NULL, body, nl ? in.len - hl - 1 : 0, &out);
         }
     }
     for (size_t off = 0; out.data && off < out.len;) {

@@ -212,8 +212,8 @@ static enum wsm_err finish(struct wsmd_call *call)
         e = WSM_ERR_INTERNAL;
     } else if (j->state_err) {
         atomic_fetch_add(&col->m.state_failures, 1);
-        wsmd__log("event=collector-state-error principal=%s subscription=%s error=\"%s\"",
-                  j->who, j->sub->id, wsm_strerror(j->state_err));
+        wsmd__log("event=collector-state-error principal=%s subscription=%s error=\"%s\"", j->who,
+                  j->sub->id, wsm_strerror(j->state_err));
         call->fault_message = "The collector could not store the source's state; send again.";
         e = WSM_ERR_INTERNAL;
     } else if (j->kind == COL_JOB_END && !ack_requested(call->env)) {

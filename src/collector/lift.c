@@ -30,12 +30,12 @@
 #define CD_CLOSE "]]>"
 
 struct wsmd_lifted {
-    char *text;  /* the prepared body the sections point into */
+    char *text; /* the prepared body the sections point into */
     size_t len;
     size_t n, cap;
     struct {
         size_t off, len;
-    } *v;
+    } * v;
     char marker[48]; /* "wsmdcd" + 32 hex digits + "_" */
     size_t mlen;
 };

@@ -29,7 +29,7 @@ static void count_row(const struct wsmd_source_row *r, void *arg)
 }
 
 #define COUNTER(name, help, field)                                                                 \
-    wsm__buf_printf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %llu\n",      \
+    wsm__buf_printf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %llu\n",     \
                     (unsigned long long)atomic_load(&m->field))
 
 enum wsm_err wsmd__collector_metrics(struct wsmd_collector *col, struct wsm_buf *out)

@@ -20,9 +20,11 @@ enum { WSMD_OUT_JSONL = 1, WSMD_OUT_XML = 2, WSMD_OUT_SYSLOG = 4 };
 
 struct wsmd_outputs;
 struct wsmd_output_cfg {
-    const char *event_log_dir;  /* EventLogDir: JSON Lines DIR/<LogFile>.jsonl, raw XML DIR/<LogFile>.xml */
-    const char *syslog_target;  /* SyslogTarget: "unix:/path", "udp://host:port", "tcp://host:port", or NULL */
-    const char *syslog_app;     /* APP-NAME, default "wsmd" */
+    const char
+        *event_log_dir; /* EventLogDir: JSON Lines DIR/<LogFile>.jsonl, raw XML DIR/<LogFile>.xml */
+    const char *syslog_target; /* SyslogTarget: "unix:/path", "udp://host:port", "tcp://host:port",
+                                  or NULL */
+    const char *syslog_app;    /* APP-NAME, default "wsmd" */
 };
 /* Fails on a malformed syslog_target; an unreachable one is only logged (connected again at
  * each batch). Sets SIGXFSZ to ignored, so that a file size limit is an error, not death. */
@@ -58,9 +60,8 @@ void wsmd__syslog_close(struct wsmd_syslog *s);
 /* Drops the connection; the next send connects again. */
 void wsmd__syslog_reset(struct wsmd_syslog *s);
 /* One RFC 5424 message (no framing, no newline) for ev, with MSG = msg[0..msg_len). */
-enum wsm_err wsmd__syslog_format(struct wsm_buf *out, const char *app,
-                                 const struct wsmd_event *ev, const struct wsmd_event_meta *m,
-                                 const char *msg, size_t msg_len);
+enum wsm_err wsmd__syslog_format(struct wsm_buf *out, const char *app, const struct wsmd_event *ev,
+                                 const struct wsmd_event_meta *m, const char *msg, size_t msg_len);
 /* Sends n events, event i with MSG = its JSON line without the newline: json + off[i] up to
  * json + off[i + 1] - 1 (off has n + 1 entries; the JSON Lines buffer of the batch).
  * TCP: octet-counting frames (RFC 6587), all of them written or an error; a broken connection

@@ -17,13 +17,13 @@ enum wsm_err wsmd__state_bookmark(struct wsmd_state *st, const char *sub, const 
                                   char **xml);
 struct wsmd_state_update {
     const char *sub, *principal, *addr;
-    const char *bookmark_xml;  /* NULL: unchanged */
-    unsigned long events;      /* in this batch (0 for a heartbeat) */
-    unsigned long duplicates;  /* events at or below the stored bookmark's record ids (optional) */
-    int heartbeat;             /* 1: a heartbeat */
-    int subscription_end;      /* 1: SubscriptionEnd */
-    const char *error;         /* NULL, or the last error to remember */
-    long long now_ms;          /* wall clock, ms since the epoch */
+    const char *bookmark_xml; /* NULL: unchanged */
+    unsigned long events;     /* in this batch (0 for a heartbeat) */
+    unsigned long duplicates; /* events at or below the stored bookmark's record ids (optional) */
+    int heartbeat;            /* 1: a heartbeat */
+    int subscription_end;     /* 1: SubscriptionEnd */
+    const char *error;        /* NULL, or the last error to remember */
+    long long now_ms;         /* wall clock, ms since the epoch */
 };
 /* One transaction, durable when it returns WSM_OK: first/last heartbeat, last event time,
  * counts, address, bookmark, last error. Updates from threads that commit at the same time
@@ -31,11 +31,11 @@ struct wsmd_state_update {
 enum wsm_err wsmd__state_commit(struct wsmd_state *st, const struct wsmd_state_update *u);
 struct wsmd_source_row {
     const char *sub, *principal, *addr, *bookmark_xml, *last_error;
-    long long first_seen_ms, last_heartbeat_ms, last_event_ms;  /* 0: never */
+    long long first_seen_ms, last_heartbeat_ms, last_event_ms; /* 0: never */
     unsigned long long events;
     int ended;
     /* Added by the store slice (after the fields collector.md lists). */
-    long long first_heartbeat_ms;      /* 0: never */
+    long long first_heartbeat_ms; /* 0: never */
     unsigned long long duplicates;
 };
 /* Every source of sub (NULL: all), for `wecutil gr` and /metrics, sorted by subscription then

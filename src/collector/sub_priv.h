@@ -25,4 +25,20 @@ char *wsmd__sub_dump(xmlDocPtr doc, xmlNodePtr n);
 /* Fills s->version from the parameters a source sees. */
 void wsmd__sub_version(struct wsmd_sub *s);
 
+/* subread.c: the readers of subscription.c. */
+char *wsmd__sub_trimdup(const char *s);
+char *wsmd__sub_node_text(const xmlNode *n);
+char *wsmd__sub_attr_text(const xmlNode *n, const char *name);
+int wsmd__sub_is_el(const xmlNode *n, const char *ns, const char *name);
+int wsmd__sub_parse_bool(const char *t, int *out);
+int wsmd__sub_parse_num(const char *t, unsigned long min, unsigned long max, unsigned long *out);
+int wsmd__sub_add_tokens(char ***v, size_t *n, const char *text);
+int wsmd__sub_join_token(char **dst, const char *tok);
+int wsmd__sub_valid_id(const char *id);
+int wsmd__sub_valid_log_file(const char *t);
+int wsmd__sub_valid_locale(const char *t);
+char *wsmd__sub_thumbprint(const char *t);
+int wsmd__sub_read_list(const xmlNode *list, const char *item, int thumbs, char **dst, char *err,
+                        size_t errlen);
+
 #endif

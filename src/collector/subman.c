@@ -72,9 +72,9 @@ enum wsm_err wsmd__col_enumerate(struct wsmd_call *call)
     const char *mid = machine_id(call);
 
     struct col_subs *subs = wsmd__col_subs_get(col);
-    enum wsm_err e = wsm__reply_begin(call->out, EN_ENUMERATE_RESPONSE, call->env->message_id,
-                                      " xmlns:n=\"" WSM_NS_WSEN "\" xmlns:m=\"" NS_SUBSCRIPTION
-                                      "\"");
+    enum wsm_err e =
+        wsm__reply_begin(call->out, EN_ENUMERATE_RESPONSE, call->env->message_id,
+                         " xmlns:n=\"" WSM_NS_WSEN "\" xmlns:m=\"" NS_SUBSCRIPTION "\"");
     if (!e)
         e = wsm__buf_puts(call->out, "<n:EnumerateResponse><n:EnumerationContext/><w:Items>");
     size_t given = 0;

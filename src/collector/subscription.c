@@ -1,7 +1,7 @@
-/* Subscription files: reading and checking the elements of one file.
- * The XML underneath and the QueryList are in subxml.c; the Version,
- * allow/deny and loading a folder in subload.c; the writers (file format
- * back, Subscribe envelope) in subwrite.c. */
+/* Subscription files: reading and checking the elements of one file (the
+ * small readers it uses are in subread.c). The XML underneath and the QueryList are in subxml.c;
+ * the Version, allow/deny and loading a folder in subload.c; the writers (file format back,
+ * Subscribe envelope) in subwrite.c. */
 #include "sub_priv.h"
 
 #include <ctype.h>
@@ -25,111 +25,6 @@ static const struct mode {
     {"MinBandwidth", 0, 21600000, 21600000},
     {"Custom", 0, 900000, 900000}, /* what a Custom file leaves out */
 };
-
-static char *trimdup(const char *s)
-{
-    if (!s)
-        s = "";
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        n--;
-    return strndup(s, n);
-}
-
-static char *node_text(const xmlNode *n)
-{
-    xmlChar *c = xmlNodeGetContent(n);
-    char *r = trimdup((const char *)c);
-    xmlFree(c);
-    return r;
-}
-
-static char *attr_text(const xmlNode *n, const char *name)
-{
-    xmlChar *c = xmlGetNoNsProp(n, (const xmlChar *)name);
-    if (!c)
-        return NULL;
-    char *r = trimdup((const char *)c);
-    xmlFree(c);
-    return r;
-}
-
-static int is_el(const xmlNode *n, const char *ns, const char *name)
-{
-    return n && n->type == XML_ELEMENT_NODE && n->ns && n->ns->href &&
-           strcmp((const char *)n->ns->href, ns) == 0 &&
-           (!name || strcmp((const char *)n->name, name) == 0);
-}
-
-static int parse_bool(const char *t, int *out)
-{
-    if (strcasecmp(t, "true") == 0)
-        *out = 1;
-    else if (strcasecmp(t, "false") == 0)
-        *out = 0;
-    else
-        return -1;
-    return 0;
-}
-
-/* Decimal digits only (no sign, no spaces inside), min..max. */
-static int parse_num(const char *t, unsigned long min, unsigned long max, unsigned long *out)
-{
-    unsigned long v = 0;
-    if (!*t)
-        return -1;
-    for (const char *p = t; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (max - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    if (v < min)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Appends the tokens of text (separated by white space or commas) to *v. */
-static int add_tokens(char ***v, size_t *n, const char *text)
-{
-    const char *p = text;
-    while (*p) {
-        while (*p && (isspace((unsigned char)*p) || *p == ','))
-            p++;
-        const char *b = p;
-        while (*p && !isspace((unsigned char)*p) && *p != ',')
-            p++;
-        if (p == b)
-            break;
-        char **nv = realloc(*v, (*n + 1) * sizeof(**v));
-        if (!nv)
-            return -1;
-        *v = nv;
-        if (!(nv[*n] = strndup(b, (size_t)(p - b))))
-            return -1;
-        (*n)++;
-    }
-    return 0;
-}
-
-/* "a b" + " " + "c" into *dst (space-joined list). */
-static int join_token(char **dst, const char *tok)
-{
-    size_t a = *dst ? strlen(*dst) : 0, b = strlen(tok);
-    char *r = realloc(*dst, a + b + 2);
-    if (!r)
-        return -1;
-    if (a)
-        r[a++] = ' ';
-    memcpy(r + a, tok, b + 1);
-    *dst = r;
-    return 0;
-}
 
 void wsmd__sub_free(struct wsmd_sub *s)
 {
@@ -175,124 +70,16 @@ void wsmd__sub_free_all(struct wsmd_sub **v, size_t n)
 
 /* ---- the file ---------------------------------------------------------------- */
 
-static int valid_id(const char *id)
-{
-    size_t n = strlen(id);
-    /* 200: "/wsman/subscriptions/" + the id fits the request path wsmd keeps. */
-    if (n == 0 || n > 200 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        if (*p < 0x20 || *p == 0x7f || strchr("/\\?#", *p))
-            return 0;
-    return 1;
-}
-
-/* LogFile names a file of the outputs (DIR/<LogFile>.jsonl): no path. */
-static int valid_log_file(const char *t)
-{
-    size_t n = strlen(t);
-    if (n == 0 || n > 200 || t[0] == '.')
-        return 0;
-    for (const char *p = t; *p; p++)
-        if (!isalnum((unsigned char)*p) && !strchr(" ._-", *p))
-            return 0;
-    return 1;
-}
-
-static int valid_locale(const char *t)
-{
-    size_t n = strlen(t);
-    if (n == 0 || n > 35)
-        return 0;
-    for (const char *p = t; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '-')
-            return 0;
-    return 1;
-}
-
-/* An IssuerCA thumbprint: SHA-1 hex, spaces (as the certificate dialog
- * shows them) removed, upper-cased. */
-static char *thumbprint(const char *t)
-{
-    char out[41];
-    size_t n = 0;
-    for (const char *p = t; *p; p++) {
-        if (isspace((unsigned char)*p) || *p == ':')
-            continue;
-        if (!isxdigit((unsigned char)*p) || n == 40)
-            return NULL;
-        out[n++] = (char)toupper((unsigned char)*p);
-    }
-    if (n != 40)
-        return NULL;
-    out[n] = '\0';
-    return strdup(out);
-}
-
-/* AllowedIssuerCAList / AllowedSubjectList / DeniedSubjectList: their item
- * elements' texts, or the list's own text when it has none. */
-static int read_list(const xmlNode *list, const char *item, int thumbs, char **dst, char *err,
-                     size_t errlen)
-{
-    int items = 0;
-    for (const xmlNode *c = list->children; c; c = c->next) {
-        if (!is_el(c, WSMD_NS_SUBFILE, item))
-            continue;
-        items = 1;
-        char *t = node_text(c);
-        if (!t)
-            return -1;
-        int rc = 0;
-        if (*t && thumbs) {
-            char *tp = thumbprint(t);
-            if (!tp) {
-                wsmd__sub_seterr(err, errlen,
-                                 "IssuerCA \"%.64s\" is not a SHA-1 thumbprint (40 hex digits)", t);
-                rc = -1;
-            } else {
-                rc = join_token(dst, tp);
-                free(tp);
-            }
-        } else if (*t) {
-            rc = join_token(dst, t);
-        }
-        free(t);
-        if (rc)
-            return -1;
-    }
-    if (!items) {
-        char *t = node_text(list);
-        char **v = NULL;
-        size_t n = 0;
-        int rc = t ? add_tokens(&v, &n, t) : -1;
-        for (size_t i = 0; i < n; i++) {
-            if (!rc) {
-                char *tp = thumbs ? thumbprint(v[i]) : strdup(v[i]);
-                if (!tp && thumbs)
-                    wsmd__sub_seterr(err, errlen, "IssuerCA \"%.64s\" is not a SHA-1 thumbprint",
-                                     v[i]);
-                rc = tp ? join_token(dst, tp) : -1;
-                free(tp);
-            }
-            free(v[i]);
-        }
-        free(v);
-        free(t);
-        return rc;
-    }
-    return 0;
-}
-
 static int read_nondomain(struct wsmd_sub *s, const xmlNode *n, char *err, size_t errlen)
 {
     for (const xmlNode *c = n->children; c; c = c->next) {
         int rc = 0;
-        if (is_el(c, WSMD_NS_SUBFILE, "AllowedIssuerCAList"))
-            rc = read_list(c, "IssuerCA", 1, &s->issuer_cas, err, errlen);
-        else if (is_el(c, WSMD_NS_SUBFILE, "AllowedSubjectList"))
-            rc = read_list(c, "Subject", 0, &s->allowed_subjects, err, errlen);
-        else if (is_el(c, WSMD_NS_SUBFILE, "DeniedSubjectList"))
-            rc = read_list(c, "Subject", 0, &s->denied_subjects, err, errlen);
+        if (wsmd__sub_is_el(c, WSMD_NS_SUBFILE, "AllowedIssuerCAList"))
+            rc = wsmd__sub_read_list(c, "IssuerCA", 1, &s->issuer_cas, err, errlen);
+        else if (wsmd__sub_is_el(c, WSMD_NS_SUBFILE, "AllowedSubjectList"))
+            rc = wsmd__sub_read_list(c, "Subject", 0, &s->allowed_subjects, err, errlen);
+        else if (wsmd__sub_is_el(c, WSMD_NS_SUBFILE, "DeniedSubjectList"))
+            rc = wsmd__sub_read_list(c, "Subject", 0, &s->denied_subjects, err, errlen);
         if (rc) {
             if (err && !*err)
                 wsmd__sub_seterr(err, errlen, "out of memory");
@@ -310,7 +97,7 @@ struct delivery {
 static int read_delivery(struct wsmd_sub *s, const xmlNode *n, struct delivery *d, char *err,
                          size_t errlen)
 {
-    char *mode = attr_text(n, "Mode");
+    char *mode = wsmd__sub_attr_text(n, "Mode");
     if (mode) {
         if (strcasecmp(mode, "Push") == 0 || strcasecmp(mode, "Pull") == 0) {
             s->delivery_mode = strdup(strcasecmp(mode, "Push") == 0 ? "Push" : "Pull");
@@ -322,14 +109,14 @@ static int read_delivery(struct wsmd_sub *s, const xmlNode *n, struct delivery *
         free(mode);
     }
     for (const xmlNode *c = n->children; c; c = c->next) {
-        if (is_el(c, WSMD_NS_SUBFILE, "Batching")) {
+        if (wsmd__sub_is_el(c, WSMD_NS_SUBFILE, "Batching")) {
             for (const xmlNode *b = c->children; b; b = b->next) {
-                int items = is_el(b, WSMD_NS_SUBFILE, "MaxItems");
-                if (!items && !is_el(b, WSMD_NS_SUBFILE, "MaxLatencyTime"))
+                int items = wsmd__sub_is_el(b, WSMD_NS_SUBFILE, "MaxItems");
+                if (!items && !wsmd__sub_is_el(b, WSMD_NS_SUBFILE, "MaxLatencyTime"))
                     continue;
-                char *t = node_text(b);
+                char *t = wsmd__sub_node_text(b);
                 unsigned long v;
-                int bad = !t || parse_num(t, 1, items ? 0xFFFFFFFFul : 0x7FFFFFFFul, &v);
+                int bad = !t || wsmd__sub_parse_num(t, 1, items ? 0xFFFFFFFFul : 0x7FFFFFFFul, &v);
                 if (bad) {
                     wsmd__sub_seterr(err, errlen, "%s \"%.32s\" is not a number in range", b->name,
                                      t ? t : "");
@@ -345,12 +132,12 @@ static int read_delivery(struct wsmd_sub *s, const xmlNode *n, struct delivery *
                     d->latency = v;
                 }
             }
-        } else if (is_el(c, WSMD_NS_SUBFILE, "PushSettings")) {
+        } else if (wsmd__sub_is_el(c, WSMD_NS_SUBFILE, "PushSettings")) {
             for (const xmlNode *h = c->children; h; h = h->next) {
-                if (!is_el(h, WSMD_NS_SUBFILE, "Heartbeat"))
+                if (!wsmd__sub_is_el(h, WSMD_NS_SUBFILE, "Heartbeat"))
                     continue;
-                char *t = attr_text(h, "Interval");
-                if (!t || parse_num(t, 1, 0x7FFFFFFFul, &d->hb)) {
+                char *t = wsmd__sub_attr_text(h, "Interval");
+                if (!t || wsmd__sub_parse_num(t, 1, 0x7FFFFFFFul, &d->hb)) {
                     wsmd__sub_seterr(err, errlen,
                                      "Heartbeat Interval \"%.32s\" is not a number in range",
                                      t ? t : "");
@@ -409,7 +196,7 @@ static int apply_text(struct wsmd_sub *s, int k, char *t, char *err, size_t errl
     }
     switch (k) {
     case T_ID:
-        if (!valid_id(t)) {
+        if (!wsmd__sub_valid_id(t)) {
             wsmd__sub_seterr(err, errlen,
                              "SubscriptionId \"%.64s\": 1 to 200 characters, no control "
                              "characters, none of / \\ ? #",
@@ -437,7 +224,7 @@ static int apply_text(struct wsmd_sub *s, int k, char *t, char *err, size_t errl
         return 0;
     case T_ENABLED:
     case T_READEX:
-        if (parse_bool(t, k == T_ENABLED ? &s->enabled : &s->read_existing)) {
+        if (wsmd__sub_parse_bool(t, k == T_ENABLED ? &s->enabled : &s->read_existing)) {
             wsmd__sub_seterr(err, errlen, "%s \"%.32s\": expected true or false", text_names[k], t);
             break;
         }
@@ -481,7 +268,7 @@ static int apply_text(struct wsmd_sub *s, int k, char *t, char *err, size_t errl
         s->transport = t;
         return 0;
     case T_PORT:
-        if (parse_num(t, 1, 65535, &v)) {
+        if (wsmd__sub_parse_num(t, 1, 65535, &v)) {
             wsmd__sub_seterr(err, errlen, "TransportPort \"%.32s\" is not a port number", t);
             break;
         }
@@ -498,7 +285,7 @@ static int apply_text(struct wsmd_sub *s, int k, char *t, char *err, size_t errl
                          t);
         break;
     case T_LOGFILE:
-        if (!valid_log_file(t)) {
+        if (!wsmd__sub_valid_log_file(t)) {
             wsmd__sub_seterr(err, errlen,
                              "LogFile \"%.64s\": letters, digits, space, . _ - only (it "
                              "names an output file)",
@@ -534,14 +321,14 @@ static int valid_glob(const char *g)
 static int read_ext(struct wsmd_sub *s, const xmlNode *n, char *err, size_t errlen)
 {
     const char *nm = (const char *)n->name;
-    char *t = node_text(n);
+    char *t = wsmd__sub_node_text(n);
     int rc = -1;
     if (!t)
         return -1;
     if (strcmp(nm, "AllowedPrincipals") == 0 || strcmp(nm, "DeniedPrincipals") == 0) {
         int allow = nm[0] == 'A';
         size_t first = allow ? s->nallow : s->ndeny;
-        rc = add_tokens(allow ? &s->allow : &s->deny, allow ? &s->nallow : &s->ndeny, t);
+        rc = wsmd__sub_add_tokens(allow ? &s->allow : &s->deny, allow ? &s->nallow : &s->ndeny, t);
         for (size_t i = first; !rc && i < (allow ? s->nallow : s->ndeny); i++)
             if (!valid_glob((allow ? s->allow : s->deny)[i])) {
                 wsmd__sub_seterr(err, errlen,
@@ -553,7 +340,7 @@ static int read_ext(struct wsmd_sub *s, const xmlNode *n, char *err, size_t errl
     } else if (strcmp(nm, "Outputs") == 0) {
         char **v = NULL;
         size_t k = 0;
-        rc = add_tokens(&v, &k, t);
+        rc = wsmd__sub_add_tokens(&v, &k, t);
         unsigned o = 0;
         for (size_t i = 0; i < k; i++) {
             if (rc)
@@ -680,7 +467,7 @@ enum wsm_err wsmd__sub_parse(const char *xml, size_t len, struct wsmd_sub **out,
         goto out;
     }
     xmlNodePtr root = xmlDocGetRootElement(doc);
-    if (!is_el(root, WSMD_NS_SUBFILE, "Subscription")) {
+    if (!wsmd__sub_is_el(root, WSMD_NS_SUBFILE, "Subscription")) {
         wsmd__sub_seterr(err, errlen, "the root element is not Subscription in namespace %s",
                          WSMD_NS_SUBFILE);
         goto out;
@@ -695,12 +482,12 @@ enum wsm_err wsmd__sub_parse(const char *xml, size_t len, struct wsmd_sub **out,
     for (xmlNodePtr n = root->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE)
             continue;
-        if (is_el(n, WSMD_NS_SUBEXT, NULL)) {
+        if (wsmd__sub_is_el(n, WSMD_NS_SUBEXT, NULL)) {
             if (read_ext(s, n, err, errlen))
                 goto fail;
             continue;
         }
-        if (!is_el(n, WSMD_NS_SUBFILE, NULL))
+        if (!wsmd__sub_is_el(n, WSMD_NS_SUBFILE, NULL))
             continue; /* someone else's extension */
         const char *nm = (const char *)n->name;
         int k = -1;
@@ -727,15 +514,15 @@ enum wsm_err wsmd__sub_parse(const char *xml, size_t len, struct wsmd_sub **out,
             /* A hand-written Query may hold the QueryList as markup rather
              * than in CDATA: take it as text all the same. */
             xmlNodePtr qe = k == T_QUERY ? xmlFirstElementChild(n) : NULL;
-            char *t = qe ? wsmd__sub_dump(doc, qe) : node_text(n);
+            char *t = qe ? wsmd__sub_dump(doc, qe) : wsmd__sub_node_text(n);
             if (!t || apply_text(s, k, t, err, errlen))
                 goto fail;
         } else if (strcmp(nm, "Delivery") == 0) {
             if (read_delivery(s, n, &d, err, errlen))
                 goto fail;
         } else if (strcmp(nm, "Locale") == 0) {
-            char *l = attr_text(n, "Language");
-            if (l && *l && !valid_locale(l)) {
+            char *l = wsmd__sub_attr_text(n, "Language");
+            if (l && *l && !wsmd__sub_valid_locale(l)) {
                 wsmd__sub_seterr(err, errlen, "Locale Language \"%.32s\" is not a language tag", l);
                 free(l);
                 goto fail;

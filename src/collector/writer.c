@@ -38,9 +38,9 @@ struct wsmd_col_writers {
 
 static void run_job(struct wsmd_collector *col, struct col_job *j)
 {
-    j->out_err = j->n ? wsmd__outputs_write(col->outputs, j->outputs, j->log_file, j->ev, j->n,
-                                            &j->meta)
-                      : WSM_OK;
+    j->out_err =
+        j->n ? wsmd__outputs_write(col->outputs, j->outputs, j->log_file, j->ev, j->n, &j->meta)
+             : WSM_OK;
     /* The bookmark only once the events are safe. */
     j->state_err = j->out_err ? WSM_OK : wsmd__state_commit(col->state, &j->update);
 }
@@ -116,8 +116,7 @@ void wsmd__col_writers_stop(struct wsmd_col_writers *w)
 }
 
 /* The HTTP layer's park: queue the job; wake(arg) resumes the request. */
-static enum wsm_err park(struct wsmd_call *call, wsmd_wake_fn wake, void *arg,
-                         unsigned long *token)
+static enum wsm_err park(struct wsmd_call *call, wsmd_wake_fn wake, void *arg, unsigned long *token)
 {
     struct wsmd_col_writers *w = call->srv->collector->writers;
     struct col_job *j = call->resume_ctx;

@@ -42,6 +42,8 @@ void wsmd__config_clear(struct wsmd_config *cfg)
     wsmd__colconfig_clear(cfg);
     free(cfg->users_path);
     free(cfg->pam_service);
+    free(cfg->config_path);
+    cfg->config_path = NULL;
     cfg->users_path = cfg->pam_service = NULL;
     free(cfg->tls_cert_path);
     free(cfg->tls_key_path);
@@ -369,6 +371,14 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
         cfg->log_level = l;
         return WSM_OK;
     }
+    if (!strcasecmp(key, "AuthBasic")) {
+        /* winrm/config/service/auth/Basic (default true). */
+        int on;
+        if (parse_bool(value, &on))
+            return WSM_ERR_INVALID_ARG;
+        cfg->basic_off = !on;
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "MaxAuthFailuresPerAddress") ||
         !strcasecmp(key, "MaxAuthFailuresPerUser") || !strcasecmp(key, "AuthFailureWindowSec") ||
         !strcasecmp(key, "AuthLockoutSec")) {
@@ -439,6 +449,15 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
             cfg->enum_budget_total_kb = v;
         else
             cfg->enum_budget_user_kb = v;
+        return WSM_OK;
+    }
+    if (!strcasecmp(key, "MaxTimeoutms")) {
+        /* winrm/config/MaxTimeoutms: the longest OperationTimeout a
+         * Receive waits (longer ones are cut to it). */
+        long v = strtol(value, &end, 10);
+        if (end == value || *end || v < 500 || v > 2147483647L)
+            return WSM_ERR_INVALID_ARG;
+        cfg->max_timeout_ms = v;
         return WSM_OK;
     }
     if (!strcasecmp(key, "EnumerationTimeoutms")) {

@@ -25,6 +25,7 @@
 #endif
 
 #include "authz.h"
+#include "cfgset.h"
 #include "collector.h"
 #include "ns.h"
 #include "server.h"
@@ -88,6 +89,14 @@ static enum wsm_err config_read_only(struct wsmd_call *call, const char *name)
 {
     (void)name;
     return wsmd__wsmconfig_read_only(call);
+}
+
+/* Put of a section and Restore (cfgset.c); Create, Delete and other
+ * methods are refused there. */
+static enum wsm_err config_write(struct wsmd_call *call, const char *name)
+{
+    (void)name;
+    return wsmd__cfgset_change(call);
 }
 
 static const struct op config_ops[] = {
@@ -192,7 +201,7 @@ static const struct op collector_ops[] = {
 
 static const struct family families[] = {
     {"collector", match_collector, collector_ops, NULL, NULL},
-    {"winrm-config", match_config, config_ops, config_change, config_read_only},
+    {"winrm-config", match_config, config_ops, config_change, config_write},
 #ifdef WSMD_HAVE_CIM
     {"winrm-config-listener", match_listener, listener_ops, config_change, config_read_only},
     {"cim", match_cim, cim_ops, cim_method, wsmd__cim_invoke},

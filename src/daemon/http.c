@@ -28,6 +28,7 @@
 #include "parkwatch.h"
 #include "server.h"
 #include "throttle.h"
+#include "tlscert.h"
 #include "userfile.h"
 
 #define CT_SOAP "application/soap+xml;charset=UTF-8"
@@ -407,7 +408,10 @@ static enum MHD_Result unauthorized(struct MHD_Connection *c, struct req *r, int
 static int basic_allowed(const struct req *r)
 {
     /* No plaintext passwords across the network: Basic over plain HTTP is
-     * only for loopback listeners unless the administrator says so. */
+     * only for loopback listeners unless the administrator says so;
+     * AuthBasic = false (winrm/config/service/auth) turns it off. */
+    if (__atomic_load_n(&r->srv->cfg.basic_off, __ATOMIC_RELAXED))
+        return 0;
     return r->lis->loopback || r->lis->https || r->srv->cfg.allow_unencrypted;
 }
 
@@ -1153,6 +1157,7 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
         return WSM_ERR_NOMEM;
     if (wsmd__parkwatch_start(parked_gone, srv, &srv->parked->watch) != WSM_OK)
         return WSM_ERR_INTERNAL;
+    int tls_set = 0;
     for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
         struct wsmd_listener *l = &srv->cfg.listeners[i];
         struct sockaddr_storage ss;
@@ -1175,9 +1180,14 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
         }
         /* TLS through libmicrohttpd's GnuTLS; only TLS 1.2 and 1.3. The
          * request path after the handshake is the same as for HTTP. */
+        /* The certificate through a callback where libmicrohttpd has one,
+         * so that SIGHUP can replace it (tlscert.h). */
+        int live = l->https && wsmd__tlscert_live();
         struct MHD_OptionItem tls[] = {
-            {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cfg.tls_cert_pem},
-            {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->cfg.tls_key_pem},
+            {live ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_HTTPS_MEM_CERT, 0,
+             live ? wsmd__tlscert_callback() : srv->cfg.tls_cert_pem},
+            {live ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_HTTPS_MEM_KEY, 0,
+             live ? (void *)tls_priorities() : srv->cfg.tls_key_pem},
             {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities()},
             /* ClientCAFile: ask for (not require) a client certificate. */
             {srv->certauth ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
@@ -1199,6 +1209,13 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
                 return WSM_ERR_UNSUPPORTED_FEATURE;
             }
             flags |= MHD_USE_TLS;
+            char why[300];
+            if (live && !tls_set++ &&
+                wsmd__tlscert_set(srv->cfg.tls_cert_pem, srv->cfg.tls_key_pem, why,
+                                  sizeof(why)) != WSM_OK) {
+                wsmd__log("event=error message=\"%s\"", why);
+                return WSM_ERR_INVALID_ARG;
+            }
         }
         if (!l->has_lfd) {
             /* Bound here rather than by libmicrohttpd: its error does not

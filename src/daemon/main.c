@@ -1,6 +1,6 @@
 /* wsmd: the WS-Management service.
  *
- *   wsmd [-c FILE] [--listen URL]... [--users FILE] [--foreground]
+ *   wsmd [-c FILE] [--listen URL]... [--users FILE]
  *        [--tls-cert FILE --tls-key FILE]
  *   wsmd user add|del NAME --users FILE    (password on stdin)
  *   wsmd user list --users FILE
@@ -36,18 +36,15 @@
 #include "colconfig.h"
 #include "collector.h"
 #include "privsep.h"
+#include "reload.h"
+#include "sdnotify.h"
 #include "userfile.h"
 #include "wsmconfig.h"
+#include "wsmd_help.h"
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: wsmd [-c FILE] [--listen URL]... [--users FILE] [--foreground]\n"
-               "            [--allow-unencrypted] [--max-envelope-size BYTES]\n"
-               "            [--allow 'RIGHTS GROUP|@USER|*...']...   (Allow lines)\n"
-               "            [--tls-cert FILE --tls-key FILE]   (for https:// listeners)\n"
-               "       wsmd user add|del NAME --users FILE   (password read from stdin)\n"
-               "       wsmd user list --users FILE\n"
-               "       wsmd --version\n");
+    fputs(WSMD_HELP_TEXT, f); /* man/wsmd.txt, the source of wsmd(8) too */
     return f == stderr ? 2 : 0;
 }
 
@@ -255,11 +252,14 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--allow-unencrypted") == 0) {
             srv.cfg.allow_unencrypted = 1;
         } else if (strcmp(a, "--foreground") == 0 || strcmp(a, "-f") == 0) {
-            /* wsmd always runs in the foreground (systemd Type=exec). */
+            /* Accepted and ignored, for old unit files and scripts: wsmd
+             * always stays in the foreground (systemd Type=notify, tests);
+             * a daemon that forks away is what systemd does not want. */
         } else if (strcmp(a, "--version") == 0) {
             printf("wsmd %s\n", WSM_VERSION);
             return 0;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "-?") == 0 ||
+                   strcmp(a, "/?") == 0) {
             return usage(stdout);
         } else {
             fprintf(stderr, "wsmd: unknown argument %s\n", a);
@@ -268,6 +268,10 @@ int main(int argc, char **argv)
     }
     if (cfgfile && wsmd__config_load(&srv.cfg, cfgfile) != WSM_OK)
         goto out;
+    /* winrm/config writes rewrite this file (cfgset.c); resolved now, as
+     * the working directory changes. */
+    if (cfgfile)
+        srv.cfg.config_path = realpath(cfgfile, NULL);
     for (size_t i = 0; i < nlisten; i++)
         if (wsmd__config_add_listener(&srv.cfg, listen[i]) != WSM_OK)
             goto out;
@@ -295,6 +299,18 @@ int main(int argc, char **argv)
         wsmd__log("event=notice message=\"not root and no --users: using %s\"", path);
     }
 
+    wsmd__reload_setup(&srv, cfgfile, argc, argv);
+    /* Blocked before the first thread, so that every thread inherits it
+     * and only sigwait() below takes them: a SIGHUP or SIGTERM arriving
+     * while the main thread is busy (a reload in progress) would
+     * otherwise go to a thread that does not block it, and its default
+     * action ends the process. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     xmlInitParser();
     /* A separated daemon forks below: no thread may exist before. */
     if (geteuid() == 0 && srv.cfg.privsep)
@@ -430,30 +446,29 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (wsmd__http_start(&srv) != WSM_OK) {
         fprintf(stderr, "wsmd: cannot start the listeners (see the line above)\n");
         goto stop;
     }
+    wsmd__reload_ready(&srv);
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            /* The user file is re-read on change anyway; the collector
-             * reads its subscriptions again and reopens its files. */
+            /* The config file, certificate, keytab and user file
+             * (reload.h); the collector reads its subscriptions again and
+             * reopens its files. */
+            wsmd__reload_signal(&srv);
             if (srv.collector)
                 wsmd__collector_reload(srv.collector, NULL, 0);
             continue;
         }
         wsmd__log("event=stop signal=%d", sig);
+        if (!wsmd__privsep_on())
+            wsmd__sd_notify("STOPPING=1\nSTATUS=Stopping");
         break;
     }
     rc = 0;
@@ -462,6 +477,7 @@ stop:
     wsmd__authq_stop(srv.authq); /* resumes the requests it holds; new ones check inline */
     wsmd__http_stop(&srv);
 out:
+    wsmd__reload_free(); /* what reloads replaced: no connection is left */
     wsmd__collector_free(srv.collector);
 #ifdef WSMD_HAVE_CIM
     wsmd__enum_shutdown();

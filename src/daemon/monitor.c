@@ -21,7 +21,10 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "authz.h"
 #include "certauth.h"
+#include "cfgfile.h"
+#include "cfgset.h"
 #ifdef WSMD_HAVE_CIM
 #include "cim.h"
 #endif
@@ -31,6 +34,7 @@
 #include "negotiate.h"
 #include "privsep.h"
 #include "pswire.h"
+#include "reload.h"
 #include "server.h"
 #include "userfile.h"
 
@@ -579,6 +583,45 @@ static enum wsm_err req_release(struct ps_msg *q, struct ps_msg *a)
     return e;
 }
 
+/* winrm/config writes (cfgset.c decides who may; the network process
+ * asked for the right already): only keys of the fixed list, values that
+ * fit on one line and that wsmd's own loader accepts, for a name that
+ * authenticated through the monitor. */
+static enum wsm_err req_config_set(struct ps_msg *q, struct ps_msg *a)
+{
+    (void)a;
+    const char *user = ps_get_str(q, WSMD_MAX_USER - 1);
+    uint32_t n = ps_get_u32(q);
+    struct wsmd_cfgedit ed[WSMD_CFGFILE_MAX_EDITS];
+    if (q->fail || n == 0 || n > WSMD_CFGFILE_MAX_EDITS)
+        return WSM_ERR_INVALID_ARG;
+    for (uint32_t i = 0; i < n; i++) {
+        ed[i].key = ps_get_str(q, 64);
+        uint32_t set = ps_get_u32(q);
+        const char *v = ps_get_str(q, WSMD_CFGFILE_MAX_VALUE);
+        if (q->fail || set > 1 || !wsmd__cfgfile_key_managed(ed[i].key) ||
+            (set && !wsmd__cfgfile_value_ok(v)))
+            return WSM_ERR_INVALID_ARG;
+        ed[i].value = set ? v : NULL;
+    }
+    if (!ps_end(q) || !*user)
+        return WSM_ERR_INVALID_ARG;
+    if (!mon.srv)
+        return WSM_ERR_UNSUPPORTED_FEATURE;
+    pthread_mutex_lock(&mon.lock);
+    int known = authed_has(user);
+    /* The right itself, decided again here from the monitor's own policy
+     * (made on first use: the network process has its own copy). */
+    if (known && !mon.srv->authz &&
+        wsmd__authz_new(&mon.srv->cfg, mon.srv->is_root, &mon.srv->authz) != WSM_OK)
+        mon.srv->authz = NULL;
+    pthread_mutex_unlock(&mon.lock);
+    if (!known || !mon.srv->authz ||
+        !(wsmd__authz_rights(mon.srv, user) & WSMD_RIGHT_CONFIG_WRITE))
+        return WSM_ERR_ACCESS_DENIED;
+    return wsmd__cfgset_write(mon.srv->cfg.config_path, ed, n);
+}
+
 struct request {
     const char *name;
     enum wsm_err (*fn)(struct ps_msg *q, struct ps_msg *a);
@@ -593,6 +636,7 @@ static const struct request table[PS_TYPES] = {
     [PS_SIGNAL] = {"signal", req_signal},
     [PS_RELEASE] = {"release", req_release},
     [PS_CHECK_DIR] = {"check-dir", req_check_dir},
+    [PS_CONFIG_SET] = {"config-set", req_config_set},
 #ifdef WSMD_HAVE_CIM
     [PS_CREATE] = {"create", req_create},
     [PS_TERMINATE] = {"terminate", req_terminate},
@@ -600,6 +644,8 @@ static const struct request table[PS_TYPES] = {
 #ifdef WSMD_HAVE_CIM
     [PS_PROC_READ] = {"proc-read", req_proc_read},
 #endif
+    [PS_CONFIG] = {"config", wsmd__reload_req_config},
+    [PS_NOTIFY] = {"notify", wsmd__reload_req_notify},
 };
 
 /* Answers q into a: PS_REPLY, the error, then what the request adds. */

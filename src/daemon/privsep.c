@@ -42,6 +42,8 @@
 #include "privsep.h"
 #include "privsep_priv.h"
 #include "pswire.h"
+#include "reload.h"
+#include "sdnotify.h"
 #include "server.h"
 
 /* ---- becoming unprivileged ------------------------------------------------- */
@@ -313,11 +315,16 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
             struct timespec ts = {1, 0};
             int sig = sigtimedwait(&mask, &si, &ts);
             if (sig == SIGTERM || sig == SIGINT) {
-                if (!stopping)
+                if (!stopping) {
                     wsmd__log("event=stop signal=%d", sig);
+                    wsmd__sd_notify("STOPPING=1\nSTATUS=Stopping");
+                }
                 stopping = 1;
                 kill(child, SIGTERM);
-            } else if (sig == SIGHUP) {
+            } else if (sig == SIGHUP && !stopping) {
+                /* What needs root first (the file, the key, the keytab),
+                 * then the network process's part (reload.h). */
+                wsmd__reload_monitor(srv);
                 kill(child, SIGHUP);
             }
             pid_t r = waitpid(child, &status, WNOHANG);
@@ -346,6 +353,7 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
         wsmd__log("event=privsep-restart reason=\"network process %d %s %d\"", (int)child,
                   WIFSIGNALED(status) ? "died of signal" : "exited with status",
                   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        wsmd__sd_notify("STATUS=Restarting the network process (it died; see the log)");
         crashes = now_ms() - started < 2000 ? crashes + 1 : 0;
         if (crashes > 3) {
             struct timespec d = {crashes > 10 ? 10 : crashes - 3, 0};

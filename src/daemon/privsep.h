@@ -36,6 +36,9 @@ enum ps_type {
     PS_CREATE = 9,        /* user, command, directory -> err, ReturnValue, pid */
     PS_TERMINATE = 10,    /* user, pid, start time -> err */
     PS_PROC_READ = 11,    /* pid, what (exe, fd count, io) -> err, text */
+    PS_CONFIG = 12,       /* -> err, config text, TLS certificate, TLS key (reload.h) */
+    PS_NOTIFY = 13,       /* event (1 serving, 2 reloaded), status -> err (sd_notify) */
+    PS_CONFIG_SET = 14,   /* user, n x (key, set?, value) -> err (config file rewritten) */
     PS_TYPES
 };
 
@@ -80,6 +83,14 @@ enum wsm_err wsmd__ps_spawn(const char *user, const struct shell_spawn_req *r,
 enum wsm_err wsmd__ps_signal(pid_t pid, int sig);
 enum wsm_err wsmd__ps_release(pid_t pid);
 enum wsm_err wsmd__ps_check_dir(const char *user, const struct shell_spawn_req *r);
+/* SIGHUP (reload.c): the configuration the monitor accepted (malloc'd;
+ * the key to be zeroed), and telling the service manager through it. */
+enum wsm_err wsmd__ps_config(char **text, char **cert_pem, char **key_pem);
+enum wsm_err wsmd__ps_notify(unsigned event, const char *status);
+struct wsmd_cfgedit;
+/* winrm/config writes: the monitor rewrites the config file (cfgfile.h)
+ * with n edits for user (who must have authenticated through it). */
+enum wsm_err wsmd__ps_config_set(const char *user, const struct wsmd_cfgedit *ed, size_t n);
 
 /* A name left the user file: the monitor forgets that it authenticated
  * and kills what it started for it. How many were killed (0 outside a

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "cfgfile.h"
 #include "engine.h"
 #include "engine_internal.h"
 #ifdef WSMD_HAVE_CIM
@@ -71,6 +72,50 @@ static enum wsm_err call(struct ps_msg *q, struct ps_msg *a)
     net.busy[i] = 0;
     pthread_cond_signal(&net.cond);
     pthread_mutex_unlock(&net.lock);
+    return e;
+}
+
+enum wsm_err wsmd__ps_config(char **text, char **cert_pem, char **key_pem)
+{
+    struct ps_msg q, a;
+    ps_init(&q);
+    ps_init(&a);
+    ps_start(&q, PS_CONFIG);
+    *text = *cert_pem = *key_pem = NULL;
+    enum wsm_err e = call(&q, &a);
+    if (e == WSM_OK) {
+        const char *t = ps_get_str(&a, PS_MAX_MSG);
+        const char *c = ps_get_str(&a, PS_MAX_MSG);
+        const char *k = ps_get_str(&a, PS_MAX_MSG);
+        if (!ps_end(&a))
+            e = WSM_ERR_INTERNAL;
+        else if (!(*text = strdup(t)) || !(*cert_pem = strdup(c)) || !(*key_pem = strdup(k)))
+            e = WSM_ERR_NOMEM;
+        if (e) {
+            free(*text);
+            free(*cert_pem);
+            free(*key_pem);
+            *text = *cert_pem = *key_pem = NULL;
+        }
+    }
+    if (a.data)
+        explicit_bzero(a.data, a.len); /* the key */
+    ps_clear(&q);
+    ps_clear(&a);
+    return e;
+}
+
+enum wsm_err wsmd__ps_notify(unsigned event, const char *status)
+{
+    struct ps_msg q, a;
+    ps_init(&q);
+    ps_init(&a);
+    ps_start(&q, PS_NOTIFY);
+    ps_put_u32(&q, event);
+    ps_put_str(&q, status);
+    enum wsm_err e = call(&q, &a);
+    ps_clear(&q);
+    ps_clear(&a);
     return e;
 }
 
@@ -163,6 +208,25 @@ enum wsm_err wsmd__ps_cert_user(const char *user)
     ps_init(&a);
     ps_start(&q, PS_CERT_USER);
     ps_put_str(&q, user);
+    enum wsm_err e = call(&q, &a);
+    ps_clear(&q);
+    ps_clear(&a);
+    return e;
+}
+
+enum wsm_err wsmd__ps_config_set(const char *user, const struct wsmd_cfgedit *ed, size_t n)
+{
+    struct ps_msg q, a;
+    ps_init(&q);
+    ps_init(&a);
+    ps_start(&q, PS_CONFIG_SET);
+    ps_put_str(&q, user);
+    ps_put_u32(&q, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        ps_put_str(&q, ed[i].key);
+        ps_put_u32(&q, ed[i].value != NULL);
+        ps_put_str(&q, ed[i].value);
+    }
     enum wsm_err e = call(&q, &a);
     ps_clear(&q);
     ps_clear(&a);

@@ -50,6 +50,9 @@ struct wsmd_config {
     char *pam_service; /* default "wsmd" */
     size_t max_envelope;
     int allow_unencrypted; /* Basic/unencrypted bodies on non-loopback HTTP */
+    int basic_off;         /* AuthBasic = false: Basic refused everywhere (service/auth) */
+    long max_timeout_ms;   /* MaxTimeoutms; 0: WSMD_MAX_TIMEOUT_MS */
+    char *config_path;     /* wsmd -c FILE, resolved: what winrm/config writes rewrite */
     int threads;
     unsigned max_connections; /* per listener; 0: sized from RLIMIT_NOFILE */
     /* Connection guard (connguard.h); 0: its default. */

@@ -51,6 +51,20 @@ struct wsmd_throttle {
     size_t bytes;
 };
 
+void wsmd__throttle_set_cfg(struct wsmd_throttle *t, const struct wsmd_throttle_cfg *cfg)
+{
+    pthread_mutex_lock(&t->lock);
+    unsigned trust = t->cfg.trust_sec;
+    t->cfg = *cfg;
+    if (!t->cfg.window_sec)
+        t->cfg.window_sec = WSMD_THROTTLE_WINDOW_SEC;
+    if (!t->cfg.lockout_sec)
+        t->cfg.lockout_sec = WSMD_THROTTLE_LOCKOUT_SEC;
+    if (!t->cfg.trust_sec)
+        t->cfg.trust_sec = trust;
+    pthread_mutex_unlock(&t->lock);
+}
+
 static time_t wall(void)
 {
     return time(NULL);

@@ -36,6 +36,8 @@ struct wsmd_throttle_cfg {
 enum wsm_err wsmd__throttle_new(const struct wsmd_throttle_cfg *cfg, size_t slots,
                                 struct wsmd_throttle **out);
 void wsmd__throttle_free(struct wsmd_throttle *t);
+/* New limits (SIGHUP, reload.c); what is counted so far is kept. */
+void wsmd__throttle_set_cfg(struct wsmd_throttle *t, const struct wsmd_throttle_cfg *cfg);
 /* Tests: a clock other than time(NULL). */
 void wsmd__throttle_set_clock(struct wsmd_throttle *t, time_t (*now)(void));
 

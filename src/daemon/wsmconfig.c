@@ -194,7 +194,9 @@ static void write_config(struct w *w, const struct wsmd_server *srv)
     open_el(w, "Config", URI_CONFIG);
     num_el(w, "MaxEnvelopeSizekb", srv->cfg.max_envelope / 1024);
 #ifdef WSMD_HAVE_SHELL
-    num_el(w, "MaxTimeoutms", WSMD_MAX_TIMEOUT_MS);
+    num_el(w, "MaxTimeoutms",
+           srv->cfg.max_timeout_ms > 0 ? (unsigned long long)srv->cfg.max_timeout_ms
+                                       : WSMD_MAX_TIMEOUT_MS);
 #endif
 #ifdef WSMD_HAVE_CIM
     num_el(w, "MaxBatchItems", WSMD_MAX_BATCH_ITEMS);
@@ -407,15 +409,14 @@ static const struct {
 #endif
 };
 
-static enum wsm_err get_section(struct wsmd_call *call, enum section s)
+static enum wsm_err get_section(struct wsmd_call *call, enum section s, const char *action)
 {
     const struct wsmd_server *srv = call->srv;
     if (call->env->nselectors)
         return WSM_ERR_INVALID_SELECTORS;
     if (call->env->fragment)
         return WSM_ERR_FRAGMENT;
-    struct w w = {call->out,
-                  wsm__reply_begin(call->out, XF "GetResponse", call->env->message_id, NULL)};
+    struct w w = {call->out, wsm__reply_begin(call->out, action, call->env->message_id, NULL)};
     switch (s) {
     case S_CONFIG:
         write_config(&w, srv);
@@ -464,7 +465,15 @@ enum wsm_err wsmd__wsmconfig_get(struct wsmd_call *call)
     int i = section_of(call->env->resource_uri);
     if (i < 0 || resources[i].s == S_LISTENER)
         return WSM_ERR_ACTION_NOT_SUPPORTED;
-    return get_section(call, resources[i].s);
+    return get_section(call, resources[i].s, XF "GetResponse");
+}
+
+enum wsm_err wsmd__wsmconfig_section_reply(struct wsmd_call *call, const char *action)
+{
+    int i = section_of(call->env->resource_uri);
+    if (i < 0 || resources[i].s == S_LISTENER)
+        return WSM_ERR_ACTION_NOT_SUPPORTED;
+    return get_section(call, resources[i].s, action);
 }
 
 int wsmd__wsmconfig_is_change(const char *action)

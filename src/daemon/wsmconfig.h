@@ -25,6 +25,9 @@ int wsmd__wsmconfig_is_listener(const char *resource_uri);
 int wsmd__wsmconfig_is_change(const char *action);
 enum wsm_err wsmd__wsmconfig_get(struct wsmd_call *call);
 enum wsm_err wsmd__wsmconfig_read_only(struct wsmd_call *call);
+/* The section of call's resource URI as Get shows it, in a reply with
+ * the given action (a Put's PutResponse: cfgset.c). */
+enum wsm_err wsmd__wsmconfig_section_reply(struct wsmd_call *call, const char *action);
 #ifdef WSMD_HAVE_CIM
 enum wsm_err wsmd__wsmconfig_listener_get(struct wsmd_call *call);
 enum wsm_err wsmd__wsmconfig_listener_enumerate(struct wsmd_call *call);

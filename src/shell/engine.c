@@ -1521,6 +1521,18 @@ void shell_mgr_set_end_hook(struct shell_mgr *m, shell_end_hook hook)
     pthread_mutex_unlock(&m->lock);
 }
 
+void shell_mgr_set_quotas(struct shell_mgr *m, const struct shell_limits *lim)
+{
+    /* The quotas a new shell or command is checked against; what runs
+     * keeps the limits it started with (its cgroup, its RLIMIT_AS). */
+    pthread_mutex_lock(&m->lock);
+    m->lim.max_shells_per_user = lim->max_shells_per_user;
+    m->lim.max_processes_per_shell = lim->max_processes_per_shell;
+    m->lim.idle_timeout_ms = lim->idle_timeout_ms;
+    m->lim.max_memory_per_shell_mb = lim->max_memory_per_shell_mb;
+    pthread_mutex_unlock(&m->lock);
+}
+
 static struct budget_user *budget_of(struct shell_mgr *m, const char *owner)
 {
     for (struct budget_user *u = m->budget.users; u; u = u->next)

@@ -78,6 +78,11 @@ enum wsm_err shell_mgr_new(const struct shell_limits *lim, struct shell_mgr **ou
  * every waiter, stops the thread, frees everything. NULL is a no-op. */
 void shell_mgr_free(struct shell_mgr *m);
 
+/* winrm set winrm/config/winrs: MaxShellsPerUser, MaxProcessesPerShell,
+ * IdleTimeout and MaxMemoryPerShellMB of lim apply to shells and commands
+ * started from now on (the buffer sizes are not changed). */
+void shell_mgr_set_quotas(struct shell_mgr *m, const struct shell_limits *lim);
+
 /* Called under the engine's lock: must be quick (a log line). */
 void shell_mgr_set_end_hook(struct shell_mgr *m, shell_end_hook hook);
 

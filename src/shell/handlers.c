@@ -287,13 +287,17 @@ enum wsm_err wsmd__shell_send(struct wsmd_call *call)
 
 /* ---- Receive ------------------------------------------------------ */
 
-static long receive_timeout_ms(const struct wsm_envelope *env)
+static long receive_timeout_ms(const struct wsmd_call *call)
 {
-    long t = env->operation_timeout_ms;
+    /* MaxTimeoutms (winrm set winrm/config @{MaxTimeoutms=...}: live). */
+    long max = __atomic_load_n(&call->srv->cfg.max_timeout_ms, __ATOMIC_RELAXED);
+    long t = call->env->operation_timeout_ms;
+    if (max <= 0)
+        max = WSMD_MAX_TIMEOUT_MS;
     if (t < 0)
         t = 60000;
-    if (t > WSMD_MAX_TIMEOUT_MS)
-        t = WSMD_MAX_TIMEOUT_MS;
+    if (t > max)
+        t = max;
     return t;
 }
 
@@ -323,7 +327,7 @@ static long long receive_seq(struct wsmd_call *call)
 static enum wsm_err receive_park(struct wsmd_call *call, wsmd_wake_fn wake, void *arg,
                                  unsigned long *token)
 {
-    long long deadline = call->t0_ms + receive_timeout_ms(call->env);
+    long long deadline = call->t0_ms + receive_timeout_ms(call);
     return map_engine(shell_wait(call->srv->shells, call->user, shell_id(call), receive_cmd(call),
                                  deadline, wake, arg, token));
 }
@@ -458,7 +462,7 @@ enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
     if (e == WSM_ERR_TIMED_OUT) {
         wsm__buf_free(&out.out);
         wsm__buf_free(&out.err);
-        if (shell_now_ms() >= call->t0_ms + receive_timeout_ms(env))
+        if (shell_now_ms() >= call->t0_ms + receive_timeout_ms(call))
             return WSM_ERR_TIMED_OUT;
         call->park = receive_park;
         call->unpark = receive_unpark;

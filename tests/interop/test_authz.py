@@ -7,9 +7,10 @@ else nothing (w:AccessDenied, one log line). Allow lines replace the
 defaults. Each operation family is checked with real local accounts and
 groups this module creates: shell Create (pywinrm and raw), process
 creation (Win32_Process.Create), CIM reads (Get, Enumerate), other
-methods (Terminate), winrm/config reads, and winrm/config writes (still
-ActionNotSupported for an administrator: the configuration is read-only
-over the wire, but a non-administrator is told AccessDenied first).
+methods (Terminate), winrm/config reads, and winrm/config writes (an
+administrator gets past authorization -- these daemons have no config
+file, so the change is refused as one a restart would lose -- while a
+non-administrator is told AccessDenied first).
 """
 
 import os
@@ -107,8 +108,9 @@ def can_read_config(d, accounts, role):
 
 
 def can_write_config(d, accounts, role):
-    """Administrators are told the configuration is read-only; others are
-    refused before that."""
+    """Administrators get past authorization (this daemon has no config
+    file: the change is then refused as one that would not survive a
+    restart); others are refused before that."""
     body = '<cfg:Service xmlns:cfg="%s/service"><cfg:MaxConnections>5' \
            "</cfg:MaxConnections></cfg:Service>" % CFG
     a = client(d, accounts, role).put(CFG + "/service", body)

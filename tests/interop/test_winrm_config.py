@@ -1,4 +1,4 @@
-"""winrm/config, read-only, against a live wsmd (docs/internals/winrm-config.md).
+"""winrm/config reads against a live wsmd (docs/internals/winrm-config.md).
 
 The daemon starts from a configuration file (MaxEnvelopeSize, AllowUnencrypted,
 MaxShellsPerUser, CbtHardeningLevel) with an https and an http listener on
@@ -188,17 +188,22 @@ def test_get_listener_by_selectors(d):
 
 @pytest.mark.parametrize("action", ["Put", "Create", "Delete"])
 def test_writes_are_refused(d, action):
-    body = '<cfg:Config xmlns:cfg="%s"><cfg:MaxEnvelopeSizekb>1000</cfg:MaxEnvelopeSizekb>' \
+    """Create and Delete mean nothing on a section; a Put of a read-only
+    element is refused (writes: test_winrm_config_set.py)."""
+    body = '<cfg:Config xmlns:cfg="%s"><cfg:MaxBatchItems>1000</cfg:MaxBatchItems>' \
            "</cfg:Config>" % CFG if action != "Delete" else ""
     code, text = soap(d, XF + action, CFG, body=body)
     assert code == 500, text
     fault = body_of(text).find("s:Fault", NS)
-    assert fault.find("s:Code/s:Subcode/s:Value", NS).text == "a:ActionNotSupported"
+    sub = fault.find("s:Code/s:Subcode/s:Value", NS).text
     msg = fault.find("s:Detail/f:WSManFault/f:Message", NS).text
-    assert "configuration file" in msg and "read-only" in msg
+    if action == "Put":
+        assert sub == "x:InvalidRepresentation" and "MaxBatchItems" in msg, msg
+    else:
+        assert sub == "a:ActionNotSupported" and "winrm set" in msg, msg
     # and nothing changed
     code, text = soap(d, XF + "Get", CFG)
-    assert values(body_of(text).find("{%s}Config" % CFG))["MaxEnvelopeSizekb"] == "300"
+    assert values(body_of(text).find("{%s}Config" % CFG))["MaxBatchItems"] == "32000"
 
 
 def test_unauthenticated_is_401(d):
@@ -262,10 +267,10 @@ def test_winrm_get_listener(d):
     assert out.startswith("Listener\n") and f"    Port = {d.port}" in out
 
 
-def test_winrm_set_is_refused(d):
-    cp = winrm(d, "set", "winrm/config", '@{MaxEnvelopeSizekb="1000"}')
+def test_winrm_set_read_only_is_refused(d):
+    cp = winrm(d, "set", "winrm/config", '@{MaxBatchItems="1000"}')
     assert cp.returncode == 1, cp
-    assert "configuration file" in cp.stdout + cp.stderr
+    assert "cannot change MaxBatchItems" in cp.stdout + cp.stderr
 
 
 def test_winrm_listener_on_any_address(wsmd_factory, users_file):

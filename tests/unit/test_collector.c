@@ -33,7 +33,7 @@ static void test_config_keys(void **state)
                           "tcp://[::1]:514"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_int_equal(wsmd__colconfig_set(&cfg, "SyslogTarget", good[i]), WSM_OK);
-    const char *bad[] = {"unix:dev/log", "udp://host", "tcp://host:0", "tcp://host:70000",
+    const char *bad[] = {"unix:dev/log",    "udp://host", "tcp://host:0", "tcp://host:70000",
                          "http://host:514", "tcp://:514", "udp://h:51x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(wsmd__colconfig_set(&cfg, "SyslogTarget", bad[i]), WSM_ERR_INVALID_ARG);
@@ -73,10 +73,14 @@ static void test_paths(void **state)
     assert_int_equal(wsmd__collector_path(&srv, "/wsman/subscriptionmanager/wec"),
                      WSMD_COL_MANAGER);
     assert_int_equal(wsmd__collector_path(&srv, "/wsman/subscriptions/Sec"), WSMD_COL_DELIVERY);
-    assert_int_equal(wsmd__collector_path(&srv, "/wsman/subscriptions/B6BD/1"),
-                     WSMD_COL_DELIVERY);
-    const char *none[] = {"/wsman", "/wsman/", "/wsman/SubscriptionManager/",
-                          "/wsman/subscriptions/", "/wsman/subscriptionsX/a", "/metrics", "",
+    assert_int_equal(wsmd__collector_path(&srv, "/wsman/subscriptions/B6BD/1"), WSMD_COL_DELIVERY);
+    const char *none[] = {"/wsman",
+                          "/wsman/",
+                          "/wsman/SubscriptionManager/",
+                          "/wsman/subscriptions/",
+                          "/wsman/subscriptionsX/a",
+                          "/metrics",
+                          "",
                           "/wsman/SubscriptionManager"};
     for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
         assert_int_equal(wsmd__collector_path(&srv, none[i]), WSMD_COL_NONE);

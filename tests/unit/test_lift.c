@@ -28,7 +28,8 @@ static int same(const char *body, int *lifted)
     assert_int_equal(wsmd__lift(&b, &l), WSM_OK);
     *lifted = l != NULL;
     if (l)
-        assert_null(strstr(b.data, "<![CDATA[" "xxxxxxxx")); /* the big ones went */
+        assert_null(strstr(b.data, "<![CDATA["
+                                   "xxxxxxxx")); /* the big ones went */
     xmlDocPtr c = xmlReadMemory(b.data, (int)b.len, NULL, "UTF-8", OPTS);
     if (c)
         assert_int_equal(wsmd__lift_restore(l, c), WSM_OK);
@@ -77,8 +78,7 @@ static void test_where_cdata_is_not(void **state)
     char body[8192];
     int lifted;
     /* In a comment and a processing instruction: text, not sections. */
-    snprintf(body, sizeof(body), "<a><!-- <![CDATA[%s]]> --><?pi <![CDATA[%s]]> ?>t</a>", big,
-             big);
+    snprintf(body, sizeof(body), "<a><!-- <![CDATA[%s]]> --><?pi <![CDATA[%s]]> ?>t</a>", big, big);
     assert_int_equal(same(body, &lifted), 1);
     assert_false(lifted);
     /* Text next to sections, several in one node. */
@@ -122,8 +122,9 @@ static void test_marker_guess_is_just_text(void **state)
 static void test_random_bodies(void **state)
 {
     (void)state;
-    const char *parts[] = {"<a>", "</a>", "<b x='>'>", "</b>", "<![CDATA[", "]]>", "<!--",
-                           "-->", "<?p ", "?>", "text", big, "&amp;", "'", "\"", "<", ">"};
+    const char *parts[] = {"<a>",   "</a>", "<b x='>'>", "</b>", "<![CDATA[", "]]>",
+                           "<!--",  "-->",  "<?p ",      "?>",   "text",      big,
+                           "&amp;", "'",    "\"",        "<",    ">"};
     srand(7);
     for (int round = 0; round < 3000; round++) {
         char body[16384] = "";

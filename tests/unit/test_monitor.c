@@ -212,12 +212,60 @@ static void test_unknown_process(void **state)
     ps_clear(&q);
 }
 
+/* PS_CONFIG_SET: n edits of keys from the fixed list, values on one line;
+ * anything else is refused as malformed before the file is looked at.
+ * (Here no monitor is running: a well-formed request then gets
+ * UNSUPPORTED_FEATURE, and nothing is written.) */
+static void put_edits(struct ps_msg *q, uint32_t n, const char *key, uint32_t set, const char *v)
+{
+    ps_start(q, PS_CONFIG_SET);
+    ps_put_str(q, "alice");
+    ps_put_u32(q, n);
+    for (uint32_t i = 0; i < n; i++) {
+        ps_put_str(q, key);
+        ps_put_u32(q, set);
+        ps_put_str(q, v);
+    }
+}
+
+static void test_config_set(void **state)
+{
+    (void)state;
+    struct ps_msg q;
+    ps_init(&q);
+    uint32_t t;
+    unsigned long before = wsmd__monitor_refused();
+    put_edits(&q, 1, "MaxShellsPerUser", 1, "5");
+    assert_int_equal(ask(&q, &t), WSM_ERR_UNSUPPORTED_FEATURE);
+    put_edits(&q, 1, "AuthBasic", 0, ""); /* a removal */
+    assert_int_equal(ask(&q, &t), WSM_ERR_UNSUPPORTED_FEATURE);
+    assert_int_equal(wsmd__monitor_refused(), before);
+    put_edits(&q, 1, "Users", 1, "/tmp/users"); /* not in the list */
+    assert_int_equal(ask(&q, &t), WSM_ERR_INVALID_ARG);
+    put_edits(&q, 1, "MaxShellsPerUser", 1, "5\nAllowRoot = true"); /* a second line */
+    assert_int_equal(ask(&q, &t), WSM_ERR_INVALID_ARG);
+    put_edits(&q, 1, "MaxShellsPerUser", 1, "5 # x");
+    assert_int_equal(ask(&q, &t), WSM_ERR_INVALID_ARG);
+    put_edits(&q, 1, "MaxShellsPerUser", 2, "5"); /* set is 0 or 1 */
+    assert_int_equal(ask(&q, &t), WSM_ERR_INVALID_ARG);
+    put_edits(&q, 0, "MaxShellsPerUser", 1, "5");
+    assert_int_equal(ask(&q, &t), WSM_ERR_INVALID_ARG);
+    put_edits(&q, 17, "MaxShellsPerUser", 1, "5");
+    assert_int_equal(ask(&q, &t), WSM_ERR_INVALID_ARG);
+    put_edits(&q, 1, "MaxShellsPerUser", 1, "5");
+    ps_put_u32(&q, 0); /* trailing bytes */
+    assert_int_equal(ask(&q, &t), WSM_ERR_INVALID_ARG);
+    assert_int_equal(wsmd__monitor_refused(), before + 7);
+    ps_clear(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wire_roundtrip),     cmocka_unit_test(test_wire_strict_strings),
         cmocka_unit_test(test_wire_fds),           cmocka_unit_test(test_out_of_table),
         cmocka_unit_test(test_malformed_requests), cmocka_unit_test(test_unknown_process),
+        cmocka_unit_test(test_config_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,12 +155,12 @@ static void test_xml_lines(void **state)
 {
     (void)state;
     static const char *const docs[] = {
-        "<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\">\r\n"
-        "  <System>\n    <Provider Name=\"P\"\n      Guid=\"{1}\"/>\n  </System>\r\n"
-        "  <EventData><Data Name=\"a\">first\r\nsecond\rthird\n</Data></EventData>\n"
-        "</Event>",
-        "<Event><!-- a\ncomment --><Data><![CDATA[x\r\ny]]></Data>"
-        "<?pi some data?><Data a='one\ntwo' b=\"&gt;\n\">t&amp;\n</Data></Event>",
+        ("<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\">\r\n"
+         "  <System>\n    <Provider Name=\"P\"\n      Guid=\"{1}\"/>\n  </System>\r\n"
+         "  <EventData><Data Name=\"a\">first\r\nsecond\rthird\n</Data></EventData>\n"
+         "</Event>"),
+        ("<Event><!-- a\ncomment --><Data><![CDATA[x\r\ny]]></Data>"
+         "<?pi some data?><Data a='one\ntwo' b=\"&gt;\n\">t&amp;\n</Data></Event>"),
         "\n<Event\n>\n</Event\n>\n",
     };
     struct wsmd_event ev[4];

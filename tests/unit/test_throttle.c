@@ -62,6 +62,28 @@ static void test_address_hold(void **state)
     wsmd__throttle_free(t);
 }
 
+/* SIGHUP's new limits (reload.c): the counts so far are kept and judged
+ * by the new numbers; a 0 window or hold takes the default. */
+static void test_set_cfg(void **state)
+{
+    (void)state;
+    struct wsmd_throttle *t = make(5, 0, 256);
+    for (int i = 0; i < 3; i++)
+        wsmd__throttle_fail(t, "10.0.0.1", "u", "Basic", "bad-password");
+    assert_int_equal(wsmd__throttle_check(t, "10.0.0.1", "u"), 0);
+    struct wsmd_throttle_cfg c = {.max_per_address = 4, .lockout_sec = 30};
+    wsmd__throttle_set_cfg(t, &c);
+    wsmd__throttle_fail(t, "10.0.0.1", "u", "Basic", "bad-password");
+    assert_int_equal(wsmd__throttle_check(t, "10.0.0.1", "u"), 30);
+    /* Off: no new hold. */
+    c.max_per_address = 0;
+    wsmd__throttle_set_cfg(t, &c);
+    for (int i = 0; i < 10; i++)
+        wsmd__throttle_fail(t, "10.0.0.2", "v", "Basic", "bad-password");
+    assert_int_equal(wsmd__throttle_check(t, "10.0.0.2", "v"), 0);
+    wsmd__throttle_free(t);
+}
+
 static void test_window(void **state)
 {
     (void)state;
@@ -192,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_bounded),
         cmocka_unit_test(test_addr_key),
         cmocka_unit_test(test_log_escape),
+        cmocka_unit_test(test_set_cfg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

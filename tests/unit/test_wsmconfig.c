@@ -265,10 +265,13 @@ static void test_writes_refused(void **state)
     static const char *const uris[] = {CFG, CFG "/service", CFG "/service/auth", CFG "/winrs",
                                        CFG "/listener"};
     for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
+        /* The sections take a Put of their own element (test_cfgset.c);
+         * the listener is read-only here. */
+        int section = strcmp(uris[i], CFG "/listener") != 0;
         assert_int_equal(send_req(f, XF "Put", uris[i], "<x/>", NULL),
-                         WSM_ERR_ACTION_NOT_SUPPORTED);
+                         section ? WSM_ERR_INVALID_REPRESENTATION : WSM_ERR_ACTION_NOT_SUPPORTED);
         assert_non_null(f->fault_message);
-        assert_non_null(strstr(f->fault_message, "configuration file"));
+        assert_non_null(strstr(f->fault_message, section ? "as Get returns it" : "configuration file"));
         assert_int_equal(send_req(f, XF "Create", uris[i], "<x/>", NULL),
                          WSM_ERR_ACTION_NOT_SUPPORTED);
         assert_int_equal(send_req(f, XF "Delete", uris[i], NULL, NULL),
