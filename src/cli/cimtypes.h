@@ -4,9 +4,9 @@
 #define WSM_CLI_CIMTYPES_H
 
 struct cli_cim_prop {
-    const char *cls;  /* class name, or METHOD_OUTPUT for a method's reply */
+    const char *cls; /* class name, or METHOD_OUTPUT for a method's reply */
     const char *prop;
-    char kind;        /* 's' string, 'b' boolean, 'i' integer, 'r' real, 'd' datetime */
+    char kind; /* 's' string, 'b' boolean, 'i' integer, 'r' real, 'd' datetime */
     int array;
 };
 

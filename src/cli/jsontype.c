@@ -66,8 +66,9 @@ char cli_jtype_kind(const struct cli_jtype *t, const xmlNode *el, int *array)
     }
     if (t->config) {
         /* Names, thumbprints and addresses may be all digits: strings. */
-        static const char *const strings[] = {"Hostname", "CertificateThumbprint", "Address",
-                                              "URLPrefix", "Port", "ListeningOn", NULL};
+        static const char *const strings[] = {
+            "Hostname", "CertificateThumbprint", "Address", "URLPrefix",
+            "Port",     "ListeningOn",           NULL};
         for (size_t i = 0; strings[i]; i++)
             if (!strcmp(strings[i], (const char *)el->name))
                 return strcmp(strings[i], "Port") ? 's' : 'i';

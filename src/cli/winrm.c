@@ -482,8 +482,8 @@ static int report(wsm_session *s, enum wsm_err e, enum cli_format fmt)
         /* What the client found (no ticket...) when it is not just the
          * server's refusal. */
         int own = *detail && !strstr(detail, "HTTP 401") && strncmp(detail, "HTTP ", 5);
-        snprintf(msg, sizeof(msg), "Access is denied.%s%s%s", own ? " (" : "",
-                 own ? detail : "", own ? ")" : "");
+        snprintf(msg, sizeof(msg), "Access is denied.%s%s%s", own ? " (" : "", own ? detail : "",
+                 own ? ")" : "");
     } else if (e == WSM_ERR_HTTP && strncmp(detail, "HTTP ", 5) != 0) {
         code = ERROR_WSMAN_CANNOT_CONNECT;
         snprintf(msg, sizeof(msg),

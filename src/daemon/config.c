@@ -572,8 +572,8 @@ enum wsm_err wsmd__config_load(struct wsmd_config *cfg, const char *path)
             if (e == WSM_ERR_NOT_FOUND)
                 fprintf(stderr, "wsmd: %s:%d: unknown key \"%.80s\"\n", path, lineno, k);
             else if (e)
-                fprintf(stderr, "wsmd: %s:%d: bad value for %.80s: \"%.200s\"\n", path, lineno,
-                        k, v);
+                fprintf(stderr, "wsmd: %s:%d: bad value for %.80s: \"%.200s\"\n", path, lineno, k,
+                        v);
         }
         if (e)
             break;

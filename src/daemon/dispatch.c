@@ -230,7 +230,7 @@ static void safe_name(const char *s, char *out, size_t cap)
 }
 
 #define NO_ACCOUNT_FIX                                                                             \
-    "wsmd runs as root and acts as the local account of the same name: create it (useradd -m "  \
+    "wsmd runs as root and acts as the local account of the same name: create it (useradd -m "     \
     "NAME) or use an existing account's name in the user file"
 
 /* As root, a user-file name with no local account of that name can do
@@ -252,7 +252,8 @@ static enum wsm_err deny(struct wsmd_call *call, const char *family, unsigned ri
         wsmd__log("event=access-denied user=%s family=%s right=%s reason=\"not a local account\" "
                   "fix=\"useradd -m %s\"",
                   user, family ? family : "-", right ? wsmd__authz_right_name(right) : "any", user);
-        call->fault_message = "Access is denied: the user is not a local account. " NO_ACCOUNT_FIX ".";
+        call->fault_message =
+            "Access is denied: the user is not a local account. " NO_ACCOUNT_FIX ".";
         return WSM_ERR_ACCESS_DENIED;
     }
     wsmd__log("event=access-denied user=%s family=%s right=%s", user[0] ? user : "-",

@@ -326,10 +326,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsig
         char reason[LOG_FIELD + 16] = "";
         if (r->reason[0])
             snprintf(reason, sizeof(reason), " reason=\"%s\"", r->reason);
-        wsmd__log("peer=%s user=%s action=%s resource=%s status=%u us=%ld%s scheme=%s%s", peer,
-                  who, r->action[0] ? r->action : "-", r->resource[0] ? r->resource : "-",
-                  status, elapsed_us(&r->t0), r->sealed ? " sealed=1" : "",
-                  r->scheme[0] ? r->scheme : "-", reason);
+        wsmd__log("peer=%s user=%s action=%s resource=%s status=%u us=%ld%s scheme=%s%s", peer, who,
+                  r->action[0] ? r->action : "-", r->resource[0] ? r->resource : "-", status,
+                  elapsed_us(&r->t0), r->sealed ? " sealed=1" : "", r->scheme[0] ? r->scheme : "-",
+                  reason);
     }
     return ret;
 }
@@ -659,7 +659,7 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
         }
         if (!r->lis->https || !wsmd__certauth_user(r->srv->certauth, c, r->user, sizeof(r->user))) {
             auth_fail(r, addr, NULL, "certificate",
-                                r->lis->https ? "no-valid-mapped-certificate" : "not-https");
+                      r->lis->https ? "no-valid-mapped-certificate" : "not-https");
             return unauthorized(c, r, basic_allowed(r));
         }
         /* The monitor checks the name against its own CertMapping lines. */
@@ -1211,8 +1211,8 @@ enum wsm_err wsmd__http_start(struct wsmd_server *srv)
             flags |= MHD_USE_TLS;
             char why[300];
             if (live && !tls_set++ &&
-                wsmd__tlscert_set(srv->cfg.tls_cert_pem, srv->cfg.tls_key_pem, why,
-                                  sizeof(why)) != WSM_OK) {
+                wsmd__tlscert_set(srv->cfg.tls_cert_pem, srv->cfg.tls_key_pem, why, sizeof(why)) !=
+                    WSM_OK) {
                 wsmd__log("event=error message=\"%s\"", why);
                 return WSM_ERR_INVALID_ARG;
             }

@@ -87,8 +87,8 @@ static int read_new_password(char *pw, size_t n)
     if (!isatty(STDIN_FILENO))
         return 0;
     char again[WSMD_MAX_PASSWORD];
-    int same = read_password("Retype password: ", again, sizeof(again)) == 0 &&
-               strcmp(pw, again) == 0;
+    int same =
+        read_password("Retype password: ", again, sizeof(again)) == 0 && strcmp(pw, again) == 0;
     explicit_bzero(again, sizeof(again));
     if (!same) {
         fprintf(stderr, "wsmd: the passwords do not match; nothing changed\n");
@@ -121,8 +121,10 @@ static int user_cmd(int argc, char **argv)
     if (strcmp(verb, "add") != 0 && access(users, F_OK) != 0 && errno == ENOENT) {
         /* Read as empty by the daemon, but here a typo in the path is the
          * likelier cause. */
-        fprintf(stderr, "wsmd: the user file %s does not exist (create it with: wsmd user add "
-                        "NAME --users %s)\n", users, users);
+        fprintf(stderr,
+                "wsmd: the user file %s does not exist (create it with: wsmd user add "
+                "NAME --users %s)\n",
+                users, users);
         return 1;
     }
     struct wsmd_userfile uf;
@@ -144,8 +146,10 @@ static int user_cmd(int argc, char **argv)
             fprintf(stderr, "wsmd: invalid user name\n");
             rc = 1;
         } else if (wsmd__userfile_find(&uf, name) && !force) {
-            fprintf(stderr, "wsmd: user %s is already in %s (to change the password: wsmd user "
-                            "add %s --users %s --force)\n", name, users, name, users);
+            fprintf(stderr,
+                    "wsmd: user %s is already in %s (to change the password: wsmd user "
+                    "add %s --users %s --force)\n",
+                    name, users, name, users);
             rc = 1;
         } else if (read_new_password(pw, sizeof(pw)) != 0) {
             rc = 1;
@@ -158,9 +162,11 @@ static int user_cmd(int argc, char **argv)
             if (!e && geteuid() == 0 && !getpwnam(name))
                 /* The first hour's trap: as root, shells run as the local
                  * account of the same name. */
-                fprintf(stderr, "wsmd: note: %s is not a local account: wsmd run as root runs "
-                                "its commands as the account of that name (create it: useradd "
-                                "-m %s)\n", name, name);
+                fprintf(stderr,
+                        "wsmd: note: %s is not a local account: wsmd run as root runs "
+                        "its commands as the account of that name (create it: useradd "
+                        "-m %s)\n",
+                        name, name);
         }
     } else if (strcmp(verb, "del") == 0 && name) {
         e = wsmd__userfile_del(&uf, name);

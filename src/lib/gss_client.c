@@ -618,6 +618,6 @@ static void kinit_hint(const struct wsm_gss_cred *c, OM_uint32 maj, char *err, s
         !strstr(err, "credentials cache") && !strstr(err, "No credentials"))
         return;
     size_t o = strlen(err);
-    snprintf(err + o, errlen - o, " (no Kerberos ticket: run kinit%s%s first)",
-             c->user ? " " : "", c->user ? c->user : "");
+    snprintf(err + o, errlen - o, " (no Kerberos ticket: run kinit%s%s first)", c->user ? " " : "",
+             c->user ? c->user : "");
 }

@@ -53,7 +53,8 @@ static enum wsm_err lookup_identity(struct wsmd_call *call, struct identity *id)
                               "root and runs a user's commands as the local account of the same "
                               "name; create it (useradd -m NAME).";
         wsmd__log("event=shell-refused user=%s reason=\"not a local account\" fix=\"useradd -m "
-                  "%s\"", call->user, call->user);
+                  "%s\"",
+                  call->user, call->user);
         return WSM_ERR_ACCESS_DENIED;
     }
     int n = MAX_GROUPS;

@@ -40,8 +40,8 @@ static void test_cim_types(void **state)
                       "2026-12-07T03:47:09Z</cim:Datetime></p:LastBootUpTime>"
                       "</p:Win32_OperatingSystem>");
     assert_non_null(strstr(j, "\"OSType\": 36,"));
-    assert_non_null(strstr(j, "\"BuildNumber\": \"1\","));      /* a string in the schema */
-    assert_non_null(strstr(j, "\"CurrentTimeZone\": -60,"));    /* sint16 */
+    assert_non_null(strstr(j, "\"BuildNumber\": \"1\","));   /* a string in the schema */
+    assert_non_null(strstr(j, "\"CurrentTimeZone\": -60,")); /* sint16 */
     assert_non_null(strstr(j, "\"Primary\": true,"));
     assert_non_null(strstr(j, "\"InstallDate\": null,"));
     assert_non_null(strstr(j, "\"FreePhysicalMemory\": \"0123\",")); /* no JSON number */

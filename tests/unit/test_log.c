@@ -88,11 +88,10 @@ static void test_levels_filter(void **state)
     assert_string_equal(capture(log_some, &l),
                         "wsmd: event=auth-failure user=a\nwsmd: event=auth-error error=\"e\"\n");
     l = WSMD_LOG_DEBUG;
-    assert_string_equal(capture(log_some, &l),
-                        "wsmd: event=auth-failure user=a\n"
-                        "wsmd: peer=x user=a action=Identify status=200\n"
-                        "wsmd: event=detail n=1\n"
-                        "wsmd: event=auth-error error=\"e\"\n");
+    assert_string_equal(capture(log_some, &l), "wsmd: event=auth-failure user=a\n"
+                                               "wsmd: peer=x user=a action=Identify status=200\n"
+                                               "wsmd: event=detail n=1\n"
+                                               "wsmd: event=auth-error error=\"e\"\n");
 }
 
 static void test_config_set_results(void **state)
@@ -153,8 +152,7 @@ static void test_config_load_lines(void **state)
     assert_string_equal(out, want);
     out = load_text("Threads 2\n", &e, path, sizeof(path));
     assert_int_equal(e, WSM_ERR_INVALID_ARG);
-    snprintf(want, sizeof(want), "wsmd: %s:1: expected \"Key = value\", not \"Threads 2\"\n",
-             path);
+    snprintf(want, sizeof(want), "wsmd: %s:1: expected \"Key = value\", not \"Threads 2\"\n", path);
     assert_string_equal(out, want);
     out = load_text("LogLevel = error\n", &e, path, sizeof(path));
     assert_int_equal(e, WSM_OK);
