@@ -11,6 +11,22 @@
 #include <termios.h>
 #include <unistd.h>
 
+static volatile sig_atomic_t saved_fd = -1;
+static struct termios saved_tio;
+
+/* Puts the terminal back, then dies of the signal as if nothing had
+ * caught it (tcsetattr and write are async-signal-safe). */
+static void restore_and_die(int sig)
+{
+    if (saved_fd >= 0) {
+        tcsetattr(saved_fd, TCSANOW, &saved_tio);
+        ssize_t w = write(saved_fd, "\n", 1);
+        (void)w;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* Reads one line from fd into buf, without its end of line. */
 static int read_line(int fd, char *buf, size_t n)
 {
@@ -54,13 +70,18 @@ int cli_ask_password(const char *tool, const char *user, const char *url, char *
         quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
         quiet.c_lflag |= ICANON;
     }
-    /* Ctrl-C at the prompt must not leave the terminal without echo. */
-    sigset_t block, prev;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGTSTP);
-    sigprocmask(SIG_BLOCK, &block, &prev);
+    /* Ctrl-C (or a kill) at the prompt ends the tool as usual, but not
+     * with the terminal left without echo. */
+    struct sigaction sa, old_int, old_term, old_quit;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = restore_and_die;
+    sigemptyset(&sa.sa_mask);
+    saved_fd = have ? fd : -1;
+    if (have)
+        saved_tio = old;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGQUIT, &sa, &old_quit);
     char prompt[600];
     int pl = snprintf(prompt, sizeof(prompt), "Password for %s at %s: ", user, url);
     if (pl < 0)
@@ -77,7 +98,10 @@ int cli_ask_password(const char *tool, const char *user, const char *url, char *
         tcsetattr(fd, TCSAFLUSH, &old);
     w = write(out, "\n", 1);
     (void)w;
-    sigprocmask(SIG_SETMASK, &prev, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    saved_fd = -1;
     if (own)
         close(fd);
     if (rc != 0 || !*buf) {

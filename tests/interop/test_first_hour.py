@@ -210,6 +210,20 @@ def test_winrm_prompts_for_the_password_without_echo(wsmd):
     assert PASSWORD.encode() not in p.out, p.out
 
 
+def test_ctrl_c_at_the_prompt_restores_echo(wsmd):
+    import termios
+    url = f"http://127.0.0.1:{wsmd.port}/wsman"
+    p = Pty([tool(WINRM_BIN), "id", f"-r:{url}", f"-u:{USER}"],
+            env={k: v for k, v in os.environ.items() if k != "WSM_PASSWORD"})
+    p.expect(b"Password for ")
+    assert not termios.tcgetattr(p.fd)[3] & termios.ECHO  # off while asking
+    os.write(p.fd, b"\x03")
+    _, status = os.waitpid(p.pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT, status
+    assert termios.tcgetattr(p.fd)[3] & termios.ECHO  # put back
+    os.close(p.fd)
+
+
 def test_winrs_prompts_and_a_wrong_password_fails(wsmd):
     url = f"http://127.0.0.1:{wsmd.port}"
     env = {k: v for k, v in os.environ.items() if k != "WSM_PASSWORD"}
