@@ -1,4 +1,5 @@
 #include "format.h"
+#include "jsontype.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -149,11 +150,30 @@ static void json_member(FILE *f, int *first, int depth, const char *name)
     fputs(": ", f);
 }
 
-/* Elements become objects; repeated names become arrays; leaves strings;
- * attributes "@name" members (the text then "#text"). */
-static void print_json(FILE *f, const xmlNode *n, int depth)
+static int json_attrs(const xmlNode *n)
 {
-    int attrs = has_shown_attrs(n), children = has_element_children(n);
+    for (const xmlAttr *a = n->properties; a; a = a->next)
+        if (shown_attr(a) && !cli_json_hidden_attr(a))
+            return 1;
+    return 0;
+}
+
+/* One value of a property of kind k (jsontype.h): typed, or as before. */
+static void print_json(FILE *f, const xmlNode *n, int depth, const struct cli_jtype *jt);
+static void print_json_value(FILE *f, const xmlNode *n, int depth, const struct cli_jtype *t,
+                             char k)
+{
+    if (k && k != 's' && !is_nil(n) && cli_json_typed_leaf(f, n, k))
+        return;
+    print_json(f, n, depth, t && t->config ? t : NULL);
+}
+
+/* Elements become objects; repeated names (and array properties) become
+ * arrays; leaves strings, or numbers and booleans where t types them;
+ * attributes "@name" members (the text then "#text"). */
+static void print_json(FILE *f, const xmlNode *n, int depth, const struct cli_jtype *jt)
+{
+    int attrs = json_attrs(n), children = has_element_children(n);
     if (is_nil(n)) {
         fputs("null", f);
         return;
@@ -167,7 +187,7 @@ static void print_json(FILE *f, const xmlNode *n, int depth)
     fputs("{", f);
     int first = 1;
     for (const xmlAttr *a = n->properties; a; a = a->next) {
-        if (!shown_attr(a))
+        if (!shown_attr(a) || cli_json_hidden_attr(a))
             continue;
         char name[256];
         snprintf(name, sizeof(name), "@%s", (const char *)a->name);
@@ -195,8 +215,10 @@ static void print_json(FILE *f, const xmlNode *n, int depth)
         for (const xmlNode *q = c; q; q = q->next)
             count += same_name(q, c);
         json_member(f, &first, depth, (const char *)c->name);
-        if (count == 1) {
-            print_json(f, c, depth + 1);
+        int array = 0;
+        char kind = jt ? cli_jtype_kind(jt, c, &array) : 0;
+        if (count == 1 && !(array && !is_nil(c))) {
+            print_json_value(f, c, depth + 1, jt, kind);
             continue;
         }
         fputs("[", f);
@@ -206,7 +228,7 @@ static void print_json(FILE *f, const xmlNode *n, int depth)
                 continue;
             if (k++)
                 fputs(", ", f);
-            print_json(f, q, depth + 1);
+            print_json_value(f, q, depth + 1, jt, kind);
         }
         fputs("]", f);
     }
@@ -219,7 +241,9 @@ static void print_json_root(FILE *f, const xmlNode *n, int depth)
     fprintf(f, "%*s{\n%*s", depth * 2, "", (depth + 1) * 2, "");
     json_str(f, (const char *)n->name);
     fputs(": ", f);
-    print_json(f, n, depth + 1);
+    struct cli_jtype t;
+    cli_jtype_init(&t, n);
+    print_json(f, n, depth + 1, &t);
     fprintf(f, "\n%*s}", depth * 2, "");
 }
 

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "args.h"
+#include "prompt.h"
 #include "clientcfg.h"
 #include "format.h"
 #include "help.h"
@@ -478,7 +479,11 @@ static int report(wsm_session *s, enum wsm_err e, enum cli_format fmt)
             code = E_FAIL;
     } else if (e == WSM_ERR_AUTH) {
         code = ERROR_ACCESS_DENIED;
-        snprintf(msg, sizeof(msg), "Access is denied.");
+        /* What the client found (no ticket...) when it is not just the
+         * server's refusal. */
+        int own = *detail && !strstr(detail, "HTTP 401") && strncmp(detail, "HTTP ", 5);
+        snprintf(msg, sizeof(msg), "Access is denied.%s%s%s", own ? " (" : "", own ? detail : "",
+                 own ? ")" : "");
     } else if (e == WSM_ERR_HTTP && strncmp(detail, "HTTP ", 5) != 0) {
         code = ERROR_WSMAN_CANNOT_CONNECT;
         snprintf(msg, sizeof(msg),
@@ -989,8 +994,18 @@ static int session_main(const struct cmd *cp)
     char *url = remote_url(&c, &cc);
     if (!url)
         return 1;
+    char typed[256]; /* a password asked on the terminal (prompt.h) */
+    int pr = cli_want_password(o.auth, c.user, c.pass)
+                 ? cli_ask_password("winrm", c.user, url, typed, sizeof(typed))
+                 : -1;
+    if (pr == -2) {
+        free(url);
+        return 1;
+    }
+    if (pr == 0)
+        o.password = typed;
     const char *why =
-        cli_auth_check(o.auth, c.user, c.pass, !strncasecmp(url, "https:", 6), c.cert);
+        cli_auth_check(o.auth, c.user, o.password, !strncasecmp(url, "https:", 6), c.cert);
     if (why) {
         free(url);
         return usage_error("%s", why);
@@ -1006,6 +1021,7 @@ static int session_main(const struct cmd *cp)
     o.url = url;
     wsm_session *s;
     enum wsm_err e = wsm_session_new(&o, &s);
+    explicit_bzero(typed, sizeof(typed));
     free(url);
     if (e) {
         fprintf(stderr, "winrm: %s\n", wsm_strerror(e));

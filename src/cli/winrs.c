@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "prompt.h"
 #include "clientcfg.h"
 #include "winrs_help.h"
 #include "wsm/wsm.h"
@@ -457,6 +458,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "winrs: %s\n", url ? "out of memory" : "invalid -r: value");
         return 1;
     }
+    static char typed[256]; /* a password asked on the terminal (prompt.h) */
+    if (cli_want_password(am, user, pass)) {
+        int pr = cli_ask_password("winrs", user, url, typed, sizeof(typed));
+        if (pr == -2)
+            return 1;
+        if (pr == 0)
+            pass = typed;
+    }
     const char *why = cli_auth_check(am, user, pass, !strncasecmp(url, "https:", 6), tls.cert);
     unsigned long code;
     if (!why)
@@ -490,6 +499,7 @@ int main(int argc, char **argv)
     }
     if (pass_arg) /* keep it out of ps and /proc/PID/cmdline from now on */
         explicit_bzero(pass_arg, strlen(pass_arg));
+    explicit_bzero(typed, sizeof(typed)); /* the sessions hold their copies */
     pthread_t sig_thread, in_thread;
     if (pthread_create(&sig_thread, NULL, signal_main, NULL) != 0) {
         fprintf(stderr, "winrs: cannot start a thread\n");

@@ -196,6 +196,12 @@ static enum wsm_err refresh(struct wsmd_auth *a, struct gone *g)
             a->stamp[0] = now[0]; /* not again until the file changes */
             return WSM_OK;
         }
+        if (!a->gen && uf.n == 0 && access(a->users_path, F_OK) != 0 && errno == ENOENT)
+            /* Read as empty (and watched): say so, or a typo in --users
+             * looks like a wrong password. */
+            wsmd__log("event=notice message=\"the user file %s does not exist: no password "
+                      "login works until a user is added (wsmd user add NAME --users %s)\"",
+                      a->users_path, a->users_path);
         if (a->gen && g)
             gone_diff(&a->uf, &uf, g);
         wsmd__userfile_clear(&a->uf);

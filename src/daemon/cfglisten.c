@@ -66,8 +66,9 @@ static enum wsm_err listen_bind(const char *url, struct wsmd_listener *l)
         return WSM_ERR_INVALID_ARG;
     if (!wsmd__cfgl_port_allowed(l->port))
         return WSM_ERR_ACCESS_DENIED;
-    if (wsmd__bind_listener(l) != 0) {
-        wsmd__log("event=listener-error url=%s error=\"%s\"", url, strerror(errno));
+    char why[300];
+    if (wsmd__bind_listener(l, why, sizeof(why)) != 0) {
+        wsmd__log("event=listener-error url=%s error=\"%s\"", url, why);
         return errno == EADDRINUSE ? WSM_ERR_ALREADY_EXISTS : WSM_ERR_IO;
     }
     return WSM_OK;

@@ -138,6 +138,19 @@ static enum wsm_err lookup_singleton(const struct cim_class *c, const struct cim
     return e;
 }
 
+/* The service classes answer w:UnsupportedFeature when systemd is not
+ * what runs the host (a container, another init): the fault says so,
+ * rather than leaving the reader to guess what is unsupported. */
+static void no_systemd_why(struct wsmd_call *call, const struct cim_class *c, enum wsm_err e)
+{
+    size_t n = strlen(c->name);
+    if (e == WSM_ERR_UNSUPPORTED_FEATURE && !call->fault_message && n >= 8 &&
+        !strcasecmp(c->name + n - 8, "_Service"))
+        call->fault_message = "Services are managed through systemd, and systemd is not running "
+                              "on this host (PID 1 is not systemd): wsmd cannot read or change "
+                              "services here.";
+}
+
 enum wsm_err wsmd__cim_lookup(const struct cim_class *c, const struct cim_ctx *ctx,
                               const struct wsm_envelope *env, struct cim_instance *inst)
 {
@@ -272,6 +285,7 @@ enum wsm_err wsmd__cim_get(struct wsmd_call *call)
     wsm__arena_init(&a);
     struct cim_instance inst = {.arena = &a};
     e = wsmd__cim_lookup(c, &id->ctx, call->env, &inst);
+    no_systemd_why(call, c, e);
     int k = -1, text_only = 0;
     if (!e && call->env->fragment) {
         k = fragment_prop(c, call->env->fragment, &text_only);
@@ -439,7 +453,9 @@ enum wsm_err wsmd__cim_invoke(struct wsmd_call *call, const char *method)
     wsmd__cim_ident(call, id);
     if (!id->has_account) {
         free(id);
-        call->fault_message = "The user has no local account to act as.";
+        call->fault_message = "The user has no local account to act as: wsmd runs as root and "
+                              "acts as the local account of the same name; create it (useradd -m "
+                              "NAME).";
         return WSM_ERR_ACCESS_DENIED;
     }
     struct wsm_arena a;
@@ -454,6 +470,7 @@ enum wsm_err wsmd__cim_invoke(struct wsmd_call *call, const char *method)
     }
     if (!e)
         e = c->invoke(&id->ctx, m, m->is_static ? NULL : &target, in, nin, out, &a);
+    no_systemd_why(call, c, e);
 
     const char *prefix = wsmd__class_uri(c, call->env->resource_uri);
     char action[512];

@@ -16,6 +16,7 @@
 #include "certauth.h"
 #include "colconfig.h"
 #include "envelope.h"
+#include "log.h"
 #include "negotiate.h"
 #include "throttle.h"
 
@@ -382,6 +383,13 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
     }
     if (!strcasecmp(key, "AllowRoot"))
         return parse_bool(value, &cfg->allow_root) ? WSM_ERR_INVALID_ARG : WSM_OK;
+    if (!strcasecmp(key, "LogLevel")) {
+        int l = wsmd__log_level_parse(value);
+        if (l < 0)
+            return WSM_ERR_INVALID_ARG;
+        cfg->log_level = l;
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "AuthBasic")) {
         /* winrm/config/service/auth/Basic (default true). */
         int on;
@@ -538,7 +546,7 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
             cfg->max_connections = (unsigned)v;
         return WSM_OK;
     }
-    return WSM_ERR_INVALID_ARG;
+    return WSM_ERR_NOT_FOUND; /* an unknown key: config_load says which */
 }
 
 enum wsm_err wsmd__config_load(struct wsmd_config *cfg, const char *path)
@@ -564,6 +572,9 @@ enum wsm_err wsmd__config_load(struct wsmd_config *cfg, const char *path)
         char *eq = strchr(k, '=');
         if (!eq) {
             e = WSM_ERR_INVALID_ARG;
+            size_t kl = strcspn(k, "\r\n");
+            fprintf(stderr, "wsmd: %s:%d: expected \"Key = value\", not \"%.*s\"\n", path, lineno,
+                    (int)(kl > 80 ? 80 : kl), k);
         } else {
             char *v = eq + 1;
             char *ke = eq;
@@ -576,12 +587,18 @@ enum wsm_err wsmd__config_load(struct wsmd_config *cfg, const char *path)
             while (vl && isspace((unsigned char)v[vl - 1]))
                 v[--vl] = '\0';
             e = wsmd__config_set(cfg, k, v);
+            /* The line, the key, and which of the two is wrong. */
+            if (e == WSM_ERR_NOT_FOUND)
+                fprintf(stderr, "wsmd: %s:%d: unknown key \"%.80s\"\n", path, lineno, k);
+            else if (e)
+                fprintf(stderr, "wsmd: %s:%d: bad value for %.80s: \"%.200s\"\n", path, lineno, k,
+                        v);
         }
-        if (e) {
-            fprintf(stderr, "wsmd: %s:%d: invalid setting\n", path, lineno);
+        if (e)
             break;
-        }
     }
     fclose(f);
+    if (!e && cfg->log_level)
+        wsmd__log_set_level(cfg->log_level);
     return e;
 }

@@ -17,9 +17,11 @@ enum wsm_err wsmd__config_add_listener(struct wsmd_config *cfg, const char *url)
  * KeyFile; Keytab, KerberosRealm, ServicePrincipal, CbtHardeningLevel;
  * ClientCAFile, CertMapping (repeatable; see certauth.h);
  * MaxConnectionsPerAddress, HeaderTimeoutms, BodyTimeoutms,
- * MaxAnonymousEnvelopeSize (connguard.h)). */
+ * MaxAnonymousEnvelopeSize (connguard.h); LogLevel (log.h)).
+ * WSM_ERR_NOT_FOUND for an unknown key, another error for a bad value. */
 enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const char *value);
-/* Lines "Key = value"; '#' starts a comment. */
+/* Lines "Key = value"; '#' starts a comment. A wrong line is named on stderr
+ * ("FILE:LINE: unknown key \"K\"" or "bad value for K: \"V\""). */
 enum wsm_err wsmd__config_load(struct wsmd_config *cfg, const char *path);
 /* With an https listener: reads and checks CertificateFile and KeyFile (a
  * key readable by other users is refused). Says why on stderr. */

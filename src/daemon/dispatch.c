@@ -15,6 +15,7 @@
  * w:AccessDenied (a user holding no right at all gets it for every
  * request but Identify, as Windows' RootSDDL gates the whole service). */
 #include <stdio.h>
+#include <pwd.h>
 #include <string.h>
 #include <strings.h>
 
@@ -249,10 +250,33 @@ static void safe_name(const char *s, char *out, size_t cap)
     out[i] = '\0';
 }
 
+#define NO_ACCOUNT_FIX                                                                             \
+    "wsmd runs as root and acts as the local account of the same name: create it (useradd -m "     \
+    "NAME) or use an existing account's name in the user file"
+
+/* As root, a user-file name with no local account of that name can do
+ * nothing (the first hour's trap): the fault and the log say so. */
+static int no_account(const struct wsmd_call *call)
+{
+    if (!call->srv->is_root || !call->user)
+        return 0;
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    return getpwnam_r(call->user, &pw, buf, sizeof(buf), &res) != 0 || !res;
+}
+
 static enum wsm_err deny(struct wsmd_call *call, const char *family, unsigned right)
 {
     char user[64];
     safe_name(call->user, user, sizeof(user));
+    if (no_account(call)) {
+        wsmd__log("event=access-denied user=%s family=%s right=%s reason=\"not a local account\" "
+                  "fix=\"useradd -m %s\"",
+                  user, family ? family : "-", right ? wsmd__authz_right_name(right) : "any", user);
+        call->fault_message =
+            "Access is denied: the user is not a local account. " NO_ACCOUNT_FIX ".";
+        return WSM_ERR_ACCESS_DENIED;
+    }
     wsmd__log("event=access-denied user=%s family=%s right=%s", user[0] ? user : "-",
               family ? family : "-", right ? wsmd__authz_right_name(right) : "any");
     call->fault_message =

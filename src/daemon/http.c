@@ -22,6 +22,7 @@
 #include "certauth.h"
 #include "connguard.h"
 #include "fault.h"
+#include "log.h"
 #include "negotiate.h"
 #include "privsep.h"
 #include "parkwatch.h"
@@ -81,6 +82,11 @@ struct req {
     struct wsm_buf body;
     char action[LOG_FIELD];
     char resource[LOG_FIELD];
+    /* For the request's log line: the scheme tried, the name a refused
+     * attempt gave, and why it was refused or faulted. */
+    char scheme[64];
+    char tried[WSMD_MAX_PRINCIPAL];
+    char reason[LOG_FIELD];
 
     /* Long-poll state: the parsed request stays while the connection is
      * suspended. */
@@ -312,9 +318,18 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct req *r, unsig
                          : r->principal[0] ? r->principal
                          : r->anonymous    ? "(anonymous)"
                                            : "-");
-        wsmd__log("peer=%s user=%s action=%s resource=%s status=%u us=%ld%s", peer, who,
+        if (status == MHD_HTTP_UNAUTHORIZED && r->tried[0] && !r->user[0])
+            snprintf(who, sizeof(who), "%s", r->tried); /* escaped already */
+        if (status == MHD_HTTP_UNAUTHORIZED && !r->reason[0])
+            snprintf(r->reason, sizeof(r->reason), "%s",
+                     r->scheme[0] ? "handshake-continues" : "no-credentials");
+        char reason[LOG_FIELD + 16] = "";
+        if (r->reason[0])
+            snprintf(reason, sizeof(reason), " reason=\"%s\"", r->reason);
+        wsmd__log("peer=%s user=%s action=%s resource=%s status=%u us=%ld%s scheme=%s%s", peer, who,
                   r->action[0] ? r->action : "-", r->resource[0] ? r->resource : "-", status,
-                  elapsed_us(&r->t0), r->sealed ? " sealed=1" : "");
+                  elapsed_us(&r->t0), r->sealed ? " sealed=1" : "", r->scheme[0] ? r->scheme : "-",
+                  reason);
     }
     return ret;
 }
@@ -325,6 +340,15 @@ static enum MHD_Result send_fault(struct MHD_Connection *c, struct req *r, enum 
     struct wsm_buf out;
     wsm__buf_init(&out, 0);
     const struct wsm_fault_info *fi = wsm__fault_info(err);
+    if (r) {
+        /* The fault's own text, quoted for the log line (no quote or
+         * control character can end the field or the line). */
+        const char *t = msg ? msg : fi->reason ? fi->reason : "-";
+        size_t i = 0;
+        for (; t[i] && i < sizeof(r->reason) - 1; i++)
+            r->reason[i] = t[i] == '"' ? '\'' : (unsigned char)t[i] < 0x20 ? ' ' : t[i];
+        r->reason[i] = '\0';
+    }
     if (wsm__fault_build(&out, err, relates_to, msg) != WSM_OK) {
         wsm__buf_free(&out);
         return send_reply(c, r, 500, NULL, 0, 0);
@@ -407,6 +431,18 @@ static enum MHD_Result throttled(struct MHD_Connection *c, struct req *r, unsign
     return send_reply(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, 0, 0);
 }
 
+/* A refused attempt: counted by the throttle, and remembered for the
+ * request's own log line (the name tried, never the password). */
+static void auth_fail(struct req *r, const char *addr, const char *user, const char *scheme,
+                      const char *why)
+{
+    wsmd__throttle_fail(r->srv->throttle, addr, user, scheme, why);
+    wsmd__log_escape(r->tried, sizeof(r->tried), user);
+    if (scheme && !r->scheme[0])
+        snprintf(r->scheme, sizeof(r->scheme), "%s", scheme);
+    snprintf(r->reason, sizeof(r->reason), "%s", why ? why : "-");
+}
+
 /* The scheme word of an Authorization header, for the failure log. */
 static void scheme_of(const char *authz, char *out, size_t n)
 {
@@ -436,7 +472,7 @@ static int nego_admit(struct req *r, const char *addr, const char *user, const c
         wsmd__throttle_ok(r->srv->throttle, addr, user);
         return 1;
     }
-    wsmd__throttle_fail(r->srv->throttle, addr, user, scheme, why);
+    auth_fail(r, addr, user, scheme, why);
     wsmd__nego_reset(r->nc);
     return 0;
 }
@@ -492,7 +528,7 @@ static enum MHD_Result basic_resumed(struct MHD_Connection *c, struct req *r)
         memcpy(r->user, j->user, sizeof(r->user));
         snprintf(r->principal, sizeof(r->principal), "%s", r->user);
     } else if (e == WSM_ERR_AUTH) {
-        wsmd__throttle_fail(r->srv->throttle, j->addr, j->user, "Basic", j->why);
+        auth_fail(r, j->addr, j->user, "Basic", j->why);
     } else {
         wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
     }
@@ -553,6 +589,10 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
          * user with a recent login from here). */
         peer_key(c, addr, sizeof(addr));
         scheme_of(authz, scheme, sizeof(scheme));
+        snprintf(r->scheme, sizeof(r->scheme), "%s",
+                 wsmd__certauth_is_scheme(authz) ? "Certificate" : scheme);
+    } else if (nego_user || nego_principal) {
+        snprintf(r->scheme, sizeof(r->scheme), "Negotiate");
     }
     if (authz && r->nc && wsmd__nego_is_scheme(authz)) {
         /* One leg of the connection's handshake. */
@@ -568,13 +608,13 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
         if (e != WSM_OK && e != WSM_ERR_AUTH)
             wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
         if (e == WSM_ERR_AUTH)
-            wsmd__throttle_fail(r->srv->throttle, addr, tu, scheme, "bad-token");
+            auth_fail(r, addr, tu, scheme, "bad-token");
         if (e != WSM_OK || !done)
             return unauthorized(c, r, e && basic_allowed(r));
         const char *nu = wsmd__nego_user(r->nc), *np = wsmd__nego_principal(r->nc);
         if (!nu && (r->col == WSMD_COL_NONE || !np)) {
             /* A principal with no local account: the collector's paths only. */
-            wsmd__throttle_fail(r->srv->throttle, addr, np, scheme, "no-local-account");
+            auth_fail(r, addr, np, scheme, "no-local-account");
             wsmd__nego_reset(r->nc);
             free(r->www);
             r->www = NULL;
@@ -618,8 +658,8 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
             return after_auth(c, r);
         }
         if (!r->lis->https || !wsmd__certauth_user(r->srv->certauth, c, r->user, sizeof(r->user))) {
-            wsmd__throttle_fail(r->srv->throttle, addr, NULL, "certificate",
-                                r->lis->https ? "no-valid-mapped-certificate" : "not-https");
+            auth_fail(r, addr, NULL, "certificate",
+                      r->lis->https ? "no-valid-mapped-certificate" : "not-https");
             return unauthorized(c, r, basic_allowed(r));
         }
         /* The monitor checks the name against its own CertMapping lines. */
@@ -639,7 +679,7 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
             unsigned wait = wsmd__throttle_check(r->srv->throttle, addr, NULL);
             if (wait)
                 return throttled(c, r, wait);
-            wsmd__throttle_fail(r->srv->throttle, addr, NULL, scheme, why);
+            auth_fail(r, addr, NULL, scheme, why);
             return unauthorized(c, r, 1);
         }
         unsigned wait = wsmd__throttle_check(r->srv->throttle, addr, user);
@@ -659,7 +699,7 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, struct req *r, const
             if (e != WSM_ERR_AUTH)
                 wsmd__log("event=auth-error error=\"%s\"", wsm_strerror(e));
             else
-                wsmd__throttle_fail(r->srv->throttle, addr, user, scheme, why);
+                auth_fail(r, addr, user, scheme, why);
             return unauthorized(c, r, 1);
         }
         wsmd__throttle_ok(r->srv->throttle, addr, user);
@@ -925,6 +965,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             r->nc = ci ? ci->socket_context : NULL;
         }
         *con_cls = r;
+        if (wsmd__log_enabled(WSMD_LOG_DEBUG)) {
+            /* LogLevel = debug: when a request began, for one that never ends. */
+            char peer[80], u[LOG_FIELD];
+            peer_of(c, peer, sizeof(peer));
+            log_copy(u, url);
+            wsmd__logp(WSMD_LOG_DEBUG, "event=request-start peer=%s method=%.16s url=%s", peer,
+                       method, u);
+        }
         wsmd__connguard_phase(r->srv->guard, c, WSMD_CONN_BODY);
         if (!framing_ok(c, r))
             return send_reply(c, r, r->close == 2 ? MHD_HTTP_NOT_IMPLEMENTED : MHD_HTTP_BAD_REQUEST,
@@ -1161,6 +1209,18 @@ enum wsm_err wsmd__http_listener_start(struct wsmd_server *srv, struct wsmd_list
             return WSM_ERR_INVALID_ARG;
         }
     }
+    if (!l->has_lfd) {
+        /* Bound here rather than by libmicrohttpd: its error does not say
+         * which address failed, ours does. */
+        char why[300];
+        if (wsmd__bind_listener(l, why, sizeof(why)) != 0) {
+            fprintf(stderr, "wsmd: %s\n", why);
+            return WSM_ERR_IO;
+        }
+        bind[0].option = MHD_OPTION_LISTEN_SOCKET;
+        bind[0].value = l->lfd;
+        bind[0].ptr_value = NULL;
+    }
     l->srv = srv;
     l->mhd = MHD_start_daemon(
         flags, 0, accept_policy, l, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -1172,8 +1232,12 @@ enum wsm_err wsmd__http_listener_start(struct wsmd_server *srv, struct wsmd_list
         /* Headers of WinRM clients take a few KB, Kerberos tickets with a
          * PAC tens of KB (WSMD_HTTP_POOL); MHD clears the pool per request. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WSMD_HTTP_POOL, MHD_OPTION_END);
-    if (!l->mhd)
+    if (!l->mhd) {
+        if (l->has_lfd)
+            close(l->lfd); /* this process's copy (the privsep monitor keeps its own) */
+        l->has_lfd = 0;
         return WSM_ERR_IO;
+    }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
     if (di && di->port)
         l->port = di->port;

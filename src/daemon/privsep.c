@@ -172,50 +172,6 @@ static int drop_privileges(const struct passwd *pw)
 
 /* ---- the split ----------------------------------------------------------- */
 
-/* The monitor binds the listeners, so that ports stay the same when a new
- * network process takes over and ports below 1024 need no privilege in
- * it. */
-int wsmd__bind_listener(struct wsmd_listener *l)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    memset(&ss, 0, sizeof(ss));
-    int v6 = strchr(l->host, ':') != NULL;
-    if (v6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((unsigned short)l->port);
-        if (inet_pton(AF_INET6, l->host, &s6->sin6_addr) != 1)
-            return -1;
-        len = sizeof(*s6);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((unsigned short)l->port);
-        if (inet_pton(AF_INET, l->host, &s4->sin_addr) != 1)
-            return -1;
-        len = sizeof(*s4);
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (v6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
-        close(fd);
-        return -1;
-    }
-    len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-        l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
-    l->lfd = fd;
-    l->has_lfd = 1;
-    return 0;
-}
-
 /* Runs in the new network process: the channels, the privileges, the
  * hooks that send privileged work to the monitor. */
 static void become_network(struct wsmd_server *srv, const struct passwd *pw, int sp[][2],
@@ -307,9 +263,12 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
     if (!pw.pw_name)
         return WSM_ERR_NOMEM;
     for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
-        if (wsmd__bind_listener(&srv->cfg.listeners[i]) != 0) {
-            fprintf(stderr, "wsmd: cannot listen on %s: %s\n", srv->cfg.listeners[i].url,
-                    strerror(errno));
+        /* The monitor binds the listeners, so that ports stay the same when
+         * a new network process takes over and ports below 1024 need no
+         * privilege in it. */
+        char why[300];
+        if (wsmd__bind_listener(&srv->cfg.listeners[i], why, sizeof(why)) != 0) {
+            fprintf(stderr, "wsmd: %s\n", why);
             return WSM_ERR_IO;
         }
     }

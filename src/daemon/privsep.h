@@ -98,11 +98,6 @@ struct wsmd_cfgedit;
  * with n edits for user (who must have authenticated through it). */
 enum wsm_err wsmd__ps_config_set(const char *user, const struct wsmd_cfgedit *ed, size_t n);
 
-/* Binds and listens on l's address and port (l->lfd, l->has_lfd, the
- * real port in l->port); -1 with errno. The monitor's, for the listeners
- * of the split and those created later (PS_CFG_LISTEN). */
-struct wsmd_listener;
-int wsmd__bind_listener(struct wsmd_listener *l);
 /* 1 if user authenticated through the monitor since the network process
  * started (monitor side). */
 int wsmd__monitor_authed(const char *user);

@@ -13,6 +13,7 @@
 #include "authz.h"
 #include "cgroup.h"
 #include "config.h"
+#include "log.h"
 #ifdef WSMD_HAVE_CIM
 #include "cimops.h"
 #endif
@@ -185,6 +186,8 @@ static void apply_scalars(struct wsmd_server *srv, const struct wsmd_config *n)
     STORE(c->enum_budget_total_kb, n->enum_budget_total_kb);
     STORE(c->max_processes_per_user, n->max_processes_per_user);
     STORE(c->cbt_hardening, n->cbt_hardening);
+    STORE(c->log_level, n->log_level);
+    wsmd__log_set_level(n->log_level ? n->log_level : WSMD_LOG_INFO); /* LogLevel (log.h) */
     STORE(wsmd__create_limits.max_processes_per_user,
           n->max_processes_per_user ? n->max_processes_per_user : 100);
     if (srv->auth)

@@ -37,6 +37,7 @@ static const struct {
     {"AuthBasic", K_LIVE},
     {"MaxTimeoutms", K_LIVE},
     {"LogReceives", K_LIVE},
+    {"LogLevel", K_LIVE},
     {"Allow", K_LIVE},
     {"AllowRoot", K_LIVE},
     {"MaxAuthFailuresPerAddress", K_LIVE},
@@ -257,6 +258,8 @@ enum wsm_err wsmd__reload_parse(struct wsmd_config *cfg, const char *name, const
     argv_apply(cfg, 0);
     for (size_t i = 0; i < kv.n && !e; i++) {
         e = wsmd__config_set(cfg, kv.v[i].key, kv.v[i].value);
+        if (e == WSM_ERR_NOT_FOUND)
+            e = WSM_ERR_INVALID_ARG; /* an unknown key (config.h): refused all the same */
         if (e) {
             char ek[128], ev[200];
             wsmd__reload_escape(ek, sizeof(ek), kv.v[i].key);

@@ -104,6 +104,7 @@ struct wsmd_config {
      * from any path), MaxAuthFailuresPerAddress / PerUser (0: off),
      * AuthFailureWindowSec, AuthLockoutSec. */
     int allow_root;
+    int log_level; /* LogLevel (log.h priority); 0: not set, info */
     unsigned auth_max_per_address;
     unsigned auth_max_per_user;
     unsigned auth_window_sec;
@@ -207,6 +208,10 @@ struct shell_cmd_end;
 /* The engine's end-of-command hook: one log line per command. */
 void wsmd__shell_log_end(const struct shell_cmd_end *e);
 #define WSMD_SHELL_URI "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
+
+/* Binds and listens on l's address (l->lfd, has_lfd; port 0 becomes the
+ * port chosen). -1 with why = "cannot listen on ADDR:PORT: REASON". */
+int wsmd__bind_listener(struct wsmd_listener *l, char *why, size_t whylen);
 
 /* HTTP listeners. */
 enum wsm_err wsmd__http_start(struct wsmd_server *srv);

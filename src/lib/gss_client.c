@@ -55,6 +55,9 @@ static void gss_error(char *err, size_t errlen, const char *what, OM_uint32 maj,
     }
 }
 
+struct wsm_gss_cred;
+static void kinit_hint(const struct wsm_gss_cred *c, OM_uint32 maj, char *err, size_t errlen);
+
 struct wsm_gss_cred {
     enum wsm_gss_kind kind;
     char *user, *password, *target;
@@ -222,6 +225,7 @@ static void acquire(struct wsm_gss_cred *c)
                                ? "no NTLM credentials (is gss-ntlmssp installed?)"
                                : "no Kerberos or NTLM credentials";
         gss_error(err, errlen, what, maj, min);
+        kinit_hint(c, maj, err, errlen);
         c->cred = GSS_C_NO_CREDENTIAL;
         return;
     }
@@ -373,6 +377,7 @@ enum wsm_err wsm__gss_step(struct wsm_gss_ctx *x, const unsigned char *in, size_
                                   inlen ? &ib : GSS_C_NO_BUFFER, &actual, &ob, &flags, NULL);
     if (GSS_ERROR(maj)) {
         gss_error(err, errlen, "authentication failed", maj, min);
+        kinit_hint(x->c, maj, err, errlen);
         wsm__gss.release_buffer(&min, &ob);
         return WSM_ERR_AUTH;
     }
@@ -601,4 +606,18 @@ enum wsm_err wsm__gss_unseal(struct wsm_gss_ctx *x, const char *content_type,
     if (e && out->data)
         explicit_bzero(out->data, out->len);
     return e;
+}
+
+/* Kerberos (or SPNEGO) from the ticket cache, and no ticket there: the
+ * fix is kinit, and the message says so. */
+static void kinit_hint(const struct wsm_gss_cred *c, OM_uint32 maj, char *err, size_t errlen)
+{
+    if (!err || !errlen || c->password || c->kind == WSM_GSS_NTLM)
+        return;
+    if (GSS_ROUTINE_ERROR(maj) != GSS_S_NO_CRED && !strstr(err, "No Kerberos credentials") &&
+        !strstr(err, "credentials cache") && !strstr(err, "No credentials"))
+        return;
+    size_t o = strlen(err);
+    snprintf(err + o, errlen - o, " (no Kerberos ticket: run kinit%s%s first)", c->user ? " " : "",
+             c->user ? c->user : "");
 }

@@ -364,10 +364,17 @@ static void cert_error(struct wsm_tls *t, unsigned status, char *err, size_t err
     int dl = k >= 0 && d.data ? (int)strnlen((const char *)d.data, d.size) : 0;
     while (dl > 0 && d.data[dl - 1] == ' ')
         dl--;
-    snprintf(err, errlen, "the server's certificate %s%s%s (%.*s)", what,
+    /* And what to do about it, in the tools' switches. */
+    const char *fix =
+        (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
+            ? "; to trust its CA: -cacert:CA.pem, or to skip this check: -skipCAcheck"
+        : (status & GNUTLS_CERT_UNEXPECTED_OWNER)
+            ? "; connect by a name the certificate holds, or skip this check: -skipCNcheck"
+            : "";
+    snprintf(err, errlen, "the server's certificate %s%s%s (%.*s)%s", what,
              (status & GNUTLS_CERT_UNEXPECTED_OWNER) ? " " : "",
              (status & GNUTLS_CERT_UNEXPECTED_OWNER) ? t->host : "", dl ? dl : 3,
-             dl ? (const char *)d.data : "...");
+             dl ? (const char *)d.data : "...", fix);
     if (d.data)
         (*gt.free_fn)(d.data);
 }

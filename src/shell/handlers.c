@@ -48,7 +48,13 @@ static enum wsm_err lookup_identity(struct wsmd_call *call, struct identity *id)
     }
     /* Root: the authenticated name must be a local account. */
     if (getpwnam_r(call->user, &id->pw, id->pwbuf, sizeof(id->pwbuf), &res) != 0 || !res) {
-        call->fault_message = "The user has no local account to run commands as.";
+        /* The first hour's trap: say what to do, here and in the log. */
+        call->fault_message = "The user has no local account to run commands as: wsmd runs as "
+                              "root and runs a user's commands as the local account of the same "
+                              "name; create it (useradd -m NAME).";
+        wsmd__log("event=shell-refused user=%s reason=\"not a local account\" fix=\"useradd -m "
+                  "%s\"",
+                  call->user, call->user);
         return WSM_ERR_ACCESS_DENIED;
     }
     int n = MAX_GROUPS;

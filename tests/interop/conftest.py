@@ -51,8 +51,9 @@ def run_cli(args, input_text=None, timeout=20):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def user_add(users_file, name, password):
-    cp = run_cli(["user", "add", name, "--users", str(users_file)],
+def user_add(users_file, name, password, force=False):
+    cp = run_cli(["user", "add", name, "--users", str(users_file),
+                  *(["--force"] if force else [])],
                  input_text=password + "\n")
     assert cp.returncode == 0, (
         f"`wsmd user add {name}` failed rc={cp.returncode}\n"

@@ -465,10 +465,10 @@ def test_config_errors(kdc, users_file, tmp_path):
         assert cp.returncode != 0 and "listening on" not in cp.stderr, cp
         return cp.stderr
     assert "keytab" in refused(f"Keytab = {tmp_path / 'missing.keytab'}\n")
-    assert "invalid setting" in refused("ServicePrincipal = nohost\n")
-    assert "invalid setting" in refused("ServicePrincipal = HTTP/host@REALM\n")
-    assert "invalid setting" in refused("KerberosRealm = A@B\n")
-    assert "invalid setting" in refused("CbtHardeningLevel = Sometimes\n")
+    assert 'bad value for ServicePrincipal: "nohost"' in refused("ServicePrincipal = nohost\n")
+    assert "bad value for ServicePrincipal" in refused("ServicePrincipal = HTTP/host@REALM\n")
+    assert 'bad value for KerberosRealm: "A@B"' in refused("KerberosRealm = A@B\n")
+    assert "bad value for CbtHardeningLevel" in refused("CbtHardeningLevel = Sometimes\n")
 
 
 # ---- pywinrm and the remote shell ------------------------------------------

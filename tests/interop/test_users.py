@@ -50,7 +50,7 @@ def test_user_del_unknown_fails(tmp_path):
 def test_user_update_password(tmp_path, wsmd_factory):
     users = tmp_path / "users"
     user_add(users, USER, "old-pw-0")
-    user_add(users, USER, PASSWORD)
+    user_add(users, USER, PASSWORD, force=True)
     cp = run_cli(["user", "list", "--users", str(users)])
     assert cp.stdout.split() == ["alice"], cp.stdout
     d = wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(users))

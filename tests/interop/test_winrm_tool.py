@@ -408,7 +408,7 @@ def test_invoke_create_terminate(procs):
 
     doc = json.loads(ok(winrm(procs, "invoke", "Terminate",
                               f"wmicimv2/Win32_Process?Handle={pid}", "-format:json")))
-    assert doc["Terminate_OUTPUT"]["ReturnValue"] == "0"
+    assert doc["Terminate_OUTPUT"]["ReturnValue"] == 0  # a uint32, typed
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)

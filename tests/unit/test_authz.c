@@ -150,9 +150,14 @@ static void test_root_defaults(void **state)
      * but Identify, before any resource is looked at. */
     assert_int_equal(send_req(&f, "wsmd-no-such-account-x", XF "Get", WSM_NS_CFG, NULL),
                      WSM_ERR_ACCESS_DENIED);
-    assert_non_null(strstr(f.fault_message, "no right"));
+    /* As root, a name with no local account is told why, and what to do. */
+    assert_non_null(strstr(f.fault_message, "the user is not a local account"));
+    assert_non_null(strstr(f.fault_message, "useradd -m NAME"));
     assert_int_equal(send_req(&f, "wsmd-no-such-account-x", XF "Get", "http://x/y", NULL),
                      WSM_ERR_ACCESS_DENIED);
+    /* An account in no group: no right. */
+    assert_int_equal(send_req(&f, "daemon", XF "Get", WSM_NS_CFG, NULL), WSM_ERR_ACCESS_DENIED);
+    assert_non_null(strstr(f.fault_message, "no right"));
     stop(&f);
 }
 
