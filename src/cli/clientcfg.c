@@ -26,7 +26,7 @@ void cli_clientcfg_defaults(struct cli_clientcfg *c)
 int cli_clientcfg_path(char *out, size_t n)
 {
     const char *x = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-    int k = x && *x ? snprintf(out, n, "%s/wsmd/client.conf", x)
+    int k = x && *x         ? snprintf(out, n, "%s/wsmd/client.conf", x)
             : home && *home ? snprintf(out, n, "%s/.config/wsmd/client.conf", home)
                             : -1;
     return k > 0 && (size_t)k < n ? 0 : -1;
@@ -94,8 +94,7 @@ static int put(struct cli_clientcfg *c, const struct prop *p, const char *v, cha
                                        ("host names or addresses separated by commas, * as a "
                                         "wildcard"),
                                        "basic, negotiate, ntlm or kerberos"};
-    snprintf(err, n, "the value of %s (\"%.64s\") is invalid: want %s", p->name, v,
-             want[p->kind]);
+    snprintf(err, n, "the value of %s (\"%.64s\") is invalid: want %s", p->name, v, want[p->kind]);
     return -1;
 }
 
@@ -127,9 +126,9 @@ int cli_clientcfg_load(struct cli_clientcfg *c, char *err, size_t n)
         return 0; /* nowhere to look: the defaults */
     FILE *f = fopen(path, "re");
     if (!f)
-        return errno == ENOENT ? 0 : (snprintf(err, n, "cannot read %s: %s", path,
-                                               strerror(errno)),
-                                      -1);
+        return errno == ENOENT
+                   ? 0
+                   : (snprintf(err, n, "cannot read %s: %s", path, strerror(errno)), -1);
     char line[4096];
     int lineno = 0, rc = 0;
     while (rc == 0 && fgets(line, sizeof(line), f)) {
@@ -194,7 +193,8 @@ int cli_clientcfg_save(const struct cli_clientcfg *c, char *err, size_t n)
     }
     fprintf(f, "# winrm/config/client (winrm set winrm/config/client @{...} writes this file)\n");
     fprintf(f, "TrustedHosts = %s\nAllowUnencrypted = %s\nDefaultAuth = %s\n", c->trusted_hosts,
-            c->allow_unencrypted ? "true" : "false", c->default_auth[0] ? c->default_auth : "basic");
+            c->allow_unencrypted ? "true" : "false",
+            c->default_auth[0] ? c->default_auth : "basic");
     fprintf(f, "Basic = %s\nKerberos = %s\nNegotiate = %s\nCertificate = %s\n",
             c->basic ? "true" : "false", c->kerberos ? "true" : "false",
             c->negotiate ? "true" : "false", c->certificate ? "true" : "false");
@@ -346,8 +346,8 @@ const char *cli_clientcfg_check(const struct cli_clientcfg *c, enum wsm_auth a, 
                  "The WinRM client cannot process the request. %s authentication is currently "
                  "disabled in the client configuration. Change the client configuration and "
                  "try the request again.",
-                 a == WSM_AUTH_BASIC      ? "Basic"
-                 : a == WSM_AUTH_KERBEROS ? "Kerberos"
+                 a == WSM_AUTH_BASIC         ? "Basic"
+                 : a == WSM_AUTH_KERBEROS    ? "Kerberos"
                  : a == WSM_AUTH_CERTIFICATE ? "Certificate"
                                              : "Negotiate");
         return msg;

@@ -15,11 +15,11 @@
 #define CLI_CLIENT_URI "http://schemas.microsoft.com/wbem/wsman/1/config/client"
 
 struct cli_clientcfg {
-    char trusted_hosts[2048]; /* "" (Windows' default): none; "*": any */
-    int allow_unencrypted;    /* false */
+    char trusted_hosts[2048];                    /* "" (Windows' default): none; "*": any */
+    int allow_unencrypted;                       /* false */
     int basic, kerberos, negotiate, certificate; /* client/auth: all true */
-    unsigned http_port, https_port;               /* 5985, 5986 */
-    char default_auth[16];                        /* "": Basic (see clientcfg.c) */
+    unsigned http_port, https_port;              /* 5985, 5986 */
+    char default_auth[16];                       /* "": Basic (see clientcfg.c) */
 };
 
 /* Windows' defaults. */

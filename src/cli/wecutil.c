@@ -276,7 +276,7 @@ static int set_enabled(const struct conf *c, const char *name, const char *value
     return rc;
 }
 
-static int delete(const struct conf *c, const char *name)
+static int delete (const struct conf *c, const char *name)
 {
     char *path = path_of(c, name);
     if (!path)
@@ -337,8 +337,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (is(verb, "gs", "get-subscription")) {
-        int xml = i < argc && (!strcasecmp(argv[i], "/f:xml") ||
-                               !strcasecmp(argv[i], "/format:xml"));
+        int xml =
+            i < argc && (!strcasecmp(argv[i], "/f:xml") || !strcasecmp(argv[i], "/format:xml"));
         snprintf(req, sizeof(req), "%s %s", xml ? "gsxml" : "gs", arg);
         return simple(&c, req);
     }
@@ -356,7 +356,7 @@ int main(int argc, char **argv)
     if (is(verb, "cs", "create-subscription"))
         return create(&c, arg);
     if (is(verb, "ds", "delete-subscription"))
-        return delete(&c, arg);
+        return delete (&c, arg);
     if (is(verb, "ss", "set-subscription")) {
         const char *v = i < argc ? enabled_switch(argv[i]) : NULL;
         if (!v) {

@@ -27,7 +27,7 @@ struct ofile {
     char *path;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int fd; /* -1: opened at the next append (first use, after a reopen) */
+    int fd;           /* -1: opened at the next append (first use, after a reopen) */
     uint64_t written; /* sequence number of the last batch appended */
     uint64_t covered; /* every batch <= this has been through an fdatasync */
     /* Batches in (fail_lo, fail_hi] had a failed fdatasync. Sticky: a later
@@ -430,8 +430,8 @@ enum wsm_err wsmd__outputs_write(struct wsmd_outputs *o, unsigned outputs, const
     if (err == WSM_OK && (outputs & (WSMD_OUT_JSONL | WSMD_OUT_SYSLOG)))
         err = json_lines(&json, off, ev, n, m);
     for (size_t i = 0; err == WSM_OK && (outputs & WSMD_OUT_XML) && i < n; i++) {
-        err = wsmd__output_xml_line(&xml, ev[i].xml ? ev[i].xml : "",
-                                    ev[i].xml ? ev[i].xml_len : 0);
+        err =
+            wsmd__output_xml_line(&xml, ev[i].xml ? ev[i].xml : "", ev[i].xml ? ev[i].xml_len : 0);
         if (err == WSM_OK)
             err = wsm__buf_add(&xml, "\n", 1);
     }

@@ -197,10 +197,11 @@ fail:
 static enum wsm_err open_conn(const char *path, sqlite3 **out)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                             wsmd__sqlite_vfs());
+    int rc =
+        sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, wsmd__sqlite_vfs());
     if (rc != SQLITE_OK) {
-        enum wsm_err err = refuse(path, "cannot open", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        enum wsm_err err =
+            refuse(path, "cannot open", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
         return err;
     }

@@ -118,10 +118,12 @@ static int do_connect(struct wsmd_syslog *s)
         s->fd = fd;
         return 0;
     }
-    struct addrinfo hints = {
-        .ai_socktype = s->kind == K_TCP ? SOCK_STREAM : SOCK_DGRAM,
-        .ai_flags = AI_ADDRCONFIG,
-    }, *res = NULL;
+    struct addrinfo hints =
+                        {
+                            .ai_socktype = s->kind == K_TCP ? SOCK_STREAM : SOCK_DGRAM,
+                            .ai_flags = AI_ADDRCONFIG,
+                        },
+                    *res = NULL;
     int g = getaddrinfo(s->host, s->port, &hints, &res);
     if (g != 0) {
         errno = g == EAI_SYSTEM ? errno : EHOSTUNREACH;
@@ -236,10 +238,9 @@ static int digits(const char *s, size_t n)
 static void timestamp(const char *t, char *out, size_t outlen)
 {
     out[0] = '\0';
-    if (!t || strlen(t) < 20 || !digits(t, 4) || t[4] != '-' || !digits(t + 5, 2) ||
-        t[7] != '-' || !digits(t + 8, 2) || (t[10] != 'T' && t[10] != 't') ||
-        !digits(t + 11, 2) || t[13] != ':' || !digits(t + 14, 2) || t[16] != ':' ||
-        !digits(t + 17, 2))
+    if (!t || strlen(t) < 20 || !digits(t, 4) || t[4] != '-' || !digits(t + 5, 2) || t[7] != '-' ||
+        !digits(t + 8, 2) || (t[10] != 'T' && t[10] != 't') || !digits(t + 11, 2) || t[13] != ':' ||
+        !digits(t + 14, 2) || t[16] != ':' || !digits(t + 17, 2))
         return;
     const char *p = t + 19, *frac = NULL;
     size_t nfrac = 0;
@@ -272,9 +273,9 @@ static int severity(const char *level)
     static const struct {
         const char *name;
         int sev;
-    } names[] = {{"0", 6}, {"1", 2}, {"2", 3}, {"3", 4}, {"4", 6}, {"5", 7},
-                 {"Critical", 2}, {"Error", 3}, {"Warning", 4}, {"Information", 6},
-                 {"Verbose", 7}};
+    } names[] = {{"0", 6},       {"1", 2},           {"2", 3},        {"3", 4},
+                 {"4", 6},       {"5", 7},           {"Critical", 2}, {"Error", 3},
+                 {"Warning", 4}, {"Information", 6}, {"Verbose", 7}};
     for (size_t i = 0; level && i < sizeof(names) / sizeof(names[0]); i++)
         if (strcasecmp(level, names[i].name) == 0)
             return names[i].sev;
@@ -296,16 +297,15 @@ static enum wsm_err param(struct wsm_buf *b, const char *name, const char *v)
     return err == WSM_OK ? wsm__buf_add(b, "\"", 1) : err;
 }
 
-enum wsm_err wsmd__syslog_format(struct wsm_buf *out, const char *app,
-                                 const struct wsmd_event *ev, const struct wsmd_event_meta *m,
-                                 const char *msg, size_t msg_len)
+enum wsm_err wsmd__syslog_format(struct wsm_buf *out, const char *app, const struct wsmd_event *ev,
+                                 const struct wsmd_event_meta *m, const char *msg, size_t msg_len)
 {
     char ts[48], num[32];
     timestamp(ev->time_created, ts, sizeof(ts));
     if (!ts[0])
         timestamp(m->received, ts, sizeof(ts));
-    enum wsm_err err = wsm__buf_printf(out, "<%d>1 %s ", FACILITY * 8 + severity(ev->level),
-                                       ts[0] ? ts : "-");
+    enum wsm_err err =
+        wsm__buf_printf(out, "<%d>1 %s ", FACILITY * 8 + severity(ev->level), ts[0] ? ts : "-");
     if (err == WSM_OK)
         err = field(out, ev->computer, 255);
     if (err == WSM_OK)
@@ -373,8 +373,7 @@ static size_t cut_utf8(const char *p, size_t len, size_t max)
 }
 
 enum wsm_err wsmd__syslog_send(struct wsmd_syslog *s, const struct wsmd_event *ev, size_t n,
-                               const struct wsmd_event_meta *m, const char *json,
-                               const size_t *off)
+                               const struct wsmd_event_meta *m, const char *json, const size_t *off)
 {
     struct wsm_buf all, one;
     wsm__buf_init(&all, 0);

@@ -20,9 +20,18 @@
  * MaxEnvelopeSize is here only to be removed when MaxEnvelopeSizekb is set
  * (both set the same limit). */
 const char *const wsmd__cfgfile_managed[] = {
-    "MaxEnvelopeSizekb",   "MaxEnvelopeSize",      "EnumerationTimeoutms", "MaxConnections",
-    "AllowUnencrypted",    "AuthBasic",            "CbtHardeningLevel",    "MaxShellsPerUser",
-    "MaxProcessesPerShell", "MaxMemoryPerShellMB", "IdleTimeout",          "MaxTimeoutms",
+    "MaxEnvelopeSizekb",
+    "MaxEnvelopeSize",
+    "EnumerationTimeoutms",
+    "MaxConnections",
+    "AllowUnencrypted",
+    "AuthBasic",
+    "CbtHardeningLevel",
+    "MaxShellsPerUser",
+    "MaxProcessesPerShell",
+    "MaxMemoryPerShellMB",
+    "IdleTimeout",
+    "MaxTimeoutms",
     NULL,
 };
 

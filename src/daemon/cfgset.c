@@ -247,8 +247,8 @@ static enum wsm_err current(struct wsmd_call *call, xmlDocPtr *doc, xmlNodePtr *
     call->out = saved;
     *doc = NULL;
     if (!e)
-        *doc = xmlReadMemory(b.data, (int)b.len, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
-                                                               XML_PARSE_NOWARNING);
+        *doc = xmlReadMemory(b.data, (int)b.len, NULL, NULL,
+                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     wsm__buf_free(&b);
     if (e)
         return e;

@@ -57,7 +57,7 @@ struct req {
     struct wsmd_server *srv;
     const struct wsmd_listener *lis;
     struct timespec t0;
-    char user[WSMD_MAX_USER];  /* empty: anonymous, or a principal only */
+    char user[WSMD_MAX_USER]; /* empty: anonymous, or a principal only */
     /* The authenticated name (collector.h); set with user, or alone for a
      * principal with no local account on the collector's paths. */
     char principal[WSMD_MAX_PRINCIPAL];
@@ -734,8 +734,7 @@ static enum MHD_Result after_auth(struct MHD_Connection *c, struct req *r)
     } else if (!content_type_ok(ct)) {
         return send_fault(c, r, WSM_ERR_UNSUPPORTED_MEDIA, NULL, NULL);
     } else if (r->nc && (wsmd__nego_user(r->nc) || wsmd__nego_principal(r->nc)) &&
-               !basic_allowed(r) &&
-               !(r->nego_token && cl && !strcmp(cl, "0"))) {
+               !basic_allowed(r) && !(r->nego_token && cl && !strcmp(cl, "0"))) {
         /* Plain bodies after NTLM: loopback, HTTPS or AllowUnencrypted
          * only. The handshake's last leg is an empty POST (pywinrm, our
          * clients): nothing in clear, answered 200. */
@@ -862,8 +861,9 @@ static enum MHD_Result on_body_complete(struct MHD_Connection *c, struct req *r)
     if (r->col != WSMD_COL_NONE) {
         /* A source's body: SLDC, UTF-16, characters XML forbids (collector.h). */
         enum wsm_err be = wsmd__collector_body(
-            r->srv, c, &r->body, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding"),
-            &lim.max_size, &lifted);
+            r->srv, c, &r->body,
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding"), &lim.max_size,
+            &lifted);
         if (be)
             return send_fault(c, r, be, NULL, NULL);
     }

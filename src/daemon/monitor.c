@@ -628,8 +628,7 @@ static enum wsm_err req_config_set(struct ps_msg *q, struct ps_msg *a)
         wsmd__authz_new(&mon.srv->cfg, mon.srv->is_root, &mon.srv->authz) != WSM_OK)
         mon.srv->authz = NULL;
     pthread_mutex_unlock(&mon.lock);
-    if (!known || !mon.srv->authz ||
-        !(wsmd__authz_rights(mon.srv, user) & WSMD_RIGHT_CONFIG_WRITE))
+    if (!known || !mon.srv->authz || !(wsmd__authz_rights(mon.srv, user) & WSMD_RIGHT_CONFIG_WRITE))
         return WSM_ERR_ACCESS_DENIED;
     return wsmd__cfgset_write(mon.srv->cfg.config_path, ed, n);
 }

@@ -79,7 +79,7 @@ struct wsmd_nego {
     char *service;
     char *keytab;
     int service_given;
-    int allow_unmapped; /* Kerberos names without a local account pass (collector) */
+    int allow_unmapped;       /* Kerberos names without a local account pass (collector) */
     int want_ntlm, want_krb5; /* asked for, and the system seems to have it */
     int cbt_level;            /* enum wsmd_cbt */
     unsigned char *cbt;       /* channel binding application data (TLS), or NULL */

@@ -139,8 +139,8 @@ struct wsmd_server {
     struct shell_mgr *shells;
     struct wsmd_authz *authz; /* who may do what (authz.h) */
     int is_root;
-    struct wsmd_parked *parked;   /* requests waiting (long-poll), for shutdown */
-    struct wsmd_connguard *guard; /* per-address limits, deadlines (connguard.h) */
+    struct wsmd_parked *parked;       /* requests waiting (long-poll), for shutdown */
+    struct wsmd_connguard *guard;     /* per-address limits, deadlines (connguard.h) */
     struct wsmd_collector *collector; /* NULL: no Subscriptions folder (collector.h) */
 };
 
@@ -155,10 +155,10 @@ struct wsmd_call {
     /* The authenticated name as proven (WS1$@EXAMPLE.COM, a certificate's
      * CN, the user): who a source is to the event collector. */
     const char *principal;
-    const char *path;             /* the request's URL path */
-    int col;                      /* enum wsmd_col_path (collector.h) */
-    struct MHD_Connection *conn;  /* the peer's address, the Host header */
-    unsigned http_status;         /* set by a handler: 204 = no body; 0 = 200 */
+    const char *path;            /* the request's URL path */
+    int col;                     /* enum wsmd_col_path (collector.h) */
+    struct MHD_Connection *conn; /* the peer's address, the Host header */
+    unsigned http_status;        /* set by a handler: 204 = no body; 0 = 200 */
     struct wsm_buf *out;
     const char *fault_message; /* optional text for the fault a handler returns */
     long long t0_ms;           /* CLOCK_MONOTONIC ms when the request arrived */

@@ -35,8 +35,16 @@
 #define MIN_MATCH 2
 #define MAX_MATCH 271
 
-enum { CS_FLUSH = 0, CS_SCHEME1 = 1, CS_SCHEME2 = 2, CS_FILE_MARK = 3, CS_EOR = 4,
-       CS_RESET1 = 5, CS_RESET2 = 6, CS_END_MARKER = 15 };
+enum {
+    CS_FLUSH = 0,
+    CS_SCHEME1 = 1,
+    CS_SCHEME2 = 2,
+    CS_FILE_MARK = 3,
+    CS_EOR = 4,
+    CS_RESET1 = 5,
+    CS_RESET2 = 6,
+    CS_END_MARKER = 15
+};
 
 /* ---- decoding ---- */
 
@@ -72,8 +80,7 @@ static size_t bit_pos(const struct reader *r)
 
 static int le32_is(const unsigned char *p, size_t v)
 {
-    uint32_t x = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                 (uint32_t)p[3] << 24;
+    uint32_t x = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     return x == (uint32_t)v;
 }
 
@@ -102,9 +109,9 @@ static int rest_is_trailer(const struct reader *r, size_t produced)
 
 struct dec {
     struct wsm_buf *out;
-    size_t start;     /* out->len on entry */
-    size_t limit;     /* out->len may not pass this */
-    size_t reset_at;  /* out->len at the last Reset */
+    size_t start;    /* out->len on entry */
+    size_t limit;    /* out->len may not pass this */
+    size_t reset_at; /* out->len at the last Reset */
 };
 
 static enum wsm_err room(struct dec *d, size_t k)

@@ -181,8 +181,7 @@ static void test_restore(void **state)
                      WSM_OK);
     assert_int_equal(f->srv.cfg.max_envelope, 64 * 1024);
     /* Restore is a method of winrm/config only. */
-    assert_int_equal(send_req(f, CFG "/Restore", CFG "/winrs", NULL),
-                     WSM_ERR_ACTION_NOT_SUPPORTED);
+    assert_int_equal(send_req(f, CFG "/Restore", CFG "/winrs", NULL), WSM_ERR_ACTION_NOT_SUPPORTED);
     assert_int_equal(send_req(f, CFG "/Restore", CFG, NULL), WSM_OK);
     assert_non_null(strstr(f->out.data, "Restore_OUTPUT"));
     assert_string_equal(file_text(f), "# comment\nListen = http://127.0.0.1:5990\n");

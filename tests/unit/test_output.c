@@ -214,8 +214,9 @@ static void test_bad_names(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "",        "../etc/passwd", "a/b", ".hidden", "a..b", "x\ny",   "tab\t", "trailing ",
-        " lead",   "..",            "/",   "a\\b",    "q\"",  "semi;", "star*",
+        "",     "../etc/passwd", "a/b",       ".hidden", "a..b",
+        "x\ny", "tab\t",         "trailing ", " lead",   "..",
+        "/",    "a\\b",          "q\"",       "semi;",   "star*",
     };
     struct wsmd_outputs *o = open_outputs(NULL);
     struct wsmd_event ev = event("<Event/>", 1);
@@ -250,8 +251,7 @@ static void test_bad_names(void **state)
     snprintf(link, sizeof(link), "%s/Linked.jsonl", dir);
     snprintf(target, sizeof(target), "%s/elsewhere", dir);
     assert_int_equal(symlink(target, link), 0);
-    assert_int_equal(wsmd__outputs_write(o, WSMD_OUT_JSONL, "Linked", &ev, 1, &meta),
-                     WSM_ERR_IO);
+    assert_int_equal(wsmd__outputs_write(o, WSMD_OUT_JSONL, "Linked", &ev, 1, &meta), WSM_ERR_IO);
     assert_int_equal(access(target, F_OK), -1);
     /* Syslog asked, none configured. */
     assert_int_equal(wsmd__outputs_write(o, WSMD_OUT_SYSLOG, "ForwardedEvents", &ev, 1, &meta),
@@ -297,12 +297,12 @@ static void *write_worker(void *arg)
     for (int b = 0; b < BATCHES; b++) {
         for (int i = 0; i < PER_BATCH; i++) {
             int pad = (w->id * 977 + b * 131 + i * 61) % 2500;
-            snprintf(big[w->id][i], sizeof(big[0][0]), "<Event><W>%d</W><B>%d</B><P>%*s</P></Event>",
-                     w->id, b, pad, "");
+            snprintf(big[w->id][i], sizeof(big[0][0]),
+                     "<Event><W>%d</W><B>%d</B><P>%*s</P></Event>", w->id, b, pad, "");
             ev[i] = event(big[w->id][i], (long long)(w->id * 1000000 + b * 1000 + i));
         }
-        if (wsmd__outputs_write(w->o, WSMD_OUT_JSONL | WSMD_OUT_XML, "Concurrent", ev,
-                                PER_BATCH, &meta) != WSM_OK)
+        if (wsmd__outputs_write(w->o, WSMD_OUT_JSONL | WSMD_OUT_XML, "Concurrent", ev, PER_BATCH,
+                                &meta) != WSM_OK)
             w->failures++;
     }
     return NULL;
@@ -358,8 +358,7 @@ static void test_reopen(void **state)
 {
     (void)state;
     struct wsmd_outputs *o = open_outputs(NULL);
-    struct wsmd_event a = event("<Event>before</Event>", 1),
-                      b = event("<Event>after</Event>", 2);
+    struct wsmd_event a = event("<Event>before</Event>", 1), b = event("<Event>after</Event>", 2);
     assert_int_equal(wsmd__outputs_write(o, WSMD_OUT_JSONL, "Rot", &a, 1, &meta), WSM_OK);
     char path[128], rotated[128];
     snprintf(path, sizeof(path), "%s/Rot.jsonl", dir);
@@ -434,16 +433,19 @@ static void test_syslog_format(void **state)
     ev.channel = "Sec]ur\"ity\\";
     ev.level = "2";
     assert_int_equal(wsmd__syslog_format(&b, "wsmd", &ev, &meta, "{\"a\":1}", 7), WSM_OK);
-    assert_string_equal(b.data,
-                        "<11>1 2026-12-07T06:45:00.123456Z WS1.example.com wsmd - 4624 "
-                        "[wsmd@32473 subscription=\"sub-1\" recordId=\"42\" "
-                        "channel=\"Sec\\]ur\\\"ity\\\\\" "
-                        "provider=\"Microsoft-Windows-Security-Auditing\" "
-                        "client=\"WS1$@EXAMPLE.COM\"] {\"a\":1}");
+    assert_string_equal(b.data, "<11>1 2026-12-07T06:45:00.123456Z WS1.example.com wsmd - 4624 "
+                                "[wsmd@32473 subscription=\"sub-1\" recordId=\"42\" "
+                                "channel=\"Sec\\]ur\\\"ity\\\\\" "
+                                "provider=\"Microsoft-Windows-Security-Auditing\" "
+                                "client=\"WS1$@EXAMPLE.COM\"] {\"a\":1}");
     /* Missing fields: NILVALUEs; a bad time: the receive time; spaces and
      * control characters in a header field: '_'. */
-    struct wsmd_event bare = {.xml = "x", .xml_len = 1, .event_id = -1, .record_id = -1,
-                              .time_created = "yesterday", .computer = "bad host\n",
+    struct wsmd_event bare = {.xml = "x",
+                              .xml_len = 1,
+                              .event_id = -1,
+                              .record_id = -1,
+                              .time_created = "yesterday",
+                              .computer = "bad host\n",
                               .level = "Verbose"};
     struct wsmd_event_meta m2 = meta;
     m2.subscription = NULL;
@@ -456,8 +458,9 @@ static void test_syslog_format(void **state)
     m2.received = NULL;
     wsm__buf_reset(&b);
     assert_int_equal(wsmd__syslog_format(&b, "w", &bare, &m2, "", 0), WSM_OK);
-    assert_string_equal(b.data,
-                        "<15>1 2026-12-07T06:45:01+02:00 - w - - [wsmd@32473 client=\"WS1$@EXAMPLE.COM\"] ");
+    assert_string_equal(
+        b.data,
+        "<15>1 2026-12-07T06:45:01+02:00 - w - - [wsmd@32473 client=\"WS1$@EXAMPLE.COM\"] ");
     bare.time_created = NULL;
     wsm__buf_reset(&b);
     assert_int_equal(wsmd__syslog_format(&b, "w", &bare, &m2, "", 0), WSM_OK);
@@ -469,9 +472,9 @@ static void test_syslog_bad_targets(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "tcp://host",     "tcp://:514",      "foo://x:1",      "unix:relative/path",
-        "udp://[::1]514", "tcp://h:0",       "tcp://h:99999",  "tcp://h:-1",
-        "udp://h:12x",    "tcp://a:b:c",     "unix:",          "tcp://h:",
+        "tcp://host",     "tcp://:514",  "foo://x:1",     "unix:relative/path",
+        "udp://[::1]514", "tcp://h:0",   "tcp://h:99999", "tcp://h:-1",
+        "udp://h:12x",    "tcp://a:b:c", "unix:",         "tcp://h:",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct wsmd_output_cfg cfg = {.event_log_dir = dir, .syslog_target = bad[i]};

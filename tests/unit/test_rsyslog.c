@@ -133,8 +133,7 @@ static void expected(char *out, size_t outlen, const char *input, const struct w
     wsm__buf_init(&json, 0);
     wsm__buf_init(&msg, 0);
     assert_int_equal(wsmd__event_json(&json, ev, &meta), WSM_OK);
-    assert_int_equal(wsmd__syslog_format(&msg, "wsmdtest", ev, &meta, json.data, json.len),
-                     WSM_OK);
+    assert_int_equal(wsmd__syslog_format(&msg, "wsmdtest", ev, &meta, json.data, json.len), WSM_OK);
     /* From the HOSTNAME on, with PROCID ("-") left out as the template does. */
     char *host = strchr(strchr(msg.data, ' ') + 1, ' ') + 1;
     char *app = strchr(host, ' ') + 1;
@@ -156,8 +155,11 @@ static void run_transport(const char *target, const char *input)
      * written out. */
     char probe_xml[64];
     snprintf(probe_xml, sizeof(probe_xml), "<Event>probe-%s</Event>", input);
-    struct wsmd_event probe = {.xml = probe_xml, .xml_len = strlen(probe_xml),
-                               .computer = "probe", .event_id = -1, .record_id = 0};
+    struct wsmd_event probe = {.xml = probe_xml,
+                               .xml_len = strlen(probe_xml),
+                               .computer = "probe",
+                               .event_id = -1,
+                               .record_id = 0};
     double t0 = now_s();
     for (;;) {
         if (wsmd__outputs_write(o, WSMD_OUT_SYSLOG, NULL, &probe, 1, &meta) == WSM_OK) {
@@ -174,13 +176,26 @@ static void run_transport(const char *target, const char *input)
     memset(big, 'b', sizeof(big) - 1);
     memcpy(big, "<Event>", 7);
     struct wsmd_event ev[3] = {
-        {.xml = "<Event><Data>caf\xc3\xa9 \"q\" \\ ] [</Data></Event>", .computer = "WS1.example.com",
-         .channel = "Security", .provider = "P]\"\\", .time_created = "2026-12-07T06:45:00.1234567Z",
-         .level = "4", .event_id = 4624, .record_id = 1001},
-        {.xml = "<Event>line\nbreak\ttab</Event>", .computer = "WS2", .channel = "System",
-         .level = "2", .event_id = 7036, .record_id = 1002},
-        {.xml = big, .computer = "WS3.example.com", .channel = "Application", .level = "3",
-         .event_id = 1, .record_id = 1003},
+        {.xml = "<Event><Data>caf\xc3\xa9 \"q\" \\ ] [</Data></Event>",
+         .computer = "WS1.example.com",
+         .channel = "Security",
+         .provider = "P]\"\\",
+         .time_created = "2026-12-07T06:45:00.1234567Z",
+         .level = "4",
+         .event_id = 4624,
+         .record_id = 1001},
+        {.xml = "<Event>line\nbreak\ttab</Event>",
+         .computer = "WS2",
+         .channel = "System",
+         .level = "2",
+         .event_id = 7036,
+         .record_id = 1002},
+        {.xml = big,
+         .computer = "WS3.example.com",
+         .channel = "Application",
+         .level = "3",
+         .event_id = 1,
+         .record_id = 1003},
     };
     for (int i = 0; i < 3; i++) {
         ev[i].xml_len = strlen(ev[i].xml);

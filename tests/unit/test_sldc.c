@@ -139,8 +139,8 @@ static void test_match_count_table(void **state)
 {
     (void)state;
     /* Every form of the Match Count Field at both ends of its range. */
-    static const unsigned counts[] = {2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 255,
-                                      270, 271};
+    static const unsigned counts[] = {2,  3,  4,  5,  7,   8,   9,   15, 16,
+                                      17, 31, 32, 33, 100, 255, 270, 271};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
         struct bits s = {0};
         add(&s, RESET1);
@@ -188,7 +188,11 @@ static void test_scheme2(void **state)
     add_byte(&s, 0xFE, 8);
     add(&s, EOR);
     pad(&s, 8);
-    expect(&s, "a\xff" "ba\xff" "b\xfe", 7);
+    expect(&s,
+           "a\xff"
+           "ba\xff"
+           "b\xfe",
+           7);
 }
 
 static void test_scheme_switch_keeps_history(void **state)
@@ -452,8 +456,7 @@ static void check_capture(const unsigned char *in, size_t n, size_t want_len,
     wsm__buf_init(&back, 0);
     assert_int_equal(wsm__sldc_compress(p, out.len, &z), WSM_OK);
     assert_true(z.len < out.len / 2);
-    assert_int_equal(wsm__sldc_decompress((unsigned char *)z.data, z.len, &back, out.len),
-                     WSM_OK);
+    assert_int_equal(wsm__sldc_decompress((unsigned char *)z.data, z.len, &back, out.len), WSM_OK);
     assert_int_equal(back.len, out.len);
     assert_memory_equal(back.data, out.data, out.len);
     wsm__buf_free(&z);
@@ -471,9 +474,9 @@ static void test_windows_captures(void **state)
      * body is still a complete stream. */
     struct wsm_buf out;
     wsm__buf_init(&out, 0);
-    assert_int_equal(wsm__sldc_decompress(openwec_heartbeat, sizeof(openwec_heartbeat) - 4,
-                                          &out, 1 << 20),
-                     WSM_OK);
+    assert_int_equal(
+        wsm__sldc_decompress(openwec_heartbeat, sizeof(openwec_heartbeat) - 4, &out, 1 << 20),
+        WSM_OK);
     assert_int_equal(out.len, 3042);
     wsm__buf_free(&out);
 }
@@ -546,13 +549,11 @@ static void test_max_out(void **state)
     struct wsm_buf out;
     wsm__buf_init(&out, 0);
     assert_int_equal(wsm__buf_add(&out, "keep", 4), WSM_OK);
-    assert_int_equal(wsm__sldc_decompress(openwec_heartbeat, sizeof(openwec_heartbeat), &out,
-                                          3041),
+    assert_int_equal(wsm__sldc_decompress(openwec_heartbeat, sizeof(openwec_heartbeat), &out, 3041),
                      WSM_ERR_QUOTA);
     assert_int_equal(out.len, 4);
     assert_string_equal(out.data, "keep");
-    assert_int_equal(wsm__sldc_decompress(openwec_heartbeat, sizeof(openwec_heartbeat), &out,
-                                          3042),
+    assert_int_equal(wsm__sldc_decompress(openwec_heartbeat, sizeof(openwec_heartbeat), &out, 3042),
                      WSM_OK);
     assert_int_equal(out.len, 3046);
     assert_memory_equal(out.data, "keep\xff\xfe<", 7);
@@ -573,9 +574,9 @@ static void test_max_out(void **state)
     /* The buffer's own cap is a bound too. */
     struct wsm_buf small;
     wsm__buf_init(&small, 1000);
-    assert_int_equal(wsm__sldc_decompress(openwec_heartbeat, sizeof(openwec_heartbeat), &small,
-                                          1 << 20),
-                     WSM_ERR_QUOTA);
+    assert_int_equal(
+        wsm__sldc_decompress(openwec_heartbeat, sizeof(openwec_heartbeat), &small, 1 << 20),
+        WSM_ERR_QUOTA);
     wsm__buf_free(&small);
     wsm__buf_free(&out);
 }
@@ -621,8 +622,7 @@ static void test_compress_appends(void **state)
     wsm__buf_init(&back, 0);
     assert_int_equal(wsm__buf_add(&z, "head", 4), WSM_OK);
     static const char text[] = "<Event><EventID>4624</EventID><EventID>4625</EventID></Event>";
-    assert_int_equal(wsm__sldc_compress((const unsigned char *)text, sizeof(text) - 1, &z),
-                     WSM_OK);
+    assert_int_equal(wsm__sldc_compress((const unsigned char *)text, sizeof(text) - 1, &z), WSM_OK);
     assert_memory_equal(z.data, "head", 4);
     assert_int_equal(z.data[z.len], '\0');
     assert_int_equal(wsm__sldc_decompress((unsigned char *)z.data + 4, z.len - 4, &back, 100),
@@ -652,9 +652,9 @@ static void test_is_plain(void **state)
     /* And a plain UTF-16 body is indeed refused by the decoder. */
     struct wsm_buf out;
     wsm__buf_init(&out, 0);
-    assert_int_equal(wsm__sldc_decompress((const unsigned char *)"\xff\xfe<\0s\0:\0E\0", 10,
-                                          &out, 100),
-                     WSM_ERR_ENCODING);
+    assert_int_equal(
+        wsm__sldc_decompress((const unsigned char *)"\xff\xfe<\0s\0:\0E\0", 10, &out, 100),
+        WSM_ERR_ENCODING);
     wsm__buf_free(&out);
 }
 
@@ -679,9 +679,8 @@ static size_t round_trip(const unsigned char *in, size_t n)
     if (n)
         assert_memory_equal(back.data, in, n);
     if (n) /* one byte less room: refused */
-        assert_int_equal(
-            wsm__sldc_decompress((unsigned char *)z.data, z.len, &back, n - 1),
-            WSM_ERR_QUOTA);
+        assert_int_equal(wsm__sldc_decompress((unsigned char *)z.data, z.len, &back, n - 1),
+                         WSM_ERR_QUOTA);
     size_t zl = z.len;
     wsm__buf_free(&z);
     wsm__buf_free(&back);
@@ -714,11 +713,19 @@ static void test_round_trips(void **state)
         buf[i] = (rnd() & 3) ? 0xFF : (unsigned char)rnd();
     round_trip(buf, 20000);
     /* Text longer than the history buffer, many times over. */
-    static const char *words[] = {"<Event ", "xmlns=", "\"http://schemas.microsoft.com/",
-                                  "win/2004/08/events/event\"", "><System>", "<Provider ",
-                                  "Name=", "'Microsoft-Windows-Security-Auditing' ",
-                                  "EventID>4624</EventID>", "Computer>ws1.example.com<",
-                                  "\r\n", " ", "TimeCreated SystemTime='2026-12-07T06:45:01Z'"};
+    static const char *words[] = {"<Event ",
+                                  "xmlns=",
+                                  "\"http://schemas.microsoft.com/",
+                                  "win/2004/08/events/event\"",
+                                  "><System>",
+                                  "<Provider ",
+                                  "Name=",
+                                  "'Microsoft-Windows-Security-Auditing' ",
+                                  "EventID>4624</EventID>",
+                                  "Computer>ws1.example.com<",
+                                  "\r\n",
+                                  " ",
+                                  "TimeCreated SystemTime='2026-12-07T06:45:01Z'"};
     size_t n = 0;
     while (n < 150000) {
         const char *w = words[rnd() % 13];

@@ -181,8 +181,11 @@ static void test_commit_roundtrip(void **state)
 
     const char *bm1 = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"10\" "
                       "IsCurrent=\"true\"/></BookmarkList>";
-    struct wsmd_state_update u = {.sub = "sub1", .principal = "WS1$@EX.COM",
-                                  .addr = "192.0.2.1", .bookmark_xml = bm1, .events = 10,
+    struct wsmd_state_update u = {.sub = "sub1",
+                                  .principal = "WS1$@EX.COM",
+                                  .addr = "192.0.2.1",
+                                  .bookmark_xml = bm1,
+                                  .events = 10,
                                   .now_ms = 1000};
     assert_int_equal(wsmd__state_commit(st, &u), WSM_OK);
     assert_int_equal(wsmd__state_bookmark(st, "sub1", "WS1$@EX.COM", &xml), WSM_OK);
@@ -195,23 +198,30 @@ static void test_commit_roundtrip(void **state)
     assert_null(xml);
 
     /* A heartbeat: no bookmark (kept), a new address. */
-    struct wsmd_state_update hb = {.sub = "sub1", .principal = "WS1$@EX.COM",
-                                   .addr = "192.0.2.2", .heartbeat = 1, .now_ms = 2000};
+    struct wsmd_state_update hb = {.sub = "sub1",
+                                   .principal = "WS1$@EX.COM",
+                                   .addr = "192.0.2.2",
+                                   .heartbeat = 1,
+                                   .now_ms = 2000};
     assert_int_equal(wsmd__state_commit(st, &hb), WSM_OK);
     hb.now_ms = 3000;
     assert_int_equal(wsmd__state_commit(st, &hb), WSM_OK);
     /* Events with duplicates and an error, then the end. */
     const char *bm2 = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"15\"/>"
                       "</BookmarkList>";
-    struct wsmd_state_update ev = {.sub = "sub1", .principal = "WS1$@EX.COM",
-                                   .bookmark_xml = bm2, .events = 5, .duplicates = 2,
-                                   .error = "ComputerMismatch", .now_ms = 4000};
+    struct wsmd_state_update ev = {.sub = "sub1",
+                                   .principal = "WS1$@EX.COM",
+                                   .bookmark_xml = bm2,
+                                   .events = 5,
+                                   .duplicates = 2,
+                                   .error = "ComputerMismatch",
+                                   .now_ms = 4000};
     assert_int_equal(wsmd__state_commit(st, &ev), WSM_OK);
-    struct wsmd_state_update end = {.sub = "sub1", .principal = "WS1$@EX.COM",
-                                    .subscription_end = 1, .now_ms = 5000};
+    struct wsmd_state_update end = {
+        .sub = "sub1", .principal = "WS1$@EX.COM", .subscription_end = 1, .now_ms = 5000};
     assert_int_equal(wsmd__state_commit(st, &end), WSM_OK);
-    struct wsmd_state_update other = {.sub = "sub2", .principal = "WS9$@EX.COM", .events = 1,
-                                      .now_ms = 6000};
+    struct wsmd_state_update other = {
+        .sub = "sub2", .principal = "WS9$@EX.COM", .events = 1, .now_ms = 6000};
     assert_int_equal(wsmd__state_commit(st, &other), WSM_OK);
 
     assert_int_equal(wsmd__state_bookmark(st, "sub1", "WS1$@EX.COM", &xml), WSM_OK);
@@ -275,13 +285,16 @@ static void *commit_worker(void *arg)
     snprintf(principal, sizeof(principal), "WS%d$@EX.COM", w->id);
     for (int i = 1; i <= PER_THREAD; i++) {
         snprintf(bm, sizeof(bm), "<BookmarkList><Bookmark RecordId=\"%d\"/></BookmarkList>", i);
-        struct wsmd_state_update u = {.sub = "sub", .principal = principal, .addr = "::1",
-                                      .bookmark_xml = bm, .events = 3, .now_ms = i};
+        struct wsmd_state_update u = {.sub = "sub",
+                                      .principal = principal,
+                                      .addr = "::1",
+                                      .bookmark_xml = bm,
+                                      .events = 3,
+                                      .now_ms = i};
         /* And one row every thread updates. */
-        struct wsmd_state_update shared = {.sub = "sub", .principal = "shared", .events = 1,
-                                           .now_ms = i};
-        if (wsmd__state_commit(w->st, &u) != WSM_OK ||
-            wsmd__state_commit(w->st, &shared) != WSM_OK)
+        struct wsmd_state_update shared = {
+            .sub = "sub", .principal = "shared", .events = 1, .now_ms = i};
+        if (wsmd__state_commit(w->st, &u) != WSM_OK || wsmd__state_commit(w->st, &shared) != WSM_OK)
             w->failures++;
     }
     return NULL;

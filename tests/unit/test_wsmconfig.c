@@ -275,8 +275,8 @@ static void test_writes_refused(void **state)
             strstr(f->fault_message, section ? "as Get returns it" : "configuration file"));
         /* Listeners are created and deleted (cfglisten.c): without their
          * keys, the selectors are wrong. */
-        enum wsm_err want = strstr(uris[i], "/listener") ? WSM_ERR_INVALID_SELECTORS
-                                                         : WSM_ERR_ACTION_NOT_SUPPORTED;
+        enum wsm_err want =
+            strstr(uris[i], "/listener") ? WSM_ERR_INVALID_SELECTORS : WSM_ERR_ACTION_NOT_SUPPORTED;
         assert_int_equal(send_req(f, XF "Create", uris[i], "<x/>", NULL), want);
         assert_int_equal(send_req(f, XF "Delete", uris[i], NULL, NULL), want);
         if (want == WSM_ERR_ACTION_NOT_SUPPORTED)
