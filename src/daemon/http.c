@@ -1070,9 +1070,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         r->settle = NULL;
     }
     if (r->parked) {
+        /* Closed while it waited (libmicrohttpd saw the peer go): as when a
+         * resumed poll finds nobody to answer. */
         if (r->unpark)
             r->unpark(r->srv, r->token);
         parked_del(r->srv, r);
+        char peer[80];
+        peer_of(c, peer, sizeof(peer));
+        wsmd__log("event=poll-abandoned peer=%s user=%s action=%s", peer,
+                  r->user[0] ? r->user : "-", r->action[0] ? r->action : "-");
     }
     wsm__buf_free(&r->body);
     wsm__envelope_free(r->env);
