@@ -69,10 +69,18 @@ static void make_events(void)
             exit(1);
         xmls[i] = x;
         events[i] = (struct wsmd_event){
-            .xml = x, .xml_len = (size_t)n, .well_formed = 1, .computer = "WS1.example.com",
-            .channel = "Security", .provider = "Microsoft-Windows-Security-Auditing",
-            .time_created = "2026-12-07T06:45:00.1234567Z", .level = "0", .task = "12544",
-            .opcode = "0", .keywords = "0x8020000000000000", .event_id = 4624,
+            .xml = x,
+            .xml_len = (size_t)n,
+            .well_formed = 1,
+            .computer = "WS1.example.com",
+            .channel = "Security",
+            .provider = "Microsoft-Windows-Security-Auditing",
+            .time_created = "2026-12-07T06:45:00.1234567Z",
+            .level = "0",
+            .task = "12544",
+            .opcode = "0",
+            .keywords = "0x8020000000000000",
+            .event_id = 4624,
             .record_id = 100000 + i,
         };
     }
@@ -143,12 +151,15 @@ static void *wsmd_worker(void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         struct wsmd_state_update u = {
-            .sub = meta.subscription, .principal = principal, .addr = "192.0.2.1",
-            .bookmark_xml = bm, .events = PER_BATCH,
+            .sub = meta.subscription,
+            .principal = principal,
+            .addr = "192.0.2.1",
+            .bookmark_xml = bm,
+            .events = PER_BATCH,
             .now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
         };
-        if ((w->o && wsmd__outputs_write(w->o, WSMD_OUT_JSONL, "ForwardedEvents", events,
-                                         PER_BATCH, &meta) != WSM_OK) ||
+        if ((w->o && wsmd__outputs_write(w->o, WSMD_OUT_JSONL, "ForwardedEvents", events, PER_BATCH,
+                                         &meta) != WSM_OK) ||
             (w->st && wsmd__state_commit(w->st, &u) != WSM_OK)) {
             w->failed = 1;
             break;

@@ -66,8 +66,8 @@ static int bench(const char *path)
         fprintf(stderr, "sldc-tool: round trip differs\n");
         return 1;
     }
-    printf("input=%zu compressed=%zu ratio=%.3f compress_MBps=%.1f decompress_MBps=%.1f\n",
-           in.len, z.len, (double)z.len / (double)in.len, mb / tc, mb / td);
+    printf("input=%zu compressed=%zu ratio=%.3f compress_MBps=%.1f decompress_MBps=%.1f\n", in.len,
+           z.len, (double)z.len / (double)in.len, mb / tc, mb / td);
     wsm__buf_free(&in);
     wsm__buf_free(&z);
     wsm__buf_free(&back);
@@ -96,8 +96,10 @@ int main(int argc, char **argv)
         e = wsm__sldc_decompress((unsigned char *)in.data, in.len, &out,
                                  argc > 2 ? strtoull(argv[2], NULL, 10) : (size_t)64 << 20);
     if (e) {
-        fprintf(stderr, "sldc-tool: error=%s\n", e == WSM_ERR_QUOTA ? "quota" :
-                                                 e == WSM_ERR_ENCODING ? "malformed" : "other");
+        fprintf(stderr, "sldc-tool: error=%s\n",
+                e == WSM_ERR_QUOTA      ? "quota"
+                : e == WSM_ERR_ENCODING ? "malformed"
+                                        : "other");
         return 1;
     }
     if (out.len && fwrite(out.data, 1, out.len, stdout) != out.len)
