@@ -41,6 +41,20 @@ static int same(const struct wsmd_listener *a, const struct wsmd_listener *b)
            wsmd__cfgl_same_host(a->host, b->host);
 }
 
+/* Which listeners of a have a partner in b, one for one (a line given
+ * twice is two listeners: two port-0 lines, two ephemeral ports). */
+static void pair(const struct wsmd_config *a, const struct wsmd_config *b,
+                 int paired[WSMD_MAX_LISTENERS])
+{
+    int used[WSMD_MAX_LISTENERS] = {0};
+    for (size_t i = 0; i < a->nlisteners; i++) {
+        paired[i] = 0;
+        for (size_t j = 0; j < b->nlisteners && !paired[i]; j++)
+            if (!used[j] && same(&a->listeners[i], &b->listeners[j]))
+                paired[i] = used[j] = 1;
+    }
+}
+
 static int in(const struct wsmd_config *c, const struct wsmd_listener *l)
 {
     for (size_t i = 0; i < c->nlisteners; i++)
@@ -187,12 +201,15 @@ static void serving_part(struct wsmd_server *srv, const struct wsmd_config *old,
                          const struct wsmd_config *neu, int network)
 {
     char url[256];
+    int kept[WSMD_MAX_LISTENERS], had[WSMD_MAX_LISTENERS];
+    pair(old, neu, kept);
+    pair(neu, old, had);
     wsmd__cfgl_lock();
     /* First the listeners that went: their ports may be the new ones'. */
     for (size_t i = 0; i < old->nlisteners; i++) {
         const struct wsmd_listener *o = &old->listeners[i];
         struct wsmd_listener *r;
-        if (o->metrics || in(neu, o) || !(r = running(srv, o)))
+        if (o->metrics || kept[i] || !(r = running(srv, o)))
             continue;
         int lfd = wsmd__http_listener_quiesce(r);
         if (lfd >= 0)
@@ -203,7 +220,7 @@ static void serving_part(struct wsmd_server *srv, const struct wsmd_config *old,
     }
     for (size_t i = 0; i < neu->nlisteners; i++) {
         const struct wsmd_listener *n = &neu->listeners[i];
-        if (n->metrics || in(old, n) || running(srv, n))
+        if (n->metrics || had[i] || running(srv, n))
             continue;
         url_of(n, url, sizeof(url));
         int append = 0;
