@@ -287,3 +287,63 @@ esac
     curl_identify(f"http://127.0.0.1:{port}/wsman")
     cp = qc("qc", "-q", "-config:" + str(path), env=env)
     assert cp.stdout == RUNNING + ALREADY
+
+
+def test_given_certificate_is_used(wsmd_factory, users_file, conf, tmp_path):
+    path, port = conf
+    start(wsmd_factory, users_file, path)
+    cert, key = tmp_path / "given.pem", tmp_path / "given.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o600)
+    fp = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha1", "-in", str(cert)],
+                        check=True, capture_output=True, text=True).stdout
+    want = fp.strip().split("=", 1)[1].replace(":", "").upper()
+    sport = free_port()
+    cp = qc("qc", "-q", "-transport:https", f"-port:{sport}", f"-certificate:{cert}",
+            f"-key:{key}", "-config:" + str(path))
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert f"Use the certificate {cert} (key {key}).\n" in cp.stdout
+    assert f"CertificateThumbprint (SHA-1): {want}\n" in cp.stdout
+    assert "Created a self-signed certificate" not in cp.stdout
+    assert not (path.parent / "quickconfig-cert.pem").exists()
+    text = path.read_text()
+    assert f"CertificateFile = {cert}\n" in text and f"KeyFile = {key}\n" in text
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", sport), timeout=10) as s:
+        with ctx.wrap_socket(s) as t:
+            assert hashlib.sha1(t.getpeercert(binary_form=True)).hexdigest().upper() == want
+
+
+def test_port_of_the_other_transport_is_refused(tmp_path):
+    path = tmp_path / "wsmd.conf"
+    text = "Listen = https://127.0.0.1:5986\n"
+    path.write_text(text)
+    cp = qc("qc", "-q", "-port:5986", "-config:" + str(path))
+    assert cp.returncode == 1
+    assert ("port 5986 is already used by the listener https://127.0.0.1:5986; choose another "
+            "with -port:") in cp.stderr
+    assert UPDATED not in cp.stdout
+    assert path.read_text() == text
+
+
+def test_firewall_is_named_not_changed(tmp_path):
+    """A fake ufw that says it is active: quickconfig names the command
+    that opens the port and runs nothing else of ufw's."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    ufw = bin_dir / "ufw"
+    ufw.write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/ufw-calls\necho 'Status: active'\n")
+    os.chmod(ufw, 0o755)
+    path = tmp_path / "wsmd.conf"
+    path.write_text("")
+    port = free_port()
+    cp = qc("qc", "-q", f"-port:{port}", "-config:" + str(path),
+            env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert cp.returncode == 0, cp.stderr
+    assert (f"A firewall is active (ufw): to let WinRM requests in, run: ufw allow {port}/tcp\n"
+            in cp.stdout)
+    assert (tmp_path / "ufw-calls").read_text() == "status\n"
