@@ -404,13 +404,14 @@ static int read_config(struct qc *q, char *why, size_t n)
 
 /* What stage 2 changes: Listen lines removed and added, the certificate. */
 struct plan {
-    int configured;   /* a listener on * for the transport exists */
-    int port;         /* the new listener's */
-    char add[256];    /* its Listen value */
-    char keep[256];   /* the embedded default, written out to keep it */
-    char remove[256]; /* a Listen line the new listener replaces */
-    int make_cert;    /* create cert_path/key_path */
-    int set_cert;     /* write CertificateFile/KeyFile */
+    int configured;               /* a listener on * for the transport exists */
+    int port;                     /* the new listener's */
+    char add[256];                /* its Listen value */
+    char keep[256];               /* the embedded default, written out to keep it */
+    char remove[MAX_LISTEN][256]; /* Listen lines the new listener replaces */
+    size_t nremove;
+    int make_cert; /* create cert_path/key_path */
+    int set_cert;  /* write CertificateFile/KeyFile */
     char cert_path[PATH_MAX], key_path[PATH_MAX];
     char host[256]; /* the created certificate's name */
 };
@@ -445,7 +446,7 @@ static int plan_listener(struct qc *q, struct plan *p, char *why, size_t n)
         /* The same transport on one IPv4 address: 0.0.0.0 serves it too,
          * and both cannot be bound. */
         if (l->value[0])
-            snprintf(p->remove, sizeof(p->remove), "%s", l->value);
+            snprintf(p->remove[p->nremove++], sizeof(p->remove[0]), "%s", l->value);
         else
             default_replaced = 1;
     }
@@ -509,9 +510,17 @@ static enum wsm_err apply_plan(const char *text, size_t len, void *arg, struct w
     wsm__buf_init(&a, 0);
     wsm__buf_init(&b, 0);
     unsigned removed;
-    enum wsm_err e =
-        wsmd__cfgfile_lines_text(text, len, "Listen", p->keep[0] ? p->keep : NULL,
-                                 p->remove[0] ? p->remove : NULL, same_value, &a, &removed);
+    enum wsm_err e = wsmd__cfgfile_lines_text(text, len, "Listen", p->keep[0] ? p->keep : NULL,
+                                              NULL, NULL, &a, &removed);
+    for (size_t i = 0; i < p->nremove && !e; i++) {
+        wsm__buf_reset(&b);
+        e = wsmd__cfgfile_lines_text(a.data ? a.data : "", a.len, "Listen", NULL, p->remove[i],
+                                     same_value, &b, &removed);
+        struct wsm_buf t = a;
+        a = b;
+        b = t;
+    }
+    wsm__buf_reset(&b);
     if (!e && p->set_cert) {
         struct wsmd_cfgedit ed[] = {{"CertificateFile", p->cert_path}, {"KeyFile", p->key_path}};
         e = wsmd__cfgfile_set_text(a.data ? a.data : "", a.len, ed, 2, &b);
@@ -656,8 +665,8 @@ static int stage_listener(struct qc *q, const char *sc, long pid)
            "machine.\n",
            T);
     printf("    (in %s: Listen = %s", q->real, p.add);
-    if (p.remove[0])
-        printf(", in place of Listen = %s", p.remove);
+    for (size_t i = 0; i < p.nremove; i++)
+        printf(", in place of Listen = %s", p.remove[i]);
     if (p.keep[0])
         printf("; Listen = %s, the default, kept", p.keep);
     printf(")\n");

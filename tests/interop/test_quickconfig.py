@@ -347,3 +347,21 @@ def test_firewall_is_named_not_changed(tmp_path):
     assert (f"A firewall is active (ufw): to let WinRM requests in, run: ufw allow {port}/tcp\n"
             in cp.stdout)
     assert (tmp_path / "ufw-calls").read_text() == "status\n"
+
+
+def test_every_narrower_listener_of_the_port_is_replaced(wsmd_factory, users_file, tmp_path):
+    port = free_port()
+    path = tmp_path / "wsmd.conf"
+    path.write_text(f"Listen = http://127.0.0.1:{port}\n"
+                    f"listen=http://127.0.0.2:{port}/wsman # the second\n"
+                    "Listen = http://[::1]:0\n")
+    d = start(wsmd_factory, users_file, path)
+    cp = qc("qc", "-q", "-config:" + str(path))
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert (f"in place of Listen = http://127.0.0.1:{port}, in place of Listen = "
+            f"http://127.0.0.2:{port}/wsman") in cp.stdout
+    # IPv6 sockets are IPv6-only: the [::1] one stays.
+    assert path.read_text() == f"Listen = http://[::1]:0\nListen = http://0.0.0.0:{port}\n"
+    assert listening_any(port)
+    curl_identify(f"http://127.0.0.2:{port}/wsman")
+    assert d.log().count("by=reload") == 3, d.log()  # two closed, one opened
