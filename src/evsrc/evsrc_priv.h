@@ -76,7 +76,8 @@ const char *wsmd__evq_first_path(const struct wsmd_evq *q);
  * has no _HOSTNAME. rendered: add <RenderingInfo>. */
 enum wsm_err wsmd__ev_render(const struct wsmd_evin *e, const char *chan, const char *computer,
                              int rendered, struct wsm_buf *out);
-/* Appends bytes as XML text: &<>"' escaped, CR as &#13;, other characters
+/* Appends bytes as XML text: &<>"' escaped, CR, LF, tab as &#13; &#10; &#9;
+ * (safe in attributes too, and an event stays one line), other characters
  * that XML 1.0 forbids as \u00XX (\uFFFE, \uFFFF), bytes that are not UTF-8
  * as \xHH: the forms the collector's evprep.c uses. Never fails on content. */
 enum wsm_err wsmd__ev_xml_text(struct wsm_buf *out, const char *s, size_t n);

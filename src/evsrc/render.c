@@ -87,10 +87,6 @@ enum wsm_err wsmd__ev_xml_text(struct wsm_buf *out, const char *s, size_t n)
             i++;
             continue;
         }
-        if (c == '\t' || c == '\n') {
-            i++;
-            continue;
-        }
         char rep[16];
         const char *r = NULL;
         size_t len = 1;
@@ -114,6 +110,14 @@ enum wsm_err wsmd__ev_xml_text(struct wsm_buf *out, const char *s, size_t n)
         case '\r':
             /* A raw CR would come back as LF from any XML parser. */
             r = "&#13;";
+            break;
+        case '\n':
+            /* Attribute values would turn LF and tab into spaces; as
+             * references they survive, and each event stays one line. */
+            r = "&#10;";
+            break;
+        case '\t':
+            r = "&#9;";
             break;
         default:
             if (c < 0x20 || c == 0x7F) {

@@ -14,6 +14,8 @@
  *   -m N     stop after N events
  *   -B FILE  write the final bookmark to FILE
  *   -t       print the time in microseconds each event was read, before it
+ *   -R       say "ready" on stderr once the reader is open (-n: entries
+ *            written after that are read)
  * Prints one event per line. Exit 0; 2 and "error=... why=..." on stderr
  * when the query is refused (3 for WSM_ERR_UNSUPPORTED_FEATURE), 4 when the
  * reader cannot open. */
@@ -58,10 +60,10 @@ int main(int argc, char **argv)
     wsm__buf_init(&bm, 0);
     wsm__buf_init(&out, 0);
     enum wsmd_evstart start = WSMD_EV_FROM_NOW;
-    int rendered = 0, stamp = 0;
+    int rendered = 0, stamp = 0, ready = 0;
     long wait_ms = 0, max = -1;
     int c;
-    while ((c = getopt(argc, argv, "d:q:Q:onb:rw:m:B:t")) != -1) {
+    while ((c = getopt(argc, argv, "d:q:Q:onb:rw:m:B:tR")) != -1) {
         switch (c) {
         case 'd':
             dir = optarg;
@@ -101,6 +103,9 @@ int main(int argc, char **argv)
         case 't':
             stamp = 1;
             break;
+        case 'R':
+            ready = 1;
+            break;
         default:
             fprintf(stderr, "usage: see the comment at the top of tests/tools/evread.c\n");
             return 1;
@@ -129,6 +134,10 @@ int main(int argc, char **argv)
     if ((e = wsmd__evr_open(&o, &r))) {
         fprintf(stderr, "error=%s\n", wsm_strerror(e));
         return 4;
+    }
+    if (ready) {
+        fputs("ready\n", stderr);
+        fflush(stderr);
     }
     long n = 0;
     long long deadline = mono_ms() + wait_ms;
