@@ -69,6 +69,9 @@ void wsmd__evin_derive(struct wsmd_evin *e);
 #define WSMD_EVCHAN_NAME_MAX (WSMD_EVCHAN_UNIT_PREFIX_LEN + WSMD_EVUNIT_MAX + 1)
 int wsmd__evq_match(const struct wsmd_evq *q, const struct wsmd_evin *e, uint64_t now_usec,
                     char *chan);
+/* Whether the query compares EventRecordID (the reader then reads the
+ * sequence number before matching, not only for the events it renders). */
+int wsmd__evq_needs_seqnum(const struct wsmd_evq *q);
 /* The channel of the query's first Select (for a bookmark before any event). */
 const char *wsmd__evq_first_path(const struct wsmd_evq *q);
 

@@ -31,6 +31,7 @@ struct wsmd_evreader {
     sd_journal *j;
     const struct wsmd_evq *q;
     int rendered;
+    int seqnum_first; /* the query compares EventRecordID */
     enum pos pos;
     char *start_bm; /* the bookmark for "nothing examined yet" */
     char computer[256];
@@ -119,6 +120,7 @@ enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evre
     r->sd = sd;
     r->q = o->query;
     r->rendered = o->rendered;
+    r->seqnum_first = wsmd__evq_needs_seqnum(o->query);
     wsm__buf_init(&r->data, 0);
     if (gethostname(r->computer, sizeof(r->computer) - 1) < 0)
         strcpy(r->computer, "localhost");
@@ -190,6 +192,18 @@ int wsmd__evr_fd(struct wsmd_evreader *r)
     return r && r->j ? r->sd->get_fd(r->j) : -1;
 }
 
+/* The current entry's sequence number (a cursor costs an allocation and a
+ * formatting: only for entries that need it). */
+static uint64_t current_seqnum(struct wsmd_evreader *r)
+{
+    char *cur = NULL;
+    uint64_t s = 0;
+    if (r->sd->get_cursor(r->j, &cur) >= 0 && cur)
+        s = seqnum_of(cur);
+    free(cur);
+    return s;
+}
+
 /* Copies the current entry's fields out of the mapping (the pointers
  * sd-journal gives are valid only until its next call). */
 static enum wsm_err load_entry(struct wsmd_evreader *r, struct wsmd_evin *ev)
@@ -198,11 +212,6 @@ static enum wsm_err load_entry(struct wsmd_evreader *r, struct wsmd_evin *ev)
     memset(ev, 0, sizeof(*ev));
     if (sd->get_realtime_usec(r->j, &ev->realtime_usec) < 0)
         ev->realtime_usec = 0;
-    char *cur = NULL;
-    if (sd->get_cursor(r->j, &cur) >= 0 && cur) {
-        ev->seqnum = seqnum_of(cur);
-        free(cur);
-    }
     wsm__buf_reset(&r->data);
     if (!r->offs) {
         r->offs = calloc(MAX_FIELDS, sizeof(*r->offs));
@@ -262,9 +271,13 @@ enum wsm_err wsmd__evr_next(struct wsmd_evreader *r, struct wsm_buf *out)
         enum wsm_err err = load_entry(r, &ev);
         if (err)
             return err;
+        if (r->seqnum_first)
+            ev.seqnum = current_seqnum(r);
         char chan[WSMD_EVCHAN_NAME_MAX];
         if (!wsmd__evq_match(r->q, &ev, now, chan))
             continue;
+        if (!r->seqnum_first)
+            ev.seqnum = current_seqnum(r);
         err = wsmd__ev_render(&ev, chan, r->computer, r->rendered, out);
         if (err)
             return err;

@@ -254,6 +254,9 @@ def test_system_fields_match_the_journal(jd):
     exp = dict(line.split("=", 1) for line in cp.stdout.splitlines() if "=" in line)
     seq = int(exp["__CURSOR"].split(";i=")[1].split(";")[0], 16)
     assert evs[0].record_id == seq
+    # A query on EventRecordID takes exactly that entry.
+    got = events(jd, query=ql(("Select", "Application", f"*[System[EventRecordID={seq}]]")))
+    assert [e.record_id for e in got] == [seq]
     us = int(exp["__REALTIME_TIMESTAMP"])
     want = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(us // 1000000)) + \
         f".{us % 1000000:06d}0Z"
