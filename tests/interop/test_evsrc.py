@@ -341,6 +341,26 @@ def test_from_now_and_follow(jd):
     assert max(lat) < 5.0
 
 
+def test_many_readers_share_one_journal(jd, tmp_path):
+    """Readers share one sd_journal (one inotify instance, whatever their
+    number: Linux allows 128 per user by default), each with its own
+    position: readers moving in turn read the same events, and a bookmark
+    taken by one while others move resumes exactly."""
+    t = tag()
+    q = ql(("Select", "Application", f"*[System[Provider[@Name='{t}']]]"))
+    for i in range(20):
+        jd.logger("-t", t, f"m{i}")
+    events(jd, query=q, n=20)
+    limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    cp = evread(jd, "-N", str(limit + 100), query=q)
+    assert cp.returncode == 0, cp.stderr
+    per = dict(kv.split("=") for kv in cp.stdout.split())
+    print(f"# {per}")
+    assert float(per["rss_kb_per_reader"]) < 16 and float(per["fds_per_reader"]) <= 1.01, per
+    cp = evread(jd, "-o", "-I", "5", query=q)
+    assert cp.returncode == 0 and cp.stdout.strip() == "readers=5 events=20 identical=yes", cp
+
+
 def test_journal_directory_key_is_checked(tmp_path):
     conf = tmp_path / "c.conf"
     conf.write_text("JournalDirectory = relative/dir\nListen = http://127.0.0.1:0\n")
