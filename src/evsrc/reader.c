@@ -387,6 +387,12 @@ enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evre
     }
     struct hub *h = r->h;
     pthread_mutex_lock(&h->mu);
+    if (has_cursor) {
+        /* A cursor sd-journal cannot parse would fail every next(): the
+         * bookmark is refused now instead. */
+        if ((err = save_owner(h)) == WSM_OK && h->sd->seek_cursor(h->j, r->done) < 0)
+            err = WSM_ERR_INVALID_ARG;
+    }
     if (o->start == WSMD_EV_FROM_NOW) {
         /* On the last entry, as if it had been examined; in an empty
          * journal, the head is "now". */

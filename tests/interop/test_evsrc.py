@@ -305,12 +305,15 @@ def test_bookmark_resumes_exactly_after(jd, tmp_path):
     # From the new bookmark: nothing left.
     cp = evread(jd, "-b", str(bm), query=q)
     assert cp.stdout == ""
-    # A bookmark that is not ours is refused.
+    # A bookmark that is not ours, or a cursor the journal cannot read, is
+    # refused.
     bad = tmp_path / "bad.xml"
-    bad.write_text("<BookmarkList><Bookmark Channel='Application' RecordId='5' "
-                   "IsCurrent='true'/></BookmarkList>")
-    cp = evread(jd, "-b", str(bad), query=q)
-    assert cp.returncode == 4 and "invalid" in cp.stderr.lower(), cp
+    for text in ["<BookmarkList><Bookmark Channel='Application' RecordId='5' "
+                 "IsCurrent='true'/></BookmarkList>",
+                 "<BookmarkList><Bookmark Cursor='s=zz;q=1'/></BookmarkList>"]:
+        bad.write_text(text)
+        cp = evread(jd, "-b", str(bad), query=q)
+        assert cp.returncode == 4 and "invalid" in cp.stderr.lower(), (text, cp)
 
 
 def test_from_now_and_follow(jd):
