@@ -46,6 +46,10 @@
 #define MAX_FIELDS 1024            /* per entry; journald's own limit is 1024 too */
 #define MAX_CURSOR 512             /* a cursor is about 130 characters */
 #define DATA_THRESHOLD (64 * 1024) /* a field's bytes read (sd-journal's default) */
+/* Entries one call examines at most without a match (about 10 ms): a
+ * subscription reading a large journal with a query that takes little must
+ * not hold every other reader of that journal back (they share its lock). */
+#define SCAN_BUDGET 4096
 
 enum pos { POS_NONE, POS_PENDING, POS_DONE };
 
@@ -486,7 +490,12 @@ static enum wsm_err next_locked(struct wsmd_evreader *r, struct wsm_buf *out)
     if (err)
         return err;
     uint64_t now = now_usec();
-    for (;;) {
+    for (unsigned examined = 0;; examined++) {
+        if (examined == SCAN_BUDGET) {
+            /* More may be there: the fd says so, the caller comes back. */
+            wake(r->efd);
+            return WSM_ERR_TIMED_OUT;
+        }
         if (r->pos == POS_PENDING) {
             r->pos = POS_DONE;
         } else {
