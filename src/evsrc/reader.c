@@ -220,6 +220,12 @@ static enum wsm_err hub_get(const char *dir, struct hub **out)
         h->j = NULL;
         goto fail;
     }
+    /* sd-journal skips the files it may not read and opens nothing without
+     * a word: a reader without the systemd-journal group would see an empty
+     * journal forever. No file opened is "no journal". */
+    uint64_t bytes = 0;
+    if (sd->get_usage(h->j, &bytes) < 0 || bytes == 0)
+        goto fail;
     sd->set_data_threshold(h->j, DATA_THRESHOLD);
     /* The inotify watches exist from here on: nothing written after a
      * reader's first seek can be missed. */
