@@ -25,6 +25,7 @@ idle, exiting"); the fixture keeps one stdout stream connected (as a service
 whose output journald collects), so it lives as long as the test.
 """
 
+import grp
 import os
 import secrets
 import shutil
@@ -65,8 +66,15 @@ def wait_for(pred, timeout=10.0, what="condition"):
 
 
 class Journald:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, storage=None):
+        """storage: None (journald's auto: /var/log/journal when it exists),
+        "volatile" or "persistent" (written to /etc/systemd/journald@NS.conf,
+        removed by stop())."""
         self.ns = "wsmdt" + secrets.token_hex(5)
+        self.conf = None
+        if storage:
+            self.conf = Path(f"/etc/systemd/journald@{self.ns}.conf")
+            self.conf.write_text(f"[Journal]\nStorage={storage}\n")
         self.sockdir = Path(f"/run/systemd/journal.{self.ns}")
         mid = _machine_id()
         self.dirs = [Path(f"/var/log/journal/{mid}.{self.ns}"),
@@ -84,12 +92,30 @@ class Journald:
             self.stop()
             raise
         self.directory = str(next(d for d in self.dirs if (d / "system.journal").exists()))
+        self._journal_group()
         # A connected stdout stream keeps the instance from exiting when idle.
         # Its header: identifier, unit id, priority, level prefix, forward to
         # syslog, kmsg, console.
         self.keep = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.keep.connect(str(self.sockdir / "stdout"))
         self.keep.sendall(b"wsmd-tests-keepalive\n\n6\n0\n0\n0\n0\n")
+
+    def _journal_group(self):
+        """The files readable by group systemd-journal, as systemd-tmpfiles
+        makes the real journal's: under /var/log/journal (setgid, that group)
+        journald's files inherit it, under /run/log/journal they would be
+        root's alone, and wsmd's network process (user wsmd, group
+        systemd-journal) could not read them."""
+        try:
+            gid = grp.getgrnam("systemd-journal").gr_gid
+        except KeyError:
+            return
+        d = Path(self.directory)
+        os.chown(d, 0, gid)
+        os.chmod(d, 0o2750)
+        for f in d.iterdir():
+            os.chown(f, -1, gid)
+            os.chmod(f, 0o640)
 
     # ---- writers -------------------------------------------------------------
 
@@ -142,6 +168,8 @@ class Journald:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        if self.conf:
+            self.conf.unlink(missing_ok=True)
         shutil.rmtree(self.sockdir, ignore_errors=True)
         for d in self.dirs:
             shutil.rmtree(d, ignore_errors=True)
