@@ -150,7 +150,22 @@ void wsmd__evin_derive(struct wsmd_evin *e)
         e->provider = "journal";
         e->provider_len = 7;
     }
-    f = wsmd__evin_field(e, "_SYSTEMD_UNIT");
+    e->pid = num(wsmd__evin_field(e, "_PID"));
+    e->uid = num(wsmd__evin_field(e, "_UID"));
+    /* The unit channel holds what `journalctl -u UNIT` shows: the unit's own
+     * output, and what systemd (pid 1: "Started", "Failed", "Consumed"),
+     * root's tools on its behalf (OBJECT_SYSTEMD_UNIT) and systemd-coredump
+     * (COREDUMP_UNIT) wrote about it. Only trusted writers may name
+     * another unit than their own. */
+    f = NULL;
+    if (e->pid == 1)
+        f = wsmd__evin_field(e, "UNIT");
+    if (!f && e->uid == 0)
+        f = wsmd__evin_field(e, "OBJECT_SYSTEMD_UNIT");
+    if (!f && e->uid == 0)
+        f = wsmd__evin_field(e, "COREDUMP_UNIT");
+    if (!f)
+        f = wsmd__evin_field(e, "_SYSTEMD_UNIT");
     e->unit = f && f->vlen && f->vlen <= WSMD_EVUNIT_MAX ? f->val : NULL;
     e->unit_len = e->unit ? f->vlen : 0;
     f = wsmd__evin_field(e, "MESSAGE");
@@ -161,10 +176,8 @@ void wsmd__evin_derive(struct wsmd_evin *e)
     e->hostname_len = e->hostname ? f->vlen : 0;
     e->level = level_of(wsmd__evin_field(e, "PRIORITY"));
     e->eventid = eventid_of(e);
-    e->pid = num(wsmd__evin_field(e, "_PID"));
     e->tid = num(wsmd__evin_field(e, "_TID"));
     if (e->tid < 0)
         e->tid = num(wsmd__evin_field(e, "TID"));
-    e->uid = num(wsmd__evin_field(e, "_UID"));
     e->chan = chan_of(e);
 }

@@ -45,7 +45,7 @@ struct wsmd_evin {
     /* derived */
     const char *provider; /* SYSLOG_IDENTIFIER, else _SYSTEMD_UNIT, else _COMM, else "journal" */
     size_t provider_len;
-    const char *unit; /* _SYSTEMD_UNIT or NULL: the entry is also in channel Unit/<unit> */
+    const char *unit; /* the entry is also in channel Unit/<unit> (journalctl -u's rule), or NULL */
     size_t unit_len;
     const char *message; /* MESSAGE or NULL */
     size_t message_len;

@@ -103,6 +103,25 @@ static void test_channels(void **state)
     assert_int_equal(en.ev.chan, WSMD_EVCHAN_SECURITY);
     assert_int_equal(en.ev.unit_len, 11);
     assert_memory_equal(en.ev.unit, "ssh.service", 11);
+    /* What journalctl -u shows: pid 1's lines about the unit, root's
+     * OBJECT_SYSTEMD_UNIT and COREDUMP_UNIT; nobody else may name a unit. */
+    ENTRY(&en, "_PID=1", "_UID=0", "_SYSTEMD_UNIT=init.scope", "UNIT=nginx.service",
+          "MESSAGE=Started nginx.service");
+    assert_int_equal(en.ev.chan, WSMD_EVCHAN_SYSTEM);
+    assert_int_equal(en.ev.unit_len, 13);
+    assert_memory_equal(en.ev.unit, "nginx.service", 13);
+    ENTRY(&en, "_PID=700", "_UID=0", "_SYSTEMD_UNIT=systemd-coredump@0.service",
+          "COREDUMP_UNIT=nginx.service");
+    assert_memory_equal(en.ev.unit, "nginx.service", 13);
+    ENTRY(&en, "_PID=700", "_UID=0", "_SYSTEMD_UNIT=x.service",
+          "OBJECT_SYSTEMD_UNIT=nginx.service");
+    assert_memory_equal(en.ev.unit, "nginx.service", 13);
+    ENTRY(&en, "_PID=900", "_UID=1000", "_SYSTEMD_UNIT=user@1000.service", "UNIT=nginx.service",
+          "OBJECT_SYSTEMD_UNIT=nginx.service", "COREDUMP_UNIT=nginx.service");
+    assert_int_equal(en.ev.unit_len, 17);
+    assert_memory_equal(en.ev.unit, "user@1000.service", 17);
+    ENTRY(&en, "_PID=900", "UNIT=nginx.service");
+    assert_null(en.ev.unit);
 }
 
 static void test_system_fields(void **state)
