@@ -32,6 +32,15 @@ enum wsm_err wsmd__evq_compile(const char *text, size_t len, struct wsmd_evq **o
                                size_t whylen);
 void wsmd__evq_free(struct wsmd_evq *q);
 
+/* The same with flags. WSMD_EVQ_IGNORE_CHANNEL_ERROR (the Subscribe's
+ * IgnoreChannelError option): a Select or Suppress on a channel this source
+ * does not have is kept but takes nothing, instead of refusing the filter;
+ * on success why then names the first channel ignored (for a log line), and
+ * is empty when none was. Its XPath is still checked. */
+#define WSMD_EVQ_IGNORE_CHANNEL_ERROR 1u
+enum wsm_err wsmd__evq_compile_ex(const char *text, size_t len, unsigned flags,
+                                  struct wsmd_evq **out, char *why, size_t whylen);
+
 enum wsmd_evstart {
     WSMD_EV_FROM_NOW,      /* only entries written after open */
     WSMD_EV_FROM_OLDEST,   /* ReadExistingEvents */
@@ -55,7 +64,10 @@ enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evre
 int wsmd__evr_fd(struct wsmd_evreader *r);
 
 /* Appends the next matching entry's <Event> element to out: WSM_OK, or
- * WSM_ERR_TIMED_OUT when none is there now (nothing appended). */
+ * WSM_ERR_TIMED_OUT when none is there now (nothing appended). A call also
+ * stops with WSM_ERR_TIMED_OUT after examining a few thousand entries the
+ * query does not take (readers of one journal share it); the fd is then
+ * already readable, so a caller that polls it comes back at once. */
 enum wsm_err wsmd__evr_next(struct wsmd_evreader *r, struct wsm_buf *out);
 
 /* Appends the position after the last event next returned as a
