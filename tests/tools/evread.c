@@ -1,0 +1,175 @@
+/* evread: the event source (src/evsrc) from the command line, for the
+ * tests (tests/interop/test_evsrc.py) and for looking at a journal as a
+ * subscriber would see it.
+ *   evread [-d DIR] [-q QUERY | -Q FILE] [-o | -n | -b FILE] [-r]
+ *          [-w MS] [-m N] [-B FILE]
+ *   -d DIR   journal directory (default: the system journal)
+ *   -q/-Q    the QueryList (or bare XPath) as text / in a file; default
+ *            every event of Application, System and Security
+ *   -o       from the oldest entry (ReadExistingEvents); -n from now
+ *            (the default); -b FILE from the bookmark in FILE
+ *   -r       RenderedText: add RenderingInfo
+ *   -w MS    after the entries there are, wait up to MS milliseconds for
+ *            more (poll on the reader's descriptor) until -m is reached
+ *   -m N     stop after N events
+ *   -B FILE  write the final bookmark to FILE
+ *   -t       print the time in microseconds each event was read, before it
+ * Prints one event per line. Exit 0; 2 and "error=... why=..." on stderr
+ * when the query is refused (3 for WSM_ERR_UNSUPPORTED_FEATURE), 4 when the
+ * reader cannot open. */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "evsrc.h"
+
+static int slurp(const char *path, struct wsm_buf *b)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char tmp[65536];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        if (wsm__buf_add(b, tmp, n)) {
+            fclose(f);
+            return -1;
+        }
+    fclose(f);
+    return 0;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL, *query = "*", *bmfile = NULL, *bmout = NULL;
+    struct wsm_buf qb, bm, out;
+    wsm__buf_init(&qb, 0);
+    wsm__buf_init(&bm, 0);
+    wsm__buf_init(&out, 0);
+    enum wsmd_evstart start = WSMD_EV_FROM_NOW;
+    int rendered = 0, stamp = 0;
+    long wait_ms = 0, max = -1;
+    int c;
+    while ((c = getopt(argc, argv, "d:q:Q:onb:rw:m:B:t")) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'q':
+            query = optarg;
+            break;
+        case 'Q':
+            if (slurp(optarg, &qb) < 0) {
+                perror(optarg);
+                return 1;
+            }
+            query = qb.data ? qb.data : "";
+            break;
+        case 'o':
+            start = WSMD_EV_FROM_OLDEST;
+            break;
+        case 'n':
+            start = WSMD_EV_FROM_NOW;
+            break;
+        case 'b':
+            start = WSMD_EV_FROM_BOOKMARK;
+            bmfile = optarg;
+            break;
+        case 'r':
+            rendered = 1;
+            break;
+        case 'w':
+            wait_ms = atol(optarg);
+            break;
+        case 'm':
+            max = atol(optarg);
+            break;
+        case 'B':
+            bmout = optarg;
+            break;
+        case 't':
+            stamp = 1;
+            break;
+        default:
+            fprintf(stderr, "usage: see the comment at the top of tests/tools/evread.c\n");
+            return 1;
+        }
+    }
+    char why[256];
+    struct wsmd_evq *q;
+    enum wsm_err e = wsmd__evq_compile(query, strlen(query), &q, why, sizeof(why));
+    if (e) {
+        fprintf(stderr, "error=%s why=\"%s\"\n", wsm_strerror(e), why);
+        return e == WSM_ERR_UNSUPPORTED_FEATURE ? 3 : 2;
+    }
+    if (bmfile && slurp(bmfile, &bm) < 0) {
+        perror(bmfile);
+        return 1;
+    }
+    struct wsmd_evreader_opts o = {
+        .query = q,
+        .start = start,
+        .bookmark = bm.data,
+        .bookmark_len = bm.len,
+        .rendered = rendered,
+        .journal_dir = dir,
+    };
+    struct wsmd_evreader *r;
+    if ((e = wsmd__evr_open(&o, &r))) {
+        fprintf(stderr, "error=%s\n", wsm_strerror(e));
+        return 4;
+    }
+    long n = 0;
+    long long deadline = mono_ms() + wait_ms;
+    while (max < 0 || n < max) {
+        wsm__buf_reset(&out);
+        e = wsmd__evr_next(r, &out);
+        if (e == WSM_OK) {
+            if (stamp) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                printf("%lld ", (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+            }
+            fwrite(out.data, 1, out.len, stdout);
+            putchar('\n');
+            n++;
+            continue;
+        }
+        if (e != WSM_ERR_TIMED_OUT) {
+            fprintf(stderr, "error=%s\n", wsm_strerror(e));
+            return 4;
+        }
+        long long left = deadline - mono_ms();
+        if (left <= 0)
+            break;
+        fflush(stdout);
+        struct pollfd p = {.fd = wsmd__evr_fd(r), .events = POLLIN};
+        poll(&p, 1, (int)left);
+    }
+    if (bmout) {
+        wsm__buf_reset(&bm);
+        FILE *f = fopen(bmout, "w");
+        if (!f || wsmd__evr_bookmark(r, &bm) || fwrite(bm.data, 1, bm.len, f) != bm.len) {
+            perror(bmout);
+            return 1;
+        }
+        fclose(f);
+    }
+    wsmd__evr_close(r);
+    wsmd__evq_free(q);
+    wsm__buf_free(&qb);
+    wsm__buf_free(&bm);
+    wsm__buf_free(&out);
+    return 0;
+}
