@@ -58,6 +58,8 @@ void wsmd__config_clear(struct wsmd_config *cfg)
     cfg->ncert_mappings = 0;
     free(cfg->privsep_user);
     cfg->privsep_user = NULL;
+    free(cfg->journal_dir);
+    cfg->journal_dir = NULL;
     for (size_t i = 0; i < cfg->nallow; i++)
         free(cfg->allow[i]);
     free(cfg->allow);
@@ -428,6 +430,18 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
     }
     if (!strcasecmp(key, "Listen"))
         return wsmd__config_add_listener(cfg, value);
+    if (!strcasecmp(key, "JournalDirectory")) {
+        /* The event source's journal (evsrc.md): absolute, or empty for
+         * the system journal. */
+        if (*value && *value != '/')
+            return WSM_ERR_INVALID_ARG;
+        char *d = *value ? strdup(value) : NULL;
+        if (*value && !d)
+            return WSM_ERR_NOMEM;
+        free(cfg->journal_dir);
+        cfg->journal_dir = d;
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "Users") || !strcasecmp(key, "PamService") ||
         !strcasecmp(key, "CertificateFile") || !strcasecmp(key, "KeyFile")) {
         if (!*value && (!strcasecmp(key, "CertificateFile") || !strcasecmp(key, "KeyFile")))

@@ -43,6 +43,7 @@
 #include "wsmconfig.h"
 #include "wsmd_help.h"
 #include "cfglisten.h"
+#include "eventcreate.h"
 
 static int usage(FILE *f)
 {
@@ -209,6 +210,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "user") == 0)
         return user_cmd(argc - 2, argv + 2);
+    if (argc > 1 && strcasecmp(argv[1], "eventcreate") == 0)
+        return wsmd__eventcreate_main(argc - 2, argv + 2);
 
     struct wsmd_server srv;
     memset(&srv, 0, sizeof(srv));

@@ -151,11 +151,22 @@ static int install_seccomp(void)
 }
 #endif
 
+/* The one supplementary group the network process keeps: systemd-journal,
+ * so that event subscriptions can read the journal (docs/internals/evsrc.md,
+ * "Access"); it grants reading the journal files and nothing else. Looked
+ * up by the monitor before any fork (no NSS in a forked child). */
+#define WSMD_JOURNAL_GROUP "systemd-journal"
+static gid_t journal_gid = (gid_t)-1;
+
 static int drop_privileges(const struct passwd *pw)
 {
     if (chdir("/") < 0)
         return -1;
-    if (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+    gid_t keep[1];
+    int nkeep = 0;
+    if (journal_gid != (gid_t)-1 && journal_gid != pw->pw_gid)
+        keep[nkeep++] = journal_gid;
+    if (setgroups((size_t)nkeep, keep) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
         setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
         return -1;
     /* Root must be gone for good. */
@@ -257,6 +268,8 @@ enum wsm_err wsmd__privsep_start(struct wsmd_server *srv, int *monitor_rc)
                 uname, uname);
         return WSM_ERR_INVALID_ARG;
     }
+    const struct group *jg = getgrnam(WSMD_JOURNAL_GROUP);
+    journal_gid = jg ? jg->gr_gid : (gid_t)-1;
     static struct passwd pw;
     pw = *found;
     pw.pw_name = strdup(found->pw_name);

@@ -81,6 +81,7 @@ static const struct {
     {"StateDir", K_RESTART},
     {"SyslogTarget", K_RESTART},
     {"MetricsListen", K_RESTART},
+    {"JournalDirectory", K_RESTART},
 };
 
 int wsmd__reload_key_class(const char *k)

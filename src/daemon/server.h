@@ -126,6 +126,9 @@ struct wsmd_config {
     char *state_dir_open;
     char *event_log_dir_open;
     char *subscriptions_dir_open; /* read only: not given to the account */
+    /* The event source (src/evsrc; docs/internals/evsrc.md): JournalDirectory,
+     * a folder of journal files read instead of the system journal. */
+    char *journal_dir;
 };
 
 struct shell_mgr;
