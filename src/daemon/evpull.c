@@ -362,9 +362,10 @@ static unsigned long max_elements(struct wsmd_call *call, xmlNodePtr pull)
 
 /* Opens the reader again after a restart or a lost reply: after the last
  * bookmark delivered. */
-static enum wsm_err reopen(struct wsmd_evs *s)
+static enum wsm_err reopen(const struct wsmd_server *srv, struct wsmd_evs *s)
 {
-    struct wsmd_evreader_opts o = {.query = s->q, .rendered = s->rendered};
+    struct wsmd_evreader_opts o = {
+        .query = s->q, .rendered = s->rendered, .journal_dir = srv->cfg.journal_dir};
     if (s->bookmark) {
         o.start = WSMD_EV_FROM_BOOKMARK;
         o.bookmark = s->bookmark;
@@ -480,7 +481,7 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
         return park_until(call, ctx, -1, retry);
     }
     wsmd__evs_promote(s); /* pulling again: the last reply arrived */
-    enum wsm_err e = s->r ? WSM_OK : reopen(s);
+    enum wsm_err e = s->r ? WSM_OK : reopen(call->srv, s);
     if (e) {
         wsmd__evs_give(s);
         call->fault_message = "The event log cannot be read on this host.";

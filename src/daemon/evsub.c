@@ -291,7 +291,10 @@ enum wsm_err wsmd__evsub_subscribe(struct wsmd_call *call)
     /* Where the subscription starts: after the subscriber's bookmark, at
      * the oldest entry (ReadExistingEvents, or the "earliest" bookmark),
      * or at what is written from now on. */
-    struct wsmd_evreader_opts ro = {.query = s->q, .start = WSMD_EV_FROM_NOW, .rendered = s->rendered};
+    struct wsmd_evreader_opts ro = {.query = s->q,
+                                    .start = WSMD_EV_FROM_NOW,
+                                    .rendered = s->rendered,
+                                    .journal_dir = call->srv->cfg.journal_dir};
     xmlNodePtr bmn = wsm__xml_child(sub, WSM_NS_WSMAN, "Bookmark");
     size_t bmlen = 0;
     const char *bm = bmn ? inner_xml(env, bmn, &bmlen) : NULL;
