@@ -34,6 +34,7 @@
 #define MAX_ELEMENTS 10000
 #define BUSY_RETRY_MS 20 /* another Pull on the context is reading: look again */
 #define REAP_MS 10000    /* a fired wait nobody claimed: its request went away */
+#define POLL_MS 1000      /* no reader could be opened: try again */
 
 enum { W_PREPARED, W_WAITING, W_FIRED, W_CANCELLED };
 
@@ -366,10 +367,11 @@ static enum wsm_err reopen(const struct wsmd_server *srv, struct wsmd_evs *s)
 {
     struct wsmd_evreader_opts o = {
         .query = s->q, .rendered = s->rendered, .journal_dir = srv->cfg.journal_dir};
-    if (s->bookmark) {
+    const char *at = s->cursor ? s->cursor : s->bookmark;
+    if (at) {
         o.start = WSMD_EV_FROM_BOOKMARK;
-        o.bookmark = s->bookmark;
-        o.bookmark_len = strlen(s->bookmark);
+        o.bookmark = at;
+        o.bookmark_len = strlen(at);
     } else {
         o.start = s->from_oldest ? WSMD_EV_FROM_OLDEST : WSMD_EV_FROM_NOW;
     }
@@ -482,6 +484,12 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
     }
     wsmd__evs_promote(s); /* pulling again: the last reply arrived */
     enum wsm_err e = s->r ? WSM_OK : reopen(call->srv, s);
+    if (e == WSM_ERR_IO && mono_ms() + POLL_MS < deadline) {
+        /* No reader now (the inotify instances of the wsmd account are
+         * all in use by waiting Pulls): look again in a second. */
+        wsmd__evs_give(s);
+        return park_until(call, ctx, -1, mono_ms() + POLL_MS);
+    }
     if (e) {
         wsmd__evs_give(s);
         call->fault_message = "The event log cannot be read on this host.";
@@ -506,14 +514,20 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
     if (!e && count == 0) {
         /* Nothing yet: wait for the journal or the deadline. */
         int fd = wsmd__evr_fd(s->r);
+        fd = fd >= 0 ? dup(fd) : -1; /* its inotify instance outlives the reader */
+        wsmd__evs_close_reader(s);
         wsmd__evs_give(s);
         wsm__buf_free(&items);
         wsm__buf_reset(o);
         if (mono_ms() >= deadline)
             return WSM_ERR_TIMED_OUT; /* the context stays: pull again */
-        return park_until(call, ctx, fd >= 0 ? dup(fd) : -1, deadline);
+        if (fd < 0)
+            return park_until(call, ctx, -1, mono_ms() + POLL_MS < deadline ? mono_ms() + POLL_MS
+                                                                              : deadline);
+        return park_until(call, ctx, fd, deadline);
     }
     if (e) {
+        wsmd__evs_close_reader(s);
         wsmd__evs_give(s);
         wsm__buf_free(&items);
         free(bm);
@@ -556,6 +570,7 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
     } else if (!e) {
         e = WSM_ERR_NOMEM;
     }
+    wsmd__evs_close_reader(s);
     wsmd__evs_give(s);
     free(bm);
     return e;

@@ -61,10 +61,24 @@ void wsmd__evs_free(struct wsmd_evs *s)
     wsmd__evq_free(s->q);
     free(s->query);
     free(s->bookmark);
+    free(s->cursor);
     free(s->pending);
     free(s->pending_bm);
     free(s->unsettled_bm);
     free(s);
+}
+
+void wsmd__evs_close_reader(struct wsmd_evs *s)
+{
+    if (!s->r)
+        return;
+    struct wsm_buf b;
+    wsm__buf_init(&b, 0);
+    free(s->cursor);
+    s->cursor = wsmd__evr_bookmark(s->r, &b) == WSM_OK && b.len ? wsm__buf_steal(&b, NULL) : NULL;
+    wsm__buf_free(&b);
+    wsmd__evr_close(s->r);
+    s->r = NULL;
 }
 
 /* ---- the store ---------------------------------------------------------- */
@@ -537,7 +551,8 @@ void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int deliver
             s->r = NULL;
             free(s->pending);
             free(s->pending_bm);
-            s->pending = s->pending_bm = NULL;
+            free(s->cursor);
+            s->pending = s->pending_bm = s->cursor = NULL;
         }
         s->unsettled_bm = NULL;
         break;

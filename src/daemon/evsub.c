@@ -330,15 +330,19 @@ enum wsm_err wsmd__evsub_subscribe(struct wsmd_call *call)
                 "The event log cannot be read on this host (%s).", wsm_strerror(e));
         goto fail;
     }
-    if (ro.start == WSMD_EV_FROM_NOW) {
-        /* "Now" as a position, so that a restart resumes here and not at
-         * whatever is "now" then. A reader that cannot tell yet keeps none. */
+    if (ro.start != WSMD_EV_FROM_BOOKMARK) {
+        /* Where the reader stands, as a bookmark: "now" is the last entry
+         * there is (or, in an empty journal, the head), so that the next
+         * Pull, after a restart too, starts here and not at a later "now". */
         struct wsm_buf b;
         wsm__buf_init(&b, 0);
         if (wsmd__evr_bookmark(s->r, &b) == WSM_OK && b.len && b.len <= WSMD_EV_MAX_BOOKMARK)
             s->bookmark = wsm__buf_steal(&b, NULL);
         wsm__buf_free(&b);
     }
+    /* Readers are open only while a Pull runs (evsub.h). */
+    wsmd__evr_close(s->r);
+    s->r = NULL;
     wsm__uuid_urn(s->id);
     wsm__uuid_urn(s->ctx);
     char id[WSM_UUID_STRLEN], ctx[WSM_UUID_STRLEN];

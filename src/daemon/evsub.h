@@ -42,8 +42,12 @@ struct wsmd_evs {
     long long expires;  /* CLOCK_REALTIME ms; 0: never */
     long heartbeat_ms;  /* w:Heartbeats (a hint in Pull mode); 0: none */
     char *bookmark;     /* the last one delivered (settled), or NULL */
-    /* In memory only. */
+    /* In memory only. A reader is open only while a Pull runs: each one
+     * holds an inotify instance (the kernel allows 128 per user by
+     * default) and the journal's mappings; between Pulls its position is
+     * kept as a bookmark. */
     struct wsmd_evreader *r; /* NULL: opened at the next Pull */
+    char *cursor;            /* where the closed reader was (after pending) */
     char *pending;           /* an event rendered that did not fit the last reply */
     size_t pending_len;
     char *pending_bm; /* the bookmark after it */
@@ -82,6 +86,8 @@ void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int deliver
  * pulls again, so it has it (its bookmark committed). */
 void wsmd__evs_promote(struct wsmd_evs *s);
 void wsmd__evs_free(struct wsmd_evs *s);
+/* Closes a taken subscription's reader, keeping its position. */
+void wsmd__evs_close_reader(struct wsmd_evs *s);
 long long wsmd__evs_now(void); /* CLOCK_REALTIME ms */
 /* The number of subscriptions (tests, logs). */
 size_t wsmd__evs_count(void);

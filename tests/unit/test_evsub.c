@@ -41,6 +41,12 @@ struct wsmd_evreader {
     int slot;
 };
 static struct wsmd_evreader *readers[MAX_READERS];
+/* Every reader's eventfd, kept after the reader closes (as an inotify
+ * instance lives on in a dup the event source waits on): an append makes
+ * them all readable. */
+#define MAX_FDS 4096
+static int notify_fds[MAX_FDS];
+static int nnotify;
 
 enum wsm_err wsmd__evq_compile(const char *text, size_t len, struct wsmd_evq **out, char *why,
                                size_t whylen)
@@ -82,6 +88,8 @@ enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evre
         r->pos = n;
     }
     r->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (nnotify < MAX_FDS)
+        notify_fds[nnotify++] = r->fd;
     r->slot = -1;
     for (int i = 0; i < MAX_READERS; i++)
         if (!readers[i]) {
@@ -136,8 +144,17 @@ void wsmd__evr_close(struct wsmd_evreader *r)
     if (r->slot >= 0)
         readers[r->slot] = NULL;
     pthread_mutex_unlock(&evlock);
-    close(r->fd);
-    free(r);
+    free(r); /* its eventfd stays in notify_fds */
+}
+
+static int open_readers(void)
+{
+    int n = 0;
+    pthread_mutex_lock(&evlock);
+    for (int i = 0; i < MAX_READERS; i++)
+        n += readers[i] != NULL;
+    pthread_mutex_unlock(&evlock);
+    return n;
 }
 
 static void append_event(const char *provider, int level)
@@ -151,8 +168,8 @@ static void append_event(const char *provider, int level)
     pthread_mutex_lock(&evlock);
     events[nevents++] = strdup(b);
     uint64_t one = 1;
-    for (int i = 0; i < MAX_READERS; i++)
-        if (readers[i] && write(readers[i]->fd, &one, sizeof(one)) < 0)
+    for (int i = 0; i < nnotify; i++)
+        if (write(notify_fds[i], &one, sizeof(one)) < 0)
             fail();
     pthread_mutex_unlock(&evlock);
 }
@@ -203,6 +220,9 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     wsmd__evs_stop();
+    for (int i = 0; i < nnotify; i++)
+        close(notify_fds[i]);
+    nnotify = 0;
     wsm__buf_free(&f->out);
     wsm__envelope_free(f->env);
     wsmd__config_clear(&f->srv.cfg);
@@ -357,10 +377,13 @@ static void test_subscribe_pull(void **state)
     assert_non_null(strstr(r, "<w:Bookmark><BookmarkList><Bookmark RecordId=\"3\"/>"));
     assert_true(strstr(r, "<w:Bookmark>") < strstr(r, "<s:Body>"));
     settle(f, 1);
+    /* Readers are open only while a Pull runs. */
+    assert_int_equal(open_readers(), 0);
     assert_int_equal(pull(f, "alice", f->ctx, 5, NULL), WSM_OK);
     r = reply(f);
     assert_int_equal(count_events(r), 1);
     assert_non_null(strstr(r, "Name=\"app3\""));
+    assert_int_equal(open_readers(), 0);
     assert_null(strstr(r, "EndOfSequence"));
 }
 
