@@ -216,9 +216,12 @@ static int setup(void **state)
     return 0;
 }
 
+static void settle(struct fixture *f, int delivered);
+
 static int teardown(void **state)
 {
     struct fixture *f = *state;
+    settle(f, 0); /* the last reply's, as the HTTP layer always does */
     wsmd__evs_stop();
     for (int i = 0; i < nnotify; i++)
         close(notify_fds[i]);
@@ -247,6 +250,8 @@ static enum wsm_err req(struct fixture *f, const char *user, wsmd_handler h, con
     f->env = NULL;
     wsm__buf_reset(&f->out);
     assert_int_equal(wsm__envelope_parse(text, strlen(text), NULL, &f->env, NULL, 0), WSM_OK);
+    if (f->last.settle) /* the reply before was written (every reply is settled) */
+        f->last.settle(f->last.settle_arg, 1);
     memset(&f->last, 0, sizeof(f->last));
     f->last.srv = &f->srv;
     f->last.lis = &f->lis;
