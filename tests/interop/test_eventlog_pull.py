@@ -486,3 +486,39 @@ def test_needs_the_eventing_right(wsmd_factory, users_file, journal, tmp_path):
     f = fault_of(call(d, EV + "Subscribe", subscribe_body()))
     assert f.subcode == "w:AccessDenied", f
     assert "family=eventlog right=eventing" in d.log()
+
+
+def test_waiting_pull_client_gone_and_shutdown(evd):
+    """A client that hangs up while its Pull waits leaves nothing behind (the
+    next Pull on the context is served at once); a Pull waiting when wsmd
+    stops is answered (w:TimedOut, as a waiting Receive) and wsmd exits 0."""
+    import http.client
+    import threading
+    tag = secrets.token_hex(3)
+    _, ctx, _ = subscribe(evd)
+    body = envelope(evd, EN + "Pull",
+                    f"<n:Pull><n:EnumerationContext>{ctx}</n:EnumerationContext>"
+                    f"<n:MaxTime>PT30S</n:MaxTime><n:MaxElements>5</n:MaxElements></n:Pull>")
+    from wsman_helpers import basic_auth
+    conn = http.client.HTTPConnection("127.0.0.1", evd.port, timeout=5)
+    conn.request("POST", "/wsman", body=body.encode(),
+                 headers={"Content-Type": "application/soap+xml;charset=UTF-8",
+                          "Authorization": basic_auth()})
+    conn.sock.shutdown(socket.SHUT_RDWR)  # gone while parked
+    conn.close()
+    assert wait_until(lambda: "event=poll-abandoned" in evd.log(), 10), evd.log()
+    evd.journal.logger(f"after{tag}", "err", "after the hang-up")
+    evs, _ = pull_until(evd, ctx, lambda g: len(g) >= 1, timeout=10)
+    assert [provider(e) for e in evs] == [f"after{tag}"]
+
+    out = {}
+    th = threading.Thread(target=lambda: out.setdefault("r", pull_req(evd, ctx, max_time="PT30S")))
+    th.start()
+    th.join(0.5)
+    assert th.is_alive()
+    t0 = time.monotonic()
+    rc, log = evd.stop()
+    th.join(10)
+    assert rc == 0, log
+    assert not th.is_alive() and time.monotonic() - t0 < 10
+    assert fault_of(out["r"]).subcode == "w:TimedOut"
