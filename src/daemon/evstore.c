@@ -116,16 +116,30 @@ static int db_open(int create)
     if (!create && stat(db_path, &st) != 0)
         return -1; /* nothing was ever subscribed: nothing to load */
     if (create) {
+        /* StateDir itself, as mkdir -p (a user's ~/.local/state/wsmd); not
+         * under privilege separation, where the monitor made it. */
+        char dir[sizeof(db_path)];
+        snprintf(dir, sizeof(dir), "%s", db_path);
+        char *last = strrchr(dir, '/');
+        if (last)
+            *last = '\0';
+        if (last && strncmp(dir, "/proc/self/fd/", 14) != 0) {
+            for (char *sl = strchr(dir + 1, '/');; sl = strchr(sl + 1, '/')) {
+                if (sl)
+                    *sl = '\0';
+                int bad = mkdir(dir, sl ? 0755 : 0750) != 0 && errno != EEXIST;
+                if (!sl)
+                    break;
+                *sl = '/';
+                if (bad)
+                    break; /* the open below says why */
+            }
+        }
         /* Created here, not by SQLite: its mode (owners and queries), and a
          * new name that survives a crash (the folder synced). */
         int fd = open(db_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd >= 0) {
-            char dir[sizeof(db_path)];
-            snprintf(dir, sizeof(dir), "%s", db_path);
-            char *sl = strrchr(dir, '/');
-            if (sl)
-                *sl = '\0';
-            int dfd = open(sl ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            int dfd = open(last ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
             if (dfd >= 0) {
                 fsync(dfd);
                 close(dfd);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -470,6 +471,24 @@ static void test_owner(void **state)
     assert_int_equal(pull(f, "alice", f->ctx, 1, NULL), WSM_ERR_INVALID_ENUM_CONTEXT);
 }
 
+/* A StateDir that does not exist yet is made (mkdir -p) at the first
+ * Subscribe; its database is private to wsmd's account. */
+static void test_statedir_made(void **state)
+{
+    struct fixture *f = *state;
+    wsmd__evs_stop();
+    char sub[400], db[450];
+    snprintf(sub, sizeof(sub), "%s/a/b/state", f->dir);
+    free(f->srv.cfg.state_dir);
+    f->srv.cfg.state_dir = strdup(sub);
+    wsmd__evs_start(&f->srv);
+    assert_int_equal(subscribe(f, "alice", NULL, NULL, NULL), WSM_OK);
+    snprintf(db, sizeof(db), "%s/eventsource.db", sub);
+    struct stat st;
+    assert_int_equal(stat(db, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+}
+
 static void test_quota(void **state)
 {
     struct fixture *f = *state;
@@ -672,6 +691,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statedir_made, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renew_status_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_park, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
