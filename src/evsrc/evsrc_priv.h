@@ -69,6 +69,9 @@ void wsmd__evin_derive(struct wsmd_evin *e);
 #define WSMD_EVCHAN_NAME_MAX (WSMD_EVCHAN_UNIT_PREFIX_LEN + WSMD_EVUNIT_MAX + 1)
 int wsmd__evq_match(const struct wsmd_evq *q, const struct wsmd_evin *e, uint64_t now_usec,
                     char *chan);
+/* Whether the query compares EventRecordID (the reader then reads the
+ * sequence number before matching, not only for the events it renders). */
+int wsmd__evq_needs_seqnum(const struct wsmd_evq *q);
 /* The channel of the query's first Select (for a bookmark before any event). */
 const char *wsmd__evq_first_path(const struct wsmd_evq *q);
 
@@ -76,7 +79,8 @@ const char *wsmd__evq_first_path(const struct wsmd_evq *q);
  * has no _HOSTNAME. rendered: add <RenderingInfo>. */
 enum wsm_err wsmd__ev_render(const struct wsmd_evin *e, const char *chan, const char *computer,
                              int rendered, struct wsm_buf *out);
-/* Appends bytes as XML text: &<>"' escaped, CR as &#13;, other characters
+/* Appends bytes as XML text: &<>"' escaped, CR, LF, tab as &#13; &#10; &#9;
+ * (safe in attributes too, and an event stays one line), other characters
  * that XML 1.0 forbids as \u00XX (\uFFFE, \uFFFF), bytes that are not UTF-8
  * as \xHH: the forms the collector's evprep.c uses. Never fails on content. */
 enum wsm_err wsmd__ev_xml_text(struct wsm_buf *out, const char *s, size_t n);

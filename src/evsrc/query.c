@@ -561,6 +561,14 @@ int wsmd__evq_match(const struct wsmd_evq *q, const struct wsmd_evin *e, uint64_
     return 0;
 }
 
+int wsmd__evq_needs_seqnum(const struct wsmd_evq *q)
+{
+    for (size_t i = 0; i < q->nnodes; i++)
+        if (q->nodes[i].kind == Q_RECORDID)
+            return 1;
+    return 0;
+}
+
 const char *wsmd__evq_first_path(const struct wsmd_evq *q)
 {
     for (size_t i = 0; i < q->nsel; i++)

@@ -1,18 +1,41 @@
-/* A subscription's position in the journal (docs/internals/evsrc.md,
- * "Reading"): sd-journal's read pointer, moved forward one entry at a time;
- * each entry is copied out of the journal's mapping, matched in C against
- * the compiled query and rendered when it matches.
+/* Subscriptions' positions in the journal (docs/internals/evsrc.md,
+ * "Reading").
  *
- * The read pointer is in one of three states:
- *   NONE    before the first entry (an empty journal, or the head);
- *   PENDING on an entry not yet examined (a bookmark whose own entry was
- *           vacuumed: the entry found there is the first one not seen);
- *   DONE    on an entry already examined (returned or not matching).
- * A bookmark is the cursor of the DONE entry: entries examined and not
- * matching are not examined again after a resume. */
+ * All readers of one journal (the system journal, or one JournalDirectory)
+ * share one sd_journal, its mappings and its inotify instance: a "hub".
+ * A reader of its own per subscription would cost about 1.2 MB of mapped
+ * journal and an inotify instance each, and Linux allows a user 128 inotify
+ * instances by default: wsmd could not hold more than ~127 subscriptions.
+ * Shared, a reader is its position (a journal cursor), an eventfd and a
+ * few hundred bytes.
+ *
+ * The hub's read pointer belongs to one reader at a time (the "owner").
+ * A reader that finds another owner saves that one's position as a cursor
+ * and seeks to its own: a bisection, once per call, not per entry. Each
+ * entry examined is copied out of the mapping into the hub's scratch
+ * buffers (sd-journal's pointers live only until its next call), matched
+ * in C against the reader's query and rendered when it matches.
+ *
+ * A thread per hub waits on the inotify descriptor, lets sd-journal read
+ * its events (new files after a rotation) and wakes every reader through
+ * its eventfd, which is what wsmd__evr_fd returns.
+ *
+ * The position of a reader that does not own the hub is `done`: the cursor
+ * of the last entry it examined (returned, or not matching), or NULL for
+ * "before the first entry". While it owns the hub, the read pointer is in
+ * one of three states:
+ *   NONE    before the next entry (the head, or a cursor with nothing after
+ *           it yet);
+ *   PENDING on an entry not yet examined (its `done` entry was vacuumed:
+ *           the entry found there is the first one not seen);
+ *   DONE    on an entry examined.
+ * A bookmark is `done` (read live while owning, in state DONE). */
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,20 +49,38 @@
 
 enum pos { POS_NONE, POS_PENDING, POS_DONE };
 
-struct wsmd_evreader {
+struct hub {
+    pthread_mutex_t mu; /* the journal, the scratch, owner, readers */
+    struct hub *next;   /* hubs (under hubs_mu) */
+    char *dir;          /* NULL: the system journal */
+    int refs;           /* under hubs_mu */
     const struct wsmd_sdj *sd;
     sd_journal *j;
+    struct wsmd_evreader *owner;
+    struct wsmd_evreader *readers; /* list for wake-ups */
+    pthread_t thread;
+    int stop_fd; /* eventfd: the thread ends */
+    /* the current entry's fields, copied */
+    struct wsm_buf data;
+    size_t *offs, *lens;
+    struct wsmd_evfield *f;
+};
+
+struct wsmd_evreader {
+    struct hub *h;
+    struct wsmd_evreader *prev, *next; /* in h->readers */
     const struct wsmd_evq *q;
     int rendered;
-    enum pos pos;
-    char *start_bm; /* the bookmark for "nothing examined yet" */
+    int seqnum_first; /* the query compares EventRecordID */
+    enum pos pos;     /* while owner */
+    char *done;       /* while not owner: see the top */
+    int efd;
     char computer[256];
-    struct wsm_buf data; /* the current entry's fields, copied */
-    size_t *offs;        /* start of each field in data */
-    size_t *lens;
-    struct wsmd_evfield *f;
     char last_chan[WSMD_EVCHAN_NAME_MAX];
 };
+
+static pthread_mutex_t hubs_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct hub *hubs;
 
 static uint64_t now_usec(void)
 {
@@ -47,6 +88,167 @@ static uint64_t now_usec(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
+
+static void wake(int fd)
+{
+    uint64_t one = 1;
+    if (write(fd, &one, sizeof(one)) < 0) {
+        /* EAGAIN: the counter is already far from 0, the reader is awake. */
+    }
+}
+
+/* ---- the hub ------------------------------------------------------------ */
+
+static enum wsm_err save_owner(struct hub *h);
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the journal's last entry changed since *tail (hub locked; the
+ * owner's position is saved first, the read pointer moves). */
+static int tail_moved(struct hub *h, char **tail)
+{
+    char *cur = NULL;
+    if (save_owner(h) != WSM_OK || h->sd->seek_tail(h->j) < 0 || h->sd->previous(h->j) <= 0 ||
+        h->sd->get_cursor(h->j, &cur) < 0 || !cur)
+        return 0;
+    int moved = !*tail || strcmp(*tail, cur) != 0;
+    free(*tail);
+    *tail = cur;
+    return moved;
+}
+
+/* journald signals appends through inotify only 250 ms after a change (it
+ * coalesces its "post change" notifications), so the thread also looks at
+ * the journal's tail: every FOLLOW_MS for FOLLOW_FOR_MS after any activity,
+ * so that a burst is seen within tens of milliseconds, else every IDLE_MS
+ * (a seek to the tail: microseconds). */
+#define FOLLOW_MS 20
+#define FOLLOW_FOR_MS 1000
+#define IDLE_MS 50
+
+static void *hub_thread(void *arg)
+{
+    struct hub *h = arg;
+    pthread_mutex_lock(&h->mu);
+    int jfd = h->sd->get_fd(h->j);
+    char *tail = NULL;
+    tail_moved(h, &tail);
+    pthread_mutex_unlock(&h->mu);
+    long long active_until = 0;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = jfd, .events = POLLIN}, {.fd = h->stop_fd, .events = POLLIN}};
+        int timeout = mono_ms() < active_until ? FOLLOW_MS : IDLE_MS;
+        if (poll(p, 2, timeout) < 0)
+            continue;
+        if (p[1].revents)
+            break;
+        pthread_mutex_lock(&h->mu);
+        if (p[0].revents)
+            h->sd->process(h->j); /* reads the inotify events: the fd is drained */
+        if (tail_moved(h, &tail) || p[0].revents) {
+            for (struct wsmd_evreader *r = h->readers; r; r = r->next)
+                wake(r->efd);
+            active_until = mono_ms() + FOLLOW_FOR_MS;
+        }
+        pthread_mutex_unlock(&h->mu);
+    }
+    free(tail);
+    return NULL;
+}
+
+static void hub_free(struct hub *h)
+{
+    if (h->j)
+        h->sd->close(h->j);
+    if (h->stop_fd >= 0)
+        close(h->stop_fd);
+    wsm__buf_free(&h->data);
+    free(h->offs);
+    free(h->lens);
+    free(h->f);
+    free(h->dir);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+/* The hub of dir (NULL: the system journal), made on first use. */
+static enum wsm_err hub_get(const char *dir, struct hub **out)
+{
+    const struct wsmd_sdj *sd = wsmd__sdj();
+    if (!sd)
+        return WSM_ERR_IO;
+    pthread_mutex_lock(&hubs_mu);
+    for (struct hub *h = hubs; h; h = h->next) {
+        if ((!dir && !h->dir) || (dir && h->dir && strcmp(dir, h->dir) == 0)) {
+            h->refs++;
+            pthread_mutex_unlock(&hubs_mu);
+            *out = h;
+            return WSM_OK;
+        }
+    }
+    enum wsm_err err = WSM_ERR_NOMEM;
+    struct hub *h = calloc(1, sizeof(*h));
+    if (!h)
+        goto fail;
+    pthread_mutex_init(&h->mu, NULL);
+    h->stop_fd = -1;
+    h->sd = sd;
+    wsm__buf_init(&h->data, 0);
+    h->offs = calloc(MAX_FIELDS, sizeof(*h->offs));
+    h->lens = calloc(MAX_FIELDS, sizeof(*h->lens));
+    h->f = calloc(MAX_FIELDS, sizeof(*h->f));
+    if ((dir && !(h->dir = strdup(dir))) || !h->offs || !h->lens || !h->f)
+        goto fail;
+    err = WSM_ERR_IO;
+    int e = dir ? sd->open_directory(&h->j, dir, 0) : sd->open(&h->j, SD_JOURNAL_LOCAL_ONLY);
+    if (e < 0) {
+        h->j = NULL;
+        goto fail;
+    }
+    sd->set_data_threshold(h->j, DATA_THRESHOLD);
+    /* The inotify watches exist from here on: nothing written after a
+     * reader's first seek can be missed. */
+    if (sd->get_fd(h->j) < 0 || (h->stop_fd = eventfd(0, EFD_CLOEXEC)) < 0)
+        goto fail;
+    if (pthread_create(&h->thread, NULL, hub_thread, h) != 0)
+        goto fail;
+    h->refs = 1;
+    h->next = hubs;
+    hubs = h;
+    pthread_mutex_unlock(&hubs_mu);
+    *out = h;
+    return WSM_OK;
+fail:
+    pthread_mutex_unlock(&hubs_mu);
+    if (h)
+        hub_free(h);
+    return err;
+}
+
+static void hub_put(struct hub *h)
+{
+    pthread_mutex_lock(&hubs_mu);
+    if (--h->refs > 0) {
+        pthread_mutex_unlock(&hubs_mu);
+        return;
+    }
+    for (struct hub **p = &hubs; *p; p = &(*p)->next)
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    pthread_mutex_unlock(&hubs_mu);
+    wake(h->stop_fd);
+    pthread_join(h->thread, NULL);
+    hub_free(h);
+}
+
+/* ---- cursors and bookmarks ------------------------------------------------ */
 
 /* A cursor is s=<seqnum id>;i=<seqnum, hex>;b=...: the sequence number is
  * what Windows calls the EventRecordID. (sd_journal_get_seqnum() came
@@ -75,7 +277,7 @@ static int cursor_ok(const char *c, size_t n)
 }
 
 /* The Cursor attribute of our <BookmarkList>: 1 and the cursor in out,
- * 0 for a list with no Bookmark (made when the journal was empty), -1 for
+ * 0 for a list with no Bookmark (made when nothing had been read), -1 for
  * anything else (another source's bookmark, or garbage). Read by hand: it
  * is one attribute of a document wsmd wrote itself. */
 static int bookmark_cursor(const char *bm, size_t len, char out[MAX_CURSOR + 1])
@@ -98,6 +300,50 @@ static int bookmark_cursor(const char *bm, size_t len, char out[MAX_CURSOR + 1])
     return 1;
 }
 
+/* ---- positions (hub locked) ----------------------------------------------- */
+
+/* The owner's position kept as a cursor before another reader moves the
+ * read pointer. */
+static enum wsm_err save_owner(struct hub *h)
+{
+    struct wsmd_evreader *o = h->owner;
+    h->owner = NULL;
+    if (!o || o->pos != POS_DONE)
+        return WSM_OK; /* NONE and PENDING: `done` still says where it is */
+    char *cur = NULL;
+    if (h->sd->get_cursor(h->j, &cur) < 0 || !cur)
+        return WSM_ERR_IO;
+    free(o->done);
+    o->done = cur;
+    return WSM_OK;
+}
+
+static enum wsm_err take(struct wsmd_evreader *r)
+{
+    struct hub *h = r->h;
+    if (h->owner == r)
+        return WSM_OK;
+    enum wsm_err err = save_owner(h);
+    if (err)
+        return err;
+    const struct wsmd_sdj *sd = h->sd;
+    int e;
+    r->pos = POS_NONE;
+    if (!r->done) {
+        e = sd->seek_head(h->j);
+    } else if ((e = sd->seek_cursor(h->j, r->done)) >= 0 && (e = sd->next(h->j)) > 0) {
+        /* On the done entry itself, or, when it was vacuumed, on the first
+         * entry after where it was: not yet seen. */
+        r->pos = sd->test_cursor(h->j, r->done) > 0 ? POS_DONE : POS_PENDING;
+    }
+    if (e < 0)
+        return WSM_ERR_IO;
+    h->owner = r;
+    return WSM_OK;
+}
+
+/* ---- the interface ---------------------------------------------------------- */
+
 enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evreader **out)
 {
     *out = NULL;
@@ -109,188 +355,195 @@ enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evre
         has_cursor = bookmark_cursor(o->bookmark, o->bookmark_len, cursor);
         if (has_cursor < 0)
             return WSM_ERR_INVALID_ARG;
+    } else if (o->start != WSMD_EV_FROM_NOW && o->start != WSMD_EV_FROM_OLDEST) {
+        return WSM_ERR_INVALID_ARG;
     }
-    const struct wsmd_sdj *sd = wsmd__sdj();
-    if (!sd)
-        return WSM_ERR_IO;
     struct wsmd_evreader *r = calloc(1, sizeof(*r));
     if (!r)
         return WSM_ERR_NOMEM;
-    r->sd = sd;
+    r->efd = -1;
     r->q = o->query;
     r->rendered = o->rendered;
-    wsm__buf_init(&r->data, 0);
+    r->seqnum_first = wsmd__evq_needs_seqnum(o->query);
     if (gethostname(r->computer, sizeof(r->computer) - 1) < 0)
         strcpy(r->computer, "localhost");
-    int e = o->journal_dir ? sd->open_directory(&r->j, o->journal_dir, 0)
-                           : sd->open(&r->j, SD_JOURNAL_LOCAL_ONLY);
-    if (e < 0) {
-        r->j = NULL;
-        wsmd__evr_close(r);
-        return WSM_ERR_IO;
-    }
-    sd->set_data_threshold(r->j, DATA_THRESHOLD);
-    /* The inotify watches exist from here on: nothing written after the
-     * seek below can be missed. */
-    if (sd->get_fd(r->j) < 0) {
-        wsmd__evr_close(r);
-        return WSM_ERR_IO;
-    }
-    switch (o->start) {
-    case WSMD_EV_FROM_OLDEST:
-        e = sd->seek_head(r->j);
-        r->pos = POS_NONE;
-        break;
-    case WSMD_EV_FROM_NOW:
-        e = sd->seek_tail(r->j);
-        if (e >= 0) {
-            /* On the last entry, as if it had been examined; in an empty
-             * journal, the head is "now". */
-            e = sd->previous(r->j);
-            if (e > 0)
-                r->pos = POS_DONE;
-            else if (e == 0)
-                e = sd->seek_head(r->j);
-        }
-        break;
-    case WSMD_EV_FROM_BOOKMARK:
-        if (!has_cursor) {
-            e = sd->seek_head(r->j);
-            break;
-        }
-        e = sd->seek_cursor(r->j, cursor);
-        if (e >= 0 && (e = sd->next(r->j)) > 0)
-            r->pos = sd->test_cursor(r->j, cursor) > 0 ? POS_DONE : POS_PENDING;
-        break;
-    default:
-        e = -1;
-    }
-    if (e < 0) {
-        wsmd__evr_close(r);
-        return WSM_ERR_IO;
-    }
-    struct wsm_buf bm;
-    wsm__buf_init(&bm, 0);
-    if (has_cursor && wsm__buf_add(&bm, o->bookmark, o->bookmark_len) == WSM_OK)
-        r->start_bm = wsm__buf_steal(&bm, NULL);
-    else if (!has_cursor)
-        r->start_bm = strdup("<BookmarkList/>");
-    wsm__buf_free(&bm);
-    if (!r->start_bm) {
-        wsmd__evr_close(r);
+    snprintf(r->last_chan, sizeof(r->last_chan), "%s", wsmd__evq_first_path(r->q));
+    if (has_cursor && !(r->done = strdup(cursor))) {
+        free(r);
         return WSM_ERR_NOMEM;
     }
-    snprintf(r->last_chan, sizeof(r->last_chan), "%s", wsmd__evq_first_path(r->q));
+    /* Ready at once: entries may be there already (oldest, bookmark). */
+    if ((r->efd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        free(r->done);
+        free(r);
+        return WSM_ERR_IO;
+    }
+    enum wsm_err err = hub_get(o->journal_dir, &r->h);
+    if (err) {
+        close(r->efd);
+        free(r->done);
+        free(r);
+        return err;
+    }
+    struct hub *h = r->h;
+    pthread_mutex_lock(&h->mu);
+    if (o->start == WSMD_EV_FROM_NOW) {
+        /* On the last entry, as if it had been examined; in an empty
+         * journal, the head is "now". */
+        if ((err = save_owner(h)) == WSM_OK) {
+            int e = h->sd->seek_tail(h->j);
+            if (e >= 0 && (e = h->sd->previous(h->j)) > 0 && h->sd->get_cursor(h->j, &r->done) < 0)
+                e = -1;
+            if (e < 0)
+                err = WSM_ERR_IO;
+        }
+    }
+    if (!err) {
+        r->next = h->readers;
+        if (h->readers)
+            h->readers->prev = r;
+        h->readers = r;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (err) {
+        r->h = NULL;
+        hub_put(h);
+        close(r->efd);
+        free(r->done);
+        free(r);
+        return err;
+    }
     *out = r;
     return WSM_OK;
 }
 
 int wsmd__evr_fd(struct wsmd_evreader *r)
 {
-    return r && r->j ? r->sd->get_fd(r->j) : -1;
+    return r ? r->efd : -1;
 }
 
-/* Copies the current entry's fields out of the mapping (the pointers
- * sd-journal gives are valid only until its next call). */
-static enum wsm_err load_entry(struct wsmd_evreader *r, struct wsmd_evin *ev)
+/* Copies the current entry's fields out of the mapping. */
+static enum wsm_err load_entry(struct hub *h, struct wsmd_evin *ev)
 {
-    const struct wsmd_sdj *sd = r->sd;
+    const struct wsmd_sdj *sd = h->sd;
     memset(ev, 0, sizeof(*ev));
-    if (sd->get_realtime_usec(r->j, &ev->realtime_usec) < 0)
+    if (sd->get_realtime_usec(h->j, &ev->realtime_usec) < 0)
         ev->realtime_usec = 0;
-    char *cur = NULL;
-    if (sd->get_cursor(r->j, &cur) >= 0 && cur) {
-        ev->seqnum = seqnum_of(cur);
-        free(cur);
-    }
-    wsm__buf_reset(&r->data);
-    if (!r->offs) {
-        r->offs = calloc(MAX_FIELDS, sizeof(*r->offs));
-        r->lens = calloc(MAX_FIELDS, sizeof(*r->lens));
-        r->f = calloc(MAX_FIELDS, sizeof(*r->f));
-        if (!r->offs || !r->lens || !r->f)
-            return WSM_ERR_NOMEM;
-    }
+    wsm__buf_reset(&h->data);
     size_t n = 0;
     const void *d;
     size_t l;
-    sd->restart_data(r->j);
-    int e;
-    while (n < MAX_FIELDS && (e = sd->enumerate_data(r->j, &d, &l)) > 0) {
-        r->offs[n] = r->data.len;
-        r->lens[n] = l;
-        if (wsm__buf_add(&r->data, d, l) != WSM_OK)
+    sd->restart_data(h->j);
+    while (n < MAX_FIELDS && sd->enumerate_data(h->j, &d, &l) > 0) {
+        h->offs[n] = h->data.len;
+        h->lens[n] = l;
+        if (wsm__buf_add(&h->data, d, l) != WSM_OK)
             return WSM_ERR_NOMEM;
         n++;
     }
     for (size_t i = 0; i < n; i++) {
-        const char *s = r->data.data + r->offs[i];
-        const char *eq = memchr(s, '=', r->lens[i]);
-        size_t nl = eq ? (size_t)(eq - s) : r->lens[i];
-        r->f[i] = (struct wsmd_evfield){s, nl, eq ? eq + 1 : s + nl, eq ? r->lens[i] - nl - 1 : 0};
+        const char *s = h->data.data + h->offs[i];
+        const char *eq = memchr(s, '=', h->lens[i]);
+        size_t nl = eq ? (size_t)(eq - s) : h->lens[i];
+        h->f[i] = (struct wsmd_evfield){s, nl, eq ? eq + 1 : s + nl, eq ? h->lens[i] - nl - 1 : 0};
     }
-    ev->f = r->f;
+    ev->f = h->f;
     ev->n = n;
     wsmd__evin_derive(ev);
     return WSM_OK;
 }
 
-enum wsm_err wsmd__evr_next(struct wsmd_evreader *r, struct wsm_buf *out)
+/* The current entry's sequence number (a cursor costs an allocation and a
+ * formatting: only for entries that need it). */
+static uint64_t current_seqnum(struct hub *h)
 {
-    int processed = 0;
+    char *cur = NULL;
+    uint64_t s = 0;
+    if (h->sd->get_cursor(h->j, &cur) >= 0 && cur)
+        s = seqnum_of(cur);
+    free(cur);
+    return s;
+}
+
+static enum wsm_err next_locked(struct wsmd_evreader *r, struct wsm_buf *out)
+{
+    struct hub *h = r->h;
+    enum wsm_err err = take(r);
+    if (err)
+        return err;
     uint64_t now = now_usec();
     for (;;) {
         if (r->pos == POS_PENDING) {
             r->pos = POS_DONE;
         } else {
-            int e = r->sd->next(r->j);
+            /* New entries in open files are seen here; new files come with
+             * the hub thread's sd_journal_process and a wake-up. */
+            int e = h->sd->next(h->j);
             if (e < 0)
                 return WSM_ERR_IO;
-            if (e == 0) {
-                /* Drained: let sd-journal read its inotify events (new
-                 * files after a rotation, the descriptor's readiness),
-                 * then look once more. */
-                if (processed++)
-                    return WSM_ERR_TIMED_OUT;
-                if (r->sd->process(r->j) < 0)
-                    return WSM_ERR_IO;
-                continue;
-            }
+            if (e == 0)
+                return WSM_ERR_TIMED_OUT;
             r->pos = POS_DONE;
         }
         struct wsmd_evin ev;
-        enum wsm_err err = load_entry(r, &ev);
-        if (err)
+        if ((err = load_entry(h, &ev)))
             return err;
+        if (r->seqnum_first)
+            ev.seqnum = current_seqnum(h);
         char chan[WSMD_EVCHAN_NAME_MAX];
         if (!wsmd__evq_match(r->q, &ev, now, chan))
             continue;
-        err = wsmd__ev_render(&ev, chan, r->computer, r->rendered, out);
-        if (err)
+        if (!r->seqnum_first)
+            ev.seqnum = current_seqnum(h);
+        if ((err = wsmd__ev_render(&ev, chan, r->computer, r->rendered, out)))
             return err;
         memcpy(r->last_chan, chan, sizeof(chan));
         return WSM_OK;
     }
 }
 
+enum wsm_err wsmd__evr_next(struct wsmd_evreader *r, struct wsm_buf *out)
+{
+    /* The wake-up is consumed before looking, so that one arriving while
+     * we look stays set. */
+    uint64_t v;
+    if (read(r->efd, &v, sizeof(v)) < 0) {
+        /* EAGAIN: not woken, looking anyway */
+    }
+    pthread_mutex_lock(&r->h->mu);
+    enum wsm_err err = next_locked(r, out);
+    pthread_mutex_unlock(&r->h->mu);
+    return err;
+}
+
 enum wsm_err wsmd__evr_bookmark(struct wsmd_evreader *r, struct wsm_buf *out)
 {
-    if (r->pos != POS_DONE)
-        return wsm__buf_puts(out, r->start_bm);
-    char *cur = NULL;
-    if (r->sd->get_cursor(r->j, &cur) < 0 || !cur)
-        return WSM_ERR_IO;
-    enum wsm_err e = wsm__buf_puts(out, "<BookmarkList><Bookmark Channel='");
-    if (!e)
-        e = wsmd__ev_xml_text(out, r->last_chan, strlen(r->last_chan));
-    if (!e)
-        e = wsm__buf_printf(out, "' RecordId='%llu' IsCurrent='true' Cursor='",
-                            (unsigned long long)seqnum_of(cur));
-    if (!e)
-        e = wsmd__ev_xml_text(out, cur, strlen(cur));
-    if (!e)
-        e = wsm__buf_puts(out, "'/></BookmarkList>");
-    free(cur);
+    struct hub *h = r->h;
+    pthread_mutex_lock(&h->mu);
+    char *live = NULL;
+    const char *cur = r->done;
+    enum wsm_err e = WSM_OK;
+    if (h->owner == r && r->pos == POS_DONE) {
+        if (h->sd->get_cursor(h->j, &live) < 0 || !live)
+            e = WSM_ERR_IO;
+        cur = live;
+    }
+    if (!e && !cur) {
+        e = wsm__buf_puts(out, "<BookmarkList/>");
+    } else if (!e) {
+        e = wsm__buf_puts(out, "<BookmarkList><Bookmark Channel='");
+        if (!e)
+            e = wsmd__ev_xml_text(out, r->last_chan, strlen(r->last_chan));
+        if (!e)
+            e = wsm__buf_printf(out, "' RecordId='%llu' IsCurrent='true' Cursor='",
+                                (unsigned long long)seqnum_of(cur));
+        if (!e)
+            e = wsmd__ev_xml_text(out, cur, strlen(cur));
+        if (!e)
+            e = wsm__buf_puts(out, "'/></BookmarkList>");
+    }
+    pthread_mutex_unlock(&h->mu);
+    free(live);
     return e;
 }
 
@@ -298,12 +551,22 @@ void wsmd__evr_close(struct wsmd_evreader *r)
 {
     if (!r)
         return;
-    if (r->j)
-        r->sd->close(r->j);
-    wsm__buf_free(&r->data);
-    free(r->offs);
-    free(r->lens);
-    free(r->f);
-    free(r->start_bm);
+    struct hub *h = r->h;
+    if (h) {
+        pthread_mutex_lock(&h->mu);
+        if (h->owner == r)
+            h->owner = NULL;
+        if (r->prev)
+            r->prev->next = r->next;
+        else
+            h->readers = r->next;
+        if (r->next)
+            r->next->prev = r->prev;
+        pthread_mutex_unlock(&h->mu);
+        hub_put(h);
+    }
+    if (r->efd >= 0)
+        close(r->efd);
+    free(r->done);
     free(r);
 }

@@ -14,9 +14,17 @@
  *   -m N     stop after N events
  *   -B FILE  write the final bookmark to FILE
  *   -t       print the time in microseconds each event was read, before it
+ *   -N N     cost of N readers open at once (from now, one next() each):
+ *            prints "readers=N rss_kb_per_reader=... fds_per_reader=..."
+ *   -I K     K readers of the same query and start, taking one event each
+ *            in turn (each switch moves the shared read pointer): prints
+ *            "readers=K events=N identical=yes|no"; exit 5 when they differ
+ *   -R       say "ready" on stderr once the reader is open (-n: entries
+ *            written after that are read)
  * Prints one event per line. Exit 0; 2 and "error=... why=..." on stderr
  * when the query is refused (3 for WSM_ERR_UNSUPPORTED_FEATURE), 4 when the
  * reader cannot open. */
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +58,107 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static int count_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 65536; fd++)
+        if (fcntl(fd, F_GETFD) >= 0)
+            n++;
+    return n;
+}
+
+static int cost(struct wsmd_evreader_opts *o, long n)
+{
+    struct wsmd_evreader **rs = calloc((size_t)n, sizeof(*rs));
+    struct wsm_buf out;
+    wsm__buf_init(&out, 0);
+    o->start = WSMD_EV_FROM_NOW;
+    /* One reader first: libsystemd's own first-use cost is not a reader's. */
+    struct wsmd_evreader *first;
+    if (wsmd__evr_open(o, &first)) {
+        fputs("error=open\n", stderr);
+        return 4;
+    }
+    wsmd__evr_next(first, &out);
+    long rss0 = rss_kb();
+    int fd0 = count_fds();
+    long i;
+    for (i = 0; i < n; i++) {
+        enum wsm_err e = wsmd__evr_open(o, &rs[i]);
+        if (e) {
+            fprintf(stderr, "error=%s opened=%ld\n", wsm_strerror(e), i);
+            break;
+        }
+        wsmd__evr_next(rs[i], &out);
+    }
+    long rss1 = rss_kb();
+    int fd1 = count_fds();
+    printf("readers=%ld rss_kb_per_reader=%.1f fds_per_reader=%.2f\n", i,
+           i ? (double)(rss1 - rss0) / (double)i : 0.0, i ? (double)(fd1 - fd0) / (double)i : 0.0);
+    for (long k = 0; k < i; k++)
+        wsmd__evr_close(rs[k]);
+    wsmd__evr_close(first);
+    free(rs);
+    wsm__buf_free(&out);
+    return i == n ? 0 : 4;
+}
+
+static int interleaved(struct wsmd_evreader_opts *o, long k)
+{
+    struct wsmd_evreader **rs = calloc((size_t)k, sizeof(*rs));
+    struct wsm_buf *outs = calloc((size_t)k, sizeof(*outs));
+    int *done = calloc((size_t)k, sizeof(*done));
+    for (long i = 0; i < k; i++) {
+        wsm__buf_init(&outs[i], 0);
+        if (wsmd__evr_open(o, &rs[i])) {
+            fputs("error=open\n", stderr);
+            return 4;
+        }
+    }
+    long left = k, events = 0;
+    while (left > 0) {
+        for (long i = 0; i < k; i++) {
+            if (done[i])
+                continue;
+            enum wsm_err e = wsmd__evr_next(rs[i], &outs[i]);
+            if (e == WSM_OK) {
+                wsm__buf_puts(&outs[i], "\n");
+                events += i == 0;
+            } else if (e == WSM_ERR_TIMED_OUT) {
+                done[i] = 1;
+                left--;
+            } else {
+                fprintf(stderr, "error=%s\n", wsm_strerror(e));
+                return 4;
+            }
+        }
+    }
+    int same = 1;
+    for (long i = 1; i < k; i++)
+        same &= outs[i].len == outs[0].len && memcmp(outs[i].data, outs[0].data, outs[0].len) == 0;
+    printf("readers=%ld events=%ld identical=%s\n", k, events, same ? "yes" : "no");
+    for (long i = 0; i < k; i++) {
+        wsmd__evr_close(rs[i]);
+        wsm__buf_free(&outs[i]);
+    }
+    free(rs);
+    free(outs);
+    free(done);
+    return same ? 0 : 5;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = NULL, *query = "*", *bmfile = NULL, *bmout = NULL;
@@ -58,10 +167,10 @@ int main(int argc, char **argv)
     wsm__buf_init(&bm, 0);
     wsm__buf_init(&out, 0);
     enum wsmd_evstart start = WSMD_EV_FROM_NOW;
-    int rendered = 0, stamp = 0;
-    long wait_ms = 0, max = -1;
+    int rendered = 0, stamp = 0, ready = 0;
+    long wait_ms = 0, max = -1, nreaders = 0, interleave = 0;
     int c;
-    while ((c = getopt(argc, argv, "d:q:Q:onb:rw:m:B:t")) != -1) {
+    while ((c = getopt(argc, argv, "d:q:Q:onb:rw:m:B:tRN:I:")) != -1) {
         switch (c) {
         case 'd':
             dir = optarg;
@@ -101,6 +210,15 @@ int main(int argc, char **argv)
         case 't':
             stamp = 1;
             break;
+        case 'R':
+            ready = 1;
+            break;
+        case 'N':
+            nreaders = atol(optarg);
+            break;
+        case 'I':
+            interleave = atol(optarg);
+            break;
         default:
             fprintf(stderr, "usage: see the comment at the top of tests/tools/evread.c\n");
             return 1;
@@ -125,10 +243,18 @@ int main(int argc, char **argv)
         .rendered = rendered,
         .journal_dir = dir,
     };
+    if (nreaders > 0)
+        return cost(&o, nreaders);
+    if (interleave > 0)
+        return interleaved(&o, interleave);
     struct wsmd_evreader *r;
     if ((e = wsmd__evr_open(&o, &r))) {
         fprintf(stderr, "error=%s\n", wsm_strerror(e));
         return 4;
+    }
+    if (ready) {
+        fputs("ready\n", stderr);
+        fflush(stderr);
     }
     long n = 0;
     long long deadline = mono_ms() + wait_ms;

@@ -178,7 +178,7 @@ static void test_xml_text(void **state)
     static const char in[] = "a<b>&'\"\r\n\t\x05\x7f\xc3\xa9\xff\xed\xa0\x80\xef\xbf\xbe"
                              "\xe2\x82\xac\xf0\x9f\x98\x80\xc0\xaf\x00z";
     assert_int_equal(wsmd__ev_xml_text(&b, in, sizeof(in) - 1), WSM_OK);
-    assert_string_equal(b.data, "a&lt;b&gt;&amp;&apos;&quot;&#13;\n\t\\u0005\x7f\xc3\xa9\\xFF"
+    assert_string_equal(b.data, "a&lt;b&gt;&amp;&apos;&quot;&#13;&#10;&#9;\\u0005\x7f\xc3\xa9\\xFF"
                                 "\\xED\\xA0\\x80\\uFFFE\xe2\x82\xac\xf0\x9f\x98\x80\\xC0\\xAF"
                                 "\\u0000z");
     /* Truncated sequences at the end. */
