@@ -513,9 +513,11 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
         e = fill(s, &items, max, budget, &count, &bm);
     if (!e && count == 0) {
         /* Nothing yet: wait for the journal or the deadline. */
+        /* The reader stays open while the Pull waits: its descriptor is
+         * what tells that the journal grew. The wait holds a dup, so a
+         * reader closed meanwhile leaves no stale descriptor in epoll. */
         int fd = wsmd__evr_fd(s->r);
-        fd = fd >= 0 ? dup(fd) : -1; /* its inotify instance outlives the reader */
-        wsmd__evs_close_reader(s);
+        fd = fd >= 0 ? dup(fd) : -1;
         wsmd__evs_give(s);
         wsm__buf_free(&items);
         wsm__buf_reset(o);

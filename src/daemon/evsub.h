@@ -42,10 +42,9 @@ struct wsmd_evs {
     long long expires;  /* CLOCK_REALTIME ms; 0: never */
     long heartbeat_ms;  /* w:Heartbeats (a hint in Pull mode); 0: none */
     char *bookmark;     /* the last one delivered (settled), or NULL */
-    /* In memory only. A reader is open only while a Pull runs: each one
-     * holds an inotify instance (the kernel allows 128 per user by
-     * default) and the journal's mappings; between Pulls its position is
-     * kept as a bookmark. */
+    /* In memory only. A reader is open only while a Pull runs or waits
+     * (it holds a descriptor): between Pulls its position is kept as a
+     * bookmark, so an idle subscription costs memory only. */
     struct wsmd_evreader *r; /* NULL: opened at the next Pull */
     char *cursor;            /* where the closed reader was (after pending) */
     char *pending;           /* an event rendered that did not fit the last reply */

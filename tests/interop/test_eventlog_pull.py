@@ -1,12 +1,12 @@
 """The event source in Pull mode (issue 11's Contract; docs/internals/eventlog.md).
 
 A real wsmd reads a real journal: a systemd-journald of the test's own, in a
-journal namespace (`systemd-journald NS`: its sockets in /run/systemd/journal.NS,
-its files in /var/log/journal/MACHINE-ID.NS), given to wsmd as JournalDirectory.
-Entries are written the way programs write them: `logger -t NAME -p PRIO`
-(syslog, through the namespace's dev-log), `systemd-cat -t NAME -p PRIO` (a
-stream, in a mount namespace where the namespace's sockets are the default
-ones), and native datagrams as sd_journal_send writes them.
+journal namespace (tests/interop/journald.py, shared with test_evsrc.py), given
+to wsmd as JournalDirectory. Entries are written the way programs write them:
+`logger -t NAME -p PRIO` (syslog, through the namespace's dev-log),
+`systemd-cat -t NAME -p PRIO` (a stream, in a mount namespace where the
+namespace's sockets are the default ones), and native datagrams as
+sd_journal_send writes them.
 
 The subscriber is raw SOAP (http.client) and pywinrm's transport
 (winrm.Protocol.send_message, which takes any XML): Subscribe with Delivery
@@ -19,14 +19,10 @@ Unsubscribe, and a restart of wsmd that resumes after the last bookmark.
 import os
 import re
 import secrets
-import shutil
-import signal
 import socket
-import subprocess
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -47,7 +43,6 @@ NSX = {
     "ev": EVENT_NS,
 }
 BOB = ("bob", "bob-pw-2")
-JOURNALD = "/lib/systemd/systemd-journald"
 
 
 def wait_until(cond, timeout, step=0.02):
@@ -60,67 +55,37 @@ def wait_until(cond, timeout, step=0.02):
     return cond()
 
 
-# ---- a journald of the test's own ------------------------------------------
+# ---- a journald of the test's own (tests/interop/journald.py) ----------------
 
 class Journal:
-    def __init__(self, ns):
-        self.ns = ns
-        self.run = Path(f"/run/systemd/journal.{ns}")
-        mid = Path("/etc/machine-id").read_text().strip()
-        self.dir = Path(f"/var/log/journal/{mid}.{ns}")
-        self.proc = subprocess.Popen([JOURNALD, ns], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ok = wait_until(lambda: (self.run / "socket").exists()
-                        and (self.dir / "system.journal").exists(), 10)
-        if not ok:
-            self.stop()
-            pytest.skip("systemd-journald did not start a journal namespace here")
+    """The shared Journald, with the writers these tests use."""
+
+    def __init__(self, jd):
+        self.jd = jd
+        self.dir = jd.directory
 
     def logger(self, ident, prio, msg):
-        subprocess.run(["logger", "-u", str(self.run / "dev-log"), "-t", ident, "-p",
-                        f"user.{prio}", msg], check=True, timeout=10)
+        self.jd.logger("-t", ident, "-p", f"user.{prio}", msg)
 
     def native(self, **fields):
-        data = "".join(f"{k}={v}\n" for k, v in fields.items()).encode()
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            s.sendto(data, str(self.run / "socket"))
-        finally:
-            s.close()
+        self.jd.native(list(fields.items()))
 
     def cat(self, ident, prio, msg):
-        """systemd-cat -t ident -p prio, its stream to this namespace: in a
-        private mount namespace, the namespace's sockets are bound where
-        systemd-cat looks (/run/systemd/journal). False where that cannot be
-        done (no unshare, no mount rights)."""
-        script = ('set -e; t=$(mktemp -d); mount --bind "$1" "$t"; '
-                  'mount -t tmpfs tmpfs /run/systemd; mkdir /run/systemd/journal; '
-                  'mount --bind "$t" /run/systemd/journal; '
-                  'echo "$4" | systemd-cat -t "$2" -p "$3"')
-        cp = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
-                             "sh", str(self.run), ident, prio, msg],
-                            capture_output=True, text=True, timeout=10)
+        """systemd-cat -t ident -p prio, unchanged, its stream to this journal
+        (a private mount namespace: Journald.in_ns)."""
+        cp = self.jd.in_ns(["systemd-cat", "-t", ident, "-p", prio], input_text=msg + "\n")
         return cp.returncode == 0
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.run, ignore_errors=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
-def journal():
-    if os.geteuid() != 0 or not os.access(JOURNALD, os.X_OK):
-        pytest.skip("needs root and systemd-journald to run a journal of the test's own")
-    j = Journal("wsmdt" + secrets.token_hex(4))
-    yield j
-    j.stop()
+def journal(tmp_path):
+    from journald import Journald, usable
+    why = usable()
+    if why:
+        pytest.skip(why)
+    jd = Journald(tmp_path)
+    yield Journal(jd)
+    jd.stop()
 
 
 @pytest.fixture
