@@ -492,7 +492,14 @@ static void test_statedir_made(void **state)
 static void test_quota(void **state)
 {
     struct fixture *f = *state;
-    f->srv.cfg.max_subscriptions_per_user = 3;
+    /* The key: 1..10000. */
+    const char *bad[] = {"0", "-1", "10001", "x", "", "3k"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(wsmd__config_set(&f->srv.cfg, "MaxSubscriptionsPerUser", bad[i]),
+                         WSM_ERR_INVALID_ARG);
+    assert_int_equal(f->srv.cfg.max_subscriptions_per_user, 0); /* unset: 100 */
+    assert_int_equal(wsmd__config_set(&f->srv.cfg, "maxsubscriptionsperuser", "3"), WSM_OK);
+    assert_int_equal(f->srv.cfg.max_subscriptions_per_user, 3);
     for (int i = 0; i < 3; i++)
         assert_int_equal(subscribe(f, "alice", NULL, NULL, NULL), WSM_OK);
     assert_int_equal(subscribe(f, "alice", NULL, NULL, NULL), WSM_ERR_QUOTA);
