@@ -487,3 +487,42 @@ def test_waiting_pull_client_gone_and_shutdown(evd):
     assert rc == 0, log
     assert not th.is_alive() and time.monotonic() - t0 < 10
     assert fault_of(out["r"]).subcode == "w:TimedOut"
+
+
+def options(**kv):
+    return ('<w:OptionSet xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            + "".join(f'<w:Option Name="{k}">{v}</w:Option>' for k, v in kv.items())
+            + "</w:OptionSet>")
+
+
+def test_read_existing_rendered_and_bookmark_resume(evd):
+    """ReadExistingEvents replays what was written before the Subscribe;
+    RenderedText adds RenderingInfo with the message; a Subscribe that gives
+    back a bookmark from a PullResponse header resumes exactly after it."""
+    tag = secrets.token_hex(3)
+    q = query(select=f"*[System[Provider[@Name='old{tag}']]]")
+    for i in range(4):
+        evd.journal.logger(f"old{tag}", "warning", f"old message {i}")
+    _, ctx, _ = subscribe(evd, q=q, extra="<w:SendBookmarks/>",
+                          headers=options(ReadExistingEvents="true",
+                                          ContentFormat="RenderedText"))
+    r = pull_req(evd, ctx, max_elements=2)
+    assert r.status == 200, r
+    root, evs = events_of(r)
+    assert [provider(e) for e in evs] == [f"old{tag}"] * 2
+    ri = evs[0].find("ev:RenderingInfo", NSX)
+    assert ri is not None and "old message 0" in ET.tostring(ri, encoding="unicode")
+    bm = root.find("s:Header/w:Bookmark", NSX)
+    bookmark = "".join(ET.tostring(c, encoding="unicode") for c in bm)
+
+    # A new subscription from that bookmark: messages 2 and 3, nothing twice.
+    _, ctx2, _ = subscribe(evd, q=q, extra=f"<w:Bookmark>{bookmark}</w:Bookmark>")
+    evs, _ = pull_until(evd, ctx2, lambda g: len(g) >= 2)
+    msgs = [ET.tostring(e, encoding="unicode") for e in evs]
+    assert len(msgs) == 2 and "old message 2" in msgs[0] and "old message 3" in msgs[1], msgs
+    assert evs[0].find("ev:RenderingInfo", NSX) is None  # Raw by default
+
+    # Without ReadExistingEvents: only what comes after.
+    _, ctx3, _ = subscribe(evd, q=q)
+    f = fault_of(pull_req(evd, ctx3, max_time="PT0.3S"))
+    assert f.subcode == "w:TimedOut", f
