@@ -34,7 +34,7 @@
 #define MAX_ELEMENTS 10000
 #define BUSY_RETRY_MS 20 /* another Pull on the context is reading: look again */
 #define REAP_MS 10000    /* a fired wait nobody claimed: its request went away */
-#define POLL_MS 1000      /* no reader could be opened: try again */
+#define POLL_MS 1000     /* no reader could be opened: try again */
 
 enum { W_PREPARED, W_WAITING, W_FIRED, W_CANCELLED };
 
@@ -464,8 +464,8 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
         if (!t || wsm__duration_ms(t, &wait_ms) != WSM_OK)
             return WSM_ERR_INVALID_TIMEOUT;
     }
-    long cap = call->srv->cfg.max_timeout_ms > 0 ? call->srv->cfg.max_timeout_ms
-                                                 : WSMD_MAX_TIMEOUT_MS;
+    long cap =
+        call->srv->cfg.max_timeout_ms > 0 ? call->srv->cfg.max_timeout_ms : WSMD_MAX_TIMEOUT_MS;
     if (wait_ms > cap)
         wait_ms = cap;
     long long deadline = call->t0_ms + wait_ms;
@@ -496,11 +496,10 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
         return e == WSM_ERR_NOMEM ? e : WSM_ERR_IO;
     }
 
-    size_t limit = env->max_envelope_size > 0 ? (size_t)env->max_envelope_size
-                                              : call->srv->cfg.max_envelope;
+    size_t limit =
+        env->max_envelope_size > 0 ? (size_t)env->max_envelope_size : call->srv->cfg.max_envelope;
     struct wsm_buf *o = call->out;
-    e = wsm__reply_begin(o, EN "PullResponse", env->message_id,
-                         " xmlns:n=\"" WSM_NS_WSEN "\"");
+    e = wsm__reply_begin(o, EN "PullResponse", env->message_id, " xmlns:n=\"" WSM_NS_WSEN "\"");
     /* Room for the bookmark header that goes in front of the body. */
     size_t fixed = o->len + sizeof(PULL_TAIL) + 2 * WSM_UUID_STRLEN + 128 +
                    (s->send_bookmarks ? 4096 + 2 * (s->bookmark ? strlen(s->bookmark) : 0) : 0);
@@ -524,8 +523,8 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
         if (mono_ms() >= deadline)
             return WSM_ERR_TIMED_OUT; /* the context stays: pull again */
         if (fd < 0)
-            return park_until(call, ctx, -1, mono_ms() + POLL_MS < deadline ? mono_ms() + POLL_MS
-                                                                              : deadline);
+            return park_until(call, ctx, -1,
+                              mono_ms() + POLL_MS < deadline ? mono_ms() + POLL_MS : deadline);
         return park_until(call, ctx, fd, deadline);
     }
     if (e) {
@@ -549,8 +548,9 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
             e = wsm__buf_printf(o, "</w:Bookmark>%s", body_open);
     }
     if (!e)
-        e = wsm__buf_printf(o, "<n:PullResponse><n:EnumerationContext>%s</n:EnumerationContext>"
-                               "<n:Items>",
+        e = wsm__buf_printf(o,
+                            "<n:PullResponse><n:EnumerationContext>%s</n:EnumerationContext>"
+                            "<n:Items>",
                             s->ctx);
     if (!e)
         e = wsm__buf_add(o, items.data, items.len);

@@ -436,10 +436,10 @@ enum wsm_err wsmd__evs_add(struct wsmd_evs *s, unsigned per_user)
     expire(wsmd__evs_now(), &dead);
     for (struct wsmd_evs *x = subs; x; x = x->next)
         mine += !strcmp(x->owner, s->owner);
-    enum wsm_err e = mine >= (per_user ? per_user : WSMD_EV_MAX_PER_USER) ||
-                             nsubs >= WSMD_EV_MAX_TOTAL
-                         ? WSM_ERR_QUOTA
-                         : WSM_OK;
+    enum wsm_err e =
+        mine >= (per_user ? per_user : WSMD_EV_MAX_PER_USER) || nsubs >= WSMD_EV_MAX_TOTAL
+            ? WSM_ERR_QUOTA
+            : WSM_OK;
     if (!e) {
         s->busy = 1; /* not served before its row is durable */
         s->next = subs;

@@ -45,9 +45,9 @@ enum wsm_err wsmd__evsub_datetime(const char *t, long long *ms)
     int Y, M, D, h, m, s, zh = 0, zm = 0, frac = 0, scale = 1000;
     while (isspace((unsigned char)*p))
         p++;
-    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' ||
-        digits(&p, 2, &D) || *p++ != 'T' || digits(&p, 2, &h) || *p++ != ':' ||
-        digits(&p, 2, &m) || *p++ != ':' || digits(&p, 2, &s))
+    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' || digits(&p, 2, &D) ||
+        *p++ != 'T' || digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m) || *p++ != ':' ||
+        digits(&p, 2, &s))
         return WSM_ERR_INVALID_EXPIRATION;
     if (*p == '.') {
         p++;
@@ -262,8 +262,7 @@ enum wsm_err wsmd__evsub_subscribe(struct wsmd_call *call)
     struct wsm_envelope *env = call->env;
     xmlNodePtr sub = wsm__xml_child(env->body, WSM_NS_WSEV, "Subscribe");
     if (!sub)
-        return say(call, WSM_ERR_INVALID_SUBSCRIPTION, "The body holds no wse:Subscribe.%s",
-                   NULL);
+        return say(call, WSM_ERR_INVALID_SUBSCRIPTION, "The body holds no wse:Subscribe.%s", NULL);
     long heartbeat = 0;
     enum wsm_err e = read_delivery(call, sub, &heartbeat);
     if (e)
@@ -349,7 +348,7 @@ enum wsm_err wsmd__evsub_subscribe(struct wsmd_call *call)
     memcpy(id, s->id, sizeof(id));
     memcpy(ctx, s->ctx, sizeof(ctx));
     e = wsmd__evs_add(s, __atomic_load_n(&call->srv->cfg.max_subscriptions_per_user,
-                                          __ATOMIC_RELAXED)); /* takes s */
+                                         __ATOMIC_RELAXED)); /* takes s */
     s = NULL;
     if (e == WSM_ERR_QUOTA)
         return say(call, e,
@@ -358,10 +357,9 @@ enum wsm_err wsmd__evsub_subscribe(struct wsmd_call *call)
                    NULL);
     if (e)
         return say(call, e,
-                   "The subscription cannot be stored durably (StateDir): see wsmd's log.%s",
-                   NULL);
-    wsmd__log("event=eventsource-subscribe id=%s user=%s mode=Pull expires_ms=%lld", id,
-              who(call), expires ? expires - now : 0LL);
+                   "The subscription cannot be stored durably (StateDir): see wsmd's log.%s", NULL);
+    wsmd__log("event=eventsource-subscribe id=%s user=%s mode=Pull expires_ms=%lld", id, who(call),
+              expires ? expires - now : 0LL);
 
     struct wsm_buf *o = call->out;
     e = wsm__reply_begin(o, EV "SubscribeResponse", env->message_id, EV_NS);

@@ -49,7 +49,7 @@ struct wsmd_evs {
     char *cursor;            /* where the closed reader was (after pending) */
     char *pending;           /* an event rendered that did not fit the last reply */
     size_t pending_len;
-    char *pending_bm; /* the bookmark after it */
+    char *pending_bm;     /* the bookmark after it */
     unsigned long serial; /* of the last reply handed over, for its settle */
     char *unsettled_bm;   /* that reply's bookmark, until settled */
     int busy;

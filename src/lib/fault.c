@@ -124,8 +124,8 @@ static const struct wsm_fault_info table[] = {
     /* WS-Eventing (DSP0226 10, MS-WSMV 3.1.4.1.30); the codes are Windows'
      * ERROR_WSMAN_EVENTING_* and ERROR_WSMAN_INVALID_BOOKMARK. */
     {WSM_ERR_DELIVERY_MODE, "s:Sender", "e:DeliveryModeRequestedUnavailable",
-     "The WS-Management service does not support the requested delivery mode.", 2150858782UL,
-     500, 0, NULL},
+     "The WS-Management service does not support the requested delivery mode.", 2150858782UL, 500,
+     0, NULL},
     {WSM_ERR_INVALID_EXPIRATION, "s:Sender", "e:InvalidExpirationTime",
      "The expiration time of the subscription is not valid: it must be a positive duration or a "
      "time in the future.",
@@ -134,8 +134,7 @@ static const struct wsm_fault_info table[] = {
      "The WS-Management service does not support the requested filter dialect for events.",
      2150858786UL, 500, 0, NULL},
     {WSM_ERR_UNABLE_TO_RENEW, "s:Receiver", "e:UnableToRenew",
-     "The subscription cannot be renewed: it is unknown or has ended.", 2150858788UL, 500, 0,
-     NULL},
+     "The subscription cannot be renewed: it is unknown or has ended.", 2150858788UL, 500, 0, NULL},
     {WSM_ERR_INVALID_SUBSCRIPTION, "s:Sender", "e:InvalidMessage",
      "The subscription is unknown, has expired or was ended.", 2150858789UL, 500, 0, NULL},
     {WSM_ERR_INVALID_BOOKMARK, "s:Sender", "w:InvalidBookmark",

@@ -80,8 +80,9 @@ enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evre
         r->pos = nevents;
     else if (o->start == WSMD_EV_FROM_BOOKMARK) {
         int n;
-        if (!o->bookmark || sscanf(o->bookmark, "<BookmarkList><Bookmark RecordId=\"%d\"", &n) != 1 ||
-            n < 0 || n > nevents) {
+        if (!o->bookmark ||
+            sscanf(o->bookmark, "<BookmarkList><Bookmark RecordId=\"%d\"", &n) != 1 || n < 0 ||
+            n > nevents) {
             pthread_mutex_unlock(&evlock);
             free(r);
             return WSM_ERR_INVALID_ARG;
@@ -133,8 +134,7 @@ enum wsm_err wsmd__evr_next(struct wsmd_evreader *r, struct wsm_buf *out)
 
 enum wsm_err wsmd__evr_bookmark(struct wsmd_evreader *r, struct wsm_buf *out)
 {
-    return wsm__buf_printf(out, "<BookmarkList><Bookmark RecordId=\"%d\"/></BookmarkList>",
-                           r->pos);
+    return wsm__buf_printf(out, "<BookmarkList><Bookmark RecordId=\"%d\"/></BookmarkList>", r->pos);
 }
 
 void wsmd__evr_close(struct wsmd_evreader *r)
@@ -292,7 +292,8 @@ static enum wsm_err subscribe(struct fixture *f, const char *user, const char *d
              "</w:Filter>%s</e:Subscribe>",
              delivery ? delivery : "<e:Delivery Mode=\"" WSMD_EV_PULL_MODE "\"/>",
              extra_body ? extra_body : "");
-    enum wsm_err e = req(f, user, wsmd__evsub_subscribe, EV "Subscribe", header_extra, body, 0, NULL);
+    enum wsm_err e =
+        req(f, user, wsmd__evsub_subscribe, EV "Subscribe", header_extra, body, 0, NULL);
     if (!e) {
         between(reply(f), "<e:Identifier>", "</e:Identifier>", f->id, sizeof(f->id));
         between(reply(f), "<n:EnumerationContext>", "</n:EnumerationContext>", f->ctx,
@@ -346,8 +347,13 @@ static void test_times(void **state)
     assert_int_equal(t, 1000);
     assert_int_equal(wsmd__evsub_datetime("2026-12-07T10:00:00.250+01:00", &t), WSM_OK);
     assert_int_equal(t, 1796637600000LL - 3600000 + 250);
-    const char *bad[] = {"", "2026-13-01T00:00:00Z", "2026-12-07 10:00:00Z", "2026-12-07T10:00",
-                         "2026-12-07T10:00:00+1", "2026-12-07T10:00:00Zjunk", "1969-12-31T00:00:00Z"};
+    const char *bad[] = {"",
+                         "2026-13-01T00:00:00Z",
+                         "2026-12-07 10:00:00Z",
+                         "2026-12-07T10:00",
+                         "2026-12-07T10:00:00+1",
+                         "2026-12-07T10:00:00Zjunk",
+                         "1969-12-31T00:00:00Z"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(wsmd__evsub_datetime(bad[i], &t), WSM_ERR_INVALID_EXPIRATION);
     long long now = 1796634000000LL;
@@ -363,9 +369,8 @@ static void test_subscribe_pull(void **state)
 {
     struct fixture *f = *state;
     append_event("old", 4); /* before the subscription: not read */
-    assert_int_equal(subscribe(f, "alice", NULL, "<e:Expires>PT1H</e:Expires><w:SendBookmarks/>",
-                               NULL),
-                     WSM_OK);
+    assert_int_equal(
+        subscribe(f, "alice", NULL, "<e:Expires>PT1H</e:Expires><w:SendBookmarks/>", NULL), WSM_OK);
     char *r = reply(f);
     assert_non_null(strstr(r, "<a:Address>http://127.0.0.1:5985/wsman</a:Address>"));
     assert_non_null(strstr(r, "<e:Expires>PT3"));
@@ -405,9 +410,9 @@ static void test_faults(void **state)
     assert_int_equal(subscribe(f, "alice", "<e:Delivery/>", NULL, NULL), WSM_ERR_DELIVERY_MODE);
     assert_int_equal(subscribe(f, "alice", NULL, "<e:Expires>PT0S</e:Expires>", NULL),
                      WSM_ERR_INVALID_EXPIRATION);
-    assert_int_equal(subscribe(f, "alice", NULL, "<e:Expires>2001-01-01T00:00:00Z</e:Expires>",
-                               NULL),
-                     WSM_ERR_INVALID_EXPIRATION);
+    assert_int_equal(
+        subscribe(f, "alice", NULL, "<e:Expires>2001-01-01T00:00:00Z</e:Expires>", NULL),
+        WSM_ERR_INVALID_EXPIRATION);
     assert_int_equal(req(f, "alice", wsmd__evsub_subscribe, EV "Subscribe", NULL,
                          "<e:Subscribe><e:Delivery Mode=\"" WSMD_EV_PULL_MODE "\"/>"
                          "<w:Filter Dialect=\"http://schemas.microsoft.com/wbem/wsman/1/WQL\">"
@@ -428,8 +433,9 @@ static void test_faults(void **state)
                          0, NULL),
                      WSM_ERR_CANNOT_PROCESS_FILTER);
     assert_non_null(strstr(f->fault, "foo()"));
-    assert_int_equal(subscribe(f, "alice", NULL, "<w:Bookmark><BookmarkList><Bookmark "
-                                                 "RecordId=\"999\"/></BookmarkList></w:Bookmark>",
+    assert_int_equal(subscribe(f, "alice", NULL,
+                               "<w:Bookmark><BookmarkList><Bookmark "
+                               "RecordId=\"999\"/></BookmarkList></w:Bookmark>",
                                NULL),
                      WSM_ERR_INVALID_BOOKMARK);
     assert_int_equal(subscribe(f, "alice", NULL, NULL,
@@ -447,9 +453,9 @@ static void test_owner(void **state)
     struct fixture *f = *state;
     assert_int_equal(subscribe(f, "alice", NULL, NULL, NULL), WSM_OK);
     assert_int_equal(pull(f, "bob", f->ctx, 1, "PT0.1S"), WSM_ERR_INVALID_ENUM_CONTEXT);
-    assert_int_equal(req(f, "bob", wsmd__evsub_getstatus, EV "GetStatus", idhdr(f),
-                         "<e:GetStatus/>", 0, NULL),
-                     WSM_ERR_INVALID_SUBSCRIPTION);
+    assert_int_equal(
+        req(f, "bob", wsmd__evsub_getstatus, EV "GetStatus", idhdr(f), "<e:GetStatus/>", 0, NULL),
+        WSM_ERR_INVALID_SUBSCRIPTION);
     assert_int_equal(req(f, "bob", wsmd__evsub_unsubscribe, EV "Unsubscribe", idhdr(f),
                          "<e:Unsubscribe/>", 0, NULL),
                      WSM_ERR_INVALID_SUBSCRIPTION);
@@ -457,8 +463,10 @@ static void test_owner(void **state)
                          "<e:Renew><e:Expires>PT1H</e:Expires></e:Renew>", 0, NULL),
                      WSM_ERR_UNABLE_TO_RENEW);
     char rel[256];
-    snprintf(rel, sizeof(rel), "<n:Release><n:EnumerationContext>%s</n:EnumerationContext>"
-                               "</n:Release>", f->ctx);
+    snprintf(rel, sizeof(rel),
+             "<n:Release><n:EnumerationContext>%s</n:EnumerationContext>"
+             "</n:Release>",
+             f->ctx);
     assert_int_equal(req(f, "bob", wsmd__evsub_release, EN "Release", NULL, rel, 0, NULL),
                      WSM_ERR_INVALID_ENUM_CONTEXT);
     assert_int_equal(wsmd__evs_count(), 1);
@@ -516,9 +524,9 @@ static void test_renew_status_expiry(void **state)
                          "<e:Renew><e:Expires>PT2H</e:Expires></e:Renew>", 0, NULL),
                      WSM_OK);
     assert_non_null(strstr(reply(f), "<e:Expires>PT7"));
-    assert_int_equal(req(f, "alice", wsmd__evsub_getstatus, EV "GetStatus", idhdr(f),
-                         "<e:GetStatus/>", 0, NULL),
-                     WSM_OK);
+    assert_int_equal(
+        req(f, "alice", wsmd__evsub_getstatus, EV "GetStatus", idhdr(f), "<e:GetStatus/>", 0, NULL),
+        WSM_OK);
     assert_non_null(strstr(reply(f), "<e:GetStatusResponse><e:Expires>PT7"));
     assert_int_equal(req(f, "alice", wsmd__evsub_renew, EV "Renew", idhdr(f),
                          "<e:Renew><e:Expires>PT0.2S</e:Expires></e:Renew>", 0, NULL),
@@ -526,8 +534,8 @@ static void test_renew_status_expiry(void **state)
     /* Expired: gone for every operation (polled, not slept). */
     long long until = mono() + 5000;
     enum wsm_err e;
-    while ((e = req(f, "alice", wsmd__evsub_getstatus, EV "GetStatus", idhdr(f),
-                    "<e:GetStatus/>", 0, NULL)) == WSM_OK &&
+    while ((e = req(f, "alice", wsmd__evsub_getstatus, EV "GetStatus", idhdr(f), "<e:GetStatus/>",
+                    0, NULL)) == WSM_OK &&
            mono() < until) {
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL);
@@ -584,11 +592,12 @@ static void test_park(void **state)
     append_event("late", 2);
     assert_true(wait_woken(1, 5000));
     char body[512];
-    snprintf(body, sizeof(body), "<n:Pull><n:EnumerationContext>%s</n:EnumerationContext>"
-                                 "<n:MaxElements>10</n:MaxElements></n:Pull>", f->ctx);
-    assert_int_equal(req(f, "alice", wsmd__evsub_pull, EN "Pull", NULL, body, 1,
-                         f->last.resume_ctx),
-                     WSM_OK);
+    snprintf(body, sizeof(body),
+             "<n:Pull><n:EnumerationContext>%s</n:EnumerationContext>"
+             "<n:MaxElements>10</n:MaxElements></n:Pull>",
+             f->ctx);
+    assert_int_equal(
+        req(f, "alice", wsmd__evsub_pull, EN "Pull", NULL, body, 1, f->last.resume_ctx), WSM_OK);
     assert_int_equal(count_events(reply(f)), 1);
     settle(f, 1);
 
@@ -604,8 +613,10 @@ static void test_park(void **state)
     assert_true(wait_woken(2, 5000));
     void *rc = f->last.resume_ctx;
     long long t0 = f->last.t0_ms;
-    snprintf(body, sizeof(body), "<n:Pull><n:EnumerationContext>%s</n:EnumerationContext>"
-                                 "<n:MaxTime>PT0.2S</n:MaxTime></n:Pull>", f->ctx);
+    snprintf(body, sizeof(body),
+             "<n:Pull><n:EnumerationContext>%s</n:EnumerationContext>"
+             "<n:MaxTime>PT0.2S</n:MaxTime></n:Pull>",
+             f->ctx);
     wsm__envelope_free(f->env);
     f->env = NULL;
     /* As resumed: the same request, its arrival time kept. */
@@ -618,8 +629,14 @@ static void test_park(void **state)
              "</s:Envelope>",
              body);
     assert_int_equal(wsm__envelope_parse(text, strlen(text), NULL, &f->env, NULL, 0), WSM_OK);
-    struct wsmd_call c = {.srv = &f->srv, .lis = &f->lis, .env = f->env, .user = "alice",
-                          .out = &f->out, .t0_ms = t0, .resumed = 1, .resume_ctx = rc};
+    struct wsmd_call c = {.srv = &f->srv,
+                          .lis = &f->lis,
+                          .env = f->env,
+                          .user = "alice",
+                          .out = &f->out,
+                          .t0_ms = t0,
+                          .resumed = 1,
+                          .resume_ctx = rc};
     assert_int_equal(wsmd__evsub_pull(&c), WSM_ERR_TIMED_OUT);
     /* The context stays. */
     assert_int_equal(wsmd__evs_count(), 1);
@@ -661,9 +678,9 @@ static void test_restart(void **state)
     assert_int_equal(count_events(r), 1);
     assert_non_null(strstr(r, "Name=\"e2\""));
     strcpy(f->id, id);
-    assert_int_equal(req(f, "alice", wsmd__evsub_getstatus, EV "GetStatus", idhdr(f),
-                         "<e:GetStatus/>", 0, NULL),
-                     WSM_OK);
+    assert_int_equal(
+        req(f, "alice", wsmd__evsub_getstatus, EV "GetStatus", idhdr(f), "<e:GetStatus/>", 0, NULL),
+        WSM_OK);
     assert_non_null(strstr(reply(f), "<e:Expires>PT3"));
 }
 
@@ -675,8 +692,10 @@ static void test_envelope_limit(void **state)
     append_event("a", 4);
     append_event("b", 4);
     char body[512];
-    snprintf(body, sizeof(body), "<n:Pull><n:EnumerationContext>%s</n:EnumerationContext>"
-                                 "<n:MaxElements>5</n:MaxElements></n:Pull>", f->ctx);
+    snprintf(body, sizeof(body),
+             "<n:Pull><n:EnumerationContext>%s</n:EnumerationContext>"
+             "<n:MaxElements>5</n:MaxElements></n:Pull>",
+             f->ctx);
     assert_int_equal(req(f, "alice", wsmd__evsub_pull, EN "Pull",
                          "<w:MaxEnvelopeSize>900</w:MaxEnvelopeSize>", body, 0, NULL),
                      WSM_ERR_ENVELOPE_TOO_LARGE);
