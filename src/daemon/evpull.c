@@ -339,6 +339,12 @@ static void pull_settle(void *arg, int delivered)
     free(t);
 }
 
+static void pull_settle_probe(void *arg, int (*probe)(void *), void *probe_arg)
+{
+    struct settle_tx *t = arg;
+    wsmd__evs_set_probe(t->id, t->serial, probe, probe_arg);
+}
+
 static const char *pull_ctx(struct wsmd_call *call, const char *op)
 {
     xmlNodePtr p = wsm__xml_child(call->env->body, WSM_NS_WSEN, op);
@@ -569,6 +575,7 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
         memcpy(t->id, s->id, sizeof(t->id));
         call->settle = pull_settle;
         call->settle_arg = t;
+        call->settle_probe = pull_settle_probe;
     } else if (!e) {
         e = WSM_ERR_NOMEM;
     }

@@ -552,6 +552,8 @@ void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int deliver
     for (struct wsmd_evs *s = subs; s; s = s->next) {
         if (strcmp(s->id, id) != 0)
             continue;
+        if (s->serial == serial)
+            s->probe = NULL; /* its drain is freed once this returns */
         if (s->busy || s->serial != serial || !s->unsettled_bm)
             break;
         if (delivered) {
@@ -584,11 +586,42 @@ void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int deliver
     }
 }
 
+void wsmd__evs_set_probe(const char *id, unsigned long serial, int (*probe)(void *), void *arg)
+{
+    pthread_mutex_lock(&lock);
+    for (struct wsmd_evs *s = subs; s; s = s->next)
+        if (!strcmp(s->id, id)) {
+            if (s->serial == serial && s->unsettled_bm) {
+                s->probe = probe;
+                s->probe_arg = arg;
+            }
+            break;
+        }
+    pthread_mutex_unlock(&lock);
+}
+
 void wsmd__evs_promote(struct wsmd_evs *s)
 {
     if (!s->unsettled_bm)
         return;
     pthread_mutex_lock(&lock);
+    /* Asked under the lock: the settle that frees the drain waits for it. */
+    int reached = s->probe ? s->probe(s->probe_arg) : 1;
+    s->probe = NULL;
+    if (reached < 0) {
+        /* Written but not received (the client gave up on it): the next
+         * reply starts again after the last bookmark delivered. */
+        free(s->unsettled_bm);
+        free(s->pending);
+        free(s->pending_bm);
+        free(s->cursor);
+        s->unsettled_bm = s->pending = s->pending_bm = s->cursor = NULL;
+        struct wsmd_evreader *drop = s->r;
+        s->r = NULL;
+        pthread_mutex_unlock(&lock);
+        wsmd__evr_close(drop);
+        return;
+    }
     free(s->bookmark);
     s->bookmark = s->unsettled_bm;
     s->unsettled_bm = NULL;

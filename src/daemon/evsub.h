@@ -52,6 +52,10 @@ struct wsmd_evs {
     char *pending_bm;     /* the bookmark after it */
     unsigned long serial; /* of the last reply handed over, for its settle */
     char *unsettled_bm;   /* that reply's bookmark, until settled */
+    /* While that reply drains (server.h: settle_probe): whether it reached
+     * the client, asked by the next Pull. Valid until its settle. */
+    int (*probe)(void *);
+    void *probe_arg;
     int busy;
     struct wsmd_evs *next;
 };
@@ -82,8 +86,11 @@ void wsmd__evs_remove(struct wsmd_evs *s);
 enum wsm_err wsmd__evs_set_expires(struct wsmd_evs *s, long long expires);
 void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int delivered);
 /* A taken subscription whose last reply is not settled yet: the client
- * pulls again, so it has it (its bookmark committed). */
+ * pulls again, so it has it (its bookmark committed) -- unless the reply's
+ * drain says it did not reach it (a client that gave up and pulls anew),
+ * then it is sent again. */
 void wsmd__evs_promote(struct wsmd_evs *s);
+void wsmd__evs_set_probe(const char *id, unsigned long serial, int (*probe)(void *), void *arg);
 void wsmd__evs_free(struct wsmd_evs *s);
 /* Closes a taken subscription's reader, keeping its position. */
 void wsmd__evs_close_reader(struct wsmd_evs *s);

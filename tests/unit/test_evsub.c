@@ -684,6 +684,41 @@ static void test_restart(void **state)
     assert_non_null(strstr(reply(f), "<e:Expires>PT3"));
 }
 
+static int probe_answer;
+static int fake_probe(void *arg)
+{
+    (void)arg;
+    return probe_answer;
+}
+
+/* The next Pull asks the last reply's drain whether it reached the client:
+ * not (-1): its events are sent again; yes (1): they are not. A late settle
+ * of the superseded reply changes nothing. */
+static void test_probe(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(subscribe(f, "alice", NULL, NULL, NULL), WSM_OK);
+    append_event("p0", 4);
+    append_event("p1", 4);
+    assert_int_equal(pull(f, "alice", f->ctx, 1, NULL), WSM_OK);
+    assert_non_null(strstr(reply(f), "Name=\"p0\""));
+    assert_non_null(f->last.settle_probe);
+    probe_answer = -1;
+    f->last.settle_probe(f->last.settle_arg, fake_probe, NULL);
+    struct wsmd_call stale = f->last;
+    f->last.settle = NULL; /* settled late, below */
+    assert_int_equal(pull(f, "alice", f->ctx, 1, NULL), WSM_OK);
+    assert_non_null(strstr(reply(f), "Name=\"p0\"")); /* again */
+    stale.settle(stale.settle_arg, 1);                /* too late: ignored */
+    probe_answer = 1;
+    f->last.settle_probe(f->last.settle_arg, fake_probe, NULL);
+    struct wsmd_call second = f->last;
+    f->last.settle = NULL;
+    assert_int_equal(pull(f, "alice", f->ctx, 1, NULL), WSM_OK);
+    assert_non_null(strstr(reply(f), "Name=\"p1\""));
+    second.settle(second.settle_arg, 1);
+}
+
 /* An event too big for the client's MaxEnvelopeSize: EncodingLimit, kept. */
 static void test_envelope_limit(void **state)
 {
@@ -722,6 +757,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_park, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_envelope_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
