@@ -46,7 +46,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char why[256];
     struct wsmd_evq *q = NULL;
-    enum wsm_err e = wsmd__evq_compile((const char *)data, size, &q, why, sizeof(why));
+    /* Odd sizes with IgnoreChannelError. */
+    enum wsm_err e = wsmd__evq_compile_ex((const char *)data, size,
+                                          size % 2 ? WSMD_EVQ_IGNORE_CHANNEL_ERROR : 0, &q, why,
+                                          sizeof(why));
     check((e == WSM_OK) == (q != NULL));
     check(e == WSM_OK || e == WSM_ERR_NOMEM || why[0] != '\0');
     struct {

@@ -32,6 +32,15 @@ enum wsm_err wsmd__evq_compile(const char *text, size_t len, struct wsmd_evq **o
                                size_t whylen);
 void wsmd__evq_free(struct wsmd_evq *q);
 
+/* The same with flags. WSMD_EVQ_IGNORE_CHANNEL_ERROR (the Subscribe's
+ * IgnoreChannelError option): a Select or Suppress on a channel this source
+ * does not have is kept but takes nothing, instead of refusing the filter;
+ * on success why then names the first channel ignored (for a log line), and
+ * is empty when none was. Its XPath is still checked. */
+#define WSMD_EVQ_IGNORE_CHANNEL_ERROR 1u
+enum wsm_err wsmd__evq_compile_ex(const char *text, size_t len, unsigned flags,
+                                  struct wsmd_evq **out, char *why, size_t whylen);
+
 enum wsmd_evstart {
     WSMD_EV_FROM_NOW,      /* only entries written after open */
     WSMD_EV_FROM_OLDEST,   /* ReadExistingEvents */

@@ -50,7 +50,7 @@ struct qnode {
     char *s;     /* the provider name */
 };
 
-enum pathkind { PATH_ALL, PATH_PRIMARY, PATH_UNIT };
+enum pathkind { PATH_ALL, PATH_PRIMARY, PATH_UNIT, PATH_NONE /* an ignored channel */ };
 
 struct qsel {
     int suppress;
@@ -88,6 +88,8 @@ struct xp {
     struct wsmd_evq *q;
     const char *p, *start;
     int nest;
+    unsigned flags;
+    int ignored; /* channels ignored (WSMD_EVQ_IGNORE_CHANNEL_ERROR) */
     enum wsm_err err;
     char *why;
     size_t whylen;
@@ -520,6 +522,8 @@ static int path_takes(const struct qsel *s, const struct wsmd_evin *e)
     case PATH_UNIT:
         return e->unit && e->unit_len == strlen(s->unit) &&
                memcmp(e->unit, s->unit, e->unit_len) == 0;
+    case PATH_NONE:
+        return 0;
     }
     return 0;
 }
@@ -572,7 +576,7 @@ int wsmd__evq_needs_seqnum(const struct wsmd_evq *q)
 const char *wsmd__evq_first_path(const struct wsmd_evq *q)
 {
     for (size_t i = 0; i < q->nsel; i++)
-        if (!q->sel[i].suppress)
+        if (!q->sel[i].suppress && q->sel[i].pk != PATH_NONE)
             return q->sel[i].pk == PATH_PRIMARY ? wsmd__evchan_names[q->sel[i].chan]
                                                 : "Application";
     return "Application";
@@ -611,6 +615,14 @@ static int parse_path(struct xp *x, const char *path, struct qsel *s)
             s->unit = strndup(u, un);
             return s->unit ? 0 : fail(x, WSM_ERR_NOMEM, "out of memory");
         }
+    }
+    if (x->flags & WSMD_EVQ_IGNORE_CHANNEL_ERROR) {
+        /* Windows' IgnoreChannelError: the Select stays (its XPath is still
+         * checked) and takes nothing; the first such channel is named. */
+        s->pk = PATH_NONE;
+        if (!x->ignored++ && x->why && x->whylen)
+            snprintf(x->why, x->whylen, "ignored unknown channel '%.80s'", path);
+        return 0;
     }
     return fail(x, WSM_ERR_INVALID_ARG,
                 "unknown channel '%.80s' (Application, System, Security, Unit/<unit>)", path);
@@ -818,7 +830,13 @@ static int compile_xml(struct xp *x, const char *text, size_t len)
 enum wsm_err wsmd__evq_compile(const char *text, size_t len, struct wsmd_evq **out, char *why,
                                size_t whylen)
 {
-    struct xp x = {.why = why, .whylen = whylen};
+    return wsmd__evq_compile_ex(text, len, 0, out, why, whylen);
+}
+
+enum wsm_err wsmd__evq_compile_ex(const char *text, size_t len, unsigned flags,
+                                  struct wsmd_evq **out, char *why, size_t whylen)
+{
+    struct xp x = {.why = why, .whylen = whylen, .flags = flags};
     *out = NULL;
     if (why && whylen)
         why[0] = '\0';

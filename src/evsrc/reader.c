@@ -148,8 +148,14 @@ static void *hub_thread(void *arg)
         if (p[1].revents)
             break;
         pthread_mutex_lock(&h->mu);
-        if (p[0].revents)
+        if (p[0].revents) {
+            /* The owner's position first: after a rotation or a vacuum
+             * sd_journal_process drops the current entry, and a position
+             * read after it would be lost (the reader would read its last
+             * entries again). */
+            save_owner(h);
             h->sd->process(h->j); /* reads the inotify events: the fd is drained */
+        }
         if (tail_moved(h, &tail) || p[0].revents) {
             for (struct wsmd_evreader *r = h->readers; r; r = r->next)
                 wake(r->efd);
@@ -307,14 +313,16 @@ static int bookmark_cursor(const char *bm, size_t len, char out[MAX_CURSOR + 1])
 static enum wsm_err save_owner(struct hub *h)
 {
     struct wsmd_evreader *o = h->owner;
-    h->owner = NULL;
-    if (!o || o->pos != POS_DONE)
+    if (!o || o->pos != POS_DONE) {
+        h->owner = NULL;
         return WSM_OK; /* NONE and PENDING: `done` still says where it is */
+    }
     char *cur = NULL;
     if (h->sd->get_cursor(h->j, &cur) < 0 || !cur)
-        return WSM_ERR_IO;
+        return WSM_ERR_IO; /* the owner keeps the read pointer */
     free(o->done);
     o->done = cur;
+    h->owner = NULL;
     return WSM_OK;
 }
 
@@ -387,6 +395,12 @@ enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evre
     }
     struct hub *h = r->h;
     pthread_mutex_lock(&h->mu);
+    if (has_cursor) {
+        /* A cursor sd-journal cannot parse would fail every next(): the
+         * bookmark is refused now instead. */
+        if ((err = save_owner(h)) == WSM_OK && h->sd->seek_cursor(h->j, r->done) < 0)
+            err = WSM_ERR_INVALID_ARG;
+    }
     if (o->start == WSMD_EV_FROM_NOW) {
         /* On the last entry, as if it had been examined; in an empty
          * journal, the head is "now". */

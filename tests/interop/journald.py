@@ -101,6 +101,12 @@ class Journald:
         finally:
             s.close()
 
+    def rotate(self):
+        """journalctl --rotate: the current file archived, a new one begun."""
+        cp = subprocess.run(["journalctl", f"--namespace={self.ns}", "--rotate"],
+                            capture_output=True, text=True, timeout=30)
+        assert cp.returncode == 0, cp.stderr
+
     def in_ns(self, argv, input_text=None, env=None):
         """Runs argv where /run/systemd/journal is this journal's socket folder."""
         hold = self.tmp / f"sock-{self.ns}"

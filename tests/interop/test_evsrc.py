@@ -305,12 +305,15 @@ def test_bookmark_resumes_exactly_after(jd, tmp_path):
     # From the new bookmark: nothing left.
     cp = evread(jd, "-b", str(bm), query=q)
     assert cp.stdout == ""
-    # A bookmark that is not ours is refused.
+    # A bookmark that is not ours, or a cursor the journal cannot read, is
+    # refused.
     bad = tmp_path / "bad.xml"
-    bad.write_text("<BookmarkList><Bookmark Channel='Application' RecordId='5' "
-                   "IsCurrent='true'/></BookmarkList>")
-    cp = evread(jd, "-b", str(bad), query=q)
-    assert cp.returncode == 4 and "invalid" in cp.stderr.lower(), cp
+    for text in ["<BookmarkList><Bookmark Channel='Application' RecordId='5' "
+                 "IsCurrent='true'/></BookmarkList>",
+                 "<BookmarkList><Bookmark Cursor='s=zz;q=1'/></BookmarkList>"]:
+        bad.write_text(text)
+        cp = evread(jd, "-b", str(bad), query=q)
+        assert cp.returncode == 4 and "invalid" in cp.stderr.lower(), (text, cp)
 
 
 def test_from_now_and_follow(jd):
@@ -339,6 +342,35 @@ def test_from_now_and_follow(jd):
     lat = [int(x.split(" ", 1)[0]) / 1e6 - s for x, s in zip(lines, sent)]
     print(f"# write-to-read latency (s): {[round(x, 4) for x in lat]}")
     assert max(lat) < 5.0
+
+
+def test_follow_across_rotation(jd, tmp_path):
+    """A reader following the journal reads on into the file journald
+    begins at a rotation, and a bookmark taken before it resumes after it."""
+    t = tag()
+    q = ql(("Select", "Application", f"*[System[Provider[@Name='{t}']]]"))
+    bm = tmp_path / "bm.xml"
+    jd.logger("-t", t, "r0")
+    events(jd, query=q, n=1)
+    cp = evread(jd, "-o", "-B", str(bm), query=q)
+    assert [parse(x).data["MESSAGE"] for x in cp.stdout.splitlines()] == ["r0"]
+    p = subprocess.Popen([EVREAD, "-d", jd.directory, "-q", q, "-n", "-R", "-w", "20000",
+                          "-m", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stderr.readline().strip() == "ready"
+        jd.logger("-t", t, "r1")
+        jd.rotate()
+        jd.logger("-t", t, "r2")
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert [parse(x).data["MESSAGE"] for x in out.splitlines()] == ["r1", "r2"]
+    assert len(list(Path(jd.directory).glob("system@*.journal"))) >= 1
+    cp = evread(jd, "-b", str(bm), query=q)
+    assert [parse(x).data["MESSAGE"] for x in cp.stdout.splitlines()] == ["r1", "r2"]
 
 
 def test_many_readers_share_one_journal(jd, tmp_path):

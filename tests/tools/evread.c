@@ -89,6 +89,7 @@ static int cost(struct wsmd_evreader_opts *o, long n)
     struct wsmd_evreader *first;
     if (wsmd__evr_open(o, &first)) {
         fputs("error=open\n", stderr);
+        free(rs);
         return 4;
     }
     wsmd__evr_next(first, &out);
@@ -120,15 +121,16 @@ static int interleaved(struct wsmd_evreader_opts *o, long k)
     struct wsmd_evreader **rs = calloc((size_t)k, sizeof(*rs));
     struct wsm_buf *outs = calloc((size_t)k, sizeof(*outs));
     int *done = calloc((size_t)k, sizeof(*done));
+    int rc = 0;
     for (long i = 0; i < k; i++) {
         wsm__buf_init(&outs[i], 0);
-        if (wsmd__evr_open(o, &rs[i])) {
+        if (!rc && wsmd__evr_open(o, &rs[i])) {
             fputs("error=open\n", stderr);
-            return 4;
+            rc = 4;
         }
     }
-    long left = k, events = 0;
-    while (left > 0) {
+    long left = rc ? 0 : k, events = 0;
+    while (left > 0 && !rc) {
         for (long i = 0; i < k; i++) {
             if (done[i])
                 continue;
@@ -141,14 +143,16 @@ static int interleaved(struct wsmd_evreader_opts *o, long k)
                 left--;
             } else {
                 fprintf(stderr, "error=%s\n", wsm_strerror(e));
-                return 4;
+                rc = 4;
+                break;
             }
         }
     }
     int same = 1;
     for (long i = 1; i < k; i++)
         same &= outs[i].len == outs[0].len && memcmp(outs[i].data, outs[0].data, outs[0].len) == 0;
-    printf("readers=%ld events=%ld identical=%s\n", k, events, same ? "yes" : "no");
+    if (!rc)
+        printf("readers=%ld events=%ld identical=%s\n", k, events, same ? "yes" : "no");
     for (long i = 0; i < k; i++) {
         wsmd__evr_close(rs[i]);
         wsm__buf_free(&outs[i]);
@@ -156,7 +160,7 @@ static int interleaved(struct wsmd_evreader_opts *o, long k)
     free(rs);
     free(outs);
     free(done);
-    return same ? 0 : 5;
+    return rc ? rc : same ? 0 : 5;
 }
 
 int main(int argc, char **argv)
@@ -226,14 +230,18 @@ int main(int argc, char **argv)
     }
     char why[256];
     struct wsmd_evq *q;
+    struct wsmd_evreader *r = NULL;
+    int rc = 0;
     enum wsm_err e = wsmd__evq_compile(query, strlen(query), &q, why, sizeof(why));
     if (e) {
         fprintf(stderr, "error=%s why=\"%s\"\n", wsm_strerror(e), why);
-        return e == WSM_ERR_UNSUPPORTED_FEATURE ? 3 : 2;
+        rc = e == WSM_ERR_UNSUPPORTED_FEATURE ? 3 : 2;
+        goto out;
     }
     if (bmfile && slurp(bmfile, &bm) < 0) {
         perror(bmfile);
-        return 1;
+        rc = 1;
+        goto out;
     }
     struct wsmd_evreader_opts o = {
         .query = q,
@@ -243,14 +251,18 @@ int main(int argc, char **argv)
         .rendered = rendered,
         .journal_dir = dir,
     };
-    if (nreaders > 0)
-        return cost(&o, nreaders);
-    if (interleave > 0)
-        return interleaved(&o, interleave);
-    struct wsmd_evreader *r;
+    if (nreaders > 0) {
+        rc = cost(&o, nreaders);
+        goto out;
+    }
+    if (interleave > 0) {
+        rc = interleaved(&o, interleave);
+        goto out;
+    }
     if ((e = wsmd__evr_open(&o, &r))) {
         fprintf(stderr, "error=%s\n", wsm_strerror(e));
-        return 4;
+        rc = 4;
+        goto out;
     }
     if (ready) {
         fputs("ready\n", stderr);
@@ -274,7 +286,8 @@ int main(int argc, char **argv)
         }
         if (e != WSM_ERR_TIMED_OUT) {
             fprintf(stderr, "error=%s\n", wsm_strerror(e));
-            return 4;
+            rc = 4;
+            goto out;
         }
         long long left = deadline - mono_ms();
         if (left <= 0)
@@ -288,14 +301,16 @@ int main(int argc, char **argv)
         FILE *f = fopen(bmout, "w");
         if (!f || wsmd__evr_bookmark(r, &bm) || fwrite(bm.data, 1, bm.len, f) != bm.len) {
             perror(bmout);
-            return 1;
+            rc = 1;
         }
-        fclose(f);
+        if (f)
+            fclose(f);
     }
+out:
     wsmd__evr_close(r);
     wsmd__evq_free(q);
     wsm__buf_free(&qb);
     wsm__buf_free(&bm);
     wsm__buf_free(&out);
-    return 0;
+    return rc;
 }

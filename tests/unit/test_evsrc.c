@@ -465,6 +465,36 @@ static void test_query_match(void **state)
     assert_false(matches(q, &err, NULL));
     wsmd__evq_free(q);
 
+    /* IgnoreChannelError: Windows channels this source lacks take nothing,
+     * the others work; the first ignored is named. Without it: refused. */
+    static const char ign[] = QL("<Select Path='Microsoft-Windows-Sysmon/Operational'>*</Select>"
+                                 "<Select Path='ForwardedEvents'>*[System[Level=2]]</Select>"
+                                 "<Select Path='Application'>*[System[Level=2]]</Select>");
+    char why[256];
+    q = NULL;
+    assert_int_equal(
+        wsmd__evq_compile_ex(ign, strlen(ign), WSMD_EVQ_IGNORE_CHANNEL_ERROR, &q, why, sizeof(why)),
+        WSM_OK);
+    assert_string_equal(why, "ignored unknown channel 'Microsoft-Windows-Sysmon/Operational'");
+    assert_true(matches(q, &err, "Application"));
+    assert_false(matches(q, &info, NULL));
+    assert_false(matches(q, &sec, NULL));
+    wsmd__evq_free(q);
+    q = compile_ok(QL("<Select Path='Application'>*</Select>"));
+    wsmd__evq_free(q);
+    assert_int_equal(wsmd__evq_compile_ex(ign, strlen(ign), 0, &q, why, sizeof(why)),
+                     WSM_ERR_INVALID_ARG);
+    assert_int_equal(wsmd__evq_compile_ex(QL("<Select Path='Nope'>*[Bad]</Select>"),
+                                          strlen(QL("<Select Path='Nope'>*[Bad]</Select>")),
+                                          WSMD_EVQ_IGNORE_CHANNEL_ERROR, &q, why, sizeof(why)),
+                     WSM_ERR_UNSUPPORTED_FEATURE);
+    assert_int_equal(wsmd__evq_compile_ex(QL("<Select Path='Application'>*</Select>"),
+                                          strlen(QL("<Select Path='Application'>*</Select>")),
+                                          WSMD_EVQ_IGNORE_CHANNEL_ERROR, &q, why, sizeof(why)),
+                     WSM_OK);
+    assert_string_equal(why, "");
+    wsmd__evq_free(q);
+
     /* Whitespace and newlines as Event Viewer writes them; CDATA. */
     q = compile_ok("\n  <QueryList>\n  <Query Id=\"0\" Path=\"Application\">\n"
                    "    <Select Path=\"Application\"><![CDATA[*[System[(Level=2)]]]]></Select>\n"
