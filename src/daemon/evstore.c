@@ -93,6 +93,7 @@ static const char schema[] = "CREATE TABLE IF NOT EXISTS subs ("
                              " from_oldest INTEGER NOT NULL,"
                              " expires INTEGER NOT NULL,"
                              " heartbeat_ms INTEGER NOT NULL,"
+                             " qflags INTEGER NOT NULL DEFAULT 0,"
                              " bookmark TEXT,"
                              " serial INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID";
 
@@ -207,6 +208,7 @@ static void fill_insert(sqlite3_stmt *st, const void *arg)
     sqlite3_bind_int64(st, 8, s->expires);
     sqlite3_bind_int64(st, 9, s->heartbeat_ms);
     bind_text(st, 10, s->bookmark);
+    sqlite3_bind_int64(st, 11, s->qflags);
 }
 
 static void fill_id(sqlite3_stmt *st, const void *arg)
@@ -302,7 +304,7 @@ static void load(void)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT id, ctx, owner, query, rendered, send_bookmarks, from_oldest,"
-                           " expires, heartbeat_ms, bookmark, serial FROM subs",
+                           " expires, heartbeat_ms, bookmark, serial, qflags FROM subs",
                            -1, &st, NULL) != SQLITE_OK)
         return;
     long long now = wsmd__evs_now();
@@ -335,9 +337,10 @@ static void load(void)
         s->heartbeat_ms = (long)sqlite3_column_int64(st, 8);
         s->bookmark = dup_col(st, 9);
         s->serial = (unsigned long)sqlite3_column_int64(st, 10);
+        s->qflags = (unsigned)sqlite3_column_int64(st, 11) & WSMD_EVQ_IGNORE_CHANNEL_ERROR;
         char why[256] = "";
-        if (!s->query ||
-            wsmd__evq_compile(s->query, strlen(s->query), &s->q, why, sizeof(why)) != WSM_OK) {
+        if (!s->query || wsmd__evq_compile_ex(s->query, strlen(s->query), s->qflags, &s->q, why,
+                                              sizeof(why)) != WSM_OK) {
             /* A query this build no longer takes: kept on disk, not served. */
             wsmd__log("event=eventsource-load-skipped id=%s reason=\"%s\"", s->id,
                       why[0] ? why : "no query");
@@ -455,8 +458,8 @@ enum wsm_err wsmd__evs_add(struct wsmd_evs *s, unsigned per_user)
     pthread_mutex_lock(&db_lock);
     int ok = db_path[0] && db_open(1) == 0 &&
              db_run("INSERT INTO subs (id, ctx, owner, query, rendered, send_bookmarks,"
-                    " from_oldest, expires, heartbeat_ms, bookmark)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    " from_oldest, expires, heartbeat_ms, bookmark, qflags)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     fill_insert, s) == 0;
     db_tried = 1;
     pthread_mutex_unlock(&db_lock);

@@ -227,7 +227,11 @@ static enum wsm_err read_filter(struct wsmd_call *call, xmlNodePtr sub, struct w
         return say(call, WSM_ERR_CANNOT_PROCESS_FILTER,
                    "The filter is empty or longer than 64 KB.%s", NULL);
     char why[256] = "";
-    enum wsm_err e = wsmd__evq_compile(text, len, &s->q, why, sizeof(why));
+    /* IgnoreChannelError (MS-WSMV 3.1.4.1.30.1): a Select on a channel this
+     * host does not have (a Windows-only one) takes nothing instead of
+     * refusing the whole filter. */
+    s->qflags = option_true(call->env, "IgnoreChannelError") ? WSMD_EVQ_IGNORE_CHANNEL_ERROR : 0;
+    enum wsm_err e = wsmd__evq_compile_ex(text, len, s->qflags, &s->q, why, sizeof(why));
     if (e == WSM_ERR_NOMEM)
         return e;
     if (e)
@@ -238,6 +242,8 @@ static enum wsm_err read_filter(struct wsmd_call *call, xmlNodePtr sub, struct w
                    why[0] ? why : "invalid query");
     if (!(s->query = strndup(text, len)))
         return WSM_ERR_NOMEM;
+    if (why[0]) /* a channel ignored: said once, as a notice */
+        wsmd__log("event=notice user=%s message=\"event subscription: %s\"", who(call), why);
     return WSM_OK;
 }
 

@@ -36,6 +36,7 @@ struct wsmd_evs {
     char owner[WSMD_MAX_USER];
     char *query; /* the Filter as given: compiled again after a restart */
     struct wsmd_evq *q;
+    unsigned qflags;    /* wsmd__evq_compile_ex's (IgnoreChannelError) */
     int rendered;       /* ContentFormat RenderedText */
     int send_bookmarks; /* w:SendBookmarks: each PullResponse carries w:Bookmark */
     int from_oldest;    /* ReadExistingEvents / bookmark "earliest", no bookmark yet */

@@ -526,3 +526,23 @@ def test_read_existing_rendered_and_bookmark_resume(evd):
     _, ctx3, _ = subscribe(evd, q=q)
     f = fault_of(pull_req(evd, ctx3, max_time="PT0.3S"))
     assert f.subcode == "w:TimedOut", f
+
+
+def test_ignore_channel_error(evd):
+    """A QueryList naming a Windows-only channel is refused, unless the
+    Subscribe says IgnoreChannelError (as Windows collectors do): then that
+    Select takes nothing and the others still work."""
+    tag = secrets.token_hex(3)
+    q = ('<QueryList><Query Id="0">'
+         '<Select Path="Microsoft-Windows-PowerShell/Operational">*</Select>'
+         f"<Select Path=\"Application\">*[System[Provider[@Name='ic{tag}']]]</Select>"
+         "</Query></QueryList>")
+    f = fault_of(call(evd, EV + "Subscribe", subscribe_body(q=q)))
+    assert f.subcode == "w:CannotProcessFilter" and "unknown channel" in f.reply.text, f
+    _, ctx, _ = subscribe(evd, q=q, headers=(
+        '<w:OptionSet xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        '<w:Option Name="IgnoreChannelError" xsi:nil="true"/></w:OptionSet>'))
+    evd.journal.logger(f"ic{tag}", "err", "still delivered")
+    evs, _ = pull_until(evd, ctx, lambda g: len(g) >= 1)
+    assert [provider(e) for e in evs] == [f"ic{tag}"]
+    assert "ignored unknown channel" in evd.log()

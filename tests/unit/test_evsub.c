@@ -66,6 +66,22 @@ enum wsm_err wsmd__evq_compile(const char *text, size_t len, struct wsmd_evq **o
     return WSM_OK;
 }
 
+enum wsm_err wsmd__evq_compile_ex(const char *text, size_t len, unsigned flags,
+                                  struct wsmd_evq **out, char *why, size_t whylen)
+{
+    if (strstr(text, "Path=\"Bogus\"")) {
+        snprintf(why, whylen,
+                 flags & WSMD_EVQ_IGNORE_CHANNEL_ERROR ? "ignored unknown channel 'Bogus'"
+                                                       : "unknown channel 'Bogus'");
+        if (!(flags & WSMD_EVQ_IGNORE_CHANNEL_ERROR))
+            return WSM_ERR_INVALID_ARG;
+        *out = calloc(1, sizeof(**out));
+        return WSM_OK;
+    }
+    why[0] = '\0';
+    return wsmd__evq_compile(text, len, out, why, whylen);
+}
+
 void wsmd__evq_free(struct wsmd_evq *q)
 {
     free(q);
@@ -684,6 +700,27 @@ static void test_restart(void **state)
     assert_non_null(strstr(reply(f), "<e:Expires>PT3"));
 }
 
+/* IgnoreChannelError: a Windows-only channel takes nothing instead of
+ * refusing the filter, and so again after a restart (the flag is kept). */
+static void test_ignore_channel(void **state)
+{
+    struct fixture *f = *state;
+    const char *body = "<e:Subscribe><e:Delivery Mode=\"" WSMD_EV_PULL_MODE "\"/>"
+                       "<w:Filter Dialect=\"" WSMD_EVQUERY_DIALECT "\"><QueryList><Query>"
+                       "<Select Path=\"Bogus\">*</Select></Query></QueryList></w:Filter>"
+                       "</e:Subscribe>";
+    assert_int_equal(req(f, "alice", wsmd__evsub_subscribe, EV "Subscribe", NULL, body, 0, NULL),
+                     WSM_ERR_CANNOT_PROCESS_FILTER);
+    assert_non_null(strstr(f->fault, "unknown channel 'Bogus'"));
+    assert_int_equal(req(f, "alice", wsmd__evsub_subscribe, EV "Subscribe",
+                         "<w:OptionSet><w:Option Name=\"IgnoreChannelError\"/></w:OptionSet>", body,
+                         0, NULL),
+                     WSM_OK);
+    wsmd__evs_stop();
+    wsmd__evs_start(&f->srv);
+    assert_int_equal(wsmd__evs_count(), 1);
+}
+
 static int probe_answer;
 static int fake_probe(void *arg)
 {
@@ -758,6 +795,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_envelope_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ignore_channel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
