@@ -242,8 +242,12 @@ static enum wsm_err read_filter(struct wsmd_call *call, xmlNodePtr sub, struct w
                    why[0] ? why : "invalid query");
     if (!(s->query = strndup(text, len)))
         return WSM_ERR_NOMEM;
-    if (why[0]) /* a channel ignored: said once, as a notice */
+    if (why[0]) { /* a channel ignored: said once, as a notice */
+        for (char *c = why; *c; c++) /* the channel's name is the client's */
+            if (*c == '"' || (unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '\'';
         wsmd__log("event=notice user=%s message=\"event subscription: %s\"", who(call), why);
+    }
     return WSM_OK;
 }
 
