@@ -35,6 +35,7 @@
 #define BUSY_RETRY_MS 20 /* another Pull on the context is reading: look again */
 #define REAP_MS 10000    /* a fired wait nobody claimed: its request went away */
 #define POLL_MS 1000     /* no reader could be opened: try again */
+#define SWEEP_MS 1000    /* expired subscriptions are looked for this often */
 
 enum { W_PREPARED, W_WAITING, W_FIRED, W_CANCELLED };
 
@@ -104,8 +105,15 @@ static void *waiter(void *unused)
     (void)unused;
     struct epoll_event ev[64];
     struct woken wk[64];
+    long long sweep = mono_ms() + SWEEP_MS;
     for (;;) {
         long long now = mono_ms(), next = now + REAP_MS;
+        if (now >= sweep) {
+            wsmd__evs_sweep(); /* not under wlock: it ends waits */
+            sweep = now + SWEEP_MS;
+        }
+        if (sweep < next)
+            next = sweep;
         pthread_mutex_lock(&wlock);
         if (stopping) {
             pthread_mutex_unlock(&wlock);
@@ -182,6 +190,14 @@ static int start_thread(void)
     running = 1;
     stopping = 0;
     return 0;
+}
+
+void wsmd__evpull_start(void)
+{
+    pthread_mutex_lock(&wlock);
+    if (!stopping)
+        start_thread();
+    pthread_mutex_unlock(&wlock);
 }
 
 void wsmd__evpull_stop(void)

@@ -375,7 +375,10 @@ void wsmd__evs_start(struct wsmd_server *srv)
         db_tried = 1;
         pthread_mutex_lock(&lock);
         load();
+        int any = nsubs > 0;
         pthread_mutex_unlock(&lock);
+        if (any)
+            wsmd__evpull_start();
     }
     pthread_mutex_unlock(&db_lock);
 }
@@ -477,6 +480,7 @@ enum wsm_err wsmd__evs_add(struct wsmd_evs *s, unsigned per_user)
         return WSM_ERR_IO;
     }
     wsmd__evs_give(s);
+    wsmd__evpull_start(); /* its sweep ends the subscription on time */
     return WSM_OK;
 }
 
@@ -636,6 +640,15 @@ void wsmd__evs_promote(struct wsmd_evs *s)
         db_run("UPDATE subs SET bookmark = ?1, serial = ?2 WHERE id = ?3 AND serial <= ?2",
                fill_bookmark, &r);
     pthread_mutex_unlock(&db_lock);
+}
+
+void wsmd__evs_sweep(void)
+{
+    struct wsmd_evs *dead = NULL;
+    pthread_mutex_lock(&lock);
+    expire(wsmd__evs_now(), &dead);
+    pthread_mutex_unlock(&lock);
+    bury(dead);
 }
 
 size_t wsmd__evs_count(void)

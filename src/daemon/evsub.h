@@ -96,6 +96,9 @@ void wsmd__evs_free(struct wsmd_evs *s);
 /* Closes a taken subscription's reader, keeping its position. */
 void wsmd__evs_close_reader(struct wsmd_evs *s);
 long long wsmd__evs_now(void); /* CLOCK_REALTIME ms */
+/* Removes the expired subscriptions (the waiter thread, every few
+ * seconds: one nobody looks at goes too). */
+void wsmd__evs_sweep(void);
 /* The number of subscriptions (tests, logs). */
 size_t wsmd__evs_count(void);
 
@@ -104,6 +107,8 @@ size_t wsmd__evs_count(void);
 /* Cancels the waits of Pulls parked on subscription ctx (it ended): they
  * resume and answer that the context is gone. */
 void wsmd__evpull_end(const char *ctx);
+/* Starts the waiter thread if it is not running (it also sweeps). */
+void wsmd__evpull_start(void);
 void wsmd__evpull_stop(void);
 
 /* ---- handlers (dispatch.c's eventlog row) ------------------------------- */

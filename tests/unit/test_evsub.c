@@ -561,6 +561,23 @@ static void test_renew_status_expiry(void **state)
     assert_int_equal(wsmd__evs_count(), 0);
 }
 
+/* One nobody looks at goes too (the waiter thread's sweep), and its row. */
+static void test_sweep(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(subscribe(f, "alice", NULL, "<e:Expires>PT0.2S</e:Expires>", NULL), WSM_OK);
+    assert_int_equal(wsmd__evs_count(), 1);
+    long long until = mono() + 5000;
+    while (wsmd__evs_count() && mono() < until) {
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(wsmd__evs_count(), 0);
+    wsmd__evs_stop();
+    wsmd__evs_start(&f->srv);
+    assert_int_equal(wsmd__evs_count(), 0);
+}
+
 static int woken;
 static pthread_mutex_t wk = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wkc = PTHREAD_COND_INITIALIZER;
@@ -791,6 +808,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statedir_made, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renew_status_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_park, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_envelope_limit, setup, teardown),
