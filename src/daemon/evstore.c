@@ -267,18 +267,23 @@ enum wsm_err wsmd__evs_prepare_dir(struct wsmd_config *cfg, uid_t uid, gid_t gid
     if (uid == (uid_t)-1 || cfg->state_dir_open)
         return WSM_OK; /* not separated, or the collector handed it over */
     /* Separated: the network process reaches the folder through a
-     * descriptor of the monitor's (as the collector's, collector.c); it is
-     * made and given to the account if it is not yet. Not fatal. */
+     * descriptor of the monitor's (as the collector's, collector.c). A
+     * folder that does not exist is made and given to the account; one
+     * that exists is used as it is (an administrator's folder is not
+     * chowned behind their back: the package makes /var/lib/wsmd the
+     * account's). Not fatal: Subscribe says so if it cannot write. */
     struct stat st;
-    if (stat(cfg->state_dir, &st) != 0 && mkdir(cfg->state_dir, 0750) != 0) {
-        wsmd__log("event=eventsource-store-off path=\"%s\" reason=\"%s\"", cfg->state_dir,
-                  strerror(errno));
-        return WSM_OK;
-    }
-    if (stat(cfg->state_dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid != uid &&
-        chown(cfg->state_dir, uid, gid) != 0)
-        wsmd__log("event=eventsource-store-off path=\"%s\" reason=\"cannot give it to uid %u\"",
+    if (stat(cfg->state_dir, &st) != 0) {
+        if (mkdir(cfg->state_dir, 0750) != 0 || chown(cfg->state_dir, uid, gid) != 0) {
+            wsmd__log("event=eventsource-store-off path=\"%s\" reason=\"%s\"", cfg->state_dir,
+                      strerror(errno));
+            return WSM_OK;
+        }
+    } else if (S_ISDIR(st.st_mode) && st.st_uid != uid) {
+        wsmd__log("event=notice message=\"StateDir %s is not the account %u's: event "
+                  "subscriptions are stored only if it may write there\"",
                   cfg->state_dir, (unsigned)uid);
+    }
     int fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
         return WSM_OK;
