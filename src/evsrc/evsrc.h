@@ -64,7 +64,10 @@ enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evre
 int wsmd__evr_fd(struct wsmd_evreader *r);
 
 /* Appends the next matching entry's <Event> element to out: WSM_OK, or
- * WSM_ERR_TIMED_OUT when none is there now (nothing appended). */
+ * WSM_ERR_TIMED_OUT when none is there now (nothing appended). A call also
+ * stops with WSM_ERR_TIMED_OUT after examining a few thousand entries the
+ * query does not take (readers of one journal share it); the fd is then
+ * already readable, so a caller that polls it comes back at once. */
 enum wsm_err wsmd__evr_next(struct wsmd_evreader *r, struct wsm_buf *out);
 
 /* Appends the position after the last event next returned as a

@@ -33,6 +33,7 @@ static void load(void)
     SYM(set_data_threshold, "sd_journal_set_data_threshold");
     SYM(get_fd, "sd_journal_get_fd");
     SYM(process, "sd_journal_process");
+    SYM(get_usage, "sd_journal_get_usage");
     SYM(sendv, "sd_journal_sendv");
 #undef SYM
     loaded = &fn;

@@ -34,6 +34,7 @@ struct wsmd_sdj {
     int (*set_data_threshold)(sd_journal *, size_t);
     int (*get_fd)(sd_journal *);
     int (*process)(sd_journal *);
+    int (*get_usage)(sd_journal *, uint64_t *);
     int (*sendv)(const struct iovec *, int);
 };
 

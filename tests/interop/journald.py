@@ -19,6 +19,10 @@ Writers:
                    write into this journal, unchanged.
 Reading: `directory` is what JournalDirectory = / sd_journal_open_directory
 takes.
+
+A namespace journald exits after about 30 s without clients ("Server is
+idle, exiting"); the fixture keeps one stdout stream connected (as a service
+whose output journald collects), so it lives as long as the test.
 """
 
 import os
@@ -80,6 +84,12 @@ class Journald:
             self.stop()
             raise
         self.directory = str(next(d for d in self.dirs if (d / "system.journal").exists()))
+        # A connected stdout stream keeps the instance from exiting when idle.
+        # Its header: identifier, unit id, priority, level prefix, forward to
+        # syslog, kmsg, console.
+        self.keep = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.keep.connect(str(self.sockdir / "stdout"))
+        self.keep.sendall(b"wsmd-tests-keepalive\n\n6\n0\n0\n0\n0\n")
 
     # ---- writers -------------------------------------------------------------
 
@@ -122,6 +132,8 @@ class Journald:
     # ---- end -----------------------------------------------------------------
 
     def stop(self):
+        if getattr(self, "keep", None):
+            self.keep.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

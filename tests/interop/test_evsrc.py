@@ -393,6 +393,59 @@ def test_many_readers_share_one_journal(jd, tmp_path):
     assert cp.returncode == 0 and cp.stdout.strip() == "readers=5 events=20 identical=yes", cp
 
 
+def test_long_scan_is_cut_into_calls(jd):
+    """A query that skips thousands of entries: each call examines a bounded
+    number (readers of one journal share its lock), says TIMED_OUT with the fd
+    readable, and the caller that polls the fd comes back and finds the match."""
+    t = tag()
+    s = journald.socket.socket(journald.socket.AF_UNIX, journald.socket.SOCK_DGRAM)
+    s.connect(str(jd.sockdir / "socket"))
+    for i in range(10000):
+        s.send(b"MESSAGE=filler %d\nSYSLOG_IDENTIFIER=filler\n" % i)
+    s.close()
+    jd.logger("-t", t, "needle")
+    q = ql(("Select", "Application", f"*[System[Provider[@Name='{t}']]]"))
+    evs = events(jd, query=q, n=1)
+    assert [e.data["MESSAGE"] for e in evs] == ["needle"]
+    cp = evread(jd, "-o", "-I", "3", query=q)
+    assert cp.stdout.strip() == "readers=3 events=1 identical=yes", cp
+
+
+def test_reading_needs_the_journal_group(jd):
+    """What the network process has after privilege separation: the wsmd
+    account with the systemd-journal group reads the journal; without it the
+    reader says it has no journal instead of showing an empty one."""
+    import grp
+    import pwd
+    import shutil
+    import tempfile
+    try:
+        pwd.getpwnam("wsmd")
+        grp.getgrnam("systemd-journal")
+    except KeyError:
+        pytest.skip("no wsmd account or systemd-journal group")
+    if not shutil.which("setpriv"):
+        pytest.skip("no setpriv")
+    t = tag()
+    jd.logger("-t", t, "for the group")
+    events(jd, query=ql(("Select", "Application", f"*[System[Provider[@Name='{t}']]]")), n=1)
+    d = tempfile.mkdtemp(prefix="evread-")  # reachable by the wsmd account
+    try:
+        os.chmod(d, 0o755)
+        tool = shutil.copy(EVREAD, d)
+        q = ql(("Select", "Application", f"*[System[Provider[@Name='{t}']]]"))
+        base = ["setpriv", "--reuid=wsmd", "--regid=wsmd"]
+        cp = subprocess.run(base + ["--groups=systemd-journal", tool, "-d", jd.directory, "-o",
+                                    "-q", q], capture_output=True, text=True, timeout=30)
+        assert cp.returncode == 0, cp.stderr
+        assert [parse(x).data["MESSAGE"] for x in cp.stdout.splitlines()] == ["for the group"]
+        cp = subprocess.run(base + ["--clear-groups", tool, "-d", jd.directory, "-o", "-q", q],
+                            capture_output=True, text=True, timeout=30)
+        assert cp.returncode == 4 and "error=" in cp.stderr, cp
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_journal_directory_key_is_checked(tmp_path):
     conf = tmp_path / "c.conf"
     conf.write_text("JournalDirectory = relative/dir\nListen = http://127.0.0.1:0\n")

@@ -139,6 +139,9 @@ static int interleaved(struct wsmd_evreader_opts *o, long k)
                 wsm__buf_puts(&outs[i], "\n");
                 events += i == 0;
             } else if (e == WSM_ERR_TIMED_OUT) {
+                struct pollfd p = {.fd = wsmd__evr_fd(rs[i]), .events = POLLIN};
+                if (poll(&p, 1, 0) == 1)
+                    continue; /* the scan budget, not the end */
                 done[i] = 1;
                 left--;
             } else {
@@ -289,11 +292,15 @@ int main(int argc, char **argv)
             rc = 4;
             goto out;
         }
+        /* Readable now: the reader stopped at its scan budget, not at the
+         * end. */
+        struct pollfd p = {.fd = wsmd__evr_fd(r), .events = POLLIN};
+        if (poll(&p, 1, 0) == 1)
+            continue;
         long long left = deadline - mono_ms();
         if (left <= 0)
             break;
         fflush(stdout);
-        struct pollfd p = {.fd = wsmd__evr_fd(r), .events = POLLIN};
         poll(&p, 1, (int)left);
     }
     if (bmout) {
