@@ -19,7 +19,9 @@ Unsubscribe, and a restart of wsmd that resumes after the last bookmark.
 import os
 import re
 import secrets
+import shutil
 import socket
+import subprocess
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -546,3 +548,33 @@ def test_ignore_channel_error(evd):
     evs, _ = pull_until(evd, ctx, lambda g: len(g) >= 1)
     assert [provider(e) for e in evs] == [f"ic{tag}"]
     assert "ignored unknown channel" in evd.log()
+
+
+def test_raw_curl_bad_input(evd, tmp_path):
+    """Bad input through curl: a body that is not XML is refused before any
+    eventing code; a Subscribe without a body element, and a Filter past the
+    64 KB a QueryList may have, get their faults; wsmd goes on serving."""
+    curl = shutil.which("curl")
+    if not curl:
+        pytest.skip("no curl")
+
+    def send(body):
+        f = tmp_path / "body.xml"
+        f.write_text(body)
+        cp = subprocess.run([curl, "-s", "-o", "-", "-w", "\n%{http_code}", "-u",
+                             f"{USER}:{PASSWORD}", "-H",
+                             "Content-Type: application/soap+xml;charset=UTF-8",
+                             "--data-binary", f"@{f}", evd.url],
+                            capture_output=True, text=True, timeout=30)
+        text, _, code = cp.stdout.rpartition("\n")
+        return int(code), text
+
+    code, _ = send("<s:Envelope>not closed")
+    assert code == 400
+    code, text = send(envelope(evd, EV + "Subscribe", ""))
+    assert code == 500 and "e:InvalidMessage" in text, text
+    big = query(select="*[System[" + " or ".join(["Level=1"] * 7000) + "]]")
+    assert len(big) > 64 * 1024
+    code, text = send(envelope(evd, EV + "Subscribe", subscribe_body(q=big)))
+    assert code == 500 and "w:CannotProcessFilter" in text and "64 KB" in text, text[:2000]
+    subscribe(evd)  # still serving
