@@ -583,11 +583,8 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
     wsm__buf_free(&items);
     struct settle_tx *t = e ? NULL : calloc(1, sizeof(*t));
     if (t) {
-        s->serial++;
-        free(s->unsettled_bm);
-        s->unsettled_bm = bm;
+        t->serial = wsmd__evs_hand_over(s, bm); /* takes bm */
         bm = NULL;
-        t->serial = s->serial;
         memcpy(t->id, s->id, sizeof(t->id));
         call->settle = pull_settle;
         call->settle_arg = t;

@@ -598,6 +598,17 @@ void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int deliver
     }
 }
 
+unsigned long wsmd__evs_hand_over(struct wsmd_evs *s, char *bm)
+{
+    pthread_mutex_lock(&lock);
+    unsigned long serial = ++s->serial;
+    free(s->unsettled_bm);
+    s->unsettled_bm = bm;
+    s->probe = NULL;
+    pthread_mutex_unlock(&lock);
+    return serial;
+}
+
 void wsmd__evs_set_probe(const char *id, unsigned long serial, int (*probe)(void *), void *arg)
 {
     pthread_mutex_lock(&lock);

@@ -92,6 +92,9 @@ void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int deliver
  * then it is sent again. */
 void wsmd__evs_promote(struct wsmd_evs *s);
 void wsmd__evs_set_probe(const char *id, unsigned long serial, int (*probe)(void *), void *arg);
+/* A taken subscription's reply is handed over with bookmark bm (taken):
+ * its serial, for the settle. Under the lock a settle reads them with. */
+unsigned long wsmd__evs_hand_over(struct wsmd_evs *s, char *bm);
 void wsmd__evs_free(struct wsmd_evs *s);
 /* Closes a taken subscription's reader, keeping its position. */
 void wsmd__evs_close_reader(struct wsmd_evs *s);
