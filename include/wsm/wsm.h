@@ -55,6 +55,13 @@ enum wsm_err {
     WSM_ERR_FRAGMENT = 36,               /* bad fragment expression */
     WSM_ERR_XML_ATTRIBUTES = 37,         /* an element with more attributes than the cap */
     WSM_ERR_ALREADY_EXISTS = 38,         /* Create of a resource that exists (w:AlreadyExists) */
+    /* WS-Eventing (the event source, src/daemon/evsub.c). */
+    WSM_ERR_DELIVERY_MODE = 39,         /* wse:DeliveryModeRequestedUnavailable */
+    WSM_ERR_INVALID_EXPIRATION = 40,    /* wse:InvalidExpirationTime */
+    WSM_ERR_FILTERING_UNAVAILABLE = 41, /* wse:FilteringRequestedUnavailable (dialect) */
+    WSM_ERR_UNABLE_TO_RENEW = 42,       /* wse:UnableToRenew */
+    WSM_ERR_INVALID_SUBSCRIPTION = 43,  /* unknown, expired or not the caller's subscription */
+    WSM_ERR_INVALID_BOOKMARK = 44,      /* w:InvalidBookmark */
     WSM_ERR__COUNT
 };
 

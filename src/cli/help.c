@@ -107,12 +107,30 @@ static const struct {
     {0x8033801BUL, "ERROR_WSMAN_INVALID_ENUMERATION_CONTEXT",
      "The enumeration context is not valid: it is unknown, has expired "
      "(EnumerationTimeoutms) or was released."},
+    {0x8033801EUL, "ERROR_WSMAN_EVENTING_DELIVERY_MODE_REQUESTED_UNAVAILABLE",
+     "The event source does not serve the requested delivery mode (wsmd: subscribe to the "
+     "event log with the Pull mode)."},
+    {0x8033801FUL, "ERROR_WSMAN_EVENTING_INVALID_EXPIRATION_TIME",
+     "The expiration time of the subscription is not valid: give a positive duration (PT1H) "
+     "or a time in the future."},
+    {0x80338022UL, "ERROR_WSMAN_EVENTING_FILTERING_REQUESTED_UNAVAILABLE",
+     "The event source does not support the requested filter dialect: event log "
+     "subscriptions take a QueryList (dialect http://schemas.microsoft.com/win/2004/08/"
+     "events/eventquery)."},
+    {0x80338024UL, "ERROR_WSMAN_EVENTING_UNABLE_TO_RENEW",
+     "The subscription cannot be renewed: it is unknown, has expired or was ended."},
+    {0x80338025UL, "ERROR_WSMAN_EVENTING_INVALID_MESSAGE",
+     "The subscription is unknown, has expired or was ended (or the request is not a valid "
+     "eventing message)."},
     {0x80338029UL, "ERROR_WSMAN_OPERATION_TIMEDOUT",
      "The WS-Management service cannot complete the operation within the time specified in "
      "OperationTimeout (-timeout:MS)."},
     {0x80338035UL, "ERROR_WSMAN_ENCODING_LIMIT",
      "The WS-Management service cannot process the request because the envelope is larger "
      "than MaxEnvelopeSize (winrm get winrm/config)."},
+    {0x80338038UL, "ERROR_WSMAN_INVALID_BOOKMARK",
+     "The bookmark is not valid for this event source: give a bookmark this host sent, or "
+     "none."},
     {0x80338039UL, "ERROR_WSMAN_INVALID_OPTIONS",
      "The WS-Management service cannot process the request because an option (-options) is "
      "invalid."},

@@ -28,7 +28,7 @@ enum wsmd_right {
     WSMD_RIGHT_CONFIG_READ = 1u << 4,  /* winrm/config: Get, listeners */
     WSMD_RIGHT_CONFIG_WRITE = 1u << 5, /* winrm/config: Put, Create, Delete */
     WSMD_RIGHT_IPMI = 1u << 6,         /* raw IPMI (not served yet) */
-    WSMD_RIGHT_EVENTING = 1u << 7,     /* subscribe, collect events (not served yet) */
+    WSMD_RIGHT_EVENTING = 1u << 7,     /* subscribe to the event log (evsub.c) */
 };
 #define WSMD_RIGHTS_ALL 0xffu
 #define WSMD_RIGHTS_NONE 0u

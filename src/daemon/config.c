@@ -508,6 +508,14 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
         cfg->max_processes_per_user = (unsigned)v;
         return WSM_OK;
     }
+    if (!strcasecmp(key, "MaxSubscriptionsPerUser")) {
+        /* The event source's subscriptions of one user (evstore.c). */
+        long v = strtol(value, &end, 10);
+        if (end == value || *end || v < 1 || v > 10000)
+            return WSM_ERR_INVALID_ARG;
+        cfg->max_subscriptions_per_user = (unsigned)v;
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "MaxShellsPerUser") || !strcasecmp(key, "MaxProcessesPerShell") ||
         !strcasecmp(key, "IdleTimeout") || !strcasecmp(key, "MaxMemoryPerShellMB")) {
         long v = strtol(value, &end, 10);

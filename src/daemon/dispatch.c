@@ -27,6 +27,7 @@
 #include "authz.h"
 #include "cfgset.h"
 #include "collector.h"
+#include "evsub.h"
 #include "ns.h"
 #include "server.h"
 #include "wsmconfig.h"
@@ -217,11 +218,30 @@ static const struct op collector_ops[] = {
     {NULL, 0, NULL},
 };
 
+/* ---- the event log as an event source (evsub.c, evpull.c) ---------------- */
+
+static int match_eventlog(const struct wsmd_call *call)
+{
+    const char *res = call->env->resource_uri;
+    return res && !strcasecmp(res, WSMD_EVENTLOG_URI);
+}
+
+static const struct op eventlog_ops[] = {
+    {EV "Subscribe", WSMD_RIGHT_EVENTING, wsmd__evsub_subscribe},
+    {EV "Renew", WSMD_RIGHT_EVENTING, wsmd__evsub_renew},
+    {EV "GetStatus", WSMD_RIGHT_EVENTING, wsmd__evsub_getstatus},
+    {EV "Unsubscribe", WSMD_RIGHT_EVENTING, wsmd__evsub_unsubscribe},
+    {EN "Pull", WSMD_RIGHT_EVENTING, wsmd__evsub_pull},
+    {EN "Release", WSMD_RIGHT_EVENTING, wsmd__evsub_release},
+    {NULL, 0, NULL},
+};
+
 /* ---- the table -------------------------------------------------------- */
 
 static const struct family families[] = {
     {"collector", match_collector, collector_ops, NULL, NULL},
     {"winrm-config", match_config, config_ops, config_change, config_write},
+    {"eventlog", match_eventlog, eventlog_ops, NULL, NULL},
 #ifdef WSMD_HAVE_CIM
     {"winrm-config-listener", match_listener, listener_ops, config_change, config_read_only},
     {"winrm-config-certmapping", match_certmap, certmap_ops, config_change, config_read_only},

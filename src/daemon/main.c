@@ -35,6 +35,7 @@
 #include "negotiate.h"
 #include "colconfig.h"
 #include "collector.h"
+#include "evsub.h"
 #include "privsep.h"
 #include "reload.h"
 #include "sdnotify.h"
@@ -414,6 +415,8 @@ int main(int argc, char **argv)
         }
         if (wsmd__collector_prepare_dirs(&srv.cfg, cu, cgid) != WSM_OK)
             goto out;
+        if (wsmd__evs_prepare_dir(&srv.cfg, cu, cgid) != WSM_OK)
+            goto out;
     }
     if (srv.is_root && srv.cfg.privsep) {
         /* From here on this process is either the monitor, which returns
@@ -447,6 +450,7 @@ int main(int argc, char **argv)
         goto out;
     if (wsmd__collector_new(&srv, &srv.collector) != WSM_OK)
         goto out;
+    wsmd__evs_start(&srv); /* the event source's subscriptions (evstore.c) */
 
     /* Fixed malloc thresholds instead of glibc's sliding ones: replies and
      * shell output buffers of a few hundred KB are made and freed all the
@@ -490,6 +494,7 @@ stop:
 out:
     wsmd__reload_free(); /* what reloads replaced: no connection is left */
     wsmd__collector_free(srv.collector);
+    wsmd__evs_stop();
 #ifdef WSMD_HAVE_CIM
     wsmd__enum_shutdown();
     cim_synthetic_cleanup();

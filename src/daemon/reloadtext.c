@@ -48,6 +48,7 @@ static const struct {
     {"MaxEnumerationMemoryPerUserKB", K_LIVE},
     {"MaxEnumerationMemoryKB", K_LIVE},
     {"MaxProcessesPerUser", K_LIVE},
+    {"MaxSubscriptionsPerUser", K_LIVE},
     {"CertificateFile", K_LIVE},
     {"KeyFile", K_LIVE},
     {"Keytab", K_LIVE},

@@ -74,6 +74,9 @@ struct wsmd_config {
     unsigned max_buffered_output_mb;
     unsigned max_buffered_output_user_mb;
     unsigned max_processes_per_user; /* Win32_Process.Create; 0: 100 */
+    /* MaxSubscriptionsPerUser: event log subscriptions of one user
+     * (docs/internals/eventlog.md); 0: 100. */
+    unsigned max_subscriptions_per_user;
     long enum_timeout_ms;            /* EnumerationTimeoutms; 0: 240000 */
     /* MaxEnumerationMemoryPerUserKB, MaxEnumerationMemoryKB: what
      * enumeration contexts may hold (enum.c); 0: 16384, 131072. */

@@ -385,6 +385,10 @@ static enum wsm_err read_headers(struct wsm_envelope *env)
             } else if (strcmp(nm, "RequestTotalItemsCountEstimate") == 0) {
                 known = 0; /* not implemented: honour mustUnderstand below */
             }
+        } else if (strcmp(ns, WSM_NS_WSEV) == 0 && strcmp(nm, "Identifier") == 0) {
+            /* A subscription manager's reference parameter (Renew,
+             * GetStatus, Unsubscribe): read by the event source. */
+            known = 1;
         } else if (strcmp(ns, WSM_NS_MSWSMAN) == 0) {
             /* DataLocale, SessionId, OperationID, SequenceId, CompressionType:
              * advisory for us. */

@@ -40,6 +40,12 @@ static const char *const messages[WSM_ERR__COUNT] = {
     [WSM_ERR_FRAGMENT] = "invalid fragment",
     [WSM_ERR_XML_ATTRIBUTES] = "too many XML attributes on an element",
     [WSM_ERR_ALREADY_EXISTS] = "already exists",
+    [WSM_ERR_DELIVERY_MODE] = "delivery mode not available",
+    [WSM_ERR_INVALID_EXPIRATION] = "invalid expiration time",
+    [WSM_ERR_FILTERING_UNAVAILABLE] = "filter dialect not available",
+    [WSM_ERR_UNABLE_TO_RENEW] = "unable to renew the subscription",
+    [WSM_ERR_INVALID_SUBSCRIPTION] = "unknown subscription",
+    [WSM_ERR_INVALID_BOOKMARK] = "invalid bookmark",
 };
 
 const char *wsm_strerror(enum wsm_err err)

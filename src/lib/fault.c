@@ -121,6 +121,24 @@ static const struct wsm_fault_info table[] = {
      * Win32 ERROR_ALREADY_EXISTS (0x800700B7) under w:AlreadyExists. */
     {WSM_ERR_ALREADY_EXISTS, "s:Sender", "w:AlreadyExists",
      "Cannot create a file when that file already exists.", 2147942583UL, 500, 0, NULL},
+    /* WS-Eventing (DSP0226 10, MS-WSMV 3.1.4.1.30); the codes are Windows'
+     * ERROR_WSMAN_EVENTING_* and ERROR_WSMAN_INVALID_BOOKMARK. */
+    {WSM_ERR_DELIVERY_MODE, "s:Sender", "e:DeliveryModeRequestedUnavailable",
+     "The WS-Management service does not support the requested delivery mode.", 2150858782UL, 500,
+     0, NULL},
+    {WSM_ERR_INVALID_EXPIRATION, "s:Sender", "e:InvalidExpirationTime",
+     "The expiration time of the subscription is not valid: it must be a positive duration or a "
+     "time in the future.",
+     2150858783UL, 500, 0, NULL},
+    {WSM_ERR_FILTERING_UNAVAILABLE, "s:Sender", "e:FilteringRequestedUnavailable",
+     "The WS-Management service does not support the requested filter dialect for events.",
+     2150858786UL, 500, 0, NULL},
+    {WSM_ERR_UNABLE_TO_RENEW, "s:Receiver", "e:UnableToRenew",
+     "The subscription cannot be renewed: it is unknown or has ended.", 2150858788UL, 500, 0, NULL},
+    {WSM_ERR_INVALID_SUBSCRIPTION, "s:Sender", "e:InvalidMessage",
+     "The subscription is unknown, has expired or was ended.", 2150858789UL, 500, 0, NULL},
+    {WSM_ERR_INVALID_BOOKMARK, "s:Sender", "w:InvalidBookmark",
+     "The bookmark is not valid for this subscription.", 2150858808UL, 500, 0, NULL},
     {WSM_ERR_QUOTA_SHELLS, "s:Receiver", "w:QuotaLimit",
      "The WS-Management service cannot process the request. This user has exceeded the "
      "maximum number of concurrent shells (MaxShellsPerUser).",
@@ -158,7 +176,7 @@ enum wsm_err wsm__fault_build(struct wsm_buf *out, enum wsm_err err, const char 
     e = wsm__buf_puts(out, "<s:Envelope xml:lang=\"en-US\" xmlns:s=\"" WSM_NS_SOAP
                            "\" xmlns:a=\"" WSM_NS_WSA "\" xmlns:n=\"" WSM_NS_WSEN
                            "\" xmlns:x=\"" WSM_NS_WSXF "\" xmlns:w=\"" WSM_NS_WSMAN
-                           "\"><s:Header><a:Action>");
+                           "\" xmlns:e=\"" WSM_NS_WSEV "\"><s:Header><a:Action>");
     if (!e)
         e = wsm__buf_puts(out, fi->addressing ? WSM_ACTION_WSA_FAULT : WSM_ACTION_WSMAN_FAULT);
     if (!e)

@@ -42,7 +42,7 @@ static void test_every_error_has_a_fault(void **state)
         if (fi->subcode) {
             assert_true(strncmp(fi->subcode, "a:", 2) == 0 || strncmp(fi->subcode, "w:", 2) == 0 ||
                         strncmp(fi->subcode, "s:", 2) == 0 || strncmp(fi->subcode, "n:", 2) == 0 ||
-                        strncmp(fi->subcode, "x:", 2) == 0);
+                        strncmp(fi->subcode, "x:", 2) == 0 || strncmp(fi->subcode, "e:", 2) == 0);
             assert_true(strlen(fi->subcode) > 2);
         }
         assert_non_null(fi->reason);
@@ -173,6 +173,8 @@ static const char *prefix_ns(const char *qname)
         return WSM_NS_WSEN;
     if (strncmp(qname, "x:", 2) == 0)
         return WSM_NS_WSXF;
+    if (strncmp(qname, "e:", 2) == 0)
+        return WSM_NS_WSEV;
     return NULL;
 }
 
