@@ -80,6 +80,7 @@ static const struct {
     {"StateDir", K_RESTART},
     {"SyslogTarget", K_RESTART},
     {"MetricsListen", K_RESTART},
+    {"IpmiHosts", K_RESTART},
 };
 
 int wsmd__reload_key_class(const char *k)

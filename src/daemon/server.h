@@ -123,6 +123,8 @@ struct wsmd_config {
     char *state_dir_open;
     char *event_log_dir_open;
     char *subscriptions_dir_open; /* read only: not given to the account */
+    /* IpmiHosts: the remote BMCs' file (docs/internals/ipmi.md); NULL: none. */
+    char *ipmi_hosts;
 };
 
 struct shell_mgr;

@@ -40,7 +40,7 @@
 #include "ipmiframe.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
-#define KEEPALIVE_S 20 /* ipmi_sim and most BMCs drop a session idle for ~60 s */
+#define KEEPALIVE_S 20 /* at most; ipmi_sim and most BMCs drop a session idle for ~60 s */
 #define QUEUE_MAX 32
 #define MAX_SDR_RECORDS 4096
 
@@ -71,6 +71,7 @@ struct bmc {
     ipmi_sensor_read_ctx_t sread;
     struct sdr_rec *recs;
     size_t nrecs;
+    long long last_ok; /* ms (CLOCK_MONOTONIC) of the last answer on the session */
 };
 
 static int sock = -1;
@@ -79,6 +80,19 @@ static volatile int stopping;
 static struct bmc *bmcs;
 static size_t nbmcs;
 static char cachedir[256];
+
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* FreeIPMI's session timeout is also the session's idle lifetime: a
+ * session that heard nothing for that long fails its next command at
+ * once ("session timeout"). So a session is kept alive at half of it, and
+ * one idle for longer is opened anew before use. */
+static unsigned timeout_of(const struct bmc *b);
 
 static void logline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logline(const char *fmt, ...)
@@ -256,12 +270,26 @@ static int load_sdr(struct bmc *b, char *err, size_t errn)
     return rc;
 }
 
+static unsigned timeout_of(const struct bmc *b)
+{
+    return b->cfg.timeout_ms ? b->cfg.timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
 /* Opens the session (and reads the SDR) when there is none. 0, or the
  * status with err filled. */
 static uint16_t ensure_session(struct bmc *b, char *err, size_t errn)
 {
-    if (b->ctx && b->recs)
+    if (b->ctx && b->recs && now_ms() - b->last_ok < (long long)timeout_of(b))
         return IPMI_ST_OK;
+    if (b->ctx) {
+        /* Idle past its lifetime: the SDR cache stays (the repository
+         * has not changed for a lapse of ours), the session is new. */
+        ipmi_sensor_read_ctx_destroy(b->sread);
+        b->sread = NULL;
+        ipmi_ctx_close(b->ctx);
+        ipmi_ctx_destroy(b->ctx);
+        b->ctx = NULL;
+    }
     close_session(b);
     if (!(b->ctx = ipmi_ctx_create())) {
         snprintf(err, errn, "out of memory");
@@ -270,7 +298,7 @@ static uint16_t ensure_session(struct bmc *b, char *err, size_t errn)
     char host[IPMI_HOST_MAX + 16];
     /* FreeIPMI takes the port after the host, as its tools' -h does. */
     snprintf(host, sizeof(host), "%s:%u", b->cfg.host, b->cfg.port ? b->cfg.port : 623);
-    unsigned to = b->cfg.timeout_ms ? b->cfg.timeout_ms : DEFAULT_TIMEOUT_MS;
+    unsigned to = timeout_of(b);
     unsigned retrans = to / 4 ? to / 4 : 1;
     int priv = b->cfg.privilege ? b->cfg.privilege : IPMI_PRIVILEGE_LEVEL_ADMIN;
     int cipher = b->cfg.cipher >= 0 ? b->cfg.cipher : 3;
@@ -288,18 +316,31 @@ static uint16_t ensure_session(struct bmc *b, char *err, size_t errn)
         close_session(b);
         return IPMI_ST_INTERNAL;
     }
-    if (load_sdr(b, err, errn) != 0) {
-        close_session(b);
-        return IPMI_ST_BMC_ERROR;
+    b->last_ok = now_ms();
+    if (!b->recs) {
+        if (load_sdr(b, err, errn) != 0) {
+            close_session(b);
+            return IPMI_ST_BMC_ERROR;
+        }
+        logline("event=ipmi-session-open bmc=%s host=%s sdr_records=%zu", b->cfg.name, host,
+                b->nrecs);
     }
-    logline("event=ipmi-session-open bmc=%s host=%s sdr_records=%zu", b->cfg.name, host, b->nrecs);
     return IPMI_ST_OK;
 }
 
 static void keepalive(struct bmc *b)
 {
     uint8_t rq[1] = {0x01}, rs[64]; /* Get Device ID */
-    if (b->ctx && ipmi_cmd_raw(b->ctx, 0, IPMI_NET_FN_APP_RQ, rq, 1, rs, sizeof(rs)) < 0) {
+    if (!b->ctx)
+        return;
+    if (now_ms() - b->last_ok >= (long long)timeout_of(b)) {
+        char err[768];
+        ensure_session(b, err, sizeof(err)); /* lapsed: a new session, quietly */
+        return;
+    }
+    if (ipmi_cmd_raw(b->ctx, 0, IPMI_NET_FN_APP_RQ, rq, 1, rs, sizeof(rs)) >= 0) {
+        b->last_ok = now_ms();
+    } else {
         logline("event=ipmi-session-lost bmc=%s reason=\"%s\"", b->cfg.name,
                 ipmi_ctx_errormsg(b->ctx));
         close_session(b);
@@ -429,6 +470,7 @@ static void do_sensors(struct bmc *b, uint32_t id)
             char err[768];
             snprintf(err, sizeof(err), "reading sensors of %s: %s", b->cfg.name,
                      ipmi_ctx_errormsg(b->ctx));
+            logline("event=ipmi-bmc-error bmc=%s reason=\"%s\"", b->cfg.name, err);
             close_session(b);
             set_state(b, IPMI_BMC_DOWN, err);
             send_error(id, IPMI_OP_SENSORS, IPMI_ST_UNREACHABLE, b->cfg.name, err);
@@ -438,6 +480,7 @@ static void do_sensors(struct bmc *b, uint32_t id)
         if (rc == 0)
             ipmi_sensor_encode(&w, &s);
     }
+    b->last_ok = now_ms();
     if (w.fail)
         send_error(id, IPMI_OP_SENSORS, IPMI_ST_INTERNAL, b->cfg.name, "the reply is too large");
     else
@@ -473,8 +516,16 @@ static void *bmc_main(void *arg)
     for (;;) {
         while (!b->head && !stopping) {
             struct timespec t;
+            long ka = timeout_of(b) / 2;
+            if (ka > KEEPALIVE_S * 1000L)
+                ka = KEEPALIVE_S * 1000L;
             clock_gettime(CLOCK_REALTIME, &t);
-            t.tv_sec += KEEPALIVE_S;
+            t.tv_sec += ka / 1000;
+            t.tv_nsec += (ka % 1000) * 1000000L;
+            if (t.tv_nsec >= 1000000000L) {
+                t.tv_sec++;
+                t.tv_nsec -= 1000000000L;
+            }
             if (pthread_cond_timedwait(&b->cv, &b->mu, &t) == ETIMEDOUT && !b->head &&
                 !stopping) {
                 pthread_mutex_unlock(&b->mu);

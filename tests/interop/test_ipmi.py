@@ -1,0 +1,418 @@
+"""IPMI sensors through wsmd (docs/internals/ipmi.md), against OpenIPMI's
+ipmi_sim (../shared/ipmi-sim, or $IPMI_SIM_DIR): a real wsmd with
+IpmiHosts naming one or two simulators, our winrm (-format:json), raw SOAP
+shaped like pywinrm's, and pywinrm's own transport; every value checked
+against the simulator's README and against FreeIPMI's ipmi-sensors run on
+the same simulator in the same test.
+"""
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from cim_helpers import NS, Client, instance_props, wql_filter, SELECTOR_DIALECT, ENUMERATE
+from wsman_helpers import PASSWORD, USER
+from test_winrm_tool import winrm, ok
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SIM_DIR = Path(os.environ.get("IPMI_SIM_DIR") or REPO_ROOT.parent / "shared" / "ipmi-sim")
+WMI_HW = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/hardware/"
+DMTF = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/"
+
+# The simulator's README: threshold sensors (NumericSensor).
+EXPECTED = {
+    "Inlet Temp": dict(DeviceID="1.0.32", CurrentReading=25, UnitModifier=0, BaseUnits=2,
+                       SensorType=2, thr=dict(UpperThresholdNonCritical=40,
+                                              UpperThresholdCritical=45,
+                                              UpperThresholdFatal=50),
+                       supported=[1, 3, 5], state="Normal", health=5, opstatus=2),
+    "CPU Temp": dict(DeviceID="2.0.32", CurrentReading=75, UnitModifier=0, BaseUnits=2,
+                     SensorType=2, thr=dict(UpperThresholdNonCritical=70,
+                                            UpperThresholdCritical=85,
+                                            UpperThresholdFatal=95),
+                     supported=[1, 3, 5], state="Upper Non-Critical", health=10, opstatus=3),
+    "Fan1": dict(DeviceID="3.0.32", CurrentReading=5400, UnitModifier=0, BaseUnits=19,
+                 SensorType=5, thr=dict(LowerThresholdNonCritical=1000,
+                                        LowerThresholdCritical=500, LowerThresholdFatal=250),
+                 supported=[0, 2, 4], state="Normal", health=5, opstatus=2),
+    "12V": dict(DeviceID="4.0.32", CurrentReading=120, UnitModifier=-1, BaseUnits=5,
+                SensorType=3, thr=dict(LowerThresholdNonCritical=114, LowerThresholdCritical=108,
+                                       LowerThresholdFatal=100, UpperThresholdNonCritical=126,
+                                       UpperThresholdCritical=132, UpperThresholdFatal=140),
+                supported=[0, 1, 2, 3, 4, 5], state="Normal", health=5, opstatus=2),
+}
+THRESHOLD_PROPS = ["LowerThresholdNonCritical", "LowerThresholdCritical", "LowerThresholdFatal",
+                   "UpperThresholdNonCritical", "UpperThresholdCritical", "UpperThresholdFatal"]
+
+
+def need(*tools):
+    for t in tools:
+        if not shutil.which(t):
+            pytest.skip(f"{t} not installed (tests/deps installs openipmi, freeipmi-tools, "
+                        f"ipmitool)")
+    if not (SIM_DIR / "start").exists():
+        pytest.skip(f"no simulator at {SIM_DIR}")
+
+
+def free_port_pair():
+    """A UDP port P and TCP port P+1 (the simulator's console) both free."""
+    for _ in range(200):
+        p = random.randrange(20000, 60000, 2)
+        try:
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.bind(("127.0.0.1", p))
+            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            t.bind(("127.0.0.1", p + 1))
+        except OSError:
+            continue
+        finally:
+            u.close()
+            try:
+                t.close()
+            except UnboundLocalError:
+                pass
+        return p
+    pytest.fail("no free port pair")
+
+
+class Sim:
+    def __init__(self, port, state):
+        self.port = port
+        self.state = state
+        cp = subprocess.run([str(SIM_DIR / "start"), str(port), str(state)],
+                            capture_output=True, text=True, timeout=30)
+        assert cp.returncode == 0, f"simulator did not start: {cp.stderr}"
+        self.pid = int(cp.stdout.strip().splitlines()[-1])
+
+    def stop(self):
+        if self.pid:
+            subprocess.run([str(SIM_DIR / "stop"), str(self.pid), str(self.state)],
+                           capture_output=True, timeout=30)
+            self.pid = None
+
+    def console(self, line):
+        """One command on the emulation console (ipmi_sim_cmd(5)); returns
+        once the console prompts again, so the change is made."""
+        with socket.create_connection(("127.0.0.1", self.port + 1), timeout=5) as s:
+            s.sendall(line.encode() + b"\n")
+            got = b""
+            deadline = time.time() + 5
+            while got.count(b"> ") < 2 and time.time() < deadline:
+                try:
+                    chunk = s.recv(4096)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+
+
+@pytest.fixture
+def sims(tmp_path):
+    need("ipmi_sim", "sdrcomp", "ipmitool")
+    started = []
+
+    def start():
+        s = Sim(free_port_pair(), Path(tempfile.mkdtemp(prefix="ipmisim-", dir=tmp_path)))
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def hosts_file(tmp_path, sims_by_name, mode=0o600, extra=""):
+    p = tmp_path / "ipmi-hosts"
+    lines = ["# name host:port user password options"]
+    for name, s in sims_by_name.items():
+        lines.append(f"{name} 127.0.0.1:{s.port} admin password cipher=3 "
+                     f"workaround=opensesspriv timeout=1000{extra}")
+    p.write_text("\n".join(lines) + "\n")
+    os.chmod(p, mode)
+    return p
+
+
+def start_wsmd(wsmd_factory, users_file, tmp_path, hosts):
+    conf = tmp_path / "wsmd.conf"
+    conf.write_text(f"IpmiHosts = {hosts}\n")
+    return wsmd_factory("-c", str(conf), "--listen", "http://127.0.0.1:0",
+                        "--users", str(users_file))
+
+
+def ipmi_sensors(sim):
+    """{name: row} from FreeIPMI's ipmi-sensors on the simulator."""
+    cache = tempfile.mkdtemp(prefix="sdrcache-")
+    try:
+        cp = subprocess.run(
+            ["ipmi-sensors", "-h", f"127.0.0.1:{sim.port}", "-D", "LAN_2_0", "-u", "admin", "-p",
+             "password", "-W", "opensesspriv", f"--sdr-cache-directory={cache}",
+             "--output-sensor-thresholds", "--comma-separated-output", "--no-header-output",
+             "--quiet-cache"], capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    assert cp.returncode == 0, cp.stderr
+    rows = {}
+    for line in cp.stdout.splitlines():
+        f = line.split(",")
+        # ID,Name,Type,Reading,Units,LNR,LC,LNC,UNC,UC,UNR,Event
+        rows[f[1]] = dict(type=f[2], reading=f[3], lnr=f[5], lc=f[6], lnc=f[7], unc=f[8],
+                          uc=f[9], unr=f[10], event=f[11])
+    return rows
+
+
+def num(v):
+    return None if v in (None, "N/A") else float(v)
+
+
+def enum_json(d, uri, *extra):
+    doc = json.loads(ok(winrm(d, "enumerate", uri, "-format:json", *extra)))
+    assert isinstance(doc, list)
+    return doc
+
+
+def check_numeric(inst, cls, system):
+    """One NumericSensor (dict of typed JSON values) against EXPECTED."""
+    name = inst["ElementName"]
+    exp = EXPECTED[name]
+    assert inst["SystemName"] == system
+    assert inst["CreationClassName"] == cls
+    assert inst["DeviceID"] == exp["DeviceID"]
+    for k in ("CurrentReading", "UnitModifier", "BaseUnits", "SensorType"):
+        assert inst[k] == exp[k], (name, k, inst[k])
+    for k in THRESHOLD_PROPS:
+        assert inst[k] == exp["thr"].get(k), (name, k, inst[k])
+    assert sorted(inst["SupportedThresholds"]) == exp["supported"], (name, inst)
+    assert inst["CurrentState"] == exp["state"]
+    assert inst["HealthState"] == exp["health"]
+    assert inst["OperationalStatus"] == [exp["opstatus"]]
+    assert inst["RateUnits"] == 0 and inst["IsLinear"] is True
+
+
+def check_against_freeipmi(inst, row):
+    scale = 10.0 ** inst["UnitModifier"]
+    assert abs(inst["CurrentReading"] * scale - float(row["reading"])) < 1e-6, (inst, row)
+    pairs = dict(LowerThresholdFatal="lnr", LowerThresholdCritical="lc",
+                 LowerThresholdNonCritical="lnc", UpperThresholdNonCritical="unc",
+                 UpperThresholdCritical="uc", UpperThresholdFatal="unr")
+    for prop, col in pairs.items():
+        want = num(row[col])
+        got = inst[prop]
+        if want is None:
+            assert got is None, (prop, inst, row)
+        else:
+            assert abs(got * scale - want) < 1e-6, (prop, inst, row)
+
+
+# ---- the tests ----------------------------------------------------------------
+
+
+def test_numeric_sensors_both_uris_match_readme_and_freeipmi(sims, wsmd_factory, users_file,
+                                                             tmp_path):
+    need("ipmi-sensors")
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    rows = ipmi_sensors(sim)
+    for uri, cls in ((WMI_HW + "NumericSensor", "NumericSensor"),
+                     (DMTF + "CIM_NumericSensor", "CIM_NumericSensor")):
+        doc = enum_json(d, uri)
+        insts = [x[cls] for x in doc]
+        assert sorted(i["ElementName"] for i in insts) == sorted(EXPECTED), doc
+        for inst in insts:
+            check_numeric(inst, cls, "bmc1")
+            check_against_freeipmi(inst, rows[inst["ElementName"]])
+            assert inst["SystemCreationClassName"] == (
+                "ComputerSystem" if cls == "NumericSensor" else "CIM_ComputerSystem")
+    # The winrm alias of root/hardware gives the same.
+    doc = enum_json(d, "wmi/root/hardware/NumericSensor")
+    assert len(doc) == len(EXPECTED)
+    # FreeIPMI's states agree with ours where they say the same thing.
+    assert rows["CPU Temp"]["event"].strip("'").startswith("At or Above (>=) Upper Non-Critical")
+    assert rows["Inlet Temp"]["event"] == "'OK'"
+
+
+def test_discrete_sensor(sims, wsmd_factory, users_file, tmp_path):
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    for uri, cls in ((WMI_HW + "Sensor", "Sensor"), (DMTF + "CIM_Sensor", "CIM_Sensor")):
+        doc = enum_json(d, uri)
+        assert len(doc) == 1, doc
+        s = doc[0][cls]
+        assert s["ElementName"] == "PS1 Status" and s["DeviceID"] == "5.0.32"
+        assert s["SensorType"] == 1 and s["OtherSensorTypeDescription"] == "Power Supply"
+        assert s["CurrentState"] == "Presence detected"
+        assert s["PossibleStates"][0] == "Presence detected"
+        assert s["HealthState"] == 5 and s["OperationalStatus"] == [2]
+        assert s["IPMI_State"] == 1 and s["IPMI_EventReadingType"] == 0x6F
+
+
+def test_raw_soap_and_pywinrm_transport(sims, wsmd_factory, users_file, tmp_path):
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    c = Client(d.port)
+    items, _ = c.enumerate_all(WMI_HW + "NumericSensor", optimize=True, max_elements=2)
+    got = {}
+    for it in items:
+        assert it.tag == "{%sNumericSensor}NumericSensor" % WMI_HW
+        p = instance_props(it)
+        got[p["ElementName"]] = p
+    assert set(got) == set(EXPECTED)
+    assert got["12V"]["CurrentReading"] == "120" and got["12V"]["UnitModifier"] == "-1"
+    assert got["Inlet Temp"]["LowerThresholdCritical"] is None  # xsi:nil
+    assert got["Fan1"]["SupportedThresholds"] == ["0", "2", "4"]
+    # Get by the keys (Windows' DeviceID form), and WQL.
+    _, inst = c.get_instance(WMI_HW + "NumericSensor", {
+        "SystemCreationClassName": "ComputerSystem", "SystemName": "bmc1",
+        "CreationClassName": "NumericSensor", "DeviceID": "4.0.32"})
+    assert instance_props(inst)["ElementName"] == "12V"
+    items, _ = c.enumerate_all(DMTF + "CIM_NumericSensor", filter_xml=wql_filter(
+        "select * from CIM_NumericSensor where HealthState = 10"))
+    assert [instance_props(i)["ElementName"] for i in items] == ["CPU Temp"]
+    # pywinrm's transport (its headers, its HTTP) carrying an Enumerate.
+    from winrm.transport import Transport
+    t = Transport(d.url, username=USER, password=PASSWORD, auth_method="basic",
+                  message_encryption="never", read_timeout_sec=30)
+    body = f"""<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"
+ xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"
+ xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+ xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration"><s:Header>
+<a:To>{d.url}</a:To><w:ResourceURI s:mustUnderstand="true">{WMI_HW}NumericSensor</w:ResourceURI>
+<a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo>
+<a:Action s:mustUnderstand="true">{ENUMERATE}</a:Action><w:MaxEnvelopeSize s:mustUnderstand="true">153600</w:MaxEnvelopeSize>
+<a:MessageID>uuid:0d9bbd6c-0000-4000-8000-000000000001</a:MessageID><w:OperationTimeout>PT60S</w:OperationTimeout>
+</s:Header><s:Body><n:Enumerate><w:OptimizeEnumeration/><w:MaxElements>32</w:MaxElements></n:Enumerate></s:Body></s:Envelope>"""
+    text = t.send_message(body).decode()
+    root = ET.fromstring(text)
+    names = [e.text for e in root.iter("{%sNumericSensor}ElementName" % WMI_HW)]
+    assert sorted(names) == sorted(EXPECTED)
+
+
+def test_console_change_shows_new_reading_and_state(sims, wsmd_factory, users_file, tmp_path):
+    need("ipmi-sensors")
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    fan = [x["NumericSensor"] for x in enum_json(d, WMI_HW + "NumericSensor")
+           if x["NumericSensor"]["ElementName"] == "Fan1"][0]
+    assert fan["CurrentReading"] == 5400 and fan["HealthState"] == 5
+    sim.console("sensor_set_value 0x20 0 3 8 1")  # Fan1 -> 400 RPM: below LC 500
+    fan = [x["NumericSensor"] for x in enum_json(d, WMI_HW + "NumericSensor")
+           if x["NumericSensor"]["ElementName"] == "Fan1"][0]
+    assert fan["CurrentReading"] == 400, fan
+    assert fan["CurrentState"] == "Lower Critical" and fan["HealthState"] == 25
+    assert fan["OperationalStatus"] == [6]
+    assert float(ipmi_sensors(sim)["Fan1"]["reading"]) == 400.0
+    # The SDR came from the cache: one session, read once.
+    assert d.log().count("event=ipmi-session-open bmc=bmc1") == 1, d.log()
+
+
+def test_two_bmcs_one_killed(sims, wsmd_factory, users_file, tmp_path):
+    a, b = sims(), sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"a": a, "b": b}))
+    doc = enum_json(d, WMI_HW + "NumericSensor")
+    assert sorted((x["NumericSensor"]["SystemName"], x["NumericSensor"]["ElementName"])
+                  for x in doc) == sorted([(s, n) for s in "ab" for n in EXPECTED])
+    a.stop()
+    c = Client(d.port)
+    # Scoped to b (a selector on the Enumerate): answers, and quickly.
+    t0 = time.monotonic()
+    items, _ = c.enumerate_all(WMI_HW + "NumericSensor", selectors={"SystemName": "b"})
+    assert len(items) == len(EXPECTED)
+    assert {instance_props(i)["SystemName"] for i in items} == {"b"}
+    assert time.monotonic() - t0 < 1.0
+    # winrm's ?k=v form scopes the same way.
+    doc = enum_json(d, WMI_HW + "NumericSensor?SystemName=b")
+    assert len(doc) == len(EXPECTED)
+    # Scoped to a: its own fault, saying which BMC and why.
+    ans = c.enumerate(WMI_HW + "NumericSensor", selectors={"SystemName": "a"})
+    ans.expect_fault("w:TimedOut")
+    assert "The BMC a does not answer" in ans.text, ans.text
+    # Get of one of a's sensors: the same.
+    ans = c.get(WMI_HW + "NumericSensor", {
+        "SystemCreationClassName": "ComputerSystem", "SystemName": "a",
+        "CreationClassName": "NumericSensor", "DeviceID": "1.0.32"})
+    assert ans.is_fault and "The BMC a does not answer" in ans.text
+    # Unscoped: b's sensors; a's absence is in the log.
+    doc = enum_json(d, WMI_HW + "NumericSensor")
+    assert {x["NumericSensor"]["SystemName"] for x in doc} == {"b"}
+    assert "event=ipmi-bmc-skipped bmc=a" in d.log()
+
+
+def test_unknown_bmc(sims, wsmd_factory, users_file, tmp_path):
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    c = Client(d.port)
+    ans = c.get(WMI_HW + "NumericSensor", {
+        "SystemCreationClassName": "ComputerSystem", "SystemName": "nosuch",
+        "CreationClassName": "NumericSensor", "DeviceID": "1.0.32"})
+    ans.expect_fault("a:DestinationUnreachable")
+    assert "no BMC named &apos;nosuch&apos; is configured" in ans.text, ans.text
+    ans = c.enumerate(WMI_HW + "NumericSensor", selectors={"SystemName": "nosuch"})
+    ans.expect_fault("a:DestinationUnreachable")
+    # A sensor the BMC has not.
+    ans = c.get(WMI_HW + "NumericSensor", {
+        "SystemCreationClassName": "ComputerSystem", "SystemName": "bmc1",
+        "CreationClassName": "NumericSensor", "DeviceID": "99.0.32"})
+    ans.expect_fault("a:DestinationUnreachable")
+    # root/hardware classes are not in root/cimv2, and the reverse.
+    c.enumerate("http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/NumericSensor"
+                ).expect_fault("a:DestinationUnreachable")
+    c.enumerate(WMI_HW + "Win32_OperatingSystem").expect_fault("a:DestinationUnreachable")
+    # __cimnamespace must name root/hardware.
+    c.enumerate(WMI_HW + "NumericSensor", selectors={"__cimnamespace": "root/cimv2"}
+                ).expect_fault("a:DestinationUnreachable")
+    items, _ = c.enumerate_all(WMI_HW + "NumericSensor",
+                               selectors={"__cimnamespace": "root/hardware"})
+    assert len(items) == len(EXPECTED)
+
+
+def test_helper_killed_is_restarted(sims, wsmd_factory, users_file, tmp_path):
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    assert len(enum_json(d, WMI_HW + "NumericSensor")) == len(EXPECTED)
+    pids = subprocess.run(["pgrep", "-P", str(d.pid), "-x", "wsmd-ipmi"], capture_output=True,
+                          text=True).stdout.split()
+    assert len(pids) == 1, (pids, d.log())
+    os.kill(int(pids[0]), 9)
+    # The death is seen; the next request starts a new helper and answers.
+    deadline = time.time() + 10
+    while "event=ipmi-helper-lost" not in d.log() and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(enum_json(d, WMI_HW + "NumericSensor")) == len(EXPECTED)
+    assert d.log().count("event=ipmi-helper-started") == 2, d.log()
+
+
+def test_hosts_file_readable_by_others_is_refused(sims, tmp_path, users_file):
+    sim = sims()
+    hosts = hosts_file(tmp_path, {"bmc1": sim}, mode=0o644)
+    conf = tmp_path / "wsmd.conf"
+    conf.write_text(f"IpmiHosts = {hosts}\n")
+    from conftest import wsmd_bin
+    cp = subprocess.run([wsmd_bin(), "-c", str(conf), "--listen", "http://127.0.0.1:0",
+                         "--users", str(users_file)], capture_output=True, text=True, timeout=30)
+    assert cp.returncode != 0
+    assert f"IpmiHosts {hosts}" in cp.stderr and "chmod 600" in cp.stderr, cp.stderr
+    assert "password" not in cp.stderr.replace("passwords", "")
+    # A bad line names its number; a relative path is refused as a value.
+    hosts.write_text("bmc1 127.0.0.1:1 admin password cipher=3\nbmc2 127.0.0.1:2 admin\n")
+    os.chmod(hosts, 0o600)
+    cp = subprocess.run([wsmd_bin(), "-c", str(conf), "--listen", "http://127.0.0.1:0",
+                         "--users", str(users_file)], capture_output=True, text=True, timeout=30)
+    assert cp.returncode != 0 and "line 2:" in cp.stderr, cp.stderr
+    conf.write_text("IpmiHosts = relative/hosts\n")
+    cp = subprocess.run([wsmd_bin(), "-c", str(conf), "--listen", "http://127.0.0.1:0",
+                         "--users", str(users_file)], capture_output=True, text=True, timeout=30)
+    assert cp.returncode != 0 and "IpmiHosts" in cp.stderr, cp.stderr
+
+
+def test_no_ipmi_hosts_is_empty(wsmd):
+    c = Client(wsmd.port)
+    items, _ = c.enumerate_all(WMI_HW + "NumericSensor")
+    assert items == []
