@@ -83,9 +83,9 @@ void wsmd__ipmi_cancel(struct ipmi_ticket *t);
 /* The wsm error for a helper's error reply, its message set as the
  * fault's (cim_fault_message). */
 enum wsm_err wsmd__ipmi_status_err(const struct ipmi_reply *r);
-/* ms: how long a request may take before it is a fault (test hook; the
- * default is 30 s, longer than any BMC's session timeout). */
-void wsmd__ipmi_set_timeout(long ms);
+/* How long a request may take before it is a fault and the helper is
+ * taken for hung: 30 s, longer than any BMC's session timeout (60 s at
+ * most); $WSMD_IPMI_TIMEOUT_MS in tests. */
 /* Closes the connection (wsmd-ipmi then closes its sessions and ends). */
 void wsmd__ipmi_shutdown(void);
 

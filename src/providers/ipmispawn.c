@@ -114,8 +114,10 @@ static void end_helper(void)
         pid_t r = waitpid(pid, NULL, WNOHANG);
         if (r == pid || (r < 0 && errno == ECHILD))
             return;
-        if (i == 100) /* 1 s to close its sessions */
+        if (i == 100) { /* 1 s to close its sessions */
             kill(pid, SIGTERM);
+            kill(pid, SIGCONT); /* one stopped would not take it */
+        }
         struct timespec d = {0, 10 * 1000 * 1000};
         nanosleep(&d, NULL);
     }

@@ -389,6 +389,31 @@ def test_helper_killed_is_restarted(sims, wsmd_factory, users_file, tmp_path):
     assert d.log().count("event=ipmi-helper-started") == 2, d.log()
 
 
+def test_hung_helper_times_out_and_is_replaced(sims, wsmd_factory, users_file, tmp_path,
+                                               monkeypatch):
+    monkeypatch.setenv("WSMD_IPMI_TIMEOUT_MS", "1500")
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    assert len(enum_json(d, WMI_HW + "NumericSensor")) == len(EXPECTED)
+    pids = subprocess.run(["pgrep", "-P", str(d.pid), "-x", "wsmd-ipmi"], capture_output=True,
+                          text=True).stdout.split()
+    assert len(pids) == 1, (pids, d.log())
+    os.kill(int(pids[0]), 19)  # SIGSTOP: it takes requests into its socket, answers none
+    c = Client(d.port)
+    t0 = time.monotonic()
+    ans = c.enumerate(WMI_HW + "NumericSensor")
+    ans.expect_fault("w:TimedOut")
+    assert "did not answer within 1500 ms" in ans.text, ans.text
+    assert 1.4 < time.monotonic() - t0 < 10
+    assert "event=ipmi-helper-hung" in d.log()
+    # The next request has a new helper; the stopped one is gone.
+    assert len(enum_json(d, WMI_HW + "NumericSensor")) == len(EXPECTED)
+    deadline = time.time() + 10
+    while os.path.exists(f"/proc/{pids[0]}") and time.time() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pids[0]}")
+
+
 def test_hosts_file_readable_by_others_is_refused(sims, tmp_path, users_file):
     sim = sims()
     hosts = hosts_file(tmp_path, {"bmc1": sim}, mode=0o644)
