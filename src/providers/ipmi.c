@@ -310,37 +310,46 @@ static void fill_discrete(struct cim_instance *inst, const char *bmc, const stru
     health(inst, hs);
 }
 
-/* ---- enumeration ------------------------------------------------------- */
+/* ---- which BMCs a request reaches (shared with ipmisel.c) ----------------- */
 
 struct bmc_slot {
     char name[IPMI_NAME_MAX + 1];
     struct ipmi_ticket t;
-    int fetched;
-    struct ipmi_sensor *s;
-    size_t n;
 };
 
-struct iter {
-    int numeric, wmi;
+struct ipmi_scope {
     int scoped; /* one BMC named: its failure is the request's fault */
     struct bmc_slot *b;
-    size_t nb, ib, is;
+    size_t nb, ib;
+    struct ipmi_reply first; /* scoped: its reply, waited for in open */
+    int has_first;
 };
 
-static void iter_free(struct iter *it)
+void wsmd__ipmi_scope_free(struct ipmi_scope *sc)
 {
-    if (!it)
+    if (!sc)
         return;
-    for (size_t i = 0; i < it->nb; i++) {
-        wsmd__ipmi_cancel(&it->b[i].t);
-        free(it->b[i].s);
-    }
-    free(it->b);
-    free(it);
+    for (size_t i = 0; i < sc->nb; i++)
+        wsmd__ipmi_cancel(&sc->b[i].t);
+    wsmd__ipmi_reply_free(&sc->first);
+    free(sc->b);
+    free(sc);
+}
+
+static enum wsm_err add_slot(struct ipmi_scope *sc, const char *name)
+{
+    struct bmc_slot *nb = realloc(sc->b, (sc->nb + 1) * sizeof(*nb));
+    if (!nb)
+        return WSM_ERR_NOMEM;
+    sc->b = nb;
+    memset(&sc->b[sc->nb], 0, sizeof(sc->b[sc->nb]));
+    snprintf(sc->b[sc->nb].name, sizeof(sc->b[sc->nb].name), "%s", name);
+    sc->nb++;
+    return WSM_OK;
 }
 
 /* The BMC names (LIST). */
-static enum wsm_err list_bmcs(struct iter *it)
+static enum wsm_err list_bmcs(struct ipmi_scope *sc)
 {
     struct ipmi_ticket t;
     struct ipmi_reply r;
@@ -355,63 +364,15 @@ static enum wsm_err list_bmcs(struct iter *it)
     }
     struct ipmi_rd rd;
     struct ipmi_field f;
-    int k;
     ipmi_rd_init(&rd, r.f.body, r.f.blen);
-    while (!e && (k = ipmi_rd_next(&rd, &f)) == 1) {
+    while (!e && ipmi_rd_next(&rd, &f) == 1) {
         struct ipmi_bmc b;
         if (f.tag != IPMI_T_RECORD)
             continue;
-        if (ipmi_bmc_decode(f.v, f.len, &b) != 0 || it->nb == IPMI_MAX_BMCS) {
-            e = WSM_ERR_INTERNAL;
-            break;
-        }
-        struct bmc_slot *nb = realloc(it->b, (it->nb + 1) * sizeof(*nb));
-        if (!nb) {
-            e = WSM_ERR_NOMEM;
-            break;
-        }
-        it->b = nb;
-        memset(&it->b[it->nb], 0, sizeof(it->b[it->nb]));
-        snprintf(it->b[it->nb].name, sizeof(it->b[it->nb].name), "%s", b.name);
-        it->nb++;
-    }
-    wsmd__ipmi_reply_free(&r);
-    return e;
-}
-
-/* Waits for one BMC's SENSORS reply and decodes it. */
-static enum wsm_err fetch(struct bmc_slot *b)
-{
-    struct ipmi_reply r;
-    b->fetched = 1;
-    enum wsm_err e = wsmd__ipmi_wait(&b->t, &r);
-    if (e)
-        return e;
-    if ((e = wsmd__ipmi_status_err(&r))) {
-        wsmd__ipmi_reply_free(&r);
-        return e;
-    }
-    struct ipmi_rd rd;
-    struct ipmi_field f;
-    size_t cap = 0;
-    int k;
-    ipmi_rd_init(&rd, r.f.body, r.f.blen);
-    while (!e && (k = ipmi_rd_next(&rd, &f)) == 1) {
-        if (f.tag != IPMI_T_RECORD)
-            continue;
-        if (b->n == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct ipmi_sensor *ns = realloc(b->s, cap * sizeof(*ns));
-            if (!ns) {
-                e = WSM_ERR_NOMEM;
-                break;
-            }
-            b->s = ns;
-        }
-        if (ipmi_sensor_decode(f.v, f.len, &b->s[b->n]) != 0)
+        if (ipmi_bmc_decode(f.v, f.len, &b) != 0 || sc->nb == IPMI_MAX_BMCS)
             e = WSM_ERR_INTERNAL;
         else
-            b->n++;
+            e = add_slot(sc, b.name);
     }
     wsmd__ipmi_reply_free(&r);
     return e;
@@ -425,6 +386,96 @@ static const char *scope_system(const struct cim_ctx *ctx)
     return NULL;
 }
 
+enum wsm_err wsmd__ipmi_scope_open(const struct cim_ctx *ctx, uint16_t op, const char *only,
+                                   struct ipmi_scope **out)
+{
+    struct ipmi_scope *sc = calloc(1, sizeof(*sc));
+    if (!sc)
+        return WSM_ERR_NOMEM;
+    enum wsm_err e;
+    if (!only && ctx)
+        only = scope_system(ctx);
+    if (only) {
+        sc->scoped = 1;
+        e = add_slot(sc, only);
+    } else if ((e = list_bmcs(sc)) == WSM_ERR_NOT_FOUND) {
+        /* No IpmiHosts: no BMC (not a fault: a class of the build that
+         * this host does not use). */
+        cim_fault_message_take(NULL);
+        *out = sc;
+        return WSM_OK;
+    }
+    /* Every BMC is asked at once: each has its own thread in the helper,
+     * so N BMCs take about as long as the slowest. */
+    for (size_t i = 0; !e && i < sc->nb; i++)
+        e = wsmd__ipmi_send(op, sc->b[i].name, &sc->b[i].t);
+    /* Scoped, the BMC's failure is the Enumerate's (or the Get's) own
+     * fault, not a Pull's later. */
+    if (!e && sc->scoped) {
+        e = wsmd__ipmi_wait(&sc->b[0].t, &sc->first);
+        if (!e && (e = wsmd__ipmi_status_err(&sc->first)))
+            wsmd__ipmi_reply_free(&sc->first);
+        sc->has_first = !e;
+    }
+    if (e) {
+        wsmd__ipmi_scope_free(sc);
+        return e;
+    }
+    *out = sc;
+    return WSM_OK;
+}
+
+enum wsm_err wsmd__ipmi_scope_next(struct ipmi_scope *sc, struct wsm_arena *a, const char **bmc,
+                                   struct ipmi_reply *r)
+{
+    if (sc && sc->has_first) {
+        sc->has_first = 0;
+        sc->ib = 1;
+        *r = sc->first;
+        memset(&sc->first, 0, sizeof(sc->first));
+        *bmc = sc->b[0].name;
+        return WSM_OK;
+    }
+    while (sc && sc->ib < sc->nb) {
+        struct bmc_slot *b = &sc->b[sc->ib++];
+        enum wsm_err e = wsmd__ipmi_wait(&b->t, r);
+        if (!e && (e = wsmd__ipmi_status_err(r)))
+            wsmd__ipmi_reply_free(r);
+        if (!e) {
+            *bmc = b->name;
+            return WSM_OK;
+        }
+        if (sc->scoped)
+            return e;
+        /* Unscoped: the others still come (a rack with one BMC down is
+         * still a rack); the log says which is missing, and a request
+         * scoped to it gets the fault. */
+        const char *m = cim_fault_message_take(a);
+        wsmd__log("event=ipmi-bmc-skipped bmc=%s reason=\"%s\"", b->name, m ? m : "error");
+    }
+    return WSM_ERR_NOT_FOUND;
+}
+
+/* ---- sensor enumeration --------------------------------------------------- */
+
+struct iter {
+    int numeric, wmi;
+    struct ipmi_scope *sc;
+    const char *bmc; /* of the reply at hand */
+    struct ipmi_reply r;
+    struct ipmi_rd rd; /* its records */
+    int have;
+};
+
+static void iter_free(struct iter *it)
+{
+    if (!it)
+        return;
+    wsmd__ipmi_scope_free(it->sc);
+    wsmd__ipmi_reply_free(&it->r);
+    free(it);
+}
+
 static enum wsm_err open_any(const struct cim_ctx *ctx, void **out, int numeric, int wmi,
                              const char *only)
 {
@@ -433,32 +484,9 @@ static enum wsm_err open_any(const struct cim_ctx *ctx, void **out, int numeric,
         return WSM_ERR_NOMEM;
     it->numeric = numeric;
     it->wmi = wmi;
-    enum wsm_err e = WSM_OK;
-    if (!only)
-        only = scope_system(ctx);
-    if (only) {
-        it->scoped = 1;
-        if (!(it->b = calloc(1, sizeof(*it->b))))
-            e = WSM_ERR_NOMEM;
-        else {
-            snprintf(it->b[0].name, sizeof(it->b[0].name), "%s", only);
-            it->nb = 1;
-        }
-    } else if ((e = list_bmcs(it)) == WSM_ERR_NOT_FOUND) {
-        /* No IpmiHosts: no BMC, no sensors (not a fault: a class of the
-         * build that this host does not use). */
-        cim_fault_message_take(NULL);
-        *out = it;
-        return WSM_OK;
-    }
-    /* Every BMC is asked at once: each has its own thread in the helper,
-     * so N BMCs take about as long as the slowest. */
-    for (size_t i = 0; !e && i < it->nb; i++)
-        e = wsmd__ipmi_send(IPMI_OP_SENSORS, it->b[i].name, &it->b[i].t);
-    if (!e && it->scoped)
-        e = fetch(&it->b[0]);
+    enum wsm_err e = wsmd__ipmi_scope_open(ctx, IPMI_OP_SENSORS, only, &it->sc);
     if (e) {
-        iter_free(it);
+        free(it);
         return e;
     }
     *out = it;
@@ -468,38 +496,38 @@ static enum wsm_err open_any(const struct cim_ctx *ctx, void **out, int numeric,
 static enum wsm_err next_any(void *p, struct cim_instance *inst)
 {
     struct iter *it = p;
-    while (it && it->ib < it->nb) {
-        struct bmc_slot *b = &it->b[it->ib];
-        if (!b->fetched) {
-            enum wsm_err e = fetch(b);
-            if (e && it->scoped)
+    if (!it)
+        return WSM_ERR_NOT_FOUND;
+    for (;;) {
+        if (!it->have) {
+            wsmd__ipmi_reply_free(&it->r);
+            enum wsm_err e = wsmd__ipmi_scope_next(it->sc, inst->arena, &it->bmc, &it->r);
+            if (e)
                 return e;
-            if (e) {
-                /* Unscoped: the others' sensors still come (a rack with one
-                 * BMC down is still a rack); the log says which is missing,
-                 * and a request scoped to it gets the fault. */
-                const char *m = cim_fault_message_take(inst->arena);
-                wsmd__log("event=ipmi-bmc-skipped bmc=%s reason=\"%s\"", b->name,
-                          m ? m : "error");
-                it->ib++;
-                continue;
-            }
+            ipmi_rd_init(&it->rd, it->r.f.body, it->r.f.blen);
+            it->have = 1;
         }
-        while (it->is < b->n) {
-            const struct ipmi_sensor *s = &b->s[it->is++];
-            int threshold = s->reading_type == 0x01;
-            if (threshold != it->numeric)
-                continue;
-            if (it->numeric)
-                fill_numeric(inst, b->name, s, it->wmi);
-            else
-                fill_discrete(inst, b->name, s, it->wmi);
-            return WSM_OK;
+        struct ipmi_field f;
+        int k = ipmi_rd_next(&it->rd, &f);
+        if (k < 0)
+            return WSM_ERR_INTERNAL;
+        if (k == 0) {
+            it->have = 0;
+            continue;
         }
-        it->ib++;
-        it->is = 0;
+        if (f.tag != IPMI_T_RECORD)
+            continue;
+        struct ipmi_sensor s;
+        if (ipmi_sensor_decode(f.v, f.len, &s) != 0)
+            return WSM_ERR_INTERNAL;
+        if ((s.reading_type == 0x01) != it->numeric)
+            continue;
+        if (it->numeric)
+            fill_numeric(inst, it->bmc, &s, it->wmi);
+        else
+            fill_discrete(inst, it->bmc, &s, it->wmi);
+        return WSM_OK;
     }
-    return WSM_ERR_NOT_FOUND;
 }
 
 static void close_any(void *it)
@@ -524,12 +552,11 @@ static enum wsm_err get_any(const struct cim_ctx *ctx, const struct wsm_pair *ke
     enum wsm_err e = open_any(ctx, &p, numeric, wmi, sys);
     if (e)
         return e;
-    struct iter *it = p;
     e = WSM_ERR_NOT_FOUND;
     size_t nprops = inst->cls->nprops;
     for (;;) {
         memset(inst->v, 0, nprops * sizeof(*inst->v));
-        enum wsm_err x = next_any(it, inst);
+        enum wsm_err x = next_any(p, inst);
         if (x) {
             if (x != WSM_ERR_NOT_FOUND)
                 e = x;
@@ -541,7 +568,7 @@ static enum wsm_err get_any(const struct cim_ctx *ctx, const struct wsm_pair *ke
             break;
         }
     }
-    iter_free(it);
+    iter_free(p);
     return e;
 }
 

@@ -89,4 +89,21 @@ enum wsm_err wsmd__ipmi_status_err(const struct ipmi_reply *r);
 /* Closes the connection (wsmd-ipmi then closes its sessions and ends). */
 void wsmd__ipmi_shutdown(void);
 
+/* ---- which BMCs a request reaches (ipmi.c) ---------------------------- */
+
+struct cim_ctx;
+struct wsm_arena;
+struct ipmi_scope;
+/* Sends op to the BMC only names, or the one the Enumerate's SystemName
+ * selector names (ctx->scope), or every configured BMC (none configured:
+ * an empty scope). */
+enum wsm_err wsmd__ipmi_scope_open(const struct cim_ctx *ctx, uint16_t op, const char *only,
+                                   struct ipmi_scope **out);
+/* The next BMC's reply (r, an OK status), its name in *bmc; NOT_FOUND at
+ * the end. Scoped, a BMC's failure is returned; unscoped, it is logged and
+ * skipped (its message taken into a). */
+enum wsm_err wsmd__ipmi_scope_next(struct ipmi_scope *sc, struct wsm_arena *a, const char **bmc,
+                                   struct ipmi_reply *r);
+void wsmd__ipmi_scope_free(struct ipmi_scope *sc);
+
 #endif
