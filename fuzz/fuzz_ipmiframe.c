@@ -1,5 +1,5 @@
 /* Fuzz target: what wsmd reads from wsmd-ipmi (src/providers/ipmiframe.c):
- * the frame header, the fields, and the typed records (BMCs, sensors) in
+ * the frame header, the fields, and the typed records (BMCs, sensors, SEL entries) in
  * them, the way ipmiclient.c and ipmi.c read a reply. The helper is a
  * separate program that may be buggy or compromised: nothing it sends may
  * make wsmd read out of bounds. A record that decodes is written again
@@ -68,6 +68,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             roundtrip_sensor(&sn);
         struct ipmi_bmc b;
         if (ipmi_bmc_decode(fl.v, fl.len, &b) == 0 && !b.name[0])
+            abort();
+        struct ipmi_sel_entry e;
+        if (ipmi_sel_decode(fl.v, fl.len, &e) == 0 && strlen(e.event) > IPMI_SEL_TEXT_MAX)
             abort();
     }
     return 0;

@@ -72,6 +72,13 @@ struct bmc {
     struct sdr_rec *recs;
     size_t nrecs;
     long long last_ok; /* ms (CLOCK_MONOTONIC) of the last answer on the session */
+    char sdr_path[512]; /* the SDR cache file, open while the BMC is known */
+    /* The SEL as last read, valid while Get SEL Info reports the same
+     * last addition and erase: an enumeration then costs one command. */
+    struct ipmi_sel_entry *sel;
+    size_t nsel;
+    int sel_valid, sel_cut;
+    uint32_t sel_added, sel_erased;
 };
 
 static int sock = -1;
@@ -185,6 +192,15 @@ static void drop_sdr(struct bmc *b)
     free(b->recs);
     b->recs = NULL;
     b->nrecs = 0;
+    if (b->sdr_path[0]) {
+        ipmi_sdr_cache_close(b->sdr);
+        unlink(b->sdr_path);
+        b->sdr_path[0] = '\0';
+    }
+    free(b->sel);
+    b->sel = NULL;
+    b->nsel = 0;
+    b->sel_valid = 0;
 }
 
 static void close_session(struct bmc *b)
@@ -227,7 +243,9 @@ static uint16_t status_of(int errnum)
 }
 
 /* Reads the whole SDR repository into memory, through FreeIPMI's cache
- * file (its only way in), which is removed at once. */
+ * file (its only way in). The file stays open while the BMC is known: the
+ * SEL's sensor names and readings are worded from it; it is removed when
+ * the session is dropped and at exit. */
 static int load_sdr(struct bmc *b, char *err, size_t errn)
 {
     char path[512];
@@ -265,8 +283,12 @@ static int load_sdr(struct bmc *b, char *err, size_t errn)
         snprintf(err, errn, "the SDR repository has %u records (at most %d are read)", count,
                  MAX_SDR_RECORDS);
     }
-    ipmi_sdr_cache_close(b->sdr);
-    unlink(path);
+    if (rc == 0) {
+        snprintf(b->sdr_path, sizeof(b->sdr_path), "%s", path);
+    } else {
+        ipmi_sdr_cache_close(b->sdr);
+        unlink(path);
+    }
     return rc;
 }
 
@@ -488,6 +510,130 @@ static void do_sensors(struct bmc *b, uint32_t id)
     ipmiw_free(&w);
 }
 
+/* ---- the SEL ------------------------------------------------------------ */
+
+static int sel_info(struct bmc *b, uint16_t *entries, uint16_t *free_space, uint32_t *added,
+                    uint32_t *erased)
+{
+    fiid_obj_t rs = fiid_obj_create(tmpl_cmd_get_sel_info_rs);
+    uint64_t v[4] = {0};
+    int rc = -1;
+    if (rs && ipmi_cmd_get_sel_info(b->ctx, rs) == 0 && FIID_OBJ_GET(rs, "entries", &v[0]) >= 0 &&
+        FIID_OBJ_GET(rs, "free_space", &v[1]) >= 0 &&
+        FIID_OBJ_GET(rs, "most_recent_addition_timestamp", &v[2]) >= 0 &&
+        FIID_OBJ_GET(rs, "most_recent_erase_timestamp", &v[3]) >= 0) {
+        *entries = (uint16_t)v[0];
+        *free_space = (uint16_t)v[1];
+        *added = (uint32_t)v[2];
+        *erased = (uint32_t)v[3];
+        rc = 0;
+    }
+    fiid_obj_destroy(rs);
+    return rc;
+}
+
+static int read_sel(struct bmc *b, char *err, size_t errn)
+{
+    ipmi_sel_ctx_t sel = ipmi_sel_ctx_create(b->ctx, b->sdr);
+    if (!sel) {
+        snprintf(err, errn, "out of memory");
+        return -1;
+    }
+    /* ipmi-sel's separator, so that the words are the same as its. */
+    ipmi_sel_ctx_set_separator(sel, " ; ");
+    free(b->sel);
+    b->sel = NULL;
+    b->nsel = 0;
+    b->sel_cut = 0;
+    int rc = 0;
+    if (ipmi_sel_parse(sel, IPMI_SEL_RECORD_ID_FIRST, IPMI_SEL_RECORD_ID_LAST, NULL, NULL) < 0) {
+        snprintf(err, errn, "reading the SEL: %s",
+                 ipmi_sel_ctx_errormsg(sel) ? ipmi_sel_ctx_errormsg(sel) : "error");
+        rc = -1;
+    } else {
+        int n = ipmi_sel_parse_sel_entry_count(sel);
+        if (n > IPMI_MAX_SEL)
+            b->sel_cut = 1; /* the newest are kept */
+        size_t cap = n > 0 ? (size_t)(n > IPMI_MAX_SEL ? IPMI_MAX_SEL : n) : 1;
+        if (!(b->sel = calloc(cap, sizeof(*b->sel)))) {
+            snprintf(err, errn, "out of memory");
+            rc = -1;
+        }
+        int skip = n > IPMI_MAX_SEL ? n - IPMI_MAX_SEL : 0;
+        for (int more = rc == 0 && n > 0 && ipmi_sel_parse_first(sel) == 0; more;
+             more = ipmi_sel_parse_next(sel) == 1) {
+            if (skip > 0) {
+                skip--;
+                continue;
+            }
+            if (b->nsel == cap)
+                break;
+            struct ipmi_sel_entry *e = &b->sel[b->nsel];
+            if (ipmi_sel_parse_read_record(sel, e->raw, sizeof(e->raw)) != (int)sizeof(e->raw))
+                continue;
+            e->record_id = (uint16_t)(e->raw[0] | e->raw[1] << 8);
+            unsigned fl = IPMI_SEL_STRING_FLAGS_DEFAULT;
+            if (ipmi_sel_parse_read_record_string(sel, "%s", NULL, 0, e->sensor,
+                                                  sizeof(e->sensor), fl) < 0)
+                e->sensor[0] = '\0';
+            if (ipmi_sel_parse_read_record_string(sel, "%T", NULL, 0, e->type, sizeof(e->type),
+                                                  fl) < 0)
+                e->type[0] = '\0';
+            if (ipmi_sel_parse_read_record_string(sel, "%E", NULL, 0, e->event, sizeof(e->event),
+                                                  fl) < 0)
+                e->event[0] = '\0';
+            b->nsel++;
+        }
+    }
+    ipmi_sel_ctx_destroy(sel);
+    return rc;
+}
+
+static void do_sel(struct bmc *b, uint32_t id)
+{
+    char err[768];
+    uint16_t entries = 0, free_space = 0;
+    uint32_t added = 0, erased = 0;
+    if (sel_info(b, &entries, &free_space, &added, &erased) != 0) {
+        snprintf(err, sizeof(err), "Get SEL Info of %s: %s", b->cfg.name,
+                 ipmi_ctx_errormsg(b->ctx));
+        logline("event=ipmi-bmc-error bmc=%s reason=\"%s\"", b->cfg.name, err);
+        close_session(b);
+        set_state(b, IPMI_BMC_DOWN, err);
+        send_error(id, IPMI_OP_SEL, IPMI_ST_UNREACHABLE, b->cfg.name, err);
+        return;
+    }
+    if (!b->sel_valid || added != b->sel_added || erased != b->sel_erased ||
+        (!b->sel_cut && entries != b->nsel)) {
+        if (read_sel(b, err, sizeof(err)) != 0) {
+            b->sel_valid = 0;
+            send_error(id, IPMI_OP_SEL, IPMI_ST_BMC_ERROR, b->cfg.name, err);
+            return;
+        }
+        b->sel_valid = 1;
+        b->sel_added = added;
+        b->sel_erased = erased;
+    }
+    b->last_ok = now_ms();
+    struct ipmi_wbuf w;
+    ipmiw_init(&w, IPMI_FRAME_MAX);
+    ipmiw_begin(&w, id, IPMI_OP_SEL | IPMI_OP_REPLY, IPMI_ST_OK);
+    ipmiw_str(&w, IPMI_T_BMC, b->cfg.name);
+    ipmiw_uint(&w, IPMI_T_SEL_ENTRIES, entries, 2);
+    ipmiw_uint(&w, IPMI_T_SEL_FREE, free_space, 2);
+    ipmiw_uint(&w, IPMI_T_SEL_ADDED, added, 4);
+    ipmiw_uint(&w, IPMI_T_SEL_ERASED, erased, 4);
+    if (b->sel_cut)
+        ipmiw_uint(&w, IPMI_T_SEL_CUT, 1, 1);
+    for (size_t i = 0; i < b->nsel; i++)
+        ipmi_sel_encode(&w, &b->sel[i]);
+    if (w.fail)
+        send_error(id, IPMI_OP_SEL, IPMI_ST_INTERNAL, b->cfg.name, "the reply is too large");
+    else
+        send_frame(&w);
+    ipmiw_free(&w);
+}
+
 static void run_job(struct bmc *b, const struct job *j)
 {
     char err[768];
@@ -502,6 +648,9 @@ static void run_job(struct bmc *b, const struct job *j)
     switch (j->op) {
     case IPMI_OP_SENSORS:
         do_sensors(b, j->id);
+        break;
+    case IPMI_OP_SEL:
+        do_sel(b, j->id);
         break;
     default:
         send_error(j->id, j->op, IPMI_ST_UNSUPPORTED, b->cfg.name,
@@ -656,6 +805,19 @@ static void dispatch(const struct ipmi_frame *fr)
     }
 }
 
+/* SIGTERM (wsmd ends a helper that did not leave within 1 s of EOF): the
+ * sessions cannot be closed from a handler, but the SDR cache files and
+ * their directory are removed (unlink and rmdir are async-signal-safe). */
+static void on_term(int sig)
+{
+    (void)sig;
+    for (size_t i = 0; bmcs && i < nbmcs; i++)
+        if (bmcs[i].sdr_path[0])
+            unlink(bmcs[i].sdr_path);
+    rmdir(cachedir);
+    _exit(1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2 || (sock = atoi(argv[1])) < 3) {
@@ -663,6 +825,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, on_term);
     const char *tmp = getenv("TMPDIR");
     snprintf(cachedir, sizeof(cachedir), "%s/wsmd-ipmi.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(cachedir)) {

@@ -597,5 +597,10 @@ CLASS(wmi_sensor, "Sensor", discrete_props, 0, 1);
 CLASS(cim_numeric, "CIM_NumericSensor", numeric_props, 1, 0);
 CLASS(cim_sensor, "CIM_Sensor", discrete_props, 0, 0);
 
-const struct cim_class *const cim_family_hardware[] = {&wmi_numeric, &wmi_sensor, NULL};
-const struct cim_class *const cim_family_ipmi[] = {&cim_numeric, &cim_sensor, NULL};
+extern const struct cim_class wsmd__ipmi_wmi_logrecord, wsmd__ipmi_wmi_recordlog,
+    wsmd__ipmi_cim_logrecord, wsmd__ipmi_cim_recordlog; /* ipmisel.c */
+
+const struct cim_class *const cim_family_hardware[] = {
+    &wmi_numeric, &wmi_sensor, &wsmd__ipmi_wmi_logrecord, &wsmd__ipmi_wmi_recordlog, NULL};
+const struct cim_class *const cim_family_ipmi[] = {
+    &cim_numeric, &cim_sensor, &wsmd__ipmi_cim_logrecord, &wsmd__ipmi_cim_recordlog, NULL};

@@ -425,6 +425,56 @@ int ipmi_sensor_decode(const unsigned char *rec, size_t n, struct ipmi_sensor *s
     return k < 0 || !have_number ? -1 : 0;
 }
 
+void ipmi_sel_encode(struct ipmi_wbuf *w, const struct ipmi_sel_entry *e)
+{
+    ipmiw_rec_begin(w);
+    ipmiw_uint(w, IPMI_T_RECORD_ID, e->record_id, 2);
+    ipmiw_bytes(w, IPMI_T_SEL_RAW, e->raw, sizeof(e->raw));
+    if (e->sensor[0])
+        ipmiw_str(w, IPMI_T_NAME, e->sensor);
+    if (e->type[0])
+        ipmiw_str(w, IPMI_T_SEL_TYPE, e->type);
+    if (e->event[0])
+        ipmiw_str(w, IPMI_T_SEL_EVENT, e->event);
+    ipmiw_rec_end(w);
+}
+
+int ipmi_sel_decode(const unsigned char *rec, size_t n, struct ipmi_sel_entry *e)
+{
+    struct ipmi_rd r;
+    struct ipmi_field f;
+    int k = 0, have_raw = 0, bad = 0;
+    uint64_t v = 0;
+    memset(e, 0, sizeof(*e));
+    ipmi_rd_init(&r, rec, n);
+    while (!bad && (k = ipmi_rd_next(&r, &f)) == 1) {
+        switch (f.tag) {
+        case IPMI_T_RECORD_ID:
+            bad = ipmi_field_uint(&f, &v);
+            e->record_id = (uint16_t)v;
+            break;
+        case IPMI_T_SEL_RAW:
+            bad = f.len != sizeof(e->raw);
+            if (!bad)
+                memcpy(e->raw, f.v, sizeof(e->raw));
+            have_raw = 1;
+            break;
+        case IPMI_T_NAME:
+            bad = ipmi_field_str(&f, e->sensor, sizeof(e->sensor));
+            break;
+        case IPMI_T_SEL_TYPE:
+            bad = ipmi_field_str(&f, e->type, sizeof(e->type));
+            break;
+        case IPMI_T_SEL_EVENT:
+            bad = ipmi_field_str(&f, e->event, sizeof(e->event));
+            break;
+        default:
+            break;
+        }
+    }
+    return bad || k < 0 || !have_raw ? -1 : 0;
+}
+
 /* ---- fd helpers -------------------------------------------------------- */
 
 static int read_full(int fd, unsigned char *p, size_t n)

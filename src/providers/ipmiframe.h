@@ -33,6 +33,8 @@
 #define IPMI_SENSOR_NAME_MAX 64          /* SDR id strings are at most 16 */
 #define IPMI_MESSAGE_MAX 255
 #define IPMI_MAX_BMCS 256
+#define IPMI_MAX_SEL 4096 /* entries per SEL reply (an IPMI SEL rarely holds 1000) */
+#define IPMI_SEL_TEXT_MAX 160
 
 enum ipmi_op {
     IPMI_OP_CONFIG = 1,          /* wsmd -> helper, first frame: one record per BMC; no reply */
@@ -90,6 +92,16 @@ enum ipmi_tag {
     IPMI_T_THR_MASK = 0x2d, /* u16: readable mask << 8 | settable mask (bit 0 LNC .. 5 UNR) */
     IPMI_T_THRESHOLD = 0x2e, /* 9 bytes: index (0 LNC, 1 LC, 2 LNR, 3 UNC, 4 UC, 5 UNR), double */
     IPMI_T_RFLAGS = 0x2f,   /* u8: IPMI_RF_* */
+    /* SEL replies: top-level fields (Get SEL Info) ... */
+    IPMI_T_SEL_ENTRIES = 0x30, /* u16 */
+    IPMI_T_SEL_FREE = 0x31,    /* u16: free bytes */
+    IPMI_T_SEL_ADDED = 0x32,   /* u32: most recent addition (IPMI timestamp) */
+    IPMI_T_SEL_ERASED = 0x33,  /* u32: most recent erase */
+    IPMI_T_SEL_CUT = 0x34,     /* u8: 1 when entries past IPMI_MAX_SEL were left out */
+    /* ... and a record per entry: RECORD_ID, NAME (the sensor's), and */
+    IPMI_T_SEL_RAW = 0x38,   /* the 16 bytes of the entry, as the BMC gave them */
+    IPMI_T_SEL_TYPE = 0x39,  /* string: the sensor type's name */
+    IPMI_T_SEL_EVENT = 0x3a, /* string: the event, as FreeIPMI's ipmi-sel words it */
 };
 
 enum ipmi_bmc_state { IPMI_BMC_UNKNOWN = 0, IPMI_BMC_UP = 1, IPMI_BMC_DOWN = 2 };
@@ -194,6 +206,14 @@ struct ipmi_sensor {
     uint8_t rflags;
 };
 
+struct ipmi_sel_entry {
+    uint16_t record_id;
+    unsigned char raw[16];
+    char sensor[IPMI_SENSOR_NAME_MAX + 1];
+    char type[64];
+    char event[IPMI_SEL_TEXT_MAX + 1];
+};
+
 /* with_secret: a CONFIG record (the password goes too). */
 void ipmi_bmc_encode(struct ipmi_wbuf *w, const struct ipmi_bmc *b, int with_secret);
 /* rec: the value of an IPMI_T_RECORD. 0, or -1 when malformed or the
@@ -201,6 +221,9 @@ void ipmi_bmc_encode(struct ipmi_wbuf *w, const struct ipmi_bmc *b, int with_sec
 int ipmi_bmc_decode(const unsigned char *rec, size_t n, struct ipmi_bmc *b);
 void ipmi_sensor_encode(struct ipmi_wbuf *w, const struct ipmi_sensor *s);
 int ipmi_sensor_decode(const unsigned char *rec, size_t n, struct ipmi_sensor *s);
+void ipmi_sel_encode(struct ipmi_wbuf *w, const struct ipmi_sel_entry *e);
+/* -1 when malformed or the 16 raw bytes are missing. */
+int ipmi_sel_decode(const unsigned char *rec, size_t n, struct ipmi_sel_entry *e);
 
 /* Reads a whole frame from a blocking fd into *buf (grown up to max).
  * 1 read (its size in *n), 0 EOF before a frame, -1 error or an

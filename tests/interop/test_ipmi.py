@@ -5,6 +5,7 @@ shaped like pywinrm's, and pywinrm's own transport; every value checked
 against the simulator's README and against FreeIPMI's ipmi-sensors run on
 the same simulator in the same test.
 """
+import calendar
 import json
 import os
 import random
@@ -441,3 +442,107 @@ def test_no_ipmi_hosts_is_empty(wsmd):
     c = Client(wsmd.port)
     items, _ = c.enumerate_all(WMI_HW + "NumericSensor")
     assert items == []
+
+
+# ---- the SEL -----------------------------------------------------------------
+
+# The README's SEL: id, time_t, sensor, raw bytes 7..15 (generator, EvM rev,
+# sensor type, number, dir|type, data 1-3).
+SEL = [
+    (1, 1709280000, "CPU Temp", "20 00", 0x04, 0x01, 2, True, 0x01, (0x57, 0x4B, 0x46)),
+    (2, 1709280300, "Fan1", "20 00", 0x04, 0x04, 3, True, 0x01, (0x52, 0x08, 0x0A)),
+    (3, 1709280360, "Fan1", "20 00", 0x04, 0x04, 3, False, 0x01, (0x52, 0x6C, 0x0A)),
+    (4, 1709283600, "PS1 Status", "20 00", 0x04, 0x08, 5, True, 0x6F, (0x00, 0xFF, 0xFF)),
+]
+
+
+def ipmi_sel(sim):
+    """{id: (date, time, name, event)} from FreeIPMI's ipmi-sel."""
+    cache = tempfile.mkdtemp(prefix="sdrcache-")
+    try:
+        cp = subprocess.run(
+            ["ipmi-sel", "-h", f"127.0.0.1:{sim.port}", "-D", "LAN_2_0", "-u", "admin", "-p",
+             "password", "-W", "opensesspriv", f"--sdr-cache-directory={cache}",
+             "--comma-separated-output", "--no-header-output", "--quiet-cache"],
+            capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    assert cp.returncode == 0, cp.stderr
+    out = {}
+    for line in cp.stdout.splitlines():
+        f = line.split(",", 5)
+        out[int(f[0])] = dict(date=f[1], time=f[2], name=f[3], type=f[4], event=f[5])
+    return out
+
+
+def test_sel_log_records_match_readme_and_ipmi_sel(sims, wsmd_factory, users_file, tmp_path):
+    need("ipmi-sel")
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    oracle = ipmi_sel(sim)
+    for uri, cls in ((WMI_HW + "LogRecord", "LogRecord"), (DMTF + "CIM_LogRecord",
+                                                           "CIM_LogRecord")):
+        doc = enum_json(d, uri)
+        recs = {int(x[cls]["RecordID"]): x[cls] for x in doc}
+        assert sorted(recs) == [1, 2, 3, 4], doc
+        for (rid, ts, name, gen, evm, stype, snum, asserted, etype, data) in SEL:
+            r = recs[rid]
+            assert r["LogName"] == "IPMI:bmc1:SEL" and r["SystemName"] == "bmc1"
+            assert r["CreationClassName"] == cls
+            assert r["LogCreationClassName"] == ("RecordLog" if cls == "LogRecord"
+                                                 else "CIM_RecordLog")
+            want_time = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(ts))
+            assert r["MessageTimestamp"] == want_time, r
+            assert r["IPMI_SensorName"] == name and r["IPMI_SensorNumber"] == snum
+            assert r["IPMI_SensorType"] == stype and r["IPMI_EventType"] == etype
+            assert r["IPMI_AssertionEvent"] is asserted
+            assert r["IPMI_EventData"] == list(data)
+            tsb = " ".join(f"{b:02X}" for b in ts.to_bytes(4, "little"))
+            assert r["RecordData"] == (
+                f"*SEL({snum}.0.32)*{rid:02X} 00*02*{tsb}*{gen}*{evm:02X}*{stype:02X}"
+                f"*{snum:02X}*{'true' if asserted else 'false'}*{etype:02X}"
+                f"*{data[0]:02X}*{data[1]:02X}*{data[2]:02X}*"), r
+            assert r["RecordFormat"].startswith("*string CIM_Sensor.DeviceID*uint8[2] IPMI_RecordID")
+            # ipmi-sel on the same simulator: same sensor, same words.
+            o = oracle[rid]
+            assert o["name"] == name
+            assert o["event"] in r["Description"], (o, r["Description"])
+            assert r["Description"].endswith("(Asserted)" if asserted else "(Deasserted)")
+            assert time.strftime("%b-%d-%Y", time.gmtime(ts)) == o["date"]
+            assert time.strftime("%H:%M:%S", time.gmtime(ts)) == o["time"]
+    # The log itself.
+    for uri, cls in ((WMI_HW + "RecordLog", "RecordLog"), (DMTF + "CIM_RecordLog",
+                                                           "CIM_RecordLog")):
+        doc = enum_json(d, uri)
+        assert len(doc) == 1
+        log = doc[0][cls]
+        assert log["InstanceID"] == "IPMI:bmc1:SEL" and log["CurrentNumberOfRecords"] == 4
+        assert log["MaxNumberOfRecords"] > 4 and log["OverwritePolicy"] == 7
+        assert log["HealthState"] == 5 and log["IPMI_Truncated"] is False
+    # Get of one record by its keys, and of the log.
+    c = Client(d.port)
+    _, inst = c.get_instance(WMI_HW + "LogRecord", {
+        "LogCreationClassName": "RecordLog", "LogName": "IPMI:bmc1:SEL",
+        "CreationClassName": "LogRecord", "RecordID": "4",
+        "MessageTimestamp": "2024-03-01T09:00:00.000000Z"})
+    assert instance_props(inst)["IPMI_SensorName"] == "PS1 Status"
+    _, inst = c.get_instance(DMTF + "CIM_RecordLog", {"InstanceID": "IPMI:bmc1:SEL"})
+    assert instance_props(inst)["CurrentNumberOfRecords"] == "4"
+
+
+def test_sel_new_event_is_seen(sims, wsmd_factory, users_file, tmp_path):
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    assert len(enum_json(d, WMI_HW + "LogRecord")) == 4
+    t0 = int(time.time())
+    sim.console("sensor_set_value 0x20 0 3 8 1")  # Fan1 to 400 RPM: LNC and LC events
+    doc = enum_json(d, WMI_HW + "LogRecord")
+    assert len(doc) == 6, doc
+    new = [x["LogRecord"] for x in doc if int(x["LogRecord"]["RecordID"]) > 4]
+    assert {r["IPMI_SensorName"] for r in new} == {"Fan1"}
+    for r in new:
+        assert "Lower" in r["Description"] and "going low" in r["Description"], r
+        stamp = calendar.timegm(time.strptime(r["MessageTimestamp"][:19], "%Y-%m-%dT%H:%M:%S"))
+        assert abs(stamp - t0) < 120, (r["MessageTimestamp"], t0)
+    log = enum_json(d, WMI_HW + "RecordLog")[0]["RecordLog"]
+    assert log["CurrentNumberOfRecords"] == 6

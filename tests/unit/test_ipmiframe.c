@@ -136,6 +136,39 @@ static void test_bmc_roundtrip_and_secret(void **state)
     }
 }
 
+static void test_sel_roundtrip(void **state)
+{
+    (void)state;
+    struct ipmi_sel_entry e, t;
+    memset(&e, 0, sizeof(e));
+    e.record_id = 0x1234;
+    for (int i = 0; i < 16; i++)
+        e.raw[i] = (unsigned char)(i * 17);
+    snprintf(e.sensor, sizeof(e.sensor), "CPU Temp");
+    snprintf(e.event, sizeof(e.event), "Upper Non-critical - going high");
+    struct ipmi_wbuf w;
+    ipmiw_init(&w, IPMI_FRAME_MAX);
+    ipmiw_begin(&w, 3, IPMI_OP_SEL | IPMI_OP_REPLY, 0);
+    ipmi_sel_encode(&w, &e);
+    assert_int_equal(ipmiw_finish(&w), 0);
+    struct ipmi_rd r;
+    struct ipmi_field fl;
+    ipmi_rd_init(&r, w.p + IPMI_HEAD, w.len - IPMI_HEAD);
+    assert_int_equal(ipmi_rd_next(&r, &fl), 1);
+    assert_int_equal(ipmi_sel_decode(fl.v, fl.len, &t), 0);
+    assert_int_equal(t.record_id, 0x1234);
+    assert_memory_equal(t.raw, e.raw, 16);
+    assert_string_equal(t.sensor, "CPU Temp");
+    assert_string_equal(t.event, "Upper Non-critical - going high");
+    assert_string_equal(t.type, "");
+    /* Without its 16 bytes, or with 15, an entry is refused. */
+    unsigned char no_raw[] = {0x20, 0, 2, 0, 1, 0};
+    assert_int_equal(ipmi_sel_decode(no_raw, sizeof(no_raw), &t), -1);
+    unsigned char short_raw[4 + 15] = {0x38, 0, 15, 0};
+    assert_int_equal(ipmi_sel_decode(short_raw, sizeof(short_raw), &t), -1);
+    ipmiw_free(&w);
+}
+
 static void test_bounds(void **state)
 {
     (void)state;
@@ -335,6 +368,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sensor_roundtrip),
         cmocka_unit_test(test_bmc_roundtrip_and_secret),
+        cmocka_unit_test(test_sel_roundtrip),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_frame_read_over_pipe),
         cmocka_unit_test(test_unit_modifier),
