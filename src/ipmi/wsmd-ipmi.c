@@ -71,7 +71,7 @@ struct bmc {
     ipmi_sensor_read_ctx_t sread;
     struct sdr_rec *recs;
     size_t nrecs;
-    long long last_ok; /* ms (CLOCK_MONOTONIC) of the last answer on the session */
+    long long last_ok;  /* ms (CLOCK_MONOTONIC) of the last answer on the session */
     char sdr_path[512]; /* the SDR cache file, open while the BMC is known */
     /* The SEL as last read, valid while Get SEL Info reports the same
      * last addition and erase: an enumeration then costs one command. */
@@ -255,8 +255,7 @@ static int load_sdr(struct bmc *b, char *err, size_t errn)
     if (ipmi_sdr_cache_create(b->sdr, b->ctx, path, IPMI_SDR_CACHE_CREATE_FLAGS_OVERWRITE, NULL,
                               NULL) < 0 ||
         ipmi_sdr_cache_open(b->sdr, NULL, path) < 0) {
-        snprintf(err, errn, "reading the SDR repository: %s",
-                 ipmi_sdr_ctx_errormsg(b->sdr));
+        snprintf(err, errn, "reading the SDR repository: %s", ipmi_sdr_ctx_errormsg(b->sdr));
         unlink(path);
         return -1;
     }
@@ -373,8 +372,8 @@ static void keepalive(struct bmc *b)
 /* ---- sensors ---------------------------------------------------------- */
 
 static const char *const thr_fields[IPMI_NTHR] = {
-    "lower_non_critical_threshold",  "lower_critical_threshold", "lower_non_recoverable_threshold",
-    "upper_non_critical_threshold",  "upper_critical_threshold", "upper_non_recoverable_threshold",
+    "lower_non_critical_threshold", "lower_critical_threshold", "lower_non_recoverable_threshold",
+    "upper_non_critical_threshold", "upper_critical_threshold", "upper_non_recoverable_threshold",
 };
 
 static void read_thresholds(struct bmc *b, struct ipmi_sensor *s, const struct sdr_rec *r,
@@ -405,8 +404,8 @@ static void read_thresholds(struct bmc *b, struct ipmi_sensor *s, const struct s
             double v;
             if (FIID_OBJ_GET(rs, name, &ok) < 0 || !ok || FIID_OBJ_GET(rs, thr_fields[i], &raw) < 0)
                 continue;
-            if (ipmi_sensor_decode_value(s->r_exp, s->b_exp, s->m, s->b, s->linear, fmt, (uint8_t)raw,
-                                         &v) < 0)
+            if (ipmi_sensor_decode_value(s->r_exp, s->b_exp, s->m, s->b, s->linear, fmt,
+                                         (uint8_t)raw, &v) < 0)
                 continue;
             s->thr[i] = v;
             s->thr_present |= (uint8_t)(1u << i);
@@ -573,8 +572,8 @@ static int read_sel(struct bmc *b, char *err, size_t errn)
                 continue;
             e->record_id = (uint16_t)(e->raw[0] | e->raw[1] << 8);
             unsigned fl = IPMI_SEL_STRING_FLAGS_DEFAULT;
-            if (ipmi_sel_parse_read_record_string(sel, "%s", NULL, 0, e->sensor,
-                                                  sizeof(e->sensor), fl) < 0)
+            if (ipmi_sel_parse_read_record_string(sel, "%s", NULL, 0, e->sensor, sizeof(e->sensor),
+                                                  fl) < 0)
                 e->sensor[0] = '\0';
             if (ipmi_sel_parse_read_record_string(sel, "%T", NULL, 0, e->type, sizeof(e->type),
                                                   fl) < 0)
@@ -675,8 +674,7 @@ static void *bmc_main(void *arg)
                 t.tv_sec++;
                 t.tv_nsec -= 1000000000L;
             }
-            if (pthread_cond_timedwait(&b->cv, &b->mu, &t) == ETIMEDOUT && !b->head &&
-                !stopping) {
+            if (pthread_cond_timedwait(&b->cv, &b->mu, &t) == ETIMEDOUT && !b->head && !stopping) {
                 pthread_mutex_unlock(&b->mu);
                 keepalive(b);
                 pthread_mutex_lock(&b->mu);
@@ -829,8 +827,7 @@ int main(int argc, char **argv)
     const char *tmp = getenv("TMPDIR");
     snprintf(cachedir, sizeof(cachedir), "%s/wsmd-ipmi.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(cachedir)) {
-        logline("event=ipmi-error reason=\"cannot make a private directory: %s\"",
-                strerror(errno));
+        logline("event=ipmi-error reason=\"cannot make a private directory: %s\"", strerror(errno));
         return 1;
     }
     unsigned char *buf = NULL;

@@ -26,7 +26,10 @@
         {"IPMI_OwnerID", CIM_UINT8, 0}, {"IPMI_OwnerLUN", CIM_UINT8, 0},                           \
         {"IPMI_SensorType", CIM_UINT8, 0}, {"IPMI_EventReadingType", CIM_UINT8, 0},                \
         {"IPMI_EntityID", CIM_UINT8, 0}, {"IPMI_EntityInstance", CIM_UINT8, 0},                    \
-        {"IPMI_RecordID", CIM_UINT16, 0}, {"IPMI_State", CIM_UINT16, 0}
+        {"IPMI_RecordID", CIM_UINT16, 0},                                                          \
+    {                                                                                              \
+        "IPMI_State", CIM_UINT16, 0                                                                \
+    }
 
 static const struct cim_prop numeric_props[] = {
     SENSOR_COMMON,
@@ -261,7 +264,7 @@ static void fill_numeric(struct cim_instance *inst, const char *bmc, const struc
     cim_set_s64(inst, "CurrentReading", scaled(s->value, um));
     int w = worst_threshold(s->state);
     cim_set_str(inst, "CurrentState", w < 0 ? "Normal" : thr_states[w]);
-    health(inst, w < 0                          ? 5
+    health(inst, w < 0                            ? 5
                  : w == IPMI_UNR || w == IPMI_LNR ? 30
                  : w == IPMI_UC || w == IPMI_LC   ? 25
                                                   : 10);
@@ -572,20 +575,20 @@ static enum wsm_err get_any(const struct cim_ctx *ctx, const struct wsm_pair *ke
     return e;
 }
 
-#define CLASS(var, cname, ptab, numeric, wmi)                                                     \
+#define CLASS(var, cname, ptab, numeric, wmi)                                                      \
     static enum wsm_err var##_open(const struct cim_ctx *ctx, void **it)                           \
     {                                                                                              \
         return open_any(ctx, it, numeric, wmi, NULL);                                              \
     }                                                                                              \
-    static enum wsm_err var##_get(const struct cim_ctx *ctx, const struct wsm_pair *keys,         \
+    static enum wsm_err var##_get(const struct cim_ctx *ctx, const struct wsm_pair *keys,          \
                                   size_t n, struct cim_instance *inst)                             \
     {                                                                                              \
         return get_any(ctx, keys, n, inst, numeric, wmi);                                          \
     }                                                                                              \
-    static const struct cim_class var = {                                                         \
+    static const struct cim_class var = {                                                          \
         .name = cname,                                                                             \
         .props = ptab,                                                                             \
-        .nprops = sizeof(ptab) / sizeof(ptab[0]),                                                \
+        .nprops = sizeof(ptab) / sizeof(ptab[0]),                                                  \
         .open = var##_open,                                                                        \
         .next = next_any,                                                                          \
         .close = close_any,                                                                        \

@@ -27,8 +27,8 @@ enum wsm_err wsmd__ipmi_hosts_parse(const char *text, size_t len, struct ipmi_ho
 /* Reads path: a regular file owned by root, wsmd's own account or owner
  * (the network process's account; (uid_t)-1: none) that no other account
  * may read or write (mode 0600 or 0400), else refused with why in err. */
-enum wsm_err wsmd__ipmi_hosts_load(const char *path, uid_t owner, struct ipmi_hosts *out,
-                                   char *err, size_t errn);
+enum wsm_err wsmd__ipmi_hosts_load(const char *path, uid_t owner, struct ipmi_hosts *out, char *err,
+                                   size_t errn);
 /* Wipes the passwords and frees. */
 void wsmd__ipmi_hosts_clear(struct ipmi_hosts *h);
 

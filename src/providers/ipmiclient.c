@@ -97,8 +97,9 @@ static void *reader_main(void *arg)
         pthread_mutex_unlock(&cl.mu);
     }
     free(buf);
-    wsmd__log("event=ipmi-helper-lost reason=\"%s\"",
-              rc == 0 ? "it closed the connection (it ended)" : "a malformed frame or a read error");
+    wsmd__log("event=ipmi-helper-lost reason=\"%s\"", rc == 0
+                                                          ? "it closed the connection (it ended)"
+                                                          : "a malformed frame or a read error");
     pthread_mutex_lock(&cl.mu);
     if (cl.fd == fd) {
         cl.dead = 1;
@@ -130,9 +131,10 @@ static enum wsm_err ensure_conn(void)
     int fd = -1;
     enum wsm_err e = cl.connect ? cl.connect(&fd) : wsmd__ipmi_spawn(&fd, 0, 0, 0);
     if (e) {
-        cim_fault_message(e == WSM_ERR_NOT_FOUND
-                              ? "No BMC is configured: set IpmiHosts in wsmd.conf (see wsmd.conf(5))."
-                              : "The IPMI helper wsmd-ipmi could not be started (see the log).");
+        cim_fault_message(
+            e == WSM_ERR_NOT_FOUND
+                ? "No BMC is configured: set IpmiHosts in wsmd.conf (see wsmd.conf(5))."
+                : "The IPMI helper wsmd-ipmi could not be started (see the log).");
         return e == WSM_ERR_NOT_FOUND ? WSM_ERR_NOT_FOUND : WSM_ERR_INTERNAL;
     }
     pthread_t th;

@@ -23,14 +23,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IPMI_FRAME_MAX (1024u * 1024u)   /* a reply: 1 MiB */
-#define IPMI_REQUEST_MAX (64u * 1024u)   /* a request wsmd sends (CONFIG included) */
-#define IPMI_HEAD 12                     /* len, id, op, status */
-#define IPMI_NAME_MAX 64                 /* a BMC's name in IpmiHosts */
+#define IPMI_FRAME_MAX (1024u * 1024u) /* a reply: 1 MiB */
+#define IPMI_REQUEST_MAX (64u * 1024u) /* a request wsmd sends (CONFIG included) */
+#define IPMI_HEAD 12                   /* len, id, op, status */
+#define IPMI_NAME_MAX 64               /* a BMC's name in IpmiHosts */
 #define IPMI_HOST_MAX 255
-#define IPMI_USER_MAX 16                 /* IPMI 2.0: 16 bytes */
-#define IPMI_PASS_MAX 20                 /* IPMI 2.0: 20 bytes */
-#define IPMI_SENSOR_NAME_MAX 64          /* SDR id strings are at most 16 */
+#define IPMI_USER_MAX 16        /* IPMI 2.0: 16 bytes */
+#define IPMI_PASS_MAX 20        /* IPMI 2.0: 20 bytes */
+#define IPMI_SENSOR_NAME_MAX 64 /* SDR id strings are at most 16 */
 #define IPMI_MESSAGE_MAX 255
 #define IPMI_MAX_BMCS 256
 #define IPMI_MAX_SEL 4096 /* entries per SEL reply (an IPMI SEL rarely holds 1000) */
@@ -86,12 +86,12 @@ enum ipmi_tag {
     IPMI_T_UNITS = 0x27,        /* u32: pct << 24 | rate << 16 | modifier unit << 8 | base unit */
     IPMI_T_DECODING = 0x28,     /* u64: see ipmi_sensor.{m,b,r_exp,b_exp,linear} */
     IPMI_T_NAME = 0x29,
-    IPMI_T_RAW = 0x2a,     /* the raw reading byte */
-    IPMI_T_VALUE = 0x2b,   /* double: the converted reading (absent: none) */
-    IPMI_T_SSTATE = 0x2c,  /* u16: threshold comparison bits, or discrete state bits */
-    IPMI_T_THR_MASK = 0x2d, /* u16: readable mask << 8 | settable mask (bit 0 LNC .. 5 UNR) */
+    IPMI_T_RAW = 0x2a,       /* the raw reading byte */
+    IPMI_T_VALUE = 0x2b,     /* double: the converted reading (absent: none) */
+    IPMI_T_SSTATE = 0x2c,    /* u16: threshold comparison bits, or discrete state bits */
+    IPMI_T_THR_MASK = 0x2d,  /* u16: readable mask << 8 | settable mask (bit 0 LNC .. 5 UNR) */
     IPMI_T_THRESHOLD = 0x2e, /* 9 bytes: index (0 LNC, 1 LC, 2 LNR, 3 UNC, 4 UC, 5 UNR), double */
-    IPMI_T_RFLAGS = 0x2f,   /* u8: IPMI_RF_* */
+    IPMI_T_RFLAGS = 0x2f,    /* u8: IPMI_RF_* */
     /* SEL replies: top-level fields (Get SEL Info) ... */
     IPMI_T_SEL_ENTRIES = 0x30, /* u16 */
     IPMI_T_SEL_FREE = 0x31,    /* u16: free bytes */
@@ -179,11 +179,11 @@ struct ipmi_bmc {
     unsigned port;
     char user[IPMI_USER_MAX + 1];
     char password[IPMI_PASS_MAX + 1];
-    int cipher;            /* -1: the helper's default (3) */
-    char workarounds[256]; /* comma separated FreeIPMI names */
-    int privilege;         /* 2 user, 3 operator, 4 admin */
-    unsigned timeout_ms;   /* 0: the helper's default */
-    int state;             /* LIST: enum ipmi_bmc_state */
+    int cipher;                         /* -1: the helper's default (3) */
+    char workarounds[256];              /* comma separated FreeIPMI names */
+    int privilege;                      /* 2 user, 3 operator, 4 admin */
+    unsigned timeout_ms;                /* 0: the helper's default */
+    int state;                          /* LIST: enum ipmi_bmc_state */
     char message[IPMI_MESSAGE_MAX + 1]; /* LIST: the last error */
 };
 

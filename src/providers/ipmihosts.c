@@ -16,7 +16,7 @@
 /* FreeIPMI's names for its IPMI 2.0 (lanplus) session workarounds, as
  * its tools' --workaround-flags spell them; wsmd-ipmi maps them. */
 static const char *const lan20_workarounds[] = {
-    "authcap", "intel20", "supermicro20", "sun20", "opensesspriv", "integritycheckvalue",
+    "authcap",         "intel20", "supermicro20", "sun20", "opensesspriv", "integritycheckvalue",
     "nochecksumcheck",
 };
 
@@ -239,8 +239,8 @@ enum wsm_err wsmd__ipmi_hosts_parse(const char *text, size_t len, struct ipmi_ho
     return WSM_OK;
 }
 
-enum wsm_err wsmd__ipmi_hosts_load(const char *path, uid_t owner, struct ipmi_hosts *out,
-                                   char *err, size_t errn)
+enum wsm_err wsmd__ipmi_hosts_load(const char *path, uid_t owner, struct ipmi_hosts *out, char *err,
+                                   size_t errn)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {

@@ -101,7 +101,8 @@ static void fill_record(struct cim_instance *inst, const char *bmc, const struct
     cim_set_u64(inst, "IPMI_RecordID", e->record_id);
     unsigned type = r[2];
     cim_set_u64(inst, "IPMI_RecordType", type);
-    uint32_t ts = (uint32_t)r[3] | (uint32_t)r[4] << 8 | (uint32_t)r[5] << 16 | (uint32_t)r[6] << 24;
+    uint32_t ts =
+        (uint32_t)r[3] | (uint32_t)r[4] << 8 | (uint32_t)r[5] << 16 | (uint32_t)r[6] << 24;
     char fmt[512], data[512], b2[8], b4[16], b3[12], b6[20], b13[48];
     hex(b2, r, 2);
     if (type < 0xe0)
@@ -119,9 +120,10 @@ static void fill_record(struct cim_instance *inst, const char *bmc, const struct
                  "*uint8 IPMI_SensorType*uint8 IPMI_SensorNumber*boolean IPMI_AssertionEvent"
                  "*uint8 IPMI_EventType*uint8 IPMI_EventData1*uint8 IPMI_EventData2"
                  "*uint8 IPMI_EventData3*");
-        snprintf(data, sizeof(data), "*SEL(%u.%u.%u)*%s*%02X*%s*%s*%02X*%02X*%02X*%s*%02X*%02X*%02X*%02X*",
-                 sensor, lun, owner, b2, type, b4, gen, r[9], r[10], r[11],
-                 assertion ? "true" : "false", r[12] & 0x7f, r[13], r[14], r[15]);
+        snprintf(data, sizeof(data),
+                 "*SEL(%u.%u.%u)*%s*%02X*%s*%s*%02X*%02X*%02X*%s*%02X*%02X*%02X*%02X*", sensor, lun,
+                 owner, b2, type, b4, gen, r[9], r[10], r[11], assertion ? "true" : "false",
+                 r[12] & 0x7f, r[13], r[14], r[15]);
         cim_set_u64(inst, "IPMI_GeneratorID", (unsigned)r[7] | (unsigned)r[8] << 8);
         cim_set_u64(inst, "IPMI_SensorType", r[10]);
         cim_set_u64(inst, "IPMI_SensorNumber", sensor);
@@ -338,7 +340,7 @@ static enum wsm_err get_sel(const struct cim_ctx *ctx, const struct wsm_pair *ke
     {                                                                                              \
         return open_sel(ctx, it, records, wmi, NULL);                                              \
     }                                                                                              \
-    static enum wsm_err var##_get(const struct cim_ctx *ctx, const struct wsm_pair *keys,         \
+    static enum wsm_err var##_get(const struct cim_ctx *ctx, const struct wsm_pair *keys,          \
                                   size_t n, struct cim_instance *inst)                             \
     {                                                                                              \
         return get_sel(ctx, keys, n, inst, records, wmi);                                          \
