@@ -22,9 +22,8 @@ FAMILY(cim_family_ipmi);
 FAMILY(cim_family_hardware);
 
 static const struct cim_class *const *const families[] = {
-    cim_family_os,      cim_family_storage,   cim_family_net,
-    cim_family_process, cim_family_service,   cim_family_synthetic,
-    cim_family_ipmi,    cim_family_hardware,
+    cim_family_os,      cim_family_storage,   cim_family_net,  cim_family_process,
+    cim_family_service, cim_family_synthetic, cim_family_ipmi, cim_family_hardware,
 };
 
 int cim_class_is_hardware(const struct cim_class *c)
