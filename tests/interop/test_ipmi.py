@@ -546,3 +546,27 @@ def test_sel_new_event_is_seen(sims, wsmd_factory, users_file, tmp_path):
         assert abs(stamp - t0) < 120, (r["MessageTimestamp"], t0)
     log = enum_json(d, WMI_HW + "RecordLog")[0]["RecordLog"]
     assert log["CurrentNumberOfRecords"] == 6
+
+
+def test_winrm_text_and_wsl(sims, wsmd_factory, users_file, tmp_path):
+    """Readable text from our winrm; Dell's wsl (curl + xmllint) on the
+    DMTF URI and the root/hardware one."""
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    out = ok(winrm(d, "enumerate", "wmi/root/hardware/NumericSensor"))
+    blocks = [b for b in out.split("\n\n") if b.strip().startswith("NumericSensor")]
+    assert len(blocks) == len(EXPECTED), out
+    assert any("    ElementName = 12V" in b and "    CurrentReading = 120" in b
+               and "    UnitModifier = -1" in b for b in blocks), out
+    out = ok(winrm(d, "get", "wmi/root/hardware/NumericSensor?SystemCreationClassName="
+                   "ComputerSystem+SystemName=bmc1+CreationClassName=NumericSensor"
+                   "+DeviceID=2.0.32"))
+    assert "    CurrentState = Upper Non-Critical" in out and "    HealthState = 10" in out, out
+    if shutil.which("wsl") is None or not os.path.exists("/usr/bin/wslenum"):
+        return  # Dell wsl not installed: the rest needs it
+    from test_cim_wsl import run_wsl
+    for uri in (DMTF + "CIM_NumericSensor", WMI_HW + "NumericSensor"):
+        r = run_wsl(d, tmp_path, "enum", uri)
+        r.assert_clean()
+        names = sorted(instance_props(i)["ElementName"] for i in r.items())
+        assert names == sorted(EXPECTED), r.detail()
