@@ -381,6 +381,10 @@ def test_helper_killed_is_restarted(sims, wsmd_factory, users_file, tmp_path):
     pids = subprocess.run(["pgrep", "-P", str(d.pid), "-x", "wsmd-ipmi"], capture_output=True,
                           text=True).stdout.split()
     assert len(pids) == 1, (pids, d.log())
+    # SIGKILL leaves its SDR cache directory behind (nothing can remove it
+    # then): it is the one directory the new helper does not hold.
+    tmpdir = Path(os.environ.get("TMPDIR") or "/tmp")
+    t_kill = time.time()
     os.kill(int(pids[0]), 9)
     # The death is seen; the next request starts a new helper and answers.
     deadline = time.time() + 10
@@ -388,6 +392,20 @@ def test_helper_killed_is_restarted(sims, wsmd_factory, users_file, tmp_path):
         time.sleep(0.05)
     assert len(enum_json(d, WMI_HW + "NumericSensor")) == len(EXPECTED)
     assert d.log().count("event=ipmi-helper-started") == 2, d.log()
+    new = subprocess.run(["pgrep", "-P", str(d.pid), "-x", "wsmd-ipmi"], capture_output=True,
+                         text=True).stdout.split()
+    held = set()
+    for p in new:
+        try:
+            held |= {os.path.dirname(os.readlink(f"/proc/{p}/fd/{fd}"))
+                     for fd in os.listdir(f"/proc/{p}/fd")}
+        except OSError:
+            pass
+        held |= {ln.split()[-1].rsplit("/", 1)[0] for ln in open(f"/proc/{p}/maps")
+                 if "wsmd-ipmi." in ln}
+    for leftover in tmpdir.glob("wsmd-ipmi.*"):
+        if str(leftover) not in held and leftover.stat().st_mtime >= t_kill - 60:
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def test_hung_helper_times_out_and_is_replaced(sims, wsmd_factory, users_file, tmp_path,
