@@ -451,7 +451,7 @@ enum wsm_err wsmd__cim_invoke(struct wsmd_call *call, const char *method)
     if (!id)
         return WSM_ERR_NOMEM;
     wsmd__cim_ident(call, id);
-    if (!id->has_account) {
+    if (!id->has_account && !c->no_account) {
         free(id);
         call->fault_message = "The user has no local account to act as: wsmd runs as root and "
                               "acts as the local account of the same name; create it (useradd -m "

@@ -633,6 +633,66 @@ static void do_sel(struct bmc *b, uint32_t id)
     ipmiw_free(&w);
 }
 
+/* Clear SEL (IPMI 2.0 s31.9): reserve, initiate the erase, then ask for
+ * its status until it completes (a BMC may take a while). */
+static void do_sel_clear(struct bmc *b, uint32_t id)
+{
+    char err[768] = "";
+    fiid_obj_t rs = fiid_obj_create(tmpl_cmd_reserve_sel_rs);
+    fiid_obj_t cs = fiid_obj_create(tmpl_cmd_clear_sel_rs);
+    uint64_t resv = 0, progress = 0;
+    uint16_t st = IPMI_ST_OK;
+    if (!rs || !cs) {
+        snprintf(err, sizeof(err), "out of memory");
+        st = IPMI_ST_INTERNAL;
+    } else if (ipmi_cmd_reserve_sel(b->ctx, rs) < 0 ||
+               FIID_OBJ_GET(rs, "reservation_id", &resv) < 0 ||
+               ipmi_cmd_clear_sel(b->ctx, (uint16_t)resv, IPMI_SEL_CLEAR_OPERATION_INITIATE_ERASE,
+                                  cs) < 0) {
+        snprintf(err, sizeof(err), "clearing the SEL of %s: %s", b->cfg.name,
+                 ipmi_ctx_errormsg(b->ctx));
+        st = status_of(ipmi_ctx_errnum(b->ctx));
+    } else {
+        long long deadline = now_ms() + 10000;
+        for (;;) {
+            if (ipmi_cmd_clear_sel(b->ctx, (uint16_t)resv,
+                                   IPMI_SEL_CLEAR_OPERATION_GET_ERASURE_STATUS, cs) < 0 ||
+                FIID_OBJ_GET(cs, "erasure_progress", &progress) < 0) {
+                snprintf(err, sizeof(err), "clearing the SEL of %s: %s", b->cfg.name,
+                         ipmi_ctx_errormsg(b->ctx));
+                st = status_of(ipmi_ctx_errnum(b->ctx));
+                break;
+            }
+            if (progress != IPMI_SEL_CLEAR_ERASURE_IN_PROGRESS)
+                break;
+            if (now_ms() > deadline) {
+                snprintf(err, sizeof(err), "the SEL of %s is still being erased after 10 s",
+                         b->cfg.name);
+                st = IPMI_ST_BMC_ERROR;
+                break;
+            }
+            struct timespec d = {0, 50 * 1000 * 1000};
+            nanosleep(&d, NULL);
+        }
+    }
+    fiid_obj_destroy(rs);
+    fiid_obj_destroy(cs);
+    b->sel_valid = 0;
+    if (st != IPMI_ST_OK) {
+        logline("event=ipmi-bmc-error bmc=%s reason=\"%s\"", b->cfg.name, err);
+        send_error(id, IPMI_OP_SEL_CLEAR, st, b->cfg.name, err);
+        return;
+    }
+    b->last_ok = now_ms();
+    logline("event=ipmi-sel-cleared bmc=%s", b->cfg.name);
+    struct ipmi_wbuf w;
+    ipmiw_init(&w, IPMI_FRAME_MAX);
+    ipmiw_begin(&w, id, IPMI_OP_SEL_CLEAR | IPMI_OP_REPLY, IPMI_ST_OK);
+    ipmiw_str(&w, IPMI_T_BMC, b->cfg.name);
+    send_frame(&w);
+    ipmiw_free(&w);
+}
+
 static void run_job(struct bmc *b, const struct job *j)
 {
     char err[768];
@@ -650,6 +710,9 @@ static void run_job(struct bmc *b, const struct job *j)
         break;
     case IPMI_OP_SEL:
         do_sel(b, j->id);
+        break;
+    case IPMI_OP_SEL_CLEAR:
+        do_sel_clear(b, j->id);
         break;
     default:
         send_error(j->id, j->op, IPMI_ST_UNSUPPORTED, b->cfg.name,
@@ -754,7 +817,7 @@ static void dispatch(const struct ipmi_frame *fr)
         do_list(fr->id);
         return;
     }
-    if (fr->op < IPMI_OP_SENSORS || fr->op > IPMI_OP_RAW) {
+    if (fr->op < IPMI_OP_SENSORS || fr->op > IPMI_OP_SEL_CLEAR) {
         send_error(fr->id, fr->op, IPMI_ST_UNSUPPORTED, NULL, "unknown request");
         return;
     }

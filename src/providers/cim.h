@@ -132,6 +132,11 @@ struct cim_class {
      * by name as text; after success target is updated. */
     enum wsm_err (*put)(const struct cim_ctx *ctx, struct cim_instance *target,
                         const struct wsm_pair *props, size_t nprops);
+
+    /* Methods that do not act as the caller's local account (IPMI's: the
+     * BMC acts for wsmd), so a name of the user file without a local
+     * account may call them (with the right to). */
+    int no_account;
 };
 
 /* ---- registry (src/providers/registry.c) --------------------------- */

@@ -45,6 +45,7 @@ enum ipmi_op {
     IPMI_OP_CHASSIS_STATUS = 6,  /* bmc -> power state (not served yet) */
     IPMI_OP_CHASSIS_CONTROL = 7, /* bmc, action (not served yet) */
     IPMI_OP_RAW = 8,             /* bmc, netfn, lun, cmd, data -> cc, data (not served yet) */
+    IPMI_OP_SEL_CLEAR = 9,       /* bmc -> nothing (the SEL is erased) */
     IPMI_OP_REPLY = 0x8000,
 };
 

@@ -54,6 +54,11 @@ static const struct cim_prop log_props[] = {
     {"IPMI_Truncated", CIM_BOOLEAN, 0},
 };
 
+static const struct cim_prop rv_out[] = {{"ReturnValue", CIM_UINT32, 0}};
+static const struct cim_method log_methods[] = {
+    {"ClearLog", 0, NULL, 0, rv_out, 1},
+};
+
 /* The log's key: one SEL per BMC. */
 static void log_id(char *buf, size_t n, const char *bmc)
 {
@@ -335,6 +340,40 @@ static enum wsm_err get_sel(const struct cim_ctx *ctx, const struct wsm_pair *ke
     return e;
 }
 
+/* ClearLog on a RecordLog: the BMC's SEL is erased (Clear SEL). A BMC
+ * that does not answer is a fault, as for a Get; one that answers but
+ * fails the erase is ReturnValue 4 (Failed), 0 on success. */
+static enum wsm_err log_invoke(const struct cim_ctx *ctx, const struct cim_method *m,
+                               const struct cim_instance *target, const struct wsm_pair *in,
+                               size_t nin, struct cim_val *out, struct wsm_arena *out_arena)
+{
+    (void)ctx;
+    (void)in;
+    (void)nin;
+    const char *bmc = target ? cim_get(target, "SystemName") : NULL;
+    if (strcmp(m->name, "ClearLog") != 0 || !bmc)
+        return WSM_ERR_ACTION_NOT_SUPPORTED;
+    struct ipmi_ticket t;
+    struct ipmi_reply r;
+    enum wsm_err e = wsmd__ipmi_send(IPMI_OP_SEL_CLEAR, bmc, &t);
+    if (!e)
+        e = wsmd__ipmi_wait(&t, &r);
+    if (e)
+        return e;
+    unsigned rv = 0;
+    if (r.f.status == IPMI_ST_BMC_ERROR) {
+        (void)wsmd__ipmi_status_err(&r);
+        cim_fault_message_take(NULL); /* said through ReturnValue */
+        rv = 4;
+    } else if ((e = wsmd__ipmi_status_err(&r))) {
+        wsmd__ipmi_reply_free(&r);
+        return e;
+    }
+    wsmd__ipmi_reply_free(&r);
+    out[0].s = wsm__arena_strdup(out_arena, rv ? "4" : "0");
+    return out[0].s ? WSM_OK : WSM_ERR_NOMEM;
+}
+
 #define SELCLASS(var, cname, ptab, records, wmi)                                                   \
     static enum wsm_err var##_open(const struct cim_ctx *ctx, void **it)                           \
     {                                                                                              \
@@ -353,6 +392,10 @@ static enum wsm_err get_sel(const struct cim_ctx *ctx, const struct wsm_pair *ke
         .next = next_sel,                                                                          \
         .close = close_sel,                                                                        \
         .get = var##_get,                                                                          \
+        .methods = records ? NULL : log_methods,                                                   \
+        .nmethods = records ? 0 : 1,                                                               \
+        .invoke = records ? NULL : log_invoke,                                                     \
+        .no_account = 1,                                                                           \
     }
 
 SELCLASS(wsmd__ipmi_wmi_logrecord, "LogRecord", record_props, 1, 1);

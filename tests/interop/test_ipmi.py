@@ -588,3 +588,29 @@ def test_winrm_text_and_wsl(sims, wsmd_factory, users_file, tmp_path):
         r.assert_clean()
         names = sorted(instance_props(i)["ElementName"] for i in r.items())
         assert names == sorted(EXPECTED), r.detail()
+
+
+def test_sel_clear_log(sims, wsmd_factory, users_file, tmp_path):
+    need("ipmi-sel")
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    assert len(enum_json(d, WMI_HW + "LogRecord")) == 4
+    c = Client(d.port)
+    _, out = c.invoke_output(WMI_HW + "RecordLog", "ClearLog",
+                             selectors={"InstanceID": "IPMI:bmc1:SEL"})
+    assert out["ReturnValue"] == "0", out
+    assert "event=ipmi-sel-cleared bmc=bmc1" in d.log()
+    # What is left is what ipmi-sel sees (nothing, or the BMC's own
+    # "log cleared" entry), and RecordLog counts the same.
+    left = enum_json(d, WMI_HW + "LogRecord")
+    oracle = ipmi_sel(sim)
+    assert len(left) == len(oracle) <= 1, (left, oracle)
+    log = enum_json(d, DMTF + "CIM_RecordLog")[0]["CIM_RecordLog"]
+    assert log["CurrentNumberOfRecords"] == len(oracle)
+    # Our winrm, the DMTF form: a second clear.
+    out = ok(winrm(d, "invoke", "ClearLog",
+                   DMTF + "CIM_RecordLog?InstanceID=IPMI:bmc1:SEL", "-format:json"))
+    assert json.loads(out)["ClearLog_OUTPUT"]["ReturnValue"] == 0, out
+    # A log that does not exist.
+    c.invoke(WMI_HW + "RecordLog", "ClearLog", selectors={"InstanceID": "IPMI:nosuch:SEL"}
+             ).expect_fault("a:DestinationUnreachable")
