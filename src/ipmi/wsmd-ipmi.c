@@ -37,49 +37,7 @@
 
 #include <freeipmi/freeipmi.h>
 
-#include "ipmiframe.h"
-
-#define DEFAULT_TIMEOUT_MS 5000
-#define KEEPALIVE_S 20 /* at most; ipmi_sim and most BMCs drop a session idle for ~60 s */
-#define QUEUE_MAX 32
-#define MAX_SDR_RECORDS 4096
-
-struct job {
-    struct job *next;
-    uint32_t id;
-    uint16_t op;
-};
-
-struct sdr_rec {
-    unsigned char *p;
-    unsigned n;
-};
-
-struct bmc {
-    struct ipmi_bmc cfg;
-    unsigned wflags;
-    pthread_t th;
-    pthread_mutex_t mu; /* queue and the state below */
-    pthread_cond_t cv;
-    struct job *head, *tail;
-    unsigned queued;
-    int state;
-    char msg[IPMI_MESSAGE_MAX + 1];
-    /* Owned by the BMC's thread. */
-    ipmi_ctx_t ctx;
-    ipmi_sdr_ctx_t sdr;
-    ipmi_sensor_read_ctx_t sread;
-    struct sdr_rec *recs;
-    size_t nrecs;
-    long long last_ok;  /* ms (CLOCK_MONOTONIC) of the last answer on the session */
-    char sdr_path[512]; /* the SDR cache file, open while the BMC is known */
-    /* The SEL as last read, valid while Get SEL Info reports the same
-     * last addition and erase: an enumeration then costs one command. */
-    struct ipmi_sel_entry *sel;
-    size_t nsel;
-    int sel_valid, sel_cut;
-    uint32_t sel_added, sel_erased;
-};
+#include "helper.h"
 
 static int sock = -1;
 static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -88,7 +46,7 @@ static struct bmc *bmcs;
 static size_t nbmcs;
 static char cachedir[256];
 
-static long long now_ms(void)
+long long now_ms(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -99,10 +57,7 @@ static long long now_ms(void)
  * session that heard nothing for that long fails its next command at
  * once ("session timeout"). So a session is kept alive at half of it, and
  * one idle for longer is opened anew before use. */
-static unsigned timeout_of(const struct bmc *b);
-
-static void logline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logline(const char *fmt, ...)
+void logline(const char *fmt, ...)
 {
     char line[600];
     va_list ap;
@@ -112,9 +67,7 @@ static void logline(const char *fmt, ...)
     fprintf(stderr, "wsmd-ipmi: %s\n", line);
 }
 
-static void copy_msg(char *dst, size_t n, const char *src);
-
-static void send_frame(struct ipmi_wbuf *w)
+void send_frame(struct ipmi_wbuf *w)
 {
     if (ipmiw_finish(w) != 0)
         return;
@@ -124,7 +77,7 @@ static void send_frame(struct ipmi_wbuf *w)
     pthread_mutex_unlock(&write_mu);
 }
 
-static void send_error(uint32_t id, uint16_t op, uint16_t st, const char *bmc, const char *msg)
+void send_error(uint32_t id, uint16_t op, uint16_t st, const char *bmc, const char *msg)
 {
     struct ipmi_wbuf w;
     ipmiw_init(&w, IPMI_FRAME_MAX);
@@ -168,7 +121,7 @@ static unsigned workaround_flags(const char *list)
 /* ---- one BMC's session ------------------------------------------------ */
 
 /* Copies a message, cut to fit (messages are for people, and bounded). */
-static void copy_msg(char *dst, size_t n, const char *src)
+void copy_msg(char *dst, size_t n, const char *src)
 {
     size_t l = src ? strlen(src) : 0;
     if (l >= n)
@@ -177,7 +130,7 @@ static void copy_msg(char *dst, size_t n, const char *src)
     dst[l] = '\0';
 }
 
-static void set_state(struct bmc *b, int st, const char *msg)
+void set_state(struct bmc *b, int st, const char *msg)
 {
     pthread_mutex_lock(&b->mu);
     b->state = st;
@@ -203,7 +156,7 @@ static void drop_sdr(struct bmc *b)
     b->sel_valid = 0;
 }
 
-static void close_session(struct bmc *b)
+void close_session(struct bmc *b)
 {
     if (b->sread)
         ipmi_sensor_read_ctx_destroy(b->sread);
@@ -217,7 +170,7 @@ static void close_session(struct bmc *b)
 }
 
 /* The status for a FreeIPMI api error. */
-static uint16_t status_of(int errnum)
+uint16_t status_of(int errnum)
 {
     switch (errnum) {
     case IPMI_ERR_USERNAME_INVALID:
@@ -367,330 +320,6 @@ static void keepalive(struct bmc *b)
         close_session(b);
         set_state(b, IPMI_BMC_DOWN, "the session was lost");
     }
-}
-
-/* ---- sensors ---------------------------------------------------------- */
-
-static const char *const thr_fields[IPMI_NTHR] = {
-    "lower_non_critical_threshold", "lower_critical_threshold", "lower_non_recoverable_threshold",
-    "upper_non_critical_threshold", "upper_critical_threshold", "upper_non_recoverable_threshold",
-};
-
-static void read_thresholds(struct bmc *b, struct ipmi_sensor *s, const struct sdr_rec *r,
-                            uint8_t fmt)
-{
-    uint8_t rd[IPMI_NTHR] = {0}, st[IPMI_NTHR] = {0};
-    if (ipmi_sdr_parse_threshold_readable(b->sdr, r->p, r->n, &rd[0], &rd[1], &rd[2], &rd[3],
-                                          &rd[4], &rd[5]) < 0)
-        return;
-    if (ipmi_sdr_parse_threshold_settable(b->sdr, r->p, r->n, &st[0], &st[1], &st[2], &st[3],
-                                          &st[4], &st[5]) < 0)
-        memset(st, 0, sizeof(st));
-    for (int i = 0; i < IPMI_NTHR; i++) {
-        s->thr_readable |= (uint8_t)((rd[i] ? 1u : 0u) << i);
-        s->thr_settable |= (uint8_t)((st[i] ? 1u : 0u) << i);
-    }
-    if (!s->thr_readable)
-        return;
-    fiid_obj_t rs = fiid_obj_create(tmpl_cmd_get_sensor_thresholds_rs);
-    if (!rs)
-        return;
-    /* The live thresholds (Get Sensor Thresholds), not the SDR's initial ones. */
-    if (ipmi_cmd_get_sensor_thresholds(b->ctx, s->number, rs) == 0) {
-        for (int i = 0; i < IPMI_NTHR; i++) {
-            char name[80];
-            uint64_t ok = 0, raw = 0;
-            snprintf(name, sizeof(name), "readable_thresholds.%s", thr_fields[i]);
-            double v;
-            if (FIID_OBJ_GET(rs, name, &ok) < 0 || !ok || FIID_OBJ_GET(rs, thr_fields[i], &raw) < 0)
-                continue;
-            if (ipmi_sensor_decode_value(s->r_exp, s->b_exp, s->m, s->b, s->linear, fmt,
-                                         (uint8_t)raw, &v) < 0)
-                continue;
-            s->thr[i] = v;
-            s->thr_present |= (uint8_t)(1u << i);
-        }
-    }
-    fiid_obj_destroy(rs);
-}
-
-static int sensor_of(struct bmc *b, const struct sdr_rec *r, struct ipmi_sensor *s)
-{
-    uint16_t rid;
-    uint8_t rtype;
-    memset(s, 0, sizeof(*s));
-    if (ipmi_sdr_parse_record_id_and_type(b->sdr, r->p, r->n, &rid, &rtype) < 0 ||
-        (rtype != IPMI_SDR_FORMAT_FULL_SENSOR_RECORD &&
-         rtype != IPMI_SDR_FORMAT_COMPACT_SENSOR_RECORD))
-        return -1;
-    s->record_id = rid;
-    uint8_t owner_type = 0, owner = 0, lun = 0, chan = 0, ent_type = 0, pct = 0, mod = 0, rate = 0,
-            base = 0, modu = 0, fmt = 0;
-    ipmi_sdr_parse_sensor_owner_id(b->sdr, r->p, r->n, &owner_type, &owner);
-    s->owner = (uint8_t)(owner << 1 | owner_type); /* as the 8-bit slave address */
-    ipmi_sdr_parse_sensor_owner_lun(b->sdr, r->p, r->n, &lun, &chan);
-    s->lun = lun;
-    ipmi_sdr_parse_sensor_number(b->sdr, r->p, r->n, &s->number);
-    ipmi_sdr_parse_entity_id_instance_type(b->sdr, r->p, r->n, &s->entity_id, &s->entity_instance,
-                                           &ent_type);
-    ipmi_sdr_parse_sensor_type(b->sdr, r->p, r->n, &s->type);
-    ipmi_sdr_parse_event_reading_type_code(b->sdr, r->p, r->n, &s->reading_type);
-    char name[IPMI_SDR_MAX_ID_STRING_LENGTH + 1] = {0};
-    if (ipmi_sdr_parse_id_string(b->sdr, r->p, r->n, name, sizeof(name) - 1) < 0)
-        name[0] = '\0';
-    snprintf(s->name, sizeof(s->name), "%s", name);
-    if (ipmi_sdr_parse_sensor_units(b->sdr, r->p, r->n, &pct, &mod, &rate, &base, &modu) == 0) {
-        s->unit_pct = pct;
-        s->unit_rate = rate;
-        s->unit_base = base;
-        s->unit_modifier = modu;
-    }
-    int threshold = s->reading_type == IPMI_EVENT_READING_TYPE_CODE_THRESHOLD &&
-                    rtype == IPMI_SDR_FORMAT_FULL_SENSOR_RECORD;
-    if (threshold)
-        ipmi_sdr_parse_sensor_decoding_data(b->sdr, r->p, r->n, &s->r_exp, &s->b_exp, &s->m, &s->b,
-                                            &s->linear, &fmt);
-    uint8_t raw = 0;
-    double *val = NULL;
-    uint16_t bits = 0;
-    int rc = ipmi_sensor_read(b->sread, r->p, r->n, 0, &raw, &val, &bits);
-    if (rc < 0) {
-        int en = ipmi_sensor_read_ctx_errnum(b->sread);
-        if (en == IPMI_SENSOR_READ_ERR_SENSOR_SCANNING_DISABLED)
-            s->rflags |= IPMI_RF_SCANNING_OFF;
-        else if (en == IPMI_SENSOR_READ_ERR_IPMI_ERROR || en == IPMI_SENSOR_READ_ERR_SYSTEM_ERROR)
-            return -2; /* the session itself failed */
-        else
-            s->rflags |= IPMI_RF_UNAVAILABLE;
-    } else if (rc == 0) {
-        s->rflags |= IPMI_RF_UNAVAILABLE;
-    } else {
-        s->raw = raw;
-        s->state = bits;
-        if (val) {
-            s->value = *val;
-            s->has_value = 1;
-        }
-    }
-    free(val);
-    if (threshold)
-        read_thresholds(b, s, r, fmt);
-    return 0;
-}
-
-static void do_sensors(struct bmc *b, uint32_t id)
-{
-    struct ipmi_wbuf w;
-    ipmiw_init(&w, IPMI_FRAME_MAX);
-    ipmiw_begin(&w, id, IPMI_OP_SENSORS | IPMI_OP_REPLY, IPMI_ST_OK);
-    ipmiw_str(&w, IPMI_T_BMC, b->cfg.name);
-    for (size_t i = 0; i < b->nrecs; i++) {
-        struct ipmi_sensor s;
-        int rc = sensor_of(b, &b->recs[i], &s);
-        if (rc == -2) {
-            char err[768];
-            snprintf(err, sizeof(err), "reading sensors of %s: %s", b->cfg.name,
-                     ipmi_ctx_errormsg(b->ctx));
-            logline("event=ipmi-bmc-error bmc=%s reason=\"%s\"", b->cfg.name, err);
-            close_session(b);
-            set_state(b, IPMI_BMC_DOWN, err);
-            send_error(id, IPMI_OP_SENSORS, IPMI_ST_UNREACHABLE, b->cfg.name, err);
-            ipmiw_free(&w);
-            return;
-        }
-        if (rc == 0)
-            ipmi_sensor_encode(&w, &s);
-    }
-    b->last_ok = now_ms();
-    if (w.fail)
-        send_error(id, IPMI_OP_SENSORS, IPMI_ST_INTERNAL, b->cfg.name, "the reply is too large");
-    else
-        send_frame(&w);
-    ipmiw_free(&w);
-}
-
-/* ---- the SEL ------------------------------------------------------------ */
-
-static int sel_info(struct bmc *b, uint16_t *entries, uint16_t *free_space, uint32_t *added,
-                    uint32_t *erased)
-{
-    fiid_obj_t rs = fiid_obj_create(tmpl_cmd_get_sel_info_rs);
-    uint64_t v[4] = {0};
-    int rc = -1;
-    if (rs && ipmi_cmd_get_sel_info(b->ctx, rs) == 0 && FIID_OBJ_GET(rs, "entries", &v[0]) >= 0 &&
-        FIID_OBJ_GET(rs, "free_space", &v[1]) >= 0 &&
-        FIID_OBJ_GET(rs, "most_recent_addition_timestamp", &v[2]) >= 0 &&
-        FIID_OBJ_GET(rs, "most_recent_erase_timestamp", &v[3]) >= 0) {
-        *entries = (uint16_t)v[0];
-        *free_space = (uint16_t)v[1];
-        *added = (uint32_t)v[2];
-        *erased = (uint32_t)v[3];
-        rc = 0;
-    }
-    fiid_obj_destroy(rs);
-    return rc;
-}
-
-static int read_sel(struct bmc *b, char *err, size_t errn)
-{
-    ipmi_sel_ctx_t sel = ipmi_sel_ctx_create(b->ctx, b->sdr);
-    if (!sel) {
-        snprintf(err, errn, "out of memory");
-        return -1;
-    }
-    /* ipmi-sel's separator, so that the words are the same as its. */
-    ipmi_sel_ctx_set_separator(sel, " ; ");
-    free(b->sel);
-    b->sel = NULL;
-    b->nsel = 0;
-    b->sel_cut = 0;
-    int rc = 0;
-    if (ipmi_sel_parse(sel, IPMI_SEL_RECORD_ID_FIRST, IPMI_SEL_RECORD_ID_LAST, NULL, NULL) < 0) {
-        snprintf(err, errn, "reading the SEL: %s",
-                 ipmi_sel_ctx_errormsg(sel) ? ipmi_sel_ctx_errormsg(sel) : "error");
-        rc = -1;
-    } else {
-        int n = ipmi_sel_parse_sel_entry_count(sel);
-        if (n > IPMI_MAX_SEL)
-            b->sel_cut = 1; /* the newest are kept */
-        size_t cap = n > 0 ? (size_t)(n > IPMI_MAX_SEL ? IPMI_MAX_SEL : n) : 1;
-        if (!(b->sel = calloc(cap, sizeof(*b->sel)))) {
-            snprintf(err, errn, "out of memory");
-            rc = -1;
-        }
-        int skip = n > IPMI_MAX_SEL ? n - IPMI_MAX_SEL : 0;
-        for (int more = rc == 0 && n > 0 && ipmi_sel_parse_first(sel) == 0; more;
-             more = ipmi_sel_parse_next(sel) == 1) {
-            if (skip > 0) {
-                skip--;
-                continue;
-            }
-            if (b->nsel == cap)
-                break;
-            struct ipmi_sel_entry *e = &b->sel[b->nsel];
-            if (ipmi_sel_parse_read_record(sel, e->raw, sizeof(e->raw)) != (int)sizeof(e->raw))
-                continue;
-            e->record_id = (uint16_t)(e->raw[0] | e->raw[1] << 8);
-            unsigned fl = IPMI_SEL_STRING_FLAGS_DEFAULT;
-            if (ipmi_sel_parse_read_record_string(sel, "%s", NULL, 0, e->sensor, sizeof(e->sensor),
-                                                  fl) < 0)
-                e->sensor[0] = '\0';
-            if (ipmi_sel_parse_read_record_string(sel, "%T", NULL, 0, e->type, sizeof(e->type),
-                                                  fl) < 0)
-                e->type[0] = '\0';
-            if (ipmi_sel_parse_read_record_string(sel, "%E", NULL, 0, e->event, sizeof(e->event),
-                                                  fl) < 0)
-                e->event[0] = '\0';
-            b->nsel++;
-        }
-    }
-    ipmi_sel_ctx_destroy(sel);
-    return rc;
-}
-
-static void do_sel(struct bmc *b, uint32_t id)
-{
-    char err[768];
-    uint16_t entries = 0, free_space = 0;
-    uint32_t added = 0, erased = 0;
-    if (sel_info(b, &entries, &free_space, &added, &erased) != 0) {
-        snprintf(err, sizeof(err), "Get SEL Info of %s: %s", b->cfg.name,
-                 ipmi_ctx_errormsg(b->ctx));
-        logline("event=ipmi-bmc-error bmc=%s reason=\"%s\"", b->cfg.name, err);
-        close_session(b);
-        set_state(b, IPMI_BMC_DOWN, err);
-        send_error(id, IPMI_OP_SEL, IPMI_ST_UNREACHABLE, b->cfg.name, err);
-        return;
-    }
-    if (!b->sel_valid || added != b->sel_added || erased != b->sel_erased ||
-        (!b->sel_cut && entries != b->nsel)) {
-        if (read_sel(b, err, sizeof(err)) != 0) {
-            b->sel_valid = 0;
-            send_error(id, IPMI_OP_SEL, IPMI_ST_BMC_ERROR, b->cfg.name, err);
-            return;
-        }
-        b->sel_valid = 1;
-        b->sel_added = added;
-        b->sel_erased = erased;
-    }
-    b->last_ok = now_ms();
-    struct ipmi_wbuf w;
-    ipmiw_init(&w, IPMI_FRAME_MAX);
-    ipmiw_begin(&w, id, IPMI_OP_SEL | IPMI_OP_REPLY, IPMI_ST_OK);
-    ipmiw_str(&w, IPMI_T_BMC, b->cfg.name);
-    ipmiw_uint(&w, IPMI_T_SEL_ENTRIES, entries, 2);
-    ipmiw_uint(&w, IPMI_T_SEL_FREE, free_space, 2);
-    ipmiw_uint(&w, IPMI_T_SEL_ADDED, added, 4);
-    ipmiw_uint(&w, IPMI_T_SEL_ERASED, erased, 4);
-    if (b->sel_cut)
-        ipmiw_uint(&w, IPMI_T_SEL_CUT, 1, 1);
-    for (size_t i = 0; i < b->nsel; i++)
-        ipmi_sel_encode(&w, &b->sel[i]);
-    if (w.fail)
-        send_error(id, IPMI_OP_SEL, IPMI_ST_INTERNAL, b->cfg.name, "the reply is too large");
-    else
-        send_frame(&w);
-    ipmiw_free(&w);
-}
-
-/* Clear SEL (IPMI 2.0 s31.9): reserve, initiate the erase, then ask for
- * its status until it completes (a BMC may take a while). */
-static void do_sel_clear(struct bmc *b, uint32_t id)
-{
-    char err[768] = "";
-    fiid_obj_t rs = fiid_obj_create(tmpl_cmd_reserve_sel_rs);
-    fiid_obj_t cs = fiid_obj_create(tmpl_cmd_clear_sel_rs);
-    uint64_t resv = 0, progress = 0;
-    uint16_t st = IPMI_ST_OK;
-    if (!rs || !cs) {
-        snprintf(err, sizeof(err), "out of memory");
-        st = IPMI_ST_INTERNAL;
-    } else if (ipmi_cmd_reserve_sel(b->ctx, rs) < 0 ||
-               FIID_OBJ_GET(rs, "reservation_id", &resv) < 0 ||
-               ipmi_cmd_clear_sel(b->ctx, (uint16_t)resv, IPMI_SEL_CLEAR_OPERATION_INITIATE_ERASE,
-                                  cs) < 0) {
-        snprintf(err, sizeof(err), "clearing the SEL of %s: %s", b->cfg.name,
-                 ipmi_ctx_errormsg(b->ctx));
-        st = status_of(ipmi_ctx_errnum(b->ctx));
-    } else {
-        long long deadline = now_ms() + 10000;
-        for (;;) {
-            if (ipmi_cmd_clear_sel(b->ctx, (uint16_t)resv,
-                                   IPMI_SEL_CLEAR_OPERATION_GET_ERASURE_STATUS, cs) < 0 ||
-                FIID_OBJ_GET(cs, "erasure_progress", &progress) < 0) {
-                snprintf(err, sizeof(err), "clearing the SEL of %s: %s", b->cfg.name,
-                         ipmi_ctx_errormsg(b->ctx));
-                st = status_of(ipmi_ctx_errnum(b->ctx));
-                break;
-            }
-            if (progress != IPMI_SEL_CLEAR_ERASURE_IN_PROGRESS)
-                break;
-            if (now_ms() > deadline) {
-                snprintf(err, sizeof(err), "the SEL of %s is still being erased after 10 s",
-                         b->cfg.name);
-                st = IPMI_ST_BMC_ERROR;
-                break;
-            }
-            struct timespec d = {0, 50 * 1000 * 1000};
-            nanosleep(&d, NULL);
-        }
-    }
-    fiid_obj_destroy(rs);
-    fiid_obj_destroy(cs);
-    b->sel_valid = 0;
-    if (st != IPMI_ST_OK) {
-        logline("event=ipmi-bmc-error bmc=%s reason=\"%s\"", b->cfg.name, err);
-        send_error(id, IPMI_OP_SEL_CLEAR, st, b->cfg.name, err);
-        return;
-    }
-    b->last_ok = now_ms();
-    logline("event=ipmi-sel-cleared bmc=%s", b->cfg.name);
-    struct ipmi_wbuf w;
-    ipmiw_init(&w, IPMI_FRAME_MAX);
-    ipmiw_begin(&w, id, IPMI_OP_SEL_CLEAR | IPMI_OP_REPLY, IPMI_ST_OK);
-    ipmiw_str(&w, IPMI_T_BMC, b->cfg.name);
-    send_frame(&w);
-    ipmiw_free(&w);
 }
 
 static void run_job(struct bmc *b, const struct job *j)
