@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -614,3 +615,71 @@ def test_sel_clear_log(sims, wsmd_factory, users_file, tmp_path):
     # A log that does not exist.
     c.invoke(WMI_HW + "RecordLog", "ClearLog", selectors={"InstanceID": "IPMI:nosuch:SEL"}
              ).expect_fault("a:DestinationUnreachable")
+
+
+# ---- wsmd-ipmi's protocol, driven directly -----------------------------------
+
+def _fld(tag, b):
+    return struct.pack("<HH", tag, len(b)) + b
+
+
+def _frame(fid, op, body=b"", length=None):
+    p = struct.pack("<IHH", fid, op, 0) + body
+    return struct.pack("<I", len(p) if length is None else length) + p
+
+
+def test_helper_protocol(sims, tmp_path):
+    """wsmd-ipmi on its own: CONFIG first, LIST without secrets, replies by
+    id, the right status for a bad request, an unknown BMC or op, and an
+    oversized frame ends it (closing its sessions)."""
+    from conftest import wsmd_bin
+    helper = Path(wsmd_bin()).parent / "wsmd-ipmi"
+    if not helper.exists():
+        pytest.skip("wsmd-ipmi not built (no libfreeipmi)")
+    sim = sims()
+    a, b = socket.socketpair()
+    err = open(tmp_path / "helper.stderr", "wb")
+    p = subprocess.Popen([str(helper), str(b.fileno())], pass_fds=[b.fileno()], stderr=err)
+    b.close()
+    a.settimeout(30)
+
+    def rd():
+        n = struct.unpack("<I", a.recv(4, socket.MSG_WAITALL))[0]
+        d = a.recv(n, socket.MSG_WAITALL)
+        fid, op, st = struct.unpack("<IHH", d[:8])
+        return fid, op, st, d[8:]
+
+    try:
+        rec = (_fld(3, b"sim") + _fld(0x10, b"127.0.0.1") + _fld(0x11, struct.pack("<H", sim.port))
+               + _fld(0x12, b"admin") + _fld(0x13, b"password") + _fld(0x15, b"opensesspriv")
+               + _fld(0x16, b"\x04") + _fld(0x17, struct.pack("<I", 2000)))
+        a.sendall(_frame(0, 1, _fld(1, rec)))
+        a.sendall(_frame(41, 2))
+        fid, op, st, body = rd()
+        assert (fid, op, st) == (41, 0x8002, 0) and b"sim" in body and b"password" not in body
+        # Two requests in flight: both answered, each with its own id.
+        a.sendall(_frame(42, 3, _fld(3, b"sim")) + _frame(43, 4, _fld(3, b"sim")))
+        got = {rd()[:3] for _ in range(2)}
+        assert got == {(42, 0x8003, 0), (43, 0x8004, 0)}, got
+        a.sendall(_frame(44, 3, _fld(3, b"nope")))
+        assert rd()[:3] == (44, 0x8003, 2)          # unknown BMC
+        a.sendall(_frame(45, 3))
+        assert rd()[:3] == (45, 0x8003, 1)          # no BMC named: bad request
+        a.sendall(_frame(46, 3, _fld(3, b"si\x00m")))
+        assert rd()[:3] == (46, 0x8003, 1)          # a NUL inside a string
+        a.sendall(_frame(47, 77, _fld(3, b"sim")))
+        assert rd()[:3] == (47, 0x804d, 6)          # unknown op: unsupported
+        a.sendall(_frame(48, 8, _fld(3, b"sim")))
+        assert rd()[:3] == (48, 0x8008, 6)          # raw: not served yet
+        # A frame announcing 2 GB: the helper ends, its sessions closed.
+        a.sendall(struct.pack("<I", 0x7FFFFFF0))
+        assert p.wait(timeout=30) == 0
+    finally:
+        a.close()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        err.close()
+    log = (tmp_path / "helper.stderr").read_text()
+    assert "event=ipmi-session-open bmc=sim" in log and "bad frame from wsmd" in log, log
+    assert "event=ipmi-helper-exit sessions=closed" in log and "password" not in log
