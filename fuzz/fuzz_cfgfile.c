@@ -2,6 +2,7 @@
  * the edits (which keys, set or removed), the rest is the file. The result
  * must keep every line that sets none of the edited keys, byte for byte
  * and in order, and set each edited key at most once. */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,20 +13,26 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Whether line (n bytes) sets key, as the rewriter reads lines. */
+/* Whether line (n bytes) sets key, as config.c's loader reads lines: a
+ * NUL or '#' ends it, blanks (isspace) around the key. */
 static int sets(const char *line, size_t n, const char *key)
 {
+    const char *z = memchr(line, '\0', n);
+    if (z)
+        n = (size_t)(z - line);
+    const char *h = memchr(line, '#', n);
+    if (h)
+        n = (size_t)(h - line);
     size_t i = 0;
-    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+    while (i < n && isspace((unsigned char)line[i]))
         i++;
     size_t k = strlen(key);
     if (n - i < k || strncasecmp(line + i, key, k))
         return 0;
-    const char *h = memchr(line, '#', n);
     size_t j = i + k;
-    while (j < n && (line[j] == ' ' || line[j] == '\t'))
+    while (j < n && isspace((unsigned char)line[j]))
         j++;
-    return j < n && line[j] == '=' && (!h || h > line + j);
+    return j < n && line[j] == '=';
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

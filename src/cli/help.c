@@ -8,6 +8,7 @@
  * winrm and winrs report, and the Win32 errors among them; the text is
  * ours, saying what the code means here and, where it helps, what to do. */
 #include "help.h"
+#include "quickconfig.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -42,6 +43,11 @@ int winrm_help(const char *topic)
         fprintf(stderr, " %s", topics[i].name);
     fputs(".\n", stderr);
     return 1;
+}
+
+void winrm_quickconfig_help(void)
+{
+    winrm_help("quickconfig");
 }
 
 /* Codes as Windows numbers them: Win32 errors below 0x10000, HRESULTs

@@ -17,6 +17,7 @@
 #include "clientcfg.h"
 #include "format.h"
 #include "help.h"
+#include "quickconfig.h"
 #include "wsm/wsm.h"
 
 #define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
@@ -1054,8 +1055,24 @@ static int session_main(const struct cmd *cp)
     return rc;
 }
 
+/* 1 if the operation (the first argument that is no switch) is
+ * quickconfig or qc: a local command with its own switches. */
+static int is_quickconfig(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-c") || !strcmp(a, "--config"))
+            i++;
+        else if (a[0] != '-' && a[0] != '/' && a[0] != '@')
+            return !strcasecmp(a, "quickconfig") || !strcasecmp(a, "qc");
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (is_quickconfig(argc, argv))
+        return winrm_quickconfig(argc, argv);
     struct cmd c = {.pass = getenv("WSM_PASSWORD"), .fmt = FMT_TEXT};
     int n = 0;
     char **args = join_braces(argc, argv, &n);

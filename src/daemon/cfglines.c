@@ -1,8 +1,9 @@
 /* winrm/config listeners and certificate mappings (cfglisten.c,
  * cfgcertmap.c): their pure parts -- the listener keys as a URL, the port
  * rule, which Listen and CertMapping lines name the same thing -- and the
- * configuration file's lines appended or removed (temp file + fsync +
- * rename, every other line kept byte for byte). */
+ * configuration file's lines appended or removed, through wsmd's one
+ * file editor (cfgfile.c: temp file + fsync + rename, every other line
+ * kept byte for byte). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfgfile.h"
 #include "cfglisten.h"
 #include "cfglisten_priv.h"
 #include "config.h"
@@ -124,71 +126,26 @@ int wsmd__cfgl_same_listen(const char *a, const char *b)
            la.https == lb.https && la.port == lb.port && wsmd__cfgl_same_host(la.host, lb.host);
 }
 
-/* ---- the configuration file ----------------------------------------------- */
+/* ---- the configuration file: through the one editor (cfgfile.c) -------- */
 
 enum wsm_err wsmd__cfgl_edit_text(const char *text, const char *key, const char *add,
                                   const char *remove, int (*same)(const char *, const char *),
                                   char **out, unsigned *removed)
 {
-    size_t tl = strlen(text), kl = strlen(key);
-    size_t cap = tl + (add ? strlen(add) : 0) + kl + 8;
-    char *o = malloc(cap);
-    if (!o)
-        return WSM_ERR_NOMEM;
-    size_t ol = 0;
-    *removed = 0;
-    for (const char *p = text; *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t ll = nl ? (size_t)(nl - p) + 1 : strlen(p);
-        int drop = 0;
-        if (remove && same) {
-            /* As config.c reads a line: '#' ends it, "Key = value" trimmed. */
-            char line[1024];
-            size_t cl = ll < sizeof(line) ? ll : sizeof(line) - 1;
-            memcpy(line, p, cl);
-            line[cl] = '\0';
-            char *h = strchr(line, '#');
-            if (h)
-                *h = '\0';
-            char *k = line;
-            while (isspace((unsigned char)*k))
-                k++;
-            char *eq = strchr(k, '=');
-            if (eq) {
-                char *ke = eq;
-                while (ke > k && isspace((unsigned char)ke[-1]))
-                    ke--;
-                char *v = eq + 1;
-                while (isspace((unsigned char)*v))
-                    v++;
-                size_t vl = strlen(v);
-                while (vl && isspace((unsigned char)v[vl - 1]))
-                    v[--vl] = '\0';
-                if ((size_t)(ke - k) == kl && !strncasecmp(k, key, kl) && same(v, remove))
-                    drop = 1;
-            }
-        }
-        if (drop) {
-            (*removed)++;
-        } else {
-            memcpy(o + ol, p, ll);
-            ol += ll;
-        }
-        p += ll;
+    struct wsm_buf b;
+    wsm__buf_init(&b, 0);
+    enum wsm_err e =
+        wsmd__cfgfile_lines_text(text, strlen(text), key, add, remove, same, &b, removed);
+    if (!e)
+        e = wsm__buf_puts(&b, ""); /* NUL-terminated, even when empty */
+    if (e) {
+        wsm__buf_free(&b);
+        return e;
     }
-    if (add) {
-        if (ol && o[ol - 1] != '\n')
-            o[ol++] = '\n';
-        ol += (size_t)sprintf(o + ol, "%s = %s\n", key, add);
-    }
-    o[ol] = '\0';
-    *out = o;
+    *out = b.data; /* the buffer's malloc'd storage */
     return WSM_OK;
 }
 
-/* Rewrites the configuration file with one line added or removed: the
- * whole text to a temporary file beside it (same owner and mode), fsync,
- * rename over it; a reader sees the old file or the new one. */
 enum wsm_err wsmd__cfgl_file_edit(const char *key, const char *add, const char *remove,
                                   int (*same)(const char *, const char *), unsigned *removed)
 {
@@ -199,43 +156,9 @@ enum wsm_err wsmd__cfgl_file_edit(const char *key, const char *add, const char *
                   key);
         return WSM_OK;
     }
-    int fd = open(cfg_path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
-        if (fd >= 0)
-            close(fd);
-        return WSM_ERR_IO;
-    }
-    char *text = malloc((size_t)st.st_size + 1);
-    ssize_t got = text ? read(fd, text, (size_t)st.st_size) : -1;
-    close(fd);
-    if (got != (ssize_t)st.st_size) {
-        free(text);
-        return WSM_ERR_IO;
-    }
-    text[got] = '\0';
-    char *out = NULL;
-    enum wsm_err e = wsmd__cfgl_edit_text(text, key, add, remove, same, &out, removed);
-    free(text);
+    enum wsm_err e = wsmd__cfgfile_edit_lines(cfg_path, key, add, remove, same, removed);
     if (e)
-        return e;
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s.XXXXXX", cfg_path);
-    int t = mkostemp(tmp, O_CLOEXEC);
-    if (t < 0) {
-        free(out);
-        return WSM_ERR_IO;
-    }
-    size_t len = strlen(out);
-    int ok =
-        fchmod(t, st.st_mode & 07777) == 0 && write(t, out, len) == (ssize_t)len && fsync(t) == 0;
-    if (ok && fchown(t, st.st_uid, st.st_gid) != 0 && geteuid() == 0)
-        ok = 0;
-    free(out);
-    if (close(t) != 0 || !ok || rename(tmp, cfg_path) != 0) {
-        unlink(tmp);
-        return WSM_ERR_IO;
-    }
+        return e == WSM_ERR_NOT_FOUND ? WSM_ERR_IO : e;
     wsmd__log("event=config-written file=%s %s=\"%s\"", cfg_path, add ? "added" : "removed",
               add ? add : remove);
     return WSM_OK;

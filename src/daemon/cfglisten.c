@@ -37,6 +37,7 @@
 #include "ns.h"
 #include "privsep.h"
 #include "pswire.h"
+#include "reloadlisten.h"
 #ifdef WSMD_HAVE_CIM
 #include "cim.h"
 #include "cimops.h"
@@ -104,8 +105,17 @@ enum wsm_err wsmd__cfgl_monitor_listen(struct wsmd_server *srv, struct ps_msg *q
     const char *user = ps_get_str(q, WSMD_MAX_USER - 1);
     uint32_t op = ps_get_u32(q);
     const char *url = ps_get_str(q, 250);
-    if (!ps_end(q) || (op != CFGL_OP_ADD && op != CFGL_OP_REMOVE))
+    if (!ps_end(q) || (op != CFGL_OP_ADD && op != CFGL_OP_REMOVE && op != CFGL_OP_RELOAD))
         return WSM_ERR_INVALID_ARG;
+    if (op == CFGL_OP_RELOAD) {
+        int fd = -1, port = 0;
+        enum wsm_err e = wsmd__reloadl_monitor_bind(srv, url, &fd, &port);
+        if (!e) {
+            ps_put_i32(a, port);
+            ps_put_fd(a, fd);
+        }
+        return e;
+    }
     if (!wsmd__cfgl_monitor_may(srv, user))
         return WSM_ERR_ACCESS_DENIED;
     struct wsmd_listener nl;

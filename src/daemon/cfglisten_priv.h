@@ -7,6 +7,9 @@
 
 #define CFGL_OP_ADD 1u
 #define CFGL_OP_REMOVE 2u
+/* A listener the accepted config text names, bound for a SIGHUP reload
+ * (reloadlisten.c); no user: the root-owned file decides. */
+#define CFGL_OP_RELOAD 3u
 
 /* cfglines.c: a Listen URL into a listener's host, port and transport (0:
  * not one); two host names or addresses that are the same. */

@@ -1,6 +1,7 @@
 /* SIGHUP: the configuration read again and applied live (reload.h). */
 #include "reload.h"
 #include "reload_priv.h"
+#include "reloadlisten.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -244,9 +245,6 @@ static void log_diff(const struct diff *d)
         wsmd__log("event=reload-restart keys=%s message=\"changed in the file; they take effect "
                   "at the next restart\"",
                   d->restart);
-    if (d->listen)
-        wsmd__log("event=reload-restart keys=Listen message=\"listeners change with winrm "
-                  "create/delete winrm/config/listener, or at the next restart\"");
 }
 
 /* The heart of a reload, in any role: text (the file's, or the
@@ -268,6 +266,8 @@ static enum wsm_err reload_text(struct wsmd_server *srv, enum role role, const c
     int https = 0;
     for (size_t i = 0; i < srv->cfg.nlisteners; i++)
         https |= srv->cfg.listeners[i].https;
+    for (size_t i = 0; i < n.nlisteners; i++) /* one the reload opens (reloadlisten.c) */
+        https |= n.listeners[i].https;
     if (https && role != R_NETWORK) {
         /* Read again even when the paths are the same: a renewed
          * certificate is the common case. */
@@ -356,6 +356,14 @@ static enum wsm_err reload_text(struct wsmd_server *srv, enum role role, const c
         authz = NULL;
     }
     take_strings(&srv->cfg, &n, tls_changed);
+    if (d.listen) {
+        /* Listeners that went closed, new ones opened (reloadlisten.c). */
+        wsmd__reloadl_apply(srv,
+                            role == R_MONITOR   ? WSMD_RELOADL_MONITOR
+                            : role == R_NETWORK ? WSMD_RELOADL_NETWORK
+                                                : WSMD_RELOADL_SINGLE,
+                            rl.text, &n);
+    }
     if (tls_changed && role != R_MONITOR) {
         char fp[80];
         wsmd__tlscert_fingerprint(fp, sizeof(fp));

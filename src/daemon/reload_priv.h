@@ -13,7 +13,7 @@
 enum kclass {
     K_LIVE,    /* applied by the reload */
     K_RESTART, /* read at startup only */
-    K_LISTEN,  /* listeners: winrm create/delete, or a restart */
+    K_LISTEN,  /* listeners: opened and closed by the reload (reloadlisten.c) */
 };
 
 /* The key's class, or -1 for a key the table does not know. */

@@ -5,6 +5,7 @@ Kerberos and certificate paths go through wefsim.py)."""
 
 import os
 import re
+import time
 import shutil
 import subprocess
 import uuid
@@ -95,7 +96,13 @@ class Collector:
     def start(self):
         self.d = self.factory("-c", str(self.conf))
         self.base = f"http://127.0.0.1:{self.d.port}"
+        # The metrics listener's line may follow the main listener's by a
+        # moment (the log is written as each one opens): poll for it.
         m = METRICS_RE.search(self.d.log())
+        deadline = time.monotonic() + 5
+        while not m and "MetricsListen" in self.conf.read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)
+            m = METRICS_RE.search(self.d.log())
         self.metrics_url = m.group(1) + "/metrics" if m else None
         return self.d
 

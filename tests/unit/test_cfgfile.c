@@ -15,6 +15,11 @@
 #include "cfgfile.h"
 #include "tmpdir.h"
 
+static int same_str(const char *a, const char *b)
+{
+    return !strcmp(a, b);
+}
+
 /* Rewrites text with the edits; returns the new text (static). */
 static const char *rw(const char *text, const struct wsmd_cfgedit *ed, size_t n)
 {
@@ -137,6 +142,88 @@ static void test_edit_file(void **state)
     test_tmpdir_remove(dir);
 }
 
+/* The one scanner reads a line as config.c's loader does. */
+static void test_scanner_as_the_loader(void **state)
+{
+    (void)state;
+    struct wsmd_cfgline l;
+    const char *a = "\t Listen\f=  http://0.0.0.0:5985 \r # all";
+    assert_true(wsmd__cfgfile_scan(a, strlen(a), &l));
+    assert_int_equal(l.ke - l.ks, 6);
+    assert_memory_equal(a + l.ks, "Listen", 6);
+    assert_int_equal(l.ve - l.vs, strlen("http://0.0.0.0:5985"));
+    assert_memory_equal(a + l.vs, "http://0.0.0.0:5985", l.ve - l.vs);
+    assert_int_equal(a[l.cmt], '#');
+    const char *none[] = {"", "   ", "# Listen = x", "Listen", " = x", "Users # = x"};
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+        assert_false(wsmd__cfgfile_scan(none[i], strlen(none[i]), &l));
+    /* A NUL ends the line, as fgets() + strchr() in the loader. */
+    assert_false(wsmd__cfgfile_scan("Key\0= v", 7, &l));
+    /* A form feed before the key: the loader skips it, so does the editor
+     * (the line is changed, not a second one appended). */
+    struct wsmd_cfgedit ed = {"IdleTimeout", "5"};
+    assert_string_equal(rw("\fIdleTimeout = 1\n", &ed, 1), "\fIdleTimeout = 5\n");
+}
+
+/* Any key for the general editor (quickconfig's CertificateFile);
+ * repeatable keys added and removed. */
+static void test_set_text_and_lines(void **state)
+{
+    (void)state;
+    struct wsm_buf b;
+    wsm__buf_init(&b, 0);
+    struct wsmd_cfgedit ed[] = {{"CertificateFile", "/etc/wsmd/c.pem"}, {"KeyFile", NULL}};
+    const char *in = "# c\nKeyFile = /old\nCertificateFile=/old # was\n";
+    assert_int_equal(wsmd__cfgfile_set_text(in, strlen(in), ed, 2, &b), WSM_OK);
+    assert_string_equal(b.data, "# c\nCertificateFile = /etc/wsmd/c.pem # was\n");
+    wsm__buf_reset(&b);
+    assert_int_equal(wsmd__cfgfile_rewrite(in, strlen(in), ed, 2, &b), WSM_ERR_INVALID_ARG);
+    struct wsmd_cfgedit empty = {"", "x"};
+    assert_int_equal(wsmd__cfgfile_set_text(in, strlen(in), &empty, 1, &b), WSM_ERR_INVALID_ARG);
+    wsm__buf_free(&b);
+    unsigned removed = 9;
+    wsm__buf_init(&b, 0);
+    const char *t = "A = 1\nListen = x # one\nlisten=y\nListen = x";
+    assert_int_equal(
+        wsmd__cfgfile_lines_text(t, strlen(t), "Listen", "z", "x", same_str, &b, &removed), WSM_OK);
+    assert_string_equal(b.data, "A = 1\nlisten=y\nListen = z\n");
+    assert_int_equal(removed, 2);
+    wsm__buf_free(&b);
+}
+
+/* Nothing to change: the file is not written (quickconfig's second run). */
+static void test_write_unchanged_is_not_written(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    assert_int_equal(test_tmpdir_make(dir, sizeof(dir), "cfgfile"), 0);
+    snprintf(path, sizeof(path), "%s/wsmd.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("IdleTimeout = 5\n", f);
+    fclose(f);
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    struct wsmd_cfgedit ed = {"IdleTimeout", "5"};
+    assert_int_equal(wsmd__cfgfile_edit(path, &ed, 1), WSM_OK);
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino); /* no rename happened */
+    ed.value = "6";
+    assert_int_equal(wsmd__cfgfile_edit(path, &ed, 1), WSM_OK);
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_not_equal(before.st_ino, after.st_ino);
+    unsigned removed = 0;
+    assert_int_equal(
+        wsmd__cfgfile_edit_lines(path, "Listen", "http://0.0.0.0:1", NULL, NULL, &removed), WSM_OK);
+    f = fopen(path, "r");
+    char got[128] = "";
+    size_t n = fread(got, 1, sizeof(got) - 1, f);
+    got[n] = '\0';
+    fclose(f);
+    assert_string_equal(got, "IdleTimeout = 6\nListen = http://0.0.0.0:1\n");
+    test_tmpdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +233,9 @@ int main(void)
         cmocka_unit_test(test_prefix_is_not_the_key),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_edit_file),
+        cmocka_unit_test(test_scanner_as_the_loader),
+        cmocka_unit_test(test_set_text_and_lines),
+        cmocka_unit_test(test_write_unchanged_is_not_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
