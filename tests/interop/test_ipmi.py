@@ -697,3 +697,22 @@ def test_helper_protocol(sims, tmp_path):
     log = (tmp_path / "helper.stderr").read_text()
     assert "event=ipmi-session-open bmc=sim" in log and "bad frame from wsmd" in log, log
     assert "event=ipmi-helper-exit sessions=closed" in log and "password" not in log
+
+
+def test_single_process_starts_the_helper_itself(sims, wsmd_factory, users_file, tmp_path):
+    """Not separated (PrivilegeSeparation = no, or not root): wsmd starts
+    wsmd-ipmi itself, and ends it at exit."""
+    sim = sims()
+    hosts = hosts_file(tmp_path, {"bmc1": sim})
+    conf = tmp_path / "wsmd.conf"
+    conf.write_text(f"IpmiHosts = {hosts}\nPrivilegeSeparation = no\n")
+    d = wsmd_factory("-c", str(conf), "--listen", "http://127.0.0.1:0", "--users",
+                     str(users_file))
+    assert "role=network" not in d.log()
+    assert len(enum_json(d, WMI_HW + "NumericSensor")) == len(EXPECTED)
+    pids = subprocess.run(["pgrep", "-P", str(d.pid), "-x", "wsmd-ipmi"], capture_output=True,
+                          text=True).stdout.split()
+    assert len(pids) == 1, d.log()
+    d.stop()
+    assert not os.path.exists(f"/proc/{pids[0]}"), "wsmd-ipmi outlived wsmd"
+    assert "event=ipmi-helper-exit sessions=closed" in d.log()
