@@ -716,3 +716,18 @@ def test_single_process_starts_the_helper_itself(sims, wsmd_factory, users_file,
     d.stop()
     assert not os.path.exists(f"/proc/{pids[0]}"), "wsmd-ipmi outlived wsmd"
     assert "event=ipmi-helper-exit sessions=closed" in d.log()
+
+
+def test_wrong_password_is_its_own_fault(sims, wsmd_factory, users_file, tmp_path):
+    sim = sims()
+    hosts = hosts_file(tmp_path, {"good": sim, "bad": sim})
+    hosts.write_text(hosts.read_text().replace("bad 127.0.0.1:%d admin password" % sim.port,
+                                               "bad 127.0.0.1:%d admin wrong-pw" % sim.port))
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts)
+    c = Client(d.port)
+    ans = c.enumerate(WMI_HW + "NumericSensor", selectors={"SystemName": "bad"})
+    ans.expect_fault("w:InternalError")
+    assert "The BMC bad refused wsmd&apos;s session (check IpmiHosts)" in ans.text, ans.text
+    assert "wrong-pw" not in ans.text and "wrong-pw" not in d.log()
+    doc = enum_json(d, WMI_HW + "NumericSensor")
+    assert {x["NumericSensor"]["SystemName"] for x in doc} == {"good"}
