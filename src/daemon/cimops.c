@@ -208,10 +208,10 @@ enum wsm_err wsmd__cim_lookup(const struct cim_class *c, const struct cim_ctx *c
     return e;
 }
 
-static enum wsm_err namespace_ok(const struct wsm_envelope *env)
+static enum wsm_err namespace_ok(const struct wsm_envelope *env, const struct cim_class *c)
 {
     const char *ns = wsm__envelope_selector(env, "__cimnamespace");
-    if (ns && strcasecmp(ns, "root/cimv2") != 0)
+    if (ns && strcasecmp(ns, cim_class_namespace(c)) != 0)
         return WSM_ERR_DESTINATION_UNREACHABLE;
     return WSM_OK;
 }
@@ -274,7 +274,7 @@ enum wsm_err wsmd__cim_get(struct wsmd_call *call)
     const struct cim_class *c = wsmd__cim_class(call);
     if (!c)
         return WSM_ERR_DESTINATION_UNREACHABLE;
-    enum wsm_err e = namespace_ok(call->env);
+    enum wsm_err e = namespace_ok(call->env, c);
     if (e)
         return e;
     struct wsmd_cim_ident *id = malloc(sizeof(*id));
@@ -375,7 +375,7 @@ enum wsm_err wsmd__cim_put(struct wsmd_call *call)
         return WSM_ERR_DESTINATION_UNREACHABLE;
     if (!c->put)
         return WSM_ERR_ACTION_NOT_SUPPORTED;
-    enum wsm_err e = namespace_ok(call->env);
+    enum wsm_err e = namespace_ok(call->env, c);
     if (e)
         return e;
     struct wsmd_cim_ident *id = malloc(sizeof(*id));
@@ -421,7 +421,7 @@ enum wsm_err wsmd__cim_invoke(struct wsmd_call *call, const char *method)
             m = &c->methods[i];
     if (!m || !c->invoke)
         return WSM_ERR_ACTION_NOT_SUPPORTED;
-    enum wsm_err e = namespace_ok(call->env);
+    enum wsm_err e = namespace_ok(call->env, c);
     if (e)
         return e;
 
@@ -451,7 +451,7 @@ enum wsm_err wsmd__cim_invoke(struct wsmd_call *call, const char *method)
     if (!id)
         return WSM_ERR_NOMEM;
     wsmd__cim_ident(call, id);
-    if (!id->has_account) {
+    if (!id->has_account && !c->no_account) {
         free(id);
         call->fault_message = "The user has no local account to act as: wsmd runs as root and "
                               "acts as the local account of the same name; create it (useradd -m "

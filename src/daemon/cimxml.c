@@ -11,7 +11,9 @@ const char *wsmd__class_uri(const struct cim_class *c, const char *requested)
 {
     /* Answer in the form asked for: a WMI-form request gets WMI URIs. */
     if (requested && strstr(requested, "/wbem/wsman/1/wmi/"))
-        return cim_uri_prefix_wmi();
+        return cim_uri_prefix_wmi_for(c);
+    if (cim_class_is_hardware(c))
+        return cim_uri_prefix_wmi_for(c);
     if (strncmp(c->name, "Win32_", 6) == 0)
         return cim_uri_prefix_wmi();
     return cim_uri_prefix_dmtf();

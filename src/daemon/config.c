@@ -60,6 +60,8 @@ void wsmd__config_clear(struct wsmd_config *cfg)
     cfg->privsep_user = NULL;
     free(cfg->journal_dir);
     cfg->journal_dir = NULL;
+    free(cfg->ipmi_hosts);
+    cfg->ipmi_hosts = NULL;
     for (size_t i = 0; i < cfg->nallow; i++)
         free(cfg->allow[i]);
     free(cfg->allow);
@@ -440,6 +442,19 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
             return WSM_ERR_NOMEM;
         free(cfg->journal_dir);
         cfg->journal_dir = d;
+        return WSM_OK;
+    }
+    if (!strcasecmp(key, "IpmiHosts")) {
+        /* An absolute path: the monitor and a restarted network process
+         * must name the same file whatever their directory. The file
+         * itself is checked at start (ipmihosts.c). */
+        if (value[0] != '/')
+            return WSM_ERR_INVALID_ARG;
+        char *d = strdup(value);
+        if (!d)
+            return WSM_ERR_NOMEM;
+        free(cfg->ipmi_hosts);
+        cfg->ipmi_hosts = d;
         return WSM_OK;
     }
     if (!strcasecmp(key, "Users") || !strcasecmp(key, "PamService") ||

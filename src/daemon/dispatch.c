@@ -311,6 +311,18 @@ static enum wsm_err deny(struct wsmd_call *call, const char *family, unsigned ri
     return WSM_ERR_ACCESS_DENIED;
 }
 
+/* A provider's own words for its fault (cim_fault_message), if it left
+ * some and the handler did not say more. */
+static enum wsm_err with_message(struct wsmd_call *call, enum wsm_err e)
+{
+#ifdef WSMD_HAVE_CIM
+    const char *m = cim_fault_message_take(&call->env->arena);
+    if (e != WSM_OK && m && !call->fault_message)
+        call->fault_message = m;
+#endif
+    return e;
+}
+
 enum wsm_err wsmd__dispatch(struct wsmd_call *call)
 {
     const struct wsm_envelope *env = call->env;
@@ -329,12 +341,13 @@ enum wsm_err wsmd__dispatch(struct wsmd_call *call)
         for (const struct op *o = f->ops; o->action; o++)
             if (!strcmp(o->action, action))
                 return o->right == WSMD_RIGHT_OWN || (held & o->right)
-                           ? o->fn(call)
+                           ? with_message(call, o->fn(call))
                            : deny(call, f->name, o->right);
         const char *name;
         unsigned right;
         if (f->method && f->method(call, &name, &right))
-            return (held & right) ? f->invoke(call, name) : deny(call, f->name, right);
+            return (held & right) ? with_message(call, f->invoke(call, name))
+                                  : deny(call, f->name, right);
         return WSM_ERR_ACTION_NOT_SUPPORTED; /* a served resource, an action it does not do */
     }
     return is_known_action(action) ? WSM_ERR_DESTINATION_UNREACHABLE : WSM_ERR_ACTION_NOT_SUPPORTED;

@@ -666,7 +666,7 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
     if (!src && !all && !(cls = wsmd__cim_class(call)))
         return WSM_ERR_DESTINATION_UNREACHABLE;
     const char *ns = wsm__envelope_selector(env, "__cimnamespace");
-    if (!src && ns && strcasecmp(ns, "root/cimv2") != 0)
+    if (!src && ns && strcasecmp(ns, cls ? cim_class_namespace(cls) : "root/cimv2") != 0)
         return WSM_ERR_DESTINATION_UNREACHABLE;
     const char *owner = call->user ? call->user : "";
     e = quota_precheck(owner);
@@ -690,6 +690,13 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
     snprintf(c->owner, sizeof(c->owner), "%s", owner);
     c->cctx.user = c->owner;
     c->cctx.synthetic_count = call->srv->cfg.synthetic;
+    /* The SelectorSet as the enumeration's scope, for providers that
+     * take one (IPMI's SystemName); __cimnamespace is checked above. */
+    struct wsm_pair scope[WSM_MAX_SELECTORS];
+    for (size_t s = 0; s < env->nselectors && c->cctx.nscope < WSM_MAX_SELECTORS; s++)
+        if (strcasecmp(env->selectors[s].name, "__cimnamespace") != 0)
+            scope[c->cctx.nscope++] = env->selectors[s];
+    c->cctx.scope = c->cctx.nscope ? scope : NULL;
     e = read_filter(call, en, c, &cls);
     if (e) {
         ectx_free(c);
@@ -724,6 +731,8 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
         ectx_free(c);
         return e;
     }
+    c->cctx.scope = NULL; /* it pointed at this frame */
+    c->cctx.nscope = 0;
 
     int optimize = wsm__xml_child(en, WSM_NS_WSMAN, "OptimizeEnumeration") != NULL;
     unsigned long max = 0, count = 0;

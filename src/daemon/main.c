@@ -30,6 +30,7 @@
 #ifdef WSMD_HAVE_CIM
 #include "cim.h"
 #include "cimops.h"
+#include "ipmi.h"
 #endif
 #include "server.h"
 #include "negotiate.h"
@@ -300,6 +301,10 @@ int main(int argc, char **argv)
         goto out;
     if (wsmd__colconfig_finish(&srv.cfg) != WSM_OK)
         goto out;
+#ifdef WSMD_HAVE_CIM
+    if (wsmd__ipmi_setup(&srv.cfg) != WSM_OK) /* IpmiHosts: read here, as root when root */
+        goto out;
+#endif
     if (wsmd__certauth_new(&srv.cfg, geteuid() == 0, &srv.certauth) != WSM_OK)
         goto out;
     if (!srv.cfg.users_path && geteuid() != 0) {
@@ -498,6 +503,9 @@ out:
 #ifdef WSMD_HAVE_CIM
     wsmd__enum_shutdown();
     cim_synthetic_cleanup();
+    wsmd__ipmi_shutdown(); /* wsmd-ipmi closes its BMC sessions and ends */
+    wsmd__ipmi_stop();     /* and is reaped by whoever started it */
+    wsmd__ipmi_forget();
 #endif
 #ifdef WSMD_HAVE_SHELL
     shell_mgr_free(srv.shells);

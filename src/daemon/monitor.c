@@ -28,6 +28,7 @@
 #include "cfglisten.h"
 #ifdef WSMD_HAVE_CIM
 #include "cim.h"
+#include "ipmi.h"
 #endif
 #include "cgroup.h"
 #include "engine_internal.h"
@@ -671,6 +672,9 @@ static const struct request table[PS_TYPES] = {
     [PS_NOTIFY] = {"notify", wsmd__reload_req_notify},
     [PS_CFG_LISTEN] = {"cfg-listen", req_cfg_listen},
     [PS_CFG_CERTMAP] = {"cfg-certmap", req_cfg_certmap},
+#ifdef WSMD_HAVE_CIM
+    [PS_IPMI_CONNECT] = {"ipmi-connect", wsmd__ipmi_monitor_connect},
+#endif
 };
 
 /* Answers q into a: PS_REPLY, the error, then what the request adds. */

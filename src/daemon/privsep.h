@@ -41,6 +41,7 @@ enum ps_type {
     PS_CONFIG_SET = 14,   /* user, n x (key, set?, value) -> err (config file rewritten) */
     PS_CFG_LISTEN = 15,   /* user, op, URL -> err, port + the listening fd (cfglisten.c) */
     PS_CFG_CERTMAP = 16,  /* user, op, CertMapping line -> err (cfglisten.c) */
+    PS_IPMI_CONNECT = 17, /* -> err + a socket to a new wsmd-ipmi (ipmispawn.c) */
     PS_TYPES
 };
 

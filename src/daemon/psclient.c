@@ -14,6 +14,7 @@
 #include "engine_internal.h"
 #ifdef WSMD_HAVE_CIM
 #include "cim.h"
+#include "ipmi.h"
 #endif
 #include "negotiate.h"
 #include "privsep.h"
@@ -349,6 +350,29 @@ static long ps_proc_read(pid_t pid, int what, char *buf, size_t n)
     return len;
 }
 
+/* A socket to a new wsmd-ipmi, which the monitor starts (this process
+ * may not run programs) and configures (the passwords stay there). */
+static enum wsm_err ps_ipmi_connect(int *fd)
+{
+    struct ps_msg q, a;
+    ps_init(&q);
+    ps_init(&a);
+    ps_start(&q, PS_IPMI_CONNECT);
+    enum wsm_err e = call(&q, &a);
+    if (!e) {
+        *fd = ps_take_fd(&a);
+        if (*fd < 0 || !ps_end(&a))
+            e = WSM_ERR_INTERNAL;
+    }
+    if (e && *fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    ps_clear(&q);
+    ps_clear(&a);
+    return e;
+}
+
 static const struct cim_proc_ops remote_proc = {
     .create = ps_create,
     .terminate = ps_terminate,
@@ -419,6 +443,7 @@ void wsmd__psclient_start(struct wsmd_server *srv, const int fds[WSMD_PS_CHANNEL
     shell_set_proc_ops(&remote_ops);
 #ifdef WSMD_HAVE_CIM
     cim_process_set_ops(&remote_proc);
+    wsmd__ipmi_set_connector(ps_ipmi_connect);
 #endif
     wsmd__auth_detach_watcher(srv->auth);
     wsmd__auth_set_remote(srv->auth, remote_password, NULL);

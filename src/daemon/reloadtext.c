@@ -82,6 +82,7 @@ static const struct {
     {"SyslogTarget", K_RESTART},
     {"MetricsListen", K_RESTART},
     {"JournalDirectory", K_RESTART},
+    {"IpmiHosts", K_RESTART},
 };
 
 int wsmd__reload_key_class(const char *k)

@@ -129,6 +129,8 @@ struct wsmd_config {
     /* The event source (src/evsrc; docs/internals/evsrc.md): JournalDirectory,
      * a folder of journal files read instead of the system journal. */
     char *journal_dir;
+    /* IpmiHosts: the remote BMCs' file (docs/internals/ipmi.md); NULL: none. */
+    char *ipmi_hosts;
 };
 
 struct shell_mgr;

@@ -163,3 +163,26 @@ enum wsm_err cim_errno_shortage(int err)
         return WSM_OK;
     }
 }
+
+/* The message of the fault a provider is about to return, per thread:
+ * the request's handler runs on one thread from open to the fault. */
+static __thread char fault_msg[512];
+
+void cim_fault_message(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fault_msg, sizeof(fault_msg), fmt, ap);
+    va_end(ap);
+}
+
+const char *cim_fault_message_take(struct wsm_arena *a)
+{
+    if (!fault_msg[0] || !a) {
+        fault_msg[0] = '\0'; /* a NULL arena: just forget it */
+        return NULL;
+    }
+    const char *m = wsm__arena_strdup(a, fault_msg);
+    fault_msg[0] = '\0';
+    return m;
+}

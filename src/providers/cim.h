@@ -83,6 +83,11 @@ struct cim_ctx {
     const char *home;
     /* Test/bench only: the synthetic class's instance count (0: disabled). */
     unsigned long synthetic_count;
+    /* Enumerate only: the request's selectors (SelectorSet, without
+     * __cimnamespace), which a provider may take as the scope of the
+     * enumeration (IPMI: SystemName names one BMC). Valid during open. */
+    const struct wsm_pair *scope;
+    size_t nscope;
 };
 
 struct cim_method {
@@ -127,6 +132,11 @@ struct cim_class {
      * by name as text; after success target is updated. */
     enum wsm_err (*put)(const struct cim_ctx *ctx, struct cim_instance *target,
                         const struct wsm_pair *props, size_t nprops);
+
+    /* Methods that do not act as the caller's local account (IPMI's: the
+     * BMC acts for wsmd), so a name of the user file without a local
+     * account may call them (with the right to). */
+    int no_account;
 };
 
 /* ---- registry (src/providers/registry.c) --------------------------- */
@@ -144,6 +154,14 @@ const struct cim_class *cim_class_for_uri(const char *uri);
 const char *cim_uri_prefix_dmtf(void); /* "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/" */
 const char *
 cim_uri_prefix_wmi(void); /* "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/" */
+
+/* The IPMI classes of Windows' root/hardware namespace (NumericSensor,
+ * Sensor): reached only as .../wmi/root/hardware/<Class>. */
+int cim_class_is_hardware(const struct cim_class *c);
+/* "root/hardware" or "root/cimv2": what __cimnamespace must say. */
+const char *cim_class_namespace(const struct cim_class *c);
+/* The WMI-form URI prefix of a class (its namespace's). */
+const char *cim_uri_prefix_wmi_for(const struct cim_class *c);
 
 /* Frees what the synthetic class keeps (notes set by Put); at exit. */
 void cim_synthetic_cleanup(void);
@@ -177,6 +195,13 @@ void cim_system_name(char *buf, size_t n);
  * when it is such a shortage (EMFILE, ENFILE, ENOMEM, ENOBUFS), else
  * WSM_OK (an ordinary failure: the item is gone, say). */
 enum wsm_err cim_errno_shortage(int err);
+
+/* A provider that fails in a way the fault's standard text cannot say
+ * (a BMC that does not answer) sets the fault's message here, on the
+ * thread that runs the request; the dispatcher takes it (and clears it)
+ * when the handler returns an error. A NULL arena just forgets it. */
+void cim_fault_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *cim_fault_message_take(struct wsm_arena *a);
 
 /* Privilege separation (docs/internals/privsep.md): a process of
  * Win32_Process.Create is started, and Terminate's SIGKILL sent, by the

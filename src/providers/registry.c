@@ -16,11 +16,33 @@ FAMILY(cim_family_net);
 FAMILY(cim_family_process);
 FAMILY(cim_family_service);
 FAMILY(cim_family_synthetic);
+FAMILY(cim_family_ipmi);
+/* Windows' IPMI provider's classes (NumericSensor, Sensor...) live in
+ * the root/hardware namespace, and only there. */
+FAMILY(cim_family_hardware);
 
 static const struct cim_class *const *const families[] = {
-    cim_family_os,      cim_family_storage, cim_family_net,
-    cim_family_process, cim_family_service, cim_family_synthetic,
+    cim_family_os,      cim_family_storage,   cim_family_net,  cim_family_process,
+    cim_family_service, cim_family_synthetic, cim_family_ipmi, cim_family_hardware,
 };
+
+int cim_class_is_hardware(const struct cim_class *c)
+{
+    for (const struct cim_class *const *h = cim_family_hardware; h && *h; h++)
+        if (*h == c)
+            return 1;
+    return 0;
+}
+
+const char *cim_class_namespace(const struct cim_class *c)
+{
+    return c && cim_class_is_hardware(c) ? "root/hardware" : "root/cimv2";
+}
+
+const char *cim_uri_prefix_wmi_for(const struct cim_class *c)
+{
+    return c && cim_class_is_hardware(c) ? WMI_PREFIX "root/hardware/" : WMI_PREFIX "root/cimv2/";
+}
 
 const struct cim_class *cim_find_class(const char *name)
 {
@@ -68,7 +90,12 @@ const struct cim_class *cim_class_for_uri(const char *uri)
         name = uri + strlen(DMTF_PREFIX);
     } else if (strncasecmp(uri, WMI_PREFIX, strlen(WMI_PREFIX)) == 0) {
         const char *ns = uri + strlen(WMI_PREFIX);
-        /* WMI keeps the namespace in the path: root/cimv2 is ours. */
+        /* WMI keeps the namespace in the path: root/cimv2 is ours, and
+         * root/hardware for the IPMI classes. */
+        if (strncasecmp(ns, "root/hardware/", 14) == 0) {
+            const struct cim_class *c = cim_find_class(ns + 14);
+            return c && cim_class_is_hardware(c) && !strchr(ns + 14, '/') ? c : NULL;
+        }
         if (strncasecmp(ns, "root/cimv2/", 11) != 0)
             return NULL;
         name = ns + 11;
@@ -80,5 +107,7 @@ const struct cim_class *cim_class_for_uri(const char *uri)
      * under WMI, the others (CIM_, ours) under both. */
     if (c && strncasecmp(c->name, "Win32_", 6) == 0 && name == uri + strlen(DMTF_PREFIX))
         return NULL;
+    if (c && cim_class_is_hardware(c))
+        return NULL; /* root/hardware's own */
     return c;
 }

@@ -1,0 +1,77 @@
+/* wsmd-ipmi's parts (wsmd-ipmi.c: the request loop and the sessions;
+ * sensors.c; sel.c). One program: its cross-file names need no prefix.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ * Copyright 2026 The wsmd authors (see wsmd-ipmi.c and COPYING) */
+#ifndef WSMD_IPMI_HELPER_H
+#define WSMD_IPMI_HELPER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <freeipmi/freeipmi.h>
+
+#include "ipmiframe.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+#define KEEPALIVE_S 20 /* at most; ipmi_sim and most BMCs drop a session idle for ~60 s */
+#define QUEUE_MAX 32
+#define MAX_SDR_RECORDS 4096
+
+struct job {
+    struct job *next;
+    uint32_t id;
+    uint16_t op;
+};
+
+struct sdr_rec {
+    unsigned char *p;
+    unsigned n;
+};
+
+struct bmc {
+    struct ipmi_bmc cfg;
+    unsigned wflags;
+    pthread_t th;
+    pthread_mutex_t mu; /* queue and the state below */
+    pthread_cond_t cv;
+    struct job *head, *tail;
+    unsigned queued;
+    int state;
+    char msg[IPMI_MESSAGE_MAX + 1];
+    /* Owned by the BMC's thread. */
+    ipmi_ctx_t ctx;
+    ipmi_sdr_ctx_t sdr;
+    ipmi_sensor_read_ctx_t sread;
+    struct sdr_rec *recs;
+    size_t nrecs;
+    long long last_ok;  /* ms (CLOCK_MONOTONIC) of the last answer on the session */
+    char sdr_path[512]; /* the SDR cache file, open while the BMC is known */
+    /* The SEL as last read, valid while Get SEL Info reports the same
+     * last addition and erase: an enumeration then costs one command. */
+    struct ipmi_sel_entry *sel;
+    size_t nsel;
+    int sel_valid, sel_cut;
+    uint32_t sel_added, sel_erased;
+};
+
+long long now_ms(void);
+void logline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Copies a message, cut to fit. */
+void copy_msg(char *dst, size_t n, const char *src);
+/* Writes a finished frame whole, under the write lock. */
+void send_frame(struct ipmi_wbuf *w);
+void send_error(uint32_t id, uint16_t op, uint16_t st, const char *bmc, const char *msg);
+void set_state(struct bmc *b, int st, const char *msg);
+/* Closes the session (Close Session frees the BMC's slot) and drops the SDR. */
+void close_session(struct bmc *b);
+/* The reply status for a FreeIPMI api error number. */
+uint16_t status_of(int errnum);
+
+/* The BMC's thread runs these with a session open. */
+void do_sensors(struct bmc *b, uint32_t id);
+void do_sel(struct bmc *b, uint32_t id);
+void do_sel_clear(struct bmc *b, uint32_t id);
+
+#endif
