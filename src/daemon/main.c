@@ -35,6 +35,7 @@
 #include "negotiate.h"
 #include "colconfig.h"
 #include "collector.h"
+#include "forwarder.h"
 #include "privsep.h"
 #include "reload.h"
 #include "sdnotify.h"
@@ -414,6 +415,10 @@ int main(int argc, char **argv)
         }
         if (wsmd__collector_prepare_dirs(&srv.cfg, cu, cgid) != WSM_OK)
             goto out;
+        /* The forwarder's keytab, key, credentials and bookmarks: opened
+         * here, read by the network process (docs/internals/forwarder.md). */
+        if (wsmd__fwd_prepare(&srv.cfg, (unsigned)cu, (unsigned)cgid) != WSM_OK)
+            goto out;
     }
     if (srv.is_root && srv.cfg.privsep) {
         /* From here on this process is either the monitor, which returns
@@ -459,6 +464,8 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
 
+    if (wsmd__fwd_start(&srv) != WSM_OK)
+        goto stop;
     if (wsmd__http_start(&srv) != WSM_OK) {
         fprintf(stderr, "wsmd: cannot start the listeners (see the line above)\n");
         goto stop;
@@ -484,6 +491,7 @@ int main(int argc, char **argv)
     }
     rc = 0;
 stop:
+    wsmd__fwd_stop(&srv);
     wsmd__http_quiesce(&srv);
     wsmd__authq_stop(srv.authq); /* resumes the requests it holds; new ones check inline */
     wsmd__http_stop(&srv);

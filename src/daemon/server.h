@@ -126,6 +126,9 @@ struct wsmd_config {
     /* The event source (src/evsrc; docs/internals/evsrc.md): JournalDirectory,
      * a folder of journal files read instead of the system journal. */
     char *journal_dir;
+    /* The forwarder (src/forwarder; docs/internals/forwarder.md):
+     * EventForwarding and the Forwarder* keys; NULL: none. */
+    struct wsmd_fwdcfg *fwd;
 };
 
 struct shell_mgr;
@@ -145,6 +148,7 @@ struct wsmd_server {
     struct wsmd_parked *parked;       /* requests waiting (long-poll), for shutdown */
     struct wsmd_connguard *guard;     /* per-address limits, deadlines (connguard.h) */
     struct wsmd_collector *collector; /* NULL: no Subscriptions folder (collector.h) */
+    struct wsmd_forwarder *forwarder; /* src/forwarder; NULL: off */
 };
 
 typedef void (*wsmd_wake_fn)(void *arg);
