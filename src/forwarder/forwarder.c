@@ -370,10 +370,11 @@ static void send_batch(struct fwd_run *run, struct fsub *f, long long now)
 {
     struct wsm_envelope *env = NULL;
     long long t0 = now_ms();
-    enum wsm_err e = wsm__post(f->sess, f->body.data, f->body.len, 0, f->msgid, &env, NULL);
-    int acked = !e && env && env->action &&
-                !strcmp(env->action, "http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack");
+    char *raw = NULL;
+    enum wsm_err e = wsm__post(f->sess, f->body.data, f->body.len, 0, f->msgid, &env, &raw);
+    int acked = !e && raw && wsmd__fwd_is_ack(raw, strlen(raw), f->msgid);
     wsm__envelope_free(env);
+    free(raw);
     if (!acked) {
         wsmd__log("event=forwarder-retry collector=\"%s\" subscription=\"%s\" events=%zu "
                   "retry_ms=%lld error=\"%s\"",
