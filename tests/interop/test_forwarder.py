@@ -367,3 +367,143 @@ def test_kerberos_machine_keytab_with_encryption(wsmd_factory, jd, tmp_path, kdc
     lines = [ln for ln in col.d.log().splitlines()
              if f"user={principal}" in ln and "action=http" in ln]
     assert lines and all("sealed=1" in ln for ln in lines), lines
+
+
+# ---- on the wire, against a collector written here as Windows' writes it --------
+
+WIN_ENUM = """<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" \
+xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" \
+xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" \
+xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" \
+xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/subscription"><s:Header>\
+<a:Action>http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse</a:Action>\
+<a:RelatesTo>{relates}</a:RelatesTo></s:Header><s:Body><n:EnumerateResponse>\
+<n:EnumerationContext/><w:Items><m:Subscription><m:Version>uuid:{version}</m:Version>\
+<s:Envelope xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing" \
+xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><s:Header><w:OptionSet>\
+<w:Option Name="SubscriptionName">WinSub</w:Option>{compression}\
+<w:Option Name="ContentFormat">Raw</w:Option></w:OptionSet></s:Header><s:Body><e:Subscribe>\
+<e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Events">\
+<w:Heartbeats>PT3600.000S</w:Heartbeats><e:NotifyTo><a:Address>{notify}</a:Address>\
+<a:ReferenceParameters><e:Identifier>{version}</e:Identifier></a:ReferenceParameters>\
+</e:NotifyTo><w:MaxElements>3</w:MaxElements><w:MaxTime>PT0.300S</w:MaxTime>\
+<w:MaxEnvelopeSize Policy="Notify">512000</w:MaxEnvelopeSize>\
+<w:ContentEncoding>UTF-16</w:ContentEncoding></e:Delivery><w:Filter \
+Dialect="http://schemas.microsoft.com/win/2004/08/events/eventquery"><QueryList><Query Id="0">\
+<Select Path="Application">*</Select></Query></QueryList></w:Filter><w:SendBookmarks/>\
+</e:Subscribe></s:Body></s:Envelope></m:Subscription></w:Items><w:EndOfSequence/>\
+</n:EnumerateResponse></s:Body></s:Envelope>"""
+
+ACK = """<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" \
+xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"><s:Header>\
+<a:Action>http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack</a:Action>\
+<a:RelatesTo>{relates}</a:RelatesTo></s:Header><s:Body/></s:Envelope>"""
+
+
+class WireCollector:
+    """A minimal collector over plain HTTP: hands out one subscription as
+    Windows' collector writes it, keeps every delivery as it came."""
+
+    def __init__(self, sldc_on, ack=True):
+        import http.server
+        import threading
+        import uuid
+        self.sldc_on, self.ack = sldc_on, ack
+        self.version = str(uuid.uuid4()).upper()
+        self.deliveries = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if not self.headers.get("Authorization", "").startswith("Basic "):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", "Basic")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                reply = outer.handle(self.path, dict(self.headers), body)
+                data = reply.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def handle(self, path, headers, body):
+        import xml.etree.ElementTree as ET
+        import sldc
+        raw = body
+        if headers.get("Content-Encoding", "").upper() == "SLDC":
+            body = sldc.decompress(body)
+        text = body.decode("utf-16") if body[:2] == b"\xff\xfe" else body.decode()
+        root = ET.fromstring(text)
+        mid = root.find(".//{http://schemas.xmlsoap.org/ws/2004/08/addressing}MessageID").text
+        if path.endswith("/SubscriptionManager/WEC"):
+            comp = '<w:Option Name="Compression">SLDC</w:Option>' if self.sldc_on else ""
+            return WIN_ENUM.format(relates=mid, version=self.version, compression=comp,
+                                   notify=f"{self.base}/wsman/subscriptions/ABC")
+        with self.lock:
+            self.deliveries.append({"headers": headers, "raw": raw, "text": text, "root": root})
+        return ACK.format(relates=mid)
+
+    def events(self):
+        with self.lock:
+            ds = list(self.deliveries)
+        out = []
+        for d in ds:
+            for ev in d["root"].iter("{http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd}Event"):
+                out.append(ev.text)
+        return out
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("sldc_on", [True, False], ids=["sldc", "plain"])
+def test_wire_format_utf16_sldc_on_and_off(wsmd_factory, jd, tmp_path, sldc_on):
+    wc = WireCollector(sldc_on)
+    try:
+        fwd = Forwarder(wsmd_factory, tmp_path / "fwd", jd, wc.base)
+        fwd.wait_log(r"event=forwarder-subscribed .*subscription=\"WinSub\" .*sldc=%d utf16=1"
+                     % sldc_on)
+        t = tag()
+        for i in range(4):
+            jd.logger("-t", t, "-p", "user.err", f"wire {i} ]]> <&>")
+        wait_for(lambda: sum(t in e for e in wc.events()) >= 4, what="4 events",
+                 on_fail=fwd.log)
+        mine = [d for d in wc.deliveries if t in d["text"]]
+        for d in mine:
+            h = d["headers"]
+            assert ("SLDC" in h.get("Content-Encoding", "")) == sldc_on, h
+            assert "charset=UTF-16" in h["Content-Type"], h
+            if not sldc_on:
+                assert d["raw"][:2] == b"\xff\xfe"  # UTF-16LE with a BOM, as Windows
+            # Events mode, the Identifier echoed, the bookmark (SendBookmarks).
+            assert "http://schemas.dmtf.org/wbem/wsman/1/wsman/Events</a:Action>" in d["text"]
+            assert f">{wc.version}</Identifier>" in d["text"]
+            assert "<w:Bookmark><BookmarkList>" in d["text"] and "<w:AckRequested/>" in d["text"]
+        # MaxElements 3: the 4 events came in at least two batches.
+        assert len(mine) >= 2 and max(d["text"].count("<w:Event ") for d in mine) <= 3
+        import xml.etree.ElementTree as ET
+        for e in [e for e in wc.events() if t in e]:
+            ev = ET.fromstring(e)  # the event XML, intact through CDATA
+            ns = "{http://schemas.microsoft.com/win/2004/08/events/event}"
+            assert ev.find(f"{ns}System/{ns}Provider").get("Name") == t
+            assert ev.find(f"{ns}RenderingInfo") is None  # ContentFormat Raw
+            assert "]]> <&>" in ET.tostring(ev, encoding="unicode").replace("&gt;", ">") \
+                .replace("&lt;", "<").replace("&amp;", "&")
+    finally:
+        wc.close()
