@@ -337,8 +337,10 @@ static enum wsm_err seal_batch(struct fwd_run *run, struct fsub *f, int heartbea
 {
     struct wsm_buf bm, xml;
     wsm__buf_init(&bm, 0);
-    wsm__buf_init(&xml, f->cur.len + 4096);
-    enum wsm_err e = wsmd__evr_bookmark(f->r, &bm);
+    wsm__buf_init(&xml, 0); /* (the argument is a cap, not a size) */
+    enum wsm_err e = wsm__buf_reserve(&xml, f->cur.len + f->ncur * 128 + 4096);
+    if (!e)
+        e = wsmd__evr_bookmark(f->r, &bm);
     if (!e)
         e = wsmd__fwd_delivery_msg(&xml, &f->s, heartbeat ? WSMD_FWD_HEARTBEAT : WSMD_FWD_EVENTS,
                                    f->cur.data, f->cur.len, bm.data, f->msgid);
@@ -474,7 +476,7 @@ static void enumerate(struct fwd_run *run)
     size_t n = 0, skipped = 0;
     struct wsm_buf b;
     char msgid[64];
-    wsm__buf_init(&b, 2048);
+    wsm__buf_init(&b, 0);
     enum wsm_err e = wsmd__fwd_enumerate_msg(&b, run->t->url, fw->cfg->machine_id, msgid);
     struct wsm_envelope *env = NULL;
     char *raw = NULL;

@@ -507,3 +507,24 @@ def test_wire_format_utf16_sldc_on_and_off(wsmd_factory, jd, tmp_path, sldc_on):
                 .replace("&lt;", "<").replace("&amp;", "&")
     finally:
         wc.close()
+
+
+def test_large_batches_bounded_by_the_envelope(wsmd_factory, jd, tmp_path):
+    """Hundreds of entries at once: batches as large as MaxElements and
+    MaxEnvelopeSize allow (UTF-16), every entry once."""
+    t = tag()
+    for i in range(600):
+        jd.native([("MESSAGE", f"bulk {i} " + "x" * 200), ("SYSLOG_IDENTIFIER", t),
+                   ("PRIORITY", "6")])
+    col = collector(wsmd_factory, tmp_path / "col",
+                    {"Bulk": sub_xml("Bulk", max_items=500, read_existing=True)})
+    fwd = Forwarder(wsmd_factory, tmp_path / "fwd", jd, col.base)
+    wait_for(lambda: len(events_of(col, "Bulk", t)) >= 600, timeout=30, what="600 events",
+             on_fail=fwd.log)
+    msgs = sorted(int(e["Message"].split()[1]) for e in events_of(col, "Bulk", t))
+    assert msgs == list(range(600))
+    acked = [(int(n), int(b)) for n, b in re.findall(
+        r"event=forwarder-acked .*? events=(\d+) heartbeat=0 bytes=(\d+)", fwd.log())]
+    assert max(n for n, _ in acked) > 50, acked  # batched, not one by one
+    assert sum(n for n, _ in acked) == 600, acked  # each batch acknowledged once
+    assert max(b for _, b in acked) <= 512000, acked
