@@ -230,8 +230,14 @@ def test_restart_resumes_after_the_last_ack(wsmd_factory, jd, tmp_path):
     fwd.wait_log(r"event=forwarder-subscribed .*from=local-bookmark")
     wait_for(lambda: len(events_of(col, "App", t)) >= 7, what="the 4 written meanwhile",
              on_fail=fwd.log)
+    # A reload (SIGHUP) leaves the forwarder as it is (its keys need a restart).
+    os.kill(fwd.d.pid, signal.SIGHUP)
+    fwd.wait_log(r"event=reload")
+    write_n(jd, t, 7, 1)
+    wait_for(lambda: len(events_of(col, "App", t)) >= 8, what="one after the reload",
+             on_fail=fwd.log)
     time.sleep(0.5)
-    assert messages(col, "App", t) == list(range(7))
+    assert messages(col, "App", t) == list(range(8))
 
 
 def test_version_change_resubscribes_and_removal_ends(wsmd_factory, jd, tmp_path):
