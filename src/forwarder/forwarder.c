@@ -65,161 +65,7 @@ struct fwd_run {
     long long enum_backoff_ms;
 };
 
-struct wsmd_forwarder {
-    struct wsmd_server *srv;
-    struct wsmd_fwdcfg *cfg;
-    atomic_int stop;
-    int wake; /* eventfd */
-    char keytab[64], cert[64], key[64], ca[64];
-    char user[256], password[256];
-    struct fwd_run runs[FWD_MAX_TARGETS];
-};
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- credentials ------------------------------------------------------- */
-
-/* The monitor opened the file; this process copies it into a memfd of its
- * own, whose /proc/self/fd path GSSAPI and GnuTLS can open by name (the
- * original's would be refused to this account). */
-static int own_copy(int fd, char path[64])
-{
-    path[0] = '\0';
-    if (fd < 0)
-        return 0;
-    int m = memfd_create("wsmd-fwd", MFD_CLOEXEC);
-    if (m < 0)
-        return -1;
-    char buf[8192];
-    off_t off = 0;
-    for (;;) {
-        ssize_t n = pread(fd, buf, sizeof(buf), off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 || (n > 0 && write(m, buf, (size_t)n) != n)) {
-            close(m);
-            return -1;
-        }
-        if (n == 0)
-            break;
-        off += n;
-    }
-    explicit_bzero(buf, sizeof(buf));
-    snprintf(path, 64, "/proc/self/fd/%d", m);
-    return 0;
-}
-
-static int read_basic(struct wsmd_forwarder *fw, int fd)
-{
-    char buf[600];
-    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    char *colon = strchr(buf, ':');
-    int ok = colon && colon != buf && strlen(colon + 1) < sizeof(fw->password) &&
-             (size_t)(colon - buf) < sizeof(fw->user);
-    if (ok) {
-        *colon = '\0';
-        memcpy(fw->user, buf, (size_t)(colon - buf) + 1);
-        memcpy(fw->password, colon + 1, strlen(colon + 1) + 1);
-    }
-    explicit_bzero(buf, sizeof(buf));
-    return ok ? 0 : -1;
-}
-
-static wsm_session *session(struct wsmd_forwarder *fw, const char *url, char *err, size_t errlen)
-{
-    struct wsmd_fwdcfg *c = fw->cfg;
-    char principal[300];
-    struct wsm_session_opts o = {.url = url, .timeout_ms = 30000};
-    if (fw->user[0]) {
-        o.auth = WSM_AUTH_BASIC;
-        o.user = fw->user;
-        o.password = fw->password;
-    } else if (fw->cert[0]) {
-        o.auth = WSM_AUTH_CERTIFICATE;
-    } else {
-        o.auth = WSM_AUTH_KERBEROS;
-        if (c->principal)
-            snprintf(principal, sizeof(principal), "%s", c->principal);
-        else
-            snprintf(principal, sizeof(principal), "host/%s", c->machine_id);
-        o.user = principal;
-    }
-    wsm_session *s = NULL;
-    enum wsm_err e = wsm_session_new(&o, &s);
-    if (!e && fw->cert[0])
-        e = wsm_session_set_string(s, "CertificateFile", fw->cert);
-    if (!e && fw->key[0])
-        e = wsm_session_set_string(s, "KeyFile", fw->key);
-    if (!e && fw->ca[0])
-        e = wsm_session_set_string(s, "CAFile", fw->ca);
-    if (!e && fw->keytab[0] && o.auth == WSM_AUTH_KERBEROS)
-        e = wsm_session_set_string(s, "ClientKeytab", fw->keytab);
-    if (e) {
-        snprintf(err, errlen, "%s", s ? wsm_session_error(s) : wsm_strerror(e));
-        if (!*err)
-            snprintf(err, errlen, "%s", wsm_strerror(e));
-        wsm_session_free(s);
-        return NULL;
-    }
-    return s;
-}
-
-/* ---- durable bookmarks -------------------------------------------------- */
-
-/* One file per (collector, subscription): FNV-1a of the two, in hex. */
-static void state_name(const char *url, const char *sub, char out[40])
-{
-    unsigned long long h = 1469598103934665603ULL;
-    for (const char *p = url; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ '\n') * 1099511628211ULL;
-    for (const char *p = sub; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    snprintf(out, 40, "%016llx.bookmark", h);
-}
-
-static char *state_load(struct wsmd_fwdcfg *c, const char *name)
-{
-    int fd = openat(c->state_fd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    char *buf = malloc(65537);
-    ssize_t n = buf ? read(fd, buf, 65536) : -1;
-    close(fd);
-    if (n <= 0) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-/* Written to a temporary file, synced, renamed over the old one and the
- * folder synced: after a crash the file is the old bookmark or the new. */
-static int state_store(struct wsmd_fwdcfg *c, const char *name, const char *bm)
-{
-    char tmp[64];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-    int fd = openat(c->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    size_t len = strlen(bm);
-    int ok = write(fd, bm, len) == (ssize_t)len && fsync(fd) == 0;
-    close(fd);
-    if (!ok || renameat(c->state_fd, tmp, c->state_fd, name) != 0)
-        return -1;
-    fsync(c->state_fd);
-    return 0;
-}
 
 /* ---- one subscription --------------------------------------------------- */
 
@@ -254,8 +100,8 @@ static struct fsub *fsub_open(struct fwd_run *run, struct wsmd_fwdsub *s)
     wsm__buf_init(&f->cur, 0);
     wsm__buf_init(&f->body, 0);
     f->seen = 1;
-    f->last_sent_ms = now_ms();
-    state_name(run->t->url, sub_name(&f->s), f->state_name);
+    f->last_sent_ms = wsmd__fwd_now_ms();
+    wsmd__fwd_state_name(run->t->url, sub_name(&f->s), f->state_name);
     char why[256] = "";
     enum wsm_err e = wsmd__evq_compile(f->s.query, strlen(f->s.query), &f->q, why, sizeof(why));
     if (e) {
@@ -268,7 +114,7 @@ static struct fsub *fsub_open(struct fwd_run *run, struct wsmd_fwdsub *s)
     /* Where to start: our own bookmark (what the collector last Acked),
      * else the collector's, else the Subscribe's ReadExistingEvents, else
      * new events only. */
-    char *mine = state_load(fw->cfg, f->state_name);
+    char *mine = wsmd__fwd_state_load(fw->cfg, f->state_name);
     const char *from = "now";
     struct wsmd_evreader_opts o = {.query = f->q,
                                    .rendered = f->s.rendered,
@@ -297,7 +143,7 @@ static struct fsub *fsub_open(struct fwd_run *run, struct wsmd_fwdsub *s)
     }
     free(mine);
     char err[512] = "";
-    if (!e && !(f->sess = session(fw, f->s.notify_to, err, sizeof(err))))
+    if (!e && !(f->sess = wsmd__fwd_session(fw, f->s.notify_to, err, sizeof(err))))
         e = WSM_ERR_INVALID_ARG;
     if (!e)
         e = wsm__session_set_body_format(
@@ -328,7 +174,7 @@ static void fill(struct fsub *f)
         if (wsmd__evr_next(f->r, &f->cur) != WSM_OK)
             break;
         if (!f->ncur++)
-            f->first_ms = now_ms();
+            f->first_ms = wsmd__fwd_now_ms();
     }
 }
 
@@ -371,7 +217,7 @@ static enum wsm_err seal_batch(struct fwd_run *run, struct fsub *f, int heartbea
 static void send_batch(struct fwd_run *run, struct fsub *f, long long now)
 {
     struct wsm_envelope *env = NULL;
-    long long t0 = now_ms();
+    long long t0 = wsmd__fwd_now_ms();
     char *raw = NULL;
     enum wsm_err e = wsm__post(f->sess, f->body.data, f->body.len, 0, f->msgid, &env, &raw);
     int acked = !e && raw && wsmd__fwd_is_ack(raw, strlen(raw), f->msgid);
@@ -388,7 +234,7 @@ static void send_batch(struct fwd_run *run, struct fsub *f, long long now)
     }
     /* Acked: the position is stored before anything else is read past it,
      * so a restart resumes exactly after this batch. */
-    if (f->bookmark && state_store(run->fw->cfg, f->state_name, f->bookmark) != 0)
+    if (f->bookmark && wsmd__fwd_state_store(run->fw->cfg, f->state_name, f->bookmark) != 0)
         wsmd__log("event=forwarder-error collector=\"%s\" subscription=\"%s\" "
                   "error=\"cannot store the bookmark: %s\"",
                   run->t->url, sub_name(&f->s), strerror(errno));
@@ -396,11 +242,11 @@ static void send_batch(struct fwd_run *run, struct fsub *f, long long now)
                "event=forwarder-acked collector=\"%s\" subscription=\"%s\" events=%zu "
                "heartbeat=%d bytes=%zu ms=%lld",
                run->t->url, sub_name(&f->s), f->nbatch, f->heartbeat, f->body.len,
-               now_ms() - t0);
+               wsmd__fwd_now_ms() - t0);
     wsm__buf_reset(&f->body);
     free(f->bookmark);
     f->bookmark = NULL;
-    f->last_sent_ms = now_ms();
+    f->last_sent_ms = wsmd__fwd_now_ms();
 }
 
 static void end_subscription(struct fwd_run *run, struct fsub *f)
@@ -437,7 +283,7 @@ static long long step(struct fwd_run *run, struct fsub *f, long long now)
     size_t env = f->s.max_envelope ? f->s.max_envelope : DEFAULT_MAX_ENVELOPE;
     size_t max_bytes = (f->s.utf16 ? env / 2 : env) * 3 / 4;
     long long due = f->ncur ? f->first_ms + f->s.max_time_ms : 0;
-    now = now_ms();
+    now = wsmd__fwd_now_ms();
     if (f->ncur && (f->ncur >= max_n || f->cur.len >= max_bytes || now >= due)) {
         if (!seal_batch(run, f, 0)) {
             send_batch(run, f, now);
@@ -466,8 +312,8 @@ static void enumerate(struct fwd_run *run)
 {
     struct wsmd_forwarder *fw = run->fw;
     char err[512] = "";
-    long long now = now_ms();
-    if (!run->mgr && !(run->mgr = session(fw, run->t->url, err, sizeof(err)))) {
+    long long now = wsmd__fwd_now_ms();
+    if (!run->mgr && !(run->mgr = wsmd__fwd_session(fw, run->t->url, err, sizeof(err)))) {
         wsmd__log("event=forwarder-error collector=\"%s\" error=\"%s\"", run->t->url, err);
         run->next_enum_ms = now + (long long)run->t->refresh_s * 1000;
         return;
@@ -551,12 +397,12 @@ static void *run_main(void *arg)
     struct fwd_run *run = arg;
     struct wsmd_forwarder *fw = run->fw;
     while (!atomic_load(&fw->stop)) {
-        long long now = now_ms();
+        long long now = wsmd__fwd_now_ms();
         if (now >= run->next_enum_ms)
             enumerate(run);
         long long next = run->next_enum_ms;
         for (size_t i = 0; i < run->nsubs && !atomic_load(&fw->stop); i++) {
-            long long t = step(run, run->subs[i], now_ms());
+            long long t = step(run, run->subs[i], wsmd__fwd_now_ms());
             if (t < next)
                 next = t;
         }
@@ -566,7 +412,7 @@ static void *run_main(void *arg)
         for (size_t i = 0; i < run->nsubs; i++)
             if (!run->subs[i]->body.len)
                 p[np++] = (struct pollfd){.fd = wsmd__evr_fd(run->subs[i]->r), .events = POLLIN};
-        now = now_ms();
+        now = wsmd__fwd_now_ms();
         long long wait = next - now;
         if (wait < 0)
             wait = 0;
@@ -594,16 +440,21 @@ enum wsm_err wsmd__fwd_start(struct wsmd_server *srv)
     fw->srv = srv;
     fw->cfg = c;
     fw->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    int bad = fw->wake < 0 || own_copy(c->fd[FWD_KEYTAB], fw->keytab) ||
-              own_copy(c->fd[FWD_CERT], fw->cert) || own_copy(c->fd[FWD_KEY], fw->key) ||
-              own_copy(c->fd[FWD_CA], fw->ca) ||
-              (c->fd[FWD_CREDS] >= 0 && read_basic(fw, c->fd[FWD_CREDS]));
+    int bad = fw->wake < 0 || wsmd__fwd_own_copy(c->fd[FWD_KEYTAB], fw->keytab) ||
+              wsmd__fwd_own_copy(c->fd[FWD_CERT], fw->cert) || wsmd__fwd_own_copy(c->fd[FWD_KEY], fw->key) ||
+              wsmd__fwd_own_copy(c->fd[FWD_CA], fw->ca) ||
+              (c->fd[FWD_CREDS] >= 0 && wsmd__fwd_read_basic(fw, c->fd[FWD_CREDS]));
     if (bad) {
         fprintf(stderr, "wsmd: the forwarder cannot read its credentials\n");
         if (fw->wake >= 0)
             close(fw->wake);
         free(fw);
         return WSM_ERR_IO;
+    }
+    if (!(fw->runs = calloc(c->ntargets, sizeof(*fw->runs)))) {
+        close(fw->wake);
+        free(fw);
+        return WSM_ERR_NOMEM;
     }
     srv->forwarder = fw;
     for (size_t i = 0; i < c->ntargets; i++) {
@@ -630,9 +481,10 @@ void wsmd__fwd_stop(struct wsmd_server *srv)
     if (write(fw->wake, &one, sizeof(one)) < 0) {
         /* the threads see stop at their next wake-up anyway */
     }
-    for (size_t i = 0; i < FWD_MAX_TARGETS; i++)
+    for (size_t i = 0; i < fw->cfg->ntargets; i++)
         if (fw->runs[i].started)
             pthread_join(fw->runs[i].th, NULL);
+    free(fw->runs);
     close(fw->wake);
     explicit_bzero(fw->password, sizeof(fw->password));
     free(fw);

@@ -6,8 +6,10 @@
  *               m:Subscription (its Version and its Subscribe envelope)
  *   fwdsend.c   the messages a source sends (Enumerate, Events, Heartbeat,
  *               SubscriptionEnd) and their bodies (UTF-16, SLDC)
- *   forwarder.c the configuration (EventForwarding...), one thread per
- *               collector, the durable bookmarks */
+ *   fwdconfig.c the configuration (EventForwarding, Forwarder*) and the
+ *               descriptors root opens before the split
+ *   fwdstate.c  credentials, sessions, the durable bookmarks
+ *   forwarder.c one thread per collector */
 #ifndef WSMD_FORWARDER_H
 #define WSMD_FORWARDER_H
 
