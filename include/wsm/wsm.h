@@ -152,6 +152,10 @@ enum wsm_err wsm_session_set(wsm_session *s, const char *name, long value);
  *   "SPN"              GSSAPI target name "service@host" (Negotiate, NTLM,
  *                      Kerberos; default "HTTP@" the URL's host; no effect
  *                      with the other schemes)
+ *   "ClientKeytab"     a keytab (path) to get the Kerberos credentials of
+ *                      the session's user from, instead of the credential
+ *                      cache (a service's machine principal); the tickets
+ *                      stay in memory (Negotiate, Kerberos)
  * WSM_ERR_INVALID_ARG for an unknown name or an empty value. Set them
  * before the first request. */
 enum wsm_err wsm_session_set_string(wsm_session *s, const char *name, const char *value);

@@ -15,6 +15,7 @@
 #include "authz.h"
 #include "certauth.h"
 #include "colconfig.h"
+#include "fwd_priv.h"
 #include "envelope.h"
 #include "log.h"
 #include "negotiate.h"
@@ -40,6 +41,7 @@ void wsmd__config_defaults(struct wsmd_config *cfg)
 void wsmd__config_clear(struct wsmd_config *cfg)
 {
     wsmd__colconfig_clear(cfg);
+    wsmd__fwdconfig_clear(cfg);
     free(cfg->users_path);
     free(cfg->pam_service);
     free(cfg->config_path);
@@ -373,6 +375,8 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
     enum wsm_err ce = wsmd__colconfig_set(cfg, key, value);
     if (ce != WSM_ERR_NOT_FOUND)
         return ce; /* the event collector's (colconfig.c) */
+    if ((ce = wsmd__fwdconfig_set(cfg, key, value)) != WSM_ERR_NOT_FOUND)
+        return ce; /* the forwarder's (src/forwarder/fwdconfig.c) */
     if (!strcasecmp(key, "Allow"))
         return add_allow(cfg, value);
     if (!strcasecmp(key, "ClientCAFile") || !strcasecmp(key, "CertMapping"))

@@ -37,6 +37,7 @@
 #include "colconfig.h"
 #include "collector.h"
 #include "evsub.h"
+#include "forwarder.h"
 #include "privsep.h"
 #include "reload.h"
 #include "sdnotify.h"
@@ -422,6 +423,10 @@ int main(int argc, char **argv)
             goto out;
         if (wsmd__evs_prepare_dir(&srv.cfg, cu, cgid) != WSM_OK)
             goto out;
+        /* The forwarder's keytab, key, credentials and bookmarks: opened
+         * here, read by the network process (docs/internals/forwarder.md). */
+        if (wsmd__fwd_prepare(&srv.cfg, (unsigned)cu, (unsigned)cgid) != WSM_OK)
+            goto out;
     }
     if (srv.is_root && srv.cfg.privsep) {
         /* From here on this process is either the monitor, which returns
@@ -468,6 +473,8 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
 
+    if (wsmd__fwd_start(&srv) != WSM_OK)
+        goto stop;
     if (wsmd__http_start(&srv) != WSM_OK) {
         fprintf(stderr, "wsmd: cannot start the listeners (see the line above)\n");
         goto stop;
@@ -493,6 +500,7 @@ int main(int argc, char **argv)
     }
     rc = 0;
 stop:
+    wsmd__fwd_stop(&srv);
     wsmd__http_quiesce(&srv);
     wsmd__authq_stop(srv.authq); /* resumes the requests it holds; new ones check inline */
     wsmd__http_stop(&srv);

@@ -83,6 +83,13 @@ static const struct {
     {"MetricsListen", K_RESTART},
     {"JournalDirectory", K_RESTART},
     {"IpmiHosts", K_RESTART},
+    {"EventForwarding", K_RESTART},
+    {"ForwarderPrincipal", K_RESTART},
+    {"ForwarderKeytab", K_RESTART},
+    {"ForwarderCertificate", K_RESTART},
+    {"ForwarderKey", K_RESTART},
+    {"ForwarderCredentials", K_RESTART},
+    {"ForwarderCAFile", K_RESTART},
 };
 
 int wsmd__reload_key_class(const char *k)

@@ -131,6 +131,9 @@ struct wsmd_config {
     char *journal_dir;
     /* IpmiHosts: the remote BMCs' file (docs/internals/ipmi.md); NULL: none. */
     char *ipmi_hosts;
+    /* The forwarder (src/forwarder; docs/internals/forwarder.md):
+     * EventForwarding and the Forwarder* keys; NULL: none. */
+    struct wsmd_fwdcfg *fwd;
 };
 
 struct shell_mgr;
@@ -150,6 +153,7 @@ struct wsmd_server {
     struct wsmd_parked *parked;       /* requests waiting (long-poll), for shutdown */
     struct wsmd_connguard *guard;     /* per-address limits, deadlines (connguard.h) */
     struct wsmd_collector *collector; /* NULL: no Subscriptions folder (collector.h) */
+    struct wsmd_forwarder *forwarder; /* src/forwarder; NULL: off */
 };
 
 typedef void (*wsmd_wake_fn)(void *arg);

@@ -248,8 +248,22 @@ static enum wsm_err curl_post(const wsm_session *s, struct wsm_conn *conn, const
     struct curl_slist *h = NULL;
     char ctline[300], *authz = NULL;
     snprintf(ctline, sizeof(ctline), "Content-Type: %s",
-             x->content_type ? x->content_type : "application/soap+xml;charset=UTF-8");
+             x->content_type  ? x->content_type
+             : s->body_type ? s->body_type
+                              : "application/soap+xml;charset=UTF-8");
     enum wsm_err e = curl_add(&h, ctline);
+    /* wsm__session_set_body_format's lines, one by one without CRLF. */
+    for (const char *p = s->extra_headers; !e && p && *p && len;) {
+        size_t n = strcspn(p, "\r\n");
+        char *line = n ? strndup(p, n) : NULL;
+        if (n && !line)
+            e = WSM_ERR_NOMEM;
+        else if (n)
+            e = curl_add(&h, line);
+        free(line);
+        p += n;
+        p += strspn(p, "\r\n");
+    }
     if (!e)
         e = curl_add(&h, "Expect:");
     if (!e && anonymous)
@@ -361,12 +375,24 @@ static enum wsm_err raw_post(const wsm_session *s, struct wsm_conn *c, const str
         hdrs = s->auth_header;
     else if (s->auth == WSM_AUTH_CERTIFICATE)
         hdrs = CERT_AUTH_HEADER "\r\n";
+    /* The caller's own header lines (wsm__session_set_body_format: an
+     * event source's Content-Encoding) after the authentication's. */
+    char both[1024];
+    if (s->extra_headers && x->len) {
+        if ((size_t)snprintf(both, sizeof(both), "%s%s", hdrs ? hdrs : "", s->extra_headers) >=
+            sizeof(both)) {
+            snprintf(err, errlen, "request headers too long");
+            return WSM_ERR_INVALID_ARG;
+        }
+        hdrs = both;
+    }
+    const char *ctype = x->content_type ? x->content_type : s->body_type;
     struct wsm_http_request rq = {.headers = hdrs,
                                   .body = x->body,
                                   .len = x->len,
                                   .timeout_ms = request_timeout_ms(s),
                                   .connect_timeout_ms = s->timeout_ms,
-                                  .content_type = x->content_type,
+                                  .content_type = ctype,
                                   .bound_gen = x->bound_gen,
                                   .headers_out = x->hdrs};
     return wsm__http_post(&c->http, &rq, resp, status, err, errlen);
@@ -765,9 +791,28 @@ void wsm_session_free(wsm_session *s)
     free(s->cert_file);
     free(s->key_file);
     free(s->ca_file);
+    free(s->extra_headers);
+    free(s->body_type);
     free(s->user);
     free(s->url);
     free(s);
+}
+
+enum wsm_err wsm__session_set_body_format(wsm_session *s, const char *content_type,
+                                          const char *headers)
+{
+    char *t = content_type ? strdup(content_type) : NULL;
+    char *h = headers ? strdup(headers) : NULL;
+    if ((content_type && !t) || (headers && !h)) {
+        free(t);
+        free(h);
+        return WSM_ERR_NOMEM;
+    }
+    free(s->body_type);
+    free(s->extra_headers);
+    s->body_type = t;
+    s->extra_headers = h;
+    return WSM_OK;
 }
 
 const char *wsm_session_error(const wsm_session *s)
@@ -825,6 +870,11 @@ enum wsm_err wsm_session_set_string(wsm_session *s, const char *name, const char
         /* Only Negotiate, NTLM and Kerberos have a target name: for other
          * sessions it is accepted and has no effect. */
         return s->gss ? wsm__gss_cred_set_spn(s->gss, value) : WSM_OK;
+    }
+    if (!strcasecmp(name, "ClientKeytab")) {
+        if (!value || !*value)
+            return WSM_ERR_INVALID_ARG;
+        return s->gss ? wsm__gss_cred_set_keytab(s->gss, value) : WSM_OK;
     }
     char **slot = !strcasecmp(name, "CertificateFile") ? &s->cert_file
                   : !strcasecmp(name, "KeyFile")       ? &s->key_file

@@ -40,6 +40,8 @@ struct wsm_session {
     char *cert_file, *key_file; /* "CertificateFile", "KeyFile" (https, certificate auth) */
     char *ca_file;              /* "CAFile": trust these instead of the system's CAs */
     struct wsm_conn *conn;      /* the session's own connection (made on first use) */
+    char *extra_headers;        /* wsm__session_set_body_format; NULL: none */
+    char *body_type;            /* its Content-Type; NULL: SOAP in UTF-8 */
     char error[512];
     unsigned long fault_code;
     char fault_subcode[64]; /* local name of s:Subcode/s:Value, e.g. "TimedOut" */
@@ -59,6 +61,14 @@ enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymo
  * error text says so). Frees b. */
 enum wsm_err wsm__post_built(wsm_session *s, struct wsm_buf *b, enum wsm_err built,
                              const char *message_id, struct wsm_envelope **env);
+
+/* How the bodies the caller gives wsm__conn_post are encoded, for an event
+ * source that sends UTF-16 and SLDC: content_type replaces the SOAP UTF-8
+ * type of plain requests (sealed ones keep the multipart type) and headers
+ * ("Name: value\r\n" lines, such as "Content-Encoding: SLDC\r\n") go with
+ * every request that has a body. NULL restores the default. */
+enum wsm_err wsm__session_set_body_format(wsm_session *s, const char *content_type,
+                                          const char *headers);
 
 /* Sets the session's error text. */
 void wsm__session_errorf(wsm_session *s, const char *fmt, ...)

@@ -61,6 +61,8 @@ static void kinit_hint(const struct wsm_gss_cred *c, OM_uint32 maj, char *err, s
 struct wsm_gss_cred {
     enum wsm_gss_kind kind;
     char *user, *password, *target;
+    char *client_keytab; /* "ClientKeytab": initiate from this keytab */
+    char ccache[64];     /* its own MEMORY: cache, so no ticket leaves the process */
     pthread_mutex_t mu;
     int acquired; /* tried: cred and error hold the outcome */
     enum wsm_err status;
@@ -141,6 +143,23 @@ enum wsm_err wsm__gss_cred_set_spn(struct wsm_gss_cred *c, const char *spn)
     return WSM_OK;
 }
 
+enum wsm_err wsm__gss_cred_set_keytab(struct wsm_gss_cred *c, const char *path)
+{
+    char *t = path ? strdup(path) : NULL;
+    if (!t)
+        return path ? WSM_ERR_NOMEM : WSM_ERR_INVALID_ARG;
+    pthread_mutex_lock(&c->mu);
+    if (c->acquired) {
+        pthread_mutex_unlock(&c->mu);
+        free(t);
+        return WSM_ERR_INVALID_ARG;
+    }
+    free(c->client_keytab);
+    c->client_keytab = t;
+    pthread_mutex_unlock(&c->mu);
+    return WSM_OK;
+}
+
 void wsm__gss_cred_free(struct wsm_gss_cred *c)
 {
     OM_uint32 min;
@@ -158,6 +177,7 @@ void wsm__gss_cred_free(struct wsm_gss_cred *c)
     }
     free(c->user);
     free(c->target);
+    free(c->client_keytab);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -211,6 +231,16 @@ static void acquire(struct wsm_gss_cred *c)
         gss_buffer_desc pb = {strlen(c->password), c->password};
         maj = wsm__gss.acquire_cred_with_password(&min, un, &pb, GSS_C_INDEFINITE, &mechs,
                                                   GSS_C_INITIATE, &c->cred, NULL, NULL);
+    } else if (c->client_keytab) {
+        /* A service with a keytab (the forwarder's machine principal): the
+         * ticket is got from the key, into a cache of this credential's
+         * own, without touching the process's environment. */
+        snprintf(c->ccache, sizeof(c->ccache), "MEMORY:wsm-%p", (void *)c);
+        gss_key_value_element_desc kv[2] = {{"client_keytab", c->client_keytab},
+                                            {"ccache", c->ccache}};
+        gss_key_value_set_desc store = {2, kv};
+        maj = wsm__gss.acquire_cred_from(&min, un, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE,
+                                         &store, &c->cred, NULL, NULL);
     } else if (un != GSS_C_NO_NAME || c->kind == WSM_GSS_SPNEGO) {
         maj = wsm__gss.acquire_cred(&min, un, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE, &c->cred,
                                     NULL, NULL);

@@ -31,6 +31,9 @@ enum wsm_err wsm__gss_cred_new(enum wsm_gss_kind kind, const char *user, const c
 void wsm__gss_cred_free(struct wsm_gss_cred *c);
 /* Replaces the target name ("service@host") before the first context. */
 enum wsm_err wsm__gss_cred_set_spn(struct wsm_gss_cred *c, const char *spn);
+/* Initiates from this keytab (a path GSSAPI opens) instead of the user's
+ * credential cache; before the first context. */
+enum wsm_err wsm__gss_cred_set_keytab(struct wsm_gss_cred *c, const char *path);
 /* The HTTP scheme: "Negotiate" or "Kerberos". */
 const char *wsm__gss_scheme(const struct wsm_gss_cred *c);
 const char *wsm__gss_scheme_of_ctx(const struct wsm_gss_ctx *x);

@@ -21,7 +21,8 @@ ALIASES = {"maxenvelopesizekb"}
 
 def parser_keys():
     keys = set()
-    for src in ("src/daemon/config.c", "src/collector/colconfig.c"):
+    for src in ("src/daemon/config.c", "src/collector/colconfig.c",
+                "src/forwarder/fwdconfig.c"):
         text = (TOP / src).read_text()
         keys |= set(re.findall(r'strcasecmp\(key, "([A-Za-z]+)"\)', text))
     assert len(keys) > 30, "the key pattern no longer matches config.c"

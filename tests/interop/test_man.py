@@ -161,7 +161,7 @@ def test_every_switch_of_the_parser_is_documented(tool):
 
 def config_keys():
     keys = set()
-    for f in ["src/daemon/config.c", "src/collector/colconfig.c"]:
+    for f in ["src/daemon/config.c", "src/collector/colconfig.c", "src/forwarder/fwdconfig.c"]:
         keys |= set(re.findall(r'strcasecmp\(key, "([A-Za-z]+)"\)', (REPO / f).read_text()))
     return keys
 
