@@ -82,7 +82,7 @@ static void cpurec_init(struct cpurec *r, int cpu)
     memset(r, 0, sizeof(*r));
     r->cpu = cpu;
     r->phys_id = r->core_id = r->family = r->model = r->stepping = r->implementer = -1;
-    r->hypervisor = r->virt = -1;
+    r->hypervisor = r->virt = r->nx = -1;
 }
 
 static int has_word(const char *list, const char *w)
@@ -121,6 +121,7 @@ static void cpurec_field(struct cpurec *r, const char *k, const char *v)
     } else if (strcmp(k, "flags") == 0) {
         r->hypervisor = (signed char)has_word(v, "hypervisor");
         r->virt = (signed char)(has_word(v, "vmx") || has_word(v, "svm"));
+        r->nx = (signed char)has_word(v, "nx");
     }
 }
 
@@ -483,41 +484,41 @@ void os__set_dmi_id(struct cim_instance *i, const char *prop, const char *file)
 /* ---- Win32_Processor / CIM_Processor: one instance per package ------- */
 
 static const struct cim_prop win32_cpu_props[] = {
-    {"DeviceID", CIM_STRING, CIM_KEY},
-    {"Name", CIM_STRING, 0},
+    {"AddressWidth", CIM_UINT16, 0},
+    {"Architecture", CIM_UINT16, 0},
     {"Caption", CIM_STRING, 0},
-    {"Description", CIM_STRING, 0},
-    {"Manufacturer", CIM_STRING, 0},
+    {"CpuStatus", CIM_UINT16, 0},
     {"CreationClassName", CIM_STRING, 0},
-    {"SystemCreationClassName", CIM_STRING, 0},
-    {"SystemName", CIM_STRING, 0},
+    {"CurrentClockSpeed", CIM_UINT32, 0},
+    {"DataWidth", CIM_UINT16, 0},
+    {"Description", CIM_STRING, 0},
+    {"DeviceID", CIM_STRING, CIM_KEY},
+    {"ExtClock", CIM_UINT32, 0},
+    {"Family", CIM_UINT16, 0},
+    {"L2CacheSize", CIM_UINT32, 0},
+    {"L3CacheSize", CIM_UINT32, 0},
+    {"Level", CIM_UINT16, 0},
+    {"LoadPercentage", CIM_UINT16, 0},
+    {"Manufacturer", CIM_STRING, 0},
+    {"MaxClockSpeed", CIM_UINT32, 0},
+    {"Name", CIM_STRING, 0},
     {"NumberOfCores", CIM_UINT32, 0},
     {"NumberOfEnabledCore", CIM_UINT32, 0},
     {"NumberOfLogicalProcessors", CIM_UINT32, 0},
-    {"ThreadCount", CIM_UINT32, 0},
-    {"MaxClockSpeed", CIM_UINT32, 0},
-    {"CurrentClockSpeed", CIM_UINT32, 0},
-    {"ExtClock", CIM_UINT32, 0},
-    {"AddressWidth", CIM_UINT16, 0},
-    {"DataWidth", CIM_UINT16, 0},
-    {"Architecture", CIM_UINT16, 0},
-    {"Family", CIM_UINT16, 0},
-    {"Level", CIM_UINT16, 0},
-    {"Stepping", CIM_STRING, 0},
-    {"UpgradeMethod", CIM_UINT16, 0},
-    {"L2CacheSize", CIM_UINT32, 0},
-    {"L3CacheSize", CIM_UINT32, 0},
-    {"LoadPercentage", CIM_UINT16, 0},
+    {"PartNumber", CIM_STRING, 0},
     {"ProcessorId", CIM_STRING, 0},
     {"ProcessorType", CIM_UINT16, 0},
     {"Role", CIM_STRING, 0},
-    {"SocketDesignation", CIM_STRING, 0},
     {"SerialNumber", CIM_STRING, 0},
-    {"PartNumber", CIM_STRING, 0},
-    {"VMMonitorModeExtensions", CIM_BOOLEAN, 0},
-    {"CpuStatus", CIM_UINT16, 0},
-    {"StatusInfo", CIM_UINT16, 0},
+    {"SocketDesignation", CIM_STRING, 0},
     {"Status", CIM_STRING, 0},
+    {"StatusInfo", CIM_UINT16, 0},
+    {"Stepping", CIM_STRING, 0},
+    {"SystemCreationClassName", CIM_STRING, 0},
+    {"SystemName", CIM_STRING, 0},
+    {"ThreadCount", CIM_UINT32, 0},
+    {"UpgradeMethod", CIM_UINT16, 0},
+    {"VMMonitorModeExtensions", CIM_BOOLEAN, 0},
 };
 
 static const struct cim_prop cim_cpu_props[] = {
@@ -827,29 +828,29 @@ static enum wsm_err cpu_next(void *it, struct cim_instance *inst)
 /* ---- Win32_PhysicalMemory / CIM_PhysicalMemory ----------------------- */
 
 static const struct cim_prop win32_mem_props[] = {
-    {"Tag", CIM_STRING, CIM_KEY},
-    {"Name", CIM_STRING, 0},
-    {"Caption", CIM_STRING, 0},
-    {"Description", CIM_STRING, 0},
-    {"CreationClassName", CIM_STRING, 0},
-    {"Capacity", CIM_UINT64, 0},
+    {"Attributes", CIM_UINT32, 0},
     {"BankLabel", CIM_STRING, 0},
-    {"DeviceLocator", CIM_STRING, 0},
-    {"Manufacturer", CIM_STRING, 0},
-    {"PartNumber", CIM_STRING, 0},
-    {"SerialNumber", CIM_STRING, 0},
-    {"Speed", CIM_UINT32, 0},
+    {"Capacity", CIM_UINT64, 0},
+    {"Caption", CIM_STRING, 0},
     {"ConfiguredClockSpeed", CIM_UINT32, 0},
     {"ConfiguredVoltage", CIM_UINT32, 0},
-    {"MinVoltage", CIM_UINT32, 0},
+    {"CreationClassName", CIM_STRING, 0},
+    {"DataWidth", CIM_UINT16, 0},
+    {"Description", CIM_STRING, 0},
+    {"DeviceLocator", CIM_STRING, 0},
+    {"FormFactor", CIM_UINT16, 0},
+    {"Manufacturer", CIM_STRING, 0},
     {"MaxVoltage", CIM_UINT32, 0},
     {"MemoryType", CIM_UINT16, 0},
+    {"MinVoltage", CIM_UINT32, 0},
+    {"Name", CIM_STRING, 0},
+    {"PartNumber", CIM_STRING, 0},
+    {"SerialNumber", CIM_STRING, 0},
     {"SMBIOSMemoryType", CIM_UINT32, 0},
-    {"TypeDetail", CIM_UINT16, 0},
-    {"FormFactor", CIM_UINT16, 0},
-    {"DataWidth", CIM_UINT16, 0},
+    {"Speed", CIM_UINT32, 0},
+    {"Tag", CIM_STRING, CIM_KEY},
     {"TotalWidth", CIM_UINT16, 0},
-    {"Attributes", CIM_UINT32, 0},
+    {"TypeDetail", CIM_UINT16, 0},
 };
 
 static const struct cim_prop cim_mem_props[] = {
@@ -1024,26 +1025,26 @@ static enum wsm_err mem_next(void *it, struct cim_instance *inst)
 /* ---- Win32_BIOS / CIM_BIOSElement ------------------------------------ */
 
 static const struct cim_prop win32_bios_props[] = {
-    {"Name", CIM_STRING, CIM_KEY},
-    {"SoftwareElementID", CIM_STRING, CIM_KEY},
-    {"SoftwareElementState", CIM_UINT16, CIM_KEY},
-    {"TargetOperatingSystem", CIM_UINT16, CIM_KEY},
-    {"Version", CIM_STRING, CIM_KEY},
     {"Caption", CIM_STRING, 0},
     {"Description", CIM_STRING, 0},
-    {"Manufacturer", CIM_STRING, 0},
-    {"SMBIOSBIOSVersion", CIM_STRING, 0},
-    {"ReleaseDate", CIM_DATETIME, 0},
-    {"SerialNumber", CIM_STRING, 0},
-    {"PrimaryBIOS", CIM_BOOLEAN, 0},
-    {"SMBIOSPresent", CIM_BOOLEAN, 0},
-    {"SMBIOSMajorVersion", CIM_UINT16, 0},
-    {"SMBIOSMinorVersion", CIM_UINT16, 0},
-    {"SystemBiosMajorVersion", CIM_UINT8, 0},
-    {"SystemBiosMinorVersion", CIM_UINT8, 0},
     {"EmbeddedControllerMajorVersion", CIM_UINT8, 0},
     {"EmbeddedControllerMinorVersion", CIM_UINT8, 0},
+    {"Manufacturer", CIM_STRING, 0},
+    {"Name", CIM_STRING, CIM_KEY},
+    {"PrimaryBIOS", CIM_BOOLEAN, 0},
+    {"ReleaseDate", CIM_DATETIME, 0},
+    {"SerialNumber", CIM_STRING, 0},
+    {"SMBIOSBIOSVersion", CIM_STRING, 0},
+    {"SMBIOSMajorVersion", CIM_UINT16, 0},
+    {"SMBIOSMinorVersion", CIM_UINT16, 0},
+    {"SMBIOSPresent", CIM_BOOLEAN, 0},
+    {"SoftwareElementID", CIM_STRING, CIM_KEY},
+    {"SoftwareElementState", CIM_UINT16, CIM_KEY},
     {"Status", CIM_STRING, 0},
+    {"SystemBiosMajorVersion", CIM_UINT8, 0},
+    {"SystemBiosMinorVersion", CIM_UINT8, 0},
+    {"TargetOperatingSystem", CIM_UINT16, CIM_KEY},
+    {"Version", CIM_STRING, CIM_KEY},
 };
 
 static const struct cim_prop cim_bios_props[] = {

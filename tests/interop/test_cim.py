@@ -492,7 +492,7 @@ def test_operating_system_values(cli):
     assert abs(_dt(p["LastBootUpTime"]) - boot) < timedelta(minutes=2), (
         p["LastBootUpTime"], boot)
     # NULLs: an empty element with xsi:nil="true"
-    el = inst.find(f"{{{WMI}Win32_OperatingSystem}}InstallDate")
+    el = inst.find(f"{{{WMI}Win32_OperatingSystem}}CSDVersion")
     assert el is not None and el.get(XSI_NIL) == "true" and len(el) == 0 and not el.text
 
     _, inst = cli.get_instance(DMTF + "CIM_OperatingSystem")
