@@ -12,6 +12,7 @@
 
 #include "cimops.h"
 #include "cimxml.h"
+#include "enumopts.h"
 #include "ns.h"
 #include "userfile.h"
 #include "uuid.h"
@@ -54,6 +55,8 @@ struct ectx {
     const struct cim_class *more[8];
     size_t nmore, imore;
     int assoc_empty; /* an association filter that matched nothing */
+    const struct cim_class *first; /* the class the sequence began with */
+    long estimate;                 /* TotalItemsCountEstimate; -2 not counted yet */
     char *pending;   /* an item produced but not sent: it did not fit */
     size_t pending_len;
     int done;
@@ -626,6 +629,29 @@ bad:
     return WSM_ERR_CANNOT_PROCESS_FILTER;
 }
 
+/* TotalItemsCountEstimate of a context, counted when first asked for
+ * (a sequence that is not a CIM class cannot be counted again: nil). */
+static enum wsm_err add_estimate(struct wsmd_call *call, struct ectx *c)
+{
+    if (c->estimate == -2) {
+        enum wsm_err e = WSM_OK;
+        if (c->write || !c->first)
+            c->estimate = -1;
+        else if (c->assoc_empty)
+            c->estimate = 0;
+        else if (c->nmore)
+            c->estimate = wsmd__enum_estimate(c->more, c->nmore, &c->cctx, c->wql, c->sel,
+                                              c->nsel, &e);
+        else
+            c->estimate = wsmd__enum_estimate(&c->first, 1, &c->cctx, c->wql, c->sel, c->nsel, &e);
+        if (e) {
+            c->estimate = -2;
+            return e;
+        }
+    }
+    return wsmd__reply_add_estimate(call->out, c->estimate);
+}
+
 static enum wsm_err begin_reply(struct wsmd_call *call, const char *action)
 {
     /* xsi: and cim: once for all the items of the reply. */
@@ -681,6 +707,7 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
         return e ? e : WSM_ERR_NOMEM;
     }
     wsm__arena_init(&c->sel_arena);
+    c->estimate = -2;
     if (src) {
         /* From here on ectx_free closes the iterator. */
         c->cls = src->cls;
@@ -711,7 +738,12 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
             return WSM_ERR_INVALID_OPTIONS;
         }
     }
+    if ((e = wsmd__enum_polymorphism(&env->arena, en))) {
+        ectx_free(c);
+        return e;
+    }
     c->cls = cls;
+    c->first = cls;
     if (src)
         c->prefix = src->uri_prefix;
     else
@@ -738,6 +770,8 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
     /* The head first: the items get what MaxEnvelopeSize leaves. */
     if (!e)
         e = begin_reply(call, EN "EnumerateResponse");
+    if (!e && env->want_count_estimate)
+        e = add_estimate(call, c);
     if (!e && optimize)
         e = fill(c, &items, max, items_budget(limit, call->out->len, ENUM_TAIL), &count);
     /* A sequence that ended at once leaves no context to come back to. */
@@ -807,6 +841,8 @@ enum wsm_err wsmd__cim_pull(struct wsmd_call *call)
     size_t limit = reply_limit(call->env, call->srv->cfg.max_envelope);
     if (!e)
         e = begin_reply(call, EN "PullResponse");
+    if (!e && call->env->want_count_estimate)
+        e = add_estimate(call, c);
     size_t budget = items_budget(limit, call->out->len, PULL_TAIL);
     xmlNodePtr mc = wsm__xml_child(pull, WSM_NS_WSEN, "MaxCharacters");
     if (!e && mc) {
