@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "cim.h"
@@ -307,6 +308,21 @@ static void kill_quietly(pid_t pid)
 
 /* ---- Win32_Process: enumeration and get ---- */
 
+/* A "Key:   N kB" line of /proc/self/status, in kB (0 if absent). */
+static unsigned long long status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    unsigned long long v = 0;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, key, kl) && line[kl] == ':')
+            v = strtoull(line + kl + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
+
 static void test_enumerate_finds_self(void **state)
 {
     (void)state;
@@ -361,6 +377,17 @@ static void test_enumerate_finds_self(void **state)
                 assert_int_equal(prio, 8);
             else
                 assert_true(prio == 4 || prio == 6 || prio == 10 || prio == 13 || prio == 24);
+            /* Private memory: RssAnon + VmSwap of our status, read after
+             * the instance (it can only have grown a little since). */
+            unsigned long long priv = num(&x.i, "PrivatePageCount");
+            assert_int_equal(num(&x.i, "PageFileUsage") * 1024, priv);
+            unsigned long long anon = status_kb("RssAnon"), swap = status_kb("VmSwap");
+            assert_true(priv > 0 && priv <= (anon + swap) * 1024 + 4 * 1024 * 1024);
+            assert_true(priv + 4 * 1024 * 1024 >= (anon + swap) * 1024);
+            struct utsname un;
+            assert_int_equal(uname(&un), 0);
+            assert_string_equal(cim_get(&x.i, "WindowsVersion"), un.release);
+            assert_null(cim_get(&x.i, "QuotaPagedPoolUsage")); /* no such fact */
             num(&x.i, "UserModeTime");
             num(&x.i, "KernelModeTime");
             num(&x.i, "PageFaults");
@@ -520,6 +547,7 @@ static void test_kernel_thread(void **state)
     }
     assert_null(cim_get(&x.i, "CommandLine"));
     assert_null(cim_get(&x.i, "ExecutablePath"));
+    assert_null(cim_get(&x.i, "PrivatePageCount")); /* no RssAnon line */
     inst_free(&x);
 }
 
