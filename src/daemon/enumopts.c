@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cimops.h"
+#include "cimxml.h"
 #include "enumopts.h"
 #include "envelope.h"
 
@@ -89,4 +90,36 @@ enum wsm_err wsmd__enum_polymorphism(struct wsm_arena *a, xmlNodePtr enumerate)
         !strcmp(m, "None"))
         return WSM_OK;
     return WSM_ERR_INVALID_OPTIONS;
+}
+
+/* ---- association instances (DSP0227 8.2, AssociationInstances) ------- */
+
+enum wsm_err wsmd__epr_inner(struct wsm_buf *o, const struct cim_instance *inst,
+                             const char *uri_prefix)
+{
+    static const char open[] = "<a:EndpointReference>", close[] = "</a:EndpointReference>";
+    struct wsm_buf b;
+    wsm__buf_init(&b, 0);
+    enum wsm_err e = wsmd__write_epr(&b, inst, uri_prefix);
+    size_t lo = sizeof(open) - 1, lc = sizeof(close) - 1;
+    if (!e && (b.len < lo + lc || memcmp(b.data, open, lo) != 0 ||
+               memcmp(b.data + b.len - lc, close, lc) != 0))
+        e = WSM_ERR_INTERNAL;
+    if (!e)
+        e = wsm__buf_add(o, b.data + lo, b.len - lo - lc);
+    wsm__buf_free(&b);
+    return e;
+}
+
+/* The association object: its two references, in the order of the
+ * class (the left role first), each an EndpointReference's content as
+ * DSP0227 writes a reference property. */
+enum wsm_err wsmd__write_assoc_instance(struct wsm_buf *o, const char *assoc,
+                                        const char *lrole, const char *left,
+                                        const char *rrole, const char *right)
+{
+    return wsm__buf_printf(o,
+                           "<p:%s xmlns:p=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/%s\">"
+                           "<p:%s>%s</p:%s><p:%s>%s</p:%s></p:%s>",
+                           assoc, assoc, lrole, left, lrole, rrole, right, rrole, assoc);
 }

@@ -22,4 +22,14 @@ enum wsm_err wsmd__reply_add_estimate(struct wsm_buf *out, long count);
  * WSM_ERR_INVALID_OPTIONS for a value DSP0227 does not define. */
 enum wsm_err wsmd__enum_polymorphism(struct wsm_arena *a, xmlNodePtr enumerate);
 
+/* What a reference property holds: the content of inst's
+ * a:EndpointReference (a:Address and a:ReferenceParameters). */
+enum wsm_err wsmd__epr_inner(struct wsm_buf *o, const struct cim_instance *inst,
+                             const char *uri_prefix);
+/* An instance of the association class assoc (DMTF schema) whose
+ * references are left and right (from wsmd__epr_inner). */
+enum wsm_err wsmd__write_assoc_instance(struct wsm_buf *o, const char *assoc,
+                                        const char *lrole, const char *left,
+                                        const char *rrole, const char *right);
+
 #endif

@@ -240,3 +240,101 @@ def test_polymorphism_modes(cli, mode):
 def test_polymorphism_unknown_mode(cli):
     cli.enumerate(WMI + "Win32_OperatingSystem", filter_xml=poly("Deep")).expect_fault(
         "w:InvalidOptions", CODE_INVALID_OPTIONS)
+
+
+# ---- AssociationInstances -----------------------------------------------------
+
+ASSOC_DIALECT = "http://schemas.dmtf.org/wbem/wsman/1/cimbinding/associationFilter"
+DMTF_ALL = "http://schemas.dmtf.org/wbem/wscim/1/*"
+
+
+def assoc_filter(el, uri, selectors, **fields):
+    sel = "".join(f'<w:Selector Name="{k}">{v}</w:Selector>' for k, v in selectors.items())
+    extra = "".join(f"<b:{k}>{v}</b:{k}>" for k, v in fields.items())
+    return (f'<w:Filter Dialect="{ASSOC_DIALECT}"><b:{el} xmlns:b="{CIMB}"><b:Object>'
+            "<a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
+            f"</a:Address><a:ReferenceParameters><w:ResourceURI>{uri}</w:ResourceURI>"
+            f"<w:SelectorSet>{sel}</w:SelectorSet></a:ReferenceParameters></b:Object>"
+            f"{extra}</b:{el}></w:Filter>")
+
+
+def cs_object():
+    return DMTF + "CIM_ComputerSystem", {"CreationClassName": "CIM_ComputerSystem",
+                                          "Name": socket.gethostname()}
+
+
+def ref_of(prop):
+    uri = prop.find("a:ReferenceParameters/w:ResourceURI", NS).text
+    sels = {s.get("Name"): s.text for s in
+            prop.findall("a:ReferenceParameters/w:SelectorSet/w:Selector", NS)}
+    return uri, sels
+
+
+def test_association_instances(cli):
+    uri, sel = cs_object()
+    items, _ = cli.enumerate_all(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociationInstances", uri, sel, ResultClassName="CIM_InstalledOS"))
+    assert [local_name(i.tag) for i in items] == ["CIM_InstalledOS"]
+    inst = items[0]
+    assert inst.tag == "{%sCIM_InstalledOS}CIM_InstalledOS" % DMTF
+    assert [local_name(c.tag) for c in inst] == ["GroupComponent", "PartComponent"]
+    g_uri, g_sel = ref_of(inst[0])
+    assert g_uri == uri and g_sel == sel
+    p_uri, p_sel = ref_of(inst[1])
+    assert p_uri == DMTF + "CIM_OperatingSystem"
+    os_items, _ = cli.enumerate_all(DMTF + "CIM_OperatingSystem")
+    assert p_sel["Name"] == instance_props(os_items[0])["Name"]
+    assert p_sel["CSName"] == socket.gethostname()
+
+
+def test_association_instances_match_associated(cli):
+    """Every association object of the computer system names one of its
+    associated instances, and the other way round."""
+    uri, sel = cs_object()
+    objs, _ = cli.enumerate_all(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociationInstances", uri, sel))
+    assoc, _ = cli.enumerate_all(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociatedInstances", uri, sel), mode="EnumerateEPR")
+    assert len(objs) == len(assoc) > 1
+    names = {local_name(o.tag) for o in objs}
+    assert names <= {"CIM_InstalledOS", "CIM_SystemDevice", "CIM_HostedFileSystem"}, names
+    parts = sorted((ref_of(o[1])[0], sorted(ref_of(o[1])[1].items())) for o in objs)
+    eprs = sorted((e.find("a:ReferenceParameters/w:ResourceURI", NS).text,
+                   sorted({s.get("Name"): s.text for s in e.findall(
+                       "a:ReferenceParameters/w:SelectorSet/w:Selector", NS)}.items()))
+                  for e in assoc)
+    assert parts == eprs
+    # The object's side is GroupComponent in each.
+    assert all(ref_of(o[0]) == (uri, sel) for o in objs)
+
+
+def test_association_instances_from_the_part_side(cli):
+    os_items, _ = cli.enumerate_all(DMTF + "CIM_OperatingSystem")
+    p = instance_props(os_items[0])
+    sel = {k: p[k] for k in ("CSCreationClassName", "CSName", "CreationClassName", "Name")}
+    items, _ = cli.enumerate_all(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociationInstances", DMTF + "CIM_OperatingSystem", sel,
+        ResultClassName="CIM_InstalledOS", Role="PartComponent"))
+    assert len(items) == 1
+    assert ref_of(items[0][1]) == (DMTF + "CIM_OperatingSystem", sel)
+    assert ref_of(items[0][0])[0] == DMTF + "CIM_ComputerSystem"
+    # The wrong role for the object: nothing.
+    items, _ = cli.enumerate_all(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociationInstances", DMTF + "CIM_OperatingSystem", sel,
+        ResultClassName="CIM_InstalledOS", Role="GroupComponent"))
+    assert items == []
+
+
+def test_association_instances_faults(cli):
+    uri, sel = cs_object()
+    # No key of their own: EPR modes are not served.
+    cli.enumerate(DMTF_ALL, mode="EnumerateEPR", filter_xml=assoc_filter(
+        "AssociationInstances", uri, sel)).expect_fault("w:UnsupportedFeature")
+    # The object must exist.
+    bad = cli.enumerate(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociationInstances", uri, dict(sel, Name="no-such-host")))
+    assert bad.is_fault
+    # The estimate counts the association objects.
+    a = cli.enumerate(DMTF_ALL, extra_headers=ESTIMATE, filter_xml=assoc_filter(
+        "AssociationInstances", uri, sel, ResultClassName="CIM_InstalledOS")).ok()
+    assert estimate_of(a) == 1
