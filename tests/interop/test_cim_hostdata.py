@@ -338,3 +338,40 @@ def test_association_instances_faults(cli):
     a = cli.enumerate(DMTF_ALL, extra_headers=ESTIMATE, filter_xml=assoc_filter(
         "AssociationInstances", uri, sel, ResultClassName="CIM_InstalledOS")).ok()
     assert estimate_of(a) == 1
+
+
+# ---- Put of Win32_Service.StartMode -----------------------------------------
+
+SYSTEMD = os.path.isdir("/run/systemd/system") and not os.path.islink("/run/systemd/system")
+SVC = WMI + "Win32_Service"
+
+
+def svc_body(**props):
+    inner = "".join(f"<p:{k}>{v}</p:{k}>" for k, v in props.items())
+    return f'<p:Win32_Service xmlns:p="{SVC}">{inner}</p:Win32_Service>'
+
+
+@pytest.mark.skipif(SYSTEMD, reason="systemd runs here")
+def test_service_put_without_systemd(cli):
+    cli.put(SVC, svc_body(StartMode="Auto"), {"Name": "cron"}).expect_fault(
+        "w:UnsupportedFeature")
+
+
+@pytest.mark.skipif(not SYSTEMD, reason="needs systemd")
+def test_service_put_start_mode(cli, cim_wsmd):
+    items, _ = cli.enumerate_all(SVC)
+    p = instance_props(items[0])
+    name, mode = p["Name"], p["StartMode"]
+    # The same mode echoed back: accepted, nothing changes.
+    a = cli.put(SVC, svc_body(StartMode=mode), {"Name": name}).ok()
+    assert instance_props(list(a.body)[0])["StartMode"] == mode
+    # A mode the class cannot take, and a read-only property changed.
+    cli.put(SVC, svc_body(StartMode="Boot"), {"Name": name}).expect_fault(
+        "w:InvalidRepresentation")
+    cli.put(SVC, svc_body(State="Paused"), {"Name": name}).expect_fault(
+        "w:InvalidRepresentation")
+    # Another mode by a user who is not root: refused.
+    other = "Manual" if mode != "Manual" else "Disabled"
+    bob = Client(cim_wsmd.port, cim_wsmd.user2, cim_wsmd.pw2)
+    bob.put(SVC, svc_body(StartMode=other), {"Name": name}).expect_fault("w:AccessDenied")
+    bob.close()

@@ -859,6 +859,41 @@ static void test_service_without_systemd(void **state)
     }
 }
 
+/* Put of Win32_Service.StartMode: the checks that come before systemd. */
+static void test_service_put(void **state)
+{
+    (void)state;
+    const struct cim_class *c = cls("Win32_Service");
+    assert_non_null(c->put);
+    assert_null(cls("CIM_Service")->put);
+    int k = cim_prop_index(c, "StartMode");
+    assert_true(k >= 0 && (c->props[k].flags & CIM_WRITE));
+    for (size_t i = 0; i < c->nprops; i++)
+        if ((int)i != k)
+            assert_false(c->props[i].flags & CIM_WRITE);
+    struct inst x;
+    inst_init(&x, c);
+    cim_set_str(&x.i, "Name", "ssh");
+    cim_set_str(&x.i, "StartMode", "Manual");
+    struct cim_ctx ctx = plain_ctx();
+    struct wsm_pair boot = {"StartMode", "Boot"}, junk = {"StartMode", "Sometimes"};
+    assert_int_equal(c->put(&ctx, &x.i, &boot, 1), WSM_ERR_INVALID_REPRESENTATION);
+    assert_int_equal(c->put(&ctx, &x.i, &junk, 1), WSM_ERR_INVALID_REPRESENTATION);
+    /* The same mode: nothing to do, no right needed. */
+    struct wsm_pair same = {"StartMode", "manual"};
+    struct cim_ctx other = user_ctx(65534);
+    other.switch_user = 1;
+    assert_int_equal(c->put(&other, &x.i, &same, 1), WSM_OK);
+    assert_int_equal(c->put(&other, &x.i, NULL, 0), WSM_OK);
+    /* Another mode needs root. */
+    struct wsm_pair autom = {"StartMode", "Automatic"};
+    assert_int_equal(c->put(&other, &x.i, &autom, 1), WSM_ERR_ACCESS_DENIED);
+    if (geteuid() == 0 && access("/run/systemd/system", F_OK) != 0)
+        assert_int_equal(c->put(&ctx, &x.i, &autom, 1), WSM_ERR_UNSUPPORTED_FEATURE);
+    assert_string_equal(cim_get(&x.i, "StartMode"), "Manual"); /* unchanged */
+    inst_free(&x);
+}
+
 static void test_service_tables(void **state)
 {
     (void)state;
@@ -906,6 +941,7 @@ int main(void)
         cmocka_unit_test(test_terminate_eperm),
         cmocka_unit_test(test_service_without_systemd),
         cmocka_unit_test(test_service_tables),
+        cmocka_unit_test(test_service_put),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
