@@ -82,7 +82,7 @@ static void cpurec_init(struct cpurec *r, int cpu)
     memset(r, 0, sizeof(*r));
     r->cpu = cpu;
     r->phys_id = r->core_id = r->family = r->model = r->stepping = r->implementer = -1;
-    r->hypervisor = r->virt = r->nx = -1;
+    r->hypervisor = r->virt = r->nx = r->slat = -1;
 }
 
 static int has_word(const char *list, const char *w)
@@ -122,6 +122,7 @@ static void cpurec_field(struct cpurec *r, const char *k, const char *v)
         r->hypervisor = (signed char)has_word(v, "hypervisor");
         r->virt = (signed char)(has_word(v, "vmx") || has_word(v, "svm"));
         r->nx = (signed char)has_word(v, "nx");
+        r->slat = (signed char)(has_word(v, "ept") || has_word(v, "npt"));
     }
 }
 
@@ -486,17 +487,29 @@ void os__set_dmi_id(struct cim_instance *i, const char *prop, const char *file)
 static const struct cim_prop win32_cpu_props[] = {
     {"AddressWidth", CIM_UINT16, 0},
     {"Architecture", CIM_UINT16, 0},
+    {"AssetTag", CIM_STRING, 0},
+    {"Availability", CIM_UINT16, 0},
     {"Caption", CIM_STRING, 0},
+    {"Characteristics", CIM_UINT32, 0},
+    {"ConfigManagerErrorCode", CIM_UINT32, 0},
+    {"ConfigManagerUserConfig", CIM_BOOLEAN, 0},
     {"CpuStatus", CIM_UINT16, 0},
     {"CreationClassName", CIM_STRING, 0},
     {"CurrentClockSpeed", CIM_UINT32, 0},
+    {"CurrentVoltage", CIM_UINT16, 0},
     {"DataWidth", CIM_UINT16, 0},
     {"Description", CIM_STRING, 0},
     {"DeviceID", CIM_STRING, CIM_KEY},
+    {"ErrorCleared", CIM_BOOLEAN, 0},
+    {"ErrorDescription", CIM_STRING, 0},
     {"ExtClock", CIM_UINT32, 0},
     {"Family", CIM_UINT16, 0},
+    {"InstallDate", CIM_DATETIME, 0},
     {"L2CacheSize", CIM_UINT32, 0},
+    {"L2CacheSpeed", CIM_UINT32, 0},
     {"L3CacheSize", CIM_UINT32, 0},
+    {"L3CacheSpeed", CIM_UINT32, 0},
+    {"LastErrorCode", CIM_UINT32, 0},
     {"Level", CIM_UINT16, 0},
     {"LoadPercentage", CIM_UINT16, 0},
     {"Manufacturer", CIM_STRING, 0},
@@ -505,10 +518,16 @@ static const struct cim_prop win32_cpu_props[] = {
     {"NumberOfCores", CIM_UINT32, 0},
     {"NumberOfEnabledCore", CIM_UINT32, 0},
     {"NumberOfLogicalProcessors", CIM_UINT32, 0},
+    {"OtherFamilyDescription", CIM_STRING, 0},
     {"PartNumber", CIM_STRING, 0},
+    {"PNPDeviceID", CIM_STRING, 0},
+    {"PowerManagementCapabilities", CIM_UINT16, CIM_ARRAY},
+    {"PowerManagementSupported", CIM_BOOLEAN, 0},
     {"ProcessorId", CIM_STRING, 0},
     {"ProcessorType", CIM_UINT16, 0},
+    {"Revision", CIM_UINT16, 0},
     {"Role", CIM_STRING, 0},
+    {"SecondLevelAddressTranslationExtensions", CIM_BOOLEAN, 0},
     {"SerialNumber", CIM_STRING, 0},
     {"SocketDesignation", CIM_STRING, 0},
     {"Status", CIM_STRING, 0},
@@ -517,8 +536,12 @@ static const struct cim_prop win32_cpu_props[] = {
     {"SystemCreationClassName", CIM_STRING, 0},
     {"SystemName", CIM_STRING, 0},
     {"ThreadCount", CIM_UINT32, 0},
+    {"UniqueId", CIM_STRING, 0},
     {"UpgradeMethod", CIM_UINT16, 0},
+    {"Version", CIM_STRING, 0},
+    {"VirtualizationFirmwareEnabled", CIM_BOOLEAN, 0},
     {"VMMonitorModeExtensions", CIM_BOOLEAN, 0},
+    {"VoltageCaps", CIM_UINT32, 0},
 };
 
 static const struct cim_prop cim_cpu_props[] = {
@@ -608,7 +631,9 @@ static enum wsm_err cpu_open(const struct cim_ctx *ctx, void **it)
     struct cpu_it *c = calloc(1, sizeof(*c));
     if (!c)
         return WSM_ERR_NOMEM;
-    if (os__cpuinfo_read("/proc/cpuinfo", &c->recs, &c->nrecs, &c->global) == -2)
+    char cpuinfo[512];
+    if (os__cpuinfo_read(os__host_path(cpuinfo, sizeof(cpuinfo), "/proc/cpuinfo"), &c->recs,
+                         &c->nrecs, &c->global) == -2)
         goto nomem;
     if (os__topo_read(&c->topo, c->recs, c->nrecs) < 0)
         goto nomem;
@@ -720,6 +745,10 @@ static void fill_cpu(struct cpu_it *c, size_t p, struct cim_instance *i)
         os__set_u64(i, "Level", (uint64_t)r->family);
     if (r && r->stepping >= 0)
         os__set_fmt(i, "Stepping", "%d", r->stepping);
+    /* x86: the model in the high byte, the stepping in the low one, as
+     * Windows packs Revision. */
+    if (caption[0] && r->model <= 0xff && r->stepping <= 0xff)
+        os__set_u64(i, "Revision", (uint64_t)(r->model << 8 | r->stepping));
 
     /* Cores: distinct core ids; unknown if any CPU lacks one. */
     int cores_known = 1;
@@ -807,6 +836,10 @@ static void fill_cpu(struct cpu_it *c, size_t p, struct cim_instance *i)
     }
     if (r && r->virt >= 0)
         os__set_bool(i, "VMMonitorModeExtensions", r->virt);
+    /* EPT (Intel) or NPT (AMD): the CPU's second-level address translation. */
+    if (r && r->slat >= 0)
+        os__set_bool(i, "SecondLevelAddressTranslationExtensions", r->slat);
+    os__set_u64(i, "Availability", 3); /* Running/Full Power: its CPUs are online */
     /* Every package listed has online CPUs. */
     os__set_u64(i, "CpuStatus", 1); /* CPU Enabled */
     os__set_u64(i, "CPUStatus", 1);

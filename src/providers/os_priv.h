@@ -113,7 +113,7 @@ struct cpurec {
     int phys_id, core_id, family, model, stepping; /* -1: unknown */
     double mhz;                                    /* 0: unknown */
     int implementer;                               /* ARM "CPU implementer", -1 */
-    signed char hypervisor, virt, nx;              /* flags: -1 no flags line */
+    signed char hypervisor, virt, nx, slat;        /* flags: -1 no flags line */
     char vendor[16];
     char model_name[96];
 };

@@ -1671,6 +1671,25 @@ static void test_fixture_host(void **state)
     release(&o);
     collect("Win32_ComputerSystem", &o);
     assert_val(&o, 0, "UserName", NULL);
+    release(&o);
+    /* The processor's flags and x86 numbers from the same cpuinfo. */
+    puts_(r, "proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\n"
+                             "model\t\t: 158\nstepping\t: 10\nflags\t\t: fpu vmx ept nx\n\n");
+    collect("Win32_Processor", &o);
+    assert_true(o.n >= 1);
+    assert_val(&o, 0, "SecondLevelAddressTranslationExtensions", "true");
+    assert_val(&o, 0, "VMMonitorModeExtensions", "true");
+    assert_val(&o, 0, "Availability", "3");
+    if (os__wmi_architecture(u.machine) == 9)
+        assert_val(&o, 0, "Revision", "40458"); /* 158 << 8 | 10 */
+    assert_val(&o, 0, "VoltageCaps", NULL);
+    release(&o);
+    puts_(r, "proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu svm\n\n");
+    collect("Win32_Processor", &o);
+    assert_val(&o, 0, "SecondLevelAddressTranslationExtensions", "false");
+    assert_val(&o, 0, "Revision", NULL);
+    release(&o);
+    collect("Win32_ComputerSystem", &o);
     assert_val(&o, 0, "Workgroup", "WORKGROUP");
     assert_val(&o, 0, "PCSystemType", NULL);
     assert_val(&o, 0, "PCSystemTypeEx", "8");
