@@ -37,24 +37,44 @@
 static const struct cim_prop adapter_props[] = {
     {"AdapterType", CIM_STRING, 0},
     {"AdapterTypeID", CIM_UINT16, 0},
+    {"AutoSense", CIM_BOOLEAN, 0},
+    {"Availability", CIM_UINT16, 0},
     {"Caption", CIM_STRING, 0},
+    {"ConfigManagerErrorCode", CIM_UINT32, 0},
+    {"ConfigManagerUserConfig", CIM_BOOLEAN, 0},
     {"CreationClassName", CIM_STRING, 0},
     {"Description", CIM_STRING, 0},
     {"DeviceID", CIM_STRING, CIM_KEY},
+    {"ErrorCleared", CIM_BOOLEAN, 0},
+    {"ErrorDescription", CIM_STRING, 0},
+    {"GUID", CIM_STRING, 0},
     {"Index", CIM_UINT32, 0},
+    {"InstallDate", CIM_DATETIME, 0},
+    {"Installed", CIM_BOOLEAN, 0},
     {"InterfaceIndex", CIM_UINT32, 0},
+    {"LastErrorCode", CIM_UINT32, 0},
     {"MACAddress", CIM_STRING, 0},
     {"Manufacturer", CIM_STRING, 0},
+    {"MaxNumberControlled", CIM_UINT32, 0},
+    {"MaxSpeed", CIM_UINT64, 0},
     {"Name", CIM_STRING, 0},
     {"NetConnectionID", CIM_STRING, 0},
     {"NetConnectionStatus", CIM_UINT16, 0},
     {"NetEnabled", CIM_BOOLEAN, 0},
+    {"NetworkAddresses", CIM_STRING, CIM_ARRAY},
+    {"PermanentAddress", CIM_STRING, 0},
     {"PhysicalAdapter", CIM_BOOLEAN, 0},
+    {"PNPDeviceID", CIM_STRING, 0},
+    {"PowerManagementCapabilities", CIM_UINT16, CIM_ARRAY},
+    {"PowerManagementSupported", CIM_BOOLEAN, 0},
     {"ProductName", CIM_STRING, 0},
     {"ServiceName", CIM_STRING, 0},
     {"Speed", CIM_UINT64, 0},
+    {"Status", CIM_STRING, 0},
+    {"StatusInfo", CIM_UINT16, 0},
     {"SystemCreationClassName", CIM_STRING, 0},
     {"SystemName", CIM_STRING, 0},
+    {"TimeOfLastReset", CIM_DATETIME, 0},
 };
 
 static const struct cim_prop config_props[] = {
@@ -525,6 +545,15 @@ static void fill_adapter(struct cim_instance *in, const struct nic *n, const cha
         break;
     }
     cim_set_bool(in, "PhysicalAdapter", n->physical);
+    cim_set_bool(in, "Installed", 1); /* the kernel has it: its driver is loaded */
+    if (n->mac_plain[0]) {
+        /* As on CIM_NetworkPort: the DMTF form of the address, and the
+         * burned-in one when addr_assign_type says it is that. */
+        const char *addrs[1] = {n->mac_plain};
+        cim_set_strv(in, "NetworkAddresses", addrs, 1);
+        if (n->perm_addr)
+            cim_set_str(in, "PermanentAddress", n->mac_plain);
+    }
 }
 
 /* The interface an address belongs to: getifaddrs names IPv4 addresses

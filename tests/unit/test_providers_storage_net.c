@@ -362,6 +362,15 @@ static void test_root_sizes(void **state)
     assert_int_equal(u64(root, "MaximumComponentLength"), st.f_namemax);
     assert_int_equal(u64(root, "Access"), (st.f_flag & ST_RDONLY) ? 1 : 3);
     assert_string_equal(str(root, "Compressed"), "false");
+    /* SupportsDiskQuotas exactly where QuotasDisabled is known. */
+    for (size_t k = 0; k < w.n; k++) {
+        const char *qd = str(&w.inst[k], "QuotasDisabled");
+        const char *sq = str(&w.inst[k], "SupportsDiskQuotas");
+        if (qd)
+            assert_string_equal(sq, "true");
+        else
+            assert_null(sq);
+    }
 
     const struct cim_instance *disk = find_inst(&d, "DeviceID", "/");
     assert_non_null(disk);
@@ -590,14 +599,23 @@ static void test_mac_and_state(void **state)
                     plain[o++] = *q;
             plain[o] = '\0';
             assert_true(arr_has(val(p, "NetworkAddresses"), plain));
+            assert_true(arr_has(val(in, "NetworkAddresses"), plain));
             if (str(p, "PermanentAddress"))
                 assert_string_equal(str(p, "PermanentAddress"), plain);
+            /* Win32 as CIM_NetworkPort: addr_assign_type 0 only. */
+            if (str(in, "PermanentAddress"))
+                assert_string_equal(str(in, "PermanentAddress"), plain);
+            assert_true((str(in, "PermanentAddress") == NULL) ==
+                        (str(p, "PermanentAddress") == NULL));
             compared++;
         } else {
             assert_null(str(in, "MACAddress"));
             assert_null(str(p, "PermanentAddress"));
+            assert_null(str(in, "PermanentAddress"));
         }
         assert_int_equal(u64(in, "InterfaceIndex"), if_nametoindex(name));
+        assert_string_equal(str(in, "Installed"), "true");
+        assert_null(str(in, "GUID")); /* no fact */
         assert_string_equal(str(in, "Name"), name);
         snprintf(path, sizeof(path), "/sys/class/net/%s/device", name);
         assert_string_equal(str(in, "PhysicalAdapter"), access(path, F_OK) == 0 ? "true" : "false");
