@@ -872,18 +872,31 @@ static const struct cim_prop win32_mem_props[] = {
     {"Description", CIM_STRING, 0},
     {"DeviceLocator", CIM_STRING, 0},
     {"FormFactor", CIM_UINT16, 0},
+    {"HotSwappable", CIM_BOOLEAN, 0},
+    {"InstallDate", CIM_DATETIME, 0},
+    {"InterleaveDataDepth", CIM_UINT16, 0},
+    {"InterleavePosition", CIM_UINT32, 0},
     {"Manufacturer", CIM_STRING, 0},
     {"MaxVoltage", CIM_UINT32, 0},
     {"MemoryType", CIM_UINT16, 0},
     {"MinVoltage", CIM_UINT32, 0},
+    {"Model", CIM_STRING, 0},
     {"Name", CIM_STRING, 0},
+    {"OtherIdentifyingInfo", CIM_STRING, 0},
     {"PartNumber", CIM_STRING, 0},
+    {"PositionInRow", CIM_UINT32, 0},
+    {"PoweredOn", CIM_BOOLEAN, 0},
+    {"Removable", CIM_BOOLEAN, 0},
+    {"Replaceable", CIM_BOOLEAN, 0},
     {"SerialNumber", CIM_STRING, 0},
+    {"SKU", CIM_STRING, 0},
     {"SMBIOSMemoryType", CIM_UINT32, 0},
     {"Speed", CIM_UINT32, 0},
+    {"Status", CIM_STRING, 0},
     {"Tag", CIM_STRING, CIM_KEY},
     {"TotalWidth", CIM_UINT16, 0},
     {"TypeDetail", CIM_UINT16, 0},
+    {"Version", CIM_STRING, 0},
 };
 
 static const struct cim_prop cim_mem_props[] = {
@@ -1058,12 +1071,23 @@ static enum wsm_err mem_next(void *it, struct cim_instance *inst)
 /* ---- Win32_BIOS / CIM_BIOSElement ------------------------------------ */
 
 static const struct cim_prop win32_bios_props[] = {
+    {"BiosCharacteristics", CIM_UINT16, CIM_ARRAY},
+    {"BIOSVersion", CIM_STRING, CIM_ARRAY},
+    {"BuildNumber", CIM_STRING, 0},
     {"Caption", CIM_STRING, 0},
+    {"CodeSet", CIM_STRING, 0},
+    {"CurrentLanguage", CIM_STRING, 0},
     {"Description", CIM_STRING, 0},
     {"EmbeddedControllerMajorVersion", CIM_UINT8, 0},
     {"EmbeddedControllerMinorVersion", CIM_UINT8, 0},
+    {"IdentificationCode", CIM_STRING, 0},
+    {"InstallableLanguages", CIM_UINT16, 0},
+    {"InstallDate", CIM_DATETIME, 0},
+    {"LanguageEdition", CIM_STRING, 0},
+    {"ListOfLanguages", CIM_STRING, CIM_ARRAY},
     {"Manufacturer", CIM_STRING, 0},
     {"Name", CIM_STRING, CIM_KEY},
+    {"OtherTargetOS", CIM_STRING, 0},
     {"PrimaryBIOS", CIM_BOOLEAN, 0},
     {"ReleaseDate", CIM_DATETIME, 0},
     {"SerialNumber", CIM_STRING, 0},
@@ -1186,6 +1210,16 @@ static void fill_bios(struct cim_instance *i)
         os__set_str(i, "Version", name);
     if (name == ver)
         os__set_str(i, "SMBIOSBIOSVersion", name);
+    /* Windows lists the versions it knows: the ACPI one, then SMBIOS's. */
+    const char *vers[2];
+    size_t nv = 0;
+    const char *v1 = cim_get(i, "Version"), *v2 = cim_get(i, "SMBIOSBIOSVersion");
+    if (wmi && v1)
+        vers[nv++] = v1;
+    if (wmi && v2 && (!v1 || strcmp(v1, v2)))
+        vers[nv++] = v2;
+    if (nv)
+        cim_set_strv(i, "BIOSVersion", vers, nv);
     os__set_dmi_id(i, "Manufacturer", "bios_vendor");
     os__set_dmi_id(i, "SerialNumber", "product_serial");
     time_t rd;

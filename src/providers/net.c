@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -78,23 +79,67 @@ static const struct cim_prop adapter_props[] = {
 };
 
 static const struct cim_prop config_props[] = {
+    {"ArpAlwaysSourceRoute", CIM_BOOLEAN, 0},
+    {"ArpUseEtherSNAP", CIM_BOOLEAN, 0},
     {"Caption", CIM_STRING, 0},
+    {"DatabasePath", CIM_STRING, 0},
+    {"DeadGWDetectEnabled", CIM_BOOLEAN, 0},
     {"DefaultIPGateway", CIM_STRING, CIM_ARRAY},
+    {"DefaultTOS", CIM_UINT8, 0},
+    {"DefaultTTL", CIM_UINT8, 0},
     {"Description", CIM_STRING, 0},
     {"DHCPEnabled", CIM_BOOLEAN, 0},
+    {"DHCPLeaseExpires", CIM_DATETIME, 0},
+    {"DHCPLeaseObtained", CIM_DATETIME, 0},
+    {"DHCPServer", CIM_STRING, 0},
     {"DNSDomain", CIM_STRING, 0},
     {"DNSDomainSuffixSearchOrder", CIM_STRING, CIM_ARRAY},
+    {"DNSEnabledForWINSResolution", CIM_BOOLEAN, 0},
     {"DNSHostName", CIM_STRING, 0},
     {"DNSServerSearchOrder", CIM_STRING, CIM_ARRAY},
+    {"DomainDNSRegistrationEnabled", CIM_BOOLEAN, 0},
+    {"ForwardBufferMemory", CIM_UINT32, 0},
+    {"FullDNSRegistrationEnabled", CIM_BOOLEAN, 0},
+    {"GatewayCostMetric", CIM_UINT16, CIM_ARRAY},
+    {"IGMPLevel", CIM_UINT8, 0},
     {"Index", CIM_UINT32, CIM_KEY},
     {"InterfaceIndex", CIM_UINT32, 0},
     {"IPAddress", CIM_STRING, CIM_ARRAY},
+    {"IPConnectionMetric", CIM_UINT32, 0},
     {"IPEnabled", CIM_BOOLEAN, 0},
+    {"IPFilterSecurityEnabled", CIM_BOOLEAN, 0},
+    {"IPPortSecurityEnabled", CIM_BOOLEAN, 0},
+    {"IPSecPermitIPProtocols", CIM_STRING, CIM_ARRAY},
+    {"IPSecPermitTCPPorts", CIM_STRING, CIM_ARRAY},
+    {"IPSecPermitUDPPorts", CIM_STRING, CIM_ARRAY},
     {"IPSubnet", CIM_STRING, CIM_ARRAY},
+    {"IPUseZeroBroadcast", CIM_BOOLEAN, 0},
+    {"IPXAddress", CIM_STRING, 0},
+    {"IPXEnabled", CIM_BOOLEAN, 0},
+    {"IPXFrameType", CIM_UINT32, CIM_ARRAY},
+    {"IPXMediaType", CIM_UINT32, 0},
+    {"IPXNetworkNumber", CIM_STRING, CIM_ARRAY},
+    {"IPXVirtualNetNumber", CIM_STRING, 0},
+    {"KeepAliveInterval", CIM_UINT32, 0},
+    {"KeepAliveTime", CIM_UINT32, 0},
     {"MACAddress", CIM_STRING, 0},
     {"MTU", CIM_UINT32, 0},
+    {"NumForwardPackets", CIM_UINT32, 0},
+    {"PMTUBHDetectEnabled", CIM_BOOLEAN, 0},
+    {"PMTUDiscoveryEnabled", CIM_BOOLEAN, 0},
     {"ServiceName", CIM_STRING, 0},
     {"SettingID", CIM_STRING, 0},
+    {"TcpipNetbiosOptions", CIM_UINT32, 0},
+    {"TcpMaxConnectRetransmissions", CIM_UINT32, 0},
+    {"TcpMaxDataRetransmissions", CIM_UINT32, 0},
+    {"TcpNumConnections", CIM_UINT32, 0},
+    {"TcpUseRFC1122UrgentPointer", CIM_BOOLEAN, 0},
+    {"TcpWindowSize", CIM_UINT16, 0},
+    {"WINSEnableLMHostsLookup", CIM_BOOLEAN, 0},
+    {"WINSHostLookupFile", CIM_STRING, 0},
+    {"WINSPrimaryServer", CIM_STRING, 0},
+    {"WINSScopeID", CIM_STRING, 0},
+    {"WINSSecondaryServer", CIM_STRING, 0},
 };
 
 static const struct cim_prop port_props[] = {
@@ -629,6 +674,46 @@ static size_t set_addresses(struct cim_instance *in, const struct net_iter *s, c
     return k;
 }
 
+/* A number of a /proc/sys/net file; -1 if unreadable. */
+static long long sysctl_num(const char *name)
+{
+    char path[128], buf[64];
+    snprintf(path, sizeof(path), "/proc/sys/net/%s", name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t r = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (r <= 0)
+        return -1;
+    buf[r] = '\0';
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    return end == buf || v < 0 ? -1 : v;
+}
+
+/* Windows' TCP/IP registry settings, from the kernel's equivalents:
+ * DefaultTTL ip_default_ttl; KeepAliveTime and KeepAliveInterval
+ * tcp_keepalive_time and _intvl (seconds, in ms as Windows counts);
+ * TcpMaxConnectRetransmissions tcp_syn_retries; TcpMaxDataRetransmissions
+ * tcp_retries2; PMTUDiscoveryEnabled not ip_no_pmtu_disc. */
+static void set_tcpip(struct cim_instance *in)
+{
+    long long v;
+    if ((v = sysctl_num("ipv4/ip_default_ttl")) >= 0 && v <= 255)
+        cim_set_u64(in, "DefaultTTL", (uint64_t)v);
+    if ((v = sysctl_num("ipv4/tcp_keepalive_time")) >= 0 && v <= 4294967)
+        cim_set_u64(in, "KeepAliveTime", (uint64_t)v * 1000);
+    if ((v = sysctl_num("ipv4/tcp_keepalive_intvl")) >= 0 && v <= 4294967)
+        cim_set_u64(in, "KeepAliveInterval", (uint64_t)v * 1000);
+    if ((v = sysctl_num("ipv4/tcp_syn_retries")) >= 0 && v <= 0xffffffffLL)
+        cim_set_u64(in, "TcpMaxConnectRetransmissions", (uint64_t)v);
+    if ((v = sysctl_num("ipv4/tcp_retries2")) >= 0 && v <= 0xffffffffLL)
+        cim_set_u64(in, "TcpMaxDataRetransmissions", (uint64_t)v);
+    if ((v = sysctl_num("ipv4/ip_no_pmtu_disc")) >= 0)
+        cim_set_bool(in, "PMTUDiscoveryEnabled", v == 0);
+}
+
 static void fill_config(struct cim_instance *in, const struct nic *n, const struct net_iter *s)
 {
     cim_set_u64(in, "Index", n->index);
@@ -659,6 +744,11 @@ static void fill_config(struct cim_instance *in, const struct nic *n, const stru
     snprintf(path, sizeof(path), "/run/systemd/netif/leases/%u", n->index);
     if (stat(path, &st) == 0)
         cim_set_bool(in, "DHCPEnabled", 1);
+
+    /* The kernel's TCP/IP settings are global, as Windows' are; Windows
+     * gives them on the adapters that have IP, and so do we. */
+    if (naddr)
+        set_tcpip(in);
 
     /* resolv.conf is system-wide: given to each interface that has an
      * address, except loopback (Windows has no loopback adapter here). */

@@ -1047,6 +1047,13 @@ static void test_fixture_firmware(void **state)
     assert_val(&o, 0, "TargetOperatingSystem", "0");
     assert_val(&o, 0, "Version", "DELL   - 1072009");
     assert_val(&o, 0, "SMBIOSBIOSVersion", "1.5.4");
+    {
+        /* The versions Windows lists: ACPI's, then SMBIOS's. */
+        const struct cim_val *bv = &o.inst[0].v[cim_prop_index(o.cls, "BIOSVersion")];
+        assert_int_equal(bv->n, 2);
+        assert_string_equal(bv->items[0], "DELL   - 1072009");
+        assert_string_equal(bv->items[1], "1.5.4");
+    }
     assert_val(&o, 0, "Manufacturer", "Dell Inc.");
     assert_val(&o, 0, "ReleaseDate", "2023-03-14T00:00:00.000000Z");
     assert_val(&o, 0, "SerialNumber", "ABC?1234");

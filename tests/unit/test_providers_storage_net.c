@@ -572,6 +572,18 @@ static void sysfs_mac(const char *ifname, char *out, size_t n)
         out[0] = '\0';
 }
 
+static unsigned long long proc_num(const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/proc/sys/net/%s", name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    unsigned long long v = 0;
+    assert_int_equal(fscanf(f, "%llu", &v), 1);
+    fclose(f);
+    return v;
+}
+
 static void test_mac_and_state(void **state)
 {
     (void)state;
@@ -615,6 +627,22 @@ static void test_mac_and_state(void **state)
         }
         assert_int_equal(u64(in, "InterfaceIndex"), if_nametoindex(name));
         assert_string_equal(str(in, "Installed"), "true");
+        /* The kernel's TCP/IP settings on the adapters that have IP. */
+        if (!strcmp(str(c, "IPEnabled"), "true")) {
+            assert_int_equal(u64(c, "DefaultTTL"), proc_num("ipv4/ip_default_ttl"));
+            assert_int_equal(u64(c, "KeepAliveTime"),
+                             proc_num("ipv4/tcp_keepalive_time") * 1000);
+            assert_int_equal(u64(c, "KeepAliveInterval"),
+                             proc_num("ipv4/tcp_keepalive_intvl") * 1000);
+            assert_int_equal(u64(c, "TcpMaxConnectRetransmissions"),
+                             proc_num("ipv4/tcp_syn_retries"));
+            assert_int_equal(u64(c, "TcpMaxDataRetransmissions"), proc_num("ipv4/tcp_retries2"));
+            assert_string_equal(str(c, "PMTUDiscoveryEnabled"),
+                                proc_num("ipv4/ip_no_pmtu_disc") ? "false" : "true");
+        } else {
+            assert_null(str(c, "DefaultTTL"));
+        }
+        assert_null(str(c, "WINSPrimaryServer"));
         assert_null(str(in, "GUID")); /* no fact */
         assert_string_equal(str(in, "Name"), name);
         snprintf(path, sizeof(path), "/sys/class/net/%s/device", name);
