@@ -63,7 +63,7 @@ def kv(path, key):
 @pytest.mark.parametrize("cls", [
     "Win32_OperatingSystem", "Win32_ComputerSystem", "Win32_Processor", "Win32_PhysicalMemory",
     "Win32_LogicalDisk", "Win32_NetworkAdapter", "Win32_NetworkAdapterConfiguration",
-    "Win32_Process", "Win32_Service",
+    "Win32_Process", "Win32_Service", "Win32_BIOS",
 ])
 def test_properties_in_wmi_order(cli, cls):
     inst = first_instance(cli, cls)
