@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -918,6 +919,27 @@ static void test_service_tables(void **state)
     method(c, "StopService");
 }
 
+/* Windows' order: WMI gives an instance's properties sorted by name,
+ * case ignored; the Win32 tables list them so. */
+static void check_wmi_order(const struct cim_class *const *family)
+{
+    for (const struct cim_class *const *c = family; *c; c++) {
+        if (strncmp((*c)->name, "Win32_", 6))
+            continue;
+        for (size_t k = 1; k < (*c)->nprops; k++)
+            if (strcasecmp((*c)->props[k - 1].name, (*c)->props[k].name) >= 0)
+                fail_msg("%s: %s before %s", (*c)->name, (*c)->props[k - 1].name,
+                         (*c)->props[k].name);
+    }
+}
+
+static void test_windows_order(void **state)
+{
+    (void)state;
+    check_wmi_order(cim_family_process);
+    check_wmi_order(cim_family_service);
+}
+
 int main(void)
 {
     /* Nothing of the test's environment may reach created processes. */
@@ -942,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_service_without_systemd),
         cmocka_unit_test(test_service_tables),
         cmocka_unit_test(test_service_put),
+        cmocka_unit_test(test_windows_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -940,6 +940,27 @@ static void test_mount_namespace(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Windows' order: WMI gives an instance's properties sorted by name,
+ * case ignored; the Win32 tables list them so. */
+static void check_wmi_order(const struct cim_class *const *family)
+{
+    for (const struct cim_class *const *c = family; *c; c++) {
+        if (strncmp((*c)->name, "Win32_", 6))
+            continue;
+        for (size_t k = 1; k < (*c)->nprops; k++)
+            if (strcasecmp((*c)->props[k - 1].name, (*c)->props[k].name) >= 0)
+                fail_msg("%s: %s before %s", (*c)->name, (*c)->props[k - 1].name,
+                         (*c)->props[k].name);
+    }
+}
+
+static void test_windows_order(void **state)
+{
+    (void)state;
+    check_wmi_order(cim_family_storage);
+    check_wmi_order(cim_family_net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -947,6 +968,7 @@ int main(void)
         cmocka_unit_test(test_same_sets),     cmocka_unit_test(test_root_sizes),
         cmocka_unit_test(test_addresses),     cmocka_unit_test(test_mac_and_state),
         cmocka_unit_test(test_get),           cmocka_unit_test(test_mount_namespace),
+        cmocka_unit_test(test_windows_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
