@@ -613,9 +613,17 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
     int kthread = (ps.f[F_FLAGS] & PF_KTHREAD_FLAG) != 0;
     int have_status = k != K_CIM && read_at(dfd, "status", sc->status, sizeof(sc->status)) > 0;
 
+    /* The kernel lets a process's owner (and root) read its exe link, fd/
+     * and io: for a caller who is not root, another user's process has
+     * them NULL, as a daemon running as that user would see it. */
+    unsigned long long ru, eu;
+    int foreign = h->restricted &&
+                  !(have_status && status_uids(sc->status, &ru, &eu) == 0 &&
+                    ru == (unsigned long long)h->viewer && eu == (unsigned long long)h->viewer);
+
     const char *exe = NULL;
-    ssize_t xl = kthread ? -1 : readlinkat(dfd, "exe", sc->exe, sizeof(sc->exe) - 1);
-    if (xl < 0 && !kthread && proc_ops && (errno == EACCES || errno == EPERM))
+    ssize_t xl = kthread || foreign ? -1 : readlinkat(dfd, "exe", sc->exe, sizeof(sc->exe) - 1);
+    if (xl < 0 && !kthread && !foreign && proc_ops && (errno == EACCES || errno == EPERM))
         xl = proc_ops->proc_read(pid, CIM_PROC_EXE, sc->exe, sizeof(sc->exe)); /* root may */
     if (xl > 0) {
         sc->exe[xl] = '\0';
@@ -701,10 +709,6 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
         /* 100 ns units */
         cim_set_u64(inst, "UserModeTime", ut * 10000000ULL / (unsigned long long)h->tck);
         cim_set_u64(inst, "KernelModeTime", st * 10000000ULL / (unsigned long long)h->tck);
-        unsigned long long ru, eu;
-        int foreign = h->restricted &&
-                      !(have_status && status_uids(sc->status, &ru, &eu) == 0 &&
-                        ru == (unsigned long long)h->viewer && eu == (unsigned long long)h->viewer);
         int fds = foreign ? -1 : count_fds(dfd);
         if (!foreign && fds < 0 && proc_ops && (errno == EACCES || errno == EPERM)) {
             char num[24];
