@@ -375,3 +375,23 @@ def test_service_put_start_mode(cli, cim_wsmd):
     bob = Client(cim_wsmd.port, cim_wsmd.user2, cim_wsmd.pw2)
     bob.put(SVC, svc_body(StartMode=other), {"Name": name}).expect_fault("w:AccessDenied")
     bob.close()
+
+
+# ---- pywinrm's transport ------------------------------------------------------
+
+def test_pywinrm_enumerate_with_estimate(cim_wsmd):
+    """pywinrm (its Transport, as its Protocol sends messages) enumerates
+    Win32_OperatingSystem asking for the estimate: one item, estimate 1,
+    every Windows property."""
+    import xml.etree.ElementTree as ET
+    from winrm.transport import Transport
+    from cim_helpers import envelope, enumerate_body
+    from wsman_helpers import PASSWORD, USER
+    t = Transport(f"http://127.0.0.1:{cim_wsmd.port}/wsman", username=USER, password=PASSWORD,
+                  auth_method="basic", message_encryption="never", read_timeout_sec=30)
+    text, _ = envelope(ENUMERATE, WMI + "Win32_OperatingSystem",
+                       enumerate_body(optimize=True, max_elements=10), extra_headers=ESTIMATE)
+    root = ET.fromstring(t.send_message(text))
+    assert root.find("s:Header/w:TotalItemsCountEstimate", NS).text == "1"
+    items = root.find("s:Body/n:EnumerateResponse/w:Items", NS)
+    assert len(items) == 1 and len(items[0]) == 66
