@@ -10,6 +10,7 @@
  * docs/internals/providers-os.md lists where each value comes from.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,7 @@ static const struct cim_prop win32_os_props[] = {
     {"DataExecutionPrevention_Drivers", CIM_BOOLEAN, 0},
     {"DataExecutionPrevention_SupportPolicy", CIM_UINT8, 0},
     {"Debug", CIM_BOOLEAN, 0},
-    {"Description", CIM_STRING, 0},
+    {"Description", CIM_STRING, CIM_WRITE}, /* Put: the pretty host name */
     {"Distributed", CIM_BOOLEAN, 0},
     {"EncryptionLevel", CIM_UINT32, 0},
     {"ForegroundApplicationBoost", CIM_UINT8, 0},
@@ -423,7 +424,100 @@ static enum wsm_err os_next(void *it, struct cim_instance *inst)
     return WSM_OK;
 }
 
-const struct cim_class os__win32_os =
-    CLASS("Win32_OperatingSystem", win32_os_props, os__one_open, os_next, os__one_close);
+
+/* ---- Put: Description ------------------------------------------------ */
+
+/* Description is what Windows lets an administrator write here (the
+ * computer's description); ours is PRETTY_HOSTNAME of /etc/machine-info,
+ * which this writes as hostnamectl set-hostname --pretty does: the other
+ * lines kept, the file replaced whole (a temporary file renamed over it),
+ * the value double-quoted with \ " $ ` escaped. Root only. */
+static int put_pretty_hostname(const char *value)
+{
+    char path[512], tmp[600], line[4096];
+    os__host_path(path, sizeof(path), "/etc/machine-info");
+    snprintf(tmp, sizeof(tmp), "%s.wsmd-XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    FILE *out = fdopen(fd, "w");
+    if (!out) {
+        int err = errno;
+        close(fd);
+        unlink(tmp);
+        return -err;
+    }
+    FILE *in = fopen(path, "re");
+    for (long n = 0; in && n < 10000 && os__read_line(in, line, sizeof(line)); n++) {
+        const char *k = line + strspn(line, " \t");
+        if (!strncmp(k, "PRETTY_HOSTNAME=", 16))
+            continue;
+        fprintf(out, "%s\n", line);
+    }
+    if (in)
+        fclose(in);
+    if (*value) {
+        fputs("PRETTY_HOSTNAME=\"", out);
+        for (const char *c = value; *c; c++) {
+            if (strchr("\\\"$`", *c))
+                fputc('\\', out);
+            fputc(*c, out);
+        }
+        fputs("\"\n", out);
+    }
+    int err = 0;
+    if (fflush(out) != 0 || fsync(fileno(out)) != 0)
+        err = errno ? errno : EIO;
+    if (fclose(out) != 0 && !err)
+        err = errno ? errno : EIO;
+    if (!err && chmod(tmp, 0644) != 0)
+        err = errno;
+    if (!err && rename(tmp, path) != 0)
+        err = errno;
+    if (err)
+        unlink(tmp);
+    return -err;
+}
+
+static enum wsm_err os_put(const struct cim_ctx *ctx, struct cim_instance *target,
+                           const struct wsm_pair *props, size_t nprops)
+{
+    const char *v = NULL;
+    for (size_t k = 0; k < nprops; k++)
+        if (!strcmp(props[k].name, "Description"))
+            v = props[k].value;
+    if (!v)
+        return WSM_OK;
+    const char *cur = cim_get(target, "Description");
+    if (cur ? !strcmp(cur, v) : !*v)
+        return WSM_OK; /* echoed back unchanged: nothing to do, no right needed */
+    /* One line of text: what the file and a UTF-8 host name can hold. */
+    size_t len = strlen(v);
+    if (len > 255)
+        return WSM_ERR_INVALID_REPRESENTATION;
+    for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return WSM_ERR_INVALID_REPRESENTATION;
+    int root = ctx && ctx->switch_user ? ctx->uid == 0 : geteuid() == 0;
+    if (!root)
+        return WSM_ERR_ACCESS_DENIED;
+    int r = put_pretty_hostname(v);
+    if (r == -EACCES || r == -EPERM || r == -EROFS)
+        return WSM_ERR_ACCESS_DENIED;
+    if (r < 0)
+        return cim_errno_shortage(-r) ? cim_errno_shortage(-r) : WSM_ERR_INTERNAL;
+    cim_set_str(target, "Description", *v ? v : NULL);
+    return WSM_OK;
+}
+
+const struct cim_class os__win32_os = {
+    .name = "Win32_OperatingSystem",
+    .props = win32_os_props,
+    .nprops = sizeof(win32_os_props) / sizeof(win32_os_props[0]),
+    .open = os__one_open,
+    .next = os_next,
+    .close = os__one_close,
+    .put = os_put,
+};
 const struct cim_class os__cim_os =
     CLASS("CIM_OperatingSystem", cim_os_props, os__one_open, os_next, os__one_close);

@@ -894,7 +894,7 @@ static enum wsm_err svc_invoke(const struct cim_ctx *ctx, const struct cim_metho
  * Disabled; Automatic too). A value equal to the current one changes
  * nothing and needs no right, so that an instance may be echoed back.
  * A refusal is a fault, as a failed Put is on Windows: the right (2)
- * w:AccessDenied, a value it cannot take (21) w:InvalidRepresentation,
+ * w:AccessDenied, a value it cannot take (21) wxf:InvalidRepresentation,
  * no [Install] section for Auto (1) w:UnsupportedFeature. */
 static enum wsm_err svc_put(const struct cim_ctx *ctx, struct cim_instance *target,
                             const struct wsm_pair *props, size_t nprops)

@@ -393,11 +393,12 @@ def test_fragment_bad_expression(cli, expr):
         "w:InvalidParameter", CODE_FRAGMENT)
 
 
-@pytest.mark.parametrize("uri", [WMI + "Win32_OperatingSystem", DMTF + "CIM_OperatingSystem",
+@pytest.mark.parametrize("uri", [WMI + "Win32_ComputerSystem", DMTF + "CIM_OperatingSystem",
                                  WMI + "Win32_Process"])
 def test_put_is_not_supported(cli, uri):
-    """Host classes have no writable properties: Put is a:ActionNotSupported,
-    whole instance or fragment."""
+    """Host classes without writable properties: Put is a:ActionNotSupported,
+    whole instance or fragment (Win32_OperatingSystem.Description and
+    Win32_Service.StartMode are writable: test_cim_hostdata)."""
     cls = uri.rsplit("/", 1)[1]
     body = f'<p:{cls} xmlns:p="{uri}"><p:Caption>x</p:Caption></p:{cls}>'
     sels = ({"Handle": str(os.getpid())} if "Process" in cls

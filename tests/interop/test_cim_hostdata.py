@@ -367,9 +367,9 @@ def test_service_put_start_mode(cli, cim_wsmd):
     assert instance_props(list(a.body)[0])["StartMode"] == mode
     # A mode the class cannot take, and a read-only property changed.
     cli.put(SVC, svc_body(StartMode="Boot"), {"Name": name}).expect_fault(
-        "w:InvalidRepresentation")
+        "x:InvalidRepresentation")
     cli.put(SVC, svc_body(State="Paused"), {"Name": name}).expect_fault(
-        "w:InvalidRepresentation")
+        "x:InvalidRepresentation")
     # Another mode by a user who is not root: refused.
     other = "Manual" if mode != "Manual" else "Disabled"
     bob = Client(cim_wsmd.port, cim_wsmd.user2, cim_wsmd.pw2)
@@ -395,3 +395,30 @@ def test_pywinrm_enumerate_with_estimate(cim_wsmd):
     assert root.find("s:Header/w:TotalItemsCountEstimate", NS).text == "1"
     items = root.find("s:Body/n:EnumerateResponse/w:Items", NS)
     assert len(items) == 1 and len(items[0]) == 66
+
+
+# ---- Put of Win32_OperatingSystem.Description -------------------------------
+
+OSURI = WMI + "Win32_OperatingSystem"
+
+
+def os_body(**props):
+    inner = "".join(f"<p:{k}>{v}</p:{k}>" for k, v in props.items())
+    return f'<p:Win32_OperatingSystem xmlns:p="{OSURI}">{inner}</p:Win32_OperatingSystem>'
+
+
+def test_os_put_description_refusals(cli):
+    """Writing the description is root's (alice is not); the same value
+    echoed back is accepted; a read-only property changed is refused."""
+    _, inst = cli.get_instance(OSURI)
+    cur = instance_props(inst).get("Description")
+    a = cli.put(OSURI, os_body(Description=cur or "")) if cur else None
+    if a is not None:
+        a.ok()
+    cli.put(OSURI, os_body(Description="wsmd test host")).expect_fault("w:AccessDenied")
+    cli.put(OSURI, os_body(Caption="Windows")).expect_fault("x:InvalidRepresentation")
+    cli.put(OSURI, "<w:XmlFragment>x</w:XmlFragment>",
+            extra_headers='<w:FragmentTransfer s:mustUnderstand="true">Description'
+                          "</w:FragmentTransfer>").expect_fault("w:AccessDenied")
+    _, inst = cli.get_instance(OSURI)
+    assert instance_props(inst).get("Description") == cur  # unchanged

@@ -1703,6 +1703,60 @@ static void test_fixture_host(void **state)
     release(&o);
 }
 
+/* Put of Win32_OperatingSystem.Description writes PRETTY_HOSTNAME of the
+ * fixture's /etc/machine-info, keeping its other lines. */
+static void test_put_description(void **state)
+{
+    struct fixture *fx = *state;
+    const char *r = fx->dir;
+    puts_(r, "etc/machine-info", "ICON_NAME=computer-vm\nPRETTY_HOSTNAME=\"Old\"\nCHASSIS=vm\n");
+    snprintf(os_test_hostroot, sizeof(os_test_hostroot), "%s", r);
+    const struct cim_class *c = cls("Win32_OperatingSystem");
+    assert_non_null(c->put);
+    assert_null(cls("CIM_OperatingSystem")->put);
+    assert_null(cls("Win32_ComputerSystem")->put);
+    for (size_t k = 0; k < c->nprops; k++)
+        assert_int_equal((c->props[k].flags & CIM_WRITE) != 0,
+                         !strcmp(c->props[k].name, "Description"));
+    struct coll o;
+    collect("Win32_OperatingSystem", &o);
+    assert_val(&o, 0, "Description", "Old");
+    struct cim_ctx root, user;
+    memset(&root, 0, sizeof(root));
+    root.switch_user = 1; /* uid 0 */
+    memset(&user, 0, sizeof(user));
+    user.switch_user = 1;
+    user.uid = 65534;
+    struct wsm_pair same = {"Description", "Old"}, v = {"Description", "Lab \"3\" $HOME `x` \\"};
+    assert_int_equal(c->put(&user, &o.inst[0], &same, 1), WSM_OK); /* unchanged */
+    assert_int_equal(c->put(&user, &o.inst[0], &v, 1), WSM_ERR_ACCESS_DENIED);
+    struct wsm_pair bad = {"Description", "two\nlines"};
+    assert_int_equal(c->put(&root, &o.inst[0], &bad, 1), WSM_ERR_INVALID_REPRESENTATION);
+    if (geteuid() == 0) {
+        assert_int_equal(c->put(&root, &o.inst[0], &v, 1), WSM_OK);
+        assert_val(&o, 0, "Description", v.value);
+        char path[600];
+        snprintf(path, sizeof(path), "%s/etc/machine-info", r);
+        char *text = slurp(path);
+        assert_non_null(text);
+        assert_string_equal(text, "ICON_NAME=computer-vm\nCHASSIS=vm\n"
+                                  "PRETTY_HOSTNAME=\"Lab \\\"3\\\" \\$HOME \\`x\\` \\\\\"\n");
+        free(text);
+        release(&o);
+        /* Read back through the os-release parser: the same text. */
+        collect("Win32_OperatingSystem", &o);
+        assert_val(&o, 0, "Description", v.value);
+        /* An empty value removes the line. */
+        struct wsm_pair empty = {"Description", ""};
+        assert_int_equal(c->put(&root, &o.inst[0], &empty, 1), WSM_OK);
+        text = slurp(path);
+        assert_string_equal(text, "ICON_NAME=computer-vm\nCHASSIS=vm\n");
+        free(text);
+        assert_val(&o, 0, "Description", NULL);
+    }
+    release(&o);
+}
+
 static void test_os_parsers(void **state)
 {
     (void)state;
@@ -1781,6 +1835,7 @@ int main(void)
         cmocka_unit_test(test_clean_text),
         cmocka_unit_test_setup_teardown(test_sessions, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_fixture_host, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_put_description, fx_setup, fx_teardown),
         cmocka_unit_test(test_os_parsers),
         cmocka_unit_test(test_windows_order),
     };
