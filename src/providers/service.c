@@ -57,32 +57,32 @@ enum {
 /* ---- class tables ---------------------------------------------------- */
 
 static const struct cim_prop win32_props[] = {
-    {"AcceptPause", CIM_BOOLEAN, 0},
-    {"AcceptStop", CIM_BOOLEAN, 0},
+    {"AcceptPause", CIM_BOOLEAN, CIM_VOLATILE},
+    {"AcceptStop", CIM_BOOLEAN, CIM_VOLATILE},
     {"Caption", CIM_STRING, 0},
-    {"CheckPoint", CIM_UINT32, 0},
+    {"CheckPoint", CIM_UINT32, CIM_VOLATILE},
     {"CreationClassName", CIM_STRING, 0},
     {"DelayedAutoStart", CIM_BOOLEAN, 0},
     {"Description", CIM_STRING, 0},
     {"DesktopInteract", CIM_BOOLEAN, 0},
     {"DisplayName", CIM_STRING, 0},
     {"ErrorControl", CIM_STRING, 0},
-    {"ExitCode", CIM_UINT32, 0},
+    {"ExitCode", CIM_UINT32, CIM_VOLATILE},
     {"InstallDate", CIM_DATETIME, 0},
     {"Name", CIM_STRING, CIM_KEY},
     {"PathName", CIM_STRING, 0},
-    {"ProcessId", CIM_UINT32, 0},
-    {"ServiceSpecificExitCode", CIM_UINT32, 0},
+    {"ProcessId", CIM_UINT32, CIM_VOLATILE},
+    {"ServiceSpecificExitCode", CIM_UINT32, CIM_VOLATILE},
     {"ServiceType", CIM_STRING, 0},
-    {"Started", CIM_BOOLEAN, 0},
+    {"Started", CIM_BOOLEAN, CIM_VOLATILE},
     {"StartMode", CIM_STRING, CIM_WRITE}, /* Put: ChangeStartMode's work */
     {"StartName", CIM_STRING, 0},
-    {"State", CIM_STRING, 0},
-    {"Status", CIM_STRING, 0},
+    {"State", CIM_STRING, CIM_VOLATILE},
+    {"Status", CIM_STRING, CIM_VOLATILE},
     {"SystemCreationClassName", CIM_STRING, 0},
     {"SystemName", CIM_STRING, 0},
     {"TagId", CIM_UINT32, 0},
-    {"WaitHint", CIM_UINT32, 0},
+    {"WaitHint", CIM_UINT32, CIM_VOLATILE},
 };
 
 static const struct cim_prop cim_props[] = {

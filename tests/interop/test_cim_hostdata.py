@@ -6,6 +6,7 @@ PolymorphismMode (DSP0226 8.2.3, DSP0227 7.3)."""
 
 import os
 import re
+import xml.etree.ElementTree as ET
 import socket
 import subprocess
 
@@ -422,3 +423,27 @@ def test_os_put_description_refusals(cli):
                           "</w:FragmentTransfer>").expect_fault("w:AccessDenied")
     _, inst = cli.get_instance(OSURI)
     assert instance_props(inst).get("Description") == cur  # unchanged
+
+
+def test_os_put_whole_instance_from_a_get(cli, cim_wsmd):
+    """A client that Gets, changes one property and Puts the whole instance
+    (winrm set, Set-WSManInstance) brings back values that changed by
+    themselves meanwhile (LocalDateTime, FreePhysicalMemory): they are
+    ignored; a stable read-only value changed is still refused."""
+    import time
+    _, inst = cli.get_instance(OSURI)
+    time.sleep(0.01)  # LocalDateTime has moved on by the Put
+    text = ET.tostring(inst, encoding="unicode")
+    cli.put(OSURI, text).ok()  # nothing writable changed: no right needed
+    p = instance_props(inst)
+    bad = text.replace(f"<ns0:Version>{p['Version']}</ns0:Version>",
+                       "<ns0:Version>10.0.19045</ns0:Version>")
+    assert bad != text
+    cli.put(OSURI, bad).expect_fault("x:InvalidRepresentation")
+    # our winrm tool's set: Get, merge, Put; alice may not write it
+    cp = subprocess.run([WINRM_BIN, "set", "wmicimv2/Win32_OperatingSystem",
+                         '@{Description="wsmd test"}',
+                         f"-r:http://127.0.0.1:{cim_wsmd.port}/wsman", "-u:alice",
+                         "-p:" + cim_wsmd_password()],
+                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert cp.returncode == 1 and "Access is denied" in cp.stderr, cp
