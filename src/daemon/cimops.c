@@ -351,7 +351,7 @@ static enum wsm_err put_values(struct wsmd_call *call, const struct cim_instance
         int is_nil = nil && (!strcmp(nil, "true") || !strcmp(nil, "1"));
         if (is_nil) {
             /* Read-only: nil must match; writable: nil leaves it as it is. */
-            if (cur->v[k].s && !(c->props[k].flags & CIM_WRITE))
+            if (cur->v[k].s && !(c->props[k].flags & (CIM_WRITE | CIM_VOLATILE)))
                 return WSM_ERR_INVALID_REPRESENTATION;
             continue;
         }
@@ -360,7 +360,8 @@ static enum wsm_err put_values(struct wsmd_call *call, const struct cim_instance
                 return WSM_ERR_INVALID_REPRESENTATION;
             out[*n].name = c->props[k].name;
             out[(*n)++].value = v;
-        } else if (!(c->props[k].flags & CIM_ARRAY) && cur->v[k].s && strcmp(cur->v[k].s, v) != 0) {
+        } else if (!(c->props[k].flags & (CIM_ARRAY | CIM_VOLATILE)) && cur->v[k].s &&
+                   strcmp(cur->v[k].s, v) != 0) {
             /* A read-only property may be echoed back, not changed. */
             return WSM_ERR_INVALID_REPRESENTATION;
         }

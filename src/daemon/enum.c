@@ -12,6 +12,7 @@
 
 #include "cimops.h"
 #include "cimxml.h"
+#include "enumopts.h"
 #include "ns.h"
 #include "userfile.h"
 #include "uuid.h"
@@ -54,6 +55,13 @@ struct ectx {
     const struct cim_class *more[8];
     size_t nmore, imore;
     int assoc_empty; /* an association filter that matched nothing */
+    const struct cim_class *first; /* the class the sequence began with */
+    /* AssociationInstances: the object's reference (its EPR's content),
+     * and for each class of more[] the association that leads to it and
+     * whether the object is its left side. */
+    char *assoc_src;
+    unsigned char assoc_of[8], src_left[8];
+    long estimate;                 /* TotalItemsCountEstimate; -2 not counted yet */
     char *pending;   /* an item produced but not sent: it did not fit */
     size_t pending_len;
     int done;
@@ -106,6 +114,7 @@ static void ectx_free(struct ectx *c)
     wsm__arena_free(&c->sel_arena);
     free(c->pending);
     free(c->resource);
+    free(c->assoc_src);
     free(c);
 }
 
@@ -286,6 +295,9 @@ static enum wsm_err next_class(struct ectx *c)
     return WSM_ERR_NOT_FOUND;
 }
 
+static enum wsm_err assoc_item(struct ectx *c, struct wsm_buf *item,
+                               const struct cim_instance *inst);
+
 static enum wsm_err next_item(struct ectx *c, struct wsm_buf *item)
 {
     for (;;) {
@@ -322,6 +334,11 @@ static enum wsm_err next_item(struct ectx *c, struct wsm_buf *item)
             continue;
         }
         wsm__buf_reset(item);
+        if (c->assoc_src) {
+            e = assoc_item(c, item, &inst);
+            wsm__arena_free(&a);
+            return e;
+        }
         if (c->mode == MODE_OBJECT_AND_EPR)
             e = wsm__buf_puts(item, "<w:Item>");
         if (!e && c->mode != MODE_EPR)
@@ -491,8 +508,11 @@ static enum wsm_err read_association(struct wsmd_call *call, xmlNodePtr f, struc
     const char *B = "http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd";
     struct wsm_arena *a = &call->env->arena;
     xmlNodePtr ai = wsm__xml_child(f, B, "AssociatedInstances");
+    int instances = 0; /* the association objects, not the associated ones */
+    if (!ai && (ai = wsm__xml_child(f, B, "AssociationInstances")))
+        instances = 1;
     if (!ai)
-        return WSM_ERR_FILTER_DIALECT; /* AssociationInstances: not served */
+        return WSM_ERR_FILTER_DIALECT;
     xmlNodePtr obj = wsm__xml_child(ai, B, "Object");
     xmlNodePtr refp = wsm__xml_child(obj, WSM_NS_WSA, "ReferenceParameters");
     xmlNodePtr ruri = wsm__xml_child(refp, WSM_NS_WSMAN, "ResourceURI");
@@ -518,14 +538,24 @@ static enum wsm_err read_association(struct wsmd_call *call, xmlNodePtr f, struc
     wsm__arena_init(&ia);
     struct cim_instance inst = {.arena = &ia};
     enum wsm_err e = wsmd__cim_lookup(src, &c->cctx, &fake, &inst);
+    if (!e && instances) {
+        struct wsm_buf b;
+        wsm__buf_init(&b, 0);
+        e = wsmd__epr_inner(&b, &inst, wsmd__class_uri(src, uri));
+        if (!e && !(c->assoc_src = wsm__buf_steal(&b, NULL)))
+            e = WSM_ERR_NOMEM;
+        wsm__buf_free(&b);
+    }
     wsm__arena_free(&ia);
     if (e)
         return e;
 
-    const char *aclass = child_text(a, ai, "AssociationClassName");
+    /* AssociationInstances names the association class in ResultClassName
+     * and has no ResultRole (DSP0227 8.2). */
+    const char *aclass = child_text(a, ai, instances ? "ResultClassName" : "AssociationClassName");
     const char *role = child_text(a, ai, "Role");
-    const char *rclass = child_text(a, ai, "ResultClassName");
-    const char *rrole = child_text(a, ai, "ResultRole");
+    const char *rclass = instances ? NULL : child_text(a, ai, "ResultClassName");
+    const char *rrole = instances ? NULL : child_text(a, ai, "ResultRole");
     for (size_t i = 0; i < sizeof(assocs) / sizeof(assocs[0]); i++) {
         const struct assoc *x = &assocs[i];
         if (!eq_or_null(aclass, x->name))
@@ -543,14 +573,37 @@ static enum wsm_err read_association(struct wsmd_call *call, xmlNodePtr f, struc
         int dup = 0;
         for (size_t k = 0; k < c->nmore; k++)
             dup |= c->more[k] == oc;
-        if (oc && !dup && c->nmore < sizeof(c->more) / sizeof(c->more[0]))
+        if (oc && !dup && c->nmore < sizeof(c->more) / sizeof(c->more[0])) {
+            c->assoc_of[c->nmore] = (unsigned char)i;
+            c->src_left[c->nmore] = other == x->right;
             c->more[c->nmore++] = oc;
+        }
     }
     /* Iterate the result classes in turn; none is an empty result. */
     *cls = c->nmore ? c->more[0] : src;
     c->imore = c->nmore ? 1 : 0;
     c->assoc_empty = c->nmore == 0;
     return WSM_OK;
+}
+
+/* An association object: the object of the filter on its side, inst on
+ * the other, in the class's order. */
+static enum wsm_err assoc_item(struct ectx *c, struct wsm_buf *item,
+                               const struct cim_instance *inst)
+{
+    size_t k = c->imore ? c->imore - 1 : 0;
+    const struct assoc *x = &assocs[c->assoc_of[k]];
+    struct wsm_buf other;
+    wsm__buf_init(&other, 0);
+    enum wsm_err e = wsmd__epr_inner(&other, inst, c->prefix);
+    if (!e && !other.data)
+        e = WSM_ERR_INTERNAL;
+    if (!e)
+        e = wsmd__write_assoc_instance(item, x->name, x->lrole,
+                                       c->src_left[k] ? c->assoc_src : other.data, x->rrole,
+                                       c->src_left[k] ? other.data : c->assoc_src);
+    wsm__buf_free(&other);
+    return e;
 }
 
 /* Reads the filter of an Enumerate into c. */
@@ -626,6 +679,29 @@ bad:
     return WSM_ERR_CANNOT_PROCESS_FILTER;
 }
 
+/* TotalItemsCountEstimate of a context, counted when first asked for
+ * (a sequence that is not a CIM class cannot be counted again: nil). */
+static enum wsm_err add_estimate(struct wsmd_call *call, struct ectx *c)
+{
+    if (c->estimate == -2) {
+        enum wsm_err e = WSM_OK;
+        if (c->write || !c->first)
+            c->estimate = -1;
+        else if (c->assoc_empty)
+            c->estimate = 0;
+        else if (c->nmore)
+            c->estimate = wsmd__enum_estimate(c->more, c->nmore, &c->cctx, c->wql, c->sel,
+                                              c->nsel, &e);
+        else
+            c->estimate = wsmd__enum_estimate(&c->first, 1, &c->cctx, c->wql, c->sel, c->nsel, &e);
+        if (e) {
+            c->estimate = -2;
+            return e;
+        }
+    }
+    return wsmd__reply_add_estimate(call->out, c->estimate);
+}
+
 static enum wsm_err begin_reply(struct wsmd_call *call, const char *action)
 {
     /* xsi: and cim: once for all the items of the reply. */
@@ -681,6 +757,7 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
         return e ? e : WSM_ERR_NOMEM;
     }
     wsm__arena_init(&c->sel_arena);
+    c->estimate = -2;
     if (src) {
         /* From here on ectx_free closes the iterator. */
         c->cls = src->cls;
@@ -718,7 +795,17 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
             return WSM_ERR_INVALID_OPTIONS;
         }
     }
+    /* An association object has no key of its own to address it by. */
+    if (c->assoc_src && c->mode != MODE_OBJECT) {
+        ectx_free(c);
+        return WSM_ERR_UNSUPPORTED_FEATURE;
+    }
+    if ((e = wsmd__enum_polymorphism(&env->arena, en))) {
+        ectx_free(c);
+        return e;
+    }
     c->cls = cls;
+    c->first = cls;
     if (src)
         c->prefix = src->uri_prefix;
     else
@@ -747,6 +834,8 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
     /* The head first: the items get what MaxEnvelopeSize leaves. */
     if (!e)
         e = begin_reply(call, EN "EnumerateResponse");
+    if (!e && env->want_count_estimate)
+        e = add_estimate(call, c);
     if (!e && optimize)
         e = fill(c, &items, max, items_budget(limit, call->out->len, ENUM_TAIL), &count);
     /* A sequence that ended at once leaves no context to come back to. */
@@ -816,6 +905,8 @@ enum wsm_err wsmd__cim_pull(struct wsmd_call *call)
     size_t limit = reply_limit(call->env, call->srv->cfg.max_envelope);
     if (!e)
         e = begin_reply(call, EN "PullResponse");
+    if (!e && call->env->want_count_estimate)
+        e = add_estimate(call, c);
     size_t budget = items_budget(limit, call->out->len, PULL_TAIL);
     xmlNodePtr mc = wsm__xml_child(pull, WSM_NS_WSEN, "MaxCharacters");
     if (!e && mc) {

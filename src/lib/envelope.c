@@ -383,7 +383,8 @@ static enum wsm_err read_headers(struct wsm_envelope *env)
             } else if (strcmp(nm, "FragmentTransfer") == 0) {
                 slot = &env->fragment;
             } else if (strcmp(nm, "RequestTotalItemsCountEstimate") == 0) {
-                known = 0; /* not implemented: honour mustUnderstand below */
+                /* Answered by Enumerate and Pull (src/daemon/enumopts.c). */
+                env->want_count_estimate = 1;
             }
         } else if (strcmp(ns, WSM_NS_WSEV) == 0 && strcmp(nm, "Identifier") == 0) {
             /* A subscription manager's reference parameter (Renew,

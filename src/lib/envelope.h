@@ -56,6 +56,7 @@ struct wsm_envelope {
     struct wsm_pair options[WSM_MAX_OPTIONS];
 
     int is_identify; /* the body is wsmid:Identify */
+    int want_count_estimate; /* w:RequestTotalItemsCountEstimate (Enumerate, Pull) */
 };
 
 /* Parses buf as a SOAP 1.2 envelope. A DOCTYPE is refused before parsing,

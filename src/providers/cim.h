@@ -47,6 +47,11 @@ enum cim_flags {
     CIM_KEY = 1,   /* part of the instance's identity (selectors) */
     CIM_ARRAY = 2, /* an array of the type */
     CIM_WRITE = 4, /* writable with Put */
+    /* Read-only, and its value changes by itself (free memory, the clock,
+     * a service's state): a Put may bring back an older value, as a
+     * client that Gets, changes one property and Puts the whole instance
+     * does; it is ignored, where another read-only value must be equal. */
+    CIM_VOLATILE = 8,
 };
 
 struct cim_prop {

@@ -82,7 +82,7 @@ static void cpurec_init(struct cpurec *r, int cpu)
     memset(r, 0, sizeof(*r));
     r->cpu = cpu;
     r->phys_id = r->core_id = r->family = r->model = r->stepping = r->implementer = -1;
-    r->hypervisor = r->virt = -1;
+    r->hypervisor = r->virt = r->nx = r->slat = -1;
 }
 
 static int has_word(const char *list, const char *w)
@@ -121,6 +121,8 @@ static void cpurec_field(struct cpurec *r, const char *k, const char *v)
     } else if (strcmp(k, "flags") == 0) {
         r->hypervisor = (signed char)has_word(v, "hypervisor");
         r->virt = (signed char)(has_word(v, "vmx") || has_word(v, "svm"));
+        r->nx = (signed char)has_word(v, "nx");
+        r->slat = (signed char)(has_word(v, "ept") || has_word(v, "npt"));
     }
 }
 
@@ -483,41 +485,63 @@ void os__set_dmi_id(struct cim_instance *i, const char *prop, const char *file)
 /* ---- Win32_Processor / CIM_Processor: one instance per package ------- */
 
 static const struct cim_prop win32_cpu_props[] = {
-    {"DeviceID", CIM_STRING, CIM_KEY},
-    {"Name", CIM_STRING, 0},
+    {"AddressWidth", CIM_UINT16, 0},
+    {"Architecture", CIM_UINT16, 0},
+    {"AssetTag", CIM_STRING, 0},
+    {"Availability", CIM_UINT16, 0},
     {"Caption", CIM_STRING, 0},
-    {"Description", CIM_STRING, 0},
-    {"Manufacturer", CIM_STRING, 0},
+    {"Characteristics", CIM_UINT32, 0},
+    {"ConfigManagerErrorCode", CIM_UINT32, 0},
+    {"ConfigManagerUserConfig", CIM_BOOLEAN, 0},
+    {"CpuStatus", CIM_UINT16, 0},
     {"CreationClassName", CIM_STRING, 0},
-    {"SystemCreationClassName", CIM_STRING, 0},
-    {"SystemName", CIM_STRING, 0},
+    {"CurrentClockSpeed", CIM_UINT32, 0},
+    {"CurrentVoltage", CIM_UINT16, 0},
+    {"DataWidth", CIM_UINT16, 0},
+    {"Description", CIM_STRING, 0},
+    {"DeviceID", CIM_STRING, CIM_KEY},
+    {"ErrorCleared", CIM_BOOLEAN, 0},
+    {"ErrorDescription", CIM_STRING, 0},
+    {"ExtClock", CIM_UINT32, 0},
+    {"Family", CIM_UINT16, 0},
+    {"InstallDate", CIM_DATETIME, 0},
+    {"L2CacheSize", CIM_UINT32, 0},
+    {"L2CacheSpeed", CIM_UINT32, 0},
+    {"L3CacheSize", CIM_UINT32, 0},
+    {"L3CacheSpeed", CIM_UINT32, 0},
+    {"LastErrorCode", CIM_UINT32, 0},
+    {"Level", CIM_UINT16, 0},
+    {"LoadPercentage", CIM_UINT16, 0},
+    {"Manufacturer", CIM_STRING, 0},
+    {"MaxClockSpeed", CIM_UINT32, 0},
+    {"Name", CIM_STRING, 0},
     {"NumberOfCores", CIM_UINT32, 0},
     {"NumberOfEnabledCore", CIM_UINT32, 0},
     {"NumberOfLogicalProcessors", CIM_UINT32, 0},
-    {"ThreadCount", CIM_UINT32, 0},
-    {"MaxClockSpeed", CIM_UINT32, 0},
-    {"CurrentClockSpeed", CIM_UINT32, 0},
-    {"ExtClock", CIM_UINT32, 0},
-    {"AddressWidth", CIM_UINT16, 0},
-    {"DataWidth", CIM_UINT16, 0},
-    {"Architecture", CIM_UINT16, 0},
-    {"Family", CIM_UINT16, 0},
-    {"Level", CIM_UINT16, 0},
-    {"Stepping", CIM_STRING, 0},
-    {"UpgradeMethod", CIM_UINT16, 0},
-    {"L2CacheSize", CIM_UINT32, 0},
-    {"L3CacheSize", CIM_UINT32, 0},
-    {"LoadPercentage", CIM_UINT16, 0},
+    {"OtherFamilyDescription", CIM_STRING, 0},
+    {"PartNumber", CIM_STRING, 0},
+    {"PNPDeviceID", CIM_STRING, 0},
+    {"PowerManagementCapabilities", CIM_UINT16, CIM_ARRAY},
+    {"PowerManagementSupported", CIM_BOOLEAN, 0},
     {"ProcessorId", CIM_STRING, 0},
     {"ProcessorType", CIM_UINT16, 0},
+    {"Revision", CIM_UINT16, 0},
     {"Role", CIM_STRING, 0},
-    {"SocketDesignation", CIM_STRING, 0},
+    {"SecondLevelAddressTranslationExtensions", CIM_BOOLEAN, 0},
     {"SerialNumber", CIM_STRING, 0},
-    {"PartNumber", CIM_STRING, 0},
-    {"VMMonitorModeExtensions", CIM_BOOLEAN, 0},
-    {"CpuStatus", CIM_UINT16, 0},
-    {"StatusInfo", CIM_UINT16, 0},
+    {"SocketDesignation", CIM_STRING, 0},
     {"Status", CIM_STRING, 0},
+    {"StatusInfo", CIM_UINT16, 0},
+    {"Stepping", CIM_STRING, 0},
+    {"SystemCreationClassName", CIM_STRING, 0},
+    {"SystemName", CIM_STRING, 0},
+    {"ThreadCount", CIM_UINT32, 0},
+    {"UniqueId", CIM_STRING, 0},
+    {"UpgradeMethod", CIM_UINT16, 0},
+    {"Version", CIM_STRING, 0},
+    {"VirtualizationFirmwareEnabled", CIM_BOOLEAN, 0},
+    {"VMMonitorModeExtensions", CIM_BOOLEAN, 0},
+    {"VoltageCaps", CIM_UINT32, 0},
 };
 
 static const struct cim_prop cim_cpu_props[] = {
@@ -607,7 +631,9 @@ static enum wsm_err cpu_open(const struct cim_ctx *ctx, void **it)
     struct cpu_it *c = calloc(1, sizeof(*c));
     if (!c)
         return WSM_ERR_NOMEM;
-    if (os__cpuinfo_read("/proc/cpuinfo", &c->recs, &c->nrecs, &c->global) == -2)
+    char cpuinfo[512];
+    if (os__cpuinfo_read(os__host_path(cpuinfo, sizeof(cpuinfo), "/proc/cpuinfo"), &c->recs,
+                         &c->nrecs, &c->global) == -2)
         goto nomem;
     if (os__topo_read(&c->topo, c->recs, c->nrecs) < 0)
         goto nomem;
@@ -719,6 +745,10 @@ static void fill_cpu(struct cpu_it *c, size_t p, struct cim_instance *i)
         os__set_u64(i, "Level", (uint64_t)r->family);
     if (r && r->stepping >= 0)
         os__set_fmt(i, "Stepping", "%d", r->stepping);
+    /* x86: the model in the high byte, the stepping in the low one, as
+     * Windows packs Revision. */
+    if (caption[0] && r->model <= 0xff && r->stepping <= 0xff)
+        os__set_u64(i, "Revision", (uint64_t)(r->model << 8 | r->stepping));
 
     /* Cores: distinct core ids; unknown if any CPU lacks one. */
     int cores_known = 1;
@@ -806,6 +836,10 @@ static void fill_cpu(struct cpu_it *c, size_t p, struct cim_instance *i)
     }
     if (r && r->virt >= 0)
         os__set_bool(i, "VMMonitorModeExtensions", r->virt);
+    /* EPT (Intel) or NPT (AMD): the CPU's second-level address translation. */
+    if (r && r->slat >= 0)
+        os__set_bool(i, "SecondLevelAddressTranslationExtensions", r->slat);
+    os__set_u64(i, "Availability", 3); /* Running/Full Power: its CPUs are online */
     /* Every package listed has online CPUs. */
     os__set_u64(i, "CpuStatus", 1); /* CPU Enabled */
     os__set_u64(i, "CPUStatus", 1);
@@ -827,29 +861,42 @@ static enum wsm_err cpu_next(void *it, struct cim_instance *inst)
 /* ---- Win32_PhysicalMemory / CIM_PhysicalMemory ----------------------- */
 
 static const struct cim_prop win32_mem_props[] = {
-    {"Tag", CIM_STRING, CIM_KEY},
-    {"Name", CIM_STRING, 0},
-    {"Caption", CIM_STRING, 0},
-    {"Description", CIM_STRING, 0},
-    {"CreationClassName", CIM_STRING, 0},
-    {"Capacity", CIM_UINT64, 0},
+    {"Attributes", CIM_UINT32, 0},
     {"BankLabel", CIM_STRING, 0},
-    {"DeviceLocator", CIM_STRING, 0},
-    {"Manufacturer", CIM_STRING, 0},
-    {"PartNumber", CIM_STRING, 0},
-    {"SerialNumber", CIM_STRING, 0},
-    {"Speed", CIM_UINT32, 0},
+    {"Capacity", CIM_UINT64, 0},
+    {"Caption", CIM_STRING, 0},
     {"ConfiguredClockSpeed", CIM_UINT32, 0},
     {"ConfiguredVoltage", CIM_UINT32, 0},
-    {"MinVoltage", CIM_UINT32, 0},
+    {"CreationClassName", CIM_STRING, 0},
+    {"DataWidth", CIM_UINT16, 0},
+    {"Description", CIM_STRING, 0},
+    {"DeviceLocator", CIM_STRING, 0},
+    {"FormFactor", CIM_UINT16, 0},
+    {"HotSwappable", CIM_BOOLEAN, 0},
+    {"InstallDate", CIM_DATETIME, 0},
+    {"InterleaveDataDepth", CIM_UINT16, 0},
+    {"InterleavePosition", CIM_UINT32, 0},
+    {"Manufacturer", CIM_STRING, 0},
     {"MaxVoltage", CIM_UINT32, 0},
     {"MemoryType", CIM_UINT16, 0},
+    {"MinVoltage", CIM_UINT32, 0},
+    {"Model", CIM_STRING, 0},
+    {"Name", CIM_STRING, 0},
+    {"OtherIdentifyingInfo", CIM_STRING, 0},
+    {"PartNumber", CIM_STRING, 0},
+    {"PositionInRow", CIM_UINT32, 0},
+    {"PoweredOn", CIM_BOOLEAN, 0},
+    {"Removable", CIM_BOOLEAN, 0},
+    {"Replaceable", CIM_BOOLEAN, 0},
+    {"SerialNumber", CIM_STRING, 0},
+    {"SKU", CIM_STRING, 0},
     {"SMBIOSMemoryType", CIM_UINT32, 0},
-    {"TypeDetail", CIM_UINT16, 0},
-    {"FormFactor", CIM_UINT16, 0},
-    {"DataWidth", CIM_UINT16, 0},
+    {"Speed", CIM_UINT32, 0},
+    {"Status", CIM_STRING, 0},
+    {"Tag", CIM_STRING, CIM_KEY},
     {"TotalWidth", CIM_UINT16, 0},
-    {"Attributes", CIM_UINT32, 0},
+    {"TypeDetail", CIM_UINT16, 0},
+    {"Version", CIM_STRING, 0},
 };
 
 static const struct cim_prop cim_mem_props[] = {
@@ -1024,26 +1071,37 @@ static enum wsm_err mem_next(void *it, struct cim_instance *inst)
 /* ---- Win32_BIOS / CIM_BIOSElement ------------------------------------ */
 
 static const struct cim_prop win32_bios_props[] = {
-    {"Name", CIM_STRING, CIM_KEY},
-    {"SoftwareElementID", CIM_STRING, CIM_KEY},
-    {"SoftwareElementState", CIM_UINT16, CIM_KEY},
-    {"TargetOperatingSystem", CIM_UINT16, CIM_KEY},
-    {"Version", CIM_STRING, CIM_KEY},
+    {"BiosCharacteristics", CIM_UINT16, CIM_ARRAY},
+    {"BIOSVersion", CIM_STRING, CIM_ARRAY},
+    {"BuildNumber", CIM_STRING, 0},
     {"Caption", CIM_STRING, 0},
+    {"CodeSet", CIM_STRING, 0},
+    {"CurrentLanguage", CIM_STRING, 0},
     {"Description", CIM_STRING, 0},
-    {"Manufacturer", CIM_STRING, 0},
-    {"SMBIOSBIOSVersion", CIM_STRING, 0},
-    {"ReleaseDate", CIM_DATETIME, 0},
-    {"SerialNumber", CIM_STRING, 0},
-    {"PrimaryBIOS", CIM_BOOLEAN, 0},
-    {"SMBIOSPresent", CIM_BOOLEAN, 0},
-    {"SMBIOSMajorVersion", CIM_UINT16, 0},
-    {"SMBIOSMinorVersion", CIM_UINT16, 0},
-    {"SystemBiosMajorVersion", CIM_UINT8, 0},
-    {"SystemBiosMinorVersion", CIM_UINT8, 0},
     {"EmbeddedControllerMajorVersion", CIM_UINT8, 0},
     {"EmbeddedControllerMinorVersion", CIM_UINT8, 0},
+    {"IdentificationCode", CIM_STRING, 0},
+    {"InstallableLanguages", CIM_UINT16, 0},
+    {"InstallDate", CIM_DATETIME, 0},
+    {"LanguageEdition", CIM_STRING, 0},
+    {"ListOfLanguages", CIM_STRING, CIM_ARRAY},
+    {"Manufacturer", CIM_STRING, 0},
+    {"Name", CIM_STRING, CIM_KEY},
+    {"OtherTargetOS", CIM_STRING, 0},
+    {"PrimaryBIOS", CIM_BOOLEAN, 0},
+    {"ReleaseDate", CIM_DATETIME, 0},
+    {"SerialNumber", CIM_STRING, 0},
+    {"SMBIOSBIOSVersion", CIM_STRING, 0},
+    {"SMBIOSMajorVersion", CIM_UINT16, 0},
+    {"SMBIOSMinorVersion", CIM_UINT16, 0},
+    {"SMBIOSPresent", CIM_BOOLEAN, 0},
+    {"SoftwareElementID", CIM_STRING, CIM_KEY},
+    {"SoftwareElementState", CIM_UINT16, CIM_KEY},
     {"Status", CIM_STRING, 0},
+    {"SystemBiosMajorVersion", CIM_UINT8, 0},
+    {"SystemBiosMinorVersion", CIM_UINT8, 0},
+    {"TargetOperatingSystem", CIM_UINT16, CIM_KEY},
+    {"Version", CIM_STRING, CIM_KEY},
 };
 
 static const struct cim_prop cim_bios_props[] = {
@@ -1152,6 +1210,16 @@ static void fill_bios(struct cim_instance *i)
         os__set_str(i, "Version", name);
     if (name == ver)
         os__set_str(i, "SMBIOSBIOSVersion", name);
+    /* Windows lists the versions it knows: the ACPI one, then SMBIOS's. */
+    const char *vers[2];
+    size_t nv = 0;
+    const char *v1 = cim_get(i, "Version"), *v2 = cim_get(i, "SMBIOSBIOSVersion");
+    if (wmi && v1)
+        vers[nv++] = v1;
+    if (wmi && v2 && (!v1 || strcmp(v1, v2)))
+        vers[nv++] = v2;
+    if (nv)
+        cim_set_strv(i, "BIOSVersion", vers, nv);
     os__set_dmi_id(i, "Manufacturer", "bios_vendor");
     os__set_dmi_id(i, "SerialNumber", "product_serial");
     time_t rd;

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -26,55 +27,51 @@
 #include <unistd.h>
 
 #include "cim.h"
-
-#define MAX_GATEWAYS 64
-#define MAX_NAMESERVERS 16
-#define MAX_SEARCH 16
-#define RESOLV_CAP (64 * 1024)
+#include "net_priv.h"
 
 /* ---- property tables ------------------------------------------------ */
 
 static const struct cim_prop adapter_props[] = {
-    {"DeviceID", CIM_STRING, CIM_KEY},
-    {"Index", CIM_UINT32, 0},
-    {"InterfaceIndex", CIM_UINT32, 0},
-    {"Name", CIM_STRING, 0},
-    {"NetConnectionID", CIM_STRING, 0},
-    {"Caption", CIM_STRING, 0},
-    {"Description", CIM_STRING, 0},
-    {"ProductName", CIM_STRING, 0},
-    {"Manufacturer", CIM_STRING, 0},
-    {"ServiceName", CIM_STRING, 0},
-    {"CreationClassName", CIM_STRING, 0},
-    {"SystemCreationClassName", CIM_STRING, 0},
-    {"SystemName", CIM_STRING, 0},
-    {"MACAddress", CIM_STRING, 0},
     {"AdapterType", CIM_STRING, 0},
     {"AdapterTypeID", CIM_UINT16, 0},
-    {"Speed", CIM_UINT64, 0},
-    {"NetEnabled", CIM_BOOLEAN, 0},
-    {"NetConnectionStatus", CIM_UINT16, 0},
-    {"PhysicalAdapter", CIM_BOOLEAN, 0},
-};
-
-static const struct cim_prop config_props[] = {
-    {"Index", CIM_UINT32, CIM_KEY},
-    {"InterfaceIndex", CIM_UINT32, 0},
+    {"AutoSense", CIM_BOOLEAN, 0},
+    {"Availability", CIM_UINT16, 0},
     {"Caption", CIM_STRING, 0},
+    {"ConfigManagerErrorCode", CIM_UINT32, 0},
+    {"ConfigManagerUserConfig", CIM_BOOLEAN, 0},
+    {"CreationClassName", CIM_STRING, 0},
     {"Description", CIM_STRING, 0},
-    {"SettingID", CIM_STRING, 0},
-    {"ServiceName", CIM_STRING, 0},
+    {"DeviceID", CIM_STRING, CIM_KEY},
+    {"ErrorCleared", CIM_BOOLEAN, 0},
+    {"ErrorDescription", CIM_STRING, 0},
+    {"GUID", CIM_STRING, 0},
+    {"Index", CIM_UINT32, 0},
+    {"InstallDate", CIM_DATETIME, 0},
+    {"Installed", CIM_BOOLEAN, 0},
+    {"InterfaceIndex", CIM_UINT32, 0},
+    {"LastErrorCode", CIM_UINT32, 0},
     {"MACAddress", CIM_STRING, 0},
-    {"MTU", CIM_UINT32, 0},
-    {"IPEnabled", CIM_BOOLEAN, 0},
-    {"IPAddress", CIM_STRING, CIM_ARRAY},
-    {"IPSubnet", CIM_STRING, CIM_ARRAY},
-    {"DefaultIPGateway", CIM_STRING, CIM_ARRAY},
-    {"DHCPEnabled", CIM_BOOLEAN, 0},
-    {"DNSHostName", CIM_STRING, 0},
-    {"DNSDomain", CIM_STRING, 0},
-    {"DNSDomainSuffixSearchOrder", CIM_STRING, CIM_ARRAY},
-    {"DNSServerSearchOrder", CIM_STRING, CIM_ARRAY},
+    {"Manufacturer", CIM_STRING, 0},
+    {"MaxNumberControlled", CIM_UINT32, 0},
+    {"MaxSpeed", CIM_UINT64, 0},
+    {"Name", CIM_STRING, 0},
+    {"NetConnectionID", CIM_STRING, 0},
+    {"NetConnectionStatus", CIM_UINT16, 0},
+    {"NetEnabled", CIM_BOOLEAN, 0},
+    {"NetworkAddresses", CIM_STRING, CIM_ARRAY},
+    {"PermanentAddress", CIM_STRING, 0},
+    {"PhysicalAdapter", CIM_BOOLEAN, 0},
+    {"PNPDeviceID", CIM_STRING, 0},
+    {"PowerManagementCapabilities", CIM_UINT16, CIM_ARRAY},
+    {"PowerManagementSupported", CIM_BOOLEAN, 0},
+    {"ProductName", CIM_STRING, 0},
+    {"ServiceName", CIM_STRING, 0},
+    {"Speed", CIM_UINT64, 0},
+    {"Status", CIM_STRING, 0},
+    {"StatusInfo", CIM_UINT16, 0},
+    {"SystemCreationClassName", CIM_STRING, 0},
+    {"SystemName", CIM_STRING, 0},
+    {"TimeOfLastReset", CIM_DATETIME, 0},
 };
 
 static const struct cim_prop port_props[] = {
@@ -98,35 +95,6 @@ static const struct cim_prop port_props[] = {
 };
 
 /* ---- one interface, from sysfs --------------------------------------- */
-
-enum link {
-    LINK_UNKNOWN,
-    LINK_ADMIN_DOWN, /* ip link set down */
-    LINK_UP,
-    LINK_NO_CARRIER, /* up, but no link (cable out, no peer) */
-    LINK_DORMANT,    /* waiting for an external event (802.1X) */
-    LINK_NOT_PRESENT,
-};
-
-struct nic {
-    unsigned index;
-    char name[IF_NAMESIZE];
-    int have_flags;
-    unsigned flags;
-    int have_type;
-    unsigned type; /* ARPHRD_* */
-    char mac[18];  /* "AA:BB:CC:DD:EE:FF", "" if none */
-    char mac_plain[13];
-    int perm_addr; /* addr_assign_type says the address is the burned-in one */
-    int have_speed;
-    uint64_t speed; /* bits/s */
-    int have_mtu;
-    unsigned mtu;
-    int physical;
-    char driver[256];
-    int duplex; /* 1 full, 0 half, -1 unknown */
-    enum link link;
-};
 
 static const char *sysnet(struct wsm_arena *a, const char *ifname, const char *attr)
 {
@@ -228,7 +196,7 @@ static void nic_read(struct wsm_arena *a, unsigned index, const char *name, stru
     n->link = link_state(n, sysnet(a, name, "operstate"), sysnet(a, name, "carrier"));
 }
 
-static int is_loopback(const struct nic *n)
+int net__is_loopback(const struct nic *n)
 {
     return (n->have_flags && (n->flags & IFF_LOOPBACK)) ||
            (n->have_type && n->type == ARPHRD_LOOPBACK);
@@ -248,144 +216,6 @@ static int valid_ifname(const char *s)
 }
 
 /* ---- per-iterator context ------------------------------------------- */
-
-struct gateway {
-    char ifname[IF_NAMESIZE];
-    char addr[INET6_ADDRSTRLEN];
-};
-
-enum which { W32_ADAPTER, W32_CONFIG, DMTF_PORT };
-
-struct net_iter {
-    enum which which;
-    struct if_nameindex *names; /* sorted by index */
-    size_t count, pos;
-    char host[65];
-    /* W32_CONFIG only */
-    struct ifaddrs *ifa;
-    struct gateway gw[MAX_GATEWAYS];
-    size_t ngw;
-    char *ns[MAX_NAMESERVERS];
-    size_t nns;
-    char *search[MAX_SEARCH];
-    size_t nsearch;
-    char *domain;
-    char *resolv; /* the text ns, search and domain point into */
-};
-
-static void add_gateway(struct net_iter *s, const char *ifname, const char *addr)
-{
-    for (size_t i = 0; i < s->ngw; i++)
-        if (!strcmp(s->gw[i].ifname, ifname) && !strcmp(s->gw[i].addr, addr))
-            return;
-    if (s->ngw >= MAX_GATEWAYS)
-        return;
-    snprintf(s->gw[s->ngw].ifname, sizeof(s->gw[0].ifname), "%s", ifname);
-    snprintf(s->gw[s->ngw].addr, sizeof(s->gw[0].addr), "%s", addr);
-    s->ngw++;
-}
-
-/* Reads a line of at most n-1 bytes; a longer line is consumed and
- * dropped (returns 0 for it, -1 at the end). */
-static int read_line(FILE *f, char *buf, size_t n)
-{
-    if (!fgets(buf, (int)n, f))
-        return -1;
-    size_t len = strlen(buf);
-    if (len && buf[len - 1] == '\n') {
-        buf[len - 1] = '\0';
-        return 1;
-    }
-    if (feof(f))
-        return 1;
-    int c;
-    while ((c = fgetc(f)) != EOF && c != '\n')
-        ;
-    return 0;
-}
-
-/* Default routes of the main table. A routing table can be the whole
- * Internet (a million lines): streamed, only default routes kept. */
-static void load_gateways(struct net_iter *s)
-{
-    char line[512], ifname[IF_NAMESIZE], addr[INET6_ADDRSTRLEN];
-    FILE *f = fopen("/proc/net/route", "re");
-    int r;
-    if (f) {
-        while ((r = read_line(f, line, sizeof(line))) >= 0) {
-            unsigned dst, gw, flags, mask;
-            if (r == 0 ||
-                sscanf(line, "%15s %x %x %x %*d %*d %*d %x", ifname, &dst, &gw, &flags, &mask) != 5)
-                continue; /* the header, or a malformed line */
-            if (dst || mask || !gw || !(flags & RTF_UP) || !(flags & RTF_GATEWAY))
-                continue;
-            /* The kernel prints the network-order word as a host integer:
-             * read back the same way, the bytes are the address again. */
-            struct in_addr in = {.s_addr = gw};
-            if (inet_ntop(AF_INET, &in, addr, sizeof(addr)))
-                add_gateway(s, ifname, addr);
-        }
-        fclose(f);
-    }
-    f = fopen("/proc/net/ipv6_route", "re");
-    if (!f)
-        return;
-    while ((r = read_line(f, line, sizeof(line))) >= 0) {
-        char dst[33], nh[33];
-        unsigned plen, flags;
-        if (r == 0 || sscanf(line, "%32s %x %*32s %*x %32s %*x %*x %*x %x %15s", dst, &plen, nh,
-                             &flags, ifname) != 5)
-            continue;
-        if (plen || strspn(dst, "0") != 32 || strspn(nh, "0") == 32 ||
-            strspn(nh, "0123456789abcdefABCDEF") != 32 || !(flags & RTF_UP) ||
-            !(flags & RTF_GATEWAY))
-            continue;
-        struct in6_addr a6;
-        for (int i = 0; i < 16; i++) {
-            unsigned b = 0;
-            sscanf(nh + 2 * i, "%2x", &b);
-            a6.s6_addr[i] = (unsigned char)b;
-        }
-        if (inet_ntop(AF_INET6, &a6, addr, sizeof(addr)))
-            add_gateway(s, ifname, addr);
-    }
-    fclose(f);
-}
-
-/* nameserver, search and domain lines, as the resolver reads them: the
- * last of search/domain wins. */
-static void load_resolv(struct net_iter *s)
-{
-    FILE *f = fopen("/etc/resolv.conf", "re");
-    if (!f)
-        return;
-    s->resolv = malloc(RESOLV_CAP + 1);
-    size_t len = s->resolv ? fread(s->resolv, 1, RESOLV_CAP, f) : 0;
-    fclose(f);
-    if (!s->resolv)
-        return;
-    s->resolv[len] = '\0';
-    char *save = NULL;
-    for (char *line = strtok_r(s->resolv, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *p = line, *word, *sp;
-        word = strtok_r(p, " \t", &sp);
-        if (!word || word[0] == '#' || word[0] == ';')
-            continue;
-        if (!strcmp(word, "nameserver")) {
-            char *a = strtok_r(NULL, " \t", &sp);
-            if (a && s->nns < MAX_NAMESERVERS)
-                s->ns[s->nns++] = a;
-        } else if (!strcmp(word, "search") || !strcmp(word, "domain")) {
-            s->nsearch = 0;
-            s->domain = NULL;
-            char *d;
-            while ((d = strtok_r(NULL, " \t", &sp)) && s->nsearch < MAX_SEARCH)
-                s->search[s->nsearch++] = d;
-            if (!strcmp(word, "domain") && s->nsearch)
-                s->domain = s->search[0];
-        }
-    }
-}
 
 static int by_index(const void *a, const void *b)
 {
@@ -431,8 +261,8 @@ static enum wsm_err iter_new(enum which which, int want_names, struct net_iter *
                 return short_of;
             }
         }
-        load_gateways(s);
-        load_resolv(s);
+        net__load_gateways(s);
+        net__load_resolv(s);
     }
     *out = s;
     return WSM_OK;
@@ -473,7 +303,7 @@ static const char *adapter_type(const struct nic *n, unsigned *id)
     }
 }
 
-static void set_caption(struct cim_instance *in, const struct nic *n)
+void net__set_caption(struct cim_instance *in, const struct nic *n)
 {
     /* Windows: "[00000007] Intel(R) PRO/1000 MT Network Connection". */
     cim_set_fmt(in, "Caption", "[%08u] %s", n->index, n->name);
@@ -487,7 +317,7 @@ static void fill_adapter(struct cim_instance *in, const struct nic *n, const cha
     cim_set_u64(in, "InterfaceIndex", n->index);
     cim_set_str(in, "Name", n->name);
     cim_set_str(in, "NetConnectionID", n->name);
-    set_caption(in, n);
+    net__set_caption(in, n);
     if (n->driver[0])
         cim_set_str(in, "ServiceName", n->driver);
     cim_set_str(in, "CreationClassName", "Win32_NetworkAdapter");
@@ -525,123 +355,14 @@ static void fill_adapter(struct cim_instance *in, const struct nic *n, const cha
         break;
     }
     cim_set_bool(in, "PhysicalAdapter", n->physical);
-}
-
-/* The interface an address belongs to: getifaddrs names IPv4 addresses
- * by their label ("eth0:1"); ':' cannot occur in interface names. */
-static int ifa_is(const struct ifaddrs *a, const char *name)
-{
-    size_t n = strlen(name);
-    return !strncmp(a->ifa_name, name, n) && (a->ifa_name[n] == '\0' || a->ifa_name[n] == ':');
-}
-
-static unsigned prefix_len(const unsigned char *m, size_t n)
-{
-    unsigned bits = 0;
-    for (size_t i = 0; i < n; i++)
-        for (unsigned char b = m[i]; b & 0x80; b = (unsigned char)(b << 1))
-            bits++;
-    return bits;
-}
-
-/* IPAddress and IPSubnet, IPv4 first then IPv6, as Windows lists them:
- * a dotted mask for IPv4, the prefix length for IPv6. Returns the count. */
-static size_t set_addresses(struct cim_instance *in, const struct net_iter *s, const struct nic *n)
-{
-    size_t cnt = 0;
-    for (const struct ifaddrs *a = s->ifa; a; a = a->ifa_next)
-        if (a->ifa_addr && ifa_is(a, n->name) &&
-            (a->ifa_addr->sa_family == AF_INET || a->ifa_addr->sa_family == AF_INET6))
-            cnt++;
-    if (!cnt)
-        return 0;
-    char *text = malloc(cnt * 2 * INET6_ADDRSTRLEN);
-    const char **addr = malloc(cnt * sizeof(*addr)), **mask = malloc(cnt * sizeof(*mask));
-    size_t k = 0;
-    for (int pass = 0; text && addr && mask && pass < 2; pass++) {
-        int fam = pass == 0 ? AF_INET : AF_INET6;
-        for (const struct ifaddrs *a = s->ifa; a && k < cnt; a = a->ifa_next) {
-            if (!a->ifa_addr || !ifa_is(a, n->name) || a->ifa_addr->sa_family != fam)
-                continue;
-            char *at = text + k * 2 * INET6_ADDRSTRLEN, *mt = at + INET6_ADDRSTRLEN;
-            const void *ap, *mp = NULL;
-            size_t mlen;
-            if (fam == AF_INET) {
-                ap = &((const struct sockaddr_in *)(const void *)a->ifa_addr)->sin_addr;
-                if (a->ifa_netmask)
-                    mp = &((const struct sockaddr_in *)(const void *)a->ifa_netmask)->sin_addr;
-                mlen = 4;
-            } else {
-                ap = &((const struct sockaddr_in6 *)(const void *)a->ifa_addr)->sin6_addr;
-                if (a->ifa_netmask)
-                    mp = &((const struct sockaddr_in6 *)(const void *)a->ifa_netmask)->sin6_addr;
-                mlen = 16;
-            }
-            if (!inet_ntop(fam, ap, at, INET6_ADDRSTRLEN))
-                continue;
-            if (!mp)
-                snprintf(mt, INET6_ADDRSTRLEN, "%s", fam == AF_INET ? "0.0.0.0" : "0");
-            else if (fam == AF_INET)
-                inet_ntop(AF_INET, mp, mt, INET6_ADDRSTRLEN);
-            else
-                snprintf(mt, INET6_ADDRSTRLEN, "%u", prefix_len(mp, mlen));
-            addr[k] = at;
-            mask[k] = mt;
-            k++;
-        }
-    }
-    if (k) {
-        cim_set_strv(in, "IPAddress", addr, k);
-        cim_set_strv(in, "IPSubnet", mask, k);
-    }
-    free(text);
-    free(addr);
-    free(mask);
-    return k;
-}
-
-static void fill_config(struct cim_instance *in, const struct nic *n, const struct net_iter *s)
-{
-    cim_set_u64(in, "Index", n->index);
-    cim_set_u64(in, "InterfaceIndex", n->index);
-    set_caption(in, n);
-    cim_set_str(in, "SettingID", n->name);
-    if (n->driver[0])
-        cim_set_str(in, "ServiceName", n->driver);
-    if (n->mac[0])
-        cim_set_str(in, "MACAddress", n->mac);
-    if (n->have_mtu)
-        cim_set_u64(in, "MTU", n->mtu);
-    size_t naddr = set_addresses(in, s, n);
-    cim_set_bool(in, "IPEnabled", naddr > 0);
-
-    const char *gw[MAX_GATEWAYS];
-    size_t ngw = 0;
-    for (size_t i = 0; i < s->ngw; i++)
-        if (!strcmp(s->gw[i].ifname, n->name))
-            gw[ngw++] = s->gw[i].addr;
-    if (ngw)
-        cim_set_strv(in, "DefaultIPGateway", gw, ngw);
-
-    /* systemd-networkd keeps a lease file per DHCP interface; other
-     * managers leave no trace we can read cheaply: unknown (NULL). */
-    char path[64];
-    struct stat st;
-    snprintf(path, sizeof(path), "/run/systemd/netif/leases/%u", n->index);
-    if (stat(path, &st) == 0)
-        cim_set_bool(in, "DHCPEnabled", 1);
-
-    /* resolv.conf is system-wide: given to each interface that has an
-     * address, except loopback (Windows has no loopback adapter here). */
-    if (naddr && !is_loopback(n)) {
-        cim_set_str(in, "DNSHostName", s->host);
-        if (s->domain)
-            cim_set_str(in, "DNSDomain", s->domain);
-        if (s->nsearch)
-            cim_set_strv(in, "DNSDomainSuffixSearchOrder", (const char *const *)s->search,
-                         s->nsearch);
-        if (s->nns)
-            cim_set_strv(in, "DNSServerSearchOrder", (const char *const *)s->ns, s->nns);
+    cim_set_bool(in, "Installed", 1); /* the kernel has it: its driver is loaded */
+    if (n->mac_plain[0]) {
+        /* As on CIM_NetworkPort: the DMTF form of the address, and the
+         * burned-in one when addr_assign_type says it is that. */
+        const char *addrs[1] = {n->mac_plain};
+        cim_set_strv(in, "NetworkAddresses", addrs, 1);
+        if (n->perm_addr)
+            cim_set_str(in, "PermanentAddress", n->mac_plain);
     }
 }
 
@@ -715,7 +436,7 @@ static void fill_port(struct cim_instance *in, const struct nic *n, const char *
     cim_set_u64(in, "LinkTechnology", link_technology(n, &other));
     if (other)
         cim_set_str(in, "OtherLinkTechnology", other);
-    cim_set_u64(in, "PortType", is_loopback(n) ? 2 /* Not Applicable */ : 0 /* Unknown */);
+    cim_set_u64(in, "PortType", net__is_loopback(n) ? 2 /* Not Applicable */ : 0 /* Unknown */);
     if (n->have_flags)
         cim_set_u64(in, "EnabledState", (n->flags & IFF_UP) ? 2 : 3);
     const char *st = NULL;
@@ -748,7 +469,7 @@ static void fill(const struct net_iter *s, struct cim_instance *in, unsigned ind
     if (s->which == W32_ADAPTER)
         fill_adapter(in, &n, s->host);
     else if (s->which == W32_CONFIG)
-        fill_config(in, &n, s);
+        net__fill_config(in, &n, s);
     else
         fill_port(in, &n, s->host);
 }
@@ -933,8 +654,8 @@ static const struct cim_class win32_networkadapter = {
 
 static const struct cim_class win32_networkadapterconfiguration = {
     .name = "Win32_NetworkAdapterConfiguration",
-    .props = config_props,
-    .nprops = NPROPS(config_props),
+    .props = net__config_props,
+    .nprops = NET_NCONFIG_PROPS,
     .open = open_config,
     .next = net_next,
     .close = net_close,

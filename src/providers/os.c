@@ -50,6 +50,20 @@ const char *os__sys_path(char *buf, size_t n, const char *fmt, ...)
     return buf;
 }
 
+/* OS_HOST_ROOT + the formatted path (a /proc, /etc or /run path), into
+ * buf; returns buf. Tests point it at a fixture tree. */
+const char *os__host_path(char *buf, size_t n, const char *fmt, ...)
+{
+    int k = snprintf(buf, n, "%s", OS_HOST_ROOT);
+    if (k < 0 || (size_t)k >= n)
+        k = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + k, n - (size_t)k, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
 /* Reads at most n-1 bytes of a small (sysfs, procfs) file into buf, with
  * trailing whitespace removed. Returns the length, or -1 if unreadable. */
 ssize_t os__read_small(const char *path, char *buf, size_t n)
@@ -245,7 +259,7 @@ void os__set_u64(struct cim_instance *i, const char *p, uint64_t v)
         cim_set_u64(i, p, v);
 }
 
-static void set_s64(struct cim_instance *i, const char *p, int64_t v)
+void os__set_s64(struct cim_instance *i, const char *p, int64_t v)
 {
     const struct cim_prop *d = find_prop(i, p);
     if (!d)
@@ -281,7 +295,7 @@ void os__set_one(struct cim_instance *i, const char *p, const char *item)
 /* The DNS domain as `hostname -d` finds it: the part after the first dot
  * of the host name if it has one, else of its canonical name. A lookup
  * may wait on DNS, so the answer is kept for ten minutes. "" if none. */
-static void dns_domain(const char *host, char *out, size_t n)
+void os__dns_domain(const char *host, char *out, size_t n)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static char cached_host[256], cached_domain[256];
@@ -326,7 +340,7 @@ static void dns_domain(const char *host, char *out, size_t n)
 
 /* A value from a KEY=VALUE file in the os-release(5) syntax (shell-like
  * quoting, comments). 1 if found, 0 if not, -1 if unreadable. */
-static int kv_file_get(const char *path, const char *key, char *out, size_t n)
+int os__kv_file_get(const char *path, const char *key, char *out, size_t n)
 {
     FILE *f = fopen(path, "re");
     if (!f)
@@ -380,11 +394,12 @@ static int kv_file_get(const char *path, const char *key, char *out, size_t n)
 
 /* os-release(5): /etc/os-release, or /usr/lib/os-release when the first
  * does not exist. */
-static int os_release(const char *key, char *out, size_t n)
+int os__os_release(const char *key, char *out, size_t n)
 {
-    int r = kv_file_get("/etc/os-release", key, out, n);
+    char path[512];
+    int r = os__kv_file_get(os__host_path(path, sizeof(path), "/etc/os-release"), key, out, n);
     if (r < 0)
-        r = kv_file_get("/usr/lib/os-release", key, out, n);
+        r = os__kv_file_get(os__host_path(path, sizeof(path), "/usr/lib/os-release"), key, out, n);
     return r > 0 && out[0];
 }
 
@@ -435,7 +450,7 @@ int os__meminfo_read(const char *path, struct meminfo *m)
 
 /* Memory the kernel could hand out now: MemAvailable, or MemFree on
  * kernels older than 3.14. */
-static int mem_free_kb(const struct meminfo *m, unsigned long long *out)
+int os__mem_free_kb(const struct meminfo *m, unsigned long long *out)
 {
     if (m->have_avail)
         *out = m->avail;
@@ -448,9 +463,10 @@ static int mem_free_kb(const struct meminfo *m, unsigned long long *out)
 
 /* The boot time: btime of /proc/stat (whole seconds, stable from one call
  * to the next), else now minus /proc/uptime. */
-static int boot_time(time_t *sec, long *usec)
+int os__boot_time(time_t *sec, long *usec)
 {
-    FILE *f = fopen("/proc/stat", "re");
+    char path[512];
+    FILE *f = fopen(os__host_path(path, sizeof(path), "/proc/stat"), "re");
     if (f) {
         char line[256];
         int found = 0;
@@ -468,7 +484,7 @@ static int boot_time(time_t *sec, long *usec)
             return 0;
     }
     char buf[128];
-    if (os__read_small("/proc/uptime", buf, sizeof(buf)) <= 0)
+    if (os__read_small(os__host_path(path, sizeof(path), "/proc/uptime"), buf, sizeof(buf)) <= 0)
         return -1;
     char *end;
     double up = strtod(buf, &end);
@@ -484,9 +500,10 @@ static int boot_time(time_t *sec, long *usec)
     return 0;
 }
 
-static long count_processes(void)
+long os__count_processes(void)
 {
-    DIR *d = opendir("/proc");
+    char path[512];
+    DIR *d = opendir(os__host_path(path, sizeof(path), "/proc"));
     if (!d)
         return -1;
     long n = 0;
@@ -506,7 +523,7 @@ static long count_processes(void)
 
 /* Sessions of logind (/run/systemd/sessions, class "user*" only), else
  * the live USER_PROCESS records of utmp. -1 if neither exists. */
-static long count_sessions(const char *logind_dir, const char *utmp_path)
+long os__count_sessions(const char *logind_dir, const char *utmp_path)
 {
     DIR *d = opendir(logind_dir);
     if (d) {
@@ -522,7 +539,7 @@ static long count_sessions(const char *logind_dir, const char *utmp_path)
             snprintf(path, sizeof(path), "%s/%s", logind_dir, name);
             if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
                 continue; /* the .ref FIFOs, or gone meanwhile */
-            int r = kv_file_get(path, "CLASS", cls, sizeof(cls));
+            int r = os__kv_file_get(path, "CLASS", cls, sizeof(cls));
             if (r < 0)
                 continue;
             if (r == 0 || strncmp(cls, "user", 4) == 0)
@@ -563,7 +580,13 @@ static void unescape_octal(char *s)
 }
 
 /* The source of the topmost mount on "/" in a mountinfo file. */
-static int root_source(const char *path, char *out, size_t n)
+int os__root_source(const char *path, char *out, size_t n)
+{
+    return os__mount_source(path, "/", out, n);
+}
+
+/* The source of the topmost mount on mnt in a mountinfo file. */
+int os__mount_source(const char *path, const char *mnt, char *out, size_t n)
 {
     FILE *f = fopen(path, "re");
     if (!f)
@@ -578,7 +601,10 @@ static int root_source(const char *path, char *out, size_t n)
         char *save, *tok = strtok_r(line, " ", &save);
         for (int k = 0; tok && k < 4; k++)
             tok = strtok_r(NULL, " ", &save);
-        if (!tok || strcmp(tok, "/") != 0)
+        if (!tok)
+            continue;
+        unescape_octal(tok);
+        if (strcmp(tok, mnt) != 0)
             continue;
         char *fstype = strtok_r(sep + 3, " ", &save);
         char *src = fstype ? strtok_r(NULL, " ", &save) : NULL;
@@ -620,74 +646,13 @@ int os__wmi_architecture(const char *m)
     return -1;
 }
 
-static const char *wmi_system_type(const char *m)
+const char *os__wmi_system_type(const char *m)
 {
     int a = os__wmi_architecture(m);
     return a == 9 ? "x64-based PC" : a == 0 ? "X86-based PC" : a == 12 ? "ARM64-based PC" : NULL;
 }
 
-/* ---- Win32_OperatingSystem / CIM_OperatingSystem --------------------- */
-
-static const struct cim_prop win32_os_props[] = {
-    {"Name", CIM_STRING, CIM_KEY},
-    {"Caption", CIM_STRING, 0},
-    {"CSCreationClassName", CIM_STRING, 0},
-    {"CSName", CIM_STRING, 0},
-    {"CreationClassName", CIM_STRING, 0},
-    {"Version", CIM_STRING, 0},
-    {"BuildNumber", CIM_STRING, 0},
-    {"OSArchitecture", CIM_STRING, 0},
-    {"OSType", CIM_UINT16, 0},
-    {"Manufacturer", CIM_STRING, 0},
-    {"SerialNumber", CIM_STRING, 0},
-    {"InstallDate", CIM_DATETIME, 0},
-    {"LastBootUpTime", CIM_DATETIME, 0},
-    {"LocalDateTime", CIM_DATETIME, 0},
-    {"CurrentTimeZone", CIM_SINT16, 0},
-    {"Locale", CIM_STRING, 0},
-    {"TotalVisibleMemorySize", CIM_UINT64, 0},
-    {"FreePhysicalMemory", CIM_UINT64, 0},
-    {"TotalVirtualMemorySize", CIM_UINT64, 0},
-    {"FreeVirtualMemory", CIM_UINT64, 0},
-    {"TotalSwapSpaceSize", CIM_UINT64, 0},
-    {"SizeStoredInPagingFiles", CIM_UINT64, 0},
-    {"FreeSpaceInPagingFiles", CIM_UINT64, 0},
-    {"NumberOfProcesses", CIM_UINT32, 0},
-    {"NumberOfUsers", CIM_UINT32, 0},
-    {"SystemDirectory", CIM_STRING, 0},
-    {"SystemDevice", CIM_STRING, 0},
-    {"Primary", CIM_BOOLEAN, 0},
-    {"Distributed", CIM_BOOLEAN, 0},
-    {"Status", CIM_STRING, 0},
-};
-
-static const struct cim_prop cim_os_props[] = {
-    {"CSCreationClassName", CIM_STRING, CIM_KEY},
-    {"CSName", CIM_STRING, CIM_KEY},
-    {"CreationClassName", CIM_STRING, CIM_KEY},
-    {"Name", CIM_STRING, CIM_KEY},
-    {"ElementName", CIM_STRING, 0},
-    {"Caption", CIM_STRING, 0},
-    {"OSType", CIM_UINT16, 0},
-    {"Version", CIM_STRING, 0},
-    {"InstallDate", CIM_DATETIME, 0},
-    {"LastBootUpTime", CIM_DATETIME, 0},
-    {"LocalDateTime", CIM_DATETIME, 0},
-    {"CurrentTimeZone", CIM_SINT16, 0},
-    {"NumberOfProcesses", CIM_UINT32, 0},
-    {"NumberOfUsers", CIM_UINT32, 0},
-    {"TotalVisibleMemorySize", CIM_UINT64, 0},
-    {"FreePhysicalMemory", CIM_UINT64, 0},
-    {"TotalVirtualMemorySize", CIM_UINT64, 0},
-    {"FreeVirtualMemory", CIM_UINT64, 0},
-    {"TotalSwapSpaceSize", CIM_UINT64, 0},
-    {"SizeStoredInPagingFiles", CIM_UINT64, 0},
-    {"FreeSpaceInPagingFiles", CIM_UINT64, 0},
-    {"Distributed", CIM_BOOLEAN, 0},
-    {"EnabledState", CIM_UINT16, 0},
-    {"OperationalStatus", CIM_UINT16, CIM_ARRAY},
-    {"Status", CIM_STRING, 0},
-};
+/* ---- single-instance iterator ----------------------------------------- */
 
 enum wsm_err os__one_open(const struct cim_ctx *ctx, void **it)
 {
@@ -704,219 +669,9 @@ void os__one_close(void *it)
     free(it);
 }
 
-static void fill_os(struct cim_instance *i)
-{
-    int wmi = os__is_wmi(i);
-    char host[256], pretty[256], buf[256], root[256];
-    struct utsname u;
-    int have_u = uname(&u) == 0;
-
-    cim_system_name(host, sizeof(host));
-    if (!os_release("PRETTY_NAME", pretty, sizeof(pretty)))
-        os__copy_str(pretty, sizeof(pretty), "Linux"); /* the default os-release(5) gives */
-    if (root_source("/proc/self/mountinfo", root, sizeof(root)) < 0)
-        root[0] = '\0';
-
-    if (wmi)
-        os__set_fmt(i, "Name", "%s|/|%s", pretty, root);
-    else
-        os__set_str(i, "Name", pretty);
-    os__set_str(i, "Caption", pretty);
-    os__set_str(i, "ElementName", pretty);
-    os__set_str(i, "CSName", host);
-    os__set_str(i, "CSCreationClassName", wmi ? "Win32_ComputerSystem" : "CIM_ComputerSystem");
-    os__set_str(i, "CreationClassName", wmi ? "Win32_OperatingSystem" : "CIM_OperatingSystem");
-    os__set_u64(i, "OSType", 36); /* LINUX */
-    if (have_u) {
-        os__set_str(i, "Version", u.release);
-        /* The kernel's build number: uname -v begins with "#N". */
-        int bn;
-        if (u.version[0] == '#' && os__parse_int(u.version + 1, 10, &bn) == 0)
-            os__set_fmt(i, "BuildNumber", "%d", bn);
-        os__set_str(i, "OSArchitecture", os__machine_is_64(u.machine) ? "64-bit" : "32-bit");
-    }
-    if (os_release("VENDOR_NAME", buf, sizeof(buf)) || os_release("NAME", buf, sizeof(buf)))
-        os__set_str(i, "Manufacturer", buf);
-    if (wmi && os__read_small("/etc/machine-id", buf, sizeof(buf)) > 0)
-        os__set_str(i, "SerialNumber", buf);
-
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    time_t bsec;
-    long busec;
-    if (boot_time(&bsec, &busec) == 0)
-        os__set_time(i, "LastBootUpTime", bsec, busec);
-    os__set_time(i, "LocalDateTime", now.tv_sec, now.tv_nsec / 1000);
-    struct tm tm;
-    if (localtime_r(&now.tv_sec, &tm))
-        set_s64(i, "CurrentTimeZone", tm.tm_gmtoff / 60);
-    if (kv_file_get("/etc/locale.conf", "LANG", buf, sizeof(buf)) > 0 && buf[0])
-        os__set_str(i, "Locale", buf);
-    else if (kv_file_get("/etc/default/locale", "LANG", buf, sizeof(buf)) > 0 && buf[0])
-        os__set_str(i, "Locale", buf);
-
-    struct meminfo m;
-    unsigned long long freekb;
-    if (os__meminfo_read("/proc/meminfo", &m) == 0) {
-        os__set_u64(i, "TotalVisibleMemorySize", m.total);
-        if (m.have_swap) {
-            os__set_u64(i, "TotalVirtualMemorySize", m.total + m.swap_total);
-            os__set_u64(i, "TotalSwapSpaceSize", m.swap_total);
-            os__set_u64(i, "SizeStoredInPagingFiles", m.swap_total);
-            os__set_u64(i, "FreeSpaceInPagingFiles", m.swap_free);
-        }
-        if (mem_free_kb(&m, &freekb) == 0) {
-            os__set_u64(i, "FreePhysicalMemory", freekb);
-            if (m.have_swap)
-                os__set_u64(i, "FreeVirtualMemory", freekb + m.swap_free);
-        }
-    }
-    long np = count_processes();
-    if (np >= 0)
-        os__set_u64(i, "NumberOfProcesses", (uint64_t)np);
-    long nu = count_sessions("/run/systemd/sessions", "/var/run/utmp");
-    if (nu >= 0)
-        os__set_u64(i, "NumberOfUsers", (uint64_t)nu);
-
-    os__set_str(i, "SystemDirectory", "/usr/bin");
-    if (root[0])
-        os__set_str(i, "SystemDevice", root);
-    os__set_bool(i, "Primary", 1);
-    os__set_bool(i, "Distributed", 0);
-    os__set_u64(i, "EnabledState", 2); /* Enabled */
-    os__set_one(i, "OperationalStatus", "2");
-    os__set_str(i, "Status", "OK");
-}
-
-static enum wsm_err os_next(void *it, struct cim_instance *inst)
-{
-    struct one_it *o = it;
-    if (!o || o->done)
-        return WSM_ERR_NOT_FOUND;
-    o->done = 1;
-    fill_os(inst);
-    return WSM_OK;
-}
-
-/* ---- Win32_ComputerSystem / CIM_ComputerSystem ----------------------- */
-
-static const struct cim_prop win32_cs_props[] = {
-    {"Name", CIM_STRING, CIM_KEY},
-    {"Caption", CIM_STRING, 0},
-    {"CreationClassName", CIM_STRING, 0},
-    {"DNSHostName", CIM_STRING, 0},
-    {"Domain", CIM_STRING, 0},
-    {"PartOfDomain", CIM_BOOLEAN, 0},
-    {"Manufacturer", CIM_STRING, 0},
-    {"Model", CIM_STRING, 0},
-    {"SystemFamily", CIM_STRING, 0},
-    {"SystemSKUNumber", CIM_STRING, 0},
-    {"NumberOfProcessors", CIM_UINT32, 0},
-    {"NumberOfLogicalProcessors", CIM_UINT32, 0},
-    {"TotalPhysicalMemory", CIM_UINT64, 0},
-    {"SystemType", CIM_STRING, 0},
-    {"HypervisorPresent", CIM_BOOLEAN, 0},
-    {"CurrentTimeZone", CIM_SINT16, 0},
-    {"DaylightInEffect", CIM_BOOLEAN, 0},
-    {"Status", CIM_STRING, 0},
-};
-
-static const struct cim_prop cim_cs_props[] = {
-    {"CreationClassName", CIM_STRING, CIM_KEY},
-    {"Name", CIM_STRING, CIM_KEY},
-    {"NameFormat", CIM_STRING, 0},
-    {"ElementName", CIM_STRING, 0},
-    {"Caption", CIM_STRING, 0},
-    {"Dedicated", CIM_UINT16, CIM_ARRAY},
-    {"EnabledState", CIM_UINT16, 0},
-    {"OperationalStatus", CIM_UINT16, CIM_ARRAY},
-    {"Status", CIM_STRING, 0},
-};
-
-static void fill_cs(struct cim_instance *i)
-{
-    int wmi = os__is_wmi(i);
-    char host[256], domain[256];
-    cim_system_name(host, sizeof(host));
-
-    os__set_str(i, "Name", host);
-    os__set_str(i, "Caption", host);
-    os__set_str(i, "ElementName", host);
-    os__set_str(i, "CreationClassName", wmi ? "Win32_ComputerSystem" : "CIM_ComputerSystem");
-    os__set_str(i, "NameFormat", "IP"); /* a host name */
-    if (wmi) {
-        char shortname[256];
-        os__copy_str(shortname, sizeof(shortname), host);
-        shortname[strcspn(shortname, ".")] = '\0';
-        os__set_str(i, "DNSHostName", shortname);
-        dns_domain(host, domain, sizeof(domain));
-        os__set_str(i, "Domain", domain[0] ? domain : "WORKGROUP");
-        os__set_bool(i, "PartOfDomain", 0);
-        os__set_dmi_id(i, "Manufacturer", "sys_vendor");
-        os__set_dmi_id(i, "Model", "product_name");
-        os__set_dmi_id(i, "SystemFamily", "product_family");
-        os__set_dmi_id(i, "SystemSKUNumber", "product_sku");
-
-        struct cpurec *recs, global;
-        size_t nrecs;
-        if (os__cpuinfo_read("/proc/cpuinfo", &recs, &nrecs, &global) < 0) {
-            recs = NULL;
-            nrecs = 0;
-        }
-        struct topo t;
-        if (os__topo_read(&t, recs, nrecs) == 0) {
-            os__set_u64(i, "NumberOfProcessors", t.npkg);
-            os__topo_free(&t);
-        }
-        if (nrecs && recs[0].hypervisor >= 0)
-            os__set_bool(i, "HypervisorPresent", recs[0].hypervisor);
-        free(recs);
-        long on = sysconf(_SC_NPROCESSORS_ONLN);
-        if (on > 0)
-            os__set_u64(i, "NumberOfLogicalProcessors", (uint64_t)on);
-
-        struct meminfo m;
-        if (os__meminfo_read("/proc/meminfo", &m) == 0)
-            os__set_u64(i, "TotalPhysicalMemory", m.total * 1024);
-        struct utsname u;
-        if (uname(&u) == 0)
-            os__set_str(i, "SystemType", wmi_system_type(u.machine));
-        time_t now = time(NULL);
-        struct tm tm;
-        if (localtime_r(&now, &tm)) {
-            set_s64(i, "CurrentTimeZone", tm.tm_gmtoff / 60);
-            if (tm.tm_isdst >= 0)
-                os__set_bool(i, "DaylightInEffect", tm.tm_isdst > 0);
-        }
-    }
-    os__set_one(i, "Dedicated", "0"); /* Not Dedicated: a general-purpose host */
-    os__set_u64(i, "EnabledState", 2);
-    os__set_one(i, "OperationalStatus", "2");
-    os__set_str(i, "Status", "OK");
-}
-
-static enum wsm_err cs_next(void *it, struct cim_instance *inst)
-{
-    struct one_it *o = it;
-    if (!o || o->done)
-        return WSM_ERR_NOT_FOUND;
-    o->done = 1;
-    fill_cs(inst);
-    return WSM_OK;
-}
-
 /* ---- the family ------------------------------------------------------ */
 
-static const struct cim_class win32_os =
-    CLASS("Win32_OperatingSystem", win32_os_props, os__one_open, os_next, os__one_close);
-static const struct cim_class cim_os =
-    CLASS("CIM_OperatingSystem", cim_os_props, os__one_open, os_next, os__one_close);
-static const struct cim_class win32_cs =
-    CLASS("Win32_ComputerSystem", win32_cs_props, os__one_open, cs_next, os__one_close);
-static const struct cim_class cim_cs =
-    CLASS("CIM_ComputerSystem", cim_cs_props, os__one_open, cs_next, os__one_close);
-
 const struct cim_class *const cim_family_os[] = {
-    &win32_os,      &cim_os,      &win32_cs,       &cim_cs,       &os__win32_cpu, &os__cim_cpu,
+    &os__win32_os,  &os__cim_os,  &os__win32_cs,   &os__cim_cs,       &os__win32_cpu, &os__cim_cpu,
     &os__win32_mem, &os__cim_mem, &os__win32_bios, &os__cim_bios, NULL,
 };

@@ -23,12 +23,21 @@
 #define OS_SYS_ROOT ""
 #endif
 
+/* Prefix of the /proc, /etc and /run paths of the OS and computer system
+ * classes (os__host_path is their only user). */
+#ifndef OS_HOST_ROOT
+#define OS_HOST_ROOT ""
+#endif
+
 #define MAX_LINES 4000000 /* lines read from one procfs file */
 
 /* ---- small readers (os.c) -------------------------------------------- */
 
 /* OS_SYS_ROOT + the formatted path, into buf; returns buf. */
 const char *os__sys_path(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* OS_HOST_ROOT + the formatted path, into buf; returns buf. */
+const char *os__host_path(char *buf, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* A small file, at most n-1 bytes, trailing whitespace removed: length,
  * or -1 if unreadable. */
@@ -53,6 +62,7 @@ void os__set_u64(struct cim_instance *i, const char *p, uint64_t v);
 void os__set_bool(struct cim_instance *i, const char *p, int v);
 void os__set_time(struct cim_instance *i, const char *p, time_t sec, long usec);
 void os__set_one(struct cim_instance *i, const char *p, const char *item);
+void os__set_s64(struct cim_instance *i, const char *p, int64_t v);
 
 /* ---- host facts (os.c) ---------------------------------------------- */
 
@@ -63,6 +73,26 @@ struct meminfo {
 
 /* /proc/meminfo's format; -1 if unreadable or without MemTotal. */
 int os__meminfo_read(const char *path, struct meminfo *m);
+/* A value of a KEY=VALUE file in os-release(5) syntax: 1 found, 0 not,
+ * -1 unreadable. */
+int os__kv_file_get(const char *path, const char *key, char *out, size_t n);
+/* A key of os-release (under OS_HOST_ROOT); 1 if set and not empty. */
+int os__os_release(const char *key, char *out, size_t n);
+/* MemAvailable, else MemFree; -1 if neither. */
+int os__mem_free_kb(const struct meminfo *m, unsigned long long *out);
+/* btime of /proc/stat, else now - /proc/uptime. */
+int os__boot_time(time_t *sec, long *usec);
+/* Entries of /proc that are processes; -1 if /proc cannot be read. */
+long os__count_processes(void);
+/* Sessions of logind, else utmp; -1 if neither exists. */
+long os__count_sessions(const char *logind_dir, const char *utmp_path);
+/* The source of the topmost mount on mnt (or "/") in a mountinfo file. */
+int os__mount_source(const char *path, const char *mnt, char *out, size_t n);
+int os__root_source(const char *path, char *out, size_t n);
+/* The DNS domain as `hostname -d` gives it ("" if none; cached 10 min). */
+void os__dns_domain(const char *host, char *out, size_t n);
+/* Win32_ComputerSystem.SystemType of a machine name, or NULL. */
+const char *os__wmi_system_type(const char *m);
 /* Whether a uname(2) machine name is a 64-bit one. */
 int os__machine_is_64(const char *m);
 /* Win32_Processor.Architecture of a uname(2) machine name; -1 if none. */
@@ -83,7 +113,7 @@ struct cpurec {
     int phys_id, core_id, family, model, stepping; /* -1: unknown */
     double mhz;                                    /* 0: unknown */
     int implementer;                               /* ARM "CPU implementer", -1 */
-    signed char hypervisor, virt;                  /* flags: -1 no flags line */
+    signed char hypervisor, virt, nx, slat;        /* flags: -1 no flags line */
     char vendor[16];
     char model_name[96];
 };
@@ -108,7 +138,9 @@ void os__topo_free(struct topo *t);
 /* A file of /sys/class/dmi/id, trimmed, into a string property. */
 void os__set_dmi_id(struct cim_instance *i, const char *prop, const char *file);
 
-/* The classes of hw.c, in the family's order. */
+/* The classes of osinfo.c and hw.c, in the family's order. */
+extern const struct cim_class os__win32_os, os__cim_os;
+extern const struct cim_class os__win32_cs, os__cim_cs;
 extern const struct cim_class os__win32_cpu, os__cim_cpu;
 extern const struct cim_class os__win32_mem, os__cim_mem;
 extern const struct cim_class os__win32_bios, os__cim_bios;

@@ -21,6 +21,7 @@
 #include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,15 +50,26 @@ static const struct cim_prop win32_props[] = {
     {"HandleCount", CIM_UINT32, 0},
     {"InstallDate", CIM_DATETIME, 0},
     {"KernelModeTime", CIM_UINT64, 0},
+    {"MaximumWorkingSetSize", CIM_UINT32, 0},
+    {"MinimumWorkingSetSize", CIM_UINT32, 0},
     {"Name", CIM_STRING, 0},
     {"OSCreationClassName", CIM_STRING, 0},
     {"OSName", CIM_STRING, 0},
+    {"OtherOperationCount", CIM_UINT64, 0},
+    {"OtherTransferCount", CIM_UINT64, 0},
     {"PageFaults", CIM_UINT32, 0},
+    {"PageFileUsage", CIM_UINT32, 0},
     {"ParentProcessId", CIM_UINT32, 0},
+    {"PeakPageFileUsage", CIM_UINT32, 0},
     {"PeakVirtualSize", CIM_UINT64, 0},
     {"PeakWorkingSetSize", CIM_UINT32, 0},
     {"Priority", CIM_UINT32, 0},
+    {"PrivatePageCount", CIM_UINT64, 0},
     {"ProcessId", CIM_UINT32, 0},
+    {"QuotaNonPagedPoolUsage", CIM_UINT32, 0},
+    {"QuotaPagedPoolUsage", CIM_UINT32, 0},
+    {"QuotaPeakNonPagedPoolUsage", CIM_UINT32, 0},
+    {"QuotaPeakPagedPoolUsage", CIM_UINT32, 0},
     {"ReadOperationCount", CIM_UINT64, 0},
     {"ReadTransferCount", CIM_UINT64, 0},
     {"SessionId", CIM_UINT32, 0},
@@ -66,6 +78,7 @@ static const struct cim_prop win32_props[] = {
     {"ThreadCount", CIM_UINT32, 0},
     {"UserModeTime", CIM_UINT64, 0},
     {"VirtualSize", CIM_UINT64, 0},
+    {"WindowsVersion", CIM_STRING, 0},
     {"WorkingSetSize", CIM_UINT64, 0},
     {"WriteOperationCount", CIM_UINT64, 0},
     {"WriteTransferCount", CIM_UINT64, 0},
@@ -205,6 +218,7 @@ static const struct cim_proc_ops *proc_ops;
 struct host {
     char csname[256];
     char osname[256];
+    char release[65]; /* uname -r: WindowsVersion, as Windows gives its version */
     time_t btime; /* boot time (seconds since the epoch); 0: unknown */
     long tck;     /* clock ticks per second */
     long page;    /* page size in bytes */
@@ -279,6 +293,9 @@ static void host_init(struct host *h)
     memset(h, 0, sizeof(*h));
     cim_system_name(h->csname, sizeof(h->csname));
     os_name(h->osname, sizeof(h->osname));
+    struct utsname u;
+    if (uname(&u) == 0)
+        snprintf(h->release, sizeof(h->release), "%s", u.release);
     h->btime = boot_time();
     h->tck = sysconf(_SC_CLK_TCK);
     if (h->tck <= 0)
@@ -596,9 +613,17 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
     int kthread = (ps.f[F_FLAGS] & PF_KTHREAD_FLAG) != 0;
     int have_status = k != K_CIM && read_at(dfd, "status", sc->status, sizeof(sc->status)) > 0;
 
+    /* The kernel lets a process's owner (and root) read its exe link, fd/
+     * and io: for a caller who is not root, another user's process has
+     * them NULL, as a daemon running as that user would see it. */
+    unsigned long long ru, eu;
+    int foreign = h->restricted &&
+                  !(have_status && status_uids(sc->status, &ru, &eu) == 0 &&
+                    ru == (unsigned long long)h->viewer && eu == (unsigned long long)h->viewer);
+
     const char *exe = NULL;
-    ssize_t xl = kthread ? -1 : readlinkat(dfd, "exe", sc->exe, sizeof(sc->exe) - 1);
-    if (xl < 0 && !kthread && proc_ops && (errno == EACCES || errno == EPERM))
+    ssize_t xl = kthread || foreign ? -1 : readlinkat(dfd, "exe", sc->exe, sizeof(sc->exe) - 1);
+    if (xl < 0 && !kthread && !foreign && proc_ops && (errno == EACCES || errno == EPERM))
         xl = proc_ops->proc_read(pid, CIM_PROC_EXE, sc->exe, sizeof(sc->exe)); /* root may */
     if (xl > 0) {
         sc->exe[xl] = '\0';
@@ -684,10 +709,6 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
         /* 100 ns units */
         cim_set_u64(inst, "UserModeTime", ut * 10000000ULL / (unsigned long long)h->tck);
         cim_set_u64(inst, "KernelModeTime", st * 10000000ULL / (unsigned long long)h->tck);
-        unsigned long long ru, eu;
-        int foreign = h->restricted &&
-                      !(have_status && status_uids(sc->status, &ru, &eu) == 0 &&
-                        ru == (unsigned long long)h->viewer && eu == (unsigned long long)h->viewer);
         int fds = foreign ? -1 : count_fds(dfd);
         if (!foreign && fds < 0 && proc_ops && (errno == EACCES || errno == EPERM)) {
             char num[24];
@@ -701,6 +722,17 @@ static enum wsm_err fill(const struct host *h, struct scratch *sc, pid_t pid,
             cim_set_u64(inst, "PeakVirtualSize", v * 1024);
         if (have_status && field_u64(sc->status, "VmHWM", &v) == 0)
             cim_set_u64(inst, "PeakWorkingSetSize", clamp32(v));
+        /* Private memory, resident (RssAnon) or swapped out (VmSwap): what
+         * Windows counts as private bytes and as the process's commit
+         * (PageFileUsage, KB). Kernel threads have neither line. */
+        unsigned long long anon, swap;
+        if (have_status && field_u64(sc->status, "RssAnon", &anon) == 0 &&
+            field_u64(sc->status, "VmSwap", &swap) == 0) {
+            cim_set_u64(inst, "PrivatePageCount", (anon + swap) * 1024);
+            cim_set_u64(inst, "PageFileUsage", clamp32(anon + swap));
+        }
+        if (h->release[0])
+            cim_set_str(inst, "WindowsVersion", h->release);
         /* Audit session: unset for daemons, like Windows' session 0. */
         unsigned long long sid = 0;
         if (read_at(dfd, "sessionid", sc->small, sizeof(sc->small)) > 0) {

@@ -57,32 +57,32 @@ enum {
 /* ---- class tables ---------------------------------------------------- */
 
 static const struct cim_prop win32_props[] = {
-    {"AcceptPause", CIM_BOOLEAN, 0},
-    {"AcceptStop", CIM_BOOLEAN, 0},
+    {"AcceptPause", CIM_BOOLEAN, CIM_VOLATILE},
+    {"AcceptStop", CIM_BOOLEAN, CIM_VOLATILE},
     {"Caption", CIM_STRING, 0},
-    {"CheckPoint", CIM_UINT32, 0},
+    {"CheckPoint", CIM_UINT32, CIM_VOLATILE},
     {"CreationClassName", CIM_STRING, 0},
     {"DelayedAutoStart", CIM_BOOLEAN, 0},
     {"Description", CIM_STRING, 0},
     {"DesktopInteract", CIM_BOOLEAN, 0},
     {"DisplayName", CIM_STRING, 0},
     {"ErrorControl", CIM_STRING, 0},
-    {"ExitCode", CIM_UINT32, 0},
+    {"ExitCode", CIM_UINT32, CIM_VOLATILE},
     {"InstallDate", CIM_DATETIME, 0},
     {"Name", CIM_STRING, CIM_KEY},
     {"PathName", CIM_STRING, 0},
-    {"ProcessId", CIM_UINT32, 0},
-    {"ServiceSpecificExitCode", CIM_UINT32, 0},
+    {"ProcessId", CIM_UINT32, CIM_VOLATILE},
+    {"ServiceSpecificExitCode", CIM_UINT32, CIM_VOLATILE},
     {"ServiceType", CIM_STRING, 0},
-    {"Started", CIM_BOOLEAN, 0},
-    {"StartMode", CIM_STRING, 0},
+    {"Started", CIM_BOOLEAN, CIM_VOLATILE},
+    {"StartMode", CIM_STRING, CIM_WRITE}, /* Put: ChangeStartMode's work */
     {"StartName", CIM_STRING, 0},
-    {"State", CIM_STRING, 0},
-    {"Status", CIM_STRING, 0},
+    {"State", CIM_STRING, CIM_VOLATILE},
+    {"Status", CIM_STRING, CIM_VOLATILE},
     {"SystemCreationClassName", CIM_STRING, 0},
     {"SystemName", CIM_STRING, 0},
     {"TagId", CIM_UINT32, 0},
-    {"WaitHint", CIM_UINT32, 0},
+    {"WaitHint", CIM_UINT32, CIM_VOLATILE},
 };
 
 static const struct cim_prop cim_props[] = {
@@ -120,6 +120,9 @@ static enum wsm_err svc_invoke(const struct cim_ctx *ctx, const struct cim_metho
                                const struct cim_instance *target, const struct wsm_pair *in,
                                size_t nin, struct cim_val *out, struct wsm_arena *out_arena);
 
+static enum wsm_err svc_put(const struct cim_ctx *ctx, struct cim_instance *target,
+                            const struct wsm_pair *props, size_t nprops);
+
 static const struct cim_class win32_service = {
     .name = "Win32_Service",
     .props = win32_props,
@@ -131,6 +134,7 @@ static const struct cim_class win32_service = {
     .close = svc_close,
     .get = svc_get,
     .invoke = svc_invoke,
+    .put = svc_put,
 };
 
 static const struct cim_class cim_service = {
@@ -882,4 +886,58 @@ static enum wsm_err svc_invoke(const struct cim_ctx *ctx, const struct cim_metho
         }
     }
     return WSM_ERR_INTERNAL;
+}
+
+/* Put of Win32_Service: StartMode is the one writable property, and
+ * writing it does what ChangeStartMode does (enable, disable, mask
+ * through systemd). The value is the one the class shows (Auto, Manual,
+ * Disabled; Automatic too). A value equal to the current one changes
+ * nothing and needs no right, so that an instance may be echoed back.
+ * A refusal is a fault, as a failed Put is on Windows: the right (2)
+ * w:AccessDenied, a value it cannot take (21) wxf:InvalidRepresentation,
+ * no [Install] section for Auto (1) w:UnsupportedFeature. */
+static enum wsm_err svc_put(const struct cim_ctx *ctx, struct cim_instance *target,
+                            const struct wsm_pair *props, size_t nprops)
+{
+    const char *mode = find_pair(props, nprops, "StartMode");
+    if (!mode)
+        return WSM_OK;
+    const char *shown = !strcasecmp(mode, "Auto") || !strcasecmp(mode, "Automatic") ? "Auto"
+                        : !strcasecmp(mode, "Manual")                               ? "Manual"
+                        : !strcasecmp(mode, "Disabled")                             ? "Disabled"
+                                                                                    : NULL;
+    if (!shown)
+        return WSM_ERR_INVALID_REPRESENTATION; /* Boot and System are for drivers */
+    const char *cur = cim_get(target, "StartMode");
+    if (cur && !strcmp(cur, shown))
+        return WSM_OK;
+    if (!may_manage(ctx))
+        return WSM_ERR_ACCESS_DENIED;
+    if (!systemd_running())
+        return WSM_ERR_UNSUPPORTED_FEATURE;
+    char id[300];
+    if (unit_id(cim_get(target, "Name"), id, sizeof(id)) < 0)
+        return WSM_ERR_NOT_FOUND;
+    const struct cim_method *m = NULL;
+    for (size_t i = 0; i < N(win32_methods); i++)
+        if (!strcmp(win32_methods[i].name, "ChangeStartMode"))
+            m = &win32_methods[i];
+    struct wsm_pair in = {"StartMode", shown};
+    unsigned rv = RV_UNKNOWN;
+    enum wsm_err e = m ? run_method(ctx, m, id, &in, 1, &rv) : WSM_ERR_INTERNAL;
+    if (e)
+        return e;
+    switch (rv) {
+    case RV_OK:
+        cim_set_str(target, "StartMode", shown);
+        return WSM_OK;
+    case RV_ACCESS_DENIED:
+        return WSM_ERR_ACCESS_DENIED;
+    case RV_INVALID_PARAM:
+        return WSM_ERR_INVALID_REPRESENTATION;
+    case RV_NOT_SUPPORTED:
+        return WSM_ERR_UNSUPPORTED_FEATURE;
+    default:
+        return WSM_ERR_INTERNAL;
+    }
 }

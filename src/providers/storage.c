@@ -30,28 +30,46 @@
 /* ---- property tables ------------------------------------------------ */
 
 static const struct cim_prop win32_disk_props[] = {
-    {"DeviceID", CIM_STRING, CIM_KEY},
-    {"Name", CIM_STRING, 0},
+    {"Access", CIM_UINT16, 0},
+    {"Availability", CIM_UINT16, 0},
+    {"BlockSize", CIM_UINT64, 0},
     {"Caption", CIM_STRING, 0},
-    {"Description", CIM_STRING, 0},
+    {"Compressed", CIM_BOOLEAN, 0},
+    {"ConfigManagerErrorCode", CIM_UINT32, 0},
+    {"ConfigManagerUserConfig", CIM_BOOLEAN, 0},
     {"CreationClassName", CIM_STRING, 0},
+    {"Description", CIM_STRING, 0},
+    {"DeviceID", CIM_STRING, CIM_KEY},
+    {"DriveType", CIM_UINT32, 0},
+    {"ErrorCleared", CIM_BOOLEAN, 0},
+    {"ErrorDescription", CIM_STRING, 0},
+    {"ErrorMethodology", CIM_STRING, 0},
+    {"FileSystem", CIM_STRING, 0},
+    {"FreeSpace", CIM_UINT64, 0},
+    {"InstallDate", CIM_DATETIME, 0},
+    {"LastErrorCode", CIM_UINT32, 0},
+    {"MaximumComponentLength", CIM_UINT32, 0},
+    {"MediaType", CIM_UINT32, 0},
+    {"Name", CIM_STRING, 0},
+    {"NumberOfBlocks", CIM_UINT64, 0},
+    {"PNPDeviceID", CIM_STRING, 0},
+    {"PowerManagementCapabilities", CIM_UINT16, CIM_ARRAY},
+    {"PowerManagementSupported", CIM_BOOLEAN, 0},
+    {"ProviderName", CIM_STRING, 0},
+    {"Purpose", CIM_STRING, 0},
+    {"QuotasDisabled", CIM_BOOLEAN, 0},
+    {"QuotasIncomplete", CIM_BOOLEAN, 0},
+    {"QuotasRebuilding", CIM_BOOLEAN, 0},
+    {"Size", CIM_UINT64, 0},
+    {"Status", CIM_STRING, 0},
+    {"StatusInfo", CIM_UINT16, 0},
+    {"SupportsDiskQuotas", CIM_BOOLEAN, 0},
+    {"SupportsFileBasedCompression", CIM_BOOLEAN, 0},
     {"SystemCreationClassName", CIM_STRING, 0},
     {"SystemName", CIM_STRING, 0},
-    {"DriveType", CIM_UINT32, 0},
-    {"MediaType", CIM_UINT32, 0},
-    {"FileSystem", CIM_STRING, 0},
-    {"Size", CIM_UINT64, 0},
-    {"FreeSpace", CIM_UINT64, 0},
-    {"BlockSize", CIM_UINT64, 0},
-    {"NumberOfBlocks", CIM_UINT64, 0},
-    {"MaximumComponentLength", CIM_UINT32, 0},
-    {"Access", CIM_UINT16, 0},
+    {"VolumeDirty", CIM_BOOLEAN, 0},
     {"VolumeName", CIM_STRING, 0},
     {"VolumeSerialNumber", CIM_STRING, 0},
-    {"ProviderName", CIM_STRING, 0},
-    {"Compressed", CIM_BOOLEAN, 0},
-    {"SupportsFileBasedCompression", CIM_BOOLEAN, 0},
-    {"QuotasDisabled", CIM_BOOLEAN, 0},
 };
 
 static const struct cim_prop cim_disk_props[] = {
@@ -539,8 +557,10 @@ static void fill_win32(struct cim_instance *in, const struct disk *d, const char
     int quota = 0;
     for (const char *const *q = quota_opts; *q; q++)
         quota |= has_opt(m->super_opts, *q);
-    if (quota || in_list(m->fstype, quota_fs))
+    if (quota || in_list(m->fstype, quota_fs)) {
         cim_set_bool(in, "QuotasDisabled", !quota);
+        cim_set_bool(in, "SupportsDiskQuotas", 1); /* a quota-capable fs */
+    }
 }
 
 static void fill_dmtf_disk(struct cim_instance *in, const struct disk *d, const char *host)

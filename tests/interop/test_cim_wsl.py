@@ -161,6 +161,27 @@ def test_wsl_enum_full_uri_wmi_class(cim_wsmd, tmp_path):
     r.assert_clean()
 
 
+def test_wsl_enum_host_classes_complete(cim_wsmd, tmp_path):
+    """Win32_OperatingSystem and Win32_ComputerSystem through wsl: every
+    Windows property, in WMI's order, the new facts with their values."""
+    for cls, count in (("Win32_OperatingSystem", 66), ("Win32_ComputerSystem", 64)):
+        uri = WMI + cls
+        r = run_wsl(cim_wsmd, tmp_path, "enum", uri)
+        r.assert_clean()
+        items = r.items()
+        assert len(items) == 1, r.detail()
+        names = [c.tag.rsplit("}", 1)[1] for c in items[0]]
+        assert len(names) == count and names == sorted(names, key=str.lower), names
+        p = instance_props(items[0])
+        if cls == "Win32_OperatingSystem":
+            m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", os.uname().release)
+            a, b, c = (int(x or 0) for x in m.groups())
+            assert p["BuildNumber"] == str(a << 16 | b << 8 | min(c, 255))
+            assert p["SystemDrive"] == "/"
+        else:
+            assert p["Workgroup"] and p["Name"] == socket.gethostname()
+
+
 def test_wsl_enum_pulls(cim_wsmd, tmp_path):
     """-opti 7: seven instances per response, Pulls until the end."""
     r = run_wsl(cim_wsmd, tmp_path, "enum", SYN, "-opti", "7")

@@ -347,6 +347,14 @@ def _handle_count(c, pid):
     return int(el.text)
 
 
+def _prop(c, pid, name):
+    a = c.get(PROC, {"Handle": str(pid)}).ok()
+    el = a.body.find("{%s}Win32_Process/{%s}%s" % (PROC, PROC, name))
+    if el is None or el.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true":
+        return None
+    return el.text
+
+
 def test_handlecount_of_others_hidden(wsmd_factory, tmp_path, accounts, marker):
     users, accts = accounts
     d = start(wsmd_factory, tmp_path, users)
@@ -359,3 +367,7 @@ def test_handlecount_of_others_hidden(wsmd_factory, tmp_path, accounts, marker):
     assert _handle_count(c1, pid2) is None
     # nor of root's processes (this test's own)
     assert _handle_count(c1, os.getpid()) is None
+    # ExecutablePath likewise: where the caller may read /proc/PID/exe
+    assert _prop(c2, pid2, "ExecutablePath") == os.path.realpath(f"/proc/{pid2}/exe")
+    assert _prop(c1, pid2, "ExecutablePath") is None
+    assert _prop(c1, os.getpid(), "ExecutablePath") is None

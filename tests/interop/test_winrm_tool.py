@@ -266,11 +266,27 @@ def test_enumerate_object_and_epr(syn):
     assert sel == {"@Name": "InstanceID", "#text": "synthetic-2"}
 
 
-def test_enumerate_associations_fault(syn):
+def test_enumerate_associations(syn):
+    """-associations: the association objects themselves (DSP0227
+    AssociationInstances), each with its two references."""
+    import socket
+    host = socket.gethostname()
+    cs = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ComputerSystem"
+    doc = json.loads(ok(winrm(
+        syn, "e", "http://schemas.dmtf.org/wbem/wscim/1/*", "-dialect:association",
+        "-associations", "-format:json",
+        f'-filter:{{Object="{cs}?CreationClassName=CIM_ComputerSystem+Name={host}";'
+        'ResultClassName="CIM_InstalledOS"}')))
+    assert len(doc) == 1, doc
+    inst = doc[0]["CIM_InstalledOS"]
+    group = inst["GroupComponent"]["ReferenceParameters"]
+    part = inst["PartComponent"]["ReferenceParameters"]
+    assert group["ResourceURI"] == cs
+    assert part["ResourceURI"].endswith("/CIM_OperatingSystem")
+    # An object nothing is associated with: an empty sequence.
     cp = winrm(syn, "e", "wmicimv2/*", "-dialect:association", "-associations",
                f'-filter:{{Object="{SYN}?InstanceID=synthetic-1"}}')
-    assert cp.returncode == 1, cp
-    assert "WSManFault" in cp.stderr and "filter dialect" in cp.stderr
+    assert cp.returncode == 0, cp
 
 
 def test_unknown_resource(syn):

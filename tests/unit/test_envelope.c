@@ -568,9 +568,17 @@ static void test_must_understand(void **state)
     /* Unknown headers in namespaces we do know are no different. */
     expect_err(ENV(H_ACTION H_MSGID "<a:Unheard s:mustUnderstand=\"true\"/>", ""), NULL,
                WSM_ERR_MUST_UNDERSTAND);
-    expect_err(
-        ENV(H_ACTION H_MSGID "<w:RequestTotalItemsCountEstimate s:mustUnderstand=\"true\"/>", ""),
-        NULL, WSM_ERR_MUST_UNDERSTAND);
+    /* RequestTotalItemsCountEstimate is understood: Enumerate and Pull
+     * answer it. */
+    const char *est =
+        ENV(H_ACTION H_MSGID "<w:RequestTotalItemsCountEstimate s:mustUnderstand=\"true\"/>", "");
+    assert_int_equal(wsm__envelope_parse(est, strlen(est), NULL, &env, NULL, 0), WSM_OK);
+    assert_int_equal(env->want_count_estimate, 1);
+    wsm__envelope_free(env);
+    const char *noest = ENV(H_ACTION H_MSGID, "");
+    assert_int_equal(wsm__envelope_parse(noest, strlen(noest), NULL, &env, NULL, 0), WSM_OK);
+    assert_int_equal(env->want_count_estimate, 0);
+    wsm__envelope_free(env);
     /* FragmentTransfer is understood (fragment Get and Put). */
     expect_ok(ENV(H_ACTION H_MSGID "<w:FragmentTransfer s:mustUnderstand=\"true\">a/b"
                                    "</w:FragmentTransfer>",

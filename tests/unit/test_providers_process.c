@@ -16,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "cim.h"
@@ -307,6 +309,21 @@ static void kill_quietly(pid_t pid)
 
 /* ---- Win32_Process: enumeration and get ---- */
 
+/* A "Key:   N kB" line of /proc/self/status, in kB (0 if absent). */
+static unsigned long long status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    unsigned long long v = 0;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, key, kl) && line[kl] == ':')
+            v = strtoull(line + kl + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
+
 static void test_enumerate_finds_self(void **state)
 {
     (void)state;
@@ -361,6 +378,17 @@ static void test_enumerate_finds_self(void **state)
                 assert_int_equal(prio, 8);
             else
                 assert_true(prio == 4 || prio == 6 || prio == 10 || prio == 13 || prio == 24);
+            /* Private memory: RssAnon + VmSwap of our status, read after
+             * the instance (it can only have grown a little since). */
+            unsigned long long priv = num(&x.i, "PrivatePageCount");
+            assert_int_equal(num(&x.i, "PageFileUsage") * 1024, priv);
+            unsigned long long anon = status_kb("RssAnon"), swap = status_kb("VmSwap");
+            assert_true(priv > 0 && priv <= (anon + swap) * 1024 + 4 * 1024 * 1024);
+            assert_true(priv + 4 * 1024 * 1024 >= (anon + swap) * 1024);
+            struct utsname un;
+            assert_int_equal(uname(&un), 0);
+            assert_string_equal(cim_get(&x.i, "WindowsVersion"), un.release);
+            assert_null(cim_get(&x.i, "QuotaPagedPoolUsage")); /* no such fact */
             num(&x.i, "UserModeTime");
             num(&x.i, "KernelModeTime");
             num(&x.i, "PageFaults");
@@ -520,6 +548,7 @@ static void test_kernel_thread(void **state)
     }
     assert_null(cim_get(&x.i, "CommandLine"));
     assert_null(cim_get(&x.i, "ExecutablePath"));
+    assert_null(cim_get(&x.i, "PrivatePageCount")); /* no RssAnon line */
     inst_free(&x);
 }
 
@@ -831,6 +860,41 @@ static void test_service_without_systemd(void **state)
     }
 }
 
+/* Put of Win32_Service.StartMode: the checks that come before systemd. */
+static void test_service_put(void **state)
+{
+    (void)state;
+    const struct cim_class *c = cls("Win32_Service");
+    assert_non_null(c->put);
+    assert_null(cls("CIM_Service")->put);
+    int k = cim_prop_index(c, "StartMode");
+    assert_true(k >= 0 && (c->props[k].flags & CIM_WRITE));
+    for (size_t i = 0; i < c->nprops; i++)
+        if ((int)i != k)
+            assert_false(c->props[i].flags & CIM_WRITE);
+    struct inst x;
+    inst_init(&x, c);
+    cim_set_str(&x.i, "Name", "ssh");
+    cim_set_str(&x.i, "StartMode", "Manual");
+    struct cim_ctx ctx = plain_ctx();
+    struct wsm_pair boot = {"StartMode", "Boot"}, junk = {"StartMode", "Sometimes"};
+    assert_int_equal(c->put(&ctx, &x.i, &boot, 1), WSM_ERR_INVALID_REPRESENTATION);
+    assert_int_equal(c->put(&ctx, &x.i, &junk, 1), WSM_ERR_INVALID_REPRESENTATION);
+    /* The same mode: nothing to do, no right needed. */
+    struct wsm_pair same = {"StartMode", "manual"};
+    struct cim_ctx other = user_ctx(65534);
+    other.switch_user = 1;
+    assert_int_equal(c->put(&other, &x.i, &same, 1), WSM_OK);
+    assert_int_equal(c->put(&other, &x.i, NULL, 0), WSM_OK);
+    /* Another mode needs root. */
+    struct wsm_pair autom = {"StartMode", "Automatic"};
+    assert_int_equal(c->put(&other, &x.i, &autom, 1), WSM_ERR_ACCESS_DENIED);
+    if (geteuid() == 0 && access("/run/systemd/system", F_OK) != 0)
+        assert_int_equal(c->put(&ctx, &x.i, &autom, 1), WSM_ERR_UNSUPPORTED_FEATURE);
+    assert_string_equal(cim_get(&x.i, "StartMode"), "Manual"); /* unchanged */
+    inst_free(&x);
+}
+
 static void test_service_tables(void **state)
 {
     (void)state;
@@ -853,6 +917,27 @@ static void test_service_tables(void **state)
         assert_true(c->props[cim_prop_index(c, keys[i])].flags & CIM_KEY);
     method(c, "StartService");
     method(c, "StopService");
+}
+
+/* Windows' order: WMI gives an instance's properties sorted by name,
+ * case ignored; the Win32 tables list them so. */
+static void check_wmi_order(const struct cim_class *const *family)
+{
+    for (const struct cim_class *const *c = family; *c; c++) {
+        if (strncmp((*c)->name, "Win32_", 6))
+            continue;
+        for (size_t k = 1; k < (*c)->nprops; k++)
+            if (strcasecmp((*c)->props[k - 1].name, (*c)->props[k].name) >= 0)
+                fail_msg("%s: %s before %s", (*c)->name, (*c)->props[k - 1].name,
+                         (*c)->props[k].name);
+    }
+}
+
+static void test_windows_order(void **state)
+{
+    (void)state;
+    check_wmi_order(cim_family_process);
+    check_wmi_order(cim_family_service);
 }
 
 int main(void)
@@ -878,6 +963,8 @@ int main(void)
         cmocka_unit_test(test_terminate_eperm),
         cmocka_unit_test(test_service_without_systemd),
         cmocka_unit_test(test_service_tables),
+        cmocka_unit_test(test_service_put),
+        cmocka_unit_test(test_windows_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -362,6 +362,15 @@ static void test_root_sizes(void **state)
     assert_int_equal(u64(root, "MaximumComponentLength"), st.f_namemax);
     assert_int_equal(u64(root, "Access"), (st.f_flag & ST_RDONLY) ? 1 : 3);
     assert_string_equal(str(root, "Compressed"), "false");
+    /* SupportsDiskQuotas exactly where QuotasDisabled is known. */
+    for (size_t k = 0; k < w.n; k++) {
+        const char *qd = str(&w.inst[k], "QuotasDisabled");
+        const char *sq = str(&w.inst[k], "SupportsDiskQuotas");
+        if (qd)
+            assert_string_equal(sq, "true");
+        else
+            assert_null(sq);
+    }
 
     const struct cim_instance *disk = find_inst(&d, "DeviceID", "/");
     assert_non_null(disk);
@@ -563,6 +572,18 @@ static void sysfs_mac(const char *ifname, char *out, size_t n)
         out[0] = '\0';
 }
 
+static unsigned long long proc_num(const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/proc/sys/net/%s", name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    unsigned long long v = 0;
+    assert_int_equal(fscanf(f, "%llu", &v), 1);
+    fclose(f);
+    return v;
+}
+
 static void test_mac_and_state(void **state)
 {
     (void)state;
@@ -590,14 +611,39 @@ static void test_mac_and_state(void **state)
                     plain[o++] = *q;
             plain[o] = '\0';
             assert_true(arr_has(val(p, "NetworkAddresses"), plain));
+            assert_true(arr_has(val(in, "NetworkAddresses"), plain));
             if (str(p, "PermanentAddress"))
                 assert_string_equal(str(p, "PermanentAddress"), plain);
+            /* Win32 as CIM_NetworkPort: addr_assign_type 0 only. */
+            if (str(in, "PermanentAddress"))
+                assert_string_equal(str(in, "PermanentAddress"), plain);
+            assert_true((str(in, "PermanentAddress") == NULL) ==
+                        (str(p, "PermanentAddress") == NULL));
             compared++;
         } else {
             assert_null(str(in, "MACAddress"));
             assert_null(str(p, "PermanentAddress"));
+            assert_null(str(in, "PermanentAddress"));
         }
         assert_int_equal(u64(in, "InterfaceIndex"), if_nametoindex(name));
+        assert_string_equal(str(in, "Installed"), "true");
+        /* The kernel's TCP/IP settings on the adapters that have IP. */
+        if (!strcmp(str(c, "IPEnabled"), "true")) {
+            assert_int_equal(u64(c, "DefaultTTL"), proc_num("ipv4/ip_default_ttl"));
+            assert_int_equal(u64(c, "KeepAliveTime"),
+                             proc_num("ipv4/tcp_keepalive_time") * 1000);
+            assert_int_equal(u64(c, "KeepAliveInterval"),
+                             proc_num("ipv4/tcp_keepalive_intvl") * 1000);
+            assert_int_equal(u64(c, "TcpMaxConnectRetransmissions"),
+                             proc_num("ipv4/tcp_syn_retries"));
+            assert_int_equal(u64(c, "TcpMaxDataRetransmissions"), proc_num("ipv4/tcp_retries2"));
+            assert_string_equal(str(c, "PMTUDiscoveryEnabled"),
+                                proc_num("ipv4/ip_no_pmtu_disc") ? "false" : "true");
+        } else {
+            assert_null(str(c, "DefaultTTL"));
+        }
+        assert_null(str(c, "WINSPrimaryServer"));
+        assert_null(str(in, "GUID")); /* no fact */
         assert_string_equal(str(in, "Name"), name);
         snprintf(path, sizeof(path), "/sys/class/net/%s/device", name);
         assert_string_equal(str(in, "PhysicalAdapter"), access(path, F_OK) == 0 ? "true" : "false");
@@ -894,6 +940,27 @@ static void test_mount_namespace(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Windows' order: WMI gives an instance's properties sorted by name,
+ * case ignored; the Win32 tables list them so. */
+static void check_wmi_order(const struct cim_class *const *family)
+{
+    for (const struct cim_class *const *c = family; *c; c++) {
+        if (strncmp((*c)->name, "Win32_", 6))
+            continue;
+        for (size_t k = 1; k < (*c)->nprops; k++)
+            if (strcasecmp((*c)->props[k - 1].name, (*c)->props[k].name) >= 0)
+                fail_msg("%s: %s before %s", (*c)->name, (*c)->props[k - 1].name,
+                         (*c)->props[k].name);
+    }
+}
+
+static void test_windows_order(void **state)
+{
+    (void)state;
+    check_wmi_order(cim_family_storage);
+    check_wmi_order(cim_family_net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -901,6 +968,7 @@ int main(void)
         cmocka_unit_test(test_same_sets),     cmocka_unit_test(test_root_sizes),
         cmocka_unit_test(test_addresses),     cmocka_unit_test(test_mac_and_state),
         cmocka_unit_test(test_get),           cmocka_unit_test(test_mount_namespace),
+        cmocka_unit_test(test_windows_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
