@@ -14,6 +14,7 @@
 
 #include "authz.h"
 #include "certauth.h"
+#include "cfgtext.h"
 #include "colconfig.h"
 #include "envelope.h"
 #include "log.h"
@@ -551,53 +552,33 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
 
 enum wsm_err wsmd__config_load(struct wsmd_config *cfg, const char *path)
 {
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        fprintf(stderr, "wsmd: cannot open %s\n", path);
-        return WSM_ERR_IO;
+    const char *why;
+    int errnum;
+    char *text = wsmd__cfgtext_read(path, &why, &errnum);
+    if (!text) {
+        if (errnum)
+            fprintf(stderr, "wsmd: cannot open %s\n", path);
+        else
+            fprintf(stderr, "wsmd: %s: %s\n", path, why ? why : "out of memory");
+        return errnum ? WSM_ERR_IO : why ? WSM_ERR_INVALID_ARG : WSM_ERR_NOMEM;
     }
-    char line[1024];
-    int lineno = 0;
-    enum wsm_err e = WSM_OK;
-    while (fgets(line, sizeof(line), f)) {
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *k = line;
-        while (isspace((unsigned char)*k))
-            k++;
-        if (!*k)
-            continue;
-        char *eq = strchr(k, '=');
-        if (!eq) {
-            e = WSM_ERR_INVALID_ARG;
-            size_t kl = strcspn(k, "\r\n");
-            fprintf(stderr, "wsmd: %s:%d: expected \"Key = value\", not \"%.*s\"\n", path, lineno,
-                    (int)(kl > 80 ? 80 : kl), k);
-        } else {
-            char *v = eq + 1;
-            char *ke = eq;
-            while (ke > k && isspace((unsigned char)ke[-1]))
-                ke--;
-            *ke = '\0';
-            while (isspace((unsigned char)*v))
-                v++;
-            size_t vl = strlen(v);
-            while (vl && isspace((unsigned char)v[vl - 1]))
-                v[--vl] = '\0';
-            e = wsmd__config_set(cfg, k, v);
-            /* The line, the key, and which of the two is wrong. */
-            if (e == WSM_ERR_NOT_FOUND)
-                fprintf(stderr, "wsmd: %s:%d: unknown key \"%.80s\"\n", path, lineno, k);
-            else if (e)
-                fprintf(stderr, "wsmd: %s:%d: bad value for %.80s: \"%.200s\"\n", path, lineno, k,
-                        v);
-        }
-        if (e)
-            break;
-    }
-    fclose(f);
+    struct wsmd_cfgline *r = malloc(sizeof(*r));
+    enum wsm_err e = r ? wsmd__cfgtext_apply(cfg, text, r) : WSM_ERR_NOMEM;
+    /* The line, the key, and which of the two is wrong. */
+    if (!r)
+        fprintf(stderr, "wsmd: %s: out of memory\n", path);
+    else if (r->fail == CFGT_NOT_KV)
+        fprintf(stderr, "wsmd: %s:%u: expected \"Key = value\", not \"%.*s\"\n", path, r->line,
+                (int)(strcspn(r->key, "\r") > 80 ? 80 : strcspn(r->key, "\r")), r->key);
+    else if (r->fail == CFGT_LONG_LINE)
+        fprintf(stderr, "wsmd: %s:%u: line longer than %d bytes\n", path, r->line, CONFIG_LINE_MAX);
+    else if (r->fail == CFGT_UNKNOWN)
+        fprintf(stderr, "wsmd: %s:%u: unknown key \"%.80s\"\n", path, r->line, r->key);
+    else if (r->fail == CFGT_BAD_VALUE)
+        fprintf(stderr, "wsmd: %s:%u: bad value for %.80s: \"%.200s\"\n", path, r->line, r->key,
+                r->value);
+    free(r);
+    free(text);
     if (!e && cfg->log_level)
         wsmd__log_set_level(cfg->log_level);
     return e;
