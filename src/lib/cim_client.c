@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "client_internal.h"
 #include "envelope.h"
+#include "xmlctxt.h"
 #include "ns.h"
 #include "uuid.h"
 #include "wsm/wsm.h"
@@ -955,36 +956,12 @@ static void fast_dtd(void *ud, const xmlChar *name, const xmlChar *eid, const xm
     fast_fail(f);
 }
 
-static void fast_entity_decl(void *ud, const xmlChar *name, int type, const xmlChar *pid,
-                             const xmlChar *sid, xmlChar *content)
-{
-    (void)name;
-    (void)type;
-    (void)pid;
-    (void)sid;
-    (void)content;
-    struct fast *f = ((xmlParserCtxtPtr)ud)->_private;
-    fast_fail(f);
-}
-
 static xmlEntityPtr fast_get_entity(void *ud, const xmlChar *name)
 {
     (void)name;
     struct fast *f = ((xmlParserCtxtPtr)ud)->_private;
     fast_fail(f);
     return NULL;
-}
-
-static void fast_silent(void *ud, const char *msg, ...)
-{
-    (void)ud;
-    (void)msg;
-}
-
-static void fast_silent_structured(void *ud, xmlErrorPtr err)
-{
-    (void)ud;
-    (void)err;
 }
 
 static xmlParserCtxtPtr fast_ctxt(wsm_enum *en)
@@ -1005,16 +982,8 @@ static xmlParserCtxtPtr fast_ctxt(wsm_enum *en)
     h->endElementNs = fast_end;
     h->characters = fast_chars;
     h->cdataBlock = fast_chars;
-    h->internalSubset = fast_dtd;
-    h->externalSubset = fast_dtd;
-    h->entityDecl = fast_entity_decl;
-    h->getEntity = fast_get_entity;
-    h->error = fast_silent;
-    h->warning = fast_silent;
-    h->serror = fast_silent_structured;
-    c->replaceEntities = 0;
-    c->loadsubset = 0;
-    c->validate = 0;
+    wsm__xmlsax_harden(c, fast_dtd);
+    h->getEntity = fast_get_entity; /* any entity, even &amp;: the tree path takes it */
     en->sax = c;
     return c;
 }

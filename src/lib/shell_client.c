@@ -26,6 +26,7 @@
 #include "client_internal.h"
 #include "envelope.h"
 #include "ns.h"
+#include "xmlctxt.h"
 #include "uuid.h"
 #include "wsm/wsm.h"
 
@@ -949,36 +950,6 @@ static void sax_refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, c
     pass_fallback(c, c->_private);
 }
 
-static void sax_refuse_entity(void *ctx, const xmlChar *name, int type, const xmlChar *publicId,
-                              const xmlChar *systemId, xmlChar *content)
-{
-    (void)name;
-    (void)type;
-    (void)publicId;
-    (void)systemId;
-    (void)content;
-    xmlParserCtxtPtr c = ctx;
-    pass_fallback(c, c->_private);
-}
-
-static xmlEntityPtr sax_entity(void *ctx, const xmlChar *name)
-{
-    (void)ctx;
-    return xmlGetPredefinedEntity(name);
-}
-
-static void sax_silent(void *ctx, const char *msg, ...)
-{
-    (void)ctx;
-    (void)msg;
-}
-
-static void sax_silent_structured(void *ctx, xmlErrorPtr err)
-{
-    (void)ctx;
-    (void)err;
-}
-
 static xmlParserCtxtPtr rx_ctxt(struct rx *rx)
 {
     if (rx->ctxt)
@@ -995,17 +966,7 @@ static xmlParserCtxtPtr rx_ctxt(struct rx *rx)
     h->cdataBlock = NULL;
     h->comment = NULL;
     h->processingInstruction = NULL;
-    h->internalSubset = sax_refuse_dtd;
-    h->externalSubset = sax_refuse_dtd;
-    h->entityDecl = sax_refuse_entity;
-    h->getEntity = sax_entity;
-    h->resolveEntity = NULL;
-    h->error = sax_silent;
-    h->warning = sax_silent;
-    h->serror = sax_silent_structured;
-    c->replaceEntities = 0;
-    c->loadsubset = 0;
-    c->validate = 0;
+    wsm__xmlsax_harden(c, sax_refuse_dtd);
     rx->ctxt = c;
     return c;
 }
