@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "server.h"
+#include "thumbprint.h"
 
 #define UPN_OID "1.3.6.1.4.1.311.20.2.3" /* Microsoft's UserPrincipalName */
 #define MAX_MAPPINGS 1024
@@ -752,9 +753,9 @@ const char *wsmd__certauth_user(struct wsmd_certauth *ca, struct MHD_Connection 
         return known ? user : NULL;
 
     char subject[256] = "?", detail[256] = "", thumb[41] = "?", mapped[WSMD_MAX_USER] = "";
-    unsigned char sha1[20];
-    if (gnutls_hash_fast(GNUTLS_DIG_SHA1, peers[0].data, peers[0].size, sha1) >= 0)
-        hex(sha1, sizeof(sha1), thumb);
+    wsmd__thumbprint_der(peers[0].data, peers[0].size, thumb);
+    if (!thumb[0])
+        strcpy(thumb, "?");
     const char *why = judge(ca, s, peers, n, mapped, sizeof(mapped), subject, sizeof(subject),
                             detail, sizeof(detail));
     verdict_put(ca, c, fp, !why, mapped);
