@@ -163,7 +163,7 @@ static void *ahead_main(void *arg)
 }
 
 /* Ends the fetchers (aborting a Receive in flight) and waits for them. */
-void wsm__shell_ahead_stop(wsm_shell *sh)
+static void ahead_stop(wsm_shell *sh)
 {
     struct ahead *a = sh->ahead;
     if (!a)
@@ -192,7 +192,7 @@ void wsm__shell_ahead_stop(wsm_shell *sh)
     a->cid = NULL;
 }
 
-int wsm__shell_ahead_running(const struct ahead *a)
+static int ahead_running(const struct ahead *a)
 {
     return a && a->cid;
 }
@@ -202,7 +202,7 @@ void wsm__shell_ahead_free(wsm_shell *sh)
     struct ahead *a = sh->ahead;
     if (!a)
         return;
-    wsm__shell_ahead_stop(sh);
+    ahead_stop(sh);
     for (int i = 0; i < 2; i++)
         wsm__conn_free(a->f[i].conn);
     for (int i = 0; i < AHEAD_SLOTS; i++)
@@ -268,9 +268,9 @@ int wsm__shell_ahead_take(wsm_shell *sh, const char *command_id, struct wsm_rece
 {
     wsm_session *s = sh->s;
     struct ahead *a = sh->ahead;
-    if (wsm__shell_ahead_running(a) && strcasecmp(a->cid, command_id) != 0)
-        wsm__shell_ahead_stop(sh);
-    if (!wsm__shell_ahead_running(a))
+    if (ahead_running(a) && strcasecmp(a->cid, command_id) != 0)
+        ahead_stop(sh);
+    if (!ahead_running(a))
         return 0;
     struct slot *sl = &a->slot[a->rd % AHEAD_SLOTS];
     pthread_mutex_lock(&a->mu);
@@ -279,7 +279,7 @@ int wsm__shell_ahead_take(wsm_shell *sh, const char *command_id, struct wsm_rece
     int have = sl->filled;
     pthread_mutex_unlock(&a->mu);
     if (!have) {
-        wsm__shell_ahead_stop(sh); /* it ended with nothing more: one at a time again */
+        ahead_stop(sh); /* it ended with nothing more: one at a time again */
         return 0;
     }
     if (sl->err) {
@@ -295,6 +295,6 @@ int wsm__shell_ahead_take(wsm_shell *sh, const char *command_id, struct wsm_rece
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
     if (*e || r->done || drained)
-        wsm__shell_ahead_stop(sh);
+        ahead_stop(sh);
     return 1;
 }

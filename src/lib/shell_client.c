@@ -42,8 +42,8 @@ static enum wsm_err put_duration(struct wsm_buf *b, long ms)
 
 /* The envelope up to and including the SelectorSet (when shell_id is not
  * NULL); the caller adds an OptionSet if it wants, then calls body(). */
-enum wsm_err wsm__shell_begin(struct wsm_buf *b, const wsm_session *s, const char *action,
-                              const char *shell_id, const char *msgid)
+static enum wsm_err begin(struct wsm_buf *b, const wsm_session *s, const char *action,
+                          const char *shell_id, const char *msgid)
 {
     enum wsm_err e = WSM_OK;
     PUT(wsm__buf_puts(b, "<s:Envelope xmlns:s=\"" WSM_NS_SOAP "\" xmlns:a=\"" WSM_NS_WSA
@@ -155,7 +155,7 @@ enum wsm_err wsm_shell_create(wsm_session *s, const struct wsm_shell_opts *o, ws
 
     wsm__uuid_urn(msgid);
     wsm__buf_init(&b, 0);
-    e = wsm__shell_begin(&b, s, ACTION_CREATE, NULL, msgid);
+    e = begin(&b, s, ACTION_CREATE, NULL, msgid);
     PUT(wsm__buf_puts(&b, "<w:OptionSet>"));
     PUT(put_option(&b, "WINRS_NOPROFILE", o->noprofile ? "TRUE" : "FALSE"));
     PUT(put_option(&b, "WINRS_CODEPAGE", o->codepage ? o->codepage : "437"));
@@ -241,7 +241,7 @@ enum wsm_err wsm_shell_run(wsm_shell *sh, const char *command, const char *const
     *command_id = NULL;
     wsm__uuid_urn(msgid);
     wsm__buf_init(&b, 0);
-    e = wsm__shell_begin(&b, sh->s, ACTION_COMMAND, sh->id, msgid);
+    e = begin(&b, sh->s, ACTION_COMMAND, sh->id, msgid);
     PUT(wsm__buf_puts(&b, "<w:OptionSet>"));
     PUT(put_option(&b, "WINRS_CONSOLEMODE_STDIN", "TRUE"));
     PUT(put_option(&b, "WINRS_SKIP_CMD_SHELL", "FALSE"));
@@ -282,7 +282,7 @@ enum wsm_err wsm_shell_send(wsm_shell *sh, const char *command_id, const void *d
         return WSM_ERR_INVALID_ARG;
     wsm__uuid_urn(msgid);
     wsm__buf_init(&b, 0);
-    e = wsm__shell_begin(&b, sh->s, ACTION_SEND, sh->id, msgid);
+    e = begin(&b, sh->s, ACTION_SEND, sh->id, msgid);
     PUT(wsm__buf_puts(&b, "</s:Header><s:Body><rsp:Send><rsp:Stream Name=\"stdin\" CommandId=\""));
     PUT(wsm__buf_xml(&b, command_id));
     PUT(wsm__buf_puts(&b, end ? "\" End=\"true\">" : "\">"));
@@ -308,7 +308,7 @@ int wsm__shell_ends_with(const char *s, const char *suffix)
 void wsm__shell_build_receive(struct wsm_buf *b, wsm_session *s, const char *shell_id,
                               const char *command_id, const char *msgid, enum wsm_err *err)
 {
-    enum wsm_err e = wsm__shell_begin(b, s, ACTION_RECEIVE, shell_id, msgid);
+    enum wsm_err e = begin(b, s, ACTION_RECEIVE, shell_id, msgid);
     PUT(wsm__buf_puts(b, "</s:Header><s:Body><rsp:Receive><rsp:DesiredStream CommandId=\""));
     PUT(wsm__buf_xml(b, command_id));
     PUT(wsm__buf_puts(b, "\">stdout stderr</rsp:DesiredStream></rsp:Receive></s:Body>"
@@ -379,7 +379,7 @@ enum wsm_err wsm_shell_signal(wsm_shell *sh, const char *command_id, const char 
         return WSM_ERR_INVALID_ARG;
     wsm__uuid_urn(msgid);
     wsm__buf_init(&b, 0);
-    e = wsm__shell_begin(&b, sh->s, ACTION_SIGNAL, sh->id, msgid);
+    e = begin(&b, sh->s, ACTION_SIGNAL, sh->id, msgid);
     PUT(wsm__buf_puts(&b, "</s:Header><s:Body><rsp:Signal CommandId=\""));
     PUT(wsm__buf_xml(&b, command_id));
     PUT(wsm__buf_puts(&b, "\"><rsp:Code>"));
@@ -405,7 +405,7 @@ enum wsm_err wsm_shell_delete(wsm_shell *sh)
     wsm__shell_ahead_free(sh); /* a Receive in flight would only get a fault now */
     wsm__uuid_urn(msgid);
     wsm__buf_init(&b, 0);
-    e = wsm__shell_begin(&b, sh->s, ACTION_DELETE, sh->id, msgid);
+    e = begin(&b, sh->s, ACTION_DELETE, sh->id, msgid);
     PUT(wsm__buf_puts(&b, "</s:Header><s:Body/></s:Envelope>"));
     e = wsm__post_built(sh->s, &b, e, msgid, &env);
     wsm__envelope_free(env);

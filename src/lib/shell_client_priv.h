@@ -55,14 +55,10 @@ struct b64s {
     int ended; /* a padded quantum was seen: nothing may follow */
 };
 
-enum wsm_err wsm__shell_begin(struct wsm_buf *b, const wsm_session *s, const char *action,
-                              const char *shell_id, const char *msgid);
 int wsm__shell_ends_with(const char *s, const char *suffix);
 void wsm__shell_build_receive(struct wsm_buf *b, wsm_session *s, const char *shell_id,
                               const char *command_id, const char *msgid, enum wsm_err *err);
 size_t wsm__shell_receive_cap(const wsm_session *s);
-enum wsm_err wsm__shell_receive_tree(wsm_shell *sh, struct wsm_envelope *env,
-                                     const char *command_id, struct wsm_receive *r);
 /* The decoder's tables, made once (any thread may call it). */
 void wsm__shell_b64_init(void);
 int wsm__shell_b64_feed(struct b64s *st, const unsigned char *s, size_t n, struct wsm_buf *out);
@@ -70,8 +66,6 @@ struct wsm_buf *wsm__shell_rx_reply(wsm_shell *sh);
 void wsm__shell_rx_free(struct rx *rx);
 enum wsm_err wsm__shell_receive_reply(wsm_shell *sh, const char *command_id, struct wsm_receive *r,
                                       const struct wsm_buf *body, long status, const char *msgid);
-void wsm__shell_ahead_stop(wsm_shell *sh);
-int wsm__shell_ahead_running(const struct ahead *a);
 void wsm__shell_ahead_free(wsm_shell *sh);
 void wsm__shell_ahead_start(wsm_shell *sh, const char *command_id);
 int wsm__shell_ahead_take(wsm_shell *sh, const char *command_id, struct wsm_receive *r,
