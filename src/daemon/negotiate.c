@@ -193,7 +193,7 @@ enum wsm_err wsmd__nego_parse_header(const char *authz, char *scheme, size_t ssz
     return WSM_OK;
 }
 
-char *wsmd__nego_make_www(const char *scheme, const gss_buffer_desc *b)
+static char *make_www(const char *scheme, const gss_buffer_desc *b)
 {
     size_t sl = strlen(scheme);
     size_t n = sl + 1 + (b ? wsm__base64_enclen(b->length) : 0) + 1;
@@ -437,7 +437,7 @@ enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char *
             c->chal_flags = fl2;
             c->have_chal = 1;
         }
-        *www = wsmd__nego_make_www(c->scheme, &out);
+        *www = make_www(c->scheme, &out);
         wsm__gss.release_buffer(&min, &out);
         if (!*www) {
             wsmd__nego_reset(c);
@@ -459,7 +459,7 @@ enum wsm_err wsmd__nego_step(struct wsmd_nego_conn *c, const char *authz, char *
         return e;
     }
     if (out.length) {
-        *www = wsmd__nego_make_www(c->scheme, &out);
+        *www = make_www(c->scheme, &out);
         if (!*www) {
             wsm__gss.release_buffer(&min, &out);
             wsmd__nego_reset(c);

@@ -98,7 +98,6 @@ struct wsmd_nego_conn {
 /* negotiate.c: a GSSAPI status on the log, one line. */
 void wsmd__nego_log_gss(const char *what, OM_uint32 maj, OM_uint32 min);
 /* "Scheme base64(token)" for WWW-Authenticate (malloc'd; NULL: no memory). */
-char *wsmd__nego_make_www(const char *scheme, const gss_buffer_desc *b);
 
 /* negcred.c: the credentials, acquired once (0: none usable); whether the
  * token carries the channel bindings this connection needs. */
