@@ -227,19 +227,7 @@ static void on_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xml
  * is built, only ours run. */
 static void ctxt_setup(xmlParserCtxtPtr c)
 {
-    xmlSAXHandler *h = c->sax;
-    h->startDocument = NULL;
-    h->endDocument = NULL;
-    h->startElementNs = on_start;
-    h->endElementNs = on_end;
-    h->startElement = NULL;
-    h->endElement = NULL;
-    h->characters = on_text;
-    h->cdataBlock = on_text;
-    h->ignorableWhitespace = NULL;
-    h->comment = NULL;
-    h->processingInstruction = NULL;
-    h->reference = NULL;
+    wsm__xmlsax_only(c, on_start, on_end, on_text);
     wsm__xmlsax_harden(c, on_dtd);
 }
 

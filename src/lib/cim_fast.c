@@ -317,15 +317,9 @@ static xmlParserCtxtPtr fast_ctxt(wsm_enum *en)
     xmlParserCtxtPtr c = xmlNewParserCtxt();
     if (!c)
         return NULL;
-    xmlSAXHandler *h = c->sax;
-    memset(h, 0, sizeof(*h));
-    h->initialized = XML_SAX2_MAGIC;
-    h->startElementNs = fast_start;
-    h->endElementNs = fast_end;
-    h->characters = fast_chars;
-    h->cdataBlock = fast_chars;
+    wsm__xmlsax_only(c, fast_start, fast_end, fast_chars);
     wsm__xmlsax_harden(c, fast_dtd);
-    h->getEntity = fast_get_entity; /* any entity, even &amp;: the tree path takes it */
+    c->sax->getEntity = fast_get_entity; /* any entity, even &amp;: the tree path takes it */
     en->sax = c;
     return c;
 }

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Past this many names a context's dictionary is dropped with it, so that
  * a long-lived thread does not keep every name it ever parsed. */
@@ -57,6 +58,18 @@ void wsm__xmlsax_harden(xmlParserCtxtPtr c, internalSubsetSAXFunc refuse)
     c->replaceEntities = 0;
     c->loadsubset = 0;
     c->validate = 0;
+}
+
+void wsm__xmlsax_only(xmlParserCtxtPtr c, startElementNsSAX2Func start, endElementNsSAX2Func end,
+                      charactersSAXFunc text)
+{
+    xmlSAXHandler *h = c->sax;
+    memset(h, 0, sizeof(*h));
+    h->initialized = XML_SAX2_MAGIC;
+    h->startElementNs = start;
+    h->endElementNs = end;
+    h->characters = text;
+    h->cdataBlock = text;
 }
 
 /* One key for all slots: its value is the thread's array of contexts. */

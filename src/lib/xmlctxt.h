@@ -22,6 +22,11 @@ enum wsm_xmlctxt_slot {
  * validated or substituted. */
 void wsm__xmlsax_harden(xmlParserCtxtPtr c, internalSubsetSAXFunc refuse);
 
+/* No document is built: only start, end and text (characters and CDATA)
+ * run, every other callback is cleared (then wsm__xmlsax_harden). */
+void wsm__xmlsax_only(xmlParserCtxtPtr c, startElementNsSAX2Func start, endElementNsSAX2Func end,
+                      charactersSAXFunc text);
+
 /* This thread's context for slot, made on first use with setup (which sets
  * the parser's callbacks and calls wsm__xmlsax_harden); NULL: out of
  * memory. After each document, wsm__xmlctxt_done: the context is dropped
