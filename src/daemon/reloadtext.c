@@ -15,6 +15,7 @@
 #include "reload.h"
 #include "reload_priv.h"
 #include "server.h"
+#include "throttle.h"
 
 /* The command line main() was given (wsmd__reload_setup). */
 static struct {
@@ -193,22 +194,7 @@ static void argv_apply(struct wsmd_config *cfg, int after)
  * %XX (spaces kept: these are texts, not names), at most n-1 bytes. */
 void wsmd__reload_escape(char *dst, size_t n, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)s; n && *p; p++) {
-        int plain = *p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\' && *p != '%';
-        if (o + (plain ? 1 : 3) >= n)
-            break;
-        if (plain) {
-            dst[o++] = (char)*p;
-        } else {
-            dst[o++] = '%';
-            dst[o++] = hex[*p >> 4];
-            dst[o++] = hex[*p & 15];
-        }
-    }
-    if (n)
-        dst[o] = '\0';
+    wsmd__log_pct(dst, n, s, 1);
 }
 
 enum wsm_err wsmd__reload_parse(struct wsmd_config *cfg, const char *name, const char *text,
