@@ -3,7 +3,7 @@
  * (Win32_X) and its DMTF form (CIM_X); the helpers the family shares
  * (os_priv.h); and the family's class list. The processors, physical
  * memory and BIOS, with the CPU topology and SMBIOS readers they need,
- * are in hw.c, hwcpu.c and hwfw.c; the host facts are read in osfacts.c.
+ * are in hw.c.
  *
  * Everything is read live when an instance is produced: /etc/os-release,
  * uname, procfs (meminfo, stat, mountinfo), and logind or utmp for
@@ -276,6 +276,356 @@ void os__set_one(struct cim_instance *i, const char *p, const char *item)
         cim_set_strv(i, p, &item, 1);
 }
 
+/* ---- host facts ------------------------------------------------------ */
+
+/* The DNS domain as `hostname -d` finds it: the part after the first dot
+ * of the host name if it has one, else of its canonical name. A lookup
+ * may wait on DNS, so the answer is kept for ten minutes. "" if none. */
+static void dns_domain(const char *host, char *out, size_t n)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static char cached_host[256], cached_domain[256];
+    static time_t cached_at;
+
+    const char *dot = strchr(host, '.');
+    if (dot) {
+        os__copy_str(out, n, dot + 1);
+        return;
+    }
+    time_t now = time(NULL);
+    pthread_mutex_lock(&lock);
+    if (cached_at && now - cached_at < 600 && now >= cached_at && strcmp(cached_host, host) == 0) {
+        os__copy_str(out, n, cached_domain);
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    pthread_mutex_unlock(&lock);
+
+    char domain[256] = "";
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_CANONNAME;
+    if (getaddrinfo(host, NULL, &hints, &res) == 0 && res) {
+        const char *canon = res->ai_canonname;
+        const char *d = canon ? strchr(canon, '.') : NULL;
+        if (d)
+            os__copy_str(domain, sizeof(domain), d + 1);
+    }
+    if (res)
+        freeaddrinfo(res);
+
+    pthread_mutex_lock(&lock);
+    os__copy_str(cached_host, sizeof(cached_host), host);
+    os__copy_str(cached_domain, sizeof(cached_domain), domain);
+    cached_at = now ? now : 1;
+    pthread_mutex_unlock(&lock);
+    os__copy_str(out, n, domain);
+}
+
+/* A value from a KEY=VALUE file in the os-release(5) syntax (shell-like
+ * quoting, comments). 1 if found, 0 if not, -1 if unreadable. */
+static int kv_file_get(const char *path, const char *key, char *out, size_t n)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    char line[4096];
+    size_t klen = strlen(key);
+    int found = 0;
+    for (long lines = 0; lines < 10000 && os__read_line(f, line, sizeof(line)); lines++) {
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (strncmp(s, "export ", 7) == 0)
+            s += 7;
+        if (strncmp(s, key, klen) != 0 || s[klen] != '=')
+            continue;
+        s += klen + 1;
+        /* Unquote into out; the last assignment wins, as in the shell. */
+        size_t o = 0;
+        char q = 0;
+        for (; *s; s++) {
+            char c = *s;
+            if (q == '\'') {
+                if (c == '\'') {
+                    q = 0;
+                    continue;
+                }
+            } else if (c == '\\' && s[1] && (!q || strchr("\"\\$`", s[1]))) {
+                c = *++s;
+            } else if (c == '"' || c == '\'') {
+                if (q == c) {
+                    q = 0;
+                    continue;
+                }
+                if (!q) {
+                    q = c;
+                    continue;
+                }
+            } else if (!q && (c == ' ' || c == '\t' || c == '#')) {
+                break;
+            }
+            if (o + 1 < n)
+                out[o++] = c;
+        }
+        if (n)
+            out[o] = '\0';
+        found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+/* os-release(5): /etc/os-release, or /usr/lib/os-release when the first
+ * does not exist. */
+static int os_release(const char *key, char *out, size_t n)
+{
+    int r = kv_file_get("/etc/os-release", key, out, n);
+    if (r < 0)
+        r = kv_file_get("/usr/lib/os-release", key, out, n);
+    return r > 0 && out[0];
+}
+
+int os__meminfo_read(const char *path, struct meminfo *m)
+{
+    memset(m, 0, sizeof(*m));
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    char line[256];
+    int have_st = 0, have_sf = 0;
+    for (long lines = 0; lines < 10000 && os__read_line(f, line, sizeof(line)); lines++) {
+        char *colon = strchr(line, ':');
+        if (!colon)
+            continue;
+        *colon = '\0';
+        char *end;
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (!isdigit((unsigned char)*v))
+            continue;
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno)
+            continue;
+        if (strcmp(line, "MemTotal") == 0) {
+            m->total = x;
+            m->have_total = 1;
+        } else if (strcmp(line, "MemFree") == 0) {
+            m->free = x;
+            m->have_free = 1;
+        } else if (strcmp(line, "MemAvailable") == 0) {
+            m->avail = x;
+            m->have_avail = 1;
+        } else if (strcmp(line, "SwapTotal") == 0) {
+            m->swap_total = x;
+            have_st = 1;
+        } else if (strcmp(line, "SwapFree") == 0) {
+            m->swap_free = x;
+            have_sf = 1;
+        }
+    }
+    fclose(f);
+    m->have_swap = have_st && have_sf;
+    return m->have_total ? 0 : -1;
+}
+
+/* Memory the kernel could hand out now: MemAvailable, or MemFree on
+ * kernels older than 3.14. */
+static int mem_free_kb(const struct meminfo *m, unsigned long long *out)
+{
+    if (m->have_avail)
+        *out = m->avail;
+    else if (m->have_free)
+        *out = m->free;
+    else
+        return -1;
+    return 0;
+}
+
+/* The boot time: btime of /proc/stat (whole seconds, stable from one call
+ * to the next), else now minus /proc/uptime. */
+static int boot_time(time_t *sec, long *usec)
+{
+    FILE *f = fopen("/proc/stat", "re");
+    if (f) {
+        char line[256];
+        int found = 0;
+        for (long lines = 0; lines < MAX_LINES && os__read_line(f, line, sizeof(line)); lines++) {
+            long long bt;
+            if (sscanf(line, "btime %lld", &bt) == 1 && bt > 0) {
+                *sec = (time_t)bt;
+                *usec = 0;
+                found = 1;
+                break;
+            }
+        }
+        fclose(f);
+        if (found)
+            return 0;
+    }
+    char buf[128];
+    if (os__read_small("/proc/uptime", buf, sizeof(buf)) <= 0)
+        return -1;
+    char *end;
+    double up = strtod(buf, &end);
+    if (end == buf || up < 0 || up > 1e10)
+        return -1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long us = (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000 - (long long)(up * 1e6);
+    if (us < 0)
+        return -1;
+    *sec = (time_t)(us / 1000000);
+    *usec = (long)(us % 1000000);
+    return 0;
+}
+
+static long count_processes(void)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -1;
+    long n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *s = de->d_name;
+        if (!*s)
+            continue;
+        while (isdigit((unsigned char)*s))
+            s++;
+        if (!*s)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Sessions of logind (/run/systemd/sessions, class "user*" only), else
+ * the live USER_PROCESS records of utmp. -1 if neither exists. */
+static long count_sessions(const char *logind_dir, const char *utmp_path)
+{
+    DIR *d = opendir(logind_dir);
+    if (d) {
+        long n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            const char *name = de->d_name;
+            size_t len = strlen(name);
+            if (name[0] == '.' || (len > 4 && strcmp(name + len - 4, ".ref") == 0))
+                continue;
+            char path[512], cls[64] = "";
+            struct stat st;
+            snprintf(path, sizeof(path), "%s/%s", logind_dir, name);
+            if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+                continue; /* the .ref FIFOs, or gone meanwhile */
+            int r = kv_file_get(path, "CLASS", cls, sizeof(cls));
+            if (r < 0)
+                continue;
+            if (r == 0 || strncmp(cls, "user", 4) == 0)
+                n++;
+        }
+        closedir(d);
+        return n;
+    }
+    FILE *f = fopen(utmp_path, "re");
+    if (!f)
+        return -1;
+    long n = 0;
+    struct utmpx u;
+    for (long k = 0; k < 100000 && fread(&u, sizeof(u), 1, f) == 1; k++) {
+        if (u.ut_type != USER_PROCESS || u.ut_pid <= 0)
+            continue;
+        if (kill(u.ut_pid, 0) == 0 || errno == EPERM)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* Decodes the \ooo escapes of mountinfo in place. */
+static void unescape_octal(char *s)
+{
+    char *o = s;
+    while (*s) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+            s[3] >= '0' && s[3] <= '7') {
+            *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+            s += 4;
+        } else {
+            *o++ = *s++;
+        }
+    }
+    *o = '\0';
+}
+
+/* The source of the topmost mount on "/" in a mountinfo file. */
+static int root_source(const char *path, char *out, size_t n)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    char line[4096];
+    int found = 0;
+    for (long lines = 0; lines < MAX_LINES && os__read_line(f, line, sizeof(line)); lines++) {
+        char *sep = strstr(line, " - ");
+        if (!sep)
+            continue;
+        *sep = '\0';
+        char *save, *tok = strtok_r(line, " ", &save);
+        for (int k = 0; tok && k < 4; k++)
+            tok = strtok_r(NULL, " ", &save);
+        if (!tok || strcmp(tok, "/") != 0)
+            continue;
+        char *fstype = strtok_r(sep + 3, " ", &save);
+        char *src = fstype ? strtok_r(NULL, " ", &save) : NULL;
+        if (!src)
+            continue;
+        unescape_octal(src);
+        os__copy_str(out, n, src);
+        found = 1;
+    }
+    fclose(f);
+    return found ? 0 : -1;
+}
+
+/* 64-bit kernels: the machine names of uname(2) that are 64-bit. */
+int os__machine_is_64(const char *m)
+{
+    return strstr(m, "64") != NULL || strcmp(m, "s390x") == 0 || strcmp(m, "alpha") == 0;
+}
+
+/* Win32_Processor.Architecture. -1 if WMI has no value for it. */
+int os__wmi_architecture(const char *m)
+{
+    if (strcmp(m, "x86_64") == 0)
+        return 9;
+    if (m[0] == 'i' && strcmp(m + 2, "86") == 0)
+        return 0;
+    if (strcmp(m, "aarch64") == 0 || strcmp(m, "arm64") == 0)
+        return 12;
+    if (strncmp(m, "arm", 3) == 0)
+        return 5;
+    if (strcmp(m, "ia64") == 0)
+        return 6;
+    if (strncmp(m, "ppc", 3) == 0)
+        return 3;
+    if (strncmp(m, "mips", 4) == 0)
+        return 1;
+    if (strcmp(m, "alpha") == 0)
+        return 2;
+    return -1;
+}
+
+static const char *wmi_system_type(const char *m)
+{
+    int a = os__wmi_architecture(m);
+    return a == 9 ? "x64-based PC" : a == 0 ? "X86-based PC" : a == 12 ? "ARM64-based PC" : NULL;
+}
+
 /* ---- Win32_OperatingSystem / CIM_OperatingSystem --------------------- */
 
 static const struct cim_prop win32_os_props[] = {
@@ -362,9 +712,9 @@ static void fill_os(struct cim_instance *i)
     int have_u = uname(&u) == 0;
 
     cim_system_name(host, sizeof(host));
-    if (!os__os_release("PRETTY_NAME", pretty, sizeof(pretty)))
+    if (!os_release("PRETTY_NAME", pretty, sizeof(pretty)))
         os__copy_str(pretty, sizeof(pretty), "Linux"); /* the default os-release(5) gives */
-    if (os__root_source("/proc/self/mountinfo", root, sizeof(root)) < 0)
+    if (root_source("/proc/self/mountinfo", root, sizeof(root)) < 0)
         root[0] = '\0';
 
     if (wmi)
@@ -385,7 +735,7 @@ static void fill_os(struct cim_instance *i)
             os__set_fmt(i, "BuildNumber", "%d", bn);
         os__set_str(i, "OSArchitecture", os__machine_is_64(u.machine) ? "64-bit" : "32-bit");
     }
-    if (os__os_release("VENDOR_NAME", buf, sizeof(buf)) || os__os_release("NAME", buf, sizeof(buf)))
+    if (os_release("VENDOR_NAME", buf, sizeof(buf)) || os_release("NAME", buf, sizeof(buf)))
         os__set_str(i, "Manufacturer", buf);
     if (wmi && os__read_small("/etc/machine-id", buf, sizeof(buf)) > 0)
         os__set_str(i, "SerialNumber", buf);
@@ -394,15 +744,15 @@ static void fill_os(struct cim_instance *i)
     clock_gettime(CLOCK_REALTIME, &now);
     time_t bsec;
     long busec;
-    if (os__boot_time(&bsec, &busec) == 0)
+    if (boot_time(&bsec, &busec) == 0)
         os__set_time(i, "LastBootUpTime", bsec, busec);
     os__set_time(i, "LocalDateTime", now.tv_sec, now.tv_nsec / 1000);
     struct tm tm;
     if (localtime_r(&now.tv_sec, &tm))
         set_s64(i, "CurrentTimeZone", tm.tm_gmtoff / 60);
-    if (os__kv_file_get("/etc/locale.conf", "LANG", buf, sizeof(buf)) > 0 && buf[0])
+    if (kv_file_get("/etc/locale.conf", "LANG", buf, sizeof(buf)) > 0 && buf[0])
         os__set_str(i, "Locale", buf);
-    else if (os__kv_file_get("/etc/default/locale", "LANG", buf, sizeof(buf)) > 0 && buf[0])
+    else if (kv_file_get("/etc/default/locale", "LANG", buf, sizeof(buf)) > 0 && buf[0])
         os__set_str(i, "Locale", buf);
 
     struct meminfo m;
@@ -415,16 +765,16 @@ static void fill_os(struct cim_instance *i)
             os__set_u64(i, "SizeStoredInPagingFiles", m.swap_total);
             os__set_u64(i, "FreeSpaceInPagingFiles", m.swap_free);
         }
-        if (os__mem_free_kb(&m, &freekb) == 0) {
+        if (mem_free_kb(&m, &freekb) == 0) {
             os__set_u64(i, "FreePhysicalMemory", freekb);
             if (m.have_swap)
                 os__set_u64(i, "FreeVirtualMemory", freekb + m.swap_free);
         }
     }
-    long np = os__count_processes();
+    long np = count_processes();
     if (np >= 0)
         os__set_u64(i, "NumberOfProcesses", (uint64_t)np);
-    long nu = os__count_sessions("/run/systemd/sessions", "/var/run/utmp");
+    long nu = count_sessions("/run/systemd/sessions", "/var/run/utmp");
     if (nu >= 0)
         os__set_u64(i, "NumberOfUsers", (uint64_t)nu);
 
@@ -499,7 +849,7 @@ static void fill_cs(struct cim_instance *i)
         os__copy_str(shortname, sizeof(shortname), host);
         shortname[strcspn(shortname, ".")] = '\0';
         os__set_str(i, "DNSHostName", shortname);
-        os__dns_domain(host, domain, sizeof(domain));
+        dns_domain(host, domain, sizeof(domain));
         os__set_str(i, "Domain", domain[0] ? domain : "WORKGROUP");
         os__set_bool(i, "PartOfDomain", 0);
         os__set_dmi_id(i, "Manufacturer", "sys_vendor");
@@ -530,7 +880,7 @@ static void fill_cs(struct cim_instance *i)
             os__set_u64(i, "TotalPhysicalMemory", m.total * 1024);
         struct utsname u;
         if (uname(&u) == 0)
-            os__set_str(i, "SystemType", os__wmi_system_type(u.machine));
+            os__set_str(i, "SystemType", wmi_system_type(u.machine));
         time_t now = time(NULL);
         struct tm tm;
         if (localtime_r(&now, &tm)) {

@@ -141,32 +141,6 @@ uint32_t os__dmi_u32(const unsigned char *r, size_t off);
 size_t os__dmi_list(int type, unsigned *out, size_t max);
 ssize_t os__dmi_raw(int type, unsigned i, unsigned char *buf, size_t n);
 
-/* The host facts behind the OperatingSystem and ComputerSystem classes
- * (osfacts.c). */
-/* The DNS domain as `hostname -d` finds it: the part after the first dot
- * of the host name if it has one, else of its canonical name. A lookup
- * may wait on DNS, so the answer is kept for ten minutes. "" if none. */
-void os__dns_domain(const char *host, char *out, size_t n);
-/* A value from a KEY=VALUE file in the os-release(5) syntax (shell-like
- * quoting, comments). 1 if found, 0 if not, -1 if unreadable. */
-int os__kv_file_get(const char *path, const char *key, char *out, size_t n);
-/* os-release(5): /etc/os-release, or /usr/lib/os-release when the first
- * does not exist. */
-int os__os_release(const char *key, char *out, size_t n);
-/* Memory the kernel could hand out now: MemAvailable, or MemFree on
- * kernels older than 3.14. */
-int os__mem_free_kb(const struct meminfo *m, unsigned long long *out);
-/* The boot time: btime of /proc/stat (whole seconds, stable from one call
- * to the next), else now minus /proc/uptime. */
-int os__boot_time(time_t *sec, long *usec);
-long os__count_processes(void);
-/* Sessions of logind (/run/systemd/sessions, class "user*" only), else
- * the live USER_PROCESS records of utmp. -1 if neither exists. */
-long os__count_sessions(const char *logind_dir, const char *utmp_path);
-/* The source of the topmost mount on "/" in a mountinfo file. */
-int os__root_source(const char *path, char *out, size_t n);
-const char *os__wmi_system_type(const char *m);
-
 /* ---- the classes' initializer (both halves) --------------------------- */
 
 #define CLASS(nm, tbl, op, nx, cl)                                                                 \

@@ -40,7 +40,6 @@ static void prop_miss(const struct cim_class *c, const char *p);
 #define OS_TEST_PROP_MISS(c, p) prop_miss(c, p)
 #define cim_family_os test_cim_family_os
 #include "../../src/providers/os.c"
-#include "../../src/providers/osfacts.c"
 #include "../../src/providers/hw.c"
 #include "../../src/providers/hwcpu.c"
 #include "../../src/providers/hwfw.c"
@@ -1175,24 +1174,24 @@ static void test_kv_file(void **state)
               "UNTERMINATED=\"abc\n"
               "LONG=\"0123456789012345678901234567890123456789012345678901234567890123456789\"\n",
               path, sizeof(path));
-    assert_int_equal(os__kv_file_get(path, "NAME", out, sizeof(out)), 1);
+    assert_int_equal(kv_file_get(path, "NAME", out, sizeof(out)), 1);
     assert_string_equal(out, "Debian GNU/Linux");
-    assert_int_equal(os__kv_file_get(path, "PRETTY_NAME", out, sizeof(out)), 1);
+    assert_int_equal(kv_file_get(path, "PRETTY_NAME", out, sizeof(out)), 1);
     assert_string_equal(out, "Single \"quoted\"");
-    assert_int_equal(os__kv_file_get(path, "ID", out, sizeof(out)), 1);
+    assert_int_equal(kv_file_get(path, "ID", out, sizeof(out)), 1);
     assert_string_equal(out, "debian");
-    assert_int_equal(os__kv_file_get(path, "ESC", out, sizeof(out)), 1);
+    assert_int_equal(kv_file_get(path, "ESC", out, sizeof(out)), 1);
     assert_string_equal(out, "a\"b\\c$d");
-    assert_int_equal(os__kv_file_get(path, "EMPTY", out, sizeof(out)), 1);
+    assert_int_equal(kv_file_get(path, "EMPTY", out, sizeof(out)), 1);
     assert_string_equal(out, "");
-    assert_int_equal(os__kv_file_get(path, "TWICE", out, sizeof(out)), 1);
+    assert_int_equal(kv_file_get(path, "TWICE", out, sizeof(out)), 1);
     assert_string_equal(out, "two");
-    assert_int_equal(os__kv_file_get(path, "UNTERMINATED", out, sizeof(out)), 1);
+    assert_int_equal(kv_file_get(path, "UNTERMINATED", out, sizeof(out)), 1);
     assert_string_equal(out, "abc");
-    assert_int_equal(os__kv_file_get(path, "LONG", out, sizeof(out)), 1);
+    assert_int_equal(kv_file_get(path, "LONG", out, sizeof(out)), 1);
     assert_int_equal(strlen(out), sizeof(out) - 1);
-    assert_int_equal(os__kv_file_get(path, "MISSING", out, sizeof(out)), 0);
-    assert_int_equal(os__kv_file_get("/nonexistent/os-release", "NAME", out, sizeof(out)), -1);
+    assert_int_equal(kv_file_get(path, "MISSING", out, sizeof(out)), 0);
+    assert_int_equal(kv_file_get("/nonexistent/os-release", "NAME", out, sizeof(out)), -1);
 
     /* A line far longer than the reader's buffer is cut, not overrun. */
     char *big = malloc(20000);
@@ -1203,7 +1202,7 @@ static void test_kv_file(void **state)
     big[19999] = '\0';
     write_tmp(fx, "osr-long", big, path, sizeof(path));
     free(big);
-    assert_int_equal(os__kv_file_get(path, "NAME", out, sizeof(out)), 1);
+    assert_int_equal(kv_file_get(path, "NAME", out, sizeof(out)), 1);
     assert_int_equal(strlen(out), sizeof(out) - 1);
 }
 
@@ -1220,13 +1219,13 @@ static void test_meminfo(void **state)
     assert_int_equal(meminfo_read(path, &m), 0);
     assert_int_equal(m.total, 16318008);
     assert_true(m.have_swap);
-    assert_int_equal(os__mem_free_kb(&m, &kb), 0);
+    assert_int_equal(mem_free_kb(&m, &kb), 0);
     assert_int_equal(kb, 2000);
     /* An old kernel: no MemAvailable, so MemFree. */
     write_tmp(fx, "mi2", "MemTotal: 10 kB\nMemFree: 7 kB\n", path, sizeof(path));
     assert_int_equal(meminfo_read(path, &m), 0);
     assert_false(m.have_swap);
-    assert_int_equal(os__mem_free_kb(&m, &kb), 0);
+    assert_int_equal(mem_free_kb(&m, &kb), 0);
     assert_int_equal(kb, 7);
     /* Garbage. */
     write_tmp(fx, "mi3", "no colon\nMemTotal: -5 kB\nMemTotal: abc\n:\n\n", path, sizeof(path));
@@ -1339,11 +1338,11 @@ static void test_mountinfo(void **state)
               "28 27 0:25 / /mnt\\040x rw - tmpfs tmpfs rw\n"
               "29 1 0:26 / / rw - overlay /dev/my\\040disk rw\n",
               path, sizeof(path));
-    assert_int_equal(os__root_source(path, out, sizeof(out)), 0);
+    assert_int_equal(root_source(path, out, sizeof(out)), 0);
     assert_string_equal(out, "/dev/my disk"); /* the topmost "/" */
     write_tmp(fx, "mnt2", "22 27 0:21 / /proc rw - proc proc rw\n27 1 254:0 / /\n", path,
               sizeof(path));
-    assert_int_equal(os__root_source(path, out, sizeof(out)), -1);
+    assert_int_equal(root_source(path, out, sizeof(out)), -1);
 }
 
 static void test_dmi_strings(void **state)
@@ -1503,7 +1502,7 @@ static void test_sessions(void **state)
     fclose(f);
     snprintf(path, sizeof(path), "%s/1.ref", dir);
     assert_int_equal(mkfifo(path, 0600), 0); /* must not be opened */
-    assert_int_equal(os__count_sessions(dir, "/nonexistent"), 1);
+    assert_int_equal(count_sessions(dir, "/nonexistent"), 1);
 
     /* utmp: a live USER_PROCESS (ours), a dead one, a LOGIN_PROCESS. */
     snprintf(path, sizeof(path), "%s/utmp", fx->dir);
@@ -1520,8 +1519,8 @@ static void test_sessions(void **state)
     fwrite(&u, sizeof(u), 1, f);
     fwrite(&u, 3, 1, f); /* a torn record */
     fclose(f);
-    assert_int_equal(os__count_sessions("/nonexistent", path), 1);
-    assert_int_equal(os__count_sessions("/nonexistent", "/nonexistent"), -1);
+    assert_int_equal(count_sessions("/nonexistent", path), 1);
+    assert_int_equal(count_sessions("/nonexistent", "/nonexistent"), -1);
 }
 
 int main(void)
