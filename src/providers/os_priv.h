@@ -108,38 +108,10 @@ void os__topo_free(struct topo *t);
 /* A file of /sys/class/dmi/id, trimmed, into a string property. */
 void os__set_dmi_id(struct cim_instance *i, const char *prop, const char *file);
 
-/* The classes of hw.c and hwfw.c, in the family's order. */
+/* The classes of hw.c, in the family's order. */
 extern const struct cim_class os__win32_cpu, os__cim_cpu;
 extern const struct cim_class os__win32_mem, os__cim_mem;
 extern const struct cim_class os__win32_bios, os__cim_bios;
-
-/* Between hw.c, hwcpu.c and hwfw.c: paths, bounds, and the readers of
- * sysfs files and SMBIOS structures they share. */
-#define SYS_CPU "/sys/devices/system/cpu"
-#define DMI_ID "/sys/class/dmi/id"
-#define DMI_ENTRIES "/sys/firmware/dmi/entries"
-#define SMBIOS_EP "/sys/firmware/dmi/tables/smbios_entry_point"
-
-#define MAX_CPUS 65536 /* records read from cpuinfo / the online list */
-#define MAX_DMI 1024   /* SMBIOS structures of one type */
-
-/* Binary variant: up to n bytes, no terminator. -1 if unreadable. */
-ssize_t os__read_bin(const char *path, unsigned char *buf, size_t n);
-/* A sysfs file holding one unsigned decimal number. */
-int os__read_ull(const char *path, unsigned long long *out);
-const struct cpurec *os__cpurec_find(const struct cpurec *v, size_t n, int cpu);
-int os__int_cmp(const void *a, const void *b);
-/* Sum of the distinct caches of one level over a package's CPUs, in KB
- * (sysfs cache/indexN; a cache shared by several CPUs counts once). */
-int os__package_cache_kb(const struct topo_cpu *c, size_t n, int level, unsigned long long *out);
-/* String number idx (1-based) of a raw SMBIOS structure, trimmed; NULL
- * if absent, empty, or outside the buffer. */
-const char *os__dmi_str(const unsigned char *raw, size_t len, unsigned idx, char *out, size_t n);
-unsigned os__dmi_u16(const unsigned char *r, size_t off);
-uint32_t os__dmi_u32(const unsigned char *r, size_t off);
-/* The instance numbers of the structures of one type, sorted. */
-size_t os__dmi_list(int type, unsigned *out, size_t max);
-ssize_t os__dmi_raw(int type, unsigned i, unsigned char *buf, size_t n);
 
 /* ---- the classes' initializer (both halves) --------------------------- */
 
