@@ -128,25 +128,11 @@ static void print_text(FILE *f, const xmlNode *n, int depth)
 
 /* ---- json --------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 static void json_member(FILE *f, int *first, int depth, const char *name)
 {
     fprintf(f, "%s\n%*s", *first ? "" : ",", (depth + 1) * 2, "");
     *first = 0;
-    json_str(f, name);
+    cli_json_str(f, name);
     fputs(": ", f);
 }
 
@@ -180,7 +166,7 @@ static void print_json(FILE *f, const xmlNode *n, int depth, const struct cli_jt
     }
     if (!children && !attrs) {
         xmlChar *t = xmlNodeGetContent(n);
-        json_str(f, t ? (const char *)t : "");
+        cli_json_str(f, t ? (const char *)t : "");
         xmlFree(t);
         return;
     }
@@ -193,13 +179,13 @@ static void print_json(FILE *f, const xmlNode *n, int depth, const struct cli_jt
         snprintf(name, sizeof(name), "@%s", (const char *)a->name);
         json_member(f, &first, depth, name);
         xmlChar *v = xmlNodeGetContent((const xmlNode *)a);
-        json_str(f, v ? (const char *)v : "");
+        cli_json_str(f, v ? (const char *)v : "");
         xmlFree(v);
     }
     if (!children) {
         json_member(f, &first, depth, "#text");
         xmlChar *t = xmlNodeGetContent(n);
-        json_str(f, t ? (const char *)t : "");
+        cli_json_str(f, t ? (const char *)t : "");
         xmlFree(t);
     }
     for (const xmlNode *c = children ? n->children : NULL; c; c = c->next) {
@@ -239,7 +225,7 @@ static void print_json(FILE *f, const xmlNode *n, int depth, const struct cli_jt
 static void print_json_root(FILE *f, const xmlNode *n, int depth)
 {
     fprintf(f, "%*s{\n%*s", depth * 2, "", (depth + 1) * 2, "");
-    json_str(f, (const char *)n->name);
+    cli_json_str(f, (const char *)n->name);
     fputs(": ", f);
     struct cli_jtype t;
     cli_jtype_init(&t, n);
@@ -417,7 +403,7 @@ void cli_print_fault(FILE *f, enum cli_format fmt, unsigned long code, const cha
         break;
     case FMT_JSON:
         fprintf(f, "{\n  \"WSManFault\": {\n    \"@Code\": \"%lu\",\n    \"Message\": ", code);
-        json_str(f, message);
+        cli_json_str(f, message);
         fputs("\n  }\n}\n", f);
         break;
     }

@@ -119,7 +119,7 @@ static int is_real(const char *s)
     return !*s;
 }
 
-static void json_text(FILE *f, const char *s)
+void cli_json_str(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -151,7 +151,7 @@ int cli_json_typed_leaf(FILE *f, const xmlNode *n, char kind)
     const char *t = x ? (const char *)x : "";
     int done = 1;
     if (kind == 'd')
-        json_text(f, t);
+        cli_json_str(f, t);
     else if ((kind == 'b' || kind == 'g') && (!strcmp(t, "true") || !strcmp(t, "false")))
         fputs(t, f);
     else if ((kind == 'i' || kind == 'g') && is_integer(t))

@@ -20,6 +20,9 @@ char cli_jtype_kind(const struct cli_jtype *t, const xmlNode *el, int *array);
 /* Prints leaf n as a value of that kind; 0 if its text does not fit the
  * kind (the caller prints it as before). */
 int cli_json_typed_leaf(FILE *f, const xmlNode *n, char kind);
+/* s as a JSON string: quoted, '"' and '\\' escaped, control bytes as \u00XX
+ * (UTF-8 passes as it is). */
+void cli_json_str(FILE *f, const char *s);
 /* xml:lang: the envelope's language, not data. */
 int cli_json_hidden_attr(const xmlAttr *a);
 

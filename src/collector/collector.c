@@ -17,6 +17,7 @@
 #include "control.h"
 #include "writer.h"
 #include "server.h"
+#include "thumbprint.h"
 
 const double wsmd__col_lat_le[COL_LAT_BUCKETS] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
 
@@ -198,15 +199,13 @@ static char *thumbprints(const char *pem)
         return NULL;
     char *out = calloc(1, (size_t)n * 41 + 1);
     for (unsigned i = 0; i < n; i++) {
-        unsigned char der[16384], sha1[20];
-        size_t dl = sizeof(der);
-        if (out && gnutls_x509_crt_export(crts[i], GNUTLS_X509_FMT_DER, der, &dl) >= 0 &&
-            gnutls_hash_fast(GNUTLS_DIG_SHA1, der, dl, sha1) >= 0) {
+        char tp[WSMD_THUMBPRINT_LEN];
+        wsmd__thumbprint_crt(crts[i], tp);
+        if (out && tp[0]) {
             size_t o = strlen(out);
             if (o)
                 out[o++] = ' ';
-            for (int k = 0; k < 20; k++)
-                snprintf(out + o + 2 * k, 3, "%02X", sha1[k]);
+            memcpy(out + o, tp, sizeof(tp));
         }
         gnutls_x509_crt_deinit(crts[i]);
     }

@@ -7,12 +7,12 @@
 #include <libxml/SAX2.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "envelope.h"
 #include "ns.h"
+#include "xmlctxt.h"
 
 /* w:Event in the namespace Windows writes (wsman.xsd) or the one DSP0226's
  * text uses (without .xsd). */
@@ -223,93 +223,12 @@ static void on_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xml
     xmlStopParser(c);
 }
 
-static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *publicId,
-                           const xmlChar *systemId, xmlChar *content)
+/* The SAX-only callbacks of this thread's context (xmlctxt.h): no document
+ * is built, only ours run. */
+static void ctxt_setup(xmlParserCtxtPtr c)
 {
-    (void)name;
-    (void)type;
-    (void)publicId;
-    (void)systemId;
-    (void)content;
-    on_dtd(ctx, NULL, NULL, NULL);
-}
-
-static xmlEntityPtr on_get_entity(void *ctx, const xmlChar *name)
-{
-    (void)ctx;
-    return xmlGetPredefinedEntity(name);
-}
-
-static void silent_error(void *ctx, const char *msg, ...)
-{
-    (void)ctx;
-    (void)msg;
-}
-
-static void silent_structured(void *ctx, xmlErrorPtr err)
-{
-    (void)ctx;
-    (void)err;
-}
-
-/* ---- a SAX-only parser context per thread ------------------------------ */
-
-#define MAX_DICT_ENTRIES 4096
-
-static pthread_key_t ctxt_key;
-static pthread_once_t ctxt_once = PTHREAD_ONCE_INIT;
-
-static void ctxt_destroy(void *p)
-{
-    xmlFreeParserCtxt(p);
-}
-
-static void ctxt_key_make(void)
-{
-    pthread_key_create(&ctxt_key, ctxt_destroy);
-}
-
-static xmlParserCtxtPtr thread_ctxt(void)
-{
-    pthread_once(&ctxt_once, ctxt_key_make);
-    xmlParserCtxtPtr c = pthread_getspecific(ctxt_key);
-    if (c)
-        return c;
-    c = xmlNewParserCtxt();
-    if (!c)
-        return NULL;
-    xmlSAXHandler *h = c->sax;
-    /* No document is built: only our callbacks run. */
-    h->startDocument = NULL;
-    h->endDocument = NULL;
-    h->startElementNs = on_start;
-    h->endElementNs = on_end;
-    h->startElement = NULL;
-    h->endElement = NULL;
-    h->characters = on_text;
-    h->cdataBlock = on_text;
-    h->ignorableWhitespace = NULL;
-    h->comment = NULL;
-    h->processingInstruction = NULL;
-    h->reference = NULL;
-    h->internalSubset = on_dtd;
-    h->externalSubset = on_dtd;
-    h->entityDecl = on_entity_decl;
-    h->getEntity = on_get_entity;
-    h->getParameterEntity = NULL;
-    h->resolveEntity = NULL;
-    h->error = silent_error;
-    h->warning = silent_error;
-    h->fatalError = silent_error;
-    h->serror = silent_structured;
-    c->replaceEntities = 0;
-    c->loadsubset = 0;
-    c->validate = 0;
-    if (pthread_setspecific(ctxt_key, c) != 0) {
-        xmlFreeParserCtxt(c);
-        return NULL;
-    }
-    return c;
+    wsm__xmlsax_only(c, on_start, on_end, on_text);
+    wsm__xmlsax_harden(c, on_dtd);
 }
 
 /* The bytes a scan inside a tag stops at: NUL (the end: texts here are
@@ -318,21 +237,15 @@ static const unsigned char tagstop[256] = {
     [0] = 1, ['"'] = 1, ['\''] = 1, ['='] = 1, ['>'] = 1,
 };
 
+void wsmd__events_thread_cleanup(void)
+{
+    wsm__xmlctxt_thread_free(WSM_XMLCTXT_EVENTS);
+}
+
 /* One linear pass before libxml2 sees the text: no DOCTYPE (or other
  * markup declaration), and no element with more than max attributes
  * (libxml2's duplicate check is quadratic in their number). Comments, CDATA
- * and processing instructions are skipped whole. */
-void wsmd__events_thread_cleanup(void)
-{
-    pthread_once(&ctxt_once, ctxt_key_make);
-    xmlParserCtxtPtr c = pthread_getspecific(ctxt_key);
-    if (c) {
-        pthread_setspecific(ctxt_key, NULL);
-        xmlFreeParserCtxt(c);
-    }
-}
-
-/* (s[len] must be NUL.) */
+ * and processing instructions are skipped whole. (s[len] must be NUL.) */
 static int prescan_ok(const char *s, size_t len, int max)
 {
     const char *p = s, *end = s + len;
@@ -533,7 +446,7 @@ enum wsm_err wsmd__events_parse(const xmlNode *events, struct wsm_arena *a, size
     struct wsmd_event *v = wsm__arena_alloc(a, count * sizeof(*v));
     if (!v)
         return WSM_ERR_NOMEM;
-    xmlParserCtxtPtr ctxt = thread_ctxt();
+    xmlParserCtxtPtr ctxt = wsm__xmlctxt_thread(WSM_XMLCTXT_EVENTS, ctxt_setup);
     if (!ctxt)
         return WSM_ERR_NOMEM;
     struct pstate st = {.a = a};
@@ -551,10 +464,7 @@ enum wsm_err wsmd__events_parse(const xmlNode *events, struct wsm_arena *a, size
     }
     wsm__buf_free(&st.text);
     wsm__buf_free(&st.pad);
-    if (ctxt->dict && xmlDictSize(ctxt->dict) > MAX_DICT_ENTRIES) {
-        pthread_setspecific(ctxt_key, NULL);
-        xmlFreeParserCtxt(ctxt);
-    }
+    wsm__xmlctxt_done(WSM_XMLCTXT_EVENTS, ctxt);
     if (e)
         return e;
     *out = v;

@@ -38,6 +38,7 @@
 #include "privsep.h"
 #include "pswire.h"
 #include "reloadlisten.h"
+#include "thumbprint.h"
 #ifdef WSMD_HAVE_CIM
 #include "cim.h"
 #include "cimops.h"
@@ -207,23 +208,6 @@ static int same_key(const struct wsmd_listener *l, const struct wsmd_listener *k
            ((is_any(l->host) && is_any(k->host)) || wsmd__cfgl_same_host(l->host, k->host));
 }
 
-/* SHA-1 of the first certificate of pem, upper-case hex. */
-static void thumbprint(const char *pem, char out[41])
-{
-    out[0] = '\0';
-    gnutls_x509_crt_t crt;
-    if (!pem || gnutls_x509_crt_init(&crt) < 0)
-        return;
-    gnutls_datum_t d = {(unsigned char *)pem, (unsigned)strlen(pem)};
-    unsigned char fp[20];
-    size_t n = sizeof(fp);
-    if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) >= 0 &&
-        gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA1, fp, &n) >= 0 && n == sizeof(fp))
-        for (size_t i = 0; i < n; i++)
-            snprintf(out + 2 * i, 3, "%02X", fp[i]);
-    gnutls_x509_crt_deinit(crt);
-}
-
 /* A thumbprint as Windows users type it: hex, any case, spaces or colons
  * between the bytes. */
 static int thumbprint_eq(const char *given, const char *ours)
@@ -384,7 +368,7 @@ static enum wsm_err listener_create(struct wsmd_call *call)
         /* The certificate is wsmd's CertificateFile: the thumbprint asked
          * for must be its (docs/internals/winrm-config.md). */
         char tp[41];
-        thumbprint(srv->cfg.tls_cert_pem, tp);
+        wsmd__thumbprint_pem(srv->cfg.tls_cert_pem, tp);
         if (!srv->cfg.tls_cert_pem || !srv->cfg.tls_key_pem || !p[4].value ||
             !thumbprint_eq(p[4].value, tp)) {
             call->fault_message = "The WS-Management service cannot find the certificate that "

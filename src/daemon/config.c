@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +13,14 @@
 
 #include "authz.h"
 #include "certauth.h"
+#include "cfgtext.h"
 #include "colconfig.h"
 #include "fwd_priv.h"
 #include "envelope.h"
 #include "log.h"
 #include "negotiate.h"
 #include "throttle.h"
+#include "tlscert.h"
 
 void wsmd__config_defaults(struct wsmd_config *cfg)
 {
@@ -80,60 +81,6 @@ void wsmd__config_clear(struct wsmd_config *cfg)
     }
 }
 
-#define TLS_FILE_MAX (1024 * 1024)
-
-/* Reads a whole PEM file into a NUL-terminated string. A private key must
- * not be open to other users: a key anyone can read is no secret. */
-static char *read_pem(const char *what, const char *path, int is_key)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        fprintf(stderr, "wsmd: cannot open the TLS %s %s: %s\n", what, path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    char *buf = NULL;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "wsmd: the TLS %s %s is not a regular file\n", what, path);
-        goto out;
-    }
-    if (is_key && (st.st_mode & (S_IROTH | S_IWOTH))) {
-        fprintf(stderr,
-                "wsmd: refusing to start: the TLS private key %s is %s by other users "
-                "(mode %04o); run: chmod 600 %s\n",
-                path, (st.st_mode & S_IROTH) ? "readable" : "writable",
-                (unsigned)(st.st_mode & 07777), path);
-        goto out;
-    }
-    if (st.st_size <= 0 || st.st_size > TLS_FILE_MAX) {
-        fprintf(stderr, "wsmd: the TLS %s %s is empty or larger than %d bytes\n", what, path,
-                TLS_FILE_MAX);
-        goto out;
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    buf = malloc(n + 1);
-    if (!buf)
-        goto out;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    if (got == 0 || strlen(buf) != got) {
-        fprintf(stderr, "wsmd: cannot read the TLS %s %s (want PEM text)\n", what, path);
-        explicit_bzero(buf, got);
-        free(buf);
-        buf = NULL;
-    }
-out:
-    close(fd);
-    return buf;
-}
-
 static enum wsm_err load_tls(struct wsmd_config *cfg, const struct wsmd_listener *https);
 
 enum wsm_err wsmd__config_load_tls(struct wsmd_config *cfg)
@@ -168,38 +115,12 @@ static enum wsm_err load_tls(struct wsmd_config *cfg, const struct wsmd_listener
                 https->url);
         return WSM_ERR_INVALID_ARG;
     }
-    cfg->tls_cert_pem = read_pem("certificate", cfg->tls_cert_path, 0);
-    if (!cfg->tls_cert_pem)
-        return WSM_ERR_IO;
-    cfg->tls_key_pem = read_pem("private key", cfg->tls_key_path, 1);
-    if (!cfg->tls_key_pem)
-        return WSM_ERR_IO;
-    if (!strstr(cfg->tls_cert_pem, "-----BEGIN CERTIFICATE-----")) {
-        fprintf(stderr, "wsmd: no PEM certificate (-----BEGIN CERTIFICATE-----) in %s\n",
-                cfg->tls_cert_path);
-        return WSM_ERR_INVALID_ARG;
-    }
-    if (!strstr(cfg->tls_key_pem, "PRIVATE KEY-----")) {
-        fprintf(stderr, "wsmd: no PEM private key (-----BEGIN ... PRIVATE KEY-----) in %s\n",
-                cfg->tls_key_path);
-        return WSM_ERR_INVALID_ARG;
-    }
-
-    /* Parse both now, so that a bad file is told as such (libmicrohttpd
-     * would only fail to start). */
-    gnutls_certificate_credentials_t cred;
-    if (gnutls_certificate_allocate_credentials(&cred) != GNUTLS_E_SUCCESS)
-        return WSM_ERR_NOMEM;
-    gnutls_datum_t c = {(unsigned char *)cfg->tls_cert_pem, (unsigned)strlen(cfg->tls_cert_pem)};
-    gnutls_datum_t k = {(unsigned char *)cfg->tls_key_pem, (unsigned)strlen(cfg->tls_key_pem)};
-    int rc = gnutls_certificate_set_x509_key_mem2(cred, &c, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
-    gnutls_certificate_free_credentials(cred);
-    if (rc < 0) {
-        fprintf(stderr, "wsmd: cannot use the TLS certificate %s with the key %s: %s\n",
-                cfg->tls_cert_path, cfg->tls_key_path, gnutls_strerror(rc));
-        return WSM_ERR_INVALID_ARG;
-    }
-    return WSM_OK;
+    char why[600];
+    enum wsm_err e = wsmd__tlscert_load("TLS ", cfg->tls_cert_path, cfg->tls_key_path,
+                                        &cfg->tls_cert_pem, &cfg->tls_key_pem, why, sizeof(why));
+    if (e)
+        fprintf(stderr, "wsmd: %s\n", why);
+    return e;
 }
 
 static int is_loopback(const char *host)
@@ -592,53 +513,33 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
 
 enum wsm_err wsmd__config_load(struct wsmd_config *cfg, const char *path)
 {
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        fprintf(stderr, "wsmd: cannot open %s\n", path);
-        return WSM_ERR_IO;
+    const char *why;
+    int errnum;
+    char *text = wsmd__cfgtext_read(path, &why, &errnum);
+    if (!text) {
+        if (errnum)
+            fprintf(stderr, "wsmd: cannot open %s\n", path);
+        else
+            fprintf(stderr, "wsmd: %s: %s\n", path, why ? why : "out of memory");
+        return errnum ? WSM_ERR_IO : why ? WSM_ERR_INVALID_ARG : WSM_ERR_NOMEM;
     }
-    char line[1024];
-    int lineno = 0;
-    enum wsm_err e = WSM_OK;
-    while (fgets(line, sizeof(line), f)) {
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *k = line;
-        while (isspace((unsigned char)*k))
-            k++;
-        if (!*k)
-            continue;
-        char *eq = strchr(k, '=');
-        if (!eq) {
-            e = WSM_ERR_INVALID_ARG;
-            size_t kl = strcspn(k, "\r\n");
-            fprintf(stderr, "wsmd: %s:%d: expected \"Key = value\", not \"%.*s\"\n", path, lineno,
-                    (int)(kl > 80 ? 80 : kl), k);
-        } else {
-            char *v = eq + 1;
-            char *ke = eq;
-            while (ke > k && isspace((unsigned char)ke[-1]))
-                ke--;
-            *ke = '\0';
-            while (isspace((unsigned char)*v))
-                v++;
-            size_t vl = strlen(v);
-            while (vl && isspace((unsigned char)v[vl - 1]))
-                v[--vl] = '\0';
-            e = wsmd__config_set(cfg, k, v);
-            /* The line, the key, and which of the two is wrong. */
-            if (e == WSM_ERR_NOT_FOUND)
-                fprintf(stderr, "wsmd: %s:%d: unknown key \"%.80s\"\n", path, lineno, k);
-            else if (e)
-                fprintf(stderr, "wsmd: %s:%d: bad value for %.80s: \"%.200s\"\n", path, lineno, k,
-                        v);
-        }
-        if (e)
-            break;
-    }
-    fclose(f);
+    struct wsmd_cfgline *r = malloc(sizeof(*r));
+    enum wsm_err e = r ? wsmd__cfgtext_apply(cfg, text, r) : WSM_ERR_NOMEM;
+    /* The line, the key, and which of the two is wrong. */
+    if (!r)
+        fprintf(stderr, "wsmd: %s: out of memory\n", path);
+    else if (r->fail == CFGT_NOT_KV)
+        fprintf(stderr, "wsmd: %s:%u: expected \"Key = value\", not \"%.*s\"\n", path, r->line,
+                (int)(strcspn(r->key, "\r") > 80 ? 80 : strcspn(r->key, "\r")), r->key);
+    else if (r->fail == CFGT_LONG_LINE)
+        fprintf(stderr, "wsmd: %s:%u: line longer than %d bytes\n", path, r->line, CONFIG_LINE_MAX);
+    else if (r->fail == CFGT_UNKNOWN)
+        fprintf(stderr, "wsmd: %s:%u: unknown key \"%.80s\"\n", path, r->line, r->key);
+    else if (r->fail == CFGT_BAD_VALUE)
+        fprintf(stderr, "wsmd: %s:%u: bad value for %.80s: \"%.200s\"\n", path, r->line, r->key,
+                r->value);
+    free(r);
+    free(text);
     if (!e && cfg->log_level)
         wsmd__log_set_level(cfg->log_level);
     return e;

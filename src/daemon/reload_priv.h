@@ -5,10 +5,6 @@
 
 #include <stddef.h>
 
-/* What the file may hold; a line's longest. */
-#define CONFIG_TEXT_MAX (64 * 1024)
-#define CONFIG_LINE_MAX 1023
-
 /* How a changed key takes effect. */
 enum kclass {
     K_LIVE,    /* applied by the reload */
@@ -21,7 +17,7 @@ int wsmd__reload_key_class(const char *key);
 /* The command line whose options wsmd__reload_parse applies around the
  * text, as main() does. */
 void wsmd__reload_set_args(int argc, char **argv);
-/* The whole file as text (at most CONFIG_TEXT_MAX, no NUL), or NULL with
+/* The whole file as text (wsmd__cfgtext_read), or NULL with
  * why[] set ("file=... reason=..."). */
 char *wsmd__reload_read_text(const char *path, char *why, size_t whylen);
 /* Copies s for a quoted log field: '"', '\\', '%' and control bytes as

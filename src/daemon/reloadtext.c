@@ -10,10 +10,12 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cfgtext.h"
 #include "config.h"
 #include "reload.h"
 #include "reload_priv.h"
 #include "server.h"
+#include "throttle.h"
 
 /* The command line main() was given (wsmd__reload_setup). */
 static struct {
@@ -123,68 +125,38 @@ static void kvs_clear(struct kvs *s)
     s->n = 0;
 }
 
-/* Lines "Key = value", '#' to the end of the line a comment: what
- * wsmd__config_load reads. On error *bad_line is the line. */
-static enum wsm_err tokenize(const char *text, struct kvs *out, unsigned *bad_line,
-                             const char **bad_why)
+/* The text's lines (cfgtext.h), all of them, for comparing two texts. */
+static enum wsm_err tokenize(const char *text, struct kvs *out)
 {
     memset(out, 0, sizeof(*out));
-    unsigned lineno = 0;
-    const char *p = text;
-    while (*p) {
-        lineno++;
-        const char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        if (len > CONFIG_LINE_MAX) {
-            *bad_line = lineno;
-            *bad_why = "line longer than 1023 bytes";
-            goto bad;
+    struct wsmd_cfgline *r = malloc(sizeof(*r));
+    if (!r)
+        return WSM_ERR_NOMEM;
+    wsmd__cfgline_init(r, text);
+    enum wsm_err e = WSM_OK;
+    int got;
+    while (!e && (got = wsmd__cfgline_next(r)) != 0) {
+        if (got < 0) {
+            e = WSM_ERR_INVALID_ARG;
+            break;
         }
-        char line[CONFIG_LINE_MAX + 1];
-        memcpy(line, p, len);
-        line[len] = '\0';
-        p += len + (eol ? 1 : 0);
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *k = line;
-        while (isspace((unsigned char)*k))
-            k++;
-        if (!*k)
-            continue;
-        char *eq = strchr(k, '=');
-        if (!eq) {
-            *bad_line = lineno;
-            *bad_why = "not Key = value";
-            goto bad;
-        }
-        char *v = eq + 1, *ke = eq;
-        while (ke > k && isspace((unsigned char)ke[-1]))
-            ke--;
-        *ke = '\0';
-        while (isspace((unsigned char)*v))
-            v++;
-        size_t vl = strlen(v);
-        while (vl && isspace((unsigned char)v[vl - 1]))
-            v[--vl] = '\0';
         struct kv *nv = realloc(out->v, (out->n + 1) * sizeof(*nv));
-        if (!nv)
-            goto nomem;
+        if (!nv) {
+            e = WSM_ERR_NOMEM;
+            break;
+        }
         out->v = nv;
-        nv[out->n].key = strdup(k);
-        nv[out->n].value = strdup(v);
-        nv[out->n].line = lineno;
+        nv[out->n].key = strdup(r->key);
+        nv[out->n].value = strdup(r->value);
+        nv[out->n].line = r->line;
         out->n++;
         if (!nv[out->n - 1].key || !nv[out->n - 1].value)
-            goto nomem;
+            e = WSM_ERR_NOMEM;
     }
-    return WSM_OK;
-nomem:
-    kvs_clear(out);
-    return WSM_ERR_NOMEM;
-bad:
-    kvs_clear(out);
-    return WSM_ERR_INVALID_ARG;
+    free(r);
+    if (e)
+        kvs_clear(out);
+    return e;
 }
 
 /* The command line's settings, as main() applies them: before the file
@@ -232,57 +204,35 @@ static void argv_apply(struct wsmd_config *cfg, int after)
  * %XX (spaces kept: these are texts, not names), at most n-1 bytes. */
 void wsmd__reload_escape(char *dst, size_t n, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)s; n && *p; p++) {
-        int plain = *p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\' && *p != '%';
-        if (o + (plain ? 1 : 3) >= n)
-            break;
-        if (plain) {
-            dst[o++] = (char)*p;
-        } else {
-            dst[o++] = '%';
-            dst[o++] = hex[*p >> 4];
-            dst[o++] = hex[*p & 15];
-        }
-    }
-    if (n)
-        dst[o] = '\0';
+    wsmd__log_pct(dst, n, s, 1);
 }
 
 enum wsm_err wsmd__reload_parse(struct wsmd_config *cfg, const char *name, const char *text,
                                 char *why, size_t whylen)
 {
-    struct kvs kv;
-    unsigned bad_line = 0;
-    const char *bad_why = "";
-    char ename[256];
+    struct wsmd_cfgline *r = malloc(sizeof(*r));
+    if (!r)
+        return WSM_ERR_NOMEM;
+    char ename[256], ek[128], ev[200];
     wsmd__reload_escape(ename, sizeof(ename), name);
-    enum wsm_err e = tokenize(text, &kv, &bad_line, &bad_why);
-    if (e == WSM_ERR_INVALID_ARG) {
-        snprintf(why, whylen, "file=\"%s\" line=%u reason=\"%s\"", ename, bad_line, bad_why);
-        return e;
-    }
-    if (e)
-        return e;
     argv_apply(cfg, 0);
-    for (size_t i = 0; i < kv.n && !e; i++) {
-        e = wsmd__config_set(cfg, kv.v[i].key, kv.v[i].value);
-        if (e == WSM_ERR_NOT_FOUND)
-            e = WSM_ERR_INVALID_ARG; /* an unknown key (config.h): refused all the same */
-        if (e) {
-            char ek[128], ev[200];
-            wsmd__reload_escape(ek, sizeof(ek), kv.v[i].key);
-            wsmd__reload_escape(ev, sizeof(ev), kv.v[i].value);
-            if (wsmd__reload_key_class(kv.v[i].key) < 0)
-                snprintf(why, whylen, "file=\"%s\" line=%u key=\"%s\" reason=\"unknown key\"",
-                         ename, kv.v[i].line, ek);
-            else
-                snprintf(why, whylen, "file=\"%s\" line=%u key=\"%s\" reason=\"bad value: %s\"",
-                         ename, kv.v[i].line, ek, ev);
-        }
+    enum wsm_err e = wsmd__cfgtext_apply(cfg, text, r);
+    if (e == WSM_ERR_NOT_FOUND)
+        e = WSM_ERR_INVALID_ARG; /* an unknown key (config.h): refused all the same */
+    if (r->fail == CFGT_NOT_KV || r->fail == CFGT_LONG_LINE) {
+        snprintf(why, whylen, "file=\"%s\" line=%u reason=\"%s\"", ename, r->line,
+                 r->fail == CFGT_NOT_KV ? "not Key = value" : "line longer than 1023 bytes");
+    } else if (r->fail) {
+        wsmd__reload_escape(ek, sizeof(ek), r->key);
+        wsmd__reload_escape(ev, sizeof(ev), r->value);
+        if (wsmd__reload_key_class(r->key) < 0)
+            snprintf(why, whylen, "file=\"%s\" line=%u key=\"%s\" reason=\"unknown key\"", ename,
+                     r->line, ek);
+        else
+            snprintf(why, whylen, "file=\"%s\" line=%u key=\"%s\" reason=\"bad value: %s\"", ename,
+                     r->line, ek, ev);
     }
-    kvs_clear(&kv);
+    free(r);
     if (e)
         return e;
     argv_apply(cfg, 1);
@@ -293,34 +243,14 @@ enum wsm_err wsmd__reload_parse(struct wsmd_config *cfg, const char *name, const
 
 char *wsmd__reload_read_text(const char *path, char *why, size_t whylen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        snprintf(why, whylen, "file=\"%s\" reason=\"cannot open: %s\"", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(CONFIG_TEXT_MAX + 1);
-    size_t got = 0;
-    while (buf && got <= CONFIG_TEXT_MAX) {
-        ssize_t r = read(fd, buf + got, CONFIG_TEXT_MAX + 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        if (got == CONFIG_TEXT_MAX + 1)
-            break;
-    }
-    close(fd);
-    if (!buf)
-        return NULL;
-    if (got > CONFIG_TEXT_MAX || memchr(buf, '\0', got)) {
-        snprintf(why, whylen, "file=\"%s\" reason=\"%s\"", path,
-                 got > CONFIG_TEXT_MAX ? "larger than 64 KB" : "a NUL byte: not a text file");
-        free(buf);
-        return NULL;
-    }
-    buf[got] = '\0';
-    return buf;
+    const char *w;
+    int errnum;
+    char *text = wsmd__cfgtext_read(path, &w, &errnum);
+    if (!text && errnum)
+        snprintf(why, whylen, "file=\"%s\" reason=\"cannot open: %s\"", path, strerror(errnum));
+    else if (!text && w)
+        snprintf(why, whylen, "file=\"%s\" reason=\"%s\"", path, w);
+    return text;
 }
 
 /* ---- what changed ------------------------------------------------------ */
@@ -349,12 +279,8 @@ int wsmd__reload_changed(const char *old_text, const char *new_text,
                          void (*fn)(void *arg, const char *key), void *arg)
 {
     struct kvs a, b;
-    unsigned l;
-    const char *w;
-    if (tokenize(old_text, &a, &l, &w) != WSM_OK)
-        memset(&a, 0, sizeof(a));
-    if (tokenize(new_text, &b, &l, &w) != WSM_OK)
-        memset(&b, 0, sizeof(b));
+    tokenize(old_text, &a); /* a text refused reads as empty */
+    tokenize(new_text, &b);
     int n = 0;
     for (int pass = 0; pass < 2; pass++) {
         const struct kvs *s = pass ? &b : &a;

@@ -70,20 +70,16 @@ static time_t wall(void)
     return time(NULL);
 }
 
-void wsmd__log_escape(char *dst, size_t n, const char *s)
+void wsmd__log_pct(char *dst, size_t n, const char *s, int text)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
     if (!n)
         return;
-    if (!s || !*s) {
-        snprintf(dst, n, "-");
-        return;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int plain = *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\' && *p != '=' && *p != '%';
-        size_t need = plain ? 1 : 3;
-        if (o + need >= n)
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+        int plain = *p != '"' && *p != '\\' && *p != '%' &&
+                    (text ? *p >= 0x20 && *p != 0x7f : *p > 0x20 && *p < 0x7f && *p != '=');
+        if (o + (plain ? 1 : 3) >= n)
             break;
         if (plain) {
             dst[o++] = (char)*p;
@@ -94,6 +90,14 @@ void wsmd__log_escape(char *dst, size_t n, const char *s)
         }
     }
     dst[o] = '\0';
+}
+
+void wsmd__log_escape(char *dst, size_t n, const char *s)
+{
+    if (n && (!s || !*s))
+        snprintf(dst, n, "-");
+    else
+        wsmd__log_pct(dst, n, s, 0);
 }
 
 enum wsm_err wsmd__throttle_new(const struct wsmd_throttle_cfg *cfg, size_t slots,

@@ -68,5 +68,10 @@ size_t wsmd__throttle_slots(const struct wsmd_throttle *t);
  * '=' and control or non-ASCII bytes as %XX, so that a user name can never
  * forge a key or a line. */
 void wsmd__log_escape(char *dst, size_t n, const char *s);
+/* The escaping under both wsmd__log_escape (text 0: a name; spaces, '='
+ * and non-ASCII bytes escaped too) and wsmd__reload_escape (text 1: spaces,
+ * '=' and UTF-8 kept): '"', '\\', '%' and control bytes as %XX, at most
+ * n-1 bytes. */
+void wsmd__log_pct(char *dst, size_t n, const char *s, int text);
 
 #endif

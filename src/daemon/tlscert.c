@@ -30,31 +30,39 @@ static struct {
     struct pair *cur;
 } tc = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static char *read_file(const char *what, const char *path, int is_key, char *why, size_t n)
+/* Reads a whole PEM file into a NUL-terminated string. A private key must
+ * not be open to other users: a key anyone can read is no secret. tls is
+ * "TLS " or "", before what in the messages. */
+static char *read_pem(const char *tls, const char *what, const char *path, int is_key, char *why,
+                      size_t n)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        snprintf(why, n, "cannot open the %s %s: %s", what, path, strerror(errno));
+        snprintf(why, n, "cannot open the %s%s %s: %s", tls, what, path, strerror(errno));
         return NULL;
     }
     struct stat st;
     char *buf = NULL;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(why, n, "the %s %s is not a regular file", what, path);
+        snprintf(why, n, "the %s%s %s is not a regular file", tls, what, path);
         goto out;
     }
     if (is_key && (st.st_mode & (S_IROTH | S_IWOTH))) {
-        snprintf(why, n, "the private key %s is %s by other users (mode %04o; chmod 600 it)", path,
-                 (st.st_mode & S_IROTH) ? "readable" : "writable", (unsigned)(st.st_mode & 07777));
+        snprintf(why, n, "the %s%s %s is %s by other users (mode %04o); run: chmod 600 %s", tls,
+                 what, path, (st.st_mode & S_IROTH) ? "readable" : "writable",
+                 (unsigned)(st.st_mode & 07777), path);
         goto out;
     }
     if (st.st_size <= 0 || st.st_size > TLS_FILE_MAX) {
-        snprintf(why, n, "the %s %s is empty or larger than %d bytes", what, path, TLS_FILE_MAX);
+        snprintf(why, n, "the %s%s %s is empty or larger than %d bytes", tls, what, path,
+                 TLS_FILE_MAX);
         goto out;
     }
     size_t len = (size_t)st.st_size, got = 0;
-    if (!(buf = malloc(len + 1)))
+    if (!(buf = malloc(len + 1))) {
+        snprintf(why, n, "out of memory");
         goto out;
+    }
     while (got < len) {
         ssize_t r = read(fd, buf + got, len - got);
         if (r < 0 && errno == EINTR)
@@ -65,7 +73,7 @@ static char *read_file(const char *what, const char *path, int is_key, char *why
     }
     buf[got] = '\0';
     if (got == 0 || strlen(buf) != got) {
-        snprintf(why, n, "cannot read the %s %s (want PEM text)", what, path);
+        snprintf(why, n, "cannot read the %s%s %s (want PEM text)", tls, what, path);
         explicit_bzero(buf, got);
         free(buf);
         buf = NULL;
@@ -83,31 +91,34 @@ void wsmd__tlscert_clear_pem(char *key_pem)
     }
 }
 
-enum wsm_err wsmd__tlscert_read(const char *cert_path, const char *key_path, char **cert_pem,
-                                char **key_pem, char *why, size_t whylen)
+enum wsm_err wsmd__tlscert_load(const char *tls, const char *cert_path, const char *key_path,
+                                char **cert_pem, char **key_pem, char *why, size_t whylen)
 {
     *cert_pem = *key_pem = NULL;
-    char *c = read_file("certificate", cert_path, 0, why, whylen);
+    char *c = read_pem(tls, "certificate", cert_path, 0, why, whylen);
     if (!c)
         return WSM_ERR_IO;
-    char *k = read_file("private key", key_path, 1, why, whylen);
+    char *k = read_pem(tls, "private key", key_path, 1, why, whylen);
     if (!k) {
         free(c);
         return WSM_ERR_IO;
     }
     enum wsm_err e = WSM_ERR_INVALID_ARG;
     if (!strstr(c, "-----BEGIN CERTIFICATE-----")) {
-        snprintf(why, whylen, "no PEM certificate in %s", cert_path);
+        snprintf(why, whylen, "no PEM certificate (-----BEGIN CERTIFICATE-----) in %s", cert_path);
         goto bad;
     }
     if (!strstr(k, "PRIVATE KEY-----")) {
-        snprintf(why, whylen, "no PEM private key in %s", key_path);
+        snprintf(why, whylen, "no PEM private key (-----BEGIN ... PRIVATE KEY-----) in %s",
+                 key_path);
         goto bad;
     }
-    /* The pair as the startup check takes it (GnuTLS checks that the key
-     * is the certificate's). */
+    /* Both parsed now, so that a bad file is told as such (libmicrohttpd
+     * would only fail to start), and GnuTLS checks that the key is the
+     * certificate's. */
     gnutls_certificate_credentials_t cred;
     if (gnutls_certificate_allocate_credentials(&cred) != GNUTLS_E_SUCCESS) {
+        snprintf(why, whylen, "out of memory");
         e = WSM_ERR_NOMEM;
         goto bad;
     }
@@ -116,7 +127,7 @@ enum wsm_err wsmd__tlscert_read(const char *cert_path, const char *key_path, cha
     int rc = gnutls_certificate_set_x509_key_mem2(cred, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
     gnutls_certificate_free_credentials(cred);
     if (rc < 0) {
-        snprintf(why, whylen, "cannot use the certificate %s with the key %s: %s", cert_path,
+        snprintf(why, whylen, "cannot use the %scertificate %s with the key %s: %s", tls, cert_path,
                  key_path, gnutls_strerror(rc));
         goto bad;
     }
@@ -127,6 +138,12 @@ bad:
     free(c);
     wsmd__tlscert_clear_pem(k);
     return e;
+}
+
+enum wsm_err wsmd__tlscert_read(const char *cert_path, const char *key_path, char **cert_pem,
+                                char **key_pem, char *why, size_t whylen)
+{
+    return wsmd__tlscert_load("", cert_path, key_path, cert_pem, key_pem, why, whylen);
 }
 
 static void pair_free(struct pair *p)

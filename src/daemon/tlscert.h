@@ -25,6 +25,10 @@
  * wsmd__tlscert_clear_pem). On error says why in why[] (no "wsmd:"). */
 enum wsm_err wsmd__tlscert_read(const char *cert_path, const char *key_path, char **cert_pem,
                                 char **key_pem, char *why, size_t whylen);
+/* The same, with tls ("TLS " at startup, "" on reload) before the files'
+ * names in why[]: the one reader of PEM files for both. */
+enum wsm_err wsmd__tlscert_load(const char *tls, const char *cert_path, const char *key_path,
+                                char **cert_pem, char **key_pem, char *why, size_t whylen);
 void wsmd__tlscert_clear_pem(char *key_pem);
 
 /* Makes (cert_pem, key_pem) the pair presented from the next handshake

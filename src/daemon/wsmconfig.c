@@ -20,6 +20,7 @@
 #include "config.h"
 #include "negotiate.h"
 #include "ns.h"
+#include "thumbprint.h"
 #include "wsmconfig.h"
 #ifdef WSMD_HAVE_CIM
 #include "cim.h"
@@ -248,24 +249,6 @@ static int is_any(const char *host)
     return !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
 }
 
-/* SHA-1 of the first certificate of the PEM, upper-case hex as Windows
- * shows thumbprints; "" if there is none. */
-static void thumbprint(const char *pem, char out[41])
-{
-    out[0] = '\0';
-    gnutls_x509_crt_t crt;
-    if (!pem || gnutls_x509_crt_init(&crt) < 0)
-        return;
-    gnutls_datum_t d = {(unsigned char *)pem, (unsigned)strlen(pem)};
-    unsigned char fp[20];
-    size_t n = sizeof(fp);
-    if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) >= 0 &&
-        gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA1, fp, &n) >= 0 && n == sizeof(fp))
-        for (size_t i = 0; i < n; i++)
-            snprintf(out + 2 * i, 3, "%02X", fp[i]);
-    gnutls_x509_crt_deinit(crt);
-}
-
 /* The addresses a listener accepts on: its own, or for 0.0.0.0 (::) every
  * IPv4 (IPv6) address of the host's interfaces that are up. */
 static void listening_on(const struct wsmd_listener *l, struct cim_instance *inst)
@@ -311,7 +294,7 @@ static void fill_listener(const struct wsmd_server *srv, const struct wsmd_liste
     cim_set_bool(inst, "Enabled", 1);
     cim_set_str(inst, "URLPrefix", "wsman");
     if (l->https)
-        thumbprint(srv->cfg.tls_cert_pem, tp);
+        wsmd__thumbprint_pem(srv->cfg.tls_cert_pem, tp);
     cim_set_str(inst, "CertificateThumbprint", tp);
     listening_on(l, inst);
 }

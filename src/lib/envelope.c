@@ -1,7 +1,6 @@
 #include "envelope.h"
 
 #include <ctype.h>
-#include <pthread.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/SAX2.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 
 #include "ns.h"
+#include "xmlctxt.h"
 #include "uuid.h"
 
 /* ---- tree helpers ------------------------------------------------- */
@@ -204,40 +204,6 @@ static void on_dtd(void *ctx, const xmlChar *name, const xmlChar *ext, const xml
     xmlStopParser(c);
 }
 
-static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *publicId,
-                           const xmlChar *systemId, xmlChar *content)
-{
-    (void)name;
-    (void)type;
-    (void)publicId;
-    (void)systemId;
-    (void)content;
-    xmlParserCtxtPtr c = ctx;
-    struct pstate *st = c->_private;
-    st->err = WSM_ERR_XML_DTD;
-    xmlStopParser(c);
-}
-
-static xmlEntityPtr on_get_entity(void *ctx, const xmlChar *name)
-{
-    /* Predefined entities (&amp; ...) are resolved by the parser itself;
-     * anything else has no declaration we would honour. */
-    (void)ctx;
-    return xmlGetPredefinedEntity(name);
-}
-
-static void silent_error(void *ctx, const char *msg, ...)
-{
-    (void)ctx;
-    (void)msg;
-}
-
-static void silent_structured(void *ctx, xmlErrorPtr err)
-{
-    (void)ctx;
-    (void)err;
-}
-
 static int contains(const char *buf, size_t len, const char *needle)
 {
     size_t n = strlen(needle);
@@ -409,70 +375,19 @@ static enum wsm_err read_headers(struct wsm_envelope *env)
 
 #define PARSE_OPTIONS                                                                              \
     (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA)
-/* A parser context is kept per thread and reset for each document: making
- * one costs more than parsing a small envelope. Its dictionary of names is
- * dropped when it grows past this many entries. */
-#define MAX_DICT_ENTRIES 4096
-
-static pthread_key_t ctxt_key;
-static pthread_once_t ctxt_once = PTHREAD_ONCE_INIT;
-
-static void ctxt_destroy(void *p)
+/* This thread's context (xmlctxt.h) builds a tree: libxml2's own callbacks,
+ * with ours counting depth around them. */
+static void ctxt_setup(xmlParserCtxtPtr c)
 {
-    xmlFreeParserCtxt(p);
-}
-
-static void ctxt_key_make(void)
-{
-    pthread_key_create(&ctxt_key, ctxt_destroy);
-}
-
-static xmlParserCtxtPtr thread_ctxt(void)
-{
-    pthread_once(&ctxt_once, ctxt_key_make);
-    xmlParserCtxtPtr c = pthread_getspecific(ctxt_key);
-    if (c)
-        return c;
-    c = xmlNewParserCtxt();
-    if (!c)
-        return NULL;
     c->sax->startElementNs = on_start;
     c->sax->endElementNs = on_end;
-    c->sax->internalSubset = on_dtd;
-    c->sax->externalSubset = on_dtd;
-    c->sax->entityDecl = on_entity_decl;
-    c->sax->getEntity = on_get_entity;
-    c->sax->resolveEntity = NULL;
-    c->sax->error = silent_error;
-    c->sax->warning = silent_error;
-    c->sax->serror = silent_structured;
-    c->replaceEntities = 0;
-    c->loadsubset = 0;
-    c->validate = 0;
-    if (pthread_setspecific(ctxt_key, c) != 0) {
-        xmlFreeParserCtxt(c);
-        return NULL;
-    }
-    return c;
-}
-
-static void thread_ctxt_done(xmlParserCtxtPtr c)
-{
-    if (c->dict && xmlDictSize(c->dict) > MAX_DICT_ENTRIES) {
-        pthread_setspecific(ctxt_key, NULL);
-        xmlFreeParserCtxt(c);
-    }
+    wsm__xmlsax_harden(c, on_dtd);
 }
 
 /* Frees this thread's parser context now (threads that end free theirs). */
 void wsm__envelope_thread_cleanup(void)
 {
-    pthread_once(&ctxt_once, ctxt_key_make);
-    xmlParserCtxtPtr c = pthread_getspecific(ctxt_key);
-    if (c) {
-        pthread_setspecific(ctxt_key, NULL);
-        xmlFreeParserCtxt(c);
-    }
+    wsm__xmlctxt_thread_free(WSM_XMLCTXT_ENVELOPE);
 }
 
 enum wsm_err wsm__envelope_parse(const char *buf, size_t len, const struct wsm_limits *lim,
@@ -505,7 +420,7 @@ enum wsm_err wsm__envelope_parse(const char *buf, size_t len, const struct wsm_l
     env->operation_timeout_ms = -1;
     env->max_envelope_size = -1;
 
-    ctxt = thread_ctxt();
+    ctxt = wsm__xmlctxt_thread(WSM_XMLCTXT_ENVELOPE, ctxt_setup);
     if (!ctxt) {
         err = WSM_ERR_NOMEM;
         goto out;
@@ -558,7 +473,7 @@ enum wsm_err wsm__envelope_parse(const char *buf, size_t len, const struct wsm_l
 
 out:
     if (ctxt)
-        thread_ctxt_done(ctxt);
+        wsm__xmlctxt_done(WSM_XMLCTXT_ENVELOPE, ctxt);
     if (err) {
         /* Keep the MessageID for the fault's RelatesTo when we got that far. */
         if (env && msgid && msgid_len && env->message_id && strlen(env->message_id) < msgid_len)

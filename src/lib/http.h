@@ -130,4 +130,8 @@ enum wsm_err wsm__http_connect(struct wsm_http_conn *c, long connect_timeout_ms,
 enum wsm_err wsm__http_post(struct wsm_http_conn *c, const struct wsm_http_request *rq,
                             struct wsm_buf *body, long *status, char *err, size_t errlen);
 
+/* http.c and httpread.c: err (errlen bytes; NULL: none) as printf says. */
+void wsm__http_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

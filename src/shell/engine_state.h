@@ -129,13 +129,84 @@ struct shell_mgr {
     shell_end_hook end_hook;
 };
 
-/* engine.c's helpers for delivery.c. */
+/* Between the engine's files: engine.c (helpers, rings, waiters, a
+ * command's state, freeing), engine_io.c (the I/O thread), engine_mgr.c
+ * (the manager, shells) and engine_cmd.c (commands, Send, Signal, waits,
+ * budgets); delivery.c uses some too. All under the manager's mutex. */
+#define NEVER LLONG_MAX
+#define GRACE_MS 2000     /* EOF wait after exit; SIGTERM -> SIGKILL */
+#define REAP_SYNC_MS 1000 /* shell_delete waits this long for killed children */
+#define KEEP_FINISHED 64  /* finished commands a shell remembers */
+#define HOLD_MS 50        /* both streams at EOF: wait this long for the exit */
+#define PIPE_SIZE (1 << 20)
+/* What a command or a shell costs the budget besides its stream buffers
+ * (its structs, strings, ids: well under this): new ones are refused only
+ * when not even this is left. */
+#define CMD_CHARGE 4096
+#define SHELL_CHARGE 4096
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
 void shell__poke(struct shell_mgr *m);
+/* A timer at t: the I/O thread must look at its timers by then. */
 void shell__arm(struct shell_mgr *m, long long t);
+void shell__touch(struct shell_mgr *m, struct shell *sh);
+void shell__ep_del(struct shell_mgr *m, int fd);
 int shell__ep_add(struct shell_mgr *m, int fd, uint32_t events, struct cmd *c, int kind);
-void shell__check_ready(struct shell_mgr *m, struct cmd *c);
+char *shell__xstrdup(const char *s);
+size_t shell__ring_free_iov(const struct ring *r, size_t cap, struct iovec iov[2]);
+size_t shell__ring_data_iov(const struct ring *r, size_t cap, struct iovec iov[2]);
+/* Ring storage comes from the budget (the command's owner and the
+ * total); ring_alloc fails when either is spent. */
+int shell__ring_alloc(struct shell_mgr *m, struct cmd *c, struct ring *r, int wanted);
+void shell__ring_release(struct shell_mgr *m, struct cmd *c, struct ring *r);
+/* The caller has allocated the storage (ring_alloc). */
+void shell__ring_put(struct ring *r, size_t cap, const void *p, size_t n);
+void shell__waiter_unlink(struct shell_mgr *m, struct waiter *w);
+/* Detaches a parked waiter from its command (fired or cancelled). */
+void shell__waiter_detach(struct shell_mgr *m, struct waiter *w);
+void shell__fire(struct shell_mgr *m, struct waiter *w);
+void shell__fire_cmd(struct shell_mgr *m, struct cmd *c);
+/* Unlinks every fired waiter; the caller calls them without the lock. */
+struct waiter *shell__collect_fired(struct shell_mgr *m);
+void shell__run_wakes(struct waiter *list);
 int shell__cmd_done(const struct cmd *c);
+/* A stream reached EOF but the process has not been seen to exit: the
+ * pipes close in the kernel's exit path just before the process becomes a
+ * zombie (and its pidfd readable), and epoll may see one pipe before the
+ * other, so the exit is usually a moment away. Until hold_until (HOLD_MS
+ * after the first EOF) nothing is told, so that the last output, the ends
+ * of both streams and the exit code go out in one Receive. */
 int shell__cmd_held(const struct cmd *c);
+/* Would shell_receive return WSM_OK now? Bytes and ends held for a
+ * SequenceId replay (fl_kept) count as told: the next Receive confirms
+ * them, so only what lies beyond makes the command ready. */
+int shell__cmd_ready(const struct cmd *c);
+void shell__check_ready(struct shell_mgr *m, struct cmd *c);
+void shell__stdin_close(struct shell_mgr *m, struct cmd *c);
+void shell__stream_close(struct shell_mgr *m, struct ostream *s);
+/* The leader stays a zombie while its pipes are open or a SIGKILL is
+ * pending: its pid then still names our process group, so kill(-pid) can
+ * hit no one else. Reaped as soon as that is over. */
+void shell__maybe_reap(struct cmd *c);
+void shell__cmd_free(struct shell_mgr *m, struct cmd *c);
+void shell__free_shell(struct shell_mgr *m, struct shell *sh);
+void shell__unlink_cmd(struct cmd **head, struct cmd **tail, struct cmd *c);
+/* Kills, closes and unlinks everything of a shell. Children not reaped
+ * yet go to *sync (their pidfds out of epoll: the caller waits for them
+ * without the lock), or, without sync, to the orphan list (the I/O thread
+ * reaps them). */
+void shell__teardown(struct shell_mgr *m, struct shell *sh, struct cmd **sync);
+/* Waits (without the lock) for killed children; what does not die in time
+ * goes to the orphan list when adopt, else is left. */
+void shell__reap_sync(struct shell_mgr *m, struct cmd *list, long long deadline, int adopt);
+/* A Receive is about to wait on c: a stream of it that waits for budget
+ * reads on now if there is room, or the account's one overdraft buffer. */
+void shell__want(struct shell_mgr *m, struct cmd *c);
+void *shell__io_main(void *arg);
+struct shell *shell__find_shell(struct shell_mgr *m, const char *owner, const char *id);
+struct cmd *shell__find_cmd(struct shell *sh, const char *id);
+size_t shell__env_name_len(const char *e);
+
 struct cmd *shell__lookup(struct shell_mgr *m, const char *owner, const char *shell_id,
                           const char *cmd_id);
 size_t shell__ring_data_iov(const struct ring *r, size_t cap, struct iovec iov[2]);

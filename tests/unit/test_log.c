@@ -154,6 +154,21 @@ static void test_config_load_lines(void **state)
     assert_int_equal(e, WSM_ERR_INVALID_ARG);
     snprintf(want, sizeof(want), "wsmd: %s:1: expected \"Key = value\", not \"Threads 2\"\n", path);
     assert_string_equal(out, want);
+    /* The reader reloads use too (cfgtext.c): a line past 1023 bytes is
+     * refused, named, rather than read as two. */
+    char longer[1200];
+    memset(longer, 'x', sizeof(longer));
+    memcpy(longer, "# ok\nThreads = 2 #", 18);
+    memcpy(longer + sizeof(longer) - 2, "\n", 2);
+    out = load_text(longer, &e, path, sizeof(path));
+    assert_int_equal(e, WSM_ERR_INVALID_ARG);
+    snprintf(want, sizeof(want), "wsmd: %s:2: line longer than 1023 bytes\n", path);
+    assert_string_equal(out, want);
+    out = load_text("  Threads = 2\r\n\tbogus line  \r\n", &e, path, sizeof(path));
+    assert_int_equal(e, WSM_ERR_INVALID_ARG);
+    snprintf(want, sizeof(want), "wsmd: %s:2: expected \"Key = value\", not \"bogus line  \"\n",
+             path);
+    assert_string_equal(out, want);
     out = load_text("LogLevel = error\n", &e, path, sizeof(path));
     assert_int_equal(e, WSM_OK);
     assert_string_equal(out, "");
