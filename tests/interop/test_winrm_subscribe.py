@@ -108,3 +108,145 @@ def test_example_faults_have_their_text(evd, tmp_path):
     p = example(evd, qlist("x"), 1, bookmark=bm)
     rc, out, err = finish(p)
     assert rc == 1 and err.rstrip().endswith("(invalid bookmark)"), err
+
+
+# ---- winrm subscribe -----------------------------------------------------------
+
+def winrm(d, *args, timeout=30, wait=True):
+    argv = [WINRM_BIN, "subscribe", "wsman/windows/EventLog", *args, f"-r:{d.url}",
+            f"-u:{USER}"]
+    env = dict(os.environ, WSM_PASSWORD=PASSWORD)
+    if wait:
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
+def subscriptions(d):
+    """How many subscriptions wsmd holds: its log's subscribe lines less its
+    unsubscribe lines."""
+    log = d.log()
+    return (log.count("event=eventsource-subscribe "),
+            log.count("event=eventsource-unsubscribe "))
+
+
+def test_winrm_subscribe_count_xml(evd):
+    """-readexisting -count:N: the N oldest matching events, as received
+    (-format:xml), in order; then it unsubscribes."""
+    tag = secrets.token_hex(3)
+    for i in range(4):
+        evd.journal.logger(f"w{tag}", "warning", f"msg {i} {tag}")
+    wait_until_journal(evd, f"w{tag}", 4)
+    r = winrm(evd, f"-filter:{qlist(f'w{tag}')}", "-readexisting", "-count:3", "-format:xml")
+    assert r.returncode == 0, r.stderr
+    # As enumerate's -format:xml: the items inside one wsman:Results.
+    assert r.stdout.startswith("<wsman:Results"), r.stdout
+    lines = events(r.stdout)
+    assert len(lines) == 3, r.stdout
+    for i, ln in enumerate(lines):
+        assert ln.startswith("<Event") and f"msg {i} {tag}" in ln, ln
+        assert "<Level>3</Level>" in ln, ln
+    # winrm unsubscribed on its way out.
+    assert subscriptions(evd) == (1, 1), evd.log()
+
+
+def events(out):
+    return [ln for ln in out.splitlines() if ln.startswith("<Event")]
+
+
+def wait_until_journal(d, ident, n):
+    """journald has the n entries of ident (a subscriber with -readexisting
+    then sees them all): polled with journalctl on the test's directory."""
+    import time
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        cp = subprocess.run(["journalctl", "-D", str(d.journal.dir), "-t", ident, "-o", "cat"],
+                            capture_output=True, text=True)
+        if len(cp.stdout.splitlines()) >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"journald did not store {n} entries of {ident}")
+
+
+def test_winrm_subscribe_follow_text_and_json(evd):
+    """-follow prints events written after the Subscribe as they come (text
+    format); -format:json gives a JSON array."""
+    tag = secrets.token_hex(3)
+    p = winrm(evd, f"-filter:{qlist(f'f{tag}')}", "-follow", "-count:2", wait=False)
+    # Subscribed once wsmd logged it; events written before are not wanted.
+    import time
+    end = time.monotonic() + 10
+    while "event=eventsource-subscribe" not in evd.log() and time.monotonic() < end:
+        time.sleep(0.02)
+    evd.journal.logger(f"f{tag}", "err", f"one {tag}")
+    evd.journal.logger(f"f{tag}", "info", f"two {tag}")
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert subscriptions(evd) == (1, 1), evd.log()
+    assert f"one {tag}" in out and f"two {tag}" in out, out
+    assert out.index(f"one {tag}") < out.index(f"two {tag}")
+    assert "Event" in out and "<Event" not in out, out  # text, not XML
+
+    r = winrm(evd, f"-filter:{qlist(f'f{tag}')}", "-readexisting", "-count:2", "-format:json")
+    assert r.returncode == 0, r.stderr
+    import json
+    doc = json.loads(r.stdout)
+    assert f"one {tag}" in json.dumps(doc) and f"two {tag}" in json.dumps(doc), doc
+
+
+def test_winrm_subscribe_bookmark_file(evd, tmp_path):
+    """-bookmark:FILE: a second run prints exactly what came after the
+    first run's last event, none twice."""
+    tag = secrets.token_hex(3)
+    bm = tmp_path / "bm.xml"
+    for i in range(2):
+        evd.journal.logger(f"b{tag}", "err", f"a{i} {tag}")
+    wait_until_journal(evd, f"b{tag}", 2)
+    r = winrm(evd, f"-filter:{qlist(f'b{tag}')}", "-readexisting", "-count:2", f"-bookmark:{bm}",
+              "-format:xml")
+    assert r.returncode == 0, r.stderr
+    assert f"a0 {tag}" in r.stdout and f"a1 {tag}" in r.stdout
+    assert bm.read_text().startswith("<BookmarkList"), bm.read_text()
+    for i in range(2):
+        evd.journal.logger(f"b{tag}", "err", f"b{i} {tag}")
+    wait_until_journal(evd, f"b{tag}", 4)
+    # -readexisting is overridden by the bookmark: resume after a1.
+    r = winrm(evd, f"-filter:{qlist(f'b{tag}')}", "-readexisting", "-count:5", f"-bookmark:{bm}",
+              "-format:xml", "-timeout:3000")
+    assert r.returncode == 0, r.stderr
+    lines = events(r.stdout)
+    assert len(lines) == 2, r.stdout
+    assert f"b0 {tag}" in lines[0] and f"b1 {tag}" in lines[1], lines
+    assert not (tmp_path / "bm.xml.tmp").exists()
+
+
+def test_winrm_subscribe_channel_name_and_quiet_end(evd):
+    """-filter:Application is the whole channel; without -follow or -count
+    the command ends once a Pull waited in vain (-timeout:2000: 1 s)."""
+    tag = secrets.token_hex(3)
+    evd.journal.logger(f"c{tag}", "notice", f"chan {tag}")
+    wait_until_journal(evd, f"c{tag}", 1)
+    r = winrm(evd, "-filter:Application", "-readexisting", "-format:xml", "-timeout:2000")
+    assert r.returncode == 0, r.stderr
+    assert f"chan {tag}" in r.stdout
+
+
+def test_winrm_subscribe_faults(evd, tmp_path):
+    # The service's fault: Windows code and text, as winrm prints faults.
+    r = winrm(evd, "-filter:NoSuchChannel")
+    assert r.returncode == 1, r
+    assert "0x80338122" in r.stderr and "unknown channel 'NoSuchChannel'" in r.stderr, r.stderr
+    bm = tmp_path / "bm.xml"
+    bm.write_text("<BookmarkList><Bookmark Channel='Application' RecordId='zz'/></BookmarkList>")
+    r = winrm(evd, "-filter:Application", f"-bookmark:{bm}")
+    assert r.returncode == 1 and "0x80338038" in r.stderr, r.stderr  # w:InvalidBookmark
+    # Usage errors: exit 2, nothing sent.
+    r = winrm(evd)
+    assert r.returncode == 2 and "-filter" in r.stderr, r.stderr
+    r = winrm(evd, "-filter:<QueryList>")
+    assert r.returncode == 2 and "well-formed" in r.stderr, r.stderr
+    r = winrm(evd, "-filter:Application", "-count:0")
+    assert r.returncode == 2 and "-count" in r.stderr, r.stderr
+    r = subprocess.run([WINRM_BIN, "enumerate", "wmicimv2/Win32_Service", "-follow"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "go with subscribe" in r.stderr, r.stderr
