@@ -124,9 +124,19 @@ int main(int argc, char **argv)
     }
     e = wsm_unsubscribe(sub);
     fprintf(stderr, "unsubscribe: %s\n", e ? wsm_session_error(s) : "ok");
-    if (!e && wsm_subscription_pull(sub, 1, 1000, on_event, &seen, NULL) ==
-                  WSM_ERR_INVALID_SUBSCRIPTION)
-        fprintf(stderr, "pull after unsubscribe: refused\n");
+    if (!e) {
+        /* The service no longer knows it: each call says so with its own
+         * code (the library refuses the Pull itself: the context is gone). */
+        if (wsm_subscription_pull(sub, 1, 1000, on_event, &seen, NULL) ==
+            WSM_ERR_INVALID_SUBSCRIPTION)
+            fprintf(stderr, "pull after unsubscribe: refused\n");
+        e = wsm_subscription_renew(sub, 60000);
+        fprintf(stderr, "renew after unsubscribe: %s (%s)\n", wsm_session_error(s),
+                wsm_strerror(e));
+        e = wsm_subscription_status(sub, &left);
+        fprintf(stderr, "status after unsubscribe: %s (%s)\n", wsm_session_error(s),
+                wsm_strerror(e));
+    }
     fprintf(stderr, "%lu event(s)\n", seen.n);
     wsm_subscription_free(sub);
     wsm_session_free(s);

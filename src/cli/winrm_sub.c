@@ -33,8 +33,8 @@ static long long now_ms(void)
 
 static void on_signal(int sig)
 {
-    (void)sig;
     stop = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C ends it at once */
 }
 
 struct out {
@@ -181,6 +181,10 @@ int winrm_subscribe(wsm_session *s, const struct winrm_sub_args *a)
         if (a->count && (!want || a->count - out.index < want))
             want = (unsigned)(a->count - out.index);
         e = wsm_subscription_pull(sub, want, 0, on_event, &out, &got);
+        if (e && stop) { /* the interrupt cut the Pull short */
+            e = WSM_OK;
+            break;
+        }
         if (e) {
             cli_results_end(stdout, a->fmt);
             rc = report(a, s, e);

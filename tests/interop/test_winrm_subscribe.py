@@ -67,6 +67,13 @@ def test_example_pull_renew_unsubscribe(evd):
         assert 'xmlns="http://schemas.microsoft.com/win/2004/08/events/event"' in line, line
     assert "renew: ok" in err and "unsubscribe: ok" in err, err
     assert "pull after unsubscribe: refused" in err, err
+    # Renew and GetStatus of an unknown subscription: the service's faults,
+    # text and code, each as its own error code.
+    assert "renew after unsubscribe: fault 2150858" in err, err
+    assert err.split("renew after unsubscribe: ")[1].split("\n")[0].endswith(
+        "(unable to renew the subscription)"), err
+    assert err.split("status after unsubscribe: ")[1].split("\n")[0].endswith(
+        "(unknown subscription)"), err
 
 
 def test_example_bookmark_resume(evd, tmp_path):
@@ -250,3 +257,27 @@ def test_winrm_subscribe_faults(evd, tmp_path):
     r = subprocess.run([WINRM_BIN, "enumerate", "wmicimv2/Win32_Service", "-follow"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "go with subscribe" in r.stderr, r.stderr
+
+
+def test_winrm_subscribe_follow_interrupted(evd):
+    """Ctrl-C (SIGINT) ends -follow cleanly: exit 0, the events so far
+    printed, the subscription gone from wsmd."""
+    import signal
+    import time
+    tag = secrets.token_hex(3)
+    p = winrm(evd, f"-filter:{qlist(f'i{tag}')}", "-follow", "-format:xml", wait=False)
+    end = time.monotonic() + 10
+    while "event=eventsource-subscribe" not in evd.log() and time.monotonic() < end:
+        time.sleep(0.02)
+    evd.journal.logger(f"i{tag}", "err", f"before ^C {tag}")
+    # Printed as soon as it came: read it before interrupting.
+    got = ""
+    while f"before ^C {tag}" not in got:
+        line = p.stdout.readline()
+        assert line, p.stderr.read()
+        got += line
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert (got + out).rstrip().endswith("</wsman:Results>"), got + out
+    assert subscriptions(evd) == (1, 1), evd.log()
