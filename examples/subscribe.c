@@ -5,7 +5,8 @@
  * for instance, the errors programs write to a Linux host's journal:
  *
  *   WSM_PASSWORD=secret subscribe http://127.0.0.1:5985 alice \
- *       '<QueryList><Query Id="0"><Select Path="Application">*[System[Level=2]]</Select></Query></QueryList>' 10
+ *       '<QueryList><Query Id="0"><Select
+ * Path="Application">*[System[Level=2]]</Select></Query></QueryList>' 10
  *
  * subscribes to the event log resource, prints the subscription's
  * identifier and status, pulls until COUNT events (0: until interrupted)

@@ -365,16 +365,16 @@ struct wsm_subscribe_opts {
     /* A QueryList (XML, one well-formed element) or, when it does not
      * start with '<', text sent escaped. */
     const char *filter;
-    const char *dialect;   /* NULL: WSM_DIALECT_EVENTQUERY */
-    long expires_ms;       /* > 0: e:Expires as a duration; 0: never */
-    const char *bookmark;  /* a BookmarkList element from an earlier
-                              subscription: resume right after it */
-    int send_bookmarks;    /* w:SendBookmarks: each Pull brings a bookmark */
-    int read_existing;     /* ReadExistingEvents: start at the oldest event */
+    const char *dialect;        /* NULL: WSM_DIALECT_EVENTQUERY */
+    long expires_ms;            /* > 0: e:Expires as a duration; 0: never */
+    const char *bookmark;       /* a BookmarkList element from an earlier
+                                   subscription: resume right after it */
+    int send_bookmarks;         /* w:SendBookmarks: each Pull brings a bookmark */
+    int read_existing;          /* ReadExistingEvents: start at the oldest event */
     const char *content_format; /* "Raw" (NULL) or "RenderedText" */
-    long heartbeat_ms;     /* > 0: w:Heartbeats */
-    unsigned max_elements; /* events per Pull by default; 0: 100 */
-    long max_time_ms;      /* how long a Pull waits by default; 0: 10000 */
+    long heartbeat_ms;          /* > 0: w:Heartbeats */
+    unsigned max_elements;      /* events per Pull by default; 0: 100 */
+    long max_time_ms;           /* how long a Pull waits by default; 0: 10000 */
 };
 
 /* Subscribe to resource_uri (a full URI: see wsm_resource_expand). On

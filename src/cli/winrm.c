@@ -940,15 +940,20 @@ static int run(wsm_session *s, const struct cmd *c)
         rc = do_enumerate(s, c, uri, &sel, &opt);
         goto out;
     case V_SUBSCRIBE: {
-        struct winrm_sub_args sa = {
-            .uri = uri, .filter = c->filter, .bookmark_file = c->bookmark,
-            .content_format = c->content_format, .count = c->count,
-            .max_elements = c->max_elements, .read_existing = c->read_existing,
-            .follow = c->follow, .fmt = c->fmt, .report = report,
-            /* How long a Pull waits for the first event: without -follow,
-             * the quiet time that ends the command; with it, how soon an
-             * interrupt is seen (an idle Pull every 2 s costs little). */
-            .wait_ms = c->follow ? 2000 : 5000};
+        struct winrm_sub_args sa = {.uri = uri,
+                                    .filter = c->filter,
+                                    .bookmark_file = c->bookmark,
+                                    .content_format = c->content_format,
+                                    .count = c->count,
+                                    .max_elements = c->max_elements,
+                                    .read_existing = c->read_existing,
+                                    .follow = c->follow,
+                                    .fmt = c->fmt,
+                                    .report = report,
+                                    /* How long a Pull waits for the first event: without -follow,
+                                     * the quiet time that ends the command; with it, how soon an
+                                     * interrupt is seen (an idle Pull every 2 s costs little). */
+                                    .wait_ms = c->follow ? 2000 : 5000};
         /* Within -timeout (the HTTP exchange's limit too). */
         long t = c->timeout ? strtol(c->timeout, NULL, 10) : 0;
         if (t > 1 && t / 2 < sa.wait_ms)

@@ -64,8 +64,7 @@ static int on_event(void *ud, const char *xml, const char *bookmark)
 {
     struct out *o = ud;
     if (cli_results_item(stdout, xml, o->a->fmt, o->index++) != 0) {
-        fprintf(stderr, "winrm: Unable to reformat message. Raw, unformatted, message:\n%s\n",
-                xml);
+        fprintf(stderr, "winrm: Unable to reformat message. Raw, unformatted, message:\n%s\n", xml);
         o->failed = 1;
     }
     fflush(stdout);
@@ -118,7 +117,8 @@ static char *query_of(const char *filter)
     size_t n = strlen(f) + 96;
     char *q = malloc(n);
     if (q)
-        snprintf(q, n, "<QueryList><Query Id=\"0\"><Select Path=\"%s\">*</Select></Query></QueryList>",
+        snprintf(q, n,
+                 "<QueryList><Query Id=\"0\"><Select Path=\"%s\">*</Select></Query></QueryList>",
                  f);
     return q;
 }

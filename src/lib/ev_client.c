@@ -96,9 +96,9 @@ static void put_ms(struct wsm_buf *b, enum wsm_err *e, long ms)
 
 /* The envelope up to the opening Body tag; id: the e:Identifier header
  * (NULL for Subscribe); options: w:OptionSet content (may be NULL). */
-static enum wsm_err begin(struct wsm_buf *b, const wsm_session *s, const char *to,
-                          const char *uri, const char *action, const char *msgid,
-                          const char *id, const char *options)
+static enum wsm_err begin(struct wsm_buf *b, const wsm_session *s, const char *to, const char *uri,
+                          const char *action, const char *msgid, const char *id,
+                          const char *options)
 {
     enum wsm_err e = WSM_OK;
     PUT(wsm__buf_puts(b, "<s:Envelope xmlns:s=\"" WSM_NS_SOAP "\" xmlns:a=\"" WSM_NS_WSA

@@ -20,9 +20,9 @@ enum wsm_err wsm__ev_expires_at(const char *text, long long now_ms, long long *a
 /* What a SubscribeResponse says (strings malloc'd; free with
  * wsm__ev_sub_reply_clear). */
 struct wsm__ev_sub_reply {
-    char *identifier; /* e:Identifier of the SubscriptionManager */
-    char *address;    /* its a:Address (may be NULL) */
-    char *context;    /* n:EnumerationContext (Pull mode) */
+    char *identifier;     /* e:Identifier of the SubscriptionManager */
+    char *address;        /* its a:Address (may be NULL) */
+    char *context;        /* n:EnumerationContext (Pull mode) */
     long long expires_at; /* ms since the epoch; 0: never */
 };
 enum wsm_err wsm__ev_subscribe_reply(const struct wsm_envelope *env, long long now_ms,
@@ -39,8 +39,8 @@ enum wsm_err wsm__ev_pull_reply(const struct wsm_envelope *env, wsm_event_fn fn,
 
 /* The e:Expires of a RenewResponse or GetStatusResponse (op), if any:
  * *at_ms 0 when there is none. */
-enum wsm_err wsm__ev_expires_reply(const struct wsm_envelope *env, const char *op,
-                                   long long now_ms, long long *at_ms, char *why, size_t whylen);
+enum wsm_err wsm__ev_expires_reply(const struct wsm_envelope *env, const char *op, long long now_ms,
+                                   long long *at_ms, char *why, size_t whylen);
 
 /* An element as a standalone string: its namespaces declared on it. */
 enum wsm_err wsm__ev_node_xml(const xmlNode *n, char **out);

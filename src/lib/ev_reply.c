@@ -95,8 +95,12 @@ static int datetime_ms(const char *t, long long *ms)
     }
     if (*p)
         return 0;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                    .tm_hour = h, .tm_min = mi, .tm_sec = se};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = se};
     time_t at = timegm(&tm);
     *ms = ((long long)at - off) * 1000 + frac;
     return 1;
@@ -187,8 +191,9 @@ enum wsm_err wsm__ev_subscribe_reply(const struct wsm_envelope *env, long long n
     r->context = text_of(env, ctx);
     r->address = text_of(env, wsm__xml_child(mgr, WSM_NS_WSA, "Address"));
     if (!r->identifier || !r->context) {
-        why_set(why, whylen, !r->identifier ? "the SubscribeResponse has no Identifier"
-                                            : "the SubscribeResponse has no EnumerationContext");
+        why_set(why, whylen,
+                !r->identifier ? "the SubscribeResponse has no Identifier"
+                               : "the SubscribeResponse has no EnumerationContext");
         wsm__ev_sub_reply_clear(r);
         return WSM_ERR_NOT_SOAP;
     }
@@ -204,8 +209,8 @@ enum wsm_err wsm__ev_subscribe_reply(const struct wsm_envelope *env, long long n
     return WSM_OK;
 }
 
-enum wsm_err wsm__ev_expires_reply(const struct wsm_envelope *env, const char *op,
-                                   long long now_ms, long long *at_ms, char *why, size_t whylen)
+enum wsm_err wsm__ev_expires_reply(const struct wsm_envelope *env, const char *op, long long now_ms,
+                                   long long *at_ms, char *why, size_t whylen)
 {
     xmlNodePtr resp = wsm__xml_child(env->body, WSM_NS_WSEV, op);
     *at_ms = 0;
@@ -278,4 +283,3 @@ enum wsm_err wsm__ev_pull_reply(const struct wsm_envelope *env, wsm_event_fn fn,
     }
     return WSM_OK;
 }
-

@@ -39,10 +39,8 @@ static void test_fault_codes(void **state)
     assert_int_equal(wsm__ev_fault_err("InvalidBookmark"), WSM_ERR_INVALID_BOOKMARK);
     assert_int_equal(wsm__ev_fault_err("UnableToRenew"), WSM_ERR_UNABLE_TO_RENEW);
     assert_int_equal(wsm__ev_fault_err("InvalidMessage"), WSM_ERR_INVALID_SUBSCRIPTION);
-    assert_int_equal(wsm__ev_fault_err("InvalidEnumerationContext"),
-                     WSM_ERR_INVALID_SUBSCRIPTION);
-    assert_int_equal(wsm__ev_fault_err("DeliveryModeRequestedUnavailable"),
-                     WSM_ERR_DELIVERY_MODE);
+    assert_int_equal(wsm__ev_fault_err("InvalidEnumerationContext"), WSM_ERR_INVALID_SUBSCRIPTION);
+    assert_int_equal(wsm__ev_fault_err("DeliveryModeRequestedUnavailable"), WSM_ERR_DELIVERY_MODE);
     assert_int_equal(wsm__ev_fault_err("InvalidExpirationTime"), WSM_ERR_INVALID_EXPIRATION);
     assert_int_equal(wsm__ev_fault_err("FilteringRequestedUnavailable"),
                      WSM_ERR_FILTERING_UNAVAILABLE);
@@ -73,9 +71,17 @@ static void test_expires(void **state)
     assert_int_equal(at, 1798761600000LL);
     assert_int_equal(wsm__ev_expires_at("2027-01-01T00:00:00", 0, &at), WSM_OK); /* UTC */
     assert_int_equal(at, 1798761600000LL);
-    static const char *bad[] = {"", "P", "PT", "-PT5S", "never", "2027-13-01T00:00:00Z",
-                                "2027-01-01 00:00:00Z", "2027-01-01T00:00:00.Z",
-                                "2027-01-01T00:00:00Zjunk", "2027-01-01T00:00:00+2", "PT1X"};
+    static const char *bad[] = {"",
+                                "P",
+                                "PT",
+                                "-PT5S",
+                                "never",
+                                "2027-13-01T00:00:00Z",
+                                "2027-01-01 00:00:00Z",
+                                "2027-01-01T00:00:00.Z",
+                                "2027-01-01T00:00:00Zjunk",
+                                "2027-01-01T00:00:00+2",
+                                "PT1X"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (wsm__ev_expires_at(bad[i], 0, &at) != WSM_ERR_INVALID_EXPIRATION)
             fail_msg("accepted \"%s\"", bad[i]);
