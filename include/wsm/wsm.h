@@ -341,6 +341,86 @@ enum wsm_err wsm_enum_next(wsm_enum *e, char **item_xml);
  * are kept as they were. NULL is a no-op. */
 void wsm_enum_free(wsm_enum *e);
 
+/* ---- WS-Eventing subscriptions (Pull mode) ------------------------- */
+
+/* A subscription to an event source, such as the event log resource
+ * http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog (DSP0226
+ * chapter 10). Like the session it uses, one thread at a time; free it
+ * before its session. Faults of the calls below are returned as the
+ * matching code (WSM_ERR_CANNOT_PROCESS_FILTER, WSM_ERR_INVALID_BOOKMARK,
+ * WSM_ERR_INVALID_SUBSCRIPTION...; WSM_ERR_FAULT for the others) with the
+ * text in wsm_session_error() and the Windows code in
+ * wsm_session_fault_code(). */
+typedef struct wsm_subscription wsm_subscription;
+
+#define WSM_DIALECT_EVENTQUERY "http://schemas.microsoft.com/win/2004/08/events/eventquery"
+#define WSM_DELIVERY_PULL "http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"
+
+enum wsm_delivery {
+    WSM_DELIVERY_MODE_PULL = 0, /* the only one the client does for now */
+    WSM_DELIVERY_MODE_PUSH = 1,
+    WSM_DELIVERY_MODE_PUSH_WITH_ACK = 2,
+    WSM_DELIVERY_MODE_EVENTS = 3,
+};
+
+/* All fields may be left zero except filter (most event sources need one). */
+struct wsm_subscribe_opts {
+    enum wsm_delivery mode; /* other than Pull: WSM_ERR_UNSUPPORTED_FEATURE */
+    /* A QueryList (XML, one well-formed element) or, when it does not
+     * start with '<', text sent escaped. */
+    const char *filter;
+    const char *dialect;        /* NULL: WSM_DIALECT_EVENTQUERY */
+    long expires_ms;            /* > 0: e:Expires as a duration; 0: never */
+    const char *bookmark;       /* a BookmarkList element from an earlier
+                                   subscription: resume right after it */
+    int send_bookmarks;         /* w:SendBookmarks: each Pull brings a bookmark */
+    int read_existing;          /* ReadExistingEvents: start at the oldest event */
+    const char *content_format; /* "Raw" (NULL) or "RenderedText" */
+    long heartbeat_ms;          /* > 0: w:Heartbeats */
+    unsigned max_elements;      /* events per Pull by default; 0: 100 */
+    long max_time_ms;           /* how long a Pull waits by default; 0: 10000 */
+};
+
+/* Subscribe to resource_uri (a full URI: see wsm_resource_expand). On
+ * success *out is the subscription; its events come with
+ * wsm_subscription_pull. */
+enum wsm_err wsm_subscribe(wsm_session *s, const char *resource_uri,
+                           const struct wsm_subscribe_opts *o, wsm_subscription **out);
+
+/* Called for each event of a Pull, in order: event_xml is one element (an
+ * ev:Event, its namespaces declared), valid during the call. bookmark is
+ * set on the last event of a reply that carried one (SendBookmarks): the
+ * position after that event, to save once the event is handled; NULL
+ * otherwise. A nonzero return stops the remaining events of that reply
+ * (they are lost: the service counts them as delivered). */
+typedef int (*wsm_event_fn)(void *ud, const char *event_xml, const char *bookmark);
+
+/* One Pull: up to max_elements events (0: the subscription's default),
+ * waiting up to timeout_ms (0: the default) for the first. No event
+ * within that time is not an error: WSM_OK with *nevents 0. nevents may
+ * be NULL. The session's timeout must be longer than timeout_ms. */
+enum wsm_err wsm_subscription_pull(wsm_subscription *sub, unsigned max_elements, long timeout_ms,
+                                   wsm_event_fn fn, void *ud, size_t *nevents);
+
+/* Renew: a new expiry, expires_ms from now (0: never). */
+enum wsm_err wsm_subscription_renew(wsm_subscription *sub, long expires_ms);
+/* GetStatus: *remaining_ms gets the time left (-1: it never expires). */
+enum wsm_err wsm_subscription_status(wsm_subscription *sub, long long *remaining_ms);
+/* Unsubscribe. The handle stays valid (for the accessors) until freed. */
+enum wsm_err wsm_unsubscribe(wsm_subscription *sub);
+/* Frees sub without Unsubscribing (the subscription lives on in the
+ * service until it expires: a later wsm_subscribe with the last bookmark
+ * resumes it). NULL is a no-op. */
+void wsm_subscription_free(wsm_subscription *sub);
+
+/* The subscription's e:Identifier ("uuid:..."). */
+const char *wsm_subscription_id(const wsm_subscription *sub);
+/* When it expires, in milliseconds since the epoch (as the service's last
+ * answer said); 0: never. */
+long long wsm_subscription_expires(const wsm_subscription *sub);
+/* The last bookmark a Pull brought (a BookmarkList element), or NULL. */
+const char *wsm_subscription_bookmark(const wsm_subscription *sub);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,7 @@
 #include "prompt.h"
 #include "clientcfg.h"
 #include "format.h"
+#include "winrm_sub.h"
 #include "help.h"
 #include "quickconfig.h"
 #include "wsm/wsm.h"
@@ -31,7 +32,17 @@
 #define ERROR_ACCESS_DENIED 5UL
 #define MAX_URI 4096
 
-enum verb { V_NONE, V_GET, V_SET, V_CREATE, V_DELETE, V_ENUMERATE, V_INVOKE, V_IDENTIFY };
+enum verb {
+    V_NONE,
+    V_GET,
+    V_SET,
+    V_CREATE,
+    V_DELETE,
+    V_ENUMERATE,
+    V_INVOKE,
+    V_IDENTIFY,
+    V_SUBSCRIBE
+};
 
 static const struct {
     const char *name;
@@ -54,6 +65,8 @@ static const struct {
     {"i", V_INVOKE},
     {"identify", V_IDENTIFY},
     {"id", V_IDENTIFY},
+    {"subscribe", V_SUBSCRIBE}, /* ours: winrm_sub.c */
+    {"sub", V_SUBSCRIBE},
 };
 
 static int usage(FILE *f)
@@ -509,6 +522,10 @@ struct cmd {
     const char *filter, *dialect, *fragment, *options, *return_type, *file;
     int have_filter, associations, skip_ca, skip_cn, usessl, unencrypted;
     unsigned max_elements; /* -maxelements: (ours, not winrm's): items per Pull */
+    /* subscribe's (winrm_sub.c) */
+    const char *bookmark, *content_format;
+    unsigned long count;
+    int read_existing, follow;
     enum cli_format fmt;
 };
 
@@ -564,6 +581,22 @@ static int parse_args(int argc, char **argv, struct cmd *c)
             if (end == v || *end || n == 0 || n > 32000)
                 return usage_error("invalid -maxelements: %s (1 to 32000)", v);
             c->max_elements = (unsigned)n;
+        } else if (cli_switch(a, "count", &v) && v) {
+            char *end;
+            unsigned long n = strtoul(v, &end, 10);
+            if (end == v || *end || n == 0)
+                return usage_error("invalid -count: %s (1 or more)", v);
+            c->count = n;
+        } else if (cli_switch(a, "bookmark", &v) && v) {
+            c->bookmark = v;
+        } else if (cli_switch(a, "contentformat", &v) && v) {
+            if (strcasecmp(v, "raw") && strcasecmp(v, "renderedtext"))
+                return usage_error("invalid -contentformat: %s (Raw or RenderedText)", v);
+            c->content_format = strcasecmp(v, "raw") ? "RenderedText" : "Raw";
+        } else if (cli_switch(a, "readexisting", &v) && !v) {
+            c->read_existing = 1;
+        } else if (cli_switch(a, "follow", &v) && !v) {
+            c->follow = 1;
         } else if (cli_switch(a, "timeout", &v) && v) {
             c->timeout = v;
         } else if (cli_switch(a, "associations", &v) && !v) {
@@ -619,7 +652,15 @@ static int parse_args(int argc, char **argv, struct cmd *c)
     if (c->hash && c->file)
         return usage_error("%s",
                            "Use either @{KEY=VALUE} or input from an XML file, but not both.");
-    if (c->verb != V_ENUMERATE &&
+    if (c->verb != V_SUBSCRIBE &&
+        (c->count || c->bookmark || c->content_format || c->read_existing || c->follow))
+        return usage_error("%s", "-count, -bookmark, -contentFormat, -readExisting and -follow "
+                                 "go with subscribe");
+    if (c->verb == V_SUBSCRIBE && (!c->have_filter || !*c->filter))
+        return usage_error("%s", "subscribe: -filter:QUERYLIST or -filter:CHANNEL is required");
+    if (c->verb == V_SUBSCRIBE && (c->return_type || c->associations || c->dialect))
+        return usage_error("%s", "-returnType, -associations and -dialect go with enumerate");
+    if (c->verb != V_ENUMERATE && c->verb != V_SUBSCRIBE &&
         (c->have_filter || c->return_type || c->associations || c->max_elements))
         return usage_error(
             "%s", "-filter, -returnType, -associations and -maxelements go with enumerate");
@@ -898,6 +939,28 @@ static int run(wsm_session *s, const struct cmd *c)
     case V_ENUMERATE:
         rc = do_enumerate(s, c, uri, &sel, &opt);
         goto out;
+    case V_SUBSCRIBE: {
+        struct winrm_sub_args sa = {.uri = uri,
+                                    .filter = c->filter,
+                                    .bookmark_file = c->bookmark,
+                                    .content_format = c->content_format,
+                                    .count = c->count,
+                                    .max_elements = c->max_elements,
+                                    .read_existing = c->read_existing,
+                                    .follow = c->follow,
+                                    .fmt = c->fmt,
+                                    .report = report,
+                                    /* How long a Pull waits for the first event: without -follow,
+                                     * the quiet time that ends the command; with it, how soon an
+                                     * interrupt is seen (an idle Pull every 2 s costs little). */
+                                    .wait_ms = c->follow ? 2000 : 5000};
+        /* Within -timeout (the HTTP exchange's limit too). */
+        long t = c->timeout ? strtol(c->timeout, NULL, 10) : 0;
+        if (t > 1 && t / 2 < sa.wait_ms)
+            sa.wait_ms = t / 2;
+        rc = winrm_subscribe(s, &sa);
+        goto out;
+    }
     default:
         break;
     }
