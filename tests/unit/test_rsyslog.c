@@ -167,7 +167,7 @@ static void run_transport(const char *target, const char *input)
             if (s && strstr(s, probe_xml))
                 break;
         }
-        if (now_s() - t0 > 10)
+        if (now_s() - t0 > 30)
             fail_msg("rsyslogd did not write the probe over %s", input);
         usleep(50000);
     }
@@ -210,7 +210,7 @@ static void run_transport(const char *target, const char *input)
     t0 = now_s();
     const char *s;
     while (!(s = slurp(outfile)) || !strstr(s, "recordId=\"1003\"")) {
-        if (now_s() - t0 > 10)
+        if (now_s() - t0 > 30)
             fail_msg("rsyslogd did not write the events over %s", input);
         usleep(20000);
     }
