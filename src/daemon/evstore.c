@@ -30,6 +30,7 @@
 
 #include <sqlite3.h>
 
+#include "evpush.h"
 #include "evsub.h"
 #include "sqlvfs.h"
 
@@ -61,6 +62,9 @@ void wsmd__evs_free(struct wsmd_evs *s)
     wsmd__evq_free(s->q);
     free(s->query);
     free(s->bookmark);
+    if (s->push) /* it holds the subscriber's password */
+        explicit_bzero(s->push, strlen(s->push));
+    free(s->push);
     free(s->cursor);
     free(s->pending);
     free(s->pending_bm);
@@ -168,6 +172,9 @@ static int db_open(int create)
         db = NULL;
         return -1;
     }
+    /* The push delivery (evpush.c), added to stores made before it: an
+     * error here is "duplicate column", the store being already current. */
+    sqlite3_exec(db, "ALTER TABLE subs ADD COLUMN push TEXT", NULL, NULL, NULL);
     return 0;
 }
 
@@ -209,6 +216,7 @@ static void fill_insert(sqlite3_stmt *st, const void *arg)
     sqlite3_bind_int64(st, 9, s->heartbeat_ms);
     bind_text(st, 10, s->bookmark);
     sqlite3_bind_int64(st, 11, s->qflags);
+    bind_text(st, 12, s->push);
 }
 
 static void fill_id(sqlite3_stmt *st, const void *arg)
@@ -309,7 +317,7 @@ static void load(void)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT id, ctx, owner, query, rendered, send_bookmarks, from_oldest,"
-                           " expires, heartbeat_ms, bookmark, serial, qflags FROM subs",
+                           " expires, heartbeat_ms, bookmark, serial, qflags, push FROM subs",
                            -1, &st, NULL) != SQLITE_OK)
         return;
     long long now = wsmd__evs_now();
@@ -343,6 +351,7 @@ static void load(void)
         s->bookmark = dup_col(st, 9);
         s->serial = (unsigned long)sqlite3_column_int64(st, 10);
         s->qflags = (unsigned)sqlite3_column_int64(st, 11) & WSMD_EVQ_IGNORE_CHANNEL_ERROR;
+        s->push = dup_col(st, 12);
         char why[256] = "";
         if (!s->query || wsmd__evq_compile_ex(s->query, strlen(s->query), s->qflags, &s->q, why,
                                               sizeof(why)) != WSM_OK) {
@@ -357,6 +366,8 @@ static void load(void)
         subs = s;
         nsubs++;
         n++;
+        if (s->push)
+            wsmd__evpush_watch(s); /* resumes after its last acknowledged bookmark */
     }
     sqlite3_finalize(st);
     if (gone) {
@@ -371,6 +382,7 @@ static void load(void)
 void wsmd__evs_start(struct wsmd_server *srv)
 {
     const char *dir = srv->cfg.state_dir_open ? srv->cfg.state_dir_open : srv->cfg.state_dir;
+    wsmd__evpush_init(srv);
     pthread_mutex_lock(&db_lock);
     db_path[0] = '\0';
     if (dir)
@@ -390,6 +402,7 @@ void wsmd__evs_start(struct wsmd_server *srv)
 
 void wsmd__evs_stop(void)
 {
+    wsmd__evpush_stop();
     wsmd__evpull_stop();
     pthread_mutex_lock(&lock);
     struct wsmd_evs *all = subs;
@@ -466,8 +479,8 @@ enum wsm_err wsmd__evs_add(struct wsmd_evs *s, unsigned per_user)
     pthread_mutex_lock(&db_lock);
     int ok = db_path[0] && db_open(1) == 0 &&
              db_run("INSERT INTO subs (id, ctx, owner, query, rendered, send_bookmarks,"
-                    " from_oldest, expires, heartbeat_ms, bookmark, qflags)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    " from_oldest, expires, heartbeat_ms, bookmark, qflags, push)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     fill_insert, s) == 0;
     db_tried = 1;
     pthread_mutex_unlock(&db_lock);
@@ -484,6 +497,8 @@ enum wsm_err wsmd__evs_add(struct wsmd_evs *s, unsigned per_user)
         wsmd__evs_free(s);
         return WSM_ERR_IO;
     }
+    if (s->push)
+        wsmd__evpush_watch(s);
     wsmd__evs_give(s);
     wsmd__evpull_start(); /* its sweep ends the subscription on time */
     return WSM_OK;

@@ -16,11 +16,11 @@
 
 #include <libxml/tree.h>
 
+#include "evpush.h"
 #include "evsub.h"
 #include "ns.h"
 
 #define EV "http://schemas.xmlsoap.org/ws/2004/08/eventing/"
-#define WSMAN_MODE "http://schemas.dmtf.org/wbem/wsman/1/wsman/"
 #define EARLIEST "http://schemas.dmtf.org/wbem/wsman/1/wsman/bookmark/earliest"
 #define EV_NS " xmlns:e=\"" WSM_NS_WSEV "\" xmlns:n=\"" WSM_NS_WSEN "\""
 
@@ -176,21 +176,24 @@ static enum wsm_err say(struct wsmd_call *call, enum wsm_err e, const char *fmt,
     return e;
 }
 
-/* Delivery/@Mode: Pull only, for now. */
-static enum wsm_err read_delivery(struct wsmd_call *call, xmlNodePtr sub, long *heartbeat)
+/* Delivery/@Mode: Pull, or a push mode (evpush.c reads its NotifyTo...
+ * into s->push). */
+static enum wsm_err read_delivery(struct wsmd_call *call, xmlNodePtr sub, long *heartbeat,
+                                  struct wsmd_evs *s)
 {
     xmlNodePtr d = wsm__xml_child(sub, WSM_NS_WSEV, "Delivery");
     const char *mode = d ? wsm__xml_attr(d, "Mode") : NULL;
     if (!mode) /* WS-Eventing's default */
         mode = EV "DeliveryModes/Push";
-    if (strcmp(mode, WSMD_EV_PULL_MODE) != 0) {
-        int known = !strcmp(mode, EV "DeliveryModes/Push") ||
-                    !strcmp(mode, WSMAN_MODE "PushWithAck") || !strcmp(mode, WSMAN_MODE "Events");
+    if (wsmd__evpush_mode(mode)) {
+        enum wsm_err e = d ? wsmd__evpush_parse(call, mode, d, s)
+                           : say(call, WSM_ERR_INVALID_SUBSCRIPTION,
+                                 "A push delivery needs a Delivery with a NotifyTo.%s", NULL);
+        if (e)
+            return e;
+    } else if (strcmp(mode, WSMD_EV_PULL_MODE) != 0) {
         return say(call, WSM_ERR_DELIVERY_MODE,
-                   known ? "The delivery mode %s is not served yet by this event source: "
-                           "subscribe with the Pull mode (" WSMD_EV_PULL_MODE ")."
-                         : "The delivery mode %s is not a WS-Management delivery mode.",
-                   mode);
+                   "The delivery mode %s is not a WS-Management delivery mode.", mode);
     }
     xmlNodePtr hb = wsm__xml_child(d, WSM_NS_WSMAN, "Heartbeats");
     *heartbeat = 0;
@@ -274,21 +277,21 @@ enum wsm_err wsmd__evsub_subscribe(struct wsmd_call *call)
     if (!sub)
         return say(call, WSM_ERR_INVALID_SUBSCRIPTION, "The body holds no wse:Subscribe.%s", NULL);
     long heartbeat = 0;
-    enum wsm_err e = read_delivery(call, sub, &heartbeat);
-    if (e)
-        return e;
-    long long now = wsmd__evs_now(), expires = 0;
-    xmlNodePtr ex = wsm__xml_child(sub, WSM_NS_WSEV, "Expires");
-    if (ex && wsmd__evsub_expires(wsm__xml_text(&env->arena, ex, 1), now, &expires) != WSM_OK)
-        return WSM_ERR_INVALID_EXPIRATION;
-    const char *cf = wsm__envelope_option(env, "ContentFormat");
-    if (cf && strcasecmp(cf, "Raw") != 0 && strcasecmp(cf, "RenderedText") != 0)
-        return say(call, WSM_ERR_INVALID_OPTIONS,
-                   "ContentFormat %s is neither Raw nor RenderedText.", cf);
-
     struct wsmd_evs *s = calloc(1, sizeof(*s));
     if (!s)
         return WSM_ERR_NOMEM;
+    enum wsm_err e = read_delivery(call, sub, &heartbeat, s);
+    long long now = wsmd__evs_now(), expires = 0;
+    xmlNodePtr ex = wsm__xml_child(sub, WSM_NS_WSEV, "Expires");
+    if (!e && ex && wsmd__evsub_expires(wsm__xml_text(&env->arena, ex, 1), now, &expires) != WSM_OK)
+        e = WSM_ERR_INVALID_EXPIRATION;
+    const char *cf = wsm__envelope_option(env, "ContentFormat");
+    if (!e && cf && strcasecmp(cf, "Raw") != 0 && strcasecmp(cf, "RenderedText") != 0)
+        e = say(call, WSM_ERR_INVALID_OPTIONS, "ContentFormat %s is neither Raw nor RenderedText.",
+                cf);
+    if (e)
+        goto fail;
+    int push = s->push != NULL;
     snprintf(s->owner, sizeof(s->owner), "%s", who(call));
     s->rendered = cf && !strcasecmp(cf, "RenderedText");
     s->send_bookmarks = wsm__xml_child(sub, WSM_NS_WSMAN, "SendBookmarks") != NULL;
@@ -368,8 +371,8 @@ enum wsm_err wsmd__evsub_subscribe(struct wsmd_call *call)
     if (e)
         return say(call, e,
                    "The subscription cannot be stored durably (StateDir): see wsmd's log.%s", NULL);
-    wsmd__log("event=eventsource-subscribe id=%s user=%s mode=Pull expires_ms=%lld", id, who(call),
-              expires ? expires - now : 0LL);
+    wsmd__log("event=eventsource-subscribe id=%s user=%s mode=%s expires_ms=%lld", id, who(call),
+              push ? "Push" : "Pull", expires ? expires - now : 0LL);
 
     struct wsm_buf *o = call->out;
     e = wsm__reply_begin(o, EV "SubscribeResponse", env->message_id, EV_NS);
@@ -381,7 +384,7 @@ enum wsm_err wsmd__evsub_subscribe(struct wsmd_call *call)
         e = write_manager(call, o, &view);
     if (!e && expires)
         wsmd__evsub_write_expires(o, expires, now);
-    if (!e)
+    if (!e && !push) /* a push subscription has no context to Pull on */
         e = wsm__buf_printf(o, "<n:EnumerationContext>%s</n:EnumerationContext>", ctx);
     if (!e)
         e = wsm__buf_puts(o, "</e:SubscribeResponse>");

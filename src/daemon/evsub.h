@@ -43,6 +43,7 @@ struct wsmd_evs {
     long long expires;  /* CLOCK_REALTIME ms; 0: never */
     long heartbeat_ms;  /* w:Heartbeats (a hint in Pull mode); 0: none */
     char *bookmark;     /* the last one delivered (settled), or NULL */
+    char *push;         /* a push mode's delivery (evpush.c's stored form); NULL: Pull */
     /* In memory only. A reader is open only while a Pull runs or waits
      * (it holds a descriptor): between Pulls its position is kept as a
      * bookmark, so an idle subscription costs memory only. */

@@ -421,9 +421,26 @@ static void test_faults(void **state)
                                "<e:Delivery Mode=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/"
                                "Events\"/>",
                                NULL, NULL),
+                     WSM_ERR_INVALID_SUBSCRIPTION);
+    assert_non_null(strstr(f->fault, "NotifyTo"));
+    /* No mode is WS-Eventing's Push: it needs its NotifyTo too. */
+    assert_int_equal(subscribe(f, "alice", "<e:Delivery/>", NULL, NULL),
+                     WSM_ERR_INVALID_SUBSCRIPTION);
+    assert_int_equal(subscribe(f, "alice", "<e:Delivery Mode=\"urn:nothing\"/>", NULL, NULL),
                      WSM_ERR_DELIVERY_MODE);
-    assert_non_null(strstr(f->fault, "Pull"));
-    assert_int_equal(subscribe(f, "alice", "<e:Delivery/>", NULL, NULL), WSM_ERR_DELIVERY_MODE);
+    assert_int_equal(subscribe(f, "alice",
+                               "<e:Delivery Mode=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/"
+                               "Events\"><e:NotifyTo><a:Address>http://127.0.0.1:1/x</a:Address>"
+                               "</e:NotifyTo><w:MaxElements>0</w:MaxElements></e:Delivery>",
+                               NULL, NULL),
+                     WSM_ERR_INVALID_OPTIONS);
+    assert_int_equal(subscribe(f, "alice",
+                               "<e:Delivery Mode=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/"
+                               "Events\"><e:NotifyTo><a:Address>http://127.0.0.1:1/x</a:Address>"
+                               "</e:NotifyTo><w:ConnectionRetry Total=\"x\">PT1S"
+                               "</w:ConnectionRetry></e:Delivery>",
+                               NULL, NULL),
+                     WSM_ERR_INVALID_OPTIONS);
     assert_int_equal(subscribe(f, "alice", NULL, "<e:Expires>PT0S</e:Expires>", NULL),
                      WSM_ERR_INVALID_EXPIRATION);
     assert_int_equal(
