@@ -1,0 +1,230 @@
+"""The event source's push deliveries (issue 11, item 1; docs/internals/
+eventlog.md "Push deliveries").
+
+A real wsmd (privilege-separated as root) reads a real journald of the test's
+own and pushes to a subscriber written here: an http.server that answers each
+Events / Heartbeat message with an Ack (RelatesTo its MessageID), records what
+it got, and can refuse (HTTP 500) or vanish. Events-mode batches respect
+MaxElements, the bookmark moves only after the Ack (a refused batch comes
+again, whole), heartbeats come when idle, a subscriber gone past
+ConnectionRetry gets a SubscriptionEnd at its EndTo and the subscription is
+removed, and a restart of wsmd resumes after the last acknowledged batch.
+"""
+
+import base64
+import http.server
+import re
+import secrets
+import threading
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from test_eventlog_pull import (EV, NSX, call, evd, fault_of, id_header,  # noqa: F401
+                                journal, query, wait_until)
+from wsman_helpers import PASSWORD, USER
+
+WSMAN = "http://schemas.dmtf.org/wbem/wsman/1/wsman/"
+EVENTS_MODE = WSMAN + "Events"
+NSX = dict(NSX)
+
+
+class Subscriber:
+    """An HTTP subscriber: acks, counts, refuses the next `refuse` messages
+    with 500, records the Authorization header."""
+
+    def __init__(self):
+        self.msgs = []  # (action, root, authorization)
+        self.refuse = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                root = ET.fromstring(body)
+                action = root.findtext("s:Header/a:Action", namespaces=NSX)
+                mid = root.findtext("s:Header/a:MessageID", namespaces=NSX)
+                with outer.lock:
+                    outer.msgs.append((action, root, self.headers.get("Authorization")))
+                    refuse = outer.refuse > 0
+                    if refuse:
+                        outer.refuse -= 1
+                if refuse:
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                ack = (f'<s:Envelope xmlns:s="{NSX["s"]}" xmlns:a="{NSX["a"]}"><s:Header>'
+                       f"<a:Action>{WSMAN}Ack</a:Action>"
+                       f"<a:MessageID>uuid:{secrets.token_hex(16)}</a:MessageID>"
+                       f"<a:RelatesTo>{mid}</a:RelatesTo></s:Header><s:Body/></s:Envelope>")
+                data = ack.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}/wsman/subscriptions/x"
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+
+    def of(self, action):
+        with self.lock:
+            return [m for m in self.msgs if m[0] == action]
+
+    def batches(self):
+        """The events of each Events message, as their Data text."""
+        out = []
+        for _, root, _ in self.of(WSMAN + "Events"):
+            evs = root.findall("s:Body/w:Events/w:Event/ev:Event", NSX)
+            out.append([ET.tostring(e, encoding="unicode") for e in evs])
+        return out
+
+    def vanish(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@pytest.fixture
+def sub():
+    s = Subscriber()
+    yield s
+    try:
+        s.vanish()
+    except OSError:
+        pass
+
+
+def push_subscribe(d, s, tag, delivery="", extra="", headers="", end_to=None):
+    ref = f"<w:Ref>{tag}</w:Ref>"
+    end = (f"<e:EndTo><a:Address>{end_to.url}</a:Address></e:EndTo>" if end_to else "")
+    body = (f'<e:Subscribe>{end}<e:Delivery Mode="{EVENTS_MODE}">'
+            f"<e:NotifyTo><a:Address>{s.url}</a:Address>"
+            f"<a:ReferenceParameters>{ref}</a:ReferenceParameters></e:NotifyTo>"
+            f"{delivery}</e:Delivery>{extra}"
+            f'<w:Filter Dialect="http://schemas.microsoft.com/win/2004/08/events/eventquery">'
+            f"{query(select=f'*[System[Provider[@Name={chr(39)}{tag}{chr(39)}]]]')}"
+            f"</w:Filter></e:Subscribe>")
+    r = call(d, EV + "Subscribe", body, headers=headers)
+    assert r.status == 200, r
+    root = ET.fromstring(r.body)
+    resp = root.find("s:Body/e:SubscribeResponse", NSX)
+    # A push subscription has no context to Pull on.
+    assert resp.find("n:EnumerationContext", NSX) is None, r
+    return resp.find("e:SubscriptionManager/a:ReferenceParameters/e:Identifier", NSX).text
+
+
+def test_events_batches_max_elements(evd, sub):
+    """Seven entries with MaxElements 3: batches of at most 3, in order,
+    nothing lost, each Acked; the NotifyTo's reference parameter and the
+    bookmark (SendBookmarks) are headers of each message; Basic credentials
+    from the Subscribe's UsernameToken authenticate the deliveries."""
+    tag = "pb" + secrets.token_hex(3)
+    token = ("<wst:IssuedTokens xmlns:wst=\"http://schemas.xmlsoap.org/ws/2005/02/trust\">"
+             "<wst:RequestSecurityTokenResponse><wst:RequestedSecurityToken>"
+             "<wsse:UsernameToken xmlns:wsse=\"http://docs.oasis-open.org/wss/2004/01/"
+             "oasis-200401-wss-wssecurity-secext-1.0.xsd\"><wsse:Username>col</wsse:Username>"
+             "<wsse:Password>col-pw</wsse:Password></wsse:UsernameToken>"
+             "</wst:RequestedSecurityToken></wst:RequestSecurityTokenResponse>"
+             "</wst:IssuedTokens>")
+    push_subscribe(evd, sub, tag,
+                   delivery=("<w:MaxElements>3</w:MaxElements><w:MaxTime>PT1S</w:MaxTime>"
+                             f'<w:Auth Profile="{WSMAN}secprofile/http/basic"/>'),
+                   extra="<w:SendBookmarks/>", headers=token)
+    for i in range(7):
+        evd.journal.logger(tag, "info", f"push {i}")
+    assert wait_until(lambda: sum(map(len, sub.batches())) >= 7, 15), sub.msgs
+    b = sub.batches()
+    assert all(1 <= len(x) <= 3 for x in b), [len(x) for x in b]
+    assert max(len(x) for x in b) == 3, [len(x) for x in b]
+    flat = [e for x in b for e in x]
+    got = [int(re.search(r"push (\d)", e).group(1)) for e in flat]
+    assert got == list(range(7)), got
+    for _, root, auth in sub.of(WSMAN + "Events"):
+        assert root.findtext("s:Header/w:Ref", namespaces=NSX) == tag
+        assert root.find("s:Header/w:AckRequested", NSX) is not None
+        assert root.find("s:Header/w:Bookmark/BookmarkList", NSX) is not None
+        assert auth == "Basic " + base64.b64encode(b"col:col-pw").decode()
+    assert "col-pw" not in evd.log()
+
+
+def test_ack_before_advance(evd, sub):
+    """The subscriber answers 500 once: the same batch comes again after the
+    ConnectionRetry interval, and nothing is lost or skipped."""
+    tag = "pa" + secrets.token_hex(3)
+    sub.refuse = 1
+    push_subscribe(evd, sub, tag,
+                   delivery=("<w:MaxElements>2</w:MaxElements><w:MaxTime>PT0.3S</w:MaxTime>"
+                             '<w:ConnectionRetry Total="3">PT0.3S</w:ConnectionRetry>'))
+    evd.journal.logger(tag, "info", "first a")
+    evd.journal.logger(tag, "info", "first b")
+    assert wait_until(lambda: len(sub.batches()) >= 2, 10), sub.msgs
+    b = sub.batches()
+    assert b[0] == b[1], b  # the refused batch, again, whole
+    evd.journal.logger(tag, "info", "then c")
+    assert wait_until(lambda: sum(map(len, sub.batches()[1:])) >= 3, 10), sub.batches()
+    flat = [e for x in sub.batches()[1:] for e in x]
+    assert [re.search(r"(first a|first b|then c)", e).group(1) for e in flat] == \
+        ["first a", "first b", "then c"]
+    assert "event=eventsource-push-failed" in evd.log()
+
+
+def test_heartbeats_when_idle(evd, sub):
+    """No events: Heartbeat messages at the Heartbeats interval."""
+    tag = "ph" + secrets.token_hex(3)
+    push_subscribe(evd, sub, tag, delivery="<w:Heartbeats>PT0.4S</w:Heartbeats>")
+    assert wait_until(lambda: len(sub.of(WSMAN + "Heartbeat")) >= 2, 5), sub.msgs
+    assert not sub.of(WSMAN + "Events")
+
+
+def test_subscriber_gone_subscription_end(evd, sub):
+    """The subscriber vanishes: after ConnectionRetry's Total the EndTo gets
+    a SubscriptionEnd (DeliveryFailure) and the subscription is gone."""
+    tag = "pg" + secrets.token_hex(3)
+    end = Subscriber()
+    try:
+        ident = push_subscribe(
+            evd, sub, tag, end_to=end,
+            delivery=("<w:Heartbeats>PT0.3S</w:Heartbeats>"
+                      '<w:ConnectionRetry Total="2">PT0.2S</w:ConnectionRetry>'))
+        assert wait_until(lambda: sub.of(WSMAN + "Heartbeat"), 5)
+        sub.vanish()
+        assert wait_until(lambda: end.of(EV + "SubscriptionEnd"), 10), end.msgs
+        root = end.of(EV + "SubscriptionEnd")[0][1]
+        assert root.findtext("s:Body/e:SubscriptionEnd/e:Status", namespaces=NSX).endswith(
+            "DeliveryFailure")
+        assert root.findtext("s:Body/e:SubscriptionEnd/e:SubscriptionManager/"
+                             "a:ReferenceParameters/e:Identifier", namespaces=NSX) == ident
+        assert wait_until(lambda: "event=eventsource-push-end" in evd.log(), 5)
+        f = fault_of(call(evd, EV + "GetStatus", "<e:GetStatus/>", headers=id_header(ident)))
+        assert f.subcode == "e:InvalidMessage", f
+    finally:
+        end.vanish()
+
+
+def test_restart_resumes_after_ack(evd, sub):
+    """A restart of wsmd resumes pushing after the last Acked batch: what was
+    written while wsmd was down arrives, nothing comes twice."""
+    tag = "pr" + secrets.token_hex(3)
+    push_subscribe(evd, sub, tag,
+                   delivery="<w:MaxElements>5</w:MaxElements><w:MaxTime>PT0.2S</w:MaxTime>",
+                   extra="<e:Expires>PT1H</e:Expires>")
+    evd.journal.logger(tag, "info", "before 0")
+    evd.journal.logger(tag, "info", "before 1")
+    assert wait_until(lambda: sum(map(len, sub.batches())) >= 2, 10), sub.msgs
+    rc, _ = evd.stop()
+    assert rc == 0
+    evd.journal.logger(tag, "info", "while down")
+    d2 = evd.restart()
+    assert "subscriptions=1" in d2.log(), d2.log()
+    assert wait_until(lambda: sum(map(len, sub.batches())) >= 3, 10), sub.batches()
+    flat = [e for x in sub.batches() for e in x]
+    got = [re.search(r"(before \d|while down)", e).group(1) for e in flat]
+    assert got == ["before 0", "before 1", "while down"], got
