@@ -504,30 +504,45 @@ static enum wsm_err post(struct pusher *p, const char *to, const char *refs, str
         e = wsm__buf_printf(b, "</s:Header><s:Body>%s</s:Body></s:Envelope>", body);
     if (e)
         return e;
-    if (!p->sess || strcmp(to, p->c.notify) != 0) {
-        wsm_session *s = NULL;
+    wsm_session *one = NULL, *sess = p->sess;
+    if (!sess || strcmp(to, p->c.notify) != 0) {
         struct wsm_session_opts o = {.url = to,
                                      .auth = p->c.auth ? WSM_AUTH_BASIC : WSM_AUTH_NONE,
                                      .user = p->c.auth ? p->c.user : NULL,
                                      .password = p->c.auth ? p->c.password : NULL,
                                      .timeout_ms = SEND_TIMEOUT_MS};
-        if ((e = wsm_session_new(&o, &s)))
+        if ((e = wsm_session_new(&o, &sess)))
             return e;
-        if (strcmp(to, p->c.notify) != 0) { /* EndTo: one message, its own session */
-            struct wsm_envelope *env = NULL;
-            e = wsm__post(s, b->data, b->len, !p->c.auth, NULL, &env, NULL);
-            wsm__envelope_free(env);
-            wsm_session_free(s);
-            return e;
+        if (strcmp(to, p->c.notify) != 0)
+            one = sess; /* EndTo: one message, its own session */
+        else
+            p->sess = sess;
+    }
+    if (!ack) {
+        /* Push and SubscriptionEnd: no Ack is asked; a 2xx status is the
+         * subscriber's receipt (WS-Eventing's one-way messages). */
+        struct wsm_buf resp;
+        long status = 0;
+        wsm__buf_init(&resp, 0);
+        e = wsm__conn_post(sess, sess->conn, b->data, b->len, !p->c.auth, &resp, &status,
+                           sess->error, sizeof(sess->error));
+        wsm__buf_free(&resp);
+        if (!e && (status < 200 || status > 299)) {
+            snprintf(sess->error, sizeof(sess->error), "HTTP %ld", status);
+            e = WSM_ERR_HTTP;
         }
-        p->sess = s;
+        wsm_session_free(one);
+        return e;
     }
     struct wsm_envelope *env = NULL;
-    e = wsm__post(p->sess, b->data, b->len, !p->c.auth, mid, &env, NULL);
+    e = wsm__post(sess, b->data, b->len, !p->c.auth, mid, &env, NULL);
     /* Acknowledged: an Ack answering this message (DSP0226 10.7). */
-    if (!e && ack && (!env->action || strcmp(env->action, ACK_ACTION) != 0))
+    if (!e && (!env->action || strcmp(env->action, ACK_ACTION) != 0)) {
+        snprintf(sess->error, sizeof(sess->error), "the reply is not an Ack");
         e = WSM_ERR_ACTION_NOT_SUPPORTED;
+    }
     wsm__envelope_free(env);
+    wsm_session_free(one);
     return e;
 }
 

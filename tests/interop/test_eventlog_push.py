@@ -102,17 +102,21 @@ def sub():
         pass
 
 
-def push_subscribe(d, s, tag, delivery="", extra="", headers="", end_to=None):
+def push_call(d, s, tag, delivery="", extra="", headers="", end_to=None, mode=EVENTS_MODE):
     ref = f"<w:Ref>{tag}</w:Ref>"
     end = (f"<e:EndTo><a:Address>{end_to.url}</a:Address></e:EndTo>" if end_to else "")
-    body = (f'<e:Subscribe>{end}<e:Delivery Mode="{EVENTS_MODE}">'
+    body = (f'<e:Subscribe>{end}<e:Delivery Mode="{mode}">'
             f"<e:NotifyTo><a:Address>{s.url}</a:Address>"
             f"<a:ReferenceParameters>{ref}</a:ReferenceParameters></e:NotifyTo>"
             f"{delivery}</e:Delivery>{extra}"
             f'<w:Filter Dialect="http://schemas.microsoft.com/win/2004/08/events/eventquery">'
             f"{query(select=f'*[System[Provider[@Name={chr(39)}{tag}{chr(39)}]]]')}"
             f"</w:Filter></e:Subscribe>")
-    r = call(d, EV + "Subscribe", body, headers=headers)
+    return call(d, EV + "Subscribe", body, headers=headers)
+
+
+def push_subscribe(d, s, tag, **kw):
+    r = push_call(d, s, tag, **kw)
     assert r.status == 200, r
     root = ET.fromstring(r.body)
     resp = root.find("s:Body/e:SubscribeResponse", NSX)
@@ -228,3 +232,43 @@ def test_restart_resumes_after_ack(evd, sub):
     flat = [e for x in sub.batches() for e in x]
     got = [re.search(r"(before \d|while down)", e).group(1) for e in flat]
     assert got == ["before 0", "before 1", "while down"], got
+
+
+@pytest.mark.parametrize("mode", [WSMAN + "PushWithAck",
+                                  "http://schemas.xmlsoap.org/ws/2004/08/eventing/"
+                                  "DeliveryModes/Push"])
+def test_one_event_a_message(evd, sub, mode):
+    """PushWithAck and Push: each event is one message (Action .../Event, the
+    event as the body), in order; only PushWithAck asks for an Ack."""
+    tag = "p1" + secrets.token_hex(3)
+    push_subscribe(evd, sub, tag, mode=mode, delivery="<w:MaxElements>50</w:MaxElements>")
+    for i in range(3):
+        evd.journal.logger(tag, "info", f"one {i}")
+    assert wait_until(lambda: len(sub.of(WSMAN + "Event")) >= 3, 10), sub.msgs
+    msgs = sub.of(WSMAN + "Event")
+    assert len(msgs) == 3, msgs
+    texts = [ET.tostring(m[1].find("s:Body/ev:Event", NSX), encoding="unicode") for m in msgs]
+    assert [re.search(r"one (\d)", t).group(1) for t in texts] == ["0", "1", "2"]
+    acked = {m[1].find("s:Header/w:AckRequested", NSX) is not None for m in msgs}
+    assert acked == {mode.endswith("PushWithAck")}
+
+
+def test_push_faults(evd, sub):
+    """A push Subscribe without a NotifyTo, with a bad MaxElements or
+    ConnectionRetry, or an authentication profile this source does not speak."""
+    tag = "pf" + secrets.token_hex(3)
+    body = (f'<e:Subscribe><e:Delivery Mode="{EVENTS_MODE}"/>'
+            f'<w:Filter Dialect="http://schemas.microsoft.com/win/2004/08/events/eventquery">'
+            f"{query()}</w:Filter></e:Subscribe>")
+    f = fault_of(call(evd, EV + "Subscribe", body))
+    assert f.subcode == "e:InvalidMessage" and b"NotifyTo" in f.reply.body, f
+    for delivery, sc in [("<w:MaxElements>0</w:MaxElements>", "w:InvalidOptions"),
+                         ('<w:ConnectionRetry Total="-1">PT1S</w:ConnectionRetry>',
+                          "w:InvalidOptions"),
+                         ("<w:MaxTime>PT0S</w:MaxTime>", "w:InvalidOptions"),
+                         (f'<w:Auth Profile="{WSMAN}secprofile/http/digest"/>',
+                          "w:UnsupportedFeature"),
+                         (f'<w:Auth Profile="{WSMAN}secprofile/http/basic"/>',
+                          "w:InvalidOptions")]:
+        f = fault_of(push_call(evd, sub, tag, delivery=delivery))
+        assert f.subcode == sc, (delivery, f)
