@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evpush.h"
 #include "evsub.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,6 +45,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (wsmd__evsub_expires(text, now, &t) == WSM_OK && t <= now)
         abort();
     wsmd__evsub_datetime(text, &t);
+    /* The push delivery's stored form (evpush.c), read back at start. */
+    struct wsmd_evpush_cfg c;
+    if (wsmd__evpush_cfg_parse(text, &c) == 0) {
+        if (!c.notify || !*c.notify || c.max_elements == 0 || c.retry_ms <= 0)
+            abort();
+        wsmd__evpush_cfg_clear(&c);
+    }
     free(text);
 
     struct wsm_envelope *env = NULL;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "evpush.h"
 #include "evsub.h"
 #include "ns.h"
 #include "tmpdir.h"
@@ -312,8 +313,10 @@ static enum wsm_err subscribe(struct fixture *f, const char *user, const char *d
         req(f, user, wsmd__evsub_subscribe, EV "Subscribe", header_extra, body, 0, NULL);
     if (!e) {
         between(reply(f), "<e:Identifier>", "</e:Identifier>", f->id, sizeof(f->id));
-        between(reply(f), "<n:EnumerationContext>", "</n:EnumerationContext>", f->ctx,
-                sizeof(f->ctx));
+        f->ctx[0] = '\0';
+        if (strstr(reply(f), "<n:EnumerationContext>")) /* none in push modes */
+            between(reply(f), "<n:EnumerationContext>", "</n:EnumerationContext>", f->ctx,
+                    sizeof(f->ctx));
     }
     return e;
 }
@@ -815,6 +818,74 @@ static void test_envelope_limit(void **state)
     assert_non_null(strstr(reply(f), "Name=\"b\""));
 }
 
+/* A push Subscribe: no EnumerationContext in the answer, and the delivery
+ * kept in the stored form that a restart reads back. */
+static void test_push_delivery(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        subscribe(f, "alice",
+                  "<e:Delivery Mode=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/Events\">"
+                  "<e:NotifyTo><a:Address>http://127.0.0.1:9/sub</a:Address>"
+                  "<a:ReferenceParameters><w:Ref>r1</w:Ref></a:ReferenceParameters>"
+                  "<w:Auth Profile=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/"
+                  "basic\"/></e:NotifyTo><w:MaxElements>7</w:MaxElements>"
+                  "<w:MaxTime>PT2S</w:MaxTime>"
+                  "<w:ConnectionRetry Total=\"4\">PT3S</w:ConnectionRetry></e:Delivery>",
+                  NULL,
+                  "<t:UsernameToken xmlns:t=\"urn:t\"><t:Username>col</t:Username>"
+                  "<t:Password>pw</t:Password></t:UsernameToken>"),
+        WSM_OK);
+    assert_null(strstr(reply(f), "EnumerationContext"));
+    int busy = 0;
+    struct wsmd_evs *s = wsmd__evs_take(f->id, 0, "alice", &busy);
+    assert_non_null(s);
+    assert_non_null(s->push);
+    struct wsmd_evpush_cfg c;
+    assert_int_equal(wsmd__evpush_cfg_parse(s->push, &c), 0);
+    wsmd__evs_give(s);
+    assert_int_equal(c.mode, 0);
+    assert_string_equal(c.notify, "http://127.0.0.1:9/sub");
+    assert_non_null(strstr(c.notify_refs, ">r1</w:Ref>"));
+    assert_non_null(strstr(c.notify_refs, "xmlns:w=")); /* its namespace travels with it */
+    assert_int_equal(c.max_elements, 7);
+    assert_int_equal(c.max_time_ms, 2000);
+    assert_int_equal(c.retry_total, 4);
+    assert_int_equal(c.retry_ms, 3000);
+    assert_int_equal(c.auth, 1);
+    assert_string_equal(c.user, "col");
+    assert_string_equal(c.password, "pw");
+    assert_null(c.end_to);
+    wsmd__evpush_cfg_clear(&c);
+    /* Basic without the UsernameToken is refused. */
+    assert_int_equal(
+        subscribe(f, "alice",
+                  "<e:Delivery Mode=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/Events\">"
+                  "<e:NotifyTo><a:Address>http://127.0.0.1:9/sub</a:Address>"
+                  "<w:Auth Profile=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/"
+                  "basic\"/></e:NotifyTo></e:Delivery>",
+                  NULL, NULL),
+        WSM_ERR_INVALID_OPTIONS);
+    /* Stored forms that are not well made. */
+    static const char *const bad[] = {
+        "",
+        "1",
+        "2\x1f" "0\x1fhttp://x\x1f\x1f\x1f\x1f" "1\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f",
+        "1\x1f" "3\x1fhttp://x\x1f\x1f\x1f\x1f" "1\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f",
+        "1\x1f" "0\x1fhttp://x\x1f\x1f\x1f\x1f" "0\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f",
+        "1\x1f" "0\x1f\x1f\x1f\x1f\x1f" "1\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f",
+        "1\x1f" "0\x1fhttp://x\x1f\x1f\x1f\x1f" "1\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "1\x1f\x1f",
+        "1\x1f" "0\x1fhttp://x\x1f\x1f\x1f\x1f" "1\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f\x1f",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(wsmd__evpush_cfg_parse(bad[i], &c), -1);
+    assert_int_equal(wsmd__evpush_cfg_parse("1\x1f" "0\x1fhttp://x\x1f\x1f\x1f\x1f" "1\x1f"
+                                            "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f",
+                                            &c),
+                     0);
+    wsmd__evpush_cfg_clear(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -831,6 +902,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_envelope_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ignore_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_push_delivery, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
