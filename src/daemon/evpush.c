@@ -303,6 +303,7 @@ struct pusher {
     int send_bookmarks;
     long heartbeat_ms;
     wsm_session *sess;
+    wsm_session *live; /* the session of the message in flight (under mu) */
     struct wsm_buf batch; /* <w:Event> elements (Events) or the one event */
     unsigned long n;      /* events in batch */
     char *bm;             /* the bookmark after the batch's last event */
@@ -340,6 +341,18 @@ static void pusher_free(struct pusher *p)
 }
 
 static void *run(void *);
+
+/* The message in flight, for wsmd__evpush_stop to cut short: a subscriber
+ * that does not answer must not hold a shutdown for the send timeout. */
+static void set_live(struct pusher *p, wsm_session *s)
+{
+    pthread_mutex_lock(&mu);
+    p->live = s;
+    int cut = stopping && s;
+    pthread_mutex_unlock(&mu);
+    if (cut)
+        wsm__conn_abort(s->conn);
+}
 
 /* The threads sleep on the monotonic clock: a clock step must not stall
  * or hurry deliveries. */
@@ -391,6 +404,9 @@ void wsmd__evpush_stop(void)
     pthread_mutex_lock(&mu);
     stopping = 1;
     pthread_cond_broadcast(&cv);
+    for (struct pusher *p = all; p; p = p->next)
+        if (p->live)
+            wsm__conn_abort(p->live->conn);
     int n = nthreads;
     nthreads = 0;
     pthread_mutex_unlock(&mu);
@@ -524,8 +540,10 @@ static enum wsm_err post(struct pusher *p, const char *to, const char *refs, str
         struct wsm_buf resp;
         long status = 0;
         wsm__buf_init(&resp, 0);
+        set_live(p, sess);
         e = wsm__conn_post(sess, sess->conn, b->data, b->len, !p->c.auth, &resp, &status,
                            sess->error, sizeof(sess->error));
+        set_live(p, NULL);
         wsm__buf_free(&resp);
         if (!e && (status < 200 || status > 299)) {
             snprintf(sess->error, sizeof(sess->error), "HTTP %ld", status);
@@ -535,7 +553,9 @@ static enum wsm_err post(struct pusher *p, const char *to, const char *refs, str
         return e;
     }
     struct wsm_envelope *env = NULL;
+    set_live(p, sess);
     e = wsm__post(sess, b->data, b->len, !p->c.auth, mid, &env, NULL);
+    set_live(p, NULL);
     /* Acknowledged: an Ack answering this message (DSP0226 10.7). */
     if (!e && (!env->action || strcmp(env->action, ACK_ACTION) != 0)) {
         snprintf(sess->error, sizeof(sess->error), "the reply is not an Ack");
@@ -658,6 +678,11 @@ static void step(struct pusher *p, struct wsm_buf *msg)
         p->due_ms = now; /* more may be there */
         return;
     }
+    pthread_mutex_lock(&mu);
+    int stop = stopping;
+    pthread_mutex_unlock(&mu);
+    if (stop)
+        return; /* cut short by the shutdown: not the subscriber's failure */
     p->failures++;
     const char *why = p->sess ? wsm_session_error(p->sess) : wsm_strerror(e);
     char reason[160];

@@ -16,6 +16,7 @@ import http.server
 import re
 import secrets
 import threading
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -36,6 +37,7 @@ class Subscriber:
     def __init__(self):
         self.msgs = []  # (action, root, authorization)
         self.refuse = 0
+        self.hang = None  # a threading.Event: messages wait for it unanswered
         self.lock = threading.Lock()
         outer = self
 
@@ -54,6 +56,10 @@ class Subscriber:
                     refuse = outer.refuse > 0
                     if refuse:
                         outer.refuse -= 1
+                    hang = outer.hang
+                if hang is not None:
+                    hang.wait(30)
+                    return
                 if refuse:
                     self.send_response(500)
                     self.send_header("Content-Length", "0")
@@ -272,3 +278,27 @@ def test_push_faults(evd, sub):
                           "w:InvalidOptions")]:
         f = fault_of(push_call(evd, sub, tag, delivery=delivery))
         assert f.subcode == sc, (delivery, f)
+
+
+def test_shutdown_cuts_a_hung_delivery(evd, sub):
+    """A subscriber that takes a batch and never answers does not hold wsmd's
+    shutdown for the send timeout, and the subscription (its batch not
+    Acked) is kept: after the restart the batch comes again."""
+    tag = "ps" + secrets.token_hex(3)
+    sub.hang = threading.Event()
+    push_subscribe(evd, sub, tag,
+                   delivery="<w:MaxElements>1</w:MaxElements>",
+                   extra="<e:Expires>PT1H</e:Expires>")
+    evd.journal.logger(tag, "info", "hung one")
+    assert wait_until(lambda: sub.of(WSMAN + "Events"), 10), sub.msgs
+    t0 = time.monotonic()
+    rc, _ = evd.stop()
+    took = time.monotonic() - t0
+    assert rc == 0
+    assert took < 5, took
+    sub.hang.set()
+    sub.hang = None
+    d2 = evd.restart()
+    assert "subscriptions=1" in d2.log(), d2.log()
+    assert wait_until(lambda: len(sub.batches()) >= 2, 10), sub.msgs
+    assert sub.batches()[0] == sub.batches()[1]
