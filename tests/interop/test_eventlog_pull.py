@@ -327,7 +327,7 @@ def test_faults(evd):
         (subscribe_body(dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL",
                         q="SELECT * FROM Win32_NTLogEvent"),
          "e:FilteringRequestedUnavailable", "2150858786"),
-        (subscribe_body(mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Events"),
+        (subscribe_body(mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/Nothing"),
          "e:DeliveryModeRequestedUnavailable", "2150858782"),
         (subscribe_body(extra="<e:Expires>PT0S</e:Expires>"),
          "e:InvalidExpirationTime", "2150858783"),
