@@ -665,9 +665,9 @@ static void step(struct pusher *p, struct wsm_buf *msg)
     now = mono_ms();
     if (!e) {
         if (!beat) {
+            commit(p, p->bm); /* logged after: the line says the bookmark moved */
             wsmd__log("event=eventsource-push id=%s mode=%s events=%lu bytes=%zu", p->id, mode,
                       p->n, p->batch.len);
-            commit(p, p->bm);
             p->bm = NULL;
             wsm__buf_reset(&p->batch);
             p->n = 0;

@@ -235,6 +235,9 @@ def test_restart_resumes_after_ack(evd, sub):
     evd.journal.logger(tag, "info", "before 0")
     evd.journal.logger(tag, "info", "before 1")
     assert wait_until(lambda: sum(map(len, sub.batches())) >= 2, 10), sub.msgs
+    # The Ack reached wsmd and the bookmark moved (logged once committed).
+    assert wait_until(lambda: sum(int(n) for n in re.findall(
+        r"event=eventsource-push id=\S+ mode=Events events=(\d+)", evd.log())) >= 2, 10)
     rc, _ = evd.stop()
     assert rc == 0
     evd.journal.logger(tag, "info", "while down")
