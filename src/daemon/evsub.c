@@ -292,6 +292,7 @@ enum wsm_err wsmd__evsub_subscribe(struct wsmd_call *call)
     if (e)
         goto fail;
     int push = s->push != NULL;
+    char pushmode = push ? s->push[2] : 0; /* evpush.c's stored form: "1", US, mode */
     snprintf(s->owner, sizeof(s->owner), "%s", who(call));
     s->rendered = cf && !strcasecmp(cf, "RenderedText");
     s->send_bookmarks = wsm__xml_child(sub, WSM_NS_WSMAN, "SendBookmarks") != NULL;
@@ -372,7 +373,8 @@ enum wsm_err wsmd__evsub_subscribe(struct wsmd_call *call)
         return say(call, e,
                    "The subscription cannot be stored durably (StateDir): see wsmd's log.%s", NULL);
     wsmd__log("event=eventsource-subscribe id=%s user=%s mode=%s expires_ms=%lld", id, who(call),
-              push ? "Push" : "Pull", expires ? expires - now : 0LL);
+              !push ? "Pull" : pushmode == '0' ? "Events" : pushmode == '1' ? "PushWithAck" : "Push",
+              expires ? expires - now : 0LL);
 
     struct wsm_buf *o = call->out;
     e = wsm__reply_begin(o, EV "SubscribeResponse", env->message_id, EV_NS);

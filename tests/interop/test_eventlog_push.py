@@ -150,10 +150,10 @@ def test_events_batches_max_elements(evd, sub):
              "<wsse:Password>col-pw</wsse:Password></wsse:UsernameToken>"
              "</wst:RequestedSecurityToken></wst:RequestSecurityTokenResponse>"
              "</wst:IssuedTokens>")
-    push_subscribe(evd, sub, tag,
-                   delivery=("<w:MaxElements>3</w:MaxElements><w:MaxTime>PT1S</w:MaxTime>"
-                             f'<w:Auth Profile="{WSMAN}secprofile/http/basic"/>'),
-                   extra="<w:SendBookmarks/>", headers=token)
+    ident = push_subscribe(evd, sub, tag,
+                           delivery=("<w:MaxElements>3</w:MaxElements><w:MaxTime>PT1S</w:MaxTime>"
+                                     f'<w:Auth Profile="{WSMAN}secprofile/http/basic"/>'),
+                           extra="<w:SendBookmarks/>", headers=token)
     for i in range(7):
         evd.journal.logger(tag, "info", f"push {i}")
     assert wait_until(lambda: sum(map(len, sub.batches())) >= 7, 15), sub.msgs
@@ -169,6 +169,16 @@ def test_events_batches_max_elements(evd, sub):
         assert root.find("s:Header/w:Bookmark/BookmarkList", NSX) is not None
         assert auth == "Basic " + base64.b64encode(b"col:col-pw").decode()
     assert "col-pw" not in evd.log()
+    assert "mode=Events" in evd.log()
+    # The manager operations work on a push subscription as on a Pull one.
+    r = call(evd, EV + "GetStatus", "<e:GetStatus/>", headers=id_header(ident))
+    assert r.status == 200, r
+    r = call(evd, EV + "Unsubscribe", "<e:Unsubscribe/>", headers=id_header(ident))
+    assert r.status == 200, r
+    n = len(sub.msgs)
+    evd.journal.logger(tag, "info", "after unsubscribe")
+    time.sleep(1.5)  # MaxTime 1 s: a delivery would have come by now
+    assert len(sub.msgs) == n, sub.msgs[n:]
 
 
 def test_ack_before_advance(evd, sub):
