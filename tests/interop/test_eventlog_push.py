@@ -321,3 +321,33 @@ def test_shutdown_cuts_a_hung_delivery(evd, sub):
     assert "subscriptions=1" in d2.log(), d2.log()
     assert wait_until(lambda: len(sub.batches()) >= 2, 10), sub.msgs
     assert sub.batches()[0] == sub.batches()[1]
+
+
+def test_into_wsmds_own_collector(evd, wsmd_factory, tmp_path):
+    """wsmd's collector as the subscriber: Events batches with Basic
+    credentials are Acked by it and written to its ForwardedEvents, in order,
+    as the journal's entries (channel Application, Provider Name the tag)."""
+    from collector_helpers import Collector
+    (tmp_path / "col").mkdir()
+    col = Collector(wsmd_factory, tmp_path / "col")
+    tag = "pc" + secrets.token_hex(3)
+    token = ("<t:UsernameToken xmlns:t=\"http://docs.oasis-open.org/wss/2004/01/"
+             "oasis-200401-wss-wssecurity-secext-1.0.xsd\">"
+             f"<t:Username>{USER}</t:Username><t:Password>{PASSWORD}</t:Password>"
+             "</t:UsernameToken>")
+
+    class To:
+        url = col.base + "/wsman/subscriptions/Sec"
+    push_subscribe(evd, To, tag, headers=token, extra="<w:SendBookmarks/>",
+                   delivery=("<w:MaxElements>5</w:MaxElements><w:MaxTime>PT0.5S</w:MaxTime>"
+                             f'<w:Auth Profile="{WSMAN}secprofile/http/basic"/>'))
+    for i in range(3):
+        evd.journal.logger(tag, "err", f"to the collector {i}")
+    rows = wait_until(lambda: len(col.jsonl()) >= 3 and col.jsonl(), 15)
+    assert rows and len(rows) == 3, (rows, evd.log(), col.d.log())
+    assert [re.search(r"to the collector (\d)", r["Xml"]).group(1) for r in rows] == \
+        ["0", "1", "2"]
+    for r in rows:
+        assert r["Channel"] == "Application" and r["Subscription"] == "Sec"
+        assert f"Name='{tag}'" in r["Xml"] or f'Name="{tag}"' in r["Xml"]
+    assert wait_until(lambda: "event=eventsource-push " in evd.log(), 5)
