@@ -351,3 +351,22 @@ def test_into_wsmds_own_collector(evd, wsmd_factory, tmp_path):
         assert r["Channel"] == "Application" and r["Subscription"] == "Sec"
         assert f"Name='{tag}'" in r["Xml"] or f'Name="{tag}"' in r["Xml"]
     assert wait_until(lambda: "event=eventsource-push " in evd.log(), 5)
+
+
+def test_max_envelope_size_bounds_a_batch(evd, sub):
+    """MaxEnvelopeSize 8192 with room for 100 elements: each Events message
+    stays within 8192 bytes, and every entry still arrives, in order."""
+    tag = "pm" + secrets.token_hex(3)
+    push_subscribe(evd, sub, tag, extra="<w:SendBookmarks/>",
+                   delivery=("<w:MaxElements>100</w:MaxElements><w:MaxTime>PT0.5S</w:MaxTime>"
+                             '<w:MaxEnvelopeSize Policy="Notify">8192</w:MaxEnvelopeSize>'))
+    for i in range(12):
+        evd.journal.logger(tag, "info", f"sized {i:02d} " + "x" * 300)
+    assert wait_until(lambda: sub.events >= 12, 15), sub.msgs
+    with sub.lock:
+        raw = [b for a, b, _ in sub.msgs if a == WSMAN + "Events"]
+    assert len(raw) >= 2, [len(b) for b in raw]
+    assert all(len(b) <= 8192 for b in raw), [len(b) for b in raw]
+    got = [int(re.search(rb"sized (\d\d)", ev).group(1))
+           for b in raw for ev in b.split(b"<w:Event ")[1:]]
+    assert got == list(range(12)), got
