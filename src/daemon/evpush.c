@@ -17,11 +17,15 @@
  * subscriber that stays unreachable past ConnectionRetry's Total is sent
  * one SubscriptionEnd (DeliveryFailure) and its subscription is removed. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libxml/tree.h>
 
@@ -35,7 +39,9 @@
 #define SEP '\x1f' /* between the stored fields: never in XML text */
 
 #define THREADS 2
-#define POLL_MS 100                /* how often an idle subscription's journal is looked at */
+/* An idle subscription is woken by its reader's descriptor (the journal
+ * grew); this look is only the safety net. */
+#define POLL_MS 1000
 #define DEFAULT_MAX_ELEMENTS 1000  /* Events mode, when the Subscribe says none */
 #define DEFAULT_MAX_TIME_MS 30000  /* Windows' "Normal" MaxTime is 15 min; 30 s is kinder */
 #define DEFAULT_MAX_ENVELOPE 512000
@@ -311,8 +317,12 @@ struct pusher {
     long long first_ms;   /* when the batch's first event was read */
     long long last_ms;    /* the last message the subscriber acknowledged */
     long long due_ms;     /* the next look */
+    long long retry_ms;   /* after a failure: no look before (ConnectionRetry) */
     unsigned long failures;
     int running, gone;
+    int woken;         /* its descriptor fired while a step ran */
+    int wfd;           /* a dup of the reader's descriptor, in the epoll set; -1 */
+    uint64_t key;      /* names it in the epoll set (never a pointer) */
     struct pusher *next;
 };
 
@@ -323,6 +333,12 @@ static struct wsmd_server *server;
 static struct pusher *all;
 static pthread_t threads[THREADS];
 static int nthreads, stopping;
+/* The readers' descriptors: one thread waits on them and makes their
+ * subscription due when the journal grows. */
+static int ep = -1;
+static pthread_t ep_thread;
+static int ep_running;
+static uint64_t next_key;
 
 static long long mono_ms(void)
 {
@@ -333,6 +349,8 @@ static long long mono_ms(void)
 
 static void pusher_free(struct pusher *p)
 {
+    if (p->wfd >= 0)
+        close(p->wfd); /* leaves the epoll set: its only reference */
     wsm_session_free(p->sess);
     wsmd__evpush_cfg_clear(&p->c);
     wsm__buf_free(&p->batch);
@@ -341,6 +359,7 @@ static void pusher_free(struct pusher *p)
 }
 
 static void *run(void *);
+static void *watch_fds(void *);
 
 /* The message in flight, for wsmd__evpush_stop to cut short: a subscriber
  * that does not answer must not hold a shutdown for the send timeout. */
@@ -387,12 +406,18 @@ void wsmd__evpush_watch(const struct wsmd_evs *s)
     p->send_bookmarks = s->send_bookmarks;
     p->heartbeat_ms = s->heartbeat_ms;
     wsm__buf_init(&p->batch, 0);
+    p->wfd = -1;
     p->last_ms = p->due_ms = mono_ms();
     pthread_once(&cv_once, cv_init);
     pthread_mutex_lock(&mu);
+    p->key = ++next_key;
     p->next = all;
     all = p;
     stopping = 0;
+    if (ep < 0)
+        ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep >= 0 && !ep_running && pthread_create(&ep_thread, NULL, watch_fds, NULL) == 0)
+        ep_running = 1;
     while (nthreads < THREADS && pthread_create(&threads[nthreads], NULL, run, NULL) == 0)
         nthreads++;
     pthread_cond_broadcast(&cv);
@@ -407,18 +432,73 @@ void wsmd__evpush_stop(void)
     for (struct pusher *p = all; p; p = p->next)
         if (p->live)
             wsm__conn_abort(p->live->conn);
-    int n = nthreads;
+    int n = nthreads, epr = ep_running;
     nthreads = 0;
+    ep_running = 0;
     pthread_mutex_unlock(&mu);
     for (int i = 0; i < n; i++)
         pthread_join(threads[i], NULL);
+    if (epr)
+        pthread_join(ep_thread, NULL);
     pthread_mutex_lock(&mu);
     while (all) {
         struct pusher *x = all->next;
         pusher_free(all);
         all = x;
     }
+    if (ep >= 0)
+        close(ep);
+    ep = -1;
     pthread_mutex_unlock(&mu);
+}
+
+static void *watch_fds(void *arg)
+{
+    (void)arg;
+    struct epoll_event evs[64];
+    for (;;) {
+        pthread_mutex_lock(&mu);
+        int stop = stopping, fd = ep;
+        pthread_mutex_unlock(&mu);
+        if (stop || fd < 0)
+            break;
+        /* 200 ms: how long a shutdown waits for this thread. */
+        int n = epoll_wait(fd, evs, 64, 200);
+        if (n <= 0)
+            continue;
+        long long now = mono_ms();
+        pthread_mutex_lock(&mu);
+        for (int i = 0; i < n; i++)
+            for (struct pusher *p = all; p; p = p->next)
+                if (p->key == evs[i].data.u64) {
+                    /* One shot: armed again once its reader was read. */
+                    p->woken = 1;
+                    if (!p->running && p->due_ms > now && p->retry_ms <= now)
+                        p->due_ms = now;
+                    break;
+                }
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+    }
+    return NULL;
+}
+
+/* (Re)arms the reader's descriptor after the reader was read: level and
+ * one shot, so entries the reader has not consumed wake it again. */
+static void arm(struct pusher *p, int rfd)
+{
+    if (ep < 0 || rfd < 0)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = p->key};
+    if (p->wfd < 0) {
+        p->wfd = fcntl(rfd, F_DUPFD_CLOEXEC, 0);
+        if (p->wfd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, p->wfd, &ev) != 0) {
+            close(p->wfd);
+            p->wfd = -1;
+        }
+    } else {
+        epoll_ctl(ep, EPOLL_CTL_MOD, p->wfd, &ev);
+    }
 }
 
 /* Reads what the journal has into the batch; 0, or -1 when the
@@ -490,6 +570,9 @@ static int gather(struct pusher *p)
     }
     wsm__buf_free(&item);
     wsm__buf_free(&mark);
+    int rfd = s->r ? wsmd__evr_fd(s->r) : -1;
+    if (!p->full && p->n < p->c.max_elements)
+        arm(p, rfd); /* read to the end: wake on the next entry */
     wsmd__evs_give(s);
     return 0;
 }
@@ -624,7 +707,19 @@ static void end_subscription(struct pusher *p, struct wsm_buf *b, const char *wh
 static void step(struct pusher *p, struct wsm_buf *msg)
 {
     long long now = mono_ms();
-    if (gather(p) != 0) {
+    /* A batch that failed goes again as it was (the subscriber may have
+     * kept part of it by its bookmark): nothing is added to it. */
+    int gone;
+    if (p->failures && p->n) {
+        int busy = 0;
+        struct wsmd_evs *s = wsmd__evs_take(p->id, 0, p->owner, &busy);
+        if (s)
+            wsmd__evs_give(s);
+        gone = !s && !busy;
+    } else {
+        gone = gather(p) != 0;
+    }
+    if (gone) { /* unsubscribed or expired: the subscriber knows */
         p->gone = 1;
         return;
     }
@@ -674,6 +769,7 @@ static void step(struct pusher *p, struct wsm_buf *msg)
             p->full = 0;
         }
         p->failures = 0;
+        p->retry_ms = 0;
         p->last_ms = now;
         p->due_ms = now; /* more may be there */
         return;
@@ -700,7 +796,7 @@ static void step(struct pusher *p, struct wsm_buf *msg)
         p->gone = 1;
         return;
     }
-    p->due_ms = now + p->c.retry_ms;
+    p->due_ms = p->retry_ms = now + p->c.retry_ms;
 }
 
 static void *run(void *arg)
@@ -741,10 +837,14 @@ static void *run(void *arg)
             continue;
         }
         pick->running = 1;
+        pick->woken = 0;
         pthread_mutex_unlock(&mu);
         step(pick, &msg);
         pthread_mutex_lock(&mu);
         pick->running = 0;
+        if (pick->woken && !pick->gone && pick->retry_ms <= mono_ms()) /* the journal grew */
+            pick->due_ms = mono_ms();
+        pick->woken = 0;
     }
     pthread_mutex_unlock(&mu);
     wsm__buf_free(&msg);

@@ -190,10 +190,11 @@ def test_ack_before_advance(evd, sub):
                    delivery=("<w:MaxElements>2</w:MaxElements><w:MaxTime>PT0.3S</w:MaxTime>"
                              '<w:ConnectionRetry Total="3">PT0.3S</w:ConnectionRetry>'))
     evd.journal.logger(tag, "info", "first a")
-    evd.journal.logger(tag, "info", "first b")
+    assert wait_until(lambda: sub.batches(), 10), sub.msgs
+    evd.journal.logger(tag, "info", "first b")  # written while the batch waits to go again
     assert wait_until(lambda: len(sub.batches()) >= 2, 10), sub.msgs
     b = sub.batches()
-    assert b[0] == b[1], b  # the refused batch, again, whole
+    assert b[0] == b[1], b  # the refused batch, again, as it was
     evd.journal.logger(tag, "info", "then c")
     assert wait_until(lambda: sum(map(len, sub.batches()[1:])) >= 3, 10), sub.batches()
     flat = [e for x in sub.batches()[1:] for e in x]
