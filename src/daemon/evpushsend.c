@@ -1,0 +1,592 @@
+/* Push deliveries of the event source, the sending side: Events
+ * (batches), PushWithAck and Push (one event a message), heartbeats,
+ * ConnectionRetry and SubscriptionEnd (DSP0226 10.2.9, MS-WSMV 3.1.4.1.30;
+ * docs/internals/eventlog.md "Push deliveries").
+ *
+ * A small pool of delivery threads serves every push subscription: a
+ * thread takes the one whose next look is due, reads its journal into the
+ * batch it is building, and sends the batch when MaxElements is reached or
+ * MaxTime has passed since its first event. The subscription is taken
+ * (busy) only while its reader is read, never while a message travels:
+ * Renew, GetStatus and Unsubscribe are never held up by a slow subscriber.
+ *
+ * The bookmark moves only when the subscriber acknowledged the batch (its
+ * Ack, or for Push an HTTP 2xx): a batch that was refused or lost is sent
+ * again, as it was, after the ConnectionRetry interval, and after a restart
+ * the reader starts again after the last acknowledged bookmark. A
+ * subscriber that stays unreachable past ConnectionRetry's Total is sent
+ * one SubscriptionEnd (DeliveryFailure) and its subscription is removed. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client_internal.h"
+#include "evpush.h"
+#include "ns.h"
+
+#define WSMAN_URI "http://schemas.dmtf.org/wbem/wsman/1/wsman/"
+#define ACK_ACTION WSMAN_URI "Ack"
+#define ANON "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
+
+#define THREADS 2
+/* An idle subscription is woken by its reader's descriptor (the journal
+ * grew); this look is only the safety net. */
+#define POLL_MS 1000
+#define SEND_TIMEOUT_MS 15000
+
+/* ---- the delivery threads ----------------------------------------------- */
+
+struct pusher {
+    char id[WSM_UUID_STRLEN];
+    char owner[WSMD_MAX_USER];
+    struct wsmd_evpush_cfg c;
+    int send_bookmarks;
+    long heartbeat_ms;
+    wsm_session *sess;
+    wsm_session *live; /* the session of the message in flight (under mu) */
+    struct wsm_buf batch; /* <w:Event> elements (Events) or the one event */
+    unsigned long n;      /* events in batch */
+    char *bm;             /* the bookmark after the batch's last event */
+    int full;             /* an event waits (s->pending) that did not fit */
+    long long first_ms;   /* when the batch's first event was read */
+    long long last_ms;    /* the last message the subscriber acknowledged */
+    long long due_ms;     /* the next look */
+    long long retry_ms;   /* after a failure: no look before (ConnectionRetry) */
+    unsigned long failures;
+    int running, gone;
+    int woken;         /* its descriptor fired while a step ran */
+    int wfd;           /* a dup of the reader's descriptor, in the epoll set; -1 */
+    uint64_t key;      /* names it in the epoll set (never a pointer) */
+    struct pusher *next;
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv;
+static pthread_once_t cv_once = PTHREAD_ONCE_INIT;
+static struct wsmd_server *server;
+static struct pusher *all;
+static pthread_t threads[THREADS];
+static int nthreads, stopping;
+/* The readers' descriptors: one thread waits on them and makes their
+ * subscription due when the journal grows. */
+static int ep = -1;
+static pthread_t ep_thread;
+static int ep_running;
+static uint64_t next_key;
+
+static long long mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void pusher_free(struct pusher *p)
+{
+    if (p->wfd >= 0)
+        close(p->wfd); /* leaves the epoll set: its only reference */
+    wsm_session_free(p->sess);
+    wsmd__evpush_cfg_clear(&p->c);
+    wsm__buf_free(&p->batch);
+    free(p->bm);
+    free(p);
+}
+
+static void *run(void *);
+static void *watch_fds(void *);
+
+/* The message in flight, for wsmd__evpush_stop to cut short: a subscriber
+ * that does not answer must not hold a shutdown for the send timeout. */
+static void set_live(struct pusher *p, wsm_session *s)
+{
+    pthread_mutex_lock(&mu);
+    p->live = s;
+    int cut = stopping && s;
+    pthread_mutex_unlock(&mu);
+    if (cut)
+        wsm__conn_abort(s->conn);
+}
+
+/* The threads sleep on the monotonic clock: a clock step must not stall
+ * or hurry deliveries. */
+static void cv_init(void)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
+void wsmd__evpush_init(struct wsmd_server *srv)
+{
+    pthread_once(&cv_once, cv_init);
+    pthread_mutex_lock(&mu);
+    server = srv;
+    pthread_mutex_unlock(&mu);
+}
+
+void wsmd__evpush_watch(const struct wsmd_evs *s)
+{
+    struct pusher *p = calloc(1, sizeof(*p));
+    if (!p || !s->push || wsmd__evpush_cfg_parse(s->push, &p->c) != 0) {
+        wsmd__log("event=eventsource-push-skipped id=%s reason=\"%s\"", s->id,
+                  p ? "bad delivery" : "out of memory");
+        free(p);
+        return;
+    }
+    memcpy(p->id, s->id, sizeof(p->id));
+    memcpy(p->owner, s->owner, sizeof(p->owner));
+    p->send_bookmarks = s->send_bookmarks;
+    p->heartbeat_ms = s->heartbeat_ms;
+    wsm__buf_init(&p->batch, 0);
+    p->wfd = -1;
+    p->last_ms = p->due_ms = mono_ms();
+    pthread_once(&cv_once, cv_init);
+    pthread_mutex_lock(&mu);
+    p->key = ++next_key;
+    p->next = all;
+    all = p;
+    stopping = 0;
+    if (ep < 0)
+        ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep >= 0 && !ep_running && pthread_create(&ep_thread, NULL, watch_fds, NULL) == 0)
+        ep_running = 1;
+    while (nthreads < THREADS && pthread_create(&threads[nthreads], NULL, run, NULL) == 0)
+        nthreads++;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+void wsmd__evpush_stop(void)
+{
+    pthread_mutex_lock(&mu);
+    stopping = 1;
+    pthread_cond_broadcast(&cv);
+    for (struct pusher *p = all; p; p = p->next)
+        if (p->live)
+            wsm__conn_abort(p->live->conn);
+    int n = nthreads, epr = ep_running;
+    nthreads = 0;
+    ep_running = 0;
+    pthread_mutex_unlock(&mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(threads[i], NULL);
+    if (epr)
+        pthread_join(ep_thread, NULL);
+    pthread_mutex_lock(&mu);
+    while (all) {
+        struct pusher *x = all->next;
+        pusher_free(all);
+        all = x;
+    }
+    if (ep >= 0)
+        close(ep);
+    ep = -1;
+    pthread_mutex_unlock(&mu);
+}
+
+static void *watch_fds(void *arg)
+{
+    (void)arg;
+    struct epoll_event evs[64];
+    for (;;) {
+        pthread_mutex_lock(&mu);
+        int stop = stopping, fd = ep;
+        pthread_mutex_unlock(&mu);
+        if (stop || fd < 0)
+            break;
+        /* 200 ms: how long a shutdown waits for this thread. */
+        int n = epoll_wait(fd, evs, 64, 200);
+        if (n <= 0)
+            continue;
+        long long now = mono_ms();
+        pthread_mutex_lock(&mu);
+        for (int i = 0; i < n; i++)
+            for (struct pusher *p = all; p; p = p->next)
+                if (p->key == evs[i].data.u64) {
+                    /* One shot: armed again once its reader was read. */
+                    p->woken = 1;
+                    if (!p->running && p->due_ms > now && p->retry_ms <= now)
+                        p->due_ms = now;
+                    break;
+                }
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+    }
+    return NULL;
+}
+
+/* (Re)arms the reader's descriptor after the reader was read: level and
+ * one shot, so entries the reader has not consumed wake it again. */
+static void arm(struct pusher *p, int rfd)
+{
+    if (ep < 0 || rfd < 0)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = p->key};
+    if (p->wfd < 0) {
+        p->wfd = fcntl(rfd, F_DUPFD_CLOEXEC, 0);
+        if (p->wfd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, p->wfd, &ev) != 0) {
+            close(p->wfd);
+            p->wfd = -1;
+        }
+    } else {
+        epoll_ctl(ep, EPOLL_CTL_MOD, p->wfd, &ev);
+    }
+}
+
+/* Reads what the journal has into the batch; 0, or -1 when the
+ * subscription is gone. The subscription is taken only meanwhile. */
+static int gather(struct pusher *p)
+{
+    int busy = 0;
+    struct wsmd_evs *s = wsmd__evs_take(p->id, 0, p->owner, &busy);
+    if (!s)
+        return busy ? 0 : -1;
+    if (!s->r) {
+        struct wsmd_evreader_opts o = {
+            .query = s->q, .rendered = s->rendered, .journal_dir = server ? server->cfg.journal_dir : NULL};
+        const char *at = s->bookmark;
+        if (at) {
+            o.start = WSMD_EV_FROM_BOOKMARK;
+            o.bookmark = at;
+            o.bookmark_len = strlen(at);
+        } else {
+            o.start = s->from_oldest ? WSMD_EV_FROM_OLDEST : WSMD_EV_FROM_NOW;
+        }
+        enum wsm_err e = wsmd__evr_open(&o, &s->r);
+        if (e) {
+            wsmd__log("event=eventsource-push-error id=%s reason=\"journal: %s\"", p->id,
+                      wsm_strerror(e));
+            s->r = NULL;
+            wsmd__evs_give(s);
+            return 0;
+        }
+    }
+    /* Room for the envelope around the events and the bookmark header. */
+    size_t budget = p->c.max_envelope > 4096 + 2048 ? p->c.max_envelope - 4096 : 2048;
+    struct wsm_buf item, mark;
+    wsm__buf_init(&item, 0);
+    wsm__buf_init(&mark, 0);
+    while (p->n < p->c.max_elements && !p->full) {
+        if (!s->pending) {
+            wsm__buf_reset(&item);
+            if (wsmd__evr_next(s->r, &item) != WSM_OK)
+                break;
+            wsm__buf_reset(&mark);
+            if (wsmd__evr_bookmark(s->r, &mark) != WSM_OK)
+                break;
+            s->pending = wsm__buf_steal(&item, &s->pending_len);
+            s->pending_bm = wsm__buf_steal(&mark, NULL);
+            wsm__buf_init(&item, 0);
+            wsm__buf_init(&mark, 0);
+            if (!s->pending || !s->pending_bm)
+                break;
+        }
+        size_t wrap = p->c.mode == 0 ? 80 : 0;
+        if (p->n > 0 && p->batch.len + s->pending_len + wrap > budget) {
+            p->full = 1; /* it opens the next batch */
+            break;
+        }
+        /* One alone that is too big still goes: the subscriber said its
+         * MaxEnvelopeSize with Policy=Notify, and losing it is worse. */
+        if (p->c.mode == 0)
+            wsm__buf_puts(&p->batch, "<w:Event Action=\"" WSMAN_URI "Event\">");
+        wsm__buf_add(&p->batch, s->pending, s->pending_len);
+        if (p->c.mode == 0)
+            wsm__buf_puts(&p->batch, "</w:Event>");
+        free(p->bm);
+        p->bm = s->pending_bm;
+        free(s->pending);
+        s->pending = s->pending_bm = NULL;
+        if (p->n++ == 0)
+            p->first_ms = mono_ms();
+    }
+    wsm__buf_free(&item);
+    wsm__buf_free(&mark);
+    int rfd = s->r ? wsmd__evr_fd(s->r) : -1;
+    if (!p->full && p->n < p->c.max_elements)
+        arm(p, rfd); /* read to the end: wake on the next entry */
+    wsmd__evs_give(s);
+    return 0;
+}
+
+static enum wsm_err post(struct pusher *p, const char *to, const char *refs, struct wsm_buf *b,
+                         const char *action, const char *body, const char *bm, int ack)
+{
+    char mid[WSM_UUID_STRLEN];
+    wsm__uuid_urn(mid);
+    wsm__buf_reset(b);
+    enum wsm_err e = wsm__buf_puts(
+        b, "<s:Envelope xmlns:s=\"" WSM_NS_SOAP "\" xmlns:a=\"" WSM_NS_WSA "\" xmlns:w=\"" WSM_NS_WSMAN
+           "\" xmlns:e=\"" WSM_NS_WSEV "\"><s:Header><a:To>");
+    if (!e)
+        e = wsm__buf_xml(b, to);
+    if (!e)
+        e = wsm__buf_printf(b,
+                            "</a:To><a:Action s:mustUnderstand=\"true\">%s</a:Action>"
+                            "<a:MessageID>%s</a:MessageID><a:ReplyTo><a:Address>" ANON
+                            "</a:Address></a:ReplyTo><w:MaxEnvelopeSize>%lu</w:MaxEnvelopeSize>"
+                            "<w:OperationTimeout>PT60.000S</w:OperationTimeout>%s",
+                            action, mid, p->c.max_envelope, refs ? refs : "");
+    if (!e && bm)
+        e = wsm__buf_printf(b, "<w:Bookmark>%s</w:Bookmark>", bm);
+    if (!e && ack)
+        e = wsm__buf_puts(b, "<w:AckRequested/>");
+    if (!e)
+        e = wsm__buf_printf(b, "</s:Header><s:Body>%s</s:Body></s:Envelope>", body);
+    if (e)
+        return e;
+    wsm_session *one = NULL, *sess = p->sess;
+    if (!sess || strcmp(to, p->c.notify) != 0) {
+        struct wsm_session_opts o = {.url = to,
+                                     .auth = p->c.auth ? WSM_AUTH_BASIC : WSM_AUTH_NONE,
+                                     .user = p->c.auth ? p->c.user : NULL,
+                                     .password = p->c.auth ? p->c.password : NULL,
+                                     .timeout_ms = SEND_TIMEOUT_MS};
+        if ((e = wsm_session_new(&o, &sess)))
+            return e;
+        if (strcmp(to, p->c.notify) != 0)
+            one = sess; /* EndTo: one message, its own session */
+        else
+            p->sess = sess;
+    }
+    if (!ack) {
+        /* Push and SubscriptionEnd: no Ack is asked; a 2xx status is the
+         * subscriber's receipt (WS-Eventing's one-way messages). */
+        struct wsm_buf resp;
+        long status = 0;
+        wsm__buf_init(&resp, 0);
+        set_live(p, sess);
+        e = wsm__conn_post(sess, sess->conn, b->data, b->len, !p->c.auth, &resp, &status,
+                           sess->error, sizeof(sess->error));
+        set_live(p, NULL);
+        wsm__buf_free(&resp);
+        if (!e && (status < 200 || status > 299)) {
+            snprintf(sess->error, sizeof(sess->error), "HTTP %ld", status);
+            e = WSM_ERR_HTTP;
+        }
+        wsm_session_free(one);
+        return e;
+    }
+    struct wsm_envelope *env = NULL;
+    set_live(p, sess);
+    e = wsm__post(sess, b->data, b->len, !p->c.auth, mid, &env, NULL);
+    set_live(p, NULL);
+    /* Acknowledged: an Ack answering this message (DSP0226 10.7). */
+    if (!e && (!env->action || strcmp(env->action, ACK_ACTION) != 0)) {
+        snprintf(sess->error, sizeof(sess->error), "the reply is not an Ack");
+        e = WSM_ERR_ACTION_NOT_SUPPORTED;
+    }
+    wsm__envelope_free(env);
+    wsm_session_free(one);
+    return e;
+}
+
+/* Moves the subscription's bookmark to the acknowledged batch's end. */
+static void commit(struct pusher *p, char *bm)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        int busy = 0;
+        struct wsmd_evs *s = wsmd__evs_take(p->id, 0, p->owner, &busy);
+        if (s) {
+            unsigned long serial = wsmd__evs_hand_over(s, bm);
+            wsmd__evs_give(s);
+            wsmd__evs_commit_bookmark(p->id, serial, 1);
+            return;
+        }
+        if (!busy)
+            break;
+        struct timespec t = {0, 10 * 1000000};
+        nanosleep(&t, NULL);
+    }
+    free(bm);
+}
+
+static void end_subscription(struct pusher *p, struct wsm_buf *b, const char *why)
+{
+    const char *to = p->c.end_to ? p->c.end_to : p->c.notify;
+    const char *refs = p->c.end_to ? p->c.end_refs : p->c.notify_refs;
+    struct wsm_buf body;
+    wsm__buf_init(&body, 0);
+    wsm__buf_printf(&body,
+                    "<e:SubscriptionEnd><e:SubscriptionManager><a:Address>" ANON
+                    "</a:Address><a:ReferenceParameters><w:ResourceURI>" WSMD_EVENTLOG_URI
+                    "</w:ResourceURI><e:Identifier>%s</e:Identifier></a:ReferenceParameters>"
+                    "</e:SubscriptionManager><e:Status>" WSM_NS_WSEV "/DeliveryFailure</e:Status>"
+                    "<e:Reason xml:lang=\"en-US\">%s</e:Reason></e:SubscriptionEnd>",
+                    p->id, why);
+    enum wsm_err e = body.data ? post(p, to, refs, b, WSM_NS_WSEV "/SubscriptionEnd", body.data,
+                                      NULL, 0)
+                               : WSM_ERR_NOMEM;
+    wsm__buf_free(&body);
+    wsmd__log("event=eventsource-push-end id=%s owner=%s status=DeliveryFailure sent=%s", p->id,
+              p->owner, e ? "no" : "yes");
+    struct wsmd_evs *s = NULL;
+    for (int tries = 0; tries < 200 && !s; tries++) {
+        int busy = 0;
+        s = wsmd__evs_take(p->id, 0, p->owner, &busy);
+        if (!s && !busy)
+            break;
+        if (!s) {
+            struct timespec t = {0, 10 * 1000000};
+            nanosleep(&t, NULL);
+        }
+    }
+    if (s)
+        wsmd__evs_remove(s);
+}
+
+/* One look at a subscription: the due time of the next. */
+static void step(struct pusher *p, struct wsm_buf *msg)
+{
+    long long now = mono_ms();
+    /* A batch that failed goes again as it was (the subscriber may have
+     * kept part of it by its bookmark): nothing is added to it. */
+    int gone;
+    if (p->failures && p->n) {
+        int busy = 0;
+        struct wsmd_evs *s = wsmd__evs_take(p->id, 0, p->owner, &busy);
+        if (s)
+            wsmd__evs_give(s);
+        gone = !s && !busy;
+    } else {
+        gone = gather(p) != 0;
+    }
+    if (gone) { /* unsubscribed or expired: the subscriber knows */
+        p->gone = 1;
+        return;
+    }
+    int send = p->n && (p->n >= p->c.max_elements || p->full ||
+                        now - p->first_ms >= p->c.max_time_ms);
+    int beat = !p->n && p->heartbeat_ms && now - p->last_ms >= p->heartbeat_ms;
+    if (!send && !beat) {
+        long long due = now + POLL_MS;
+        if (p->n && p->first_ms + p->c.max_time_ms < due)
+            due = p->first_ms + p->c.max_time_ms;
+        if (!p->n && p->heartbeat_ms && p->last_ms + p->heartbeat_ms < due)
+            due = p->last_ms + p->heartbeat_ms;
+        p->due_ms = due;
+        return;
+    }
+    enum wsm_err e;
+    const char *mode = p->c.mode == 0 ? "Events" : p->c.mode == 1 ? "PushWithAck" : "Push";
+    if (beat) {
+        e = post(p, p->c.notify, p->c.notify_refs, msg, WSMAN_URI "Heartbeat", "", NULL,
+                 p->c.mode != 2);
+    } else {
+        struct wsm_buf body;
+        wsm__buf_init(&body, 0);
+        if (p->c.mode == 0)
+            e = wsm__buf_puts(&body, "<w:Events>");
+        else
+            e = WSM_OK;
+        if (!e)
+            e = wsm__buf_add(&body, p->batch.data, p->batch.len);
+        if (!e && p->c.mode == 0)
+            e = wsm__buf_puts(&body, "</w:Events>");
+        if (!e)
+            e = post(p, p->c.notify, p->c.notify_refs, msg,
+                     p->c.mode == 0 ? WSMAN_URI "Events" : WSMAN_URI "Event", body.data,
+                     p->send_bookmarks ? p->bm : NULL, p->c.mode != 2);
+        wsm__buf_free(&body);
+    }
+    now = mono_ms();
+    if (!e) {
+        if (!beat) {
+            commit(p, p->bm); /* logged after: the line says the bookmark moved */
+            wsmd__log("event=eventsource-push id=%s mode=%s events=%lu bytes=%zu", p->id, mode,
+                      p->n, p->batch.len);
+            p->bm = NULL;
+            wsm__buf_reset(&p->batch);
+            p->n = 0;
+            p->full = 0;
+        }
+        p->failures = 0;
+        p->retry_ms = 0;
+        p->last_ms = now;
+        p->due_ms = now; /* more may be there */
+        return;
+    }
+    pthread_mutex_lock(&mu);
+    int stop = stopping;
+    pthread_mutex_unlock(&mu);
+    if (stop)
+        return; /* cut short by the shutdown: not the subscriber's failure */
+    p->failures++;
+    const char *why = p->sess ? wsm_session_error(p->sess) : wsm_strerror(e);
+    char reason[160];
+    snprintf(reason, sizeof(reason), "%s", why && *why ? why : wsm_strerror(e));
+    for (char *c = reason; *c; c++)
+        if (*c == '"' || *c == '<' || *c == '&' || (unsigned char)*c < 0x20)
+            *c = '\'';
+    wsmd__log("event=eventsource-push-failed id=%s mode=%s %s=%lu failures=%lu reason=\"%s\"",
+              p->id, mode, beat ? "heartbeat" : "events", beat ? 0ul : p->n, p->failures, reason);
+    /* The session's connection may be half dead: a new one next time. */
+    wsm_session_free(p->sess);
+    p->sess = NULL;
+    if (p->failures > p->c.retry_total) {
+        end_subscription(p, msg, "The subscriber could not be reached (ConnectionRetry).");
+        p->gone = 1;
+        return;
+    }
+    p->due_ms = p->retry_ms = now + p->c.retry_ms;
+}
+
+static void *run(void *arg)
+{
+    (void)arg;
+    struct wsm_buf msg;
+    wsm__buf_init(&msg, 0);
+    pthread_mutex_lock(&mu);
+    while (!stopping) {
+        long long now = mono_ms(), next = now + 1000;
+        struct pusher *pick = NULL;
+        for (struct pusher **pp = &all; *pp;) {
+            struct pusher *p = *pp;
+            if (p->gone && !p->running) {
+                *pp = p->next;
+                pusher_free(p);
+                continue;
+            }
+            if (!p->running && !p->gone) {
+                if (p->due_ms <= now && (!pick || p->due_ms < pick->due_ms))
+                    pick = p;
+                else if (p->due_ms < next)
+                    next = p->due_ms;
+            }
+            pp = &p->next;
+        }
+        if (!pick) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            long long wait = next - now;
+            t.tv_sec += wait / 1000;
+            t.tv_nsec += (wait % 1000) * 1000000;
+            if (t.tv_nsec >= 1000000000) {
+                t.tv_sec++;
+                t.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&cv, &mu, &t);
+            continue;
+        }
+        pick->running = 1;
+        pick->woken = 0;
+        pthread_mutex_unlock(&mu);
+        step(pick, &msg);
+        pthread_mutex_lock(&mu);
+        pick->running = 0;
+        if (pick->woken && !pick->gone && pick->retry_ms <= mono_ms()) /* the journal grew */
+            pick->due_ms = mono_ms();
+        pick->woken = 0;
+    }
+    pthread_mutex_unlock(&mu);
+    wsm__buf_free(&msg);
+    return NULL;
+}
