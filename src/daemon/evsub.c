@@ -402,6 +402,13 @@ static struct wsmd_evs *take_by_id(struct wsmd_call *call, enum wsm_err *e, enum
     int busy = 0;
     const char *id = identifier(call);
     struct wsmd_evs *s = id ? wsmd__evs_take(id, 0, who(call), &busy) : NULL;
+    /* A push subscription is held for a moment while a delivery thread
+     * reads its journal (evpushsend.c): worth a short wait, not a fault. */
+    for (int i = 0; !s && busy && i < 50; i++) {
+        struct timespec t = {0, 2 * 1000000};
+        nanosleep(&t, NULL);
+        s = wsmd__evs_take(id, 0, who(call), &busy);
+    }
     if (!s)
         *e = busy ? say(call, WSM_ERR_QUOTA,
                         "A Pull on this subscription is in progress: try again.%s", NULL)

@@ -838,7 +838,13 @@ static void test_push_delivery(void **state)
         WSM_OK);
     assert_null(strstr(reply(f), "EnumerationContext"));
     int busy = 0;
-    struct wsmd_evs *s = wsmd__evs_take(f->id, 0, "alice", &busy);
+    struct wsmd_evs *s = NULL;
+    /* A delivery thread may hold it for a moment (reading its journal). */
+    for (int i = 0; i < 500 && !s; i++) {
+        s = wsmd__evs_take(f->id, 0, "alice", &busy);
+        if (!s)
+            usleep(2000);
+    }
     assert_non_null(s);
     assert_non_null(s->push);
     struct wsmd_evpush_cfg c;
