@@ -47,9 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char why[256];
     struct wsmd_evq *q = NULL;
     /* Odd sizes with IgnoreChannelError. */
-    enum wsm_err e = wsmd__evq_compile_ex((const char *)data, size,
-                                          size % 2 ? WSMD_EVQ_IGNORE_CHANNEL_ERROR : 0, &q, why,
-                                          sizeof(why));
+    enum wsm_err e =
+        wsmd__evq_compile_ex((const char *)data, size, size % 2 ? WSMD_EVQ_IGNORE_CHANNEL_ERROR : 0,
+                             &q, why, sizeof(why));
     check((e == WSM_OK) == (q != NULL));
     check(e == WSM_OK || e == WSM_ERR_NOMEM || why[0] != '\0');
     struct {

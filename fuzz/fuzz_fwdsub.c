@@ -46,8 +46,8 @@ static void check_sub(const struct wsmd_fwdsub *s)
         struct wsm_buf b;
         char msgid[64];
         wsm__buf_init(&b, 0);
-        if (wsmd__fwd_delivery_msg(&b, s, kinds[k], EVENTS, sizeof(EVENTS) - 1,
-                                   "<BookmarkList/>", msgid) != WSM_OK)
+        if (wsmd__fwd_delivery_msg(&b, s, kinds[k], EVENTS, sizeof(EVENTS) - 1, "<BookmarkList/>",
+                                   msgid) != WSM_OK)
             abort();
         check_xml(&b);
         if (k == 0) {

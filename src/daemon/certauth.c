@@ -29,7 +29,6 @@
 #include "thumbprint.h"
 #include "certauth_priv.h"
 
-
 /* ---- requests ---------------------------------------------------------------- */
 
 int wsmd__certauth_is_scheme(const char *authz)

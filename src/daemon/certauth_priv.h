@@ -53,12 +53,12 @@ struct wsmd_certauth {
     atomic_size_t any; /* nverdicts, read without the lock */
 };
 
-
 typedef int (*name_fn)(void *arg, const char *name, size_t len);
 
 int wsmd__cert_crt_names(gnutls_x509_crt_t crt, name_fn fn, void *arg);
 /* pem: the CA bundle already read (a change of the mappings in the
  * unprivileged network process, which may not read the file), or NULL. */
-enum wsm_err wsmd__certauth_make(const struct wsmd_config *cfg, int is_root, const char *pem, struct wsmd_certauth **out);
+enum wsm_err wsmd__certauth_make(const struct wsmd_config *cfg, int is_root, const char *pem,
+                                 struct wsmd_certauth **out);
 
 #endif

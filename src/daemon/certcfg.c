@@ -23,7 +23,6 @@
 #include "thumbprint.h"
 #include "certauth_priv.h"
 
-
 /* ---- configuration -------------------------------------------------------- */
 
 const char *wsmd__certauth_ca_pem(const struct wsmd_certauth *ca)
@@ -91,7 +90,7 @@ out:
 /* pem: the CA bundle already read (a change of the mappings in the
  * unprivileged network process, which may not read the file), or NULL. */
 enum wsm_err wsmd__certauth_make(const struct wsmd_config *cfg, int is_root, const char *pem,
-                         struct wsmd_certauth **out)
+                                 struct wsmd_certauth **out)
 {
     *out = NULL;
     if (!cfg->client_ca_path) {
@@ -258,7 +257,6 @@ enum wsm_err wsmd__certauth_new(const struct wsmd_config *cfg, int is_root,
     return wsmd__certauth_make(cfg, is_root, NULL, out);
 }
 
-
 enum wsm_err wsmd__certauth_replace_maps(struct wsmd_certauth *ca, const struct wsmd_config *cfg)
 {
     struct wsmd_certauth *tmp = NULL;
@@ -296,4 +294,3 @@ enum wsm_err wsmd__certauth_check_maps(const struct wsmd_certauth *ca,
     wsmd__certauth_free(tmp);
     return e;
 }
-

@@ -23,7 +23,6 @@
 #include "thumbprint.h"
 #include "certauth_priv.h"
 
-
 /* ---- CertMapping lines ---------------------------------------------------- */
 
 static enum wsm_err fail(char *why, size_t n, const char *msg)
@@ -250,4 +249,3 @@ int wsmd__cert_names(const unsigned char *der, size_t len, name_fn fn, void *arg
     gnutls_x509_crt_deinit(crt);
     return r;
 }
-

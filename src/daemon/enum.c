@@ -54,15 +54,15 @@ struct ectx {
     /* Association results: further classes to iterate after cls. */
     const struct cim_class *more[8];
     size_t nmore, imore;
-    int assoc_empty; /* an association filter that matched nothing */
+    int assoc_empty;               /* an association filter that matched nothing */
     const struct cim_class *first; /* the class the sequence began with */
     /* AssociationInstances: the object's reference (its EPR's content),
      * and for each class of more[] the association that leads to it and
      * whether the object is its left side. */
     char *assoc_src;
     unsigned char assoc_of[8], src_left[8];
-    long estimate;                 /* TotalItemsCountEstimate; -2 not counted yet */
-    char *pending;   /* an item produced but not sent: it did not fit */
+    long estimate; /* TotalItemsCountEstimate; -2 not counted yet */
+    char *pending; /* an item produced but not sent: it did not fit */
     size_t pending_len;
     int done;
     int busy;
@@ -690,8 +690,8 @@ static enum wsm_err add_estimate(struct wsmd_call *call, struct ectx *c)
         else if (c->assoc_empty)
             c->estimate = 0;
         else if (c->nmore)
-            c->estimate = wsmd__enum_estimate(c->more, c->nmore, &c->cctx, c->wql, c->sel,
-                                              c->nsel, &e);
+            c->estimate =
+                wsmd__enum_estimate(c->more, c->nmore, &c->cctx, c->wql, c->sel, c->nsel, &e);
         else
             c->estimate = wsmd__enum_estimate(&c->first, 1, &c->cctx, c->wql, c->sel, c->nsel, &e);
         if (e) {

@@ -68,8 +68,8 @@ enum wsm_err wsmd__reply_add_estimate(struct wsm_buf *out, long count)
     /* Unknown (a sequence that is not a CIM class): nil, as DSP0226 has it. */
     if (count < 0)
         return wsm__buf_puts(out, "<w:TotalItemsCountEstimate xsi:nil=\"true\"/>" BODY_OPEN);
-    return wsm__buf_printf(out, "<w:TotalItemsCountEstimate>%ld</w:TotalItemsCountEstimate>" BODY_OPEN,
-                           count);
+    return wsm__buf_printf(
+        out, "<w:TotalItemsCountEstimate>%ld</w:TotalItemsCountEstimate>" BODY_OPEN, count);
 }
 
 enum wsm_err wsmd__enum_polymorphism(struct wsm_arena *a, xmlNodePtr enumerate)
@@ -114,9 +114,8 @@ enum wsm_err wsmd__epr_inner(struct wsm_buf *o, const struct cim_instance *inst,
 /* The association object: its two references, in the order of the
  * class (the left role first), each an EndpointReference's content as
  * DSP0227 writes a reference property. */
-enum wsm_err wsmd__write_assoc_instance(struct wsm_buf *o, const char *assoc,
-                                        const char *lrole, const char *left,
-                                        const char *rrole, const char *right)
+enum wsm_err wsmd__write_assoc_instance(struct wsm_buf *o, const char *assoc, const char *lrole,
+                                        const char *left, const char *rrole, const char *right)
 {
     return wsm__buf_printf(o,
                            "<p:%s xmlns:p=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/%s\">"

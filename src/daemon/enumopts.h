@@ -28,8 +28,7 @@ enum wsm_err wsmd__epr_inner(struct wsm_buf *o, const struct cim_instance *inst,
                              const char *uri_prefix);
 /* An instance of the association class assoc (DMTF schema) whose
  * references are left and right (from wsmd__epr_inner). */
-enum wsm_err wsmd__write_assoc_instance(struct wsm_buf *o, const char *assoc,
-                                        const char *lrole, const char *left,
-                                        const char *rrole, const char *right);
+enum wsm_err wsmd__write_assoc_instance(struct wsm_buf *o, const char *assoc, const char *lrole,
+                                        const char *left, const char *rrole, const char *right);
 
 #endif

@@ -104,13 +104,14 @@ static int has_sep(const char *s)
 enum wsm_err wsmd__evpush_parse(struct wsmd_call *call, const char *mode, xmlNodePtr d,
                                 struct wsmd_evs *s)
 {
-    struct wsmd_evpush_cfg c = {
-        .mode = !strcmp(mode, WSMD_EV_MODE_EVENTS) ? 0 : !strcmp(mode, WSMD_EV_MODE_PUSHACK) ? 1 : 2,
-        .max_elements = DEFAULT_MAX_ELEMENTS,
-        .max_time_ms = DEFAULT_MAX_TIME_MS,
-        .max_envelope = DEFAULT_MAX_ENVELOPE,
-        .retry_total = DEFAULT_RETRY_TOTAL,
-        .retry_ms = DEFAULT_RETRY_MS};
+    struct wsmd_evpush_cfg c = {.mode = !strcmp(mode, WSMD_EV_MODE_EVENTS)    ? 0
+                                        : !strcmp(mode, WSMD_EV_MODE_PUSHACK) ? 1
+                                                                              : 2,
+                                .max_elements = DEFAULT_MAX_ELEMENTS,
+                                .max_time_ms = DEFAULT_MAX_TIME_MS,
+                                .max_envelope = DEFAULT_MAX_ENVELOPE,
+                                .retry_total = DEFAULT_RETRY_TOTAL,
+                                .retry_ms = DEFAULT_RETRY_MS};
     xmlNodePtr nt = wsm__xml_child(d, WSM_NS_WSEV, "NotifyTo");
     xmlNodePtr addr = wsm__xml_child(nt, WSM_NS_WSA, "Address");
     const char *url = addr ? wsm__xml_text(&call->env->arena, addr, 1) : NULL;
@@ -123,7 +124,8 @@ enum wsm_err wsmd__evpush_parse(struct wsmd_call *call, const char *mode, xmlNod
         return say(call, WSM_ERR_INVALID_OPTIONS, "MaxElements is not a count from 1 to 10000.");
     if (c.mode != 0)
         c.max_elements = 1; /* one event a message */
-    if ((n = wsm__xml_child(d, WSM_NS_WSMAN, "MaxTime")) && !positive_duration(call, n, &c.max_time_ms))
+    if ((n = wsm__xml_child(d, WSM_NS_WSMAN, "MaxTime")) &&
+        !positive_duration(call, n, &c.max_time_ms))
         return say(call, WSM_ERR_INVALID_OPTIONS, "MaxTime is not a positive duration.");
     if ((n = wsm__xml_child(d, WSM_NS_WSMAN, "MaxEnvelopeSize")) &&
         (!count_of(call, n, 64ul << 20, &c.max_envelope) || c.max_envelope < 8192))
@@ -270,4 +272,3 @@ int wsmd__evpush_cfg_parse(const char *text, struct wsmd_evpush_cfg *c)
     }
     return 0;
 }
-

@@ -49,7 +49,7 @@ struct pusher {
     int send_bookmarks;
     long heartbeat_ms;
     wsm_session *sess;
-    wsm_session *live; /* the session of the message in flight (under mu) */
+    wsm_session *live;    /* the session of the message in flight (under mu) */
     struct wsm_buf batch; /* <w:Event> elements (Events) or the one event */
     unsigned long n;      /* events in batch */
     char *bm;             /* the bookmark after the batch's last event */
@@ -60,9 +60,9 @@ struct pusher {
     long long retry_ms;   /* after a failure: no look before (ConnectionRetry) */
     unsigned long failures;
     int running, gone;
-    int woken;         /* its descriptor fired while a step ran */
-    int wfd;           /* a dup of the reader's descriptor, in the epoll set; -1 */
-    uint64_t key;      /* names it in the epoll set (never a pointer) */
+    int woken;    /* its descriptor fired while a step ran */
+    int wfd;      /* a dup of the reader's descriptor, in the epoll set; -1 */
+    uint64_t key; /* names it in the epoll set (never a pointer) */
     struct pusher *next;
 };
 
@@ -250,8 +250,9 @@ static int gather(struct pusher *p)
     if (!s)
         return busy ? 0 : -1;
     if (!s->r) {
-        struct wsmd_evreader_opts o = {
-            .query = s->q, .rendered = s->rendered, .journal_dir = server ? server->cfg.journal_dir : NULL};
+        struct wsmd_evreader_opts o = {.query = s->q,
+                                       .rendered = s->rendered,
+                                       .journal_dir = server ? server->cfg.journal_dir : NULL};
         const char *at = s->bookmark;
         if (at) {
             o.start = WSMD_EV_FROM_BOOKMARK;
@@ -323,9 +324,9 @@ static enum wsm_err post(struct pusher *p, const char *to, const char *refs, str
     char mid[WSM_UUID_STRLEN];
     wsm__uuid_urn(mid);
     wsm__buf_reset(b);
-    enum wsm_err e = wsm__buf_puts(
-        b, "<s:Envelope xmlns:s=\"" WSM_NS_SOAP "\" xmlns:a=\"" WSM_NS_WSA "\" xmlns:w=\"" WSM_NS_WSMAN
-           "\" xmlns:e=\"" WSM_NS_WSEV "\"><s:Header><a:To>");
+    enum wsm_err e = wsm__buf_puts(b, "<s:Envelope xmlns:s=\"" WSM_NS_SOAP
+                                      "\" xmlns:a=\"" WSM_NS_WSA "\" xmlns:w=\"" WSM_NS_WSMAN
+                                      "\" xmlns:e=\"" WSM_NS_WSEV "\"><s:Header><a:To>");
     if (!e)
         e = wsm__buf_xml(b, to);
     if (!e)
@@ -422,9 +423,9 @@ static void end_subscription(struct pusher *p, struct wsm_buf *b, const char *wh
                     "</e:SubscriptionManager><e:Status>" WSM_NS_WSEV "/DeliveryFailure</e:Status>"
                     "<e:Reason xml:lang=\"en-US\">%s</e:Reason></e:SubscriptionEnd>",
                     p->id, why);
-    enum wsm_err e = body.data ? post(p, to, refs, b, WSM_NS_WSEV "/SubscriptionEnd", body.data,
-                                      NULL, 0)
-                               : WSM_ERR_NOMEM;
+    enum wsm_err e = body.data
+                         ? post(p, to, refs, b, WSM_NS_WSEV "/SubscriptionEnd", body.data, NULL, 0)
+                         : WSM_ERR_NOMEM;
     wsm__buf_free(&body);
     wsmd__log("event=eventsource-push-end id=%s owner=%s status=DeliveryFailure sent=%s", p->id,
               p->owner, e ? "no" : "yes");
@@ -463,8 +464,8 @@ static void step(struct pusher *p, struct wsm_buf *msg)
         p->gone = 1;
         return;
     }
-    int send = p->n && (p->n >= p->c.max_elements || p->full ||
-                        now - p->first_ms >= p->c.max_time_ms);
+    int send =
+        p->n && (p->n >= p->c.max_elements || p->full || now - p->first_ms >= p->c.max_time_ms);
     int beat = !p->n && p->heartbeat_ms && now - p->last_ms >= p->heartbeat_ms;
     if (!send && !beat) {
         long long due = now + POLL_MS;

@@ -245,7 +245,7 @@ static enum wsm_err read_filter(struct wsmd_call *call, xmlNodePtr sub, struct w
                    why[0] ? why : "invalid query");
     if (!(s->query = strndup(text, len)))
         return WSM_ERR_NOMEM;
-    if (why[0]) { /* a channel ignored: said once, as a notice */
+    if (why[0]) {                    /* a channel ignored: said once, as a notice */
         for (char *c = why; *c; c++) /* the channel's name is the client's */
             if (*c == '"' || (unsigned char)*c < 0x20 || *c == 0x7f)
                 *c = '\'';
@@ -373,7 +373,10 @@ enum wsm_err wsmd__evsub_subscribe(struct wsmd_call *call)
         return say(call, e,
                    "The subscription cannot be stored durably (StateDir): see wsmd's log.%s", NULL);
     wsmd__log("event=eventsource-subscribe id=%s user=%s mode=%s expires_ms=%lld", id, who(call),
-              !push ? "Pull" : pushmode == '0' ? "Events" : pushmode == '1' ? "PushWithAck" : "Push",
+              !push             ? "Pull"
+              : pushmode == '0' ? "Events"
+              : pushmode == '1' ? "PushWithAck"
+                                : "Push",
               expires ? expires - now : 0LL);
 
     struct wsm_buf *o = call->out;

@@ -77,7 +77,7 @@ struct wsmd_config {
     /* MaxSubscriptionsPerUser: event log subscriptions of one user
      * (docs/internals/eventlog.md); 0: 100. */
     unsigned max_subscriptions_per_user;
-    long enum_timeout_ms;            /* EnumerationTimeoutms; 0: 240000 */
+    long enum_timeout_ms; /* EnumerationTimeoutms; 0: 240000 */
     /* MaxEnumerationMemoryPerUserKB, MaxEnumerationMemoryKB: what
      * enumeration contexts may hold (enum.c); 0: 16384, 131072. */
     unsigned long enum_budget_user_kb;

@@ -34,18 +34,18 @@
 
 struct fsub {
     struct wsmd_fwdsub s;
-    int seen;            /* in the last Enumerate */
-    wsm_session *sess;   /* to NotifyTo */
+    int seen;          /* in the last Enumerate */
+    wsm_session *sess; /* to NotifyTo */
     struct wsmd_evq *q;
     struct wsmd_evreader *r;
     char state_name[40]; /* its bookmark file */
     struct wsm_buf cur;  /* events read, not yet in a batch */
     size_t ncur;
-    long long first_ms;  /* when cur got its first event */
+    long long first_ms; /* when cur got its first event */
     /* The batch in flight: sent until Acked. */
     struct wsm_buf body; /* encoded for the wire; len 0: none */
     char msgid[64];
-    char *bookmark;      /* the position after it */
+    char *bookmark; /* the position after it */
     size_t nbatch;
     int heartbeat;
     long long retry_ms, backoff_ms;
@@ -64,8 +64,6 @@ struct fwd_run {
     long long next_enum_ms;
     long long enum_backoff_ms;
 };
-
-
 
 /* ---- one subscription --------------------------------------------------- */
 
@@ -116,9 +114,8 @@ static struct fsub *fsub_open(struct fwd_run *run, struct wsmd_fwdsub *s)
      * new events only. */
     char *mine = wsmd__fwd_state_load(fw->cfg, f->state_name);
     const char *from = "now";
-    struct wsmd_evreader_opts o = {.query = f->q,
-                                   .rendered = f->s.rendered,
-                                   .journal_dir = fw->srv->cfg.journal_dir};
+    struct wsmd_evreader_opts o = {
+        .query = f->q, .rendered = f->s.rendered, .journal_dir = fw->srv->cfg.journal_dir};
     e = WSM_ERR_INVALID_ARG;
     if (mine) {
         o.start = WSMD_EV_FROM_BOOKMARK;
@@ -146,9 +143,9 @@ static struct fsub *fsub_open(struct fwd_run *run, struct wsmd_fwdsub *s)
     if (!e && !(f->sess = wsmd__fwd_session(fw, f->s.notify_to, err, sizeof(err))))
         e = WSM_ERR_INVALID_ARG;
     if (!e)
-        e = wsm__session_set_body_format(
-            f->sess, f->s.utf16 ? "application/soap+xml;charset=UTF-16" : NULL,
-            f->s.sldc ? "Content-Encoding: SLDC\r\n" : NULL);
+        e = wsm__session_set_body_format(f->sess,
+                                         f->s.utf16 ? "application/soap+xml;charset=UTF-16" : NULL,
+                                         f->s.sldc ? "Content-Encoding: SLDC\r\n" : NULL);
     if (e) {
         wsmd__log("event=forwarder-subscription-refused collector=\"%s\" subscription=\"%s\" "
                   "reason=\"%s\"",
@@ -387,8 +384,9 @@ static void enumerate(struct fwd_run *run)
         run->subs[i] = run->subs[--run->nsubs];
     }
     wsmd__fwdsub_free(v, n);
-    wsmd__logp(WSMD_LOG_DEBUG, "event=forwarder-enumerated collector=\"%s\" subscriptions=%zu "
-                               "skipped=%zu",
+    wsmd__logp(WSMD_LOG_DEBUG,
+               "event=forwarder-enumerated collector=\"%s\" subscriptions=%zu "
+               "skipped=%zu",
                run->t->url, run->nsubs, skipped);
 }
 
@@ -441,7 +439,8 @@ enum wsm_err wsmd__fwd_start(struct wsmd_server *srv)
     fw->cfg = c;
     fw->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int bad = fw->wake < 0 || wsmd__fwd_own_copy(c->fd[FWD_KEYTAB], fw->keytab) ||
-              wsmd__fwd_own_copy(c->fd[FWD_CERT], fw->cert) || wsmd__fwd_own_copy(c->fd[FWD_KEY], fw->key) ||
+              wsmd__fwd_own_copy(c->fd[FWD_CERT], fw->cert) ||
+              wsmd__fwd_own_copy(c->fd[FWD_KEY], fw->key) ||
               wsmd__fwd_own_copy(c->fd[FWD_CA], fw->ca) ||
               (c->fd[FWD_CREDS] >= 0 && wsmd__fwd_read_basic(fw, c->fd[FWD_CREDS]));
     if (bad) {
@@ -466,7 +465,9 @@ enum wsm_err wsmd__fwd_start(struct wsmd_server *srv)
             r->started = 1;
         wsmd__log("event=forwarder-start collector=\"%s\" refresh=%u auth=%s", r->t->url,
                   r->t->refresh_s,
-                  fw->user[0] ? "basic" : fw->cert[0] ? "certificate" : "kerberos");
+                  fw->user[0]   ? "basic"
+                  : fw->cert[0] ? "certificate"
+                                : "kerberos");
     }
     return WSM_OK;
 }

@@ -18,7 +18,8 @@
 #include "buf.h"
 #include "wsm/wsm.h"
 
-#define WSMD_FWD_RESOURCE "http://schemas.microsoft.com/wbem/wsman/1/SubscriptionManager/Subscription"
+#define WSMD_FWD_RESOURCE                                                                          \
+    "http://schemas.microsoft.com/wbem/wsman/1/SubscriptionManager/Subscription"
 #define WSMD_FWD_EVENTS_MODE "http://schemas.dmtf.org/wbem/wsman/1/wsman/Events"
 #define WSMD_FWD_EARLIEST "http://schemas.dmtf.org/wbem/wsman/1/wsman/bookmark/earliest"
 
@@ -31,18 +32,18 @@ struct wsmd_fwdsub {
     char *notify_ref; /* its reference properties/parameters, as SOAP headers */
     char *end_to;     /* EndTo's address (SubscriptionEnd), else notify_to */
     char *end_ref;
-    char *query;          /* the w:Filter's QueryList, serialized */
-    char *bookmark;       /* the w:Bookmark's BookmarkList, serialized */
-    int from_earliest;    /* w:Bookmark .../bookmark/earliest, or ReadExistingEvents */
-    int rendered;         /* ContentFormat RenderedText (the default) */
-    int sldc;             /* option Compression = SLDC */
-    int utf16;            /* w:ContentEncoding UTF-16 */
-    int send_bookmarks;   /* e:SendBookmarks */
-    long heartbeat_ms;    /* w:Heartbeats; 0: none asked */
-    long max_time_ms;     /* w:MaxTime; 0: none asked */
-    unsigned max_elements;    /* w:MaxElements; 0: none asked */
+    char *query;                /* the w:Filter's QueryList, serialized */
+    char *bookmark;             /* the w:Bookmark's BookmarkList, serialized */
+    int from_earliest;          /* w:Bookmark .../bookmark/earliest, or ReadExistingEvents */
+    int rendered;               /* ContentFormat RenderedText (the default) */
+    int sldc;                   /* option Compression = SLDC */
+    int utf16;                  /* w:ContentEncoding UTF-16 */
+    int send_bookmarks;         /* e:SendBookmarks */
+    long heartbeat_ms;          /* w:Heartbeats; 0: none asked */
+    long max_time_ms;           /* w:MaxTime; 0: none asked */
+    unsigned max_elements;      /* w:MaxElements; 0: none asked */
     unsigned long max_envelope; /* Delivery's w:MaxEnvelopeSize; 0: none asked */
-    char *locale;         /* w:Locale xml:lang */
+    char *locale;               /* w:Locale xml:lang */
 };
 
 /* Parses a collector's Enumerate (or Pull) response: *subs gets *n

@@ -12,11 +12,11 @@ enum { FWD_KEYTAB, FWD_CERT, FWD_KEY, FWD_CREDS, FWD_CA, FWD_NFD };
 struct wsmd_fwdcfg {
     struct wsmd_fwd_target targets[FWD_MAX_TARGETS];
     size_t ntargets;
-    char *principal;     /* ForwarderPrincipal; NULL: host/<fqdn> */
-    char *path[FWD_NFD]; /* the files as configured */
-    int fd[FWD_NFD];     /* opened by root before the split; -1: none */
-    char *state_dir;     /* StateDir/forwarder */
-    int state_fd;        /* that folder, opened by root; -1 before prepare */
+    char *principal;      /* ForwarderPrincipal; NULL: host/<fqdn> */
+    char *path[FWD_NFD];  /* the files as configured */
+    int fd[FWD_NFD];      /* opened by root before the split; -1: none */
+    char *state_dir;      /* StateDir/forwarder */
+    int state_fd;         /* that folder, opened by root; -1 before prepare */
     char machine_id[256]; /* this host's FQDN (MachineID, Computer) */
 };
 
@@ -49,7 +49,8 @@ int wsmd__fwd_own_copy(int fd, char path[64]);
 /* "user:password" from the credentials file. */
 int wsmd__fwd_read_basic(struct wsmd_forwarder *fw, int fd);
 /* A libwsm session to url with the configured credentials; NULL with err set. */
-wsm_session *wsmd__fwd_session(struct wsmd_forwarder *fw, const char *url, char *err, size_t errlen);
+wsm_session *wsmd__fwd_session(struct wsmd_forwarder *fw, const char *url, char *err,
+                               size_t errlen);
 void wsmd__fwd_state_name(const char *url, const char *sub, char out[40]);
 char *wsmd__fwd_state_load(struct wsmd_fwdcfg *c, const char *name);
 int wsmd__fwd_state_store(struct wsmd_fwdcfg *c, const char *name, const char *bm);

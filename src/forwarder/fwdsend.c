@@ -21,7 +21,7 @@
     } while (0)
 
 #define ENV_OPEN                                                                                   \
-    "<s:Envelope xmlns:s=\"" WSM_NS_SOAP "\" xmlns:a=\"" WSM_NS_WSA "\" xmlns:e=\"" WSM_NS_WSEV     \
+    "<s:Envelope xmlns:s=\"" WSM_NS_SOAP "\" xmlns:a=\"" WSM_NS_WSA "\" xmlns:e=\"" WSM_NS_WSEV    \
     "\" xmlns:n=\"" WSM_NS_WSEN "\" xmlns:w=\"" WSM_NS_WSMAN "\" xmlns:p=\"" WSM_NS_MSWSMAN "\">"
 #define WSMAN_URI "http://schemas.dmtf.org/wbem/wsman/1/wsman/"
 #define MACHINE_NS "http://schemas.microsoft.com/wbem/wsman/1/machineid"
@@ -37,8 +37,8 @@ static enum wsm_err head(struct wsm_buf *b, const char *to, const char *action, 
         TRY(wsm__buf_printf(b, "<w:ResourceURI s:mustUnderstand=\"true\">%s</w:ResourceURI>",
                             rsrc));
     if (machine_id) {
-        TRY(wsm__buf_puts(b, "<m:MachineID xmlns:m=\"" MACHINE_NS
-                             "\" s:mustUnderstand=\"false\">"));
+        TRY(wsm__buf_puts(b,
+                          "<m:MachineID xmlns:m=\"" MACHINE_NS "\" s:mustUnderstand=\"false\">"));
         TRY(wsm__buf_xml(b, machine_id));
         TRY(wsm__buf_puts(b, "</m:MachineID>"));
     }

@@ -159,4 +159,3 @@ int wsmd__fwd_state_store(struct wsmd_fwdcfg *c, const char *name, const char *b
     fsync(c->state_fd);
     return 0;
 }
-

@@ -57,8 +57,8 @@ static char *text_of(const xmlNode *n)
     while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
         p++;
     size_t len = strlen(p);
-    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r' ||
-                   p[len - 1] == '\n'))
+    while (len &&
+           (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r' || p[len - 1] == '\n'))
         len--;
     char *r = strndup(p, len);
     xmlFree(c);
@@ -116,8 +116,11 @@ static int append(char **dst, size_t *len, const char *s, size_t n)
 static int append_xml(char **dst, size_t *len, const char *s)
 {
     for (; *s; s++) {
-        const char *r = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;"
-                       : *s == '"' ? "&quot;" : NULL;
+        const char *r = *s == '<'   ? "&lt;"
+                        : *s == '>' ? "&gt;"
+                        : *s == '&' ? "&amp;"
+                        : *s == '"' ? "&quot;"
+                                    : NULL;
         if (append(dst, len, r ? r : s, r ? strlen(r) : 1))
             return -1;
     }

@@ -248,9 +248,9 @@ static enum wsm_err curl_post(const wsm_session *s, struct wsm_conn *conn, const
     struct curl_slist *h = NULL;
     char ctline[300], *authz = NULL;
     snprintf(ctline, sizeof(ctline), "Content-Type: %s",
-             x->content_type  ? x->content_type
-             : s->body_type ? s->body_type
-                              : "application/soap+xml;charset=UTF-8");
+             x->content_type ? x->content_type
+             : s->body_type  ? s->body_type
+                             : "application/soap+xml;charset=UTF-8");
     enum wsm_err e = curl_add(&h, ctline);
     /* wsm__session_set_body_format's lines, one by one without CRLF. */
     for (const char *p = s->extra_headers; !e && p && *p && len;) {

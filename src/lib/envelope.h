@@ -55,7 +55,7 @@ struct wsm_envelope {
     size_t noptions;
     struct wsm_pair options[WSM_MAX_OPTIONS];
 
-    int is_identify; /* the body is wsmid:Identify */
+    int is_identify;         /* the body is wsmid:Identify */
     int want_count_estimate; /* w:RequestTotalItemsCountEstimate (Enumerate, Pull) */
 };
 

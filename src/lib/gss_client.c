@@ -239,8 +239,8 @@ static void acquire(struct wsm_gss_cred *c)
         gss_key_value_element_desc kv[2] = {{"client_keytab", c->client_keytab},
                                             {"ccache", c->ccache}};
         gss_key_value_set_desc store = {2, kv};
-        maj = wsm__gss.acquire_cred_from(&min, un, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE,
-                                         &store, &c->cred, NULL, NULL);
+        maj = wsm__gss.acquire_cred_from(&min, un, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE, &store,
+                                         &c->cred, NULL, NULL);
     } else if (un != GSS_C_NO_NAME || c->kind == WSM_GSS_SPNEGO) {
         maj = wsm__gss.acquire_cred(&min, un, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE, &c->cred,
                                     NULL, NULL);

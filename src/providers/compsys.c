@@ -107,8 +107,8 @@ static const struct cim_prop cim_cs_props[] = {
 static int console_user(const char *shortname, char *out, size_t n)
 {
     char path[512], uidtext[32];
-    if (os__kv_file_get(os__host_path(path, sizeof(path), "/run/systemd/seats/seat0"),
-                        "ACTIVE_UID", uidtext, sizeof(uidtext)) <= 0)
+    if (os__kv_file_get(os__host_path(path, sizeof(path), "/run/systemd/seats/seat0"), "ACTIVE_UID",
+                        uidtext, sizeof(uidtext)) <= 0)
         return 0;
     char *end;
     long uid = strtol(uidtext, &end, 10);

@@ -371,4 +371,3 @@ void net__fill_config(struct cim_instance *in, const struct nic *n, const struct
             cim_set_strv(in, "DNSServerSearchOrder", (const char *const *)s->ns, s->nns);
     }
 }
-

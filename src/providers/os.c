@@ -672,6 +672,6 @@ void os__one_close(void *it)
 /* ---- the family ------------------------------------------------------ */
 
 const struct cim_class *const cim_family_os[] = {
-    &os__win32_os,  &os__cim_os,  &os__win32_cs,   &os__cim_cs,       &os__win32_cpu, &os__cim_cpu,
+    &os__win32_os,  &os__cim_os,  &os__win32_cs,   &os__cim_cs,   &os__win32_cpu, &os__cim_cpu,
     &os__win32_mem, &os__cim_mem, &os__win32_bios, &os__cim_bios, NULL,
 };

@@ -324,12 +324,11 @@ static void fill_os(struct cim_instance *i)
             os__set_str(i, "BuildType", buf);
         os__set_str(i, "OSArchitecture", os__machine_is_64(u.machine) ? "64-bit" : "32-bit");
     }
-    if (os__os_release("VENDOR_NAME", buf, sizeof(buf)) ||
-        os__os_release("NAME", buf, sizeof(buf)))
+    if (os__os_release("VENDOR_NAME", buf, sizeof(buf)) || os__os_release("NAME", buf, sizeof(buf)))
         os__set_str(i, "Manufacturer", buf);
     if (wmi) {
-        if (os__read_small(os__host_path(path, sizeof(path), "/etc/machine-id"), buf,
-                           sizeof(buf)) > 0)
+        if (os__read_small(os__host_path(path, sizeof(path), "/etc/machine-id"), buf, sizeof(buf)) >
+            0)
             os__set_str(i, "SerialNumber", buf);
         /* Windows' computer description; hostnamectl's pretty name here. */
         if (os__kv_file_get(os__host_path(path, sizeof(path), "/etc/machine-info"),
@@ -423,7 +422,6 @@ static enum wsm_err os_next(void *it, struct cim_instance *inst)
     fill_os(inst);
     return WSM_OK;
 }
-
 
 /* ---- Put: Description ------------------------------------------------ */
 

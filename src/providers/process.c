@@ -219,9 +219,9 @@ struct host {
     char csname[256];
     char osname[256];
     char release[65]; /* uname -r: WindowsVersion, as Windows gives its version */
-    time_t btime; /* boot time (seconds since the epoch); 0: unknown */
-    long tck;     /* clock ticks per second */
-    long page;    /* page size in bytes */
+    time_t btime;     /* boot time (seconds since the epoch); 0: unknown */
+    long tck;         /* clock ticks per second */
+    long page;        /* page size in bytes */
     /* A root daemon answering a user who is not root: what the kernel
      * shows only to a process's owner (fd/, io) is left NULL for other
      * users' processes, as a daemon running as that user would see it. */

@@ -610,8 +610,8 @@ static void test_reader_bookmark_refused(void **state)
     struct wsmd_evq *q = compile_ok("*");
     static const char *const bad[] = {
         "",
-        "<BookmarkList><Bookmark Channel='Application' RecordId='5' IsCurrent='true'/>"
-        "</BookmarkList>", /* a Windows bookmark: no cursor */
+        ("<BookmarkList><Bookmark Channel='Application' RecordId='5' IsCurrent='true'/>"
+         "</BookmarkList>"), /* a Windows bookmark: no cursor */
         "<BookmarkList><Bookmark Cursor='s=1;i=2;../../x'/></BookmarkList>",
         "<BookmarkList><Bookmark Cursor='s=1;i=2/></BookmarkList>",
         "Cursor='s=1'",

@@ -876,17 +876,65 @@ static void test_push_delivery(void **state)
     static const char *const bad[] = {
         "",
         "1",
-        "2\x1f" "0\x1fhttp://x\x1f\x1f\x1f\x1f" "1\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f",
-        "1\x1f" "3\x1fhttp://x\x1f\x1f\x1f\x1f" "1\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f",
-        "1\x1f" "0\x1fhttp://x\x1f\x1f\x1f\x1f" "0\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f",
-        "1\x1f" "0\x1f\x1f\x1f\x1f\x1f" "1\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f",
-        "1\x1f" "0\x1fhttp://x\x1f\x1f\x1f\x1f" "1\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "1\x1f\x1f",
-        "1\x1f" "0\x1fhttp://x\x1f\x1f\x1f\x1f" "1\x1f" "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f\x1f",
+        "2\x1f"
+        "0\x1fhttp://x\x1f\x1f\x1f\x1f"
+        "1\x1f"
+        "1\x1f"
+        "8192\x1f"
+        "0\x1f"
+        "1\x1f"
+        "0\x1f\x1f",
+        "1\x1f"
+        "3\x1fhttp://x\x1f\x1f\x1f\x1f"
+        "1\x1f"
+        "1\x1f"
+        "8192\x1f"
+        "0\x1f"
+        "1\x1f"
+        "0\x1f\x1f",
+        "1\x1f"
+        "0\x1fhttp://x\x1f\x1f\x1f\x1f"
+        "0\x1f"
+        "1\x1f"
+        "8192\x1f"
+        "0\x1f"
+        "1\x1f"
+        "0\x1f\x1f",
+        "1\x1f"
+        "0\x1f\x1f\x1f\x1f\x1f"
+        "1\x1f"
+        "1\x1f"
+        "8192\x1f"
+        "0\x1f"
+        "1\x1f"
+        "0\x1f\x1f",
+        "1\x1f"
+        "0\x1fhttp://x\x1f\x1f\x1f\x1f"
+        "1\x1f"
+        "1\x1f"
+        "8192\x1f"
+        "0\x1f"
+        "1\x1f"
+        "1\x1f\x1f",
+        "1\x1f"
+        "0\x1fhttp://x\x1f\x1f\x1f\x1f"
+        "1\x1f"
+        "1\x1f"
+        "8192\x1f"
+        "0\x1f"
+        "1\x1f"
+        "0\x1f\x1f\x1f",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(wsmd__evpush_cfg_parse(bad[i], &c), -1);
-    assert_int_equal(wsmd__evpush_cfg_parse("1\x1f" "0\x1fhttp://x\x1f\x1f\x1f\x1f" "1\x1f"
-                                            "1\x1f" "8192\x1f" "0\x1f" "1\x1f" "0\x1f\x1f",
+    assert_int_equal(wsmd__evpush_cfg_parse("1\x1f"
+                                            "0\x1fhttp://x\x1f\x1f\x1f\x1f"
+                                            "1\x1f"
+                                            "1\x1f"
+                                            "8192\x1f"
+                                            "0\x1f"
+                                            "1\x1f"
+                                            "0\x1f\x1f",
                                             &c),
                      0);
     wsmd__evpush_cfg_clear(&c);

@@ -28,9 +28,8 @@ static void response_for(struct wsm_buf *b, const struct wsmd_sub *s, const char
     struct wsmd_sub_ctx ctx = {.notify_base = "http://collector.example.com:5985",
                                .bookmark_xml = bookmark};
     assert_int_equal(wsm__buf_puts(b, ENUM_HEAD), WSM_OK);
-    assert_int_equal(wsm__buf_printf(b, "<m:Subscription><m:Version>uuid:%s</m:Version>",
-                                     s->version),
-                     WSM_OK);
+    assert_int_equal(
+        wsm__buf_printf(b, "<m:Subscription><m:Version>uuid:%s</m:Version>", s->version), WSM_OK);
     assert_int_equal(wsmd__sub_write_subscribe(b, s, &ctx), WSM_OK);
     assert_int_equal(wsm__buf_puts(b, "</m:Subscription>"), WSM_OK);
     assert_int_equal(wsm__buf_puts(b, ENUM_TAIL), WSM_OK);
@@ -39,15 +38,15 @@ static void response_for(struct wsm_buf *b, const struct wsmd_sub *s, const char
 static void test_our_collectors_subscribe(void **state)
 {
     (void)state;
-    struct wsmd_sub *s = parse_q(
-        "<SubscriptionType>SourceInitiated</SubscriptionType>"
-        "<ConfigurationMode>Custom</ConfigurationMode><Delivery Mode=\"Push\"><Batching>"
-        "<MaxItems>7</MaxItems><MaxLatencyTime>1500</MaxLatencyTime></Batching>"
-        "<PushSettings><Heartbeat Interval=\"60000\"/></PushSettings></Delivery>"
-        "<ReadExistingEvents>true</ReadExistingEvents><ContentFormat>Events</ContentFormat>"
-        "<Locale Language=\"de-DE\"/>",
-        "<QueryList><Query Id=\"0\"><Select Path=\"Application\">*[System[(Level=2)]]"
-        "</Select></Query></QueryList>");
+    struct wsmd_sub *s =
+        parse_q("<SubscriptionType>SourceInitiated</SubscriptionType>"
+                "<ConfigurationMode>Custom</ConfigurationMode><Delivery Mode=\"Push\"><Batching>"
+                "<MaxItems>7</MaxItems><MaxLatencyTime>1500</MaxLatencyTime></Batching>"
+                "<PushSettings><Heartbeat Interval=\"60000\"/></PushSettings></Delivery>"
+                "<ReadExistingEvents>true</ReadExistingEvents><ContentFormat>Events</ContentFormat>"
+                "<Locale Language=\"de-DE\"/>",
+                "<QueryList><Query Id=\"0\"><Select Path=\"Application\">*[System[(Level=2)]]"
+                "</Select></Query></QueryList>");
     struct wsm_buf b;
     wsm__buf_init(&b, 0);
     response_for(&b, s, NULL);
@@ -62,7 +61,8 @@ static void test_our_collectors_subscribe(void **state)
     snprintf(ver, sizeof(ver), "uuid:%s", s->version);
     assert_string_equal(v[0].version, ver);
     assert_string_equal(v[0].name, s->id);
-    assert_non_null(strstr(v[0].notify_to, "http://collector.example.com:5985/wsman/subscriptions/"));
+    assert_non_null(
+        strstr(v[0].notify_to, "http://collector.example.com:5985/wsman/subscriptions/"));
     assert_non_null(strstr(v[0].notify_ref, s->version)); /* the Identifier, echoed */
     assert_non_null(strstr(v[0].notify_ref, "<Identifier xmlns=\"http://schemas.xmlsoap.org/ws/"
                                             "2004/08/eventing\">"));
@@ -169,15 +169,14 @@ static void test_windows_collectors_subscribe(void **state)
     xmlFreeDoc(d);
     v[0].send_bookmarks = 1;
     wsm__buf_reset(&m);
-    assert_int_equal(wsmd__fwd_delivery_msg(&m, &v[0], WSMD_FWD_HEARTBEAT, NULL, 0,
-                                            "<BookmarkList/>", msgid),
-                     WSM_OK);
+    assert_int_equal(
+        wsmd__fwd_delivery_msg(&m, &v[0], WSMD_FWD_HEARTBEAT, NULL, 0, "<BookmarkList/>", msgid),
+        WSM_OK);
     assert_non_null(strstr(m.data, "wsman/Heartbeat</a:Action>"));
     assert_non_null(strstr(m.data, "<w:Bookmark><BookmarkList/></w:Bookmark>"));
     assert_non_null(strstr(m.data, "<w:Events></w:Events>"));
     wsm__buf_reset(&m);
-    assert_int_equal(wsmd__fwd_delivery_msg(&m, &v[0], WSMD_FWD_END, NULL, 0, NULL, msgid),
-                     WSM_OK);
+    assert_int_equal(wsmd__fwd_delivery_msg(&m, &v[0], WSMD_FWD_END, NULL, 0, NULL, msgid), WSM_OK);
     assert_non_null(strstr(m.data, "/SourceCancelling</e:Status>"));
     wsm__buf_free(&m);
     wsmd__fwdsub_free(v, n);
@@ -236,8 +235,8 @@ static void test_encodings(void **state)
     (void)state;
     struct wsmd_fwdsub s = {0};
     const char *xml = "<a>\xC3\xA9\xF0\x9D\x84\x9E\xFF</a>"; /* é, U+1D11E, a stray byte */
-    const unsigned char want[] = {0xFF, 0xFE, '<', 0, 'a', 0, '>', 0, 0xE9, 0,   0x34, 0xD8,
-                                  0x1E, 0xDD, 0xFD, 0xFF, '<', 0, '/', 0, 'a', 0, '>', 0};
+    const unsigned char want[] = {0xFF, 0xFE, '<',  0,    'a', 0, '>', 0, 0xE9, 0, 0x34, 0xD8,
+                                  0x1E, 0xDD, 0xFD, 0xFF, '<', 0, '/', 0, 'a',  0, '>',  0};
     struct wsm_buf out, plain;
     /* Neither: the bytes as they are. */
     wsm__buf_init(&out, 0);
@@ -256,8 +255,8 @@ static void test_encodings(void **state)
     assert_int_equal(wsmd__fwd_encode(&s, xml, strlen(xml), &out), WSM_OK);
     assert_false(wsm__sldc_is_plain((const unsigned char *)out.data, out.len));
     wsm__buf_init(&plain, 0);
-    assert_int_equal(
-        wsm__sldc_decompress((const unsigned char *)out.data, out.len, &plain, 1024), WSM_OK);
+    assert_int_equal(wsm__sldc_decompress((const unsigned char *)out.data, out.len, &plain, 1024),
+                     WSM_OK);
     assert_int_equal(plain.len, sizeof(want));
     assert_memory_equal(plain.data, want, sizeof(want));
     wsm__buf_free(&plain);
@@ -267,11 +266,10 @@ static void test_encodings(void **state)
 static void test_ack(void **state)
 {
     (void)state;
-    const char *ack =
-        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
-        "xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\"><s:Header>"
-        "<a:Action>http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack</a:Action>"
-        "<a:RelatesTo>uuid:1</a:RelatesTo></s:Header><s:Body/></s:Envelope>";
+    const char *ack = "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
+                      "xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\"><s:Header>"
+                      "<a:Action>http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack</a:Action>"
+                      "<a:RelatesTo>uuid:1</a:RelatesTo></s:Header><s:Body/></s:Envelope>";
     assert_true(wsmd__fwd_is_ack(ack, strlen(ack), "uuid:1"));
     assert_false(wsmd__fwd_is_ack(ack, strlen(ack), "uuid:2"));
     assert_false(wsmd__fwd_is_ack("junk", 4, "uuid:1"));
@@ -290,8 +288,8 @@ static void test_target(void **state)
     assert_int_equal(t.refresh_s, 60);
     assert_null(t.issuer_ca);
     wsmd__fwd_target_clear(&t);
-    assert_int_equal(wsmd__fwd_target_parse(" refresh = 5 , SERVER=https://c/x, IssuerCA=AB12 ",
-                                            &t, why, sizeof(why)),
+    assert_int_equal(wsmd__fwd_target_parse(" refresh = 5 , SERVER=https://c/x, IssuerCA=AB12 ", &t,
+                                            why, sizeof(why)),
                      WSM_OK);
     assert_int_equal(t.refresh_s, 5);
     assert_string_equal(t.issuer_ca, "AB12");
@@ -299,14 +297,19 @@ static void test_target(void **state)
     assert_int_equal(wsmd__fwd_target_parse("Server=http://c/x", &t, why, sizeof(why)), WSM_OK);
     assert_int_equal(t.refresh_s, 900);
     wsmd__fwd_target_clear(&t);
-    const char *bad[] = {"", "Refresh=60", "Server=ftp://c/x", "Server=http://c/x,Refresh=0",
-                         "Server=http://c/x,Refresh=x", "Server=http://c/x,Refresh=86401",
-                         "Server=http://c/x,IssuerCA=AB", "Server=http://c/x,Other=1",
-                         "Server=http://c/x y", "Server"};
+    const char *bad[] = {"",
+                         "Refresh=60",
+                         "Server=ftp://c/x",
+                         "Server=http://c/x,Refresh=0",
+                         "Server=http://c/x,Refresh=x",
+                         "Server=http://c/x,Refresh=86401",
+                         "Server=http://c/x,IssuerCA=AB",
+                         "Server=http://c/x,Other=1",
+                         "Server=http://c/x y",
+                         "Server"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         why[0] = '\0';
-        assert_int_equal(wsmd__fwd_target_parse(bad[i], &t, why, sizeof(why)),
-                         WSM_ERR_INVALID_ARG);
+        assert_int_equal(wsmd__fwd_target_parse(bad[i], &t, why, sizeof(why)), WSM_ERR_INVALID_ARG);
         assert_true(why[0] != '\0');
         assert_null(t.url);
     }

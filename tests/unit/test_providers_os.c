@@ -33,7 +33,7 @@
 #include "wsm/wsm.h"
 
 struct cim_class;
-static char os_test_sysroot[512]; /* "": the real /sys */
+static char os_test_sysroot[512];  /* "": the real /sys */
 static char os_test_hostroot[512]; /* "": the real /proc, /etc, /run */
 static void prop_miss(const struct cim_class *c, const char *p);
 
@@ -1538,7 +1538,6 @@ static void test_sessions(void **state)
     assert_int_equal(count_sessions("/nonexistent", "/nonexistent"), -1);
 }
 
-
 /* ---- the OS and computer system against a fixture host -------------------- */
 
 static const char *array_item(const struct coll *o, const char *prop, size_t k)
@@ -1560,8 +1559,9 @@ static void test_fixture_host(void **state)
     puts_(r, "proc/meminfo",
           "MemTotal:        1000 kB\nMemFree:   100 kB\nMemAvailable:   400 kB\n"
           "SwapTotal:  200 kB\nSwapFree:  50 kB\n");
-    puts_(r, "proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\n"
-                             "flags\t\t: fpu pae nx lm hypervisor\n\n");
+    puts_(r, "proc/cpuinfo",
+          "processor\t: 0\nvendor_id\t: GenuineIntel\n"
+          "flags\t\t: fpu pae nx lm hypervisor\n\n");
     puts_(r, "proc/self/mountinfo",
           "21 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
           "22 21 8:2 / /boot rw,relatime shared:2 - ext4 /dev/vda2 rw\n"
@@ -1634,8 +1634,9 @@ static void test_fixture_host(void **state)
         assert_val(&o, 0, "InstallDate", NULL);
     }
     /* No fact on Linux: NULL, never a made-up value. */
-    static const char *const nil[] = {"CSDVersion", "CountryCode", "OSLanguage", "Organization",
-                                      "RegisteredUser", "ServicePackMajorVersion",
+    static const char *const nil[] = {"CSDVersion",       "CountryCode",
+                                      "OSLanguage",       "Organization",
+                                      "RegisteredUser",   "ServicePackMajorVersion",
                                       "WindowsDirectory", "PAEEnabled"};
     for (size_t k = 0; k < sizeof(nil) / sizeof(nil[0]); k++)
         assert_val(&o, 0, nil[k], NULL);
@@ -1680,8 +1681,9 @@ static void test_fixture_host(void **state)
     assert_val(&o, 0, "UserName", NULL);
     release(&o);
     /* The processor's flags and x86 numbers from the same cpuinfo. */
-    puts_(r, "proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\n"
-                             "model\t\t: 158\nstepping\t: 10\nflags\t\t: fpu vmx ept nx\n\n");
+    puts_(r, "proc/cpuinfo",
+          "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\n"
+          "model\t\t: 158\nstepping\t: 10\nflags\t\t: fpu vmx ept nx\n\n");
     collect("Win32_Processor", &o);
     assert_true(o.n >= 1);
     assert_val(&o, 0, "SecondLevelAddressTranslationExtensions", "true");

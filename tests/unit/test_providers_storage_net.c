@@ -630,8 +630,7 @@ static void test_mac_and_state(void **state)
         /* The kernel's TCP/IP settings on the adapters that have IP. */
         if (!strcmp(str(c, "IPEnabled"), "true")) {
             assert_int_equal(u64(c, "DefaultTTL"), proc_num("ipv4/ip_default_ttl"));
-            assert_int_equal(u64(c, "KeepAliveTime"),
-                             proc_num("ipv4/tcp_keepalive_time") * 1000);
+            assert_int_equal(u64(c, "KeepAliveTime"), proc_num("ipv4/tcp_keepalive_time") * 1000);
             assert_int_equal(u64(c, "KeepAliveInterval"),
                              proc_num("ipv4/tcp_keepalive_intvl") * 1000);
             assert_int_equal(u64(c, "TcpMaxConnectRetransmissions"),
