@@ -314,81 +314,46 @@ static void fill_discrete(struct cim_instance *inst, const char *bmc, const stru
 
 /* ---- sensor enumeration --------------------------------------------------- */
 
-struct iter {
-    int numeric, wmi;
-    struct ipmi_scope *sc;
-    const char *bmc; /* of the reply at hand */
-    struct ipmi_reply r;
-    struct ipmi_rd rd; /* its records */
-    int have;
-};
-
-static void iter_free(struct iter *it)
-{
-    if (!it)
-        return;
-    wsmd__ipmi_scope_free(it->sc);
-    wsmd__ipmi_reply_free(&it->r);
-    free(it);
-}
-
 static enum wsm_err open_any(const struct cim_ctx *ctx, void **out, int numeric, int wmi,
                              const char *only)
 {
-    struct iter *it = calloc(1, sizeof(*it));
-    if (!it)
-        return WSM_ERR_NOMEM;
-    it->numeric = numeric;
-    it->wmi = wmi;
-    enum wsm_err e = wsmd__ipmi_scope_open(ctx, IPMI_OP_SENSORS, only, &it->sc);
-    if (e) {
-        free(it);
-        return e;
-    }
-    *out = it;
-    return WSM_OK;
+    return wsmd__ipmi_walk_open(ctx, IPMI_OP_SENSORS, numeric, wmi, only, (struct ipmi_walk **)out);
 }
 
+/* The walk's records are every sensor; a class takes the numeric ones
+ * (reading type 01h, threshold) or the others. */
 static enum wsm_err next_any(void *p, struct cim_instance *inst)
 {
-    struct iter *it = p;
-    if (!it)
+    struct ipmi_walk *w = p;
+    if (!w)
         return WSM_ERR_NOT_FOUND;
     for (;;) {
-        if (!it->have) {
-            wsmd__ipmi_reply_free(&it->r);
-            enum wsm_err e = wsmd__ipmi_scope_next(it->sc, inst->arena, &it->bmc, &it->r);
-            if (e)
-                return e;
-            ipmi_rd_init(&it->rd, it->r.f.body, it->r.f.blen);
-            it->have = 1;
-        }
         struct ipmi_field f;
-        int k = ipmi_rd_next(&it->rd, &f);
-        if (k < 0)
-            return WSM_ERR_INTERNAL;
-        if (k == 0) {
-            it->have = 0;
-            continue;
-        }
-        if (f.tag != IPMI_T_RECORD)
-            continue;
+        enum wsm_err e = wsmd__ipmi_walk_record(w, inst->arena, &f);
+        if (e)
+            return e;
         struct ipmi_sensor s;
         if (ipmi_sensor_decode(f.v, f.len, &s) != 0)
             return WSM_ERR_INTERNAL;
-        if ((s.reading_type == 0x01) != it->numeric)
+        if ((s.reading_type == 0x01) != w->kind)
             continue;
-        if (it->numeric)
-            fill_numeric(inst, it->bmc, &s, it->wmi);
+        if (w->kind)
+            fill_numeric(inst, w->bmc, &s, w->wmi);
         else
-            fill_discrete(inst, it->bmc, &s, it->wmi);
+            fill_discrete(inst, w->bmc, &s, w->wmi);
         return WSM_OK;
     }
 }
 
-static void close_any(void *it)
+static void close_any(void *w)
 {
-    iter_free(it);
+    wsmd__ipmi_walk_free(w);
+}
+
+static int same_device(const struct cim_instance *inst, const void *dev)
+{
+    const char *d = cim_get(inst, "DeviceID");
+    return d && !strcmp(d, dev);
 }
 
 /* Get: only the BMC the keys name is asked. */
@@ -408,23 +373,8 @@ static enum wsm_err get_any(const struct cim_ctx *ctx, const struct wsm_pair *ke
     enum wsm_err e = open_any(ctx, &p, numeric, wmi, sys);
     if (e)
         return e;
-    e = WSM_ERR_NOT_FOUND;
-    size_t nprops = inst->cls->nprops;
-    for (;;) {
-        memset(inst->v, 0, nprops * sizeof(*inst->v));
-        enum wsm_err x = next_any(p, inst);
-        if (x) {
-            if (x != WSM_ERR_NOT_FOUND)
-                e = x;
-            break;
-        }
-        const char *d = cim_get(inst, "DeviceID");
-        if (d && !strcmp(d, dev)) {
-            e = WSM_OK;
-            break;
-        }
-    }
-    iter_free(p);
+    e = wsmd__ipmi_walk_find(p, inst, next_any, same_device, dev);
+    wsmd__ipmi_walk_free(p);
     return e;
 }
 

@@ -92,6 +92,7 @@ void wsmd__ipmi_shutdown(void);
 /* ---- which BMCs a request reaches (ipmi.c) ---------------------------- */
 
 struct cim_ctx;
+struct cim_instance;
 struct wsm_arena;
 struct ipmi_scope;
 /* Sends op to the BMC only names, or the one the Enumerate's SystemName
@@ -105,5 +106,31 @@ enum wsm_err wsmd__ipmi_scope_open(const struct cim_ctx *ctx, uint16_t op, const
 enum wsm_err wsmd__ipmi_scope_next(struct ipmi_scope *sc, struct wsm_arena *a, const char **bmc,
                                    struct ipmi_reply *r);
 void wsmd__ipmi_scope_free(struct ipmi_scope *sc);
+
+/* One enumeration's walk over the BMCs' replies and their records (the
+ * sensors, the SEL entries): what every IPMI class's open/next/close and
+ * Get share (ipmiscope.c). kind and wmi are the class's own flags. */
+struct ipmi_walk {
+    int kind, wmi;
+    struct ipmi_scope *sc;
+    const char *bmc; /* of the reply at hand */
+    struct ipmi_reply r;
+    struct ipmi_rd rd; /* its records */
+    int have;          /* rd still has records to give */
+};
+enum wsm_err wsmd__ipmi_walk_open(const struct cim_ctx *ctx, uint16_t op, int kind, int wmi,
+                                  const char *only, struct ipmi_walk **out);
+/* The next BMC's reply in w->r (w->bmc its name): NOT_FOUND at the end. */
+enum wsm_err wsmd__ipmi_walk_reply(struct ipmi_walk *w, struct wsm_arena *a);
+/* The next record of the replies (tag IPMI_T_RECORD) in *f, moving to the
+ * next BMC's reply when one is used up: NOT_FOUND at the end. */
+enum wsm_err wsmd__ipmi_walk_record(struct ipmi_walk *w, struct wsm_arena *a, struct ipmi_field *f);
+void wsmd__ipmi_walk_free(struct ipmi_walk *w);
+/* Get by walking: next until match says yes (the instance in inst), each
+ * instance cleared first. NOT_FOUND when none matches. */
+enum wsm_err wsmd__ipmi_walk_find(struct ipmi_walk *w, struct cim_instance *inst,
+                                  enum wsm_err (*next)(void *, struct cim_instance *),
+                                  int (*match)(const struct cim_instance *, const void *),
+                                  const void *arg);
 
 #endif

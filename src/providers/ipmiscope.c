@@ -154,3 +154,73 @@ enum wsm_err wsmd__ipmi_scope_next(struct ipmi_scope *sc, struct wsm_arena *a, c
     }
     return WSM_ERR_NOT_FOUND;
 }
+
+/* ---- the walk every IPMI class enumerates with ------------------------- */
+
+enum wsm_err wsmd__ipmi_walk_open(const struct cim_ctx *ctx, uint16_t op, int kind, int wmi,
+                                  const char *only, struct ipmi_walk **out)
+{
+    struct ipmi_walk *w = calloc(1, sizeof(*w));
+    if (!w)
+        return WSM_ERR_NOMEM;
+    w->kind = kind;
+    w->wmi = wmi;
+    enum wsm_err e = wsmd__ipmi_scope_open(ctx, op, only, &w->sc);
+    if (e) {
+        free(w);
+        return e;
+    }
+    *out = w;
+    return WSM_OK;
+}
+
+enum wsm_err wsmd__ipmi_walk_reply(struct ipmi_walk *w, struct wsm_arena *a)
+{
+    wsmd__ipmi_reply_free(&w->r);
+    w->have = 0;
+    return wsmd__ipmi_scope_next(w->sc, a, &w->bmc, &w->r);
+}
+
+enum wsm_err wsmd__ipmi_walk_record(struct ipmi_walk *w, struct wsm_arena *a, struct ipmi_field *f)
+{
+    for (;;) {
+        if (!w->have) {
+            enum wsm_err e = wsmd__ipmi_walk_reply(w, a);
+            if (e)
+                return e;
+            ipmi_rd_init(&w->rd, w->r.f.body, w->r.f.blen);
+            w->have = 1;
+        }
+        int k = ipmi_rd_next(&w->rd, f);
+        if (k < 0)
+            return WSM_ERR_INTERNAL;
+        if (k == 0)
+            w->have = 0;
+        else if (f->tag == IPMI_T_RECORD)
+            return WSM_OK;
+    }
+}
+
+void wsmd__ipmi_walk_free(struct ipmi_walk *w)
+{
+    if (!w)
+        return;
+    wsmd__ipmi_scope_free(w->sc);
+    wsmd__ipmi_reply_free(&w->r);
+    free(w);
+}
+
+enum wsm_err wsmd__ipmi_walk_find(struct ipmi_walk *w, struct cim_instance *inst,
+                                  enum wsm_err (*next)(void *, struct cim_instance *),
+                                  int (*match)(const struct cim_instance *, const void *),
+                                  const void *arg)
+{
+    for (;;) {
+        memset(inst->v, 0, inst->cls->nprops * sizeof(*inst->v));
+        enum wsm_err e = next(w, inst);
+        if (e)
+            return e;
+        if (match(inst, arg))
+            return WSM_OK;
+    }
+}

@@ -222,80 +222,52 @@ static void fill_log(struct cim_instance *inst, const char *bmc, const struct ip
 
 /* ---- iteration ------------------------------------------------------------ */
 
-struct iter {
-    int records, wmi;
-    struct ipmi_scope *sc;
-    const char *bmc;
-    struct ipmi_reply r;
-    struct ipmi_rd rd;
-    int have;
-};
-
-static void iter_free(struct iter *it)
-{
-    if (!it)
-        return;
-    wsmd__ipmi_scope_free(it->sc);
-    wsmd__ipmi_reply_free(&it->r);
-    free(it);
-}
-
 static enum wsm_err open_sel(const struct cim_ctx *ctx, void **out, int records, int wmi,
                              const char *only)
 {
-    struct iter *it = calloc(1, sizeof(*it));
-    if (!it)
-        return WSM_ERR_NOMEM;
-    it->records = records;
-    it->wmi = wmi;
-    enum wsm_err e = wsmd__ipmi_scope_open(ctx, IPMI_OP_SEL, only, &it->sc);
-    if (e) {
-        free(it);
-        return e;
+    return wsmd__ipmi_walk_open(ctx, IPMI_OP_SEL, records, wmi, only, (struct ipmi_walk **)out);
+}
+
+/* RecordLog: one instance a BMC (its reply); LogRecord: one an entry. */
+static enum wsm_err next_sel(void *p, struct cim_instance *inst)
+{
+    struct ipmi_walk *w = p;
+    if (!w)
+        return WSM_ERR_NOT_FOUND;
+    if (!w->kind) {
+        enum wsm_err e = wsmd__ipmi_walk_reply(w, inst->arena);
+        if (e)
+            return e;
+        fill_log(inst, w->bmc, &w->r);
+        return WSM_OK;
     }
-    *out = it;
+    struct ipmi_field f;
+    enum wsm_err e = wsmd__ipmi_walk_record(w, inst->arena, &f);
+    if (e)
+        return e;
+    struct ipmi_sel_entry ent;
+    if (ipmi_sel_decode(f.v, f.len, &ent) != 0)
+        return WSM_ERR_INTERNAL;
+    fill_record(inst, w->bmc, &ent, w->wmi);
     return WSM_OK;
 }
 
-static enum wsm_err next_sel(void *p, struct cim_instance *inst)
+static void close_sel(void *w)
 {
-    struct iter *it = p;
-    if (!it)
-        return WSM_ERR_NOT_FOUND;
-    for (;;) {
-        if (!it->have) {
-            wsmd__ipmi_reply_free(&it->r);
-            enum wsm_err e = wsmd__ipmi_scope_next(it->sc, inst->arena, &it->bmc, &it->r);
-            if (e)
-                return e;
-            if (!it->records) {
-                fill_log(inst, it->bmc, &it->r);
-                return WSM_OK;
-            }
-            ipmi_rd_init(&it->rd, it->r.f.body, it->r.f.blen);
-            it->have = 1;
-        }
-        struct ipmi_field f;
-        int k = ipmi_rd_next(&it->rd, &f);
-        if (k < 0)
-            return WSM_ERR_INTERNAL;
-        if (k == 0) {
-            it->have = 0;
-            continue;
-        }
-        if (f.tag != IPMI_T_RECORD)
-            continue;
-        struct ipmi_sel_entry e;
-        if (ipmi_sel_decode(f.v, f.len, &e) != 0)
-            return WSM_ERR_INTERNAL;
-        fill_record(inst, it->bmc, &e, it->wmi);
-        return WSM_OK;
-    }
+    wsmd__ipmi_walk_free(w);
 }
 
-static void close_sel(void *it)
+struct sel_key {
+    int records;
+    const char *rid;
+};
+
+/* The dispatcher then compares every key. */
+static int same_record(const struct cim_instance *inst, const void *arg)
 {
-    iter_free(it);
+    const struct sel_key *k = arg;
+    const char *got = cim_get(inst, "RecordID");
+    return !k->records || (k->rid && got && !strcmp(got, k->rid));
 }
 
 /* Get: the BMC is the one the log's key names ("IPMI:<bmc>:SEL"). */
@@ -320,23 +292,9 @@ static enum wsm_err get_sel(const struct cim_ctx *ctx, const struct wsm_pair *ke
     enum wsm_err e = open_sel(ctx, &p, records, wmi, bmc);
     if (e)
         return e;
-    e = WSM_ERR_NOT_FOUND;
-    for (;;) {
-        memset(inst->v, 0, inst->cls->nprops * sizeof(*inst->v));
-        enum wsm_err x = next_sel(p, inst);
-        if (x) {
-            if (x != WSM_ERR_NOT_FOUND)
-                e = x;
-            break;
-        }
-        /* The dispatcher then compares every key. */
-        const char *got = cim_get(inst, "RecordID");
-        if (!records || (rid && got && !strcmp(got, rid))) {
-            e = WSM_OK;
-            break;
-        }
-    }
-    iter_free(p);
+    struct sel_key k = {records, rid};
+    e = wsmd__ipmi_walk_find(p, inst, next_sel, same_record, &k);
+    wsmd__ipmi_walk_free(p);
     return e;
 }
 
