@@ -293,9 +293,7 @@ static enum wsm_err selectors_listener(struct wsmd_call *call, struct wsmd_liste
     return e;
 }
 
-/* A slot for a new listener: a free one at the end, or that of a deleted
- * listener whose last connection has ended (its daemon is stopped now). */
-static struct wsmd_listener *free_slot(struct wsmd_server *srv, int *append)
+struct wsmd_listener *wsmd__cfgl_free_slot(struct wsmd_server *srv, int *append)
 {
     struct wsmd_config *cfg = &srv->cfg;
     for (size_t i = 0; i < cfg->nlisteners; i++) {
@@ -382,7 +380,7 @@ static enum wsm_err listener_create(struct wsmd_call *call)
         return WSM_ERR_INVALID_ARG;
     }
     int append = 0;
-    struct wsmd_listener *slot = free_slot(srv, &append);
+    struct wsmd_listener *slot = wsmd__cfgl_free_slot(srv, &append);
     if (!slot) {
         call->fault_message = "The WS-Management service cannot create another listener: at "
                               "most 8.";

@@ -42,4 +42,12 @@ struct wsmd_cfgl_prop {
 };
 enum wsm_err wsmd__cfgl_body_props(struct wsmd_call *call, struct wsmd_cfgl_prop *p, size_t n);
 
+/* A slot for a new listener (winrm create, a reload's new Listen line): that
+ * of a deleted listener whose last connection has ended (its daemon is
+ * stopped now), else a free one at the end (*append = 1); NULL when full.
+ * Under wsmd__cfgl_lock. */
+struct wsmd_server;
+struct wsmd_listener;
+struct wsmd_listener *wsmd__cfgl_free_slot(struct wsmd_server *srv, int *append);
+
 #endif

@@ -178,25 +178,6 @@ static enum wsm_err ask_monitor(const char *url, int *fd)
 
 /* ---- the process that serves ----------------------------------------------- */
 
-/* A slot: a deleted listener's whose last connection has ended, or a new
- * one at the end (cfglisten.c does the same for winrm create). */
-static struct wsmd_listener *free_slot(struct wsmd_server *srv, int *append)
-{
-    struct wsmd_config *cfg = &srv->cfg;
-    for (size_t i = 0; i < cfg->nlisteners; i++) {
-        struct wsmd_listener *l = &cfg->listeners[i];
-        if (l->deleted && wsmd__http_listener_connections(l) == 0) {
-            if (l->mhd)
-                MHD_stop_daemon(l->mhd);
-            l->mhd = NULL;
-            *append = 0;
-            return l;
-        }
-    }
-    *append = 1;
-    return cfg->nlisteners < WSMD_MAX_LISTENERS ? &cfg->listeners[cfg->nlisteners] : NULL;
-}
-
 static void serving_part(struct wsmd_server *srv, const struct wsmd_config *old,
                          const struct wsmd_config *neu, int network)
 {
@@ -224,7 +205,7 @@ static void serving_part(struct wsmd_server *srv, const struct wsmd_config *old,
             continue;
         url_of(n, url, sizeof(url));
         int append = 0;
-        struct wsmd_listener *slot = free_slot(srv, &append);
+        struct wsmd_listener *slot = wsmd__cfgl_free_slot(srv, &append);
         if (!slot) {
             wsmd__log("event=listener-error url=%s error=\"at most %d listeners\"", url,
                       WSMD_MAX_LISTENERS);
