@@ -24,6 +24,7 @@
  * socket (wsmd went away) closes every session and ends the program.
  *
  * usage: wsmd-ipmi FD    (FD: the socket; its first frame is CONFIG) */
+#include <sys/prctl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -514,6 +515,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: wsmd-ipmi FD (started by wsmd; see docs/internals/ipmi.md)\n");
         return 2;
     }
+    /* wsmd executes it through a descriptor (execveat), which names the
+     * process after the descriptor: ps and pgrep should say wsmd-ipmi. */
+    prctl(PR_SET_NAME, "wsmd-ipmi", 0, 0, 0);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_term);
     const char *tmp = getenv("TMPDIR");

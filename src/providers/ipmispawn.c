@@ -164,15 +164,26 @@ enum wsm_err wsmd__ipmi_spawn(int *fd, int drop, uid_t uid, gid_t gid)
     snprintf(fdarg, sizeof(fdarg), "%d", 3);
     char *const argv[] = {"wsmd-ipmi", fdarg, NULL};
     char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
+    /* Opened here, before the account changes: the build tree's helper may
+     * sit below a folder only root may enter (a clone in /root, a mktemp
+     * folder), and the account then only needs to execute the file. */
+    int exe = open(helper, O_PATH | O_CLOEXEC);
+    if (exe < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        pthread_mutex_unlock(&lock);
+        return e == ENOMEM ? WSM_ERR_NOMEM : WSM_ERR_IO;
+    }
     pid_t pid = fork();
     if (pid == 0) {
         /* Only async-signal-safe calls from here to execve. */
-        if (dup2(sv[1], 3) < 0)
+        if (dup2(sv[1], 3) < 0 || dup2(exe, 4) < 0 || fcntl(4, F_SETFD, FD_CLOEXEC) < 0)
             _exit(127);
         /* Nothing else of wsmd's (listeners, channels) goes along. Its
          * lifetime is the socket's: EOF ends it, so no PDEATHSIG (tied to
          * the forking thread, which may be a short-lived worker). */
-        syscall(SYS_close_range, 4, ~0U, 0);
+        syscall(SYS_close_range, 5, ~0U, 0);
         if (drop && (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 ||
                      setresuid(uid, uid, uid) != 0 || setuid(0) == 0))
             _exit(126);
@@ -180,10 +191,11 @@ enum wsm_err wsmd__ipmi_spawn(int *fd, int drop, uid_t uid, gid_t gid)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        execve(helper, argv, envp);
+        syscall(SYS_execveat, 4, "", argv, envp, AT_EMPTY_PATH);
         _exit(127);
     }
     int err = errno;
+    close(exe);
     close(sv[1]);
     if (pid < 0) {
         close(sv[0]);

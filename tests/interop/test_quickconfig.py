@@ -15,6 +15,8 @@ import pty
 import socket
 import ssl
 import subprocess
+import tempfile
+import shutil
 import time
 
 import pytest
@@ -41,12 +43,37 @@ def free_port():
         return s.getsockname()[1]
 
 
+def winrm_for(user):
+    """The winrm binary another account can run: the build tree may sit
+    below a directory only root may enter (a clean clone in a mktemp
+    folder, /root), so a copy in a world-readable folder."""
+    if user is None:
+        return WINRM
+    d = tempfile.mkdtemp(prefix="wsmd-qc-bin-")
+    os.chmod(d, 0o755)
+    dst = os.path.join(d, "winrm")
+    shutil.copy2(WINRM, dst)
+    # and libwsm beside it ($ORIGIN is winrm's runpath in the build tree)
+    src_dir = os.path.dirname(os.path.realpath(WINRM))
+    for name in os.listdir(src_dir):
+        if name.startswith("libwsm.so") and not os.path.isdir(os.path.join(src_dir, name)):
+            shutil.copy2(os.path.join(src_dir, name), os.path.join(d, name))
+    for name in os.listdir(d):
+        os.chmod(os.path.join(d, name), 0o755)
+    return dst
+
+
 def qc(*args, env=None, user=None, timeout=60):
     e = dict(os.environ)
     e.pop("SYSTEMCTL", None)
     e.update(env or {})
-    return subprocess.run([WINRM, *args], capture_output=True, text=True, env=e, user=user,
-                          timeout=timeout)
+    exe = winrm_for(user)
+    try:
+        return subprocess.run([exe, *args], capture_output=True, text=True, env=e, user=user,
+                              timeout=timeout)
+    finally:
+        if exe != WINRM:
+            shutil.rmtree(os.path.dirname(exe), ignore_errors=True)
 
 
 def listening_any(port):
