@@ -522,10 +522,19 @@ def test_large_batches_bounded_by_the_envelope(wsmd_factory, jd, tmp_path):
     for i in range(600):
         jd.native([("MESSAGE", f"bulk {i} " + "x" * 200), ("SYSLOG_IDENTIFIER", t),
                    ("PRIORITY", "6")])
+
+    def in_journal():
+        cp = subprocess.run(["journalctl", "-D", jd.directory, "-q", "-o", "cat",
+                             f"SYSLOG_IDENTIFIER={t}"], capture_output=True, text=True,
+                            timeout=30)
+        return cp.stdout.count("bulk ") >= 600
+    # journald takes the datagrams in its own time (slowly on a loaded
+    # machine): all 600 there first, so that the batches can be full.
+    wait_for(in_journal, timeout=60, what="600 entries in the journal")
     col = collector(wsmd_factory, tmp_path / "col",
                     {"Bulk": sub_xml("Bulk", max_items=500, read_existing=True)})
     fwd = Forwarder(wsmd_factory, tmp_path / "fwd", jd, col.base)
-    wait_for(lambda: len(events_of(col, "Bulk", t)) >= 600, timeout=30, what="600 events",
+    wait_for(lambda: len(events_of(col, "Bulk", t)) >= 600, timeout=90, what="600 events",
              on_fail=fwd.log)
     msgs = sorted(int(e["Message"].split()[1]) for e in events_of(col, "Bulk", t))
     assert msgs == list(range(600))
