@@ -137,7 +137,8 @@ def jsonl(d, log_file="ForwardedEvents"):
     p = d.logs / f"{log_file}.jsonl"
     if not p.exists():
         return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    # A last line without its newline is still being written.
+    return [json.loads(line) for line in p.read_text().split("\n")[:-1] if line.strip()]
 
 
 def real_events(rows):
