@@ -80,10 +80,14 @@ static enum wsm_err say(struct wsmd_call *call, enum wsm_err e, const char *msg)
     return e;
 }
 
+/* Above a year a MaxTime or retry interval means nothing; the stored form
+ * (cfg_parse, read at start) holds no more either. */
+#define MAX_INTERVAL_MS (86400000L * 365)
+
 static int positive_duration(struct wsmd_call *call, xmlNodePtr n, long *ms)
 {
     const char *t = wsm__xml_text(&call->env->arena, n, 1);
-    return t && wsm__duration_ms(t, ms) == WSM_OK && *ms > 0;
+    return t && wsm__duration_ms(t, ms) == WSM_OK && *ms > 0 && *ms <= MAX_INTERVAL_MS;
 }
 
 static int count_of(struct wsmd_call *call, xmlNodePtr n, unsigned long max, unsigned long *v)
@@ -249,8 +253,9 @@ int wsmd__evpush_cfg_parse(const char *text, struct wsmd_evpush_cfg *c)
         if (*end)
             return -1;
     }
-    if (v[0] > 2 || v[1] == 0 || v[1] > 10000 || v[2] == 0 || v[2] > 86400000ul * 365 ||
-        v[3] < 8192 || v[3] > (64ul << 20) || v[4] > 1000 || v[5] == 0 || v[6] > 1 || fl[2] == 0)
+    if (v[0] > 2 || v[1] == 0 || v[1] > 10000 || v[2] == 0 ||
+        v[2] > (unsigned long)MAX_INTERVAL_MS || v[3] < 8192 || v[3] > (64ul << 20) ||
+        v[4] > 1000 || v[5] == 0 || v[5] > (unsigned long)MAX_INTERVAL_MS || v[6] > 1 || fl[2] == 0)
         return -1;
     c->mode = (int)v[0];
     c->max_elements = v[1];
