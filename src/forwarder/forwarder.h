@@ -43,6 +43,8 @@ struct wsmd_fwdsub {
     long max_time_ms;           /* w:MaxTime; 0: none asked */
     unsigned max_elements;      /* w:MaxElements; 0: none asked */
     unsigned long max_envelope; /* Delivery's w:MaxEnvelopeSize; 0: none asked */
+    int retry_total;            /* w:ConnectionRetry's Total; -1: none asked */
+    long retry_ms;              /* its interval; 0: none asked */
     char *locale;               /* w:Locale xml:lang */
 };
 
