@@ -379,3 +379,35 @@ def sub_():
     except OSError:
         pass
 
+
+
+def test_kerberos_into_wsmds_own_collector(wsmd_factory, users_file, journal, tmp_path, krb):
+    """The most realistic receiver: wsmd's collector with its service keytab
+    (HTTP/localhost) takes sealed Kerberos deliveries from the source's
+    machine principal, Acks them, and writes the events with that principal
+    as their Client."""
+    from collector_helpers import Collector
+    principal, keytab = krb.add_machine("src3")
+    (tmp_path / "col").mkdir()
+    col = Collector(wsmd_factory, tmp_path / "col",
+                    extra=f"Keytab = {krb.keytab}\nServicePrincipal = {krb.service}\n")
+    d = source(wsmd_factory, users_file, journal, tmp_path,
+               f"ForwarderKeytab = {keytab}\nForwarderPrincipal = {principal}\n")
+    tag = "pq" + secrets.token_hex(3)
+
+    class To:
+        url = f"http://localhost:{col.d.port}/wsman/subscriptions/Sec"
+    identifier(subscribe(d, To, tag, f'<w:Auth Profile="{SECPROFILE}http/spnego-kerberos"/>',
+                         "<w:MaxElements>5</w:MaxElements><w:MaxTime>PT0.5S</w:MaxTime>"))
+    for i in range(3):
+        journal.logger(tag, "err", f"to the collector {i}")
+    rows = wait_until(lambda: len(col.jsonl()) >= 3 and col.jsonl(), 20)
+    assert rows and len(rows) == 3, (rows, d.log(), col.d.log())
+    assert [re.search(r"to the collector (\d)", r["Xml"]).group(1) for r in rows] == \
+        ["0", "1", "2"]
+    assert {r["Client"] for r in rows} == {principal}, rows
+    assert wait_until(lambda: "event=eventsource-push " in d.log(), 5), d.log()
+    # It logged the source on with Negotiate as that principal (the
+    # deliveries themselves are logged by their outcome).
+    assert any(f"user={principal}" in ln and "scheme=Negotiate" in ln
+               for ln in col.d.log().splitlines()), col.d.log()
