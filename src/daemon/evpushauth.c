@@ -86,7 +86,9 @@ static int honour(struct wsmd_call *call, xmlNodePtr au, const char *url, int *a
                       "This event source does not combine a client certificate with another "
                       "authentication; it delivers with http(s)/basic, http(s)/spnego-kerberos "
                       "or https/mutual.");
-    const struct wsmd_fwd_lent *lent = wsmd__fwd_lent(call->srv ? &call->srv->cfg : NULL);
+    /* The forwarder's keytab and certificate are copied into this process
+     * only when a Subscribe asks for them. */
+    const struct wsmd_config *cfg = call->srv ? &call->srv->cfg : NULL;
     if (ends(profile, "/basic")) {
         /* Credentials for the subscriber: a UsernameToken in the
          * Subscribe's header (wst:IssuedTokens, DSP0226 10.2.2). */
@@ -104,7 +106,7 @@ static int honour(struct wsmd_call *call, xmlNodePtr au, const char *url, int *a
         return 1;
     }
     if (ends(profile, "/spnego-kerberos")) {
-        if (!lent->keytab[0])
+        if (!wsmd__fwd_lent(cfg)->keytab[0])
             return refuse(v, WSM_ERR_UNSUPPORTED_FEATURE,
                           "Kerberos deliveries need this host's keytab, and none is "
                           "configured (ForwarderKeytab, ForwarderPrincipal).");
@@ -112,6 +114,7 @@ static int honour(struct wsmd_call *call, xmlNodePtr au, const char *url, int *a
         return 1;
     }
     if (ends(profile, "/https/mutual")) {
+        const struct wsmd_fwd_lent *lent = wsmd__fwd_lent(cfg);
         if (!lent->cert[0])
             return refuse(v, WSM_ERR_UNSUPPORTED_FEATURE,
                           "Client certificate deliveries need a certificate, and none is "

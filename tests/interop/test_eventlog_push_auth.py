@@ -25,7 +25,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from kdc import kdc  # noqa: F401  (the fixture)
-from test_eventlog_pull import EV, NSX, call, fault_of, id_header, journal, query, wait_until  # noqa: F401
+from test_eventlog_pull import (EV, NSX, call, fault_of, id_header, journal,  # noqa: F401
+                                query, wait_until)
 from test_eventlog_push import EVENTS_MODE, WSMAN, Subscriber
 
 SECPROFILE = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/"
