@@ -1019,9 +1019,10 @@ static void test_push_auth(void **state)
     wsmd__evpush_cfg_clear(&c);
     /* Stored forms: Kerberos needs nothing more; a certificate its
      * thumbprint; nothing past 3. */
+    /* (\x1f followed by a hex digit would be read as one escape) */
     static const char *const stored[] = {"2\x1f\x1f",
-                                         "3\x1f"
-                                         "ABCD\x1f",
+                                         ("3\x1f"
+                                          "ABCD\x1f"),
                                          "3\x1f\x1f", "4\x1f\x1f"};
     static const int ok[] = {0, 0, -1, -1};
     for (size_t i = 0; i < 4; i++) {
