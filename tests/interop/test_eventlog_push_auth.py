@@ -15,6 +15,7 @@ of the test's CA.
 
 import base64
 import http.server
+import os
 import re
 import secrets
 import shutil
@@ -216,6 +217,9 @@ def test_kerberos_sealed_deliveries(wsmd_factory, users_file, journal, tmp_path,
     unsealed here with the context), the sealed Acks move the bookmark; the
     keytab stays out of the log."""
     principal, keytab = krb.add_machine("src1")
+    # Root's only: the unprivileged network process gets it from the
+    # monitor (a descriptor opened before the split), not by its path.
+    os.chmod(keytab, 0o600)
     sub = KerberosSubscriber(krb.keytab, allow=principal)
     try:
         d = source(wsmd_factory, users_file, journal, tmp_path,
@@ -412,3 +416,36 @@ def test_kerberos_into_wsmds_own_collector(wsmd_factory, users_file, journal, tm
     # deliveries themselves are logged by their outcome).
     assert any(f"user={principal}" in ln and "scheme=Negotiate" in ln
                for ln in col.d.log().splitlines()), col.d.log()
+
+
+def test_kerberos_not_configured_after_restart_is_no_downgrade(wsmd_factory, users_file,
+                                                               journal, tmp_path, krb):
+    """A Kerberos subscription outlives a restart of wsmd without
+    ForwarderKeytab: its deliveries fail with that reason (nothing goes out
+    as Basic or anonymous), and after ConnectionRetry the subscription ends."""
+    principal, keytab = krb.add_machine("src4")
+    sub = KerberosSubscriber(krb.keytab)
+    try:
+        d = source(wsmd_factory, users_file, journal, tmp_path,
+                   f"ForwarderKeytab = {keytab}\nForwarderPrincipal = {principal}\n")
+        tag = "pn" + secrets.token_hex(3)
+        ident = identifier(subscribe(
+            d, sub, tag, f'<w:Auth Profile="{SECPROFILE}http/spnego-kerberos"/>',
+            ("<w:MaxElements>1</w:MaxElements><w:MaxTime>PT0.2S</w:MaxTime>"
+             '<w:ConnectionRetry Total="1">PT0.3S</w:ConnectionRetry>')))
+        journal.logger(tag, "err", "before")
+        assert wait_until(lambda: sub.of(WSMAN + "Events"), 20), d.log()
+        assert wait_until(lambda: "event=eventsource-push " in d.log(), 5)
+        rc, _ = d.stop()
+        assert rc == 0
+        d2 = source(wsmd_factory, users_file, journal, tmp_path, "")
+        assert "subscriptions=1" in d2.log(), d2.log()
+        n = len(sub.msgs)
+        journal.logger(tag, "err", "after")
+        assert wait_until(lambda: "eventsource-push-end id=" + ident in d2.log(), 20), d2.log()
+        assert re.search(r"eventsource-push-failed id=" + ident
+                         + r" .*reason=\"no keytab configured", d2.log()), d2.log()
+        assert "sent=no" in d2.log()
+        assert len(sub.msgs) == n and not sub.plain  # nothing went out another way
+    finally:
+        sub.close()
