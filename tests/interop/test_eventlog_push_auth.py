@@ -449,3 +449,39 @@ def test_kerberos_not_configured_after_restart_is_no_downgrade(wsmd_factory, use
         assert len(sub.msgs) == n and not sub.plain  # nothing went out another way
     finally:
         sub.close()
+
+
+def test_https_certificate_refused_ends_after_retries(wsmd_factory, users_file, journal,
+                                                      tmp_path):
+    """A subscriber that trusts another CA refuses the TLS handshake: each
+    delivery fails, and after ConnectionRetry the SubscriptionEnd goes to the
+    EndTo (an https subscriber that takes the certificate) over TLS with the
+    same certificate; the subscription is gone."""
+    server, ca, cert, key = certs(tmp_path)
+    from test_client_cert import CA
+    other = CA(tmp_path / "other", "another CA")
+    sub = TlsSubscriber(server, other)
+    end = TlsSubscriber(server, ca)
+    try:
+        d = source(wsmd_factory, users_file, journal, tmp_path,
+                   f"ForwarderCertificate = {cert}\nForwarderKey = {key}\n"
+                   f"ForwarderCAFile = {server.cert}\n")
+        tag = "pv" + secrets.token_hex(3)
+        ident = identifier(subscribe(
+            d, sub, tag,
+            f'<w:Auth Profile="{SECPROFILE}https/mutual"><w:ClientCertificate>'
+            f'<w:Thumbprint Role="issuer">{ca.sha1}</w:Thumbprint></w:ClientCertificate></w:Auth>',
+            ("<w:MaxElements>1</w:MaxElements><w:MaxTime>PT0.2S</w:MaxTime>"
+             '<w:ConnectionRetry Total="1">PT0.3S</w:ConnectionRetry>'), end_to=end))
+        journal.logger(tag, "err", "refused")
+        assert wait_until(lambda: end.of(EV + "SubscriptionEnd"), 20), (end.msgs, d.log())
+        assert not sub.msgs and not sub.peers
+        assert end.peers == ["src.wsmd.test"], end.peers
+        assert len(re.findall(r"event=eventsource-push-failed id=" + ident, d.log())) == 2, \
+            d.log()
+        assert wait_until(lambda: "eventsource-push-end id=" + ident in d.log(), 5)
+        f = fault_of(call(d, EV + "GetStatus", "<e:GetStatus/>", headers=id_header(ident)))
+        assert f.subcode == "e:InvalidMessage", f
+    finally:
+        sub.vanish()
+        end.vanish()
