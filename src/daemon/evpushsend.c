@@ -28,6 +28,7 @@
 
 #include "client_internal.h"
 #include "evpush.h"
+#include "forwarder.h"
 #include "ns.h"
 
 #define WSMAN_URI "http://schemas.dmtf.org/wbem/wsman/1/wsman/"
@@ -59,6 +60,7 @@ struct pusher {
     long long due_ms;     /* the next look */
     long long retry_ms;   /* after a failure: no look before (ConnectionRetry) */
     unsigned long failures;
+    char why[160]; /* why the last session could not be made */
     int running, gone;
     int woken;    /* its descriptor fired while a step ran */
     int wfd;      /* a dup of the reader's descriptor, in the epoll set; -1 */
@@ -318,6 +320,58 @@ static int gather(struct pusher *p)
     return 0;
 }
 
+/* A session to the subscriber, authenticated as its Subscribe asked
+ * (evpushauth.c): Basic with its UsernameToken, Negotiate with the
+ * forwarder's keytab (libwsm seals the bodies over http://, MS-WSMV
+ * 2.2.9.1), or the forwarder's client certificate. When what the
+ * Subscribe matched is no longer configured (wsmd restarted with other
+ * settings) the delivery fails, with the reason, rather than going out
+ * with less. */
+static enum wsm_err open_session(struct pusher *p, const char *to, wsm_session **out)
+{
+    const struct wsmd_fwd_lent *l = wsmd__fwd_lent(server ? &server->cfg : NULL);
+    int a = p->c.auth;
+    struct wsm_session_opts o = {.url = to, .auth = WSM_AUTH_NONE, .timeout_ms = SEND_TIMEOUT_MS};
+    p->why[0] = '\0';
+    if (a == WSMD_EVPUSH_AUTH_BASIC) {
+        o.auth = WSM_AUTH_BASIC;
+        o.user = p->c.user;
+        o.password = p->c.password;
+    } else if (a == WSMD_EVPUSH_AUTH_KERBEROS) {
+        if (!l->keytab[0]) {
+            snprintf(p->why, sizeof(p->why), "no keytab configured (ForwarderKeytab)");
+            return WSM_ERR_INVALID_ARG;
+        }
+        o.auth = WSM_AUTH_NEGOTIATE;
+        o.user = l->principal;
+    } else if (a == WSMD_EVPUSH_AUTH_CERT) {
+        if (!l->cert[0] || strcmp(l->thumb, p->c.user) != 0) {
+            snprintf(p->why, sizeof(p->why),
+                     "the client certificate the Subscribe matched is no longer configured");
+            return WSM_ERR_INVALID_ARG;
+        }
+        o.auth = WSM_AUTH_CERTIFICATE;
+    }
+    wsm_session *s = NULL;
+    enum wsm_err e = wsm_session_new(&o, &s);
+    if (!e && a == WSMD_EVPUSH_AUTH_KERBEROS)
+        e = wsm_session_set_string(s, "ClientKeytab", l->keytab);
+    if (!e && a == WSMD_EVPUSH_AUTH_CERT)
+        e = wsm_session_set_string(s, "CertificateFile", l->cert);
+    if (!e && a == WSMD_EVPUSH_AUTH_CERT && l->key[0])
+        e = wsm_session_set_string(s, "KeyFile", l->key);
+    if (!e && l->ca[0])
+        e = wsm_session_set_string(s, "CAFile", l->ca);
+    if (e) {
+        snprintf(p->why, sizeof(p->why), "%s",
+                 s && *wsm_session_error(s) ? wsm_session_error(s) : wsm_strerror(e));
+        wsm_session_free(s);
+        return e;
+    }
+    *out = s;
+    return WSM_OK;
+}
+
 static enum wsm_err post(struct pusher *p, const char *to, const char *refs, struct wsm_buf *b,
                          const char *action, const char *body, const char *bm, int ack)
 {
@@ -346,12 +400,7 @@ static enum wsm_err post(struct pusher *p, const char *to, const char *refs, str
         return e;
     wsm_session *one = NULL, *sess = p->sess;
     if (!sess || strcmp(to, p->c.notify) != 0) {
-        struct wsm_session_opts o = {.url = to,
-                                     .auth = p->c.auth ? WSM_AUTH_BASIC : WSM_AUTH_NONE,
-                                     .user = p->c.auth ? p->c.user : NULL,
-                                     .password = p->c.auth ? p->c.password : NULL,
-                                     .timeout_ms = SEND_TIMEOUT_MS};
-        if ((e = wsm_session_new(&o, &sess)))
+        if ((e = open_session(p, to, &sess)))
             return e;
         if (strcmp(to, p->c.notify) != 0)
             one = sess; /* EndTo: one message, its own session */
@@ -521,7 +570,7 @@ static void step(struct pusher *p, struct wsm_buf *msg)
     if (stop)
         return; /* cut short by the shutdown: not the subscriber's failure */
     p->failures++;
-    const char *why = p->sess ? wsm_session_error(p->sess) : wsm_strerror(e);
+    const char *why = p->sess ? wsm_session_error(p->sess) : p->why[0] ? p->why : wsm_strerror(e);
     char reason[160];
     snprintf(reason, sizeof(reason), "%s", why && *why ? why : wsm_strerror(e));
     for (char *c = reason; *c; c++)
