@@ -199,8 +199,11 @@ enum wsm_err wsmd__shell_delete(struct wsmd_call *call)
     if (!sid)
         return WSM_ERR_INVALID_SELECTORS;
     enum wsm_err e = shell_delete(call->srv->shells, call->user, sid);
-    if (e == WSM_ERR_NOT_FOUND) {
-        /* An administrator deletes anybody's shell (shell management). */
+    if (e == WSM_ERR_NOT_FOUND && call->env->resource_uri &&
+        !strcmp(call->env->resource_uri, WSMD_SHELL_MGMT_URI)) {
+        /* An administrator deletes anybody's shell through shell
+         * management (.../windows/shell); .../shell/cmd, the session's
+         * own resource, stays its owner's alone. */
         char *owner = wsmd__shell_admin_owner(call, sid);
         if (owner)
             e = shell_delete(call->srv->shells, owner, sid);

@@ -353,9 +353,9 @@ enum wsm_err wsmd__shell_get(struct wsmd_call *call)
     return e;
 }
 
-/* Delete of another user's shell by an administrator: *owner (freed by
- * the caller) is its owner; NULL when the caller is no administrator or
- * the shell does not exist. */
+/* Delete of another user's shell by an administrator (through
+ * .../windows/shell): its owner (freed by the caller); NULL when the
+ * caller is no administrator or the shell does not exist. */
 char *wsmd__shell_admin_owner(struct wsmd_call *call, const char *sid)
 {
     if (!is_admin(call))

@@ -158,8 +158,12 @@ def test_get_and_delete(mgmt):
     # Another user's shell is not there for an ordinary user.
     assert fault_of(get(d.u1, b1)).wsman_code == CODE_SHELL_NOT_FOUND
     assert fault_of(d.u1.delete(b1)[0]).wsman_code == CODE_SHELL_NOT_FOUND
-    # The administrator reads and deletes anybody's, also under .../windows/shell.
+    # The administrator reads anybody's (under both URIs) and deletes it
+    # through shell management (.../windows/shell); .../shell/cmd, the
+    # session's own resource, stays its owner's.
+    assert get(d.adm, b1).status == 200
     assert get(d.adm, b1, SHELL_NS).status == 200
+    assert fault_of(d.adm.delete(b1)[0]).wsman_code == CODE_SHELL_NOT_FOUND
     r = post(d.port, body=envelope(ACT_DELETE, SHELL_NS, selectors=[("ShellId", b1)]),
              auth=d.adm.auth)
     assert r.status == 200, r
@@ -195,7 +199,7 @@ def test_winrm_tool_enumerate_get_delete(mgmt):
     assert cp.returncode == 0 and f"ShellId = {a1}" in cp.stdout, cp
     cp = winrm(d, d.u1, "delete", f"shell/cmd?ShellId={b1}")
     assert cp.returncode == 1, cp
-    cp = winrm(d, d.adm, "delete", f"shell/cmd?ShellId={b1}")
+    cp = winrm(d, d.adm, "delete", f"shell?ShellId={b1}")
     assert cp.returncode == 0, cp
     cp = winrm(d, d.u1, "delete", f"shell/cmd?ShellId={a1}")
     assert cp.returncode == 0, cp
