@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import REPO_ROOT, user_add
+from conftest import REPO_ROOT, _check_sanitizer_log, user_add
 from shell_helpers import ACT_CREATE, RSP, SHELL_NS, Raw, fault_of
 from wsman_helpers import NS, post
 
@@ -49,7 +49,9 @@ def mgmt(wsmd_factory, shell_accounts, tmp_path):
     d.u1, d.u2 = Raw(d, u1, p1), Raw(d, u2, p2)
     d.adm = Raw(d, *ADMIN)
     d.names = (u1, u2)
-    return d
+    yield d
+    d.stop()  # (wsmd_factory checks its exit status)
+    _check_sanitizer_log(d)
 
 
 def envelope(action, uri, body="", selectors=()):
