@@ -63,7 +63,7 @@ struct cmd {
     struct budget_user *bu; /* the owner's budget (a reference) */
     long long started;
     unsigned long long dropped[2]; /* bytes dropped while disconnected (BufferMode Drop) */
-    unsigned long long sent[2]; /* bytes delivered per stream (for the log) */
+    unsigned long long sent[2];    /* bytes delivered per stream (for the log) */
     /* The output of the last Receive, until the HTTP layer says whether
      * its reply was written (shell_settle): the bytes stay at the head of
      * the rings, so a reply that did not go out is simply sent again. */
