@@ -9,7 +9,9 @@
  * parked Receive requests. All functions are thread-safe.
  *
  * Every shell belongs to the user that created it; an id used by anybody
- * else gets WSM_ERR_NOT_FOUND exactly as an unknown id does.
+ * else gets WSM_ERR_NOT_FOUND exactly as an unknown id does (but for
+ * Reconnect and Connect, which say WSM_ERR_ACCESS_DENIED; shell_list,
+ * for shell management, reads everybody's when asked to).
  */
 #ifndef WSMD_SHELL_ENGINE_H
 #define WSMD_SHELL_ENGINE_H
