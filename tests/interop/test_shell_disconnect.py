@@ -7,7 +7,8 @@ blocks the child when the buffers are full and a Reconnect then receives
 everything, nothing lost or repeated; BufferMode Drop lets the child run to
 its end and keeps the newest output; Connect and Reconnect by another user
 are refused; the Disconnect's IdleTimeOut closes a shell nobody reconnects;
-the client's ShellId at Create (unique, a GUID).
+the client's ShellId at Create (unique, a GUID); a SequenceId replay of a
+reply lost before the Disconnect.
 """
 
 import base64
@@ -273,3 +274,38 @@ def test_client_shell_id(shell_wsmd):
     cid = raw.command_id(raw.command(mine, "echo hi")[0])
     assert receive_all(raw, mine, cid) == (b"hi\n", 0)
     ok(raw.delete(mine)[0], "Delete")
+
+
+def test_sequence_id_replay_across_reconnect(shell_wsmd):
+    """A robust client whose last Receive reply was lost asks again with the
+    same SequenceId after it reconnects: the same output, then the rest."""
+    d = shell_wsmd
+    raw = Raw(d, d.user1, d.pw1)
+    sid, _, _ = raw.create()
+    cid = raw.command_id(raw.command(sid, "printf one; sleep 0.5; printf two")[0])
+
+    def receive(seq):
+        body = {"rsp:Receive": {"@SequenceId": str(seq), "rsp:DesiredStream": {
+            "@CommandId": cid, "#text": "stdout stderr"}}}
+        return raw.call(SHELL_NS + "/Receive", sid, body)[0]
+
+    first = Received(ok(receive(0), "Receive 0"))
+    assert first.stdout == b"one"
+    ok(raw.call(ACT_DISCONNECT, sid, disconnect_body("PT60S"))[0], "Disconnect")
+    ok(raw.call(ACT_RECONNECT, sid)[0], "Reconnect")
+    again = Received(ok(receive(0), "Receive 0 again"))
+    assert again.stdout == b"one"
+    out = b""
+    seq = 1
+    deadline = time.monotonic() + 30 * SLOW
+    while True:
+        assert time.monotonic() < deadline, out
+        reply = receive(seq)
+        seq += 1
+        if reply.status != 200:
+            continue  # w:TimedOut
+        r = Received(reply)
+        out += r.stdout
+        if r.done:
+            break
+    assert out == b"two"
