@@ -231,7 +231,8 @@ struct shell_info {
     long long run_ms, inactive_ms; /* since Create, since last used */
     pid_t pid;                     /* the oldest running command's process; 0: none */
     long processes;                /* processes of the shell (its cgroup, else commands) */
-    unsigned long long memory;     /* resident bytes of its running commands */
+    unsigned long long memory;     /* its cgroup's memory.current, without one the
+                                      resident bytes of its running commands */
 };
 /* The shells of owner (NULL: everybody's), or only shell_id (NULL: all);
  * *v (free with shell_info_free) may be NULL when *n is 0. */

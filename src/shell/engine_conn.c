@@ -199,6 +199,11 @@ static int fill_info(struct shell_mgr *m, const struct shell *sh, long long now,
     }
     long cg = sh->cg && wsmd__cg_has_pids() ? wsmd__cg_pids_current(sh->cg) : -1;
     i->processes = cg >= 0 ? cg : running;
+    /* The shell's cgroup counts every process of it (and the page cache
+     * they use, as Windows' job object counts committed memory). */
+    long long mem = sh->cg && wsmd__cg_has_memory() ? wsmd__cg_memory_current(sh->cg) : -1;
+    if (mem >= 0)
+        i->memory = (unsigned long long)mem;
     return 0;
 }
 
