@@ -20,6 +20,8 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from shell_helpers import (ACT_CREATE, RSP, SHELL_NS, SLOW, Raw, Received, fault_of,
                            pids_matching, wait_for)
 
@@ -28,6 +30,17 @@ ACT_RECONNECT = SHELL_NS + "/Reconnect"
 ACT_CONNECT = SHELL_NS + "/Connect"
 ACT_GET = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"
 CODE_SHELL_NOT_FOUND = "2150858843"
+
+
+@pytest.fixture
+def flags():
+    made = []
+    yield made
+    for f in made:
+        try:
+            f.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def disconnect_body(idle=None, mode=None):
@@ -109,12 +122,13 @@ def alive(pid):
         return False
 
 
-def start_writer(raw, sid, tmp_path, lines, tag):
+def start_writer(raw, sid, flags, lines, tag):
     """A command that prints 'start', waits for a flag file, then prints
     `seq 1 LINES` and 'done'. Returns (cid, flag path, expected rest)."""
-    # Where the shell's account can see it (pytest's tmp_path is root's).
+    # Where the shell's account can see it (pytest's tmp_path is root's);
+    # the flags fixture removes it if the test stops first.
     flag = Path(tempfile.gettempdir()) / f"wsmd-flag-{uuid.uuid4().hex}"
-    tmp_path.joinpath("flags").write_text(str(flag))
+    flags.append(flag)
     script = (f"echo start; while [ ! -e {flag} ]; do sleep 0.02; done; "
               f"seq {tag} {lines + tag - 1}; echo done")
     cid = raw.command_id(raw.command(sid, script)[0])
@@ -122,11 +136,11 @@ def start_writer(raw, sid, tmp_path, lines, tag):
     return cid, flag, rest
 
 
-def test_disconnect_block_reconnect_gets_everything(shell_wsmd, tmp_path):
+def test_disconnect_block_reconnect_gets_everything(shell_wsmd, flags):
     d = shell_wsmd
     raw = Raw(d, d.user1, d.pw1)
     sid, _, _ = raw.create()
-    cid, flag, rest = start_writer(raw, sid, tmp_path, 400000, 7000001)
+    cid, flag, rest = start_writer(raw, sid, flags, 400000, 7000001)
     assert receive_until(raw, sid, cid, b"start\n") == b"start\n"
 
     ok(raw.call(ACT_DISCONNECT, sid, disconnect_body("PT120S", "Block"))[0], "Disconnect")
@@ -153,11 +167,11 @@ def test_disconnect_block_reconnect_gets_everything(shell_wsmd, tmp_path):
     assert out == rest, (len(out), len(rest), out[:80], out[-80:])
 
 
-def test_disconnect_drop_keeps_newest(shell_wsmd, tmp_path):
+def test_disconnect_drop_keeps_newest(shell_wsmd, flags):
     d = shell_wsmd
     raw = Raw(d, d.user1, d.pw1)
     sid, _, _ = raw.create()
-    cid, flag, rest = start_writer(raw, sid, tmp_path, 700000, 8000001)
+    cid, flag, rest = start_writer(raw, sid, flags, 700000, 8000001)
     receive_until(raw, sid, cid, b"start\n")
     ok(raw.call(ACT_DISCONNECT, sid, disconnect_body("PT120S", "Drop"))[0], "Disconnect")
     flag.touch()
@@ -230,7 +244,7 @@ def test_disconnected_shell_refuses_commands_and_wakes_receive(shell_wsmd):
     ok(raw.delete(sid)[0], "Delete of a disconnected shell")
 
 
-def test_idle_timeout_after_disconnect_closes_shell(shell_wsmd, tmp_path):
+def test_idle_timeout_after_disconnect_closes_shell(shell_wsmd):
     d = shell_wsmd
     raw = Raw(d, d.user1, d.pw1)
     sid, _, _ = raw.create(idle_timeout="PT600S")
