@@ -216,6 +216,13 @@ enum wsm_err wsmd__shell_command(struct wsmd_call *call);
 enum wsm_err wsmd__shell_send(struct wsmd_call *call);
 enum wsm_err wsmd__shell_receive(struct wsmd_call *call);
 enum wsm_err wsmd__shell_signal(struct wsmd_call *call);
+/* src/shell/handlers_mgmt.c: Disconnect/Reconnect/Connect, shell management. */
+enum wsm_err wsmd__shell_disconnect(struct wsmd_call *call);
+enum wsm_err wsmd__shell_reconnect(struct wsmd_call *call);
+enum wsm_err wsmd__shell_connect(struct wsmd_call *call);
+enum wsm_err wsmd__shell_get(struct wsmd_call *call);
+enum wsm_err wsmd__shell_enumerate(struct wsmd_call *call);
+#define WSMD_SHELL_MGMT_URI "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 struct shell_cmd_end;
 /* The engine's end-of-command hook: one log line per command. */
 void wsmd__shell_log_end(const struct shell_cmd_end *e);
