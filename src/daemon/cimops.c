@@ -43,7 +43,8 @@ void wsmd__cim_ident(struct wsmd_call *call, struct wsmd_cim_ident *id)
 
 const struct cim_class *wsmd__cim_class(struct wsmd_call *call)
 {
-    const struct cim_class *c = cim_class_for_uri(call->env->resource_uri);
+    const struct cim_class *c = cim_class_for_uri_ns(
+        call->env->resource_uri, wsm__envelope_selector(call->env, "__cimnamespace"));
     if (!c)
         return NULL;
     if (!strcmp(c->name, "WSMD_Synthetic") && !call->srv->cfg.synthetic)

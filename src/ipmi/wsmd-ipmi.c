@@ -344,6 +344,18 @@ static void run_job(struct bmc *b, const struct job *j)
     case IPMI_OP_SEL_CLEAR:
         do_sel_clear(b, j->id);
         break;
+    case IPMI_OP_CHASSIS_STATUS:
+        do_chassis_status(b, j);
+        break;
+    case IPMI_OP_CHASSIS_CONTROL:
+        do_chassis_control(b, j);
+        break;
+    case IPMI_OP_RAW:
+        do_raw(b, j);
+        break;
+    case IPMI_OP_FRU:
+        do_fru(b, j);
+        break;
     default:
         send_error(j->id, j->op, IPMI_ST_UNSUPPORTED, b->cfg.name,
                    "this request is not served by this version of wsmd-ipmi");
@@ -382,6 +394,7 @@ static void *bmc_main(void *arg)
         b->queued--;
         pthread_mutex_unlock(&b->mu);
         run_job(b, j);
+        free(j->req);
         free(j);
         pthread_mutex_lock(&b->mu);
     }
@@ -477,6 +490,16 @@ static void dispatch(const struct ipmi_frame *fr)
     }
     j->id = fr->id;
     j->op = fr->op;
+    /* The fields go along: a chassis action or a raw command is read by
+     * the BMC's thread (the frame's buffer is reused for the next one). */
+    if (fr->blen && !(j->req = malloc(fr->blen))) {
+        free(j);
+        send_error(fr->id, fr->op, IPMI_ST_INTERNAL, name, "out of memory");
+        return;
+    }
+    if (fr->blen)
+        memcpy(j->req, fr->body, fr->blen);
+    j->nreq = fr->blen;
     pthread_mutex_lock(&b->mu);
     int full = b->queued >= QUEUE_MAX;
     if (!full) {
@@ -490,6 +513,7 @@ static void dispatch(const struct ipmi_frame *fr)
     }
     pthread_mutex_unlock(&b->mu);
     if (full) {
+        free(j->req);
         free(j);
         send_error(fr->id, fr->op, IPMI_ST_BUSY, name,
                    "too many requests are waiting for this BMC");
@@ -565,6 +589,7 @@ int main(int argc, char **argv)
         struct job *j = bmcs[i].head;
         while (j) {
             struct job *nx = j->next;
+            free(j->req);
             free(j);
             j = nx;
         }

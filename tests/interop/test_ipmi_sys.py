@@ -1,0 +1,275 @@
+"""The BMC-managed systems (ComputerSystem: power state, RequestStateChange)
+and the FRU inventory (CIM_Chassis, CIM_Card, CIM_PhysicalPackage) through
+wsmd (docs/internals/ipmi.md), against OpenIPMI's ipmi_sim, cross-checked
+with ipmitool's chassis status and FreeIPMI's ipmi-fru on the same
+simulator.
+
+The shared simulator has no chassis control wired (power actions are
+refused with CCh): these tests run a copy of it whose lan.conf names a
+chassis_control program, a shell script keeping the power bit in a file,
+so that a power action really changes what `ipmitool chassis status` reads.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from cim_helpers import Client, instance_props
+from conftest import user_add
+from test_ipmi import (DMTF, SIM_DIR, WMI_HW, Sim, enum_json, free_port_pair, hosts_file, need,
+                       start_wsmd)
+from test_ipmi import sims  # noqa: F401  (the fixture: the shared simulator as it is)
+from test_winrm_tool import ok, winrm
+from wsman_helpers import PASSWORD, USER
+
+HW_NS = {"__cimnamespace": "root/hardware"}
+
+CHASSIS_SCRIPT = """#!/bin/sh
+# ipmi_sim's chassis_control program: "get power", "set power 1", "set reset 1"
+D=$(dirname "$0")
+echo "$@" >> "$D/chassis.log"
+case "$1" in
+get) printf 'power:%s\\n' "$(cat "$D/power" 2>/dev/null || echo 0)" ;;
+set) shift; while [ $# -ge 2 ]; do [ "$1" = power ] && echo "$2" > "$D/power"; shift 2; done ;;
+esac
+"""
+
+
+class PowerSim(Sim):
+    """The shared simulator, from a copy whose lan.conf wires chassis control."""
+
+    def __init__(self, port, state, simdir):
+        self.simdir = simdir
+        self.port = port
+        self.state = state
+        cp = subprocess.run([str(simdir / "start"), str(port), str(state)],
+                            capture_output=True, text=True, timeout=30)
+        assert cp.returncode == 0, f"simulator did not start: {cp.stderr}"
+        self.pid = int(cp.stdout.strip().splitlines()[-1])
+
+    def ipmitool(self, *args):
+        cp = subprocess.run(["ipmitool", "-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p",
+                             str(self.port), "-U", "admin", "-P", "password", *args],
+                            capture_output=True, text=True, timeout=60)
+        assert cp.returncode == 0, cp.stderr
+        return cp.stdout
+
+    def power_on(self):
+        return "System Power         : on" in self.ipmitool("chassis", "status")
+
+    def actions(self):
+        p = self.simdir / "chassis.log"
+        return p.read_text().splitlines() if p.exists() else []
+
+
+@pytest.fixture
+def psims(tmp_path):
+    need("ipmi_sim", "sdrcomp", "ipmitool")
+    started = []
+
+    def start():
+        simdir = Path(tempfile.mkdtemp(prefix="simdir-", dir=tmp_path))
+        for f in SIM_DIR.iterdir():
+            if f.is_file():
+                shutil.copy(f, simdir / f.name)
+        script = simdir / "chassis.sh"
+        script.write_text(CHASSIS_SCRIPT)
+        script.chmod(0o755)
+        lan = simdir / "lan.conf"
+        text = lan.read_text()
+        assert "  endlan\n" in text
+        lan.write_text(text.replace("  endlan\n", f'  endlan\n  chassis_control "{script}"\n', 1))
+        # The simulator runs as root here; the script and its folder must be
+        # reachable by it whatever the umask.
+        os.chmod(simdir, 0o755)
+        s = PowerSim(free_port_pair(), Path(tempfile.mkdtemp(prefix="ipmisim-", dir=tmp_path)),
+                     simdir)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def wait_for(cond, what, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def cs_json(d, uri, *extra):
+    return [x[next(iter(x))] for x in enum_json(d, uri, *extra)]
+
+
+def request_state(c, uri, name, state, cls, selectors_extra=None):
+    sel = {"CreationClassName": cls, "Name": name, **(selectors_extra or {})}
+    _, out = c.invoke_output(uri, "RequestStateChange", {"RequestedState": state},
+                             selectors=sel)
+    return int(out["ReturnValue"])
+
+
+def test_computer_system_power_both_forms_and_ipmitool(psims, wsmd_factory, users_file, tmp_path):
+    sim = psims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    assert not sim.power_on()
+    # Windows' form: one system per BMC, off as ipmitool says.
+    (cs,) = cs_json(d, WMI_HW + "ComputerSystem")
+    assert (cs["Name"], cs["CreationClassName"]) == ("bmc1", "ComputerSystem")
+    assert (cs["EnabledState"], cs["PowerState"], cs["HealthState"]) == (3, 8, 5), cs
+    assert cs["OperationalStatus"] == [2] and cs["IPMI_PowerFault"] is False
+    c = Client(d.port)
+    # Power on through the WMI form: ipmitool reads it on.
+    assert request_state(c, WMI_HW + "ComputerSystem", "bmc1", 2, "ComputerSystem") == 0
+    assert sim.power_on()
+    assert "set power 1" in sim.actions()
+    # The DMTF form lives in root/hardware (root/cimv2's CIM_ComputerSystem
+    # is the host): Get and Enumerate there, with the new state.
+    _, inst = c.get_instance(DMTF + "CIM_ComputerSystem",
+                             {"CreationClassName": "CIM_ComputerSystem", "Name": "bmc1", **HW_NS})
+    p = instance_props(inst)
+    assert (p["Name"], p["EnabledState"], p["PowerState"]) == ("bmc1", "2", "2"), p
+    (cs,) = cs_json(d, DMTF + "CIM_ComputerSystem?__cimnamespace=root/hardware")
+    assert (cs["CreationClassName"], cs["EnabledState"]) == ("CIM_ComputerSystem", 2)
+    # root/cimv2's is still the host.
+    host = cs_json(d, DMTF + "CIM_ComputerSystem")
+    assert [h["Name"] for h in host] != ["bmc1"] and len(host) == 1
+    # Reset (11) keeps it on; the BMC was asked.
+    assert request_state(c, DMTF + "CIM_ComputerSystem", "bmc1", 11, "CIM_ComputerSystem",
+                         HW_NS) == 0
+    assert "set reset 1" in sim.actions() and sim.power_on()
+    # Off (3), then Reboot (10: power cycle): off at once, on again after
+    # the simulator's power-on delay.
+    assert request_state(c, WMI_HW + "ComputerSystem", "bmc1", 3, "ComputerSystem") == 0
+    assert not sim.power_on()
+    (cs,) = cs_json(d, WMI_HW + "ComputerSystem")
+    assert (cs["EnabledState"], cs["PowerState"]) == (3, 8)
+    assert request_state(c, WMI_HW + "ComputerSystem", "bmc1", 2, "ComputerSystem") == 0
+    n = len(sim.actions())
+    assert request_state(c, WMI_HW + "ComputerSystem", "bmc1", 10, "ComputerSystem") == 0
+    assert "set power 0" in sim.actions()[n:]
+    wait_for(sim.power_on, "the power cycle to end on")
+    # Our winrm, JSON.
+    out = ok(winrm(d, "invoke", "RequestStateChange",
+                   "wmi/root/hardware/ComputerSystem?CreationClassName=ComputerSystem+Name=bmc1",
+                   "@{RequestedState=\"3\"}", "-format:json"))
+    assert json.loads(out)["RequestStateChange_OUTPUT"]["ReturnValue"] == 0, out
+    assert not sim.power_on()
+    # States a chassis cannot be put in, and nonsense.
+    assert request_state(c, WMI_HW + "ComputerSystem", "bmc1", 7, "ComputerSystem") == 4097
+    assert request_state(c, WMI_HW + "ComputerSystem", "bmc1", "x", "ComputerSystem") == 5
+    assert request_state(c, WMI_HW + "ComputerSystem", "bmc1", 70000, "ComputerSystem") == 5
+    log = d.log()
+    assert "event=ipmi-power user=alice bmc=bmc1 requested_state=2 cc=00 rv=0" in log, log
+    assert "event=ipmi-chassis-control bmc=bmc1 action=power-up cc=00" in log
+
+
+def test_power_refused_by_bmc_and_unknown_bmc(sims, wsmd_factory, users_file, tmp_path):
+    """The shared simulator has no chassis control: the BMC answers CCh,
+    which is ReturnValue 1 (Not Supported), and the power is unchanged."""
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    c = Client(d.port)
+    assert request_state(c, WMI_HW + "ComputerSystem", "bmc1", 2, "ComputerSystem") == 1
+    (cs,) = cs_json(d, WMI_HW + "ComputerSystem")
+    assert cs["EnabledState"] == 3
+    c.invoke(WMI_HW + "ComputerSystem", "RequestStateChange", {"RequestedState": 2},
+             selectors={"CreationClassName": "ComputerSystem", "Name": "nosuch"}
+             ).expect_fault("a:DestinationUnreachable")
+    c.get(WMI_HW + "ComputerSystem", {"CreationClassName": "ComputerSystem", "Name": "nosuch"}
+          ).expect_fault("a:DestinationUnreachable")
+    # The DMTF form asked in another namespace is not there.
+    c.get(DMTF + "CIM_ComputerSystem", {"CreationClassName": "CIM_ComputerSystem",
+                                        "Name": "bmc1", "__cimnamespace": "root/wmi"}
+          ).expect_fault("a:DestinationUnreachable")
+
+
+def test_power_needs_the_invoke_right(psims, wsmd_factory, tmp_path):
+    sim = psims()
+    users = tmp_path / "users"
+    user_add(users, USER, PASSWORD)
+    user_add(users, "carol", "carol-pw-1")
+    conf = tmp_path / "wsmd.conf"
+    conf.write_text(f"IpmiHosts = {hosts_file(tmp_path, {'bmc1': sim})}\n")
+    d = wsmd_factory("-c", str(conf), "--listen", "http://127.0.0.1:0", "--users", str(users),
+                     "--allow", f"all @{USER}", "--allow", "read @carol", grant=False)
+    carol = Client(d.port, user="carol", password="carol-pw-1")
+    a = carol.invoke(WMI_HW + "ComputerSystem", "RequestStateChange", {"RequestedState": 2},
+                     selectors={"CreationClassName": "ComputerSystem", "Name": "bmc1"})
+    a.expect_fault("w:AccessDenied")
+    assert not sim.power_on() and "set power 1" not in sim.actions()
+    # Reading is hers.
+    _, inst = carol.get_instance(WMI_HW + "ComputerSystem",
+                                 {"CreationClassName": "ComputerSystem", "Name": "bmc1"})
+    assert instance_props(inst)["EnabledState"] == "3"
+    assert request_state(Client(d.port), WMI_HW + "ComputerSystem", "bmc1", 2,
+                         "ComputerSystem") == 0
+    assert sim.power_on()
+
+
+def ipmi_fru(sim):
+    cache = tempfile.mkdtemp(prefix="sdrcache-")
+    try:
+        cp = subprocess.run(["ipmi-fru", "-h", f"127.0.0.1:{sim.port}", "-D", "LAN_2_0", "-u",
+                             "admin", "-p", "password", "-W", "opensesspriv",
+                             f"--sdr-cache-directory={cache}"],
+                            capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    assert cp.returncode == 0, cp.stderr
+    rows = {}
+    for line in cp.stdout.splitlines():
+        k, sep, v = line.strip().partition(": ")
+        if sep:
+            rows[k] = v.strip()
+    return rows
+
+
+def test_fru_classes_match_readme_and_ipmi_fru(sims, wsmd_factory, users_file, tmp_path):
+    need("ipmi-fru")
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    fru = ipmi_fru(sim)
+    (ch,) = cs_json(d, DMTF + "CIM_Chassis")
+    assert ch["Tag"] == "IPMI:bmc1:FRU0:Chassis" and ch["SystemName"] == "bmc1"
+    assert (ch["PartNumber"], ch["SerialNumber"]) == ("CH-SIM-0001", "CHS-0000001")
+    assert (ch["PartNumber"], ch["SerialNumber"]) == (fru["FRU Chassis Part Number"],
+                                                      fru["FRU Chassis Serial Number"])
+    assert fru["FRU Chassis Type"] == "Rack Mount Chassis" and ch["ChassisPackageType"] == 23
+    assert (ch["Manufacturer"], ch["Model"]) == ("SimVendor", "SimServer 1000")
+    (card,) = cs_json(d, DMTF + "CIM_Card")
+    assert (card["Manufacturer"], card["Model"], card["SerialNumber"], card["PartNumber"]) == (
+        "SimBoards Inc", "SIM-MB-1", "MB-0000001", "PN-MB-01")
+    assert (card["Manufacturer"], card["Model"], card["SerialNumber"], card["PartNumber"]) == (
+        fru["FRU Board Manufacturer"], fru["FRU Board Product Name"],
+        fru["FRU Board Serial Number"], fru["FRU Board Part Number"])
+    assert card["ManufactureDate"].startswith("2024-01-01T00:00:00"), card
+    assert fru["FRU Board Manufacturing Date/Time"] == "01/01/24 - 00:00:00"
+    assert card["HostingBoard"] is True
+    (pkg,) = cs_json(d, DMTF + "CIM_PhysicalPackage")
+    assert (pkg["Manufacturer"], pkg["Model"], pkg["PartNumber"], pkg["Version"],
+            pkg["SerialNumber"], pkg["IPMI_AssetTag"]) == (
+        "SimVendor", "SimServer 1000", "SS1000", "1.0", "SN-SIM-0001", "ASSET-42")
+    assert (pkg["Manufacturer"], pkg["Model"], pkg["PartNumber"], pkg["Version"],
+            pkg["SerialNumber"], pkg["IPMI_AssetTag"]) == (
+        fru["FRU Product Manufacturer Name"], fru["FRU Product Name"],
+        fru["FRU Product Part/Model Number"], fru["FRU Product Version"],
+        fru["FRU Product Serial Number"], fru["FRU Product Asset Tag"])
+    # Get by Tag, and a Tag of no BMC.
+    c = Client(d.port)
+    _, inst = c.get_instance(DMTF + "CIM_Card", {"CreationClassName": "CIM_Card",
+                                                 "Tag": "IPMI:bmc1:FRU0:Board"})
+    assert instance_props(inst)["SerialNumber"] == "MB-0000001"
+    c.get(DMTF + "CIM_Card", {"CreationClassName": "CIM_Card", "Tag": "IPMI:bmc1:FRU0:Chassis"}
+          ).expect_fault("a:DestinationUnreachable")
+    c.get(DMTF + "CIM_Chassis", {"CreationClassName": "CIM_Chassis",
+                                 "Tag": "IPMI:nosuch:FRU0:Chassis"}
+          ).expect_fault("a:DestinationUnreachable")
