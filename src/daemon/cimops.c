@@ -485,6 +485,13 @@ enum wsm_err wsmd__cim_invoke(struct wsmd_call *call, const char *method)
                             prefix, c->name);
     for (size_t i = 0; !e && i < m->nout; i++) {
         const char *v = out[i].s;
+        if (m->out[i].flags & CIM_ARRAY) {
+            /* An array: its items as repeated elements (none: absent). */
+            for (size_t k = 0; !e && k < out[i].n; k++)
+                e = wsm__buf_printf(call->out, "<p:%s>%s</p:%s>", m->out[i].name, out[i].items[k],
+                                    m->out[i].name);
+            continue;
+        }
         if (!v) {
             e = wsm__buf_printf(call->out, "<p:%s xsi:nil=\"true\"/>", m->out[i].name);
             continue;

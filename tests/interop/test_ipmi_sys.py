@@ -273,3 +273,54 @@ def test_fru_classes_match_readme_and_ipmi_fru(sims, wsmd_factory, users_file, t
     c.get(DMTF + "CIM_Chassis", {"CreationClassName": "CIM_Chassis",
                                  "Tag": "IPMI:nosuch:FRU0:Chassis"}
           ).expect_fault("a:DestinationUnreachable")
+
+
+RAW = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/wmi/Microsoft_IPMI"
+
+
+def raw_request(c, netfn, cmd, data=(), name="bmc1", **kw):
+    params = [("NetworkFunction", netfn), ("Command", cmd), ("Lun", 0),
+              *(("RequestData", b) for b in data), ("RequestDataSize", len(data)),
+              ("ResponderAddress", 32)]
+    inner = "".join(f"<p:{k}>{v}</p:{k}>" for k, v in params)
+    body = f'<p:RequestResponse_INPUT xmlns:p="{RAW}">{inner}</p:RequestResponse_INPUT>'
+    return c.send(RAW + "/RequestResponse", RAW, body, selectors={"InstanceName": name}, **kw)
+
+
+def test_raw_request_response_and_the_ipmi_right(sims, wsmd_factory, tmp_path):
+    sim = sims()
+    users = tmp_path / "users"
+    user_add(users, USER, PASSWORD)
+    user_add(users, "carol", "carol-pw-1")
+    conf = tmp_path / "wsmd.conf"
+    conf.write_text(f"IpmiHosts = {hosts_file(tmp_path, {'bmc1': sim})}\n")
+    d = wsmd_factory("-c", str(conf), "--listen", "http://127.0.0.1:0", "--users", str(users),
+                     "--allow", f"all @{USER}", "--allow", "read,invoke @carol", grant=False)
+    c = Client(d.port)
+    # One instance per BMC, in root/wmi.
+    (inst,) = cs_json(d, RAW)
+    assert inst["InstanceName"] == "bmc1" and inst["BMCAddress"] == 32
+    # Get Device ID (NetFn App 06h, command 01h), as ipmitool raw reads it.
+    a = raw_request(c, 6, 1).ok(RAW + "/RequestResponseResponse")
+    out = a.body.find("{%s}RequestResponse_OUTPUT" % RAW)
+    got = [int(e.text) for e in out.findall("{%s}ResponseData" % RAW)]
+    assert int(out.find("{%s}CompletionCode" % RAW).text) == 0
+    assert int(out.find("{%s}ResponseDataSize" % RAW).text) == len(got)
+    cp = subprocess.run(["ipmitool", "-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p",
+                         str(sim.port), "-U", "admin", "-P", "password", "raw", "0x06", "0x01"],
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    sim_bytes = [int(x, 16) for x in cp.stdout.split()]
+    assert got == sim_bytes and got[:4] == [0x20, 0x01, 0x02, 0x15], (got, sim_bytes)
+    # A command the BMC does not know: its completion code, no data.
+    a = raw_request(c, 6, 0xEE).ok(RAW + "/RequestResponseResponse")
+    out = a.body.find("{%s}RequestResponse_OUTPUT" % RAW)
+    assert int(out.find("{%s}CompletionCode" % RAW).text) == 0xC1
+    # Bad parameters, an unknown BMC.
+    raw_request(c, 0x40, 1).expect_fault("x:InvalidRepresentation")
+    raw_request(c, 6, 1, name="nosuch").expect_fault("a:DestinationUnreachable")
+    # invoke is not enough: the ipmi right.
+    carol = Client(d.port, user="carol", password="carol-pw-1")
+    raw_request(carol, 6, 1).expect_fault("w:AccessDenied")
+    assert "event=access-denied user=carol family=" in d.log() and "right=ipmi" in d.log()
+    assert "event=ipmi-raw user=alice bmc=bmc1 netfn=06 cmd=01 cc=00" in d.log()
