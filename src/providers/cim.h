@@ -167,6 +167,9 @@ cim_uri_prefix_wmi(void); /* "http://schemas.microsoft.com/wbem/wsman/1/wmi/root
 /* The IPMI classes of Windows' root/hardware namespace (NumericSensor,
  * Sensor): reached only as .../wmi/root/hardware/<Class>. */
 int cim_class_is_hardware(const struct cim_class *c);
+/* A class of the BMCs (IPMI), in either form: associations of those
+ * classes stay within one BMC. */
+int cim_class_is_ipmi(const struct cim_class *c);
 /* "root/hardware", "root/wmi" or "root/cimv2": what __cimnamespace must say. */
 const char *cim_class_namespace(const struct cim_class *c);
 /* The WMI-form URI prefix of a class (its namespace's). */

@@ -50,6 +50,12 @@ int cim_class_is_hardware(const struct cim_class *c)
     return 0;
 }
 
+int cim_class_is_ipmi(const struct cim_class *c)
+{
+    return c && (in_family(cim_family_ipmi, c) || in_family(cim_family_hardware, c) ||
+                 in_family(cim_family_hardware_dmtf, c));
+}
+
 const char *cim_class_namespace(const struct cim_class *c)
 {
     if (c && in_family(cim_family_rootwmi, c))

@@ -324,3 +324,65 @@ def test_raw_request_response_and_the_ipmi_right(sims, wsmd_factory, tmp_path):
     raw_request(carol, 6, 1).expect_fault("w:AccessDenied")
     assert "event=access-denied user=carol family=" in d.log() and "right=ipmi" in d.log()
     assert "event=ipmi-raw user=alice bmc=bmc1 netfn=06 cmd=01 cc=00" in d.log()
+
+
+# ---- profiles and associations ----------------------------------------------
+
+def test_registered_profiles(wsmd):
+    """Fixed data: listed whether or not a BMC is configured."""
+    for uri, cls in ((DMTF + "CIM_RegisteredProfile", "CIM_RegisteredProfile"),
+                     (WMI_HW + "RegisteredProfile", "RegisteredProfile")):
+        profs = {p["RegisteredName"]: p for p in cs_json(wsmd, uri)}
+        assert set(profs) == {"Sensors", "Record Log", "Physical Asset", "Profile Registration"}
+        assert profs["Sensors"]["InstanceID"] == "DMTF:DSP1009:Sensors"
+        assert profs["Record Log"]["RegisteredVersion"] == "2.0.0"
+        assert all(p["RegisteredOrganization"] == 2 for p in profs.values())
+
+
+def test_associations_stay_on_their_bmc(sims, wsmd_factory, users_file, tmp_path):
+    from test_cim_hostdata import DMTF_ALL, assoc_filter, local_name, ref_of
+    s1, s2 = sims(), sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"a": s1, "b": s2}))
+    c = Client(d.port)
+    cs_uri = DMTF + "CIM_ComputerSystem"
+    cs_sel = {"CreationClassName": "CIM_ComputerSystem", "Name": "b", **HW_NS}
+    # The system's devices: b's sensors only (4 numeric, 1 discrete).
+    items, _ = c.enumerate_all(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociatedInstances", cs_uri, cs_sel, AssociationClassName="CIM_SystemDevice"))
+    kinds = sorted(local_name(i.tag) for i in items)
+    assert kinds == ["CIM_NumericSensor"] * 4 + ["CIM_Sensor"], kinds
+    assert {instance_props(i)["SystemName"] for i in items} == {"b"}
+    # Its log, through UseOfLog, and the log's records (LogManagesRecord).
+    items, _ = c.enumerate_all(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociatedInstances", cs_uri, cs_sel, AssociationClassName="CIM_UseOfLog"))
+    assert [instance_props(i)["InstanceID"] for i in items] == ["IPMI:b:SEL"]
+    log_uri, log_sel = DMTF + "CIM_RecordLog", {"InstanceID": "IPMI:a:SEL"}
+    items, _ = c.enumerate_all(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociatedInstances", log_uri, log_sel, ResultClassName="CIM_LogRecord"))
+    assert sorted(instance_props(i)["RecordID"] for i in items) == ["1", "2", "3", "4"]
+    assert {instance_props(i)["LogName"] for i in items} == {"IPMI:a:SEL"}
+    # The association objects: a sensor's system, whose reference leads
+    # back (its __cimnamespace names root/hardware).
+    sensor_sel = {"SystemCreationClassName": "CIM_ComputerSystem", "SystemName": "a",
+                  "CreationClassName": "CIM_NumericSensor", "DeviceID": "3.0.32"}
+    objs, _ = c.enumerate_all(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociationInstances", DMTF + "CIM_NumericSensor", sensor_sel,
+        ResultClassName="CIM_SystemDevice"))
+    assert [local_name(o.tag) for o in objs] == ["CIM_SystemDevice"]
+    g_uri, g_sel = ref_of(objs[0][0])
+    assert g_uri == cs_uri and g_sel == {"CreationClassName": "CIM_ComputerSystem", "Name": "a",
+                                         **HW_NS}, g_sel
+    _, inst = c.get_instance(g_uri, g_sel)
+    assert instance_props(inst)["Name"] == "a"
+    # AssociatedSensor: the chassis a's sensors watch.
+    items, _ = c.enumerate_all(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociatedInstances", DMTF + "CIM_NumericSensor", sensor_sel,
+        AssociationClassName="CIM_AssociatedSensor"))
+    assert [instance_props(i)["Tag"] for i in items] == ["IPMI:a:FRU0:Chassis"]
+    # The host's system is not a BMC's: no sensor there.
+    import socket
+    items, _ = c.enumerate_all(DMTF_ALL, filter_xml=assoc_filter(
+        "AssociatedInstances", cs_uri, {"CreationClassName": "CIM_ComputerSystem",
+                                        "Name": socket.gethostname()},
+        ResultClassName="CIM_NumericSensor"))
+    assert items == []
