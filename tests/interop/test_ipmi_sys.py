@@ -386,3 +386,32 @@ def test_associations_stay_on_their_bmc(sims, wsmd_factory, users_file, tmp_path
                                         "Name": socket.gethostname()},
         ResultClassName="CIM_NumericSensor"))
     assert items == []
+
+
+def test_libwsm_sensors_example(sims, wsmd_factory, users_file, tmp_path):
+    """examples/sensors.c: one line per threshold sensor, scaled, with its
+    state; a BMC argument scopes the enumeration to it."""
+    from conftest import wsmd_bin
+    exe = Path(wsmd_bin()).parent / "sensors"
+    if not exe.exists():
+        pytest.skip("examples not built")
+    s1, s2 = sims(), sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"a": s1, "b": s2}))
+    env = {**os.environ, "WSM_PASSWORD": PASSWORD}
+    url = f"http://127.0.0.1:{d.port}"
+    cp = subprocess.run([str(exe), url, USER, "b"], capture_output=True, text=True, env=env,
+                        timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    lines = cp.stdout.splitlines()
+    assert len(lines) == 4 and all(line.split()[0] == "b" for line in lines), cp.stdout
+    by_name = {line[13:29].strip(): line[29:].split() for line in lines}
+    assert by_name["12V"] == ["12.0", "V", "Normal"], by_name
+    assert by_name["Fan1"] == ["5400", "RPM", "Normal"]
+    assert by_name["CPU Temp"] == ["75", "C", "Upper", "Non-Critical"]
+    assert "4 sensor(s)" in cp.stderr
+    cp = subprocess.run([str(exe), url, USER], capture_output=True, text=True, env=env,
+                        timeout=60)
+    assert cp.returncode == 0 and len(cp.stdout.splitlines()) == 8, cp.stdout
+    cp = subprocess.run([str(exe), url, USER, "nosuch"], capture_output=True, text=True, env=env,
+                        timeout=60)
+    assert cp.returncode == 1 and "no BMC named" in cp.stderr, cp.stderr
