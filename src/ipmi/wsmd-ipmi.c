@@ -26,6 +26,7 @@
  * usage: wsmd-ipmi FD    (FD: the socket; its first frame is CONFIG) */
 #include <sys/prctl.h>
 #include <errno.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -162,7 +163,9 @@ void close_session(struct bmc *b)
     if (b->sread)
         ipmi_sensor_read_ctx_destroy(b->sread);
     b->sread = NULL;
-    if (b->ctx) {
+    /* The local BMC's device was opened as root, before the helper took
+     * its account: it is kept (it has no session to lose) until exit. */
+    if (b->ctx && !(b->cfg.inband && !stopping)) {
         ipmi_ctx_close(b->ctx); /* Close Session: frees the BMC's slot */
         ipmi_ctx_destroy(b->ctx);
     }
@@ -252,8 +255,31 @@ static unsigned timeout_of(const struct bmc *b)
 
 /* Opens the session (and reads the SDR) when there is none. 0, or the
  * status with err filled. */
+static uint16_t ensure_inband(struct bmc *b, char *err, size_t errn)
+{
+    if (!b->ctx) {
+        snprintf(err, errn, "the local BMC's device %s could not be opened: %s", b->cfg.host,
+                 b->msg[0] ? b->msg : "unknown error");
+        return IPMI_ST_UNREACHABLE;
+    }
+    if (!b->sread && !(b->sread = ipmi_sensor_read_ctx_create(b->ctx))) {
+        snprintf(err, errn, "out of memory");
+        return IPMI_ST_INTERNAL;
+    }
+    b->last_ok = now_ms();
+    if (!b->recs) {
+        if (load_sdr(b, err, errn) != 0)
+            return IPMI_ST_BMC_ERROR;
+        logline("event=ipmi-session-open bmc=%s host=%s sdr_records=%zu", b->cfg.name, b->cfg.host,
+                b->nrecs);
+    }
+    return IPMI_ST_OK;
+}
+
 static uint16_t ensure_session(struct bmc *b, char *err, size_t errn)
 {
+    if (b->cfg.inband)
+        return ensure_inband(b, err, errn);
     if (b->ctx && b->recs && now_ms() - b->last_ok < (long long)timeout_of(b))
         return IPMI_ST_OK;
     if (b->ctx) {
@@ -306,8 +332,8 @@ static uint16_t ensure_session(struct bmc *b, char *err, size_t errn)
 static void keepalive(struct bmc *b)
 {
     uint8_t rq[1] = {0x01}, rs[64]; /* Get Device ID */
-    if (!b->ctx)
-        return;
+    if (!b->ctx || b->cfg.inband)
+        return; /* no session to keep (the local BMC's device) */
     if (now_ms() - b->last_ok >= (long long)timeout_of(b)) {
         char err[768];
         ensure_session(b, err, sizeof(err)); /* lapsed: a new session, quietly */
@@ -533,10 +559,52 @@ static void on_term(int sig)
     _exit(1);
 }
 
+/* The local BMCs' devices, opened while the helper is still root (the
+ * kernel's /dev/ipmi0 is root's); a failure is kept as the BMC's message
+ * and makes its requests fail, not the helper. */
+static void open_inband(void)
+{
+    for (size_t i = 0; i < nbmcs; i++) {
+        struct bmc *b = &bmcs[i];
+        if (!b->cfg.inband)
+            continue;
+        if (!(b->ctx = ipmi_ctx_create())) {
+            copy_msg(b->msg, sizeof(b->msg), "out of memory");
+            continue;
+        }
+        if (ipmi_ctx_open_inband(b->ctx, IPMI_DEVICE_OPENIPMI, 0, 0, 0, b->cfg.host, 0,
+                                 IPMI_FLAGS_DEFAULT) < 0) {
+            copy_msg(b->msg, sizeof(b->msg), ipmi_ctx_errormsg(b->ctx));
+            logline("event=ipmi-inband-error bmc=%s device=%s reason=\"%s\"", b->cfg.name,
+                    b->cfg.host, b->msg);
+            ipmi_ctx_destroy(b->ctx);
+            b->ctx = NULL;
+            b->state = IPMI_BMC_DOWN;
+        }
+    }
+}
+
+/* --drop UID GID: the account to take once the devices are open. */
+static int drop_to(const char *u, const char *g)
+{
+    char *e1, *e2;
+    unsigned long uid = strtoul(u, &e1, 10), gid = strtoul(g, &e2, 10);
+    if (*e1 || *e2 || !*u || !*g || uid == 0)
+        return -1;
+    /* The SDR cache folder was made as root: it becomes the account's. */
+    if (chown(cachedir, (uid_t)uid, (gid_t)gid) != 0)
+        return -1;
+    if (setgroups(0, NULL) != 0 || setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0 ||
+        setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0 || setuid(0) == 0)
+        return -1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2 || (sock = atoi(argv[1])) < 3) {
-        fprintf(stderr, "usage: wsmd-ipmi FD (started by wsmd; see docs/internals/ipmi.md)\n");
+    if ((argc != 2 && !(argc == 5 && !strcmp(argv[2], "--drop"))) || (sock = atoi(argv[1])) < 3) {
+        fprintf(stderr, "usage: wsmd-ipmi FD [--drop UID GID] (started by wsmd; see "
+                        "docs/internals/ipmi.md)\n");
         return 2;
     }
     /* wsmd executes it through a descriptor (execveat), which names the
@@ -561,6 +629,11 @@ int main(int argc, char **argv)
         return 1;
     }
     memset(buf, 0, n); /* the passwords */
+    open_inband();
+    if (argc == 5 && drop_to(argv[3], argv[4]) != 0) {
+        logline("event=ipmi-error reason=\"cannot take the account %s:%s\"", argv[3], argv[4]);
+        return 1;
+    }
     for (size_t i = 0; i < nbmcs; i++)
         if (pthread_create(&bmcs[i].th, NULL, bmc_main, &bmcs[i]) != 0) {
             logline("event=ipmi-error reason=\"cannot start a thread\"");

@@ -75,7 +75,8 @@ enum ipmi_tag {
     IPMI_T_WORKAROUNDS = 0x15, /* string: FreeIPMI's names, comma separated */
     IPMI_T_PRIVILEGE = 0x16,   /* 2 user, 3 operator, 4 admin */
     IPMI_T_TIMEOUT_MS = 0x17,
-    IPMI_T_STATE = 0x18, /* LIST: enum ipmi_bmc_state */
+    IPMI_T_STATE = 0x18,  /* LIST: enum ipmi_bmc_state */
+    IPMI_T_INBAND = 0x19, /* u8 1: the local BMC, through the device named by HOST */
     /* sensor records */
     IPMI_T_RECORD_ID = 0x20,
     IPMI_T_NUMBER = 0x21,
@@ -208,6 +209,7 @@ struct ipmi_bmc {
     int privilege;                      /* 2 user, 3 operator, 4 admin */
     unsigned timeout_ms;                /* 0: the helper's default */
     int state;                          /* LIST: enum ipmi_bmc_state */
+    int inband;                         /* the local BMC: host is its device (/dev/ipmi0) */
     char message[IPMI_MESSAGE_MAX + 1]; /* LIST: the last error */
 };
 

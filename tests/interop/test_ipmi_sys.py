@@ -415,3 +415,51 @@ def test_libwsm_sensors_example(sims, wsmd_factory, users_file, tmp_path):
     cp = subprocess.run([str(exe), url, USER, "nosuch"], capture_output=True, text=True, env=env,
                         timeout=60)
     assert cp.returncode == 1 and "no BMC named" in cp.stderr, cp.stderr
+
+
+# ---- the in-band BMC (/dev/ipmi0) ---------------------------------------------
+
+def test_inband_device_absent_is_said_once_and_left_out(sims, wsmd_factory, users_file, tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv("WSMD_IPMI_DEVICE", str(tmp_path / "no-ipmi0"))
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    for _ in range(2):
+        assert [cs["Name"] for cs in cs_json(d, WMI_HW + "ComputerSystem")] == ["bmc1"]
+        assert len(enum_json(d, WMI_HW + "NumericSensor")) == 4
+    log = d.log()
+    assert log.count("event=ipmi-inband-absent") == 1, log
+    assert f"device={tmp_path / 'no-ipmi0'} reason=\"no such device" in log
+    Client(d.port).get(WMI_HW + "ComputerSystem", {"CreationClassName": "ComputerSystem",
+                                                   "Name": "local"}
+                       ).expect_fault("a:DestinationUnreachable")
+
+
+def test_inband_device_that_is_no_bmc(sims, wsmd_factory, users_file, tmp_path, monkeypatch):
+    """A character device that does not answer as a BMC (/dev/null): the
+    helper opens it as root, then takes the network process's account
+    itself; the local system fails on its own, the remote BMC answers."""
+    if os.geteuid() != 0:
+        pytest.skip("the local BMC needs wsmd to run as root")
+    monkeypatch.setenv("WSMD_IPMI_DEVICE", "/dev/null")
+    sim = sims()
+    d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+    assert [cs["Name"] for cs in cs_json(d, WMI_HW + "ComputerSystem")] == ["bmc1"]
+    log = d.log()
+    assert "event=ipmi-inband device=/dev/null bmc=local" in log, log
+    assert "event=ipmi-inband-error bmc=local device=/dev/null" in log, log
+    assert "event=ipmi-bmc-skipped bmc=local" in log, log
+    a = Client(d.port).get(WMI_HW + "ComputerSystem", {"CreationClassName": "ComputerSystem",
+                                                       "Name": "local"})
+    a.expect_fault("w:TimedOut")
+    assert "/dev/null could not be opened" in a.reply.text, a.reply.text
+    # The helper (the monitor's child) left root once the device was open.
+    uids = []
+    for st in Path("/proc").glob("[0-9]*/status"):
+        try:
+            f = dict(ln.split(":", 1) for ln in st.read_text().splitlines() if ":" in ln)
+        except OSError:
+            continue
+        if f.get("Name", "").strip() == "wsmd-ipmi" and int(f["PPid"]) == d.pid:
+            uids.append(f["Uid"].split())
+    assert len(uids) == 1 and "0" not in uids[0], uids
