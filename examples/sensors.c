@@ -92,8 +92,8 @@ int main(int argc, char **argv)
     }
     /* Only what is printed comes over the wire. */
     struct wsm_enum_opts eo = {
-        .filter = "select SystemName, ElementName, CurrentReading, UnitModifier, BaseUnits, "
-                  "CurrentState from NumericSensor"};
+        .filter = ("select SystemName, ElementName, CurrentReading, UnitModifier, BaseUnits, "
+                   "CurrentState from NumericSensor")};
     struct wsm_selector sel = {"SystemName", argc > 3 ? argv[3] : NULL};
     if (sel.value) {
         eo.selectors = &sel;
