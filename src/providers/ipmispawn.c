@@ -116,6 +116,17 @@ static int add_inband(void)
 
 enum wsm_err wsmd__ipmi_setup(const struct wsmd_config *cfg)
 {
+    /* The account the helper runs as when separated (the network
+     * process's), whether it serves remote BMCs, the local one, or both. */
+    uid_t owner = (uid_t)-1;
+    account[0] = '\0';
+    if (geteuid() == 0 && cfg->privsep) {
+        const char *u = cfg->privsep_user ? cfg->privsep_user : "wsmd";
+        struct passwd *pw = getpwnam(u);
+        if (pw)
+            owner = pw->pw_uid;
+        snprintf(account, sizeof(account), "%s", u);
+    }
     if (!cfg->ipmi_hosts) {
         /* No remote BMC: the local one alone, when its device is there
          * (quietly nothing otherwise: IPMI is not in use). */
@@ -125,15 +136,6 @@ enum wsm_err wsmd__ipmi_setup(const struct wsmd_config *cfg)
         if (add_inband())
             configured = 1;
         return WSM_OK;
-    }
-    uid_t owner = (uid_t)-1;
-    account[0] = '\0';
-    if (geteuid() == 0 && cfg->privsep) {
-        const char *u = cfg->privsep_user ? cfg->privsep_user : "wsmd";
-        struct passwd *pw = getpwnam(u);
-        if (pw)
-            owner = pw->pw_uid;
-        snprintf(account, sizeof(account), "%s", u);
     }
     char err[300];
     enum wsm_err e = wsmd__ipmi_hosts_load(cfg->ipmi_hosts, owner, &hosts, err, sizeof(err));

@@ -435,6 +435,33 @@ def test_inband_device_absent_is_said_once_and_left_out(sims, wsmd_factory, user
                        ).expect_fault("a:DestinationUnreachable")
 
 
+def helper_uids(d):
+    """The Uid: fields of the wsmd-ipmi the daemon (its monitor) started."""
+    uids = []
+    for st in Path("/proc").glob("[0-9]*/status"):
+        try:
+            f = dict(ln.split(":", 1) for ln in st.read_text().splitlines() if ":" in ln)
+        except OSError:
+            continue
+        if f.get("Name", "").strip() == "wsmd-ipmi" and int(f["PPid"]) == d.pid:
+            uids.append(f["Uid"].split())
+    return uids
+
+
+def test_inband_alone_without_ipmi_hosts(wsmd_factory, users_file, tmp_path, monkeypatch):
+    """No IpmiHosts, a device: the local BMC alone, its helper (started as
+    root to open it) on the network process's account."""
+    if os.geteuid() != 0:
+        pytest.skip("the local BMC needs wsmd to run as root")
+    monkeypatch.setenv("WSMD_IPMI_DEVICE", "/dev/null")
+    d = wsmd_factory("--listen", "http://127.0.0.1:0", "--users", str(users_file))
+    assert cs_json(d, WMI_HW + "ComputerSystem") == []  # local fails: skipped
+    assert "event=ipmi-inband device=/dev/null bmc=local" in d.log()
+    assert "event=ipmi-bmc-skipped bmc=local" in d.log()
+    uids = helper_uids(d)
+    assert len(uids) == 1 and "0" not in uids[0], uids
+
+
 def test_inband_device_that_is_no_bmc(sims, wsmd_factory, users_file, tmp_path, monkeypatch):
     """A character device that does not answer as a BMC (/dev/null): the
     helper opens it as root, then takes the network process's account
@@ -454,12 +481,5 @@ def test_inband_device_that_is_no_bmc(sims, wsmd_factory, users_file, tmp_path, 
     a.expect_fault("w:TimedOut")
     assert "/dev/null could not be opened" in a.reply.text, a.reply.text
     # The helper (the monitor's child) left root once the device was open.
-    uids = []
-    for st in Path("/proc").glob("[0-9]*/status"):
-        try:
-            f = dict(ln.split(":", 1) for ln in st.read_text().splitlines() if ":" in ln)
-        except OSError:
-            continue
-        if f.get("Name", "").strip() == "wsmd-ipmi" and int(f["PPid"]) == d.pid:
-            uids.append(f["Uid"].split())
+    uids = helper_uids(d)
     assert len(uids) == 1 and "0" not in uids[0], uids
