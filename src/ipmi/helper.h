@@ -71,6 +71,14 @@ void close_session(struct bmc *b);
 /* The reply status for a FreeIPMI api error number. */
 uint16_t status_of(int errnum);
 
+/* Reads the SDR repository (wsmd-ipmi.c): 0, or -1 with err. */
+int load_sdr(struct bmc *b, char *err, size_t errn);
+/* inband.c: the local BMCs' devices opened (as root), the account taken,
+ * and the session check of a local BMC (its device stays open). */
+void open_inband(struct bmc *bmcs, size_t nbmcs);
+int drop_to(const char *uid, const char *gid, const char *cachedir);
+uint16_t ensure_inband(struct bmc *b, char *err, size_t errn);
+
 /* The BMC's thread runs these with a session open. */
 void do_sensors(struct bmc *b, uint32_t id);
 void do_sel(struct bmc *b, uint32_t id);

@@ -26,7 +26,6 @@
  * usage: wsmd-ipmi FD    (FD: the socket; its first frame is CONFIG) */
 #include <sys/prctl.h>
 #include <errno.h>
-#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -203,7 +202,7 @@ uint16_t status_of(int errnum)
  * file (its only way in). The file stays open while the BMC is known: the
  * SEL's sensor names and readings are worded from it; it is removed when
  * the session is dropped and at exit. */
-static int load_sdr(struct bmc *b, char *err, size_t errn)
+int load_sdr(struct bmc *b, char *err, size_t errn)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/sdr.%zu", cachedir, (size_t)(b - bmcs));
@@ -255,27 +254,6 @@ static unsigned timeout_of(const struct bmc *b)
 
 /* Opens the session (and reads the SDR) when there is none. 0, or the
  * status with err filled. */
-static uint16_t ensure_inband(struct bmc *b, char *err, size_t errn)
-{
-    if (!b->ctx) {
-        snprintf(err, errn, "the local BMC's device %s could not be opened: %s", b->cfg.host,
-                 b->msg[0] ? b->msg : "unknown error");
-        return IPMI_ST_UNREACHABLE;
-    }
-    if (!b->sread && !(b->sread = ipmi_sensor_read_ctx_create(b->ctx))) {
-        snprintf(err, errn, "out of memory");
-        return IPMI_ST_INTERNAL;
-    }
-    b->last_ok = now_ms();
-    if (!b->recs) {
-        if (load_sdr(b, err, errn) != 0)
-            return IPMI_ST_BMC_ERROR;
-        logline("event=ipmi-session-open bmc=%s host=%s sdr_records=%zu", b->cfg.name, b->cfg.host,
-                b->nrecs);
-    }
-    return IPMI_ST_OK;
-}
-
 static uint16_t ensure_session(struct bmc *b, char *err, size_t errn)
 {
     if (b->cfg.inband)
@@ -559,47 +537,6 @@ static void on_term(int sig)
     _exit(1);
 }
 
-/* The local BMCs' devices, opened while the helper is still root (the
- * kernel's /dev/ipmi0 is root's); a failure is kept as the BMC's message
- * and makes its requests fail, not the helper. */
-static void open_inband(void)
-{
-    for (size_t i = 0; i < nbmcs; i++) {
-        struct bmc *b = &bmcs[i];
-        if (!b->cfg.inband)
-            continue;
-        if (!(b->ctx = ipmi_ctx_create())) {
-            copy_msg(b->msg, sizeof(b->msg), "out of memory");
-            continue;
-        }
-        if (ipmi_ctx_open_inband(b->ctx, IPMI_DEVICE_OPENIPMI, 0, 0, 0, b->cfg.host, 0,
-                                 IPMI_FLAGS_DEFAULT) < 0) {
-            copy_msg(b->msg, sizeof(b->msg), ipmi_ctx_errormsg(b->ctx));
-            logline("event=ipmi-inband-error bmc=%s device=%s reason=\"%s\"", b->cfg.name,
-                    b->cfg.host, b->msg);
-            ipmi_ctx_destroy(b->ctx);
-            b->ctx = NULL;
-            b->state = IPMI_BMC_DOWN;
-        }
-    }
-}
-
-/* --drop UID GID: the account to take once the devices are open. */
-static int drop_to(const char *u, const char *g)
-{
-    char *e1, *e2;
-    unsigned long uid = strtoul(u, &e1, 10), gid = strtoul(g, &e2, 10);
-    if (*e1 || *e2 || !*u || !*g || uid == 0)
-        return -1;
-    /* The SDR cache folder was made as root: it becomes the account's. */
-    if (chown(cachedir, (uid_t)uid, (gid_t)gid) != 0)
-        return -1;
-    if (setgroups(0, NULL) != 0 || setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0 ||
-        setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0 || setuid(0) == 0)
-        return -1;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     if ((argc != 2 && !(argc == 5 && !strcmp(argv[2], "--drop"))) || (sock = atoi(argv[1])) < 3) {
@@ -629,8 +566,8 @@ int main(int argc, char **argv)
         return 1;
     }
     memset(buf, 0, n); /* the passwords */
-    open_inband();
-    if (argc == 5 && drop_to(argv[3], argv[4]) != 0) {
+    open_inband(bmcs, nbmcs);
+    if (argc == 5 && drop_to(argv[3], argv[4], cachedir) != 0) {
         logline("event=ipmi-error reason=\"cannot take the account %s:%s\"", argv[3], argv[4]);
         return 1;
     }
