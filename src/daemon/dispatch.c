@@ -164,7 +164,11 @@ static int cim_method(const struct wsmd_call *call, const char **name, unsigned 
         strchr(action + n + 1, '/'))
         return 0;
     *name = action + n + 1;
-    *right = !strcasecmp(*name, "Create")     ? WSMD_RIGHT_CREATE
+    /* Raw IPMI can do anything the BMC can: its own right (ipmiraw.c). */
+    static const char raw[] = "/root/wmi/Microsoft_IPMI";
+    int is_raw = n >= sizeof(raw) - 1 && !strcasecmp(res + n - (sizeof(raw) - 1), raw);
+    *right = is_raw                           ? WSMD_RIGHT_IPMI
+             : !strcasecmp(*name, "Create")   ? WSMD_RIGHT_CREATE
              : !strcasecmp(*name, "GetOwner") ? WSMD_RIGHT_READ
                                               : WSMD_RIGHT_INVOKE;
     return 1;

@@ -23,6 +23,8 @@ struct job {
     struct job *next;
     uint32_t id;
     uint16_t op;
+    unsigned char *req; /* the request's fields (a copy), for ops that take more than the BMC */
+    size_t nreq;
 };
 
 struct sdr_rec {
@@ -69,9 +71,27 @@ void close_session(struct bmc *b);
 /* The reply status for a FreeIPMI api error number. */
 uint16_t status_of(int errnum);
 
+/* Reads the SDR repository (wsmd-ipmi.c): 0, or -1 with err. */
+int load_sdr(struct bmc *b, char *err, size_t errn);
+/* inband.c: the local BMCs' devices opened (as root), the account taken,
+ * and the session check of a local BMC (its device stays open). */
+void open_inband(struct bmc *bmcs, size_t nbmcs);
+int drop_to(const char *uid, const char *gid, const char *cachedir);
+uint16_t ensure_inband(struct bmc *b, char *err, size_t errn);
+
 /* The BMC's thread runs these with a session open. */
 void do_sensors(struct bmc *b, uint32_t id);
 void do_sel(struct bmc *b, uint32_t id);
 void do_sel_clear(struct bmc *b, uint32_t id);
+/* chassis.c: CHASSIS_STATUS, CHASSIS_CONTROL and RAW; fru.c: FRU. */
+void do_chassis_status(struct bmc *b, const struct job *j);
+void do_chassis_control(struct bmc *b, const struct job *j);
+void do_raw(struct bmc *b, const struct job *j);
+void do_fru(struct bmc *b, const struct job *j);
+/* A command on the session (its answer marks the session alive): the
+ * response's length (command byte, completion code, data), or -1 with the
+ * status and err set (the session dropped when it was lost). */
+int bmc_cmd(struct bmc *b, uint8_t lun, uint8_t netfn, const uint8_t *rq, unsigned nrq, uint8_t *rs,
+            unsigned nrs, uint16_t *st, char *err, size_t errn);
 
 #endif
