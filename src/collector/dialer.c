@@ -1,0 +1,616 @@
+/* CollectorInitiated subscriptions: one thread per (subscription, event
+ * source) that Subscribes to the source's event log resource in Pull mode
+ * (libwsm, as `winrm subscribe`), Pulls, and writes each batch to the
+ * subscription's outputs and its bookmark to the state database before the
+ * next Pull: what delivery.c does for a pushed batch before its Ack.
+ *
+ * Why no event is lost: the source moves its position when it answers a
+ * Pull, the collector its bookmark only once the batch is durable. Whenever
+ * a batch could not be stored, or the collector restarts, the dialer
+ * Subscribes again with the stored bookmark, and the source resumes right
+ * after it: what was pulled but not stored comes again (a duplicate when a
+ * crash fell between the outputs and the state, never a loss).
+ *
+ * Threads, not the HTTP workers: a Pull waits at the source; the network
+ * process (privsep.md) runs these threads with no more privilege than it
+ * has. A Pull waits at most PULL_WAIT_MS, so a stop (reload, shutdown)
+ * waits for at most that and one Unsubscribe. */
+#include "dialer.h"
+
+#include <errno.h>
+#include <libxml/tree.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "arena.h"
+#include "envelope.h"
+#include "events.h"
+#include "ns.h"
+#include "server.h"
+#include "throttle.h" /* wsmd__log_escape */
+
+#define PULL_WAIT_MS 5000L       /* longest Pull; the loop makes longer waits */
+#define SESSION_TIMEOUT_MS 20000 /* HTTP: connect + answer */
+#define EXPIRES_MS 3600000L      /* a subscription a crash leaves behind ends here */
+#define RENEW_BEFORE_MS 1800000L /* Renew when less than this is left */
+#define BACKOFF_MIN_MS 1000L
+#define BACKOFF_MAX_MS 60000L
+#define INACTIVE_AFTER 5            /* failures in a row: Trying -> Inactive */
+#define AUTH_RETRY_MS 300000L       /* a refused password: tried again after 5 min */
+#define MAX_DIALERS 1000            /* threads of this process */
+#define LIVENESS_MS 60000L          /* an idle source's state row touched this often */
+#define MAX_EVENTS_PER_PULL 100000u /* MaxElements bounds it; a guard */
+
+enum { ST_TRYING, ST_ACTIVE, ST_INACTIVE };
+static const char *const st_names[] = {"Trying", "Active", "Inactive"};
+
+struct dialer {
+    struct dialer *next;
+    struct wsmd_collector *col;
+    struct col_subs *subs; /* held: sub and src point into it */
+    const struct wsmd_sub *sub;
+    const struct wsmd_sub_source *src;
+    char *fp; /* what the source sees and how it is reached: a change restarts it */
+    char url[300];
+    char who[300]; /* subscription and address, escaped for logs */
+    pthread_t thread;
+    /* under the dialers' lock */
+    int stop, status;
+    unsigned failures;
+    char last_error[256];
+    long long next_try_ms;
+};
+
+struct wsmd_dialers {
+    struct wsmd_collector *col;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* stop wakes a waiting dialer */
+    struct dialer *list;
+    size_t n;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int wsmd__dial_url(const char *address, const char *transport, unsigned port, char *out, size_t n)
+{
+    int k;
+    if (strstr(address, "://")) {
+        k = snprintf(out, n, "%s", address);
+    } else {
+        int https = transport && !strcasecmp(transport, "HTTPS");
+        unsigned p = port ? port : https ? 5986 : 5985;
+        const char *colon = strchr(address, ':');
+        int has_port = address[0] == '['
+                           ? strstr(address, "]:") != NULL
+                           : colon && !strchr(colon + 1, ':'); /* one ':' -> host:port */
+        int bare_v6 = address[0] != '[' && colon && strchr(colon + 1, ':');
+        if (has_port)
+            k = snprintf(out, n, "%s://%s/wsman", https ? "https" : "http", address);
+        else
+            k = snprintf(out, n, "%s://%s%s%s:%u/wsman", https ? "https" : "http",
+                         bare_v6 ? "[" : "", address, bare_v6 ? "]" : "", p);
+    }
+    return k < 0 || (size_t)k >= n ? -1 : 0;
+}
+
+static char *fingerprint(const struct wsmd_sub *s, const struct wsmd_sub_source *src,
+                         const char *url)
+{
+    const char *user = src->user ? src->user : s->common_user;
+    const char *pw = src->password ? src->password : s->common_password;
+    char *fp = NULL;
+    if (asprintf(&fp, "%s\n%s\n%s\n%s\n%s\n%s\n%u\n%s\n%s", s->version, url, user ? user : "",
+                 pw ? pw : "", s->credentials_type ? s->credentials_type : "", s->delivery_mode,
+                 s->outputs, s->log_file, s->file ? s->file : "") < 0)
+        return NULL;
+    return fp;
+}
+
+static void fp_free(char *fp)
+{
+    if (!fp)
+        return;
+    for (volatile char *p = fp; *p; p++) /* it holds a password */
+        *p = 0;
+    free(fp);
+}
+
+/* ---- runtime status ------------------------------------------------------ */
+
+static void set_status(struct wsmd_dialers *ds, struct dialer *d, int st, const char *err,
+                       long long retry_ms)
+{
+    pthread_mutex_lock(&ds->lock);
+    int was = d->status;
+    d->status = st;
+    if (err)
+        snprintf(d->last_error, sizeof(d->last_error), "%s", err);
+    else if (st == ST_ACTIVE)
+        snprintf(d->last_error, sizeof(d->last_error), "0"); /* as Windows shows an Active one */
+    d->next_try_ms = retry_ms;
+    pthread_mutex_unlock(&ds->lock);
+    if (was != st || err) {
+        char e[300];
+        wsmd__log_escape(e, sizeof(e), err ? err : "");
+        wsmd__log("event=collector-dial %s status=%s%s%s%s", d->who, st_names[st],
+                  err ? " error=\"" : "", err ? e : "", err ? "\"" : "");
+    }
+}
+
+/* Waits ms or until stopped; 1 when stopped. */
+static int pause_ms(struct wsmd_dialers *ds, struct dialer *d, long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&ds->lock);
+    while (!d->stop && pthread_cond_timedwait(&ds->cond, &ds->lock, &ts) != ETIMEDOUT)
+        ;
+    int stop = d->stop;
+    pthread_mutex_unlock(&ds->lock);
+    return stop;
+}
+
+static int stopping(struct wsmd_dialers *ds, struct dialer *d)
+{
+    pthread_mutex_lock(&ds->lock);
+    int s = d->stop;
+    pthread_mutex_unlock(&ds->lock);
+    return s;
+}
+
+/* ---- one source ---------------------------------------------------------- */
+
+struct conn {
+    wsm_session *s;
+    wsm_subscription *sub;
+    long long last_touch_ms;
+};
+
+static void hang_up(struct conn *c, int unsubscribe)
+{
+    if (c->sub && unsubscribe)
+        (void)wsm_unsubscribe(c->sub); /* best effort: it expires anyway */
+    wsm_subscription_free(c->sub);
+    wsm_session_free(c->s);
+    c->sub = NULL;
+    c->s = NULL;
+}
+
+static void errtext(const struct conn *c, enum wsm_err e, const char *what, char *out, size_t n)
+{
+    const char *t = c->s ? wsm_session_error(c->s) : NULL;
+    snprintf(out, n, "%s: %s%s%s", what, wsm_strerror(e), t && *t ? ": " : "", t && *t ? t : "");
+}
+
+static enum wsm_err touch(struct wsmd_collector *col, struct dialer *d, int first)
+{
+    struct wsmd_state_update u = {
+        .sub = d->sub->id,
+        .principal = d->src->address,
+        .addr = d->src->address,
+        .heartbeat = !first,
+        .now_ms = now_ms(),
+    };
+    return wsmd__state_commit(col->state, &u);
+}
+
+/* Subscribe from the stored bookmark (else ReadExistingEvents' oldest, else now). */
+static enum wsm_err dial(struct dialer *d, struct conn *c, char *err, size_t errlen)
+{
+    const struct wsmd_sub *s = d->sub;
+    const char *ct = s->credentials_type ? s->credentials_type : "Default";
+    if (strcmp(s->delivery_mode, "Pull") != 0) {
+        snprintf(err, errlen,
+                 "Delivery Mode %s: a CollectorInitiated subscription pulls (set Mode=\"Pull\")",
+                 s->delivery_mode);
+        return WSM_ERR_UNSUPPORTED_FEATURE;
+    }
+    if (!strcmp(ct, "Digest") || !strcmp(ct, "Local")) {
+        snprintf(err, errlen, "CredentialsType %s is not supported (Basic, Negotiate, Default)",
+                 ct);
+        return WSM_ERR_UNSUPPORTED_FEATURE;
+    }
+    struct wsm_session_opts o = {
+        .url = d->url,
+        .user = d->src->user ? d->src->user : s->common_user,
+        .password = d->src->password ? d->src->password : s->common_password,
+        .auth = !strcmp(ct, "Basic") ? WSM_AUTH_BASIC : WSM_AUTH_NEGOTIATE,
+        .timeout_ms = SESSION_TIMEOUT_MS,
+    };
+    if (o.auth == WSM_AUTH_BASIC && (!o.user || !o.password)) {
+        snprintf(err, errlen, "CredentialsType Basic needs a UserName and a Password");
+        return WSM_ERR_INVALID_ARG;
+    }
+    enum wsm_err e = wsm_session_new(&o, &c->s);
+    if (e) {
+        snprintf(err, errlen, "session for %.200s: %s", d->url, wsm_strerror(e));
+        return e;
+    }
+    char *bookmark = NULL;
+    if ((e = wsmd__state_bookmark(d->col->state, s->id, d->src->address, &bookmark)) != WSM_OK) {
+        snprintf(err, errlen, "the state database: %s", wsm_strerror(e));
+        hang_up(c, 0);
+        return e;
+    }
+    unsigned max = s->max_items ? s->max_items : 100;
+    struct wsm_subscribe_opts so = {
+        .mode = WSM_DELIVERY_MODE_PULL,
+        .filter = s->query_xml ? s->query_xml : s->query,
+        .expires_ms = EXPIRES_MS,
+        .bookmark = bookmark,
+        .send_bookmarks = 1,
+        .read_existing = !bookmark && s->read_existing,
+        .content_format = strcmp(s->content_format, "Events") ? "RenderedText" : "Raw",
+        .max_elements = max > MAX_EVENTS_PER_PULL ? MAX_EVENTS_PER_PULL : max,
+        .max_time_ms = s->max_latency_ms < PULL_WAIT_MS ? s->max_latency_ms : PULL_WAIT_MS,
+    };
+    e = wsm_subscribe(c->s, s->uri, &so, &c->sub);
+    free(bookmark);
+    if (e) {
+        errtext(c, e, "Subscribe", err, errlen);
+        hang_up(c, 0);
+        return e;
+    }
+    wsmd__log("event=collector-dial-subscribed %s url=%s from=%s", d->who, d->url,
+              so.bookmark ? "bookmark" : so.read_existing ? "oldest" : "now");
+    return WSM_OK;
+}
+
+/* The events of one Pull, as a w:Events element: the parser of pushed
+ * batches (events.c) reads them the same way. */
+struct batch {
+    xmlDocPtr doc;
+    xmlNodePtr events;
+    size_t n;
+    char *bookmark;
+    int nomem;
+};
+
+static int on_event(void *ud, const char *xml, const char *bookmark)
+{
+    struct batch *b = ud;
+    xmlNodePtr ev = xmlNewChild(b->events, b->events->ns, (const xmlChar *)"Event", NULL);
+    xmlNodePtr cd = ev ? xmlNewCDataBlock(b->doc, (const xmlChar *)xml, (int)strlen(xml)) : NULL;
+    if (!cd || !xmlAddChild(ev, cd)) {
+        xmlFreeNode(cd);
+        b->nomem = 1;
+        return 1;
+    }
+    b->n++;
+    if (bookmark) {
+        free(b->bookmark);
+        b->bookmark = strdup(bookmark);
+        b->nomem |= !b->bookmark;
+    }
+    return 0;
+}
+
+/* Durable before the next Pull: outputs first, then the bookmark (the
+ * order of collector-store.md). */
+static enum wsm_err store(struct dialer *d, struct batch *b, char *err, size_t errlen)
+{
+    struct wsmd_collector *col = d->col;
+    struct wsm_arena a;
+    wsm__arena_init(&a);
+    struct wsmd_event *ev = NULL;
+    size_t n = 0;
+    enum wsm_err e = wsmd__events_parse(b->events, &a, b->n + 1, &ev, &n);
+    long long t = now_ms();
+    char received[40];
+    time_t sec = (time_t)(t / 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    size_t k = strftime(received, sizeof(received), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(received + k, sizeof(received) - k, ".%03dZ", (int)(t % 1000));
+    struct wsmd_event_meta m = {.subscription = d->sub->id,
+                                .client = d->src->address,
+                                .source_addr = d->src->address,
+                                .received = received};
+    if (!e && (e = wsmd__outputs_write(col->outputs, d->sub->outputs, d->sub->log_file, ev, n,
+                                       &m)) != WSM_OK) {
+        atomic_fetch_add(&col->m.output_failures, 1);
+        snprintf(err, errlen, "writing the events: %s", wsm_strerror(e));
+    } else if (e) {
+        atomic_fetch_add(&col->m.decode_failures, 1);
+        snprintf(err, errlen, "reading the events: %s", wsm_strerror(e));
+    }
+    unsigned long long bytes = 0, bad = 0;
+    for (size_t i = 0; !e && i < n; i++) {
+        bytes += ev[i].xml_len;
+        bad += !ev[i].well_formed;
+    }
+    if (!e) {
+        struct wsmd_state_update u = {
+            .sub = d->sub->id,
+            .principal = d->src->address,
+            .addr = d->src->address,
+            .bookmark_xml = b->bookmark,
+            .events = n,
+            .now_ms = t,
+        };
+        if ((e = wsmd__state_commit(col->state, &u)) != WSM_OK) {
+            atomic_fetch_add(&col->m.state_failures, 1);
+            snprintf(err, errlen, "storing the bookmark: %s", wsm_strerror(e));
+        }
+    }
+    if (!e) {
+        atomic_fetch_add(&col->m.events, n);
+        atomic_fetch_add(&col->m.bytes, bytes);
+        atomic_fetch_add(&col->m.batches, 1);
+        atomic_fetch_add(&col->m.malformed_events, bad);
+        wsmd__col_observe(col, (now_ms() - t) * 1000);
+    }
+    wsm__arena_free(&a);
+    return e;
+}
+
+/* One Pull and what it brought stored; an error text in err. */
+static enum wsm_err pull_once(struct dialer *d, struct conn *c, char *err, size_t errlen)
+{
+    long long left = wsm_subscription_expires(c->sub) - now_ms();
+    if (wsm_subscription_expires(c->sub) && left < RENEW_BEFORE_MS) {
+        enum wsm_err e = wsm_subscription_renew(c->sub, EXPIRES_MS);
+        if (e) {
+            errtext(c, e, "Renew", err, errlen);
+            return e;
+        }
+    }
+    struct batch b = {0};
+    b.doc = xmlNewDoc((const xmlChar *)"1.0");
+    b.events = b.doc ? xmlNewDocNode(b.doc, NULL, (const xmlChar *)"Events", NULL) : NULL;
+    if (!b.events) {
+        xmlFreeDoc(b.doc);
+        return WSM_ERR_NOMEM;
+    }
+    xmlDocSetRootElement(b.doc, b.events);
+    xmlSetNs(b.events, xmlNewNs(b.events, (const xmlChar *)WSM_NS_WSMAN, (const xmlChar *)"w"));
+    size_t n = 0;
+    enum wsm_err e = wsm_subscription_pull(c->sub, 0, PULL_WAIT_MS, on_event, &b, &n);
+    if (e)
+        errtext(c, e, "Pull", err, errlen);
+    else if (b.nomem)
+        e = WSM_ERR_NOMEM;
+    else if (b.n)
+        e = store(d, &b, err, errlen);
+    else if (now_ms() - c->last_touch_ms >= LIVENESS_MS && !touch(d->col, d, 0))
+        c->last_touch_ms = now_ms();
+    if (!e && b.n)
+        c->last_touch_ms = now_ms();
+    free(b.bookmark);
+    xmlFreeDoc(b.doc);
+    return e;
+}
+
+static void *run(void *arg)
+{
+    struct dialer *d = arg;
+    struct wsmd_dialers *ds = d->col->dialers;
+    struct conn c = {0};
+    long backoff = BACKOFF_MIN_MS;
+    char err[256];
+    while (!stopping(ds, d)) {
+        enum wsm_err e = WSM_OK;
+        err[0] = '\0';
+        if (!c.sub) {
+            if ((e = dial(d, &c, err, sizeof(err))) == WSM_OK) {
+                touch(d->col, d, 1);
+                c.last_touch_ms = now_ms();
+            }
+        } else {
+            e = pull_once(d, &c, err, sizeof(err));
+        }
+        if (!e) {
+            if (d->failures || d->status != ST_ACTIVE) {
+                pthread_mutex_lock(&ds->lock);
+                d->failures = 0;
+                pthread_mutex_unlock(&ds->lock);
+                set_status(ds, d, ST_ACTIVE, NULL, 0);
+            }
+            backoff = BACKOFF_MIN_MS;
+            continue;
+        }
+        /* Start over from the stored bookmark: whatever the Pull in error
+         * brought and was not stored comes again. */
+        hang_up(&c, e != WSM_ERR_HTTP);
+        pthread_mutex_lock(&ds->lock);
+        unsigned f = ++d->failures;
+        pthread_mutex_unlock(&ds->lock);
+        /* A refused password or an unusable setting does not mend itself
+         * in a second: Inactive, tried again later or at wecutil rs. */
+        int hopeless = e == WSM_ERR_AUTH || e == WSM_ERR_ACCESS_DENIED ||
+                       e == WSM_ERR_UNSUPPORTED_FEATURE || e == WSM_ERR_INVALID_ARG ||
+                       e == WSM_ERR_CANNOT_PROCESS_FILTER;
+        long wait = hopeless ? AUTH_RETRY_MS : backoff;
+        if (!err[0])
+            snprintf(err, sizeof(err), "%s", wsm_strerror(e));
+        set_status(ds, d, hopeless || f >= INACTIVE_AFTER ? ST_INACTIVE : ST_TRYING, err,
+                   now_ms() + wait);
+        if (!hopeless)
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+        pause_ms(ds, d, wait);
+    }
+    hang_up(&c, 1);
+    wsm__envelope_thread_cleanup();
+    wsmd__events_thread_cleanup();
+    return NULL;
+}
+
+/* ---- the set ---------------------------------------------------------------- */
+
+enum wsm_err wsmd__dialers_new(struct wsmd_collector *col, struct wsmd_dialers **out)
+{
+    struct wsmd_dialers *ds = calloc(1, sizeof(*ds));
+    if (!ds)
+        return WSM_ERR_NOMEM;
+    ds->col = col;
+    pthread_mutex_init(&ds->lock, NULL);
+    pthread_cond_init(&ds->cond, NULL);
+    *out = ds;
+    return WSM_OK;
+}
+
+static void dialer_free(struct dialer *d)
+{
+    wsmd__col_subs_put(d->subs);
+    fp_free(d->fp);
+    free(d);
+}
+
+/* Stops the dialers of list (each Unsubscribes), all at once, then frees them. */
+static void stop_all(struct wsmd_dialers *ds, struct dialer *list)
+{
+    pthread_mutex_lock(&ds->lock);
+    for (struct dialer *d = list; d; d = d->next)
+        d->stop = 1;
+    pthread_cond_broadcast(&ds->cond);
+    pthread_mutex_unlock(&ds->lock);
+    while (list) {
+        struct dialer *n = list->next;
+        pthread_join(list->thread, NULL);
+        wsmd__log("event=collector-dial-stopped %s", list->who);
+        dialer_free(list);
+        list = n;
+    }
+}
+
+static int wanted(const struct wsmd_sub *s, const struct wsmd_sub_source *src)
+{
+    return s->enabled && !s->source_initiated && src->enabled;
+}
+
+void wsmd__dialers_sync(struct wsmd_dialers *ds, struct col_subs *subs)
+{
+    if (!ds)
+        return;
+    struct dialer *keep = NULL, *gone = NULL;
+    size_t nkeep = 0;
+    pthread_mutex_lock(&ds->lock);
+    struct dialer *list = ds->list;
+    ds->list = NULL;
+    pthread_mutex_unlock(&ds->lock);
+    /* Which running dialers still match a wanted source, unchanged. */
+    while (list) {
+        struct dialer *d = list, *next = d->next;
+        const struct wsmd_sub *s = wsmd__col_sub_find(subs, d->sub->id, strlen(d->sub->id));
+        int same = 0;
+        for (size_t i = 0; s && i < s->nsources && !same; i++) {
+            char url[300];
+            if (strcasecmp(s->sources[i].address, d->src->address) || !wanted(s, &s->sources[i]) ||
+                wsmd__dial_url(s->sources[i].address, s->transport, s->transport_port, url,
+                               sizeof(url)))
+                continue;
+            char *fp = fingerprint(s, &s->sources[i], url);
+            same = fp && !strcmp(fp, d->fp);
+            fp_free(fp);
+        }
+        d->next = same ? keep : gone;
+        if (same) {
+            keep = d;
+            nkeep++;
+        } else {
+            gone = d;
+        }
+        list = next;
+    }
+    stop_all(ds, gone);
+    /* New ones for every wanted source without a dialer. */
+    for (size_t i = 0; i < subs->n; i++) {
+        const struct wsmd_sub *s = subs->v[i];
+        for (size_t j = 0; j < s->nsources; j++) {
+            const struct wsmd_sub_source *src = &s->sources[j];
+            int have = 0;
+            for (struct dialer *d = keep; d && !have; d = d->next)
+                have = !strcasecmp(d->sub->id, s->id) && !strcasecmp(d->src->address, src->address);
+            if (have || !wanted(s, src))
+                continue;
+            char lid[128], laddr[128];
+            wsmd__log_escape(lid, sizeof(lid), s->id);
+            wsmd__log_escape(laddr, sizeof(laddr), src->address);
+            struct dialer *d = calloc(1, sizeof(*d));
+            if (!d || nkeep >= MAX_DIALERS ||
+                wsmd__dial_url(src->address, s->transport, s->transport_port, d->url,
+                               sizeof(d->url)) ||
+                !(d->fp = fingerprint(s, src, d->url))) {
+                wsmd__log("event=collector-dial-error subscription=%s address=%s error=\"%s\"",
+                          lid, laddr, nkeep >= MAX_DIALERS ? "too many event sources" : "no room");
+                free(d);
+                continue;
+            }
+            d->col = ds->col;
+            d->sub = s;
+            d->src = src;
+            d->subs = subs;
+            atomic_fetch_add(&subs->refs, 1);
+            snprintf(d->who, sizeof(d->who), "subscription=%s address=%s", lid, laddr);
+            d->status = ST_TRYING;
+            snprintf(d->last_error, sizeof(d->last_error), "0");
+            pthread_mutex_lock(&ds->lock); /* the thread reads the list's lock first */
+            if (pthread_create(&d->thread, NULL, run, d) != 0) {
+                pthread_mutex_unlock(&ds->lock);
+                wsmd__log("event=collector-dial-error %s error=\"no thread\"", d->who);
+                dialer_free(d);
+                continue;
+            }
+            pthread_mutex_unlock(&ds->lock);
+            wsmd__log("event=collector-dial-start %s url=%s", d->who, d->url);
+            d->next = keep;
+            keep = d;
+            nkeep++;
+        }
+    }
+    pthread_mutex_lock(&ds->lock);
+    ds->list = keep;
+    ds->n = nkeep;
+    pthread_mutex_unlock(&ds->lock);
+}
+
+void wsmd__dialers_free(struct wsmd_dialers *ds)
+{
+    if (!ds)
+        return;
+    pthread_mutex_lock(&ds->lock);
+    struct dialer *list = ds->list;
+    ds->list = NULL;
+    pthread_mutex_unlock(&ds->lock);
+    stop_all(ds, list);
+    pthread_cond_destroy(&ds->cond);
+    pthread_mutex_destroy(&ds->lock);
+    free(ds);
+}
+
+int wsmd__dialers_status(struct wsmd_dialers *ds, const char *sub, const char *address,
+                         struct wsmd_dial_status *st)
+{
+    int found = 0;
+    if (!ds)
+        return 0;
+    pthread_mutex_lock(&ds->lock);
+    for (struct dialer *d = ds->list; d && !found; d = d->next) {
+        if (strcasecmp(d->sub->id, sub) || strcasecmp(d->src->address, address))
+            continue;
+        found = 1;
+        snprintf(st->status, sizeof(st->status), "%s", st_names[d->status]);
+        snprintf(st->last_error, sizeof(st->last_error), "%s",
+                 d->last_error[0] ? d->last_error : "0");
+        snprintf(st->url, sizeof(st->url), "%s", d->url);
+        st->failures = d->failures;
+        st->next_try_ms = d->status == ST_ACTIVE ? 0 : d->next_try_ms;
+    }
+    pthread_mutex_unlock(&ds->lock);
+    return found;
+}
