@@ -51,20 +51,25 @@ void wsmd__sub_sources_free(struct wsmd_sub *s)
     free(s->credentials_type);
 }
 
-/* Printable ASCII without spaces: a host name, [v6], host:port or a URL. It
- * becomes the URL the collector dials and a key of the state database. */
+/* A host name, [v6], host:port or an http(s):// URL, of URL characters
+ * that need no escaping in XML or a log line: it becomes the URL the
+ * collector dials and a key of the state database. */
 static int valid_address(const char *a)
 {
     size_t n = strlen(a);
+    int url = strstr(a, "://") != NULL;
     if (n == 0 || n > MAX_ADDRESS)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)a[i] <= 0x20 || (unsigned char)a[i] >= 0x7f || a[i] == '"' ||
-            a[i] == '\\')
+    for (size_t i = 0; i < n; i++) {
+        char c = a[i];
+        int host = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   strchr(".-_:[]%", c);
+        if (!c || !(host || (url && strchr("/?=+,~", c))))
             return 0;
-    if (strstr(a, "://"))
+    }
+    if (url)
         return !strncasecmp(a, "http://", 7) || !strncasecmp(a, "https://", 8);
-    return !strchr(a, '/') && !strchr(a, '?') && !strchr(a, '#') && !strchr(a, '@');
+    return 1;
 }
 
 static int no_controls(const char *t)
