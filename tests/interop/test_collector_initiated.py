@@ -203,7 +203,7 @@ def test_source_down_then_up(wsmd_factory, jd, tmp_path):
     assert "Pull" in out or "Subscribe" in out, out
     for i in range(3):
         jd.logger("-t", tag, "-p", "user.err", f"while down {i}")
-    Source(wsmd_factory, tmp_path / "src", jd, port).start()
+    src = Source(wsmd_factory, tmp_path / "src", jd, port).start()
     # ReadExistingEvents: what the journal held before the source came up.
     wait_for(lambda: len(records(col, "Later", tag)) >= 3, timeout=40, what="3 events",
              on_fail=col.d.log)
@@ -211,6 +211,13 @@ def test_source_down_then_up(wsmd_factory, jd, tmp_path):
     assert source_status(gr(col, "Later"), addr)[0] == "Active"
     time.sleep(0.5)
     assert len(records(col, "Later", tag)) == 3
+    # The source stops while the collector Pulls in a loop: it stops cleanly
+    # (a Pull that arrives during its shutdown is answered, not parked past
+    # the listeners: httppark.c), and the collector retries.
+    rc, log = src.d.stop()
+    assert rc == 0, log
+    wait_for(lambda: source_status(gr(col, "Later"), addr)[0] in ("Trying", "Inactive"),
+             what="Trying after the source stopped", on_fail=col.d.log)
 
 
 def test_wrong_password_is_inactive_with_the_reason(wsmd_factory, jd, tmp_path):
