@@ -415,12 +415,12 @@ static void *run(void *arg)
             e = pull_once(d, &c, err, sizeof(err));
         }
         if (!e) {
-            if (d->failures || d->status != ST_ACTIVE) {
-                pthread_mutex_lock(&ds->lock);
-                d->failures = 0;
-                pthread_mutex_unlock(&ds->lock);
+            pthread_mutex_lock(&ds->lock);
+            int change = d->failures || d->status != ST_ACTIVE;
+            d->failures = 0;
+            pthread_mutex_unlock(&ds->lock);
+            if (change)
                 set_status(ds, d, ST_ACTIVE, NULL, 0);
-            }
             backoff = BACKOFF_MIN_MS;
             continue;
         }

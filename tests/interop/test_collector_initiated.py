@@ -276,6 +276,21 @@ def test_password_file_readable_by_others_is_refused(wsmd_factory, tmp_path):
     col.wecutil("rs", "Sec")
     wait_for(lambda: "holds a password and others can read" in col.d.log(), what="refusal")
     assert col.wecutil("gr", "Open", check=False).returncode != 0
+    # wecutil cs of a file with a password writes it 0640 with the folder's
+    # group (here the daemon account's), so it loads.
+    if os.geteuid() == 0:
+        try:
+            os.chown(col.subs, -1, pwd.getpwnam("wsmd").pw_gid)
+        except KeyError:
+            pass
+    given = tmp_path / "Created.xml"
+    given.write_text(ci_xml("Created", "127.0.0.1:1", "x"))
+    given.chmod(0o644)
+    col.wecutil("cs", str(given))
+    made = col.subs / "Created.xml"
+    assert made.stat().st_mode & 0o777 == 0o640
+    assert made.stat().st_gid == col.subs.stat().st_gid
+    assert "EventSource[0]:\n\tAddress: 127.0.0.1:1" in col.wecutil("gs", "Created").stdout
     # A malformed source is refused with the element named.
     bad = ci_xml("Bad", "http://u:p@h/x y", "x")
     write_secret(col.subs / "Bad.xml", bad)
