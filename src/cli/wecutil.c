@@ -289,7 +289,8 @@ static int set_enabled(const struct conf *c, const char *name, const char *value
         int olen = 0;
         xmlDocDumpMemoryEnc(doc, &out, &olen, "UTF-8");
         struct stat st;
-        if (out && stat(path, &st) == 0 && write_atomic(path, (const char *)out, (size_t)olen, &st) == 0)
+        if (out && stat(path, &st) == 0 &&
+            write_atomic(path, (const char *)out, (size_t)olen, &st) == 0)
             rc = reload(c);
         xmlFree(out);
     }

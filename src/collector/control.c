@@ -133,21 +133,20 @@ static void gr_row(const struct wsmd_source_row *r, void *arg)
 
 static void gs_text(struct wsm_buf *o, const struct wsmd_sub *s)
 {
-    wsm__buf_printf(o,
-                    "Subscription Id: %s\nSubscriptionType: %s\nDescription: %s\n"
-                    "Enabled: %s\nUri: %s\nConfigurationMode: %s\nDeliveryMode: %s\n"
-                    "DeliveryMaxItems: %u\nDeliveryMaxLatencyTime: %ld\nHeartbeatInterval: %ld\n"
-                    "Query: %s\nReadExistingEvents: %s\nTransportName: %s\nContentFormat: %s\n"
-                    "Locale: %s\nLogFile: %s\nVersion: %s\nFile: %s\n",
-                    s->id, s->source_initiated ? "SourceInitiated" : "CollectorInitiated",
-                    s->description ? s->description : "", s->enabled ? "true" : "false",
-                    s->uri ? s->uri : "", s->config_mode ? s->config_mode : "Normal",
-                    s->delivery_mode ? s->delivery_mode : "Push", s->max_items,
-                    s->max_latency_ms, s->heartbeat_ms, s->query ? s->query : "",
-                    s->read_existing ? "true" : "false", s->transport ? s->transport : "HTTP",
-                    s->content_format ? s->content_format : "Events", s->locale ? s->locale : "",
-                    s->log_file ? s->log_file : "ForwardedEvents", s->version,
-                    s->file ? s->file : "");
+    wsm__buf_printf(
+        o,
+        "Subscription Id: %s\nSubscriptionType: %s\nDescription: %s\n"
+        "Enabled: %s\nUri: %s\nConfigurationMode: %s\nDeliveryMode: %s\n"
+        "DeliveryMaxItems: %u\nDeliveryMaxLatencyTime: %ld\nHeartbeatInterval: %ld\n"
+        "Query: %s\nReadExistingEvents: %s\nTransportName: %s\nContentFormat: %s\n"
+        "Locale: %s\nLogFile: %s\nVersion: %s\nFile: %s\n",
+        s->id, s->source_initiated ? "SourceInitiated" : "CollectorInitiated",
+        s->description ? s->description : "", s->enabled ? "true" : "false", s->uri ? s->uri : "",
+        s->config_mode ? s->config_mode : "Normal", s->delivery_mode ? s->delivery_mode : "Push",
+        s->max_items, s->max_latency_ms, s->heartbeat_ms, s->query ? s->query : "",
+        s->read_existing ? "true" : "false", s->transport ? s->transport : "HTTP",
+        s->content_format ? s->content_format : "Events", s->locale ? s->locale : "",
+        s->log_file ? s->log_file : "ForwardedEvents", s->version, s->file ? s->file : "");
     for (size_t i = 0; i < s->nallow; i++)
         wsm__buf_printf(o, "AllowedPrincipal: %s\n", s->allow[i]);
     for (size_t i = 0; i < s->ndeny; i++)

@@ -267,7 +267,9 @@ static enum wsm_err dial(struct dialer *d, struct conn *c, char *err, size_t err
         return e;
     }
     wsmd__log("event=collector-dial-subscribed %s url=%s from=%s", d->who, d->url,
-              so.bookmark ? "bookmark" : so.read_existing ? "oldest" : "now");
+              so.bookmark        ? "bookmark"
+              : so.read_existing ? "oldest"
+                                 : "now");
     return WSM_OK;
 }
 
@@ -546,8 +548,8 @@ void wsmd__dialers_sync(struct wsmd_dialers *ds, struct col_subs *subs)
                 wsmd__dial_url(src->address, s->transport, s->transport_port, d->url,
                                sizeof(d->url)) ||
                 !(d->fp = fingerprint(s, src, d->url))) {
-                wsmd__log("event=collector-dial-error subscription=%s address=%s error=\"%s\"",
-                          lid, laddr, nkeep >= MAX_DIALERS ? "too many event sources" : "no room");
+                wsmd__log("event=collector-dial-error subscription=%s address=%s error=\"%s\"", lid,
+                          laddr, nkeep >= MAX_DIALERS ? "too many event sources" : "no room");
                 free(d);
                 continue;
             }

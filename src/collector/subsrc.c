@@ -183,7 +183,7 @@ int wsmd__sub_source_element(struct wsmd_sub *s, const xmlNode *n, char *err, si
         return read_user(n, "CommonUserName", &s->common_user, MAX_USER, err, errlen) ? -1 : 1;
     if (wsmd__sub_is_el(n, WSMD_NS_SUBFILE, "CommonPassword"))
         return read_user(n, "CommonPassword", &s->common_password, MAX_PASSWORD, err, errlen) ? -1
-                                                                                               : 1;
+                                                                                              : 1;
     if (wsmd__sub_is_el(n, WSMD_NS_SUBFILE, "CredentialsType")) {
         if (s->credentials_type) {
             wsmd__sub_seterr(err, errlen, "element CredentialsType given twice");

@@ -66,8 +66,7 @@ void wsmd__http_park_arm(struct wsmd_server *srv, struct req *r, struct MHD_Conn
         r->shutdown = 1;
         if (unpark && unpark(srv, token) == 1)
             MHD_resume_connection(c);
-    } else if (p->watch && ci &&
-               wsmd__parkwatch_add(p->watch, ci->connect_fd, r->watch_id) == 0) {
+    } else if (p->watch && ci && wsmd__parkwatch_add(p->watch, ci->connect_fd, r->watch_id) == 0) {
         r->watch_fd = ci->connect_fd;
     }
     pthread_mutex_unlock(&p->lock);

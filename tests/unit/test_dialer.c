@@ -62,12 +62,13 @@ static void test_defaults_and_passwords(void **state)
     assert_string_equal(s->delivery_mode, "Push");
     wsmd__sub_free(s);
     /* Passwords are kept as written (spaces are part of them). */
-    s = parse_inner(CI "<CredentialsType>negotiate</CredentialsType>"
-                       "<CommonUserName> u1 </CommonUserName><CommonPassword> s3cr et </CommonPassword>"
-                       "<EventSources><EventSource><Address>h1</Address></EventSource>"
-                       "<EventSource Enabled='FALSE'><Address>[::1]:5990</Address>"
-                       "<UserName>u2</UserName><Password>s3cr2</Password></EventSource>"
-                       "</EventSources>");
+    s = parse_inner(
+        CI "<CredentialsType>negotiate</CredentialsType>"
+           "<CommonUserName> u1 </CommonUserName><CommonPassword> s3cr et </CommonPassword>"
+           "<EventSources><EventSource><Address>h1</Address></EventSource>"
+           "<EventSource Enabled='FALSE'><Address>[::1]:5990</Address>"
+           "<UserName>u2</UserName><Password>s3cr2</Password></EventSource>"
+           "</EventSources>");
     assert_string_equal(s->credentials_type, "Negotiate");
     assert_string_equal(s->common_user, "u1");
     assert_string_equal(s->common_password, " s3cr et ");
@@ -146,8 +147,8 @@ static void test_file_mode(void **state)
     } files[] = {{"a.xml", 0644}, {"b.xml", 0660}, {"c.xml", 0640}};
     for (size_t i = 0; i < 3; i++) {
         snprintf(p, sizeof(p), "%s/%s", dir, files[i].name);
-        char *y = replace(x, "<SubscriptionId>T1<", i == 2 ? "<SubscriptionId>ok<"
-                                                           : "<SubscriptionId>no<");
+        char *y = replace(x, "<SubscriptionId>T1<",
+                          i == 2 ? "<SubscriptionId>ok<" : "<SubscriptionId>no<");
         FILE *f = fopen(p, "w");
         assert_non_null(f);
         fputs(y, f);
@@ -191,10 +192,8 @@ static void test_url(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_file),
-        cmocka_unit_test(test_defaults_and_passwords),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_file_mode),
+        cmocka_unit_test(test_example_file), cmocka_unit_test(test_defaults_and_passwords),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_file_mode),
         cmocka_unit_test(test_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
