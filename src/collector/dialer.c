@@ -501,11 +501,12 @@ void wsmd__dialers_sync(struct wsmd_dialers *ds, struct col_subs *subs)
         return;
     struct dialer *keep = NULL, *gone = NULL;
     size_t nkeep = 0;
+    /* Which running dialers still match a wanted source, unchanged. Under
+     * the lock, so that `wecutil gr` never sees a kept source missing; only
+     * this function (serialized by the collector's reload_lock) changes the
+     * list, and the dialers' threads never read its links. */
     pthread_mutex_lock(&ds->lock);
     struct dialer *list = ds->list;
-    ds->list = NULL;
-    pthread_mutex_unlock(&ds->lock);
-    /* Which running dialers still match a wanted source, unchanged. */
     while (list) {
         struct dialer *d = list, *next = d->next;
         const struct wsmd_sub *s = wsmd__col_sub_find(subs, d->sub->id, strlen(d->sub->id));
@@ -529,6 +530,9 @@ void wsmd__dialers_sync(struct wsmd_dialers *ds, struct col_subs *subs)
         }
         list = next;
     }
+    ds->list = keep;
+    ds->n = nkeep;
+    pthread_mutex_unlock(&ds->lock);
     stop_all(ds, gone);
     /* New ones for every wanted source without a dialer. */
     for (size_t i = 0; i < subs->n; i++) {
