@@ -16,6 +16,7 @@
  * has. A Pull waits at most PULL_WAIT_MS, so a stop (reload, shutdown)
  * waits for at most that and one Unsubscribe. */
 #include "dialer.h"
+#include "dialpush.h"
 
 #include <errno.h>
 #include <libxml/tree.h>
@@ -139,8 +140,12 @@ static void set_status(struct wsmd_dialers *ds, struct dialer *d, int st, const 
     d->next_try_ms = retry_ms;
     pthread_mutex_unlock(&ds->lock);
     if (was != st || err) {
+        /* In quotes: only quotes and control characters need changing. */
         char e[300];
-        wsmd__log_escape(e, sizeof(e), err ? err : "");
+        snprintf(e, sizeof(e), "%s", err ? err : "");
+        for (char *q = e; *q; q++)
+            if (*q == '"' || (unsigned char)*q < 0x20)
+                *q = '\'';
         wsmd__log("event=collector-dial %s status=%s%s%s%s", d->who, st_names[st],
                   err ? " error=\"" : "", err ? e : "", err ? "\"" : "");
     }
@@ -177,17 +182,29 @@ static int stopping(struct wsmd_dialers *ds, struct dialer *d)
 
 struct conn {
     wsm_session *s;
-    wsm_subscription *sub;
+    wsm_subscription *sub;    /* Pull */
+    struct wsmd_push_sub *ps; /* Push */
+    const struct dialer *d;
     long long last_touch_ms;
+    long long subscribed_ms;
 };
+
+static int subscribed(const struct conn *c)
+{
+    return c->sub || c->ps;
+}
 
 static void hang_up(struct conn *c, int unsubscribe)
 {
     if (c->sub && unsubscribe)
         (void)wsm_unsubscribe(c->sub); /* best effort: it expires anyway */
+    if (c->ps && unsubscribe)
+        (void)wsmd__dial_push_unsubscribe(c->s, c->d->url, c->d->sub->uri, c->ps);
     wsm_subscription_free(c->sub);
+    wsmd__dial_push_free(c->ps);
     wsm_session_free(c->s);
     c->sub = NULL;
+    c->ps = NULL;
     c->s = NULL;
 }
 
@@ -199,11 +216,12 @@ static void errtext(const struct conn *c, enum wsm_err e, const char *what, char
 
 static enum wsm_err touch(struct wsmd_collector *col, struct dialer *d, int first)
 {
+    (void)first;
     struct wsmd_state_update u = {
         .sub = d->sub->id,
         .principal = d->src->address,
         .addr = d->src->address,
-        .heartbeat = !first,
+        .heartbeat = 1, /* contact; it also clears an old SubscriptionEnd */
         .now_ms = now_ms(),
     };
     return wsmd__state_commit(col->state, &u);
@@ -214,12 +232,8 @@ static enum wsm_err dial(struct dialer *d, struct conn *c, char *err, size_t err
 {
     const struct wsmd_sub *s = d->sub;
     const char *ct = s->credentials_type ? s->credentials_type : "Default";
-    if (strcmp(s->delivery_mode, "Pull") != 0) {
-        snprintf(err, errlen,
-                 "Delivery Mode %s: a CollectorInitiated subscription pulls (set Mode=\"Pull\")",
-                 s->delivery_mode);
-        return WSM_ERR_UNSUPPORTED_FEATURE;
-    }
+    int push = !strcmp(s->delivery_mode, "Push");
+    c->d = d;
     if (!strcmp(ct, "Digest") || !strcmp(ct, "Local")) {
         snprintf(err, errlen, "CredentialsType %s is not supported (Basic, Negotiate, Default)",
                  ct);
@@ -232,9 +246,32 @@ static enum wsm_err dial(struct dialer *d, struct conn *c, char *err, size_t err
         .auth = !strcmp(ct, "Basic") ? WSM_AUTH_BASIC : WSM_AUTH_NEGOTIATE,
         .timeout_ms = SESSION_TIMEOUT_MS,
     };
-    if (o.auth == WSM_AUTH_BASIC && (!o.user || !o.password)) {
-        snprintf(err, errlen, "CredentialsType Basic needs a UserName and a Password");
+    if ((o.auth == WSM_AUTH_BASIC || push) && (!o.user || !o.password)) {
+        snprintf(err, errlen, "%s needs a UserName and a Password",
+                 push ? "Delivery Mode Push" : "CredentialsType Basic");
         return WSM_ERR_INVALID_ARG;
+    }
+    /* Push: the source delivers to this collector's listener. */
+    char notify[600];
+    if (push) {
+        struct wsm_buf nb;
+        wsm__buf_init(&nb, sizeof(notify) - 1);
+        if (wsmd__dial_notify_base(d->col->srv, notify, 300) != 0) {
+            snprintf(err, errlen, "no WS-Management listener to name in NotifyTo yet");
+            return WSM_ERR_HTTP; /* (the listeners start after the collector) */
+        }
+        enum wsm_err pe = wsm__buf_puts(&nb, notify);
+        if (!pe)
+            pe = wsm__buf_puts(&nb, WSMD_COL_DELIVERY_PREFIX);
+        if (!pe)
+            pe = wsmd__sub_path_id(&nb, s->id);
+        if (!pe && nb.len < sizeof(notify))
+            memcpy(notify, nb.data, nb.len + 1);
+        wsm__buf_free(&nb);
+        if (pe) {
+            snprintf(err, errlen, "NotifyTo: %s", wsm_strerror(pe));
+            return pe;
+        }
     }
     enum wsm_err e = wsm_session_new(&o, &c->s);
     if (e) {
@@ -245,6 +282,28 @@ static enum wsm_err dial(struct dialer *d, struct conn *c, char *err, size_t err
     if ((e = wsmd__state_bookmark(d->col->state, s->id, d->src->address, &bookmark)) != WSM_OK) {
         snprintf(err, errlen, "the state database: %s", wsm_strerror(e));
         hang_up(c, 0);
+        return e;
+    }
+    if (push) {
+        struct wsmd_dial_push p = {.sub = s,
+                                   .url = d->url,
+                                   .address = d->src->address,
+                                   .notify = notify,
+                                   .user = o.user,
+                                   .password = o.password,
+                                   .bookmark = bookmark,
+                                   .expires_ms = EXPIRES_MS};
+        e = wsmd__dial_push_subscribe(c->s, &p, &c->ps, err, errlen);
+        if (e)
+            hang_up(c, 0);
+        else
+            wsmd__log("event=collector-dial-subscribed %s url=%s mode=Push notify_to=%s from=%s",
+                      d->who, d->url, notify,
+                      bookmark           ? "bookmark"
+                      : s->read_existing ? "oldest"
+                                         : "now");
+        free(bookmark);
+        c->subscribed_ms = now_ms();
         return e;
     }
     unsigned max = s->max_items ? s->max_items : 100;
@@ -266,7 +325,7 @@ static enum wsm_err dial(struct dialer *d, struct conn *c, char *err, size_t err
         hang_up(c, 0);
         return e;
     }
-    wsmd__log("event=collector-dial-subscribed %s url=%s from=%s", d->who, d->url,
+    wsmd__log("event=collector-dial-subscribed %s url=%s mode=Pull from=%s", d->who, d->url,
               so.bookmark        ? "bookmark"
               : so.read_existing ? "oldest"
                                  : "now");
@@ -398,6 +457,54 @@ static enum wsm_err pull_once(struct dialer *d, struct conn *c, char *err, size_
     return e;
 }
 
+/* Push: the source delivers by itself (delivery.c); this keeps the
+ * subscription renewed and notices a source that stopped: no delivery nor
+ * heartbeat for two heartbeat intervals and a minute, or a SubscriptionEnd,
+ * and the dialer Subscribes again from the stored bookmark. */
+struct contact {
+    const char *address;
+    long long last;
+    int ended, found;
+};
+
+static void contact_row(const struct wsmd_source_row *r, void *arg)
+{
+    struct contact *k = arg;
+    if (strcasecmp(r->principal, k->address))
+        return;
+    k->found = 1;
+    k->ended = r->ended;
+    k->last = r->last_event_ms > r->last_heartbeat_ms ? r->last_event_ms : r->last_heartbeat_ms;
+}
+
+static enum wsm_err push_once(struct wsmd_dialers *ds, struct dialer *d, struct conn *c, char *err,
+                              size_t errlen)
+{
+    long long exp = wsmd__dial_push_expires(c->ps);
+    if (exp && exp - now_ms() < RENEW_BEFORE_MS) {
+        enum wsm_err e = wsmd__dial_push_renew(c->s, d->url, d->sub->uri, c->ps, EXPIRES_MS);
+        if (e) {
+            errtext(c, e, "Renew", err, errlen);
+            return e;
+        }
+    }
+    struct contact k = {.address = d->src->address};
+    long long quiet = 2LL * d->sub->heartbeat_ms + 60000;
+    if (wsmd__state_sources(d->col->state, d->sub->id, contact_row, &k) == WSM_OK) {
+        long long since = k.last > c->subscribed_ms ? k.last : c->subscribed_ms;
+        if (k.found && k.ended) {
+            snprintf(err, errlen, "the source ended the subscription (SubscriptionEnd)");
+            return WSM_ERR_INVALID_SUBSCRIPTION;
+        }
+        if (now_ms() - since > quiet) {
+            snprintf(err, errlen, "no delivery nor heartbeat for %lld s", quiet / 1000);
+            return WSM_ERR_TIMED_OUT;
+        }
+    }
+    pause_ms(ds, d, 1000);
+    return WSM_OK;
+}
+
 static void *run(void *arg)
 {
     struct dialer *d = arg;
@@ -408,11 +515,13 @@ static void *run(void *arg)
     while (!stopping(ds, d)) {
         enum wsm_err e = WSM_OK;
         err[0] = '\0';
-        if (!c.sub) {
+        if (!subscribed(&c)) {
             if ((e = dial(d, &c, err, sizeof(err))) == WSM_OK) {
                 touch(d->col, d, 1);
                 c.last_touch_ms = now_ms();
             }
+        } else if (c.ps) {
+            e = push_once(ds, d, &c, err, sizeof(err));
         } else {
             e = pull_once(d, &c, err, sizeof(err));
         }

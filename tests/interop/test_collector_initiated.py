@@ -17,9 +17,12 @@ from pathlib import Path
 import pytest
 
 import journald
-from collector_helpers import SUB_NS, Collector, subscription_xml
+from collector_helpers import SUB_NS, Collector, events_body, subscription_xml
 from conftest import user_add
 from wsman_helpers import PASSWORD, USER
+
+
+EV_NS = "http://schemas.microsoft.com/win/2004/08/events/event"
 
 
 @pytest.fixture
@@ -73,7 +76,7 @@ class Source:
 
 
 def ci_xml(sub_id, address, tag, *, password=PASSWORD, enabled=True, read_existing=False,
-           source_enabled=True, max_items=50):
+           source_enabled=True, max_items=50, mode="Pull", heartbeat_ms=60000):
     query = (f"<QueryList><Query Id='0'><Select Path='Application'>"
              f"*[System[Provider[@Name='{tag}']]]</Select></Query></QueryList>")
     return f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -84,9 +87,9 @@ def ci_xml(sub_id, address, tag, *, password=PASSWORD, enabled=True, read_existi
   <Enabled>{"true" if enabled else "false"}</Enabled>
   <Uri>http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog</Uri>
   <ConfigurationMode>Custom</ConfigurationMode>
-  <Delivery Mode="Pull">
+  <Delivery Mode="{mode}">
     <Batching><MaxItems>{max_items}</MaxItems><MaxLatencyTime>500</MaxLatencyTime></Batching>
-    <PushSettings><Heartbeat Interval="60000"/></PushSettings>
+    <PushSettings><Heartbeat Interval="{heartbeat_ms}"/></PushSettings>
   </Delivery>
   <Query><![CDATA[{query}]]></Query>
   <ReadExistingEvents>{"true" if read_existing else "false"}</ReadExistingEvents>
@@ -266,6 +269,59 @@ def test_disable_unsubscribes_and_enable_resumes(wsmd_factory, jd, tmp_path):
     n = src.log().count("eventsource-unsubscribe")
     col.wecutil("ds", "Toggle")
     wait_for(lambda: src.log().count("eventsource-unsubscribe") > n, what="Unsubscribe on ds")
+
+
+def test_push_mode_source_delivers_to_the_collector(wsmd_factory, jd, tmp_path):
+    """Delivery Mode Push: the collector Subscribes with NotifyTo = its own
+    /wsman/subscriptions/<id>; the source pushes batches there with the
+    credentials it was given (Basic), and they take the durable path of
+    pushed events."""
+    port = free_port()
+    src = Source(wsmd_factory, tmp_path / "src", jd, port).start()
+    tag = "cp" + secrets.token_hex(3)
+    addr = f"127.0.0.1:{port}"
+    col = collector(wsmd_factory, tmp_path / "col",
+                    {"Pushed": ci_xml("Pushed", addr, tag, mode="Push", heartbeat_ms=1000)})
+    wait_for(lambda: "mode=Push notify_to=" in col.d.log(), what="subscribed in Push mode",
+             on_fail=col.d.log)
+    assert f"/wsman/subscriptions/Pushed" in col.d.log()
+    assert "user=alice mode=Events" in src.log()  # batches, as Windows' sources send
+    for i in range(3):
+        jd.logger("-t", tag, "-p", "user.err", f"pushed {i}")
+    wait_for(lambda: len(records(col, "Pushed", tag)) >= 3, what="3 pushed events",
+             on_fail=lambda: col.d.log() + src.log())
+    evs = records(col, "Pushed", tag)
+    assert [e.get("Message") for e in evs] == [f"pushed {i}" for i in range(3)]
+    assert all(e.get("Client") == addr for e in evs)
+    # The source's heartbeats reach the row of this source.
+    wait_for(lambda: "Heartbeat" in col.d.log() or "heartbeat" in src.log().lower(), timeout=10)
+    out = gr(col, "Pushed")
+    assert source_status(out, addr) == ("Active", "0"), out
+    assert "Events: 3" in out and "<BookmarkList" in out, out
+    # A delivery must come from a source of the subscription, as the user
+    # the collector gave it: another Address, or another user, is refused
+    # and writes nothing.
+    path = "/wsman/subscriptions/Pushed"
+    for who, source in ((("bob", "bob-pw-1"), addr), ((USER, PASSWORD), "10.9.9.9:5985")):
+        _, body = events_body(col.base + path, [f"<Event xmlns='{EV_NS}'/>"])
+        body = body.replace("<w:AckRequested/>", f"<w:AckRequested/><wsmd:Source xmlns:wsmd="
+                            f"'urn:wsmd:subscription'>{source}</wsmd:Source>")
+        r = col.post(path, body, auth=who)
+        assert r.status_code >= 400 and "Ack" not in r.text, (who, source, r.text)
+    assert "not an event source of this subscription" in col.d.log()
+    assert len(records(col, "Pushed", tag)) == 3
+    # Stopped, the collector Unsubscribes; restarted, it Subscribes again from
+    # the bookmark the deliveries stored, and what was written meanwhile comes.
+    col.d.stop()
+    wait_for(lambda: "eventsource-unsubscribe" in src.log(), what="Unsubscribe at stop")
+    jd.logger("-t", tag, "-p", "user.err", "while down")
+    col.start()
+    wait_for(lambda: len(records(col, "Pushed", tag)) >= 4, what="the event written meanwhile",
+             on_fail=lambda: col.d.log() + src.log())
+    assert "mode=Push notify_to=" in col.d.log() and "from=bookmark" in col.d.log()
+    time.sleep(0.5)
+    assert [e.get("Message") for e in records(col, "Pushed", tag)] == \
+        [f"pushed {i}" for i in range(3)] + ["while down"]
 
 
 def test_password_file_readable_by_others_is_refused(wsmd_factory, tmp_path):
