@@ -10,6 +10,7 @@ import os
 import pwd
 import re
 import secrets
+import signal
 import socket
 import time
 from pathlib import Path
@@ -265,6 +266,17 @@ def test_disable_unsubscribes_and_enable_resumes(wsmd_factory, jd, tmp_path):
     wait_for(lambda: len(records(col, "Toggle", tag)) >= 2, what="the event written meanwhile",
              on_fail=col.d.log)
     assert [e.get("Message") for e in records(col, "Toggle", tag)] == ["before", "while disabled"]
+    # The source disabled in the file, then SIGHUP: hung up on as well; and
+    # enabled again, dialed again.
+    n = src.log().count("eventsource-unsubscribe")
+    write_secret(path, ci_xml("Toggle", addr, tag, source_enabled=False))
+    os.kill(col.d.pid, signal.SIGHUP)
+    wait_for(lambda: src.log().count("eventsource-unsubscribe") > n, what="Unsubscribe on SIGHUP")
+    assert source_status(gr(col, "Toggle"), addr)[0] == "Disabled"
+    k = col.d.log().count("event=collector-dial-subscribed")
+    write_secret(path, ci_xml("Toggle", addr, tag))
+    os.kill(col.d.pid, signal.SIGHUP)
+    wait_for(lambda: col.d.log().count("event=collector-dial-subscribed") > k, what="dialed again")
     # Deleted: the dialer Unsubscribes again.
     n = src.log().count("eventsource-unsubscribe")
     col.wecutil("ds", "Toggle")

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 
 #include "dialer.h"
+#include "dialpush.h"
+#include "envelope.h"
 #include "subtest.h"
 #include "tmpdir.h"
 
@@ -189,12 +191,78 @@ static void test_url(void **state)
     assert_int_equal(wsmd__dial_url("web1.example.com", "HTTP", 0, u, 10), -1);
 }
 
+/* Which source a Push delivery comes from: the wsmd:Source header must name
+ * an enabled source whose user is the principal. */
+static struct wsm_envelope *delivery(const char *source_header)
+{
+    char buf[2048];
+    snprintf(buf, sizeof(buf),
+             "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
+             "xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
+             "xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"><s:Header>"
+             "<a:To>http://c/wsman/subscriptions/T1</a:To>"
+             "<a:Action s:mustUnderstand=\"true\">http://schemas.dmtf.org/wbem/wsman/1/wsman/"
+             "Events</a:Action><a:MessageID>uuid:1</a:MessageID>%s</s:Header><s:Body>"
+             "<w:Events/></s:Body></s:Envelope>",
+             source_header);
+    struct wsm_envelope *env = NULL;
+    struct wsm_limits lim = {0};
+    assert_int_equal(wsm__envelope_parse(buf, strlen(buf), &lim, &env, NULL, 0), WSM_OK);
+    return env;
+}
+
+static void test_push_source(void **state)
+{
+    (void)state;
+    struct wsmd_sub *s =
+        parse_inner(CI "<Delivery Mode='Push'/><CommonUserName>alice</CommonUserName>"
+                       "<CommonPassword>s3cr</CommonPassword><EventSources>"
+                       "<EventSource><Address>web1:5985</Address></EventSource>"
+                       "<EventSource><Address>web2</Address><UserName>bob</UserName></EventSource>"
+                       "<EventSource Enabled='false'><Address>web3</Address></EventSource>"
+                       "</EventSources>");
+#define SRC(a) "<wsmd:Source xmlns:wsmd=\"urn:wsmd:subscription\">" a "</wsmd:Source>"
+    static const struct {
+        const char *header, *principal, *want;
+    } cases[] = {
+        {SRC("web1:5985"), "alice", "web1:5985"},
+        {SRC("WEB1:5985"), "ALICE", "web1:5985"},      /* names without case */
+        {SRC("web2"), "bob", "web2"},                  /* its own UserName */
+        {SRC("web2"), "alice", NULL},                  /* not web2's user */
+        {SRC("web1:5985"), "bob", NULL},               /* not web1's user */
+        {SRC("web3"), "alice", NULL},                  /* disabled */
+        {SRC("web9"), "alice", NULL},                  /* not a source */
+        {"", "alice", NULL},                           /* no header */
+        {"<Source>web1:5985</Source>", "alice", NULL}, /* not our namespace */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wsm_envelope *env = delivery(cases[i].header);
+        const struct wsmd_sub_source *src = wsmd__dial_push_source(s, env, cases[i].principal);
+        if (cases[i].want) {
+            assert_non_null(src);
+            assert_string_equal(src->address, cases[i].want);
+        } else {
+            assert_null(src);
+        }
+        wsm__envelope_free(env);
+    }
+    /* A SourceInitiated subscription has no dialed sources. */
+    struct wsm_envelope *env = delivery(SRC("web1:5985"));
+    struct wsmd_sub *si = parse_inner("<SubscriptionType>SourceInitiated</SubscriptionType>");
+    assert_null(wsmd__dial_push_source(si, env, "alice"));
+    assert_null(wsmd__dial_push_source(s, env, NULL));
+    wsm__envelope_free(env);
+    wsmd__sub_free(si);
+    wsmd__sub_free(s);
+#undef SRC
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_file), cmocka_unit_test(test_defaults_and_passwords),
         cmocka_unit_test(test_errors),       cmocka_unit_test(test_file_mode),
-        cmocka_unit_test(test_url),
+        cmocka_unit_test(test_url),          cmocka_unit_test(test_push_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
