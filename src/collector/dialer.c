@@ -146,9 +146,9 @@ static void errtext(const struct conn *c, enum wsm_err e, const char *what, char
     snprintf(out, n, "%s: %s%s%s", what, wsm_strerror(e), t && *t ? ": " : "", t && *t ? t : "");
 }
 
-static enum wsm_err touch(struct wsmd_collector *col, struct dialer *d, int first)
+/* The source's row says it was heard from (wecutil gr's LastHeartbeatTime). */
+static enum wsm_err touch(struct wsmd_collector *col, struct dialer *d)
 {
-    (void)first;
     struct wsmd_state_update u = {
         .sub = d->sub->id,
         .principal = d->src->address,
@@ -380,7 +380,7 @@ static enum wsm_err pull_once(struct dialer *d, struct conn *c, char *err, size_
         e = WSM_ERR_NOMEM;
     else if (b.n)
         e = store(d, &b, err, errlen);
-    else if (now_ms() - c->last_touch_ms >= LIVENESS_MS && !touch(d->col, d, 0))
+    else if (now_ms() - c->last_touch_ms >= LIVENESS_MS && !touch(d->col, d))
         c->last_touch_ms = now_ms();
     if (!e && b.n)
         c->last_touch_ms = now_ms();
@@ -449,7 +449,7 @@ void *wsmd__dialer_run(void *arg)
         err[0] = '\0';
         if (!subscribed(&c)) {
             if ((e = dial(d, &c, err, sizeof(err))) == WSM_OK) {
-                touch(d->col, d, 1);
+                touch(d->col, d);
                 c.last_touch_ms = now_ms();
             }
         } else if (c.ps) {

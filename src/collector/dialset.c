@@ -169,14 +169,11 @@ void wsmd__dialers_sync(struct wsmd_dialers *ds, struct col_subs *subs)
             snprintf(d->who, sizeof(d->who), "subscription=%s address=%s", lid, laddr);
             d->status = ST_TRYING;
             snprintf(d->last_error, sizeof(d->last_error), "0");
-            pthread_mutex_lock(&ds->lock); /* the thread reads the list's lock first */
             if (pthread_create(&d->thread, NULL, wsmd__dialer_run, d) != 0) {
-                pthread_mutex_unlock(&ds->lock);
                 wsmd__log("event=collector-dial-error %s error=\"no thread\"", d->who);
                 dialer_free(d);
                 continue;
             }
-            pthread_mutex_unlock(&ds->lock);
             wsmd__log("event=collector-dial-start %s url=%s", d->who, d->url);
             d->next = keep;
             keep = d;
