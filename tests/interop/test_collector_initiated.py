@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 import journald
 from collector_helpers import SUB_NS, Collector, events_body, subscription_xml
@@ -175,6 +176,9 @@ def test_pull_exactly_once_and_resume_after_restart(wsmd_factory, jd, tmp_path):
     out = gr(col, "Pulled")
     assert source_status(out, addr) == ("Active", "0"), out
     assert "Events: 6" in out and "<BookmarkList" in out, out
+    # Pulled events count in /metrics as pushed ones do.
+    m = requests.get(col.metrics_url, timeout=10).text
+    assert re.search(r"^wsmd_collector_events_total 6$", m, re.M), m
 
     # The collector stops (it Unsubscribes); events written meanwhile are
     # read after its restart from the stored bookmark: none lost, none twice.
