@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -180,12 +181,32 @@ static char *path_of(const struct conf *c, const char *name)
     return r;
 }
 
-static int write_atomic(const char *path, const char *data, size_t len)
+/* like: the file replaced keeps its owner and mode (a file holding a
+ * password stays unreadable to others; wsmd refuses it otherwise). NULL and
+ * a password in data: 0640 with the group of the folder, the account of
+ * the daemon's (docs/collector.md); else the umask's. */
+static int write_atomic(const char *path, const char *data, size_t len, const struct stat *like)
 {
     char tmp[2100];
     snprintf(tmp, sizeof(tmp), "%s.wecutil.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wxe");
-    if (!f || fwrite(data, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    int ok = f != NULL;
+    if (ok && like) {
+        ok = fchmod(fileno(f), like->st_mode & 07777) == 0;
+        if (ok && fchown(fileno(f), like->st_uid, like->st_gid) != 0 && geteuid() == 0)
+            ok = 0; /* not root: the file is the admin's own, as before */
+    } else if (ok && (memmem(data, len, "Password>", 9) || memmem(data, len, "Password >", 10))) {
+        char dir[2100];
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *sl = strrchr(dir, '/');
+        struct stat ds;
+        if (sl)
+            *sl = '\0';
+        ok = fchmod(fileno(f), 0640) == 0;
+        if (ok && sl && stat(dir, &ds) == 0 && fchown(fileno(f), (uid_t)-1, ds.st_gid) != 0)
+            ok = 0;
+    }
+    if (!ok || fwrite(data, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
         fprintf(stderr, "wecutil: cannot write %s: %s\n", tmp, strerror(errno));
         if (f) {
             fclose(f);
@@ -236,7 +257,7 @@ static int create(const struct conf *c, const char *file)
         } else {
             char path[2048];
             snprintf(path, sizeof(path), "%s/%s.xml", c->subs_dir, id);
-            rc = write_atomic(path, data, len) == 0 ? reload(c) : 1;
+            rc = write_atomic(path, data, len, NULL) == 0 ? reload(c) : 1;
         }
         free(r);
     }
@@ -267,7 +288,9 @@ static int set_enabled(const struct conf *c, const char *name, const char *value
         xmlChar *out = NULL;
         int olen = 0;
         xmlDocDumpMemoryEnc(doc, &out, &olen, "UTF-8");
-        if (out && write_atomic(path, (const char *)out, (size_t)olen) == 0)
+        struct stat st;
+        if (out && stat(path, &st) == 0 &&
+            write_atomic(path, (const char *)out, (size_t)olen, &st) == 0)
             rc = reload(c);
         xmlFree(out);
     }

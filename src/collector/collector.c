@@ -15,6 +15,7 @@
 #include "certauth.h"
 #include "collector_priv.h"
 #include "control.h"
+#include "dialer.h"
 #include "writer.h"
 #include "server.h"
 #include "thumbprint.h"
@@ -169,6 +170,8 @@ static enum wsm_err load(struct wsmd_collector *col, char *msg, size_t msglen)
     col->cur = s;
     pthread_mutex_unlock(&col->lock);
     wsmd__col_subs_put(old);
+    /* CollectorInitiated: dial new sources, hang up on removed or disabled ones. */
+    wsmd__dialers_sync(col->dialers, s);
     snprintf(msg, msglen, "%zu subscription(s), %zu enabled", s->n, enabled);
     wsmd__log("event=collector-load subscriptions=%zu enabled=%zu dir=\"%s\"", s->n, enabled,
               col->srv->cfg.subscriptions_dir);
@@ -183,7 +186,10 @@ enum wsm_err wsmd__collector_reload(struct wsmd_collector *col, char *msg, size_
         msglen = sizeof(tmp);
     }
     wsmd__outputs_reopen(col->outputs);
-    return load(col, msg, msglen);
+    pthread_mutex_lock(&col->reload_lock);
+    enum wsm_err e = load(col, msg, msglen);
+    pthread_mutex_unlock(&col->reload_lock);
+    return e;
 }
 
 /* "SHA1HEX SHA1HEX ...": the thumbprints a source's GPO names as IssuerCA
@@ -227,6 +233,7 @@ enum wsm_err wsmd__collector_new(struct wsmd_server *srv, struct wsmd_collector 
         return WSM_ERR_NOMEM;
     col->srv = srv;
     pthread_mutex_init(&col->lock, NULL);
+    pthread_mutex_init(&col->reload_lock, NULL);
     char msg[256];
     const char *state_dir = srv->cfg.state_dir_open ? srv->cfg.state_dir_open : srv->cfg.state_dir;
     enum wsm_err e = wsmd__state_open(state_dir, &col->state);
@@ -257,6 +264,11 @@ enum wsm_err wsmd__collector_new(struct wsmd_server *srv, struct wsmd_collector 
         goto fail;
     if ((e = wsmd__control_start(col, state_dir, &col->control)) != WSM_OK)
         goto fail;
+    if ((e = wsmd__dialers_new(col, &col->dialers)) != WSM_OK)
+        goto fail;
+    pthread_mutex_lock(&col->reload_lock);
+    wsmd__dialers_sync(col->dialers, col->cur);
+    pthread_mutex_unlock(&col->reload_lock);
     *out = col;
     return WSM_OK;
 fail:
@@ -269,12 +281,14 @@ void wsmd__collector_free(struct wsmd_collector *col)
     if (!col)
         return;
     wsmd__control_stop(col->control);
+    wsmd__dialers_free(col->dialers); /* each Unsubscribes; before the outputs close */
     wsmd__col_writers_stop(col->writers);
     wsmd__col_subs_put(col->cur);
     wsmd__outputs_close(col->outputs);
     wsmd__state_close(col->state);
     free(col->issuer_thumbprints);
     pthread_mutex_destroy(&col->lock);
+    pthread_mutex_destroy(&col->reload_lock);
     free(col);
 }
 

@@ -41,6 +41,8 @@ struct wsmd_collector {
     char *issuer_thumbprints;         /* SHA-1 of the ClientCAFile certificates, or NULL */
     struct wsmd_control *control;     /* wecutil's socket (control.c) */
     struct wsmd_col_writers *writers; /* deliveries' durable part (writer.c) */
+    struct wsmd_dialers *dialers;     /* CollectorInitiated: the sources dialed (dialer.c) */
+    pthread_mutex_t reload_lock;      /* one load + dialer sync at a time (SIGHUP, wecutil) */
     struct col_metrics m;
 };
 
