@@ -777,6 +777,7 @@ void wsm_session_free(wsm_session *s)
     if (!s)
         return;
     wsm__conn_free(s->conn);
+    wsm__fault_clear(s);
     wsm__tls_config_free(s->tls);
     if (s->password) {
         explicit_bzero(s->password, strlen(s->password));
@@ -890,38 +891,6 @@ enum wsm_err wsm_session_set_string(wsm_session *s, const char *name, const char
     return WSM_OK;
 }
 
-/* Reads the fault's text, code and subcode into the session. */
-static void read_fault(wsm_session *s, struct wsm_envelope *env, long status)
-{
-    xmlNodePtr f = wsm__xml_child(env->body, WSM_NS_SOAP, "Fault");
-    if (!f) {
-        wsm__session_errorf(s, "HTTP %ld", status);
-        return;
-    }
-    xmlNodePtr code = wsm__xml_child(f, WSM_NS_SOAP, "Code");
-    xmlNodePtr sub = wsm__xml_child(code, WSM_NS_SOAP, "Subcode");
-    xmlNodePtr subval = wsm__xml_child(sub, WSM_NS_SOAP, "Value");
-    const char *sv = subval ? wsm__xml_text(&env->arena, subval, 1) : NULL;
-    if (sv) {
-        const char *colon = strrchr(sv, ':');
-        snprintf(s->fault_subcode, sizeof(s->fault_subcode), "%s", colon ? colon + 1 : sv);
-    }
-    xmlNodePtr reason = wsm__xml_child(f, WSM_NS_SOAP, "Reason");
-    xmlNodePtr text = wsm__xml_child(reason, WSM_NS_SOAP, "Text");
-    xmlNodePtr detail = wsm__xml_child(f, WSM_NS_SOAP, "Detail");
-    xmlNodePtr wf = wsm__xml_child(detail, WSM_NS_FAULT, "WSManFault");
-    const char *wcode = wf ? wsm__xml_attr(wf, "Code") : NULL;
-    if (wcode)
-        s->fault_code = strtoul(wcode, NULL, 10);
-    const char *msg = text ? wsm__xml_text(&env->arena, text, 1) : NULL;
-    if (!msg || !*msg) {
-        /* Windows also puts the text in f:WSManFault/f:Message. */
-        xmlNodePtr m = wsm__xml_child(wf, WSM_NS_FAULT, "Message");
-        msg = m ? wsm__xml_text(&env->arena, m, 1) : NULL;
-    }
-    wsm__session_errorf(s, "fault %lu: %s", s->fault_code, msg ? msg : "");
-}
-
 /* WS-Addressing compares URIs as strings; UUIDs are case-insensitive. */
 static int same_id(const char *a, const char *b)
 {
@@ -950,6 +919,7 @@ enum wsm_err wsm__reply_check(wsm_session *s, const char *data, size_t len, long
     struct wsm_envelope *reply = NULL;
     enum wsm_err e = len ? wsm__envelope_parse(data, len, &lim, &reply, NULL, 0) : WSM_ERR_NOT_SOAP;
     if (e) {
+        wsm__session_keep_reply(s, data, len);
         wsm__session_errorf(s, "HTTP %ld with no valid SOAP reply", status);
         return status == 200 ? e : WSM_ERR_HTTP;
     }
@@ -957,11 +927,13 @@ enum wsm_err wsm__reply_check(wsm_session *s, const char *data, size_t len, long
     if (message_id && (reply->relates_to || !fault) && !same_id(reply->relates_to, message_id)) {
         wsm__session_errorf(s, "the reply's RelatesTo (%s) is not the request's MessageID",
                             reply->relates_to ? reply->relates_to : "missing");
+        wsm__session_keep_reply(s, data, len);
         wsm__envelope_free(reply);
         return WSM_ERR_BAD_HEADER;
     }
     if (fault) {
-        read_fault(s, reply, status);
+        wsm__session_keep_reply(s, data, len);
+        wsm__fault_read(s, reply, status);
         wsm__envelope_free(reply);
         return WSM_ERR_FAULT;
     }
@@ -978,6 +950,7 @@ enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymo
     s->error[0] = '\0';
     s->fault_code = 0;
     s->fault_subcode[0] = '\0';
+    wsm__fault_clear(s);
     if (len > (size_t)0x7fffffff)
         return WSM_ERR_INVALID_ARG;
     wsm__buf_init(&resp, wsm__reply_cap(s));
@@ -1015,8 +988,17 @@ enum wsm_err wsm_identify(wsm_session *s, struct wsm_identity *out, char **xml)
     enum wsm_err e = wsm__post(s, req, sizeof(req) - 1, s->auth == WSM_AUTH_NONE, NULL, &env, xml);
     if (e)
         return e;
-    xmlNodePtr r = wsm__xml_child(env->body, WSM_NS_IDENTITY, "IdentifyResponse");
+    /* DSP0226 puts IdentifyResponse in wsmid:, OMI in the SOAP envelope's
+     * namespace (its children in wsmid:): the element is read by its
+     * local name, the first one in the Body. */
+    xmlNodePtr r = env->body ? env->body->children : NULL;
+    while (r && r->type != XML_ELEMENT_NODE)
+        r = r->next;
+    if (r && strcmp((const char *)r->name, "IdentifyResponse"))
+        r = NULL;
     if (!r) {
+        if (xml && *xml)
+            wsm__session_keep_reply(s, *xml, strlen(*xml));
         wsm__session_errorf(s, "the reply is not an IdentifyResponse");
         wsm__envelope_free(env);
         if (xml) {
@@ -1029,6 +1011,9 @@ enum wsm_err wsm_identify(wsm_session *s, struct wsm_identity *out, char **xml)
     char **slots[] = {&out->protocol_version, &out->product_vendor, &out->product_version};
     for (int i = 0; i < 3; i++) {
         xmlNodePtr n = wsm__xml_child(r, WSM_NS_IDENTITY, names[i]);
+        for (xmlNodePtr c = r->children; !n && c; c = c->next)
+            if (c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, names[i]))
+                n = c; /* in another namespace */
         const char *t = n ? wsm__xml_text(&env->arena, n, 1) : NULL;
         *slots[i] = t ? strdup(t) : NULL;
     }
