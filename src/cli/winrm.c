@@ -15,6 +15,7 @@
 #include "args.h"
 #include "prompt.h"
 #include "clientcfg.h"
+#include "faultfmt.h"
 #include "format.h"
 #include "winrm_sub.h"
 #include "help.h"
@@ -479,25 +480,34 @@ static char *association_filter(const char *filter, int association_instances)
 
 /* ---- errors -------------------------------------------------------- */
 
-/* Prints the failure of an operation as winrm does; returns 1. */
+/* Prints the failure of an operation as winrm does, with all that the
+ * fault said and, for -format:xml and pretty, the reply itself; returns 1. */
 static int report(wsm_session *s, enum wsm_err e, enum cli_format fmt)
 {
-    char msg[1024];
+    char msg[2048];
     const char *detail = wsm_session_error(s);
     unsigned long code = wsm_session_fault_code(s);
+    const struct wsm_fault *flt = e == WSM_ERR_FAULT ? wsm_session_fault(s) : NULL;
+    const char *reply = wsm_session_reply(s, NULL);
     if (e == WSM_ERR_FAULT) {
         /* The library writes "fault CODE: TEXT". */
         const char *colon = strncmp(detail, "fault ", 6) == 0 ? strstr(detail, ": ") : NULL;
-        snprintf(msg, sizeof(msg), "%s", colon ? colon + 2 : detail);
+        cli_fault_message(flt, colon ? colon + 2 : detail, msg, sizeof(msg));
         if (!code)
             code = E_FAIL;
     } else if (e == WSM_ERR_AUTH) {
         code = ERROR_ACCESS_DENIED;
-        /* What the client found (no ticket...) when it is not just the
-         * server's refusal. */
-        int own = *detail && !strstr(detail, "HTTP 401") && strncmp(detail, "HTTP ", 5);
+        /* What the client found (no ticket, a scheme the server does not
+         * offer...) when it is not just the server's refusal. */
+        int own = *detail && ((!strstr(detail, "HTTP 401") && strncmp(detail, "HTTP ", 5)) ||
+                              strstr(detail, "does not offer"));
         snprintf(msg, sizeof(msg), "Access is denied.%s%s%s", own ? " (" : "", own ? detail : "",
                  own ? ")" : "");
+    } else if (e == WSM_ERR_HTTP && strstr(detail, "dropped the encrypted request")) {
+        /* Authenticated, then the connection closed on the sealed
+         * request: not a service that is down (gss_post's text). */
+        code = ERROR_WSMAN_CANNOT_CONNECT;
+        snprintf(msg, sizeof(msg), "%s", detail);
     } else if (e == WSM_ERR_HTTP && strncmp(detail, "HTTP ", 5) != 0) {
         code = ERROR_WSMAN_CANNOT_CONNECT;
         snprintf(msg, sizeof(msg),
@@ -509,7 +519,7 @@ static int report(wsm_session *s, enum wsm_err e, enum cli_format fmt)
         snprintf(msg, sizeof(msg), "%s%s%s", wsm_strerror(e), *detail ? ": " : "", detail);
     }
     fflush(stdout);
-    cli_print_fault(stderr, fmt, code, msg);
+    cli_print_failure(stderr, fmt, code, msg, flt, reply);
     return 1;
 }
 
