@@ -399,7 +399,7 @@ static const char *hash_value(const struct kv *h, const char *key)
 /* -dialect:association -filter:{Object=RESOURCE?k=v;ResultClassName=...}
  * as DSP0227's b:AssociatedInstances (or b:AssociationInstances with
  * -associations). */
-static char *association_filter(const char *filter, int association_instances)
+static char *association_filter(const char *filter, int association_instances, const char *main_uri)
 {
     static const char *const names[] = {"AssociationClassName", "Role", "ResultClassName",
                                         "ResultRole", "IncludeResultProperty"};
@@ -428,6 +428,31 @@ static char *association_filter(const char *filter, int association_instances)
     if (parse_resource(object, uri, sizeof(uri), &osel) != 0) {
         kv_free(&h);
         return NULL;
+    }
+    if (!strchr(uri, ':')) {
+        /* A bare class (Object=CLASS?k=v) would go out as a relative
+         * ResourceURI no server resolves: it is taken in the main resource
+         * URI's namespace (that of cimv2/X, of wmicimv2/STAR), as its
+         * aliases were expanded; DMTF's all-classes URI (wscim/1/STAR) is
+         * cimv2's. Else refused. */
+        static const char all_dmtf[] = "http://schemas.dmtf.org/wbem/wscim/1/*";
+        char cimv2[MAX_URI];
+        const char *base = main_uri;
+        if (!strcasecmp(main_uri, all_dmtf) && wsm_resource_expand("cimv2/", cimv2, sizeof(cimv2)))
+            base = cimv2;
+        const char *slash = strrchr(base, '/');
+        char full[MAX_URI];
+        if (!slash || strchr(uri, '/') ||
+            (size_t)snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - base), base, uri) >=
+                sizeof(full)) {
+            usage_error("the association filter's Object is not a resource URI: %s (write it as "
+                        "the resource URI is written: cimv2/CLASS?KEY=VALUE, or a full URI)",
+                        object);
+            kv_free(&h);
+            kv_free(&osel);
+            return NULL;
+        }
+        memcpy(uri, full, strlen(full) + 1);
     }
     const char *el = association_instances ? "AssociationInstances" : "AssociatedInstances";
     char *out = NULL;
@@ -826,7 +851,7 @@ static int do_enumerate(wsm_session *s, const struct cmd *c, const char *uri, co
         o.nfilter_selectors = fsel.n;
         o.dialect = WSM_DIALECT_SELECTOR;
     } else if (is_assoc) {
-        if (!(assoc = association_filter(c->filter, c->associations)))
+        if (!(assoc = association_filter(c->filter, c->associations, uri)))
             return 2;
         o.filter = assoc;
         o.dialect = WSM_DIALECT_ASSOCIATION;
