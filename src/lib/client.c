@@ -547,29 +547,48 @@ static enum wsm_err gss_handshake(const wsm_session *s, struct wsm_conn *c, stru
     return e;
 }
 
+static const char *gss_name(enum wsm_auth a)
+{
+    return a == WSM_AUTH_NTLM ? "NTLM" : a == WSM_AUTH_KERBEROS ? "Kerberos" : "Negotiate";
+}
+
 /* A request with Negotiate: the connection's handshake first if it has
  * none (or lost it), then the body -- sealed over http:// unless
  * AllowUnencrypted -- without Authorization; the reply unsealed. Once
  * more from the handshake if the authenticated connection went away or
- * the server no longer knows it (401). */
+ * the server no longer knows it (401).
+ *
+ * A server that accepts the handshake and then closes the connection on
+ * the first sealed request made on it is OMI 1.9.1 refusing the tab
+ * before the MIME part headers: once more without the tabs, and if that
+ * is answered the server (host:port) is remembered for the process. If
+ * it drops that one too, the error says so and names the ways out. */
 static enum wsm_err gss_post(const wsm_session *s, struct wsm_conn *c, const char *body, size_t len,
                              struct wsm_buf *resp, long *status, char *err, size_t errlen,
                              const struct wsm_arrived *arrived)
 {
     int seal = !s->https && !s->allow_unencrypted;
     enum wsm_err e = WSM_OK;
+    int retried = 0;   /* the one ordinary retry (a lost connection, a 401) */
+    int tab_tried = 0; /* the retry without tabs was made */
+    int no_tab = seal && wsm__quirk_no_tab(&s->target);
     if (!c->hdrs && !(c->hdrs = calloc(1, sizeof(*c->hdrs))))
         return WSM_ERR_NOMEM;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (;;) {
+        int fresh = 0; /* authenticated by this call, for this request */
         if (c->gss && gss_conn_lost(s, c))
             gss_reset(c);
         if (!c->gss) {
             e = gss_handshake(s, c, resp, status, err, errlen);
-            if (e && !s->use_curl && c->http.lost && attempt == 0)
+            if (e && !s->use_curl && c->http.lost && !retried) {
+                retried = 1;
                 continue; /* the connection closed between two legs */
+            }
             if (e || *status != 200)
                 return e;
+            fresh = 1;
         }
+        wsm__gss_ctx_set_no_tab(c->gss, no_tab);
         struct wsm_buf sealed;
         wsm__buf_init(&sealed, 0);
         struct xfer x = {.body = body, .len = len, .bound_gen = c->gss_gen, .hdrs = c->hdrs};
@@ -593,18 +612,35 @@ static enum wsm_err gss_post(const wsm_session *s, struct wsm_conn *c, const cha
         e = raw_post(s, c, &x, resp, status, err, errlen);
         wsm__buf_free(&sealed);
         if (e) {
-            int again = !s->use_curl && c->http.lost && attempt == 0;
+            int lost = !s->use_curl && c->http.lost;
             gss_reset(c);
-            if (again)
+            if (lost && fresh && seal && len && !no_tab && !tab_tried) {
+                tab_tried = no_tab = 1;
                 continue;
+            }
+            if (lost && !fresh && !retried) {
+                retried = 1;
+                continue;
+            }
+            if (lost && fresh && seal && len)
+                snprintf(err, errlen,
+                         "the server accepted the %s authentication, then closed the connection "
+                         "instead of answering: it dropped the encrypted request (WinRM message "
+                         "encryption%s). On a trusted network try -unencrypted (the service "
+                         "must allow unencrypted messages), or use https",
+                         gss_name(s->auth), tab_tried ? ", with and without tabs" : "");
             return e;
         }
         if (*status == 401) {
             gss_reset(c);
-            if (attempt == 0)
+            if (!retried) {
+                retried = 1;
                 continue;
+            }
             return denied(wsm__gss_scheme(s->gss), c->hdrs, err, errlen);
         }
+        if (tab_tried)
+            wsm__quirk_set_no_tab(&s->target);
         if (arrived)
             arrived->fn(arrived->ud, *status, resp->len);
         if (!seal)
@@ -632,7 +668,6 @@ static enum wsm_err gss_post(const wsm_session *s, struct wsm_conn *c, const cha
         *resp = plain;
         return WSM_OK;
     }
-    return e;
 }
 
 int wsm__session_seals(const wsm_session *s)

@@ -88,6 +88,12 @@ unsigned long wsm__fault_subcode_code(const char *qname);
 /* "CIM_ERR_NOT_FOUND" for 6; NULL for an unknown number. */
 const char *wsm__cim_status_name(long code);
 
+/* srvquirk.c: whether the server of t takes sealed bodies only without
+ * the tab before their MIME part headers (OMI 1.9.1), as learnt earlier
+ * in this process; and to remember that it does. */
+int wsm__quirk_no_tab(const struct wsm_http_target *t);
+void wsm__quirk_set_no_tab(const struct wsm_http_target *t);
+
 /* Sets the session's error text. */
 void wsm__session_errorf(wsm_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
