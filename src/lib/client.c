@@ -417,8 +417,8 @@ static int gss_conn_lost(const wsm_session *s, struct wsm_conn *c)
     return !s->use_curl && (c->http.fd < 0 || c->http.gen != c->gss_gen);
 }
 
-static enum wsm_err denied(const char *scheme, const struct wsm_http_headers *h, char *err,
-                           size_t errlen)
+static enum wsm_err denied(const char *scheme, enum wsm_auth auth, const struct wsm_http_headers *h,
+                           char *err, size_t errlen)
 {
     unsigned char *t = NULL;
     size_t tl = 0;
@@ -427,8 +427,10 @@ static enum wsm_err denied(const char *scheme, const struct wsm_http_headers *h,
     if (f == WSM_ERR_NOT_FOUND) {
         char offered[128];
         wsm__www_schemes(h->www, offered, sizeof(offered));
-        snprintf(err, errlen, "access denied (HTTP 401): the server does not offer %s%s%s%s",
-                 scheme, *offered ? " (it offers " : "", offered, *offered ? ")" : "");
+        /* -a:ntlm speaks the Negotiate scheme: both names are said. */
+        int ntlm = auth == WSM_AUTH_NTLM;
+        snprintf(err, errlen, "the server does not offer %s%s authentication (HTTP 401)%s%s",
+                 ntlm ? "NTLM under " : "", scheme, *offered ? "; it offers: " : "", offered);
     } else {
         snprintf(err, errlen, "access denied (HTTP 401)");
     }
@@ -509,7 +511,7 @@ static enum wsm_err gss_handshake(const wsm_session *s, struct wsm_conn *c, stru
             break;
         if (*status == 401) {
             if (e || !inlen || done) {
-                e = denied(scheme, c->hdrs, err, errlen);
+                e = denied(scheme, s->auth, c->hdrs, err, errlen);
                 break;
             }
             continue;
@@ -637,7 +639,7 @@ static enum wsm_err gss_post(const wsm_session *s, struct wsm_conn *c, const cha
                 retried = 1;
                 continue;
             }
-            return denied(wsm__gss_scheme(s->gss), c->hdrs, err, errlen);
+            return denied(wsm__gss_scheme(s->gss), s->auth, c->hdrs, err, errlen);
         }
         if (tab_tried)
             wsm__quirk_set_no_tab(&s->target);
