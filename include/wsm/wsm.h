@@ -139,10 +139,11 @@ struct wsm_fault {
 };
 const struct wsm_fault *wsm_session_fault(const wsm_session *s);
 
-/* The body of the last reply the session could not use (a fault, a reply
- * that is not SOAP or not what was asked, at most 1 MiB of it), NUL-
- * terminated, its length in *len (len may be NULL); NULL when the last
- * call had none. Valid until the next call on the session. */
+/* The body of the last reply, to show when it could not be used (a
+ * fault, a reply that is not SOAP or not what was asked; at most 1 MiB of
+ * a failed one), NUL-terminated, its length in *len (len may be NULL);
+ * NULL when the last request had no reply. Valid until the next call on
+ * the session. */
 const char *wsm_session_reply(const wsm_session *s, size_t *len);
 
 struct wsm_identity {

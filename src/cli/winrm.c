@@ -513,7 +513,9 @@ static int report(wsm_session *s, enum wsm_err e, enum cli_format fmt)
     const char *detail = wsm_session_error(s);
     unsigned long code = wsm_session_fault_code(s);
     const struct wsm_fault *flt = e == WSM_ERR_FAULT ? wsm_session_fault(s) : NULL;
-    const char *reply = wsm_session_reply(s, NULL);
+    /* Not for a call refused before anything was sent. */
+    const char *reply =
+        e == WSM_ERR_INVALID_ARG || e == WSM_ERR_NOMEM ? NULL : wsm_session_reply(s, NULL);
     if (e == WSM_ERR_FAULT) {
         /* The library writes "fault CODE: TEXT". */
         const char *colon = strncmp(detail, "fault ", 6) == 0 ? strstr(detail, ": ") : NULL;

@@ -995,8 +995,13 @@ enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymo
                                     sizeof(s->error));
     if (!e)
         e = wsm__reply_check(s, resp.data, resp.len, status, message_id, env);
-    if (!e && raw)
+    if (!e && raw) {
         *raw = wsm__buf_steal(&resp, NULL);
+    } else if (!e) {
+        /* Kept, not copied, until the next call: a caller that finds the
+         * reply's content unusable can still show it (wsm_session_reply). */
+        s->last_reply = wsm__buf_steal(&resp, &s->last_reply_len);
+    }
     wsm__buf_free(&resp);
     return e;
 }

@@ -425,3 +425,18 @@ def test_unencrypted_through_omi_relay(omi_relays):
     # wsmd refuses unencrypted messages unless configured: either way, the
     # relay saw no sealed request to drop.
     assert r.dropped == 0, cp
+
+
+def test_xml_failure_on_content_shows_the_reply(serve):
+    """A well-formed reply whose content is not what was asked (a Get
+    answered with an empty Body): the reply is shown with -format:xml."""
+    def answer(req):
+        return http_response(200, (
+            '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+            'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"><s:Header>'
+            f'<a:RelatesTo>{msgid(req)}</a:RelatesTo></s:Header><s:Body/></s:Envelope>'))
+    srv = serve(answer)
+    cp = winrm(srv.url, "get", "cimv2/X?k=v", "-format:xml")
+    assert cp.returncode == 1, cp
+    root = ET.fromstring(fault_block(cp.stderr))
+    assert root.tag == "{http://www.w3.org/2003/05/soap-envelope}Envelope", cp.stderr
