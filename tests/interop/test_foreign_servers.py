@@ -440,3 +440,46 @@ def test_xml_failure_on_content_shows_the_reply(serve):
     assert cp.returncode == 1, cp
     root = ET.fromstring(fault_block(cp.stderr))
     assert root.tag == "{http://www.w3.org/2003/05/soap-envelope}Envelope", cp.stderr
+
+
+def test_openwsman_enumerate_pull_each_reply_closed(serve):
+    """Enumerate and two Pulls, every reply `200 (null)` with Connection:
+    Close: each request on a connection of its own, every item printed."""
+    ns = ('xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+          'xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+          'xmlns:wsen="http://schemas.xmlsoap.org/ws/2004/09/enumeration" '
+          'xmlns:wsman="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"')
+    uri = CIMV2 + "OW_Item"
+
+    def item(i):
+        return f'<p:OW_Item xmlns:p="{uri}"><p:Name>item {i}</p:Name></p:OW_Item>'
+
+    def env(req, action, body):
+        return (f'<s:Envelope {ns}><s:Header><wsa:Action>http://schemas.xmlsoap.org/ws/2004/'
+                f'09/enumeration/{action}</wsa:Action><wsa:RelatesTo>{msgid(req)}'
+                f'</wsa:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>')
+
+    def answer(req):
+        if b"enumeration/Enumerate<" in req.body:
+            body = ('<wsen:EnumerateResponse><wsen:EnumerationContext>ctx-1'
+                    '</wsen:EnumerationContext></wsen:EnumerateResponse>')
+            return http_response(200, env(req, "EnumerateResponse", body), reason="(null)",
+                                 close=True)
+        if b"ctx-1" in req.body:
+            body = ('<wsen:PullResponse><wsen:EnumerationContext>ctx-2</wsen:EnumerationContext>'
+                    f'<wsen:Items>{item(1)}{item(2)}</wsen:Items></wsen:PullResponse>')
+            return http_response(200, env(req, "PullResponse", body), reason="(null)", close=True)
+        body = (f'<wsen:PullResponse><wsen:Items>{item(3)}</wsen:Items><wsen:EndOfSequence/>'
+                '</wsen:PullResponse>')
+        return http_response(200, env(req, "PullResponse", body), reason="(null)", close=True)
+    srv = serve(answer)
+    for fmt in FORMATS:
+        n = len(srv.requests)
+        cp = winrm(srv.url, "enumerate", "cimv2/OW_Item", f"-format:{fmt}", "-maxelements:2")
+        assert cp.returncode == 0, cp
+        assert cp.stderr == "", cp
+        for i in (1, 2, 3):
+            assert f"item {i}" in cp.stdout, cp.stdout
+        assert len(srv.requests) - n == 3
+    assert srv.nconn == 12  # one connection per request
+    assert [d["OW_Item"]["Name"] for d in json.loads(cp.stdout)] == ["item 1", "item 2", "item 3"]
