@@ -44,7 +44,7 @@ struct wsm_session {
     char *body_type;            /* its Content-Type; NULL: SOAP in UTF-8 */
     char error[512];
     unsigned long fault_code;
-    char fault_subcode[64]; /* local name of s:Subcode/s:Value, e.g. "TimedOut" */
+    char fault_subcode[64];       /* local name of s:Subcode/s:Value, e.g. "TimedOut" */
     struct wsm__fault_rec *fault; /* the last fault in parts (fault_read.c); NULL: none */
     char *last_reply;             /* the last reply that could not be used; NULL: none */
     size_t last_reply_len;
