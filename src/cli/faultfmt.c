@@ -7,6 +7,9 @@
 
 #include <string.h>
 
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
 #define NS_FAULT "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
 
 static void xml_text(FILE *f, const char *s)
@@ -103,6 +106,43 @@ static void json_parts(FILE *f, const struct wsm_fault *flt)
     }
 }
 
+static xmlNodePtr find_wsmanfault(xmlNodePtr n)
+{
+    for (; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (n->ns && xmlStrcmp(n->ns->href, BAD_CAST NS_FAULT) == 0 &&
+            xmlStrcmp(n->name, BAD_CAST "WSManFault") == 0)
+            return n;
+        xmlNodePtr c = find_wsmanfault(n->children);
+        if (c)
+            return c;
+    }
+    return NULL;
+}
+
+/* Windows prints a fault's f:WSManFault element alone; a reply without one
+ * (OMI, OpenWSMAN) is printed whole, since its parts are elsewhere. 0 when
+ * printed. */
+static int print_wsmanfault(FILE *f, const char *reply, int pretty)
+{
+    xmlDocPtr d = xmlReadMemory(reply, (int)strlen(reply), NULL, NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                    (pretty ? XML_PARSE_NOBLANKS : 0));
+    xmlNodePtr n = d ? find_wsmanfault(xmlDocGetRootElement(d)) : NULL;
+    xmlBufferPtr b = n ? xmlBufferCreate() : NULL;
+    int rc = -1;
+    if (b && xmlNodeDump(b, d, n, 0, pretty) >= 0) {
+        fputs((const char *)xmlBufferContent(b), f);
+        fputc('\n', f);
+        rc = 0;
+    }
+    if (b)
+        xmlBufferFree(b);
+    xmlFreeDoc(d);
+    return rc;
+}
+
 void cli_print_failure(FILE *f, enum cli_format fmt, unsigned long code, const char *message,
                        const struct wsm_fault *flt, const char *reply)
 {
@@ -118,9 +158,12 @@ void cli_print_failure(FILE *f, enum cli_format fmt, unsigned long code, const c
         break;
     case FMT_XML:
     case FMT_PRETTY:
-        /* The reply as it came (it holds the whole fault, whoever wrote
-         * it); without one, a WSManFault of our own. */
-        if (reply && (fmt == FMT_XML || cli_print_item(f, reply, FMT_PRETTY) != 0)) {
+        /* The WSManFault element of the reply, else the reply as it came (it
+         * holds the whole fault, whoever wrote it); without one, a WSManFault
+         * of our own. */
+        if (reply && print_wsmanfault(f, reply, fmt == FMT_PRETTY) == 0) {
+            /* printed as Windows does */
+        } else if (reply && (fmt == FMT_XML || cli_print_item(f, reply, FMT_PRETTY) != 0)) {
             fputs(reply, f);
             if (!*reply || reply[strlen(reply) - 1] != '\n')
                 fputc('\n', f);

@@ -231,7 +231,7 @@ def test_subcode_numbers(serve, subcode, number):
 
 def test_wsmd_fault_keeps_its_form(wsmd):
     """wsmd's own faults (a WSManFault with its Code) read as before; the
-    xml format shows the reply with its WSManFault."""
+    xml format shows the WSManFault element alone, as Windows prints it."""
     url = wsmd.url
     cp = winrm(url, "get", "wmicimv2/Win32_Nothing_At_All", user=USER,
                password=PASSWORD)
@@ -240,10 +240,14 @@ def test_wsmd_fault_keeps_its_form(wsmd):
     assert "    Subcode = " in cp.stderr
     x = winrm(url, "get", "wmicimv2/Win32_Nothing_At_All", "-format:xml", user=USER,
               password=PASSWORD)
-    root = ET.fromstring(fault_block(x.stderr))
-    wf = root.find(".//{http://schemas.microsoft.com/wbem/wsman/1/wsmanfault}WSManFault")
-    assert wf is not None and int(wf.get("Code")) > 0, x.stderr
+    wf = ET.fromstring(fault_block(x.stderr))
+    assert wf.tag == "{http://schemas.microsoft.com/wbem/wsman/1/wsmanfault}WSManFault", x.stderr
+    assert int(wf.get("Code")) > 0, x.stderr
     assert error_lines(x.stderr)[0] == error_lines(cp.stderr)[0]
+    p = winrm(url, "get", "wmicimv2/Win32_Nothing_At_All", "-format:pretty", user=USER,
+              password=PASSWORD)
+    assert ET.fromstring(fault_block(p.stderr)).tag == wf.tag, p.stderr
+    assert "\n  <f:Message>" in p.stderr, p.stderr
     assert error_lines(x.stderr)[0].endswith(f"0x{int(wf.get('Code')):08X}")
 
 
