@@ -63,6 +63,12 @@ struct bmc {
     size_t nsel;
     int sel_valid, sel_cut;
     uint32_t sel_added, sel_erased;
+    /* The FRU areas of every device, read once per session (FRU data is
+     * written at manufacture; a BMC that was lost may come back another
+     * one, so drop_sdr forgets them with the SDR). */
+    struct ipmi_fru *fru;
+    size_t nfru;
+    int fru_valid;
 };
 
 long long now_ms(void);

@@ -80,6 +80,10 @@ void drop_sdr(struct bmc *b)
     }
     free(b->sel);
     b->sel = NULL;
+    free(b->fru);
+    b->fru = NULL;
+    b->nfru = 0;
+    b->fru_valid = 0;
     b->nsel = 0;
     b->sel_valid = 0;
 }

@@ -2,6 +2,7 @@
 on the BMCs (docs/internals/ipmi.md), against OpenIPMI's ipmi_sim, the
 entries cross-checked with FreeIPMI's ipmi-sel on the same simulator and
 the power with ipmitool's chassis status."""
+import os
 import time
 
 from cim_helpers import Client, instance_props
@@ -143,3 +144,159 @@ def test_element_conforms_to_profile(sims, wsmd_factory, users_file, tmp_path):
         {"CreationClassName": "CIM_ComputerSystem", "Name": host[0]},
         AssociationClassName="CIM_ElementConformsToProfile"))
     assert items == []
+
+
+# ---- FRU devices other than 0, and the FRU read once per session ---------
+
+PSU_LOCATOR = """
+# A logical FRU device at the BMC (test_ipmi_more.py): the power supply's.
+sdr type 17
+	device_access_address	0x20
+	fru_device_address	1
+	logical_fru		true
+	lun			0
+	private_bus_id		0
+	channel_number		0
+	device_type		0x10
+	device_type_modifier	0
+	fru_entity_id		power_supply
+	fru_entity_instance	1
+	id_string		"PSU1 FRU"
+endsdr
+"""
+
+
+def fru_image(mfg, name, part, version, serial, size=64):
+    """A FRU device holding a product area only (FRU spec 1.0)."""
+    area = bytearray([0x01, 0, 0])  # version, length (below), English
+    for s in (mfg, name, part, version, serial, "", ""):  # ..., asset tag, file id
+        area += bytes([0xC0 | len(s)]) + s.encode()
+    area.append(0xC1)
+    while (len(area) + 1) % 8:
+        area.append(0)
+    area[1] = (len(area) + 1) // 8
+    area.append(-sum(area) & 0xFF)
+    header = bytearray([0x01, 0, 0, 0, 1, 0, 0])
+    header.append(-sum(header) & 0xFF)
+    return bytes(header + area).ljust(size, b"\0")
+
+
+def psu_sim(psims_start):
+    """A simulator with FRU device 1 (named by an SDR FRU Device Locator)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+    from test_ipmi import SIM_DIR, free_port_pair
+    from test_ipmi_sys import PowerSim
+    tmp = Path(tempfile.mkdtemp(prefix="psusim-", dir=psims_start))
+    for f in SIM_DIR.iterdir():
+        if f.is_file():
+            shutil.copy(f, tmp / f.name)
+    img = fru_image("PsuVendor", "PSU-500W", "PS500", "A1", "PSU-0001")
+    emu = (tmp / "sim.emu").read_text()
+    data = " ".join(f"0x{b:02x}" for b in img)
+    emu = emu.replace("mc_enable 0x20", f"mc_add_fru_data 0x20 1 {len(img)} data {data}\n\n"
+                      "mc_enable 0x20", 1)
+    (tmp / "sim.emu").write_text(emu)
+    (tmp / "sim.sdrs").write_text((tmp / "sim.sdrs").read_text() + PSU_LOCATOR)
+    os.chmod(tmp, 0o755)
+    return PowerSim(free_port_pair(), Path(tempfile.mkdtemp(prefix="ipmisim-", dir=tmp)), tmp)
+
+
+def ipmi_fru_devices(sim):
+    """{device id: {field: value}} from FreeIPMI's ipmi-fru (every device)."""
+    import re
+    import shutil
+    import subprocess
+    import tempfile
+    cache = tempfile.mkdtemp(prefix="sdrcache-")
+    try:
+        cp = subprocess.run(["ipmi-fru", "-h", f"127.0.0.1:{sim.port}", "-D", "LAN_2_0", "-u",
+                             "admin", "-p", "password", "-W", "opensesspriv",
+                             f"--sdr-cache-directory={cache}"],
+                            capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    assert cp.returncode == 0, cp.stderr
+    out, cur = {}, None
+    for line in cp.stdout.splitlines():
+        m = re.match(r"FRU Inventory Device: (.*) \(ID ([0-9A-F]+)h\)", line.strip())
+        if m:
+            cur = out.setdefault(int(m.group(2), 16), {"name": m.group(1)})
+            continue
+        k, sep, v = line.strip().partition(": ")
+        if sep and cur is not None:
+            cur[k] = v.strip()
+    return out
+
+
+def write_fru(sim, dev, image):
+    """Write FRU Data (NetFn 0Ah, 12h) through ipmitool, 16 bytes at a time."""
+    for off in range(0, len(image), 16):
+        chunk = image[off:off + 16]
+        sim.ipmitool("raw", "0x0a", "0x12", str(dev), str(off & 0xFF), str(off >> 8),
+                     *[f"0x{b:02x}" for b in chunk])
+
+
+def test_fru_devices_named_by_sdr_and_read_once_per_session(wsmd_factory, users_file, tmp_path):
+    import signal
+    need("ipmi_sim", "sdrcomp", "ipmitool", "ipmi-fru")
+    sim = psu_sim(tmp_path)
+    try:
+        d = start_wsmd(wsmd_factory, users_file, tmp_path, hosts_file(tmp_path, {"bmc1": sim}))
+        oracle = ipmi_fru_devices(sim)
+        assert sorted(oracle) == [0, 1] and oracle[1]["name"] == "PSU1 FRU", oracle
+        pk = {x["CIM_PhysicalPackage"]["IPMI_FRUDevice"]: x["CIM_PhysicalPackage"]
+              for x in enum_json(d, DMTF + "CIM_PhysicalPackage")}
+        assert sorted(pk) == [0, 1], pk
+        assert pk[0]["Tag"] == "IPMI:bmc1:FRU0:Product" and pk[0]["Model"] == "SimServer 1000"
+        assert pk[0].get("IPMI_FRUName") is None
+        p1 = pk[1]
+        assert (p1["Tag"], p1["IPMI_FRUName"]) == ("IPMI:bmc1:FRU1:Product", "PSU1 FRU")
+        o = oracle[1]
+        assert (p1["Manufacturer"], p1["Model"], p1["PartNumber"], p1["Version"],
+                p1["SerialNumber"]) == (
+            o["FRU Product Manufacturer Name"], o["FRU Product Name"],
+            o["FRU Product Part/Model Number"], o["FRU Product Version"],
+            o["FRU Product Serial Number"]) == (
+            "PsuVendor", "PSU-500W", "PS500", "A1", "PSU-0001")
+        # Device 1 has no chassis or board area: one of each, device 0's.
+        assert [x["CIM_Chassis"]["Tag"] for x in enum_json(d, DMTF + "CIM_Chassis")] == [
+            "IPMI:bmc1:FRU0:Chassis"]
+        assert len(enum_json(d, DMTF + "CIM_Card")) == 1
+        # Get by Tag names the device; malformed tags are not found.
+        c = Client(d.port)
+        _, inst = c.get_instance(DMTF + "CIM_PhysicalPackage", {
+            "CreationClassName": "CIM_PhysicalPackage", "Tag": "IPMI:bmc1:FRU1:Product"})
+        assert instance_props(inst)["SerialNumber"] == "PSU-0001"
+        for tag in ("IPMI:bmc1:FRU01:Product", "IPMI:bmc1:FRU255:Product", "IPMI:bmc1:FRU:Product",
+                    "IPMI:bmc1:FRU2:Product", "IPMI::FRU1:Product", "IPMI:bmc1:FRU1:Chassis"):
+            cls = "CIM_Chassis" if tag.endswith("Chassis") else "CIM_PhysicalPackage"
+            c.get(DMTF + cls, {"CreationClassName": cls, "Tag": tag}).expect_fault(
+                "a:DestinationUnreachable")
+        # Read once per session: a new serial written into the BMC is what
+        # ipmi-fru reads, while wsmd still answers from what it read.
+        assert d.log().count("event=ipmi-fru-read bmc=bmc1 areas=4") == 1
+        write_fru(sim, 1, fru_image("PsuVendor", "PSU-500W", "PS500", "A1", "PSU-0002"))
+        assert ipmi_fru_devices(sim)[1]["FRU Product Serial Number"] == "PSU-0002"
+        pk = {x["CIM_PhysicalPackage"]["IPMI_FRUDevice"]: x["CIM_PhysicalPackage"]
+              for x in enum_json(d, DMTF + "CIM_PhysicalPackage")}
+        assert pk[1]["SerialNumber"] == "PSU-0001"
+        assert d.log().count("event=ipmi-fru-read") == 1
+        # The BMC lost (it stops answering: a sensor read fails, the
+        # session is dropped; the FRU, cached, costs no command) and back:
+        # a new session reads the FRU anew.
+        os.kill(sim.pid, signal.SIGSTOP)
+        try:
+            c.get(WMI_HW + "NumericSensor", {
+                "SystemCreationClassName": "ComputerSystem", "SystemName": "bmc1",
+                "CreationClassName": "NumericSensor", "DeviceID": "1.0.32"}).expect_fault(
+                "w:TimedOut")
+        finally:
+            os.kill(sim.pid, signal.SIGCONT)
+        pk = {x["CIM_PhysicalPackage"]["IPMI_FRUDevice"]: x["CIM_PhysicalPackage"]
+              for x in enum_json(d, DMTF + "CIM_PhysicalPackage")}
+        assert pk[1]["SerialNumber"] == "PSU-0002", pk
+        assert d.log().count("event=ipmi-fru-read bmc=bmc1 areas=4") == 2
+    finally:
+        sim.stop()
