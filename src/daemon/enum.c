@@ -502,6 +502,12 @@ static const struct assoc assocs[] = {
     {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_Sensor", "PartComponent", 1},
     {"CIM_UseOfLog", "CIM_RecordLog", "Antecedent", "CIM_ComputerSystem", "Dependent", 1},
     {"CIM_LogManagesRecord", "CIM_RecordLog", "Log", "CIM_LogRecord", "Record", 1},
+    {"CIM_LogManagesRecord", "CIM_RecordLog", "Log", "CIM_LogEntry", "Record", 1},
+    /* DSP1033's scoping-class methodology: each profile served conforms on
+     * every BMC's system (the central instance); a client finds the
+     * systems from the profile, and the profiles from a system. */
+    {"CIM_ElementConformsToProfile", "CIM_RegisteredProfile", "ConformantStandard",
+     "CIM_ComputerSystem", "ManagedElement", 1},
     {"CIM_AssociatedSensor", "CIM_NumericSensor", "Antecedent", "CIM_Chassis", "Dependent", 1},
     {"CIM_AssociatedSensor", "CIM_Sensor", "Antecedent", "CIM_Chassis", "Dependent", 1},
 };

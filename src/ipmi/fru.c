@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  * Copyright 2026 The wsmd authors (see wsmd-ipmi.c and COPYING) */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <freeipmi/freeipmi.h>
@@ -85,64 +86,161 @@ static int area(ipmi_fru_ctx_t fc, unsigned type, const uint8_t *p, unsigned n, 
     }
 }
 
+#define MAX_FRU_DEVICES 16
+
+/* The FRU devices to read: 0 (the BMC's own, always there per IPMI) and
+ * each logical FRU device at the BMC that an SDR FRU Device Locator
+ * record (type 11h) names, with that record's name. Bytes of the record
+ * (IPMI 2.0 table 43-7): 5 device access address, 6 FRU device id, 7 bit
+ * 7 logical, 8 channel (bits 7:4), 15 id string type/length, 16.. id. */
+static size_t fru_devices(const struct bmc *b, uint8_t *ids,
+                          char (*names)[IPMI_SENSOR_NAME_MAX + 1])
+{
+    size_t n = 1;
+    ids[0] = 0;
+    names[0][0] = '\0';
+    for (size_t i = 0; i < b->nrecs && n < MAX_FRU_DEVICES; i++) {
+        const unsigned char *p = b->recs[i].p;
+        unsigned len = b->recs[i].n;
+        if (len < 16 || p[3] != 0x11 || !(p[7] & 0x80) || p[5] != 0x20 || p[8] >> 4 || p[6] == 0xff)
+            continue;
+        size_t k = 0;
+        for (; k < n && ids[k] != p[6]; k++)
+            ;
+        ids[k] = p[6];
+        if (k == n)
+            n++;
+        /* 8-bit ASCII names only (type 11b); others are left unnamed. */
+        unsigned sl = p[15] & 0x1f, m = 0;
+        if ((p[15] >> 6) == 3)
+            for (unsigned c = 0; c < sl && 16 + c < len && m < IPMI_SENSOR_NAME_MAX; c++)
+                if (p[16 + c] >= 0x20 && p[16 + c] < 0x7f)
+                    names[k][m++] = (char)p[16 + c];
+        names[k][m] = '\0';
+    }
+    return n;
+}
+
+/* Reads one device's areas into b->fru: IPMI_ST_OK, or a status with err. */
+static uint16_t read_device(struct bmc *b, ipmi_fru_ctx_t fc, uint8_t dev, const char *name,
+                            char *err, size_t errn)
+{
+    int opened = ipmi_fru_open_device_id(fc, dev) == 0;
+    if (!opened && ipmi_fru_ctx_errnum(fc) == IPMI_FRU_ERR_NO_FRU_INFORMATION)
+        return IPMI_ST_OK; /* a device with nothing written in it: no areas */
+    if (!opened) {
+        snprintf(err, errn, "%s: FRU device %u: %s", b->cfg.name, (unsigned)dev,
+                 ipmi_fru_ctx_errormsg(fc));
+        return ipmi_fru_ctx_errnum(fc) == IPMI_FRU_ERR_IPMI_ERROR
+                   ? status_of(ipmi_ctx_errnum(b->ctx))
+                   : IPMI_ST_BMC_ERROR;
+    }
+    uint16_t st = IPMI_ST_OK;
+    int more = ipmi_fru_first(fc);
+    if (more == 0)
+        more = 1;
+    /* ipmi_fru_first: 0 positioned on the first area; next: 1 more. */
+    for (int areas = 0; more == 1 && areas < 64; areas++) {
+        uint8_t buf[IPMI_FRU_AREA_SIZE_MAX + 1];
+        unsigned type = 0, len = 0;
+        struct ipmi_fru f;
+        if (ipmi_fru_read_data_area(fc, &type, &len, buf, IPMI_FRU_AREA_SIZE_MAX) == 0 &&
+            len <= IPMI_FRU_AREA_SIZE_MAX && area(fc, type, buf, len, &f) == 0) {
+            struct ipmi_fru *nf = realloc(b->fru, (b->nfru + 1) * sizeof(*nf));
+            if (!nf) {
+                snprintf(err, errn, "out of memory");
+                st = IPMI_ST_INTERNAL;
+                break;
+            }
+            f.device = dev;
+            snprintf(f.locator, sizeof(f.locator), "%s", name);
+            b->fru = nf;
+            b->fru[b->nfru++] = f;
+        }
+        more = ipmi_fru_next(fc);
+    }
+    if (st == IPMI_ST_OK && more < 0) {
+        snprintf(err, errn, "%s: reading FRU device %u: %s", b->cfg.name, (unsigned)dev,
+                 ipmi_fru_ctx_errormsg(fc));
+        st = IPMI_ST_BMC_ERROR;
+    }
+    ipmi_fru_close_device_id(fc);
+    return st;
+}
+
+/* FRU: without FRU_DEVICE every device (fru_devices), read once per
+ * session and answered from b->fru after; with it, that device, read
+ * anew. */
 void do_fru(struct bmc *b, const struct job *j)
 {
     struct ipmi_rd r;
     struct ipmi_field fl;
     uint64_t dev = 0;
+    int one = 0;
     ipmi_rd_init(&r, j->req, j->nreq);
     while (ipmi_rd_next(&r, &fl) == 1)
-        if (fl.tag == IPMI_T_FRU_DEVICE && (ipmi_field_uint(&fl, &dev) != 0 || dev > 0xfe)) {
-            send_error(j->id, j->op, IPMI_ST_BAD_REQUEST, b->cfg.name, "bad FRU device id");
-            return;
+        if (fl.tag == IPMI_T_FRU_DEVICE) {
+            if (ipmi_field_uint(&fl, &dev) != 0 || dev > 0xfe) {
+                send_error(j->id, j->op, IPMI_ST_BAD_REQUEST, b->cfg.name, "bad FRU device id");
+                return;
+            }
+            one = 1;
         }
     char err[512];
-    ipmi_fru_ctx_t fc = ipmi_fru_ctx_create(b->ctx);
-    if (!fc) {
-        send_error(j->id, j->op, IPMI_ST_INTERNAL, b->cfg.name, "out of memory");
-        return;
+    uint16_t st = IPMI_ST_OK;
+    struct ipmi_fru *saved = b->fru;
+    size_t nsaved = b->nfru;
+    if (one || !b->fru_valid) {
+        ipmi_fru_ctx_t fc = ipmi_fru_ctx_create(b->ctx);
+        if (!fc) {
+            send_error(j->id, j->op, IPMI_ST_INTERNAL, b->cfg.name, "out of memory");
+            return;
+        }
+        uint8_t ids[MAX_FRU_DEVICES];
+        char names[MAX_FRU_DEVICES][IPMI_SENSOR_NAME_MAX + 1];
+        size_t n = one ? 1 : fru_devices(b, ids, names);
+        if (one) {
+            ids[0] = (uint8_t)dev;
+            names[0][0] = '\0';
+        }
+        b->fru = NULL;
+        b->nfru = 0;
+        for (size_t i = 0; i < n && st == IPMI_ST_OK; i++) {
+            st = read_device(b, fc, ids[i], names[i], err, sizeof(err));
+            /* A locator naming a device the BMC refuses to read costs that
+             * device, not the inventory; a lost session fails the whole. */
+            if (st == IPMI_ST_BMC_ERROR && ids[i] != 0 && !one) {
+                logline("event=ipmi-fru-skipped bmc=%s device=%u reason=\"%s\"", b->cfg.name,
+                        (unsigned)ids[i], err);
+                st = IPMI_ST_OK;
+            }
+        }
+        ipmi_fru_ctx_destroy(fc);
+        if (st != IPMI_ST_OK) {
+            logline("event=ipmi-bmc-error bmc=%s reason=\"%s\"", b->cfg.name, err);
+            send_error(j->id, j->op, st, b->cfg.name, err);
+            free(b->fru);
+            b->fru = saved;
+            b->nfru = nsaved;
+            return;
+        }
+        b->last_ok = now_ms();
     }
     struct ipmi_wbuf w;
     ipmiw_init(&w, IPMI_FRAME_MAX);
     ipmiw_begin(&w, j->id, IPMI_OP_FRU | IPMI_OP_REPLY, IPMI_ST_OK);
     ipmiw_str(&w, IPMI_T_BMC, b->cfg.name);
-    uint16_t st = IPMI_ST_OK;
-    int opened = ipmi_fru_open_device_id(fc, (uint8_t)dev) == 0;
-    if (!opened && ipmi_fru_ctx_errnum(fc) == IPMI_FRU_ERR_NO_FRU_INFORMATION) {
-        /* A device with nothing written in it: no areas, not an error. */
-    } else if (!opened) {
-        snprintf(err, sizeof(err), "%s: FRU device %u: %s", b->cfg.name, (unsigned)dev,
-                 ipmi_fru_ctx_errormsg(fc));
-        st = ipmi_fru_ctx_errnum(fc) == IPMI_FRU_ERR_IPMI_ERROR ? status_of(ipmi_ctx_errnum(b->ctx))
-                                                                : IPMI_ST_BMC_ERROR;
-    } else {
-        int more = ipmi_fru_first(fc);
-        if (more == 0)
-            more = 1;
-        /* ipmi_fru_first: 0 positioned on the first area; next: 1 more. */
-        for (int areas = 0; more == 1 && areas < 64; areas++) {
-            uint8_t buf[IPMI_FRU_AREA_SIZE_MAX + 1];
-            unsigned type = 0, len = 0;
-            struct ipmi_fru f;
-            if (ipmi_fru_read_data_area(fc, &type, &len, buf, IPMI_FRU_AREA_SIZE_MAX) == 0 &&
-                len <= IPMI_FRU_AREA_SIZE_MAX && area(fc, type, buf, len, &f) == 0)
-                ipmi_fru_encode(&w, &f);
-            more = ipmi_fru_next(fc);
-        }
-        if (more < 0) {
-            snprintf(err, sizeof(err), "%s: reading FRU device %u: %s", b->cfg.name, (unsigned)dev,
-                     ipmi_fru_ctx_errormsg(fc));
-            st = IPMI_ST_BMC_ERROR;
-        }
-        ipmi_fru_close_device_id(fc);
-    }
-    ipmi_fru_ctx_destroy(fc);
-    if (st != IPMI_ST_OK) {
-        logline("event=ipmi-bmc-error bmc=%s reason=\"%s\"", b->cfg.name, err);
-        send_error(j->id, j->op, st, b->cfg.name, err);
-    } else {
-        b->last_ok = now_ms();
-        send_frame(&w);
-    }
+    for (size_t i = 0; i < b->nfru; i++)
+        ipmi_fru_encode(&w, &b->fru[i]);
+    send_frame(&w);
     ipmiw_free(&w);
+    if (one) { /* one device: the session's list stays as it was */
+        free(b->fru);
+        b->fru = saved;
+        b->nfru = nsaved;
+    } else if (!b->fru_valid) {
+        free(saved);
+        b->fru_valid = 1;
+        logline("event=ipmi-fru-read bmc=%s areas=%zu", b->cfg.name, b->nfru);
+    }
 }

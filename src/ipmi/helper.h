@@ -27,9 +27,16 @@ struct job {
     size_t nreq;
 };
 
+/* An SDR record; a sensor's, once read, also parsed (s): the SDR's part
+ * of the sensor (identity, units, decoding, threshold masks) does not
+ * change while the session lasts, and FreeIPMI's SDR parsing (a fiid
+ * object per field) cost about as much CPU as the commands themselves. */
 struct sdr_rec {
     unsigned char *p;
     unsigned n;
+    struct ipmi_sensor *s; /* NULL: not parsed yet */
+    signed char kind;      /* 1 a sensor (s), -1 no sensor record */
+    uint8_t fmt, threshold;
 };
 
 struct bmc {
@@ -56,6 +63,12 @@ struct bmc {
     size_t nsel;
     int sel_valid, sel_cut;
     uint32_t sel_added, sel_erased;
+    /* The FRU areas of every device, read once per session (FRU data is
+     * written at manufacture; a BMC that was lost may come back another
+     * one, so drop_sdr forgets them with the SDR). */
+    struct ipmi_fru *fru;
+    size_t nfru;
+    int fru_valid;
 };
 
 long long now_ms(void);
@@ -71,12 +84,14 @@ void close_session(struct bmc *b);
 /* The reply status for a FreeIPMI api error number. */
 uint16_t status_of(int errnum);
 
-/* Reads the SDR repository (wsmd-ipmi.c): 0, or -1 with err. */
+extern char cachedir[256]; /* the SDR cache files' private folder */
+/* sensors.c: reads the SDR repository: 0, or -1 with err; forgets it. */
 int load_sdr(struct bmc *b, char *err, size_t errn);
+void drop_sdr(struct bmc *b);
 /* inband.c: the local BMCs' devices opened (as root), the account taken,
  * and the session check of a local BMC (its device stays open). */
 void open_inband(struct bmc *bmcs, size_t nbmcs);
-int drop_to(const char *uid, const char *gid, const char *cachedir);
+int drop_to(const char *uid, const char *gid, const char *dir);
 uint16_t ensure_inband(struct bmc *b, char *err, size_t errn);
 
 /* The BMC's thread runs these with a session open. */

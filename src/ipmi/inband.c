@@ -45,14 +45,14 @@ void open_inband(struct bmc *bmcs, size_t nbmcs)
 }
 
 /* --drop UID GID: the account to take once the devices are open. */
-int drop_to(const char *u, const char *g, const char *cachedir)
+int drop_to(const char *u, const char *g, const char *dir)
 {
     char *e1, *e2;
     unsigned long uid = strtoul(u, &e1, 10), gid = strtoul(g, &e2, 10);
     if (*e1 || *e2 || !*u || !*g || uid == 0)
         return -1;
     /* The SDR cache folder was made as root: it becomes the account's. */
-    if (chown(cachedir, (uid_t)uid, (gid_t)gid) != 0)
+    if (chown(dir, (uid_t)uid, (gid_t)gid) != 0)
         return -1;
     if (setgroups(0, NULL) != 0 || setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0 ||
         setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0 || setuid(0) == 0)

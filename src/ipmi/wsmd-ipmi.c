@@ -45,7 +45,7 @@ static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
 static volatile int stopping;
 static struct bmc *bmcs;
 static size_t nbmcs;
-static char cachedir[256];
+char cachedir[256]; /* helper.h */
 
 long long now_ms(void)
 {
@@ -139,24 +139,6 @@ void set_state(struct bmc *b, int st, const char *msg)
     pthread_mutex_unlock(&b->mu);
 }
 
-static void drop_sdr(struct bmc *b)
-{
-    for (size_t i = 0; i < b->nrecs; i++)
-        free(b->recs[i].p);
-    free(b->recs);
-    b->recs = NULL;
-    b->nrecs = 0;
-    if (b->sdr_path[0]) {
-        ipmi_sdr_cache_close(b->sdr);
-        unlink(b->sdr_path);
-        b->sdr_path[0] = '\0';
-    }
-    free(b->sel);
-    b->sel = NULL;
-    b->nsel = 0;
-    b->sel_valid = 0;
-}
-
 void close_session(struct bmc *b)
 {
     if (b->sread)
@@ -196,55 +178,6 @@ uint16_t status_of(int errnum)
     default:
         return IPMI_ST_BMC_ERROR;
     }
-}
-
-/* Reads the whole SDR repository into memory, through FreeIPMI's cache
- * file (its only way in). The file stays open while the BMC is known: the
- * SEL's sensor names and readings are worded from it; it is removed when
- * the session is dropped and at exit. */
-int load_sdr(struct bmc *b, char *err, size_t errn)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/sdr.%zu", cachedir, (size_t)(b - bmcs));
-    unlink(path);
-    int rc = -1;
-    if (ipmi_sdr_cache_create(b->sdr, b->ctx, path, IPMI_SDR_CACHE_CREATE_FLAGS_OVERWRITE, NULL,
-                              NULL) < 0 ||
-        ipmi_sdr_cache_open(b->sdr, NULL, path) < 0) {
-        snprintf(err, errn, "reading the SDR repository: %s", ipmi_sdr_ctx_errormsg(b->sdr));
-        unlink(path);
-        return -1;
-    }
-    uint16_t count = 0;
-    if (ipmi_sdr_cache_record_count(b->sdr, &count) == 0 && count <= MAX_SDR_RECORDS &&
-        (b->recs = calloc(count ? count : 1, sizeof(*b->recs)))) {
-        rc = 0;
-        for (int more = ipmi_sdr_cache_first(b->sdr) == 0; more && b->nrecs < count;
-             more = ipmi_sdr_cache_next(b->sdr) == 1) {
-            unsigned char buf[IPMI_SDR_MAX_RECORD_LENGTH];
-            int n = ipmi_sdr_cache_record_read(b->sdr, buf, sizeof(buf));
-            if (n <= 0)
-                continue;
-            struct sdr_rec *r = &b->recs[b->nrecs];
-            if (!(r->p = malloc((size_t)n))) {
-                rc = -1;
-                break;
-            }
-            memcpy(r->p, buf, (size_t)n);
-            r->n = (unsigned)n;
-            b->nrecs++;
-        }
-    } else {
-        snprintf(err, errn, "the SDR repository has %u records (at most %d are read)", count,
-                 MAX_SDR_RECORDS);
-    }
-    if (rc == 0) {
-        snprintf(b->sdr_path, sizeof(b->sdr_path), "%s", path);
-    } else {
-        ipmi_sdr_cache_close(b->sdr);
-        unlink(path);
-    }
-    return rc;
 }
 
 static unsigned timeout_of(const struct bmc *b)

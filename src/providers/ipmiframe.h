@@ -115,7 +115,7 @@ enum ipmi_tag {
     IPMI_T_CC = 0x46,     /* u8: the BMC's completion code */
     IPMI_T_DATA = 0x47,   /* bytes: request data, or the response data after the CC */
     /* FRU replies: a record per area (IPMI FRU spec 1.0: chassis, board, product) */
-    IPMI_T_FRU_DEVICE = 0x50,  /* u8: the FRU device id (request; 0 when absent) */
+    IPMI_T_FRU_DEVICE = 0x50,  /* u8: the FRU device id (request: absent, every device) */
     IPMI_T_FRU_AREA = 0x51,    /* u8: enum ipmi_fru_area */
     IPMI_T_FRU_TYPE = 0x52,    /* u8: the chassis type (SMBIOS numbering) */
     IPMI_T_FRU_MFG = 0x53,     /* string: manufacturer */
@@ -257,7 +257,9 @@ struct ipmi_raw {
 
 /* One FRU area; fields the area does not have stay empty. */
 struct ipmi_fru {
-    uint8_t area; /* enum ipmi_fru_area */
+    uint8_t area;   /* enum ipmi_fru_area */
+    uint8_t device; /* the FRU device id (IPMI_T_FRU_DEVICE in the record) */
+    char locator[IPMI_SENSOR_NAME_MAX + 1]; /* its FRU Device Locator's name (IPMI_T_NAME) */
     uint8_t chassis_type;
     uint32_t date; /* 0: none */
     char mfg[IPMI_FRU_TEXT_MAX + 1], name[IPMI_FRU_TEXT_MAX + 1], serial[IPMI_FRU_TEXT_MAX + 1],

@@ -118,6 +118,8 @@ void ipmi_fru_encode(struct ipmi_wbuf *w, const struct ipmi_fru *f)
 {
     ipmiw_rec_begin(w);
     ipmiw_uint(w, IPMI_T_FRU_AREA, f->area, 1);
+    ipmiw_uint(w, IPMI_T_FRU_DEVICE, f->device, 1);
+    put_text(w, IPMI_T_NAME, f->locator);
     if (f->area == IPMI_FRU_CHASSIS)
         ipmiw_uint(w, IPMI_T_FRU_TYPE, f->chassis_type, 1);
     if (f->date)
@@ -146,6 +148,12 @@ int ipmi_fru_decode(const unsigned char *rec, size_t n, struct ipmi_fru *f)
             break;
         case IPMI_T_FRU_TYPE:
             bad = get_u8(&fl, &f->chassis_type);
+            break;
+        case IPMI_T_FRU_DEVICE:
+            bad = get_u8(&fl, &f->device) || f->device == 0xff;
+            break;
+        case IPMI_T_NAME:
+            bad = ipmi_field_str(&fl, f->locator, sizeof(f->locator));
             break;
         case IPMI_T_FRU_DATE:
             bad = ipmi_field_uint(&fl, &v) != 0 || v > 0xffffffffu;

@@ -48,8 +48,15 @@ static const struct cim_prop rsc_in[] = {
     {"TimeoutPeriod", CIM_DATETIME, 0},
 };
 static const struct cim_prop rv_out[] = {{"ReturnValue", CIM_UINT32, 0}};
+/* CIM_ComputerSystem.SetPowerState(PowerState, Time): Windows' class
+ * has it beside RequestStateChange. */
+static const struct cim_prop sps_in[] = {
+    {"PowerState", CIM_UINT32, 0},
+    {"Time", CIM_DATETIME, 0},
+};
 static const struct cim_method cs_methods[] = {
     {"RequestStateChange", 0, rsc_in, 2, rv_out, 1},
+    {"SetPowerState", 0, sps_in, 2, rv_out, 1},
 };
 
 /* RequestStateChange's ReturnValue (CIM_EnabledLogicalElement). */
@@ -188,24 +195,61 @@ static int chassis_action(unsigned long state)
     }
 }
 
+/* SetPowerState's PowerState (CIM_ComputerSystem's numbering) -> Chassis
+ * Control's action; -1 for the sleep states (2-4 power save, 7
+ * hibernate), which chassis control cannot ask for, -2 for no state. */
+static int power_action(unsigned long state)
+{
+    switch (state) {
+    case 1: /* Full Power */
+        return 1;
+    case 5: /* Power Cycle */
+        return 2;
+    case 6: /* Power Off (hard) */
+        return 0;
+    case 8: /* Soft Off: the OS is asked (ACPI) */
+        return 5;
+    case 2:
+    case 3:
+    case 4:
+    case 7:
+        return -1;
+    default:
+        return -2;
+    }
+}
+
+static const char *in_value(const struct wsm_pair *in, size_t nin, const char *name)
+{
+    for (size_t i = 0; i < nin; i++)
+        if (!strcasecmp(in[i].name, name))
+            return in[i].value;
+    return NULL;
+}
+
+/* RequestStateChange and SetPowerState: both end in Chassis Control, and
+ * share ReturnValue's 0, 1, 4, 5 (4097 is RequestStateChange's own). */
 static enum wsm_err cs_invoke(const struct cim_ctx *ctx, const struct cim_method *m,
                               const struct cim_instance *target, const struct wsm_pair *in,
                               size_t nin, struct cim_val *out, struct wsm_arena *out_arena)
 {
     const char *bmc = target ? cim_get(target, "Name") : NULL;
-    if (strcmp(m->name, "RequestStateChange") != 0 || !bmc)
+    int sps = !strcmp(m->name, "SetPowerState");
+    if ((!sps && strcmp(m->name, "RequestStateChange") != 0) || !bmc)
         return WSM_ERR_ACTION_NOT_SUPPORTED;
-    const char *req = NULL;
-    for (size_t i = 0; i < nin; i++)
-        if (!strcasecmp(in[i].name, "RequestedState"))
-            req = in[i].value;
+    const char *req = in_value(in, nin, sps ? "PowerState" : "RequestedState");
+    const char *when = sps ? in_value(in, nin, "Time") : NULL;
     unsigned rv = RV_OK;
     char *end = NULL;
     unsigned long state = req ? strtoul(req, &end, 10) : 0;
     int action = -1;
-    if (!req || !*req || *end || req[0] == '-' || state > 0xffff)
+    if (!req || !*req || *end || req[0] == '-' || state > (sps ? 0xffffffffUL : 0xffff))
         rv = RV_INVALID_PARAMETER;
-    else if ((action = chassis_action(state)) < 0)
+    else if (sps && (action = power_action(state)) < 0)
+        rv = action == -1 ? RV_NOT_SUPPORTED : RV_INVALID_PARAMETER;
+    else if (sps && when && *when)
+        rv = RV_NOT_SUPPORTED; /* a deferred change: IPMI acts now or never */
+    else if (!sps && (action = chassis_action(state)) < 0)
         rv = state <= 11 ? RV_INVALID_TRANSITION : RV_INVALID_PARAMETER;
     if (rv == RV_OK) {
         uint8_t a = (uint8_t)action;
@@ -222,8 +266,9 @@ static enum wsm_err cs_invoke(const struct cim_ctx *ctx, const struct cim_method
         /* C1h: the BMC has no such command; CCh: it has no such action
          * (no chassis control wired, or soft-off unsupported). */
         rv = got.cc == 0 ? RV_OK : got.cc == 0xc1 || got.cc == 0xcc ? RV_NOT_SUPPORTED : RV_FAILED;
-        wsmd__log("event=ipmi-power user=%s bmc=%s requested_state=%lu cc=%02x rv=%u",
-                  ctx && ctx->user ? ctx->user : "-", bmc, state, got.cc, rv);
+        wsmd__log("event=ipmi-power user=%s bmc=%s %s=%lu cc=%02x rv=%u",
+                  ctx && ctx->user ? ctx->user : "-", bmc, sps ? "power_state" : "requested_state",
+                  state, got.cc, rv);
     }
     char buf[16];
     snprintf(buf, sizeof(buf), "%u", rv);
@@ -246,7 +291,7 @@ static enum wsm_err cs_invoke(const struct cim_ctx *ctx, const struct cim_method
         .props = cs_props,                                                                         \
         .nprops = sizeof(cs_props) / sizeof(cs_props[0]),                                          \
         .methods = cs_methods,                                                                     \
-        .nmethods = 1,                                                                             \
+        .nmethods = 2,                                                                             \
         .open = var##_open,                                                                        \
         .next = next_cs,                                                                           \
         .close = close_cs,                                                                         \

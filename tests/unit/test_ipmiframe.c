@@ -425,6 +425,8 @@ static void test_chassis_raw_fru(void **state)
     strcpy(a.name, "SIM-MB-1");
     strcpy(a.serial, "MB-0000001");
     strcpy(a.part, "PN-MB-01");
+    a.device = 3;
+    strcpy(a.locator, "PSU1 FRU");
     ipmiw_init(&w, IPMI_FRAME_MAX);
     ipmiw_begin(&w, 4, IPMI_OP_FRU | IPMI_OP_REPLY, 0);
     ipmi_fru_encode(&w, &a);
@@ -448,6 +450,12 @@ static void test_chassis_raw_fru(void **state)
     memset(longtext + 9, 'A', IPMI_FRU_TEXT_MAX + 1);
     assert_int_equal(ipmi_fru_decode(longtext, sizeof(longtext), &a2), -1);
     assert_int_equal(ipmi_fru_decode(longtext, sizeof(longtext) - 1, &a2), -1); /* truncated */
+    /* Device FFh is reserved (no FRU device has it). */
+    unsigned char dev255[10] = {IPMI_T_FRU_AREA, 0, 1, 0, 1, IPMI_T_FRU_DEVICE, 0, 1, 0, 0xff};
+    assert_int_equal(ipmi_fru_decode(dev255, sizeof(dev255), &a2), -1);
+    dev255[9] = 7;
+    assert_int_equal(ipmi_fru_decode(dev255, sizeof(dev255), &a2), 0);
+    assert_int_equal(a2.device, 7);
 }
 
 int main(void)
