@@ -570,11 +570,22 @@ enum wsm_err wsmd__evr_bookmark(struct wsmd_evreader *r, struct wsm_buf *out)
         e = wsm__buf_puts(out, "<BookmarkList><Bookmark Channel='");
         if (!e)
             e = wsmd__ev_xml_text(out, r->last_chan, strlen(r->last_chan));
+        /* By hand, not printf: the push deliveries write one per event. */
+        char num[24];
+        size_t k = sizeof(num);
+        uint64_t v = seqnum_of(cur);
+        do
+            num[--k] = (char)('0' + v % 10);
+        while ((v /= 10) && k);
         if (!e)
-            e = wsm__buf_printf(out, "' RecordId='%llu' IsCurrent='true' Cursor='",
-                                (unsigned long long)seqnum_of(cur));
+            e = wsm__buf_puts(out, "' RecordId='");
         if (!e)
-            e = wsmd__ev_xml_text(out, cur, strlen(cur));
+            e = wsm__buf_add(out, num + k, sizeof(num) - k);
+        if (!e)
+            e = wsm__buf_puts(out, "' IsCurrent='true' Cursor='");
+        size_t cl = strlen(cur);
+        if (!e) /* sd-journal's cursors are hex, '=' and ';': nothing to escape */
+            e = cursor_ok(cur, cl) ? wsm__buf_add(out, cur, cl) : wsmd__ev_xml_text(out, cur, cl);
         if (!e)
             e = wsm__buf_puts(out, "'/></BookmarkList>");
     }
