@@ -84,6 +84,7 @@ struct wsmd_evreader {
      * is an allocation and several hex formattings, and the push
      * deliveries ask for one per event. NULL: not read yet. */
     char *cur;
+    int streak; /* the last call returned an event */
     int efd;
     char computer[256];
     char last_chan[WSMD_EVCHAN_NAME_MAX];
@@ -539,13 +540,17 @@ enum wsm_err wsmd__evr_next(struct wsmd_evreader *r, struct wsm_buf *out)
 {
     /* The wake-up is consumed before looking, so that one arriving while
      * we look stays set. */
+    /* Only when the last call found nothing: a caller taking a backlog
+     * would otherwise pay a system call per event. A wake-up left set
+     * meanwhile costs that caller one look that finds nothing. */
     uint64_t v;
-    if (read(r->efd, &v, sizeof(v)) < 0) {
+    if (!r->streak && read(r->efd, &v, sizeof(v)) < 0) {
         /* EAGAIN: not woken, looking anyway */
     }
     pthread_mutex_lock(&r->h->mu);
     enum wsm_err err = next_locked(r, out);
     pthread_mutex_unlock(&r->h->mu);
+    r->streak = err == WSM_OK;
     return err;
 }
 
