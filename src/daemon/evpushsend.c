@@ -265,6 +265,9 @@ static int gather(struct pusher *p)
         wsmd__evr_close(s->r);
         s->r = NULL;
         p->reopen = 0;
+        free(s->pending); /* after the bookmark: read again too */
+        free(s->pending_bm);
+        s->pending = s->pending_bm = NULL;
     }
     if (!s->r) {
         struct wsmd_evreader_opts o = {.query = s->q,
@@ -370,8 +373,16 @@ static int gather(struct pusher *p)
             break;
         }
     accept:
-        wsm__buf_reset(&p->bm);
-        if (wsm__buf_puts(&p->bm, bm) != WSM_OK) {
+        if (bm == mark.data) {
+            /* The fresh bookmark becomes the batch's: a swap, not a copy. */
+            struct wsm_buf t = p->bm;
+            p->bm = mark;
+            mark = t;
+        } else if (wsm__buf_reserve(&p->bm, strlen(bm)) == WSM_OK) {
+            wsm__buf_reset(&p->bm); /* keeps the room reserved: cannot fail */
+            wsm__buf_puts(&p->bm, bm);
+        } else {
+            /* (only a pending event's: the reader did not move) */
             p->batch.len = at;
             p->batch.data[at] = '\0';
             break;
