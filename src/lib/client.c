@@ -124,6 +124,12 @@ void wsm__conn_free(struct wsm_conn *c)
     free(c);
 }
 
+void wsm__session_idle(wsm_session *s)
+{
+    if (s && s->conn)
+        wsm__http_conn_idle(&s->conn->http);
+}
+
 void wsm__conn_abort(struct wsm_conn *c)
 {
     __atomic_store_n(&c->aborted, 1, __ATOMIC_SEQ_CST);

@@ -108,6 +108,9 @@ void wsm__conn_free(struct wsm_conn *c);
 /* From another thread: makes the request in progress on c (and any later
  * one) fail soon. */
 void wsm__conn_abort(struct wsm_conn *c);
+/* The session's connection kept, its buffers freed (wsm__http_conn_idle):
+ * for sessions idle most of the time. Not while a request is in progress. */
+void wsm__session_idle(wsm_session *s);
 /* The HTTP exchange only: resp (empty; its cap bounds the body) gets the
  * body and *status the HTTP status. A transport error is WSM_ERR_HTTP with
  * err set; thread-safe for distinct connections of one session. */
