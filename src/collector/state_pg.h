@@ -1,0 +1,28 @@
+/* The collector's state in PostgreSQL (state_pg.c): the second
+ * implementation behind state.h, chosen by StateDatabase = postgresql://...
+ * state.c calls these when its handle was opened on a database; nothing
+ * else includes this. See docs/internals/collector-store.md. */
+#ifndef WSMD_STATE_PG_H
+#define WSMD_STATE_PG_H
+
+#include "state.h"
+
+struct wsmd_pgstate;
+
+enum wsm_err wsmd__pg_open(const char *uri, struct wsmd_pgstate **out);
+void wsmd__pg_close(struct wsmd_pgstate *pg);
+enum wsm_err wsmd__pg_bookmark(struct wsmd_pgstate *pg, const char *sub, const char *principal,
+                               char **xml);
+enum wsm_err wsmd__pg_commit(struct wsmd_pgstate *pg, const struct wsmd_state_update *u);
+enum wsm_err wsmd__pg_sources(struct wsmd_pgstate *pg, const char *sub,
+                              void (*fn)(const struct wsmd_source_row *row, void *arg), void *arg);
+enum wsm_err wsmd__pg_subs(struct wsmd_pgstate *pg, long long *generation,
+                           void (*fn)(const char *id, const char *xml, void *arg), void *arg);
+enum wsm_err wsmd__pg_subs_generation(struct wsmd_pgstate *pg, long long *generation);
+enum wsm_err wsmd__pg_sub_put(struct wsmd_pgstate *pg, const char *id, const char *xml,
+                              int create);
+enum wsm_err wsmd__pg_sub_delete(struct wsmd_pgstate *pg, const char *id);
+enum wsm_err wsmd__pg_subs_seed(struct wsmd_pgstate *pg, const char *const *ids,
+                                const char *const *xmls, size_t n, int *seeded);
+
+#endif
