@@ -210,9 +210,11 @@ static void one_line(char *s)
         s[--n] = '\0';
 }
 
-/* The connection broke or timed out: it is dropped, and no new one is
- * tried before the backoff. Logged when the database is first lost. */
-static void lost(struct wsmd_pgstate *pg, struct conn *pc, const char *why)
+/* The connection broke or timed out: it is dropped. A connection that
+ * could not be made delays the next attempt (backoff); one that broke in
+ * use does not (after a server restart every pooled connection breaks once,
+ * and a new one works at once). Logged when the database is first lost. */
+static void lost_conn(struct wsmd_pgstate *pg, struct conn *pc, const char *why, int connecting)
 {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s", why ? why : "");
@@ -220,15 +222,22 @@ static void lost(struct wsmd_pgstate *pg, struct conn *pc, const char *why)
     PQfinish(pc->c);
     pc->c = NULL;
     pthread_mutex_lock(&pg->mu);
-    pg->backoff_ms = pg->backoff_ms ? pg->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (pg->backoff_ms > BACKOFF_MAX_MS)
-        pg->backoff_ms = BACKOFF_MAX_MS;
-    pg->retry_at = mono_ms() + pg->backoff_ms;
+    if (connecting) {
+        pg->backoff_ms = pg->backoff_ms ? pg->backoff_ms * 2 : BACKOFF_MIN_MS;
+        if (pg->backoff_ms > BACKOFF_MAX_MS)
+            pg->backoff_ms = BACKOFF_MAX_MS;
+        pg->retry_at = mono_ms() + pg->backoff_ms;
+    }
     int first = !pg->down;
     pg->down = 1;
     pthread_mutex_unlock(&pg->mu);
     if (first)
         wsmd__log("event=state_db_lost database=\"%s\" error=\"%s\"", pg->where, msg);
+}
+
+static void lost(struct wsmd_pgstate *pg, struct conn *pc, const char *why)
+{
+    lost_conn(pg, pc, why, 0);
 }
 
 static void release(struct wsmd_pgstate *pg, struct conn *pc)
@@ -265,7 +274,7 @@ static struct conn *acquire(struct wsmd_pgstate *pg)
     }
     char err[256];
     if (!(pc->c = connect_db(pg, err, sizeof(err)))) {
-        lost(pg, pc, err);
+        lost_conn(pg, pc, err, 1);
         release(pg, pc);
         return NULL;
     }
