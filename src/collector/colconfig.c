@@ -80,12 +80,12 @@ static int address_ok(const char *v)
 
 enum wsm_err wsmd__colconfig_set(struct wsmd_config *cfg, const char *key, const char *value)
 {
-    char **slot = !strcasecmp(key, "Subscriptions")   ? &cfg->subscriptions_dir
-                  : !strcasecmp(key, "EventLogDir")   ? &cfg->event_log_dir
-                  : !strcasecmp(key, "StateDir")      ? &cfg->state_dir
-                  : !strcasecmp(key, "SyslogTarget")  ? &cfg->syslog_target
-                  : !strcasecmp(key, "MetricsListen") ? &cfg->metrics_listen
-                  : !strcasecmp(key, "StateDatabase") ? &cfg->state_database
+    char **slot = !strcasecmp(key, "Subscriptions")      ? &cfg->subscriptions_dir
+                  : !strcasecmp(key, "EventLogDir")      ? &cfg->event_log_dir
+                  : !strcasecmp(key, "StateDir")         ? &cfg->state_dir
+                  : !strcasecmp(key, "SyslogTarget")     ? &cfg->syslog_target
+                  : !strcasecmp(key, "MetricsListen")    ? &cfg->metrics_listen
+                  : !strcasecmp(key, "StateDatabase")    ? &cfg->state_database
                   : !strcasecmp(key, "CollectorAddress") ? &cfg->collector_address
                                                          : NULL;
     if (!slot)

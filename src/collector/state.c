@@ -336,8 +336,7 @@ int wsmd__state_shared(const struct wsmd_state *st)
 enum wsm_err wsmd__state_subs(struct wsmd_state *st, long long *generation,
                               void (*fn)(const char *id, const char *xml, void *arg), void *arg)
 {
-    return st && st->pg ? wsmd__pg_subs(st->pg, generation, fn, arg)
-                        : WSM_ERR_UNSUPPORTED_FEATURE;
+    return st && st->pg ? wsmd__pg_subs(st->pg, generation, fn, arg) : WSM_ERR_UNSUPPORTED_FEATURE;
 }
 
 enum wsm_err wsmd__state_subs_generation(struct wsmd_state *st, long long *generation)
@@ -346,8 +345,7 @@ enum wsm_err wsmd__state_subs_generation(struct wsmd_state *st, long long *gener
                         : WSM_ERR_UNSUPPORTED_FEATURE;
 }
 
-enum wsm_err wsmd__state_sub_put(struct wsmd_state *st, const char *id, const char *xml,
-                                 int create)
+enum wsm_err wsmd__state_sub_put(struct wsmd_state *st, const char *id, const char *xml, int create)
 {
     return st && st->pg ? wsmd__pg_sub_put(st->pg, id, xml, create) : WSM_ERR_UNSUPPORTED_FEATURE;
 }

@@ -27,10 +27,8 @@
 #define QUERY_MS 15000 /* the client's deadline; the server's statement_timeout is 10 s */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
-/* pg_advisory_xact_lock key: one node at a time migrates or seeds. */
-#define LOCK_KEY "7305114551237"
 
-struct conn {
+struct wsmd_pg_conn {
     PGconn *c;
     int busy;
 };
@@ -40,7 +38,7 @@ struct wsmd_pgstate {
     char where[256]; /* the URI without its password or options, for logs */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct conn conns[NCONN];
+    struct wsmd_pg_conn conns[NCONN];
     long long retry_at; /* CLOCK_MONOTONIC ms: no new connection before */
     int backoff_ms;
     int down; /* the last attempt failed (logged once until it works again) */
@@ -165,8 +163,8 @@ static void redact(const char *uri, char *out, size_t n)
     size_t ulen = at ? strcspn(rest, ":@") : 0;
     const char *host = at ? at + 1 : rest;
     size_t hlen = strcspn(host, "?");
-    snprintf(out, n, "%.*s%.*s%s%.*s", (int)scheme, uri, (int)ulen, rest, at ? "@" : "",
-             (int)hlen, host);
+    snprintf(out, n, "%.*s%.*s%s%.*s", (int)scheme, uri, (int)ulen, rest, at ? "@" : "", (int)hlen,
+             host);
     for (char *p = out; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
             *p = '_';
@@ -176,21 +174,22 @@ static PGconn *connect_db(struct wsmd_pgstate *pg, char *err, size_t errlen)
 {
     /* Ours first, the URI (dbname, expanded) last: what the admin wrote in
      * the URI wins over these defaults. */
-    const char *const keys[] = {"connect_timeout",   "tcp_user_timeout",    "keepalives",
-                                "keepalives_idle",   "keepalives_interval", "keepalives_count",
-                                "application_name",  "client_encoding",     "options",
-                                "dbname",            NULL};
-    const char *const vals[] = {"5",
-                                "10000",
-                                "1",
-                                "10",
-                                "5",
-                                "3",
-                                "wsmd",
-                                "UTF8",
-                                "-c statement_timeout=10000 -c lock_timeout=10000",
-                                pg->uri,
+    const char *const keys[] = {"connect_timeout",
+                                "tcp_user_timeout",
+                                "keepalives",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "application_name",
+                                "client_encoding",
+                                "options",
+                                "dbname",
                                 NULL};
+    const char *const vals[] = {
+        "5",     "10000", "1",
+        "10",    "5",     "3",
+        "wsmd",  "UTF8",  "-c statement_timeout=10000 -c lock_timeout=10000",
+        pg->uri, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c || PQstatus(c) != CONNECTION_OK || PQsetnonblocking(c, 1) != 0) {
         snprintf(err, errlen, "%s", c ? PQerrorMessage(c) : "out of memory");
@@ -214,7 +213,8 @@ static void one_line(char *s)
  * could not be made delays the next attempt (backoff); one that broke in
  * use does not (after a server restart every pooled connection breaks once,
  * and a new one works at once). Logged when the database is first lost. */
-static void lost_conn(struct wsmd_pgstate *pg, struct conn *pc, const char *why, int connecting)
+static void lost_conn(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc, const char *why,
+                      int connecting)
 {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s", why ? why : "");
@@ -235,12 +235,12 @@ static void lost_conn(struct wsmd_pgstate *pg, struct conn *pc, const char *why,
         wsmd__log("event=state_db_lost database=\"%s\" error=\"%s\"", pg->where, msg);
 }
 
-static void lost(struct wsmd_pgstate *pg, struct conn *pc, const char *why)
+static void lost(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc, const char *why)
 {
     lost_conn(pg, pc, why, 0);
 }
 
-static void release(struct wsmd_pgstate *pg, struct conn *pc)
+void wsmd__pg_release(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc)
 {
     pthread_mutex_lock(&pg->mu);
     pc->busy = 0;
@@ -249,9 +249,9 @@ static void release(struct wsmd_pgstate *pg, struct conn *pc)
 }
 
 /* A connection of the pool, connected; NULL while the database is away. */
-static struct conn *acquire(struct wsmd_pgstate *pg)
+struct wsmd_pg_conn *wsmd__pg_acquire(struct wsmd_pgstate *pg)
 {
-    struct conn *pc = NULL;
+    struct wsmd_pg_conn *pc = NULL;
     pthread_mutex_lock(&pg->mu);
     for (;;) {
         for (int i = 0; i < NCONN; i++)
@@ -269,13 +269,13 @@ static struct conn *acquire(struct wsmd_pgstate *pg)
     PQfinish(pc->c);
     pc->c = NULL;
     if (wait) {
-        release(pg, pc);
+        wsmd__pg_release(pg, pc);
         return NULL;
     }
     char err[256];
     if (!(pc->c = connect_db(pg, err, sizeof(err)))) {
         lost_conn(pg, pc, err, 1);
-        release(pg, pc);
+        wsmd__pg_release(pg, pc);
         return NULL;
     }
     pthread_mutex_lock(&pg->mu);
@@ -301,7 +301,7 @@ static int wait_sock(PGconn *c, short ev, long long deadline)
 /* One statement (or, without parameters, a script) against the deadline.
  * The first failed result, else the last; NULL when the connection was
  * lost (it is then dropped). */
-static PGresult *run(struct wsmd_pgstate *pg, struct conn *pc, const char *sql, int n,
+static PGresult *run(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc, const char *sql, int n,
                      const char *const *v)
 {
     PGconn *c = pc->c;
@@ -351,8 +351,8 @@ static PGresult *run(struct wsmd_pgstate *pg, struct conn *pc, const char *sql, 
 }
 
 /* run and check: NULL (logged) unless the statement succeeded. */
-static PGresult *query(struct wsmd_pgstate *pg, struct conn *pc, const char *sql, int n,
-                       const char *const *v)
+PGresult *wsmd__pg_query(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc, const char *sql, int n,
+                         const char *const *v)
 {
     PGresult *r = run(pg, pc, sql, n, v);
     if (!r)
@@ -370,17 +370,17 @@ static PGresult *query(struct wsmd_pgstate *pg, struct conn *pc, const char *sql
 }
 
 /* One statement on a connection of the pool. */
-static PGresult *query1(struct wsmd_pgstate *pg, const char *sql, int n, const char *const *v)
+PGresult *wsmd__pg_query1(struct wsmd_pgstate *pg, const char *sql, int n, const char *const *v)
 {
-    struct conn *pc = acquire(pg);
+    struct wsmd_pg_conn *pc = wsmd__pg_acquire(pg);
     if (!pc)
         return NULL;
-    PGresult *r = query(pg, pc, sql, n, v);
-    release(pg, pc);
+    PGresult *r = wsmd__pg_query(pg, pc, sql, n, v);
+    wsmd__pg_release(pg, pc);
     return r;
 }
 
-static void rollback(struct wsmd_pgstate *pg, struct conn *pc)
+void wsmd__pg_rollback(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc)
 {
     if (pc->c)
         PQclear(run(pg, pc, "ROLLBACK", 0, NULL));
@@ -389,26 +389,28 @@ static void rollback(struct wsmd_pgstate *pg, struct conn *pc)
 /* Creates or upgrades the schema in one transaction, under an advisory
  * lock: two nodes starting together do not both migrate, and a failure
  * leaves the old version whole. */
-static enum wsm_err migrate(struct wsmd_pgstate *pg, struct conn *pc, char *why, size_t wlen)
+static enum wsm_err migrate(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc, char *why,
+                            size_t wlen)
 {
-    PGresult *r = query(pg, pc,
-                        "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_KEY ");"
-                        " SELECT to_regclass('wsmd_schema_version') IS NOT NULL",
-                        0, NULL);
+    PGresult *r = wsmd__pg_query(pg, pc,
+                                 "BEGIN; SELECT pg_advisory_xact_lock(" WSMD_PG_LOCK_KEY ");"
+                                 " SELECT to_regclass('wsmd_schema_version') IS NOT NULL",
+                                 0, NULL);
     if (!r) {
         snprintf(why, wlen, "cannot begin the schema transaction");
-        rollback(pg, pc);
+        wsmd__pg_rollback(pg, pc);
         return WSM_ERR_IO;
     }
     int exists = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
     PQclear(r);
     long v = 0;
     if (exists) {
-        r = query(pg, pc, "SELECT coalesce(max(version), 0) FROM wsmd_schema_version", 0, NULL);
+        r = wsmd__pg_query(pg, pc, "SELECT coalesce(max(version), 0) FROM wsmd_schema_version", 0,
+                           NULL);
         if (!r || PQntuples(r) != 1) {
             PQclear(r);
             snprintf(why, wlen, "cannot read the schema version");
-            rollback(pg, pc);
+            wsmd__pg_rollback(pg, pc);
             return WSM_ERR_IO;
         }
         v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
@@ -417,21 +419,22 @@ static enum wsm_err migrate(struct wsmd_pgstate *pg, struct conn *pc, char *why,
     if (v < 0 || v > WSMD_STATE_SCHEMA_VERSION) {
         snprintf(why, wlen, "written by a newer wsmd: schema version %ld, this wsmd knows up to %d",
                  v, WSMD_STATE_SCHEMA_VERSION);
-        rollback(pg, pc);
+        wsmd__pg_rollback(pg, pc);
         return WSM_ERR_IO;
     }
-    if (!exists && !(r = query(pg, pc, "CREATE TABLE wsmd_schema_version (version integer NOT NULL)",
-                              0, NULL))) {
+    if (!exists &&
+        !(r = wsmd__pg_query(pg, pc, "CREATE TABLE wsmd_schema_version (version integer NOT NULL)",
+                             0, NULL))) {
         snprintf(why, wlen, "cannot create the version table");
-        rollback(pg, pc);
+        wsmd__pg_rollback(pg, pc);
         return WSM_ERR_IO;
     }
     if (!exists)
         PQclear(r);
     for (long i = v; i < WSMD_STATE_SCHEMA_VERSION; i++) {
-        if (!(r = query(pg, pc, migrations[i], 0, NULL))) {
+        if (!(r = wsmd__pg_query(pg, pc, migrations[i], 0, NULL))) {
             snprintf(why, wlen, "schema step %ld to %ld failed", i, i + 1);
-            rollback(pg, pc);
+            wsmd__pg_rollback(pg, pc);
             return WSM_ERR_IO;
         }
         PQclear(r);
@@ -440,9 +443,9 @@ static enum wsm_err migrate(struct wsmd_pgstate *pg, struct conn *pc, char *why,
     snprintf(sql, sizeof(sql),
              "DELETE FROM wsmd_schema_version; INSERT INTO wsmd_schema_version VALUES (%d); COMMIT",
              WSMD_STATE_SCHEMA_VERSION);
-    if (!(r = query(pg, pc, sql, 0, NULL))) {
+    if (!(r = wsmd__pg_query(pg, pc, sql, 0, NULL))) {
         snprintf(why, wlen, "cannot commit the schema");
-        rollback(pg, pc);
+        wsmd__pg_rollback(pg, pc);
         return WSM_ERR_IO;
     }
     PQclear(r);
@@ -463,7 +466,7 @@ enum wsm_err wsmd__pg_open(const char *uri, struct wsmd_pgstate **out)
     pthread_cond_init(&pg->cv, NULL);
     redact(uri, pg->where, sizeof(pg->where));
     char why[512] = "";
-    struct conn *pc = &pg->conns[0];
+    struct wsmd_pg_conn *pc = &pg->conns[0];
     pc->busy = 1;
     enum wsm_err e = WSM_ERR_IO;
     if (!(pc->c = connect_db(pg, why, sizeof(why))))
@@ -513,7 +516,7 @@ enum wsm_err wsmd__pg_commit(struct wsmd_pgstate *pg, const struct wsmd_state_up
                                u->subscription_end ? "1" : "0",
                                u->error,
                                pos};
-    PGresult *r = query1(pg, upsert_sql, 11, v);
+    PGresult *r = wsmd__pg_query1(pg, upsert_sql, 11, v);
     if (!r)
         return WSM_ERR_IO;
     long long stored = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : position;
@@ -521,8 +524,8 @@ enum wsm_err wsmd__pg_commit(struct wsmd_pgstate *pg, const struct wsmd_state_up
     if (u->bookmark_xml && stored > position)
         /* Another node stored a later bookmark first (the source moved, and
          * this node's answer came late): the stored one stays. */
-        wsmd__log("event=state_bookmark_kept subscription=\"%s\" position=%lld stored=%lld",
-                  u->sub, position, stored);
+        wsmd__log("event=state_bookmark_kept subscription=\"%s\" position=%lld stored=%lld", u->sub,
+                  position, stored);
     return WSM_OK;
 }
 
@@ -530,10 +533,10 @@ enum wsm_err wsmd__pg_bookmark(struct wsmd_pgstate *pg, const char *sub, const c
                                char **xml)
 {
     const char *const v[2] = {sub, principal};
-    PGresult *r = query1(pg,
-                         "SELECT bookmark FROM wsmd_sources WHERE subscription = $1"
-                         " AND principal = $2",
-                         2, v);
+    PGresult *r = wsmd__pg_query1(pg,
+                                  "SELECT bookmark FROM wsmd_sources WHERE subscription = $1"
+                                  " AND principal = $2",
+                                  2, v);
     if (!r)
         return WSM_ERR_IO;
     char *copy = NULL;
@@ -554,7 +557,7 @@ enum wsm_err wsmd__pg_sources(struct wsmd_pgstate *pg, const char *sub,
                               void (*fn)(const struct wsmd_source_row *row, void *arg), void *arg)
 {
     const char *const v[1] = {sub};
-    PGresult *r = query1(pg, sources_sql, 1, v);
+    PGresult *r = wsmd__pg_query1(pg, sources_sql, 1, v);
     if (!r)
         return WSM_ERR_IO;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -576,142 +579,4 @@ enum wsm_err wsmd__pg_sources(struct wsmd_pgstate *pg, const char *sub,
     }
     PQclear(r);
     return WSM_OK;
-}
-
-/* ---- the subscriptions, shared ------------------------------------------ */
-
-/* SubscriptionIds compare without ASCII case (as Windows names do): the
- * key is the id lowered here, not by the database's collation. */
-static void id_key(const char *id, char *out, size_t n)
-{
-    snprintf(out, n, "%s", id);
-    for (char *p = out; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-}
-
-static enum wsm_err generation_of(PGresult *r, long long *generation)
-{
-    if (!r || PQntuples(r) != 1) {
-        PQclear(r);
-        return WSM_ERR_IO;
-    }
-    *generation = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return WSM_OK;
-}
-
-enum wsm_err wsmd__pg_subs_generation(struct wsmd_pgstate *pg, long long *generation)
-{
-    return generation_of(
-        query1(pg, "SELECT value FROM wsmd_meta WHERE key = 'subs_generation'", 0, NULL),
-        generation);
-}
-
-enum wsm_err wsmd__pg_subs(struct wsmd_pgstate *pg, long long *generation,
-                           void (*fn)(const char *id, const char *xml, void *arg), void *arg)
-{
-    /* The generation first: a change between the two reads gives a newer
-     * generation than the one reported, so the next poll reads again. */
-    enum wsm_err e = wsmd__pg_subs_generation(pg, generation);
-    if (e)
-        return e;
-    PGresult *r =
-        query1(pg, "SELECT id, xml FROM wsmd_subscriptions ORDER BY id_key COLLATE \"C\"", 0, NULL);
-    if (!r)
-        return WSM_ERR_IO;
-    for (int i = 0; i < PQntuples(r); i++)
-        fn(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), arg);
-    PQclear(r);
-    return WSM_OK;
-}
-
-/* The change and the generation's step in one statement (one transaction):
- * a node that sees the new generation sees the change. */
-enum wsm_err wsmd__pg_sub_put(struct wsmd_pgstate *pg, const char *id, const char *xml,
-                              int create)
-{
-    char key[512], now[24];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(now, sizeof(now), "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-    id_key(id, key, sizeof(key));
-    const char *const v[4] = {key, id, xml, now};
-    PGresult *r = query1(pg,
-                         create ? "WITH c AS (INSERT INTO wsmd_subscriptions VALUES ($1, $2, $3,"
-                                  " $4::bigint) ON CONFLICT (id_key) DO NOTHING RETURNING 1)"
-                                  " UPDATE wsmd_meta SET value = value + 1"
-                                  " WHERE key = 'subs_generation' AND EXISTS (SELECT 1 FROM c)"
-                                : "WITH c AS (UPDATE wsmd_subscriptions SET id = $2, xml = $3,"
-                                  " updated_ms = $4::bigint WHERE id_key = $1 RETURNING 1)"
-                                  " UPDATE wsmd_meta SET value = value + 1"
-                                  " WHERE key = 'subs_generation' AND EXISTS (SELECT 1 FROM c)",
-                         4, v);
-    if (!r)
-        return WSM_ERR_IO;
-    int changed = !strcmp(PQcmdTuples(r), "1");
-    PQclear(r);
-    return changed ? WSM_OK : create ? WSM_ERR_ALREADY_EXISTS : WSM_ERR_NOT_FOUND;
-}
-
-enum wsm_err wsmd__pg_sub_delete(struct wsmd_pgstate *pg, const char *id)
-{
-    char key[512];
-    id_key(id, key, sizeof(key));
-    const char *const v[1] = {key};
-    PGresult *r = query1(pg,
-                         "WITH c AS (DELETE FROM wsmd_subscriptions WHERE id_key = $1 RETURNING 1)"
-                         " UPDATE wsmd_meta SET value = value + 1"
-                         " WHERE key = 'subs_generation' AND EXISTS (SELECT 1 FROM c)",
-                         1, v);
-    if (!r)
-        return WSM_ERR_IO;
-    int changed = !strcmp(PQcmdTuples(r), "1");
-    PQclear(r);
-    return changed ? WSM_OK : WSM_ERR_NOT_FOUND;
-}
-
-enum wsm_err wsmd__pg_subs_seed(struct wsmd_pgstate *pg, const char *const *ids,
-                                const char *const *xmls, size_t n, int *seeded)
-{
-    *seeded = 0;
-    struct conn *pc = acquire(pg);
-    if (!pc)
-        return WSM_ERR_IO;
-    enum wsm_err e = WSM_ERR_IO;
-    PGresult *r = query(pg, pc,
-                        "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_KEY ");"
-                        " INSERT INTO wsmd_meta VALUES ('subs_seeded', 1) ON CONFLICT DO NOTHING",
-                        0, NULL);
-    if (!r)
-        goto out;
-    int first = !strcmp(PQcmdTuples(r), "1");
-    PQclear(r);
-    char now[24];
-    snprintf(now, sizeof(now), "%lld", (long long)time(NULL) * 1000);
-    for (size_t i = 0; first && i < n; i++) {
-        char key[512];
-        id_key(ids[i], key, sizeof(key));
-        const char *const v[4] = {key, ids[i], xmls[i], now};
-        if (!(r = query(pg, pc,
-                        "INSERT INTO wsmd_subscriptions VALUES ($1, $2, $3, $4::bigint)"
-                        " ON CONFLICT (id_key) DO NOTHING",
-                        4, v)))
-            goto out;
-        PQclear(r);
-    }
-    if (!(r = query(pg, pc,
-                    first ? "UPDATE wsmd_meta SET value = value + 1 WHERE key = 'subs_generation';"
-                            " COMMIT"
-                          : "COMMIT",
-                    0, NULL)))
-        goto out;
-    PQclear(r);
-    *seeded = first;
-    e = WSM_OK;
-out:
-    if (e)
-        rollback(pg, pc);
-    release(pg, pc);
-    return e;
 }

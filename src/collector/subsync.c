@@ -277,7 +277,8 @@ int wsmd__col_db_verb(struct wsmd_collector *col, const char *verb, const char *
     wsm__buf_init(&x, 0);
     if (!s) {
         wsm__buf_printf(out, "ERR The subscription %s does not exist.\n", name);
-    } else if ((e = with_enabled(s, on, &x)) || (e = wsmd__state_sub_put(col->state, s->id, x.data, 0))) {
+    } else if ((e = with_enabled(s, on, &x)) ||
+               (e = wsmd__state_sub_put(col->state, s->id, x.data, 0))) {
         wsm__buf_printf(out, "ERR cannot store the subscription: %s\n", wsm_strerror(e));
     } else {
         char id[512];

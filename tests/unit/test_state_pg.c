@@ -227,9 +227,8 @@ static void test_unreachable(void **state)
     (void)state;
     struct wsmd_state *st = NULL;
     time_t t0 = time(NULL);
-    assert_int_equal(
-        wsmd__state_open_db("/nonexistent", "postgresql://wsmd@127.0.0.1:1/none", &st),
-        WSM_ERR_IO);
+    assert_int_equal(wsmd__state_open_db("/nonexistent", "postgresql://wsmd@127.0.0.1:1/none", &st),
+                     WSM_ERR_IO);
     assert_null(st);
     assert_true(time(NULL) - t0 <= 6);
 }
