@@ -328,6 +328,11 @@ enum wsm_err wsmd__state_open_db(const char *dir, const char *database, struct w
     return WSM_OK;
 }
 
+int wsmd__state_ready(struct wsmd_state *st)
+{
+    return !st || !st->pg || wsmd__pg_ready(st->pg);
+}
+
 int wsmd__state_shared(const struct wsmd_state *st)
 {
     return st && st->pg;

@@ -50,6 +50,12 @@ enum wsm_err wsmd__state_sources(struct wsmd_state *st, const char *sub,
                                  void (*fn)(const struct wsmd_source_row *row, void *arg),
                                  void *arg);
 
+/* 0 when the state cannot take a commit now (a database known to be away,
+ * still unreachable): the delivery fails before writing its outputs, so a
+ * source retrying during an outage does not add a duplicate per retry.
+ * SQLite: always 1. */
+int wsmd__state_ready(struct wsmd_state *st);
+
 /* ---- shared subscriptions (PostgreSQL only) ----
  * 1 when the state is a database several nodes share: the subscriptions
  * are then its rows, not the files of the Subscriptions folder. */

@@ -288,6 +288,22 @@ struct wsmd_pg_conn *wsmd__pg_acquire(struct wsmd_pgstate *pg)
     return pc;
 }
 
+int wsmd__pg_ready(struct wsmd_pgstate *pg)
+{
+    pthread_mutex_lock(&pg->mu);
+    int down = pg->down;
+    pthread_mutex_unlock(&pg->mu);
+    if (!down)
+        return 1;
+    /* Away when last seen: a connection now (or not, during the backoff)
+     * says whether it is back. */
+    struct wsmd_pg_conn *pc = wsmd__pg_acquire(pg);
+    if (!pc)
+        return 0;
+    wsmd__pg_release(pg, pc);
+    return 1;
+}
+
 static int wait_sock(PGconn *c, short ev, long long deadline)
 {
     long long left = deadline - mono_ms();

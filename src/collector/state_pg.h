@@ -15,6 +15,7 @@ enum wsm_err wsmd__pg_open(const char *uri, struct wsmd_pgstate **out);
 void wsmd__pg_close(struct wsmd_pgstate *pg);
 enum wsm_err wsmd__pg_bookmark(struct wsmd_pgstate *pg, const char *sub, const char *principal,
                                char **xml);
+int wsmd__pg_ready(struct wsmd_pgstate *pg);
 enum wsm_err wsmd__pg_commit(struct wsmd_pgstate *pg, const struct wsmd_state_update *u);
 enum wsm_err wsmd__pg_sources(struct wsmd_pgstate *pg, const char *sub,
                               void (*fn)(const struct wsmd_source_row *row, void *arg), void *arg);

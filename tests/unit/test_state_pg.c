@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "colconfig.h"
+#include "server.h"
 #include "state.h"
 
 static void test_position(void **state)
@@ -233,12 +235,52 @@ static void test_unreachable(void **state)
     assert_true(time(NULL) - t0 <= 6);
 }
 
+/* The two keys: StateDatabase takes a postgresql:// URI only;
+ * CollectorAddress a host[:port] fit for a URL's authority. */
+static void test_config_keys(void **state)
+{
+    (void)state;
+    struct wsmd_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    assert_int_equal(wsmd__colconfig_set(&cfg, "StateDatabase", "postgresql://wsmd@db:5432/wsmd"),
+                     WSM_OK);
+    assert_string_equal(cfg.state_database, "postgresql://wsmd@db:5432/wsmd");
+    assert_int_equal(wsmd__colconfig_set(&cfg, "statedatabase", "postgres://db/x"), WSM_OK);
+    assert_int_equal(wsmd__colconfig_set(&cfg, "StateDatabase", "host=db dbname=x"),
+                     WSM_ERR_INVALID_ARG);
+    assert_int_equal(wsmd__colconfig_set(&cfg, "StateDatabase", "/var/lib/x.db"),
+                     WSM_ERR_INVALID_ARG);
+    assert_string_equal(cfg.state_database,
+                        "postgres://db/x"); /* a refused value changes nothing */
+    static const char *const good[] = {"wec.example.com", "wec.example.com:5985", "10.0.0.1:443",
+                                       "[2001:db8::1]", "[2001:db8::1]:5986"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+        assert_int_equal(wsmd__colconfig_set(&cfg, "CollectorAddress", good[i]), WSM_OK);
+    assert_string_equal(cfg.collector_address, "[2001:db8::1]:5986");
+    static const char *const bad[] = {"",
+                                      "wec.example.com:0",
+                                      "wec.example.com:65536",
+                                      "wec.example.com:",
+                                      "wec:59x",
+                                      "2001:db8::1",
+                                      "[2001:db8::1",
+                                      "http://wec.example.com",
+                                      "wec.example.com/path",
+                                      "wec@evil",
+                                      "wec example"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_int_equal(wsmd__colconfig_set(&cfg, "CollectorAddress", bad[i]),
+                         WSM_ERR_INVALID_ARG);
+    wsmd__colconfig_clear(&cfg);
+    assert_null(cfg.state_database);
+    assert_null(cfg.collector_address);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_position),
-        cmocka_unit_test(test_unreachable),
-        cmocka_unit_test(test_race),
+        cmocka_unit_test(test_position),    cmocka_unit_test(test_config_keys),
+        cmocka_unit_test(test_unreachable), cmocka_unit_test(test_race),
         cmocka_unit_test(test_subs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
