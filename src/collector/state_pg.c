@@ -235,6 +235,18 @@ static void lost_conn(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc, const ch
         wsmd__log("event=state_db_lost database=\"%s\" error=\"%s\"", pg->where, msg);
 }
 
+/* The database answered: the outage, if any, is over. */
+static void recovered(struct wsmd_pgstate *pg)
+{
+    pthread_mutex_lock(&pg->mu);
+    int was_down = pg->down;
+    pg->down = 0;
+    pg->backoff_ms = 0;
+    pthread_mutex_unlock(&pg->mu);
+    if (was_down)
+        wsmd__log("event=state_db_recovered database=\"%s\"", pg->where);
+}
+
 static void lost(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc, const char *why)
 {
     lost_conn(pg, pc, why, 0);
@@ -278,13 +290,7 @@ struct wsmd_pg_conn *wsmd__pg_acquire(struct wsmd_pgstate *pg)
         wsmd__pg_release(pg, pc);
         return NULL;
     }
-    pthread_mutex_lock(&pg->mu);
-    int was_down = pg->down;
-    pg->down = 0;
-    pg->backoff_ms = 0;
-    pthread_mutex_unlock(&pg->mu);
-    if (was_down)
-        wsmd__log("event=state_db_recovered database=\"%s\"", pg->where);
+    recovered(pg);
     return pc;
 }
 
@@ -382,6 +388,7 @@ PGresult *wsmd__pg_query(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc, const
         PQclear(r);
         return NULL;
     }
+    recovered(pg); /* a pooled connection that outlived the outage */
     return r;
 }
 
