@@ -10,6 +10,7 @@
 
 #include "state.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char more[] = " RecordId=\"5\"/>";
