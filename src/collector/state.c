@@ -360,6 +360,11 @@ enum wsm_err wsmd__state_sub_delete(struct wsmd_state *st, const char *id)
     return st && st->pg ? wsmd__pg_sub_delete(st->pg, id) : WSM_ERR_UNSUPPORTED_FEATURE;
 }
 
+enum wsm_err wsmd__state_subs_seeded(struct wsmd_state *st, int *seeded)
+{
+    return st && st->pg ? wsmd__pg_subs_seeded(st->pg, seeded) : WSM_ERR_UNSUPPORTED_FEATURE;
+}
+
 enum wsm_err wsmd__state_subs_seed(struct wsmd_state *st, const char *const *ids,
                                    const char *const *xmls, size_t n, int *seeded)
 {

@@ -73,6 +73,8 @@ enum wsm_err wsmd__state_sub_put(struct wsmd_state *st, const char *id, const ch
 enum wsm_err wsmd__state_sub_delete(struct wsmd_state *st, const char *id);
 /* The first node on a new database imports the folder's subscriptions
  * (*seeded 1); later starts never do (a deleted one stays deleted). */
+/* *seeded 1 when that import happened already (on any node). */
+enum wsm_err wsmd__state_subs_seeded(struct wsmd_state *st, int *seeded);
 enum wsm_err wsmd__state_subs_seed(struct wsmd_state *st, const char *const *ids,
                                    const char *const *xmls, size_t n, int *seeded);
 

@@ -24,6 +24,7 @@ enum wsm_err wsmd__pg_subs(struct wsmd_pgstate *pg, long long *generation,
 enum wsm_err wsmd__pg_subs_generation(struct wsmd_pgstate *pg, long long *generation);
 enum wsm_err wsmd__pg_sub_put(struct wsmd_pgstate *pg, const char *id, const char *xml, int create);
 enum wsm_err wsmd__pg_sub_delete(struct wsmd_pgstate *pg, const char *id);
+enum wsm_err wsmd__pg_subs_seeded(struct wsmd_pgstate *pg, int *seeded);
 enum wsm_err wsmd__pg_subs_seed(struct wsmd_pgstate *pg, const char *const *ids,
                                 const char *const *xmls, size_t n, int *seeded);
 

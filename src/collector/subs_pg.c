@@ -100,6 +100,16 @@ enum wsm_err wsmd__pg_sub_delete(struct wsmd_pgstate *pg, const char *id)
     return changed ? WSM_OK : WSM_ERR_NOT_FOUND;
 }
 
+enum wsm_err wsmd__pg_subs_seeded(struct wsmd_pgstate *pg, int *seeded)
+{
+    PGresult *r = wsmd__pg_query1(pg, "SELECT 1 FROM wsmd_meta WHERE key = 'subs_seeded'", 0, NULL);
+    if (!r)
+        return WSM_ERR_IO;
+    *seeded = PQntuples(r) > 0;
+    PQclear(r);
+    return WSM_OK;
+}
+
 enum wsm_err wsmd__pg_subs_seed(struct wsmd_pgstate *pg, const char *const *ids,
                                 const char *const *xmls, size_t n, int *seeded)
 {

@@ -87,8 +87,13 @@ enum wsm_err wsmd__col_subs_seed(struct wsmd_collector *col, const char *dir)
 {
     struct wsmd_sub **v = NULL;
     size_t n = 0;
-    enum wsm_err e = wsmd__sub_load_dir(dir, &v, &n);
-    if (e)
+    int done = 0;
+    /* Seeded already: the folder is not read (its lines would say files
+     * were loaded that are not served). The seed itself checks again. */
+    enum wsm_err e = wsmd__state_subs_seeded(col->state, &done);
+    if (e || done)
+        return e;
+    if ((e = wsmd__sub_load_dir(dir, &v, &n)) != WSM_OK)
         return e;
     const char **ids = calloc(n + 1, sizeof(*ids));
     const char **xmls = calloc(n + 1, sizeof(*xmls));

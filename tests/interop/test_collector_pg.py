@@ -236,6 +236,7 @@ def test_wecutil_cluster_wide(nodes):
     a.d.stop()
     a.start()
     assert a.wecutil("es").stdout.split() == ["Sec"]
+    assert "Third" not in a.d.log()  # the folder is not even read
 
 
 def _kill9(d):
