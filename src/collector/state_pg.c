@@ -347,8 +347,12 @@ static PGresult *run(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc, const cha
                 lost(pg, pc, "no answer within the deadline");
                 return NULL;
             }
-            if (!PQconsumeInput(c))
-                break; /* PQgetResult reports it */
+            if (!PQconsumeInput(c)) {
+                /* Not PQgetResult: with the answer unread it would wait. */
+                PQclear(keep);
+                lost(pg, pc, PQerrorMessage(c));
+                return NULL;
+            }
         }
         PGresult *r = PQgetResult(c);
         if (!r)

@@ -73,6 +73,19 @@ class Cluster:
                             "-d", db, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql)
         return cp.stdout
 
+    def pids(self):
+        """The postmaster and its children."""
+        main = int((self.data / "postmaster.pid").read_text().split()[0])
+        out = [main]
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == main:
+                        out.append(int(d.name))
+                except (OSError, IndexError, ValueError):
+                    pass
+        return out
+
     def uri(self, db):
         return f"postgresql://wsmd@127.0.0.1:{self.port}/{db}"
 
@@ -341,3 +354,40 @@ def test_postgres_restarted_mid_stream(nodes, pg):
     assert len(got) - (rid - 1) <= 10 * (2 + 2 * 4), len(got) - (rid - 1)
     (_, env), = enum(b)
     assert bookmark_of(env) == rid - 1
+
+
+def test_a_hung_database_blocks_no_thread_forever(nodes, pg):
+    """The server stopped (SIGSTOP: connections open, nothing answers): each
+    node answers a fault within its deadline (15 s), not never; resumed, the
+    same batch is acked."""
+    assert deliver(nodes[0], [1, 2]).status_code == 200
+    pids = pg.pids()
+    results = {}
+    for p in pids:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        def one(i):
+            t0 = time.monotonic()
+            try:
+                r = deliver(nodes[i], [3 + i], timeout=40)
+                results[i] = (r.status_code, time.monotonic() - t0)
+            except requests.RequestException as e:
+                results[i] = (str(e), time.monotonic() - t0)
+        ts = [threading.Thread(target=one, args=(i,)) for i in (0, 1)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(45)
+    finally:
+        for p in pids:
+            os.kill(p, signal.SIGCONT)
+    for i in (0, 1):
+        status, took = results[i]
+        assert status == 500 and took < 25, results
+    for i in (0, 1):
+        deadline = time.monotonic() + 20
+        while deliver(nodes[i], [3 + i]).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    (_, env), = enum(nodes[0])
+    assert bookmark_of(env) == 4  # the larger, whichever node stored last
