@@ -169,8 +169,8 @@ static void test_race(void **state)
     atomic_store(&r.done, 1);
     pthread_join(rd, NULL);
     double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("race: %d commits from %d threads on 2 handles in %.2f s (%.0f commits/s)\n",
-           2 * RACE_N, RACE_THREADS, sec, 2 * RACE_N / sec);
+    printf("race: %d commits from %d threads on 2 handles in %.2f s (%.0f commits/s)\n", 2 * RACE_N,
+           RACE_THREADS, sec, 2 * RACE_N / sec);
     assert_int_equal(atomic_load(&r.failures), 0);
     assert_int_equal(atomic_load(&r.backwards), 0);
     struct found f = {.principal = r.principal};
