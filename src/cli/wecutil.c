@@ -12,7 +12,9 @@
  * through StateDir/control.sock, which answers root, the daemon's account
  * and members of wsmd-admins. cs, ss and ds change the files of the
  * Subscriptions folder themselves, as the admin running wecutil, and then
- * ask wsmd to read them again: wsmd never writes into that folder. */
+ * ask wsmd to read them again: wsmd never writes into that folder. With a
+ * shared StateDatabase the subscriptions are rows of the database instead:
+ * the collector stores the change, and every node loads it. */
 #include <ctype.h>
 #include <errno.h>
 #include <libxml/parser.h>
@@ -181,6 +183,26 @@ static char *path_of(const struct conf *c, const char *name)
     return r;
 }
 
+/* 1 when the collector keeps its subscriptions in a shared database (a
+ * wsmd that does not know the question keeps files). */
+static int db_backed(const struct conf *c)
+{
+    char *r = NULL;
+    int rc = ask(c, "backend", NULL, 0, &r);
+    int db = rc == 0 && r && !strncmp(r, "postgresql", 10);
+    free(r);
+    return db;
+}
+
+/* A change to the shared subscriptions, made by the collector. */
+static int db_change(const struct conf *c, const char *req, const char *body, size_t blen)
+{
+    char *r = NULL;
+    int rc = ask(c, req, body, blen, &r);
+    free(r);
+    return rc ? 1 : 0;
+}
+
 /* like: the file replaced keeps its owner and mode (a file holding a
  * password stays unreadable to others; wsmd refuses it otherwise). NULL and
  * a password in data: 0640 with the group of the folder, the account of
@@ -225,7 +247,8 @@ static int write_atomic(const char *path, const char *data, size_t len, const st
 
 static int create(const struct conf *c, const char *file)
 {
-    if (!c->subs_dir[0]) {
+    int db = db_backed(c);
+    if (!db && !c->subs_dir[0]) {
         fprintf(stderr, "wecutil: the configuration names no Subscriptions folder\n");
         return 1;
     }
@@ -241,6 +264,11 @@ static int create(const struct conf *c, const char *file)
         fprintf(stderr, "wecutil: %s is too large\n", file);
         free(data);
         return 1;
+    }
+    if (db) {
+        int rc = db_change(c, "create", data, len);
+        free(data);
+        return rc;
     }
     char *id = NULL;
     int rc = ask(c, "check", data, len, &id); /* the collector's own parser */
@@ -269,6 +297,11 @@ static int create(const struct conf *c, const char *file)
 /* ss NAME /e:BOOL: the file's Enabled element changed, the rest kept. */
 static int set_enabled(const struct conf *c, const char *name, const char *value)
 {
+    if (db_backed(c)) {
+        char req[700];
+        snprintf(req, sizeof(req), "setenabled %s %s", name, value);
+        return db_change(c, req, NULL, 0);
+    }
     char *path = path_of(c, name);
     if (!path)
         return 1;
@@ -301,6 +334,11 @@ static int set_enabled(const struct conf *c, const char *name, const char *value
 
 static int delete (const struct conf *c, const char *name)
 {
+    if (db_backed(c)) {
+        char req[700];
+        snprintf(req, sizeof(req), "delete %s", name);
+        return db_change(c, req, NULL, 0);
+    }
     char *path = path_of(c, name);
     if (!path)
         return 1;

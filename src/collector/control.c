@@ -197,6 +197,8 @@ static void answer(struct wsmd_collector *col, const char *verb, const char *arg
         wsmd__log("event=collector-control verb=%s result=%s", verb, e ? "error" : "ok");
         return;
     }
+    if (wsmd__col_db_verb(col, verb, arg, body, blen, out))
+        return; /* the shared subscriptions (subsync.c) */
     if (!strcmp(verb, "check")) {
         struct wsmd_sub *s = NULL;
         char err[256] = "";

@@ -83,6 +83,8 @@ static const struct {
     {"StateDir", K_RESTART},
     {"SyslogTarget", K_RESTART},
     {"MetricsListen", K_RESTART},
+    {"StateDatabase", K_RESTART},
+    {"CollectorAddress", K_RESTART},
     {"JournalDirectory", K_RESTART},
     {"IpmiHosts", K_RESTART},
     {"EventForwarding", K_RESTART},

@@ -118,7 +118,9 @@ struct wsmd_config {
     char *event_log_dir;
     char *state_dir;
     char *syslog_target;
-    char *metrics_listen; /* MetricsListen: http://ADDRESS:PORT */
+    char *metrics_listen;    /* MetricsListen: http://ADDRESS:PORT */
+    char *state_database;    /* StateDatabase: postgresql://... (state_pg.c); NULL: SQLite */
+    char *collector_address; /* CollectorAddress: HOST[:PORT] NotifyTo names; NULL: Host */
     /* The same folders as the network process reaches them when separated:
      * "/proc/self/fd/N" of a descriptor the monitor opened, so that no
      * parent folder need let the unprivileged account through (a 0700
