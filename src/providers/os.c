@@ -1,9 +1,9 @@
 /* The host itself as CIM classes, part one: host facts, and the
  * operating system and computer system classes, each in its WMI form
  * (Win32_X) and its DMTF form (CIM_X); the helpers the family shares
- * (os_priv.h); and the family's class list. The processors, physical
- * memory and BIOS, with the CPU topology and SMBIOS readers they need,
- * are in hw.c.
+ * (os_priv.h); and the family's class list. The processors (cpu.c),
+ * physical memory and BIOS (membios.c), with the CPU topology and SMBIOS
+ * readers they need (hw.c), are in their own files.
  *
  * Everything is read live when an instance is produced: /etc/os-release,
  * uname, procfs (meminfo, stat, mountinfo), and logind or utmp for

@@ -4,7 +4,7 @@
  * dispatcher does them; the firmware paths (SMBIOS, DMI, ACPI, CPU
  * topology) against a fixture /sys tree; the parsers against odd input.
  *
- * os.c and hw.c are included, not linked, to reach their static parsers
+ * os.c and its other files are included, not linked, to reach their static parsers
  * and to point their /sys root at a fixture. Their one public symbol is
  * renamed so that the copy in the daemon core, if linked too, does not
  * collide. Nothing pulls the core's os.o or hw.o in (the registry's
@@ -45,6 +45,8 @@ static void prop_miss(const struct cim_class *c, const char *p);
 #include "../../src/providers/osinfo.c"
 #include "../../src/providers/compsys.c"
 #include "../../src/providers/hw.c"
+#include "../../src/providers/cpu.c"
+#include "../../src/providers/membios.c"
 #include "tmpdir.h"
 #undef cim_family_os
 
@@ -1281,8 +1283,8 @@ static void test_cpuinfo(void **state)
     assert_int_equal(r[1].hypervisor, 0);
     assert_int_equal(r[1].virt, 0); /* "vmxx" is not "vmx" */
     assert_int_equal(r[1].family, -1);
-    assert_ptr_equal(cpurec_find(r, n, 1), &r[1]);
-    assert_null(cpurec_find(r, n, 7));
+    assert_ptr_equal(os__cpurec_find(r, n, 1), &r[1]);
+    assert_null(os__cpurec_find(r, n, 7));
     free(r);
 
     /* arm64: no model name, an implementer; machine-wide lines first. */
@@ -1365,17 +1367,17 @@ static void test_dmi_strings(void **state)
     (void)state;
     char out[16];
     static const unsigned char s[] = {1, 4, 0, 0, 'a', 'b', 0, ' ', 'c', ' ', 0, 0};
-    assert_string_equal(dmi_str(s, sizeof(s), 1, out, sizeof(out)), "ab");
-    assert_string_equal(dmi_str(s, sizeof(s), 2, out, sizeof(out)), "c");
-    assert_null(dmi_str(s, sizeof(s), 0, out, sizeof(out)));
-    assert_null(dmi_str(s, sizeof(s), 3, out, sizeof(out)));
-    assert_null(dmi_str(s, 6, 1, out, sizeof(out))); /* unterminated */
+    assert_string_equal(os__dmi_str(s, sizeof(s), 1, out, sizeof(out)), "ab");
+    assert_string_equal(os__dmi_str(s, sizeof(s), 2, out, sizeof(out)), "c");
+    assert_null(os__dmi_str(s, sizeof(s), 0, out, sizeof(out)));
+    assert_null(os__dmi_str(s, sizeof(s), 3, out, sizeof(out)));
+    assert_null(os__dmi_str(s, 6, 1, out, sizeof(out))); /* unterminated */
     static const unsigned char bad_len[] = {1, 40, 0, 0, 'a', 0, 0};
-    assert_null(dmi_str(bad_len, sizeof(bad_len), 1, out, sizeof(out)));
+    assert_null(os__dmi_str(bad_len, sizeof(bad_len), 1, out, sizeof(out)));
     static const unsigned char longer[] = {1,   4,   0,   0,   'x', 'x', 'x', 'x',
                                            'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x',
                                            'x', 'x', 'x', 'x', 'x', 0,   0};
-    assert_int_equal(strlen(dmi_str(longer, sizeof(longer), 1, out, sizeof(out))), 15);
+    assert_int_equal(strlen(os__dmi_str(longer, sizeof(longer), 1, out, sizeof(out))), 15);
 }
 
 static void test_dmi_memory(void **state)
