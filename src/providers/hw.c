@@ -28,29 +28,6 @@
 
 /* ---- small readers -------------------------------------------------- */
 
-/* Binary variant: up to n bytes, no terminator. -1 if unreadable. */
-ssize_t os__read_bin(const char *path, unsigned char *buf, size_t n)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t len = 0;
-    while (len < n) {
-        ssize_t r = read(fd, buf + len, n - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            close(fd);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    return (ssize_t)len;
-}
-
 /* A sysfs file holding one unsigned decimal number. */
 int os__read_ull(const char *path, unsigned long long *out)
 {

@@ -40,6 +40,8 @@ const char *os__sys_path(char *buf, size_t n, const char *fmt, ...)
 /* OS_HOST_ROOT + the formatted path, into buf; returns buf. */
 const char *os__host_path(char *buf, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Up to n bytes of a file, no terminator; -1 if unreadable. */
+ssize_t os__read_bin(const char *path, unsigned char *buf, size_t n);
 /* A small file, at most n-1 bytes, trailing whitespace removed: length,
  * or -1 if unreadable. */
 ssize_t os__read_small(const char *path, char *buf, size_t n);
@@ -147,9 +149,6 @@ void os__set_dmi_id(struct cim_instance *i, const char *prop, const char *file);
 #define MAX_CPUS 65536 /* records read from cpuinfo / the online list */
 #define MAX_DMI 1024   /* SMBIOS structures of one type */
 
-/* Binary variant of os__read_small: up to n bytes, no terminator; -1 if
- * unreadable. */
-ssize_t os__read_bin(const char *path, unsigned char *buf, size_t n);
 /* A sysfs file holding one unsigned decimal number. */
 int os__read_ull(const char *path, unsigned long long *out);
 /* The record of CPU number cpu, or NULL. */
