@@ -4,6 +4,7 @@
  * families. Methods: test_providers_procmethods.c; services:
  * test_providers_service.c. */
 #include "providers_process.h"
+#include "wmiorder.h"
 
 /* ---- Win32_Process: enumeration and get ---- */
 
@@ -288,20 +289,7 @@ static void test_untrusted_text(void **state)
     inst_free(&x);
 }
 
-/* Windows' order: WMI gives an instance's properties sorted by name,
- * case ignored; the Win32 tables list them so. */
-static void check_wmi_order(const struct cim_class *const *family)
-{
-    for (const struct cim_class *const *c = family; *c; c++) {
-        if (strncmp((*c)->name, "Win32_", 6))
-            continue;
-        for (size_t k = 1; k < (*c)->nprops; k++)
-            if (strcasecmp((*c)->props[k - 1].name, (*c)->props[k].name) >= 0)
-                fail_msg("%s: %s before %s", (*c)->name, (*c)->props[k - 1].name,
-                         (*c)->props[k].name);
-    }
-}
-
+/* Windows' order (wmiorder.h) in both families. */
 static void test_windows_order(void **state)
 {
     (void)state;

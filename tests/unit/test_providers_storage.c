@@ -207,9 +207,6 @@ static void test_mount_namespace(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* Windows' order: WMI gives an instance's properties sorted by name,
- * case ignored; the Win32 tables list them so. */
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {

@@ -4,6 +4,7 @@
  * get by keys, and Windows' property order. Storage alone:
  * test_providers_storage.c; network alone: test_providers_net.c. */
 #include "providers_storage_net.h"
+#include "wmiorder.h"
 
 /* ---- tests ---- */
 
@@ -247,18 +248,8 @@ static void test_get(void **state)
         wsm__arena_free(&a);
     }
 }
-static void check_wmi_order(const struct cim_class *const *family)
-{
-    for (const struct cim_class *const *c = family; *c; c++) {
-        if (strncmp((*c)->name, "Win32_", 6))
-            continue;
-        for (size_t k = 1; k < (*c)->nprops; k++)
-            if (strcasecmp((*c)->props[k - 1].name, (*c)->props[k].name) >= 0)
-                fail_msg("%s: %s before %s", (*c)->name, (*c)->props[k - 1].name,
-                         (*c)->props[k].name);
-    }
-}
 
+/* Windows' order (wmiorder.h) in both families. */
 static void test_windows_order(void **state)
 {
     (void)state;
