@@ -1,9 +1,9 @@
 /* The host itself as CIM classes, part one: host facts, and the
  * operating system and computer system classes, each in its WMI form
  * (Win32_X) and its DMTF form (CIM_X); the helpers the family shares
- * (os_priv.h); and the family's class list. The processors, physical
- * memory and BIOS, with the CPU topology and SMBIOS readers they need,
- * are in hw.c.
+ * (os_priv.h); and the family's class list. The processors (cpu.c),
+ * physical memory and BIOS (membios.c), with the CPU topology and SMBIOS
+ * readers they need (hw.c), are in their own files.
  *
  * Everything is read live when an instance is produced: /etc/os-release,
  * uname, procfs (meminfo, stat, mountinfo), and logind or utmp for
@@ -64,18 +64,15 @@ const char *os__host_path(char *buf, size_t n, const char *fmt, ...)
     return buf;
 }
 
-/* Reads at most n-1 bytes of a small (sysfs, procfs) file into buf, with
- * trailing whitespace removed. Returns the length, or -1 if unreadable. */
-ssize_t os__read_small(const char *path, char *buf, size_t n)
+/* Up to n bytes of a file, no terminator. -1 if unreadable. */
+ssize_t os__read_bin(const char *path, unsigned char *buf, size_t n)
 {
-    if (n == 0)
-        return -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     size_t len = 0;
-    while (len < n - 1) {
-        ssize_t r = read(fd, buf + len, n - 1 - len);
+    while (len < n) {
+        ssize_t r = read(fd, buf + len, n - len);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -87,6 +84,19 @@ ssize_t os__read_small(const char *path, char *buf, size_t n)
         len += (size_t)r;
     }
     close(fd);
+    return (ssize_t)len;
+}
+
+/* Reads at most n-1 bytes of a small (sysfs, procfs) file into buf, with
+ * trailing whitespace removed. Returns the length, or -1 if unreadable. */
+ssize_t os__read_small(const char *path, char *buf, size_t n)
+{
+    if (n == 0)
+        return -1;
+    ssize_t got = os__read_bin(path, (unsigned char *)buf, n - 1);
+    if (got < 0)
+        return -1;
+    size_t len = (size_t)got;
     buf[len] = '\0';
     len = strlen(buf); /* an embedded NUL ends the text */
     while (len && isspace((unsigned char)buf[len - 1]))

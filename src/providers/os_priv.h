@@ -1,10 +1,11 @@
 /* Private to the host provider family (cim_family_os): what its two
- * halves share. os.c has host facts, the OperatingSystem and
- * ComputerSystem classes and the family's class list, and defines the
- * readers and setters below; hw.c has the CPU topology and SMBIOS
- * readers and the Processor, PhysicalMemory and BIOS classes.
+ * files share. os.c has host facts and the family's class list, and
+ * defines the readers and setters below; osinfo.c and compsys.c have the
+ * OperatingSystem and ComputerSystem classes; hw.c has the CPU topology
+ * and SMBIOS readers, cpu.c the Processor classes, membios.c the
+ * PhysicalMemory and BIOS classes.
  *
- * The unit tests include both .c files in one translation unit, with
+ * The unit tests include the .c files in one translation unit, with
  * OS_SYS_ROOT defined first, to reach the static parsers and to point
  * every /sys path at a fixture tree. */
 #ifndef WSMD_PROVIDERS_OS_PRIV_H
@@ -39,6 +40,8 @@ const char *os__sys_path(char *buf, size_t n, const char *fmt, ...)
 /* OS_HOST_ROOT + the formatted path, into buf; returns buf. */
 const char *os__host_path(char *buf, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Up to n bytes of a file, no terminator; -1 if unreadable. */
+ssize_t os__read_bin(const char *path, unsigned char *buf, size_t n);
 /* A small file, at most n-1 bytes, trailing whitespace removed: length,
  * or -1 if unreadable. */
 ssize_t os__read_small(const char *path, char *buf, size_t n);
@@ -106,7 +109,7 @@ struct one_it {
 enum wsm_err os__one_open(const struct cim_ctx *ctx, void **it);
 void os__one_close(void *it);
 
-/* ---- CPUs and firmware (hw.c) ---------------------------------------- */
+/* ---- CPUs and firmware (hw.c; used by cpu.c and membios.c) ----------- */
 
 struct cpurec {
     int cpu;                                       /* "processor" */
@@ -138,7 +141,32 @@ void os__topo_free(struct topo *t);
 /* A file of /sys/class/dmi/id, trimmed, into a string property. */
 void os__set_dmi_id(struct cim_instance *i, const char *prop, const char *file);
 
-/* The classes of osinfo.c and hw.c, in the family's order. */
+#define SYS_CPU "/sys/devices/system/cpu"
+#define DMI_ID "/sys/class/dmi/id"
+#define DMI_ENTRIES "/sys/firmware/dmi/entries"
+#define SMBIOS_EP "/sys/firmware/dmi/tables/smbios_entry_point"
+
+#define MAX_CPUS 65536 /* records read from cpuinfo / the online list */
+#define MAX_DMI 1024   /* SMBIOS structures of one type */
+
+/* A sysfs file holding one unsigned decimal number. */
+int os__read_ull(const char *path, unsigned long long *out);
+/* The record of CPU number cpu, or NULL. */
+const struct cpurec *os__cpurec_find(const struct cpurec *v, size_t n, int cpu);
+/* String number idx (1-based) of a raw SMBIOS structure, trimmed; NULL
+ * if absent, empty, or outside the buffer. */
+const char *os__dmi_str(const unsigned char *raw, size_t len, unsigned idx, char *out, size_t n);
+/* Little-endian words of a raw SMBIOS structure (off within bounds). */
+unsigned os__dmi_u16(const unsigned char *r, size_t off);
+uint32_t os__dmi_u32(const unsigned char *r, size_t off);
+/* The instance numbers of the SMBIOS structures of one type, sorted. */
+size_t os__dmi_list(int type, unsigned *out, size_t max);
+/* Structure i of a type, raw, into buf; its length, or -1 if unreadable
+ * or malformed. */
+ssize_t os__dmi_raw(int type, unsigned i, unsigned char *buf, size_t n);
+
+/* The classes of osinfo.c, compsys.c, cpu.c and membios.c, in the
+ * family's order. */
 extern const struct cim_class os__win32_os, os__cim_os;
 extern const struct cim_class os__win32_cs, os__cim_cs;
 extern const struct cim_class os__win32_cpu, os__cim_cpu;

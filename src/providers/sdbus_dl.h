@@ -2,7 +2,7 @@
  * but libsystemd (and what it pulls in: libgcrypt, liblz4, libzstd, libcap
  * ... about 800 KB of resident memory) is loaded only the first time a
  * service is asked for, and never on hosts without systemd. Include this
- * right after <systemd/sd-bus.h>: the sd_bus_* names used by service.c
+ * right after <systemd/sd-bus.h>: the sd_bus_* names used by service.c, svcbus.c and svcmethods.c
  * become calls through pointers resolved from libsystemd.so.0. */
 #ifndef WSMD_SDBUS_DL_H
 #define WSMD_SDBUS_DL_H
@@ -12,7 +12,7 @@
 /* Loads libsystemd.so.0 once; 0 on success, -ENOSYS if it is missing. */
 int sdbus_dl_load(void);
 
-/* Every function service.c calls, under its own name. */
+/* Every function the service provider calls, under its own name. */
 int sdbus_dl_open_system(sd_bus **bus);
 sd_bus *sdbus_dl_flush_close_unref(sd_bus *bus);
 int sdbus_dl_set_method_call_timeout(sd_bus *bus, uint64_t usec);

@@ -20,39 +20,7 @@
 #include "sdbus_dl.h"
 
 #include "cim.h"
-
-/* sd_booted()'s test. A build for tests against a mock systemd may point
- * it elsewhere (and DBUS_SYSTEM_BUS_ADDRESS at the mock's bus). */
-#ifndef WSMD_SYSTEMD_RUNDIR
-#define WSMD_SYSTEMD_RUNDIR "/run/systemd/system"
-#endif
-
-#define SD_DEST "org.freedesktop.systemd1"
-#define SD_PATH "/org/freedesktop/systemd1"
-#define SD_MGR "org.freedesktop.systemd1.Manager"
-#define SD_UNIT "org.freedesktop.systemd1.Unit"
-#define SD_SVC "org.freedesktop.systemd1.Service"
-#define SD_UNIT_PREFIX "/org/freedesktop/systemd1/unit"
-#define DBUS_PROPS "org.freedesktop.DBus.Properties"
-#define CALL_TIMEOUT_USEC (10ULL * 1000000ULL)
-
-#define N(a) (sizeof(a) / sizeof((a)[0]))
-
-/* WMI's return codes for Win32_Service methods (CIM_Service's agree: 0
- * success, 1 not supported, anything else an error). */
-enum {
-    RV_OK = 0,
-    RV_NOT_SUPPORTED = 1,
-    RV_ACCESS_DENIED = 2,
-    RV_CANNOT_ACCEPT = 5,
-    RV_NOT_ACTIVE = 6,
-    RV_TIMEOUT = 7,
-    RV_UNKNOWN = 8,
-    RV_PATH_NOT_FOUND = 9,
-    RV_ALREADY_RUNNING = 10,
-    RV_DISABLED = 14,
-    RV_INVALID_PARAM = 21,
-};
+#include "service_priv.h"
 
 /* ---- class tables ---------------------------------------------------- */
 
@@ -98,13 +66,15 @@ static const struct cim_prop cim_props[] = {
 static const struct cim_prop rv_out[] = {{"ReturnValue", CIM_UINT32, 0}};
 static const struct cim_prop mode_in[] = {{"StartMode", CIM_STRING, 0}};
 
-static const struct cim_method win32_methods[] = {
+const struct cim_method wsmd__svc_win32_methods[] = {
     {"StartService", 0, NULL, 0, rv_out, N(rv_out)},
     {"StopService", 0, NULL, 0, rv_out, N(rv_out)},
     {"PauseService", 0, NULL, 0, rv_out, N(rv_out)},
     {"ResumeService", 0, NULL, 0, rv_out, N(rv_out)},
     {"ChangeStartMode", 0, mode_in, N(mode_in), rv_out, N(rv_out)},
 };
+
+const size_t wsmd__svc_nwin32_methods = N(wsmd__svc_win32_methods);
 
 static const struct cim_method cim_methods[] = {
     {"StartService", 0, NULL, 0, rv_out, N(rv_out)},
@@ -116,25 +86,18 @@ static enum wsm_err svc_next(void *it, struct cim_instance *inst);
 static void svc_close(void *it);
 static enum wsm_err svc_get(const struct cim_ctx *ctx, const struct wsm_pair *keys, size_t nkeys,
                             struct cim_instance *inst);
-static enum wsm_err svc_invoke(const struct cim_ctx *ctx, const struct cim_method *m,
-                               const struct cim_instance *target, const struct wsm_pair *in,
-                               size_t nin, struct cim_val *out, struct wsm_arena *out_arena);
-
-static enum wsm_err svc_put(const struct cim_ctx *ctx, struct cim_instance *target,
-                            const struct wsm_pair *props, size_t nprops);
-
 static const struct cim_class win32_service = {
     .name = "Win32_Service",
     .props = win32_props,
     .nprops = N(win32_props),
-    .methods = win32_methods,
-    .nmethods = N(win32_methods),
+    .methods = wsmd__svc_win32_methods,
+    .nmethods = N(wsmd__svc_win32_methods),
     .open = svc_open,
     .next = svc_next,
     .close = svc_close,
     .get = svc_get,
-    .invoke = svc_invoke,
-    .put = svc_put,
+    .invoke = wsmd__svc_invoke,
+    .put = wsmd__svc_put,
 };
 
 static const struct cim_class cim_service = {
@@ -147,235 +110,25 @@ static const struct cim_class cim_service = {
     .next = svc_next,
     .close = svc_close,
     .get = svc_get,
-    .invoke = svc_invoke,
+    .invoke = wsmd__svc_invoke,
 };
 
 const struct cim_class *const cim_family_service[] = {&win32_service, &cim_service, NULL};
 
-/* ---- systemd ---------------------------------------------------------- */
-
-static int systemd_running(void)
-{
-    struct stat st;
-    return lstat(WSMD_SYSTEMD_RUNDIR, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static int bus_open(sd_bus **bus)
-{
-    *bus = NULL;
-    int r = sd_bus_open_system(bus);
-    if (r < 0)
-        return r;
-    sd_bus_set_method_call_timeout(*bus, CALL_TIMEOUT_USEC);
-    return 0;
-}
-
-/* What we read of one unit. Strings are malloc'd (NULL if absent). */
-struct unit {
-    char *id, *description, *load_state, *active_state, *file_state;
-    char *result, *user, *path_name;
-    int can_start, can_stop;
-    uint32_t main_pid;
-    int32_t exit_status;
-};
-
-static void unit_clear(struct unit *u)
-{
-    free(u->id);
-    free(u->description);
-    free(u->load_state);
-    free(u->active_state);
-    free(u->file_state);
-    free(u->result);
-    free(u->user);
-    free(u->path_name);
-    memset(u, 0, sizeof(*u));
-}
-
-/* A property of GetAll's answer that we keep: its name, its D-Bus type
- * ('s', 'b', 'u', 'i', or 'X' for ExecStart's a(sasbttttuii)) and where. */
-struct want {
-    const char *name;
-    char type;
-    void *dst;
-};
-
-/* ExecStart's first command, as "path arg1 arg2..." (argv[0] replaced by
- * the path, as Windows' PathName shows the image and its arguments). */
-static int read_exec(sd_bus_message *m, char **dst)
-{
-    int r = sd_bus_message_enter_container(m, 'a', "(sasbttttuii)");
-    if (r < 0)
-        return r;
-    int first = 1;
-    while ((r = sd_bus_message_at_end(m, 0)) == 0) {
-        if (!first) {
-            if ((r = sd_bus_message_skip(m, "(sasbttttuii)")) < 0)
-                return r;
-            continue;
-        }
-        first = 0;
-        const char *path, *arg;
-        if ((r = sd_bus_message_enter_container(m, 'r', "sasbttttuii")) < 0 ||
-            (r = sd_bus_message_read_basic(m, 's', &path)) < 0 ||
-            (r = sd_bus_message_enter_container(m, 'a', "s")) < 0)
-            return r;
-        size_t len = strlen(path), cap = len + 1;
-        char *s = malloc(cap);
-        if (!s)
-            return -ENOMEM;
-        memcpy(s, path, len + 1);
-        int idx = 0;
-        while ((r = sd_bus_message_read_basic(m, 's', &arg)) > 0) {
-            if (idx++ == 0)
-                continue; /* argv[0] */
-            size_t al = strlen(arg);
-            char *n = realloc(s, cap + al + 1);
-            if (!n) {
-                free(s);
-                return -ENOMEM;
-            }
-            s = n;
-            s[len] = ' ';
-            memcpy(s + len + 1, arg, al + 1);
-            len += al + 1;
-            cap += al + 1;
-        }
-        if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0 ||
-            (r = sd_bus_message_skip(m, "bttttuii")) < 0 ||
-            (r = sd_bus_message_exit_container(m)) < 0) {
-            free(s);
-            return r;
-        }
-        free(*dst);
-        *dst = s;
-    }
-    if (r < 0)
-        return r;
-    return sd_bus_message_exit_container(m);
-}
-
-static int read_variant(sd_bus_message *m, const struct want *w)
-{
-    static const char *const sig[] = {"s", "b", "u", "i", "a(sasbttttuii)"};
-    static const char types[] = "sbuiX";
-    const char *contents = NULL;
-    int r = sd_bus_message_peek_type(m, NULL, &contents);
-    if (r < 0)
-        return r;
-    const char *want_sig = sig[strchr(types, w->type) - types];
-    if (!contents || strcmp(contents, want_sig) != 0)
-        return sd_bus_message_skip(m, "v"); /* not what we expect: ignore */
-    if ((r = sd_bus_message_enter_container(m, 'v', contents)) < 0)
-        return r;
-    switch (w->type) {
-    case 's': {
-        const char *s;
-        if ((r = sd_bus_message_read_basic(m, 's', &s)) < 0)
-            return r;
-        char **dst = w->dst;
-        free(*dst);
-        if (!(*dst = strdup(s)))
-            return -ENOMEM;
-        break;
-    }
-    case 'b':
-        r = sd_bus_message_read_basic(m, 'b', w->dst);
-        break;
-    case 'u':
-        r = sd_bus_message_read_basic(m, 'u', w->dst);
-        break;
-    case 'i':
-        r = sd_bus_message_read_basic(m, 'i', w->dst);
-        break;
-    default:
-        r = read_exec(m, w->dst);
-        break;
-    }
-    if (r < 0)
-        return r;
-    return sd_bus_message_exit_container(m);
-}
-
-/* Properties.GetAll(iface) on path, keeping what w asks for. */
-static int get_all(sd_bus *bus, const char *path, const char *iface, const struct want *w,
-                   size_t nw, sd_bus_error *err)
-{
-    sd_bus_message *reply = NULL;
-    int r = sd_bus_call_method(bus, SD_DEST, path, DBUS_PROPS, "GetAll", err, &reply, "s", iface);
-    if (r < 0)
-        return r;
-    if ((r = sd_bus_message_enter_container(reply, 'a', "{sv}")) < 0)
-        goto out;
-    while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-        const char *name;
-        if ((r = sd_bus_message_read_basic(reply, 's', &name)) < 0)
-            goto out;
-        size_t k = 0;
-        while (k < nw && strcmp(w[k].name, name) != 0)
-            k++;
-        r = k < nw ? read_variant(reply, &w[k]) : sd_bus_message_skip(reply, "v");
-        if (r < 0 || (r = sd_bus_message_exit_container(reply)) < 0)
-            goto out;
-    }
-    if (r >= 0)
-        r = sd_bus_message_exit_container(reply);
-out:
-    sd_bus_message_unref(reply);
-    return r;
-}
-
-/* Reads unit id ("X.service"). 0, or a negative errno (with err set for
- * D-Bus errors). Units that do not exist come back with load_state
- * "not-found". Touching an unloaded unit's object loads it, as
- * "systemctl show" does. */
-static int unit_read(sd_bus *bus, const char *id, struct unit *u, sd_bus_error *err)
-{
-    char *path = NULL;
-    memset(u, 0, sizeof(*u));
-    int r = sd_bus_path_encode(SD_UNIT_PREFIX, id, &path);
-    if (r < 0)
-        return r;
-    const struct want uw[] = {
-        {"Id", 's', &u->id},
-        {"Description", 's', &u->description},
-        {"LoadState", 's', &u->load_state},
-        {"ActiveState", 's', &u->active_state},
-        {"UnitFileState", 's', &u->file_state},
-        {"CanStart", 'b', &u->can_start},
-        {"CanStop", 'b', &u->can_stop},
-    };
-    const struct want sw[] = {
-        {"MainPID", 'u', &u->main_pid},    {"ExecMainStatus", 'i', &u->exit_status},
-        {"Result", 's', &u->result},       {"User", 's', &u->user},
-        {"ExecStart", 'X', &u->path_name},
-    };
-    r = get_all(bus, path, SD_UNIT, uw, N(uw), err);
-    if (r >= 0 && u->load_state && strcmp(u->load_state, "not-found") != 0) {
-        /* Service details are extras: a unit without them still shows. */
-        sd_bus_error e2 = SD_BUS_ERROR_NULL;
-        (void)get_all(bus, path, SD_SVC, sw, N(sw), &e2);
-        sd_bus_error_free(&e2);
-    }
-    free(path);
-    if (r < 0)
-        unit_clear(u);
-    return r < 0 ? r : 0;
-}
-
 /* ---- filling instances -------------------------------------------------- */
 
-static int is_state(const struct unit *u, const char *s)
+int wsmd__svc_is_state(const struct unit *u, const char *s)
 {
     return u->active_state && strcmp(u->active_state, s) == 0;
 }
 
-static int is_running(const struct unit *u)
+int wsmd__svc_is_running(const struct unit *u)
 {
-    return is_state(u, "active") || is_state(u, "reloading") || is_state(u, "refreshing");
+    return wsmd__svc_is_state(u, "active") || wsmd__svc_is_state(u, "reloading") ||
+           wsmd__svc_is_state(u, "refreshing");
 }
 
-static int is_masked(const struct unit *u)
+int wsmd__svc_is_masked(const struct unit *u)
 {
     return (u->load_state && strcmp(u->load_state, "masked") == 0) ||
            (u->file_state && strncmp(u->file_state, "masked", 6) == 0);
@@ -386,7 +139,7 @@ static int is_masked(const struct unit *u)
  * be started by hand or as a dependency ("Manual"). */
 static const char *start_mode(const struct unit *u)
 {
-    if (is_masked(u))
+    if (wsmd__svc_is_masked(u))
         return "Disabled";
     if (u->file_state &&
         (!strcmp(u->file_state, "enabled") || !strcmp(u->file_state, "enabled-runtime")))
@@ -396,13 +149,14 @@ static const char *start_mode(const struct unit *u)
 
 static const char *wmi_state(const struct unit *u)
 {
-    if (is_running(u))
+    if (wsmd__svc_is_running(u))
         return "Running";
-    if (is_state(u, "activating"))
+    if (wsmd__svc_is_state(u, "activating"))
         return "Start Pending";
-    if (is_state(u, "deactivating"))
+    if (wsmd__svc_is_state(u, "deactivating"))
         return "Stop Pending";
-    if (is_state(u, "inactive") || is_state(u, "failed") || is_state(u, "maintenance"))
+    if (wsmd__svc_is_state(u, "inactive") || wsmd__svc_is_state(u, "failed") ||
+        wsmd__svc_is_state(u, "maintenance"))
         return "Stopped";
     return "Unknown";
 }
@@ -435,11 +189,11 @@ static void fill(const struct unit *u, const char *host, struct cim_instance *in
     clean_ctl(u->description);
     clean_ctl(u->path_name);
     const char *desc = u->description && u->description[0] ? u->description : name;
-    int failed = is_state(u, "failed");
+    int failed = wsmd__svc_is_state(u, "failed");
     cim_set_str(inst, "Name", name);
     cim_set_str(inst, "Caption", desc);
     cim_set_str(inst, "Description", desc);
-    cim_set_bool(inst, "Started", is_running(u));
+    cim_set_bool(inst, "Started", wsmd__svc_is_running(u));
     cim_set_str(inst, "SystemName", host);
 
     if (inst->cls == &win32_service) {
@@ -451,7 +205,8 @@ static void fill(const struct unit *u, const char *host, struct cim_instance *in
         cim_set_str(inst, "StartMode", start_mode(u));
         cim_set_bool(inst, "AcceptPause", 0);
         cim_set_bool(inst, "AcceptStop",
-                     u->can_stop && (is_running(u) || is_state(u, "activating")));
+                     u->can_stop &&
+                         (wsmd__svc_is_running(u) || wsmd__svc_is_state(u, "activating")));
         cim_set_bool(inst, "DelayedAutoStart", 0);
         cim_set_bool(inst, "DesktopInteract", 0);
         cim_set_str(inst, "ErrorControl", "Normal");
@@ -474,15 +229,15 @@ static void fill(const struct unit *u, const char *host, struct cim_instance *in
         cim_set_str(inst, "StartMode", strcmp(start_mode(u), "Auto") ? "Manual" : "Automatic");
         unsigned en = 0, op = 0;
         const char *st = "Unknown";
-        if (is_running(u))
+        if (wsmd__svc_is_running(u))
             en = 2, op = 2, st = "OK"; /* Enabled, OK */
         else if (failed)
             en = 3, op = 6, st = "Error"; /* Disabled, Error */
-        else if (is_state(u, "inactive") || is_state(u, "maintenance"))
+        else if (wsmd__svc_is_state(u, "inactive") || wsmd__svc_is_state(u, "maintenance"))
             en = 3, op = 10, st = "Stopped"; /* Disabled, Stopped */
-        else if (is_state(u, "activating"))
+        else if (wsmd__svc_is_state(u, "activating"))
             en = 10, op = 8, st = "Starting"; /* Starting, Starting */
-        else if (is_state(u, "deactivating"))
+        else if (wsmd__svc_is_state(u, "deactivating"))
             en = 4, op = 9, st = "Stopping"; /* Shutting Down, Stopping */
         cim_set_u64(inst, "EnabledState", en);
         char ops[8];
@@ -582,13 +337,13 @@ static enum wsm_err svc_open(const struct cim_ctx *ctx, void **it)
 {
     (void)ctx;
     *it = NULL;
-    if (!systemd_running())
+    if (!wsmd__svc_systemd_running())
         return WSM_OK; /* no services to show */
     struct svc_iter *s = calloc(1, sizeof(*s));
     if (!s)
         return WSM_ERR_NOMEM;
     cim_system_name(s->host, sizeof(s->host));
-    int r = bus_open(&s->bus);
+    int r = wsmd__svc_bus_open(&s->bus);
     if (r >= 0)
         r = list_units(s);
     if (r < 0) {
@@ -608,7 +363,7 @@ static enum wsm_err svc_next(void *it, struct cim_instance *inst)
             continue; /* listed as a file and as loaded */
         struct unit u;
         sd_bus_error err = SD_BUS_ERROR_NULL;
-        int r = unit_read(s->bus, id, &u, &err);
+        int r = wsmd__svc_unit_read(s->bus, id, &u, &err);
         sd_bus_error_free(&err);
         if (r < 0 && cim_errno_shortage(-r))
             return cim_errno_shortage(-r); /* not "gone": the daemon is short of memory/fds */
@@ -618,7 +373,7 @@ static enum wsm_err svc_next(void *it, struct cim_instance *inst)
                    strcmp(u.load_state, "not-found") != 0;
         if (show)
             fill(&u, s->host, inst);
-        unit_clear(&u);
+        wsmd__svc_unit_clear(&u);
         if (show)
             return WSM_OK;
     }
@@ -628,7 +383,7 @@ static enum wsm_err svc_next(void *it, struct cim_instance *inst)
 /* ---- get -------------------------------------------------------------------- */
 
 /* Characters of a unit name (unit_name_is_valid's set), ".service" added. */
-static int unit_id(const char *name, char *id, size_t cap)
+int wsmd__svc_unit_id(const char *name, char *id, size_t cap)
 {
     if (!name || !name[0] || strlen(name) + 9 > cap || strlen(name) + 8 > 255)
         return -1;
@@ -645,7 +400,7 @@ static int unit_id(const char *name, char *id, size_t cap)
     return 0;
 }
 
-static const char *find_pair(const struct wsm_pair *v, size_t n, const char *name)
+const char *wsmd__svc_find_pair(const struct wsm_pair *v, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (v[i].name && strcasecmp(v[i].name, name) == 0)
@@ -657,17 +412,17 @@ static enum wsm_err svc_get(const struct cim_ctx *ctx, const struct wsm_pair *ke
                             struct cim_instance *inst)
 {
     (void)ctx;
-    if (!systemd_running())
+    if (!wsmd__svc_systemd_running())
         return WSM_ERR_UNSUPPORTED_FEATURE;
     char id[300];
-    if (unit_id(find_pair(keys, nkeys, "Name"), id, sizeof(id)) < 0)
+    if (wsmd__svc_unit_id(wsmd__svc_find_pair(keys, nkeys, "Name"), id, sizeof(id)) < 0)
         return WSM_ERR_NOT_FOUND;
     sd_bus *bus;
-    if (bus_open(&bus) < 0)
+    if (wsmd__svc_bus_open(&bus) < 0)
         return WSM_ERR_INTERNAL;
     struct unit u;
     sd_bus_error err = SD_BUS_ERROR_NULL;
-    int r = unit_read(bus, id, &u, &err);
+    int r = wsmd__svc_unit_read(bus, id, &u, &err);
     sd_bus_error_free(&err);
     sd_bus_flush_close_unref(bus);
     if (r == -ENOMEM)
@@ -680,7 +435,7 @@ static enum wsm_err svc_get(const struct cim_ctx *ctx, const struct wsm_pair *ke
         fill(&u, host, inst);
         e = WSM_OK;
     }
-    unit_clear(&u);
+    wsmd__svc_unit_clear(&u);
     /* The other keys (SystemName, class names) must match too. */
     for (size_t i = 0; !e && i < nkeys; i++) {
         int k = cim_prop_index(inst->cls, keys[i].name);
@@ -691,253 +446,4 @@ static enum wsm_err svc_get(const struct cim_ctx *ctx, const struct wsm_pair *ke
             e = WSM_ERR_NOT_FOUND;
     }
     return e;
-}
-
-/* ---- methods ------------------------------------------------------------------ */
-
-static unsigned error_rv(int r, const sd_bus_error *err)
-{
-    static const struct {
-        const char *name;
-        unsigned rv;
-    } map[] = {
-        {"org.freedesktop.DBus.Error.AccessDenied", RV_ACCESS_DENIED},
-        {"org.freedesktop.DBus.Error.InteractiveAuthorizationRequired", RV_ACCESS_DENIED},
-        {"org.freedesktop.systemd1.InteractiveAuthorizationRequired", RV_ACCESS_DENIED},
-        {"org.freedesktop.DBus.Error.NoReply", RV_TIMEOUT},
-        {"org.freedesktop.DBus.Error.Timeout", RV_TIMEOUT},
-        {"org.freedesktop.systemd1.NoSuchUnit", RV_PATH_NOT_FOUND},
-        {"org.freedesktop.systemd1.LoadFailed", RV_PATH_NOT_FOUND},
-        {"org.freedesktop.DBus.Error.FileNotFound", RV_PATH_NOT_FOUND},
-        {"org.freedesktop.systemd1.UnitMasked", RV_DISABLED},
-        {"org.freedesktop.systemd1.OnlyByDependency", RV_CANNOT_ACCEPT},
-        {"org.freedesktop.systemd1.JobTypeNotApplicable", RV_CANNOT_ACCEPT},
-        {"org.freedesktop.systemd1.TransactionIsDestructive", RV_CANNOT_ACCEPT},
-        {"org.freedesktop.systemd1.TransactionJobsConflicting", RV_CANNOT_ACCEPT},
-        {"org.freedesktop.systemd1.UnitGenerated", RV_NOT_SUPPORTED},
-        {"org.freedesktop.systemd1.UnitLinked", RV_NOT_SUPPORTED},
-    };
-    for (size_t i = 0; i < N(map); i++)
-        if (sd_bus_error_has_name(err, map[i].name))
-            return map[i].rv;
-    if (r == -ETIMEDOUT)
-        return RV_TIMEOUT;
-    if (r == -EACCES || r == -EPERM)
-        return RV_ACCESS_DENIED;
-    return RV_UNKNOWN;
-}
-
-/* Starting, stopping and reconfiguring services is root's: the daemon as
- * root acts for a root caller only; a daemon not acting for another user
- * must be root itself (a non-root daemon would be refused by polkit
- * anyway, with no one to ask interactively). */
-static int may_manage(const struct cim_ctx *ctx)
-{
-    return ctx->switch_user ? ctx->uid == 0 : geteuid() == 0;
-}
-
-static unsigned call_job(sd_bus *bus, const char *method, const char *id)
-{
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    sd_bus_message *reply = NULL;
-    int r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MGR, method, &err, &reply, "ss", id,
-                               "replace");
-    unsigned rv = r < 0 ? error_rv(r, &err) : RV_OK;
-    sd_bus_message_unref(reply);
-    sd_bus_error_free(&err);
-    return rv;
-}
-
-/* A unit-file call taking (as files[, b runtime][, b force]). */
-static int call_files(sd_bus *bus, const char *method, const char *id, int with_force,
-                      int *carries_install_info, sd_bus_error *err)
-{
-    sd_bus_message *m = NULL, *reply = NULL;
-    int r = sd_bus_message_new_method_call(bus, &m, SD_DEST, SD_PATH, SD_MGR, method);
-    if (r >= 0)
-        r = sd_bus_message_append_strv(m, (char *[]){(char *)id, NULL});
-    if (r >= 0)
-        r = sd_bus_message_append(m, "b", 0); /* runtime */
-    if (r >= 0 && with_force)
-        r = sd_bus_message_append(m, "b", 0); /* force */
-    if (r >= 0)
-        r = sd_bus_call(bus, m, 0, err, &reply);
-    if (r >= 0 && carries_install_info) {
-        int b = 1;
-        if (sd_bus_message_read(reply, "b", &b) >= 0)
-            *carries_install_info = b;
-    }
-    sd_bus_message_unref(m);
-    sd_bus_message_unref(reply);
-    return r;
-}
-
-static unsigned change_mode(sd_bus *bus, const struct unit *u, const char *mode)
-{
-    enum { AUTO, MANUAL, DISABLED } want;
-    if (!mode)
-        return RV_INVALID_PARAM;
-    if (!strcasecmp(mode, "Automatic") || !strcasecmp(mode, "Auto"))
-        want = AUTO;
-    else if (!strcasecmp(mode, "Manual"))
-        want = MANUAL;
-    else if (!strcasecmp(mode, "Disabled"))
-        want = DISABLED;
-    else
-        return RV_INVALID_PARAM; /* Boot and System are for drivers */
-
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    int r = 0, install_info = 1;
-    if (is_masked(u) && want != DISABLED)
-        r = call_files(bus, "UnmaskUnitFiles", u->id, 0, NULL, &err);
-    if (r >= 0 && want == AUTO)
-        r = call_files(bus, "EnableUnitFiles", u->id, 1, &install_info, &err);
-    if (r >= 0 && want != AUTO)
-        r = call_files(bus, "DisableUnitFiles", u->id, 0, NULL, &err);
-    if (r >= 0 && want == DISABLED && !is_masked(u))
-        r = call_files(bus, "MaskUnitFiles", u->id, 1, NULL, &err);
-    unsigned rv = r < 0 ? error_rv(r, &err) : RV_OK;
-    sd_bus_error_free(&err);
-    if (r >= 0) {
-        /* As systemctl does after changing unit files. */
-        sd_bus_message *reply = NULL;
-        r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MGR, "Reload", &err, &reply, "");
-        if (r < 0)
-            rv = error_rv(r, &err);
-        sd_bus_message_unref(reply);
-        sd_bus_error_free(&err);
-    }
-    /* A unit without an [Install] section cannot start at boot. */
-    if (rv == RV_OK && !install_info)
-        rv = RV_NOT_SUPPORTED;
-    return rv;
-}
-
-/* Runs method m on unit id; its return code in *rv. WSM_ERR_NOT_FOUND
- * when the unit is gone. */
-static enum wsm_err run_method(const struct cim_ctx *ctx, const struct cim_method *m,
-                               const char *id, const struct wsm_pair *in, size_t nin, unsigned *rv)
-{
-    if (!strcmp(m->name, "PauseService") || !strcmp(m->name, "ResumeService")) {
-        *rv = RV_NOT_SUPPORTED; /* systemd services do not pause */
-        return WSM_OK;
-    }
-    if (!may_manage(ctx)) {
-        *rv = RV_ACCESS_DENIED;
-        return WSM_OK;
-    }
-    sd_bus *bus;
-    if (bus_open(&bus) < 0) {
-        *rv = RV_UNKNOWN;
-        return WSM_OK;
-    }
-    struct unit u;
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    int r = unit_read(bus, id, &u, &err);
-    sd_bus_error_free(&err);
-    enum wsm_err e = WSM_OK;
-    if (r < 0 || !u.load_state || !strcmp(u.load_state, "not-found"))
-        e = r == -ENOMEM ? WSM_ERR_NOMEM : WSM_ERR_NOT_FOUND;
-    else if (!strcmp(m->name, "StartService")) {
-        if (is_running(&u) || is_state(&u, "activating"))
-            *rv = RV_ALREADY_RUNNING;
-        else if (is_masked(&u))
-            *rv = RV_DISABLED;
-        else if (!u.can_start)
-            *rv = RV_CANNOT_ACCEPT; /* RefuseManualStart= */
-        else
-            *rv = call_job(bus, "StartUnit", id);
-    } else if (!strcmp(m->name, "StopService")) {
-        if (!is_running(&u) && !is_state(&u, "activating"))
-            *rv = RV_NOT_ACTIVE;
-        else if (!u.can_stop)
-            *rv = RV_CANNOT_ACCEPT; /* RefuseManualStop= */
-        else
-            *rv = call_job(bus, "StopUnit", id);
-    } else if (!strcmp(m->name, "ChangeStartMode")) {
-        *rv = change_mode(bus, &u, find_pair(in, nin, "StartMode"));
-    } else {
-        *rv = RV_NOT_SUPPORTED;
-    }
-    unit_clear(&u);
-    sd_bus_flush_close_unref(bus);
-    return e;
-}
-
-static enum wsm_err svc_invoke(const struct cim_ctx *ctx, const struct cim_method *m,
-                               const struct cim_instance *target, const struct wsm_pair *in,
-                               size_t nin, struct cim_val *out, struct wsm_arena *out_arena)
-{
-    if (!systemd_running())
-        return WSM_ERR_UNSUPPORTED_FEATURE;
-    char id[300];
-    if (!target || unit_id(cim_get(target, "Name"), id, sizeof(id)) < 0)
-        return WSM_ERR_NOT_FOUND;
-    unsigned rv = RV_UNKNOWN;
-    enum wsm_err e = run_method(ctx, m, id, in, nin, &rv);
-    if (e)
-        return e;
-    char buf[16];
-    snprintf(buf, sizeof(buf), "%u", rv);
-    for (size_t i = 0; i < m->nout; i++) {
-        if (strcmp(m->out[i].name, "ReturnValue") == 0) {
-            out[i].s = wsm__arena_strdup(out_arena, buf);
-            return out[i].s ? WSM_OK : WSM_ERR_NOMEM;
-        }
-    }
-    return WSM_ERR_INTERNAL;
-}
-
-/* Put of Win32_Service: StartMode is the one writable property, and
- * writing it does what ChangeStartMode does (enable, disable, mask
- * through systemd). The value is the one the class shows (Auto, Manual,
- * Disabled; Automatic too). A value equal to the current one changes
- * nothing and needs no right, so that an instance may be echoed back.
- * A refusal is a fault, as a failed Put is on Windows: the right (2)
- * w:AccessDenied, a value it cannot take (21) wxf:InvalidRepresentation,
- * no [Install] section for Auto (1) w:UnsupportedFeature. */
-static enum wsm_err svc_put(const struct cim_ctx *ctx, struct cim_instance *target,
-                            const struct wsm_pair *props, size_t nprops)
-{
-    const char *mode = find_pair(props, nprops, "StartMode");
-    if (!mode)
-        return WSM_OK;
-    const char *shown = !strcasecmp(mode, "Auto") || !strcasecmp(mode, "Automatic") ? "Auto"
-                        : !strcasecmp(mode, "Manual")                               ? "Manual"
-                        : !strcasecmp(mode, "Disabled")                             ? "Disabled"
-                                                                                    : NULL;
-    if (!shown)
-        return WSM_ERR_INVALID_REPRESENTATION; /* Boot and System are for drivers */
-    const char *cur = cim_get(target, "StartMode");
-    if (cur && !strcmp(cur, shown))
-        return WSM_OK;
-    if (!may_manage(ctx))
-        return WSM_ERR_ACCESS_DENIED;
-    if (!systemd_running())
-        return WSM_ERR_UNSUPPORTED_FEATURE;
-    char id[300];
-    if (unit_id(cim_get(target, "Name"), id, sizeof(id)) < 0)
-        return WSM_ERR_NOT_FOUND;
-    const struct cim_method *m = NULL;
-    for (size_t i = 0; i < N(win32_methods); i++)
-        if (!strcmp(win32_methods[i].name, "ChangeStartMode"))
-            m = &win32_methods[i];
-    struct wsm_pair in = {"StartMode", shown};
-    unsigned rv = RV_UNKNOWN;
-    enum wsm_err e = m ? run_method(ctx, m, id, &in, 1, &rv) : WSM_ERR_INTERNAL;
-    if (e)
-        return e;
-    switch (rv) {
-    case RV_OK:
-        cim_set_str(target, "StartMode", shown);
-        return WSM_OK;
-    case RV_ACCESS_DENIED:
-        return WSM_ERR_ACCESS_DENIED;
-    case RV_INVALID_PARAM:
-        return WSM_ERR_INVALID_REPRESENTATION;
-    case RV_NOT_SUPPORTED:
-        return WSM_ERR_UNSUPPORTED_FEATURE;
-    default:
-        return WSM_ERR_INTERNAL;
-    }
 }

@@ -2,7 +2,7 @@
  * CIM_FileSystem (the same set of mounts in the three classes, keyed by
  * the mount point).
  *
- * The mount table is /proc/self/mountinfo, read whole when an iterator
+ * The mount table (mounts.c) is /proc/self/mountinfo, read whole when an iterator
  * opens (bounded; the kernel bounds the number of mounts anyway) so that
  * a mount hidden by a later mount on the same path can be skipped. The
  * instances themselves are made one at a time: statvfs, sysfs and
@@ -23,9 +23,7 @@
 #include <unistd.h>
 
 #include "cim.h"
-
-/* Beyond this the mount table is refused rather than read in part. */
-#define MOUNTINFO_CAP (16u * 1024 * 1024)
+#include "storage_priv.h"
 
 /* ---- property tables ------------------------------------------------ */
 
@@ -108,292 +106,6 @@ static const struct cim_prop cim_fs_props[] = {
     {"PersistenceType", CIM_UINT16, 0},
 };
 
-/* ---- the mount table -------------------------------------------------- */
-
-/* One line of mountinfo, split in place (strings point into the line). */
-struct mnt {
-    unsigned major, minor;
-    const char *root;
-    char *mountpoint; /* escaped until next_mount() decodes it */
-    const char *fstype;
-    const char *source;
-    const char *super_opts;
-};
-
-/* What next()/get() know about the mount being returned. */
-struct disk {
-    const struct mnt *m;
-    dev_t dev; /* backing block device, 0 if none */
-    int have_vfs;
-    struct statvfs vfs;
-    unsigned drive_type; /* Win32 DriveType */
-};
-
-enum which { W32_DISK, DMTF_DISK, DMTF_FS };
-
-struct mnt_iter {
-    enum which which;
-    char *buf; /* the whole of mountinfo, NUL-terminated */
-    size_t len, pos;
-    char host[65];
-};
-
-static enum wsm_err read_all(const char *path, size_t cap, char **out, size_t *outlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return WSM_ERR_IO;
-    size_t len = 0, alloc = 16384;
-    char *buf = malloc(alloc);
-    enum wsm_err e = buf ? WSM_OK : WSM_ERR_NOMEM;
-    while (!e) {
-        if (alloc - len < 2) {
-            if (alloc >= cap) {
-                e = WSM_ERR_QUOTA;
-                break;
-            }
-            size_t na = alloc * 2 > cap ? cap : alloc * 2;
-            char *nb = realloc(buf, na);
-            if (!nb) {
-                e = WSM_ERR_NOMEM;
-                break;
-            }
-            buf = nb;
-            alloc = na;
-        }
-        ssize_t r = read(fd, buf + len, alloc - len - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            e = WSM_ERR_IO;
-        else if (r == 0)
-            break;
-        else
-            len += (size_t)r;
-    }
-    close(fd);
-    if (e) {
-        free(buf);
-        return e;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *outlen = len;
-    return WSM_OK;
-}
-
-/* Undoes the kernel's octal escapes (\040 space, \011 tab, \012 newline,
- * \134 backslash) in place. */
-static void unescape(char *s)
-{
-    char *d = s;
-    while (*s) {
-        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-            s[3] >= '0' && s[3] <= '7') {
-            *d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-            s += 4;
-        } else {
-            *d++ = *s++;
-        }
-    }
-    *d = '\0';
-}
-
-static char *cut(char **p)
-{
-    char *s = *p, *sp = strchr(s, ' ');
-    if (!sp)
-        return NULL;
-    *sp = '\0';
-    *p = sp + 1;
-    return s;
-}
-
-/* "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue".
- * Leaves the mount point escaped (the caller compares it raw first). */
-static int parse_line(char *line, struct mnt *m)
-{
-    char *p = line, *f[6];
-    for (int i = 0; i < 6; i++)
-        if (!(f[i] = cut(&p)))
-            return 0;
-    for (;;) { /* optional fields, up to the separator */
-        char *s = cut(&p);
-        if (!s)
-            return 0;
-        if (!strcmp(s, "-"))
-            break;
-    }
-    char *fstype = cut(&p);
-    if (!fstype)
-        return 0;
-    char *source = p, *sp = strchr(p, ' ');
-    const char *sopts = "";
-    if (sp) {
-        *sp = '\0';
-        sopts = sp + 1;
-    }
-    char tail;
-    if (sscanf(f[2], "%u:%u%c", &m->major, &m->minor, &tail) != 2)
-        return 0;
-    unescape(f[3]);
-    unescape(fstype);
-    unescape(source);
-    m->root = f[3];
-    m->mountpoint = f[4];
-    m->fstype = fstype;
-    m->source = source;
-    m->super_opts = sopts;
-    return 1;
-}
-
-/* Whether a later line of the table mounts on the same (escaped) path:
- * then this mount is hidden and the later one is the visible one. */
-static int shadowed(const char *rest, const char *mp_raw)
-{
-    size_t n = strlen(mp_raw);
-    while (*rest) {
-        const char *p = rest;
-        for (int i = 0; i < 4 && p; i++) {
-            p = strchr(p, ' ');
-            if (p)
-                p++;
-        }
-        if (p && !strncmp(p, mp_raw, n) && p[n] == ' ')
-            return 1;
-        const char *nl = strchr(rest, '\n');
-        if (!nl)
-            break;
-        rest = nl + 1;
-    }
-    return 0;
-}
-
-static int in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (!strcmp(s, *list))
-            return 1;
-    return 0;
-}
-
-static int is_network_fs(const char *t)
-{
-    static const char *const net[] = {
-        "nfs",       "nfs4",           "cifs",       "smb3",        "smbfs",  "ncpfs",
-        "afs",       "ceph",           "9p",         "lustre",      "beegfs", "gpfs",
-        "glusterfs", "fuse.glusterfs", "fuse.sshfs", "fuse.cephfs", NULL,
-    };
-    return in_list(t, net);
-}
-
-/* Whether the option list (comma-separated) holds opt, or opt=... */
-static int has_opt(const char *opts, const char *opt)
-{
-    size_t n = strlen(opt);
-    for (const char *p = opts; p && *p;) {
-        if (!strncmp(p, opt, n) && (p[n] == ',' || p[n] == '=' || p[n] == '\0'))
-            return 1;
-        p = strchr(p, ',');
-        if (p)
-            p++;
-    }
-    return 0;
-}
-
-/* The block device behind a mount, 0 if none. mountinfo's major:minor is
- * the superblock's st_dev: the device itself for most filesystems, an
- * anonymous 0:N for btrfs (then the source names the device). */
-static dev_t backing_dev(const struct mnt *m)
-{
-    if (m->major != 0)
-        return makedev(m->major, m->minor);
-    struct stat st;
-    if (!strncmp(m->source, "/dev/", 5) && stat(m->source, &st) == 0 && S_ISBLK(st.st_mode))
-        return st.st_rdev;
-    return 0;
-}
-
-/* The mounts that are "logical disks": the root filesystem always; local
- * filesystems on a block device (and ZFS datasets); network filesystems;
- * tmpfs on /tmp as the RAM disk. Not: pseudo filesystems (proc, sysfs,
- * cgroup, devpts, ...), other tmpfs (/run, /dev/shm: plumbing), bind
- * mounts of a subtree (root other than "/", e.g. container /etc/hosts),
- * squashfs images (snaps: read-only, always full). */
-static int want_mount(const struct mnt *m)
-{
-    if (!strcmp(m->mountpoint, "/"))
-        return 1;
-    if (!strcmp(m->fstype, "tmpfs"))
-        return !strcmp(m->mountpoint, "/tmp");
-    if (is_network_fs(m->fstype))
-        return 1;
-    /* btrfs subvolumes show their path as root: not a bind mount. */
-    if (strcmp(m->root, "/") != 0 && strcmp(m->fstype, "btrfs") != 0)
-        return 0;
-    if (!strcmp(m->fstype, "squashfs"))
-        return 0;
-    if (!strcmp(m->fstype, "zfs"))
-        return 1;
-    return backing_dev(m) != 0;
-}
-
-/* Takes the next line from the buffer; NULL at the end. */
-static char *next_line(struct mnt_iter *s)
-{
-    if (s->pos >= s->len)
-        return NULL;
-    char *line = s->buf + s->pos;
-    char *nl = strchr(line, '\n');
-    if (nl) {
-        *nl = '\0';
-        s->pos = (size_t)(nl + 1 - s->buf);
-    } else {
-        s->pos = s->len;
-    }
-    return line;
-}
-
-/* The next wanted, visible mount, or 0 at the end. */
-static int next_mount(struct mnt_iter *s, struct mnt *m)
-{
-    char *line;
-    while ((line = next_line(s))) {
-        if (!parse_line(line, m))
-            continue;
-        if (shadowed(s->buf + s->pos, m->mountpoint))
-            continue;
-        unescape(m->mountpoint);
-        if (want_mount(m))
-            return 1;
-    }
-    return 0;
-}
-
-static enum wsm_err iter_new(enum which which, struct mnt_iter **out)
-{
-    struct mnt_iter *s = calloc(1, sizeof(*s));
-    if (!s)
-        return WSM_ERR_NOMEM;
-    s->which = which;
-    enum wsm_err e = read_all("/proc/self/mountinfo", MOUNTINFO_CAP, &s->buf, &s->len);
-    if (e) {
-        free(s);
-        return e;
-    }
-    cim_system_name(s->host, sizeof(s->host));
-    *out = s;
-    return WSM_OK;
-}
-
-static void iter_free(struct mnt_iter *s)
-{
-    if (!s)
-        return;
-    free(s->buf);
-    free(s);
-}
-
 /* ---- what a mount looks like --------------------------------------- */
 
 /* Removable flag of the disk holding dev (a partition asks its parent). */
@@ -415,7 +127,7 @@ static int is_removable(struct wsm_arena *a, dev_t dev)
 
 static unsigned drive_type(struct wsm_arena *a, const struct mnt *m, dev_t dev)
 {
-    if (is_network_fs(m->fstype))
+    if (wsmd__stor_is_network_fs(m->fstype))
         return 4;
     if (!strcmp(m->fstype, "tmpfs") || !strcmp(m->fstype, "ramfs"))
         return 6;
@@ -489,7 +201,7 @@ static int describe(struct wsm_arena *a, const struct mnt *m, struct disk *d)
     d->have_vfs = statvfs(m->mountpoint, &d->vfs) == 0;
     if (!d->have_vfs && errno == ENOENT)
         return 0;
-    d->dev = backing_dev(m);
+    d->dev = wsmd__stor_backing_dev(m);
     d->drive_type = drive_type(a, m, d->dev);
     return 1;
 }
@@ -542,9 +254,9 @@ static void fill_win32(struct cim_instance *in, const struct disk *d, const char
     cim_set_str(in, "ProviderName", m->source);
 
     int btrfs = !strcmp(m->fstype, "btrfs");
-    cim_set_bool(
-        in, "Compressed",
-        btrfs && (has_opt(m->super_opts, "compress") || has_opt(m->super_opts, "compress-force")));
+    cim_set_bool(in, "Compressed",
+                 btrfs && (wsmd__stor_has_opt(m->super_opts, "compress") ||
+                           wsmd__stor_has_opt(m->super_opts, "compress-force")));
     cim_set_bool(in, "SupportsFileBasedCompression", btrfs);
 
     /* Known only where quotas are mount options of a quota-capable fs. */
@@ -556,8 +268,8 @@ static void fill_win32(struct cim_instance *in, const struct disk *d, const char
     };
     int quota = 0;
     for (const char *const *q = quota_opts; *q; q++)
-        quota |= has_opt(m->super_opts, *q);
-    if (quota || in_list(m->fstype, quota_fs)) {
+        quota |= wsmd__stor_has_opt(m->super_opts, *q);
+    if (quota || wsmd__stor_in_list(m->fstype, quota_fs)) {
         cim_set_bool(in, "QuotasDisabled", !quota);
         cim_set_bool(in, "SupportsDiskQuotas", 1); /* a quota-capable fs */
     }
@@ -609,10 +321,10 @@ static void fill_dmtf_fs(struct cim_instance *in, const struct disk *d, const ch
     /* FAT and NTFS fold case; an SMB share depends on the server. */
     static const char *const nocase[] = {"vfat", "msdos", "exfat", "ntfs", "ntfs3", NULL};
     static const char *const server[] = {"cifs", "smb3", "smbfs", NULL};
-    if (in_list(m->fstype, nocase)) {
+    if (wsmd__stor_in_list(m->fstype, nocase)) {
         cim_set_bool(in, "CaseSensitive", 0);
         cim_set_bool(in, "CasePreserved", strcmp(m->fstype, "msdos") != 0);
-    } else if (!in_list(m->fstype, server)) {
+    } else if (!wsmd__stor_in_list(m->fstype, server)) {
         cim_set_bool(in, "CaseSensitive", 1);
         cim_set_bool(in, "CasePreserved", 1);
     }
@@ -639,7 +351,7 @@ static enum wsm_err mnt_next(void *it, struct cim_instance *inst)
     struct mnt_iter *s = it;
     struct mnt m;
     struct disk d;
-    while (s && next_mount(s, &m)) {
+    while (s && wsmd__stor_next_mount(s, &m)) {
         if (!describe(inst->arena, &m, &d))
             continue;
         fill(s->which, inst, &d, s->host);
@@ -650,13 +362,13 @@ static enum wsm_err mnt_next(void *it, struct cim_instance *inst)
 
 static void mnt_close(void *it)
 {
-    iter_free(it);
+    wsmd__stor_iter_free(it);
 }
 
 static enum wsm_err open_which(enum which which, void **it)
 {
     struct mnt_iter *s;
-    enum wsm_err e = iter_new(which, &s);
+    enum wsm_err e = wsmd__stor_iter_new(which, &s);
     if (!e)
         *it = s;
     return e;
@@ -710,12 +422,12 @@ static enum wsm_err mnt_get(enum which which, const char *keyname, const struct 
     if (!want)
         return WSM_ERR_INVALID_SELECTORS;
     struct mnt_iter *s;
-    enum wsm_err e = iter_new(which, &s);
+    enum wsm_err e = wsmd__stor_iter_new(which, &s);
     if (e)
         return e;
     struct mnt m, folded;
     int have_folded = 0, found = 0;
-    while (!found && next_mount(s, &m)) {
+    while (!found && wsmd__stor_next_mount(s, &m)) {
         if (!strcmp(m.mountpoint, want)) {
             found = 1;
         } else if (!have_folded && !strcasecmp(m.mountpoint, want)) {
@@ -733,7 +445,7 @@ static enum wsm_err mnt_get(enum which which, const char *keyname, const struct 
         if (!(found = keys_match(inst, keys, nkeys)))
             memset(inst->v, 0, inst->cls->nprops * sizeof(*inst->v));
     }
-    iter_free(s);
+    wsmd__stor_iter_free(s);
     return found ? WSM_OK : WSM_ERR_NOT_FOUND;
 }
 
