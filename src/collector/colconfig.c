@@ -5,6 +5,8 @@
  *   StateDir = DIR        the state database (default /var/lib/wsmd, or
  *                         ~/.local/state/wsmd when not root)
  *   SyslogTarget = unix:/path | udp://host:port | tcp://host:port
+ *   NatsOutput = nats://HOST:PORT [subject=T] [stream=S] [window=SEC] [timeout=MS]
+ *                         every event also to NATS JetStream (natsout.h)
  *   MetricsListen = http://ADDRESS:PORT   Prometheus' /metrics (no login:
  *                         bind it where only the scraper reaches) */
 #include <stdio.h>
@@ -15,6 +17,9 @@
 
 #include "colconfig.h"
 #include "config.h"
+#ifdef WSMD_HAVE_NATS
+#include "natsout.h"
+#endif
 #include "server.h"
 
 static int path_ok(const char *v)
@@ -50,12 +55,20 @@ enum wsm_err wsmd__colconfig_set(struct wsmd_config *cfg, const char *key, const
                   : !strcasecmp(key, "EventLogDir")   ? &cfg->event_log_dir
                   : !strcasecmp(key, "StateDir")      ? &cfg->state_dir
                   : !strcasecmp(key, "SyslogTarget")  ? &cfg->syslog_target
+                  : !strcasecmp(key, "NatsOutput")    ? &cfg->nats_output
                   : !strcasecmp(key, "MetricsListen") ? &cfg->metrics_listen
                                                       : NULL;
     if (!slot)
         return WSM_ERR_NOT_FOUND;
     if (slot == &cfg->syslog_target ? !target_ok(value) : !path_ok(value))
         return WSM_ERR_INVALID_ARG;
+#ifdef WSMD_HAVE_NATS
+    if (slot == &cfg->nats_output && !wsmd__nats_spec_ok(value))
+        return WSM_ERR_INVALID_ARG;
+#else
+    if (slot == &cfg->nats_output)
+        return WSM_ERR_UNSUPPORTED_FEATURE; /* built without libnats */
+#endif
     if (slot == &cfg->metrics_listen && strncasecmp(value, "http://", 7) != 0)
         return WSM_ERR_INVALID_ARG; /* a plain listener (see docs/collector.md) */
     char *d = strdup(value);
@@ -97,6 +110,8 @@ void wsmd__colconfig_clear(struct wsmd_config *cfg)
     free(cfg->event_log_dir);
     free(cfg->state_dir);
     free(cfg->syslog_target);
+    free(cfg->nats_output);
+    cfg->nats_output = NULL;
     free(cfg->metrics_listen);
     free(cfg->state_dir_open);
     free(cfg->event_log_dir_open);
