@@ -185,8 +185,7 @@ static uint64_t fnv1a(const void *data, size_t len)
     return h;
 }
 
-void wsmd__nats_msg_id(const struct wsmd_event *ev, const char *subscription, char *out,
-                       size_t n)
+void wsmd__nats_msg_id(const struct wsmd_event *ev, const char *subscription, char *out, size_t n)
 {
     const char *s = subscription ? subscription : "";
     int w;

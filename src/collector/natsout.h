@@ -41,7 +41,6 @@ enum wsm_err wsmd__nats_subject(const char *tmpl, const char *subscription, cons
  * the event has the three, else SUBSCRIPTION/x/HASH of its XML (FNV-1a,
  * 64 bits); an id longer than 200 bytes becomes SUBSCRIPTION-less h/HASH of
  * itself. The same event resent gets the same id. */
-void wsmd__nats_msg_id(const struct wsmd_event *ev, const char *subscription, char *out,
-                       size_t n);
+void wsmd__nats_msg_id(const struct wsmd_event *ev, const char *subscription, char *out, size_t n);
 
 #endif

@@ -216,9 +216,8 @@ enum wsm_err wsmd__http_listener_start(struct wsmd_server *srv, struct wsmd_list
         struct sockaddr_storage bound;
         socklen_t blen = sizeof(bound);
         if (getsockname(l->lfd, (struct sockaddr *)&bound, &blen) == 0)
-            l->port = ntohs(bound.ss_family == AF_INET6
-                                ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                : ((struct sockaddr_in *)&bound)->sin_port);
+            l->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                        : ((struct sockaddr_in *)&bound)->sin_port);
         if (wsmd__proxy_acceptor_start(srv, l, &l->pa) != WSM_OK) {
             MHD_stop_daemon(l->mhd);
             l->mhd = NULL;
@@ -227,8 +226,7 @@ enum wsm_err wsmd__http_listener_start(struct wsmd_server *srv, struct wsmd_list
             return WSM_ERR_IO;
         }
     } else {
-        const union MHD_DaemonInfo *di =
-            MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
         if (di && di->port)
             l->port = di->port;
     }

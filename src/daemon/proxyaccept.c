@@ -90,8 +90,8 @@ static void drop(struct wsmd_proxy_acceptor *a, size_t i, const char *reason)
     peer_text(a->p[i].fd, NULL, peer, sizeof(peer));
     /* Anyone can cause this at will: a few lines a second at most. */
     wsmd__log_limited(&a->rate, 10,
-                      "event=proxy-refused listener=%s peer=%s reason=%s after_ms=%lld",
-                      a->l->url, peer, reason, now_ms() - a->p[i].opened);
+                      "event=proxy-refused listener=%s peer=%s reason=%s after_ms=%lld", a->l->url,
+                      peer, reason, now_ms() - a->p[i].opened);
     epoll_ctl(a->ep, EPOLL_CTL_DEL, a->p[i].fd, NULL);
     close(a->p[i].fd);
     a->p[i] = a->p[--a->np];
@@ -169,7 +169,8 @@ static void accept_all(struct wsmd_proxy_acceptor *a)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         long long t = now_ms();
         a->p[a->np] = (struct pending){fd, t + a->timeout_ms, t};
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = (uint64_t)fd};
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET,
+                                 .data.u64 = (uint64_t)fd};
         if (epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
             close(fd);
             continue;

@@ -23,7 +23,7 @@ static void test_spec(void **state)
     assert_true(wsmd__nats_spec_ok("nats://h:4222 subject=fixed.subject"));
     assert_false(wsmd__nats_spec_ok(""));
     assert_false(wsmd__nats_spec_ok("http://h:4222"));
-    assert_false(wsmd__nats_spec_ok("nats://h")); /* no port */
+    assert_false(wsmd__nats_spec_ok("nats://h"));                           /* no port */
     assert_false(wsmd__nats_spec_ok("nats://h:4222 subject=a.x{channel}")); /* half a token */
     assert_false(wsmd__nats_spec_ok("nats://h:4222 subject=a.{computer}"));
     assert_false(wsmd__nats_spec_ok("nats://h:4222 subject=a..b"));
@@ -44,9 +44,9 @@ static void test_subject(void **state)
                      WSM_OK);
     assert_string_equal(s, "wsmd.events.Sec.Microsoft-Windows-Sysmon/Operational");
     /* What would split or widen the subject becomes '_'. */
-    assert_int_equal(wsmd__nats_subject("e.{subscription}.{channel}", "a.b c*>", "\xc3\xa9\t",
-                                        s, sizeof(s)),
-                     WSM_OK);
+    assert_int_equal(
+        wsmd__nats_subject("e.{subscription}.{channel}", "a.b c*>", "\xc3\xa9\t", s, sizeof(s)),
+        WSM_OK);
     assert_string_equal(s, "e.a_b_c__.___");
     assert_int_equal(wsmd__nats_subject("e.{subscription}.{channel}", "", NULL, s, sizeof(s)),
                      WSM_OK);

@@ -74,15 +74,15 @@ static void test_v1_refusals(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "PROXY TCP4 192.0.2.7 10.0.0.1 51234\r\n",         /* a word missing */
-        "PROXY TCP4 192.0.2.7 10.0.0.1 51234 5985 x\r\n",  /* one too many */
-        "PROXY TCP4 2001:db8::5 10.0.0.1 1 2\r\n",          /* family mismatch */
+        "PROXY TCP4 192.0.2.7 10.0.0.1 51234\r\n",        /* a word missing */
+        "PROXY TCP4 192.0.2.7 10.0.0.1 51234 5985 x\r\n", /* one too many */
+        "PROXY TCP4 2001:db8::5 10.0.0.1 1 2\r\n",        /* family mismatch */
         "PROXY TCP6 192.0.2.7 10.0.0.1 1 2\r\n",
-        "PROXY TCP4 192.0.2.7 10.0.0.1 65536 1\r\n",        /* port */
+        "PROXY TCP4 192.0.2.7 10.0.0.1 65536 1\r\n", /* port */
         "PROXY TCP4 192.0.2.7 10.0.0.1 -1 1\r\n",
-        "PROXY TCP4 192.0.2.7  10.0.0.1 1 1\r\n",           /* two spaces */
+        "PROXY TCP4 192.0.2.7  10.0.0.1 1 1\r\n", /* two spaces */
         "PROXY UDP4 192.0.2.7 10.0.0.1 1 1\r\n",
-        "PROXY TCP4 192.0.2.7 10.0.0.1 1 1\n",               /* LF alone */
+        "PROXY TCP4 192.0.2.7 10.0.0.1 1 1\n", /* LF alone */
         "PROXY TCP4 192.0.2.7\r10.0.0.1 1 1\r\n",
         "PROXY TCP4 192.0.2.7 10.0.0.1 1 1\t\r\n",
         "PROXY\r\n",
@@ -115,8 +115,8 @@ static void test_v2(void **state)
     unsigned char b[WSMD_PROXY_V2_MAX + 64], a[36 + 8];
     struct wsmd_proxy_hdr h;
     /* TCP4 with a TLV after the addresses (HAProxy may add some). */
-    unsigned char a4[12 + 5] = {198, 51, 100, 9, 10, 0, 0, 1, 0x1f, 0x90, 0x16, 0x2e,
-                                0x04, 0x00, 0x02, 0xAB, 0xCD};
+    unsigned char a4[12 + 5] = {198,  51,   100,  9,    10,   0,    0,    1,   0x1f,
+                                0x90, 0x16, 0x2e, 0x04, 0x00, 0x02, 0xAB, 0xCD};
     size_t n = v2(b, 0x21, 0x11, a4, sizeof(a4));
     memcpy(b + n, "GET", 3);
     assert_int_equal(wsmd__proxy_parse(b, n + 3, &h), WSMD_PROXY_OK);
@@ -159,7 +159,7 @@ static void test_v2_refusals(void **state)
     size_t n = v2(b, 0x11, 0x11, a, 12); /* version 1 in a v2 header */
     assert_int_equal(wsmd__proxy_parse(b, n, &h), WSMD_PROXY_BAD);
     assert_int_equal(wsmd__proxy_parse(b, 13, &h), WSMD_PROXY_BAD); /* known at byte 13 */
-    n = v2(b, 0x22, 0x11, a, 12); /* command 2 */
+    n = v2(b, 0x22, 0x11, a, 12);                                   /* command 2 */
     assert_int_equal(wsmd__proxy_parse(b, n, &h), WSMD_PROXY_BAD);
     n = v2(b, 0x21, 0x11, a, 11); /* TCP4 needs 12 bytes */
     assert_int_equal(wsmd__proxy_parse(b, n, &h), WSMD_PROXY_BAD);
