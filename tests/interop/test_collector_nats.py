@@ -163,3 +163,19 @@ def test_a_stream_named_otherwise_and_a_subject_template(wsmd_factory, tmp_path,
     assert r.status_code == 200, r.text
     rows = nats.consume("EVT", "siem.>")
     assert sorted(row[0] for row in rows) == ["siem.Security.Sec", "siem.System.Sec"]
+
+
+def test_wsmd_starts_before_nats_server_and_connects_when_it_comes(wsmd_factory, tmp_path,
+                                                                   nats):
+    nats.kill()
+    col = _collector(wsmd_factory, tmp_path, nats)  # starts: the server is no start condition
+    _, body, r = _deliver(col, [event_xml(1)], 1)
+    assert r.status_code != 200
+    assert "reason=not-connected" in col.d.log()
+    nats.start()
+    deadline = time.monotonic() + 20
+    while col.post("/wsman/subscriptions/Sec", body).status_code != 200:
+        assert time.monotonic() < deadline, col.d.log()
+        time.sleep(0.2)
+    assert [row[2]["EventRecordID"] for row in nats.consume()] == [1]
+    assert "event=nats-connected" in col.d.log()
