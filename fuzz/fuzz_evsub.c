@@ -50,6 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (wsmd__evpush_cfg_parse(text, &c) == 0) {
         if (!c.notify || !*c.notify || c.max_elements == 0 || c.retry_ms <= 0)
             abort();
+        /* How deliveries authenticate: a known kind, with what it needs. */
+        if (c.auth < WSMD_EVPUSH_AUTH_NONE || c.auth > WSMD_EVPUSH_AUTH_CERT ||
+            ((c.auth == WSMD_EVPUSH_AUTH_BASIC || c.auth == WSMD_EVPUSH_AUTH_CERT) && !*c.user))
+            abort();
         wsmd__evpush_cfg_clear(&c);
     }
     free(text);

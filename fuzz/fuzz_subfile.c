@@ -52,6 +52,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (wsmd__sub_parse(x.data, x.len, &t, err, sizeof(err)) != WSM_OK ||
         strcmp(s->version, t->version) != 0)
         abort(); /* the file written back must read back the same */
+    /* The event sources too, and never a password (it is not written back). */
+    if (t->nsources != s->nsources || wsmd__sub_has_password(t) || strstr(x.data, "Password>"))
+        abort();
+    for (size_t i = 0; i < s->nsources; i++)
+        if (strcmp(s->sources[i].address, t->sources[i].address) ||
+            s->sources[i].enabled != t->sources[i].enabled ||
+            !s->sources[i].user != !t->sources[i].user)
+            abort();
     wsmd__sub_free(t);
     wsm__buf_free(&x);
 

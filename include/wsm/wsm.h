@@ -116,6 +116,36 @@ const char *wsm_session_error(const wsm_session *s);
 /* The Windows code of the last fault (WSManFault/@Code), or 0. */
 unsigned long wsm_session_fault_code(const wsm_session *s);
 
+/* The last fault in parts, as the server wrote it (NULL members when
+ * absent): valid until the next call on the session; NULL when the last
+ * call did not end in a fault. Servers differ in what they put there:
+ * Windows and wsmd a WSManFault (wsman_code, message), OMI an OMI_Error
+ * instance (the cim_ members), OpenWSMAN a subcode and a reason only. */
+struct wsm_fault {
+    const char *code;         /* s:Code/s:Value, "s:Sender" */
+    const char *subcode;      /* s:Subcode/s:Value, "wsa:DestinationUnreachable" */
+    const char *reason;       /* s:Reason/s:Text */
+    const char *message;      /* f:WSManFault/f:Message */
+    const char *fault_detail; /* w:FaultDetail, a URI */
+    unsigned long wsman_code; /* f:WSManFault/@Code; 0: none */
+    /* wsman_code, else the Windows number of the subcode (Windows' client
+     * does the same: wsa:DestinationUnreachable is 0x80338012); 0: unknown.
+     * wsm_session_fault_code() returns it. */
+    unsigned long win_code;
+    const char *cim_class;       /* "OMI_Error", "CIM_Error": a CIM error in the detail */
+    long cim_status;             /* its CIMStatusCode; -1: none */
+    const char *cim_status_name; /* "CIM_ERR_NOT_FOUND"; NULL if unknown */
+    const char *cim_message;     /* its Message */
+};
+const struct wsm_fault *wsm_session_fault(const wsm_session *s);
+
+/* The body of the last reply, to show when it could not be used (a
+ * fault, a reply that is not SOAP or not what was asked; at most 1 MiB of
+ * a failed one), NUL-terminated, its length in *len (len may be NULL);
+ * NULL when the last request had no reply. Valid until the next call on
+ * the session. */
+const char *wsm_session_reply(const wsm_session *s, size_t *len);
+
 struct wsm_identity {
     char *protocol_version;
     char *product_vendor;

@@ -12,7 +12,9 @@
  * through StateDir/control.sock, which answers root, the daemon's account
  * and members of wsmd-admins. cs, ss and ds change the files of the
  * Subscriptions folder themselves, as the admin running wecutil, and then
- * ask wsmd to read them again: wsmd never writes into that folder. */
+ * ask wsmd to read them again: wsmd never writes into that folder. With a
+ * shared StateDatabase the subscriptions are rows of the database instead:
+ * the collector stores the change, and every node loads it. */
 #include <ctype.h>
 #include <errno.h>
 #include <libxml/parser.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -180,12 +183,52 @@ static char *path_of(const struct conf *c, const char *name)
     return r;
 }
 
-static int write_atomic(const char *path, const char *data, size_t len)
+/* 1 when the collector keeps its subscriptions in a shared database (a
+ * wsmd that does not know the question keeps files). */
+static int db_backed(const struct conf *c)
+{
+    char *r = NULL;
+    int rc = ask(c, "backend", NULL, 0, &r);
+    int db = rc == 0 && r && !strncmp(r, "postgresql", 10);
+    free(r);
+    return db;
+}
+
+/* A change to the shared subscriptions, made by the collector. */
+static int db_change(const struct conf *c, const char *req, const char *body, size_t blen)
+{
+    char *r = NULL;
+    int rc = ask(c, req, body, blen, &r);
+    free(r);
+    return rc ? 1 : 0;
+}
+
+/* like: the file replaced keeps its owner and mode (a file holding a
+ * password stays unreadable to others; wsmd refuses it otherwise). NULL and
+ * a password in data: 0640 with the group of the folder, the account of
+ * the daemon's (docs/collector.md); else the umask's. */
+static int write_atomic(const char *path, const char *data, size_t len, const struct stat *like)
 {
     char tmp[2100];
     snprintf(tmp, sizeof(tmp), "%s.wecutil.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wxe");
-    if (!f || fwrite(data, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    int ok = f != NULL;
+    if (ok && like) {
+        ok = fchmod(fileno(f), like->st_mode & 07777) == 0;
+        if (ok && fchown(fileno(f), like->st_uid, like->st_gid) != 0 && geteuid() == 0)
+            ok = 0; /* not root: the file is the admin's own, as before */
+    } else if (ok && (memmem(data, len, "Password>", 9) || memmem(data, len, "Password >", 10))) {
+        char dir[2100];
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *sl = strrchr(dir, '/');
+        struct stat ds;
+        if (sl)
+            *sl = '\0';
+        ok = fchmod(fileno(f), 0640) == 0;
+        if (ok && sl && stat(dir, &ds) == 0 && fchown(fileno(f), (uid_t)-1, ds.st_gid) != 0)
+            ok = 0;
+    }
+    if (!ok || fwrite(data, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
         fprintf(stderr, "wecutil: cannot write %s: %s\n", tmp, strerror(errno));
         if (f) {
             fclose(f);
@@ -204,7 +247,8 @@ static int write_atomic(const char *path, const char *data, size_t len)
 
 static int create(const struct conf *c, const char *file)
 {
-    if (!c->subs_dir[0]) {
+    int db = db_backed(c);
+    if (!db && !c->subs_dir[0]) {
         fprintf(stderr, "wecutil: the configuration names no Subscriptions folder\n");
         return 1;
     }
@@ -221,6 +265,11 @@ static int create(const struct conf *c, const char *file)
         free(data);
         return 1;
     }
+    if (db) {
+        int rc = db_change(c, "create", data, len);
+        free(data);
+        return rc;
+    }
     char *id = NULL;
     int rc = ask(c, "check", data, len, &id); /* the collector's own parser */
     if (rc == 0) {
@@ -236,7 +285,7 @@ static int create(const struct conf *c, const char *file)
         } else {
             char path[2048];
             snprintf(path, sizeof(path), "%s/%s.xml", c->subs_dir, id);
-            rc = write_atomic(path, data, len) == 0 ? reload(c) : 1;
+            rc = write_atomic(path, data, len, NULL) == 0 ? reload(c) : 1;
         }
         free(r);
     }
@@ -248,6 +297,11 @@ static int create(const struct conf *c, const char *file)
 /* ss NAME /e:BOOL: the file's Enabled element changed, the rest kept. */
 static int set_enabled(const struct conf *c, const char *name, const char *value)
 {
+    if (db_backed(c)) {
+        char req[700];
+        snprintf(req, sizeof(req), "setenabled %s %s", name, value);
+        return db_change(c, req, NULL, 0);
+    }
     char *path = path_of(c, name);
     if (!path)
         return 1;
@@ -267,7 +321,9 @@ static int set_enabled(const struct conf *c, const char *name, const char *value
         xmlChar *out = NULL;
         int olen = 0;
         xmlDocDumpMemoryEnc(doc, &out, &olen, "UTF-8");
-        if (out && write_atomic(path, (const char *)out, (size_t)olen) == 0)
+        struct stat st;
+        if (out && stat(path, &st) == 0 &&
+            write_atomic(path, (const char *)out, (size_t)olen, &st) == 0)
             rc = reload(c);
         xmlFree(out);
     }
@@ -278,6 +334,11 @@ static int set_enabled(const struct conf *c, const char *name, const char *value
 
 static int delete (const struct conf *c, const char *name)
 {
+    if (db_backed(c)) {
+        char req[700];
+        snprintf(req, sizeof(req), "delete %s", name);
+        return db_change(c, req, NULL, 0);
+    }
     char *path = path_of(c, name);
     if (!path)
         return 1;

@@ -15,6 +15,7 @@
 #include "args.h"
 #include "prompt.h"
 #include "clientcfg.h"
+#include "faultfmt.h"
 #include "format.h"
 #include "winrm_sub.h"
 #include "help.h"
@@ -398,7 +399,7 @@ static const char *hash_value(const struct kv *h, const char *key)
 /* -dialect:association -filter:{Object=RESOURCE?k=v;ResultClassName=...}
  * as DSP0227's b:AssociatedInstances (or b:AssociationInstances with
  * -associations). */
-static char *association_filter(const char *filter, int association_instances)
+static char *association_filter(const char *filter, int association_instances, const char *main_uri)
 {
     static const char *const names[] = {"AssociationClassName", "Role", "ResultClassName",
                                         "ResultRole", "IncludeResultProperty"};
@@ -427,6 +428,31 @@ static char *association_filter(const char *filter, int association_instances)
     if (parse_resource(object, uri, sizeof(uri), &osel) != 0) {
         kv_free(&h);
         return NULL;
+    }
+    if (!strchr(uri, ':')) {
+        /* A bare class (Object=CLASS?k=v) would go out as a relative
+         * ResourceURI no server resolves: it is taken in the main resource
+         * URI's namespace (that of cimv2/X, of wmicimv2/STAR), as its
+         * aliases were expanded; DMTF's all-classes URI (wscim/1/STAR) is
+         * cimv2's. Else refused. */
+        static const char all_dmtf[] = "http://schemas.dmtf.org/wbem/wscim/1/*";
+        char cimv2[MAX_URI];
+        const char *base = main_uri;
+        if (!strcasecmp(main_uri, all_dmtf) && wsm_resource_expand("cimv2/", cimv2, sizeof(cimv2)))
+            base = cimv2;
+        const char *slash = strrchr(base, '/');
+        char full[MAX_URI];
+        if (!slash || strchr(uri, '/') ||
+            (size_t)snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - base), base, uri) >=
+                sizeof(full)) {
+            usage_error("the association filter's Object is not a resource URI: %s (write it as "
+                        "the resource URI is written: cimv2/CLASS?KEY=VALUE, or a full URI)",
+                        object);
+            kv_free(&h);
+            kv_free(&osel);
+            return NULL;
+        }
+        memcpy(uri, full, strlen(full) + 1);
     }
     const char *el = association_instances ? "AssociationInstances" : "AssociatedInstances";
     char *out = NULL;
@@ -479,25 +505,36 @@ static char *association_filter(const char *filter, int association_instances)
 
 /* ---- errors -------------------------------------------------------- */
 
-/* Prints the failure of an operation as winrm does; returns 1. */
+/* Prints the failure of an operation as winrm does, with all that the
+ * fault said and, for -format:xml and pretty, the reply itself; returns 1. */
 static int report(wsm_session *s, enum wsm_err e, enum cli_format fmt)
 {
-    char msg[1024];
+    char msg[2048];
     const char *detail = wsm_session_error(s);
     unsigned long code = wsm_session_fault_code(s);
+    const struct wsm_fault *flt = e == WSM_ERR_FAULT ? wsm_session_fault(s) : NULL;
+    /* Not for a call refused before anything was sent. */
+    const char *reply =
+        e == WSM_ERR_INVALID_ARG || e == WSM_ERR_NOMEM ? NULL : wsm_session_reply(s, NULL);
     if (e == WSM_ERR_FAULT) {
         /* The library writes "fault CODE: TEXT". */
         const char *colon = strncmp(detail, "fault ", 6) == 0 ? strstr(detail, ": ") : NULL;
-        snprintf(msg, sizeof(msg), "%s", colon ? colon + 2 : detail);
+        cli_fault_message(flt, colon ? colon + 2 : detail, msg, sizeof(msg));
         if (!code)
             code = E_FAIL;
     } else if (e == WSM_ERR_AUTH) {
         code = ERROR_ACCESS_DENIED;
-        /* What the client found (no ticket...) when it is not just the
-         * server's refusal. */
-        int own = *detail && !strstr(detail, "HTTP 401") && strncmp(detail, "HTTP ", 5);
+        /* What the client found (no ticket, a scheme the server does not
+         * offer...) when it is not just the server's refusal. */
+        int own = *detail && ((!strstr(detail, "HTTP 401") && strncmp(detail, "HTTP ", 5)) ||
+                              strstr(detail, "does not offer"));
         snprintf(msg, sizeof(msg), "Access is denied.%s%s%s", own ? " (" : "", own ? detail : "",
                  own ? ")" : "");
+    } else if (e == WSM_ERR_HTTP && strstr(detail, "dropped the encrypted request")) {
+        /* Authenticated, then the connection closed on the sealed
+         * request: not a service that is down (gss_post's text). */
+        code = ERROR_WSMAN_CANNOT_CONNECT;
+        snprintf(msg, sizeof(msg), "%s", detail);
     } else if (e == WSM_ERR_HTTP && strncmp(detail, "HTTP ", 5) != 0) {
         code = ERROR_WSMAN_CANNOT_CONNECT;
         snprintf(msg, sizeof(msg),
@@ -509,7 +546,7 @@ static int report(wsm_session *s, enum wsm_err e, enum cli_format fmt)
         snprintf(msg, sizeof(msg), "%s%s%s", wsm_strerror(e), *detail ? ": " : "", detail);
     }
     fflush(stdout);
-    cli_print_fault(stderr, fmt, code, msg);
+    cli_print_failure(stderr, fmt, code, msg, flt, reply);
     return 1;
 }
 
@@ -816,7 +853,7 @@ static int do_enumerate(wsm_session *s, const struct cmd *c, const char *uri, co
         o.nfilter_selectors = fsel.n;
         o.dialect = WSM_DIALECT_SELECTOR;
     } else if (is_assoc) {
-        if (!(assoc = association_filter(c->filter, c->associations)))
+        if (!(assoc = association_filter(c->filter, c->associations, uri)))
             return 2;
         o.filter = assoc;
         o.dialect = WSM_DIALECT_ASSOCIATION;

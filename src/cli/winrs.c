@@ -31,6 +31,7 @@
 #include "args.h"
 #include "prompt.h"
 #include "clientcfg.h"
+#include "faultfmt.h"
 #include "winrs_help.h"
 #include "wsm/wsm.h"
 
@@ -139,6 +140,14 @@ static void on_stderr(void *ud, const void *p, size_t n)
 static void report(const char *what, wsm_session *s, enum wsm_err e)
 {
     const char *detail = s ? wsm_session_error(s) : "";
+    if (e == WSM_ERR_FAULT && s) {
+        /* As winrs.exe prints a fault: its message, no internals. */
+        char msg[1024];
+        const char *colon = strncmp(detail, "fault ", 6) == 0 ? strstr(detail, ": ") : NULL;
+        cli_fault_message(wsm_session_fault(s), colon ? colon + 2 : detail, msg, sizeof(msg));
+        fprintf(stderr, "Winrs error:%s\n", msg);
+        return;
+    }
     if (detail && *detail)
         fprintf(stderr, "winrs: %s: %s: %s\n", what, wsm_strerror(e), detail);
     else

@@ -8,7 +8,12 @@
  *   NatsOutput = nats://HOST:PORT [subject=T] [stream=S] [window=SEC] [timeout=MS]
  *                         every event also to NATS JetStream (natsout.h)
  *   MetricsListen = http://ADDRESS:PORT   Prometheus' /metrics (no login:
- *                         bind it where only the scraper reaches) */
+ *                         bind it where only the scraper reaches)
+ *   StateDatabase = postgresql://USER@HOST:PORT/DBNAME   the state (and the
+ *                         subscriptions) in PostgreSQL, shared by several
+ *                         nodes (state_pg.c); default: SQLite in StateDir
+ *   CollectorAddress = HOST[:PORT]   the address NotifyTo names (a load
+ *                         balancer's); default: the Host the source used */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,15 +54,46 @@ static int target_ok(const char *v)
     return !*end && port > 0 && port < 65536;
 }
 
+/* HOST[:PORT] (a name, an IPv4 address or a [v6] literal): it is written
+ * into every NotifyTo URL, so nothing that could leave the authority. */
+static int address_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 255)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = v[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']' || ch == '_'))
+            return 0;
+    }
+    const char *colon = v[0] == '[' ? strstr(v, "]:") : strchr(v, ':');
+    if (v[0] == '[' && !strchr(v, ']'))
+        return 0;
+    if (colon && v[0] == '[')
+        colon++;
+    if (colon && v[0] != '[' && strchr(colon + 1, ':'))
+        return 0; /* a bare IPv6 address: it needs its brackets in a URL */
+    if (colon) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (*end || colon[1] == '\0' || port <= 0 || port > 65535)
+            return 0;
+    }
+    return 1;
+}
+
 enum wsm_err wsmd__colconfig_set(struct wsmd_config *cfg, const char *key, const char *value)
 {
-    char **slot = !strcasecmp(key, "Subscriptions")   ? &cfg->subscriptions_dir
-                  : !strcasecmp(key, "EventLogDir")   ? &cfg->event_log_dir
-                  : !strcasecmp(key, "StateDir")      ? &cfg->state_dir
-                  : !strcasecmp(key, "SyslogTarget")  ? &cfg->syslog_target
-                  : !strcasecmp(key, "NatsOutput")    ? &cfg->nats_output
-                  : !strcasecmp(key, "MetricsListen") ? &cfg->metrics_listen
-                                                      : NULL;
+    char **slot = !strcasecmp(key, "Subscriptions")      ? &cfg->subscriptions_dir
+                  : !strcasecmp(key, "EventLogDir")      ? &cfg->event_log_dir
+                  : !strcasecmp(key, "StateDir")         ? &cfg->state_dir
+                  : !strcasecmp(key, "SyslogTarget")     ? &cfg->syslog_target
+                  : !strcasecmp(key, "NatsOutput")       ? &cfg->nats_output
+                  : !strcasecmp(key, "MetricsListen")    ? &cfg->metrics_listen
+                  : !strcasecmp(key, "StateDatabase")    ? &cfg->state_database
+                  : !strcasecmp(key, "CollectorAddress") ? &cfg->collector_address
+                                                         : NULL;
     if (!slot)
         return WSM_ERR_NOT_FOUND;
     if (slot == &cfg->syslog_target ? !target_ok(value) : !path_ok(value))
@@ -71,6 +107,13 @@ enum wsm_err wsmd__colconfig_set(struct wsmd_config *cfg, const char *key, const
 #endif
     if (slot == &cfg->metrics_listen && strncasecmp(value, "http://", 7) != 0)
         return WSM_ERR_INVALID_ARG; /* a plain listener (see docs/collector.md) */
+    /* libpq reads both URI forms; a key=value string is refused here so
+     * that the key says what it holds. */
+    if (slot == &cfg->state_database && strncmp(value, "postgresql://", 13) != 0 &&
+        strncmp(value, "postgres://", 11) != 0)
+        return WSM_ERR_INVALID_ARG;
+    if (slot == &cfg->collector_address && !address_ok(value))
+        return WSM_ERR_INVALID_ARG;
     char *d = strdup(value);
     if (!d)
         return WSM_ERR_NOMEM;
@@ -113,6 +156,9 @@ void wsmd__colconfig_clear(struct wsmd_config *cfg)
     free(cfg->nats_output);
     cfg->nats_output = NULL;
     free(cfg->metrics_listen);
+    free(cfg->state_database);
+    free(cfg->collector_address);
+    cfg->state_database = cfg->collector_address = NULL;
     free(cfg->state_dir_open);
     free(cfg->event_log_dir_open);
     free(cfg->subscriptions_dir_open);

@@ -15,6 +15,7 @@
 #include "certauth.h"
 #include "collector_priv.h"
 #include "control.h"
+#include "dialer.h"
 #include "writer.h"
 #include "server.h"
 #include "thumbprint.h"
@@ -145,7 +146,17 @@ static enum wsm_err load(struct wsmd_collector *col, char *msg, size_t msglen)
     const struct wsmd_config *cfg = &col->srv->cfg;
     const char *dir =
         cfg->subscriptions_dir_open ? cfg->subscriptions_dir_open : cfg->subscriptions_dir;
-    enum wsm_err e = wsmd__sub_load_dir(dir, &s->v, &s->n);
+    long long gen = 0;
+    int shared = wsmd__state_shared(col->state);
+    /* Shared: the database's rows are the subscriptions (subsync.c). */
+    enum wsm_err e = shared ? wsmd__col_subs_from_db(col, &s->v, &s->n, &gen)
+                            : wsmd__sub_load_dir(dir, &s->v, &s->n);
+    if (e && shared) {
+        snprintf(msg, msglen, "cannot read the subscriptions from the database: %s",
+                 wsm_strerror(e));
+        free(s);
+        return e;
+    }
     if (e) {
         snprintf(msg, msglen, "cannot read %s: %s", col->srv->cfg.subscriptions_dir,
                  wsm_strerror(e));
@@ -167,12 +178,29 @@ static enum wsm_err load(struct wsmd_collector *col, char *msg, size_t msglen)
     pthread_mutex_lock(&col->lock);
     struct col_subs *old = col->cur;
     col->cur = s;
+    atomic_store(&col->subs_gen, gen);
     pthread_mutex_unlock(&col->lock);
     wsmd__col_subs_put(old);
+    /* CollectorInitiated: dial new sources, hang up on removed or disabled ones. */
+    wsmd__dialers_sync(col->dialers, s);
     snprintf(msg, msglen, "%zu subscription(s), %zu enabled", s->n, enabled);
-    wsmd__log("event=collector-load subscriptions=%zu enabled=%zu dir=\"%s\"", s->n, enabled,
-              col->srv->cfg.subscriptions_dir);
+    if (shared)
+        wsmd__log("event=collector-load subscriptions=%zu enabled=%zu source=database "
+                  "generation=%lld",
+                  s->n, enabled, gen);
+    else
+        wsmd__log("event=collector-load subscriptions=%zu enabled=%zu dir=\"%s\"", s->n, enabled,
+                  col->srv->cfg.subscriptions_dir);
     return WSM_OK;
+}
+
+enum wsm_err wsmd__col_load(struct wsmd_collector *col, char *msg, size_t msglen)
+{
+    /* SIGHUP, wecutil and the shared subscriptions' poller: one at a time. */
+    pthread_mutex_lock(&col->reload_lock);
+    enum wsm_err e = load(col, msg, msglen);
+    pthread_mutex_unlock(&col->reload_lock);
+    return e;
 }
 
 enum wsm_err wsmd__collector_reload(struct wsmd_collector *col, char *msg, size_t msglen)
@@ -183,7 +211,7 @@ enum wsm_err wsmd__collector_reload(struct wsmd_collector *col, char *msg, size_
         msglen = sizeof(tmp);
     }
     wsmd__outputs_reopen(col->outputs);
-    return load(col, msg, msglen);
+    return wsmd__col_load(col, msg, msglen);
 }
 
 /* "SHA1HEX SHA1HEX ...": the thumbprints a source's GPO names as IssuerCA
@@ -227,11 +255,20 @@ enum wsm_err wsmd__collector_new(struct wsmd_server *srv, struct wsmd_collector 
         return WSM_ERR_NOMEM;
     col->srv = srv;
     pthread_mutex_init(&col->lock, NULL);
+    pthread_mutex_init(&col->reload_lock, NULL);
     char msg[256];
     const char *state_dir = srv->cfg.state_dir_open ? srv->cfg.state_dir_open : srv->cfg.state_dir;
-    enum wsm_err e = wsmd__state_open(state_dir, &col->state);
+    enum wsm_err e = wsmd__state_open_db(state_dir, srv->cfg.state_database, &col->state);
     if (e) {
-        fprintf(stderr, "wsmd: cannot open the collector's state in %s: %s\n", srv->cfg.state_dir,
+        fprintf(stderr, "wsmd: cannot open the collector's state in %s: %s\n",
+                srv->cfg.state_database ? "StateDatabase" : srv->cfg.state_dir, wsm_strerror(e));
+        goto fail;
+    }
+    if (wsmd__state_shared(col->state) &&
+        (e = wsmd__col_subs_seed(col, srv->cfg.subscriptions_dir_open
+                                          ? srv->cfg.subscriptions_dir_open
+                                          : srv->cfg.subscriptions_dir)) != WSM_OK) {
+        fprintf(stderr, "wsmd: cannot import the subscriptions into the database: %s\n",
                 wsm_strerror(e));
         goto fail;
     }
@@ -250,13 +287,21 @@ enum wsm_err wsmd__collector_new(struct wsmd_server *srv, struct wsmd_collector 
     }
     col->issuer_thumbprints =
         thumbprints(srv->certauth ? wsmd__certauth_ca_pem(srv->certauth) : NULL);
-    if ((e = load(col, msg, sizeof(msg))) != WSM_OK) {
+    if ((e = wsmd__col_load(col, msg, sizeof(msg))) != WSM_OK) {
         fprintf(stderr, "wsmd: %s\n", msg);
         goto fail;
     }
     if ((e = wsmd__col_writers_start(col, &col->writers)) != WSM_OK)
         goto fail;
     if ((e = wsmd__control_start(col, state_dir, &col->control)) != WSM_OK)
+        goto fail;
+    if ((e = wsmd__dialers_new(col, &col->dialers)) != WSM_OK)
+        goto fail;
+    pthread_mutex_lock(&col->reload_lock);
+    wsmd__dialers_sync(col->dialers, col->cur);
+    pthread_mutex_unlock(&col->reload_lock);
+    /* Last: its loads sync the dialers too. */
+    if ((e = wsmd__col_sync_start(col, &col->sync)) != WSM_OK)
         goto fail;
     *out = col;
     return WSM_OK;
@@ -270,12 +315,15 @@ void wsmd__collector_free(struct wsmd_collector *col)
     if (!col)
         return;
     wsmd__control_stop(col->control);
+    wsmd__col_sync_stop(col->sync);
+    wsmd__dialers_free(col->dialers); /* each Unsubscribes; before the outputs close */
     wsmd__col_writers_stop(col->writers);
     wsmd__col_subs_put(col->cur);
     wsmd__outputs_close(col->outputs);
     wsmd__state_close(col->state);
     free(col->issuer_thumbprints);
     pthread_mutex_destroy(&col->lock);
+    pthread_mutex_destroy(&col->reload_lock);
     free(col);
 }
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +26,7 @@
 
 #include "collector_priv.h"
 #include "control.h"
+#include "dialer.h"
 #include "server.h"
 
 #define MAX_REQUEST (1024 * 1024)
@@ -94,12 +96,27 @@ struct gr_ctx {
     long hb;
     long long now;
     size_t n;
+    const char *only; /* CollectorInitiated: the row of this address only */
 };
 
 static void gr_row(const struct wsmd_source_row *r, void *arg)
 {
     struct gr_ctx *g = arg;
     char hb[40], ev[40], first[40];
+    if (g->only) {
+        if (strcasecmp(r->principal, g->only))
+            return;
+        iso(r->last_heartbeat_ms, hb, sizeof(hb));
+        iso(r->last_event_ms, ev, sizeof(ev));
+        iso(r->first_seen_ms, first, sizeof(first));
+        wsm__buf_printf(g->out,
+                        "\t\tLastHeartbeatTime: %s\n\t\tLastEventTime: %s\n\t\tFirstSeen: %s\n"
+                        "\t\tEvents: %llu\n\t\tBookmark: %s\n",
+                        hb, ev, first, r->events,
+                        r->bookmark_xml && r->bookmark_xml[0] ? r->bookmark_xml : "-");
+        g->n++;
+        return;
+    }
     iso(r->last_heartbeat_ms, hb, sizeof(hb));
     iso(r->last_event_ms, ev, sizeof(ev));
     iso(r->first_seen_ms, first, sizeof(first));
@@ -116,23 +133,57 @@ static void gr_row(const struct wsmd_source_row *r, void *arg)
 
 static void gs_text(struct wsm_buf *o, const struct wsmd_sub *s)
 {
-    wsm__buf_printf(o,
-                    "Subscription Id: %s\nSubscriptionType: SourceInitiated\nDescription: %s\n"
-                    "Enabled: %s\nUri: %s\nConfigurationMode: %s\nDeliveryMode: Push\n"
-                    "DeliveryMaxItems: %u\nDeliveryMaxLatencyTime: %ld\nHeartbeatInterval: %ld\n"
-                    "Query: %s\nReadExistingEvents: %s\nTransportName: %s\nContentFormat: %s\n"
-                    "Locale: %s\nLogFile: %s\nVersion: %s\nFile: %s\n",
-                    s->id, s->description ? s->description : "", s->enabled ? "true" : "false",
-                    s->uri ? s->uri : "", s->config_mode ? s->config_mode : "Normal", s->max_items,
-                    s->max_latency_ms, s->heartbeat_ms, s->query ? s->query : "",
-                    s->read_existing ? "true" : "false", s->transport ? s->transport : "HTTP",
-                    s->content_format ? s->content_format : "Events", s->locale ? s->locale : "",
-                    s->log_file ? s->log_file : "ForwardedEvents", s->version,
-                    s->file ? s->file : "");
+    wsm__buf_printf(
+        o,
+        "Subscription Id: %s\nSubscriptionType: %s\nDescription: %s\n"
+        "Enabled: %s\nUri: %s\nConfigurationMode: %s\nDeliveryMode: %s\n"
+        "DeliveryMaxItems: %u\nDeliveryMaxLatencyTime: %ld\nHeartbeatInterval: %ld\n"
+        "Query: %s\nReadExistingEvents: %s\nTransportName: %s\nContentFormat: %s\n"
+        "Locale: %s\nLogFile: %s\nVersion: %s\nFile: %s\n",
+        s->id, s->source_initiated ? "SourceInitiated" : "CollectorInitiated",
+        s->description ? s->description : "", s->enabled ? "true" : "false", s->uri ? s->uri : "",
+        s->config_mode ? s->config_mode : "Normal", s->delivery_mode ? s->delivery_mode : "Push",
+        s->max_items, s->max_latency_ms, s->heartbeat_ms, s->query ? s->query : "",
+        s->read_existing ? "true" : "false", s->transport ? s->transport : "HTTP",
+        s->content_format ? s->content_format : "Events", s->locale ? s->locale : "",
+        s->log_file ? s->log_file : "ForwardedEvents", s->version, s->file ? s->file : "");
     for (size_t i = 0; i < s->nallow; i++)
         wsm__buf_printf(o, "AllowedPrincipal: %s\n", s->allow[i]);
     for (size_t i = 0; i < s->ndeny; i++)
         wsm__buf_printf(o, "DeniedPrincipal: %s\n", s->deny[i]);
+    if (!s->source_initiated)
+        wsm__buf_printf(o, "CredentialsType: %s\nCommonUserName: %s\n",
+                        s->credentials_type ? s->credentials_type : "Default",
+                        s->common_user ? s->common_user : "");
+    /* Windows' terse form; a password is never shown. */
+    for (size_t i = 0; i < s->nsources; i++)
+        wsm__buf_printf(o, "EventSource[%zu]:\n\tAddress: %s\n\tEnabled: %s\n\tUserName: %s\n", i,
+                        s->sources[i].address, s->sources[i].enabled ? "true" : "false",
+                        s->sources[i].user ? s->sources[i].user : "");
+}
+
+/* gr of a CollectorInitiated subscription: each configured source, its
+ * dialer's runtime status (Windows' Active / Trying / Inactive / Disabled),
+ * then what the state database holds of it. */
+static void gr_dialed(struct wsmd_collector *col, const struct wsmd_sub *s, struct gr_ctx *g)
+{
+    for (size_t i = 0; i < s->nsources; i++) {
+        const struct wsmd_sub_source *src = &s->sources[i];
+        struct wsmd_dial_status st = {.status = "Disabled", .last_error = "0"};
+        if (s->enabled && src->enabled &&
+            !wsmd__dialers_status(col->dialers, s->id, src->address, &st))
+            snprintf(st.status, sizeof(st.status), "Inactive");
+        char next[40];
+        iso(st.next_try_ms, next, sizeof(next));
+        wsm__buf_printf(g->out, "\t%s\n\t\tRunTimeStatus: %s\n\t\tLastError: %s\n", src->address,
+                        st.status, st.last_error);
+        if (st.url[0])
+            wsm__buf_printf(g->out, "\t\tUrl: %s\n\t\tFailures: %u\n\t\tNextRetryTime: %s\n",
+                            st.url, st.failures, st.next_try_ms ? next : "-");
+        g->only = src->address;
+        if (wsmd__state_sources(col->state, s->id, gr_row, g) != WSM_OK)
+            wsm__buf_puts(g->out, "\t\t(the state database could not be read)\n");
+    }
 }
 
 /* Runs one request; the reply's text goes to out. */
@@ -146,6 +197,8 @@ static void answer(struct wsmd_collector *col, const char *verb, const char *arg
         wsmd__log("event=collector-control verb=%s result=%s", verb, e ? "error" : "ok");
         return;
     }
+    if (wsmd__col_db_verb(col, verb, arg, body, blen, out))
+        return; /* the shared subscriptions (subsync.c) */
     if (!strcmp(verb, "check")) {
         struct wsmd_sub *s = NULL;
         char err[256] = "";
@@ -180,12 +233,14 @@ static void answer(struct wsmd_collector *col, const char *verb, const char *arg
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         struct gr_ctx g = {out, s->heartbeat_ms, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-                           0};
+                           0, NULL};
         wsm__buf_printf(out,
                         "OK\nSubscription: %s\nRunTimeStatus: %s\nLastError: 0\n"
                         "EventSources:\n",
                         s->id, s->enabled ? "Active" : "Disabled");
-        if (wsmd__state_sources(col->state, s->id, gr_row, &g) != WSM_OK)
+        if (!s->source_initiated)
+            gr_dialed(col, s, &g);
+        else if (wsmd__state_sources(col->state, s->id, gr_row, &g) != WSM_OK)
             wsm__buf_puts(out, "\t(the state database could not be read)\n");
     }
     wsmd__col_subs_put(subs);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "collector_priv.h"
+#include "dialpush.h"
 #include "envelope.h"
 #include "events.h"
 #include "ns.h"
@@ -31,6 +32,8 @@ struct delivery {
     const struct wsmd_sub *sub;
     char addr[64];
     char who[256];
+    const char *key; /* the state row's principal: the principal, or the
+                        EventSource's Address of a CollectorInitiated push */
 };
 
 static long long now_ms(void)
@@ -77,7 +80,19 @@ static enum wsm_err begin(struct wsmd_call *call, struct delivery *d)
     d->sub = wsmd__col_sub_find(d->subs, id, idlen);
     const char *why = NULL;
     enum wsm_err e = WSM_OK;
-    if (!d->sub || !wsmd__sub_served(d->sub)) {
+    /* A CollectorInitiated subscription in Push mode: the sources it
+     * subscribed to deliver here (dialpush.c). */
+    int pushed = d->sub && d->sub->enabled && !d->sub->source_initiated &&
+                 !strcmp(d->sub->delivery_mode, "Push");
+    const struct wsmd_sub_source *src =
+        pushed ? wsmd__dial_push_source(d->sub, call->env, call->principal) : NULL;
+    d->key = src ? src->address : call->principal;
+    if (pushed && !src) {
+        why = "not an event source of this subscription";
+        e = WSM_ERR_ACCESS_DENIED;
+    } else if (pushed) {
+        /* the source is known: accepted */
+    } else if (!d->sub || !wsmd__sub_served(d->sub)) {
         why = !d->sub            ? "no such subscription"
               : !d->sub->enabled ? "subscription disabled"
                                  : "subscription not SourceInitiated";
@@ -159,7 +174,7 @@ static enum wsm_err submit(struct wsmd_call *call, struct delivery *d, int kind,
     j->t0_ms = now_ms();
     memcpy(j->addr, d->addr, sizeof(j->addr));
     memcpy(j->who, d->who, sizeof(j->who));
-    snprintf(j->principal, sizeof(j->principal), "%s", call->principal);
+    snprintf(j->principal, sizeof(j->principal), "%s", d->key);
     rfc3339(j->t0_ms, j->received, sizeof(j->received));
     j->outputs = d->sub->outputs;
     j->log_file = d->sub->log_file;

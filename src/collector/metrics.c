@@ -11,6 +11,7 @@ struct by_state {
     const struct col_subs *subs;
     long long now;
     unsigned long long active, alive, dead, ended;
+    unsigned long long stored_events; /* from the state: every node's, when shared */
 };
 
 static void count_row(const struct wsmd_source_row *r, void *arg)
@@ -18,6 +19,7 @@ static void count_row(const struct wsmd_source_row *r, void *arg)
     struct by_state *b = arg;
     const struct wsmd_sub *s = wsmd__col_sub_find(b->subs, r->sub, strlen(r->sub));
     const char *st = wsmd__col_source_status(r, s ? s->heartbeat_ms : 0, b->now);
+    b->stored_events += r->events;
     if (!strcmp(st, "Active"))
         b->active++;
     else if (!strcmp(st, "Alive"))
@@ -99,7 +101,11 @@ enum wsm_err wsmd__collector_metrics(struct wsmd_collector *col, struct wsm_buf 
                         "wsmd_collector_sources{state=\"active\"} %llu\n"
                         "wsmd_collector_sources{state=\"alive\"} %llu\n"
                         "wsmd_collector_sources{state=\"dead\"} %llu\n"
-                        "wsmd_collector_sources{state=\"ended\"} %llu\n",
-                        b.active, b.alive, b.dead, b.ended);
+                        "wsmd_collector_sources{state=\"ended\"} %llu\n"
+                        "# HELP wsmd_collector_stored_events Events of every source as the state "
+                        "counts them (all nodes' with a shared StateDatabase).\n"
+                        "# TYPE wsmd_collector_stored_events gauge\n"
+                        "wsmd_collector_stored_events %llu\n",
+                        b.active, b.alive, b.dead, b.ended, b.stored_events);
     return WSM_OK;
 }

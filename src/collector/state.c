@@ -18,6 +18,7 @@
 #include "server.h"
 #include "sqlvfs.h"
 #include "state.h"
+#include "state_pg.h"
 
 /* One caller of wsmd__state_commit waiting for its update to be committed. */
 struct pending {
@@ -28,6 +29,7 @@ struct pending {
 };
 
 struct wsmd_state {
+    struct wsmd_pgstate *pg; /* StateDatabase: every call goes there (state_pg.c) */
     char *path;
 
     pthread_mutex_t mu; /* the queue below */
@@ -308,10 +310,77 @@ fail:
     return err;
 }
 
+enum wsm_err wsmd__state_open_db(const char *dir, const char *database, struct wsmd_state **out)
+{
+    if (!database)
+        return wsmd__state_open(dir, out);
+    if (!out)
+        return WSM_ERR_INVALID_ARG;
+    struct wsmd_state *st = calloc(1, sizeof(*st));
+    if (!st)
+        return WSM_ERR_NOMEM;
+    enum wsm_err e = wsmd__pg_open(database, &st->pg);
+    if (e) {
+        free(st);
+        return e;
+    }
+    *out = st;
+    return WSM_OK;
+}
+
+int wsmd__state_ready(struct wsmd_state *st)
+{
+    return !st || !st->pg || wsmd__pg_ready(st->pg);
+}
+
+int wsmd__state_shared(const struct wsmd_state *st)
+{
+    return st && st->pg;
+}
+
+enum wsm_err wsmd__state_subs(struct wsmd_state *st, long long *generation,
+                              void (*fn)(const char *id, const char *xml, void *arg), void *arg)
+{
+    return st && st->pg ? wsmd__pg_subs(st->pg, generation, fn, arg) : WSM_ERR_UNSUPPORTED_FEATURE;
+}
+
+enum wsm_err wsmd__state_subs_generation(struct wsmd_state *st, long long *generation)
+{
+    return st && st->pg ? wsmd__pg_subs_generation(st->pg, generation)
+                        : WSM_ERR_UNSUPPORTED_FEATURE;
+}
+
+enum wsm_err wsmd__state_sub_put(struct wsmd_state *st, const char *id, const char *xml, int create)
+{
+    return st && st->pg ? wsmd__pg_sub_put(st->pg, id, xml, create) : WSM_ERR_UNSUPPORTED_FEATURE;
+}
+
+enum wsm_err wsmd__state_sub_delete(struct wsmd_state *st, const char *id)
+{
+    return st && st->pg ? wsmd__pg_sub_delete(st->pg, id) : WSM_ERR_UNSUPPORTED_FEATURE;
+}
+
+enum wsm_err wsmd__state_subs_seeded(struct wsmd_state *st, int *seeded)
+{
+    return st && st->pg ? wsmd__pg_subs_seeded(st->pg, seeded) : WSM_ERR_UNSUPPORTED_FEATURE;
+}
+
+enum wsm_err wsmd__state_subs_seed(struct wsmd_state *st, const char *const *ids,
+                                   const char *const *xmls, size_t n, int *seeded)
+{
+    return st && st->pg ? wsmd__pg_subs_seed(st->pg, ids, xmls, n, seeded)
+                        : WSM_ERR_UNSUPPORTED_FEATURE;
+}
+
 void wsmd__state_close(struct wsmd_state *st)
 {
     if (!st)
         return;
+    if (st->pg) {
+        wsmd__pg_close(st->pg);
+        free(st);
+        return;
+    }
     sqlite3_finalize(st->upsert);
     sqlite3_finalize(st->bookmark);
     sqlite3_finalize(st->sources);
@@ -395,6 +464,8 @@ enum wsm_err wsmd__state_commit(struct wsmd_state *st, const struct wsmd_state_u
 {
     if (!st || !u || !u->sub || !u->principal)
         return WSM_ERR_INVALID_ARG;
+    if (st->pg)
+        return wsmd__pg_commit(st->pg, u);
     struct pending me = {.u = u, .rc = WSM_ERR_INTERNAL};
     pthread_mutex_lock(&st->mu);
     *st->tail = &me;
@@ -430,6 +501,8 @@ enum wsm_err wsmd__state_bookmark(struct wsmd_state *st, const char *sub, const 
 {
     if (!st || !sub || !principal || !xml)
         return WSM_ERR_INVALID_ARG;
+    if (st->pg)
+        return wsmd__pg_bookmark(st->pg, sub, principal, xml);
     enum wsm_err err = WSM_OK;
     char *copy = NULL;
     pthread_mutex_lock(&st->rmu);
@@ -465,6 +538,8 @@ enum wsm_err wsmd__state_sources(struct wsmd_state *st, const char *sub,
 {
     if (!st || !fn)
         return WSM_ERR_INVALID_ARG;
+    if (st->pg)
+        return wsmd__pg_sources(st->pg, sub, fn, arg);
     enum wsm_err err = WSM_OK;
     pthread_mutex_lock(&st->rmu);
     sqlite3_stmt *s = st->sources;

@@ -1,6 +1,7 @@
 /* The collector's durable state: per (subscription, principal) the source's
- * address, its bookmark and counters, in SQLite (StateDir/collector.db).
- * See docs/internals/collector-store.md. */
+ * address, its bookmark and counters, in SQLite (StateDir/collector.db), or
+ * in PostgreSQL shared by several nodes (state_pg.c), where the
+ * subscriptions live too. See docs/internals/collector-store.md. */
 #ifndef WSMD_STATE_H
 #define WSMD_STATE_H
 
@@ -11,6 +12,10 @@ struct wsmd_state;
  * from many threads. A database that is corrupt, of a newer schema, or not writable is
  * refused (one log line says which and why). */
 enum wsm_err wsmd__state_open(const char *dir, struct wsmd_state **out);
+/* database NULL: wsmd__state_open(dir). Else a postgresql:// URI: the
+ * state (and the subscriptions) in that database, whose tables wsmd
+ * creates and upgrades; refused when it cannot be reached at open. */
+enum wsm_err wsmd__state_open_db(const char *dir, const char *database, struct wsmd_state **out);
 void wsmd__state_close(struct wsmd_state *st);
 /* The stored BookmarkList XML of (subscription, principal), malloc'd, or NULL in *xml. */
 enum wsm_err wsmd__state_bookmark(struct wsmd_state *st, const char *sub, const char *principal,
@@ -44,6 +49,40 @@ struct wsmd_source_row {
 enum wsm_err wsmd__state_sources(struct wsmd_state *st, const char *sub,
                                  void (*fn)(const struct wsmd_source_row *row, void *arg),
                                  void *arg);
+
+/* 0 when the state cannot take a commit now (a database known to be away,
+ * still unreachable): the delivery fails before writing its outputs, so a
+ * source retrying during an outage does not add a duplicate per retry.
+ * SQLite: always 1. */
+int wsmd__state_ready(struct wsmd_state *st);
+
+/* ---- shared subscriptions (PostgreSQL only) ----
+ * 1 when the state is a database several nodes share: the subscriptions
+ * are then its rows, not the files of the Subscriptions folder. */
+int wsmd__state_shared(const struct wsmd_state *st);
+/* Every stored subscription (its SubscriptionId, its file format text), in
+ * id order, and the generation they belong to. Not shared: WSM_ERR_UNSUPPORTED_FEATURE. */
+enum wsm_err wsmd__state_subs(struct wsmd_state *st, long long *generation,
+                              void (*fn)(const char *id, const char *xml, void *arg), void *arg);
+/* The generation: it moves with every change of a subscription (nodes poll it). */
+enum wsm_err wsmd__state_subs_generation(struct wsmd_state *st, long long *generation);
+/* Stores a subscription: create 1 refuses an existing id (WSM_ERR_ALREADY_EXISTS),
+ * create 0 replaces one (WSM_ERR_NOT_FOUND when absent). Ids compare without ASCII case. */
+enum wsm_err wsmd__state_sub_put(struct wsmd_state *st, const char *id, const char *xml,
+                                 int create);
+enum wsm_err wsmd__state_sub_delete(struct wsmd_state *st, const char *id);
+/* The first node on a new database imports the folder's subscriptions
+ * (*seeded 1); later starts never do (a deleted one stays deleted). */
+/* *seeded 1 when that import happened already (on any node). */
+enum wsm_err wsmd__state_subs_seeded(struct wsmd_state *st, int *seeded);
+enum wsm_err wsmd__state_subs_seed(struct wsmd_state *st, const char *const *ids,
+                                   const char *const *xmls, size_t n, int *seeded);
+
+/* The position of a BookmarkList: the sum of its RecordId attributes (-1:
+ * none). A source's bookmarks only ever move forward channel by channel, so
+ * of two bookmarks it sent the later has the larger or equal position: the
+ * shared state's compare-and-set keeps the larger (collector-store.md). */
+long long wsmd__bookmark_position(const char *xml);
 
 /* The schema version this wsmd writes (the table schema_version). */
 #define WSMD_STATE_SCHEMA_VERSION 1

@@ -25,6 +25,13 @@ char *wsmd__sub_dump(xmlDocPtr doc, xmlNodePtr n);
 /* Fills s->version from the parameters a source sees. */
 void wsmd__sub_version(struct wsmd_sub *s);
 
+/* subsrc.c: EventSources, CommonUserName, CommonPassword, CredentialsType.
+ * 1: n was one of them and is read; 0: not one of them; -1 with err. */
+int wsmd__sub_source_element(struct wsmd_sub *s, const xmlNode *n, char *err, size_t errlen);
+void wsmd__sub_sources_free(struct wsmd_sub *s);
+/* The same elements back, passwords left out. */
+enum wsm_err wsmd__sub_write_sources(struct wsm_buf *b, const struct wsmd_sub *s);
+
 /* subread.c: the readers of subscription.c. */
 char *wsmd__sub_trimdup(const char *s);
 char *wsmd__sub_node_text(const xmlNode *n);

@@ -109,7 +109,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int read_file(const char *path, char **data, size_t *len)
+static int read_file(const char *path, char **data, size_t *len, mode_t *mode)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
@@ -123,6 +123,7 @@ static int read_file(const char *path, char **data, size_t *len)
         close(fd);
         return -EFBIG;
     }
+    *mode = st.st_mode;
     size_t cap = (size_t)st.st_size, n = 0;
     char *b = malloc(cap + 1);
     if (!b) {
@@ -179,9 +180,10 @@ enum wsm_err wsmd__sub_load_dir(const char *dir, struct wsmd_sub ***out, size_t 
         char *data = NULL;
         size_t len = 0;
         struct wsmd_sub *s = NULL;
+        mode_t mode = 0;
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         wsmd__log_escape(lpath, sizeof(lpath), path);
-        int r = read_file(path, &data, &len);
+        int r = read_file(path, &data, &len, &mode);
         if (r) {
             wsmd__log("event=subscription_skipped file=%s error=\"%s\"", lpath, strerror(-r));
             continue;
@@ -197,6 +199,16 @@ enum wsm_err wsmd__sub_load_dir(const char *dir, struct wsmd_sub ***out, size_t 
                 if (*p == '"' || (unsigned char)*p < 0x20)
                     *p = '\'';
             wsmd__log("event=subscription_skipped file=%s error=\"%s\"", lpath, err);
+            continue;
+        }
+        /* A password in a file others can read, or change, is not a
+         * secret: refused as sshd refuses such a key. The group may read
+         * (root:wsmd 0640 lets the network process in, nobody else). */
+        if (wsmd__sub_has_password(s) && (mode & (S_IRWXO | S_IWGRP))) {
+            wsmd__log("event=subscription_skipped file=%s error=\"the file holds a password and "
+                      "others can read or write it (mode %04o): chmod o-rwx,g-w\"",
+                      lpath, (unsigned)(mode & 07777));
+            wsmd__sub_free(s);
             continue;
         }
         int dup = 0;
@@ -219,9 +231,11 @@ enum wsm_err wsmd__sub_load_dir(const char *dir, struct wsmd_sub ***out, size_t 
         v = g;
         v[nv++] = s;
         wsmd__log_escape(lid, sizeof(lid), s->id);
-        wsmd__log("event=subscription_loaded file=%s id=%s version=%s served=%s%s", lpath, lid,
-                  s->version, wsmd__sub_served(s) ? "yes" : "no",
-                  s->source_initiated ? "" : " reason=CollectorInitiated");
+        wsmd__log("event=subscription_loaded file=%s id=%s version=%s type=%s served=%s "
+                  "sources=%zu",
+                  lpath, lid, s->version,
+                  s->source_initiated ? "SourceInitiated" : "CollectorInitiated",
+                  wsmd__sub_served(s) ? "yes" : "no", s->nsources);
     }
     for (size_t i = 0; i < nn; i++)
         free(names[i]);

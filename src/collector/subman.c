@@ -38,6 +38,12 @@ static int host_ok(const char *h)
 static void notify_base(const struct wsmd_call *call, char *out, size_t n)
 {
     const char *scheme = call->lis && call->lis->https ? "https" : "http";
+    /* CollectorAddress: the balancer's, so that every node hands out the
+     * same NotifyTo whatever name the source used to reach this one. */
+    if (call->srv->cfg.collector_address) {
+        snprintf(out, n, "%s://%s", scheme, call->srv->cfg.collector_address);
+        return;
+    }
     const char *host =
         call->conn ? MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, "Host") : NULL;
     if (host_ok(host))

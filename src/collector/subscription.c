@@ -56,6 +56,7 @@ void wsmd__sub_free(struct wsmd_sub *s)
         free(s->deny[i]);
     free(s->allow);
     free(s->deny);
+    wsmd__sub_sources_free(s);
     free(s);
 }
 
@@ -391,7 +392,10 @@ static int finish(struct wsmd_sub *s, const struct delivery *d, char *err, size_
     if (set_default(&s->config_mode, "Normal") || set_default(&s->uri, WSMD_URI_EVENTLOG) ||
         set_default(&s->content_format, "RenderedText") ||
         set_default(&s->log_file, "ForwardedEvents") || set_default(&s->transport, "HTTP") ||
-        set_default(&s->delivery_mode, "Push") || set_default(&s->description, "")) {
+        /* A collector pulls unless told otherwise (Windows' default for
+         * CollectorInitiated); a source-initiated subscription pushes. */
+        set_default(&s->delivery_mode, s->source_initiated ? "Push" : "Pull") ||
+        set_default(&s->description, "")) {
         wsmd__sub_seterr(err, errlen, "out of memory");
         return -1;
     }
@@ -489,6 +493,11 @@ enum wsm_err wsmd__sub_parse(const char *xml, size_t len, struct wsmd_sub **out,
         }
         if (!wsmd__sub_is_el(n, WSMD_NS_SUBFILE, NULL))
             continue; /* someone else's extension */
+        int src = wsmd__sub_source_element(s, n, err, errlen);
+        if (src < 0)
+            goto fail;
+        if (src)
+            continue; /* EventSources and credentials (subsrc.c) */
         const char *nm = (const char *)n->name;
         int k = -1;
         for (int i = 0; i < T__N; i++)
@@ -504,7 +513,7 @@ enum wsm_err wsmd__sub_parse(const char *xml, size_t len, struct wsmd_sub **out,
         else if (strcmp(nm, "AllowedSourceNonDomainComputers") == 0)
             bit = 1u << (T__N + 2);
         else
-            continue; /* e.g. EventSources of a CollectorInitiated file */
+            continue; /* an element of a later Windows we do not know */
         if (seen & bit) {
             wsmd__sub_seterr(err, errlen, "element %s given twice", nm);
             goto fail;

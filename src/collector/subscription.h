@@ -18,6 +18,14 @@
 #define WSMD_NS_SUBEXT "urn:wsmd:subscription"
 #define WSMD_URI_EVENTLOG "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog"
 
+/* One EventSource of a CollectorInitiated subscription (subsrc.c). */
+struct wsmd_sub_source {
+    char *address;  /* Address: host, [v6], host:port or an http(s):// URL */
+    int enabled;    /* Enabled attribute, default true */
+    char *user;     /* UserName, NULL: the file's CommonUserName */
+    char *password; /* Password, NULL: the file's CommonPassword; never written back */
+};
+
 struct wsmd_sub {
     char *id;   /* SubscriptionId */
     char *file; /* path it came from (NULL from wsmd__sub_parse) */
@@ -58,6 +66,14 @@ struct wsmd_sub {
     char *denied_subjects;   /* .../DeniedSubjectList/Subject, space-separated, not enforced */
     char *query_xml;         /* the QueryList re-serialized (what w:Filter carries) */
     size_t nchannels;        /* distinct channels (Select/Suppress Path) of the query */
+
+    /* CollectorInitiated (subsrc.c): the sources the collector dials (dialer.c). */
+    struct wsmd_sub_source *sources;
+    size_t nsources;
+    int have_sources;       /* an EventSources element was there (written back) */
+    char *common_user;      /* CommonUserName, may be NULL */
+    char *common_password;  /* CommonPassword, may be NULL; never written back */
+    char *credentials_type; /* CredentialsType: Default|Negotiate|Basic|Digest|Local, or NULL */
 };
 
 enum { WSMD_OUT_JSONL = 1, WSMD_OUT_XML = 2, WSMD_OUT_SYSLOG = 4 };
@@ -78,6 +94,9 @@ enum wsm_err wsmd__sub_load_dir(const char *dir, struct wsmd_sub ***out, size_t 
 void wsmd__sub_free_all(struct wsmd_sub **v, size_t n);
 /* 1 if principal may use s (allow/deny globs, case-insensitive, deny wins). */
 int wsmd__sub_allows(const struct wsmd_sub *s, const char *principal);
+/* 1 if s has a password (CommonPassword or an EventSource's): its file
+ * must not be readable by others (subload.c refuses it). */
+int wsmd__sub_has_password(const struct wsmd_sub *s);
 /* 1 if s is handed out to sources at all: enabled and SourceInitiated. */
 int wsmd__sub_served(const struct wsmd_sub *s);
 /* The file format back (wecutil gs /f:xml; also what wecutil cs/ss read). */

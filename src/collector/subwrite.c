@@ -125,6 +125,7 @@ enum wsm_err wsmd__sub_write_xml(struct wsm_buf *out, const struct wsmd_sub *s)
     TRY(list(b, "DeniedSubjectList", "Subject", s->denied_subjects));
     TRY(wsm__buf_puts(b, "\t</AllowedSourceNonDomainComputers>\n"));
     TRY(elem(b, "\t", "AllowedSourceDomainComputers", s->domain_sddl ? s->domain_sddl : ""));
+    TRY(wsmd__sub_write_sources(b, s));
     TRY(globs(b, "AllowedPrincipals", s->allow, s->nallow));
     TRY(globs(b, "DeniedPrincipals", s->deny, s->ndeny));
     if (s->outputs != WSMD_OUT_JSONL) {

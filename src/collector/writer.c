@@ -38,6 +38,13 @@ struct wsmd_col_writers {
 
 static void run_job(struct wsmd_collector *col, struct col_job *j)
 {
+    /* A shared database known to be away: refused before the outputs, so
+     * each retry of the source during the outage is not one more copy. */
+    if (!wsmd__state_ready(col->state)) {
+        j->out_err = WSM_OK;
+        j->state_err = WSM_ERR_IO;
+        return;
+    }
     j->out_err =
         j->n ? wsmd__outputs_write(col->outputs, j->outputs, j->log_file, j->ev, j->n, &j->meta)
              : WSM_OK;

@@ -27,7 +27,7 @@ enum wsmd_right {
     WSMD_RIGHT_INVOKE = 1u << 3,       /* other CIM methods, and Put */
     WSMD_RIGHT_CONFIG_READ = 1u << 4,  /* winrm/config: Get, listeners */
     WSMD_RIGHT_CONFIG_WRITE = 1u << 5, /* winrm/config: Put, Create, Delete */
-    WSMD_RIGHT_IPMI = 1u << 6,         /* raw IPMI (not served yet) */
+    WSMD_RIGHT_IPMI = 1u << 6,         /* raw IPMI (Microsoft_IPMI.RequestResponse) */
     WSMD_RIGHT_EVENTING = 1u << 7,     /* subscribe to the event log (evsub.c) */
 };
 #define WSMD_RIGHTS_ALL 0xffu

@@ -43,7 +43,8 @@ void wsmd__cim_ident(struct wsmd_call *call, struct wsmd_cim_ident *id)
 
 const struct cim_class *wsmd__cim_class(struct wsmd_call *call)
 {
-    const struct cim_class *c = cim_class_for_uri(call->env->resource_uri);
+    const struct cim_class *c = cim_class_for_uri_ns(
+        call->env->resource_uri, wsm__envelope_selector(call->env, "__cimnamespace"));
     if (!c)
         return NULL;
     if (!strcmp(c->name, "WSMD_Synthetic") && !call->srv->cfg.synthetic)
@@ -484,6 +485,13 @@ enum wsm_err wsmd__cim_invoke(struct wsmd_call *call, const char *method)
                             prefix, c->name);
     for (size_t i = 0; !e && i < m->nout; i++) {
         const char *v = out[i].s;
+        if (m->out[i].flags & CIM_ARRAY) {
+            /* An array: its items as repeated elements (none: absent). */
+            for (size_t k = 0; !e && k < out[i].n; k++)
+                e = wsm__buf_printf(call->out, "<p:%s>%s</p:%s>", m->out[i].name, out[i].items[k],
+                                    m->out[i].name);
+            continue;
+        }
         if (!v) {
             e = wsm__buf_printf(call->out, "<p:%s xsi:nil=\"true\"/>", m->out[i].name);
             continue;

@@ -95,6 +95,11 @@ enum wsm_err wsmd__write_epr(struct wsm_buf *o, const struct cim_instance *inst,
         if (!e)
             e = wsm__buf_puts(o, "</w:Selector>");
     }
+    /* A DMTF URI names root/cimv2's class unless told otherwise: the BMCs'
+     * CIM_ComputerSystem is root/hardware's (ipmisys.c). */
+    const char *ns = cim_class_namespace(c);
+    if (!e && strcmp(ns, "root/cimv2") != 0 && !strcmp(uri_prefix, cim_uri_prefix_dmtf()))
+        e = wsm__buf_printf(o, "<w:Selector Name=\"__cimnamespace\">%s</w:Selector>", ns);
     return e ? e
              : wsm__buf_puts(o, "</w:SelectorSet></a:ReferenceParameters></a:EndpointReference>");
 }

@@ -164,7 +164,11 @@ static int cim_method(const struct wsmd_call *call, const char **name, unsigned 
         strchr(action + n + 1, '/'))
         return 0;
     *name = action + n + 1;
-    *right = !strcasecmp(*name, "Create")     ? WSMD_RIGHT_CREATE
+    /* Raw IPMI can do anything the BMC can: its own right (ipmiraw.c). */
+    static const char raw[] = "/root/wmi/Microsoft_IPMI";
+    int is_raw = n >= sizeof(raw) - 1 && !strcasecmp(res + n - (sizeof(raw) - 1), raw);
+    *right = is_raw                           ? WSMD_RIGHT_IPMI
+             : !strcasecmp(*name, "Create")   ? WSMD_RIGHT_CREATE
              : !strcasecmp(*name, "GetOwner") ? WSMD_RIGHT_READ
                                               : WSMD_RIGHT_INVOKE;
     return 1;
@@ -196,6 +200,37 @@ static const struct op shell_ops[] = {
     {SH "Send", WSMD_RIGHT_SHELL, wsmd__shell_send},
     {SH "Receive", WSMD_RIGHT_SHELL, wsmd__shell_receive},
     {SH "Signal", WSMD_RIGHT_SHELL, wsmd__shell_signal},
+    {SH "Disconnect", WSMD_RIGHT_SHELL, wsmd__shell_disconnect},
+    {SH "Reconnect", WSMD_RIGHT_SHELL, wsmd__shell_reconnect},
+    {SH "Connect", WSMD_RIGHT_SHELL, wsmd__shell_connect},
+    /* Shell management (handlers_mgmt.c): a user's own shells, an
+     * administrator's all. */
+    {XF "Get", WSMD_RIGHT_SHELL, wsmd__shell_get},
+#ifdef WSMD_HAVE_CIM
+    {EN "Enumerate", WSMD_RIGHT_SHELL, wsmd__shell_enumerate},
+    {EN "Pull", WSMD_RIGHT_SHELL, wsmd__cim_pull},
+    {EN "Release", WSMD_RIGHT_SHELL, wsmd__cim_release},
+    {EN "GetStatus", WSMD_RIGHT_SHELL, wsmd__cim_getstatus},
+#endif
+    {NULL, 0, NULL},
+};
+
+/* .../windows/shell: every kind of shell, for management only. */
+static int match_shell_mgmt(const struct wsmd_call *call)
+{
+    const char *res = call->env->resource_uri;
+    return res && !strcmp(res, WSMD_SHELL_MGMT_URI);
+}
+
+static const struct op shell_mgmt_ops[] = {
+    {XF "Get", WSMD_RIGHT_SHELL, wsmd__shell_get},
+    {XF "Delete", WSMD_RIGHT_SHELL, wsmd__shell_delete},
+#ifdef WSMD_HAVE_CIM
+    {EN "Enumerate", WSMD_RIGHT_SHELL, wsmd__shell_enumerate},
+    {EN "Pull", WSMD_RIGHT_SHELL, wsmd__cim_pull},
+    {EN "Release", WSMD_RIGHT_SHELL, wsmd__cim_release},
+    {EN "GetStatus", WSMD_RIGHT_SHELL, wsmd__cim_getstatus},
+#endif
     {NULL, 0, NULL},
 };
 #endif
@@ -249,6 +284,7 @@ static const struct family families[] = {
 #endif
 #ifdef WSMD_HAVE_SHELL
     {"shell", match_shell, shell_ops, NULL, NULL},
+    {"shell", match_shell_mgmt, shell_mgmt_ops, NULL, NULL},
 #endif
 };
 

@@ -61,6 +61,10 @@ struct ectx {
      * whether the object is its left side. */
     char *assoc_src;
     unsigned char assoc_of[8], src_left[8];
+    /* An IPMI object's associations stay on its BMC: the result classes
+     * are enumerated with SystemName=<its BMC> as their scope. */
+    char assoc_sys[72];
+    struct wsm_pair assoc_scope;
     long estimate; /* TotalItemsCountEstimate; -2 not counted yet */
     char *pending; /* an item produced but not sent: it did not fit */
     size_t pending_len;
@@ -475,20 +479,50 @@ struct assoc {
     const char *lrole; /* its role name */
     const char *right;
     const char *rrole;
+    int ipmi; /* between the classes of one BMC (cim_class_is_ipmi), not the host's */
 };
 
 static const struct assoc assocs[] = {
     {"CIM_InstalledOS", "CIM_ComputerSystem", "GroupComponent", "CIM_OperatingSystem",
-     "PartComponent"},
-    {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_Processor", "PartComponent"},
-    {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_LogicalDisk",
-     "PartComponent"},
-    {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_NetworkPort",
-     "PartComponent"},
+     "PartComponent", 0},
+    {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_Processor", "PartComponent",
+     0},
+    {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_LogicalDisk", "PartComponent",
+     0},
+    {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_NetworkPort", "PartComponent",
+     0},
     {"CIM_HostedFileSystem", "CIM_ComputerSystem", "GroupComponent", "CIM_FileSystem",
-     "PartComponent"},
-    {"CIM_OSProcess", "CIM_OperatingSystem", "GroupComponent", "CIM_Process", "PartComponent"},
+     "PartComponent", 0},
+    {"CIM_OSProcess", "CIM_OperatingSystem", "GroupComponent", "CIM_Process", "PartComponent", 0},
+    /* A BMC's (docs/internals/ipmi.md, "Associations"): its system (root/
+     * hardware's CIM_ComputerSystem) holds its sensors and uses its SEL,
+     * which holds its entries; its sensors watch its chassis. */
+    {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_NumericSensor",
+     "PartComponent", 1},
+    {"CIM_SystemDevice", "CIM_ComputerSystem", "GroupComponent", "CIM_Sensor", "PartComponent", 1},
+    {"CIM_UseOfLog", "CIM_RecordLog", "Antecedent", "CIM_ComputerSystem", "Dependent", 1},
+    {"CIM_LogManagesRecord", "CIM_RecordLog", "Log", "CIM_LogRecord", "Record", 1},
+    {"CIM_LogManagesRecord", "CIM_RecordLog", "Log", "CIM_LogEntry", "Record", 1},
+    /* DSP1033's scoping-class methodology: each profile served conforms on
+     * every BMC's system (the central instance); a client finds the
+     * systems from the profile, and the profiles from a system. */
+    {"CIM_ElementConformsToProfile", "CIM_RegisteredProfile", "ConformantStandard",
+     "CIM_ComputerSystem", "ManagedElement", 1},
+    {"CIM_AssociatedSensor", "CIM_NumericSensor", "Antecedent", "CIM_Chassis", "Dependent", 1},
+    {"CIM_AssociatedSensor", "CIM_Sensor", "Antecedent", "CIM_Chassis", "Dependent", 1},
 };
+
+/* A class of the table by name; the BMCs' CIM_ComputerSystem is found
+ * only through its namespace. */
+static const struct cim_class *assoc_class(const struct assoc *x, const char *name)
+{
+    if (x->ipmi && !strcasecmp(name, "CIM_ComputerSystem")) {
+        char uri[128];
+        snprintf(uri, sizeof(uri), "%s%s", cim_uri_prefix_dmtf(), name);
+        return cim_class_for_uri_ns(uri, "root/hardware");
+    }
+    return cim_find_class(name);
+}
 
 static const char *child_text(struct wsm_arena *a, xmlNodePtr parent, const char *name)
 {
@@ -517,9 +551,6 @@ static enum wsm_err read_association(struct wsmd_call *call, xmlNodePtr f, struc
     xmlNodePtr refp = wsm__xml_child(obj, WSM_NS_WSA, "ReferenceParameters");
     xmlNodePtr ruri = wsm__xml_child(refp, WSM_NS_WSMAN, "ResourceURI");
     const char *uri = ruri ? wsm__xml_text(a, ruri, 1) : NULL;
-    const struct cim_class *src = uri ? cim_class_for_uri(uri) : NULL;
-    if (!src)
-        return WSM_ERR_CANNOT_PROCESS_FILTER;
 
     /* The object must exist: look it up by its selectors. */
     struct wsm_envelope fake = *call->env;
@@ -534,10 +565,23 @@ static enum wsm_err read_association(struct wsmd_call *call, xmlNodePtr f, struc
         fake.selectors[fake.nselectors].name = name;
         fake.selectors[fake.nselectors++].value = val;
     }
+    const struct cim_class *src =
+        uri ? cim_class_for_uri_ns(uri, wsm__envelope_selector(&fake, "__cimnamespace")) : NULL;
+    if (!src)
+        return WSM_ERR_CANNOT_PROCESS_FILTER;
     struct wsm_arena ia;
     wsm__arena_init(&ia);
     struct cim_instance inst = {.arena = &ia};
     enum wsm_err e = wsmd__cim_lookup(src, &c->cctx, &fake, &inst);
+    int ipmi = cim_class_is_ipmi(src);
+    if (!e && ipmi) {
+        const char *sys = cim_get(&inst, "SystemName");
+        if (!sys)
+            sys = cim_get(&inst, "Name"); /* the system itself */
+        snprintf(c->assoc_sys, sizeof(c->assoc_sys), "%s", sys ? sys : "");
+        c->assoc_scope.name = "SystemName";
+        c->assoc_scope.value = c->assoc_sys;
+    }
     if (!e && instances) {
         struct wsm_buf b;
         wsm__buf_init(&b, 0);
@@ -558,7 +602,7 @@ static enum wsm_err read_association(struct wsmd_call *call, xmlNodePtr f, struc
     const char *rrole = instances ? NULL : child_text(a, ai, "ResultRole");
     for (size_t i = 0; i < sizeof(assocs) / sizeof(assocs[0]); i++) {
         const struct assoc *x = &assocs[i];
-        if (!eq_or_null(aclass, x->name))
+        if (!eq_or_null(aclass, x->name) || x->ipmi != ipmi)
             continue;
         const char *other = NULL;
         if (!strcasecmp(src->name, x->left) && eq_or_null(role, x->lrole) &&
@@ -569,7 +613,7 @@ static enum wsm_err read_association(struct wsmd_call *call, xmlNodePtr f, struc
             other = x->left;
         if (!other || !eq_or_null(rclass, other))
             continue;
-        const struct cim_class *oc = cim_find_class(other);
+        const struct cim_class *oc = assoc_class(x, other);
         int dup = 0;
         for (size_t k = 0; k < c->nmore; k++)
             dup |= c->more[k] == oc;
@@ -779,6 +823,10 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
         ectx_free(c);
         return e;
     }
+    if (c->assoc_sys[0]) {
+        c->cctx.scope = &c->assoc_scope;
+        c->cctx.nscope = 1;
+    }
     if (!cls) {
         ectx_free(c);
         return WSM_ERR_CANNOT_PROCESS_FILTER; /* "*" needs a WQL query */
@@ -818,8 +866,10 @@ static enum wsm_err enumerate(struct wsmd_call *call, const struct wsmd_enum_sou
         ectx_free(c);
         return e;
     }
-    c->cctx.scope = NULL; /* it pointed at this frame */
-    c->cctx.nscope = 0;
+    if (!c->assoc_sys[0]) {
+        c->cctx.scope = NULL; /* it pointed at this frame */
+        c->cctx.nscope = 0;
+    }
 
     int optimize = wsm__xml_child(en, WSM_NS_WSMAN, "OptimizeEnumeration") != NULL;
     unsigned long max = 0, count = 0;

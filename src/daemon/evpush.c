@@ -28,20 +28,6 @@ int wsmd__evpush_mode(const char *mode)
                     !strcmp(mode, WSMD_EV_MODE_PUSH));
 }
 
-static xmlNodePtr find_local(xmlNodePtr n, const char *name, int depth)
-{
-    for (xmlNodePtr c = n ? n->children : NULL; c && depth > 0; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
-            continue;
-        if (!strcmp((const char *)c->name, name))
-            return c;
-        xmlNodePtr f = find_local(c, name, depth - 1);
-        if (f)
-            return f;
-    }
-    return NULL;
-}
-
 /* The children of an EPR's ReferenceParameters (or ReferenceProperties),
  * each serialised with its own namespace declarations: they are echoed as
  * headers of every message to that EPR (WS-Addressing). */
@@ -144,34 +130,11 @@ enum wsm_err wsmd__evpush_parse(struct wsmd_call *call, const char *mode, xmlNod
             return say(call, WSM_ERR_INVALID_OPTIONS,
                        "ConnectionRetry needs a positive duration and a Total from 0 to 1000.");
     }
-    /* The authentication the subscriber asks of deliveries: w:Auth (DSP0226
-     * 10.2.2) or WS-Policy's Authentication (Windows), by its Profile. */
-    xmlNodePtr au = find_local(nt, "Auth", 8);
-    if (!au)
-        au = find_local(nt, "Authentication", 8);
-    if (!au)
-        au = find_local(d, "Auth", 1);
-    const char *profile = au ? wsm__xml_attr(au, "Profile") : NULL;
+    /* How deliveries authenticate to the subscriber (evpushauth.c). */
     const char *user = NULL, *password = NULL;
-    if (profile) {
-        size_t pl = strlen(profile);
-        if (pl >= 6 && !strcmp(profile + pl - 6, "/basic")) {
-            /* Credentials for the subscriber: a UsernameToken in the
-             * Subscribe's header (wst:IssuedTokens, DSP0226 10.2.2.x). */
-            xmlNodePtr tok = find_local(call->env->header, "UsernameToken", 6);
-            xmlNodePtr un = find_local(tok, "Username", 1), pw = find_local(tok, "Password", 1);
-            user = un ? wsm__xml_text(&call->env->arena, un, 1) : NULL;
-            password = pw ? wsm__xml_text(&call->env->arena, pw, 0) : NULL;
-            if (!user || !*user || !password || strchr(user, ':'))
-                return say(call, WSM_ERR_INVALID_OPTIONS,
-                           "The Basic profile needs a UsernameToken (Username, Password) in "
-                           "the Subscribe's header.");
-            c.auth = 1;
-        } else if (pl < 9 || strcmp(profile + pl - 9, "/standard") != 0) {
-            return say(call, WSM_ERR_UNSUPPORTED_FEATURE,
-                       "This event source authenticates deliveries with Basic or not at all.");
-        }
-    }
+    enum wsm_err ae = wsmd__evpush_auth(call, nt, d, url, &c.auth, &user, &password);
+    if (ae)
+        return ae;
     xmlNodePtr et = wsm__xml_child(wsm__xml_child(call->env->body, WSM_NS_WSEV, "Subscribe"),
                                    WSM_NS_WSEV, "EndTo");
     xmlNodePtr eta = wsm__xml_child(et, WSM_NS_WSA, "Address");
@@ -255,7 +218,7 @@ int wsmd__evpush_cfg_parse(const char *text, struct wsmd_evpush_cfg *c)
     }
     if (v[0] > 2 || v[1] == 0 || v[1] > 10000 || v[2] == 0 ||
         v[2] > (unsigned long)MAX_INTERVAL_MS || v[3] < 8192 || v[3] > (64ul << 20) ||
-        v[4] > 1000 || v[5] == 0 || v[5] > (unsigned long)MAX_INTERVAL_MS || v[6] > 1 || fl[2] == 0)
+        v[4] > 1000 || v[5] == 0 || v[5] > (unsigned long)MAX_INTERVAL_MS || v[6] > 3 || fl[2] == 0)
         return -1;
     c->mode = (int)v[0];
     c->max_elements = v[1];
@@ -271,7 +234,7 @@ int wsmd__evpush_cfg_parse(const char *text, struct wsmd_evpush_cfg *c)
     c->user = strndup(f[12], fl[12]);
     c->password = strndup(f[13], fl[13]);
     if (!c->notify || !c->notify_refs || (fl[4] && !c->end_to) || !c->end_refs || !c->user ||
-        !c->password || (c->auth && !*c->user)) {
+        !c->password || ((c->auth == 1 || c->auth == 3) && !*c->user)) {
         wsmd__evpush_cfg_clear(c);
         return -1;
     }

@@ -31,6 +31,24 @@ void wsmd__evpush_stop(void);
 /* The server whose JournalDirectory readers use (evstore's start). */
 void wsmd__evpush_init(struct wsmd_server *srv);
 
+/* How deliveries authenticate to the subscriber (the stored form's number). */
+enum {
+    WSMD_EVPUSH_AUTH_NONE = 0,
+    WSMD_EVPUSH_AUTH_BASIC = 1,
+    WSMD_EVPUSH_AUTH_KERBEROS = 2, /* SPNEGO (Negotiate) with the forwarder's keytab */
+    WSMD_EVPUSH_AUTH_CERT = 3,     /* the forwarder's client certificate, https:// */
+};
+
+/* How the subscriber asks deliveries to authenticate: the w:Auth (DSP0226
+ * 10.2.2) or WS-Policy Authentication alternatives (MS-WSMV 2.2.4.1) in
+ * the NotifyTo nt (or the Delivery d), read into *auth, the first one this
+ * source can honour. Basic's user and password come from the header's
+ * UsernameToken (arena strings); for a certificate *user is the configured
+ * certificate's thumbprint (static). A profile it cannot honour is a
+ * fault, call->fault_message saying why: never a downgrade (evpushauth.c). */
+enum wsm_err wsmd__evpush_auth(struct wsmd_call *call, xmlNodePtr nt, xmlNodePtr d, const char *url,
+                               int *auth, const char **user, const char **password);
+
 /* The serialised delivery, parsed (tests, fuzzing): 0 when well formed. */
 struct wsmd_evpush_cfg {
     int mode; /* 0 Events, 1 PushWithAck, 2 Push */
@@ -40,8 +58,9 @@ struct wsmd_evpush_cfg {
     unsigned long max_envelope;
     unsigned long retry_total;
     long retry_ms;
-    int auth; /* 0 none, 1 Basic */
-    char *user, *password;
+    int auth;       /* WSMD_EVPUSH_AUTH_* */
+    char *user;     /* Basic: the user; certificate: the thumbprint it matched */
+    char *password; /* Basic only */
 };
 int wsmd__evpush_cfg_parse(const char *text, struct wsmd_evpush_cfg *c);
 void wsmd__evpush_cfg_clear(struct wsmd_evpush_cfg *c);

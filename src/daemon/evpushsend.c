@@ -28,6 +28,7 @@
 
 #include "client_internal.h"
 #include "evpush.h"
+#include "forwarder.h"
 #include "ns.h"
 
 #define WSMAN_URI "http://schemas.dmtf.org/wbem/wsman/1/wsman/"
@@ -39,6 +40,9 @@
  * grew); this look is only the safety net. */
 #define POLL_MS 1000
 #define SEND_TIMEOUT_MS 15000
+/* A subscription found busy (a request thread has it) is looked at again
+ * this soon. */
+#define BUSY_RETRY_MS 10
 
 /* ---- the delivery threads ----------------------------------------------- */
 
@@ -49,16 +53,22 @@ struct pusher {
     int send_bookmarks;
     long heartbeat_ms;
     wsm_session *sess;
-    wsm_session *live;    /* the session of the message in flight (under mu) */
-    struct wsm_buf batch; /* <w:Event> elements (Events) or the one event */
-    unsigned long n;      /* events in batch */
-    char *bm;             /* the bookmark after the batch's last event */
-    int full;             /* an event waits (s->pending) that did not fit */
-    long long first_ms;   /* when the batch's first event was read */
-    long long last_ms;    /* the last message the subscriber acknowledged */
-    long long due_ms;     /* the next look */
-    long long retry_ms;   /* after a failure: no look before (ConnectionRetry) */
+    wsm_session *live; /* the session of the message in flight (under mu) */
+    /* <w:Event> elements (Events) or the one event. Kept between batches
+     * only while the subscription is busy (the last batch went out full):
+     * a subscription that trickles holds no buffer between its batches. */
+    struct wsm_buf batch;
+    unsigned long n;    /* events in batch */
+    struct wsm_buf bm;  /* the bookmark after the batch's last event ("": none) */
+    int busy_sender;    /* the last batch went out full: more are coming */
+    int reopen;         /* the reader read an event the batch lost: reopen after the Ack */
+    int full;           /* an event waits (s->pending) that did not fit */
+    long long first_ms; /* when the batch's first event was read */
+    long long last_ms;  /* the last message the subscriber acknowledged */
+    long long due_ms;   /* the next look */
+    long long retry_ms; /* after a failure: no look before (ConnectionRetry) */
     unsigned long failures;
+    char why[160]; /* why the last session could not be made */
     int running, gone;
     int woken;    /* its descriptor fired while a step ran */
     int wfd;      /* a dup of the reader's descriptor, in the epoll set; -1 */
@@ -94,7 +104,7 @@ static void pusher_free(struct pusher *p)
     wsm_session_free(p->sess);
     wsmd__evpush_cfg_clear(&p->c);
     wsm__buf_free(&p->batch);
-    free(p->bm);
+    wsm__buf_free(&p->bm);
     free(p);
 }
 
@@ -146,6 +156,7 @@ void wsmd__evpush_watch(const struct wsmd_evs *s)
     p->send_bookmarks = s->send_bookmarks;
     p->heartbeat_ms = s->heartbeat_ms;
     wsm__buf_init(&p->batch, 0);
+    wsm__buf_init(&p->bm, 0);
     p->wfd = -1;
     p->last_ms = p->due_ms = mono_ms();
     pthread_once(&cv_once, cv_init);
@@ -241,14 +252,25 @@ static void arm(struct pusher *p, int rfd)
     }
 }
 
-/* Reads what the journal has into the batch; 0, or -1 when the
+/* Reads what the journal has into the batch; 0, 1 when the subscription
+ * was busy (a request thread has it: look again soon), or -1 when the
  * subscription is gone. The subscription is taken only meanwhile. */
 static int gather(struct pusher *p)
 {
     int busy = 0;
     struct wsmd_evs *s = wsmd__evs_take(p->id, 0, p->owner, &busy);
     if (!s)
-        return busy ? 0 : -1;
+        return busy ? 1 : -1;
+    if (p->reopen && p->n == 0) {
+        /* Everything before the event it lost is acknowledged: read on
+         * from there (the subscription's bookmark). */
+        wsmd__evr_close(s->r);
+        s->r = NULL;
+        p->reopen = 0;
+        free(s->pending); /* after the bookmark: read again too */
+        free(s->pending_bm);
+        s->pending = s->pending_bm = NULL;
+    }
     if (!s->r) {
         struct wsmd_evreader_opts o = {.query = s->q,
                                        .rendered = s->rendered,
@@ -272,44 +294,109 @@ static int gather(struct pusher *p)
     }
     /* Room for the envelope around the events and the bookmark header. */
     size_t budget = p->c.max_envelope > 4096 + 2048 ? p->c.max_envelope - 4096 : 2048;
-    struct wsm_buf item, mark;
-    wsm__buf_init(&item, 0);
+    /* Events are rendered straight into the batch (no copy per event); the
+     * one that would take it past the budget is cut off again and kept as
+     * s->pending with its bookmark, to open the next batch. */
+    static const char open_ev[] = "<w:Event Action=\"" WSMAN_URI "Event\">";
+    static const char close_ev[] = "</w:Event>";
+    int wrap = p->c.mode == 0;
+    if (p->n == 0 && p->busy_sender && !p->batch.data)
+        wsm__buf_reserve(&p->batch, budget); /* a hint: one allocation, not a dozen */
+    struct wsm_buf mark;
     wsm__buf_init(&mark, 0);
     while (p->n < p->c.max_elements && !p->full) {
-        if (!s->pending) {
-            wsm__buf_reset(&item);
-            if (wsmd__evr_next(s->r, &item) != WSM_OK)
-                break;
+        size_t at = p->batch.len;
+        enum wsm_err e = WSM_OK;
+        if (wrap)
+            e = wsm__buf_add(&p->batch, open_ev, sizeof(open_ev) - 1);
+        size_t ev_at = p->batch.len;
+        const char *bm = NULL;
+        int fresh = 0; /* read from the reader now (it moved past it) */
+        if (e) {
+            break;
+        } else if (s->pending) {
+            e = wsm__buf_add(&p->batch, s->pending, s->pending_len);
+            bm = s->pending_bm;
+        } else {
             wsm__buf_reset(&mark);
-            if (wsmd__evr_bookmark(s->r, &mark) != WSM_OK)
+            if (wsmd__evr_next(s->r, &p->batch) != WSM_OK) {
+                /* nothing more now (a partial event is never left) */
+                p->batch.len = at;
+                if (p->batch.data)
+                    p->batch.data[at] = '\0';
                 break;
-            s->pending = wsm__buf_steal(&item, &s->pending_len);
-            s->pending_bm = wsm__buf_steal(&mark, NULL);
-            wsm__buf_init(&item, 0);
-            wsm__buf_init(&mark, 0);
-            if (!s->pending || !s->pending_bm)
-                break;
+            }
+            fresh = 1;
+            if (wsmd__evr_bookmark(s->r, &mark) != WSM_OK || !mark.data)
+                e = WSM_ERR_NOMEM;
+            bm = mark.data;
         }
-        size_t wrap = p->c.mode == 0 ? 80 : 0;
-        if (p->n > 0 && p->batch.len + s->pending_len + wrap > budget) {
-            p->full = 1; /* it opens the next batch */
+        if (!e && wrap)
+            e = wsm__buf_add(&p->batch, close_ev, sizeof(close_ev) - 1);
+        if (e) {
+            /* Out of memory (or the journal unreadable) after the reader
+             * moved past the event: it must not be lost. The batch goes as
+             * it is, and after its Ack the reader is reopened at its
+             * bookmark, so the event is read again. */
+            p->batch.len = at;
+            if (p->batch.data)
+                p->batch.data[at] = '\0';
+            if (fresh) {
+                p->reopen = 1;
+                p->full = p->n > 0;
+            }
             break;
         }
-        /* One alone that is too big still goes: the subscriber said its
-         * MaxEnvelopeSize with Policy=Notify, and losing it is worse. */
-        if (p->c.mode == 0)
-            wsm__buf_puts(&p->batch, "<w:Event Action=\"" WSMAN_URI "Event\">");
-        wsm__buf_add(&p->batch, s->pending, s->pending_len);
-        if (p->c.mode == 0)
-            wsm__buf_puts(&p->batch, "</w:Event>");
-        free(p->bm);
-        p->bm = s->pending_bm;
-        free(s->pending);
-        s->pending = s->pending_bm = NULL;
+        if (p->n > 0 && p->batch.len > budget) {
+            /* It opens the next batch. One alone that is too big still
+             * goes: the subscriber said its MaxEnvelopeSize with
+             * Policy=Notify, and losing it is worse. */
+            size_t evlen = p->batch.len - ev_at - (wrap ? sizeof(close_ev) - 1 : 0);
+            char *keep = s->pending ? NULL : malloc(evlen + 1);
+            char *keep_bm = s->pending ? NULL : strdup(bm);
+            if (!s->pending && (!keep || !keep_bm)) {
+                /* Out of memory: it goes in this batch after all (over
+                 * the budget) rather than be lost. */
+                free(keep);
+                free(keep_bm);
+                p->full = 1;
+                goto accept;
+            }
+            if (keep) {
+                memcpy(keep, p->batch.data + ev_at, evlen);
+                keep[evlen] = '\0';
+                s->pending = keep;
+                s->pending_len = evlen;
+                s->pending_bm = keep_bm;
+            }
+            p->batch.len = at;
+            p->batch.data[at] = '\0';
+            p->full = 1;
+            break;
+        }
+    accept:
+        if (bm == mark.data) {
+            /* The fresh bookmark becomes the batch's: a swap, not a copy. */
+            struct wsm_buf t = p->bm;
+            p->bm = mark;
+            mark = t;
+        } else if (wsm__buf_reserve(&p->bm, strlen(bm)) == WSM_OK) {
+            wsm__buf_reset(&p->bm); /* keeps the room reserved: cannot fail */
+            wsm__buf_puts(&p->bm, bm);
+        } else {
+            /* (only a pending event's: the reader did not move) */
+            p->batch.len = at;
+            p->batch.data[at] = '\0';
+            break;
+        }
+        if (s->pending) {
+            free(s->pending);
+            free(s->pending_bm);
+            s->pending = s->pending_bm = NULL;
+        }
         if (p->n++ == 0)
             p->first_ms = mono_ms();
     }
-    wsm__buf_free(&item);
     wsm__buf_free(&mark);
     int rfd = s->r ? wsmd__evr_fd(s->r) : -1;
     if (!p->full && p->n < p->c.max_elements)
@@ -318,8 +405,64 @@ static int gather(struct pusher *p)
     return 0;
 }
 
+/* A session to the subscriber, authenticated as its Subscribe asked
+ * (evpushauth.c): Basic with its UsernameToken, Negotiate with the
+ * forwarder's keytab (libwsm seals the bodies over http://, MS-WSMV
+ * 2.2.9.1), or the forwarder's client certificate. When what the
+ * Subscribe matched is no longer configured (wsmd restarted with other
+ * settings) the delivery fails, with the reason, rather than going out
+ * with less. */
+static enum wsm_err open_session(struct pusher *p, const char *to, wsm_session **out)
+{
+    const struct wsmd_fwd_lent *l = wsmd__fwd_lent(server ? &server->cfg : NULL);
+    int a = p->c.auth;
+    struct wsm_session_opts o = {.url = to, .auth = WSM_AUTH_NONE, .timeout_ms = SEND_TIMEOUT_MS};
+    p->why[0] = '\0';
+    if (a == WSMD_EVPUSH_AUTH_BASIC) {
+        o.auth = WSM_AUTH_BASIC;
+        o.user = p->c.user;
+        o.password = p->c.password;
+    } else if (a == WSMD_EVPUSH_AUTH_KERBEROS) {
+        if (!l->keytab[0]) {
+            snprintf(p->why, sizeof(p->why), "no keytab configured (ForwarderKeytab)");
+            return WSM_ERR_INVALID_ARG;
+        }
+        o.auth = WSM_AUTH_NEGOTIATE;
+        o.user = l->principal;
+    } else if (a == WSMD_EVPUSH_AUTH_CERT) {
+        if (!l->cert[0] || strcmp(l->thumb, p->c.user) != 0) {
+            snprintf(p->why, sizeof(p->why),
+                     "the client certificate the Subscribe matched is no longer configured");
+            return WSM_ERR_INVALID_ARG;
+        }
+        o.auth = WSM_AUTH_CERTIFICATE;
+    }
+    wsm_session *s = NULL;
+    enum wsm_err e = wsm_session_new(&o, &s);
+    if (!e && a == WSMD_EVPUSH_AUTH_KERBEROS)
+        e = wsm_session_set_string(s, "ClientKeytab", l->keytab);
+    if (!e && a == WSMD_EVPUSH_AUTH_CERT)
+        e = wsm_session_set_string(s, "CertificateFile", l->cert);
+    if (!e && a == WSMD_EVPUSH_AUTH_CERT && l->key[0])
+        e = wsm_session_set_string(s, "KeyFile", l->key);
+    if (!e && l->ca[0])
+        e = wsm_session_set_string(s, "CAFile", l->ca);
+    if (e) {
+        snprintf(p->why, sizeof(p->why), "%s",
+                 s && *wsm_session_error(s) ? wsm_session_error(s) : wsm_strerror(e));
+        wsm_session_free(s);
+        return e;
+    }
+    *out = s;
+    return WSM_OK;
+}
+
+/* The body is wrap_open, len bytes of body, wrap_close: copied once, into
+ * the message (a batch is up to MaxEnvelopeSize; printf's "%s" of it cost
+ * a fifth of the delivery's CPU). */
 static enum wsm_err post(struct pusher *p, const char *to, const char *refs, struct wsm_buf *b,
-                         const char *action, const char *body, const char *bm, int ack)
+                         const char *action, const char *wrap_open, const char *body, size_t len,
+                         const char *wrap_close, const char *bm, int ack)
 {
     char mid[WSM_UUID_STRLEN];
     wsm__uuid_urn(mid);
@@ -341,17 +484,20 @@ static enum wsm_err post(struct pusher *p, const char *to, const char *refs, str
     if (!e && ack)
         e = wsm__buf_puts(b, "<w:AckRequested/>");
     if (!e)
-        e = wsm__buf_printf(b, "</s:Header><s:Body>%s</s:Body></s:Envelope>", body);
+        e = wsm__buf_puts(b, "</s:Header><s:Body>");
+    if (!e)
+        e = wsm__buf_puts(b, wrap_open);
+    if (!e)
+        e = wsm__buf_add(b, body, len);
+    if (!e)
+        e = wsm__buf_puts(b, wrap_close);
+    if (!e)
+        e = wsm__buf_puts(b, "</s:Body></s:Envelope>");
     if (e)
         return e;
     wsm_session *one = NULL, *sess = p->sess;
     if (!sess || strcmp(to, p->c.notify) != 0) {
-        struct wsm_session_opts o = {.url = to,
-                                     .auth = p->c.auth ? WSM_AUTH_BASIC : WSM_AUTH_NONE,
-                                     .user = p->c.auth ? p->c.user : NULL,
-                                     .password = p->c.auth ? p->c.password : NULL,
-                                     .timeout_ms = SEND_TIMEOUT_MS};
-        if ((e = wsm_session_new(&o, &sess)))
+        if ((e = open_session(p, to, &sess)))
             return e;
         if (strcmp(to, p->c.notify) != 0)
             one = sess; /* EndTo: one message, its own session */
@@ -423,9 +569,9 @@ static void end_subscription(struct pusher *p, struct wsm_buf *b, const char *wh
                     "</e:SubscriptionManager><e:Status>" WSM_NS_WSEV "/DeliveryFailure</e:Status>"
                     "<e:Reason xml:lang=\"en-US\">%s</e:Reason></e:SubscriptionEnd>",
                     p->id, why);
-    enum wsm_err e = body.data
-                         ? post(p, to, refs, b, WSM_NS_WSEV "/SubscriptionEnd", body.data, NULL, 0)
-                         : WSM_ERR_NOMEM;
+    enum wsm_err e = body.data ? post(p, to, refs, b, WSM_NS_WSEV "/SubscriptionEnd", "", body.data,
+                                      body.len, "", NULL, 0)
+                               : WSM_ERR_NOMEM;
     wsm__buf_free(&body);
     wsmd__log("event=eventsource-push-end id=%s owner=%s status=DeliveryFailure sent=%s", p->id,
               p->owner, e ? "no" : "yes");
@@ -450,7 +596,7 @@ static void step(struct pusher *p, struct wsm_buf *msg)
     long long now = mono_ms();
     /* A batch that failed goes again as it was (the subscriber may have
      * kept part of it by its bookmark): nothing is added to it. */
-    int gone;
+    int gone, busy_now = 0;
     if (p->failures && p->n) {
         int busy = 0;
         struct wsmd_evs *s = wsmd__evs_take(p->id, 0, p->owner, &busy);
@@ -458,7 +604,9 @@ static void step(struct pusher *p, struct wsm_buf *msg)
             wsmd__evs_give(s);
         gone = !s && !busy;
     } else {
-        gone = gather(p) != 0;
+        int g = gather(p);
+        gone = g < 0;
+        busy_now = g > 0;
     }
     if (gone) { /* unsubscribed or expired: the subscriber knows */
         p->gone = 1;
@@ -468,7 +616,10 @@ static void step(struct pusher *p, struct wsm_buf *msg)
         p->n && (p->n >= p->c.max_elements || p->full || now - p->first_ms >= p->c.max_time_ms);
     int beat = !p->n && p->heartbeat_ms && now - p->last_ms >= p->heartbeat_ms;
     if (!send && !beat) {
-        long long due = now + POLL_MS;
+        /* Busy: its Subscribe (or a Renew, GetStatus) is being answered;
+         * the safety net's second would delay a new subscription's first
+         * events by as much. */
+        long long due = now + (busy_now ? BUSY_RETRY_MS : POLL_MS);
         if (p->n && p->first_ms + p->c.max_time_ms < due)
             due = p->first_ms + p->c.max_time_ms;
         if (!p->n && p->heartbeat_ms && p->last_ms + p->heartbeat_ms < due)
@@ -479,36 +630,36 @@ static void step(struct pusher *p, struct wsm_buf *msg)
     enum wsm_err e;
     const char *mode = p->c.mode == 0 ? "Events" : p->c.mode == 1 ? "PushWithAck" : "Push";
     if (beat) {
-        e = post(p, p->c.notify, p->c.notify_refs, msg, WSMAN_URI "Heartbeat", "", NULL,
+        e = post(p, p->c.notify, p->c.notify_refs, msg, WSMAN_URI "Heartbeat", "", "", 0, "", NULL,
                  p->c.mode != 2);
     } else {
-        struct wsm_buf body;
-        wsm__buf_init(&body, 0);
-        if (p->c.mode == 0)
-            e = wsm__buf_puts(&body, "<w:Events>");
-        else
-            e = WSM_OK;
-        if (!e)
-            e = wsm__buf_add(&body, p->batch.data, p->batch.len);
-        if (!e && p->c.mode == 0)
-            e = wsm__buf_puts(&body, "</w:Events>");
-        if (!e)
-            e = post(p, p->c.notify, p->c.notify_refs, msg,
-                     p->c.mode == 0 ? WSMAN_URI "Events" : WSMAN_URI "Event", body.data,
-                     p->send_bookmarks ? p->bm : NULL, p->c.mode != 2);
-        wsm__buf_free(&body);
+        e = post(p, p->c.notify, p->c.notify_refs, msg,
+                 p->c.mode == 0 ? WSMAN_URI "Events" : WSMAN_URI "Event",
+                 p->c.mode == 0 ? "<w:Events>" : "", p->batch.data ? p->batch.data : "",
+                 p->batch.len, p->c.mode == 0 ? "</w:Events>" : "",
+                 p->send_bookmarks && p->bm.len ? p->bm.data : NULL, p->c.mode != 2);
     }
     now = mono_ms();
     if (!e) {
         if (!beat) {
-            commit(p, p->bm); /* logged after: the line says the bookmark moved */
+            /* logged after: the line says the bookmark moved */
+            commit(p, wsm__buf_steal(&p->bm, NULL));
             wsmd__log("event=eventsource-push id=%s mode=%s events=%lu bytes=%zu", p->id, mode,
                       p->n, p->batch.len);
-            p->bm = NULL;
-            wsm__buf_reset(&p->batch);
+            /* Sent full: the next batch is there already, keep the buffer.
+             * Sent by MaxTime: the next is at least MaxTime away; holding
+             * a batch's worth of buffer meanwhile is what made 1,000 idle
+             * subscriptions cost 15 KB each. */
+            p->busy_sender = p->n >= p->c.max_elements || p->full;
+            if (p->busy_sender)
+                wsm__buf_reset(&p->batch);
+            else
+                wsm__buf_free(&p->batch);
             p->n = 0;
             p->full = 0;
         }
+        if (!p->busy_sender && p->sess)
+            wsm__session_idle(p->sess); /* the connection stays, its buffers go */
         p->failures = 0;
         p->retry_ms = 0;
         p->last_ms = now;
@@ -521,7 +672,7 @@ static void step(struct pusher *p, struct wsm_buf *msg)
     if (stop)
         return; /* cut short by the shutdown: not the subscriber's failure */
     p->failures++;
-    const char *why = p->sess ? wsm_session_error(p->sess) : wsm_strerror(e);
+    const char *why = p->sess ? wsm_session_error(p->sess) : p->why[0] ? p->why : wsm_strerror(e);
     char reason[160];
     snprintf(reason, sizeof(reason), "%s", why && *why ? why : wsm_strerror(e));
     for (char *c = reason; *c; c++)

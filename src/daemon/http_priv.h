@@ -83,6 +83,7 @@ struct wsmd_parked {
     size_t count;
     struct wsmd_parkwatch *watch; /* NULL: none (then polls end at their deadline) */
     uint64_t next_id;
+    int quiescing; /* shutdown began: a request that parks now is woken at once */
 };
 
 /* httpreply.c */

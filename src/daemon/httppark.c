@@ -59,8 +59,16 @@ void wsmd__http_park_arm(struct wsmd_server *srv, struct req *r, struct MHD_Conn
     pthread_mutex_lock(&p->lock);
     r->token = token;
     r->unpark = unpark;
-    if (p->watch && ci && wsmd__parkwatch_add(p->watch, ci->connect_fd, r->watch_id) == 0)
+    if (p->quiescing) {
+        /* A request that came (a client polling in a loop) after shutdown
+         * woke the parked ones: suspended, it would outlive the listeners
+         * (libmicrohttpd aborts on that). Answered now, as they were. */
+        r->shutdown = 1;
+        if (unpark && unpark(srv, token) == 1)
+            MHD_resume_connection(c);
+    } else if (p->watch && ci && wsmd__parkwatch_add(p->watch, ci->connect_fd, r->watch_id) == 0) {
         r->watch_fd = ci->connect_fd;
+    }
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -145,6 +153,7 @@ void wsmd__http_quiesce(struct wsmd_server *srv)
     if (!p)
         return;
     pthread_mutex_lock(&p->lock);
+    p->quiescing = 1;
     for (struct req *r = p->head; r; r = r->next) {
         r->shutdown = 1;
         if (r->unpark && r->unpark(srv, r->token) == 1)

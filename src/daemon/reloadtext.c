@@ -85,6 +85,8 @@ static const struct {
     {"NatsOutput", K_RESTART},
     {"ProxyProtocol", K_RESTART},
     {"MetricsListen", K_RESTART},
+    {"StateDatabase", K_RESTART},
+    {"CollectorAddress", K_RESTART},
     {"JournalDirectory", K_RESTART},
     {"IpmiHosts", K_RESTART},
     {"EventForwarding", K_RESTART},

@@ -122,8 +122,10 @@ struct wsmd_config {
     char *event_log_dir;
     char *state_dir;
     char *syslog_target;
-    char *nats_output;    /* NatsOutput (src/collector/natsout.h) */
-    char *metrics_listen; /* MetricsListen: http://ADDRESS:PORT */
+    char *nats_output;       /* NatsOutput (src/collector/natsout.h) */
+    char *metrics_listen;    /* MetricsListen: http://ADDRESS:PORT */
+    char *state_database;    /* StateDatabase: postgresql://... (state_pg.c); NULL: SQLite */
+    char *collector_address; /* CollectorAddress: HOST[:PORT] NotifyTo names; NULL: Host */
     /* The same folders as the network process reaches them when separated:
      * "/proc/self/fd/N" of a descriptor the monitor opened, so that no
      * parent folder need let the unprivileged account through (a 0700
@@ -221,6 +223,13 @@ enum wsm_err wsmd__shell_command(struct wsmd_call *call);
 enum wsm_err wsmd__shell_send(struct wsmd_call *call);
 enum wsm_err wsmd__shell_receive(struct wsmd_call *call);
 enum wsm_err wsmd__shell_signal(struct wsmd_call *call);
+/* src/shell/handlers_mgmt.c: Disconnect/Reconnect/Connect, shell management. */
+enum wsm_err wsmd__shell_disconnect(struct wsmd_call *call);
+enum wsm_err wsmd__shell_reconnect(struct wsmd_call *call);
+enum wsm_err wsmd__shell_connect(struct wsmd_call *call);
+enum wsm_err wsmd__shell_get(struct wsmd_call *call);
+enum wsm_err wsmd__shell_enumerate(struct wsmd_call *call);
+#define WSMD_SHELL_MGMT_URI "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 struct shell_cmd_end;
 /* The engine's end-of-command hook: one log line per command. */
 void wsmd__shell_log_end(const struct shell_cmd_end *e);

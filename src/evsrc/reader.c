@@ -78,6 +78,13 @@ struct wsmd_evreader {
     int seqnum_first; /* the query compares EventRecordID */
     enum pos pos;     /* while owner */
     char *done;       /* while not owner: see the top */
+    /* While owner and POS_DONE: the cursor of the entry the read pointer is
+     * on, when it was read already (for its sequence number). The bookmark
+     * after each event and the owner's saved position reuse it: a cursor
+     * is an allocation and several hex formattings, and the push
+     * deliveries ask for one per event. NULL: not read yet. */
+    char *cur;
+    int streak; /* the last call returned an event */
     int efd;
     char computer[256];
     char last_chan[WSMD_EVCHAN_NAME_MAX];
@@ -313,11 +320,16 @@ static enum wsm_err save_owner(struct hub *h)
 {
     struct wsmd_evreader *o = h->owner;
     if (!o || o->pos != POS_DONE) {
+        if (o) {
+            free(o->cur);
+            o->cur = NULL;
+        }
         h->owner = NULL;
         return WSM_OK; /* NONE and PENDING: `done` still says where it is */
     }
-    char *cur = NULL;
-    if (h->sd->get_cursor(h->j, &cur) < 0 || !cur)
+    char *cur = o->cur;
+    o->cur = NULL;
+    if (!cur && (h->sd->get_cursor(h->j, &cur) < 0 || !cur))
         return WSM_ERR_IO; /* the owner keeps the read pointer */
     free(o->done);
     o->done = cur;
@@ -336,6 +348,8 @@ static enum wsm_err take(struct wsmd_evreader *r)
     const struct wsmd_sdj *sd = h->sd;
     int e;
     r->pos = POS_NONE;
+    free(r->cur);
+    r->cur = NULL;
     if (!r->done) {
         e = sd->seek_head(h->j);
     } else if ((e = sd->seek_cursor(h->j, r->done)) >= 0 && (e = sd->next(h->j)) > 0) {
@@ -467,15 +481,15 @@ static enum wsm_err load_entry(struct hub *h, struct wsmd_evin *ev)
 }
 
 /* The current entry's sequence number (a cursor costs an allocation and a
- * formatting: only for entries that need it). */
-static uint64_t current_seqnum(struct hub *h)
+ * formatting: only for entries that need it); the cursor is kept in r->cur
+ * for the bookmark. */
+static uint64_t current_seqnum(struct wsmd_evreader *r)
 {
-    char *cur = NULL;
-    uint64_t s = 0;
-    if (h->sd->get_cursor(h->j, &cur) >= 0 && cur)
-        s = seqnum_of(cur);
-    free(cur);
-    return s;
+    if (!r->cur && (r->h->sd->get_cursor(r->h->j, &r->cur) < 0 || !r->cur)) {
+        r->cur = NULL;
+        return 0;
+    }
+    return seqnum_of(r->cur);
 }
 
 static enum wsm_err next_locked(struct wsmd_evreader *r, struct wsm_buf *out)
@@ -491,6 +505,8 @@ static enum wsm_err next_locked(struct wsmd_evreader *r, struct wsm_buf *out)
             wake(r->efd);
             return WSM_ERR_TIMED_OUT;
         }
+        free(r->cur); /* the read pointer moves on */
+        r->cur = NULL;
         if (r->pos == POS_PENDING) {
             r->pos = POS_DONE;
         } else {
@@ -507,12 +523,12 @@ static enum wsm_err next_locked(struct wsmd_evreader *r, struct wsm_buf *out)
         if ((err = load_entry(h, &ev)))
             return err;
         if (r->seqnum_first)
-            ev.seqnum = current_seqnum(h);
+            ev.seqnum = current_seqnum(r);
         char chan[WSMD_EVCHAN_NAME_MAX];
         if (!wsmd__evq_match(r->q, &ev, now, chan))
             continue;
         if (!r->seqnum_first)
-            ev.seqnum = current_seqnum(h);
+            ev.seqnum = current_seqnum(r);
         if ((err = wsmd__ev_render(&ev, chan, r->computer, r->rendered, out)))
             return err;
         memcpy(r->last_chan, chan, sizeof(chan));
@@ -524,13 +540,17 @@ enum wsm_err wsmd__evr_next(struct wsmd_evreader *r, struct wsm_buf *out)
 {
     /* The wake-up is consumed before looking, so that one arriving while
      * we look stays set. */
+    /* Only when the last call found nothing: a caller taking a backlog
+     * would otherwise pay a system call per event. A wake-up left set
+     * meanwhile costs that caller one look that finds nothing. */
     uint64_t v;
-    if (read(r->efd, &v, sizeof(v)) < 0) {
+    if (!r->streak && read(r->efd, &v, sizeof(v)) < 0) {
         /* EAGAIN: not woken, looking anyway */
     }
     pthread_mutex_lock(&r->h->mu);
     enum wsm_err err = next_locked(r, out);
     pthread_mutex_unlock(&r->h->mu);
+    r->streak = err == WSM_OK;
     return err;
 }
 
@@ -542,9 +562,12 @@ enum wsm_err wsmd__evr_bookmark(struct wsmd_evreader *r, struct wsm_buf *out)
     const char *cur = r->done;
     enum wsm_err e = WSM_OK;
     if (h->owner == r && r->pos == POS_DONE) {
-        if (h->sd->get_cursor(h->j, &live) < 0 || !live)
+        if (r->cur)
+            cur = r->cur;
+        else if (h->sd->get_cursor(h->j, &live) < 0 || !live)
             e = WSM_ERR_IO;
-        cur = live;
+        else
+            cur = live;
     }
     if (!e && !cur) {
         e = wsm__buf_puts(out, "<BookmarkList/>");
@@ -552,11 +575,22 @@ enum wsm_err wsmd__evr_bookmark(struct wsmd_evreader *r, struct wsm_buf *out)
         e = wsm__buf_puts(out, "<BookmarkList><Bookmark Channel='");
         if (!e)
             e = wsmd__ev_xml_text(out, r->last_chan, strlen(r->last_chan));
+        /* By hand, not printf: the push deliveries write one per event. */
+        char num[24];
+        size_t k = sizeof(num);
+        uint64_t v = seqnum_of(cur);
+        do
+            num[--k] = (char)('0' + v % 10);
+        while ((v /= 10) && k);
         if (!e)
-            e = wsm__buf_printf(out, "' RecordId='%llu' IsCurrent='true' Cursor='",
-                                (unsigned long long)seqnum_of(cur));
+            e = wsm__buf_puts(out, "' RecordId='");
         if (!e)
-            e = wsmd__ev_xml_text(out, cur, strlen(cur));
+            e = wsm__buf_add(out, num + k, sizeof(num) - k);
+        if (!e)
+            e = wsm__buf_puts(out, "' IsCurrent='true' Cursor='");
+        size_t cl = strlen(cur);
+        if (!e) /* sd-journal's cursors are hex, '=' and ';': nothing to escape */
+            e = cursor_ok(cur, cl) ? wsm__buf_add(out, cur, cl) : wsmd__ev_xml_text(out, cur, cl);
         if (!e)
             e = wsm__buf_puts(out, "'/></BookmarkList>");
     }
@@ -586,5 +620,6 @@ void wsmd__evr_close(struct wsmd_evreader *r)
     if (r->efd >= 0)
         close(r->efd);
     free(r->done);
+    free(r->cur);
     free(r);
 }

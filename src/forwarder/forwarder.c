@@ -50,7 +50,17 @@ struct fsub {
     int heartbeat;
     long long retry_ms, backoff_ms;
     long long last_sent_ms;
+    unsigned long failures; /* sends in a row without an Ack */
+    long long first_fail_ms;
+    int state; /* enum delivery_state: logged when it changes */
 };
+
+/* Where a subscription's deliveries stand, as Windows' Eventlog-
+ * ForwardingPlugin reports it (event 105 when the collector cannot be
+ * reached, and again when it can): retrying within the Subscribe's
+ * ConnectionRetry, then backing off to the Refresh interval. */
+enum delivery_state { DELIVERING, RETRYING, BACKOFF };
+static const char *const state_names[] = {"delivering", "retrying", "backoff"};
 
 struct fwd_run {
     struct wsmd_forwarder *fw;
@@ -221,14 +231,44 @@ static void send_batch(struct fwd_run *run, struct fsub *f, long long now)
     wsm__envelope_free(env);
     free(raw);
     if (!acked) {
+        const char *why = e ? wsm_session_error(f->sess) : "no Ack";
+        long long delay = f->backoff_ms;
+        int st = RETRYING;
+        if (f->failures++ == 0)
+            f->first_fail_ms = now;
+        /* ConnectionRetry spent -- its Total retries, and as long as
+         * Windows would have kept at them (Total x interval) -- then, as
+         * Windows, wait for the next Refresh. The batch is kept; nothing
+         * is skipped. */
+        if (f->s.retry_total >= 0 && f->failures > (unsigned long)f->s.retry_total &&
+            now - f->first_fail_ms >= (long long)f->s.retry_total * f->s.retry_ms) {
+            st = BACKOFF;
+            delay = (long long)run->t->refresh_s * 1000;
+        } else {
+            /* Within ConnectionRetry: sooner than its interval at first (a
+             * collector restarting is back in a second), never later. */
+            if (f->s.retry_ms > 0 && delay > f->s.retry_ms)
+                delay = f->s.retry_ms;
+            f->backoff_ms = f->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : f->backoff_ms * 2;
+        }
         wsmd__log("event=forwarder-retry collector=\"%s\" subscription=\"%s\" events=%zu "
                   "retry_ms=%lld error=\"%s\"",
-                  run->t->url, sub_name(&f->s), f->nbatch, f->backoff_ms,
-                  e ? wsm_session_error(f->sess) : "no Ack");
-        f->retry_ms = now + f->backoff_ms;
-        f->backoff_ms = f->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : f->backoff_ms * 2;
+                  run->t->url, sub_name(&f->s), f->nbatch, delay, why);
+        if (st != f->state)
+            wsmd__log("event=forwarder-delivery-state collector=\"%s\" subscription=\"%s\" "
+                      "state=%s failures=%lu connection_retry=%d retry_ms=%lld error=\"%s\"",
+                      run->t->url, sub_name(&f->s), state_names[st], f->failures, f->s.retry_total,
+                      delay, why);
+        f->state = st;
+        f->retry_ms = now + delay;
         return;
     }
+    if (f->state != DELIVERING)
+        wsmd__log("event=forwarder-delivery-state collector=\"%s\" subscription=\"%s\" "
+                  "state=delivering failures=%lu",
+                  run->t->url, sub_name(&f->s), f->failures);
+    f->state = DELIVERING;
+    f->failures = 0;
     /* Acked: the position is stored before anything else is read past it,
      * so a restart resumes exactly after this batch. */
     if (f->bookmark && wsmd__fwd_state_store(run->fw->cfg, f->state_name, f->bookmark) != 0)

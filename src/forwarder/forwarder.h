@@ -43,6 +43,8 @@ struct wsmd_fwdsub {
     long max_time_ms;           /* w:MaxTime; 0: none asked */
     unsigned max_elements;      /* w:MaxElements; 0: none asked */
     unsigned long max_envelope; /* Delivery's w:MaxEnvelopeSize; 0: none asked */
+    int retry_total;            /* w:ConnectionRetry's Total; -1: none asked */
+    long retry_ms;              /* its interval; 0: none asked */
     char *locale;               /* w:Locale xml:lang */
 };
 
@@ -110,5 +112,26 @@ enum wsm_err wsmd__fwd_prepare(struct wsmd_config *cfg, unsigned uid, unsigned g
 /* In the process that serves: one thread per collector. */
 enum wsm_err wsmd__fwd_start(struct wsmd_server *srv);
 void wsmd__fwd_stop(struct wsmd_server *srv);
+
+/* ---- the forwarder's credentials lent to push deliveries (fwdlend.c) ---- */
+
+#include "thumbprint.h"
+
+#define WSMD_FWD_LENT_ISSUERS 8
+struct wsmd_fwd_lent {
+    /* /proc/self/fd paths of this process's copies; "" when not configured */
+    char keytab[64], cert[64], key[64], ca[64];
+    char principal[300];             /* ForwarderPrincipal, else host/<fqdn> */
+    char thumb[WSMD_THUMBPRINT_LEN]; /* the certificate's; "" without one */
+    char issuers[WSMD_FWD_LENT_ISSUERS][WSMD_THUMBPRINT_LEN]; /* its issuers' */
+    int nissuers;
+};
+/* In the network process: made at the first call from the descriptors root
+ * opened (wsmd__fwd_prepare), then the same for the process's life. Never
+ * NULL; every field empty when nothing is configured (cfg may be NULL). */
+const struct wsmd_fwd_lent *wsmd__fwd_lent(const struct wsmd_config *cfg);
+/* Whether thumb (hex, any case, spaces allowed) is the lent certificate's
+ * (issuer 0) or one of its issuers' (issuer 1). */
+int wsmd__fwd_lent_matches(const struct wsmd_fwd_lent *l, const char *thumb, int issuer);
 
 #endif

@@ -231,16 +231,20 @@ const char *wsmd__fwd_key_name(int which)
 enum wsm_err wsmd__fwd_prepare(struct wsmd_config *cfg, unsigned uid, unsigned gid)
 {
     struct wsmd_fwdcfg *f = cfg->fwd;
-    if (!f || !f->ntargets)
+    /* Without a collector the keytab and certificate still serve the
+     * event source's push deliveries that ask for Kerberos or a client
+     * certificate (fwdlend.c); only what is configured is opened. */
+    if (!f || (!f->ntargets && !f->path[FWD_KEYTAB] && !f->path[FWD_CERT]))
         return WSM_OK;
     /* Which credentials: Basic when a credentials file is named, else a
      * client certificate when one is, else the keytab (Kerberos, as a
-     * domain-joined Windows machine). */
-    if (!f->path[FWD_CREDS] && !f->path[FWD_CERT] && !f->path[FWD_KEYTAB] &&
+     * domain-joined Windows machine). A keytab named beside the others is
+     * opened too: push deliveries may use it. */
+    if (f->ntargets && !f->path[FWD_CREDS] && !f->path[FWD_CERT] && !f->path[FWD_KEYTAB] &&
         !(f->path[FWD_KEYTAB] = strdup("/etc/krb5.keytab")))
         return WSM_ERR_NOMEM;
     for (int i = 0; i < FWD_NFD; i++) {
-        if (!f->path[i] || (i == FWD_KEYTAB && (f->path[FWD_CREDS] || f->path[FWD_CERT])))
+        if (!f->path[i] || (i == FWD_CREDS && !f->ntargets))
             continue;
         if ((f->fd[i] = open_secret(i, f->path[i])) < 0)
             return WSM_ERR_INVALID_ARG;
@@ -249,6 +253,8 @@ enum wsm_err wsmd__fwd_prepare(struct wsmd_config *cfg, unsigned uid, unsigned g
      * writes it in <Computer> (a collector may compare the two). */
     if (gethostname(f->machine_id, sizeof(f->machine_id) - 1) != 0)
         snprintf(f->machine_id, sizeof(f->machine_id), "localhost");
+    if (!f->ntargets)
+        return WSM_OK; /* no bookmarks to keep */
     /* The bookmarks: StateDir/forwarder, the network process's. */
     char dir[1200];
     const char *base = cfg->state_dir;

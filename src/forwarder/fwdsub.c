@@ -268,6 +268,18 @@ static int one(xmlDocPtr doc, const xmlNode *item, struct wsmd_fwdsub *s)
     }
     s->heartbeat_ms = duration(child(del, "Heartbeats"));
     s->max_time_ms = duration(child(del, "MaxTime"));
+    /* ConnectionRetry Total="N" PTxS: N retries that far apart, then the
+     * source waits for the next Refresh (forwarder.c). A Total that is not
+     * a count up to 1000 is taken as none asked. */
+    xmlNodePtr cr = child(del, "ConnectionRetry");
+    xmlChar *tv = cr ? xmlGetProp(cr, (const xmlChar *)"Total") : NULL;
+    char *tend = NULL;
+    unsigned long total = tv && *tv >= '0' && *tv <= '9' ? strtoul((char *)tv, &tend, 10) : 0;
+    s->retry_ms = duration(cr);
+    s->retry_total = tv && tend && !*tend && total <= 1000 && s->retry_ms > 0 ? (int)total : -1;
+    if (s->retry_total < 0)
+        s->retry_ms = 0;
+    xmlFree(tv);
     s->max_elements = (unsigned)number(child(del, "MaxElements"), 0xffffffffUL);
     s->max_envelope = number(child(del, "MaxEnvelopeSize"), 0x7fffffffUL);
     char *enc = text_of(child(del, "ContentEncoding"));

@@ -23,11 +23,20 @@ struct job {
     struct job *next;
     uint32_t id;
     uint16_t op;
+    unsigned char *req; /* the request's fields (a copy), for ops that take more than the BMC */
+    size_t nreq;
 };
 
+/* An SDR record; a sensor's, once read, also parsed (s): the SDR's part
+ * of the sensor (identity, units, decoding, threshold masks) does not
+ * change while the session lasts, and FreeIPMI's SDR parsing (a fiid
+ * object per field) cost about as much CPU as the commands themselves. */
 struct sdr_rec {
     unsigned char *p;
     unsigned n;
+    struct ipmi_sensor *s; /* NULL: not parsed yet */
+    signed char kind;      /* 1 a sensor (s), -1 no sensor record */
+    uint8_t fmt, threshold;
 };
 
 struct bmc {
@@ -54,6 +63,12 @@ struct bmc {
     size_t nsel;
     int sel_valid, sel_cut;
     uint32_t sel_added, sel_erased;
+    /* The FRU areas of every device, read once per session (FRU data is
+     * written at manufacture; a BMC that was lost may come back another
+     * one, so drop_sdr forgets them with the SDR). */
+    struct ipmi_fru *fru;
+    size_t nfru;
+    int fru_valid;
 };
 
 long long now_ms(void);
@@ -69,9 +84,29 @@ void close_session(struct bmc *b);
 /* The reply status for a FreeIPMI api error number. */
 uint16_t status_of(int errnum);
 
+extern char cachedir[256]; /* the SDR cache files' private folder */
+/* sensors.c: reads the SDR repository: 0, or -1 with err; forgets it. */
+int load_sdr(struct bmc *b, char *err, size_t errn);
+void drop_sdr(struct bmc *b);
+/* inband.c: the local BMCs' devices opened (as root), the account taken,
+ * and the session check of a local BMC (its device stays open). */
+void open_inband(struct bmc *bmcs, size_t nbmcs);
+int drop_to(const char *uid, const char *gid, const char *dir);
+uint16_t ensure_inband(struct bmc *b, char *err, size_t errn);
+
 /* The BMC's thread runs these with a session open. */
 void do_sensors(struct bmc *b, uint32_t id);
 void do_sel(struct bmc *b, uint32_t id);
 void do_sel_clear(struct bmc *b, uint32_t id);
+/* chassis.c: CHASSIS_STATUS, CHASSIS_CONTROL and RAW; fru.c: FRU. */
+void do_chassis_status(struct bmc *b, const struct job *j);
+void do_chassis_control(struct bmc *b, const struct job *j);
+void do_raw(struct bmc *b, const struct job *j);
+void do_fru(struct bmc *b, const struct job *j);
+/* A command on the session (its answer marks the session alive): the
+ * response's length (command byte, completion code, data), or -1 with the
+ * status and err set (the session dropped when it was lost). */
+int bmc_cmd(struct bmc *b, uint8_t lun, uint8_t netfn, const uint8_t *rq, unsigned nrq, uint8_t *rs,
+            unsigned nrs, uint16_t *st, char *err, size_t errn);
 
 #endif

@@ -11,6 +11,83 @@
 
 #include "helper.h"
 
+/* ---- the SDR repository ----------------------------------------------- */
+
+/* Reads the whole SDR repository into memory, through FreeIPMI's cache
+ * file (its only way in). The file stays open while the BMC is known: the
+ * SEL's sensor names and readings are worded from it; it is removed when
+ * the session is dropped and at exit. */
+int load_sdr(struct bmc *b, char *err, size_t errn)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/sdr.%p", cachedir, (void *)b);
+    unlink(path);
+    int rc = -1;
+    if (ipmi_sdr_cache_create(b->sdr, b->ctx, path, IPMI_SDR_CACHE_CREATE_FLAGS_OVERWRITE, NULL,
+                              NULL) < 0 ||
+        ipmi_sdr_cache_open(b->sdr, NULL, path) < 0) {
+        snprintf(err, errn, "reading the SDR repository: %s", ipmi_sdr_ctx_errormsg(b->sdr));
+        unlink(path);
+        return -1;
+    }
+    uint16_t count = 0;
+    if (ipmi_sdr_cache_record_count(b->sdr, &count) == 0 && count <= MAX_SDR_RECORDS &&
+        (b->recs = calloc(count ? count : 1, sizeof(*b->recs)))) {
+        rc = 0;
+        for (int more = ipmi_sdr_cache_first(b->sdr) == 0; more && b->nrecs < count;
+             more = ipmi_sdr_cache_next(b->sdr) == 1) {
+            unsigned char buf[IPMI_SDR_MAX_RECORD_LENGTH];
+            int n = ipmi_sdr_cache_record_read(b->sdr, buf, sizeof(buf));
+            if (n <= 0)
+                continue;
+            struct sdr_rec *r = &b->recs[b->nrecs];
+            if (!(r->p = malloc((size_t)n))) {
+                rc = -1;
+                break;
+            }
+            memcpy(r->p, buf, (size_t)n);
+            r->n = (unsigned)n;
+            b->nrecs++;
+        }
+    } else {
+        snprintf(err, errn, "the SDR repository has %u records (at most %d are read)", count,
+                 MAX_SDR_RECORDS);
+    }
+    if (rc == 0) {
+        snprintf(b->sdr_path, sizeof(b->sdr_path), "%s", path);
+    } else {
+        ipmi_sdr_cache_close(b->sdr);
+        unlink(path);
+    }
+    return rc;
+}
+
+/* Forgets the SDR (the records, their parsed forms, the cache file) and
+ * the SEL read with it: after a lost session the BMC may be another. */
+void drop_sdr(struct bmc *b)
+{
+    for (size_t i = 0; i < b->nrecs; i++) {
+        free(b->recs[i].p);
+        free(b->recs[i].s);
+    }
+    free(b->recs);
+    b->recs = NULL;
+    b->nrecs = 0;
+    if (b->sdr_path[0]) {
+        ipmi_sdr_cache_close(b->sdr);
+        unlink(b->sdr_path);
+        b->sdr_path[0] = '\0';
+    }
+    free(b->sel);
+    b->sel = NULL;
+    free(b->fru);
+    b->fru = NULL;
+    b->nfru = 0;
+    b->fru_valid = 0;
+    b->nsel = 0;
+    b->sel_valid = 0;
+}
+
 /* ---- sensors ---------------------------------------------------------- */
 
 static const char *const thr_fields[IPMI_NTHR] = {
@@ -18,8 +95,8 @@ static const char *const thr_fields[IPMI_NTHR] = {
     "upper_non_critical_threshold", "upper_critical_threshold", "upper_non_recoverable_threshold",
 };
 
-static void read_thresholds(struct bmc *b, struct ipmi_sensor *s, const struct sdr_rec *r,
-                            uint8_t fmt)
+/* The SDR's readable and settable threshold masks. */
+static void threshold_masks(struct bmc *b, struct ipmi_sensor *s, const struct sdr_rec *r)
 {
     uint8_t rd[IPMI_NTHR] = {0}, st[IPMI_NTHR] = {0};
     if (ipmi_sdr_parse_threshold_readable(b->sdr, r->p, r->n, &rd[0], &rd[1], &rd[2], &rd[3],
@@ -32,6 +109,10 @@ static void read_thresholds(struct bmc *b, struct ipmi_sensor *s, const struct s
         s->thr_readable |= (uint8_t)((rd[i] ? 1u : 0u) << i);
         s->thr_settable |= (uint8_t)((st[i] ? 1u : 0u) << i);
     }
+}
+
+static void read_thresholds(struct bmc *b, struct ipmi_sensor *s, uint8_t fmt)
+{
     if (!s->thr_readable)
         return;
     fiid_obj_t rs = fiid_obj_create(tmpl_cmd_get_sensor_thresholds_rs);
@@ -56,15 +137,23 @@ static void read_thresholds(struct bmc *b, struct ipmi_sensor *s, const struct s
     fiid_obj_destroy(rs);
 }
 
-static int sensor_of(struct bmc *b, const struct sdr_rec *r, struct ipmi_sensor *s)
+/* The SDR's part of a sensor, parsed once per SDR read (r->s): 1 a
+ * sensor, -1 not a sensor record, 0 out of memory. */
+static int parse_sensor(struct bmc *b, struct sdr_rec *r)
 {
+    if (r->kind)
+        return r->kind;
+    struct ipmi_sensor *s = calloc(1, sizeof(*s));
+    if (!s)
+        return 0;
     uint16_t rid;
     uint8_t rtype;
-    memset(s, 0, sizeof(*s));
     if (ipmi_sdr_parse_record_id_and_type(b->sdr, r->p, r->n, &rid, &rtype) < 0 ||
         (rtype != IPMI_SDR_FORMAT_FULL_SENSOR_RECORD &&
-         rtype != IPMI_SDR_FORMAT_COMPACT_SENSOR_RECORD))
-        return -1;
+         rtype != IPMI_SDR_FORMAT_COMPACT_SENSOR_RECORD)) {
+        free(s);
+        return r->kind = -1;
+    }
     s->record_id = rid;
     uint8_t owner_type = 0, owner = 0, lun = 0, chan = 0, ent_type = 0, pct = 0, mod = 0, rate = 0,
             base = 0, modu = 0, fmt = 0;
@@ -89,9 +178,23 @@ static int sensor_of(struct bmc *b, const struct sdr_rec *r, struct ipmi_sensor 
     }
     int threshold = s->reading_type == IPMI_EVENT_READING_TYPE_CODE_THRESHOLD &&
                     rtype == IPMI_SDR_FORMAT_FULL_SENSOR_RECORD;
-    if (threshold)
+    if (threshold) {
         ipmi_sdr_parse_sensor_decoding_data(b->sdr, r->p, r->n, &s->r_exp, &s->b_exp, &s->m, &s->b,
                                             &s->linear, &fmt);
+        threshold_masks(b, s, r);
+    }
+    r->s = s;
+    r->fmt = fmt;
+    r->threshold = (uint8_t)threshold;
+    return r->kind = 1;
+}
+
+static int sensor_of(struct bmc *b, struct sdr_rec *r, struct ipmi_sensor *s)
+{
+    int k = parse_sensor(b, r);
+    if (k <= 0)
+        return k < 0 ? -1 : -3;
+    *s = *r->s;
     uint8_t raw = 0;
     double *val = NULL;
     uint16_t bits = 0;
@@ -115,8 +218,8 @@ static int sensor_of(struct bmc *b, const struct sdr_rec *r, struct ipmi_sensor 
         }
     }
     free(val);
-    if (threshold)
-        read_thresholds(b, s, r, fmt);
+    if (r->threshold)
+        read_thresholds(b, s, r->fmt);
     return 0;
 }
 
@@ -142,6 +245,8 @@ void do_sensors(struct bmc *b, uint32_t id)
         }
         if (rc == 0)
             ipmi_sensor_encode(&w, &s);
+        else if (rc == -3)
+            w.fail = 1; /* out of memory: said as an internal error */
     }
     b->last_ok = now_ms();
     if (w.fail)

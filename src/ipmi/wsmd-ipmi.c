@@ -45,7 +45,7 @@ static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
 static volatile int stopping;
 static struct bmc *bmcs;
 static size_t nbmcs;
-static char cachedir[256];
+char cachedir[256]; /* helper.h */
 
 long long now_ms(void)
 {
@@ -139,30 +139,14 @@ void set_state(struct bmc *b, int st, const char *msg)
     pthread_mutex_unlock(&b->mu);
 }
 
-static void drop_sdr(struct bmc *b)
-{
-    for (size_t i = 0; i < b->nrecs; i++)
-        free(b->recs[i].p);
-    free(b->recs);
-    b->recs = NULL;
-    b->nrecs = 0;
-    if (b->sdr_path[0]) {
-        ipmi_sdr_cache_close(b->sdr);
-        unlink(b->sdr_path);
-        b->sdr_path[0] = '\0';
-    }
-    free(b->sel);
-    b->sel = NULL;
-    b->nsel = 0;
-    b->sel_valid = 0;
-}
-
 void close_session(struct bmc *b)
 {
     if (b->sread)
         ipmi_sensor_read_ctx_destroy(b->sread);
     b->sread = NULL;
-    if (b->ctx) {
+    /* The local BMC's device was opened as root, before the helper took
+     * its account: it is kept (it has no session to lose) until exit. */
+    if (b->ctx && !(b->cfg.inband && !stopping)) {
         ipmi_ctx_close(b->ctx); /* Close Session: frees the BMC's slot */
         ipmi_ctx_destroy(b->ctx);
     }
@@ -196,55 +180,6 @@ uint16_t status_of(int errnum)
     }
 }
 
-/* Reads the whole SDR repository into memory, through FreeIPMI's cache
- * file (its only way in). The file stays open while the BMC is known: the
- * SEL's sensor names and readings are worded from it; it is removed when
- * the session is dropped and at exit. */
-static int load_sdr(struct bmc *b, char *err, size_t errn)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/sdr.%zu", cachedir, (size_t)(b - bmcs));
-    unlink(path);
-    int rc = -1;
-    if (ipmi_sdr_cache_create(b->sdr, b->ctx, path, IPMI_SDR_CACHE_CREATE_FLAGS_OVERWRITE, NULL,
-                              NULL) < 0 ||
-        ipmi_sdr_cache_open(b->sdr, NULL, path) < 0) {
-        snprintf(err, errn, "reading the SDR repository: %s", ipmi_sdr_ctx_errormsg(b->sdr));
-        unlink(path);
-        return -1;
-    }
-    uint16_t count = 0;
-    if (ipmi_sdr_cache_record_count(b->sdr, &count) == 0 && count <= MAX_SDR_RECORDS &&
-        (b->recs = calloc(count ? count : 1, sizeof(*b->recs)))) {
-        rc = 0;
-        for (int more = ipmi_sdr_cache_first(b->sdr) == 0; more && b->nrecs < count;
-             more = ipmi_sdr_cache_next(b->sdr) == 1) {
-            unsigned char buf[IPMI_SDR_MAX_RECORD_LENGTH];
-            int n = ipmi_sdr_cache_record_read(b->sdr, buf, sizeof(buf));
-            if (n <= 0)
-                continue;
-            struct sdr_rec *r = &b->recs[b->nrecs];
-            if (!(r->p = malloc((size_t)n))) {
-                rc = -1;
-                break;
-            }
-            memcpy(r->p, buf, (size_t)n);
-            r->n = (unsigned)n;
-            b->nrecs++;
-        }
-    } else {
-        snprintf(err, errn, "the SDR repository has %u records (at most %d are read)", count,
-                 MAX_SDR_RECORDS);
-    }
-    if (rc == 0) {
-        snprintf(b->sdr_path, sizeof(b->sdr_path), "%s", path);
-    } else {
-        ipmi_sdr_cache_close(b->sdr);
-        unlink(path);
-    }
-    return rc;
-}
-
 static unsigned timeout_of(const struct bmc *b)
 {
     return b->cfg.timeout_ms ? b->cfg.timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -254,6 +189,8 @@ static unsigned timeout_of(const struct bmc *b)
  * status with err filled. */
 static uint16_t ensure_session(struct bmc *b, char *err, size_t errn)
 {
+    if (b->cfg.inband)
+        return ensure_inband(b, err, errn);
     if (b->ctx && b->recs && now_ms() - b->last_ok < (long long)timeout_of(b))
         return IPMI_ST_OK;
     if (b->ctx) {
@@ -306,8 +243,8 @@ static uint16_t ensure_session(struct bmc *b, char *err, size_t errn)
 static void keepalive(struct bmc *b)
 {
     uint8_t rq[1] = {0x01}, rs[64]; /* Get Device ID */
-    if (!b->ctx)
-        return;
+    if (!b->ctx || b->cfg.inband)
+        return; /* no session to keep (the local BMC's device) */
     if (now_ms() - b->last_ok >= (long long)timeout_of(b)) {
         char err[768];
         ensure_session(b, err, sizeof(err)); /* lapsed: a new session, quietly */
@@ -343,6 +280,18 @@ static void run_job(struct bmc *b, const struct job *j)
         break;
     case IPMI_OP_SEL_CLEAR:
         do_sel_clear(b, j->id);
+        break;
+    case IPMI_OP_CHASSIS_STATUS:
+        do_chassis_status(b, j);
+        break;
+    case IPMI_OP_CHASSIS_CONTROL:
+        do_chassis_control(b, j);
+        break;
+    case IPMI_OP_RAW:
+        do_raw(b, j);
+        break;
+    case IPMI_OP_FRU:
+        do_fru(b, j);
         break;
     default:
         send_error(j->id, j->op, IPMI_ST_UNSUPPORTED, b->cfg.name,
@@ -382,6 +331,7 @@ static void *bmc_main(void *arg)
         b->queued--;
         pthread_mutex_unlock(&b->mu);
         run_job(b, j);
+        free(j->req);
         free(j);
         pthread_mutex_lock(&b->mu);
     }
@@ -477,6 +427,16 @@ static void dispatch(const struct ipmi_frame *fr)
     }
     j->id = fr->id;
     j->op = fr->op;
+    /* The fields go along: a chassis action or a raw command is read by
+     * the BMC's thread (the frame's buffer is reused for the next one). */
+    if (fr->blen && !(j->req = malloc(fr->blen))) {
+        free(j);
+        send_error(fr->id, fr->op, IPMI_ST_INTERNAL, name, "out of memory");
+        return;
+    }
+    if (fr->blen)
+        memcpy(j->req, fr->body, fr->blen);
+    j->nreq = fr->blen;
     pthread_mutex_lock(&b->mu);
     int full = b->queued >= QUEUE_MAX;
     if (!full) {
@@ -490,6 +450,7 @@ static void dispatch(const struct ipmi_frame *fr)
     }
     pthread_mutex_unlock(&b->mu);
     if (full) {
+        free(j->req);
         free(j);
         send_error(fr->id, fr->op, IPMI_ST_BUSY, name,
                    "too many requests are waiting for this BMC");
@@ -511,8 +472,9 @@ static void on_term(int sig)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || (sock = atoi(argv[1])) < 3) {
-        fprintf(stderr, "usage: wsmd-ipmi FD (started by wsmd; see docs/internals/ipmi.md)\n");
+    if ((argc != 2 && !(argc == 5 && !strcmp(argv[2], "--drop"))) || (sock = atoi(argv[1])) < 3) {
+        fprintf(stderr, "usage: wsmd-ipmi FD [--drop UID GID] (started by wsmd; see "
+                        "docs/internals/ipmi.md)\n");
         return 2;
     }
     /* wsmd executes it through a descriptor (execveat), which names the
@@ -537,6 +499,11 @@ int main(int argc, char **argv)
         return 1;
     }
     memset(buf, 0, n); /* the passwords */
+    open_inband(bmcs, nbmcs);
+    if (argc == 5 && drop_to(argv[3], argv[4], cachedir) != 0) {
+        logline("event=ipmi-error reason=\"cannot take the account %s:%s\"", argv[3], argv[4]);
+        return 1;
+    }
     for (size_t i = 0; i < nbmcs; i++)
         if (pthread_create(&bmcs[i].th, NULL, bmc_main, &bmcs[i]) != 0) {
             logline("event=ipmi-error reason=\"cannot start a thread\"");
@@ -565,6 +532,7 @@ int main(int argc, char **argv)
         struct job *j = bmcs[i].head;
         while (j) {
             struct job *nx = j->next;
+            free(j->req);
             free(j);
             j = nx;
         }

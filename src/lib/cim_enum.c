@@ -118,6 +118,7 @@ static enum wsm_err fetch_batch(wsm_enum *en, const char *action, const char *bo
     s->error[0] = '\0';
     s->fault_code = 0;
     s->fault_subcode[0] = '\0';
+    wsm__fault_clear(s);
     if (b.len > (size_t)0x7fffffff) {
         wsm__buf_free(&b);
         return WSM_ERR_INVALID_ARG;
@@ -377,6 +378,11 @@ void wsm_enum_free(wsm_enum *en)
         unsigned long code = s->fault_code;
         memcpy(error, s->error, sizeof(error));
         memcpy(subcode, s->fault_subcode, sizeof(subcode));
+        struct wsm__fault_rec *rec = s->fault;
+        char *reply = s->last_reply;
+        size_t reply_len = s->last_reply_len;
+        s->fault = NULL;
+        s->last_reply = NULL;
         struct wsm_buf b;
         enum wsm_err e = WSM_OK;
         wsm__buf_init(&b, 0);
@@ -390,6 +396,10 @@ void wsm_enum_free(wsm_enum *en)
         memcpy(s->error, error, sizeof(error));
         memcpy(s->fault_subcode, subcode, sizeof(subcode));
         s->fault_code = code;
+        wsm__fault_clear(s);
+        s->fault = rec;
+        s->last_reply = reply;
+        s->last_reply_len = reply_len;
     }
     free(en->context);
     free(en->headers);

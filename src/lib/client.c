@@ -124,6 +124,12 @@ void wsm__conn_free(struct wsm_conn *c)
     free(c);
 }
 
+void wsm__session_idle(wsm_session *s)
+{
+    if (s && s->conn)
+        wsm__http_conn_idle(&s->conn->http);
+}
+
 void wsm__conn_abort(struct wsm_conn *c)
 {
     __atomic_store_n(&c->aborted, 1, __ATOMIC_SEQ_CST);
@@ -417,8 +423,8 @@ static int gss_conn_lost(const wsm_session *s, struct wsm_conn *c)
     return !s->use_curl && (c->http.fd < 0 || c->http.gen != c->gss_gen);
 }
 
-static enum wsm_err denied(const char *scheme, const struct wsm_http_headers *h, char *err,
-                           size_t errlen)
+static enum wsm_err denied(const char *scheme, enum wsm_auth auth, const struct wsm_http_headers *h,
+                           char *err, size_t errlen)
 {
     unsigned char *t = NULL;
     size_t tl = 0;
@@ -427,8 +433,10 @@ static enum wsm_err denied(const char *scheme, const struct wsm_http_headers *h,
     if (f == WSM_ERR_NOT_FOUND) {
         char offered[128];
         wsm__www_schemes(h->www, offered, sizeof(offered));
-        snprintf(err, errlen, "access denied (HTTP 401): the server does not offer %s%s%s%s",
-                 scheme, *offered ? " (it offers " : "", offered, *offered ? ")" : "");
+        /* -a:ntlm speaks the Negotiate scheme: both names are said. */
+        int ntlm = auth == WSM_AUTH_NTLM;
+        snprintf(err, errlen, "the server does not offer %s%s authentication (HTTP 401)%s%s",
+                 ntlm ? "NTLM under " : "", scheme, *offered ? "; it offers: " : "", offered);
     } else {
         snprintf(err, errlen, "access denied (HTTP 401)");
     }
@@ -509,7 +517,7 @@ static enum wsm_err gss_handshake(const wsm_session *s, struct wsm_conn *c, stru
             break;
         if (*status == 401) {
             if (e || !inlen || done) {
-                e = denied(scheme, c->hdrs, err, errlen);
+                e = denied(scheme, s->auth, c->hdrs, err, errlen);
                 break;
             }
             continue;
@@ -547,29 +555,48 @@ static enum wsm_err gss_handshake(const wsm_session *s, struct wsm_conn *c, stru
     return e;
 }
 
+static const char *gss_name(enum wsm_auth a)
+{
+    return a == WSM_AUTH_NTLM ? "NTLM" : a == WSM_AUTH_KERBEROS ? "Kerberos" : "Negotiate";
+}
+
 /* A request with Negotiate: the connection's handshake first if it has
  * none (or lost it), then the body -- sealed over http:// unless
  * AllowUnencrypted -- without Authorization; the reply unsealed. Once
  * more from the handshake if the authenticated connection went away or
- * the server no longer knows it (401). */
+ * the server no longer knows it (401).
+ *
+ * A server that accepts the handshake and then closes the connection on
+ * the first sealed request made on it is OMI 1.9.1 refusing the tab
+ * before the MIME part headers: once more without the tabs, and if that
+ * is answered the server (host:port) is remembered for the process. If
+ * it drops that one too, the error says so and names the ways out. */
 static enum wsm_err gss_post(const wsm_session *s, struct wsm_conn *c, const char *body, size_t len,
                              struct wsm_buf *resp, long *status, char *err, size_t errlen,
                              const struct wsm_arrived *arrived)
 {
     int seal = !s->https && !s->allow_unencrypted;
     enum wsm_err e = WSM_OK;
+    int retried = 0;   /* the one ordinary retry (a lost connection, a 401) */
+    int tab_tried = 0; /* the retry without tabs was made */
+    int no_tab = seal && wsm__quirk_no_tab(&s->target);
     if (!c->hdrs && !(c->hdrs = calloc(1, sizeof(*c->hdrs))))
         return WSM_ERR_NOMEM;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (;;) {
+        int fresh = 0; /* authenticated by this call, for this request */
         if (c->gss && gss_conn_lost(s, c))
             gss_reset(c);
         if (!c->gss) {
             e = gss_handshake(s, c, resp, status, err, errlen);
-            if (e && !s->use_curl && c->http.lost && attempt == 0)
+            if (e && !s->use_curl && c->http.lost && !retried) {
+                retried = 1;
                 continue; /* the connection closed between two legs */
+            }
             if (e || *status != 200)
                 return e;
+            fresh = 1;
         }
+        wsm__gss_ctx_set_no_tab(c->gss, no_tab);
         struct wsm_buf sealed;
         wsm__buf_init(&sealed, 0);
         struct xfer x = {.body = body, .len = len, .bound_gen = c->gss_gen, .hdrs = c->hdrs};
@@ -593,18 +620,35 @@ static enum wsm_err gss_post(const wsm_session *s, struct wsm_conn *c, const cha
         e = raw_post(s, c, &x, resp, status, err, errlen);
         wsm__buf_free(&sealed);
         if (e) {
-            int again = !s->use_curl && c->http.lost && attempt == 0;
+            int lost = !s->use_curl && c->http.lost;
             gss_reset(c);
-            if (again)
+            if (lost && fresh && seal && len && !no_tab && !tab_tried) {
+                tab_tried = no_tab = 1;
                 continue;
+            }
+            if (lost && !fresh && !retried) {
+                retried = 1;
+                continue;
+            }
+            if (lost && fresh && seal && len)
+                snprintf(err, errlen,
+                         "the server accepted the %s authentication, then closed the connection "
+                         "instead of answering: it dropped the encrypted request (WinRM message "
+                         "encryption%s). On a trusted network try -unencrypted (the service "
+                         "must allow unencrypted messages), or use https",
+                         gss_name(s->auth), tab_tried ? ", with and without tabs" : "");
             return e;
         }
         if (*status == 401) {
             gss_reset(c);
-            if (attempt == 0)
+            if (!retried) {
+                retried = 1;
                 continue;
-            return denied(wsm__gss_scheme(s->gss), c->hdrs, err, errlen);
+            }
+            return denied(wsm__gss_scheme(s->gss), s->auth, c->hdrs, err, errlen);
         }
+        if (tab_tried)
+            wsm__quirk_set_no_tab(&s->target);
         if (arrived)
             arrived->fn(arrived->ud, *status, resp->len);
         if (!seal)
@@ -632,7 +676,6 @@ static enum wsm_err gss_post(const wsm_session *s, struct wsm_conn *c, const cha
         *resp = plain;
         return WSM_OK;
     }
-    return e;
 }
 
 int wsm__session_seals(const wsm_session *s)
@@ -777,6 +820,7 @@ void wsm_session_free(wsm_session *s)
     if (!s)
         return;
     wsm__conn_free(s->conn);
+    wsm__fault_clear(s);
     wsm__tls_config_free(s->tls);
     if (s->password) {
         explicit_bzero(s->password, strlen(s->password));
@@ -890,38 +934,6 @@ enum wsm_err wsm_session_set_string(wsm_session *s, const char *name, const char
     return WSM_OK;
 }
 
-/* Reads the fault's text, code and subcode into the session. */
-static void read_fault(wsm_session *s, struct wsm_envelope *env, long status)
-{
-    xmlNodePtr f = wsm__xml_child(env->body, WSM_NS_SOAP, "Fault");
-    if (!f) {
-        wsm__session_errorf(s, "HTTP %ld", status);
-        return;
-    }
-    xmlNodePtr code = wsm__xml_child(f, WSM_NS_SOAP, "Code");
-    xmlNodePtr sub = wsm__xml_child(code, WSM_NS_SOAP, "Subcode");
-    xmlNodePtr subval = wsm__xml_child(sub, WSM_NS_SOAP, "Value");
-    const char *sv = subval ? wsm__xml_text(&env->arena, subval, 1) : NULL;
-    if (sv) {
-        const char *colon = strrchr(sv, ':');
-        snprintf(s->fault_subcode, sizeof(s->fault_subcode), "%s", colon ? colon + 1 : sv);
-    }
-    xmlNodePtr reason = wsm__xml_child(f, WSM_NS_SOAP, "Reason");
-    xmlNodePtr text = wsm__xml_child(reason, WSM_NS_SOAP, "Text");
-    xmlNodePtr detail = wsm__xml_child(f, WSM_NS_SOAP, "Detail");
-    xmlNodePtr wf = wsm__xml_child(detail, WSM_NS_FAULT, "WSManFault");
-    const char *wcode = wf ? wsm__xml_attr(wf, "Code") : NULL;
-    if (wcode)
-        s->fault_code = strtoul(wcode, NULL, 10);
-    const char *msg = text ? wsm__xml_text(&env->arena, text, 1) : NULL;
-    if (!msg || !*msg) {
-        /* Windows also puts the text in f:WSManFault/f:Message. */
-        xmlNodePtr m = wsm__xml_child(wf, WSM_NS_FAULT, "Message");
-        msg = m ? wsm__xml_text(&env->arena, m, 1) : NULL;
-    }
-    wsm__session_errorf(s, "fault %lu: %s", s->fault_code, msg ? msg : "");
-}
-
 /* WS-Addressing compares URIs as strings; UUIDs are case-insensitive. */
 static int same_id(const char *a, const char *b)
 {
@@ -950,6 +962,7 @@ enum wsm_err wsm__reply_check(wsm_session *s, const char *data, size_t len, long
     struct wsm_envelope *reply = NULL;
     enum wsm_err e = len ? wsm__envelope_parse(data, len, &lim, &reply, NULL, 0) : WSM_ERR_NOT_SOAP;
     if (e) {
+        wsm__session_keep_reply(s, data, len);
         wsm__session_errorf(s, "HTTP %ld with no valid SOAP reply", status);
         return status == 200 ? e : WSM_ERR_HTTP;
     }
@@ -957,11 +970,13 @@ enum wsm_err wsm__reply_check(wsm_session *s, const char *data, size_t len, long
     if (message_id && (reply->relates_to || !fault) && !same_id(reply->relates_to, message_id)) {
         wsm__session_errorf(s, "the reply's RelatesTo (%s) is not the request's MessageID",
                             reply->relates_to ? reply->relates_to : "missing");
+        wsm__session_keep_reply(s, data, len);
         wsm__envelope_free(reply);
         return WSM_ERR_BAD_HEADER;
     }
     if (fault) {
-        read_fault(s, reply, status);
+        wsm__session_keep_reply(s, data, len);
+        wsm__fault_read(s, reply, status);
         wsm__envelope_free(reply);
         return WSM_ERR_FAULT;
     }
@@ -978,6 +993,7 @@ enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymo
     s->error[0] = '\0';
     s->fault_code = 0;
     s->fault_subcode[0] = '\0';
+    wsm__fault_clear(s);
     if (len > (size_t)0x7fffffff)
         return WSM_ERR_INVALID_ARG;
     wsm__buf_init(&resp, wsm__reply_cap(s));
@@ -985,8 +1001,13 @@ enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymo
                                     sizeof(s->error));
     if (!e)
         e = wsm__reply_check(s, resp.data, resp.len, status, message_id, env);
-    if (!e && raw)
+    if (!e && raw) {
         *raw = wsm__buf_steal(&resp, NULL);
+    } else if (!e) {
+        /* Kept, not copied, until the next call: a caller that finds the
+         * reply's content unusable can still show it (wsm_session_reply). */
+        s->last_reply = wsm__buf_steal(&resp, &s->last_reply_len);
+    }
     wsm__buf_free(&resp);
     return e;
 }
@@ -1015,8 +1036,17 @@ enum wsm_err wsm_identify(wsm_session *s, struct wsm_identity *out, char **xml)
     enum wsm_err e = wsm__post(s, req, sizeof(req) - 1, s->auth == WSM_AUTH_NONE, NULL, &env, xml);
     if (e)
         return e;
-    xmlNodePtr r = wsm__xml_child(env->body, WSM_NS_IDENTITY, "IdentifyResponse");
+    /* DSP0226 puts IdentifyResponse in wsmid:, OMI in the SOAP envelope's
+     * namespace (its children in wsmid:): the element is read by its
+     * local name, the first one in the Body. */
+    xmlNodePtr r = env->body ? env->body->children : NULL;
+    while (r && r->type != XML_ELEMENT_NODE)
+        r = r->next;
+    if (r && strcmp((const char *)r->name, "IdentifyResponse"))
+        r = NULL;
     if (!r) {
+        if (xml && *xml)
+            wsm__session_keep_reply(s, *xml, strlen(*xml));
         wsm__session_errorf(s, "the reply is not an IdentifyResponse");
         wsm__envelope_free(env);
         if (xml) {
@@ -1029,6 +1059,9 @@ enum wsm_err wsm_identify(wsm_session *s, struct wsm_identity *out, char **xml)
     char **slots[] = {&out->protocol_version, &out->product_vendor, &out->product_version};
     for (int i = 0; i < 3; i++) {
         xmlNodePtr n = wsm__xml_child(r, WSM_NS_IDENTITY, names[i]);
+        for (xmlNodePtr c = r->children; !n && c; c = c->next)
+            if (c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, names[i]))
+                n = c; /* in another namespace */
         const char *t = n ? wsm__xml_text(&env->arena, n, 1) : NULL;
         *slots[i] = t ? strdup(t) : NULL;
     }

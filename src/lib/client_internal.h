@@ -44,7 +44,10 @@ struct wsm_session {
     char *body_type;            /* its Content-Type; NULL: SOAP in UTF-8 */
     char error[512];
     unsigned long fault_code;
-    char fault_subcode[64]; /* local name of s:Subcode/s:Value, e.g. "TimedOut" */
+    char fault_subcode[64];       /* local name of s:Subcode/s:Value, e.g. "TimedOut" */
+    struct wsm__fault_rec *fault; /* the last fault in parts (fault_read.c); NULL: none */
+    char *last_reply;             /* the last reply that could not be used; NULL: none */
+    size_t last_reply_len;
 };
 
 /* POSTs body (len bytes) to the session's URL. On success *env holds the
@@ -70,6 +73,27 @@ enum wsm_err wsm__post_built(wsm_session *s, struct wsm_buf *b, enum wsm_err bui
 enum wsm_err wsm__session_set_body_format(wsm_session *s, const char *content_type,
                                           const char *headers);
 
+/* fault_read.c: reads the fault in env (its code, subcode, reason,
+ * WSManFault, FaultDetail, CIM error) into the session's record, error
+ * text and fault code (the subcode's Windows number when there is no
+ * WSManFault code). */
+void wsm__fault_read(wsm_session *s, struct wsm_envelope *env, long status);
+/* Forgets the last fault and failed reply. */
+void wsm__fault_clear(wsm_session *s);
+/* Keeps a copy of a reply that could not be used (up to 1 MiB). */
+void wsm__session_keep_reply(wsm_session *s, const char *data, size_t len);
+/* The Windows number for a subcode or code such as "wsa:DestinationUnreachable"
+ * (by local name), or 0. */
+unsigned long wsm__fault_subcode_code(const char *qname);
+/* "CIM_ERR_NOT_FOUND" for 6; NULL for an unknown number. */
+const char *wsm__cim_status_name(long code);
+
+/* srvquirk.c: whether the server of t takes sealed bodies only without
+ * the tab before their MIME part headers (OMI 1.9.1), as learnt earlier
+ * in this process; and to remember that it does. */
+int wsm__quirk_no_tab(const struct wsm_http_target *t);
+void wsm__quirk_set_no_tab(const struct wsm_http_target *t);
+
 /* Sets the session's error text. */
 void wsm__session_errorf(wsm_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -84,6 +108,9 @@ void wsm__conn_free(struct wsm_conn *c);
 /* From another thread: makes the request in progress on c (and any later
  * one) fail soon. */
 void wsm__conn_abort(struct wsm_conn *c);
+/* The session's connection kept, its buffers freed (wsm__http_conn_idle):
+ * for sessions idle most of the time. Not while a request is in progress. */
+void wsm__session_idle(wsm_session *s);
 /* The HTTP exchange only: resp (empty; its cap bounds the body) gets the
  * body and *status the HTTP status. A transport error is WSM_ERR_HTTP with
  * err set; thread-safe for distinct connections of one session. */

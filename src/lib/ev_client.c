@@ -63,6 +63,7 @@ static enum wsm_err invalid(wsm_session *s, const char *why)
         wsm__session_errorf(s, "invalid argument: %s", why);
         s->fault_code = 0;
         s->fault_subcode[0] = '\0';
+        wsm__fault_clear(s);
     }
     return WSM_ERR_INVALID_ARG;
 }
@@ -220,6 +221,7 @@ enum wsm_err wsm_subscribe(wsm_session *s, const char *resource_uri,
         wsm__session_errorf(s, "only the Pull delivery mode is supported by this client");
         s->fault_code = 0;
         s->fault_subcode[0] = '\0';
+        wsm__fault_clear(s);
         return WSM_ERR_UNSUPPORTED_FEATURE;
     }
     if (o->expires_ms < 0 || o->heartbeat_ms < 0 || o->max_time_ms < 0)

@@ -85,7 +85,13 @@ struct wsm_gss_ctx {
     int have_chal, have_auth; /* the flags of the handshake's messages */
     uint32_t chal_flags, auth_flags;
     struct wsm_ntlm_seal *fast; /* NULL: gss_wrap/gss_unwrap */
+    int no_tab;                 /* MIME part headers without the leading tab (OMI) */
 };
+
+void wsm__gss_ctx_set_no_tab(struct wsm_gss_ctx *x, int no_tab)
+{
+    x->no_tab = no_tab;
+}
 
 static char *dup_or_null(const char *s, int *fail)
 {
@@ -474,8 +480,8 @@ enum wsm_err wsm__gss_seal(struct wsm_gss_ctx *x, const char *plain, size_t len,
         /* The part with the plain text and a blank signature, both then
          * filled in place: the sealed bytes are the last len of out. */
         static const unsigned char blank[WSM_NTLM_SIG_LEN];
-        e = wsm__mpenc_build_part(out, proto, len, blank, sizeof(blank),
-                                  (const unsigned char *)plain, len);
+        e = wsm__mpenc_build_part_ex(out, proto, len, blank, sizeof(blank),
+                                     (const unsigned char *)plain, len, !x->no_tab);
         if (!e) {
             unsigned char *sealed = (unsigned char *)out->data + out->len - len;
             wsm__ntlm_seal(x->fast, sealed, len, sealed, sealed - WSM_NTLM_SIG_LEN);
@@ -491,7 +497,7 @@ enum wsm_err wsm__gss_seal(struct wsm_gss_ctx *x, const char *plain, size_t len,
             e = WSM_ERR_AUTH;
         } else {
             const unsigned char *wv = w.value;
-            e = wsm__mpenc_build_part(out, proto, len, wv, 16, wv + 16, len);
+            e = wsm__mpenc_build_part_ex(out, proto, len, wv, 16, wv + 16, len, !x->no_tab);
         }
         wsm__gss.release_buffer(&min, &w);
     } else {
@@ -512,8 +518,8 @@ enum wsm_err wsm__gss_seal(struct wsm_gss_ctx *x, const char *plain, size_t len,
             snprintf(err, errlen, "cannot seal the request: no confidentiality");
             e = WSM_ERR_AUTH;
         } else {
-            e = wsm__mpenc_build_part(out, proto, len, iov[0].buffer.value, iov[0].buffer.length,
-                                      (unsigned char *)data, len);
+            e = wsm__mpenc_build_part_ex(out, proto, len, iov[0].buffer.value, iov[0].buffer.length,
+                                         (unsigned char *)data, len, !x->no_tab);
             if (!e && iov[2].buffer.length)
                 e = wsm__buf_add(out, iov[2].buffer.value, iov[2].buffer.length);
         }

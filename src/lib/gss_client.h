@@ -64,6 +64,9 @@ int wsm__gss_is_ntlm(const struct wsm_gss_ctx *x);
 int wsm__gss_ntlm_fast(const struct wsm_gss_ctx *x);
 void wsm__gss_ctx_gss_only(struct wsm_gss_ctx *x);
 
+/* no_tab: the MIME part headers of sealed requests go without their
+ * leading tab (what OMI 1.9.1 accepts; client-transport.md). */
+void wsm__gss_ctx_set_no_tab(struct wsm_gss_ctx *x, int no_tab);
 /* Seals plain (len > 0 bytes) as one multipart/encrypted part into out
  * (empty on entry); *content_type is the header value to send with it. */
 enum wsm_err wsm__gss_seal(struct wsm_gss_ctx *x, const char *plain, size_t len,

@@ -189,6 +189,19 @@ void wsm__http_conn_close(struct wsm_http_conn *c)
     pthread_mutex_destroy(&c->mu);
 }
 
+void wsm__http_conn_idle(struct wsm_http_conn *c)
+{
+    /* Bytes after the last response mark the connection stale (stale()):
+     * they stay for that check. */
+    if (!c || c->rd.off != c->rd.len)
+        return;
+    free(c->rd.buf);
+    c->rd.buf = NULL;
+    c->rd.off = c->rd.len = 0;
+    free(c->wbuf);
+    c->wbuf = NULL;
+}
+
 void wsm__http_conn_abort(struct wsm_http_conn *c)
 {
     pthread_mutex_lock(&c->mu);

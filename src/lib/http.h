@@ -111,6 +111,11 @@ struct wsm_http_request {
 void wsm__http_conn_init(struct wsm_http_conn *c, const struct wsm_http_target *t);
 /* Closes the connection and frees its buffer. */
 void wsm__http_conn_close(struct wsm_http_conn *c);
+/* Between requests: the read buffer (64 KB reserved, a few pages touched)
+ * and the TLS write buffer are freed, the connection itself kept; the next
+ * request allocates them again. For a caller that holds many connections
+ * that are mostly idle (the event source's push subscriptions). */
+void wsm__http_conn_idle(struct wsm_http_conn *c);
 /* From another thread: makes a request in progress on c fail at once
  * (shutdown of the socket); later requests fail too. */
 void wsm__http_conn_abort(struct wsm_http_conn *c);

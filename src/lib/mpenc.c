@@ -337,9 +337,9 @@ enum wsm_err wsm__mpenc_parse(const unsigned char *body, size_t len, enum wsm_mp
     return WSM_OK;
 }
 
-enum wsm_err wsm__mpenc_build_part(struct wsm_buf *out, enum wsm_mpenc_proto proto, size_t orig_len,
-                                   const unsigned char *sig, size_t sig_len,
-                                   const unsigned char *sealed, size_t sealed_len)
+enum wsm_err wsm__mpenc_build_part_ex(struct wsm_buf *out, enum wsm_mpenc_proto proto,
+                                      size_t orig_len, const unsigned char *sig, size_t sig_len,
+                                      const unsigned char *sealed, size_t sealed_len, int tab)
 {
     const char *pstr = wsm__mpenc_proto_str(proto);
     if (!pstr || sig_len == 0 || sig_len > WSM_MPENC_MAX_SIG)
@@ -347,17 +347,27 @@ enum wsm_err wsm__mpenc_build_part(struct wsm_buf *out, enum wsm_mpenc_proto pro
     unsigned char le[4] = {(unsigned char)sig_len, (unsigned char)(sig_len >> 8),
                            (unsigned char)(sig_len >> 16), (unsigned char)(sig_len >> 24)};
     enum wsm_err e;
-    /* The tabs are what pywinrm writes and what its parser strips. */
+    /* The tabs are what MS-WSMV's examples, Windows and pywinrm write (and
+     * what pywinrm's parser strips); OMI 1.9.1 closes the connection on
+     * them, so a client may leave them out (client-transport.md). */
+    const char *t = tab ? "\t" : "";
     if ((e = wsm__buf_printf(out,
-                             BOUNDARY_LINE "\tContent-Type: %s\r\n"
-                                           "\tOriginalContent: type=" SOAP_TYPE
+                             BOUNDARY_LINE "%sContent-Type: %s\r\n"
+                                           "%sOriginalContent: type=" SOAP_TYPE
                                            ";charset=UTF-8;Length=%zu\r\n" BOUNDARY_LINE
-                                           "\tContent-Type: " OCTET_STREAM "\r\n",
-                             pstr, orig_len)))
+                                           "%sContent-Type: " OCTET_STREAM "\r\n",
+                             t, pstr, t, orig_len, t)))
         return e;
     if ((e = wsm__buf_add(out, le, 4)) || (e = wsm__buf_add(out, sig, sig_len)))
         return e;
     return sealed_len ? wsm__buf_add(out, sealed, sealed_len) : WSM_OK;
+}
+
+enum wsm_err wsm__mpenc_build_part(struct wsm_buf *out, enum wsm_mpenc_proto proto, size_t orig_len,
+                                   const unsigned char *sig, size_t sig_len,
+                                   const unsigned char *sealed, size_t sealed_len)
+{
+    return wsm__mpenc_build_part_ex(out, proto, orig_len, sig, sig_len, sealed, sealed_len, 1);
 }
 
 enum wsm_err wsm__mpenc_build_end(struct wsm_buf *out)

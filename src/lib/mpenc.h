@@ -74,6 +74,11 @@ enum wsm_err wsm__mpenc_parse(const unsigned char *body, size_t len, enum wsm_mp
 enum wsm_err wsm__mpenc_build_part(struct wsm_buf *out, enum wsm_mpenc_proto proto, size_t orig_len,
                                    const unsigned char *sig, size_t sig_len,
                                    const unsigned char *sealed, size_t sealed_len);
+/* The same; tab 0 writes the MIME part headers without the leading tab
+ * (for OMI 1.9.1, which closes the connection on it). */
+enum wsm_err wsm__mpenc_build_part_ex(struct wsm_buf *out, enum wsm_mpenc_proto proto,
+                                      size_t orig_len, const unsigned char *sig, size_t sig_len,
+                                      const unsigned char *sealed, size_t sealed_len, int tab);
 /* Appends the final "--Encrypted Boundary--\r\n". */
 enum wsm_err wsm__mpenc_build_end(struct wsm_buf *out);
 

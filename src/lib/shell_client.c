@@ -336,6 +336,7 @@ enum wsm_err wsm_shell_receive(wsm_shell *sh, const char *command_id, struct wsm
     s->error[0] = '\0';
     s->fault_code = 0;
     s->fault_subcode[0] = '\0';
+    wsm__fault_clear(s);
     struct wsm_buf *reply = wsm__shell_rx_reply(sh);
     if (!reply)
         return WSM_ERR_NOMEM;

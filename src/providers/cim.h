@@ -155,6 +155,10 @@ int cim_prop_index(const struct cim_class *c, const char *name);
 /* Maps a resource URI to a class: the DMTF and WMI forms, with the
  * namespace in the path (root/cimv2 only). NULL if not ours. */
 const struct cim_class *cim_class_for_uri(const char *uri);
+/* The same, with the request's __cimnamespace (NULL: none): a DMTF URI
+ * in root/hardware may name the BMCs' form of a class the host also has
+ * (CIM_ComputerSystem). */
+const struct cim_class *cim_class_for_uri_ns(const char *uri, const char *ns);
 /* The resource URI of a class in the form that reached it. */
 const char *cim_uri_prefix_dmtf(void); /* "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/" */
 const char *
@@ -163,7 +167,10 @@ cim_uri_prefix_wmi(void); /* "http://schemas.microsoft.com/wbem/wsman/1/wmi/root
 /* The IPMI classes of Windows' root/hardware namespace (NumericSensor,
  * Sensor): reached only as .../wmi/root/hardware/<Class>. */
 int cim_class_is_hardware(const struct cim_class *c);
-/* "root/hardware" or "root/cimv2": what __cimnamespace must say. */
+/* A class of the BMCs (IPMI), in either form: associations of those
+ * classes stay within one BMC. */
+int cim_class_is_ipmi(const struct cim_class *c);
+/* "root/hardware", "root/wmi" or "root/cimv2": what __cimnamespace must say. */
 const char *cim_class_namespace(const struct cim_class *c);
 /* The WMI-form URI prefix of a class (its namespace's). */
 const char *cim_uri_prefix_wmi_for(const struct cim_class *c);

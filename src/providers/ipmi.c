@@ -404,9 +404,26 @@ CLASS(cim_numeric, "CIM_NumericSensor", numeric_props, 1, 0);
 CLASS(cim_sensor, "CIM_Sensor", discrete_props, 0, 0);
 
 extern const struct cim_class wsmd__ipmi_wmi_logrecord, wsmd__ipmi_wmi_recordlog,
-    wsmd__ipmi_cim_logrecord, wsmd__ipmi_cim_recordlog; /* ipmisel.c */
+    wsmd__ipmi_cim_logrecord, wsmd__ipmi_cim_recordlog, wsmd__ipmi_cim_logentry; /* ipmisel.c */
+extern const struct cim_class wsmd__ipmi_wmi_cs;                                 /* ipmisys.c */
+extern const struct cim_class wsmd__ipmi_wmi_profile, wsmd__ipmi_cim_profile;    /* ipmiprofile.c */
+extern const struct cim_class wsmd__ipmi_cim_chassis, wsmd__ipmi_cim_card,
+    wsmd__ipmi_cim_package; /* ipmifru.c */
 
-const struct cim_class *const cim_family_hardware[] = {
-    &wmi_numeric, &wmi_sensor, &wsmd__ipmi_wmi_logrecord, &wsmd__ipmi_wmi_recordlog, NULL};
-const struct cim_class *const cim_family_ipmi[] = {
-    &cim_numeric, &cim_sensor, &wsmd__ipmi_cim_logrecord, &wsmd__ipmi_cim_recordlog, NULL};
+const struct cim_class *const cim_family_hardware[] = {&wmi_numeric,
+                                                       &wmi_sensor,
+                                                       &wsmd__ipmi_wmi_logrecord,
+                                                       &wsmd__ipmi_wmi_recordlog,
+                                                       &wsmd__ipmi_wmi_cs,
+                                                       &wsmd__ipmi_wmi_profile,
+                                                       NULL};
+const struct cim_class *const cim_family_ipmi[] = {&cim_numeric,
+                                                   &cim_sensor,
+                                                   &wsmd__ipmi_cim_logrecord,
+                                                   &wsmd__ipmi_cim_recordlog,
+                                                   &wsmd__ipmi_cim_logentry,
+                                                   &wsmd__ipmi_cim_chassis,
+                                                   &wsmd__ipmi_cim_card,
+                                                   &wsmd__ipmi_cim_package,
+                                                   &wsmd__ipmi_cim_profile,
+                                                   NULL};

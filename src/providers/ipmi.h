@@ -73,6 +73,15 @@ struct ipmi_ticket {
     int sent;
 };
 enum wsm_err wsmd__ipmi_send(uint16_t op, const char *bmc, struct ipmi_ticket *t);
+/* The same with the request's own fields, written by fields(w, arg). */
+enum wsm_err wsmd__ipmi_send_with(uint16_t op, const char *bmc,
+                                  void (*fields)(struct ipmi_wbuf *, const void *), const void *arg,
+                                  struct ipmi_ticket *t);
+/* One request to one BMC, waited for: WSM_OK with r (an OK status), or
+ * the fault (its message set) of the helper or the BMC. */
+enum wsm_err wsmd__ipmi_call(uint16_t op, const char *bmc,
+                             void (*fields)(struct ipmi_wbuf *, const void *), const void *arg,
+                             struct ipmi_reply *r);
 /* Waits up to the client's timeout. WSM_OK with r filled (r->f.status
  * may be an error of the helper's: wsmd__ipmi_status_err), or
  * WSM_ERR_TIMED_OUT / WSM_ERR_INTERNAL (the helper died), with the

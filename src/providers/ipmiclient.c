@@ -155,6 +155,13 @@ static enum wsm_err ensure_conn(void)
 
 enum wsm_err wsmd__ipmi_send(uint16_t op, const char *bmc, struct ipmi_ticket *t)
 {
+    return wsmd__ipmi_send_with(op, bmc, NULL, NULL, t);
+}
+
+enum wsm_err wsmd__ipmi_send_with(uint16_t op, const char *bmc,
+                                  void (*fields)(struct ipmi_wbuf *, const void *), const void *arg,
+                                  struct ipmi_ticket *t)
+{
     memset(t, 0, sizeof(*t));
     struct waiter *w = calloc(1, sizeof(*w));
     if (!w)
@@ -170,6 +177,8 @@ enum wsm_err wsmd__ipmi_send(uint16_t op, const char *bmc, struct ipmi_ticket *t
         ipmiw_begin(&b, w->id, op, 0);
         if (bmc)
             ipmiw_str(&b, IPMI_T_BMC, bmc);
+        if (fields)
+            fields(&b, arg);
         if (ipmiw_finish(&b) != 0)
             e = WSM_ERR_INVALID_ARG;
     }
@@ -325,4 +334,18 @@ void wsmd__ipmi_shutdown(void)
     if (cl.fd >= 0)
         shutdown(cl.fd, SHUT_RDWR);
     pthread_mutex_unlock(&cl.mu);
+}
+
+enum wsm_err wsmd__ipmi_call(uint16_t op, const char *bmc,
+                             void (*fields)(struct ipmi_wbuf *, const void *), const void *arg,
+                             struct ipmi_reply *r)
+{
+    struct ipmi_ticket t;
+    memset(r, 0, sizeof(*r));
+    enum wsm_err e = wsmd__ipmi_send_with(op, bmc, fields, arg, &t);
+    if (!e)
+        e = wsmd__ipmi_wait(&t, r);
+    if (!e && (e = wsmd__ipmi_status_err(r)))
+        wsmd__ipmi_reply_free(r);
+    return e;
 }

@@ -234,6 +234,8 @@ void ipmi_bmc_encode(struct ipmi_wbuf *w, const struct ipmi_bmc *b, int with_sec
     ipmiw_uint(w, IPMI_T_PRIVILEGE, (uint64_t)b->privilege, 1);
     ipmiw_uint(w, IPMI_T_TIMEOUT_MS, b->timeout_ms, 4);
     ipmiw_uint(w, IPMI_T_STATE, (uint64_t)b->state, 1);
+    if (b->inband)
+        ipmiw_uint(w, IPMI_T_INBAND, 1, 1);
     if (b->message[0])
         ipmiw_str(w, IPMI_T_MESSAGE, b->message);
     ipmiw_rec_end(w);
@@ -268,6 +270,10 @@ int ipmi_bmc_decode(const unsigned char *rec, size_t n, struct ipmi_bmc *b)
             break;
         case IPMI_T_MESSAGE:
             bad = ipmi_field_str(&f, b->message, sizeof(b->message));
+            break;
+        case IPMI_T_INBAND:
+            bad = ipmi_field_uint(&f, &v) != 0 || v > 1;
+            b->inband = !bad && v;
             break;
         case IPMI_T_PORT:
         case IPMI_T_CIPHER:

@@ -40,11 +40,11 @@ enum ipmi_op {
     IPMI_OP_CONFIG = 1,          /* wsmd -> helper, first frame: one record per BMC; no reply */
     IPMI_OP_LIST = 2,            /* -> one record per BMC (IPMI_T_BMC...), no secrets */
     IPMI_OP_SENSORS = 3,         /* bmc -> one record per sensor */
-    IPMI_OP_SEL = 4,             /* bmc, first, count -> SEL entries (not served yet) */
-    IPMI_OP_FRU = 5,             /* bmc, device -> FRU fields (not served yet) */
-    IPMI_OP_CHASSIS_STATUS = 6,  /* bmc -> power state (not served yet) */
-    IPMI_OP_CHASSIS_CONTROL = 7, /* bmc, action (not served yet) */
-    IPMI_OP_RAW = 8,             /* bmc, netfn, lun, cmd, data -> cc, data (not served yet) */
+    IPMI_OP_SEL = 4,             /* bmc -> the SEL's head, then a record per entry */
+    IPMI_OP_FRU = 5,             /* bmc [, FRU_DEVICE] -> a record per FRU area (ipmirec.c) */
+    IPMI_OP_CHASSIS_STATUS = 6,  /* bmc -> Get Chassis Status's bytes (ipmirec.c) */
+    IPMI_OP_CHASSIS_CONTROL = 7, /* bmc, ACTION -> CC */
+    IPMI_OP_RAW = 8,             /* bmc, NETFN, LUN, CMD, DATA -> CC, DATA */
     IPMI_OP_SEL_CLEAR = 9,       /* bmc -> nothing (the SEL is erased) */
     IPMI_OP_REPLY = 0x8000,
 };
@@ -75,7 +75,8 @@ enum ipmi_tag {
     IPMI_T_WORKAROUNDS = 0x15, /* string: FreeIPMI's names, comma separated */
     IPMI_T_PRIVILEGE = 0x16,   /* 2 user, 3 operator, 4 admin */
     IPMI_T_TIMEOUT_MS = 0x17,
-    IPMI_T_STATE = 0x18, /* LIST: enum ipmi_bmc_state */
+    IPMI_T_STATE = 0x18,  /* LIST: enum ipmi_bmc_state */
+    IPMI_T_INBAND = 0x19, /* u8 1: the local BMC, through the device named by HOST */
     /* sensor records */
     IPMI_T_RECORD_ID = 0x20,
     IPMI_T_NUMBER = 0x21,
@@ -103,7 +104,30 @@ enum ipmi_tag {
     IPMI_T_SEL_RAW = 0x38,   /* the 16 bytes of the entry, as the BMC gave them */
     IPMI_T_SEL_TYPE = 0x39,  /* string: the sensor type's name */
     IPMI_T_SEL_EVENT = 0x3a, /* string: the event, as FreeIPMI's ipmi-sel words it */
+    /* CHASSIS_STATUS replies: Get Chassis Status's data bytes (IPMI 2.0 s28.2) */
+    IPMI_T_POWER_STATE = 0x40, /* u8: current power state (bit 0 on, 1 overload, ...) */
+    IPMI_T_LAST_EVENT = 0x41,  /* u8: last power event */
+    IPMI_T_MISC_STATE = 0x42,  /* u8: misc. chassis state (bit 0 intrusion, ...) */
+    /* CHASSIS_CONTROL: the request's action; RAW: the request and reply */
+    IPMI_T_ACTION = 0x43, /* u8: Chassis Control's 0 down, 1 up, 2 cycle, 3 reset, 5 soft */
+    IPMI_T_NETFN = 0x44,  /* u8: a request's NetFn (6 bits) */
+    IPMI_T_CMD = 0x45,    /* u8: its command */
+    IPMI_T_CC = 0x46,     /* u8: the BMC's completion code */
+    IPMI_T_DATA = 0x47,   /* bytes: request data, or the response data after the CC */
+    /* FRU replies: a record per area (IPMI FRU spec 1.0: chassis, board, product) */
+    IPMI_T_FRU_DEVICE = 0x50,  /* u8: the FRU device id (request: absent, every device) */
+    IPMI_T_FRU_AREA = 0x51,    /* u8: enum ipmi_fru_area */
+    IPMI_T_FRU_TYPE = 0x52,    /* u8: the chassis type (SMBIOS numbering) */
+    IPMI_T_FRU_MFG = 0x53,     /* string: manufacturer */
+    IPMI_T_FRU_NAME = 0x54,    /* string: product (or board) name */
+    IPMI_T_FRU_SERIAL = 0x55,  /* string */
+    IPMI_T_FRU_PART = 0x56,    /* string: part / model number */
+    IPMI_T_FRU_VERSION = 0x57, /* string */
+    IPMI_T_FRU_ASSET = 0x58,   /* string: asset tag */
+    IPMI_T_FRU_DATE = 0x59,    /* u32: board manufacturing time, seconds since 1970 */
 };
+
+enum ipmi_fru_area { IPMI_FRU_CHASSIS = 1, IPMI_FRU_BOARD = 2, IPMI_FRU_PRODUCT = 3 };
 
 enum ipmi_bmc_state { IPMI_BMC_UNKNOWN = 0, IPMI_BMC_UP = 1, IPMI_BMC_DOWN = 2 };
 
@@ -185,6 +209,7 @@ struct ipmi_bmc {
     int privilege;                      /* 2 user, 3 operator, 4 admin */
     unsigned timeout_ms;                /* 0: the helper's default */
     int state;                          /* LIST: enum ipmi_bmc_state */
+    int inband;                         /* the local BMC: host is its device (/dev/ipmi0) */
     char message[IPMI_MESSAGE_MAX + 1]; /* LIST: the last error */
 };
 
@@ -215,6 +240,32 @@ struct ipmi_sel_entry {
     char event[IPMI_SEL_TEXT_MAX + 1];
 };
 
+#define IPMI_RAW_MAX 255     /* request or response data of one IPMI message */
+#define IPMI_FRU_TEXT_MAX 96 /* a FRU string (63 bytes of 8-bit, 84 of 6-bit text) */
+
+/* Get Chassis Status (ipmirec.c): the three state bytes. */
+struct ipmi_chassis {
+    uint8_t power, last_event, misc;
+};
+
+/* A RAW request or its reply; CHASSIS_CONTROL's reply is a cc alone. */
+struct ipmi_raw {
+    uint8_t netfn, lun, cmd, cc;
+    uint16_t n; /* bytes of data */
+    unsigned char data[IPMI_RAW_MAX];
+};
+
+/* One FRU area; fields the area does not have stay empty. */
+struct ipmi_fru {
+    uint8_t area;   /* enum ipmi_fru_area */
+    uint8_t device; /* the FRU device id (IPMI_T_FRU_DEVICE in the record) */
+    char locator[IPMI_SENSOR_NAME_MAX + 1]; /* its FRU Device Locator's name (IPMI_T_NAME) */
+    uint8_t chassis_type;
+    uint32_t date; /* 0: none */
+    char mfg[IPMI_FRU_TEXT_MAX + 1], name[IPMI_FRU_TEXT_MAX + 1], serial[IPMI_FRU_TEXT_MAX + 1],
+        part[IPMI_FRU_TEXT_MAX + 1], version[IPMI_FRU_TEXT_MAX + 1], asset[IPMI_FRU_TEXT_MAX + 1];
+};
+
 /* with_secret: a CONFIG record (the password goes too). */
 void ipmi_bmc_encode(struct ipmi_wbuf *w, const struct ipmi_bmc *b, int with_secret);
 /* rec: the value of an IPMI_T_RECORD. 0, or -1 when malformed or the
@@ -225,6 +276,17 @@ int ipmi_sensor_decode(const unsigned char *rec, size_t n, struct ipmi_sensor *s
 void ipmi_sel_encode(struct ipmi_wbuf *w, const struct ipmi_sel_entry *e);
 /* -1 when malformed or the 16 raw bytes are missing. */
 int ipmi_sel_decode(const unsigned char *rec, size_t n, struct ipmi_sel_entry *e);
+
+/* ipmirec.c: chassis, raw and FRU. The chassis and raw forms are a
+ * reply's top-level fields (body, n: the frame's fields); a FRU area is a
+ * record. Decoders: 0, or -1 when malformed or a field is missing. */
+void ipmi_chassis_encode(struct ipmi_wbuf *w, const struct ipmi_chassis *c);
+int ipmi_chassis_decode(const unsigned char *body, size_t n, struct ipmi_chassis *c);
+/* request: NETFN, LUN, CMD and DATA; else (a reply) CC and DATA. */
+void ipmi_raw_encode(struct ipmi_wbuf *w, const struct ipmi_raw *r, int request);
+int ipmi_raw_decode(const unsigned char *body, size_t n, struct ipmi_raw *r, int request);
+void ipmi_fru_encode(struct ipmi_wbuf *w, const struct ipmi_fru *f);
+int ipmi_fru_decode(const unsigned char *rec, size_t n, struct ipmi_fru *f);
 
 /* Reads a whole frame from a blocking fd into *buf (grown up to max).
  * 1 read (its size in *n), 0 EOF before a frame, -1 error or an

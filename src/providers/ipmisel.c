@@ -35,6 +35,34 @@ static const struct cim_prop record_props[] = {
     {"IPMI_EventData", CIM_UINT8, CIM_ARRAY},
 };
 
+/* DSP1010's CIM_LogEntry: the same entry under one key, InstanceID
+ * ("IPMI:<bmc>:SEL:<RecordID>"), for DMTF clients of the Record Log
+ * profile (CIM_LogRecord, the CIM 2.x class Windows uses, stays). */
+static const struct cim_prop entry_props[] = {
+    {"InstanceID", CIM_STRING, CIM_KEY},
+    {"LogInstanceID", CIM_STRING, 0},
+    {"LogName", CIM_STRING, 0},
+    {"RecordID", CIM_STRING, 0},
+    {"CreationTimeStamp", CIM_DATETIME, 0},
+    {"Message", CIM_STRING, 0},
+    {"PerceivedSeverity", CIM_UINT16, 0},
+    {"SystemName", CIM_STRING, 0},
+    {"ElementName", CIM_STRING, 0},
+    {"Caption", CIM_STRING, 0},
+    {"Description", CIM_STRING, 0},
+    {"RecordFormat", CIM_STRING, 0},
+    {"RecordData", CIM_STRING, 0},
+    {"IPMI_RecordID", CIM_UINT16, 0},
+    {"IPMI_RecordType", CIM_UINT8, 0},
+    {"IPMI_GeneratorID", CIM_UINT16, 0},
+    {"IPMI_SensorType", CIM_UINT8, 0},
+    {"IPMI_SensorNumber", CIM_UINT8, 0},
+    {"IPMI_SensorName", CIM_STRING, 0},
+    {"IPMI_AssertionEvent", CIM_BOOLEAN, 0},
+    {"IPMI_EventType", CIM_UINT8, 0},
+    {"IPMI_EventData", CIM_UINT8, CIM_ARRAY},
+};
+
 static const struct cim_prop log_props[] = {
     {"InstanceID", CIM_STRING, CIM_KEY},
     {"Name", CIM_STRING, 0},
@@ -92,16 +120,40 @@ static void set_ipmi_time(struct cim_instance *inst, const char *prop, uint32_t 
         cim_set_time(inst, prop, (time_t)t, 0);
 }
 
+/* CIM_LogEntry's PerceivedSeverity of a system event: a threshold
+ * event's offset (IPMI 2.0 table 42-2: 0-5 lower, 6-11 upper; NC, C, NR
+ * in pairs) gives 3 Degraded/Warning, 6 Critical, 7 Fatal when asserted;
+ * a deassertion and every other event are 2 Information. */
+static unsigned severity(const unsigned char *r)
+{
+    if (r[2] != 0x02 || (r[12] & 0x80) || (r[12] & 0x7f) != 0x01)
+        return 2;
+    unsigned off = r[13] & 0x0f;
+    if (off > 11)
+        return 2;
+    static const unsigned char sev[] = {3, 6, 7};
+    return sev[(off % 6) / 2];
+}
+
+/* mode: 0 CIM_LogRecord, 1 Windows' LogRecord, 2 CIM_LogEntry. */
 static void fill_record(struct cim_instance *inst, const char *bmc, const struct ipmi_sel_entry *e,
-                        int wmi)
+                        int mode)
 {
     const unsigned char *r = e->raw;
     char id[IPMI_NAME_MAX + 16];
     log_id(id, sizeof(id), bmc);
-    cim_set_str(inst, "LogCreationClassName", wmi ? "RecordLog" : "CIM_RecordLog");
-    cim_set_str(inst, "LogName", id);
-    cim_set_str(inst, "CreationClassName", inst->cls->name);
+    if (mode == 2) {
+        cim_set_fmt(inst, "InstanceID", "%s:%u", id, e->record_id);
+        cim_set_str(inst, "LogInstanceID", id);
+        cim_set_str(inst, "LogName", "IPMI SEL"); /* the log's Name */
+        cim_set_u64(inst, "PerceivedSeverity", severity(r));
+    } else {
+        cim_set_str(inst, "LogCreationClassName", mode ? "RecordLog" : "CIM_RecordLog");
+        cim_set_str(inst, "LogName", id);
+        cim_set_str(inst, "CreationClassName", inst->cls->name);
+    }
     cim_set_fmt(inst, "RecordID", "%u", e->record_id);
+    const char *stamp = mode == 2 ? "CreationTimeStamp" : "MessageTimestamp";
     cim_set_str(inst, "SystemName", bmc);
     cim_set_u64(inst, "IPMI_RecordID", e->record_id);
     unsigned type = r[2];
@@ -111,7 +163,7 @@ static void fill_record(struct cim_instance *inst, const char *bmc, const struct
     char fmt[512], data[512], b2[8], b4[16], b3[12], b6[20], b13[48];
     hex(b2, r, 2);
     if (type < 0xe0)
-        set_ipmi_time(inst, "MessageTimestamp", ts);
+        set_ipmi_time(inst, stamp, ts);
     if (type == 0x02) {
         /* A system event record (IPMI 2.0 table 32-1). */
         unsigned sensor = r[11], owner = r[7], lun = r[8] & 3;
@@ -166,6 +218,8 @@ static void fill_record(struct cim_instance *inst, const char *bmc, const struct
     const char *caption = cim_get(inst, "Description");
     cim_set_str(inst, "ElementName", caption);
     cim_set_str(inst, "Caption", caption);
+    if (mode == 2)
+        cim_set_str(inst, "Message", caption);
 }
 
 /* The SEL reply's top-level facts. */
@@ -276,14 +330,22 @@ static enum wsm_err get_sel(const struct cim_ctx *ctx, const struct wsm_pair *ke
 {
     const char *id = NULL, *rid = NULL;
     for (size_t i = 0; i < n; i++) {
-        if (!strcasecmp(keys[i].name, records ? "LogName" : "InstanceID"))
+        if (!strcasecmp(keys[i].name, records && wmi < 2 ? "LogName" : "InstanceID"))
             id = keys[i].value;
         if (!strcasecmp(keys[i].name, "RecordID"))
             rid = keys[i].value;
     }
     char bmc[IPMI_NAME_MAX + 1];
     size_t l = id ? strlen(id) : 0;
-    if (l < 10 || strncmp(id, "IPMI:", 5) != 0 || strcmp(id + l - 4, ":SEL") != 0 ||
+    if (wmi == 2) {
+        /* CIM_LogEntry: "IPMI:<bmc>:SEL:<RecordID>", one key. */
+        const char *c = id ? strrchr(id, ':') : NULL;
+        if (!c || !c[1])
+            return WSM_ERR_NOT_FOUND;
+        rid = c + 1;
+        l = (size_t)(c - id);
+    }
+    if (l < 10 || strncmp(id, "IPMI:", 5) != 0 || strncmp(id + l - 4, ":SEL", 4) != 0 ||
         l - 9 > IPMI_NAME_MAX)
         return WSM_ERR_NOT_FOUND;
     memcpy(bmc, id + 5, l - 9);
@@ -360,3 +422,4 @@ SELCLASS(wsmd__ipmi_wmi_logrecord, "LogRecord", record_props, 1, 1);
 SELCLASS(wsmd__ipmi_wmi_recordlog, "RecordLog", log_props, 0, 1);
 SELCLASS(wsmd__ipmi_cim_logrecord, "CIM_LogRecord", record_props, 1, 0);
 SELCLASS(wsmd__ipmi_cim_recordlog, "CIM_RecordLog", log_props, 0, 0);
+SELCLASS(wsmd__ipmi_cim_logentry, "CIM_LogEntry", entry_props, 1, 2);

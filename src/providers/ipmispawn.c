@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,10 +61,63 @@ static int find_helper(void)
     return access(helper, X_OK);
 }
 
+/* The local BMC (docs/internals/ipmi.md, "The in-band BMC"): FreeIPMI's
+ * OpenIPMI driver through the kernel's device, a system named "local".
+ * Looked for once, at start; absent, it is said once and left out. */
+#define INBAND_NAME "local"
+
+static int inband; /* the hosts hold the local BMC: the helper opens it as root */
+
+static const char *inband_device(void)
+{
+    /* Tests only: another path (none here has /dev/ipmi0). */
+    const char *d = getenv("WSMD_IPMI_DEVICE");
+    return d && *d ? d : "/dev/ipmi0";
+}
+
+/* Adds the local BMC to the hosts when its device is there; 1 if added. */
+static int add_inband(void)
+{
+    const char *dev = inband_device();
+    struct stat st;
+    const char *why = NULL;
+    if (stat(dev, &st) != 0)
+        why = errno == ENOENT ? "no such device (modprobe ipmi_si ipmi_devintf on a host with a "
+                                "BMC)"
+                              : strerror(errno);
+    else if (!S_ISCHR(st.st_mode))
+        why = "not a character device";
+    else if (geteuid() != 0)
+        why = "wsmd does not run as root (the device is root's)";
+    else if (strlen(dev) > IPMI_HOST_MAX)
+        why = "its path is too long";
+    for (size_t i = 0; !why && i < hosts.n; i++)
+        if (!strcmp(hosts.b[i].name, INBAND_NAME))
+            why = "IpmiHosts names a BMC \"" INBAND_NAME "\"";
+    struct ipmi_bmc *nb = why ? NULL : realloc(hosts.b, (hosts.n + 1) * sizeof(*nb));
+    if (!why && !nb)
+        why = "out of memory";
+    if (why) {
+        wsmd__log("event=ipmi-inband-absent device=%s reason=\"%s\"", dev, why);
+        return 0;
+    }
+    hosts.b = nb;
+    struct ipmi_bmc *b = &hosts.b[hosts.n++];
+    memset(b, 0, sizeof(*b));
+    snprintf(b->name, sizeof(b->name), "%s", INBAND_NAME);
+    snprintf(b->host, sizeof(b->host), "%s", dev);
+    b->port = 623; /* unused: keeps the record valid */
+    b->cipher = -1;
+    b->inband = 1;
+    inband = 1;
+    wsmd__log("event=ipmi-inband device=%s bmc=" INBAND_NAME, dev);
+    return 1;
+}
+
 enum wsm_err wsmd__ipmi_setup(const struct wsmd_config *cfg)
 {
-    if (!cfg->ipmi_hosts)
-        return WSM_OK;
+    /* The account the helper runs as when separated (the network
+     * process's), whether it serves remote BMCs, the local one, or both. */
     uid_t owner = (uid_t)-1;
     account[0] = '\0';
     if (geteuid() == 0 && cfg->privsep) {
@@ -72,6 +126,16 @@ enum wsm_err wsmd__ipmi_setup(const struct wsmd_config *cfg)
         if (pw)
             owner = pw->pw_uid;
         snprintf(account, sizeof(account), "%s", u);
+    }
+    if (!cfg->ipmi_hosts) {
+        /* No remote BMC: the local one alone, when its device is there
+         * (quietly nothing otherwise: IPMI is not in use). */
+        struct stat st;
+        if (stat(inband_device(), &st) != 0 || !S_ISCHR(st.st_mode) || find_helper() != 0)
+            return WSM_OK;
+        if (add_inband())
+            configured = 1;
+        return WSM_OK;
     }
     char err[300];
     enum wsm_err e = wsmd__ipmi_hosts_load(cfg->ipmi_hosts, owner, &hosts, err, sizeof(err));
@@ -90,6 +154,7 @@ enum wsm_err wsmd__ipmi_setup(const struct wsmd_config *cfg)
     configured = 1;
     wsmd__log("event=ipmi-config file=\"%s\" bmcs=%zu helper=\"%s\"", cfg->ipmi_hosts, hosts.n,
               helper);
+    add_inband();
     return WSM_OK;
 }
 
@@ -160,9 +225,17 @@ enum wsm_err wsmd__ipmi_spawn(int *fd, int drop, uid_t uid, gid_t gid)
         pthread_mutex_unlock(&lock);
         return errno == ENOMEM ? WSM_ERR_NOMEM : WSM_ERR_IO;
     }
-    char fdarg[16];
+    char fdarg[16], uidarg[24], gidarg[24];
     snprintf(fdarg, sizeof(fdarg), "%d", 3);
-    char *const argv[] = {"wsmd-ipmi", fdarg, NULL};
+    snprintf(uidarg, sizeof(uidarg), "%u", (unsigned)uid);
+    snprintf(gidarg, sizeof(gidarg), "%u", (unsigned)gid);
+    /* The local BMC's device is root's: the helper opens it before it
+     * reads anything but the CONFIG frame, then drops to the account
+     * itself (--drop); without it, the account is taken here. */
+    int self_drop = drop && inband;
+    char *const argv_drop[] = {"wsmd-ipmi", fdarg, "--drop", uidarg, gidarg, NULL};
+    char *const argv_plain[] = {"wsmd-ipmi", fdarg, NULL};
+    char *const *argv = self_drop ? argv_drop : argv_plain;
     char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
     /* Opened here, before the account changes: the build tree's helper may
      * sit below a folder only root may enter (a clone in /root, a mktemp
@@ -184,8 +257,9 @@ enum wsm_err wsmd__ipmi_spawn(int *fd, int drop, uid_t uid, gid_t gid)
          * lifetime is the socket's: EOF ends it, so no PDEATHSIG (tied to
          * the forking thread, which may be a short-lived worker). */
         syscall(SYS_close_range, 5, ~0U, 0);
-        if (drop && (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 ||
-                     setresuid(uid, uid, uid) != 0 || setuid(0) == 0))
+        if (drop && !self_drop &&
+            (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 ||
+             setresuid(uid, uid, uid) != 0 || setuid(0) == 0))
             _exit(126);
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         sigset_t none;

@@ -20,11 +20,27 @@ FAMILY(cim_family_ipmi);
 /* Windows' IPMI provider's classes (NumericSensor, Sensor...) live in
  * the root/hardware namespace, and only there. */
 FAMILY(cim_family_hardware);
+/* The DMTF form of root/hardware classes whose name the host's own
+ * classes hold in root/cimv2 (CIM_ComputerSystem: the host there, the
+ * BMC-managed systems here): reached only with __cimnamespace=root/hardware,
+ * so they are not in families[] (cim_find_class never finds them). */
+FAMILY(cim_family_hardware_dmtf);
+/* Windows' root/wmi namespace (Microsoft_IPMI, raw IPMI). */
+FAMILY(cim_family_rootwmi);
 
 static const struct cim_class *const *const families[] = {
-    cim_family_os,      cim_family_storage,   cim_family_net,  cim_family_process,
-    cim_family_service, cim_family_synthetic, cim_family_ipmi, cim_family_hardware,
+    cim_family_os,      cim_family_storage,  cim_family_net,
+    cim_family_process, cim_family_service,  cim_family_synthetic,
+    cim_family_ipmi,    cim_family_hardware, cim_family_rootwmi,
 };
+
+static int in_family(const struct cim_class *const *f, const struct cim_class *c)
+{
+    for (; f && *f; f++)
+        if (*f == c)
+            return 1;
+    return 0;
+}
 
 int cim_class_is_hardware(const struct cim_class *c)
 {
@@ -34,14 +50,36 @@ int cim_class_is_hardware(const struct cim_class *c)
     return 0;
 }
 
+int cim_class_is_ipmi(const struct cim_class *c)
+{
+    return c && (in_family(cim_family_ipmi, c) || in_family(cim_family_hardware, c) ||
+                 in_family(cim_family_hardware_dmtf, c));
+}
+
 const char *cim_class_namespace(const struct cim_class *c)
 {
-    return c && cim_class_is_hardware(c) ? "root/hardware" : "root/cimv2";
+    if (c && in_family(cim_family_rootwmi, c))
+        return "root/wmi";
+    return c && (cim_class_is_hardware(c) || in_family(cim_family_hardware_dmtf, c))
+               ? "root/hardware"
+               : "root/cimv2";
 }
 
 const char *cim_uri_prefix_wmi_for(const struct cim_class *c)
 {
+    if (c && in_family(cim_family_rootwmi, c))
+        return WMI_PREFIX "root/wmi/";
     return c && cim_class_is_hardware(c) ? WMI_PREFIX "root/hardware/" : WMI_PREFIX "root/cimv2/";
+}
+
+const struct cim_class *cim_class_for_uri_ns(const char *uri, const char *ns)
+{
+    if (uri && ns && !strcasecmp(ns, "root/hardware") &&
+        !strncasecmp(uri, DMTF_PREFIX, strlen(DMTF_PREFIX)))
+        for (const struct cim_class *const *c = cim_family_hardware_dmtf; c && *c; c++)
+            if (!strcasecmp((*c)->name, uri + strlen(DMTF_PREFIX)))
+                return *c;
+    return cim_class_for_uri(uri);
 }
 
 const struct cim_class *cim_find_class(const char *name)
@@ -92,6 +130,10 @@ const struct cim_class *cim_class_for_uri(const char *uri)
         const char *ns = uri + strlen(WMI_PREFIX);
         /* WMI keeps the namespace in the path: root/cimv2 is ours, and
          * root/hardware for the IPMI classes. */
+        if (strncasecmp(ns, "root/wmi/", 9) == 0) {
+            const struct cim_class *c = cim_find_class(ns + 9);
+            return c && in_family(cim_family_rootwmi, c) && !strchr(ns + 9, '/') ? c : NULL;
+        }
         if (strncasecmp(ns, "root/hardware/", 14) == 0) {
             const struct cim_class *c = cim_find_class(ns + 14);
             return c && cim_class_is_hardware(c) && !strchr(ns + 14, '/') ? c : NULL;
@@ -107,7 +149,7 @@ const struct cim_class *cim_class_for_uri(const char *uri)
      * under WMI, the others (CIM_, ours) under both. */
     if (c && strncasecmp(c->name, "Win32_", 6) == 0 && name == uri + strlen(DMTF_PREFIX))
         return NULL;
-    if (c && cim_class_is_hardware(c))
-        return NULL; /* root/hardware's own */
+    if (c && (cim_class_is_hardware(c) || in_family(cim_family_rootwmi, c)))
+        return NULL; /* root/hardware's or root/wmi's own */
     return c;
 }

@@ -312,6 +312,22 @@ long wsmd__cg_pids_current(const struct wsmd_cg *g)
     return -1;
 }
 
+long long wsmd__cg_memory_current(const struct wsmd_cg *g)
+{
+    if (!g)
+        return -1;
+    char path[PATH_MAX], v[32];
+    for (int i = 0; i < G.nh; i++)
+        if (G.h[i].mem) {
+            if (wsmd__cg_path(path, sizeof(path), i, G.inst, g->rel,
+                              G.h[i].v2 ? "memory.current" : "memory.usage_in_bytes") < 0 ||
+                wsmd__cg_read(path, v, sizeof(v)) < 0 || !isdigit((unsigned char)v[0]))
+                return -1;
+            return strtoll(v, NULL, 10);
+        }
+    return -1;
+}
+
 int wsmd__cg_pids_full(const struct wsmd_cg *g)
 {
     if (!g)

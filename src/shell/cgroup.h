@@ -48,6 +48,9 @@ void wsmd__cg_close_fds(int *fds, int n);
 int wsmd__cg_pids_full(const struct wsmd_cg *g);
 /* pids.current, or -1. */
 long wsmd__cg_pids_current(const struct wsmd_cg *g);
+/* Bytes charged to the group (memory.current; v1 memory.usage_in_bytes),
+ * or -1 without a memory controller. */
+long long wsmd__cg_memory_current(const struct wsmd_cg *g);
 
 /* SIGKILL to every process of the group (and its subgroups). 0 when the
  * group was seen empty afterwards (or at once with cgroup.kill), -1 if

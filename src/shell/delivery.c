@@ -205,8 +205,10 @@ enum wsm_err shell_receive_tx(struct shell_mgr *m, const char *owner, const char
     reset_out(out);
     *token = 0;
     pthread_mutex_lock(&m->lock);
-    struct cmd *c = shell__lookup(m, owner, shell_id, cmd_id);
-    enum wsm_err e = c ? receive_locked(m, c, max_bytes, seq, out, token) : WSM_ERR_NOT_FOUND;
+    enum wsm_err e = WSM_OK;
+    struct cmd *c = shell__lookup_live(m, owner, shell_id, cmd_id, &e);
+    if (c)
+        e = receive_locked(m, c, max_bytes, seq, out, token);
     pthread_mutex_unlock(&m->lock);
     return e;
 }
@@ -217,9 +219,11 @@ enum wsm_err shell_receive(struct shell_mgr *m, const char *owner, const char *s
     /* The caller has the bytes once we return: delivered at once. */
     reset_out(out);
     pthread_mutex_lock(&m->lock);
-    struct cmd *c = shell__lookup(m, owner, shell_id, cmd_id);
+    enum wsm_err e = WSM_OK;
+    struct cmd *c = shell__lookup_live(m, owner, shell_id, cmd_id, &e);
     unsigned long token = 0;
-    enum wsm_err e = c ? receive_locked(m, c, max_bytes, -1, out, &token) : WSM_ERR_NOT_FOUND;
+    if (c)
+        e = receive_locked(m, c, max_bytes, -1, out, &token);
     if (e == WSM_OK && token)
         commit(m, c);
     pthread_mutex_unlock(&m->lock);

@@ -419,5 +419,9 @@ void shell__free_shell(struct shell_mgr *m, struct shell *sh)
     free(sh->shellvar);
     free(sh->workdir);
     free(sh->env);
+    free(sh->name);
+    free(sh->client_ip);
+    free(sh->locale);
+    free(sh->data_locale);
     free(sh);
 }

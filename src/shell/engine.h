@@ -9,7 +9,9 @@
  * parked Receive requests. All functions are thread-safe.
  *
  * Every shell belongs to the user that created it; an id used by anybody
- * else gets WSM_ERR_NOT_FOUND exactly as an unknown id does.
+ * else gets WSM_ERR_NOT_FOUND exactly as an unknown id does (but for
+ * Reconnect and Connect, which say WSM_ERR_ACCESS_DENIED; shell_list,
+ * for shell management, reads everybody's when asked to).
  */
 #ifndef WSMD_SHELL_ENGINE_H
 #define WSMD_SHELL_ENGINE_H
@@ -60,6 +62,12 @@ struct shell_opts {
     const char *workdir;    /* NULL: home */
     const char *const *env; /* "NAME=value" strings, NULL-terminated; may be NULL */
     long idle_timeout_ms;   /* <= 0: the limits' default */
+    /* The client's ShellId (rsp:Shell/@ShellId, MS-WSMV 2.2.4.37): an id
+     * no other shell has, else WSM_ERR_ALREADY_EXISTS. NULL: one is made. */
+    const char *id;
+    /* Shown by shell_list (Enumerate, Get); all may be NULL. */
+    const char *name, *client_ip, *locale, *data_locale;
+    int buffer_drop; /* BufferMode Drop (else Block) */
 };
 
 /* What the end-of-command hook is told, once per command: when a
@@ -188,6 +196,49 @@ struct shell_proc_ops {
     enum wsm_err (*check_dir)(const char *owner, const struct shell_spawn_req *r);
 };
 void shell_set_proc_ops(const struct shell_proc_ops *ops);
+
+/* ---- Disconnect, Reconnect, Connect (MS-WSMV 3.1.4.15-17; engine_conn.c) ----
+ *
+ * A disconnected shell runs on: its commands keep running, their output
+ * is buffered up to the stream cap and the budget; with BufferMode Block
+ * the child then blocks in write (as always), with Drop the oldest bytes
+ * go. No Receive, Send, Signal, Command or wait is taken meanwhile
+ * (WSM_ERR_INVALID_ARG; parked Receives are woken and get it). The shell
+ * lives idle_ms (its IdleTimeOut from the Disconnect) and is then closed
+ * as an idle shell is. */
+enum shell_buffer_mode { SHELL_BUFFER_KEEP = -1, SHELL_BUFFER_BLOCK = 0, SHELL_BUFFER_DROP = 1 };
+/* idle_ms <= 0: the shell's IdleTimeOut stays; capped at max_idle_timeout_ms.
+ * Disconnecting a disconnected shell only updates them. */
+enum wsm_err shell_disconnect(struct shell_mgr *m, const char *owner, const char *shell_id,
+                              long idle_ms, enum shell_buffer_mode mode);
+/* Reconnect (connect 0): the owner takes the shell up again, where its
+ * output stopped; a connected shell is left as it is. Connect (1): the
+ * same from a client without state, for a disconnected shell only
+ * (WSM_ERR_INTERNAL for a connected one, as MS-WSMV says). Another
+ * user's shell: WSM_ERR_ACCESS_DENIED. The Create's IdleTimeOut applies
+ * again. */
+enum wsm_err shell_reconnect(struct shell_mgr *m, const char *owner, const char *shell_id,
+                             enum shell_buffer_mode mode, int connect);
+/* 1 when owner's shell shell_id exists and is disconnected. */
+int shell_is_disconnected(struct shell_mgr *m, const char *owner, const char *shell_id);
+
+/* ---- shell management (Enumerate, Get: MS-WSMV 3.1.4.2.1, 3.1.4.8.2) ---- */
+struct shell_info {
+    char id[37];
+    char *owner, *name, *client_ip, *locale, *data_locale; /* NULL: not known */
+    long idle_ms, max_idle_ms;
+    int disconnected, drop;
+    long long run_ms, inactive_ms; /* since Create, since last used */
+    pid_t pid;                     /* the oldest running command's process; 0: none */
+    long processes;                /* processes of the shell (its cgroup, else commands) */
+    unsigned long long memory;     /* its cgroup's memory.current, without one the
+                                      resident bytes of its running commands */
+};
+/* The shells of owner (NULL: everybody's), or only shell_id (NULL: all);
+ * *v (free with shell_info_free) may be NULL when *n is 0. */
+enum wsm_err shell_list(struct shell_mgr *m, const char *owner, const char *shell_id,
+                        struct shell_info **v, size_t *n);
+void shell_info_free(struct shell_info *v, size_t n);
 
 /* For tests and quotas. */
 unsigned shell_count(struct shell_mgr *m, const char *owner);

@@ -109,6 +109,8 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     enum wsm_err e = WSM_OK;
     if (!sh)
         e = WSM_ERR_NOT_FOUND;
+    else if (sh->disconnected)
+        e = WSM_ERR_INVALID_ARG; /* reconnect first */
     else if (sh->cg && wsmd__cg_has_pids()
                  ? wsmd__cg_pids_full(sh->cg)
                  : sh->running + sh->spawning >= m->lim.max_processes_per_shell)
@@ -249,10 +251,10 @@ enum wsm_err shell_send(struct shell_mgr *m, const char *owner, const char *shel
     if (len && !data)
         return WSM_ERR_INVALID_ARG;
     pthread_mutex_lock(&m->lock);
-    struct cmd *c = lookup(m, owner, shell_id, cmd_id);
     enum wsm_err e = WSM_OK;
+    struct cmd *c = shell__lookup_live(m, owner, shell_id, cmd_id, &e);
     if (!c) {
-        e = WSM_ERR_NOT_FOUND;
+        /* e says why */
     } else if (c->in_fd < 0 || c->in_end || c->exited) {
         /* The process is gone or its stdin is closed: discarded, as
          * Windows does. */
@@ -282,10 +284,10 @@ enum wsm_err shell_signal(struct shell_mgr *m, const char *owner, const char *sh
                           const char *cmd_id, enum shell_signal sig)
 {
     pthread_mutex_lock(&m->lock);
-    struct cmd *c = lookup(m, owner, shell_id, cmd_id);
     enum wsm_err e = WSM_OK;
+    struct cmd *c = shell__lookup_live(m, owner, shell_id, cmd_id, &e);
     if (!c) {
-        e = WSM_ERR_NOT_FOUND;
+        /* e says why */
     } else if (sig != SHELL_SIG_TERMINATE && sig != SHELL_SIG_CTRL_C &&
                sig != SHELL_SIG_CTRL_BREAK) {
         e = WSM_ERR_INVALID_ARG;
@@ -328,11 +330,12 @@ enum wsm_err shell_wait(struct shell_mgr *m, const char *owner, const char *shel
     if (!w)
         return WSM_ERR_NOMEM;
     pthread_mutex_lock(&m->lock);
-    struct cmd *c = lookup(m, owner, shell_id, cmd_id);
+    enum wsm_err le = WSM_OK;
+    struct cmd *c = shell__lookup_live(m, owner, shell_id, cmd_id, &le);
     if (!c) {
         pthread_mutex_unlock(&m->lock);
         free(w);
-        return WSM_ERR_NOT_FOUND;
+        return le;
     }
     unsigned long tok = ++m->next_token;
     if (token)

@@ -33,6 +33,8 @@ static void stream_read(struct shell_mgr *m, struct cmd *c, int k)
     struct ostream *s = &c->out[k];
     size_t cap = m->lim.stream_cap;
     while (s->fd >= 0) {
+        if (s->r.len == cap && shell__drop_oldest(m, c, k))
+            continue; /* disconnected, BufferMode Drop: the oldest went */
         if (s->r.len == cap) {
             /* Full: stop reading, the child blocks on write. */
             shell__ep_del(m, s->fd);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -227,13 +228,33 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
     long idle = opts && opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : m->lim.idle_timeout_ms;
     if (m->lim.max_idle_timeout_ms > 0 && idle > m->lim.max_idle_timeout_ms)
         idle = m->lim.max_idle_timeout_ms;
-    sh->idle_ms = idle;
-    wsm__uuid_str(sh->id);
+    sh->idle_ms = sh->create_idle_ms = idle;
+    sh->drop = opts && opts->buffer_drop;
+    if (opts && ((opts->name && !(sh->name = strdup(opts->name))) ||
+                 (opts->client_ip && !(sh->client_ip = strdup(opts->client_ip))) ||
+                 (opts->locale && !(sh->locale = strdup(opts->locale))) ||
+                 (opts->data_locale && !(sh->data_locale = strdup(opts->data_locale))))) {
+        shell__free_shell(m, sh);
+        return WSM_ERR_NOMEM;
+    }
+    if (opts && opts->id) {
+        if (strlen(opts->id) != 36) {
+            shell__free_shell(m, sh);
+            return WSM_ERR_INVALID_ARG;
+        }
+        memcpy(sh->id, opts->id, 37);
+    } else {
+        wsm__uuid_str(sh->id);
+    }
     if (wsmd__cg_active()) {
         /* pids.max: MaxProcessesPerShell counts processes, as Windows'
          * does; memory: the whole shell's, as MaxMemoryPerShellMB says. */
-        char rel[64];
-        snprintf(rel, sizeof(rel), "shell-%s", sh->id);
+        char rel[64], own[37];
+        /* A client's id is not known to be unique yet (nor may it name
+         * another shell's group): its group gets an id of ours. */
+        if (opts && opts->id)
+            wsm__uuid_str(own);
+        snprintf(rel, sizeof(rel), "shell-%s", opts && opts->id ? own : sh->id);
         sh->cg = wsmd__cg_create(rel, m->lim.max_processes_per_shell,
                                  (unsigned long long)m->lim.max_memory_per_shell_mb << 20);
         if (!sh->cg) {
@@ -248,6 +269,15 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
     for (struct shell *s = m->shells; s; s = s->next)
         if (strcmp(s->owner, sh->owner) == 0)
             n++;
+    if (opts && opts->id) {
+        /* The client's id must be unique, whoever has the other shell. */
+        for (struct shell *s = m->shells; s; s = s->next)
+            if (strcasecmp(s->id, sh->id) == 0) {
+                pthread_mutex_unlock(&m->lock);
+                shell__free_shell(m, sh);
+                return WSM_ERR_ALREADY_EXISTS;
+            }
+    }
     if (n >= m->lim.max_shells_per_user) {
         pthread_mutex_unlock(&m->lock);
         shell__free_shell(m, sh);
@@ -265,6 +295,7 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
         return e;
     }
     shell__touch(m, sh);
+    sh->created = sh->last_used;
     sh->next = m->shells;
     if (m->shells)
         m->shells->prev = sh;

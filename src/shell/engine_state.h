@@ -62,7 +62,8 @@ struct cmd {
     unsigned logged : 1;    /* the end-of-command log hook ran */
     struct budget_user *bu; /* the owner's budget (a reference) */
     long long started;
-    unsigned long long sent[2]; /* bytes delivered per stream (for the log) */
+    unsigned long long dropped[2]; /* bytes dropped while disconnected (BufferMode Drop) */
+    unsigned long long sent[2];    /* bytes delivered per stream (for the log) */
     /* The output of the last Receive, until the HTTP layer says whether
      * its reply was written (shell_settle): the bytes stay at the head of
      * the rings, so a reply that did not go out is simply sent again. */
@@ -93,6 +94,17 @@ struct shell {
     char **env; /* NULL-terminated; one block with its strings */
     long idle_ms;
     long long last_used;
+    /* MS-WSMV Disconnect/Reconnect (engine_conn.c). While disconnected no
+     * Receive, Send, Signal or Command is taken; idle_ms is then the
+     * Disconnect's IdleTimeOut, create_idle_ms the Create's (restored at
+     * Reconnect). drop: BufferMode Drop (a full ring loses its oldest
+     * bytes while disconnected) instead of Block. */
+    long create_idle_ms;
+    long long created;
+    unsigned disconnected : 1;
+    unsigned drop : 1;
+    /* For shell management (Enumerate, Get): what the client named. */
+    char *name, *client_ip, *locale, *data_locale;
     unsigned nwaiters, running, spawning, ncmds;
     struct cmd *cmds, *cmds_tail;
     struct budget_user *bu;
@@ -218,5 +230,14 @@ void shell__ring_consume(struct shell_mgr *m, struct cmd *c, struct ring *r, siz
 void shell__confirm_kept(struct shell_mgr *m, struct cmd *c);
 /* The end-of-command log line, once per command. */
 void shell__log_end(struct shell_mgr *m, struct cmd *c);
+/* engine_conn.c: the shell's command is looked up for a client's request
+ * (Receive, Send, Signal, a wait): NULL with *err set (WSM_ERR_NOT_FOUND,
+ * or WSM_ERR_INVALID_ARG while the shell is disconnected). */
+struct cmd *shell__lookup_live(struct shell_mgr *m, const char *owner, const char *shell_id,
+                               const char *cmd_id, enum wsm_err *err);
+/* engine_io.c: a full ring of a disconnected BufferMode Drop shell: its
+ * oldest bytes go (1), or it must block as usual (0: bytes of a Receive
+ * in flight or kept for a replay are at its head). */
+int shell__drop_oldest(struct shell_mgr *m, struct cmd *c, int k);
 
 #endif

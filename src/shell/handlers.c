@@ -10,6 +10,7 @@
 
 #include "base64.h"
 #include "engine.h"
+#include "handlers.h"
 #include "ns.h"
 #include "server.h"
 
@@ -75,10 +76,15 @@ static const char *shell_id(struct wsmd_call *call)
     return wsm__envelope_selector(call->env, "ShellId");
 }
 
-static enum wsm_err map_engine(enum wsm_err e)
+static enum wsm_err map_engine_call(struct wsmd_call *call, enum wsm_err e)
 {
+    if (e == WSM_ERR_INVALID_ARG && !call->fault_message)
+        /* The engine refuses a disconnected shell's commands so. */
+        call->fault_message =
+            wsmd__shell_disconnected_message(call, wsm__envelope_selector(call->env, "ShellId"));
     return e == WSM_ERR_NOT_FOUND ? WSM_ERR_SHELL_NOT_FOUND : e;
 }
+#define map_engine(e) map_engine_call(call, (e))
 
 static struct wsm_arena *arena(struct wsmd_call *call)
 {
@@ -131,6 +137,9 @@ enum wsm_err wsmd__shell_create(struct wsmd_call *call)
     }
     envv[nenv] = NULL;
     opts.env = nenv ? envv : NULL;
+    char ip[64];
+    if ((e = wsmd__shell_create_opts(call, sh, &opts, ip, sizeof(ip))))
+        return e;
 
     struct identity *idn = malloc(sizeof(*idn));
     if (!idn)
@@ -146,6 +155,8 @@ enum wsm_err wsmd__shell_create(struct wsmd_call *call)
     }
     if (e == WSM_ERR_INVALID_ARG)
         call->fault_message = "The working directory does not exist or is not accessible.";
+    if (e == WSM_ERR_ALREADY_EXISTS)
+        call->fault_message = "A shell with this ShellId exists already.";
     if (e)
         return e;
 
@@ -188,6 +199,16 @@ enum wsm_err wsmd__shell_delete(struct wsmd_call *call)
     if (!sid)
         return WSM_ERR_INVALID_SELECTORS;
     enum wsm_err e = shell_delete(call->srv->shells, call->user, sid);
+    if (e == WSM_ERR_NOT_FOUND && call->env->resource_uri &&
+        !strcmp(call->env->resource_uri, WSMD_SHELL_MGMT_URI)) {
+        /* An administrator deletes anybody's shell through shell
+         * management (.../windows/shell); .../shell/cmd, the session's
+         * own resource, stays its owner's alone. */
+        char *owner = wsmd__shell_admin_owner(call, sid);
+        if (owner)
+            e = shell_delete(call->srv->shells, owner, sid);
+        free(owner);
+    }
     if (e)
         return map_engine(e);
     e = wsm__reply_begin(call->out, XF_ACT "DeleteResponse", call->env->message_id, NULL);

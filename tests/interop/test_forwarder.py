@@ -543,3 +543,55 @@ def test_large_batches_bounded_by_the_envelope(wsmd_factory, jd, tmp_path):
     assert max(n for n, _ in acked) > 50, acked  # batched, not one by one
     assert sum(n for n, _ in acked) == 600, acked  # each batch acknowledged once
     assert max(b for _, b in acked) <= 512000, acked
+
+
+def test_connection_retry_then_refresh(wsmd_factory, jd, tmp_path):
+    """The Subscribe's ConnectionRetry (Total=2, PT0.4S): a collector that
+    does not Ack gets the batch again within that interval, Total times;
+    then the forwarder backs off to the Refresh interval (3 s), as Windows
+    does, logging one line per state change (retrying, backoff, delivering
+    when the collector Acks again); the batch is kept, nothing lost."""
+    import time as _time
+
+    class Refusing(WireCollector):
+        refusing = True
+        attempts = []
+
+        def handle(self, path, headers, body):
+            if path.endswith("/SubscriptionManager/WEC"):
+                reply = super().handle(path, headers, body)
+                return reply.replace("</e:NotifyTo>", "</e:NotifyTo><w:ConnectionRetry "
+                                     'Total="2">PT0.4S</w:ConnectionRetry>')
+            if self.refusing:
+                self.attempts.append(_time.monotonic())
+                return ACK.format(relates="uuid:not-this-one")  # not an Ack of it
+            return super().handle(path, headers, body)
+
+    wc = Refusing(False)
+    try:
+        fwd = Forwarder(wsmd_factory, tmp_path / "fwd", jd, wc.base, refresh=3)
+        fwd.wait_log(r"event=forwarder-subscribed .*subscription=\"WinSub\"")
+        t = tag()
+        write_n(jd, t, 0, 2)
+        fwd.wait_log(r"event=forwarder-delivery-state .*state=backoff", timeout=20)
+        log = fwd.log()
+        assert len(re.findall(r"state=retrying", log)) == 1, log
+        assert re.search(r"state=backoff failures=\d+ connection_retry=2 retry_ms=3000", log), log
+        n = len(wc.attempts)
+        assert n >= 3, wc.attempts  # the first send and Total retries
+        gaps = [b - a for a, b in zip(wc.attempts, wc.attempts[1:])]
+        assert all(g < 2.0 for g in gaps), gaps  # within ConnectionRetry: not Refresh
+        # Backing off: the next attempt only after the Refresh interval.
+        wait_for(lambda: len(wc.attempts) > n, timeout=10, what="the attempt after Refresh")
+        assert wc.attempts[n] - wc.attempts[n - 1] >= 2.5, wc.attempts
+        wc.refusing = False
+        wait_for(lambda: sum(t in e for e in wc.events()) >= 2, timeout=10,
+                 what="the batch once Acked", on_fail=fwd.log)
+        fwd.wait_log(r"event=forwarder-delivery-state .*state=delivering")
+        assert messages_of(wc, t) == [0, 1]
+    finally:
+        wc.close()
+
+
+def messages_of(wc, t):
+    return [int(re.search(r"event (\d+)<", e).group(1)) for e in wc.events() if t in e]

@@ -684,7 +684,22 @@ def test_helper_protocol(sims, tmp_path):
         a.sendall(_frame(47, 77, _fld(3, b"sim")))
         assert rd()[:3] == (47, 0x804d, 6)          # unknown op: unsupported
         a.sendall(_frame(48, 8, _fld(3, b"sim")))
-        assert rd()[:3] == (48, 0x8008, 6)          # raw: not served yet
+        assert rd()[:3] == (48, 0x8008, 1)          # raw without NetFn nor command
+        # Raw Get Device ID: completion code 0, then the device id 20h.
+        a.sendall(_frame(49, 8, _fld(3, b"sim") + _fld(0x44, b"\x06") + _fld(0x45, b"\x01")))
+        fid, op, st, body = rd()
+        assert (fid, op, st) == (49, 0x8008, 0) and _fld(0x46, b"\x00") in body, body
+        assert _fld(0x47, b"")[:2] in body and b"\x20\x01\x02\x15" in body, body
+        # Chassis status: the power byte (off), then a chassis action the
+        # shared simulator refuses (CCh: no chassis control wired).
+        a.sendall(_frame(50, 6, _fld(3, b"sim")))
+        fid, op, st, body = rd()
+        assert (fid, op, st) == (50, 0x8006, 0) and _fld(0x40, b"\x00") in body, body
+        a.sendall(_frame(51, 7, _fld(3, b"sim") + _fld(0x43, b"\x01")))
+        fid, op, st, body = rd()
+        assert (fid, op, st) == (51, 0x8007, 0) and _fld(0x46, b"\xcc") in body, body
+        a.sendall(_frame(52, 7, _fld(3, b"sim") + _fld(0x43, b"\x09")))
+        assert rd()[:3] == (52, 0x8007, 1)          # no such action
         # A frame announcing 2 GB: the helper ends, its sessions closed.
         a.sendall(struct.pack("<I", 0x7FFFFFF0))
         assert p.wait(timeout=30) == 0

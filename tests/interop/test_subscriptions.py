@@ -125,7 +125,7 @@ def test_collector_initiated_file_loads_but_is_not_served(wsmd_factory, tmp_path
         "<SubscriptionType>CollectorInitiated</SubscriptionType>").replace(
         'Mode="Push"', 'Mode="Pull"')
     c = Collector(wsmd_factory, tmp_path, subs={"Sec": subscription_xml("Sec"), "Pulled": pulled})
-    assert "id=Pulled" in c.d.log() and "reason=CollectorInitiated" in c.d.log()
+    assert "id=Pulled" in c.d.log() and "type=CollectorInitiated served=no" in c.d.log()
     assert list(by_name(enum(c))) == ["Sec"]
     path = "/wsman/subscriptions/Pulled"
     _, body = events_body(c.base + path, [event_xml(1)], 1)

@@ -188,6 +188,13 @@ static void limit_and_kill(int degrade)
     assert_int_equal(msg[1], 15);
     assert_int_equal(wsmd__cg_pids_current(g), 6);
     assert_int_equal(wsmd__cg_pids_full(g), 1);
+    /* Six processes are charged some memory (shell management's
+     * MemoryUsed); without the controller, -1. */
+    if (wsmd__cg_has_memory())
+        assert_true(wsmd__cg_memory_current(g) > 0);
+    else
+        assert_int_equal(wsmd__cg_memory_current(g), -1);
+    assert_int_equal(wsmd__cg_memory_current(NULL), -1);
 
     assert_int_equal(wsmd__cg_kill(g), 0);
     assert_true(wait_dead(c, 2000));

@@ -72,6 +72,9 @@ static void test_our_collectors_subscribe(void **state)
     assert_int_equal(v[0].max_time_ms, 1500);
     assert_int_equal(v[0].heartbeat_ms, 60000);
     assert_int_equal(v[0].max_envelope, 512000);
+    /* ConnectionRetry as the collector writes it (Windows' Total=5 PT60S). */
+    assert_int_equal(v[0].retry_total, 5);
+    assert_int_equal(v[0].retry_ms, 60000);
     assert_true(v[0].sldc);
     assert_true(v[0].utf16);
     assert_false(v[0].rendered); /* ContentFormat Events = option Raw */
@@ -144,6 +147,8 @@ static void test_windows_collectors_subscribe(void **state)
     assert_int_equal(v[0].max_elements, 0);
     assert_int_equal(v[0].max_time_ms, 30000);
     assert_int_equal(v[0].heartbeat_ms, 3600000);
+    assert_int_equal(v[0].retry_total, -1); /* none asked */
+    assert_int_equal(v[0].retry_ms, 0);
     assert_null(v[0].end_to);
     /* The reference parameter comes back as escaped text. */
     assert_string_equal(v[0].notify_ref, "<Identifier xmlns=\"http://schemas.xmlsoap.org/ws/"
@@ -180,6 +185,43 @@ static void test_windows_collectors_subscribe(void **state)
     assert_non_null(strstr(m.data, "/SourceCancelling</e:Status>"));
     wsm__buf_free(&m);
     wsmd__fwdsub_free(v, n);
+}
+
+/* ConnectionRetry forms: read when it is a count and a positive duration,
+ * else taken as none asked (the forwarder's own back-off then). */
+static void test_connection_retry(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *el;
+        int total;
+        long ms;
+    } cases[] = {
+        {"<w:ConnectionRetry Total=\"3\">PT2.5S</w:ConnectionRetry>", 3, 2500},
+        {"<w:ConnectionRetry Total=\"0\">PT1S</w:ConnectionRetry>", 0, 1000},
+        {"<w:ConnectionRetry>PT1S</w:ConnectionRetry>", -1, 0},
+        {"<w:ConnectionRetry Total=\"-1\">PT1S</w:ConnectionRetry>", -1, 0},
+        {"<w:ConnectionRetry Total=\"1001\">PT1S</w:ConnectionRetry>", -1, 0},
+        {"<w:ConnectionRetry Total=\"2x\">PT1S</w:ConnectionRetry>", -1, 0},
+        {"<w:ConnectionRetry Total=\"2\">soon</w:ConnectionRetry>", -1, 0},
+        {"<w:ConnectionRetry Total=\"2\">PT0S</w:ConnectionRetry>", -1, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wsm_buf b;
+        wsm__buf_init(&b, 0);
+        const char *at = strstr(WIN_SUB, "<w:MaxTime>");
+        wsm__buf_add(&b, WIN_SUB, (size_t)(at - WIN_SUB));
+        wsm__buf_puts(&b, cases[i].el);
+        wsm__buf_puts(&b, at);
+        struct wsmd_fwdsub *v;
+        size_t n, skipped;
+        parse_items(b.data, &v, &n, &skipped);
+        assert_int_equal(n, 1);
+        assert_int_equal(v[0].retry_total, cases[i].total);
+        assert_int_equal(v[0].retry_ms, cases[i].ms);
+        wsmd__fwdsub_free(v, n);
+        wsm__buf_free(&b);
+    }
 }
 
 static void test_unusable_subscriptions_are_skipped(void **state)
@@ -320,6 +362,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_our_collectors_subscribe),
         cmocka_unit_test(test_windows_collectors_subscribe),
+        cmocka_unit_test(test_connection_retry),
         cmocka_unit_test(test_unusable_subscriptions_are_skipped),
         cmocka_unit_test(test_encodings),
         cmocka_unit_test(test_ack),

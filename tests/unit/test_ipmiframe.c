@@ -363,6 +363,101 @@ static void test_hosts_file_permissions(void **state)
     assert_int_equal(wsmd__ipmi_hosts_load("/tmp", (uid_t)-1, &h, err, sizeof(err)) == WSM_OK, 0);
 }
 
+/* ipmirec.c: the chassis, raw and FRU forms. */
+static void finish_and_parse(struct ipmi_wbuf *w, struct ipmi_frame *f)
+{
+    assert_int_equal(ipmiw_finish(w), 0);
+    assert_int_equal(ipmi_frame_parse(w->p, w->len, IPMI_FRAME_MAX, f), 0);
+}
+
+static void test_chassis_raw_fru(void **state)
+{
+    (void)state;
+    struct ipmi_wbuf w;
+    struct ipmi_frame f;
+    /* Chassis status: the three bytes back; without the power byte, no. */
+    struct ipmi_chassis c = {0x61, 0x10, 0x09}, c2;
+    ipmiw_init(&w, IPMI_FRAME_MAX);
+    ipmiw_begin(&w, 1, IPMI_OP_CHASSIS_STATUS | IPMI_OP_REPLY, 0);
+    ipmi_chassis_encode(&w, &c);
+    finish_and_parse(&w, &f);
+    assert_int_equal(ipmi_chassis_decode(f.body, f.blen, &c2), 0);
+    assert_memory_equal(&c, &c2, sizeof(c));
+    assert_int_equal(ipmi_chassis_decode(f.body + 5, f.blen - 5, &c2), -1);
+    for (size_t cut = 1; cut < f.blen; cut++)
+        if (cut % 5) /* not on a field's boundary */
+            assert_int_equal(ipmi_chassis_decode(f.body, cut, &c2), -1);
+    ipmiw_free(&w);
+
+    /* Raw: a request needs NetFn and command; a reply its code. */
+    struct ipmi_raw q = {.netfn = 0x0a, .lun = 1, .cmd = 0x43, .n = 3, .data = {1, 2, 3}}, q2;
+    ipmiw_init(&w, IPMI_REQUEST_MAX);
+    ipmiw_begin(&w, 2, IPMI_OP_RAW, 0);
+    ipmi_raw_encode(&w, &q, 1);
+    finish_and_parse(&w, &f);
+    assert_int_equal(ipmi_raw_decode(f.body, f.blen, &q2, 1), 0);
+    assert_int_equal(q2.netfn, 0x0a);
+    assert_int_equal(q2.lun, 1);
+    assert_int_equal(q2.cmd, 0x43);
+    assert_int_equal(q2.n, 3);
+    assert_int_equal(q2.data[2], 3);
+    assert_int_equal(ipmi_raw_decode(f.body, f.blen, &q2, 0), -1); /* no completion code */
+    ipmiw_free(&w);
+    /* NetFn above 6 bits, LUN above 3, data past 255 bytes: refused. */
+    unsigned char bad[8] = {IPMI_T_NETFN, 0, 1, 0, 0x40, IPMI_T_CMD, 0, 1};
+    assert_int_equal(ipmi_raw_decode(bad, 5, &q2, 1), -1);
+    unsigned char big[4 + 300] = {IPMI_T_DATA, 0, 300 & 0xff, 300 >> 8};
+    assert_int_equal(ipmi_raw_decode(big, sizeof(big), &q2, 0), -1);
+    struct ipmi_raw over = {.n = IPMI_RAW_MAX + 1};
+    ipmiw_init(&w, IPMI_FRAME_MAX);
+    ipmiw_begin(&w, 3, IPMI_OP_RAW | IPMI_OP_REPLY, 0);
+    ipmi_raw_encode(&w, &over, 0);
+    assert_int_equal(ipmiw_finish(&w), -1);
+    ipmiw_free(&w);
+
+    /* A FRU area: every string back; an unknown area or a string too
+     * long for its slot is malformed. */
+    struct ipmi_fru a, a2;
+    memset(&a, 0, sizeof(a));
+    a.area = IPMI_FRU_BOARD;
+    a.date = 1704067200;
+    strcpy(a.mfg, "SimBoards Inc");
+    strcpy(a.name, "SIM-MB-1");
+    strcpy(a.serial, "MB-0000001");
+    strcpy(a.part, "PN-MB-01");
+    a.device = 3;
+    strcpy(a.locator, "PSU1 FRU");
+    ipmiw_init(&w, IPMI_FRAME_MAX);
+    ipmiw_begin(&w, 4, IPMI_OP_FRU | IPMI_OP_REPLY, 0);
+    ipmi_fru_encode(&w, &a);
+    finish_and_parse(&w, &f);
+    struct ipmi_rd r;
+    struct ipmi_field fl;
+    ipmi_rd_init(&r, f.body, f.blen);
+    assert_int_equal(ipmi_rd_next(&r, &fl), 1);
+    assert_int_equal(ipmi_fru_decode(fl.v, fl.len, &a2), 0);
+    assert_memory_equal(&a, &a2, sizeof(a));
+    for (size_t cut = 0; cut < fl.len; cut++) {
+        int k = ipmi_fru_decode(fl.v, cut, &a2);
+        if (k == 0) /* cut on a field boundary: a shorter area, never more */
+            assert_true(strlen(a2.part) <= strlen(a.part));
+    }
+    ipmiw_free(&w);
+    unsigned char area4[5] = {IPMI_T_FRU_AREA, 0, 1, 0, 4};
+    assert_int_equal(ipmi_fru_decode(area4, sizeof(area4), &a2), -1);
+    unsigned char longtext[5 + 4 + IPMI_FRU_TEXT_MAX + 1] = {
+        IPMI_T_FRU_AREA, 0, 1, 0, 1, IPMI_T_FRU_SERIAL, 0, IPMI_FRU_TEXT_MAX + 1, 0};
+    memset(longtext + 9, 'A', IPMI_FRU_TEXT_MAX + 1);
+    assert_int_equal(ipmi_fru_decode(longtext, sizeof(longtext), &a2), -1);
+    assert_int_equal(ipmi_fru_decode(longtext, sizeof(longtext) - 1, &a2), -1); /* truncated */
+    /* Device FFh is reserved (no FRU device has it). */
+    unsigned char dev255[10] = {IPMI_T_FRU_AREA, 0, 1, 0, 1, IPMI_T_FRU_DEVICE, 0, 1, 0, 0xff};
+    assert_int_equal(ipmi_fru_decode(dev255, sizeof(dev255), &a2), -1);
+    dev255[9] = 7;
+    assert_int_equal(ipmi_fru_decode(dev255, sizeof(dev255), &a2), 0);
+    assert_int_equal(a2.device, 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_hosts_parse),
         cmocka_unit_test(test_hosts_refused),
         cmocka_unit_test(test_hosts_file_permissions),
+        cmocka_unit_test(test_chassis_raw_fru),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -401,12 +401,49 @@ static void test_garbage(void **state)
     wsm__buf_free(&b);
 }
 
+/* Without the tabs (what OMI 1.9.1 takes): the same framing with the
+ * part headers at the start of their lines, and wsmd's parser reads it. */
+static void test_no_tab(void **state)
+{
+    (void)state;
+    const char *msg = "<s:Envelope>for OMI</s:Envelope>";
+    size_t n = strlen(msg), np;
+    unsigned char sig[16];
+    memset(sig, 0xA5, sizeof(sig));
+    struct wsm_buf b;
+    wsm__buf_init(&b, 0);
+    assert_int_equal(wsm__mpenc_build_part_ex(&b, WSM_MPENC_SPNEGO, n, sig, 16,
+                                              (const unsigned char *)msg, n, 0),
+                     WSM_OK);
+    assert_int_equal(wsm__mpenc_build_end(&b), WSM_OK);
+    const char *head = "--Encrypted Boundary\r\n"
+                       "Content-Type: application/HTTP-SPNEGO-session-encrypted\r\n"
+                       "OriginalContent: type=application/soap+xml;charset=UTF-8;Length=32\r\n"
+                       "--Encrypted Boundary\r\n"
+                       "Content-Type: application/octet-stream\r\n"
+                       "\x10\0\0\0";
+    assert_memory_equal(b.data, head, strlen(head) + 3);
+    assert_null(memchr(b.data, '\t', strlen(head)));
+    struct wsm_mpenc_part parts[1];
+    assert_int_equal(
+        wsm__mpenc_parse((unsigned char *)b.data, b.len, WSM_MPENC_SPNEGO, 0, 1000, parts, 1, &np),
+        WSM_OK);
+    assert_int_equal(np, 1);
+    assert_int_equal(parts[0].orig_len, n);
+    assert_memory_equal(parts[0].sealed, msg, n);
+    wsm__buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_content_type),      cmocka_unit_test(test_captures),
-        cmocka_unit_test(test_round_trip_single), cmocka_unit_test(test_round_trip_multi),
-        cmocka_unit_test(test_truncated),         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_content_type),
+        cmocka_unit_test(test_captures),
+        cmocka_unit_test(test_round_trip_single),
+        cmocka_unit_test(test_round_trip_multi),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_no_tab),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

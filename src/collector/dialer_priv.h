@@ -1,0 +1,43 @@
+/* Between dialer.c (one source's thread) and dialset.c (the set of
+ * dialers a load of the subscription files asks for). */
+#ifndef WSMD_COL_DIALER_PRIV_H
+#define WSMD_COL_DIALER_PRIV_H
+
+#include <pthread.h>
+
+#include "dialer.h"
+
+#define MAX_DIALERS 1000 /* threads of this process */
+
+enum { ST_TRYING, ST_ACTIVE, ST_INACTIVE };
+extern const char *const wsmd__dial_st_names[];
+
+struct dialer {
+    struct dialer *next;
+    struct wsmd_collector *col;
+    struct col_subs *subs; /* held: sub and src point into it */
+    const struct wsmd_sub *sub;
+    const struct wsmd_sub_source *src;
+    char *fp; /* what the source sees and how it is reached: a change restarts it */
+    char url[300];
+    char who[300]; /* subscription and address, escaped for logs */
+    pthread_t thread;
+    /* under the dialers' lock */
+    int stop, status;
+    unsigned failures;
+    char last_error[256];
+    long long next_try_ms;
+};
+
+struct wsmd_dialers {
+    struct wsmd_collector *col;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* stop wakes a waiting dialer */
+    struct dialer *list;
+    size_t n;
+};
+
+/* The thread of one dialer (dialer.c). */
+void *wsmd__dialer_run(void *arg);
+
+#endif
