@@ -5,6 +5,8 @@
  *   StateDir = DIR        the state database (default /var/lib/wsmd, or
  *                         ~/.local/state/wsmd when not root)
  *   SyslogTarget = unix:/path | udp://host:port | tcp://host:port
+ *   NatsOutput = nats://HOST:PORT [subject=T] [stream=S] [window=SEC] [timeout=MS]
+ *                         every event also to NATS JetStream (natsout.h)
  *   MetricsListen = http://ADDRESS:PORT   Prometheus' /metrics (no login:
  *                         bind it where only the scraper reaches)
  *   StateDatabase = postgresql://USER@HOST:PORT/DBNAME   the state (and the
@@ -20,6 +22,9 @@
 
 #include "colconfig.h"
 #include "config.h"
+#ifdef WSMD_HAVE_NATS
+#include "natsout.h"
+#endif
 #include "server.h"
 
 static int path_ok(const char *v)
@@ -84,6 +89,7 @@ enum wsm_err wsmd__colconfig_set(struct wsmd_config *cfg, const char *key, const
                   : !strcasecmp(key, "EventLogDir")      ? &cfg->event_log_dir
                   : !strcasecmp(key, "StateDir")         ? &cfg->state_dir
                   : !strcasecmp(key, "SyslogTarget")     ? &cfg->syslog_target
+                  : !strcasecmp(key, "NatsOutput")       ? &cfg->nats_output
                   : !strcasecmp(key, "MetricsListen")    ? &cfg->metrics_listen
                   : !strcasecmp(key, "StateDatabase")    ? &cfg->state_database
                   : !strcasecmp(key, "CollectorAddress") ? &cfg->collector_address
@@ -92,6 +98,13 @@ enum wsm_err wsmd__colconfig_set(struct wsmd_config *cfg, const char *key, const
         return WSM_ERR_NOT_FOUND;
     if (slot == &cfg->syslog_target ? !target_ok(value) : !path_ok(value))
         return WSM_ERR_INVALID_ARG;
+#ifdef WSMD_HAVE_NATS
+    if (slot == &cfg->nats_output && !wsmd__nats_spec_ok(value))
+        return WSM_ERR_INVALID_ARG;
+#else
+    if (slot == &cfg->nats_output)
+        return WSM_ERR_UNSUPPORTED_FEATURE; /* built without libnats */
+#endif
     if (slot == &cfg->metrics_listen && strncasecmp(value, "http://", 7) != 0)
         return WSM_ERR_INVALID_ARG; /* a plain listener (see docs/collector.md) */
     /* libpq reads both URI forms; a key=value string is refused here so
@@ -140,6 +153,8 @@ void wsmd__colconfig_clear(struct wsmd_config *cfg)
     free(cfg->event_log_dir);
     free(cfg->state_dir);
     free(cfg->syslog_target);
+    free(cfg->nats_output);
+    cfg->nats_output = NULL;
     free(cfg->metrics_listen);
     free(cfg->state_database);
     free(cfg->collector_address);

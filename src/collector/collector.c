@@ -277,6 +277,7 @@ enum wsm_err wsmd__collector_new(struct wsmd_server *srv, struct wsmd_collector 
             srv->cfg.event_log_dir_open ? srv->cfg.event_log_dir_open : srv->cfg.event_log_dir,
         .syslog_target = srv->cfg.syslog_target,
         .syslog_app = "wsmd",
+        .nats_output = srv->cfg.nats_output,
     };
     e = wsmd__outputs_open(&oc, &col->outputs);
     if (e) {

@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #include "output.h"
+#ifdef WSMD_HAVE_NATS
+#include "natsout.h"
+#endif
 #include "server.h"
 
 struct ofile {
@@ -43,6 +46,7 @@ struct wsmd_outputs {
     pthread_mutex_t mu; /* the list of files */
     struct ofile *files;
     struct wsmd_syslog *syslog;
+    struct wsmd_nats *nats; /* NatsOutput: every batch, whatever the subscription's outputs */
     struct wsmd_lograte lograte;
 };
 
@@ -188,6 +192,13 @@ enum wsm_err wsmd__outputs_open(const struct wsmd_output_cfg *cfg, struct wsmd_o
         err = wsmd__syslog_open(cfg->syslog_target,
                                 cfg->syslog_app && *cfg->syslog_app ? cfg->syslog_app : "wsmd",
                                 &o->syslog);
+#ifdef WSMD_HAVE_NATS
+    if (err == WSM_OK && cfg->nats_output && *cfg->nats_output)
+        err = wsmd__nats_open(cfg->nats_output, &o->nats);
+#else
+    if (err == WSM_OK && cfg->nats_output && *cfg->nats_output)
+        err = WSM_ERR_UNSUPPORTED_FEATURE;
+#endif
     if (err != WSM_OK) {
         wsmd__outputs_close(o);
         return err;
@@ -256,6 +267,9 @@ void wsmd__outputs_close(struct wsmd_outputs *o)
         free(f);
     }
     wsmd__syslog_close(o->syslog);
+#ifdef WSMD_HAVE_NATS
+    wsmd__nats_close(o->nats);
+#endif
     pthread_mutex_destroy(&o->mu);
     pthread_mutex_destroy(&o->lograte.lock);
     free(o->dir);
@@ -409,7 +423,7 @@ enum wsm_err wsmd__outputs_write(struct wsmd_outputs *o, unsigned outputs, const
 {
     if (!o || (n && !ev) || !m)
         return WSM_ERR_INVALID_ARG;
-    if (n == 0 || outputs == 0)
+    if (n == 0 || (outputs == 0 && !o->nats))
         return WSM_OK;
     int files = outputs & (WSMD_OUT_JSONL | WSMD_OUT_XML);
     if (files && (!o->dir || !wsmd__output_name_ok(log_file))) {
@@ -427,7 +441,7 @@ enum wsm_err wsmd__outputs_write(struct wsmd_outputs *o, unsigned outputs, const
     wsm__buf_init(&xml, 0);
     size_t *off = calloc(n + 1, sizeof(*off));
     enum wsm_err err = off ? WSM_OK : WSM_ERR_NOMEM;
-    if (err == WSM_OK && (outputs & (WSMD_OUT_JSONL | WSMD_OUT_SYSLOG)))
+    if (err == WSM_OK && ((outputs & (WSMD_OUT_JSONL | WSMD_OUT_SYSLOG)) || o->nats))
         err = json_lines(&json, off, ev, n, m);
     for (size_t i = 0; err == WSM_OK && (outputs & WSMD_OUT_XML) && i < n; i++) {
         err =
@@ -450,6 +464,12 @@ enum wsm_err wsmd__outputs_write(struct wsmd_outputs *o, unsigned outputs, const
     if (err == WSM_OK && (outputs & WSMD_OUT_SYSLOG)) {
         err = wsmd__syslog_send(o->syslog, ev, n, m, json.data, off);
     }
+#ifdef WSMD_HAVE_NATS
+    /* Acknowledged by JetStream before the source's Ack: the files' syncs
+     * run meanwhile. */
+    if (err == WSM_OK && o->nats)
+        err = wsmd__nats_publish(o->nats, ev, n, m, json.data, off);
+#endif
     if (err == WSM_OK && sj)
         err = ofile_wait(fj, sj);
     if (err == WSM_OK && sx)

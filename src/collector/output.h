@@ -25,6 +25,7 @@ struct wsmd_output_cfg {
     const char *syslog_target; /* SyslogTarget: "unix:/path", "udp://host:port", "tcp://host:port",
                                   or NULL */
     const char *syslog_app;    /* APP-NAME, default "wsmd" */
+    const char *nats_output;   /* NatsOutput (natsout.h), or NULL: every batch goes there too */
 };
 /* Fails on a malformed syslog_target; an unreachable one is only logged (connected again at
  * each batch). Sets SIGXFSZ to ignored, so that a file size limit is an error, not death. */

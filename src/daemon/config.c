@@ -19,6 +19,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "negotiate.h"
+#include "proxyproto.h"
 #include "throttle.h"
 #include "tlscert.h"
 
@@ -60,6 +61,8 @@ void wsmd__config_clear(struct wsmd_config *cfg)
     cfg->cert_mappings = NULL;
     cfg->ncert_mappings = 0;
     free(cfg->privsep_user);
+    free(cfg->proxy_protocol);
+    cfg->proxy_protocol = NULL;
     cfg->privsep_user = NULL;
     free(cfg->journal_dir);
     cfg->journal_dir = NULL;
@@ -357,6 +360,17 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
     }
     if (!strcasecmp(key, "Listen"))
         return wsmd__config_add_listener(cfg, value);
+    if (!strcasecmp(key, "ProxyProtocol")) {
+        /* true: every Listen listener; or the URLs of those that take it. */
+        if (!wsmd__proxy_value_ok(value))
+            return WSM_ERR_INVALID_ARG;
+        char *d = strdup(value);
+        if (!d)
+            return WSM_ERR_NOMEM;
+        free(cfg->proxy_protocol);
+        cfg->proxy_protocol = d;
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "JournalDirectory")) {
         /* The event source's journal (evsrc.md): absolute, or empty for
          * the system journal. */

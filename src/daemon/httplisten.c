@@ -20,6 +20,7 @@
 #include "log.h"
 #include "negotiate.h"
 #include "parkwatch.h"
+#include "proxyproto.h"
 #include "tlscert.h"
 
 /* GnuTLS priorities of HTTPS listeners: TLS 1.2 and 1.3 only, our order.
@@ -175,6 +176,11 @@ enum wsm_err wsmd__http_listener_start(struct wsmd_server *srv, struct wsmd_list
             return WSM_ERR_INVALID_ARG;
         }
     }
+    /* ProxyProtocol: our thread accepts and reads the header first
+     * (proxyaccept.c); libmicrohttpd gets the connections from it. */
+    l->proxy = wsmd__proxy_enabled(srv->cfg.proxy_protocol, l);
+    if (l->proxy)
+        flags |= MHD_USE_NO_LISTEN_SOCKET;
     if (!l->has_lfd) {
         /* Bound here rather than by libmicrohttpd: its error does not say
          * which address failed, ours does. */
@@ -187,6 +193,8 @@ enum wsm_err wsmd__http_listener_start(struct wsmd_server *srv, struct wsmd_list
         bind[0].value = l->lfd;
         bind[0].ptr_value = NULL;
     }
+    if (l->proxy)
+        bind[0].option = MHD_OPTION_END;
     l->srv = srv;
     l->mhd = MHD_start_daemon(
         flags, 0, accept_policy, l, wsmd__http_on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
@@ -204,12 +212,28 @@ enum wsm_err wsmd__http_listener_start(struct wsmd_server *srv, struct wsmd_list
         l->has_lfd = 0;
         return WSM_ERR_IO;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    if (di && di->port)
-        l->port = di->port;
-    wsmd__log("%s on %s://%s%s%s:%d%s", l->metrics ? "metrics" : "listening",
+    if (l->proxy) {
+        struct sockaddr_storage bound;
+        socklen_t blen = sizeof(bound);
+        if (getsockname(l->lfd, (struct sockaddr *)&bound, &blen) == 0)
+            l->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                        : ((struct sockaddr_in *)&bound)->sin_port);
+        if (wsmd__proxy_acceptor_start(srv, l, &l->pa) != WSM_OK) {
+            MHD_stop_daemon(l->mhd);
+            l->mhd = NULL;
+            close(l->lfd);
+            l->has_lfd = 0;
+            return WSM_ERR_IO;
+        }
+    } else {
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
+        if (di && di->port)
+            l->port = di->port;
+    }
+    wsmd__log("%s on %s://%s%s%s:%d%s%s", l->metrics ? "metrics" : "listening",
               l->https ? "https" : "http", strchr(l->host, ':') ? "[" : "", l->host,
-              strchr(l->host, ':') ? "]" : "", l->port, l->metrics ? "/metrics" : "/wsman");
+              strchr(l->host, ':') ? "]" : "", l->port, l->metrics ? "/metrics" : "/wsman",
+              l->proxy ? " proxy_protocol=true" : "");
     if (!l->metrics && !l->loopback && !l->https && !srv->cfg.allow_unencrypted)
         wsmd__log("event=notice message=\"Basic authentication is refused on %s: plain "
                   "HTTP on a non-loopback address\"",
@@ -222,6 +246,11 @@ enum wsm_err wsmd__http_listener_start(struct wsmd_server *srv, struct wsmd_list
  * closes it), or -1. */
 int wsmd__http_listener_quiesce(struct wsmd_listener *l)
 {
+    if (l->pa) {
+        int fd = wsmd__proxy_acceptor_stop(l->pa);
+        l->pa = NULL;
+        return fd;
+    }
     return l->mhd ? (int)MHD_quiesce_daemon(l->mhd) : -1;
 }
 
@@ -263,6 +292,14 @@ void wsmd__http_stop(struct wsmd_server *srv)
         wsmd__parkwatch_stop(w);
     }
     for (size_t i = 0; i < srv->cfg.nlisteners; i++) {
+        struct wsmd_listener *l = &srv->cfg.listeners[i];
+        if (l->pa) {
+            /* Its listening socket is ours, not libmicrohttpd's. */
+            int fd = wsmd__proxy_acceptor_stop(l->pa);
+            l->pa = NULL;
+            if (fd >= 0)
+                close(fd);
+        }
         if (srv->cfg.listeners[i].mhd) {
             MHD_stop_daemon(srv->cfg.listeners[i].mhd);
             srv->cfg.listeners[i].mhd = NULL;

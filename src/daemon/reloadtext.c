@@ -82,6 +82,8 @@ static const struct {
     {"EventLogDir", K_RESTART},
     {"StateDir", K_RESTART},
     {"SyslogTarget", K_RESTART},
+    {"NatsOutput", K_RESTART},
+    {"ProxyProtocol", K_RESTART},
     {"MetricsListen", K_RESTART},
     {"StateDatabase", K_RESTART},
     {"CollectorAddress", K_RESTART},

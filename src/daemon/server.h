@@ -35,6 +35,9 @@ struct wsmd_listener {
     /* Deleted over WS-Management (cfglisten.c): accepts nothing new, not
      * listed; the slot is reused once its last connection ends. */
     int deleted;
+    /* ProxyProtocol on this listener: proxyaccept.c accepts (proxyproto.h) */
+    int proxy;
+    struct wsmd_proxy_acceptor *pa;
     struct MHD_Daemon *mhd;
     struct wsmd_server *srv;
 };
@@ -61,6 +64,7 @@ struct wsmd_config {
     /* Connection guard (connguard.h); 0: its default. */
     unsigned max_conn_per_addr; /* MaxConnectionsPerAddress */
     long header_timeout_ms;     /* HeaderTimeoutms */
+    char *proxy_protocol;       /* ProxyProtocol: a boolean or listener URLs (proxyproto.h) */
     long body_timeout_ms;       /* BodyTimeoutms */
     size_t max_anon_envelope;   /* MaxAnonymousEnvelopeSize: WSMANIDENTIFY bodies */
     unsigned long synthetic;    /* test/bench: instances of WSMD_Synthetic (0: none) */
@@ -118,6 +122,7 @@ struct wsmd_config {
     char *event_log_dir;
     char *state_dir;
     char *syslog_target;
+    char *nats_output;       /* NatsOutput (src/collector/natsout.h) */
     char *metrics_listen;    /* MetricsListen: http://ADDRESS:PORT */
     char *state_database;    /* StateDatabase: postgresql://... (state_pg.c); NULL: SQLite */
     char *collector_address; /* CollectorAddress: HOST[:PORT] NotifyTo names; NULL: Host */
