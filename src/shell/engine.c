@@ -351,6 +351,23 @@ void shell__stdin_close(struct shell_mgr *m, struct cmd *c)
     shell__ring_release(m, c, &c->in);
 }
 
+void shell__stdin_end(struct shell_mgr *m, struct cmd *c)
+{
+    if (!c->tty || c->in_fd < 0) {
+        shell__stdin_close(m, c);
+        return;
+    }
+    /* ^D at the start of a line is end of file; after a partial line the
+     * first ^D only hands that line to the reader, so a second follows. */
+    static const char eof[2] = {4, 4};
+    ssize_t w = write(c->in_fd, eof, c->in_last && c->in_last != '\n' ? 2 : 1);
+    (void)w; /* a full terminal: the reader has more than it reads anyway */
+    if (c->in_watched)
+        shell__ep_del(m, c->in_fd);
+    c->in_watched = 0;
+    shell__ring_release(m, c, &c->in);
+}
+
 void shell__stream_close(struct shell_mgr *m, struct ostream *s)
 {
     if (s->starved) {

@@ -56,7 +56,8 @@ static void stream_read(struct shell_mgr *m, struct cmd *c, int k)
         size_t space = shell__ring_free_iov(&s->r, cap, iov);
         ssize_t n = readv(s->fd, iov, iov[1].iov_len ? 2 : 1);
         if (n > 0) {
-            s->r.len += (size_t)n;
+            if (!s->muted) /* a stream the client did not name is dropped */
+                s->r.len += (size_t)n;
             /* Drained (level-triggered epoll brings us back); after the
              * exit, read on to EOF or EAGAIN: the end may be there. */
             if ((size_t)n < space && !c->grace && !c->exited)
@@ -106,7 +107,7 @@ static void stdin_write(struct shell_mgr *m, struct cmd *c)
         return;
     }
     if (c->in_end) {
-        shell__stdin_close(m, c);
+        shell__stdin_end(m, c);
     } else if (c->in_watched) {
         shell__ep_del(m, c->in_fd);
         c->in_watched = 0;

@@ -230,6 +230,7 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
         idle = m->lim.max_idle_timeout_ms;
     sh->idle_ms = sh->create_idle_ms = idle;
     sh->drop = opts && opts->buffer_drop;
+    sh->streams = opts && opts->streams ? opts->streams : SHELL_STREAM_ALL;
     if (opts && ((opts->name && !(sh->name = strdup(opts->name))) ||
                  (opts->client_ip && !(sh->client_ip = strdup(opts->client_ip))) ||
                  (opts->locale && !(sh->locale = strdup(opts->locale))) ||
