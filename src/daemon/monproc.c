@@ -282,7 +282,9 @@ enum wsm_err wsmd__mon_req_signal(struct ps_msg *q, struct ps_msg *a)
     int32_t sig = ps_get_i32(q);
     if (!ps_end(q) || pid <= 0)
         return WSM_ERR_INVALID_ARG;
-    if (sig != SIGTERM && sig != SIGINT && sig != SIGQUIT && sig != SIGKILL)
+    /* SIGSTOP and SIGCONT: a console's end of input (pty.c). */
+    if (sig != SIGTERM && sig != SIGINT && sig != SIGQUIT && sig != SIGKILL && sig != SIGSTOP &&
+        sig != SIGCONT)
         return WSM_ERR_INVALID_ARG;
     enum wsm_err e = WSM_ERR_NOT_FOUND;
     pthread_mutex_lock(&wsmd__mon.lock);

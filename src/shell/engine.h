@@ -41,6 +41,14 @@ struct shell_limits {
      * WSM_ERR_QUOTA. 128 MiB, 32 MiB. */
     size_t max_buffered_total;
     size_t max_buffered_user;
+    /* Windows' other shell quotas (docs/internals/shell.md, "Quotas"):
+     * users with shells at once (10; a new user's Create past it is
+     * WSM_ERR_QUOTA_USERS), how long a shell may exist (28800000 ms, then
+     * it is closed as an idle one is), commands running in one shell
+     * (1000; WSM_ERR_QUOTA_COMMANDS). */
+    unsigned max_concurrent_users;
+    long max_shell_run_time_ms;
+    unsigned max_commands_per_shell;
 };
 void shell_limits_defaults(struct shell_limits *l);
 

@@ -133,6 +133,8 @@ enum wsm_err shell_command_ex(struct shell_mgr *m, const char *owner, const char
         e = WSM_ERR_INVALID_ARG; /* reconnect first */
     else if (o && o->id && cmd_id_taken(sh, o->id))
         e = WSM_ERR_ALREADY_EXISTS;
+    else if (sh->running + sh->spawning >= m->lim.max_commands_per_shell)
+        e = WSM_ERR_QUOTA_COMMANDS; /* MaxConcurrentCommandsPerShell */
     else if (sh->cg && wsmd__cg_has_pids()
                  ? wsmd__cg_pids_full(sh->cg)
                  : sh->running + sh->spawning >= m->lim.max_processes_per_shell)
@@ -298,8 +300,6 @@ enum wsm_err shell_send(struct shell_mgr *m, const char *owner, const char *shel
         e = WSM_ERR_QUOTA; /* the output budget is spent */
     } else {
         shell__ring_put(&c->in, m->lim.stream_cap, data, len);
-        if (len)
-            c->in_last = ((const char *)data)[len - 1];
         if (end)
             c->in_end = 1;
         if (c->in.len == 0 && c->in_end) {
@@ -437,6 +437,12 @@ void shell_mgr_set_quotas(struct shell_mgr *m, const struct shell_limits *lim)
     m->lim.max_processes_per_shell = lim->max_processes_per_shell;
     m->lim.idle_timeout_ms = lim->idle_timeout_ms;
     m->lim.max_memory_per_shell_mb = lim->max_memory_per_shell_mb;
+    m->lim.max_concurrent_users = lim->max_concurrent_users;
+    m->lim.max_commands_per_shell = lim->max_commands_per_shell;
+    if (lim->max_shell_run_time_ms != m->lim.max_shell_run_time_ms) {
+        m->lim.max_shell_run_time_ms = lim->max_shell_run_time_ms;
+        shell__arm(m, shell_now_ms()); /* shorter: shells past it go now */
+    }
     pthread_mutex_unlock(&m->lock);
 }
 

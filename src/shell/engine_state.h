@@ -62,7 +62,8 @@ struct cmd {
     unsigned orphan : 1;
     unsigned logged : 1;    /* the end-of-command log hook ran */
     unsigned tty : 1;       /* console mode: in_fd is a pty master (pty.c) */
-    char in_last;           /* the last stdin byte queued (a pty's end of file) */
+    int eof_state;          /* shell__tty_eof's */
+    long long eof_at;       /* console: tell the end of input then (0: no) */
     struct budget_user *bu; /* the owner's budget (a reference) */
     long long started;
     unsigned long long dropped[2]; /* bytes dropped while disconnected (BufferMode Drop) */
@@ -223,6 +224,8 @@ void shell__reap_sync(struct shell_mgr *m, struct cmd *list, long long deadline,
  * reads on now if there is room, or the account's one overdraft buffer. */
 void shell__want(struct shell_mgr *m, struct cmd *c);
 void *shell__io_main(void *arg);
+/* engine_mgr.c: how many users have shells (MaxConcurrentUsers). */
+unsigned shell__count_users(struct shell_mgr *m);
 struct shell *shell__find_shell(struct shell_mgr *m, const char *owner, const char *id);
 struct cmd *shell__find_cmd(struct shell *sh, const char *id);
 size_t shell__env_name_len(const char *e);

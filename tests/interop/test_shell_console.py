@@ -2,8 +2,8 @@
 real wsmd, with raw requests over loopback (shell_helpers.Raw):
 
 * WINRS_CONSOLEMODE_STDIN TRUE: the command's stdin is a terminal (isatty(0)
-  true, it is the controlling terminal, echo off, CR LF lines arrive as
-  lines, End is end of file), stdout and stderr stay two pipes; FALSE: a pipe;
+  true, it is the controlling terminal, echo off, bytes pass unchanged,
+  End is end of file), stdout and stderr stay two pipes; FALSE: a pipe;
 * WINRS_SKIP_CMD_SHELL TRUE: the line is split into argv as Windows does and
   run without /bin/sh (a `$HOME` stays literal; quotes group; a program that
   is not there is a fault);
@@ -82,12 +82,13 @@ def test_console_mode_input_lines_and_end_of_file(shell_wsmd):
     d = shell_wsmd
     raw = Raw(d, d.user1, d.pw1)
     sid, _, _ = raw.create()
-    # CR LF from a Windows client are plain lines; End (after a partial
-    # line, too) is end of file: cat ends, with everything.
-    _, (out, err, code) = run(raw, sid, "cat; echo done", console=True,
-                              stdin=b"one\r\ntwo\r\nlast")
+    # The terminal passes bytes as they are (clients pipe binary data in
+    # console mode too): no line editing, no signal characters; End (after
+    # a partial line, too) is end of file: cat ends, with everything.
+    data = b"one\r\ntwo\x03\x04\x7f\x15\x1a" + bytes(range(256)) * 40 + b"last"
+    _, (out, err, code) = run(raw, sid, "cat; echo done", console=True, stdin=data)
     assert code == 0, err
-    assert out == b"one\ntwo\nlastdone\n", out
+    assert out == data + b"done\n", (len(out), out[:40])
     # A pipe gets the bytes as they are.
     _, (out, err, code) = run(raw, sid, "cat", console=False, stdin=b"a\r\nb")
     assert out == b"a\r\nb", out
