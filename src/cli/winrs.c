@@ -23,11 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <strings.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "switches.h"
 #include "args.h"
 #include "prompt.h"
 #include "clientcfg.h"
@@ -353,13 +355,30 @@ static int finish(wsm_shell *sh, int rc)
     _exit(rc);
 }
 
+static struct termios saved_tty;
+
+static void restore_echo(void)
+{
+    tcsetattr(0, TCSANOW, &saved_tty);
+}
+
+static void winrs_noecho(void)
+{
+    if (!isatty(0) || tcgetattr(0, &saved_tty) < 0)
+        return; /* not a terminal: nothing is echoed anyway */
+    struct termios t = saved_tty;
+    t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+    if (tcsetattr(0, TCSANOW, &t) == 0)
+        atexit(restore_echo);
+}
+
 int main(int argc, char **argv)
 {
     const char *remote = "localhost", *user = NULL, *pass = getenv("WSM_PASSWORD");
     const char *dir = NULL, *auth = NULL;
     char *pass_arg = NULL; /* the password's bytes in argv, wiped once copied */
     const char *env[MAX_ENV_VARS + 1];
-    int nenv = 0, noprofile = 0, usessl = 0;
+    int nenv = 0, noprofile = 0, usessl = 0, noecho = 0;
     int i;
 
     /* Output arrives in replies of megabytes: keep freed memory instead of
@@ -414,7 +433,12 @@ int main(int argc, char **argv)
             tls.cacert = v;
         else if (cli_switch(a, "spn", &v) && v)
             tls.spn = v;
-        else if (cli_switch(a, "noecho|ne|compression|comp|skipRevocationcheck", &v))
+        else if (cli_switch(a, "noecho|noe|ne", &v))
+            noecho = 1;
+        else if (cli_refused_switch("winrs", a)) {
+            fprintf(stderr, "winrs: %s: not supported: %s\n", a, cli_refused_switch("winrs", a));
+            return 1;
+        } else if (cli_switch(a, "compression|comp|skipRevocationcheck", &v))
             ; /* accepted for compatibility; nothing to do */
         else if (cli_switch(a, "?|h|help", &v))
             return usage(stdout);
@@ -426,6 +450,11 @@ int main(int argc, char **argv)
         }
     }
     env[nenv] = NULL;
+    /* -noecho: what the user types is not shown here (Windows' meaning:
+     * answers to remote prompts stay off the screen); the remote console
+     * never echoes (docs/internals/shell.md). */
+    if (noecho)
+        winrs_noecho();
     if (i >= argc) {
         fprintf(stderr, "winrs: no command given\n");
         return usage(stderr);
