@@ -54,6 +54,24 @@ struct ctl {
     int out_broken;   /* writing our stdout failed (EPIPE) */
 };
 
+/* -noecho: the terminal's mode before, put back on every way out (the
+ * program leaves through _exit, which runs no atexit handler). */
+static struct termios saved_tty;
+static volatile int echo_off;
+
+__attribute__((noreturn)) static void winrs_exit(int rc)
+{
+    if (echo_off)
+        tcsetattr(0, TCSANOW, &saved_tty); /* async-signal-safe */
+    _exit(rc);
+}
+
+static void restore_echo(void)
+{
+    if (echo_off)
+        tcsetattr(0, TCSANOW, &saved_tty);
+}
+
 static struct ctl ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int usage(FILE *f)
@@ -258,7 +276,7 @@ static void *signal_main(void *arg)
         pthread_mutex_unlock(&ctl.mu);
         int status = sig == SIGINT ? EXIT_INTERRUPTED : 128 + sig;
         if (finished)
-            _exit(status); /* the main thread is deleting the shell */
+            winrs_exit(status); /* the main thread is deleting the shell */
         if (shell_id && !sh && wsm_shell_open(ctl.sig_s, shell_id, &sh) != WSM_OK)
             sh = NULL;
         if (!cmd) {
@@ -268,7 +286,7 @@ static void *signal_main(void *arg)
                 continue;
             if (sh)
                 wsm_shell_delete(sh);
-            _exit(status);
+            winrs_exit(status);
         }
         if (!sh)
             continue;
@@ -284,7 +302,7 @@ static void *signal_main(void *arg)
         if (sig != SIGINT)
             wsm_shell_signal(sh, cmd, "terminate");
         wsm_shell_delete(sh);
-        _exit(status);
+        winrs_exit(status);
     }
     return NULL;
 }
@@ -352,14 +370,7 @@ static int finish(wsm_shell *sh, int rc)
     }
     /* The stdin thread may sit in read() on a terminal: do not wait. */
     fflush(NULL);
-    _exit(rc);
-}
-
-static struct termios saved_tty;
-
-static void restore_echo(void)
-{
-    tcsetattr(0, TCSANOW, &saved_tty);
+    winrs_exit(rc);
 }
 
 static void winrs_noecho(void)
@@ -368,8 +379,10 @@ static void winrs_noecho(void)
         return; /* not a terminal: nothing is echoed anyway */
     struct termios t = saved_tty;
     t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-    if (tcsetattr(0, TCSANOW, &t) == 0)
-        atexit(restore_echo);
+    if (tcsetattr(0, TCSANOW, &t) == 0) {
+        echo_off = 1;
+        atexit(restore_echo); /* a return from main (an error before the shell) */
+    }
 }
 
 int main(int argc, char **argv)

@@ -105,8 +105,7 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
 }
 
 enum wsm_err shell_command_ex(struct shell_mgr *m, const char *owner, const char *shell_id,
-                              const char *cmdline, const struct shell_cmd_opts *o,
-                              char cmd_id[37])
+                              const char *cmdline, const struct shell_cmd_opts *o, char cmd_id[37])
 {
     if (!cmdline || !cmd_id || (o && o->id && strlen(o->id) != 36))
         return WSM_ERR_INVALID_ARG;

@@ -328,9 +328,8 @@ static void scan_timers(struct shell_mgr *m, long long now)
     while (sh) {
         struct shell *shn = sh->next;
         /* MaxShellRunTime: however busy, a shell lives no longer. */
-        long long end = m->lim.max_shell_run_time_ms > 0
-                            ? sh->created + m->lim.max_shell_run_time_ms
-                            : NEVER;
+        long long end =
+            m->lim.max_shell_run_time_ms > 0 ? sh->created + m->lim.max_shell_run_time_ms : NEVER;
         if (end <= now && sh->spawning == 0) {
             shell__teardown(m, sh, NULL);
             sh = shn;

@@ -249,8 +249,8 @@ enum wsm_err wsmd__shell_command(struct wsmd_call *call)
     struct shell_cmd_opts copts;
     e = wsmd__shell_cmd_opts(call, cl, &copts);
     if (!e)
-        e = shell_command_ex(call->srv->shells, call->user, sid, line.data ? line.data : "",
-                             &copts, cid);
+        e = shell_command_ex(call->srv->shells, call->user, sid, line.data ? line.data : "", &copts,
+                             cid);
     wsm__buf_free(&line);
     if (e == WSM_ERR_INVALID_ARG && copts.skip_shell && !call->fault_message &&
         !wsmd__shell_disconnected_message(call, sid))
