@@ -34,9 +34,7 @@
 #include <sys/syscall.h>
 #include <sys/pidfd.h>
 #include <sys/resource.h>
-#include <sys/ioctl.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cmdline.h"
@@ -100,7 +98,7 @@ struct child_ctx {
     /* SHELL_SPAWN_ARGV: the split command line and where to look for its
      * program, tried in order (execvp's rules, without libc). */
     char **xargv, **paths;
-    int tty; /* in_rd is a pty slave: make it the controlling terminal */
+    int tty; /* in_rd is a pty slave */
 };
 
 /* A failed raw call: the error number (errno of the blocked calling
@@ -202,10 +200,10 @@ CHILD_FN static int child_main(void *arg)
     if (syscall(SYS_dup3, c->in_rd, 0, 0) < 0 || syscall(SYS_dup3, c->out_wr, 1, 0) < 0 ||
         syscall(SYS_dup3, c->err_wr, 2, 0) < 0)
         child_fail(c, STAGE_FDS, child_errno());
-    /* Console mode: the pty is the session's controlling terminal (^C
-     * typed into it signals the command, /dev/tty opens it). */
-    if (c->tty && syscall(SYS_ioctl, 0, TIOCSCTTY, 0) < 0)
-        child_fail(c, STAGE_FDS, child_errno());
+    /* Console mode: the pty is stdin only, not the session's controlling
+     * terminal: as its controlling process's exit would hang it up, the
+     * command's background processes would get SIGHUP when its shell
+     * ends (a Windows command's do not die so). */
     /* Everything else goes, except the report pipe (close-on-exec). */
     unsigned rep = (unsigned)c->report_wr;
     close_from(3, rep - 1, c->maxfd);

@@ -2,7 +2,7 @@
 real wsmd, with raw requests over loopback (shell_helpers.Raw):
 
 * WINRS_CONSOLEMODE_STDIN TRUE: the command's stdin is a terminal (isatty(0)
-  true, it is the controlling terminal, echo off, bytes pass unchanged,
+  true, a /dev/pts terminal, echo off, bytes pass unchanged,
   End is end of file), stdout and stderr stay two pipes; FALSE: a pipe;
 * WINRS_SKIP_CMD_SHELL TRUE: the line is split into argv as Windows does and
   run without /bin/sh (a `$HOME` stays literal; quotes group; a program that
@@ -21,7 +21,7 @@ from shell_helpers import (ACT_COMMAND, ACT_CREATE, ACT_SEND, RSP, SLOW, Raw, Re
 
 CODE_INVALID_STREAM = "2150859147"
 
-# isatty(0), the controlling terminal and the terminal's echo, as a program
+# isatty(0), the terminal's name and its echo, as a program
 # sees them (python3 is what the test itself runs on).
 PROBE = ("python3 -c \"import os,sys,termios;"
          "t=os.isatty(0);"
@@ -72,7 +72,7 @@ def test_console_mode_stdin_is_a_terminal(shell_wsmd):
     lines = out.decode().splitlines()
     assert "tty True" in lines, out
     assert "echo False" in lines, out  # Windows never returns a console's echo
-    assert any(ln.startswith("ctty /dev/pts/") for ln in lines), out
+    assert any(ln.startswith("ctty /dev/pts/") for ln in lines), out  # a terminal's name
     assert err == b"err-is-pipe True", err  # stderr stays a pipe, its own stream
     _, (out, err, code) = run(raw, sid, PROBE, console=False)
     assert code == 0 and "tty False" in out.decode().splitlines(), (out, err)
