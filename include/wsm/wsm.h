@@ -62,6 +62,10 @@ enum wsm_err {
     WSM_ERR_UNABLE_TO_RENEW = 42,       /* wse:UnableToRenew */
     WSM_ERR_INVALID_SUBSCRIPTION = 43,  /* unknown, expired or not the caller's subscription */
     WSM_ERR_INVALID_BOOKMARK = 44,      /* w:InvalidBookmark */
+    WSM_ERR_INVALID_STREAM = 45,        /* a shell stream name other than stdin/stdout/stderr */
+    WSM_ERR_QUOTA_USERS = 46,           /* Winrs MaxConcurrentUsers reached */
+    WSM_ERR_QUOTA_COMMANDS = 47,        /* MaxConcurrentCommandsPerShell reached */
+    WSM_ERR_QUOTA_OPERATIONS = 48,      /* MaxConcurrentOperationsPerUser reached */
     WSM_ERR__COUNT
 };
 

@@ -165,12 +165,20 @@ static const struct {
     {0x80338122UL, "ERROR_WSMAN_CANNOT_PROCESS_FILTER",
      "The WS-Management service cannot process the filter: check its syntax and that it "
      "names one class (winrm help filters)."},
+    {0x8033818BUL, "ERROR_WSMAN_SHELL_INVALID_INPUT_STREAM",
+     "A stream name is not valid: a shell has the input stream stdin and the output streams "
+     "stdout and stderr."},
     {0x803381A5UL, "ERROR_WSMAN_QUOTA_MAX_SHELLS_PPQ",
      "This user has reached the maximum number of concurrent shells (MaxShellsPerUser): "
      "close shells, or raise the limit in wsmd.conf."},
-    {0x803381E9UL, "ERROR_WSMAN_QUOTA_MAX_PROCESSES_PER_SHELL",
-     "The shell has reached the maximum number of concurrent processes "
-     "(MaxProcessesPerShell)."},
+    {0x803381A6UL, "ERROR_WSMAN_QUOTA_MAX_OPERATIONS",
+     "This user has reached the maximum number of concurrent operations "
+     "(MaxConcurrentOperationsPerUser): wait for requests under way, or raise the limit."},
+    {0x803381ABUL, "ERROR_WSMAN_QUOTA_MAX_SHELLUSERS",
+     "The maximum number of users with shells at once is reached (MaxConcurrentUsers)."},
+    {0x803381E9UL, "ERROR_WSMAN_QUOTA_MAX_COMMANDS_PER_SHELL_PPQ",
+     "The shell has reached the maximum number of concurrent commands "
+     "(MaxConcurrentCommandsPerShell) or processes (MaxProcessesPerShell)."},
 };
 
 /* decimal (2150858770, or -2144108526 as Windows prints HRESULTs), or hex

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "switches.h"
 #include "args.h"
 #include "prompt.h"
 #include "clientcfg.h"
@@ -656,6 +657,11 @@ static int parse_args(int argc, char **argv, struct cmd *c)
             c->spn = v;
         } else if (cli_switch(a, "skiprevocationcheck|shallow|basepropertiesonly", &v) && !v) {
             /* Accepted; nothing to do here. */
+        } else if (cli_switch_accepted("winrm", a)) {
+            /* -encoding:utf-8: requests are UTF-8 anyway. */
+        } else if (cli_refused_switch("winrm", a)) {
+            fprintf(stderr, "winrm: %s: not supported: %s\n", a, cli_refused_switch("winrm", a));
+            return 2;
         } else if (((a[0] != '-' && a[0] != '/') ||
                     (npos == 1 && !strcasecmp(positional[0], "helpmsg"))) &&
                    npos < 3) {

@@ -23,11 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <strings.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "switches.h"
 #include "args.h"
 #include "prompt.h"
 #include "clientcfg.h"
@@ -52,6 +54,24 @@ struct ctl {
     int finished;     /* the main thread is done with the command */
     int out_broken;   /* writing our stdout failed (EPIPE) */
 };
+
+/* -noecho: the terminal's mode before, put back on every way out (the
+ * program leaves through _exit, which runs no atexit handler). */
+static struct termios saved_tty;
+static volatile int echo_off;
+
+__attribute__((noreturn)) static void winrs_exit(int rc)
+{
+    if (echo_off)
+        tcsetattr(0, TCSANOW, &saved_tty); /* async-signal-safe */
+    _exit(rc);
+}
+
+static void restore_echo(void)
+{
+    if (echo_off)
+        tcsetattr(0, TCSANOW, &saved_tty);
+}
 
 static struct ctl ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -265,7 +285,7 @@ static void *signal_main(void *arg)
         pthread_mutex_unlock(&ctl.mu);
         int status = sig == SIGINT ? EXIT_INTERRUPTED : 128 + sig;
         if (finished)
-            _exit(status); /* the main thread is deleting the shell */
+            winrs_exit(status); /* the main thread is deleting the shell */
         if (shell_id && !sh && wsm_shell_open(ctl.sig_s, shell_id, &sh) != WSM_OK)
             sh = NULL;
         if (!cmd) {
@@ -275,7 +295,7 @@ static void *signal_main(void *arg)
                 continue;
             if (sh)
                 wsm_shell_delete(sh);
-            _exit(status);
+            winrs_exit(status);
         }
         if (!sh)
             continue;
@@ -291,7 +311,7 @@ static void *signal_main(void *arg)
         if (sig != SIGINT)
             wsm_shell_signal(sh, cmd, "terminate");
         wsm_shell_delete(sh);
-        _exit(status);
+        winrs_exit(status);
     }
     return NULL;
 }
@@ -359,7 +379,19 @@ static int finish(wsm_shell *sh, int rc)
     }
     /* The stdin thread may sit in read() on a terminal: do not wait. */
     fflush(NULL);
-    _exit(rc);
+    winrs_exit(rc);
+}
+
+static void winrs_noecho(void)
+{
+    if (!isatty(0) || tcgetattr(0, &saved_tty) < 0)
+        return; /* not a terminal: nothing is echoed anyway */
+    struct termios t = saved_tty;
+    t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+    if (tcsetattr(0, TCSANOW, &t) == 0) {
+        echo_off = 1;
+        atexit(restore_echo); /* a return from main (an error before the shell) */
+    }
 }
 
 int main(int argc, char **argv)
@@ -368,7 +400,7 @@ int main(int argc, char **argv)
     const char *dir = NULL, *auth = NULL;
     char *pass_arg = NULL; /* the password's bytes in argv, wiped once copied */
     const char *env[MAX_ENV_VARS + 1];
-    int nenv = 0, noprofile = 0, usessl = 0;
+    int nenv = 0, noprofile = 0, usessl = 0, noecho = 0;
     int i;
 
     /* Output arrives in replies of megabytes: keep freed memory instead of
@@ -423,7 +455,12 @@ int main(int argc, char **argv)
             tls.cacert = v;
         else if (cli_switch(a, "spn", &v) && v)
             tls.spn = v;
-        else if (cli_switch(a, "noecho|ne|compression|comp|skipRevocationcheck", &v))
+        else if (cli_switch(a, "noecho|noe|ne", &v))
+            noecho = 1;
+        else if (cli_refused_switch("winrs", a)) {
+            fprintf(stderr, "winrs: %s: not supported: %s\n", a, cli_refused_switch("winrs", a));
+            return 1;
+        } else if (cli_switch(a, "compression|comp|skipRevocationcheck", &v))
             ; /* accepted for compatibility; nothing to do */
         else if (cli_switch(a, "?|h|help", &v))
             return usage(stdout);
@@ -435,6 +472,11 @@ int main(int argc, char **argv)
         }
     }
     env[nenv] = NULL;
+    /* -noecho: what the user types is not shown here (Windows' meaning:
+     * answers to remote prompts stay off the screen); the remote console
+     * never echoes (docs/internals/shell.md). */
+    if (noecho)
+        winrs_noecho();
     if (i >= argc) {
         fprintf(stderr, "winrs: no command given\n");
         return usage(stderr);

@@ -57,6 +57,12 @@ static const struct field fields[] = {
     {"Winrs", "MaxProcessesPerShell", "MaxProcessesPerShell", K_UINT, 1, 100000, 0},
     {"Winrs", "MaxMemoryPerShellMB", "MaxMemoryPerShellMB", K_UINT, 1, 1048576, 0},
     {"Winrs", "MaxShellsPerUser", "MaxShellsPerUser", K_UINT, 1, 100000, 0},
+    {"Winrs", "MaxConcurrentUsers", "MaxConcurrentUsers", K_UINT, 1, 100000, 0},
+    {"Winrs", "MaxShellRunTime", "MaxShellRunTime", K_UINT, 1000, 2147483647UL, 0},
+    {"Winrs", "MaxConcurrentCommandsPerShell", "MaxConcurrentCommandsPerShell", K_UINT, 1, 100000,
+     0},
+    {"Service", "MaxConcurrentOperationsPerUser", "MaxConcurrentOperationsPerUser", K_UINT, 1,
+     1000000, 0},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -335,6 +341,14 @@ static void apply(struct wsmd_server *srv, const struct field *f, const char *v)
         cfg->max_memory_per_shell_mb = (unsigned)x;
     } else if (!strcmp(f->key, "MaxShellsPerUser")) {
         cfg->max_shells_per_user = (unsigned)x;
+    } else if (!strcmp(f->key, "MaxConcurrentUsers")) {
+        cfg->max_concurrent_users = (unsigned)x;
+    } else if (!strcmp(f->key, "MaxShellRunTime")) {
+        cfg->max_shell_run_time_ms = (long)x;
+    } else if (!strcmp(f->key, "MaxConcurrentCommandsPerShell")) {
+        cfg->max_commands_per_shell = (unsigned)x;
+    } else if (!strcmp(f->key, "MaxConcurrentOperationsPerUser")) {
+        __atomic_store_n(&cfg->max_operations_per_user, (unsigned)x, __ATOMIC_RELAXED);
     }
 }
 
@@ -440,6 +454,9 @@ static enum wsm_err restore(struct wsmd_call *call)
         cfg->cbt_hardening = WSMD_CBT_RELAXED;
         cfg->idle_timeout_ms = 0;
         cfg->max_processes_per_shell = cfg->max_memory_per_shell_mb = cfg->max_shells_per_user = 0;
+        cfg->max_concurrent_users = cfg->max_commands_per_shell = 0;
+        cfg->max_shell_run_time_ms = 0;
+        __atomic_store_n(&cfg->max_operations_per_user, 0, __ATOMIC_RELAXED);
         apply_winrs(call->srv);
         log_change(call, "config-restore", "all", 1);
     }

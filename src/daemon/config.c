@@ -470,6 +470,23 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
         cfg->max_subscriptions_per_user = (unsigned)v;
         return WSM_OK;
     }
+    if (!strcasecmp(key, "MaxConcurrentUsers") || !strcasecmp(key, "MaxShellRunTime") ||
+        !strcasecmp(key, "MaxConcurrentCommandsPerShell") ||
+        !strcasecmp(key, "MaxConcurrentOperationsPerUser")) {
+        /* Windows' remaining quotas (docs/internals/shell.md "Quotas"). */
+        long v = strtol(value, &end, 10);
+        if (end == value || *end || v < 1 || v > 2147483647L)
+            return WSM_ERR_INVALID_ARG;
+        if (!strcasecmp(key, "MaxConcurrentUsers"))
+            cfg->max_concurrent_users = (unsigned)(v > 100000 ? 100000 : v);
+        else if (!strcasecmp(key, "MaxShellRunTime"))
+            cfg->max_shell_run_time_ms = v < 1000 ? 1000 : v; /* ms */
+        else if (!strcasecmp(key, "MaxConcurrentCommandsPerShell"))
+            cfg->max_commands_per_shell = (unsigned)(v > 100000 ? 100000 : v);
+        else
+            cfg->max_operations_per_user = (unsigned)(v > 1000000 ? 1000000 : v);
+        return WSM_OK;
+    }
     if (!strcasecmp(key, "MaxShellsPerUser") || !strcasecmp(key, "MaxProcessesPerShell") ||
         !strcasecmp(key, "IdleTimeout") || !strcasecmp(key, "MaxMemoryPerShellMB")) {
         long v = strtol(value, &end, 10);

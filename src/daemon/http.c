@@ -16,6 +16,7 @@
 #include "http_priv.h"
 #include "log.h"
 #include "negotiate.h"
+#include "opquota.h"
 
 /* Runs the handler for r->env; answers, or parks the request. */
 static enum MHD_Result run(struct MHD_Connection *c, struct req *r, int resumed)
@@ -154,6 +155,13 @@ static enum MHD_Result on_body_complete(struct MHD_Connection *c, struct req *r)
         wsm__envelope_free(r->env);
         r->env = NULL;
         return wsmd__http_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, wsmd__http_basic_allowed(r));
+    }
+    if (r->user[0]) {
+        /* MaxConcurrentOperationsPerUser: held until on_completed. */
+        enum wsm_err qe = wsmd__ops_enter(&r->srv->cfg, r->user);
+        if (qe)
+            return wsmd__http_fault(c, r, qe, msgid[0] ? msgid : NULL, NULL);
+        r->op_held = 1;
     }
     return run(c, r, 0);
 }
@@ -303,6 +311,8 @@ void wsmd__http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls
     struct req *r = *con_cls;
     if (!r)
         return;
+    if (r->op_held)
+        wsmd__ops_leave(r->user);
     if (r->settle) {
         wsmd__http_settle(c, r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
         r->settle = NULL;

@@ -189,8 +189,9 @@ enum wsm_err wsmd__mon_req_spawn(struct ps_msg *q, struct ps_msg *a)
     const char *workdir = ps_get_str(q, 4096);
     uint64_t mem_limit = ps_get_u64(q);
     uint32_t pipe_size = ps_get_u32(q);
+    uint32_t flags = ps_get_u32(q);
     uint32_t nenv = ps_get_u32(q);
-    if (q->fail || nenv > MAX_ENV || pipe_size > (1u << 24))
+    if (q->fail || nenv > MAX_ENV || pipe_size > (1u << 24) || (flags & ~SHELL_SPAWN_FLAGS))
         return WSM_ERR_INVALID_ARG;
     char *envp[MAX_ENV + 1];
     for (uint32_t i = 0; i < nenv; i++) {
@@ -233,6 +234,7 @@ enum wsm_err wsmd__mon_req_spawn(struct ps_msg *q, struct ps_msg *a)
         .ngroups = acc.ngroups,
         .mem_limit = mem_limit,
         .pipe_size = (int)pipe_size,
+        .flags = flags,
         .cg_fds = cg_fds,
         .ncg = ncg,
     };
@@ -280,7 +282,9 @@ enum wsm_err wsmd__mon_req_signal(struct ps_msg *q, struct ps_msg *a)
     int32_t sig = ps_get_i32(q);
     if (!ps_end(q) || pid <= 0)
         return WSM_ERR_INVALID_ARG;
-    if (sig != SIGTERM && sig != SIGINT && sig != SIGQUIT && sig != SIGKILL)
+    /* SIGSTOP and SIGCONT: a console's end of input (pty.c). */
+    if (sig != SIGTERM && sig != SIGINT && sig != SIGQUIT && sig != SIGKILL && sig != SIGSTOP &&
+        sig != SIGCONT)
         return WSM_ERR_INVALID_ARG;
     enum wsm_err e = WSM_ERR_NOT_FOUND;
     pthread_mutex_lock(&wsmd__mon.lock);

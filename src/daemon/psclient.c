@@ -251,6 +251,7 @@ enum wsm_err wsmd__ps_spawn(const char *user, const struct shell_spawn_req *r,
     ps_put_str(&q, r->workdir);
     ps_put_u64(&q, r->mem_limit);
     ps_put_u32(&q, r->pipe_size > 0 ? (uint32_t)r->pipe_size : 0);
+    ps_put_u32(&q, r->flags); /* console mode, no shell */
     uint32_t n = 0;
     while (r->envp && r->envp[n])
         n++;

@@ -22,6 +22,7 @@
 #include "ns.h"
 #include "thumbprint.h"
 #include "wsmconfig.h"
+#include "opquota.h"
 #ifdef WSMD_HAVE_CIM
 #include "cim.h"
 #include "cimops.h"
@@ -55,6 +56,12 @@ void wsmd__winrs_limits(const struct wsmd_config *cfg, struct shell_limits *lim)
         lim->idle_timeout_ms = cfg->idle_timeout_ms;
     if (cfg->max_memory_per_shell_mb)
         lim->max_memory_per_shell_mb = cfg->max_memory_per_shell_mb;
+    if (cfg->max_concurrent_users)
+        lim->max_concurrent_users = cfg->max_concurrent_users;
+    if (cfg->max_shell_run_time_ms)
+        lim->max_shell_run_time_ms = cfg->max_shell_run_time_ms;
+    if (cfg->max_commands_per_shell)
+        lim->max_commands_per_shell = cfg->max_commands_per_shell;
     if (cfg->max_buffered_output_mb)
         lim->max_buffered_total = (size_t)cfg->max_buffered_output_mb << 20;
     if (cfg->max_buffered_output_user_mb)
@@ -165,6 +172,7 @@ static void write_service(struct w *w, const struct wsmd_server *srv, const char
 #ifdef WSMD_HAVE_CIM
     num_el(w, "EnumerationTimeoutms", (unsigned long long)wsmd__enum_timeout());
 #endif
+    num_el(w, "MaxConcurrentOperationsPerUser", wsmd__max_operations_per_user(&srv->cfg));
     num_el(w, "MaxConnections", srv->cfg.max_connections);
     bool_el(w, "AllowUnencrypted", srv->cfg.allow_unencrypted);
     write_auth(w, srv, NULL);
@@ -180,9 +188,14 @@ static void write_winrs(struct w *w, const struct wsmd_server *srv, const char *
     wsmd__winrs_limits(&srv->cfg, &lim);
     bool_el(w, "AllowRemoteShellAccess", 1);
     num_el(w, "IdleTimeout", (unsigned long long)lim.idle_timeout_ms);
+    num_el(w, "MaxConcurrentUsers", lim.max_concurrent_users);
+    num_el(w, "MaxShellRunTime", (unsigned long long)lim.max_shell_run_time_ms);
     num_el(w, "MaxProcessesPerShell", lim.max_processes_per_shell);
     num_el(w, "MaxMemoryPerShellMB", lim.max_memory_per_shell_mb);
     num_el(w, "MaxShellsPerUser", lim.max_shells_per_user);
+    /* A plugin quota on Windows (plugin/Quotas), shown here since wsmd's
+     * shell has no plugin tree. */
+    num_el(w, "MaxConcurrentCommandsPerShell", lim.max_commands_per_shell);
 #else
     (void)srv;
     bool_el(w, "AllowRemoteShellAccess", 0);

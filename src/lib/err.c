@@ -46,6 +46,10 @@ static const char *const messages[WSM_ERR__COUNT] = {
     [WSM_ERR_UNABLE_TO_RENEW] = "unable to renew the subscription",
     [WSM_ERR_INVALID_SUBSCRIPTION] = "unknown subscription",
     [WSM_ERR_INVALID_BOOKMARK] = "invalid bookmark",
+    [WSM_ERR_INVALID_STREAM] = "invalid stream name",
+    [WSM_ERR_QUOTA_USERS] = "too many shell users",
+    [WSM_ERR_QUOTA_COMMANDS] = "too many commands in the shell",
+    [WSM_ERR_QUOTA_OPERATIONS] = "too many operations of the user",
 };
 
 const char *wsm_strerror(enum wsm_err err)

@@ -147,6 +147,26 @@ static const struct wsm_fault_info table[] = {
      "The WS-Management service cannot process the request. The shell has reached the "
      "maximum number of concurrent processes (MaxProcessesPerShell).",
      2150859241UL, 500, 0, NULL},
+    /* Windows' ERROR_WSMAN_SHELL_INVALID_INPUT_STREAM, ERROR_WSMAN_QUOTA_
+     * MAX_SHELLUSERS, _MAX_COMMANDS_PER_SHELL_PPQ and _MAX_OPERATIONS. */
+    {WSM_ERR_INVALID_STREAM, "s:Sender", "w:InvalidParameter",
+     "The WS-Management service cannot process the request because a stream name is not "
+     "valid: a shell has the input stream stdin and the output streams stdout and stderr.",
+     2150859147UL, 500, 0, NULL},
+    {WSM_ERR_QUOTA_USERS, "s:Receiver", "w:QuotaLimit",
+     "The WS-Management service cannot process the request. The maximum number of users "
+     "concurrently performing remote operations on the same system has been reached "
+     "(MaxConcurrentUsers).",
+     2150859179UL, 500, 0, NULL},
+    {WSM_ERR_QUOTA_COMMANDS, "s:Receiver", "w:QuotaLimit",
+     "The WS-Management service cannot process the request. The maximum number of concurrent "
+     "commands per shell has been reached (MaxConcurrentCommandsPerShell).",
+     2150859241UL, 500, 0, NULL},
+    {WSM_ERR_QUOTA_OPERATIONS, "s:Receiver", "w:QuotaLimit",
+     "The WS-Management service cannot process the operation. The maximum number of concurrent "
+     "operations for this user has been exceeded (MaxConcurrentOperationsPerUser). Close "
+     "existing operations for this user, or raise the quota for this user.",
+     2150859174UL, 500, 0, NULL},
 };
 
 const struct wsm_fault_info *wsm__fault_info(enum wsm_err err)

@@ -54,6 +54,9 @@ void shell_limits_defaults(struct shell_limits *l)
     l->stream_cap = (size_t)1 << 20;
     l->max_buffered_total = (size_t)128 << 20;
     l->max_buffered_user = (size_t)32 << 20;
+    l->max_concurrent_users = 10;
+    l->max_shell_run_time_ms = 28800000;
+    l->max_commands_per_shell = 1000;
 }
 
 /* ---- small helpers ---- */
@@ -349,6 +352,26 @@ void shell__stdin_close(struct shell_mgr *m, struct cmd *c)
     }
     c->in_watched = 0;
     shell__ring_release(m, c, &c->in);
+}
+
+void shell__stdin_end(struct shell_mgr *m, struct cmd *c)
+{
+    if (!c->tty || c->in_fd < 0) {
+        shell__stdin_close(m, c);
+        return;
+    }
+    /* The I/O thread's timers tell the end once the reader has taken
+     * everything (shell__tty_eof): before that, the bytes still in the
+     * terminal would be read in canonical mode. */
+    if (c->in_watched)
+        shell__ep_del(m, c->in_fd);
+    c->in_watched = 0;
+    shell__ring_release(m, c, &c->in);
+    if (!c->eof_at) {
+        c->eof_state = 0;
+        c->eof_at = shell_now_ms() + 1;
+        shell__arm(m, c->eof_at);
+    }
 }
 
 void shell__stream_close(struct shell_mgr *m, struct ostream *s)

@@ -41,6 +41,14 @@ struct shell_limits {
      * WSM_ERR_QUOTA. 128 MiB, 32 MiB. */
     size_t max_buffered_total;
     size_t max_buffered_user;
+    /* Windows' other shell quotas (docs/internals/shell.md, "Quotas"):
+     * users with shells at once (10; a new user's Create past it is
+     * WSM_ERR_QUOTA_USERS), how long a shell may exist (28800000 ms, then
+     * it is closed as an idle one is), commands running in one shell
+     * (1000; WSM_ERR_QUOTA_COMMANDS). */
+    unsigned max_concurrent_users;
+    long max_shell_run_time_ms;
+    unsigned max_commands_per_shell;
 };
 void shell_limits_defaults(struct shell_limits *l);
 
@@ -68,6 +76,21 @@ struct shell_opts {
     /* Shown by shell_list (Enumerate, Get); all may be NULL. */
     const char *name, *client_ip, *locale, *data_locale;
     int buffer_drop; /* BufferMode Drop (else Block) */
+    /* The Create's InputStreams and OutputStreams (SHELL_STREAM_*; 0:
+     * all three): a stream not named is not delivered (its bytes are read
+     * and dropped) and a Send to an unnamed stdin is refused. */
+    unsigned streams;
+};
+enum { SHELL_STREAM_STDIN = 1, SHELL_STREAM_STDOUT = 2, SHELL_STREAM_STDERR = 4, SHELL_STREAM_ALL = 7 };
+
+/* A Command's options (MS-WSMV 3.1.4.11). */
+struct shell_cmd_opts {
+    /* The client's CommandId (rsp:CommandLine/@CommandId,
+     * WSManRunShellCommandEx): one no command of the shell has (in any
+     * case; else WSM_ERR_ALREADY_EXISTS). NULL: one is made. */
+    const char *id;
+    int console;    /* WINRS_CONSOLEMODE_STDIN: stdin is a pty (pty.c) */
+    int skip_shell; /* WINRS_SKIP_CMD_SHELL: no /bin/sh -c (cmdline.c) */
 };
 
 /* What the end-of-command hook is told, once per command: when a
@@ -115,6 +138,12 @@ enum wsm_err shell_delete(struct shell_mgr *m, const char *owner, const char *sh
  * processes (without cgroups: running commands). */
 enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *shell_id,
                            const char *cmdline, char cmd_id[37]);
+/* shell_command with options (o may be NULL). With skip_shell a blank
+ * line, or a program that is not found or may not be run, is
+ * WSM_ERR_INVALID_ARG. */
+enum wsm_err shell_command_ex(struct shell_mgr *m, const char *owner, const char *shell_id,
+                              const char *cmdline, const struct shell_cmd_opts *o,
+                              char cmd_id[37]);
 
 /* Queues stdin bytes for the command (buffered up to stream_cap; beyond
  * that WSM_ERR_QUOTA); end closes stdin once everything queued is written. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -88,16 +89,34 @@ static void prune(struct shell_mgr *m, struct shell *sh)
     }
 }
 
+/* Has the shell a command of that id (ids compare in any case)? */
+static int cmd_id_taken(const struct shell *sh, const char *id)
+{
+    for (const struct cmd *c = sh->cmds; c; c = c->next)
+        if (strcasecmp(c->id, id) == 0)
+            return 1;
+    return 0;
+}
+
 enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *shell_id,
                            const char *cmdline, char cmd_id[37])
 {
-    if (!cmdline || !cmd_id)
+    return shell_command_ex(m, owner, shell_id, cmdline, NULL, cmd_id);
+}
+
+enum wsm_err shell_command_ex(struct shell_mgr *m, const char *owner, const char *shell_id,
+                              const char *cmdline, const struct shell_cmd_opts *o, char cmd_id[37])
+{
+    if (!cmdline || !cmd_id || (o && o->id && strlen(o->id) != 36))
         return WSM_ERR_INVALID_ARG;
     struct cmd *c = calloc(1, sizeof(*c));
     if (!c)
         return WSM_ERR_NOMEM;
     c->pidfd = c->in_fd = c->out[0].fd = c->out[1].fd = -1;
-    wsm__uuid_str(c->id);
+    if (o && o->id)
+        memcpy(c->id, o->id, 37);
+    else
+        wsm__uuid_str(c->id);
 
     struct shell_spawn_req req;
     memset(&req, 0, sizeof(req));
@@ -111,6 +130,10 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
         e = WSM_ERR_NOT_FOUND;
     else if (sh->disconnected)
         e = WSM_ERR_INVALID_ARG; /* reconnect first */
+    else if (o && o->id && cmd_id_taken(sh, o->id))
+        e = WSM_ERR_ALREADY_EXISTS;
+    else if (sh->running + sh->spawning >= m->lim.max_commands_per_shell)
+        e = WSM_ERR_QUOTA_COMMANDS; /* MaxConcurrentCommandsPerShell */
     else if (sh->cg && wsmd__cg_has_pids()
                  ? wsmd__cg_pids_full(sh->cg)
                  : sh->running + sh->spawning >= m->lim.max_processes_per_shell)
@@ -163,6 +186,11 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     req.cg_fds = cg_fds;
     req.ncg = ncg;
     req.cg_name = wsmd__cg_name(sh->cg);
+    if (o && o->console)
+        req.flags |= SHELL_SPAWN_TTY;
+    if (o && o->skip_shell)
+        req.flags |= SHELL_SPAWN_ARGV;
+    unsigned streams = sh->streams;
     /* No pids cgroup: RLIMIT_NPROC is per uid (all the user's processes,
      * in every shell and outside), so only all shells' worth can be set. */
     if (!wsmd__cg_has_pids() && sh->switch_user && sh->uid != 0)
@@ -191,8 +219,13 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
     c->in_fd = res.in_fd;
     c->out[0].fd = res.out_fd;
     c->out[1].fd = res.err_fd;
+    c->tty = o && o->console;
+    c->out[0].muted = !(streams & SHELL_STREAM_STDOUT);
+    c->out[1].muted = !(streams & SHELL_STREAM_STDERR);
     if (!sh) {
         e = WSM_ERR_NOT_FOUND; /* deleted meanwhile */
+    } else if (o && o->id && cmd_id_taken(sh, o->id)) {
+        e = WSM_ERR_ALREADY_EXISTS; /* the same id twice at once */
     } else if (shell__ep_add(m, c->out[0].fd, EPOLLIN, c, K_OUT) < 0 ||
                shell__ep_add(m, c->out[1].fd, EPOLLIN, c, K_ERR) < 0 ||
                shell__ep_add(m, c->pidfd, EPOLLIN, c, K_PID) < 0) {
@@ -255,6 +288,8 @@ enum wsm_err shell_send(struct shell_mgr *m, const char *owner, const char *shel
     struct cmd *c = shell__lookup_live(m, owner, shell_id, cmd_id, &e);
     if (!c) {
         /* e says why */
+    } else if (c->sh && !(c->sh->streams & SHELL_STREAM_STDIN)) {
+        e = WSM_ERR_INVALID_ARG; /* the Create named no stdin */
     } else if (c->in_fd < 0 || c->in_end || c->exited) {
         /* The process is gone or its stdin is closed: discarded, as
          * Windows does. */
@@ -267,7 +302,7 @@ enum wsm_err shell_send(struct shell_mgr *m, const char *owner, const char *shel
         if (end)
             c->in_end = 1;
         if (c->in.len == 0 && c->in_end) {
-            shell__stdin_close(m, c);
+            shell__stdin_end(m, c);
         } else if (c->in.len > 0 && !c->in_watched) {
             /* The I/O thread writes when the pipe takes it. */
             if (shell__ep_add(m, c->in_fd, EPOLLOUT, c, K_IN) == 0)
@@ -401,6 +436,12 @@ void shell_mgr_set_quotas(struct shell_mgr *m, const struct shell_limits *lim)
     m->lim.max_processes_per_shell = lim->max_processes_per_shell;
     m->lim.idle_timeout_ms = lim->idle_timeout_ms;
     m->lim.max_memory_per_shell_mb = lim->max_memory_per_shell_mb;
+    m->lim.max_concurrent_users = lim->max_concurrent_users;
+    m->lim.max_commands_per_shell = lim->max_commands_per_shell;
+    if (lim->max_shell_run_time_ms != m->lim.max_shell_run_time_ms) {
+        m->lim.max_shell_run_time_ms = lim->max_shell_run_time_ms;
+        shell__arm(m, shell_now_ms()); /* shorter: shells past it go now */
+    }
     pthread_mutex_unlock(&m->lock);
 }
 

@@ -26,7 +26,27 @@ struct shell_spawn_req {
     int ncg;
     const char *cg_name; /* the group of cg_fds (a separated daemon's monitor opens it) */
     unsigned long nproc; /* RLIMIT_NPROC when there is no pids cgroup; 0: leave it */
+    unsigned flags;      /* SHELL_SPAWN_* */
 };
+
+/* WINRS_CONSOLEMODE_STDIN: stdin is a pseudo-terminal (pty.c), the
+ * command's controlling terminal; in_fd is then its master. */
+#define SHELL_SPAWN_TTY 1u
+/* WINRS_SKIP_CMD_SHELL: cmdline is split into argv (cmdline.c) and run
+ * without /bin/sh -c. */
+#define SHELL_SPAWN_ARGV 2u
+#define SHELL_SPAWN_FLAGS (SHELL_SPAWN_TTY | SHELL_SPAWN_ARGV)
+
+/* pty.c: a pseudo-terminal for a console-mode command: *master
+ * (non-blocking) and *slave, both close-on-exec and above 2, the slave
+ * owned by uid when chown_to, in the mode of a console's input: canonical
+ * lines, no echo (see shell.md). */
+int shell__pty_open(int chown_to, uid_t uid, int *master, int *slave);
+/* End of input on a console's pty (of the command pid), step by step, 10
+ * ms apart: once its reader has taken everything written, the terminal
+ * goes to canonical mode and gets ^D. 0: call again (*state, 0 at first,
+ * is where it is), 1: told, -1: it cannot be told. */
+int shell__tty_eof(int master, pid_t pid, int *state);
 
 struct shell_spawn_res {
     pid_t pid; /* also the process group and session id */

@@ -56,7 +56,8 @@ static void stream_read(struct shell_mgr *m, struct cmd *c, int k)
         size_t space = shell__ring_free_iov(&s->r, cap, iov);
         ssize_t n = readv(s->fd, iov, iov[1].iov_len ? 2 : 1);
         if (n > 0) {
-            s->r.len += (size_t)n;
+            if (!s->muted) /* a stream the client did not name is dropped */
+                s->r.len += (size_t)n;
             /* Drained (level-triggered epoll brings us back); after the
              * exit, read on to EOF or EAGAIN: the end may be there. */
             if ((size_t)n < space && !c->grace && !c->exited)
@@ -106,7 +107,7 @@ static void stdin_write(struct shell_mgr *m, struct cmd *c)
         return;
     }
     if (c->in_end) {
-        shell__stdin_close(m, c);
+        shell__stdin_end(m, c);
     } else if (c->in_watched) {
         shell__ep_del(m, c->in_fd);
         c->in_watched = 0;
@@ -326,6 +327,16 @@ static void scan_timers(struct shell_mgr *m, long long now)
     struct shell *sh = m->shells;
     while (sh) {
         struct shell *shn = sh->next;
+        /* MaxShellRunTime: however busy, a shell lives no longer. */
+        long long end =
+            m->lim.max_shell_run_time_ms > 0 ? sh->created + m->lim.max_shell_run_time_ms : NEVER;
+        if (end <= now && sh->spawning == 0) {
+            shell__teardown(m, sh, NULL);
+            sh = shn;
+            continue;
+        }
+        if (end < next)
+            next = end;
         if (sh->idle_ms > 0 && sh->nwaiters == 0 && sh->spawning == 0) {
             long long t = sh->last_used + sh->idle_ms;
             if (t <= now) {
@@ -337,6 +348,16 @@ static void scan_timers(struct shell_mgr *m, long long now)
                 next = t;
         }
         for (struct cmd *c = sh->cmds; c; c = c->next) {
+            if (c->eof_at && (c->in_fd < 0 || c->exited || c->reaped))
+                c->eof_at = 0; /* nobody reads it any more */
+            if (c->eof_at) {
+                if (c->eof_at <= now) {
+                    int r = shell__tty_eof(c->in_fd, c->pid, &c->eof_state);
+                    c->eof_at = r == 0 ? now + 10 : 0; /* the next step in 10 ms */
+                }
+                if (c->eof_at && c->eof_at < next)
+                    next = c->eof_at;
+            }
             if (c->kill_at) {
                 if (c->kill_at <= now) {
                     if (!c->reaped)

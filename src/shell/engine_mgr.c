@@ -110,6 +110,22 @@ void shell_mgr_free(struct shell_mgr *m)
     free(m);
 }
 
+unsigned shell__count_users(struct shell_mgr *m)
+{
+    /* Each owner counted at its newest shell (the list is newest first);
+     * quadratic in shells, which MaxShellsPerUser x MaxConcurrentUsers
+     * keeps small. */
+    unsigned n = 0;
+    for (struct shell *s = m->shells; s; s = s->next) {
+        const struct shell *t = m->shells;
+        while (t != s && strcmp(t->owner, s->owner) != 0)
+            t = t->next;
+        if (t == s)
+            n++;
+    }
+    return n;
+}
+
 struct shell *shell__find_shell(struct shell_mgr *m, const char *owner, const char *id)
 {
     if (!owner || !id)
@@ -230,6 +246,7 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
         idle = m->lim.max_idle_timeout_ms;
     sh->idle_ms = sh->create_idle_ms = idle;
     sh->drop = opts && opts->buffer_drop;
+    sh->streams = opts && opts->streams ? opts->streams : SHELL_STREAM_ALL;
     if (opts && ((opts->name && !(sh->name = strdup(opts->name))) ||
                  (opts->client_ip && !(sh->client_ip = strdup(opts->client_ip))) ||
                  (opts->locale && !(sh->locale = strdup(opts->locale))) ||
@@ -283,6 +300,13 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
         shell__free_shell(m, sh);
         return WSM_ERR_QUOTA;
     }
+    if (n == 0 && shell__count_users(m) >= m->lim.max_concurrent_users) {
+        /* MaxConcurrentUsers: users who have shells; one who has one
+         * already is not a new user. */
+        pthread_mutex_unlock(&m->lock);
+        shell__free_shell(m, sh);
+        return WSM_ERR_QUOTA_USERS;
+    }
     struct budget_user *bu = shell__budget_user(&m->budget, sh->owner);
     if (bu && shell__budget_take(&m->budget, bu, SHELL_CHARGE) == 0) {
         sh->bu = bu;
@@ -302,6 +326,8 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
     m->shells = sh;
     if (sh->idle_ms > 0)
         shell__arm(m, sh->last_used + sh->idle_ms);
+    if (m->lim.max_shell_run_time_ms > 0)
+        shell__arm(m, sh->created + m->lim.max_shell_run_time_ms);
     memcpy(id, sh->id, 37);
     pthread_mutex_unlock(&m->lock);
     return WSM_OK;

@@ -32,6 +32,7 @@ struct ostream {
     unsigned end_told : 1; /* a delivered receive reported the end */
     unsigned starved : 1;  /* paused because the budget had no ring for it */
     unsigned wanted : 1;   /* a Receive waits for it: may use the overdraft */
+    unsigned muted : 1;    /* not among the Create's OutputStreams: read and dropped */
 };
 
 struct shell;
@@ -60,6 +61,9 @@ struct cmd {
     unsigned grace : 1; /* exited GRACE_MS ago: close the pipes once drained */
     unsigned orphan : 1;
     unsigned logged : 1;    /* the end-of-command log hook ran */
+    unsigned tty : 1;       /* console mode: in_fd is a pty master (pty.c) */
+    int eof_state;          /* shell__tty_eof's */
+    long long eof_at;       /* console: tell the end of input then (0: no) */
     struct budget_user *bu; /* the owner's budget (a reference) */
     long long started;
     unsigned long long dropped[2]; /* bytes dropped while disconnected (BufferMode Drop) */
@@ -103,6 +107,7 @@ struct shell {
     long long created;
     unsigned disconnected : 1;
     unsigned drop : 1;
+    unsigned streams; /* SHELL_STREAM_*: the Create's InputStreams and OutputStreams */
     /* For shell management (Enumerate, Get): what the client named. */
     char *name, *client_ip, *locale, *data_locale;
     unsigned nwaiters, running, spawning, ncmds;
@@ -195,6 +200,10 @@ int shell__cmd_held(const struct cmd *c);
 int shell__cmd_ready(const struct cmd *c);
 void shell__check_ready(struct shell_mgr *m, struct cmd *c);
 void shell__stdin_close(struct shell_mgr *m, struct cmd *c);
+/* Everything queued is written and the client ended stdin: a pipe is
+ * closed; a console's pty gets ^D instead (closing it would hang the
+ * terminal up: SIGHUP to the command), and is closed at the exit. */
+void shell__stdin_end(struct shell_mgr *m, struct cmd *c);
 void shell__stream_close(struct shell_mgr *m, struct ostream *s);
 /* The leader stays a zombie while its pipes are open or a SIGKILL is
  * pending: its pid then still names our process group, so kill(-pid) can
@@ -215,6 +224,8 @@ void shell__reap_sync(struct shell_mgr *m, struct cmd *list, long long deadline,
  * reads on now if there is room, or the account's one overdraft buffer. */
 void shell__want(struct shell_mgr *m, struct cmd *c);
 void *shell__io_main(void *arg);
+/* engine_mgr.c: how many users have shells (MaxConcurrentUsers). */
+unsigned shell__count_users(struct shell_mgr *m);
 struct shell *shell__find_shell(struct shell_mgr *m, const char *owner, const char *id);
 struct cmd *shell__find_cmd(struct shell *sh, const char *id);
 size_t shell__env_name_len(const char *e);

@@ -140,6 +140,8 @@ enum wsm_err wsmd__shell_create(struct wsmd_call *call)
     char ip[64];
     if ((e = wsmd__shell_create_opts(call, sh, &opts, ip, sizeof(ip))))
         return e;
+    if ((e = wsmd__shell_create_streams(call, sh, &opts.streams)))
+        return e;
 
     struct identity *idn = malloc(sizeof(*idn));
     if (!idn)
@@ -181,9 +183,10 @@ enum wsm_err wsmd__shell_create(struct wsmd_call *call)
     if (!e)
         e = wsm__buf_printf(o,
                             "</rsp:Owner><rsp:IdleTimeOut>PT%ld.%03ldS</rsp:IdleTimeOut>"
-                            "<rsp:InputStreams>stdin</rsp:InputStreams>"
-                            "<rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>",
-                            idle / 1000, idle % 1000);
+                            "<rsp:InputStreams>%s</rsp:InputStreams>"
+                            "<rsp:OutputStreams>%s</rsp:OutputStreams></rsp:Shell>",
+                            idle / 1000, idle % 1000, wsmd__shell_stream_names(opts.streams, 0),
+                            wsmd__shell_stream_names(opts.streams, 1));
     if (!e)
         e = wsm__reply_end(o);
     if (e)
@@ -243,8 +246,18 @@ enum wsm_err wsmd__shell_command(struct wsmd_call *call)
         return e == WSM_ERR_ENVELOPE_TOO_LARGE ? WSM_ERR_INVALID_ARG : e;
     }
     char cid[37];
-    e = shell_command(call->srv->shells, call->user, sid, line.data ? line.data : "", cid);
+    struct shell_cmd_opts copts;
+    e = wsmd__shell_cmd_opts(call, cl, &copts);
+    if (!e)
+        e = shell_command_ex(call->srv->shells, call->user, sid, line.data ? line.data : "", &copts,
+                             cid);
     wsm__buf_free(&line);
+    if (e == WSM_ERR_INVALID_ARG && copts.skip_shell && !call->fault_message &&
+        !wsmd__shell_disconnected_message(call, sid))
+        call->fault_message = "The command could not be started: without a shell "
+                              "(WINRS_SKIP_CMD_SHELL) the program must exist and be executable.";
+    if (e == WSM_ERR_ALREADY_EXISTS)
+        call->fault_message = "A command with this CommandId exists already in the shell.";
     if (e == WSM_ERR_QUOTA) {
         if (!shell_over_budget(call->srv->shells, call->user, 0))
             return WSM_ERR_QUOTA_PROCESSES;
@@ -282,8 +295,10 @@ enum wsm_err wsmd__shell_send(struct wsmd_call *call)
          s = wsm__xml_next(s, WSM_NS_SHELL, "Stream")) {
         const char *name = wsm__xml_attr(s, "Name");
         const char *cid = wsm__xml_attr(s, "CommandId");
-        if (!name || strcmp(name, "stdin") != 0 || !cid)
+        if (!name || !cid)
             return WSM_ERR_INVALID_ARG;
+        if (strcmp(name, "stdin") != 0)
+            return WSM_ERR_INVALID_STREAM;
         const char *b64 = wsm__xml_text(arena(call), s, 1);
         if (!b64)
             return WSM_ERR_NOMEM;

@@ -28,6 +28,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -35,6 +36,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "cmdline.h"
 
 #if defined(__has_attribute)
 #if __has_attribute(no_sanitize)
@@ -92,6 +95,10 @@ struct child_ctx {
     struct rlim64 nproc;
     int check_only; /* shell__check_dir: ids and chdir, then exit 0 */
     char *argv[4];
+    /* SHELL_SPAWN_ARGV: the split command line and where to look for its
+     * program, tried in order (execvp's rules, without libc). */
+    char **xargv, **paths;
+    int tty; /* in_rd is a pty slave */
 };
 
 /* A failed raw call: the error number (errno of the blocked calling
@@ -193,6 +200,10 @@ CHILD_FN static int child_main(void *arg)
     if (syscall(SYS_dup3, c->in_rd, 0, 0) < 0 || syscall(SYS_dup3, c->out_wr, 1, 0) < 0 ||
         syscall(SYS_dup3, c->err_wr, 2, 0) < 0)
         child_fail(c, STAGE_FDS, child_errno());
+    /* Console mode: the pty is stdin only, not the session's controlling
+     * terminal: as its controlling process's exit would hang it up, the
+     * command's background processes would get SIGHUP when its shell
+     * ends (a Windows command's do not die so). */
     /* Everything else goes, except the report pipe (close-on-exec). */
     unsigned rep = (unsigned)c->report_wr;
     close_from(3, rep - 1, c->maxfd);
@@ -202,6 +213,22 @@ CHILD_FN static int child_main(void *arg)
 
     unsigned long empty = 0;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof(empty));
+    if (c->paths) {
+        /* As execvp: a missing or refused candidate goes on to the next,
+         * and EACCES is told if no candidate ran. */
+        int err = ENOENT;
+        for (size_t i = 0; c->paths[i]; i++) {
+            syscall(SYS_execve, c->paths[i], c->xargv, r->envp);
+            int e2 = child_errno();
+            if (e2 == EACCES)
+                err = EACCES;
+            else if (e2 != ENOENT && e2 != ENOTDIR) {
+                err = e2;
+                break;
+            }
+        }
+        child_fail(c, STAGE_EXEC, err);
+    }
     syscall(SYS_execve, "/bin/sh", c->argv, r->envp);
     child_fail(c, STAGE_EXEC, child_errno());
     return 127;
@@ -336,7 +363,27 @@ enum wsm_err shell__spawn(const struct shell_spawn_req *r, struct shell_spawn_re
     struct child_ctx c;
     memset(&c, 0, sizeof(c)); /* sa_flags and the rest start at zero */
 
-    if (make_pipe(in) < 0 || make_pipe(out) < 0 || make_pipe(err) < 0 || make_pipe(rep) < 0)
+    if (r->flags & SHELL_SPAWN_ARGV) {
+        size_t argc = 0;
+        c.xargv = shell__split_cmdline(r->cmdline, &argc);
+        if (!c.xargv) {
+            ret = argc ? WSM_ERR_NOMEM : WSM_ERR_INVALID_ARG; /* a blank line */
+            goto fail;
+        }
+        c.paths = shell__exec_paths(c.xargv[0], r->envp, "/usr/local/bin:/usr/bin:/bin");
+        if (!c.paths) {
+            ret = WSM_ERR_NOMEM;
+            goto fail;
+        }
+    }
+    if (r->flags & SHELL_SPAWN_TTY) {
+        if (shell__pty_open(r->switch_user, r->uid, &in[1], &in[0]) < 0)
+            goto fail;
+        c.tty = 1;
+    } else if (make_pipe(in) < 0) {
+        goto fail;
+    }
+    if (make_pipe(out) < 0 || make_pipe(err) < 0 || make_pipe(rep) < 0)
         goto fail;
     if (set_nonblock(in[1]) < 0 || set_nonblock(out[0]) < 0 || set_nonblock(err[0]) < 0)
         goto fail;
@@ -399,6 +446,12 @@ enum wsm_err shell__spawn(const struct shell_spawn_req *r, struct shell_spawn_re
         reap_blocking(pid);
         if (n == (ssize_t)sizeof(e) && e.stage == STAGE_CHDIR)
             ret = WSM_ERR_INVALID_ARG;
+        /* Without a shell, a program that is not there or may not run is
+         * the client's mistake, told as such (a shell would have said so
+         * on stderr with exit code 127). */
+        if (n == (ssize_t)sizeof(e) && e.stage == STAGE_EXEC && c.paths &&
+            (e.err == ENOENT || e.err == EACCES || e.err == ENOEXEC || e.err == ENOTDIR))
+            ret = WSM_ERR_INVALID_ARG;
         goto fail;
     }
 
@@ -413,9 +466,13 @@ enum wsm_err shell__spawn(const struct shell_spawn_req *r, struct shell_spawn_re
     res->in_fd = in[1];
     res->out_fd = out[0];
     res->err_fd = err[0];
+    free(c.xargv);
+    free(c.paths);
     return WSM_OK;
 
 fail:
+    free(c.xargv);
+    free(c.paths);
     close_fd(&in[0]);
     close_fd(&in[1]);
     close_fd(&out[0]);

@@ -251,7 +251,8 @@ def c_lines(conf):
     ("service/auth", {"Kerberos": "true"}, "Keytab"),
     ("", {"MaxBatchItems": "5"}, "fixed in this build"),
     ("", {"MaxTimeoutms": "499"}, "MaxTimeoutms"),
-    ("winrs", {"MaxShellRunTime": "5"}, "not a setting"),
+    ("winrs", {"MaxShellRunTime": "5"}, "MaxShellRunTime"),
+    ("winrs", {"MaxShellStartupTime": "5"}, "not a setting"),
     # One good value and one bad: nothing happens.
     ("winrs", {"MaxShellsPerUser": "5", "MaxProcessesPerShell": "-1"}, "MaxProcessesPerShell"),
 ])
