@@ -435,12 +435,14 @@ static inline unsigned hash2(uint32_t v)
     return (v * 3266489917u) >> (32 - HASH_BITS);
 }
 
-/* How far back (1..MAX_DIST, and not before the input) a stored position
- * lies from i; 0 if it cannot be a candidate. */
+/* How far back (1..MAX_DIST) a stored position lies from i; 0 if it
+ * cannot be a candidate. Never before the input: the tables are cleared
+ * per call (0 stands for position 0) and hold only positions up to i, so
+ * the distance mod 65536 is at most i. */
 static inline size_t back(size_t i, uint16_t stored)
 {
     size_t d = (uint16_t)((uint16_t)i - stored);
-    return d && d <= MAX_DIST && d <= i ? d : 0;
+    return d - 1 < MAX_DIST ? d : 0;
 }
 
 /* Equal bytes at a and b, at most max: 8 at a time where the machine lets
