@@ -383,34 +383,115 @@ static void put_literals(struct writer *w, const unsigned char *in, size_t from,
     }
 }
 
-/* Match finder: chains of the previous positions with the same 3-byte hash
- * (through a 1024-entry ring, enough for the window), and the last position
- * of each 2-byte pair for the 2-byte matches (13 bits instead of 18). Pairs
- * alone would make long chains of UTF-16 text ("e\0" everywhere). */
-#define CHAIN_DEPTH 32
+/* Match finder (docs/internals/sldc.md, "The match finder"): chains of
+ * the earlier positions with the same 4-byte hash, walked at most
+ * CHAIN_DEPTH deep, for matches of 4 bytes or more; the last position with
+ * the same 3 bytes, then the same 2, for the short ones. Hashing 4 bytes
+ * rather than 3 matters for UTF-16 text: 3 bytes at an odd offset are one
+ * character between two zeros ("\0e\0"), so a 3-byte chain there held every
+ * "e" of the window and was walked in full for nothing.
+ *
+ * Positions are kept as their low 16 bits, and every candidate's bytes are
+ * compared before it is used: a stale or colliding entry (from another
+ * hash, or from more than 65535 bytes back) can only be a candidate that
+ * fails the comparison or a real match, never a wrong one. So the tables
+ * are small (26 KB, cleared per call in a few microseconds: a batch of ten
+ * events costs no more per byte than one of a thousand). */
+#define CHAIN_DEPTH 16
 #define GOOD_MATCH 64
-#define HASH_BITS 15
+/* A match this long is taken without looking a byte on: past it, the
+ * second search cost 4% of the instructions for 0.004% of the output. */
+#define LAZY_MAX 16
+#define HASH_BITS 12
+#define HASH_SIZE (1u << HASH_BITS)
+#define MAX_DIST (HISTORY - 1)
 
 struct finder {
-    int32_t head3[1u << HASH_BITS];
-    int32_t head2[65536];
-    int32_t prev[HISTORY];
+    uint16_t head4[HASH_SIZE];
+    uint16_t head3[HASH_SIZE];
+    uint16_t head2[HASH_SIZE];
+    uint16_t prev[HISTORY]; /* by position mod 1024: the previous one with its hash */
 };
 
-static unsigned hash3(const unsigned char *p)
+static inline uint32_t load32(const unsigned char *p)
 {
-    uint32_t v = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline unsigned hash4(uint32_t v)
+{
     return (v * 2654435761u) >> (32 - HASH_BITS);
 }
 
-static void insert(struct finder *f, const unsigned char *in, size_t n, size_t i)
+static inline unsigned hash3(uint32_t v)
 {
+    return (v * 2246822519u) >> (32 - HASH_BITS);
+}
+
+static inline unsigned hash2(uint32_t v)
+{
+    return (v * 3266489917u) >> (32 - HASH_BITS);
+}
+
+/* How far back (1..MAX_DIST) a stored position lies from i; 0 if it
+ * cannot be a candidate. Never before the input: the tables are cleared
+ * per call (0 stands for position 0) and hold only positions up to i, so
+ * the distance mod 65536 is at most i. */
+static inline size_t back(size_t i, uint16_t stored)
+{
+    size_t d = (uint16_t)((uint16_t)i - stored);
+    return d - 1 < MAX_DIST ? d : 0;
+}
+
+/* Equal bytes at a and b, at most max: 8 at a time where the machine lets
+ * the first difference be found from the XOR's trailing zeros. */
+static inline unsigned match_len(const unsigned char *a, const unsigned char *b, unsigned max)
+{
+    unsigned l = 0;
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (l + 8 <= max) {
+        uint64_t x, y;
+        memcpy(&x, a + l, 8);
+        memcpy(&y, b + l, 8);
+        if (x != y)
+            return l + (unsigned)__builtin_ctzll(x ^ y) / 8;
+        l += 8;
+    }
+#endif
+    while (l < max && a[l] == b[l])
+        l++;
+    return l;
+}
+
+static inline void insert(struct finder *f, const unsigned char *in, size_t n, size_t i)
+{
+    uint16_t p = (uint16_t)i;
+    if (i + 3 < n) {
+        uint32_t v = load32(in + i);
+        unsigned h = hash4(v);
+        f->prev[i % HISTORY] = f->head4[h];
+        f->head4[h] = p;
+        f->head3[hash3(v & 0xFFFFFF)] = p;
+        f->head2[hash2(v & 0xFFFF)] = p;
+        return;
+    }
+    if (i + 2 < n)
+        f->head3[hash3((uint32_t)in[i] | (uint32_t)in[i + 1] << 8 | (uint32_t)in[i + 2] << 16)] = p;
     if (i + 1 < n)
-        f->head2[(unsigned)in[i] << 8 | in[i + 1]] = (int32_t)i;
-    if (i + 2 < n) {
-        unsigned h = hash3(in + i);
-        f->prev[i % HISTORY] = f->head3[h];
-        f->head3[h] = (int32_t)i;
+        f->head2[hash2((uint32_t)in[i] | (uint32_t)in[i + 1] << 8)] = p;
+}
+
+/* The positions inside a match just taken, from..to (to + 3 < n). Only the
+ * 4-byte chains: the 2- and 3-byte tables keep one position per value, and
+ * the match's last ones (inserted in full by the caller) are the nearest. */
+static void insert_chain(struct finder *f, const unsigned char *in, size_t from, size_t to)
+{
+    for (size_t j = from; j < to; j++) {
+        unsigned h = hash4(load32(in + j));
+        f->prev[j % HISTORY] = f->head4[h];
+        f->head4[h] = (uint16_t)j;
     }
 }
 
@@ -421,36 +502,52 @@ static unsigned longest(const struct finder *f, const unsigned char *in, size_t 
                         size_t *pos)
 {
     unsigned best = 0;
-    size_t max = n - i < MAX_MATCH ? n - i : MAX_MATCH;
+    unsigned max = n - i < MAX_MATCH ? (unsigned)(n - i) : MAX_MATCH;
     if (max < MIN_MATCH)
         return 0;
     const unsigned char *b = in + i;
-    if (max >= 3) {
-        int32_t p = f->head3[hash3(b)];
-        for (int depth = CHAIN_DEPTH; p >= 0 && i - (size_t)p < HISTORY && depth; depth--) {
-            const unsigned char *a = in + p;
-            if (a[best] == b[best] && a[0] == b[0] && a[1] == b[1]) {
-                unsigned l = 2;
-                while (l < max && a[l] == b[l])
-                    l++;
-                if (l > best && l >= 3) {
+    if (max >= 4) {
+        uint32_t v = load32(b);
+        size_t d = back(i, f->head4[hash4(v)]);
+        for (int depth = CHAIN_DEPTH; d && depth; depth--) {
+            const unsigned char *a = b - d;
+            /* best < max here: the byte that would make a longer match
+             * first, then the four the hash stands for. */
+            if (a[best] == b[best] && load32(a) == v) {
+                unsigned l = 4 + match_len(a + 4, b + 4, max - 4);
+                if (l > best) {
                     best = l;
-                    *pos = (size_t)p;
+                    *pos = i - d;
                     if (l >= max || l >= GOOD_MATCH)
                         break;
                 }
             }
-            p = f->prev[(size_t)p % HISTORY];
+            /* The chain only goes back: a link that does not (a slot
+             * reused, a stale entry) ends it. */
+            size_t nd = back(i, f->prev[(i - d) % HISTORY]);
+            if (nd <= d)
+                break;
+            d = nd;
+        }
+        if (best)
+            return best;
+    }
+    if (max >= 3) {
+        size_t d =
+            back(i, f->head3[hash3((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16)]);
+        const unsigned char *a = b - d;
+        if (d && a[0] == b[0] && a[1] == b[1] && a[2] == b[2]) {
+            *pos = i - d;
+            return 3 + match_len(a + 3, b + 3, max - 3);
         }
     }
-    if (best < 3) {
-        int32_t p = f->head2[(unsigned)b[0] << 8 | b[1]];
-        if (p >= 0 && i - (size_t)p < HISTORY) {
-            best = 2;
-            *pos = (size_t)p;
-        }
+    size_t d = back(i, f->head2[hash2((uint32_t)b[0] | (uint32_t)b[1] << 8)]);
+    const unsigned char *a = b - d;
+    if (d && a[0] == b[0] && a[1] == b[1]) {
+        *pos = i - d;
+        return 2 + match_len(a + 2, b + 2, max - 2);
     }
-    return best;
+    return 0;
 }
 
 enum wsm_err wsm__sldc_compress(const unsigned char *in, size_t len, struct wsm_buf *out)
@@ -469,8 +566,7 @@ enum wsm_err wsm__sldc_compress(const unsigned char *in, size_t len, struct wsm_
     struct finder *f = malloc(sizeof(*f));
     if (!f)
         return WSM_ERR_NOMEM;
-    memset(f->head3, 0xFF, sizeof(f->head3));
-    memset(f->head2, 0xFF, sizeof(f->head2));
+    memset(f, 0, sizeof(*f));
 
     struct writer w = {(unsigned char *)out->data + out->len, 0, 0, 0};
     put_control(&w, CS_RESET1);
@@ -492,7 +588,7 @@ enum wsm_err wsm__sldc_compress(const unsigned char *in, size_t len, struct wsm_
         if (l && l < 6 && i - lit >= 16)
             l = 0;
         insert(f, in, len, i);
-        if (l && l < GOOD_MATCH && i + 2 < len) {
+        if (l && l < LAZY_MAX && i + 2 < len) {
             /* Lazy matching: a longer match one byte on is worth a literal
              * (a short match taken greedily would often hide it). */
             next_l = longest(f, in, len, i + 1, &next_pos);
@@ -508,7 +604,12 @@ enum wsm_err wsm__sldc_compress(const unsigned char *in, size_t len, struct wsm_
         if (lit < i)
             put_literals(&w, in, lit, i, 0);
         put_copy(&w, l, (unsigned)(pos % HISTORY));
-        for (size_t j = i + 1; j < i + l; j++)
+        size_t end = i + l, mid = end - 2 < len - 3 ? end - 2 : len - 3;
+        if (mid > i + 1 && len >= 3)
+            insert_chain(f, in, i + 1, mid);
+        else
+            mid = i + 1;
+        for (size_t j = mid; j < end; j++)
             insert(f, in, len, j);
         i += l;
         lit = i;
