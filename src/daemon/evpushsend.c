@@ -545,7 +545,7 @@ static void commit(struct pusher *p, char *bm)
         if (s) {
             unsigned long serial = wsmd__evs_hand_over(s, bm);
             wsmd__evs_give(s);
-            wsmd__evs_commit_bookmark(p->id, serial, 1);
+            wsmd__evs_commit_bookmark_lazy(p->id, serial); /* evbmwrite.c */
             return;
         }
         if (!busy)
