@@ -28,10 +28,9 @@ struct entry {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t idle_cv = PTHREAD_COND_INITIALIZER;
 static struct entry *queue;
 static pthread_t thread;
-static int running, stopping, writing;
+static int running, stopping;
 
 static void *run(void *arg)
 {
@@ -46,7 +45,6 @@ static void *run(void *arg)
         }
         struct entry *batch = queue;
         queue = NULL;
-        writing = 1;
         pthread_mutex_unlock(&mu);
         while (batch) {
             struct entry *n = batch->next;
@@ -57,8 +55,6 @@ static void *run(void *arg)
             batch = n;
         }
         pthread_mutex_lock(&mu);
-        writing = 0;
-        pthread_cond_broadcast(&idle_cv);
     }
     pthread_mutex_unlock(&mu);
     return NULL;
@@ -108,16 +104,6 @@ void wsmd__evbm_put(const char *id, char *bm, unsigned long serial)
     e->next = queue;
     queue = e;
     pthread_cond_signal(&cv);
-    pthread_mutex_unlock(&mu);
-}
-
-void wsmd__evbm_flush(void)
-{
-    pthread_mutex_lock(&mu);
-    while (running && (queue || writing)) {
-        pthread_cond_signal(&cv);
-        pthread_cond_wait(&idle_cv, &mu);
-    }
     pthread_mutex_unlock(&mu);
 }
 

@@ -13,9 +13,12 @@
  * The bookmark moves only when the subscriber acknowledged the batch (its
  * Ack, or for Push an HTTP 2xx): a batch that was refused or lost is sent
  * again, as it was, after the ConnectionRetry interval, and after a restart
- * the reader starts again after the last acknowledged bookmark. A
- * subscriber that stays unreachable past ConnectionRetry's Total is sent
- * one SubscriptionEnd (DeliveryFailure) and its subscription is removed. */
+ * the reader starts again after the last durable bookmark (written off
+ * the delivery's path, evbmwrite.c: it may lag the Ack, never lead it).
+ * While a full batch awaits its Ack the other thread reads the next one
+ * (send_reading_ahead). A subscriber that stays unreachable past
+ * ConnectionRetry's Total is sent one SubscriptionEnd (DeliveryFailure)
+ * and its subscription is removed. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>

@@ -93,10 +93,9 @@ void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int deliver
 void wsmd__evs_commit_bookmark_lazy(const char *id, unsigned long serial);
 /* The row's bookmark, written now (only if serial is not older). */
 void wsmd__evs_store_bookmark(const char *id, const char *bm, unsigned long serial);
-/* evbmwrite.c: queue bm (taken) for the writer thread; write what is
- * queued and wait (flush); write it and end the thread (stop). */
+/* evbmwrite.c: queue bm (taken) for the writer thread (started on the
+ * first); write what is queued and end the thread (stop). */
 void wsmd__evbm_put(const char *id, char *bm, unsigned long serial);
-void wsmd__evbm_flush(void);
 void wsmd__evbm_stop(void);
 /* A taken subscription whose last reply is not settled yet: the client
  * pulls again, so it has it (its bookmark committed) -- unless the reply's
