@@ -13,9 +13,12 @@
  * The bookmark moves only when the subscriber acknowledged the batch (its
  * Ack, or for Push an HTTP 2xx): a batch that was refused or lost is sent
  * again, as it was, after the ConnectionRetry interval, and after a restart
- * the reader starts again after the last acknowledged bookmark. A
- * subscriber that stays unreachable past ConnectionRetry's Total is sent
- * one SubscriptionEnd (DeliveryFailure) and its subscription is removed. */
+ * the reader starts again after the last durable bookmark (written off
+ * the delivery's path, evbmwrite.c: it may lag the Ack, never lead it).
+ * While a full batch awaits its Ack the other thread reads the next one
+ * (send_reading_ahead). A subscriber that stays unreachable past
+ * ConnectionRetry's Total is sent one SubscriptionEnd (DeliveryFailure)
+ * and its subscription is removed. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -58,15 +61,17 @@ struct pusher {
      * only while the subscription is busy (the last batch went out full):
      * a subscription that trickles holds no buffer between its batches. */
     struct wsm_buf batch;
-    unsigned long n;    /* events in batch */
-    struct wsm_buf bm;  /* the bookmark after the batch's last event ("": none) */
-    int busy_sender;    /* the last batch went out full: more are coming */
-    int reopen;         /* the reader read an event the batch lost: reopen after the Ack */
-    int full;           /* an event waits (s->pending) that did not fit */
-    long long first_ms; /* when the batch's first event was read */
-    long long last_ms;  /* the last message the subscriber acknowledged */
-    long long due_ms;   /* the next look */
-    long long retry_ms; /* after a failure: no look before (ConnectionRetry) */
+    unsigned long n;      /* events in batch */
+    struct wsm_buf bm;    /* the bookmark after the batch's last event ("": none) */
+    struct wsm_buf spare; /* a full batch's buffer, reused for the one read ahead */
+    int ahead;            /* reading ahead (under mu): 1 wanted, 2 being read, 3 read */
+    int busy_sender;      /* the last batch went out full: more are coming */
+    int reopen;           /* the reader read an event the batch lost: reopen after the Ack */
+    int full;             /* an event waits (s->pending) that did not fit */
+    long long first_ms;   /* when the batch's first event was read */
+    long long last_ms;    /* the last message the subscriber acknowledged */
+    long long due_ms;     /* the next look */
+    long long retry_ms;   /* after a failure: no look before (ConnectionRetry) */
     unsigned long failures;
     char why[160]; /* why the last session could not be made */
     int running, gone;
@@ -104,6 +109,7 @@ static void pusher_free(struct pusher *p)
     wsm_session_free(p->sess);
     wsmd__evpush_cfg_clear(&p->c);
     wsm__buf_free(&p->batch);
+    wsm__buf_free(&p->spare);
     wsm__buf_free(&p->bm);
     free(p);
 }
@@ -545,7 +551,7 @@ static void commit(struct pusher *p, char *bm)
         if (s) {
             unsigned long serial = wsmd__evs_hand_over(s, bm);
             wsmd__evs_give(s);
-            wsmd__evs_commit_bookmark(p->id, serial, 1);
+            wsmd__evs_commit_bookmark_lazy(p->id, serial); /* evbmwrite.c */
             return;
         }
         if (!busy)
@@ -590,6 +596,74 @@ static void end_subscription(struct pusher *p, struct wsm_buf *b, const char *wh
         wsmd__evs_remove(s);
 }
 
+/* Reading ahead (docs/internals/eventlog.md "Reading ahead"): while a full
+ * Events batch travels and its Ack is awaited, the other delivery thread
+ * reads and renders the next batch into a second buffer, so that the next
+ * message can go as soon as the Ack is in. One batch ahead, no more: at
+ * most two batches' buffers a subscription. Only a full batch (more are
+ * waiting) and not when the reader must be reopened first. */
+static int can_read_ahead(const struct pusher *p)
+{
+    return p->c.mode == 0 && (p->n >= p->c.max_elements || p->full) && !p->reopen && nthreads > 1;
+}
+
+/* Sends the batch while another thread may read the next (run() picks a
+ * pusher whose ahead is 1). On success the batch is committed and the one
+ * read ahead becomes the batch, p->ahead left set (step's sign); on
+ * failure the sent batch is put back to go again as it was, what was read
+ * ahead dropped, and the reader reopened after its Ack at the bookmark:
+ * the events read ahead are read again, never skipped. */
+static enum wsm_err send_reading_ahead(struct pusher *p, struct wsm_buf *msg, int *sent)
+{
+    struct wsm_buf fb = p->batch, fbm = p->bm;
+    unsigned long fn = p->n;
+    int ffull = p->full;
+    long long ffirst = p->first_ms;
+    if (!p->spare.data)
+        wsm__buf_init(&p->spare, 0); /* (a zeroed one has no room at all) */
+    p->batch = p->spare;
+    wsm__buf_reset(&p->batch);
+    wsm__buf_init(&p->spare, 0);
+    wsm__buf_init(&p->bm, 0);
+    p->n = 0;
+    p->full = 0;
+    pthread_mutex_lock(&mu);
+    p->ahead = 1;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    enum wsm_err e = post(p, p->c.notify, p->c.notify_refs, msg, WSMAN_URI "Events", "<w:Events>",
+                          fb.data ? fb.data : "", fb.len, "</w:Events>",
+                          p->send_bookmarks && fbm.len ? fbm.data : NULL, 1);
+    pthread_mutex_lock(&mu);
+    while (p->ahead == 2)
+        pthread_cond_wait(&cv, &mu);
+    int read = p->ahead == 3;
+    p->ahead = 0;
+    pthread_mutex_unlock(&mu);
+    if (e) {
+        if (p->n)
+            p->reopen = 1;
+        wsm__buf_free(&p->spare);
+        p->spare = p->batch;
+        wsm__buf_reset(&p->spare);
+        wsm__buf_free(&p->bm);
+        p->batch = fb;
+        p->bm = fbm;
+        p->n = fn;
+        p->full = ffull;
+        p->first_ms = ffirst;
+        return e;
+    }
+    commit(p, wsm__buf_steal(&fbm, NULL));
+    wsm__buf_free(&fbm);
+    wsmd__log("event=eventsource-push id=%s mode=Events events=%lu bytes=%zu ahead=%lu", p->id, fn,
+              fb.len, read ? p->n : 0ul);
+    wsm__buf_reset(&fb);
+    p->spare = fb;
+    *sent = 1;
+    return WSM_OK;
+}
+
 /* One look at a subscription: the due time of the next. */
 static void step(struct pusher *p, struct wsm_buf *msg)
 {
@@ -628,10 +702,13 @@ static void step(struct pusher *p, struct wsm_buf *msg)
         return;
     }
     enum wsm_err e;
+    int sent_ahead = 0;
     const char *mode = p->c.mode == 0 ? "Events" : p->c.mode == 1 ? "PushWithAck" : "Push";
     if (beat) {
         e = post(p, p->c.notify, p->c.notify_refs, msg, WSMAN_URI "Heartbeat", "", "", 0, "", NULL,
                  p->c.mode != 2);
+    } else if (can_read_ahead(p)) {
+        e = send_reading_ahead(p, msg, &sent_ahead);
     } else {
         e = post(p, p->c.notify, p->c.notify_refs, msg,
                  p->c.mode == 0 ? WSMAN_URI "Events" : WSMAN_URI "Event",
@@ -640,7 +717,11 @@ static void step(struct pusher *p, struct wsm_buf *msg)
                  p->send_bookmarks && p->bm.len ? p->bm.data : NULL, p->c.mode != 2);
     }
     now = mono_ms();
-    if (!e) {
+    if (sent_ahead) {
+        /* Sent, committed and logged by send_reading_ahead; the batch now
+         * is the one read meanwhile. */
+        p->busy_sender = 1;
+    } else if (!e) {
         if (!beat) {
             /* logged after: the line says the bookmark moved */
             commit(p, wsm__buf_steal(&p->bm, NULL));
@@ -651,13 +732,17 @@ static void step(struct pusher *p, struct wsm_buf *msg)
              * a batch's worth of buffer meanwhile is what made 1,000 idle
              * subscriptions cost 15 KB each. */
             p->busy_sender = p->n >= p->c.max_elements || p->full;
-            if (p->busy_sender)
+            if (p->busy_sender) {
                 wsm__buf_reset(&p->batch);
-            else
+            } else {
                 wsm__buf_free(&p->batch);
+                wsm__buf_free(&p->spare);
+            }
             p->n = 0;
             p->full = 0;
         }
+    }
+    if (!e) {
         if (!p->busy_sender && p->sess)
             wsm__session_idle(p->sess); /* the connection stays, its buffers go */
         p->failures = 0;
@@ -699,9 +784,11 @@ static void *run(void *arg)
     pthread_mutex_lock(&mu);
     while (!stopping) {
         long long now = mono_ms(), next = now + 1000;
-        struct pusher *pick = NULL;
+        struct pusher *pick = NULL, *ahead = NULL;
         for (struct pusher **pp = &all; *pp;) {
             struct pusher *p = *pp;
+            if (p->running && p->ahead == 1 && !ahead)
+                ahead = p; /* its batch travels: read the next meanwhile */
             if (p->gone && !p->running) {
                 *pp = p->next;
                 pusher_free(p);
@@ -714,6 +801,18 @@ static void *run(void *arg)
                     next = p->due_ms;
             }
             pp = &p->next;
+        }
+        if (ahead) {
+            /* The pusher stays running (its sender waits for this): it
+             * cannot be freed meanwhile. Gone or busy: nothing read, the
+             * sender's next step finds out. */
+            ahead->ahead = 2;
+            pthread_mutex_unlock(&mu);
+            gather(ahead);
+            pthread_mutex_lock(&mu);
+            ahead->ahead = 3;
+            pthread_cond_broadcast(&cv);
+            continue;
         }
         if (!pick) {
             struct timespec t;

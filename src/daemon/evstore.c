@@ -404,6 +404,7 @@ void wsmd__evs_stop(void)
 {
     wsmd__evpush_stop();
     wsmd__evpull_stop();
+    wsmd__evbm_stop(); /* the queued bookmarks are written before the store closes */
     pthread_mutex_lock(&lock);
     struct wsmd_evs *all = subs;
     subs = NULL;
@@ -571,7 +572,17 @@ enum wsm_err wsmd__evs_set_expires(struct wsmd_evs *s, long long expires)
  * that the next Pull starts again after the last bookmark delivered (the
  * events are sent again: a duplicate, never a loss). A subscription taken
  * by a Pull meanwhile was settled by that Pull (evpull.c). */
-void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int delivered)
+void wsmd__evs_store_bookmark(const char *id, const char *bm, unsigned long serial)
+{
+    struct bookmark_row r = {id, bm, serial};
+    pthread_mutex_lock(&db_lock);
+    if (db)
+        db_run("UPDATE subs SET bookmark = ?1, serial = ?2 WHERE id = ?3 AND serial <= ?2",
+               fill_bookmark, &r);
+    pthread_mutex_unlock(&db_lock);
+}
+
+static void settle(const char *id, unsigned long serial, int delivered, int lazy)
 {
     char *bm = NULL;
     struct wsmd_evreader *drop = NULL;
@@ -602,15 +613,22 @@ void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int deliver
     }
     pthread_mutex_unlock(&lock);
     wsmd__evr_close(drop);
-    if (bm) {
-        struct bookmark_row r = {id, bm, serial};
-        pthread_mutex_lock(&db_lock);
-        if (db)
-            db_run("UPDATE subs SET bookmark = ?1, serial = ?2 WHERE id = ?3 AND serial <= ?2",
-                   fill_bookmark, &r);
-        pthread_mutex_unlock(&db_lock);
+    if (bm && lazy) {
+        wsmd__evbm_put(id, bm, serial); /* takes bm */
+    } else if (bm) {
+        wsmd__evs_store_bookmark(id, bm, serial);
         free(bm);
     }
+}
+
+void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int delivered)
+{
+    settle(id, serial, delivered, 0);
+}
+
+void wsmd__evs_commit_bookmark_lazy(const char *id, unsigned long serial)
+{
+    settle(id, serial, 1, 1);
 }
 
 unsigned long wsmd__evs_hand_over(struct wsmd_evs *s, char *bm)

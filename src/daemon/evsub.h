@@ -87,6 +87,16 @@ void wsmd__evs_remove(struct wsmd_evs *s);
  * when the subscription is no longer taken). */
 enum wsm_err wsmd__evs_set_expires(struct wsmd_evs *s, long long expires);
 void wsmd__evs_commit_bookmark(const char *id, unsigned long serial, int delivered);
+/* Delivered, as above, its row written by the bookmark writer (evbmwrite.c)
+ * rather than before this returns: the durable bookmark may lag, never
+ * lead. */
+void wsmd__evs_commit_bookmark_lazy(const char *id, unsigned long serial);
+/* The row's bookmark, written now (only if serial is not older). */
+void wsmd__evs_store_bookmark(const char *id, const char *bm, unsigned long serial);
+/* evbmwrite.c: queue bm (taken) for the writer thread (started on the
+ * first); write what is queued and end the thread (stop). */
+void wsmd__evbm_put(const char *id, char *bm, unsigned long serial);
+void wsmd__evbm_stop(void);
 /* A taken subscription whose last reply is not settled yet: the client
  * pulls again, so it has it (its bookmark committed) -- unless the reply's
  * drain says it did not reach it (a client that gave up and pulls anew),
