@@ -39,6 +39,7 @@ struct wsm_shell {
     char *id;
     struct rx *rx;       /* Receive parsing state, made on first use */
     struct ahead *ahead; /* the fetcher of Receive replies, if started */
+    int xpress;          /* CompressionType xpress: Xpress blocks both ways */
 };
 
 /* Appends to a buffer; the first error sticks in e and later calls do
