@@ -140,6 +140,44 @@ enum wsm_err wsmd__codepage_to_utf8(unsigned cp, const unsigned char *in, size_t
     return convert("UTF-8", name, in, n, out, 0);
 }
 
+/* Output is text (converted) when it is UTF-8, a character cut by the end
+ * of the Receive aside; anything else is binary and goes as it is, as a
+ * Windows program's bytes do whatever the console's code page. */
+static int is_utf8_text(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = utf8_char(p + i, n - i);
+        if (!k) {
+            /* only the start of a character, cut by the end */
+            unsigned c = p[i];
+            size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+            if (c < 0xc2 || c > 0xf4 || n - i >= need)
+                return 0;
+            for (size_t j = i + 1; j < n; j++)
+                if ((p[j] & 0xc0) != 0x80)
+                    return 0;
+            return 1;
+        }
+        i += k;
+    }
+    return 1;
+}
+
+/* stdin is text in the code page (converted) unless it holds control
+ * bytes text does not (NUL, and C0 other than BEL BS HT LF VT FF CR ESC):
+ * piped binary data goes to the command as it is. */
+static int is_cp_text(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x20 && !((1u << p[i]) & 0x08003f80u))
+            return 0;
+    return 1;
+}
+
 static int all_ascii(const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -314,7 +352,9 @@ static enum wsm_err encode_stream(const struct shell_enc *enc, struct wsm_buf *b
         return WSM_OK;
     struct wsm_buf t;
     enum wsm_err e = WSM_OK;
-    if (enc->codepage != 65001 && !(enc->ascii && all_ascii((unsigned char *)b->data, b->len))) {
+    const unsigned char *u = (const unsigned char *)b->data;
+    if (enc->codepage != 65001 && !(enc->ascii && all_ascii(u, b->len)) &&
+        is_utf8_text(u, b->len)) {
         wsm__buf_init(&t, 0);
         e = wsmd__codepage_from_utf8(enc->codepage, (unsigned char *)b->data, b->len, &t);
         if (e) {
@@ -355,7 +395,7 @@ enum wsm_err wsmd__shell_enc_input(const struct shell_enc *enc, const unsigned c
         in = (unsigned char *)t.data;
         n = t.len;
     }
-    if (enc->codepage != 65001 && !(enc->ascii && all_ascii(in, n)))
+    if (enc->codepage != 65001 && !(enc->ascii && all_ascii(in, n)) && is_cp_text(in, n))
         e = wsmd__codepage_to_utf8(enc->codepage, in, n, out);
     else
         e = wsm__buf_add(out, in, n);

@@ -100,3 +100,14 @@ def test_winrs_terminal_codepage(srv):  # noqa: F811
     cp = winrs(srv, "printf 'é\\n'", env={"LC_ALL": "C"})
     assert cp.returncode == 0, detail(cp, srv)
     assert cp.stdout == b"\x82\n"
+
+
+def test_binary_stdin_passes_as_is(shell_wsmd):
+    """stdin with bytes text never holds (NUL, most C0 controls) is binary:
+    the command gets it unchanged even under 437."""
+    data = bytes(range(256)) * 40
+    raw = EncRaw(shell_wsmd, shell_wsmd.user1, shell_wsmd.pw1, codepage="437")
+    sid = raw.open()
+    out, err, code, _ = raw.run(sid, "od -An -tx1 -v | tr -d ' \\n'", stdin=data)
+    assert (out, code) == (data.hex().encode(), 0), err
+    raw.delete(sid)
