@@ -14,9 +14,10 @@
 
 /* ---- LZ77 phase ------------------------------------------------------ */
 
-#define HBITS 14
-#define CHAIN 24    /* candidates tried per position: speed over ratio */
-#define GOOD_LEN 64 /* a match this long ends the search */
+#define HBITS 12
+#define CHAIN 2     /* candidates tried per position: speed over ratio */
+#define GOOD_LEN 32 /* a match this long ends the search */
+#define INSERT_MAX 4 /* positions of a match entered in the hash chains */
 
 struct token {
     uint32_t len; /* 0: literal */
@@ -69,8 +70,21 @@ static size_t lz77(const unsigned char *in, size_t len, struct lz *z, struct tok
                 if (in[c + best] != in[i + best] || in[c] != in[i])
                     continue;
                 uint32_t l = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                while (l + 8 <= maxl) { /* 8 bytes at a time */
+                    uint64_t x, y;
+                    memcpy(&x, in + c + l, 8);
+                    memcpy(&y, in + i + l, 8);
+                    if (x != y) {
+                        l += (uint32_t)__builtin_ctzll(x ^ y) / 8; /* little-endian */
+                        goto found;
+                    }
+                    l += 8;
+                }
+#endif
                 while (l < maxl && in[c + l] == in[i + l])
                     l++;
+            found:
                 if (l > best) {
                     best = l;
                     bdist = (uint32_t)d;
@@ -84,7 +98,9 @@ static size_t lz77(const unsigned char *in, size_t len, struct lz *z, struct tok
             t[n].dist = (uint16_t)bdist;
             uint32_t ls = best - 3 < 15 ? best - 3 : 15;
             freq[256 + ls + 16 * high_bit(bdist)]++;
-            for (size_t k = 0; k < best; k++)
+            /* Long runs need not all be findable: the first positions
+             * of a match are enough for text, and much faster. */
+            for (size_t k = 0; k < best && k < INSERT_MAX; k++)
                 lz_insert(z, in, len, i + k);
             i += best;
         } else {
@@ -196,7 +212,7 @@ struct bw {
     int err;
 };
 
-static void put16(struct bw *b, size_t at, unsigned v)
+static inline void put16(struct bw *b, size_t at, unsigned v)
 {
     if (at + 2 > b->cap) {
         b->err = 1;
@@ -206,7 +222,7 @@ static void put16(struct bw *b, size_t at, unsigned v)
     b->o[at + 1] = (unsigned char)((v >> 8) & 0xff);
 }
 
-static void write_bits(struct bw *b, int n, uint32_t bits)
+static inline void write_bits(struct bw *b, int n, uint32_t bits)
 {
     if (b->free >= n) {
         b->free -= n;
@@ -311,8 +327,13 @@ static unsigned rd8(struct br *r)
     return 0;
 }
 
-static uint32_t rd16(struct br *r)
+static inline uint32_t rd16(struct br *r)
 {
+    if (r->pos + 2 <= r->len) {
+        uint32_t v = (uint32_t)r->in[r->pos] | ((uint32_t)r->in[r->pos + 1] << 8);
+        r->pos += 2;
+        return v;
+    }
     uint32_t lo = rd8(r);
     return lo | (rd8(r) << 8);
 }
@@ -396,8 +417,17 @@ enum wsm_err wsm__xpress_huff_decompress(const unsigned char *in, size_t len, un
             e = WSM_ERR_ENCODING;
             break;
         }
-        for (size_t k = 0; k < ml; k++, o++)
-            out[o] = out[o - off];
+        if (off >= 8) { /* no overlap within 8 bytes: word copies */
+            size_t k = 0;
+            for (; k + 8 <= ml; k += 8)
+                memcpy(out + o + k, out + o + k - off, 8);
+            for (; k < ml; k++)
+                out[o + k] = out[o + k - off];
+            o += ml;
+        } else {
+            for (size_t k = 0; k < ml; k++, o++)
+                out[o] = out[o - off];
+        }
     }
     /* The writer's last two words are always there: a decoder that needs
      * more than them ran out of input. */
