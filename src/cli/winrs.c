@@ -369,8 +369,7 @@ static const char *local_codepage(const char *cs)
         snprintf(buf, sizeof(buf), "%u", 28590 + n);
         return buf;
     }
-    if ((sscanf(cs, "CP%u", &n) == 1 || sscanf(cs, "windows-%u", &n) == 1) && n > 0 &&
-        n < 65536) {
+    if ((sscanf(cs, "CP%u", &n) == 1 || sscanf(cs, "windows-%u", &n) == 1) && n > 0 && n < 65536) {
         snprintf(buf, sizeof(buf), "%u", n);
         return buf;
     }

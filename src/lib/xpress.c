@@ -15,8 +15,8 @@
 /* ---- LZ77 phase ------------------------------------------------------ */
 
 #define HBITS 12
-#define CHAIN 2     /* candidates tried per position: speed over ratio */
-#define GOOD_LEN 32 /* a match this long ends the search */
+#define CHAIN 2      /* candidates tried per position: speed over ratio */
+#define GOOD_LEN 32  /* a match this long ends the search */
 #define INSERT_MAX 4 /* positions of a match entered in the hash chains */
 
 struct token {

@@ -22,9 +22,17 @@ const char *wsmd__codepage_name(unsigned cp, char *buf, size_t len)
     switch (cp) {
     case 65001:
         return "UTF-8";
-    case 1200: case 1201: case 12000: case 12001: /* UTF-16/32: not a console's */
-    case 65000:                                   /* UTF-7 */
-    case 50220: case 50221: case 50222: case 50225: case 50227: case 50229:
+    case 1200:
+    case 1201:
+    case 12000:
+    case 12001: /* UTF-16/32: not a console's */
+    case 65000: /* UTF-7 */
+    case 50220:
+    case 50221:
+    case 50222:
+    case 50225:
+    case 50227:
+    case 50229:
         return NULL; /* ISO-2022: shift states across Receives */
     case 20127:
         return "ASCII";
@@ -55,16 +63,18 @@ const char *wsmd__codepage_name(unsigned cp, char *buf, size_t len)
 static size_t utf8_char(const unsigned char *p, size_t n)
 {
     unsigned c = p[0];
-    size_t k = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-               : c >= 0xf0 && c <= 0xf4                     ? 4
-                                                            : 0;
+    size_t k = c < 0x80                 ? 1
+               : c >= 0xc2 && c <= 0xdf ? 2
+               : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4
+                                        : 0;
     if (!k || k > n)
         return 0;
     for (size_t i = 1; i < k; i++)
         if ((p[i] & 0xc0) != 0x80)
             return 0;
-    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) ||
-        (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
+    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) || (c == 0xf0 && p[1] < 0x90) ||
+        (c == 0xf4 && p[1] >= 0x90))
         return 0; /* overlong, surrogate, past U+10FFFF */
     return k;
 }
@@ -216,9 +226,9 @@ enum wsm_err wsmd__shell_enc_parse(struct wsmd_call *call, struct shell_enc *enc
         /* EBCDIC code pages change even ASCII: no shortcut for them. */
         struct wsm_buf t;
         wsm__buf_init(&t, 0);
-        enc->ascii = !wsmd__codepage_from_utf8(enc->codepage, (const unsigned char *)"Az09 \n", 6,
-                                               &t) &&
-                     t.len == 6 && !memcmp(t.data, "Az09 \n", 6);
+        enc->ascii =
+            !wsmd__codepage_from_utf8(enc->codepage, (const unsigned char *)"Az09 \n", 6, &t) &&
+            t.len == 6 && !memcmp(t.data, "Az09 \n", 6);
         wsm__buf_free(&t);
     }
     /* MS-WSMV 3.2.4.1.19: h:CompressionType in the shell's namespace. */

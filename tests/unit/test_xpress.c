@@ -78,8 +78,8 @@ static void test_encoder_sizes(void **state)
     wsm__buf_init(&z, 0);
     assert_int_equal(wsm__xpress_huff_compress(in, 300, &z), WSM_OK);
     assert_int_equal(z.len, 263);
-    assert_int_equal(
-        wsm__xpress_huff_decompress((unsigned char *)z.data, z.len, back, 300), WSM_OK);
+    assert_int_equal(wsm__xpress_huff_decompress((unsigned char *)z.data, z.len, back, 300),
+                     WSM_OK);
     assert_memory_equal(in, back, 300);
     wsm__buf_reset(&z);
     assert_int_equal(
@@ -110,7 +110,7 @@ static void test_refusals(void **state)
      * symbol becomes the match (swap the lengths of 'a' and the match) */
     unsigned char a[263];
     abc_vector(a);
-    a[48] = 0x20; /* 'a' len 2 */
+    a[48] = 0x20;  /* 'a' len 2 */
     a[143] = 0x30; /* match len 3 */
     assert_int_equal(wsm__xpress_huff_decompress(a, sizeof(a), out, 300), WSM_ERR_ENCODING);
     /* a block larger than 64 KiB cannot be asked for */
@@ -135,12 +135,10 @@ static void test_frame_stored(void **state)
     assert_memory_equal(back.data, line, 30);
     /* the bound: 29 bytes allowed, nothing appended */
     wsm__buf_reset(&back);
-    assert_int_equal(wsm__xpress_unframe((unsigned char *)f.data, f.len, &back, 29),
-                     WSM_ERR_QUOTA);
+    assert_int_equal(wsm__xpress_unframe((unsigned char *)f.data, f.len, &back, 29), WSM_ERR_QUOTA);
     assert_int_equal(back.len, 0);
     /* truncated header, truncated block, compressed longer than original */
-    assert_int_equal(wsm__xpress_unframe((unsigned char *)f.data, 3, &back, 100),
-                     WSM_ERR_ENCODING);
+    assert_int_equal(wsm__xpress_unframe((unsigned char *)f.data, 3, &back, 100), WSM_ERR_ENCODING);
     assert_int_equal(wsm__xpress_unframe((unsigned char *)f.data, 33, &back, 100),
                      WSM_ERR_ENCODING);
     f.data[2] = 0x1e;
@@ -188,8 +186,8 @@ static void test_round_trips(void **state)
         size_t n = sizes[si], z;
         /* text: compresses, and well */
         for (size_t i = 0; i < n; i++)
-            b[i] = (unsigned char)("drwxr-xr-x 2 root root 4096 Dec  7 file"[i % 39] +
-                                   (i / 997 % 3));
+            b[i] =
+                (unsigned char)("drwxr-xr-x 2 root root 4096 Dec  7 file"[i % 39] + (i / 997 % 3));
         round_trip(b, n, &z);
         if (n >= 1000)
             assert_true(z < (n >= 65536 ? n / 8 : n / 2));
@@ -243,9 +241,9 @@ static void test_length_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_alpha),   cmocka_unit_test(test_spec_abc),
+        cmocka_unit_test(test_spec_alpha),    cmocka_unit_test(test_spec_abc),
         cmocka_unit_test(test_encoder_sizes), cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_frame_stored), cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_frame_stored),  cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_length_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
