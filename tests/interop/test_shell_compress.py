@@ -95,3 +95,20 @@ def test_winrs_compression_long_switch(srv):  # noqa: F811
     cp = winrs(srv, "seq 1 20000", switches=("-compression",))
     assert cp.returncode == 0, detail(cp, srv)
     assert cp.stdout == b"".join(b"%d\n" % i for i in range(1, 20001))
+
+
+def test_management_shows_compression(shell_wsmd):
+    """Get of the shell (shell management) says CompressionMode
+    XpressCompression for a compressed shell, NoCompression otherwise."""
+    from test_shell_enum import get
+    import xml.etree.ElementTree as ET
+    from shell_helpers import RSP
+    modes = {}
+    for comp in ("xpress", None):
+        raw = EncRaw(shell_wsmd, shell_wsmd.user1, shell_wsmd.pw1, compression=comp)
+        sid = raw.open()
+        reply = get(raw, sid)
+        assert reply.status == 200, reply
+        modes[comp] = ET.fromstring(reply.body).find(".//rsp:CompressionMode", RSP).text
+        raw.delete(sid)
+    assert modes == {"xpress": "XpressCompression", None: "NoCompression"}
