@@ -53,6 +53,9 @@ const char *wsmd__codepage_name(unsigned cp, char *buf, size_t len)
         snprintf(buf, len, "ISO-8859-%u", cp - 28590);
     else if (cp == 28603 || cp == 28605)
         snprintf(buf, len, "ISO-8859-%u", cp - 28590);
+    else if ((cp >= 1140 && cp <= 1149) || cp == 37 || cp == 500 || cp == 875 || cp == 1026 ||
+             cp == 1047 || (cp >= 273 && cp <= 297) || cp == 870 || cp == 871)
+        snprintf(buf, len, "IBM%03u", cp); /* EBCDIC: glibc names them so */
     else
         snprintf(buf, len, "CP%u", cp);
     return buf;
