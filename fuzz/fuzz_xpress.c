@@ -2,7 +2,7 @@
  * with an output bound; and the encoder on the same bytes, whose framing
  * must decode back to them. Seeds (fuzz/corpus/xpress): the two LZ77+Huffman
  * examples of [MS-XCA] 3.2 framed as shell streams, a stored block (the
- * Windows trace), and our encoder's output for text. */
+ * Windows trace), and a compressed block of text. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
