@@ -436,7 +436,7 @@ static enum wsm_err receive_raw(wsm_shell *sh, const char *command_id, struct ws
         e = wsm__shell_receive_reply(sh, command_id, r, reply, status, msgid);
     /* Only bulk output is worth a second connection: a reply that only
      * says a stream ended, or a few lines, leaves the next Receive here. */
-    if (!e && !r->done && status == 200 && s->receive_ahead && reply->len >= AHEAD_MIN_REPLY)
+    if (!e && !r->done && status == 200 && s->receive_ahead && reply->len >= AHEAD_MIN(sh))
         wsm__shell_ahead_start(sh, command_id);
     return e;
 }
