@@ -417,6 +417,23 @@ done:
     return e;
 }
 
+static size_t wire_of(const struct wsm_buf *b)
+{
+    const unsigned char *p = (const unsigned char *)b->data;
+    size_t n = 0, blocks = 0;
+    for (size_t i = 0; i + 4 <= b->len; blocks++) {
+        size_t len = 4 + ((size_t)p[i + 2] | ((size_t)p[i + 3] << 8)) + 1;
+        i += len;
+    }
+    n = b->len + (blocks > 1 ? (blocks - 1) * BLOCK_ELEMENT : 0);
+    return n + 3 * blocks; /* base64 padding per element */
+}
+
+size_t wsmd__shell_enc_wire(const struct shell_output *out)
+{
+    return wire_of(&out->out) + wire_of(&out->err);
+}
+
 enum wsm_err wsmd__shell_enc_put_blocks(struct wsm_buf *o, const char *name, const char *cid,
                                         const struct wsm_buf *data)
 {

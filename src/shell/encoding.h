@@ -41,6 +41,11 @@ enum wsm_err wsmd__shell_enc_output(const struct shell_enc *enc, struct shell_ou
  * bytes), then converted from the code page. out is appended to. */
 enum wsm_err wsmd__shell_enc_input(const struct shell_enc *enc, const unsigned char *in, size_t n,
                                    struct wsm_buf *out, size_t max_out);
+/* How many times the room a compressed shell's Receive first asks for. */
+#define XPRESS_ASK 4
+/* The bytes (before base64) an encoded output takes in a reply beyond its
+ * skeleton: its blocks and one element for each but the first. */
+size_t wsmd__shell_enc_wire(const struct shell_output *out);
 /* Writes one rsp:Stream per Xpress block of data (as Windows does). */
 enum wsm_err wsmd__shell_enc_put_blocks(struct wsm_buf *o, const char *name, const char *cid,
                                         const struct wsm_buf *data);

@@ -497,6 +497,7 @@ enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
     if (e)
         return e;
     struct shell_enc enc = wsmd__shell_enc_get(sid);
+    size_t wire_room = max_bytes; /* stream bytes as sent, before base64 */
     max_bytes = wsmd__shell_enc_room(&enc, max_bytes);
     if (max_bytes == 0) {
         call->fault_message = "MaxEnvelopeSize is too small for a Receive reply.";
@@ -505,10 +506,30 @@ enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
 
     struct shell_output out;
     memset(&out, 0, sizeof(out));
-    wsm__buf_init(&out.out, max_bytes + 1);
-    wsm__buf_init(&out.err, max_bytes + 1);
+    /* Compressed output takes a fraction of the room: ask for more, and
+     * if it does not shrink enough, give it back and take what surely fits. */
+    size_t ask = enc.xpress ? max_bytes * XPRESS_ASK : max_bytes;
+    wsm__buf_init(&out.out, ask + 1);
+    wsm__buf_init(&out.err, ask + 1);
     unsigned long token = 0;
-    e = shell_receive_tx(call->srv->shells, call->user, sid, cid, max_bytes, seq, &out, &token);
+    e = shell_receive_tx(call->srv->shells, call->user, sid, cid, ask, seq, &out, &token);
+    if (!e && ask > max_bytes) {
+        e = wsmd__shell_enc_output(&enc, &out);
+        if (!e && wsmd__shell_enc_wire(&out) <= wire_room) {
+            enc.codepage = 65001; /* done: not again below */
+            enc.xpress = 2;
+        } else {
+            shell_settle(call->srv->shells, call->user, sid, cid, token, 0);
+            wsm__buf_reset(&out.out);
+            wsm__buf_reset(&out.err);
+            out.out_end = out.err_end = out.done = out.exit_code = 0;
+            token = 0;
+            e = shell_receive_tx(call->srv->shells, call->user, sid, cid, max_bytes, seq, &out,
+                                 &token);
+            if (e == WSM_ERR_TIMED_OUT)
+                e = WSM_ERR_INTERNAL; /* cannot be: the bytes were there */
+        }
+    }
     if (e == WSM_ERR_TIMED_OUT) {
         wsm__buf_free(&out.out);
         wsm__buf_free(&out.err);
@@ -537,10 +558,10 @@ enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
     }
     if (token && !t)
         e = WSM_ERR_NOMEM;
-    if (!e)
+    if (!e && enc.xpress != 2)
         e = wsmd__shell_enc_output(&enc, &out);
     if (!e)
-        e = receive_reply(call->out, env, cid, &out, 0, enc.xpress);
+        e = receive_reply(call->out, env, cid, &out, 0, enc.xpress != 0);
     wsm__buf_free(&out.out);
     wsm__buf_free(&out.err);
     if (e) {
