@@ -31,8 +31,8 @@ enum wsm_err wsm__xpress_huff_decompress(const unsigned char *in, size_t len, un
                                          size_t out_len);
 
 /* The stream framing: in[0..len) as blocks with their headers, appended
- * to out. *overhead (may be NULL) receives nothing; the worst case is
- * len + 4 per block (wsm__xpress_bound). */
+ * to out (stored blocks under WSM_XPRESS_MIN bytes or when compression
+ * does not shrink them). At most wsm__xpress_bound(len) bytes. */
 enum wsm_err wsm__xpress_frame(const unsigned char *in, size_t len, struct wsm_buf *out);
 size_t wsm__xpress_bound(size_t len);
 
