@@ -205,6 +205,7 @@ struct wsm_shell_opts {
     int noprofile;          /* WINRS_NOPROFILE */
     long idle_timeout_ms;   /* <= 0: the service's default */
     const char *codepage;   /* WINRS_CODEPAGE; NULL: "437" as Windows */
+    int xpress;             /* CompressionType xpress: streams compressed both ways */
 };
 
 /* Transfer Create. o may be NULL for the defaults. */
@@ -213,6 +214,8 @@ enum wsm_err wsm_shell_create(wsm_session *s, const struct wsm_shell_opts *o, ws
  * second thread's); free it with wsm_shell_free, which does not delete. */
 enum wsm_err wsm_shell_open(wsm_session *s, const char *shell_id, wsm_shell **out);
 void wsm_shell_free(wsm_shell *sh);
+/* For a handle from wsm_shell_open: the shell was created with xpress. */
+void wsm_shell_set_xpress(wsm_shell *sh, int on);
 const char *wsm_shell_id(const wsm_shell *sh);
 
 /* Starts a command; args (NULL-terminated, may be NULL) go out as

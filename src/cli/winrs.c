@@ -394,13 +394,44 @@ static void winrs_noecho(void)
     }
 }
 
+/* The Windows code page of a charset name (nl_langinfo(CODESET)): UTF-8
+ * is 65001, ISO-8859-N 2859N, CPnnnn/windows-nnnn nnnn, KOI8 and GB18030
+ * theirs; anything else (ASCII: the C locale) 437, as Windows winrs sends
+ * by default. */
+static const char *local_codepage(const char *cs)
+{
+    static char buf[16];
+    unsigned n;
+    if (!cs)
+        return "437";
+    if (!strcasecmp(cs, "UTF-8") || !strcasecmp(cs, "UTF8"))
+        return "65001";
+    if (sscanf(cs, "ISO-8859-%u", &n) == 1 && n >= 1 && n <= 15) {
+        snprintf(buf, sizeof(buf), "%u", 28590 + n);
+        return buf;
+    }
+    if ((sscanf(cs, "CP%u", &n) == 1 || sscanf(cs, "windows-%u", &n) == 1) && n > 0 && n < 65536) {
+        snprintf(buf, sizeof(buf), "%u", n);
+        return buf;
+    }
+    if (!strcasecmp(cs, "KOI8-R"))
+        return "20866";
+    if (!strcasecmp(cs, "KOI8-U"))
+        return "21866";
+    if (!strcasecmp(cs, "GB18030"))
+        return "54936";
+    if (!strcasecmp(cs, "EUC-JP"))
+        return "51932";
+    return "437";
+}
+
 int main(int argc, char **argv)
 {
     const char *remote = "localhost", *user = NULL, *pass = getenv("WSM_PASSWORD");
     const char *dir = NULL, *auth = NULL;
     char *pass_arg = NULL; /* the password's bytes in argv, wiped once copied */
     const char *env[MAX_ENV_VARS + 1];
-    int nenv = 0, noprofile = 0, usessl = 0, noecho = 0;
+    int nenv = 0, noprofile = 0, usessl = 0, noecho = 0, xpress = 0;
     int i;
 
     /* Output arrives in replies of megabytes: keep freed memory instead of
@@ -460,7 +491,9 @@ int main(int argc, char **argv)
         else if (cli_refused_switch("winrs", a)) {
             fprintf(stderr, "winrs: %s: not supported: %s\n", a, cli_refused_switch("winrs", a));
             return 1;
-        } else if (cli_switch(a, "compression|comp|skipRevocationcheck", &v))
+        } else if (cli_switch(a, "compression|comp", &v))
+            xpress = 1; /* CompressionType xpress (MS-WSMV 3.2.4.1.19) */
+        else if (cli_switch(a, "skipRevocationcheck", &v))
             ; /* accepted for compatibility; nothing to do */
         else if (cli_switch(a, "?|h|help", &v))
             return usage(stdout);
@@ -557,13 +590,14 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* Output comes as the remote side writes it: UTF-8 if we use UTF-8. */
-    const char *cs = nl_langinfo(CODESET);
+    /* As Windows winrs sends its console's code page, we send the one of
+     * our terminal's charset: the service converts the output to it. */
     struct wsm_shell_opts sho = {
         .workdir = dir,
         .env = nenv ? env : NULL,
         .noprofile = noprofile,
-        .codepage = cs && !strcasecmp(cs, "UTF-8") ? "65001" : "437",
+        .codepage = local_codepage(nl_langinfo(CODESET)),
+        .xpress = xpress,
     };
     wsm_shell *sh = NULL;
     if ((e = wsm_shell_create(ctl.main_s, &sho, &sh))) {
@@ -599,6 +633,7 @@ int main(int argc, char **argv)
         if (e && e != WSM_ERR_FAULT && !interrupted())
             report("sending stdin", ctl.main_s, e);
     } else if (wsm_shell_open(ctl.in_s, shell_id, &in_sh) != WSM_OK ||
+               (wsm_shell_set_xpress(in_sh, xpress), 0) ||
                pthread_create(&in_thread, NULL, stdin_main, in_sh) != 0) {
         fprintf(stderr, "winrs: cannot start a thread\n");
         wsm_shell_signal(sh, command_id, "terminate");

@@ -356,6 +356,10 @@ static enum wsm_err read_headers(struct wsm_envelope *env)
             /* A subscription manager's reference parameter (Renew,
              * GetStatus, Unsubscribe): read by the event source. */
             known = 1;
+        } else if (strcmp(ns, WSM_NS_SHELL) == 0 && strcmp(nm, "CompressionType") == 0) {
+            /* MS-WSMV 3.2.4.1.19: read by the shell's Create (only there
+             * does it mean anything; src/shell/encoding.c). */
+            known = 1;
         } else if (strcmp(ns, WSM_NS_MSWSMAN) == 0) {
             /* DataLocale, SessionId, OperationID, SequenceId, CompressionType:
              * advisory for us. */

@@ -95,7 +95,7 @@ static void ahead_arrived(void *ud, long status, size_t len)
 {
     struct fetcher *f = ud;
     struct ahead *a = f->a;
-    if (a->nf < 2 || status != 200 || len < AHEAD_MIN_REPLY)
+    if (a->nf < 2 || status != 200 || len < AHEAD_MIN(a->sh))
         return;
     pthread_mutex_lock(&a->mu);
     f->passed = 1;

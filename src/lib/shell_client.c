@@ -32,6 +32,7 @@
 #include "ns.h"
 #include "xmlctxt.h"
 #include "uuid.h"
+#include "xpress.h"
 #include "wsm/wsm.h"
 #include "shell_client_priv.h"
 
@@ -156,6 +157,10 @@ enum wsm_err wsm_shell_create(wsm_session *s, const struct wsm_shell_opts *o, ws
     wsm__uuid_urn(msgid);
     wsm__buf_init(&b, 0);
     e = begin(&b, s, ACTION_CREATE, NULL, msgid);
+    /* MS-WSMV 3.2.4.1.19: the header that asks for compressed streams. */
+    if (o->xpress)
+        PUT(wsm__buf_puts(&b, "<rsp:CompressionType s:mustUnderstand=\"true\">xpress"
+                              "</rsp:CompressionType>"));
     PUT(wsm__buf_puts(&b, "<w:OptionSet>"));
     PUT(put_option(&b, "WINRS_NOPROFILE", o->noprofile ? "TRUE" : "FALSE"));
     PUT(put_option(&b, "WINRS_CODEPAGE", o->codepage ? o->codepage : "437"));
@@ -203,7 +208,15 @@ enum wsm_err wsm_shell_create(wsm_session *s, const struct wsm_shell_opts *o, ws
     }
     e = new_handle(s, id, out);
     free(id);
+    if (!e)
+        (*out)->xpress = o->xpress;
     return e;
+}
+
+void wsm_shell_set_xpress(wsm_shell *sh, int on)
+{
+    if (sh)
+        sh->xpress = on;
 }
 
 enum wsm_err wsm_shell_open(wsm_session *s, const char *shell_id, wsm_shell **out)
@@ -280,6 +293,16 @@ enum wsm_err wsm_shell_send(wsm_shell *sh, const char *command_id, const void *d
 
     if (!sh || !command_id || (len && !data))
         return WSM_ERR_INVALID_ARG;
+    struct wsm_buf z; /* the Xpress blocks of a compressed shell */
+    wsm__buf_init(&z, 0);
+    if (sh->xpress && len) {
+        if ((e = wsm__xpress_frame(data, len, &z))) {
+            wsm__buf_free(&z);
+            return e;
+        }
+        data = z.data;
+        len = z.len;
+    }
     wsm__uuid_urn(msgid);
     wsm__buf_init(&b, 0);
     e = begin(&b, sh->s, ACTION_SEND, sh->id, msgid);
@@ -292,6 +315,7 @@ enum wsm_err wsm_shell_send(wsm_shell *sh, const char *command_id, const void *d
         wsm__base64_encode(data, len, b.data + b.len);
         b.len += n64;
     }
+    wsm__buf_free(&z);
     PUT(wsm__buf_puts(&b, "</rsp:Stream></rsp:Send></s:Body></s:Envelope>"));
     if ((e = wsm__post_built(sh->s, &b, e, msgid, &env)))
         return e;
@@ -323,7 +347,60 @@ size_t wsm__shell_receive_cap(const wsm_session *s)
     return s->max_envelope + 65536;
 }
 
+static enum wsm_err receive_raw(wsm_shell *sh, const char *command_id, struct wsm_receive *r);
+
+/* A compressed shell's streams: every piece handed over is whole Xpress
+ * blocks (one rsp:Stream element or several), unpacked here. */
+struct unz {
+    struct wsm_receive *r;
+    struct wsm_buf b;
+    enum wsm_err e;
+};
+
+static void unz_deliver(struct unz *u, const void *p, size_t n,
+                        void (*cb)(void *, const void *, size_t))
+{
+    if (u->e || !cb)
+        return;
+    wsm__buf_reset(&u->b);
+    /* A block holds 64 KiB at most: a piece cannot unpack to more than
+     * 64 KiB per 5 bytes. */
+    u->e = wsm__xpress_unframe(p, n, &u->b, (n / 5 + 1) * WSM_XPRESS_BLOCK);
+    if (!u->e && u->b.len)
+        cb(u->r->ud, u->b.data, u->b.len);
+}
+
+static void unz_out(void *ud, const void *p, size_t n)
+{
+    struct unz *u = ud;
+    unz_deliver(u, p, n, u->r->on_stdout);
+}
+
+static void unz_err(void *ud, const void *p, size_t n)
+{
+    struct unz *u = ud;
+    unz_deliver(u, p, n, u->r->on_stderr);
+}
+
 enum wsm_err wsm_shell_receive(wsm_shell *sh, const char *command_id, struct wsm_receive *r)
+{
+    if (!sh || !sh->xpress || !r)
+        return receive_raw(sh, command_id, r);
+    struct unz u = {r, {0}, WSM_OK};
+    wsm__buf_init(&u.b, 0);
+    struct wsm_receive w = {unz_out, unz_err, &u, 0, 0};
+    enum wsm_err e = receive_raw(sh, command_id, &w);
+    wsm__buf_free(&u.b);
+    r->done = w.done;
+    r->exit_code = w.exit_code;
+    if (!e && u.e) {
+        wsm__session_errorf(sh->s, "the output is not valid xpress data");
+        e = WSM_ERR_ENCODING;
+    }
+    return e;
+}
+
+static enum wsm_err receive_raw(wsm_shell *sh, const char *command_id, struct wsm_receive *r)
 {
     char msgid[WSM_UUID_STRLEN];
     struct wsm_buf b;
@@ -360,7 +437,7 @@ enum wsm_err wsm_shell_receive(wsm_shell *sh, const char *command_id, struct wsm
         e = wsm__shell_receive_reply(sh, command_id, r, reply, status, msgid);
     /* Only bulk output is worth a second connection: a reply that only
      * says a stream ended, or a few lines, leaves the next Receive here. */
-    if (!e && !r->done && status == 200 && s->receive_ahead && reply->len >= AHEAD_MIN_REPLY)
+    if (!e && !r->done && status == 200 && s->receive_ahead && reply->len >= AHEAD_MIN(sh))
         wsm__shell_ahead_start(sh, command_id);
     return e;
 }

@@ -30,6 +30,8 @@
 #define AHEAD_SLOTS 3
 /* The size of a reply after which the next ones are fetched ahead. */
 #define AHEAD_MIN_REPLY (64 * 1024)
+/* Compressed replies carry several times their size of output. */
+#define AHEAD_MIN(sh) ((sh)->xpress ? AHEAD_MIN_REPLY / 8 : AHEAD_MIN_REPLY)
 
 struct rx;
 struct ahead;
@@ -39,6 +41,7 @@ struct wsm_shell {
     char *id;
     struct rx *rx;       /* Receive parsing state, made on first use */
     struct ahead *ahead; /* the fetcher of Receive replies, if started */
+    int xpress;          /* CompressionType xpress: Xpress blocks both ways */
 };
 
 /* Appends to a buffer; the first error sticks in e and later calls do

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base64.h"
+#include "encoding.h"
 #include "engine.h"
 #include "handlers.h"
 #include "ns.h"
@@ -142,6 +143,9 @@ enum wsm_err wsmd__shell_create(struct wsmd_call *call)
         return e;
     if ((e = wsmd__shell_create_streams(call, sh, &opts.streams)))
         return e;
+    struct shell_enc enc; /* WINRS_CODEPAGE, CompressionType */
+    if ((e = wsmd__shell_enc_parse(call, &enc)))
+        return e;
 
     struct identity *idn = malloc(sizeof(*idn));
     if (!idn)
@@ -161,6 +165,10 @@ enum wsm_err wsmd__shell_create(struct wsmd_call *call)
         call->fault_message = "A shell with this ShellId exists already.";
     if (e)
         return e;
+    if ((e = wsmd__shell_enc_remember(call->srv->shells, id, &enc))) {
+        shell_delete(call->srv->shells, call->user, id);
+        return e;
+    }
 
     long idle = opts.idle_timeout_ms > 0 ? opts.idle_timeout_ms : 7200000;
     struct wsm_buf *o = call->out;
@@ -214,6 +222,7 @@ enum wsm_err wsmd__shell_delete(struct wsmd_call *call)
     }
     if (e)
         return map_engine(e);
+    wsmd__shell_enc_forget(sid);
     e = wsm__reply_begin(call->out, XF_ACT "DeleteResponse", call->env->message_id, NULL);
     return e ? e : wsm__reply_end(call->out);
 }
@@ -291,6 +300,7 @@ enum wsm_err wsmd__shell_send(struct wsmd_call *call)
     if (!send)
         return WSM_ERR_INVALID_ARG;
     enum wsm_err e = WSM_OK;
+    struct shell_enc enc = wsmd__shell_enc_get(sid);
     for (xmlNodePtr s = wsm__xml_child(send, WSM_NS_SHELL, "Stream"); !e && s;
          s = wsm__xml_next(s, WSM_NS_SHELL, "Stream")) {
         const char *name = wsm__xml_attr(s, "Name");
@@ -307,9 +317,22 @@ enum wsm_err wsmd__shell_send(struct wsmd_call *call)
         if (!data)
             return WSM_ERR_NOMEM;
         e = wsm__base64_decode(b64, strlen(b64), data, cap, &n);
+        struct wsm_buf plain; /* stdin as the command gets it */
+        wsm__buf_init(&plain, 0);
+        int conv = enc.xpress || enc.codepage != 65001;
+        if (!e && conv) {
+            e = wsmd__shell_enc_input(&enc, data, n, &plain, SHELL_SEND_MAX);
+            if (e == WSM_ERR_ENCODING || e == WSM_ERR_QUOTA)
+                call->fault_message = "The stdin stream is not valid xpress data, or unpacks to "
+                                      "more than a Send may carry.";
+            if (e == WSM_ERR_QUOTA)
+                e = WSM_ERR_ENCODING;
+        }
         if (!e)
-            e = map_engine(
-                shell_send(call->srv->shells, call->user, sid, cid, data, n, attr_true(s, "End")));
+            e = map_engine(shell_send(call->srv->shells, call->user, sid, cid,
+                                      conv ? (void *)plain.data : (void *)data,
+                                      conv ? plain.len : n, attr_true(s, "End")));
+        wsm__buf_free(&plain);
         if (e == WSM_ERR_QUOTA && shell_over_budget(call->srv->shells, call->user, 1))
             call->fault_message = BUDGET_MSG;
         free(data);
@@ -396,10 +419,12 @@ static void receive_settle_probe(void *arg, int (*probe)(void *), void *probe_ar
 }
 
 static enum wsm_err put_stream(struct wsm_buf *o, const char *name, const char *cid,
-                               const struct wsm_buf *data, int force)
+                               const struct wsm_buf *data, int force, int blocks)
 {
     if (!data->len && !force)
         return WSM_OK;
+    if (blocks && data->len) /* xpress: one element per block */
+        return wsmd__shell_enc_put_blocks(o, name, cid, data);
     enum wsm_err e = wsm__buf_printf(o, "<rsp:Stream Name=\"%s\" CommandId=\"%s\">", name, cid);
     if (e)
         return e;
@@ -414,7 +439,8 @@ static enum wsm_err put_stream(struct wsm_buf *o, const char *name, const char *
 /* The ReceiveResponse. skeleton: every element a reply can have, with no
  * data (its length is what the stream bytes must fit beside). */
 static enum wsm_err receive_reply(struct wsm_buf *o, const struct wsm_envelope *env,
-                                  const char *cid, const struct shell_output *out, int skeleton)
+                                  const char *cid, const struct shell_output *out, int skeleton,
+                                  int blocks)
 {
     enum wsm_err e = wsm__buf_reserve(o, wsm__base64_enclen(out->out.len) +
                                              wsm__base64_enclen(out->err.len) + 2048);
@@ -423,9 +449,9 @@ static enum wsm_err receive_reply(struct wsm_buf *o, const struct wsm_envelope *
     if (!e)
         e = wsm__buf_puts(o, "<rsp:ReceiveResponse>");
     if (!e)
-        e = put_stream(o, "stdout", cid, &out->out, skeleton);
+        e = put_stream(o, "stdout", cid, &out->out, skeleton, blocks);
     if (!e)
-        e = put_stream(o, "stderr", cid, &out->err, skeleton);
+        e = put_stream(o, "stderr", cid, &out->err, skeleton, blocks);
     /* End markers go in empty elements of their own: some clients drop the
      * data of a Stream that carries End="true". */
     if (!e && (out->out_end || skeleton))
@@ -458,7 +484,7 @@ static enum wsm_err receive_room(const struct wsm_envelope *env, const char *cid
     memset(&none, 0, sizeof(none));
     struct wsm_buf sk;
     wsm__buf_init(&sk, 0);
-    enum wsm_err e = receive_reply(&sk, env, cid, &none, 1);
+    enum wsm_err e = receive_reply(&sk, env, cid, &none, 1, 0);
     size_t fixed = sk.len + 8; /* + the padding of two base64 runs */
     wsm__buf_free(&sk);
     if (e)
@@ -485,6 +511,9 @@ enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
     enum wsm_err e = receive_room(env, cid, &max_bytes);
     if (e)
         return e;
+    struct shell_enc enc = wsmd__shell_enc_get(sid);
+    size_t wire_room = max_bytes; /* stream bytes as sent, before base64 */
+    max_bytes = wsmd__shell_enc_room(&enc, max_bytes);
     if (max_bytes == 0) {
         call->fault_message = "MaxEnvelopeSize is too small for a Receive reply.";
         return WSM_ERR_ENVELOPE_TOO_LARGE;
@@ -492,10 +521,30 @@ enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
 
     struct shell_output out;
     memset(&out, 0, sizeof(out));
-    wsm__buf_init(&out.out, max_bytes + 1);
-    wsm__buf_init(&out.err, max_bytes + 1);
+    /* Compressed output takes a fraction of the room: ask for more, and
+     * if it does not shrink enough, give it back and take what surely fits. */
+    size_t ask = enc.xpress ? max_bytes * XPRESS_ASK : max_bytes;
+    wsm__buf_init(&out.out, ask + 1);
+    wsm__buf_init(&out.err, ask + 1);
     unsigned long token = 0;
-    e = shell_receive_tx(call->srv->shells, call->user, sid, cid, max_bytes, seq, &out, &token);
+    e = shell_receive_tx(call->srv->shells, call->user, sid, cid, ask, seq, &out, &token);
+    if (!e && ask > max_bytes) {
+        e = wsmd__shell_enc_output(&enc, &out);
+        if (!e && wsmd__shell_enc_wire(&out) <= wire_room) {
+            enc.codepage = 65001; /* done: not again below */
+            enc.xpress = 2;
+        } else {
+            shell_settle(call->srv->shells, call->user, sid, cid, token, 0);
+            wsm__buf_reset(&out.out);
+            wsm__buf_reset(&out.err);
+            out.out_end = out.err_end = out.done = out.exit_code = 0;
+            token = 0;
+            e = shell_receive_tx(call->srv->shells, call->user, sid, cid, max_bytes, seq, &out,
+                                 &token);
+            if (e == WSM_ERR_TIMED_OUT)
+                e = WSM_ERR_INTERNAL; /* cannot be: the bytes were there */
+        }
+    }
     if (e == WSM_ERR_TIMED_OUT) {
         wsm__buf_free(&out.out);
         wsm__buf_free(&out.err);
@@ -524,8 +573,10 @@ enum wsm_err wsmd__shell_receive(struct wsmd_call *call)
     }
     if (token && !t)
         e = WSM_ERR_NOMEM;
+    if (!e && enc.xpress != 2)
+        e = wsmd__shell_enc_output(&enc, &out);
     if (!e)
-        e = receive_reply(call->out, env, cid, &out, 0);
+        e = receive_reply(call->out, env, cid, &out, 0, enc.xpress != 0);
     wsm__buf_free(&out.out);
     wsm__buf_free(&out.err);
     if (e) {

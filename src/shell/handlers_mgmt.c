@@ -14,6 +14,7 @@
 
 #include "authz.h"
 #include "engine.h"
+#include "encoding.h"
 #include "handlers.h"
 #include "ns.h"
 #include "server.h"
@@ -292,7 +293,7 @@ static void shell_fields(const struct shell_info *i, struct fields *f)
     f->v[F_DATALOCALE] = i->data_locale;
     /* Streams go as the command wrote them (UTF-8 on Linux); no profile
      * is loaded for a command (nothing like a Windows profile exists). */
-    f->v[F_COMPRESSION] = "NoCompression";
+    f->v[F_COMPRESSION] = wsmd__shell_enc_get(i->id).xpress ? "XpressCompression" : "NoCompression";
     f->v[F_PROFILE] = "No";
     f->v[F_ENCODING] = "UTF8";
     f->v[F_BUFFER] = i->drop ? "Drop" : "Block";
