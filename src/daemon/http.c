@@ -157,7 +157,7 @@ static enum MHD_Result on_body_complete(struct MHD_Connection *c, struct req *r)
         return wsmd__http_reply(c, r, MHD_HTTP_UNAUTHORIZED, NULL, 0, wsmd__http_basic_allowed(r));
     }
     if (r->user[0]) {
-        /* MaxConcurrentOperationsPerUser: held until on_completed. */
+        /* MaxConcurrentOperationsPerUser: held until answered (httpreply.c) or on_completed. */
         enum wsm_err qe = wsmd__ops_enter(&r->srv->cfg, r->user);
         if (qe)
             return wsmd__http_fault(c, r, qe, msgid[0] ? msgid : NULL, NULL);

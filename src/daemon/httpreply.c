@@ -11,6 +11,7 @@
 #include "connguard.h"
 #include "fault.h"
 #include "http_priv.h"
+#include "opquota.h"
 #include "log.h"
 #include "negotiate.h"
 #include "throttle.h" /* wsmd__log_escape */
@@ -106,6 +107,13 @@ enum MHD_Result wsmd__http_reply(struct MHD_Connection *c, struct req *r, unsign
     }
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
+    if (r && r->op_held) {
+        /* The operation is answered: a client that reads the reply may send
+         * its next request before libmicrohttpd reports this one completed,
+         * and must not find it still counted (MaxConcurrentOperationsPerUser). */
+        wsmd__ops_leave(r->user);
+        r->op_held = 0;
+    }
     if (r && ret == MHD_YES)
         wsmd__connguard_phase(r->srv->guard, c, WSMD_CONN_REPLY); /* a slow reader has a deadline */
     if (r && !r->responded && r->quiet && status == MHD_HTTP_OK) {

@@ -91,12 +91,26 @@ def test_max_concurrent_operations_per_user(conf, shell_accounts):
     sid, _, _ = r.create()
     cid = r.command_id(r.command(sid, "sleep 60")[0])
     # A Receive that waits (no output) is an operation under way.
-    t = threading.Thread(target=lambda: r.receive(sid, cid), daemon=True)
-    t.start()
+    ts = []
+
+    def receive():
+        # A Command of the loop below may come in first and hold the one
+        # operation: then this Receive is the one refused, and is sent again.
+        t = threading.Thread(target=lambda: r.receive(sid, cid), daemon=True)
+        t.start()
+        ts.append(t)
+
+    receive()
     # Once the long poll is in, the next request of the same user is refused.
     got = []
-    assert wait_for(lambda: got.append(r.call(ACT_COMMAND, sid, command_body("true"))[0])
-                    or CODE_OPERATIONS in got[-1].text, 10 * SLOW), got[-1]
+
+    def refused():
+        if not ts[-1].is_alive():
+            receive()
+        got.append(r.call(ACT_COMMAND, sid, command_body("true"))[0])
+        return CODE_OPERATIONS in got[-1].text
+
+    assert wait_for(refused, 10 * SLOW), got[-1]
     reply = got[-1]
     f = fault_of(reply)
     assert f.subcode == "w:QuotaLimit" and CODE_OPERATIONS in reply.text, reply
@@ -104,7 +118,8 @@ def test_max_concurrent_operations_per_user(conf, shell_accounts):
     # Another user is not counted with the first.
     code, _ = raw(conf.url, XF + "Get", CFG + "/winrs", user=u2, pw=p2)
     assert code == 200
-    t.join(30 * SLOW)
+    for t in ts:
+        t.join(30 * SLOW)
     # Nothing under way any more: the first user is served again.
     r.delete(sid)
     code, x = put(conf.url, "service", {"MaxConcurrentOperationsPerUser": "1500"})
