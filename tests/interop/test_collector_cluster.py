@@ -181,6 +181,5 @@ def test_kill9_mid_stream_moves_the_source_and_loses_no_acked_event(cluster):
     js = [r[2]["EventRecordID"] for r in nats.consume()]
     assert sorted(js) == list(range(1, total + 1))
     assert bookmark(port) == total
-    # The survivor took batches after the kill.
-    assert nodes[1].jsonl()[-1]["EventRecordID"] == total or \
-        total in {r["EventRecordID"] for r in nodes[1].jsonl()}
+    # The survivor took the batches after the kill.
+    assert total in {r["EventRecordID"] for r in nodes[1].jsonl()}
