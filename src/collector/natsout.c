@@ -1,7 +1,9 @@
 /* The NATS JetStream output (natsout.h). libnats keeps one connection and
- * reconnects by itself; each batch gets its own JetStream context, so that
- * the acknowledgements a batch waits for are its own whatever the other
- * writer threads publish meanwhile. */
+ * reconnects by itself; each batch uses a JetStream context of its own for
+ * its duration, so that the acknowledgements a batch waits for are its own
+ * whatever the other writer threads publish meanwhile. Contexts are pooled
+ * (as many as batches run at once, i.e. writer threads): creating one per
+ * batch cost a subscribe and an unsubscribe of its reply inbox each time. */
 #include <inttypes.h>
 #include <nats/nats.h>
 #include <pthread.h>
@@ -26,7 +28,8 @@ struct wsmd_nats {
     long timeout_ms;
     natsConnection *nc;
     natsOptions *opts;
-    pthread_mutex_t mu; /* stream_ok */
+    pthread_mutex_t mu;  /* stream_ok, pool */
+    struct pooled *pool; /* idle contexts, every one complete */
     int stream_ok;
     struct wsmd_lograte rate;
 };
@@ -38,6 +41,23 @@ struct batch {
     unsigned failed;
     natsStatus last;
 };
+
+/* A context and the batch record its error handler counts into. Only a
+ * context whose last batch completed (every PubAck in) goes back to the
+ * pool: a late answer to a timed-out batch must never count in another. */
+struct pooled {
+    jsCtx *js;
+    struct batch *b;
+    struct pooled *next;
+};
+
+static void pooled_free(struct pooled *p)
+{
+    jsCtx_Destroy(p->js);
+    pthread_mutex_destroy(&p->b->mu);
+    free(p->b);
+    free(p);
+}
 
 static int word_is(const char *w, size_t len, const char *key, const char **val)
 {
@@ -269,6 +289,11 @@ void wsmd__nats_close(struct wsmd_nats *nt)
 {
     if (!nt)
         return;
+    /* libnats: every context goes before its connection. */
+    for (struct pooled *p = nt->pool, *next; p; p = next) {
+        next = p->next;
+        pooled_free(p);
+    }
     if (nt->nc) {
         natsConnection_Close(nt->nc);
         natsConnection_Destroy(nt->nc);
@@ -331,18 +356,39 @@ enum wsm_err wsmd__nats_publish(struct wsmd_nats *nt, const struct wsmd_event *e
                           nt->url, "not-connected");
         return WSM_ERR_IO;
     }
-    struct batch *b = calloc(1, sizeof(*b));
-    if (!b)
-        return WSM_ERR_NOMEM;
-    pthread_mutex_init(&b->mu, NULL);
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = nt->timeout_ms;
-    jo.PublishAsync.ErrHandler = on_pub_err;
-    jo.PublishAsync.ErrHandlerClosure = b;
-    jo.PublishAsync.MaxPending = (int64_t)n + 1;
-    jsCtx *js = NULL;
-    natsStatus s = natsConnection_JetStream(&js, nt->nc, &jo);
+    natsStatus s = NATS_OK;
+    pthread_mutex_lock(&nt->mu);
+    struct pooled *p = nt->pool;
+    if (p)
+        nt->pool = p->next;
+    pthread_mutex_unlock(&nt->mu);
+    if (p) {
+        p->b->failed = 0; /* complete: the handler runs no more */
+        p->b->last = NATS_OK;
+    } else {
+        if (!(p = calloc(1, sizeof(*p))) || !(p->b = calloc(1, sizeof(*p->b)))) {
+            free(p);
+            return WSM_ERR_NOMEM;
+        }
+        pthread_mutex_init(&p->b->mu, NULL);
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = nt->timeout_ms;
+        jo.PublishAsync.ErrHandler = on_pub_err;
+        jo.PublishAsync.ErrHandlerClosure = p->b;
+        /* No stall: a batch is bounded by MaxItems and the envelope size,
+         * and a context is reused only once its batch completed. */
+        jo.PublishAsync.MaxPending = 1 << 30;
+        s = natsConnection_JetStream(&p->js, nt->nc, &jo);
+        if (s != NATS_OK) {
+            pthread_mutex_destroy(&p->b->mu);
+            free(p->b);
+            free(p);
+            p = NULL;
+        }
+    }
+    jsCtx *js = p ? p->js : NULL;
+    struct batch *b = p ? p->b : NULL;
     if (s == NATS_OK) {
         pthread_mutex_lock(&nt->mu);
         if (!nt->stream_ok && (s = ensure_stream(nt, js)) == NATS_OK)
@@ -378,14 +424,15 @@ enum wsm_err wsmd__nats_publish(struct wsmd_nats *nt, const struct wsmd_event *e
         complete = cs == NATS_OK;
         if (s == NATS_OK)
             s = cs;
-        jsCtx_Destroy(js);
     }
-    unsigned failed;
-    pthread_mutex_lock(&b->mu);
-    failed = b->failed;
-    if (s == NATS_OK && failed)
-        s = b->last;
-    pthread_mutex_unlock(&b->mu);
+    unsigned failed = 0;
+    if (b) {
+        pthread_mutex_lock(&b->mu);
+        failed = b->failed;
+        if (s == NATS_OK && failed)
+            s = b->last;
+        pthread_mutex_unlock(&b->mu);
+    }
     if (s != NATS_OK) {
         /* A stream deleted meanwhile answers "no responders": look again. */
         if (s == NATS_NO_RESPONDERS || s == NATS_NOT_FOUND) {
@@ -398,11 +445,17 @@ enum wsm_err wsmd__nats_publish(struct wsmd_nats *nt, const struct wsmd_event *e
                           "error=\"%s\"",
                           nt->url, n, failed, natsStatus_GetText(s));
     }
-    /* Every acknowledgement in: the handler runs no more. Otherwise it may
-     * still run (a late timeout): b stays, a few bytes per failed batch. */
-    if (complete) {
-        pthread_mutex_destroy(&b->mu);
-        free(b);
+    /* Every acknowledgement in: the context goes back to the pool.
+     * Otherwise the handler may still run (a late timeout): the context
+     * goes and b stays, a few bytes per failed batch. */
+    if (p && complete) {
+        pthread_mutex_lock(&nt->mu);
+        p->next = nt->pool;
+        nt->pool = p;
+        pthread_mutex_unlock(&nt->mu);
+    } else if (p) {
+        jsCtx_Destroy(js);
+        free(p);
     }
     return s == NATS_OK ? WSM_OK : WSM_ERR_IO;
 }

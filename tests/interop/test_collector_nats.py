@@ -7,21 +7,16 @@ the stream's duplicate window; nats-server killed mid-stream makes the
 collector refuse the Ack (the source retries), and once it is back every
 event is there, once."""
 
-import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from collector_helpers import Collector, event_xml, events_body, ack_relates_to
+from cluster_helpers import NATS_SERVER, Nats
 from conftest import REPO_ROOT
 
-NATS_SERVER = shutil.which("nats-server")
 CONSUME = os.environ.get("NATSCONSUME_BIN") or str(
     Path(os.environ.get("WSMD_BIN", REPO_ROOT / "build" / "wsmd")).parent / "natsconsume")
 
@@ -31,53 +26,9 @@ pytestmark = [
 ]
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Nats:
-    def __init__(self, tmp):
-        self.dir = Path(tmp) / "js"
-        self.dir.mkdir(exist_ok=True)
-        self.port = _free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.log = open(self.dir.parent / "nats.log", "ab")
-        self.proc = subprocess.Popen([NATS_SERVER, "-js", "-sd", str(self.dir), "-a", "127.0.0.1",
-                                      "-p", str(self.port)], stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise AssertionError("nats-server did not listen")
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.log.close()
-
-    def consume(self, stream="WSMD", subjects="wsmd.events.>"):
-        cp = subprocess.run([CONSUME, self.url, stream, subjects], capture_output=True,
-                            text=True, timeout=30)
-        assert cp.returncode == 0, cp.stderr
-        lines = cp.stdout.splitlines()
-        assert lines[-1].startswith("count ")
-        rows = [line.split("\t", 3) for line in lines[:-1]]
-        assert len(rows) == int(lines[-1].split()[1])
-        return [(subj, mid, json.loads(data)) for _, subj, mid, data in rows]
-
-
 @pytest.fixture
 def nats(tmp_path):
-    n = Nats(tmp_path)
+    n = Nats(tmp_path, CONSUME)
     yield n
     if n.proc.poll() is None:
         n.kill()

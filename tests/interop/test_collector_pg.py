@@ -7,11 +7,8 @@ would send them."""
 
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -23,10 +20,10 @@ import requests
 
 from collector_helpers import (CT, GPO_PATH, NS, Collector, enumerate_body, event_xml, events_body,
                                notify_to, subscription_xml, subscriptions_of)
+from cluster_helpers import PG_BIN, PgCluster, free_port, kill9
 from conftest import REPO_ROOT
 from wsman_helpers import PASSWORD, USER
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 BALANCER = "wec.example.com:5985"
 UNIT = os.environ.get("STATE_PG_TEST_BIN") or str(
     Path(os.environ.get("WSMD_BIN", REPO_ROOT / "build" / "wsmd")).parent
@@ -35,67 +32,11 @@ UNIT = os.environ.get("STATE_PG_TEST_BIN") or str(
 pytestmark = pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="no PostgreSQL 15")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
-    """initdb + pg_ctl as nobody (initdb refuses root) in a temp folder."""
-
-    def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="wsmd-pg-"))
-        os.chmod(self.dir, 0o755)
-        shutil.chown(self.dir, "nobody")
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self.as_nobody(PG_BIN / "initdb", "-D", self.data, "-U", "wsmd", "--auth=trust",
-                       "-E", "UTF8", "--no-sync")
-        self.start()
-
-    def as_nobody(self, *cmd, check=True):
-        return subprocess.run(["runuser", "-u", "nobody", "--", *map(str, cmd)],
-                              capture_output=True, text=True, timeout=60, check=check,
-                              cwd=str(self.dir))
-
-    def start(self):
-        self.as_nobody(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.dir / "log", "-w", "-o",
-                       f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                       "-c shared_buffers=16MB -c max_connections=60", "start")
-
-    def stop(self, mode="fast"):
-        self.as_nobody(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop",
-                       check=False)
-
-    def psql(self, sql, db="postgres"):
-        cp = self.as_nobody(PG_BIN / "psql", "-h", self.dir, "-p", self.port, "-U", "wsmd",
-                            "-d", db, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql)
-        return cp.stdout
-
-    def pids(self):
-        """The postmaster and its children."""
-        main = int((self.data / "postmaster.pid").read_text().split()[0])
-        out = [main]
-        for d in Path("/proc").iterdir():
-            if d.name.isdigit():
-                try:
-                    if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == main:
-                        out.append(int(d.name))
-                except (OSError, IndexError, ValueError):
-                    pass
-        return out
-
-    def uri(self, db):
-        return f"postgresql://wsmd@127.0.0.1:{self.port}/{db}"
-
-
 @pytest.fixture(scope="module")
 def pg():
-    c = Cluster()
+    c = PgCluster()
     yield c
-    c.stop("immediate")
-    shutil.rmtree(c.dir, ignore_errors=True)
+    c.remove()
 
 
 @pytest.fixture
@@ -252,18 +193,6 @@ def test_wecutil_cluster_wide(nodes):
     assert "Third" not in a.d.log()  # the folder is not even read
 
 
-def _kill9(d):
-    pids = {d.pid, d.work_pid}
-    for p in pids:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    d.proc.wait()
-    log = d.log()
-    d.stop = lambda: (0, log)  # killed on purpose: not a crash
-
-
 def test_kill9_mid_stream_source_finishes_on_the_other_node(nodes):
     a, b = nodes
     acked, state = [], {"node": a, "inflight": None, "resumed_at": None}
@@ -298,7 +227,7 @@ def test_kill9_mid_stream_source_finishes_on_the_other_node(nodes):
     deadline = time.monotonic() + 30
     while len(acked) < total // 3 and time.monotonic() < deadline:
         time.sleep(0.01)
-    _kill9(a.d)
+    kill9(a.d)
     t.join(60)
     stop.set()
     assert not t.is_alive()

@@ -9,30 +9,21 @@ takes the header before the TLS handshake."""
 
 import base64
 import http.client
-import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import time
 
 import pytest
 
+from cluster_helpers import HAPROXY, HAProxy, free_port
 from collector_helpers import Collector, event_xml, events_body
 from test_https import make_cert
 from wsman_helpers import PASSWORD, USER
 
-HAPROXY = shutil.which("haproxy") or (shutil.os.path.exists("/usr/sbin/haproxy") and
-                                      "/usr/sbin/haproxy")
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 CLIENT = "127.0.0.2"  # the source's real address; HAProxy connects from 127.0.0.1
 AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def v2_header(src, sport, dst="127.0.0.1", dport=5985, cmd=0x21):
@@ -80,13 +71,12 @@ def closed_within(sock, seconds):
     return time.monotonic() - t0
 
 
-class HAProxy:
-    def __init__(self, tmp_path, backends_v2, backend_v1):
-        self.port, self.port_v1 = _free_port(), _free_port()
-        servers = "\n".join(f"  server n{i} 127.0.0.1:{p} send-proxy-v2"
-                            for i, p in enumerate(backends_v2))
-        cfg = tmp_path / "haproxy.cfg"
-        cfg.write_text(f"""global
+def haproxy(tmp_path, backends_v2, backend_v1):
+    """A v2 frontend (round robin over backends_v2) and a v1 one."""
+    port, port_v1 = free_port(), free_port()
+    servers = "\n".join(f"  server n{i} 127.0.0.1:{p} send-proxy-v2"
+                        for i, p in enumerate(backends_v2))
+    hp = HAProxy(tmp_path, f"""global
   maxconn 200
 defaults
   mode tcp
@@ -94,35 +84,19 @@ defaults
   timeout client 30s
   timeout server 30s
 frontend fe2
-  bind 127.0.0.1:{self.port}
+  bind 127.0.0.1:{port}
   default_backend be2
 backend be2
   balance roundrobin
 {servers}
 frontend fe1
-  bind 127.0.0.1:{self.port_v1}
+  bind 127.0.0.1:{port_v1}
   default_backend be1
 backend be1
   server v1 127.0.0.1:{backend_v1} send-proxy
-""")
-        self.log = open(tmp_path / "haproxy.log", "wb")
-        self.proc = subprocess.Popen([HAPROXY, "-f", str(cfg), "-db"], stdout=self.log,
-                                     stderr=self.log)
-        deadline = time.monotonic() + 10
-        for p in (self.port, self.port_v1):
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", p), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert self.proc.poll() is None, (tmp_path / "haproxy.log").read_text()
-                    assert time.monotonic() < deadline
-                    time.sleep(0.02)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.log.close()
+""", (port, port_v1))
+    hp.port, hp.port_v1 = port, port_v1
+    return hp
 
 
 @pytest.fixture
@@ -134,7 +108,7 @@ def nodes(wsmd_factory, tmp_path):
         d = tmp_path / f"node{i}"
         d.mkdir()
         cols.append(Collector(wsmd_factory, d, extra="ProxyProtocol = true\n"))
-    hp = HAProxy(tmp_path, [c.d.port for c in cols], cols[0].d.port)
+    hp = haproxy(tmp_path, [c.d.port for c in cols], cols[0].d.port)
     yield cols, hp
     hp.stop()
 
@@ -220,7 +194,7 @@ def test_local_and_unknown_keep_the_peer_address(wsmd_factory, users_file):
 def two_listeners(wsmd_factory, users_file):
     """127.0.0.1 with ProxyProtocol (its port in the file's Listen line),
     and a plain 127.0.0.1 listener; HeaderTimeoutms 1000."""
-    pport = _free_port()
+    pport = free_port()
     conf = users_file.parent / "two.conf"
     conf.write_text(f"Listen = http://127.0.0.1:0\nListen = http://127.0.0.1:{pport}\n"
                     f"ProxyProtocol = http://127.0.0.1:{pport}\nHeaderTimeoutms = 1000\n"
@@ -298,7 +272,7 @@ def test_garbage_partial_and_trickled_headers_are_closed_fast(two_listeners):
 def test_https_listener_takes_the_header_before_the_tls_handshake(wsmd_factory, users_file,
                                                                   tmp_path):
     c = make_cert(tmp_path / "tls")
-    pport = _free_port()
+    pport = free_port()
     conf = tmp_path / "tls.conf"
     conf.write_text(f"Listen = http://127.0.0.1:0\nListen = https://127.0.0.1:{pport}\n"
                     f"ProxyProtocol = https://127.0.0.1:{pport}\nUsers = {users_file}\n"
