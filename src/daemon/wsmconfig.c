@@ -169,10 +169,11 @@ static void write_service(struct w *w, const struct wsmd_server *srv, const char
 {
     open_el(w, "Service", ns);
     write_sddl(w, srv);
+    /* Windows' order: RootSDDL, MaxConcurrentOperationsPerUser, EnumerationTimeoutms... */
+    num_el(w, "MaxConcurrentOperationsPerUser", wsmd__max_operations_per_user(&srv->cfg));
 #ifdef WSMD_HAVE_CIM
     num_el(w, "EnumerationTimeoutms", (unsigned long long)wsmd__enum_timeout());
 #endif
-    num_el(w, "MaxConcurrentOperationsPerUser", wsmd__max_operations_per_user(&srv->cfg));
     num_el(w, "MaxConnections", srv->cfg.max_connections);
     bool_el(w, "AllowUnencrypted", srv->cfg.allow_unencrypted);
     write_auth(w, srv, NULL);

@@ -10,6 +10,15 @@ from test_ipmi import DMTF, SEL, WMI_HW, enum_json, hosts_file, ipmi_sel, need, 
 from test_ipmi import sims  # noqa: F401  (fixture)
 from test_ipmi_sys import HW_NS, psims  # noqa: F401  (fixture)
 
+
+def log_count(d, line, n, timeout=5.0):
+    """Whether the log holds line exactly n times; the helper's lines reach
+    wsmd's log by their own pipe, maybe after the reply: polled."""
+    t0 = time.monotonic()
+    while d.log().count(line) < n and time.monotonic() - t0 < timeout:
+        time.sleep(0.05)
+    return d.log().count(line) == n
+
 # PerceivedSeverity by record id: UNC asserted (Degraded/Warning), LC
 # asserted (Critical), LC deasserted and presence (Information).
 SEVERITY = {1: 3, 2: 6, 3: 2, 4: 2}
@@ -276,7 +285,7 @@ def test_fru_devices_named_by_sdr_and_read_once_per_session(wsmd_factory, users_
                 "a:DestinationUnreachable")
         # Read once per session: a new serial written into the BMC is what
         # ipmi-fru reads, while wsmd still answers from what it read.
-        assert d.log().count("event=ipmi-fru-read bmc=bmc1 areas=4") == 1
+        assert log_count(d, "event=ipmi-fru-read bmc=bmc1 areas=4", 1)
         write_fru(sim, 1, fru_image("PsuVendor", "PSU-500W", "PS500", "A1", "PSU-0002"))
         assert ipmi_fru_devices(sim)[1]["FRU Product Serial Number"] == "PSU-0002"
         pk = {x["CIM_PhysicalPackage"]["IPMI_FRUDevice"]: x["CIM_PhysicalPackage"]
@@ -297,6 +306,6 @@ def test_fru_devices_named_by_sdr_and_read_once_per_session(wsmd_factory, users_
         pk = {x["CIM_PhysicalPackage"]["IPMI_FRUDevice"]: x["CIM_PhysicalPackage"]
               for x in enum_json(d, DMTF + "CIM_PhysicalPackage")}
         assert pk[1]["SerialNumber"] == "PSU-0002", pk
-        assert d.log().count("event=ipmi-fru-read bmc=bmc1 areas=4") == 2
+        assert log_count(d, "event=ipmi-fru-read bmc=bmc1 areas=4", 2)
     finally:
         sim.stop()

@@ -114,8 +114,8 @@ def test_get_config_reflects_the_config_file(d):
     assert v["MaxEnvelopeSizekb"] == "300"
     assert v["MaxTimeoutms"] == "600000" and v["MaxBatchItems"] == "32000"
     svc = values(v["Service"])
-    assert names(v["Service"]) == ["RootSDDL", "EnumerationTimeoutms",
-                                   "MaxConcurrentOperationsPerUser", "MaxConnections",
+    assert names(v["Service"]) == ["RootSDDL", "MaxConcurrentOperationsPerUser",
+                                   "EnumerationTimeoutms", "MaxConnections",
                                    "AllowUnencrypted", "Auth", "DefaultPorts"]
     assert names(v["Winrs"]) == ["AllowRemoteShellAccess", "IdleTimeout", "MaxConcurrentUsers",
                                  "MaxShellRunTime", "MaxProcessesPerShell",

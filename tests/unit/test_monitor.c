@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -162,7 +163,7 @@ static void test_malformed_requests(void **state)
     /* A signal the monitor never sends for the network process. */
     ps_start(&q, PS_SIGNAL);
     ps_put_i32(&q, 1234);
-    ps_put_i32(&q, 9 + 10); /* SIGUSR2 */
+    ps_put_i32(&q, SIGUSR2);
     assert_int_equal(ask(&q, &t), WSM_ERR_INVALID_ARG);
     /* A negative pid: kill(-pid) would name every process. */
     ps_start(&q, PS_SIGNAL);

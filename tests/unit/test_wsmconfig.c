@@ -221,12 +221,14 @@ static void test_get_config(void **state)
     assert_value(f, CFG, "//c:Winrs/c:MaxShellsPerUser", "7");
     assert_value(f, CFG, "//c:Winrs/c:IdleTimeout", "7200000");
     assert_children(f, CFG, "//c:Config/c:Winrs",
-                    "AllowRemoteShellAccess IdleTimeout MaxProcessesPerShell "
-                    "MaxMemoryPerShellMB MaxShellsPerUser");
+                    "AllowRemoteShellAccess IdleTimeout MaxConcurrentUsers MaxShellRunTime "
+                    "MaxProcessesPerShell MaxMemoryPerShellMB MaxShellsPerUser "
+                    "MaxConcurrentCommandsPerShell");
 #endif
 #ifdef WSMD_HAVE_CIM
     assert_children(f, CFG, "//c:Config/c:Service",
-                    "RootSDDL EnumerationTimeoutms MaxConnections AllowUnencrypted Auth "
+                    "RootSDDL MaxConcurrentOperationsPerUser EnumerationTimeoutms MaxConnections "
+                    "AllowUnencrypted Auth "
                     "DefaultPorts");
 #endif
     /* Not root, no Allow lines: every authenticated user holds all rights. */
