@@ -37,7 +37,7 @@ struct req {
     int deferred_401;          /* answer 401 once the body is read: keeps the connection */
     int deferred_basic;
     int responded;
-    int op_held; /* counted in MaxConcurrentOperationsPerUser (opquota.c) */
+    int op_held;     /* counted in MaxConcurrentOperationsPerUser (opquota.c) */
     unsigned status; /* of the response queued */
     int quiet;       /* a successful Receive: its command's end is logged instead */
     int too_big;

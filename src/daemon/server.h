@@ -74,10 +74,10 @@ struct wsmd_config {
     long idle_timeout_ms;
     unsigned max_memory_per_shell_mb;
     /* Windows' other quotas (docs/internals/shell.md "Quotas"); 0: default. */
-    unsigned max_concurrent_users;     /* Winrs/MaxConcurrentUsers */
-    long max_shell_run_time_ms;        /* Winrs/MaxShellRunTime */
-    unsigned max_commands_per_shell;   /* MaxConcurrentCommandsPerShell */
-    unsigned max_operations_per_user;  /* Service/MaxConcurrentOperationsPerUser */
+    unsigned max_concurrent_users;    /* Winrs/MaxConcurrentUsers */
+    long max_shell_run_time_ms;       /* Winrs/MaxShellRunTime */
+    unsigned max_commands_per_shell;  /* MaxConcurrentCommandsPerShell */
+    unsigned max_operations_per_user; /* Service/MaxConcurrentOperationsPerUser */
     /* MaxBufferedOutputMB, MaxBufferedOutputPerUserMB: shell output and
      * input buffers of everyone, of one user (0: the engine's default). */
     unsigned max_buffered_output_mb;

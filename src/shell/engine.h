@@ -81,7 +81,12 @@ struct shell_opts {
      * and dropped) and a Send to an unnamed stdin is refused. */
     unsigned streams;
 };
-enum { SHELL_STREAM_STDIN = 1, SHELL_STREAM_STDOUT = 2, SHELL_STREAM_STDERR = 4, SHELL_STREAM_ALL = 7 };
+enum {
+    SHELL_STREAM_STDIN = 1,
+    SHELL_STREAM_STDOUT = 2,
+    SHELL_STREAM_STDERR = 4,
+    SHELL_STREAM_ALL = 7
+};
 
 /* A Command's options (MS-WSMV 3.1.4.11). */
 struct shell_cmd_opts {
@@ -142,8 +147,7 @@ enum wsm_err shell_command(struct shell_mgr *m, const char *owner, const char *s
  * line, or a program that is not found or may not be run, is
  * WSM_ERR_INVALID_ARG. */
 enum wsm_err shell_command_ex(struct shell_mgr *m, const char *owner, const char *shell_id,
-                              const char *cmdline, const struct shell_cmd_opts *o,
-                              char cmd_id[37]);
+                              const char *cmdline, const struct shell_cmd_opts *o, char cmd_id[37]);
 
 /* Queues stdin bytes for the command (buffered up to stream_cap; beyond
  * that WSM_ERR_QUOTA); end closes stdin once everything queued is written. */

@@ -16,7 +16,8 @@ enum wsm_err wsmd__shell_create_opts(struct wsmd_call *call, xmlNodePtr shell, s
 /* handlers_opts.c: the Create's InputStreams and OutputStreams
  * (SHELL_STREAM_* bits; WSM_ERR_INVALID_STREAM for another name), and
  * their names for a reply (output 0: InputStreams). */
-enum wsm_err wsmd__shell_create_streams(struct wsmd_call *call, xmlNodePtr shell, unsigned *streams);
+enum wsm_err wsmd__shell_create_streams(struct wsmd_call *call, xmlNodePtr shell,
+                                        unsigned *streams);
 const char *wsmd__shell_stream_names(unsigned streams, int output);
 /* A Command's options and client CommandId (a GUID, else
  * WSM_ERR_INVALID_ARG; a bad option value WSM_ERR_INVALID_OPTIONS). */
