@@ -12,28 +12,6 @@
 
 #define NS_FAULT "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
 
-static void xml_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
-}
-
 void cli_fault_message(const struct wsm_fault *flt, const char *fallback, char *out, size_t n)
 {
     const char *reason = flt && flt->reason ? flt->reason : NULL;
@@ -170,7 +148,7 @@ void cli_print_failure(FILE *f, enum cli_format fmt, unsigned long code, const c
         } else if (!reply) {
             fprintf(f, "<f:WSManFault xmlns:f=\"" NS_FAULT "\" Code=\"%lu\">%s<f:Message>", code,
                     fmt == FMT_PRETTY ? "\n  " : "");
-            xml_text(f, message);
+            cli_xml_text(f, message);
             fprintf(f, "</f:Message>%s</f:WSManFault>\n", fmt == FMT_PRETTY ? "\n" : "");
         }
         break;

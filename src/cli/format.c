@@ -371,7 +371,7 @@ void cli_results_end(FILE *f, enum cli_format fmt)
 
 /* ---- faults ------------------------------------------------------- */
 
-static void xml_text(FILE *f, const char *s)
+void cli_xml_text(FILE *f, const char *s)
 {
     for (; *s; s++) {
         if (*s == '<')
@@ -380,6 +380,8 @@ static void xml_text(FILE *f, const char *s)
             fputs("&gt;", f);
         else if (*s == '&')
             fputs("&amp;", f);
+        else if (*s == '"')
+            fputs("&quot;", f);
         else
             fputc(*s, f);
     }
@@ -398,7 +400,7 @@ void cli_print_fault(FILE *f, enum cli_format fmt, unsigned long code, const cha
     case FMT_PRETTY:
         fprintf(f, "<f:WSManFault xmlns:f=\"" NS_FAULT "\" Code=\"%lu\">%s<f:Message>", code,
                 fmt == FMT_PRETTY ? "\n  " : "");
-        xml_text(f, message);
+        cli_xml_text(f, message);
         fprintf(f, "</f:Message>%s</f:WSManFault>\n", fmt == FMT_PRETTY ? "\n" : "");
         break;
     case FMT_JSON:

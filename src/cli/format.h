@@ -44,5 +44,7 @@ void cli_results_end(FILE *f, enum cli_format fmt);
  * code; a Win32 code (below 0x10000) is shown as its HRESULT, as COM
  * does. */
 void cli_print_fault(FILE *f, enum cli_format fmt, unsigned long code, const char *message);
+/* s as XML text or attribute value (<, >, &, " escaped). */
+void cli_xml_text(FILE *f, const char *s);
 
 #endif

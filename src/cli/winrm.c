@@ -366,28 +366,6 @@ static int apply_hash(const char *xml, const struct kv *h, char **out)
     return *out ? 0 : -1;
 }
 
-static void xml_escape(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
-}
-
 /* The value of key (without case) in h, or NULL. */
 static const char *hash_value(const struct kv *h, const char *key)
 {
@@ -469,13 +447,13 @@ static char *association_filter(const char *filter, int association_instances, c
             "\"><b:Object><a:Address>" ADDR_ANONYMOUS
             "</a:Address><a:ReferenceParameters><w:ResourceURI>",
             el);
-    xml_escape(f, uri);
+    cli_xml_text(f, uri);
     fputs("</w:ResourceURI><w:SelectorSet>", f);
     for (size_t i = 0; i < osel.n; i++) {
         fputs("<w:Selector Name=\"", f);
-        xml_escape(f, osel.v[i].name);
+        cli_xml_text(f, osel.v[i].name);
         fputs("\">", f);
-        xml_escape(f, osel.v[i].value);
+        cli_xml_text(f, osel.v[i].value);
         fputs("</w:Selector>", f);
     }
     fputs("</w:SelectorSet></a:ReferenceParameters></b:Object>", f);
@@ -494,7 +472,7 @@ static char *association_filter(const char *filter, int association_instances, c
         if (!v)
             continue;
         fprintf(f, "<b:%s>", order[k]);
-        xml_escape(f, v);
+        cli_xml_text(f, v);
         fprintf(f, "</b:%s>", order[k]);
     }
     fprintf(f, "</b:%s>", el);
