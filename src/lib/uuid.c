@@ -44,3 +44,17 @@ void wsm__uuid_urn(char out[WSM_UUID_STRLEN])
     memcpy(out, "uuid:", 5);
     wsm__uuid_str(out + 5);
 }
+
+int wsm__uuid_valid(const char *s)
+{
+    if (strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-'
+                 : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+                     (s[i] >= 'A' && s[i] <= 'F')))
+            return 0;
+    }
+    return 1;
+}

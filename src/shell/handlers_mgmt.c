@@ -18,6 +18,7 @@
 #include "handlers.h"
 #include "ns.h"
 #include "server.h"
+#include "uuid.h"
 #ifdef WSMD_HAVE_CIM
 #include "cimops.h"
 #endif
@@ -62,22 +63,6 @@ static enum wsm_err buffer_mode(struct wsmd_call *call, xmlNodePtr parent,
     return WSM_OK;
 }
 
-/* 8-4-4-4-12 hex digits: what WSManCreateShellEx's clients send, and
- * what fits the engine's ids and the cgroup names made from them. */
-static int is_uuid(const char *s)
-{
-    if (strlen(s) != 36)
-        return 0;
-    for (int i = 0; i < 36; i++) {
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-'
-                 : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-                     (s[i] >= 'A' && s[i] <= 'F')))
-            return 0;
-    }
-    return 1;
-}
-
 static void client_ip(struct wsmd_call *call, char *out, size_t n)
 {
     out[0] = '\0';
@@ -95,7 +80,7 @@ enum wsm_err wsmd__shell_create_opts(struct wsmd_call *call, xmlNodePtr shell, s
 {
     const char *id = wsm__xml_attr(shell, "ShellId");
     if (id) {
-        if (!is_uuid(id)) {
+        if (!wsm__uuid_valid(id)) {
             call->fault_message = "The ShellId of a Create must be a GUID.";
             return WSM_ERR_INVALID_ARG;
         }

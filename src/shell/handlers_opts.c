@@ -7,6 +7,7 @@
 
 #include "handlers.h"
 #include "ns.h"
+#include "uuid.h"
 
 /* A space-separated list of stream names into SHELL_STREAM_* bits; each
  * name must be one of allowed (what the list may hold). An empty list
@@ -92,19 +93,6 @@ static enum wsm_err bool_option(struct wsmd_call *call, const char *name, int *o
     return WSM_OK;
 }
 
-/* 8-4-4-4-12 hex digits, as a client's ShellId. */
-static int is_guid(const char *s)
-{
-    if (strlen(s) != 36)
-        return 0;
-    for (int i = 0; i < 36; i++) {
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
-            return 0;
-    }
-    return 1;
-}
-
 enum wsm_err wsmd__shell_cmd_opts(struct wsmd_call *call, xmlNodePtr cmdline,
                                   struct shell_cmd_opts *o)
 {
@@ -118,7 +106,7 @@ enum wsm_err wsmd__shell_cmd_opts(struct wsmd_call *call, xmlNodePtr cmdline,
     }
     const char *id = wsm__xml_attr(cmdline, "CommandId");
     if (id) {
-        if (!is_guid(id)) {
+        if (!wsm__uuid_valid(id)) {
             call->fault_message = "The CommandId of a Command must be a GUID.";
             return WSM_ERR_INVALID_ARG;
         }
