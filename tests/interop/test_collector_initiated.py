@@ -11,7 +11,6 @@ import pwd
 import re
 import secrets
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -19,8 +18,10 @@ import pytest
 import requests
 
 import journald
+from cluster_helpers import free_port
 from collector_helpers import SUB_NS, Collector, events_body, subscription_xml
 from conftest import user_add
+from test_forwarder import wait_for as _wait_for
 from wsman_helpers import PASSWORD, USER
 
 
@@ -37,22 +38,8 @@ def jd(tmp_path):
     j.stop()
 
 
-def wait_for(pred, timeout=30.0, what="condition", on_fail=None):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}"
-                                 + (f"\n{on_fail()}" if on_fail else ""))
-        time.sleep(0.05)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def wait_for(pred, timeout=30.0, **kw):
+    return _wait_for(pred, timeout, **kw)
 
 
 class Source:
