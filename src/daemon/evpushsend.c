@@ -18,7 +18,10 @@
  * While a full batch awaits its Ack the other thread reads the next one
  * (send_reading_ahead). A subscriber that stays unreachable past
  * ConnectionRetry's Total is sent one SubscriptionEnd (DeliveryFailure)
- * and its subscription is removed. */
+ * and its subscription is removed.
+ *
+ * This file holds the threads and their schedule; a batch is read from
+ * the journal by evpushbatch.c and sent by evpushpost.c. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -29,57 +32,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client_internal.h"
-#include "evpush.h"
-#include "forwarder.h"
-#include "ns.h"
-
-#define WSMAN_URI "http://schemas.dmtf.org/wbem/wsman/1/wsman/"
-#define ACK_ACTION WSMAN_URI "Ack"
-#define ANON "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
+#include "evpush_int.h"
 
 #define THREADS 2
 /* An idle subscription is woken by its reader's descriptor (the journal
  * grew); this look is only the safety net. */
 #define POLL_MS 1000
-#define SEND_TIMEOUT_MS 15000
 /* A subscription found busy (a request thread has it) is looked at again
  * this soon. */
 #define BUSY_RETRY_MS 10
 
 /* ---- the delivery threads ----------------------------------------------- */
-
-struct pusher {
-    char id[WSM_UUID_STRLEN];
-    char owner[WSMD_MAX_USER];
-    struct wsmd_evpush_cfg c;
-    int send_bookmarks;
-    long heartbeat_ms;
-    wsm_session *sess;
-    wsm_session *live; /* the session of the message in flight (under mu) */
-    /* <w:Event> elements (Events) or the one event. Kept between batches
-     * only while the subscription is busy (the last batch went out full):
-     * a subscription that trickles holds no buffer between its batches. */
-    struct wsm_buf batch;
-    unsigned long n;      /* events in batch */
-    struct wsm_buf bm;    /* the bookmark after the batch's last event ("": none) */
-    struct wsm_buf spare; /* a full batch's buffer, reused for the one read ahead */
-    int ahead;            /* reading ahead (under mu): 1 wanted, 2 being read, 3 read */
-    int busy_sender;      /* the last batch went out full: more are coming */
-    int reopen;           /* the reader read an event the batch lost: reopen after the Ack */
-    int full;             /* an event waits (s->pending) that did not fit */
-    long long first_ms;   /* when the batch's first event was read */
-    long long last_ms;    /* the last message the subscriber acknowledged */
-    long long due_ms;     /* the next look */
-    long long retry_ms;   /* after a failure: no look before (ConnectionRetry) */
-    unsigned long failures;
-    char why[160]; /* why the last session could not be made */
-    int running, gone;
-    int woken;    /* its descriptor fired while a step ran */
-    int wfd;      /* a dup of the reader's descriptor, in the epoll set; -1 */
-    uint64_t key; /* names it in the epoll set (never a pointer) */
-    struct pusher *next;
-};
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv;
@@ -95,7 +58,7 @@ static pthread_t ep_thread;
 static int ep_running;
 static uint64_t next_key;
 
-static long long mono_ms(void)
+long long wsmd__evpush_now_ms(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -119,7 +82,7 @@ static void *watch_fds(void *);
 
 /* The message in flight, for wsmd__evpush_stop to cut short: a subscriber
  * that does not answer must not hold a shutdown for the send timeout. */
-static void set_live(struct pusher *p, wsm_session *s)
+void wsmd__evpush_set_live(struct pusher *p, wsm_session *s)
 {
     pthread_mutex_lock(&mu);
     p->live = s;
@@ -138,6 +101,14 @@ static void cv_init(void)
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
     pthread_cond_init(&cv, &a);
     pthread_condattr_destroy(&a);
+}
+
+const struct wsmd_config *wsmd__evpush_server_cfg(void)
+{
+    pthread_mutex_lock(&mu);
+    const struct wsmd_config *c = server ? &server->cfg : NULL;
+    pthread_mutex_unlock(&mu);
+    return c;
 }
 
 void wsmd__evpush_init(struct wsmd_server *srv)
@@ -164,7 +135,7 @@ void wsmd__evpush_watch(const struct wsmd_evs *s)
     wsm__buf_init(&p->batch, 0);
     wsm__buf_init(&p->bm, 0);
     p->wfd = -1;
-    p->last_ms = p->due_ms = mono_ms();
+    p->last_ms = p->due_ms = wsmd__evpush_now_ms();
     pthread_once(&cv_once, cv_init);
     pthread_mutex_lock(&mu);
     p->key = ++next_key;
@@ -223,7 +194,7 @@ static void *watch_fds(void *arg)
         int n = epoll_wait(fd, evs, 64, 200);
         if (n <= 0)
             continue;
-        long long now = mono_ms();
+        long long now = wsmd__evpush_now_ms();
         pthread_mutex_lock(&mu);
         for (int i = 0; i < n; i++)
             for (struct pusher *p = all; p; p = p->next)
@@ -242,7 +213,7 @@ static void *watch_fds(void *arg)
 
 /* (Re)arms the reader's descriptor after the reader was read: level and
  * one shot, so entries the reader has not consumed wake it again. */
-static void arm(struct pusher *p, int rfd)
+void wsmd__evpush_arm(struct pusher *p, int rfd)
 {
     if (ep < 0 || rfd < 0)
         return;
@@ -256,344 +227,6 @@ static void arm(struct pusher *p, int rfd)
     } else {
         epoll_ctl(ep, EPOLL_CTL_MOD, p->wfd, &ev);
     }
-}
-
-/* Reads what the journal has into the batch; 0, 1 when the subscription
- * was busy (a request thread has it: look again soon), or -1 when the
- * subscription is gone. The subscription is taken only meanwhile. */
-static int gather(struct pusher *p)
-{
-    int busy = 0;
-    struct wsmd_evs *s = wsmd__evs_take(p->id, 0, p->owner, &busy);
-    if (!s)
-        return busy ? 1 : -1;
-    if (p->reopen && p->n == 0) {
-        /* Everything before the event it lost is acknowledged: read on
-         * from there (the subscription's bookmark). */
-        wsmd__evr_close(s->r);
-        s->r = NULL;
-        p->reopen = 0;
-        free(s->pending); /* after the bookmark: read again too */
-        free(s->pending_bm);
-        s->pending = s->pending_bm = NULL;
-    }
-    if (!s->r) {
-        struct wsmd_evreader_opts o = {.query = s->q,
-                                       .rendered = s->rendered,
-                                       .journal_dir = server ? server->cfg.journal_dir : NULL};
-        const char *at = s->bookmark;
-        if (at) {
-            o.start = WSMD_EV_FROM_BOOKMARK;
-            o.bookmark = at;
-            o.bookmark_len = strlen(at);
-        } else {
-            o.start = s->from_oldest ? WSMD_EV_FROM_OLDEST : WSMD_EV_FROM_NOW;
-        }
-        enum wsm_err e = wsmd__evr_open(&o, &s->r);
-        if (e) {
-            wsmd__log("event=eventsource-push-error id=%s reason=\"journal: %s\"", p->id,
-                      wsm_strerror(e));
-            s->r = NULL;
-            wsmd__evs_give(s);
-            return 0;
-        }
-    }
-    /* Room for the envelope around the events and the bookmark header. */
-    size_t budget = p->c.max_envelope > 4096 + 2048 ? p->c.max_envelope - 4096 : 2048;
-    /* Events are rendered straight into the batch (no copy per event); the
-     * one that would take it past the budget is cut off again and kept as
-     * s->pending with its bookmark, to open the next batch. */
-    static const char open_ev[] = "<w:Event Action=\"" WSMAN_URI "Event\">";
-    static const char close_ev[] = "</w:Event>";
-    int wrap = p->c.mode == 0;
-    if (p->n == 0 && p->busy_sender && !p->batch.data)
-        wsm__buf_reserve(&p->batch, budget); /* a hint: one allocation, not a dozen */
-    struct wsm_buf mark;
-    wsm__buf_init(&mark, 0);
-    while (p->n < p->c.max_elements && !p->full) {
-        size_t at = p->batch.len;
-        enum wsm_err e = WSM_OK;
-        if (wrap)
-            e = wsm__buf_add(&p->batch, open_ev, sizeof(open_ev) - 1);
-        size_t ev_at = p->batch.len;
-        const char *bm = NULL;
-        int fresh = 0; /* read from the reader now (it moved past it) */
-        if (e) {
-            break;
-        } else if (s->pending) {
-            e = wsm__buf_add(&p->batch, s->pending, s->pending_len);
-            bm = s->pending_bm;
-        } else {
-            wsm__buf_reset(&mark);
-            if (wsmd__evr_next(s->r, &p->batch) != WSM_OK) {
-                /* nothing more now (a partial event is never left) */
-                p->batch.len = at;
-                if (p->batch.data)
-                    p->batch.data[at] = '\0';
-                break;
-            }
-            fresh = 1;
-            if (wsmd__evr_bookmark(s->r, &mark) != WSM_OK || !mark.data)
-                e = WSM_ERR_NOMEM;
-            bm = mark.data;
-        }
-        if (!e && wrap)
-            e = wsm__buf_add(&p->batch, close_ev, sizeof(close_ev) - 1);
-        if (e) {
-            /* Out of memory (or the journal unreadable) after the reader
-             * moved past the event: it must not be lost. The batch goes as
-             * it is, and after its Ack the reader is reopened at its
-             * bookmark, so the event is read again. */
-            p->batch.len = at;
-            if (p->batch.data)
-                p->batch.data[at] = '\0';
-            if (fresh) {
-                p->reopen = 1;
-                p->full = p->n > 0;
-            }
-            break;
-        }
-        if (p->n > 0 && p->batch.len > budget) {
-            /* It opens the next batch. One alone that is too big still
-             * goes: the subscriber said its MaxEnvelopeSize with
-             * Policy=Notify, and losing it is worse. */
-            size_t evlen = p->batch.len - ev_at - (wrap ? sizeof(close_ev) - 1 : 0);
-            char *keep = s->pending ? NULL : malloc(evlen + 1);
-            char *keep_bm = s->pending ? NULL : strdup(bm);
-            if (!s->pending && (!keep || !keep_bm)) {
-                /* Out of memory: it goes in this batch after all (over
-                 * the budget) rather than be lost. */
-                free(keep);
-                free(keep_bm);
-                p->full = 1;
-                goto accept;
-            }
-            if (keep) {
-                memcpy(keep, p->batch.data + ev_at, evlen);
-                keep[evlen] = '\0';
-                s->pending = keep;
-                s->pending_len = evlen;
-                s->pending_bm = keep_bm;
-            }
-            p->batch.len = at;
-            p->batch.data[at] = '\0';
-            p->full = 1;
-            break;
-        }
-    accept:
-        if (bm == mark.data) {
-            /* The fresh bookmark becomes the batch's: a swap, not a copy. */
-            struct wsm_buf t = p->bm;
-            p->bm = mark;
-            mark = t;
-        } else if (wsm__buf_reserve(&p->bm, strlen(bm)) == WSM_OK) {
-            wsm__buf_reset(&p->bm); /* keeps the room reserved: cannot fail */
-            wsm__buf_puts(&p->bm, bm);
-        } else {
-            /* (only a pending event's: the reader did not move) */
-            p->batch.len = at;
-            p->batch.data[at] = '\0';
-            break;
-        }
-        if (s->pending) {
-            free(s->pending);
-            free(s->pending_bm);
-            s->pending = s->pending_bm = NULL;
-        }
-        if (p->n++ == 0)
-            p->first_ms = mono_ms();
-    }
-    wsm__buf_free(&mark);
-    int rfd = s->r ? wsmd__evr_fd(s->r) : -1;
-    if (!p->full && p->n < p->c.max_elements)
-        arm(p, rfd); /* read to the end: wake on the next entry */
-    wsmd__evs_give(s);
-    return 0;
-}
-
-/* A session to the subscriber, authenticated as its Subscribe asked
- * (evpushauth.c): Basic with its UsernameToken, Negotiate with the
- * forwarder's keytab (libwsm seals the bodies over http://, MS-WSMV
- * 2.2.9.1), or the forwarder's client certificate. When what the
- * Subscribe matched is no longer configured (wsmd restarted with other
- * settings) the delivery fails, with the reason, rather than going out
- * with less. */
-static enum wsm_err open_session(struct pusher *p, const char *to, wsm_session **out)
-{
-    const struct wsmd_fwd_lent *l = wsmd__fwd_lent(server ? &server->cfg : NULL);
-    int a = p->c.auth;
-    struct wsm_session_opts o = {.url = to, .auth = WSM_AUTH_NONE, .timeout_ms = SEND_TIMEOUT_MS};
-    p->why[0] = '\0';
-    if (a == WSMD_EVPUSH_AUTH_BASIC) {
-        o.auth = WSM_AUTH_BASIC;
-        o.user = p->c.user;
-        o.password = p->c.password;
-    } else if (a == WSMD_EVPUSH_AUTH_KERBEROS) {
-        if (!l->keytab[0]) {
-            snprintf(p->why, sizeof(p->why), "no keytab configured (ForwarderKeytab)");
-            return WSM_ERR_INVALID_ARG;
-        }
-        o.auth = WSM_AUTH_NEGOTIATE;
-        o.user = l->principal;
-    } else if (a == WSMD_EVPUSH_AUTH_CERT) {
-        if (!l->cert[0] || strcmp(l->thumb, p->c.user) != 0) {
-            snprintf(p->why, sizeof(p->why),
-                     "the client certificate the Subscribe matched is no longer configured");
-            return WSM_ERR_INVALID_ARG;
-        }
-        o.auth = WSM_AUTH_CERTIFICATE;
-    }
-    wsm_session *s = NULL;
-    enum wsm_err e = wsm_session_new(&o, &s);
-    if (!e && a == WSMD_EVPUSH_AUTH_KERBEROS)
-        e = wsm_session_set_string(s, "ClientKeytab", l->keytab);
-    if (!e && a == WSMD_EVPUSH_AUTH_CERT)
-        e = wsm_session_set_string(s, "CertificateFile", l->cert);
-    if (!e && a == WSMD_EVPUSH_AUTH_CERT && l->key[0])
-        e = wsm_session_set_string(s, "KeyFile", l->key);
-    if (!e && l->ca[0])
-        e = wsm_session_set_string(s, "CAFile", l->ca);
-    if (e) {
-        snprintf(p->why, sizeof(p->why), "%s",
-                 s && *wsm_session_error(s) ? wsm_session_error(s) : wsm_strerror(e));
-        wsm_session_free(s);
-        return e;
-    }
-    *out = s;
-    return WSM_OK;
-}
-
-/* The body is wrap_open, len bytes of body, wrap_close: copied once, into
- * the message (a batch is up to MaxEnvelopeSize; printf's "%s" of it cost
- * a fifth of the delivery's CPU). */
-static enum wsm_err post(struct pusher *p, const char *to, const char *refs, struct wsm_buf *b,
-                         const char *action, const char *wrap_open, const char *body, size_t len,
-                         const char *wrap_close, const char *bm, int ack)
-{
-    char mid[WSM_UUID_STRLEN];
-    wsm__uuid_urn(mid);
-    wsm__buf_reset(b);
-    enum wsm_err e = wsm__buf_puts(b, "<s:Envelope xmlns:s=\"" WSM_NS_SOAP
-                                      "\" xmlns:a=\"" WSM_NS_WSA "\" xmlns:w=\"" WSM_NS_WSMAN
-                                      "\" xmlns:e=\"" WSM_NS_WSEV "\"><s:Header><a:To>");
-    if (!e)
-        e = wsm__buf_xml(b, to);
-    if (!e)
-        e = wsm__buf_printf(b,
-                            "</a:To><a:Action s:mustUnderstand=\"true\">%s</a:Action>"
-                            "<a:MessageID>%s</a:MessageID><a:ReplyTo><a:Address>" ANON
-                            "</a:Address></a:ReplyTo><w:MaxEnvelopeSize>%lu</w:MaxEnvelopeSize>"
-                            "<w:OperationTimeout>PT60.000S</w:OperationTimeout>%s",
-                            action, mid, p->c.max_envelope, refs ? refs : "");
-    if (!e && bm)
-        e = wsm__buf_printf(b, "<w:Bookmark>%s</w:Bookmark>", bm);
-    if (!e && ack)
-        e = wsm__buf_puts(b, "<w:AckRequested/>");
-    if (!e)
-        e = wsm__buf_puts(b, "</s:Header><s:Body>");
-    if (!e)
-        e = wsm__buf_puts(b, wrap_open);
-    if (!e)
-        e = wsm__buf_add(b, body, len);
-    if (!e)
-        e = wsm__buf_puts(b, wrap_close);
-    if (!e)
-        e = wsm__buf_puts(b, "</s:Body></s:Envelope>");
-    if (e)
-        return e;
-    wsm_session *one = NULL, *sess = p->sess;
-    if (!sess || strcmp(to, p->c.notify) != 0) {
-        if ((e = open_session(p, to, &sess)))
-            return e;
-        if (strcmp(to, p->c.notify) != 0)
-            one = sess; /* EndTo: one message, its own session */
-        else
-            p->sess = sess;
-    }
-    if (!ack) {
-        /* Push and SubscriptionEnd: no Ack is asked; a 2xx status is the
-         * subscriber's receipt (WS-Eventing's one-way messages). */
-        struct wsm_buf resp;
-        long status = 0;
-        wsm__buf_init(&resp, 0);
-        set_live(p, sess);
-        e = wsm__conn_post(sess, sess->conn, b->data, b->len, !p->c.auth, &resp, &status,
-                           sess->error, sizeof(sess->error));
-        set_live(p, NULL);
-        wsm__buf_free(&resp);
-        if (!e && (status < 200 || status > 299)) {
-            snprintf(sess->error, sizeof(sess->error), "HTTP %ld", status);
-            e = WSM_ERR_HTTP;
-        }
-        wsm_session_free(one);
-        return e;
-    }
-    struct wsm_envelope *env = NULL;
-    set_live(p, sess);
-    e = wsm__post(sess, b->data, b->len, !p->c.auth, mid, &env, NULL);
-    set_live(p, NULL);
-    /* Acknowledged: an Ack answering this message (DSP0226 10.7). */
-    if (!e && (!env->action || strcmp(env->action, ACK_ACTION) != 0)) {
-        snprintf(sess->error, sizeof(sess->error), "the reply is not an Ack");
-        e = WSM_ERR_ACTION_NOT_SUPPORTED;
-    }
-    wsm__envelope_free(env);
-    wsm_session_free(one);
-    return e;
-}
-
-/* Moves the subscription's bookmark to the acknowledged batch's end. */
-static void commit(struct pusher *p, char *bm)
-{
-    for (int tries = 0; tries < 200; tries++) {
-        int busy = 0;
-        struct wsmd_evs *s = wsmd__evs_take(p->id, 0, p->owner, &busy);
-        if (s) {
-            unsigned long serial = wsmd__evs_hand_over(s, bm);
-            wsmd__evs_give(s);
-            wsmd__evs_commit_bookmark_lazy(p->id, serial); /* evbmwrite.c */
-            return;
-        }
-        if (!busy)
-            break;
-        struct timespec t = {0, 10 * 1000000};
-        nanosleep(&t, NULL);
-    }
-    free(bm);
-}
-
-static void end_subscription(struct pusher *p, struct wsm_buf *b, const char *why)
-{
-    const char *to = p->c.end_to ? p->c.end_to : p->c.notify;
-    const char *refs = p->c.end_to ? p->c.end_refs : p->c.notify_refs;
-    struct wsm_buf body;
-    wsm__buf_init(&body, 0);
-    wsm__buf_printf(&body,
-                    "<e:SubscriptionEnd><e:SubscriptionManager><a:Address>" ANON
-                    "</a:Address><a:ReferenceParameters><w:ResourceURI>" WSMD_EVENTLOG_URI
-                    "</w:ResourceURI><e:Identifier>%s</e:Identifier></a:ReferenceParameters>"
-                    "</e:SubscriptionManager><e:Status>" WSM_NS_WSEV "/DeliveryFailure</e:Status>"
-                    "<e:Reason xml:lang=\"en-US\">%s</e:Reason></e:SubscriptionEnd>",
-                    p->id, why);
-    enum wsm_err e = body.data ? post(p, to, refs, b, WSM_NS_WSEV "/SubscriptionEnd", "", body.data,
-                                      body.len, "", NULL, 0)
-                               : WSM_ERR_NOMEM;
-    wsm__buf_free(&body);
-    wsmd__log("event=eventsource-push-end id=%s owner=%s status=DeliveryFailure sent=%s", p->id,
-              p->owner, e ? "no" : "yes");
-    struct wsmd_evs *s = NULL;
-    for (int tries = 0; tries < 200 && !s; tries++) {
-        int busy = 0;
-        s = wsmd__evs_take(p->id, 0, p->owner, &busy);
-        if (!s && !busy)
-            break;
-        if (!s) {
-            struct timespec t = {0, 10 * 1000000};
-            nanosleep(&t, NULL);
-        }
-    }
-    if (s)
-        wsmd__evs_remove(s);
 }
 
 /* Reading ahead (docs/internals/eventlog.md "Reading ahead"): while a full
@@ -631,9 +264,9 @@ static enum wsm_err send_reading_ahead(struct pusher *p, struct wsm_buf *msg, in
     p->ahead = 1;
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
-    enum wsm_err e = post(p, p->c.notify, p->c.notify_refs, msg, WSMAN_URI "Events", "<w:Events>",
-                          fb.data ? fb.data : "", fb.len, "</w:Events>",
-                          p->send_bookmarks && fbm.len ? fbm.data : NULL, 1);
+    enum wsm_err e = wsmd__evpush_post(p, p->c.notify, p->c.notify_refs, msg, WSMAN_URI "Events",
+                                       "<w:Events>", fb.data ? fb.data : "", fb.len, "</w:Events>",
+                                       p->send_bookmarks && fbm.len ? fbm.data : NULL, 1);
     pthread_mutex_lock(&mu);
     while (p->ahead == 2)
         pthread_cond_wait(&cv, &mu);
@@ -654,7 +287,7 @@ static enum wsm_err send_reading_ahead(struct pusher *p, struct wsm_buf *msg, in
         p->first_ms = ffirst;
         return e;
     }
-    commit(p, wsm__buf_steal(&fbm, NULL));
+    wsmd__evpush_commit(p, wsm__buf_steal(&fbm, NULL));
     wsm__buf_free(&fbm);
     wsmd__log("event=eventsource-push id=%s mode=Events events=%lu bytes=%zu ahead=%lu", p->id, fn,
               fb.len, read ? p->n : 0ul);
@@ -667,7 +300,7 @@ static enum wsm_err send_reading_ahead(struct pusher *p, struct wsm_buf *msg, in
 /* One look at a subscription: the due time of the next. */
 static void step(struct pusher *p, struct wsm_buf *msg)
 {
-    long long now = mono_ms();
+    long long now = wsmd__evpush_now_ms();
     /* A batch that failed goes again as it was (the subscriber may have
      * kept part of it by its bookmark): nothing is added to it. */
     int gone, busy_now = 0;
@@ -678,7 +311,7 @@ static void step(struct pusher *p, struct wsm_buf *msg)
             wsmd__evs_give(s);
         gone = !s && !busy;
     } else {
-        int g = gather(p);
+        int g = wsmd__evpush_gather(p);
         gone = g < 0;
         busy_now = g > 0;
     }
@@ -705,18 +338,19 @@ static void step(struct pusher *p, struct wsm_buf *msg)
     int sent_ahead = 0;
     const char *mode = p->c.mode == 0 ? "Events" : p->c.mode == 1 ? "PushWithAck" : "Push";
     if (beat) {
-        e = post(p, p->c.notify, p->c.notify_refs, msg, WSMAN_URI "Heartbeat", "", "", 0, "", NULL,
-                 p->c.mode != 2);
+        e = wsmd__evpush_post(p, p->c.notify, p->c.notify_refs, msg, WSMAN_URI "Heartbeat", "", "",
+                              0, "", NULL, p->c.mode != 2);
     } else if (can_read_ahead(p)) {
         e = send_reading_ahead(p, msg, &sent_ahead);
     } else {
-        e = post(p, p->c.notify, p->c.notify_refs, msg,
-                 p->c.mode == 0 ? WSMAN_URI "Events" : WSMAN_URI "Event",
-                 p->c.mode == 0 ? "<w:Events>" : "", p->batch.data ? p->batch.data : "",
-                 p->batch.len, p->c.mode == 0 ? "</w:Events>" : "",
-                 p->send_bookmarks && p->bm.len ? p->bm.data : NULL, p->c.mode != 2);
+        e = wsmd__evpush_post(p, p->c.notify, p->c.notify_refs, msg,
+                              p->c.mode == 0 ? WSMAN_URI "Events" : WSMAN_URI "Event",
+                              p->c.mode == 0 ? "<w:Events>" : "",
+                              p->batch.data ? p->batch.data : "", p->batch.len,
+                              p->c.mode == 0 ? "</w:Events>" : "",
+                              p->send_bookmarks && p->bm.len ? p->bm.data : NULL, p->c.mode != 2);
     }
-    now = mono_ms();
+    now = wsmd__evpush_now_ms();
     if (sent_ahead) {
         /* Sent, committed and logged by send_reading_ahead; the batch now
          * is the one read meanwhile. */
@@ -724,7 +358,7 @@ static void step(struct pusher *p, struct wsm_buf *msg)
     } else if (!e) {
         if (!beat) {
             /* logged after: the line says the bookmark moved */
-            commit(p, wsm__buf_steal(&p->bm, NULL));
+            wsmd__evpush_commit(p, wsm__buf_steal(&p->bm, NULL));
             wsmd__log("event=eventsource-push id=%s mode=%s events=%lu bytes=%zu", p->id, mode,
                       p->n, p->batch.len);
             /* Sent full: the next batch is there already, keep the buffer.
@@ -769,7 +403,7 @@ static void step(struct pusher *p, struct wsm_buf *msg)
     wsm_session_free(p->sess);
     p->sess = NULL;
     if (p->failures > p->c.retry_total) {
-        end_subscription(p, msg, "The subscriber could not be reached (ConnectionRetry).");
+        wsmd__evpush_end(p, msg, "The subscriber could not be reached (ConnectionRetry).");
         p->gone = 1;
         return;
     }
@@ -783,7 +417,7 @@ static void *run(void *arg)
     wsm__buf_init(&msg, 0);
     pthread_mutex_lock(&mu);
     while (!stopping) {
-        long long now = mono_ms(), next = now + 1000;
+        long long now = wsmd__evpush_now_ms(), next = now + 1000;
         struct pusher *pick = NULL, *ahead = NULL;
         for (struct pusher **pp = &all; *pp;) {
             struct pusher *p = *pp;
@@ -808,7 +442,7 @@ static void *run(void *arg)
              * sender's next step finds out. */
             ahead->ahead = 2;
             pthread_mutex_unlock(&mu);
-            gather(ahead);
+            wsmd__evpush_gather(ahead);
             pthread_mutex_lock(&mu);
             ahead->ahead = 3;
             pthread_cond_broadcast(&cv);
@@ -833,8 +467,9 @@ static void *run(void *arg)
         step(pick, &msg);
         pthread_mutex_lock(&mu);
         pick->running = 0;
-        if (pick->woken && !pick->gone && pick->retry_ms <= mono_ms()) /* the journal grew */
-            pick->due_ms = mono_ms();
+        if (pick->woken && !pick->gone &&
+            pick->retry_ms <= wsmd__evpush_now_ms()) /* the journal grew */
+            pick->due_ms = wsmd__evpush_now_ms();
         pick->woken = 0;
     }
     pthread_mutex_unlock(&mu);
