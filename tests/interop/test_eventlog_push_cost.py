@@ -78,9 +78,9 @@ def test_batch_bookmark_is_its_last_event(evd, sub):  # noqa: F811
                             '<w:Option Name="ReadExistingEvents" xsi:nil="true"/></w:OptionSet>'),
                    delivery=("<w:MaxElements>100</w:MaxElements><w:MaxTime>PT0.3S</w:MaxTime>"
                              '<w:MaxEnvelopeSize Policy="Notify">8192</w:MaxEnvelopeSize>'))
-    assert wait_until(lambda: sub.events >= 1, 15), sub.msgs
+    assert wait_until(lambda: sub.events >= 1, 15), (sub.msgs, evd.log()[-4000:])
     first = time.monotonic() - t0
-    assert wait_until(lambda: sub.events >= 20, 15), sub.msgs
+    assert wait_until(lambda: sub.events >= 20, 15), (sub.events, len(sub.msgs), evd.log()[-4000:])
     msgs = sub.of(WSMAN + "Events")
     assert len(msgs) >= 3, len(msgs)
     seen = []
