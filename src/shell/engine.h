@@ -261,6 +261,7 @@ struct shell_info {
     char *owner, *name, *client_ip, *locale, *data_locale; /* NULL: not known */
     long idle_ms, max_idle_ms;
     int disconnected, drop;
+    unsigned streams;              /* SHELL_STREAM_*: what its Create named */
     long long run_ms, inactive_ms; /* since Create, since last used */
     pid_t pid;                     /* the oldest running command's process; 0: none */
     long processes;                /* processes of the shell (its cgroup, else commands) */

@@ -182,6 +182,7 @@ static int fill_info(struct shell_mgr *m, const struct shell *sh, long long now,
     i->max_idle_ms = m->lim.max_idle_timeout_ms;
     i->disconnected = sh->disconnected;
     i->drop = sh->drop;
+    i->streams = sh->streams;
     i->run_ms = now - sh->created;
     /* A Receive waiting on the shell is activity. */
     i->inactive_ms = sh->nwaiters ? 0 : now - sh->last_used;

@@ -184,11 +184,20 @@ static enum wsm_err reconnect(struct wsmd_call *call, int connect)
         return map_err(call, sid, e);
     if (!connect)
         return empty_reply(call, SH_ACT "ReconnectResponse");
+    /* The streams its Create named, as Windows answers a Connect. */
+    struct shell_info *v = NULL;
+    size_t n = 0;
+    unsigned streams = SHELL_STREAM_ALL;
+    if (shell_list(call->srv->shells, call->user, sid, &v, &n) == WSM_OK && n == 1)
+        streams = v[0].streams;
+    shell_info_free(v, n);
     e = wsm__reply_begin(call->out, SH_ACT "ConnectResponse", call->env->message_id, RSP_NS);
     if (!e)
-        e = wsm__buf_puts(call->out, "<rsp:ConnectResponse><rsp:InputStreams>stdin"
-                                     "</rsp:InputStreams><rsp:OutputStreams>stdout stderr"
-                                     "</rsp:OutputStreams></rsp:ConnectResponse>");
+        e = wsm__buf_printf(call->out,
+                            "<rsp:ConnectResponse><rsp:InputStreams>%s</rsp:InputStreams>"
+                            "<rsp:OutputStreams>%s</rsp:OutputStreams></rsp:ConnectResponse>",
+                            wsmd__shell_stream_names(streams, 0),
+                            wsmd__shell_stream_names(streams, 1));
     return e ? e : wsm__reply_end(call->out);
 }
 
@@ -268,8 +277,8 @@ static void shell_fields(const struct shell_info *i, struct fields *f)
     }
     ms_duration(f->idle, sizeof(f->idle), i->idle_ms);
     f->v[F_IDLE] = f->idle;
-    f->v[F_IN] = "stdin";
-    f->v[F_OUT] = "stdout stderr";
+    f->v[F_IN] = wsmd__shell_stream_names(i->streams, 0);
+    f->v[F_OUT] = wsmd__shell_stream_names(i->streams, 1);
     if (i->max_idle_ms > 0) {
         ms_duration(f->maxidle, sizeof(f->maxidle), i->max_idle_ms);
         f->v[F_MAXIDLE] = f->maxidle;

@@ -149,6 +149,33 @@ def test_enumerate_own_shells_and_admin_all(mgmt):
     assert everyone[b1]["Owner"] == u2
 
 
+def test_streams_as_the_create_named_them(mgmt):
+    """A shell's InputStreams and OutputStreams are what its Create named,
+    in Enumerate and in a Connect's reply (they used to be fixed:
+    "stdin" / "stdout stderr" whatever the Create said)."""
+    d = mgmt
+    body = {"rsp:Shell": {"rsp:InputStreams": "", "rsp:OutputStreams": "stdout"}}
+    reply = d.u1.call(ACT_CREATE, body=body)[0]
+    assert reply.status == 200, reply
+    sid = ET.fromstring(reply.body).find("s:Body/rsp:Shell/rsp:ShellId", RSP).text
+    both = create(d.u1, name="Both")
+    mine = {s["ShellId"]: s for s in enumerate_shells(d.u1)}
+    assert mine[sid]["InputStreams"] == "" and mine[sid]["OutputStreams"] == "stdout", mine[sid]
+    assert mine[both]["InputStreams"] == "stdin"
+    assert mine[both]["OutputStreams"] == "stdout stderr"
+    ok = d.u1.call(ACT_DISCONNECT, sid, {"rsp:Disconnect": {"rsp:IdleTimeOut": "PT60S"}})[0]
+    assert ok.status == 200, ok
+    connect = {"rsp:Connect": {"connectXml": {
+        "@xmlns": "http://schemas.microsoft.com/powershell", "#text": "PE9iai8+"}}}
+    reply = d.u1.call(SHELL_NS + "/Connect", sid, connect)[0]
+    assert reply.status == 200, reply
+    cr = ET.fromstring(reply.body).find("s:Body/rsp:ConnectResponse", RSP)
+    assert cr.findtext("rsp:InputStreams", namespaces=RSP) in (None, "")
+    assert cr.findtext("rsp:OutputStreams", namespaces=RSP) == "stdout"
+    for x in (sid, both):
+        assert d.u1.delete(x)[0].status == 200
+
+
 def test_get_and_delete(mgmt):
     d = mgmt
     a1 = create(d.u1)
