@@ -1,6 +1,7 @@
-/* Helpers of the Basic authentication gate's tests (test_auth*.c): a
- * temporary directory holding the user file, writing it, and waiting for
- * the watcher to see a change. Static inline: include after cmocka.h. */
+/* Helpers of the Basic authentication gate's tests (test_auth*.c): the
+ * user file's fixture (userfile_helpers.h, in a directory named "auth"),
+ * writing the file, and waiting for the watcher to see a change. Static
+ * inline: include after cmocka.h. */
 #ifndef WSM_TESTS_AUTH_HELPERS_H
 #define WSM_TESTS_AUTH_HELPERS_H
 
@@ -8,35 +9,9 @@
 #include <time.h>
 
 #include "auth.h"
-#include "tmpdir.h"
-#include "userfile.h"
 
-struct fixture {
-    char dir[256];
-    char path[300];
-};
-
-static inline int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (!f)
-        return -1;
-    if (test_tmpdir_make(f->dir, sizeof(f->dir), "auth")) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof(f->path), "%s/users", f->dir);
-    *state = f;
-    return 0;
-}
-
-static inline int teardown(void **state)
-{
-    struct fixture *f = *state;
-    test_tmpdir_remove(f->dir);
-    free(f);
-    return 0;
-}
+#define UF_TMP_NAME "auth"
+#include "userfile_helpers.h"
 
 /* Writes a user file with the given user/password pairs (NULL-terminated). */
 static inline void write_users(const char *path, const char *const *pairs)

@@ -22,6 +22,7 @@ struct fixture {
 /* Users alice (PASSWORD) and bob, carol without an NT hash. */
 int setup(void **state);
 int teardown(void **state);
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 void write_users(struct fixture *f, const char *const *names, const char *const *pws, size_t n);
 void append_line(struct fixture *f, const char *line);
 

@@ -231,7 +231,6 @@ int main(void)
 {
     /* The user file is the only source of NTLM credentials. */
     unsetenv("NTLM_USER_FILE");
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_ntlm_raw),        T(test_ntlm_spnego),  T(test_ntlm_long),
         T(test_ntlm_names),      T(test_ntlm_refused), T(test_ntlm_connection_bound),

@@ -304,7 +304,6 @@ int main(void)
 {
     /* The user file is the only source of NTLM credentials. */
     unsetenv("NTLM_USER_FILE");
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_tampered), T(test_ambiguous), T(test_headers),
         T(test_config),   T(test_nthash),    T(test_ntlm_user_of_header),

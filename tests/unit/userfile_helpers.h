@@ -1,6 +1,6 @@
-/* Helpers of the user file's tests (test_userfile*.c): a temporary
- * directory for the file, and writing or reading a file whole. Static
- * inline: include after cmocka.h. */
+/* Helpers of the user file's tests (test_userfile*.c, and test_auth*.c
+ * through auth_helpers.h): a temporary directory for the file, and writing
+ * or reading a file whole. Static inline: include after cmocka.h. */
 #ifndef WSM_TESTS_USERFILE_HELPERS_H
 #define WSM_TESTS_USERFILE_HELPERS_H
 
@@ -9,6 +9,11 @@
 
 #include "tmpdir.h"
 #include "userfile.h"
+
+/* The temporary directory's name (tmpdir.h). */
+#ifndef UF_TMP_NAME
+#define UF_TMP_NAME "userfile"
+#endif
 
 struct fixture {
     char dir[256];
@@ -20,7 +25,7 @@ static inline int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    if (test_tmpdir_make(f->dir, sizeof(f->dir), "userfile")) {
+    if (test_tmpdir_make(f->dir, sizeof(f->dir), UF_TMP_NAME)) {
         free(f);
         return -1;
     }
