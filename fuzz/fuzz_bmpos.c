@@ -1,5 +1,5 @@
 /* libFuzzer target: a BookmarkList's position (wsmd__bookmark_position,
- * src/collector/state_pg.c), the number the shared state's compare-and-set
+ * src/collector/sources_pg.c), the number the shared state's compare-and-set
  * orders bookmarks by. Whatever the text: no read past its end, a result
  * of -1 or more, and one more RecordId attribute appended adds its value
  * (saturating), so a bookmark that grew never orders before the old one. */

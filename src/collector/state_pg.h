@@ -1,4 +1,4 @@
-/* The collector's state in PostgreSQL (state_pg.c): the second
+/* The collector's state in PostgreSQL (state_pg.c, sources_pg.c): the second
  * implementation behind state.h, chosen by StateDatabase = postgresql://...
  * state.c calls these when its handle was opened on a database; nothing
  * else includes this. See docs/internals/collector-store.md. */
@@ -28,9 +28,9 @@ enum wsm_err wsmd__pg_subs_seeded(struct wsmd_pgstate *pg, int *seeded);
 enum wsm_err wsmd__pg_subs_seed(struct wsmd_pgstate *pg, const char *const *ids,
                                 const char *const *xmls, size_t n, int *seeded);
 
-/* Between state_pg.c and subs_pg.c: a connection of the pool (NULL while
- * the database is away), given back with release; a statement against the
- * deadline, NULL (logged) unless it succeeded. */
+/* Between state_pg.c and sources_pg.c, subs_pg.c: a connection of the
+ * pool (NULL while the database is away), given back with release; a
+ * statement against the deadline, NULL (logged) unless it succeeded. */
 struct wsmd_pg_conn;
 struct wsmd_pg_conn *wsmd__pg_acquire(struct wsmd_pgstate *pg);
 void wsmd__pg_release(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc);

@@ -428,7 +428,7 @@ enum wsm_err wsmd__config_set(struct wsmd_config *cfg, const char *key, const ch
     }
     if (!strcasecmp(key, "MaxEnumerationMemoryPerUserKB") ||
         !strcasecmp(key, "MaxEnumerationMemoryKB")) {
-        /* Budgets of enumeration contexts (enum.c), 64 KB to 16 GB. */
+        /* Budgets of enumeration contexts (enumctx.c), 64 KB to 16 GB. */
         unsigned long v = strtoul(value, &end, 10);
         if (end == value || *end || *value == '-' || v < 64 || v > 16UL * 1024 * 1024)
             return WSM_ERR_INVALID_ARG;

@@ -118,7 +118,7 @@ static const struct op listener_ops[] = {
     /* Changed live and persisted (cfglisten.c). */
     {XF "Create", WSMD_RIGHT_CONFIG_WRITE, wsmd__cfgl_listener_create},
     {XF "Delete", WSMD_RIGHT_CONFIG_WRITE, wsmd__cfgl_listener_delete},
-    /* Contexts answer only under the URI of their Enumerate (enum.c). */
+    /* Contexts answer only under the URI of their Enumerate (enumctx.c). */
     {EN "Pull", WSMD_RIGHT_CONFIG_READ, wsmd__cim_pull},
     {EN "Release", WSMD_RIGHT_CONFIG_READ, wsmd__cim_release},
     {EN "GetStatus", WSMD_RIGHT_CONFIG_READ, wsmd__cim_getstatus},

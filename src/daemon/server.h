@@ -88,7 +88,7 @@ struct wsmd_config {
     unsigned max_subscriptions_per_user;
     long enum_timeout_ms; /* EnumerationTimeoutms; 0: 240000 */
     /* MaxEnumerationMemoryPerUserKB, MaxEnumerationMemoryKB: what
-     * enumeration contexts may hold (enum.c); 0: 16384, 131072. */
+     * enumeration contexts may hold (enumctx.c); 0: 16384, 131072. */
     unsigned long enum_budget_user_kb;
     unsigned long enum_budget_total_kb;
     /* Client certificates (certauth.h): ClientCAFile, and the CertMapping

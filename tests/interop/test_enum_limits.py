@@ -26,7 +26,7 @@ from wsman_helpers import SANITIZED
 SYN = WMI + "WSMD_Synthetic"
 PROC = WMI + "Win32_Process"
 LISTENER = "http://schemas.microsoft.com/wbem/wsman/1/config/listener"
-PER_USER_CONTEXTS = 200  # enum.c MAX_CONTEXTS_PER_USER
+PER_USER_CONTEXTS = 200  # enumctx.c MAX_CONTEXTS_PER_USER
 
 
 @pytest.fixture

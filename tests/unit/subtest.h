@@ -1,4 +1,4 @@
-/* Helpers shared by the subscription unit tests (test_subscription.c,
+/* Helpers shared by the subscription unit tests (test_subscription*.c,
  * test_subwrite.c): example files, parsing that must succeed, minimal files,
  * text replacement, and the write_xml round trip. */
 #ifndef WSMD_TESTS_SUBTEST_H
