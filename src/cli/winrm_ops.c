@@ -46,7 +46,7 @@ static int report(wsm_session *s, enum wsm_err e, enum cli_format fmt)
                  own ? ")" : "");
     } else if (e == WSM_ERR_HTTP && strstr(detail, "dropped the encrypted request")) {
         /* Authenticated, then the connection closed on the sealed
-         * request: not a service that is down (gss_post's text). */
+         * request: not a service that is down (wsm__conn_gss_post's text). */
         code = ERROR_WSMAN_CANNOT_CONNECT;
         snprintf(msg, sizeof(msg), "%s", detail);
     } else if (e == WSM_ERR_HTTP && strncmp(detail, "HTTP ", 5) != 0) {
