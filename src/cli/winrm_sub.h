@@ -16,7 +16,7 @@ struct winrm_sub_args {
     long wait_ms;               /* how long a Pull waits for the first event */
     int read_existing, follow;
     enum cli_format fmt;
-    /* winrm.c's error printer (a fault's code and text, as winrm does). */
+    /* winrm_ops.c's error printer (a fault's code and text, as winrm does). */
     int (*report)(wsm_session *s, enum wsm_err e, enum cli_format fmt);
 };
 

@@ -1,5 +1,6 @@
-/* libwsm client internals shared by client.c, shell_client.c and the
- * other request builders. */
+/* libwsm client internals shared by client.c, client_session.c,
+ * shell_client.c and the other request builders (the transport's own
+ * pieces are in client_priv.h). */
 #ifndef WSM_CLIENT_INTERNAL_H
 #define WSM_CLIENT_INTERNAL_H
 
@@ -131,6 +132,9 @@ enum wsm_err wsm__conn_post_notify(const wsm_session *s, struct wsm_conn *c, con
 /* Whether the session's bodies are sealed (Negotiate, NTLM, Kerberos
  * over http:// unless AllowUnencrypted). */
 int wsm__session_seals(const wsm_session *s);
+/* Whether a is Negotiate, NTLM or Kerberos: a GSSAPI handshake
+ * (client_gss.c). */
+int wsm__auth_is_gss(enum wsm_auth a);
 /* The body cap wsm__post uses: MaxEnvelopeSize and some slack, at least
  * 64 MiB. */
 size_t wsm__reply_cap(const wsm_session *s);

@@ -1,7 +1,7 @@
 /* A small HTTP/1.1 client for http:// and https:// endpoints: one POST at
  * a time on a persistent connection, with hard bounds on everything the
  * server sends. https:// runs over a GnuTLS session (tls.c, loaded at run
- * time); only proxies go through libcurl (client.c). See
+ * time); only proxies go through libcurl (client_curl.c). See
  * docs/internals/client-transport.md.
  */
 #ifndef WSM_HTTP_H

@@ -3,7 +3,7 @@
  * receive-ahead fetchers have connections of their own). For now one
  * fact: OMI 1.9.1 closes the connection on a multipart/encrypted body
  * whose MIME part headers begin with a tab, and takes them without it
- * (gss_post in client.c finds out; client-transport.md). */
+ * (wsm__conn_gss_post in client_gss.c finds out; client-transport.md). */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  *
  * libgnutls.so.30 is loaded with dlopen at the first https connection and
  * the functions used are resolved with dlsym (the header supplies the
- * types and constants only), as client.c does for libcurl and
+ * types and constants only), as client_curl.c does for libcurl and
  * gss_client.c for GSSAPI: winrs over http:// maps none of them.
  */
 #include "tls.h"
