@@ -22,30 +22,24 @@
 #include "server.h"
 #include "throttle.h" /* wsmd__log_escape */
 
-static char *read_secret(const char *path, size_t *len)
+static char *read_file(const char *path, size_t *len, mode_t *mode)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO: no wait */
     if (fd < 0)
         return NULL;
     struct stat st;
     char *b = NULL;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        (unsigned long long)st.st_size <= WSMD_SUB_MAX_FILE) {
-        char lpath[512];
-        wsmd__log_escape(lpath, sizeof(lpath), path);
-        if (st.st_mode & (S_IRWXO | S_IWGRP))
-            wsmd__log("event=subscription_secret_skipped file=%s error=\"others can read or "
-                      "write it (mode %04o): chmod o-rwx,g-w\"",
-                      lpath, (unsigned)(st.st_mode & 07777));
-        else if ((b = malloc((size_t)st.st_size + 1)) != NULL) {
-            size_t n = 0;
-            ssize_t r;
-            while (n < (size_t)st.st_size &&
-                   ((r = read(fd, b + n, (size_t)st.st_size - n)) > 0 || (r < 0 && errno == EINTR)))
-                n += r > 0 ? (size_t)r : 0;
-            b[n] = '\0';
-            *len = n;
-        }
+        (unsigned long long)st.st_size <= WSMD_SUB_MAX_FILE &&
+        (b = malloc((size_t)st.st_size + 1)) != NULL) {
+        size_t n = 0;
+        ssize_t r;
+        while (n < (size_t)st.st_size &&
+               ((r = read(fd, b + n, (size_t)st.st_size - n)) > 0 || (r < 0 && errno == EINTR)))
+            n += r > 0 ? (size_t)r : 0;
+        b[n] = '\0';
+        *len = n;
+        *mode = st.st_mode;
     }
     close(fd);
     return b;
@@ -100,10 +94,16 @@ void wsmd__col_subs_secrets(struct wsmd_collector *col, struct wsmd_sub **v, siz
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         size_t len = 0;
-        char *data = read_secret(path, &len), err[256];
+        mode_t mode = 0;
+        char *data = read_file(path, &len, &mode), err[256], lpath[512];
         struct wsmd_sub *f = NULL;
         if (data && wsmd__sub_parse(data, len, &f, err, sizeof(err)) == WSM_OK &&
-            !f->source_initiated) {
+            wsmd__sub_has_password(f) && (mode & (S_IRWXO | S_IWGRP))) {
+            wsmd__log_escape(lpath, sizeof(lpath), path);
+            wsmd__log("event=subscription_secret_skipped file=%s error=\"the file holds a "
+                      "password and others can read or write it (mode %04o): chmod o-rwx,g-w\"",
+                      lpath, (unsigned)(mode & 07777));
+        } else if (f && !f->source_initiated) {
             for (size_t i = 0; i < n; i++)
                 if (!strcasecmp(v[i]->id, f->id) && merge(v[i], f)) {
                     char lid[256];
@@ -112,8 +112,9 @@ void wsmd__col_subs_secrets(struct wsmd_collector *col, struct wsmd_sub **v, siz
                 }
         }
         if (data) {
-            for (volatile char *p = data; *p; p++) /* it holds a password */
-                *p = 0;
+            volatile char *p = data; /* it holds a password (UTF-16: NULs within) */
+            for (size_t i = 0; i < len; i++)
+                p[i] = 0;
             free(data);
         }
         wsmd__sub_free(f); /* wipes what was not taken */
