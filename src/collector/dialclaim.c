@@ -83,7 +83,7 @@ struct wsmd_claims {
     char appname[64]; /* APP_PREFIX + node: how the nodes count each other */
     PGconn *conn;
     long long connected_at;
-    long grace_ms;
+    long grace_ms, idle_ms;
     int down; /* the last attempt failed: logged once per outage */
     struct held *held;
     size_t nheld;
@@ -100,13 +100,15 @@ enum wsm_err wsmd__claims_new(const char *conninfo, const char *node, struct wsm
     wsmd__log_escape(c->node, sizeof(c->node), node);
     snprintf(c->appname, sizeof(c->appname), APP_PREFIX "%s", node);
     c->grace_ms = WSMD_CLAIM_PERIOD_MS + WSMD_CLAIM_JITTER_MS;
+    c->idle_ms = WSMD_CLAIM_IDLE_MS;
     *out = c;
     return WSM_OK;
 }
 
-void wsmd__claims_set_grace(struct wsmd_claims *c, long ms)
+void wsmd__claims_set_timing(struct wsmd_claims *c, long grace_ms, long idle_ms)
 {
-    c->grace_ms = ms;
+    c->grace_ms = grace_ms;
+    c->idle_ms = idle_ms;
 }
 
 static void one_line(char *s)
@@ -247,21 +249,16 @@ static int connect_db(struct wsmd_claims *c)
         return -1;
     }
     c->conn = pc;
-    /* Not in options: a server before 14 refuses an unknown setting there. */
-    char ms[32];
-    snprintf(ms, sizeof(ms), "%d", WSMD_CLAIM_IDLE_MS);
-    PGresult *r = run(c, "SELECT set_config('idle_session_timeout', $1, false)", ms);
-    if (!r && !c->conn) {
-        /* The statement failed: an older server. Connect again without it. */
-        if (!(pc = PQconnectdbParams(keys, vals, 1)) || PQstatus(pc) != CONNECTION_OK ||
-            PQsetnonblocking(pc, 1) != 0) {
-            c->conn = pc;
-            lose(c, pc ? PQerrorMessage(pc) : "out of memory");
-            return -1;
-        }
-        c->conn = pc;
+    /* Not in options: a server before 14 would refuse the unknown setting
+     * (there the keepalives alone end a vanished node's session). */
+    if (PQserverVersion(pc) >= 140000) {
+        char ms[32];
+        snprintf(ms, sizeof(ms), "%ld", c->idle_ms);
+        PGresult *r = run(c, "SELECT set_config('idle_session_timeout', $1, false)", ms);
+        if (!r)
+            return -1; /* lost, logged */
+        PQclear(r);
     }
-    PQclear(r);
     c->connected_at = mono_ms();
     if (c->down)
         wsmd__log("event=dial_claim_connection node=%s state=up", c->node);

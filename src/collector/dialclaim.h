@@ -50,9 +50,10 @@ int wsmd__claims_round(struct wsmd_claims *c, const struct wsmd_claim_want *want
                        unsigned char *held);
 /* Closes the connection (the server frees its locks), then frees. */
 void wsmd__claims_free(struct wsmd_claims *c);
-/* For the test: the grace after connecting, in ms (default a period plus
- * the jitter). */
-void wsmd__claims_set_grace(struct wsmd_claims *c, long ms);
+/* For the test: the grace after connecting (default a period plus the
+ * jitter) and the server's idle_session_timeout (WSMD_CLAIM_IDLE_MS), in
+ * ms, before the first round. */
+void wsmd__claims_set_timing(struct wsmd_claims *c, long grace_ms, long idle_ms);
 
 /* ---- the claimer thread of the dialers (dialset.c) --------------------- */
 

@@ -183,8 +183,9 @@ def test_claim_session_cut_drops_the_source_and_it_is_dialed_once(wsmd_factory, 
 
 def test_claim_rounds_against_the_server(db):
     """tests/unit/test_dialclaim.c with a server: one holder per key, a
-    closed session's key taken by the other, the share, the grace."""
+    closed session's key taken by the other, the share, the grace, a silent
+    node ended by the server (idle_session_timeout)."""
     cp = subprocess.run([UNIT], env={**os.environ, "WSMD_TEST_PG": db}, capture_output=True,
                         text=True, timeout=60)
     assert cp.returncode == 0, cp.stdout + cp.stderr
-    assert "SKIPPED" not in cp.stdout and "5 test(s)" in cp.stdout, cp.stdout
+    assert "SKIPPED" not in cp.stdout and "6 test(s)" in cp.stdout, cp.stdout

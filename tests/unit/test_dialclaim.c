@@ -49,7 +49,7 @@ static void open_set(struct set *s, const char *name)
 {
     snprintf(s->name, sizeof(s->name), "%s-%d", name, (int)getpid());
     assert_int_equal(wsmd__claims_new(db_uri(), s->name, &s->c), WSM_OK);
-    wsmd__claims_set_grace(s->c, 0);
+    wsmd__claims_set_timing(s->c, 0, WSMD_CLAIM_IDLE_MS);
 }
 
 static int round_(struct set *s, const struct wsmd_claim_want *w, size_t n, unsigned char *held)
@@ -145,12 +145,38 @@ static void test_grace(void **state)
     struct wsmd_claim_want w[1] = {{wsmd__claim_key(sub, "g"), sub, "g"}};
     struct set a;
     open_set(&a, "graceA");
-    wsmd__claims_set_grace(a.c, 400);
+    wsmd__claims_set_timing(a.c, 400, WSMD_CLAIM_IDLE_MS);
     unsigned char h[1];
     assert_int_equal(round_(&a, w, 1, h), 0);
     usleep(500 * 1000);
     assert_int_equal(round_(&a, w, 1, h), 1);
     wsmd__claims_free(a.c);
+}
+
+/* A node that goes silent (frozen, or cut off from the database) keeps
+ * nothing: the server ends its idle session, and the other node takes the
+ * key; the silent one learns it at its next round. */
+static void test_silent_node_loses_its_claims(void **state)
+{
+    (void)state;
+    if (!db_uri())
+        skip();
+    char sub[64];
+    snprintf(sub, sizeof(sub), "Idle%ld-%d", (long)time(NULL), (int)getpid());
+    struct wsmd_claim_want w[1] = {{wsmd__claim_key(sub, "i"), sub, "i"}};
+    struct set a, b;
+    open_set(&a, "idleA");
+    wsmd__claims_set_timing(a.c, 0, 800);
+    open_set(&b, "idleB");
+    unsigned char ha[1], hb[1];
+    assert_int_equal(round_(&a, w, 1, ha), 1);
+    assert_int_equal(round_(&b, w, 1, hb), 0);
+    /* A is silent from now on: B takes the key once the server ended A. */
+    assert_int_equal(round_until(&b, w, 1, hb, 1), 1);
+    assert_int_equal(round_(&a, w, 1, ha), -1);
+    assert_int_equal(ha[0], 0);
+    wsmd__claims_free(a.c);
+    wsmd__claims_free(b.c);
 }
 
 /* No server there: the round fails at once, nothing held. */
@@ -170,8 +196,11 @@ static void test_unreachable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_key),         cmocka_unit_test(test_one_holder_and_failover),
-        cmocka_unit_test(test_share),       cmocka_unit_test(test_grace),
+        cmocka_unit_test(test_key),
+        cmocka_unit_test(test_one_holder_and_failover),
+        cmocka_unit_test(test_share),
+        cmocka_unit_test(test_grace),
+        cmocka_unit_test(test_silent_node_loses_its_claims),
         cmocka_unit_test(test_unreachable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
