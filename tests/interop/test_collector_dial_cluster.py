@@ -119,7 +119,7 @@ def test_one_node_dials_and_the_other_takes_over_after_kill9(wsmd_factory, jd, t
 
     # A stream, and the holder killed while it runs: the other node takes
     # the source over from the shared bookmark.
-    n_stream = 200
+    n_stream = 1000  # 20 batches: the kill falls within the stream
     cp = jd.in_ns(["systemd-cat", "-t", tag, "-p", "err"],
                   input_text="".join(f"stream {i}\n" for i in range(n_stream)))
     assert cp.returncode == 0, cp.stderr
@@ -127,6 +127,7 @@ def test_one_node_dials_and_the_other_takes_over_after_kill9(wsmd_factory, jd, t
              what="the stream reaching the holder", on_fail=holder.d.log)
     kill9(holder.d)
     killed = time.monotonic()
+    at_kill = sum(m.startswith("stream") for m in messages([holder], tag))
     for i in range(5):
         jd.logger("-t", tag, "-p", "user.err", f"meanwhile {i}")
     wait_for(lambda: "collector-dial-subscribed" in other.d.log(), timeout=TAKEOVER_BOUND,
@@ -146,7 +147,8 @@ def test_one_node_dials_and_the_other_takes_over_after_kill9(wsmd_factory, jd, t
     assert all(got.count(m) == 1 for m in want[:5] + want[-5:]), got
     assert subscribes(src) == 2, src.log()  # the dead node's, then the survivor's
     assert source_status(gr(other, "Pulled"), addr) == ("Active", "0")
-    print(f"takeover after kill -9: {took:.2f} s; repeats: {repeats}")
+    print(f"takeover after kill -9: {took:.2f} s; stream events on the dead node: {at_kill} of "
+          f"{n_stream}; repeats: {repeats}")
 
 
 def test_claim_session_cut_drops_the_source_and_it_is_dialed_once(wsmd_factory, jd, tmp_path, db,
