@@ -350,6 +350,13 @@ int wsmd__claims_round(struct wsmd_claims *c, const struct wsmd_claim_want *want
 {
     if (n)
         memset(held, 0, n);
+    if (!n && !c->nheld) {
+        /* No collector-initiated source here: no session to keep (and
+         * not counted among the nodes that share the sources). */
+        PQfinish(c->conn);
+        c->conn = NULL;
+        return 0;
+    }
     if (!c->conn && connect_db(c) != 0)
         return -1;
     if (release(c, want, n) != 0)

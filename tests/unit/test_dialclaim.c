@@ -120,9 +120,13 @@ static void test_share(void **state)
     open_set(&a, "shareA");
     open_set(&b, "shareB");
     unsigned char ha[4], hb[4];
-    /* Both connected (a round with nothing wanted), then both claim. */
-    assert_int_equal(round_(&a, w, 0, ha), 0);
-    assert_int_equal(round_(&b, w, 0, hb), 0);
+    /* Both connected (a first round claims nothing for the grace), then
+     * both claim. */
+    wsmd__claims_set_timing(a.c, 300, WSMD_CLAIM_IDLE_MS);
+    wsmd__claims_set_timing(b.c, 300, WSMD_CLAIM_IDLE_MS);
+    assert_int_equal(round_(&a, w, 4, ha), 0);
+    assert_int_equal(round_(&b, w, 4, hb), 0);
+    usleep(350 * 1000);
     assert_int_equal(round_(&a, w, 4, ha), 2);
     assert_int_equal(round_(&b, w, 4, hb), 2);
     for (int i = 0; i < 4; i++)
