@@ -238,8 +238,8 @@ static int connect_db(struct wsmd_claims *c)
                                 "3",
                                 c->appname,
                                 "UTF8",
-                                "-c statement_timeout=5000 -c tcp_keepalives_idle=5"
-                                " -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3",
+                                ("-c statement_timeout=5000 -c tcp_keepalives_idle=5"
+                                 " -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"),
                                 c->uri,
                                 NULL};
     PGconn *pc = PQconnectdbParams(keys, vals, 1);

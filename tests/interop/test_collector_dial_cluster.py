@@ -79,12 +79,13 @@ def messages(nodes, tag):
     return [e.get("Message") for n in nodes for e in records(n, "Pulled", tag)]
 
 
-def two_nodes(wsmd_factory, jd, tmp_path, db):
+def two_nodes(wsmd_factory, jd, tmp_path, db, mode="Pull"):
     port = free_port()
     src = Source(wsmd_factory, tmp_path / "src", jd, port).start()
     tag = "dc" + secrets.token_hex(3)
     addr = f"127.0.0.1:{port}"
-    files = {"Pulled": ci_xml("Pulled", addr, tag, max_items=MAX_ITEMS)}
+    files = {"Pulled": ci_xml("Pulled", addr, tag, max_items=MAX_ITEMS, mode=mode,
+                              heartbeat_ms=1000)}
     a = node(wsmd_factory, tmp_path / "a", db, files)  # seeds the database
     b = node(wsmd_factory, tmp_path / "b", db, files)
     nodes = [a, b]
@@ -100,8 +101,12 @@ def two_nodes(wsmd_factory, jd, tmp_path, db):
     return src, tag, addr, holder, other
 
 
-def test_one_node_dials_and_the_other_takes_over_after_kill9(wsmd_factory, jd, tmp_path, db):
-    src, tag, addr, holder, other = two_nodes(wsmd_factory, jd, tmp_path, db)
+@pytest.mark.parametrize("mode", ["Pull", "Push"])
+def test_one_node_dials_and_the_other_takes_over_after_kill9(wsmd_factory, jd, tmp_path, db, mode):
+    """Push: the source delivers to the holder's listener; after the kill
+    its subscription to the dead node only fails, and the survivor's new
+    one (from the shared bookmark) brings the rest."""
+    src, tag, addr, holder, other = two_nodes(wsmd_factory, jd, tmp_path, db, mode)
     assert taken(holder) == 1 and taken(other) == 0
     assert "collector-dial-subscribed" not in other.d.log()
     assert subscribes(src) == 1, src.log()
@@ -147,7 +152,7 @@ def test_one_node_dials_and_the_other_takes_over_after_kill9(wsmd_factory, jd, t
     assert all(got.count(m) == 1 for m in want[:5] + want[-5:]), got
     assert subscribes(src) == 2, src.log()  # the dead node's, then the survivor's
     assert source_status(gr(other, "Pulled"), addr) == ("Active", "0")
-    print(f"takeover after kill -9: {took:.2f} s; stream events on the dead node: {at_kill} of "
+    print(f"{mode}: takeover after kill -9: {took:.2f} s; stream events on the dead node: {at_kill} of "
           f"{n_stream}; repeats: {repeats}")
 
 
