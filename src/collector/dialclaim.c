@@ -439,6 +439,11 @@ int wsmd__claims_round(struct wsmd_claims *c, const struct wsmd_claim_want *want
     return count;
 }
 
+int wsmd__claims_settling(const struct wsmd_claims *c)
+{
+    return c->conn && mono_ms() - c->connected_at < c->grace_ms;
+}
+
 void wsmd__claims_free(struct wsmd_claims *c)
 {
     if (!c)
@@ -500,11 +505,11 @@ static void snapshot_free(struct wsmd_claim_want *w, size_t n)
 /* Tells the dialers: a dialer that lost its claim stops dialing (its pause
  * ends, dialer.c), one that got it dials. */
 static void publish(struct wsmd_dialers *ds, const struct wsmd_claim_want *w, size_t n,
-                    const unsigned char *held, int down)
+                    const unsigned char *held, int how)
 {
     pthread_mutex_lock(&ds->lock);
-    int changed = ds->claims_down != down;
-    ds->claims_down = down;
+    int changed = ds->claims_down != how;
+    ds->claims_down = how;
     for (struct dialer *d = ds->list; d; d = d->next) {
         int h = 0;
         for (size_t i = 0; i < n && !h; i++)
@@ -529,7 +534,10 @@ static void *claimer_run(void *arg)
         unsigned char *held = calloc(n ? n : 1, 1);
         int r = w && held ? wsmd__claims_round(cl->cl, w, n, held) : -1;
         if (held)
-            publish(cl->ds, w, n, held, r < 0);
+            publish(cl->ds, w, n, held,
+                    r < 0                                ? WSMD_CLAIMS_DOWN
+                    : wsmd__claims_settling(cl->cl) && n ? WSMD_CLAIMS_SETTLING
+                                                         : WSMD_CLAIMS_UP);
         free(held);
         snapshot_free(w, n);
         long ms = WSMD_CLAIM_PERIOD_MS + (long)(rand_r(&cl->seed) % (WSMD_CLAIM_JITTER_MS + 1));

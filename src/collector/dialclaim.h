@@ -48,6 +48,8 @@ enum wsm_err wsmd__claims_new(const char *conninfo, const char *node, struct wsm
  * held[i] 0: whatever was held is lost), else the number held. */
 int wsmd__claims_round(struct wsmd_claims *c, const struct wsmd_claim_want *want, size_t n,
                        unsigned char *held);
+/* 1 while the grace after connecting runs (nothing claimed yet). */
+int wsmd__claims_settling(const struct wsmd_claims *c);
 /* Closes the connection (the server frees its locks), then frees. */
 void wsmd__claims_free(struct wsmd_claims *c);
 /* For the test: the grace after connecting (default a period plus the
@@ -59,6 +61,8 @@ void wsmd__claims_set_timing(struct wsmd_claims *c, long grace_ms, long idle_ms)
 
 struct wsmd_dialers;
 struct wsmd_dial_claimer;
+/* What the claimer tells the standing-by dialers (wsmd_dialers.claims_down). */
+enum { WSMD_CLAIMS_UP, WSMD_CLAIMS_DOWN, WSMD_CLAIMS_SETTLING };
 /* Starts the thread that keeps the claims of ds's dialers; conninfo NULL:
  * *out NULL, every dialer dials (one node, SQLite). */
 enum wsm_err wsmd__claimer_start(struct wsmd_dialers *ds, const char *conninfo,

@@ -18,6 +18,7 @@
  * process (privsep.md) runs these threads with no more privilege than it
  * has. A Pull waits at most PULL_WAIT_MS, so a stop (reload, shutdown)
  * waits for at most that and one Unsubscribe. */
+#include "dialclaim.h"
 #include "dialer_priv.h"
 #include "dialpush.h"
 
@@ -114,9 +115,11 @@ static int standby(struct wsmd_dialers *ds, struct dialer *d)
         d->failures = 0;
         d->next_try_ms = 0;
         snprintf(d->last_error, sizeof(d->last_error), "%s",
-                 ds->claims_down ? "standby: this node cannot reach the StateDatabase to "
-                                   "claim the source"
-                                 : "standby: another collector node dials this source");
+                 ds->claims_down == WSMD_CLAIMS_DOWN
+                     ? "standby: this node cannot reach the StateDatabase to claim the source"
+                 : ds->claims_down == WSMD_CLAIMS_SETTLING
+                     ? "standby: this node is about to claim its sources (just connected)"
+                     : "standby: another collector node dials this source");
         pthread_cond_wait(&ds->cond, &ds->lock);
     }
     int stop = d->stop;

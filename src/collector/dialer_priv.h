@@ -39,7 +39,7 @@ struct wsmd_dialers {
     struct dialer *list;
     size_t n;
     struct wsmd_dial_claimer *claimer; /* shared StateDatabase (dialclaim.c), else NULL */
-    int claims_down;                   /* under lock: the claimer has no database */
+    int claims_down; /* under lock: WSMD_CLAIMS_UP, _DOWN (no database), _SETTLING (grace) */
 };
 
 /* The thread of one dialer (dialer.c). */

@@ -69,7 +69,7 @@ enum wsm_err wsmd__dialers_new(struct wsmd_collector *col, struct wsmd_dialers *
     pthread_cond_init(&ds->cond, NULL);
     /* Several nodes on one database: a source is dialed by the node that
      * holds its claim (dialclaim.c); one node alone dials every source. */
-    ds->claims_down = 1;
+    ds->claims_down = WSMD_CLAIMS_SETTLING; /* until the first round */
     enum wsm_err e = wsmd__claimer_start(
         ds, wsmd__state_shared(col->state) ? col->srv->cfg.state_database : NULL, &ds->claimer);
     if (e) {
