@@ -351,6 +351,22 @@ static enum wsm_err store(struct dialer *d, struct batch *b, char *err, size_t e
                                 .client = d->src->address,
                                 .source_addr = d->src->address,
                                 .received = received};
+    /* Not written when it could not be committed, or when another node
+     * takes the source meanwhile (the claim lost during the Pull): it
+     * comes again from the stored bookmark, here or at the new holder,
+     * and writing it now would be a copy (as writer.c refuses a pushed
+     * batch while the database is away). */
+    if (!e && !claimed(col->dialers, d)) {
+        snprintf(err, errlen, "the claim was lost: the batch is left to the next holder");
+        wsm__arena_free(&a);
+        return WSM_ERR_IO;
+    }
+    if (!e && !wsmd__state_ready(col->state)) {
+        atomic_fetch_add(&col->m.state_failures, 1);
+        snprintf(err, errlen, "storing the bookmark: the state database is away");
+        wsm__arena_free(&a);
+        return WSM_ERR_IO;
+    }
     if (!e && (e = wsmd__outputs_write(col->outputs, d->sub->outputs, d->sub->log_file, ev, n,
                                        &m)) != WSM_OK) {
         atomic_fetch_add(&col->m.output_failures, 1);
