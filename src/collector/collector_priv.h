@@ -60,6 +60,9 @@ enum wsm_err wsmd__col_load(struct wsmd_collector *col, char *msg, size_t msglen
 /* subsync.c: subscriptions in the shared database (StateDatabase). */
 enum wsm_err wsmd__col_subs_from_db(struct wsmd_collector *col, struct wsmd_sub ***v, size_t *n,
                                     long long *generation);
+/* subsecret.c: the passwords of CollectorInitiated rows, from this node's
+ * own files of the same SubscriptionId. */
+void wsmd__col_subs_secrets(struct wsmd_collector *col, struct wsmd_sub **v, size_t n);
 /* A new database gets the folder's subscriptions, once. */
 enum wsm_err wsmd__col_subs_seed(struct wsmd_collector *col, const char *dir);
 /* The poller that loads what other nodes changed (nothing when not shared). */

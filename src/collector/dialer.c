@@ -18,6 +18,7 @@
  * process (privsep.md) runs these threads with no more privilege than it
  * has. A Pull waits at most PULL_WAIT_MS, so a stop (reload, shutdown)
  * waits for at most that and one Unsubscribe. */
+#include "dialclaim.h"
 #include "dialer_priv.h"
 #include "dialpush.h"
 
@@ -48,7 +49,8 @@
 #define LIVENESS_MS 60000L          /* an idle source's state row touched this often */
 #define MAX_EVENTS_PER_PULL 100000u /* MaxElements bounds it; a guard */
 
-const char *const wsmd__dial_st_names[] = {"Trying", "Active", "Inactive"};
+/* Standby shows as Inactive: Windows' four values are what gr prints. */
+const char *const wsmd__dial_st_names[] = {"Trying", "Active", "Inactive", "Inactive"};
 
 static long long now_ms(void)
 {
@@ -83,7 +85,7 @@ static void set_status(struct wsmd_dialers *ds, struct dialer *d, int st, const 
     }
 }
 
-/* Waits ms or until stopped; 1 when stopped. */
+/* Waits ms or until stopped or the claim is lost (dialclaim.c); 1 when stopped. */
 static int pause_ms(struct wsmd_dialers *ds, struct dialer *d, long ms)
 {
     struct timespec ts;
@@ -95,11 +97,46 @@ static int pause_ms(struct wsmd_dialers *ds, struct dialer *d, long ms)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&ds->lock);
-    while (!d->stop && pthread_cond_timedwait(&ds->cond, &ds->lock, &ts) != ETIMEDOUT)
+    while (!d->stop && d->claimed && pthread_cond_timedwait(&ds->cond, &ds->lock, &ts) != ETIMEDOUT)
         ;
     int stop = d->stop;
     pthread_mutex_unlock(&ds->lock);
     return stop;
+}
+
+/* With several nodes: while another node holds the source's claim (or this
+ * one cannot reach the database to hold it), Standby, until the claimer
+ * gives it to this node; 1 when stopped meanwhile. */
+static int standby(struct wsmd_dialers *ds, struct dialer *d)
+{
+    pthread_mutex_lock(&ds->lock);
+    while (!d->stop && !d->claimed) {
+        d->status = ST_STANDBY;
+        d->failures = 0;
+        d->next_try_ms = 0;
+        snprintf(d->last_error, sizeof(d->last_error), "%s",
+                 ds->claims_down == WSMD_CLAIMS_DOWN
+                     ? "standby: this node cannot reach the StateDatabase to claim the source"
+                 : ds->claims_down == WSMD_CLAIMS_SETTLING
+                     ? "standby: this node is about to claim its sources (just connected)"
+                     : "standby: another collector node dials this source");
+        pthread_cond_wait(&ds->cond, &ds->lock);
+    }
+    int stop = d->stop;
+    if (!stop) {
+        d->status = ST_TRYING;
+        snprintf(d->last_error, sizeof(d->last_error), "0");
+    }
+    pthread_mutex_unlock(&ds->lock);
+    return stop;
+}
+
+static int claimed(struct wsmd_dialers *ds, struct dialer *d)
+{
+    pthread_mutex_lock(&ds->lock);
+    int c = d->claimed;
+    pthread_mutex_unlock(&ds->lock);
+    return c;
 }
 
 static int stopping(struct wsmd_dialers *ds, struct dialer *d)
@@ -314,6 +351,22 @@ static enum wsm_err store(struct dialer *d, struct batch *b, char *err, size_t e
                                 .client = d->src->address,
                                 .source_addr = d->src->address,
                                 .received = received};
+    /* Not written when it could not be committed, or when another node
+     * takes the source meanwhile (the claim lost during the Pull): it
+     * comes again from the stored bookmark, here or at the new holder,
+     * and writing it now would be a copy (as writer.c refuses a pushed
+     * batch while the database is away). */
+    if (!e && !claimed(col->dialers, d)) {
+        snprintf(err, errlen, "the claim was lost: the batch is left to the next holder");
+        wsm__arena_free(&a);
+        return WSM_ERR_IO;
+    }
+    if (!e && !wsmd__state_ready(col->state)) {
+        atomic_fetch_add(&col->m.state_failures, 1);
+        snprintf(err, errlen, "storing the bookmark: the state database is away");
+        wsm__arena_free(&a);
+        return WSM_ERR_IO;
+    }
     if (!e && (e = wsmd__outputs_write(col->outputs, d->sub->outputs, d->sub->log_file, ev, n,
                                        &m)) != WSM_OK) {
         atomic_fetch_add(&col->m.output_failures, 1);
@@ -447,6 +500,15 @@ void *wsmd__dialer_run(void *arg)
     while (!stopping(ds, d)) {
         enum wsm_err e = WSM_OK;
         err[0] = '\0';
+        if (!claimed(ds, d)) {
+            /* Another node dials it now (from the shared bookmark): this
+             * one's subscription ends at the source, where it can. */
+            hang_up(&c, 1);
+            if (standby(ds, d))
+                break;
+            backoff = BACKOFF_MIN_MS;
+            continue;
+        }
         if (!subscribed(&c)) {
             if ((e = dial(d, &c, err, sizeof(err))) == WSM_OK) {
                 touch(d->col, d);

@@ -9,7 +9,8 @@
 
 #define MAX_DIALERS 1000 /* threads of this process */
 
-enum { ST_TRYING, ST_ACTIVE, ST_INACTIVE };
+/* ST_STANDBY: another node holds the claim (dialclaim.c); shown as Inactive. */
+enum { ST_TRYING, ST_ACTIVE, ST_INACTIVE, ST_STANDBY };
 extern const char *const wsmd__dial_st_names[];
 
 struct dialer {
@@ -22,8 +23,10 @@ struct dialer {
     char url[300];
     char who[300]; /* subscription and address, escaped for logs */
     pthread_t thread;
+    long long claim_key; /* wsmd__claim_key(sub, address) */
     /* under the dialers' lock */
     int stop, status;
+    int claimed; /* this node may dial it: its claim is held, or there is no claimer */
     unsigned failures;
     char last_error[256];
     long long next_try_ms;
@@ -35,6 +38,8 @@ struct wsmd_dialers {
     pthread_cond_t cond; /* stop wakes a waiting dialer */
     struct dialer *list;
     size_t n;
+    struct wsmd_dial_claimer *claimer; /* shared StateDatabase (dialclaim.c), else NULL */
+    int claims_down; /* under lock: WSMD_CLAIMS_UP, _DOWN (no database), _SETTLING (grace) */
 };
 
 /* The thread of one dialer (dialer.c). */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dialclaim.h"
 #include "dialer_priv.h"
 #include "server.h"
 #include "throttle.h" /* wsmd__log_escape */
@@ -66,6 +67,17 @@ enum wsm_err wsmd__dialers_new(struct wsmd_collector *col, struct wsmd_dialers *
     ds->col = col;
     pthread_mutex_init(&ds->lock, NULL);
     pthread_cond_init(&ds->cond, NULL);
+    /* Several nodes on one database: a source is dialed by the node that
+     * holds its claim (dialclaim.c); one node alone dials every source. */
+    ds->claims_down = WSMD_CLAIMS_SETTLING; /* until the first round */
+    enum wsm_err e = wsmd__claimer_start(
+        ds, wsmd__state_shared(col->state) ? col->srv->cfg.state_database : NULL, &ds->claimer);
+    if (e) {
+        pthread_cond_destroy(&ds->cond);
+        pthread_mutex_destroy(&ds->lock);
+        free(ds);
+        return e;
+    }
     *out = ds;
     return WSM_OK;
 }
@@ -169,6 +181,8 @@ void wsmd__dialers_sync(struct wsmd_dialers *ds, struct col_subs *subs)
             snprintf(d->who, sizeof(d->who), "subscription=%s address=%s", lid, laddr);
             d->status = ST_TRYING;
             snprintf(d->last_error, sizeof(d->last_error), "0");
+            d->claim_key = wsmd__claim_key(s->id, src->address);
+            d->claimed = !ds->claimer; /* set by the claimer's rounds */
             if (pthread_create(&d->thread, NULL, wsmd__dialer_run, d) != 0) {
                 wsmd__log("event=collector-dial-error %s error=\"no thread\"", d->who);
                 dialer_free(d);
@@ -184,6 +198,7 @@ void wsmd__dialers_sync(struct wsmd_dialers *ds, struct col_subs *subs)
     ds->list = keep;
     ds->n = nkeep;
     pthread_mutex_unlock(&ds->lock);
+    wsmd__claimer_wake(ds->claimer); /* new dialers get their claim now, not a period later */
 }
 
 void wsmd__dialers_free(struct wsmd_dialers *ds)
@@ -195,6 +210,8 @@ void wsmd__dialers_free(struct wsmd_dialers *ds)
     ds->list = NULL;
     pthread_mutex_unlock(&ds->lock);
     stop_all(ds, list);
+    /* After the dialers' Unsubscribes: then the claims go with the session. */
+    wsmd__claimer_stop(ds->claimer);
     pthread_cond_destroy(&ds->cond);
     pthread_mutex_destroy(&ds->lock);
     free(ds);

@@ -78,6 +78,7 @@ enum wsm_err wsmd__col_subs_from_db(struct wsmd_collector *col, struct wsmd_sub 
         wsmd__sub_free_all(f.v, f.n);
         return e;
     }
+    wsmd__col_subs_secrets(col, f.v, f.n); /* the rows hold no password (subsecret.c) */
     *v = f.v;
     *n = f.n;
     return WSM_OK;

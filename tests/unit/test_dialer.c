@@ -5,9 +5,11 @@
  * source in tests/interop/test_collector_initiated.py. */
 #include <sys/stat.h>
 
+#include "collector_priv.h"
 #include "dialer.h"
 #include "dialpush.h"
 #include "envelope.h"
+#include "server.h"
 #include "subtest.h"
 #include "tmpdir.h"
 
@@ -168,6 +170,69 @@ static void test_file_mode(void **state)
     test_tmpdir_remove(dir);
 }
 
+static void write_mode(const char *dir, const char *name, const char *text, mode_t mode)
+{
+    char p[700];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(p, mode), 0);
+}
+
+/* With StateDatabase the rows hold no password: a node takes them from its
+ * own file of the same id (subsecret.c), only where the user names agree,
+ * and only from a file others cannot read. */
+static void test_secrets_from_files(void **state)
+{
+    (void)state;
+    char dir[512];
+    assert_int_equal(test_tmpdir_make(dir, sizeof(dir), "secrets"), 0);
+    static const char srcs[] =
+        CI "<CredentialsType>Basic</CredentialsType><CommonUserName>u</CommonUserName>"
+           "<CommonPassword>s3cr-c</CommonPassword><EventSources>"
+           "<EventSource><Address>h1</Address><UserName>v</UserName>"
+           "<Password>s3cr-1</Password></EventSource>"
+           "<EventSource><Address>h2</Address><UserName>w</UserName>"
+           "<Password>s3cr-2</Password></EventSource></EventSources>";
+    char *file = mkfile(srcs, NULL);
+    write_mode(dir, "mine.xml", file, 0640);
+    char *open_ = replace(file, "<SubscriptionId>T1<", "<SubscriptionId>T2<");
+    write_mode(dir, "open.xml", open_, 0644);
+    /* The rows: as wsmd__sub_write_xml stores them (no password); T1's h2
+     * names another user than the file. */
+    char *row1 = mkfile(CI "<CredentialsType>Basic</CredentialsType>"
+                           "<CommonUserName>U</CommonUserName><EventSources>"
+                           "<EventSource><Address>H1</Address><UserName>v</UserName></EventSource>"
+                           "<EventSource><Address>h2</Address><UserName>x</UserName></EventSource>"
+                           "</EventSources>",
+                        NULL);
+    char *r1 = replace(row1, "<SubscriptionId>T1<", "<SubscriptionId>t1<");
+    char *r2 = replace(row1, "<SubscriptionId>T1<", "<SubscriptionId>T2<");
+    struct wsmd_sub *v[3] = {parse_ok(r1), parse_ok(r2), parse_inner("")};
+    assert_int_equal(wsmd__sub_has_password(v[0]), 0);
+    struct wsmd_server *srv = calloc(1, sizeof(*srv));
+    assert_non_null(srv);
+    srv->cfg.subscriptions_dir = dir;
+    struct wsmd_collector col = {.srv = srv};
+    wsmd__col_subs_secrets(&col, v, 3);
+    assert_string_equal(v[0]->common_password, "s3cr-c");
+    assert_string_equal(v[0]->sources[0].password, "s3cr-1");
+    assert_null(v[0]->sources[1].password);            /* another user: not this password */
+    assert_int_equal(wsmd__sub_has_password(v[1]), 0); /* mode 0644: refused */
+    assert_int_equal(wsmd__sub_has_password(v[2]), 0);
+    for (int i = 0; i < 3; i++)
+        wsmd__sub_free(v[i]);
+    free(srv);
+    free(file);
+    free(open_);
+    free(row1);
+    free(r1);
+    free(r2);
+    test_tmpdir_remove(dir);
+}
+
 static void test_url(void **state)
 {
     (void)state;
@@ -260,9 +325,13 @@ static void test_push_source(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_file), cmocka_unit_test(test_defaults_and_passwords),
-        cmocka_unit_test(test_errors),       cmocka_unit_test(test_file_mode),
-        cmocka_unit_test(test_url),          cmocka_unit_test(test_push_source),
+        cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_defaults_and_passwords),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_file_mode),
+        cmocka_unit_test(test_url),
+        cmocka_unit_test(test_push_source),
+        cmocka_unit_test(test_secrets_from_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
