@@ -5,6 +5,10 @@
  * docs/internals/shell-encoding.md. */
 #include "xpress.h"
 
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,17 +140,21 @@ static struct lzres lz77(const unsigned char *in, size_t len, struct xpress_ws *
 
 /* ---- Huffman code construction -------------------------------------- */
 
-struct sf {
-    uint32_t f;
-    uint16_t s;
-};
-
-static int sf_cmp(const void *a, const void *b)
+/* Shell sort of keys (count << 9 | symbol): a few hundred of them per
+ * block, where qsort's calls through a pointer cost more than the tree. */
+static void sort_keys(uint64_t *k, size_t n)
 {
-    const struct sf *x = a, *y = b;
-    if (x->f != y->f)
-        return x->f < y->f ? -1 : 1;
-    return (int)x->s - (int)y->s;
+    static const size_t gaps[] = {132, 57, 23, 10, 4, 1};
+    for (size_t g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++) {
+        size_t h = gaps[g];
+        for (size_t i = h; i < n; i++) {
+            uint64_t v = k[i];
+            size_t j = i;
+            for (; j >= h && k[j - h] > v; j -= h)
+                k[j] = k[j - h];
+            k[j] = v;
+        }
+    }
 }
 
 /* Bit lengths of a Huffman code for freq, none above MAXBITS (halving the
@@ -157,24 +165,25 @@ static void code_lengths(const uint32_t freq_in[NSYM], uint8_t len[NSYM])
     memcpy(freq, freq_in, sizeof(freq));
     memset(len, 0, NSYM);
     for (;;) {
-        struct sf l[NSYM];
+        uint64_t l[NSYM];
         size_t n = 0;
         for (unsigned s = 0; s < NSYM; s++)
             if (freq[s])
-                l[n++] = (struct sf){freq[s], (uint16_t)s};
+                l[n++] = (uint64_t)freq[s] << 9 | s;
         if (n == 1) {
             /* One symbol still needs a complete code: pair it with one
              * that never occurs. */
-            len[l[0].s] = 1;
-            len[l[0].s == 0 ? 1 : 0] = 1;
+            unsigned s = (unsigned)(l[0] & 511);
+            len[s] = 1;
+            len[s == 0 ? 1 : 0] = 1;
             return;
         }
-        qsort(l, n, sizeof(l[0]), sf_cmp);
+        sort_keys(l, n); /* by count, then symbol */
         uint64_t w[2 * NSYM];
         uint16_t parent[2 * NSYM];
         uint8_t depth[2 * NSYM];
         for (size_t i = 0; i < n; i++)
-            w[i] = l[i].f;
+            w[i] = l[i] >> 9;
         size_t li = 0, ii = n, k;
         for (k = n; k < 2 * n - 1; k++) {
             size_t pick[2];
@@ -196,7 +205,7 @@ static void code_lengths(const uint32_t freq_in[NSYM], uint8_t len[NSYM])
         }
         if (maxd <= MAXBITS) {
             for (size_t i = 0; i < n; i++)
-                len[l[i].s] = depth[i];
+                len[l[i] & 511] = depth[i];
             return;
         }
         for (unsigned s = 0; s < NSYM; s++)
@@ -271,6 +280,9 @@ static enum wsm_err huff_block(const unsigned char *in, size_t len, struct xpres
     if (e)
         return e;
     canonical(bl, code);
+    uint32_t ct[NSYM]; /* code << 4 | length: one load per symbol */
+    for (unsigned s = 0; s < NSYM; s++)
+        ct[s] = (uint32_t)code[s] << 4 | bl[s];
     unsigned char *o = (unsigned char *)out->data + out->len;
     struct bw b = {o, 256, 258, 260, 0, 0};
     for (unsigned s = 0; s < NSYM; s += 2)
@@ -279,13 +291,13 @@ static enum wsm_err huff_block(const unsigned char *in, size_t len, struct xpres
     for (size_t q = 0; q < r.nseq; q++) {
         const struct seq *sq = &w->seq[q];
         for (const unsigned char *pe = p + sq->lits; p < pe; p++)
-            put_bits(&b, bl[*p], code[*p]);
+            put_bits(&b, ct[*p] & 15, ct[*p] >> 4);
         if (!sq->len)
             break;
         uint32_t l = sq->len - 3, d = sq->dist;
         unsigned hb = high_bit(d);
         unsigned sym = 256 + (l < 15 ? l : 15) + 16 * hb;
-        put_bits(&b, bl[sym], code[sym]);
+        put_bits(&b, ct[sym] & 15, ct[sym] >> 4);
         if (l >= 15) {
             if (l - 15 < 255) {
                 o[b.pos++] = (unsigned char)(l - 15);
@@ -331,23 +343,29 @@ static enum wsm_err put_hdr(struct wsm_buf *out, size_t orig, size_t comp)
     return wsm__buf_add(out, h, 4);
 }
 
-enum wsm_err wsm__xpress_frame(const unsigned char *in, size_t len, struct wsm_buf *out)
+/* Blocks of in[0..len) with their headers, appended to out (left as it
+ * was on error). */
+static enum wsm_err frame_blocks(const unsigned char *in, size_t len, struct wsm_buf *out)
 {
     size_t start = out->len;
     enum wsm_err e = WSM_OK;
     struct xpress_ws *w = NULL;
-    if (len >= WSM_XPRESS_MIN && !(w = calloc(1, sizeof(*w))))
+    if (len >= WSM_XPRESS_MIN && !(w = malloc(sizeof(*w))))
         return WSM_ERR_NOMEM;
     for (size_t p = 0; p < len && !e;) {
         size_t n = len - p < WSM_XPRESS_BLOCK ? len - p : WSM_XPRESS_BLOCK;
         size_t h = out->len;
         int stored = 1;
-        if (n >= WSM_XPRESS_MIN && !(e = put_hdr(out, n, n)) &&
-            !(e = huff_block(in + p, n, w, out, n, &stored)) && !stored &&
-            !(stored = out->len - h - 4 >= n)) { /* equal lengths would mean stored */
-            size_t c = out->len - h - 4;
-            out->data[h + 2] = (char)((c - 1) & 0xff);
-            out->data[h + 3] = (char)((c - 1) >> 8);
+        if (n >= WSM_XPRESS_MIN && !(e = put_hdr(out, n, n))) {
+            /* A block's output depends on the block alone (whoever
+             * compresses it, after whatever else): 32 KiB to clear. */
+            memset(w->head, 0, sizeof(w->head));
+            if (!(e = huff_block(in + p, n, w, out, n, &stored)) && !stored &&
+                !(stored = out->len - h - 4 >= n)) { /* equal lengths would mean stored */
+                size_t c = out->len - h - 4;
+                out->data[h + 2] = (char)((c - 1) & 0xff);
+                out->data[h + 3] = (char)((c - 1) >> 8);
+            }
         }
         if (!e && stored) { /* short, or did not shrink: as is */
             out->len = h;
@@ -357,6 +375,90 @@ enum wsm_err wsm__xpress_frame(const unsigned char *in, size_t len, struct wsm_b
         p += n;
     }
     free(w);
+    if (e)
+        out->len = start;
+    return e;
+}
+
+/* ---- A second thread ---------------------------------------------------
+ *
+ * A compressed Receive's reply waits for its compression (the command's
+ * output stays in the rings until the reply is out, so nothing can be
+ * compressed ahead of it): with another CPU free, a helper thread
+ * compresses the second half of the blocks meanwhile. Blocks do not
+ * depend on each other, so the bytes are the same as one thread's. At
+ * most one helper per other CPU runs at a time, whoever asks. */
+
+#define PAR_MIN (2 * WSM_XPRESS_BLOCK) /* less is not worth a thread */
+
+static pthread_once_t ncpu_once = PTHREAD_ONCE_INIT;
+static int helpers_max;
+static atomic_int helpers;
+
+static void ncpu_init(void)
+{
+    cpu_set_t set;
+    int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+    helpers_max = n > 1 ? n - 1 : 0;
+}
+
+struct part {
+    const unsigned char *in;
+    size_t len;
+    struct wsm_buf out;
+    enum wsm_err e;
+};
+
+static void *part_main(void *arg)
+{
+    struct part *pt = arg;
+    pt->e = frame_blocks(pt->in, pt->len, &pt->out);
+    return NULL;
+}
+
+/* Starts a helper on pt; 0 when none may run or it cannot be made. */
+static int helper_start(pthread_t *th, struct part *pt)
+{
+    pthread_once(&ncpu_once, ncpu_init);
+    if (atomic_fetch_add(&helpers, 1) >= helpers_max) {
+        atomic_fetch_sub(&helpers, 1);
+        return 0;
+    }
+    /* No signal for it: the daemon's threads choose theirs. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(th, NULL, part_main, pt);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        atomic_fetch_sub(&helpers, 1);
+        return 0;
+    }
+    return 1;
+}
+
+enum wsm_err wsm__xpress_frame(const unsigned char *in, size_t len, struct wsm_buf *out)
+{
+    if (len < PAR_MIN)
+        return frame_blocks(in, len, out);
+    size_t nb = (len + WSM_XPRESS_BLOCK - 1) / WSM_XPRESS_BLOCK;
+    size_t k = nb / 2 * WSM_XPRESS_BLOCK; /* the helper's part starts here */
+    struct part pt = {in + k, len - k, {0}, WSM_OK};
+    wsm__buf_init(&pt.out, 0);
+    pthread_t th;
+    if (!helper_start(&th, &pt)) {
+        wsm__buf_free(&pt.out);
+        return frame_blocks(in, len, out);
+    }
+    size_t start = out->len;
+    enum wsm_err e = frame_blocks(in, k, out);
+    pthread_join(th, NULL);
+    atomic_fetch_sub(&helpers, 1);
+    if (!e)
+        e = pt.e;
+    if (!e)
+        e = wsm__buf_add(out, pt.out.data, pt.out.len);
+    wsm__buf_free(&pt.out);
     if (e)
         out->len = start;
     return e;
