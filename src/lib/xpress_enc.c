@@ -343,51 +343,51 @@ static enum wsm_err put_hdr(struct wsm_buf *out, size_t orig, size_t comp)
     return wsm__buf_add(out, h, 4);
 }
 
-/* Blocks of in[0..len) with their headers, appended to out (left as it
- * was on error). */
-static enum wsm_err frame_blocks(const unsigned char *in, size_t len, struct wsm_buf *out)
+/* One block (n <= WSM_XPRESS_BLOCK) with its header appended to out; w
+ * may be NULL when n < WSM_XPRESS_MIN. */
+static enum wsm_err frame_block(const unsigned char *in, size_t n, struct xpress_ws *w,
+                                struct wsm_buf *out)
 {
-    size_t start = out->len;
-    enum wsm_err e = WSM_OK;
-    struct xpress_ws *w = NULL;
-    if (len >= WSM_XPRESS_MIN && !(w = malloc(sizeof(*w))))
-        return WSM_ERR_NOMEM;
-    for (size_t p = 0; p < len && !e;) {
-        size_t n = len - p < WSM_XPRESS_BLOCK ? len - p : WSM_XPRESS_BLOCK;
-        size_t h = out->len;
-        int stored = 1;
-        if (n >= WSM_XPRESS_MIN && !(e = put_hdr(out, n, n))) {
-            /* A block's output depends on the block alone (whoever
-             * compresses it, after whatever else): 32 KiB to clear. */
-            memset(w->head, 0, sizeof(w->head));
-            if (!(e = huff_block(in + p, n, w, out, n, &stored)) && !stored &&
-                !(stored = out->len - h - 4 >= n)) { /* equal lengths would mean stored */
-                size_t c = out->len - h - 4;
-                out->data[h + 2] = (char)((c - 1) & 0xff);
-                out->data[h + 3] = (char)((c - 1) >> 8);
-            }
+    size_t h = out->len;
+    int stored = 1;
+    enum wsm_err e = put_hdr(out, n, n);
+    if (!e && n >= WSM_XPRESS_MIN) {
+        /* A block's output depends on the block alone (whoever compresses
+         * it, after whatever else): 32 KiB to clear. */
+        memset(w->head, 0, sizeof(w->head));
+        if (!(e = huff_block(in, n, w, out, n, &stored)) && !stored &&
+            !(stored = out->len - h - 4 >= n)) { /* equal lengths would mean stored */
+            size_t c = out->len - h - 4;
+            out->data[h + 2] = (char)((c - 1) & 0xff);
+            out->data[h + 3] = (char)((c - 1) >> 8);
         }
-        if (!e && stored) { /* short, or did not shrink: as is */
-            out->len = h;
-            if (!(e = put_hdr(out, n, n)))
-                e = wsm__buf_add(out, in + p, n);
-        }
-        p += n;
     }
-    free(w);
+    if (!e && stored) { /* short, or did not shrink: as is */
+        out->len = h + 4;
+        e = wsm__buf_add(out, in, n);
+    }
     if (e)
-        out->len = start;
+        out->len = h;
     return e;
+}
+
+static size_t block_len(size_t len, size_t i)
+{
+    size_t p = i * WSM_XPRESS_BLOCK;
+    return len - p < WSM_XPRESS_BLOCK ? len - p : WSM_XPRESS_BLOCK;
 }
 
 /* ---- A second thread ---------------------------------------------------
  *
- * A compressed Receive's reply waits for its compression (the command's
- * output stays in the rings until the reply is out, so nothing can be
- * compressed ahead of it): with another CPU free, a helper thread
- * compresses the second half of the blocks meanwhile. Blocks do not
- * depend on each other, so the bytes are the same as one thread's. At
- * most one helper per other CPU runs at a time, whoever asks. */
+ * A compressed Receive's reply waits for its compression: with another CPU
+ * free, a helper thread compresses blocks meanwhile. The caller takes the
+ * blocks from the first one up, appending them to out as it goes; the
+ * helper takes them from the last one down, each into a buffer of its own;
+ * one counter of blocks taken keeps them apart. So when the helper gets
+ * less CPU than hoped (a loaded machine), the caller simply does more of
+ * the blocks and waits only for the one the helper is on. Blocks do not
+ * depend on each other: the bytes are the same as one thread's. At most
+ * one helper per other CPU runs at a time, whoever asks. */
 
 #define PAR_MIN (2 * WSM_XPRESS_BLOCK) /* less is not worth a thread */
 
@@ -402,22 +402,35 @@ static void ncpu_init(void)
     helpers_max = n > 1 ? n - 1 : 0;
 }
 
-struct part {
+struct shared {
     const unsigned char *in;
-    size_t len;
-    struct wsm_buf out;
-    enum wsm_err e;
+    size_t len, nb;
+    atomic_size_t taken;  /* blocks claimed, by either */
+    struct wsm_buf *back; /* back[i]: block i, when the helper did it */
+    size_t nback;         /* the helper did blocks nb - nback .. nb - 1 */
+    enum wsm_err e;       /* the helper's */
 };
 
-static void *part_main(void *arg)
+static void *helper_main(void *arg)
 {
-    struct part *pt = arg;
-    pt->e = frame_blocks(pt->in, pt->len, &pt->out);
+    struct shared *sh = arg;
+    struct xpress_ws *w = malloc(sizeof(*w));
+    if (!w)
+        return NULL; /* it takes nothing: the caller does every block */
+    while (atomic_fetch_add(&sh->taken, 1) < sh->nb) {
+        size_t i = sh->nb - 1 - sh->nback;
+        wsm__buf_init(&sh->back[i], 0);
+        sh->nback++;
+        if ((sh->e = frame_block(sh->in + i * WSM_XPRESS_BLOCK, block_len(sh->len, i), w,
+                                 &sh->back[i])))
+            break;
+    }
+    free(w);
     return NULL;
 }
 
-/* Starts a helper on pt; 0 when none may run or it cannot be made. */
-static int helper_start(pthread_t *th, struct part *pt)
+/* Starts a helper on sh; 0 when none may run or it cannot be made. */
+static int helper_start(pthread_t *th, struct shared *sh)
 {
     pthread_once(&ncpu_once, ncpu_init);
     if (atomic_fetch_add(&helpers, 1) >= helpers_max) {
@@ -428,7 +441,7 @@ static int helper_start(pthread_t *th, struct part *pt)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(th, NULL, part_main, pt);
+    int rc = pthread_create(th, NULL, helper_main, sh);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         atomic_fetch_sub(&helpers, 1);
@@ -439,26 +452,31 @@ static int helper_start(pthread_t *th, struct part *pt)
 
 enum wsm_err wsm__xpress_frame(const unsigned char *in, size_t len, struct wsm_buf *out)
 {
-    if (len < PAR_MIN)
-        return frame_blocks(in, len, out);
-    size_t nb = (len + WSM_XPRESS_BLOCK - 1) / WSM_XPRESS_BLOCK;
-    size_t k = nb / 2 * WSM_XPRESS_BLOCK; /* the helper's part starts here */
-    struct part pt = {in + k, len - k, {0}, WSM_OK};
-    wsm__buf_init(&pt.out, 0);
+    size_t start = out->len, nb = (len + WSM_XPRESS_BLOCK - 1) / WSM_XPRESS_BLOCK;
+    struct xpress_ws *w = NULL;
+    if (len >= WSM_XPRESS_MIN && !(w = malloc(sizeof(*w))))
+        return WSM_ERR_NOMEM;
+    struct shared sh = {in, len, nb, 0, NULL, 0, WSM_OK};
     pthread_t th;
-    if (!helper_start(&th, &pt)) {
-        wsm__buf_free(&pt.out);
-        return frame_blocks(in, len, out);
+    int par = len >= PAR_MIN && (sh.back = calloc(nb, sizeof(*sh.back))) && helper_start(&th, &sh);
+    enum wsm_err e = WSM_OK;
+    for (size_t i = 0; !e && (par ? atomic_fetch_add(&sh.taken, 1) < nb : i < nb); i++)
+        e = frame_block(in + i * WSM_XPRESS_BLOCK, block_len(len, i), w, out);
+    if (par) {
+        if (e) /* the helper takes nothing more */
+            atomic_store(&sh.taken, nb);
+        pthread_join(th, NULL);
+        atomic_fetch_sub(&helpers, 1);
+        if (!e)
+            e = sh.e;
+        for (size_t i = nb - sh.nback; i < nb; i++) {
+            if (!e)
+                e = wsm__buf_add(out, sh.back[i].data, sh.back[i].len);
+            wsm__buf_free(&sh.back[i]);
+        }
     }
-    size_t start = out->len;
-    enum wsm_err e = frame_blocks(in, k, out);
-    pthread_join(th, NULL);
-    atomic_fetch_sub(&helpers, 1);
-    if (!e)
-        e = pt.e;
-    if (!e)
-        e = wsm__buf_add(out, pt.out.data, pt.out.len);
-    wsm__buf_free(&pt.out);
+    free(sh.back);
+    free(w);
     if (e)
         out->len = start;
     return e;
