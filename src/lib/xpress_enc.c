@@ -36,10 +36,10 @@ struct seq {
     uint32_t dist;
 };
 
-/* The compressor's memory, made once per wsm__xpress_frame call. head
- * holds positions of the block being compressed or of an earlier one:
- * every candidate is compared before use, so stale entries cost a miss,
- * never a wrong match, and the table is not cleared between blocks. */
+/* The compressor's memory, made once per wsm__xpress_frame call and
+ * thread. head holds positions in the block (every candidate is compared
+ * before use, so a colliding entry costs a miss, never a wrong match); it
+ * is cleared per block so that a block's bytes depend on it alone. */
 struct xpress_ws {
     uint16_t head[1 << HBITS];
     struct seq seq[WSM_XPRESS_BLOCK / MIN_MATCH + 1];
@@ -352,8 +352,7 @@ static enum wsm_err frame_block(const unsigned char *in, size_t n, struct xpress
     int stored = 1;
     enum wsm_err e = put_hdr(out, n, n);
     if (!e && n >= WSM_XPRESS_MIN) {
-        /* A block's output depends on the block alone (whoever compresses
-         * it, after whatever else): 32 KiB to clear. */
+        /* Whoever compresses it, after whatever else: 32 KiB to clear. */
         memset(w->head, 0, sizeof(w->head));
         if (!(e = huff_block(in, n, w, out, n, &stored)) && !stored &&
             !(stored = out->len - h - 4 >= n)) { /* equal lengths would mean stored */
