@@ -41,7 +41,7 @@ class Subscriber:
         self.refuse = 0
         self.hang = None  # a threading.Event: messages wait for it unanswered
         self.delay = 0.0  # seconds each Ack is held back (a slow subscriber)
-        self.acked = []  # monotonic time each Ack was sent
+        self.acked = []  # monotonic time each Ack was about to be sent
         self.lock = threading.Lock()
         outer = self
 
@@ -79,13 +79,15 @@ class Subscriber:
                 data = ack.encode()
                 if outer.delay:
                     time.sleep(outer.delay)
+                # Noted before it leaves: the message it lets go may arrive
+                # (on another thread) before this one would run again.
+                with outer.lock:
+                    outer.acked.append(time.monotonic())
                 self.send_response(200)
                 self.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
-                with outer.lock:
-                    outer.acked.append(time.monotonic())
 
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.url = f"http://127.0.0.1:{self.srv.server_address[1]}/wsman/subscriptions/x"
