@@ -42,10 +42,11 @@ struct shell_spawn_req {
  * owned by uid when chown_to, in the mode of a console's input: canonical
  * lines, no echo (see shell.md). */
 int shell__pty_open(int chown_to, uid_t uid, int *master, int *slave);
-/* End of input on a console's pty (of the command pid), step by step, 10
- * ms apart: once its reader has taken everything written, the terminal
- * goes to canonical mode and gets ^D. 0: call again (*state, 0 at first,
- * is where it is), 1: told, -1: it cannot be told. */
+/* End of input on a console's pty (of the command pid), step by step:
+ * once its reader has taken everything written, the terminal goes to
+ * canonical mode and gets ^D, repeated further and further apart while
+ * the command runs. Returns the milliseconds until the next step (*state,
+ * 0 at first, is where it is); a step that failed is tried again. */
 int shell__tty_eof(int master, pid_t pid, int *state);
 
 struct shell_spawn_res {

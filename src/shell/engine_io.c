@@ -352,8 +352,7 @@ static void scan_timers(struct shell_mgr *m, long long now)
                 c->eof_at = 0; /* nobody reads it any more */
             if (c->eof_at) {
                 if (c->eof_at <= now) {
-                    int r = shell__tty_eof(c->in_fd, c->pid, &c->eof_state);
-                    c->eof_at = r == 0 ? now + 10 : 0; /* the next step in 10 ms */
+                    c->eof_at = now + shell__tty_eof(c->in_fd, c->pid, &c->eof_state);
                 }
                 if (c->eof_at && c->eof_at < next)
                     next = c->eof_at;

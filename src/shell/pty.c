@@ -21,6 +21,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+/* A step of shell__tty_eof that failed is tried again this much later;
+ * ^D is repeated at most this far apart while the command runs. */
+#define EOF_RETRY_MS 100
+#define EOF_REPEAT_MS 2000
+
 /* fd moved above 2 (the child dup3s onto 0-2), close-on-exec. */
 static int above2(int fd)
 {
@@ -71,17 +76,18 @@ fail:
 int shell__tty_eof(int master, pid_t pid, int *state)
 {
     /* The terminal's side of the pair, to look at and set its mode (a
-     * master's termios are its own). */
+     * master's termios are its own). Failing, the step is tried again
+     * later: an end of input that is never told hangs the command. */
     int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (peer < 0)
-        return -1;
-    int n = 0, r = 0;
+        return EOF_RETRY_MS;
+    int n = 0, r = 10;
     struct termios t;
     switch (*state) {
     case 0: /* is everything read? */
     case 1:
         if (ioctl(peer, FIONREAD, &n) < 0)
-            r = -1;
+            r = EOF_RETRY_MS;
         else if (n > 0)
             *state = 0; /* not yet */
         else
@@ -95,7 +101,7 @@ int shell__tty_eof(int master, pid_t pid, int *state)
          * "at least one byte" and would not return 0: stopping and
          * continuing the command restarts it in the new mode. */
         if (tcgetattr(peer, &t) < 0) {
-            r = -1;
+            r = EOF_RETRY_MS;
             break;
         }
         for (int i = 0; i < NCCS; i++)
@@ -104,7 +110,7 @@ int shell__tty_eof(int master, pid_t pid, int *state)
         t.c_lflag |= ICANON;
         t.c_lflag &= ~(tcflag_t)(ISIG | IEXTEN);
         if (tcsetattr(peer, TCSANOW, &t) < 0) {
-            r = -1;
+            r = EOF_RETRY_MS;
             break;
         }
         shell__proc_kill(pid, SIGSTOP);
@@ -112,17 +118,28 @@ int shell__tty_eof(int master, pid_t pid, int *state)
         (*state)++;
         break;
     default:
-        /* ^D, twice 10 ms apart (a read restarted late may have missed
-         * the first; a reader that asks again after end of file gets it
-         * again, as from a pipe). */
-        if (write(master, "\x04", 1) != 1)
-            r = -1;
-        else if (++*state == 5)
-            r = 1;
-        else if (*state == 4) {
+        /* ^D, 10 ms apart, then again and again, further apart each time
+         * (to EOF_REPEAT_MS) as long as the command runs: a read
+         * restarted late may have missed the first, and a reader that
+         * asks again after end of file gets it again, as from a pipe. A
+         * ^D nobody reads only takes a place in the terminal's queue (a
+         * full queue refuses it: nothing lost). Once in the second round
+         * the command is stopped and continued, so that a read started
+         * in raw mode is restarted in canonical mode. */
+        if (write(master, "\x04", 1) != 1 && errno != EAGAIN) {
+            r = EOF_RETRY_MS;
+            break;
+        }
+        if (*state == 4) {
             shell__proc_kill(pid, SIGSTOP);
             shell__proc_kill(pid, SIGCONT);
         }
+        if (*state >= 5) {
+            long d = 50L << (*state - 5 < 6 ? *state - 5 : 6);
+            r = d < EOF_REPEAT_MS ? (int)d : EOF_REPEAT_MS;
+        }
+        if (*state < 100)
+            (*state)++;
         break;
     }
     close(peer);

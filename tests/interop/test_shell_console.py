@@ -13,6 +13,7 @@ real wsmd, with raw requests over loopback (shell_helpers.Raw):
   unnamed stdin is refused.
 """
 
+import time
 import uuid
 import xml.etree.ElementTree as ET
 
@@ -92,6 +93,21 @@ def test_console_mode_input_lines_and_end_of_file(shell_wsmd):
     # A pipe gets the bytes as they are.
     _, (out, err, code) = run(raw, sid, "cat", console=False, stdin=b"a\r\nb")
     assert out == b"a\r\nb", out
+
+
+def test_console_mode_end_of_file_for_every_reader(shell_wsmd):
+    """After End, every read of the terminal gets end of file, as from a
+    pipe: four readers one after the other all end (two ^D were written
+    once, so the third reader waited for ever), and soon."""
+    d = shell_wsmd
+    raw = Raw(d, d.user1, d.pw1)
+    sid, _, _ = raw.create()
+    t0 = time.monotonic()
+    _, (out, err, code) = run(raw, sid, "cat; cat; cat; cat; echo four", console=True,
+                              stdin=b"x")
+    assert code == 0, err
+    assert out == b"xfour\n", out
+    assert time.monotonic() - t0 < 15 * SLOW
 
 
 def test_skip_cmd_shell_runs_argv_without_a_shell(shell_wsmd):
