@@ -193,6 +193,8 @@ def auth_el(profile, inner=""):
 
 def subscribe(d, s, tag, notify_extra, delivery="", end_to=None):
     ref = f"<w:Ref>{tag}</w:Ref>"
+    if "ConnectionRetry" not in delivery:  # as push_call: not PT60S
+        delivery += '<w:ConnectionRetry Total="10">PT0.5S</w:ConnectionRetry>'
     end = f"<e:EndTo><a:Address>{end_to.url}</a:Address></e:EndTo>" if end_to else ""
     body = (f'<e:Subscribe>{end}<e:Delivery Mode="{EVENTS_MODE}">'
             f"<e:NotifyTo><a:Address>{s.url}</a:Address>"
