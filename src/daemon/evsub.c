@@ -171,6 +171,11 @@ static enum wsm_err say(struct wsmd_call *call, enum wsm_err e, const char *fmt,
     char *m = wsm__arena_alloc(&call->env->arena, n);
     if (m) {
         snprintf(m, n, fmt, arg ? arg : "");
+        /* What the client sent, quoted: one line still (the text goes into
+         * the log line too). fuzz_evsub found a ContentFormat with a newline. */
+        for (char *c = m; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = ' ';
         call->fault_message = m;
     }
     return e;

@@ -144,6 +144,13 @@ static void test_faults(void **state)
                                "<w:OptionSet><w:Option Name=\"ContentFormat\">Html</w:Option>"
                                "</w:OptionSet>"),
                      WSM_ERR_INVALID_OPTIONS);
+    /* The value quoted in the fault, on one line (fuzz_evsub's find). */
+    assert_int_equal(subscribe(f, "alice", NULL, NULL,
+                               "<w:OptionSet><w:Option Name=\"ContentFormat\">Re\n\tnd"
+                               "</w:Option></w:OptionSet>"),
+                     WSM_ERR_INVALID_OPTIONS);
+    assert_non_null(strstr(f->fault, "Re  nd"));
+    assert_null(strchr(f->fault, '\n'));
     assert_int_equal(wsmd__evs_count(), 0);
     assert_int_equal(pull(f, "alice", "uuid:nonexistent", 1, NULL), WSM_ERR_INVALID_ENUM_CONTEXT);
     assert_int_equal(pull(f, "alice", "uuid:x", 0, NULL), WSM_ERR_INVALID_OPTIONS);
