@@ -34,6 +34,12 @@ SECPROFILE = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/"
 SPNEGO = "application/HTTP-SPNEGO-session-encrypted"
 
 
+# A delivery logged on with Kerberos: under a full run's load a Kerberos
+# exchange has twice taken the better part of 20 s (no reply logged either
+# way: what holds it is not known yet); the waits end as soon as it comes.
+KRB_WAIT = 60
+
+
 def ack_for(body):
     mid = re.search(rb"<a:MessageID>([^<]*)<", body).group(1).decode()
     return (f'<s:Envelope xmlns:s="{NSX["s"]}" xmlns:a="{NSX["a"]}"><s:Header>'
@@ -232,10 +238,10 @@ def test_kerberos_sealed_deliveries(wsmd_factory, users_file, journal, tmp_path,
         for i in range(3):
             journal.logger(tag, "err", f"sealed {i}")
         if not wait_until(lambda: sum(m[1].count(b"<w:Event ")
-                                      for m in sub.of(WSMAN + "Events")) >= 3, 20):
+                                      for m in sub.of(WSMAN + "Events")) >= 3, KRB_WAIT):
             # Whole, under "Captured stdout" (an assertion's text is cut).
             print(d.log(), krb.logs()[-6000:], sep="\n---- the KDC's logs\n")
-            pytest.fail(f"not all 3 events delivered in 20 s: {sub.msgs} {sub.refused}")
+            pytest.fail(f"not all 3 events delivered in {KRB_WAIT} s: {sub.msgs} {sub.refused}")
         got = [int(re.search(rb"sealed (\d)", ev).group(1)) for m in sub.of(WSMAN + "Events")
                for ev in m[1].split(b"<w:Event ")[1:]]
         assert got == [0, 1, 2], got
@@ -264,7 +270,7 @@ def test_kerberos_wrong_principal_ends_after_retries(wsmd_factory, users_file, j
             ("<w:MaxElements>1</w:MaxElements>"
              '<w:ConnectionRetry Total="1">PT0.3S</w:ConnectionRetry>'), end_to=end))
         journal.logger(tag, "err", "refused")
-        assert wait_until(lambda: end.of(EV + "SubscriptionEnd"), 20), (end.msgs, d.log())
+        assert wait_until(lambda: end.of(EV + "SubscriptionEnd"), KRB_WAIT), (end.msgs, d.log())
         assert sub.refused and set(sub.refused) == {principal}, sub.refused
         assert not sub.msgs
         assert len(re.findall(r"event=eventsource-push-failed id=" + ident, d.log())) == 2, \
@@ -410,7 +416,7 @@ def test_kerberos_into_wsmds_own_collector(wsmd_factory, users_file, journal, tm
                          "<w:MaxElements>5</w:MaxElements><w:MaxTime>PT0.5S</w:MaxTime>"))
     for i in range(3):
         journal.logger(tag, "err", f"to the collector {i}")
-    rows = wait_until(lambda: len(col.jsonl()) >= 3 and col.jsonl(), 20)
+    rows = wait_until(lambda: len(col.jsonl()) >= 3 and col.jsonl(), KRB_WAIT)
     assert rows and len(rows) == 3, (rows, d.log(), col.d.log())
     assert [re.search(r"to the collector (\d)", r["Xml"]).group(1) for r in rows] == \
         ["0", "1", "2"]
@@ -478,7 +484,7 @@ def test_https_certificate_refused_ends_after_retries(wsmd_factory, users_file, 
             ("<w:MaxElements>1</w:MaxElements><w:MaxTime>PT0.2S</w:MaxTime>"
              '<w:ConnectionRetry Total="1">PT0.3S</w:ConnectionRetry>'), end_to=end))
         journal.logger(tag, "err", "refused")
-        assert wait_until(lambda: end.of(EV + "SubscriptionEnd"), 20), (end.msgs, d.log())
+        assert wait_until(lambda: end.of(EV + "SubscriptionEnd"), KRB_WAIT), (end.msgs, d.log())
         assert not sub.msgs and not sub.peers
         assert end.peers == ["src.wsmd.test"], end.peers
         assert len(re.findall(r"event=eventsource-push-failed id=" + ident, d.log())) == 2, \
