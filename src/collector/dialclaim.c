@@ -541,14 +541,7 @@ static void *claimer_run(void *arg)
         free(held);
         snapshot_free(w, n);
         long ms = WSMD_CLAIM_PERIOD_MS + (long)(rand_r(&cl->seed) % (WSMD_CLAIM_JITTER_MS + 1));
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += ms / 1000;
-        until.tv_nsec += (ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = wsmd__dial_after_ms(ms);
         pthread_mutex_lock(&cl->mu);
         while (!cl->stop && !cl->wake && pthread_cond_timedwait(&cl->cv, &cl->mu, &until) == 0)
             ;

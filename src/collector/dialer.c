@@ -88,14 +88,7 @@ static void set_status(struct wsmd_dialers *ds, struct dialer *d, int st, const 
 /* Waits ms or until stopped or the claim is lost (dialclaim.c); 1 when stopped. */
 static int pause_ms(struct wsmd_dialers *ds, struct dialer *d, long ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = wsmd__dial_after_ms(ms);
     pthread_mutex_lock(&ds->lock);
     while (!d->stop && d->claimed && pthread_cond_timedwait(&ds->cond, &ds->lock, &ts) != ETIMEDOUT)
         ;

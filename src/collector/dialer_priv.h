@@ -4,8 +4,24 @@
 #define WSMD_COL_DIALER_PRIV_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include "dialer.h"
+
+/* ms from now on CLOCK_REALTIME (the clock of the dialers' and the
+ * claimer's pthread_cond_timedwait). */
+static inline struct timespec wsmd__dial_after_ms(long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
 
 #define MAX_DIALERS 1000 /* threads of this process */
 
