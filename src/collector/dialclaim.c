@@ -215,34 +215,12 @@ static PGresult *run(struct wsmd_claims *c, const char *sql, const char *param)
 
 static int connect_db(struct wsmd_claims *c)
 {
-    /* Ours first, the URI (dbname, expanded) last: what the admin wrote in
-     * the URI wins. The server side keepalives end a vanished node's
+    /* The server side keepalives (in options) end a vanished node's
      * session, and with it its claims, even where idle_session_timeout is
      * unknown (before PostgreSQL 14). */
-    const char *const keys[] = {"connect_timeout",
-                                "tcp_user_timeout",
-                                "keepalives",
-                                "keepalives_idle",
-                                "keepalives_interval",
-                                "keepalives_count",
-                                "application_name",
-                                "client_encoding",
-                                "options",
-                                "dbname",
-                                NULL};
-    const char *const vals[] = {"5",
-                                "10000",
-                                "1",
-                                "5",
-                                "2",
-                                "3",
-                                c->appname,
-                                "UTF8",
-                                ("-c statement_timeout=5000 -c tcp_keepalives_idle=5"
-                                 " -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"),
-                                c->uri,
-                                NULL};
-    PGconn *pc = PQconnectdbParams(keys, vals, 1);
+    PGconn *pc = wsmd__pg_connectdb(c->uri, c->appname, "5", "2",
+                                    ("-c statement_timeout=5000 -c tcp_keepalives_idle=5"
+                                     " -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"));
     if (!pc || PQstatus(pc) != CONNECTION_OK || PQsetnonblocking(pc, 1) != 0) {
         c->conn = pc;
         lose(c, pc ? PQerrorMessage(pc) : "out of memory");

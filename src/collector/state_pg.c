@@ -97,7 +97,8 @@ static void redact(const char *uri, char *out, size_t n)
             *p = '_';
 }
 
-static PGconn *connect_db(struct wsmd_pgstate *pg, char *err, size_t errlen)
+PGconn *wsmd__pg_connectdb(const char *uri, const char *app, const char *keepalive_idle,
+                           const char *keepalive_interval, const char *options)
 {
     /* Ours first, the URI (dbname, expanded) last: what the admin wrote in
      * the URI wins over these defaults. */
@@ -112,12 +113,16 @@ static PGconn *connect_db(struct wsmd_pgstate *pg, char *err, size_t errlen)
                                 "options",
                                 "dbname",
                                 NULL};
-    const char *const vals[] = {
-        "5",     "10000", "1",
-        "10",    "5",     "3",
-        "wsmd",  "UTF8",  "-c statement_timeout=10000 -c lock_timeout=10000",
-        pg->uri, NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    const char *const vals[] = {"5", "10000", "1",    keepalive_idle, keepalive_interval,
+                                "3", app,     "UTF8", options,        uri,
+                                NULL};
+    return PQconnectdbParams(keys, vals, 1);
+}
+
+static PGconn *connect_db(struct wsmd_pgstate *pg, char *err, size_t errlen)
+{
+    PGconn *c = wsmd__pg_connectdb(pg->uri, "wsmd", "10", "5",
+                                   "-c statement_timeout=10000 -c lock_timeout=10000");
     if (!c || PQstatus(c) != CONNECTION_OK || PQsetnonblocking(c, 1) != 0) {
         snprintf(err, errlen, "%s", c ? PQerrorMessage(c) : "out of memory");
         PQfinish(c);

@@ -37,6 +37,13 @@ void wsmd__pg_release(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc);
 PGresult *wsmd__pg_query(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc, const char *sql, int n,
                          const char *const *v);
 PGresult *wsmd__pg_query1(struct wsmd_pgstate *pg, const char *sql, int n, const char *const *v);
+/* PQconnectdbParams to uri with wsmd's settings first (5 s to connect, 10 s
+ * of unacknowledged data, TCP keepalives after keepalive_idle seconds, then
+ * every keepalive_interval, 3 of them; UTF8; application_name app; the
+ * server options given), the URI last so that what the admin wrote wins.
+ * Returns what libpq returns: the caller looks at PQstatus. */
+PGconn *wsmd__pg_connectdb(const char *uri, const char *app, const char *keepalive_idle,
+                           const char *keepalive_interval, const char *options);
 void wsmd__pg_rollback(struct wsmd_pgstate *pg, struct wsmd_pg_conn *pc);
 /* pg_advisory_xact_lock key: one node at a time migrates or seeds. */
 #define WSMD_PG_LOCK_KEY "7305114551237"
