@@ -330,12 +330,16 @@ void shell__log_end(struct shell_mgr *m, struct cmd *c)
     c->logged = 1;
     if (!m->end_hook)
         return;
+    /* Logged at a Delete, the last reply may still be in flight (the
+     * client deletes once it has read it): its bytes count when the
+     * client's TCP has them. */
+    int got = c->fl_kept || (c->fl_token && c->fl_probe && c->fl_probe(c->fl_probe_arg) > 0);
     struct shell_cmd_end e = {
         .owner = c->sh->owner,
         .shell_id = c->sh->id,
         .cmd_id = c->id,
-        .out_bytes = c->sent[0] + (c->fl_kept ? c->fl_len[0] : 0),
-        .err_bytes = c->sent[1] + (c->fl_kept ? c->fl_len[1] : 0),
+        .out_bytes = c->sent[0] + (got ? c->fl_len[0] : 0),
+        .err_bytes = c->sent[1] + (got ? c->fl_len[1] : 0),
         .exit_code = c->exited ? c->exit_code : -1,
         .duration_ms = (c->exited ? c->exit_at : shell_now_ms()) - c->started,
     };

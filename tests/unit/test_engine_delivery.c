@@ -312,12 +312,56 @@ static void test_end_hook(void **state)
     assert_int_equal(ends_seen, 2);
 }
 
+/* The shell deleted while its last reply is in flight (the client reads
+ * it and deletes on another connection): the end's out_bytes count that
+ * reply's bytes once the client's TCP has them, not before. */
+static void test_end_counts_reply_in_flight(void **state)
+{
+    (void)state;
+    for (int acked = 0; acked < 2; acked++) {
+        struct shell_mgr *m = mgr_with(NULL);
+        shell_mgr_set_end_hook(m, on_end);
+        ends_seen = 0;
+        char sid[37], cid[37];
+        new_shell(m, ALICE, NULL, sid);
+        assert_int_equal(shell_command(m, ALICE, sid, "printf hello", cid), WSM_OK);
+        struct shell_output o;
+        unsigned long t;
+        size_t got = 0;
+        for (;;) { /* until the reply that says done, left in flight */
+            assert_int_equal(recv_tx(m, sid, cid, 64, -1, &o, &t), WSM_OK);
+            got += o.out.len;
+            int done = o.done;
+            out_free(&o);
+            if (done)
+                break;
+            shell_settle(m, ALICE, sid, cid, t, 1);
+        }
+        assert_int_equal(got, 5);
+        probe_says = acked;
+        shell_settle_probe(m, ALICE, sid, cid, t, fake_probe, NULL);
+        assert_int_equal(shell_delete(m, ALICE, sid), WSM_OK);
+        assert_int_equal(ends_seen, 1);
+        /* All 5 in one reply, or some delivered before: the last reply's
+         * bytes count only when acknowledged. */
+        if (acked)
+            assert_int_equal(last_end.out_bytes, 5);
+        else
+            assert_true(last_end.out_bytes < 5);
+        shell_mgr_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_receive_settle), cmocka_unit_test(test_receive_sequence_id),
-        cmocka_unit_test(test_receive_probe),  cmocka_unit_test(test_output_budget),
-        cmocka_unit_test(test_kill_owner),     cmocka_unit_test(test_end_hook),
+        cmocka_unit_test(test_receive_settle),
+        cmocka_unit_test(test_receive_sequence_id),
+        cmocka_unit_test(test_receive_probe),
+        cmocka_unit_test(test_output_budget),
+        cmocka_unit_test(test_kill_owner),
+        cmocka_unit_test(test_end_hook),
+        cmocka_unit_test(test_end_counts_reply_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
