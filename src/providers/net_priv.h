@@ -1,7 +1,8 @@
 /* Private to the network provider family (cim_family_net): what net.c
- * (the interfaces, Win32_NetworkAdapter, CIM_NetworkPort and the class
- * list) and net_config.c (Win32_NetworkAdapterConfiguration's addresses,
- * gateways, resolvers and TCP/IP settings) share, with the net__ prefix. */
+ * (the interfaces, the class operations and the class list),
+ * net_adapter.c (Win32_NetworkAdapter's and CIM_NetworkPort's values) and
+ * net_config.c (Win32_NetworkAdapterConfiguration's addresses, gateways,
+ * resolvers and TCP/IP settings) share, with the net__ prefix. */
 #ifndef WSMD_PROVIDERS_NET_PRIV_H
 #define WSMD_PROVIDERS_NET_PRIV_H
 
@@ -82,5 +83,8 @@ void net__load_gateways(struct net_iter *s);
 /* The nameservers, search list and domain of /etc/resolv.conf, into s. */
 void net__load_resolv(struct net_iter *s);
 void net__fill_config(struct cim_instance *in, const struct nic *n, const struct net_iter *s);
+/* Win32_NetworkAdapter's and CIM_NetworkPort's values for n (net_adapter.c). */
+void net__fill_adapter(struct cim_instance *in, const struct nic *n, const char *host);
+void net__fill_port(struct cim_instance *in, const struct nic *n, const char *host);
 
 #endif

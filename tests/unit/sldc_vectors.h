@@ -1,4 +1,5 @@
-/* Real SLDC bodies captured from Windows event sources, for test_sldc.c.
+/* Real SLDC bodies captured from Windows event sources, for test_sldc.c
+ * and test_sldc_bodies.c.
  * Bytes are facts; where each comes from:
  *
  * openwec_heartbeat: a Windows 10 source's Heartbeat (Content-Encoding:
