@@ -2,10 +2,10 @@
  * source). In Pull mode it Subscribes to the source's event log resource
  * (libwsm, as `winrm subscribe`), Pulls, and writes each batch to the
  * subscription's outputs and its bookmark to the state database before the
- * next Pull: what delivery.c does for a pushed batch before its Ack. In
- * Push mode it Subscribes with NotifyTo = this collector (dialpush.c), and
- * then only renews and watches the source's deliveries. The set of these
- * threads is dialset.c's.
+ * next Pull (dialbatch.c): what delivery.c does for a pushed batch before
+ * its Ack. In Push mode it Subscribes with NotifyTo = this collector
+ * (dialpush.c), and then only renews and watches the source's deliveries.
+ * The set of these threads is dialset.c's.
  *
  * Why no event is lost: the source moves its position when it answers a
  * Pull, the collector its bookmark only once the batch is durable. Whenever
@@ -31,7 +31,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include "arena.h"
 #include "envelope.h"
 #include "events.h"
 #include "ns.h"
@@ -52,7 +51,7 @@
 /* Standby shows as Inactive: Windows' four values are what gr prints. */
 const char *const wsmd__dial_st_names[] = {"Trying", "Active", "Inactive", "Inactive"};
 
-static long long now_ms(void)
+long long wsmd__dial_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -124,7 +123,7 @@ static int standby(struct wsmd_dialers *ds, struct dialer *d)
     return stop;
 }
 
-static int claimed(struct wsmd_dialers *ds, struct dialer *d)
+int wsmd__dial_claimed(struct wsmd_dialers *ds, struct dialer *d)
 {
     pthread_mutex_lock(&ds->lock);
     int c = d->claimed;
@@ -184,7 +183,7 @@ static enum wsm_err touch(struct wsmd_collector *col, struct dialer *d)
         .principal = d->src->address,
         .addr = d->src->address,
         .heartbeat = 1, /* contact; it also clears an old SubscriptionEnd */
-        .now_ms = now_ms(),
+        .now_ms = wsmd__dial_now_ms(),
     };
     return wsmd__state_commit(col->state, &u);
 }
@@ -265,7 +264,7 @@ static enum wsm_err dial(struct dialer *d, struct conn *c, char *err, size_t err
                       : s->read_existing ? "oldest"
                                          : "now");
         free(bookmark);
-        c->subscribed_ms = now_ms();
+        c->subscribed_ms = wsmd__dial_now_ms();
         return e;
     }
     unsigned max = s->max_items ? s->max_items : 100;
@@ -294,114 +293,10 @@ static enum wsm_err dial(struct dialer *d, struct conn *c, char *err, size_t err
     return WSM_OK;
 }
 
-/* The events of one Pull, as a w:Events element: the parser of pushed
- * batches (events.c) reads them the same way. */
-struct batch {
-    xmlDocPtr doc;
-    xmlNodePtr events;
-    size_t n;
-    char *bookmark;
-    int nomem;
-};
-
-static int on_event(void *ud, const char *xml, const char *bookmark)
-{
-    struct batch *b = ud;
-    xmlNodePtr ev = xmlNewChild(b->events, b->events->ns, (const xmlChar *)"Event", NULL);
-    xmlNodePtr cd = ev ? xmlNewCDataBlock(b->doc, (const xmlChar *)xml, (int)strlen(xml)) : NULL;
-    if (!cd || !xmlAddChild(ev, cd)) {
-        xmlFreeNode(cd);
-        b->nomem = 1;
-        return 1;
-    }
-    b->n++;
-    if (bookmark) {
-        free(b->bookmark);
-        b->bookmark = strdup(bookmark);
-        b->nomem |= !b->bookmark;
-    }
-    return 0;
-}
-
-/* Durable before the next Pull: outputs first, then the bookmark (the
- * order of collector-store.md). */
-static enum wsm_err store(struct dialer *d, struct batch *b, char *err, size_t errlen)
-{
-    struct wsmd_collector *col = d->col;
-    struct wsm_arena a;
-    wsm__arena_init(&a);
-    struct wsmd_event *ev = NULL;
-    size_t n = 0;
-    enum wsm_err e = wsmd__events_parse(b->events, &a, b->n + 1, &ev, &n);
-    long long t = now_ms();
-    char received[40];
-    time_t sec = (time_t)(t / 1000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    size_t k = strftime(received, sizeof(received), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(received + k, sizeof(received) - k, ".%03dZ", (int)(t % 1000));
-    struct wsmd_event_meta m = {.subscription = d->sub->id,
-                                .client = d->src->address,
-                                .source_addr = d->src->address,
-                                .received = received};
-    /* Not written when it could not be committed, or when another node
-     * takes the source meanwhile (the claim lost during the Pull): it
-     * comes again from the stored bookmark, here or at the new holder,
-     * and writing it now would be a copy (as writer.c refuses a pushed
-     * batch while the database is away). */
-    if (!e && !claimed(col->dialers, d)) {
-        snprintf(err, errlen, "the claim was lost: the batch is left to the next holder");
-        wsm__arena_free(&a);
-        return WSM_ERR_IO;
-    }
-    if (!e && !wsmd__state_ready(col->state)) {
-        atomic_fetch_add(&col->m.state_failures, 1);
-        snprintf(err, errlen, "storing the bookmark: the state database is away");
-        wsm__arena_free(&a);
-        return WSM_ERR_IO;
-    }
-    if (!e && (e = wsmd__outputs_write(col->outputs, d->sub->outputs, d->sub->log_file, ev, n,
-                                       &m)) != WSM_OK) {
-        atomic_fetch_add(&col->m.output_failures, 1);
-        snprintf(err, errlen, "writing the events: %s", wsm_strerror(e));
-    } else if (e) {
-        atomic_fetch_add(&col->m.decode_failures, 1);
-        snprintf(err, errlen, "reading the events: %s", wsm_strerror(e));
-    }
-    unsigned long long bytes = 0, bad = 0;
-    for (size_t i = 0; !e && i < n; i++) {
-        bytes += ev[i].xml_len;
-        bad += !ev[i].well_formed;
-    }
-    if (!e) {
-        struct wsmd_state_update u = {
-            .sub = d->sub->id,
-            .principal = d->src->address,
-            .addr = d->src->address,
-            .bookmark_xml = b->bookmark,
-            .events = n,
-            .now_ms = t,
-        };
-        if ((e = wsmd__state_commit(col->state, &u)) != WSM_OK) {
-            atomic_fetch_add(&col->m.state_failures, 1);
-            snprintf(err, errlen, "storing the bookmark: %s", wsm_strerror(e));
-        }
-    }
-    if (!e) {
-        atomic_fetch_add(&col->m.events, n);
-        atomic_fetch_add(&col->m.bytes, bytes);
-        atomic_fetch_add(&col->m.batches, 1);
-        atomic_fetch_add(&col->m.malformed_events, bad);
-        wsmd__col_observe(col, (now_ms() - t) * 1000);
-    }
-    wsm__arena_free(&a);
-    return e;
-}
-
 /* One Pull and what it brought stored; an error text in err. */
 static enum wsm_err pull_once(struct dialer *d, struct conn *c, char *err, size_t errlen)
 {
-    long long left = wsm_subscription_expires(c->sub) - now_ms();
+    long long left = wsm_subscription_expires(c->sub) - wsmd__dial_now_ms();
     if (wsm_subscription_expires(c->sub) && left < RENEW_BEFORE_MS) {
         enum wsm_err e = wsm_subscription_renew(c->sub, EXPIRES_MS);
         if (e) {
@@ -419,17 +314,17 @@ static enum wsm_err pull_once(struct dialer *d, struct conn *c, char *err, size_
     xmlDocSetRootElement(b.doc, b.events);
     xmlSetNs(b.events, xmlNewNs(b.events, (const xmlChar *)WSM_NS_WSMAN, (const xmlChar *)"w"));
     size_t n = 0;
-    enum wsm_err e = wsm_subscription_pull(c->sub, 0, PULL_WAIT_MS, on_event, &b, &n);
+    enum wsm_err e = wsm_subscription_pull(c->sub, 0, PULL_WAIT_MS, wsmd__dial_on_event, &b, &n);
     if (e)
         errtext(c, e, "Pull", err, errlen);
     else if (b.nomem)
         e = WSM_ERR_NOMEM;
     else if (b.n)
-        e = store(d, &b, err, errlen);
-    else if (now_ms() - c->last_touch_ms >= LIVENESS_MS && !touch(d->col, d))
-        c->last_touch_ms = now_ms();
+        e = wsmd__dial_store(d, &b, err, errlen);
+    else if (wsmd__dial_now_ms() - c->last_touch_ms >= LIVENESS_MS && !touch(d->col, d))
+        c->last_touch_ms = wsmd__dial_now_ms();
     if (!e && b.n)
-        c->last_touch_ms = now_ms();
+        c->last_touch_ms = wsmd__dial_now_ms();
     free(b.bookmark);
     xmlFreeDoc(b.doc);
     return e;
@@ -459,7 +354,7 @@ static enum wsm_err push_once(struct wsmd_dialers *ds, struct dialer *d, struct 
                               size_t errlen)
 {
     long long exp = wsmd__dial_push_expires(c->ps);
-    if (exp && exp - now_ms() < RENEW_BEFORE_MS) {
+    if (exp && exp - wsmd__dial_now_ms() < RENEW_BEFORE_MS) {
         enum wsm_err e = wsmd__dial_push_renew(c->s, d->url, d->sub->uri, c->ps, EXPIRES_MS);
         if (e) {
             errtext(c, e, "Renew", err, errlen);
@@ -474,7 +369,7 @@ static enum wsm_err push_once(struct wsmd_dialers *ds, struct dialer *d, struct 
             snprintf(err, errlen, "the source ended the subscription (SubscriptionEnd)");
             return WSM_ERR_INVALID_SUBSCRIPTION;
         }
-        if (now_ms() - since > quiet) {
+        if (wsmd__dial_now_ms() - since > quiet) {
             snprintf(err, errlen, "no delivery nor heartbeat for %lld s", quiet / 1000);
             return WSM_ERR_TIMED_OUT;
         }
@@ -493,7 +388,7 @@ void *wsmd__dialer_run(void *arg)
     while (!stopping(ds, d)) {
         enum wsm_err e = WSM_OK;
         err[0] = '\0';
-        if (!claimed(ds, d)) {
+        if (!wsmd__dial_claimed(ds, d)) {
             /* Another node dials it now (from the shared bookmark): this
              * one's subscription ends at the source, where it can. */
             hang_up(&c, 1);
@@ -505,7 +400,7 @@ void *wsmd__dialer_run(void *arg)
         if (!subscribed(&c)) {
             if ((e = dial(d, &c, err, sizeof(err))) == WSM_OK) {
                 touch(d->col, d);
-                c.last_touch_ms = now_ms();
+                c.last_touch_ms = wsmd__dial_now_ms();
             }
         } else if (c.ps) {
             e = push_once(ds, d, &c, err, sizeof(err));
@@ -537,7 +432,7 @@ void *wsmd__dialer_run(void *arg)
         if (!err[0])
             snprintf(err, sizeof(err), "%s", wsm_strerror(e));
         set_status(ds, d, hopeless || f >= INACTIVE_AFTER ? ST_INACTIVE : ST_TRYING, err,
-                   now_ms() + wait);
+                   wsmd__dial_now_ms() + wait);
         if (!hopeless)
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
         pause_ms(ds, d, wait);

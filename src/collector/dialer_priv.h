@@ -1,8 +1,10 @@
-/* Between dialer.c (one source's thread) and dialset.c (the set of
- * dialers a load of the subscription files asks for). */
+/* Between dialer.c (one source's thread), dialbatch.c (storing what one
+ * of its Pulls brought) and dialset.c (the set of dialers a load of the
+ * subscription files asks for). */
 #ifndef WSMD_COL_DIALER_PRIV_H
 #define WSMD_COL_DIALER_PRIV_H
 
+#include <libxml/tree.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -60,5 +62,26 @@ struct wsmd_dialers {
 
 /* The thread of one dialer (dialer.c). */
 void *wsmd__dialer_run(void *arg);
+/* ms since the epoch, CLOCK_REALTIME (dialer.c). */
+long long wsmd__dial_now_ms(void);
+/* Whether this node holds d's claim (dialer.c; takes the dialers' lock). */
+int wsmd__dial_claimed(struct wsmd_dialers *ds, struct dialer *d);
+
+/* The events of one Pull, as a w:Events element: the parser of pushed
+ * batches (events.c) reads them the same way. */
+struct batch {
+    xmlDocPtr doc;
+    xmlNodePtr events;
+    size_t n;
+    char *bookmark;
+    int nomem;
+};
+
+/* wsm_subscription_pull's callback: one event added to the batch ud; 1
+ * (stop) when out of memory (dialbatch.c). */
+int wsmd__dial_on_event(void *ud, const char *xml, const char *bookmark);
+/* The batch written to d's outputs, then its bookmark committed; an error
+ * text in err (dialbatch.c). */
+enum wsm_err wsmd__dial_store(struct dialer *d, struct batch *b, char *err, size_t errlen);
 
 #endif

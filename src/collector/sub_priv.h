@@ -1,5 +1,5 @@
-/* Between the files of the subscriptions module (subscription.c, subxml.c,
- * subload.c, subwrite.c); nothing else includes it. */
+/* Between the files of the subscriptions module (subscription.c, subelem.c,
+ * subxml.c, subload.c, subwrite.c); nothing else includes it. */
 #ifndef WSMD_SUB_PRIV_H
 #define WSMD_SUB_PRIV_H
 
@@ -31,6 +31,19 @@ int wsmd__sub_source_element(struct wsmd_sub *s, const xmlNode *n, char *err, si
 void wsmd__sub_sources_free(struct wsmd_sub *s);
 /* The same elements back, passwords left out. */
 enum wsm_err wsmd__sub_write_sources(struct wsm_buf *b, const struct wsmd_sub *s);
+
+/* subelem.c: the elements of subscription.c's file that hold more than a
+ * text. 0 read; -1 with err. What Delivery's Batching and Heartbeat say is
+ * kept in *d, applied once the ConfigurationMode is known. */
+struct delivery {
+    int have_items, have_latency, have_hb;
+    unsigned long items, latency, hb;
+};
+int wsmd__sub_read_delivery(struct wsmd_sub *s, const xmlNode *n, struct delivery *d, char *err,
+                            size_t errlen);
+int wsmd__sub_read_nondomain(struct wsmd_sub *s, const xmlNode *n, char *err, size_t errlen);
+/* One element of wsmd's namespace (unknown ones are refused). */
+int wsmd__sub_read_ext(struct wsmd_sub *s, const xmlNode *n, char *err, size_t errlen);
 
 /* subread.c: the readers of subscription.c. */
 char *wsmd__sub_trimdup(const char *s);

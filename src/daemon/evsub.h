@@ -1,7 +1,8 @@
 /* The event source: WS-Eventing subscriptions to the event log resource
  * (docs/internals/eventlog.md). Three files share this header:
  *   evstore.c  the subscription table (owners, quotas, expiry) and its
- *              durable copy (StateDir/eventsource.db);
+ *              durable copy (StateDir/eventsource.db; the SQLite side
+ *              and StateDir in evstoredb.c, evstore_priv.h);
  *   evsub.c    Subscribe, Renew, GetStatus, Unsubscribe;
  *   evpull.c   Pull and Release on a Pull-mode subscription's context,
  *              and the waiter thread that parks a Pull without a thread.
@@ -64,7 +65,8 @@ struct wsmd_evs {
 
 /* ---- evstore.c ---------------------------------------------------------- */
 
-/* Before the privilege split (root): StateDir made and handed to uid. */
+/* Before the privilege split (root): StateDir made and handed to uid
+ * (evstoredb.c). */
 enum wsm_err wsmd__evs_prepare_dir(struct wsmd_config *cfg, uid_t uid, gid_t gid);
 /* Opens the table: the subscriptions of StateDir/eventsource.db, if the
  * file exists, are loaded (their queries compiled again). Never fatal:

@@ -18,7 +18,8 @@
  *
  * A thread per hub waits on the inotify descriptor, lets sd-journal read
  * its events (new files after a rotation) and wakes every reader through
- * its eventfd, which is what wsmd__evr_fd returns.
+ * its eventfd, which is what wsmd__evr_fd returns. The hubs and their
+ * threads are hub.c; the structures both files use, reader_priv.h.
  *
  * The position of a reader that does not own the hub is `done`: the cursor
  * of the last entry it examined (returned, or not matching), or NULL for
@@ -30,7 +31,6 @@
  *           the entry found there is the first one not seen);
  *   DONE    on an entry examined.
  * A bookmark is `done` (read live while owning, in state DONE). */
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,225 +39,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "evsrc_priv.h"
-#include "sdj_dl.h"
+#include "reader_priv.h"
 
-#define MAX_FIELDS 1024            /* per entry; journald's own limit is 1024 too */
-#define MAX_CURSOR 512             /* a cursor is about 130 characters */
-#define DATA_THRESHOLD (64 * 1024) /* a field's bytes read (sd-journal's default) */
+#define MAX_CURSOR 512 /* a cursor is about 130 characters */
 /* Entries one call examines at most without a match (about 10 ms): a
  * subscription reading a large journal with a query that takes little must
  * not hold every other reader of that journal back (they share its lock). */
 #define SCAN_BUDGET 4096
-
-enum pos { POS_NONE, POS_PENDING, POS_DONE };
-
-struct hub {
-    pthread_mutex_t mu; /* the journal, the scratch, owner, readers */
-    struct hub *next;   /* hubs (under hubs_mu) */
-    char *dir;          /* NULL: the system journal */
-    int refs;           /* under hubs_mu */
-    const struct wsmd_sdj *sd;
-    sd_journal *j;
-    struct wsmd_evreader *owner;
-    struct wsmd_evreader *readers; /* list for wake-ups */
-    pthread_t thread;
-    int stop_fd; /* eventfd: the thread ends */
-    /* the current entry's fields, copied */
-    struct wsm_buf data;
-    size_t *offs, *lens;
-    struct wsmd_evfield *f;
-};
-
-struct wsmd_evreader {
-    struct hub *h;
-    struct wsmd_evreader *prev, *next; /* in h->readers */
-    const struct wsmd_evq *q;
-    int rendered;
-    int seqnum_first; /* the query compares EventRecordID */
-    enum pos pos;     /* while owner */
-    char *done;       /* while not owner: see the top */
-    /* While owner and POS_DONE: the cursor of the entry the read pointer is
-     * on, when it was read already (for its sequence number). The bookmark
-     * after each event and the owner's saved position reuse it: a cursor
-     * is an allocation and several hex formattings, and the push
-     * deliveries ask for one per event. NULL: not read yet. */
-    char *cur;
-    int streak; /* the last call returned an event */
-    int efd;
-    char computer[256];
-    char last_chan[WSMD_EVCHAN_NAME_MAX];
-};
-
-static pthread_mutex_t hubs_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct hub *hubs;
 
 static uint64_t now_usec(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void wake(int fd)
-{
-    uint64_t one = 1;
-    if (write(fd, &one, sizeof(one)) < 0) {
-        /* EAGAIN: the counter is already far from 0, the reader is awake. */
-    }
-}
-
-/* ---- the hub ------------------------------------------------------------ */
-
-static enum wsm_err save_owner(struct hub *h);
-
-/* Whether the journal's last entry changed since *tail (hub locked; the
- * owner's position is saved first, the read pointer moves). */
-static int tail_moved(struct hub *h, char **tail)
-{
-    char *cur = NULL;
-    if (save_owner(h) != WSM_OK || h->sd->seek_tail(h->j) < 0 || h->sd->previous(h->j) <= 0 ||
-        h->sd->get_cursor(h->j, &cur) < 0 || !cur)
-        return 0;
-    int moved = !*tail || strcmp(*tail, cur) != 0;
-    free(*tail);
-    *tail = cur;
-    return moved;
-}
-
-/* journald signals appends through inotify only 250 ms after a change (it
- * coalesces its "post change" notifications), so the thread also looks at
- * the journal's tail every TAIL_MS (a seek to the tail: microseconds) and
- * wakes the readers when it moved. Readers are thus woken at most about
- * 1000 / TAIL_MS times a second: each wake-and-read costs a reader one seek
- * (about 10 us) when others moved the shared read pointer meanwhile, which
- * is what bounds the cost of 1,000 subscriptions on a busy journal. */
-#define TAIL_MS 50
-
-static void *hub_thread(void *arg)
-{
-    struct hub *h = arg;
-    pthread_mutex_lock(&h->mu);
-    int jfd = h->sd->get_fd(h->j);
-    char *tail = NULL;
-    tail_moved(h, &tail);
-    pthread_mutex_unlock(&h->mu);
-    for (;;) {
-        struct pollfd p[2] = {{.fd = jfd, .events = POLLIN}, {.fd = h->stop_fd, .events = POLLIN}};
-        if (poll(p, 2, TAIL_MS) < 0)
-            continue;
-        if (p[1].revents)
-            break;
-        pthread_mutex_lock(&h->mu);
-        if (p[0].revents) {
-            /* The owner's position first: after a rotation or a vacuum
-             * sd_journal_process drops the current entry, and a position
-             * read after it would be lost (the reader would read its last
-             * entries again). */
-            save_owner(h);
-            h->sd->process(h->j); /* reads the inotify events: the fd is drained */
-        }
-        if (tail_moved(h, &tail) || p[0].revents)
-            for (struct wsmd_evreader *r = h->readers; r; r = r->next)
-                wake(r->efd);
-        pthread_mutex_unlock(&h->mu);
-    }
-    free(tail);
-    return NULL;
-}
-
-static void hub_free(struct hub *h)
-{
-    if (h->j)
-        h->sd->close(h->j);
-    if (h->stop_fd >= 0)
-        close(h->stop_fd);
-    wsm__buf_free(&h->data);
-    free(h->offs);
-    free(h->lens);
-    free(h->f);
-    free(h->dir);
-    pthread_mutex_destroy(&h->mu);
-    free(h);
-}
-
-/* The hub of dir (NULL: the system journal), made on first use. */
-static enum wsm_err hub_get(const char *dir, struct hub **out)
-{
-    const struct wsmd_sdj *sd = wsmd__sdj();
-    if (!sd)
-        return WSM_ERR_IO;
-    pthread_mutex_lock(&hubs_mu);
-    for (struct hub *h = hubs; h; h = h->next) {
-        if ((!dir && !h->dir) || (dir && h->dir && strcmp(dir, h->dir) == 0)) {
-            h->refs++;
-            pthread_mutex_unlock(&hubs_mu);
-            *out = h;
-            return WSM_OK;
-        }
-    }
-    enum wsm_err err = WSM_ERR_NOMEM;
-    struct hub *h = calloc(1, sizeof(*h));
-    if (!h)
-        goto fail;
-    pthread_mutex_init(&h->mu, NULL);
-    h->stop_fd = -1;
-    h->sd = sd;
-    wsm__buf_init(&h->data, 0);
-    h->offs = calloc(MAX_FIELDS, sizeof(*h->offs));
-    h->lens = calloc(MAX_FIELDS, sizeof(*h->lens));
-    h->f = calloc(MAX_FIELDS, sizeof(*h->f));
-    if ((dir && !(h->dir = strdup(dir))) || !h->offs || !h->lens || !h->f)
-        goto fail;
-    err = WSM_ERR_IO;
-    int e = dir ? sd->open_directory(&h->j, dir, 0) : sd->open(&h->j, SD_JOURNAL_LOCAL_ONLY);
-    if (e < 0) {
-        h->j = NULL;
-        goto fail;
-    }
-    /* sd-journal skips the files it may not read and opens nothing without
-     * a word: a reader without the systemd-journal group would see an empty
-     * journal forever. No file opened is "no journal". */
-    uint64_t bytes = 0;
-    if (sd->get_usage(h->j, &bytes) < 0 || bytes == 0)
-        goto fail;
-    sd->set_data_threshold(h->j, DATA_THRESHOLD);
-    /* The inotify watches exist from here on: nothing written after a
-     * reader's first seek can be missed. */
-    if (sd->get_fd(h->j) < 0 || (h->stop_fd = eventfd(0, EFD_CLOEXEC)) < 0)
-        goto fail;
-    if (pthread_create(&h->thread, NULL, hub_thread, h) != 0)
-        goto fail;
-    h->refs = 1;
-    h->next = hubs;
-    hubs = h;
-    pthread_mutex_unlock(&hubs_mu);
-    *out = h;
-    return WSM_OK;
-fail:
-    pthread_mutex_unlock(&hubs_mu);
-    if (h)
-        hub_free(h);
-    return err;
-}
-
-static void hub_put(struct hub *h)
-{
-    pthread_mutex_lock(&hubs_mu);
-    if (--h->refs > 0) {
-        pthread_mutex_unlock(&hubs_mu);
-        return;
-    }
-    for (struct hub **p = &hubs; *p; p = &(*p)->next)
-        if (*p == h) {
-            *p = h->next;
-            break;
-        }
-    pthread_mutex_unlock(&hubs_mu);
-    wake(h->stop_fd);
-    pthread_join(h->thread, NULL);
-    hub_free(h);
 }
 
 /* ---- cursors and bookmarks ------------------------------------------------ */
@@ -316,7 +110,7 @@ static int bookmark_cursor(const char *bm, size_t len, char out[MAX_CURSOR + 1])
 
 /* The owner's position kept as a cursor before another reader moves the
  * read pointer. */
-static enum wsm_err save_owner(struct hub *h)
+enum wsm_err wsmd__evr_save_owner(struct hub *h)
 {
     struct wsmd_evreader *o = h->owner;
     if (!o || o->pos != POS_DONE) {
@@ -342,7 +136,7 @@ static enum wsm_err take(struct wsmd_evreader *r)
     struct hub *h = r->h;
     if (h->owner == r)
         return WSM_OK;
-    enum wsm_err err = save_owner(h);
+    enum wsm_err err = wsmd__evr_save_owner(h);
     if (err)
         return err;
     const struct wsmd_sdj *sd = h->sd;
@@ -399,7 +193,7 @@ enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evre
         free(r);
         return WSM_ERR_IO;
     }
-    enum wsm_err err = hub_get(o->journal_dir, &r->h);
+    enum wsm_err err = wsmd__evr_hub_get(o->journal_dir, &r->h);
     if (err) {
         close(r->efd);
         free(r->done);
@@ -411,13 +205,13 @@ enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evre
     if (has_cursor) {
         /* A cursor sd-journal cannot parse would fail every next(): the
          * bookmark is refused now instead. */
-        if ((err = save_owner(h)) == WSM_OK && h->sd->seek_cursor(h->j, r->done) < 0)
+        if ((err = wsmd__evr_save_owner(h)) == WSM_OK && h->sd->seek_cursor(h->j, r->done) < 0)
             err = WSM_ERR_INVALID_ARG;
     }
     if (o->start == WSMD_EV_FROM_NOW) {
         /* On the last entry, as if it had been examined; in an empty
          * journal, the head is "now". */
-        if ((err = save_owner(h)) == WSM_OK) {
+        if ((err = wsmd__evr_save_owner(h)) == WSM_OK) {
             int e = h->sd->seek_tail(h->j);
             if (e >= 0 && (e = h->sd->previous(h->j)) > 0 && h->sd->get_cursor(h->j, &r->done) < 0)
                 e = -1;
@@ -434,7 +228,7 @@ enum wsm_err wsmd__evr_open(const struct wsmd_evreader_opts *o, struct wsmd_evre
     pthread_mutex_unlock(&h->mu);
     if (err) {
         r->h = NULL;
-        hub_put(h);
+        wsmd__evr_hub_put(h);
         close(r->efd);
         free(r->done);
         free(r);
@@ -502,7 +296,7 @@ static enum wsm_err next_locked(struct wsmd_evreader *r, struct wsm_buf *out)
     for (unsigned examined = 0;; examined++) {
         if (examined == SCAN_BUDGET) {
             /* More may be there: the fd says so, the caller comes back. */
-            wake(r->efd);
+            wsmd__evr_wake(r->efd);
             return WSM_ERR_TIMED_OUT;
         }
         free(r->cur); /* the read pointer moves on */
@@ -615,7 +409,7 @@ void wsmd__evr_close(struct wsmd_evreader *r)
         if (r->next)
             r->next->prev = r->prev;
         pthread_mutex_unlock(&h->mu);
-        hub_put(h);
+        wsmd__evr_hub_put(h);
     }
     if (r->efd >= 0)
         close(r->efd);
