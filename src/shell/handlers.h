@@ -1,5 +1,6 @@
-/* Between the WinRS handlers: handlers.c (one client's session) and
- * handlers_mgmt.c (Disconnect/Reconnect/Connect, shell management). */
+/* Between the WinRS handlers: handlers.c (one client's session),
+ * handlers_receive.c (its Receive) and handlers_mgmt.c
+ * (Disconnect/Reconnect/Connect, shell management). */
 #ifndef WSMD_SHELL_HANDLERS_H
 #define WSMD_SHELL_HANDLERS_H
 
@@ -26,6 +27,10 @@ enum wsm_err wsmd__shell_cmd_opts(struct wsmd_call *call, xmlNodePtr cmdline,
 /* The fault text for a command refused because its shell is
  * disconnected, or NULL when it is not. */
 const char *wsmd__shell_disconnected_message(struct wsmd_call *call, const char *sid);
+/* An engine call's result as the handlers answer it (handlers.c):
+ * WSM_ERR_NOT_FOUND is an unknown shell, and a disconnected shell's
+ * refusal gets its fault text. */
+enum wsm_err wsmd__shell_map_engine(struct wsmd_call *call, enum wsm_err e);
 /* The owner (malloc'd) of shell sid when the caller is an administrator
  * who may delete it; NULL otherwise. */
 char *wsmd__shell_admin_owner(struct wsmd_call *call, const char *sid);
