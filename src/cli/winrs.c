@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "switches.h"
+#include "winrs_priv.h"
 #include "args.h"
 #include "prompt.h"
 #include "clientcfg.h"
@@ -37,30 +38,15 @@
 #include "winrs_help.h"
 #include "wsm/wsm.h"
 
-#define STDIN_CHUNK (96 * 1024)
 #define MAX_ENVELOPE (8L * 1024 * 1024)
 #define MAX_ENV_VARS 256
-#define EXIT_INTERRUPTED 130
-/* WSManFault code of the QuotaLimit fault (ERROR_WSMAN_QUOTA_LIMIT). */
-#define FAULT_QUOTA 2150858815UL
-
-struct ctl {
-    pthread_mutex_t mu;
-    wsm_session *main_s, *in_s, *sig_s;
-    char *shell_id;   /* set once the shell exists */
-    char *command_id; /* set once the command runs */
-    int nint;         /* SIGINTs seen */
-    int killed;       /* SIGTERM or SIGHUP seen */
-    int finished;     /* the main thread is done with the command */
-    int out_broken;   /* writing our stdout failed (EPIPE) */
-};
 
 /* -noecho: the terminal's mode before, put back on every way out (the
  * program leaves through _exit, which runs no atexit handler). */
 static struct termios saved_tty;
 static volatile int echo_off;
 
-__attribute__((noreturn)) static void winrs_exit(int rc)
+void winrs_exit(int rc)
 {
     if (echo_off)
         tcsetattr(0, TCSANOW, &saved_tty); /* async-signal-safe */
@@ -73,7 +59,7 @@ static void restore_echo(void)
         tcsetattr(0, TCSANOW, &saved_tty);
 }
 
-static struct ctl ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+struct winrs_ctl winrs_ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int usage(FILE *f)
 {
@@ -123,214 +109,21 @@ static char *make_url(const char *r, int usessl, unsigned http_port, unsigned ht
     return url;
 }
 
-/* ---- output -------------------------------------------------------- */
-
-static void write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (fd == STDOUT_FILENO) {
-                pthread_mutex_lock(&ctl.mu);
-                ctl.out_broken = 1;
-                pthread_mutex_unlock(&ctl.mu);
-            }
-            return;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-}
-
-static void on_stdout(void *ud, const void *p, size_t n)
-{
-    (void)ud;
-    write_all(STDOUT_FILENO, p, n);
-}
-
-static void on_stderr(void *ud, const void *p, size_t n)
-{
-    (void)ud;
-    write_all(STDERR_FILENO, p, n);
-}
-
-static void report(const char *what, wsm_session *s, enum wsm_err e)
-{
-    const char *detail = s ? wsm_session_error(s) : "";
-    if (e == WSM_ERR_FAULT && s) {
-        /* As winrs.exe prints a fault: its message, no internals. */
-        char msg[1024];
-        const char *colon = strncmp(detail, "fault ", 6) == 0 ? strstr(detail, ": ") : NULL;
-        cli_fault_message(wsm_session_fault(s), colon ? colon + 2 : detail, msg, sizeof(msg));
-        fprintf(stderr, "Winrs error:%s\n", msg);
-        return;
-    }
-    if (detail && *detail)
-        fprintf(stderr, "winrs: %s: %s: %s\n", what, wsm_strerror(e), detail);
-    else
-        fprintf(stderr, "winrs: %s: %s\n", what, wsm_strerror(e));
-}
-
-/* ---- stdin --------------------------------------------------------- */
-
-/* The main thread is done with the command (quiet: or the user wants out,
- * so that a failing Send is no news). */
-static int stop_stdin(int quiet)
-{
-    pthread_mutex_lock(&ctl.mu);
-    int r = ctl.finished || ctl.killed || (quiet && ctl.nint);
-    pthread_mutex_unlock(&ctl.mu);
-    return r;
-}
-
-static void *stdin_main(void *arg)
-{
-    wsm_shell *sh = arg;
-    char *buf = malloc(STDIN_CHUNK);
-    const char *cmd = ctl.command_id;
-    int end = 0;
-
-    while (!end) {
-        size_t len = 0;
-        if (!buf) {
-            end = 1; /* no memory: at least let the command see EOF */
-        } else {
-            /* Block for the first bytes, then take what is ready at once,
-             * so that a pipe's last bytes and its EOF go in one Send. */
-            struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
-            int wait_ms = -1;
-            while (len < STDIN_CHUNK) {
-                if (wait_ms == 0 && poll(&pfd, 1, 0) <= 0)
-                    break;
-                ssize_t n = read(STDIN_FILENO, buf + len, STDIN_CHUNK - len);
-                if (n < 0 && errno == EINTR)
-                    continue;
-                if (n <= 0) {
-                    end = 1; /* EOF, or stdin unusable (closed fd) */
-                    break;
-                }
-                len += (size_t)n;
-                wait_ms = 0;
-            }
-        }
-        enum wsm_err e;
-        long pause_ms = 10;
-        /* The service buffers a bounded amount of stdin and answers a
-         * QuotaLimit fault beyond it: wait for the command to read. */
-        while ((e = wsm_shell_send(sh, cmd, buf, len, end)) == WSM_ERR_FAULT &&
-               wsm_session_fault_code(ctl.in_s) == FAULT_QUOTA && !stop_stdin(0)) {
-            struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-            if (pause_ms < 500)
-                pause_ms *= 2;
-        }
-        if (e) {
-            /* After the command ends a Send fails: that is no news, and
-             * the main thread is about to finish. Otherwise say so. */
-            if (e == WSM_ERR_FAULT) {
-                struct timespec ts = {1, 0};
-                nanosleep(&ts, NULL);
-            }
-            if (!stop_stdin(1))
-                report("sending stdin", ctl.in_s, e);
-            break;
-        }
-    }
-    free(buf);
-    wsm_shell_free(sh);
-    return NULL;
-}
-
-/* Whether stdin is known to be at its end without reading from it:
- * /dev/null, or a regular file read to its end. */
-static int stdin_at_end(void)
-{
-    struct stat st, dn;
-    if (fstat(STDIN_FILENO, &st) != 0)
-        return 0;
-    if (S_ISCHR(st.st_mode))
-        return stat("/dev/null", &dn) == 0 && S_ISCHR(dn.st_mode) && st.st_rdev == dn.st_rdev;
-    if (S_ISREG(st.st_mode)) {
-        off_t pos = lseek(STDIN_FILENO, 0, SEEK_CUR);
-        return pos >= 0 && pos >= st.st_size;
-    }
-    return 0;
-}
-
-/* ---- signals ------------------------------------------------------- */
-
-static sigset_t sigs;
-
-static void *signal_main(void *arg)
-{
-    wsm_shell *sh = NULL;
-    (void)arg;
-    for (;;) {
-        int sig;
-        if (sigwait(&sigs, &sig) != 0)
-            continue;
-        pthread_mutex_lock(&ctl.mu);
-        int n = 0;
-        if (!ctl.finished) {
-            if (sig == SIGINT)
-                n = ++ctl.nint;
-            else
-                ctl.killed = sig;
-        }
-        const char *shell_id = ctl.shell_id, *cmd = ctl.command_id;
-        int finished = ctl.finished;
-        pthread_mutex_unlock(&ctl.mu);
-        int status = sig == SIGINT ? EXIT_INTERRUPTED : 128 + sig;
-        if (finished)
-            winrs_exit(status); /* the main thread is deleting the shell */
-        if (shell_id && !sh && wsm_shell_open(ctl.sig_s, shell_id, &sh) != WSM_OK)
-            sh = NULL;
-        if (!cmd) {
-            /* Before the command runs the main thread checks nint after
-             * each step; a second Ctrl-C (or SIGTERM) does not wait. */
-            if (sig == SIGINT && n == 1)
-                continue;
-            if (sh)
-                wsm_shell_delete(sh);
-            winrs_exit(status);
-        }
-        if (!sh)
-            continue;
-        if (sig == SIGINT && n <= 2) {
-            const char *code = n == 1 ? "ctrl_c" : "terminate";
-            enum wsm_err e = wsm_shell_signal(sh, cmd, code);
-            if (e)
-                report(code, ctl.sig_s, e);
-            continue;
-        }
-        /* A third Ctrl-C, SIGTERM or SIGHUP: end the command and the
-         * shell from here and leave without waiting for the main thread. */
-        if (sig != SIGINT)
-            wsm_shell_signal(sh, cmd, "terminate");
-        wsm_shell_delete(sh);
-        winrs_exit(status);
-    }
-    return NULL;
-}
-
 /* ---- main ---------------------------------------------------------- */
 
 static int interrupted(void)
 {
-    pthread_mutex_lock(&ctl.mu);
-    int r = ctl.nint || ctl.killed;
-    pthread_mutex_unlock(&ctl.mu);
+    pthread_mutex_lock(&winrs_ctl.mu);
+    int r = winrs_ctl.nint || winrs_ctl.killed;
+    pthread_mutex_unlock(&winrs_ctl.mu);
     return r;
 }
 
 static int exit_status_interrupted(void)
 {
-    pthread_mutex_lock(&ctl.mu);
-    int k = ctl.killed;
-    pthread_mutex_unlock(&ctl.mu);
+    pthread_mutex_lock(&winrs_ctl.mu);
+    int k = winrs_ctl.killed;
+    pthread_mutex_unlock(&winrs_ctl.mu);
     return k ? 128 + k : EXIT_INTERRUPTED;
 }
 
@@ -369,13 +162,13 @@ static enum wsm_err new_session(const struct wsm_session_opts *o, wsm_session **
 /* Ends the program: deletes the shell (if any) and exits with rc. */
 static int finish(wsm_shell *sh, int rc)
 {
-    pthread_mutex_lock(&ctl.mu);
-    ctl.finished = 1;
-    pthread_mutex_unlock(&ctl.mu);
+    pthread_mutex_lock(&winrs_ctl.mu);
+    winrs_ctl.finished = 1;
+    pthread_mutex_unlock(&winrs_ctl.mu);
     if (sh) {
         enum wsm_err e = wsm_shell_delete(sh);
         if (e && !interrupted())
-            report("deleting the shell", ctl.main_s, e);
+            winrs_report("deleting the shell", winrs_ctl.main_s, e);
     }
     /* The stdin thread may sit in read() on a terminal: do not wait. */
     fflush(NULL);
@@ -566,26 +359,26 @@ int main(int argc, char **argv)
     }
 
     /* Signals go to the signal thread only; SIGPIPE shows as EPIPE. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sigemptyset(&winrs_sigs);
+    sigaddset(&winrs_sigs, SIGINT);
+    sigaddset(&winrs_sigs, SIGTERM);
+    sigaddset(&winrs_sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &winrs_sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct wsm_session_opts so = {.url = url, .user = user, .password = pass, .auth = am};
     enum wsm_err e;
-    if ((e = new_session(&so, &ctl.main_s)) ||
-        (e = wsm_session_set(ctl.main_s, "ReceiveAhead", 1)) || (e = new_session(&so, &ctl.in_s)) ||
-        (e = new_session(&so, &ctl.sig_s))) {
-        report("cannot open a session", NULL, e);
+    if ((e = new_session(&so, &winrs_ctl.main_s)) ||
+        (e = wsm_session_set(winrs_ctl.main_s, "ReceiveAhead", 1)) ||
+        (e = new_session(&so, &winrs_ctl.in_s)) || (e = new_session(&so, &winrs_ctl.sig_s))) {
+        winrs_report("cannot open a session", NULL, e);
         return 1;
     }
     if (pass_arg) /* keep it out of ps and /proc/PID/cmdline from now on */
         explicit_bzero(pass_arg, strlen(pass_arg));
     explicit_bzero(typed, sizeof(typed)); /* the sessions hold their copies */
     pthread_t sig_thread, in_thread;
-    if (pthread_create(&sig_thread, NULL, signal_main, NULL) != 0) {
+    if (pthread_create(&sig_thread, NULL, winrs_signal_main, NULL) != 0) {
         fprintf(stderr, "winrs: cannot start a thread\n");
         return 1;
     }
@@ -600,60 +393,60 @@ int main(int argc, char **argv)
         .xpress = xpress,
     };
     wsm_shell *sh = NULL;
-    if ((e = wsm_shell_create(ctl.main_s, &sho, &sh))) {
-        report("cannot create the shell", ctl.main_s, e);
+    if ((e = wsm_shell_create(winrs_ctl.main_s, &sho, &sh))) {
+        winrs_report("cannot create the shell", winrs_ctl.main_s, e);
         return finish(NULL, 1);
     }
     char *shell_id = strdup(wsm_shell_id(sh));
-    pthread_mutex_lock(&ctl.mu);
-    ctl.shell_id = shell_id;
-    pthread_mutex_unlock(&ctl.mu);
+    pthread_mutex_lock(&winrs_ctl.mu);
+    winrs_ctl.shell_id = shell_id;
+    pthread_mutex_unlock(&winrs_ctl.mu);
     if (!shell_id || interrupted())
         return finish(sh, shell_id ? exit_status_interrupted() : 1);
 
     char *command_id = NULL;
     if ((e = wsm_shell_run(sh, cmdline, NULL, &command_id))) {
-        report("cannot run the command", ctl.main_s, e);
+        winrs_report("cannot run the command", winrs_ctl.main_s, e);
         return finish(sh, 1);
     }
-    pthread_mutex_lock(&ctl.mu);
-    ctl.command_id = command_id;
-    pthread_mutex_unlock(&ctl.mu);
+    pthread_mutex_lock(&winrs_ctl.mu);
+    winrs_ctl.command_id = command_id;
+    pthread_mutex_unlock(&winrs_ctl.mu);
     if (interrupted()) {
         wsm_shell_signal(sh, command_id, "terminate");
         return finish(sh, exit_status_interrupted());
     }
 
     wsm_shell *in_sh = NULL;
-    if (stdin_at_end()) {
+    if (winrs_stdin_at_end()) {
         /* Nothing to forward but the end: one Send on this connection
          * costs less than a thread, a connection and a login of its own.
          * A fault means the command is done already; the Receive tells. */
         e = wsm_shell_send(sh, command_id, NULL, 0, 1);
         if (e && e != WSM_ERR_FAULT && !interrupted())
-            report("sending stdin", ctl.main_s, e);
-    } else if (wsm_shell_open(ctl.in_s, shell_id, &in_sh) != WSM_OK ||
+            winrs_report("sending stdin", winrs_ctl.main_s, e);
+    } else if (wsm_shell_open(winrs_ctl.in_s, shell_id, &in_sh) != WSM_OK ||
                (wsm_shell_set_xpress(in_sh, xpress), 0) ||
-               pthread_create(&in_thread, NULL, stdin_main, in_sh) != 0) {
+               pthread_create(&in_thread, NULL, winrs_stdin_main, in_sh) != 0) {
         fprintf(stderr, "winrs: cannot start a thread\n");
         wsm_shell_signal(sh, command_id, "terminate");
         return finish(sh, 1);
     }
 
-    struct wsm_receive r = {.on_stdout = on_stdout, .on_stderr = on_stderr};
+    struct wsm_receive r = {.on_stdout = winrs_on_stdout, .on_stderr = winrs_on_stderr};
     for (;;) {
         e = wsm_shell_receive(sh, command_id, &r);
         if (e) {
             if (interrupted())
                 return finish(sh, exit_status_interrupted());
-            report("receiving output", ctl.main_s, e);
+            winrs_report("receiving output", winrs_ctl.main_s, e);
             return finish(sh, 1);
         }
         if (r.done)
             break;
-        pthread_mutex_lock(&ctl.mu);
-        int broken = ctl.out_broken;
-        pthread_mutex_unlock(&ctl.mu);
+        pthread_mutex_lock(&winrs_ctl.mu);
+        int broken = winrs_ctl.out_broken;
+        pthread_mutex_unlock(&winrs_ctl.mu);
         if (broken) {
             /* Nobody reads our output any more: as a pipeline would. */
             wsm_shell_signal(sh, command_id, "terminate");

@@ -137,7 +137,7 @@ def test_every_help_switch(tool, flag):
 def parser_switches(tool):
     """The switch names a tool's argument parser accepts, read from its
     source: groups of names (any of a group may be the documented one)."""
-    src = {"winrm": "src/cli/winrm*.c", "winrs": "src/cli/winrs.c",
+    src = {"winrm": "src/cli/winrm*.c", "winrs": "src/cli/winrs*.c",
            "wecutil": "src/cli/wecutil.c", "wsmd": "src/daemon/main.c"}[tool]
     code = "".join(f.read_text() for f in sorted(REPO.glob(src)))  # winrm: several files
     if tool in ("winrm", "winrs"):
@@ -263,7 +263,7 @@ def emitted_codes():
     flag) and the codes winrm and winrs report themselves."""
     codes = {int(c) for c in re.findall(r"\b(\d+)(?:UL)?,\s*\d{3},\s*[01],",
                                         (REPO / "src/lib/fault.c").read_text())}
-    for f in sorted(REPO.glob("src/cli/winrm*.c")) + [REPO / "src/cli/winrs.c"]:
+    for f in sorted(REPO.glob("src/cli/winrm*.c")) + sorted(REPO.glob("src/cli/winrs*.c")):
         for v in re.findall(r"^#define (?:E_|ERROR_|FAULT_)\w+ (0x[0-9A-Fa-f]+|\d+)UL?$",
                             f.read_text(), re.M):
             codes.add(int(v, 0))
