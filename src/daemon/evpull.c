@@ -5,7 +5,7 @@
  * within the client's MaxEnvelopeSize), or waits for the first ones until
  * MaxTime (else OperationTimeout, at most MaxTimeoutms) and then answers
  * w:TimedOut, which leaves the context as it was: the client pulls again.
- * A waiting Pull holds no thread (server.h: park): one thread here
+ * A waiting Pull holds no thread (server.h: park): one thread (evpullwait.c)
  * watches, with epoll, a descriptor of each waiting Pull's journal reader
  * (a dup: the reader may be closed while the Pull waits) and the nearest
  * deadline, and resumes the request when either fires; the HTTP worker
@@ -16,16 +16,13 @@
  * bookmark by itself: its settle does, once the client's TCP acknowledged
  * it (evstore.c: wsmd__evs_commit_bookmark), or the next Pull on the
  * context, which the client sends only after reading the reply. */
-#include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "evpull_priv.h"
 #include "evsub.h"
 #include "ns.h"
 
@@ -33,313 +30,7 @@
 #define DEFAULT_PULL_MS 60000 /* no MaxTime nor OperationTimeout: Windows' MaxTimeoutms */
 #define MAX_ELEMENTS 10000
 #define BUSY_RETRY_MS 20 /* another Pull on the context is reading: look again */
-#define REAP_MS 10000    /* a fired wait nobody claimed: its request went away */
 #define POLL_MS 1000     /* no reader could be opened: try again */
-#define SWEEP_MS 1000    /* expired subscriptions are looked for this often */
-
-enum { W_PREPARED, W_WAITING, W_FIRED, W_CANCELLED };
-
-struct pwait {
-    unsigned long token;
-    int fd; /* a dup of the reader's descriptor, or -1 (a timer only) */
-    int state;
-    long long deadline; /* CLOCK_MONOTONIC ms */
-    long long done;     /* when it fired or was cancelled */
-    char ctx[WSM_UUID_STRLEN];
-    wsmd_wake_fn wake;
-    void *arg;
-    struct pwait *next;
-};
-
-static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
-static struct pwait *waits;
-static unsigned long next_token;
-static int epfd = -1, evfd = -1;
-static pthread_t thread;
-static int running, stopping;
-
-static long long mono_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static void poke(void)
-{
-    uint64_t one = 1;
-    if (evfd >= 0 && write(evfd, &one, sizeof(one)) < 0) {
-        /* The counter is non-zero already: the thread will look. */
-    }
-}
-
-/* Called with wlock: the wait leaves epoll and its descriptor is closed. */
-static void settle_wait(struct pwait *w, int state, long long now)
-{
-    if (w->fd >= 0) {
-        epoll_ctl(epfd, EPOLL_CTL_DEL, w->fd, NULL);
-        close(w->fd);
-        w->fd = -1;
-    }
-    w->state = state;
-    w->done = now;
-}
-
-static void unlink_wait(struct pwait *w)
-{
-    for (struct pwait **p = &waits; *p; p = &(*p)->next)
-        if (*p == w) {
-            *p = w->next;
-            return;
-        }
-}
-
-/* The woken, to be called outside wlock (MHD_resume_connection). */
-struct woken {
-    wsmd_wake_fn wake;
-    void *arg;
-};
-
-static void *waiter(void *unused)
-{
-    (void)unused;
-    struct epoll_event ev[64];
-    struct woken wk[64];
-    long long sweep = mono_ms() + SWEEP_MS;
-    for (;;) {
-        long long now = mono_ms(), next = now + REAP_MS;
-        if (now >= sweep) {
-            wsmd__evs_sweep(); /* not under wlock: it ends waits */
-            sweep = now + SWEEP_MS;
-        }
-        if (sweep < next)
-            next = sweep;
-        pthread_mutex_lock(&wlock);
-        if (stopping) {
-            pthread_mutex_unlock(&wlock);
-            break;
-        }
-        for (struct pwait *w = waits; w; w = w->next)
-            if (w->state == W_WAITING && w->deadline < next)
-                next = w->deadline;
-        pthread_mutex_unlock(&wlock);
-        int timeout = next > now ? (int)(next - now) : 0;
-        int n = epoll_wait(epfd, ev, 64, timeout);
-        if (n < 0 && errno != EINTR)
-            break;
-        now = mono_ms();
-        size_t nw = 0;
-        pthread_mutex_lock(&wlock);
-        for (int i = 0; i < n; i++) {
-            if (ev[i].data.u64 == 0) {
-                uint64_t v;
-                if (read(evfd, &v, sizeof(v)) < 0) {
-                    /* Nothing to read: a spurious wake-up. */
-                }
-                continue;
-            }
-            for (struct pwait *w = waits; w; w = w->next)
-                if (w->token == ev[i].data.u64 && w->state == W_WAITING) {
-                    settle_wait(w, W_FIRED, now);
-                    if (nw < 64)
-                        wk[nw++] = (struct woken){w->wake, w->arg};
-                    break;
-                }
-        }
-        for (struct pwait **p = &waits; *p;) {
-            struct pwait *w = *p;
-            if (w->state == W_WAITING && w->deadline <= now && nw < 64) {
-                settle_wait(w, W_FIRED, now);
-                wk[nw++] = (struct woken){w->wake, w->arg};
-            }
-            /* Fired or cancelled and never claimed: its request went away
-             * (the HTTP layer closes a hung-up poll without running it). */
-            if (w->state != W_WAITING && w->done + REAP_MS <= now) {
-                *p = w->next;
-                if (w->fd >= 0)
-                    close(w->fd);
-                free(w);
-                continue;
-            }
-            p = &w->next;
-        }
-        pthread_mutex_unlock(&wlock);
-        for (size_t i = 0; i < nw; i++)
-            wk[i].wake(wk[i].arg);
-    }
-    return NULL;
-}
-
-static int start_thread(void)
-{
-    /* Called with wlock held. */
-    if (running)
-        return 0;
-    epfd = epoll_create1(EPOLL_CLOEXEC);
-    evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    struct epoll_event e = {.events = EPOLLIN, .data.u64 = 0};
-    if (epfd < 0 || evfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &e) != 0 ||
-        pthread_create(&thread, NULL, waiter, NULL) != 0) {
-        if (epfd >= 0)
-            close(epfd);
-        if (evfd >= 0)
-            close(evfd);
-        epfd = evfd = -1;
-        return -1;
-    }
-    running = 1;
-    stopping = 0;
-    return 0;
-}
-
-void wsmd__evpull_start(void)
-{
-    pthread_mutex_lock(&wlock);
-    if (!stopping)
-        start_thread();
-    pthread_mutex_unlock(&wlock);
-}
-
-void wsmd__evpull_stop(void)
-{
-    pthread_mutex_lock(&wlock);
-    int was = running;
-    stopping = 1;
-    poke();
-    pthread_mutex_unlock(&wlock);
-    if (was)
-        pthread_join(thread, NULL);
-    pthread_mutex_lock(&wlock);
-    while (waits) {
-        struct pwait *w = waits;
-        waits = w->next;
-        if (w->fd >= 0)
-            close(w->fd);
-        free(w);
-    }
-    if (epfd >= 0)
-        close(epfd);
-    if (evfd >= 0)
-        close(evfd);
-    epfd = evfd = -1;
-    running = 0;
-    stopping = 0;
-    pthread_mutex_unlock(&wlock);
-}
-
-void wsmd__evpull_end(const char *ctx)
-{
-    struct woken wk[64];
-    size_t nw = 0;
-    long long now = mono_ms();
-    pthread_mutex_lock(&wlock);
-    for (struct pwait *w = waits; w; w = w->next)
-        if (w->state == W_WAITING && !strcmp(w->ctx, ctx) && nw < 64) {
-            settle_wait(w, W_FIRED, now);
-            wk[nw++] = (struct woken){w->wake, w->arg};
-        }
-    pthread_mutex_unlock(&wlock);
-    for (size_t i = 0; i < nw; i++)
-        wk[i].wake(wk[i].arg);
-}
-
-/* A wait for ctx until deadline (and for fd to be readable, fd >= 0; the
- * wait owns it), armed by park: its token, or 0. */
-static unsigned long wait_new(const char *ctx, int fd, long long deadline)
-{
-    struct pwait *w = calloc(1, sizeof(*w));
-    pthread_mutex_lock(&wlock);
-    if (!w || start_thread() != 0) {
-        pthread_mutex_unlock(&wlock);
-        free(w);
-        if (fd >= 0)
-            close(fd);
-        return 0;
-    }
-    w->token = ++next_token;
-    w->fd = fd;
-    w->deadline = deadline;
-    w->state = W_PREPARED;
-    w->done = mono_ms();
-    snprintf(w->ctx, sizeof(w->ctx), "%s", ctx);
-    w->next = waits;
-    waits = w;
-    pthread_mutex_unlock(&wlock);
-    return w->token;
-}
-
-static enum wsm_err pull_park(struct wsmd_call *call, wsmd_wake_fn wake, void *arg,
-                              unsigned long *token)
-{
-    unsigned long tok = (unsigned long)(uintptr_t)call->resume_ctx;
-    enum wsm_err e = WSM_ERR_NOT_FOUND;
-    pthread_mutex_lock(&wlock);
-    for (struct pwait *w = waits; w; w = w->next) {
-        if (w->token != tok || w->state != W_PREPARED)
-            continue;
-        w->wake = wake;
-        w->arg = arg;
-        w->state = W_WAITING;
-        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tok};
-        if (w->fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, w->fd, &ev) != 0) {
-            close(w->fd); /* the deadline still ends the wait */
-            w->fd = -1;
-        }
-        *token = tok;
-        e = WSM_OK;
-        break;
-    }
-    poke(); /* a new deadline */
-    pthread_mutex_unlock(&wlock);
-    return e;
-}
-
-static int pull_unpark(struct wsmd_server *srv, unsigned long token)
-{
-    (void)srv;
-    int cancelled = 0;
-    pthread_mutex_lock(&wlock);
-    for (struct pwait *w = waits; w; w = w->next)
-        if (w->token == token) {
-            if (w->state == W_WAITING) {
-                settle_wait(w, W_CANCELLED, mono_ms());
-                cancelled = 1;
-            }
-            break;
-        }
-    pthread_mutex_unlock(&wlock);
-    return cancelled;
-}
-
-/* The resumed run takes its wait back (freed). */
-static void claim(unsigned long token)
-{
-    pthread_mutex_lock(&wlock);
-    for (struct pwait *w = waits; w; w = w->next)
-        if (w->token == token) {
-            if (w->state == W_WAITING)
-                settle_wait(w, W_CANCELLED, mono_ms());
-            unlink_wait(w);
-            if (w->fd >= 0)
-                close(w->fd);
-            free(w);
-            break;
-        }
-    pthread_mutex_unlock(&wlock);
-}
-
-/* Parks the request until fd is readable (fd >= 0, which it owns) or
- * until deadline. */
-static enum wsm_err park_until(struct wsmd_call *call, const char *ctx, int fd, long long deadline)
-{
-    unsigned long tok = wait_new(ctx, fd, deadline);
-    if (!tok)
-        return WSM_ERR_NOMEM;
-    call->resume_ctx = (void *)(uintptr_t)tok;
-    call->park = pull_park;
-    call->unpark = pull_unpark;
-    return WSM_OK;
-}
 
 /* ---- the reply ---------------------------------------------------------- */
 
@@ -470,7 +161,7 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
 {
     struct wsm_envelope *env = call->env;
     if (call->resumed)
-        claim((unsigned long)(uintptr_t)call->resume_ctx);
+        wsmd__evpull_claim((unsigned long)(uintptr_t)call->resume_ctx);
     call->resume_ctx = NULL;
     const char *ctx = pull_ctx(call, "Pull");
     if (!ctx)
@@ -499,18 +190,18 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
         if (!busy)
             return WSM_ERR_INVALID_ENUM_CONTEXT;
         /* Two Pulls on one context: this one looks again shortly. */
-        long long retry = mono_ms() + BUSY_RETRY_MS;
+        long long retry = wsmd__evpull_mono_ms() + BUSY_RETRY_MS;
         if (retry >= deadline)
             return WSM_ERR_TIMED_OUT;
-        return park_until(call, ctx, -1, retry);
+        return wsmd__evpull_park_until(call, ctx, -1, retry);
     }
     wsmd__evs_promote(s); /* pulling again: the last reply arrived */
     enum wsm_err e = s->r ? WSM_OK : reopen(call->srv, s);
-    if (e == WSM_ERR_IO && mono_ms() + POLL_MS < deadline) {
+    if (e == WSM_ERR_IO && wsmd__evpull_mono_ms() + POLL_MS < deadline) {
         /* No reader now (the inotify instances of the wsmd account are
          * all in use by waiting Pulls): look again in a second. */
         wsmd__evs_give(s);
-        return park_until(call, ctx, -1, mono_ms() + POLL_MS);
+        return wsmd__evpull_park_until(call, ctx, -1, wsmd__evpull_mono_ms() + POLL_MS);
     }
     if (e) {
         wsmd__evs_give(s);
@@ -542,12 +233,14 @@ enum wsm_err wsmd__evsub_pull(struct wsmd_call *call)
         wsmd__evs_give(s);
         wsm__buf_free(&items);
         wsm__buf_reset(o);
-        if (mono_ms() >= deadline)
+        if (wsmd__evpull_mono_ms() >= deadline)
             return WSM_ERR_TIMED_OUT; /* the context stays: pull again */
         if (fd < 0)
-            return park_until(call, ctx, -1,
-                              mono_ms() + POLL_MS < deadline ? mono_ms() + POLL_MS : deadline);
-        return park_until(call, ctx, fd, deadline);
+            return wsmd__evpull_park_until(call, ctx, -1,
+                                           wsmd__evpull_mono_ms() + POLL_MS < deadline
+                                               ? wsmd__evpull_mono_ms() + POLL_MS
+                                               : deadline);
+        return wsmd__evpull_park_until(call, ctx, fd, deadline);
     }
     if (e) {
         wsmd__evs_close_reader(s);

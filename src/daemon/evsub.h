@@ -5,7 +5,8 @@
  *              and StateDir in evstoredb.c, evstore_priv.h);
  *   evsub.c    Subscribe, Renew, GetStatus, Unsubscribe;
  *   evpull.c   Pull and Release on a Pull-mode subscription's context,
- *              and the waiter thread that parks a Pull without a thread.
+ *              and (evpullwait.c) the waiter thread that parks a Pull
+ *              without a thread.
  * The journal itself is reached only through src/evsrc/evsrc.h. */
 #ifndef WSMD_EVSUB_H
 #define WSMD_EVSUB_H
