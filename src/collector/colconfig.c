@@ -134,17 +134,20 @@ enum wsm_err wsmd__colconfig_finish(struct wsmd_config *cfg)
     }
     if (!cfg->event_log_dir && !(cfg->event_log_dir = strdup("/var/log/wsmd")))
         return WSM_ERR_NOMEM;
-    if (!cfg->state_dir) {
-        char path[4096];
-        const char *home = getenv("HOME");
-        if (geteuid() == 0)
-            snprintf(path, sizeof(path), "/var/lib/wsmd");
-        else
-            snprintf(path, sizeof(path), "%s/.local/state/wsmd", home && *home ? home : ".");
-        if (!(cfg->state_dir = strdup(path)))
-            return WSM_ERR_NOMEM;
-    }
-    return WSM_OK;
+    return wsmd__colconfig_default_state_dir(cfg);
+}
+
+enum wsm_err wsmd__colconfig_default_state_dir(struct wsmd_config *cfg)
+{
+    if (cfg->state_dir)
+        return WSM_OK;
+    char path[4096];
+    const char *home = getenv("HOME");
+    if (geteuid() == 0)
+        snprintf(path, sizeof(path), "/var/lib/wsmd");
+    else
+        snprintf(path, sizeof(path), "%s/.local/state/wsmd", home && *home ? home : ".");
+    return (cfg->state_dir = strdup(path)) ? WSM_OK : WSM_ERR_NOMEM;
 }
 
 void wsmd__colconfig_clear(struct wsmd_config *cfg)

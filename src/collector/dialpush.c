@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "client_internal.h"
+#include "dialer_priv.h"
 #include "envelope.h"
 #include "ev_client.h"
 #include "ns.h"
@@ -49,13 +50,6 @@ struct wsmd_push_sub {
         if (!e)                                                                                    \
             e = (x);                                                                               \
     } while (0)
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void dur(struct wsm_buf *b, enum wsm_err *e, long ms)
 {
@@ -200,7 +194,7 @@ enum wsm_err wsmd__dial_push_subscribe(wsm_session *s, const struct wsmd_dial_pu
         e = WSM_ERR_NOMEM;
     else if (!idt || !*idt)
         e = WSM_ERR_NOT_SOAP;
-    else if (ext && wsm__ev_expires_at(ext, now_ms(), &ps->expires_at))
+    else if (ext && wsm__ev_expires_at(ext, wsmd__dial_now_ms(), &ps->expires_at))
         e = WSM_ERR_NOT_SOAP;
     else if (!(ps->identifier = strdup(idt)) || (adt && *adt && !(ps->manager = strdup(adt))))
         e = WSM_ERR_NOMEM;
@@ -244,7 +238,7 @@ enum wsm_err wsmd__dial_push_renew(wsm_session *s, const char *url, const char *
              expires_ms / 1000, expires_ms % 1000);
     enum wsm_err e = manage(s, url, uri, ps, WSM_NS_WSEV "/Renew", body);
     if (!e)
-        ps->expires_at = now_ms() + expires_ms;
+        ps->expires_at = wsmd__dial_now_ms() + expires_ms;
     return e;
 }
 

@@ -458,13 +458,7 @@ void wsmd__evs_promote(struct wsmd_evs *s)
     s->unsettled_bm = NULL;
     s->from_oldest = 0;
     pthread_mutex_unlock(&lock);
-    struct wsmd_evs_bookmark_row r = {s->id, s->bookmark, s->serial};
-    pthread_mutex_lock(&wsmd__evs_db_lock);
-    if (wsmd__evs_db)
-        wsmd__evs_db_run(
-            "UPDATE subs SET bookmark = ?1, serial = ?2 WHERE id = ?3 AND serial <= ?2",
-            wsmd__evs_fill_bookmark, &r);
-    pthread_mutex_unlock(&wsmd__evs_db_lock);
+    wsmd__evs_store_bookmark(s->id, s->bookmark, s->serial);
 }
 
 void wsmd__evs_sweep(void)

@@ -19,6 +19,7 @@
 
 #include <sqlite3.h>
 
+#include "colconfig.h"
 #include "evstore_priv.h"
 #include "sqlvfs.h"
 
@@ -195,17 +196,9 @@ void wsmd__evs_store_delete(const char *id)
 
 enum wsm_err wsmd__evs_prepare_dir(struct wsmd_config *cfg, uid_t uid, gid_t gid)
 {
-    if (!cfg->state_dir) {
-        /* The collector's default (colconfig.c): one StateDir for both. */
-        char path[4096];
-        const char *home = getenv("HOME");
-        if (geteuid() == 0)
-            snprintf(path, sizeof(path), "/var/lib/wsmd");
-        else
-            snprintf(path, sizeof(path), "%s/.local/state/wsmd", home && *home ? home : ".");
-        if (!(cfg->state_dir = strdup(path)))
-            return WSM_ERR_NOMEM;
-    }
+    /* The collector's default: one StateDir for both. */
+    if (wsmd__colconfig_default_state_dir(cfg) != WSM_OK)
+        return WSM_ERR_NOMEM;
     if (uid == (uid_t)-1 || cfg->state_dir_open)
         return WSM_OK; /* not separated, or the collector handed it over */
     /* Separated: the network process reaches the folder through a
