@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define NSYM 512
 #define MAXBITS 15
@@ -66,6 +69,22 @@ static inline unsigned high_bit(unsigned v) /* v > 0 */
 static inline size_t match_len(const unsigned char *a, const unsigned char *b, size_t max)
 {
     size_t l = 0;
+#if defined(__SSE2__)
+    /* 32 bytes a step, one branch: most matches of text end within the
+     * first step (a loop of 8-byte steps mispredicts its exit once per
+     * match, at any length). */
+    while (l + 32 <= max) {
+        __m128i x0 = _mm_loadu_si128((const __m128i *)(a + l));
+        __m128i y0 = _mm_loadu_si128((const __m128i *)(b + l));
+        __m128i x1 = _mm_loadu_si128((const __m128i *)(a + l + 16));
+        __m128i y1 = _mm_loadu_si128((const __m128i *)(b + l + 16));
+        uint32_t eq = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x0, y0)) |
+                      (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x1, y1)) << 16;
+        if (eq != 0xffffffffu)
+            return l + (size_t)__builtin_ctz(~eq);
+        l += 32;
+    }
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     while (l + 8 <= max) {
         uint64_t x, y;
@@ -94,6 +113,9 @@ static struct lzres lz77(const unsigned char *in, size_t len, struct xpress_ws *
 {
     struct seq *s = w->seq;
     struct lzres r = {0, 0, 0};
+    /* in[lit..i) are literals, already counted in freq: each is counted
+     * as the scan passes it (a loop per sequence over its literals
+     * mispredicted its exit at nearly every match). */
     size_t i = 0, lit = 0;
     if (len >= 12) {
         size_t end = len - 8; /* 4-byte reads and a match of 4 stay inside */
@@ -104,7 +126,13 @@ static struct lzres lz77(const unsigned char *in, size_t len, struct xpress_ws *
             size_t c = w->head[h];
             w->head[h] = (uint16_t)i;
             if (c >= i || rd32(in + c) != v) {
-                i += 1 + (miss++ >> SKIP);
+                unsigned step = 1 + (miss++ >> SKIP);
+                if (step == 1) {
+                    freq[in[i++]]++;
+                } else {
+                    for (size_t e = i + step < len ? i + step : len; i < e; i++)
+                        freq[in[i]]++;
+                }
                 continue;
             }
             miss = 0;
@@ -113,15 +141,13 @@ static struct lzres lz77(const unsigned char *in, size_t len, struct xpress_ws *
                 i--;
                 c--;
                 l++;
+                freq[in[i]]--; /* not a literal after all */
             }
             uint32_t d = (uint32_t)(i - c), m = (uint32_t)l - 3;
-            for (size_t k = lit; k < i; k++)
-                freq[in[k]]++;
             unsigned hb = high_bit(d);
             freq[256 + (m < 15 ? m : 15) + 16 * hb]++;
             r.xbits += hb;
-            if (m >= 15)
-                r.xbytes += m - 15 < 255 ? 1 : 3;
+            r.xbytes += (size_t)(m >= 15) + 2 * (size_t)(m >= 15 + 255);
             s[r.nseq++] = (struct seq){(uint32_t)(i - lit), (uint32_t)l, d};
             i += l;
             lit = i;
@@ -131,7 +157,7 @@ static struct lzres lz77(const unsigned char *in, size_t len, struct xpress_ws *
                 w->head[hash4(rd32(in + i - 2))] = (uint16_t)(i - 2);
         }
     }
-    for (size_t k = lit; k < len; k++)
+    for (size_t k = i; k < len; k++)
         freq[in[k]]++;
     s[r.nseq++] = (struct seq){(uint32_t)(len - lit), 0, 0};
     freq[EOF_SYM]++;
@@ -140,21 +166,30 @@ static struct lzres lz77(const unsigned char *in, size_t len, struct xpress_ws *
 
 /* ---- Huffman code construction -------------------------------------- */
 
-/* Shell sort of keys (count << 9 | symbol): a few hundred of them per
- * block, where qsort's calls through a pointer cost more than the tree. */
+/* Sorts keys (count << 9 | symbol), gathered in symbol order, by count and
+ * then symbol: a stable radix sort on the count (at most 2^16 + 1, so two
+ * passes of 9 bits). A few hundred keys per block; a comparison sort of
+ * them took as long as the rest of the code construction. */
 static void sort_keys(uint64_t *k, size_t n)
 {
-    static const size_t gaps[] = {132, 57, 23, 10, 4, 1};
-    for (size_t g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++) {
-        size_t h = gaps[g];
-        for (size_t i = h; i < n; i++) {
-            uint64_t v = k[i];
-            size_t j = i;
-            for (; j >= h && k[j - h] > v; j -= h)
-                k[j] = k[j - h];
-            k[j] = v;
-        }
+    uint64_t tmp[NSYM];
+    unsigned h0[512] = {0}, h1[512] = {0};
+    for (size_t i = 0; i < n; i++) {
+        h0[(k[i] >> 9) & 511]++;
+        h1[(k[i] >> 18) & 511]++;
     }
+    unsigned a = 0, b = 0;
+    for (unsigned i = 0; i < 512; i++) {
+        unsigned x = h0[i], y = h1[i];
+        h0[i] = a;
+        h1[i] = b;
+        a += x;
+        b += y;
+    }
+    for (size_t i = 0; i < n; i++)
+        tmp[h0[(k[i] >> 9) & 511]++] = k[i];
+    for (size_t i = 0; i < n; i++)
+        k[h1[(tmp[i] >> 18) & 511]++] = tmp[i];
 }
 
 /* Bit lengths of a Huffman code for freq, none above MAXBITS (halving the
@@ -217,43 +252,74 @@ static void code_lengths(const uint32_t freq_in[NSYM], uint8_t len[NSYM])
 /* Canonical codes: by length, then symbol (the decoder's table order). */
 static void canonical(const uint8_t len[NSYM], uint16_t code[NSYM])
 {
+    unsigned count[MAXBITS + 1] = {0}, next[MAXBITS + 1];
+    for (unsigned s = 0; s < NSYM; s++)
+        count[len[s]]++;
+    count[0] = 0;
     unsigned c = 0;
     for (unsigned bl = 1; bl <= MAXBITS; bl++) {
-        for (unsigned s = 0; s < NSYM; s++)
-            if (len[s] == bl)
-                code[s] = (uint16_t)c++;
-        c <<= 1;
+        c = (c + count[bl - 1]) << 1; /* the first code of bl bits */
+        next[bl] = c;
     }
+    for (unsigned s = 0; s < NSYM; s++)
+        if (len[s])
+            code[s] = (uint16_t)next[len[s]]++;
 }
 
 /* ---- Final encoding -------------------------------------------------- */
 
 /* The bit writer of [MS-XCA] 2.1.4.3: 16-bit words filled from the top,
  * two word slots reserved ahead so that the bytes of long match lengths
- * land where a decoder reading words finds them. A word is written when
- * more than 16 bits wait (never at exactly 16: the last word is the
- * writer's final flush, as in the specification's pseudocode). The
- * caller reserved room for everything, so nothing here checks it. */
+ * land where a decoder reading words finds them. The specification's
+ * writer puts a word in its slot whenever more than 16 bits wait; this
+ * one lets up to 48 wait and then writes three words at once (a third of
+ * the tests, the same bytes), and before a byte it writes the words the
+ * specification's would have by then (catch_up), since that moves the
+ * slots and so the byte's place. The caller reserved room for everything
+ * and 16 bytes beyond, so nothing here checks it. */
 struct bw {
     unsigned char *o;
     size_t p1, p2, pos;
-    uint32_t acc; /* the low `bits` bits wait; bits <= 16 between calls */
-    unsigned bits;
+    uint64_t acc;  /* the waiting bits, from the top */
+    unsigned bits; /* <= 48 between calls */
 };
 
-static inline void put_bits(struct bw *b, unsigned n, uint32_t v)
+static inline void put16(unsigned char *o, size_t at, uint64_t w)
 {
-    b->acc = (b->acc << n) | v;
+    o[at] = (unsigned char)(w & 0xff);
+    o[at + 1] = (unsigned char)((w >> 8) & 0xff);
+}
+
+static inline void put_bits(struct bw *b, unsigned n, uint32_t v) /* n <= 15 */
+{
+    b->acc |= ((uint64_t)v << (63 - b->bits - n)) << 1; /* n = 0 and bits = 0 too */
     b->bits += n;
-    if (b->bits > 16) {
-        b->bits -= 16;
-        uint32_t word = b->acc >> b->bits;
-        b->o[b->p1] = (unsigned char)(word & 0xff);
-        b->o[b->p1 + 1] = (unsigned char)((word >> 8) & 0xff);
-        b->p1 = b->p2;
-        b->p2 = b->pos;
-        b->pos += 2;
+    if (b->bits > 48) { /* words for p1, p2 and the slot after: all reserved */
+        put16(b->o, b->p1, b->acc >> 48);
+        put16(b->o, b->p2, b->acc >> 32);
+        put16(b->o, b->pos, b->acc >> 16);
+        b->p1 = b->pos + 2;
+        b->p2 = b->pos + 4;
+        b->pos += 6;
+        b->acc <<= 48;
+        b->bits -= 48;
     }
+}
+
+/* Down to at most 16 waiting bits, without a branch: the two words go
+ * to p1 and p2 whether complete or not (an incomplete one is written
+ * again when it is), and the slots move on by the complete ones. */
+static inline void catch_up(struct bw *b)
+{
+    unsigned nf = (unsigned)(b->bits > 16) + (unsigned)(b->bits > 32);
+    put16(b->o, b->p1, b->acc >> 48);
+    put16(b->o, b->p2, b->acc >> 32);
+    size_t slot[4] = {b->p1, b->p2, b->pos, b->pos + 2};
+    b->p1 = slot[nf];
+    b->p2 = slot[nf + 1];
+    b->pos += 2 * nf;
+    b->acc <<= 16 * nf;
+    b->bits -= 16 * nf;
 }
 
 /* One LZ77+Huffman block of in[0..len) appended to out, or nothing (and
@@ -270,12 +336,13 @@ static enum wsm_err huff_block(const unsigned char *in, size_t len, struct xpres
     for (unsigned s = 0; s < NSYM; s++)
         bits += (uint64_t)freq[s] * bl[s];
     /* The table, the words, the bytes: within 4 bytes of the size (the
-     * two slots ahead, the final flush), 8 reserved beyond. */
+     * two slots ahead, the final flush), 16 reserved beyond (the writer
+     * may write 3 bytes past its end, to be written over). */
     size_t size = TABLE_BYTES + 2 * (size_t)(bits / 16) + r.xbytes;
     *stored = size >= limit;
     if (*stored)
         return WSM_OK;
-    size += 8;
+    size += 16;
     enum wsm_err e = wsm__buf_reserve(out, size);
     if (e)
         return e;
@@ -298,23 +365,22 @@ static enum wsm_err huff_block(const unsigned char *in, size_t len, struct xpres
         unsigned hb = high_bit(d);
         unsigned sym = 256 + (l < 15 ? l : 15) + 16 * hb;
         put_bits(&b, ct[sym] & 15, ct[sym] >> 4);
-        if (l >= 15) {
-            if (l - 15 < 255) {
-                o[b.pos++] = (unsigned char)(l - 15);
-            } else {
-                /* l < 65536: blocks are at most 64 KiB */
-                o[b.pos++] = 255;
-                o[b.pos++] = (unsigned char)(l & 0xff);
-                o[b.pos++] = (unsigned char)(l >> 8);
-            }
-        }
+        /* The length's bytes, 0, 1 or 3 (l < 65536: blocks are at most
+         * 64 KiB), without a branch (four matches in ten of shell text have
+         * them, at random): three written always, pos moved past those
+         * that count; the rest is written over later. */
+        catch_up(&b);
+        unsigned big = l >= 15 + 255;
+        o[b.pos] = (unsigned char)(big ? 255 : l - 15);
+        o[b.pos + 1] = (unsigned char)(l & 0xff);
+        o[b.pos + 2] = (unsigned char)(l >> 8);
+        b.pos += (size_t)(l >= 15) + 2 * (size_t)big;
         put_bits(&b, hb, d - (1u << hb));
         p += sq->len;
     }
     put_bits(&b, bl[EOF_SYM], code[EOF_SYM]);
-    uint32_t last = b.bits ? b.acc << (16 - b.bits) : 0;
-    o[b.p1] = (unsigned char)(last & 0xff);
-    o[b.p1 + 1] = (unsigned char)((last >> 8) & 0xff);
+    catch_up(&b);
+    put16(o, b.p1, b.acc >> 48); /* the last bits, zeros after them */
     o[b.p2] = o[b.p2 + 1] = 0;
     out->len += b.pos;
     out->data[out->len] = '\0';
