@@ -207,6 +207,20 @@ static void test_round_trips(void **state)
             b[i] = (unsigned char)(s * 5 + (next_rand() % 2));
         }
         round_trip(b, n, NULL);
+        /* runs of 0-20 random literals, each followed by a copy of 4-399
+         * earlier bytes from up to 64 KiB back: matches with and without
+         * their length bytes (1 and 3 of them) at every alignment of the
+         * writer's waiting bits */
+        for (size_t i = 0; i < n;) {
+            for (size_t k = next_rand() % 21; k-- && i < n;)
+                b[i++] = (unsigned char)(next_rand() % 64 + 32);
+            size_t len = 4 + next_rand() % 396, d = 1 + next_rand() % 65535;
+            for (size_t k = 0; k < len && i < n; k++, i++)
+                b[i] = i >= d ? b[i - d] : (unsigned char)'a';
+        }
+        round_trip(b, n, &z);
+        if (n >= 65536)
+            assert_true(z < n / 2);
     }
     free(b);
 }
