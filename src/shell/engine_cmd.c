@@ -190,6 +190,8 @@ enum wsm_err shell_command_ex(struct shell_mgr *m, const char *owner, const char
         req.flags |= SHELL_SPAWN_TTY;
     if (o && o->skip_shell)
         req.flags |= SHELL_SPAWN_ARGV;
+    if (sh->workdir_home)
+        req.flags |= SHELL_SPAWN_HOME;
     unsigned streams = sh->streams;
     /* No pids cgroup: RLIMIT_NPROC is per uid (all the user's processes,
      * in every shell and outside), so only all shells' worth can be set. */

@@ -35,7 +35,12 @@ struct shell_spawn_req {
 /* WINRS_SKIP_CMD_SHELL: cmdline is split into argv (cmdline.c) and run
  * without /bin/sh -c. */
 #define SHELL_SPAWN_ARGV 2u
-#define SHELL_SPAWN_FLAGS (SHELL_SPAWN_TTY | SHELL_SPAWN_ARGV)
+/* workdir is the account's home, not a WorkingDirectory the client asked:
+ * when it cannot be entered (missing, or not the user's to enter) the
+ * command runs in / and its stderr says so, as sshd does, instead of not
+ * running at all. */
+#define SHELL_SPAWN_HOME 4u
+#define SHELL_SPAWN_FLAGS (SHELL_SPAWN_TTY | SHELL_SPAWN_ARGV | SHELL_SPAWN_HOME)
 
 /* pty.c: a pseudo-terminal for a console-mode command: *master
  * (non-blocking) and *slave, both close-on-exec and above 2, the slave

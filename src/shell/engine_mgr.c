@@ -227,6 +227,7 @@ enum wsm_err shell_create(struct shell_mgr *m, const struct shell_owner *o,
     sh->home = shell__xstrdup(home);
     sh->shellvar = shell__xstrdup(o->shell && o->shell[0] ? o->shell : "/bin/sh");
     sh->workdir = shell__xstrdup(wd);
+    sh->workdir_home = !(opts && opts->workdir && opts->workdir[0]);
     sh->switch_user = o->switch_user;
     sh->uid = o->uid;
     sh->gid = o->gid;

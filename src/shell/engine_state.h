@@ -95,7 +95,8 @@ struct shell {
     int ngroups;
     gid_t *groups;
     char *home, *shellvar, *workdir;
-    char **env; /* NULL-terminated; one block with its strings */
+    int workdir_home; /* workdir is home: no WorkingDirectory was asked */
+    char **env;       /* NULL-terminated; one block with its strings */
     long idle_ms;
     long long last_used;
     /* MS-WSMV Disconnect/Reconnect (engine_conn.c). While disconnected no

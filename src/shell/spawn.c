@@ -130,6 +130,15 @@ CHILD_FN static void close_from(unsigned first, unsigned last, unsigned maxfd)
         syscall(SYS_close, fd);
 }
 
+/* s on fd (no libc: this runs between clone and exec). */
+CHILD_FN static void child_say(int fd, const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    syscall(SYS_write, fd, s, n);
+}
+
 /* The user's credentials, limits and directory. */
 CHILD_FN static void child_user(const struct child_ctx *c)
 {
@@ -158,9 +167,17 @@ CHILD_FN static void child_user(const struct child_ctx *c)
     /* Without a pids cgroup: the per-uid count is all the kernel has. */
     if (c->set_nproc && syscall(SYS_prlimit64, 0, RLIMIT_NPROC, &c->nproc, NULL) < 0)
         child_fail(c, STAGE_RLIMIT, child_errno());
-    /* After the switch: the directory as the owner sees it. */
-    if (syscall(SYS_chdir, r->workdir) < 0)
-        child_fail(c, STAGE_CHDIR, child_errno());
+    /* After the switch: the directory as the owner sees it. The account's
+     * home that cannot be entered (an account made without one) is not the
+     * client's mistake: as sshd, the command runs in / and says so. */
+    if (syscall(SYS_chdir, r->workdir) < 0) {
+        int err = child_errno();
+        if (c->check_only || !(r->flags & SHELL_SPAWN_HOME) || syscall(SYS_chdir, "/") < 0)
+            child_fail(c, STAGE_CHDIR, err);
+        child_say(2, "wsmd: could not enter the home directory ");
+        child_say(2, r->workdir);
+        child_say(2, "; running in /\n");
+    }
     if (c->check_only)
         for (;;)
             syscall(SYS_exit_group, 0);

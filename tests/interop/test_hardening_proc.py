@@ -335,6 +335,35 @@ def test_workdir_root_looks_like_missing(wsmd_factory, tmp_path, accounts):
     assert ok.returncode == 0 and ok.stdout.strip() == b"/tmp", ok
 
 
+def test_missing_home_runs_in_root(wsmd_factory, tmp_path):
+    """An account without its home directory (useradd -M, a service
+    account) still runs commands: in /, its stderr saying so, as sshd does,
+    instead of every Command failing with InvalidParameter; HOME stays what
+    the account says. A WorkingDirectory the client names is still refused
+    when missing."""
+    if not os.access(WINRS_BIN, os.X_OK):
+        pytest.skip(f"winrs binary not built: {WINRS_BIN}")
+    from conftest import user_add
+    name = "wsmdnh" + uuid.uuid4().hex[:6]
+    pw = "Nohome-pw-" + uuid.uuid4().hex[:6]
+    subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], check=True,
+                   capture_output=True, timeout=30)
+    try:
+        home = pwd.getpwnam(name).pw_dir
+        assert not os.path.exists(home), home
+        users = tmp_path / "nohome-users"
+        user_add(users, name, pw)
+        d = start(wsmd_factory, tmp_path, users, f"Allow = all @{name}")
+        r = winrs(d, name, pw, 'pwd; echo "$HOME"; exit 7')
+        assert r.returncode == 7, r
+        assert r.stdout == f"/\n{home}\n".encode(), r
+        assert b"could not enter the home directory " + home.encode() in r.stderr, r
+        missing = winrs(d, name, pw, "-d:/nonexistent-wsmd-dir", "pwd")
+        assert missing.returncode != 0 and missing.stdout == b"", missing
+    finally:
+        subprocess.run(["userdel", "-f", name], capture_output=True, timeout=30)
+
+
 # ---- finding 11d: HandleCount of other users' processes --------------------
 
 def _handle_count(c, pid):
