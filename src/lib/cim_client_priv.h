@@ -107,5 +107,12 @@ int wsm__cim_target_ok(const char *uri, const struct wsm_selector *sel, size_t n
 enum wsm_err wsm__cim_transfer(wsm_session *s, const char *action, const struct target *t,
                                const char *body, int empty_ok, char **xml_out);
 int wsm__cim_fast_reply(wsm_enum *en, struct wsm_buf *resp, const char *msgid, const char *op);
+/* An enumeration of session s with no request made yet (its buffers
+ * ready, the default MaxElements); NULL without memory. */
+wsm_enum *wsm__cim_enum_alloc(wsm_session *s);
+/* Takes over a checked reply env (an op: "EnumerateResponse" or
+ * "PullResponse"): its context, items and end of sequence. env is taken
+ * either way (kept as the batch, or freed on an error). */
+enum wsm_err wsm__cim_take_batch(wsm_enum *en, struct wsm_envelope *env, const char *op);
 
 #endif

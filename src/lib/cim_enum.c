@@ -48,7 +48,7 @@ static enum wsm_err enum_request(wsm_enum *en, const char *action, const char *b
 
 /* Takes over a reply (EnumerateResponse or PullResponse): context, items
  * and the end of the sequence. */
-static enum wsm_err take_batch(wsm_enum *en, struct wsm_envelope *env, const char *op)
+enum wsm_err wsm__cim_take_batch(wsm_enum *en, struct wsm_envelope *env, const char *op)
 {
     xmlNodePtr r = wsm__xml_child(env->body, WSM_NS_WSEN, op);
     if (!r) {
@@ -137,7 +137,7 @@ static enum wsm_err fetch_batch(wsm_enum *en, const char *action, const char *bo
     struct wsm_envelope *env = NULL;
     e = wsm__reply_check(s, resp.data, resp.len, status, msgid, &env);
     wsm__buf_free(&resp);
-    return e ? e : take_batch(en, env, op);
+    return e ? e : wsm__cim_take_batch(en, env, op);
 }
 
 static enum wsm_err write_filter(struct wsm_buf *b, const struct wsm_enum_opts *o,
@@ -157,6 +157,19 @@ static enum wsm_err write_filter(struct wsm_buf *b, const struct wsm_enum_opts *
     }
     PUT(wsm__buf_puts(b, "</w:Filter>"));
     return e;
+}
+
+wsm_enum *wsm__cim_enum_alloc(wsm_session *s)
+{
+    wsm_enum *en = calloc(1, sizeof(*en));
+    if (!en)
+        return NULL;
+    en->s = s;
+    wsm__buf_init(&en->decl, 0);
+    wsm__buf_init(&en->item_decl, 0);
+    wsm__buf_init(&en->rdecl, 0);
+    en->max = DEFAULT_MAX_ELEMENTS;
+    return en;
 }
 
 enum wsm_err wsm_enumerate(wsm_session *s, const char *resource_uri, const struct wsm_enum_opts *o,
@@ -193,7 +206,7 @@ enum wsm_err wsm_enumerate(wsm_session *s, const char *resource_uri, const struc
     if (filter_xml)
         fo.filter = filter_xml;
 
-    wsm_enum *en = calloc(1, sizeof(*en));
+    wsm_enum *en = wsm__cim_enum_alloc(s);
     struct wsm_buf h, b;
     wsm__buf_init(&h, 0);
     wsm__buf_init(&b, 0);
@@ -201,10 +214,6 @@ enum wsm_err wsm_enumerate(wsm_session *s, const char *resource_uri, const struc
         free(filter_xml);
         return WSM_ERR_NOMEM;
     }
-    en->s = s;
-    wsm__buf_init(&en->decl, 0);
-    wsm__buf_init(&en->item_decl, 0);
-    wsm__buf_init(&en->rdecl, 0);
     en->max = o->max_elements ? o->max_elements : DEFAULT_MAX_ELEMENTS;
     en->uri = strdup(resource_uri);
     if (!en->uri)
@@ -238,7 +247,7 @@ enum wsm_err wsm_enumerate(wsm_session *s, const char *resource_uri, const struc
     wsm__buf_free(&b);
     wsm__buf_free(&h);
     if (!e)
-        e = take_batch(en, env, "EnumerateResponse");
+        e = wsm__cim_take_batch(en, env, "EnumerateResponse");
     if (e) {
         wsm_enum_free(en); /* Releases a context we may have been given */
         return e;

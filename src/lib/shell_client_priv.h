@@ -69,6 +69,10 @@ struct wsm_buf *wsm__shell_rx_reply(wsm_shell *sh);
 void wsm__shell_rx_free(struct rx *rx);
 enum wsm_err wsm__shell_receive_reply(wsm_shell *sh, const char *command_id, struct wsm_receive *r,
                                       const struct wsm_buf *body, long status, const char *msgid);
+/* The tree path alone, on a checked reply (what the streaming pass falls
+ * back to; the fuzz target compares the two). */
+enum wsm_err wsm__shell_receive_tree(wsm_shell *sh, struct wsm_envelope *env,
+                                     const char *command_id, struct wsm_receive *r);
 void wsm__shell_ahead_free(wsm_shell *sh);
 void wsm__shell_ahead_start(wsm_shell *sh, const char *command_id);
 int wsm__shell_ahead_take(wsm_shell *sh, const char *command_id, struct wsm_receive *r,

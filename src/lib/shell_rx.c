@@ -63,8 +63,8 @@ static enum wsm_err deliver(wsm_shell *sh, struct wsm_envelope *env, const xmlNo
 }
 
 /* A parsed ReceiveResponse (the general case; see receive_reply). */
-static enum wsm_err receive_tree(wsm_shell *sh, struct wsm_envelope *env, const char *command_id,
-                                 struct wsm_receive *r)
+enum wsm_err wsm__shell_receive_tree(wsm_shell *sh, struct wsm_envelope *env,
+                                     const char *command_id, struct wsm_receive *r)
 {
     enum wsm_err e = WSM_OK;
     xmlNodePtr resp = wsm__xml_child(env->body, WSM_NS_SHELL, "ReceiveResponse");
@@ -572,7 +572,7 @@ enum wsm_err wsm__shell_receive_reply(wsm_shell *sh, const char *command_id, str
     }
     if (e)
         return e;
-    e = receive_tree(sh, env, command_id, r);
+    e = wsm__shell_receive_tree(sh, env, command_id, r);
     wsm__envelope_free(env);
     return e;
 }
