@@ -186,14 +186,13 @@ static int drop_privileges(const struct passwd *pw)
 /* Runs in the new network process: the channels, the privileges, the
  * hooks that send privileged work to the monitor. */
 static void become_network(struct wsmd_server *srv, const struct passwd *pw, int sp[][2],
-                           const sigset_t *oldmask)
+                           const sigset_t *oldmask, pid_t monitor)
 {
     int fds[WSMD_PS_CHANNELS];
     for (int i = 0; i < WSMD_PS_CHANNELS; i++) {
         close(sp[i][0]);
         fds[i] = sp[i][1];
     }
-    pid_t monitor = getppid();
     pthread_sigmask(SIG_SETMASK, oldmask, NULL);
     if (drop_privileges(pw) != 0) {
         wsmd__log("event=privsep-error message=\"cannot drop privileges to %s: %s\"", pw->pw_name,
@@ -201,7 +200,9 @@ static void become_network(struct wsmd_server *srv, const struct passwd *pw, int
         _exit(70);
     }
     /* The network process dies with its monitor (set after the uid
-     * change, which clears it). */
+     * change, which clears it). monitor is the pid the parent had before
+     * the fork: a monitor that died since (getppid() now says init, or a
+     * subreaper) is seen here, and the child does not go on alone. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (getppid() != monitor)
         _exit(70);
@@ -233,9 +234,10 @@ static pid_t start_network(struct wsmd_server *srv, const struct passwd *pw, int
             setsockopt(sp[i][k], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
         }
     }
+    pid_t monitor = getpid();
     pid_t pid = fork();
     if (pid == 0) {
-        become_network(srv, pw, sp, oldmask);
+        become_network(srv, pw, sp, oldmask, monitor);
         return 0;
     }
     for (int i = 0; i < WSMD_PS_CHANNELS; i++) {

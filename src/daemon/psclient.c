@@ -59,14 +59,23 @@ static enum wsm_err call(struct ps_msg *q, struct ps_msg *a)
     pthread_mutex_unlock(&net.lock);
 
     enum wsm_err e = WSM_ERR_INTERNAL;
-    if (ps_send(net.fd[i], q) == 0 && ps_recv(net.fd[i], a) == 1) {
+    int sent = ps_send(net.fd[i], q), got = sent == 0 ? ps_recv(net.fd[i], a) : -1;
+    if (got == 1) {
         uint32_t t = ps_get_u32(a);
         uint32_t err = ps_get_u32(a);
         if (!a->fail && t == PS_REPLY && err < 1000)
             e = (enum wsm_err)err;
     } else {
-        wsmd__log("event=privsep-error message=\"the monitor does not answer: %s\"",
-                  strerror(errno));
+        int er = errno;
+        /* The channel closed: the monitor is gone (killed; its
+         * PR_SET_PDEATHSIG is on its way). Nothing can be authenticated
+         * or started without it, and the ports must be free for the next
+         * start: this process goes too. */
+        int gone = got == 0 || (sent < 0 && (er == EPIPE || er == ECONNRESET || er == ENOTCONN));
+        wsmd__log("event=privsep-error message=\"the monitor does not answer: %s\"%s",
+                  got == 0 ? "end of channel" : strerror(er), gone ? " action=exit" : "");
+        if (gone)
+            _exit(70);
     }
 
     pthread_mutex_lock(&net.lock);

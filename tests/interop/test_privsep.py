@@ -152,6 +152,45 @@ def test_stop_leaves_nothing_behind(wsmd_factory, shell_users_file, shell_accoun
     assert not os.path.exists(f"/proc/{net}"), "the network process outlived its monitor"
 
 
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return {int(x) for x in f.read().split()}
+    except OSError:
+        return set()
+
+
+def test_network_process_never_outlives_a_killed_monitor(wsmd_factory, shell_users_file,
+                                                         tmp_path):
+    """The monitor killed while it restarts its network process (kill -9 of
+    both, as a supervisor or an OOM killer may): the new network process
+    must not go on alone, holding the ports with nobody to authenticate.
+    It took the monitor's pid with getppid() after the fork, so a monitor
+    dead by then looked like init and the orphan served on (seen in
+    test_collector_pg's kill -9 of a node). Each trial kills the network
+    process, then the monitor as soon as its new child appears."""
+    if not _account_exists(PRIVSEP_USER):
+        pytest.skip("no wsmd account")
+    for trial in range(12):
+        marker = str(tmp_path / f"users-{trial}")
+        with open(shell_users_file, "rb") as src, open(marker, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(marker, 0o600)
+        d = wsmd_factory("--listen", "http://127.0.0.1:0", "--users", marker)
+        mon, net = d.pid, network_pid(d)
+        os.kill(net, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (_children(mon) - {net}):
+            pass
+        os.kill(mon, signal.SIGKILL)
+        d.proc.wait()
+        log = d.log()
+        d.stop = lambda log=log: (0, log)  # killed on purpose: not a crash
+        assert wait_for(lambda: not pids_matching(marker), 5), (
+            f"trial {trial}: a network process outlived its monitor: "
+            f"{pids_matching(marker)}\n{log}")
+
+
 def test_privilege_separation_off(wsmd_factory, shell_users_file, shell_accounts, tmp_path):
     conf = tmp_path / "wsmd.conf"
     conf.write_text("PrivilegeSeparation = no\n")
