@@ -21,14 +21,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MSGID "uuid:9A4C2E1B-7D3F-4A5B-8C6D-0E1F2A3B4C5D"
 
-static void forget_errors(wsm_session *s)
-{
-    s->error[0] = '\0';
-    s->fault_code = 0;
-    s->fault_subcode[0] = '\0';
-    wsm__fault_clear(s);
-}
-
 /* Every item of en, then en freed without a Release (nothing is sent). */
 static void drain(wsm_enum *en)
 {
@@ -69,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     wsm_enum *en = wsm__cim_enum_alloc(s);
     if (en) {
-        forget_errors(s);
+        wsm__session_forget_errors(s);
         if (status == 200 && wsm__cim_fast_reply(en, &resp, msgid, op)) {
             drain(en);
         } else {
@@ -82,14 +74,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The tree path alone. */
     if ((en = wsm__cim_enum_alloc(s))) {
         struct wsm_envelope *env = NULL;
-        forget_errors(s);
+        wsm__session_forget_errors(s);
         if (wsm__reply_check(s, resp.data, resp.len, status, msgid, &env) == WSM_OK)
             (void)wsm__cim_take_batch(en, env, op);
         drain(en);
     }
     /* As a Get's reply. */
     struct wsm_envelope *env = NULL;
-    forget_errors(s);
+    wsm__session_forget_errors(s);
     if (wsm__reply_check(s, resp.data, resp.len, status, msgid, &env) == WSM_OK) {
         char *x = NULL;
         if (wsm__cim_take_payload(s, env, flags & 8, &x) == WSM_OK)

@@ -37,14 +37,6 @@ static void on_err(void *ud, const void *p, size_t n)
     (void)wsm__buf_add(&g->err, p, n);
 }
 
-static void forget_errors(wsm_session *s)
-{
-    s->error[0] = '\0';
-    s->fault_code = 0;
-    s->fault_subcode[0] = '\0';
-    wsm__fault_clear(s);
-}
-
 static int same(const struct wsm_buf *a, const struct wsm_buf *b)
 {
     return a->len == b->len && (!a->len || memcmp(a->data, b->data, a->len) == 0);
@@ -81,12 +73,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto out;
 
     struct wsm_receive ra = {on_out, on_err, &a, 0, 0};
-    forget_errors(s);
+    wsm__session_forget_errors(s);
     enum wsm_err ea = wsm__shell_receive_reply(&sh, CID, &ra, body, status, msgid);
 
     struct wsm_receive rb = {on_out, on_err, &b, 0, 0};
     struct wsm_envelope *env = NULL;
-    forget_errors(s);
+    wsm__session_forget_errors(s);
     enum wsm_err eb = wsm__reply_check(s, body->data, body->len, status, msgid, &env);
     if (eb == WSM_OK) {
         eb = wsm__shell_receive_tree(&sh, env, CID, &rb);

@@ -115,10 +115,7 @@ static enum wsm_err fetch_batch(wsm_enum *en, const char *action, const char *bo
         wsm__buf_free(&b);
         return e;
     }
-    s->error[0] = '\0';
-    s->fault_code = 0;
-    s->fault_subcode[0] = '\0';
-    wsm__fault_clear(s);
+    wsm__session_forget_errors(s);
     if (b.len > (size_t)0x7fffffff) {
         wsm__buf_free(&b);
         return WSM_ERR_INVALID_ARG;

@@ -23,10 +23,8 @@
 enum wsm_err wsm__cim_invalid(wsm_session *s, const char *why)
 {
     if (s) {
+        wsm__session_forget_errors(s);
         wsm__session_errorf(s, "invalid argument: %s", why);
-        s->fault_code = 0;
-        s->fault_subcode[0] = '\0';
-        wsm__fault_clear(s);
     }
     return WSM_ERR_INVALID_ARG;
 }

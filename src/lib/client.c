@@ -226,10 +226,7 @@ enum wsm_err wsm__post(wsm_session *s, const char *body, size_t len, int anonymo
     struct wsm_buf resp;
     long status = 0;
 
-    s->error[0] = '\0';
-    s->fault_code = 0;
-    s->fault_subcode[0] = '\0';
-    wsm__fault_clear(s);
+    wsm__session_forget_errors(s);
     if (len > (size_t)0x7fffffff)
         return WSM_ERR_INVALID_ARG;
     wsm__buf_init(&resp, wsm__reply_cap(s));

@@ -81,6 +81,10 @@ enum wsm_err wsm__session_set_body_format(wsm_session *s, const char *content_ty
 void wsm__fault_read(wsm_session *s, struct wsm_envelope *env, long status);
 /* Forgets the last fault and failed reply. */
 void wsm__fault_clear(wsm_session *s);
+/* Forgets the last error altogether: its text, fault code and subcode,
+ * and (wsm__fault_clear) the fault and failed reply. Every request, and
+ * every error found before one is sent, starts so. */
+void wsm__session_forget_errors(wsm_session *s);
 /* Keeps a copy of a reply that could not be used (up to 1 MiB). */
 void wsm__session_keep_reply(wsm_session *s, const char *data, size_t len);
 /* The Windows number for a subcode or code such as "wsa:DestinationUnreachable"

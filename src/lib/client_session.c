@@ -175,6 +175,14 @@ unsigned long wsm_session_fault_code(const wsm_session *s)
     return s ? s->fault_code : 0;
 }
 
+void wsm__session_forget_errors(wsm_session *s)
+{
+    s->error[0] = '\0';
+    s->fault_code = 0;
+    s->fault_subcode[0] = '\0';
+    wsm__fault_clear(s);
+}
+
 void wsm__session_errorf(wsm_session *s, const char *fmt, ...)
 {
     va_list ap;

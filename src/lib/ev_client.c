@@ -60,10 +60,8 @@ static long long now_ms(void)
 static enum wsm_err invalid(wsm_session *s, const char *why)
 {
     if (s) {
+        wsm__session_forget_errors(s);
         wsm__session_errorf(s, "invalid argument: %s", why);
-        s->fault_code = 0;
-        s->fault_subcode[0] = '\0';
-        wsm__fault_clear(s);
     }
     return WSM_ERR_INVALID_ARG;
 }
@@ -218,10 +216,8 @@ enum wsm_err wsm_subscribe(wsm_session *s, const char *resource_uri,
     if (!s || !out || !resource_uri || !*resource_uri)
         return invalid(s, "session, resource URI or result");
     if (o->mode != WSM_DELIVERY_MODE_PULL) {
+        wsm__session_forget_errors(s);
         wsm__session_errorf(s, "only the Pull delivery mode is supported by this client");
-        s->fault_code = 0;
-        s->fault_subcode[0] = '\0';
-        wsm__fault_clear(s);
         return WSM_ERR_UNSUPPORTED_FEATURE;
     }
     if (o->expires_ms < 0 || o->heartbeat_ms < 0 || o->max_time_ms < 0)

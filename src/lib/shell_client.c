@@ -410,10 +410,7 @@ static enum wsm_err receive_raw(wsm_shell *sh, const char *command_id, struct ws
         return WSM_ERR_INVALID_ARG;
     r->done = 0;
     wsm_session *s = sh->s;
-    s->error[0] = '\0';
-    s->fault_code = 0;
-    s->fault_subcode[0] = '\0';
-    wsm__fault_clear(s);
+    wsm__session_forget_errors(s);
     struct wsm_buf *reply = wsm__shell_rx_reply(sh);
     if (!reply)
         return WSM_ERR_NOMEM;
