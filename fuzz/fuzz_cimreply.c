@@ -16,6 +16,7 @@
 
 #include "cim_client_priv.h"
 #include "client_internal.h"
+#include "fuzz_client.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,14 +38,7 @@ static void drain(wsm_enum *en)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static wsm_session *s;
-    if (!s) {
-        xmlInitParser();
-        struct wsm_session_opts o = {
-            .url = "http://127.0.0.1:9/wsman", .user = "u", .password = "p"};
-        if (wsm_session_new(&o, &s) != WSM_OK)
-            abort();
-    }
+    wsm_session *s = fuzz_client_session();
     if (!size)
         return 0;
     unsigned flags = data[0];

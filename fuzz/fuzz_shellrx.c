@@ -14,6 +14,7 @@
 #include <libxml/parser.h>
 
 #include "client_internal.h"
+#include "fuzz_client.h"
 #include "shell_client_priv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,14 +45,7 @@ static int same(const struct wsm_buf *a, const struct wsm_buf *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static wsm_session *s;
-    if (!s) {
-        xmlInitParser();
-        struct wsm_session_opts o = {
-            .url = "http://127.0.0.1:9/wsman", .user = "u", .password = "p"};
-        if (wsm_session_new(&o, &s) != WSM_OK)
-            abort();
-    }
+    wsm_session *s = fuzz_client_session();
     if (!size)
         return 0;
     long status = data[0] & 1 ? 500 : 200;
