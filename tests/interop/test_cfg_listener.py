@@ -176,7 +176,13 @@ def test_raw_create_persists_across_restart(checked_factory, tmp_path, users, pr
     assert d.proc.returncode == 0, d.log()
 
     d2 = start(checked_factory, tmp_path, users)  # the same file
-    assert f"listening on http://127.0.0.2:{port}/wsman" in d2.log(), d2.log()
+    # The listeners start one after the other and the factory returns at the
+    # first "listening on": wait for the created one's line (slow under ASan).
+    want = f"listening on http://127.0.0.2:{port}/wsman"
+    deadline = time.monotonic() + 20
+    while want not in d2.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert want in d2.log(), d2.log()
     assert_identify_response(identify(port, "127.0.0.2"))
     code, text = raw(d2, XF + "Delete", LIS, sel)
     assert code == 200, text
